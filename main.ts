@@ -1,0 +1,134 @@
+/**
+ * eXtremail command line (SPEC §2):
+ *   extremail [serve] [--conf FILE]
+ *   extremail check-conf [--conf FILE]
+ *   extremail admin [--host H] [--port P] [--password-file F] [COMMAND WORDS...]
+ *   extremail convert-conf FILE
+ *   extremail --version | --help | ?
+ */
+import { parseArgs } from "node:util";
+import { loadConfig } from "./src/config/load.ts";
+import { ConfigError } from "./src/config/schema.ts";
+import { formatConfig } from "./src/config/format.ts";
+import { convertClassic } from "./src/config/convert.ts";
+import { log, setupLogging } from "./src/log.ts";
+import { startServer } from "./src/server/server.ts";
+import { runAdminClient } from "./src/admin/client.ts";
+import { VERSION } from "./src/version.ts";
+
+export const HELP =
+  `eXtremail ${VERSION}: SMTP, POP3, IMAP4 and a telnet administration port in one daemon.
+
+Usage:
+  extremail [serve] [--conf FILE]        run the daemon in the foreground (logs to stderr or LogFile)
+  extremail check-conf [--conf FILE]     validate the configuration, print the effective values
+  extremail admin [--host H] [--port P] [--password-file F] [COMMAND WORDS...]
+                                         admin client: one command, or interactive without words
+  extremail convert-conf FILE            translate a classic eXtremail.conf to TOML on stdout
+  extremail --version | --help | ?
+
+The configuration file is --conf, else $EXTREMAIL_CONF, else /etc/extremail/extremail.toml;
+with none of them the server runs on development defaults (127.0.0.1, SMTP 2525,
+Submission 2587, POP3 1110, IMAP 1143, Admin 4501, data in ./extremail-data).
+`;
+
+function fail(message: string, code = 1): number {
+  console.error(`extremail: ${message}`);
+  return code;
+}
+
+async function serve(confPath: string | undefined): Promise<number> {
+  const { config, source } = await loadConfig({ path: confPath });
+  await setupLogging(config);
+  const logger = log("server");
+  const server = await startServer(config, source);
+  const onStop = () => server.ctx.requestStop();
+  Deno.addSignalListener("SIGINT", onStop);
+  Deno.addSignalListener("SIGTERM", onStop);
+  const onHup = () => {
+    server.ctx.reload().catch((e) => logger.error(`reload failed: ${e.message}`));
+  };
+  Deno.addSignalListener("SIGHUP", onHup);
+  await server.stopped;
+  Deno.removeSignalListener("SIGINT", onStop);
+  Deno.removeSignalListener("SIGTERM", onStop);
+  Deno.removeSignalListener("SIGHUP", onHup);
+  return 0;
+}
+
+async function checkConf(confPath: string | undefined): Promise<number> {
+  const { config, source } = await loadConfig({ path: confPath });
+  console.log(`# effective configuration from ${source ?? "embedded development defaults"}`);
+  console.log(formatConfig(config));
+  return 0;
+}
+
+async function convertConf(file: string | undefined): Promise<number> {
+  if (!file) return fail("convert-conf needs the classic eXtremail.conf to read", 64);
+  const result = convertClassic(await Deno.readTextFile(file), file);
+  console.log(result.toml);
+  for (const u of result.unknown) {
+    console.error(`${file} line ${u.line}: unknown key ${u.key} (kept as a comment)`);
+  }
+  return 0;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  if (argv[0] === "?") {
+    console.log(HELP);
+    return 0;
+  }
+  const verbs = ["serve", "check-conf", "admin", "convert-conf"];
+  const verb = verbs.includes(argv[0])
+    ? argv[0]
+    : argv[0]?.startsWith("-") || !argv[0]
+    ? "serve"
+    : null;
+  if (verb === null) return fail(`unknown command "${argv[0]}"; see extremail --help`, 64);
+  const rest = argv[0] === verb ? argv.slice(1) : argv;
+  if (verb === "admin") return await runAdminClient(rest);
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: rest,
+      options: {
+        conf: { type: "string", short: "c" },
+        version: { type: "boolean", short: "V" },
+        help: { type: "boolean", short: "h" },
+      },
+      allowPositionals: verb === "convert-conf",
+      strict: true,
+    });
+  } catch (e) {
+    return fail(`${(e as Error).message}; see extremail --help`, 64);
+  }
+  if (parsed.values.version) {
+    console.log(VERSION);
+    return 0;
+  }
+  if (parsed.values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  try {
+    switch (verb) {
+      case "check-conf":
+        return await checkConf(parsed.values.conf);
+      case "convert-conf":
+        return await convertConf(parsed.positionals[0]);
+      default:
+        return await serve(parsed.values.conf);
+    }
+  } catch (e) {
+    if (e instanceof ConfigError) return fail(e.message, 78);
+    if (e instanceof Deno.errors.AddrInUse || e instanceof Deno.errors.PermissionDenied) {
+      return fail((e as Error).message, 71);
+    }
+    if (e instanceof Error && /cannot listen/.test(e.message)) return fail(e.message, 71);
+    throw e;
+  }
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

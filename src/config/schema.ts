@@ -1,0 +1,393 @@
+/**
+ * The configuration keys (SPEC §3): name, TOML type, default, meaning and the rule each
+ * value must follow. This table drives validation (load.ts), check-conf output (format.ts),
+ * the classic converter (convert.ts) and the shipped conf/extremail.toml (checked by a test).
+ *
+ * Extensions beyond SPEC §3 are marked `extension: true`: RelayUser, RelayPassword,
+ * AdminIdleTimeout.
+ */
+
+import { isIP } from "node:net";
+import { parseCidr } from "./cidr.ts";
+
+export type PlainAuthPolicy = "never" | "local" | "always";
+export type LogLevel = "debug" | "info" | "warning" | "error";
+
+/** The effective configuration. Property names are the TOML keys, in eXtremail's CamelCase. */
+export interface Config {
+  HostName: string;
+  DirBase: string;
+  ListenIP: string[];
+  PortSMTP: number;
+  PortSubmission: number;
+  PortSMTPS: number;
+  PortPOP3: number;
+  PortPOP3S: number;
+  PortIMAP: number;
+  PortIMAPS: number;
+  PortAdmin: number;
+  AdminIP: string[];
+  AdminIdleTimeout: number;
+  TLSCert: string;
+  TLSKey: string;
+  LocalIP: string[];
+  PlainAuthWithoutTLS: PlainAuthPolicy;
+  ThreadsSMTP: number;
+  ThreadsQueue: number;
+  MaxConnections: number;
+  MaxConnectionsPerIP: number;
+  MaxMailSize: number;
+  MaxRecipients: number;
+  TimeoutSMTP: number;
+  TimeoutPOP3: number;
+  TimeoutIMAP: number;
+  QueueRetry: number[];
+  QueueExpire: number;
+  RelayHost: string;
+  RelayUser: string;
+  RelayPassword: string;
+  OutboundPort: number;
+  DNSServer: string[];
+  HashDirs: number;
+  LogLevel: LogLevel;
+  LogFile: string;
+}
+
+export type ConfigKey = keyof Config;
+export type ConfigValue = Config[ConfigKey];
+
+/** A configuration that cannot be used. The message is one line naming the key and the fix. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message.replace(/[\r\n]+/g, " "));
+    this.name = "ConfigError";
+  }
+}
+
+/** What is wrong with a value, phrased to follow "Key = value: "; null when it is fine. */
+type Problem = string | null;
+
+interface KeyBase {
+  readonly key: ConfigKey;
+  /** One line for conf/extremail.toml and the docs. */
+  readonly comment: string;
+  /** Not in SPEC §3; added by this implementation. */
+  readonly extension?: true;
+}
+
+export interface StringKeySpec extends KeyBase {
+  readonly kind: "string";
+  readonly defaultValue: string;
+  /** The only values allowed (matched case-insensitively, stored in lowercase). */
+  readonly choices?: readonly string[];
+  /** A file or directory; relative values in a file resolve against the file's directory. */
+  readonly isPath?: true;
+  /** Never echoed in error messages or check-conf output. */
+  readonly secret?: true;
+  readonly check?: (value: string) => Problem;
+}
+
+export interface IntegerKeySpec extends KeyBase {
+  readonly kind: "integer";
+  readonly defaultValue: number;
+  readonly min: number;
+  readonly max: number;
+  /** The rule in words, shown when the value is out of range. */
+  readonly rule: string;
+}
+
+export interface StringListKeySpec extends KeyBase {
+  readonly kind: "stringList";
+  readonly defaultValue: readonly string[];
+  readonly nonEmpty?: true;
+  readonly checkItem: (item: string) => Problem;
+}
+
+export interface IntegerListKeySpec extends KeyBase {
+  readonly kind: "integerList";
+  readonly defaultValue: readonly number[];
+  readonly min: number;
+  readonly max: number;
+  readonly rule: string;
+}
+
+export type KeySpec = StringKeySpec | IntegerKeySpec | StringListKeySpec | IntegerListKeySpec;
+
+// JavaScript timers overflow above 2^31-1 ms (~24.8 days), so every interval that ends up in
+// a setTimeout stays below that.
+const MAX_TIMER_SECONDS = 24 * 86400;
+
+function checkHostName(value: string): Problem {
+  const label = "[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?";
+  if (value.length <= 253 && new RegExp(`^${label}(?:\\.${label})*$`, "i").test(value)) {
+    return null;
+  }
+  return 'must be a host name of letters, digits, hyphens and dots, e.g. "mail.example.com"' +
+    " (international names in their xn-- form)";
+}
+
+function checkIpAddress(item: string): Problem {
+  if (isIP(item) !== 0) return null;
+  if (/^\[.*\]$/.test(item)) return `"${item}": write IPv6 addresses without brackets`;
+  return `"${item}" is not an IP address; use e.g. "0.0.0.0", "127.0.0.1" or "::"`;
+}
+
+function checkCidr(item: string): Problem {
+  try {
+    parseCidr(item);
+    return null;
+  } catch (error) {
+    return `${(error as Error).message}; write a network as "10.0.0.0/8" or "2001:db8::/32"`;
+  }
+}
+
+/**
+ * Splits `host`, `host:port`, `[ipv6]` or `[ipv6]:port` (a bare IPv6 address is all host).
+ * Returns null when the text has none of those shapes; the port is null when absent.
+ */
+export function splitHostPort(text: string): { host: string; port: number | null } | null {
+  const bracketed = /^\[([^\]]+)\](?::(\d{1,5}))?$/.exec(text);
+  if (bracketed) {
+    if (isIP(bracketed[1]) !== 6) return null;
+    return { host: bracketed[1], port: bracketed[2] ? Number(bracketed[2]) : null };
+  }
+  if (isIP(text) === 6) return { host: text, port: null };
+  const plain = /^([^:\s\[\]]+)(?::(\d{1,5}))?$/.exec(text);
+  if (!plain) return null;
+  return { host: plain[1], port: plain[2] ? Number(plain[2]) : null };
+}
+
+function checkDnsServer(item: string): Problem {
+  const parts = splitHostPort(item);
+  const problem = `"${item}" must be "ip" or "ip:port" (IPv6 with a port as "[::1]:53")`;
+  if (!parts || isIP(parts.host) === 0) return problem;
+  if (parts.port !== null && (parts.port < 1 || parts.port > 65535)) {
+    return `"${item}": port must be 1..65535`;
+  }
+  return null;
+}
+
+function checkRelayHost(value: string): Problem {
+  if (value === "") return null;
+  const parts = splitHostPort(value);
+  const problem =
+    'must be "host" or "host:port", e.g. "smtp.example.net:587" or "[2001:db8::1]:25"';
+  if (!parts) return problem;
+  if (isIP(parts.host) === 0 && checkHostName(parts.host) !== null) return problem;
+  if (parts.port !== null && (parts.port < 1 || parts.port > 65535)) {
+    return "port must be 1..65535";
+  }
+  return null;
+}
+
+const nonEmpty = (what: string) => (value: string): Problem =>
+  value === "" ? `must not be empty; give ${what}` : null;
+
+// Constructors that keep the table below to a line or two per key.
+const text = (
+  key: ConfigKey,
+  defaultValue: string,
+  comment: string,
+  more: Partial<StringKeySpec> = {},
+): StringKeySpec => ({ key, kind: "string", defaultValue, comment, ...more });
+
+const integer = (
+  key: ConfigKey,
+  defaultValue: number,
+  [min, max]: [number, number],
+  rule: string,
+  comment: string,
+): IntegerKeySpec => ({ key, kind: "integer", defaultValue, min, max, rule, comment });
+
+const PORT_RULE = "port must be 0..65535 (0 disables the listener)";
+const port = (key: ConfigKey, defaultValue: number, comment: string) =>
+  integer(key, defaultValue, [0, 65535], PORT_RULE, comment);
+
+const count = (key: ConfigKey, defaultValue: number, unit: string, comment: string) =>
+  integer(key, defaultValue, [1, 2 ** 53 - 1], `must be a positive number of ${unit}`, comment);
+
+const workers = (key: ConfigKey, defaultValue: number, comment: string) =>
+  integer(key, defaultValue, [1, 1024], "must be 1..1024", comment);
+
+const SECONDS_RULE = `must be 1..${MAX_TIMER_SECONDS} seconds (24 days)`;
+const seconds = (key: ConfigKey, defaultValue: number, comment: string) =>
+  integer(key, defaultValue, [1, MAX_TIMER_SECONDS], SECONDS_RULE, comment);
+
+const list = (
+  key: ConfigKey,
+  defaultValue: string[],
+  checkItem: (item: string) => Problem,
+  comment: string,
+  nonEmpty?: true,
+): StringListKeySpec => ({ key, kind: "stringList", defaultValue, checkItem, comment, nonEmpty });
+
+const extension = <T extends KeySpec>(spec: T): T => ({ ...spec, extension: true });
+
+/** The keys in the order of SPEC §3, which check-conf output follows. */
+export const CONFIG_KEYS: readonly KeySpec[] = [
+  // The default HostName, the host's name, is filled in by schemaDefaults().
+  text("HostName", "", "name in greetings, Received, Message-ID, DSNs", { check: checkHostName }),
+  text("DirBase", "/var/spool/extremail", "all state: mailboxes, users, queue, admin password", {
+    isPath: true,
+    check: nonEmpty('the data directory, e.g. "/var/spool/extremail"'),
+  }),
+  list("ListenIP", ["0.0.0.0"], checkIpAddress, "addresses the mail listeners bind", true),
+  port("PortSMTP", 25, "SMTP (MX); 0 disables a listener"),
+  port("PortSubmission", 587, "submission, AUTH required"),
+  port("PortSMTPS", 465, "SMTP over implicit TLS (only with TLSCert)"),
+  port("PortPOP3", 110, "POP3"),
+  port("PortPOP3S", 995, "POP3 over implicit TLS (only with TLSCert)"),
+  port("PortIMAP", 143, "IMAP4"),
+  port("PortIMAPS", 993, "IMAP4 over implicit TLS (only with TLSCert)"),
+  port("PortAdmin", 4501, "administration line protocol"),
+  list("AdminIP", ["127.0.0.1"], checkIpAddress, "addresses the admin listener binds", true),
+  extension(seconds("AdminIdleTimeout", 600, "idle seconds before an admin session closes")),
+  text("TLSCert", "", 'PEM certificate chain; "" = no TLS at all', { isPath: true }),
+  text("TLSKey", "", "PEM private key of TLSCert, unencrypted", { isPath: true }),
+  list("LocalIP", ["127.0.0.0/8", "::1/128"], checkCidr, "networks that relay without AUTH"),
+  text("PlainAuthWithoutTLS", "local", "cleartext passwords outside TLS: never, local, always", {
+    choices: ["never", "local", "always"],
+  }),
+  workers("ThreadsSMTP", 3, "SMTP workers: received messages delivered in parallel"),
+  workers("ThreadsQueue", 5, "outbound deliveries in parallel"),
+  count("MaxConnections", 1000, "connections", "open connections per service"),
+  count("MaxConnectionsPerIP", 20, "connections", "per client address, per service"),
+  count("MaxMailSize", 26214400, "bytes", "largest message in bytes; advertised with SIZE"),
+  count("MaxRecipients", 100, "recipients", "recipients per message"),
+  seconds("TimeoutSMTP", 300, "idle seconds before an SMTP session closes"),
+  seconds("TimeoutPOP3", 600, "idle seconds before a POP3 session closes"),
+  seconds("TimeoutIMAP", 1800, "idle seconds before an IMAP session closes"),
+  {
+    key: "QueueRetry",
+    kind: "integerList",
+    defaultValue: [300, 900, 1800, 3600, 7200, 14400],
+    min: 1,
+    max: MAX_TIMER_SECONDS,
+    rule: `must list one or more intervals of 1..${MAX_TIMER_SECONDS} seconds, e.g. [300, 900]`,
+    comment: "seconds between delivery attempts; the last value repeats",
+  },
+  count("QueueExpire", 432000, "seconds", "seconds after which a queued message bounces"),
+  text("RelayHost", "", 'smart host "host[:port]"; "" = deliver to MX hosts', {
+    check: checkRelayHost,
+  }),
+  extension(text("RelayUser", "", 'AUTH user name at RelayHost; "" = no AUTH')),
+  extension(text("RelayPassword", "", "AUTH password at RelayHost", { secret: true })),
+  integer("OutboundPort", 25, [1, 65535], "port must be 1..65535", "TCP port of remote MX hosts"),
+  list("DNSServer", [], checkDnsServer, 'resolvers "ip" or "ip:port"; [] = the system\'s'),
+  // An MD5 has 16 bytes: one hex pair per level at most.
+  integer("HashDirs", 2, [0, 16], "must be 0..16 levels", "hashed directory levels per user"),
+  text("LogLevel", "info", "debug, info, warning or error", {
+    choices: ["debug", "info", "warning", "error"],
+  }),
+  text("LogFile", "", 'log file; "" logs to stderr', { isPath: true }),
+];
+
+const specsByKey = new Map(CONFIG_KEYS.map((spec) => [spec.key as string, spec]));
+
+/** The spec of a key, exact (case-sensitive) name. */
+export function keySpec(key: string): KeySpec | undefined {
+  return specsByKey.get(key);
+}
+
+/** The spec whose name equals `key` ignoring case (for suggestions and classic files). */
+export function keySpecIgnoringCase(key: string): KeySpec | undefined {
+  const lower = key.toLowerCase();
+  return CONFIG_KEYS.find((spec) => spec.key.toLowerCase() === lower);
+}
+
+/** The host's name, or "localhost" when the runtime will not tell (no --allow-sys). */
+export function defaultHostName(): string {
+  try {
+    return Deno.hostname() || "localhost";
+  } catch {
+    return "localhost";
+  }
+}
+
+/** A fresh, mutable Config holding the production defaults of SPEC §3. */
+export function schemaDefaults(): Config {
+  const config: Record<string, unknown> = {};
+  for (const spec of CONFIG_KEYS) {
+    config[spec.key] = Array.isArray(spec.defaultValue)
+      ? [...spec.defaultValue]
+      : spec.defaultValue;
+  }
+  config.HostName = defaultHostName();
+  return config as unknown as Config;
+}
+
+const describeKind: Record<KeySpec["kind"], string> = {
+  string: "must be a string in double quotes",
+  integer: "must be a whole number, without quotes",
+  stringList: 'must be a list of strings, e.g. ["a", "b"]',
+  integerList: "must be a list of whole numbers, e.g. [300, 900]",
+};
+
+function hasControlCharacters(text: string): boolean {
+  // deno-lint-ignore no-control-regex -- finding control characters is the point
+  return /[\x00-\x1f\x7f]/.test(text);
+}
+
+/**
+ * Checks a value as TOML produced it against a key's type and rule.
+ * Returns the value to store (enum choices are normalized to lowercase) or the problem.
+ */
+export function checkValue(
+  spec: KeySpec,
+  value: unknown,
+): { value: ConfigValue; problem?: undefined } | { problem: string } {
+  let typeProblem = { problem: describeKind[spec.kind] };
+  // The usual slips get the exact fix: a quoted number, a single value for a list.
+  if (spec.kind === "integer" && typeof value === "string" && /^[0-9]+$/.test(value.trim())) {
+    typeProblem = { problem: `must be a whole number; write ${value.trim()} without quotes` };
+  } else if (
+    spec.kind.endsWith("List") && (typeof value === "string" || typeof value === "number")
+  ) {
+    typeProblem = { problem: `must be a list; write [${JSON.stringify(value)}]` };
+  }
+  switch (spec.kind) {
+    case "string": {
+      if (typeof value !== "string") return typeProblem;
+      if (hasControlCharacters(value)) return { problem: "must not contain control characters" };
+      if (spec.choices) {
+        const choice = spec.choices.find((c) => c === value.toLowerCase());
+        if (choice === undefined) {
+          return { problem: `must be one of ${spec.choices.map((c) => `"${c}"`).join(", ")}` };
+        }
+        return { value: choice as ConfigValue };
+      }
+      const problem = spec.check?.(value) ?? null;
+      return problem === null ? { value } : { problem };
+    }
+    case "integer": {
+      if (typeof value !== "number" || !Number.isInteger(value)) return typeProblem;
+      return value < spec.min || value > spec.max ? { problem: spec.rule } : { value };
+    }
+    case "stringList": {
+      if (!Array.isArray(value) || !value.every((item) => typeof item === "string")) {
+        return typeProblem;
+      }
+      if (spec.nonEmpty && value.length === 0) {
+        return {
+          problem: `must list at least one entry, e.g. ${JSON.stringify(spec.defaultValue)}`,
+        };
+      }
+      for (const item of value) {
+        if (hasControlCharacters(item)) return { problem: "must not contain control characters" };
+        const problem = spec.checkItem(item);
+        if (problem !== null) return { problem };
+      }
+      return { value: [...value] };
+    }
+    case "integerList": {
+      if (!Array.isArray(value)) return typeProblem;
+      if (!value.every((item) => typeof item === "number" && Number.isInteger(item))) {
+        return typeProblem;
+      }
+      if (value.length === 0 || value.some((item) => item < spec.min || item > spec.max)) {
+        return { problem: spec.rule };
+      }
+      return { value: [...value] };
+    }
+  }
+}

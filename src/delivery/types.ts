@@ -1,0 +1,67 @@
+/**
+ * The contract between the SMTP protocol (src/smtp/) and the mail pipeline
+ * (src/delivery/): the SMTP session parses and sequences commands; the pipeline
+ * decides policy (deny entries, relay, recipients, quotas) and delivers.
+ */
+import type { UserRecord } from "../store/records.ts";
+
+/** An SMTP reply with its RFC 3463 enhanced status code (ENHANCEDSTATUSCODES). */
+export class SmtpReply {
+  constructor(
+    readonly code: number,
+    readonly enhanced: string,
+    readonly text: string,
+  ) {}
+
+  get positive(): boolean {
+    return this.code < 400;
+  }
+
+  /** Wire form, multi-line when text has several lines (RFC 5321 4.2.1). */
+  toString(): string {
+    const lines = this.text.split("\n");
+    return lines.map((l, i) =>
+      `${this.code}${i < lines.length - 1 ? "-" : " "}${
+        this.enhanced ? this.enhanced + " " : ""
+      }${l}`
+    ).join("\r\n") + "\r\n";
+  }
+}
+
+/** What the pipeline needs to know about the client session. */
+export interface SessionInfo {
+  /** Connection id, used in logs. */
+  id: string;
+  service: "smtp" | "submission" | "smtps";
+  clientIp: string;
+  /** Name given in HELO/EHLO. */
+  helo: string;
+  /** True after EHLO (ESMTP), for the Received "with" clause (RFC 3848). */
+  esmtp: boolean;
+  tls: { protocol: string; cipher: string } | null;
+  /** The authenticated user (SMTP AUTH), or null. */
+  authUser: UserRecord | null;
+}
+
+/** MAIL FROM parameters the pipeline cares about (RFC 1870, 6152, 6531). */
+export interface MailParams {
+  size?: number;
+  body?: "7BIT" | "8BITMIME" | "BINARYMIME";
+  smtpUtf8?: boolean;
+}
+
+/** A recipient accepted at RCPT, with what the pipeline resolved for it. */
+export interface AcceptedRecipient {
+  /** The address as the client wrote it (without <>). */
+  address: string;
+  /** Pipeline-private resolution data. */
+  resolution: unknown;
+}
+
+/** One mail transaction, from MAIL to the end of DATA/BDAT. */
+export interface Transaction {
+  /** Envelope sender without <>; "" for the null sender. */
+  from: string;
+  params: MailParams;
+  recipients: AcceptedRecipient[];
+}

@@ -1,0 +1,207 @@
+/**
+ * A client connection: a node:net socket (upgradable to TLS in place, RFC 3207 /
+ * RFC 2595 / RFC 3501 STARTTLS) with line and block reads, back-pressured writes
+ * and an idle timeout. Every protocol session is written against this class.
+ */
+import type { Socket } from "node:net";
+import { type SecureContext, TLSSocket } from "node:tls";
+import { LineBuffer, type LineResult } from "./linebuffer.ts";
+
+/** Raised by reads when the line is longer than allowed (the rest was discarded). */
+export class LineTooLongError extends Error {}
+
+const HIGH_WATER = 1 << 20;
+let nextId = 0;
+
+export class Connection {
+  readonly id: string;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
+  #socket: Socket | TLSSocket;
+  #buffer = new LineBuffer();
+  #eof = false;
+  #error: Error | null = null;
+  #waiter: (() => void) | null = null;
+  #closed = false;
+  #closeHandlers: (() => void)[] = [];
+  #idleTimer: ReturnType<typeof setTimeout> | null = null;
+  #idleMs = 0;
+  #onIdle: (() => void) | null = null;
+  secure: boolean;
+  /** TLS protocol and cipher after a handshake, for Received headers and logs. */
+  tlsInfo: { protocol: string; cipher: string } | null = null;
+
+  constructor(socket: Socket | TLSSocket, secure = false) {
+    this.#socket = socket;
+    this.secure = secure;
+    this.id = (Date.now() % 1e8).toString(36) + (nextId++).toString(36).padStart(3, "0");
+    this.remoteAddress = normalizeIp(socket.remoteAddress ?? "");
+    this.remotePort = socket.remotePort ?? 0;
+    this.localAddress = normalizeIp(socket.localAddress ?? "");
+    this.localPort = socket.localPort ?? 0;
+    this.#attach(socket);
+    if (secure && socket instanceof TLSSocket) this.#recordTls(socket);
+  }
+
+  #attach(socket: Socket | TLSSocket): void {
+    socket.on("data", (chunk: Uint8Array) => {
+      this.#buffer.push(chunk);
+      if (this.#buffer.buffered > HIGH_WATER) socket.pause();
+      this.#touch();
+      this.#wake();
+    });
+    socket.on("end", () => {
+      this.#eof = true;
+      this.#wake();
+    });
+    socket.on("error", (err: Error) => {
+      this.#error = err;
+      this.#eof = true;
+      this.#wake();
+    });
+    socket.on("close", () => {
+      this.#eof = true;
+      this.#markClosed();
+      this.#wake();
+    });
+  }
+
+  #wake(): void {
+    const w = this.#waiter;
+    this.#waiter = null;
+    w?.();
+  }
+
+  #wait(): Promise<void> {
+    if (this.#socket.isPaused()) this.#socket.resume();
+    return new Promise((resolve) => (this.#waiter = resolve));
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Bytes received but not yet read (pipelined input, or injected before STARTTLS). */
+  get bufferedInput(): number {
+    return this.#buffer.buffered;
+  }
+
+  /**
+   * Next line without its terminator, or null at end of input. `max` is the limit on
+   * the line's length; over it, LineTooLongError after discarding the line.
+   */
+  async readLine(max: number): Promise<{ line: Uint8Array; bareLf: boolean } | null> {
+    for (;;) {
+      const r: LineResult = this.#buffer.nextLine(max);
+      if (r.kind === "line") return { line: r.line, bareLf: r.bareLf };
+      if (r.kind === "toolong") throw new LineTooLongError(`line longer than ${max} octets`);
+      if (this.#eof) return null;
+      await this.#wait();
+    }
+  }
+
+  /** Exactly n bytes (IMAP literals, SMTP BDAT chunks), or null at end of input. */
+  async readBytes(n: number): Promise<Uint8Array | null> {
+    for (;;) {
+      const block = this.#buffer.take(n);
+      if (block) return block;
+      if (this.#eof) return null;
+      await this.#wait();
+    }
+  }
+
+  /** Writes and waits while the kernel buffer is full (back-pressure). */
+  write(data: string | Uint8Array): Promise<void> {
+    if (this.#closed || this.#socket.destroyed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const flushed = this.#socket.write(data, () => resolve());
+      if (flushed) resolve();
+    });
+  }
+
+  /** Write without waiting (small replies); ordering is preserved by the socket. */
+  send(data: string | Uint8Array): void {
+    if (!this.#closed && !this.#socket.destroyed) this.#socket.write(data);
+  }
+
+  /**
+   * Upgrades to TLS in place. Input buffered before the handshake is discarded, so
+   * commands injected in plaintext are never executed after it (CVE-2011-0411).
+   */
+  async startTls(context: SecureContext): Promise<void> {
+    this.#buffer.clear();
+    const plain = this.#socket;
+    plain.removeAllListeners("data");
+    plain.removeAllListeners("end");
+    plain.removeAllListeners("close");
+    plain.removeAllListeners("error");
+    const tls = new TLSSocket(plain, { isServer: true, secureContext: context });
+    this.#socket = tls;
+    this.#eof = false;
+    this.#attach(tls);
+    await new Promise<void>((resolve, reject) => {
+      const fail = (e: Error) => reject(e);
+      tls.once("secure", () => {
+        tls.off("error", fail);
+        resolve();
+      });
+      tls.once("error", fail);
+      tls.once("close", () => reject(new Error("connection closed during TLS handshake")));
+    });
+    this.secure = true;
+    this.#recordTls(tls);
+  }
+
+  #recordTls(tls: TLSSocket): void {
+    const cipher = tls.getCipher?.();
+    this.tlsInfo = { protocol: tls.getProtocol?.() ?? "TLS", cipher: cipher?.name ?? "unknown" };
+  }
+
+  /** Closes after pending writes are flushed. */
+  close(): void {
+    if (this.#closed) return;
+    this.#socket.end();
+    // A peer that never reads must not keep us open: destroy after a grace period.
+    setTimeout(() => this.#socket.destroy(), 5000).unref?.();
+    this.#markClosed();
+  }
+
+  destroy(): void {
+    this.#socket.destroy();
+    this.#markClosed();
+  }
+
+  onClose(handler: () => void): void {
+    if (this.#closed) handler();
+    else this.#closeHandlers.push(handler);
+  }
+
+  #markClosed(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#eof = true;
+    if (this.#idleTimer !== null) clearTimeout(this.#idleTimer);
+    for (const h of this.#closeHandlers.splice(0)) h();
+    this.#wake();
+  }
+
+  /** Calls `onIdle` after `seconds` without input; each received byte restarts it. */
+  setIdleTimeout(seconds: number, onIdle: () => void): void {
+    this.#idleMs = seconds * 1000;
+    this.#onIdle = onIdle;
+    this.#touch();
+  }
+
+  #touch(): void {
+    if (this.#idleTimer !== null) clearTimeout(this.#idleTimer);
+    if (this.#idleMs <= 0 || this.#closed) return;
+    this.#idleTimer = setTimeout(() => this.#onIdle?.(), this.#idleMs);
+  }
+}
+
+/** node:net reports IPv4 clients of a dual-stack socket as ::ffff:a.b.c.d. */
+export function normalizeIp(ip: string): string {
+  return ip.startsWith("::ffff:") && ip.includes(".") ? ip.slice(7) : ip;
+}

@@ -1,0 +1,95 @@
+/**
+ * Byte buffer that splits a stream into lines or fixed-size blocks. Pure (no I/O), so
+ * the protocol framing can be unit-tested and fuzzed apart from sockets.
+ */
+
+export type LineResult =
+  /** A complete line without its terminator; `bareLf` when it ended in LF alone. */
+  | { kind: "line"; line: Uint8Array; bareLf: boolean }
+  /** The line exceeded the limit; its bytes up to the terminator were discarded. */
+  | { kind: "toolong" }
+  /** More input is needed. */
+  | { kind: "more" };
+
+const CR = 13, LF = 10;
+
+export class LineBuffer {
+  #buf = new Uint8Array(16384);
+  #start = 0;
+  #end = 0;
+  /** Set while discarding the rest of an overlong line. */
+  #discarding = false;
+
+  get buffered(): number {
+    return this.#end - this.#start;
+  }
+
+  push(chunk: Uint8Array): void {
+    const need = this.#end - this.#start + chunk.length;
+    if (this.#end + chunk.length > this.#buf.length) {
+      if (need <= this.#buf.length && this.#start > 0) {
+        this.#buf.copyWithin(0, this.#start, this.#end);
+      } else {
+        const bigger = new Uint8Array(Math.max(need, this.#buf.length * 2));
+        bigger.set(this.#buf.subarray(this.#start, this.#end));
+        this.#buf = bigger;
+      }
+      this.#end -= this.#start;
+      this.#start = 0;
+    }
+    this.#buf.set(chunk, this.#end);
+    this.#end += chunk.length;
+  }
+
+  /**
+   * Next line, terminated by LF (CRLF or bare LF; the caller decides whether a bare
+   * LF is acceptable). `max` counts the line without its terminator.
+   */
+  nextLine(max: number): LineResult {
+    const view = this.#buf.subarray(this.#start, this.#end);
+    const lf = view.indexOf(LF);
+    if (this.#discarding) {
+      if (lf < 0) {
+        this.#start = this.#end;
+        return { kind: "more" };
+      }
+      this.#start += lf + 1;
+      this.#discarding = false;
+      return { kind: "toolong" };
+    }
+    if (lf < 0) {
+      if (view.length > max + 1) {
+        this.#discarding = true;
+        this.#start = this.#end;
+      }
+      return { kind: "more" };
+    }
+    const bareLf = lf === 0 || view[lf - 1] !== CR;
+    const len = bareLf ? lf : lf - 1;
+    this.#start += lf + 1;
+    if (len > max) return { kind: "toolong" };
+    return { kind: "line", line: view.slice(0, len), bareLf };
+  }
+
+  /** Exactly `n` bytes, or null until that many are buffered. */
+  take(n: number): Uint8Array | null {
+    if (this.#end - this.#start < n) return null;
+    const out = this.#buf.slice(this.#start, this.#start + n);
+    this.#start += n;
+    return out;
+  }
+
+  /** Up to `n` bytes that are already buffered (for streaming large literals). */
+  takeSome(n: number): Uint8Array {
+    const k = Math.min(n, this.#end - this.#start);
+    const out = this.#buf.slice(this.#start, this.#start + k);
+    this.#start += k;
+    return out;
+  }
+
+  /** Drops everything buffered (STARTTLS: no plaintext may cross into TLS). */
+  clear(): void {
+    this.#start = this.#end = 0;
+    this.#discarding = false;
+  }
+}

@@ -1,0 +1,139 @@
+/**
+ * TCP listeners on node:net (so STARTTLS can upgrade the accepted socket in place),
+ * with the per-service connection limits of SPEC §4: over MaxConnections or
+ * MaxConnectionsPerIP the service's own refusal is sent and the socket closed.
+ */
+import { createServer, type Server, type Socket } from "node:net";
+import { type SecureContext, TLSSocket } from "node:tls";
+import { Connection, normalizeIp } from "./connection.ts";
+
+export interface ListenerOptions {
+  /** Service family for limits and STATUS counts (smtp, pop3, imap, admin). */
+  family: string;
+  ips: readonly string[];
+  port: number;
+  /** Implicit TLS (465/995/993): the current context, asked per connection. */
+  implicitTls?: () => SecureContext | null;
+  limits: () => { maxConnections: number; maxPerIp: number };
+  /** Refusal text for this protocol (SMTP 421 4.7.0, POP3 -ERR [SYS/TEMP], ...). */
+  refusal: string;
+  onConnection: (conn: Connection) => void | Promise<void>;
+  onError: (message: string) => void;
+}
+
+/** Open connections per family and per address, shared by all listeners. */
+export class ConnectionCounter {
+  readonly byFamily = new Map<string, number>();
+  readonly #byIp = new Map<string, number>();
+
+  count(family: string): number {
+    return this.byFamily.get(family) ?? 0;
+  }
+
+  tryAdd(family: string, ip: string, max: number, maxPerIp: number): boolean {
+    const key = `${family} ${ip}`;
+    const perIp = this.#byIp.get(key) ?? 0;
+    const total = this.count(family);
+    if (total >= max || perIp >= maxPerIp) return false;
+    this.byFamily.set(family, total + 1);
+    this.#byIp.set(key, perIp + 1);
+    return true;
+  }
+
+  remove(family: string, ip: string): void {
+    const key = `${family} ${ip}`;
+    this.byFamily.set(family, Math.max(0, this.count(family) - 1));
+    const perIp = (this.#byIp.get(key) ?? 1) - 1;
+    if (perIp <= 0) this.#byIp.delete(key);
+    else this.#byIp.set(key, perIp);
+  }
+}
+
+export class Listener {
+  readonly servers: Server[] = [];
+  readonly options: ListenerOptions;
+  readonly #counter: ConnectionCounter;
+
+  constructor(options: ListenerOptions, counter: ConnectionCounter) {
+    this.options = options;
+    this.#counter = counter;
+  }
+
+  /** Binds every address; rejects with a clear message when one cannot be bound. */
+  async start(): Promise<void> {
+    for (const ip of this.options.ips) {
+      const server = createServer({ noDelay: true }, (socket) => this.#accept(socket));
+      await new Promise<void>((resolve, reject) => {
+        server.once(
+          "error",
+          (e: Error) =>
+            reject(new Error(`cannot listen on ${ip}:${this.options.port}: ${e.message}`)),
+        );
+        server.listen({ host: ip, port: this.options.port }, () => resolve());
+      });
+      server.on("error", (e: Error) => this.options.onError(e.message));
+      this.servers.push(server);
+    }
+  }
+
+  /** The actual port (for port 0 in tests). */
+  get port(): number {
+    const addr = this.servers[0]?.address();
+    return addr && typeof addr === "object" ? addr.port : this.options.port;
+  }
+
+  #accept(socket: Socket): void {
+    socket.on("error", () => {}); // errors surface through Connection; never crash
+    const ip = normalizeIp(socket.remoteAddress ?? "");
+    const { maxConnections, maxPerIp } = this.options.limits();
+    const family = this.options.family;
+    let raw: Socket | TLSSocket = socket;
+    let secure = false;
+    if (this.options.implicitTls) {
+      const ctx = this.options.implicitTls();
+      if (!ctx) {
+        socket.destroy();
+        return;
+      }
+      raw = new TLSSocket(socket, { isServer: true, secureContext: ctx });
+      raw.on("error", () => {});
+      secure = true;
+    }
+    if (!this.#counter.tryAdd(family, ip, maxConnections, maxPerIp)) {
+      raw.end(this.options.refusal);
+      setTimeout(() => raw.destroy(), 2000);
+      return;
+    }
+    const start = () => {
+      const conn = new Connection(raw, secure);
+      conn.onClose(() => this.#counter.remove(family, ip));
+      Promise.resolve(this.options.onConnection(conn)).catch((e) => {
+        this.options.onError(`${family} session ${conn.id} failed: ${e?.stack ?? e}`);
+        conn.destroy();
+      });
+    };
+    if (secure) {
+      const tls = raw as TLSSocket;
+      let started = false;
+      // A client that never finishes the handshake must not hold a slot forever.
+      const timer = setTimeout(() => tls.destroy(), 30_000);
+      tls.once("secure", () => {
+        clearTimeout(timer);
+        started = true;
+        start();
+      });
+      tls.once("close", () => {
+        clearTimeout(timer);
+        if (!started) this.#counter.remove(family, ip);
+      });
+    } else {
+      start();
+    }
+  }
+
+  close(): Promise<void> {
+    return Promise.all(
+      this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))),
+    ).then(() => {});
+  }
+}

@@ -1,0 +1,42 @@
+/**
+ * The contract between the mail services and the outbound queue (issue: outbound
+ * delivery). SMTP hands a message to `enqueue` for its non-local recipients; the
+ * promise resolves only once the message and its envelope are fsync'd in the spool.
+ */
+
+export interface OutboundMessage {
+  /** Queue id, as given to the client in `250 2.0.0 Ok: queued as <id>`. */
+  id: string;
+  /** Envelope sender; "" for the null sender `<>`. */
+  from: string;
+  /** Envelope recipients (non-local), deduplicated. */
+  to: string[];
+  /** The full message, CRLF line endings, Received header included. */
+  data: Uint8Array;
+  /** SMTPUTF8 / 8BITMIME requirements carried to the next hop. */
+  smtpUtf8?: boolean;
+  eightBit?: boolean;
+}
+
+export interface QueueEntryReport {
+  id: string;
+  from: string;
+  pending: string[];
+  attempts: number;
+  nextAttempt: number; // ms since epoch
+  lastError: string;
+  createdAt: number;
+}
+
+export interface OutboundQueue {
+  enqueue(message: OutboundMessage): Promise<void>;
+  list(filter?: { id?: string; domain?: string }): QueueEntryReport[];
+  /** Retry now (all, or one id); false when the id is unknown. */
+  flush(id?: string): boolean;
+  /** Drop a queued message; false when the id is unknown. */
+  remove(id: string): Promise<boolean>;
+  /** Number of messages in the queue. */
+  size(): number;
+  /** Stop taking new deliveries and let in-flight ones finish. */
+  stop(): Promise<void>;
+}

@@ -1,0 +1,28 @@
+/**
+ * The table of listening services: which config key holds the port, which addresses
+ * it binds, whether TLS is implicit, its refusal line at the connection limits
+ * (SPEC §4) and the session handler. server.ts starts one listener per row whose port
+ * is not 0 (and, for implicit TLS, only with a certificate).
+ */
+import type { Config } from "../config/schema.ts";
+import type { Connection } from "../net/connection.ts";
+import type { ServerContext } from "./context.ts";
+
+export interface ServiceSpec {
+  /** Name in logs: smtp, submission, smtps, pop3, pop3s, imap, imaps, admin. */
+  name: string;
+  /** Family for connection counts and limits: smtp, pop3, imap, admin. */
+  family: "smtp" | "pop3" | "imap" | "admin";
+  portKey: keyof Config & `Port${string}`;
+  ipsKey: "ListenIP" | "AdminIP";
+  implicitTls: boolean;
+  refusal: string;
+  handle: (ctx: ServerContext, conn: Connection, service: ServiceSpec) => Promise<void>;
+}
+
+export const SERVICES: ServiceSpec[] = [];
+
+/** Each service module adds its rows here (imported for effect by services_all.ts). */
+export function registerService(spec: ServiceSpec): void {
+  SERVICES.push(spec);
+}

@@ -1,0 +1,640 @@
+/**
+ * The directory: domains, users, aliases, mailing lists and deny entries.
+ *
+ * Stored in SQLite (node:sqlite, WAL, synchronous=FULL): every change is one
+ * transaction, on disk before the call returns, and a crash leaves the old or the
+ * new state. Reads never touch SQLite: the whole directory is mirrored in Maps of
+ * immutable records, so lookups are O(1) and a change is one synchronous step that
+ * no reader can observe half-done.
+ */
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { isIP } from "node:net";
+import { join } from "node:path";
+import { CidrSet } from "../config/cidr.ts";
+import { hashPassword, verifyPassword } from "./password.ts";
+import {
+  addressKey,
+  NameError,
+  normalizeDomain,
+  normalizeLocalPart,
+  parseAddress,
+} from "./names.ts";
+import {
+  type AliasRecord,
+  DENY_KINDS,
+  type DenyEntry,
+  type DenyKind,
+  DirectoryError,
+  type ListAccess,
+  type ListRecord,
+  type LocalTarget,
+  type UserRecord,
+} from "./records.ts";
+import { SCHEMA, userFromRow, userToRow } from "./directory_sql.ts";
+
+export interface NewUser {
+  name: string;
+  domain: string;
+  dir?: string;
+  password?: string;
+  quota?: number;
+  maxIn?: number;
+  maxOut?: number;
+}
+
+export interface UserChanges {
+  password?: string;
+  quota?: number;
+  maxIn?: number;
+  maxOut?: number;
+  forward?: string[];
+  keep?: boolean;
+  copy?: string;
+  autoReply?: boolean;
+  autoReplySubject?: string;
+  autoReplyText?: string;
+  map?: string;
+}
+
+function wrapName<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof NameError) throw new DirectoryError(e.message);
+    throw e;
+  }
+}
+
+/** Normalizes a list of forward/copy targets; each must be a full address. */
+function normalizeAddresses(list: string[]): string[] {
+  const out: string[] = [];
+  for (const raw of list) {
+    const a = wrapName(() => parseAddress(raw.trim()));
+    const addr = `${a.local}@${a.domain}`;
+    if (!out.includes(addr)) out.push(addr);
+  }
+  return out;
+}
+
+/** DIR= must stay inside DirBase (SPEC §5): relative, no "..", no empty segments. */
+export function normalizeUserDir(dir: string): string {
+  const clean = dir.trim().replace(/\/+$/, "");
+  if (clean === "") throw new DirectoryError("DIR is empty");
+  // deno-lint-ignore no-control-regex
+  if (clean.startsWith("/") || /[\x00-\x1f]/.test(clean)) {
+    throw new DirectoryError(`DIR "${dir}" must be a path relative to DirBase`);
+  }
+  const parts = clean.split("/").filter((p) => p !== "" && p !== ".");
+  if (parts.some((p) => p === "..")) {
+    throw new DirectoryError(`DIR "${dir}" leaves DirBase ("..")`);
+  }
+  if (parts.length === 0) throw new DirectoryError(`DIR "${dir}" is DirBase itself`);
+  return parts.join("/");
+}
+
+export class Directory {
+  readonly #db: DatabaseSync;
+  readonly #domains = new Set<string>();
+  readonly #users = new Map<string, UserRecord>();
+  readonly #maps = new Map<string, string>(); // map login -> user key
+  readonly #aliases = new Map<string, AliasRecord>();
+  readonly #lists = new Map<string, ListRecord>();
+  #deny: DenyEntry[] = [];
+  #denyIndex = new Map<DenyKind, { set: Set<string>; cidrs: CidrSet | null }>();
+  readonly #stmts = new Map<string, StatementSync>();
+  /** Bumped on every change; caches elsewhere compare it. */
+  generation = 0;
+
+  private constructor(db: DatabaseSync) {
+    this.#db = db;
+  }
+
+  static open(dirBase: string): Directory {
+    Deno.mkdirSync(dirBase, { recursive: true, mode: 0o750 });
+    const db = new DatabaseSync(join(dirBase, "directory.sqlite"));
+    db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;");
+    db.exec(SCHEMA);
+    const directory = new Directory(db);
+    directory.#load();
+    return directory;
+  }
+
+  close(): void {
+    this.#db.close();
+  }
+
+  #stmt(sql: string): StatementSync {
+    let s = this.#stmts.get(sql);
+    if (!s) {
+      s = this.#db.prepare(sql);
+      this.#stmts.set(sql, s);
+    }
+    return s;
+  }
+
+  #tx(work: () => void): void {
+    this.#db.exec("BEGIN IMMEDIATE");
+    try {
+      work();
+      this.#db.exec("COMMIT");
+    } catch (e) {
+      this.#db.exec("ROLLBACK");
+      throw e;
+    }
+    this.generation++;
+  }
+
+  #load(): void {
+    for (const row of this.#db.prepare("SELECT name FROM domains").all()) {
+      this.#domains.add(String(row.name));
+    }
+    for (const row of this.#db.prepare("SELECT * FROM users").all()) {
+      const user = userFromRow(row);
+      this.#users.set(addressKey(user.name, user.domain), user);
+      if (user.map) this.#maps.set(user.map, addressKey(user.name, user.domain));
+    }
+    for (const row of this.#db.prepare("SELECT * FROM aliases").all()) {
+      const alias: AliasRecord = Object.freeze({
+        name: String(row.name),
+        domain: String(row.domain),
+        forward: Object.freeze(JSON.parse(String(row.forward)) as string[]),
+      });
+      this.#aliases.set(addressKey(alias.name, alias.domain), alias);
+    }
+    const members = new Map<string, string[]>();
+    for (const row of this.#db.prepare("SELECT * FROM list_members ORDER BY mailbox").all()) {
+      const key = addressKey(String(row.list), String(row.domain));
+      members.set(key, [...(members.get(key) ?? []), String(row.mailbox)]);
+    }
+    for (const row of this.#db.prepare("SELECT * FROM lists").all()) {
+      const key = addressKey(String(row.name), String(row.domain));
+      this.#lists.set(
+        key,
+        Object.freeze({
+          name: String(row.name),
+          domain: String(row.domain),
+          access: String(row.access) as ListAccess,
+          members: Object.freeze(members.get(key) ?? []),
+        }),
+      );
+    }
+    this.#deny = this.#db.prepare("SELECT kind, value FROM deny ORDER BY kind, value").all().map((
+      r,
+    ) => Object.freeze({ kind: String(r.kind) as DenyKind, value: String(r.value) }));
+    this.#rebuildDenyIndex();
+  }
+
+  // ---- domains ----
+
+  isLocalDomain(domain: string): boolean {
+    return this.#domains.has(domain.toLowerCase());
+  }
+
+  domains(): string[] {
+    return [...this.#domains].sort();
+  }
+
+  addDomain(input: string): string {
+    const name = wrapName(() => normalizeDomain(input));
+    if (this.#domains.has(name)) throw new DirectoryError(`domain ${name} already exists`);
+    this.#tx(() => this.#stmt("INSERT INTO domains(name) VALUES (?)").run(name));
+    this.#domains.add(name);
+    return name;
+  }
+
+  /** Deletes a domain with everything in it; returns the users removed (for their mail). */
+  delDomain(input: string): UserRecord[] {
+    const name = wrapName(() => normalizeDomain(input));
+    if (!this.#domains.has(name)) throw new DirectoryError(`domain ${name} does not exist`);
+    const users = this.users(name);
+    this.#tx(() => {
+      for (const table of ["users", "aliases", "list_members", "lists"]) {
+        this.#stmt(`DELETE FROM ${table} WHERE domain = ?`).run(name);
+      }
+      this.#stmt("DELETE FROM domains WHERE name = ?").run(name);
+    });
+    this.#domains.delete(name);
+    for (const u of users) {
+      this.#users.delete(addressKey(u.name, u.domain));
+      if (u.map) this.#maps.delete(u.map);
+    }
+    for (const [k, a] of this.#aliases) if (a.domain === name) this.#aliases.delete(k);
+    for (const [k, l] of this.#lists) if (l.domain === name) this.#lists.delete(k);
+    return users;
+  }
+
+  domainCounts(input: string): { users: number; aliases: number; lists: number } {
+    const name = wrapName(() => normalizeDomain(input));
+    if (!this.#domains.has(name)) throw new DirectoryError(`domain ${name} does not exist`);
+    return {
+      users: this.users(name).length,
+      aliases: this.aliases(name).length,
+      lists: this.lists(name).length,
+    };
+  }
+
+  #requireDomain(input: string): string {
+    const domain = wrapName(() => normalizeDomain(input));
+    if (!this.#domains.has(domain)) throw new DirectoryError(`domain ${domain} does not exist`);
+    return domain;
+  }
+
+  /** Refuses a local part already taken by a user, alias or list of the domain. */
+  #requireFree(name: string, domain: string): void {
+    const key = addressKey(name, domain);
+    if (this.#users.has(key)) throw new DirectoryError(`user ${key} already exists`);
+    if (this.#aliases.has(key)) throw new DirectoryError(`alias ${key} already exists`);
+    if (this.#lists.has(key)) throw new DirectoryError(`list ${key} already exists`);
+  }
+
+  // ---- users ----
+
+  getUser(name: string, domain: string): UserRecord | undefined {
+    return this.#users.get(addressKey(name, domain));
+  }
+
+  /** Resolves a login name: `user@domain` or a MAP name (SPEC §5 account mapping). */
+  findLogin(login: string): UserRecord | undefined {
+    const key = login.trim().toLowerCase();
+    const mapped = this.#maps.get(key);
+    if (mapped) return this.#users.get(mapped);
+    return this.#users.get(key);
+  }
+
+  /** Checks a login and password; resolves to the user or undefined. */
+  async authenticate(login: string, password: string): Promise<UserRecord | undefined> {
+    const user = this.findLogin(login);
+    if (!user || !user.passHash) return undefined;
+    const ok = await verifyPassword(password, user.passHash);
+    // The record may have been replaced or deleted while scrypt ran.
+    const current = this.getUser(user.name, user.domain);
+    return ok && current && current.passHash === user.passHash ? current : undefined;
+  }
+
+  users(domain?: string): UserRecord[] {
+    const list = [...this.#users.values()].filter((u) => !domain || u.domain === domain);
+    return list.sort((a, b) =>
+      a.domain === b.domain ? a.name.localeCompare(b.name) : a.domain.localeCompare(b.domain)
+    );
+  }
+
+  async addUser(input: NewUser): Promise<UserRecord> {
+    const name = wrapName(() => normalizeLocalPart(input.name));
+    const domain = this.#requireDomain(input.domain);
+    const dir = input.dir === undefined ? "" : normalizeUserDir(input.dir);
+    this.#requireFree(name, domain);
+    const passHash = input.password ? await hashPassword(input.password) : "";
+    // Re-check after the await: another session may have added the same name.
+    this.#requireDomain(domain);
+    this.#requireFree(name, domain);
+    const user: UserRecord = Object.freeze({
+      name,
+      domain,
+      dir,
+      passHash,
+      quota: input.quota ?? 0,
+      maxIn: input.maxIn ?? 0,
+      maxOut: input.maxOut ?? 0,
+      forward: Object.freeze([]),
+      keep: false,
+      copy: "",
+      autoReply: false,
+      autoReplySubject: "",
+      autoReplyText: "",
+      map: "",
+    });
+    this.#tx(() => this.#stmt(userInsertSql).run(...userToRow(user)));
+    this.#users.set(addressKey(name, domain), user);
+    return user;
+  }
+
+  async modUser(nameIn: string, domainIn: string, changes: UserChanges): Promise<UserRecord> {
+    const { name, domain } = this.#userKey(nameIn, domainIn);
+    const before = this.#requireUser(name, domain);
+    const next: Record<string, unknown> = {};
+    if (changes.forward !== undefined) {
+      next.forward = Object.freeze(normalizeAddresses(changes.forward));
+    }
+    if (changes.copy !== undefined) {
+      next.copy = changes.copy === "" ? "" : normalizeAddresses([changes.copy])[0];
+    }
+    for (const k of ["quota", "maxIn", "maxOut"] as const) {
+      const v = changes[k];
+      if (v !== undefined) {
+        if (!Number.isSafeInteger(v) || v < 0) throw new DirectoryError(`${k} must be a size >= 0`);
+        next[k] = v;
+      }
+    }
+    for (const k of ["keep", "autoReply", "autoReplySubject", "autoReplyText"] as const) {
+      if (changes[k] !== undefined) next[k] = changes[k];
+    }
+    if (changes.map !== undefined) next.map = this.#checkMap(changes.map, name, domain);
+    if (changes.password !== undefined) {
+      next.passHash = changes.password === "" ? "" : await hashPassword(changes.password);
+    }
+    // Re-read after the await so concurrent changes to other fields are not lost.
+    const current = this.#requireUser(name, domain);
+    if (next.map !== undefined) this.#checkMap(String(next.map), name, domain);
+    const user: UserRecord = Object.freeze({ ...current, ...next });
+    this.#tx(() =>
+      this.#stmt(userInsertSql.replace("INSERT", "INSERT OR REPLACE")).run(...userToRow(user))
+    );
+    const key = addressKey(name, domain);
+    if (current.map) this.#maps.delete(current.map);
+    if (user.map) this.#maps.set(user.map, key);
+    this.#users.set(key, user);
+    void before;
+    return user;
+  }
+
+  #checkMap(raw: string, name: string, domain: string): string {
+    const map = raw.trim().toLowerCase();
+    if (map === "") return "";
+    if (!/^[\x21-\x7e]{1,255}$/.test(map)) {
+      throw new DirectoryError(`MAP "${raw}" must be 1-255 printable characters without spaces`);
+    }
+    const owner = this.#maps.get(map);
+    if (owner && owner !== addressKey(name, domain)) {
+      throw new DirectoryError(`MAP ${map} is already used by ${owner}`);
+    }
+    if (this.#users.has(map) && map !== addressKey(name, domain)) {
+      throw new DirectoryError(`MAP ${map} is the login of another user`);
+    }
+    return map;
+  }
+
+  delUser(nameIn: string, domainIn: string): UserRecord {
+    const { name, domain } = this.#userKey(nameIn, domainIn);
+    const user = this.#requireUser(name, domain);
+    this.#tx(() => this.#stmt("DELETE FROM users WHERE domain = ? AND name = ?").run(domain, name));
+    this.#users.delete(addressKey(name, domain));
+    if (user.map) this.#maps.delete(user.map);
+    return user;
+  }
+
+  #userKey(nameIn: string, domainIn: string): { name: string; domain: string } {
+    return wrapName(() => ({
+      name: normalizeLocalPart(nameIn),
+      domain: normalizeDomain(domainIn),
+    }));
+  }
+
+  #requireUser(name: string, domain: string): UserRecord {
+    const user = this.#users.get(addressKey(name, domain));
+    if (!user) throw new DirectoryError(`user ${name}@${domain} does not exist`);
+    return user;
+  }
+
+  // ---- aliases ----
+
+  getAlias(name: string, domain: string): AliasRecord | undefined {
+    return this.#aliases.get(addressKey(name, domain));
+  }
+
+  aliases(domain?: string): AliasRecord[] {
+    return [...this.#aliases.values()].filter((a) => !domain || a.domain === domain)
+      .sort((a, b) => addressKey(a.name, a.domain).localeCompare(addressKey(b.name, b.domain)));
+  }
+
+  addAlias(nameIn: string, domainIn: string, forward: string[]): AliasRecord {
+    const domain = this.#requireDomain(domainIn);
+    const name = nameIn.trim() === "*" ? "*" : wrapName(() => normalizeLocalPart(nameIn));
+    this.#requireFree(name, domain);
+    if (forward.length === 0) throw new DirectoryError("FORWARD needs at least one address");
+    const alias: AliasRecord = Object.freeze({
+      name,
+      domain,
+      forward: Object.freeze(normalizeAddresses(forward)),
+    });
+    this.#tx(() =>
+      this.#stmt("INSERT INTO aliases(domain, name, forward) VALUES (?, ?, ?)").run(
+        domain,
+        name,
+        JSON.stringify(alias.forward),
+      )
+    );
+    this.#aliases.set(addressKey(name, domain), alias);
+    return alias;
+  }
+
+  delAlias(nameIn: string, domainIn: string): AliasRecord {
+    const domain = wrapName(() => normalizeDomain(domainIn));
+    const name = nameIn.trim() === "*" ? "*" : wrapName(() => normalizeLocalPart(nameIn));
+    const alias = this.#aliases.get(addressKey(name, domain));
+    if (!alias) throw new DirectoryError(`alias ${name}@${domain} does not exist`);
+    this.#tx(() =>
+      this.#stmt("DELETE FROM aliases WHERE domain = ? AND name = ?").run(domain, name)
+    );
+    this.#aliases.delete(addressKey(name, domain));
+    return alias;
+  }
+
+  // ---- mailing lists ----
+
+  getList(name: string, domain: string): ListRecord | undefined {
+    return this.#lists.get(addressKey(name, domain));
+  }
+
+  lists(domain?: string): ListRecord[] {
+    return [...this.#lists.values()].filter((l) => !domain || l.domain === domain)
+      .sort((a, b) => addressKey(a.name, a.domain).localeCompare(addressKey(b.name, b.domain)));
+  }
+
+  addList(nameIn: string, domainIn: string, access: ListAccess = "PUBLIC"): ListRecord {
+    const domain = this.#requireDomain(domainIn);
+    const name = wrapName(() => normalizeLocalPart(nameIn));
+    this.#requireFree(name, domain);
+    // The list's bounce address (SPEC §5) must not shadow anything either.
+    if (this.#resolveExact(`${name}-bounces`, domain)) {
+      throw new DirectoryError(`${name}-bounces@${domain} is taken; the list needs it for bounces`);
+    }
+    const list: ListRecord = Object.freeze({ name, domain, access, members: Object.freeze([]) });
+    this.#tx(() =>
+      this.#stmt("INSERT INTO lists(domain, name, access) VALUES (?, ?, ?)").run(
+        domain,
+        name,
+        access,
+      )
+    );
+    this.#lists.set(addressKey(name, domain), list);
+    return list;
+  }
+
+  delList(nameIn: string, domainIn: string): ListRecord {
+    const list = this.#requireList(nameIn, domainIn);
+    this.#tx(() => {
+      this.#stmt("DELETE FROM list_members WHERE domain = ? AND list = ?").run(
+        list.domain,
+        list.name,
+      );
+      this.#stmt("DELETE FROM lists WHERE domain = ? AND name = ?").run(list.domain, list.name);
+    });
+    this.#lists.delete(addressKey(list.name, list.domain));
+    return list;
+  }
+
+  addMember(nameIn: string, domainIn: string, mailbox: string): ListRecord {
+    const list = this.#requireList(nameIn, domainIn);
+    const [addr] = normalizeAddresses([mailbox]);
+    if (list.members.includes(addr)) {
+      throw new DirectoryError(`${addr} is already a member of ${list.name}@${list.domain}`);
+    }
+    this.#tx(() =>
+      this.#stmt("INSERT INTO list_members(domain, list, mailbox) VALUES (?, ?, ?)").run(
+        list.domain,
+        list.name,
+        addr,
+      )
+    );
+    return this.#replaceList(list, [...list.members, addr].sort());
+  }
+
+  delMember(nameIn: string, domainIn: string, mailbox: string): ListRecord {
+    const list = this.#requireList(nameIn, domainIn);
+    const [addr] = normalizeAddresses([mailbox]);
+    if (!list.members.includes(addr)) {
+      throw new DirectoryError(`${addr} is not a member of ${list.name}@${list.domain}`);
+    }
+    this.#tx(() =>
+      this.#stmt("DELETE FROM list_members WHERE domain = ? AND list = ? AND mailbox = ?").run(
+        list.domain,
+        list.name,
+        addr,
+      )
+    );
+    return this.#replaceList(list, list.members.filter((m) => m !== addr));
+  }
+
+  #replaceList(list: ListRecord, members: string[]): ListRecord {
+    const next: ListRecord = Object.freeze({ ...list, members: Object.freeze(members) });
+    this.#lists.set(addressKey(list.name, list.domain), next);
+    return next;
+  }
+
+  #requireList(nameIn: string, domainIn: string): ListRecord {
+    const domain = wrapName(() => normalizeDomain(domainIn));
+    const name = wrapName(() => normalizeLocalPart(nameIn));
+    const list = this.#lists.get(addressKey(name, domain));
+    if (!list) throw new DirectoryError(`list ${name}@${domain} does not exist`);
+    return list;
+  }
+
+  // ---- resolution for the mail services ----
+
+  #resolveExact(local: string, domain: string): LocalTarget | undefined {
+    const key = addressKey(local, domain);
+    const user = this.#users.get(key);
+    if (user) return { kind: "user", user };
+    const alias = this.#aliases.get(key);
+    if (alias) return { kind: "alias", alias };
+    const list = this.#lists.get(key);
+    if (list) return { kind: "list", list };
+    return undefined;
+  }
+
+  /** What `local@domain` is on this server; the catch-all alias answers last. */
+  resolveLocal(local: string, domain: string): LocalTarget {
+    const exact = this.#resolveExact(local, domain);
+    if (exact) return exact;
+    const catchAll = this.#aliases.get(addressKey("*", domain));
+    if (catchAll && this.#domains.has(domain.toLowerCase())) {
+      return { kind: "catchall", alias: catchAll };
+    }
+    return { kind: "unknown" };
+  }
+
+  // ---- deny entries ----
+
+  denies(kind?: DenyKind): DenyEntry[] {
+    return this.#deny.filter((d) => !kind || d.kind === kind);
+  }
+
+  addDeny(kind: DenyKind, rawValue: string): DenyEntry {
+    const value = normalizeDenyValue(kind, rawValue);
+    if (this.#deny.some((d) => d.kind === kind && d.value === value)) {
+      throw new DirectoryError(`deny ${kind}=${value} already exists`);
+    }
+    this.#tx(() => this.#stmt("INSERT INTO deny(kind, value) VALUES (?, ?)").run(kind, value));
+    const entry = Object.freeze({ kind, value });
+    this.#deny = [...this.#deny, entry].sort((a, b) =>
+      a.kind === b.kind ? a.value.localeCompare(b.value) : a.kind.localeCompare(b.kind)
+    );
+    this.#rebuildDenyIndex();
+    return entry;
+  }
+
+  /** Deletes all entries, all of one kind, or one; returns how many went. */
+  delDeny(kind?: DenyKind, rawValue?: string): number {
+    let doomed: DenyEntry[];
+    if (kind && rawValue !== undefined) {
+      const value = normalizeDenyValue(kind, rawValue);
+      doomed = this.#deny.filter((d) => d.kind === kind && d.value === value);
+      if (doomed.length === 0) throw new DirectoryError(`deny ${kind}=${value} does not exist`);
+    } else {
+      doomed = this.#deny.filter((d) => !kind || d.kind === kind);
+    }
+    this.#tx(() => {
+      for (const d of doomed) {
+        this.#stmt("DELETE FROM deny WHERE kind = ? AND value = ?").run(d.kind, d.value);
+      }
+    });
+    this.#deny = this.#deny.filter((d) => !doomed.includes(d));
+    this.#rebuildDenyIndex();
+    return doomed.length;
+  }
+
+  #rebuildDenyIndex(): void {
+    const index = new Map<DenyKind, { set: Set<string>; cidrs: CidrSet | null }>();
+    for (const kind of DENY_KINDS) {
+      const values = this.#deny.filter((d) => d.kind === kind).map((d) => d.value);
+      const isIp = kind === "IPIN" || kind === "IPOUT";
+      index.set(kind, { set: new Set(values), cidrs: isIp ? new CidrSet(values) : null });
+    }
+    this.#denyIndex = index;
+  }
+
+  /**
+   * IPIN/IPOUT: the address is inside a listed network. DOMAIN*: the domain or a
+   * parent of it is listed. MAILBOX*: the exact address (case-insensitive).
+   */
+  isDenied(kind: DenyKind, value: string): boolean {
+    const entry = this.#denyIndex.get(kind);
+    if (!entry || entry.set.size === 0) return false;
+    if (entry.cidrs) return isIP(value) !== 0 && entry.cidrs.contains(value);
+    let v = value.toLowerCase();
+    if (kind === "MAILBOXIN" || kind === "MAILBOXOUT") return entry.set.has(v);
+    for (;;) {
+      if (entry.set.has(v)) return true;
+      const dot = v.indexOf(".");
+      if (dot < 0) return false;
+      v = v.slice(dot + 1);
+    }
+  }
+}
+
+const userInsertSql =
+  "INSERT INTO users(domain, name, dir, pass, quota, maxin, maxout, forward, keep, copy, autoreply, ar_subject, ar_text, map) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+function normalizeDenyValue(kind: DenyKind, raw: string): string {
+  const value = raw.trim();
+  return wrapName(() => {
+    switch (kind) {
+      case "IPIN":
+      case "IPOUT":
+        try {
+          new CidrSet([value]);
+        } catch {
+          throw new DirectoryError(`${kind}=${raw} is not an IP address or network (ip/mask)`);
+        }
+        return value.toLowerCase();
+      case "DOMAININ":
+      case "DOMAINOUT":
+        return normalizeDomain(value);
+      case "MAILBOXIN":
+      case "MAILBOXOUT": {
+        const a = parseAddress(value);
+        return `${a.local.toLowerCase()}@${a.domain}`;
+      }
+    }
+  });
+}

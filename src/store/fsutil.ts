@@ -1,0 +1,142 @@
+/**
+ * Durable file-system primitives shared by the directory, the Maildir store and
+ * the queue. Durability is bound by fsync; these helpers make concurrent callers'
+ * syncs overlap or be shared (group commit) without ever skipping one.
+ */
+import { dirname } from "node:path";
+
+/** Opens a directory and fsyncs it so a rename or create inside it is durable. */
+async function fsyncDirNow(path: string): Promise<void> {
+  const dir = await Deno.open(path, { read: true });
+  try {
+    await dir.sync();
+  } finally {
+    dir.close();
+  }
+}
+
+interface PendingSync {
+  running: Promise<void> | null;
+  // Callers that arrived while a sync was running: served by one follow-up sync.
+  next: { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void } | null;
+}
+
+const pendingDirSyncs = new Map<string, PendingSync>();
+
+/**
+ * Group commit for directory entries: every caller gets a sync that *started after*
+ * its call, but callers that arrive while one is in flight share the next one.
+ */
+export function syncDir(path: string): Promise<void> {
+  let state = pendingDirSyncs.get(path);
+  if (!state) {
+    state = { running: null, next: null };
+    pendingDirSyncs.set(path, state);
+  }
+  const s = state;
+  if (!s.running) {
+    s.running = fsyncDirNow(path).finally(() => afterSync(path, s));
+    return s.running;
+  }
+  if (!s.next) {
+    let resolve!: () => void, reject!: (e: unknown) => void;
+    const promise = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    s.next = { promise, resolve, reject };
+  }
+  return s.next.promise;
+}
+
+function afterSync(path: string, s: PendingSync): void {
+  const waiting = s.next;
+  s.next = null;
+  if (!waiting) {
+    s.running = null;
+    pendingDirSyncs.delete(path);
+    return;
+  }
+  s.running = fsyncDirNow(path).then(waiting.resolve, waiting.reject).finally(() =>
+    afterSync(path, s)
+  );
+}
+
+/** Writes `data` to `path` atomically: tmp file, fsync, rename, directory fsync. */
+export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
+  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+  const tmp = `${path}.tmp-${Deno.pid}-${crypto.randomUUID()}`;
+  const file = await Deno.open(tmp, { write: true, create: true, truncate: true, mode: 0o600 });
+  try {
+    await writeAll(file, bytes);
+    await file.sync();
+  } finally {
+    file.close();
+  }
+  try {
+    await Deno.rename(tmp, path);
+  } catch (e) {
+    await Deno.remove(tmp).catch(() => {});
+    throw e;
+  }
+  await syncDir(dirname(path));
+}
+
+/** Synchronous twin of writeFileAtomic for start-up paths that cannot await. */
+export function writeFileAtomicSync(path: string, data: string): void {
+  const tmp = `${path}.tmp-${Deno.pid}-${crypto.randomUUID()}`;
+  const file = Deno.openSync(tmp, { write: true, create: true, truncate: true, mode: 0o600 });
+  try {
+    const bytes = new TextEncoder().encode(data);
+    let off = 0;
+    while (off < bytes.length) off += file.writeSync(bytes.subarray(off));
+    file.syncSync();
+  } finally {
+    file.close();
+  }
+  Deno.renameSync(tmp, path);
+  const dir = Deno.openSync(dirname(path), { read: true });
+  try {
+    dir.syncSync();
+  } finally {
+    dir.close();
+  }
+}
+
+export async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
+  let off = 0;
+  while (off < bytes.length) off += await file.write(bytes.subarray(off));
+}
+
+export async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+}
+
+/** mkdir -p, then fsync the parent of each directory created so the tree is durable. */
+export async function ensureDirDurable(path: string, mode = 0o700): Promise<void> {
+  if (await exists(path)) return;
+  await ensureDirDurable(dirname(path), mode);
+  try {
+    await Deno.mkdir(path, { mode });
+  } catch (e) {
+    if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+    return;
+  }
+  await syncDir(dirname(path));
+}
+
+/** A FIFO async mutex: `await lock.run(() => work())`. */
+export class Mutex {
+  #tail: Promise<unknown> = Promise.resolve();
+  run<T>(work: () => Promise<T>): Promise<T> {
+    const result = this.#tail.then(work, work);
+    this.#tail = result.catch(() => {});
+    return result;
+  }
+}

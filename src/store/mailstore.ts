@@ -1,0 +1,348 @@
+/**
+ * The mailbox store: where each user's Maildir++ lives, its folders, delivery and
+ * appends. The one API every protocol uses (SPEC §5 "Mailbox location").
+ *
+ * Delivery is durable before it returns (SPEC §7): the message is written once to
+ * tmp/, fsync'd, hard-linked into each recipient's new/ (or cur/), and each target
+ * directory is fsync'd. Directory syncs of concurrent deliveries are shared (group
+ * commit, see fsutil.syncDir), so N sessions delivering at once do not cost N
+ * serial syncs per directory.
+ */
+import { createHash } from "node:crypto";
+import { join, relative, resolve } from "node:path";
+import type { UserRecord } from "./records.ts";
+import { ensureDirDurable, exists, syncDir, writeAll } from "./fsutil.ts";
+import { Folder, type Folder as FolderT } from "./folder.ts";
+import {
+  DELIMITER,
+  dirToFolder,
+  fileNameFor,
+  FolderNameError,
+  folderToDir,
+  isInbox,
+  newBaseName,
+} from "./maildir_names.ts";
+import { UIDLIST } from "./uidlist.ts";
+
+export const SPECIAL_FOLDERS = ["Drafts", "Sent", "Trash", "Junk", "Archive"] as const;
+
+export interface DeliveryTarget {
+  /** Maildir root (absolute). */
+  root: string;
+  /** IMAP folder name; INBOX when absent. */
+  folder?: string;
+}
+
+export interface StoreOptions {
+  /** Flag letters for the stored file (files go to cur/ when given). */
+  flags?: string;
+  /** Internal date (ms since epoch) to set as the file's mtime. */
+  internalDate?: number;
+}
+
+export interface StoredMessage {
+  folderPath: string;
+  base: string;
+}
+
+type Listener = () => void;
+
+export class MailStore {
+  readonly dirBase: string;
+  readonly hashDirs: number;
+  readonly #folders = new Map<string, FolderT>();
+  readonly #listeners = new Map<string, Set<Listener>>();
+  readonly #usage = new Map<string, { bytes: number; at: number }>();
+
+  constructor(dirBase: string, hashDirs: number) {
+    this.dirBase = resolve(dirBase);
+    this.hashDirs = hashDirs;
+  }
+
+  /** SPEC §5: DirBase/domains/<domain>/<h1>/.../<hN>/<user>/, or DirBase/<DIR>. */
+  userRoot(user: Pick<UserRecord, "name" | "domain" | "dir">): string {
+    if (user.dir) {
+      const root = resolve(this.dirBase, user.dir);
+      const rel = relative(this.dirBase, root);
+      if (rel === "" || rel.startsWith("..")) {
+        throw new FolderNameError(`DIR ${user.dir} is outside DirBase`);
+      }
+      return root;
+    }
+    const name = user.name.toLowerCase();
+    const md5 = createHash("md5").update(name).digest("hex");
+    const levels: string[] = [];
+    for (let i = 0; i < this.hashDirs; i++) levels.push(md5.slice(2 * i, 2 * i + 2));
+    return join(this.dirBase, "domains", user.domain.toLowerCase(), ...levels, name);
+  }
+
+  /** Creates the Maildir root and the special-use folders (idempotent). */
+  async ensureMailbox(root: string): Promise<void> {
+    await makeMaildir(root);
+    for (const name of SPECIAL_FOLDERS) {
+      const path = join(root, folderToDir(name));
+      if (!(await exists(path))) await makeMaildir(path, true);
+    }
+  }
+
+  /** Deletes a user's Maildir root with everything in it. */
+  async removeMailbox(root: string): Promise<void> {
+    for (const key of [...this.#folders.keys()]) {
+      if (key === root || key.startsWith(root + "/")) this.#folders.delete(key);
+    }
+    this.#usage.delete(root);
+    await Deno.remove(root, { recursive: true }).catch((e) => {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    });
+  }
+
+  folderPath(root: string, name: string): string {
+    const dir = folderToDir(name);
+    return dir === "" ? root : join(root, dir);
+  }
+
+  async folderExists(root: string, name: string): Promise<boolean> {
+    return await exists(join(this.folderPath(root, name), "cur"));
+  }
+
+  /** The shared, refreshed state of a folder; null if it does not exist. */
+  async openFolder(root: string, name: string): Promise<FolderT | null> {
+    const path = this.folderPath(root, name);
+    let folder = this.#folders.get(path);
+    if (!folder) {
+      if (!(await exists(join(path, "cur")))) return null;
+      folder = this.#folders.get(path) ?? new Folder(path);
+      this.#folders.set(path, folder);
+    }
+    try {
+      await folder.refresh();
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) {
+        this.#folders.delete(path);
+        return null;
+      }
+      throw e;
+    }
+    return folder;
+  }
+
+  /** IMAP names of every folder under the root, INBOX first. */
+  async listFolders(root: string): Promise<string[]> {
+    const names: string[] = [];
+    try {
+      for await (const e of Deno.readDir(root)) {
+        if (!e.isDirectory || !e.name.startsWith(".")) continue;
+        const name = dirToFolder(e.name);
+        if (name !== null) names.push(name);
+      }
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+    return ["INBOX", ...names.sort()];
+  }
+
+  async createFolder(root: string, name: string): Promise<void> {
+    if (isInbox(name)) throw new FolderNameError("INBOX already exists");
+    const path = this.folderPath(root, name);
+    if (await exists(path)) throw new FolderNameError(`mailbox "${name}" already exists`);
+    await makeMaildir(path, true);
+  }
+
+  /** Removes one folder (not its children: they are separate Maildir++ folders). */
+  async deleteFolder(root: string, name: string): Promise<void> {
+    if (isInbox(name)) throw new FolderNameError("INBOX cannot be deleted");
+    const path = this.folderPath(root, name);
+    if (!(await exists(path))) throw new FolderNameError(`mailbox "${name}" does not exist`);
+    this.#folders.delete(path);
+    await Deno.remove(path, { recursive: true });
+    await syncDir(root);
+    this.#usage.delete(root);
+    this.notify(path);
+  }
+
+  /**
+   * Renames a folder and its children. Renaming INBOX moves its messages into the
+   * new folder and leaves INBOX empty (RFC 3501 6.3.5).
+   */
+  async renameFolder(root: string, from: string, to: string): Promise<void> {
+    const dst = this.folderPath(root, to);
+    if (isInbox(to) || (await exists(dst))) {
+      throw new FolderNameError(`mailbox "${to}" already exists`);
+    }
+    if (isInbox(from)) {
+      await makeMaildir(dst, true);
+      for (const sub of ["new", "cur"]) {
+        for await (const e of Deno.readDir(join(root, sub))) {
+          if (e.isFile) await Deno.rename(join(root, sub, e.name), join(dst, sub, e.name));
+        }
+      }
+      await Promise.all([syncDir(join(dst, "new")), syncDir(join(dst, "cur"))]);
+      this.#folders.delete(root);
+      this.notify(root);
+      return;
+    }
+    const src = this.folderPath(root, from);
+    if (!(await exists(src))) throw new FolderNameError(`mailbox "${from}" does not exist`);
+    const children = (await this.listFolders(root)).filter((n) => n.startsWith(from + DELIMITER));
+    await Deno.rename(src, dst);
+    for (const child of children) {
+      const newName = to + child.slice(from.length);
+      await Deno.rename(this.folderPath(root, child), this.folderPath(root, newName));
+    }
+    await syncDir(root);
+    for (const key of [...this.#folders.keys()]) {
+      if (key.startsWith(src)) this.#folders.delete(key);
+    }
+    this.notify(src);
+  }
+
+  /**
+   * Stores one message durably in every target (hard links, one data fsync) and
+   * tells watchers. Resolves once everything is on disk.
+   */
+  async deliver(
+    targets: readonly DeliveryTarget[],
+    data: Uint8Array,
+    opts: StoreOptions = {},
+  ): Promise<StoredMessage[]> {
+    if (targets.length === 0) return [];
+    const base = newBaseName(data.length);
+    const first = targets[0].root;
+    const tmp = join(first, "tmp", base);
+    const file = await Deno.open(tmp, { write: true, createNew: true, mode: 0o600 });
+    try {
+      await writeAll(file, data);
+      await file.sync();
+    } finally {
+      file.close();
+    }
+    if (opts.internalDate !== undefined) {
+      const when = new Date(opts.internalDate);
+      await Deno.utime(tmp, when, when);
+    }
+    const sub = opts.flags !== undefined ? "cur" : "new";
+    const name = opts.flags !== undefined ? fileNameFor(base, opts.flags) : base;
+    const stored: StoredMessage[] = [];
+    const dirs = new Set<string>();
+    try {
+      for (const t of targets) {
+        const folderPath = this.folderPath(t.root, t.folder ?? "INBOX");
+        if (stored.some((s) => s.folderPath === folderPath)) continue; // duplicate target
+        const dest = join(folderPath, sub, name);
+        await linkOrCopy(tmp, dest);
+        dirs.add(join(folderPath, sub));
+        stored.push({ folderPath, base });
+        this.#adjustUsage(t.root, data.length);
+      }
+      await Promise.all([...dirs].map((d) => syncDir(d)));
+    } finally {
+      await Deno.remove(tmp).catch(() => {});
+    }
+    for (const s of stored) this.notify(s.folderPath);
+    return stored;
+  }
+
+  /** APPEND/COPY helper: stores into one folder and returns the new UID. */
+  async append(
+    root: string,
+    folderName: string,
+    data: Uint8Array,
+    opts: StoreOptions = {},
+  ): Promise<{ uid: number; uidValidity: number }> {
+    const folder = await this.openFolder(root, folderName);
+    if (!folder) throw new FolderNameError(`mailbox "${folderName}" does not exist`);
+    const [stored] = await this.deliver([{ root, folder: folderName }], data, {
+      ...opts,
+      flags: opts.flags ?? "",
+    });
+    await folder.refresh(true);
+    for (const m of folder.messages.values()) {
+      if (m.base === stored.base) return { uid: m.uid, uidValidity: folder.uidValidity };
+    }
+    throw new Error(`appended message ${stored.base} not found after refresh`);
+  }
+
+  /** Mailbox usage in bytes (all folders), cached and kept current by our own writes. */
+  async usage(root: string): Promise<number> {
+    const cached = this.#usage.get(root);
+    // Re-count now and then to pick up changes made by other Maildir software.
+    if (cached && Date.now() - cached.at < 300_000) return cached.bytes;
+    let bytes = 0;
+    for (const name of await this.listFolders(root)) {
+      const path = this.folderPath(root, name);
+      for (const sub of ["new", "cur"]) {
+        try {
+          for await (const e of Deno.readDir(join(path, sub))) {
+            if (!e.isFile) continue;
+            const m = /,S=(\d+)/.exec(e.name);
+            bytes += m ? Number(m[1]) : (await Deno.stat(join(path, sub, e.name))).size;
+          }
+        } catch (err) {
+          if (!(err instanceof Deno.errors.NotFound)) throw err;
+        }
+      }
+    }
+    this.#usage.set(root, { bytes, at: Date.now() });
+    return bytes;
+  }
+
+  /** Callers that remove or add mail outside deliver() keep the usage current. */
+  #adjustUsage(root: string, delta: number): void {
+    const cached = this.#usage.get(root);
+    if (cached) cached.bytes = Math.max(0, cached.bytes + delta);
+  }
+
+  /** Forget the cached usage of the Maildir root that contains this folder path. */
+  invalidateUsage(folderPath: string): void {
+    for (const root of this.#usage.keys()) {
+      if (folderPath === root || folderPath.startsWith(root + "/")) this.#usage.delete(root);
+    }
+  }
+
+  /** Subscribe to changes of one folder (deliveries, expunges, flag changes). */
+  watch(folderPath: string, listener: Listener): () => void {
+    let set = this.#listeners.get(folderPath);
+    if (!set) this.#listeners.set(folderPath, set = new Set());
+    set.add(listener);
+    return () => {
+      set!.delete(listener);
+      if (set!.size === 0) this.#listeners.delete(folderPath);
+    };
+  }
+
+  notify(folderPath: string): void {
+    for (const l of this.#listeners.get(folderPath) ?? []) {
+      try {
+        l();
+      } catch { /* a watcher's failure is its own */ }
+    }
+  }
+}
+
+async function makeMaildir(path: string, isSubFolder = false): Promise<void> {
+  await ensureDirDurable(path);
+  for (const sub of ["tmp", "new", "cur"]) await ensureDirDurable(join(path, sub));
+  // Maildir++ marks sub-folders with an empty "maildirfolder" file.
+  if (isSubFolder && !(await exists(join(path, "maildirfolder")))) {
+    await Deno.writeFile(join(path, "maildirfolder"), new Uint8Array());
+    await syncDir(path);
+  }
+}
+
+async function linkOrCopy(src: string, dest: string): Promise<void> {
+  try {
+    await Deno.link(src, dest);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) throw e;
+    // Another file system (DIR= on another mount): copy and sync the copy.
+    await Deno.copyFile(src, dest);
+    const f = await Deno.open(dest, { read: true, write: true });
+    try {
+      await f.sync();
+    } finally {
+      f.close();
+    }
+  }
+}
+
+export { UIDLIST };

@@ -1,0 +1,183 @@
+/**
+ * Starts the real daemon (`deno run main.ts serve`) as a child process on free
+ * loopback ports with its own DirBase, for integration tests. Always stop it:
+ *
+ *   const srv = await startTestServer();
+ *   try { ... srv.ports.smtp ... } finally { await srv.stop(); }
+ */
+import { join } from "node:path";
+import { fileURLToPath as fromFileUrl } from "node:url";
+import { formatConfig } from "../../src/config/format.ts";
+import { devDefaults } from "../../src/config/load.ts";
+import type { Config } from "../../src/config/schema.ts";
+
+export const REPO = fromFileUrl(new URL("../../", import.meta.url));
+export const FIXTURES = join(REPO, "tests", "fixtures");
+export const TEST_CERT = join(FIXTURES, "test-cert.pem");
+export const TEST_KEY = join(FIXTURES, "test-key.pem");
+export const ADMIN_PASSWORD = "test-admin-secret";
+
+/** A free TCP port on 127.0.0.1 (bind port 0, read it, release it). */
+export function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+export interface TestServer {
+  dirBase: string;
+  confPath: string;
+  config: Config;
+  /** Ports by service name: smtp, submission, smtps, pop3, pop3s, imap, imaps, admin. */
+  ports: Record<string, number>;
+  /** Everything the daemon logged so far. */
+  logs(): string;
+  /** Waits until the log contains `pattern` (or throws after `ms`). */
+  waitForLog(pattern: RegExp, ms?: number): Promise<string>;
+  /** SIGTERM and wait; returns the exit code. */
+  stop(): Promise<number>;
+  /** SIGKILL (crash tests) and wait. */
+  kill(): Promise<void>;
+  /** Start the same configuration again (after stop or kill). */
+  restart(): Promise<void>;
+  /** Rewrites the configuration file with overrides (for RELOAD tests). */
+  rewriteConfig(overrides: Partial<Config>): Promise<void>;
+}
+
+export interface TestServerOptions {
+  config?: Partial<Config>;
+  /** Enable TLS with the test certificate (STARTTLS and implicit-TLS ports). */
+  tls?: boolean;
+  /** An existing DirBase (restart tests); a fresh temp dir otherwise. */
+  dirBase?: string;
+  env?: Record<string, string>;
+}
+
+const PORT_KEYS: [string, keyof Config][] = [
+  ["smtp", "PortSMTP"],
+  ["submission", "PortSubmission"],
+  ["pop3", "PortPOP3"],
+  ["imap", "PortIMAP"],
+  ["admin", "PortAdmin"],
+  ["smtps", "PortSMTPS"],
+  ["pop3s", "PortPOP3S"],
+  ["imaps", "PortIMAPS"],
+];
+
+export async function startTestServer(opts: TestServerOptions = {}): Promise<TestServer> {
+  const dirBase = opts.dirBase ?? await Deno.makeTempDir({ prefix: "extremail-test-" });
+  const confPath = join(dirBase, "test.toml");
+  const config: Config = {
+    ...devDefaults(),
+    DirBase: join(dirBase, "data"),
+    HostName: "mail.test.example",
+    LogLevel: "debug",
+  };
+  for (const [, key] of PORT_KEYS) {
+    const tlsOnly = key === "PortSMTPS" || key === "PortPOP3S" || key === "PortIMAPS";
+    (config as unknown as Record<string, number>)[key] = tlsOnly && !opts.tls ? 0 : freePort();
+  }
+  if (opts.tls) Object.assign(config, { TLSCert: TEST_CERT, TLSKey: TEST_KEY });
+  Object.assign(config, opts.config ?? {});
+  await Deno.writeTextFile(confPath, formatConfig(config, { showSecrets: true }));
+  const ports: Record<string, number> = {};
+  for (const [name, key] of PORT_KEYS) {
+    const p = config[key] as number;
+    if (p) ports[name] = p;
+  }
+
+  let child: Deno.ChildProcess;
+  let output = "";
+  let exited: Promise<Deno.CommandStatus>;
+  const waiters = new Set<() => void>();
+
+  const spawn = async () => {
+    output = "";
+    child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-all", join(REPO, "main.ts"), "serve", "--conf", confPath],
+      env: { EXTREMAIL_ADMIN_PASSWORD: ADMIN_PASSWORD, NO_COLOR: "1", ...opts.env },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    exited = child.status;
+    const pump = async (stream: ReadableStream<Uint8Array>) => {
+      const decoder = new TextDecoder();
+      for await (const chunk of stream) {
+        output += decoder.decode(chunk, { stream: true });
+        for (const w of [...waiters]) w();
+      }
+    };
+    pump(child.stdout);
+    pump(child.stderr);
+    await server.waitForLog(/ INFO server ready/, 30_000);
+  };
+
+  const server: TestServer = {
+    dirBase,
+    confPath,
+    config,
+    ports,
+    logs: () => output,
+    async waitForLog(pattern, ms = 10_000) {
+      const deadline = Date.now() + ms;
+      while (true) {
+        const m = pattern.exec(output);
+        if (m) return m[0];
+        if (Date.now() > deadline) {
+          throw new Error(
+            `timed out waiting for ${pattern} in server log:\n${output.slice(-4000)}`,
+          );
+        }
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            waiters.delete(done);
+            clearTimeout(t);
+            resolve();
+          };
+          const t = setTimeout(done, 100);
+          waiters.add(done);
+        });
+      }
+    },
+    async stop() {
+      try {
+        child.kill("SIGTERM");
+      } catch { /* already gone */ }
+      const status = await exited;
+      return status.code;
+    },
+    async kill() {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* already gone */ }
+      await exited;
+    },
+    async restart() {
+      await spawn();
+    },
+    async rewriteConfig(overrides) {
+      Object.assign(config, overrides);
+      await Deno.writeTextFile(confPath, formatConfig(config, { showSecrets: true }));
+    },
+  };
+  await spawn();
+  return server;
+}
+
+/** Runs a python3 snippet (smtplib, poplib, imaplib clients); returns stdout or throws. */
+export async function python(code: string, args: string[] = []): Promise<string> {
+  const out = await new Deno.Command("python3", {
+    args: ["-c", code, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stdout = new TextDecoder().decode(out.stdout);
+  if (!out.success) {
+    throw new Error(
+      `python3 failed (${out.code}):\n${new TextDecoder().decode(out.stderr)}\n${stdout}`,
+    );
+  }
+  return stdout;
+}

@@ -1,0 +1,143 @@
+import { assert, assertEquals, assertThrows } from "./helpers/assert.ts";
+import { Directory, normalizeUserDir } from "../src/store/directory.ts";
+import { DirectoryError } from "../src/store/records.ts";
+import { normalizeDomain, normalizeLocalPart, parseAddress } from "../src/store/names.ts";
+import { hashPassword, verifyPassword } from "../src/store/password.ts";
+
+async function withDir(fn: (dir: string) => Promise<void>) {
+  const dir = await Deno.makeTempDir({ prefix: "extremail-dir-" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("names: domains are validated and lower-cased", () => {
+  assertEquals(normalizeDomain("Example.COM"), "example.com");
+  assertEquals(normalizeDomain("bücher.example"), "xn--bcher-kva.example");
+  for (const bad of ["", "a..b", "-a.com", "a_b.com", "../etc", "a/b", "x".repeat(64) + ".com"]) {
+    assertThrows(() => normalizeDomain(bad));
+  }
+});
+
+Deno.test("names: local parts follow RFC 5321 dot-atom and never contain a path", () => {
+  assertEquals(normalizeLocalPart("John.Smith"), "john.smith");
+  for (const bad of ["", ".a", "a.", "a..b", "a/b", "..", "a b", "x".repeat(65), "a\0b"]) {
+    assertThrows(() => normalizeLocalPart(bad), Error, undefined, bad);
+  }
+  assertEquals(parseAddress("Joe@Example.com"), { local: "Joe", domain: "example.com" });
+  assertEquals(parseAddress('"a b"@x.org').local, '"a b"');
+  assertThrows(() => parseAddress("nodomain"));
+});
+
+Deno.test("passwords are salted scrypt hashes", async () => {
+  const a = await hashPassword("secret");
+  const b = await hashPassword("secret");
+  assert(a.startsWith("scrypt$") && a !== b, "salted");
+  assert(!a.includes("secret"));
+  assert(await verifyPassword("secret", a));
+  assert(!(await verifyPassword("Secret", a)));
+  assert(await verifyPassword("secret", a), "memoized check still right");
+});
+
+Deno.test("DIR overrides cannot leave DirBase", () => {
+  assertEquals(normalizeUserDir("custom/joe/"), "custom/joe");
+  for (const bad of ["/etc", "../x", "a/../../b", "", "."]) {
+    assertThrows(() => normalizeUserDir(bad), DirectoryError);
+  }
+});
+
+Deno.test("directory: CRUD, persistence and resolution", async () => {
+  await withDir(async (base) => {
+    let d = Directory.open(base);
+    d.addDomain("Example.com");
+    assertThrows(() => d.addDomain("example.com"), DirectoryError, "already exists");
+    const u = await d.addUser({ name: "Joe", domain: "example.com", password: "pw", quota: 1000 });
+    assertEquals(u.name, "joe");
+    await assertRejects(() => d.addUser({ name: "joe", domain: "example.com" }));
+    await assertRejects(() => d.addUser({ name: "x", domain: "nope.com" }));
+    await d.modUser("joe", "example.com", { forward: ["a@b.org"], keep: true, map: "JoeLogin" });
+    d.addAlias("info", "example.com", ["joe@example.com"]);
+    d.addAlias("*", "example.com", ["joe@example.com"]);
+    d.addList("team", "example.com", "MEMBERS");
+    d.addMember("team", "example.com", "joe@example.com");
+    d.addDeny("IPIN", "10.0.0.0/8");
+    d.addDeny("DOMAININ", "spam.example");
+    d.close();
+
+    d = Directory.open(base); // everything survives a restart
+    const joe = d.getUser("JOE", "EXAMPLE.COM")!;
+    assertEquals(joe.forward, ["a@b.org"]);
+    assertEquals(joe.keep, true);
+    assertEquals(d.findLogin("joelogin")?.name, "joe");
+    assertEquals(d.findLogin("joe@example.com")?.name, "joe");
+    assertEquals((await d.authenticate("JoeLogin", "pw"))?.name, "joe");
+    assertEquals(await d.authenticate("joe@example.com", "bad"), undefined);
+    assertEquals(d.resolveLocal("info", "example.com").kind, "alias");
+    assertEquals(d.resolveLocal("team", "example.com").kind, "list");
+    assertEquals(d.resolveLocal("whoever", "example.com").kind, "catchall");
+    assertEquals(d.resolveLocal("joe", "other.com").kind, "unknown");
+    assertEquals(d.getList("team", "example.com")?.members, ["joe@example.com"]);
+    assert(d.isDenied("IPIN", "10.1.2.3"));
+    assert(d.isDenied("IPIN", "::ffff:10.1.2.3"));
+    assert(!d.isDenied("IPIN", "11.1.2.3"));
+    assert(d.isDenied("DOMAININ", "mx.spam.example"));
+    assert(!d.isDenied("DOMAININ", "notspam.example"));
+    assertThrows(() => d.addAlias("joe", "example.com", ["x@y.z"]), DirectoryError, "already");
+    assertThrows(() => d.delDeny("IPIN", "192.168.0.0/16"), DirectoryError, "does not exist");
+    assertEquals(d.delDeny("IPIN"), 1);
+    const removed = d.delDomain("example.com");
+    assertEquals(removed.map((r) => r.name), ["joe"]);
+    assertEquals(d.findLogin("joelogin"), undefined);
+    assertEquals(d.aliases().length, 0);
+    d.close();
+  });
+});
+
+Deno.test("directory: MAP names are unique on the server", async () => {
+  await withDir(async (base) => {
+    const d = Directory.open(base);
+    d.addDomain("a.org");
+    d.addDomain("b.org");
+    await d.addUser({ name: "x", domain: "a.org" });
+    await d.addUser({ name: "y", domain: "b.org" });
+    await d.modUser("x", "a.org", { map: "shared" });
+    await assertRejects(() => d.modUser("y", "b.org", { map: "shared" }));
+    await assertRejects(() => d.modUser("y", "b.org", { map: "x@a.org" }));
+    await d.modUser("x", "a.org", { map: "" });
+    await d.modUser("y", "b.org", { map: "shared" });
+    assertEquals(d.findLogin("shared")?.domain, "b.org");
+    d.close();
+  });
+});
+
+Deno.test("directory: concurrent changes are never torn", async () => {
+  await withDir(async (base) => {
+    const d = Directory.open(base);
+    d.addDomain("c.org");
+    await Promise.all(
+      Array.from({ length: 20 }, (_, i) => d.addUser({ name: `u${i}`, domain: "c.org" })),
+    );
+    await Promise.all(Array.from({ length: 20 }, (_, i) =>
+      Promise.all([
+        d.modUser(`u${i}`, "c.org", { quota: i + 1 }),
+        d.modUser(`u${i}`, "c.org", { keep: true }),
+      ])));
+    for (let i = 0; i < 20; i++) {
+      const u = d.getUser(`u${i}`, "c.org")!;
+      assertEquals([u.quota, u.keep], [i + 1, true]);
+    }
+    d.close();
+  });
+});
+
+async function assertRejects(fn: () => Promise<unknown>) {
+  let threw = false;
+  try {
+    await fn();
+  } catch (e) {
+    threw = e instanceof DirectoryError;
+  }
+  assert(threw, "expected a DirectoryError");
+}
