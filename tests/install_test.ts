@@ -1,0 +1,435 @@
+// Tests for install.sh, conf/extremail.init and conf/extremail.service.
+//
+// install.sh is run from the repository itself with --prefix into temporary directories;
+// nothing outside those directories is touched. --no-deno-cache keeps the runs offline:
+// the launcher then uses the caller's Deno cache.
+
+// Minimal assertions, so that this file needs no dependency.
+class AssertionError extends Error {}
+
+function assert(cond: unknown, msg = "assertion failed"): asserts cond {
+  if (!cond) throw new AssertionError(msg);
+}
+
+function assertEquals(actual: unknown, expected: unknown, msg = ""): void {
+  const a = JSON.stringify(actual, null, 1);
+  const e = JSON.stringify(expected, null, 1);
+  if (a !== e) {
+    throw new AssertionError(`${msg ? msg + ": " : ""}expected ${e}\n  got ${a}`);
+  }
+}
+
+function assertMatch(actual: string, re: RegExp, msg = ""): void {
+  assert(re.test(actual), `${msg ? msg + ": " : ""}${JSON.stringify(actual)} does not match ${re}`);
+}
+
+function assertStringIncludes(actual: string, expected: string, msg = ""): void {
+  assert(
+    actual.includes(expected),
+    `${msg ? msg + ": " : ""}expected to find ${JSON.stringify(expected)} in:\n${actual}`,
+  );
+}
+
+const REPO = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
+const INSTALL = `${REPO}/install.sh`;
+
+function exists(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const HAVE_CONF = exists(`${REPO}/conf/extremail.toml`);
+const HAVE_BINARY = exists(`${REPO}/dist/extremail`);
+const HAVE_SOURCES = exists(`${REPO}/main.ts`) && exists(`${REPO}/deno.json`) &&
+  exists(`${REPO}/src`);
+const HAVE_PROGRAM = HAVE_BINARY || HAVE_SOURCES;
+const IS_ROOT = Deno.uid() === 0;
+
+if (!HAVE_PROGRAM) {
+  console.warn(
+    "install_test: neither main.ts nor dist/extremail exists yet; the install.sh runs are skipped",
+  );
+}
+if (!HAVE_CONF) {
+  console.warn(
+    "install_test: conf/extremail.toml does not exist yet; the configuration assertions are skipped",
+  );
+}
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function run(cmd: string, args: string[], env?: Record<string, string>): Promise<Result> {
+  const out = await new Deno.Command(cmd, {
+    args,
+    cwd: REPO,
+    env,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+function install(...args: string[]): Promise<Result> {
+  return run("bash", [INSTALL, "--no-deno-cache", ...args]);
+}
+
+function assertOk(r: Result, what: string): void {
+  assertEquals(r.code, 0, `${what} failed (${r.code}):\n${r.stdout}\n${r.stderr}`);
+}
+
+function mode(path: string): number {
+  return Deno.statSync(path).mode! & 0o7777;
+}
+
+function isExecutable(path: string): boolean {
+  const st = Deno.statSync(path);
+  return st.isFile && (st.mode! & 0o111) === 0o111;
+}
+
+async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "extremail-install-test-" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** Every path below root with its mode, size, mtime and (for files) content. */
+function snapshot(root: string): string[] {
+  const lines: string[] = [];
+  const walk = (dir: string) => {
+    for (const entry of [...Deno.readDirSync(dir)].sort((a, b) => a.name < b.name ? -1 : 1)) {
+      const path = `${dir}/${entry.name}`;
+      const st = Deno.lstatSync(path);
+      let line = `${path} ${st.mode} ${st.size} ${st.mtime?.getTime()}`;
+      if (st.isFile && st.size < 1_000_000) line += " " + Deno.readTextFileSync(path);
+      lines.push(line);
+      if (st.isDirectory) walk(path);
+    }
+  };
+  walk(root);
+  return lines;
+}
+
+Deno.test("install.sh passes bash -n", async () => {
+  assertOk(await run("bash", ["-n", INSTALL]), "bash -n install.sh");
+});
+
+Deno.test("conf/extremail.init passes sh -n and has an LSB header", async () => {
+  assertOk(await run("sh", ["-n", `${REPO}/conf/extremail.init`]), "sh -n conf/extremail.init");
+  const text = Deno.readTextFileSync(`${REPO}/conf/extremail.init`);
+  assert(text.startsWith("#!/bin/sh\n"), "POSIX sh shebang");
+  assertStringIncludes(text, "### BEGIN INIT INFO");
+  assertStringIncludes(text, "# Provides:          extremail");
+  assertStringIncludes(text, "### END INIT INFO");
+  assertStringIncludes(text, "PIDFILE=/run/extremail.pid");
+  assertStringIncludes(text, "DAEMON=/usr/local/sbin/extremail");
+  assertStringIncludes(text, "CONF=/etc/extremail/extremail.toml");
+});
+
+Deno.test("conf/extremail.service has the required settings", () => {
+  const text = Deno.readTextFileSync(`${REPO}/conf/extremail.service`);
+  for (
+    const line of [
+      "Type=simple",
+      "ExecStart=/usr/local/sbin/extremail serve --conf /etc/extremail/extremail.toml",
+      "ExecReload=/bin/kill -HUP $MAINPID",
+      "Restart=on-failure",
+      "User=extremail",
+      "Group=extremail",
+      "AmbientCapabilities=CAP_NET_BIND_SERVICE",
+      "NoNewPrivileges=true",
+      "ProtectSystem=full",
+      "ReadWritePaths=/var/spool/extremail /var/log/extremail",
+      "PrivateTmp=true",
+      "WantedBy=multi-user.target",
+    ]
+  ) {
+    assert(text.split("\n").includes(line), `missing line: ${line}`);
+  }
+  // V8's JIT needs writable+executable memory.
+  assert(!/^MemoryDenyWriteExecute=/m.test(text), "MemoryDenyWriteExecute breaks Deno");
+});
+
+Deno.test("install.sh --help prints the options", async () => {
+  const r = await run("bash", [INSTALL, "--help"]);
+  assertOk(r, "install.sh --help");
+  for (const opt of ["--prefix", "--dry-run", "--help"]) assertStringIncludes(r.stdout, opt);
+  const bad = await run("bash", [INSTALL, "--no-such-option"]);
+  assert(bad.code !== 0, "an unknown option must fail");
+});
+
+Deno.test({
+  name: "install.sh --prefix installs program, configuration, init script, unit and DirBase",
+  ignore: !HAVE_PROGRAM,
+  fn: () =>
+    withTempDir(async (tmp) => {
+      const p = `${tmp}/root`;
+      const first = await install("--prefix", p);
+      assertOk(first, "first install");
+      assertStringIncludes(first.stdout, "Next steps");
+      assertStringIncludes(first.stdout, "admin password");
+
+      const bin = `${p}/usr/local/sbin/extremail`;
+      assert(isExecutable(bin), "the program is installed and executable");
+      const head = new TextDecoder().decode(Deno.readFileSync(bin).subarray(0, 4096));
+      if (head.startsWith("#!")) {
+        // Launcher: points into the prefix, sources copied next to it.
+        assertStringIncludes(head, `LIB='${p}/usr/local/lib/extremail'`);
+        assertStringIncludes(head, 'run --allow-all --config "$LIB/deno.json" "$LIB/main.ts"');
+        assert(exists(`${p}/usr/local/lib/extremail/main.ts`));
+        assert(exists(`${p}/usr/local/lib/extremail/deno.json`));
+        assert(exists(`${p}/usr/local/lib/extremail/src`));
+      } else {
+        assert(HAVE_BINARY, "a non-script program must be dist/extremail");
+      }
+
+      // Init script and unit, pointing into the prefix.
+      const initd = `${p}/etc/init.d/extremail`;
+      const unit = `${p}/etc/systemd/system/extremail.service`;
+      assertEquals(mode(initd), 0o755);
+      assertEquals(mode(unit), 0o644);
+      assertStringIncludes(Deno.readTextFileSync(initd), `DAEMON=${p}/usr/local/sbin/extremail`);
+      assertStringIncludes(
+        Deno.readTextFileSync(unit),
+        `ExecStart=${p}/usr/local/sbin/extremail serve --conf ${p}/etc/extremail/extremail.toml`,
+      );
+      assertOk(await run("sh", ["-n", initd]), "sh -n on the installed init script");
+
+      // State and log directories.
+      assert(Deno.statSync(`${p}/var/spool/extremail`).isDirectory);
+      assertEquals(mode(`${p}/var/spool/extremail`), 0o750);
+      assert(Deno.statSync(`${p}/var/log/extremail`).isDirectory);
+
+      // Staged installs never create users.
+      assertStringIncludes(first.stdout, "skipped");
+
+      // Second run: nothing changes.
+      const before = snapshot(p);
+      const second = await install("--prefix", p);
+      assertOk(second, "second install");
+      assertStringIncludes(second.stdout, "unchanged");
+      assertStringIncludes(second.stdout, "Nothing changed");
+      assertEquals(snapshot(p), before, "a second run must not modify anything");
+
+      const version = await run(bin, ["--version"]);
+      assertOk(version, "installed extremail --version");
+      assertMatch(version.stdout.trim(), /^\d+(\.\d+)*$/);
+    }),
+});
+
+Deno.test({
+  name: "install.sh keeps an edited configuration and writes extremail.toml.new",
+  ignore: !HAVE_PROGRAM,
+  fn: () =>
+    withTempDir(async (tmp) => {
+      if (!HAVE_CONF) {
+        console.warn("skipped: conf/extremail.toml is missing");
+        return;
+      }
+      const p = `${tmp}/root`;
+      const conf = `${p}/etc/extremail/extremail.toml`;
+      assertOk(await install("--prefix", p), "first install");
+      const shipped = Deno.readTextFileSync(`${REPO}/conf/extremail.toml`);
+      assertEquals(Deno.readTextFileSync(conf), shipped, "the configuration landed");
+      assertEquals(mode(conf), 0o640);
+      assert(!exists(`${conf}.new`), "no .new file when nothing was edited");
+
+      const edited = shipped + "\n# edited by the administrator\n";
+      Deno.writeTextFileSync(conf, edited);
+      const second = await install("--prefix", p);
+      assertOk(second, "second install");
+      assertEquals(Deno.readTextFileSync(conf), edited, "the admin's edits are kept");
+      assertEquals(Deno.readTextFileSync(`${conf}.new`), shipped, "the shipped copy is .new");
+      assertStringIncludes(second.stdout, "extremail.toml.new");
+
+      const third = await install("--prefix", p);
+      assertOk(third, "third install");
+      assertEquals(Deno.readTextFileSync(conf), edited);
+      assertStringIncludes(third.stdout, "Nothing changed");
+    }),
+});
+
+Deno.test({
+  name: "install.sh --launcher writes a launcher whose paths point into the prefix",
+  ignore: !HAVE_SOURCES,
+  fn: () =>
+    withTempDir(async (tmp) => {
+      const p = `${tmp}/root`;
+      assertOk(await install("--prefix", p, "--launcher"), "launcher install");
+      const launcher = Deno.readTextFileSync(`${p}/usr/local/sbin/extremail`);
+      assert(launcher.startsWith("#!/bin/sh\n"));
+      assertStringIncludes(launcher, `LIB='${p}/usr/local/lib/extremail'`);
+      assertStringIncludes(launcher, "npx -y deno@2.9.6 run --allow-all");
+      assertOk(
+        await run("sh", ["-n", `${p}/usr/local/sbin/extremail`]),
+        "sh -n on the launcher",
+      );
+      assertEquals(
+        Deno.readTextFileSync(`${p}/usr/local/lib/extremail/main.ts`),
+        Deno.readTextFileSync(`${REPO}/main.ts`),
+      );
+      // A source file that disappears from the repository disappears from the install.
+      const stale = `${p}/usr/local/lib/extremail/src/stale_module_test.ts`;
+      Deno.writeTextFileSync(stale, "export {};\n");
+      const again = await install("--prefix", p, "--launcher");
+      assertOk(again, "second launcher install");
+      assert(!exists(stale), "stale source files are removed");
+      assertStringIncludes(again.stdout, "1 removed");
+    }),
+});
+
+Deno.test({
+  name: "install.sh --dry-run creates and changes nothing",
+  ignore: !HAVE_PROGRAM,
+  fn: () =>
+    withTempDir(async (tmp) => {
+      const hadDist = exists(`${REPO}/dist`);
+      const p = `${tmp}/root`;
+      const dry = await install("--prefix", p, "--dry-run");
+      assertOk(dry, "dry run");
+      assertStringIncludes(dry.stdout, "[dry-run]");
+      assertStringIncludes(dry.stdout, "would install");
+      assert(!exists(p), "a dry run into a fresh prefix creates nothing");
+      assertEquals([...Deno.readDirSync(tmp)], [], "nothing else appeared in the temp dir");
+      assertEquals(exists(`${REPO}/dist`), hadDist, "the repository is untouched");
+
+      // After a real install, a dry run leaves the tree exactly as it was.
+      assertOk(await install("--prefix", p), "real install");
+      const conf = `${p}/etc/extremail/extremail.toml`;
+      if (HAVE_CONF) Deno.writeTextFileSync(conf, "\n# edited\n", { append: true });
+      Deno.chmodSync(`${p}/var/spool/extremail`, 0o755);
+      const before = snapshot(p);
+      const dry2 = await install("--prefix", p, "--dry-run");
+      assertOk(dry2, "second dry run");
+      assertStringIncludes(dry2.stdout, "chmod 0750");
+      assertEquals(snapshot(p), before, "a dry run must not modify the tree");
+      assert(!exists(`${conf}.new`));
+    }),
+});
+
+// The init script itself, exercised with a fake daemon: its /etc/default/extremail is
+// redirected into a temp dir that points PIDFILE, DAEMON, CONF and LOGDIR there too.
+async function initScriptLifecycle(useStartStopDaemon: boolean): Promise<void> {
+  await withTempDir(async (tmp) => {
+    const initd = `${tmp}/extremail.init`;
+    const defaults = `${tmp}/default-extremail`;
+    const daemon = `${tmp}/fake-extremail`;
+    const events = `${tmp}/events`;
+    const script = Deno.readTextFileSync(`${REPO}/conf/extremail.init`)
+      .replaceAll("/etc/default/extremail", defaults);
+    Deno.writeTextFileSync(initd, script, { mode: 0o755 });
+    Deno.writeTextFileSync(
+      daemon,
+      `#!/bin/sh
+case "$1" in
+  check-conf) [ -e "${tmp}/bad" ] && { echo "bad configuration" >&2; exit 1; }; exit 0 ;;
+  serve) ;;
+  *) exit 2 ;;
+esac
+trap 'echo hup >>"${events}"' HUP
+trap 'echo term >>"${events}"; exit 0' TERM
+echo "started $*" >>"${events}"
+while :; do sleep 1 & wait $!; done
+`,
+      { mode: 0o755 },
+    );
+    Deno.writeTextFileSync(`${tmp}/extremail.toml`, "# test\n");
+    Deno.writeTextFileSync(
+      defaults,
+      [
+        `PIDFILE=${tmp}/extremail.pid`,
+        `DAEMON=${daemon}`,
+        `CONF=${tmp}/extremail.toml`,
+        `LOGDIR=${tmp}/log`,
+        `CONSOLE_LOG=${tmp}/log/daemon.log`,
+        `USE_START_STOP_DAEMON=${useStartStopDaemon ? "yes" : "no"}`,
+        "STOP_TIMEOUT=10",
+        "",
+      ].join("\n"),
+    );
+    // Never let systemd redirect the test copy.
+    const env = { SYSTEMCTL_SKIP_REDIRECT: "1" };
+    const sh = (action: string) => run("sh", [initd, action], env);
+    const events_ = () => exists(events) ? Deno.readTextFileSync(events) : "";
+
+    try {
+      assertEquals((await sh("status")).code, 3, "status before start");
+      assertOk(await sh("start"), "start");
+      const pid = Deno.readTextFileSync(`${tmp}/extremail.pid`).trim();
+      assertMatch(pid, /^\d+$/);
+      assertStringIncludes(events_(), `started serve --conf ${tmp}/extremail.toml`);
+      const status = await sh("status");
+      assertEquals(status.code, 0, "status while running");
+      assertStringIncludes(status.stdout, pid);
+      assertOk(await sh("start"), "start while running is a success");
+      assertEquals(Deno.readTextFileSync(`${tmp}/extremail.pid`).trim(), pid);
+
+      assertOk(await sh("reload"), "reload");
+      for (let i = 0; i < 50 && !events_().includes("hup"); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assertStringIncludes(events_(), "hup", "reload sends SIGHUP");
+
+      Deno.writeTextFileSync(`${tmp}/bad`, "");
+      const badReload = await sh("reload");
+      assertEquals(badReload.code, 1, "reload with a bad configuration fails");
+      assertStringIncludes(badReload.stderr, "bad configuration");
+      assertEquals((await sh("status")).code, 0, "a failed reload leaves the daemon running");
+      Deno.removeSync(`${tmp}/bad`);
+
+      assertOk(await sh("stop"), "stop");
+      assertStringIncludes(events_(), "term", "stop sends SIGTERM");
+      assert(!exists(`${tmp}/extremail.pid`), "stop removes the pid file");
+      assertEquals((await sh("status")).code, 3, "status after stop");
+      assertOk(await sh("stop"), "stop when stopped is a success");
+      assertEquals((await sh("reload")).code, 7, "reload when stopped: not running");
+
+      Deno.writeTextFileSync(`${tmp}/extremail.pid`, "999999\n");
+      assertEquals((await sh("status")).code, 1, "stale pid file");
+      Deno.removeSync(`${tmp}/extremail.pid`);
+
+      assertEquals((await sh("no-such-action")).code, 2, "usage error");
+    } finally {
+      // Never leave a fake daemon behind, whatever failed.
+      try {
+        const pid = Number(Deno.readTextFileSync(`${tmp}/extremail.pid`).trim());
+        if (pid > 1) Deno.kill(pid, "SIGKILL");
+      } catch {
+        // not running
+      }
+    }
+  });
+}
+
+Deno.test({
+  name: "init script: start, status, reload, stop with start-stop-daemon",
+  ignore: !IS_ROOT || !exists("/usr/sbin/start-stop-daemon") && !exists("/sbin/start-stop-daemon"),
+  fn: () => initScriptLifecycle(true),
+});
+
+Deno.test({
+  name: "init script: start, status, reload, stop with the nohup fallback",
+  ignore: !IS_ROOT,
+  fn: () => initScriptLifecycle(false),
+});
+
+Deno.test("init script: non-root start is refused with LSB code 4", {
+  ignore: IS_ROOT,
+}, async () => {
+  const r = await run("sh", [`${REPO}/conf/extremail.init`, "start"], {
+    SYSTEMCTL_SKIP_REDIRECT: "1",
+  });
+  assertEquals(r.code, 4);
+});
