@@ -222,21 +222,35 @@ export class MailStore {
     }
     const sub = opts.flags !== undefined ? "cur" : "new";
     const name = opts.flags !== undefined ? fileNameFor(base, opts.flags) : base;
+    // Distinct destination folders; the last one gets the tmp file by rename, the
+    // others by hard link, so a single-recipient delivery costs one rename.
+    const dests: { root: string; folderPath: string }[] = [];
+    for (const t of targets) {
+      const folderPath = this.folderPath(t.root, t.folder ?? "INBOX");
+      if (!dests.some((d) => d.folderPath === folderPath)) dests.push({ root: t.root, folderPath });
+    }
     const stored: StoredMessage[] = [];
-    const dirs = new Set<string>();
+    let tmpGone = false;
     try {
-      for (const t of targets) {
-        const folderPath = this.folderPath(t.root, t.folder ?? "INBOX");
-        if (stored.some((s) => s.folderPath === folderPath)) continue; // duplicate target
-        const dest = join(folderPath, sub, name);
-        await linkOrCopy(tmp, dest);
-        dirs.add(join(folderPath, sub));
-        stored.push({ folderPath, base });
-        this.#adjustUsage(t.root, data.length);
+      for (let i = 0; i < dests.length; i++) {
+        const dest = join(dests[i].folderPath, sub, name);
+        if (i === dests.length - 1) {
+          try {
+            await Deno.rename(tmp, dest);
+            tmpGone = true;
+          } catch (e) {
+            if (e instanceof Deno.errors.NotFound) throw e;
+            await linkOrCopy(tmp, dest); // another file system: copy; tmp removed below
+          }
+        } else {
+          await linkOrCopy(tmp, dest);
+        }
+        stored.push({ folderPath: dests[i].folderPath, base });
+        this.#adjustUsage(dests[i].root, data.length);
       }
-      await Promise.all([...dirs].map((d) => syncDir(d)));
+      await Promise.all(dests.map((d) => syncDir(join(d.folderPath, sub))));
     } finally {
-      await Deno.remove(tmp).catch(() => {});
+      if (!tmpGone) await Deno.remove(tmp).catch(() => {});
     }
     for (const s of stored) this.notify(s.folderPath);
     return stored;
