@@ -38,6 +38,9 @@ export interface MessageEntry {
 /** Thrown when a keyword cannot be stored (Maildir has 26 keyword letters per folder). */
 export class FlagError extends Error {}
 
+/** How long after a directory's mtime a scan must happen to be trusted (see #refresh). */
+const MTIME_SETTLE_MS = 2000;
+
 let lastUidValidity = 0;
 /** A UIDVALIDITY that is new for this DirBase: time-based and strictly increasing. */
 export function nextUidValidity(): number {
@@ -57,7 +60,7 @@ export class Folder {
   version = 0;
   readonly #mutex = new Mutex();
   #uidList: UidList | null = null;
-  #seen = { newMtime: -1, curMtime: -1 };
+  #seen = { newMtime: -1, curMtime: -1, scannedAt: 0 };
   #loaded = false;
 
   constructor(path: string) {
@@ -79,11 +82,16 @@ export class Folder {
       Deno.stat(join(this.path, "cur")),
     ]);
     const newMtime = newStat.mtime?.getTime() ?? 0, curMtime = curStat.mtime?.getTime() ?? 0;
+    // Directory mtimes are coarse (milliseconds in Deno, the kernel's tick or a whole
+    // second on some file systems): a file added in the same tick as our last scan
+    // leaves them unchanged. Like Dovecot, trust unchanged mtimes only when that scan
+    // happened well after them.
+    const settled = this.#seen.scannedAt - Math.max(newMtime, curMtime) > MTIME_SETTLE_MS;
     if (
-      this.#loaded && !force && newMtime === this.#seen.newMtime &&
+      this.#loaded && !force && settled && newMtime === this.#seen.newMtime &&
       curMtime === this.#seen.curMtime
     ) return;
-    this.#seen = { newMtime, curMtime };
+    this.#seen = { newMtime, curMtime, scannedAt: Date.now() };
     if (!this.#loaded) this.keywords = await readKeywords(this.path);
     const onDisk = new Map<string, { sub: "new" | "cur"; name: string }>();
     for (const sub of ["new", "cur"] as const) {

@@ -1,0 +1,224 @@
+/**
+ * Recipient expansion (SPEC §5): a local address becomes the mailboxes and remote
+ * addresses it stands for, through aliases, the catch-all, FORWARD (+KEEP), COPY and
+ * mailing lists, with loop detection and limits. Pure over a directory lookup, so it
+ * is tested without a server.
+ *
+ * Rules (sendmail/Postfix tradition, written down in docs/delivery.md):
+ * - A user without FORWARD, or with KEEP=YES, gets a mailbox copy.
+ * - An address met again on its own expansion path is a loop: a user there gets a
+ *   mailbox copy (the classic "alias: itself" rule), an alias or list stops.
+ * - Each list starts a group: its members get the message with the list's bounce
+ *   address as envelope sender and its List-* headers.
+ * - Expanded addresses under DOMAINOUT/MAILBOXOUT deny entries are dropped.
+ */
+import type { DenyKind, ListRecord, LocalTarget, UserRecord } from "../store/records.ts";
+import { addressKey } from "../store/names.ts";
+
+/** The part of the Directory that expansion reads. */
+export interface DirectoryLookup {
+  isLocalDomain(domain: string): boolean;
+  resolveLocal(local: string, domain: string): LocalTarget;
+  getList(name: string, domain: string): ListRecord | undefined;
+  isDenied(kind: DenyKind, value: string): boolean;
+}
+
+/** Max nesting of aliases, forwards and lists (Postfix's default recursion is 1000; 20 is plenty). */
+export const MAX_DEPTH = 20;
+/** Max targets one recipient may expand to (guards against fan-out explosions). */
+export const MAX_TARGETS = 10_000;
+
+export interface LocalCopy {
+  user: UserRecord;
+  /** List group key (`list@domain`), or null for the original envelope. */
+  group: string | null;
+}
+
+export interface RemoteCopy {
+  address: string;
+  group: string | null;
+}
+
+export interface Expansion {
+  locals: LocalCopy[];
+  remotes: RemoteCopy[];
+  /** Lists met, by group key. */
+  lists: Map<string, ListRecord>;
+  /** Users reached directly, by alias or FORWARD (not via a list or COPY): autoresponder candidates. */
+  autoReply: UserRecord[];
+  /** What was dropped and why, for the log. */
+  notes: string[];
+  loop: boolean;
+  denied: boolean;
+  unknown: boolean;
+  /** True for a list's bounce address when there is nowhere to put the bounce. */
+  discard: boolean;
+}
+
+export function splitAddress(address: string): { local: string; domain: string } {
+  const at = address.lastIndexOf("@");
+  return at < 0
+    ? { local: address, domain: "" }
+    : { local: address.slice(0, at), domain: address.slice(at + 1).toLowerCase() };
+}
+
+export function listKey(list: Pick<ListRecord, "name" | "domain">): string {
+  return addressKey(list.name, list.domain);
+}
+
+export function isListMember(list: ListRecord, address: string): boolean {
+  const key = address.toLowerCase();
+  return list.members.some((m) => m.toLowerCase() === key);
+}
+
+export interface ExpandOptions {
+  /** The envelope sender, for lists with ACCESS=MEMBERS. */
+  sender: string;
+  maxDepth?: number;
+  maxTargets?: number;
+}
+
+/** Expands one address (the RCPT address, a COPY target, a submitted recipient). */
+export function expand(dir: DirectoryLookup, address: string, opts: ExpandOptions): Expansion {
+  const out: Expansion = {
+    locals: [],
+    remotes: [],
+    lists: new Map(),
+    autoReply: [],
+    notes: [],
+    loop: false,
+    denied: false,
+    unknown: false,
+    discard: false,
+  };
+  const maxDepth = opts.maxDepth ?? MAX_DEPTH;
+  const maxTargets = opts.maxTargets ?? MAX_TARGETS;
+  const seen = new Set<string>(); // group|key: each node expanded once per group
+  const localSeen = new Set<string>();
+  const remoteSeen = new Set<string>();
+  const path: string[] = [];
+  // Lists enclosing the current node, so "list A is a member of list B" may post to B.
+  const listPath: ListRecord[] = [];
+  let targets = 0;
+
+  const addLocal = (user: UserRecord, group: string | null) => {
+    const k = `${group}|${addressKey(user.name, user.domain)}`;
+    if (localSeen.has(k)) return;
+    if (++targets > maxTargets) return void out.notes.push(`expansion limit ${maxTargets} reached`);
+    localSeen.add(k);
+    out.locals.push({ user, group });
+  };
+  const addRemote = (addr: string, group: string | null) => {
+    const k = `${group}|${addr.toLowerCase()}`;
+    if (remoteSeen.has(k)) return;
+    if (++targets > maxTargets) return void out.notes.push(`expansion limit ${maxTargets} reached`);
+    remoteSeen.add(k);
+    out.remotes.push({ address: addr, group });
+  };
+
+  const visit = (addr: string, group: string | null, depth: number, viaCopy: boolean) => {
+    const { local, domain } = splitAddress(addr);
+    if (depth > 0 && (dir.isDenied("DOMAINOUT", domain) || dir.isDenied("MAILBOXOUT", addr))) {
+      out.denied = true;
+      return void out.notes.push(`${addr} dropped (deny entry)`);
+    }
+    if (!dir.isLocalDomain(domain)) return addRemote(addr, group);
+    if (depth > maxDepth) {
+      out.loop = true;
+      return void out.notes.push(`${addr} dropped (nesting deeper than ${maxDepth})`);
+    }
+    let target = dir.resolveLocal(local, domain);
+    // A list's bounce address belongs to the list even when a catch-all exists.
+    if (target.kind === "catchall" && listOfBounceAddress(dir, local, domain)) {
+      target = { kind: "unknown" };
+    }
+    const key = target.kind === "catchall" ? addressKey("*", domain) : addressKey(local, domain);
+    if (path.includes(key)) {
+      if (target.kind === "user") return addLocal(target.user, group);
+      out.loop = true;
+      return void out.notes.push(`${addr} dropped (loop: ${[...path, key].join(" -> ")})`);
+    }
+    const seenKey = `${group}|${key}`;
+    if (seen.has(seenKey)) return;
+    seen.add(seenKey);
+    path.push(key);
+    try {
+      switch (target.kind) {
+        case "user": {
+          const user = target.user;
+          if (!viaCopy && group === null && user.autoReply) out.autoReply.push(user);
+          if (user.forward.length === 0 || user.keep) addLocal(user, group);
+          for (const f of user.forward) visit(f, group, depth + 1, viaCopy);
+          if (user.copy) visit(user.copy, group, depth + 1, true);
+          break;
+        }
+        case "alias":
+        case "catchall":
+          for (const f of target.alias.forward) visit(f, group, depth + 1, viaCopy);
+          break;
+        case "list": {
+          const list = target.list;
+          if (list.access === "MEMBERS" && !mayPost(list, opts.sender, listPath)) {
+            out.denied = true;
+            out.notes.push(`${addr} dropped (list for members only)`);
+            break;
+          }
+          const g = listKey(list);
+          out.lists.set(g, list);
+          listPath.push(list);
+          for (const m of list.members) visit(m, g, depth + 1, false);
+          listPath.pop();
+          break;
+        }
+        case "unknown":
+          visitBounceAddress(local, domain, group, depth);
+          break;
+      }
+    } finally {
+      path.pop();
+    }
+  };
+
+  // `<list>-bounces@domain` (SPEC §5): bounces to a list go to the domain's postmaster
+  // when there is one; otherwise they are accepted and discarded (logged).
+  const visitBounceAddress = (
+    local: string,
+    domain: string,
+    group: string | null,
+    depth: number,
+  ) => {
+    const list = listOfBounceAddress(dir, local, domain);
+    if (!list) {
+      out.unknown = true;
+      return void out.notes.push(`${local}@${domain} dropped (no such user)`);
+    }
+    if (dir.resolveLocal("postmaster", domain).kind !== "unknown" && local !== "postmaster") {
+      return visit(`postmaster@${domain}`, group, depth + 1, false);
+    }
+    out.discard = true;
+    out.notes.push(`bounce for list ${list.name}@${domain} discarded (no postmaster@${domain})`);
+  };
+
+  visit(address, null, 0, false);
+  return out;
+}
+
+/** The list whose bounce address `<list>-bounces@domain` this is, if any. */
+function listOfBounceAddress(
+  dir: DirectoryLookup,
+  local: string,
+  domain: string,
+): ListRecord | undefined {
+  const m = /^(.+)-bounces$/i.exec(local);
+  return m ? dir.getList(m[1].toLowerCase(), domain) : undefined;
+}
+
+function mayPost(list: ListRecord, sender: string, enclosing: readonly ListRecord[]): boolean {
+  if (sender && isListMember(list, sender)) return true;
+  return enclosing.some((outer) => isListMember(list, `${outer.name}@${outer.domain}`));
+}
+
+/** True when the expansion leaves nothing to deliver (and nothing deliberately discarded). */
+export function isEmpty(e: Expansion): boolean {
+  return e.locals.length === 0 && e.remotes.length === 0 && !e.discard;
+}

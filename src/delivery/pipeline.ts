@@ -1,0 +1,273 @@
+/**
+ * The mail pipeline's entry points for the SMTP session (src/delivery/types.ts is the
+ * contract): policy at connect, MAIL and RCPT (SPEC §5 deny entries, relay, sizes,
+ * recipients), and delivery at the end of DATA/BDAT. The SMTP module sequences
+ * commands; every decision about mail is made here.
+ */
+import { log } from "../log.ts";
+import type { ServerContext } from "../server/context.ts";
+import { NameError, parseAddress } from "../store/names.ts";
+import type { UserRecord } from "../store/records.ts";
+import { expand, type Expansion, isEmpty, isListMember } from "./expand.ts";
+import { countHeaders, parseHeaderBlock, rewriteHeaders } from "./headers.ts";
+import { mergeExpansions, userLimit } from "./plan.ts";
+import { receivedHeader } from "./received.ts";
+import * as R from "./replies.ts";
+import { route, submitMessage } from "./route.ts";
+import type {
+  AcceptedRecipient,
+  MailParams,
+  SessionInfo,
+  SmtpReply,
+  Transaction,
+} from "./types.ts";
+
+/** RFC 5321 6.3: more Received headers than this means a mail loop. */
+export const MAX_RECEIVED = 50;
+
+// deno-lint-ignore no-control-regex
+const NON_ASCII = /[^\x00-\x7f]/;
+
+/** What checkRcpt stores in AcceptedRecipient.resolution. */
+export interface Resolution {
+  /** Normalized `local@domain` (domain lower-case, A-labels), for duplicate checks. */
+  key: string;
+  expansion: Expansion;
+}
+
+function isResolution(x: unknown): x is Resolution {
+  return typeof x === "object" && x !== null && "expansion" in x && "key" in x;
+}
+
+/** SPEC §5 IPIN: refused networks get `554 5.7.1` and the session closes. */
+export function checkConnect(ctx: ServerContext, info: SessionInfo): SmtpReply | null {
+  return ctx.directory.isDenied("IPIN", info.clientIp) ? R.connectDenied() : null;
+}
+
+/**
+ * The user whose MAXOUT applies: the authenticated user, else the local user named
+ * by the reverse-path (so the limit holds for trusted-network clients too).
+ */
+function sendingUser(ctx: ServerContext, info: SessionInfo, from: string): UserRecord | null {
+  if (info.authUser) {
+    return ctx.directory.getUser(info.authUser.name, info.authUser.domain) ?? info.authUser;
+  }
+  if (from === "") return null;
+  const at = from.lastIndexOf("@");
+  return ctx.directory.getUser(from.slice(0, at), from.slice(at + 1)) ?? null;
+}
+
+/**
+ * MAIL FROM (SPEC §5): reverse-path syntax, DOMAININ/MAILBOXIN (550 5.7.1), SIZE
+ * against MaxMailSize and the sender's MAXOUT (552 5.3.4). Submission requires AUTH
+ * (RFC 8314); the envelope sender is not required to be the login (aliases, lists
+ * and shared addresses are sent from legitimately; see docs/delivery.md).
+ */
+export function checkMailFrom(
+  ctx: ServerContext,
+  info: SessionInfo,
+  from: string,
+  params: MailParams,
+): SmtpReply | null {
+  if (info.service !== "smtp" && !info.authUser) return R.authRequired();
+  if (from !== "") {
+    if (NON_ASCII.test(from) && !params.smtpUtf8) return R.needUtf8(from);
+    let local: string, domain: string;
+    try {
+      ({ local, domain } = parseAddress(from));
+    } catch (e) {
+      if (e instanceof NameError) return R.badSender(from);
+      throw e;
+    }
+    if (
+      ctx.directory.isDenied("DOMAININ", domain) ||
+      ctx.directory.isDenied("MAILBOXIN", `${local}@${domain}`)
+    ) {
+      return R.senderDenied(from);
+    }
+  }
+  const size = params.size;
+  if (size !== undefined) {
+    if (size > ctx.config.MaxMailSize) return R.tooBig();
+    const user = sendingUser(ctx, info, from);
+    if (user && user.maxOut > 0 && size > user.maxOut) return R.tooBigForSender();
+  }
+  return null;
+}
+
+/** RFC 5321 4.5.1: `<postmaster>` without a domain is a local recipient. */
+function postmasterAddress(ctx: ServerContext): string | null {
+  const host = ctx.config.HostName.toLowerCase();
+  const domain = ctx.directory.isLocalDomain(host) ? host : ctx.directory.domains()[0];
+  return domain ? `postmaster@${domain}` : null;
+}
+
+/**
+ * RCPT TO (SPEC §5): deny entries, relay rules, local resolution (user, alias,
+ * catch-all, list with ACCESS), QUOTA/MAXIN when SIZE was given, duplicates.
+ */
+export async function checkRcpt(
+  ctx: ServerContext,
+  info: SessionInfo,
+  tx: Transaction,
+  rcpt: string,
+): Promise<{ reply: SmtpReply; accepted?: AcceptedRecipient }> {
+  let target = rcpt;
+  if (/^postmaster$/i.test(rcpt)) {
+    const pm = postmasterAddress(ctx);
+    if (!pm) return { reply: R.unknownUser(rcpt) };
+    target = pm;
+  }
+  if (NON_ASCII.test(target) && !tx.params.smtpUtf8) return { reply: R.needUtf8(rcpt) };
+  let local: string, domain: string;
+  try {
+    ({ local, domain } = parseAddress(target));
+  } catch (e) {
+    if (e instanceof NameError) return { reply: R.badRecipient(rcpt) };
+    throw e;
+  }
+  const address = `${local}@${domain}`;
+  const key = address.toLowerCase();
+  const dir = ctx.directory;
+  if (dir.isDenied("DOMAINOUT", domain) || dir.isDenied("MAILBOXOUT", address)) {
+    return { reply: R.recipientDenied(rcpt) };
+  }
+  // Duplicate recipients collapse to one copy: accepted again, delivered once.
+  if (
+    tx.recipients.some((r) =>
+      (isResolution(r.resolution) ? r.resolution.key : r.address.toLowerCase()) === key
+    )
+  ) {
+    return { reply: R.duplicateRecipient(rcpt) };
+  }
+  const isLocal = dir.isLocalDomain(domain);
+  if (!isLocal) {
+    // SPEC §5 "No open relay": only trusted networks and authenticated clients.
+    if (!ctx.isLocalIp(info.clientIp) && !info.authUser) return { reply: R.relayDenied(rcpt) };
+    if (!ctx.queue) return { reply: R.queueUnavailable() };
+  } else {
+    const resolved = dir.resolveLocal(local, domain);
+    if (
+      resolved.kind === "list" && resolved.list.access === "MEMBERS" &&
+      !isListMember(resolved.list, tx.from)
+    ) {
+      return { reply: R.membersOnly(rcpt) };
+    }
+  }
+  const expansion = expand(dir, address, { sender: tx.from });
+  if (isEmpty(expansion)) {
+    if (expansion.loop) return { reply: R.aliasLoop(rcpt) };
+    if (expansion.denied && !expansion.unknown) return { reply: R.recipientDenied(rcpt) };
+    return { reply: R.unknownUser(rcpt) };
+  }
+  if (expansion.remotes.length > 0 && !ctx.queue) return { reply: R.queueUnavailable() };
+  // SPEC §5: with SIZE, QUOTA and MAXIN are enforced at RCPT; refuse when no copy could be stored.
+  const size = tx.params.size;
+  if (size !== undefined && expansion.locals.length > 0 && expansion.remotes.length === 0) {
+    let limits: (SmtpReply | null)[];
+    try {
+      limits = await Promise.all(expansion.locals.map((l) => userLimit(ctx, l.user, size)));
+    } catch (e) {
+      log("delivery", info.id).error(`RCPT <${rcpt}>: quota check failed: ${(e as Error).message}`);
+      return { reply: R.localError() };
+    }
+    if (limits.every((r) => r !== null)) return { reply: limits[0]! };
+  }
+  return {
+    reply: R.recipientOk(rcpt),
+    accepted: { address: rcpt, resolution: { key, expansion } satisfies Resolution },
+  };
+}
+
+function expansionOf(ctx: ServerContext, tx: Transaction, r: AcceptedRecipient): Expansion {
+  if (isResolution(r.resolution)) return r.resolution.expansion;
+  // A recipient accepted without checkRcpt (should not happen): resolve it now.
+  return expand(ctx.directory, r.address, { sender: tx.from });
+}
+
+/**
+ * End of DATA/BDAT: `data` is the message as received (CRLF, dot-unstuffed). Loop and
+ * size checks, then every local copy and the outbound queue made durable before
+ * `250 2.0.0 Ok: queued as <id>` (SPEC §5, §7).
+ *
+ * Copies refused here (QUOTA/MAXIN reached since RCPT): when every copy is refused the
+ * message is refused with the first reason; when only some are, the rest is delivered
+ * and the sender gets a DSN for the refused ones (the client cannot be told per
+ * recipient after DATA, RFC 5321 4.2.5; refusing all would bounce good recipients too).
+ */
+export async function deliver(
+  ctx: ServerContext,
+  info: SessionInfo,
+  tx: Transaction,
+  data: Uint8Array,
+  queueId: string,
+): Promise<SmtpReply> {
+  const logger = log("delivery", info.id);
+  let block = parseHeaderBlock(data);
+  // RFC 5321 4.4: final delivery adds Return-Path, and a message should not arrive with
+  // one; a Return-Path already present is dropped (as Postfix does) so ours is the only one.
+  if (block.fields.some((f) => f.key === "return-path")) {
+    block = parseHeaderBlock(rewriteHeaders(block, ["return-path"], new Uint8Array(0)));
+  }
+  const refuse = (reply: SmtpReply) => {
+    logger.info(
+      `${queueId}: refused from=<${tx.from}> size=${data.length}: ${reply.toString().trim()}`,
+    );
+    return reply;
+  };
+  if (tx.recipients.length === 0) {
+    return refuse(R.reply(554, "5.5.1", "Error: no valid recipients"));
+  }
+  const hops = countHeaders(block, "received");
+  if (hops > MAX_RECEIVED) return refuse(R.tooManyHops(hops));
+  if (data.length > ctx.config.MaxMailSize) return refuse(R.tooBig());
+  const sender = sendingUser(ctx, info, tx.from);
+  if (sender && sender.maxOut > 0 && data.length > sender.maxOut) {
+    return refuse(R.tooBigForSender());
+  }
+
+  const plan = mergeExpansions(tx.recipients.map((r) => expansionOf(ctx, tx, r)));
+  const trace = receivedHeader({
+    info,
+    hostName: ctx.config.HostName,
+    queueId,
+    recipient: tx.recipients.length === 1 ? tx.recipients[0].address : undefined,
+    smtpUtf8: tx.params.smtpUtf8,
+  });
+  let result;
+  try {
+    result = await route(ctx, {
+      sid: info.id,
+      queueId,
+      from: tx.from,
+      block,
+      trace,
+      size: data.length,
+      smtpUtf8: tx.params.smtpUtf8,
+      eightBit: tx.params.body !== undefined && tx.params.body !== "7BIT",
+      arrival: new Date(),
+      mode: "smtp",
+    }, plan);
+  } catch (e) {
+    logger.error(`${queueId}: delivery failed, answered 451: ${(e as Error).stack ?? e}`);
+    return R.localError();
+  }
+  for (const n of plan.notes) logger.info(`${queueId}: ${n}`);
+  if (!result.reply.positive) return refuse(result.reply);
+  ctx.stats.received++;
+  const failed = result.failed.length
+    ? ` failed=${result.failed.map((f) => f.address).join(",")}`
+    : "";
+  logger.info(
+    `${queueId}: from=<${tx.from}> to=${tx.recipients.map((r) => `<${r.address}>`).join(",")} ` +
+      `size=${data.length} local=${result.localCopies} queued=${
+        result.queued.join(",") || "-"
+      }${failed}`,
+  );
+  return result.reply;
+}
+
+/** Sets `ctx.submit` (mail generated inside the server: DSNs, autoreplies, forwards). */
+export function installPipeline(ctx: ServerContext): void {
+  ctx.submit = (message) => submitMessage(ctx, message);
+}

@@ -1,0 +1,177 @@
+/**
+ * In-process fixture for the mail pipeline tests: a real ServerContext (SQLite
+ * directory, Maildir store) in a temp DirBase, a fake outbound queue that captures
+ * what is enqueued, and a tiny SMTP-like driver that calls the pipeline the way the
+ * SMTP session does (MAIL, RCPT..., end of DATA).
+ */
+import { devDefaults } from "../src/config/load.ts";
+import type { Config } from "../src/config/schema.ts";
+import { checkMailFrom, checkRcpt, deliver, installPipeline } from "../src/delivery/pipeline.ts";
+import type { MailParams, SessionInfo, SmtpReply, Transaction } from "../src/delivery/types.ts";
+import { newQueueId } from "../src/queue/id.ts";
+import type { OutboundMessage, OutboundQueue, QueueEntryReport } from "../src/queue/types.ts";
+import { ServerContext } from "../src/server/context.ts";
+import { AdminPassword } from "../src/store/adminpass.ts";
+import { Directory } from "../src/store/directory.ts";
+import { MailStore } from "../src/store/mailstore.ts";
+import type { UserRecord } from "../src/store/records.ts";
+
+export class FakeQueue implements OutboundQueue {
+  readonly messages: OutboundMessage[] = [];
+  enqueue(message: OutboundMessage): Promise<void> {
+    this.messages.push(message);
+    return Promise.resolve();
+  }
+  list(): QueueEntryReport[] {
+    return [];
+  }
+  flush(): boolean {
+    return false;
+  }
+  remove(): Promise<boolean> {
+    return Promise.resolve(false);
+  }
+  size(): number {
+    return this.messages.length;
+  }
+  stop(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+export const text = (b: Uint8Array) => new TextDecoder().decode(b);
+export const bytes = (s: string) => new TextEncoder().encode(s);
+
+export interface Fixture {
+  ctx: ServerContext;
+  queue: FakeQueue;
+  dir: string;
+  close(): Promise<void>;
+  /** The INBOX messages of a user, as text, in UID order. */
+  inbox(name: string, domain: string): Promise<string[]>;
+}
+
+export async function fixture(overrides: Partial<Config> = {}): Promise<Fixture> {
+  const dir = await Deno.makeTempDir({ prefix: "extremail-delivery-" });
+  const config: Config = {
+    ...devDefaults(),
+    DirBase: dir,
+    HostName: "mx.test.example",
+    ...overrides,
+  };
+  const directory = Directory.open(dir);
+  const store = new MailStore(dir, config.HashDirs);
+  const ctx = new ServerContext({
+    config,
+    configSource: null,
+    directory,
+    store,
+    adminPassword: new AdminPassword(dir),
+    tlsContext: null,
+  });
+  const queue = new FakeQueue();
+  ctx.queue = queue;
+  installPipeline(ctx);
+  return {
+    ctx,
+    queue,
+    dir,
+    async close() {
+      directory.close();
+      await Deno.remove(dir, { recursive: true });
+    },
+    async inbox(name, domain) {
+      const user = directory.getUser(name, domain);
+      if (!user) throw new Error(`no user ${name}@${domain}`);
+      const folder = await store.openFolder(store.userRoot(user), "INBOX");
+      if (!folder) return [];
+      const out: string[] = [];
+      for (const m of folder.messages.values()) out.push(text(await folder.read(m)));
+      return out;
+    },
+  };
+}
+
+export function session(over: Partial<SessionInfo> = {}): SessionInfo {
+  return {
+    id: "test1",
+    service: "smtp",
+    clientIp: "192.0.2.10",
+    helo: "client.example.net",
+    esmtp: true,
+    tls: null,
+    authUser: null,
+    ...over,
+  };
+}
+
+export interface SendResult {
+  mail: SmtpReply | null;
+  rcpt: SmtpReply[];
+  data: SmtpReply | null;
+  queueId: string;
+}
+
+/** MAIL, every RCPT, then DATA when at least one recipient was accepted. */
+export async function send(
+  ctx: ServerContext,
+  opts: {
+    from: string;
+    to: string[];
+    data: string | Uint8Array;
+    info?: SessionInfo;
+    params?: MailParams;
+  },
+): Promise<SendResult> {
+  const info = opts.info ?? session();
+  const params = opts.params ?? {};
+  const queueId = newQueueId();
+  const mail = checkMailFrom(ctx, info, opts.from, params);
+  const result: SendResult = { mail, rcpt: [], data: null, queueId };
+  if (mail) return result;
+  const tx: Transaction = { from: opts.from, params, recipients: [] };
+  for (const to of opts.to) {
+    const r = await checkRcpt(ctx, info, tx, to);
+    result.rcpt.push(r.reply);
+    if (r.accepted) tx.recipients.push(r.accepted);
+  }
+  if (tx.recipients.length === 0) return result;
+  const data = typeof opts.data === "string" ? bytes(opts.data) : opts.data;
+  result.data = await deliver(ctx, info, tx, data, queueId);
+  return result;
+}
+
+export function message(headers: Record<string, string> | string[], body = "Hello.\r\n"): string {
+  const lines = Array.isArray(headers)
+    ? headers
+    : Object.entries(headers).map(([k, v]) => `${k}: ${v}`);
+  return lines.join("\r\n") + "\r\n\r\n" + body;
+}
+
+export const SIMPLE = message({
+  From: "Alice <alice@remote.example>",
+  To: "bob@test.example",
+  Subject: "Hello",
+  "Message-ID": "<m1@remote.example>",
+});
+
+/** Adds domain test.example and users; returns them by name. */
+export async function users(
+  ctx: ServerContext,
+  names: string[],
+  domain = "test.example",
+): Promise<Record<string, UserRecord>> {
+  if (!ctx.directory.isLocalDomain(domain)) ctx.directory.addDomain(domain);
+  const out: Record<string, UserRecord> = {};
+  for (const n of names) out[n] = await ctx.directory.addUser({ name: n, domain });
+  return out;
+}
+
+/** Strips our trace fields (Return-Path, first Received) to compare the rest byte-exact. */
+export function withoutTrace(
+  stored: string,
+): { returnPath: string; received: string; rest: string } {
+  const m = /^Return-Path: (<[^>]*>)\r\n(Received: [^\r]*\r\n(?:\t[^\r]*\r\n)*)/.exec(stored);
+  if (!m) throw new Error(`no Return-Path/Received at the top of:\n${stored.slice(0, 400)}`);
+  return { returnPath: m[1], received: m[2], rest: stored.slice(m[0].length) };
+}
