@@ -1,0 +1,207 @@
+/**
+ * Sends DNS queries to recursive resolvers: UDP first, TCP when the answer is truncated
+ * (RFC 1035 §4.2, RFC 7766 §5). Answers are matched on id, source and question
+ * (RFC 5452 §9.1) so a stray or spoofed datagram is ignored, not believed.
+ */
+import dgram from "node:dgram";
+import net from "node:net";
+import { splitHostPort } from "../config/schema.ts";
+import { decodeMessage, type DnsMessage, encodeQuery, Rcode } from "./message.ts";
+
+export interface NameServer {
+  ip: string;
+  port: number;
+}
+
+/** The resolver could not be reached or gave no usable answer (a temporary failure). */
+export class DnsTransportError extends Error {}
+
+/** DNSServer entries (`ip`, `ip:port`, `[v6]:port`, already validated by the config). */
+export function parseServers(list: readonly string[]): NameServer[] {
+  const out: NameServer[] = [];
+  for (const item of list) {
+    const parts = splitHostPort(item.trim());
+    if (parts && net.isIP(parts.host)) out.push({ ip: parts.host, port: parts.port ?? 53 });
+  }
+  return out;
+}
+
+let systemCache: { servers: NameServer[]; at: number } | null = null;
+
+/**
+ * The system's resolvers from /etc/resolv.conf (re-read at most once a minute); with
+ * none configured, the local host (resolv.conf(5) default).
+ */
+export async function systemServers(): Promise<NameServer[]> {
+  if (systemCache && Date.now() - systemCache.at < 60_000) return systemCache.servers;
+  let servers: NameServer[] = [];
+  try {
+    const text = await Deno.readTextFile("/etc/resolv.conf");
+    for (const line of text.split("\n")) {
+      const m = /^\s*nameserver\s+(\S+)/.exec(line);
+      // A link-local IPv6 zone id (fe80::1%eth0) is dropped: node sockets reject it.
+      const ip = m?.[1].replace(/%.*$/, "");
+      if (ip && net.isIP(ip)) servers.push({ ip, port: 53 });
+    }
+  } catch { /* no resolv.conf: fall through to the default */ }
+  if (servers.length === 0) servers = [{ ip: "127.0.0.1", port: 53 }];
+  systemCache = { servers, at: Date.now() };
+  return servers;
+}
+
+function randomId(): number {
+  return crypto.getRandomValues(new Uint16Array(1))[0];
+}
+
+function matches(reply: DnsMessage, id: number, name: string, type: number): boolean {
+  if (!reply.qr || reply.id !== id) return false;
+  const q = reply.questions[0];
+  // Some servers (and FORMERR answers) leave the question out; the id must then do.
+  if (!q) return true;
+  return q.type === type && q.name.toLowerCase() === name.toLowerCase();
+}
+
+function udpExchange(
+  server: NameServer,
+  name: string,
+  type: number,
+  timeoutMs: number,
+): Promise<DnsMessage> {
+  const id = randomId();
+  const packet = encodeQuery(id, name, type);
+  const family = net.isIP(server.ip) === 6 ? "udp6" : "udp4";
+  return new Promise((resolve, reject) => {
+    const socket = dgram.createSocket(family);
+    let done = false;
+    const finish = (err: Error | null, reply?: DnsMessage) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      try {
+        socket.close();
+      } catch { /* already closed */ }
+      if (err) reject(err);
+      else resolve(reply!);
+    };
+    const timer = setTimeout(
+      () => finish(new DnsTransportError(`no answer from ${server.ip}:${server.port} for ${name}`)),
+      timeoutMs,
+    );
+    socket.on("error", (e: Error) => finish(new DnsTransportError(e.message)));
+    socket.on("message", (msg: Uint8Array, rinfo: { address: string; port: number }) => {
+      if (rinfo.port !== server.port || !sameIp(rinfo.address, server.ip)) return;
+      try {
+        const reply = decodeMessage(new Uint8Array(msg));
+        if (matches(reply, id, name, type)) finish(null, reply);
+      } catch { /* malformed: keep waiting for a good answer until the timeout */ }
+    });
+    socket.send(packet, server.port, server.ip, (err: Error | null) => {
+      if (err) finish(new DnsTransportError(err.message));
+    });
+  });
+}
+
+function sameIp(a: string, b: string): boolean {
+  const strip = (ip: string) => (ip.startsWith("::ffff:") ? ip.slice(7) : ip).toLowerCase();
+  return strip(a) === strip(b);
+}
+
+/** RFC 1035 §4.2.2: over TCP each message is preceded by its two-octet length. */
+function tcpExchange(
+  server: NameServer,
+  name: string,
+  type: number,
+  timeoutMs: number,
+): Promise<DnsMessage> {
+  const id = randomId();
+  const query = encodeQuery(id, name, type);
+  const framed = new Uint8Array(query.length + 2);
+  framed[0] = query.length >> 8;
+  framed[1] = query.length & 0xff;
+  framed.set(query, 2);
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: server.ip, port: server.port });
+    let buf = new Uint8Array(0);
+    let done = false;
+    const finish = (err: Error | null, reply?: DnsMessage) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      socket.destroy();
+      if (err) reject(err);
+      else resolve(reply!);
+    };
+    const timer = setTimeout(
+      () => finish(new DnsTransportError(`TCP timeout from ${server.ip}:${server.port}`)),
+      timeoutMs,
+    );
+    socket.on("connect", () => socket.write(framed));
+    socket.on("error", (e: Error) => finish(new DnsTransportError(e.message)));
+    socket.on("close", () => finish(new DnsTransportError("TCP connection closed early")));
+    socket.on("data", (chunk: Uint8Array) => {
+      const next = new Uint8Array(buf.length + chunk.length);
+      next.set(buf);
+      next.set(chunk, buf.length);
+      buf = next;
+      if (buf.length < 2) return;
+      const len = (buf[0] << 8) | buf[1];
+      if (buf.length < len + 2) return;
+      try {
+        const reply = decodeMessage(buf.subarray(2, len + 2));
+        if (matches(reply, id, name, type)) finish(null, reply);
+        else finish(new DnsTransportError("TCP answer does not match the query"));
+      } catch (e) {
+        finish(new DnsTransportError(`bad TCP answer: ${(e as Error).message}`));
+      }
+    });
+  });
+}
+
+/** One exchange with one server: UDP, then TCP when the UDP answer has TC set. */
+export async function exchange(
+  server: NameServer,
+  name: string,
+  type: number,
+  timeoutMs: number,
+): Promise<DnsMessage> {
+  const reply = await udpExchange(server, name, type, timeoutMs);
+  if (!reply.tc) return reply;
+  return await tcpExchange(server, name, type, timeoutMs);
+}
+
+export interface QueryOptions {
+  /** Per-try timeout in ms. */
+  timeoutMs: number;
+  /** Rounds over the server list (resolv.conf "attempts"). */
+  rounds: number;
+}
+
+/**
+ * Asks the servers in turn until one gives a definite answer (NOERROR or NXDOMAIN).
+ * SERVFAIL/REFUSED move on to the next server; when every try fails, the last error
+ * answer is returned or, with none at all, DnsTransportError is thrown.
+ */
+export async function query(
+  servers: readonly NameServer[],
+  name: string,
+  type: number,
+  opts: QueryOptions,
+): Promise<DnsMessage> {
+  if (servers.length === 0) throw new DnsTransportError("no DNS server configured");
+  let lastAnswer: DnsMessage | null = null;
+  let lastError: Error | null = null;
+  for (let round = 0; round < opts.rounds; round++) {
+    for (const server of servers) {
+      try {
+        const reply = await exchange(server, name, type, opts.timeoutMs);
+        if (reply.rcode === Rcode.NOERROR || reply.rcode === Rcode.NXDOMAIN) return reply;
+        lastAnswer = reply;
+      } catch (e) {
+        lastError = e as Error;
+      }
+    }
+    if (lastAnswer) break;
+  }
+  if (lastAnswer) return lastAnswer;
+  throw lastError ?? new DnsTransportError("no answer");
+}

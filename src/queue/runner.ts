@@ -1,0 +1,380 @@
+/**
+ * The outbound queue (SPEC §1, §3, §7): accepts messages durably, schedules attempts on
+ * the QueueRetry ladder (the last value repeats), runs ThreadsQueue delivery workers that
+ * each hold one connection and reuse it for the next message to the same destination,
+ * records each recipient's fate durably right after the reply (RFC 5321 §6.1), and
+ * bounces failed recipients and those still pending at QueueExpire (Status 4.4.7).
+ */
+import { log } from "../log.ts";
+import type { Resolver } from "../dns/resolver.ts";
+import { Mutex } from "../store/fsutil.ts";
+import { isQueueId } from "./id.ts";
+import type { OutboundMessage, OutboundQueue, QueueEntryReport } from "./types.ts";
+import { type BounceContext, sendBounce } from "./bounce.ts";
+import { deliverJob, type DeliveryDeps, domainOf } from "./deliver.ts";
+import { expire, nextAttemptAt, planJobs, recordOutcomes, reportOf } from "./schedule.ts";
+import type { RecipientOutcome } from "./session.ts";
+import { type ClientTimeouts, RFC5321_TIMEOUTS, type SmtpClient } from "./smtp_client.ts";
+import { type EnvelopeRecord, Spool } from "./spool.ts";
+
+export interface QueueOptions {
+  resolver: Resolver;
+  /** Shorter SMTP client timeouts (tests); RFC 5321 §4.5.3.2 values otherwise. */
+  timeouts?: Partial<ClientTimeouts>;
+  /** How long stop() lets in-flight deliveries finish before cutting them (ms). */
+  stopGraceMs?: number;
+}
+
+interface Entry {
+  env: EnvelopeRecord;
+  /** An attempt is in progress. */
+  busy: boolean;
+  removed: boolean;
+  /** Jobs of the current attempt not finished yet. */
+  outstanding: number;
+  lock: Mutex;
+  /** The message bytes while an attempt needs them. */
+  data: Uint8Array | null;
+}
+
+interface Job {
+  entry: Entry;
+  key: string;
+  domain: string;
+  recipients: string[];
+}
+
+/** Messages sent over one connection before it is renewed. */
+const MAX_PER_CONNECTION = 100;
+/** Longest timer; the due list is simply re-examined when it fires. */
+const MAX_TIMER_MS = 3600_000;
+
+export class Queue implements OutboundQueue {
+  readonly spool: Spool;
+  readonly #ctx: BounceContext;
+  readonly #deps: DeliveryDeps;
+  readonly #opts: QueueOptions;
+  readonly #entries = new Map<string, Entry>();
+  readonly #enqueuing = new Set<string>();
+  readonly #sessions = new Set<SmtpClient>();
+  /** State writes still running (a worker does not wait for them to move on). */
+  readonly #writes = new Set<Promise<void>>();
+  #ready: Job[] = [];
+  #workers = 0;
+  #idle: (() => void)[] = [];
+  #timer: ReturnType<typeof setTimeout> | null = null;
+  #timerAt = Infinity;
+  #stopping = false;
+  #loaded: Promise<void> | null = null;
+  readonly #log = log("queue");
+
+  constructor(ctx: BounceContext, opts: QueueOptions) {
+    this.#ctx = ctx;
+    this.#opts = opts;
+    this.spool = new Spool(ctx.config.DirBase);
+    this.#deps = {
+      config: () => ctx.config,
+      isDenied: (kind, value) => ctx.directory.isDenied(kind, value),
+      resolver: opts.resolver,
+      timeouts: { ...RFC5321_TIMEOUTS, ...opts.timeouts },
+    };
+  }
+
+  /** Loads the spool and starts delivering; resolves when the spool is loaded. */
+  start(): Promise<void> {
+    this.#loaded ??= (async () => {
+      const busy = (id: string) => this.#enqueuing.has(id) || this.#entries.has(id);
+      const { entries, problems } = await this.spool.load(busy);
+      for (const p of problems) this.#log.warn(`spool: ${p}`);
+      for (const env of entries) {
+        if (!this.#entries.has(env.id)) this.#entries.set(env.id, newEntry(env, null));
+      }
+      this.#log.info(`${this.#entries.size} queued message(s) in ${this.spool.dir}`);
+      this.#onTimer();
+    })();
+    return this.#loaded;
+  }
+
+  async enqueue(message: OutboundMessage): Promise<void> {
+    if (!isQueueId(message.id)) throw new Error(`bad queue id "${message.id}"`);
+    if (this.#entries.has(message.id) || this.#enqueuing.has(message.id)) {
+      throw new Error(`queue id ${message.id} is already in use`);
+    }
+    const rcpts = [...new Set(message.to)];
+    if (rcpts.length === 0) throw new Error("a queued message needs at least one recipient");
+    const now = Date.now();
+    const env: EnvelopeRecord = {
+      v: 1,
+      id: message.id,
+      from: message.from,
+      createdAt: now,
+      size: message.data.length,
+      smtpUtf8: message.smtpUtf8 === true,
+      eightBit: message.eightBit === true,
+      attempts: 0,
+      nextAttempt: now,
+      lastError: "",
+      rcpts: rcpts.map((addr) => ({ addr, state: "pending", status: "", diag: "", mta: "" })),
+    };
+    this.#enqueuing.add(message.id);
+    try {
+      await this.spool.create(env, message.data);
+    } finally {
+      this.#enqueuing.delete(message.id);
+    }
+    const entry = newEntry(env, message.data);
+    this.#entries.set(env.id, entry);
+    this.#log.info(`${env.id}: from=<${env.from}> size=${env.size} nrcpt=${rcpts.length} queued`);
+    if (!this.#stopping) this.#startAttempt(entry);
+  }
+
+  list(filter: { id?: string; domain?: string } = {}): QueueEntryReport[] {
+    const domain = filter.domain?.toLowerCase();
+    const out: QueueEntryReport[] = [];
+    for (const { env } of this.#entries.values()) {
+      if (filter.id && env.id !== filter.id.toUpperCase()) continue;
+      const report = reportOf(env);
+      if (domain && !report.pending.some((a) => domainOf(a) === domain)) continue;
+      out.push(report);
+    }
+    return out.sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
+  }
+
+  flush(id?: string): boolean {
+    const targets = id ? [this.#entries.get(id.toUpperCase())] : [...this.#entries.values()];
+    if (targets.some((e) => e === undefined)) return false;
+    const now = Date.now();
+    for (const e of targets as Entry[]) if (!e.busy) e.env.nextAttempt = now;
+    this.#onTimer();
+    return true;
+  }
+
+  async remove(id: string): Promise<boolean> {
+    const entry = this.#entries.get(id.toUpperCase());
+    if (!entry) return false;
+    entry.removed = true;
+    this.#entries.delete(entry.env.id);
+    this.#ready = this.#ready.filter((j) => j.entry !== entry);
+    await entry.lock.run(() => this.spool.remove(entry.env.id));
+    this.#log.info(`${entry.env.id}: removed by the administrator`);
+    return true;
+  }
+
+  size(): number {
+    return this.#entries.size;
+  }
+
+  async stop(): Promise<void> {
+    if (!this.#stopping) {
+      this.#stopping = true;
+      if (this.#timer) clearTimeout(this.#timer);
+      this.#timer = null;
+      this.#ready = [];
+    }
+    await this.#loaded?.catch(() => {});
+    if (!(await this.#waitIdle(this.#opts.stopGraceMs ?? 15_000))) {
+      // Cut what is still running; those recipients stay pending (§6.1 window).
+      for (const s of this.#sessions) s.destroy();
+      await this.#waitIdle(5_000);
+    }
+    while (this.#writes.size > 0) await Promise.all([...this.#writes]);
+  }
+
+  #waitIdle(ms: number): Promise<boolean> {
+    if (this.#workers === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), ms);
+      this.#idle.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+
+  // ---------------------------------------------------------------- scheduling
+
+  #arm(at: number): void {
+    if (this.#stopping || at >= this.#timerAt) return;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timerAt = at;
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      this.#timerAt = Infinity;
+      this.#onTimer();
+    }, Math.min(Math.max(0, at - Date.now()), MAX_TIMER_MS));
+  }
+
+  /** Starts every due idle entry and arms the timer for the earliest of the rest. */
+  #onTimer(): void {
+    if (this.#stopping) return;
+    const now = Date.now();
+    let next = Infinity;
+    for (const entry of this.#entries.values()) {
+      if (entry.busy) continue;
+      if (entry.env.nextAttempt <= now) this.#startAttempt(entry);
+      else next = Math.min(next, entry.env.nextAttempt);
+    }
+    if (next < Infinity) this.#arm(next);
+  }
+
+  #startAttempt(entry: Entry): void {
+    entry.busy = true;
+    const jobs: Job[] = planJobs(entry.env, this.#ctx.config).map((j) => ({ entry, ...j }));
+    entry.outstanding = jobs.length;
+    if (jobs.length === 0) {
+      void entry.lock.run(() => this.#finishAttempt(entry, false));
+      return;
+    }
+    this.#ready.push(...jobs);
+    this.#pump();
+  }
+
+  #pump(): void {
+    while (
+      !this.#stopping && this.#ready.length > 0 && this.#workers < this.#ctx.config.ThreadsQueue
+    ) {
+      this.#workers++;
+      void this.#worker().finally(() => {
+        this.#workers--;
+        if (this.#workers === 0) { for (const f of this.#idle.splice(0)) f(); }
+        this.#pump();
+      });
+    }
+  }
+
+  /** One delivery thread: takes jobs, keeping its connection for jobs to the same place. */
+  async #worker(): Promise<void> {
+    let session: SmtpClient | null = null;
+    let key = "";
+    try {
+      while (!this.#stopping) {
+        let job: Job | undefined;
+        if (session?.usable && session.transactions < MAX_PER_CONNECTION) {
+          const i = this.#ready.findIndex((j) => j.key === key);
+          if (i >= 0) job = this.#ready.splice(i, 1)[0];
+        }
+        if (!job) {
+          if (session) this.#closeSession(session);
+          session = null;
+          job = this.#ready.shift();
+        }
+        if (!job) break;
+        key = job.key;
+        session = await this.#runJob(job, session);
+      }
+    } finally {
+      if (session) this.#closeSession(session);
+    }
+  }
+
+  #closeSession(session: SmtpClient): void {
+    void session.quit(this.#deps.timeouts.quit).finally(() => this.#sessions.delete(session));
+  }
+
+  async #runJob(job: Job, session: SmtpClient | null): Promise<SmtpClient | null> {
+    const { entry } = job;
+    if (entry.removed) return session;
+    let outcomes: RecipientOutcome[];
+    let next: SmtpClient | null = null;
+    try {
+      entry.data ??= await this.spool.readMessage(entry.env.id);
+      const result = await deliverJob(this.#deps, {
+        id: entry.env.id,
+        from: entry.env.from,
+        domain: job.domain,
+        recipients: job.recipients,
+        data: entry.data,
+        eightBit: entry.env.eightBit,
+        smtpUtf8: entry.env.smtpUtf8,
+      }, session);
+      outcomes = result.outcomes;
+      next = result.session;
+      if (next) this.#sessions.add(next);
+    } catch (e) {
+      // A bug or an unreadable spool file: the recipients wait for the next attempt.
+      this.#log.error(`${entry.env.id}: delivery failed: ${(e as Error).stack ?? e}`);
+      outcomes = job.recipients.map((rcpt) => ({
+        rcpt,
+        kind: "temp",
+        status: "4.3.0",
+        diagnostic: `451 4.3.0 local error: ${(e as Error).message}`,
+        remoteMta: "",
+      }));
+    }
+    if (session && session !== next) this.#sessions.delete(session);
+    // The worker goes on with its next message while these results are made durable:
+    // concurrent writes then share their directory syncs (fsutil group commit).
+    const write = entry.lock.run(() => this.#applyOutcomes(job, outcomes)).catch((e) => {
+      this.#log.error(`${entry.env.id}: cannot record delivery state: ${(e as Error).stack ?? e}`);
+      if (entry.outstanding <= 0 && !entry.removed) {
+        // Try the whole message again later rather than leave it stuck as "busy".
+        entry.busy = false;
+        entry.env.nextAttempt = Date.now() + 60_000;
+        this.#arm(entry.env.nextAttempt);
+      }
+    }).finally(() => this.#writes.delete(write));
+    this.#writes.add(write);
+    return next;
+  }
+
+  async #applyOutcomes(job: Job, outcomes: RecipientOutcome[]): Promise<void> {
+    const { entry } = job;
+    const env = entry.env;
+    const recorded = recordOutcomes(env, outcomes);
+    for (const line of recorded.lines) this.#log.info(`${env.id}: ${line}`);
+    if (recorded.sent > 0) this.#ctx.stats.delivered++;
+    entry.outstanding--;
+    if (entry.outstanding > 0) {
+      // Other destinations are still running: make these results durable now (§6.1).
+      if (recorded.settled > 0 && !entry.removed) await this.spool.save(env);
+      return;
+    }
+    await this.#finishAttempt(entry, true);
+  }
+
+  /** The attempt is over: expire, bounce, then remove the entry or schedule the next try. */
+  async #finishAttempt(entry: Entry, attempted: boolean): Promise<void> {
+    const env = entry.env;
+    entry.data = null;
+    if (entry.removed) return;
+    const { QueueRetry, QueueExpire } = this.#ctx.config;
+    if (attempted) env.attempts++;
+    const now = Date.now();
+    for (const r of expire(env, now, QueueExpire)) {
+      this.#log.info(`${env.id}: to=<${r.addr}> status=expired (${r.diag})`);
+    }
+    env.nextAttempt = nextAttemptAt(env, now, QueueRetry, QueueExpire);
+    const failed = env.rcpts.filter((r) => r.state === "failed");
+    if (failed.length > 0 && env.from === "") {
+      // A bounce is never bounced (RFC 5321 §6.1, RFC 3464 §2).
+      const who = failed.map((r) => `<${r.addr}>`).join(", ");
+      this.#log.warn(`${env.id}: undeliverable bounce dropped for ${who}`);
+      for (const r of failed) r.state = "reported";
+    } else if (failed.length > 0) {
+      // Failures durable before the DSN goes out, when the entry stays queued.
+      if (env.rcpts.some((r) => r.state === "pending")) await this.spool.save(env);
+      try {
+        const data = await this.spool.readMessage(env.id);
+        await sendBounce(this.#ctx, env, failed, data, (m) => this.enqueue(m));
+        for (const r of failed) r.state = "reported";
+      } catch (e) {
+        // Kept as "failed": the DSN is tried again at the next attempt time.
+        this.#log.error(`${env.id}: could not send the bounce: ${(e as Error).message}`);
+      }
+    }
+    if (env.rcpts.every((r) => r.state === "sent" || r.state === "reported")) {
+      this.#entries.delete(env.id);
+      entry.removed = true;
+      await this.spool.remove(env.id);
+      this.#log.info(`${env.id}: removed (${env.attempts} attempt(s))`);
+      return;
+    }
+    await this.spool.save(env);
+    entry.busy = false;
+    this.#arm(env.nextAttempt);
+  }
+}
+
+function newEntry(env: EnvelopeRecord, data: Uint8Array | null): Entry {
+  return { env, busy: false, removed: false, outstanding: 0, lock: new Mutex(), data };
+}

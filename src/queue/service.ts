@@ -1,0 +1,17 @@
+/**
+ * Starts the outbound queue with the daemon: the DNS resolver and its cache (shown by
+ * `DNS CACHE SHOW`), the spool loaded from `<DirBase>/queue/`, and the delivery workers.
+ */
+import { Resolver } from "../dns/resolver.ts";
+import { log } from "../log.ts";
+import { registerBackground } from "../server/background.ts";
+import { Queue } from "./runner.ts";
+
+registerBackground((ctx) => {
+  const resolver = new Resolver({ servers: () => ctx.config.DNSServer });
+  const queue = new Queue(ctx, { resolver });
+  ctx.dnsCache = resolver.cache;
+  ctx.queue = queue;
+  queue.start().catch((e) => log("queue").error(`cannot load the queue: ${(e as Error).message}`));
+  return { stop: () => queue.stop() };
+});

@@ -1,0 +1,302 @@
+/**
+ * An outbound SMTP session: greeting, EHLO (HELO fallback, RFC 5321 §3.2), opportunistic
+ * STARTTLS (RFC 3207, RFC 7435), AUTH PLAIN/LOGIN to a smart host (RFC 4954, 4616), and
+ * mail transactions with SIZE (RFC 1870), 8BITMIME (RFC 6152), SMTPUTF8 (RFC 6531) and
+ * PIPELINING (RFC 2920), turning the replies into one outcome per recipient.
+ */
+import { type ClientTimeouts, SmtpClient, SmtpConnectionError } from "./smtp_client.ts";
+import {
+  advertisedSize,
+  authMechanisms,
+  dotStuff,
+  needsUtf8,
+  parseEhlo,
+  pathOf,
+  type Reply,
+} from "./wire.ts";
+
+/** What happened to one recipient in one attempt. */
+export interface RecipientOutcome {
+  rcpt: string;
+  /** sent: 250 to the data; temp: retry later; perm: bounce now. */
+  kind: "sent" | "temp" | "perm";
+  /** RFC 3463 status, e.g. "5.1.1". */
+  status: string;
+  /** An SMTP reply line, the server's or one we wrote in its form ("451 4.4.1 ..."). */
+  diagnostic: string;
+  /** The host that answered, for DSN Remote-MTA; "" when none did. */
+  remoteMta: string;
+}
+
+/** A failure before any transaction: move on to the next host. */
+export class SetupError extends Error {
+  constructor(message: string, readonly permanent = false) {
+    super(message);
+  }
+}
+
+export interface Target {
+  host: string;
+  address: string;
+  port: number;
+}
+
+export interface SessionOptions {
+  /** EHLO name (HostName). */
+  localName: string;
+  timeouts: ClientTimeouts;
+  /** Smart-host credentials (RelayUser/RelayPassword). */
+  auth?: { user: string; password: string };
+  /** Verify the server certificate (smart hosts with credentials); otherwise RFC 7435. */
+  verifyTls: boolean;
+  /** Skip STARTTLS (retry after a failed handshake). */
+  noTls?: boolean;
+}
+
+function isLoopback(ip: string): boolean {
+  return ip === "::1" || ip.startsWith("127.") || ip.startsWith("::ffff:127.");
+}
+
+const b64 = (text: string) => btoa(String.fromCharCode(...new TextEncoder().encode(text)));
+
+async function ehlo(client: SmtpClient, name: string, t: ClientTimeouts): Promise<void> {
+  const r = await client.command(`EHLO ${name}`, t.command, "EHLO");
+  if (r.code === 250) {
+    client.ext = parseEhlo(r);
+    return;
+  }
+  // §3.2: a server that does not know EHLO answers 5xx; fall back to HELO.
+  if (r.permanent) {
+    const h = await client.command(`HELO ${name}`, t.command, "HELO");
+    if (h.code === 250) {
+      client.ext = new Map();
+      return;
+    }
+    throw new SetupError(`${client.name} refused HELO: ${h}`);
+  }
+  throw new SetupError(`${client.name} refused EHLO: ${r}`);
+}
+
+async function authenticate(client: SmtpClient, opts: SessionOptions): Promise<void> {
+  const { user, password } = opts.auth!;
+  const t = opts.timeouts;
+  // RFC 4954 §4: never a cleartext password on an unencrypted wire, except to loopback.
+  if (!client.secure && !isLoopback(client.address)) {
+    throw new SetupError(`${client.name} offers no TLS; refusing to send RelayUser credentials`);
+  }
+  const mechs = authMechanisms(client.ext);
+  let r: Reply;
+  if (mechs.includes("PLAIN")) {
+    r = await client.command(
+      `AUTH PLAIN ${b64(`\u0000${user}\u0000${password}`)}`,
+      t.command,
+      "AUTH",
+    );
+  } else if (mechs.includes("LOGIN")) {
+    r = await client.command("AUTH LOGIN", t.command, "AUTH");
+    if (r.code === 334) r = await client.command(b64(user), t.command, "AUTH");
+    if (r.code === 334) r = await client.command(b64(password), t.command, "AUTH");
+  } else {
+    throw new SetupError(`${client.name} offers neither AUTH PLAIN nor AUTH LOGIN`);
+  }
+  // A refused login is a configuration problem: mail waits (temp) rather than bounces.
+  if (r.code !== 235) throw new SetupError(`authentication at ${client.name} failed: ${r}`);
+}
+
+/** Connects and gets the session ready for MAIL; throws SetupError or SmtpConnectionError. */
+export async function openSession(target: Target, opts: SessionOptions): Promise<SmtpClient> {
+  const t = opts.timeouts;
+  const client = await SmtpClient.connect(target.host, target.address, target.port, t.connect);
+  try {
+    const greeting = await client.readReply(t.greeting, "greeting");
+    if (greeting.code !== 220) {
+      throw new SetupError(`${client.name} refused to talk to me: ${greeting}`, greeting.permanent);
+    }
+    await ehlo(client, opts.localName, t);
+    if (client.ext.has("STARTTLS") && !opts.noTls) {
+      const r = await client.command("STARTTLS", t.command, "STARTTLS");
+      if (r.code === 220) {
+        await client.startTls(target.host, opts.verifyTls, t.tls);
+        await ehlo(client, opts.localName, t);
+      } else if (opts.verifyTls) {
+        throw new SetupError(`${client.name} refused STARTTLS: ${r}`);
+      }
+    } else if (opts.verifyTls && !isLoopback(client.address)) {
+      throw new SetupError(`${client.name} does not offer STARTTLS`);
+    }
+    if (opts.auth) await authenticate(client, opts);
+    return client;
+  } catch (e) {
+    if (e instanceof SetupError) await client.quit(t.quit);
+    else client.destroy();
+    throw e;
+  }
+}
+
+export interface Envelope {
+  from: string;
+  recipients: string[];
+  data: Uint8Array;
+  eightBit: boolean;
+  smtpUtf8: boolean;
+}
+
+export interface TransactionResult {
+  outcomes: RecipientOutcome[];
+  /** MAIL was refused: the caller may try another host when it was transient. */
+  mailRefused: Reply | null;
+}
+
+function outcome(rcpt: string, reply: Reply, host: string): RecipientOutcome {
+  return {
+    rcpt,
+    kind: reply.positive ? "sent" : reply.transient ? "temp" : "perm",
+    status: reply.positive ? "2.0.0" : reply.status,
+    diagnostic: reply.toString(),
+    remoteMta: host,
+  };
+}
+
+function local(rcpt: string, kind: "temp" | "perm", line: string, host = ""): RecipientOutcome {
+  const m = /^\d{3} (\d\.\d{1,3}\.\d{1,3})/.exec(line);
+  return {
+    rcpt,
+    kind,
+    status: m ? m[1] : kind === "temp" ? "4.0.0" : "5.0.0",
+    diagnostic: line,
+    remoteMta: host,
+  };
+}
+
+/**
+ * One mail transaction over a ready session. Errors before the first RCPT reply are
+ * thrown (the caller tries the next host); later ones leave the accepted recipients
+ * for a retry (the RFC 5321 §6.1 window: the server may have the message).
+ */
+export async function transaction(
+  client: SmtpClient,
+  env: Envelope,
+  t: ClientTimeouts,
+): Promise<TransactionResult> {
+  const ext = client.ext;
+  const all = (kind: "temp" | "perm", line: string) => ({
+    outcomes: env.recipients.map((r) => local(r, kind, line, client.host)),
+    mailRefused: null,
+  });
+  const limit = advertisedSize(ext);
+  if (limit > 0 && env.data.length > limit) {
+    return all(
+      "perm",
+      `552 5.3.4 message size ${env.data.length} exceeds the limit of ${client.host} (${limit})`,
+    );
+  }
+  const utf8 = env.smtpUtf8 || needsUtf8(env.from) || env.recipients.some(needsUtf8);
+  if (utf8 && !ext.has("SMTPUTF8")) {
+    return all("perm", `550 5.6.7 ${client.host} does not support SMTPUTF8 (RFC 6531)`);
+  }
+  let params = "";
+  if (ext.has("SIZE")) params += ` SIZE=${env.data.length}`;
+  if (env.eightBit && ext.has("8BITMIME")) params += " BODY=8BITMIME";
+  if (utf8) params += " SMTPUTF8";
+  const mailLine = `MAIL FROM:${pathOf(env.from)}${params}\r\n`;
+  const rcptLines = env.recipients.map((r) => `RCPT TO:${pathOf(r)}\r\n`);
+  client.transactions++;
+
+  const replies = new Map<string, Reply>();
+  let mail: Reply;
+  let dataInit: Reply | null = null;
+  if (ext.has("PIPELINING")) {
+    // RFC 2920 §3.1: MAIL, every RCPT and DATA go as one group; replies come in order.
+    await client.write(mailLine + rcptLines.join("") + "DATA\r\n", t.mail);
+    mail = await client.readReply(t.mail, "MAIL");
+    try {
+      for (const r of env.recipients) replies.set(r, await client.readReply(t.rcpt, "RCPT"));
+      dataInit = await client.readReply(t.dataInit, "DATA");
+    } catch (e) {
+      if (!mail.positive) throw e;
+      return lostAfterRcpt(env, replies, client, e as Error);
+    }
+  } else {
+    await client.write(mailLine, t.mail);
+    mail = await client.readReply(t.mail, "MAIL");
+  }
+  if (!mail.positive) {
+    if (dataInit?.code === 354) await finishEmptyData(client, t);
+    await reset(client, t);
+    const kind = mail.transient ? "temp" : "perm";
+    return {
+      outcomes: env.recipients.map((r) => ({ ...outcome(r, mail, client.host), kind })),
+      mailRefused: mail,
+    };
+  }
+  try {
+    if (!dataInit) {
+      for (const [i, r] of env.recipients.entries()) {
+        await client.write(rcptLines[i], t.rcpt);
+        replies.set(r, await client.readReply(t.rcpt, "RCPT"));
+      }
+    }
+    const accepted = env.recipients.filter((r) => replies.get(r)!.positive);
+    const refused = env.recipients.filter((r) => !replies.get(r)!.positive)
+      .map((r) => outcome(r, replies.get(r)!, client.host));
+    if (accepted.length === 0) {
+      if (dataInit?.code === 354) await finishEmptyData(client, t);
+      await reset(client, t);
+      return { outcomes: refused, mailRefused: null };
+    }
+    if (!dataInit) dataInit = await client.command("DATA", t.dataInit, "DATA");
+    if (dataInit.code !== 354) {
+      await reset(client, t);
+      return {
+        outcomes: [...refused, ...accepted.map((r) => outcome(r, dataInit!, client.host))],
+        mailRefused: null,
+      };
+    }
+    await client.writeData(dotStuff(env.data), t.dataBlock);
+    const end = await client.readReply(t.dataEnd, "end of data");
+    return {
+      outcomes: [...refused, ...accepted.map((r) => outcome(r, end, client.host))],
+      mailRefused: null,
+    };
+  } catch (e) {
+    return lostAfterRcpt(env, replies, client, e as Error);
+  }
+}
+
+function lostAfterRcpt(
+  env: Envelope,
+  replies: Map<string, Reply>,
+  client: SmtpClient,
+  e: Error,
+): TransactionResult {
+  if (!(e instanceof SmtpConnectionError)) throw e;
+  client.destroy();
+  const line = `451 4.4.2 ${e.message}`;
+  return {
+    outcomes: env.recipients.map((r) => {
+      const reply = replies.get(r);
+      return reply && !reply.positive
+        ? outcome(r, reply, client.host)
+        : local(r, "temp", line, client.host);
+    }),
+    mailRefused: null,
+  };
+}
+
+/** RFC 2920 §3.1: a 354 with no accepted recipient still needs the end of data. */
+async function finishEmptyData(client: SmtpClient, t: ClientTimeouts): Promise<void> {
+  await client.write(".\r\n", t.dataBlock);
+  await client.readReply(t.dataEnd, "end of data");
+}
+
+/** RSET (§4.1.1.5) so the connection can carry another transaction; drop it otherwise. */
+async function reset(client: SmtpClient, t: ClientTimeouts): Promise<void> {
+  try {
+    const r = await client.command("RSET", t.command, "RSET");
+    if (r.code !== 250) client.destroy();
+  } catch {
+    client.destroy();
+  }
+}
+
+export { local as localOutcome };

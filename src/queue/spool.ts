@@ -1,0 +1,211 @@
+/**
+ * The on-disk queue under `<DirBase>/queue/` (SPEC §7). Each entry is `<id>.msg`: one
+ * line `XQ1 <n>`, the envelope as n bytes of JSON and a newline, then the message. It is
+ * written to a temporary name, fsync'd, renamed and the directory synced (one file sync
+ * per message), so it exists whole or not at all, and enqueue resolves only after that.
+ * State changes go to `<id>.env` (the envelope alone, replaced atomically), which
+ * overrides the copy in the .msg file. Removal unlinks the .msg first: a .env without
+ * its .msg is debris.
+ */
+import { join } from "node:path";
+import { ensureDirDurable, syncDir, writeFileAtomic } from "../store/fsutil.ts";
+import { isQueueId } from "./id.ts";
+export type RecipientState =
+  /** Still to be delivered. */
+  | "pending"
+  /** Accepted by the next hop (250 to the data). */
+  | "sent"
+  /** Failed for good; its DSN is still to be sent. */
+  | "failed"
+  /** Failed and reported in a DSN (or dropped: a bounce never bounces). */
+  | "reported";
+
+export interface RecipientRecord {
+  addr: string;
+  state: RecipientState;
+  /** RFC 3463 status of the last attempt ("" before any). */
+  status: string;
+  /** Last reply for this recipient, in SMTP reply form. */
+  diag: string;
+  /** Host that gave it ("" when none did). */
+  mta: string;
+}
+
+export interface EnvelopeRecord {
+  v: 1;
+  id: string;
+  from: string;
+  createdAt: number;
+  size: number;
+  smtpUtf8: boolean;
+  eightBit: boolean;
+  attempts: number;
+  nextAttempt: number;
+  lastError: string;
+  rcpts: RecipientRecord[];
+}
+
+const MAGIC = "XQ1 ";
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** The .msg file: header line, envelope JSON, newline, message bytes. */
+export function encodeEntry(env: EnvelopeRecord, data: Uint8Array): Uint8Array {
+  const json = enc.encode(JSON.stringify(env));
+  const head = enc.encode(`${MAGIC}${json.length}\n`);
+  const out = new Uint8Array(head.length + json.length + 1 + data.length);
+  out.set(head);
+  out.set(json, head.length);
+  out[head.length + json.length] = 10;
+  out.set(data, head.length + json.length + 1);
+  return out;
+}
+
+/** Splits a .msg file into its envelope text and the message bytes. */
+export function decodeEntry(file: Uint8Array): { envText: string; data: Uint8Array } {
+  const nl = file.indexOf(10);
+  const head = nl > 0 ? dec.decode(file.subarray(0, nl)) : "";
+  const m = /^XQ1 (\d{1,9})$/.exec(head);
+  if (!m) throw new Error("not a queue file (bad header line)");
+  const end = nl + 1 + Number(m[1]);
+  if (end >= file.length || file[end] !== 10) throw new Error("queue file is truncated");
+  return { envText: dec.decode(file.subarray(nl + 1, end)), data: file.subarray(end + 1) };
+}
+
+/** The envelope stored in a .msg file, reading no more of the file than needed. */
+async function readEnvelopeText(path: string): Promise<string> {
+  const file = await Deno.open(path, { read: true });
+  try {
+    let buf = new Uint8Array(0);
+    for (let want = 65536;; want *= 4) {
+      const chunk = new Uint8Array(want - buf.length);
+      const n = await file.read(chunk);
+      const next = new Uint8Array(buf.length + (n ?? 0));
+      next.set(buf);
+      next.set(chunk.subarray(0, n ?? 0), buf.length);
+      buf = next;
+      try {
+        return decodeEntry(buf).envText;
+      } catch (e) {
+        if (n === null || !/truncated/.test((e as Error).message)) throw e;
+      }
+    }
+  } finally {
+    file.close();
+  }
+}
+
+export class Spool {
+  readonly dir: string;
+  #ready: Promise<void> | null = null;
+
+  constructor(dirBase: string) {
+    this.dir = join(dirBase, "queue");
+  }
+
+  /** Creates the directory durably (once). */
+  init(): Promise<void> {
+    this.#ready ??= ensureDirDurable(this.dir, 0o700);
+    return this.#ready;
+  }
+
+  msgPath(id: string): string {
+    return join(this.dir, `${id}.msg`);
+  }
+
+  envPath(id: string): string {
+    return join(this.dir, `${id}.env`);
+  }
+
+  /** Writes a new entry: tmp file, fsync, rename, directory sync (shared). */
+  async create(env: EnvelopeRecord, data: Uint8Array): Promise<void> {
+    await this.init();
+    await writeFileAtomic(this.msgPath(env.id), encodeEntry(env, data));
+  }
+
+  /** Records new state: the .env file replaced atomically (fsync, rename, dir sync). */
+  async save(env: EnvelopeRecord): Promise<void> {
+    await writeFileAtomic(this.envPath(env.id), JSON.stringify(env));
+  }
+
+  async readMessage(id: string): Promise<Uint8Array> {
+    return decodeEntry(await Deno.readFile(this.msgPath(id))).data;
+  }
+
+  /** Removes an entry: the .msg goes first (it is the entry), then the .env; synced. */
+  async remove(id: string): Promise<void> {
+    await Deno.remove(this.msgPath(id)).catch(ignoreNotFound);
+    await Deno.remove(this.envPath(id)).catch(ignoreNotFound);
+    await syncDir(this.dir);
+  }
+
+  /**
+   * Reads every entry and removes debris: temporary files of interrupted writes and
+   * .env files whose .msg is gone. `busy` ids (being enqueued now) are left alone. An
+   * unreadable entry is never deleted: it is renamed `.corrupt` for the administrator.
+   */
+  async load(
+    busy: (id: string) => boolean,
+  ): Promise<{ entries: EnvelopeRecord[]; problems: string[] }> {
+    await this.init();
+    const names = new Set<string>();
+    for await (const e of Deno.readDir(this.dir)) names.add(e.name);
+    const entries: EnvelopeRecord[] = [];
+    const problems: string[] = [];
+    let removed = false;
+    const drop = async (name: string, why: string) => {
+      await Deno.remove(join(this.dir, name)).catch(ignoreNotFound);
+      problems.push(`${name}: ${why}, removed`);
+      removed = true;
+    };
+    for (const name of names) {
+      const tmp = /^(.+)\.(?:env|msg)\.tmp-\d+-/.exec(name);
+      if (tmp) {
+        if (!busy(tmp[1])) await drop(name, "temporary file of an interrupted write");
+        continue;
+      }
+      const m = /^(.+)\.(env|msg)$/.exec(name);
+      if (!m || !isQueueId(m[1]) || busy(m[1])) continue;
+      const [, id, kind] = m;
+      if (kind === "env") {
+        if (!names.has(`${id}.msg`)) await drop(name, "envelope without message");
+        continue;
+      }
+      try {
+        const text = names.has(`${id}.env`)
+          ? await Deno.readTextFile(this.envPath(id))
+          : await readEnvelopeText(join(this.dir, name));
+        entries.push(parseEnvelope(text, id));
+      } catch (e) {
+        await Deno.rename(join(this.dir, name), join(this.dir, `${name}.corrupt`)).catch(() => {});
+        problems.push(`${name}: unreadable (${(e as Error).message}), renamed to .corrupt`);
+      }
+    }
+    if (removed) await syncDir(this.dir);
+    entries.sort((a, b) => a.createdAt - b.createdAt);
+    return { entries, problems };
+  }
+}
+
+function ignoreNotFound(e: unknown): void {
+  if (!(e instanceof Deno.errors.NotFound)) throw e;
+}
+
+const STATES: readonly RecipientState[] = ["pending", "sent", "failed", "reported"];
+
+/** Checks the shape of a stored envelope (a hand-edited or damaged file is refused). */
+export function parseEnvelope(text: string, id: string): EnvelopeRecord {
+  const v = JSON.parse(text);
+  const str = (x: unknown) => typeof x === "string";
+  const num = (x: unknown) => typeof x === "number" && Number.isFinite(x);
+  if (
+    !v || v.v !== 1 || v.id !== id || !str(v.from) || !num(v.createdAt) || !num(v.size) ||
+    !num(v.attempts) || !num(v.nextAttempt) || !str(v.lastError) || !Array.isArray(v.rcpts) ||
+    !v.rcpts.every((r: RecipientRecord) =>
+      r && str(r.addr) && STATES.includes(r.state) && str(r.status) && str(r.diag) && str(r.mta)
+    )
+  ) {
+    throw new Error("envelope fields missing or of the wrong type");
+  }
+  return { ...v, smtpUtf8: v.smtpUtf8 === true, eightBit: v.eightBit === true };
+}
