@@ -39,6 +39,8 @@ export interface TestServer {
   stop(): Promise<number>;
   /** SIGKILL (crash tests) and wait. */
   kill(): Promise<void>;
+  /** Waits for the daemon to exit on its own (SMTPD STOP); returns the exit code. */
+  waitExit(ms?: number): Promise<number>;
   /** Start the same configuration again (after stop or kill). */
   restart(): Promise<void>;
   /** Rewrites the configuration file with overrides (for RELOAD tests). */
@@ -73,6 +75,8 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     DirBase: join(dirBase, "data"),
     HostName: "mail.test.example",
     LogLevel: "debug",
+    // Never ask the real resolver from a test: a closed loopback port fails at once.
+    DNSServer: ["127.0.0.1:9"],
   };
   for (const [, key] of PORT_KEYS) {
     const tlsOnly = key === "PortSMTPS" || key === "PortPOP3S" || key === "PortIMAPS";
@@ -153,6 +157,17 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
         child.kill("SIGKILL");
       } catch { /* already gone */ }
       await exited;
+    },
+    async waitExit(ms = 15_000) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`server did not exit within ${ms} ms`)), ms);
+      });
+      try {
+        return (await Promise.race([exited, timeout])).code;
+      } finally {
+        clearTimeout(timer);
+      }
     },
     async restart() {
       await spawn();

@@ -1,0 +1,64 @@
+/** Helpers shared by the directory commands. */
+import { join, relative } from "node:path";
+import type { ServerContext } from "../../server/context.ts";
+import { NameError, normalizeDomain } from "../../store/names.ts";
+import { AdminError } from "../reply.ts";
+import type { Params } from "./types.ts";
+
+/** A domain name written by the admin, normalized, that must exist. */
+export function existingDomain(ctx: ServerContext, text: string): string {
+  let domain: string;
+  try {
+    domain = normalizeDomain(text);
+  } catch (e) {
+    if (e instanceof NameError) throw new AdminError(e.message);
+    throw e;
+  }
+  if (!ctx.directory.isLocalDomain(domain)) throw new AdminError(`domain ${domain} does not exist`);
+  return domain;
+}
+
+/** The optional DOMAIN= filter of the SHOW ALL commands. */
+export function domainFilter(ctx: ServerContext, params: Params): string | undefined {
+  const text = params.get("DOMAIN");
+  return text === undefined ? undefined : existingDomain(ctx, text);
+}
+
+/**
+ * The SHOW commands take either the word ALL or NAME= (SPEC §4); says which, or
+ * refuses a command that gives both or neither.
+ */
+export function showMode(params: Params, words: string[], one = "NAME"): "all" | "one" {
+  const all = words.includes("ALL");
+  if (all && params.has(one)) {
+    throw new AdminError(`${params.command} takes either ALL or ${one}=, not both`);
+  }
+  if (!all && !params.has(one)) {
+    throw new AdminError(`${params.command} needs ALL or ${one}=`);
+  }
+  return all ? "all" : "one";
+}
+
+/** Is `path` inside `dir` (or equal to it)? */
+export function isInside(path: string, dir: string): boolean {
+  const rel = relative(dir, path);
+  return rel === "" || (!rel.startsWith("..") && !rel.startsWith("/"));
+}
+
+/**
+ * After DOMAIN DEL removed the users' Maildirs: removes DirBase/domains/<domain> (the
+ * empty hash directories), unless another domain's user was given a DIR inside it.
+ */
+export async function removeDomainTree(ctx: ServerContext, domain: string): Promise<void> {
+  const tree = join(ctx.store.dirBase, "domains", domain);
+  const shared = ctx.directory.users().some((u) => isInside(ctx.store.userRoot(u), tree));
+  if (shared) return;
+  await Deno.remove(tree, { recursive: true }).catch((e) => {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  });
+}
+
+/** Count with a noun: "1 user", "3 users", "2 aliases". */
+export function plural(n: number, noun: string, nouns = noun + "s"): string {
+  return `${n} ${n === 1 ? noun : nouns}`;
+}

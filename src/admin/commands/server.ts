@@ -1,0 +1,218 @@
+/**
+ * Commands about the daemon itself (SPEC §4): STATUS, RELOAD, SMTPD STOP, PASSWORD,
+ * and the outbound queue and DNS cache, which answer from the real queue and cache
+ * or say plainly that there is none.
+ */
+import type { ServerContext } from "../../server/context.ts";
+import { isQueueId } from "../../queue/id.ts";
+import type { OutboundQueue, QueueEntryReport } from "../../queue/types.ts";
+import { NameError, normalizeDomain } from "../../store/names.ts";
+import { AdminError, kv, ok, type Reply } from "../reply.ts";
+import { isoTime } from "../values.ts";
+import { plural, showMode } from "./common.ts";
+import type { CommandSpec, Params } from "./types.ts";
+
+const FAMILIES = ["smtp", "pop3", "imap", "admin"];
+
+function statusLines(ctx: ServerContext): string[] {
+  const lines = [
+    kv("Version", ctx.version),
+    kv("HostName", ctx.config.HostName),
+    kv("Started", isoTime(ctx.startedAt)),
+    kv("Uptime", Math.floor((Date.now() - ctx.startedAt) / 1000)),
+    ...FAMILIES.map((f) => kv(f, ctx.connections.count(f))),
+    kv("Received", ctx.stats.received),
+    kv("Delivered", ctx.stats.delivered),
+    kv("Queued", ctx.stats.queued),
+    kv("Bounced", ctx.stats.bounced),
+  ];
+  if (ctx.queue) lines.push(kv("InQueue", ctx.queue.size()));
+  return lines;
+}
+
+function requireQueue(ctx: ServerContext): OutboundQueue {
+  if (!ctx.queue) {
+    throw new AdminError(
+      "no outbound queue is running in this server, so there is no queue to use",
+    );
+  }
+  return ctx.queue;
+}
+
+function queueId(params: Params): string {
+  const id = params.need("ID", "id").trim().toUpperCase();
+  if (!isQueueId(id)) throw new AdminError(`ID=${id} is not a queue id (14 letters and digits)`);
+  return id;
+}
+
+function domainParam(params: Params): string | undefined {
+  const text = params.get("DOMAIN");
+  if (text === undefined) return undefined;
+  try {
+    return normalizeDomain(text);
+  } catch (e) {
+    if (e instanceof NameError) throw new AdminError(e.message);
+    throw e;
+  }
+}
+
+function queueLine(e: QueueEntryReport): string {
+  return `${e.id} From=<${e.from}> To=${e.pending.join(",")} Attempts=${e.attempts}` +
+    ` Next=${isoTime(e.nextAttempt)} LastError=${e.lastError || "NONE"}`;
+}
+
+function queueDetails(e: QueueEntryReport): string[] {
+  return [
+    kv("Id", e.id),
+    kv("From", `<${e.from}>`),
+    kv("Pending", e.pending.join(",")),
+    kv("Attempts", e.attempts),
+    kv("Created", isoTime(e.createdAt)),
+    kv("NextAttempt", isoTime(e.nextAttempt)),
+    kv("LastError", e.lastError || "NONE"),
+  ];
+}
+
+function reloadReply(ctx: ServerContext): Promise<Reply> {
+  return ctx.reload().then(
+    (r) => {
+      const restart = r.needRestart.length
+        ? `; restart needed for ${r.needRestart.join(", ")}`
+        : "";
+      return ok(`configuration reloaded: ${plural(r.applied.length, "key")} applied${restart}`, [
+        kv("Applied", r.applied.join(",") || "NONE"),
+        kv("RestartNeeded", r.needRestart.join(",") || "NONE"),
+      ]);
+    },
+    (e) => {
+      throw new AdminError(`reload failed, the running configuration is unchanged: ${e.message}`);
+    },
+  );
+}
+
+function requireDnsCache(ctx: ServerContext) {
+  if (!ctx.dnsCache) {
+    throw new AdminError(
+      "no DNS cache is running in this server (outbound delivery is not active)",
+    );
+  }
+  return ctx.dnsCache;
+}
+
+export const SERVER_COMMANDS: CommandSpec[] = [
+  {
+    path: "STATUS",
+    usage: ["STATUS"],
+    summary: "uptime, version, open connections per service, messages received/delivered/queued",
+    run: ({ ctx }) => ok("status", statusLines(ctx)),
+  },
+  {
+    path: "RELOAD",
+    usage: ["RELOAD"],
+    summary: "re-read the configuration file; says which changes need a restart",
+    run: ({ ctx }) => reloadReply(ctx),
+  },
+  {
+    path: "SMTPD STOP",
+    usage: ["SMTPD STOP"],
+    summary: "answer +OK, then shut the daemon down gracefully",
+    run: () => ({ ok: true, text: "eXtremail shutting down", data: [], after: "stop" }),
+  },
+  {
+    path: "PASSWORD",
+    usage: ["PASSWORD OLD=<old> NEW=<new>"],
+    summary: "change the admin password (stored hashed)",
+    keys: ["OLD", "NEW"],
+    async run({ ctx, params, session }) {
+      const oldPassword = params.need("OLD", "old");
+      const newPassword = params.need("NEW", "new");
+      if (!(await ctx.adminPassword.verify(oldPassword))) {
+        await session.failureDelay();
+        throw new AdminError("OLD is not the current admin password; nothing changed");
+      }
+      await ctx.adminPassword.set(newPassword);
+      return ok("admin password changed");
+    },
+  },
+  {
+    path: "QUEUE SHOW",
+    usage: ["QUEUE SHOW ALL", "QUEUE SHOW ID=<id>", "QUEUE SHOW DOMAIN=<domain>"],
+    summary: "queue report: id, sender, pending recipients, attempts, next attempt, last error",
+    keys: ["ID", "DOMAIN"],
+    words: ["ALL"],
+    run({ ctx, params, words }) {
+      const queue = requireQueue(ctx);
+      if (params.has("ID")) {
+        if (words.length || params.has("DOMAIN")) {
+          throw new AdminError("QUEUE SHOW takes one of ALL, ID= or DOMAIN=");
+        }
+        const id = queueId(params);
+        const [entry] = queue.list({ id });
+        if (!entry) throw new AdminError(`no queued message with id ${id}`);
+        return ok(`queued message ${id}`, queueDetails(entry));
+      }
+      if (showMode(params, words, "DOMAIN") === "all") {
+        const lines = queue.list().map(queueLine);
+        return ok(plural(lines.length, "queued message"), lines);
+      }
+      const domain = domainParam(params)!;
+      const lines = queue.list({ domain }).map(queueLine);
+      return ok(`${plural(lines.length, "queued message")} for ${domain}`, lines);
+    },
+  },
+  {
+    path: "QUEUE FLUSH",
+    usage: ["QUEUE FLUSH [ID=<id>]"],
+    summary: "retry every queued message now / one message",
+    keys: ["ID"],
+    run({ ctx, params }) {
+      const queue = requireQueue(ctx);
+      if (!params.has("ID")) {
+        queue.flush();
+        return ok(`${plural(queue.size(), "queued message")} scheduled for delivery now`);
+      }
+      const id = queueId(params);
+      if (!queue.flush(id)) throw new AdminError(`no queued message with id ${id}`);
+      return ok(`message ${id} scheduled for delivery now`);
+    },
+  },
+  {
+    path: "QUEUE DEL",
+    usage: ["QUEUE DEL ID=<id>"],
+    summary: "drop a queued message without a bounce",
+    keys: ["ID"],
+    async run({ ctx, params }) {
+      const queue = requireQueue(ctx);
+      const id = queueId(params);
+      if (!(await queue.remove(id))) throw new AdminError(`no queued message with id ${id}`);
+      return ok(`message ${id} deleted from the queue`);
+    },
+  },
+  {
+    path: "DNS CACHE SHOW",
+    usage: ["DNS CACHE SHOW ALL", "DNS CACHE SHOW DOMAIN=<domain>"],
+    summary: "cached DNS answers: name, type, value, seconds left",
+    keys: ["DOMAIN"],
+    words: ["ALL"],
+    run({ ctx, params, words }) {
+      const cache = requireDnsCache(ctx);
+      const domain = showMode(params, words, "DOMAIN") === "all" ? undefined : domainParam(params);
+      const now = Date.now();
+      const lines = cache.entries(domain).map((e) =>
+        `${e.name} ${e.type} ${e.value} TTL=${Math.max(0, Math.ceil((e.expiresAt - now) / 1000))}`
+      );
+      return ok(plural(lines.length, "cached answer"), lines);
+    },
+  },
+  {
+    path: "DNS CACHE FLUSH",
+    usage: ["DNS CACHE FLUSH [DOMAIN=<domain>]"],
+    summary: "forget every cached answer / those for one domain",
+    keys: ["DOMAIN"],
+    run({ ctx, params }) {
+      const cache = requireDnsCache(ctx);
+      const n = cache.flush(domainParam(params));
+      return ok(`${plural(n, "cached answer")} flushed`);
+    },
+  },
+];

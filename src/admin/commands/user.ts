@@ -1,0 +1,233 @@
+/** USER ADD / MOD / DEL / SHOW (SPEC §4, §5): mailbox accounts. */
+import { dirname, join } from "node:path";
+import type { ServerContext } from "../../server/context.ts";
+import { normalizeUserDir, type UserChanges } from "../../store/directory.ts";
+import { NameError, normalizeDomain, normalizeLocalPart } from "../../store/names.ts";
+import type { UserRecord } from "../../store/records.ts";
+import { AdminError, kv, ok } from "../reply.ts";
+import { isNone, onOff, parseAddressList, parseSize, parseSwitch, yesNo } from "../values.ts";
+import { domainFilter, isInside, plural, showMode } from "./common.ts";
+import type { CommandSpec, Params } from "./types.ts";
+
+const MOD_KEYS = [
+  "PASS",
+  "QUOTA",
+  "MAXIN",
+  "MAXOUT",
+  "FORWARD",
+  "KEEP",
+  "COPY",
+  "AUTOREPLY",
+  "AUTOREPLYSUBJECT",
+  "AUTOREPLYTEXT",
+  "MAP",
+];
+
+/** Top-level names in DirBase that hold server state; DIR= may not start with them. */
+const RESERVED_TOP = ["queue", "spool", "admin.passwd", "directory.sqlite"];
+
+/** NAME= and DOMAIN= of one user; NAME=user@domain alone is accepted too. */
+function userParams(params: Params): { name: string; domain: string } {
+  const name = params.need("NAME", "user");
+  if (!params.has("DOMAIN") && name.includes("@")) {
+    const at = name.lastIndexOf("@");
+    return { name: name.slice(0, at), domain: name.slice(at + 1) };
+  }
+  return { name, domain: params.need("DOMAIN", "domain") };
+}
+
+function requireUser(ctx: ServerContext, params: Params): UserRecord {
+  const { name, domain } = userParams(params);
+  let key: { name: string; domain: string };
+  try {
+    key = { name: normalizeLocalPart(name), domain: normalizeDomain(domain) };
+  } catch (e) {
+    if (e instanceof NameError) throw new AdminError(e.message);
+    throw e;
+  }
+  const user = ctx.directory.getUser(key.name, key.domain);
+  if (!user) throw new AdminError(`user ${key.name}@${key.domain} does not exist`);
+  return user;
+}
+
+/**
+ * DIR= (SPEC §5) stays inside DirBase (the directory checks that); here it must also not
+ * overlap another user's mailbox, swallow the hashed domain trees or the server's state,
+ * because USER DEL removes the whole directory.
+ */
+function checkDirFree(ctx: ServerContext, name: string, domain: string, dir: string): void {
+  const clean = normalizeUserDir(dir);
+  const first = clean.split("/")[0];
+  if (RESERVED_TOP.some((r) => first === r || first.startsWith(r + "-"))) {
+    throw new AdminError(`DIR=${dir}: ${first} holds server state in DirBase`);
+  }
+  const root = ctx.store.userRoot({ name, domain, dir: clean });
+  const domains = join(ctx.store.dirBase, "domains");
+  if (isInside(domains, root) || dirname(root) === domains) {
+    throw new AdminError(`DIR=${dir} would contain the mailboxes of whole domains`);
+  }
+  for (const other of ctx.directory.users()) {
+    const otherRoot = ctx.store.userRoot(other);
+    if (isInside(root, otherRoot) || isInside(otherRoot, root)) {
+      throw new AdminError(`DIR=${dir} overlaps the mailbox of ${other.name}@${other.domain}`);
+    }
+  }
+}
+
+function sizeParam(params: Params, key: string): number | undefined {
+  const text = params.get(key);
+  return text === undefined ? undefined : parseSize(key, text);
+}
+
+/** Every USER MOD value, parsed and checked before anything changes. */
+function userChanges(params: Params): UserChanges {
+  const changes: UserChanges = {};
+  const get = (k: string) => params.get(k);
+  if (get("PASS") !== undefined) changes.password = get("PASS");
+  changes.quota = sizeParam(params, "QUOTA");
+  changes.maxIn = sizeParam(params, "MAXIN");
+  changes.maxOut = sizeParam(params, "MAXOUT");
+  if (get("FORWARD") !== undefined) changes.forward = parseAddressList("FORWARD", get("FORWARD")!);
+  if (get("KEEP") !== undefined) changes.keep = parseSwitch("KEEP", get("KEEP")!, "YES|NO");
+  const copy = get("COPY");
+  if (copy !== undefined) {
+    if (copy.includes(",")) throw new AdminError(`COPY=${copy}: COPY takes one address`);
+    changes.copy = isNone(copy) ? "" : copy.trim();
+  }
+  if (get("AUTOREPLY") !== undefined) {
+    changes.autoReply = parseSwitch("AUTOREPLY", get("AUTOREPLY")!, "ON|OFF");
+  }
+  if (get("AUTOREPLYSUBJECT") !== undefined) changes.autoReplySubject = get("AUTOREPLYSUBJECT");
+  if (get("AUTOREPLYTEXT") !== undefined) changes.autoReplyText = get("AUTOREPLYTEXT");
+  const map = get("MAP");
+  if (map !== undefined) changes.map = isNone(map) ? "" : map;
+  for (const k of Object.keys(changes) as (keyof UserChanges)[]) {
+    if (changes[k] === undefined) delete changes[k];
+  }
+  return changes;
+}
+
+async function userDetails(ctx: ServerContext, user: UserRecord): Promise<string[]> {
+  const root = ctx.store.userRoot(user);
+  return [
+    kv("Name", user.name),
+    kv("Domain", user.domain),
+    kv("Address", `${user.name}@${user.domain}`),
+    kv("Dir", root),
+    kv("Quota", user.quota),
+    kv("Usage", await ctx.store.usage(root)),
+    kv("MaxIn", user.maxIn),
+    kv("MaxOut", user.maxOut),
+    kv("Forward", user.forward.length ? user.forward.join(",") : "NONE"),
+    kv("Keep", yesNo(user.keep)),
+    kv("Copy", user.copy || "NONE"),
+    kv("AutoReply", onOff(user.autoReply)),
+    kv("AutoReplySubject", user.autoReplySubject),
+    kv("AutoReplyText", user.autoReplyText),
+    kv("Map", user.map || "NONE"),
+    kv("Password", user.passHash ? "SET" : "NONE"),
+  ];
+}
+
+export const USER_COMMANDS: CommandSpec[] = [
+  {
+    path: "USER ADD",
+    usage: [
+      "USER ADD NAME=<user> DOMAIN=<domain> [DIR=<dir>] [PASS=<password>] [QUOTA=<size>]" +
+      " [MAXIN=<size>] [MAXOUT=<size>]",
+    ],
+    summary: "add a user and create its Maildir; DIR (relative to DirBase) overrides the hashed" +
+      " location",
+    keys: ["NAME", "DOMAIN", "DIR", "PASS", "QUOTA", "MAXIN", "MAXOUT"],
+    async run({ ctx, params }) {
+      const { name, domain } = userParams(params);
+      const sizes = {
+        quota: sizeParam(params, "QUOTA"),
+        maxIn: sizeParam(params, "MAXIN"),
+        maxOut: sizeParam(params, "MAXOUT"),
+      };
+      const dir = params.get("DIR");
+      if (dir !== undefined) checkDirFree(ctx, name, domain, dir);
+      const user = await ctx.directory.addUser({
+        name,
+        domain,
+        dir,
+        password: params.get("PASS") || undefined,
+        ...sizes,
+      });
+      const root = ctx.store.userRoot(user);
+      try {
+        await ctx.store.ensureMailbox(root);
+      } catch (e) {
+        // Nothing half-applied: without its Maildir the user is taken back out.
+        ctx.directory.delUser(user.name, user.domain);
+        throw new AdminError(`cannot create the Maildir ${root}: ${(e as Error).message}`);
+      }
+      return ok(`user ${user.name}@${user.domain} added, Maildir ${root}`);
+    },
+  },
+  {
+    path: "USER MOD",
+    usage: [
+      "USER MOD NAME=<user> DOMAIN=<domain> [PASS=<password>] [QUOTA=<size>] [MAXIN=<size>]" +
+      " [MAXOUT=<size>]",
+      "    [FORWARD=<addr>[,<addr>...]|NONE] [KEEP=YES|NO] [COPY=<addr>|NONE] [AUTOREPLY=ON|OFF]",
+      '    [AUTOREPLYSUBJECT="..."] [AUTOREPLYTEXT="..."] [MAP=<login>|NONE]',
+    ],
+    summary: "change a user's settings (all given values at once, or none)",
+    keys: ["NAME", "DOMAIN", ...MOD_KEYS],
+    async run({ ctx, params }) {
+      const user = requireUser(ctx, params);
+      const changes = userChanges(params);
+      if (Object.keys(changes).length === 0) {
+        throw new AdminError(`USER MOD needs at least one of ${MOD_KEYS.join(", ")}`);
+      }
+      await ctx.directory.modUser(user.name, user.domain, changes);
+      const changed = MOD_KEYS.filter((k) => params.has(k));
+      return ok(`user ${user.name}@${user.domain} changed: ${changed.join(", ")}`);
+    },
+  },
+  {
+    path: "USER DEL",
+    usage: ["USER DEL NAME=<user> DOMAIN=<domain>"],
+    summary: "delete a user and the mail in its directory",
+    keys: ["NAME", "DOMAIN"],
+    async run({ ctx, params }) {
+      const found = requireUser(ctx, params);
+      const user = ctx.directory.delUser(found.name, found.domain);
+      const root = ctx.store.userRoot(user);
+      try {
+        await ctx.store.removeMailbox(root);
+      } catch (e) {
+        throw new AdminError(
+          `user ${user.name}@${user.domain} deleted, but its Maildir ${root} could not be` +
+            ` removed: ${(e as Error).message}`,
+        );
+      }
+      return ok(`user ${user.name}@${user.domain} deleted with its mail`);
+    },
+  },
+  {
+    path: "USER SHOW",
+    usage: ["USER SHOW ALL [DOMAIN=<domain>]", "USER SHOW NAME=<user> DOMAIN=<domain>"],
+    summary: "list users (address, quota, usage) / one user's settings and mailbox usage",
+    keys: ["NAME", "DOMAIN"],
+    words: ["ALL"],
+    async run({ ctx, params, words }) {
+      if (showMode(params, words) === "one") {
+        const user = requireUser(ctx, params);
+        return ok(`user ${user.name}@${user.domain}`, await userDetails(ctx, user));
+      }
+      const users = ctx.directory.users(domainFilter(ctx, params));
+      const lines: string[] = [];
+      for (const u of users) {
+        const usage = await ctx.store.usage(ctx.store.userRoot(u));
+        lines.push(
+          `${u.name}@${u.domain} Quota=${u.quota} Usage=${usage} MaxIn=${u.maxIn}` +
+            ` MaxOut=${u.maxOut} Map=${u.map || "NONE"}`,
+        );
+      }
+      return ok(plural(lines.length, "user"), lines);
+    },
+  },
+];
