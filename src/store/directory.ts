@@ -8,9 +8,8 @@
  * no reader can observe half-done.
  */
 import { DatabaseSync, type StatementSync } from "node:sqlite";
-import { isIP } from "node:net";
 import { join } from "node:path";
-import { CidrSet } from "../config/cidr.ts";
+import { DenyList, normalizeDenyValue } from "./deny.ts";
 import { hashPassword, verifyPassword } from "./password.ts";
 import {
   addressKey,
@@ -21,7 +20,6 @@ import {
 } from "./names.ts";
 import {
   type AliasRecord,
-  DENY_KINDS,
   type DenyEntry,
   type DenyKind,
   DirectoryError,
@@ -99,8 +97,7 @@ export class Directory {
   readonly #maps = new Map<string, string>(); // map login -> user key
   readonly #aliases = new Map<string, AliasRecord>();
   readonly #lists = new Map<string, ListRecord>();
-  #deny: DenyEntry[] = [];
-  #denyIndex = new Map<DenyKind, { set: Set<string>; cidrs: CidrSet | null }>();
+  #deny = new DenyList([]);
   readonly #stmts = new Map<string, StatementSync>();
   /** Bumped on every change; caches elsewhere compare it. */
   generation = 0;
@@ -178,10 +175,12 @@ export class Directory {
         }),
       );
     }
-    this.#deny = this.#db.prepare("SELECT kind, value FROM deny ORDER BY kind, value").all().map((
-      r,
-    ) => Object.freeze({ kind: String(r.kind) as DenyKind, value: String(r.value) }));
-    this.#rebuildDenyIndex();
+    this.#deny = new DenyList(
+      this.#db.prepare("SELECT kind, value FROM deny").all().map((r) => ({
+        kind: String(r.kind) as DenyKind,
+        value: String(r.value),
+      })),
+    );
   }
 
   // ---- domains ----
@@ -545,96 +544,50 @@ export class Directory {
 
   // ---- deny entries ----
 
-  denies(kind?: DenyKind): DenyEntry[] {
-    return this.#deny.filter((d) => !kind || d.kind === kind);
+  denies(kind?: DenyKind): readonly DenyEntry[] {
+    return this.#deny.entries(kind);
   }
 
   addDeny(kind: DenyKind, rawValue: string): DenyEntry {
-    const value = normalizeDenyValue(kind, rawValue);
-    if (this.#deny.some((d) => d.kind === kind && d.value === value)) {
+    const value = wrapName(() => normalizeDenyValue(kind, rawValue));
+    if (this.#deny.has(kind, value)) {
       throw new DirectoryError(`deny ${kind}=${value} already exists`);
     }
     this.#tx(() => this.#stmt("INSERT INTO deny(kind, value) VALUES (?, ?)").run(kind, value));
     const entry = Object.freeze({ kind, value });
-    this.#deny = [...this.#deny, entry].sort((a, b) =>
-      a.kind === b.kind ? a.value.localeCompare(b.value) : a.kind.localeCompare(b.kind)
-    );
-    this.#rebuildDenyIndex();
+    this.#deny = new DenyList([...this.#deny.entries(), entry]);
     return entry;
   }
 
   /** Deletes all entries, all of one kind, or one; returns how many went. */
   delDeny(kind?: DenyKind, rawValue?: string): number {
-    let doomed: DenyEntry[];
+    let doomed: readonly DenyEntry[];
     if (kind && rawValue !== undefined) {
-      const value = normalizeDenyValue(kind, rawValue);
-      doomed = this.#deny.filter((d) => d.kind === kind && d.value === value);
-      if (doomed.length === 0) throw new DirectoryError(`deny ${kind}=${value} does not exist`);
+      const value = wrapName(() => normalizeDenyValue(kind, rawValue));
+      if (!this.#deny.has(kind, value)) {
+        throw new DirectoryError(`deny ${kind}=${value} does not exist`);
+      }
+      doomed = [{ kind, value }];
     } else {
-      doomed = this.#deny.filter((d) => !kind || d.kind === kind);
+      doomed = this.#deny.entries(kind);
     }
     this.#tx(() => {
       for (const d of doomed) {
         this.#stmt("DELETE FROM deny WHERE kind = ? AND value = ?").run(d.kind, d.value);
       }
     });
-    this.#deny = this.#deny.filter((d) => !doomed.includes(d));
-    this.#rebuildDenyIndex();
+    const gone = new Set(doomed.map((d) => `${d.kind} ${d.value}`));
+    this.#deny = new DenyList(
+      this.#deny.entries().filter((d) => !gone.has(`${d.kind} ${d.value}`)),
+    );
     return doomed.length;
   }
 
-  #rebuildDenyIndex(): void {
-    const index = new Map<DenyKind, { set: Set<string>; cidrs: CidrSet | null }>();
-    for (const kind of DENY_KINDS) {
-      const values = this.#deny.filter((d) => d.kind === kind).map((d) => d.value);
-      const isIp = kind === "IPIN" || kind === "IPOUT";
-      index.set(kind, { set: new Set(values), cidrs: isIp ? new CidrSet(values) : null });
-    }
-    this.#denyIndex = index;
-  }
-
-  /**
-   * IPIN/IPOUT: the address is inside a listed network. DOMAIN*: the domain or a
-   * parent of it is listed. MAILBOX*: the exact address (case-insensitive).
-   */
+  /** See DenyList.isDenied. */
   isDenied(kind: DenyKind, value: string): boolean {
-    const entry = this.#denyIndex.get(kind);
-    if (!entry || entry.set.size === 0) return false;
-    if (entry.cidrs) return isIP(value) !== 0 && entry.cidrs.contains(value);
-    let v = value.toLowerCase();
-    if (kind === "MAILBOXIN" || kind === "MAILBOXOUT") return entry.set.has(v);
-    for (;;) {
-      if (entry.set.has(v)) return true;
-      const dot = v.indexOf(".");
-      if (dot < 0) return false;
-      v = v.slice(dot + 1);
-    }
+    return this.#deny.isDenied(kind, value);
   }
 }
 
 const userInsertSql =
   "INSERT INTO users(domain, name, dir, pass, quota, maxin, maxout, forward, keep, copy, autoreply, ar_subject, ar_text, map) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-
-function normalizeDenyValue(kind: DenyKind, raw: string): string {
-  const value = raw.trim();
-  return wrapName(() => {
-    switch (kind) {
-      case "IPIN":
-      case "IPOUT":
-        try {
-          new CidrSet([value]);
-        } catch {
-          throw new DirectoryError(`${kind}=${raw} is not an IP address or network (ip/mask)`);
-        }
-        return value.toLowerCase();
-      case "DOMAININ":
-      case "DOMAINOUT":
-        return normalizeDomain(value);
-      case "MAILBOXIN":
-      case "MAILBOXOUT": {
-        const a = parseAddress(value);
-        return `${a.local.toLowerCase()}@${a.domain}`;
-      }
-    }
-  });
-}
