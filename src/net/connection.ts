@@ -89,6 +89,14 @@ export class Connection {
   }
 
   /**
+   * True when a complete line is already buffered (a pipelined command): the next
+   * readLine() returns without waiting, so replies can be batched into one write.
+   */
+  get hasBufferedLine(): boolean {
+    return this.#buffer.hasLine();
+  }
+
+  /**
    * Next line without its terminator, or null at end of input. `max` is the limit on
    * the line's length; over it, LineTooLongError after discarding the line.
    */
@@ -110,6 +118,26 @@ export class Connection {
       if (this.#eof) return null;
       await this.#wait();
     }
+  }
+
+  /**
+   * Streaming reads without copies (SMTP DATA, BDAT): a view of the bytes received
+   * and not yet read, valid until the next await; pair it with consumeInput().
+   */
+  peekInput(): Uint8Array {
+    return this.#buffer.peek();
+  }
+
+  /** Marks the first `n` bytes of peekInput() as read. */
+  consumeInput(n: number): void {
+    this.#buffer.consume(n);
+  }
+
+  /** Waits for more input; false at end of input (nothing more will arrive). */
+  async waitForInput(): Promise<boolean> {
+    if (this.#eof) return false;
+    await this.#wait();
+    return true;
   }
 
   /** Writes and waits while the kernel buffer is full (back-pressure). */

@@ -71,6 +71,11 @@ export class LineBuffer {
     return { kind: "line", line: view.slice(0, len), bareLf };
   }
 
+  /** True when a whole line is buffered, so nextLine() will not ask for more input. */
+  hasLine(): boolean {
+    return this.#buf.subarray(this.#start, this.#end).includes(LF);
+  }
+
   /** Exactly `n` bytes, or null until that many are buffered. */
   take(n: number): Uint8Array | null {
     if (this.#end - this.#start < n) return null;
@@ -85,6 +90,16 @@ export class LineBuffer {
     const out = this.#buf.slice(this.#start, this.#start + k);
     this.#start += k;
     return out;
+  }
+
+  /** A view of the buffered bytes (valid until the next push); use with consume(). */
+  peek(): Uint8Array {
+    return this.#buf.subarray(this.#start, this.#end);
+  }
+
+  /** Drops `n` bytes from the front (after peek(): streaming readers such as SMTP DATA). */
+  consume(n: number): void {
+    this.#start = Math.min(this.#end, this.#start + n);
   }
 
   /** Drops everything buffered (STARTTLS: no plaintext may cross into TLS). */

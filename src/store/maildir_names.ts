@@ -65,7 +65,8 @@ export function newBaseName(size: number): string {
   const secs = Math.floor(now / 1000);
   const usecs = (now % 1000) * 1000 + (sequence % 1000);
   sequence++;
-  return `${secs}.M${usecs}P${Deno.pid}Q${sequence}.${hostPart},S=${size}`;
+  // Zero-padded so that name order is arrival order (folders assign UIDs in name order).
+  return `${secs}.M${String(usecs).padStart(6, "0")}P${Deno.pid}Q${sequence}.${hostPart},S=${size}`;
 }
 
 /**

@@ -1,0 +1,167 @@
+/**
+ * A POP3 maildrop: the user's INBOX as one session sees it (RFC 1939 §5). The message
+ * list is a snapshot taken at login, so message numbers never shift; DELE only marks,
+ * and the marked messages are removed in the UPDATE state after QUIT (RFC 1939 §6).
+ * One POP3 session per maildrop at a time (RFC 1939 §8 "exclusive-access lock"),
+ * enforced by an in-process registry; IMAP sessions are not excluded, and a message
+ * they expunge meanwhile is reported as gone.
+ */
+import type { Folder, MessageEntry } from "../store/folder.ts";
+import type { MailStore } from "../store/mailstore.ts";
+import { Pop3Error } from "./protocol.ts";
+
+/** Folder path -> session id of the POP3 session holding it. */
+const locks = new Map<string, string>();
+
+/**
+ * Messages up to this size are read with a synchronous read: for a file in the page
+ * cache that costs a few microseconds against tens for an async read's thread hop,
+ * which is most of RETR's cost. Larger messages use the async path so one big read
+ * never stalls the other sessions.
+ */
+const SYNC_READ_LIMIT = 128 * 1024;
+
+export class Maildrop {
+  readonly folder: Folder;
+  readonly #store: MailStore;
+  readonly #sessionId: string;
+  /** Message n is `messages[n - 1]` (RFC 1939 §5: numbers start at 1). */
+  readonly messages: readonly MessageEntry[];
+  readonly #deleted: Uint8Array;
+  readonly #retrieved: Uint8Array;
+  #visibleCount: number;
+  #visibleSize: number;
+  #released = false;
+
+  private constructor(store: MailStore, folder: Folder, sessionId: string) {
+    this.#store = store;
+    this.folder = folder;
+    this.#sessionId = sessionId;
+    this.messages = [...folder.messages.values()];
+    this.#deleted = new Uint8Array(this.messages.length);
+    this.#retrieved = new Uint8Array(this.messages.length);
+    this.#visibleCount = this.messages.length;
+    this.#visibleSize = this.messages.reduce((sum, m) => sum + m.size, 0);
+  }
+
+  /**
+   * Locks and opens the INBOX under `root` (creating the Maildir if the user has never
+   * received mail). Throws Pop3Error [IN-USE] or [SYS/TEMP].
+   */
+  static async open(store: MailStore, root: string, sessionId: string): Promise<Maildrop> {
+    const key = store.folderPath(root, "INBOX");
+    const holder = locks.get(key);
+    if (holder !== undefined && holder !== sessionId) {
+      throw new Pop3Error("maildrop is locked by another POP3 session", "IN-USE");
+    }
+    locks.set(key, sessionId);
+    try {
+      let folder = await store.openFolder(root, "INBOX");
+      if (!folder) {
+        await store.ensureMailbox(root);
+        folder = await store.openFolder(root, "INBOX");
+      }
+      if (!folder) throw new Error(`INBOX missing under ${root}`);
+      return new Maildrop(store, folder, sessionId);
+    } catch (e) {
+      locks.delete(key);
+      throw e;
+    }
+  }
+
+  /** Messages not marked deleted and their total size (STAT, RFC 1939 §5). */
+  get visibleCount(): number {
+    return this.#visibleCount;
+  }
+
+  get visibleSize(): number {
+    return this.#visibleSize;
+  }
+
+  isDeleted(n: number): boolean {
+    return this.#deleted[n - 1] === 1;
+  }
+
+  /** The message numbered n, refusing numbers out of range or marked deleted. */
+  get(n: number | null): MessageEntry {
+    if (n === null || n < 1 || n > this.messages.length) {
+      throw new Pop3Error(
+        this.messages.length === 0
+          ? "no such message: the maildrop is empty"
+          : `no such message: valid numbers are 1 to ${this.messages.length}`,
+      );
+    }
+    if (this.#deleted[n - 1]) throw new Pop3Error(`message ${n} is marked deleted`);
+    return this.messages[n - 1];
+  }
+
+  markDeleted(n: number): void {
+    const entry = this.get(n);
+    this.#deleted[n - 1] = 1;
+    this.#visibleCount--;
+    this.#visibleSize -= entry.size;
+  }
+
+  /** RSET (RFC 1939 §5): unmark every message. */
+  reset(): void {
+    this.#deleted.fill(0);
+    this.#visibleCount = this.messages.length;
+    this.#visibleSize = this.messages.reduce((sum, m) => sum + m.size, 0);
+  }
+
+  /** Remembers a RETR, so the message is marked \Seen for IMAP when the session ends. */
+  markRetrieved(n: number): void {
+    this.#retrieved[n - 1] = 1;
+  }
+
+  /** The message's bytes as stored (CRLF line endings). */
+  read(entry: MessageEntry): Uint8Array | Promise<Uint8Array> {
+    if (entry.size <= SYNC_READ_LIMIT) {
+      try {
+        return Deno.readFileSync(this.folder.filePath(entry));
+      } catch (e) {
+        // Renamed by a flag change in another session: the folder knows where it went.
+        if (!(e instanceof Deno.errors.NotFound)) throw e;
+      }
+    }
+    return this.folder.read(entry);
+  }
+
+  /**
+   * UPDATE state (RFC 1939 §6): removes the messages marked deleted. Returns how many
+   * were removed; a message already gone (expunged over IMAP) counts as removed.
+   */
+  async commit(): Promise<number> {
+    const uids = this.messages.filter((_, i) => this.#deleted[i]).map((m) => m.uid);
+    if (uids.length === 0) return 0;
+    await this.folder.expunge(uids);
+    this.#store.invalidateUsage(this.folder.path);
+    this.#store.notify(this.folder.path);
+    return uids.length;
+  }
+
+  /**
+   * Marks every retrieved message that still exists \Seen (Maildir flag S), so IMAP
+   * clients do not show mail already fetched over POP3 as unread. Done once per
+   * session rather than per RETR: one rename each, none for messages deleted anyway.
+   */
+  async markSeen(): Promise<void> {
+    let changed = false;
+    for (let i = 0; i < this.messages.length; i++) {
+      if (!this.#retrieved[i] || this.#deleted[i]) continue;
+      const m = this.messages[i];
+      if (m.flags.includes("S") && m.sub === "cur") continue;
+      if (await this.folder.setFlags(m.uid, m.flags + "S")) changed = true;
+    }
+    this.#retrieved.fill(0);
+    if (changed) this.#store.notify(this.folder.path);
+  }
+
+  /** Releases the exclusive lock; idempotent. */
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    const key = this.folder.path;
+    if (locks.get(key) === this.#sessionId) locks.delete(key);
+  }
+}

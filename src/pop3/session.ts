@@ -1,0 +1,274 @@
+/**
+ * One POP3 session (RFC 1939): a state machine AUTHORIZATION -> TRANSACTION -> UPDATE
+ * with a table from keyword to handler and the states it is valid in. Replies are
+ * queued and written in one batch while pipelined commands are waiting (RFC 2449 §6.6
+ * PIPELINING), else after each command.
+ */
+import { log, type Logger } from "../log.ts";
+import { type Connection, LineTooLongError } from "../net/connection.ts";
+import type { ServerContext } from "../server/context.ts";
+import type { ServiceSpec } from "../server/services.ts";
+import type { UserRecord } from "../store/records.ts";
+import { AUTHORIZATION_COMMANDS } from "./authorization.ts";
+import type { Maildrop } from "./maildrop.ts";
+import {
+  capabilities,
+  errLine,
+  MAX_COMMAND_LINE,
+  multilineText,
+  okLine,
+  parseCommandLine,
+  Pop3Error,
+  printableVerb,
+} from "./protocol.ts";
+import { TRANSACTION_COMMANDS } from "./transaction.ts";
+
+export type SessionState = "authorization" | "transaction" | "update";
+
+export interface Pop3Command {
+  /** States the command is valid in (RFC 1939 §3-6). */
+  states: readonly SessionState[];
+  run(session: Pop3Session, rest: string): void | Promise<void>;
+}
+
+/** Replies are flushed at least this often while pipelined commands keep coming. */
+const FLUSH_THRESHOLD = 64 * 1024;
+const encoder = new TextEncoder();
+
+export class Pop3Session {
+  readonly ctx: ServerContext;
+  readonly conn: Connection;
+  readonly service: ServiceSpec;
+  readonly logger: Logger;
+  state: SessionState = "authorization";
+  /** The name given by USER, waiting for PASS (RFC 1939 §7). */
+  pendingUser: string | null = null;
+  failedLogins = 0;
+  user: UserRecord | null = null;
+  maildrop: Maildrop | null = null;
+  #out: Uint8Array[] = [];
+  #outBytes = 0;
+
+  constructor(ctx: ServerContext, conn: Connection, service: ServiceSpec) {
+    this.ctx = ctx;
+    this.conn = conn;
+    this.service = service;
+    this.logger = log("pop3", conn.id);
+  }
+
+  /** Queues a reply (text already CRLF-terminated). */
+  reply(text: string): void {
+    this.replyBytes(encoder.encode(text));
+  }
+
+  replyBytes(data: Uint8Array): void {
+    this.#out.push(data);
+    this.#outBytes += data.length;
+  }
+
+  /** Writes everything queued in one write, waiting for socket back-pressure. */
+  async flush(): Promise<void> {
+    if (this.#outBytes === 0) return;
+    const data = this.#takeOutput();
+    await this.conn.write(data);
+  }
+
+  #takeOutput(): Uint8Array {
+    const chunks = this.#out;
+    let data = chunks[0];
+    if (chunks.length > 1) {
+      data = new Uint8Array(this.#outBytes);
+      let at = 0;
+      for (const c of chunks) {
+        data.set(c, at);
+        at += c.length;
+      }
+    }
+    this.#out = [];
+    this.#outBytes = 0;
+    return data;
+  }
+
+  /** Sends what is queued plus a last line, then closes (shutdown, timeout, too many failures). */
+  closeWith(line: string): void {
+    if (this.#outBytes > 0) this.conn.send(this.#takeOutput());
+    this.conn.send(line);
+    this.conn.close();
+  }
+
+  capabilityList(): string[] {
+    return capabilities({
+      plainAuthAllowed: this.ctx.plainAuthAllowed(this.conn),
+      // RFC 2595 §4: STLS only before authentication and only once.
+      stlsAvailable: this.ctx.tlsContext !== null && !this.conn.secure &&
+        this.state === "authorization",
+      implementation: `eXtremail-ts ${this.ctx.version}`,
+    });
+  }
+
+  async run(): Promise<void> {
+    const unregister = this.ctx.register({
+      family: "pop3",
+      conn: this.conn,
+      goodbye: () => {
+        // A session in UPDATE is finishing its QUIT: let it answer and close by itself.
+        if (this.state !== "update") this.closeWith(errLine("server shutting down", "SYS/TEMP"));
+      },
+    });
+    const timeout = this.ctx.config.TimeoutPOP3;
+    // RFC 1939 §3 autologout: an idle session ends without entering UPDATE.
+    this.conn.setIdleTimeout(timeout, () => {
+      this.logger.info(`idle for ${timeout} s, closing`);
+      this.closeWith(errLine(`autologout: idle for ${timeout} seconds`));
+    });
+    this.logger.info(
+      `${this.service.name} connection from ${this.conn.remoteAddress}${
+        this.conn.secure ? " (TLS)" : ""
+      }`,
+    );
+    try {
+      this.reply(okLine(`${this.ctx.config.HostName} eXtremail POP3 server ready`));
+      await this.flush();
+      await this.#commandLoop();
+    } finally {
+      // Unregistered only after the flags are written, so a shutdown waits for them.
+      await this.#endMaildrop();
+      unregister();
+      this.conn.close();
+      this.logger.info("session closed");
+    }
+  }
+
+  async #commandLoop(): Promise<void> {
+    while (!this.conn.closed) {
+      let line: Uint8Array;
+      try {
+        const read = await this.conn.readLine(MAX_COMMAND_LINE);
+        if (read === null) return;
+        line = read.line;
+      } catch (e) {
+        if (!(e instanceof LineTooLongError)) throw e;
+        this.reply(errLine(`command line too long (at most ${MAX_COMMAND_LINE} octets)`));
+        await this.flush();
+        continue;
+      }
+      await this.#dispatch(line);
+      if (this.conn.closed) return;
+      // Pipelined commands waiting: answer them all in one write (RFC 2449 §6.6).
+      if (!this.conn.hasBufferedLine || this.#outBytes >= FLUSH_THRESHOLD) await this.flush();
+    }
+  }
+
+  async #dispatch(line: Uint8Array): Promise<void> {
+    const { verb, rest } = parseCommandLine(line);
+    this.#logCommand(verb, rest);
+    if (verb === "") {
+      this.reply(errLine("empty command line"));
+      return;
+    }
+    const command = COMMANDS.get(verb);
+    if (!command) {
+      this.reply(errLine(`unknown command ${printableVerb(verb)}`));
+      return;
+    }
+    if (!command.states.includes(this.state)) {
+      this.reply(errLine(
+        this.state === "authorization"
+          ? `${verb} is only valid after login (use USER/PASS or AUTH first)`
+          : `${verb} is not valid after login`,
+      ));
+      return;
+    }
+    try {
+      const pending = command.run(this, rest);
+      if (pending) await pending;
+    } catch (e) {
+      if (e instanceof Pop3Error) {
+        this.reply(e.line);
+        return;
+      }
+      this.logger.error(`${verb} failed: ${e instanceof Error ? e.stack ?? e.message : e}`);
+      this.reply(errLine(`${verb} failed on a server error; try again later`, "SYS/TEMP"));
+    }
+  }
+
+  #logCommand(verb: string, rest: string): void {
+    if (!this.logger.isEnabledFor("debug")) return;
+    // Never log passwords: PASS and AUTH arguments are credentials.
+    const shown = verb === "PASS" ? "****" : verb === "AUTH" ? rest.split(" ")[0] + " ****" : rest;
+    this.logger.debug(`C: ${printableVerb(verb)}${rest ? " " + shown : ""}`);
+  }
+
+  /** After login: the maildrop is locked and its snapshot taken (RFC 1939 §4). */
+  enterTransaction(user: UserRecord, maildrop: Maildrop): void {
+    this.user = user;
+    this.maildrop = maildrop;
+    this.state = "transaction";
+    this.pendingUser = null;
+  }
+
+  /** A session that ends without QUIT deletes nothing, but what it read is \Seen. */
+  async #endMaildrop(): Promise<void> {
+    const md = this.maildrop;
+    if (!md) return;
+    try {
+      await md.markSeen();
+    } catch (e) {
+      this.logger.warn(`could not mark retrieved messages seen: ${e}`);
+    } finally {
+      md.release();
+    }
+  }
+
+  /** RFC 1939 §6 QUIT: in TRANSACTION, enter UPDATE and remove the deleted messages. */
+  async quit(): Promise<void> {
+    const md = this.maildrop;
+    if (this.state !== "transaction" || !md) {
+      this.closeWith(okLine("eXtremail POP3 server signing off"));
+      return;
+    }
+    this.state = "update";
+    let reply: string;
+    try {
+      const removed = await md.commit();
+      reply = okLine(
+        `eXtremail POP3 server signing off (${removed} deleted, ${md.visibleCount} left)`,
+      );
+      if (removed > 0) {
+        this.logger.info(`${this.user!.name}@${this.user!.domain}: ${removed} deleted`);
+      }
+    } catch (e) {
+      this.logger.error(`UPDATE failed: ${e}`);
+      // RFC 1939 §6: "-ERR some deleted messages not removed".
+      reply = errLine("some deleted messages not removed", "SYS/TEMP");
+    }
+    await this.#endMaildrop();
+    this.closeWith(reply);
+  }
+}
+
+const SESSION_COMMANDS: Record<string, Pop3Command> = {
+  // RFC 2449 §5: CAPA is valid in AUTHORIZATION and TRANSACTION.
+  CAPA: {
+    states: ["authorization", "transaction"],
+    run(s) {
+      s.reply(multilineText("capability list follows", s.capabilityList()));
+    },
+  },
+  QUIT: { states: ["authorization", "transaction"], run: (s) => s.quit() },
+};
+
+const COMMANDS = new Map<string, Pop3Command>(Object.entries({
+  ...SESSION_COMMANDS,
+  ...AUTHORIZATION_COMMANDS,
+  ...TRANSACTION_COMMANDS,
+}));
+
+/** The service entry point (registered in service.ts). */
+export function handlePop3(
+  ctx: ServerContext,
+  conn: Connection,
+  service: ServiceSpec,
+): Promise<void> {
+  return new Pop3Session(ctx, conn, service).run();
+}

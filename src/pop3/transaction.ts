@@ -1,0 +1,145 @@
+/**
+ * TRANSACTION state commands (RFC 1939 §5, §7): STAT, LIST, UIDL, TOP, RETR, DELE,
+ * RSET, NOOP. They work on the session's maildrop snapshot; nothing is removed from
+ * disk before QUIT (session.ts).
+ */
+import type { MessageEntry } from "../store/folder.ts";
+import type { Maildrop } from "./maildrop.ts";
+import { encodeMultiline, topOf, uniqueIdFor } from "./message_bytes.ts";
+import { multilineText, okLine, parseNumber, Pop3Error, splitArgs } from "./protocol.ts";
+import type { Pop3Command, Pop3Session } from "./session.ts";
+
+const encoder = new TextEncoder();
+
+function maildropOf(s: Pop3Session): Maildrop {
+  // The state table only lets these commands run in TRANSACTION, where it is set.
+  return s.maildrop!;
+}
+
+/** The single message-number argument of LIST n, UIDL n, RETR, DELE. */
+function messageArg(rest: string, usage: string): number {
+  const args = splitArgs(rest);
+  if (args.length !== 1) throw new Pop3Error(`usage: ${usage}`);
+  const n = parseNumber(args[0]);
+  if (n === null) throw new Pop3Error("message number must be a positive decimal number");
+  return n;
+}
+
+/**
+ * The stored bytes of message n. A message expunged meanwhile by an IMAP client
+ * cannot be sent; that is the client's answer, not a server fault.
+ */
+async function readMessage(md: Maildrop, n: number, entry: MessageEntry): Promise<Uint8Array> {
+  try {
+    return await md.read(entry);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new Pop3Error(`message ${n} was removed by another client`);
+    }
+    throw e;
+  }
+}
+
+/** "n value" scan listing of every message not marked deleted (LIST, UIDL). */
+function listing(md: Maildrop, value: (m: MessageEntry) => string | number): string[] {
+  const lines: string[] = [];
+  for (let i = 0; i < md.messages.length; i++) {
+    if (!md.isDeleted(i + 1)) lines.push(`${i + 1} ${value(md.messages[i])}`);
+  }
+  return lines;
+}
+
+function scanListing(
+  s: Pop3Session,
+  rest: string,
+  usage: string,
+  value: (m: MessageEntry) => string | number,
+): void {
+  const md = maildropOf(s);
+  if (splitArgs(rest).length === 0) {
+    s.reply(multilineText(
+      `${md.visibleCount} messages (${md.visibleSize} octets)`,
+      listing(md, value),
+    ));
+    return;
+  }
+  const n = messageArg(rest, usage);
+  s.reply(okLine(`${n} ${value(md.get(n))}`));
+}
+
+export const TRANSACTION_COMMANDS: Record<string, Pop3Command> = {
+  STAT: {
+    states: ["transaction"],
+    run(s) {
+      const md = maildropOf(s);
+      // RFC 1939 §5: "+OK nn mm", nothing else may follow the numbers but a space.
+      s.reply(okLine(`${md.visibleCount} ${md.visibleSize}`));
+    },
+  },
+
+  LIST: {
+    states: ["transaction"],
+    run: (s, rest) => scanListing(s, rest, "LIST [msg]", (m) => m.size),
+  },
+
+  UIDL: {
+    states: ["transaction"],
+    run: (s, rest) => scanListing(s, rest, "UIDL [msg]", (m) => uniqueIdFor(m.base)),
+  },
+
+  RETR: {
+    states: ["transaction"],
+    async run(s, rest) {
+      const md = maildropOf(s);
+      const n = messageArg(rest, "RETR msg");
+      const entry = md.get(n);
+      const data = await readMessage(md, n, entry);
+      s.replyBytes(encodeMultiline(encoder.encode(`+OK ${data.length} octets\r\n`), data));
+      md.markRetrieved(n);
+    },
+  },
+
+  TOP: {
+    states: ["transaction"],
+    async run(s, rest) {
+      const md = maildropOf(s);
+      const args = splitArgs(rest);
+      const n = parseNumber(args[0]);
+      const lines = parseNumber(args[1]);
+      if (args.length !== 2 || n === null || lines === null) {
+        throw new Pop3Error("usage: TOP msg lines (two non-negative numbers)");
+      }
+      const entry = md.get(n);
+      const data = await readMessage(md, n, entry);
+      // TOP shows part of a message (clients use it to preview), so it does not mark \Seen.
+      s.replyBytes(
+        encodeMultiline(encoder.encode("+OK top of message follows\r\n"), topOf(data, lines)),
+      );
+    },
+  },
+
+  DELE: {
+    states: ["transaction"],
+    run(s, rest) {
+      const n = messageArg(rest, "DELE msg");
+      maildropOf(s).markDeleted(n);
+      s.reply(okLine(`message ${n} deleted`));
+    },
+  },
+
+  RSET: {
+    states: ["transaction"],
+    run(s) {
+      const md = maildropOf(s);
+      md.reset();
+      s.reply(okLine(`maildrop has ${md.visibleCount} messages (${md.visibleSize} octets)`));
+    },
+  },
+
+  NOOP: {
+    states: ["transaction"],
+    run(s) {
+      s.reply(okLine(""));
+    },
+  },
+};

@@ -1,0 +1,265 @@
+/**
+ * POP3 on raw sockets: pipelining, STLS then AUTH PLAIN, PlainAuthWithoutTLS, implicit
+ * TLS, byte-exact dot-stuffing on the wire, bad input, a dropped session, the idle
+ * timeout and the shutdown goodbye.
+ */
+import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
+import { join } from "node:path";
+import { type SeedUser, seedUsers } from "../bench/pop3.ts";
+import { LineClient } from "./helpers/client.ts";
+import { startTestServer, type TestServer, type TestServerOptions } from "./helpers/server.ts";
+
+const enc = new TextEncoder();
+const DOTS = "Subject: dots\r\n\r\n.one\r\n.\r\n..\r\nx\r\n";
+const JOE: SeedUser = {
+  name: "joe",
+  domain: "ex.test",
+  password: "pw 1",
+  messages: [DOTS, "Subject: two\r\n\r\nsecond\r\n", "Subject: three\r\n\r\nthird\r\n"].map((m) =>
+    enc.encode(m)
+  ),
+};
+const PLAIN = btoa("\0joe@ex.test\0pw 1");
+
+async function withServer(
+  opts: TestServerOptions,
+  fn: (srv: TestServer) => Promise<void>,
+): Promise<void> {
+  const dirBase = await Deno.makeTempDir({ prefix: "extremail-pop3raw-" });
+  await seedUsers(join(dirBase, "data"), [JOE]);
+  const srv = await startTestServer({ ...opts, dirBase });
+  try {
+    await fn(srv);
+  } finally {
+    await srv.stop();
+    await Deno.remove(dirBase, { recursive: true });
+  }
+}
+
+/** Connects and reads the greeting. */
+async function connect(srv: TestServer, tls = false): Promise<LineClient> {
+  const c = await LineClient.connect(tls ? srv.ports.pop3s : srv.ports.pop3, { tls });
+  match((await c.readLine())!, /^\+OK /);
+  return c;
+}
+
+async function command(c: LineClient, line: string): Promise<string> {
+  await c.send(line);
+  return (await c.readLine())!;
+}
+
+/** A multi-line reply: status line plus data lines, without the final ".". */
+async function multiline(c: LineClient, line: string): Promise<string[]> {
+  await c.send(line);
+  const lines = await c.readUntil((l) => l === "." || l.startsWith("-ERR"));
+  if (lines.at(-1) === ".") lines.pop();
+  return lines;
+}
+
+Deno.test("raw: pipelined commands are answered in order", async () => {
+  await withServer({}, async (srv) => {
+    const c = await connect(srv);
+    try {
+      await c.write(
+        "CAPA\r\nUSER joe@ex.test\r\nPASS pw 1\r\nSTAT\r\nLIST\r\nRETR 2\r\nDELE 1\r\nBOGUS\r\n" +
+          "UIDL 1\r\nNOOP\r\nQUIT\r\n",
+      );
+      const capa = await c.readUntil((l) => l === ".");
+      equal(capa[0].slice(0, 3), "+OK");
+      ok(capa.includes("PIPELINING"));
+      match((await c.readLine())!, /^\+OK/); // USER
+      match((await c.readLine())!, /^\+OK joe@ex.test has 3 messages/); // PASS
+      match((await c.readLine())!, /^\+OK 3 \d+$/); // STAT
+      const list = await c.readUntil((l) => l === ".");
+      deepStrictEqual(list.slice(1, -1).map((l) => l.split(" ")[0]), ["1", "2", "3"]);
+      deepStrictEqual(await c.readUntil((l) => l === "."), [
+        `+OK ${JOE.messages[1].length} octets`,
+        "Subject: two",
+        "",
+        "second",
+        ".",
+      ]);
+      match((await c.readLine())!, /^\+OK message 1 deleted/);
+      match((await c.readLine())!, /^-ERR unknown command BOGUS/);
+      match((await c.readLine())!, /^-ERR message 1 is marked deleted/);
+      equal(await c.readLine(), "+OK");
+      match((await c.readLine())!, /^\+OK .*1 deleted, 2 left/);
+      ok(await c.closedByPeer());
+    } finally {
+      c.close();
+    }
+  });
+});
+
+Deno.test("raw: RETR is byte-exact on the wire (dot-stuffed, terminated)", async () => {
+  await withServer({}, async (srv) => {
+    const c = await connect(srv);
+    try {
+      await command(c, "USER joe@ex.test");
+      await command(c, "PASS pw 1");
+      await c.send("RETR 1");
+      const status = (await c.readLine())!;
+      equal(status, `+OK ${DOTS.length} octets`);
+      const expected = "Subject: dots\r\n\r\n..one\r\n..\r\n...\r\nx\r\n.\r\n";
+      equal(new TextDecoder().decode(await c.readBytes(expected.length)), expected);
+      await c.send("TOP 1 1");
+      deepStrictEqual(await c.readUntil((l) => l === "."), [
+        "+OK top of message follows",
+        "Subject: dots",
+        "",
+        "..one",
+        ".",
+      ]);
+    } finally {
+      c.close();
+    }
+  });
+});
+
+Deno.test("raw: STLS, then AUTH PLAIN; cleartext refused before TLS", async () => {
+  const config = { PlainAuthWithoutTLS: "never" as const };
+  await withServer({ tls: true, config }, async (srv) => {
+    const c = await connect(srv);
+    try {
+      const before = await multiline(c, "CAPA");
+      ok(before.includes("STLS") && !before.includes("USER") && !before.includes("SASL PLAIN"));
+      match(await command(c, "USER joe@ex.test"), /^-ERR \[AUTH\] .*STLS/);
+      match(await command(c, `AUTH PLAIN ${PLAIN}`), /^-ERR \[AUTH\]/);
+      match(await command(c, "STAT"), /^-ERR /);
+      // Commands pipelined behind STLS must not survive into TLS (RFC 2595 §4 / CVE-2011-0411).
+      await c.write("STLS\r\nNOOP\r\n");
+      match((await c.readLine())!, /^\+OK/);
+      await c.startTls();
+      const after = await multiline(c, "CAPA");
+      ok(after.includes("USER") && after.includes("SASL PLAIN") && !after.includes("STLS"));
+      match(await command(c, "STLS"), /^-ERR /);
+      equal(await command(c, "AUTH PLAIN"), "+ ");
+      match(await command(c, "*"), /^-ERR .*cancel/);
+      equal(await command(c, "AUTH PLAIN"), "+ ");
+      match(await command(c, PLAIN), /^\+OK joe@ex.test has 3 messages/);
+      match(await command(c, "STAT"), /^\+OK 3 /);
+      match(await command(c, "QUIT"), /^\+OK/);
+    } finally {
+      c.close();
+    }
+  });
+});
+
+Deno.test("raw: implicit TLS port; AUTH PLAIN with initial response; bare AUTH lists PLAIN", async () => {
+  await withServer({ tls: true, config: { PlainAuthWithoutTLS: "never" } }, async (srv) => {
+    const c = await connect(srv, true);
+    try {
+      const caps = await multiline(c, "CAPA");
+      ok(!caps.includes("STLS") && caps.includes("SASL PLAIN"));
+      deepStrictEqual((await multiline(c, "AUTH")).slice(1), ["PLAIN"]);
+      match(await command(c, "AUTH LOGIN"), /^-ERR unsupported SASL mechanism/);
+      match(await command(c, "AUTH PLAIN !!!"), /^-ERR invalid base64/);
+      match(await command(c, `AUTH PLAIN ${PLAIN}`), /^\+OK/);
+      match(await command(c, "AUTH PLAIN x"), /^-ERR AUTH is not valid after login/);
+    } finally {
+      c.close();
+    }
+  });
+});
+
+Deno.test("raw: bad input gets -ERR and the session goes on", async () => {
+  await withServer({}, async (srv) => {
+    const c = await connect(srv);
+    try {
+      match(await command(c, "RETR 1"), /^-ERR RETR is only valid after login/);
+      match(await command(c, "PASS pw 1"), /^-ERR send USER first/);
+      match(
+        await command(c, "APOP joe@ex.test c4c9334bac560ecc979e58001b3e22fb"),
+        /^-ERR APOP is not supported/,
+      );
+      match(await command(c, ""), /^-ERR empty command/);
+      match(await command(c, "X".repeat(5000)), /^-ERR command line too long/);
+      await c.write(new Uint8Array([0xff, 0x00, 0xfe, 13, 10]));
+      match((await c.readLine())!, /^-ERR unknown command/);
+      await command(c, "USER joe@ex.test");
+      match(await command(c, "PASS pw 1"), /^\+OK/);
+      for (
+        const bad of [
+          "RETR",
+          "RETR x",
+          "RETR 0",
+          "RETR 4",
+          "RETR -1",
+          "DELE 1 2",
+          "TOP 1",
+          "TOP 1 -2",
+          "LIST 9",
+        ]
+      ) {
+        match(await command(c, bad), /^-ERR /, bad);
+      }
+      match(await command(c, "USER joe@ex.test"), /^-ERR USER is not valid after login/);
+      match(await command(c, "STLS"), /^-ERR /);
+      match(await command(c, "noop"), /^\+OK/, "keywords are case-insensitive");
+      match(await command(c, "QUIT"), /^\+OK/);
+    } finally {
+      c.close();
+    }
+  });
+});
+
+Deno.test("raw: a session dropped after DELE deletes nothing", async () => {
+  await withServer({}, async (srv) => {
+    const c = await connect(srv);
+    await command(c, "USER joe@ex.test");
+    await command(c, "PASS pw 1");
+    match(await command(c, "DELE 1"), /^\+OK/);
+    match(await command(c, "DELE 2"), /^\+OK/);
+    c.close();
+    // The server notices the close and releases the maildrop lock.
+    let reply = "";
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const d = await connect(srv);
+      await command(d, "USER joe@ex.test");
+      reply = await command(d, "PASS pw 1");
+      d.close();
+      if (!reply.includes("[IN-USE]")) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    match(reply, /^\+OK joe@ex.test has 3 messages/);
+  });
+});
+
+Deno.test("raw: idle timeout closes the session (TimeoutPOP3)", async () => {
+  await withServer({ config: { TimeoutPOP3: 1 } }, async (srv) => {
+    const c = await connect(srv);
+    try {
+      const started = Date.now();
+      match((await c.readLine(5000))!, /^-ERR .*idle/);
+      ok(await c.closedByPeer());
+      ok(Date.now() - started >= 900);
+    } finally {
+      c.close();
+    }
+  });
+});
+
+Deno.test("raw: graceful shutdown says -ERR [SYS/TEMP] to open sessions", async () => {
+  const dirBase = await Deno.makeTempDir({ prefix: "extremail-pop3raw-" });
+  await seedUsers(join(dirBase, "data"), [JOE]);
+  const srv = await startTestServer({ dirBase });
+  try {
+    const c = await connect(srv);
+    await command(c, "USER joe@ex.test");
+    await command(c, "PASS pw 1");
+    await command(c, "DELE 1");
+    const stopped = srv.stop();
+    equal(await c.readLine(), "-ERR [SYS/TEMP] server shutting down");
+    ok(await c.closedByPeer());
+    c.close();
+    await stopped;
+    await srv.restart();
+    const d = await connect(srv);
+    await command(d, "USER joe@ex.test");
+    match(await command(d, "PASS pw 1"), /has 3 messages/, "no UPDATE without QUIT");
+    d.close();
+  } finally {
+    await srv.stop();
+    await Deno.remove(dirBase, { recursive: true });
+  }
+});
