@@ -15,8 +15,11 @@ export interface ListenerOptions {
   /** Implicit TLS (465/995/993): the current context, asked per connection. */
   implicitTls?: () => SecureContext | null;
   limits: () => { maxConnections: number; maxPerIp: number };
-  /** Refusal text for this protocol (SMTP 421 4.7.0, POP3 -ERR [SYS/TEMP], ...). */
-  refusal: string;
+  /**
+   * Refusal text for this protocol (SMTP 421 4.7.0, POP3 -ERR [SYS/TEMP], ...); a
+   * function when it names live configuration (the SMTP host name).
+   */
+  refusal: string | (() => string);
   onConnection: (conn: Connection) => void | Promise<void>;
   onError: (message: string) => void;
 }
@@ -84,6 +87,8 @@ export class Listener {
 
   #accept(socket: Socket): void {
     socket.on("error", () => {}); // errors surface through Connection; never crash
+    // Replies are small and often pipelined: Nagle would stall each by up to 40 ms.
+    socket.setNoDelay(true);
     const ip = normalizeIp(socket.remoteAddress ?? "");
     const { maxConnections, maxPerIp } = this.options.limits();
     const family = this.options.family;
@@ -100,7 +105,8 @@ export class Listener {
       secure = true;
     }
     if (!this.#counter.tryAdd(family, ip, maxConnections, maxPerIp)) {
-      raw.end(this.options.refusal);
+      const refusal = this.options.refusal;
+      raw.end(typeof refusal === "string" ? refusal : refusal());
       setTimeout(() => raw.destroy(), 2000);
       return;
     }
@@ -131,9 +137,15 @@ export class Listener {
     }
   }
 
+  /**
+   * Stops listening. server.close()'s callback only fires once every open connection
+   * has ended, and sessions end through their goodbye() after this, so it is not
+   * awaited: the listening sockets are closed when close() returns.
+   */
   close(): Promise<void> {
-    return Promise.all(
-      this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))),
-    ).then(() => {});
+    for (const s of this.servers) {
+      s.close(() => {});
+    }
+    return Promise.resolve();
   }
 }

@@ -88,7 +88,9 @@ export async function startServer(
           maxConnections: ctx.config.MaxConnections,
           maxPerIp: ctx.config.MaxConnectionsPerIP,
         }),
-        refusal: spec.refusal,
+        refusal: typeof spec.refusal === "string"
+          ? spec.refusal
+          : ((refuse) => () => refuse(ctx))(spec.refusal),
         onConnection: (conn) => spec.handle(ctx, conn, spec),
         onError: (message) => logger.error(`${spec.name}: ${message}`),
       }, ctx.connections);

@@ -16,7 +16,8 @@ export interface ServiceSpec {
   portKey: keyof Config & `Port${string}`;
   ipsKey: "ListenIP" | "AdminIP";
   implicitTls: boolean;
-  refusal: string;
+  /** Sent at the connection limits; a function of the context to name HostName. */
+  refusal: string | ((ctx: ServerContext) => string);
   handle: (ctx: ServerContext, conn: Connection, service: ServiceSpec) => Promise<void>;
 }
 

@@ -1,0 +1,93 @@
+/**
+ * SMTP AUTH (RFC 4954) with PLAIN (RFC 4616) and LOGIN, initial responses included
+ * (SASL-IR, RFC 4954 4). Passwords are checked by the directory, so MAP login names
+ * work (SPEC §5); a failure is answered after a delay; nothing secret is logged.
+ */
+import {
+  AUTH_CANCELLED,
+  AUTH_ENCRYPTION_REQUIRED,
+  AUTH_FAILED,
+  AUTH_OK,
+  fail,
+  reply,
+  SmtpError,
+} from "./replies.ts";
+import {
+  decodePlain,
+  decodeResponse,
+  decodeText,
+  LOGIN_PASSWORD,
+  LOGIN_USERNAME,
+  MAX_AUTH_LINE,
+  type Mechanism,
+  MECHANISMS,
+  parseAuthCommand,
+} from "./sasl.ts";
+import type { SmtpSession } from "./session.ts";
+
+/** Delay before answering a failed authentication (slows password guessing). */
+export const AUTH_FAILURE_DELAY_MS = 1000;
+
+const latin1 = new TextDecoder("latin1");
+
+export async function auth(s: SmtpSession, arg: string): Promise<void> {
+  s.requireGreeting();
+  // RFC 4954 4: one successful AUTH per session; not inside a mail transaction.
+  if (s.info.authUser) fail(503, "5.5.1", "Error: already authenticated");
+  if (s.tx) fail(503, "5.5.1", "Error: AUTH not allowed during a mail transaction");
+  const { mechanism, initial } = parseAuthCommand(arg);
+  if (!(MECHANISMS as readonly string[]).includes(mechanism)) {
+    fail(504, "5.5.4", "Error: unrecognized authentication type");
+  }
+  // SPEC §5 PlainAuthWithoutTLS; RFC 4954 6: 538 5.7.11.
+  if (!s.ctx.plainAuthAllowed(s.conn)) throw new SmtpError(AUTH_ENCRYPTION_REQUIRED);
+  const creds = await exchange(s, mechanism as Mechanism, initial);
+  if (!creds) return; // the client went away
+  const user = await s.ctx.directory.authenticate(creds.login, creds.password);
+  if (!user) {
+    s.log.info`AUTH ${mechanism} failed for ${JSON.stringify(creds.login.slice(0, 100))}`;
+    s.busy = true;
+    s.flush();
+    try {
+      await new Promise((r) => setTimeout(r, AUTH_FAILURE_DELAY_MS));
+    } finally {
+      s.busy = false;
+    }
+    throw new SmtpError(AUTH_FAILED);
+  }
+  s.info.authUser = user;
+  s.log.info`AUTH ${mechanism} as ${user.name}@${user.domain}`;
+  s.reply(AUTH_OK);
+}
+
+/** Runs the mechanism's challenges; null when the connection ended meanwhile. */
+async function exchange(
+  s: SmtpSession,
+  mechanism: Mechanism,
+  initial: string | null,
+): Promise<{ login: string; password: string } | null> {
+  if (mechanism === "PLAIN") {
+    const response = initial ?? await challenge(s, "");
+    if (response === null) return null;
+    return decodePlain(decodeResponse(checkCancel(response)));
+  }
+  const login = initial ?? await challenge(s, LOGIN_USERNAME);
+  if (login === null) return null;
+  const user = decodeText(decodeResponse(checkCancel(login)));
+  const password = await challenge(s, LOGIN_PASSWORD);
+  if (password === null) return null;
+  return { login: user, password: decodeText(decodeResponse(checkCancel(password))) };
+}
+
+/** RFC 4954 4: "334 <base64 challenge>", then one line of response. */
+async function challenge(s: SmtpSession, text: string): Promise<string | null> {
+  s.reply(reply(334, "", text));
+  const line = await s.readContinuation(MAX_AUTH_LINE);
+  return line === null ? null : latin1.decode(line).trim();
+}
+
+/** RFC 4954 4: a response of "*" cancels the exchange (501). */
+function checkCancel(response: string): string {
+  if (response === "*") throw new SmtpError(AUTH_CANCELLED);
+  return response;
+}

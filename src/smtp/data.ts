@@ -1,0 +1,174 @@
+/**
+ * Pure readers for message content: the DATA stream (RFC 5321 4.1.1.4, 4.5.2) and
+ * BDAT chunks (RFC 3030). They work on bytes, never on strings.
+ *
+ * SMTP smuggling (2023): the end of DATA is only CRLF "." CRLF. A bare LF or bare CR
+ * is never a line end here: it does not start a new line, so a "." after it neither
+ * ends the data nor is unstuffed. Such a message is read to its real end and then
+ * refused (550 5.6.0, like Postfix's smtpd_forbid_bare_newline = reject); see
+ * docs/rfc-status.md "SMTP".
+ */
+
+const CR = 13, LF = 10, DOT = 46;
+
+/** RFC 5321 4.5.3.1.6: a text line is at most 1000 octets including CRLF. */
+export const MAX_TEXT_LINE = 998;
+
+/**
+ * A declared size (SIZE=, BDAT n) pre-sizes the buffer up to this much; beyond it the
+ * buffer grows with what actually arrives, so a false claim costs no memory.
+ */
+export const MAX_PREALLOCATION = 1 << 20;
+
+/** A growable byte buffer for the message being received. */
+export class BodyBuffer {
+  #buf: Uint8Array;
+  #len = 0;
+
+  constructor(initial = 16384) {
+    this.#buf = new Uint8Array(Math.max(256, initial));
+  }
+
+  get length(): number {
+    return this.#len;
+  }
+
+  append(bytes: Uint8Array): void {
+    const need = this.#len + bytes.length;
+    if (need > this.#buf.length) {
+      const bigger = new Uint8Array(Math.max(need, this.#buf.length * 2));
+      bigger.set(this.#buf.subarray(0, this.#len));
+      this.#buf = bigger;
+    }
+    this.#buf.set(bytes, this.#len);
+    this.#len = need;
+  }
+
+  /** The content so far (a view; do not append while using it). */
+  bytes(): Uint8Array {
+    return this.#buf.subarray(0, this.#len);
+  }
+}
+
+/** What is wrong with received content, decided once it has been read to its end. */
+export interface ContentProblems {
+  /** A LF not preceded by CR, or a CR not followed by LF (RFC 5321 2.3.8). */
+  bareNewline: boolean;
+  /** A line over MAX_TEXT_LINE octets (RFC 5321 4.5.3.1.6). */
+  lineTooLong: boolean;
+  /** More than the size limit (RFC 1870): the excess was discarded, not stored. */
+  tooLarge: boolean;
+}
+
+/** Partial lines shorter than this wait for their end in the connection buffer. */
+const HOLD_LIMIT = 4096;
+
+/**
+ * Incremental DATA reader: feed() it the bytes received so far; it copies the
+ * unstuffed content into `body`, stops right after the terminating CRLF.CRLF (so
+ * pipelined commands that follow stay unread), and reports how much it consumed.
+ * A tail it cannot decide yet (a lone "." or CR at the end) is left unconsumed.
+ */
+export class DataReader implements ContentProblems {
+  readonly body: BodyBuffer;
+  /** Octets of content (after unstuffing), counted even past the size limit. */
+  size = 0;
+  done = false;
+  bareNewline = false;
+  lineTooLong = false;
+  tooLarge = false;
+  readonly #maxSize: number;
+  #atLineStart = true;
+  #lineLen = 0;
+
+  /** `maxSize` 0 means no limit; `sizeHint` pre-sizes the buffer (SIZE=). */
+  constructor(maxSize: number, sizeHint = 0) {
+    this.#maxSize = maxSize;
+    const hint = maxSize > 0 ? Math.min(sizeHint, maxSize) : sizeHint;
+    this.body = new BodyBuffer(hint > 0 ? Math.min(hint + 1024, MAX_PREALLOCATION) : 16384);
+  }
+
+  /** Consumes a prefix of `input`; returns its length. Check `done` afterwards. */
+  feed(input: Uint8Array): number {
+    const n = input.length;
+    let i = 0;
+    let nextCr = -2; // cached position of the next CR at or after i (-1: none left)
+    while (i < n && !this.done) {
+      if (this.#atLineStart) {
+        if (input[i] === DOT) {
+          if (i + 1 >= n) return i;
+          if (input[i + 1] === CR) {
+            if (i + 2 >= n) return i;
+            if (input[i + 2] === LF) {
+              this.done = true; // RFC 5321 4.1.1.4: CRLF.CRLF ends the mail data
+              return i + 3;
+            }
+          }
+          i++; // RFC 5321 4.5.2: the first of a line's leading dots is removed
+        }
+        this.#atLineStart = false;
+        this.#lineLen = 0;
+      }
+      const lf = input.indexOf(LF, i);
+      if (lf < 0) {
+        // A partial line: hold it back until its end arrives, unless it is long.
+        const end = input[n - 1] === CR ? n - 1 : n;
+        if (end - i < HOLD_LIMIT && this.#lineLen + end - i <= MAX_TEXT_LINE) return i;
+        if (nextCr !== -1 && nextCr < i) nextCr = input.indexOf(CR, i);
+        if (nextCr >= 0 && nextCr < end) this.bareNewline = true;
+        this.#lineLen += end - i;
+        if (this.#lineLen > MAX_TEXT_LINE) this.lineTooLong = true;
+        this.#store(input, i, end);
+        return end;
+      }
+      const crlf = lf > i && input[lf - 1] === CR;
+      const contentEnd = crlf ? lf - 1 : lf;
+      if (nextCr !== -1 && nextCr < i) nextCr = input.indexOf(CR, i);
+      if (!crlf || (nextCr >= 0 && nextCr < contentEnd)) this.bareNewline = true;
+      this.#lineLen += contentEnd - i;
+      if (this.#lineLen > MAX_TEXT_LINE) this.lineTooLong = true;
+      this.#store(input, i, lf + 1);
+      i = lf + 1;
+      // Only CRLF ends a line; after a bare LF we are still inside the same line.
+      if (crlf) this.#atLineStart = true;
+      else this.#lineLen += 1;
+    }
+    return i;
+  }
+
+  #store(input: Uint8Array, from: number, to: number): void {
+    const len = to - from;
+    this.size += len;
+    if (this.#maxSize > 0 && this.size > this.#maxSize) {
+      this.tooLarge = true;
+      return;
+    }
+    this.body.append(input.subarray(from, to));
+  }
+}
+
+/**
+ * Checks complete content (BDAT, where there is no dot-stuffing and no terminator)
+ * for bare CR/LF and overlong lines. The last line may lack its CRLF.
+ */
+export function checkContent(
+  data: Uint8Array,
+): Pick<ContentProblems, "bareNewline" | "lineTooLong"> {
+  let bareNewline = false;
+  let lineTooLong = false;
+  let i = 0;
+  let nextCr = -2;
+  const n = data.length;
+  while (i < n) {
+    const lf = data.indexOf(LF, i);
+    const end = lf < 0 ? n : lf;
+    const crlf = lf > i && data[lf - 1] === CR;
+    const contentEnd = crlf ? lf - 1 : end;
+    if (nextCr !== -1 && nextCr < i) nextCr = data.indexOf(CR, i);
+    if ((lf >= 0 && !crlf) || (nextCr >= 0 && nextCr < contentEnd)) bareNewline = true;
+    if (contentEnd - i > MAX_TEXT_LINE) lineTooLong = true;
+    if (lf < 0) break;
+    i = lf + 1;
+  }
+  return { bareNewline, lineTooLong };
+}

@@ -1,0 +1,329 @@
+/**
+ * One SMTP session (RFC 5321): a small state machine driven by a table of command
+ * handlers (handlers.ts, auth.ts, transfer.ts). The session reads commands as they
+ * come and answers them in order, but writes its replies in batches: only when no
+ * further complete command is waiting in the input, before it waits on the client,
+ * and before long work (RFC 2920 3.1 PIPELINING).
+ *
+ * Policy and delivery are the mail pipeline's (src/delivery/pipeline.ts), reached
+ * through the SmtpPipeline interface so tests can drive the protocol alone.
+ */
+import type {
+  AcceptedRecipient,
+  MailParams,
+  SessionInfo,
+  SmtpReply,
+  Transaction,
+} from "../delivery/types.ts";
+import { log, type Logger } from "../log.ts";
+import { type Connection, LineTooLongError } from "../net/connection.ts";
+import type { ServerContext } from "../server/context.ts";
+import { type Command, parseCommandLine } from "./command.ts";
+import type { BodyBuffer } from "./data.ts";
+import {
+  BARE_LF_COMMAND,
+  INTERNAL_ERROR,
+  LINE_TOO_LONG,
+  NEED_HELO,
+  reply,
+  SmtpError,
+  UNKNOWN_COMMAND,
+} from "./replies.ts";
+import { MAX_AUTH_LINE } from "./sasl.ts";
+
+/** The mail pipeline as the session uses it (the exports of src/delivery/pipeline.ts). */
+export interface SmtpPipeline {
+  checkConnect(ctx: ServerContext, info: SessionInfo): SmtpReply | null;
+  checkMailFrom(
+    ctx: ServerContext,
+    info: SessionInfo,
+    from: string,
+    params: MailParams,
+  ): SmtpReply | null;
+  checkRcpt(
+    ctx: ServerContext,
+    info: SessionInfo,
+    tx: Transaction,
+    rcpt: string,
+  ): Promise<{ reply: SmtpReply; accepted?: AcceptedRecipient }>;
+  deliver(
+    ctx: ServerContext,
+    info: SessionInfo,
+    tx: Transaction,
+    data: Uint8Array,
+    queueId: string,
+  ): Promise<SmtpReply>;
+}
+
+export type ServiceName = SessionInfo["service"];
+
+/** A command handler: reads `arg`, replies through the session (or throws SmtpError). */
+export type Handler = (s: SmtpSession, arg: string) => void | Promise<void>;
+
+/** RFC 5321 4.5.3.1.4 names 512; ESMTP parameters need more: 1000 octets with CRLF. */
+export const MAX_COMMAND_LINE = 998;
+/** Protocol errors after which the session is closed (421 4.7.0). */
+export const MAX_ERRORS = 10;
+
+/** BDAT state between chunks of one message (RFC 3030). */
+export interface ChunkState {
+  body: BodyBuffer;
+  size: number;
+}
+
+const LF = 10;
+
+export class SmtpSession {
+  readonly info: SessionInfo;
+  readonly log: Logger;
+  /** HELO or EHLO was accepted (and not forgotten by STARTTLS). */
+  greeted = false;
+  tx: Transaction | null = null;
+  chunks: ChunkState | null = null;
+  /** After a BDAT chunk was refused for size: later chunks are read and dropped. */
+  chunksFailed = false;
+  errors = 0;
+  /** Set by QUIT, fatal errors and shutdown: the loop ends after flushing. */
+  closing = false;
+  /** A DATA/BDAT transfer or its delivery is under way (shutdown waits for it). */
+  transferring = false;
+  /** The server is working (delivery, AUTH delay): no idle timeout meanwhile. */
+  busy = false;
+  #out: string[] = [];
+  #lastCode = 0;
+  #waitingForCommand = false;
+  #goodbyePending = false;
+
+  constructor(
+    readonly ctx: ServerContext,
+    readonly conn: Connection,
+    readonly service: ServiceName,
+    readonly pipeline: SmtpPipeline,
+    readonly commands: Readonly<Record<string, Handler>>,
+  ) {
+    this.log = log("smtp", conn.id);
+    this.info = {
+      id: conn.id,
+      service,
+      clientIp: conn.remoteAddress,
+      helo: "",
+      esmtp: false,
+      tls: conn.secure ? conn.tlsInfo : null,
+      authUser: null,
+    };
+  }
+
+  get hostName(): string {
+    return this.ctx.config.HostName;
+  }
+
+  /** Submission and SMTPS require AUTH before MAIL (RFC 6409 4.3, RFC 8314). */
+  get submission(): boolean {
+    return this.service !== "smtp";
+  }
+
+  async run(): Promise<void> {
+    const unregister = this.ctx.register({
+      family: "smtp",
+      conn: this.conn,
+      goodbye: () => this.goodbye(),
+    });
+    const started = Date.now();
+    this.log.info`connect from ${this.conn.remoteAddress} to ${this.service}${
+      this.conn.secure ? " (TLS)" : ""
+    }`;
+    try {
+      this.conn.setIdleTimeout(this.ctx.config.TimeoutSMTP, () => this.#onIdle());
+      if (this.#greet()) await this.#loop();
+    } catch (e) {
+      this.log.error`session failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`;
+    } finally {
+      this.flush();
+      unregister();
+      this.conn.close();
+      this.log.info`disconnect from ${this.conn.remoteAddress} after ${Date.now() - started} ms`;
+    }
+  }
+
+  /** RFC 5321 4.2 / 3.1: the greeting, or a refusal (IPIN deny, shutdown) and close. */
+  #greet(): boolean {
+    let refusal: SmtpReply | null = null;
+    if (this.ctx.stopping) refusal = reply(421, "4.3.2", `${this.hostName} Service shutting down`);
+    else refusal = this.pipeline.checkConnect(this.ctx, this.info);
+    if (refusal) {
+      this.reply(refusal);
+      this.log.info`refused at connect: ${refusal.toString().trimEnd()}`;
+      return false;
+    }
+    this.reply(`220 ${this.hostName} ESMTP eXtremail\r\n`);
+    return true;
+  }
+
+  async #loop(): Promise<void> {
+    while (!this.closing && !this.conn.closed) {
+      if (this.#goodbyePending) {
+        this.#sayGoodbye();
+        return;
+      }
+      // RFC 2920 3.1: reply in batches, but never wait on the client with replies held.
+      if (this.conn.peekInput().indexOf(LF) < 0) this.flush();
+      let line: { line: Uint8Array; bareLf: boolean } | null;
+      this.#waitingForCommand = true;
+      try {
+        line = await this.conn.readLine(MAX_AUTH_LINE);
+      } catch (e) {
+        if (!(e instanceof LineTooLongError)) throw e;
+        this.#fail(new SmtpError(LINE_TOO_LONG), "(line too long)");
+        continue;
+      } finally {
+        this.#waitingForCommand = false;
+      }
+      if (line === null) return;
+      await this.#execute(line.line, line.bareLf);
+    }
+  }
+
+  async #execute(bytes: Uint8Array, bareLf: boolean): Promise<void> {
+    let cmd: Command | null = null;
+    try {
+      // RFC 5321 2.3.8: only CRLF ends a line (see docs/rfc-status.md "SMTP").
+      if (bareLf) throw new SmtpError(BARE_LF_COMMAND);
+      cmd = parseCommandLine(bytes);
+      if (cmd.verb !== "AUTH" && bytes.length > MAX_COMMAND_LINE) {
+        throw new SmtpError(LINE_TOO_LONG);
+      }
+      const handler = Object.hasOwn(this.commands, cmd.verb) ? this.commands[cmd.verb] : undefined;
+      if (!handler) throw new SmtpError(UNKNOWN_COMMAND);
+      await handler(this, cmd.arg);
+      this.#logCommand(cmd);
+    } catch (e) {
+      if (e instanceof SmtpError) {
+        this.#fail(e, cmd ? describe(cmd) : "(unparsable line)");
+      } else {
+        this.log.error`${cmd?.verb ?? "command"} failed: ${
+          e instanceof Error ? e.stack ?? e.message : String(e)
+        }`;
+        this.reply(INTERNAL_ERROR);
+      }
+    }
+  }
+
+  #fail(e: SmtpError, what: string): void {
+    this.reply(e.reply);
+    this.#debug(`${what} -> ${e.reply.code}`);
+    if (!e.protocolError) return;
+    this.errors++;
+    if (this.errors >= MAX_ERRORS && !this.closing) {
+      this.reply(
+        reply(421, "4.7.0", `${this.hostName} Error: too many errors, closing connection`),
+      );
+      this.log.info`closing after ${this.errors} errors`;
+      this.closing = true;
+    }
+  }
+
+  #logCommand(cmd: Command): void {
+    this.#debug(`${describe(cmd)} -> ${this.#lastCode}`);
+  }
+
+  #debug(text: string): void {
+    if (this.log.isEnabledFor("debug")) this.log.debug`${text}`;
+  }
+
+  /** Queues a reply; it is written with the next flush, in order. */
+  reply(r: SmtpReply | string): void {
+    const text = typeof r === "string" ? r : r.toString();
+    this.#lastCode = typeof r === "string" ? Number(r.slice(0, 3)) : r.code;
+    this.#out.push(text);
+  }
+
+  /** Writes the queued replies (one socket write). */
+  flush(): void {
+    if (this.#out.length === 0) return;
+    const text = this.#out.length === 1 ? this.#out[0] : this.#out.join("");
+    this.#out = [];
+    this.conn.send(text);
+  }
+
+  /** Writes the queued replies and waits until they are handed to the kernel. */
+  async flushNow(): Promise<void> {
+    const text = this.#out.join("");
+    this.#out = [];
+    if (text) await this.conn.write(text);
+  }
+
+  requireGreeting(): void {
+    if (!this.greeted) throw new SmtpError(NEED_HELO);
+  }
+
+  /** RFC 5321 4.1.1.5: forget the mail transaction (RSET, HELO/EHLO, after DATA). */
+  resetTransaction(): void {
+    this.tx = null;
+    this.chunks = null;
+    this.chunksFailed = false;
+  }
+
+  /** RFC 3207 4.2: after STARTTLS the server forgets everything the client said. */
+  resetAfterTls(): void {
+    this.resetTransaction();
+    this.greeted = false;
+    this.info.helo = "";
+    this.info.esmtp = false;
+    this.info.authUser = null;
+    this.info.tls = this.conn.tlsInfo;
+  }
+
+  /**
+   * Reads one line for a multi-step exchange (AUTH). Replies are flushed first.
+   * Null at end of input (the session then ends).
+   */
+  async readContinuation(max: number): Promise<Uint8Array | null> {
+    this.flush();
+    let line: { line: Uint8Array; bareLf: boolean } | null;
+    try {
+      line = await this.conn.readLine(max);
+    } catch (e) {
+      if (e instanceof LineTooLongError) throw new SmtpError(LINE_TOO_LONG);
+      throw e;
+    }
+    if (line === null) {
+      this.closing = true;
+      return null;
+    }
+    if (line.bareLf) throw new SmtpError(BARE_LF_COMMAND);
+    return line.line;
+  }
+
+  /** Graceful shutdown (SessionHandle.goodbye): now, or after the current transfer. */
+  goodbye(): void {
+    if (this.#waitingForCommand && !this.transferring) this.#sayGoodbye();
+    else this.#goodbyePending = true;
+  }
+
+  #sayGoodbye(): void {
+    this.reply(reply(421, "4.3.2", `${this.hostName} Service shutting down`));
+    this.flush();
+    this.closing = true;
+    this.conn.close();
+  }
+
+  /** RFC 5321 4.5.3.2: an idle client is told 421 4.4.2 and disconnected. */
+  #onIdle(): void {
+    if (this.busy || this.conn.closed) {
+      this.conn.setIdleTimeout(this.ctx.config.TimeoutSMTP, () => this.#onIdle());
+      return;
+    }
+    this.log.info`idle for ${this.ctx.config.TimeoutSMTP} s: closing`;
+    this.reply(reply(421, "4.4.2", `${this.hostName} Error: timeout exceeded`));
+    this.flush();
+    this.closing = true;
+    this.conn.close();
+  }
+}
+
+/** The command as logged: never AUTH data (no secrets in logs). */
+function describe(cmd: Command): string {
+  if (cmd.verb === "AUTH") return `AUTH ${cmd.arg.split(/[ \t]/)[0]}`;
+  const text = cmd.arg ? `${cmd.verb} ${cmd.arg}` : cmd.verb;
+  return text.length > 200 ? text.slice(0, 200) + "..." : text;
+}
