@@ -15,7 +15,9 @@ for await (const e of Deno.readDir(here)) {
 known.sort();
 const dash = Deno.args.indexOf("--");
 const names = (dash >= 0 ? Deno.args.slice(0, dash) : Deno.args).filter((a) => !a.startsWith("-"));
-const passThrough = dash >= 0 ? Deno.args.slice(dash + 1) : Deno.args.filter((a) => a.startsWith("-"));
+const passThrough = dash >= 0
+  ? Deno.args.slice(dash + 1)
+  : Deno.args.filter((a) => a.startsWith("-"));
 for (const n of names) {
   if (!known.includes(n)) {
     console.error(`unknown benchmark "${n}"; available: ${known.join(", ")}`);

@@ -22,8 +22,16 @@ const args = [
   ...Deno.args,
   `${repo}main.ts`,
 ];
-console.error(`deno ${args.join(" ")}${Deno.env.get("DENORT_BIN") ? ` (DENORT_BIN=${Deno.env.get("DENORT_BIN")})` : ""}`);
-const status = await new Deno.Command(Deno.execPath(), { args, stdout: "inherit", stderr: "inherit" })
+console.error(
+  `deno ${args.join(" ")}${
+    Deno.env.get("DENORT_BIN") ? ` (DENORT_BIN=${Deno.env.get("DENORT_BIN")})` : ""
+  }`,
+);
+const status = await new Deno.Command(Deno.execPath(), {
+  args,
+  stdout: "inherit",
+  stderr: "inherit",
+})
   .spawn().status;
 if (!status.success) {
   console.error(

@@ -13,9 +13,11 @@ const build = await new Deno.Command(Deno.execPath(), {
   stderr: "piped",
 }).output();
 const buildLog = new TextDecoder().decode(build.stderr);
-const skipReason = build.success ? "" : `deno compile could not build the binary here: ${
-  buildLog.split("\n").filter((l) => /error|failed|denort/i.test(l)).slice(0, 2).join(" / ")
-}`;
+const skipReason = build.success
+  ? ""
+  : `deno compile could not build the binary here: ${
+    buildLog.split("\n").filter((l) => /error|failed|denort/i.test(l)).slice(0, 2).join(" / ")
+  }`;
 if (skipReason) console.warn(`SKIPPED compiled-binary tests: ${skipReason}`);
 
 Deno.test({
