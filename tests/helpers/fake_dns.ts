@@ -107,7 +107,21 @@ function answer(dns: FakeDns, query: DnsMessage, udp: boolean): DnsMessage | nul
   return base;
 }
 
+/**
+ * Starts the fake server. UDP takes a free port and TCP must get the same number, which
+ * another test's connection may hold: then both are released and another port tried.
+ */
 export async function startFakeDns(): Promise<FakeDns> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await startFakeDnsOnce();
+    } catch (e) {
+      if (attempt >= 10 || !/EADDRINUSE/.test(String(e))) throw e;
+    }
+  }
+}
+
+async function startFakeDnsOnce(): Promise<FakeDns> {
   const udp = dgram.createSocket("udp4");
   await new Promise<void>((resolve) => udp.bind(0, "127.0.0.1", () => resolve()));
   const port = udp.address().port;
@@ -174,7 +188,10 @@ export async function startFakeDns(): Promise<FakeDns> {
     });
   });
   await new Promise<void>((resolve, reject) => {
-    tcp.once("error", reject);
+    tcp.once("error", (e) => {
+      udp.close();
+      reject(e);
+    });
     tcp.listen(port, "127.0.0.1", () => resolve());
   });
   return dns;
