@@ -7,3 +7,4 @@ import "../admin/service.ts";
 import "../delivery/install.ts";
 import "../smtp/service.ts";
 import "../queue/service.ts";
+import "../imap/service.ts";

@@ -276,6 +276,67 @@ export class MailStore {
     throw new Error(`appended message ${stored.base} not found after refresh`);
   }
 
+  /**
+   * IMAP COPY/MOVE helper: puts messages of `source` into another folder without
+   * rewriting their data (hard links for copies, renames for moves; flags and internal
+   * date kept), makes the entries durable, and returns [source UID, new UID] pairs.
+   * A move then expunges the originals from `source`.
+   */
+  async copyMessages(
+    source: FolderT,
+    uids: readonly number[],
+    root: string,
+    folderName: string,
+    opts: { move?: boolean } = {},
+  ): Promise<{ uidValidity: number; pairs: [number, number][] }> {
+    const dest = await this.openFolder(root, folderName);
+    if (!dest) throw new FolderNameError(`mailbox "${folderName}" does not exist`);
+    const taken = new Set([...dest.messages.values()].map((m) => m.base));
+    const byBase = new Map<string, number>();
+    const letters = new Map<string, string>();
+    const moved: number[] = [];
+    let bytes = 0;
+    for (const uid of uids) {
+      const m = source.messages.get(uid);
+      if (!m) continue;
+      const keep = opts.move && source !== dest && !taken.has(m.base);
+      const base = keep ? m.base : newBaseName(m.size);
+      // Keyword letters are per folder: carry keywords over by name.
+      let flags = letters.get(m.flags);
+      if (flags === undefined) {
+        flags = /[a-z]/.test(m.flags) ? await dest.lettersFor(source.flagNames(m)) : m.flags;
+        letters.set(m.flags, flags);
+      }
+      const target = join(dest.path, "cur", fileNameFor(base, flags));
+      try {
+        if (keep) await Deno.rename(source.filePath(m), target);
+        else await linkOrCopy(source.filePath(m), target);
+      } catch (e) {
+        if (e instanceof Deno.errors.NotFound) continue; // expunged meanwhile
+        throw e;
+      }
+      taken.add(base);
+      byBase.set(base, uid);
+      bytes += m.size;
+      if (opts.move) moved.push(uid);
+    }
+    await syncDir(join(dest.path, "cur"));
+    await dest.refresh(true);
+    const pairs: [number, number][] = [];
+    for (const m of dest.messages.values()) {
+      const src = byBase.get(m.base);
+      if (src !== undefined) pairs.push([src, m.uid]);
+    }
+    pairs.sort((a, b) => a[0] - b[0]);
+    if (moved.length > 0) await source.expunge(moved);
+    const sameRoot = source.path === root || source.path.startsWith(root + "/");
+    if (!opts.move || !sameRoot) this.#adjustUsage(root, bytes);
+    if (opts.move && !sameRoot) this.invalidateUsage(source.path);
+    this.notify(dest.path);
+    if (opts.move) this.notify(source.path);
+    return { uidValidity: dest.uidValidity, pairs };
+  }
+
   /** Mailbox usage in bytes (all folders), cached and kept current by our own writes. */
   async usage(root: string): Promise<number> {
     const cached = this.#usage.get(root);

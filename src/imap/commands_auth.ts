@@ -1,0 +1,142 @@
+/**
+ * The not-authenticated state (RFC 3501 §6.2, RFC 9051 §6.2): STARTTLS, LOGIN and
+ * AUTHENTICATE PLAIN (RFC 4616) with SASL-IR (RFC 4959). Cleartext passwords follow
+ * PlainAuthWithoutTLS (SPEC §3/§5): where forbidden we advertise LOGINDISABLED and
+ * refuse with [PRIVACYREQUIRED] (RFC 5530).
+ */
+import { LineTooLongError } from "../net/connection.ts";
+import type { UserRecord } from "../store/records.ts";
+import { bad, ImapError, no } from "./args.ts";
+import { defineCommand, type Done, NOT_AUTHED } from "./command_table.ts";
+import type { Session } from "./session.ts";
+
+/** Failed logins are answered after this delay (password guessing, SPEC §4 spirit). */
+const FAIL_DELAY_MS = 1000;
+/** After this many failures the connection is closed. */
+const MAX_FAILURES = 5;
+
+defineCommand("STARTTLS", {
+  states: NOT_AUTHED,
+  async run(s, { tag, args }) {
+    args.end();
+    const tls = s.ctx.tlsContext;
+    if (!tls) throw no("TLS is not configured on this server", "CANNOT");
+    if (s.conn.secure) throw bad("TLS is already active");
+    s.out.text(`${tag} OK Begin TLS negotiation now\r\n`);
+    await s.out.flush();
+    // RFC 3501 §6.2.1: anything pipelined after STARTTLS is discarded (CVE-2011-0411).
+    s.parser.reset();
+    try {
+      await s.conn.startTls(tls);
+    } catch (e) {
+      s.log.info(`TLS handshake failed: ${(e as Error).message}`);
+      s.state = "logout";
+      s.conn.destroy();
+    }
+    return { text: "", silent: true };
+  },
+});
+
+defineCommand("LOGIN", {
+  states: NOT_AUTHED,
+  async run(s, { args }) {
+    const login = args.astring("user name");
+    const password = args.astring("password");
+    args.end();
+    requirePlainAllowed(s);
+    return await finishAuth(s, login, await s.ctx.directory.authenticate(login, password));
+  },
+});
+
+defineCommand("AUTHENTICATE", {
+  states: NOT_AUTHED,
+  async run(s, { args }) {
+    const mech = args.atom("mechanism").toUpperCase();
+    let initial = args.more ? args.astring("initial response") : null;
+    args.end();
+    if (mech !== "PLAIN") {
+      throw no(`Unsupported authentication mechanism ${mech.slice(0, 30)}`, "CANNOT");
+    }
+    requirePlainAllowed(s);
+    if (initial === null) {
+      // RFC 3501 §6.2.2: an empty continuation request, then one line of base64.
+      s.out.text("+ \r\n");
+      await s.out.flush();
+      let line;
+      try {
+        line = await s.conn.readLine(8192);
+      } catch (e) {
+        if (e instanceof LineTooLongError) throw bad("Authentication response too long");
+        throw e;
+      }
+      if (line === null) {
+        s.state = "logout";
+        return { text: "", silent: true };
+      }
+      initial = new TextDecoder().decode(line.line).trim();
+    }
+    if (initial === "*") throw bad("Authentication cancelled");
+    const creds = decodePlain(initial);
+    if (!creds) throw bad("Invalid SASL PLAIN response");
+    let user = await s.ctx.directory.authenticate(creds.authcid, creds.password);
+    if (user && creds.authzid) {
+      // Acting as another user is not offered; as oneself (any login name) is fine.
+      const target = s.ctx.directory.findLogin(creds.authzid);
+      if (!target || target.name !== user.name || target.domain !== user.domain) user = undefined;
+    }
+    return await finishAuth(s, creds.authcid, user);
+  },
+});
+
+function requirePlainAllowed(s: Session): void {
+  if (!s.ctx.plainAuthAllowed(s.conn)) {
+    throw no(
+      "Cleartext authentication is not allowed without TLS; use STARTTLS",
+      "PRIVACYREQUIRED",
+    );
+  }
+}
+
+async function finishAuth(s: Session, login: string, user: UserRecord | undefined): Promise<Done> {
+  if (!user) {
+    s.authFailures++;
+    s.log.info(`authentication failed for ${login.slice(0, 100)}`);
+    await new Promise((r) => setTimeout(r, FAIL_DELAY_MS));
+    if (s.authFailures >= MAX_FAILURES) {
+      s.out.text("* BYE Too many authentication failures\r\n");
+      s.state = "logout";
+    }
+    throw new ImapError("NO", "Authentication failed", "AUTHENTICATIONFAILED");
+  }
+  const root = s.ctx.store.userRoot(user);
+  await s.ctx.store.ensureMailbox(root);
+  s.user = user;
+  s.root = root;
+  s.state = "auth";
+  s.log.info(`login ${user.name}@${user.domain}`);
+  return { text: "Logged in", code: `CAPABILITY ${s.capabilities()}` };
+}
+
+/** RFC 4616 message: authzid NUL authcid NUL passwd, base64 ("=" is empty, RFC 4959). */
+export function decodePlain(
+  b64: string,
+): { authzid: string; authcid: string; password: string } | null {
+  if (b64 === "=") return null;
+  if (b64.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(b64)) return null;
+  let raw: string;
+  try {
+    raw = atob(b64);
+  } catch {
+    return null;
+  }
+  const bytes = Uint8Array.from(raw, (c) => c.charCodeAt(0));
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    return null;
+  }
+  const parts = text.split("\0");
+  if (parts.length !== 3 || !parts[1] || !parts[2]) return null;
+  return { authzid: parts[0], authcid: parts[1], password: parts[2] };
+}

@@ -1,0 +1,132 @@
+/**
+ * Mailbox management (RFC 3501 §6.3.3-6.3.7, RFC 9051 §6.3.4-6.3.8): CREATE, DELETE,
+ * RENAME (INBOX included), SUBSCRIBE, UNSUBSCRIBE. Names are validated by the store
+ * (no path outside the Maildir root, SPEC §7); refusals carry RFC 5530 codes.
+ */
+import { FolderNameError, isInbox } from "../store/maildir_names.ts";
+import { mailboxName, no } from "./args.ts";
+import { AUTHED, defineCommand } from "./command_table.ts";
+import type { Session } from "./session.ts";
+import { forgetRecent } from "./recent.ts";
+import { updateSubscriptions } from "./subscriptions.ts";
+
+async function storeCall<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (e) {
+    if (e instanceof FolderNameError) throw no(e.message, "CANNOT");
+    throw e;
+  }
+}
+
+function nameArg(s: Session, raw: string, creating = false): string {
+  const name = mailboxName(raw, s.utf8);
+  if (name === "") throw no("Empty mailbox name", "CANNOT");
+  // LIST wildcards in a new name would make it unlistable (RFC 3501 §5.1).
+  if (creating && /[*%]/.test(name)) throw no("Mailbox names cannot contain * or %", "CANNOT");
+  return name;
+}
+
+defineCommand("CREATE", {
+  states: AUTHED,
+  async run(s, { args }) {
+    const name = nameArg(s, args.astring("mailbox name"), true);
+    args.end();
+    const store = s.ctx.store;
+    if (isInbox(name) || await storeCall(() => store.folderExists(s.root, name))) {
+      throw no("Mailbox already exists", "ALREADYEXISTS");
+    }
+    // RFC 3501 §6.3.3: superior names are created as needed.
+    const parts = name.split("/");
+    for (let i = 1; i < parts.length; i++) {
+      const parent = parts.slice(0, i).join("/");
+      if (isInbox(parent)) continue;
+      if (!(await storeCall(() => store.folderExists(s.root, parent)))) {
+        await storeCall(() => store.createFolder(s.root, parent));
+      }
+    }
+    await storeCall(() => store.createFolder(s.root, name));
+    return { text: "CREATE completed" };
+  },
+});
+
+defineCommand("DELETE", {
+  states: AUTHED,
+  async run(s, { args }) {
+    const name = nameArg(s, args.astring("mailbox name"));
+    args.end();
+    if (isInbox(name)) throw no("INBOX cannot be deleted", "CANNOT");
+    const store = s.ctx.store;
+    if (!(await storeCall(() => store.folderExists(s.root, name)))) {
+      throw no("Mailbox doesn't exist", "NONEXISTENT");
+    }
+    const selected = s.view && s.view.name === name;
+    forgetRecent(store.folderPath(s.root, name));
+    await storeCall(() => store.deleteFolder(s.root, name));
+    if (selected) {
+      // Deleting the selected mailbox leaves the selected state (as CLOSE without expunge).
+      s.view!.close();
+      s.view = null;
+      s.state = "auth";
+    }
+    return { text: "DELETE completed" };
+  },
+});
+
+defineCommand("RENAME", {
+  states: AUTHED,
+  async run(s, { args }) {
+    const from = nameArg(s, args.astring("existing mailbox name"));
+    const to = nameArg(s, args.astring("new mailbox name"), true);
+    args.end();
+    const store = s.ctx.store;
+    if (!isInbox(from) && !(await storeCall(() => store.folderExists(s.root, from)))) {
+      throw no("Mailbox doesn't exist", "NONEXISTENT");
+    }
+    if (isInbox(to) || await storeCall(() => store.folderExists(s.root, to))) {
+      throw no("Target mailbox already exists", "ALREADYEXISTS");
+    }
+    if (to.startsWith(from + "/")) throw no("Cannot move a mailbox into itself", "CANNOT");
+    if (!isInbox(from)) forgetRecent(store.folderPath(s.root, from));
+    await storeCall(() => store.renameFolder(s.root, from, to));
+    if (s.view && !isInbox(from) && (s.view.name === from || s.view.name.startsWith(from + "/"))) {
+      s.view.close();
+      s.view = null;
+      s.state = "auth";
+    }
+    if (!isInbox(from)) {
+      // Subscriptions follow the renamed mailbox and its children.
+      await updateSubscriptions(
+        s.root,
+        (names) =>
+          names.map((n) => n === from || n.startsWith(from + "/") ? to + n.slice(from.length) : n),
+      );
+    }
+    return { text: "RENAME completed" };
+  },
+});
+
+defineCommand("SUBSCRIBE", {
+  states: AUTHED,
+  async run(s, { args }) {
+    const name = nameArg(s, args.astring("mailbox name"));
+    args.end();
+    // RFC 3501 §6.3.6: subscribing to a name that does not exist is refused (RFC 9051
+    // allows it; we follow the stricter rule so clients learn of typos).
+    if (!isInbox(name) && !(await storeCall(() => s.ctx.store.folderExists(s.root, name)))) {
+      throw no("Mailbox doesn't exist", "NONEXISTENT");
+    }
+    await updateSubscriptions(s.root, (names) => names.includes(name) ? names : [...names, name]);
+    return { text: "SUBSCRIBE completed" };
+  },
+});
+
+defineCommand("UNSUBSCRIBE", {
+  states: AUTHED,
+  async run(s, { args }) {
+    const name = nameArg(s, args.astring("mailbox name"));
+    args.end();
+    await updateSubscriptions(s.root, (names) => names.filter((n) => n !== name));
+    return { text: "UNSUBSCRIBE completed" };
+  },
+});

@@ -1,0 +1,139 @@
+/**
+ * Changing and copying messages (RFC 3501 §6.4.6-6.4.7, RFC 9051 §6.4.6-6.4.8):
+ * STORE with +FLAGS/-FLAGS/FLAGS[.SILENT] and keywords, COPY with COPYUID
+ * (RFC 4315 §3), MOVE (RFC 6851), each with its UID form.
+ */
+import { FlagError } from "../store/folder.ts";
+import { FolderNameError } from "../store/maildir_names.ts";
+import { bad, flagsArg, formatSet, ImapError, mailboxName, no, parseSequenceSet } from "./args.ts";
+import { defineCommand, SELECTED } from "./command_table.ts";
+import { markRecent } from "./recent.ts";
+import type { Session } from "./session.ts";
+
+defineCommand("STORE", {
+  states: SELECTED,
+  uid: true,
+  noExpunge: true,
+  async run(s, { args, uid }) {
+    const view = s.requireWritable();
+    const ranges = parseSequenceSet(args.atom("sequence set"));
+    if (args.peek()?.kind === "list") {
+      // RFC 7162 UNCHANGEDSINCE needs CONDSTORE, which is not offered.
+      throw bad("STORE modifiers are not supported");
+    }
+    const item = args.atom("data item").toUpperCase();
+    const m = /^([+-]?)FLAGS(\.SILENT)?$/.exec(item);
+    if (!m) throw bad(`Invalid STORE data item ${item.slice(0, 30)}`);
+    const rest = args.rest();
+    if (rest.length === 0) throw bad("Missing flags");
+    // Flags come as one list, or (leniently, as RFC 3501 §9 allows) as bare atoms.
+    const names = rest.flatMap((t) => flagsArg(t));
+    const folder = view.folder;
+    let letters: string;
+    try {
+      letters = await folder.lettersFor(names);
+    } catch (e) {
+      if (e instanceof FlagError) throw no(e.message, "LIMIT");
+      throw e;
+    }
+    const silent = m[2] !== undefined;
+    let changed = false;
+    for (const [seq, u] of view.select(ranges, uid)) {
+      const entry = view.entry(u);
+      if (!entry) continue; // expunged by another session (RFC 2180 §4.2)
+      const before = entry.flags;
+      let next: string;
+      if (m[1] === "+") next = before + letters;
+      else if (m[1] === "-") next = [...before].filter((c) => !letters.includes(c)).join("");
+      else next = letters;
+      next = [...new Set(next)].sort().join("");
+      if (next !== before) {
+        if (!(await folder.setFlags(u, next))) continue;
+        changed = true;
+      }
+      view.noteFlags(u, folder.messages.get(u)?.flags ?? next);
+      if (!silent) {
+        const e = view.entry(u);
+        if (e) {
+          s.out.text(`* ${seq} FETCH (FLAGS (${s.flagText(u, e)})${uid ? ` UID ${u}` : ""})\r\n`);
+        }
+      }
+      await s.out.maybeFlush();
+    }
+    // Keywords are part of the mailbox's flags: tell this client (RFC 3501 §7.2.6).
+    if (changed) view.notifyOthers();
+    return { text: "STORE completed" };
+  },
+});
+
+async function copyOrMove(s: Session, args: import("./args.ts").Args, uid: boolean, move: boolean) {
+  const view = move ? s.requireWritable() : s.view!;
+  const ranges = parseSequenceSet(args.atom("sequence set"));
+  const name = mailboxName(args.astring("mailbox name"), s.utf8);
+  args.end();
+  const store = s.ctx.store;
+  let exists: boolean;
+  try {
+    exists = await store.folderExists(s.root, name);
+  } catch (e) {
+    if (e instanceof FolderNameError) throw no(e.message, "CANNOT");
+    throw e;
+  }
+  // RFC 3501 §6.4.7: the client may CREATE and try again.
+  if (!exists) throw no("Mailbox doesn't exist", "TRYCREATE");
+  const picked = view.select(ranges, uid).map(([, u]) => u).filter((u) => view.entry(u));
+  if (picked.length === 0) {
+    return { text: `${move ? "MOVE" : "COPY"} completed (no messages)` };
+  }
+  const sameFolder = store.folderPath(s.root, name) === view.folder.path;
+  if (!move || sameFolder) await checkQuota(s, picked.reduce((n, u) => n + view.entry(u)!.size, 0));
+  let result;
+  try {
+    result = await store.copyMessages(view.folder, picked, s.root, name, {
+      move: move && !sameFolder,
+    });
+  } catch (e) {
+    if (e instanceof FlagError) throw no(e.message, "LIMIT");
+    if (e instanceof FolderNameError) throw no(e.message, "TRYCREATE");
+    throw e;
+  }
+  const { uidValidity, pairs } = result;
+  markRecent(store.folderPath(s.root, name), pairs.map((p) => p[1]));
+  if (move && sameFolder) {
+    // Moving into the same mailbox: copies were made; now remove the originals.
+    await view.folder.expunge(pairs.map((p) => p[0]));
+    store.notify(view.folder.path);
+  }
+  const code = pairs.length
+    ? `COPYUID ${uidValidity} ${formatSet(pairs.map((p) => p[0]))} ${
+      formatSet(pairs.map((p) => p[1]))
+    }`
+    : undefined;
+  if (move) {
+    // RFC 6851 §4.3: COPYUID goes in an untagged OK before the EXPUNGEs.
+    if (code) s.out.text(`* OK [${code}] Moved\r\n`);
+    return { text: "MOVE completed" };
+  }
+  return { text: "COPY completed", code };
+}
+
+/** SPEC §5 quota: refuse when the mailbox would grow past the user's QUOTA. */
+export async function checkQuota(s: Session, adding: number): Promise<void> {
+  const user = s.user && s.ctx.directory.getUser(s.user.name, s.user.domain);
+  const quota = user?.quota ?? 0;
+  if (quota <= 0) return;
+  const used = await s.ctx.store.usage(s.root);
+  if (used + adding > quota) throw new ImapError("NO", "Quota exceeded", "OVERQUOTA");
+}
+
+defineCommand("COPY", {
+  states: SELECTED,
+  uid: true,
+  run: (s, { args, uid }) => copyOrMove(s, args, uid, false),
+});
+
+defineCommand("MOVE", {
+  states: SELECTED,
+  uid: true,
+  run: (s, { args, uid }) => copyOrMove(s, args, uid, true),
+});

@@ -1,0 +1,275 @@
+/**
+ * One IMAP connection (RFC 3501 / RFC 9051): a state machine (not authenticated,
+ * authenticated, selected, logout) that reads commands through the pure parser,
+ * dispatches them through the command table, and sends untagged updates of the
+ * selected mailbox at the points §7 allows. One write per response batch.
+ */
+import type { Connection } from "../net/connection.ts";
+import { LineTooLongError } from "../net/connection.ts";
+import type { ServerContext } from "../server/context.ts";
+import type { UserRecord } from "../store/records.ts";
+import type { MessageEntry } from "../store/folder.ts";
+import { log, type Logger } from "../log.ts";
+import { Args, bad, ImapError } from "./args.ts";
+import { type CommandCall, COMMANDS, type SessionState } from "./command_table.ts";
+import { type Command, CommandParser } from "./parser.ts";
+import { Outbox } from "./output.ts";
+import type { MailboxView } from "./view.ts";
+import "./commands_all.ts";
+
+/** Longest command line accepted (literals not counted). */
+export const MAX_LINE = 1 << 20;
+const CRLF = new Uint8Array([13, 10]);
+
+export class Session {
+  state: SessionState = "notauth";
+  user: UserRecord | null = null;
+  /** The user's Maildir root once authenticated. */
+  root = "";
+  /** ENABLE UTF8=ACCEPT or IMAP4rev2 (RFC 6855, RFC 9051): UTF-8 mailbox names. */
+  utf8 = false;
+  /** ENABLE IMAP4rev2: rev2 response forms (no \Recent, ESEARCH). */
+  rev2 = false;
+  view: MailboxView | null = null;
+  authFailures = 0;
+  readonly out: Outbox;
+  readonly log: Logger;
+  readonly parser: CommandParser;
+  /** Set while IDLE runs, so shutdown and updates know. */
+  idling = false;
+  #busy = false;
+  #stopping = false;
+
+  constructor(readonly ctx: ServerContext, readonly conn: Connection) {
+    this.out = new Outbox(conn);
+    this.log = log("imap", conn.id);
+    this.parser = new CommandParser({ maxLiteral: ctx.config.MaxMailSize, maxLine: MAX_LINE });
+  }
+
+  /** CAPABILITY list for the current state (RFC 3501 §7.2.1). */
+  capabilities(): string {
+    const caps = [
+      "IMAP4rev1",
+      "IMAP4rev2",
+      "LITERAL+",
+      "SASL-IR",
+      "IDLE",
+      "UIDPLUS",
+      "MOVE",
+      "NAMESPACE",
+      "ID",
+      "ENABLE",
+      "SPECIAL-USE",
+      "QUOTA",
+      "UNSELECT",
+      "CHILDREN",
+      "ESEARCH",
+      "LIST-EXTENDED",
+      "LIST-STATUS",
+      "STATUS=SIZE",
+      "UTF8=ACCEPT",
+    ];
+    if (this.state === "notauth") {
+      if (this.ctx.tlsContext && !this.conn.secure) caps.push("STARTTLS");
+      if (this.ctx.plainAuthAllowed(this.conn)) caps.push("AUTH=PLAIN");
+      else caps.push("LOGINDISABLED");
+    }
+    return caps.join(" ");
+  }
+
+  /** Flags of a message for FETCH FLAGS: system flags, keywords, \Recent for rev1. */
+  flagText(uid: number, entry: MessageEntry): string {
+    const view = this.view!;
+    const names = view.folder.flagNames(entry);
+    if (!this.rev2 && view.recent.has(uid)) names.push("\\Recent");
+    return names.join(" ");
+  }
+
+  async run(): Promise<void> {
+    const conn = this.conn;
+    const unregister = this.ctx.register({
+      family: "imap",
+      conn,
+      goodbye: () => {
+        // Mid-response, the BYE waits for the command to finish (at most 5 s), so it
+        // never lands inside a literal; waiting for input or in IDLE, it goes now.
+        if (this.#busy && !this.idling) {
+          this.#stopping = true;
+          Deno.unrefTimer(setTimeout(() => this.#bye(), 5000));
+        } else this.#bye();
+      },
+    });
+    conn.setIdleTimeout(this.ctx.config.TimeoutIMAP, () => {
+      this.log.info("idle timeout");
+      conn.send("* BYE Autologout; idle for too long\r\n");
+      conn.close();
+    });
+    this.log.info(`connect from ${conn.remoteAddress}${conn.secure ? " (TLS)" : ""}`);
+    try {
+      this.out.text(`* OK [CAPABILITY ${this.capabilities()}] eXtremail IMAP4rev1/rev2 ready\r\n`);
+      await this.loop();
+    } finally {
+      this.view?.close();
+      this.view = null;
+      unregister();
+      conn.close();
+      this.log.info("disconnect");
+    }
+  }
+
+  async loop(): Promise<void> {
+    const conn = this.conn;
+    const parser = this.parser;
+    while (this.state !== "logout" && !conn.closed) {
+      const ev = parser.next();
+      switch (ev.kind) {
+        case "more": {
+          const remaining = parser.literalRemaining;
+          if (remaining > 0) {
+            const block = await conn.readBytes(Math.min(remaining, 1 << 16));
+            if (block === null) return;
+            parser.push(block);
+            break;
+          }
+          if (!conn.hasBufferedLine) await this.out.flush();
+          let line;
+          try {
+            line = await conn.readLine(MAX_LINE);
+          } catch (e) {
+            if (!(e instanceof LineTooLongError)) throw e;
+            parser.reset();
+            this.out.text("* BAD [TOOBIG] Command line too long\r\n");
+            break;
+          }
+          if (line === null) return;
+          parser.push(line.line);
+          parser.push(CRLF);
+          break;
+        }
+        case "continue":
+          // RFC 3501 §7.5: the client waits for this before sending the literal.
+          this.out.text("+ Ready for literal data\r\n");
+          await this.out.flush();
+          break;
+        case "error":
+          this.out.text(`${ev.tag ?? "*"} BAD ${ev.code ? `[${ev.code}] ` : ""}${ev.text}\r\n`);
+          break;
+        case "command":
+          this.#busy = true;
+          try {
+            await this.execute(ev.command);
+          } finally {
+            this.#busy = false;
+          }
+          if (this.#stopping) {
+            await this.out.flush();
+            this.#bye();
+            return;
+          }
+          break;
+      }
+    }
+    await this.out.flush();
+  }
+
+  #bye(): void {
+    this.conn.send("* BYE [UNAVAILABLE] server shutting down\r\n");
+    this.conn.close();
+  }
+
+  async execute(cmd: Command): Promise<void> {
+    let name = cmd.name;
+    let tokens = cmd.args;
+    let uid = false;
+    if (name === "UID") {
+      const sub = tokens[0];
+      if (!sub || sub.kind !== "atom") {
+        this.out.text(`${cmd.tag} BAD Missing UID command\r\n`);
+        return;
+      }
+      name = sub.value.toUpperCase();
+      tokens = tokens.slice(1);
+      uid = true;
+    }
+    const spec = COMMANDS.get(name);
+    if (!spec || (uid && !spec.uid)) {
+      this.out.text(`${cmd.tag} BAD Unknown command ${uid ? "UID " : ""}${name.slice(0, 40)}\r\n`);
+      return;
+    }
+    if (!spec.states.includes(this.state)) {
+      const why = this.state === "notauth"
+        ? "Not authenticated"
+        : this.state === "auth"
+        ? "No mailbox selected"
+        : "Command not allowed in this state";
+      this.out.text(`${cmd.tag} BAD ${why}\r\n`);
+      return;
+    }
+    const call: CommandCall = { tag: cmd.tag, name, uid, args: new Args(tokens) };
+    let status = "OK", text: string, code: string | undefined;
+    try {
+      const done = await spec.run(this, call);
+      if (done.silent) return;
+      text = done.text;
+      code = done.code;
+    } catch (e) {
+      if (e instanceof ImapError) {
+        status = e.status;
+        text = e.message;
+        code = e.code;
+      } else {
+        this.log.error(`${name} failed: ${(e as Error)?.stack ?? e}`);
+        status = "NO";
+        text = "Internal error, see the server log";
+        code = "SERVERBUG";
+      }
+    }
+    if (this.state === "logout") {
+      this.out.text(`${cmd.tag} ${status} ${text}\r\n`);
+      return;
+    }
+    try {
+      await this.sendUpdates(!(spec.noExpunge && !uid));
+    } catch (e) {
+      this.log.error(`mailbox update failed: ${(e as Error)?.stack ?? e}`);
+    }
+    this.out.text(`${cmd.tag} ${status} ${code ? `[${code}] ` : ""}${text}\r\n`);
+    await this.out.maybeFlush();
+  }
+
+  /** Untagged EXISTS/EXPUNGE/FETCH for changes made by others (RFC 3501 §7). */
+  async sendUpdates(expunge: boolean, force = false): Promise<void> {
+    const view = this.view;
+    if (!view || this.state !== "selected") return;
+    try {
+      const text = await view.sync({
+        expunge,
+        force,
+        rev1: !this.rev2,
+        flags: (uid, entry) => this.flagText(uid, entry),
+      });
+      if (text) this.out.text(text);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+      // The mailbox was deleted or renamed under us (RFC 3501 §7.1.5: BYE is allowed;
+      // we stay connected and fall back to the authenticated state).
+      this.out.text("* OK [CLOSED] Selected mailbox no longer exists\r\n");
+      view.close();
+      this.view = null;
+      this.state = "auth";
+    }
+  }
+
+  /** Raised by handlers that need a selected, writable mailbox. */
+  requireWritable(): MailboxView {
+    const v = this.view;
+    if (!v) throw bad("No mailbox selected");
+    if (v.readOnly) throw new ImapError("NO", "Mailbox is read-only (EXAMINE)");
+    return v;
+  }
+}
+
+/** The service entry point (registerService handle). */
+export async function handleImap(ctx: ServerContext, conn: Connection): Promise<void> {
+  await new Session(ctx, conn).run();
+}

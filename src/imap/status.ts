@@ -1,0 +1,69 @@
+/**
+ * STATUS (RFC 3501 §6.3.10, RFC 9051 §6.3.11) with SIZE (RFC 8438) and DELETED
+ * (RFC 9051), shared with LIST-STATUS (RFC 5819).
+ */
+import type { Folder } from "../store/folder.ts";
+import { bad, mailboxName, no, wireName } from "./args.ts";
+import { AUTHED, defineCommand } from "./command_table.ts";
+import type { Token } from "./parser.ts";
+import type { Session } from "./session.ts";
+import { FolderNameError } from "../store/maildir_names.ts";
+
+const ITEMS = ["MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "SIZE", "DELETED"];
+
+export function statusItems(tokens: Token[]): string[] {
+  if (tokens.length === 0) throw bad("STATUS needs at least one item");
+  return tokens.map((t) => {
+    const v = t.kind === "atom" ? t.value.toUpperCase() : "";
+    if (!ITEMS.includes(v)) throw bad(`Unknown STATUS item ${v.slice(0, 30)}`);
+    return v;
+  });
+}
+
+export function statusResponse(s: Session, name: string, folder: Folder, items: string[]): string {
+  let unseen = 0, recent = 0, deleted = 0, size = 0;
+  for (const m of folder.messages.values()) {
+    if (!m.flags.includes("S")) unseen++;
+    if (m.flags.includes("T")) deleted++;
+    if (m.sub === "new") recent++;
+    size += m.size;
+  }
+  // This session's own \Recent messages were moved to cur/ when it selected them.
+  if (s.view && s.view.folder === folder) recent = Math.max(recent, s.view.recent.size);
+  const values: Record<string, number> = {
+    MESSAGES: folder.messages.size,
+    RECENT: recent,
+    UIDNEXT: folder.uidNext,
+    UIDVALIDITY: folder.uidValidity,
+    UNSEEN: unseen,
+    SIZE: size,
+    DELETED: deleted,
+  };
+  const parts = items.map((i) => `${i} ${values[i]}`);
+  return `* STATUS ${wireName(s, name)} (${parts.join(" ")})\r\n`;
+}
+
+/** Opens a folder by client name, or NO [NONEXISTENT]. */
+export async function openFolderOrFail(s: Session, name: string): Promise<Folder> {
+  let folder: Folder | null;
+  try {
+    folder = await s.ctx.store.openFolder(s.root, name);
+  } catch (e) {
+    if (e instanceof FolderNameError) throw no(e.message, "CANNOT");
+    throw e;
+  }
+  if (!folder) throw no(`Mailbox doesn't exist: ${name.slice(0, 100)}`, "NONEXISTENT");
+  return folder;
+}
+
+defineCommand("STATUS", {
+  states: AUTHED,
+  async run(s, { args }) {
+    const name = mailboxName(args.astring("mailbox name"), s.utf8);
+    const items = statusItems(args.list("status items"));
+    args.end();
+    const folder = await openFolderOrFail(s, name);
+    s.out.text(statusResponse(s, name, folder, items));
+    return { text: "STATUS completed" };
+  },
+});
