@@ -78,10 +78,20 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     // Never ask the real resolver from a test: a closed loopback port fails at once.
     DNSServer: ["127.0.0.1:9"],
   };
+  // Hold every probe listener until all ports are chosen, so no two services get the
+  // same number (a released port can come straight back from the next bind).
+  const held: Deno.Listener[] = [];
   for (const [, key] of PORT_KEYS) {
     const tlsOnly = key === "PortSMTPS" || key === "PortPOP3S" || key === "PortIMAPS";
-    (config as unknown as Record<string, number>)[key] = tlsOnly && !opts.tls ? 0 : freePort();
+    let port = 0;
+    if (!tlsOnly || opts.tls) {
+      const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      held.push(l);
+      port = (l.addr as Deno.NetAddr).port;
+    }
+    (config as unknown as Record<string, number>)[key] = port;
   }
+  for (const l of held) l.close();
   if (opts.tls) Object.assign(config, { TLSCert: TEST_CERT, TLSKey: TEST_KEY });
   Object.assign(config, opts.config ?? {});
   await Deno.writeTextFile(confPath, formatConfig(config, { showSecrets: true }));
