@@ -30,7 +30,6 @@ const RESTART_KEYS: (keyof Config)[] = [
   "PortIMAP",
   "PortIMAPS",
   "PortAdmin",
-  "ThreadsSMTP",
   "ThreadsQueue",
 ];
 
