@@ -14,7 +14,8 @@ export type LineResult =
 const CR = 13, LF = 10;
 
 export class LineBuffer {
-  #buf = new Uint8Array(16384);
+  // Small to start: thousands of idle IMAP sessions each hold one; it doubles on demand.
+  #buf = new Uint8Array(1024);
   #start = 0;
   #end = 0;
   /** Set while discarding the rest of an overlong line. */
