@@ -107,8 +107,12 @@ export interface Range {
   to: number;
 }
 
-/** sequence-set (RFC 3501 §9): "1:4,7,9:*"; "$" (RFC 5182) is refused as unsupported. */
+/**
+ * sequence-set (RFC 3501 §9): "1:4,7,9:*". "$" (RFC 5182) is replaced by the saved search
+ * result before a command runs (search_res.ts); when it gets here that result is empty.
+ */
 export function parseSequenceSet(s: string): Range[] {
+  if (s === "$") return [];
   if (s.length === 0 || s.length > 100_000) throw bad("Invalid sequence set");
   const out: Range[] = [];
   for (const part of s.split(",")) {

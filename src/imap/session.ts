@@ -14,6 +14,7 @@ import { Args, bad, ImapError } from "./args.ts";
 import { type CommandCall, COMMANDS, type SessionState } from "./command_table.ts";
 import { type Command, CommandParser } from "./parser.ts";
 import { Outbox } from "./output.ts";
+import { expandSavedSet } from "./search_res.ts";
 import type { MailboxView } from "./view.ts";
 import "./commands_all.ts";
 
@@ -64,6 +65,8 @@ export class Session {
       "UNSELECT",
       "CHILDREN",
       "ESEARCH",
+      "SEARCHRES",
+      "WITHIN",
       "LIST-EXTENDED",
       "LIST-STATUS",
       "STATUS=SIZE",
@@ -205,6 +208,8 @@ export class Session {
       this.out.text(`${cmd.tag} BAD ${why}\r\n`);
       return;
     }
+    // RFC 5182: "$" as the message set is the saved search result.
+    tokens = expandSavedSet(this.view, name, uid, tokens);
     const call: CommandCall = { tag: cmd.tag, name, uid, args: new Args(tokens) };
     let status = "OK", text: string, code: string | undefined;
     try {

@@ -1,0 +1,197 @@
+/**
+ * IMAP SEARCH on a 10,000-message mailbox (issue 8): flag-only, date, size, header and
+ * body searches through the real daemon, each timed cold (fresh daemon: nothing parsed
+ * yet) and warm (the parsed-structure cache filled). Flag, size and date keys never read a
+ * message file; header keys read each file once and then run from the cache; BODY/TEXT
+ * read every candidate. The last line is the headline:
+ *
+ *   imap_search: <n> messages; UNSEEN <ms> ms; SUBJECT <ms> ms (warm); BODY <ms> ms; ...
+ *
+ *   deno task bench imap_search [--messages=10000] [--rounds=5]
+ */
+import { parseArgs } from "node:util";
+import { seedUsers } from "../tests/helpers/imap.ts";
+import { startTestServer } from "../tests/helpers/server.ts";
+
+const args = parseArgs({
+  args: Deno.args,
+  options: {
+    messages: { type: "string", default: "10000" },
+    rounds: { type: "string", default: "5" },
+  },
+});
+const N = Number(args.values.messages);
+const ROUNDS = Number(args.values.rounds);
+const USER = "bench@bench.example", PASS = "bench-pass";
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** Plain text, quoted-printable Latin-1, base64 UTF-8 and multipart with attachments. */
+function messageAt(i: number): Uint8Array {
+  const head = [
+    `From: Sender ${i % 97} <sender${i % 97}@example.org>`,
+    `To: Bench <${USER}>`,
+    `Subject: ${i % 14 === 0 ? "weekly report" : "message"} ${i}`,
+    `Date: Mon, ${1 + i % 28} Jan 2024 10:${String(i % 60).padStart(2, "0")}:00 +0000`,
+    `Message-ID: <${i}@bench.example>`,
+    "MIME-Version: 1.0",
+  ];
+  const words = `Lorem ipsum dolor sit amet ${i}, consectetur adipiscing elit.\r\n`;
+  const text = words.repeat(20 + i % 60) + (i % 500 === 10 ? "the rare needle phrase\r\n" : "");
+  let body: string;
+  switch (i % 4) {
+    case 0:
+      head.push('Content-Type: multipart/mixed; boundary="b1"');
+      body = `--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n${text}--b1\r\n` +
+        'Content-Type: application/octet-stream; name="a.bin"\r\n' +
+        "Content-Transfer-Encoding: base64\r\n\r\n" +
+        "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo=\r\n".repeat(30) + "--b1--\r\n";
+      break;
+    case 1:
+      head.push("Content-Type: text/plain; charset=iso-8859-1");
+      head.push("Content-Transfer-Encoding: quoted-printable");
+      body = text.replace(/ipsum/g, "ips=FCm");
+      break;
+    case 2: {
+      head.push("Content-Type: text/plain; charset=utf-8");
+      head.push("Content-Transfer-Encoding: base64");
+      const b64 = btoa(String.fromCharCode(...enc.encode(text)));
+      body = b64.replace(/.{76}/g, "$&\r\n") + "\r\n";
+      break;
+    }
+    default:
+      head.push("Content-Type: text/plain; charset=utf-8");
+      body = text;
+  }
+  return enc.encode(head.join("\r\n") + "\r\n\r\n" + body);
+}
+
+/** Flag letters: a third seen, every 10th flagged, every 25th answered. */
+function flagsAt(i: number): string {
+  return (i % 25 === 0 ? "R" : "") + (i % 10 === 0 ? "F" : "") + (i % 3 ? "S" : "");
+}
+
+/** A minimal client: returns the untagged lines of one command. */
+class Client {
+  #buf = "";
+  #n = 0;
+  private constructor(readonly conn: Deno.Conn) {}
+
+  static async open(port: number): Promise<Client> {
+    const c = new Client(await Deno.connect({ hostname: "127.0.0.1", port }));
+    await c.#line();
+    return c;
+  }
+
+  async #line(): Promise<string> {
+    for (;;) {
+      const i = this.#buf.indexOf("\n");
+      if (i >= 0) {
+        const line = this.#buf.slice(0, i).replace(/\r$/, "");
+        this.#buf = this.#buf.slice(i + 1);
+        return line;
+      }
+      const chunk = new Uint8Array(1 << 16);
+      const n = await this.conn.read(chunk);
+      if (n === null) throw new Error("connection closed");
+      this.#buf += dec.decode(chunk.subarray(0, n));
+    }
+  }
+
+  async cmd(text: string): Promise<string[]> {
+    const tag = `b${++this.#n}`;
+    await this.conn.write(enc.encode(`${tag} ${text}\r\n`));
+    const lines: string[] = [];
+    for (;;) {
+      const line = await this.#line();
+      if (line.startsWith(tag + " ")) {
+        if (!line.startsWith(`${tag} OK`)) throw new Error(`${text}: ${line}`);
+        return lines;
+      }
+      lines.push(line);
+    }
+  }
+
+  close(): void {
+    this.conn.close();
+  }
+}
+
+async function timed(c: Client, command: string): Promise<[number, number]> {
+  const t0 = performance.now();
+  const lines = await c.cmd(command);
+  const ms = performance.now() - t0;
+  const res = lines.find((l) => l.startsWith("* SEARCH"));
+  if (res !== undefined) return [ms, res.split(" ").length - 2];
+  const count = /COUNT (\d+)/.exec(lines.find((l) => l.startsWith("* ESEARCH")) ?? "");
+  return [ms, count ? Number(count[1]) : 0];
+}
+
+console.log(`seeding ${N} messages`);
+const seed = await seedUsers({ [USER]: PASS });
+const root = seed.roots[USER];
+const day0 = Date.UTC(2024, 0, 1);
+for (let i = 0; i < N; i += 64) {
+  const batch = Array.from({ length: Math.min(64, N - i) }, (_, j) => i + j);
+  await Promise.all(batch.map((n) =>
+    seed.store.deliver([{ root }], messageAt(n), {
+      flags: flagsAt(n),
+      internalDate: day0 + Math.floor(n * 365 / N) * 86_400_000,
+    })
+  ));
+}
+const srv = await startTestServer({ dirBase: seed.dirBase, config: { LogLevel: "info" } });
+const results: Record<string, number> = {};
+try {
+  const c = await Client.open(srv.ports.imap);
+  await c.cmd(`LOGIN ${USER} ${PASS}`);
+  await c.cmd("SELECT INBOX");
+  // Cold: the daemon has parsed nothing yet.
+  const cold: [string, string][] = [
+    ["UNSEEN (cold)", "SEARCH UNSEEN"],
+    ["SINCE (cold)", "SEARCH SINCE 1-Jul-2024"],
+    ["SUBJECT (cold)", 'SEARCH SUBJECT "weekly report"'],
+  ];
+  for (const [label, command] of cold) {
+    const [ms, hits] = await timed(c, command);
+    results[label] = ms;
+    console.log(`${label.padEnd(24)} ${ms.toFixed(1).padStart(8)} ms  ${hits} hits  ${command}`);
+  }
+  // Warm: mean of ROUNDS runs.
+  const warm: [string, string][] = [
+    ["UNSEEN", "SEARCH UNSEEN"],
+    ["FLAGGED ANSWERED", "SEARCH FLAGGED ANSWERED"],
+    ["LARGER", "SEARCH LARGER 3000"],
+    ["SINCE", "SEARCH SINCE 1-Jul-2024"],
+    ["ESEARCH COUNT", "SEARCH RETURN (COUNT) OR SEEN FLAGGED"],
+    ["SUBJECT", 'SEARCH SUBJECT "weekly report"'],
+    ["FROM", 'SEARCH FROM "sender7@"'],
+    ["SENTON", "SEARCH SENTON 3-Jan-2024"],
+    ["BODY", 'SEARCH BODY "rare needle"'],
+    ["TEXT", 'SEARCH TEXT "rare needle"'],
+    ["FLAGGED BODY", 'SEARCH FLAGGED BODY "rare needle"'],
+  ];
+  for (const [label, command] of warm) {
+    let total = 0, hits = 0;
+    for (let r = 0; r < ROUNDS; r++) {
+      const [ms, h] = await timed(c, command);
+      total += ms;
+      hits = h;
+    }
+    results[label] = total / ROUNDS;
+    console.log(
+      `${label.padEnd(24)} ${(total / ROUNDS).toFixed(1).padStart(8)} ms  ${hits} hits  ${command}`,
+    );
+  }
+  await c.cmd("LOGOUT").catch(() => []);
+  c.close();
+} finally {
+  await srv.stop();
+  await Deno.remove(seed.dirBase, { recursive: true }).catch(() => {});
+}
+const f = (k: string) => results[k].toFixed(1);
+console.log(
+  `imap_search: ${N} messages; UNSEEN ${f("UNSEEN")} ms; SINCE ${f("SINCE")} ms; ` +
+    `SUBJECT ${f("SUBJECT")} ms (cold ${f("SUBJECT (cold)")} ms); BODY ${f("BODY")} ms; ` +
+    `FLAGGED BODY ${f("FLAGGED BODY")} ms`,
+);
