@@ -37,20 +37,30 @@ function formatRecord(record: LogRecord): string {
 }
 
 let fileHandle: Deno.FsFile | null = null;
+const encoder = new TextEncoder();
+/** Writes one formatted line where the log goes (stderr or LogFile). */
+let writeLine: (line: string) => void = (line) => Deno.stderr.writeSync(encoder.encode(line));
 
 function makeSink(logFile: string): Sink {
-  const encoder = new TextEncoder();
   if (!logFile) {
-    return (record) => {
-      Deno.stderr.writeSync(encoder.encode(formatRecord(record)));
-    };
+    writeLine = (line) => Deno.stderr.writeSync(encoder.encode(line));
+  } else {
+    fileHandle?.close();
+    fileHandle = Deno.openSync(logFile, { append: true, create: true, mode: 0o640 });
+    const file = fileHandle;
+    writeLine = (line) => file.writeSync(encoder.encode(line));
   }
-  fileHandle?.close();
-  fileHandle = Deno.openSync(logFile, { append: true, create: true, mode: 0o640 });
-  const file = fileHandle;
-  return (record) => {
-    file.writeSync(encoder.encode(formatRecord(record)));
-  };
+  return (record) => writeLine(formatRecord(record));
+}
+
+/**
+ * A warning that is logged whatever LogLevel says: the generated admin password
+ * (SPEC §2) is shown once, and a LogLevel of "error" must not swallow it.
+ */
+export function logAlways(component: string, message: string): void {
+  writeLine(
+    `${new Date().toISOString()} WARNING ${component} ${message.replace(/[\r\n]+/g, " ")}\n`,
+  );
 }
 
 /** (Re)configures logging from LogLevel and LogFile; safe to call again on RELOAD. */

@@ -68,7 +68,7 @@ Deno.test("received: IPv6 literal, hostile HELO, no recipient", () => {
   }));
   ok(h.includes("([IPv6:2001:db8::1])"));
   ok(!h.includes("\r\nX-Injected"));
-  ok(h.includes("with SMTP id Q\r\n\t"));
+  ok(h.includes("with SMTP id Q;\r\n\t"), h); // RFC 5322 3.6.7: ";" before the date
   ok(!h.includes(" for <"));
   assertEquals(
     text(

@@ -83,8 +83,10 @@ export function receivedHeader(input: ReceivedInput): Uint8Array {
   }
   text += `\tby ${clean(input.hostName)} with ${withProtocol(info, input.smtpUtf8)} id ${
     clean(input.queueId, 64)
-  }\r\n\t`;
-  if (input.recipient !== undefined) text += `for <${cleanPath(input.recipient)}>; `;
+  }`;
+  // RFC 5322 3.6.7: the ";" before the date-time is required, with or without "for".
+  if (input.recipient !== undefined) text += `\r\n\tfor <${cleanPath(input.recipient)}>; `;
+  else text += ";\r\n\t";
   text += `${formatDate(input.date)}\r\n`;
   return encoder.encode(text);
 }

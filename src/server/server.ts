@@ -2,10 +2,10 @@
  * The daemon: opens the directory and the mail store, binds every configured
  * listener, handles SIGHUP (reload) and SIGINT/SIGTERM (graceful stop).
  */
-import { loadConfig } from "../config/load.ts";
+import { deepFreeze, loadConfig } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
 import { CidrSet } from "../config/cidr.ts";
-import { log, setupLogging } from "../log.ts";
+import { log, logAlways, setupLogging } from "../log.ts";
 import { Listener } from "../net/listener.ts";
 import { loadTlsContext } from "../net/tls.ts";
 import { AdminPassword } from "../store/adminpass.ts";
@@ -30,7 +30,6 @@ const RESTART_KEYS: (keyof Config)[] = [
   "PortIMAP",
   "PortIMAPS",
   "PortAdmin",
-  "ThreadsQueue",
 ];
 
 export interface RunningServer {
@@ -54,7 +53,7 @@ export async function startServer(
   const adminPassword = new AdminPassword(config.DirBase);
   const generated = await adminPassword.init(Deno.env.get("EXTREMAIL_ADMIN_PASSWORD"));
   if (generated) {
-    logger.warn(`admin password (generated, shown once): ${generated}`);
+    logAlways("server", `admin password (generated, shown once): ${generated}`);
   }
   const tlsContext = await loadTlsContext(config.TLSCert, config.TLSKey);
   const ctx = new ServerContext({
@@ -155,9 +154,13 @@ export async function reload(ctx: ServerContext): Promise<ReloadResult> {
     (RESTART_KEYS.includes(key) ? needRestart : applied).push(key);
   }
   const tls = await loadTlsContext(config.TLSCert, config.TLSKey);
+  // Keys that need a restart keep their running values until then: sessions and workers
+  // read ctx.config (e.g. DirBase for autoreply records) and must match what is bound/open.
+  const running: Record<string, unknown> = { ...config };
+  for (const key of RESTART_KEYS) running[key] = ctx.config[key];
   ctx.localNetworks = new CidrSet(config.LocalIP);
   ctx.tlsContext = tls;
-  ctx.config = config;
+  ctx.config = deepFreeze(running as unknown as Config);
   await setupLogging(config);
   log("server").info(
     `configuration reloaded from ${ctx.configSource}; applied: ${applied.join(", ") || "nothing"}${

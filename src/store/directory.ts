@@ -244,6 +244,11 @@ export class Directory {
     if (this.#users.has(key)) throw new DirectoryError(`user ${key} already exists`);
     if (this.#aliases.has(key)) throw new DirectoryError(`alias ${key} already exists`);
     if (this.#lists.has(key)) throw new DirectoryError(`list ${key} already exists`);
+    // A list's bounce address (SPEC §5) must not be shadowed either.
+    const list = /^(.+)-bounces$/.exec(name);
+    if (list && this.#lists.has(addressKey(list[1], domain))) {
+      throw new DirectoryError(`${key} is the bounce address of list ${list[1]}@${domain}`);
+    }
   }
 
   // ---- users ----
@@ -255,9 +260,11 @@ export class Directory {
   /** Resolves a login name: `user@domain` or a MAP name (SPEC §5 account mapping). */
   findLogin(login: string): UserRecord | undefined {
     const key = login.trim().toLowerCase();
+    // SPEC §5: the canonical login user@domain always names its own user.
+    const user = this.#users.get(key);
+    if (user) return user;
     const mapped = this.#maps.get(key);
-    if (mapped) return this.#users.get(mapped);
-    return this.#users.get(key);
+    return mapped ? this.#users.get(mapped) : undefined;
   }
 
   /** Checks a login and password; resolves to the user or undefined. */
@@ -279,6 +286,7 @@ export class Directory {
 
   async addUser(input: NewUser): Promise<UserRecord> {
     const name = wrapName(() => normalizeLocalPart(input.name));
+    if (name === "*") throw new DirectoryError('"*" is the catch-all alias name, not a user name');
     const domain = this.#requireDomain(input.domain);
     const dir = input.dir === undefined ? "" : normalizeUserDir(input.dir);
     this.#requireFree(name, domain);
@@ -286,6 +294,11 @@ export class Directory {
     // Re-check after the await: another session may have added the same name.
     this.#requireDomain(domain);
     this.#requireFree(name, domain);
+    // MAP logins are unique on the server (SPEC §5): a new user may not take one as its login.
+    const mapOwner = this.#maps.get(addressKey(name, domain));
+    if (mapOwner) {
+      throw new DirectoryError(`${addressKey(name, domain)} is the MAP login of ${mapOwner}`);
+    }
     const user: UserRecord = Object.freeze({
       name,
       domain,
@@ -442,6 +455,7 @@ export class Directory {
   addList(nameIn: string, domainIn: string, access: ListAccess = "PUBLIC"): ListRecord {
     const domain = this.#requireDomain(domainIn);
     const name = wrapName(() => normalizeLocalPart(nameIn));
+    if (name === "*") throw new DirectoryError('"*" is the catch-all alias name, not a list name');
     this.#requireFree(name, domain);
     // The list's bounce address (SPEC §5) must not shadow anything either.
     if (this.#resolveExact(`${name}-bounces`, domain)) {

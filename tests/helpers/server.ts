@@ -33,6 +33,8 @@ export interface TestServer {
   ports: Record<string, number>;
   /** Everything the daemon logged so far. */
   logs(): string;
+  /** Process id of the running daemon (benchmarks read its /proc status). */
+  pid(): number;
   /** Waits until the log contains `pattern` (or throws after `ms`). */
   waitForLog(pattern: RegExp, ms?: number): Promise<string>;
   /** SIGTERM and wait; returns the exit code. */
@@ -134,6 +136,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     config,
     ports,
     logs: () => output,
+    pid: () => child.pid,
     async waitForLog(pattern, ms = 10_000) {
       const deadline = Date.now() + ms;
       while (true) {

@@ -24,7 +24,7 @@ const MOD_KEYS = [
 ];
 
 /** Top-level names in DirBase that hold server state; DIR= may not start with them. */
-const RESERVED_TOP = ["queue", "spool", "admin.passwd", "directory.sqlite"];
+const RESERVED_TOP = ["queue", "spool", "autoreply", "admin.passwd", "directory.sqlite"];
 
 /** NAME= and DOMAIN= of one user; NAME=user@domain alone is accepted too. */
 function userParams(params: Params): { name: string; domain: string } {
@@ -65,6 +65,10 @@ function checkDirFree(ctx: ServerContext, name: string, domain: string, dir: str
   const domains = join(ctx.store.dirBase, "domains");
   if (isInside(domains, root) || dirname(root) === domains) {
     throw new AdminError(`DIR=${dir} would contain the mailboxes of whole domains`);
+  }
+  // The hashed tree belongs to hashed mailboxes: a user added later could get this very path.
+  if (isInside(root, domains)) {
+    throw new AdminError(`DIR=${dir} is inside domains/, the tree of hashed mailboxes`);
   }
   for (const other of ctx.directory.users()) {
     const otherRoot = ctx.store.userRoot(other);
