@@ -93,6 +93,15 @@ Deno.test("admin security: lock-out, password change across restart, limits, SMT
       ok(await extra.closedByPeer());
       extra.close();
       for (const c of open) c.close();
+      // The server frees the slots when it sees the closes; wait for that before going on.
+      for (let i = 0;; i++) {
+        const probe = await LineClient.connect(port);
+        const greeting = await probe.readLine();
+        probe.close();
+        if (greeting === "+OK eXtremail admin ready") break;
+        if (i >= 100) throw new Error(`slots never freed: ${greeting}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
     });
 
     await t.step("SMTPD STOP: +OK, other sessions get -ERR, the process exits 0", async () => {
