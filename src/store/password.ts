@@ -3,16 +3,32 @@
  * (SPEC §7). Format: `scrypt$N$r$p$<salt b64>$<hash b64>`.
  */
 import { createHash, randomBytes, scrypt, timingSafeEqual } from "node:crypto";
+import { availableParallelism } from "node:os";
 
 const N = 16384, R = 8, P = 1, KEYLEN = 32;
 
-function scryptAsync(password: string, salt: Buffer, n: number, r: number, p: number) {
-  return new Promise<Buffer>((resolve, reject) => {
-    scrypt(password, salt, KEYLEN, { N: n, r, p, maxmem: 256 * n * r }, (err, key) => {
-      if (err) reject(err);
-      else resolve(key);
+// scrypt is memory-hard by design (128 * N * r bytes: 16 MiB here) and CPU-bound, so
+// running more at once than there are cores only multiplies the memory a login storm
+// takes (and the allocator keeps it) without finishing any sooner.
+const MAX_PARALLEL = Math.max(2, availableParallelism());
+let running = 0;
+const waiting: (() => void)[] = [];
+
+async function scryptAsync(password: string, salt: Buffer, n: number, r: number, p: number) {
+  if (running >= MAX_PARALLEL) await new Promise<void>((go) => waiting.push(go));
+  else running++;
+  try {
+    return await new Promise<Buffer>((resolve, reject) => {
+      scrypt(password, salt, KEYLEN, { N: n, r, p, maxmem: 256 * n * r }, (err, key) => {
+        if (err) reject(err);
+        else resolve(key);
+      });
     });
-  });
+  } finally {
+    const next = waiting.shift();
+    if (next) next(); // the slot passes on
+    else running--;
+  }
 }
 
 export async function hashPassword(password: string): Promise<string> {
