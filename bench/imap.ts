@@ -3,11 +3,19 @@
  * RFC822.SIZE ENVELOPE)` cold (parsing every message) and warm (from the structure
  * cache), then the webmail pattern of ../shared/bench/imap_fetch.py (K sessions: LOGIN,
  * SELECT, FETCH 1:* meta, one `FETCH n BODY.PEEK[]` per message, SEARCH HEADER,
- * LOGOUT; every tagged command is one op). The last line is the headline:
+ * LOGOUT; every tagged command is one op).
  *
- *   imap: <ops/s> ops/s (imap_fetch, K sessions, N messages); SELECT <n>/s; FETCH 1:* <ms> ms
+ * Then a big mailbox (--big, 100,000 messages written straight into the Maildir's new/):
+ * the first index build (first STATUS), the first SELECT (claims every \Recent), SELECT
+ * and flag re-sync (`UID FETCH 1:* (FLAGS)`) once the index exists, resident memory per
+ * session (--mem-sessions sessions SELECT it; the daemon's VmRSS before and after), and
+ * SELECT after a restart (the index read from disk). The last line is the headline:
+ *
+ *   imap: <ops/s> ops/s (imap_fetch, K sessions, N messages); SELECT <n>/s; FETCH 1:* <ms> ms;
+ *     SELECT <big> <ms> ms
  *
  *   deno task bench imap [--messages=10000] [--sessions=4] [--rounds=1] [--client=auto|deno|python]
+ *     [--big=100000] [--mem-sessions=50]
  *
  * Mail comes from the shared msggen.py (seed 42, the same mix the Dovecot baseline used)
  * when python3 and ../shared/bench (or $SHARED_DIR/bench) are there, else from a built-in
@@ -15,6 +23,7 @@
  */
 import { parseArgs } from "node:util";
 import { join, resolve } from "node:path";
+import { newBaseName } from "../src/store/maildir_names.ts";
 import { seedUsers } from "../tests/helpers/imap.ts";
 import { REPO, startTestServer } from "../tests/helpers/server.ts";
 
@@ -26,13 +35,18 @@ const args = parseArgs({
     rounds: { type: "string", default: "1" },
     selects: { type: "string", default: "20" },
     client: { type: "string", default: "auto" },
+    big: { type: "string", default: "100000" },
+    "mem-sessions": { type: "string", default: "50" },
   },
 });
 const N = Number(args.values.messages);
 const K = Number(args.values.sessions);
 const ROUNDS = Number(args.values.rounds);
 const SELECTS = Number(args.values.selects);
+const BIG = Number(args.values.big);
+const MEM_SESSIONS = Number(args.values["mem-sessions"]);
 const USER = "bench@bench.example", PASS = "bench-pass";
+const BIG_USER = "big@bench.example";
 const SHARED = resolve(Deno.env.get("SHARED_DIR") || join(REPO, "..", "shared"), "bench");
 const enc = new TextEncoder();
 
@@ -182,11 +196,130 @@ async function parallel(k: number, work: (i: number) => Promise<void>): Promise<
   return performance.now() - t0;
 }
 
+/**
+ * Writes `count` small messages straight into the Maildir (tmp/ then new/), as another
+ * MDA would: no UIDs, no index; the daemon finds them on first use. Returns [ms, octets].
+ */
+async function seedBig(maildir: string, count: number): Promise<[number, number]> {
+  const t0 = performance.now();
+  let octets = 0;
+  const one = async (i: number) => {
+    const body = "A short line of text for the big mailbox benchmark.\r\n".repeat(4 + i % 24);
+    const data = enc.encode(
+      `From: Sender ${i % 211} <s${i % 211}@example.org>\r\nTo: <${BIG_USER}>\r\n` +
+        `Subject: big mailbox message ${i}\r\nDate: Tue, 2 Jan 2024 09:00:00 +0000\r\n` +
+        `Message-ID: <big-${i}@bench.example>\r\n\r\n${body}`,
+    );
+    const base = newBaseName(data.length);
+    const tmp = join(maildir, "tmp", base);
+    await Deno.writeFile(tmp, data);
+    await Deno.rename(tmp, join(maildir, "new", base));
+    octets += data.length;
+  };
+  for (let i = 0; i < count; i += 256) {
+    await Promise.all(Array.from({ length: Math.min(256, count - i) }, (_, j) => one(i + j)));
+  }
+  return [performance.now() - t0, octets];
+}
+
+function vmRss(pid: number): number {
+  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;
+}
+
+const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
+
+/**
+ * The big-mailbox measurements; returns the mean SELECT time (ms) once indexed, the
+ * headline figure.
+ */
+async function bigMailbox(srv: Awaited<ReturnType<typeof startTestServer>>): Promise<number> {
+  const login = `LOGIN ${BIG_USER} ${PASS}`;
+  const c = await Client.open(srv.ports.imap);
+  await c.cmd(login);
+  const [, build] = await timed(() => c.cmd("STATUS INBOX (MESSAGES UIDNEXT)"));
+  console.log(`big: first index build (first STATUS, ${BIG} new files) ${build.toFixed(0)} ms`);
+  const [, firstSelect] = await timed(() => c.cmd("SELECT INBOX"));
+  console.log(
+    `big: first SELECT (claims ${BIG} \\Recent: new/ -> cur/) ${firstSelect.toFixed(0)} ms`,
+  );
+  // Our own renames leave cur/ unsettled: a verification read follows once the mtime
+  // tick is surely over (Folder.#check); let it happen before measuring.
+  await new Promise((r) => setTimeout(r, 2500));
+  const [, noop] = await timed(() => c.cmd("NOOP"));
+  console.log(`big: NOOP ${noop.toFixed(1)} ms`);
+  const clients = [
+    c,
+    ...await Promise.all(Array.from({ length: K - 1 }, () => Client.open(srv.ports.imap))),
+  ];
+  for (const x of clients.slice(1)) await x.cmd(login);
+  const selectMs = await parallel(K, async (i) => {
+    for (let r = 0; r < SELECTS; r++) await clients[i].cmd("SELECT INBOX");
+  });
+  const selectMean = selectMs / SELECTS;
+  console.log(
+    `big: SELECT ${selectMean.toFixed(1)} ms (${K} sessions x ${SELECTS} at once, ${BIG} messages)`,
+  );
+  // A busy mailbox: a flag changes just before each SELECT (the folder's mtimes are never
+  // settled; our own change must not cost a directory read).
+  let busyMs = 0;
+  for (let r = 1; r <= 5; r++) {
+    await clients[1].cmd(`STORE ${r} +FLAGS (\\Flagged)`);
+    busyMs += (await timed(() => clients[0].cmd("SELECT INBOX")))[1];
+  }
+  console.log(`big: SELECT right after a flag change (busy mailbox) ${(busyMs / 5).toFixed(1)} ms`);
+  const rounds = 3;
+  let fetched = 0;
+  const [, resyncMs] = await timed(async () => {
+    for (let r = 0; r < rounds; r++) fetched = await c.cmd("UID FETCH 1:* (FLAGS)");
+  });
+  if (fetched < BIG) throw new Error(`UID FETCH 1:* (FLAGS) returned ${fetched} of ${BIG}`);
+  console.log(`big: flag re-sync UID FETCH 1:* (FLAGS) ${(resyncMs / rounds).toFixed(0)} ms`);
+  for (const x of clients.slice(1)) x.close();
+  // Memory per session: sessions that have the big mailbox selected.
+  await new Promise((r) => setTimeout(r, 500));
+  const before = vmRss(srv.pid());
+  const many: Client[] = [];
+  for (let i = 0; i < MEM_SESSIONS; i++) {
+    const m = await Client.open(srv.ports.imap);
+    await m.cmd(login);
+    await m.cmd("SELECT INBOX");
+    many.push(m);
+  }
+  await new Promise((r) => setTimeout(r, 500));
+  const after = vmRss(srv.pid());
+  console.log(
+    `big: resident memory ${mib(before)} -> ${mib(after)} with ${MEM_SESSIONS} sessions on it: ` +
+      `${((after - before) / MEM_SESSIONS / 1024).toFixed(0)} KiB per session`,
+  );
+  for (const m of many) m.close();
+  c.close();
+  let indexBytes = 0;
+  for (const suffix of ["", "-wal"]) {
+    const path = join(seed.roots[BIG_USER], `extremail-index.sqlite${suffix}`);
+    indexBytes += await Deno.stat(path).then((st) => st.size, () => 0);
+  }
+  console.log(`big: index ${mib(indexBytes)} on disk`);
+  // A restart: the folder comes back from its index.
+  await srv.stop();
+  await srv.restart();
+  const r = await Client.open(srv.ports.imap);
+  await r.cmd(login);
+  const [, restarted] = await timed(() => r.cmd("SELECT INBOX"));
+  const [, resync2] = await timed(() => r.cmd("UID FETCH 1:* (FLAGS)"));
+  console.log(
+    `big: after a restart, first SELECT ${restarted.toFixed(0)} ms (index read), ` +
+      `UID FETCH 1:* (FLAGS) ${resync2.toFixed(0)} ms`,
+  );
+  r.close();
+  return selectMean;
+}
+
 const python = args.values.client === "python" ||
   (args.values.client === "auto" && await havePythonBench());
 console.log(`seeding ${N} messages (${python ? "shared msggen.py" : "built-in generator"})`);
 const messages = python ? await sharedMessages(N) : builtinMessages(N);
-const seed = await seedUsers({ [USER]: PASS });
+const seed = await seedUsers(BIG > 0 ? { [USER]: PASS, [BIG_USER]: PASS } : { [USER]: PASS });
 const root = seed.roots[USER];
 let octets = 0;
 for (let i = 0; i < messages.length; i += 64) {
@@ -195,7 +328,17 @@ for (let i = 0; i < messages.length; i += 64) {
   for (const m of batch) octets += m.length;
 }
 console.log(`${messages.length} messages, ${octets} octets`);
-const srv = await startTestServer({ dirBase: seed.dirBase, config: { LogLevel: "info" } });
+if (BIG > 0) {
+  const [ms, bytes] = await seedBig(seed.roots[BIG_USER], BIG);
+  console.log(
+    `big mailbox: ${BIG} messages, ${bytes} octets written in ${(ms / 1000).toFixed(1)} s`,
+  );
+}
+const srv = await startTestServer({
+  dirBase: seed.dirBase,
+  // Room for the memory measurement's sessions (all from 127.0.0.1).
+  config: { LogLevel: "info", MaxConnectionsPerIP: Math.max(20, MEM_SESSIONS + K + 4) },
+});
 let headline = "";
 try {
   const port = srv.ports.imap;
@@ -274,6 +417,7 @@ try {
   }
   headline = `imap: ${ops.toFixed(1)} ops/s (imap_fetch, ${K} sessions, ${N} messages); ` +
     `SELECT ${selectRate.toFixed(1)}/s; FETCH 1:* ${metaMean.toFixed(1)} ms`;
+  if (BIG > 0) headline += `; SELECT ${BIG} ${(await bigMailbox(srv)).toFixed(1)} ms`;
 } finally {
   await srv.stop();
   await Deno.remove(seed.dirBase, { recursive: true }).catch(() => {});

@@ -63,7 +63,7 @@ defineCommand("ID", {
   },
 });
 
-// RFC 5161 ENABLE; RFC 9051 §6.3.1 IMAP4rev2; RFC 6855 UTF8=ACCEPT.
+// RFC 5161 ENABLE; RFC 9051 §6.3.1 IMAP4rev2; RFC 6855 UTF8=ACCEPT; RFC 7162 CONDSTORE, QRESYNC.
 defineCommand("ENABLE", {
   states: AUTHED,
   run(s, { args }) {
@@ -78,6 +78,15 @@ defineCommand("ENABLE", {
       } else if (cap === "UTF8=ACCEPT" && !enabled.includes("UTF8=ACCEPT")) {
         s.utf8 = true;
         enabled.push("UTF8=ACCEPT");
+      } else if (cap === "CONDSTORE" && !enabled.includes("CONDSTORE")) {
+        // RFC 7162 §3.1: ENABLE CONDSTORE is a CONDSTORE enabling command.
+        s.enableCondstore();
+        enabled.push("CONDSTORE");
+      } else if (cap === "QRESYNC" && !s.qresync) {
+        // RFC 7162 §3.2.3: QRESYNC implies CONDSTORE.
+        s.enableCondstore();
+        s.qresync = true;
+        enabled.push("QRESYNC");
       }
     }
     s.out.text(`* ENABLED${enabled.map((c) => " " + c).join("")}\r\n`);

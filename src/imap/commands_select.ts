@@ -5,6 +5,8 @@
  */
 import { inRanges, mailboxName, parseSequenceSet, resolveRanges, wireName } from "./args.ts";
 import { AUTHED, defineCommand, SELECTED } from "./command_table.ts";
+import { parseSelectParams, qresyncResponses, type SelectParams } from "./condstore.ts";
+import type { Args } from "./args.ts";
 import type { Session } from "./session.ts";
 import { openFolderOrFail } from "./status.ts";
 import { MailboxView } from "./view.ts";
@@ -15,13 +17,15 @@ function deselect(s: Session): void {
   if (s.state === "selected") s.state = "auth";
 }
 
-async function select(s: Session, raw: string, readOnly: boolean) {
+async function select(s: Session, raw: string, readOnly: boolean, params: SelectParams) {
   const name = mailboxName(raw, s.utf8);
   if (s.view) {
     deselect(s);
-    // RFC 9051 §6.3.2 (and RFC 7162 §3.2.11): the previous mailbox is closed.
-    if (s.rev2) s.out.text("* OK [CLOSED] Previous mailbox closed\r\n");
+    // RFC 9051 §6.3.2 and RFC 7162 §3.2.11: the previous mailbox is closed.
+    if (s.rev2 || s.qresync) s.out.text("* OK [CLOSED] Previous mailbox closed\r\n");
   }
+  // RFC 7162 §3.1.8: the CONDSTORE (or QRESYNC) parameter enables CONDSTORE.
+  if (params.condstore || params.qresync) s.condstore = true;
   const folder = await openFolderOrFail(s, name);
   const view = new MailboxView(s.ctx.store, folder, name, readOnly);
   await view.open();
@@ -32,17 +36,23 @@ async function select(s: Session, raw: string, readOnly: boolean) {
   if (!s.rev2) {
     out += `* ${view.recent.size} RECENT\r\n`;
     // RFC 3501 §6.3.1: the first unseen message, when there is one.
-    for (let i = 0; i < view.uids.length; i++) {
-      const m = view.entry(view.uids[i]);
-      if (m && !m.flags.includes("S")) {
-        out += `* OK [UNSEEN ${i + 1}] First unseen\r\n`;
-        break;
+    if (folder.unseenCount > 0) {
+      const uids = view.uids;
+      for (let i = 0; i < uids.length; i++) {
+        const m = view.entry(uids[i]);
+        if (m && !m.flags.includes("S")) {
+          out += `* OK [UNSEEN ${i + 1}] First unseen\r\n`;
+          break;
+        }
       }
     }
   }
   out += `* OK [UIDVALIDITY ${folder.uidValidity}] UIDs valid\r\n`;
   out += `* OK [UIDNEXT ${folder.uidNext}] Predicted next UID\r\n`;
+  // RFC 7162 §3.1.2.1: sent for every SELECT/EXAMINE of a mailbox with mod-sequences.
+  out += `* OK [HIGHESTMODSEQ ${view.modseq}] Highest mailbox mod-sequence\r\n`;
   if (s.rev2) out += `* LIST () "/" ${wireName(s, name)}\r\n`;
+  if (params.qresync) out += qresyncResponses(s, view, params.qresync);
   s.out.text(out);
   return {
     text: `${readOnly ? "EXAMINE" : "SELECT"} completed`,
@@ -50,24 +60,29 @@ async function select(s: Session, raw: string, readOnly: boolean) {
   };
 }
 
+/** Mailbox name and RFC 4466 select parameters (CONDSTORE, QRESYNC: RFC 7162). */
+function selectArgs(s: Session, args: Args): [string, SelectParams] {
+  const raw = args.astring("mailbox name");
+  const params = args.more
+    ? parseSelectParams(s, args.list("select parameters"))
+    : { condstore: false, qresync: null };
+  args.end();
+  return [raw, params];
+}
+
 defineCommand("SELECT", {
   states: AUTHED,
   async run(s, { args }) {
-    const raw = args.astring("mailbox name");
-    // RFC 4466 select parameters (CONDSTORE, QRESYNC) are not offered.
-    if (args.more) args.list("select parameters");
-    args.end();
-    return await select(s, raw, false);
+    const [raw, params] = selectArgs(s, args);
+    return await select(s, raw, false, params);
   },
 });
 
 defineCommand("EXAMINE", {
   states: AUTHED,
   async run(s, { args }) {
-    const raw = args.astring("mailbox name");
-    if (args.more) args.list("select parameters");
-    args.end();
-    return await select(s, raw, true);
+    const [raw, params] = selectArgs(s, args);
+    return await select(s, raw, true, params);
   },
 });
 
@@ -84,6 +99,7 @@ defineCommand("UNSELECT", {
 export async function expungeDeleted(s: Session, uidFilter?: (uid: number) => boolean) {
   const view = s.requireWritable();
   const doomed: number[] = [];
+  if (view.folder.deletedCount === 0) return doomed;
   for (const uid of view.uids) {
     const m = view.entry(uid);
     if (m && m.flags.includes("T") && (!uidFilter || uidFilter(uid))) doomed.push(uid);
@@ -126,7 +142,12 @@ defineCommand("EXPUNGE", {
       filter = (u) => inRanges(ranges, u);
     }
     args.end();
-    await expungeDeleted(s, filter);
+    const removed = await expungeDeleted(s, filter);
+    // RFC 7162 §3.2.7 (as Dovecot and mox do for CONDSTORE sessions): the new
+    // HIGHESTMODSEQ comes with the tagged OK when messages were removed.
+    if (s.condstore && removed.length > 0) {
+      return { text: "EXPUNGE completed", code: `HIGHESTMODSEQ ${s.view!.folder.highestModseq}` };
+    }
     return { text: "EXPUNGE completed" };
   },
 });

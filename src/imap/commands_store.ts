@@ -1,14 +1,18 @@
 /**
  * Changing and copying messages (RFC 3501 §6.4.6-6.4.7, RFC 9051 §6.4.6-6.4.8):
- * STORE with +FLAGS/-FLAGS/FLAGS[.SILENT] and keywords, COPY with COPYUID
- * (RFC 4315 §3), MOVE (RFC 6851), each with its UID form.
+ * STORE with +FLAGS/-FLAGS/FLAGS[.SILENT], keywords and UNCHANGEDSINCE (RFC 7162
+ * §3.1.3), COPY with COPYUID (RFC 4315 §3), MOVE (RFC 6851), each with its UID form.
  */
-import { FlagError } from "../store/folder.ts";
+import { FlagError, type MessageEntry } from "../store/folder.ts";
 import { FolderNameError } from "../store/maildir_names.ts";
 import { bad, flagsArg, formatSet, ImapError, mailboxName, no, parseSequenceSet } from "./args.ts";
 import { defineCommand, SELECTED } from "./command_table.ts";
+import { parseModSeq } from "./condstore.ts";
 import { markRecent } from "./recent.ts";
 import type { Session } from "./session.ts";
+
+/** Messages changed per batch (one folder update, one new mod-sequence each). */
+const STORE_BATCH = 256;
 
 defineCommand("STORE", {
   states: SELECTED,
@@ -17,9 +21,18 @@ defineCommand("STORE", {
   async run(s, { args, uid }) {
     const view = s.requireWritable();
     const ranges = parseSequenceSet(args.atom("sequence set"));
+    let unchangedSince: number | undefined;
     if (args.peek()?.kind === "list") {
-      // RFC 7162 UNCHANGEDSINCE needs CONDSTORE, which is not offered.
-      throw bad("STORE modifiers are not supported");
+      // RFC 7162 §3.1.3: STORE (UNCHANGEDSINCE n), a CONDSTORE enabling command.
+      const mods = args.list("STORE modifiers");
+      for (let i = 0; i < mods.length; i++) {
+        const t = mods[i];
+        const name = t.kind === "atom" ? t.value.toUpperCase() : "";
+        if (name === "UNCHANGEDSINCE" && unchangedSince === undefined) {
+          unchangedSince = parseModSeq(mods[++i]);
+        } else throw bad(`Invalid STORE modifier ${name.slice(0, 30) || "(list)"}`);
+      }
+      if (unchangedSince === undefined) throw bad("Empty STORE modifier list");
     }
     const item = args.atom("data item").toUpperCase();
     const m = /^([+-]?)FLAGS(\.SILENT)?$/.exec(item);
@@ -28,6 +41,7 @@ defineCommand("STORE", {
     if (rest.length === 0) throw bad("Missing flags");
     // Flags come as one list, or (leniently, as RFC 3501 §9 allows) as bare atoms.
     const names = rest.flatMap((t) => flagsArg(t));
+    if (unchangedSince !== undefined) s.enableCondstore();
     const folder = view.folder;
     let letters: string;
     try {
@@ -37,31 +51,52 @@ defineCommand("STORE", {
       throw e;
     }
     const silent = m[2] !== undefined;
+    const compute = (e: MessageEntry): string => {
+      if (m[1] === "+") return e.flags + letters;
+      if (m[1] === "-") return [...e.flags].filter((c) => !letters.includes(c)).join("");
+      return letters;
+    };
+    const modified: number[] = [];
     let changed = false;
-    for (const [seq, u] of view.select(ranges, uid)) {
-      const entry = view.entry(u);
-      if (!entry) continue; // expunged by another session (RFC 2180 §4.2)
-      const before = entry.flags;
-      let next: string;
-      if (m[1] === "+") next = before + letters;
-      else if (m[1] === "-") next = [...before].filter((c) => !letters.includes(c)).join("");
-      else next = letters;
-      next = [...new Set(next)].sort().join("");
-      if (next !== before) {
-        if (!(await folder.setFlags(u, next))) continue;
-        changed = true;
-      }
-      view.noteFlags(u, folder.messages.get(u)?.flags ?? next);
-      if (!silent) {
-        const e = view.entry(u);
-        if (e) {
-          s.out.text(`* ${seq} FETCH (FLAGS (${s.flagText(u, e)})${uid ? ` UID ${u}` : ""})\r\n`);
+    for (const [first, last] of view.runs(ranges, uid)) {
+      for (let start = first; start <= last; start += STORE_BATCH) {
+        const end = Math.min(last, start + STORE_BATCH - 1);
+        const uids = view.uids.slice(start, end + 1);
+        const r = await folder.updateFlags(uids, compute, { unchangedSince });
+        const failed = new Set(r.modified);
+        const done = new Set<number>();
+        for (const e of r.changed) {
+          view.noteFlags(e.uid, e.modseq);
+          done.add(e.uid);
         }
+        if (r.changed.length) changed = true;
+        let out = "";
+        for (let i = start; i <= end; i++) {
+          const u = view.uids[i];
+          if (failed.has(u)) {
+            modified.push(uid ? u : i + 1);
+            continue;
+          }
+          const e = view.entry(u);
+          if (!e) continue; // expunged by another session (RFC 2180 §4.2)
+          const ms = s.condstore ? ` MODSEQ (${e.modseq})` : "";
+          if (!silent) {
+            const ids = uid || s.condstore ? ` UID ${u}` : "";
+            out += `* ${i + 1} FETCH (FLAGS (${s.flagText(u, e)})${ids}${ms})\r\n`;
+          } else if (s.condstore && done.has(u)) {
+            // RFC 7162 §3.1.3: the new mod-sequence is reported even with .SILENT.
+            out += `* ${i + 1} FETCH (UID ${u}${ms})\r\n`;
+          }
+        }
+        s.out.text(out);
+        await s.out.maybeFlush();
       }
-      await s.out.maybeFlush();
     }
-    // Keywords are part of the mailbox's flags: tell this client (RFC 3501 §7.2.6).
     if (changed) view.notifyOthers();
+    if (modified.length > 0) {
+      modified.sort((a, b) => a - b);
+      return { text: "Conditional STORE failed", code: `MODIFIED ${formatSet(modified)}` };
+    }
     return { text: "STORE completed" };
   },
 });

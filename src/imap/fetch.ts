@@ -2,10 +2,14 @@
  * FETCH and UID FETCH (RFC 3501 §6.4.5, RFC 9051 §6.4.5): FLAGS, UID, INTERNALDATE,
  * RFC822.SIZE, ENVELOPE, BODY, BODYSTRUCTURE, BODY[section]<partial> and .PEEK,
  * BINARY[...] / BINARY.SIZE (RFC 3516), the RFC822 forms and the ALL/FAST/FULL
- * macros. Message data goes out as stored (CRLF); structure comes from the cache.
+ * macros; MODSEQ and the CHANGEDSINCE / VANISHED modifiers (RFC 7162). Message data
+ * goes out as stored (CRLF); structure comes from the cache. A FETCH of flags, UIDs,
+ * sizes or dates reads no message file and streams (flushed per MiB).
  */
-import { bad, formatDateTime, no, parseSequenceSet } from "./args.ts";
+import type { MessageEntry } from "../store/folder.ts";
+import { bad, formatDateTime, no, parseSequenceSet, resolveRanges } from "./args.ts";
 import { defineCommand, SELECTED } from "./command_table.ts";
+import { parseModSeq, vanishedEarlier } from "./condstore.ts";
 import { decodeBodyBytes } from "./mime/decode.ts";
 import {
   formatSection,
@@ -23,6 +27,7 @@ import type { Session } from "./session.ts";
 type Simple =
   | "FLAGS"
   | "UID"
+  | "MODSEQ"
   | "INTERNALDATE"
   | "RFC822.SIZE"
   | "ENVELOPE"
@@ -47,6 +52,7 @@ export type FetchItem =
 const SIMPLE = new Set<string>([
   "FLAGS",
   "UID",
+  "MODSEQ",
   "INTERNALDATE",
   "RFC822.SIZE",
   "ENVELOPE",
@@ -124,6 +130,29 @@ function setsSeen(item: FetchItem): boolean {
 /** Messages fetched ahead of rendering, so file reads overlap. */
 const READ_AHEAD = 16;
 const READ_AHEAD_BYTES = 4 << 20;
+/** Messages handled per batch when no file is read (flag updates are batched too). */
+const BATCH = 256;
+
+/** FETCH modifiers (RFC 4466 §2.4): CHANGEDSINCE and VANISHED (RFC 7162 §3.1.4, §3.2.6). */
+function parseModifiers(s: Session, items: Token[], byUid: boolean) {
+  let changedSince: number | undefined;
+  let vanished = false;
+  for (let i = 0; i < items.length; i++) {
+    const t = items[i];
+    const name = t.kind === "atom" ? t.value.toUpperCase() : "";
+    if (name === "CHANGEDSINCE" && changedSince === undefined) {
+      changedSince = parseModSeq(items[++i]);
+    } else if (name === "VANISHED" && !vanished) {
+      vanished = true;
+    } else throw bad(`Invalid FETCH modifier ${name.slice(0, 30) || "(list)"}`);
+  }
+  if (vanished) {
+    if (!byUid) throw bad("VANISHED is only allowed with UID FETCH");
+    if (changedSince === undefined) throw bad("VANISHED needs CHANGEDSINCE");
+    if (!s.qresync) throw bad("VANISHED needs QRESYNC enabled");
+  }
+  return { changedSince, vanished };
+}
 
 defineCommand("FETCH", {
   states: SELECTED,
@@ -131,55 +160,97 @@ defineCommand("FETCH", {
   noExpunge: true,
   async run(s, { args, uid }) {
     const view = s.view!;
-    const ranges = parseSequenceSet(args.atom("sequence set"));
+    const folder = view.folder;
+    const set = args.atom("sequence set");
+    const ranges = parseSequenceSet(set);
     const items = parseFetchItems(args.take("FETCH items"));
-    if (args.more) throw bad("FETCH modifiers are not supported"); // RFC 7162 CHANGEDSINCE
+    const mods = args.more
+      ? parseModifiers(s, args.list("FETCH modifiers"), uid)
+      : { changedSince: undefined, vanished: false };
+    args.end();
+    const changedSince = mods.changedSince;
+    const askedModseq = items.some((i) => i.kind === "MODSEQ");
+    // RFC 7162 §3.1: FETCH MODSEQ and CHANGEDSINCE are CONDSTORE enabling commands.
+    if (askedModseq || changedSince !== undefined) s.enableCondstore();
     const wantSeen = !view.readOnly && items.some(setsSeen);
     const loadBytes = items.some(needsBytes);
     const loadStructure = items.some((i) =>
       i.kind === "ENVELOPE" || i.kind === "BODY" || i.kind === "BODYSTRUCTURE"
     );
-    const picked = view.select(ranges, uid);
+    const needData = loadBytes || loadStructure || items.some((i) => i.kind === "RFC822.SIZE");
+    const runs = view.runs(ranges, uid);
+    if (mods.vanished) {
+      // RFC 7162 §3.2.6: expunged UIDs of the set since CHANGEDSINCE, before the FETCHes.
+      const top = Math.max(1, folder.uidNext - 1);
+      const gone = vanishedEarlier(folder, changedSince!, resolveRanges(ranges, top));
+      if (gone) s.out.text(`* VANISHED (EARLIER) ${gone}\r\n`);
+    }
+    const has = (kind: string) => items.some((i) => i.kind === kind);
+    const opts: RenderOptions = {
+      byUid: uid,
+      // CHANGEDSINCE implies MODSEQ in the responses (RFC 7162 §3.1.4.1).
+      modseq: askedModseq || changedSince !== undefined,
+      hasUid: has("UID"),
+      hasModseq: askedModseq,
+      hasFlags: has("FLAGS"),
+      simple: !wantSeen && items.every((i) => ["FLAGS", "UID", "MODSEQ"].includes(i.kind)),
+    };
     let missing = 0;
     let seenChanged = false;
-    for (let start = 0, end = 0; start < picked.length && !s.conn.closed; start = end) {
-      // Read ahead a few messages (bounded in count and bytes) so file reads overlap.
-      let bytes = 0;
-      for (
-        end = start;
-        end < picked.length && end - start < READ_AHEAD && bytes < READ_AHEAD_BYTES;
-      ) {
-        bytes += view.entry(picked[end++][1])?.size ?? 0;
-      }
-      const batch = picked.slice(start, end);
-      const data = batch.map(([, u]) => {
-        const e = view.entry(u);
-        return e ? new MessageData(view.folder, e) : null;
-      });
-      if (loadBytes || loadStructure) {
-        await Promise.all(
-          data.map((d) => d && (loadBytes || !d.parsed) ? d.bytes().catch(() => null) : null),
-        );
-      }
-      for (let i = 0; i < batch.length; i++) {
-        const [seq, u] = batch[i];
-        const d = data[i];
-        if (!d) {
-          missing++;
-          continue;
+    for (const [first, last] of runs) {
+      for (let start = first; start <= last && !s.conn.closed;) {
+        // A batch: bounded in count, and in bytes when files are read (reads overlap).
+        const batch: { seq: number; uid: number; entry: MessageEntry }[] = [];
+        let bytes = 0;
+        const limit = loadBytes ? READ_AHEAD : BATCH;
+        for (; start <= last && batch.length < limit && bytes < READ_AHEAD_BYTES; start++) {
+          const u = view.uids[start];
+          const entry = view.entry(u);
+          if (!entry) {
+            missing++; // expunged by another session, not yet reported
+            continue;
+          }
+          if (changedSince !== undefined && entry.modseq <= changedSince) continue;
+          batch.push({ seq: start + 1, uid: u, entry });
+          if (loadBytes) bytes += entry.size;
         }
-        let flagsChanged = false;
-        if (wantSeen && !d.entry.flags.includes("S")) {
-          if (await view.folder.setFlags(u, d.entry.flags + "S")) {
-            flagsChanged = seenChanged = true;
-            view.noteFlags(u, view.folder.messages.get(u)?.flags ?? d.entry.flags);
+        if (batch.length === 0) continue;
+        // Non-PEEK body fetches set \Seen (RFC 3501 §6.4.5), one batch at a time.
+        let seenNow = new Set<number>();
+        if (wantSeen) {
+          const unseen = batch.filter((b) => !b.entry.flags.includes("S")).map((b) => b.uid);
+          if (unseen.length > 0) {
+            const r = await folder.updateFlags(
+              unseen,
+              (e) => e.flags.includes("S") ? null : e.flags + "S",
+            );
+            for (const e of r.changed) view.noteFlags(e.uid, e.modseq);
+            seenNow = new Set(r.changed.map((e) => e.uid));
+            if (r.changed.length) seenChanged = true;
           }
         }
-        try {
-          await renderMessage(s, seq, u, d, items, uid, flagsChanged);
-        } catch (e) {
-          if (!(e instanceof Deno.errors.NotFound)) throw e;
-          missing++; // expunged while we were reading it
+        const data = needData ? batch.map((b) => new MessageData(folder, b.entry)) : null;
+        if (data && (loadBytes || loadStructure)) {
+          await Promise.all(
+            data.map((d) => loadBytes || !d.parsed ? d.bytes().catch(() => null) : null),
+          );
+        }
+        if (opts.simple) {
+          let text = "";
+          for (const b of batch) text += renderSimple(s, b.seq, b.uid, b.entry, items, opts);
+          s.out.text(text);
+          await s.out.maybeFlush();
+          continue;
+        }
+        for (let i = 0; i < batch.length; i++) {
+          const b = batch[i];
+          try {
+            await renderMessage(s, b, data?.[i] ?? null, items, opts, seenNow.has(b.uid));
+          } catch (e) {
+            if (!(e instanceof Deno.errors.NotFound)) throw e;
+            missing++; // expunged while we were reading it
+          }
+          if (loadBytes) await s.out.maybeFlush();
         }
         await s.out.maybeFlush();
       }
@@ -192,19 +263,59 @@ defineCommand("FETCH", {
   },
 });
 
-async function renderMessage(
+interface RenderOptions {
+  byUid: boolean;
+  /** MODSEQ goes in every response (asked for, or CHANGEDSINCE). */
+  modseq: boolean;
+  /** Which items were asked for by name (implied ones are added when they were not). */
+  hasUid: boolean;
+  hasModseq: boolean;
+  hasFlags: boolean;
+  /** Only FLAGS, UID and MODSEQ: rendered synchronously (a whole-mailbox flag re-sync). */
+  simple: boolean;
+}
+
+/** The response of a FETCH of FLAGS, UID and MODSEQ only. */
+function renderSimple(
   s: Session,
   seq: number,
   uid: number,
-  d: MessageData,
+  e: MessageEntry,
   items: FetchItem[],
-  byUid: boolean,
+  opts: RenderOptions,
+): string {
+  let line = `* ${seq} FETCH (`;
+  let first = true;
+  if (opts.byUid && !opts.hasUid) {
+    line += `UID ${uid}`;
+    first = false;
+  }
+  for (const item of items) {
+    line += first ? "" : " ";
+    first = false;
+    if (item.kind === "UID") line += `UID ${uid}`;
+    else if (item.kind === "FLAGS") line += `FLAGS (${s.flagText(uid, e)})`;
+    else line += `MODSEQ (${e.modseq})`;
+  }
+  if (opts.modseq && !opts.hasModseq) line += `${first ? "" : " "}MODSEQ (${e.modseq})`;
+  return line + ")\r\n";
+}
+
+async function renderMessage(
+  s: Session,
+  msg: { seq: number; uid: number; entry: MessageEntry },
+  d: MessageData | null,
+  items: FetchItem[],
+  opts: RenderOptions,
   flagsChanged: boolean,
 ): Promise<void> {
+  const { seq, uid, entry } = msg;
   const out = s.out;
   const parts: string[] = [];
-  // RFC 3501 §6.4.8: UID FETCH always reports the UID.
-  if (byUid && !items.some((i) => i.kind === "UID")) parts.push(`UID ${uid}`);
+  // RFC 3501 §6.4.8: UID FETCH always reports the UID. RFC 7162 §3.1: once CONDSTORE is
+  // enabled, a response for an implicit \Seen carries UID and MODSEQ too.
+  const implicit = flagsChanged && s.condstore;
+  if ((opts.byUid || implicit) && !opts.hasUid) parts.push(`UID ${uid}`);
   let head = `* ${seq} FETCH (`;
   let afterLiteral = false;
   const emit = (text: string) => parts.push(text);
@@ -225,46 +336,53 @@ async function renderMessage(
         emit(`UID ${uid}`);
         break;
       case "FLAGS":
-        emit(`FLAGS (${s.flagText(uid, d.entry)})`);
+        emit(`FLAGS (${s.flagText(uid, entry)})`);
+        break;
+      case "MODSEQ":
+        emit(`MODSEQ (${entry.modseq})`);
         break;
       case "INTERNALDATE":
-        emit(`INTERNALDATE ${formatDateTime(await d.folder.internalDate(d.entry))}`);
+        emit(
+          `INTERNALDATE ${
+            formatDateTime(entry.internalDate ?? await s.view!.folder.internalDate(entry))
+          }`,
+        );
         break;
       case "RFC822.SIZE":
-        emit(`RFC822.SIZE ${d.size}`);
+        emit(`RFC822.SIZE ${d!.size}`);
         break;
       case "ENVELOPE":
-        emit(`ENVELOPE ${await d.envelope(s.utf8)}`);
+        emit(`ENVELOPE ${await d!.envelope(s.utf8)}`);
         break;
       case "BODY":
-        emit(`BODY ${await d.bodyStructure(false, s.utf8)}`);
+        emit(`BODY ${await d!.bodyStructure(false, s.utf8)}`);
         break;
       case "BODYSTRUCTURE":
-        emit(`BODYSTRUCTURE ${await d.bodyStructure(true, s.utf8)}`);
+        emit(`BODYSTRUCTURE ${await d!.bodyStructure(true, s.utf8)}`);
         break;
       case "RFC822":
-        await emitLiteral("RFC822", await d.bytes());
+        await emitLiteral("RFC822", await d!.bytes());
         break;
       case "RFC822.HEADER":
         await emitLiteral(
           "RFC822.HEADER",
-          sectionBytes(await d.bytes(), await d.structure(), { part: [], text: "HEADER" }),
+          sectionBytes(await d!.bytes(), await d!.structure(), { part: [], text: "HEADER" }),
         );
         break;
       case "RFC822.TEXT":
         await emitLiteral(
           "RFC822.TEXT",
-          sectionBytes(await d.bytes(), await d.structure(), { part: [], text: "TEXT" }),
+          sectionBytes(await d!.bytes(), await d!.structure(), { part: [], text: "TEXT" }),
         );
         break;
       case "SECTION": {
-        const bytes = sectionBytes(await d.bytes(), await d.structure(), item.section);
+        const bytes = sectionBytes(await d!.bytes(), await d!.structure(), item.section);
         await emitSection(item, bytes, emitLiteral);
         break;
       }
       case "BINARY":
       case "BINARY.SIZE": {
-        const bytes = await binaryBytes(d, item.section);
+        const bytes = await binaryBytes(d!, item.section);
         if (bytes === null) throw no("Unknown Content-Transfer-Encoding", "UNKNOWN-CTE");
         if (item.kind === "BINARY.SIZE") emit(`${item.label} ${bytes.length}`);
         else await emitSection(item, bytes, (l, b) => emitLiteral(l, b, true));
@@ -272,8 +390,11 @@ async function renderMessage(
       }
     }
   }
-  if (flagsChanged && !items.some((i) => i.kind === "FLAGS")) {
-    emit(`FLAGS (${s.flagText(uid, d.entry)})`);
+  if ((opts.modseq || implicit) && !opts.hasModseq) {
+    emit(`MODSEQ (${entry.modseq})`);
+  }
+  if (flagsChanged && !opts.hasFlags) {
+    emit(`FLAGS (${s.flagText(uid, entry)})`);
   }
   out.text(`${head}${afterLiteral && parts.length ? " " : ""}${parts.join(" ")})\r\n`);
 }

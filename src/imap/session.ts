@@ -31,6 +31,13 @@ export class Session {
   utf8 = false;
   /** ENABLE IMAP4rev2: rev2 response forms (no \Recent, ESEARCH). */
   rev2 = false;
+  /**
+   * RFC 7162 §3.1: a CONDSTORE enabling command was used; untagged FETCH responses for
+   * flag changes carry MODSEQ (and UID) from then on.
+   */
+  condstore = false;
+  /** RFC 7162 §3.2: ENABLE QRESYNC; expunges are reported as VANISHED. */
+  qresync = false;
   view: MailboxView | null = null;
   authFailures = 0;
   readonly out: Outbox;
@@ -65,6 +72,8 @@ export class Session {
       "UNSELECT",
       "CHILDREN",
       "ESEARCH",
+      "CONDSTORE",
+      "QRESYNC",
       "SEARCHRES",
       "WITHIN",
       "LIST-EXTENDED",
@@ -83,9 +92,22 @@ export class Session {
   /** Flags of a message for FETCH FLAGS: system flags, keywords, \Recent for rev1. */
   flagText(uid: number, entry: MessageEntry): string {
     const view = this.view!;
-    const names = view.folder.flagNames(entry);
-    if (!this.rev2 && view.recent.has(uid)) names.push("\\Recent");
-    return names.join(" ");
+    const text = view.folder.flagText(entry.flags);
+    if (this.rev2 || !view.recent.has(uid)) return text;
+    return text ? `${text} \\Recent` : "\\Recent";
+  }
+
+  /**
+   * RFC 7162 §3.1: a CONDSTORE enabling command (ENABLE, SELECT/EXAMINE (CONDSTORE),
+   * STATUS HIGHESTMODSEQ, FETCH MODSEQ or CHANGEDSINCE, SEARCH MODSEQ, STORE
+   * UNCHANGEDSINCE). The first one with a mailbox selected reports its HIGHESTMODSEQ.
+   */
+  enableCondstore(): void {
+    if (this.condstore) return;
+    this.condstore = true;
+    if (this.view && this.state === "selected") {
+      this.out.text(`* OK [HIGHESTMODSEQ ${this.view.modseq}] Highest mailbox mod-sequence\r\n`);
+    }
   }
 
   async run(): Promise<void> {
@@ -252,6 +274,8 @@ export class Session {
         force,
         rev1: !this.rev2,
         flags: (uid, entry) => this.flagText(uid, entry),
+        modseq: this.condstore,
+        vanished: this.qresync,
       });
       if (text) this.out.text(text);
     } catch (e) {

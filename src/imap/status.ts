@@ -1,6 +1,7 @@
 /**
- * STATUS (RFC 3501 §6.3.10, RFC 9051 §6.3.11) with SIZE (RFC 8438) and DELETED
- * (RFC 9051), shared with LIST-STATUS (RFC 5819).
+ * STATUS (RFC 3501 §6.3.10, RFC 9051 §6.3.11) with SIZE (RFC 8438), DELETED (RFC 9051)
+ * and HIGHESTMODSEQ (RFC 7162 §3.1.7), shared with LIST-STATUS (RFC 5819). The counts
+ * are kept by the folder as it changes, so STATUS costs the same in any mailbox size.
  */
 import type { Folder } from "../store/folder.ts";
 import { bad, mailboxName, no, wireName } from "./args.ts";
@@ -9,7 +10,16 @@ import type { Token } from "./parser.ts";
 import type { Session } from "./session.ts";
 import { FolderNameError } from "../store/maildir_names.ts";
 
-const ITEMS = ["MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "SIZE", "DELETED"];
+const ITEMS = [
+  "MESSAGES",
+  "RECENT",
+  "UIDNEXT",
+  "UIDVALIDITY",
+  "UNSEEN",
+  "SIZE",
+  "DELETED",
+  "HIGHESTMODSEQ",
+];
 
 export function statusItems(tokens: Token[]): string[] {
   if (tokens.length === 0) throw bad("STATUS needs at least one item");
@@ -21,13 +31,9 @@ export function statusItems(tokens: Token[]): string[] {
 }
 
 export function statusResponse(s: Session, name: string, folder: Folder, items: string[]): string {
-  let unseen = 0, recent = 0, deleted = 0, size = 0;
-  for (const m of folder.messages.values()) {
-    if (!m.flags.includes("S")) unseen++;
-    if (m.flags.includes("T")) deleted++;
-    if (m.sub === "new") recent++;
-    size += m.size;
-  }
+  // RFC 7162 §3.1: STATUS (HIGHESTMODSEQ) is a CONDSTORE enabling command.
+  if (items.includes("HIGHESTMODSEQ")) s.enableCondstore();
+  let recent = folder.recentCount;
   // This session's own \Recent messages were moved to cur/ when it selected them.
   if (s.view && s.view.folder === folder) recent = Math.max(recent, s.view.recent.size);
   const values: Record<string, number> = {
@@ -35,9 +41,10 @@ export function statusResponse(s: Session, name: string, folder: Folder, items: 
     RECENT: recent,
     UIDNEXT: folder.uidNext,
     UIDVALIDITY: folder.uidValidity,
-    UNSEEN: unseen,
-    SIZE: size,
-    DELETED: deleted,
+    UNSEEN: folder.unseenCount,
+    SIZE: folder.totalSize(),
+    DELETED: folder.deletedCount,
+    HIGHESTMODSEQ: folder.highestModseq,
   };
   const parts = items.map((i) => `${i} ${values[i]}`);
   return `* STATUS ${wireName(s, name)} (${parts.join(" ")})\r\n`;

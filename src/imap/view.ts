@@ -1,32 +1,58 @@
 /**
  * One session's view of its selected mailbox (RFC 3501 §2.3.1.2, §7): its own
- * sequence numbers, the flags it was last told, and which messages are \Recent for
- * it. The shared Folder changes under it (other sessions, SMTP deliveries); `sync`
- * turns the difference into untagged EXISTS / EXPUNGE / FETCH at the moments the
- * RFC allows, so each session's numbering stays consistent.
+ * sequence numbers, what it has been told, and which messages are \Recent for it.
+ * The shared Folder changes under it (other sessions, SMTP deliveries); `sync` turns
+ * the difference into untagged EXISTS / EXPUNGE (or VANISHED) / FETCH at the moments
+ * the RFC allows, so each session's numbering stays consistent.
+ *
+ * The view is small whatever the mailbox size: its sequence numbers are a prefix of
+ * one of the folder's UID snapshots (a shared Uint32Array that is never changed below
+ * its count), and what it was told about flags is one mod-sequence (RFC 7162): the
+ * folder's HIGHESTMODSEQ at its last sync. Flag changes since then are found in the
+ * folder's recent-change log, expunges by comparing with the folder's current UIDs.
  */
 import type { Folder, MessageEntry } from "../store/folder.ts";
 import type { MailStore } from "../store/mailstore.ts";
-import { bad, type Range, resolveRanges } from "./args.ts";
+import { bad, formatSet, type Range, resolveRanges } from "./args.ts";
 import { claimMarked, peekMarked } from "./recent.ts";
 
 /** How often a session re-reads the Maildir for changes made by other processes. */
 const EXTERNAL_REFRESH_MS = 1000;
 const SYSTEM_FLAGS = "\\Answered \\Flagged \\Deleted \\Seen \\Draft";
 
+export interface SyncOptions {
+  /** Whether EXPUNGE may be sent now (not during FETCH, STORE, SEARCH, §7.4.1). */
+  expunge: boolean;
+  /** Look at the Maildir now rather than at most every second (NOOP, CHECK, IDLE). */
+  force?: boolean;
+  rev1: boolean;
+  /** Renders a message's flags for FETCH FLAGS. */
+  flags: (uid: number, entry: MessageEntry) => string;
+  /** CONDSTORE is enabled: unsolicited FETCH carries MODSEQ (RFC 7162 §3.1). */
+  modseq?: boolean;
+  /** QRESYNC is enabled: expunges are reported as VANISHED (RFC 7162 §3.2.10). */
+  vanished?: boolean;
+}
+
 export class MailboxView {
-  /** Sequence number - 1 -> UID. */
-  uids: number[] = [];
-  /** Flag letters last reported to the client, by sequence number - 1 (like uids). */
-  told: string[] = [];
+  /** Sequence number - 1 -> UID, for [0, #n). Shared with the folder: never written. */
+  #buf: Uint32Array = new Uint32Array(0);
+  #n = 0;
+  #uids: Uint32Array = new Uint32Array(0);
+  /** The folder's HIGHESTMODSEQ when this session was last told about flag changes. */
+  #modseq = 0;
+  #expungeGeneration = -1;
   /** UIDs that are \Recent for this session (RFC 3501 §2.3.2). */
   readonly recent = new Set<number>();
+  /** Flag changes this session reported itself since its last sync: UID -> modseq. */
+  readonly #own = new Map<number, number>();
   #version = -1;
   #keywords = 0;
   /** Expunges seen while EXPUNGE could not be sent yet. */
   #deferred = false;
   #dirty = false;
   #muted = false;
+  #closed = false;
   #lastRefresh = 0;
   #unwatch: () => void;
   /** Called when another session or a delivery changed the folder (IDLE wakes up). */
@@ -43,6 +69,7 @@ export class MailboxView {
       this.#dirty = true;
       this.onChange?.();
     });
+    store.retain(folder);
   }
 
   /**
@@ -59,8 +86,11 @@ export class MailboxView {
   }
 
   close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
     this.#unwatch();
     this.onChange = null;
+    this.store.release(this.folder);
   }
 
   /**
@@ -69,14 +99,26 @@ export class MailboxView {
    */
   async open(): Promise<void> {
     this.#lastRefresh = Date.now();
-    if (!this.readOnly) { for (const uid of await this.folder.claimRecent()) this.recent.add(uid); }
-    else for (const m of this.folder.messages.values()) if (m.sub === "new") this.recent.add(m.uid);
-    for (const m of this.folder.messages.values()) {
-      this.uids.push(m.uid);
-      this.told.push(m.flags);
+    const folder = this.folder;
+    if (!this.readOnly) { for (const uid of await folder.claimRecent()) this.recent.add(uid); }
+    this.#adopt();
+    if (this.readOnly && folder.recentCount > 0) {
+      for (let i = 0; i < this.#n; i++) {
+        if (folder.messages.get(this.#buf[i])?.sub === "new") this.recent.add(this.#buf[i]);
+      }
     }
-    this.#version = this.folder.version;
-    this.#keywords = this.folder.keywords.length;
+    this.#modseq = folder.highestModseq;
+    this.#version = folder.version;
+    this.#expungeGeneration = folder.expungeGeneration;
+    this.#keywords = folder.keywords.length;
+  }
+
+  /** Takes the folder's current UIDs as this view's sequence numbers. */
+  #adopt(): void {
+    const snap = this.folder.uidSnapshot();
+    this.#buf = snap.uids;
+    this.#n = snap.count;
+    this.#uids = this.#buf.subarray(0, this.#n);
   }
 
   /** FLAGS and PERMANENTFLAGS (RFC 3501 §7.2.6, §7.1): system flags and our keywords. */
@@ -89,12 +131,22 @@ export class MailboxView {
         : `* OK [PERMANENTFLAGS (${flags} \\*)] Flags permitted\r\n`);
   }
 
+  /** UIDs by sequence number - 1 (read-only: a view on shared memory). */
+  get uids(): Uint32Array {
+    return this.#uids;
+  }
+
   get exists(): number {
-    return this.uids.length;
+    return this.#n;
   }
 
   get lastUid(): number {
-    return this.uids.length ? this.uids[this.uids.length - 1] : 0;
+    return this.#n ? this.#buf[this.#n - 1] : 0;
+  }
+
+  /** The folder's HIGHESTMODSEQ as this session last saw it. */
+  get modseq(): number {
+    return this.#modseq;
   }
 
   entry(uid: number): MessageEntry | undefined {
@@ -103,21 +155,17 @@ export class MailboxView {
 
   /** Sequence number of a UID, or 0 (binary search: uids ascend). */
   seqOf(uid: number): number {
-    let lo = 0, hi = this.uids.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      const v = this.uids[mid];
-      if (v === uid) return mid + 1;
-      if (v < uid) lo = mid + 1;
-      else hi = mid - 1;
-    }
-    return 0;
+    const i = lowerBound(this.#buf, this.#n, uid);
+    return i < this.#n && this.#buf[i] === uid ? i + 1 : 0;
   }
 
-  /** The [seq, uid] pairs a sequence set or UID set selects, in sequence order. */
-  select(ranges: Range[], byUid: boolean): [number, number][] {
-    const out: [number, number][] = [];
-    const n = this.uids.length;
+  /**
+   * The messages a sequence set or UID set selects, as runs of 0-based positions
+   * [from, to] (inclusive), ascending and merged: a whole-mailbox FETCH needs no list
+   * of a hundred thousand pairs.
+   */
+  runs(ranges: Range[], byUid: boolean): [number, number][] {
+    const n = this.#n;
     if (!byUid) {
       // RFC 3501 §9 seq-number: a number past EXISTS is a client error.
       // A range ending in "*" stays valid in an empty mailbox (clients re-sync with 1:*).
@@ -127,37 +175,44 @@ export class MailboxView {
         }
       }
     }
-    if (n === 0) return out;
+    if (n === 0) return [];
+    const out: [number, number][] = [];
     if (!byUid) {
       for (const r of resolveRanges(ranges, n)) {
-        for (let s = Math.max(1, r.from); s <= Math.min(n, r.to); s++) {
-          out.push([s, this.uids[s - 1]]);
-        }
+        const from = Math.max(1, r.from) - 1, to = Math.min(n, r.to) - 1;
+        if (from <= to) out.push([from, to]);
       }
     } else {
       for (const r of resolveRanges(ranges, this.lastUid)) {
-        let i = lowerBound(this.uids, r.from);
-        for (; i < n && this.uids[i] <= r.to; i++) out.push([i + 1, this.uids[i]]);
+        const from = lowerBound(this.#buf, n, r.from);
+        const to = lowerBound(this.#buf, n, r.to + 1) - 1;
+        if (from <= to) out.push([from, to]);
       }
     }
-    if (ranges.length > 1) {
-      out.sort((a, b) => a[0] - b[0]);
-      return out.filter((p, i) => i === 0 || out[i - 1][0] !== p[0]);
+    if (out.length < 2) return out;
+    out.sort((a, b) => a[0] - b[0]);
+    const merged: [number, number][] = [out[0]];
+    for (const r of out.slice(1)) {
+      const last = merged[merged.length - 1];
+      if (r[0] <= last[1] + 1) last[1] = Math.max(last[1], r[1]);
+      else merged.push(r);
+    }
+    return merged;
+  }
+
+  /** The [seq, uid] pairs a sequence set or UID set selects, in sequence order. */
+  select(ranges: Range[], byUid: boolean): [number, number][] {
+    const out: [number, number][] = [];
+    for (const [from, to] of this.runs(ranges, byUid)) {
+      for (let i = from; i <= to; i++) out.push([i + 1, this.#buf[i]]);
     }
     return out;
   }
 
   /**
    * Brings the view up to date and returns the untagged responses to send.
-   * `expunge`: whether EXPUNGE may be sent now (not during FETCH, STORE, SEARCH,
-   * RFC 3501 §7.4.1). `flagNames` renders a message's flags for FETCH FLAGS.
    */
-  async sync(opts: {
-    expunge: boolean;
-    force?: boolean;
-    rev1: boolean;
-    flags: (uid: number, entry: MessageEntry) => string;
-  }): Promise<string> {
+  async sync(opts: SyncOptions): Promise<string> {
     const now = Date.now();
     if (this.#dirty || opts.force || now - this.#lastRefresh > EXTERNAL_REFRESH_MS) {
       this.#dirty = false;
@@ -174,59 +229,81 @@ export class MailboxView {
     if (folder.version === this.#version && !opts.force && !(this.#deferred && opts.expunge)) {
       return out;
     }
-    // Expunged messages (§7.4.1), highest first so each number is still valid.
+    // Everything below is synchronous up to the \Recent claim: what it reads is one state.
+    const version = folder.version;
+    const highest = folder.highestModseq;
     const msgs = folder.messages;
-    if (!opts.expunge) {
-      if (!this.#deferred) this.#deferred = this.uids.some((u) => !msgs.has(u));
+    // Expunged messages (§7.4.1), highest first so each number is still valid.
+    if (folder.expungeGeneration !== this.#expungeGeneration) {
+      if (!opts.expunge) this.#deferred = true;
+      else {
+        const gone: number[] = [];
+        for (let i = this.#n - 1; i >= 0; i--) {
+          const uid = this.#buf[i];
+          if (msgs.has(uid)) continue;
+          if (!opts.vanished) out += `* ${i + 1} EXPUNGE\r\n`;
+          gone.push(uid);
+          this.recent.delete(uid);
+          this.#own.delete(uid);
+        }
+        if (opts.vanished && gone.length) out += `* VANISHED ${formatSet(gone.reverse())}\r\n`;
+        const last = this.lastUid;
+        const snap = folder.uidSnapshot();
+        this.#buf = snap.uids;
+        this.#n = lowerBound(snap.uids, snap.count, last + 1);
+        this.#uids = this.#buf.subarray(0, this.#n);
+        this.#expungeGeneration = folder.expungeGeneration;
+        this.#deferred = false;
+      }
+    }
+    // Flag changes made by others (§7.4.2 FETCH), in sequence order.
+    const since = this.#modseq;
+    const changed: number[] = [];
+    const recent = folder.changedSince(since);
+    if (recent === null) {
+      for (let i = 0; i < this.#n; i++) {
+        const m = msgs.get(this.#buf[i]);
+        if (m && m.modseq > since) changed.push(i);
+      }
     } else {
-      this.#deferred = false;
-      let gone = false;
-      for (let i = this.uids.length - 1; i >= 0; i--) {
-        const uid = this.uids[i];
-        if (msgs.has(uid)) continue;
-        out += `* ${i + 1} EXPUNGE\r\n`;
-        this.recent.delete(uid);
-        this.uids[i] = 0;
-        gone = true;
+      const seen = new Set<number>();
+      for (const uid of recent) {
+        if (seen.has(uid)) continue;
+        seen.add(uid);
+        const seq = this.seqOf(uid);
+        if (seq > 0) changed.push(seq - 1);
       }
-      if (gone) {
-        this.told = this.told.filter((_, i) => this.uids[i] !== 0);
-        this.uids = this.uids.filter((u) => u !== 0);
-      }
+      changed.sort((a, b) => a - b);
     }
-    // Flag changes made by others (§7.4.2 FETCH).
-    for (let i = 0; i < this.uids.length; i++) {
-      const uid = this.uids[i];
+    for (const i of changed) {
+      const uid = this.#buf[i];
       const m = msgs.get(uid);
-      if (!m) continue;
-      if (this.told[i] !== m.flags) {
-        this.told[i] = m.flags;
-        out += `* ${i + 1} FETCH (UID ${uid} FLAGS (${opts.flags(uid, m)}))\r\n`;
-      }
+      if (!m || m.modseq <= since || this.#own.get(uid) === m.modseq) continue;
+      const ms = opts.modseq ? ` MODSEQ (${m.modseq})` : "";
+      out += `* ${i + 1} FETCH (UID ${uid} FLAGS (${opts.flags(uid, m)})${ms})\r\n`;
     }
-    // New messages (§7.3.1 EXISTS, §7.3.2 RECENT for rev1 clients).
-    const last = this.lastUid;
-    if (folder.uidNext - 1 > last) {
-      let added = 0;
-      for (const m of msgs.values()) {
-        if (m.uid <= last) continue;
-        this.uids.push(m.uid);
-        this.told.push(m.flags);
-        added++;
-      }
+    this.#own.clear();
+    this.#modseq = highest;
+    // New messages (§7.3.1 EXISTS, §7.3.2 RECENT for rev1 clients). With expunges still
+    // to report, the numbers stay as they are until then.
+    if (!this.#deferred) {
+      const before = this.#n;
+      this.#adopt();
+      const added = this.#n - before;
       if (added > 0) {
         if (!this.readOnly) await this.#claim();
         else {
           const marked = peekMarked(folder.path);
-          for (const uid of this.uids.slice(-added)) {
+          for (let i = before; i < this.#n; i++) {
+            const uid = this.#buf[i];
             if (msgs.get(uid)?.sub === "new" || marked.has(uid)) this.recent.add(uid);
           }
         }
-        out += `* ${this.uids.length} EXISTS\r\n`;
+        out += `* ${this.#n} EXISTS\r\n`;
         if (opts.rev1) out += `* ${this.recent.size} RECENT\r\n`;
       }
     }
-    this.#version = folder.version;
+    this.#version = version;
     return out;
   }
 
@@ -238,15 +315,17 @@ export class MailboxView {
     }
   }
 
-  /** Records flags this session reported itself (STORE, \Seen by FETCH). */
-  noteFlags(uid: number, letters: string): void {
-    const seq = this.seqOf(uid);
-    if (seq > 0) this.told[seq - 1] = letters;
+  /**
+   * Records a flag change this session reported itself (STORE, \Seen by FETCH), so the
+   * next sync does not report it again: `modseq` is the message's new mod-sequence.
+   */
+  noteFlags(uid: number, modseq: number): void {
+    this.#own.set(uid, modseq);
   }
 }
 
-function lowerBound(a: number[], v: number): number {
-  let lo = 0, hi = a.length;
+function lowerBound(a: Uint32Array, n: number, v: number): number {
+  let lo = 0, hi = n;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
     if (a[mid] < v) lo = mid + 1;

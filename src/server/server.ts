@@ -129,6 +129,8 @@ export async function startServer(
       for (const s of ctx.sessions) s.conn.destroy();
       await background.stop();
       if (ctx.queue) await ctx.queue.stop();
+      // Folder indexes are written and marked clean (their HIGHESTMODSEQ stays exact).
+      await store.close().catch((e) => logger.warn(`closing folder indexes: ${e}`));
       directory.close();
       logger.info("stopped");
       resolveStopped();

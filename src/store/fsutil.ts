@@ -140,3 +140,19 @@ export class Mutex {
     return result;
   }
 }
+
+/** Hard-links `src` to `dest`; across file systems (DIR= on another mount) copies and syncs. */
+export async function linkOrCopy(src: string, dest: string): Promise<void> {
+  try {
+    await Deno.link(src, dest);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.AlreadyExists) throw e;
+    await Deno.copyFile(src, dest);
+    const f = await Deno.open(dest, { read: true, write: true });
+    try {
+      await f.sync();
+    } finally {
+      f.close();
+    }
+  }
+}

@@ -11,8 +11,8 @@
 import { createHash } from "node:crypto";
 import { join, relative, resolve } from "node:path";
 import type { UserRecord } from "./records.ts";
-import { ensureDirDurable, exists, syncDir, writeAll } from "./fsutil.ts";
-import { Folder, type Folder as FolderT } from "./folder.ts";
+import { ensureDirDurable, exists, linkOrCopy, syncDir, writeAll } from "./fsutil.ts";
+import { type AddItem, Folder, type Folder as FolderT } from "./folder.ts";
 import {
   DELIMITER,
   dirToFolder,
@@ -43,14 +43,28 @@ export interface StoreOptions {
 export interface StoredMessage {
   folderPath: string;
   base: string;
+  /** The UID, when the folder was open in this process (assigned as it was stored). */
+  uid?: number;
 }
 
 type Listener = () => void;
+
+/**
+ * Loaded folders nobody holds are dropped past these (least recently used first). Each
+ * keeps its index open (three file descriptors: database, WAL, shared memory).
+ */
+const MAX_IDLE_FOLDERS = 64;
+const MAX_IDLE_MESSAGES = 300_000;
+/** A folder used within this long is never dropped (a command may still hold it). */
+const IDLE_MS = 60_000;
 
 export class MailStore {
   readonly dirBase: string;
   readonly hashDirs: number;
   readonly #folders = new Map<string, FolderT>();
+  readonly #lastUse = new Map<string, number>();
+  readonly #holds = new Map<FolderT, number>();
+  #evictedAt = 0;
   readonly #listeners = new Map<string, Set<Listener>>();
   readonly #usage = new Map<string, { bytes: number; at: number }>();
 
@@ -87,9 +101,7 @@ export class MailStore {
 
   /** Deletes a user's Maildir root with everything in it. */
   async removeMailbox(root: string): Promise<void> {
-    for (const key of [...this.#folders.keys()]) {
-      if (key === root || key.startsWith(root + "/")) this.#folders.delete(key);
-    }
+    await this.#dropFolders((key) => key === root || key.startsWith(root + "/"));
     this.#usage.delete(root);
     await Deno.remove(root, { recursive: true }).catch((e) => {
       if (!(e instanceof Deno.errors.NotFound)) throw e;
@@ -114,16 +126,73 @@ export class MailStore {
       folder = this.#folders.get(path) ?? new Folder(path);
       this.#folders.set(path, folder);
     }
+    this.#lastUse.set(path, Date.now());
     try {
       await folder.refresh();
     } catch (e) {
       if (e instanceof Deno.errors.NotFound) {
-        this.#folders.delete(path);
+        if (this.#folders.get(path) === folder) {
+          this.#folders.delete(path);
+          void folder.close();
+        }
         return null;
       }
       throw e;
     }
+    this.#maybeEvict();
     return folder;
+  }
+
+  /** Keeps a folder loaded while a session has it selected (release when done). */
+  retain(folder: FolderT): void {
+    this.#holds.set(folder, (this.#holds.get(folder) ?? 0) + 1);
+  }
+
+  release(folder: FolderT): void {
+    const n = (this.#holds.get(folder) ?? 1) - 1;
+    if (n > 0) this.#holds.set(folder, n);
+    else this.#holds.delete(folder);
+    this.#lastUse.set(folder.path, Date.now());
+  }
+
+  /** Drops least recently used folders nobody holds, past the limits (at most every 10 s). */
+  #maybeEvict(): void {
+    const now = Date.now();
+    if (this.#folders.size <= 8 || now - this.#evictedAt < 10_000) return;
+    this.#evictedAt = now;
+    let messages = 0;
+    const idle: FolderT[] = [];
+    for (const f of this.#folders.values()) {
+      if (this.#holds.has(f)) continue;
+      messages += f.messages.size;
+      idle.push(f);
+    }
+    idle.sort((a, b) => (this.#lastUse.get(a.path) ?? 0) - (this.#lastUse.get(b.path) ?? 0));
+    let count = idle.length;
+    for (const f of idle) {
+      if (count <= MAX_IDLE_FOLDERS && messages <= MAX_IDLE_MESSAGES) break;
+      if (now - (this.#lastUse.get(f.path) ?? 0) < IDLE_MS) break;
+      this.#folders.delete(f.path);
+      this.#lastUse.delete(f.path);
+      void f.close();
+      count--;
+      messages -= f.messages.size;
+    }
+  }
+
+  /** Closes and forgets the loaded folders whose path matches (deleted or renamed). */
+  async #dropFolders(match: (path: string) => boolean, stale = false): Promise<void> {
+    const doomed = [...this.#folders].filter(([path]) => match(path));
+    for (const [path] of doomed) {
+      this.#folders.delete(path);
+      this.#lastUse.delete(path);
+    }
+    await Promise.all(doomed.map(([, f]) => f.close({ stale })));
+  }
+
+  /** Writes every open folder's index and closes it (daemon shutdown). */
+  async close(): Promise<void> {
+    await this.#dropFolders(() => true);
   }
 
   /** IMAP names of every folder under the root, INBOX first. */
@@ -153,7 +222,7 @@ export class MailStore {
     if (isInbox(name)) throw new FolderNameError("INBOX cannot be deleted");
     const path = this.folderPath(root, name);
     if (!(await exists(path))) throw new FolderNameError(`mailbox "${name}" does not exist`);
-    this.#folders.delete(path);
+    await this.#dropFolders((key) => key === path);
     await Deno.remove(path, { recursive: true });
     await syncDir(root);
     this.#usage.delete(root);
@@ -170,6 +239,7 @@ export class MailStore {
       throw new FolderNameError(`mailbox "${to}" already exists`);
     }
     if (isInbox(from)) {
+      await this.#dropFolders((key) => key === root, true);
       await makeMaildir(dst, true);
       for (const sub of ["new", "cur"]) {
         for await (const e of Deno.readDir(join(root, sub))) {
@@ -177,28 +247,27 @@ export class MailStore {
         }
       }
       await Promise.all([syncDir(join(dst, "new")), syncDir(join(dst, "cur"))]);
-      this.#folders.delete(root);
       this.notify(root);
       return;
     }
     const src = this.folderPath(root, from);
     if (!(await exists(src))) throw new FolderNameError(`mailbox "${from}" does not exist`);
     const children = (await this.listFolders(root)).filter((n) => n.startsWith(from + DELIMITER));
+    const moving = [src, ...children.map((c) => this.folderPath(root, c))];
+    await this.#dropFolders((key) => moving.includes(key));
     await Deno.rename(src, dst);
     for (const child of children) {
       const newName = to + child.slice(from.length);
       await Deno.rename(this.folderPath(root, child), this.folderPath(root, newName));
     }
     await syncDir(root);
-    for (const key of [...this.#folders.keys()]) {
-      if (key.startsWith(src)) this.#folders.delete(key);
-    }
     this.notify(src);
   }
 
   /**
    * Stores one message durably in every target (hard links, one data fsync) and
-   * tells watchers. Resolves once everything is on disk.
+   * tells watchers. Resolves once everything is on disk. A target folder that is open
+   * in this process takes the file in directly (UID assigned, no directory scan).
    */
   async deliver(
     targets: readonly DeliveryTarget[],
@@ -233,23 +302,41 @@ export class MailStore {
     let tmpGone = false;
     try {
       for (let i = 0; i < dests.length; i++) {
-        const dest = join(dests[i].folderPath, sub, name);
-        if (i === dests.length - 1) {
-          try {
-            await Deno.rename(tmp, dest);
-            tmpGone = true;
-          } catch (e) {
-            if (e instanceof Deno.errors.NotFound) throw e;
-            await linkOrCopy(tmp, dest); // another file system: copy; tmp removed below
-          }
+        const last = i === dests.length - 1;
+        const folder = this.#folders.get(dests[i].folderPath);
+        if (folder && !folder.closed) {
+          const item: AddItem = {
+            src: tmp,
+            link: !last,
+            base,
+            flags: opts.flags ?? null,
+            size: data.length,
+            internalDate: opts.internalDate ?? null,
+          };
+          const [uid] = await folder.add([item]);
+          if (!uid) throw new Deno.errors.NotFound(`${tmp} vanished during delivery`);
+          tmpGone = last;
+          stored.push({ folderPath: dests[i].folderPath, base, uid });
         } else {
-          await linkOrCopy(tmp, dest);
+          const dest = join(dests[i].folderPath, sub, name);
+          if (last) {
+            try {
+              await Deno.rename(tmp, dest);
+              tmpGone = true;
+            } catch (e) {
+              if (e instanceof Deno.errors.NotFound) throw e;
+              await linkOrCopy(tmp, dest); // another file system: copy; tmp removed below
+            }
+          } else {
+            await linkOrCopy(tmp, dest);
+          }
+          stored.push({ folderPath: dests[i].folderPath, base });
         }
-        stored.push({ folderPath: dests[i].folderPath, base });
         this.#adjustUsage(dests[i].root, data.length);
       }
       await Promise.all(dests.map((d) => syncDir(join(d.folderPath, sub))));
     } finally {
+      // Left over after a copy to another file system or a failure.
       if (!tmpGone) await Deno.remove(tmp).catch(() => {});
     }
     for (const s of stored) this.notify(s.folderPath);
@@ -269,18 +356,22 @@ export class MailStore {
       ...opts,
       flags: opts.flags ?? "",
     });
-    await folder.refresh(true);
-    for (const m of folder.messages.values()) {
-      if (m.base === stored.base) return { uid: m.uid, uidValidity: folder.uidValidity };
+    if (stored.uid) return { uid: stored.uid, uidValidity: folder.uidValidity };
+    // The folder was dropped meanwhile (deleted, renamed): find the file by its name.
+    const again = await this.openFolder(root, folderName);
+    if (again) {
+      for (const m of again.messages.values()) {
+        if (m.base === stored.base) return { uid: m.uid, uidValidity: again.uidValidity };
+      }
     }
     throw new Error(`appended message ${stored.base} not found after refresh`);
   }
 
   /**
    * IMAP COPY/MOVE helper: puts messages of `source` into another folder without
-   * rewriting their data (hard links for copies, renames for moves; flags and internal
-   * date kept), makes the entries durable, and returns [source UID, new UID] pairs.
-   * A move then expunges the originals from `source`.
+   * rewriting their data (hard links; flags, keywords and internal date kept; a move
+   * keeps the base name), makes the entries durable, and returns [source UID, new UID]
+   * pairs. A move then expunges the originals from `source`.
    */
   async copyMessages(
     source: FolderT,
@@ -291,44 +382,46 @@ export class MailStore {
   ): Promise<{ uidValidity: number; pairs: [number, number][] }> {
     const dest = await this.openFolder(root, folderName);
     if (!dest) throw new FolderNameError(`mailbox "${folderName}" does not exist`);
-    const taken = new Set([...dest.messages.values()].map((m) => m.base));
-    const byBase = new Map<string, number>();
     const letters = new Map<string, string>();
-    const moved: number[] = [];
+    const pairs: [number, number][] = [];
     let bytes = 0;
-    for (const uid of uids) {
-      const m = source.messages.get(uid);
-      if (!m) continue;
-      const keep = opts.move && source !== dest && !taken.has(m.base);
-      const base = keep ? m.base : newBaseName(m.size);
-      // Keyword letters are per folder: carry keywords over by name.
-      let flags = letters.get(m.flags);
-      if (flags === undefined) {
-        flags = /[a-z]/.test(m.flags) ? await dest.lettersFor(source.flagNames(m)) : m.flags;
-        letters.set(m.flags, flags);
+    let todo = [...uids];
+    // Twice: a message renamed meanwhile (a flag change) is linked again from its new name.
+    for (let attempt = 0; attempt < 2 && todo.length > 0; attempt++) {
+      const items: AddItem[] = [];
+      const from: number[] = [];
+      for (const uid of todo) {
+        const m = source.messages.get(uid);
+        if (!m) continue;
+        const keep = opts.move && source !== dest && !dest.hasBase(m.base);
+        // Keyword letters are per folder: carry keywords over by name.
+        let flags = letters.get(m.flags);
+        if (flags === undefined) {
+          flags = /[a-z]/.test(m.flags) ? await dest.lettersFor(source.flagNames(m)) : m.flags;
+          letters.set(m.flags, flags);
+        }
+        items.push({
+          src: source.filePath(m),
+          link: true,
+          base: keep ? m.base : newBaseName(m.size),
+          flags,
+          size: m.size,
+          internalDate: m.internalDate,
+        });
+        from.push(uid);
       }
-      const target = join(dest.path, "cur", fileNameFor(base, flags));
-      try {
-        if (keep) await Deno.rename(source.filePath(m), target);
-        else await linkOrCopy(source.filePath(m), target);
-      } catch (e) {
-        if (e instanceof Deno.errors.NotFound) continue; // expunged meanwhile
-        throw e;
-      }
-      taken.add(base);
-      byBase.set(base, uid);
-      bytes += m.size;
-      if (opts.move) moved.push(uid);
+      const got = await dest.add(items);
+      todo = [];
+      got.forEach((u, i) => {
+        if (u) {
+          pairs.push([from[i], u]);
+          bytes += items[i].size;
+        } else todo.push(from[i]);
+      });
     }
     await syncDir(join(dest.path, "cur"));
-    await dest.refresh(true);
-    const pairs: [number, number][] = [];
-    for (const m of dest.messages.values()) {
-      const src = byBase.get(m.base);
-      if (src !== undefined) pairs.push([src, m.uid]);
-    }
     pairs.sort((a, b) => a[0] - b[0]);
-    if (moved.length > 0) await source.expunge(moved);
+    if (opts.move && pairs.length > 0) await source.expunge(pairs.map((p) => p[0]));
     const sameRoot = source.path === root || source.path.startsWith(root + "/");
     if (!opts.move || !sameRoot) this.#adjustUsage(root, bytes);
     if (opts.move && !sameRoot) this.invalidateUsage(source.path);
@@ -401,22 +494,6 @@ async function makeMaildir(path: string, isSubFolder = false): Promise<void> {
   if (isSubFolder && !(await exists(join(path, "maildirfolder")))) {
     await Deno.writeFile(join(path, "maildirfolder"), new Uint8Array());
     await syncDir(path);
-  }
-}
-
-async function linkOrCopy(src: string, dest: string): Promise<void> {
-  try {
-    await Deno.link(src, dest);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) throw e;
-    // Another file system (DIR= on another mount): copy and sync the copy.
-    await Deno.copyFile(src, dest);
-    const f = await Deno.open(dest, { read: true, write: true });
-    try {
-      await f.sync();
-    } finally {
-      f.close();
-    }
   }
 }
 

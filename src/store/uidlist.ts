@@ -1,10 +1,17 @@
 /**
- * The per-folder UID list (`extremail-uidlist`): UIDVALIDITY, UIDNEXT and the UID of
- * every message base name. Append-only between compactions, so assigning UIDs to a
- * few new messages in a 100,000-message folder writes a few lines, not the file.
+ * The per-folder UID list (`extremail-uidlist`): UIDVALIDITY, UIDNEXT, the UID of every
+ * message base name, and the mod-sequence ceiling (RFC 7162: no mod-sequence above it
+ * was ever handed out, so after a crash or a lost index the folder restarts above it).
+ * Append-only between compactions, so assigning UIDs to a few new messages in a
+ * 100,000-message folder writes a few lines, not the file.
  *
- *   extremail-uidlist 1 V<uidvalidity> N<uidnext>
+ *   extremail-uidlist 1 V<uidvalidity> N<uidnext> [M<modseq ceiling>]
  *   <uid> <base>
+ *   M <modseq ceiling>
+ *
+ * It is the durable authority on UIDs (the folder index, extremail-index.sqlite, is a
+ * cache that can be rebuilt from it and the Maildir). Other processes may append under
+ * the lock; `UidListCache` re-reads only what changed (file identity, appended tail).
  */
 import { join } from "node:path";
 import { syncDir, writeAll, writeFileAtomic } from "./fsutil.ts";
@@ -17,6 +24,47 @@ export interface UidList {
   byBase: Map<string, number>;
   /** Lines in the file, to decide when compaction pays. */
   lines: number;
+  /** Highest mod-sequence that may have been handed out (0: none reserved yet). */
+  modseqCeiling: number;
+}
+
+const HEADER = /^extremail-uidlist 1 V(\d+) N(\d+)(?: M(\d+))?/;
+
+function parseLines(text: string, list: UidList, from: number, complete: boolean): void {
+  const lines = text.split("\n");
+  for (let i = from; i < lines.length; i++) {
+    const line = lines[i];
+    // A torn last line (crash mid-append) has no newline after it and is ignored:
+    // its message simply gets a new UID, which no client has seen yet.
+    if (i === lines.length - 1 && !complete) continue;
+    const space = line.indexOf(" ");
+    if (space <= 0) continue;
+    if (line.startsWith("M ")) {
+      const m = Number(line.slice(2));
+      if (Number.isSafeInteger(m) && m > list.modseqCeiling) list.modseqCeiling = m;
+      continue;
+    }
+    const uid = Number(line.slice(0, space));
+    if (!Number.isSafeInteger(uid) || uid <= 0) continue;
+    list.byBase.set(line.slice(space + 1), uid);
+    if (uid >= list.uidNext) list.uidNext = uid + 1;
+  }
+  list.lines += lines.length - (complete ? 1 : 0) - from;
+}
+
+function parseUidList(text: string): UidList | null {
+  const nl = text.indexOf("\n");
+  const header = HEADER.exec(nl < 0 ? text : text.slice(0, nl));
+  if (!header || nl < 0) return null; // unreadable: treated as lost, a new UIDVALIDITY follows
+  const list: UidList = {
+    uidValidity: Number(header[1]),
+    uidNext: Number(header[2]),
+    byBase: new Map(),
+    lines: 1,
+    modseqCeiling: header[3] ? Number(header[3]) : 0,
+  };
+  parseLines(text, list, 1, text.endsWith("\n"));
+  return list;
 }
 
 export async function readUidList(folderPath: string): Promise<UidList | null> {
@@ -27,27 +75,7 @@ export async function readUidList(folderPath: string): Promise<UidList | null> {
     if (e instanceof Deno.errors.NotFound) return null;
     throw e;
   }
-  const lines = text.split("\n");
-  const header = /^extremail-uidlist 1 V(\d+) N(\d+)/.exec(lines[0]);
-  if (!header) return null; // unreadable: treated as lost, a new UIDVALIDITY follows
-  const list: UidList = {
-    uidValidity: Number(header[1]),
-    uidNext: Number(header[2]),
-    byBase: new Map(),
-    lines: lines.length,
-  };
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i];
-    const space = line.indexOf(" ");
-    // A torn last line (crash mid-append) has no newline after it and is ignored:
-    // its message simply gets a new UID, which no client has seen yet.
-    if (space <= 0 || (i === lines.length - 1 && !text.endsWith("\n"))) continue;
-    const uid = Number(line.slice(0, space));
-    if (!Number.isSafeInteger(uid) || uid <= 0) continue;
-    list.byBase.set(line.slice(space + 1), uid);
-    if (uid >= list.uidNext) list.uidNext = uid + 1;
-  }
-  return list;
+  return parseUidList(text);
 }
 
 /** Appends new assignments and makes them durable before any client sees them. */
@@ -56,16 +84,20 @@ export async function appendUidList(
   list: UidList,
   added: { uid: number; base: string }[],
 ): Promise<void> {
-  const path = join(folderPath, UIDLIST);
   const body = added.map((a) => `${a.uid} ${a.base}\n`).join("");
+  await appendDurably(join(folderPath, UIDLIST), body);
+  list.lines += added.length;
+}
+
+async function appendDurably(path: string, body: string): Promise<Deno.FileInfo> {
   const file = await Deno.open(path, { append: true, create: false });
   try {
     await writeAll(file, new TextEncoder().encode(body));
     await file.sync();
+    return await file.stat();
   } finally {
     file.close();
   }
-  list.lines += added.length;
 }
 
 /** Rewrites the whole list (new folder, lost list, or too many dead lines). */
@@ -73,7 +105,10 @@ export async function writeUidList(folderPath: string, list: UidList): Promise<v
   const rows = [...list.byBase].sort((a, b) => a[1] - b[1]).map(([base, uid]) =>
     `${uid} ${base}\n`
   );
-  const text = `extremail-uidlist 1 V${list.uidValidity} N${list.uidNext}\n${rows.join("")}`;
+  const ceiling = list.modseqCeiling > 0 ? ` M${list.modseqCeiling}` : "";
+  const text = `extremail-uidlist 1 V${list.uidValidity} N${list.uidNext}${ceiling}\n${
+    rows.join("")
+  }`;
   await writeFileAtomic(join(folderPath, UIDLIST), text);
   list.lines = rows.length + 1;
 }
@@ -91,6 +126,116 @@ export async function withUidListLock<T>(folderPath: string, work: () => Promise
   } finally {
     lock.close(); // closing releases the flock
   }
+}
+
+interface FileId {
+  ino: number | null;
+  size: number;
+  mtime: number;
+}
+
+const sameId = (a: FileId | null, b: Deno.FileInfo) =>
+  a !== null && a.ino === b.ino && a.size === b.size && a.mtime === (b.mtime?.getTime() ?? 0);
+
+/**
+ * The folder's parsed UID list, kept in memory and brought up to date cheaply: the file
+ * is re-read only when its identity (inode, size, mtime) changed, and when it only grew
+ * (another process appended), only the new tail is read. Call `sync` and the writers under
+ * withUidListLock.
+ */
+export class UidListCache {
+  list: UidList | null = null;
+  #id: FileId | null = null;
+  /** Bytes of the file parsed so far (up to the end of its last complete line). */
+  #parsed = 0;
+  /** The file ends without a newline (torn append): the next append starts a new line. */
+  #torn = false;
+
+  constructor(readonly folderPath: string) {}
+
+  get path(): string {
+    return join(this.folderPath, UIDLIST);
+  }
+
+  /** Re-reads what changed on disk; null when the list does not exist or is unreadable. */
+  async sync(): Promise<UidList | null> {
+    let st: Deno.FileInfo;
+    try {
+      st = await Deno.stat(this.path);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+      this.list = null;
+      this.#id = null;
+      return null;
+    }
+    if (this.list && sameId(this.#id, st)) return this.list;
+    if (this.list && this.#id && this.#id.ino === st.ino && st.size > this.#parsed) {
+      // Appended by someone else: parse the tail only.
+      const file = await Deno.open(this.path, { read: true });
+      try {
+        await file.seek(this.#parsed, Deno.SeekMode.Start);
+        const buf = new Uint8Array(st.size - this.#parsed);
+        let off = 0;
+        while (off < buf.length) {
+          const n = await file.read(buf.subarray(off));
+          if (n === null) break;
+          off += n;
+        }
+        const text = new TextDecoder().decode(buf.subarray(0, off));
+        const end = text.lastIndexOf("\n") + 1;
+        parseLines(text.slice(0, end), this.list, 0, true);
+        this.#parsed += new TextEncoder().encode(text.slice(0, end)).length;
+        this.#torn = end < text.length;
+      } finally {
+        file.close();
+      }
+      this.#id = { ino: st.ino, size: st.size, mtime: st.mtime?.getTime() ?? 0 };
+      return this.list;
+    }
+    const bytes = await Deno.readFile(this.path).catch((e) => {
+      if (e instanceof Deno.errors.NotFound) return null;
+      throw e;
+    });
+    if (bytes === null) return this.sync();
+    const text = new TextDecoder().decode(bytes);
+    this.list = parseUidList(text);
+    const last = bytes.lastIndexOf(10) + 1;
+    this.#parsed = last;
+    this.#torn = last < bytes.length;
+    this.#id = { ino: st.ino, size: bytes.length, mtime: st.mtime?.getTime() ?? 0 };
+    if (bytes.length !== st.size) this.#id = null; // changed while read: re-read next time
+    return this.list;
+  }
+
+  /** Appends lines durably (UID assignments, a new ceiling) and keeps the cache current. */
+  async append(added: { uid: number; base: string }[], ceiling?: number): Promise<void> {
+    const list = this.list!;
+    let body = this.#torn ? "\n" : "";
+    for (const a of added) body += `${a.uid} ${a.base}\n`;
+    if (ceiling !== undefined) body += `M ${ceiling}\n`;
+    const st = await appendDurably(this.path, body);
+    list.lines += added.length + (ceiling !== undefined ? 1 : 0);
+    if (ceiling !== undefined && ceiling > list.modseqCeiling) list.modseqCeiling = ceiling;
+    this.#torn = false;
+    const grewByUs = this.#id !== null && st.size === this.#id.size + byteLength(body);
+    this.#parsed = grewByUs ? st.size : this.#parsed;
+    this.#id = grewByUs ? { ino: st.ino, size: st.size, mtime: st.mtime?.getTime() ?? 0 } : null;
+  }
+
+  /** Rewrites the list (new folder, lost list, compaction). */
+  async write(list: UidList): Promise<void> {
+    await writeUidList(this.folderPath, list);
+    this.list = list;
+    // Called under the lock: nobody else wrote since, so the file is what we wrote.
+    const st = await Deno.stat(this.path);
+    this.#id = { ino: st.ino, size: st.size, mtime: st.mtime?.getTime() ?? 0 };
+    this.#parsed = st.size;
+    this.#torn = false;
+  }
+}
+
+function byteLength(s: string): number {
+  return new TextEncoder().encode(s).length;
 }
 
 export { syncDir };

@@ -1,0 +1,327 @@
+/**
+ * The on-disk index of one Maildir folder (`extremail-index.sqlite` next to
+ * `extremail-uidlist`): per message its UID, base and file name, flags, size, internal
+ * date and mod-sequence (RFC 7162); the folder's HIGHESTMODSEQ; expunged UIDs with the
+ * mod-sequence of their expunge (QRESYNC VANISHED); the directory mtimes the rows are
+ * known to match; and a cache of each message's parsed structure and ENVELOPE /
+ * BODYSTRUCTURE texts, so a restart neither re-reads the Maildir nor re-parses messages.
+ *
+ * It is a cache, never trusted over the Maildir: a folder whose new/ or cur/ changed
+ * since the recorded mtimes is re-read and the rows reconciled (files added or gone,
+ * flags changed by other software); an index that is missing, unreadable, of another
+ * format version or of another UIDVALIDITY is rebuilt from the Maildir and the UID list.
+ * SQLite (WAL) makes each batch of changes one atomic commit, so a crash leaves the last
+ * committed state. Commits are not fsync'd (synchronous=NORMAL) except the `clean`
+ * marker: after an unclean stop the folder takes its HIGHESTMODSEQ from the UID list's
+ * durable ceiling, so mod-sequences never go backwards.
+ */
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { join } from "node:path";
+
+export const INDEX_FILE = "extremail-index.sqlite";
+const FORMAT = 1;
+
+export interface IndexRow {
+  uid: number;
+  base: string;
+  sub: "new" | "cur";
+  /** Exact file name (null: the canonical name for its flags). */
+  name: string | null;
+  flags: string;
+  size: number;
+  internalDate: number | null;
+  modseq: number;
+}
+
+/** The directory state the rows describe (see Folder: mtime and when it was seen). */
+export interface DirMark {
+  mtime: number;
+  checkedAt: number;
+}
+
+export interface IndexMeta {
+  format: number;
+  uidValidity: number;
+  highestModseq: number;
+  /** Closed cleanly: highestModseq is exact (else the UID list's ceiling applies). */
+  clean: boolean;
+  newDir: DirMark;
+  curDir: DirMark;
+  /** Expunges below this mod-sequence may be missing from the vanished table. */
+  vanishedFloor: number;
+}
+
+/** Cached parse results of one message (by base name: its bytes never change). */
+export interface CacheRow {
+  size: number;
+  crlf: boolean;
+  /** MessageStructure as JSON. */
+  structure: string | null;
+  envelope: string | null;
+  envelopeUtf8: string | null;
+  body: string | null;
+  bodyUtf8: string | null;
+  bodyStructure: string | null;
+  bodyStructureUtf8: string | null;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS msg (
+  uid INTEGER PRIMARY KEY, base TEXT NOT NULL, sub INTEGER NOT NULL, name TEXT,
+  flags TEXT NOT NULL, size INTEGER NOT NULL, date INTEGER, modseq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS vanished (uid INTEGER PRIMARY KEY, modseq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS cache (
+  base TEXT PRIMARY KEY, size INTEGER NOT NULL, crlf INTEGER NOT NULL, structure TEXT,
+  envelope TEXT, envelope_utf8 TEXT, body TEXT, body_utf8 TEXT,
+  bodystructure TEXT, bodystructure_utf8 TEXT) WITHOUT ROWID;
+`;
+
+function removeFiles(path: string): void {
+  for (const suffix of ["", "-wal", "-shm", "-journal"]) {
+    try {
+      Deno.removeSync(path + suffix);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+  }
+}
+
+export class FolderIndex {
+  readonly #db: DatabaseSync;
+  readonly #q: Record<string, StatementSync>;
+  #closed = false;
+
+  private constructor(readonly path: string, db: DatabaseSync) {
+    this.#db = db;
+    const p = (sql: string) => db.prepare(sql);
+    this.#q = {
+      meta: p("SELECT k, v FROM meta"),
+      setMeta: p("INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)"),
+      rows: p("SELECT uid, base, sub, name, flags, size, date, modseq FROM msg ORDER BY uid"),
+      put: p("INSERT OR REPLACE INTO msg VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
+      flags: p("UPDATE msg SET sub = ?, name = ?, flags = ?, modseq = ? WHERE uid = ?"),
+      date: p("UPDATE msg SET date = ? WHERE uid = ?"),
+      del: p("DELETE FROM msg WHERE uid = ?"),
+      vanish: p("INSERT OR REPLACE INTO vanished (uid, modseq) VALUES (?, ?)"),
+      vanishedSince: p("SELECT uid FROM vanished WHERE modseq > ? ORDER BY uid"),
+      cacheGet: p("SELECT * FROM cache WHERE base = ?"),
+      cachePut: p("INSERT OR REPLACE INTO cache VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+      cacheDel: p("DELETE FROM cache WHERE base = ?"),
+    };
+    // Rows as arrays: several times faster than objects for 100,000 rows.
+    for (const q of [this.#q.rows, this.#q.vanishedSince]) {
+      (q as unknown as { setReturnArrays(on: boolean): void }).setReturnArrays(true);
+    }
+  }
+
+  /**
+   * Opens (or creates) the index of a folder. An unreadable file or one of another
+   * format is deleted and started afresh; `fresh` tells the caller to rebuild.
+   */
+  static open(folderPath: string): { index: FolderIndex; meta: IndexMeta | null } {
+    const path = join(folderPath, INDEX_FILE);
+    for (let attempt = 0;; attempt++) {
+      let db: DatabaseSync | null = null;
+      try {
+        db = new DatabaseSync(path);
+        db.exec(
+          "PRAGMA busy_timeout = 2000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;" +
+            "PRAGMA cache_size = -512; PRAGMA journal_size_limit = 4194304;",
+        );
+        db.exec(SCHEMA);
+        const index = new FolderIndex(path, db);
+        const meta = index.#readMeta();
+        if (meta && meta.format !== FORMAT) throw new Error(`index format ${meta.format}`);
+        return { index, meta };
+      } catch (e) {
+        try {
+          db?.close();
+        } catch { /* already broken */ }
+        if (attempt > 0) throw e;
+        removeFiles(path); // corrupt or foreign: rebuilt from the Maildir
+      }
+    }
+  }
+
+  #readMeta(): IndexMeta | null {
+    const kv = new Map<string, number>();
+    for (const r of this.#q.meta.all() as { k: string; v: number }[]) kv.set(r.k, Number(r.v));
+    if (!kv.has("format") || !kv.has("uidvalidity")) return null;
+    return {
+      format: kv.get("format")!,
+      uidValidity: kv.get("uidvalidity")!,
+      highestModseq: kv.get("highestmodseq") ?? 0,
+      clean: kv.get("clean") === 1,
+      newDir: { mtime: kv.get("new_mtime") ?? -1, checkedAt: kv.get("new_checked") ?? 0 },
+      curDir: { mtime: kv.get("cur_mtime") ?? -1, checkedAt: kv.get("cur_checked") ?? 0 },
+      vanishedFloor: kv.get("vanished_floor") ?? 0,
+    };
+  }
+
+  /** All message rows in UID order. */
+  rows(): IndexRow[] {
+    const out: IndexRow[] = [];
+    for (const r of this.#q.rows.all() as unknown as unknown[][]) {
+      out.push({
+        uid: Number(r[0]),
+        base: String(r[1]),
+        sub: r[2] === 1 ? "cur" : "new",
+        name: r[3] === null ? null : String(r[3]),
+        flags: String(r[4]),
+        size: Number(r[5]),
+        internalDate: r[6] === null ? null : Number(r[6]),
+        modseq: Number(r[7]),
+      });
+    }
+    return out;
+  }
+
+  /** Runs `work` as one transaction (one commit). */
+  tx(work: () => void): void {
+    if (this.#closed) return;
+    this.#db.exec("BEGIN");
+    try {
+      work();
+      this.#db.exec("COMMIT");
+    } catch (e) {
+      try {
+        this.#db.exec("ROLLBACK");
+      } catch { /* the commit itself failed */ }
+      throw e;
+    }
+  }
+
+  /** Drops every row: the index is started again for `uidValidity` (inside tx()). */
+  reset(uidValidity: number, highestModseq: number): void {
+    this.#db.exec("DELETE FROM msg; DELETE FROM vanished; DELETE FROM meta;");
+    this.setMeta({
+      format: FORMAT,
+      uidvalidity: uidValidity,
+      highestmodseq: highestModseq,
+      vanished_floor: highestModseq,
+      clean: 0,
+    });
+  }
+
+  setMeta(values: Record<string, number>): void {
+    for (const [k, v] of Object.entries(values)) this.#q.setMeta.run(k, v);
+  }
+
+  setDirs(newDir: DirMark, curDir: DirMark): void {
+    this.setMeta({
+      new_mtime: newDir.mtime,
+      new_checked: newDir.checkedAt,
+      cur_mtime: curDir.mtime,
+      cur_checked: curDir.checkedAt,
+    });
+  }
+
+  /**
+   * Records whether the folder was closed cleanly, durably (one fsync): a folder marked
+   * unclean takes its HIGHESTMODSEQ from the UID list's ceiling when it is next opened.
+   */
+  setClean(clean: boolean, highestModseq: number): void {
+    if (this.#closed) return;
+    this.#db.exec("PRAGMA synchronous = FULL");
+    try {
+      this.tx(() => this.setMeta({ clean: clean ? 1 : 0, highestmodseq: highestModseq }));
+    } finally {
+      this.#db.exec("PRAGMA synchronous = NORMAL");
+    }
+  }
+
+  put(r: IndexRow): void {
+    this.#q.put.run(
+      r.uid,
+      r.base,
+      r.sub === "cur" ? 1 : 0,
+      r.name,
+      r.flags,
+      r.size,
+      r.internalDate,
+      r.modseq,
+    );
+  }
+
+  setFlags(uid: number, sub: "new" | "cur", name: string | null, flags: string, modseq: number) {
+    this.#q.flags.run(sub === "cur" ? 1 : 0, name, flags, modseq, uid);
+  }
+
+  setDate(uid: number, date: number): void {
+    this.#q.date.run(date, uid);
+  }
+
+  /** Removes a message; its UID is remembered as vanished at `modseq` (QRESYNC). */
+  remove(uid: number, base: string, modseq: number): void {
+    this.#q.del.run(uid);
+    this.#q.vanish.run(uid, modseq);
+    this.#q.cacheDel.run(base);
+  }
+
+  /**
+   * Keeps the newest `keep` vanished UIDs; returns the new floor (expunges at or below it
+   * may be forgotten) when some were dropped, else null.
+   */
+  pruneVanished(keep: number): number | null {
+    const row = this.#db.prepare(
+      "SELECT modseq FROM vanished ORDER BY modseq DESC LIMIT 1 OFFSET ?",
+    ).get(keep) as { modseq: number } | undefined;
+    if (!row) return null;
+    const floor = Number(row.modseq);
+    this.#db.prepare("DELETE FROM vanished WHERE modseq <= ?").run(floor);
+    this.setMeta({ vanished_floor: floor });
+    return floor;
+  }
+
+  vanishedSince(modseq: number): number[] {
+    return (this.#q.vanishedSince.all(modseq) as unknown as unknown[][]).map((r) => Number(r[0]));
+  }
+
+  cacheGet(base: string): CacheRow | undefined {
+    const r = this.#q.cacheGet.get(base) as Record<string, unknown> | undefined;
+    if (!r) return undefined;
+    const s = (v: unknown) => (v === null || v === undefined ? null : String(v));
+    return {
+      size: Number(r.size),
+      crlf: Number(r.crlf) === 1,
+      structure: s(r.structure),
+      envelope: s(r.envelope),
+      envelopeUtf8: s(r.envelope_utf8),
+      body: s(r.body),
+      bodyUtf8: s(r.body_utf8),
+      bodyStructure: s(r.bodystructure),
+      bodyStructureUtf8: s(r.bodystructure_utf8),
+    };
+  }
+
+  cachePut(base: string, c: CacheRow): void {
+    this.#q.cachePut.run(
+      base,
+      c.size,
+      c.crlf ? 1 : 0,
+      c.structure,
+      c.envelope,
+      c.envelopeUtf8,
+      c.body,
+      c.bodyUtf8,
+      c.bodyStructure,
+      c.bodyStructureUtf8,
+    );
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#db.close();
+    } catch { /* nothing more to do */ }
+  }
+
+  /** Deletes the index files (after an error: the next open rebuilds it). */
+  static discard(folderPath: string): void {
+    try {
+      removeFiles(join(folderPath, INDEX_FILE));
+    } catch { /* best effort */ }
+  }
+}
