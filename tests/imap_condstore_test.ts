@@ -161,6 +161,28 @@ Deno.test("imap: CONDSTORE and QRESYNC (RFC 7162 examples)", async (t) => {
       match(r.lines[0], /^\* SEARCH( \d+)+ \(MODSEQ \d+\)$/);
     });
 
+    await t.step("§3.1: SEARCH MODSEQ enables CONDSTORE in a plain session", async () => {
+      const p = await ImapClient.connect(srv.ports.imap);
+      try {
+        await p.login(USER, PASS);
+        equal((await p.cmd("SELECT INBOX")).status, "OK");
+        // Not CONDSTORE-aware yet: a flag change made elsewhere comes without MODSEQ.
+        equal((await a.cmd("STORE 4 +FLAGS (\\Answered)")).status, "OK");
+        let r = await p.cmd("NOOP");
+        match(r.lines[0], /^\* 4 FETCH \(UID 4 FLAGS \([^)]*\)\)$/);
+        // The enabling SEARCH reports HIGHESTMODSEQ first, then its result.
+        r = await p.cmd("SEARCH MODSEQ 1");
+        match(r.lines[0], /^\* OK \[HIGHESTMODSEQ \d+\]/);
+        match(r.lines[1], /^\* SEARCH( \d+)+ \(MODSEQ \d+\)$/);
+        // From now on the session is CONDSTORE-aware: changes carry MODSEQ.
+        equal((await a.cmd("STORE 4 -FLAGS (\\Answered)")).status, "OK");
+        r = await p.cmd("NOOP");
+        match(r.lines[0], /^\* 4 FETCH \(UID 4 FLAGS \([^)]*\) MODSEQ \(\d+\)\)$/);
+      } finally {
+        p.close();
+      }
+    });
+
     await t.step("§3.1: an implicit \\Seen answers with UID, MODSEQ and FLAGS", async () => {
       const r = await a.cmd("FETCH 6 BODY[HEADER.FIELDS (SUBJECT)]");
       const last = r.lines[r.lines.length - 1];

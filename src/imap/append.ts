@@ -5,12 +5,13 @@
  * (`{n}`, LITERAL+ `{n+}`, size limit MaxMailSize) is handled by the parser.
  */
 import { FlagError } from "../store/folder.ts";
-import { FLAG_LETTERS, FolderNameError } from "../store/maildir_names.ts";
+import { FLAG_LETTERS } from "../store/maildir_names.ts";
 import { bad, mailboxName, no, parseDateTime, parseFlagList, tokenText } from "./args.ts";
 import { AUTHED, defineCommand } from "./command_table.ts";
 import { checkQuota } from "./commands_store.ts";
 import { toCrlf } from "./mime/parse.ts";
 import { markRecent } from "./recent.ts";
+import { requireTarget } from "./store_calls.ts";
 
 defineCommand("APPEND", {
   states: AUTHED,
@@ -35,14 +36,7 @@ defineCommand("APPEND", {
     if (msg.bytes.length === 0) throw no("Cannot store an empty message", "CANNOT");
     const data = toCrlf(msg.bytes);
     const store = s.ctx.store;
-    let exists: boolean;
-    try {
-      exists = await store.folderExists(s.root, name);
-    } catch (e) {
-      if (e instanceof FolderNameError) throw no(e.message, "CANNOT");
-      throw e;
-    }
-    if (!exists) throw no("Mailbox doesn't exist", "TRYCREATE");
+    await requireTarget(s, name);
     await checkQuota(s, data.length);
     // System flags map to fixed letters; keywords need the folder's keyword table.
     let letters = flags.map((f) => FLAG_LETTERS[f] ?? "").join("");

@@ -3,21 +3,13 @@
  * RENAME (INBOX included), SUBSCRIBE, UNSUBSCRIBE. Names are validated by the store
  * (no path outside the Maildir root, SPEC §7); refusals carry RFC 5530 codes.
  */
-import { FolderNameError, isInbox } from "../store/maildir_names.ts";
+import { isInbox } from "../store/maildir_names.ts";
 import { mailboxName, no } from "./args.ts";
 import { AUTHED, defineCommand } from "./command_table.ts";
 import type { Session } from "./session.ts";
 import { forgetRecent } from "./recent.ts";
+import { storeCall } from "./store_calls.ts";
 import { updateSubscriptions } from "./subscriptions.ts";
-
-async function storeCall<T>(work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (e) {
-    if (e instanceof FolderNameError) throw no(e.message, "CANNOT");
-    throw e;
-  }
-}
 
 function nameArg(s: Session, raw: string, creating = false): string {
   const name = mailboxName(raw, s.utf8);

@@ -10,6 +10,7 @@ import { defineCommand, SELECTED } from "./command_table.ts";
 import { parseModSeq } from "./condstore.ts";
 import { markRecent } from "./recent.ts";
 import type { Session } from "./session.ts";
+import { requireTarget } from "./store_calls.ts";
 
 /** Messages changed per batch (one folder update, one new mod-sequence each). */
 const STORE_BATCH = 256;
@@ -107,15 +108,7 @@ async function copyOrMove(s: Session, args: import("./args.ts").Args, uid: boole
   const name = mailboxName(args.astring("mailbox name"), s.utf8);
   args.end();
   const store = s.ctx.store;
-  let exists: boolean;
-  try {
-    exists = await store.folderExists(s.root, name);
-  } catch (e) {
-    if (e instanceof FolderNameError) throw no(e.message, "CANNOT");
-    throw e;
-  }
-  // RFC 3501 §6.4.7: the client may CREATE and try again.
-  if (!exists) throw no("Mailbox doesn't exist", "TRYCREATE");
+  await requireTarget(s, name);
   const picked = view.select(ranges, uid).map(([, u]) => u).filter((u) => view.entry(u));
   if (picked.length === 0) {
     return { text: `${move ? "MOVE" : "COPY"} completed (no messages)` };

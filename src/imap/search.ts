@@ -29,15 +29,6 @@ const BADCHARSET = "BADCHARSET (UTF-8 US-ASCII)";
 const PARALLEL = 8;
 const PARALLEL_BYTES = 8 << 20;
 
-/**
- * The mod-sequence the store keeps for a message (RFC 7162), when it keeps one. Until the
- * store does, SEARCH MODSEQ is refused (CONDSTORE is not offered).
- */
-function modSeqOf(entry: MessageEntry): bigint | undefined {
-  const v = (entry as { modseq?: number | bigint }).modseq;
-  return v === undefined ? undefined : BigInt(v);
-}
-
 /** One message of the view, its content loaded only when a key asks. */
 class ViewMessage implements SearchMessage {
   #data: MessageData | null = null;
@@ -63,8 +54,8 @@ class ViewMessage implements SearchMessage {
     return this.#msg.size;
   }
 
-  get modseq(): bigint | undefined {
-    return modSeqOf(this.entry);
+  get modseq(): bigint {
+    return BigInt(this.entry.modseq);
   }
 
   internalDate(): number | Promise<number> {
@@ -172,11 +163,10 @@ function reported<T>(opts: Set<ReturnOption> | null, found: T[]): T[] {
 }
 
 /** The highest mod-sequence of `uids` (RFC 7162 §3.4), or null when there is none. */
-function highestModSeq(view: MailboxView, uids: number[]): bigint | null {
-  let top: bigint | null = null;
+function highestModSeq(view: MailboxView, uids: number[]): number | null {
+  let top: number | null = null;
   for (const u of uids) {
-    const e = view.entry(u);
-    const m = e && modSeqOf(e);
+    const m = view.entry(u)?.modseq;
     if (m !== undefined && (top === null || m > top)) top = m;
   }
   return top;
@@ -194,12 +184,8 @@ async function searchCommand(s: Session, tag: string, args: Args, uid: boolean) 
     }
     const key = parseSearchKeys(args.rest());
     const modseq = someKey(key, (k) => k.op === "modseq");
-    if (modseq) {
-      const first = view.uids.length ? view.entry(view.uids[0]) : undefined;
-      if (first && modSeqOf(first) === undefined) {
-        throw bad("SEARCH MODSEQ needs CONDSTORE, which is not offered");
-      }
-    }
+    // RFC 7162 §3.1: SEARCH MODSEQ is a CONDSTORE enabling command.
+    if (modseq) s.enableCondstore();
     const found = await runSearch(s, key);
     const uids = found.map(([, u]) => u);
     const nums = uid ? uids : found.map(([seq]) => seq);

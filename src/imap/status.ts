@@ -8,7 +8,7 @@ import { bad, mailboxName, no, wireName } from "./args.ts";
 import { AUTHED, defineCommand } from "./command_table.ts";
 import type { Token } from "./parser.ts";
 import type { Session } from "./session.ts";
-import { FolderNameError } from "../store/maildir_names.ts";
+import { storeCall } from "./store_calls.ts";
 
 const ITEMS = [
   "MESSAGES",
@@ -52,13 +52,7 @@ export function statusResponse(s: Session, name: string, folder: Folder, items: 
 
 /** Opens a folder by client name, or NO [NONEXISTENT]. */
 export async function openFolderOrFail(s: Session, name: string): Promise<Folder> {
-  let folder: Folder | null;
-  try {
-    folder = await s.ctx.store.openFolder(s.root, name);
-  } catch (e) {
-    if (e instanceof FolderNameError) throw no(e.message, "CANNOT");
-    throw e;
-  }
+  const folder = await storeCall(() => s.ctx.store.openFolder(s.root, name));
   if (!folder) throw no(`Mailbox doesn't exist: ${name.slice(0, 100)}`, "NONEXISTENT");
   return folder;
 }

@@ -5,19 +5,14 @@
  * folders, so clients showing "subscribed folders only" see them from the start.
  */
 import { join } from "node:path";
-import { writeFileAtomic } from "../store/fsutil.ts";
+import { readTextIfExists, writeFileAtomic } from "../store/fsutil.ts";
 import { SPECIAL_FOLDERS } from "../store/mailstore.ts";
 
 const FILE = "subscriptions";
 
 export async function readSubscriptions(root: string): Promise<string[]> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(join(root, FILE));
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return ["INBOX", ...SPECIAL_FOLDERS];
-    throw e;
-  }
+  const text = await readTextIfExists(join(root, FILE));
+  if (text === null) return ["INBOX", ...SPECIAL_FOLDERS];
   const names: string[] = [];
   for (const line of text.split("\n")) {
     const name = line.replace(/\r$/, "");

@@ -32,6 +32,17 @@ export class DenyList {
     return this.#index.get(kind)!.set.has(normalizedValue);
   }
 
+  /** This list with one entry more. */
+  with(entry: DenyEntry): DenyList {
+    return new DenyList([...this.#entries, entry]);
+  }
+
+  /** This list without the given entries. */
+  without(doomed: readonly DenyEntry[]): DenyList {
+    const gone = new Set(doomed.map((d) => `${d.kind} ${d.value}`));
+    return new DenyList(this.#entries.filter((d) => !gone.has(`${d.kind} ${d.value}`)));
+  }
+
   /**
    * IPIN/IPOUT: the address is inside a listed network. DOMAIN*: the domain or a
    * parent of it is listed. MAILBOX*: the exact address (case-insensitive).

@@ -1,23 +1,15 @@
 /**
  * The directory: domains, users, aliases, mailing lists and deny entries.
  *
- * Stored in SQLite (node:sqlite, WAL, synchronous=FULL): every change is one
- * transaction, on disk before the call returns, and a crash leaves the old or the
- * new state. Reads never touch SQLite: the whole directory is mirrored in Maps of
- * immutable records, so lookups are O(1) and a change is one synchronous step that
- * no reader can observe half-done.
+ * Stored in SQLite (directory_sql.ts): every change is one transaction, on disk before
+ * the call returns. Reads never touch SQLite: the whole directory is mirrored in Maps
+ * of immutable records, so lookups are O(1) and a change is one synchronous step that
+ * no reader can observe half-done. Input is checked and normalized by
+ * directory_input.ts.
  */
-import { DatabaseSync, type StatementSync } from "node:sqlite";
-import { join } from "node:path";
 import { DenyList, normalizeDenyValue } from "./deny.ts";
 import { hashPassword, verifyPassword } from "./password.ts";
-import {
-  addressKey,
-  NameError,
-  normalizeDomain,
-  normalizeLocalPart,
-  parseAddress,
-} from "./names.ts";
+import { addressKey, normalizeDomain, normalizeLocalPart } from "./names.ts";
 import {
   type AliasRecord,
   type DenyEntry,
@@ -28,159 +20,54 @@ import {
   type LocalTarget,
   type UserRecord,
 } from "./records.ts";
-import { SCHEMA, userFromRow, userToRow } from "./directory_sql.ts";
+import { DirectoryDb } from "./directory_sql.ts";
+import {
+  aliasName,
+  type NewUser,
+  newUserRecord,
+  normalizeAddresses,
+  normalizeMap,
+  normalizeUserDir,
+  settingChanges,
+  type UserChanges,
+  wrapName,
+} from "./directory_input.ts";
 
-export interface NewUser {
-  name: string;
-  domain: string;
-  dir?: string;
-  password?: string;
-  quota?: number;
-  maxIn?: number;
-  maxOut?: number;
-}
-
-export interface UserChanges {
-  password?: string;
-  quota?: number;
-  maxIn?: number;
-  maxOut?: number;
-  forward?: string[];
-  keep?: boolean;
-  copy?: string;
-  autoReply?: boolean;
-  autoReplySubject?: string;
-  autoReplyText?: string;
-  map?: string;
-}
-
-function wrapName<T>(fn: () => T): T {
-  try {
-    return fn();
-  } catch (e) {
-    if (e instanceof NameError) throw new DirectoryError(e.message);
-    throw e;
-  }
-}
-
-/** Normalizes a list of forward/copy targets; each must be a full address. */
-function normalizeAddresses(list: string[]): string[] {
-  const out: string[] = [];
-  for (const raw of list) {
-    const a = wrapName(() => parseAddress(raw.trim()));
-    const addr = `${a.local}@${a.domain}`;
-    if (!out.includes(addr)) out.push(addr);
-  }
-  return out;
-}
-
-/** DIR= must stay inside DirBase (SPEC §5): relative, no "..", no empty segments. */
-export function normalizeUserDir(dir: string): string {
-  const clean = dir.trim().replace(/\/+$/, "");
-  if (clean === "") throw new DirectoryError("DIR is empty");
-  // deno-lint-ignore no-control-regex
-  if (clean.startsWith("/") || /[\x00-\x1f]/.test(clean)) {
-    throw new DirectoryError(`DIR "${dir}" must be a path relative to DirBase`);
-  }
-  const parts = clean.split("/").filter((p) => p !== "" && p !== ".");
-  if (parts.some((p) => p === "..")) {
-    throw new DirectoryError(`DIR "${dir}" leaves DirBase ("..")`);
-  }
-  if (parts.length === 0) throw new DirectoryError(`DIR "${dir}" is DirBase itself`);
-  return parts.join("/");
-}
+export { type NewUser, normalizeUserDir, type UserChanges } from "./directory_input.ts";
 
 export class Directory {
-  readonly #db: DatabaseSync;
+  readonly #db: DirectoryDb;
   readonly #domains = new Set<string>();
   readonly #users = new Map<string, UserRecord>();
   readonly #maps = new Map<string, string>(); // map login -> user key
   readonly #aliases = new Map<string, AliasRecord>();
   readonly #lists = new Map<string, ListRecord>();
   #deny = new DenyList([]);
-  readonly #stmts = new Map<string, StatementSync>();
-  /** Bumped on every change; caches elsewhere compare it. */
-  generation = 0;
 
-  private constructor(db: DatabaseSync) {
+  private constructor(db: DirectoryDb) {
     this.#db = db;
+    const all = db.readAll();
+    for (const name of all.domains) this.#domains.add(name);
+    for (const user of all.users) {
+      this.#users.set(addressKey(user.name, user.domain), user);
+      if (user.map) this.#maps.set(user.map, addressKey(user.name, user.domain));
+    }
+    for (const alias of all.aliases) this.#aliases.set(addressKey(alias.name, alias.domain), alias);
+    for (const list of all.lists) this.#lists.set(addressKey(list.name, list.domain), list);
+    this.#deny = new DenyList(all.deny);
   }
 
   static open(dirBase: string): Directory {
-    Deno.mkdirSync(dirBase, { recursive: true, mode: 0o750 });
-    const db = new DatabaseSync(join(dirBase, "directory.sqlite"));
-    db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;");
-    db.exec(SCHEMA);
-    const directory = new Directory(db);
-    directory.#load();
-    return directory;
+    return new Directory(DirectoryDb.open(dirBase));
   }
 
   close(): void {
     this.#db.close();
   }
 
-  #stmt(sql: string): StatementSync {
-    let s = this.#stmts.get(sql);
-    if (!s) {
-      s = this.#db.prepare(sql);
-      this.#stmts.set(sql, s);
-    }
-    return s;
-  }
-
-  #tx(work: () => void): void {
-    this.#db.exec("BEGIN IMMEDIATE");
-    try {
-      work();
-      this.#db.exec("COMMIT");
-    } catch (e) {
-      this.#db.exec("ROLLBACK");
-      throw e;
-    }
-    this.generation++;
-  }
-
-  #load(): void {
-    for (const row of this.#db.prepare("SELECT name FROM domains").all()) {
-      this.#domains.add(String(row.name));
-    }
-    for (const row of this.#db.prepare("SELECT * FROM users").all()) {
-      const user = userFromRow(row);
-      this.#users.set(addressKey(user.name, user.domain), user);
-      if (user.map) this.#maps.set(user.map, addressKey(user.name, user.domain));
-    }
-    for (const row of this.#db.prepare("SELECT * FROM aliases").all()) {
-      const alias: AliasRecord = Object.freeze({
-        name: String(row.name),
-        domain: String(row.domain),
-        forward: Object.freeze(JSON.parse(String(row.forward)) as string[]),
-      });
-      this.#aliases.set(addressKey(alias.name, alias.domain), alias);
-    }
-    const members = new Map<string, string[]>();
-    for (const row of this.#db.prepare("SELECT * FROM list_members ORDER BY mailbox").all()) {
-      const key = addressKey(String(row.list), String(row.domain));
-      members.set(key, [...(members.get(key) ?? []), String(row.mailbox)]);
-    }
-    for (const row of this.#db.prepare("SELECT * FROM lists").all()) {
-      const key = addressKey(String(row.name), String(row.domain));
-      this.#lists.set(
-        key,
-        Object.freeze({
-          name: String(row.name),
-          domain: String(row.domain),
-          access: String(row.access) as ListAccess,
-          members: Object.freeze(members.get(key) ?? []),
-        }),
-      );
-    }
-    this.#deny = new DenyList(
-      this.#db.prepare("SELECT kind, value FROM deny").all().map((r) => ({
-        kind: String(r.kind) as DenyKind,
-        value: String(r.value),
-      })),
-    );
+  /** Bumped on every change; caches elsewhere compare it. */
+  get generation(): number {
+    return this.#db.generation;
   }
 
   // ---- domains ----
@@ -196,22 +83,16 @@ export class Directory {
   addDomain(input: string): string {
     const name = wrapName(() => normalizeDomain(input));
     if (this.#domains.has(name)) throw new DirectoryError(`domain ${name} already exists`);
-    this.#tx(() => this.#stmt("INSERT INTO domains(name) VALUES (?)").run(name));
+    this.#db.insertDomain(name);
     this.#domains.add(name);
     return name;
   }
 
   /** Deletes a domain with everything in it; returns the users removed (for their mail). */
   delDomain(input: string): UserRecord[] {
-    const name = wrapName(() => normalizeDomain(input));
-    if (!this.#domains.has(name)) throw new DirectoryError(`domain ${name} does not exist`);
+    const name = this.#requireDomain(input);
     const users = this.users(name);
-    this.#tx(() => {
-      for (const table of ["users", "aliases", "list_members", "lists"]) {
-        this.#stmt(`DELETE FROM ${table} WHERE domain = ?`).run(name);
-      }
-      this.#stmt("DELETE FROM domains WHERE name = ?").run(name);
-    });
+    this.#db.deleteDomain(name);
     this.#domains.delete(name);
     for (const u of users) {
       this.#users.delete(addressKey(u.name, u.domain));
@@ -223,8 +104,7 @@ export class Directory {
   }
 
   domainCounts(input: string): { users: number; aliases: number; lists: number } {
-    const name = wrapName(() => normalizeDomain(input));
-    if (!this.#domains.has(name)) throw new DirectoryError(`domain ${name} does not exist`);
+    const name = this.#requireDomain(input);
     return {
       users: this.users(name).length,
       aliases: this.aliases(name).length,
@@ -299,47 +179,16 @@ export class Directory {
     if (mapOwner) {
       throw new DirectoryError(`${addressKey(name, domain)} is the MAP login of ${mapOwner}`);
     }
-    const user: UserRecord = Object.freeze({
-      name,
-      domain,
-      dir,
-      passHash,
-      quota: input.quota ?? 0,
-      maxIn: input.maxIn ?? 0,
-      maxOut: input.maxOut ?? 0,
-      forward: Object.freeze([]),
-      keep: false,
-      copy: "",
-      autoReply: false,
-      autoReplySubject: "",
-      autoReplyText: "",
-      map: "",
-    });
-    this.#tx(() => this.#stmt(userInsertSql).run(...userToRow(user)));
+    const user = newUserRecord(name, domain, dir, passHash, input);
+    this.#db.putUser(user, false);
     this.#users.set(addressKey(name, domain), user);
     return user;
   }
 
   async modUser(nameIn: string, domainIn: string, changes: UserChanges): Promise<UserRecord> {
     const { name, domain } = this.#userKey(nameIn, domainIn);
-    const before = this.#requireUser(name, domain);
-    const next: Record<string, unknown> = {};
-    if (changes.forward !== undefined) {
-      next.forward = Object.freeze(normalizeAddresses(changes.forward));
-    }
-    if (changes.copy !== undefined) {
-      next.copy = changes.copy === "" ? "" : normalizeAddresses([changes.copy])[0];
-    }
-    for (const k of ["quota", "maxIn", "maxOut"] as const) {
-      const v = changes[k];
-      if (v !== undefined) {
-        if (!Number.isSafeInteger(v) || v < 0) throw new DirectoryError(`${k} must be a size >= 0`);
-        next[k] = v;
-      }
-    }
-    for (const k of ["keep", "autoReply", "autoReplySubject", "autoReplyText"] as const) {
-      if (changes[k] !== undefined) next[k] = changes[k];
-    }
+    this.#requireUser(name, domain);
+    const next = settingChanges(changes);
     if (changes.map !== undefined) next.map = this.#checkMap(changes.map, name, domain);
     if (changes.password !== undefined) {
       next.passHash = changes.password === "" ? "" : await hashPassword(changes.password);
@@ -348,23 +197,18 @@ export class Directory {
     const current = this.#requireUser(name, domain);
     if (next.map !== undefined) this.#checkMap(String(next.map), name, domain);
     const user: UserRecord = Object.freeze({ ...current, ...next });
-    this.#tx(() =>
-      this.#stmt(userInsertSql.replace("INSERT", "INSERT OR REPLACE")).run(...userToRow(user))
-    );
+    this.#db.putUser(user, true);
     const key = addressKey(name, domain);
     if (current.map) this.#maps.delete(current.map);
     if (user.map) this.#maps.set(user.map, key);
     this.#users.set(key, user);
-    void before;
     return user;
   }
 
+  /** A MAP login for the user, refused when another user has it as MAP or login. */
   #checkMap(raw: string, name: string, domain: string): string {
-    const map = raw.trim().toLowerCase();
+    const map = normalizeMap(raw);
     if (map === "") return "";
-    if (!/^[\x21-\x7e]{1,255}$/.test(map)) {
-      throw new DirectoryError(`MAP "${raw}" must be 1-255 printable characters without spaces`);
-    }
     const owner = this.#maps.get(map);
     if (owner && owner !== addressKey(name, domain)) {
       throw new DirectoryError(`MAP ${map} is already used by ${owner}`);
@@ -378,7 +222,7 @@ export class Directory {
   delUser(nameIn: string, domainIn: string): UserRecord {
     const { name, domain } = this.#userKey(nameIn, domainIn);
     const user = this.#requireUser(name, domain);
-    this.#tx(() => this.#stmt("DELETE FROM users WHERE domain = ? AND name = ?").run(domain, name));
+    this.#db.deleteUser(domain, name);
     this.#users.delete(addressKey(name, domain));
     if (user.map) this.#maps.delete(user.map);
     return user;
@@ -410,7 +254,7 @@ export class Directory {
 
   addAlias(nameIn: string, domainIn: string, forward: string[]): AliasRecord {
     const domain = this.#requireDomain(domainIn);
-    const name = nameIn.trim() === "*" ? "*" : wrapName(() => normalizeLocalPart(nameIn));
+    const name = aliasName(nameIn);
     this.#requireFree(name, domain);
     if (forward.length === 0) throw new DirectoryError("FORWARD needs at least one address");
     const alias: AliasRecord = Object.freeze({
@@ -418,25 +262,17 @@ export class Directory {
       domain,
       forward: Object.freeze(normalizeAddresses(forward)),
     });
-    this.#tx(() =>
-      this.#stmt("INSERT INTO aliases(domain, name, forward) VALUES (?, ?, ?)").run(
-        domain,
-        name,
-        JSON.stringify(alias.forward),
-      )
-    );
+    this.#db.insertAlias(alias);
     this.#aliases.set(addressKey(name, domain), alias);
     return alias;
   }
 
   delAlias(nameIn: string, domainIn: string): AliasRecord {
     const domain = wrapName(() => normalizeDomain(domainIn));
-    const name = nameIn.trim() === "*" ? "*" : wrapName(() => normalizeLocalPart(nameIn));
+    const name = aliasName(nameIn);
     const alias = this.#aliases.get(addressKey(name, domain));
     if (!alias) throw new DirectoryError(`alias ${name}@${domain} does not exist`);
-    this.#tx(() =>
-      this.#stmt("DELETE FROM aliases WHERE domain = ? AND name = ?").run(domain, name)
-    );
+    this.#db.deleteAlias(domain, name);
     this.#aliases.delete(addressKey(name, domain));
     return alias;
   }
@@ -462,26 +298,14 @@ export class Directory {
       throw new DirectoryError(`${name}-bounces@${domain} is taken; the list needs it for bounces`);
     }
     const list: ListRecord = Object.freeze({ name, domain, access, members: Object.freeze([]) });
-    this.#tx(() =>
-      this.#stmt("INSERT INTO lists(domain, name, access) VALUES (?, ?, ?)").run(
-        domain,
-        name,
-        access,
-      )
-    );
+    this.#db.insertList(list);
     this.#lists.set(addressKey(name, domain), list);
     return list;
   }
 
   delList(nameIn: string, domainIn: string): ListRecord {
     const list = this.#requireList(nameIn, domainIn);
-    this.#tx(() => {
-      this.#stmt("DELETE FROM list_members WHERE domain = ? AND list = ?").run(
-        list.domain,
-        list.name,
-      );
-      this.#stmt("DELETE FROM lists WHERE domain = ? AND name = ?").run(list.domain, list.name);
-    });
+    this.#db.deleteList(list.domain, list.name);
     this.#lists.delete(addressKey(list.name, list.domain));
     return list;
   }
@@ -492,13 +316,7 @@ export class Directory {
     if (list.members.includes(addr)) {
       throw new DirectoryError(`${addr} is already a member of ${list.name}@${list.domain}`);
     }
-    this.#tx(() =>
-      this.#stmt("INSERT INTO list_members(domain, list, mailbox) VALUES (?, ?, ?)").run(
-        list.domain,
-        list.name,
-        addr,
-      )
-    );
+    this.#db.insertMember(list, addr);
     return this.#replaceList(list, [...list.members, addr].sort());
   }
 
@@ -508,13 +326,7 @@ export class Directory {
     if (!list.members.includes(addr)) {
       throw new DirectoryError(`${addr} is not a member of ${list.name}@${list.domain}`);
     }
-    this.#tx(() =>
-      this.#stmt("DELETE FROM list_members WHERE domain = ? AND list = ? AND mailbox = ?").run(
-        list.domain,
-        list.name,
-        addr,
-      )
-    );
+    this.#db.deleteMember(list, addr);
     return this.#replaceList(list, list.members.filter((m) => m !== addr));
   }
 
@@ -567,9 +379,9 @@ export class Directory {
     if (this.#deny.has(kind, value)) {
       throw new DirectoryError(`deny ${kind}=${value} already exists`);
     }
-    this.#tx(() => this.#stmt("INSERT INTO deny(kind, value) VALUES (?, ?)").run(kind, value));
     const entry = Object.freeze({ kind, value });
-    this.#deny = new DenyList([...this.#deny.entries(), entry]);
+    this.#db.insertDeny(entry);
+    this.#deny = this.#deny.with(entry);
     return entry;
   }
 
@@ -585,15 +397,8 @@ export class Directory {
     } else {
       doomed = this.#deny.entries(kind);
     }
-    this.#tx(() => {
-      for (const d of doomed) {
-        this.#stmt("DELETE FROM deny WHERE kind = ? AND value = ?").run(d.kind, d.value);
-      }
-    });
-    const gone = new Set(doomed.map((d) => `${d.kind} ${d.value}`));
-    this.#deny = new DenyList(
-      this.#deny.entries().filter((d) => !gone.has(`${d.kind} ${d.value}`)),
-    );
+    this.#db.deleteDenies(doomed);
+    this.#deny = this.#deny.without(doomed);
     return doomed.length;
   }
 
@@ -602,6 +407,3 @@ export class Directory {
     return this.#deny.isDenied(kind, value);
   }
 }
-
-const userInsertSql =
-  "INSERT INTO users(domain, name, dir, pass, quota, maxin, maxout, forward, keep, copy, autoreply, ar_subject, ar_text, map) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";

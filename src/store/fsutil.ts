@@ -118,6 +118,16 @@ export async function exists(path: string): Promise<boolean> {
   }
 }
 
+/** A text file's content, or null when there is no such file. */
+export async function readTextIfExists(path: string): Promise<string | null> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw e;
+  }
+}
+
 /** mkdir -p, then fsync the parent of each directory created so the tree is durable. */
 export async function ensureDirDurable(path: string, mode = 0o700): Promise<void> {
   if (await exists(path)) return;
@@ -154,5 +164,33 @@ export async function linkOrCopy(src: string, dest: string): Promise<void> {
     } finally {
       f.close();
     }
+  }
+}
+
+/**
+ * Renames `src` to `dest`; across file systems copies it instead. True when `src` is
+ * gone (renamed), false when it was copied and is still there for the caller to remove.
+ */
+export async function renameOrCopy(src: string, dest: string): Promise<boolean> {
+  try {
+    await Deno.rename(src, dest);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) throw e;
+    await linkOrCopy(src, dest);
+    return false;
+  }
+}
+
+/** File operations run at once within one batch. */
+const PARALLEL_FS = 64;
+
+/** Runs `work` over `items`, at most PARALLEL_FS at a time. */
+export async function eachParallel<T>(
+  items: readonly T[],
+  work: (item: T, i: number) => Promise<void>,
+): Promise<void> {
+  for (let i = 0; i < items.length; i += PARALLEL_FS) {
+    await Promise.all(items.slice(i, i + PARALLEL_FS).map((it, j) => work(it, i + j)));
   }
 }

@@ -3,18 +3,13 @@
  * per line, index 0 = letter a), so Dovecot and we read each other's keyword flags.
  */
 import { join } from "node:path";
-import { writeFileAtomic } from "./fsutil.ts";
+import { readTextIfExists, writeFileAtomic } from "./fsutil.ts";
 
 const FILE = "dovecot-keywords";
 
 export async function readKeywords(folderPath: string): Promise<string[]> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(join(folderPath, FILE));
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return [];
-    throw e;
-  }
+  const text = await readTextIfExists(join(folderPath, FILE));
+  if (text === null) return [];
   const out: string[] = [];
   for (const line of text.split("\n")) {
     const m = /^(\d+) (\S+)$/.exec(line.trim());

@@ -33,9 +33,15 @@ export interface ParsedName {
   size: number | null;
 }
 
+/** The base name of a message file: its name without the ":2,<flags>" info. */
+export function baseOf(name: string): string {
+  const colon = name.indexOf(":2,");
+  return colon >= 0 ? name.slice(0, colon) : name;
+}
+
 export function parseFileName(name: string): ParsedName {
   const colon = name.indexOf(":2,");
-  const base = colon >= 0 ? name.slice(0, colon) : name;
+  const base = baseOf(name);
   const flags = colon >= 0 ? sortFlags(name.slice(colon + 3)) : "";
   const m = /,S=(\d+)/.exec(base);
   return { base, flags, size: m ? Number(m[1]) : null };

@@ -7,21 +7,27 @@
  * directory is fsync'd. Directory syncs of concurrent deliveries are shared (group
  * commit, see fsutil.syncDir), so N sessions delivering at once do not cost N
  * serial syncs per directory.
+ *
+ * The folders loaded in this process are kept by open_folders.ts, usage counts for
+ * quotas by mailbox_usage.ts; folders on disk are made and listed by maildir_tree.ts.
  */
 import { createHash } from "node:crypto";
 import { join, relative, resolve } from "node:path";
 import type { UserRecord } from "./records.ts";
-import { ensureDirDurable, exists, linkOrCopy, syncDir, writeAll } from "./fsutil.ts";
-import { type AddItem, Folder, type Folder as FolderT } from "./folder.ts";
+import { exists, linkOrCopy, renameOrCopy, syncDir, writeAll } from "./fsutil.ts";
+import type { Folder } from "./folder.ts";
+import type { AddItem } from "./folder_add.ts";
+import { UsageCache } from "./mailbox_usage.ts";
+import { listFolderNames, makeMaildir, moveInboxMessages } from "./maildir_tree.ts";
 import {
   DELIMITER,
-  dirToFolder,
   fileNameFor,
   FolderNameError,
   folderToDir,
   isInbox,
   newBaseName,
 } from "./maildir_names.ts";
+import { OpenFolders } from "./open_folders.ts";
 import { UIDLIST } from "./uidlist.ts";
 
 export const SPECIAL_FOLDERS = ["Drafts", "Sent", "Trash", "Junk", "Archive"] as const;
@@ -49,24 +55,12 @@ export interface StoredMessage {
 
 type Listener = () => void;
 
-/**
- * Loaded folders nobody holds are dropped past these (least recently used first). Each
- * keeps its index open (three file descriptors: database, WAL, shared memory).
- */
-const MAX_IDLE_FOLDERS = 64;
-const MAX_IDLE_MESSAGES = 300_000;
-/** A folder used within this long is never dropped (a command may still hold it). */
-const IDLE_MS = 60_000;
-
 export class MailStore {
   readonly dirBase: string;
   readonly hashDirs: number;
-  readonly #folders = new Map<string, FolderT>();
-  readonly #lastUse = new Map<string, number>();
-  readonly #holds = new Map<FolderT, number>();
-  #evictedAt = 0;
+  readonly #folders = new OpenFolders();
   readonly #listeners = new Map<string, Set<Listener>>();
-  readonly #usage = new Map<string, { bytes: number; at: number }>();
+  readonly #usage = new UsageCache();
 
   constructor(dirBase: string, hashDirs: number) {
     this.dirBase = resolve(dirBase);
@@ -101,8 +95,8 @@ export class MailStore {
 
   /** Deletes a user's Maildir root with everything in it. */
   async removeMailbox(root: string): Promise<void> {
-    await this.#dropFolders((key) => key === root || key.startsWith(root + "/"));
-    this.#usage.delete(root);
+    await this.#folders.drop((key) => key === root || key.startsWith(root + "/"));
+    this.#usage.forget(root);
     await Deno.remove(root, { recursive: true }).catch((e) => {
       if (!(e instanceof Deno.errors.NotFound)) throw e;
     });
@@ -118,96 +112,27 @@ export class MailStore {
   }
 
   /** The shared, refreshed state of a folder; null if it does not exist. */
-  async openFolder(root: string, name: string): Promise<FolderT | null> {
-    const path = this.folderPath(root, name);
-    let folder = this.#folders.get(path);
-    if (!folder) {
-      if (!(await exists(join(path, "cur")))) return null;
-      folder = this.#folders.get(path) ?? new Folder(path);
-      this.#folders.set(path, folder);
-    }
-    this.#lastUse.set(path, Date.now());
-    try {
-      await folder.refresh();
-    } catch (e) {
-      if (e instanceof Deno.errors.NotFound) {
-        if (this.#folders.get(path) === folder) {
-          this.#folders.delete(path);
-          void folder.close();
-        }
-        return null;
-      }
-      throw e;
-    }
-    this.#maybeEvict();
-    return folder;
+  async openFolder(root: string, name: string): Promise<Folder | null> {
+    return await this.#folders.open(this.folderPath(root, name));
   }
 
   /** Keeps a folder loaded while a session has it selected (release when done). */
-  retain(folder: FolderT): void {
-    this.#holds.set(folder, (this.#holds.get(folder) ?? 0) + 1);
+  retain(folder: Folder): void {
+    this.#folders.retain(folder);
   }
 
-  release(folder: FolderT): void {
-    const n = (this.#holds.get(folder) ?? 1) - 1;
-    if (n > 0) this.#holds.set(folder, n);
-    else this.#holds.delete(folder);
-    this.#lastUse.set(folder.path, Date.now());
-  }
-
-  /** Drops least recently used folders nobody holds, past the limits (at most every 10 s). */
-  #maybeEvict(): void {
-    const now = Date.now();
-    if (this.#folders.size <= 8 || now - this.#evictedAt < 10_000) return;
-    this.#evictedAt = now;
-    let messages = 0;
-    const idle: FolderT[] = [];
-    for (const f of this.#folders.values()) {
-      if (this.#holds.has(f)) continue;
-      messages += f.messages.size;
-      idle.push(f);
-    }
-    idle.sort((a, b) => (this.#lastUse.get(a.path) ?? 0) - (this.#lastUse.get(b.path) ?? 0));
-    let count = idle.length;
-    for (const f of idle) {
-      if (count <= MAX_IDLE_FOLDERS && messages <= MAX_IDLE_MESSAGES) break;
-      if (now - (this.#lastUse.get(f.path) ?? 0) < IDLE_MS) break;
-      this.#folders.delete(f.path);
-      this.#lastUse.delete(f.path);
-      void f.close();
-      count--;
-      messages -= f.messages.size;
-    }
-  }
-
-  /** Closes and forgets the loaded folders whose path matches (deleted or renamed). */
-  async #dropFolders(match: (path: string) => boolean, stale = false): Promise<void> {
-    const doomed = [...this.#folders].filter(([path]) => match(path));
-    for (const [path] of doomed) {
-      this.#folders.delete(path);
-      this.#lastUse.delete(path);
-    }
-    await Promise.all(doomed.map(([, f]) => f.close({ stale })));
+  release(folder: Folder): void {
+    this.#folders.release(folder);
   }
 
   /** Writes every open folder's index and closes it (daemon shutdown). */
   async close(): Promise<void> {
-    await this.#dropFolders(() => true);
+    await this.#folders.drop(() => true);
   }
 
   /** IMAP names of every folder under the root, INBOX first. */
-  async listFolders(root: string): Promise<string[]> {
-    const names: string[] = [];
-    try {
-      for await (const e of Deno.readDir(root)) {
-        if (!e.isDirectory || !e.name.startsWith(".")) continue;
-        const name = dirToFolder(e.name);
-        if (name !== null) names.push(name);
-      }
-    } catch (e) {
-      if (!(e instanceof Deno.errors.NotFound)) throw e;
-    }
-    return ["INBOX", ...names.sort()];
+  listFolders(root: string): Promise<string[]> {
+    return listFolderNames(root);
   }
 
   async createFolder(root: string, name: string): Promise<void> {
@@ -222,10 +147,10 @@ export class MailStore {
     if (isInbox(name)) throw new FolderNameError("INBOX cannot be deleted");
     const path = this.folderPath(root, name);
     if (!(await exists(path))) throw new FolderNameError(`mailbox "${name}" does not exist`);
-    await this.#dropFolders((key) => key === path);
+    await this.#folders.drop((key) => key === path);
     await Deno.remove(path, { recursive: true });
     await syncDir(root);
-    this.#usage.delete(root);
+    this.#usage.forget(root);
     this.notify(path);
   }
 
@@ -239,14 +164,8 @@ export class MailStore {
       throw new FolderNameError(`mailbox "${to}" already exists`);
     }
     if (isInbox(from)) {
-      await this.#dropFolders((key) => key === root, true);
-      await makeMaildir(dst, true);
-      for (const sub of ["new", "cur"]) {
-        for await (const e of Deno.readDir(join(root, sub))) {
-          if (e.isFile) await Deno.rename(join(root, sub, e.name), join(dst, sub, e.name));
-        }
-      }
-      await Promise.all([syncDir(join(dst, "new")), syncDir(join(dst, "cur"))]);
+      await this.#folders.drop((key) => key === root, true);
+      await moveInboxMessages(root, dst);
       this.notify(root);
       return;
     }
@@ -254,7 +173,7 @@ export class MailStore {
     if (!(await exists(src))) throw new FolderNameError(`mailbox "${from}" does not exist`);
     const children = (await this.listFolders(root)).filter((n) => n.startsWith(from + DELIMITER));
     const moving = [src, ...children.map((c) => this.folderPath(root, c))];
-    await this.#dropFolders((key) => moving.includes(key));
+    await this.#folders.drop((key) => moving.includes(key));
     await Deno.rename(src, dst);
     for (const child of children) {
       const newName = to + child.slice(from.length);
@@ -303,7 +222,7 @@ export class MailStore {
     try {
       for (let i = 0; i < dests.length; i++) {
         const last = i === dests.length - 1;
-        const folder = this.#folders.get(dests[i].folderPath);
+        const folder = this.#folders.loaded(dests[i].folderPath);
         if (folder && !folder.closed) {
           const item: AddItem = {
             src: tmp,
@@ -319,20 +238,12 @@ export class MailStore {
           stored.push({ folderPath: dests[i].folderPath, base, uid });
         } else {
           const dest = join(dests[i].folderPath, sub, name);
-          if (last) {
-            try {
-              await Deno.rename(tmp, dest);
-              tmpGone = true;
-            } catch (e) {
-              if (e instanceof Deno.errors.NotFound) throw e;
-              await linkOrCopy(tmp, dest); // another file system: copy; tmp removed below
-            }
-          } else {
-            await linkOrCopy(tmp, dest);
-          }
+          // Another file system: copied, and tmp is removed below.
+          if (last) tmpGone = await renameOrCopy(tmp, dest);
+          else await linkOrCopy(tmp, dest);
           stored.push({ folderPath: dests[i].folderPath, base });
         }
-        this.#adjustUsage(dests[i].root, data.length);
+        this.#usage.adjust(dests[i].root, data.length);
       }
       await Promise.all(dests.map((d) => syncDir(join(d.folderPath, sub))));
     } finally {
@@ -374,7 +285,7 @@ export class MailStore {
    * pairs. A move then expunges the originals from `source`.
    */
   async copyMessages(
-    source: FolderT,
+    source: Folder,
     uids: readonly number[],
     root: string,
     folderName: string,
@@ -423,7 +334,7 @@ export class MailStore {
     pairs.sort((a, b) => a[0] - b[0]);
     if (opts.move && pairs.length > 0) await source.expunge(pairs.map((p) => p[0]));
     const sameRoot = source.path === root || source.path.startsWith(root + "/");
-    if (!opts.move || !sameRoot) this.#adjustUsage(root, bytes);
+    if (!opts.move || !sameRoot) this.#usage.adjust(root, bytes);
     if (opts.move && !sameRoot) this.invalidateUsage(source.path);
     this.notify(dest.path);
     if (opts.move) this.notify(source.path);
@@ -431,40 +342,16 @@ export class MailStore {
   }
 
   /** Mailbox usage in bytes (all folders), cached and kept current by our own writes. */
-  async usage(root: string): Promise<number> {
-    const cached = this.#usage.get(root);
-    // Re-count now and then to pick up changes made by other Maildir software.
-    if (cached && Date.now() - cached.at < 300_000) return cached.bytes;
-    let bytes = 0;
-    for (const name of await this.listFolders(root)) {
-      const path = this.folderPath(root, name);
-      for (const sub of ["new", "cur"]) {
-        try {
-          for await (const e of Deno.readDir(join(path, sub))) {
-            if (!e.isFile) continue;
-            const m = /,S=(\d+)/.exec(e.name);
-            bytes += m ? Number(m[1]) : (await Deno.stat(join(path, sub, e.name))).size;
-          }
-        } catch (err) {
-          if (!(err instanceof Deno.errors.NotFound)) throw err;
-        }
-      }
-    }
-    this.#usage.set(root, { bytes, at: Date.now() });
-    return bytes;
-  }
-
-  /** Callers that remove or add mail outside deliver() keep the usage current. */
-  #adjustUsage(root: string, delta: number): void {
-    const cached = this.#usage.get(root);
-    if (cached) cached.bytes = Math.max(0, cached.bytes + delta);
+  usage(root: string): Promise<number> {
+    return this.#usage.get(
+      root,
+      async () => (await this.listFolders(root)).map((name) => this.folderPath(root, name)),
+    );
   }
 
   /** Forget the cached usage of the Maildir root that contains this folder path. */
   invalidateUsage(folderPath: string): void {
-    for (const root of this.#usage.keys()) {
-      if (folderPath === root || folderPath.startsWith(root + "/")) this.#usage.delete(root);
-    }
+    this.#usage.forgetFolder(folderPath);
   }
 
   /** Subscribe to changes of one folder (deliveries, expunges, flag changes). */
@@ -484,16 +371,6 @@ export class MailStore {
         l();
       } catch { /* a watcher's failure is its own */ }
     }
-  }
-}
-
-async function makeMaildir(path: string, isSubFolder = false): Promise<void> {
-  await ensureDirDurable(path);
-  for (const sub of ["tmp", "new", "cur"]) await ensureDirDurable(join(path, sub));
-  // Maildir++ marks sub-folders with an empty "maildirfolder" file.
-  if (isSubFolder && !(await exists(join(path, "maildirfolder")))) {
-    await Deno.writeFile(join(path, "maildirfolder"), new Uint8Array());
-    await syncDir(path);
   }
 }
 

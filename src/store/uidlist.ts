@@ -14,7 +14,7 @@
  * the lock; `UidListCache` re-reads only what changed (file identity, appended tail).
  */
 import { join } from "node:path";
-import { syncDir, writeAll, writeFileAtomic } from "./fsutil.ts";
+import { readTextIfExists, syncDir, writeAll, writeFileAtomic } from "./fsutil.ts";
 
 export const UIDLIST = "extremail-uidlist";
 
@@ -68,14 +68,8 @@ function parseUidList(text: string): UidList | null {
 }
 
 export async function readUidList(folderPath: string): Promise<UidList | null> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(join(folderPath, UIDLIST));
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return null;
-    throw e;
-  }
-  return parseUidList(text);
+  const text = await readTextIfExists(join(folderPath, UIDLIST));
+  return text === null ? null : parseUidList(text);
 }
 
 /** Appends new assignments and makes them durable before any client sees them. */

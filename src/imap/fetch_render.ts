@@ -1,0 +1,175 @@
+/**
+ * The untagged FETCH responses: items in the order asked, message data as stored (CRLF)
+ * in literals, and the items a response must carry unasked (UID for UID FETCH, MODSEQ
+ * once CONDSTORE is on, FLAGS after an implicit \Seen).
+ */
+import type { MessageEntry } from "../store/folder.ts";
+import { formatDateTime, no } from "./args.ts";
+import type { FetchItem } from "./fetch_items.ts";
+import { decodeBodyBytes } from "./mime/decode.ts";
+import { partial, resolvePart, type Section, sectionBytes } from "./mime/section.ts";
+import type { MessageData } from "./msgcache.ts";
+import type { Session } from "./session.ts";
+
+export interface RenderOptions {
+  byUid: boolean;
+  /** MODSEQ goes in every response (asked for, or CHANGEDSINCE). */
+  modseq: boolean;
+  /** Which items were asked for by name (implied ones are added when they were not). */
+  hasUid: boolean;
+  hasModseq: boolean;
+  hasFlags: boolean;
+  /** Only FLAGS, UID and MODSEQ: rendered synchronously (a whole-mailbox flag re-sync). */
+  simple: boolean;
+}
+
+/** The response of a FETCH of FLAGS, UID and MODSEQ only. */
+export function renderSimple(
+  s: Session,
+  seq: number,
+  uid: number,
+  e: MessageEntry,
+  items: FetchItem[],
+  opts: RenderOptions,
+): string {
+  let line = `* ${seq} FETCH (`;
+  let first = true;
+  if (opts.byUid && !opts.hasUid) {
+    line += `UID ${uid}`;
+    first = false;
+  }
+  for (const item of items) {
+    line += first ? "" : " ";
+    first = false;
+    if (item.kind === "UID") line += `UID ${uid}`;
+    else if (item.kind === "FLAGS") line += `FLAGS (${s.flagText(uid, e)})`;
+    else line += `MODSEQ (${e.modseq})`;
+  }
+  if (opts.modseq && !opts.hasModseq) line += `${first ? "" : " "}MODSEQ (${e.modseq})`;
+  return line + ")\r\n";
+}
+
+/**
+ * The response for one message, written to the session's output: text items as they
+ * come, each literal flushed as it is reached. `d` is the message's data when an item
+ * needs it; `flagsChanged`: this FETCH set \Seen on it.
+ */
+export async function renderMessage(
+  s: Session,
+  msg: { seq: number; uid: number; entry: MessageEntry },
+  d: MessageData | null,
+  items: FetchItem[],
+  opts: RenderOptions,
+  flagsChanged: boolean,
+): Promise<void> {
+  const { seq, uid, entry } = msg;
+  const out = s.out;
+  const parts: string[] = [];
+  // RFC 3501 §6.4.8: UID FETCH always reports the UID. RFC 7162 §3.1: once CONDSTORE is
+  // enabled, a response for an implicit \Seen carries UID and MODSEQ too.
+  const implicit = flagsChanged && s.condstore;
+  if ((opts.byUid || implicit) && !opts.hasUid) parts.push(`UID ${uid}`);
+  let head = `* ${seq} FETCH (`;
+  let afterLiteral = false;
+  const emit = (text: string) => parts.push(text);
+  const emitLiteral = async (label: string, bytes: Uint8Array, binary = false) => {
+    // Text items so far, then the literal's bytes as they are.
+    parts.push(label);
+    const prefix = binary && bytes.includes(0) ? "~" : "";
+    out.text(`${head}${afterLiteral ? " " : ""}${parts.join(" ")} ${prefix}{${bytes.length}}\r\n`);
+    out.bytes(bytes);
+    parts.length = 0;
+    head = "";
+    afterLiteral = true;
+    await out.maybeFlush();
+  };
+  for (const item of items) {
+    switch (item.kind) {
+      case "UID":
+        emit(`UID ${uid}`);
+        break;
+      case "FLAGS":
+        emit(`FLAGS (${s.flagText(uid, entry)})`);
+        break;
+      case "MODSEQ":
+        emit(`MODSEQ (${entry.modseq})`);
+        break;
+      case "INTERNALDATE":
+        emit(
+          `INTERNALDATE ${
+            formatDateTime(entry.internalDate ?? await s.view!.folder.internalDate(entry))
+          }`,
+        );
+        break;
+      case "RFC822.SIZE":
+        emit(`RFC822.SIZE ${d!.size}`);
+        break;
+      case "ENVELOPE":
+        emit(`ENVELOPE ${await d!.envelope(s.utf8)}`);
+        break;
+      case "BODY":
+        emit(`BODY ${await d!.bodyStructure(false, s.utf8)}`);
+        break;
+      case "BODYSTRUCTURE":
+        emit(`BODYSTRUCTURE ${await d!.bodyStructure(true, s.utf8)}`);
+        break;
+      case "RFC822":
+        await emitLiteral("RFC822", await d!.bytes());
+        break;
+      case "RFC822.HEADER":
+        await emitLiteral(
+          "RFC822.HEADER",
+          sectionBytes(await d!.bytes(), await d!.structure(), { part: [], text: "HEADER" }),
+        );
+        break;
+      case "RFC822.TEXT":
+        await emitLiteral(
+          "RFC822.TEXT",
+          sectionBytes(await d!.bytes(), await d!.structure(), { part: [], text: "TEXT" }),
+        );
+        break;
+      case "SECTION": {
+        const bytes = sectionBytes(await d!.bytes(), await d!.structure(), item.section);
+        await emitSection(item, bytes, emitLiteral);
+        break;
+      }
+      case "BINARY":
+      case "BINARY.SIZE": {
+        const bytes = await binaryBytes(d!, item.section);
+        if (bytes === null) throw no("Unknown Content-Transfer-Encoding", "UNKNOWN-CTE");
+        if (item.kind === "BINARY.SIZE") emit(`${item.label} ${bytes.length}`);
+        else await emitSection(item, bytes, (l, b) => emitLiteral(l, b, true));
+        break;
+      }
+    }
+  }
+  if ((opts.modseq || implicit) && !opts.hasModseq) {
+    emit(`MODSEQ (${entry.modseq})`);
+  }
+  if (flagsChanged && !opts.hasFlags) {
+    emit(`FLAGS (${s.flagText(uid, entry)})`);
+  }
+  out.text(`${head}${afterLiteral && parts.length ? " " : ""}${parts.join(" ")})\r\n`);
+}
+
+async function emitSection(
+  item: Extract<FetchItem, { kind: "SECTION" | "BINARY" | "BINARY.SIZE" }>,
+  bytes: Uint8Array,
+  emitLiteral: (label: string, bytes: Uint8Array) => Promise<void>,
+): Promise<void> {
+  if (item.offset === undefined) return await emitLiteral(item.label, bytes);
+  // RFC 3501 §6.4.5 partial: the response names only the origin octet.
+  await emitLiteral(`${item.label}<${item.offset}>`, partial(bytes, item.offset, item.length));
+}
+
+/** BINARY[part]: the part's body with its transfer encoding undone (RFC 3516 §4.2). */
+async function binaryBytes(d: MessageData, section: Section): Promise<Uint8Array | null> {
+  const bytes = await d.bytes();
+  if (section.part.length === 0) return bytes;
+  const part = resolvePart(await d.structure(), section.part);
+  if (!part) return new Uint8Array(0);
+  if (part.parts || part.message) return bytes.subarray(part.bodyStart, part.bodyEnd);
+  const cte = part.encoding.toLowerCase();
+  if (!["7bit", "8bit", "binary", "base64", "quoted-printable"].includes(cte)) return null;
+  return decodeBodyBytes(bytes, part);
+}

@@ -1,0 +1,138 @@
+/**
+ * Changes sessions make to messages already in a folder: flags (renaming files in
+ * cur/), \Recent claims (moving files from new/ to cur/) and expunges. Each runs inside
+ * DirMarks.own, so the directory mtimes it moves need no scan, and writes the index in
+ * one transaction. Other software may rename or remove a file at the same time: such a
+ * message is left to the next scan.
+ */
+import { join } from "node:path";
+import { eachParallel, syncDir } from "./fsutil.ts";
+import { fileNameFor, sortFlags } from "./maildir_names.ts";
+import { type Sub, SUBS } from "./folder_dirs.ts";
+import { type EntryChanges, entryPath, type MessageEntry } from "./folder_messages.ts";
+import { VANISHED_KEEP } from "./folder_modseq.ts";
+import { type FolderState, removeEntry } from "./folder_state.ts";
+
+/** What Folder.updateFlags did. */
+export interface FlagUpdate {
+  /** Messages whose flags changed, with their new mod-sequence. */
+  changed: MessageEntry[];
+  /** UIDs left alone because they changed after UNCHANGEDSINCE (RFC 7162 MODIFIED). */
+  modified: number[];
+  /** UIDs not (or no longer) in the folder. */
+  missing: number[];
+}
+
+/**
+ * Renames a message's file into cur/ under `name` and updates its entry; false when the
+ * file is gone (other software removed or renamed it meanwhile).
+ */
+async function moveIntoCur(
+  st: FolderState,
+  e: MessageEntry,
+  name: string,
+  changes: EntryChanges = {},
+): Promise<boolean> {
+  try {
+    await Deno.rename(entryPath(st.path, e), join(st.path, "cur", name));
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return false;
+    throw err;
+  }
+  st.table.update(e, { ...changes, sub: "cur", name });
+  return true;
+}
+
+/** Moves messages from new/ to cur/; returns the UIDs this caller saw as \Recent. */
+export async function claimRecent(st: FolderState): Promise<number[]> {
+  if (st.table.inNew.size === 0) return [];
+  const entries = [...st.table.inNew].map((u) => st.table.byUid.get(u)!);
+  const claimed: MessageEntry[] = [];
+  await st.dirs.own(["new", "cur"], () =>
+    eachParallel(entries, async (m) => {
+      if (await moveIntoCur(st, m, fileNameFor(m.base, m.flags))) claimed.push(m);
+    }));
+  st.index.tx((ix) => {
+    for (const m of claimed) ix.setFlags(m.uid, m.sub, null, m.flags, m.modseq);
+    st.dirs.saveTo(ix);
+  });
+  return claimed.map((m) => m.uid).sort((a, b) => a - b);
+}
+
+/** See Folder.updateFlags. */
+export async function updateFlags(
+  st: FolderState,
+  uids: Iterable<number>,
+  compute: (entry: MessageEntry) => string | null,
+  opts: { unchangedSince?: number },
+): Promise<FlagUpdate> {
+  const result: FlagUpdate = { changed: [], modified: [], missing: [] };
+  const todo: { e: MessageEntry; flags: string; name: string }[] = [];
+  const seen = new Set<number>();
+  for (const uid of uids) {
+    if (seen.has(uid)) continue; // the same message twice counts once
+    seen.add(uid);
+    const e = st.table.byUid.get(uid);
+    if (!e) {
+      result.missing.push(uid);
+      continue;
+    }
+    if (opts.unchangedSince !== undefined && e.modseq > opts.unchangedSince) {
+      result.modified.push(uid);
+      continue;
+    }
+    const next = compute(e);
+    if (next === null) continue;
+    const flags = sortFlags(next);
+    if (flags === e.flags) continue;
+    todo.push({ e, flags, name: fileNameFor(e.base, flags) });
+  }
+  if (todo.length === 0) return result;
+  const modseq = await st.modseqs.next();
+  const subs: Sub[] = todo.some((t) => t.e.sub === "new") ? ["new", "cur"] : ["cur"];
+  await st.dirs.own(subs, () =>
+    eachParallel(todo, async (t) => {
+      if (!(await moveIntoCur(st, t.e, t.name, { flags: t.flags, modseq }))) {
+        result.missing.push(t.e.uid); // gone meanwhile (other software)
+        return;
+      }
+      st.modseqs.logChange(t.e.uid, modseq);
+      result.changed.push(t.e);
+    }));
+  st.index.tx((ix) => {
+    for (const e of result.changed) ix.setFlags(e.uid, "cur", null, e.flags, e.modseq);
+    st.dirs.saveTo(ix);
+    ix.setMeta({ highestmodseq: st.modseqs.highest });
+  });
+  return result;
+}
+
+/** Removes messages durably; returns the UIDs actually removed. */
+export async function expunge(st: FolderState, uids: readonly number[]): Promise<number[]> {
+  const doomed = [...new Set(uids)].map((u) => st.table.byUid.get(u)).filter((m) =>
+    m !== undefined
+  ) as MessageEntry[];
+  if (doomed.length === 0) return [];
+  const subs = SUBS.filter((s) => doomed.some((m) => m.sub === s));
+  await st.dirs.own(subs, () =>
+    eachParallel(doomed, async (m) => {
+      try {
+        await Deno.remove(entryPath(st.path, m));
+      } catch (e) {
+        if (!(e instanceof Deno.errors.NotFound)) throw e;
+      }
+    }));
+  const modseq = await st.modseqs.next();
+  for (const m of doomed) removeEntry(st, m);
+  st.table.rebuildUids();
+  await Promise.all(subs.map((s) => syncDir(join(st.path, s))));
+  const prune = st.modseqs.noteExpunged(doomed.length);
+  st.index.tx((ix) => {
+    for (const m of doomed) ix.remove(m.uid, m.base, modseq);
+    st.dirs.saveTo(ix);
+    ix.setMeta({ highestmodseq: st.modseqs.highest });
+    const floor = prune ? ix.pruneVanished(VANISHED_KEEP) : null;
+    if (floor !== null) st.modseqs.raiseVanishedFloor(floor);
+  });
+  return doomed.map((m) => m.uid).sort((a, b) => a - b);
+}

@@ -1,0 +1,163 @@
+/**
+ * A folder's connection to its index (folder_index.ts). The index only speeds things
+ * up: the Maildir and the UID list are the truth. So a failing index is dropped (the
+ * folder goes on from memory) and rebuilt at the next open, and what is learnt lazily
+ * (internal dates, parsed structures) is written in batches, not one write per message.
+ */
+import { log } from "../log.ts";
+import {
+  type CacheRow,
+  type DirMark,
+  FolderIndex,
+  type IndexMeta,
+  type IndexRow,
+} from "./folder_index.ts";
+
+/** Lazily learnt dates and parsed structures are written to the index in batches. */
+const FLUSH_MS = 250;
+const FLUSH_AT = 2000;
+
+export class IndexLink {
+  readonly #path: string;
+  #index: FolderIndex | null = null;
+  #pendingDates = new Map<number, number>();
+  #pendingCache = new Map<string, () => CacheRow>();
+  #flushTimer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(folderPath: string) {
+    this.#path = folderPath;
+  }
+
+  /**
+   * Opens the index. Its state (meta and rows) counts only when it was written for this
+   * UIDVALIDITY; otherwise meta is null and the caller starts the index over.
+   */
+  open(uidValidity: number): { meta: IndexMeta | null; rows: IndexRow[] } {
+    try {
+      const opened = FolderIndex.open(this.#path);
+      this.#index = opened.index;
+      if (opened.meta && opened.meta.uidValidity === uidValidity) {
+        return { meta: opened.meta, rows: opened.index.rows() };
+      }
+    } catch (e) {
+      this.#failed(e);
+    }
+    return { meta: null, rows: [] };
+  }
+
+  /** One index transaction; a failing index is dropped (and rebuilt at the next open). */
+  tx(work: (ix: FolderIndex) => void): void {
+    const ix = this.#index;
+    if (!ix) return;
+    try {
+      ix.tx(() => work(ix));
+    } catch (e) {
+      this.#failed(e);
+    }
+  }
+
+  /** Durably unclean, so a restart does not trust a HIGHESTMODSEQ clients went past. */
+  markUnclean(highestModseq: number): void {
+    if (!this.#index) return;
+    try {
+      this.#index.setClean(false, highestModseq);
+    } catch (e) {
+      this.#failed(e);
+    }
+  }
+
+  /** UIDs expunged after `since`, or null without an index. */
+  vanishedSince(since: number): number[] | null {
+    if (!this.#index) return null;
+    try {
+      return this.#index.vanishedSince(since);
+    } catch (e) {
+      this.#failed(e);
+      return null;
+    }
+  }
+
+  cacheGet(base: string): CacheRow | undefined {
+    const pending = this.#pendingCache.get(base);
+    if (pending || !this.#index) return pending?.();
+    try {
+      return this.#index.cacheGet(base);
+    } catch (e) {
+      this.#failed(e);
+      return undefined;
+    }
+  }
+
+  /** `row` is called when the batch is written, so several updates cost one serialization. */
+  cachePut(base: string, row: () => CacheRow): void {
+    if (!this.#index) return;
+    this.#pendingCache.set(base, row);
+    this.#scheduleFlush();
+  }
+
+  noteDate(uid: number, date: number): void {
+    this.#pendingDates.set(uid, date);
+    this.#scheduleFlush();
+  }
+
+  /** The message left: its pending date must not be written. */
+  forgetDate(uid: number): void {
+    this.#pendingDates.delete(uid);
+  }
+
+  /**
+   * Writes what is pending, the directory marks and a clean mark with the final
+   * HIGHESTMODSEQ, and closes the index.
+   */
+  close(newDir: DirMark, curDir: DirMark, highestModseq: number): void {
+    if (this.#flushTimer !== undefined) clearTimeout(this.#flushTimer);
+    this.#flushTimer = undefined;
+    this.#flush();
+    const ix = this.#index;
+    if (ix) {
+      try {
+        ix.tx(() => ix.setDirs(newDir, curDir));
+        ix.setClean(true, highestModseq);
+      } catch (e) {
+        log("store").warn(`closing the index of ${this.#path}: ${(e as Error)?.message ?? e}`);
+      }
+      ix.close();
+    }
+    this.#index = null;
+  }
+
+  #scheduleFlush(): void {
+    if (this.#pendingDates.size + this.#pendingCache.size >= FLUSH_AT) {
+      this.#flush();
+      return;
+    }
+    if (this.#flushTimer === undefined) {
+      const timer = setTimeout(() => {
+        this.#flushTimer = undefined;
+        this.#flush();
+      }, FLUSH_MS);
+      Deno.unrefTimer(timer);
+      this.#flushTimer = timer;
+    }
+  }
+
+  #flush(): void {
+    if (this.#pendingDates.size === 0 && this.#pendingCache.size === 0) return;
+    const dates = this.#pendingDates, cache = this.#pendingCache;
+    this.#pendingDates = new Map();
+    this.#pendingCache = new Map();
+    this.tx((ix) => {
+      for (const [uid, date] of dates) ix.setDate(uid, date);
+      for (const [base, row] of cache) ix.cachePut(base, row());
+    });
+  }
+
+  #failed(e: unknown): void {
+    log("store").warn(
+      `index of ${this.#path} failed (${(e as Error)?.message ?? e}); rebuilt at next open`,
+    );
+    this.#index?.close();
+    this.#index = null;
+    FolderIndex.discard(this.#path);
+  }
+}

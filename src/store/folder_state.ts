@@ -1,0 +1,82 @@
+/**
+ * The parts one folder's state is made of, shared by its operations (folder_scan.ts,
+ * folder_add.ts, folder_changes.ts) and put together by Folder (folder.ts), which runs
+ * every change under its mutex. Each part keeps its own data private; the helpers below
+ * are the changes that must keep two parts in step.
+ */
+import { DirMarks } from "./folder_dirs.ts";
+import { IndexLink } from "./folder_index_link.ts";
+import { KeywordTable } from "./folder_keywords.ts";
+import { entryOf, type MessageEntry, MessageTable } from "./folder_messages.ts";
+import { ModSeqs } from "./folder_modseq.ts";
+import { FolderUids } from "./folder_uids.ts";
+import { UidListCache } from "./uidlist.ts";
+
+export interface FolderState {
+  readonly path: string;
+  readonly table: MessageTable;
+  readonly dirs: DirMarks;
+  readonly uids: FolderUids;
+  readonly modseqs: ModSeqs;
+  readonly index: IndexLink;
+  readonly keywords: KeywordTable;
+}
+
+export function newFolderState(path: string): FolderState {
+  const uids = new FolderUids(path, new UidListCache(path));
+  const index = new IndexLink(path);
+  return {
+    path,
+    table: new MessageTable(),
+    dirs: new DirMarks(path),
+    uids,
+    modseqs: new ModSeqs(uids, index),
+    index,
+    keywords: new KeywordTable(path),
+  };
+}
+
+/**
+ * First use: keywords, the UID list (created when missing) and the index. The index's
+ * messages count when it belongs to the list's UIDVALIDITY; else it starts over and
+ * the first directory check reads everything. `withIndex` false: a closed folder, which
+ * works from memory only.
+ */
+export async function loadFolderState(st: FolderState, withIndex: boolean): Promise<void> {
+  await st.keywords.load();
+  const list = (await st.uids.sync()) ?? await st.uids.create();
+  st.uids.load(list);
+  const { meta, rows } = withIndex ? st.index.open(list.uidValidity) : { meta: null, rows: [] };
+  clearMessages(st);
+  st.modseqs.load(meta);
+  if (!meta) return;
+  st.dirs.load(meta.newDir, meta.curDir);
+  for (const r of rows) st.table.insert(entryOf(r));
+  st.uids.cover(st.table.lastUid());
+}
+
+/** Forgets every message, and what the directories held (a new load or UIDVALIDITY). */
+export function clearMessages(st: FolderState): void {
+  st.table.clear();
+  st.dirs.reset();
+}
+
+/** Adds an entry whose UID is above every other. */
+export function insertEntry(st: FolderState, e: MessageEntry): void {
+  st.table.insert(e);
+  st.uids.cover(e.uid);
+}
+
+/** Removes an entry (the caller rebuilds the UID snapshot). */
+export function removeEntry(st: FolderState, e: MessageEntry): void {
+  st.table.remove(e);
+  st.index.forgetDate(e.uid);
+}
+
+/** UIDs for new base names (see FolderUids.assign). */
+export async function assignUids(st: FolderState, bases: string[]): Promise<Map<string, number>> {
+  const { uids, listLost } = await st.uids.assign(bases, st.table);
+  // A new UIDVALIDITY: the next check re-reads the whole folder.
+  if (listLost) st.dirs.invalidate();
+  return uids;
+}

@@ -1,0 +1,150 @@
+/**
+ * A folder's UIDs, kept durably in its UID list (uidlist.ts): UIDVALIDITY, UIDNEXT, the
+ * UID of each base name, and the mod-sequence ceiling (no mod-sequence above it was
+ * ever handed out). The list is shared with other processes: every change to it runs
+ * under its lock, after reading it again if its file changed.
+ */
+import type { MessageTable } from "./folder_messages.ts";
+import { type UidList, type UidListCache, withUidListLock } from "./uidlist.ts";
+
+let lastUidValidity = 0;
+/** A UIDVALIDITY that is new for this DirBase: time-based and strictly increasing. */
+export function nextUidValidity(): number {
+  lastUidValidity = Math.max(Math.floor(Date.now() / 1000), lastUidValidity + 1);
+  return lastUidValidity;
+}
+
+export class FolderUids {
+  readonly #path: string;
+  readonly #list: UidListCache;
+  #validity = 0;
+  #next = 1;
+  #modseqCeiling = 0;
+
+  constructor(folderPath: string, list: UidListCache) {
+    this.#path = folderPath;
+    this.#list = list;
+  }
+
+  get validity(): number {
+    return this.#validity;
+  }
+
+  /** UIDNEXT: above every UID given out. */
+  get next(): number {
+    return this.#next;
+  }
+
+  /** No mod-sequence above this was handed out (durable in the UID list). */
+  get modseqCeiling(): number {
+    return this.#modseqCeiling;
+  }
+
+  /** The list as on disk now (null: there is none). */
+  sync(): Promise<UidList | null> {
+    return this.#list.sync();
+  }
+
+  /** First use: takes UIDVALIDITY, UIDNEXT and the mod-sequence ceiling from the list. */
+  load(list: UidList): void {
+    this.adopt(list);
+    this.#modseqCeiling = list.modseqCeiling;
+  }
+
+  /**
+   * Takes UIDVALIDITY and UIDNEXT from a list we read (our messages are to match it).
+   * The ceiling stays ours (never lowered); raising it takes the list's into account.
+   */
+  adopt(list: UidList): void {
+    this.#validity = list.uidValidity;
+    this.#next = list.uidNext;
+  }
+
+  /** UIDNEXT stays above `uid`, a UID the folder shows. */
+  cover(uid: number): void {
+    if (uid >= this.#next) this.#next = uid + 1;
+  }
+
+  /** A new list with a new UIDVALIDITY, unless another process has just made one. */
+  async create(): Promise<UidList> {
+    return await withUidListLock(this.#path, async () => {
+      return (await this.#list.sync()) ?? await this.#createLocked();
+    });
+  }
+
+  async #createLocked(): Promise<UidList> {
+    const list: UidList = {
+      uidValidity: nextUidValidity(),
+      uidNext: 1,
+      byBase: new Map(),
+      lines: 0,
+      modseqCeiling: this.#modseqCeiling,
+    };
+    await this.#list.write(list);
+    return list;
+  }
+
+  /** Whether `base` names a message the folder shows (from the UID list's map). */
+  hasBase(base: string, shown: MessageTable): boolean {
+    const uid = this.#list.list?.byBase.get(base);
+    return uid !== undefined && shown.byUid.get(uid)?.base === base;
+  }
+
+  /**
+   * UIDs for new base names, durably: the UID list's own assignment when it has one
+   * that still fits (above every UID in `shown`: UIDs must only grow), else a new one.
+   * `listLost`: the list was gone and was created anew (a new UIDVALIDITY, which the
+   * caller's next directory check picks up by reading the whole folder again).
+   */
+  async assign(
+    bases: string[],
+    shown: MessageTable,
+  ): Promise<{ uids: Map<string, number>; listLost: boolean }> {
+    const out = new Map<string, number>();
+    let listLost = false;
+    if (bases.length === 0) return { uids: out, listLost };
+    await withUidListLock(this.#path, async () => {
+      let list = await this.#list.sync();
+      if (!list) {
+        list = await this.#createLocked();
+        listLost = true;
+      }
+      const last = shown.lastUid();
+      const used = new Set<number>();
+      const fresh: { uid: number; base: string }[] = [];
+      // Base names start with the delivery time, so name order approximates arrival.
+      for (const base of [...bases].sort()) {
+        let uid = list.byBase.get(base);
+        if (uid === undefined || uid <= last || used.has(uid) || shown.byUid.has(uid)) {
+          uid = list.uidNext++;
+          list.byBase.set(base, uid);
+          fresh.push({ uid, base });
+        }
+        used.add(uid);
+        out.set(base, uid);
+      }
+      if (fresh.length > 0) await this.#list.append(fresh);
+      this.#next = Math.max(this.#next, list.uidNext);
+      if (list.lines >= 1000 && list.lines >= 2 * (shown.byUid.size + bases.length)) {
+        // Compact: only live messages (and the ones being added) keep their lines.
+        const keep = new Map<string, number>();
+        for (const m of shown.byUid.values()) keep.set(m.base, m.uid);
+        for (const [b, u] of out) keep.set(b, u);
+        list.byBase = keep;
+        await this.#list.write(list);
+      }
+    });
+    return { uids: out, listLost };
+  }
+
+  /** Reserves mod-sequences up to a block above `modseq` (one fsync per block). */
+  async raiseModseqCeiling(modseq: number, block: number): Promise<void> {
+    await withUidListLock(this.#path, async () => {
+      const list = await this.#list.sync();
+      if (!list) return; // lost: the next scan starts again with a new UIDVALIDITY
+      const ceiling = Math.max(list.modseqCeiling, modseq) + block;
+      await this.#list.append([], ceiling);
+      this.#modseqCeiling = ceiling;
+    });
+  }
+}
