@@ -116,6 +116,73 @@ Deno.test("raw: RETR is byte-exact on the wire (dot-stuffed, terminated)", async
   });
 });
 
+/** The directory of `user`'s INBOX (the Maildir root) under the DirBase. */
+async function maildirOf(dirBase: string, user: string): Promise<string> {
+  const walk = async (dir: string): Promise<string | null> => {
+    for await (const e of Deno.readDir(dir)) {
+      if (!e.isDirectory) continue;
+      if (e.name === user) return join(dir, e.name);
+      const found = await walk(join(dir, e.name));
+      if (found) return found;
+    }
+    return null;
+  };
+  const root = await walk(join(dirBase, "data", "domains"));
+  if (!root) throw new Error(`no Maildir for ${user}`);
+  return root;
+}
+
+Deno.test("raw: RETR of files the fast path cannot take: bare LFs, wrong S=, renamed", async () => {
+  await withServer({}, async (srv) => {
+    const root = await maildirOf(srv.dirBase, "joe");
+    // Written by other Maildir software: bare LFs and no final newline.
+    const bareLf = "Subject: lf\n\nline\n.dot\nend";
+    await Deno.writeTextFile(join(root, "cur", "1700000000.M1P1Q1.other:2,"), bareLf);
+    // A name whose S= does not match the content: the real length is what is sent.
+    const wrongSize = "Subject: size\r\n\r\nbody\r\n";
+    await Deno.writeTextFile(join(root, "cur", "1700000001.M1P1Q2.other,S=5:2,"), wrongSize);
+    const c = await connect(srv);
+    try {
+      await command(c, "USER joe@ex.test");
+      match(await command(c, "PASS pw 1"), /^\+OK joe@ex.test has 5 messages/);
+      const uidl = new Map(
+        (await multiline(c, "UIDL")).slice(1).map((l) =>
+          l.split(" ").reverse() as [string, string]
+        ),
+      );
+      // "Subject: two" gets a flag meanwhile, as an IMAP client would do it.
+      let renamed: string | undefined;
+      for (const sub of ["new", "cur"]) {
+        for await (const e of Deno.readDir(join(root, sub))) {
+          const path = join(root, sub, e.name);
+          if ((await Deno.readTextFile(path)).startsWith("Subject: two")) {
+            renamed = e.name.split(":")[0];
+            await Deno.rename(path, join(root, "cur", `${renamed}:2,F`));
+          }
+        }
+      }
+      const retr = async (n: string | undefined, wire: string, octets: number) => {
+        ok(n, "listed by UIDL");
+        await c.send(`RETR ${n}`);
+        equal(await c.readLine(), `+OK ${octets} octets`);
+        equal(new TextDecoder().decode(await c.readBytes(wire.length)), wire);
+      };
+      await retr(
+        uidl.get("1700000000.M1P1Q1.other"),
+        "Subject: lf\r\n\r\nline\r\n..dot\r\nend\r\n.\r\n",
+        bareLf.length,
+      );
+      await retr(uidl.get("1700000001.M1P1Q2.other,S=5"), wrongSize + ".\r\n", wrongSize.length);
+      const second = "Subject: two\r\n\r\nsecond\r\n";
+      await retr(uidl.get(renamed!), second + ".\r\n", second.length);
+      await retr(uidl.get(renamed!), second + ".\r\n", second.length); // again, new name known
+      match(await command(c, "QUIT"), /^\+OK/);
+    } finally {
+      c.close();
+    }
+  });
+});
+
 Deno.test("raw: STLS, then AUTH PLAIN; cleartext refused before TLS", async () => {
   const config = { PlainAuthWithoutTLS: "never" as const };
   await withServer({ tls: true, config }, async (srv) => {

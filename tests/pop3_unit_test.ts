@@ -3,7 +3,17 @@
  * sasl_plain.ts), with a small fuzz of the dot-stuffing against a reference decoder.
  */
 import { deepStrictEqual, equal, ok } from "node:assert/strict";
-import { encodeMultiline, topOf, uniqueIdFor } from "../src/pop3/message_bytes.ts";
+import {
+  encodeMultiline,
+  isWireClean,
+  SIMD_CHUNK,
+  terminateInPlace,
+  topOf,
+  uniqueIdFor,
+  wordsClean,
+  writeAscii,
+} from "../src/pop3/message_bytes.ts";
+import { allocReply } from "../src/net/outbuf.ts";
 import {
   capabilities,
   errLine,
@@ -122,6 +132,93 @@ Deno.test("encodeMultiline fuzz: decoding gives back the CRLF-normalized message
   }
 });
 
+/** The definition isWireClean implements word by word: no "." after LF, no bare LF. */
+function referenceClean(body: Uint8Array): boolean {
+  for (let i = 0; i < body.length; i++) {
+    if (body[i] === 0x2e && (i === 0 || body[i - 1] === 0x0a)) return false;
+    if (body[i] === 0x0a && (i === 0 || body[i - 1] !== 0x0d)) return false;
+  }
+  return true;
+}
+
+Deno.test("isWireClean and terminateInPlace agree with encodeMultiline (fuzz)", () => {
+  // Mostly plain CRLF text, so the word-at-a-time scan runs at every alignment, with a
+  // "." or a bare LF put in at a random place (any byte of a word) half the time.
+  const alphabet = ["\r\n", "\r\n", "\r", "abcdefghij", "x", " ", "a.b"];
+  let seed = 424242, cleanOnes = 0;
+  const rand = (n: number) => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n;
+  for (let round = 0; round < 3000; round++) {
+    let msg = "";
+    // Up to ~900 bytes: both the JavaScript scan (short) and the SIMD one (from 256).
+    for (let i = rand(150); i > 0; i--) msg += alphabet[rand(alphabet.length)];
+    if (rand(2) === 0) {
+      const at = rand(msg.length + 1);
+      msg = msg.slice(0, at) + [".", "\n", "\r\n."][rand(3)] + msg.slice(at);
+    }
+    const body = bytes(msg);
+    const status = "+OK " + "n".repeat(rand(9)) + "\r\n";
+    // Status line, then the body at an arbitrary offset of a larger buffer, as RETR has it.
+    const shift = rand(8);
+    const buf = new Uint8Array(shift + status.length + body.length + 5 + rand(3));
+    const view = buf.subarray(shift);
+    writeAscii(view, 0, status);
+    view.set(body, status.length);
+    const clean = referenceClean(body);
+    if (clean) cleanOnes++;
+    equal(
+      isWireClean(view, status.length, status.length + body.length),
+      clean,
+      JSON.stringify(msg),
+    );
+    equal(isWireClean(body, 0, body.length), clean, JSON.stringify(msg));
+    equal(wordsClean(view, status.length, status.length + body.length), clean);
+    const expected = dec.decode(encodeMultiline(bytes(status), body));
+    const inPlace = terminateInPlace(view, status.length, status.length + body.length);
+    if (clean) equal(inPlace && dec.decode(inPlace), expected, JSON.stringify(msg));
+    else equal(inPlace, null, JSON.stringify(msg));
+  }
+  ok(cleanOnes > 300 && cleanOnes < 2700, `both outcomes exercised (${cleanOnes} clean)`);
+  // The spare room is checked, never written past.
+  equal(terminateInPlace(bytes("+OK\r\nab\r\n...."), 5, 9), null);
+  equal(dec.decode(terminateInPlace(bytes("+OK\r\nab\r\n....."), 5, 9)!), "+OK\r\nab\r\n.\r\n");
+});
+
+Deno.test("isWireClean: large bodies, with trouble around the SIMD chunk borders", () => {
+  const line = bytes("0123456789abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTU\r\n");
+  const size = 3 * SIMD_CHUNK + 1000;
+  const body = new Uint8Array(size);
+  for (let at = 0; at < size; at += line.length) body.set(line.subarray(0, size - at), at);
+  body[size - 2] = 13; // end on a CRLF
+  body[size - 1] = 10;
+  equal(referenceClean(body), true);
+  equal(isWireClean(body, 0, size), true);
+  for (const border of [SIMD_CHUNK, 2 * SIMD_CHUNK]) {
+    for (let d = -3; d <= 3; d++) {
+      const at = border + d;
+      // A line that begins with "." right at (or next to) the border.
+      const dotted = body.slice();
+      dotted.set(bytes("\r\n."), at - 2);
+      // An LF without its CR there.
+      const bare = body.slice();
+      bare.set(bytes("x\n"), at - 1);
+      for (const [name, b] of [["dot", dotted], ["bare LF", bare]] as const) {
+        equal(isWireClean(b, 0, size), referenceClean(b), `${name} at border ${d}`);
+        equal(isWireClean(b, 1, size), referenceClean(b.subarray(1)), `${name}, offset 1`);
+      }
+    }
+  }
+});
+
+Deno.test("allocReply: separate, zeroed buffers of the size asked", () => {
+  const a = allocReply(100), b = allocReply(7), big = allocReply(1 << 20);
+  equal(a.length, 100);
+  equal(b.length, 7);
+  equal(big.length, 1 << 20);
+  a.fill(1);
+  ok(b.every((x) => x === 0), "no overlap");
+  ok(a.buffer !== b.buffer || a.byteOffset + a.length <= b.byteOffset, "after, not inside");
+});
+
 Deno.test("topOf: header, blank line and the first n body lines", () => {
   const msg = bytes("A: 1\r\nB: 2\r\n\r\nl1\r\nl2\r\nl3\r\n");
   equal(dec.decode(topOf(msg, 0)), "A: 1\r\nB: 2\r\n\r\n");
@@ -177,9 +274,21 @@ Deno.test("parsers never throw on random input (fuzz)", () => {
     const data = new Uint8Array(rand(64));
     for (let i = 0; i < data.length; i++) {
       data[i] = rand(3) === 0 ? interesting[rand(interesting.length)] : rand(256);
+      if (round % 2 === 0) data[i] &= 0x7f; // all ASCII, the usual command line
     }
     const { verb, rest } = parseCommandLine(data);
-    splitArgs(rest);
+    // The same text as a UTF-8 decoding (byte for byte where that is not valid).
+    let text: string;
+    try {
+      text = new TextDecoder("utf-8", { fatal: true }).decode(data);
+    } catch {
+      text = new TextDecoder("latin1").decode(data);
+    }
+    const space = text.indexOf(" ");
+    equal(verb, (space < 0 ? text : text.slice(0, space)).toUpperCase());
+    equal(rest, space < 0 ? "" : text.slice(space + 1));
+    const words = rest.trim() === "" ? [] : rest.trim().split(/[ \t]+/);
+    deepStrictEqual(splitArgs(rest), words);
     parseNumber(rest);
     printableVerb(verb);
     decodePlain(rest);

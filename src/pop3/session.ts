@@ -68,9 +68,14 @@ export class Pop3Session {
 
   /** Writes everything queued in one write, waiting for socket back-pressure. */
   async flush(): Promise<void> {
-    if (this.#outBytes === 0) return;
-    const data = this.#takeOutput();
-    await this.conn.write(data);
+    const pending = this.#flushNow();
+    if (pending) await pending;
+  }
+
+  /** flush() without a promise when the socket takes the data at once (the usual case). */
+  #flushNow(): false | Promise<void> {
+    if (this.#outBytes === 0) return false;
+    return this.conn.writeNow(this.#takeOutput());
   }
 
   #takeOutput(): Uint8Array {
@@ -139,11 +144,18 @@ export class Pop3Session {
     }
   }
 
+  /**
+   * Reads, runs and answers commands until QUIT or end of input. What completes
+   * synchronously (a buffered command line, RETR of a small message, a reply the
+   * socket takes at once) is not awaited: each await costs a turn of the microtask
+   * queue, and lock-step clients wait for every one of them.
+   */
   async #commandLoop(): Promise<void> {
     while (!this.conn.closed) {
       let line: Uint8Array;
       try {
-        const read = await this.conn.readLine(MAX_COMMAND_LINE);
+        let read = this.conn.readLineNow(MAX_COMMAND_LINE);
+        if (read === undefined) read = await this.conn.readLine(MAX_COMMAND_LINE);
         if (read === null) return;
         line = read.line;
       } catch (e) {
@@ -152,14 +164,19 @@ export class Pop3Session {
         await this.flush();
         continue;
       }
-      await this.#dispatch(line);
+      const running = this.#dispatch(line);
+      if (running) await running;
       if (this.conn.closed) return;
       // Pipelined commands waiting: answer them all in one write (RFC 2449 §6.6).
-      if (!this.conn.hasBufferedLine || this.#outBytes >= FLUSH_THRESHOLD) await this.flush();
+      if (!this.conn.hasBufferedLine || this.#outBytes >= FLUSH_THRESHOLD) {
+        const writing = this.#flushNow();
+        if (writing) await writing;
+      }
     }
   }
 
-  async #dispatch(line: Uint8Array): Promise<void> {
+  /** Runs one command line; a promise only while a command is still running. */
+  #dispatch(line: Uint8Array): void | Promise<void> {
     const { verb, rest } = parseCommandLine(line);
     this.#logCommand(verb, rest);
     if (verb === "") {
@@ -179,17 +196,24 @@ export class Pop3Session {
       ));
       return;
     }
+    let pending: void | Promise<void>;
     try {
-      const pending = command.run(this, rest);
-      if (pending) await pending;
+      pending = command.run(this, rest);
     } catch (e) {
-      if (e instanceof Pop3Error) {
-        this.reply(e.line);
-        return;
-      }
-      this.logger.error(`${verb} failed: ${e instanceof Error ? e.stack ?? e.message : e}`);
-      this.reply(errLine(`${verb} failed on a server error; try again later`, "SYS/TEMP"));
+      this.#commandFailed(verb, e);
+      return;
     }
+    if (pending) return pending.catch((e) => this.#commandFailed(verb, e));
+  }
+
+  /** A Pop3Error is the client's answer; anything else is logged and answered SYS/TEMP. */
+  #commandFailed(verb: string, e: unknown): void {
+    if (e instanceof Pop3Error) {
+      this.reply(e.line);
+      return;
+    }
+    this.logger.error(`${verb} failed: ${e instanceof Error ? e.stack ?? e.message : e}`);
+    this.reply(errLine(`${verb} failed on a server error; try again later`, "SYS/TEMP"));
   }
 
   #logCommand(verb: string, rest: string): void {

@@ -4,8 +4,15 @@
  * disk before QUIT (session.ts).
  */
 import type { MessageEntry } from "../store/folder.ts";
-import type { Maildrop } from "./maildrop.ts";
-import { encodeMultiline, topOf, uniqueIdFor } from "./message_bytes.ts";
+import { type Maildrop, SYNC_READ_LIMIT } from "./maildrop.ts";
+import { allocReply } from "../net/outbuf.ts";
+import {
+  encodeMultiline,
+  terminateInPlace,
+  topOf,
+  uniqueIdFor,
+  writeAscii,
+} from "./message_bytes.ts";
 import { multilineText, okLine, parseNumber, Pop3Error, splitArgs } from "./protocol.ts";
 import type { Pop3Command, Pop3Session } from "./session.ts";
 
@@ -38,6 +45,31 @@ async function readMessage(md: Maildrop, n: number, entry: MessageEntry): Promis
     }
     throw e;
   }
+}
+
+/**
+ * RETR's reply built around the message read into its buffer: status line, the file's
+ * bytes read in place after it, the terminator appended. Null when the file cannot be
+ * read that way (large, renamed, size changed) or needs dot-stuffing or repair.
+ */
+function retrInPlace(md: Maildrop, entry: MessageEntry): Uint8Array | null {
+  if (entry.size > SYNC_READ_LIMIT) return null;
+  const status = `+OK ${entry.size} octets\r\n`;
+  const start = status.length;
+  const end = start + entry.size;
+  // Room for the message, one byte more (readInto's check) and CRLF ".CRLF".
+  const buf = allocReply(end + 5);
+  writeAscii(buf, 0, status);
+  if (!md.readInto(entry, buf, start)) return null;
+  return terminateInPlace(buf, start, end) ??
+    encodeMultiline(buf.subarray(0, start), buf.subarray(start, end));
+}
+
+/** RETR of a message read with read(): large, renamed meanwhile, or its size changed. */
+async function retrCopied(s: Pop3Session, md: Maildrop, n: number, entry: MessageEntry) {
+  const data = await readMessage(md, n, entry);
+  s.replyBytes(encodeMultiline(encoder.encode(`+OK ${data.length} octets\r\n`), data));
+  md.markRetrieved(n);
 }
 
 /** "n value" scan listing of every message not marked deleted (LIST, UIDL). */
@@ -89,13 +121,18 @@ export const TRANSACTION_COMMANDS: Record<string, Pop3Command> = {
 
   RETR: {
     states: ["transaction"],
-    async run(s, rest) {
+    run(s, rest) {
       const md = maildropOf(s);
       const n = messageArg(rest, "RETR msg");
       const entry = md.get(n);
-      const data = await readMessage(md, n, entry);
-      s.replyBytes(encodeMultiline(encoder.encode(`+OK ${data.length} octets\r\n`), data));
-      md.markRetrieved(n);
+      // The common case, synchronously: no promise, no copy of the message.
+      const wire = retrInPlace(md, entry);
+      if (wire) {
+        s.replyBytes(wire);
+        md.markRetrieved(n);
+        return;
+      }
+      return retrCopied(s, md, n, entry);
     },
   },
 
