@@ -178,7 +178,8 @@ function editDistance(a: string, b: string): number {
   return previous[b.length];
 }
 
-const MAIL_PORT_KEYS = [
+/** The mail listeners' port keys (the admin port is PortAdmin). */
+export const MAIL_PORT_KEYS = [
   "PortSMTP",
   "PortSubmission",
   "PortSMTPS",

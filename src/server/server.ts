@@ -2,7 +2,7 @@
  * The daemon: opens the directory and the mail store, binds every configured
  * listener, handles SIGHUP (reload) and SIGINT/SIGTERM (graceful stop).
  */
-import { deepFreeze, loadConfig } from "../config/load.ts";
+import { deepFreeze, loadConfig, MAIL_PORT_KEYS } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
 import { CidrSet } from "../config/cidr.ts";
 import { log, logAlways, setupLogging } from "../log.ts";
@@ -22,13 +22,7 @@ const RESTART_KEYS: (keyof Config)[] = [
   "HashDirs",
   "ListenIP",
   "AdminIP",
-  "PortSMTP",
-  "PortSubmission",
-  "PortSMTPS",
-  "PortPOP3",
-  "PortPOP3S",
-  "PortIMAP",
-  "PortIMAPS",
+  ...MAIL_PORT_KEYS,
   "PortAdmin",
 ];
 
