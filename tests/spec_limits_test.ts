@@ -5,7 +5,7 @@
  */
 import { join } from "node:path";
 import { assert, assertEquals, assertMatch } from "./helpers/assert.ts";
-import { freePort, startTestServer } from "./helpers/server.ts";
+import { freePorts, startTestServer } from "./helpers/server.ts";
 import { AdminWire, hashedRoot, kvLines, until, Wire } from "./helpers/spec.ts";
 
 const SERVICES: { name: string; greeting: RegExp; refusal: RegExp }[] = [
@@ -17,7 +17,8 @@ const SERVICES: { name: string; greeting: RegExp; refusal: RegExp }[] = [
 
 Deno.test("spec §3/§4: connection limits, idle timeouts, TLS-only ports, HashDirs", async (t) => {
   // Implicit-TLS ports are configured but there is no certificate: they must stay closed.
-  const tlsPorts = { PortSMTPS: freePort(), PortPOP3S: freePort(), PortIMAPS: freePort() };
+  const [smtps, pop3s, imaps] = freePorts(3);
+  const tlsPorts = { PortSMTPS: smtps, PortPOP3S: pop3s, PortIMAPS: imaps };
   const srv = await startTestServer({
     config: {
       MaxConnections: 3,

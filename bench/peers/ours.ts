@@ -11,17 +11,11 @@ import { devDefaults } from "../../src/config/load.ts";
 import type { Config } from "../../src/config/schema.ts";
 import { Directory } from "../../src/store/directory.ts";
 import { MailStore } from "../../src/store/mailstore.ts";
+import { freePorts } from "../../tests/helpers/server.ts";
 import { portOpen, sleep } from "./proc.ts";
 
 export const REPO = fileURLToPath(new URL("../../", import.meta.url));
 export const DOMAIN = "test.example";
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
 
 export interface OurPorts {
   smtp: number;
@@ -74,19 +68,20 @@ export class OurServer {
     opts: { users: number; password: string; maxConnections: number },
   ): Promise<OurServer> {
     const tmp = await Deno.makeTempDir({ prefix: "extremail-peers-" });
+    const [smtp, pop3, imap, admin] = freePorts(4);
     const config: Config = {
       ...devDefaults(),
       DirBase: join(tmp, "data"),
       HostName: "bench.extremail.test",
       LogLevel: "warning",
-      PortSMTP: freePort(),
+      PortSMTP: smtp,
       PortSubmission: 0,
       PortSMTPS: 0,
-      PortPOP3: freePort(),
+      PortPOP3: pop3,
       PortPOP3S: 0,
-      PortIMAP: freePort(),
+      PortIMAP: imap,
       PortIMAPS: 0,
-      PortAdmin: freePort(),
+      PortAdmin: admin,
       MaxConnections: opts.maxConnections,
       MaxConnectionsPerIP: opts.maxConnections,
     };

@@ -19,10 +19,19 @@ export const ADMIN_PASSWORD = "test-admin-secret";
 
 /** A free TCP port on 127.0.0.1 (bind port 0, read it, release it). */
 export function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
+  return freePorts(1)[0];
+}
+
+/**
+ * `count` distinct free ports. Every probe listener is held until all are chosen: a
+ * released port can come straight back from the next bind, and two services given the
+ * same number would not start.
+ */
+export function freePorts(count: number): number[] {
+  const held = Array.from({ length: count }, () => Deno.listen({ hostname: "127.0.0.1", port: 0 }));
+  const ports = held.map((l) => (l.addr as Deno.NetAddr).port);
+  for (const l of held) l.close();
+  return ports;
 }
 
 export interface TestServer {
@@ -80,20 +89,12 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     // Never ask the real resolver from a test: a closed loopback port fails at once.
     DNSServer: ["127.0.0.1:9"],
   };
-  // Hold every probe listener until all ports are chosen, so no two services get the
-  // same number (a released port can come straight back from the next bind).
-  const held: Deno.Listener[] = [];
-  for (const [, key] of PORT_KEYS) {
-    const tlsOnly = key === "PortSMTPS" || key === "PortPOP3S" || key === "PortIMAPS";
-    let port = 0;
-    if (!tlsOnly || opts.tls) {
-      const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-      held.push(l);
-      port = (l.addr as Deno.NetAddr).port;
-    }
-    (config as unknown as Record<string, number>)[key] = port;
-  }
-  for (const l of held) l.close();
+  const wanted = PORT_KEYS.filter(([, key]) =>
+    opts.tls || !(key === "PortSMTPS" || key === "PortPOP3S" || key === "PortIMAPS")
+  );
+  const chosen = freePorts(wanted.length);
+  for (const [, key] of PORT_KEYS) (config as unknown as Record<string, number>)[key] = 0;
+  wanted.forEach(([, key], i) => (config as unknown as Record<string, number>)[key] = chosen[i]);
   if (opts.tls) Object.assign(config, { TLSCert: TEST_CERT, TLSKey: TEST_KEY });
   Object.assign(config, opts.config ?? {});
   await Deno.writeTextFile(confPath, formatConfig(config, { showSecrets: true }));
