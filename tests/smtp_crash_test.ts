@@ -14,6 +14,7 @@ import {
   inbox,
   readReply,
   startWorld,
+  stuff,
   withoutTrace,
 } from "./smtp_fixture.ts";
 
@@ -39,17 +40,6 @@ function message(id: string, size: number): Uint8Array {
     length += line.length;
   }
   return enc.encode(parts.join("") + "end\r\n");
-}
-
-function stuff(body: Uint8Array): Uint8Array {
-  const out: number[] = [];
-  let lineStart = true;
-  for (let i = 0; i < body.length; i++) {
-    if (lineStart && body[i] === 0x2e) out.push(0x2e);
-    out.push(body[i]);
-    lineStart = body[i] === 10 && i > 0 && body[i - 1] === 13;
-  }
-  return new Uint8Array(out);
 }
 
 Deno.test("smtp crash: SIGKILL during ingest loses no acknowledged message", async () => {

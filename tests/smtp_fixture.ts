@@ -136,3 +136,15 @@ export async function eventually(check: () => Promise<boolean>, ms = 10_000): Pr
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+/** RFC 5321 4.5.2 transparency: a line beginning with "." gets one more. */
+export function stuff(body: Uint8Array): Uint8Array {
+  const out: number[] = [];
+  let lineStart = true;
+  for (let i = 0; i < body.length; i++) {
+    if (lineStart && body[i] === 0x2e) out.push(0x2e);
+    out.push(body[i]);
+    lineStart = body[i] === 10 && i > 0 && body[i - 1] === 13;
+  }
+  return new Uint8Array(out);
+}

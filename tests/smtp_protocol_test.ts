@@ -15,6 +15,7 @@ import {
   readReply,
   type SmtpWorld,
   startWorld,
+  stuff,
   withoutTrace,
 } from "./smtp_fixture.ts";
 
@@ -378,15 +379,3 @@ Deno.test("smtp protocol", async (t) => {
     await world.close();
   }
 });
-
-/** RFC 5321 4.5.2 transparency: a line beginning with "." gets one more. */
-function stuff(body: Uint8Array): Uint8Array {
-  const out: number[] = [];
-  let lineStart = true;
-  for (let i = 0; i < body.length; i++) {
-    if (lineStart && body[i] === 0x2e) out.push(0x2e);
-    out.push(body[i]);
-    lineStart = body[i] === 10 && i > 0 && body[i - 1] === 13;
-  }
-  return new Uint8Array(out);
-}
