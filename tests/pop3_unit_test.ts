@@ -1,6 +1,6 @@
 /**
- * Unit tests of the POP3 parsers and encoders (src/pop3/protocol.ts, message_bytes.ts,
- * sasl_plain.ts), with a small fuzz of the dot-stuffing against a reference decoder.
+ * Unit tests of the POP3 parsers and encoders (src/pop3/protocol.ts, message_bytes.ts),
+ * with a small fuzz of the dot-stuffing against a reference decoder.
  */
 import { deepStrictEqual, equal, ok } from "node:assert/strict";
 import {
@@ -25,7 +25,6 @@ import {
   printableVerb,
   splitArgs,
 } from "../src/pop3/protocol.ts";
-import { decodeBase64, decodePlain } from "../src/pop3/sasl_plain.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -239,33 +238,6 @@ Deno.test("uniqueIdFor: printable base names up to 70 chars are used as they are
   ok(/^[0-9a-f]{32}$/.test(uniqueIdFor("with space")));
 });
 
-Deno.test("SASL PLAIN decoding (RFC 4616)", () => {
-  const b64 = btoa("\0user@ex.test\0pass word");
-  deepStrictEqual(decodePlain(b64), {
-    ok: true,
-    credentials: { authzid: "", authcid: "user@ex.test", password: "pass word" },
-  });
-  const withAuthz = decodePlain(btoa("a@x\0a@x\0pw"));
-  ok(withAuthz.ok && withAuthz.credentials.authzid === "a@x");
-  const utf = decodePlain(btoa(String.fromCharCode(0, 0x75, 0, 0xc3, 0xa9)));
-  ok(utf.ok && utf.credentials.password === "\u00e9");
-  for (
-    const bad of [
-      "not base64!",
-      "abc",
-      btoa("nouser"),
-      btoa("\0\0pw"),
-      btoa("\0u\0"),
-      btoa("a\0b\0c\0d"),
-      "=",
-    ]
-  ) {
-    equal(decodePlain(bad).ok, false, bad);
-  }
-  deepStrictEqual(decodeBase64("="), new Uint8Array());
-  equal(decodeBase64("YQ="), null);
-});
-
 Deno.test("parsers never throw on random input (fuzz)", () => {
   let seed = 987654321;
   const rand = (n: number) => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n;
@@ -291,7 +263,6 @@ Deno.test("parsers never throw on random input (fuzz)", () => {
     deepStrictEqual(splitArgs(rest), words);
     parseNumber(rest);
     printableVerb(verb);
-    decodePlain(rest);
     const top = topOf(data, rand(5));
     ok(top.length <= data.length);
     const wire = encodeMultiline(new Uint8Array(), data);

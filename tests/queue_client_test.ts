@@ -1,47 +1,15 @@
 /**
- * The outbound SMTP client against the sink: RelayHost with AUTH, lock-step without
- * PIPELINING, SIZE, timeouts, and the pure reply/dot-stuffing helpers.
+ * The queue's deliveries through the outbound SMTP client (src/smtpclient/) against the
+ * sink: RelayHost with AUTH, lock-step without PIPELINING, SIZE, and timeouts that defer.
+ * The client's own unit tests are in smtpclient_test.ts.
  */
-import { deepStrictEqual, equal, match, ok, throws } from "node:assert/strict";
+import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
 import net from "node:net";
-import { dotStuff, parseEhlo, Reply, ReplyParser, SmtpProtocolError } from "../src/queue/wire.ts";
 import { startFakeDns } from "./helpers/fake_dns.ts";
 import { startQueueHarness } from "./helpers/queue_harness.ts";
 import { startSink } from "./helpers/sink_smtp.ts";
 
-const enc = new TextEncoder();
 const dec = new TextDecoder();
-
-Deno.test("wire: multi-line replies, enhanced codes, EHLO keywords", () => {
-  const p = new ReplyParser();
-  equal(p.push("250-mx.test hello"), null);
-  equal(p.push("250-SIZE 1000"), null);
-  equal(p.push("250-AUTH PLAIN LOGIN"), null);
-  const r = p.push("250 PIPELINING")!;
-  equal(r.code, 250);
-  const ext = parseEhlo(r);
-  deepStrictEqual([...ext.keys()], ["SIZE", "AUTH", "PIPELINING"]);
-  equal(ext.get("SIZE"), "1000");
-  const bad = new Reply(550, ["5.1.1 no such user", "second line"]);
-  equal(bad.enhanced, "5.1.1");
-  equal(bad.toString(), "550 5.1.1 no such user second line");
-  equal(new Reply(451, ["try later"]).status, "4.0.0");
-  equal(new Reply(451, ["5.1.1 class mismatch"]).enhanced, null);
-  equal(new ReplyParser().push("220")!.code, 220);
-  throws(() => new ReplyParser().push("hello"), SmtpProtocolError);
-  const q = new ReplyParser();
-  q.push("250-a");
-  throws(() => q.push("251 b"), SmtpProtocolError);
-});
-
-Deno.test("wire: dot-stuffing (RFC 5321 §4.5.2) and line ends", () => {
-  const s = (t: string) => dec.decode(dotStuff(enc.encode(t)));
-  equal(s("a\r\n.b\r\n.\r\n"), "a\r\n..b\r\n..\r\n.\r\n");
-  equal(s(".start"), "..start\r\n.\r\n");
-  equal(s(""), ".\r\n");
-  equal(s("bare\nlf\rcr\r\n"), "bare\r\nlf\r\ncr\r\n.\r\n");
-  equal(s("x\r\n..y"), "x\r\n...y\r\n.\r\n");
-});
 
 Deno.test("client: RelayHost with AUTH PLAIN over loopback, all domains one connection", async () => {
   const dns = await startFakeDns();
@@ -173,6 +141,38 @@ Deno.test("client: a silent server times out; a refusing greeting moves to the n
     await refusing.close();
     for (const s of sockets) s.destroy();
     await new Promise((r) => silent.close(() => r(undefined)));
+    dns.close();
+  }
+});
+
+Deno.test("client: a server that never reads the data defers the message (4.4.2)", async () => {
+  const dns = await startFakeDns();
+  const sink = await startSink({ stallData: true, size: 0 });
+  const h = await startQueueHarness(
+    { DNSServer: [dns.server], OutboundPort: sink.port },
+    { queue: { timeouts: { dataBlock: 400 } } },
+  );
+  try {
+    dns.add("stuck.test", { type: "A", address: "127.0.0.1" });
+    // 16 MiB: more than the kernel's socket buffers take, so the writes must stall.
+    const id = await h.send(
+      "a@origin.test",
+      ["x@stuck.test"],
+      `${"x".repeat(78)}\r\n`.repeat(209_716),
+    );
+    for (let i = 0; i < 500 && !(h.queue.list({ id })[0]?.attempts >= 1); i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const [entry] = h.queue.list({ id });
+    match(
+      entry.lastError,
+      /^451 4\.4\.2 timeout after 400 ms sending to stuck\.test\[127\.0\.0\.1\]/,
+    );
+    deepStrictEqual(entry.pending, ["x@stuck.test"]);
+    equal(h.bounces.length, 0);
+  } finally {
+    await h.close();
+    await sink.close();
     dns.close();
   }
 });

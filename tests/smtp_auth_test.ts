@@ -58,9 +58,23 @@ Deno.test("smtp auth: submission, SMTPS, PLAIN, LOGIN, MAP, SASL-IR; shutdown", 
       const c = await open(ports.submission);
       try {
         await expect(c, "EHLO client.example.net", /^250-/);
+        // RFC 4616 2: no proxy authorization; an authzid other than bob is refused.
+        await expect(
+          c,
+          `AUTH PLAIN ${btoa(`postmaster@${DOMAIN}\0bobby\0${PASSWORD}`)}`,
+          /^535 5\.7\.8 /,
+        );
         await expect(c, `AUTH PLAIN ${plain("bobby", PASSWORD)}`, /^235 2\.7\.0 /);
       } finally {
         c.close();
+      }
+      const e = await open(ports.submission);
+      try {
+        await expect(e, "EHLO client.example.net", /^250-/);
+        // Bob's MAP name as authzid is bob himself.
+        await expect(e, `AUTH PLAIN ${btoa(`bobby\0${BOB}\0${PASSWORD}`)}`, /^235 2\.7\.0 /);
+      } finally {
+        e.close();
       }
       const d = await open(ports.submission);
       try {

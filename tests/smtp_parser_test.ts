@@ -15,7 +15,7 @@ import {
 import { checkContent, DataReader, MAX_TEXT_LINE } from "../src/smtp/data.ts";
 import { SmtpError } from "../src/smtp/replies.ts";
 import { DeliverySlots } from "../src/smtp/slots.ts";
-import { decodePlain, decodeResponse, parseAuthCommand } from "../src/smtp/sasl.ts";
+import { loginText, parseAuthCommand, plainCredentials, responseBytes } from "../src/smtp/sasl.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -177,16 +177,23 @@ Deno.test("BDAT content: bare newlines and long lines", () => {
   assert(checkContent(enc.encode("x".repeat(999) + "\r\n")).lineTooLong);
 });
 
-Deno.test("SASL: PLAIN, responses, cancel", () => {
-  assertEquals(decodePlain(decodeResponse(btoa("\0bob@example.org\0secret"))), {
-    login: "bob@example.org",
+Deno.test("SASL: SMTP replies for PLAIN and LOGIN responses, cancel", () => {
+  assertEquals(plainCredentials(btoa("\0bob@example.org\0secret")), {
+    authzid: "",
+    authcid: "bob@example.org",
     password: "secret",
   });
-  assertEquals(decodePlain(decodeResponse(btoa("bob\0bob\0pw"))).login, "bob");
-  assertEquals(code(() => decodePlain(decodeResponse(btoa("alice\0bob\0pw")))), "535 5.7.8");
-  assertEquals(code(() => decodePlain(decodeResponse(btoa("nonul")))), "501 5.5.2");
-  assertEquals(code(() => decodeResponse("not base64!")), "501 5.5.2");
-  assertEquals(decodeResponse("=").length, 0);
+  // The authzid is checked against the directory after the password (src/sasl/plain.ts).
+  assertEquals(plainCredentials(btoa("alice\0bob\0pw")).authzid, "alice");
+  assertEquals(code(() => plainCredentials(btoa("nonul"))), "501 5.5.2");
+  assertEquals(code(() => plainCredentials(btoa("\0\0pw"))), "501 5.5.2");
+  assertEquals(code(() => plainCredentials("=")), "501 5.5.2");
+  assertEquals(code(() => responseBytes("not base64!")), "501 5.5.2");
+  assertEquals(code(() => responseBytes("QR==")), "501 5.5.2", "non-canonical");
+  assertEquals(code(() => responseBytes("*")), "501 5.7.0");
+  assertEquals(responseBytes("=").length, 0);
+  assertEquals(loginText(btoa("bobby")), "bobby");
+  assertEquals(code(() => loginText(btoa("\xff"))), "501 5.5.2");
   assertEquals(parseAuthCommand("plain AGJvYgBwdw=="), {
     mechanism: "PLAIN",
     initial: "AGJvYgBwdw==",
@@ -212,7 +219,8 @@ Deno.test("fuzz: parsers never throw anything but SmtpError, the reader never lo
         () => parsePathArgument("TO:<" + text + ">", "TO", { smtpUtf8: true }),
         () => mailParams(parseParams(text)),
         () => parseBdat(text),
-        () => decodePlain(decodeResponse(text)),
+        () => plainCredentials(text),
+        () => loginText(text),
       ]
     ) {
       try {

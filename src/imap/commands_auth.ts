@@ -5,6 +5,8 @@
  * refuse with [PRIVACYREQUIRED] (RFC 5530).
  */
 import { LineTooLongError } from "../net/connection.ts";
+import { authorizesSelf, decodePlain } from "../sasl/plain.ts";
+import { decodeResponse } from "../sasl/response.ts";
 import type { UserRecord } from "../store/records.ts";
 import { bad, ImapError, no } from "./args.ts";
 import { defineCommand, type Done, NOT_AUTHED } from "./command_table.ts";
@@ -75,14 +77,17 @@ defineCommand("AUTHENTICATE", {
       }
       initial = new TextDecoder().decode(line.line).trim();
     }
-    if (initial === "*") throw bad("Authentication cancelled");
-    const creds = decodePlain(initial);
-    if (!creds) throw bad("Invalid SASL PLAIN response");
-    let user = await s.ctx.directory.authenticate(creds.authcid, creds.password);
-    if (user && creds.authzid) {
-      // Acting as another user is not offered; as oneself (any login name) is fine.
-      const target = s.ctx.directory.findLogin(creds.authzid);
-      if (!target || target.name !== user.name || target.domain !== user.domain) user = undefined;
+    // RFC 3501 §6.2.2: "*" cancels; RFC 4959 §3: "=" is an empty initial response.
+    const response = decodeResponse(initial);
+    if (response.kind === "cancel") throw bad("Authentication cancelled");
+    const plain = response.kind === "data" ? decodePlain(response.bytes) : null;
+    if (!plain?.ok) throw bad("Invalid SASL PLAIN response");
+    const creds = plain.credentials;
+    const directory = s.ctx.directory;
+    let user = await directory.authenticate(creds.authcid, creds.password);
+    // Acting as another user is not offered; as oneself (any login name) is fine.
+    if (user && !authorizesSelf(creds.authzid, user, (login) => directory.findLogin(login))) {
+      user = undefined;
     }
     return await finishAuth(s, creds.authcid, user);
   },
@@ -115,28 +120,4 @@ async function finishAuth(s: Session, login: string, user: UserRecord | undefine
   s.state = "auth";
   s.log.info(`login ${user.name}@${user.domain}`);
   return { text: "Logged in", code: `CAPABILITY ${s.capabilities()}` };
-}
-
-/** RFC 4616 message: authzid NUL authcid NUL passwd, base64 ("=" is empty, RFC 4959). */
-export function decodePlain(
-  b64: string,
-): { authzid: string; authcid: string; password: string } | null {
-  if (b64 === "=") return null;
-  if (b64.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(b64)) return null;
-  let raw: string;
-  try {
-    raw = atob(b64);
-  } catch {
-    return null;
-  }
-  const bytes = Uint8Array.from(raw, (c) => c.charCodeAt(0));
-  let text: string;
-  try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-  } catch {
-    return null;
-  }
-  const parts = text.split("\0");
-  if (parts.length !== 3 || !parts[1] || !parts[2]) return null;
-  return { authzid: parts[0], authcid: parts[1], password: parts[2] };
 }

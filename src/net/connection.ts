@@ -1,10 +1,12 @@
 /**
- * A client connection: a node:net socket (upgradable to TLS in place, RFC 3207 /
- * RFC 2595 / RFC 3501 STARTTLS) with line and block reads, back-pressured writes
- * and an idle timeout. Every protocol session is written against this class.
+ * A connection: a node:net socket (upgradable to TLS in place, RFC 3207 / RFC 2595 /
+ * RFC 3501 STARTTLS) with line and block reads, back-pressured writes and an idle
+ * timeout. Every protocol session is written against this class, and so is the outbound
+ * SMTP client (src/smtpclient/), which opens its connections with Connection.connect()
+ * and upgrades them with startTlsClient().
  */
-import type { Socket } from "node:net";
-import { type SecureContext, TLSSocket } from "node:tls";
+import net, { type Socket } from "node:net";
+import tls, { type SecureContext, TLSSocket } from "node:tls";
 import { LineBuffer, type LineResult } from "./linebuffer.ts";
 
 /** Raised by reads when the line is longer than allowed (the rest was discarded). */
@@ -48,6 +50,29 @@ export class Connection {
     if (secure && socket instanceof TLSSocket) this.#recordTls(socket);
   }
 
+  /**
+   * An outbound connection to `address`:`port` (an IP address: the caller resolved the
+   * name). Rejects with the socket's error, or after `timeoutMs` without a connection.
+   */
+  static connect(address: string, port: number, timeoutMs: number): Promise<Connection> {
+    return new Promise((resolve, reject) => {
+      const socket = net.connect({ host: address, port });
+      socket.setNoDelay(true);
+      const fail = (e: Error) => {
+        clearTimeout(timer);
+        socket.destroy();
+        reject(e);
+      };
+      const timer = setTimeout(() => fail(new Error("connection timed out")), timeoutMs);
+      socket.once("error", fail);
+      socket.once("connect", () => {
+        clearTimeout(timer);
+        socket.off("error", fail);
+        resolve(new Connection(socket));
+      });
+    });
+  }
+
   #attach(socket: Socket | TLSSocket): void {
     socket.on("data", (chunk: Uint8Array) => {
       this.#buffer.push(chunk);
@@ -86,6 +111,21 @@ export class Connection {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** The peer finished sending (or the connection failed): nothing more will arrive. */
+  get inputEnded(): boolean {
+    return this.#eof;
+  }
+
+  /** The socket error that ended the connection, if one did (for logs and DSNs). */
+  get socketError(): Error | null {
+    return this.#error;
+  }
+
+  /** Bytes written but not yet taken by the kernel: what back-pressure keeps small. */
+  get bufferedOutput(): number {
+    return this.#socket.writableLength;
   }
 
   /** Bytes received but not yet read (pipelined input, or injected before STARTTLS). */
@@ -191,31 +231,68 @@ export class Connection {
   }
 
   /**
-   * Upgrades to TLS in place. Input buffered before the handshake is discarded, so
-   * commands injected in plaintext are never executed after it (CVE-2011-0411).
+   * Upgrades to TLS in place, as the server. Input buffered before the handshake is
+   * discarded, so commands injected in plaintext are never executed after it
+   * (CVE-2011-0411).
    */
-  async startTls(context: SecureContext): Promise<void> {
+  startTls(context: SecureContext): Promise<void> {
+    return this.#upgrade(
+      (plain) => new TLSSocket(plain, { isServer: true, secureContext: context }),
+      "secure",
+      0,
+    );
+  }
+
+  /**
+   * Upgrades to TLS in place, as the client (RFC 3207 §4 after "220 Ready to start TLS").
+   * Replies buffered before the handshake are discarded likewise. `servername` is sent as
+   * SNI unless it is an IP address (RFC 6066 §3); `verify` false accepts any certificate
+   * (opportunistic TLS, RFC 7435). Rejects after `timeoutMs` without a completed handshake.
+   */
+  startTlsClient(servername: string, verify: boolean, timeoutMs: number): Promise<void> {
+    return this.#upgrade(
+      (plain) =>
+        tls.connect({
+          socket: plain,
+          servername: net.isIP(servername) ? undefined : servername,
+          rejectUnauthorized: verify,
+        }),
+      "secureConnect",
+      timeoutMs,
+    );
+  }
+
+  async #upgrade(
+    wrap: (plain: Socket) => TLSSocket,
+    ready: "secure" | "secureConnect",
+    timeoutMs: number,
+  ): Promise<void> {
     this.#buffer.clear();
     const plain = this.#socket;
-    plain.removeAllListeners("data");
-    plain.removeAllListeners("end");
-    plain.removeAllListeners("close");
-    plain.removeAllListeners("error");
-    const tls = new TLSSocket(plain, { isServer: true, secureContext: context });
-    this.#socket = tls;
+    for (const event of ["data", "end", "close", "error"]) plain.removeAllListeners(event);
+    const secure = wrap(plain);
+    this.#socket = secure;
     this.#eof = false;
-    this.#attach(tls);
+    this.#attach(secure);
     await new Promise<void>((resolve, reject) => {
-      const fail = (e: Error) => reject(e);
-      tls.once("secure", () => {
-        tls.off("error", fail);
-        resolve();
-      });
-      tls.once("error", fail);
-      tls.once("close", () => reject(new Error("connection closed during TLS handshake")));
+      const timer = timeoutMs > 0
+        ? setTimeout(() => {
+          secure.destroy();
+          reject(new Error(`timed out after ${timeoutMs} ms`));
+        }, timeoutMs)
+        : null;
+      const settle = (error?: Error) => {
+        if (timer !== null) clearTimeout(timer);
+        secure.off("error", settle);
+        if (error) reject(error);
+        else resolve();
+      };
+      secure.once(ready, () => settle());
+      secure.once("error", settle);
+      secure.once("close", () => settle(new Error("connection closed during TLS handshake")));
     });
     this.secure = true;
-    this.#recordTls(tls);
+    this.#recordTls(secure);
   }
 
   #recordTls(tls: TLSSocket): void {

@@ -8,10 +8,11 @@
  * hashes (SPEC §7), so the server cannot verify an APOP digest.
  */
 import { LineTooLongError } from "../net/connection.ts";
+import { authorizesSelf, decodePlain } from "../sasl/plain.ts";
+import { decodeResponse } from "../sasl/response.ts";
 import { FolderNameError } from "../store/maildir_names.ts";
 import { Maildrop } from "./maildrop.ts";
 import { errLine, MAX_SASL_LINE, multilineText, okLine, Pop3Error, splitArgs } from "./protocol.ts";
-import { decodePlain } from "./sasl_plain.ts";
 import type { Pop3Command, Pop3Session } from "./session.ts";
 
 /** A failed login is answered after this delay, to slow down password guessing. */
@@ -28,9 +29,22 @@ function requirePlainAuth(s: Pop3Session): void {
   }
 }
 
-/** Checks credentials and, on success, locks and opens the maildrop. */
-async function login(s: Pop3Session, loginName: string, password: string, how: string) {
-  const user = await s.ctx.directory.authenticate(loginName, password);
+/**
+ * Checks credentials and, on success, locks and opens the maildrop. A SASL authzid must
+ * name the same account (RFC 4616 §2: we offer no proxy authorization).
+ */
+async function login(
+  s: Pop3Session,
+  loginName: string,
+  password: string,
+  how: string,
+  authzid = "",
+) {
+  const directory = s.ctx.directory;
+  let user = await directory.authenticate(loginName, password);
+  if (user && !authorizesSelf(authzid, user, (name) => directory.findLogin(name))) {
+    user = undefined;
+  }
   if (!user) {
     s.failedLogins++;
     s.logger.info(
@@ -125,20 +139,14 @@ export const AUTHORIZATION_COMMANDS: Record<string, Pop3Command> = {
       requirePlainAuth(s);
       const response = initial ?? await readSaslResponse(s);
       if (response === null) return;
-      // RFC 5034 §4: "*" cancels the exchange.
-      if (response.trim() === "*") throw new Pop3Error("authentication cancelled");
-      const decoded = decodePlain(response);
-      if (!decoded.ok) throw new Pop3Error(decoded.reason);
-      const { authzid, authcid, password } = decoded.credentials;
-      // We cannot act on behalf of another identity: an authzid must name the same user.
-      if (authzid !== "") {
-        const as = s.ctx.directory.findLogin(authzid);
-        const self = s.ctx.directory.findLogin(authcid);
-        if (!as || !self || as.name !== self.name || as.domain !== self.domain) {
-          throw new Pop3Error("authorization identity must be the login itself", "AUTH");
-        }
-      }
-      await login(s, authcid, password, "AUTH PLAIN");
+      // RFC 5034 §4: "*" cancels the exchange; "=" is an empty initial response.
+      const decoded = decodeResponse(response);
+      if (decoded.kind === "cancel") throw new Pop3Error("authentication cancelled");
+      if (decoded.kind === "malformed") throw new Pop3Error("invalid base64 in SASL response");
+      const plain = decodePlain(decoded.bytes);
+      if (!plain.ok) throw new Pop3Error(plain.reason);
+      const { authzid, authcid, password } = plain.credentials;
+      await login(s, authcid, password, "AUTH PLAIN", authzid);
     },
   },
 

@@ -10,15 +10,18 @@ import { splitHostPort } from "../config/schema.ts";
 import { DnsTempError, type Resolver } from "../dns/resolver.ts";
 import type { DenyKind } from "../store/records.ts";
 import {
+  type ClientTimeouts,
+  type SmtpClient,
+  SmtpConnectionError,
+  type Target,
+} from "../smtpclient/client.ts";
+import { isLoopback, openSession, SetupError } from "../smtpclient/session.ts";
+import {
   type Envelope,
   localOutcome,
-  openSession,
   type RecipientOutcome,
-  SetupError,
-  type Target,
   transaction,
-} from "./session.ts";
-import { type ClientTimeouts, type SmtpClient, SmtpConnectionError } from "./smtp_client.ts";
+} from "../smtpclient/transaction.ts";
 
 export interface DeliveryDeps {
   config: () => Readonly<Config>;
@@ -148,10 +151,6 @@ async function mxRoutes(deps: DeliveryDeps, domain: string): Promise<Routes> {
     return { fail: "perm", line: `550 5.1.2 domain ${domain} has no MX and no address record` };
   }
   return { fail: "temp", line: `451 4.4.4 no MX host of ${domain} has an address` };
-}
-
-function isLoopback(ip: string): boolean {
-  return ip === "::1" || ip.startsWith("127.");
 }
 
 /** Delivers `job`, over `cached` first when the runner has a session to its destination. */

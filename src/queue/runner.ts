@@ -7,14 +7,14 @@
  */
 import { log } from "../log.ts";
 import type { Resolver } from "../dns/resolver.ts";
+import { type ClientTimeouts, RFC5321_TIMEOUTS, type SmtpClient } from "../smtpclient/client.ts";
+import type { RecipientOutcome } from "../smtpclient/transaction.ts";
 import { Mutex } from "../store/fsutil.ts";
 import { isQueueId } from "./id.ts";
 import type { OutboundMessage, OutboundQueue, QueueEntryReport } from "./types.ts";
 import { type BounceContext, sendBounce } from "./bounce.ts";
 import { deliverJob, type DeliveryDeps, domainOf } from "./deliver.ts";
 import { expire, nextAttemptAt, planJobs, recordOutcomes, reportOf } from "./schedule.ts";
-import type { RecipientOutcome } from "./session.ts";
-import { type ClientTimeouts, RFC5321_TIMEOUTS, type SmtpClient } from "./smtp_client.ts";
 import { type EnvelopeRecord, Spool } from "./spool.ts";
 
 export interface QueueOptions {

@@ -5,7 +5,7 @@
  */
 import type { Config } from "../config/schema.ts";
 import { destinationKey, domainOf } from "./deliver.ts";
-import type { RecipientOutcome } from "./session.ts";
+import type { RecipientOutcome } from "../smtpclient/transaction.ts";
 import type { EnvelopeRecord, RecipientRecord } from "./spool.ts";
 import type { QueueEntryReport } from "./types.ts";
 

@@ -3,8 +3,9 @@
  * (SASL-IR, RFC 4954 4). Passwords are checked by the directory, so MAP login names
  * work (SPEC §5); a failure is answered after a delay; nothing secret is logged.
  */
+import { LOGIN_PASSWORD_PROMPT, LOGIN_USERNAME_PROMPT } from "../sasl/login.ts";
+import { authorizesSelf } from "../sasl/plain.ts";
 import {
-  AUTH_CANCELLED,
   AUTH_ENCRYPTION_REQUIRED,
   AUTH_FAILED,
   AUTH_OK,
@@ -13,15 +14,12 @@ import {
   SmtpError,
 } from "./replies.ts";
 import {
-  decodePlain,
-  decodeResponse,
-  decodeText,
-  LOGIN_PASSWORD,
-  LOGIN_USERNAME,
+  loginText,
   MAX_AUTH_LINE,
   type Mechanism,
   MECHANISMS,
   parseAuthCommand,
+  plainCredentials,
 } from "./sasl.ts";
 import type { SmtpSession } from "./session.ts";
 
@@ -43,7 +41,12 @@ export async function auth(s: SmtpSession, arg: string): Promise<void> {
   if (!s.ctx.plainAuthAllowed(s.conn)) throw new SmtpError(AUTH_ENCRYPTION_REQUIRED);
   const creds = await exchange(s, mechanism as Mechanism, initial);
   if (!creds) return; // the client went away
-  const user = await s.ctx.directory.authenticate(creds.login, creds.password);
+  const directory = s.ctx.directory;
+  let user = await directory.authenticate(creds.login, creds.password);
+  // RFC 4616 2: no proxy authorization; an authzid must name the same account.
+  if (user && !authorizesSelf(creds.authzid, user, (login) => directory.findLogin(login))) {
+    user = undefined;
+  }
   if (!user) {
     s.log.info`AUTH ${mechanism} failed for ${JSON.stringify(creds.login.slice(0, 100))}`;
     s.busy = true;
@@ -65,18 +68,19 @@ async function exchange(
   s: SmtpSession,
   mechanism: Mechanism,
   initial: string | null,
-): Promise<{ login: string; password: string } | null> {
+): Promise<{ login: string; password: string; authzid: string } | null> {
   if (mechanism === "PLAIN") {
     const response = initial ?? await challenge(s, "");
     if (response === null) return null;
-    return decodePlain(decodeResponse(checkCancel(response)));
+    const { authcid, password, authzid } = plainCredentials(response);
+    return { login: authcid, password, authzid };
   }
-  const login = initial ?? await challenge(s, LOGIN_USERNAME);
+  const login = initial ?? await challenge(s, LOGIN_USERNAME_PROMPT);
   if (login === null) return null;
-  const user = decodeText(decodeResponse(checkCancel(login)));
-  const password = await challenge(s, LOGIN_PASSWORD);
+  const user = loginText(login);
+  const password = await challenge(s, LOGIN_PASSWORD_PROMPT);
   if (password === null) return null;
-  return { login: user, password: decodeText(decodeResponse(checkCancel(password))) };
+  return { login: user, password: loginText(password), authzid: "" };
 }
 
 /** RFC 4954 4: "334 <base64 challenge>", then one line of response. */
@@ -84,10 +88,4 @@ async function challenge(s: SmtpSession, text: string): Promise<string | null> {
   s.reply(reply(334, "", text));
   const line = await s.readContinuation(MAX_AUTH_LINE);
   return line === null ? null : latin1.decode(line).trim();
-}
-
-/** RFC 4954 4: a response of "*" cancels the exchange (501). */
-function checkCancel(response: string): string {
-  if (response === "*") throw new SmtpError(AUTH_CANCELLED);
-  return response;
 }

@@ -49,6 +49,8 @@ export interface SinkOptions {
   data?: (msg: SinkMessage) => string | undefined | Promise<string | undefined>;
   /** Wait this long before answering the end of data (crash tests). */
   dataDelayMs?: number;
+  /** After the 354, read nothing more: a server that never takes the message data. */
+  stallData?: boolean;
 }
 
 export interface Sink {
@@ -223,6 +225,10 @@ export async function startSink(opts: SinkOptions = {}): Promise<Sink> {
           continue;
         }
         await reply("354 go ahead");
+        if (opts.stallData) {
+          await new Promise<void>((resolve) => conn.onClose(resolve));
+          return;
+        }
         const lines: Uint8Array[] = [];
         for (;;) {
           const r = await conn.readLine(1_000_000);

@@ -1,19 +1,11 @@
 /**
- * An outbound SMTP session: greeting, EHLO (HELO fallback, RFC 5321 §3.2), opportunistic
- * STARTTLS (RFC 3207, RFC 7435), AUTH PLAIN/LOGIN to a smart host (RFC 4954, 4616), and
- * mail transactions with SIZE (RFC 1870), 8BITMIME (RFC 6152), SMTPUTF8 (RFC 6531) and
- * PIPELINING (RFC 2920), turning the replies into one outcome per recipient.
+ * One mail transaction over an open session (RFC 5321 §3.3): MAIL with SIZE (RFC 1870),
+ * BODY=8BITMIME (RFC 6152) and SMTPUTF8 (RFC 6531), RCPT, DATA, lock-step or as one
+ * PIPELINING group (RFC 2920), turning the replies into one outcome per recipient.
  */
-import { type ClientTimeouts, SmtpClient, SmtpConnectionError } from "./smtp_client.ts";
-import {
-  advertisedSize,
-  authMechanisms,
-  dotStuff,
-  needsUtf8,
-  parseEhlo,
-  pathOf,
-  type Reply,
-} from "./wire.ts";
+import { type ClientTimeouts, type SmtpClient, SmtpConnectionError } from "./client.ts";
+import { dotStuff } from "./dot_stuff.ts";
+import { advertisedSize, needsUtf8, pathOf, type Reply } from "./reply.ts";
 
 /** What happened to one recipient in one attempt. */
 export interface RecipientOutcome {
@@ -26,111 +18,6 @@ export interface RecipientOutcome {
   diagnostic: string;
   /** The host that answered, for DSN Remote-MTA; "" when none did. */
   remoteMta: string;
-}
-
-/** A failure before any transaction: move on to the next host. */
-export class SetupError extends Error {
-  constructor(message: string, readonly permanent = false) {
-    super(message);
-  }
-}
-
-export interface Target {
-  host: string;
-  address: string;
-  port: number;
-}
-
-export interface SessionOptions {
-  /** EHLO name (HostName). */
-  localName: string;
-  timeouts: ClientTimeouts;
-  /** Smart-host credentials (RelayUser/RelayPassword). */
-  auth?: { user: string; password: string };
-  /** Verify the server certificate (smart hosts with credentials); otherwise RFC 7435. */
-  verifyTls: boolean;
-  /** Skip STARTTLS (retry after a failed handshake). */
-  noTls?: boolean;
-}
-
-function isLoopback(ip: string): boolean {
-  return ip === "::1" || ip.startsWith("127.") || ip.startsWith("::ffff:127.");
-}
-
-const b64 = (text: string) => btoa(String.fromCharCode(...new TextEncoder().encode(text)));
-
-async function ehlo(client: SmtpClient, name: string, t: ClientTimeouts): Promise<void> {
-  const r = await client.command(`EHLO ${name}`, t.command, "EHLO");
-  if (r.code === 250) {
-    client.ext = parseEhlo(r);
-    return;
-  }
-  // §3.2: a server that does not know EHLO answers 5xx; fall back to HELO.
-  if (r.permanent) {
-    const h = await client.command(`HELO ${name}`, t.command, "HELO");
-    if (h.code === 250) {
-      client.ext = new Map();
-      return;
-    }
-    throw new SetupError(`${client.name} refused HELO: ${h}`);
-  }
-  throw new SetupError(`${client.name} refused EHLO: ${r}`);
-}
-
-async function authenticate(client: SmtpClient, opts: SessionOptions): Promise<void> {
-  const { user, password } = opts.auth!;
-  const t = opts.timeouts;
-  // RFC 4954 §4: never a cleartext password on an unencrypted wire, except to loopback.
-  if (!client.secure && !isLoopback(client.address)) {
-    throw new SetupError(`${client.name} offers no TLS; refusing to send RelayUser credentials`);
-  }
-  const mechs = authMechanisms(client.ext);
-  let r: Reply;
-  if (mechs.includes("PLAIN")) {
-    r = await client.command(
-      `AUTH PLAIN ${b64(`\u0000${user}\u0000${password}`)}`,
-      t.command,
-      "AUTH",
-    );
-  } else if (mechs.includes("LOGIN")) {
-    r = await client.command("AUTH LOGIN", t.command, "AUTH");
-    if (r.code === 334) r = await client.command(b64(user), t.command, "AUTH");
-    if (r.code === 334) r = await client.command(b64(password), t.command, "AUTH");
-  } else {
-    throw new SetupError(`${client.name} offers neither AUTH PLAIN nor AUTH LOGIN`);
-  }
-  // A refused login is a configuration problem: mail waits (temp) rather than bounces.
-  if (r.code !== 235) throw new SetupError(`authentication at ${client.name} failed: ${r}`);
-}
-
-/** Connects and gets the session ready for MAIL; throws SetupError or SmtpConnectionError. */
-export async function openSession(target: Target, opts: SessionOptions): Promise<SmtpClient> {
-  const t = opts.timeouts;
-  const client = await SmtpClient.connect(target.host, target.address, target.port, t.connect);
-  try {
-    const greeting = await client.readReply(t.greeting, "greeting");
-    if (greeting.code !== 220) {
-      throw new SetupError(`${client.name} refused to talk to me: ${greeting}`, greeting.permanent);
-    }
-    await ehlo(client, opts.localName, t);
-    if (client.ext.has("STARTTLS") && !opts.noTls) {
-      const r = await client.command("STARTTLS", t.command, "STARTTLS");
-      if (r.code === 220) {
-        await client.startTls(target.host, opts.verifyTls, t.tls);
-        await ehlo(client, opts.localName, t);
-      } else if (opts.verifyTls) {
-        throw new SetupError(`${client.name} refused STARTTLS: ${r}`);
-      }
-    } else if (opts.verifyTls && !isLoopback(client.address)) {
-      throw new SetupError(`${client.name} does not offer STARTTLS`);
-    }
-    if (opts.auth) await authenticate(client, opts);
-    return client;
-  } catch (e) {
-    if (e instanceof SetupError) await client.quit(t.quit);
-    else client.destroy();
-    throw e;
-  }
 }
 
 export interface Envelope {

@@ -1,6 +1,7 @@
 /**
- * Pure pieces of the outbound SMTP client: reply parsing (RFC 5321 §4.2), EHLO
- * keywords (§4.1.1.1), enhanced status codes (RFC 3463) and dot-stuffing (§4.5.2).
+ * Pure pieces of the outbound SMTP client: reply parsing over the bytes of each line
+ * (RFC 5321 §4.2), EHLO keywords (§4.1.1.1), enhanced status codes (RFC 3463) and the
+ * envelope syntax the client writes.
  */
 
 export class SmtpProtocolError extends Error {}
@@ -38,6 +39,38 @@ export class Reply {
   }
 }
 
+/** One reply line: its code, whether the reply goes on ("250-"), and the text after. */
+export interface ReplyLine {
+  code: number;
+  more: boolean;
+  text: string;
+}
+
+const DIGIT_0 = 48, SPACE = 32, HYPHEN = 45;
+/** Reply text may be UTF-8 (RFC 6531 §3.7.4); anything else is shown, not refused. */
+const utf8 = new TextDecoder("utf-8");
+
+/**
+ * RFC 5321 §4.2: Reply-line = Reply-code [ SP / "-" textstring ], Reply-code starting
+ * 2 to 5. A bare code ends a reply (§4.2.1 allows servers to omit the text).
+ */
+export function parseReplyLine(line: Uint8Array): ReplyLine {
+  const d = [line[0] - DIGIT_0, line[1] - DIGIT_0, line[2] - DIGIT_0];
+  const sep = line[3];
+  if (
+    line.length < 3 || !(d[0] >= 2 && d[0] <= 5) || !(d[1] >= 0 && d[1] <= 9) ||
+    !(d[2] >= 0 && d[2] <= 9) || (line.length > 3 && sep !== SPACE && sep !== HYPHEN)
+  ) {
+    const shown = JSON.stringify(utf8.decode(line.subarray(0, 80)));
+    throw new SmtpProtocolError(`malformed reply line: ${shown}`);
+  }
+  return {
+    code: d[0] * 100 + d[1] * 10 + d[2],
+    more: sep === HYPHEN,
+    text: line.length > 4 ? utf8.decode(line.subarray(4)) : "",
+  };
+}
+
 /**
  * Accumulates reply lines: feed each line until it returns the complete Reply.
  * RFC 5321 §4.2.1: "250-text" continues, "250 text" (or bare "250") ends a reply;
@@ -47,19 +80,15 @@ export class ReplyParser {
   #code = 0;
   #lines: string[] = [];
 
-  push(line: string): Reply | null {
-    const m = /^([2-5][0-9][0-9])([ -]|$)(.*)$/s.exec(line);
-    if (!m) {
-      throw new SmtpProtocolError(`malformed reply line: ${JSON.stringify(line.slice(0, 80))}`);
-    }
-    const code = Number(m[1]);
+  push(line: Uint8Array): Reply | null {
+    const { code, more, text } = parseReplyLine(line);
     if (this.#lines.length > 0 && code !== this.#code) {
       throw new SmtpProtocolError(`reply code changed from ${this.#code} to ${code} mid-reply`);
     }
     if (this.#lines.length >= 500) throw new SmtpProtocolError("reply has too many lines");
     this.#code = code;
-    this.#lines.push(m[3]);
-    if (m[2] === "-") return null;
+    this.#lines.push(text);
+    if (more) return null;
     const reply = new Reply(code, this.#lines);
     this.#code = 0;
     this.#lines = [];
@@ -86,42 +115,6 @@ export function advertisedSize(ext: Map<string, string>): number {
 /** The SASL mechanisms a server offered (RFC 4954 §3), upper-case. */
 export function authMechanisms(ext: Map<string, string>): string[] {
   return (ext.get("AUTH") ?? "").toUpperCase().split(/\s+/).filter((m) => m !== "");
-}
-
-const CR = 13, LF = 10, DOT = 46;
-
-/**
- * RFC 5321 §4.5.2: a line that begins with "." gets one more; the data ends with
- * CRLF "." CRLF. Bare CR or LF are sent as CRLF so the end marker cannot be forged
- * and the receiver sees well-formed lines (§2.3.8).
- */
-export function dotStuff(data: Uint8Array): Uint8Array {
-  // Worst case every byte is a bare LF (CRLF) or a line-leading dot, plus the end.
-  const out = new Uint8Array(data.length * 2 + 5);
-  let o = 0;
-  let lineStart = true;
-  for (let i = 0; i < data.length; i++) {
-    const b = data[i];
-    if (b === CR || b === LF) {
-      // CRLF, bare CR and bare LF each end one line.
-      if (b === CR && data[i + 1] === LF) i++;
-      out[o++] = CR;
-      out[o++] = LF;
-      lineStart = true;
-      continue;
-    }
-    if (lineStart && b === DOT) out[o++] = DOT;
-    out[o++] = b;
-    lineStart = false;
-  }
-  if (!lineStart) {
-    out[o++] = CR;
-    out[o++] = LF;
-  }
-  out[o++] = DOT;
-  out[o++] = CR;
-  out[o++] = LF;
-  return out.subarray(0, o);
 }
 
 /** `<address>` for MAIL/RCPT; the null sender is `<>`. */
