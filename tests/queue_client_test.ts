@@ -4,12 +4,11 @@
  */
 import { deepStrictEqual, equal, match, ok, throws } from "node:assert/strict";
 import net from "node:net";
-import { dotStuff, parseEhlo, Reply, ReplyParser, SmtpProtocolError } from "../src/queue/wire.ts";
+import { parseEhlo, Reply, ReplyParser, SmtpProtocolError } from "../src/queue/wire.ts";
 import { startFakeDns } from "./helpers/fake_dns.ts";
 import { startQueueHarness } from "./helpers/queue_harness.ts";
 import { startSink } from "./helpers/sink_smtp.ts";
 
-const enc = new TextEncoder();
 const dec = new TextDecoder();
 
 Deno.test("wire: multi-line replies, enhanced codes, EHLO keywords", () => {
@@ -32,15 +31,6 @@ Deno.test("wire: multi-line replies, enhanced codes, EHLO keywords", () => {
   const q = new ReplyParser();
   q.push("250-a");
   throws(() => q.push("251 b"), SmtpProtocolError);
-});
-
-Deno.test("wire: dot-stuffing (RFC 5321 §4.5.2) and line ends", () => {
-  const s = (t: string) => dec.decode(dotStuff(enc.encode(t)));
-  equal(s("a\r\n.b\r\n.\r\n"), "a\r\n..b\r\n..\r\n.\r\n");
-  equal(s(".start"), "..start\r\n.\r\n");
-  equal(s(""), ".\r\n");
-  equal(s("bare\nlf\rcr\r\n"), "bare\r\nlf\r\ncr\r\n.\r\n");
-  equal(s("x\r\n..y"), "x\r\n...y\r\n.\r\n");
 });
 
 Deno.test("client: RelayHost with AUTH PLAIN over loopback, all domains one connection", async () => {
