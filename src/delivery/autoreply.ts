@@ -3,7 +3,7 @@
  * Pure functions; the "already answered" records live in autoreply_store.ts. The
  * checks read headers an unauthenticated sender wrote, so each is one pass over them.
  */
-import { isAscii, replaceControls } from "../message/controls.ts";
+import { isAscii, isAsciiDigit, isAsciiLetter, replaceControls } from "../message/controls.ts";
 import { formatDate } from "../message/date.ts";
 import { decodeEncodedWords, encodeUnstructured } from "../message/encoded_words.ts";
 import { foldField, stripComments } from "../message/fold.ts";
@@ -34,9 +34,9 @@ function isAutomatedSender(localPart: string): boolean {
   if (local.endsWith("-request") || local.endsWith("-owner")) return true;
   if (local.startsWith("owner-")) return true;
   for (let at = local.indexOf("-bounce"); at >= 0; at = local.indexOf("-bounce", at + 1)) {
-    let rest = local.slice(at + 7);
-    if (rest.startsWith("s")) rest = rest.slice(1);
-    if (rest === "" || rest.startsWith("+")) return true;
+    let end = at + "-bounce".length;
+    if (local[end] === "s") end++;
+    if (end === local.length || local[end] === "+") return true;
   }
   return false;
 }
@@ -47,9 +47,7 @@ function words(value: string): string[] {
   let word = "";
   for (let i = 0; i <= value.length; i++) {
     const c = i < value.length ? value.charCodeAt(i) : 0;
-    const wordChar = (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) ||
-      c === 95;
-    if (wordChar) word += value[i];
+    if (isAsciiLetter(c) || isAsciiDigit(c) || c === 95) word += value[i];
     else if (word !== "") {
       out.push(word.toLowerCase());
       word = "";

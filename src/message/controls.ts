@@ -99,3 +99,18 @@ export function toPrintableAscii(text: string, replacement = "?"): string {
 export function toVisibleAscii(text: string, replacement = "?"): string {
   return replaceOutside(text, 0x21, replacement);
 }
+
+/** RFC 5234 ALPHA: A-Z, a-z. */
+export function isAsciiLetter(code: number): boolean {
+  return (code >= 65 && code <= 90) || (code >= 97 && code <= 122);
+}
+
+/** RFC 5234 DIGIT: 0-9. */
+export function isAsciiDigit(code: number): boolean {
+  return code >= 48 && code <= 57;
+}
+
+/** ASCII white space: SP, HT, LF, VT, FF, CR (what `\s` matches below 0x80). */
+export function isAsciiSpace(code: number): boolean {
+  return code === 32 || (code >= 9 && code <= 13);
+}

@@ -3,6 +3,7 @@
  * server writes) and the one parser (SEARCH SENTBEFORE/SENTON/SENTSINCE). The parser is
  * a scanner: one pass, no backtracking, whatever a Date field holds.
  */
+import { isAsciiDigit as isDigit, isAsciiLetter as isLetter, isAsciiSpace } from "./controls.ts";
 import { stripComments } from "./fold.ts";
 
 export const DAY_NAMES = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
@@ -71,17 +72,9 @@ const ZONES: Record<string, number> = {
   pdt: -420,
 };
 
+/** White space as `\s` has it (dates were read with regexes; NBSP and friends count). */
 function isSpace(c: number): boolean {
-  return c === 32 || (c >= 9 && c <= 13) || c === 0xa0 ||
-    (c > 0x7f && /\s/.test(String.fromCharCode(c)));
-}
-
-function isDigit(c: number): boolean {
-  return c >= 48 && c <= 57;
-}
-
-function isLetter(c: number): boolean {
-  return (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
+  return isAsciiSpace(c) || (c > 0x7f && /\s/.test(String.fromCharCode(c)));
 }
 
 /** A cursor over the date text; each read consumes what it matched, or nothing. */

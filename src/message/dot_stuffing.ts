@@ -178,16 +178,22 @@ export function terminateInPlace(
   bodyEnd: number,
 ): Uint8Array | null {
   if (buf.length < bodyEnd + 5 || !isWireClean(buf, bodyStart, bodyEnd)) return null;
-  let at = bodyEnd;
-  // RFC 1939 §3: the terminator must start a line, so an unterminated last line gets CRLF.
-  if (bodyEnd > bodyStart && buf[bodyEnd - 1] !== LF) {
-    buf[at++] = CR;
-    buf[at++] = LF;
+  const lastLineOpen = bodyEnd > bodyStart && buf[bodyEnd - 1] !== LF;
+  return buf.subarray(0, writeEnd(buf, bodyEnd, lastLineOpen));
+}
+
+/**
+ * Writes the end of the data at `at`: CRLF when the last line is still open (the
+ * terminator must start a line, RFC 1939 §3, RFC 5321 §4.1.1.4), then ".CRLF". Returns
+ * the offset after it.
+ */
+function writeEnd(out: Uint8Array, at: number, lastLineOpen: boolean): number {
+  if (lastLineOpen) {
+    out[at++] = CR;
+    out[at++] = LF;
   }
-  buf[at++] = DOT;
-  buf[at++] = CR;
-  buf[at++] = LF;
-  return buf.subarray(0, at);
+  out.set(TERMINATOR, at);
+  return at + TERMINATOR.length;
 }
 
 /** What a CR that is not followed by LF is: an odd byte, or a line end (sent as CRLF). */
@@ -208,32 +214,20 @@ export function dotStuff(body: Uint8Array, options: DotStuffOptions = {}): Uint8
   const prefix = options.prefix ?? EMPTY;
   const bareCrEndsLine = options.bareCr === "line-end";
   const len = body.length;
-  // The terminator must start a line, so an unterminated last line gets CRLF.
-  const needsFinalCrlf = len > 0 && body[len - 1] !== LF;
-  if (isWireClean(body, 0, len) && !(bareCrEndsLine && hasBareCr(body))) {
-    const out = new Uint8Array(prefix.length + len + (needsFinalCrlf ? 2 : 0) + 3);
-    out.set(prefix, 0);
-    out.set(body, prefix.length);
-    let at = prefix.length + len;
-    if (needsFinalCrlf) {
-      out[at++] = CR;
-      out[at++] = LF;
-    }
-    out.set(TERMINATOR, at);
-    return out;
-  }
-  // One scan over the line ends: where a "." must be inserted, and whether any line
-  // ends in a bare LF (then the slower byte-by-byte repair runs instead).
+  if (bareCrEndsLine && hasBareCr(body)) return stuffRepaired(prefix, body, true);
+  // Where a "." must be inserted: nowhere when the vectorized scan finds the body clean;
+  // else one scan over the line ends, which hands a bare LF to the byte-by-byte repair.
   const stuffAt: number[] = [];
-  if (len > 0 && body[0] === DOT) stuffAt.push(0);
-  let repair = bareCrEndsLine && hasBareCr(body);
-  for (let lf = body.indexOf(LF); lf >= 0 && !repair; lf = body.indexOf(LF, lf + 1)) {
-    if (lf === 0 || body[lf - 1] !== CR) repair = true;
-    if (lf + 1 < len && body[lf + 1] === DOT) stuffAt.push(lf + 1);
+  if (!isWireClean(body, 0, len)) {
+    if (body[0] === DOT) stuffAt.push(0);
+    for (let lf = body.indexOf(LF); lf >= 0; lf = body.indexOf(LF, lf + 1)) {
+      if (lf === 0 || body[lf - 1] !== CR) return stuffRepaired(prefix, body, bareCrEndsLine);
+      if (lf + 1 < len && body[lf + 1] === DOT) stuffAt.push(lf + 1);
+    }
   }
-  if (repair) return stuffRepaired(prefix, body, bareCrEndsLine);
+  const lastLineOpen = len > 0 && body[len - 1] !== LF;
   const out = new Uint8Array(
-    prefix.length + len + stuffAt.length + (needsFinalCrlf ? 2 : 0) + TERMINATOR.length,
+    prefix.length + len + stuffAt.length + (lastLineOpen ? 2 : 0) + TERMINATOR.length,
   );
   out.set(prefix, 0);
   let at = prefix.length;
@@ -246,12 +240,7 @@ export function dotStuff(body: Uint8Array, options: DotStuffOptions = {}): Uint8
     from = pos;
   }
   out.set(from === 0 ? body : body.subarray(from), at);
-  at += len - from;
-  if (needsFinalCrlf) {
-    out[at++] = CR;
-    out[at++] = LF;
-  }
-  out.set(TERMINATOR, at);
+  writeEnd(out, at + len - from, lastLineOpen);
   return out;
 }
 
@@ -278,10 +267,5 @@ function stuffRepaired(prefix: Uint8Array, body: Uint8Array, bareCrEndsLine: boo
     out[o++] = b;
     lineStart = false;
   }
-  if (!lineStart) {
-    out[o++] = CR;
-    out[o++] = LF;
-  }
-  out.set(TERMINATOR, o);
-  return out.subarray(0, o + TERMINATOR.length);
+  return out.subarray(0, writeEnd(out, o, !lineStart));
 }

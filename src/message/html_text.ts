@@ -5,6 +5,11 @@
  * search for a closing ">", "-->" or "</script>" either moves the scan past what it found
  * or is remembered as failed, so hostile markup (80 KB of "<") costs linear time.
  */
+import {
+  isAsciiDigit as isDigit,
+  isAsciiLetter as isLetter,
+  isAsciiSpace as isSpace,
+} from "./controls.ts";
 
 const ENTITIES: Record<string, string> = {
   amp: "&",
@@ -17,20 +22,12 @@ const ENTITIES: Record<string, string> = {
 
 const LT = 60, GT = 62, AMP = 38, SEMI = 59, HASH = 35;
 
-function isLetter(c: number): boolean {
-  return (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
-}
-
 function isWordChar(c: number): boolean {
-  return isLetter(c) || (c >= 48 && c <= 57) || c === 95;
+  return isLetter(c) || isDigit(c) || c === 95;
 }
 
 function isHex(c: number): boolean {
-  return (c >= 48 && c <= 57) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102);
-}
-
-function isSpace(c: number): boolean {
-  return c === 32 || (c >= 9 && c <= 13);
+  return isDigit(c) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102);
 }
 
 /** True when `html` has `word` (lower-case ASCII) at `at`, in any case. */
@@ -105,7 +102,7 @@ class HtmlScanner {
       const hex = (html.charCodeAt(k + 1) | 0x20) === 120; // "x"
       k += hex ? 2 : 1;
       const start = k;
-      while (k < html.length && (hex ? isHex(html.charCodeAt(k)) : isDigitCode(html, k))) k++;
+      while (k < html.length && (hex ? isHex : isDigit)(html.charCodeAt(k))) k++;
       if (k === start || html.charCodeAt(k) !== SEMI) return null;
       const cp = parseInt(html.slice(start, k), hex ? 16 : 10);
       if (cp > 0 && cp <= 0x10ffff) value = String.fromCodePoint(cp);
@@ -156,11 +153,6 @@ class HtmlScanner {
 /** A "<" opens a tag only before a letter, "/", "!" or "?" (else it is text, as in HTML). */
 function startsTag(c: number): boolean {
   return isLetter(c) || c === 47 || c === 33 || c === 63;
-}
-
-function isDigitCode(s: string, k: number): boolean {
-  const c = s.charCodeAt(k);
-  return c >= 48 && c <= 57;
 }
 
 /** Visible text of an HTML body (tags, scripts and styles dropped; common entities). */

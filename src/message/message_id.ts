@@ -1,12 +1,9 @@
 /** RFC 5322 §3.6.4 message identifiers: new ones, and those a field value lists. */
+import { isAsciiSpace } from "./controls.ts";
 
 /** A new, globally unique msg-id `<time.uuid@host>`. */
 export function newMessageId(hostName: string): string {
   return `<${Date.now().toString(36)}.${crypto.randomUUID()}@${hostName}>`;
-}
-
-function isSpace(c: number): boolean {
-  return c === 32 || (c >= 9 && c <= 13);
 }
 
 /**
@@ -22,7 +19,7 @@ export function messageIds(value: string | undefined): string[] {
     let k = i + 1;
     while (k < value.length) {
       const c = value.charCodeAt(k);
-      if (c === 60 || c === 62 || isSpace(c)) break;
+      if (c === 60 || c === 62 || isAsciiSpace(c)) break;
       k++;
     }
     if (value.charCodeAt(k) === 62 && k > i + 1) ids.push(value.slice(i, k + 1));
