@@ -7,7 +7,8 @@ import { deepStrictEqual, equal, ok } from "node:assert/strict";
 import { join } from "node:path";
 import { message, seedUsers } from "./helpers/imap.ts";
 import { FIXTURES, python, startTestServer } from "./helpers/server.ts";
-import { parseMessage, toCrlf } from "../src/imap/mime/parse.ts";
+import { toCrlf } from "../src/message/line_endings.ts";
+import { parseMessage } from "../src/message/mime.ts";
 import { bodyStructure } from "../src/imap/mime/bodystructure.ts";
 import { envelope } from "../src/imap/mime/envelope.ts";
 

@@ -1,6 +1,7 @@
 /**
- * The IMAP message-structure engine on a corpus of real-world-shaped messages
- * (tests/fixtures/mime/, CRLF except barelf.eml).
+ * The IMAP renderings of message structure (ENVELOPE, BODYSTRUCTURE, BODY[section]) on
+ * a corpus of real-world-shaped messages (tests/fixtures/mime/, CRLF except
+ * barelf.eml), built on src/message/ (whose own tests are message_mime_test.ts).
  *
  * The ENVELOPE and BODYSTRUCTURE strings were worked out from RFC 9051 §7.5.2 and
  * checked against Dovecot 2.3.19 (FETCH on a Maildir holding this corpus). Where we
@@ -15,32 +16,16 @@ import { deepStrictEqual, equal, ok, throws } from "node:assert/strict";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { bodyStructure } from "../src/imap/mime/bodystructure.ts";
-import {
-  decodeBase64,
-  decodeBodyText,
-  decodeHeaderValue,
-  decodeQuotedPrintable,
-  headerValues,
-  htmlToText,
-  messageText,
-  parseDate,
-} from "../src/imap/mime/decode.ts";
 import { envelope } from "../src/imap/mime/envelope.ts";
-import { parseAddressList } from "../src/imap/mime/address.ts";
-import {
-  type BodyPart,
-  type MessageStructure,
-  parseMessage,
-  toCrlf,
-} from "../src/imap/mime/parse.ts";
-import {
-  formatSection,
-  parseSection,
-  partial,
-  resolvePart,
-  sectionBytes,
-  SectionError,
-} from "../src/imap/mime/section.ts";
+import { formatSection, parseSection, SectionError } from "../src/imap/mime/section.ts";
+import { parseAddressList } from "../src/message/address.ts";
+import { headerValues, messageText } from "../src/message/body_text.ts";
+import { parseDate } from "../src/message/date.ts";
+import { decodeEncodedWords } from "../src/message/encoded_words.ts";
+import { toCrlf } from "../src/message/line_endings.ts";
+import { type BodyPart, type MessageStructure, parseMessage } from "../src/message/mime.ts";
+import { partial, resolvePart, sectionBytes } from "../src/message/section.ts";
+import { decodeBase64 } from "../src/message/transfer_encoding.ts";
 
 const CORPUS = join(dirname(fileURLToPath(import.meta.url)), "fixtures", "mime");
 const enc = new TextEncoder();
@@ -255,6 +240,16 @@ Deno.test("mime: UTF8=ACCEPT clients get UTF-8 quoted", () => {
       `(("Jörg Müller" NIL "jörg" "müller.example")) ` +
       `(("Zoë" NIL "zoe" "example.com")) NIL NIL NIL NIL)`,
   );
+  // Latin-1 bytes in a header (not valid UTF-8) are read as windows-1252, not U+FFFD.
+  const latin = new Uint8Array([
+    ...enc.encode("From: J"),
+    0xf6,
+    ...enc.encode("rg <j@x.de>\r\n\r\n"),
+  ]);
+  equal(
+    envelope(latin, parseMessage(latin), { utf8: true }).includes('(("Jörg" NIL "j" "x.de"))'),
+    true,
+  );
 });
 
 Deno.test("mime: bare-LF file after toCrlf gives CRLF sizes (Dovecot's numbers)", () => {
@@ -281,26 +276,6 @@ Deno.test("mime: bare-LF file after toCrlf gives CRLF sizes (Dovecot's numbers)"
     dec.decode(decodeBase64(enc.encode(section("barelf.eml", "2")))),
     "\x00\x01\x02\x03\x04\x05",
   );
-});
-
-Deno.test("mime: structure offsets", () => {
-  const { bytes, s } = load("plain.eml");
-  equal(s.version, 1);
-  equal(s.size, bytes.length);
-  const r = s.root;
-  equal(r.headerStart, 0);
-  equal(r.bodyEnd, bytes.length);
-  equal(dec.decode(bytes.subarray(r.bodyStart - 5, r.bodyStart + 7)), "9\r\n\r\nHi Bob,");
-  const m = load("mixed.eml").s.root;
-  equal(m.parts?.length, 3);
-  equal(m.parts?.[0].parts?.length, 2);
-  equal(m.parts?.[1].disposition?.type, "attachment");
-  deepStrictEqual(m.parts?.[2].language, ["de", "en"]);
-  equal(m.parts?.[2].id, "<logo@example.de>");
-  const f = load("forwarded.eml").s.root.parts?.[1] as BodyPart;
-  equal(f.message?.parts?.length, 2);
-  equal(f.message?.headerStart, f.bodyStart);
-  equal(f.message?.bodyEnd, f.bodyEnd);
 });
 
 Deno.test("mime: odd headers (checked against Dovecot)", () => {
@@ -541,7 +516,7 @@ Deno.test("section: bytes of each section (checked against Dovecot)", () => {
   equal(resolvePart(s2, [1, 1]), s2.root.message);
   equal(resolvePart(s2, [2]), null);
   equal(resolvePart(s2, [0]), null);
-  equal(dec.decode(sectionBytes(bytes2, s2, "1.1")), "inner body\r\n"); // string spec
+  equal(dec.decode(sectionBytes(bytes2, s2, parseSection("1.1"))), "inner body\r\n");
 
   // HEADER.FIELDS when the last field has no line ending.
   const bytes3 = enc.encode("Subject: x\r\nFrom: y");
@@ -561,156 +536,6 @@ Deno.test("section: partial", () => {
   equal(partial(text, 120, 100).length, 4);
   equal(partial(text, 120).length, 4);
   equal(partial(text, 124, 1).length, 0);
-});
-
-Deno.test("decode: RFC 2047 header words", () => {
-  equal(
-    decodeHeaderValue(
-      "=?utf-8?B?8J+Ogg==?= =?utf-8?Q?_Gr=C3=BC=C3=9Fe_aus?=\r\n =?iso-8859-1?q?_M=FCnchen?= and plain text",
-    ),
-    "🎂 Grüße aus München and plain text",
-  );
-  // A character split over two adjacent words of the same charset.
-  equal(decodeHeaderValue("=?utf-8?B?8J+O?= =?utf-8?B?gg==?="), "🎂");
-  equal(
-    decodeHeaderValue("=?ISO-8859-1?Q?Andr=E9?= Pirard <PIRARD@vm1.ulg.ac.be>"),
-    "André Pirard <PIRARD@vm1.ulg.ac.be>",
-  );
-  equal(decodeHeaderValue("=?koi8-r?B?78zFxw==?= <oleg@example.ru>"), "Олег <oleg@example.ru>");
-  equal(decodeHeaderValue("=?windows-1252?Q?M=FCller=2C_J=F6rg?="), "Müller, Jörg");
-  equal(decodeHeaderValue("=?UTF-8*de?Q?Gr=C3=BC=C3=9Fe?="), "Grüße"); // RFC 2231 language
-  equal(decodeHeaderValue("a =?utf-8?q?b?= c"), "a b c"); // spaces next to text stay
-  equal(decodeHeaderValue("=?x-unknown-cs?q?abc?= =?utf-8?q?d?="), "=?x-unknown-cs?q?abc?= d");
-  equal(decodeHeaderValue("=?utf-8?q?bad=ZZ?="), "bad=ZZ");
-  equal(decodeHeaderValue("no words here"), "no words here");
-  equal(decodeHeaderValue("=?utf-8?b?not base64!?="), "=?utf-8?b?not base64!?=");
-});
-
-Deno.test("decode: transfer encodings", () => {
-  equal(dec.decode(decodeQuotedPrintable(enc.encode("caf=C3=A9 =\r\nok=3D=\nyes"))), "café ok=yes");
-  equal(dec.decode(decodeQuotedPrintable(enc.encode("a=2"))), "a=2");
-  equal(dec.decode(decodeQuotedPrintable(enc.encode("end=  \r\nx"))), "endx");
-  equal(dec.decode(decodeBase64(enc.encode("SGVs\r\nbG8g\nd29y bGQh"))), "Hello world!");
-  equal(dec.decode(decodeBase64(enc.encode("SGk="))), "Hi");
-  equal(decodeBase64(enc.encode("")).length, 0);
-});
-
-Deno.test("decode: body text of parts", () => {
-  const p = load("plain.eml");
-  const t = decodeBodyText(p.bytes, p.s, p.s.root);
-  ok(t.includes("at the café near the office? I can book a table for noon."), t);
-  const e = load("encoded.eml");
-  equal(decodeBodyText(e.bytes, e.s, e.s.root), "Grüße aus München!\r\n");
-  const f = load("forwarded.eml");
-  equal(
-    decodeBodyText(f.bytes, f.s, resolvePart(f.s, [2, 2]) as BodyPart),
-    "<p>20% off everything. Café included.</p>",
-  );
-  const m = load("mixed.eml");
-  const pdf = decodeBodyText(m.bytes, m.s, resolvePart(m.s, [2]) as BodyPart);
-  ok(pdf.startsWith("%PDF-1.4"));
-  const b = load("broken.eml");
-  equal(decodeBodyText(b.bytes, b.s, resolvePart(b.s, [3]) as BodyPart), "Hello world!");
-  equal(
-    htmlToText("<style>p{}</style><p>A&amp;B&#233;&#x41;&bogus;</p><!-- c -->"),
-    "  A&BéA&bogus;  ",
-  );
-});
-
-Deno.test("decode: messageText and headerValues for SEARCH", () => {
-  const a = load("alternative.eml");
-  const body = messageText(a.bytes, a.s, "BODY");
-  ok(body.includes("Spring sale: 20% off everything until Sunday."));
-  ok(body.includes("Visit the shop  & save — now!"), body); // html decoded, tags dropped
-  ok(!body.includes("href"));
-  ok(!body.includes("Newsletter Team"));
-  const text = messageText(a.bytes, a.s, "TEXT");
-  ok(text.startsWith('From: "Newsletter Team" <news@shop.example>\n'));
-  ok(text.includes("save — now!"));
-
-  const f = load("forwarded.eml");
-  const fb = messageText(f.bytes, f.s, "BODY");
-  ok(fb.includes("Subject: Spring sale\n")); // the embedded message's header is body text
-  ok(fb.includes("Café included."));
-
-  const m = load("mixed.eml");
-  ok(messageText(m.bytes, m.s, "BODY").includes("Bericht für das erste Quartal"));
-  ok(!messageText(m.bytes, m.s, "BODY").includes("JVBERi0"));
-
-  const e = load("encoded.eml");
-  deepStrictEqual(headerValues(e.bytes, e.s, "Subject"), ["🎂 Grüße aus München and plain text"]);
-  deepStrictEqual(headerValues(e.bytes, e.s, "to"), [
-    "山田太郎 <yamada@example.jp>, Олег <oleg@example.ru>",
-  ]);
-  deepStrictEqual(headerValues(e.bytes, e.s, "CC"), ["Müller, Jörg <mueller@example.de>"]);
-  deepStrictEqual(headerValues(e.bytes, e.s, "x-missing"), []);
-  const p = load("plain.eml");
-  deepStrictEqual(headerValues(p.bytes, p.s, "subject"), ["Lunch on Thursday?"]);
-  equal(headerValues(p.bytes, p.s, "received").length, 1);
-});
-
-Deno.test("decode: RFC 5322 dates", () => {
-  const d = parseDate("Tue, 14 Mar 2023 09:26:51 +0100");
-  deepStrictEqual(d, {
-    time: Date.UTC(2023, 2, 14, 8, 26, 51),
-    day: Date.UTC(2023, 2, 14),
-    zone: 60,
-  });
-  // The written day counts for SENTON even when UTC is already the next day.
-  deepStrictEqual(parseDate("5 Apr 2023 23:59:59 -0700"), {
-    time: Date.UTC(2023, 3, 6, 6, 59, 59),
-    day: Date.UTC(2023, 3, 5),
-    zone: -420,
-  });
-  equal(
-    parseDate("Fri, 31 Mar 2023 17:45:02 +0200 (CEST)")?.time,
-    Date.UTC(2023, 2, 31, 15, 45, 2),
-  );
-  equal(parseDate("1 Jan 99 00:00 GMT")?.time, Date.UTC(1999, 0, 1));
-  equal(parseDate("1 Jan 05 00:00 EST")?.time, Date.UTC(2005, 0, 1, 5));
-  equal(parseDate("Sunday, 01-Jan-2023 10:00:00 UT")?.day, Date.UTC(2023, 0, 1));
-  equal(parseDate("1 January 2023 10:00:00")?.zone, 0);
-  equal(parseDate("garbage"), null);
-  equal(parseDate(""), null);
-  equal(parseDate("32 Jan 2023 10:00:00 +0000"), null);
-  equal(parseDate("1 Foo 2023 10:00:00 +0000"), null);
-  equal(parseDate("1 Jan 2023 25:00:00 +0000"), null);
-});
-
-Deno.test("address: RFC 5322 lists (checked against Dovecot)", () => {
-  const a = (s: string) => parseAddressList(s).map((x) => [x.name, x.adl, x.mailbox, x.host]);
-  deepStrictEqual(a("<>"), [[null, null, "MISSING_MAILBOX", "MISSING_DOMAIN"]]);
-  deepStrictEqual(a('"john smith"@example.com'), [[null, null, "john smith", "example.com"]]);
-  deepStrictEqual(a("pete(his account)@silly.test(his host)"), [[
-    "his host",
-    null,
-    "pete",
-    "silly.test",
-  ]]);
-  deepStrictEqual(
-    a('John Q. Public <jqp@example.com>, John   Doe <jd@example.com>, "Quoted"Mixed <qm@x.y>'),
-    [
-      ["John Q. Public", null, "jqp", "example.com"],
-      ["John Doe", null, "jd", "example.com"],
-      ["Quoted Mixed", null, "qm", "x.y"],
-    ],
-  );
-  deepStrictEqual(a('<a@[127.0.0.1]>, "a\\\\b" <ab@example.com>'), [
-    [null, null, "a", "[127.0.0.1]"],
-    ["a\\b", null, "ab", "example.com"],
-  ]);
-  deepStrictEqual(a(",, , x@, @"), [
-    [null, null, "x", "MISSING_DOMAIN"],
-    [null, null, "MISSING_MAILBOX", "MISSING_DOMAIN"],
-  ]);
-  deepStrictEqual(a("G: a@b.c, d@e.f"), [ // unterminated group
-    [null, null, "G", null],
-    [null, null, "a", "b.c"],
-    [null, null, "d", "e.f"],
-    [null, null, null, null],
-  ]);
-  deepStrictEqual(a(""), []);
-  deepStrictEqual(a("Jörg <jörg@müller.example>"), [["Jörg", null, "jörg", "müller.example"]]);
 });
 
 // --- Robustness -----------------------------------------------------------------
@@ -832,7 +657,7 @@ Deno.test("mime fuzz: random bytes and random header text never throw", () => {
     let s = "";
     for (let k = 0; k < len; k++) s += alphabet[Math.floor(r() * alphabet.length)];
     parseAddressList(s);
-    decodeHeaderValue(s);
+    decodeEncodedWords(s);
     parseDate(s);
     try {
       parseSection(s);
@@ -858,43 +683,4 @@ Deno.test("mime: deep nesting and many parts stay bounded", () => {
   const m = parseMessage(many);
   ok((m.root.parts?.length ?? 0) <= 10_000);
   ok(m.root.parts!.length > 1000);
-});
-
-Deno.test("mime: parseMessage of a 4 KiB message takes microseconds", () => {
-  const { bytes: mixed } = load("mixed.eml");
-  const bytes = new Uint8Array(4096);
-  bytes.set(mixed);
-  bytes.fill(65, mixed.length); // pad the last part
-  for (let i = 0; i < 200; i++) parseMessage(bytes); // warm up
-  const n = 2000;
-  const t0 = performance.now();
-  for (let i = 0; i < n; i++) parseMessage(bytes);
-  const us = (performance.now() - t0) * 1000 / n;
-  console.log(`parseMessage 4 KiB: ${us.toFixed(1)} µs`);
-  ok(us < 500, `${us} µs`); // generous: shared CI cores
-});
-
-Deno.test("decode: raw 8-bit headers and unlabelled 8-bit bodies", () => {
-  // Latin-1 bytes in a header (not valid UTF-8) are read as windows-1252, not U+FFFD.
-  const latin = new Uint8Array([
-    ...enc.encode("From: J"),
-    0xf6,
-    ...enc.encode("rg <j@example.de>\r\nSubject: Gr"),
-    0xfc,
-    0xdf,
-    ...enc.encode("e\r\n\r\nBody: "),
-    0xe9,
-    ...enc.encode("\r\n"),
-  ]);
-  const s = parseMessage(latin);
-  deepStrictEqual(headerValues(latin, s, "subject"), ["Grüße"]);
-  equal(envelope(latin, s, { utf8: true }).includes('(("Jörg" NIL "j" "example.de"))'), true);
-  // Body without charset (us-ascii by default): UTF-8 if valid, else windows-1252.
-  equal(decodeBodyText(latin, s, s.root), "Body: é\r\n");
-  const utf = enc.encode("Subject: x\r\n\r\nGrüße\r\n");
-  const su = parseMessage(utf);
-  equal(decodeBodyText(utf, su, su.root), "Grüße\r\n");
-  const odd = enc.encode("Content-Type: text/plain; charset=x-nonsense\r\n\r\nGrüße\r\n");
-  const so = parseMessage(odd);
-  equal(decodeBodyText(odd, so, so.root), "Grüße\r\n");
 });

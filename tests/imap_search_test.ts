@@ -7,8 +7,9 @@
 import { deepStrictEqual, equal, match, ok, throws } from "node:assert/strict";
 import { join } from "node:path";
 import { ImapError } from "../src/imap/args.ts";
-import { headerValues, messageText, parseDate } from "../src/imap/mime/decode.ts";
-import { parseMessage } from "../src/imap/mime/parse.ts";
+import { headerValues, messageText } from "../src/message/body_text.ts";
+import { parseDate } from "../src/message/date.ts";
+import { parseMessage } from "../src/message/mime.ts";
 import type { Token } from "../src/imap/parser.ts";
 import {
   compileKey,

@@ -12,7 +12,8 @@ import {
   parseParams,
   parsePathArgument,
 } from "../src/smtp/command.ts";
-import { checkContent, DataReader, MAX_TEXT_LINE } from "../src/smtp/data.ts";
+import { MAX_TEXT_LINE } from "../src/message/line_endings.ts";
+import { DataReader } from "../src/smtp/data.ts";
 import { SmtpError } from "../src/smtp/replies.ts";
 import { DeliverySlots } from "../src/smtp/slots.ts";
 import { loginText, parseAuthCommand, plainCredentials, responseBytes } from "../src/smtp/sasl.ts";
@@ -166,15 +167,6 @@ Deno.test("DATA: line length and size limits", () => {
   assert(big.tooLarge && big.done);
   assertEquals(big.size, 300);
   assert(big.body.length <= 100);
-});
-
-Deno.test("BDAT content: bare newlines and long lines", () => {
-  assertEquals(checkContent(enc.encode("a\r\nb\r\n")), { bareNewline: false, lineTooLong: false });
-  assertEquals(checkContent(enc.encode("a\r\nb")), { bareNewline: false, lineTooLong: false });
-  assert(checkContent(enc.encode("a\nb\r\n")).bareNewline);
-  assert(checkContent(enc.encode("a\rb\r\n")).bareNewline);
-  assert(checkContent(enc.encode("a\r\nb\r")).bareNewline);
-  assert(checkContent(enc.encode("x".repeat(999) + "\r\n")).lineTooLong);
 });
 
 Deno.test("SASL: SMTP replies for PLAIN and LOGIN responses, cancel", () => {

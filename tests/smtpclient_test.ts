@@ -6,7 +6,6 @@
 import { deepStrictEqual, equal, match, ok, rejects, throws } from "node:assert/strict";
 import net from "node:net";
 import { RFC5321_TIMEOUTS, SmtpClient, SmtpConnectionError } from "../src/smtpclient/client.ts";
-import { dotStuff } from "../src/smtpclient/dot_stuff.ts";
 import {
   parseEhlo,
   parseReplyLine,
@@ -67,15 +66,6 @@ Deno.test("reply: one line's code, continuation and text (RFC 5321 §4.2)", () =
       if (!(e instanceof SmtpProtocolError)) throw e;
     }
   }
-});
-
-Deno.test("dot-stuffing (RFC 5321 §4.5.2) and line ends", () => {
-  const s = (t: string) => dec.decode(dotStuff(enc.encode(t)));
-  equal(s("a\r\n.b\r\n.\r\n"), "a\r\n..b\r\n..\r\n.\r\n");
-  equal(s(".start"), "..start\r\n.\r\n");
-  equal(s(""), ".\r\n");
-  equal(s("bare\nlf\rcr\r\n"), "bare\r\nlf\r\ncr\r\n.\r\n");
-  equal(s("x\r\n..y"), "x\r\n...y\r\n.\r\n");
 });
 
 const timeouts = { ...RFC5321_TIMEOUTS, connect: 2000, greeting: 3000, command: 3000, tls: 3000 };

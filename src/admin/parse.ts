@@ -11,6 +11,7 @@
  *
  * Verbs come first, then parameters; a quoted value must be the whole value.
  */
+import { firstControl } from "../message/controls.ts";
 
 /** Raised for a line that does not follow the grammar; the message names the problem. */
 export class AdminSyntaxError extends Error {}
@@ -37,10 +38,9 @@ export function splitVerb(text: string): { verb: string; rest: string } {
  * split or corrupt them.
  */
 export function checkCharacters(text: string): void {
-  // deno-lint-ignore no-control-regex
-  const bad = /[\x00-\x08\x0a-\x1f\x7f]/.exec(text);
-  if (bad) {
-    const code = bad[0].charCodeAt(0).toString(16).padStart(2, "0").toUpperCase();
+  const bad = firstControl(text, true);
+  if (bad >= 0) {
+    const code = text.charCodeAt(bad).toString(16).padStart(2, "0").toUpperCase();
     throw new AdminSyntaxError(`control character 0x${code} in the command line`);
   }
 }

@@ -3,6 +3,7 @@
  * with "+OK" or "-ERR". A data line that would begin with "+" or "-" gets one leading
  * space, so a client can always tell data from status.
  */
+import { replaceControls } from "../message/controls.ts";
 
 /** A refusal whose message is safe and specific enough to send as "-ERR <message>". */
 export class AdminError extends Error {}
@@ -25,8 +26,7 @@ export function fail(text: string): Reply {
 
 /** One line of text: control characters (e.g. from a remote server's error) become spaces. */
 function oneLine(text: string): string {
-  // deno-lint-ignore no-control-regex
-  return text.replace(/[\x00-\x1f\x7f]+/g, " ");
+  return replaceControls(text, " ", true);
 }
 
 /** A data line as sent: one leading space before "+" or "-". */

@@ -3,6 +3,7 @@
  * writes, and how values are quoted in error messages.
  */
 
+import { replaceControls } from "../message/controls.ts";
 import { type Config, CONFIG_KEYS } from "./schema.ts";
 
 /** Stands in for secrets (RelayPassword) unless the caller asks to see them. */
@@ -20,9 +21,9 @@ const SHORT_ESCAPES: Record<string, string> = {
 
 /** A TOML basic string. JSON.stringify is close but leaves DEL raw, which TOML forbids. */
 export function tomlString(text: string): string {
-  const escaped = text.replace(
-    // deno-lint-ignore no-control-regex -- TOML requires these to be escaped
-    /["\\\x00-\x1f\x7f]/g,
+  // TOML requires quotes, backslashes and control characters to be escaped.
+  const escaped = replaceControls(
+    text.replace(/["\\]/g, (c) => SHORT_ESCAPES[c]),
     (c) => SHORT_ESCAPES[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
   );
   return `"${escaped}"`;

@@ -7,6 +7,7 @@
  * AdminIdleTimeout.
  */
 
+import { hasControl } from "../message/controls.ts";
 import { isIP } from "node:net";
 import { parseCidr } from "./cidr.ts";
 
@@ -324,8 +325,7 @@ const describeKind: Record<KeySpec["kind"], string> = {
 };
 
 function hasControlCharacters(text: string): boolean {
-  // deno-lint-ignore no-control-regex -- finding control characters is the point
-  return /[\x00-\x1f\x7f]/.test(text);
+  return hasControl(text);
 }
 
 /**

@@ -5,11 +5,13 @@
  * commands; every decision about mail is made here.
  */
 import { log } from "../log.ts";
+import { isAscii } from "../message/controls.ts";
+import { countHeaders, parseHeaderBlock } from "../message/header.ts";
+import { rewriteHeaders } from "../message/header_rewrite.ts";
 import type { ServerContext } from "../server/context.ts";
 import { NameError, parseAddress } from "../store/names.ts";
 import type { UserRecord } from "../store/records.ts";
 import { expand, type Expansion, isEmpty, isListMember } from "./expand.ts";
-import { countHeaders, parseHeaderBlock, rewriteHeaders } from "./headers.ts";
 import { mergeExpansions, userLimit } from "./plan.ts";
 import { receivedHeader } from "./received.ts";
 import * as R from "./replies.ts";
@@ -24,9 +26,6 @@ import type {
 
 /** RFC 5321 6.3: more Received headers than this means a mail loop. */
 export const MAX_RECEIVED = 50;
-
-// deno-lint-ignore no-control-regex
-const NON_ASCII = /[^\x00-\x7f]/;
 
 /** What checkRcpt stores in AcceptedRecipient.resolution. */
 export interface Resolution {
@@ -71,7 +70,7 @@ export function checkMailFrom(
 ): SmtpReply | null {
   if (info.service !== "smtp" && !info.authUser) return R.authRequired();
   if (from !== "") {
-    if (NON_ASCII.test(from) && !params.smtpUtf8) return R.needUtf8(from);
+    if (!isAscii(from) && !params.smtpUtf8) return R.needUtf8(from);
     let local: string, domain: string;
     try {
       ({ local, domain } = parseAddress(from));
@@ -118,7 +117,7 @@ export async function checkRcpt(
     if (!pm) return { reply: R.unknownUser(rcpt) };
     target = pm;
   }
-  if (NON_ASCII.test(target) && !tx.params.smtpUtf8) return { reply: R.needUtf8(rcpt) };
+  if (!isAscii(target) && !tx.params.smtpUtf8) return { reply: R.needUtf8(rcpt) };
   let local: string, domain: string;
   try {
     ({ local, domain } = parseAddress(target));
@@ -206,7 +205,7 @@ export async function deliver(
   let block = parseHeaderBlock(data);
   // RFC 5321 4.4: final delivery adds Return-Path, and a message should not arrive with
   // one; a Return-Path already present is dropped (as Postfix does) so ours is the only one.
-  if (block.fields.some((f) => f.key === "return-path")) {
+  if (block.fields.some((f) => f.name === "return-path")) {
     block = parseHeaderBlock(rewriteHeaders(block, ["return-path"], new Uint8Array(0)));
   }
   const refuse = (reply: SmtpReply) => {

@@ -7,9 +7,8 @@ import type { ServerContext } from "../server/context.ts";
 import type { ListRecord, UserRecord } from "../store/records.ts";
 import { addressKey } from "../store/names.ts";
 import type { Expansion } from "./expand.ts";
-import type { FailedRecipient } from "./dsn.ts";
 import { overQuota, tooBigForRecipient, unknownUser } from "./replies.ts";
-import type { SmtpReply } from "./types.ts";
+import type { FailedRecipient, SmtpReply } from "./types.ts";
 
 export interface Group {
   /** List key, or null for the original envelope. */

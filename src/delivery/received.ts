@@ -4,25 +4,11 @@
  * pipeline concatenates them in front of the message without re-encoding it.
  */
 import { isIP } from "node:net";
+import { replaceControls, toVisibleAscii } from "../message/controls.ts";
+import { formatDate } from "../message/date.ts";
 import type { SessionInfo } from "./types.ts";
 
 const encoder = new TextEncoder();
-const DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-
-const pad2 = (n: number) => String(n).padStart(2, "0");
-
-/** RFC 5322 3.3 date-time in local time with its numeric zone: `Tue, 01 Jul 2025 10:00:00 +0200`. */
-export function formatDate(date: Date = new Date()): string {
-  const offset = -date.getTimezoneOffset();
-  const sign = offset >= 0 ? "+" : "-";
-  const abs = Math.abs(offset);
-  return `${DAYS[date.getDay()]}, ${pad2(date.getDate())} ${
-    MONTHS[date.getMonth()]
-  } ${date.getFullYear()} ` +
-    `${pad2(date.getHours())}:${pad2(date.getMinutes())}:${pad2(date.getSeconds())} ` +
-    `${sign}${pad2(Math.floor(abs / 60))}${pad2(abs % 60)}`;
-}
 
 /**
  * The "with" protocol (RFC 3848; RFC 6531 3.7.3 for SMTPUTF8): SMTP after HELO,
@@ -40,7 +26,7 @@ export function withProtocol(
 
 /** Keeps client-supplied text from breaking the header: printable ASCII, no parentheses. */
 function clean(text: string, max = 255): string {
-  return text.replace(/[^\x21-\x7e]|[()\\]/g, "?").slice(0, max);
+  return toVisibleAscii(text).replace(/[()\\]/g, "?").slice(0, max);
 }
 
 /** RFC 5321 4.1.3 address literal: `[192.0.2.1]`, `[IPv6:2001:db8::1]`. */
@@ -93,8 +79,7 @@ export function receivedHeader(input: ReceivedInput): Uint8Array {
 
 /** Envelope addresses keep UTF-8 (SMTPUTF8) but lose controls and angle brackets. */
 function cleanPath(address: string): string {
-  // deno-lint-ignore no-control-regex
-  return address.replace(/[\x00-\x20\x7f<>]/g, "").slice(0, 512);
+  return replaceControls(address, "").replace(/[ <>]/g, "").slice(0, 512);
 }
 
 /** RFC 5321 4.4: the final delivery records the envelope sender. */

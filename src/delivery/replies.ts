@@ -2,6 +2,7 @@
  * The replies the pipeline gives, each with its RFC 3463 enhanced status code, in
  * one place so tests and docs can name them.
  */
+import { replaceControls } from "../message/controls.ts";
 import { SmtpReply } from "./types.ts";
 
 export function reply(code: number, enhanced: string, text: string): SmtpReply {
@@ -10,8 +11,7 @@ export function reply(code: number, enhanced: string, text: string): SmtpReply {
 
 /** Keeps client-supplied text printable and short inside a reply line. */
 export function safe(text: string): string {
-  // deno-lint-ignore no-control-regex
-  return text.replace(/[\x00-\x1f\x7f]/g, "?").slice(0, 256);
+  return replaceControls(text, "?").slice(0, 256);
 }
 
 // RFC 3463 5.7.1: delivery not authorized, message refused.

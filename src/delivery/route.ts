@@ -7,6 +7,9 @@
  * `submitMessage` is `ctx.submit`: the same path for mail the server generates.
  */
 import { log } from "../log.ts";
+import { buildDsn } from "../message/dsn.ts";
+import { type HeaderBlock, parseHeaderBlock } from "../message/header.ts";
+import { concatBytes, rewriteHeaders } from "../message/header_rewrite.ts";
 import type { OutboundMessage } from "../queue/types.ts";
 import { newQueueId } from "../queue/id.ts";
 import type { ServerContext } from "../server/context.ts";
@@ -14,19 +17,11 @@ import type { MailStore } from "../store/mailstore.ts";
 import type { UserRecord } from "../store/records.ts";
 import { autoReplyRefusal, buildAutoReply } from "./autoreply.ts";
 import { autoReplyStore } from "./autoreply_store.ts";
-import { buildDsn, type FailedRecipient } from "./dsn.ts";
 import { expand, splitAddress } from "./expand.ts";
-import {
-  concatBytes,
-  type HeaderBlock,
-  headerBytes,
-  parseHeaderBlock,
-  rewriteHeaders,
-} from "./headers.ts";
 import { applyLimits, groupSender, mergeExpansions, type Plan, planIsEmpty } from "./plan.ts";
 import { returnPathHeader } from "./received.ts";
 import { queuedAs, queueUnavailable } from "./replies.ts";
-import type { SmtpReply } from "./types.ts";
+import type { FailedRecipient, SmtpReply } from "./types.ts";
 
 const encoder = new TextEncoder();
 const EMPTY = new Uint8Array(0);
@@ -166,15 +161,21 @@ async function deliverLocal(
 async function sendDsn(ctx: ServerContext, job: RouteJob, to: string, failed: FailedRecipient[]) {
   const logger = log("delivery", job.sid);
   try {
-    const data = buildDsn({
-      hostName: ctx.config.HostName,
-      to,
-      queueId: job.queueId,
-      failed,
-      originalHeaders: headerBytes(job.block),
-      arrival: job.arrival,
-    });
     const id = newQueueId();
+    const data = buildDsn({
+      reportingMta: ctx.config.HostName,
+      queueId: job.queueId,
+      sender: to,
+      arrivalDate: job.arrival.getTime(),
+      recipients: failed.map((f) => ({
+        address: f.address,
+        status: f.reply.enhanced || "5.0.0",
+        diagnostic: f.reply.toString(),
+      })),
+      original: job.block.bytes,
+      now: Date.now(),
+      token: id,
+    });
     await submitMessage(ctx, { id, from: "", to: [to], data });
     ctx.stats.bounced++;
     logger.info(

@@ -28,6 +28,12 @@ export class SmtpReply {
   }
 }
 
+/** A copy that failed after the message was accepted: the DSN names it with its reply. */
+export interface FailedRecipient {
+  address: string;
+  reply: SmtpReply;
+}
+
 /** What the pipeline needs to know about the client session. */
 export interface SessionInfo {
   /** Connection id, used in logs. */

@@ -9,7 +9,7 @@ import { FLAG_LETTERS } from "../store/maildir_names.ts";
 import { bad, mailboxName, no, parseDateTime, parseFlagList, tokenText } from "./args.ts";
 import { AUTHED, defineCommand } from "./command_table.ts";
 import { checkQuota } from "./commands_store.ts";
-import { toCrlf } from "./mime/parse.ts";
+import { toCrlf } from "../message/line_endings.ts";
 import { markRecent } from "./recent.ts";
 import { requireTarget } from "./store_calls.ts";
 

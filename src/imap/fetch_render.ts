@@ -6,8 +6,8 @@
 import type { MessageEntry } from "../store/folder.ts";
 import { formatDateTime, no } from "./args.ts";
 import type { FetchItem } from "./fetch_items.ts";
-import { decodeBodyBytes } from "./mime/decode.ts";
-import { partial, resolvePart, type Section, sectionBytes } from "./mime/section.ts";
+import { decodeBodyBytes } from "../message/body_text.ts";
+import { partial, resolvePart, type Section, sectionBytes } from "../message/section.ts";
 import type { MessageData } from "./msgcache.ts";
 import type { Session } from "./session.ts";
 

@@ -13,7 +13,8 @@
 import type { CacheRow, Folder, MessageEntry } from "../store/folder.ts";
 import { bodyStructure } from "./mime/bodystructure.ts";
 import { envelope } from "./mime/envelope.ts";
-import { type MessageStructure, parseMessage, STRUCTURE_VERSION, toCrlf } from "./mime/parse.ts";
+import { toCrlf } from "../message/line_endings.ts";
+import { type MessageStructure, parseMessage, STRUCTURE_VERSION } from "../message/mime.ts";
 
 interface Cached {
   /** Served size (the file's, unless it had bare LFs). */

@@ -10,7 +10,8 @@
  */
 import { type Args, bad, formatSet, ImapError, no } from "./args.ts";
 import { defineCommand, SELECTED } from "./command_table.ts";
-import { headerValues, messageText, parseDate } from "./mime/decode.ts";
+import { headerValues, messageText } from "../message/body_text.ts";
+import { parseDate } from "../message/date.ts";
 import { MessageData } from "./msgcache.ts";
 import type { Session } from "./session.ts";
 import { compileKey, evaluate, fold, needsContent, type SearchMessage } from "./search_eval.ts";

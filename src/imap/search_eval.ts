@@ -16,6 +16,7 @@
  *   headers, transfer encodings and charsets undone; HTML reduced to its text), after
  *   Unicode lower-casing, NFC normalization and white-space folding of both sides.
  */
+import { isAscii } from "../message/controls.ts";
 import { inRanges, type Range, resolveRanges } from "./args.ts";
 import type { Key } from "./search_keys.ts";
 
@@ -87,8 +88,7 @@ export type Node =
  */
 export function fold(s: string): string {
   let t = s.toLowerCase();
-  // deno-lint-ignore no-control-regex
-  if (/[^\x00-\x7f]/.test(t)) t = t.normalize("NFC");
+  if (!isAscii(t)) t = t.normalize("NFC");
   return t.replace(/\s+/g, " ");
 }
 

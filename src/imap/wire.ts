@@ -25,8 +25,6 @@ const MAX_QUOTED = 1000;
 // ATOM-CHAR: any CHAR except atom-specials: ( ) { SP CTL % * " \ ] (RFC 9051 §9).
 // ASTRING-CHAR adds "]".
 const ASTRING_ATOM = /^[!#$&'+,\-./0-9:;<=>?@A-Z[^_`a-z|}~\]]+$/;
-// deno-lint-ignore no-control-regex
-const NUL = /\x00/g;
 
 /**
  * A quoted string: `"` and `\` are escaped (RFC 9051 §4.3 quoted-specials). The caller
@@ -34,7 +32,7 @@ const NUL = /\x00/g;
  */
 export function quoted(s: string): string {
   if (/[\r\n]/.test(s)) throw new TypeError("quoted string cannot hold CR or LF");
-  return `"${s.replace(NUL, "").replace(/[\\"]/g, "\\$&")}"`;
+  return `"${s.replaceAll("\0", "").replace(/[\\"]/g, "\\$&")}"`;
 }
 
 /** Length in octets of `s` once UTF-8 encoded. */
@@ -64,7 +62,7 @@ export function literal(data: string): string;
 export function literal(data: Uint8Array): Uint8Array;
 export function literal(data: string | Uint8Array): string | Uint8Array {
   if (typeof data === "string") {
-    const s = data.replace(NUL, "");
+    const s = data.replaceAll("\0", "");
     return `{${utf8Length(s)}}\r\n${s}`;
   }
   const head = encoder.encode(`{${data.length}}\r\n`);

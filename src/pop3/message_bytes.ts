@@ -1,188 +1,10 @@
 /**
- * Message bytes on the wire (RFC 1939 §3): a multi-line response is the status line,
- * the message with every line that begins with "." given one more ".", and a final
- * ".CRLF". Messages are stored with CRLF line endings and lines that begin with "." are
- * rare, so the fast path is one vectorized scan that finds nothing to change and
- * the terminator appended in place; files written by other Maildir software with bare
- * LFs are repaired to CRLF on the way out. Pure functions over bytes.
+ * POP3 message bytes (RFC 1939): the status line written into the response buffer, TOP's
+ * cut of a message, and UIDL's unique ids. Dot-stuffing is src/message/dot_stuffing.ts.
  */
 import { createHash } from "node:crypto";
-
-const CR = 13, LF = 10, DOT = 46;
-const TERMINATOR = new Uint8Array([DOT, CR, LF]);
-/** An LF in every byte of a 32-bit word, and the constants of the zero-byte test. */
-const LF4 = 0x0a0a0a0a, ONES = 0x01010101, HIGHS = 0x80808080;
-
-/**
- * True when `buf[from, to)` can go on the wire as it is: no line begins with "." (so
- * nothing to dot-stuff) and every LF ends a CRLF (nothing to repair). Runs on every
- * RETR, so it is vectorized: 16 bytes at a time in WebAssembly SIMD (about 0.4 µs for a
- * 6.5 KB message, the copy into its memory included, against 2.5 µs for the fastest
- * JavaScript loop), or 4 at a time in JavaScript where that is not available.
- */
-export function isWireClean(buf: Uint8Array, from: number, to: number): boolean {
-  if (from >= to) return true;
-  if (buf[from] === DOT) return false;
-  if (to - from >= SIMD_MIN) {
-    const simd = wireScan ?? loadWireScan();
-    if (simd) return simdClean(simd, buf, from, to);
-  }
-  return wordsClean(buf, from, to);
-}
-
-/**
- * isWireClean in JavaScript, a 32-bit word at a time: only words holding an LF are
- * looked at byte by byte (about one in twelve in mail text). Exported for tests.
- */
-export function wordsClean(buf: Uint8Array, from: number, to: number): boolean {
-  if (from >= to) return true;
-  if (buf[from] === DOT) return false;
-  // Bytes before the first 4-aligned address, then whole words, then the tail.
-  const first = Math.min(to, ((buf.byteOffset + from + 3) & ~3) - buf.byteOffset);
-  if (!cleanBytes(buf, from, first, from, to)) return false;
-  const words = (to - first) >> 2;
-  if (words > 0) {
-    const w = new Int32Array(buf.buffer, buf.byteOffset + first, words);
-    for (let k = 0; k < words; k++) {
-      const x = w[k] ^ LF4;
-      // Non-zero exactly when some byte of x is zero, i.e. some byte of the word is LF.
-      if (((x - ONES) & ~x & HIGHS) !== 0) {
-        const at = first + (k << 2);
-        if (!cleanBytes(buf, at, at + 4, from, to)) return false;
-      }
-    }
-  }
-  return cleanBytes(buf, first + (words << 2), to, from, to);
-}
-
-/*
- * The SIMD scan, assembled from this text with wabt's wat2wasm (npm:wabt, --enable-simd):
- *
- * (module
- *   (memory (export "memory") 2)
- *   ;; clean(end): the bytes are at [16, end), with byte 15 the one before them and
- *   ;; [end, end + 17) what follows (zeros, or the next byte then zeros). 1 when no
- *   ;; LF in [16, end) is bare (after a byte other than CR) or followed by ".".
- *   (func (export "clean") (param $end i32) (result i32)
- *     (local $p i32) (local $bad v128) (local $lf v128) (local $cr v128) (local $dot v128)
- *     (local.set $p (i32.const 16))
- *     (local.set $lf (i8x16.splat (i32.const 10)))
- *     (local.set $cr (i8x16.splat (i32.const 13)))
- *     (local.set $dot (i8x16.splat (i32.const 46)))
- *     (block $done
- *       (loop $next
- *         (br_if $done (i32.ge_u (local.get $p) (local.get $end)))
- *         ;; bad |= (byte == LF) & ((byte before != CR) | (byte after == "."))
- *         (local.set $bad
- *           (v128.or (local.get $bad)
- *             (v128.and
- *               (i8x16.eq (v128.load (local.get $p)) (local.get $lf))
- *               (v128.or
- *                 (v128.not
- *                   (i8x16.eq (v128.load (i32.sub (local.get $p) (i32.const 1))) (local.get $cr)))
- *                 (i8x16.eq (v128.load offset=1 (local.get $p)) (local.get $dot))))))
- *         (local.set $p (i32.add (local.get $p) (i32.const 16)))
- *         (br $next)))
- *     (i32.eqz (v128.any_true (local.get $bad)))))
- *
- * No branch per block: LFs are too frequent in mail (one per ~50 bytes) for an early
- * exit to pay; a message that is not clean is rare and goes the slow way anyway.
- */
-const WIRE_SCAN_WASM =
-  "0061736d0100000001060160017f017f030201000503010002071202066d656d6f7279020005636c65616e00" +
-  "000a66016402017f047b41102101410afd0f2103410dfd0f2104412efd0f210502400340200120004f0d0120" +
-  "022001fd0004002003fd23200141016bfd0004002004fd23fd4d2001fd0004012005fd23fd50fd4efd502102" +
-  "200141106a21010c000b0b2002fd53450b";
-
-/** Bodies shorter than this are scanned in JavaScript: a call and a copy cost more. */
-const SIMD_MIN = 256;
-/** Bytes scanned per call: the module's 2 pages less the 16 in front and 17 behind. */
-export const SIMD_CHUNK = 2 * 65536 - 64;
-
-interface WireScan {
-  heap: Uint8Array;
-  clean: (end: number) => number;
-}
-
-let wireScan: WireScan | null = null;
-let wireScanFailed = false;
-
-/**
- * Instantiates the SIMD scan once; null (and the JavaScript scan) where WebAssembly or
- * its SIMD is not available.
- */
-function loadWireScan(): WireScan | null {
-  if (wireScanFailed) return null;
-  try {
-    const bytes = new Uint8Array(WIRE_SCAN_WASM.length / 2);
-    for (let i = 0; i < bytes.length; i++) {
-      bytes[i] = parseInt(WIRE_SCAN_WASM.slice(2 * i, 2 * i + 2), 16);
-    }
-    const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), {});
-    const memory = instance.exports.memory as WebAssembly.Memory;
-    wireScan = {
-      // The memory never grows, so this view stays valid.
-      heap: new Uint8Array(memory.buffer),
-      clean: instance.exports.clean as (end: number) => number,
-    };
-  } catch {
-    wireScanFailed = true;
-  }
-  return wireScan;
-}
-
-/** isWireClean through the SIMD scan, a chunk at a time (buf[from] is not "."). */
-function simdClean(simd: WireScan, buf: Uint8Array, from: number, to: number): boolean {
-  const heap = simd.heap;
-  for (let at = from; at < to; at += SIMD_CHUNK) {
-    const end = Math.min(to, at + SIMD_CHUNK);
-    const n = end - at;
-    // The byte before the chunk (0 at the body's start: an LF there is bare), the chunk,
-    // the byte after it (for the "." test; 0 at the end) and zeros as far as the last
-    // 16-byte loads reach, so that nothing left from an earlier call is read.
-    heap[15] = at === from ? 0 : buf[at - 1];
-    heap.set(buf.subarray(at, end), 16);
-    heap[16 + n] = end < to ? buf[end] : 0;
-    heap.fill(0, 17 + n, 33 + n);
-    if (simd.clean(16 + n) !== 1) return false;
-  }
-  return true;
-}
-
-/** isWireClean for `buf[at, end)`, a piece of the body `buf[from, to)`. */
-function cleanBytes(buf: Uint8Array, at: number, end: number, from: number, to: number): boolean {
-  for (let i = at; i < end; i++) {
-    if (buf[i] !== LF) continue;
-    if (i === from || buf[i - 1] !== CR) return false; // bare LF
-    if (i + 1 < to && buf[i + 1] === DOT) return false; // next line needs a "."
-  }
-  return true;
-}
-
-/**
- * The multi-line response built in place, without a copy: `buf` holds the status line
- * in `[0, bodyStart)`, the message in `[bodyStart, bodyEnd)` and at least 5 spare bytes
- * after it. When the message needs no dot-stuffing or repair (isWireClean), appends
- * CRLF if the last line is unterminated and ".CRLF", and returns the response as a
- * view of `buf`; else null (use encodeMultiline).
- */
-export function terminateInPlace(
-  buf: Uint8Array,
-  bodyStart: number,
-  bodyEnd: number,
-): Uint8Array | null {
-  if (buf.length < bodyEnd + 5 || !isWireClean(buf, bodyStart, bodyEnd)) return null;
-  let at = bodyEnd;
-  // RFC 1939 §3: the terminator must start a line, so an unterminated last line gets CRLF.
-  if (bodyEnd > bodyStart && buf[bodyEnd - 1] !== LF) {
-    buf[at++] = CR;
-    buf[at++] = LF;
-  }
-  buf[at++] = DOT;
-  buf[at++] = CR;
-  buf[at++] = LF;
-  return buf.subarray(0, at);
-}
+import { isVisibleAscii } from "../message/controls.ts";
+import { headerEnd } from "../message/header.ts";
 
 /** Writes an ASCII string (a status line) into `buf` at `at`; returns the end offset. */
 export function writeAscii(buf: Uint8Array, at: number, text: string): number {
@@ -191,111 +13,14 @@ export function writeAscii(buf: Uint8Array, at: number, text: string): number {
 }
 
 /**
- * One buffer holding `status`, the dot-stuffed `body` (CRLF-terminated lines) and the
- * terminating ".CRLF", ready for a single socket write.
- */
-export function encodeMultiline(status: Uint8Array, body: Uint8Array): Uint8Array {
-  const len = body.length;
-  // RFC 1939 §3: the terminator must start a line, so an unterminated last line gets CRLF.
-  const needsFinalCrlf = len > 0 && body[len - 1] !== LF;
-  if (isWireClean(body, 0, len)) {
-    const out = new Uint8Array(status.length + len + (needsFinalCrlf ? 2 : 0) + 3);
-    out.set(status, 0);
-    out.set(body, status.length);
-    let at = status.length + len;
-    if (needsFinalCrlf) {
-      out[at++] = CR;
-      out[at++] = LF;
-    }
-    out.set(TERMINATOR, at);
-    return out;
-  }
-  // One scan over the line ends: where a "." must be inserted, and whether any line
-  // ends in a bare LF (then the slower line-by-line repair runs instead).
-  const stuffAt: number[] = [];
-  if (len > 0 && body[0] === DOT) stuffAt.push(0);
-  let bareLf = false;
-  for (let lf = body.indexOf(LF); lf >= 0; lf = body.indexOf(LF, lf + 1)) {
-    if (lf === 0 || body[lf - 1] !== CR) bareLf = true;
-    if (lf + 1 < len && body[lf + 1] === DOT) stuffAt.push(lf + 1);
-  }
-  if (bareLf) return encodeRepaired(status, body, needsFinalCrlf);
-  const out = new Uint8Array(
-    status.length + len + stuffAt.length + (needsFinalCrlf ? 2 : 0) + TERMINATOR.length,
-  );
-  out.set(status, 0);
-  let at = status.length;
-  let from = 0;
-  // Copy the stretches between inserted dots: few segments, not one per line.
-  for (const pos of stuffAt) {
-    out.set(body.subarray(from, pos), at);
-    at += pos - from;
-    out[at++] = DOT;
-    from = pos;
-  }
-  out.set(from === 0 ? body : body.subarray(from), at);
-  at += len - from;
-  if (needsFinalCrlf) {
-    out[at++] = CR;
-    out[at++] = LF;
-  }
-  out.set(TERMINATOR, at);
-  return out;
-}
-
-/** The general path for files with bare LFs (other Maildir software): line by line. */
-function encodeRepaired(status: Uint8Array, body: Uint8Array, needsFinalCrlf: boolean): Uint8Array {
-  const len = body.length;
-  // Worst case: every byte a line of its own that gains a "." and a CR.
-  const out = new Uint8Array(status.length + 3 * len + 2 + TERMINATOR.length);
-  out.set(status, 0);
-  let at = status.length;
-  let start = 0; // start of the current line
-  while (start < len) {
-    if (body[start] === DOT) out[at++] = DOT;
-    const lf = body.indexOf(LF, start);
-    if (lf < 0) {
-      out.set(body.subarray(start), at);
-      at += len - start;
-      break;
-    }
-    const lineEnd = lf > start && body[lf - 1] === CR ? lf - 1 : lf;
-    out.set(body.subarray(start, lineEnd), at);
-    at += lineEnd - start;
-    out[at++] = CR;
-    out[at++] = LF;
-    start = lf + 1;
-  }
-  if (needsFinalCrlf) {
-    out[at++] = CR;
-    out[at++] = LF;
-  }
-  out.set(TERMINATOR, at);
-  return out.subarray(0, at + TERMINATOR.length);
-}
-
-/**
  * RFC 1939 §7 TOP: the header, the blank line after it, and the first `lines` lines of
  * the body. A message without a blank line is all header and is returned whole.
  */
 export function topOf(message: Uint8Array, lines: number): Uint8Array {
   const len = message.length;
-  let pos = 0;
-  let bodyStart = -1;
-  while (pos < len) {
-    const lf = message.indexOf(LF, pos);
-    if (lf < 0) break;
-    const empty = lf === pos || (lf === pos + 1 && message[pos] === CR);
-    pos = lf + 1;
-    if (empty) {
-      bodyStart = pos;
-      break;
-    }
-  }
-  if (bodyStart < 0) return message;
-  let end = bodyStart;
+  let end = headerEnd(message, 0, len);
   for (let n = 0; n < lines && end < len; n++) {
-    const lf = message.indexOf(LF, end);
+    const lf = message.indexOf(10, end);
     end = lf < 0 ? len : lf + 1;
   }
   return message.subarray(0, end);
@@ -308,6 +33,6 @@ export function topOf(message: Uint8Array, lines: number): Uint8Array {
  * software, or a long host name) is replaced by its MD5, which is just as stable.
  */
 export function uniqueIdFor(base: string): string {
-  if (/^[\x21-\x7e]{1,70}$/.test(base)) return base;
+  if (base.length >= 1 && base.length <= 70 && isVisibleAscii(base)) return base;
   return createHash("md5").update(base).digest("hex");
 }

@@ -4,6 +4,7 @@
  * CAPA list. Pure functions over bytes and strings, so they are unit-tested and fuzzed
  * apart from sockets.
  */
+import { toVisibleAscii } from "../message/controls.ts";
 
 /**
  * RFC 2449 §4 limits a command line to 255 octets; clients in the field (long SASL
@@ -97,7 +98,7 @@ export function parseNumber(word: string | undefined): number | null {
 
 /** The keyword as it may be echoed in an error: printable ASCII only, bounded. */
 export function printableVerb(verb: string): string {
-  const clean = verb.replace(/[^\x21-\x7e]/g, "?");
+  const clean = toVisibleAscii(verb);
   return clean.length > 20 ? clean.slice(0, 20) + "..." : clean;
 }
 

@@ -6,13 +6,8 @@
 import type { MessageEntry } from "../store/folder.ts";
 import { type Maildrop, SYNC_READ_LIMIT } from "./maildrop.ts";
 import { allocReply } from "../net/outbuf.ts";
-import {
-  encodeMultiline,
-  terminateInPlace,
-  topOf,
-  uniqueIdFor,
-  writeAscii,
-} from "./message_bytes.ts";
+import { dotStuff, terminateInPlace } from "../message/dot_stuffing.ts";
+import { topOf, uniqueIdFor, writeAscii } from "./message_bytes.ts";
 import { multilineText, okLine, parseNumber, Pop3Error, splitArgs } from "./protocol.ts";
 import type { Pop3Command, Pop3Session } from "./session.ts";
 
@@ -62,13 +57,13 @@ function retrInPlace(md: Maildrop, entry: MessageEntry): Uint8Array | null {
   writeAscii(buf, 0, status);
   if (!md.readInto(entry, buf, start)) return null;
   return terminateInPlace(buf, start, end) ??
-    encodeMultiline(buf.subarray(0, start), buf.subarray(start, end));
+    dotStuff(buf.subarray(start, end), { prefix: buf.subarray(0, start) });
 }
 
 /** RETR of a message read with read(): large, renamed meanwhile, or its size changed. */
 async function retrCopied(s: Pop3Session, md: Maildrop, n: number, entry: MessageEntry) {
   const data = await readMessage(md, n, entry);
-  s.replyBytes(encodeMultiline(encoder.encode(`+OK ${data.length} octets\r\n`), data));
+  s.replyBytes(dotStuff(data, { prefix: encoder.encode(`+OK ${data.length} octets\r\n`) }));
   md.markRetrieved(n);
 }
 
@@ -150,7 +145,7 @@ export const TRANSACTION_COMMANDS: Record<string, Pop3Command> = {
       const data = await readMessage(md, n, entry);
       // TOP shows part of a message (clients use it to preview), so it does not mark \Seen.
       s.replyBytes(
-        encodeMultiline(encoder.encode("+OK top of message follows\r\n"), topOf(data, lines)),
+        dotStuff(topOf(data, lines), { prefix: encoder.encode("+OK top of message follows\r\n") }),
       );
     },
   },

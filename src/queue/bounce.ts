@@ -7,7 +7,7 @@
 import { log } from "../log.ts";
 import type { ServerContext } from "../server/context.ts";
 import type { OutboundMessage } from "./types.ts";
-import { buildDsn } from "./dsn.ts";
+import { buildDsn } from "../message/dsn.ts";
 import { newQueueId } from "./id.ts";
 import type { EnvelopeRecord, RecipientRecord } from "./spool.ts";
 import { domainOf } from "./deliver.ts";

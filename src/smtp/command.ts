@@ -4,6 +4,7 @@
  * RFC 6531 SMTPUTF8, RFC 4954 AUTH=). No I/O, so they are unit-tested and fuzzed
  * directly. Errors are thrown as SmtpError with their reply codes.
  */
+import { hasControl } from "../message/controls.ts";
 import type { MailParams } from "../delivery/types.ts";
 import { BARE_LF_COMMAND, fail, SmtpError } from "./replies.ts";
 
@@ -54,8 +55,6 @@ const LABEL_UTF8 =
   /^(?:[A-Za-z0-9]|[\u0080-\uffff])(?:(?:[A-Za-z0-9-]|[\u0080-\uffff])*(?:[A-Za-z0-9]|[\u0080-\uffff]))?$/;
 const IPV4 = /^(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 const NON_ASCII = /[\u0080-\uffff]/;
-// deno-lint-ignore no-control-regex
-const CONTROL = /[\x00-\x1f\x7f]/;
 
 /** RFC 5321 4.5.3.1.3: a path is at most 256 octets including the brackets. */
 export const MAX_PATH = 256;
@@ -119,7 +118,7 @@ function parseMailbox(raw: string, keyword: "FROM" | "TO", utf8Ok: boolean, bad:
     if (keyword === "FROM") return "";
     fail(501, bad, "Error: the null path is not a recipient");
   }
-  if (CONTROL.test(raw)) fail(501, bad, "Error: control characters in address");
+  if (hasControl(raw)) fail(501, bad, "Error: control characters in address");
   let box = raw;
   // RFC 5321 4.1.2 / C: a source route (@a,@b:) is accepted and ignored.
   if (box.startsWith("@")) {
@@ -188,8 +187,7 @@ export function parseParams(tail: string): Map<string, string | null> {
       fail(501, "5.5.4", `Error: bad parameter "${clip(key)}"`);
     }
     // esmtp-value: any printable character except "=" (UTF-8 too, RFC 6531 3.3).
-    // deno-lint-ignore no-control-regex
-    if (value !== null && (value === "" || /[=\x00-\x20\x7f]/.test(value))) {
+    if (value !== null && (value === "" || /[= ]/.test(value) || hasControl(value))) {
       fail(501, "5.5.4", `Error: bad value for parameter ${key}`);
     }
     if (params.has(key)) fail(501, "5.5.4", `Error: duplicate parameter ${key}`);

@@ -9,10 +9,9 @@
  * docs/rfc-status.md "SMTP".
  */
 
-const CR = 13, LF = 10, DOT = 46;
+import { type LineProblems, MAX_TEXT_LINE } from "../message/line_endings.ts";
 
-/** RFC 5321 4.5.3.1.6: a text line is at most 1000 octets including CRLF. */
-export const MAX_TEXT_LINE = 998;
+const CR = 13, LF = 10, DOT = 46;
 
 /**
  * A declared size (SIZE=, BDAT n) pre-sizes the buffer up to this much; beyond it the
@@ -51,11 +50,7 @@ export class BodyBuffer {
 }
 
 /** What is wrong with received content, decided once it has been read to its end. */
-export interface ContentProblems {
-  /** A LF not preceded by CR, or a CR not followed by LF (RFC 5321 2.3.8). */
-  bareNewline: boolean;
-  /** A line over MAX_TEXT_LINE octets (RFC 5321 4.5.3.1.6). */
-  lineTooLong: boolean;
+export interface ContentProblems extends LineProblems {
   /** More than the size limit (RFC 1870): the excess was discarded, not stored. */
   tooLarge: boolean;
 }
@@ -145,30 +140,4 @@ export class DataReader implements ContentProblems {
     }
     this.body.append(input.subarray(from, to));
   }
-}
-
-/**
- * Checks complete content (BDAT, where there is no dot-stuffing and no terminator)
- * for bare CR/LF and overlong lines. The last line may lack its CRLF.
- */
-export function checkContent(
-  data: Uint8Array,
-): Pick<ContentProblems, "bareNewline" | "lineTooLong"> {
-  let bareNewline = false;
-  let lineTooLong = false;
-  let i = 0;
-  let nextCr = -2;
-  const n = data.length;
-  while (i < n) {
-    const lf = data.indexOf(LF, i);
-    const end = lf < 0 ? n : lf;
-    const crlf = lf > i && data[lf - 1] === CR;
-    const contentEnd = crlf ? lf - 1 : end;
-    if (nextCr !== -1 && nextCr < i) nextCr = data.indexOf(CR, i);
-    if ((lf >= 0 && !crlf) || (nextCr >= 0 && nextCr < contentEnd)) bareNewline = true;
-    if (contentEnd - i > MAX_TEXT_LINE) lineTooLong = true;
-    if (lf < 0) break;
-    i = lf + 1;
-  }
-  return { bareNewline, lineTooLong };
 }

@@ -2,6 +2,7 @@
  * The SMTP command table (RFC 5321 4.1.1) and the handlers for the session-level
  * and envelope commands. AUTH is in auth.ts, DATA and BDAT in transfer.ts.
  */
+import { hasControl } from "../message/controls.ts";
 import { SmtpReply } from "../delivery/types.ts";
 import { mailParams, parsePathArgument, rcptParams } from "./command.ts";
 import {
@@ -23,8 +24,7 @@ import { bdat, data } from "./transfer.ts";
 
 /** RFC 5321 4.1.1.1: HELO/EHLO take a domain or address literal. Leniently checked. */
 function heloName(arg: string, verb: string): string {
-  // deno-lint-ignore no-control-regex
-  if (arg === "" || /[\s\x00-\x1f\x7f]/.test(arg) || arg.length > 255) {
+  if (arg === "" || /\s/.test(arg) || hasControl(arg) || arg.length > 255) {
     fail(501, "5.5.4", `Syntax: ${verb} hostname`);
   }
   return arg;

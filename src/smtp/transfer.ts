@@ -4,16 +4,11 @@
  * once the message is durable (SPEC §7). Content is handled as bytes throughout.
  */
 import type { SmtpReply } from "../delivery/types.ts";
+import { checkLines } from "../message/line_endings.ts";
 import type { Connection } from "../net/connection.ts";
 import { newQueueId } from "../queue/id.ts";
 import { parseBdat } from "./command.ts";
-import {
-  BodyBuffer,
-  checkContent,
-  type ContentProblems,
-  DataReader,
-  MAX_PREALLOCATION,
-} from "./data.ts";
+import { BodyBuffer, type ContentProblems, DataReader, MAX_PREALLOCATION } from "./data.ts";
 import {
   BARE_NEWLINE_DATA,
   DATA_LINE_TOO_LONG,
@@ -114,7 +109,7 @@ export async function bdat(s: SmtpSession, arg: string): Promise<void> {
       return;
     }
     const message = chunks.body.bytes();
-    const problem = contentProblem({ ...checkContent(message), tooLarge: false });
+    const problem = contentProblem({ ...checkLines(message), tooLarge: false });
     if (problem) {
       s.log.info`message refused (${problem.code} ${problem.text}), ${message.length} octets`;
       s.resetTransaction();

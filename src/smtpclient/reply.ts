@@ -3,6 +3,7 @@
  * (RFC 5321 §4.2), EHLO keywords (§4.1.1.1), enhanced status codes (RFC 3463) and the
  * envelope syntax the client writes.
  */
+import { isAscii } from "../message/controls.ts";
 
 export class SmtpProtocolError extends Error {}
 
@@ -124,6 +125,5 @@ export function pathOf(address: string): string {
 
 /** True when the text needs SMTPUTF8 (RFC 6531 §3.2): any non-ASCII character. */
 export function needsUtf8(text: string): boolean {
-  // deno-lint-ignore no-control-regex -- the complement of the ASCII range is the point
-  return /[^\x00-\x7f]/.test(text);
+  return !isAscii(text);
 }

@@ -4,7 +4,7 @@
  * PIPELINING group (RFC 2920), turning the replies into one outcome per recipient.
  */
 import { type ClientTimeouts, type SmtpClient, SmtpConnectionError } from "./client.ts";
-import { dotStuff } from "./dot_stuff.ts";
+import { dotStuff } from "../message/dot_stuffing.ts";
 import { advertisedSize, needsUtf8, pathOf, type Reply } from "./reply.ts";
 
 /** What happened to one recipient in one attempt. */
@@ -139,7 +139,7 @@ export async function transaction(
         mailRefused: null,
       };
     }
-    await client.writeData(dotStuff(env.data), t.dataBlock);
+    await client.writeData(dotStuff(env.data, { bareCr: "line-end" }), t.dataBlock);
     const end = await client.readReply(t.dataEnd, "end of data");
     return {
       outcomes: [...refused, ...accepted.map((r) => outcome(r, end, client.host))],

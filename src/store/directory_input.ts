@@ -3,6 +3,7 @@
  * addresses, DIR=, MAP= and user settings. Refusals are DirectoryErrors, whose messages
  * go back to the client as they are.
  */
+import { hasControl, isVisibleAscii } from "../message/controls.ts";
 import { NameError, normalizeLocalPart, parseAddress } from "./names.ts";
 import { DirectoryError, type UserRecord } from "./records.ts";
 
@@ -60,8 +61,7 @@ export function normalizeAddresses(list: string[]): string[] {
 export function normalizeUserDir(dir: string): string {
   const clean = dir.trim().replace(/\/+$/, "");
   if (clean === "") throw new DirectoryError("DIR is empty");
-  // deno-lint-ignore no-control-regex
-  if (clean.startsWith("/") || /[\x00-\x1f]/.test(clean)) {
+  if (clean.startsWith("/") || hasControl(clean)) {
     throw new DirectoryError(`DIR "${dir}" must be a path relative to DirBase`);
   }
   const parts = clean.split("/").filter((p) => p !== "" && p !== ".");
@@ -76,7 +76,7 @@ export function normalizeUserDir(dir: string): string {
 export function normalizeMap(raw: string): string {
   const map = raw.trim().toLowerCase();
   if (map === "") return "";
-  if (!/^[\x21-\x7e]{1,255}$/.test(map)) {
+  if (map.length > 255 || !isVisibleAscii(map)) {
     throw new DirectoryError(`MAP "${raw}" must be 1-255 printable characters without spaces`);
   }
   return map;

@@ -5,6 +5,7 @@
  *   folder: INBOX is the root; "a/b" is the directory ".a.b", each component in
  *           modified UTF-7 with "." written as "&AC4-" so it cannot split a level.
  */
+import { hasControl } from "../message/controls.ts";
 import { decodeMutf7, encodeMutf7 } from "./mutf7.ts";
 
 /** Thrown for a folder name that cannot be stored; the message is client-safe. */
@@ -85,8 +86,7 @@ export function folderToDir(name: string): string {
   if (parts[0].toUpperCase() === "INBOX") parts[0] = "INBOX";
   for (const part of parts) {
     if (part === "") throw new FolderNameError(`mailbox name "${name}" has an empty level`);
-    // deno-lint-ignore no-control-regex
-    if (/[\x00-\x1f\x7f]/.test(part)) {
+    if (hasControl(part)) {
       throw new FolderNameError(`mailbox name "${name}" contains control characters`);
     }
   }

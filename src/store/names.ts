@@ -4,6 +4,7 @@
  * Every name that reaches the file system passes through here, so these rules are
  * also the guard that keeps users and domains inside DirBase (SPEC §7).
  */
+import { isAscii } from "../message/controls.ts";
 import { domainToASCII } from "node:url";
 
 /** Thrown for a name that breaks a rule; the message says which rule. */
@@ -19,8 +20,7 @@ const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 export function normalizeDomain(input: string): string {
   const raw = input.trim().replace(/\.$/, "");
   if (raw === "") throw new NameError("domain is empty");
-  // deno-lint-ignore no-control-regex
-  const ascii = /^[\x00-\x7f]*$/.test(raw) ? raw.toLowerCase() : domainToASCII(raw);
+  const ascii = isAscii(raw) ? raw.toLowerCase() : domainToASCII(raw);
   if (ascii === "") throw new NameError(`"${input}" is not a valid domain name`);
   if (ascii.length > 253) throw new NameError(`domain "${input}" is longer than 253 octets`);
   const labels = ascii.split(".");

@@ -4,7 +4,7 @@
  * (MD5, disposition, language, location; for multiparts the parameters first).
  */
 import { EMPTY_ENVELOPE, partEnvelope } from "./envelope.ts";
-import type { BodyPart, MessageStructure, Params } from "./parse.ts";
+import type { BodyPart, MessageStructure, Params } from "../../message/mime.ts";
 import { nil, nstring, string, type StringOptions } from "../wire.ts";
 
 /**

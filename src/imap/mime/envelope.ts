@@ -3,12 +3,13 @@
  * message as an IMAP list. Values go out raw (encoded words are not decoded; clients
  * decode them), unfolded and trimmed. Sender and Reply-To default to From.
  */
-import { type EnvelopeAddress, parseAddressList } from "./address.ts";
-import { fieldValue, forEachField } from "./header.ts";
-import type { BodyPart, MessageStructure } from "./parse.ts";
+import { parseAddressList, type ParsedAddress } from "../../message/address.ts";
+import { fieldValue, forEachField } from "../../message/header.ts";
+import type { BodyPart, MessageStructure } from "../../message/mime.ts";
 import { nil, nstring, type StringOptions } from "../wire.ts";
 
-export type { EnvelopeAddress } from "./address.ts";
+/** An ENVELOPE address: (name adl mailbox host). */
+export type EnvelopeAddress = ParsedAddress;
 
 const FIELDS = [
   "date",

@@ -1,13 +1,14 @@
 /**
- * RFC 5322 §3.4 address lists as IMAP ENVELOPE wants them (RFC 9051 §7.5.2): one entry
- * per mailbox, with group start/end markers. Lenient toward obsolete syntax (routes,
+ * RFC 5322 §3.4 address lists, in the shape IMAP ENVELOPE wants (RFC 9051 §7.5.2): one
+ * entry per mailbox, with group start/end markers. A scanner then a recursive-descent
+ * parser, both single passes over the value. Lenient toward obsolete syntax (routes,
  * empty list elements, comments anywhere) and raw 8-bit text; encoded words stay as
  * they are. Missing parts are named as Dovecot names them, so that a mailbox without a
  * domain is not mistaken for a group marker.
  */
 
-/** One ENVELOPE address: (name adl mailbox host). */
-export interface EnvelopeAddress {
+/** One address: (name adl mailbox host); a group start has only `mailbox`, its end none. */
+export interface ParsedAddress {
   name: string | null;
   adl: string | null;
   mailbox: string | null;
@@ -91,7 +92,7 @@ function tokenize(s: string): Tok[] {
 
 class Parser {
   i = 0;
-  out: EnvelopeAddress[] = [];
+  out: ParsedAddress[] = [];
   constructor(readonly toks: Tok[]) {}
 
   peek(): Tok | undefined {
@@ -104,7 +105,7 @@ class Parser {
   }
 
   /** address-list: addresses and groups separated by commas. */
-  list(): EnvelopeAddress[] {
+  list(): ParsedAddress[] {
     while (this.i < this.toks.length) {
       if (this.isSpecial(",") || this.isSpecial(";") || this.isSpecial(">")) {
         this.i++;
@@ -283,6 +284,6 @@ function joinLocal(toks: Tok[]): string {
 }
 
 /** Parses an address-list header value; an empty list gives []. */
-export function parseAddressList(value: string): EnvelopeAddress[] {
+export function parseAddressList(value: string): ParsedAddress[] {
   return new Parser(tokenize(value)).list();
 }

@@ -1,13 +1,14 @@
 /**
- * The MIME tree of a stored message (RFC 2045, RFC 2046, RFC 2231), with byte offsets
- * for every part, so FETCH can answer BODYSTRUCTURE, ENVELOPE and BODY[section] without
- * parsing again. Works on bytes; bodies are never decoded here. Never throws: malformed
+ * The MIME tree of a message (RFC 2045, RFC 2046, RFC 2231), with byte offsets for every
+ * part, so IMAP FETCH can answer BODYSTRUCTURE, ENVELOPE and BODY[section] and SEARCH
+ * can read the text parts without parsing again. Works on bytes; bodies are never decoded here. Never throws: malformed
  * input gives the structure a lenient reader (Dovecot's) would see.
  *
  * The result is plain data (objects, arrays, strings, numbers) so it can be cached and
  * written to JSON as it is.
  */
 import { CR, fieldValue, forEachField, headerEnd, LF, nextLf } from "./header.ts";
+import { hasBareLf } from "./line_endings.ts";
 import {
   firstToken,
   param,
@@ -62,7 +63,8 @@ export interface MessageStructure {
   /**
    * The file uses bare LF line endings (written by other Maildir software): a header
    * line, the first body line or the last line ends in LF without CR. Offsets and sizes
-   * are those of the bytes as they are; serve `toCrlf(bytes)` and parse that instead.
+   * are those of the bytes as they are; serve `toCrlf(bytes)` (line_endings.ts) and parse
+   * that instead.
    */
   bareLf: boolean;
   /** The message itself: its header is the RFC 5322 header. */
@@ -88,23 +90,12 @@ interface Ctx {
 export function parseMessage(bytes: Uint8Array): MessageStructure {
   const ctx: Ctx = { bytes, parts: 0 };
   const root = parsePart(ctx, 0, bytes.length, false, 0);
-  return { version: STRUCTURE_VERSION, size: bytes.length, bareLf: hasBareLf(bytes, root), root };
-}
-
-/**
- * Whether the message has bare LF line endings, judged from the lines of the header,
- * the first body line and the last line (files are written with one convention; a full
- * scan would cost as much as the parse).
- */
-function hasBareLf(bytes: Uint8Array, root: BodyPart): boolean {
-  const bare = (i: number) => i === 0 || bytes[i - 1] !== CR;
-  const stop = Math.min(bytes.length, root.bodyStart + 1);
-  for (let i = nextLf(bytes, 0, bytes.length); i >= 0; i = nextLf(bytes, i + 1, bytes.length)) {
-    if (bare(i)) return true;
-    if (i >= stop) break;
-  }
-  const last = bytes.lastIndexOf(LF);
-  return last >= 0 && bare(last);
+  return {
+    version: STRUCTURE_VERSION,
+    size: bytes.length,
+    bareLf: hasBareLf(bytes, root.bodyStart),
+    root,
+  };
 }
 
 function countLines(bytes: Uint8Array, start: number, end: number): number {
@@ -266,29 +257,4 @@ function parseMultipart(
 function matches(bytes: Uint8Array, at: number, needle: Uint8Array): boolean {
   for (let i = 0; i < needle.length; i++) if (bytes[at + i] !== needle[i]) return false;
   return true;
-}
-
-/**
- * The message with every bare LF turned into CRLF (for files written by software that
- * stores LF line endings). Returns the same array when nothing changes.
- */
-export function toCrlf(bytes: Uint8Array): Uint8Array {
-  let bare = 0;
-  for (let i = bytes.indexOf(LF); i >= 0; i = bytes.indexOf(LF, i + 1)) {
-    if (i === 0 || bytes[i - 1] !== CR) bare++;
-  }
-  if (bare === 0) return bytes;
-  const out = new Uint8Array(bytes.length + bare);
-  let o = 0;
-  let from = 0;
-  for (let i = bytes.indexOf(LF); i >= 0; i = bytes.indexOf(LF, i + 1)) {
-    if (i === 0 || bytes[i - 1] !== CR) {
-      out.set(bytes.subarray(from, i), o);
-      o += i - from;
-      out[o++] = CR;
-      from = i; // the LF is copied with the next run
-    }
-  }
-  out.set(bytes.subarray(from), o);
-  return out;
 }
