@@ -12,6 +12,7 @@ import { parseCidr } from "./cidr.ts";
 
 export type PlainAuthPolicy = "never" | "local" | "always";
 export type LogLevel = "debug" | "info" | "warning" | "error";
+export type LogFormat = "text" | "json";
 
 /** The effective configuration. Property names are the TOML keys, in eXtremail's CamelCase. */
 export interface Config {
@@ -28,6 +29,8 @@ export interface Config {
   PortAdmin: number;
   AdminIP: string[];
   AdminIdleTimeout: number;
+  PortMetrics: number;
+  MetricsIP: string[];
   TLSCert: string;
   TLSKey: string;
   LocalIP: string[];
@@ -51,16 +54,28 @@ export interface Config {
   HashDirs: number;
   LogLevel: LogLevel;
   LogFile: string;
+  LogFormat: LogFormat;
 }
 
 export type ConfigKey = keyof Config;
 export type ConfigValue = Config[ConfigKey];
 
-/** A configuration that cannot be used. The message is one line naming the key and the fix. */
+/**
+ * A configuration that cannot be used. Each problem is one line naming the place, the key
+ * and the fix; `problems` holds every one found in the file (check-conf prints them all),
+ * the message the first (and how many more there are).
+ */
 export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message.replace(/[\r\n]+/g, " "));
+  readonly problems: readonly string[];
+
+  constructor(problems: string | readonly string[]) {
+    const list = (typeof problems === "string" ? [problems] : problems).map((p) =>
+      p.replace(/[\r\n]+/g, " ")
+    );
+    const more = list.length > 1 ? ` (and ${list.length - 1} more problem(s) in the file)` : "";
+    super(list[0] + more);
     this.name = "ConfigError";
+    this.problems = list;
   }
 }
 
@@ -94,6 +109,8 @@ export interface IntegerKeySpec extends KeyBase {
   readonly max: number;
   /** The rule in words, shown when the value is out of range. */
   readonly rule: string;
+  /** A size in bytes: classic files may write it with a K, M or G suffix. */
+  readonly bytes?: true;
 }
 
 export interface StringListKeySpec extends KeyBase {
@@ -203,8 +220,10 @@ const PORT_RULE = "port must be 0..65535 (0 disables the listener)";
 const port = (key: ConfigKey, defaultValue: number, comment: string) =>
   integer(key, defaultValue, [0, 65535], PORT_RULE, comment);
 
-const count = (key: ConfigKey, defaultValue: number, unit: string, comment: string) =>
-  integer(key, defaultValue, [1, 2 ** 53 - 1], `must be a positive number of ${unit}`, comment);
+const count = (key: ConfigKey, defaultValue: number, unit: string, comment: string) => ({
+  ...integer(key, defaultValue, [1, 2 ** 53 - 1], `must be a positive number of ${unit}`, comment),
+  ...(unit === "bytes" ? { bytes: true as const } : {}),
+});
 
 const workers = (key: ConfigKey, defaultValue: number, comment: string) =>
   integer(key, defaultValue, [1, 1024], "must be 1..1024", comment);
@@ -242,6 +261,8 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
   port("PortAdmin", 4501, "administration line protocol"),
   list("AdminIP", ["127.0.0.1"], checkIpAddress, "addresses the admin listener binds", true),
   extension(seconds("AdminIdleTimeout", 600, "idle seconds before an admin session closes")),
+  port("PortMetrics", 0, "HTTP /metrics (Prometheus) and /healthz; 0 = off (SPEC §10)"),
+  list("MetricsIP", ["127.0.0.1"], checkIpAddress, "addresses the metrics listener binds", true),
   text("TLSCert", "", 'PEM certificate chain; "" = no TLS at all', { isPath: true }),
   text("TLSKey", "", "PEM private key of TLSCert, unencrypted", { isPath: true }),
   list("LocalIP", ["127.0.0.0/8", "::1/128"], checkCidr, "networks that relay without AUTH"),
@@ -280,6 +301,9 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
     choices: ["debug", "info", "warning", "error"],
   }),
   text("LogFile", "", 'log file; "" logs to stderr', { isPath: true }),
+  text("LogFormat", "text", "text, or json: one JSON object per line (docs/operations.md)", {
+    choices: ["text", "json"],
+  }),
 ];
 
 const specsByKey = new Map(CONFIG_KEYS.map((spec) => [spec.key as string, spec]));
