@@ -7,6 +7,7 @@
  * computed from the cleartext password, and the directory stores only salted scrypt
  * hashes (SPEC §7), so the server cannot verify an APOP digest.
  */
+import { sessionUser } from "../log.ts";
 import { LineTooLongError } from "../net/connection.ts";
 import { FolderNameError } from "../store/maildir_names.ts";
 import { Maildrop } from "./maildrop.ts";
@@ -32,6 +33,7 @@ function requirePlainAuth(s: Pop3Session): void {
 async function login(s: Pop3Session, loginName: string, password: string, how: string) {
   const user = await s.ctx.directory.authenticate(loginName, password);
   if (!user) {
+    s.ctx.metrics.authFailures.inc({ protocol: "pop3" });
     s.failedLogins++;
     s.logger.info(
       `${how} login failed for ${JSON.stringify(loginName)} from ${s.conn.remoteAddress}`,
@@ -60,6 +62,7 @@ async function login(s: Pop3Session, loginName: string, password: string, how: s
     throw new Pop3Error("cannot open the maildrop; try again later", "SYS/TEMP");
   }
   s.enterTransaction(user, maildrop);
+  sessionUser(s.conn.id, address);
   s.logger.info(
     `${how} login ${address} from ${s.conn.remoteAddress}: ` +
       `${maildrop.visibleCount} messages, ${maildrop.visibleSize} octets`,

@@ -23,6 +23,7 @@ import {
   MECHANISMS,
   parseAuthCommand,
 } from "./sasl.ts";
+import { sessionUser } from "../log.ts";
 import type { SmtpSession } from "./session.ts";
 
 /** Delay before answering a failed authentication (slows password guessing). */
@@ -45,6 +46,7 @@ export async function auth(s: SmtpSession, arg: string): Promise<void> {
   if (!creds) return; // the client went away
   const user = await s.ctx.directory.authenticate(creds.login, creds.password);
   if (!user) {
+    s.ctx.metrics.authFailures.inc({ protocol: "smtp" });
     s.log.info`AUTH ${mechanism} failed for ${JSON.stringify(creds.login.slice(0, 100))}`;
     s.busy = true;
     s.flush();
@@ -56,6 +58,7 @@ export async function auth(s: SmtpSession, arg: string): Promise<void> {
     throw new SmtpError(AUTH_FAILED);
   }
   s.info.authUser = user;
+  sessionUser(s.conn.id, `${user.name}@${user.domain}`);
   s.log.info`AUTH ${mechanism} as ${user.name}@${user.domain}`;
   s.reply(AUTH_OK);
 }
