@@ -57,7 +57,11 @@ export interface TrackedConnection {
 /** Records a session's peer address until it closes (server.ts, for every connection). */
 export function trackSession(conn: TrackedConnection): void {
   sessions.set(conn.id, { client: conn.remoteAddress });
-  conn.onClose(() => sessions.delete(conn.id));
+  conn.onClose(() => {
+    // The lines a session writes while it winds down ("session closed") still get them.
+    const timer = setTimeout(() => sessions.delete(conn.id), 10_000);
+    Deno.unrefTimer(timer);
+  });
 }
 
 /** The session has logged in as `user` (user@domain): later JSON lines carry it. */

@@ -4,6 +4,8 @@
 // nothing outside those directories is touched. --no-deno-cache keeps the runs offline:
 // the launcher then uses the caller's Deno cache.
 
+import { firstReason, testUnless } from "./helpers/skip.ts";
+
 // Minimal assertions, so that this file needs no dependency.
 class AssertionError extends Error {}
 
@@ -413,23 +415,31 @@ while :; do sleep 1 & wait $!; done
   });
 }
 
-Deno.test({
-  name: "init script: start, status, reload, stop with start-stop-daemon",
-  ignore: !IS_ROOT || !exists("/usr/sbin/start-stop-daemon") && !exists("/sbin/start-stop-daemon"),
-  fn: () => initScriptLifecycle(true),
-});
+testUnless(
+  firstReason(
+    [!IS_ROOT, "the init script starts daemons only as root; run the tests as root"],
+    [
+      !exists("/usr/sbin/start-stop-daemon") && !exists("/sbin/start-stop-daemon"),
+      "start-stop-daemon is not installed (Debian's dpkg provides it)",
+    ],
+  ),
+  {
+    name: "init script: start, status, reload, stop with start-stop-daemon",
+    fn: () => initScriptLifecycle(true),
+  },
+);
 
-Deno.test({
+testUnless(IS_ROOT ? null : "the init script starts daemons only as root; run the tests as root", {
   name: "init script: start, status, reload, stop with the nohup fallback",
-  ignore: !IS_ROOT,
   fn: () => initScriptLifecycle(false),
 });
 
-Deno.test("init script: non-root start is refused with LSB code 4", {
-  ignore: IS_ROOT,
-}, async () => {
-  const r = await run("sh", [`${REPO}/conf/extremail.init`, "start"], {
-    SYSTEMCTL_SKIP_REDIRECT: "1",
-  });
-  assertEquals(r.code, 4);
+testUnless(IS_ROOT ? "running as root, so the non-root refusal cannot be seen" : null, {
+  name: "init script: non-root start is refused with LSB code 4",
+  fn: async () => {
+    const r = await run("sh", [`${REPO}/conf/extremail.init`, "start"], {
+      SYSTEMCTL_SKIP_REDIRECT: "1",
+    });
+    assertEquals(r.code, 4);
+  },
 });

@@ -96,7 +96,7 @@ export function checkConfigText(
   const values = parseTomlCollecting(text, sourceName, problems);
   const baseDir = options.baseDir === undefined ? dirname(resolve(sourceName)) : options.baseDir;
   const config = buildConfig(values, locatorForText(text, sourceName), baseDir, problems);
-  return { config, problems };
+  return { config, problems: inLineOrder(problems) };
 }
 
 /** Most syntax errors a file can report before the rest is given up on. */
@@ -154,7 +154,7 @@ export function configFromValues(
 ): Config {
   const problems: string[] = [];
   const config = buildConfig(values, where, baseDir, problems);
-  if (problems.length > 0) throw new ConfigError(problems);
+  if (problems.length > 0) throw new ConfigError(inLineOrder(problems));
   return config;
 }
 
@@ -166,8 +166,7 @@ function buildConfig(
   problems: string[],
 ): Config {
   const config = schemaDefaults() as unknown as Record<string, unknown>;
-  const found: { line: number; text: string }[] = [];
-  const add = (key: string, text: string) => found.push({ line: lineNumberOf(where(key)), text });
+  const add = (_key: string, text: string) => problems.push(text);
   const refused = new Set<string>();
   for (const [key, value] of Object.entries(values)) {
     const spec = keySpec(key);
@@ -189,15 +188,18 @@ function buildConfig(
   }
   const result = config as unknown as Config;
   checkCombinations(result, where, refused, add);
-  found.sort((a, b) => a.line - b.line);
-  problems.push(...found.map((f) => f.text));
   return result;
 }
 
-/** The line number in "file line 12" (0 when the place names no line), for sorting. */
-function lineNumberOf(place: string): number {
-  const m = / line (\d+)$/.exec(place);
-  return m ? Number(m[1]) : 0;
+/**
+ * Problems sorted by the line they name ("file line 12: ..."; those naming no line first),
+ * so that an admin can fix a file from top to bottom.
+ */
+export function inLineOrder(problems: readonly string[]): string[] {
+  const lineOf = (p: string) => Number(/^[^:]* line (\d+)\b/.exec(p)?.[1] ?? 0);
+  return problems.map((text, i) => ({ text, i, line: lineOf(text) }))
+    .sort((a, b) => a.line - b.line || a.i - b.i)
+    .map((p) => p.text);
 }
 
 function unknownKeyMessage(where: string, key: string, value: unknown): string {
@@ -409,7 +411,7 @@ async function readConfigFile(path: string, origin: string): Promise<LoadedConfi
     if (!(error instanceof ConfigError)) throw error;
     problems.push(...error.problems);
   }
-  if (problems.length > 0) throw new ConfigError(problems);
+  if (problems.length > 0) throw new ConfigError(inLineOrder(problems));
   return { config: deepFreeze(config), source: resolve(path) };
 }
 

@@ -362,8 +362,15 @@ export function checkValue(
 ): { value: ConfigValue; problem?: undefined } | { problem: string } {
   let typeProblem = { problem: describeKind[spec.kind] };
   // The usual slips get the exact fix: a quoted number, a single value for a list.
+  const size = typeof value === "string" ? /^\s*([0-9]+)\s*([KMG])B?\s*$/i.exec(value) : null;
   if (spec.kind === "integer" && typeof value === "string" && /^[0-9]+$/.test(value.trim())) {
     typeProblem = { problem: `must be a whole number; write ${value.trim()} without quotes` };
+  } else if (spec.kind === "integer" && spec.bytes && size) {
+    // "10M" is how sizes are written at the admin port; a TOML file holds plain bytes.
+    const bytes = Number(size[1]) * 1024 ** (" KMG".indexOf(size[2].toUpperCase()));
+    typeProblem = {
+      problem: `must be a whole number of bytes; write ${bytes} for ${size[1]}${size[2]}`,
+    };
   } else if (
     spec.kind.endsWith("List") && (typeof value === "string" || typeof value === "number")
   ) {
