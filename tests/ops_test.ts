@@ -26,6 +26,7 @@ async function cli(args: string[], env: Record<string, string> = {}) {
 
 Deno.test("LogFormat json: every line is one JSON object with the documented fields", async () => {
   const srv = await startTestServer({ config: { LogFormat: "json", LogLevel: "info" } });
+  let queueId = "";
   try {
     const admin = await AdminWire.open(srv.ports.admin);
     await admin.ok("DOMAIN ADD NAME=example.com");
@@ -37,7 +38,7 @@ Deno.test("LogFormat json: every line is one JSON object with the documented fie
       to: ["joe@example.com"],
       data: 'Subject: a "quoted"\r\nline\\with\\backslashes\r\n\r\nbody\r\n',
     });
-    const queueId = /queued as (\S+)/.exec(sent.data ?? "")![1];
+    queueId = /queued as (\S+)/.exec(sent.data ?? "")![1];
     await python(`
 import poplib
 p = poplib.POP3("127.0.0.1", ${srv.ports.pop3})
@@ -69,7 +70,10 @@ p.quit()
   const pop3 = records.filter((r) => r.service === "pop3");
   ok(pop3.length > 0 && pop3.every((r) => r.client === "127.0.0.1" && r.session), "pop3 client");
   ok(pop3.some((r) => r.user === "joe@example.com"), "user after login");
-  ok(records.some((r) => r.queueId && r.message.startsWith(`${r.queueId}:`)), "queueId field");
+  const aboutMessage = records.filter((r) => r.queueId === queueId);
+  ok(aboutMessage.length > 0, `no line with queueId ${queueId}`);
+  ok(aboutMessage.every((r) => r.message.startsWith(`${queueId}:`)));
+  ok(aboutMessage.some((r) => r.client === "127.0.0.1"), "delivery lines of the SMTP session");
   ok(records.some((r) => r.service === "server" && r.message === "ready"));
   ok(records.every((r) => r.level !== "error"), "no errors logged");
 });
