@@ -14,7 +14,6 @@
 import { HIDDEN_SECRET, shortTomlValue, tomlValue } from "./format.ts";
 import { configFromValues, parseConfigText } from "./load.ts";
 import {
-  checkValue,
   type Config,
   ConfigError,
   type ConfigKey,
@@ -22,6 +21,7 @@ import {
   keySpecIgnoringCase,
   schemaDefaults,
 } from "./schema.ts";
+import { checkValue } from "./check_value.ts";
 
 export interface ConvertResult {
   toml: string;

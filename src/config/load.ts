@@ -15,15 +15,9 @@ import { createPrivateKey, X509Certificate } from "node:crypto";
 import { dirname, resolve } from "node:path";
 import { parse as parseToml, TomlError } from "smol-toml";
 import { HIDDEN_SECRET, shortTomlValue } from "./format.ts";
-import {
-  checkValue,
-  type Config,
-  CONFIG_KEYS,
-  ConfigError,
-  keySpec,
-  keySpecIgnoringCase,
-  schemaDefaults,
-} from "./schema.ts";
+import { unknownKeyMessage } from "./unknown_key.ts";
+import { type Config, ConfigError, isSecretKey, keySpec, schemaDefaults } from "./schema.ts";
+import { checkValue } from "./check_value.ts";
 
 export { type Config, ConfigError } from "./schema.ts";
 
@@ -37,11 +31,6 @@ export const SYSTEM_CONFIG_PATH = "/etc/extremail/extremail.toml";
 
 /** Names the place of a key in its file for messages: "extremail.toml line 12". */
 export type KeyLocator = (key: string) => string;
-
-function isSecretKey(key: string): boolean {
-  const spec = keySpec(key);
-  return spec?.kind === "string" && spec.secret === true;
-}
 
 /** `where: Key = value: problem`, with secrets never echoed. */
 export function configProblem(where: string, key: string, value: unknown, problem: string): string {
@@ -200,50 +189,6 @@ export function inLineOrder(problems: readonly string[]): string[] {
   return problems.map((text, i) => ({ text, i, line: lineOf(text) }))
     .sort((a, b) => a.line - b.line || a.i - b.i)
     .map((p) => p.text);
-}
-
-function unknownKeyMessage(where: string, key: string, value: unknown): string {
-  const isTable = value !== null && typeof value === "object" && !Array.isArray(value) &&
-    !(value instanceof Date);
-  if (isTable) {
-    return `${where}: [${key}]: unknown table; write only top-level "Key = value" lines` +
-      " (see conf/extremail.toml)";
-  }
-  const suggestion = suggestKey(key);
-  const fix = suggestion
-    ? `did you mean ${suggestion}?`
-    : "remove it or check its spelling against conf/extremail.toml";
-  // A misspelt password key still holds a password.
-  const secret = /pass|secret/i.test(key) || (suggestion !== undefined && isSecretKey(suggestion));
-  return `${where}: ${key} = ${
-    secret ? HIDDEN_SECRET : shortTomlValue(value)
-  }: unknown key; ${fix}`;
-}
-
-/** The known key a misspelt one most likely meant: same letters in other case, or close. */
-function suggestKey(key: string): string | undefined {
-  const sameIgnoringCase = keySpecIgnoringCase(key);
-  if (sameIgnoringCase) return sameIgnoringCase.key;
-  const lower = key.toLowerCase();
-  let best: { key: string; distance: number } | undefined;
-  for (const spec of CONFIG_KEYS) {
-    const distance = editDistance(lower, spec.key.toLowerCase());
-    if (distance <= 2 && (!best || distance < best.distance)) best = { key: spec.key, distance };
-  }
-  return best?.key;
-}
-
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const substitution = previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1);
-      current[j] = Math.min(previous[j] + 1, current[j - 1] + 1, substitution);
-    }
-    previous = current;
-  }
-  return previous[b.length];
 }
 
 /** The mail listeners' port keys (the admin port is PortAdmin). */

@@ -1,7 +1,8 @@
 /**
  * The configuration keys (SPEC §3): name, TOML type, default, meaning and the rule each
- * value must follow. This table drives validation (load.ts), check-conf output (format.ts),
- * the classic converter (convert.ts) and the shipped conf/extremail.toml (checked by a test).
+ * value must follow. This table drives validation (load.ts, check_value.ts), check-conf
+ * output (format.ts), the classic converter (convert.ts) and the shipped
+ * conf/extremail.toml (checked by a test). SPEC §10 adds PortMetrics, MetricsIP, LogFormat.
  *
  * Extensions beyond SPEC §3 are marked `extension: true`: RelayUser, RelayPassword,
  * AdminIdleTimeout.
@@ -313,6 +314,12 @@ export function keySpec(key: string): KeySpec | undefined {
   return specsByKey.get(key);
 }
 
+/** Is `key` a secret (RelayPassword), never to be echoed? */
+export function isSecretKey(key: string): boolean {
+  const spec = keySpec(key);
+  return spec?.kind === "string" && spec.secret === true;
+}
+
 /** The spec whose name equals `key` ignoring case (for suggestions and classic files). */
 export function keySpecIgnoringCase(key: string): KeySpec | undefined {
   const lower = key.toLowerCase();
@@ -338,87 +345,4 @@ export function schemaDefaults(): Config {
   }
   config.HostName = defaultHostName();
   return config as unknown as Config;
-}
-
-const describeKind: Record<KeySpec["kind"], string> = {
-  string: "must be a string in double quotes",
-  integer: "must be a whole number, without quotes",
-  stringList: 'must be a list of strings, e.g. ["a", "b"]',
-  integerList: "must be a list of whole numbers, e.g. [300, 900]",
-};
-
-function hasControlCharacters(text: string): boolean {
-  // deno-lint-ignore no-control-regex -- finding control characters is the point
-  return /[\x00-\x1f\x7f]/.test(text);
-}
-
-/**
- * Checks a value as TOML produced it against a key's type and rule.
- * Returns the value to store (enum choices are normalized to lowercase) or the problem.
- */
-export function checkValue(
-  spec: KeySpec,
-  value: unknown,
-): { value: ConfigValue; problem?: undefined } | { problem: string } {
-  let typeProblem = { problem: describeKind[spec.kind] };
-  // The usual slips get the exact fix: a quoted number, a single value for a list.
-  const size = typeof value === "string" ? /^\s*([0-9]+)\s*([KMG])B?\s*$/i.exec(value) : null;
-  if (spec.kind === "integer" && typeof value === "string" && /^[0-9]+$/.test(value.trim())) {
-    typeProblem = { problem: `must be a whole number; write ${value.trim()} without quotes` };
-  } else if (spec.kind === "integer" && spec.bytes && size) {
-    // "10M" is how sizes are written at the admin port; a TOML file holds plain bytes.
-    const bytes = Number(size[1]) * 1024 ** (" KMG".indexOf(size[2].toUpperCase()));
-    typeProblem = {
-      problem: `must be a whole number of bytes; write ${bytes} for ${size[1]}${size[2]}`,
-    };
-  } else if (
-    spec.kind.endsWith("List") && (typeof value === "string" || typeof value === "number")
-  ) {
-    typeProblem = { problem: `must be a list; write [${JSON.stringify(value)}]` };
-  }
-  switch (spec.kind) {
-    case "string": {
-      if (typeof value !== "string") return typeProblem;
-      if (hasControlCharacters(value)) return { problem: "must not contain control characters" };
-      if (spec.choices) {
-        const choice = spec.choices.find((c) => c === value.toLowerCase());
-        if (choice === undefined) {
-          return { problem: `must be one of ${spec.choices.map((c) => `"${c}"`).join(", ")}` };
-        }
-        return { value: choice as ConfigValue };
-      }
-      const problem = spec.check?.(value) ?? null;
-      return problem === null ? { value } : { problem };
-    }
-    case "integer": {
-      if (typeof value !== "number" || !Number.isInteger(value)) return typeProblem;
-      return value < spec.min || value > spec.max ? { problem: spec.rule } : { value };
-    }
-    case "stringList": {
-      if (!Array.isArray(value) || !value.every((item) => typeof item === "string")) {
-        return typeProblem;
-      }
-      if (spec.nonEmpty && value.length === 0) {
-        return {
-          problem: `must list at least one entry, e.g. ${JSON.stringify(spec.defaultValue)}`,
-        };
-      }
-      for (const item of value) {
-        if (hasControlCharacters(item)) return { problem: "must not contain control characters" };
-        const problem = spec.checkItem(item);
-        if (problem !== null) return { problem };
-      }
-      return { value: [...value] };
-    }
-    case "integerList": {
-      if (!Array.isArray(value)) return typeProblem;
-      if (!value.every((item) => typeof item === "number" && Number.isInteger(item))) {
-        return typeProblem;
-      }
-      if (value.length === 0 || value.some((item) => item < spec.min || item > spec.max)) {
-        return { problem: spec.rule };
-      }
-      return { value: [...value] };
-    }
-  }
 }
