@@ -9,6 +9,8 @@
 #   /etc/systemd/system/extremail.service   when systemd runs (or with --prefix)
 #   /etc/init.d/extremail                   SysV init script, always
 #   DirBase (/var/spool/extremail, 0750) and /var/log/extremail, owned by the user extremail
+# With --prefix DIR everything goes below DIR, including the DirBase and LogFile written into
+# the installed configuration, and the init script's pid file (DIR/run/extremail.pid).
 # Every step is idempotent: a second run reports "unchanged" and touches nothing it need not.
 set -euo pipefail
 
@@ -120,6 +122,7 @@ P_LOGDIR=$PREFIX/var/log/extremail
 P_UNIT=$PREFIX/etc/systemd/system/extremail.service
 P_INITD=$PREFIX/etc/init.d/extremail
 P_DEFAULT=$PREFIX/etc/default/extremail
+P_RUN=$PREFIX/run
 
 TMPD=$(mktemp -d "${TMPDIR:-/tmp}/extremail-install.XXXXXX")
 trap 'rm -rf "$TMPD"' EXIT
@@ -268,10 +271,13 @@ relocate() {
 		printf x
 	)
 	content=${content%x}
-	# Two passes through placeholders so that a replacement is never replaced again.
+	# Two passes through placeholders so that a replacement is never replaced again; a path
+	# that contains another (/var/run/... holds /run/...) comes first.
 	local -a from=("$DEFAULT_DIRBASE" /usr/local/sbin/extremail /usr/local/lib/extremail
-		/etc/extremail/ /var/log/extremail /etc/default/extremail)
-	local -a to=("$P_DIRBASE" "$P_SBIN" "$P_LIB" "$P_ETC/" "$P_LOGDIR" "$P_DEFAULT")
+		/etc/extremail/ /var/log/extremail /etc/default/extremail /var/run/extremail.pid
+		/run/extremail.pid "[ -d /run ]")
+	local -a to=("$P_DIRBASE" "$P_SBIN" "$P_LIB" "$P_ETC/" "$P_LOGDIR" "$P_DEFAULT"
+		"$PREFIX/var/run/extremail.pid" "$P_RUN/extremail.pid" "[ -d $P_RUN ]")
 	local i
 	for i in "${!from[@]}"; do
 		content=${content//"${from[$i]}"/"@@EXTREMAIL_PATH_${i}@@"}
@@ -294,6 +300,30 @@ toml_string() {
 	elif [[ "$line" =~ ^[[:space:]]*\'([^\']*)\' ]]; then
 		printf '%s' "${BASH_REMATCH[1]}"
 	fi
+}
+
+# A TOML basic string holding $1.
+toml_quote() {
+	local v=$1
+	v=${v//\\/\\\\}
+	v=${v//\"/\\\"}
+	printf '"%s"' "$v"
+}
+
+# The shipped configuration for a staged install (stdout): DirBase and a non-empty LogFile
+# moved below PREFIX, so that a daemon started from the staged tree writes nothing outside.
+relocate_conf() {
+	local line done_dirbase=0 done_logfile=0
+	while IFS= read -r line || [[ -n "$line" ]]; do
+		if ((!done_dirbase)) && [[ "$line" =~ ^[[:space:]]*DirBase[[:space:]]*= ]]; then
+			line="DirBase = $(toml_quote "$P_DIRBASE")"
+			done_dirbase=1
+		elif ((!done_logfile)) && [[ -n "$LOGFILE" ]] && [[ "$line" =~ ^[[:space:]]*LogFile[[:space:]]*= ]]; then
+			line="LogFile = $(toml_quote "$PREFIX$LOGFILE")"
+			done_logfile=1
+		fi
+		printf '%s\n' "$line"
+	done <"$1"
 }
 
 find_nologin() {
@@ -342,6 +372,12 @@ CONF_SRC=$SRC_DIR/conf/extremail.toml
 EFFECTIVE_CONF=$P_CONF
 [[ -f "$EFFECTIVE_CONF" ]] || EFFECTIVE_CONF=$CONF_SRC
 DIRBASE=$(toml_string "$EFFECTIVE_CONF" DirBase)
+# A configuration installed by an earlier staged run already points into PREFIX.
+if ((STAGED)) && [[ "$DIRBASE" == "$PREFIX"/* ]]; then
+	DIRBASE=${DIRBASE#"$PREFIX"}
+elif ((STAGED)) && [[ "$EFFECTIVE_CONF" == "$P_CONF" && "$DIRBASE" == /* ]]; then
+	warn "DirBase \"$DIRBASE\" in $P_CONF is outside the prefix $PREFIX; the staged unit and init script use $PREFIX$DIRBASE"
+fi
 if [[ -z "$DIRBASE" ]]; then
 	DIRBASE=$DEFAULT_DIRBASE
 elif [[ "$DIRBASE" != /* ]]; then
@@ -351,6 +387,9 @@ fi
 while [[ "$DIRBASE" == */ && "$DIRBASE" != / ]]; do DIRBASE=${DIRBASE%/}; done
 P_DIRBASE=$PREFIX$DIRBASE
 LOGFILE=$(toml_string "$EFFECTIVE_CONF" LogFile)
+if ((STAGED)) && [[ "$LOGFILE" == "$PREFIX"/* ]]; then
+	LOGFILE=${LOGFILE#"$PREFIX"}
+fi
 
 # ---------------------------------------------------------------------------- 1. program
 
@@ -522,18 +561,25 @@ fi
 # ---------------------------------------------------------------------------- 3. configuration
 
 ensure_dir "$P_ETC" 0755
+# What this install ships as the configuration: the file itself, or for a staged install
+# the file with DirBase (and LogFile) inside the prefix.
+CONF_SHIPPED=$CONF_SRC
+if ((STAGED)) && [[ -f "$CONF_SRC" ]]; then
+	CONF_SHIPPED=$TMPD/extremail.toml
+	relocate_conf "$CONF_SRC" >"$CONF_SHIPPED"
+fi
 if [[ ! -f "$CONF_SRC" ]]; then
 	warn "$CONF_SRC not found: no configuration installed"
 elif [[ ! -f "$P_CONF" ]]; then
-	install_file "$CONF_SRC" "$P_CONF" 0640
+	install_file "$CONF_SHIPPED" "$P_CONF" 0640
 	if [[ -n "$OWNER" ]]; then
 		act chgrp "$SERVICE_GROUP" "$P_CONF"
 	fi
-elif cmp -s "$CONF_SRC" "$P_CONF"; then
+elif cmp -s "$CONF_SHIPPED" "$P_CONF"; then
 	report unchanged "$P_CONF"
 else
 	report kept "$P_CONF (your edited copy, not overwritten)"
-	put_file "$CONF_SRC" "$P_CONF.new" 0640
+	put_file "$CONF_SHIPPED" "$P_CONF.new" 0640
 	report "${PUT_STATUS/-/ }" "$P_CONF.new (shipped version: compare with diff -u $P_CONF $P_CONF.new)"
 	if [[ "$PUT_STATUS" != unchanged ]]; then
 		echo "note: kept your $P_CONF; the shipped configuration was written to $P_CONF.new"
@@ -553,6 +599,10 @@ fi
 
 ensure_dir "$P_DIRBASE" 0750 "$OWNER"
 ensure_dir "$P_LOGDIR" 0750 "$OWNER"
+# The init script's pid file lives in /run, which a staged tree has to bring along.
+if ((STAGED)); then
+	ensure_dir "$P_RUN" 0755
+fi
 # Only the directories themselves are chowned; state left behind by a daemon that ran as
 # root (an earlier SysV start, say) would stop the systemd service, which runs as extremail.
 if [[ -n "$OWNER" ]] && ((!DRY_RUN)); then

@@ -4,6 +4,7 @@
  *   extremail check-conf [--conf FILE]
  *   extremail admin [--host H] [--port P] [--password-file F] [COMMAND WORDS...]
  *   extremail convert-conf FILE
+ *   extremail admin-password [--conf FILE]   (SPEC §10)
  *   extremail --version | --help | ?
  */
 import { parseArgs } from "node:util";
@@ -14,6 +15,7 @@ import { convertClassic } from "./src/config/convert.ts";
 import { log, setupLogging } from "./src/log.ts";
 import { startServer } from "./src/server/server.ts";
 import { runAdminClient } from "./src/admin/client.ts";
+import { ADMIN_PASSWORD_HELP, setAdminPassword } from "./src/admin/password_command.ts";
 import { VERSION } from "./src/version.ts";
 
 export const HELP =
@@ -25,6 +27,7 @@ Usage:
   extremail admin [--host H] [--port P] [--password-file F] [COMMAND WORDS...]
                                          admin client: one command, or interactive without words
   extremail convert-conf FILE            translate a classic eXtremail.conf to TOML on stdout
+  extremail admin-password [--conf FILE] set a new admin password in DirBase (a lost one)
   extremail --version | --help | ?
 
 The configuration file is --conf, else $EXTREMAIL_CONF, else /etc/extremail/extremail.toml;
@@ -34,6 +37,12 @@ Submission 2587, POP3 1110, IMAP 1143, Admin 4501, data in ./extremail-data).
 
 function fail(message: string, code = 1): number {
   console.error(`extremail: ${message}`);
+  return code;
+}
+
+/** Every problem of a configuration file, one line each (check-conf, convert-conf, serve). */
+function failConfig(error: ConfigError, code: number): number {
+  for (const problem of error.problems) console.error(`extremail: ${problem}`);
   return code;
 }
 
@@ -57,7 +66,15 @@ async function serve(confPath: string | undefined): Promise<number> {
 }
 
 async function checkConf(confPath: string | undefined): Promise<number> {
-  const { config, source } = await loadConfig({ path: confPath });
+  let loaded;
+  try {
+    loaded = await loadConfig({ path: confPath });
+  } catch (e) {
+    // Every error of the file, each with its line, then exit status 1.
+    if (e instanceof ConfigError) return failConfig(e, 1);
+    throw e;
+  }
+  const { config, source } = loaded;
   console.log(`# effective configuration from ${source ?? "embedded development defaults"}`);
   console.log(formatConfig(config));
   return 0;
@@ -65,7 +82,13 @@ async function checkConf(confPath: string | undefined): Promise<number> {
 
 async function convertConf(file: string | undefined): Promise<number> {
   if (!file) return fail("convert-conf needs the classic eXtremail.conf to read", 64);
-  const result = convertClassic(await Deno.readTextFile(file), file);
+  let result;
+  try {
+    result = convertClassic(await Deno.readTextFile(file), file);
+  } catch (e) {
+    if (e instanceof ConfigError) return failConfig(e, 1);
+    throw e;
+  }
   console.log(result.toml);
   for (const u of result.unknown) {
     console.error(`${file} line ${u.line}: unknown key ${u.key} (kept as a comment)`);
@@ -73,12 +96,39 @@ async function convertConf(file: string | undefined): Promise<number> {
   return 0;
 }
 
+/** `extremail admin-password [--conf FILE]` (SPEC §10). */
+async function adminPassword(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      options: { conf: { type: "string", short: "c" }, help: { type: "boolean", short: "h" } },
+      strict: true,
+    });
+  } catch (e) {
+    return fail(`${(e as Error).message}; see extremail admin-password --help`, 64);
+  }
+  if (parsed.values.help) {
+    console.log(ADMIN_PASSWORD_HELP);
+    return 0;
+  }
+  try {
+    const result = await setAdminPassword(parsed.values.conf);
+    if (result.out) console.log(result.out);
+    for (const line of result.err) console.error(`extremail: ${line}`);
+    return result.code;
+  } catch (e) {
+    if (e instanceof ConfigError) return failConfig(e, 1);
+    return fail(`admin-password: ${(e as Error).message}`, 1);
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
   if (argv[0] === "?") {
     console.log(HELP);
     return 0;
   }
-  const verbs = ["serve", "check-conf", "admin", "convert-conf"];
+  const verbs = ["serve", "check-conf", "admin", "convert-conf", "admin-password"];
   const verb = verbs.includes(argv[0])
     ? argv[0]
     : argv[0]?.startsWith("-") || !argv[0]
@@ -87,6 +137,7 @@ export async function main(argv: string[]): Promise<number> {
   if (verb === null) return fail(`unknown command "${argv[0]}"; see extremail --help`, 64);
   const rest = argv[0] === verb ? argv.slice(1) : argv;
   if (verb === "admin") return await runAdminClient(rest);
+  if (verb === "admin-password") return await adminPassword(rest);
   let parsed;
   try {
     parsed = parseArgs({
@@ -120,7 +171,7 @@ export async function main(argv: string[]): Promise<number> {
         return await serve(parsed.values.conf);
     }
   } catch (e) {
-    if (e instanceof ConfigError) return fail(e.message, 78);
+    if (e instanceof ConfigError) return failConfig(e, 78);
     if (e instanceof Deno.errors.AddrInUse || e instanceof Deno.errors.PermissionDenied) {
       return fail((e as Error).message, 71);
     }

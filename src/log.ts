@@ -1,7 +1,16 @@
 /**
- * Logging (@logtape/logtape): one line per event, `time level category [sid] message`,
- * to stderr or LogFile. Session ids come from Connection.id so every line of one
- * client session can be grepped together.
+ * Logging (@logtape/logtape): one line per event, to stderr or LogFile, in one of two
+ * formats (LogFormat, SPEC §10):
+ *
+ * - `text`: `time LEVEL service [session] message`
+ * - `json`: one JSON object per line with the stable fields of docs/operations.md:
+ *   `time`, `level`, `service`, `session`, `message`, and where known `client` (the
+ *   session's peer address), `user` (after a login), `queueId` (lines about a queued
+ *   message) and any structured properties a call site passes.
+ *
+ * Session ids come from Connection.id so every line of one client session can be grepped
+ * together. The peer address and login of a session are recorded once here
+ * (`trackSession`, `sessionUser`) and added to each JSON line of that session.
  */
 import {
   configure,
@@ -21,22 +30,113 @@ const LEVELS: Record<Config["LogLevel"], TapeLevel> = {
   error: "error",
 };
 
-function formatRecord(record: LogRecord): string {
-  const time = new Date(record.timestamp).toISOString();
-  const sid = record.properties.sid ? ` [${record.properties.sid}]` : "";
+/** The levels of LogLevel, as JSON lines name them ("fatal" counts as an error). */
+const JSON_LEVELS: Record<TapeLevel, string> = {
+  trace: "debug",
+  debug: "debug",
+  info: "info",
+  warning: "warning",
+  error: "error",
+  fatal: "error",
+};
+
+/** What is known about an open session, for the JSON fields client and user. */
+interface SessionFields {
+  client: string;
+  user?: string;
+}
+const sessions = new Map<string, SessionFields>();
+
+/** A connection's session: its id, peer address and a way to hear that it closed. */
+export interface TrackedConnection {
+  id: string;
+  remoteAddress: string;
+  onClose(fn: () => void): void;
+}
+
+/** Records a session's peer address until it closes (server.ts, for every connection). */
+export function trackSession(conn: TrackedConnection): void {
+  sessions.set(conn.id, { client: conn.remoteAddress });
+  conn.onClose(() => {
+    // The lines a session writes while it winds down ("session closed") still get them.
+    const timer = setTimeout(() => sessions.delete(conn.id), 10_000);
+    Deno.unrefTimer(timer);
+  });
+}
+
+/** The session has logged in as `user` (user@domain): later JSON lines carry it. */
+export function sessionUser(sid: string, user: string): void {
+  const fields = sessions.get(sid);
+  if (fields) fields.user = user;
+}
+
+/** The queue id a line is about: queue and delivery lines begin with `<ID>: `. */
+const QUEUE_ID_PREFIX = /^([0-9A-HJKMNP-TV-Z]{14}):/;
+
+function messageText(record: LogRecord): string {
   let msg = "";
   for (let i = 0; i < record.message.length; i++) {
     const part = record.message[i];
     msg += i % 2 === 0 ? String(part) : typeof part === "string" ? part : JSON.stringify(part);
   }
   // One event, one line: newlines from client input never split a log line.
-  msg = msg.replace(/[\r\n]+/g, " ");
-  return `${time} ${record.level.toUpperCase()} ${
-    record.category.slice(1).join(".")
-  }${sid} ${msg}\n`;
+  return msg.replace(/[\r\n]+/g, " ");
+}
+
+function formatText(record: LogRecord): string {
+  const time = new Date(record.timestamp).toISOString();
+  const sid = record.properties.sid ? ` [${record.properties.sid}]` : "";
+  return `${time} ${record.level.toUpperCase()} ${serviceOf(record)}${sid} ${
+    messageText(record)
+  }\n`;
+}
+
+function serviceOf(record: LogRecord): string {
+  return record.category.slice(1).join(".");
+}
+
+/** Field names a call site's properties may not overwrite. */
+const FIXED_FIELDS = new Set(["time", "level", "service", "session", "message"]);
+
+/** One JSON object per line; field names are documented in docs/operations.md. */
+export function jsonLine(
+  fields: {
+    time: number;
+    level: string;
+    service: string;
+    session: string | null;
+    message: string;
+  },
+  extra: Record<string, unknown> = {},
+): string {
+  const line: Record<string, unknown> = { ...fields };
+  const session = fields.session ? sessions.get(fields.session) : undefined;
+  if (session) {
+    line.client = session.client;
+    if (session.user) line.user = session.user;
+  }
+  const queueId = QUEUE_ID_PREFIX.exec(fields.message)?.[1];
+  if (queueId) line.queueId = queueId;
+  for (const [key, value] of Object.entries(extra)) {
+    if (!FIXED_FIELDS.has(key) && key !== "sid") line[key] = value;
+  }
+  line.time = new Date(fields.time).toISOString();
+  return JSON.stringify(line) + "\n";
+}
+
+function formatJson(record: LogRecord): string {
+  const sid = record.properties.sid;
+  return jsonLine({
+    time: record.timestamp,
+    level: JSON_LEVELS[record.level],
+    service: serviceOf(record),
+    session: typeof sid === "string" ? sid : null,
+    message: messageText(record),
+  }, record.properties);
 }
 
 let fileHandle: Deno.FsFile | null = null;
+let format: Config["LogFormat"] = "text";
 const encoder = new TextEncoder();
 /** Writes one formatted line where the log goes (stderr or LogFile). */
 let writeLine: (line: string) => void = (line) => Deno.stderr.writeSync(encoder.encode(line));
@@ -50,7 +150,7 @@ function makeSink(logFile: string): Sink {
     const file = fileHandle;
     writeLine = (line) => file.writeSync(encoder.encode(line));
   }
-  return (record) => writeLine(formatRecord(record));
+  return (record) => writeLine(format === "json" ? formatJson(record) : formatText(record));
 }
 
 /**
@@ -58,14 +158,26 @@ function makeSink(logFile: string): Sink {
  * (SPEC §2) is shown once, and a LogLevel of "error" must not swallow it.
  */
 export function logAlways(component: string, message: string): void {
+  const text = message.replace(/[\r\n]+/g, " ");
   writeLine(
-    `${new Date().toISOString()} WARNING ${component} ${message.replace(/[\r\n]+/g, " ")}\n`,
+    format === "json"
+      ? jsonLine({
+        time: Date.now(),
+        level: "warning",
+        service: component,
+        session: null,
+        message: text,
+      })
+      : `${new Date().toISOString()} WARNING ${component} ${text}\n`,
   );
 }
 
-/** (Re)configures logging from LogLevel and LogFile; safe to call again on RELOAD. */
-export async function setupLogging(config: Pick<Config, "LogLevel" | "LogFile">): Promise<void> {
+/** (Re)configures logging from LogLevel, LogFile and LogFormat; safe to call on RELOAD. */
+export async function setupLogging(
+  config: Pick<Config, "LogLevel" | "LogFile"> & Partial<Pick<Config, "LogFormat">>,
+): Promise<void> {
   await reset();
+  format = config.LogFormat ?? "text";
   await configure({
     sinks: { main: makeSink(config.LogFile) },
     loggers: [

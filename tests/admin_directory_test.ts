@@ -4,7 +4,7 @@
  * missing or unknown parameters, invalid names, addresses and sizes, duplicate adds,
  * deletes of missing entries, and nothing half-applied.
  */
-import { equal, match, ok } from "node:assert/strict";
+import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
 import { join } from "node:path";
 import { Admin, exists, kv } from "./admin_helper.ts";
 import { startTestServer } from "./helpers/server.ts";
@@ -32,7 +32,9 @@ Deno.test("admin directory commands: DOMAIN, USER, ALIAS, LIST, DENY", async (t)
         "DOMAIN SHOW NAME=missing.example",
         /domain missing\.example does not exist/,
       );
-      await admin.refused("DOMAIN SHOW", /needs ALL or NAME=/);
+      // Without ALL or NAME= a SHOW lists everything, as SHOW ALL does.
+      deepStrictEqual(await admin.okData("DOMAIN SHOW"), all);
+      await admin.refused("DOMAIN SHOW ALL NAME=example.com", /either ALL or NAME=, not both/);
       await admin.refused("DOMAIN DEL NAME=missing.example", /does not exist/);
     });
 
@@ -121,6 +123,9 @@ Deno.test("admin directory commands: DOMAIN, USER, ALIAS, LIST, DENY", async (t)
       equal(all.length, 3);
       ok(all.every((l) => /^\S+@example\.com /.test(l)), all.join("\n"));
       ok(all.some((l) => l.startsWith("dave@example.com ") && l.includes("Usage=99")));
+      // USER SHOW DOMAIN=d and USER SHOW are USER SHOW ALL [DOMAIN=d].
+      deepStrictEqual(await admin.okData("USER SHOW DOMAIN=example.com"), all);
+      deepStrictEqual(await admin.okData("USER SHOW"), all);
     });
 
     await t.step("USER MOD changes all given values at once, or none", async () => {

@@ -7,16 +7,9 @@ import { equal, ok } from "node:assert/strict";
 import { join } from "node:path";
 import { ImapClient, message, seedUsers } from "./helpers/imap.ts";
 import { startTestServer } from "./helpers/server.ts";
+import { firstReason, have, testUnless } from "./helpers/skip.ts";
 
 const USER = "dave@example.com", PASS = "pw-dave";
-
-function have(cmd: string): boolean {
-  try {
-    return new Deno.Command("sh", { args: ["-c", `command -v ${cmd}`] }).outputSync().success;
-  } catch {
-    return false;
-  }
-}
 
 async function run(cmd: string, args: string[], env: Record<string, string>): Promise<string> {
   const child = new Deno.Command(cmd, {
@@ -47,9 +40,8 @@ async function listFiles(dir: string): Promise<string[]> {
   return names.sort();
 }
 
-Deno.test({
+testUnless(have("mbsync") ? null : "mbsync is not installed (apt-get install -y isync)", {
   name: "imap: mbsync syncs a mailbox both ways",
-  ignore: !have("mbsync"),
   async fn() {
     const seed = await seedUsers({ [USER]: PASS });
     const root = seed.roots[USER];
@@ -141,56 +133,63 @@ Deno.test({
   },
 });
 
-Deno.test({
-  name: "imap: mutt in batch mode reads and flags",
-  ignore: !have("mutt") || !have("script"),
-  async fn() {
-    const seed = await seedUsers({ [USER]: PASS });
-    const root = seed.roots[USER];
-    for (let i = 0; i < 3; i++) await seed.store.deliver([{ root }], message({ subject: `m${i}` }));
-    const srv = await startTestServer({ dirBase: seed.dirBase });
-    const home = await Deno.makeTempDir({ prefix: "extremail-mutt-" });
-    const port = srv.ports.imap;
-    await Deno.writeTextFile(
-      join(home, "muttrc"),
-      [
-        `set imap_user="${USER}"`,
-        `set imap_pass="${PASS}"`,
-        `set folder="imap://127.0.0.1:${port}/"`,
-        `set spoolfile="+INBOX"`,
-        "set ssl_starttls=no",
-        "set ssl_force_tls=no",
-        "set mail_check=0",
-        "set timeout=1",
-        "set quit=yes",
-        "set move=no",
-        "set sort=date-received",
-        "set pager_stop=yes",
-        "",
-      ].join("\n"),
-    );
-    const keys = "<display-message><exit><next-undeleted><flag-message><sync-mailbox><quit>";
-    const cmd = `mutt -n -F ${home}/muttrc -f imap://127.0.0.1:${port}/INBOX -e 'push "${keys}"'`;
-    try {
-      await run("script", ["-qec", cmd, "/dev/null"], {
-        HOME: home,
-        TERM: "xterm",
-        COLUMNS: "100",
-        LINES: "40",
-        PATH: Deno.env.get("PATH")!,
-      });
-      const c = await ImapClient.connect(port);
-      await c.login(USER, PASS);
-      await c.cmd("SELECT INBOX");
-      const r = await c.cmd("FETCH 1:* (FLAGS)");
-      ok(r.lines[0].includes("\\Seen"), r.lines.join("\n"));
-      ok(r.lines[1].includes("\\Flagged"), r.lines.join("\n"));
-      ok(!r.lines[2].includes("\\Seen") && !r.lines[2].includes("\\Flagged"));
-      c.close();
-    } finally {
-      await srv.stop();
-      await Deno.remove(seed.dirBase, { recursive: true }).catch(() => {});
-      await Deno.remove(home, { recursive: true }).catch(() => {});
-    }
+testUnless(
+  firstReason(
+    [!have("mutt"), "mutt is not installed (apt-get install -y mutt)"],
+    [!have("script"), "script(1) is not installed (apt-get install -y bsdutils)"],
+  ),
+  {
+    name: "imap: mutt in batch mode reads and flags",
+    async fn() {
+      const seed = await seedUsers({ [USER]: PASS });
+      const root = seed.roots[USER];
+      for (let i = 0; i < 3; i++) {
+        await seed.store.deliver([{ root }], message({ subject: `m${i}` }));
+      }
+      const srv = await startTestServer({ dirBase: seed.dirBase });
+      const home = await Deno.makeTempDir({ prefix: "extremail-mutt-" });
+      const port = srv.ports.imap;
+      await Deno.writeTextFile(
+        join(home, "muttrc"),
+        [
+          `set imap_user="${USER}"`,
+          `set imap_pass="${PASS}"`,
+          `set folder="imap://127.0.0.1:${port}/"`,
+          `set spoolfile="+INBOX"`,
+          "set ssl_starttls=no",
+          "set ssl_force_tls=no",
+          "set mail_check=0",
+          "set timeout=1",
+          "set quit=yes",
+          "set move=no",
+          "set sort=date-received",
+          "set pager_stop=yes",
+          "",
+        ].join("\n"),
+      );
+      const keys = "<display-message><exit><next-undeleted><flag-message><sync-mailbox><quit>";
+      const cmd = `mutt -n -F ${home}/muttrc -f imap://127.0.0.1:${port}/INBOX -e 'push "${keys}"'`;
+      try {
+        await run("script", ["-qec", cmd, "/dev/null"], {
+          HOME: home,
+          TERM: "xterm",
+          COLUMNS: "100",
+          LINES: "40",
+          PATH: Deno.env.get("PATH")!,
+        });
+        const c = await ImapClient.connect(port);
+        await c.login(USER, PASS);
+        await c.cmd("SELECT INBOX");
+        const r = await c.cmd("FETCH 1:* (FLAGS)");
+        ok(r.lines[0].includes("\\Seen"), r.lines.join("\n"));
+        ok(r.lines[1].includes("\\Flagged"), r.lines.join("\n"));
+        ok(!r.lines[2].includes("\\Seen") && !r.lines[2].includes("\\Flagged"));
+        c.close();
+      } finally {
+        await srv.stop();
+        await Deno.remove(seed.dirBase, { recursive: true }).catch(() => {});
+        await Deno.remove(home, { recursive: true }).catch(() => {});
+      }
+    },
   },
-});
+);

@@ -4,6 +4,8 @@
 // nothing outside those directories is touched. --no-deno-cache keeps the runs offline:
 // the launcher then uses the caller's Deno cache.
 
+import { firstReason, testUnless } from "./helpers/skip.ts";
+
 // Minimal assertions, so that this file needs no dependency.
 class AssertionError extends Error {}
 
@@ -206,6 +208,16 @@ Deno.test({
         `ExecStart=${p}/usr/local/sbin/extremail serve --conf ${p}/etc/extremail/extremail.toml`,
       );
       assertOk(await run("sh", ["-n", initd]), "sh -n on the installed init script");
+      const initText = Deno.readTextFileSync(initd);
+      assertStringIncludes(initText, `PIDFILE=${p}/run/extremail.pid`);
+      assertStringIncludes(initText, `[ -d ${p}/run ] || PIDFILE=${p}/var/run/extremail.pid`);
+      if (HAVE_CONF) {
+        // The staged configuration keeps its state inside the prefix too.
+        assertMatch(
+          Deno.readTextFileSync(`${p}/etc/extremail/extremail.toml`),
+          new RegExp(`^DirBase = "${p}/var/spool/extremail"$`, "m"),
+        );
+      }
 
       // State and log directories.
       assert(Deno.statSync(`${p}/var/spool/extremail`).isDirectory);
@@ -241,7 +253,11 @@ Deno.test({
       const p = `${tmp}/root`;
       const conf = `${p}/etc/extremail/extremail.toml`;
       assertOk(await install("--prefix", p), "first install");
-      const shipped = Deno.readTextFileSync(`${REPO}/conf/extremail.toml`);
+      // What a staged install ships: the file with its DirBase inside the prefix.
+      const shipped = Deno.readTextFileSync(`${REPO}/conf/extremail.toml`).replace(
+        /^DirBase = .*$/m,
+        `DirBase = "${p}/var/spool/extremail"`,
+      );
       assertEquals(Deno.readTextFileSync(conf), shipped, "the configuration landed");
       assertEquals(mode(conf), 0o640);
       assert(!exists(`${conf}.new`), "no .new file when nothing was edited");
@@ -318,6 +334,142 @@ Deno.test({
       assert(!exists(`${conf}.new`));
     }),
 });
+
+/** Files the process `pid` holds open for writing (paths only: no sockets, pipes). */
+function filesOpenForWriting(pid: number): string[] {
+  const out: string[] = [];
+  for (const fd of Deno.readDirSync(`/proc/${pid}/fd`)) {
+    let target: string;
+    let info: string;
+    try {
+      target = Deno.readLinkSync(`/proc/${pid}/fd/${fd.name}`);
+      info = Deno.readTextFileSync(`/proc/${pid}/fdinfo/${fd.name}`);
+    } catch {
+      continue; // closed meanwhile
+    }
+    const flags = parseInt(/^flags:\s+([0-7]+)/m.exec(info)?.[1] ?? "0", 8);
+    // O_WRONLY = 1, O_RDWR = 2.
+    if (target.startsWith("/") && (flags & 3) !== 0) out.push(target.replace(/ \(deleted\)$/, ""));
+  }
+  return out;
+}
+
+/** Where Deno keeps its cache (the launcher of a --no-deno-cache install uses it). */
+async function denoDir(): Promise<string> {
+  const info = await run(Deno.execPath(), ["info", "--json"]);
+  return JSON.parse(info.stdout).denoDir;
+}
+
+/** Existence and mtime of the paths a live install uses, to see that nothing touched them. */
+function liveState(): string {
+  return [
+    "/var/spool/extremail",
+    "/var/log/extremail",
+    "/run/extremail.pid",
+    "/var/run/extremail.pid",
+  ]
+    .map((path) => {
+      try {
+        return `${path} ${Deno.statSync(path).mtime?.getTime()}`;
+      } catch {
+        return `${path} absent`;
+      }
+    }).join("\n");
+}
+
+function freeLoopbackPorts(n: number): number[] {
+  const held = Array.from({ length: n }, () => Deno.listen({ hostname: "127.0.0.1", port: 0 }));
+  const ports = held.map((l) => (l.addr as Deno.NetAddr).port);
+  for (const l of held) l.close();
+  return ports;
+}
+
+testUnless(
+  firstReason(
+    [!HAVE_PROGRAM, "neither main.ts nor dist/extremail exists"],
+    [!HAVE_CONF, "conf/extremail.toml is missing"],
+    [!exists("/proc/self/fdinfo"), "no /proc/<pid>/fdinfo to see which files the daemon writes"],
+  ),
+  {
+    name: "install.sh --prefix: a service started from the staged tree writes nothing outside it",
+    fn: () =>
+      withTempDir(async (tmp) => {
+        const p = `${tmp}/root`;
+        assertOk(await install("--prefix", p), "staged install");
+        const conf = `${p}/etc/extremail/extremail.toml`;
+        const [smtp, submission, pop3, imap, admin, metrics] = freeLoopbackPorts(6);
+        // The administrator's edits: loopback, free ports, the metrics listener.
+        const edited = Deno.readTextFileSync(conf)
+          .replace(/^ListenIP = .*$/m, 'ListenIP = ["127.0.0.1"]')
+          .replace(/^PortSMTP = .*$/m, `PortSMTP = ${smtp}`)
+          .replace(/^PortSubmission = .*$/m, `PortSubmission = ${submission}`)
+          .replace(/^PortPOP3 = .*$/m, `PortPOP3 = ${pop3}`)
+          .replace(/^PortIMAP = .*$/m, `PortIMAP = ${imap}`)
+          .replace(/^PortAdmin = .*$/m, `PortAdmin = ${admin}`)
+          .replace(/^PortMetrics = .*$/m, `PortMetrics = ${metrics}`)
+          .replace(/^DNSServer = .*$/m, 'DNSServer = ["127.0.0.1:9"]');
+        Deno.writeTextFileSync(conf, edited);
+        Deno.mkdirSync(`${p}/etc/default`, { recursive: true });
+        Deno.writeTextFileSync(
+          `${p}/etc/default/extremail`,
+          "export EXTREMAIL_ADMIN_PASSWORD=staged-pw\n",
+        );
+        const live = liveState();
+        const cache = await denoDir();
+        const env = { SYSTEMCTL_SKIP_REDIRECT: "1", EXTREMAIL_ADMIN_PASSWORD: "staged-pw" };
+        let pid = 0;
+        let child: Deno.ChildProcess | null = null;
+        try {
+          if (IS_ROOT) {
+            // As an administrator would: the staged init script, which only root may run.
+            assertOk(await run("sh", [`${p}/etc/init.d/extremail`, "start"], env), "init start");
+            pid = Number(Deno.readTextFileSync(`${p}/run/extremail.pid`).trim());
+          } else {
+            child = new Deno.Command(`${p}/usr/local/sbin/extremail`, {
+              args: ["serve", "--conf", conf],
+              env,
+              cwd: tmp,
+              stdin: "null",
+              stdout: "null",
+              stderr: "null",
+            }).spawn();
+            pid = child.pid;
+          }
+          let health = 0;
+          for (let i = 0; i < 300 && health !== 200; i++) {
+            await new Promise((r) => setTimeout(r, 100));
+            health = await fetch(`http://127.0.0.1:${metrics}/healthz`).then(
+              async (r) => (await r.body?.cancel(), r.status),
+              () => 0,
+            );
+          }
+          assertEquals(health, 200, "the staged daemon answers /healthz");
+          const outside = filesOpenForWriting(pid).filter((f) =>
+            !f.startsWith(`${p}/`) && !f.startsWith("/dev/") && !f.startsWith(`${cache}/`)
+          );
+          assertEquals(outside, [], "files written outside the prefix (Deno's cache excepted)");
+          for (const f of ["admin.passwd", "directory.sqlite", "queue"]) {
+            assert(exists(`${p}/var/spool/extremail/${f}`), `DirBase in the prefix holds ${f}`);
+          }
+        } finally {
+          if (IS_ROOT) {
+            assertOk(await run("sh", [`${p}/etc/init.d/extremail`, "stop"], env), "init stop");
+          } else if (child) {
+            child.kill("SIGTERM");
+            await child.status;
+          }
+        }
+        if (IS_ROOT) {
+          assertStringIncludes(
+            Deno.readTextFileSync(`${p}/var/log/extremail/daemon.log`),
+            "server ready",
+            "the console log is inside the prefix",
+          );
+        }
+        assertEquals(liveState(), live, "the live install's paths were not touched");
+      }),
+  },
+);
 
 // The init script itself, exercised with a fake daemon: its /etc/default/extremail is
 // redirected into a temp dir that points PIDFILE, DAEMON, CONF and LOGDIR there too.
@@ -413,23 +565,31 @@ while :; do sleep 1 & wait $!; done
   });
 }
 
-Deno.test({
-  name: "init script: start, status, reload, stop with start-stop-daemon",
-  ignore: !IS_ROOT || !exists("/usr/sbin/start-stop-daemon") && !exists("/sbin/start-stop-daemon"),
-  fn: () => initScriptLifecycle(true),
-});
+testUnless(
+  firstReason(
+    [!IS_ROOT, "the init script starts daemons only as root; run the tests as root"],
+    [
+      !exists("/usr/sbin/start-stop-daemon") && !exists("/sbin/start-stop-daemon"),
+      "start-stop-daemon is not installed (Debian's dpkg provides it)",
+    ],
+  ),
+  {
+    name: "init script: start, status, reload, stop with start-stop-daemon",
+    fn: () => initScriptLifecycle(true),
+  },
+);
 
-Deno.test({
+testUnless(IS_ROOT ? null : "the init script starts daemons only as root; run the tests as root", {
   name: "init script: start, status, reload, stop with the nohup fallback",
-  ignore: !IS_ROOT,
   fn: () => initScriptLifecycle(false),
 });
 
-Deno.test("init script: non-root start is refused with LSB code 4", {
-  ignore: IS_ROOT,
-}, async () => {
-  const r = await run("sh", [`${REPO}/conf/extremail.init`, "start"], {
-    SYSTEMCTL_SKIP_REDIRECT: "1",
-  });
-  assertEquals(r.code, 4);
+testUnless(IS_ROOT ? "running as root, so the non-root refusal cannot be seen" : null, {
+  name: "init script: non-root start is refused with LSB code 4",
+  fn: async () => {
+    const r = await run("sh", [`${REPO}/conf/extremail.init`, "start"], {
+      SYSTEMCTL_SKIP_REDIRECT: "1",
+    });
+    assertEquals(r.code, 4);
+  },
 });

@@ -7,9 +7,7 @@ import { equal, match, ok } from "node:assert/strict";
 import { join } from "node:path";
 import { makeMessage, type SeedUser, seedUsers } from "../bench/pop3.ts";
 import { python, startTestServer, TEST_CERT } from "./helpers/server.ts";
-
-const hasFetchmail = new Deno.Command("sh", { args: ["-c", "command -v fetchmail"] })
-  .outputSync().success;
+import { have, testUnless } from "./helpers/skip.ts";
 
 const users: SeedUser[] = ["ann", "bob"].map((name) => ({
   name,
@@ -61,9 +59,8 @@ async function fetchmail(dir: string, port: number, user: SeedUser, tls: boolean
   return { code: out.code, log, mbox };
 }
 
-Deno.test({
+testUnless(have("fetchmail") ? null : "fetchmail is not installed (apt-get install -y fetchmail)", {
   name: "fetchmail retrieves everything into an mbox (plain and STLS) and empties the maildrop",
-  ignore: !hasFetchmail,
   async fn() {
     const dirBase = await Deno.makeTempDir({ prefix: "extremail-pop3fm-" });
     await seedUsers(join(dirBase, "data"), users);

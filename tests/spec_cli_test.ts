@@ -9,6 +9,8 @@ import { parse as parseToml } from "smol-toml";
 import { assert, assertEquals, assertMatch } from "./helpers/assert.ts";
 import { ADMIN_PASSWORD, freePort, REPO, startTestServer } from "./helpers/server.ts";
 import { AdminWire, sendMail, until, Wire } from "./helpers/spec.ts";
+import { devPortsBusy, systemConfigPresent, withDevPorts } from "./helpers/dev_ports.ts";
+import { testUnless } from "./helpers/skip.ts";
 
 const MAIN = join(REPO, "main.ts");
 
@@ -71,15 +73,6 @@ async function cli(args: string[], opts: { env?: Record<string, string>; cwd?: s
   }).output();
   const d = new TextDecoder();
   return { code: out.code, stdout: d.decode(out.stdout), stderr: d.decode(out.stderr) } as Run;
-}
-
-function portFree(port: number): boolean {
-  try {
-    Deno.listen({ hostname: "127.0.0.1", port }).close();
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 Deno.test("spec §2: --version prints digits and dots on stdout", async () => {
@@ -234,94 +227,89 @@ Deno.test("spec §2: convert-conf translates a classic eXtremail.conf to TOML", 
   }
 });
 
-Deno.test({
-  name: "spec §2: no configuration file -> development defaults; random admin password once",
-  // Only where the development ports are free (another daemon may be running).
-  ignore: ![2525, 2587, 1110, 1143, 4501].every(portFree) ||
-    (() => {
-      try {
-        Deno.statSync("/etc/extremail/extremail.toml");
-        return true;
-      } catch {
-        return false;
-      }
-    })(),
-  async fn() {
-    const cwd = await Deno.makeTempDir({ prefix: "spec-dev-" });
-    const start = () => {
-      const child = new Deno.Command(Deno.execPath(), {
-        args: ["run", "--allow-all", MAIN],
-        env: cleanEnv(),
-        clearEnv: true,
-        cwd,
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-      }).spawn();
-      let log = "";
-      const pump = async (s: ReadableStream<Uint8Array>) => {
-        const d = new TextDecoder();
-        for await (const c of s) log += d.decode(c, { stream: true });
-      };
-      pump(child.stdout);
-      pump(child.stderr);
-      return { child, log: () => log };
-    };
-    let run = start();
-    try {
-      await until(() => / server ready/.test(run.log()), 30_000, "for ready");
-      const line = run.log().split("\n").find((l) => l.includes("admin password"));
-      assert(line, `no "admin password" line:\n${run.log()}`);
-      // The password is the last word of that line.
-      const password = line.trim().split(/\s+/).pop()!;
-      const smtp = await Wire.connect(2525);
-      assertMatch(await smtp.smtp(), /^220 /);
-      smtp.close();
-      const sub = await Wire.connect(2587);
-      assertMatch(await sub.smtp(), /^220 /);
-      sub.close();
-      const pop = await Wire.connect(1110);
-      assertMatch((await pop.readLine())!, /^\+OK/);
-      pop.close();
-      const imap = await Wire.connect(1143);
-      assertMatch((await imap.readLine())!, /^\* OK/);
-      imap.close();
-      const admin = await Wire.connect(4501);
-      assertEquals(await admin.readLine(), "+OK eXtremail admin ready");
-      await admin.send(`LOGIN ${password}`);
-      assertMatch((await admin.readLine())!, /^\+OK/);
-      admin.close();
-      const data = join(cwd, "extremail-data");
-      assert((await Deno.stat(data)).isDirectory);
-      // Stored hashed only.
-      let found = false;
-      for await (const e of Deno.readDir(data)) {
-        if (!e.isFile) continue;
-        const bytes = await Deno.readFile(join(data, e.name));
-        if (new TextDecoder("latin1").decode(bytes).includes(password)) found = true;
-      }
-      assert(!found, "the admin password is stored in clear under DirBase");
-      run.child.kill("SIGTERM");
-      assertEquals((await run.child.status).code, 0);
-
-      // Second start: the file exists, nothing is printed, the same password works.
-      run = start();
-      await until(() => / server ready/.test(run.log()), 30_000, "for ready");
-      assert(!run.log().includes(password), "the password was printed again");
-      assert(!/admin password/.test(run.log()), run.log());
-      const again = await AdminWire.open(4501, { login: false });
-      const r = await again.cmd(`LOGIN ${password}`);
-      assert(r.ok, r.status);
-      again.close();
-    } finally {
-      try {
-        run.child.kill("SIGTERM");
-      } catch { /* gone */ }
-      await run.child.status;
-      await Deno.remove(cwd, { recursive: true });
-    }
-  },
+const DEV_DEFAULTS_TEST =
+  "spec §2: no configuration file -> development defaults; random admin password once";
+// Only where the development ports are free (another daemon may be running).
+testUnless(devPortsBusy() ?? systemConfigPresent(), {
+  name: DEV_DEFAULTS_TEST,
+  fn: () => withDevPorts(DEV_DEFAULTS_TEST, developmentDefaults),
 });
+
+async function developmentDefaults(): Promise<void> {
+  const cwd = await Deno.makeTempDir({ prefix: "spec-dev-" });
+  const start = () => {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-all", MAIN],
+      env: cleanEnv(),
+      clearEnv: true,
+      cwd,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    let log = "";
+    const pump = async (s: ReadableStream<Uint8Array>) => {
+      const d = new TextDecoder();
+      for await (const c of s) log += d.decode(c, { stream: true });
+    };
+    pump(child.stdout);
+    pump(child.stderr);
+    return { child, log: () => log };
+  };
+  let run = start();
+  try {
+    await until(() => / server ready/.test(run.log()), 30_000, "for ready");
+    const line = run.log().split("\n").find((l) => l.includes("admin password"));
+    assert(line, `no "admin password" line:\n${run.log()}`);
+    // The password is the last word of that line.
+    const password = line.trim().split(/\s+/).pop()!;
+    const smtp = await Wire.connect(2525);
+    assertMatch(await smtp.smtp(), /^220 /);
+    smtp.close();
+    const sub = await Wire.connect(2587);
+    assertMatch(await sub.smtp(), /^220 /);
+    sub.close();
+    const pop = await Wire.connect(1110);
+    assertMatch((await pop.readLine())!, /^\+OK/);
+    pop.close();
+    const imap = await Wire.connect(1143);
+    assertMatch((await imap.readLine())!, /^\* OK/);
+    imap.close();
+    const admin = await Wire.connect(4501);
+    assertEquals(await admin.readLine(), "+OK eXtremail admin ready");
+    await admin.send(`LOGIN ${password}`);
+    assertMatch((await admin.readLine())!, /^\+OK/);
+    admin.close();
+    const data = join(cwd, "extremail-data");
+    assert((await Deno.stat(data)).isDirectory);
+    // Stored hashed only.
+    let found = false;
+    for await (const e of Deno.readDir(data)) {
+      if (!e.isFile) continue;
+      const bytes = await Deno.readFile(join(data, e.name));
+      if (new TextDecoder("latin1").decode(bytes).includes(password)) found = true;
+    }
+    assert(!found, "the admin password is stored in clear under DirBase");
+    run.child.kill("SIGTERM");
+    assertEquals((await run.child.status).code, 0);
+
+    // Second start: the file exists, nothing is printed, the same password works.
+    run = start();
+    await until(() => / server ready/.test(run.log()), 30_000, "for ready");
+    assert(!run.log().includes(password), "the password was printed again");
+    assert(!/admin password/.test(run.log()), run.log());
+    const again = await AdminWire.open(4501, { login: false });
+    const r = await again.cmd(`LOGIN ${password}`);
+    assert(r.ok, r.status);
+    again.close();
+  } finally {
+    try {
+      run.child.kill("SIGTERM");
+    } catch { /* gone */ }
+    await run.child.status;
+    await Deno.remove(cwd, { recursive: true });
+  }
+}
 
 Deno.test("spec §2: the generated admin password reaches LogFile even at LogLevel error", async () => {
   const dir = await Deno.makeTempDir({ prefix: "spec-cli-" });

@@ -63,7 +63,7 @@ async function passwordFromFile(path: string): Promise<string> {
 }
 
 /** Reads a password from the terminal without echo; null when there is no terminal. */
-async function promptPassword(prompt: string): Promise<string | null> {
+export async function promptPassword(prompt: string): Promise<string | null> {
   if (!Deno.stdin.isTerminal()) return null;
   const encoder = new TextEncoder();
   await Deno.stderr.write(encoder.encode(prompt));

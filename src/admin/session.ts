@@ -191,6 +191,7 @@ export class AdminSession implements SessionControl {
       this.#state = "ready";
       return ok("logged in");
     }
+    this.#ctx.metrics.authFailures.inc({ protocol: "admin" });
     // Outside the per-address queue: the delay slows every failure without serializing them.
     await this.failureDelay();
     if (verdict.result === "locked") {

@@ -2,16 +2,26 @@
  * `extremail convert-conf`: a classic eXtremail.conf ("Key = value" lines) to TOML.
  *
  * Classic syntax accepted: `#` comment lines (and ` # comment` after a value), blank lines,
- * key names in any letter case, values bare or in single/double quotes, comma-separated
- * lists (optionally in brackets), whole numbers, and yes/no/true/false/on/off for the one
- * yes/no-like key, PlainAuthWithoutTLS. Comments and blank lines are carried over; unknown
- * keys are reported and kept as comments, so nothing is lost silently. Values are checked
- * by the same rules as the TOML file, and the output is verified to load.
+ * key names in any letter case, values bare or in single/double quotes, lists separated by
+ * commas and/or spaces (optionally in brackets), whole numbers (sizes in bytes also with a
+ * K, M or G suffix, K = 1024, as the admin protocol takes them), and yes/no/true/false/
+ * on/off for the one yes/no-like key, PlainAuthWithoutTLS. Comments and blank lines are
+ * carried over; unknown keys are reported and kept as comments, so nothing is lost
+ * silently. Values are checked by the same rules as the TOML file, every problem is
+ * reported in the classic syntax with its line, and the output is verified to load.
  */
 
-import { shortTomlValue, tomlValue } from "./format.ts";
+import { HIDDEN_SECRET, shortTomlValue, tomlValue } from "./format.ts";
 import { configFromValues, parseConfigText } from "./load.ts";
-import { ConfigError, type ConfigKey, type KeySpec, keySpecIgnoringCase } from "./schema.ts";
+import {
+  type Config,
+  ConfigError,
+  type ConfigKey,
+  type KeySpec,
+  keySpecIgnoringCase,
+  schemaDefaults,
+} from "./schema.ts";
+import { checkValue } from "./check_value.ts";
 
 export interface ConvertResult {
   toml: string;
@@ -54,41 +64,57 @@ function unquote(text: string): string {
   return trimmed;
 }
 
-/** Comma-separated items (commas inside quotes do not split), each unquoted. */
+/**
+ * List items separated by commas and/or spaces (inside quotes neither splits), each
+ * unquoted: `0.0.0.0, ::`, `0.0.0.0 ::` and `[300, 900]` all work.
+ */
 function splitList(text: string): string[] {
   let body = text.trim();
   if (body.startsWith("[") && body.endsWith("]")) body = body.slice(1, -1).trim();
-  if (body === "") return [];
   const items: string[] = [];
   let quote: string | null = null;
-  let start = 0;
-  for (let i = 0; i <= body.length; i++) {
-    const c = body[i];
+  let current = "";
+  const finish = () => {
+    if (current.trim() !== "") items.push(unquote(current));
+    current = "";
+  };
+  for (const c of body) {
     if (quote) {
       if (c === quote) quote = null;
+      current += c;
     } else if (c === '"' || c === "'") {
       quote = c;
-    } else if (c === "," || i === body.length) {
-      items.push(unquote(body.slice(start, i)));
-      start = i + 1;
+      current += c;
+    } else if (c === "," || /\s/.test(c)) {
+      finish();
+    } else {
+      current += c;
     }
   }
+  finish();
   return items;
 }
 
-/** A classic number, or the text itself so that validation reports it as not a number. */
-function classicNumber(text: string): number | string {
+const SIZE_UNITS: Record<string, number> = { "": 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
+
+/**
+ * A classic number, or the text itself so that validation reports it as not a number.
+ * Sizes in bytes take a K, M or G suffix (K = 1024), as in the admin protocol.
+ */
+function classicNumber(text: string, bytes: boolean): number | string {
   const bare = unquote(text);
-  return /^\+?[0-9]+$/.test(bare) ? Number(bare) : bare;
+  const m = /^\+?([0-9]+)\s*([KMG]?)B?$/i.exec(bare);
+  if (!m || (!bytes && m[2] !== "") || (!bytes && /b$/i.test(bare))) return bare;
+  return Number(m[1]) * SIZE_UNITS[m[2].toUpperCase()];
 }
 
 /** The classic text of a value as the TOML type its key takes. */
 function classicValue(spec: KeySpec, text: string): unknown {
   switch (spec.kind) {
     case "integer":
-      return classicNumber(text);
+      return classicNumber(text, spec.bytes === true);
     case "integerList":
-      return splitList(text).map(classicNumber);
+      return splitList(text).map((item) => classicNumber(item, false));
     case "stringList":
       return splitList(text);
     case "string": {
@@ -102,13 +128,47 @@ function classicValue(spec: KeySpec, text: string): unknown {
 }
 
 /**
- * Translates a classic eXtremail.conf to TOML. Throws ConfigError (naming the classic line)
- * for lines that are not `Key = value`, keys given twice, and values the schema refuses.
+ * What is wrong with a classic value, said in the classic syntax (no TOML quotes or
+ * brackets), with an example of what to write.
+ */
+function classicProblem(spec: KeySpec, value: unknown, problem: string): string {
+  if (spec.kind === "integer" && typeof value === "string") {
+    return spec.bytes
+      ? `must be a number of bytes, optionally with K, M or G (K = 1024); write e.g. ` +
+        `${spec.key} = 10M or ${spec.key} = ${spec.defaultValue}`
+      : `must be a whole number; write e.g. ${spec.key} = ${spec.defaultValue}`;
+  }
+  if (
+    spec.kind === "integerList" && Array.isArray(value) && value.some((v) => typeof v !== "number")
+  ) {
+    return `must list whole numbers separated by commas or spaces; write e.g. ${spec.key} = ${
+      spec.defaultValue.join(", ")
+    }`;
+  }
+  if (spec.kind === "string" && spec.choices) {
+    return `must be one of ${spec.choices.join(", ")}` +
+      (YES_NO_CHOICES[spec.key] ? " (or yes/no)" : "");
+  }
+  return problem;
+}
+
+interface ClassicLine {
+  line: number;
+  key: ConfigKey;
+  /** The value as written (for messages). */
+  text: string;
+}
+
+/**
+ * Translates a classic eXtremail.conf to TOML. Throws one ConfigError that lists every
+ * problem, each naming its classic line: lines that are not `Key = value`, keys given
+ * twice, and values the schema refuses.
  */
 export function convertClassic(text: string, sourceName = "eXtremail.conf"): ConvertResult {
   const unknown: ConvertResult["unknown"] = [];
+  const problems: { line: number; text: string }[] = [];
   const values: Record<string, unknown> = {};
-  const lineOfKey = new Map<string, number>();
+  const seen = new Map<string, ClassicLine>();
   // Output lines; known keys are filled in after validation normalizes their values.
   const output: ({ key: ConfigKey; comment: string } | string)[] = [
     "# Converted from a classic eXtremail.conf by `extremail convert-conf`.",
@@ -120,6 +180,7 @@ export function convertClassic(text: string, sourceName = "eXtremail.conf"): Con
   if (lines.at(-1) === "") lines.pop(); // the newline that ends the last line
   lines.forEach((rawLine, index) => {
     const lineNumber = index + 1;
+    const place = `${sourceName} line ${lineNumber}`;
     const line = rawLine.trim();
     if (line === "" || line.startsWith("#")) {
       output.push(line);
@@ -127,10 +188,12 @@ export function convertClassic(text: string, sourceName = "eXtremail.conf"): Con
     }
     const match = /^([A-Za-z][A-Za-z0-9_.-]*)\s*=(.*)$/.exec(line);
     if (!match) {
-      throw new ConfigError(
-        `${sourceName} line ${lineNumber}: ${shortTomlValue(line)}: expected "Key = value"` +
+      problems.push({
+        line: lineNumber,
+        text: `${place}: ${shortTomlValue(line)}: expected "Key = value"` +
           ' (comments start with "#")',
-      );
+      });
+      return;
     }
     const [, name, rest] = match;
     const spec = keySpecIgnoringCase(name);
@@ -139,24 +202,50 @@ export function convertClassic(text: string, sourceName = "eXtremail.conf"): Con
       output.push(`# unknown key, not converted (line ${lineNumber}): ${line}`);
       return;
     }
-    const firstLine = lineOfKey.get(spec.key);
-    if (firstLine !== undefined) {
-      throw new ConfigError(
-        `${sourceName} line ${lineNumber}: ${spec.key} is given twice (first on line ${firstLine});` +
-          " keep one",
-      );
+    const first = seen.get(spec.key);
+    if (first !== undefined) {
+      problems.push({
+        line: lineNumber,
+        text: `${place}: ${spec.key} is given twice (first on line ${first.line}); keep one`,
+      });
+      return;
     }
     const { value, comment } = splitComment(rest);
-    lineOfKey.set(spec.key, lineNumber);
-    values[spec.key] = classicValue(spec, value);
+    seen.set(spec.key, { line: lineNumber, key: spec.key, text: value });
+    const converted = classicValue(spec, value);
+    const checked = checkValue(spec, converted);
+    if (checked.problem !== undefined) {
+      const shown = spec.kind === "string" && spec.secret ? HIDDEN_SECRET : value;
+      problems.push({
+        line: lineNumber,
+        text: `${place}: ${spec.key} = ${shown}: ${
+          classicProblem(spec, converted, checked.problem)
+        }`,
+      });
+      return;
+    }
+    values[spec.key] = converted;
     output.push({ key: spec.key, comment });
   });
 
   const where = (key: string) => {
-    const line = lineOfKey.get(key);
+    const line = seen.get(key)?.line;
     return line === undefined ? sourceName : `${sourceName} line ${line}`;
   };
-  const config = configFromValues(values, where, null);
+  // Each value is valid on its own now; what is left are rules between keys.
+  let config: Config = schemaDefaults();
+  try {
+    config = configFromValues(values, where, null);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    for (const p of error.problems) {
+      const m = / line (\d+): /.exec(p);
+      problems.push({ line: m ? Number(m[1]) : 0, text: p });
+    }
+  }
+  if (problems.length > 0) {
+    throw new ConfigError(problems.sort((a, b) => a.line - b.line).map((p) => p.text));
+  }
 
   const toml = output.map((entry) => {
     if (typeof entry === "string") return entry;

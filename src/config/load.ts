@@ -15,15 +15,9 @@ import { createPrivateKey, X509Certificate } from "node:crypto";
 import { dirname, resolve } from "node:path";
 import { parse as parseToml, TomlError } from "smol-toml";
 import { HIDDEN_SECRET, shortTomlValue } from "./format.ts";
-import {
-  checkValue,
-  type Config,
-  CONFIG_KEYS,
-  ConfigError,
-  keySpec,
-  keySpecIgnoringCase,
-  schemaDefaults,
-} from "./schema.ts";
+import { unknownKeyMessage } from "./unknown_key.ts";
+import { type Config, ConfigError, isSecretKey, keySpec, schemaDefaults } from "./schema.ts";
+import { checkValue } from "./check_value.ts";
 
 export { type Config, ConfigError } from "./schema.ts";
 
@@ -37,11 +31,6 @@ export const SYSTEM_CONFIG_PATH = "/etc/extremail/extremail.toml";
 
 /** Names the place of a key in its file for messages: "extremail.toml line 12". */
 export type KeyLocator = (key: string) => string;
-
-function isSecretKey(key: string): boolean {
-  const spec = keySpec(key);
-  return spec?.kind === "string" && spec.secret === true;
-}
 
 /** `where: Key = value: problem`, with secrets never echoed. */
 export function configProblem(where: string, key: string, value: unknown, problem: string): string {
@@ -71,28 +60,64 @@ export function devDefaults(): Config {
  * Parses and validates the text of a TOML configuration file (no file system access).
  * Relative paths (DirBase, LogFile, TLSCert, TLSKey) resolve against `baseDir`, by default
  * the directory of `sourceName`; pass `baseDir: null` to keep them as written.
+ * Throws one ConfigError holding every problem of the file.
  */
 export function parseConfigText(
   text: string,
   sourceName: string,
   options: { baseDir?: string | null } = {},
 ): Config {
-  let values: Record<string, unknown>;
-  try {
-    values = parseToml(text);
-  } catch (error) {
-    if (error instanceof TomlError) {
+  const { config, problems } = checkConfigText(text, sourceName, options);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}
+
+/**
+ * parseConfigText that returns every problem instead of throwing; `config` then holds
+ * the defaults in place of the refused values.
+ */
+export function checkConfigText(
+  text: string,
+  sourceName: string,
+  options: { baseDir?: string | null } = {},
+): { config: Config; problems: string[] } {
+  const problems: string[] = [];
+  const values = parseTomlCollecting(text, sourceName, problems);
+  const baseDir = options.baseDir === undefined ? dirname(resolve(sourceName)) : options.baseDir;
+  const config = buildConfig(values, locatorForText(text, sourceName), baseDir, problems);
+  return { config, problems: inLineOrder(problems) };
+}
+
+/** Most syntax errors a file can report before the rest is given up on. */
+const MAX_SYNTAX_ERRORS = 50;
+
+/**
+ * TOML stops at its first syntax error. To report every one, the offending line is
+ * blanked and the text parsed again; the keys of the lines that parse are still checked.
+ */
+function parseTomlCollecting(
+  text: string,
+  sourceName: string,
+  problems: string[],
+): Record<string, unknown> {
+  const lines = text.split("\n");
+  for (let round = 0; round < MAX_SYNTAX_ERRORS; round++) {
+    try {
+      return parseToml(lines.join("\n"));
+    } catch (error) {
+      if (!(error instanceof TomlError)) throw error;
       // smol-toml's message continues with a code excerpt on further lines; the first line
       // says what is wrong and line/column say where.
       const what = error.message.split("\n")[0].replace(/^Invalid TOML document: /, "");
-      throw new ConfigError(
+      problems.push(
         `${sourceName} line ${error.line} column ${error.column}: TOML syntax error: ${what}`,
       );
+      const index = error.line - 1;
+      if (index < 0 || index >= lines.length || lines[index].trim() === "") return {};
+      lines[index] = "";
     }
-    throw error;
   }
-  const baseDir = options.baseDir === undefined ? dirname(resolve(sourceName)) : options.baseDir;
-  return configFromValues(values, locatorForText(text, sourceName), baseDir);
+  return {};
 }
 
 /** A KeyLocator that finds the line where a top-level key (or a table by that name) is set. */
@@ -108,20 +133,41 @@ export function locatorForText(text: string, sourceName: string): KeyLocator {
 
 /**
  * Builds a Config from parsed key/value pairs (TOML types): unknown keys, wrong types and
- * impossible values throw ConfigError. Keys not given take the production defaults.
+ * impossible values throw one ConfigError listing them all. Keys not given take the
+ * production defaults.
  */
 export function configFromValues(
   values: Record<string, unknown>,
   where: KeyLocator,
   baseDir: string | null,
 ): Config {
+  const problems: string[] = [];
+  const config = buildConfig(values, where, baseDir, problems);
+  if (problems.length > 0) throw new ConfigError(inLineOrder(problems));
+  return config;
+}
+
+/** configFromValues that adds each problem to `problems` (in file order) and goes on. */
+function buildConfig(
+  values: Record<string, unknown>,
+  where: KeyLocator,
+  baseDir: string | null,
+  problems: string[],
+): Config {
   const config = schemaDefaults() as unknown as Record<string, unknown>;
+  const add = (_key: string, text: string) => problems.push(text);
+  const refused = new Set<string>();
   for (const [key, value] of Object.entries(values)) {
     const spec = keySpec(key);
-    if (!spec) throw new ConfigError(unknownKeyMessage(where(key), key, value));
+    if (!spec) {
+      add(key, unknownKeyMessage(where(key), key, value));
+      continue;
+    }
     const checked = checkValue(spec, value);
     if (checked.problem !== undefined) {
-      throw new ConfigError(configProblem(where(key), key, value, checked.problem));
+      add(key, configProblem(where(key), key, value, checked.problem));
+      refused.add(key);
+      continue;
     }
     let stored = checked.value;
     if (spec.kind === "string" && spec.isPath && stored !== "" && baseDir !== null) {
@@ -130,52 +176,19 @@ export function configFromValues(
     config[key] = stored;
   }
   const result = config as unknown as Config;
-  checkCombinations(result, where);
+  checkCombinations(result, where, refused, add);
   return result;
 }
 
-function unknownKeyMessage(where: string, key: string, value: unknown): string {
-  const isTable = value !== null && typeof value === "object" && !Array.isArray(value) &&
-    !(value instanceof Date);
-  if (isTable) {
-    return `${where}: [${key}]: unknown table; write only top-level "Key = value" lines` +
-      " (see conf/extremail.toml)";
-  }
-  const suggestion = suggestKey(key);
-  const fix = suggestion
-    ? `did you mean ${suggestion}?`
-    : "remove it or check its spelling against conf/extremail.toml";
-  // A misspelt password key still holds a password.
-  const secret = /pass|secret/i.test(key) || (suggestion !== undefined && isSecretKey(suggestion));
-  return `${where}: ${key} = ${
-    secret ? HIDDEN_SECRET : shortTomlValue(value)
-  }: unknown key; ${fix}`;
-}
-
-/** The known key a misspelt one most likely meant: same letters in other case, or close. */
-function suggestKey(key: string): string | undefined {
-  const sameIgnoringCase = keySpecIgnoringCase(key);
-  if (sameIgnoringCase) return sameIgnoringCase.key;
-  const lower = key.toLowerCase();
-  let best: { key: string; distance: number } | undefined;
-  for (const spec of CONFIG_KEYS) {
-    const distance = editDistance(lower, spec.key.toLowerCase());
-    if (distance <= 2 && (!best || distance < best.distance)) best = { key: spec.key, distance };
-  }
-  return best?.key;
-}
-
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const substitution = previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1);
-      current[j] = Math.min(previous[j] + 1, current[j - 1] + 1, substitution);
-    }
-    previous = current;
-  }
-  return previous[b.length];
+/**
+ * Problems sorted by the line they name ("file line 12: ..."; those naming no line first),
+ * so that an admin can fix a file from top to bottom.
+ */
+export function inLineOrder(problems: readonly string[]): string[] {
+  const lineOf = (p: string) => Number(/^[^:]* line (\d+)\b/.exec(p)?.[1] ?? 0);
+  return problems.map((text, i) => ({ text, i, line: lineOf(text) }))
+    .sort((a, b) => a.line - b.line || a.i - b.i)
+    .map((p) => p.text);
 }
 
 /** The mail listeners' port keys (the admin port is PortAdmin). */
@@ -191,10 +204,18 @@ export const MAIL_PORT_KEYS = [
 
 const WILDCARD_ADDRESSES = new Set(["0.0.0.0", "::", "::0"]);
 
-/** Rules that involve more than one key. */
-function checkCombinations(config: Config, where: KeyLocator): void {
-  const fail = (key: keyof Config, problem: string): never => {
-    throw new ConfigError(configProblem(where(key), key, config[key], problem));
+/**
+ * Rules that involve more than one key. Keys whose own value was refused (`refused`) are
+ * left out: their default stands in and would only produce confusing follow-up errors.
+ */
+function checkCombinations(
+  config: Config,
+  where: KeyLocator,
+  refused: ReadonlySet<string>,
+  add: (key: string, problem: string) => void,
+): void {
+  const fail = (key: keyof Config, problem: string): void => {
+    if (!refused.has(key)) add(key, configProblem(where(key), key, config[key], problem));
   };
 
   if (config.TLSCert !== "" && config.TLSKey === "") {
@@ -223,13 +244,27 @@ function checkCombinations(config: Config, where: KeyLocator): void {
     if (other) fail(key, `already used by ${other}; give each listener its own port`);
     used.set(port, key);
   }
-  const adminShares =
-    config.AdminIP.some((ip) => WILDCARD_ADDRESSES.has(ip) || config.ListenIP.includes(ip)) ||
-    config.ListenIP.some((ip) => WILDCARD_ADDRESSES.has(ip));
   const adminClash = used.get(config.PortAdmin);
-  if (config.PortAdmin !== 0 && adminShares && adminClash) {
+  if (config.PortAdmin !== 0 && sharesAddress(config.AdminIP, config.ListenIP) && adminClash) {
     fail("PortAdmin", `already used by ${adminClash} on the same address; choose another port`);
   }
+  if (config.PortMetrics !== 0) {
+    const mailClash = used.get(config.PortMetrics);
+    const clash = mailClash && sharesAddress(config.MetricsIP, config.ListenIP)
+      ? mailClash
+      : config.PortMetrics === config.PortAdmin && sharesAddress(config.MetricsIP, config.AdminIP)
+      ? "PortAdmin"
+      : undefined;
+    if (clash) {
+      fail("PortMetrics", `already used by ${clash} on the same address; choose another port`);
+    }
+  }
+}
+
+/** Could listeners on these two address lists collide (same address, or a wildcard)? */
+function sharesAddress(a: readonly string[], b: readonly string[]): boolean {
+  return a.some((ip) => WILDCARD_ADDRESSES.has(ip) || b.includes(ip)) ||
+    b.some((ip) => WILDCARD_ADDRESSES.has(ip));
 }
 
 /**
@@ -314,8 +349,14 @@ async function readConfigFile(path: string, origin: string): Promise<LoadedConfi
       }); check the path`,
     );
   }
-  const config = parseConfigText(text, path);
-  await checkTlsFiles(config, locatorForText(text, path));
+  const { config, problems } = checkConfigText(text, path);
+  try {
+    await checkTlsFiles(config, locatorForText(text, path));
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    problems.push(...error.problems);
+  }
+  if (problems.length > 0) throw new ConfigError(inLineOrder(problems));
   return { config: deepFreeze(config), source: resolve(path) };
 }
 

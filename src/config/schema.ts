@@ -1,18 +1,19 @@
 /**
  * The configuration keys (SPEC §3): name, TOML type, default, meaning and the rule each
- * value must follow. This table drives validation (load.ts), check-conf output (format.ts),
- * the classic converter (convert.ts) and the shipped conf/extremail.toml (checked by a test).
+ * value must follow. This table drives validation (load.ts, check_value.ts), check-conf
+ * output (format.ts), the classic converter (convert.ts) and the shipped
+ * conf/extremail.toml (checked by a test). SPEC §10 adds PortMetrics, MetricsIP, LogFormat.
  *
  * Extensions beyond SPEC §3 are marked `extension: true`: RelayUser, RelayPassword,
  * AdminIdleTimeout.
  */
 
-import { hasControl } from "../message/controls.ts";
 import { isIP } from "node:net";
 import { parseCidr } from "./cidr.ts";
 
 export type PlainAuthPolicy = "never" | "local" | "always";
 export type LogLevel = "debug" | "info" | "warning" | "error";
+export type LogFormat = "text" | "json";
 
 /** The effective configuration. Property names are the TOML keys, in eXtremail's CamelCase. */
 export interface Config {
@@ -29,6 +30,8 @@ export interface Config {
   PortAdmin: number;
   AdminIP: string[];
   AdminIdleTimeout: number;
+  PortMetrics: number;
+  MetricsIP: string[];
   TLSCert: string;
   TLSKey: string;
   LocalIP: string[];
@@ -52,16 +55,28 @@ export interface Config {
   HashDirs: number;
   LogLevel: LogLevel;
   LogFile: string;
+  LogFormat: LogFormat;
 }
 
 export type ConfigKey = keyof Config;
 export type ConfigValue = Config[ConfigKey];
 
-/** A configuration that cannot be used. The message is one line naming the key and the fix. */
+/**
+ * A configuration that cannot be used. Each problem is one line naming the place, the key
+ * and the fix; `problems` holds every one found in the file (check-conf prints them all),
+ * the message the first (and how many more there are).
+ */
 export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message.replace(/[\r\n]+/g, " "));
+  readonly problems: readonly string[];
+
+  constructor(problems: string | readonly string[]) {
+    const list = (typeof problems === "string" ? [problems] : problems).map((p) =>
+      p.replace(/[\r\n]+/g, " ")
+    );
+    const more = list.length > 1 ? ` (and ${list.length - 1} more problem(s) in the file)` : "";
+    super(list[0] + more);
     this.name = "ConfigError";
+    this.problems = list;
   }
 }
 
@@ -95,6 +110,8 @@ export interface IntegerKeySpec extends KeyBase {
   readonly max: number;
   /** The rule in words, shown when the value is out of range. */
   readonly rule: string;
+  /** A size in bytes: classic files may write it with a K, M or G suffix. */
+  readonly bytes?: true;
 }
 
 export interface StringListKeySpec extends KeyBase {
@@ -204,8 +221,10 @@ const PORT_RULE = "port must be 0..65535 (0 disables the listener)";
 const port = (key: ConfigKey, defaultValue: number, comment: string) =>
   integer(key, defaultValue, [0, 65535], PORT_RULE, comment);
 
-const count = (key: ConfigKey, defaultValue: number, unit: string, comment: string) =>
-  integer(key, defaultValue, [1, 2 ** 53 - 1], `must be a positive number of ${unit}`, comment);
+const count = (key: ConfigKey, defaultValue: number, unit: string, comment: string) => ({
+  ...integer(key, defaultValue, [1, 2 ** 53 - 1], `must be a positive number of ${unit}`, comment),
+  ...(unit === "bytes" ? { bytes: true as const } : {}),
+});
 
 const workers = (key: ConfigKey, defaultValue: number, comment: string) =>
   integer(key, defaultValue, [1, 1024], "must be 1..1024", comment);
@@ -243,6 +262,8 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
   port("PortAdmin", 4501, "administration line protocol"),
   list("AdminIP", ["127.0.0.1"], checkIpAddress, "addresses the admin listener binds", true),
   extension(seconds("AdminIdleTimeout", 600, "idle seconds before an admin session closes")),
+  port("PortMetrics", 0, "HTTP /metrics (Prometheus) and /healthz; 0 = off (SPEC §10)"),
+  list("MetricsIP", ["127.0.0.1"], checkIpAddress, "addresses the metrics listener binds", true),
   text("TLSCert", "", 'PEM certificate chain; "" = no TLS at all', { isPath: true }),
   text("TLSKey", "", "PEM private key of TLSCert, unencrypted", { isPath: true }),
   list("LocalIP", ["127.0.0.0/8", "::1/128"], checkCidr, "networks that relay without AUTH"),
@@ -281,6 +302,9 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
     choices: ["debug", "info", "warning", "error"],
   }),
   text("LogFile", "", 'log file; "" logs to stderr', { isPath: true }),
+  text("LogFormat", "text", "text, or json: one JSON object per line (docs/operations.md)", {
+    choices: ["text", "json"],
+  }),
 ];
 
 const specsByKey = new Map(CONFIG_KEYS.map((spec) => [spec.key as string, spec]));
@@ -288,6 +312,12 @@ const specsByKey = new Map(CONFIG_KEYS.map((spec) => [spec.key as string, spec])
 /** The spec of a key, exact (case-sensitive) name. */
 export function keySpec(key: string): KeySpec | undefined {
   return specsByKey.get(key);
+}
+
+/** Is `key` a secret (RelayPassword), never to be echoed? */
+export function isSecretKey(key: string): boolean {
+  const spec = keySpec(key);
+  return spec?.kind === "string" && spec.secret === true;
 }
 
 /** The spec whose name equals `key` ignoring case (for suggestions and classic files). */
@@ -315,79 +345,4 @@ export function schemaDefaults(): Config {
   }
   config.HostName = defaultHostName();
   return config as unknown as Config;
-}
-
-const describeKind: Record<KeySpec["kind"], string> = {
-  string: "must be a string in double quotes",
-  integer: "must be a whole number, without quotes",
-  stringList: 'must be a list of strings, e.g. ["a", "b"]',
-  integerList: "must be a list of whole numbers, e.g. [300, 900]",
-};
-
-function hasControlCharacters(text: string): boolean {
-  return hasControl(text);
-}
-
-/**
- * Checks a value as TOML produced it against a key's type and rule.
- * Returns the value to store (enum choices are normalized to lowercase) or the problem.
- */
-export function checkValue(
-  spec: KeySpec,
-  value: unknown,
-): { value: ConfigValue; problem?: undefined } | { problem: string } {
-  let typeProblem = { problem: describeKind[spec.kind] };
-  // The usual slips get the exact fix: a quoted number, a single value for a list.
-  if (spec.kind === "integer" && typeof value === "string" && /^[0-9]+$/.test(value.trim())) {
-    typeProblem = { problem: `must be a whole number; write ${value.trim()} without quotes` };
-  } else if (
-    spec.kind.endsWith("List") && (typeof value === "string" || typeof value === "number")
-  ) {
-    typeProblem = { problem: `must be a list; write [${JSON.stringify(value)}]` };
-  }
-  switch (spec.kind) {
-    case "string": {
-      if (typeof value !== "string") return typeProblem;
-      if (hasControlCharacters(value)) return { problem: "must not contain control characters" };
-      if (spec.choices) {
-        const choice = spec.choices.find((c) => c === value.toLowerCase());
-        if (choice === undefined) {
-          return { problem: `must be one of ${spec.choices.map((c) => `"${c}"`).join(", ")}` };
-        }
-        return { value: choice as ConfigValue };
-      }
-      const problem = spec.check?.(value) ?? null;
-      return problem === null ? { value } : { problem };
-    }
-    case "integer": {
-      if (typeof value !== "number" || !Number.isInteger(value)) return typeProblem;
-      return value < spec.min || value > spec.max ? { problem: spec.rule } : { value };
-    }
-    case "stringList": {
-      if (!Array.isArray(value) || !value.every((item) => typeof item === "string")) {
-        return typeProblem;
-      }
-      if (spec.nonEmpty && value.length === 0) {
-        return {
-          problem: `must list at least one entry, e.g. ${JSON.stringify(spec.defaultValue)}`,
-        };
-      }
-      for (const item of value) {
-        if (hasControlCharacters(item)) return { problem: "must not contain control characters" };
-        const problem = spec.checkItem(item);
-        if (problem !== null) return { problem };
-      }
-      return { value: [...value] };
-    }
-    case "integerList": {
-      if (!Array.isArray(value)) return typeProblem;
-      if (!value.every((item) => typeof item === "number" && Number.isInteger(item))) {
-        return typeProblem;
-      }
-      if (value.length === 0 || value.some((item) => item < spec.min || item > spec.max)) {
-        return { problem: spec.rule };
-      }
-      return { value: [...value] };
-    }
-  }
 }

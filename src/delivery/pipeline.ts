@@ -254,6 +254,7 @@ export async function deliver(
   for (const n of plan.notes) logger.info(`${queueId}: ${n}`);
   if (!result.reply.positive) return refuse(result.reply);
   ctx.stats.received++;
+  ctx.metrics.messagesReceived.inc();
   const failed = result.failed.length
     ? ` failed=${result.failed.map((f) => f.address).join(",")}`
     : "";

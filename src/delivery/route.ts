@@ -140,6 +140,8 @@ export async function route(ctx: ServerContext, job: RouteJob, plan: Plan): Prom
   await Promise.all(work);
   ctx.stats.delivered += localCopies;
   ctx.stats.queued += queued.length;
+  ctx.metrics.delivered("local", job.arrival.getTime(), localCopies);
+  ctx.metrics.messagesQueued.inc(undefined, queued.length);
 
   for (const [to, list] of dsnTo) await sendDsn(ctx, job, to, list);
   await sendAutoReplies(ctx, job, plan.autoReply);
@@ -178,6 +180,7 @@ async function sendDsn(ctx: ServerContext, job: RouteJob, to: string, failed: Fa
     });
     await submitMessage(ctx, { id, from: "", to: [to], data });
     ctx.stats.bounced++;
+    ctx.metrics.messagesBounced.inc();
     logger.info(
       `${job.queueId}: DSN ${id} to <${to}> for ${failed.map((f) => f.address).join(", ")}`,
     );

@@ -28,6 +28,8 @@ export interface ResolverOptions {
   rounds?: number;
   now?: () => number;
   random?: () => number;
+  /** Told whether each look-up was answered from the cache (metrics, SPEC §10). */
+  onCacheLookup?: (hit: boolean) => void;
 }
 
 interface Answer {
@@ -55,7 +57,10 @@ export class Resolver {
   resolve(name: string, type: "MX" | "A" | "AAAA", depth = 0): Promise<Answer> {
     const owner = name.toLowerCase().replace(/\.$/, "");
     const hit = this.cache.get(owner, type);
-    if (hit) return Promise.resolve({ records: hit.records, negative: hit.negative });
+    if (hit) {
+      this.#opts.onCacheLookup?.(true);
+      return Promise.resolve({ records: hit.records, negative: hit.negative });
+    }
     const alias = this.cache.get(owner, "CNAME");
     if (alias && alias.records[0]?.type === "CNAME") {
       if (depth >= MAX_CNAME_CHAIN) {
@@ -63,6 +68,7 @@ export class Resolver {
       }
       return this.resolve(alias.records[0].target, type, depth + 1);
     }
+    this.#opts.onCacheLookup?.(false);
     const key = `${owner}/${type}`;
     let pending = this.#inflight.get(key);
     if (!pending) {

@@ -4,6 +4,7 @@
  * PlainAuthWithoutTLS (SPEC §3/§5): where forbidden we advertise LOGINDISABLED and
  * refuse with [PRIVACYREQUIRED] (RFC 5530).
  */
+import { sessionUser } from "../log.ts";
 import { LineTooLongError } from "../net/connection.ts";
 import { authorizesSelf, decodePlain } from "../sasl/plain.ts";
 import { decodeResponse } from "../sasl/response.ts";
@@ -104,6 +105,7 @@ function requirePlainAllowed(s: Session): void {
 
 async function finishAuth(s: Session, login: string, user: UserRecord | undefined): Promise<Done> {
   if (!user) {
+    s.ctx.metrics.authFailures.inc({ protocol: "imap" });
     s.authFailures++;
     s.log.info(`authentication failed for ${login.slice(0, 100)}`);
     await new Promise((r) => setTimeout(r, FAIL_DELAY_MS));
@@ -118,6 +120,7 @@ async function finishAuth(s: Session, login: string, user: UserRecord | undefine
   s.user = user;
   s.root = root;
   s.state = "auth";
+  sessionUser(s.conn.id, `${user.name}@${user.domain}`);
   s.log.info(`login ${user.name}@${user.domain}`);
   return { text: "Logged in", code: `CAPABILITY ${s.capabilities()}` };
 }

@@ -8,6 +8,8 @@ import { type SecureContext, TLSSocket } from "node:tls";
 import { Connection, normalizeIp } from "./connection.ts";
 
 export interface ListenerOptions {
+  /** Service name for /healthz (smtp, submission, pop3s, ...); the family when absent. */
+  name?: string;
   /** Service family for limits and STATUS counts (smtp, pop3, imap, admin). */
   family: string;
   ips: readonly string[];
@@ -77,6 +79,11 @@ export class Listener {
       server.on("error", (e: Error) => this.options.onError(e.message));
       this.servers.push(server);
     }
+  }
+
+  /** Every address is bound and accepting (false once closed or broken). */
+  get listening(): boolean {
+    return this.servers.length > 0 && this.servers.every((s) => s.listening);
   }
 
   /** The actual port (for port 0 in tests). */

@@ -7,6 +7,7 @@
  * computed from the cleartext password, and the directory stores only salted scrypt
  * hashes (SPEC §7), so the server cannot verify an APOP digest.
  */
+import { sessionUser } from "../log.ts";
 import { LineTooLongError } from "../net/connection.ts";
 import { authorizesSelf, decodePlain } from "../sasl/plain.ts";
 import { decodeResponse } from "../sasl/response.ts";
@@ -46,6 +47,7 @@ async function login(
     user = undefined;
   }
   if (!user) {
+    s.ctx.metrics.authFailures.inc({ protocol: "pop3" });
     s.failedLogins++;
     s.logger.info(
       `${how} login failed for ${JSON.stringify(loginName)} from ${s.conn.remoteAddress}`,
@@ -74,6 +76,7 @@ async function login(
     throw new Pop3Error("cannot open the maildrop; try again later", "SYS/TEMP");
   }
   s.enterTransaction(user, maildrop);
+  sessionUser(s.conn.id, address);
   s.logger.info(
     `${how} login ${address} from ${s.conn.remoteAddress}: ` +
       `${maildrop.visibleCount} messages, ${maildrop.visibleSize} octets`,

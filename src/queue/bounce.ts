@@ -14,7 +14,7 @@ import { domainOf } from "./deliver.ts";
 
 export type BounceContext = Pick<
   ServerContext,
-  "config" | "directory" | "store" | "stats" | "submit"
+  "config" | "directory" | "store" | "stats" | "metrics" | "submit"
 >;
 
 /**
@@ -55,8 +55,10 @@ export async function sendBounce(
   } else {
     await enqueue(message);
     ctx.stats.queued++; // the pipeline counts what it queues; here the queue does
+    ctx.metrics.messagesQueued.inc();
   }
   ctx.stats.bounced++;
+  ctx.metrics.messagesBounced.inc();
   log("queue").info(
     `${env.id}: bounce ${id} to <${env.from}> for ${failed.map((r) => `<${r.addr}>`).join(", ")}`,
   );

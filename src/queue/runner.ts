@@ -321,6 +321,7 @@ export class Queue implements OutboundQueue {
     const { entry } = job;
     const env = entry.env;
     const recorded = recordOutcomes(env, outcomes);
+    this.#ctx.metrics.attempted(outcomes.map((o) => o.kind), env.createdAt);
     for (const line of recorded.lines) this.#log.info(`${env.id}: ${line}`);
     if (recorded.sent > 0) this.#ctx.stats.delivered++;
     entry.outstanding--;
@@ -370,6 +371,7 @@ export class Queue implements OutboundQueue {
       return;
     }
     await this.spool.save(env);
+    if (attempted) this.#ctx.metrics.messagesDeferred.inc();
     entry.busy = false;
     this.#arm(env.nextAttempt);
   }

@@ -8,7 +8,11 @@ import { registerBackground } from "../server/background.ts";
 import { Queue } from "./runner.ts";
 
 registerBackground((ctx) => {
-  const resolver = new Resolver({ servers: () => ctx.config.DNSServer });
+  const resolver = new Resolver({
+    servers: () => ctx.config.DNSServer,
+    onCacheLookup: (hit) => (hit ? ctx.metrics.dnsCacheHits : ctx.metrics.dnsCacheMisses).inc(),
+  });
+  ctx.metrics.live.dnsCacheEntries = () => resolver.cache.size;
   const queue = new Queue(ctx, { resolver });
   ctx.dnsCache = resolver.cache;
   ctx.queue = queue;

@@ -12,6 +12,7 @@ import { ConnectionCounter } from "../net/listener.ts";
 import type { AdminPassword } from "../store/adminpass.ts";
 import type { Directory } from "../store/directory.ts";
 import type { MailStore } from "../store/mailstore.ts";
+import { ServerMetrics } from "../metrics/server_metrics.ts";
 import type { OutboundMessage, OutboundQueue } from "../queue/types.ts";
 import { VERSION } from "../version.ts";
 
@@ -49,6 +50,8 @@ export class ServerContext {
   readonly startedAt = Date.now();
   readonly version = VERSION;
   readonly stats: Stats = { received: 0, delivered: 0, queued: 0, bounced: 0 };
+  /** The series of /metrics (SPEC §10); recording sites call it directly. */
+  readonly metrics: ServerMetrics;
   readonly connections = new ConnectionCounter();
   readonly sessions = new Set<SessionHandle>();
   localNetworks: CidrSet;
@@ -74,6 +77,8 @@ export class ServerContext {
     store: MailStore;
     adminPassword: AdminPassword;
     tlsContext: SecureContext | null;
+    /** Made by the server at start-up; a fresh one when not given (tests, benchmarks). */
+    metrics?: ServerMetrics;
   }) {
     this.config = init.config;
     this.configSource = init.configSource;
@@ -81,6 +86,7 @@ export class ServerContext {
     this.store = init.store;
     this.adminPassword = init.adminPassword;
     this.tlsContext = init.tlsContext;
+    this.metrics = init.metrics ?? new ServerMetrics();
     this.localNetworks = new CidrSet(init.config.LocalIP);
   }
 

@@ -5,7 +5,9 @@
 import { deepFreeze, loadConfig, MAIL_PORT_KEYS } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
 import { CidrSet } from "../config/cidr.ts";
-import { log, logAlways, setupLogging } from "../log.ts";
+import { log, logAlways, setupLogging, trackSession } from "../log.ts";
+import { ServerMetrics } from "../metrics/server_metrics.ts";
+import { startMetricsService } from "../metrics/service.ts";
 import { Listener } from "../net/listener.ts";
 import { loadTlsContext } from "../net/tls.ts";
 import { AdminPassword } from "../store/adminpass.ts";
@@ -24,6 +26,8 @@ const RESTART_KEYS: (keyof Config)[] = [
   "AdminIP",
   ...MAIL_PORT_KEYS,
   "PortAdmin",
+  "PortMetrics",
+  "MetricsIP",
 ];
 
 export interface RunningServer {
@@ -57,6 +61,7 @@ export async function startServer(
     store,
     adminPassword,
     tlsContext,
+    metrics: new ServerMetrics(),
   });
   logger.info(
     `eXtremail ${ctx.version} starting; data in ${config.DirBase}; configuration ${
@@ -72,6 +77,7 @@ export async function startServer(
       // Port 0 disables a listener (SPEC §3); implicit TLS needs a certificate.
       if (port === 0 || (spec.implicitTls && !ctx.tlsContext)) continue;
       const listener = new Listener({
+        name: spec.name,
         family: spec.family,
         ips: config[spec.ipsKey],
         port,
@@ -83,12 +89,17 @@ export async function startServer(
         refusal: typeof spec.refusal === "string"
           ? spec.refusal
           : ((refuse) => () => refuse(ctx))(spec.refusal),
-        onConnection: (conn) => spec.handle(ctx, conn, spec),
+        onConnection: (conn) => {
+          ctx.metrics.connectionOpened(spec.name, (fn) => conn.onClose(fn));
+          trackSession(conn);
+          return spec.handle(ctx, conn, spec);
+        },
         onError: (message) => logger.error(`${spec.name}: ${message}`),
       }, ctx.connections);
       await listener.start();
       listeners.push(listener);
       ports.set(spec.name, listener.port);
+      ctx.metrics.listenerStarted(spec.name);
       logger.info(
         `${spec.name} listening on ${config[spec.ipsKey].join(",")} port ${listener.port}`,
       );
@@ -97,6 +108,20 @@ export async function startServer(
     await Promise.all(listeners.map((l) => l.close()));
     directory.close();
     throw e;
+  }
+  // SPEC §10: /metrics and /healthz on PortMetrics (0: off).
+  const metricsService = await startMetricsService(
+    ctx,
+    () => listeners,
+    (message) => logger.error(`metrics: ${message}`),
+  ).catch(async (e) => {
+    await Promise.all(listeners.map((l) => l.close()));
+    directory.close();
+    throw e;
+  });
+  if (metricsService.port !== null) {
+    ports.set("metrics", metricsService.port);
+    logger.info(`metrics listening on ${config.MetricsIP.join(",")} port ${metricsService.port}`);
   }
   const background = startBackground(ctx);
 
@@ -109,7 +134,7 @@ export async function startServer(
     ctx.stopping = true;
     stopping = (async () => {
       logger.info("shutting down: closing listeners");
-      await Promise.all(listeners.map((l) => l.close()));
+      await Promise.all([...listeners.map((l) => l.close()), metricsService.stop()]);
       // Every open session says its protocol's goodbye (421 / -ERR / * BYE).
       await Promise.all([...ctx.sessions].map(async (s) => {
         try {

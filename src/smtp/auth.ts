@@ -21,6 +21,7 @@ import {
   parseAuthCommand,
   plainCredentials,
 } from "./sasl.ts";
+import { sessionUser } from "../log.ts";
 import type { SmtpSession } from "./session.ts";
 
 /** Delay before answering a failed authentication (slows password guessing). */
@@ -48,6 +49,7 @@ export async function auth(s: SmtpSession, arg: string): Promise<void> {
     user = undefined;
   }
   if (!user) {
+    s.ctx.metrics.authFailures.inc({ protocol: "smtp" });
     s.log.info`AUTH ${mechanism} failed for ${JSON.stringify(creds.login.slice(0, 100))}`;
     s.busy = true;
     s.flush();
@@ -59,6 +61,7 @@ export async function auth(s: SmtpSession, arg: string): Promise<void> {
     throw new SmtpError(AUTH_FAILED);
   }
   s.info.authUser = user;
+  sessionUser(s.conn.id, `${user.name}@${user.domain}`);
   s.log.info`AUTH ${mechanism} as ${user.name}@${user.domain}`;
   s.reply(AUTH_OK);
 }

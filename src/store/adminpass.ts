@@ -1,6 +1,8 @@
 /**
  * The admin password (SPEC §2): kept as a salted hash in DirBase/admin.passwd. On
  * first start it comes from EXTREMAIL_ADMIN_PASSWORD or is generated and printed once.
+ * `extremail admin-password` (SPEC §10) replaces the file while the daemon runs; every
+ * check looks whether the file changed (one stat) and re-reads it then.
  */
 import { join } from "node:path";
 import { writeFileAtomic } from "./fsutil.ts";
@@ -11,6 +13,8 @@ export const ADMIN_PASSWORD_FILE = "admin.passwd";
 export class AdminPassword {
   readonly path: string;
   #hash = "";
+  /** Identity of the file the hash was read from: inode, size, mtime. */
+  #stamp = "";
 
   constructor(dirBase: string) {
     this.path = join(dirBase, ADMIN_PASSWORD_FILE);
@@ -22,7 +26,9 @@ export class AdminPassword {
    */
   async init(fromEnv: string | undefined): Promise<string | null> {
     try {
+      const stamp = await this.#fileStamp();
       this.#hash = (await Deno.readTextFile(this.path)).trim();
+      this.#stamp = stamp;
       if (this.#hash) return null;
     } catch (e) {
       if (!(e instanceof Deno.errors.NotFound)) throw e;
@@ -32,8 +38,28 @@ export class AdminPassword {
     return generated;
   }
 
-  verify(password: string): Promise<boolean> {
+  async verify(password: string): Promise<boolean> {
+    await this.#reloadIfChanged();
     return verifyPassword(password, this.#hash);
+  }
+
+  async #fileStamp(): Promise<string> {
+    const st = await Deno.stat(this.path);
+    return `${st.ino}:${st.size}:${st.mtime?.getTime()}`;
+  }
+
+  /** A new file (atomic replace: a new inode) was written by another process. */
+  async #reloadIfChanged(): Promise<void> {
+    try {
+      const stamp = await this.#fileStamp();
+      if (stamp === this.#stamp) return;
+      const hash = (await Deno.readTextFile(this.path)).trim();
+      // A file emptied by hand is not a password: the last one stays in force.
+      if (hash) this.#hash = hash;
+      this.#stamp = stamp;
+    } catch {
+      // The file vanished or cannot be read: keep the password known so far.
+    }
   }
 
   /** Stores a new password durably (atomic replace, fsync'd) before returning. */
@@ -41,5 +67,6 @@ export class AdminPassword {
     const hash = await hashPassword(password);
     await writeFileAtomic(this.path, hash + "\n");
     this.#hash = hash;
+    this.#stamp = await this.#fileStamp();
   }
 }

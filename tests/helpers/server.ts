@@ -38,7 +38,10 @@ export interface TestServer {
   dirBase: string;
   confPath: string;
   config: Config;
-  /** Ports by service name: smtp, submission, smtps, pop3, pop3s, imap, imaps, admin. */
+  /**
+   * Ports by service name: smtp, submission, smtps, pop3, pop3s, imap, imaps, admin, and
+   * metrics (with `metrics: true`).
+   */
   ports: Record<string, number>;
   /** Everything the daemon logged so far. */
   logs(): string;
@@ -62,6 +65,8 @@ export interface TestServerOptions {
   config?: Partial<Config>;
   /** Enable TLS with the test certificate (STARTTLS and implicit-TLS ports). */
   tls?: boolean;
+  /** Start the metrics listener (/metrics, /healthz) on a free port: `ports.metrics`. */
+  metrics?: boolean;
   /** An existing DirBase (restart tests); a fresh temp dir otherwise. */
   dirBase?: string;
   env?: Record<string, string>;
@@ -76,6 +81,7 @@ const PORT_KEYS: [string, keyof Config][] = [
   ["smtps", "PortSMTPS"],
   ["pop3s", "PortPOP3S"],
   ["imaps", "PortIMAPS"],
+  ["metrics", "PortMetrics"],
 ];
 
 export async function startTestServer(opts: TestServerOptions = {}): Promise<TestServer> {
@@ -90,7 +96,9 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     DNSServer: ["127.0.0.1:9"],
   };
   const wanted = PORT_KEYS.filter(([, key]) =>
-    opts.tls || !(key === "PortSMTPS" || key === "PortPOP3S" || key === "PortIMAPS")
+    key === "PortMetrics"
+      ? opts.metrics
+      : opts.tls || !(key === "PortSMTPS" || key === "PortPOP3S" || key === "PortIMAPS")
   );
   const chosen = freePorts(wanted.length);
   for (const [, key] of PORT_KEYS) (config as unknown as Record<string, number>)[key] = 0;
@@ -128,7 +136,8 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     };
     pump(child.stdout);
     pump(child.stderr);
-    await server.waitForLog(/ INFO server ready/, 30_000);
+    // The text line, or the JSON line with LogFormat = "json".
+    await server.waitForLog(/ INFO server ready|"service":"server"[^\n]*"message":"ready"/, 30_000);
   };
 
   const server: TestServer = {

@@ -46,7 +46,7 @@ export const ALIAS_COMMANDS: CommandSpec[] = [
   },
   {
     path: "ALIAS SHOW",
-    usage: ["ALIAS SHOW ALL [DOMAIN=<domain>]", "ALIAS SHOW NAME=<name> DOMAIN=<domain>"],
+    usage: ["ALIAS SHOW [ALL] [DOMAIN=<domain>]", "ALIAS SHOW NAME=<name> DOMAIN=<domain>"],
     summary: "list aliases with their targets / one alias",
     keys: ["NAME", "DOMAIN"],
     words: ["ALL"],
@@ -131,7 +131,7 @@ export const LIST_COMMANDS: CommandSpec[] = [
   },
   {
     path: "LIST SHOW",
-    usage: ["LIST SHOW ALL [DOMAIN=<domain>]", "LIST SHOW NAME=<list> DOMAIN=<domain>"],
+    usage: ["LIST SHOW [ALL] [DOMAIN=<domain>]", "LIST SHOW NAME=<list> DOMAIN=<domain>"],
     summary: "list the mailing lists / one list with its members",
     keys: ["NAME", "DOMAIN"],
     words: ["ALL"],

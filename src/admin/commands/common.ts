@@ -25,18 +25,14 @@ export function domainFilter(ctx: ServerContext, params: Params): string | undef
 }
 
 /**
- * The SHOW commands take either the word ALL or NAME= (SPEC §4); says which, or
- * refuses a command that gives both or neither.
+ * The SHOW commands take the word ALL or NAME= (SPEC §4); says which. Neither means ALL
+ * (what a person at a telnet prompt types first); both is refused.
  */
 export function showMode(params: Params, words: string[], one = "NAME"): "all" | "one" {
-  const all = words.includes("ALL");
-  if (all && params.has(one)) {
+  if (words.includes("ALL") && params.has(one)) {
     throw new AdminError(`${params.command} takes either ALL or ${one}=, not both`);
   }
-  if (!all && !params.has(one)) {
-    throw new AdminError(`${params.command} needs ALL or ${one}=`);
-  }
-  return all ? "all" : "one";
+  return params.has(one) ? "one" : "all";
 }
 
 /** Is `path` inside `dir` (or equal to it)? */

@@ -73,7 +73,7 @@ export const DENY_COMMANDS: CommandSpec[] = [
   },
   {
     path: "DENY SHOW",
-    usage: ["DENY SHOW ALL | IPIN | IPOUT | DOMAININ | DOMAINOUT | MAILBOXIN | MAILBOXOUT"],
+    usage: ["DENY SHOW [ALL | IPIN | IPOUT | DOMAININ | DOMAINOUT | MAILBOXIN | MAILBOXOUT]"],
     summary: "list deny entries, one per line as KIND=value",
     words: ["ALL", ...KINDS],
     run({ ctx, words }) {

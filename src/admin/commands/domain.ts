@@ -51,7 +51,7 @@ export const DOMAIN_COMMANDS: CommandSpec[] = [
   },
   {
     path: "DOMAIN SHOW",
-    usage: ["DOMAIN SHOW ALL", "DOMAIN SHOW NAME=<domain>"],
+    usage: ["DOMAIN SHOW [ALL]", "DOMAIN SHOW NAME=<domain>"],
     summary: "list the domains / one domain with its counts of users, aliases and lists",
     keys: ["NAME"],
     words: ["ALL"],

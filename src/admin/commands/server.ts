@@ -136,7 +136,7 @@ export const SERVER_COMMANDS: CommandSpec[] = [
   },
   {
     path: "QUEUE SHOW",
-    usage: ["QUEUE SHOW ALL", "QUEUE SHOW ID=<id>", "QUEUE SHOW DOMAIN=<domain>"],
+    usage: ["QUEUE SHOW [ALL]", "QUEUE SHOW ID=<id>", "QUEUE SHOW DOMAIN=<domain>"],
     summary: "queue report: id, sender, pending recipients, attempts, next attempt, last error",
     keys: ["ID", "DOMAIN"],
     words: ["ALL"],
@@ -190,7 +190,7 @@ export const SERVER_COMMANDS: CommandSpec[] = [
   },
   {
     path: "DNS CACHE SHOW",
-    usage: ["DNS CACHE SHOW ALL", "DNS CACHE SHOW DOMAIN=<domain>"],
+    usage: ["DNS CACHE SHOW [ALL]", "DNS CACHE SHOW DOMAIN=<domain>"],
     summary: "cached DNS answers: name, type, value, seconds left",
     keys: ["DOMAIN"],
     words: ["ALL"],

@@ -213,7 +213,7 @@ export const USER_COMMANDS: CommandSpec[] = [
   },
   {
     path: "USER SHOW",
-    usage: ["USER SHOW ALL [DOMAIN=<domain>]", "USER SHOW NAME=<user> DOMAIN=<domain>"],
+    usage: ["USER SHOW [ALL] [DOMAIN=<domain>]", "USER SHOW NAME=<user> DOMAIN=<domain>"],
     summary: "list users (address, quota, usage) / one user's settings and mailbox usage",
     keys: ["NAME", "DOMAIN"],
     words: ["ALL"],
