@@ -11,10 +11,10 @@ import type { MailParams, SessionInfo, SmtpReply, Transaction } from "../src/del
 import { newQueueId } from "../src/queue/id.ts";
 import type { OutboundMessage, OutboundQueue, QueueEntryReport } from "../src/queue/types.ts";
 import { ServerContext } from "../src/server/context.ts";
-import { AdminPassword } from "../src/store/adminpass.ts";
-import { Directory } from "../src/store/directory.ts";
+import { AdminPassword } from "../src/directory/adminpass.ts";
+import { Directory } from "../src/directory/directory.ts";
 import { MailStore } from "../src/store/mailstore.ts";
-import type { UserRecord } from "../src/store/records.ts";
+import type { UserRecord } from "../src/directory/records.ts";
 
 export class FakeQueue implements OutboundQueue {
   readonly messages: OutboundMessage[] = [];

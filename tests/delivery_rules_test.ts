@@ -11,7 +11,7 @@ import {
   withProtocol,
 } from "../src/delivery/received.ts";
 import { SmtpReply } from "../src/delivery/types.ts";
-import type { ListRecord, LocalTarget, UserRecord } from "../src/store/records.ts";
+import type { ListRecord, LocalTarget, UserRecord } from "../src/directory/records.ts";
 import { bytes, text } from "./delivery_fixture.ts";
 
 const user = { name: "bob", domain: "test.example" } as UserRecord;

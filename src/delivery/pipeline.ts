@@ -6,8 +6,8 @@
  */
 import { log } from "../log.ts";
 import type { ServerContext } from "../server/context.ts";
-import { NameError, parseAddress } from "../store/names.ts";
-import type { UserRecord } from "../store/records.ts";
+import { NameError, parseAddress } from "../directory/names.ts";
+import type { UserRecord } from "../directory/records.ts";
 import { expand, type Expansion, isEmpty, isListMember } from "./expand.ts";
 import { countHeaders, parseHeaderBlock, rewriteHeaders } from "./headers.ts";
 import { mergeExpansions, userLimit } from "./plan.ts";

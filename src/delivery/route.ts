@@ -11,7 +11,7 @@ import type { OutboundMessage } from "../queue/types.ts";
 import { newQueueId } from "../queue/id.ts";
 import type { ServerContext } from "../server/context.ts";
 import type { MailStore } from "../store/mailstore.ts";
-import type { UserRecord } from "../store/records.ts";
+import type { UserRecord } from "../directory/records.ts";
 import { autoReplyRefusal, buildAutoReply } from "./autoreply.ts";
 import { autoReplyStore } from "./autoreply_store.ts";
 import { buildDsn, type FailedRecipient } from "./dsn.ts";

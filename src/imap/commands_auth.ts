@@ -5,7 +5,7 @@
  * refuse with [PRIVACYREQUIRED] (RFC 5530).
  */
 import { LineTooLongError } from "../net/connection.ts";
-import type { UserRecord } from "../store/records.ts";
+import type { UserRecord } from "../directory/records.ts";
 import { bad, ImapError, no } from "./args.ts";
 import { defineCommand, type Done, NOT_AUTHED } from "./command_table.ts";
 import type { Session } from "./session.ts";

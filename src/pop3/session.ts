@@ -8,7 +8,7 @@ import { log, type Logger } from "../log.ts";
 import { type Connection, LineTooLongError } from "../net/connection.ts";
 import type { ServerContext } from "../server/context.ts";
 import type { ServiceSpec } from "../server/services.ts";
-import type { UserRecord } from "../store/records.ts";
+import type { UserRecord } from "../directory/records.ts";
 import { AUTHORIZATION_COMMANDS } from "./authorization.ts";
 import type { Maildrop } from "./maildrop.ts";
 import {

@@ -13,7 +13,7 @@
  */
 import { createHash } from "node:crypto";
 import { join, relative, resolve } from "node:path";
-import type { UserRecord } from "./records.ts";
+import type { UserRecord } from "../directory/records.ts";
 import { exists, linkOrCopy, renameOrCopy, syncDir, writeAll } from "./fsutil.ts";
 import type { Folder } from "./folder.ts";
 import type { AddItem } from "./folder_add.ts";

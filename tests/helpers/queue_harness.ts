@@ -16,8 +16,8 @@ import { newQueueId } from "../../src/queue/id.ts";
 import { Queue, type QueueOptions } from "../../src/queue/runner.ts";
 import type { OutboundMessage } from "../../src/queue/types.ts";
 import { ServerContext } from "../../src/server/context.ts";
-import { AdminPassword } from "../../src/store/adminpass.ts";
-import { Directory } from "../../src/store/directory.ts";
+import { AdminPassword } from "../../src/directory/adminpass.ts";
+import { Directory } from "../../src/directory/directory.ts";
 import { MailStore } from "../../src/store/mailstore.ts";
 
 export interface QueueHarness {

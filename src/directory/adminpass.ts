@@ -3,7 +3,7 @@
  * first start it comes from EXTREMAIL_ADMIN_PASSWORD or is generated and printed once.
  */
 import { join } from "node:path";
-import { writeFileAtomic } from "./fsutil.ts";
+import { writeFileAtomic } from "../store/fsutil.ts";
 import { hashPassword, randomPassword, verifyPassword } from "./password.ts";
 
 export const ADMIN_PASSWORD_FILE = "admin.passwd";
