@@ -4,7 +4,7 @@
  * mailbox and [OVERQUOTA] past the user's quota (SPEC §5). The literal itself
  * (`{n}`, LITERAL+ `{n+}`, size limit MaxMailSize) is handled by the parser.
  */
-import { FlagError } from "../store/folder.ts";
+import { FlagError } from "../store/folder/folder.ts";
 import { FLAG_LETTERS } from "../store/maildir_names.ts";
 import { bad, mailboxName, no, parseDateTime, parseFlagList, tokenText } from "./args.ts";
 import { AUTHED, defineCommand } from "./command_table.ts";

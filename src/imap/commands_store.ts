@@ -3,7 +3,7 @@
  * STORE with +FLAGS/-FLAGS/FLAGS[.SILENT], keywords and UNCHANGEDSINCE (RFC 7162
  * §3.1.3), COPY with COPYUID (RFC 4315 §3), MOVE (RFC 6851), each with its UID form.
  */
-import { FlagError, type MessageEntry } from "../store/folder.ts";
+import { FlagError, type MessageEntry } from "../store/folder/folder.ts";
 import { FolderNameError } from "../store/maildir_names.ts";
 import { bad, flagsArg, formatSet, ImapError, mailboxName, no, parseSequenceSet } from "./args.ts";
 import { defineCommand, SELECTED } from "./command_table.ts";

@@ -8,7 +8,7 @@
  *
  * The items are parsed in fetch_items.ts, the responses rendered in fetch_render.ts.
  */
-import type { MessageEntry } from "../store/folder.ts";
+import type { MessageEntry } from "../store/folder/folder.ts";
 import { parseSequenceSet, resolveRanges } from "./args.ts";
 import { defineCommand, SELECTED } from "./command_table.ts";
 import { vanishedEarlier } from "./condstore.ts";

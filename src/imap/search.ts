@@ -16,7 +16,7 @@ import type { Session } from "./session.ts";
 import { compileKey, evaluate, fold, needsContent, type SearchMessage } from "./search_eval.ts";
 import { type Key, parseSearchKeys, someKey } from "./search_keys.ts";
 import { savedUids, saveResult } from "./search_res.ts";
-import type { Folder, MessageEntry } from "../store/folder.ts";
+import type { Folder, MessageEntry } from "../store/folder/folder.ts";
 import type { MailboxView } from "./view.ts";
 import { quoted } from "./wire.ts";
 

@@ -8,7 +8,7 @@ import type { Connection } from "../net/connection.ts";
 import { LineTooLongError } from "../net/connection.ts";
 import type { ServerContext } from "../server/context.ts";
 import type { UserRecord } from "../directory/records.ts";
-import type { MessageEntry } from "../store/folder.ts";
+import type { MessageEntry } from "../store/folder/folder.ts";
 import { log, type Logger } from "../log.ts";
 import { Args, bad, ImapError } from "./args.ts";
 import { type CommandCall, COMMANDS, type SessionState } from "./command_table.ts";

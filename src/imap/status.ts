@@ -3,7 +3,7 @@
  * and HIGHESTMODSEQ (RFC 7162 §3.1.7), shared with LIST-STATUS (RFC 5819). The counts
  * are kept by the folder as it changes, so STATUS costs the same in any mailbox size.
  */
-import type { Folder } from "../store/folder.ts";
+import type { Folder } from "../store/folder/folder.ts";
 import { bad, mailboxName, no, wireName } from "./args.ts";
 import { AUTHED, defineCommand } from "./command_table.ts";
 import type { Token } from "./parser.ts";
