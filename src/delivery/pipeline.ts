@@ -13,7 +13,7 @@ import { countHeaders, parseHeaderBlock, rewriteHeaders } from "./headers.ts";
 import { mergeExpansions, userLimit } from "./plan.ts";
 import { receivedHeader } from "./received.ts";
 import * as R from "./replies.ts";
-import { route, submitMessage } from "./route.ts";
+import { route } from "./route.ts";
 import type {
   AcceptedRecipient,
   MailParams,
@@ -144,7 +144,6 @@ export async function checkRcpt(
   if (!isLocal) {
     // SPEC §5 "No open relay": only trusted networks and authenticated clients.
     if (!ctx.isLocalIp(info.clientIp) && !info.authUser) return { reply: R.relayDenied(rcpt) };
-    if (!ctx.queue) return { reply: R.queueUnavailable() };
   } else {
     const resolved = dir.resolveLocal(local, domain);
     if (
@@ -160,7 +159,6 @@ export async function checkRcpt(
     if (expansion.denied && !expansion.unknown) return { reply: R.recipientDenied(rcpt) };
     return { reply: R.unknownUser(rcpt) };
   }
-  if (expansion.remotes.length > 0 && !ctx.queue) return { reply: R.queueUnavailable() };
   // SPEC §5: with SIZE, QUOTA and MAXIN are enforced at RCPT; refuse when no copy could be stored.
   const size = tx.params.size;
   if (size !== undefined && expansion.locals.length > 0 && expansion.remotes.length === 0) {
@@ -265,9 +263,4 @@ export async function deliver(
       }${failed}`,
   );
   return result.reply;
-}
-
-/** Sets `ctx.submit` (mail generated inside the server: DSNs, autoreplies, forwards). */
-export function installPipeline(ctx: ServerContext): void {
-  ctx.submit = (message) => submitMessage(ctx, message);
 }

@@ -7,7 +7,7 @@
 import { LineTooLongError } from "../net/connection.ts";
 import type { UserRecord } from "../directory/records.ts";
 import { bad, ImapError, no } from "./args.ts";
-import { defineCommand, type Done, NOT_AUTHED } from "./command_table.ts";
+import { type CommandSpec, type Done, NOT_AUTHED } from "./command_table.ts";
 import type { Session } from "./session.ts";
 
 /** Failed logins are answered after this delay (password guessing, SPEC §4 spirit). */
@@ -15,7 +15,7 @@ const FAIL_DELAY_MS = 1000;
 /** After this many failures the connection is closed. */
 const MAX_FAILURES = 5;
 
-defineCommand("STARTTLS", {
+const starttlsCommand: CommandSpec = {
   states: NOT_AUTHED,
   async run(s, { tag, args }) {
     args.end();
@@ -35,9 +35,9 @@ defineCommand("STARTTLS", {
     }
     return { text: "", silent: true };
   },
-});
+};
 
-defineCommand("LOGIN", {
+const loginCommand: CommandSpec = {
   states: NOT_AUTHED,
   async run(s, { args }) {
     const login = args.astring("user name");
@@ -46,9 +46,9 @@ defineCommand("LOGIN", {
     requirePlainAllowed(s);
     return await finishAuth(s, login, await s.ctx.directory.authenticate(login, password));
   },
-});
+};
 
-defineCommand("AUTHENTICATE", {
+const authenticateCommand: CommandSpec = {
   states: NOT_AUTHED,
   async run(s, { args }) {
     const mech = args.atom("mechanism").toUpperCase();
@@ -86,7 +86,7 @@ defineCommand("AUTHENTICATE", {
     }
     return await finishAuth(s, creds.authcid, user);
   },
-});
+};
 
 function requirePlainAllowed(s: Session): void {
   if (!s.ctx.plainAuthAllowed(s.conn)) {
@@ -140,3 +140,9 @@ export function decodePlain(
   if (parts.length !== 3 || !parts[1] || !parts[2]) return null;
   return { authzid: parts[0], authcid: parts[1], password: parts[2] };
 }
+
+export const AUTH_COMMANDS: Record<string, CommandSpec> = {
+  STARTTLS: starttlsCommand,
+  LOGIN: loginCommand,
+  AUTHENTICATE: authenticateCommand,
+};

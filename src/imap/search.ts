@@ -9,7 +9,7 @@
  * BODY/TEXT (and headers too large to cache) read message files, a few at a time.
  */
 import { type Args, bad, formatSet, ImapError, no } from "./args.ts";
-import { defineCommand, SELECTED } from "./command_table.ts";
+import { type CommandSpec, SELECTED } from "./command_table.ts";
 import { headerValues, messageText, parseDate } from "./mime/decode.ts";
 import { MessageData } from "./msgcache.ts";
 import type { Session } from "./session.ts";
@@ -217,9 +217,13 @@ async function searchCommand(s: Session, tag: string, args: Args, uid: boolean) 
   return { text: "SEARCH completed" };
 }
 
-defineCommand("SEARCH", {
+const searchSpec: CommandSpec = {
   states: SELECTED,
   uid: true,
   noExpunge: true,
   run: (s, { tag, args, uid }) => searchCommand(s, tag, args, uid),
-});
+};
+
+export const SEARCH_COMMANDS: Record<string, CommandSpec> = {
+  SEARCH: searchSpec,
+};
