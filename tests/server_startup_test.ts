@@ -45,13 +45,14 @@ Deno.test("start-up: an RCPT to a remote domain right after the port opens is ac
   try {
     const up = await connectWhenUp(smtpPort, 30_000);
     client = up.client;
-    assertMatch(await readReply(client), /^220 /);
-    // One write (RFC 2920 pipelining): the RCPT reaches the daemon at once.
+    // One write as soon as connected (the daemon reads it after its greeting): the RCPT
+    // reaches it at once, without waiting for a reply.
     await client.write(
       "EHLO client.test\r\nMAIL FROM:<sender@client.test>\r\nRCPT TO:<someone@remote.test>\r\n",
     );
     const sentAfter = Date.now() - up.at;
     assert(sentAfter < 100, `the RCPT went out ${sentAfter} ms after the port opened`);
+    assertMatch(await readReply(client), /^220 /);
     assertMatch(await readReply(client), /^250 /);
     assertMatch(await readReply(client), /^250 /);
     const rcpt = await readReply(client);
