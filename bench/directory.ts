@@ -8,8 +8,8 @@
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { Directory } from "../src/store/directory.ts";
-import { hashPassword } from "../src/store/password.ts";
+import { Directory } from "../src/directory/directory.ts";
+import { hashPassword } from "../src/directory/password.ts";
 
 const { values } = parseArgs({ options: { users: { type: "string", default: "100000" } } });
 const count = Number(values.users);

@@ -18,7 +18,7 @@
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { devDefaults } from "../src/config/load.ts";
-import { Directory } from "../src/store/directory.ts";
+import { Directory } from "../src/directory/directory.ts";
 import { MailStore } from "../src/store/mailstore.ts";
 
 export interface SeedUser {

@@ -13,10 +13,9 @@ import { devDefaults } from "../src/config/load.ts";
 import { Resolver } from "../src/dns/resolver.ts";
 import { newQueueId } from "../src/queue/id.ts";
 import { Queue } from "../src/queue/runner.ts";
-import { ServerContext } from "../src/server/context.ts";
-import { AdminPassword } from "../src/store/adminpass.ts";
-import { Directory } from "../src/store/directory.ts";
-import { MailStore } from "../src/store/mailstore.ts";
+import { newStats } from "../src/server/context.ts";
+import { Directory } from "../src/directory/directory.ts";
+import { ServerMetrics } from "../src/metrics/server_metrics.ts";
 import { startFakeDns } from "../tests/helpers/fake_dns.ts";
 import { startSink } from "../tests/helpers/sink_smtp.ts";
 
@@ -56,16 +55,16 @@ const config = {
 };
 await Deno.mkdir(config.DirBase, { recursive: true });
 const directory = Directory.open(config.DirBase);
-const ctx = new ServerContext({
-  config,
-  configSource: null,
+const queue: Queue = new Queue({
+  config: () => config,
+  dirBase: config.DirBase,
   directory,
-  store: new MailStore(config.DirBase, config.HashDirs),
-  adminPassword: new AdminPassword(config.DirBase),
-  tlsContext: null,
+  stats: newStats(),
+  metrics: new ServerMetrics(),
+  resolver: new Resolver({ servers: () => config.DNSServer }),
+  // Every recipient is accepted; a DSN would go back to the queue as the pipeline sends it.
+  submit: (m) => queue.enqueue(m),
 });
-const resolver = new Resolver({ servers: () => ctx.config.DNSServer });
-const queue = new Queue(ctx, { resolver });
 await queue.start();
 for (let d = 0; d < DOMAINS; d++) {
   dns.add(`dest${d}.test`, { type: "MX", preference: 10, exchange: `mx.dest${d}.test` });

@@ -15,7 +15,7 @@ import { parseArgs } from "node:util";
 import { formatConfig } from "../src/config/format.ts";
 import { devDefaults } from "../src/config/load.ts";
 import type { Config } from "../src/config/schema.ts";
-import { Directory } from "../src/store/directory.ts";
+import { Directory } from "../src/directory/directory.ts";
 import { MailStore } from "../src/store/mailstore.ts";
 
 const REPO = fileURLToPath(new URL("../", import.meta.url));

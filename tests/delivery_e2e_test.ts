@@ -4,7 +4,7 @@
  */
 import { deepStrictEqual as assertEquals, equal, match, ok } from "node:assert/strict";
 import { join } from "node:path";
-import { Directory } from "../src/store/directory.ts";
+import { Directory } from "../src/directory/directory.ts";
 import { MailStore } from "../src/store/mailstore.ts";
 import { python, startTestServer, TEST_CERT } from "./helpers/server.ts";
 

@@ -1,6 +1,6 @@
 /**
  * SPEC §5 per-user features in-process: mailing lists, FORWARD/KEEP, COPY, the
- * autoresponder (RFC 3834) and ctx.submit.
+ * autoresponder (RFC 3834) and submitting generated mail.
  */
 import { deepStrictEqual as assertEquals, equal, match, ok } from "node:assert/strict";
 import { AutoReplyStore } from "../src/delivery/autoreply_store.ts";
@@ -209,14 +209,13 @@ Deno.test("autoresponder: never to <>, lists, bulk or auto-submitted mail", asyn
   }
 });
 
-Deno.test("ctx.submit delivers generated mail locally and queues the rest", async () => {
+Deno.test("submit delivers generated mail locally and queues the rest", async () => {
   const fx = await fixture();
   try {
-    const { ctx, queue } = fx;
+    const { ctx, queue, submit } = fx;
     await users(ctx, ["bob"]);
-    ok(ctx.submit);
     const data = bytes(message({ From: "MAILER-DAEMON@mx.test.example", Subject: "bounce" }));
-    await ctx.submit!({
+    await submit({
       id: "00000000000001",
       from: "",
       to: ["bob@test.example", "x@remote.example"],
@@ -228,13 +227,13 @@ Deno.test("ctx.submit delivers generated mail locally and queues the rest", asyn
       "x@remote.example",
     ]]]);
     // Unknown local recipients of a null-sender message are dropped (never bounce a bounce).
-    await ctx.submit!({ id: "00000000000002", from: "", to: ["nobody@test.example"], data });
-    ctx.queue = null;
+    await submit({ id: "00000000000002", from: "", to: ["nobody@test.example"], data });
+    queue.failing = true;
     let failed = false;
-    await ctx.submit!({ id: "00000000000003", from: "", to: ["x@remote.example"], data }).catch(
+    await submit({ id: "00000000000003", from: "", to: ["x@remote.example"], data }).catch(
       () => failed = true,
     );
-    ok(failed, "a remote recipient without a queue must reject so the caller keeps the message");
+    ok(failed, "a remote copy the queue cannot store must reject so the caller keeps the message");
   } finally {
     await fx.close();
   }

@@ -6,19 +6,25 @@
  */
 import { devDefaults } from "../src/config/load.ts";
 import type { Config } from "../src/config/schema.ts";
-import { checkMailFrom, checkRcpt, deliver, installPipeline } from "../src/delivery/pipeline.ts";
+import { checkMailFrom, checkRcpt, deliver } from "../src/delivery/pipeline.ts";
+import { submitMessage } from "../src/delivery/route.ts";
+import { DnsCache } from "../src/dns/cache.ts";
 import type { MailParams, SessionInfo, SmtpReply, Transaction } from "../src/delivery/types.ts";
 import { newQueueId } from "../src/queue/id.ts";
 import type { OutboundMessage, OutboundQueue, QueueEntryReport } from "../src/queue/types.ts";
-import { ServerContext } from "../src/server/context.ts";
-import { AdminPassword } from "../src/store/adminpass.ts";
-import { Directory } from "../src/store/directory.ts";
+import { newStats, ServerContext } from "../src/server/context.ts";
+import { AdminPassword } from "../src/directory/adminpass.ts";
+import { Directory } from "../src/directory/directory.ts";
 import { MailStore } from "../src/store/mailstore.ts";
-import type { UserRecord } from "../src/store/records.ts";
+import { ServerMetrics } from "../src/metrics/server_metrics.ts";
+import type { UserRecord } from "../src/directory/records.ts";
 
 export class FakeQueue implements OutboundQueue {
   readonly messages: OutboundMessage[] = [];
+  /** When set, enqueue fails as a spool that cannot be written would. */
+  failing = false;
   enqueue(message: OutboundMessage): Promise<void> {
+    if (this.failing) return Promise.reject(new Error("spool: no space left on device"));
     this.messages.push(message);
     return Promise.resolve();
   }
@@ -45,6 +51,8 @@ export const bytes = (s: string) => new TextEncoder().encode(s);
 export interface Fixture {
   ctx: ServerContext;
   queue: FakeQueue;
+  /** The pipeline's entry for generated mail (what the queue's DSNs go through). */
+  submit(message: OutboundMessage): Promise<void>;
   dir: string;
   close(): Promise<void>;
   /** The INBOX messages of a user, as text, in UID order. */
@@ -61,6 +69,7 @@ export async function fixture(overrides: Partial<Config> = {}): Promise<Fixture>
   };
   const directory = Directory.open(dir);
   const store = new MailStore(dir, config.HashDirs);
+  const queue = new FakeQueue();
   const ctx = new ServerContext({
     config,
     configSource: null,
@@ -68,13 +77,15 @@ export async function fixture(overrides: Partial<Config> = {}): Promise<Fixture>
     store,
     adminPassword: new AdminPassword(dir),
     tlsContext: null,
+    metrics: new ServerMetrics(),
+    stats: newStats(),
+    queue,
+    dnsCache: new DnsCache(),
   });
-  const queue = new FakeQueue();
-  ctx.queue = queue;
-  installPipeline(ctx);
   return {
     ctx,
     queue,
+    submit: (message) => submitMessage(ctx, message),
     dir,
     async close() {
       directory.close();

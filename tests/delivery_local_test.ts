@@ -269,23 +269,27 @@ Deno.test("relay: refused from outside without AUTH, allowed from LocalIP and wi
   }
 });
 
-Deno.test("no outbound queue: 451 4.3.0 for remote recipients, local mail still works", async () => {
+Deno.test("a queue that cannot store the message: 451 4.3.0 at DATA, local mail still works", async () => {
   const fx = await fixture();
   try {
-    const { ctx } = fx;
-    ctx.queue = null;
-    await users(ctx, ["bob", "fwd"]);
-    await ctx.directory.modUser("fwd", "test.example", { forward: ["far@remote.example"] });
+    const { ctx, queue } = fx;
+    queue.failing = true;
+    await users(ctx, ["bob"]);
     const r = await send(ctx, {
       from: "x@remote.example",
       to: ["y@elsewhere.example", "bob@test.example"],
       data: SIMPLE,
       info: session({ clientIp: "127.0.0.1" }),
     });
-    match(r.rcpt[0].toString(), /^451 4\.3\.0 /);
-    equal(r.data!.code, 250);
-    const f = await send(ctx, { from: "x@remote.example", to: ["fwd@test.example"], data: SIMPLE });
-    match(f.rcpt[0].toString(), /^451 4\.3\.0 /);
+    equal(r.rcpt[0].code, 250);
+    match(r.data!.toString(), /^451 4\.3\.0 /);
+    equal(queue.messages.length, 0);
+    const local = await send(ctx, {
+      from: "x@remote.example",
+      to: ["bob@test.example"],
+      data: SIMPLE,
+    });
+    equal(local.data!.code, 250);
   } finally {
     await fx.close();
   }

@@ -4,7 +4,7 @@ import { autoReplyRefusal, autoReplySubject, buildAutoReply } from "../src/deliv
 import { type DirectoryLookup, expand } from "../src/delivery/expand.ts";
 import { receivedHeader, returnPathHeader, withProtocol } from "../src/delivery/received.ts";
 import { getHeader, parseHeaderBlock } from "../src/message/header.ts";
-import type { ListRecord, LocalTarget, UserRecord } from "../src/store/records.ts";
+import type { ListRecord, LocalTarget, UserRecord } from "../src/directory/records.ts";
 import { bytes, text } from "./delivery_fixture.ts";
 
 const user = { name: "bob", domain: "test.example" } as UserRecord;

@@ -182,13 +182,13 @@ Deno.test("bounce: DOMAINOUT/MAILBOXOUT refuse at delivery; a bounce is never bo
   }
 });
 
-Deno.test("bounce: without a mail pipeline the DSN goes through the queue itself", async () => {
+Deno.test("bounce: a DSN to a remote sender goes out through the queue", async () => {
   const dns = await startFakeDns();
   const sink = await startSink({
     rcpt: (to) => (to === "gone@remote.test" ? "550 5.1.1 gone" : undefined),
   });
   const h = await startQueueHarness({ DNSServer: [dns.server], OutboundPort: sink.port }, {
-    noSubmit: true,
+    bouncesToQueue: true,
   });
   try {
     dns.add("remote.test", { type: "A", address: "127.0.0.1" });

@@ -3,7 +3,7 @@
  * before the server starts, reading a user's Maildir, and a raw reply reader.
  */
 import { join } from "node:path";
-import { Directory } from "../src/store/directory.ts";
+import { Directory } from "../src/directory/directory.ts";
 import { MailStore } from "../src/store/mailstore.ts";
 import type { LineClient } from "./helpers/client.ts";
 import { startTestServer, type TestServer, type TestServerOptions } from "./helpers/server.ts";

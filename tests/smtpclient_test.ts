@@ -18,7 +18,6 @@ import { transaction } from "../src/smtpclient/transaction.ts";
 import { startSink } from "./helpers/sink_smtp.ts";
 
 const enc = new TextEncoder();
-const dec = new TextDecoder();
 const line = (text: string) => enc.encode(text);
 
 Deno.test("reply: multi-line replies, enhanced codes, EHLO keywords", () => {

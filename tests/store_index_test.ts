@@ -8,8 +8,8 @@
 import { deepStrictEqual, equal, ok } from "node:assert/strict";
 import { join } from "node:path";
 import { MailStore } from "../src/store/mailstore.ts";
-import { Folder } from "../src/store/folder.ts";
-import { INDEX_FILE } from "../src/store/folder_index.ts";
+import { Folder } from "../src/store/folder/folder.ts";
+import { INDEX_FILE } from "../src/store/folder/index_db.ts";
 import { fileNameFor, newBaseName, parseFileName } from "../src/store/maildir_names.ts";
 import { REPO, startTestServer } from "./helpers/server.ts";
 import { ImapClient, seedUsers } from "./helpers/imap.ts";
@@ -240,7 +240,7 @@ Deno.test("index: a crash (SIGKILL) mid-changes leaves a consistent folder", asy
     const child = new Deno.Command(Deno.execPath(), {
       args: [
         "eval",
-        `import { Folder } from "${url("src/store/folder.ts")}";
+        `import { Folder } from "${url("src/store/folder/folder.ts")}";
          import { newBaseName } from "${url("src/store/maildir_names.ts")}";
          const root = ${JSON.stringify(root)};
          const f = new Folder(root);

@@ -2,7 +2,7 @@ import { assert, assertEquals, assertRejects } from "./helpers/assert.ts";
 import { join } from "node:path";
 import { createHash } from "node:crypto";
 import { MailStore, SPECIAL_FOLDERS } from "../src/store/mailstore.ts";
-import { Folder } from "../src/store/folder.ts";
+import { Folder } from "../src/store/folder/folder.ts";
 import { decodeMutf7, encodeMutf7 } from "../src/store/mutf7.ts";
 import { dirToFolder, folderToDir, parseFileName } from "../src/store/maildir_names.ts";
 import { syncDir } from "../src/store/fsutil.ts";

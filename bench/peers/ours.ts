@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import { formatConfig } from "../../src/config/format.ts";
 import { devDefaults } from "../../src/config/load.ts";
 import type { Config } from "../../src/config/schema.ts";
-import { Directory } from "../../src/store/directory.ts";
+import { Directory } from "../../src/directory/directory.ts";
 import { MailStore } from "../../src/store/mailstore.ts";
 import { freePorts } from "../../tests/helpers/server.ts";
 import { portOpen, sleep } from "./proc.ts";

@@ -5,8 +5,8 @@
  * A running daemon sees the new file at the next LOGIN (AdminPassword re-reads it).
  */
 import { loadConfig } from "../config/load.ts";
-import { AdminPassword } from "../store/adminpass.ts";
-import { randomPassword } from "../store/password.ts";
+import { AdminPassword } from "../directory/adminpass.ts";
+import { randomPassword } from "../directory/password.ts";
 import { promptPassword } from "./client.ts";
 
 export const ADMIN_PASSWORD_HELP = `Usage: extremail admin-password [--conf FILE]

@@ -12,8 +12,8 @@
  *   address as envelope sender and its List-* headers.
  * - Expanded addresses under DOMAINOUT/MAILBOXOUT deny entries are dropped.
  */
-import type { DenyKind, ListRecord, LocalTarget, UserRecord } from "../store/records.ts";
-import { addressKey } from "../store/names.ts";
+import type { DenyKind, ListRecord, LocalTarget, UserRecord } from "../directory/records.ts";
+import { addressKey } from "../directory/names.ts";
 
 /** The part of the Directory that expansion reads. */
 export interface DirectoryLookup {

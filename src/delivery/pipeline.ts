@@ -9,13 +9,13 @@ import { isAscii } from "../message/controls.ts";
 import { countHeaders, parseHeaderBlock } from "../message/header.ts";
 import { rewriteHeaders } from "../message/header_rewrite.ts";
 import type { ServerContext } from "../server/context.ts";
-import { NameError, parseAddress } from "../store/names.ts";
-import type { UserRecord } from "../store/records.ts";
+import { NameError, parseAddress } from "../directory/names.ts";
+import type { UserRecord } from "../directory/records.ts";
 import { expand, type Expansion, isEmpty, isListMember } from "./expand.ts";
 import { mergeExpansions, userLimit } from "./plan.ts";
 import { receivedHeader } from "./received.ts";
 import * as R from "./replies.ts";
-import { route, submitMessage } from "./route.ts";
+import { route } from "./route.ts";
 import type {
   AcceptedRecipient,
   MailParams,
@@ -143,7 +143,6 @@ export async function checkRcpt(
   if (!isLocal) {
     // SPEC §5 "No open relay": only trusted networks and authenticated clients.
     if (!ctx.isLocalIp(info.clientIp) && !info.authUser) return { reply: R.relayDenied(rcpt) };
-    if (!ctx.queue) return { reply: R.queueUnavailable() };
   } else {
     const resolved = dir.resolveLocal(local, domain);
     if (
@@ -159,7 +158,6 @@ export async function checkRcpt(
     if (expansion.denied && !expansion.unknown) return { reply: R.recipientDenied(rcpt) };
     return { reply: R.unknownUser(rcpt) };
   }
-  if (expansion.remotes.length > 0 && !ctx.queue) return { reply: R.queueUnavailable() };
   // SPEC §5: with SIZE, QUOTA and MAXIN are enforced at RCPT; refuse when no copy could be stored.
   const size = tx.params.size;
   if (size !== undefined && expansion.locals.length > 0 && expansion.remotes.length === 0) {
@@ -265,9 +263,4 @@ export async function deliver(
       }${failed}`,
   );
   return result.reply;
-}
-
-/** Sets `ctx.submit` (mail generated inside the server: DSNs, autoreplies, forwards). */
-export function installPipeline(ctx: ServerContext): void {
-  ctx.submit = (message) => submitMessage(ctx, message);
 }

@@ -4,8 +4,8 @@
  * SPEC §5 (MAXIN 552 5.3.4, QUOTA 552 5.2.2) applied to every mailbox copy.
  */
 import type { ServerContext } from "../server/context.ts";
-import type { ListRecord, UserRecord } from "../store/records.ts";
-import { addressKey } from "../store/names.ts";
+import type { ListRecord, UserRecord } from "../directory/records.ts";
+import { addressKey } from "../directory/names.ts";
 import type { Expansion } from "./expand.ts";
 import { overQuota, tooBigForRecipient, unknownUser } from "./replies.ts";
 import type { FailedRecipient, SmtpReply } from "./types.ts";

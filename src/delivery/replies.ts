@@ -55,8 +55,6 @@ export const tooBigForRecipient = (a: string) =>
 export const overQuota = (a: string) =>
   reply(552, "5.2.2", `<${safe(a)}>: Mailbox full: quota exceeded`);
 // RFC 3463 4.3.0: other or undefined mail system status (temporary).
-export const queueUnavailable = () =>
-  reply(451, "4.3.0", "outbound queue not available, try again later");
 export const localError = () => reply(451, "4.3.0", "Local error in processing, try again later");
 export const recipientOk = (a: string) => reply(250, "2.1.5", `<${safe(a)}>: Recipient ok`);
 export const duplicateRecipient = (a: string) =>

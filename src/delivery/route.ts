@@ -4,7 +4,8 @@
  * one `queue.enqueue` for its remote addresses; then the follow-ups that are mail of
  * their own: DSNs for copies refused after acceptance and autoresponder answers.
  *
- * `submitMessage` is `ctx.submit`: the same path for mail the server generates.
+ * `submitMessage` is the same path for mail the server generates (the queue's DSNs,
+ * given to the queue by src/server/server.ts).
  */
 import { log } from "../log.ts";
 import { buildDsn } from "../message/dsn.ts";
@@ -14,13 +15,13 @@ import type { OutboundMessage } from "../queue/types.ts";
 import { newQueueId } from "../queue/id.ts";
 import type { ServerContext } from "../server/context.ts";
 import type { MailStore } from "../store/mailstore.ts";
-import type { UserRecord } from "../store/records.ts";
+import type { UserRecord } from "../directory/records.ts";
 import { autoReplyRefusal, buildAutoReply } from "./autoreply.ts";
 import { autoReplyStore } from "./autoreply_store.ts";
-import { expand, splitAddress } from "./expand.ts";
+import { expand } from "./expand.ts";
 import { applyLimits, groupSender, mergeExpansions, type Plan, planIsEmpty } from "./plan.ts";
 import { returnPathHeader } from "./received.ts";
-import { queuedAs, queueUnavailable } from "./replies.ts";
+import { queuedAs } from "./replies.ts";
 import type { FailedRecipient, SmtpReply } from "./types.ts";
 
 const encoder = new TextEncoder();
@@ -84,10 +85,6 @@ async function ensureMailboxes(ctx: ServerContext, roots: string[]): Promise<voi
   );
 }
 
-function isLocalAddress(ctx: ServerContext, address: string): boolean {
-  return ctx.directory.isLocalDomain(splitAddress(address).domain);
-}
-
 /** Runs the plan; throws on an I/O failure (the caller answers 451 and logs it). */
 export async function route(ctx: ServerContext, job: RouteJob, plan: Plan): Promise<RouteResult> {
   const failures = await applyLimits(ctx, plan, job.size);
@@ -100,12 +97,6 @@ export async function route(ctx: ServerContext, job: RouteJob, plan: Plan): Prom
   for (const f of failures) {
     const sender = groupSender(f.group, job.from);
     if (sender !== "") dsnTo.set(sender, [...(dsnTo.get(sender) ?? []), f.failed]);
-  }
-  const needQueue = plan.groups.some((g) => g.remotes.length > 0) ||
-    [...dsnTo.keys()].some((a) => !isLocalAddress(ctx, a));
-  const queue = ctx.queue;
-  if (needQueue && !queue) {
-    return { reply: queueUnavailable(), localCopies: 0, queued: [], failed };
   }
 
   let localCopies = 0;
@@ -127,7 +118,7 @@ export async function route(ctx: ServerContext, job: RouteJob, plan: Plan): Prom
       const id = queued.length === 0 ? job.queueId : newQueueId();
       queued.push(id);
       const data = job.trace.length ? concatBytes([job.trace, body]) : body;
-      work.push(queue!.enqueue({
+      work.push(ctx.queue.enqueue({
         id,
         from: sender,
         to: g.remotes,
@@ -201,10 +192,6 @@ async function sendAutoReplies(ctx: ServerContext, job: RouteJob, users: UserRec
       logger.debug(`${job.queueId}: no autoreply from ${address}: ${refusal}`);
       continue;
     }
-    if (!isLocalAddress(ctx, job.from) && !ctx.queue) {
-      logger.warn(`${job.queueId}: no autoreply from ${address}: outbound queue not available`);
-      continue;
-    }
     try {
       if (!(await autoReplyStore(ctx.config.DirBase).claim(user, job.from))) {
         logger.debug(
@@ -230,10 +217,10 @@ async function sendAutoReplies(ctx: ServerContext, job: RouteJob, users: UserRec
 }
 
 /**
- * `ctx.submit`: a message generated inside the server (DSN, autoreply, forward) goes
+ * A message generated inside the server (DSN, autoreply, forward) goes
  * through the same expansion and delivery as received mail, without a Received
  * header of ours. Resolves when durable; rejects when it could not be made durable
- * (no outbound queue for a remote recipient, an I/O error), so the caller keeps it.
+ * (an I/O error in the queue or a Maildir), so the caller keeps it.
  */
 export async function submitMessage(ctx: ServerContext, message: OutboundMessage): Promise<void> {
   const id = message.id || newQueueId();

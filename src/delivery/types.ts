@@ -3,7 +3,7 @@
  * (src/delivery/): the SMTP session parses and sequences commands; the pipeline
  * decides policy (deny entries, relay, recipients, quotas) and delivers.
  */
-import type { UserRecord } from "../store/records.ts";
+import type { UserRecord } from "../directory/records.ts";
 
 /** An SMTP reply with its RFC 3463 enhanced status code (ENHANCEDSTATUSCODES). */
 export class SmtpReply {

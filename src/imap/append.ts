@@ -4,16 +4,16 @@
  * mailbox and [OVERQUOTA] past the user's quota (SPEC §5). The literal itself
  * (`{n}`, LITERAL+ `{n+}`, size limit MaxMailSize) is handled by the parser.
  */
-import { FlagError } from "../store/folder.ts";
+import { FlagError } from "../store/folder/folder.ts";
 import { FLAG_LETTERS } from "../store/maildir_names.ts";
 import { bad, mailboxName, no, parseDateTime, parseFlagList, tokenText } from "./args.ts";
-import { AUTHED, defineCommand } from "./command_table.ts";
+import { AUTHED, type CommandSpec } from "./command_table.ts";
 import { checkQuota } from "./commands_store.ts";
 import { toCrlf } from "../message/line_endings.ts";
 import { markRecent } from "./recent.ts";
 import { requireTarget } from "./store_calls.ts";
 
-defineCommand("APPEND", {
+const appendCommand: CommandSpec = {
   states: AUTHED,
   async run(s, { args }) {
     const name = mailboxName(args.astring("mailbox name"), s.utf8);
@@ -57,4 +57,8 @@ defineCommand("APPEND", {
     markRecent(store.folderPath(s.root, name), [uid]);
     return { text: "APPEND completed", code: `APPENDUID ${uidValidity} ${uid}` };
   },
-});
+};
+
+export const APPEND_COMMANDS: Record<string, CommandSpec> = {
+  APPEND: appendCommand,
+};

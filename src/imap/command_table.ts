@@ -2,7 +2,8 @@
  * The command table (RFC 3501 §6, RFC 9051 §6): each command declares the session
  * states that allow it, whether it has a UID form, and whether untagged EXPUNGE may
  * follow it (RFC 3501 §7.4.1: not after FETCH, STORE or SEARCH by sequence number).
- * Command families register themselves here at import time.
+ * Each command family exports its entries; commands.ts puts them in one table, which
+ * every session receives.
  */
 import type { Args } from "./args.ts";
 import type { Session } from "./session.ts";
@@ -34,11 +35,8 @@ export interface CommandSpec {
   run(s: Session, call: CommandCall): Promise<Done>;
 }
 
-export const COMMANDS = new Map<string, CommandSpec>();
-
-export function defineCommand(name: string, spec: CommandSpec): void {
-  COMMANDS.set(name, spec);
-}
+/** Command name (upper case) -> its specification. */
+export type CommandTable = ReadonlyMap<string, CommandSpec>;
 
 export const ANY: readonly SessionState[] = ["notauth", "auth", "selected"];
 export const AUTHED: readonly SessionState[] = ["auth", "selected"];

@@ -5,29 +5,29 @@
  */
 import { VERSION } from "../version.ts";
 import { bad, tokenText } from "./args.ts";
-import { ANY, AUTHED, defineCommand } from "./command_table.ts";
+import { ANY, AUTHED, type CommandSpec } from "./command_table.ts";
 import { quoted } from "./wire.ts";
 
-defineCommand("CAPABILITY", {
+const capabilityCommand: CommandSpec = {
   states: ANY,
   run(s, { args }) {
     args.end();
     s.out.text(`* CAPABILITY ${s.capabilities()}\r\n`);
     return Promise.resolve({ text: "Capability completed" });
   },
-});
+};
 
 // RFC 3501 §6.1.2: NOOP is the polling command; look at the Maildir now.
-defineCommand("NOOP", {
+const noopCommand: CommandSpec = {
   states: ANY,
   async run(s, { args }) {
     args.end();
     await s.sendUpdates(true, true);
     return { text: "NOOP completed" };
   },
-});
+};
 
-defineCommand("LOGOUT", {
+const logoutCommand: CommandSpec = {
   states: ANY,
   run(s, { args }) {
     args.end();
@@ -35,10 +35,10 @@ defineCommand("LOGOUT", {
     s.state = "logout";
     return Promise.resolve({ text: "Logout completed" });
   },
-});
+};
 
 // RFC 2971: the client's ID is logged; ours is sent back.
-defineCommand("ID", {
+const idCommand: CommandSpec = {
   states: ANY,
   run(s, { args }) {
     const t = args.take("ID parameters");
@@ -61,10 +61,10 @@ defineCommand("ID", {
     );
     return Promise.resolve({ text: "ID completed" });
   },
-});
+};
 
 // RFC 5161 ENABLE; RFC 9051 §6.3.1 IMAP4rev2; RFC 6855 UTF8=ACCEPT; RFC 7162 CONDSTORE, QRESYNC.
-defineCommand("ENABLE", {
+const enableCommand: CommandSpec = {
   states: AUTHED,
   run(s, { args }) {
     if (!args.more) throw bad("ENABLE needs at least one capability");
@@ -92,14 +92,23 @@ defineCommand("ENABLE", {
     s.out.text(`* ENABLED${enabled.map((c) => " " + c).join("")}\r\n`);
     return Promise.resolve({ text: "ENABLE completed" });
   },
-});
+};
 
 // RFC 2342: one personal namespace, no prefix, "/" delimiter (SPEC §5).
-defineCommand("NAMESPACE", {
+const namespaceCommand: CommandSpec = {
   states: AUTHED,
   run(s, { args }) {
     args.end();
     s.out.text(`* NAMESPACE (("" "/")) NIL NIL\r\n`);
     return Promise.resolve({ text: "NAMESPACE completed" });
   },
-});
+};
+
+export const ANY_STATE_COMMANDS: Record<string, CommandSpec> = {
+  CAPABILITY: capabilityCommand,
+  NOOP: noopCommand,
+  LOGOUT: logoutCommand,
+  ID: idCommand,
+  ENABLE: enableCommand,
+  NAMESPACE: namespaceCommand,
+};

@@ -8,9 +8,9 @@ import { sessionUser } from "../log.ts";
 import { LineTooLongError } from "../net/connection.ts";
 import { authorizesSelf, decodePlain } from "../sasl/plain.ts";
 import { decodeResponse } from "../sasl/response.ts";
-import type { UserRecord } from "../store/records.ts";
+import type { UserRecord } from "../directory/records.ts";
 import { bad, ImapError, no } from "./args.ts";
-import { defineCommand, type Done, NOT_AUTHED } from "./command_table.ts";
+import { type CommandSpec, type Done, NOT_AUTHED } from "./command_table.ts";
 import type { Session } from "./session.ts";
 
 /** Failed logins are answered after this delay (password guessing, SPEC §4 spirit). */
@@ -18,7 +18,7 @@ const FAIL_DELAY_MS = 1000;
 /** After this many failures the connection is closed. */
 const MAX_FAILURES = 5;
 
-defineCommand("STARTTLS", {
+const starttlsCommand: CommandSpec = {
   states: NOT_AUTHED,
   async run(s, { tag, args }) {
     args.end();
@@ -38,9 +38,9 @@ defineCommand("STARTTLS", {
     }
     return { text: "", silent: true };
   },
-});
+};
 
-defineCommand("LOGIN", {
+const loginCommand: CommandSpec = {
   states: NOT_AUTHED,
   async run(s, { args }) {
     const login = args.astring("user name");
@@ -49,9 +49,9 @@ defineCommand("LOGIN", {
     requirePlainAllowed(s);
     return await finishAuth(s, login, await s.ctx.directory.authenticate(login, password));
   },
-});
+};
 
-defineCommand("AUTHENTICATE", {
+const authenticateCommand: CommandSpec = {
   states: NOT_AUTHED,
   async run(s, { args }) {
     const mech = args.atom("mechanism").toUpperCase();
@@ -92,7 +92,7 @@ defineCommand("AUTHENTICATE", {
     }
     return await finishAuth(s, creds.authcid, user);
   },
-});
+};
 
 function requirePlainAllowed(s: Session): void {
   if (!s.ctx.plainAuthAllowed(s.conn)) {
@@ -124,3 +124,9 @@ async function finishAuth(s: Session, login: string, user: UserRecord | undefine
   s.log.info(`login ${user.name}@${user.domain}`);
   return { text: "Logged in", code: `CAPABILITY ${s.capabilities()}` };
 }
+
+export const AUTH_COMMANDS: Record<string, CommandSpec> = {
+  STARTTLS: starttlsCommand,
+  LOGIN: loginCommand,
+  AUTHENTICATE: authenticateCommand,
+};

@@ -5,7 +5,7 @@
  */
 import { isInbox } from "../store/maildir_names.ts";
 import { mailboxName, no } from "./args.ts";
-import { AUTHED, defineCommand } from "./command_table.ts";
+import { AUTHED, type CommandSpec } from "./command_table.ts";
 import type { Session } from "./session.ts";
 import { forgetRecent } from "./recent.ts";
 import { storeCall } from "./store_calls.ts";
@@ -19,7 +19,7 @@ function nameArg(s: Session, raw: string, creating = false): string {
   return name;
 }
 
-defineCommand("CREATE", {
+const createCommand: CommandSpec = {
   states: AUTHED,
   async run(s, { args }) {
     const name = nameArg(s, args.astring("mailbox name"), true);
@@ -40,9 +40,9 @@ defineCommand("CREATE", {
     await storeCall(() => store.createFolder(s.root, name));
     return { text: "CREATE completed" };
   },
-});
+};
 
-defineCommand("DELETE", {
+const deleteCommand: CommandSpec = {
   states: AUTHED,
   async run(s, { args }) {
     const name = nameArg(s, args.astring("mailbox name"));
@@ -63,9 +63,9 @@ defineCommand("DELETE", {
     }
     return { text: "DELETE completed" };
   },
-});
+};
 
-defineCommand("RENAME", {
+const renameCommand: CommandSpec = {
   states: AUTHED,
   async run(s, { args }) {
     const from = nameArg(s, args.astring("existing mailbox name"));
@@ -96,9 +96,9 @@ defineCommand("RENAME", {
     }
     return { text: "RENAME completed" };
   },
-});
+};
 
-defineCommand("SUBSCRIBE", {
+const subscribeCommand: CommandSpec = {
   states: AUTHED,
   async run(s, { args }) {
     const name = nameArg(s, args.astring("mailbox name"));
@@ -111,9 +111,9 @@ defineCommand("SUBSCRIBE", {
     await updateSubscriptions(s.root, (names) => names.includes(name) ? names : [...names, name]);
     return { text: "SUBSCRIBE completed" };
   },
-});
+};
 
-defineCommand("UNSUBSCRIBE", {
+const unsubscribeCommand: CommandSpec = {
   states: AUTHED,
   async run(s, { args }) {
     const name = nameArg(s, args.astring("mailbox name"));
@@ -121,4 +121,12 @@ defineCommand("UNSUBSCRIBE", {
     await updateSubscriptions(s.root, (names) => names.filter((n) => n !== name));
     return { text: "UNSUBSCRIBE completed" };
   },
-});
+};
+
+export const MAILBOX_COMMANDS: Record<string, CommandSpec> = {
+  CREATE: createCommand,
+  DELETE: deleteCommand,
+  RENAME: renameCommand,
+  SUBSCRIBE: subscribeCommand,
+  UNSUBSCRIBE: unsubscribeCommand,
+};

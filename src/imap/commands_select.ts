@@ -4,7 +4,7 @@
  * SELECT, EXAMINE, UNSELECT, CLOSE, CHECK, EXPUNGE.
  */
 import { inRanges, mailboxName, parseSequenceSet, resolveRanges, wireName } from "./args.ts";
-import { AUTHED, defineCommand, SELECTED } from "./command_table.ts";
+import { AUTHED, type CommandSpec, SELECTED } from "./command_table.ts";
 import { parseSelectParams, qresyncResponses, type SelectParams } from "./condstore.ts";
 import type { Args } from "./args.ts";
 import type { Session } from "./session.ts";
@@ -70,30 +70,30 @@ function selectArgs(s: Session, args: Args): [string, SelectParams] {
   return [raw, params];
 }
 
-defineCommand("SELECT", {
+const selectCommand: CommandSpec = {
   states: AUTHED,
   async run(s, { args }) {
     const [raw, params] = selectArgs(s, args);
     return await select(s, raw, false, params);
   },
-});
+};
 
-defineCommand("EXAMINE", {
+const examineCommand: CommandSpec = {
   states: AUTHED,
   async run(s, { args }) {
     const [raw, params] = selectArgs(s, args);
     return await select(s, raw, true, params);
   },
-});
+};
 
-defineCommand("UNSELECT", {
+const unselectCommand: CommandSpec = {
   states: SELECTED,
   run(s, { args }) {
     args.end();
     deselect(s);
     return Promise.resolve({ text: "UNSELECT completed" });
   },
-});
+};
 
 /** Removes \Deleted messages (all, or those in `uidSet`); returns the UIDs removed. */
 export async function expungeDeleted(s: Session, uidFilter?: (uid: number) => boolean) {
@@ -112,7 +112,7 @@ export async function expungeDeleted(s: Session, uidFilter?: (uid: number) => bo
 }
 
 // RFC 3501 §6.4.2: CLOSE expunges silently (not in EXAMINE) and deselects.
-defineCommand("CLOSE", {
+const closeCommand: CommandSpec = {
   states: SELECTED,
   async run(s, { args }) {
     args.end();
@@ -120,19 +120,19 @@ defineCommand("CLOSE", {
     deselect(s);
     return { text: "CLOSE completed" };
   },
-});
+};
 
 // RFC 3501 §6.4.1: our writes are durable when made; CHECK is a poll.
-defineCommand("CHECK", {
+const checkCommand: CommandSpec = {
   states: SELECTED,
   async run(s, { args }) {
     args.end();
     await s.sendUpdates(true, true);
     return { text: "CHECK completed" };
   },
-});
+};
 
-defineCommand("EXPUNGE", {
+const expungeCommand: CommandSpec = {
   states: SELECTED,
   uid: true,
   async run(s, { args, uid }) {
@@ -150,4 +150,13 @@ defineCommand("EXPUNGE", {
     }
     return { text: "EXPUNGE completed" };
   },
-});
+};
+
+export const SELECT_COMMANDS: Record<string, CommandSpec> = {
+  SELECT: selectCommand,
+  EXAMINE: examineCommand,
+  UNSELECT: unselectCommand,
+  CLOSE: closeCommand,
+  CHECK: checkCommand,
+  EXPUNGE: expungeCommand,
+};

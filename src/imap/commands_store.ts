@@ -3,10 +3,10 @@
  * STORE with +FLAGS/-FLAGS/FLAGS[.SILENT], keywords and UNCHANGEDSINCE (RFC 7162
  * §3.1.3), COPY with COPYUID (RFC 4315 §3), MOVE (RFC 6851), each with its UID form.
  */
-import { FlagError, type MessageEntry } from "../store/folder.ts";
+import { FlagError, type MessageEntry } from "../store/folder/folder.ts";
 import { FolderNameError } from "../store/maildir_names.ts";
 import { bad, flagsArg, formatSet, ImapError, mailboxName, no, parseSequenceSet } from "./args.ts";
-import { defineCommand, SELECTED } from "./command_table.ts";
+import { type CommandSpec, SELECTED } from "./command_table.ts";
 import { parseModSeq } from "./condstore.ts";
 import { markRecent } from "./recent.ts";
 import type { Session } from "./session.ts";
@@ -15,7 +15,7 @@ import { requireTarget } from "./store_calls.ts";
 /** Messages changed per batch (one folder update, one new mod-sequence each). */
 const STORE_BATCH = 256;
 
-defineCommand("STORE", {
+const storeCommand: CommandSpec = {
   states: SELECTED,
   uid: true,
   noExpunge: true,
@@ -100,7 +100,7 @@ defineCommand("STORE", {
     }
     return { text: "STORE completed" };
   },
-});
+};
 
 async function copyOrMove(s: Session, args: import("./args.ts").Args, uid: boolean, move: boolean) {
   const view = move ? s.requireWritable() : s.view!;
@@ -154,14 +154,20 @@ export async function checkQuota(s: Session, adding: number): Promise<void> {
   if (used + adding > quota) throw new ImapError("NO", "Quota exceeded", "OVERQUOTA");
 }
 
-defineCommand("COPY", {
+const copyCommand: CommandSpec = {
   states: SELECTED,
   uid: true,
   run: (s, { args, uid }) => copyOrMove(s, args, uid, false),
-});
+};
 
-defineCommand("MOVE", {
+const moveCommand: CommandSpec = {
   states: SELECTED,
   uid: true,
   run: (s, { args, uid }) => copyOrMove(s, args, uid, true),
-});
+};
+
+export const STORE_COMMANDS: Record<string, CommandSpec> = {
+  STORE: storeCommand,
+  COPY: copyCommand,
+  MOVE: moveCommand,
+};

@@ -3,7 +3,7 @@
  * SELECT/EXAMINE parameters (CONDSTORE, QRESYNC) and QRESYNC's resynchronization
  * responses (VANISHED (EARLIER) and FETCH of what changed).
  */
-import type { Folder } from "../store/folder.ts";
+import type { Folder } from "../store/folder/folder.ts";
 import { bad, formatSet, inRanges, parseNumber, parseSequenceSet, type Range } from "./args.ts";
 import type { Token } from "./parser.ts";
 import type { Session } from "./session.ts";

@@ -8,9 +8,9 @@
  *
  * The items are parsed in fetch_items.ts, the responses rendered in fetch_render.ts.
  */
-import type { MessageEntry } from "../store/folder.ts";
+import type { MessageEntry } from "../store/folder/folder.ts";
 import { parseSequenceSet, resolveRanges } from "./args.ts";
-import { defineCommand, SELECTED } from "./command_table.ts";
+import { type CommandSpec, SELECTED } from "./command_table.ts";
 import { vanishedEarlier } from "./condstore.ts";
 import { needsBytes, parseFetchItems, parseModifiers, setsSeen } from "./fetch_items.ts";
 import { renderMessage, type RenderOptions, renderSimple } from "./fetch_render.ts";
@@ -24,7 +24,7 @@ const READ_AHEAD_BYTES = 4 << 20;
 /** Messages handled per batch when no file is read (flag updates are batched too). */
 const BATCH = 256;
 
-defineCommand("FETCH", {
+const fetchCommand: CommandSpec = {
   states: SELECTED,
   uid: true,
   noExpunge: true,
@@ -131,4 +131,8 @@ defineCommand("FETCH", {
     }
     return { text: "FETCH completed" };
   },
-});
+};
+
+export const FETCH_COMMANDS: Record<string, CommandSpec> = {
+  FETCH: fetchCommand,
+};

@@ -3,7 +3,7 @@
  * in literals, and the items a response must carry unasked (UID for UID FETCH, MODSEQ
  * once CONDSTORE is on, FLAGS after an implicit \Seen).
  */
-import type { MessageEntry } from "../store/folder.ts";
+import type { MessageEntry } from "../store/folder/folder.ts";
 import { formatDateTime, no } from "./args.ts";
 import type { FetchItem } from "./fetch_items.ts";
 import { decodeBodyBytes } from "../message/body_text.ts";

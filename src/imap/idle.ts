@@ -6,12 +6,12 @@
  */
 import { LineTooLongError } from "../net/connection.ts";
 import { bad } from "./args.ts";
-import { AUTHED, defineCommand } from "./command_table.ts";
+import { AUTHED, type CommandSpec } from "./command_table.ts";
 
 /** How often an idling session looks for changes made outside this process. */
 const POLL_MS = 3000;
 
-defineCommand("IDLE", {
+const idleCommand: CommandSpec = {
   states: AUTHED,
   async run(s, { args }) {
     args.end();
@@ -66,4 +66,8 @@ defineCommand("IDLE", {
     if (word !== "DONE") throw bad("Expected DONE");
     return { text: "IDLE terminated" };
   },
-});
+};
+
+export const IDLE_COMMANDS: Record<string, CommandSpec> = {
+  IDLE: idleCommand,
+};

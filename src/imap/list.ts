@@ -7,7 +7,7 @@
  */
 import { decodeMutf7 } from "../store/mutf7.ts";
 import { bad, tokenText, wireName } from "./args.ts";
-import { AUTHED, defineCommand } from "./command_table.ts";
+import { AUTHED, type CommandSpec } from "./command_table.ts";
 import type { Token } from "./parser.ts";
 import type { Session } from "./session.ts";
 import { statusItems, statusResponse } from "./status.ts";
@@ -128,7 +128,7 @@ function patternsOf(t: Token): string[] {
   return [tokenText(t, "mailbox pattern")];
 }
 
-defineCommand("LIST", {
+const listCommand: CommandSpec = {
   states: AUTHED,
   async run(s, { args }) {
     const o: ListOptions = {
@@ -172,9 +172,9 @@ defineCommand("LIST", {
     await runList(s, ref, patterns, o);
     return { text: "LIST completed" };
   },
-});
+};
 
-defineCommand("LSUB", {
+const lsubCommand: CommandSpec = {
   states: AUTHED,
   async run(s, { args }) {
     const ref = args.astring("reference name");
@@ -190,4 +190,9 @@ defineCommand("LSUB", {
     });
     return { text: "LSUB completed" };
   },
-});
+};
+
+export const LIST_COMMANDS: Record<string, CommandSpec> = {
+  LIST: listCommand,
+  LSUB: lsubCommand,
+};

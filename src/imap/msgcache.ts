@@ -10,7 +10,7 @@
  * structure and the ENVELOPE / BODY / BODYSTRUCTURE texts; a lookup there parses the
  * structure only when something needs it.
  */
-import type { CacheRow, Folder, MessageEntry } from "../store/folder.ts";
+import type { CacheRow, Folder, MessageEntry } from "../store/folder/folder.ts";
 import { bodyStructure } from "./mime/bodystructure.ts";
 import { envelope } from "./mime/envelope.ts";
 import { toCrlf } from "../message/line_endings.ts";

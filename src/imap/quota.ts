@@ -4,7 +4,7 @@
  * the mail store. Limits are set on the admin port, so SETQUOTA is refused.
  */
 import { bad, mailboxName, no, wireName } from "./args.ts";
-import { AUTHED, defineCommand } from "./command_table.ts";
+import { AUTHED, type CommandSpec } from "./command_table.ts";
 import type { Session } from "./session.ts";
 import { openFolderOrFail } from "./status.ts";
 
@@ -16,7 +16,7 @@ async function quotaLine(s: Session): Promise<string | null> {
   return `* QUOTA "" (STORAGE ${Math.ceil(used / 1024)} ${Math.floor(quota / 1024)})\r\n`;
 }
 
-defineCommand("GETQUOTAROOT", {
+const getquotarootCommand: CommandSpec = {
   states: AUTHED,
   async run(s, { args }) {
     const name = mailboxName(args.astring("mailbox name"), s.utf8);
@@ -27,9 +27,9 @@ defineCommand("GETQUOTAROOT", {
     if (line) s.out.text(line);
     return { text: "GETQUOTAROOT completed" };
   },
-});
+};
 
-defineCommand("GETQUOTA", {
+const getquotaCommand: CommandSpec = {
   states: AUTHED,
   async run(s, { args }) {
     const root = args.astring("quota root");
@@ -39,13 +39,19 @@ defineCommand("GETQUOTA", {
     s.out.text(line);
     return { text: "GETQUOTA completed" };
   },
-});
+};
 
-defineCommand("SETQUOTA", {
+const setquotaCommand: CommandSpec = {
   states: AUTHED,
   run(_s, { args }) {
     args.astring("quota root");
     if (args.take("resource limits").kind !== "list") throw bad("Expected resource limits");
     return Promise.reject(no("Quotas are set by the administrator", "NOPERM"));
   },
-});
+};
+
+export const QUOTA_COMMANDS: Record<string, CommandSpec> = {
+  GETQUOTAROOT: getquotarootCommand,
+  GETQUOTA: getquotaCommand,
+  SETQUOTA: setquotaCommand,
+};

@@ -9,7 +9,7 @@
  * BODY/TEXT (and headers too large to cache) read message files, a few at a time.
  */
 import { type Args, bad, formatSet, ImapError, no } from "./args.ts";
-import { defineCommand, SELECTED } from "./command_table.ts";
+import { type CommandSpec, SELECTED } from "./command_table.ts";
 import { headerValues, messageText } from "../message/body_text.ts";
 import { parseDate } from "../message/date.ts";
 import { MessageData } from "./msgcache.ts";
@@ -17,7 +17,7 @@ import type { Session } from "./session.ts";
 import { compileKey, evaluate, fold, needsContent, type SearchMessage } from "./search_eval.ts";
 import { type Key, parseSearchKeys, someKey } from "./search_keys.ts";
 import { savedUids, saveResult } from "./search_res.ts";
-import type { Folder, MessageEntry } from "../store/folder.ts";
+import type { Folder, MessageEntry } from "../store/folder/folder.ts";
 import type { MailboxView } from "./view.ts";
 import { quoted } from "./wire.ts";
 
@@ -218,9 +218,13 @@ async function searchCommand(s: Session, tag: string, args: Args, uid: boolean) 
   return { text: "SEARCH completed" };
 }
 
-defineCommand("SEARCH", {
+const searchSpec: CommandSpec = {
   states: SELECTED,
   uid: true,
   noExpunge: true,
   run: (s, { tag, args, uid }) => searchCommand(s, tag, args, uid),
-});
+};
+
+export const SEARCH_COMMANDS: Record<string, CommandSpec> = {
+  SEARCH: searchSpec,
+};

@@ -7,16 +7,15 @@
 import type { Connection } from "../net/connection.ts";
 import { LineTooLongError } from "../net/connection.ts";
 import type { ServerContext } from "../server/context.ts";
-import type { UserRecord } from "../store/records.ts";
-import type { MessageEntry } from "../store/folder.ts";
+import type { UserRecord } from "../directory/records.ts";
+import type { MessageEntry } from "../store/folder/folder.ts";
 import { log, type Logger } from "../log.ts";
 import { Args, bad, ImapError } from "./args.ts";
-import { type CommandCall, COMMANDS, type SessionState } from "./command_table.ts";
+import type { CommandCall, CommandTable, SessionState } from "./command_table.ts";
 import { type Command, CommandParser } from "./parser.ts";
 import { Outbox } from "./output.ts";
 import { expandSavedSet } from "./search_res.ts";
 import type { MailboxView } from "./view.ts";
-import "./commands_all.ts";
 
 /** Longest command line accepted (literals not counted). */
 export const MAX_LINE = 1 << 20;
@@ -48,7 +47,11 @@ export class Session {
   #busy = false;
   #stopping = false;
 
-  constructor(readonly ctx: ServerContext, readonly conn: Connection) {
+  constructor(
+    readonly ctx: ServerContext,
+    readonly conn: Connection,
+    readonly commands: CommandTable,
+  ) {
     this.out = new Outbox(conn);
     this.log = log("imap", conn.id);
     this.parser = new CommandParser({ maxLiteral: ctx.config.MaxMailSize, maxLine: MAX_LINE });
@@ -216,7 +219,7 @@ export class Session {
       tokens = tokens.slice(1);
       uid = true;
     }
-    const spec = COMMANDS.get(name);
+    const spec = this.commands.get(name);
     if (!spec || (uid && !spec.uid)) {
       this.out.text(`${cmd.tag} BAD Unknown command ${uid ? "UID " : ""}${name.slice(0, 40)}\r\n`);
       return;
@@ -296,9 +299,4 @@ export class Session {
     if (v.readOnly) throw new ImapError("NO", "Mailbox is read-only (EXAMINE)");
     return v;
   }
-}
-
-/** The service entry point (registerService handle). */
-export async function handleImap(ctx: ServerContext, conn: Connection): Promise<void> {
-  await new Session(ctx, conn).run();
 }

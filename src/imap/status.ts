@@ -3,9 +3,9 @@
  * and HIGHESTMODSEQ (RFC 7162 §3.1.7), shared with LIST-STATUS (RFC 5819). The counts
  * are kept by the folder as it changes, so STATUS costs the same in any mailbox size.
  */
-import type { Folder } from "../store/folder.ts";
+import type { Folder } from "../store/folder/folder.ts";
 import { bad, mailboxName, no, wireName } from "./args.ts";
-import { AUTHED, defineCommand } from "./command_table.ts";
+import { AUTHED, type CommandSpec } from "./command_table.ts";
 import type { Token } from "./parser.ts";
 import type { Session } from "./session.ts";
 import { storeCall } from "./store_calls.ts";
@@ -57,7 +57,7 @@ export async function openFolderOrFail(s: Session, name: string): Promise<Folder
   return folder;
 }
 
-defineCommand("STATUS", {
+const statusCommand: CommandSpec = {
   states: AUTHED,
   async run(s, { args }) {
     const name = mailboxName(args.astring("mailbox name"), s.utf8);
@@ -67,4 +67,8 @@ defineCommand("STATUS", {
     s.out.text(statusResponse(s, name, folder, items));
     return { text: "STATUS completed" };
   },
-});
+};
+
+export const STATUS_COMMANDS: Record<string, CommandSpec> = {
+  STATUS: statusCommand,
+};

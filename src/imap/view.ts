@@ -11,7 +11,7 @@
  * folder's HIGHESTMODSEQ at its last sync. Flag changes since then are found in the
  * folder's recent-change log, expunges by comparing with the folder's current UIDs.
  */
-import type { Folder, MessageEntry } from "../store/folder.ts";
+import type { Folder, MessageEntry } from "../store/folder/folder.ts";
 import type { MailStore } from "../store/mailstore.ts";
 import { bad, formatSet, type Range, resolveRanges } from "./args.ts";
 import { claimMarked, peekMarked } from "./recent.ts";

@@ -6,7 +6,7 @@
  * enforced by an in-process registry; IMAP sessions are not excluded, and a message
  * they expunge meanwhile is reported as gone.
  */
-import type { Folder, MessageEntry } from "../store/folder.ts";
+import type { Folder, MessageEntry } from "../store/folder/folder.ts";
 import type { MailStore } from "../store/mailstore.ts";
 import { Pop3Error } from "./protocol.ts";
 

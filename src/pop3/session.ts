@@ -8,7 +8,7 @@ import { log, type Logger } from "../log.ts";
 import { type Connection, LineTooLongError } from "../net/connection.ts";
 import type { ServerContext } from "../server/context.ts";
 import type { ServiceSpec } from "../server/services.ts";
-import type { UserRecord } from "../store/records.ts";
+import type { UserRecord } from "../directory/records.ts";
 import { AUTHORIZATION_COMMANDS } from "./authorization.ts";
 import type { Maildrop } from "./maildrop.ts";
 import {
@@ -39,6 +39,7 @@ export class Pop3Session {
   readonly ctx: ServerContext;
   readonly conn: Connection;
   readonly service: ServiceSpec;
+  readonly commands: ReadonlyMap<string, Pop3Command>;
   readonly logger: Logger;
   state: SessionState = "authorization";
   /** The name given by USER, waiting for PASS (RFC 1939 §7). */
@@ -49,10 +50,16 @@ export class Pop3Session {
   #out: Uint8Array[] = [];
   #outBytes = 0;
 
-  constructor(ctx: ServerContext, conn: Connection, service: ServiceSpec) {
+  constructor(
+    ctx: ServerContext,
+    conn: Connection,
+    service: ServiceSpec,
+    commands: ReadonlyMap<string, Pop3Command>,
+  ) {
     this.ctx = ctx;
     this.conn = conn;
     this.service = service;
+    this.commands = commands;
     this.logger = log("pop3", conn.id);
   }
 
@@ -183,7 +190,7 @@ export class Pop3Session {
       this.reply(errLine("empty command line"));
       return;
     }
-    const command = COMMANDS.get(verb);
+    const command = this.commands.get(verb);
     if (!command) {
       this.reply(errLine(`unknown command ${printableVerb(verb)}`));
       return;
@@ -282,17 +289,12 @@ const SESSION_COMMANDS: Record<string, Pop3Command> = {
   QUIT: { states: ["authorization", "transaction"], run: (s) => s.quit() },
 };
 
-const COMMANDS = new Map<string, Pop3Command>(Object.entries({
+/**
+ * The POP3 command table (RFC 1939, RFC 2449, RFC 2595, RFC 5034); the service hands it
+ * to each session.
+ */
+export const POP3_COMMANDS: ReadonlyMap<string, Pop3Command> = new Map(Object.entries({
   ...SESSION_COMMANDS,
   ...AUTHORIZATION_COMMANDS,
   ...TRANSACTION_COMMANDS,
 }));
-
-/** The service entry point (registered in service.ts). */
-export function handlePop3(
-  ctx: ServerContext,
-  conn: Connection,
-  service: ServiceSpec,
-): Promise<void> {
-  return new Pop3Session(ctx, conn, service).run();
-}

@@ -3,7 +3,7 @@
  * RSET, NOOP. They work on the session's maildrop snapshot; nothing is removed from
  * disk before QUIT (session.ts).
  */
-import type { MessageEntry } from "../store/folder.ts";
+import type { MessageEntry } from "../store/folder/folder.ts";
 import { type Maildrop, SYNC_READ_LIMIT } from "./maildrop.ts";
 import { allocReply } from "../net/outbuf.ts";
 import { dotStuff, terminateInPlace } from "../message/dot_stuffing.ts";

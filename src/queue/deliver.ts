@@ -8,7 +8,7 @@ import { isIP } from "node:net";
 import type { Config } from "../config/schema.ts";
 import { splitHostPort } from "../config/schema.ts";
 import { DnsTempError, type Resolver } from "../dns/resolver.ts";
-import type { DenyKind } from "../store/records.ts";
+import type { DenyKind } from "../directory/records.ts";
 import {
   type ClientTimeouts,
   type SmtpClient,

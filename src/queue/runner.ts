@@ -5,20 +5,41 @@
  * records each recipient's fate durably right after the reply (RFC 5321 §6.1), and
  * bounces failed recipients and those still pending at QueueExpire (Status 4.4.7).
  */
+import type { Config } from "../config/schema.ts";
+import type { Directory } from "../directory/directory.ts";
 import { log } from "../log.ts";
 import type { Resolver } from "../dns/resolver.ts";
 import { type ClientTimeouts, RFC5321_TIMEOUTS, type SmtpClient } from "../smtpclient/client.ts";
 import type { RecipientOutcome } from "../smtpclient/transaction.ts";
+import type { Stats } from "../server/context.ts";
+import type { ServerMetrics } from "../metrics/server_metrics.ts";
 import { Mutex } from "../store/fsutil.ts";
 import { isQueueId } from "./id.ts";
 import type { OutboundMessage, OutboundQueue, QueueEntryReport } from "./types.ts";
-import { type BounceContext, sendBounce } from "./bounce.ts";
+import { sendBounce } from "./bounce.ts";
 import { deliverJob, type DeliveryDeps, domainOf } from "./deliver.ts";
 import { expire, nextAttemptAt, planJobs, recordOutcomes, reportOf } from "./schedule.ts";
 import { type EnvelopeRecord, Spool } from "./spool.ts";
 
-export interface QueueOptions {
+/** What the queue works with, given by the composition root (src/server/server.ts). */
+export interface QueueDeps {
+  /** The running configuration, read at each use (RELOAD replaces it). */
+  config: () => Readonly<Config>;
+  /** The spool is `<DirBase>/queue/` (DirBase changes only with a restart). */
+  dirBase: string;
+  /** Deny entries (SPEC §5 IPOUT) checked before connecting. */
+  directory: Pick<Directory, "isDenied">;
+  /** Counters the queue adds to (delivered, bounced). */
+  stats: Stats;
+  /** The series of /metrics: attempts by result, deferrals, bounces. */
+  metrics: ServerMetrics;
+  /** MX and address lookups; its cache is what DNS CACHE SHOW lists. */
   resolver: Resolver;
+  /** The mail pipeline's entry for generated mail: DSNs go through it. */
+  submit: (message: OutboundMessage) => Promise<void>;
+}
+
+export interface QueueOptions {
   /** Shorter SMTP client timeouts (tests); RFC 5321 §4.5.3.2 values otherwise. */
   timeouts?: Partial<ClientTimeouts>;
   /** How long stop() lets in-flight deliveries finish before cutting them (ms). */
@@ -51,7 +72,7 @@ const MAX_TIMER_MS = 3600_000;
 
 export class Queue implements OutboundQueue {
   readonly spool: Spool;
-  readonly #ctx: BounceContext;
+  readonly #queueDeps: QueueDeps;
   readonly #deps: DeliveryDeps;
   readonly #opts: QueueOptions;
   readonly #entries = new Map<string, Entry>();
@@ -68,16 +89,20 @@ export class Queue implements OutboundQueue {
   #loaded: Promise<void> | null = null;
   readonly #log = log("queue");
 
-  constructor(ctx: BounceContext, opts: QueueOptions) {
-    this.#ctx = ctx;
+  constructor(deps: QueueDeps, opts: QueueOptions = {}) {
+    this.#queueDeps = deps;
     this.#opts = opts;
-    this.spool = new Spool(ctx.config.DirBase);
+    this.spool = new Spool(deps.dirBase);
     this.#deps = {
-      config: () => ctx.config,
-      isDenied: (kind, value) => ctx.directory.isDenied(kind, value),
-      resolver: opts.resolver,
+      config: deps.config,
+      isDenied: (kind, value) => deps.directory.isDenied(kind, value),
+      resolver: deps.resolver,
       timeouts: { ...RFC5321_TIMEOUTS, ...opts.timeouts },
     };
+  }
+
+  get #config(): Readonly<Config> {
+    return this.#queueDeps.config();
   }
 
   /** Loads the spool and starts delivering; resolves when the spool is loaded. */
@@ -219,7 +244,7 @@ export class Queue implements OutboundQueue {
 
   #startAttempt(entry: Entry): void {
     entry.busy = true;
-    const jobs: Job[] = planJobs(entry.env, this.#ctx.config).map((j) => ({ entry, ...j }));
+    const jobs: Job[] = planJobs(entry.env, this.#config).map((j) => ({ entry, ...j }));
     entry.outstanding = jobs.length;
     if (jobs.length === 0) {
       void entry.lock.run(() => this.#finishAttempt(entry, false));
@@ -231,7 +256,7 @@ export class Queue implements OutboundQueue {
 
   #pump(): void {
     while (
-      !this.#stopping && this.#ready.length > 0 && this.#workers < this.#ctx.config.ThreadsQueue
+      !this.#stopping && this.#ready.length > 0 && this.#workers < this.#config.ThreadsQueue
     ) {
       this.#workers++;
       void this.#worker().finally(() => {
@@ -321,9 +346,9 @@ export class Queue implements OutboundQueue {
     const { entry } = job;
     const env = entry.env;
     const recorded = recordOutcomes(env, outcomes);
-    this.#ctx.metrics.attempted(outcomes.map((o) => o.kind), env.createdAt);
+    this.#queueDeps.metrics.attempted(outcomes.map((o) => o.kind), env.createdAt);
     for (const line of recorded.lines) this.#log.info(`${env.id}: ${line}`);
-    if (recorded.sent > 0) this.#ctx.stats.delivered++;
+    if (recorded.sent > 0) this.#queueDeps.stats.delivered++;
     entry.outstanding--;
     if (entry.outstanding > 0) {
       // Other destinations are still running: make these results durable now (§6.1).
@@ -338,7 +363,7 @@ export class Queue implements OutboundQueue {
     const env = entry.env;
     entry.data = null;
     if (entry.removed) return;
-    const { QueueRetry, QueueExpire } = this.#ctx.config;
+    const { QueueRetry, QueueExpire } = this.#config;
     if (attempted) env.attempts++;
     const now = Date.now();
     for (const r of expire(env, now, QueueExpire)) {
@@ -356,7 +381,8 @@ export class Queue implements OutboundQueue {
       if (env.rcpts.some((r) => r.state === "pending")) await this.spool.save(env);
       try {
         const data = await this.spool.readMessage(env.id);
-        await sendBounce(this.#ctx, env, failed, data, (m) => this.enqueue(m));
+        const { stats, metrics, submit } = this.#queueDeps;
+        await sendBounce({ config: this.#config, stats, metrics, submit }, env, failed, data);
         for (const r of failed) r.state = "reported";
       } catch (e) {
         // Kept as "failed": the DSN is tried again at the next attempt time.
@@ -371,7 +397,7 @@ export class Queue implements OutboundQueue {
       return;
     }
     await this.spool.save(env);
-    if (attempted) this.#ctx.metrics.messagesDeferred.inc();
+    if (attempted) this.#queueDeps.metrics.messagesDeferred.inc();
     entry.busy = false;
     this.#arm(env.nextAttempt);
   }

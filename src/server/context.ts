@@ -1,21 +1,24 @@
 /**
  * What every service session gets: the live configuration, the directory, the mail
- * store, counters, TLS, the queue, and the registry of open sessions that a graceful
- * shutdown walks. RELOAD replaces `config` (and what is derived from it) in place, so
- * sessions always read `ctx.config` rather than keeping a copy.
+ * store, counters, TLS, the outbound queue and its DNS cache, and the registry of open
+ * sessions that a graceful shutdown walks. Everything is built before the context
+ * (src/server/server.ts) and given to its constructor; nothing in it is set later.
+ * RELOAD replaces `config` (and what is derived from it) in place, so sessions always
+ * read `ctx.config` rather than keeping a copy.
  */
 import type { SecureContext } from "node:tls";
 import { CidrSet } from "../config/cidr.ts";
 import type { Config } from "../config/schema.ts";
 import type { Connection } from "../net/connection.ts";
 import { ConnectionCounter } from "../net/listener.ts";
-import type { AdminPassword } from "../store/adminpass.ts";
-import type { Directory } from "../store/directory.ts";
+import type { AdminPassword } from "../directory/adminpass.ts";
+import type { Directory } from "../directory/directory.ts";
 import type { MailStore } from "../store/mailstore.ts";
-import { ServerMetrics } from "../metrics/server_metrics.ts";
-import type { OutboundMessage, OutboundQueue } from "../queue/types.ts";
+import type { ServerMetrics } from "../metrics/server_metrics.ts";
+import type { OutboundQueue } from "../queue/types.ts";
 import { VERSION } from "../version.ts";
 
+/** Counters shown by STATUS; the pipeline and the queue add to them. */
 export interface Stats {
   /** Messages accepted by SMTP (250 to DATA/BDAT). */
   received: number;
@@ -27,6 +30,10 @@ export interface Stats {
   bounced: number;
 }
 
+export function newStats(): Stats {
+  return { received: 0, delivered: 0, queued: 0, bounced: 0 };
+}
+
 /** An open session, so that shutdown can say the protocol's goodbye. */
 export interface SessionHandle {
   family: string;
@@ -35,7 +42,7 @@ export interface SessionHandle {
   goodbye(): void | Promise<void>;
 }
 
-/** The DNS cache as the admin port sees it (issue: outbound delivery). */
+/** The DNS cache as the admin port sees it (DNS CACHE SHOW / FLUSH). */
 export interface DnsCacheView {
   entries(domain?: string): { name: string; type: string; value: string; expiresAt: number }[];
   flush(domain?: string): number;
@@ -49,26 +56,22 @@ export class ServerContext {
   readonly adminPassword: AdminPassword;
   readonly startedAt = Date.now();
   readonly version = VERSION;
-  readonly stats: Stats = { received: 0, delivered: 0, queued: 0, bounced: 0 };
+  readonly stats: Stats;
   /** The series of /metrics (SPEC §10); recording sites call it directly. */
   readonly metrics: ServerMetrics;
   readonly connections = new ConnectionCounter();
   readonly sessions = new Set<SessionHandle>();
   localNetworks: CidrSet;
   tlsContext: SecureContext | null;
-  queue: OutboundQueue | null = null;
-  /**
-   * Hands a message to the mail pipeline as if received (local recipients to their
-   * Maildirs, the rest to the queue). Set by the SMTP delivery module; used for DSN
-   * bounces, autoreplies and forwards generated inside the server.
-   */
-  submit: ((message: OutboundMessage) => Promise<void>) | null = null;
-  dnsCache: DnsCacheView | null = null;
+  /** The outbound queue (remote recipients); running before any listener opens. */
+  readonly queue: OutboundQueue;
+  /** The cache of the queue's DNS resolver. */
+  readonly dnsCache: DnsCacheView;
   stopping = false;
-  /** Set by the server: starts a graceful shutdown (SMTPD STOP, SIGTERM). */
-  requestStop: () => void = () => {};
-  /** Set by the server: re-reads the configuration file (RELOAD, SIGHUP). */
-  reload: () => Promise<ReloadResult> = () => Promise.reject(new Error("not running"));
+  /** Starts a graceful shutdown (SMTPD STOP, SIGTERM). */
+  readonly requestStop: () => void;
+  /** Re-reads the configuration file (RELOAD, SIGHUP). */
+  readonly reload: () => Promise<ReloadResult>;
 
   constructor(init: {
     config: Readonly<Config>;
@@ -77,8 +80,13 @@ export class ServerContext {
     store: MailStore;
     adminPassword: AdminPassword;
     tlsContext: SecureContext | null;
-    /** Made by the server at start-up; a fresh one when not given (tests, benchmarks). */
-    metrics?: ServerMetrics;
+    metrics: ServerMetrics;
+    stats: Stats;
+    queue: OutboundQueue;
+    dnsCache: DnsCacheView;
+    /** Without one (tests), SMTPD STOP does nothing and RELOAD fails. */
+    requestStop?: () => void;
+    reload?: () => Promise<ReloadResult>;
   }) {
     this.config = init.config;
     this.configSource = init.configSource;
@@ -86,8 +94,14 @@ export class ServerContext {
     this.store = init.store;
     this.adminPassword = init.adminPassword;
     this.tlsContext = init.tlsContext;
-    this.metrics = init.metrics ?? new ServerMetrics();
+    this.metrics = init.metrics;
     this.localNetworks = new CidrSet(init.config.LocalIP);
+    this.stats = init.stats;
+    this.queue = init.queue;
+    this.dnsCache = init.dnsCache;
+    this.requestStop = init.requestStop ?? (() => {});
+    this.reload = init.reload ??
+      (() => Promise.reject(new Error("this server has no configuration to reload")));
   }
 
   /** Registers an open session; call the returned function when it ends. */

@@ -1,22 +1,38 @@
 /**
- * The daemon: opens the directory and the mail store, binds every configured
- * listener, handles SIGHUP (reload) and SIGINT/SIGTERM (graceful stop).
+ * The daemon's composition root. startServer builds every part in dependency order and
+ * gives each its dependencies as constructor arguments; nothing registers itself at
+ * import time, so this file is the list of what runs:
+ *
+ *   (main.ts: configuration, logging) -> TLS -> directory -> mail store -> DNS resolver
+ *   and cache -> outbound queue (given the mail pipeline's submit) -> context ->
+ *   services (SMTP with the mail pipeline, POP3, IMAP, admin) -> queue started ->
+ *   listeners -> metrics listener (its /healthz reports on the listeners)
+ *
+ * Background work (the queue) starts before the first listener opens, so the first
+ * client already finds everything running; stop() takes it down in reverse order.
  */
 import { deepFreeze, loadConfig, MAIL_PORT_KEYS } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
 import { CidrSet } from "../config/cidr.ts";
+import { AdminPassword } from "../directory/adminpass.ts";
+import { Directory } from "../directory/directory.ts";
+import * as pipeline from "../delivery/pipeline.ts";
+import { submitMessage } from "../delivery/route.ts";
+import { Resolver } from "../dns/resolver.ts";
 import { log, logAlways, setupLogging, trackSession } from "../log.ts";
 import { ServerMetrics } from "../metrics/server_metrics.ts";
 import { startMetricsService } from "../metrics/service.ts";
 import { Listener } from "../net/listener.ts";
 import { loadTlsContext } from "../net/tls.ts";
-import { AdminPassword } from "../store/adminpass.ts";
-import { Directory } from "../store/directory.ts";
+import { Queue } from "../queue/runner.ts";
+import type { OutboundMessage } from "../queue/types.ts";
 import { MailStore } from "../store/mailstore.ts";
-import { type ReloadResult, ServerContext } from "./context.ts";
-import { SERVICES } from "./services.ts";
-import "./services_all.ts";
-import { startBackground } from "./background.ts";
+import { adminService } from "../admin/service.ts";
+import { imapServices } from "../imap/service.ts";
+import { pop3Services } from "../pop3/service.ts";
+import { smtpServices } from "../smtp/service.ts";
+import { newStats, type ReloadResult, ServerContext } from "./context.ts";
+import type { ServiceSpec } from "./services.ts";
 
 /** Keys that RELOAD cannot apply to a running daemon (SPEC §4 RELOAD). */
 const RESTART_KEYS: (keyof Config)[] = [
@@ -45,96 +61,77 @@ export async function startServer(
   source: string | null,
 ): Promise<RunningServer> {
   const logger = log("server");
+
+  const tlsContext = await loadTlsContext(config.TLSCert, config.TLSKey);
+
+  // Data: the directory (domains, users, aliases, lists, deny entries, passwords; the
+  // admin password file) and the Maildir store.
   await Deno.mkdir(config.DirBase, { recursive: true, mode: 0o750 });
   const directory = Directory.open(config.DirBase);
-  const store = new MailStore(config.DirBase, config.HashDirs);
   const adminPassword = new AdminPassword(config.DirBase);
   const generated = await adminPassword.init(Deno.env.get("EXTREMAIL_ADMIN_PASSWORD"));
-  if (generated) {
-    logAlways("server", `admin password (generated, shown once): ${generated}`);
-  }
-  const tlsContext = await loadTlsContext(config.TLSCert, config.TLSKey);
-  const ctx = new ServerContext({
+  if (generated) logAlways("server", `admin password (generated, shown once): ${generated}`);
+  const store = new MailStore(config.DirBase, config.HashDirs);
+  const stats = newStats();
+  const metrics = new ServerMetrics();
+
+  // Outbound: the DNS resolver with its cache, then the queue. The queue and the mail
+  // pipeline need each other (remote copies go to the queue; the queue's DSNs go
+  // through the pipeline's entry for generated mail), so the queue reads the context
+  // built below through functions, which it calls only once started.
+  const resolver = new Resolver({
+    servers: () => ctx.config.DNSServer,
+    onCacheLookup: (hit) => (hit ? metrics.dnsCacheHits : metrics.dnsCacheMisses).inc(),
+  });
+  metrics.live.dnsCacheEntries = () => resolver.cache.size;
+  const submit = (message: OutboundMessage) => submitMessage(ctx, message);
+  const queue = new Queue({
+    config: () => ctx.config,
+    dirBase: config.DirBase,
+    directory,
+    stats,
+    metrics,
+    resolver,
+    submit,
+  });
+
+  const listeners: Listener[] = [];
+  const ctx: ServerContext = new ServerContext({
     config,
     configSource: source,
     directory,
     store,
     adminPassword,
     tlsContext,
-    metrics: new ServerMetrics(),
+    metrics,
+    stats,
+    queue,
+    dnsCache: resolver.cache,
+    requestStop: () => void stop(),
+    reload: () => reload(ctx),
   });
-  logger.info(
-    `eXtremail ${ctx.version} starting; data in ${config.DirBase}; configuration ${
-      source ?? "embedded development defaults"
-    }`,
-  );
 
-  const listeners: Listener[] = [];
-  const ports = new Map<string, number>();
-  try {
-    for (const spec of SERVICES) {
-      const port = config[spec.portKey] as number;
-      // Port 0 disables a listener (SPEC §3); implicit TLS needs a certificate.
-      if (port === 0 || (spec.implicitTls && !ctx.tlsContext)) continue;
-      const listener = new Listener({
-        name: spec.name,
-        family: spec.family,
-        ips: config[spec.ipsKey],
-        port,
-        implicitTls: spec.implicitTls ? () => ctx.tlsContext : undefined,
-        limits: () => ({
-          maxConnections: ctx.config.MaxConnections,
-          maxPerIp: ctx.config.MaxConnectionsPerIP,
-        }),
-        refusal: typeof spec.refusal === "string"
-          ? spec.refusal
-          : ((refuse) => () => refuse(ctx))(spec.refusal),
-        onConnection: (conn) => {
-          ctx.metrics.connectionOpened(spec.name, (fn) => conn.onClose(fn));
-          trackSession(conn);
-          return spec.handle(ctx, conn, spec);
-        },
-        onError: (message) => logger.error(`${spec.name}: ${message}`),
-      }, ctx.connections);
-      await listener.start();
-      listeners.push(listener);
-      ports.set(spec.name, listener.port);
-      ctx.metrics.listenerStarted(spec.name);
-      logger.info(
-        `${spec.name} listening on ${config[spec.ipsKey].join(",")} port ${listener.port}`,
-      );
-    }
-  } catch (e) {
-    await Promise.all(listeners.map((l) => l.close()));
-    directory.close();
-    throw e;
-  }
-  // SPEC §10: /metrics and /healthz on PortMetrics (0: off).
-  const metricsService = await startMetricsService(
-    ctx,
-    () => listeners,
-    (message) => logger.error(`metrics: ${message}`),
-  ).catch(async (e) => {
-    await Promise.all(listeners.map((l) => l.close()));
-    directory.close();
-    throw e;
-  });
-  if (metricsService.port !== null) {
-    ports.set("metrics", metricsService.port);
-    logger.info(`metrics listening on ${config.MetricsIP.join(",")} port ${metricsService.port}`);
-  }
-  const background = startBackground(ctx);
+  // The services, each given what its sessions use beyond the context: SMTP decides
+  // policy and delivers through the mail pipeline; POP3 and IMAP run their command
+  // tables over the store.
+  const services: ServiceSpec[] = [
+    ...smtpServices(pipeline),
+    ...pop3Services(),
+    ...imapServices(),
+    adminService(),
+  ];
 
   let resolveStopped!: () => void;
   const stopped = new Promise<void>((r) => (resolveStopped = r));
   let stopping: Promise<void> | null = null;
-
+  let metricsService: { port: number | null; stop(): Promise<void> } | null = null;
+  /** Takes everything down in the reverse order of start-up. */
   const stop = (): Promise<void> => {
     if (stopping) return stopping;
     ctx.stopping = true;
     stopping = (async () => {
       logger.info("shutting down: closing listeners");
-      await Promise.all([...listeners.map((l) => l.close()), metricsService.stop()]);
+      await Promise.all([...listeners.map((l) => l.close()), metricsService?.stop()]);
       // Every open session says its protocol's goodbye (421 / -ERR / * BYE).
       await Promise.all([...ctx.sessions].map(async (s) => {
         try {
@@ -146,8 +143,9 @@ export async function startServer(
         await new Promise((r) => setTimeout(r, 50));
       }
       for (const s of ctx.sessions) s.conn.destroy();
-      await background.stop();
-      if (ctx.queue) await ctx.queue.stop();
+      // In-flight deliveries finish; their DSNs still go through the pipeline into the
+      // store and the spool, which close after.
+      await queue.stop();
       // Folder indexes are written and marked clean (their HIGHESTMODSEQ stays exact).
       await store.close().catch((e) => logger.warn(`closing folder indexes: ${e}`));
       directory.close();
@@ -156,10 +154,73 @@ export async function startServer(
     })();
     return stopping;
   };
-  ctx.requestStop = () => void stop();
-  ctx.reload = () => reload(ctx);
+
+  logger.info(
+    `eXtremail ${ctx.version} starting; data in ${config.DirBase}; configuration ${
+      source ?? "embedded development defaults"
+    }`,
+  );
+  // Background work first: the queue loads its spool and starts delivering.
+  await queue.start().catch((e) =>
+    log("queue").error(`cannot load the queue: ${(e as Error).message}`)
+  );
+  const ports = new Map<string, number>();
+  try {
+    for (const spec of services) {
+      const listener = await startListener(ctx, spec);
+      if (!listener) continue;
+      listeners.push(listener);
+      ports.set(spec.name, listener.port);
+      metrics.listenerStarted(spec.name);
+      logger.info(
+        `${spec.name} listening on ${config[spec.ipsKey].join(",")} port ${listener.port}`,
+      );
+    }
+    // SPEC §10: /metrics and /healthz on PortMetrics (0: off).
+    metricsService = await startMetricsService(
+      ctx,
+      () => listeners,
+      (message) => logger.error(`metrics: ${message}`),
+    );
+    if (metricsService.port !== null) {
+      ports.set("metrics", metricsService.port);
+      logger.info(`metrics listening on ${config.MetricsIP.join(",")} port ${metricsService.port}`);
+    }
+  } catch (e) {
+    await stop();
+    throw e;
+  }
   logger.info("ready");
   return { ctx, ports, stop, stopped };
+}
+
+/** Opens one service's listener; null when its port is 0 or it needs TLS and has none. */
+async function startListener(ctx: ServerContext, spec: ServiceSpec): Promise<Listener | null> {
+  const port = ctx.config[spec.portKey] as number;
+  // Port 0 disables a listener (SPEC §3); implicit TLS needs a certificate.
+  if (port === 0 || (spec.implicitTls && !ctx.tlsContext)) return null;
+  const listener = new Listener({
+    name: spec.name,
+    family: spec.family,
+    ips: ctx.config[spec.ipsKey],
+    port,
+    implicitTls: spec.implicitTls ? () => ctx.tlsContext : undefined,
+    limits: () => ({
+      maxConnections: ctx.config.MaxConnections,
+      maxPerIp: ctx.config.MaxConnectionsPerIP,
+    }),
+    refusal: typeof spec.refusal === "string"
+      ? spec.refusal
+      : ((refuse) => () => refuse(ctx))(spec.refusal),
+    onConnection: (conn) => {
+      ctx.metrics.connectionOpened(spec.name, (fn) => conn.onClose(fn));
+      trackSession(conn);
+      return spec.handle(ctx, conn, spec);
+    },
+    onError: (message) => log("server").error(`${spec.name}: ${message}`),
+  }, ctx.connections);
+  await listener.start();
+  return listener;
 }
 
 /** Re-reads the configuration file and applies what can change live. */

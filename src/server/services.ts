@@ -1,8 +1,9 @@
 /**
- * The table of listening services: which config key holds the port, which addresses
- * it binds, whether TLS is implicit, its refusal line at the connection limits
- * (SPEC §4) and the session handler. server.ts starts one listener per row whose port
- * is not 0 (and, for implicit TLS, only with a certificate).
+ * A listening service: which config key holds the port, which addresses it binds,
+ * whether TLS is implicit, its refusal line at the connection limits (SPEC §4) and the
+ * session handler. Each protocol's service.ts builds its rows from the dependencies it
+ * is given; server.ts starts one listener per row whose port is not 0 (and, for
+ * implicit TLS, only with a certificate).
  */
 import type { Config } from "../config/schema.ts";
 import type { Connection } from "../net/connection.ts";
@@ -19,11 +20,4 @@ export interface ServiceSpec {
   /** Sent at the connection limits; a function of the context to name HostName. */
   refusal: string | ((ctx: ServerContext) => string);
   handle: (ctx: ServerContext, conn: Connection, service: ServiceSpec) => Promise<void>;
-}
-
-export const SERVICES: ServiceSpec[] = [];
-
-/** Each service module adds its rows here (imported for effect by services_all.ts). */
-export function registerService(spec: ServiceSpec): void {
-  SERVICES.push(spec);
 }

@@ -2,11 +2,10 @@
  * The SMTP listeners (SPEC §1): MX on PortSMTP, submission on PortSubmission (RFC 6409,
  * AUTH before MAIL) and implicit TLS on PortSMTPS (RFC 8314, submission rules).
  */
-import * as pipeline from "../delivery/pipeline.ts";
 import type { ServerContext } from "../server/context.ts";
-import { registerService } from "../server/services.ts";
+import type { ServiceSpec } from "../server/services.ts";
 import { COMMANDS } from "./handlers.ts";
-import { type ServiceName, SmtpSession } from "./session.ts";
+import { type ServiceName, type SmtpPipeline, SmtpSession } from "./session.ts";
 
 /** SPEC §4: at MaxConnections / MaxConnectionsPerIP (RFC 5321 3.8: 421 and close). */
 function refusal(ctx: ServerContext): string {
@@ -19,8 +18,9 @@ const ROWS: [ServiceName, "PortSMTP" | "PortSubmission" | "PortSMTPS", boolean][
   ["smtps", "PortSMTPS", true],
 ];
 
-for (const [name, portKey, implicitTls] of ROWS) {
-  registerService({
+/** The SMTP rows; every session decides policy and delivers through `pipeline`. */
+export function smtpServices(pipeline: SmtpPipeline): ServiceSpec[] {
+  return ROWS.map(([name, portKey, implicitTls]) => ({
     name,
     family: "smtp",
     portKey,
@@ -28,5 +28,5 @@ for (const [name, portKey, implicitTls] of ROWS) {
     implicitTls,
     refusal,
     handle: (ctx, conn) => new SmtpSession(ctx, conn, name, pipeline, COMMANDS).run(),
-  });
+  }));
 }

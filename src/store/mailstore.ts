@@ -13,10 +13,10 @@
  */
 import { createHash } from "node:crypto";
 import { join, relative, resolve } from "node:path";
-import type { UserRecord } from "./records.ts";
+import type { UserRecord } from "../directory/records.ts";
 import { exists, linkOrCopy, renameOrCopy, syncDir, writeAll } from "./fsutil.ts";
-import type { Folder } from "./folder.ts";
-import type { AddItem } from "./folder_add.ts";
+import type { Folder } from "./folder/folder.ts";
+import type { AddItem } from "./folder/add.ts";
 import { UsageCache } from "./mailbox_usage.ts";
 import { listFolderNames, makeMaildir, moveInboxMessages } from "./maildir_tree.ts";
 import {
@@ -28,7 +28,7 @@ import {
   newBaseName,
 } from "./maildir_names.ts";
 import { OpenFolders } from "./open_folders.ts";
-import { UIDLIST } from "./uidlist.ts";
+import { UIDLIST } from "./folder/uidlist.ts";
 
 export const SPECIAL_FOLDERS = ["Drafts", "Sent", "Trash", "Junk", "Archive"] as const;
 

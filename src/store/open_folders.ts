@@ -5,7 +5,7 @@
  */
 import { join } from "node:path";
 import { exists } from "./fsutil.ts";
-import { Folder } from "./folder.ts";
+import { Folder } from "./folder/folder.ts";
 
 /**
  * Loaded folders nobody holds are dropped past these (least recently used first). Each

@@ -3,7 +3,7 @@
  * starts (startTestServer({dirBase})), and a raw IMAP client over LineClient.
  */
 import { join } from "node:path";
-import { Directory } from "../../src/store/directory.ts";
+import { Directory } from "../../src/directory/directory.ts";
 import { MailStore } from "../../src/store/mailstore.ts";
 import { LineClient } from "./client.ts";
 

@@ -1,7 +1,8 @@
 /**
- * An in-process outbound queue for tests: a ServerContext built as src/server/server.ts
- * builds it (fresh DirBase), the queue pointed at a fake DNS server, short SMTP client
- * timeouts, and bounces captured from ctx.submit.
+ * An in-process outbound queue for tests, built as src/server/server.ts builds it (fresh
+ * DirBase): the queue pointed at a fake DNS server, short SMTP client timeouts, and the
+ * DSNs it submits captured (or handed back to the queue, as the pipeline does for a
+ * remote sender).
  *
  *   const h = await startQueueHarness({ DNSServer: [dns.server], OutboundPort: sink.port });
  *   try { await h.queue.enqueue(...) } finally { await h.close(); }
@@ -15,17 +16,18 @@ import { setupLogging } from "../../src/log.ts";
 import { newQueueId } from "../../src/queue/id.ts";
 import { Queue, type QueueOptions } from "../../src/queue/runner.ts";
 import type { OutboundMessage } from "../../src/queue/types.ts";
-import { ServerContext } from "../../src/server/context.ts";
-import { AdminPassword } from "../../src/store/adminpass.ts";
-import { Directory } from "../../src/store/directory.ts";
+import { newStats, ServerContext } from "../../src/server/context.ts";
+import { AdminPassword } from "../../src/directory/adminpass.ts";
+import { Directory } from "../../src/directory/directory.ts";
 import { MailStore } from "../../src/store/mailstore.ts";
+import { ServerMetrics } from "../../src/metrics/server_metrics.ts";
 
 export interface QueueHarness {
   ctx: ServerContext;
   queue: Queue;
   resolver: Resolver;
   dirBase: string;
-  /** DSNs handed to ctx.submit. */
+  /** DSNs the queue submitted. */
   bounces: OutboundMessage[];
   waitForBounces(count: number, ms?: number): Promise<OutboundMessage[]>;
   /** Enqueues a simple message; returns its id. */
@@ -39,8 +41,8 @@ export interface QueueHarness {
 }
 
 export interface HarnessOptions {
-  /** Keep ctx.submit null (bounces take the queue's own path). */
-  noSubmit?: boolean;
+  /** DSNs go back into the queue (what the pipeline does for a remote sender). */
+  bouncesToQueue?: boolean;
   dirBase?: string;
   queue?: Partial<QueueOptions>;
 }
@@ -75,19 +77,21 @@ export async function startQueueHarness(
   };
   await Deno.mkdir(full.DirBase, { recursive: true });
   const directory = Directory.open(full.DirBase);
-  const ctx = new ServerContext({
-    config: full,
-    configSource: null,
-    directory,
-    store: new MailStore(full.DirBase, full.HashDirs),
-    adminPassword: new AdminPassword(full.DirBase),
-    tlsContext: null,
-  });
   const bounces: OutboundMessage[] = [];
-  if (!opts.noSubmit) ctx.submit = (m) => Promise.resolve(void bounces.push(m));
+  const stats = newStats();
   const resolver = new Resolver({ servers: () => ctx.config.DNSServer, timeoutMs: 500, rounds: 1 });
-  const queue = new Queue(ctx, {
+  const metrics = new ServerMetrics();
+  const queue: Queue = new Queue({
+    config: () => ctx.config,
+    dirBase: full.DirBase,
+    directory,
+    stats,
+    metrics,
     resolver,
+    submit: opts.bouncesToQueue
+      ? (m) => queue.enqueue(m)
+      : (m) => Promise.resolve(void bounces.push(m)),
+  }, {
     timeouts: {
       connect: 2000,
       greeting: 3000,
@@ -103,8 +107,18 @@ export async function startQueueHarness(
     stopGraceMs: 3000,
     ...opts.queue,
   });
-  ctx.queue = queue;
-  ctx.dnsCache = resolver.cache;
+  const ctx: ServerContext = new ServerContext({
+    config: full,
+    configSource: null,
+    directory,
+    store: new MailStore(full.DirBase, full.HashDirs),
+    adminPassword: new AdminPassword(full.DirBase),
+    tlsContext: null,
+    metrics,
+    stats,
+    queue,
+    dnsCache: resolver.cache,
+  });
   await queue.start();
   return {
     ctx,

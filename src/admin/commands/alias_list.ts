@@ -1,5 +1,5 @@
 /** ALIAS and LIST commands (SPEC §4, §5): forwarding addresses and mailing lists. */
-import type { ListAccess } from "../../store/records.ts";
+import type { ListAccess } from "../../directory/records.ts";
 import { AdminError, kv, ok } from "../reply.ts";
 import { parseAddressList } from "../values.ts";
 import { domainFilter, plural, showMode } from "./common.ts";

@@ -1,7 +1,7 @@
 /** Helpers shared by the directory commands. */
 import { join, relative } from "node:path";
 import type { ServerContext } from "../../server/context.ts";
-import { NameError, normalizeDomain } from "../../store/names.ts";
+import { NameError, normalizeDomain } from "../../directory/names.ts";
 import { AdminError } from "../reply.ts";
 import type { Params } from "./types.ts";
 

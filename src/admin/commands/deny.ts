@@ -3,7 +3,7 @@
  * Kinds are written as parameters to add or delete one entry (IPIN=10.0.0.0/8) and as
  * bare words to address all entries of a kind (DENY DEL IPIN, DENY SHOW IPOUT).
  */
-import { DENY_KINDS, type DenyKind } from "../../store/records.ts";
+import { DENY_KINDS, type DenyKind } from "../../directory/records.ts";
 import { AdminError, ok } from "../reply.ts";
 import { plural } from "./common.ts";
 import type { CommandSpec, Params } from "./types.ts";

@@ -6,7 +6,7 @@
 import type { ServerContext } from "../../server/context.ts";
 import { isQueueId } from "../../queue/id.ts";
 import type { OutboundQueue, QueueEntryReport } from "../../queue/types.ts";
-import { NameError, normalizeDomain } from "../../store/names.ts";
+import { NameError, normalizeDomain } from "../../directory/names.ts";
 import { AdminError, kv, ok, type Reply } from "../reply.ts";
 import { isoTime } from "../values.ts";
 import { plural, showMode } from "./common.ts";

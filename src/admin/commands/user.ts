@@ -1,9 +1,9 @@
 /** USER ADD / MOD / DEL / SHOW (SPEC §4, §5): mailbox accounts. */
 import { dirname, join } from "node:path";
 import type { ServerContext } from "../../server/context.ts";
-import { normalizeUserDir, type UserChanges } from "../../store/directory.ts";
-import { NameError, normalizeDomain, normalizeLocalPart } from "../../store/names.ts";
-import type { UserRecord } from "../../store/records.ts";
+import { normalizeUserDir, type UserChanges } from "../../directory/directory.ts";
+import { NameError, normalizeDomain, normalizeLocalPart } from "../../directory/names.ts";
+import type { UserRecord } from "../../directory/records.ts";
 import { AdminError, kv, ok } from "../reply.ts";
 import { isNone, onOff, parseAddressList, parseSize, parseSwitch, yesNo } from "../values.ts";
 import { domainFilter, isInside, plural, showMode } from "./common.ts";

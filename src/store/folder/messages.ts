@@ -5,8 +5,8 @@
  * as index rows are here too.
  */
 import { join } from "node:path";
-import { fileNameFor } from "./maildir_names.ts";
-import type { IndexRow } from "./folder_index.ts";
+import { fileNameFor } from "../maildir_names.ts";
+import type { IndexRow } from "./index_db.ts";
 
 export interface MessageEntry {
   readonly uid: number;

@@ -5,17 +5,11 @@
  * DirMarks says they may have changed.
  */
 import { join } from "node:path";
-import { eachParallel } from "./fsutil.ts";
-import { baseOf, parseFileName } from "./maildir_names.ts";
-import { mtimeOf, type ScanPlan, type Sub, SUBS } from "./folder_dirs.ts";
-import { entryPath, type MessageEntry, rowOf, storedName } from "./folder_messages.ts";
-import {
-  assignUids,
-  clearMessages,
-  type FolderState,
-  insertEntry,
-  removeEntry,
-} from "./folder_state.ts";
+import { eachParallel } from "../fsutil.ts";
+import { baseOf, parseFileName } from "../maildir_names.ts";
+import { mtimeOf, type ScanPlan, type Sub, SUBS } from "./dirs.ts";
+import { entryPath, type MessageEntry, rowOf, storedName } from "./messages.ts";
+import { assignUids, clearMessages, type FolderState, insertEntry, removeEntry } from "./state.ts";
 
 /** A message file as found: its directory and exact name. */
 interface Found {

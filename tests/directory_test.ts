@@ -1,8 +1,8 @@
 import { assert, assertEquals, assertThrows } from "./helpers/assert.ts";
-import { Directory, normalizeUserDir } from "../src/store/directory.ts";
-import { DirectoryError } from "../src/store/records.ts";
-import { normalizeDomain, normalizeLocalPart, parseAddress } from "../src/store/names.ts";
-import { hashPassword, verifyPassword } from "../src/store/password.ts";
+import { Directory, normalizeUserDir } from "../src/directory/directory.ts";
+import { DirectoryError } from "../src/directory/records.ts";
+import { normalizeDomain, normalizeLocalPart, parseAddress } from "../src/directory/names.ts";
+import { hashPassword, verifyPassword } from "../src/directory/password.ts";
 
 async function withDir(fn: (dir: string) => Promise<void>) {
   const dir = await Deno.makeTempDir({ prefix: "extremail-dir-" });

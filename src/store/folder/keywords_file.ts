@@ -3,7 +3,7 @@
  * per line, index 0 = letter a), so Dovecot and we read each other's keyword flags.
  */
 import { join } from "node:path";
-import { readTextIfExists, writeFileAtomic } from "./fsutil.ts";
+import { readTextIfExists, writeFileAtomic } from "../fsutil.ts";
 
 const FILE = "dovecot-keywords";
 

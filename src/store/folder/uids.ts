@@ -4,7 +4,7 @@
  * ever handed out). The list is shared with other processes: every change to it runs
  * under its lock, after reading it again if its file changed.
  */
-import type { MessageTable } from "./folder_messages.ts";
+import type { MessageTable } from "./messages.ts";
 import { type UidList, type UidListCache, withUidListLock } from "./uidlist.ts";
 
 let lastUidValidity = 0;

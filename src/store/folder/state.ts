@@ -1,15 +1,15 @@
 /**
- * The parts one folder's state is made of, shared by its operations (folder_scan.ts,
- * folder_add.ts, folder_changes.ts) and put together by Folder (folder.ts), which runs
+ * The parts one folder's state is made of, shared by its operations (scan.ts,
+ * add.ts, changes.ts) and put together by Folder (folder.ts), which runs
  * every change under its mutex. Each part keeps its own data private; the helpers below
  * are the changes that must keep two parts in step.
  */
-import { DirMarks } from "./folder_dirs.ts";
-import { IndexLink } from "./folder_index_link.ts";
-import { KeywordTable } from "./folder_keywords.ts";
-import { entryOf, type MessageEntry, MessageTable } from "./folder_messages.ts";
-import { ModSeqs } from "./folder_modseq.ts";
-import { FolderUids } from "./folder_uids.ts";
+import { DirMarks } from "./dirs.ts";
+import { IndexLink } from "./index_link.ts";
+import { KeywordTable } from "./keywords.ts";
+import { entryOf, type MessageEntry, MessageTable } from "./messages.ts";
+import { ModSeqs } from "./modseq.ts";
+import { FolderUids } from "./uids.ts";
 import { UidListCache } from "./uidlist.ts";
 
 export interface FolderState {

@@ -6,12 +6,12 @@
  * message is left to the next scan.
  */
 import { join } from "node:path";
-import { eachParallel, syncDir } from "./fsutil.ts";
-import { fileNameFor, sortFlags } from "./maildir_names.ts";
-import { type Sub, SUBS } from "./folder_dirs.ts";
-import { type EntryChanges, entryPath, type MessageEntry } from "./folder_messages.ts";
-import { VANISHED_KEEP } from "./folder_modseq.ts";
-import { type FolderState, removeEntry } from "./folder_state.ts";
+import { eachParallel, syncDir } from "../fsutil.ts";
+import { fileNameFor, sortFlags } from "../maildir_names.ts";
+import { type Sub, SUBS } from "./dirs.ts";
+import { type EntryChanges, entryPath, type MessageEntry } from "./messages.ts";
+import { VANISHED_KEEP } from "./modseq.ts";
+import { type FolderState, removeEntry } from "./state.ts";
 
 /** What Folder.updateFlags did. */
 export interface FlagUpdate {

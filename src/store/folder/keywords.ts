@@ -1,11 +1,11 @@
 /**
  * A folder's flag names: system flags have fixed letters, keywords get the folder's
- * letters a-z in the order they were first used (dovecot-keywords, keywords.ts). The
+ * letters a-z in the order they were first used (dovecot-keywords, keywords_file.ts). The
  * file is shared with other Maildir software, so a name we do not know is looked up
  * on disk again before it gets a letter of its own.
  */
-import { FLAG_LETTERS, LETTER_FLAGS, sortFlags } from "./maildir_names.ts";
-import { readKeywords, writeKeywords } from "./keywords.ts";
+import { FLAG_LETTERS, LETTER_FLAGS, sortFlags } from "../maildir_names.ts";
+import { readKeywords, writeKeywords } from "./keywords_file.ts";
 
 /** Thrown when a keyword cannot be stored (Maildir has 26 keyword letters per folder). */
 export class FlagError extends Error {}

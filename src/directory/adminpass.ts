@@ -5,7 +5,7 @@
  * check looks whether the file changed (one stat) and re-reads it then.
  */
 import { join } from "node:path";
-import { writeFileAtomic } from "./fsutil.ts";
+import { writeFileAtomic } from "../store/fsutil.ts";
 import { hashPassword, randomPassword, verifyPassword } from "./password.ts";
 
 export const ADMIN_PASSWORD_FILE = "admin.passwd";

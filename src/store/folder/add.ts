@@ -4,11 +4,11 @@
  * Concurrent callers are served in one batch: one UID list append and fsync for all.
  */
 import { join } from "node:path";
-import { eachParallel, linkOrCopy, renameOrCopy } from "./fsutil.ts";
-import { fileNameFor, sortFlags } from "./maildir_names.ts";
-import { type Sub, SUBS } from "./folder_dirs.ts";
-import { type MessageEntry, rowOf } from "./folder_messages.ts";
-import { assignUids, type FolderState, insertEntry } from "./folder_state.ts";
+import { eachParallel, linkOrCopy, renameOrCopy } from "../fsutil.ts";
+import { fileNameFor, sortFlags } from "../maildir_names.ts";
+import { type Sub, SUBS } from "./dirs.ts";
+import { type MessageEntry, rowOf } from "./messages.ts";
+import { assignUids, type FolderState, insertEntry } from "./state.ts";
 
 /** A file to place into the folder (Folder.add). */
 export interface AddItem {

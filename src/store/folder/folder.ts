@@ -5,37 +5,37 @@
  * a mod-sequence mark) and diff against this; they never copy the message map.
  *
  * Where the state comes from:
- * - the index (folder_index.ts) on first open, trusted only while new/ and cur/ keep the
- *   mtimes it recorded (and those were seen settled, see folder_dirs.ts);
+ * - the index (index_db.ts) on first open, trusted only while new/ and cur/ keep the
+ *   mtimes it recorded (and those were seen settled, see dirs.ts);
  * - a directory scan when new/ or cur/ changed in a way this process did not make
- *   (other Maildir software), reconciled against the index (folder_scan.ts): files
+ *   (other Maildir software), reconciled against the index (scan.ts): files
  *   added get UIDs, files gone are expunged, renamed files (flags) get a new
  *   mod-sequence;
- * - our own changes (deliveries, APPEND/COPY/MOVE in folder_add.ts; flags, \Recent
- *   claims, expunges in folder_changes.ts), applied in memory as they are made. Each
+ * - our own changes (deliveries, APPEND/COPY/MOVE in add.ts; flags, \Recent
+ *   claims, expunges in changes.ts), applied in memory as they are made. Each
  *   runs between two stats of the directories it touches (DirMarks.own): when nothing
  *   else changed a directory before, its new mtime is explained by us and needs no
  *   scan. A later verification scan (rate-limited for big folders) covers a foreign
  *   change made within the same mtime tick.
  *
- * UIDs are assigned durably in the UID list (folder_uids.ts, uidlist.ts), read again
+ * UIDs are assigned durably in the UID list (uids.ts, uidlist.ts), read again
  * only when its file changed. Every change to the messages runs under the folder's
- * mutex. The parts of the state are in folder_state.ts.
+ * mutex. The parts of the state are in state.ts.
  */
-import { Mutex } from "./fsutil.ts";
-import type { CacheRow } from "./folder_index.ts";
-import { type AddItem, AddQueue, adoptFiles } from "./folder_add.ts";
-import { claimRecent, expunge, type FlagUpdate, updateFlags } from "./folder_changes.ts";
-import { entryPath, type MessageEntry } from "./folder_messages.ts";
-import { checkDirs } from "./folder_scan.ts";
-import { type FolderState, loadFolderState, newFolderState } from "./folder_state.ts";
+import { Mutex } from "../fsutil.ts";
+import type { CacheRow } from "./index_db.ts";
+import { type AddItem, AddQueue, adoptFiles } from "./add.ts";
+import { claimRecent, expunge, type FlagUpdate, updateFlags } from "./changes.ts";
+import { entryPath, type MessageEntry } from "./messages.ts";
+import { checkDirs } from "./scan.ts";
+import { type FolderState, loadFolderState, newFolderState } from "./state.ts";
 
-export type { CacheRow } from "./folder_index.ts";
-export type { AddItem } from "./folder_add.ts";
-export type { FlagUpdate } from "./folder_changes.ts";
-export { FlagError } from "./folder_keywords.ts";
-export type { MessageEntry } from "./folder_messages.ts";
-export { nextUidValidity } from "./folder_uids.ts";
+export type { CacheRow } from "./index_db.ts";
+export type { AddItem } from "./add.ts";
+export type { FlagUpdate } from "./changes.ts";
+export { FlagError } from "./keywords.ts";
+export type { MessageEntry } from "./messages.ts";
+export { nextUidValidity } from "./uids.ts";
 
 export class Folder {
   readonly path: string;

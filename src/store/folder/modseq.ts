@@ -6,9 +6,9 @@
  * lost the index: each one is first covered by the ceiling in the UID list (reserved
  * a block at a time), and the index is marked unclean before the first one it lacks.
  */
-import type { IndexMeta } from "./folder_index.ts";
-import type { IndexLink } from "./folder_index_link.ts";
-import type { FolderUids } from "./folder_uids.ts";
+import type { IndexMeta } from "./index_db.ts";
+import type { IndexLink } from "./index_link.ts";
+import type { FolderUids } from "./uids.ts";
 
 /** Mod-sequences reserved at a time in the UID list (one fsync per block). */
 const MODSEQ_BLOCK = 1000;

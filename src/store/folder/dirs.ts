@@ -5,7 +5,7 @@
  * cause, or when that moment is too close to the mtime to trust it (see scanPlan).
  */
 import { join } from "node:path";
-import type { DirMark } from "./folder_index.ts";
+import type { DirMark } from "./index_db.ts";
 
 export type Sub = "new" | "cur";
 export const SUBS: readonly Sub[] = ["new", "cur"];

@@ -14,7 +14,7 @@
  * the lock; `UidListCache` re-reads only what changed (file identity, appended tail).
  */
 import { join } from "node:path";
-import { readTextIfExists, syncDir, writeAll, writeFileAtomic } from "./fsutil.ts";
+import { readTextIfExists, syncDir, writeAll, writeFileAtomic } from "../fsutil.ts";
 
 export const UIDLIST = "extremail-uidlist";
 

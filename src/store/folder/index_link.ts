@@ -1,17 +1,17 @@
 /**
- * A folder's connection to its index (folder_index.ts). The index only speeds things
+ * A folder's connection to its index (index_db.ts). The index only speeds things
  * up: the Maildir and the UID list are the truth. So a failing index is dropped (the
  * folder goes on from memory) and rebuilt at the next open, and what is learnt lazily
  * (internal dates, parsed structures) is written in batches, not one write per message.
  */
-import { log } from "../log.ts";
+import { log } from "../../log.ts";
 import {
   type CacheRow,
   type DirMark,
   FolderIndex,
   type IndexMeta,
   type IndexRow,
-} from "./folder_index.ts";
+} from "./index_db.ts";
 
 /** Lazily learnt dates and parsed structures are written to the index in batches. */
 const FLUSH_MS = 250;
