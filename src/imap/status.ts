@@ -8,6 +8,7 @@ import { bad, mailboxName, no, wireName } from "./args.ts";
 import { AUTHED, type CommandSpec } from "./command_table.ts";
 import type { Token } from "./parser.ts";
 import type { Session } from "./session.ts";
+import { unclaimedCount } from "./recent.ts";
 import { storeCall } from "./store_calls.ts";
 
 const ITEMS = [
@@ -33,7 +34,11 @@ export function statusItems(tokens: Token[]): string[] {
 export function statusResponse(s: Session, name: string, folder: Folder, items: string[]): string {
   // RFC 7162 §3.1: STATUS (HIGHESTMODSEQ) is a CONDSTORE enabling command.
   if (items.includes("HIGHESTMODSEQ")) s.enableCondstore();
-  let recent = folder.recentCount;
+  let recent = unclaimedCount(
+    folder.path,
+    folder.recentCount,
+    (uid) => folder.messages.get(uid)?.sub,
+  );
   // This session's own \Recent messages were moved to cur/ when it selected them.
   if (s.view && s.view.folder === folder) recent = Math.max(recent, s.view.recent.size);
   const values: Record<string, number> = {
