@@ -9,6 +9,7 @@ import type { FetchItem } from "./fetch_items.ts";
 import { decodeBodyBytes } from "../message/body_text.ts";
 import { partial, resolvePart, type Section, sectionBytes } from "../message/section.ts";
 import type { MessageData } from "./msgcache.ts";
+import { messageIds } from "./objectid.ts";
 import type { Session } from "./session.ts";
 
 export interface RenderOptions {
@@ -80,7 +81,9 @@ export async function renderMessage(
     // Text items so far, then the literal's bytes as they are.
     parts.push(label);
     const prefix = binary && bytes.includes(0) ? "~" : "";
-    segments.push(`${head}${afterLiteral ? " " : ""}${parts.join(" ")} ${prefix}{${bytes.length}}\r\n`);
+    segments.push(
+      `${head}${afterLiteral ? " " : ""}${parts.join(" ")} ${prefix}{${bytes.length}}\r\n`,
+    );
     segments.push(bytes);
     parts.length = 0;
     head = "";
@@ -120,6 +123,13 @@ export async function renderMessage(
       case "RFC822":
         await emitLiteral("RFC822", await d!.bytes());
         break;
+      case "EMAILID":
+      case "THREADID": {
+        // RFC 8474 §5: fetch-att "EMAILID (id)", "THREADID (id)".
+        const ids = await messageIds(s.view!.folder, entry);
+        emit(`${item.kind} (${item.kind === "EMAILID" ? ids.emailId : ids.threadId})`);
+        break;
+      }
       case "RFC822.HEADER":
         await emitLiteral(
           "RFC822.HEADER",

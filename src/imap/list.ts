@@ -117,7 +117,7 @@ async function runList(s: Session, refRaw: string, patterns: string[], o: ListOp
     if (o.returnStatus && exists.has(name)) {
       // RFC 5819: a STATUS response follows each selectable mailbox.
       const folder = await s.ctx.store.openFolder(s.root, name);
-      if (folder) s.out.text(statusResponse(s, name, folder, o.returnStatus));
+      if (folder) s.out.text(await statusResponse(s, name, folder, o.returnStatus));
     }
     await s.out.maybeFlush();
   }

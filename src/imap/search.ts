@@ -14,6 +14,7 @@ import { type CommandSpec, SELECTED } from "./command_table.ts";
 import { headerValues, messageText } from "../message/body_text.ts";
 import { fieldValue, forEachField } from "../message/header.ts";
 import { addressForms } from "./message_keys.ts";
+import { messageIds } from "./objectid.ts";
 import { type FolderKeys, folderKeys } from "./sort_index.ts";
 import { parseDate } from "../message/date.ts";
 import { MessageData } from "./msgcache.ts";
@@ -79,6 +80,10 @@ class ViewMessage implements SearchMessage {
   async #header(field: string): Promise<string[]> {
     const bytes = await this.#msg.headerBytes();
     return headerValues(bytes, await this.#msg.structure(), field);
+  }
+
+  objectIds(): Promise<{ emailId: string; threadId: string }> {
+    return messageIds(this.folder, this.entry);
   }
 
   async addresses(field: string): Promise<string[]> {

@@ -42,6 +42,8 @@ export interface SearchMessage {
    * decoded values (`header`) when not given.
    */
   addresses?(field: string): Promise<string[]>;
+  /** RFC 8474 EMAILID and THREADID (SEARCH EMAILID / THREADID match nothing without). */
+  objectIds?(): Promise<{ emailId: string; threadId: string }>;
   /**
    * The searchable text for BODY ("BODY") or TEXT ("TEXT") as `fold` returns it (see
    * messageText in mime/decode.ts).
@@ -76,6 +78,7 @@ export type Node =
   | { op: "uids"; set: ReadonlySet<number> }
   | { op: "size"; cmp: "larger" | "smaller"; n: number }
   | { op: "modseq"; min: bigint }
+  | { op: "objectid"; which: "emailId" | "threadId"; id: string }
   | { op: "date"; cmp: "before" | "on" | "since"; day: number }
   /** Internal date against an instant: after (YOUNGER) or at/before (OLDER) `limit`. */
   | { op: "within"; cmp: "younger" | "older"; limit: number }
@@ -111,6 +114,7 @@ export function compileKey(k: Key, ctx: SearchContext): Node {
     case "new":
     case "size":
     case "modseq":
+    case "objectid":
       return k;
     case "keyword": {
       const letter = ctx.keywordLetter(k.name);
@@ -193,6 +197,7 @@ export function cost(n: Node): number {
       return 2;
     case "header":
     case "address":
+    case "objectid":
     case "sent":
       return 3;
     case "text":
@@ -257,6 +262,8 @@ export function evaluate(n: Node, m: SearchMessage): Result {
         m.addresses ? m.addresses(n.field) : m.header(n.field),
         (values) => matches(values, n.needle),
       );
+    case "objectid":
+      return m.objectIds ? m.objectIds().then((ids) => ids[n.which] === n.id) : false;
     case "text":
       return m.text(n.which).then((t) => t.includes(n.needle));
     case "not":

@@ -31,6 +31,8 @@ export type Key =
   | { op: "size"; cmp: "larger" | "smaller"; n: number }
   /** RFC 7162 §3.4 MODSEQ: messages whose mod-sequence is at least `min`. */
   | { op: "modseq"; min: bigint }
+  /** RFC 8474 §6: EMAILID / THREADID objectid. */
+  | { op: "objectid"; which: "emailId" | "threadId"; id: string }
   | { op: "not"; key: Key }
   | { op: "or"; a: Key; b: Key }
   | { op: "and"; keys: Key[] };
@@ -200,6 +202,12 @@ export function parseSearchKeys(tokens: Token[], depth = 0): Key {
       }
       case "UID":
         return setKey(atom("UID set"), "uid");
+      case "EMAILID":
+      case "THREADID": {
+        const id = atom("objectid");
+        if (!/^[A-Za-z0-9_-]{1,255}$/.test(id)) throw bad(`Invalid objectid ${id.slice(0, 40)}`);
+        return { op: "objectid", which: word === "EMAILID" ? "emailId" : "threadId", id };
+      }
     }
     if (/^[\d*$]/.test(word)) return setKey(t.value, "seq");
     throw bad(`Unknown SEARCH key ${word.slice(0, 30)}`);

@@ -91,6 +91,8 @@ export class Session {
       "THREAD=ORDEREDSUBJECT",
       "THREAD=REFERENCES",
       "ESORT",
+      // RFC 8474 (objectid.ts).
+      "OBJECTID",
     ];
     if (this.state === "notauth") {
       if (this.ctx.tlsContext && !this.conn.secure) caps.push("STARTTLS");
