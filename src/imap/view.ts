@@ -101,7 +101,7 @@ export class MailboxView {
   async open(): Promise<void> {
     this.#lastRefresh = Date.now();
     const folder = this.folder;
-    if (!this.readOnly) { for (const uid of await folder.claimRecent()) this.recent.add(uid); }
+    if (!this.readOnly) await this.#claim();
     this.#adopt();
     if (this.readOnly) {
       // RFC 3501 §6.3.2: EXAMINE shows \Recent without claiming it: files still in new/,
