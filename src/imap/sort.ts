@@ -105,14 +105,31 @@ function value(it: SortItem, key: SortKey): string | number {
   }
 }
 
+/**
+ * One criterion's values as numbers: dates and sizes as they are, strings as their rank
+ * among the distinct values (sorted once), so the main sort compares numbers only.
+ */
+function column(items: SortItem[], key: SortKey): Float64Array {
+  const out = new Float64Array(items.length);
+  if (key === "ARRIVAL" || key === "DATE" || key === "SIZE") {
+    for (let i = 0; i < items.length; i++) out[i] = value(items[i], key) as number;
+    return out;
+  }
+  const rank = new Map<string, number>();
+  for (const it of items) rank.set(value(it, key) as string, 0);
+  const distinct = [...rank.keys()].sort(compareText);
+  for (let r = 0; r < distinct.length; r++) rank.set(distinct[r], r);
+  for (let i = 0; i < items.length; i++) out[i] = rank.get(value(items[i], key) as string)!;
+  return out;
+}
+
 /** Sorts the items by the criteria (a pure function); ties go by sequence number. */
 export function sortItems(items: SortItem[], criteria: readonly SortCriterion[]): SortItem[] {
-  const columns = criteria.map((c) => items.map((it) => value(it, c.key)));
+  const columns = criteria.map((c) => column(items, c.key));
   const order = items.map((_, i) => i);
   order.sort((a, b) => {
     for (let c = 0; c < criteria.length; c++) {
-      const x = columns[c][a], y = columns[c][b];
-      const d = typeof x === "number" ? x - (y as number) : compareText(x, y as string);
+      const d = columns[c][a] - columns[c][b];
       if (d !== 0) return criteria[c].reverse ? -d : d;
     }
     return items[a].seq - items[b].seq;
