@@ -297,6 +297,12 @@ Deno.test("imap SEARCH: every key against the corpus", async (t) => {
       equal(r.status, "OK", r.tagged);
     };
     for (let i = 0; i < 11; i++) await append(i);
+    // Another session selects first and takes the appended messages' \Recent (RFC 3501
+    // §2.3.2: the first session told of a message).
+    const other = await ImapClient.connect(srv.ports.imap);
+    await other.login(USER, PASS);
+    ok((await other.cmd("SELECT INBOX")).lines.includes("* 11 RECENT"));
+    other.close();
     // The last two arrive by delivery (into new/), so this session's SELECT makes them
     // \Recent; 13 is then marked \Seen.
     for (const i of [11, 12]) {

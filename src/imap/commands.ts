@@ -15,7 +15,9 @@ import { IDLE_COMMANDS } from "./idle.ts";
 import { LIST_COMMANDS } from "./list.ts";
 import { QUOTA_COMMANDS } from "./quota.ts";
 import { SEARCH_COMMANDS } from "./search.ts";
+import { SORT_COMMANDS } from "./sort.ts";
 import { STATUS_COMMANDS } from "./status.ts";
+import { THREAD_COMMANDS } from "./thread.ts";
 
 export const IMAP_COMMANDS: CommandTable = new Map(Object.entries({
   ...ANY_STATE_COMMANDS,
@@ -30,4 +32,6 @@ export const IMAP_COMMANDS: CommandTable = new Map(Object.entries({
   ...SEARCH_COMMANDS,
   ...IDLE_COMMANDS,
   ...QUOTA_COMMANDS,
+  ...SORT_COMMANDS,
+  ...THREAD_COMMANDS,
 }));

@@ -7,6 +7,7 @@ import { isInbox } from "../store/maildir_names.ts";
 import { mailboxName, no } from "./args.ts";
 import { AUTHED, type CommandSpec } from "./command_table.ts";
 import type { Session } from "./session.ts";
+import { mailboxId } from "./objectid.ts";
 import { forgetRecent } from "./recent.ts";
 import { storeCall } from "./store_calls.ts";
 import { updateSubscriptions } from "./subscriptions.ts";
@@ -38,7 +39,9 @@ const createCommand: CommandSpec = {
       }
     }
     await storeCall(() => store.createFolder(s.root, name));
-    return { text: "CREATE completed" };
+    // RFC 8474 §4.1: CREATE tells the new mailbox's MAILBOXID.
+    const id = await mailboxId(store.folderPath(s.root, name));
+    return { text: "CREATE completed", code: `MAILBOXID (${id})` };
   },
 };
 

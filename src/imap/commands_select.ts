@@ -9,6 +9,7 @@ import { parseSelectParams, qresyncResponses, type SelectParams } from "./condst
 import type { Args } from "./args.ts";
 import type { Session } from "./session.ts";
 import { openFolderOrFail } from "./status.ts";
+import { mailboxId } from "./objectid.ts";
 import { MailboxView } from "./view.ts";
 
 function deselect(s: Session): void {
@@ -27,6 +28,7 @@ async function select(s: Session, raw: string, readOnly: boolean, params: Select
   // RFC 7162 §3.1.8: the CONDSTORE (or QRESYNC) parameter enables CONDSTORE.
   if (params.condstore || params.qresync) s.condstore = true;
   const folder = await openFolderOrFail(s, name);
+  const id = await mailboxId(folder.path);
   const view = new MailboxView(s.ctx.store, folder, name, readOnly);
   await view.open();
   s.view = view;
@@ -51,6 +53,8 @@ async function select(s: Session, raw: string, readOnly: boolean, params: Select
   out += `* OK [UIDNEXT ${folder.uidNext}] Predicted next UID\r\n`;
   // RFC 7162 §3.1.2.1: sent for every SELECT/EXAMINE of a mailbox with mod-sequences.
   out += `* OK [HIGHESTMODSEQ ${view.modseq}] Highest mailbox mod-sequence\r\n`;
+  // RFC 8474 §4.2: the MAILBOXID of the selected mailbox.
+  out += `* OK [MAILBOXID (${id})] Mailbox id\r\n`;
   if (s.rev2) out += `* LIST () "/" ${wireName(s, name)}\r\n`;
   if (params.qresync) out += qresyncResponses(s, view, params.qresync);
   s.out.text(out);

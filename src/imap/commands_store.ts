@@ -51,6 +51,8 @@ const storeCommand: CommandSpec = {
       if (e instanceof FlagError) throw no(e.message, "LIMIT");
       throw e;
     }
+    // A keyword new to the mailbox is announced before any FETCH shows it (RFC 3501 §7.2.6).
+    s.out.text(view.announceKeywords());
     const silent = m[2] !== undefined;
     const compute = (e: MessageEntry): string => {
       if (m[1] === "+") return e.flags + letters;

@@ -99,6 +99,8 @@ const fetchCommand: CommandSpec = {
             if (r.changed.length) seenChanged = true;
           }
         }
+        // Keywords another session added are announced first (RFC 3501 §7.2.6).
+        if (opts.hasFlags || wantSeen) s.out.text(view.announceKeywords());
         const data = needData ? batch.map((b) => new MessageData(folder, b.entry)) : null;
         if (data && (loadBytes || loadStructure)) {
           await Promise.all(

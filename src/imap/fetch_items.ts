@@ -20,7 +20,10 @@ type Simple =
   | "BODYSTRUCTURE"
   | "RFC822"
   | "RFC822.HEADER"
-  | "RFC822.TEXT";
+  | "RFC822.TEXT"
+  /** RFC 8474 §5 (objectid.ts). */
+  | "EMAILID"
+  | "THREADID";
 
 export type FetchItem =
   | { kind: Simple }
@@ -46,6 +49,8 @@ const SIMPLE = new Set<string>([
   "RFC822",
   "RFC822.HEADER",
   "RFC822.TEXT",
+  "EMAILID",
+  "THREADID",
 ]);
 const MACROS: Record<string, Simple[]> = {
   ALL: ["FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE"],

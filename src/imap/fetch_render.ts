@@ -9,6 +9,7 @@ import type { FetchItem } from "./fetch_items.ts";
 import { decodeBodyBytes } from "../message/body_text.ts";
 import { partial, resolvePart, type Section, sectionBytes } from "../message/section.ts";
 import type { MessageData } from "./msgcache.ts";
+import { messageIds } from "./objectid.ts";
 import type { Session } from "./session.ts";
 
 export interface RenderOptions {
@@ -50,8 +51,10 @@ export function renderSimple(
 }
 
 /**
- * The response for one message, written to the session's output: text items as they
- * come, each literal flushed as it is reached. `d` is the message's data when an item
+ * The response for one message, written to the session's output once every item is
+ * rendered: an item that fails (the file expunged or renamed meanwhile) then leaves no
+ * half-written response behind, which a client could not parse (a literal followed by the
+ * next message's "* n FETCH" instead of ")"). `d` is the message's data when an item
  * needs it; `flagsChanged`: this FETCH set \Seen on it.
  */
 export async function renderMessage(
@@ -71,17 +74,21 @@ export async function renderMessage(
   if ((opts.byUid || implicit) && !opts.hasUid) parts.push(`UID ${uid}`);
   let head = `* ${seq} FETCH (`;
   let afterLiteral = false;
+  /** The response so far: text, and literal bytes as they are. */
+  const segments: (string | Uint8Array)[] = [];
   const emit = (text: string) => parts.push(text);
-  const emitLiteral = async (label: string, bytes: Uint8Array, binary = false) => {
+  const emitLiteral = (label: string, bytes: Uint8Array, binary = false) => {
     // Text items so far, then the literal's bytes as they are.
     parts.push(label);
     const prefix = binary && bytes.includes(0) ? "~" : "";
-    out.text(`${head}${afterLiteral ? " " : ""}${parts.join(" ")} ${prefix}{${bytes.length}}\r\n`);
-    out.bytes(bytes);
+    segments.push(
+      `${head}${afterLiteral ? " " : ""}${parts.join(" ")} ${prefix}{${bytes.length}}\r\n`,
+    );
+    segments.push(bytes);
     parts.length = 0;
     head = "";
     afterLiteral = true;
-    await out.maybeFlush();
+    return Promise.resolve();
   };
   for (const item of items) {
     switch (item.kind) {
@@ -116,6 +123,13 @@ export async function renderMessage(
       case "RFC822":
         await emitLiteral("RFC822", await d!.bytes());
         break;
+      case "EMAILID":
+      case "THREADID": {
+        // RFC 8474 §5: fetch-att "EMAILID (id)", "THREADID (id)".
+        const ids = await messageIds(s.view!.folder, entry);
+        emit(`${item.kind} (${item.kind === "EMAILID" ? ids.emailId : ids.threadId})`);
+        break;
+      }
       case "RFC822.HEADER":
         await emitLiteral(
           "RFC822.HEADER",
@@ -149,7 +163,12 @@ export async function renderMessage(
   if (flagsChanged && !opts.hasFlags) {
     emit(`FLAGS (${s.flagText(uid, entry)})`);
   }
-  out.text(`${head}${afterLiteral && parts.length ? " " : ""}${parts.join(" ")})\r\n`);
+  segments.push(`${head}${afterLiteral && parts.length ? " " : ""}${parts.join(" ")})\r\n`);
+  for (const seg of segments) {
+    if (typeof seg === "string") out.text(seg);
+    else out.bytes(seg);
+  }
+  await out.maybeFlush();
 }
 
 async function emitSection(

@@ -176,8 +176,12 @@ class Lexer {
     let bracket = 0;
     while (this.pos < line.length) {
       const c = line[this.pos];
-      if (c === 0x5b) bracket++;
-      else if (c === 0x5d && bracket > 0) bracket--;
+      // "[" opens a section only in a fetch att (BODY[...], BINARY.PEEK[...]), where the
+      // brackets may hold spaces; elsewhere it is an ATOM-CHAR (RFC 3501 §9), as in the
+      // mailbox name "a[b".
+      if (c === 0x5b && (bracket > 0 || SECTION_PREFIX.test(latin1(line, start, this.pos)))) {
+        bracket++;
+      } else if (c === 0x5d && bracket > 0) bracket--;
       else if (bracket === 0 && endsAtom(c)) break;
       else if (c < 0x20 || c === 0x7f) throw new LexError("Control character in command");
       this.pos++;
@@ -186,6 +190,13 @@ class Lexer {
     if (this.pos === start) throw new LexError(`Unexpected character "${printable(line[start])}"`);
     return { kind: "atom", value: dec.decode(line.subarray(start, this.pos)) };
   }
+}
+
+/** Atoms whose "[" starts a section: BODY, BODY.PEEK, BINARY, BINARY.PEEK, BINARY.SIZE. */
+const SECTION_PREFIX = /^(BODY|BODY\.PEEK|BINARY|BINARY\.PEEK|BINARY\.SIZE)$/i;
+
+function latin1(line: Uint8Array, from: number, to: number): string {
+  return to - from > 11 ? "" : String.fromCharCode(...line.subarray(from, to));
 }
 
 function printable(c: number): string {

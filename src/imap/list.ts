@@ -89,14 +89,17 @@ async function runList(s: Session, refRaw: string, patterns: string[], o: ListOp
     let childInfo = "";
     if (o.lsub || o.subscribedOnly) {
       const subChild = [...subscribed].some((n) => n.startsWith(name + "/"));
+      // RFC 5258 §3.5: CHILDINFO tells of a subscribed descendant that is not listed itself.
+      const hidden = o.recursiveMatch &&
+        hasUnlistedChild(name, subscribed, (n) => res.some((r) => r.test(n)));
+      if (hidden) childInfo = ` ("CHILDINFO" ("SUBSCRIBED"))`;
       if (!isSub) {
         // RFC 3501 §6.3.9 / RFC 5258 §3.5: parents of subscribed names.
         if (!subChild) continue;
         if (o.lsub) {
           if (!res.some((r) => r.source.includes("[^/]*") && r.test(name))) continue;
           attrs.push("\\Noselect");
-        } else if (o.recursiveMatch) childInfo = ` ("CHILDINFO" ("SUBSCRIBED"))`;
-        else continue;
+        } else if (!hidden) continue;
       }
     }
     if (!exists.has(name)) {
@@ -114,10 +117,24 @@ async function runList(s: Session, refRaw: string, patterns: string[], o: ListOp
     if (o.returnStatus && exists.has(name)) {
       // RFC 5819: a STATUS response follows each selectable mailbox.
       const folder = await s.ctx.store.openFolder(s.root, name);
-      if (folder) s.out.text(statusResponse(s, name, folder, o.returnStatus));
+      if (folder) s.out.text(await statusResponse(s, name, folder, o.returnStatus));
     }
     await s.out.maybeFlush();
   }
+}
+
+/**
+ * RFC 5258 §3.5 (example: `LIST (SUBSCRIBED RECURSIVEMATCH) "" "%"` gives `Vegetable`
+ * CHILDINFO for `Vegetable/Broccoli`, while "*" lists the child itself): whether `name`
+ * has a subscribed descendant that the patterns do not list.
+ */
+function hasUnlistedChild(
+  name: string,
+  subscribed: ReadonlySet<string>,
+  listed: (name: string) => boolean,
+): boolean {
+  for (const n of subscribed) if (n.startsWith(name + "/") && !listed(n)) return true;
+  return false;
 }
 
 function patternsOf(t: Token): string[] {

@@ -39,3 +39,17 @@ export function claimMarked(folderPath: string): number[] {
 export function peekMarked(folderPath: string): ReadonlySet<number> {
   return unclaimed.get(folderPath) ?? new Set();
 }
+
+/**
+ * How many messages of a folder are \Recent for nobody yet (STATUS RECENT, RFC 3501
+ * §6.3.10): files still in new/ and present messages marked by APPEND, COPY or MOVE.
+ */
+export function unclaimedCount(
+  folderPath: string,
+  inNew: number,
+  present: (uid: number) => "new" | "cur" | undefined,
+): number {
+  let n = inNew;
+  for (const uid of unclaimed.get(folderPath) ?? []) if (present(uid) === "cur") n++;
+  return n;
+}

@@ -5,12 +5,17 @@
  * SAVE result option and "$" (RFC 5182, search_res.ts), WITHIN (RFC 5032).
  *
  * Cost: flag, number, size and date keys are answered from the folder's entries; header
- * keys from the parsed-structure cache (msgcache.ts), which holds small headers; only
+ * keys from the parsed-structure cache (msgcache.ts), which holds small headers; SUBJECT
+ * from the folder's stored message keys (sort_index.ts) when they are known; only
  * BODY/TEXT (and headers too large to cache) read message files, a few at a time.
  */
 import { type Args, bad, formatSet, ImapError, no } from "./args.ts";
 import { type CommandSpec, SELECTED } from "./command_table.ts";
 import { headerValues, messageText } from "../message/body_text.ts";
+import { fieldValue, forEachField } from "../message/header.ts";
+import { addressForms } from "./message_keys.ts";
+import { messageIds } from "./objectid.ts";
+import { type FolderKeys, folderKeys } from "./sort_index.ts";
 import { parseDate } from "../message/date.ts";
 import { MessageData } from "./msgcache.ts";
 import type { Session } from "./session.ts";
@@ -41,6 +46,8 @@ class ViewMessage implements SearchMessage {
     readonly seq: number,
     readonly uid: number,
     readonly recent: boolean,
+    /** The folder's message keys (SUBJECT is answered from them), when the search needs them. */
+    readonly keys: FolderKeys | null = null,
   ) {}
 
   get #msg(): MessageData {
@@ -63,13 +70,34 @@ class ViewMessage implements SearchMessage {
     return this.entry.internalDate ?? this.folder.internalDate(this.entry);
   }
 
-  async header(field: string): Promise<string[]> {
+  header(field: string): string[] | Promise<string[]> {
+    if (field !== "subject" || !this.keys) return this.#header(field);
+    // Computed (and stored) on first need: the file is read once, as #header would.
+    return this.keys.peek(this.entry)?.subjects ??
+      this.keys.get(this.entry).then((k) => k.subjects);
+  }
+
+  async #header(field: string): Promise<string[]> {
     const bytes = await this.#msg.headerBytes();
     return headerValues(bytes, await this.#msg.structure(), field);
   }
 
+  objectIds(): Promise<{ emailId: string; threadId: string }> {
+    return messageIds(this.folder, this.entry);
+  }
+
+  async addresses(field: string): Promise<string[]> {
+    const bytes = await this.#msg.headerBytes();
+    const root = (await this.#msg.structure()).root;
+    const raw: string[] = [];
+    forEachField(bytes, root.headerStart, root.bodyStart, (f) => {
+      if (f.name === field) raw.push(fieldValue(bytes, f));
+    }, "skip");
+    return addressForms(raw);
+  }
+
   async sentDay(): Promise<number | null> {
-    const values = await this.header("date");
+    const values = await this.#header("date");
     return values.length ? parseDate(values[0])?.day ?? null : null;
   }
 
@@ -97,6 +125,10 @@ export async function runSearch(s: Session, key: Key): Promise<[number, number][
     now: Date.now(),
   });
   const content = needsContent(node);
+  // SUBJECT runs from the folder's stored keys (no header parsing) where they are known.
+  const keys = someKey(key, (k) => k.op === "header" && k.field === "subject")
+    ? folderKeys(folder)
+    : null;
   const n = view.uids.length;
   const hit = new Uint8Array(n);
   let pending: Promise<void>[] = [];
@@ -105,7 +137,7 @@ export async function runSearch(s: Session, key: Key): Promise<[number, number][
     const uid = view.uids[i];
     const entry = view.entry(uid);
     if (!entry) continue; // expunged by another session, not yet reported
-    const m = new ViewMessage(folder, entry, i + 1, uid, view.recent.has(uid));
+    const m = new ViewMessage(folder, entry, i + 1, uid, view.recent.has(uid), keys);
     const r = evaluate(node, m);
     if (!(r instanceof Promise)) {
       hit[i] = r ? 1 : 0;

@@ -36,7 +36,14 @@ export interface SearchMessage {
   /** Internal date, ms since the epoch. */
   internalDate(): number | Promise<number>;
   /** Decoded (RFC 2047), unfolded values of every `field` header field, in order. */
-  header(field: string): Promise<string[]>;
+  header(field: string): string[] | Promise<string[]>;
+  /**
+   * An address field in every form it is searched in (message_keys.ts addressForms); the
+   * decoded values (`header`) when not given.
+   */
+  addresses?(field: string): Promise<string[]>;
+  /** RFC 8474 EMAILID and THREADID (SEARCH EMAILID / THREADID match nothing without). */
+  objectIds?(): Promise<{ emailId: string; threadId: string }>;
   /**
    * The searchable text for BODY ("BODY") or TEXT ("TEXT") as `fold` returns it (see
    * messageText in mime/decode.ts).
@@ -71,11 +78,13 @@ export type Node =
   | { op: "uids"; set: ReadonlySet<number> }
   | { op: "size"; cmp: "larger" | "smaller"; n: number }
   | { op: "modseq"; min: bigint }
+  | { op: "objectid"; which: "emailId" | "threadId"; id: string }
   | { op: "date"; cmp: "before" | "on" | "since"; day: number }
   /** Internal date against an instant: after (YOUNGER) or at/before (OLDER) `limit`. */
   | { op: "within"; cmp: "younger" | "older"; limit: number }
   | { op: "sent"; cmp: "before" | "on" | "since"; day: number }
   | { op: "header"; field: string; needle: string }
+  | { op: "address"; field: string; needle: string }
   | { op: "text"; which: "BODY" | "TEXT"; needle: string }
   | { op: "not"; node: Node }
   | { op: "or"; a: Node; b: Node }
@@ -105,6 +114,7 @@ export function compileKey(k: Key, ctx: SearchContext): Node {
     case "new":
     case "size":
     case "modseq":
+    case "objectid":
       return k;
     case "keyword": {
       const letter = ctx.keywordLetter(k.name);
@@ -121,7 +131,8 @@ export function compileKey(k: Key, ctx: SearchContext): Node {
     case "saved":
       return ctx.saved.length === 0 ? FALSE : { op: "uids", set: new Set(ctx.saved) };
     case "header":
-      return { op: "header", field: k.field, needle: fold(k.value) };
+    case "address":
+      return { op: k.op, field: k.field, needle: fold(k.value) };
     case "text":
       return { op: "text", which: k.which, needle: fold(k.value) };
     case "date":
@@ -185,6 +196,8 @@ export function cost(n: Node): number {
     case "within":
       return 2;
     case "header":
+    case "address":
+    case "objectid":
     case "sent":
       return 3;
     case "text":
@@ -243,9 +256,14 @@ export function evaluate(n: Node, m: SearchMessage): Result {
         compareDay(n.cmp, day ?? dayOf(await m.internalDate()), n.day)
       );
     case "header":
-      return m.header(n.field).then((values) =>
-        n.needle === "" ? values.length > 0 : values.some((v) => fold(v).includes(n.needle))
+      return then(m.header(n.field), (values) => matches(values, n.needle));
+    case "address":
+      return then(
+        m.addresses ? m.addresses(n.field) : m.header(n.field),
+        (values) => matches(values, n.needle),
       );
+    case "objectid":
+      return m.objectIds ? m.objectIds().then((ids) => ids[n.which] === n.id) : false;
     case "text":
       return m.text(n.which).then((t) => t.includes(n.needle));
     case "not":
@@ -255,6 +273,11 @@ export function evaluate(n: Node, m: SearchMessage): Result {
     case "and":
       return all(n.nodes, 0, m);
   }
+}
+
+/** A header key's test; an empty needle asks whether the field is there at all. */
+function matches(values: string[], needle: string): boolean {
+  return needle === "" ? values.length > 0 : values.some((v) => fold(v).includes(needle));
 }
 
 function all(nodes: Node[], from: number, m: SearchMessage): Result {

@@ -19,8 +19,10 @@ export type Key =
   | { op: "uid"; ranges: Range[] }
   /** "$": the saved search result (RFC 5182), as a sequence set or after UID. */
   | { op: "saved" }
-  /** HEADER, FROM, TO, CC, BCC, SUBJECT; an empty value means "the field is present". */
+  /** HEADER, SUBJECT; an empty value means "the field is present". */
   | { op: "header"; field: string; value: string }
+  /** FROM, TO, CC, BCC: the field as written and each of its addresses (search_eval.ts). */
+  | { op: "address"; field: string; value: string }
   | { op: "text"; which: "BODY" | "TEXT"; value: string }
   /** Internal date (sent = false) or Date: header (sent = true) against a calendar day. */
   | { op: "date"; cmp: "before" | "on" | "since"; day: number; sent: boolean }
@@ -29,6 +31,8 @@ export type Key =
   | { op: "size"; cmp: "larger" | "smaller"; n: number }
   /** RFC 7162 §3.4 MODSEQ: messages whose mod-sequence is at least `min`. */
   | { op: "modseq"; min: bigint }
+  /** RFC 8474 §6: EMAILID / THREADID objectid. */
+  | { op: "objectid"; which: "emailId" | "threadId"; id: string }
   | { op: "not"; key: Key }
   | { op: "or"; a: Key; b: Key }
   | { op: "and"; keys: Key[] };
@@ -131,12 +135,13 @@ export function parseSearchKeys(tokens: Token[], depth = 0): Key {
         if (name.startsWith("\\")) throw bad(`Invalid keyword ${name.slice(0, 40)}`);
         return { op: "keyword", name, set };
       }
+      case "SUBJECT":
+        return { op: "header", field: "subject", value: str("string") };
       case "BCC":
       case "CC":
       case "FROM":
-      case "SUBJECT":
       case "TO":
-        return { op: "header", field: word.toLowerCase(), value: str("string") };
+        return { op: "address", field: word.toLowerCase(), value: str("string") };
       case "HEADER": {
         const field = str("header field name");
         // RFC 5322 §3.6.8 field-name: printable ASCII except ":".
@@ -197,6 +202,12 @@ export function parseSearchKeys(tokens: Token[], depth = 0): Key {
       }
       case "UID":
         return setKey(atom("UID set"), "uid");
+      case "EMAILID":
+      case "THREADID": {
+        const id = atom("objectid");
+        if (!/^[A-Za-z0-9_-]{1,255}$/.test(id)) throw bad(`Invalid objectid ${id.slice(0, 40)}`);
+        return { op: "objectid", which: word === "EMAILID" ? "emailId" : "threadId", id };
+      }
     }
     if (/^[\d*$]/.test(word)) return setKey(t.value, "seq");
     throw bad(`Unknown SEARCH key ${word.slice(0, 30)}`);

@@ -83,6 +83,16 @@ export class Session {
       "LIST-STATUS",
       "STATUS=SIZE",
       "UTF8=ACCEPT",
+      // RFC 9208 §4.1: the resources a QUOTA server supports.
+      "QUOTA=RES-STORAGE",
+      // RFC 5256, RFC 5957, RFC 5267 §3 (sort.ts, thread.ts).
+      "SORT",
+      "SORT=DISPLAY",
+      "THREAD=ORDEREDSUBJECT",
+      "THREAD=REFERENCES",
+      "ESORT",
+      // RFC 8474 (objectid.ts).
+      "OBJECTID",
     ];
     if (this.state === "notauth") {
       if (this.ctx.tlsContext && !this.conn.secure) caps.push("STARTTLS");

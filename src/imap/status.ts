@@ -8,6 +8,8 @@ import { bad, mailboxName, no, wireName } from "./args.ts";
 import { AUTHED, type CommandSpec } from "./command_table.ts";
 import type { Token } from "./parser.ts";
 import type { Session } from "./session.ts";
+import { mailboxId } from "./objectid.ts";
+import { unclaimedCount } from "./recent.ts";
 import { storeCall } from "./store_calls.ts";
 
 const ITEMS = [
@@ -19,6 +21,8 @@ const ITEMS = [
   "SIZE",
   "DELETED",
   "HIGHESTMODSEQ",
+  // RFC 8474 §4: "MAILBOXID (id)".
+  "MAILBOXID",
 ];
 
 export function statusItems(tokens: Token[]): string[] {
@@ -30,10 +34,19 @@ export function statusItems(tokens: Token[]): string[] {
   });
 }
 
-export function statusResponse(s: Session, name: string, folder: Folder, items: string[]): string {
+export async function statusResponse(
+  s: Session,
+  name: string,
+  folder: Folder,
+  items: string[],
+): Promise<string> {
   // RFC 7162 §3.1: STATUS (HIGHESTMODSEQ) is a CONDSTORE enabling command.
   if (items.includes("HIGHESTMODSEQ")) s.enableCondstore();
-  let recent = folder.recentCount;
+  let recent = unclaimedCount(
+    folder.path,
+    folder.recentCount,
+    (uid) => folder.messages.get(uid)?.sub,
+  );
   // This session's own \Recent messages were moved to cur/ when it selected them.
   if (s.view && s.view.folder === folder) recent = Math.max(recent, s.view.recent.size);
   const values: Record<string, number> = {
@@ -46,7 +59,8 @@ export function statusResponse(s: Session, name: string, folder: Folder, items: 
     DELETED: folder.deletedCount,
     HIGHESTMODSEQ: folder.highestModseq,
   };
-  const parts = items.map((i) => `${i} ${values[i]}`);
+  const id = items.includes("MAILBOXID") ? await mailboxId(folder.path) : "";
+  const parts = items.map((i) => i === "MAILBOXID" ? `MAILBOXID (${id})` : `${i} ${values[i]}`);
   return `* STATUS ${wireName(s, name)} (${parts.join(" ")})\r\n`;
 }
 
@@ -64,7 +78,7 @@ const statusCommand: CommandSpec = {
     const items = statusItems(args.list("status items"));
     args.end();
     const folder = await openFolderOrFail(s, name);
-    s.out.text(statusResponse(s, name, folder, items));
+    s.out.text(await statusResponse(s, name, folder, items));
     return { text: "STATUS completed" };
   },
 };

@@ -47,7 +47,8 @@ export class MailboxView {
   /** Flag changes this session reported itself since its last sync: UID -> modseq. */
   readonly #own = new Map<number, number>();
   #version = -1;
-  #keywords = 0;
+  /** The keywords this session was last told of in FLAGS (RFC 3501 §7.2.6). */
+  #keywords = "";
   /** Expunges seen while EXPUNGE could not be sent yet. */
   #deferred = false;
   #dirty = false;
@@ -100,17 +101,24 @@ export class MailboxView {
   async open(): Promise<void> {
     this.#lastRefresh = Date.now();
     const folder = this.folder;
-    if (!this.readOnly) { for (const uid of await folder.claimRecent()) this.recent.add(uid); }
+    if (!this.readOnly) await this.#claim();
     this.#adopt();
-    if (this.readOnly && folder.recentCount > 0) {
-      for (let i = 0; i < this.#n; i++) {
-        if (folder.messages.get(this.#buf[i])?.sub === "new") this.recent.add(this.#buf[i]);
+    if (this.readOnly) {
+      // RFC 3501 §6.3.2: EXAMINE shows \Recent without claiming it: files still in new/,
+      // and messages APPEND/COPY/MOVE marked for the next selecting session.
+      if (folder.recentCount > 0) {
+        for (let i = 0; i < this.#n; i++) {
+          if (folder.messages.get(this.#buf[i])?.sub === "new") this.recent.add(this.#buf[i]);
+        }
+      }
+      for (const uid of peekMarked(folder.path)) {
+        if (folder.messages.has(uid)) this.recent.add(uid);
       }
     }
     this.#modseq = folder.highestModseq;
     this.#version = folder.version;
     this.#expungeGeneration = folder.expungeGeneration;
-    this.#keywords = folder.keywords.length;
+    this.#keywords = folder.keywords.join(" ");
   }
 
   /** Takes the folder's current UIDs as this view's sequence numbers. */
@@ -129,6 +137,18 @@ export class MailboxView {
       (this.readOnly
         ? "* OK [PERMANENTFLAGS ()] Read-only mailbox\r\n"
         : `* OK [PERMANENTFLAGS (${flags} \\*)] Flags permitted\r\n`);
+  }
+
+  /**
+   * FLAGS and PERMANENTFLAGS again when the mailbox's keywords changed since this session
+   * was told (RFC 3501 §7.2.6: before any FETCH shows a new one), else "". STORE and FETCH
+   * call it before they render flags; sync before its untagged FETCH.
+   */
+  announceKeywords(): string {
+    const now = this.folder.keywords.join(" ");
+    if (now === this.#keywords) return "";
+    this.#keywords = now;
+    return this.flagsResponses();
   }
 
   /** UIDs by sequence number - 1 (read-only: a view on shared memory). */
@@ -220,12 +240,7 @@ export class MailboxView {
       await this.folder.refresh();
     }
     const folder = this.folder;
-    let out = "";
-    if (folder.keywords.length !== this.#keywords) {
-      // A new keyword joined the mailbox's flags (RFC 3501 §7.2.6).
-      this.#keywords = folder.keywords.length;
-      out += this.flagsResponses();
-    }
+    let out = this.announceKeywords();
     if (folder.version === this.#version && !opts.force && !(this.#deferred && opts.expunge)) {
       return out;
     }

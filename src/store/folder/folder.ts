@@ -279,6 +279,18 @@ export class Folder {
     this.#st.index.cachePut(base, row);
   }
 
+  // ---- SORT / THREAD keys (src/imap/message_keys.ts), opaque text per base name ----
+
+  /** Every stored key text by base name (read once per folder by the IMAP sort index). */
+  keysAll(): Map<string, string> {
+    return this.#st.index.keysAll();
+  }
+
+  /** Remembers a message's key text in the index (written in batches). */
+  keysPut(base: string, text: string): void {
+    this.#st.index.keysPut(base, text);
+  }
+
   /**
    * Writes what is pending, marks the index clean and closes it. The folder still works
    * from memory afterwards (a session may hold it), without an index.

@@ -22,6 +22,7 @@ export class IndexLink {
   #index: FolderIndex | null = null;
   #pendingDates = new Map<number, number>();
   #pendingCache = new Map<string, () => CacheRow>();
+  #pendingKeys = new Map<string, string>();
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(folderPath: string) {
@@ -95,6 +96,26 @@ export class IndexLink {
     this.#scheduleFlush();
   }
 
+  /** Stored sort/thread keys by base name (pending ones included); empty without an index. */
+  keysAll(): Map<string, string> {
+    let all = new Map<string, string>();
+    if (this.#index) {
+      try {
+        all = this.#index.keysAll();
+      } catch (e) {
+        this.#failed(e);
+      }
+    }
+    for (const [base, text] of this.#pendingKeys) all.set(base, text);
+    return all;
+  }
+
+  keysPut(base: string, text: string): void {
+    if (!this.#index) return;
+    this.#pendingKeys.set(base, text);
+    this.#scheduleFlush();
+  }
+
   noteDate(uid: number, date: number): void {
     this.#pendingDates.set(uid, date);
     this.#scheduleFlush();
@@ -127,7 +148,7 @@ export class IndexLink {
   }
 
   #scheduleFlush(): void {
-    if (this.#pendingDates.size + this.#pendingCache.size >= FLUSH_AT) {
+    if (this.#pendingDates.size + this.#pendingCache.size + this.#pendingKeys.size >= FLUSH_AT) {
       this.#flush();
       return;
     }
@@ -142,13 +163,16 @@ export class IndexLink {
   }
 
   #flush(): void {
-    if (this.#pendingDates.size === 0 && this.#pendingCache.size === 0) return;
+    const keys = this.#pendingKeys;
+    if (this.#pendingDates.size === 0 && this.#pendingCache.size === 0 && keys.size === 0) return;
     const dates = this.#pendingDates, cache = this.#pendingCache;
     this.#pendingDates = new Map();
     this.#pendingCache = new Map();
+    this.#pendingKeys = new Map();
     this.tx((ix) => {
       for (const [uid, date] of dates) ix.setDate(uid, date);
       for (const [base, row] of cache) ix.cachePut(base, row());
+      for (const [base, text] of keys) ix.keysPut(base, text);
     });
   }
 
