@@ -14,6 +14,7 @@ import { Args, bad, ImapError } from "./args.ts";
 import type { CommandCall, CommandTable, SessionState } from "./command_table.ts";
 import { type Command, CommandParser } from "./parser.ts";
 import { Outbox } from "./output.ts";
+import { EXTENSION_CAPABILITIES } from "./extensions.ts";
 import { expandSavedSet } from "./search_res.ts";
 import type { MailboxView } from "./view.ts";
 
@@ -83,6 +84,7 @@ export class Session {
       "LIST-STATUS",
       "STATUS=SIZE",
       "UTF8=ACCEPT",
+      ...EXTENSION_CAPABILITIES,
     ];
     if (this.state === "notauth") {
       if (this.ctx.tlsContext && !this.conn.secure) caps.push("STARTTLS");
