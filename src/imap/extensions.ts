@@ -10,6 +10,9 @@ import { COMPRESS_COMMANDS } from "./compress.ts";
 
 /** Capability names of the extensions below, advertised in every state. */
 export const EXTENSION_CAPABILITIES: readonly string[] = [
+  "BINARY",
+  "MULTIAPPEND",
+  "CATENATE",
   "COMPRESS=DEFLATE",
 ];
 
