@@ -7,6 +7,7 @@
  */
 import type { CommandSpec } from "./command_table.ts";
 import { COMPRESS_COMMANDS } from "./compress.ts";
+import { METADATA_COMMANDS } from "./metadata.ts";
 
 /** Capability names of the extensions below, advertised in every state. */
 export const EXTENSION_CAPABILITIES: readonly string[] = [
@@ -14,8 +15,12 @@ export const EXTENSION_CAPABILITIES: readonly string[] = [
   "MULTIAPPEND",
   "CATENATE",
   "COMPRESS=DEFLATE",
+  "METADATA",
+  "METADATA-SERVER",
+  "CREATE-SPECIAL-USE",
 ];
 
 export const EXTENSION_COMMANDS: Record<string, CommandSpec> = {
   ...COMPRESS_COMMANDS,
+  ...METADATA_COMMANDS,
 };
