@@ -18,6 +18,8 @@ export const EXTENSION_CAPABILITIES: readonly string[] = [
   "METADATA",
   "METADATA-SERVER",
   "CREATE-SPECIAL-USE",
+  "SAVEDATE",
+  "PREVIEW",
 ];
 
 export const EXTENSION_COMMANDS: Record<string, CommandSpec> = {

@@ -63,6 +63,10 @@ class ViewMessage implements SearchMessage {
     return this.entry.internalDate ?? this.folder.internalDate(this.entry);
   }
 
+  saveDate(): number {
+    return this.folder.saveDate(this.entry);
+  }
+
   async header(field: string): Promise<string[]> {
     const bytes = await this.#msg.headerBytes();
     return headerValues(bytes, await this.#msg.structure(), field);
