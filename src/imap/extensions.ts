@@ -8,6 +8,7 @@
 import type { CommandSpec } from "./command_table.ts";
 import { COMPRESS_COMMANDS } from "./compress.ts";
 import { METADATA_COMMANDS } from "./metadata.ts";
+import { NOTIFY_COMMANDS } from "./notify.ts";
 
 /** Capability names of the extensions below, advertised in every state. */
 export const EXTENSION_CAPABILITIES: readonly string[] = [
@@ -20,9 +21,11 @@ export const EXTENSION_CAPABILITIES: readonly string[] = [
   "CREATE-SPECIAL-USE",
   "SAVEDATE",
   "PREVIEW",
+  "NOTIFY",
 ];
 
 export const EXTENSION_COMMANDS: Record<string, CommandSpec> = {
   ...COMPRESS_COMMANDS,
   ...METADATA_COMMANDS,
+  ...NOTIFY_COMMANDS,
 };

@@ -27,7 +27,7 @@ function remember(base: string, text: string): void {
   cache.set(base, text);
 }
 
-async function compute(folder: Folder, entry: MessageEntry, d: MessageData): Promise<string> {
+async function compute(entry: MessageEntry, d: MessageData): Promise<string> {
   const text = previewText(await d.bytes(), await d.structure());
   remember(entry.base, text);
   return text;
@@ -58,11 +58,11 @@ export async function previewValue(
   if (lazy) {
     if (background < MAX_BACKGROUND) {
       background++;
-      compute(folder, entry, data).catch(() => {}).finally(() => background--);
+      compute(entry, data).catch(() => {}).finally(() => background--);
     }
     return "NIL";
   }
-  return string(await compute(folder, entry, data), { utf8 });
+  return string(await compute(entry, data), { utf8 });
 }
 
 /** The SAVEDATE item's value (RFC 8514 §4.1). */
