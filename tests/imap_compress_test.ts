@@ -6,7 +6,7 @@
  */
 import { ImapFlow } from "imapflow";
 import { message, seedUsers } from "./helpers/imap.ts";
-import { python, startTestServer } from "./helpers/server.ts";
+import { python, startTestServer, TEST_CERT } from "./helpers/server.ts";
 import { assert, assertEquals, assertMatch } from "./helpers/assert.ts";
 
 const USER = "dora@example.com", PASS = "pw-dora";
@@ -80,6 +80,36 @@ send("a8 LOGOUT"); out["z"] += until("a8")
 print(json.dumps(out))
 `;
 
+/** STARTTLS, then LOGIN, then COMPRESS: compression runs inside TLS (§3's order). */
+const TLS = `
+import socket, ssl, sys, zlib, json
+port, cafile = int(sys.argv[1]), sys.argv[2]
+s = socket.create_connection(("127.0.0.1", port))
+f = s.makefile("rb")
+out = {}
+def line():
+    return f.readline().decode().rstrip("\\r\\n")
+line()
+s.sendall(b"a1 COMPRESS DEFLATE\\r\\n"); out["before_login"] = line()
+s.sendall(b"a2 STARTTLS\\r\\n"); out["tls"] = line()
+ctx = ssl.create_default_context(cafile=cafile)
+t = ctx.wrap_socket(s, server_hostname="localhost")
+tf = t.makefile("rb")
+def tline():
+    return tf.readline().decode().rstrip("\\r\\n")
+t.sendall(b"a3 LOGIN ${USER} ${PASS}\\r\\n")
+while not tline().startswith("a3 "): pass
+t.sendall(b"a4 COMPRESS DEFLATE\\r\\n"); out["compress"] = tline()
+comp = zlib.compressobj(6, zlib.DEFLATED, -15)
+dec = zlib.decompressobj(-15)
+t.sendall(comp.compress(b"a5 EXAMINE INBOX\\r\\n") + comp.flush(zlib.Z_SYNC_FLUSH))
+buf = b""
+while b"a5 " not in buf:
+    buf += dec.decompress(t.recv(65536))
+out["z"] = [l.decode() for l in buf.split(b"\\r\\n") if l]
+print(json.dumps(out))
+`;
+
 Deno.test({
   name: "imap COMPRESS=DEFLATE: raw client, large FETCH, IDLE, imapflow",
   sanitizeResources: false,
@@ -91,7 +121,7 @@ Deno.test({
     const body = Array.from({ length: 4000 }, (_, i) => `line ${i} of a long message body`)
       .join("\r\n");
     await seed.store.deliver([{ root }], message({ subject: "big", body }));
-    const srv = await startTestServer({ dirBase: seed.dirBase });
+    const srv = await startTestServer({ dirBase: seed.dirBase, tls: true });
     try {
       await t.step("RFC 4978 §3 exchange with a raw deflating client", async () => {
         const out = JSON.parse(await python(RAW, [String(srv.ports.imap), String(srv.ports.smtp)]));
@@ -116,12 +146,23 @@ Deno.test({
         assertEquals(z[z.length - 1], "a8 OK Logout completed");
       });
 
+      await t.step("RFC 4978 §3: COMPRESS after STARTTLS and LOGIN, not before", async () => {
+        const out = JSON.parse(await python(TLS, [String(srv.ports.imap), TEST_CERT]));
+        assertEquals(out.before_login, "a1 BAD Not authenticated");
+        assertMatch(out.tls, /^a2 OK/);
+        assertEquals(out.compress, "a4 OK DEFLATE active");
+        assert(out.z.includes("a5 OK [READ-ONLY] EXAMINE completed"), out.z.join("\n"));
+        assert(out.z.includes("* 2 EXISTS"), out.z.join("\n"));
+      });
+
       await t.step("imapflow negotiates COMPRESS and works through it", async () => {
         const client = new ImapFlow({
           host: "127.0.0.1",
           port: srv.ports.imap,
           secure: false,
           auth: { user: USER, pass: PASS },
+          // imapflow does STARTTLS when offered: COMPRESS then runs inside TLS.
+          tls: { ca: [await Deno.readTextFile(TEST_CERT)] },
           logger: false,
         });
         await client.connect();
@@ -130,6 +171,7 @@ Deno.test({
             (client as unknown as { _deflate?: unknown })._deflate,
             "imapflow did not enable compression",
           );
+          assert(client.secureConnection, "imapflow did not upgrade with STARTTLS");
           const lock = await client.getMailboxLock("INBOX");
           try {
             const subjects: string[] = [];

@@ -85,6 +85,8 @@ Deno.test({
           assertEquals((await c.cmd("GETMETADATA INBOX /private/many/e1")).lines, []);
           assertEquals((await c.cmd(`SETMETADATA INBOX (/other/x "v")`)).status, "BAD");
           assertEquals((await c.cmd(`SETMETADATA INBOX (/private/a* "v")`)).status, "BAD");
+          assertEquals((await c.cmd(`SETMETADATA INBOX (/private/a/ "v")`)).status, "BAD");
+          assertEquals((await c.cmd(`GETMETADATA INBOX /private//a`)).status, "BAD");
           assertMatch((await c.cmd(`SETMETADATA "" (/shared/admin "x")`)).tagged, /NO \[NOPERM\]/);
           assertMatch(
             (await c.cmd(`GETMETADATA Nowhere /private/comment`)).tagged,

@@ -29,7 +29,7 @@ const dec = new TextDecoder();
  */
 export function checkEntry(raw: string): string {
   const ok = /^\/(private|shared)(\/[\x21-\x7e]+)*$/i.test(raw) && raw.length <= 1024 &&
-    !/[*%]/.test(raw) && !raw.includes("//");
+    !/[*%]/.test(raw) && !raw.includes("//") && !raw.endsWith("/");
   if (!ok) throw bad(`Invalid metadata entry name ${raw.slice(0, 60)}`);
   // §3.2: entry names are case-insensitive; they are kept in lower case.
   return raw.toLowerCase();
