@@ -197,6 +197,29 @@ Deno.test({
         await seedDeliver(srv.ports.smtp);
         assertEquals(await expectLines(a, /EXISTS/), ["* 3 EXISTS"]);
       });
+
+      await t.step(
+        "§5.2: MessageNew's FETCH also follows an EXISTS sent with a reply",
+        async () => {
+          await a.cmd("NOTIFY SET (selected (MessageNew (UID) MessageExpunge))");
+          const text = "Subject: mid\r\n\r\nx\r\n";
+          const tag = a.nextTag();
+          await a.line.write(`${tag} APPEND Drafts {${text.length}}\r\n`);
+          assertMatch((await a.line.readLine())!, /^\+ /);
+          // Arrives while A is inside its command: reported with the command's reply.
+          await append(b, "INBOX", "Subject: during\r\n\r\nx\r\n");
+          await new Promise((r) => setTimeout(r, 200));
+          await a.line.write(`${text}\r\n`);
+          const r = await a.result(tag);
+          const i = r.lines.indexOf("* 4 EXISTS");
+          assert(i >= 0, r.lines.join("\n"));
+          assert(
+            r.lines.slice(i + 1).some((l) => /^\* 4 FETCH \(UID \d+\)$/.test(l)),
+            r.lines.join("\n"),
+          );
+          assertEquals(r.status, "OK");
+        },
+      );
     } finally {
       a.close();
       b.close();

@@ -22,6 +22,7 @@ import { AUTHED, type CommandSpec } from "./command_table.ts";
 import type { FetchItem } from "./fetch_items.ts";
 import { renderMessage, type RenderOptions } from "./fetch_render.ts";
 import { MessageData } from "./msgcache.ts";
+import type { MailboxView } from "./view.ts";
 import { filterMatches, type NotifySpec, parseNotify } from "./notify_parse.ts";
 import type { Session } from "./session.ts";
 import { statusResponse } from "./status.ts";
@@ -42,6 +43,9 @@ export class Notifier {
   /** What the last STATUS of a mailbox said, so unchanged ones are not repeated. */
   readonly #lastStatus = new Map<string, string>();
   #selectedDirty = false;
+  /** The selected mailbox as last seen, and its highest UID then (MessageNew's FETCH). */
+  #view: MailboxView | null = null;
+  #seenUid = 0;
   #delivering: Promise<void> | null = null;
   #closed = false;
   /** Set by IDLE while it runs: its loop then delivers (deliver("idle")). */
@@ -213,14 +217,21 @@ export class Notifier {
     if (this.#closed) return;
     if (this.#pendingLines.length + this.#pendingStatus.size > MAX_PENDING) return this.#overflow();
     const selected = this.#spec.selected;
+    // A newly selected mailbox: what it holds now is not news.
+    if (s.view !== this.#view) {
+      this.#view = s.view;
+      this.#seenUid = s.view?.lastUid ?? 0;
+    }
     if (mode === "command") this.#selectedDirty = false;
     else if (mode === "idle" || this.#selectedDirty) {
       this.#selectedDirty = false;
-      const before = s.view?.exists ?? 0;
       await s.sendUpdates(mode === "idle" || !selected?.delayed);
-      if (selected?.fetch && s.view && s.view.exists > before) {
-        await this.#fetchNew(before, selected.fetch);
-      }
+    }
+    // §5.2: a FETCH follows the EXISTS of new messages, whoever sent that EXISTS.
+    const view = s.view;
+    if (view && view === this.#view && view.lastUid > this.#seenUid) {
+      if (selected?.fetch) await this.#fetchNew(this.#seenUid, selected.fetch);
+      this.#seenUid = view.lastUid;
     }
     for (const line of this.#pendingLines.splice(0)) s.out.text(line);
     for (const name of [...this.#pendingStatus]) {
@@ -231,8 +242,8 @@ export class Notifier {
     }
   }
 
-  /** §5.2: the fetch-atts of MessageNew, for the messages just announced by EXISTS. */
-  async #fetchNew(from: number, items: FetchItem[]): Promise<void> {
+  /** §5.2: the fetch-atts of MessageNew, for the messages above UID `after`. */
+  async #fetchNew(after: number, items: FetchItem[]): Promise<void> {
     const s = this.#s;
     const view = s.view!;
     const has = (kind: string) => items.some((i) => i.kind === kind);
@@ -244,7 +255,8 @@ export class Notifier {
       hasFlags: has("FLAGS"),
       simple: false,
     };
-    for (let seq = from + 1; seq <= view.exists; seq++) {
+    const first = view.seqOf(view.select([{ from: after + 1, to: Infinity }], true)[0]?.[1] ?? 0);
+    for (let seq = first || view.exists + 1; seq <= view.exists; seq++) {
       const uid = view.uids[seq - 1];
       const entry = view.entry(uid);
       if (!entry) continue;
