@@ -12,8 +12,8 @@ import { MessageData } from "./msgcache.ts";
 import type { Token } from "./parser.ts";
 import { string } from "./wire.ts";
 
-/** Previews kept in memory (oldest dropped first); each is at most 256 characters. */
-const MAX_CACHED = 100_000;
+/** Previews kept in memory (oldest dropped first): at most 256 characters each, ~25 MB. */
+const MAX_CACHED = 50_000;
 /** LAZY previews computed in the background at once, at most. */
 const MAX_BACKGROUND = 64;
 const cache = new Map<string, string>();
