@@ -81,6 +81,9 @@ function corpusMessage(i: number, opts: { recent?: boolean } = {}) {
       reads.date++;
       return c.date ? dateTime(c.date) : Date.now();
     },
+    saveDate() {
+      return Date.UTC(2024, 0, 1 + i); // RFC 8514: message i saved on 2024-01-(i+1)
+    },
     header(field) {
       reads.header++;
       return Promise.resolve(headerValues(bytes, structure, field));

@@ -20,13 +20,20 @@ import { parseContentType } from "../src/message/params.ts";
 const enc = new TextEncoder();
 const LIMIT_MS = 200;
 
-/** Runs `fn` and fails when it takes LIMIT_MS or more. */
+/**
+ * Runs `fn` and fails when it takes LIMIT_MS or more. The best of three runs counts: the
+ * limit is about the algorithm, not about the JIT or other processes on a loaded machine
+ * (a quadratic parser takes seconds on every run).
+ */
 function fast(what: string, fn: () => unknown): void {
-  fn(); // compile first: the limit is about the algorithm, not the JIT
-  const t0 = performance.now();
-  fn();
-  const ms = performance.now() - t0;
-  ok(ms < LIMIT_MS, `${what}: ${ms.toFixed(1)} ms`);
+  fn(); // compile first
+  let best = Infinity;
+  for (let run = 0; run < 3 && best >= LIMIT_MS; run++) {
+    const t0 = performance.now();
+    fn();
+    best = Math.min(best, performance.now() - t0);
+  }
+  ok(best < LIMIT_MS, `${what}: ${best.toFixed(1)} ms`);
 }
 
 /** `unit` repeated to about `size` characters. */

@@ -10,6 +10,7 @@ import { AUTH_COMMANDS } from "./commands_auth.ts";
 import { MAILBOX_COMMANDS } from "./commands_mailbox.ts";
 import { SELECT_COMMANDS } from "./commands_select.ts";
 import { STORE_COMMANDS } from "./commands_store.ts";
+import { EXTENSION_COMMANDS } from "./extensions.ts";
 import { FETCH_COMMANDS } from "./fetch.ts";
 import { IDLE_COMMANDS } from "./idle.ts";
 import { LIST_COMMANDS } from "./list.ts";
@@ -34,4 +35,5 @@ export const IMAP_COMMANDS: CommandTable = new Map(Object.entries({
   ...QUOTA_COMMANDS,
   ...SORT_COMMANDS,
   ...THREAD_COMMANDS,
+  ...EXTENSION_COMMANDS,
 }));

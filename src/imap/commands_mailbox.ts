@@ -8,9 +8,13 @@ import { mailboxName, no } from "./args.ts";
 import { AUTHED, type CommandSpec } from "./command_table.ts";
 import type { Session } from "./session.ts";
 import { mailboxId } from "./objectid.ts";
+import { MetadataStore } from "./metadata_store.ts";
 import { forgetRecent } from "./recent.ts";
+import { parseCreateParams, SPECIAL_USE_ENTRY } from "./special_use.ts";
 import { storeCall } from "./store_calls.ts";
 import { updateSubscriptions } from "./subscriptions.ts";
+
+const enc = new TextEncoder();
 
 function nameArg(s: Session, raw: string, creating = false): string {
   const name = mailboxName(raw, s.utf8);
@@ -24,6 +28,8 @@ const createCommand: CommandSpec = {
   states: AUTHED,
   async run(s, { args }) {
     const name = nameArg(s, args.astring("mailbox name"), true);
+    // RFC 6154 §3 CREATE-SPECIAL-USE: (USE (\Drafts ...)), checked before anything is made.
+    const uses = args.more ? parseCreateParams(args.list("create parameters")) : [];
     args.end();
     const store = s.ctx.store;
     if (isInbox(name) || await storeCall(() => store.folderExists(s.root, name))) {
@@ -39,6 +45,18 @@ const createCommand: CommandSpec = {
       }
     }
     await storeCall(() => store.createFolder(s.root, name));
+    if (uses.length > 0) {
+      try {
+        await new MetadataStore(s.root).set(name, [[
+          SPECIAL_USE_ENTRY,
+          enc.encode(uses.join(" ")),
+        ]]);
+      } catch (e) {
+        // §3: a mailbox that cannot have its special use is not created.
+        await store.deleteFolder(s.root, name).catch(() => {});
+        throw e;
+      }
+    }
     // RFC 8474 §4.1: CREATE tells the new mailbox's MAILBOXID.
     const id = await mailboxId(store.folderPath(s.root, name));
     return { text: "CREATE completed", code: `MAILBOXID (${id})` };
@@ -58,6 +76,7 @@ const deleteCommand: CommandSpec = {
     const selected = s.view && s.view.name === name;
     forgetRecent(store.folderPath(s.root, name));
     await storeCall(() => store.deleteFolder(s.root, name));
+    await new MetadataStore(s.root).forget(name);
     if (selected) {
       // Deleting the selected mailbox leaves the selected state (as CLOSE without expunge).
       s.view!.close();
@@ -84,6 +103,8 @@ const renameCommand: CommandSpec = {
     if (to.startsWith(from + "/")) throw no("Cannot move a mailbox into itself", "CANNOT");
     if (!isInbox(from)) forgetRecent(store.folderPath(s.root, from));
     await storeCall(() => store.renameFolder(s.root, from, to));
+    // RFC 5464 §3.2: metadata follows the mailbox (INBOX's stays: INBOX remains).
+    if (!isInbox(from)) await new MetadataStore(s.root).rename(from, to);
     if (s.view && !isInbox(from) && (s.view.name === from || s.view.name.startsWith(from + "/"))) {
       s.view.close();
       s.view = null;
@@ -112,6 +133,7 @@ const subscribeCommand: CommandSpec = {
       throw no("Mailbox doesn't exist", "NONEXISTENT");
     }
     await updateSubscriptions(s.root, (names) => names.includes(name) ? names : [...names, name]);
+    s.ctx.store.events.emit(s.root, { kind: "subscription", name, subscribed: true });
     return { text: "SUBSCRIBE completed" };
   },
 };
@@ -122,6 +144,7 @@ const unsubscribeCommand: CommandSpec = {
     const name = nameArg(s, args.astring("mailbox name"));
     args.end();
     await updateSubscriptions(s.root, (names) => names.filter((n) => n !== name));
+    s.ctx.store.events.emit(s.root, { kind: "subscription", name, subscribed: false });
     return { text: "UNSUBSCRIBE completed" };
   },
 };

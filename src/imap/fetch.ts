@@ -15,6 +15,8 @@ import { vanishedEarlier } from "./condstore.ts";
 import { needsBytes, parseFetchItems, parseModifiers, setsSeen } from "./fetch_items.ts";
 import { renderMessage, type RenderOptions, renderSimple } from "./fetch_render.ts";
 import { MessageData } from "./msgcache.ts";
+import type { Token } from "./parser.ts";
+import { parsePreviewModifiers } from "./preview.ts";
 
 export { type FetchItem, parseFetchAtt, parseFetchItems } from "./fetch_items.ts";
 
@@ -33,7 +35,11 @@ const fetchCommand: CommandSpec = {
     const folder = view.folder;
     const set = args.atom("sequence set");
     const ranges = parseSequenceSet(set);
-    const items = parseFetchItems(args.take("FETCH items"));
+    let items = parseFetchItems(args.take("FETCH items"));
+    // RFC 8970 §3.2: "FETCH 1 PREVIEW (LAZY)": that list is PREVIEW's, not modifiers.
+    if (items.length === 1 && items[0].kind === "PREVIEW" && isLazyList(args.peek())) {
+      items = [{ kind: "PREVIEW", ...parsePreviewModifiers(args.list("PREVIEW modifiers")) }];
+    }
     const mods = args.more
       ? parseModifiers(s, args.list("FETCH modifiers"), uid)
       : { changedSince: undefined, vanished: false };
@@ -134,6 +140,11 @@ const fetchCommand: CommandSpec = {
     return { text: "FETCH completed" };
   },
 };
+
+function isLazyList(t: Token | undefined): boolean {
+  return t?.kind === "list" && t.items.length > 0 &&
+    t.items.every((i) => i.kind === "atom" && i.value.toUpperCase() === "LAZY");
+}
 
 export const FETCH_COMMANDS: Record<string, CommandSpec> = {
   FETCH: fetchCommand,

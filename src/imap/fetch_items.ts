@@ -7,6 +7,7 @@ import { bad } from "./args.ts";
 import { parseModSeq } from "./condstore.ts";
 import { formatSection, parseSection, type Section, SectionError } from "./mime/section.ts";
 import type { Token } from "./parser.ts";
+import { parsePreviewModifiers } from "./preview.ts";
 import type { Session } from "./session.ts";
 
 type Simple =
@@ -23,10 +24,13 @@ type Simple =
   | "RFC822.TEXT"
   /** RFC 8474 §5 (objectid.ts). */
   | "EMAILID"
-  | "THREADID";
+  | "THREADID"
+  | "SAVEDATE";
 
 export type FetchItem =
   | { kind: Simple }
+  /** RFC 8970 PREVIEW, with the LAZY modifier or not. */
+  | { kind: "PREVIEW"; lazy: boolean }
   | {
     kind: "SECTION" | "BINARY" | "BINARY.SIZE";
     section: Section;
@@ -51,6 +55,7 @@ const SIMPLE = new Set<string>([
   "RFC822.TEXT",
   "EMAILID",
   "THREADID",
+  "SAVEDATE",
 ]);
 const MACROS: Record<string, Simple[]> = {
   ALL: ["FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE"],
@@ -64,6 +69,7 @@ const SECTION_ATT =
 export function parseFetchAtt(raw: string): FetchItem {
   const upper = raw.toUpperCase();
   if (SIMPLE.has(upper)) return { kind: upper as Simple };
+  if (upper === "PREVIEW") return { kind: "PREVIEW", lazy: false };
   const m = SECTION_ATT.exec(raw);
   if (!m) throw bad(`Unknown FETCH item ${raw.slice(0, 40)}`);
   const att = m[1].toUpperCase();
@@ -99,10 +105,19 @@ export function parseFetchItems(t: Token): FetchItem[] {
   }
   if (t.kind === "list") {
     if (t.items.length === 0) throw bad("Empty FETCH item list");
-    return t.items.map((i) => {
+    const out: FetchItem[] = [];
+    for (let n = 0; n < t.items.length; n++) {
+      const i = t.items[n];
       if (i.kind !== "atom") throw bad("Invalid FETCH item");
-      return parseFetchAtt(i.value);
-    });
+      const item = parseFetchAtt(i.value);
+      // RFC 8970 §3.2: PREVIEW may be followed by its modifiers, "PREVIEW (LAZY)".
+      const next = t.items[n + 1];
+      if (item.kind === "PREVIEW" && next?.kind === "list") {
+        out.push({ kind: "PREVIEW", ...parsePreviewModifiers(next.items) });
+        n++;
+      } else out.push(item);
+    }
+    return out;
   }
   throw bad("Invalid FETCH items");
 }

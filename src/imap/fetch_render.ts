@@ -10,6 +10,7 @@ import { decodeBodyBytes } from "../message/body_text.ts";
 import { partial, resolvePart, type Section, sectionBytes } from "../message/section.ts";
 import type { MessageData } from "./msgcache.ts";
 import { messageIds } from "./objectid.ts";
+import { previewValue, saveDateValue } from "./preview.ts";
 import type { Session } from "./session.ts";
 
 export interface RenderOptions {
@@ -110,6 +111,12 @@ export async function renderMessage(
         break;
       case "RFC822.SIZE":
         emit(`RFC822.SIZE ${d!.size}`);
+        break;
+      case "SAVEDATE":
+        emit(`SAVEDATE ${saveDateValue(s.view!.folder, entry)}`);
+        break;
+      case "PREVIEW":
+        emit(`PREVIEW ${await previewValue(s.view!.folder, entry, d, item.lazy, s.utf8)}`);
         break;
       case "ENVELOPE":
         emit(`ENVELOPE ${await d!.envelope(s.utf8)}`);

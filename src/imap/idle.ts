@@ -26,6 +26,9 @@ const idleCommand: CommandSpec = {
     };
     const view = s.view;
     if (view) view.onChange = signal;
+    // RFC 5465 §4: NOTIFY's news is sent during IDLE as it happens.
+    const notifier = s.notifier;
+    if (notifier) notifier.wake = signal;
     const poll = setInterval(signal, POLL_MS);
     s.idling = true;
     const done = s.conn.readLine(1024).then(
@@ -44,13 +47,15 @@ const idleCommand: CommandSpec = {
         if (woken && !finished) {
           woken = false;
           // Expunges may be sent during IDLE (RFC 2177: it is a command in progress).
-          await s.sendUpdates(true, false);
+          if (notifier && s.notifier === notifier) await notifier.deliver("idle");
+          else await s.sendUpdates(true, false);
           await s.out.flush();
         }
       }
     } finally {
       clearInterval(poll);
       if (view) view.onChange = null;
+      if (notifier) notifier.wake = null;
       s.idling = false;
     }
     const r = finished as { line: { line: Uint8Array } | null; error: unknown };

@@ -11,16 +11,8 @@ import { AUTHED, type CommandSpec } from "./command_table.ts";
 import type { Token } from "./parser.ts";
 import type { Session } from "./session.ts";
 import { statusItems, statusResponse } from "./status.ts";
+import { specialUses } from "./special_use.ts";
 import { readSubscriptions } from "./subscriptions.ts";
-
-/** RFC 6154 attributes of the folders every user gets (SPEC §5). */
-const SPECIAL_USE: Record<string, string> = {
-  Drafts: "\\Drafts",
-  Sent: "\\Sent",
-  Trash: "\\Trash",
-  Junk: "\\Junk",
-  Archive: "\\Archive",
-};
 
 /** A LIST pattern as a RegExp over UTF-8 names: "*" any, "%" any but "/". */
 export function patternRegExp(pattern: string): RegExp {
@@ -78,6 +70,8 @@ async function runList(s: Session, refRaw: string, patterns: string[], o: ListOp
     }
     all.add(n);
   }
+  // RFC 6154: the built-in folders' attributes and those set by CREATE (USE ...) or METADATA.
+  const uses = await specialUses(s.root);
   const res = patterns.map((p) => patternRegExp(decodePattern(s, ref + p)));
   const sorted = [...all].sort((a, b) => a === "INBOX" ? -1 : b === "INBOX" ? 1 : a < b ? -1 : 1);
   for (const name of sorted) {
@@ -106,7 +100,7 @@ async function runList(s: Session, refRaw: string, patterns: string[], o: ListOp
       if (!o.lsub && (isSub || o.subscribedOnly) && !parents.has(name)) attrs.push("\\NonExistent");
       else if (!attrs.includes("\\Noselect")) attrs.push("\\Noselect");
     }
-    const special = name.includes("/") ? undefined : SPECIAL_USE[name];
+    const special = exists.has(name) ? uses.get(name) : undefined;
     if (o.specialUseOnly && !special) continue;
     if (!o.lsub) {
       attrs.push(hasChildren ? "\\HasChildren" : "\\HasNoChildren");

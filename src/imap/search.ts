@@ -70,6 +70,10 @@ class ViewMessage implements SearchMessage {
     return this.entry.internalDate ?? this.folder.internalDate(this.entry);
   }
 
+  saveDate(): number {
+    return this.folder.saveDate(this.entry);
+  }
+
   header(field: string): string[] | Promise<string[]> {
     if (field !== "subject" || !this.keys) return this.#header(field);
     // Computed (and stored) on first need: the file is read once, as #header would.

@@ -35,6 +35,8 @@ export interface SearchMessage {
   readonly modseq?: bigint;
   /** Internal date, ms since the epoch. */
   internalDate(): number | Promise<number>;
+  /** RFC 8514 save date, ms since the epoch. */
+  saveDate(): number | Promise<number>;
   /** Decoded (RFC 2047), unfolded values of every `field` header field, in order. */
   header(field: string): string[] | Promise<string[]>;
   /**
@@ -80,6 +82,7 @@ export type Node =
   | { op: "modseq"; min: bigint }
   | { op: "objectid"; which: "emailId" | "threadId"; id: string }
   | { op: "date"; cmp: "before" | "on" | "since"; day: number }
+  | { op: "savedate"; cmp: "before" | "on" | "since"; day: number }
   /** Internal date against an instant: after (YOUNGER) or at/before (OLDER) `limit`. */
   | { op: "within"; cmp: "younger" | "older"; limit: number }
   | { op: "sent"; cmp: "before" | "on" | "since"; day: number }
@@ -141,6 +144,8 @@ export function compileKey(k: Key, ctx: SearchContext): Node {
         : { op: "date", cmp: k.cmp, day: k.day };
     case "within":
       return { op: "within", cmp: k.cmp, limit: ctx.now - k.seconds * 1000 };
+    case "savedate":
+      return { op: "savedate", cmp: k.cmp, day: k.day };
     case "not": {
       const node = compileKey(k.key, ctx);
       if (node.op === "const") return node.value ? FALSE : TRUE;
@@ -194,6 +199,7 @@ export function cost(n: Node): number {
       return 1;
     case "date":
     case "within":
+    case "savedate":
       return 2;
     case "header":
     case "address":
@@ -251,6 +257,8 @@ export function evaluate(n: Node, m: SearchMessage): Result {
       return then(m.internalDate(), (t) => compareDay(n.cmp, dayOf(t), n.day));
     case "within":
       return then(m.internalDate(), (t) => n.cmp === "younger" ? t > n.limit : t <= n.limit);
+    case "savedate":
+      return then(m.saveDate(), (t) => compareDay(n.cmp, dayOf(t), n.day));
     case "sent":
       return m.sentDay().then(async (day) =>
         compareDay(n.cmp, day ?? dayOf(await m.internalDate()), n.day)

@@ -26,6 +26,8 @@ export type Key =
   | { op: "text"; which: "BODY" | "TEXT"; value: string }
   /** Internal date (sent = false) or Date: header (sent = true) against a calendar day. */
   | { op: "date"; cmp: "before" | "on" | "since"; day: number; sent: boolean }
+  /** RFC 8514 SAVEDBEFORE / SAVEDON / SAVEDSINCE: the save date against a calendar day. */
+  | { op: "savedate"; cmp: "before" | "on" | "since"; day: number }
   /** RFC 5032 WITHIN: internal date younger / older than `seconds` before now. */
   | { op: "within"; cmp: "younger" | "older"; seconds: number }
   | { op: "size"; cmp: "larger" | "smaller"; n: number }
@@ -163,6 +165,15 @@ export function parseSearchKeys(tokens: Token[], depth = 0): Key {
         const cmp = word.slice(sent ? 4 : 0).toLowerCase() as "before" | "on" | "since";
         return { op: "date", cmp, sent, day: parseDay(str("date")) };
       }
+      case "SAVEDBEFORE":
+      case "SAVEDON":
+      case "SAVEDSINCE": {
+        const cmp = word.slice(5).toLowerCase() as "before" | "on" | "since";
+        return { op: "savedate", cmp, day: parseDay(str("date")) };
+      }
+      case "SAVEDATESUPPORTED":
+        // RFC 8514 §4.2: every mailbox here keeps save dates, so all messages match.
+        return { op: "all" };
       case "YOUNGER":
       case "OLDER": {
         // RFC 5032 §3: an nz-number of seconds.

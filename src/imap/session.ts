@@ -14,6 +14,8 @@ import { Args, bad, ImapError } from "./args.ts";
 import type { CommandCall, CommandTable, SessionState } from "./command_table.ts";
 import { type Command, CommandParser } from "./parser.ts";
 import { Outbox } from "./output.ts";
+import { EXTENSION_CAPABILITIES } from "./extensions.ts";
+import type { Notifier } from "./notify.ts";
 import { expandSavedSet } from "./search_res.ts";
 import type { MailboxView } from "./view.ts";
 
@@ -44,6 +46,8 @@ export class Session {
   readonly parser: CommandParser;
   /** Set while IDLE runs, so shutdown and updates know. */
   idling = false;
+  /** NOTIFY (RFC 5465): what to report unasked, and when (notify.ts). */
+  notifier: Notifier | null = null;
   #busy = false;
   #stopping = false;
 
@@ -55,6 +59,16 @@ export class Session {
     this.out = new Outbox(conn);
     this.log = log("imap", conn.id);
     this.parser = new CommandParser({ maxLiteral: ctx.config.MaxMailSize, maxLine: MAX_LINE });
+  }
+
+  /** A command is being run (IDLE included). */
+  get busy(): boolean {
+    return this.#busy;
+  }
+
+  /** Between commands: unsolicited responses may be sent now (NOTIFY). */
+  get between(): boolean {
+    return !this.#busy && !this.parser.inCommand && this.state !== "logout" && !this.conn.closed;
   }
 
   /** CAPABILITY list for the current state (RFC 3501 §7.2.1). */
@@ -93,6 +107,7 @@ export class Session {
       "ESORT",
       // RFC 8474 (objectid.ts).
       "OBJECTID",
+      ...EXTENSION_CAPABILITIES,
     ];
     if (this.state === "notauth") {
       if (this.ctx.tlsContext && !this.conn.secure) caps.push("STARTTLS");
@@ -147,6 +162,7 @@ export class Session {
       this.out.text(`* OK [CAPABILITY ${this.capabilities()}] eXtremail IMAP4rev1/rev2 ready\r\n`);
       await this.loop();
     } finally {
+      this.notifier?.close();
       this.view?.close();
       this.view = null;
       unregister();
@@ -195,10 +211,14 @@ export class Session {
         case "command":
           this.#busy = true;
           try {
+            // A notification being written goes out whole before the command runs.
+            await this.notifier?.settled();
             await this.execute(ev.command);
           } finally {
             this.#busy = false;
           }
+          // News that came after the command's updates were written goes now.
+          this.notifier?.poke();
           if (this.#stopping) {
             await this.out.flush();
             this.#bye();
@@ -270,6 +290,7 @@ export class Session {
     }
     try {
       await this.sendUpdates(!(spec.noExpunge && !uid));
+      await this.notifier?.deliver("command");
     } catch (e) {
       this.log.error(`mailbox update failed: ${(e as Error)?.stack ?? e}`);
     }

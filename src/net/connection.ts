@@ -7,6 +7,7 @@
  */
 import net, { type Socket } from "node:net";
 import tls, { type SecureContext, TLSSocket } from "node:tls";
+import { DeflateLayer } from "./deflate_layer.ts";
 import { LineBuffer, type LineResult } from "./linebuffer.ts";
 
 /** Raised by reads when the line is longer than allowed (the rest was discarded). */
@@ -34,6 +35,8 @@ export class Connection {
   /** Date.now() of the last input (or of setIdleTimeout), for the idle timer. */
   #lastInput = 0;
   #onIdle: (() => void) | null = null;
+  /** COMPRESS=DEFLATE (RFC 4978): every byte in and out passes through it once set. */
+  #layer: DeflateLayer | null = null;
   secure: boolean;
   /** TLS protocol and cipher after a handshake, for Received headers and logs. */
   tlsInfo: { protocol: string; cipher: string } | null = null;
@@ -75,16 +78,25 @@ export class Connection {
 
   #attach(socket: Socket | TLSSocket): void {
     socket.on("data", (chunk: Uint8Array) => {
-      this.#buffer.push(chunk);
-      if (this.#buffer.buffered > HIGH_WATER) socket.pause();
+      if (this.#layer) {
+        this.#layer.input(chunk);
+        if (this.#layer.pendingInput > HIGH_WATER) socket.pause();
+      } else {
+        this.#buffer.push(chunk);
+        if (this.#buffer.buffered > HIGH_WATER) socket.pause();
+      }
       this.#lastInput = Date.now();
       // After an onIdle that kept the session open, input starts the wait again.
       if (this.#idleTimer === null && this.#idleMs > 0) this.#armIdle(this.#idleMs);
       this.#wake();
     });
     socket.on("end", () => {
-      this.#eof = true;
-      this.#wake();
+      // With a layer, input still being inflated comes first.
+      if (this.#layer) this.#layer.endInput();
+      else {
+        this.#eof = true;
+        this.#wake();
+      }
     });
     socket.on("error", (err: Error) => {
       this.#error = err;
@@ -92,6 +104,7 @@ export class Connection {
       this.#wake();
     });
     socket.on("close", () => {
+      this.#layer?.destroy();
       this.#eof = true;
       this.#markClosed();
       this.#wake();
@@ -106,6 +119,7 @@ export class Connection {
 
   #wait(): Promise<void> {
     if (this.#socket.isPaused()) this.#socket.resume();
+    this.#layer?.resume();
     return new Promise((resolve) => (this.#waiter = resolve));
   }
 
@@ -125,7 +139,7 @@ export class Connection {
 
   /** Bytes written but not yet taken by the kernel: what back-pressure keeps small. */
   get bufferedOutput(): number {
-    return this.#socket.writableLength;
+    return this.#socket.writableLength + (this.#layer?.pendingOutput ?? 0);
   }
 
   /** Bytes received but not yet read (pipelined input, or injected before STARTTLS). */
@@ -203,6 +217,7 @@ export class Connection {
   write(data: string | Uint8Array): Promise<void> {
     const socket = this.#socket;
     if (this.#closed || socket.destroyed) return SETTLED;
+    if (this.#layer) return this.#layer.output(data).then(() => this.#drained());
     // A string's UTF-8 length is at most 3 bytes per UTF-16 unit.
     const len = typeof data === "string" ? data.length * 3 : data.length;
     if (socket.writableLength + len < socket.writableHighWaterMark) {
@@ -227,7 +242,62 @@ export class Connection {
 
   /** Write without waiting (small replies); ordering is preserved by the socket. */
   send(data: string | Uint8Array): void {
-    if (!this.#closed && !this.#socket.destroyed) this.#socket.write(data);
+    if (this.#closed || this.#socket.destroyed) return;
+    if (this.#layer) void this.#layer.output(data);
+    else this.#socket.write(data);
+  }
+
+  /** Resolves when the socket's buffer is under its high-water mark (or it is gone). */
+  #drained(): Promise<void> {
+    const socket = this.#socket;
+    if (socket.destroyed || socket.writableLength < socket.writableHighWaterMark) return SETTLED;
+    return new Promise((resolve) => {
+      const done = () => {
+        socket.off("drain", done);
+        socket.off("close", done);
+        resolve();
+      };
+      socket.on("drain", done);
+      socket.on("close", done);
+    });
+  }
+
+  /** Whether COMPRESS=DEFLATE is active (RFC 4978 COMPRESSIONACTIVE). */
+  get compressed(): boolean {
+    return this.#layer !== null;
+  }
+
+  /**
+   * Starts raw DEFLATE in both directions (IMAP COMPRESS, RFC 4978), after the reply
+   * that announced it was written: everything written from now on is compressed, and
+   * input not yet read (already buffered, then everything received) is inflated. Like
+   * startTls(), this is the one seam where the byte stream changes: reads, writes and
+   * back-pressure above it stay as they were.
+   */
+  startCompression(): void {
+    if (this.#layer) throw new Error("compression is already active");
+    const pending = this.#buffer.peek().slice();
+    this.#buffer.clear();
+    this.#layer = new DeflateLayer({
+      deliver: (bytes) => {
+        this.#buffer.push(bytes);
+        this.#wake();
+      },
+      room: () => this.#buffer.buffered <= HIGH_WATER,
+      emit: (bytes) => {
+        if (!this.#socket.destroyed) this.#socket.write(bytes);
+      },
+      fail: (error) => {
+        this.#error = error;
+        this.#socket.destroy();
+        this.#markClosed();
+      },
+      inputEnded: () => {
+        this.#eof = true;
+        this.#wake();
+      },
+    });
+    this.#layer.input(pending);
   }
 
   /**
@@ -267,6 +337,8 @@ export class Connection {
     ready: "secure" | "secureConnect",
     timeoutMs: number,
   ): Promise<void> {
+    // RFC 4978 §3: TLS goes under compression, never inside it.
+    if (this.#layer) throw new Error("cannot start TLS inside compression");
     this.#buffer.clear();
     const plain = this.#socket;
     for (const event of ["data", "end", "close", "error"]) plain.removeAllListeners(event);
@@ -303,13 +375,17 @@ export class Connection {
   /** Closes after pending writes are flushed. */
   close(): void {
     if (this.#closed) return;
-    this.#socket.end();
+    const socket = this.#socket;
+    // Compressed output still in the deflater goes out before the end.
+    if (this.#layer) void this.#layer.drained().then(() => socket.end());
+    else socket.end();
     // A peer that never reads must not keep us open: destroy after a grace period.
     setTimeout(() => this.#socket.destroy(), 5000).unref?.();
     this.#markClosed();
   }
 
   destroy(): void {
+    this.#layer?.destroy();
     this.#socket.destroy();
     this.#markClosed();
   }

@@ -17,6 +17,7 @@ import type { UserRecord } from "../directory/records.ts";
 import { exists, linkOrCopy, renameOrCopy, syncDir, writeAll } from "./fsutil.ts";
 import type { Folder } from "./folder/folder.ts";
 import type { AddItem } from "./folder/add.ts";
+import { MailboxEvents } from "./mailbox_events.ts";
 import { UsageCache } from "./mailbox_usage.ts";
 import { listFolderNames, makeMaildir, moveInboxMessages } from "./maildir_tree.ts";
 import {
@@ -61,6 +62,8 @@ export class MailStore {
   readonly #folders = new OpenFolders();
   readonly #listeners = new Map<string, Set<Listener>>();
   readonly #usage = new UsageCache();
+  /** Mailboxes created, deleted, renamed (and what IMAP adds: subscriptions, metadata). */
+  readonly events = new MailboxEvents();
 
   constructor(dirBase: string, hashDirs: number) {
     this.dirBase = resolve(dirBase);
@@ -140,6 +143,7 @@ export class MailStore {
     const path = this.folderPath(root, name);
     if (await exists(path)) throw new FolderNameError(`mailbox "${name}" already exists`);
     await makeMaildir(path, true);
+    this.events.emit(root, { kind: "created", name });
   }
 
   /** Removes one folder (not its children: they are separate Maildir++ folders). */
@@ -152,6 +156,7 @@ export class MailStore {
     await syncDir(root);
     this.#usage.forget(root);
     this.notify(path);
+    this.events.emit(root, { kind: "deleted", name });
   }
 
   /**
@@ -167,6 +172,7 @@ export class MailStore {
       await this.#folders.drop((key) => key === root, true);
       await moveInboxMessages(root, dst);
       this.notify(root);
+      this.events.emit(root, { kind: "created", name: to });
       return;
     }
     const src = this.folderPath(root, from);
@@ -181,6 +187,7 @@ export class MailStore {
     }
     await syncDir(root);
     this.notify(src);
+    this.events.emit(root, { kind: "renamed", from, to });
   }
 
   /**

@@ -119,8 +119,12 @@ export async function adoptFiles(
   });
   added.sort((a, b) => a.uid - b.uid);
   for (const e of added) insertEntry(st, e);
+  const savedAt = Date.now();
   st.index.tx((ix) => {
-    for (const e of added) ix.put(rowOf(e));
+    for (const e of added) {
+      ix.put(rowOf(e));
+      ix.setSaved(e.uid, savedAt); // RFC 8514 SAVEDATE, Folder.saveDate
+    }
     st.dirs.saveTo(ix);
     ix.setMeta({ highestmodseq: st.modseqs.highest });
   });

@@ -208,6 +208,20 @@ export class Folder {
   }
 
   /**
+   * RFC 8514 save date (ms): when the message was stored into this folder. Messages this
+   * process stores (deliveries, APPEND, COPY, MOVE) have it recorded in the index;
+   * otherwise (another program's delivery, an index rebuilt) it is the time in the
+   * Maildir base name, which the writer chose as it saved the file, then the internal date.
+   */
+  saveDate(entry: MessageEntry): number {
+    const recorded = this.#st.index.savedAt(entry.uid);
+    if (recorded !== undefined) return recorded;
+    const secs = /^([0-9]{9,11})\./.exec(entry.base);
+    if (secs) return Number(secs[1]) * 1000;
+    return entry.internalDate ?? Date.now();
+  }
+
+  /**
    * Runs a file operation on a message's file; when the file is not there (renamed by
    * a flag change meanwhile), refreshes and tries once more under its current name.
    */

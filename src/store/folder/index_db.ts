@@ -79,6 +79,7 @@ CREATE TABLE IF NOT EXISTS cache (
   envelope TEXT, envelope_utf8 TEXT, body TEXT, body_utf8 TEXT,
   bodystructure TEXT, bodystructure_utf8 TEXT) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS keys (base TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS saved (uid INTEGER PRIMARY KEY, at INTEGER NOT NULL);
 `;
 
 function removeFiles(path: string): void {
@@ -115,6 +116,9 @@ export class FolderIndex {
       keysAll: p("SELECT base, v FROM keys"),
       keysPut: p("INSERT OR REPLACE INTO keys VALUES (?, ?)"),
       keysDel: p("DELETE FROM keys WHERE base = ?"),
+      savedPut: p("INSERT OR REPLACE INTO saved (uid, at) VALUES (?, ?)"),
+      savedGet: p("SELECT at FROM saved WHERE uid = ?"),
+      savedDel: p("DELETE FROM saved WHERE uid = ?"),
     };
     // Rows as arrays: several times faster than objects for 100,000 rows.
     for (const q of [this.#q.rows, this.#q.vanishedSince, this.#q.keysAll]) {
@@ -201,7 +205,7 @@ export class FolderIndex {
 
   /** Drops every row: the index is started again for `uidValidity` (inside tx()). */
   reset(uidValidity: number, highestModseq: number): void {
-    this.#db.exec("DELETE FROM msg; DELETE FROM vanished; DELETE FROM meta;");
+    this.#db.exec("DELETE FROM msg; DELETE FROM vanished; DELETE FROM meta; DELETE FROM saved;");
     this.setMeta({
       format: FORMAT,
       uidvalidity: uidValidity,
@@ -265,6 +269,17 @@ export class FolderIndex {
     this.#q.vanish.run(uid, modseq);
     this.#q.cacheDel.run(base);
     this.#q.keysDel.run(base);
+    this.#q.savedDel.run(uid);
+  }
+
+  /** RFC 8514 save date (ms) of a message this process stored (see Folder.saveDate). */
+  setSaved(uid: number, at: number): void {
+    this.#q.savedPut.run(uid, at);
+  }
+
+  saved(uid: number): number | undefined {
+    const r = this.#q.savedGet.get(uid) as { at: number } | undefined;
+    return r ? Number(r.at) : undefined;
   }
 
   /**

@@ -89,6 +89,17 @@ export class IndexLink {
     }
   }
 
+  /** The recorded save date of a message, if any (RFC 8514, Folder.saveDate). */
+  savedAt(uid: number): number | undefined {
+    if (!this.#index) return undefined;
+    try {
+      return this.#index.saved(uid);
+    } catch (e) {
+      this.#failed(e);
+      return undefined;
+    }
+  }
+
   /** `row` is called when the batch is written, so several updates cost one serialization. */
   cachePut(base: string, row: () => CacheRow): void {
     if (!this.#index) return;
