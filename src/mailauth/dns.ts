@@ -23,7 +23,7 @@ function dnsError(message: string, code: string): Error {
 
 /** Node-style answers: TXT as arrays of strings, MX as {exchange, priority}, others as text. */
 function nodeShape(answer: Answer): unknown[] {
-  return answer.records.flatMap((r) => {
+  return answer.records.flatMap((r): unknown[] => {
     switch (r.type) {
       case "TXT":
         return [r.texts];
