@@ -8,6 +8,8 @@ import { devDefaults } from "../src/config/load.ts";
 import type { Config } from "../src/config/schema.ts";
 import { checkMailFrom, checkRcpt, deliver } from "../src/delivery/pipeline.ts";
 import { submitMessage } from "../src/delivery/route.ts";
+import { Resolver } from "../src/dns/resolver.ts";
+import { MailAuth } from "../src/mailauth/service.ts";
 import { DnsCache } from "../src/dns/cache.ts";
 import type { MailParams, SessionInfo, SmtpReply, Transaction } from "../src/delivery/types.ts";
 import { newQueueId } from "../src/queue/id.ts";
@@ -70,7 +72,12 @@ export async function fixture(overrides: Partial<Config> = {}): Promise<Fixture>
   const directory = Directory.open(dir);
   const store = new MailStore(dir, config.HashDirs);
   const queue = new FakeQueue();
-  const ctx = new ServerContext({
+  const auth = await MailAuth.open(dir, {
+    config: () => ctx.config,
+    resolver: new Resolver({ servers: () => ctx.config.DNSServer }),
+    isLocalDomain: (d) => directory.isLocalDomain(d),
+  }, (text) => console.warn(text));
+  const ctx: ServerContext = new ServerContext({
     config,
     configSource: null,
     directory,
@@ -81,6 +88,7 @@ export async function fixture(overrides: Partial<Config> = {}): Promise<Fixture>
     stats: newStats(),
     queue,
     dnsCache: new DnsCache(),
+    auth,
   });
   return {
     ctx,

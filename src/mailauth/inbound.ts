@@ -65,15 +65,18 @@ export async function checkInbound(
   env: InboundEnvelope,
   opts: { hostName: string; resolver: MailauthResolver; enforce: boolean },
 ): Promise<InboundVerdict> {
-  const result = await authenticate(toReadable(source), {
-    ip: env.ip,
-    helo: env.helo,
-    sender: env.sender,
-    mta: opts.hostName,
-    resolver: opts.resolver as never,
-    disableBimi: true,
-    maxElapsedTime: MAX_SPF_MS,
-  } as Parameters<typeof authenticate>[1]);
+  const result = await authenticate(
+    toReadable(source),
+    {
+      ip: env.ip,
+      helo: env.helo,
+      sender: env.sender,
+      mta: opts.hostName,
+      resolver: opts.resolver as never,
+      disableBimi: true,
+      maxElapsedTime: MAX_SPF_MS,
+    } as Parameters<typeof authenticate>[1],
+  );
   const all = fields(result.headers);
   const ar = all.find((f) => /^authentication-results:/i.test(f)) ?? "";
   const spfHeader = all.find((f) => /^received-spf:/i.test(f));

@@ -41,7 +41,8 @@ export interface DkimKeyStore {
 export class DkimKeyError extends Error {}
 
 /** RFC 6376 §3.1: a selector is dot-separated sub-domain labels. */
-const SELECTOR = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
+const SELECTOR =
+  /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
 
 export function checkSelector(selector: string): string {
   const s = selector.toLowerCase();

@@ -93,15 +93,18 @@ function foldBase64(b64: string): string {
 
 /** The body hash (bh=) and signing time mailauth computes for this message and key. */
 async function bodyHash(message: Uint8Array, key: DkimKey): Promise<{ bh: string; t: number }> {
-  const result = await dkimSign(Buffer.from(message.buffer, message.byteOffset, message.length), {
-    signatureData: [{
-      signingDomain: key.domain,
-      selector: key.selector,
-      privateKey: key.privateKey,
-      canonicalization: "relaxed/relaxed",
-      headerList: "From",
-    }],
-  } as Parameters<typeof dkimSign>[1]);
+  const result = await dkimSign(
+    Buffer.from(message.buffer, message.byteOffset, message.length),
+    {
+      signatureData: [{
+        signingDomain: key.domain,
+        selector: key.selector,
+        privateKey: key.privateKey,
+        canonicalization: "relaxed/relaxed",
+        headerList: "From",
+      }],
+    } as Parameters<typeof dkimSign>[1],
+  );
   const text = result.signatures.replace(/\r\n[ \t]+/g, " ");
   const bh = /\bbh=([A-Za-z0-9+/=]+)/.exec(text)?.[1];
   const t = /\bt=(\d+)/.exec(text)?.[1];
