@@ -94,9 +94,13 @@ Deno.test("FORWARD without KEEP, with KEEP, and COPY", async () => {
     );
     assertEquals((await fx.inbox("fwd", "test.example")).length, 0);
     assertEquals((await fx.inbox("bob", "test.example")).length, 1);
-    assertEquals([queue.messages[0].from, queue.messages[0].to], ["x@remote.example", [
-      "far@remote.example",
-    ]]);
+    // SPEC §8: the forwarded copy leaves with an SRS sender in the forwarding domain.
+    assertEquals(queue.messages[0].to, ["far@remote.example"]);
+    match(queue.messages[0].from, /^SRS0=[^=]{4}=[A-Z2-7]{2}=remote\.example=x@test\.example$/);
+    assertEquals(ctx.auth.reverseSrs(queue.messages[0].from), {
+      kind: "original",
+      address: "x@remote.example",
+    });
     ok(text(queue.messages[0].data).endsWith(SIMPLE));
 
     equal(

@@ -11,7 +11,7 @@
  */
 import { createPrivateKey, createPublicKey, generateKeyPair, type KeyObject } from "node:crypto";
 import { join } from "node:path";
-import { Buffer } from "node:buffer";
+import type { Buffer } from "node:buffer";
 import { ensureDirDurable, syncDir, writeFileAtomic } from "../store/fsutil.ts";
 
 export type DkimKeyType = "rsa" | "ed25519";
