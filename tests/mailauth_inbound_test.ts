@@ -4,23 +4,15 @@
  * Received-SPF, forged results removed, InboundAuth tag/enforce (DMARC reject refused,
  * quarantine to Junk), DNS failures as temperror.
  */
-import { generateKeyPairSync } from "node:crypto";
 import { assert, assertEquals, assertMatch } from "./helpers/assert.ts";
 import { type FakeDns, startFakeDns } from "./helpers/fake_dns.ts";
+import { testKey } from "./helpers/dkim_keys.ts";
 import { bytes, type Fixture, fixture, message, send, text, users } from "./delivery_fixture.ts";
 import { type DkimKey, dnsRecord } from "../src/mailauth/keys.ts";
 import { dkimSignature } from "../src/mailauth/sign.ts";
 
 /** The client of the fixture's sessions (not in LocalIP: it is checked). */
 const CLIENT = "192.0.2.10";
-
-export function testKey(domain: string, selector: string, type: "rsa" | "ed25519"): DkimKey {
-  const { privateKey } = type === "rsa"
-    ? generateKeyPairSync("rsa", { modulusLength: 2048 })
-    : generateKeyPairSync("ed25519");
-  const pem = privateKey.export({ type: "pkcs8", format: "pem" }) as string;
-  return { domain, selector, type, created: Date.now(), privateKey: pem };
-}
 
 async function signed(key: DkimKey, msg: string): Promise<string> {
   return (await dkimSignature(bytes(msg), key)) + msg;
