@@ -73,7 +73,8 @@ function foldTags(tags: string[]): string {
   let line = out.length;
   for (const [i, tag] of tags.entries()) {
     const piece = ` ${tag}${i < tags.length - 1 ? ";" : ""}`;
-    if (line + piece.length > 76 && line > 16) {
+    // b= starts a line of its own: its value follows, folded in pieces.
+    if ((line + piece.length > 76 && line > 16) || tag === "b=") {
       out += "\r\n\t" + piece.slice(1);
       line = 8 + piece.length - 1;
     } else {

@@ -8,7 +8,7 @@ import { join } from "node:path";
 /** Debian's interpreter: python3-dkim is installed for it, not for other pythons on PATH. */
 const PYTHON = "/usr/bin/python3";
 
-const SCRIPT = `
+const SCRIPT = String.raw`
 import dkim, json, sys
 recs = json.load(open(sys.argv[3]))
 def dnsfunc(name, timeout=5):
@@ -16,9 +16,16 @@ def dnsfunc(name, timeout=5):
     return recs.get(n.rstrip('.'), '').encode()
 msg = open(sys.argv[2], 'rb').read()
 if sys.argv[1] == 'dkim':
+    import re
+    count = len(re.findall(rb'(?im)^dkim-signature:', msg.split(b'\r\n\r\n', 1)[0]))
     d = dkim.DKIM(msg)
-    ok = all(d.verify(idx=i, dnsfunc=dnsfunc) for i in range(len(d.present_headers(b'dkim-signature')) or 1))
-    print('pass' if ok and dkim.verify(msg, dnsfunc=dnsfunc) else 'fail')
+    def one(i):
+        try:
+            return d.verify(idx=i, dnsfunc=dnsfunc)
+        except dkim.ValidationError:
+            return False
+    ok = count > 0 and all(one(i) for i in range(count))
+    print('pass' if ok else 'fail')
 else:
     cv, results, reason = dkim.arc_verify(msg, dnsfunc=dnsfunc)
     print((cv.decode() if isinstance(cv, bytes) else cv), reason)
