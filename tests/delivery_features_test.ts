@@ -9,6 +9,7 @@ import {
   fixture,
   message,
   send,
+  session,
   SIMPLE,
   text,
   users,
@@ -238,6 +239,30 @@ Deno.test("submit delivers generated mail locally and queues the rest", async ()
       () => failed = true,
     );
     ok(failed, "a remote copy the queue cannot store must reject so the caller keeps the message");
+  } finally {
+    await fx.close();
+  }
+});
+
+Deno.test("remote local parts are case-sensitive (RFC 5321 §2.4): no merging, only the domain folds", async () => {
+  const fx = await fixture();
+  try {
+    const { ctx, queue } = fx;
+    await users(ctx, ["bob"]);
+    const r = await send(ctx, {
+      from: "bob@test.example",
+      to: [
+        "TestUser181@Remote.Example",
+        "testuser181@remote.example",
+        "TestUser181@REMOTE.example",
+        "BOB@test.example",
+      ],
+      data: SIMPLE,
+      info: session({ clientIp: "127.0.0.1" }),
+    });
+    assertEquals(r.rcpt.map((x) => x.text.includes("duplicate")), [false, false, true, false]);
+    assertEquals(queue.messages[0].to, ["TestUser181@remote.example", "testuser181@remote.example"]);
+    assertEquals((await fx.inbox("bob", "test.example")).length, 1);
   } finally {
     await fx.close();
   }
