@@ -261,7 +261,10 @@ Deno.test("remote local parts are case-sensitive (RFC 5321 §2.4): no merging, o
       info: session({ clientIp: "127.0.0.1" }),
     });
     assertEquals(r.rcpt.map((x) => x.text.includes("duplicate")), [false, false, true, false]);
-    assertEquals(queue.messages[0].to, ["TestUser181@remote.example", "testuser181@remote.example"]);
+    assertEquals(queue.messages[0].to, [
+      "TestUser181@remote.example",
+      "testuser181@remote.example",
+    ]);
     assertEquals((await fx.inbox("bob", "test.example")).length, 1);
   } finally {
     await fx.close();
