@@ -64,8 +64,7 @@ export const DOMAIN_COMMANDS: CommandSpec[] = [
       if (showMode(params, words) === "all") {
         const lines = ctx.directory.domains().map((d) => {
           const c = ctx.directory.domainCounts(d);
-          const selector = ctx.auth.keys.active(d)?.selector ?? "NONE";
-          return `${d} Users=${c.users} Aliases=${c.aliases} Lists=${c.lists} DKIM=${selector}`;
+          return `${d} Users=${c.users} Aliases=${c.aliases} Lists=${c.lists}`;
         });
         return ok(plural(lines.length, "domain"), lines);
       }
