@@ -19,6 +19,7 @@ import { buildDsn, type DsnAction } from "../message/dsn.ts";
 import { isAscii } from "../message/controls.ts";
 import { newQueueId } from "./id.ts";
 import type { EnvelopeRecord, RecipientRecord } from "./spool.ts";
+import type { EnvelopeDsn } from "../smtpclient/transaction.ts";
 
 export interface BounceContext {
   config: Readonly<Config>;
@@ -90,4 +91,82 @@ export async function sendBounce(
     }`,
   );
   return id;
+}
+
+/**
+ * Failure reports at the end of an attempt. RFC 3461 §4.1: recipients whose NOTIFY lacks
+ * FAILURE are settled without one; a bounce is never bounced (RFC 5321 §6.1, RFC 3464
+ * §2). A report that cannot be made durable leaves its recipients "failed", to be tried
+ * again at the next attempt time.
+ */
+export async function failureReports(
+  ctx: BounceContext,
+  env: EnvelopeRecord,
+  readMessage: () => Promise<Uint8Array>,
+  saveEnvelope: () => Promise<void>,
+): Promise<void> {
+  const logger = log("queue");
+  const failed = env.rcpts.filter((r) => r.state === "failed");
+  const unwanted = failed.filter((r) => !wantsReport(r, "failed"));
+  const who = (list: RecipientRecord[]) => list.map((r) => `<${r.addr}>`).join(", ");
+  if (unwanted.length > 0) {
+    logger.info(`${env.id}: no bounce for ${who(unwanted)} (NOTIFY without FAILURE)`);
+    for (const r of unwanted) r.state = "reported";
+  }
+  const reported = failed.filter((r) => r.state === "failed");
+  if (reported.length === 0) return;
+  if (env.from === "") {
+    logger.warn(`${env.id}: undeliverable bounce dropped for ${who(reported)}`);
+    for (const r of reported) r.state = "reported";
+    return;
+  }
+  // Failures durable before the DSN goes out, when the entry stays queued.
+  if (env.rcpts.some((r) => r.state === "pending")) await saveEnvelope();
+  try {
+    await sendBounce(ctx, env, reported, await readMessage());
+    for (const r of reported) r.state = "reported";
+  } catch (e) {
+    logger.error(`${env.id}: could not send the bounce: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * RFC 3461 reports other than failures, at the end of an attempt: "relayed" for
+ * NOTIFY=SUCCESS recipients a next hop took without DSN support (§4.2), and one "delayed"
+ * notice per NOTIFY=DELAY recipient still waiting QueueDelayWarning seconds after the
+ * message arrived (marked `delayed`, saved with the envelope). Never for mail from <>.
+ */
+export async function progressReports(
+  ctx: BounceContext,
+  env: EnvelopeRecord,
+  relayed: RecipientRecord[],
+  now: number,
+  readMessage: () => Promise<Uint8Array>,
+): Promise<void> {
+  const delayAfter = env.createdAt + ctx.config.QueueDelayWarning * 1000;
+  const delayed = now < delayAfter
+    ? []
+    : env.rcpts.filter((r) => r.state === "pending" && !r.delayed && wantsReport(r, "delayed"));
+  if (env.from === "" || (relayed.length === 0 && delayed.length === 0)) return;
+  const data = await readMessage();
+  if (relayed.length > 0) await sendBounce(ctx, env, relayed, data, now, "relayed");
+  if (delayed.length > 0) {
+    const until = env.createdAt + ctx.config.QueueExpire * 1000;
+    await sendBounce(ctx, env, delayed, data, now, "delayed", until);
+    for (const r of delayed) r.delayed = true;
+  }
+}
+
+/** The RFC 3461 parameters of a job's recipients, for a next hop that announces DSN. */
+export function dsnParameters(env: EnvelopeRecord, recipients: string[]): EnvelopeDsn | undefined {
+  const rcpts: EnvelopeDsn["rcpts"] = {};
+  for (const r of env.rcpts) {
+    if (!recipients.includes(r.addr) || (!r.notify && !r.orcpt)) continue;
+    rcpts[r.addr] = {
+      ...(r.notify ? { notify: r.notify } : {}),
+      ...(r.orcpt ? { orcpt: r.orcpt } : {}),
+    };
+  }
+  if (!env.ret && !env.envid && Object.keys(rcpts).length === 0) return undefined;
+  return { ret: env.ret, envid: env.envid, rcpts };
 }

@@ -10,13 +10,13 @@ import type { Directory } from "../directory/directory.ts";
 import { log } from "../log.ts";
 import type { Resolver } from "../dns/resolver.ts";
 import { type ClientTimeouts, RFC5321_TIMEOUTS, type SmtpClient } from "../smtpclient/client.ts";
-import type { EnvelopeDsn, RecipientOutcome } from "../smtpclient/transaction.ts";
+import type { RecipientOutcome } from "../smtpclient/transaction.ts";
 import type { Stats } from "../server/context.ts";
 import type { ServerMetrics } from "../metrics/server_metrics.ts";
 import { Mutex } from "../store/fsutil.ts";
 import { isQueueId } from "./id.ts";
 import type { OutboundMessage, OutboundQueue, QueueEntryReport } from "./types.ts";
-import { sendBounce, wantsReport } from "./bounce.ts";
+import { dsnParameters, failureReports, progressReports, wantsReport } from "./bounce.ts";
 import { deliverJob, type DeliveryDeps, domainOf } from "./deliver.ts";
 import { expire, nextAttemptAt, planJobs, recordOutcomes, reportOf } from "./schedule.ts";
 import { type EnvelopeRecord, type RecipientRecord, Spool } from "./spool.ts";
@@ -335,7 +335,7 @@ export class Queue implements OutboundQueue {
         data: entry.data,
         eightBit: env.eightBit,
         smtpUtf8: env.smtpUtf8,
-        dsn: dsnOf(env, job.recipients),
+        dsn: dsnParameters(env, job.recipients),
         sign: (data) => {
           let signature = entry.signatures.get(data);
           if (!signature) {
@@ -408,33 +408,15 @@ export class Queue implements OutboundQueue {
       this.#log.info(`${env.id}: to=<${r.addr}> status=expired (${r.diag})`);
     }
     env.nextAttempt = nextAttemptAt(env, now, QueueRetry, QueueExpire);
-    const failed = env.rcpts.filter((r) => r.state === "failed");
-    // RFC 3461 §4.1: NOTIFY=NEVER (or without FAILURE) means no failure report.
-    const unwanted = failed.filter((r) => !wantsReport(r, "failed"));
-    if (unwanted.length > 0) {
-      const who = unwanted.map((r) => `<${r.addr}>`).join(", ");
-      this.#log.info(`${env.id}: no bounce for ${who} (NOTIFY without FAILURE)`);
-      for (const r of unwanted) r.state = "reported";
+    // DSNs (failures, then relayed/delayed reports) before the entry may go; the
+    // failures are made durable first when the entry stays queued.
+    const read = () => this.spool.readMessage(env.id);
+    await failureReports(this.#bounceContext, env, read, () => this.spool.save(env));
+    try {
+      await progressReports(this.#bounceContext, env, entry.relayed.splice(0), now, read);
+    } catch (e) {
+      this.#log.error(`${env.id}: could not send a delivery report: ${(e as Error).message}`);
     }
-    const reported = failed.filter((r) => r.state === "failed");
-    if (reported.length > 0 && env.from === "") {
-      // A bounce is never bounced (RFC 5321 §6.1, RFC 3464 §2).
-      const who = reported.map((r) => `<${r.addr}>`).join(", ");
-      this.#log.warn(`${env.id}: undeliverable bounce dropped for ${who}`);
-      for (const r of reported) r.state = "reported";
-    } else if (reported.length > 0) {
-      // Failures durable before the DSN goes out, when the entry stays queued.
-      if (env.rcpts.some((r) => r.state === "pending")) await this.spool.save(env);
-      try {
-        const data = await this.spool.readMessage(env.id);
-        await sendBounce(this.#bounceContext, env, reported, data);
-        for (const r of reported) r.state = "reported";
-      } catch (e) {
-        // Kept as "failed": the DSN is tried again at the next attempt time.
-        this.#log.error(`${env.id}: could not send the bounce: ${(e as Error).message}`);
-      }
-    }
-    await this.#successAndDelayReports(entry, now);
     if (env.rcpts.every((r) => r.state === "sent" || r.state === "reported")) {
       this.#entries.delete(env.id);
       entry.removed = true;
@@ -452,35 +434,6 @@ export class Queue implements OutboundQueue {
     const { stats, metrics, submit } = this.#queueDeps;
     return { config: this.#config, stats, metrics, submit };
   }
-
-  /**
-   * RFC 3461 reports other than failures: "relayed" for NOTIFY=SUCCESS recipients a next
-   * hop took without DSN support (§4.2), and one "delayed" notice per NOTIFY=DELAY
-   * recipient still waiting QueueDelayWarning seconds after the message arrived.
-   * Never for mail from <>; a report that cannot be sent is logged, not retried.
-   */
-  async #successAndDelayReports(entry: Entry, now: number): Promise<void> {
-    const env = entry.env;
-    const relayed = entry.relayed.splice(0);
-    const delayAfter = env.createdAt + this.#config.QueueDelayWarning * 1000;
-    const delayed = now < delayAfter
-      ? []
-      : env.rcpts.filter((r) => r.state === "pending" && !r.delayed && wantsReport(r, "delayed"));
-    if (env.from === "" || (relayed.length === 0 && delayed.length === 0)) return;
-    try {
-      const data = await this.spool.readMessage(env.id);
-      if (relayed.length > 0) {
-        await sendBounce(this.#bounceContext, env, relayed, data, now, "relayed");
-      }
-      if (delayed.length > 0) {
-        const until = env.createdAt + this.#config.QueueExpire * 1000;
-        await sendBounce(this.#bounceContext, env, delayed, data, now, "delayed", until);
-        for (const r of delayed) r.delayed = true;
-      }
-    } catch (e) {
-      this.#log.error(`${env.id}: could not send a delivery report: ${(e as Error).message}`);
-    }
-  }
 }
 
 function newEntry(env: EnvelopeRecord, data: Uint8Array | null): Entry {
@@ -494,18 +447,4 @@ function newEntry(env: EnvelopeRecord, data: Uint8Array | null): Entry {
     signatures: new WeakMap(),
     relayed: [],
   };
-}
-
-/** The RFC 3461 parameters of a job's recipients, for a next hop that announces DSN. */
-function dsnOf(env: EnvelopeRecord, recipients: string[]): EnvelopeDsn | undefined {
-  const rcpts: EnvelopeDsn["rcpts"] = {};
-  for (const r of env.rcpts) {
-    if (!recipients.includes(r.addr) || (!r.notify && !r.orcpt)) continue;
-    rcpts[r.addr] = {
-      ...(r.notify ? { notify: r.notify } : {}),
-      ...(r.orcpt ? { orcpt: r.orcpt } : {}),
-    };
-  }
-  if (!env.ret && !env.envid && Object.keys(rcpts).length === 0) return undefined;
-  return { ret: env.ret, envid: env.envid, rcpts };
 }
