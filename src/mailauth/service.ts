@@ -11,6 +11,7 @@
  * Configuration is read live (RELOAD): DKIMSign, InboundAuth, SRS, HostName.
  */
 import type { Config } from "../config/schema.ts";
+import { log } from "../log.ts";
 import type { Resolver } from "../dns/resolver.ts";
 import { parseAddressList } from "../message/address.ts";
 import { fieldValue, type HeaderBlock } from "../message/header.ts";
@@ -84,12 +85,19 @@ export class MailAuth {
 
   /**
    * The DKIM-Signature field for `message` signed by `domain`'s newest key; "" when
-   * DKIMSign is off or the domain has no key (any more). Throws when signing fails.
+   * DKIMSign is off, the domain has no key (any more) or the message cannot be signed
+   * (no From header): it then goes out unsigned rather than wait in the queue (logged).
    */
   async signature(message: Uint8Array, domain: string | undefined): Promise<string> {
     if (!domain || !this.#config.DKIMSign) return "";
     const key = this.keys.active(domain);
-    return key ? await dkimSignature(message, key) : "";
+    if (!key) return "";
+    try {
+      return await dkimSignature(message, key);
+    } catch (e) {
+      log("queue").warn(`not DKIM-signed by ${domain}: ${(e as Error).message}`);
+      return "";
+    }
   }
 
   // ---------------------------------------------------------------- inbound
