@@ -59,7 +59,7 @@ async function withEnv<T>(name: string, value: string | undefined, body: () => P
   }
 }
 
-Deno.test("schema: exactly the SPEC §3 and §10 keys plus the three extensions, in SPEC order", () => {
+Deno.test("schema: exactly the SPEC §3, §8 and §10 keys plus the four extensions, in SPEC order", () => {
   // deno-fmt-ignore
   const spec = [
     "HostName", "DirBase", "ListenIP", "PortSMTP", "PortSubmission", "PortSMTPS", "PortPOP3",
@@ -69,14 +69,15 @@ Deno.test("schema: exactly the SPEC §3 and §10 keys plus the three extensions,
     "QueueExpire", "RelayHost", "OutboundPort", "DNSServer", "HashDirs", "LogLevel", "LogFile",
   ];
   const observability = ["PortMetrics", "MetricsIP", "LogFormat"]; // SPEC §10
+  const authentication = ["DKIMSign", "InboundAuth", "SRS"]; // SPEC §8
   const keys = CONFIG_KEYS.map((k) => k.key as string);
   deepStrictEqual(keys.filter((k) => spec.includes(k)), spec);
   deepStrictEqual(
     CONFIG_KEYS.filter((k) => k.extension).map((k) => k.key).sort(),
-    ["AdminIdleTimeout", "RelayPassword", "RelayUser"],
+    ["AdminIdleTimeout", "QueueDelayWarning", "RelayPassword", "RelayUser"],
   );
-  for (const key of observability) ok(keys.includes(key), key);
-  equal(new Set(keys).size, spec.length + observability.length + 3);
+  for (const key of [...observability, ...authentication]) ok(keys.includes(key), key);
+  equal(new Set(keys).size, spec.length + observability.length + authentication.length + 4);
   ok(CONFIG_KEYS.every((k) => k.comment.length > 0));
 });
 

@@ -81,7 +81,8 @@ Deno.test("e2e: smtplib through the daemon, local delivery, aliases, relay, subm
     const [teamMsg, autoReply] = await inbox(store, "bob");
     match(
       teamMsg,
-      /^Return-Path: <alice@remote\.example>\r\nReceived: from client\.e2e\.example \(\[127\.0\.0\.1\]\)\r\n\tby mail\.test\.example with ESMTP id /,
+      // SPEC §8: the checks' results (temperror here: no DNS) sit above our Received.
+      /^Return-Path: <alice@remote\.example>\r\nAuthentication-Results: mail\.test\.example;[^]*?spf=temperror[^]*?\r\nReceived-SPF: temperror [^]*?\r\nReceived: from client\.e2e\.example \(\[127\.0\.0\.1\]\)\r\n\tby mail\.test\.example with ESMTP id /,
     );
     ok(teamMsg.includes(`id ${queueId}\r\n\tfor <team@test.example>; `));
     // Byte-exact body: dot-unstuffed, 8-bit kept, CRLF.

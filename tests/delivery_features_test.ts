@@ -9,6 +9,7 @@ import {
   fixture,
   message,
   send,
+  session,
   SIMPLE,
   text,
   users,
@@ -94,9 +95,13 @@ Deno.test("FORWARD without KEEP, with KEEP, and COPY", async () => {
     );
     assertEquals((await fx.inbox("fwd", "test.example")).length, 0);
     assertEquals((await fx.inbox("bob", "test.example")).length, 1);
-    assertEquals([queue.messages[0].from, queue.messages[0].to], ["x@remote.example", [
-      "far@remote.example",
-    ]]);
+    // SPEC §8: the forwarded copy leaves with an SRS sender in the forwarding domain.
+    assertEquals(queue.messages[0].to, ["far@remote.example"]);
+    match(queue.messages[0].from, /^SRS0=[^=]{4}=[A-Z2-7]{2}=remote\.example=x@test\.example$/);
+    assertEquals(ctx.auth.reverseSrs(queue.messages[0].from), {
+      kind: "original",
+      address: "x@remote.example",
+    });
     ok(text(queue.messages[0].data).endsWith(SIMPLE));
 
     equal(
@@ -234,6 +239,33 @@ Deno.test("submit delivers generated mail locally and queues the rest", async ()
       () => failed = true,
     );
     ok(failed, "a remote copy the queue cannot store must reject so the caller keeps the message");
+  } finally {
+    await fx.close();
+  }
+});
+
+Deno.test("remote local parts are case-sensitive (RFC 5321 §2.4): no merging, only the domain folds", async () => {
+  const fx = await fixture();
+  try {
+    const { ctx, queue } = fx;
+    await users(ctx, ["bob"]);
+    const r = await send(ctx, {
+      from: "bob@test.example",
+      to: [
+        "TestUser181@Remote.Example",
+        "testuser181@remote.example",
+        "TestUser181@REMOTE.example",
+        "BOB@test.example",
+      ],
+      data: SIMPLE,
+      info: session({ clientIp: "127.0.0.1" }),
+    });
+    assertEquals(r.rcpt.map((x) => x.text.includes("duplicate")), [false, false, true, false]);
+    assertEquals(queue.messages[0].to, [
+      "TestUser181@remote.example",
+      "testuser181@remote.example",
+    ]);
+    assertEquals((await fx.inbox("bob", "test.example")).length, 1);
   } finally {
     await fx.close();
   }

@@ -1,6 +1,7 @@
 import { deepStrictEqual, equal, ok, rejects } from "node:assert/strict";
 import { DnsTempError, Resolver } from "../src/dns/resolver.ts";
 import { startFakeDns } from "./helpers/fake_dns.ts";
+import { mailauthResolver } from "../src/mailauth/dns.ts";
 
 function resolverFor(server: string, now?: () => number): Resolver {
   return new Resolver({ servers: () => [server], timeoutMs: 300, rounds: 1, now });
@@ -144,6 +145,47 @@ Deno.test("dns: a silent AAAA does not hold up an A answer", async () => {
     ok(Date.now() - started < 1000, "answered within the RFC 8305 grace period");
     // The AAAA query is still running; let it time out before the test ends.
     await new Promise((res) => setTimeout(res, 1600));
+  } finally {
+    dns.close();
+  }
+});
+
+Deno.test("dns: DNS CACHE scope of DOMAIN= covers the MX hosts' address records", async () => {
+  const dns = await startFakeDns();
+  try {
+    dns.add("scope.test", { type: "MX", preference: 10, exchange: "mx.provider.test" });
+    dns.add("mx.provider.test", { type: "CNAME", target: "real.provider.test" });
+    dns.add("real.provider.test", { type: "A", address: "192.0.2.9" });
+    dns.add("other.test", { type: "A", address: "192.0.2.10" });
+    const r = resolverFor(dns.server, () => 1_000_000);
+    const mx = await r.lookupMx("scope.test");
+    equal(mx.kind, "mx");
+    await r.lookupAddresses("mx.provider.test");
+    await r.lookupAddresses("other.test");
+    const names = new Set(r.cache.entries("scope.test").map((e) => e.name));
+    deepStrictEqual([...names].sort(), ["mx.provider.test", "real.provider.test", "scope.test"]);
+    ok(r.cache.flush("scope.test") >= 3);
+    deepStrictEqual(r.cache.entries().map((e) => e.name), ["other.test", "other.test"]);
+  } finally {
+    dns.close();
+  }
+});
+
+Deno.test("dns: TXT and PTR through mailauth's resolver shape; NXDOMAIN, NODATA, SERVFAIL codes", async () => {
+  const dns = await startFakeDns();
+  try {
+    dns.txt("long.test", "v=DKIM1; p=" + "A".repeat(400));
+    dns.add("9.2.0.192.in-addr.arpa", { type: "PTR", host: "host.test" });
+    dns.servfail.add("broken.test");
+    const resolve = mailauthResolver(resolverFor(dns.server, () => 1_000_000));
+    const txt = await resolve("long.test", "TXT") as string[][];
+    equal(txt[0].join(""), "v=DKIM1; p=" + "A".repeat(400));
+    ok(txt[0].length >= 2, "split into strings of at most 255 octets");
+    deepStrictEqual(await resolve("9.2.0.192.in-addr.arpa", "PTR"), ["host.test"]);
+    const code = (p: Promise<unknown>) => p.then(() => "none", (e) => e.code);
+    equal(await code(resolve("missing.test", "TXT")), "ENOTFOUND");
+    equal(await code(resolve("long.test", "MX")), "ENODATA");
+    equal(await code(resolve("broken.test", "TXT")), "ESERVFAIL");
   } finally {
     dns.close();
   }

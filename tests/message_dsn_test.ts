@@ -163,3 +163,53 @@ Deno.test("dsn (delivery): a refusal after DATA, with the reply as diagnostic", 
     /^From: Mail Delivery System <MAILER-DAEMON@mx\.test\.example>\r\nTo: <alice@x\.example>\r\n/,
   );
 });
+
+Deno.test("dsn: UTF-8 kept in message/global-delivery-status (RFC 6533); header part ends in CRLF", () => {
+  const out = text(buildDsn({
+    ...input([{
+      address: "bob@test.example",
+      status: "5.1.1",
+      diagnostic: "550 5.1.1 <tëst@test.example>: no such user",
+      remoteMta: "mx.test.example",
+    }]),
+    original: bytes("Subject: x\r\nFrom: a@b\r\n\r\nbody"),
+  }));
+  const dsn = parseDsn(bytes(out));
+  equal(dsn.parts[1].type, "message/global-delivery-status");
+  equal(
+    dsn.recipients[0].get("diagnostic-code"),
+    "smtp; 550 5.1.1 <tëst@test.example>: no such user",
+  );
+  ok(!out.includes("t?st"));
+  // The header fields, each with its CRLF, then the CRLF of the closing delimiter.
+  const boundary = /boundary="([^"]+)"/.exec(out)![1];
+  ok(out.endsWith(`From: a@b\r\n\r\n--${boundary}--\r\n`), JSON.stringify(out.slice(-80)));
+});
+
+Deno.test("dsn: actions, Original-Recipient, Original-Envelope-Id, RET=FULL", () => {
+  const out = text(buildDsn({
+    ...input([{
+      address: "bob@test.example",
+      action: "delayed",
+      status: "4.2.0",
+      diagnostic: "451 4.2.0 later",
+      originalRecipient: { type: "rfc822", address: "Bob@Orig.example" },
+      willRetryUntil: 86400_000,
+    }]),
+    envid: "E-1",
+  }));
+  const dsn = parseDsn(bytes(out));
+  equal(dsn.headers.get("subject"), "Delayed Mail (still being retried)");
+  equal(dsn.perMessage.get("original-envelope-id"), "E-1");
+  equal(dsn.recipients[0].get("original-recipient"), "rfc822;Bob@Orig.example");
+  equal(dsn.recipients[0].get("action"), "delayed");
+  equal(dsn.recipients[0].get("will-retry-until"), "Fri, 02 Jan 1970 00:00:00 +0000");
+  const full = parseDsn(
+    buildDsn({
+      ...input([{ address: "a@b", status: "5.0.0", diagnostic: "550 no" }]),
+      returnFull: true,
+    }),
+  );
+  equal(full.parts[2].type, "message/rfc822");
+  ok(full.parts[2].body.startsWith("Subject: x\r\n\r\nbody"));
+});

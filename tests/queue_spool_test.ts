@@ -1,7 +1,13 @@
 import { deepStrictEqual, equal, match, ok, throws } from "node:assert/strict";
 import { join } from "node:path";
 import { newQueueId } from "../src/queue/id.ts";
-import { decodeEntry, encodeEntry, type EnvelopeRecord, Spool } from "../src/queue/spool.ts";
+import {
+  decodeEntry,
+  encodeEntry,
+  type EnvelopeRecord,
+  parseEnvelope,
+  Spool,
+} from "../src/queue/spool.ts";
 
 function envelope(id: string, rcpts = ["a@remote.test"]): EnvelopeRecord {
   return {
@@ -77,4 +83,37 @@ Deno.test("spool: create, save, load, remove; debris cleaned; corrupt kept aside
   } finally {
     await Deno.remove(base, { recursive: true });
   }
+});
+
+Deno.test("spool: envelopes written before the DSN and DKIM fields still load; new ones round-trip", () => {
+  const old = {
+    v: 1,
+    id: "1M94X00000000A",
+    from: "a@b.test",
+    createdAt: 1,
+    size: 10,
+    smtpUtf8: false,
+    eightBit: false,
+    attempts: 0,
+    nextAttempt: 1,
+    lastError: "",
+    rcpts: [{ addr: "c@d.test", state: "pending", status: "", diag: "", mta: "" }],
+  };
+  const env = parseEnvelope(JSON.stringify(old), old.id);
+  equal(env.ret, undefined);
+  equal(env.rcpts[0].notify, undefined);
+  const full = {
+    ...old,
+    ret: "HDRS",
+    envid: "E",
+    dkim: "b.test",
+    rcpts: [{
+      ...old.rcpts[0],
+      notify: ["SUCCESS"],
+      orcpt: { type: "rfc822", address: "x@y" },
+      delayed: true,
+    }],
+  };
+  deepStrictEqual(parseEnvelope(JSON.stringify(full), old.id), full);
+  throws(() => parseEnvelope(JSON.stringify({ ...old, ret: "ALL" }), old.id));
 });

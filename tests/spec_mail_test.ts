@@ -416,7 +416,8 @@ s.quit()
       assertMatch(out.data ?? "", /^250 /);
       const [fwd] = (await sink.waitFor(sunk + 1)).slice(sunk);
       assertEquals(fwd.to, ["out@far.example"]);
-      assertEquals(fwd.from, "someone@far.example");
+      // SPEC §8: forwarded mail leaves with an SRS sender in the forwarding domain.
+      assertMatch(fwd.from, new RegExp(`^SRS0=[^=]+=[A-Z2-7]{2}=far\\.example=someone@${D}$`, "i"));
     });
 
     await t.step("aliases expand to their FORWARD list; loops are stopped", async () => {
@@ -567,9 +568,13 @@ s.quit()
           const text = await Deno.readTextFile(f);
           assert(text.endsWith("\r\n"), f);
           assertMatch(text, /^Return-Path: <[^>]*>\r\n/);
-          // Mail received over SMTP carries our Received header right below it.
+          // Mail received over SMTP carries our Received header right below it (SPEC §8:
+          // below our Authentication-Results and Received-SPF when it was checked).
           if (!/^Auto-Submitted:/m.test(text)) {
-            assertMatch(text, /^Return-Path: <[^>]*>\r\nReceived: /);
+            assertMatch(
+              text,
+              /^Return-Path: <[^>]*>\r\n(?:Authentication-Results: [^]*?\r\nReceived-SPF: [^]*?\r\n)?Received: /,
+            );
             // RFC 5322 3.6.7: received = "Received:" *received-token ";" date-time
             assertMatch(
               text,

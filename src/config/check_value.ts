@@ -10,6 +10,7 @@ const describeKind: Record<KeySpec["kind"], string> = {
   integer: "must be a whole number, without quotes",
   stringList: 'must be a list of strings, e.g. ["a", "b"]',
   integerList: "must be a list of whole numbers, e.g. [300, 900]",
+  boolean: "must be true or false, without quotes",
 };
 
 /**
@@ -36,7 +37,12 @@ export function checkValue(
   ) {
     typeProblem = { problem: `must be a list; write [${JSON.stringify(value)}]` };
   }
+  if (spec.kind === "boolean" && typeof value === "string" && /^(true|false)$/i.test(value)) {
+    typeProblem = { problem: `must be true or false; write ${value.toLowerCase()} without quotes` };
+  }
   switch (spec.kind) {
+    case "boolean":
+      return typeof value === "boolean" ? { value } : typeProblem;
     case "string": {
       if (typeof value !== "string") return typeProblem;
       if (hasControl(value)) return { problem: "must not contain control characters" };

@@ -5,7 +5,7 @@
  * key names in any letter case, values bare or in single/double quotes, lists separated by
  * commas and/or spaces (optionally in brackets), whole numbers (sizes in bytes also with a
  * K, M or G suffix, K = 1024, as the admin protocol takes them), and yes/no/true/false/
- * on/off for the one yes/no-like key, PlainAuthWithoutTLS. Comments and blank lines are
+ * on/off for the boolean keys (DKIMSign, SRS) and the yes/no-like PlainAuthWithoutTLS. Comments and blank lines are
  * carried over; unknown keys are reported and kept as comments, so nothing is lost
  * silently. Values are checked by the same rules as the TOML file, every problem is
  * reported in the classic syntax with its line, and the output is verified to load.
@@ -117,6 +117,10 @@ function classicValue(spec: KeySpec, text: string): unknown {
       return splitList(text).map((item) => classicNumber(item, false));
     case "stringList":
       return splitList(text);
+    case "boolean": {
+      const word = unquote(text).toLowerCase();
+      return YES_WORDS.has(word) ? true : NO_WORDS.has(word) ? false : unquote(text);
+    }
     case "string": {
       const value = unquote(text);
       const yesNo = YES_NO_CHOICES[spec.key];
@@ -145,6 +149,7 @@ function classicProblem(spec: KeySpec, value: unknown, problem: string): string 
       spec.defaultValue.join(", ")
     }`;
   }
+  if (spec.kind === "boolean") return "must be yes or no (or true/false, on/off)";
   if (spec.kind === "string" && spec.choices) {
     return `must be one of ${spec.choices.join(", ")}` +
       (YES_NO_CHOICES[spec.key] ? " (or yes/no)" : "");

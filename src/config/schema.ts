@@ -2,10 +2,11 @@
  * The configuration keys (SPEC §3): name, TOML type, default, meaning and the rule each
  * value must follow. This table drives validation (load.ts, check_value.ts), check-conf
  * output (format.ts), the classic converter (convert.ts) and the shipped
- * conf/extremail.toml (checked by a test). SPEC §10 adds PortMetrics, MetricsIP, LogFormat.
+ * conf/extremail.toml (checked by a test). SPEC §10 adds PortMetrics, MetricsIP, LogFormat;
+ * SPEC §8 DKIMSign, InboundAuth, SRS.
  *
- * Extensions beyond SPEC §3 are marked `extension: true`: RelayUser, RelayPassword,
- * AdminIdleTimeout.
+ * Extensions beyond the SPEC are marked `extension: true`: RelayUser, RelayPassword,
+ * AdminIdleTimeout, QueueDelayWarning.
  */
 
 import { isIP } from "node:net";
@@ -14,6 +15,7 @@ import { parseCidr } from "./cidr.ts";
 export type PlainAuthPolicy = "never" | "local" | "always";
 export type LogLevel = "debug" | "info" | "warning" | "error";
 export type LogFormat = "text" | "json";
+export type InboundAuthMode = "off" | "tag" | "enforce";
 
 /** The effective configuration. Property names are the TOML keys, in eXtremail's CamelCase. */
 export interface Config {
@@ -56,6 +58,10 @@ export interface Config {
   LogLevel: LogLevel;
   LogFile: string;
   LogFormat: LogFormat;
+  DKIMSign: boolean;
+  InboundAuth: InboundAuthMode;
+  SRS: boolean;
+  QueueDelayWarning: number;
 }
 
 export type ConfigKey = keyof Config;
@@ -129,7 +135,17 @@ export interface IntegerListKeySpec extends KeyBase {
   readonly rule: string;
 }
 
-export type KeySpec = StringKeySpec | IntegerKeySpec | StringListKeySpec | IntegerListKeySpec;
+export interface BooleanKeySpec extends KeyBase {
+  readonly kind: "boolean";
+  readonly defaultValue: boolean;
+}
+
+export type KeySpec =
+  | StringKeySpec
+  | IntegerKeySpec
+  | StringListKeySpec
+  | IntegerListKeySpec
+  | BooleanKeySpec;
 
 // JavaScript timers overflow above 2^31-1 ms (~24.8 days), so every interval that ends up in
 // a setTimeout stays below that.
@@ -305,6 +321,15 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
   text("LogFormat", "text", "text, or json: one JSON object per line (docs/operations.md)", {
     choices: ["text", "json"],
   }),
+  // SPEC §8 mail authentication.
+  { key: "DKIMSign", kind: "boolean", defaultValue: true, comment: "DKIM-sign outgoing mail" },
+  text("InboundAuth", "tag", "port 25 checks: off, tag (headers) or enforce (DMARC policies)", {
+    choices: ["off", "tag", "enforce"],
+  }),
+  { key: "SRS", kind: "boolean", defaultValue: true, comment: "SRS sender for forwarded mail" },
+  extension(
+    seconds("QueueDelayWarning", 14400, "seconds in the queue before a NOTIFY=DELAY notice"),
+  ),
 ];
 
 const specsByKey = new Map(CONFIG_KEYS.map((spec) => [spec.key as string, spec]));

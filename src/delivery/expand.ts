@@ -37,6 +37,8 @@ export interface LocalCopy {
 export interface RemoteCopy {
   address: string;
   group: string | null;
+  /** The local address (user, alias, catch-all) whose forwarding sends it here; none for relay. */
+  via?: string;
 }
 
 export interface Expansion {
@@ -60,6 +62,15 @@ export function splitAddress(address: string): { local: string; domain: string }
   return at < 0
     ? { local: address, domain: "" }
     : { local: address.slice(0, at), domain: address.slice(at + 1).toLowerCase() };
+}
+
+/**
+ * The identity of a remote address: RFC 5321 §2.4 local parts are case-sensitive, only
+ * the domain folds. (Local addresses are keyed with addressKey, case-insensitive.)
+ */
+export function remoteKey(address: string): string {
+  const at = address.lastIndexOf("@");
+  return at < 0 ? address : `${address.slice(0, at)}@${address.slice(at + 1).toLowerCase()}`;
 }
 
 export function listKey(list: Pick<ListRecord, "name" | "domain">): string {
@@ -108,21 +119,28 @@ export function expand(dir: DirectoryLookup, address: string, opts: ExpandOption
     localSeen.add(k);
     out.locals.push({ user, group });
   };
-  const addRemote = (addr: string, group: string | null) => {
-    const k = `${group}|${addr.toLowerCase()}`;
+  const addRemote = (addr: string, group: string | null, via: string | undefined) => {
+    const k = `${group}|${remoteKey(addr)}`;
     if (remoteSeen.has(k)) return;
     if (++targets > maxTargets) return void out.notes.push(`expansion limit ${maxTargets} reached`);
     remoteSeen.add(k);
-    out.remotes.push({ address: addr, group });
+    out.remotes.push(via ? { address: addr, group, via } : { address: addr, group });
   };
 
-  const visit = (addr: string, group: string | null, depth: number, viaCopy: boolean) => {
+  // `via`: the local address whose FORWARD, COPY or alias led here (SPEC §8 SRS domain).
+  const visit = (
+    addr: string,
+    group: string | null,
+    depth: number,
+    viaCopy: boolean,
+    via?: string,
+  ) => {
     const { local, domain } = splitAddress(addr);
     if (depth > 0 && (dir.isDenied("DOMAINOUT", domain) || dir.isDenied("MAILBOXOUT", addr))) {
       out.denied = true;
       return void out.notes.push(`${addr} dropped (deny entry)`);
     }
-    if (!dir.isLocalDomain(domain)) return addRemote(addr, group);
+    if (!dir.isLocalDomain(domain)) return addRemote(addr, group, via);
     if (depth > maxDepth) {
       out.loop = true;
       return void out.notes.push(`${addr} dropped (nesting deeper than ${maxDepth})`);
@@ -148,13 +166,16 @@ export function expand(dir: DirectoryLookup, address: string, opts: ExpandOption
           const user = target.user;
           if (!viaCopy && group === null && user.autoReply) out.autoReply.push(user);
           if (user.forward.length === 0 || user.keep) addLocal(user, group);
-          for (const f of user.forward) visit(f, group, depth + 1, viaCopy);
-          if (user.copy) visit(user.copy, group, depth + 1, true);
+          const self = `${user.name}@${user.domain}`;
+          for (const f of user.forward) visit(f, group, depth + 1, viaCopy, self);
+          if (user.copy) visit(user.copy, group, depth + 1, true, self);
           break;
         }
         case "alias":
         case "catchall":
-          for (const f of target.alias.forward) visit(f, group, depth + 1, viaCopy);
+          for (const f of target.alias.forward) {
+            visit(f, group, depth + 1, viaCopy, `${local}@${domain}`);
+          }
           break;
         case "list": {
           const list = target.list;

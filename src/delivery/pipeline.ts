@@ -7,10 +7,13 @@
 import { log } from "../log.ts";
 import { isAscii } from "../message/controls.ts";
 import { countHeaders, parseHeaderBlock } from "../message/header.ts";
-import { rewriteHeaders } from "../message/header_rewrite.ts";
+import { concatBytes, rewriteHeaders } from "../message/header_rewrite.ts";
 import type { ServerContext } from "../server/context.ts";
 import { NameError, parseAddress } from "../directory/names.ts";
 import type { UserRecord } from "../directory/records.ts";
+import { isSrsLocalPart } from "../mailauth/srs.ts";
+import { inboundChecks, isCheckedSession } from "./authcheck.ts";
+import { planDsn } from "./dsn_reports.ts";
 import { expand, type Expansion, isEmpty, isListMember } from "./expand.ts";
 import { mergeExpansions, userLimit } from "./plan.ts";
 import { receivedHeader } from "./received.ts";
@@ -125,24 +128,39 @@ export async function checkRcpt(
     if (e instanceof NameError) return { reply: R.badRecipient(rcpt) };
     throw e;
   }
-  const address = `${local}@${domain}`;
-  const key = address.toLowerCase();
+  let address = `${local}@${domain}`;
   const dir = ctx.directory;
+  // SPEC §8: a bounce to an SRS address of ours goes to the original sender; forged or
+  // expired ones are unknown users.
+  let reversed = false;
+  if (isSrsLocalPart(local) && dir.isLocalDomain(domain)) {
+    const srs = ctx.auth.reverseSrs(address);
+    if (srs.kind === "invalid") {
+      return { reply: R.reply(550, "5.1.1", `<${R.safe(rcpt)}>: ${srs.reason}`) };
+    }
+    if (srs.kind === "original") {
+      ({ local, domain } = parseAddress(srs.address));
+      address = `${local}@${domain}`;
+      reversed = true;
+    }
+  }
+  // RFC 5321 §2.4: remote local parts are case-sensitive; local users are not.
+  const key = dir.isLocalDomain(domain) ? address.toLowerCase() : address;
   if (dir.isDenied("DOMAINOUT", domain) || dir.isDenied("MAILBOXOUT", address)) {
     return { reply: R.recipientDenied(rcpt) };
   }
   // Duplicate recipients collapse to one copy: accepted again, delivered once.
   if (
-    tx.recipients.some((r) =>
-      (isResolution(r.resolution) ? r.resolution.key : r.address.toLowerCase()) === key
-    )
+    tx.recipients.some((r) => (isResolution(r.resolution) ? r.resolution.key : r.address) === key)
   ) {
     return { reply: R.duplicateRecipient(rcpt) };
   }
   const isLocal = dir.isLocalDomain(domain);
   if (!isLocal) {
     // SPEC §5 "No open relay": only trusted networks and authenticated clients.
-    if (!ctx.isLocalIp(info.clientIp) && !info.authUser) return { reply: R.relayDenied(rcpt) };
+    if (!ctx.isLocalIp(info.clientIp) && !info.authUser && !reversed) {
+      return { reply: R.relayDenied(rcpt) };
+    }
   } else {
     const resolved = dir.resolveLocal(local, domain);
     if (
@@ -223,14 +241,25 @@ export async function deliver(
     return refuse(R.tooBigForSender());
   }
 
-  const plan = mergeExpansions(tx.recipients.map((r) => expansionOf(ctx, tx, r)));
-  const trace = receivedHeader({
+  // SPEC §8 inbound checks (port 25, untrusted clients): the hook takes the message
+  // as bytes today; it takes a stream of chunks too (src/delivery/authcheck.ts).
+  const checks = await inboundChecks(ctx, info, tx, data, block, queueId);
+  if (checks.refusal) return refuse(checks.refusal);
+  block = checks.block;
+
+  const expansions = tx.recipients.map((r) => ({ r, expansion: expansionOf(ctx, tx, r) }));
+  const plan = mergeExpansions(expansions.map((e) => e.expansion));
+  const received = receivedHeader({
     info,
     hostName: ctx.config.HostName,
     queueId,
     recipient: tx.recipients.length === 1 ? tx.recipients[0].address : undefined,
     smtpUtf8: tx.params.smtpUtf8,
   });
+  // RFC 8601 §5: Authentication-Results (and Received-SPF) above our Received.
+  const trace = checks.verdict
+    ? concatBytes([new TextEncoder().encode(checks.verdict.headers), received])
+    : received;
   let result;
   try {
     result = await route(ctx, {
@@ -244,6 +273,11 @@ export async function deliver(
       eightBit: tx.params.body !== undefined && tx.params.body !== "7BIT",
       arrival: new Date(),
       mode: "smtp",
+      trusted: !isCheckedSession(ctx, info),
+      quarantine: checks.verdict?.action === "quarantine",
+      sealBasis: checks.verdict,
+      client: checks.client,
+      dsn: planDsn(tx.params, expansions),
     }, plan);
   } catch (e) {
     logger.error(`${queueId}: delivery failed, answered 451: ${(e as Error).stack ?? e}`);

@@ -6,7 +6,7 @@
 import type { ServerContext } from "../server/context.ts";
 import type { ListRecord, UserRecord } from "../directory/records.ts";
 import { addressKey } from "../directory/names.ts";
-import type { Expansion } from "./expand.ts";
+import { type Expansion, remoteKey } from "./expand.ts";
 import { overQuota, tooBigForRecipient, unknownUser } from "./replies.ts";
 import type { FailedRecipient, SmtpReply } from "./types.ts";
 
@@ -16,6 +16,8 @@ export interface Group {
   list: ListRecord | null;
   users: UserRecord[];
   remotes: string[];
+  /** Remote addresses (remoteKey) reached by forwarding, with the forwarding local address. */
+  forwarders: Map<string, string>;
 }
 
 export interface Plan {
@@ -36,12 +38,18 @@ export function mergeExpansions(expansions: readonly Expansion[]): Plan {
     if (!g) {
       groups.set(
         key,
-        g = { key, list: key ? lists.get(key) ?? null : null, users: [], remotes: [] },
+        g = {
+          key,
+          list: key ? lists.get(key) ?? null : null,
+          users: [],
+          remotes: [],
+          forwarders: new Map(),
+        },
       );
     }
     return g;
   };
-  groups.set(null, { key: null, list: null, users: [], remotes: [] });
+  groups.set(null, { key: null, list: null, users: [], remotes: [], forwarders: new Map() });
   const userSeen = new Set<string>();
   const remoteSeen = new Set<string>();
   const autoReply: UserRecord[] = [];
@@ -59,10 +67,13 @@ export function mergeExpansions(expansions: readonly Expansion[]): Plan {
       }
       for (const r of e.remotes) {
         if ((r.group === null) !== pass) continue;
-        const k = r.address.toLowerCase();
+        // RFC 5321 §2.4: remote local parts are case-sensitive; only the domain folds.
+        const k = remoteKey(r.address);
         if (remoteSeen.has(k)) continue;
         remoteSeen.add(k);
-        group(r.group, e.lists).remotes.push(r.address);
+        const g = group(r.group, e.lists);
+        g.remotes.push(r.address);
+        if (r.via) g.forwarders.set(k, r.via);
       }
     }
   }

@@ -6,10 +6,17 @@
  *
  * `submitMessage` is the same path for mail the server generates (the queue's DSNs,
  * given to the queue by src/server/server.ts).
+ *
+ * Mail authentication (SPEC §8, src/mailauth via ctx.auth) hooks in per remote copy:
+ * forwarded copies get an SRS envelope sender and, like list copies, an ARC set when the
+ * forwarding domain has a DKIM key; each queued copy is told the d= that signs it when it
+ * leaves (`dkimDomainFor`).
  */
 import { log } from "../log.ts";
-import { buildDsn } from "../message/dsn.ts";
+import type { DsnRecipient } from "../message/dsn.ts";
 import { type HeaderBlock, parseHeaderBlock } from "../message/header.ts";
+import type { SealBasis } from "../mailauth/arc.ts";
+import type { InboundEnvelope } from "../mailauth/inbound.ts";
 import { concatBytes, rewriteHeaders } from "../message/header_rewrite.ts";
 import type { OutboundMessage } from "../queue/types.ts";
 import { newQueueId } from "../queue/id.ts";
@@ -18,8 +25,16 @@ import type { MailStore } from "../store/mailstore.ts";
 import type { UserRecord } from "../directory/records.ts";
 import { autoReplyRefusal, buildAutoReply } from "./autoreply.ts";
 import { autoReplyStore } from "./autoreply_store.ts";
-import { expand } from "./expand.ts";
-import { applyLimits, groupSender, mergeExpansions, type Plan, planIsEmpty } from "./plan.ts";
+import { expand, remoteKey } from "./expand.ts";
+import {
+  applyLimits,
+  type Group,
+  groupSender,
+  mergeExpansions,
+  type Plan,
+  planIsEmpty,
+} from "./plan.ts";
+import { type DsnPlan, queueDsn, sendReport, wantsFailure } from "./dsn_reports.ts";
 import { returnPathHeader } from "./received.ts";
 import { queuedAs } from "./replies.ts";
 import type { FailedRecipient, SmtpReply } from "./types.ts";
@@ -46,6 +61,21 @@ export interface RouteJob {
    * message is already ours, so failures always become a DSN to the sender.
    */
   mode: "smtp" | "internal";
+  /**
+   * The message comes from a client we vouch for (AUTH, LocalIP) or from the server:
+   * its From domain's key may sign it (SPEC §8); mail from outside is never signed as ours.
+   */
+  trusted: boolean;
+  /** SPEC §8: local copies go to the recipients' Junk folder (DMARC p=quarantine). */
+  quarantine?: boolean;
+  /** The inbound checks' results (ARC sealing repeats them), when they ran. */
+  sealBasis?: SealBasis | null;
+  /** The SMTP client, for ARC sealing when no checks ran at reception. */
+  client?: InboundEnvelope;
+  /** RFC 3461 parameters of the accepted recipients (SMTP only). */
+  dsn?: DsnPlan;
+  /** d= chosen by whoever generated the message (OutboundMessage.dkimDomain). */
+  dkimDomain?: string;
 }
 
 export interface RouteResult {
@@ -92,11 +122,19 @@ export async function route(ctx: ServerContext, job: RouteJob, plan: Plan): Prom
   if (planIsEmpty(plan) && failures.length > 0 && job.mode === "smtp") {
     return { reply: failures[0].failed.reply, localCopies: 0, queued: [], failed };
   }
-  // DSNs go to each failed copy's envelope sender (a list's bounce address for members).
-  const dsnTo = new Map<string, FailedRecipient[]>();
+  // DSNs go to each failed copy's envelope sender (a list's bounce address for members),
+  // unless the recipient's NOTIFY asked for none (RFC 3461 §4.1).
+  const dsnTo = new Map<string, DsnRecipient[]>();
   for (const f of failures) {
     const sender = groupSender(f.group, job.from);
-    if (sender !== "") dsnTo.set(sender, [...(dsnTo.get(sender) ?? []), f.failed]);
+    const origin = f.group.list ? undefined : job.dsn?.local.get(f.failed.address.toLowerCase());
+    if (sender === "" || (origin && !wantsFailure(origin.dsn))) continue;
+    dsnTo.set(sender, [...(dsnTo.get(sender) ?? []), {
+      address: f.failed.address,
+      status: f.failed.reply.enhanced || "5.0.0",
+      diagnostic: f.failed.reply.toString(),
+      originalRecipient: origin?.dsn?.orcpt,
+    }]);
   }
 
   let localCopies = 0;
@@ -110,21 +148,21 @@ export async function route(ctx: ServerContext, job: RouteJob, plan: Plan): Prom
       : job.block.bytes;
     if (g.users.length > 0) {
       localCopies += g.users.length;
-      work.push(
-        deliverLocal(ctx, g.users, concatBytes([returnPathHeader(sender), job.trace, body])),
-      );
+      const data = concatBytes([returnPathHeader(sender), job.trace, body]);
+      work.push(deliverLocal(ctx, g.users, data, job.quarantine ? "Junk" : undefined));
     }
-    if (g.remotes.length > 0) {
+    for (const copy of await remoteCopies(ctx, job, g, sender, body)) {
       const id = queued.length === 0 ? job.queueId : newQueueId();
       queued.push(id);
-      const data = job.trace.length ? concatBytes([job.trace, body]) : body;
       work.push(ctx.queue.enqueue({
         id,
-        from: sender,
-        to: g.remotes,
-        data,
+        from: copy.sender,
+        to: copy.to,
+        data: copy.data,
         smtpUtf8: job.smtpUtf8,
         eightBit: job.eightBit,
+        dkimDomain: dkimDomainFor(ctx, job, g),
+        dsn: g.list ? undefined : queueDsn(job.dsn, copy.to),
       }));
     }
   }
@@ -134,50 +172,106 @@ export async function route(ctx: ServerContext, job: RouteJob, plan: Plan): Prom
   ctx.metrics.delivered("local", job.arrival.getTime(), localCopies);
   ctx.metrics.messagesQueued.inc(undefined, queued.length);
 
-  for (const [to, list] of dsnTo) await sendDsn(ctx, job, to, list);
+  const reportJob = { ...job, submit: submitMessage };
+  for (const [to, list] of dsnTo) await sendReport(ctx, reportJob, to, list, "failed", job.dsn);
+  await successReports(ctx, job, failed.map((f) => f.address.toLowerCase()));
   await sendAutoReplies(ctx, job, plan.autoReply);
   return { reply: queuedAs(job.queueId), localCopies, queued, failed };
+}
+
+/**
+ * SPEC §8 "which key signs what": list mail with the list domain's key; the server's
+ * own mail (null sender: DSNs, autoreplies) with its From domain's, else HostName's;
+ * users' mail from a trusted client with its From domain's. Mail from outside: none.
+ */
+function dkimDomainFor(ctx: ServerContext, job: RouteJob, g: Group): string | undefined {
+  if (g.list) return g.list.domain;
+  if (job.dkimDomain) return job.dkimDomain;
+  if (!job.trusted) return undefined;
+  const from = ctx.auth.dkimDomainOfFrom(job.block);
+  if (from) return from;
+  return job.mode === "internal" && job.from === "" ? ctx.auth.dkimDomainOfHost() : undefined;
+}
+
+interface RemoteCopy {
+  sender: string;
+  to: string[];
+  data: Uint8Array;
+}
+
+/**
+ * A group's remote addresses as queue entries: relayed ones with the group's sender;
+ * forwarded ones (SPEC §8) per forwarding domain with an SRS sender there and an ARC set
+ * when that domain has a key; list copies ARC-sealed by the list domain.
+ */
+async function remoteCopies(
+  ctx: ServerContext,
+  job: RouteJob,
+  g: Group,
+  sender: string,
+  body: Uint8Array,
+): Promise<RemoteCopy[]> {
+  const bySender = new Map<string, { to: string[]; sealer?: string }>();
+  for (const address of g.remotes) {
+    const via = g.list ? undefined : g.forwarders.get(remoteKey(address));
+    const forwarder = via ? via.slice(via.lastIndexOf("@") + 1) : undefined;
+    const envelope = forwarder ? ctx.auth.srsSender(sender, forwarder) : sender;
+    const key = `${envelope}\u0000${forwarder ?? ""}`;
+    const entry = bySender.get(key) ?? { to: [], sealer: g.list?.domain ?? forwarder };
+    entry.to.push(address);
+    bySender.set(key, entry);
+  }
+  const out: RemoteCopy[] = [];
+  for (const [key, { to, sealer }] of bySender) {
+    let data = job.trace.length ? concatBytes([job.trace, body]) : body;
+    if (sealer) {
+      const envelope = job.client ??
+        { ip: "127.0.0.1", helo: ctx.config.HostName, sender: job.from };
+      try {
+        const arc = await ctx.auth.arcSet(data, sealer, job.sealBasis ?? null, envelope);
+        if (arc.length) data = concatBytes([arc, data]);
+      } catch (e) {
+        log("delivery", job.sid).warn(
+          `${job.queueId}: ARC sealing by ${sealer} failed, sent unsealed: ${(e as Error).message}`,
+        );
+      }
+    }
+    out.push({ sender: key.slice(0, key.indexOf("\u0000")), to, data });
+  }
+  return out;
+}
+
+/** RFC 3461 "delivered" and "expanded" reports, once the copies are durable. */
+async function successReports(ctx: ServerContext, job: RouteJob, failedKeys: string[]) {
+  const plan = job.dsn;
+  if (!plan || job.from === "") return;
+  const reportJob = { ...job, submit: submitMessage };
+  const delivered = plan.delivered.filter((d) => !failedKeys.includes(d.mailbox));
+  const items = (list: { rcpt: string; orcpt?: DsnRecipient["originalRecipient"] }[]) =>
+    list.map((d) => ({
+      address: d.rcpt,
+      status: "2.0.0",
+      diagnostic: "",
+      originalRecipient: d.orcpt,
+    }));
+  if (delivered.length) {
+    await sendReport(ctx, reportJob, job.from, items(delivered), "delivered", plan);
+  }
+  if (plan.expanded.length) {
+    await sendReport(ctx, reportJob, job.from, items(plan.expanded), "expanded", plan);
+  }
 }
 
 async function deliverLocal(
   ctx: ServerContext,
   users: UserRecord[],
   data: Uint8Array,
+  folder?: string,
 ): Promise<void> {
   const roots = users.map((u) => ctx.store.userRoot(u));
   await ensureMailboxes(ctx, roots);
   // One call: written and fsync'd once, hard-linked into every mailbox (SPEC §7).
-  await ctx.store.deliver(roots.map((root) => ({ root })), data);
-}
-
-/** Follow-ups never undo the accepted message: their failures are logged. */
-async function sendDsn(ctx: ServerContext, job: RouteJob, to: string, failed: FailedRecipient[]) {
-  const logger = log("delivery", job.sid);
-  try {
-    const id = newQueueId();
-    const data = buildDsn({
-      reportingMta: ctx.config.HostName,
-      queueId: job.queueId,
-      sender: to,
-      arrivalDate: job.arrival.getTime(),
-      recipients: failed.map((f) => ({
-        address: f.address,
-        status: f.reply.enhanced || "5.0.0",
-        diagnostic: f.reply.toString(),
-      })),
-      original: job.block.bytes,
-      now: Date.now(),
-      token: id,
-    });
-    await submitMessage(ctx, { id, from: "", to: [to], data });
-    ctx.stats.bounced++;
-    ctx.metrics.messagesBounced.inc();
-    logger.info(
-      `${job.queueId}: DSN ${id} to <${to}> for ${failed.map((f) => f.address).join(", ")}`,
-    );
-  } catch (e) {
-    logger.error(`${job.queueId}: DSN to <${to}> failed: ${(e as Error).message}`);
-  }
+  await ctx.store.deliver(roots.map((root) => (folder ? { root, folder } : { root })), data);
 }
 
 /** SPEC §5 / RFC 3834: at most once per sender per 7 days, never to automated mail. */
@@ -224,8 +318,13 @@ async function sendAutoReplies(ctx: ServerContext, job: RouteJob, users: UserRec
  */
 export async function submitMessage(ctx: ServerContext, message: OutboundMessage): Promise<void> {
   const id = message.id || newQueueId();
+  // A report to a forwarded message's SRS sender goes to the original sender (SPEC §8).
+  const to = message.to.map((a) => {
+    const r = ctx.auth.reverseSrs(a);
+    return r.kind === "original" ? r.address : a;
+  });
   const plan = mergeExpansions(
-    message.to.map((to) => expand(ctx.directory, to, { sender: message.from })),
+    to.map((a) => expand(ctx.directory, a, { sender: message.from })),
   );
   const result = await route(ctx, {
     sid: "internal",
@@ -238,6 +337,8 @@ export async function submitMessage(ctx: ServerContext, message: OutboundMessage
     eightBit: message.eightBit,
     arrival: new Date(),
     mode: "internal",
+    trusted: true,
+    dkimDomain: message.dkimDomain,
   }, plan);
   if (!result.reply.positive) throw new Error(`${id}: ${result.reply.toString().trim()}`);
   const logger = log("delivery", "internal");

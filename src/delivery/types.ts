@@ -49,11 +49,23 @@ export interface SessionInfo {
   authUser: UserRecord | null;
 }
 
-/** MAIL FROM parameters the pipeline cares about (RFC 1870, 6152, 6531). */
+/** MAIL FROM parameters the pipeline cares about (RFC 1870, 6152, 6531, 3461). */
 export interface MailParams {
   size?: number;
   body?: "7BIT" | "8BITMIME" | "BINARYMIME";
   smtpUtf8?: boolean;
+  /** RFC 3461 4.3: what a DSN returns (the whole message or its header). */
+  ret?: "FULL" | "HDRS";
+  /** RFC 3461 4.4: the sender's envelope id, decoded from xtext. */
+  envid?: string;
+}
+
+/** RFC 3461 RCPT parameters: when to report (4.1) and the original recipient (4.2). */
+export interface RcptDsn {
+  /** ["NEVER"], or some of SUCCESS, FAILURE, DELAY; absent: failures (and delays) only. */
+  notify?: ("NEVER" | "SUCCESS" | "FAILURE" | "DELAY")[];
+  /** ORCPT decoded from xtext: addr-type ("rfc822", "utf-8") and the address. */
+  orcpt?: { type: string; address: string };
 }
 
 /** A recipient accepted at RCPT, with what the pipeline resolved for it. */
@@ -62,6 +74,8 @@ export interface AcceptedRecipient {
   address: string;
   /** Pipeline-private resolution data. */
   resolution: unknown;
+  /** RFC 3461 NOTIFY/ORCPT given with this RCPT. */
+  dsn?: RcptDsn;
 }
 
 /** One mail transaction, from MAIL to the end of DATA/BDAT. */

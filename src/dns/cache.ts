@@ -16,7 +16,7 @@ export type Negative = "" | "NXDOMAIN" | "NODATA";
 export interface CachedSet {
   /** Owner name, lower-case, without the trailing dot. */
   name: string;
-  /** "MX", "A", "AAAA", "CNAME". */
+  /** "MX", "A", "AAAA", "CNAME", "TXT", "PTR". */
   type: string;
   records: RData[];
   /** RFC 2308: a cached "no such name" or "no data of this type". */
@@ -92,16 +92,35 @@ export class DnsCache implements DnsCacheView {
     });
   }
 
+  /**
+   * SPEC §4 DNS CACHE ... DOMAIN=: the domain and its sub-domains, and the MX hosts its
+   * cached MX set names with the CNAMEs they point through (what a delivery there uses).
+   */
   #matching(domain?: string): [string, CachedSet][] {
     const now = this.#now();
     const d = domain?.toLowerCase().replace(/\.$/, "");
+    const hosts = new Set<string>();
+    if (d) {
+      for (const r of this.get(d, "MX")?.records ?? []) {
+        if (r.type === "MX" && r.exchange) hosts.add(r.exchange.toLowerCase());
+      }
+      for (const h of [...hosts]) {
+        let name = h;
+        for (let i = 0; i < 8; i++) {
+          const link = this.get(name, "CNAME")?.records[0];
+          if (link?.type !== "CNAME") break;
+          name = link.target.toLowerCase();
+          hosts.add(name);
+        }
+      }
+    }
     const out: [string, CachedSet][] = [];
     for (const [key, set] of this.#sets) {
       if (set.expiresAt <= now) {
         this.#sets.delete(key);
         continue;
       }
-      if (d && set.name !== d && !set.name.endsWith(`.${d}`)) continue;
+      if (d && set.name !== d && !set.name.endsWith(`.${d}`) && !hosts.has(set.name)) continue;
       out.push([key, set]);
     }
     return out;
@@ -134,7 +153,7 @@ export class DnsCache implements DnsCacheView {
     );
   }
 
-  /** Drops every entry (or those of `domain` and its sub-domains); returns how many. */
+  /** Drops every entry (or those #matching `domain`); returns how many. */
   flush(domain?: string): number {
     if (!domain) {
       const n = this.#sets.size;

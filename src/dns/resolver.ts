@@ -1,7 +1,8 @@
 /**
- * The server's own look-ups for outbound mail: MX (RFC 5321 §5.1) with null MX
- * (RFC 7505) and the implicit MX, then A/AAAA of each host; CNAMEs are followed
- * (RFC 1034 §3.6.2) and every answer, positive or negative (RFC 2308), is cached.
+ * The server's own look-ups: for outbound mail MX (RFC 5321 §5.1) with null MX
+ * (RFC 7505) and the implicit MX, then A/AAAA of each host; for mail authentication
+ * (src/mailauth/) TXT, PTR and CNAME too. CNAMEs are followed (RFC 1034 §3.6.2) and
+ * every answer, positive or negative (RFC 2308), is cached.
  */
 import { isIP } from "node:net";
 import { DnsCache, type Negative } from "./cache.ts";
@@ -9,7 +10,15 @@ import { type DnsMessage, Rcode, type RData, RRType } from "./message.ts";
 import { DnsTransportError, parseServers, query, systemServers } from "./transport.ts";
 
 /** The answer could not be had now (timeout, SERVFAIL): try again later (4.4.3). */
-export class DnsTempError extends Error {}
+export class DnsTempError extends Error {
+  /** "ESERVFAIL" when a server answered with an error rcode, "ETIMEOUT" when none answered. */
+  constructor(message: string, readonly code: "ESERVFAIL" | "ETIMEOUT" = "ESERVFAIL") {
+    super(message);
+  }
+}
+
+/** The record types the resolver looks up and caches. */
+export type LookupType = "MX" | "A" | "AAAA" | "TXT" | "PTR" | "CNAME";
 
 export type MxLookup =
   /** Usable MX hosts, best first; equal preferences in random order. */
@@ -32,7 +41,7 @@ export interface ResolverOptions {
   onCacheLookup?: (hit: boolean) => void;
 }
 
-interface Answer {
+export interface Answer {
   records: RData[];
   negative: Negative;
 }
@@ -53,15 +62,18 @@ export class Resolver {
     this.cache = new DnsCache(opts.now);
   }
 
-  /** Records of `type` for `name` after following CNAMEs, from the cache when fresh. */
-  resolve(name: string, type: "MX" | "A" | "AAAA", depth = 0): Promise<Answer> {
+  /**
+   * Records of `type` for `name` after following CNAMEs (not for a CNAME question), from
+   * the cache when fresh.
+   */
+  resolve(name: string, type: LookupType, depth = 0): Promise<Answer> {
     const owner = name.toLowerCase().replace(/\.$/, "");
     const hit = this.cache.get(owner, type);
     if (hit) {
       this.#opts.onCacheLookup?.(true);
       return Promise.resolve({ records: hit.records, negative: hit.negative });
     }
-    const alias = this.cache.get(owner, "CNAME");
+    const alias = type === "CNAME" ? undefined : this.cache.get(owner, "CNAME");
     if (alias && alias.records[0]?.type === "CNAME") {
       if (depth >= MAX_CNAME_CHAIN) {
         return Promise.reject(new DnsTempError(`CNAME chain too long at ${owner}`));
@@ -78,7 +90,7 @@ export class Resolver {
     return pending;
   }
 
-  async #ask(owner: string, type: "MX" | "A" | "AAAA", depth: number): Promise<Answer> {
+  async #ask(owner: string, type: LookupType, depth: number): Promise<Answer> {
     const configured = parseServers(this.#opts.servers());
     const servers = configured.length > 0 ? configured : await systemServers();
     let reply: DnsMessage;
@@ -89,7 +101,9 @@ export class Resolver {
         rounds: this.#opts.rounds ?? 2,
       });
     } catch (e) {
-      if (e instanceof DnsTransportError) throw new DnsTempError(`${owner} ${type}: ${e.message}`);
+      if (e instanceof DnsTransportError) {
+        throw new DnsTempError(`${owner} ${type}: ${e.message}`, "ETIMEOUT");
+      }
       throw e;
     }
     if (reply.rcode !== Rcode.NOERROR && reply.rcode !== Rcode.NXDOMAIN) {
@@ -97,7 +111,7 @@ export class Resolver {
     }
     // Walk the CNAME chain the resolver put in the answer, caching each link.
     let current = owner;
-    for (let i = 0; i < MAX_CNAME_CHAIN; i++) {
+    for (let i = 0; i < MAX_CNAME_CHAIN && type !== "CNAME"; i++) {
       const link = reply.answers.find((rr) =>
         rr.data.type === "CNAME" && rr.name.toLowerCase() === current
       );

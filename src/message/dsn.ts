@@ -1,18 +1,28 @@
 /**
  * The one builder of Delivery Status Notifications (RFC 3464) in a multipart/report
  * (RFC 6522): a human-readable part, the message/delivery-status part, and the original
- * header (text/rfc822-headers). Internationalized addresses or headers use the RFC 6533
- * types. Used for copies refused after the end of DATA (delivery/route.ts) and for
- * recipients the queue gives up on (queue/bounce.ts); both send it from the null sender
- * (RFC 5321 §4.5.5). Pure: builds bytes from its input.
+ * header (text/rfc822-headers) or, for RET=FULL (RFC 3461 §4.3), the whole message.
+ * Internationalized addresses, diagnostics or headers use the RFC 6533 types, in which
+ * UTF-8 is written as it is. Failures (`failed`), delay notices (`delayed`) and success
+ * reports (`delivered`, `relayed`, `expanded`: RFC 3461 NOTIFY=SUCCESS) all come from here:
+ * copies refused after the end of DATA (delivery/route.ts), the queue's reports
+ * (queue/bounce.ts). All are sent from the null sender (RFC 5321 §4.5.5). Pure.
  */
 import { isAscii, replaceControls, toPrintableAscii } from "./controls.ts";
 import { formatDate } from "./date.ts";
 import { headerFieldBytes } from "./header.ts";
 import { crlfLines } from "./line_endings.ts";
 
+export type DsnAction = "failed" | "delayed" | "delivered" | "relayed" | "expanded";
+
 export interface DsnRecipient {
   address: string;
+  /** RFC 3464 §2.3.3; "failed" when absent. */
+  action?: DsnAction;
+  /** RFC 3461 ORCPT as the sender gave it: Original-Recipient (RFC 3464 §2.3.1). */
+  originalRecipient?: { type: string; address: string };
+  /** For "delayed": until when the server keeps trying (RFC 3464 §2.3.9 Will-Retry-Until). */
+  willRetryUntil?: number;
   /** RFC 3463 status, e.g. "5.1.1" or "4.4.7". */
   status: string;
   /** The SMTP reply that failed it ("550 5.1.1 no such user"). */
@@ -37,6 +47,10 @@ export interface DsnInput {
   now: number;
   /** Unique token (the DSN's own queue id) for the Message-ID and the boundary. */
   token: string;
+  /** RFC 3461 ENVID: Original-Envelope-Id (RFC 3464 §2.2.1). */
+  envid?: string;
+  /** RFC 3461 RET=FULL: the whole message is returned, not only its header. */
+  returnFull?: boolean;
 }
 
 /** DSN dates are written in UTC, whatever the host's zone. */
@@ -47,10 +61,50 @@ function oneLine(text: string): string {
   return replaceControls(text, " ", true).trim();
 }
 
-/** A DSN field value: one line of printable ASCII (RFC 3464 §2.1.2), bounded. */
-function fieldValue(text: string): string {
-  return toPrintableAscii(oneLine(text)).slice(0, 900);
+/**
+ * A DSN field value: one line, bounded; printable ASCII in message/delivery-status
+ * (RFC 3464 §2.1.2), UTF-8 kept in message/global-delivery-status (RFC 6533 §3).
+ */
+function fieldValue(text: string, utf8 = false): string {
+  const line = oneLine(text);
+  return (utf8 ? line : toPrintableAscii(line)).slice(0, 900);
 }
+
+const WORDING: Record<DsnAction, { subject: string; intro: string[] }> = {
+  failed: {
+    subject: "Undelivered Mail Returned to Sender",
+    intro: [
+      "I'm sorry to have to inform you that your message could not be delivered",
+      "to one or more recipients. The reasons are given below; your message (or its",
+      "header) is attached.",
+    ],
+  },
+  delayed: {
+    subject: "Delayed Mail (still being retried)",
+    intro: [
+      "This is a warning only: your message has not been delivered yet to the",
+      "recipients below. The server keeps trying; you do not need to send it again.",
+    ],
+  },
+  delivered: {
+    subject: "Successful Mail Delivery Report",
+    intro: ["Your message was delivered to the recipients below, as you asked."],
+  },
+  relayed: {
+    subject: "Successful Mail Delivery Report",
+    intro: [
+      "Your message was handed to the next mail server for the recipients below, as you",
+      "asked. That server does not send delivery reports, so this is the last one.",
+    ],
+  },
+  expanded: {
+    subject: "Successful Mail Delivery Report",
+    intro: [
+      "Your message reached the recipients below, which forward it to several addresses",
+      "or a mailing list; no further reports come from there.",
+    ],
+  },
+};
 
 export function buildDsn(input: DsnInput): Uint8Array {
   const host = fieldValue(input.reportingMta);
@@ -59,16 +113,22 @@ export function buildDsn(input: DsnInput): Uint8Array {
   const sender = oneLine(input.sender);
   const boundary = `${queueId}.${token}/${host}`;
   const recipients = input.recipients.map((r) => ({ ...r, address: oneLine(r.address) }));
-  const intl = recipients.some((r) => !isAscii(r.address)) || !isAscii(sender);
-  const headers = crlfLines(headerFieldBytes(input.original));
+  // RFC 6533: any UTF-8 in the report makes it message/global-delivery-status.
+  const intl = !isAscii(sender) ||
+    recipients.some((r) =>
+      !isAscii(r.address) || !isAscii(r.diagnostic) || !isAscii(r.remoteMta ?? "") ||
+      !isAscii(r.originalRecipient?.address ?? "")
+    ) || !isAscii(input.envid ?? "");
+  const value = (text: string) => fieldValue(text, intl);
+  const original = crlfLines(input.returnFull ? input.original : headerFieldBytes(input.original));
   const addrType = (a: string) => (isAscii(a) ? "rfc822" : "utf-8");
+  const action = recipients[0]?.action ?? "failed";
+  const wording = WORDING[action];
 
   const human = [
     `This is the mail system at host ${host}.`,
     "",
-    "I'm sorry to have to inform you that your message could not be delivered",
-    "to one or more recipients. The reasons are given below; the headers of your",
-    "message are attached.",
+    ...wording.intro,
     "",
     ...recipients.map((r) => `<${r.address}>: ${oneLine(r.diagnostic)}`),
     "",
@@ -76,18 +136,25 @@ export function buildDsn(input: DsnInput): Uint8Array {
 
   const perMessage = [
     `Reporting-MTA: dns; ${host}`,
+    ...(input.envid ? [`Original-Envelope-Id: ${value(input.envid)}`] : []),
     `X-Queue-ID: ${queueId}`,
     `Arrival-Date: ${formatDate(input.arrivalDate, UTC)}`,
   ];
   const perRecipient = recipients.map((r) => {
-    const lines = [
-      `Final-Recipient: ${addrType(r.address)}; ${r.address}`,
-      "Action: failed",
+    const lines: string[] = [];
+    if (r.originalRecipient) {
+      const o = r.originalRecipient;
+      lines.push(`Original-Recipient: ${value(o.type)};${value(o.address)}`);
+    }
+    lines.push(
+      `Final-Recipient: ${addrType(r.address)}; ${value(r.address)}`,
+      `Action: ${r.action ?? "failed"}`,
       `Status: ${fieldValue(r.status)}`,
-    ];
-    if (r.remoteMta) lines.push(`Remote-MTA: dns; ${fieldValue(r.remoteMta)}`);
-    if (r.diagnostic) lines.push(`Diagnostic-Code: smtp; ${fieldValue(r.diagnostic)}`);
+    );
+    if (r.remoteMta) lines.push(`Remote-MTA: dns; ${value(r.remoteMta)}`);
+    if (r.diagnostic) lines.push(`Diagnostic-Code: smtp; ${value(r.diagnostic)}`);
     if (r.lastAttempt) lines.push(`Last-Attempt-Date: ${formatDate(r.lastAttempt, UTC)}`);
+    if (r.willRetryUntil) lines.push(`Will-Retry-Until: ${formatDate(r.willRetryUntil, UTC)}`);
     return lines.join("\r\n");
   });
   const status = [perMessage.join("\r\n"), ...perRecipient].join("\r\n\r\n") + "\r\n";
@@ -95,7 +162,7 @@ export function buildDsn(input: DsnInput): Uint8Array {
   const top = [
     `From: Mail Delivery System <MAILER-DAEMON@${host}>`,
     `To: <${sender}>`,
-    "Subject: Undelivered Mail Returned to Sender",
+    `Subject: ${wording.subject}`,
     `Date: ${formatDate(input.now, UTC)}`,
     `Message-ID: <${queueId}.${token}@${host}>`,
     // RFC 3834 §5: automatic responses must not trigger further ones.
@@ -117,13 +184,24 @@ export function buildDsn(input: DsnInput): Uint8Array {
     "",
     status,
     `--${boundary}`,
-    "Content-Description: Undelivered Message Headers",
-    `Content-Type: ${isAscii(headers) ? "text/rfc822-headers" : "message/global-headers"}`,
+    ...(input.returnFull
+      ? [
+        "Content-Description: Undelivered Message",
+        `Content-Type: ${
+          isAscii(headerFieldBytes(original)) ? "message/rfc822" : "message/global"
+        }`,
+        ...(isAscii(original) ? [] : ["Content-Transfer-Encoding: 8bit"]),
+      ]
+      : [
+        "Content-Description: Undelivered Message Headers",
+        `Content-Type: ${isAscii(original) ? "text/rfc822-headers" : "message/global-headers"}`,
+      ]),
     "",
     "",
   ].join("\r\n");
   // The header's own last line ending, then the CRLF that belongs to the delimiter
   // (RFC 2046 §5.1.1), so the part's body is the header fields, each ending in CRLF.
+  const headers = original;
   const lastLineEnded = headers.length === 0 || headers[headers.length - 1] === 10;
   const tail = `${lastLineEnded ? "" : "\r\n"}\r\n--${boundary}--\r\n`;
   const enc = new TextEncoder();

@@ -73,3 +73,37 @@ export function encodeBase64Lines(data: Uint8Array): string {
   for (let i = 0; i < b64.length; i += 76) out += b64.slice(i, i + 76) + "\r\n";
   return out;
 }
+
+const HEX = "0123456789ABCDEF";
+
+/**
+ * Bytes to quoted-printable (RFC 2045 §6.7) for a text body with CRLF line ends: line
+ * breaks stay hard breaks, every encoded line is at most 76 characters (soft breaks "="),
+ * "=", controls and 8-bit octets become "=XX", and white space before a line end too.
+ */
+export function encodeQuotedPrintable(data: Uint8Array): Uint8Array {
+  const out: number[] = [];
+  let column = 0;
+  const put = (text: string) => {
+    // Soft break when the piece would pass 75 characters (76 with the "=").
+    if (column + text.length > 75) {
+      out.push(61, 13, 10);
+      column = 0;
+    }
+    for (let k = 0; k < text.length; k++) out.push(text.charCodeAt(k));
+    column += text.length;
+  };
+  for (let i = 0; i < data.length; i++) {
+    const b = data[i];
+    if (b === 13 && data[i + 1] === 10) {
+      out.push(13, 10);
+      column = 0;
+      i++;
+      continue;
+    }
+    const atLineEnd = i + 1 === data.length || (data[i + 1] === 13 && data[i + 2] === 10);
+    const literal = (b >= 33 && b <= 126 && b !== 61) || ((b === 32 || b === 9) && !atLineEnd);
+    put(literal ? String.fromCharCode(b) : `=${HEX[b >> 4]}${HEX[b & 15]}`);
+  }
+  return new Uint8Array(out);
+}

@@ -18,6 +18,7 @@ import {
 import { isLoopback, openSession, SetupError } from "../smtpclient/session.ts";
 import {
   type Envelope,
+  type EnvelopeDsn,
   localOutcome,
   type RecipientOutcome,
   transaction,
@@ -39,6 +40,10 @@ export interface DeliveryJob {
   data: Uint8Array;
   eightBit: boolean;
   smtpUtf8: boolean;
+  /** RFC 3461 parameters passed on to a next hop that announces DSN. */
+  dsn?: EnvelopeDsn;
+  /** The DKIM-Signature for the data as sent ("" for none); see smtpclient Envelope. */
+  sign?: (data: Uint8Array) => Promise<string>;
 }
 
 export interface JobResult {

@@ -16,10 +16,10 @@ import type { ServerMetrics } from "../metrics/server_metrics.ts";
 import { Mutex } from "../store/fsutil.ts";
 import { isQueueId } from "./id.ts";
 import type { OutboundMessage, OutboundQueue, QueueEntryReport } from "./types.ts";
-import { sendBounce } from "./bounce.ts";
+import { dsnParameters, failureReports, progressReports, wantsReport } from "./bounce.ts";
 import { deliverJob, type DeliveryDeps, domainOf } from "./deliver.ts";
 import { expire, nextAttemptAt, planJobs, recordOutcomes, reportOf } from "./schedule.ts";
-import { type EnvelopeRecord, Spool } from "./spool.ts";
+import { type EnvelopeRecord, type RecipientRecord, Spool } from "./spool.ts";
 
 /** What the queue works with, given by the composition root (src/server/server.ts). */
 export interface QueueDeps {
@@ -37,6 +37,11 @@ export interface QueueDeps {
   resolver: Resolver;
   /** The mail pipeline's entry for generated mail: DSNs go through it. */
   submit: (message: OutboundMessage) => Promise<void>;
+  /**
+   * SPEC §8: the DKIM-Signature field for a message as it leaves, signed by `domain`'s
+   * key ("" for none); src/mailauth's MailAuth.signature.
+   */
+  sign: (data: Uint8Array, domain: string | undefined) => Promise<string>;
 }
 
 export interface QueueOptions {
@@ -56,6 +61,10 @@ interface Entry {
   lock: Mutex;
   /** The message bytes while an attempt needs them. */
   data: Uint8Array | null;
+  /** Signatures made this attempt, by the bytes they sign (one per wrapping of the data). */
+  signatures: WeakMap<Uint8Array, Promise<string>>;
+  /** Recipients a next hop took without DSN support, whose sender asked for SUCCESS. */
+  relayed: RecipientRecord[];
 }
 
 interface Job {
@@ -139,7 +148,21 @@ export class Queue implements OutboundQueue {
       attempts: 0,
       nextAttempt: now,
       lastError: "",
-      rcpts: rcpts.map((addr) => ({ addr, state: "pending", status: "", diag: "", mta: "" })),
+      rcpts: rcpts.map((addr) => {
+        const dsn = message.dsn?.rcpts?.[addr];
+        return {
+          addr,
+          state: "pending",
+          status: "",
+          diag: "",
+          mta: "",
+          ...(dsn?.notify ? { notify: dsn.notify } : {}),
+          ...(dsn?.orcpt ? { orcpt: dsn.orcpt } : {}),
+        };
+      }),
+      ...(message.dsn?.ret ? { ret: message.dsn.ret } : {}),
+      ...(message.dsn?.envid ? { envid: message.dsn.envid } : {}),
+      ...(message.dkimDomain ? { dkim: message.dkimDomain } : {}),
     };
     this.#enqueuing.add(message.id);
     try {
@@ -303,14 +326,24 @@ export class Queue implements OutboundQueue {
     let next: SmtpClient | null = null;
     try {
       entry.data ??= await this.spool.readMessage(entry.env.id);
+      const env = entry.env;
       const result = await deliverJob(this.#deps, {
-        id: entry.env.id,
-        from: entry.env.from,
+        id: env.id,
+        from: env.from,
         domain: job.domain,
         recipients: job.recipients,
         data: entry.data,
-        eightBit: entry.env.eightBit,
-        smtpUtf8: entry.env.smtpUtf8,
+        eightBit: env.eightBit,
+        smtpUtf8: env.smtpUtf8,
+        dsn: dsnParameters(env, job.recipients),
+        sign: (data) => {
+          let signature = entry.signatures.get(data);
+          if (!signature) {
+            signature = this.#queueDeps.sign(data, env.dkim);
+            entry.signatures.set(data, signature);
+          }
+          return signature;
+        },
       }, session);
       outcomes = result.outcomes;
       next = result.session;
@@ -346,6 +379,11 @@ export class Queue implements OutboundQueue {
     const { entry } = job;
     const env = entry.env;
     const recorded = recordOutcomes(env, outcomes);
+    for (const o of outcomes) {
+      if (o.kind !== "sent" || o.dsnPassed) continue;
+      const r = env.rcpts.find((x) => x.addr === o.rcpt && x.state === "sent");
+      if (r && wantsReport(r, "relayed")) entry.relayed.push(r);
+    }
     this.#queueDeps.metrics.attempted(outcomes.map((o) => o.kind), env.createdAt);
     for (const line of recorded.lines) this.#log.info(`${env.id}: ${line}`);
     if (recorded.sent > 0) this.#queueDeps.stats.delivered++;
@@ -370,24 +408,14 @@ export class Queue implements OutboundQueue {
       this.#log.info(`${env.id}: to=<${r.addr}> status=expired (${r.diag})`);
     }
     env.nextAttempt = nextAttemptAt(env, now, QueueRetry, QueueExpire);
-    const failed = env.rcpts.filter((r) => r.state === "failed");
-    if (failed.length > 0 && env.from === "") {
-      // A bounce is never bounced (RFC 5321 §6.1, RFC 3464 §2).
-      const who = failed.map((r) => `<${r.addr}>`).join(", ");
-      this.#log.warn(`${env.id}: undeliverable bounce dropped for ${who}`);
-      for (const r of failed) r.state = "reported";
-    } else if (failed.length > 0) {
-      // Failures durable before the DSN goes out, when the entry stays queued.
-      if (env.rcpts.some((r) => r.state === "pending")) await this.spool.save(env);
-      try {
-        const data = await this.spool.readMessage(env.id);
-        const { stats, metrics, submit } = this.#queueDeps;
-        await sendBounce({ config: this.#config, stats, metrics, submit }, env, failed, data);
-        for (const r of failed) r.state = "reported";
-      } catch (e) {
-        // Kept as "failed": the DSN is tried again at the next attempt time.
-        this.#log.error(`${env.id}: could not send the bounce: ${(e as Error).message}`);
-      }
+    // DSNs (failures, then relayed/delayed reports) before the entry may go; the
+    // failures are made durable first when the entry stays queued.
+    const read = () => this.spool.readMessage(env.id);
+    await failureReports(this.#bounceContext, env, read, () => this.spool.save(env));
+    try {
+      await progressReports(this.#bounceContext, env, entry.relayed.splice(0), now, read);
+    } catch (e) {
+      this.#log.error(`${env.id}: could not send a delivery report: ${(e as Error).message}`);
     }
     if (env.rcpts.every((r) => r.state === "sent" || r.state === "reported")) {
       this.#entries.delete(env.id);
@@ -401,8 +429,22 @@ export class Queue implements OutboundQueue {
     entry.busy = false;
     this.#arm(env.nextAttempt);
   }
+
+  get #bounceContext() {
+    const { stats, metrics, submit } = this.#queueDeps;
+    return { config: this.#config, stats, metrics, submit };
+  }
 }
 
 function newEntry(env: EnvelopeRecord, data: Uint8Array | null): Entry {
-  return { env, busy: false, removed: false, outstanding: 0, lock: new Mutex(), data };
+  return {
+    env,
+    busy: false,
+    removed: false,
+    outstanding: 0,
+    lock: new Mutex(),
+    data,
+    signatures: new WeakMap(),
+    relayed: [],
+  };
 }

@@ -29,6 +29,11 @@ export interface RecipientRecord {
   diag: string;
   /** Host that gave it ("" when none did). */
   mta: string;
+  /** RFC 3461 NOTIFY (absent: failures only) and ORCPT of this recipient. */
+  notify?: ("NEVER" | "SUCCESS" | "FAILURE" | "DELAY")[];
+  orcpt?: { type: string; address: string };
+  /** A "delayed" DSN was sent for it (once, NOTIFY=DELAY). */
+  delayed?: boolean;
 }
 
 export interface EnvelopeRecord {
@@ -43,6 +48,10 @@ export interface EnvelopeRecord {
   nextAttempt: number;
   lastError: string;
   rcpts: RecipientRecord[];
+  /** Added later, absent in older spool files: RFC 3461 RET and ENVID, the DKIM d=. */
+  ret?: "FULL" | "HDRS";
+  envid?: string;
+  dkim?: string;
 }
 
 const MAGIC = "XQ1 ";
@@ -206,6 +215,17 @@ export function parseEnvelope(text: string, id: string): EnvelopeRecord {
     )
   ) {
     throw new Error("envelope fields missing or of the wrong type");
+  }
+  const optional = (x: unknown) => x === undefined || str(x);
+  if (
+    !optional(v.envid) || !optional(v.dkim) ||
+    (v.ret !== undefined && !["FULL", "HDRS"].includes(v.ret)) ||
+    !v.rcpts.every((r: RecipientRecord) =>
+      (r.notify === undefined || Array.isArray(r.notify)) &&
+      (r.orcpt === undefined || (str(r.orcpt?.type) && str(r.orcpt?.address)))
+    )
+  ) {
+    throw new Error("optional envelope fields of the wrong type");
   }
   return { ...v, smtpUtf8: v.smtpUtf8 === true, eightBit: v.eightBit === true };
 }

@@ -3,6 +3,14 @@
  * delivery). SMTP hands a message to `enqueue` for its non-local recipients; the
  * promise resolves only once the message and its envelope are fsync'd in the spool.
  */
+import type { RcptDsn } from "../delivery/types.ts";
+
+/** RFC 3461 parameters of a message (MAIL) and of its recipients (RCPT, by address). */
+export interface OutboundDsn {
+  ret?: "FULL" | "HDRS";
+  envid?: string;
+  rcpts?: Record<string, RcptDsn>;
+}
 
 export interface OutboundMessage {
   /** Queue id, as given to the client in `250 2.0.0 Ok: queued as <id>`. */
@@ -16,6 +24,9 @@ export interface OutboundMessage {
   /** SMTPUTF8 / 8BITMIME requirements carried to the next hop. */
   smtpUtf8?: boolean;
   eightBit?: boolean;
+  /** SPEC §8: the domain whose DKIM key signs the message when it leaves (d=). */
+  dkimDomain?: string;
+  dsn?: OutboundDsn;
 }
 
 export interface QueueEntryReport {

@@ -16,6 +16,7 @@ import type { Directory } from "../directory/directory.ts";
 import type { MailStore } from "../store/mailstore.ts";
 import type { ServerMetrics } from "../metrics/server_metrics.ts";
 import type { OutboundQueue } from "../queue/types.ts";
+import type { MailAuth } from "../mailauth/service.ts";
 import { VERSION } from "../version.ts";
 
 /** Counters shown by STATUS; the pipeline and the queue add to them. */
@@ -67,6 +68,8 @@ export class ServerContext {
   readonly queue: OutboundQueue;
   /** The cache of the queue's DNS resolver. */
   readonly dnsCache: DnsCacheView;
+  /** SPEC §8 mail authentication: DKIM keys and signing, inbound checks, SRS, ARC. */
+  readonly auth: MailAuth;
   stopping = false;
   /** Starts a graceful shutdown (SMTPD STOP, SIGTERM). */
   readonly requestStop: () => void;
@@ -84,6 +87,7 @@ export class ServerContext {
     stats: Stats;
     queue: OutboundQueue;
     dnsCache: DnsCacheView;
+    auth: MailAuth;
     /** Without one (tests), SMTPD STOP does nothing and RELOAD fails. */
     requestStop?: () => void;
     reload?: () => Promise<ReloadResult>;
@@ -99,6 +103,7 @@ export class ServerContext {
     this.stats = init.stats;
     this.queue = init.queue;
     this.dnsCache = init.dnsCache;
+    this.auth = init.auth;
     this.requestStop = init.requestStop ?? (() => {});
     this.reload = init.reload ??
       (() => Promise.reject(new Error("this server has no configuration to reload")));

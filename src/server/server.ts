@@ -4,7 +4,8 @@
  * import time, so this file is the list of what runs:
  *
  *   (main.ts: configuration, logging) -> TLS -> directory -> mail store -> DNS resolver
- *   and cache -> outbound queue (given the mail pipeline's submit) -> context ->
+ *   and cache -> mail authentication (DKIM keys, SRS secret; src/mailauth) -> outbound
+ *   queue (given the mail pipeline's submit and the DKIM signer) -> context ->
  *   services (SMTP with the mail pipeline, POP3, IMAP, admin) -> queue started ->
  *   listeners -> metrics listener (its /healthz reports on the listeners)
  *
@@ -19,6 +20,7 @@ import { Directory } from "../directory/directory.ts";
 import * as pipeline from "../delivery/pipeline.ts";
 import { submitMessage } from "../delivery/route.ts";
 import { Resolver } from "../dns/resolver.ts";
+import { MailAuth } from "../mailauth/service.ts";
 import { log, logAlways, setupLogging, trackSession } from "../log.ts";
 import { ServerMetrics } from "../metrics/server_metrics.ts";
 import { startMetricsService } from "../metrics/service.ts";
@@ -84,6 +86,13 @@ export async function startServer(
     onCacheLookup: (hit) => (hit ? metrics.dnsCacheHits : metrics.dnsCacheMisses).inc(),
   });
   metrics.live.dnsCacheEntries = () => resolver.cache.size;
+  // SPEC §8: DKIM keys and the SRS secret under DirBase; checks and signing over the
+  // same resolver and cache.
+  const auth = await MailAuth.open(config.DirBase, {
+    config: () => ctx.config,
+    resolver,
+    isLocalDomain: (d) => directory.isLocalDomain(d),
+  }, (text) => logger.warn(text));
   const submit = (message: OutboundMessage) => submitMessage(ctx, message);
   const queue = new Queue({
     config: () => ctx.config,
@@ -93,6 +102,7 @@ export async function startServer(
     metrics,
     resolver,
     submit,
+    sign: (data, domain) => auth.signature(data, domain),
   });
 
   const listeners: Listener[] = [];
@@ -107,6 +117,7 @@ export async function startServer(
     stats,
     queue,
     dnsCache: resolver.cache,
+    auth,
     requestStop: () => void stop(),
     reload: () => reload(ctx),
   });

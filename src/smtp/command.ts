@@ -1,11 +1,13 @@
 /**
  * Pure parsers for SMTP command lines (RFC 5321 4.1): the verb and its argument,
  * MAIL/RCPT paths (4.1.2) and ESMTP parameters (RFC 1870 SIZE, RFC 6152 BODY,
- * RFC 6531 SMTPUTF8, RFC 4954 AUTH=). No I/O, so they are unit-tested and fuzzed
- * directly. Errors are thrown as SmtpError with their reply codes.
+ * RFC 6531 SMTPUTF8, RFC 4954 AUTH=, RFC 3461 DSN: RET, ENVID, NOTIFY, ORCPT). No I/O,
+ * so they are unit-tested and fuzzed directly. Errors are thrown as SmtpError with
+ * their reply codes.
  */
 import { hasControl } from "../message/controls.ts";
-import type { MailParams } from "../delivery/types.ts";
+import type { MailParams, RcptDsn } from "../delivery/types.ts";
+import { decodeXtext } from "../message/xtext.ts";
 import { BARE_LF_COMMAND, fail, SmtpError } from "./replies.ts";
 
 export interface Command {
@@ -223,6 +225,20 @@ export function mailParams(params: Map<string, string | null>): MailParams {
         break;
       case "AUTH": // RFC 4954 5: accepted; the authenticated identity is the session's.
         break;
+      case "RET": { // RFC 3461 4.3
+        const ret = (value ?? "").toUpperCase();
+        if (ret !== "FULL" && ret !== "HDRS") fail(501, "5.5.4", "Error: RET must be FULL or HDRS");
+        out.ret = ret;
+        break;
+      }
+      case "ENVID": { // RFC 3461 4.4: xtext, at most 100 characters
+        const envid = value === null ? null : decodeXtext(value);
+        if (envid === null || value!.length > 100 || !/^[\x21-\x7e]+$/.test(envid)) {
+          fail(501, "5.5.4", "Error: ENVID must be 1..100 characters of xtext");
+        }
+        out.envid = envid;
+        break;
+      }
       default:
         fail(555, "5.5.4", `Error: MAIL parameter ${clip(key)} not supported`);
     }
@@ -230,11 +246,32 @@ export function mailParams(params: Map<string, string | null>): MailParams {
   return out;
 }
 
-/** RCPT takes no parameters here (no DSN, RFC 3461 is not advertised). */
-export function rcptParams(params: Map<string, string | null>): void {
-  for (const key of params.keys()) {
-    fail(555, "5.5.4", `Error: RCPT parameter ${clip(key)} not supported`);
+/** RCPT parameters: RFC 3461 NOTIFY (4.1) and ORCPT (4.2); anything else is 555 5.5.4. */
+export function rcptParams(params: Map<string, string | null>): RcptDsn {
+  const out: RcptDsn = {};
+  for (const [key, value] of params) {
+    if (key === "NOTIFY") {
+      const words = (value ?? "").toUpperCase().split(",");
+      const known = ["SUCCESS", "FAILURE", "DELAY"];
+      const ok = words.length > 0 && new Set(words).size === words.length &&
+        (words.length === 1 && words[0] === "NEVER" || words.every((w) => known.includes(w)));
+      if (!ok) {
+        fail(501, "5.5.4", "Error: NOTIFY must be NEVER or a list of SUCCESS, FAILURE, DELAY");
+      }
+      out.notify = words as RcptDsn["notify"];
+    } else if (key === "ORCPT") {
+      // addr-type ";" xtext (RFC 3461 4.2), utf-8-addr-xtext for "utf-8" (RFC 6533 3).
+      const m = value === null ? null : /^([A-Za-z0-9-]+);(.+)$/.exec(value);
+      const address = m ? decodeXtext(m[2]) : null;
+      if (!m || address === null || value!.length > 500 || hasControl(address)) {
+        fail(501, "5.5.4", "Error: ORCPT must be addr-type;xtext, e.g. rfc822;user@example.com");
+      }
+      out.orcpt = { type: m[1].toLowerCase(), address };
+    } else {
+      fail(555, "5.5.4", `Error: RCPT parameter ${clip(key)} not supported`);
+    }
   }
+  return out;
 }
 
 /** `BDAT <size> [LAST]` (RFC 3030 2). */

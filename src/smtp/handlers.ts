@@ -40,6 +40,7 @@ export function ehloKeywords(s: SmtpSession): string[] {
     "ENHANCEDSTATUSCODES", // RFC 2034
     "SMTPUTF8", // RFC 6531
     "CHUNKING", // RFC 3030
+    "DSN", // RFC 3461
   ];
   if (s.ctx.tlsContext && !s.conn.secure) keywords.push("STARTTLS"); // RFC 3207
   // RFC 4954; SPEC §5 PlainAuthWithoutTLS decides where cleartext passwords are offered.
@@ -93,12 +94,12 @@ async function rcpt(s: SmtpSession, arg: string): Promise<void> {
   if (!tx) throw new SmtpError(NEED_MAIL);
   if (s.chunks) fail(503, "5.5.1", "Error: RCPT not allowed during a BDAT transfer");
   const { address, params } = parsePathArgument(arg, "TO", { smtpUtf8: tx.params.smtpUtf8 });
-  rcptParams(params);
+  const dsn = rcptParams(params);
   const max = s.ctx.config.MaxRecipients;
   // RFC 5321 4.5.3.1.10: 452 4.5.3 and the client sends the rest in another transaction.
   if (max > 0 && tx.recipients.length >= max) throw new SmtpError(TOO_MANY_RECIPIENTS, false);
   const { reply: answer, accepted } = await s.pipeline.checkRcpt(s.ctx, s.info, tx, address);
-  if (accepted && s.tx === tx) tx.recipients.push(accepted);
+  if (accepted && s.tx === tx) tx.recipients.push({ ...accepted, dsn });
   s.reply(answer);
 }
 

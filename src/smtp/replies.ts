@@ -54,11 +54,6 @@ export const BARE_NEWLINE_DATA = reply(
   "5.6.0",
   "bare LF/CR not allowed (RFC 5321 2.3.8)",
 );
-export const DATA_LINE_TOO_LONG = reply(
-  550,
-  "5.6.0",
-  "Error: message line longer than 1000 octets (RFC 5321 4.5.3.1.6)",
-);
 // RFC 1870 6.1 / RFC 3463 5.3.4: message too big for system.
 export const TOO_LARGE = reply(
   552,

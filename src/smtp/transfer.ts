@@ -11,7 +11,6 @@ import { parseBdat } from "./command.ts";
 import { BodyBuffer, type ContentProblems, DataReader, MAX_PREALLOCATION } from "./data.ts";
 import {
   BARE_NEWLINE_DATA,
-  DATA_LINE_TOO_LONG,
   fail,
   INTERNAL_ERROR,
   NEED_MAIL,
@@ -142,7 +141,8 @@ async function readChunk(conn: Connection, n: number, into: BodyBuffer | null): 
 function contentProblem(p: ContentProblems): SmtpReply | null {
   if (p.tooLarge) return TOO_LARGE; // RFC 5321 4.5.3.1.10: 552 too much mail data
   if (p.bareNewline) return BARE_NEWLINE_DATA;
-  if (p.lineTooLong) return DATA_LINE_TOO_LONG;
+  // SPEC §6: lines over 998 octets are accepted and stored unchanged (as Postfix and
+  // Dovecot do); the queue sends them with BDAT or wraps them for a strict next hop.
   return null;
 }
 

@@ -1,10 +1,17 @@
 /**
  * One mail transaction over an open session (RFC 5321 §3.3): MAIL with SIZE (RFC 1870),
- * BODY=8BITMIME (RFC 6152) and SMTPUTF8 (RFC 6531), RCPT, DATA, lock-step or as one
+ * BODY=8BITMIME (RFC 6152), SMTPUTF8 (RFC 6531) and the DSN parameters (RFC 3461: RET,
+ * ENVID; NOTIFY, ORCPT on RCPT) where the server announces them, RCPT, then DATA, or BDAT
+ * (RFC 3030) for a message with lines over 998 octets when the server offers CHUNKING
+ * (without it such a message is wrapped: src/message/long_lines.ts). Lock-step or as one
  * PIPELINING group (RFC 2920), turning the replies into one outcome per recipient.
  */
 import { type ClientTimeouts, type SmtpClient, SmtpConnectionError } from "./client.ts";
+import type { RcptDsn } from "../delivery/types.ts";
 import { dotStuff } from "../message/dot_stuffing.ts";
+import { concatBytes } from "../message/header_rewrite.ts";
+import { hasLongLine, wrapLongLines } from "../message/long_lines.ts";
+import { encodeXtext } from "../message/xtext.ts";
 import { advertisedSize, needsUtf8, pathOf, type Reply } from "./reply.ts";
 
 /** What happened to one recipient in one attempt. */
@@ -18,6 +25,16 @@ export interface RecipientOutcome {
   diagnostic: string;
   /** The host that answered, for DSN Remote-MTA; "" when none did. */
   remoteMta: string;
+  /** The server announced DSN and got the RFC 3461 parameters (it reports from now on). */
+  dsnPassed?: boolean;
+}
+
+/** RFC 3461 parameters of a queued message. */
+export interface EnvelopeDsn {
+  ret?: "FULL" | "HDRS";
+  envid?: string;
+  /** Per recipient address (as in `recipients`). */
+  rcpts?: Record<string, RcptDsn>;
 }
 
 export interface Envelope {
@@ -26,6 +43,29 @@ export interface Envelope {
   data: Uint8Array;
   eightBit: boolean;
   smtpUtf8: boolean;
+  dsn?: EnvelopeDsn;
+  /**
+   * The DKIM-Signature field for the message exactly as it will be sent ("" for none):
+   * called after any wrapping of long lines, so the signature covers what goes out.
+   */
+  sign?: (data: Uint8Array) => Promise<string>;
+}
+
+const encoder = new TextEncoder();
+
+/** ` NOTIFY=... ORCPT=...` for a server that announced DSN (RFC 3461 §4.1, §4.2). */
+function rcptParams(dsn: RcptDsn | undefined): string {
+  let out = "";
+  if (dsn?.notify?.length) out += ` NOTIFY=${dsn.notify.join(",")}`;
+  if (dsn?.orcpt) out += ` ORCPT=${dsn.orcpt.type};${encodeXtext(dsn.orcpt.address)}`;
+  return out;
+}
+
+/** What goes on the wire after DATA/BDAT: maybe wrapped, then signed. */
+async function wireData(env: Envelope, chunking: boolean): Promise<Uint8Array> {
+  const body = chunking ? env.data : wrapLongLines(env.data);
+  const signature = env.sign ? await env.sign(body) : "";
+  return signature ? concatBytes([encoder.encode(signature), body]) : body;
 }
 
 export interface TransactionResult {
@@ -70,35 +110,46 @@ export async function transaction(
     outcomes: env.recipients.map((r) => local(r, kind, line, client.host)),
     mailRefused: null,
   });
+  // RFC 3030: BDAT carries lines of any length; only such messages need it.
+  const bdat = ext.has("CHUNKING") && hasLongLine(env.data);
+  const data = await wireData(env, ext.has("CHUNKING"));
   const limit = advertisedSize(ext);
-  if (limit > 0 && env.data.length > limit) {
+  if (limit > 0 && data.length > limit) {
     return all(
       "perm",
-      `552 5.3.4 message size ${env.data.length} exceeds the limit of ${client.host} (${limit})`,
+      `552 5.3.4 message size ${data.length} exceeds the limit of ${client.host} (${limit})`,
     );
   }
   const utf8 = env.smtpUtf8 || needsUtf8(env.from) || env.recipients.some(needsUtf8);
   if (utf8 && !ext.has("SMTPUTF8")) {
     return all("perm", `550 5.6.7 ${client.host} does not support SMTPUTF8 (RFC 6531)`);
   }
+  const dsn = ext.has("DSN") ? env.dsn : undefined;
   let params = "";
-  if (ext.has("SIZE")) params += ` SIZE=${env.data.length}`;
+  if (ext.has("SIZE")) params += ` SIZE=${data.length}`;
   if (env.eightBit && ext.has("8BITMIME")) params += " BODY=8BITMIME";
   if (utf8) params += " SMTPUTF8";
+  if (dsn?.ret) params += ` RET=${dsn.ret}`;
+  if (dsn?.envid) params += ` ENVID=${encodeXtext(dsn.envid)}`;
   const mailLine = `MAIL FROM:${pathOf(env.from)}${params}\r\n`;
-  const rcptLines = env.recipients.map((r) => `RCPT TO:${pathOf(r)}\r\n`);
+  const rcptLines = env.recipients.map((r) =>
+    `RCPT TO:${pathOf(r)}${ext.has("DSN") ? rcptParams(env.dsn?.rcpts?.[r]) : ""}\r\n`
+  );
   client.transactions++;
 
   const replies = new Map<string, Reply>();
   let mail: Reply;
   let dataInit: Reply | null = null;
+  let rcptsRead = false;
   if (ext.has("PIPELINING")) {
     // RFC 2920 §3.1: MAIL, every RCPT and DATA go as one group; replies come in order.
-    await client.write(mailLine + rcptLines.join("") + "DATA\r\n", t.mail);
+    // BDAT waits for the RCPT replies (its data would be sent even with none accepted).
+    await client.write(mailLine + rcptLines.join("") + (bdat ? "" : "DATA\r\n"), t.mail);
     mail = await client.readReply(t.mail, "MAIL");
     try {
       for (const r of env.recipients) replies.set(r, await client.readReply(t.rcpt, "RCPT"));
-      dataInit = await client.readReply(t.dataInit, "DATA");
+      rcptsRead = true;
+      if (!bdat) dataInit = await client.readReply(t.dataInit, "DATA");
     } catch (e) {
       if (!mail.positive) throw e;
       return lostAfterRcpt(env, replies, client, e as Error);
@@ -117,7 +168,7 @@ export async function transaction(
     };
   }
   try {
-    if (!dataInit) {
+    if (!rcptsRead) {
       for (const [i, r] of env.recipients.entries()) {
         await client.write(rcptLines[i], t.rcpt);
         replies.set(r, await client.readReply(t.rcpt, "RCPT"));
@@ -131,18 +182,30 @@ export async function transaction(
       await reset(client, t);
       return { outcomes: refused, mailRefused: null };
     }
-    if (!dataInit) dataInit = await client.command("DATA", t.dataInit, "DATA");
-    if (dataInit.code !== 354) {
-      await reset(client, t);
-      return {
-        outcomes: [...refused, ...accepted.map((r) => outcome(r, dataInit!, client.host))],
-        mailRefused: null,
-      };
+    let end: Reply;
+    if (bdat) {
+      // RFC 3030 §2: one chunk, the whole message, no dot-stuffing.
+      await client.write(`BDAT ${data.length} LAST\r\n`, t.dataBlock);
+      await client.writeData(data, t.dataBlock);
+      end = await client.readReply(t.dataEnd, "end of data");
+    } else {
+      if (!dataInit) dataInit = await client.command("DATA", t.dataInit, "DATA");
+      if (dataInit.code !== 354) {
+        await reset(client, t);
+        return {
+          outcomes: [...refused, ...accepted.map((r) => outcome(r, dataInit!, client.host))],
+          mailRefused: null,
+        };
+      }
+      await client.writeData(dotStuff(data, { bareCr: "line-end" }), t.dataBlock);
+      end = await client.readReply(t.dataEnd, "end of data");
     }
-    await client.writeData(dotStuff(env.data, { bareCr: "line-end" }), t.dataBlock);
-    const end = await client.readReply(t.dataEnd, "end of data");
+    const passed = ext.has("DSN");
     return {
-      outcomes: [...refused, ...accepted.map((r) => outcome(r, end, client.host))],
+      outcomes: [
+        ...refused,
+        ...accepted.map((r) => ({ ...outcome(r, end, client.host), dsnPassed: passed })),
+      ],
       mailRefused: null,
     };
   } catch (e) {

@@ -7,6 +7,7 @@
  *   const dns = await startFakeDns();
  *   dns.add("example.test", { type: "MX", preference: 10, exchange: "mx.example.test" });
  *   dns.add("mx.example.test", { type: "A", address: "127.0.0.1" });
+ *   dns.txt("example.test", "v=spf1 ip4:127.0.0.1 -all");   // SPF, DKIM keys, DMARC
  *   try { ... DNSServer: [dns.server] ... } finally { dns.close(); }
  */
 import dgram from "node:dgram";
@@ -36,6 +37,8 @@ export interface FakeDns {
   /** Every question asked, in order ("name TYPE", name lower-case). */
   asked: string[];
   add(name: string, data: RData, ttl?: number): void;
+  /** A TXT record; text over 255 octets is split into several strings (RFC 1035 §3.3.14). */
+  txt(name: string, text: string, ttl?: number): void;
   /** Removes every record of `name` (and of `type` only, when given). */
   remove(name: string, type?: string): void;
   /** How many times `name` (with `type`, when given) was asked. */
@@ -135,6 +138,11 @@ async function startFakeDnsOnce(): Promise<FakeDns> {
     truncateUdp: false,
     add(name, data, ttl = 300) {
       dns.records.push({ name: name.toLowerCase(), ttl, data });
+    },
+    txt(name, text, ttl = 300) {
+      const texts: string[] = [];
+      for (let i = 0; i < text.length || i === 0; i += 255) texts.push(text.slice(i, i + 255));
+      dns.add(name, { type: "TXT", texts }, ttl);
     },
     remove(name, type) {
       const n = name.toLowerCase();

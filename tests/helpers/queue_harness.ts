@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { devDefaults } from "../../src/config/load.ts";
 import type { Config } from "../../src/config/schema.ts";
 import { Resolver } from "../../src/dns/resolver.ts";
+import { MailAuth } from "../../src/mailauth/service.ts";
 import { setupLogging } from "../../src/log.ts";
 import { newQueueId } from "../../src/queue/id.ts";
 import { Queue, type QueueOptions } from "../../src/queue/runner.ts";
@@ -81,6 +82,11 @@ export async function startQueueHarness(
   const stats = newStats();
   const resolver = new Resolver({ servers: () => ctx.config.DNSServer, timeoutMs: 500, rounds: 1 });
   const metrics = new ServerMetrics();
+  const auth = await MailAuth.open(full.DirBase, {
+    config: () => ctx.config,
+    resolver,
+    isLocalDomain: (d) => directory.isLocalDomain(d),
+  }, (text) => console.warn(text));
   const queue: Queue = new Queue({
     config: () => ctx.config,
     dirBase: full.DirBase,
@@ -91,6 +97,7 @@ export async function startQueueHarness(
     submit: opts.bouncesToQueue
       ? (m) => queue.enqueue(m)
       : (m) => Promise.resolve(void bounces.push(m)),
+    sign: (data, domain) => auth.signature(data, domain),
   }, {
     timeouts: {
       connect: 2000,
@@ -118,6 +125,7 @@ export async function startQueueHarness(
     stats,
     queue,
     dnsCache: resolver.cache,
+    auth,
   });
   await queue.start();
   return {

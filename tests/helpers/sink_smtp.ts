@@ -16,6 +16,10 @@ export interface SinkMessage {
   /** MAIL FROM parameters as written ("SIZE=123 BODY=8BITMIME"). */
   params: string;
   to: string[];
+  /** RCPT parameters as written, by recipient ("NOTIFY=SUCCESS ORCPT=rfc822;a@b"). */
+  rcptParams: Record<string, string>;
+  /** "DATA" or "BDAT" (RFC 3030). */
+  via: "DATA" | "BDAT";
   /** The message as the client meant it: dot-stuffing removed, CRLF line ends. */
   data: Uint8Array;
   text: string;
@@ -39,6 +43,10 @@ export interface SinkOptions {
   auth?: { user: string; password: string };
   authMechanisms?: string[];
   pipelining?: boolean;
+  /** Offer CHUNKING (RFC 3030 BDAT). */
+  chunking?: boolean;
+  /** Offer DSN (RFC 3461). */
+  dsn?: boolean;
   /** SIZE to advertise (0: none). */
   size?: number;
   smtpUtf8?: boolean;
@@ -135,6 +143,34 @@ export async function startSink(opts: SinkOptions = {}): Promise<Sink> {
     let from: string | null = null;
     let params = "";
     let to: string[] = [];
+    let rcptParams: Record<string, string> = {};
+    let chunks: Uint8Array[] = [];
+    const finish = async (data: Uint8Array, via: "DATA" | "BDAT") => {
+      const msg: SinkMessage = {
+        from: from!,
+        params,
+        to,
+        rcptParams,
+        via,
+        data,
+        text: dec.decode(data),
+        helo,
+        tls: conn.secure,
+        authUser,
+        localAddress: conn.localAddress,
+        connection: number,
+      };
+      if (opts.dataDelayMs) await new Promise((r) => setTimeout(r, opts.dataDelayMs));
+      const no = await opts.data?.(msg);
+      if (no) await reply(no);
+      else {
+        sink.messages.push(msg);
+        for (const w of [...waiters]) w();
+        await reply("250 2.0.0 ok: queued");
+      }
+      from = null;
+      to = [];
+    };
     const readText = async () => {
       const r = await conn.readLine(100_000);
       return r ? dec.decode(r.line) : null;
@@ -154,6 +190,8 @@ export async function startSink(opts: SinkOptions = {}): Promise<Sink> {
         if (opts.size !== 0) ext.push(`SIZE ${opts.size ?? 10485760}`);
         ext.push("8BITMIME", "ENHANCEDSTATUSCODES");
         if (opts.smtpUtf8) ext.push("SMTPUTF8");
+        if (opts.chunking) ext.push("CHUNKING");
+        if (opts.dsn) ext.push("DSN");
         if ((secure && !conn.secure) || opts.brokenTls) ext.push("STARTTLS");
         if (opts.auth) ext.push(`AUTH ${(opts.authMechanisms ?? ["PLAIN", "LOGIN"]).join(" ")}`);
         const all = ["sink.test greets you", ...ext];
@@ -206,9 +244,11 @@ export async function startSink(opts: SinkOptions = {}): Promise<Sink> {
         from = m[1];
         params = m[2];
         to = [];
+        rcptParams = {};
+        chunks = [];
         await reply("250 2.1.0 ok");
       } else if (verb === "RCPT") {
-        const m = /^TO:<([^>]*)>/i.exec(arg);
+        const m = /^TO:<([^>]*)>\s*(.*)$/i.exec(arg);
         if (from === null || !m) {
           await reply("503 5.5.1 need MAIL");
           continue;
@@ -217,8 +257,33 @@ export async function startSink(opts: SinkOptions = {}): Promise<Sink> {
         if (no) await reply(no);
         else {
           to.push(m[1]);
+          if (m[2]) rcptParams[m[1]] = m[2];
           await reply("250 2.1.5 ok");
         }
+      } else if (verb === "BDAT" && opts.chunking) {
+        const m = /^(\d+)( LAST)?$/i.exec(arg);
+        if (!m) {
+          await reply("501 5.5.4 syntax");
+          continue;
+        }
+        const n = Number(m[1]);
+        const chunk = await conn.readBytes(n);
+        if (!chunk) return;
+        chunks.push(chunk);
+        if (from === null || to.length === 0) {
+          await reply("554 5.5.1 no valid recipients");
+          continue;
+        }
+        if (!m[2]) {
+          await reply(`250 2.0.0 ${n} octets`);
+          continue;
+        }
+        const total = chunks.reduce((k, c) => k + c.length, 0);
+        const data = new Uint8Array(total);
+        let off = 0;
+        for (const c of chunks) data.set(c, off), off += c.length;
+        chunks = [];
+        await finish(data, "BDAT");
       } else if (verb === "DATA") {
         if (from === null || to.length === 0) {
           await reply("554 5.5.1 no valid recipients");
@@ -236,29 +301,7 @@ export async function startSink(opts: SinkOptions = {}): Promise<Sink> {
           if (r.line.length === 1 && r.line[0] === 0x2e) break;
           lines.push(r.line);
         }
-        const data = unstuff(lines);
-        const msg: SinkMessage = {
-          from,
-          params,
-          to,
-          data,
-          text: dec.decode(data),
-          helo,
-          tls: conn.secure,
-          authUser,
-          localAddress: conn.localAddress,
-          connection: number,
-        };
-        if (opts.dataDelayMs) await new Promise((r) => setTimeout(r, opts.dataDelayMs));
-        const no = await opts.data?.(msg);
-        if (no) await reply(no);
-        else {
-          sink.messages.push(msg);
-          for (const w of [...waiters]) w();
-          await reply("250 2.0.0 ok: queued");
-        }
-        from = null;
-        to = [];
+        await finish(unstuff(lines), "DATA");
       } else if (verb === "RSET") {
         from = null;
         to = [];

@@ -26,6 +26,11 @@ export const DOMAIN_COMMANDS: CommandSpec[] = [
       // there leaves files behind but never a half-deleted domain.
       const users = ctx.directory.delDomain(name);
       const failures: string[] = [];
+      for (const key of ctx.auth.keys.list(name)) {
+        await ctx.auth.keys.remove(name, key.selector).catch((e) =>
+          failures.push(`DKIM key ${key.selector}: ${(e as Error).message}`)
+        );
+      }
       for (const user of users) {
         try {
           await ctx.store.removeMailbox(ctx.store.userRoot(user));
@@ -70,6 +75,8 @@ export const DOMAIN_COMMANDS: CommandSpec[] = [
         kv("Users", c.users),
         kv("Aliases", c.aliases),
         kv("Lists", c.lists),
+        // SPEC §8: the selector whose key signs the domain's mail (DKIM SHOW for all).
+        kv("DKIMSelector", ctx.auth.keys.active(name)?.selector ?? "NONE"),
       ]);
     },
   },

@@ -7,6 +7,7 @@
 import { AdminError, ok, type Reply } from "../reply.ts";
 import { ALIAS_COMMANDS, LIST_COMMANDS } from "./alias_list.ts";
 import { DENY_COMMANDS } from "./deny.ts";
+import { DKIM_COMMANDS } from "./dkim.ts";
 import { DOMAIN_COMMANDS } from "./domain.ts";
 import { SERVER_COMMANDS } from "./server.ts";
 import { type CommandSpec, Params } from "./types.ts";
@@ -21,6 +22,7 @@ const FAMILIES: [string, string][] = [
   ["DENY", "refused networks, domains and mailboxes, inbound and outbound"],
   ["QUEUE", "the outbound queue"],
   ["DNS", "the DNS cache of outbound delivery"],
+  ["DKIM", "DKIM signing keys and the DNS records to publish"],
 ];
 
 const GENERAL_COMMANDS: CommandSpec[] = [
@@ -57,6 +59,7 @@ export const COMMANDS: CommandSpec[] = [
   ...ALIAS_COMMANDS,
   ...LIST_COMMANDS,
   ...DENY_COMMANDS,
+  ...DKIM_COMMANDS,
 ];
 
 const startsWith = (words: string[], prefix: string[]) => prefix.every((w, i) => words[i] === w);

@@ -1,0 +1,150 @@
+/**
+ * DKIM signing (RFC 6376 §5, RFC 8463 for Ed25519) as SPEC §8 asks: relaxed/relaxed,
+ * rsa-sha256 or ed25519-sha256, h= covering From, To, Cc, Subject, Date, Message-ID,
+ * MIME-Version, Content-Type, Reply-To (and the other fields of RFC 6376 §5.4.1 that are
+ * present), each of those nine listed once more than it occurs ("oversigned", §8.15), so
+ * nobody can add a second From or a Reply-To without breaking the signature.
+ *
+ * mailauth computes the body hash (its body canonicalization); mailauth's signer cannot
+ * list a field more often than it occurs, so the header part is put together here: the
+ * relaxed header canonicalization of §3.4.2 over the chosen fields, and node:crypto signs.
+ */
+import { Buffer } from "node:buffer";
+import { createHash, createPrivateKey, sign } from "node:crypto";
+import { dkimSign } from "mailauth";
+import { type HeaderBlock, parseHeaderBlock } from "../message/header.ts";
+import type { DkimKey } from "./keys.ts";
+
+/** Signed and oversigned: an extra, absent instance of each cannot be added. */
+const OVERSIGNED = [
+  "from",
+  "to",
+  "cc",
+  "subject",
+  "date",
+  "message-id",
+  "mime-version",
+  "content-type",
+  "reply-to",
+];
+/** Signed when present (RFC 6376 §5.4.1 recommendations). */
+const SIGNED_WHEN_PRESENT = [
+  "sender",
+  "content-transfer-encoding",
+  "in-reply-to",
+  "references",
+  "list-id",
+  "list-post",
+  "list-unsubscribe",
+  "list-unsubscribe-post",
+  "auto-submitted",
+];
+
+const latin1 = new TextDecoder("latin1");
+
+/** RFC 6376 §3.4.2 relaxed header canonicalization of one field (without CRLF). */
+export function relaxedField(raw: string): string {
+  const colon = raw.indexOf(":");
+  const name = raw.slice(0, colon).replace(/[ \t]+$/, "").toLowerCase();
+  const value = raw.slice(colon + 1).replace(/\r?\n/g, "").replace(/[ \t]+/g, " ")
+    .replace(/^ /, "").replace(/ $/, "");
+  return `${name}:${value}`;
+}
+
+/** The fields to sign, RFC 6376 §5.4.2: several instances from the bottom up. */
+function chooseFields(block: HeaderBlock): { names: string[]; canonical: string } {
+  const names: string[] = [];
+  let canonical = "";
+  for (const name of [...OVERSIGNED, ...SIGNED_WHEN_PRESENT]) {
+    const present = block.fields.filter((f) => f.name === name).reverse();
+    for (const f of present) {
+      names.push(name);
+      canonical += relaxedField(latin1.decode(block.bytes.subarray(f.start, f.end))) + "\r\n";
+    }
+    // An instance that does not exist is the null string (§5.4.2).
+    if (OVERSIGNED.includes(name)) names.push(name);
+  }
+  return { names, canonical };
+}
+
+/** `tag=value` pieces joined with "; " and folded before a piece that would pass 76 columns. */
+function foldTags(tags: string[]): string {
+  let out = "DKIM-Signature:";
+  let line = out.length;
+  for (const [i, tag] of tags.entries()) {
+    const piece = ` ${tag}${i < tags.length - 1 ? ";" : ""}`;
+    // b= starts a line of its own: its value follows, folded in pieces.
+    if ((line + piece.length > 76 && line > 16) || tag === "b=") {
+      out += "\r\n\t" + piece.slice(1);
+      line = 8 + piece.length - 1;
+    } else {
+      out += piece;
+      line += piece.length;
+    }
+  }
+  return out;
+}
+
+/** Base64 broken into pieces of 64 with folding white space between them. */
+function foldBase64(b64: string): string {
+  const parts: string[] = [];
+  for (let i = 0; i < b64.length; i += 64) parts.push(b64.slice(i, i + 64));
+  return parts.join("\r\n\t ");
+}
+
+/** The body hash (bh=) and signing time mailauth computes for this message and key. */
+async function bodyHash(message: Uint8Array, key: DkimKey): Promise<{ bh: string; t: number }> {
+  const result = await dkimSign(
+    Buffer.from(message.buffer, message.byteOffset, message.length),
+    {
+      signatureData: [{
+        signingDomain: key.domain,
+        selector: key.selector,
+        privateKey: key.privateKey,
+        canonicalization: "relaxed/relaxed",
+        headerList: "From",
+      }],
+    } as Parameters<typeof dkimSign>[1],
+  );
+  const text = result.signatures.replace(/\r\n[ \t]+/g, " ");
+  const bh = /\bbh=([A-Za-z0-9+/=]+)/.exec(text)?.[1];
+  const t = /\bt=(\d+)/.exec(text)?.[1];
+  if (!bh || !t) {
+    const why = result.errors[0]?.err?.message ?? "no signature was made";
+    throw new Error(`DKIM signing for ${key.domain} failed: ${why}`);
+  }
+  return { bh, t: Number(t) };
+}
+
+/**
+ * The DKIM-Signature field (CRLF-terminated) to put on top of `message` (CRLF line ends).
+ * Throws when the message cannot be signed (no From header).
+ */
+export async function dkimSignature(message: Uint8Array, key: DkimKey): Promise<string> {
+  const block = parseHeaderBlock(message);
+  if (!block.fields.some((f) => f.name === "from")) {
+    throw new Error("the message has no From header (RFC 6376 §5.4: From must be signed)");
+  }
+  const { bh, t } = await bodyHash(message, key);
+  const { names, canonical } = chooseFields(block);
+  const algorithm = key.type === "ed25519" ? "ed25519-sha256" : "rsa-sha256";
+  const header = foldTags([
+    "v=1",
+    `a=${algorithm}`,
+    "c=relaxed/relaxed",
+    `d=${key.domain}`,
+    `s=${key.selector}`,
+    `t=${t}`,
+    `h=${names.join(":")}`,
+    `bh=${bh}`,
+    "b=",
+  ]);
+  // §3.7: the hash covers the chosen fields, then this field with an empty b=, no CRLF.
+  const data = Buffer.from(canonical + relaxedField(header), "latin1");
+  const privateKey = createPrivateKey(key.privateKey);
+  // RFC 8463 §3: Ed25519 signs the SHA-256 hash of the data (PureEdDSA over the hash).
+  const signature = key.type === "ed25519"
+    ? sign(null, createHash("sha256").update(data).digest(), privateKey)
+    : sign("sha256", data, privateKey);
+  return `${header}${foldBase64(signature.toString("base64"))}\r\n`;
+}
