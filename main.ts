@@ -4,6 +4,7 @@
  *   extremail check-conf [--conf FILE]
  *   extremail admin [--host H] [--port P] [--password-file F] [COMMAND WORDS...]
  *   extremail convert-conf FILE
+ *   extremail import maildir|mbox --user USER@DOMAIN ... (SPEC §11)
  *   extremail --version | --help | ?
  */
 import { parseArgs } from "node:util";
@@ -15,6 +16,7 @@ import { log, setupLogging } from "./src/log.ts";
 import { startServer } from "./src/server/server.ts";
 import { runAdminClient } from "./src/admin/client.ts";
 import { VERSION } from "./src/version.ts";
+import { runImport } from "./src/import/cli.ts";
 
 export const HELP =
   `eXtremail ${VERSION}: SMTP, POP3, IMAP4 and a telnet administration port in one daemon.
@@ -25,6 +27,9 @@ Usage:
   extremail admin [--host H] [--port P] [--password-file F] [COMMAND WORDS...]
                                          admin client: one command, or interactive without words
   extremail convert-conf FILE            translate a classic eXtremail.conf to TOML on stdout
+  extremail import maildir --user USER@DOMAIN [--dry-run] PATH
+  extremail import mbox --user USER@DOMAIN [--folder NAME] [--dry-run] FILE...
+                                         import a Maildir tree or mbox files (also --conf FILE)
   extremail --version | --help | ?
 
 The configuration file is --conf, else $EXTREMAIL_CONF, else /etc/extremail/extremail.toml;
@@ -78,6 +83,8 @@ export async function main(argv: string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
+  // SPEC §11 migration: its own options and exit statuses (src/import/cli.ts).
+  if (argv[0] === "import") return await runImport(argv.slice(1));
   const verbs = ["serve", "check-conf", "admin", "convert-conf"];
   const verb = verbs.includes(argv[0])
     ? argv[0]

@@ -1,0 +1,183 @@
+/**
+ * The two imports of SPEC §11 over a user's mailbox: a Maildir tree (every folder, its
+ * flags, keywords, UIDs and subscriptions) and mbox files (into one folder). Sources
+ * are read a batch ahead of the batch being stored, so reading and fsyncs overlap.
+ */
+import type { MailStore } from "../store/mailstore.ts";
+import {
+  readSubscriptions as readOurSubscriptions,
+  writeSubscriptions,
+} from "../imap/subscriptions.ts";
+import {
+  findFolders,
+  readFolder,
+  readMessage,
+  readSubscriptions,
+  type SourceMessage,
+} from "./maildir_source.ts";
+import { MboxFormatError, MboxSplitter } from "./mbox.ts";
+import { convertMboxEntry } from "./mbox_message.ts";
+import type { ImportReport } from "./progress.ts";
+import { type ImportItem, type Outcome, type SourceUidState, TargetFolder } from "./target.ts";
+
+/** Messages per batch: one UID list fsync each, and the unit of read-ahead. */
+const BATCH = 1000;
+/** Source files read at once. */
+const PARALLEL_READS = 32;
+/** mbox files are read in chunks of this size. */
+const MBOX_CHUNK = 1 << 20;
+
+export interface ImportTarget {
+  store: MailStore;
+  /** The user's Maildir root. */
+  root: string;
+  dryRun: boolean;
+  report: ImportReport;
+}
+
+function tally(t: ImportTarget, folder: string, items: ImportItem[], outcomes: Outcome[]): void {
+  outcomes.forEach((o, i) => {
+    if (o === "imported") t.report.imported1(folder, items[i].data.length);
+    else if (o === "present") t.report.present1();
+    else t.report.error(`storing a message in ${folder}`, o);
+  });
+  t.report.tick();
+}
+
+/**
+ * Stores batches in order while the next one is being read: `submit` waits for the
+ * batch before the last to be stored, so at most one batch waits in memory.
+ */
+class BatchWriter {
+  #previous: Promise<void> = Promise.resolve();
+
+  constructor(readonly t: ImportTarget, readonly target: TargetFolder, readonly name: string) {}
+
+  async submit(items: ImportItem[], source: SourceUidState | null): Promise<void> {
+    await this.#previous;
+    if (items.length === 0) return;
+    this.#previous = this.target.add(items, source).then((outcomes) =>
+      tally(this.t, this.name, items, outcomes)
+    );
+  }
+
+  async done(): Promise<void> {
+    await this.#previous;
+  }
+}
+
+/** Reads a batch of Maildir files; unreadable ones are reported and left out. */
+async function readBatch(t: ImportTarget, refs: SourceMessage[]): Promise<ImportItem[]> {
+  const items: (ImportItem | null)[] = refs.map(() => null);
+  let next = 0;
+  const worker = async () => {
+    while (next < refs.length) {
+      const k = next++;
+      try {
+        const { data, internalDate } = await readMessage(refs[k].path);
+        items[k] = { data, internalDate, flags: refs[k].flags, sourceUid: refs[k].uid };
+      } catch (e) {
+        t.report.error(refs[k].path, e);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: PARALLEL_READS }, worker));
+  return items.filter((i): i is ImportItem => i !== null);
+}
+
+/** `extremail import maildir`: every folder of the tree at `path`. */
+export async function importMaildir(t: ImportTarget, path: string): Promise<void> {
+  const folders = await findFolders(path);
+  const contents = [];
+  for (const f of folders) {
+    const content = await readFolder(f.path);
+    for (const n of content.notes) t.report.note(n);
+    contents.push(content);
+  }
+  t.report.setTotals({ messages: contents.reduce((n, c) => n + c.messages.length, 0) });
+  for (let i = 0; i < folders.length; i++) {
+    const { name } = folders[i];
+    const { messages, uids } = contents[i];
+    const target = await TargetFolder.open(t.store, t.root, name, t.dryRun);
+    const writer = new BatchWriter(t, target, name);
+    for (let at = 0; at < messages.length; at += BATCH) {
+      await writer.submit(await readBatch(t, messages.slice(at, at + BATCH)), uids);
+    }
+    await writer.done();
+    noteDropped(t, name, target);
+  }
+  if (!t.dryRun) await mergeSubscriptions(t, path, folders.map((f) => f.name));
+}
+
+function noteDropped(t: ImportTarget, name: string, target: TargetFolder): void {
+  if (target.droppedKeywords.size === 0) return;
+  t.report.note(
+    `${name}: keywords ${[...target.droppedKeywords].join(" ")} dropped ` +
+      `(a Maildir folder holds 26 keywords at most)`,
+  );
+}
+
+/** Adds the source's subscriptions to the user's (existing ones stay). */
+async function mergeSubscriptions(t: ImportTarget, path: string, folders: string[]): Promise<void> {
+  const theirs = await readSubscriptions(path, folders);
+  if (!theirs) return;
+  const ours = await readOurSubscriptions(t.root);
+  const added = theirs.filter((n) => !ours.includes(n));
+  if (added.length > 0) await writeSubscriptions(t.root, [...ours, ...added]);
+}
+
+/** `extremail import mbox`: the messages of each file, in order, into one folder. */
+export async function importMbox(t: ImportTarget, files: string[], folder: string): Promise<void> {
+  let total = 0;
+  for (const f of files) {
+    try {
+      total += (await Deno.stat(f)).size;
+    } catch { /* reported when it is opened */ }
+  }
+  t.report.setTotals({ sourceBytes: total });
+  const target = await TargetFolder.open(t.store, t.root, folder, t.dryRun);
+  const writer = new BatchWriter(t, target, folder);
+  for (const file of files) await importMboxFile(t, writer, file);
+  await writer.done();
+  noteDropped(t, folder, target);
+}
+
+async function importMboxFile(t: ImportTarget, writer: BatchWriter, file: string): Promise<void> {
+  let handle: Deno.FsFile;
+  try {
+    handle = await Deno.open(file, { read: true });
+  } catch (e) {
+    t.report.error(file, e);
+    return;
+  }
+  const splitter = new MboxSplitter();
+  let source: SourceUidState | null = null;
+  let batch: ImportItem[] = [];
+  const take = async (entries: ReturnType<MboxSplitter["push"]>) => {
+    for (const entry of entries) {
+      const m = convertMboxEntry(entry);
+      source ??= m.base;
+      if (m.pseudo) continue;
+      batch.push({ data: m.data, flags: m.flags, internalDate: m.internalDate, sourceUid: m.uid });
+      if (batch.length >= BATCH) {
+        await writer.submit(batch, source);
+        batch = [];
+      }
+    }
+  };
+  try {
+    const buf = new Uint8Array(MBOX_CHUNK);
+    for (let n = await handle.read(buf); n !== null; n = await handle.read(buf)) {
+      t.report.read(n);
+      await take(splitter.push(buf.subarray(0, n)));
+    }
+    await take(splitter.end());
+  } catch (e) {
+    if (e instanceof MboxFormatError) {
+      t.report.error(file, new Error(`not an mbox file (${e.message})`));
+    } else t.report.error(file, e);
+  } finally {
+    handle.close();
+  }
+  await writer.submit(batch, source);
+}

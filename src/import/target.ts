@@ -1,0 +1,292 @@
+/**
+ * One folder of the user's mailbox receiving imported messages (SPEC §11), written the
+ * way the daemon writes, so an import is safe while the daemon runs:
+ *
+ * - Messages are stored by MailStore.deliver (tmp/, fsync, rename into cur/, group
+ *   commit of the directory fsync); many deliveries are in flight at once, so the file
+ *   system's journal commits their fsyncs together.
+ * - UIDs are reserved before the files appear, by appending `<uid> <base>` lines to the
+ *   folder's `extremail-uidlist` under its lock (flock), one fsync per batch. Whoever
+ *   reads the folder next (the daemon, noticing the new files by their directory's
+ *   mtime, or anyone later) takes those UIDs from the list: the daemon and the importer
+ *   never hand out the same UID, and an IDLE client gets EXISTS.
+ * - This process never opens the folder index (extremail-index.sqlite): it has one
+ *   writer, the process serving the folder, whose mod-sequences must not be interleaved
+ *   with another's.
+ * - Keyword letters are allocated in `dovecot-keywords` under the same lock.
+ *
+ * Which UIDs (the choice SPEC §11 leaves open when the folder already has messages):
+ * - The folder has never given out a UID (a new user's folder, or one created for the
+ *   import): it takes the source's UIDVALIDITY and next UID, and each message keeps
+ *   its source UID. Clients of the old server keep their caches.
+ * - The folder already has the source's UIDVALIDITY (an earlier import of the same
+ *   source, run again before the switch-over): source UIDs above every UID given out
+ *   so far are kept.
+ * - Otherwise the folder keeps its UIDVALIDITY (its clients' caches stay valid) and the
+ *   imported messages get new UIDs above its own, in source order, like new mail.
+ * A message whose source UID cannot be kept, or that has none, gets the next free UID;
+ * UIDs stay unique and ascending in every case. If the daemon reads the folder while a
+ * batch lands, a message it sees after a higher one gets a new UID instead of its
+ * source UID (as Dovecot does when it finds a file out of order).
+ *
+ * Messages already in the folder are recognised by content (SHA-256 of the stored
+ * bytes, counted, so n identical copies in the source stay n): a second run adds
+ * nothing. Only folder files of a size that an incoming message has are read for that.
+ */
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import type { MailStore } from "../store/mailstore.ts";
+import { nextUidValidity } from "../store/folder.ts";
+import {
+  FLAG_LETTERS,
+  FolderNameError,
+  newBaseName,
+  parseFileName,
+} from "../store/maildir_names.ts";
+import { readKeywords, writeKeywords } from "../store/keywords.ts";
+import { type UidList, UidListCache, withUidListLock } from "../store/uidlist.ts";
+
+/** A message to import. */
+export interface ImportItem {
+  /** The message as it is to be stored (CRLF line endings). */
+  data: Uint8Array;
+  /** IMAP flags: system flags and keywords. */
+  flags: readonly string[];
+  /** INTERNALDATE (ms); null: the time of the import. */
+  internalDate: number | null;
+  /** The message's UID at the source, if the source has UIDs. */
+  sourceUid: number | null;
+}
+
+/** The source folder's UIDVALIDITY and next UID, when it has them. */
+export interface SourceUidState {
+  uidValidity: number;
+  nextUid: number;
+}
+
+export type Outcome = "imported" | "present" | Error;
+
+/** Deliveries in flight at once (their fsyncs share journal commits). */
+const IN_FLIGHT = 128;
+/** Keyword letters a Maildir folder has (a-z). */
+const MAX_KEYWORDS = 26;
+
+export function digestOf(data: Uint8Array): string {
+  return createHash("sha256").update(data).digest("base64");
+}
+
+export class TargetFolder {
+  readonly path: string;
+  /** Keywords that did not fit in the folder's 26 letters (reported). */
+  readonly droppedKeywords = new Set<string>();
+  readonly #store: MailStore;
+  readonly #root: string;
+  readonly #name: string;
+  readonly #dryRun: boolean;
+  readonly #cache: UidListCache;
+  /** Files in the folder not hashed yet, by size. */
+  readonly #unhashed = new Map<number, string[]>();
+  /** Content digests of the folder's messages, with their counts. */
+  readonly #digests = new Map<string, number>();
+  #keywords: string[] = [];
+  /** Decided at the first reservation: keep source UIDs, and below which UID freely. */
+  #decided = false;
+  /** The source UIDVALIDITY whose UIDs are kept (0: none). */
+  #preserved = 0;
+  #ownedBelow = 0;
+  #lastUid = 0;
+
+  private constructor(store: MailStore, root: string, name: string, dryRun: boolean) {
+    this.#store = store;
+    this.#root = root;
+    this.#name = name;
+    this.#dryRun = dryRun;
+    this.path = store.folderPath(root, name);
+    this.#cache = new UidListCache(this.path);
+  }
+
+  /** The folder, created unless this is a dry run; its present messages are listed. */
+  static async open(
+    store: MailStore,
+    root: string,
+    name: string,
+    dryRun: boolean,
+  ): Promise<TargetFolder> {
+    const t = new TargetFolder(store, root, name, dryRun);
+    if (!(await store.folderExists(root, name))) {
+      if (!dryRun) {
+        await store.createFolder(root, name).catch((e) => {
+          // Made meanwhile by a client of the daemon: just as good.
+          if (!(e instanceof FolderNameError && /already exists/.test(e.message))) throw e;
+        });
+      }
+      return t;
+    }
+    for (const sub of ["cur", "new"]) {
+      for await (const e of Deno.readDir(join(t.path, sub))) {
+        if (!e.isFile || e.name.startsWith(".")) continue;
+        const path = join(t.path, sub, e.name);
+        const size = parseFileName(e.name).size ?? (await Deno.stat(path)).size;
+        const list = t.#unhashed.get(size);
+        if (list) list.push(path);
+        else t.#unhashed.set(size, [path]);
+      }
+    }
+    return t;
+  }
+
+  /**
+   * Imports a batch: messages already present are left alone, the others get their
+   * UIDs reserved and are stored. Items are taken in the order given (source UID order).
+   */
+  async add(items: readonly ImportItem[], source: SourceUidState | null): Promise<Outcome[]> {
+    const outcomes: Outcome[] = [];
+    const todo: number[] = [];
+    const digests: string[] = [];
+    for (let i = 0; i < items.length; i++) {
+      const digest = digestOf(items[i].data);
+      digests.push(digest);
+      if (await this.#takePresent(digest, items[i].data.length)) outcomes.push("present");
+      else {
+        outcomes.push("imported");
+        todo.push(i);
+      }
+    }
+    if (this.#dryRun || todo.length === 0) return outcomes;
+    const { bases, letters } = await this.#reserve(todo.map((i) => items[i]), source);
+    let next = 0;
+    const deliverOne = async () => {
+      while (next < todo.length) {
+        const k = next++;
+        const item = items[todo[k]];
+        try {
+          await this.#store.deliver([{ root: this.#root, folder: this.#name }], item.data, {
+            flags: letters[k],
+            internalDate: item.internalDate ?? undefined,
+            base: bases[k],
+          });
+        } catch (e) {
+          outcomes[todo[k]] = e instanceof Error ? e : new Error(String(e));
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(IN_FLIGHT, todo.length) }, deliverOne));
+    return outcomes;
+  }
+
+  /** Whether a message with this digest is in the folder and not yet matched. */
+  async #takePresent(digest: string, size: number): Promise<boolean> {
+    const paths = this.#unhashed.get(size);
+    if (paths) {
+      this.#unhashed.delete(size);
+      for (const path of paths) {
+        try {
+          const d = digestOf(await Deno.readFile(path));
+          this.#digests.set(d, (this.#digests.get(d) ?? 0) + 1);
+        } catch (e) {
+          if (!(e instanceof Deno.errors.NotFound)) throw e; // renamed or expunged meanwhile
+        }
+      }
+    }
+    const n = this.#digests.get(digest) ?? 0;
+    if (n === 0) return false;
+    this.#digests.set(digest, n - 1);
+    return true;
+  }
+
+  /**
+   * Under the UID list's lock: decides how UIDs are chosen (first time), reserves one
+   * per item (one append and fsync), and finds the keyword letters.
+   */
+  #reserve(
+    items: readonly ImportItem[],
+    source: SourceUidState | null,
+  ): Promise<{ bases: string[]; letters: string[] }> {
+    return withUidListLock(this.path, async () => {
+      let list = await this.#cache.sync();
+      if (!this.#decided) list = await this.#decide(list, source);
+      else if (!list) list = await this.#create(nextUidValidity(), 1, 0); // lost meanwhile
+      const bases: string[] = [];
+      const lines: { uid: number; base: string }[] = [];
+      const sameSource = source !== null && source.uidValidity === this.#preserved;
+      for (const item of items) {
+        const s = item.sourceUid;
+        const keep = sameSource && s !== null && s > this.#lastUid &&
+          (s < this.#ownedBelow || s >= list.uidNext);
+        const uid = keep ? s : Math.max(list.uidNext, this.#lastUid + 1);
+        const base = newBaseName(item.data.length);
+        list.byBase.set(base, uid);
+        if (uid >= list.uidNext) list.uidNext = uid + 1;
+        this.#lastUid = uid;
+        bases.push(base);
+        lines.push({ uid, base });
+      }
+      await this.#cache.append(lines);
+      return { bases, letters: await this.#letters(items) };
+    });
+  }
+
+  /** The first reservation: adopt the source's UIDs if the folder never gave one out. */
+  async #decide(list: UidList | null, source: SourceUidState | null): Promise<UidList> {
+    this.#decided = true;
+    const fresh = list === null || (list.byBase.size === 0 && list.uidNext <= 1);
+    const ceiling = list?.modseqCeiling ?? 0;
+    if (fresh && source) {
+      this.#preserved = source.uidValidity;
+      this.#ownedBelow = source.nextUid;
+      return await this.#create(source.uidValidity, source.nextUid, ceiling);
+    }
+    list ??= await this.#create(nextUidValidity(), 1, ceiling);
+    if (source !== null && source.uidValidity === list.uidValidity) {
+      this.#preserved = source.uidValidity;
+    }
+    return list;
+  }
+
+  async #create(uidValidity: number, uidNext: number, modseqCeiling: number): Promise<UidList> {
+    // The mod-sequence ceiling is kept: mod-sequences must never go back (RFC 7162).
+    const list: UidList = { uidValidity, uidNext, byBase: new Map(), lines: 0, modseqCeiling };
+    await this.#cache.write(list);
+    return list;
+  }
+
+  /** Maildir letters per item; new keywords get letters in dovecot-keywords (locked). */
+  async #letters(items: readonly ImportItem[]): Promise<string[]> {
+    const find = (name: string) => {
+      const lower = name.toLowerCase();
+      return this.#keywords.findIndex((k) => k?.toLowerCase() === lower);
+    };
+    const system = new Map(Object.entries(FLAG_LETTERS).map(([f, l]) => [f.toLowerCase(), l]));
+    const wanted = new Set<string>();
+    for (const item of items) {
+      for (const f of item.flags) if (!f.startsWith("\\") && find(f) < 0) wanted.add(f);
+    }
+    if (wanted.size > 0) {
+      const onDisk = await readKeywords(this.path);
+      if (onDisk.length >= this.#keywords.length) this.#keywords = onDisk;
+      let added = false;
+      for (const name of wanted) {
+        if (find(name) >= 0) continue;
+        if (this.#keywords.length >= MAX_KEYWORDS) {
+          this.droppedKeywords.add(name);
+          continue;
+        }
+        this.#keywords.push(name);
+        added = true;
+      }
+      if (added) await writeKeywords(this.path, this.#keywords);
+    }
+    return items.map((item) => {
+      let letters = "";
+      for (const f of item.flags) {
+        const sys = system.get(f.toLowerCase());
+        if (sys) letters += sys;
+        else if (!f.startsWith("\\")) {
+          const idx = find(f);
+          if (idx >= 0) letters += String.fromCharCode(97 + idx);
+        }
+      }
+      return letters;
+    });
+  }
+}
