@@ -104,6 +104,7 @@ export async function importMaildir(t: ImportTarget, path: string): Promise<void
       await writer.submit(await readBatch(t, messages.slice(at, at + BATCH)), uids);
     }
     await writer.done();
+    await target.finish(uids);
     noteDropped(t, name, target);
   }
   if (!t.dryRun) await mergeSubscriptions(t, path, folders.map((f) => f.name));

@@ -174,6 +174,18 @@ export class TargetFolder {
     return outcomes;
   }
 
+  /**
+   * After the last batch: a folder that got no message still takes the source's
+   * UIDVALIDITY and next UID when it never gave out a UID (an empty folder's state is
+   * what its clients cached too).
+   */
+  async finish(source: SourceUidState | null): Promise<void> {
+    if (this.#dryRun || this.#decided || !source) return;
+    await withUidListLock(this.path, async () => {
+      await this.#decide(await this.#cache.sync(), source);
+    });
+  }
+
   /** Whether a message with this digest is in the folder and not yet matched. */
   async #takePresent(digest: string, size: number): Promise<boolean> {
     const paths = this.#unhashed.get(size);
