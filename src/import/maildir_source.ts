@@ -170,17 +170,19 @@ export async function readFolder(path: string): Promise<SourceFolderContent> {
   };
 }
 
-/** A message file's bytes as the store keeps them (CRLF) and its mtime (INTERNALDATE). */
-export async function readMessage(
-  path: string,
-): Promise<{ data: Uint8Array; internalDate: number | null }> {
-  const file = await Deno.open(path, { read: true });
+/**
+ * A message file's bytes as the store keeps them (CRLF) and its mtime (INTERNALDATE).
+ * Synchronous: a small file read from the page cache costs less than a thread hand-off,
+ * and the previous batch's fsyncs go on meanwhile.
+ */
+export function readMessage(path: string): { data: Uint8Array; internalDate: number | null } {
+  const file = Deno.openSync(path, { read: true });
   try {
-    const st = await file.stat();
+    const st = file.statSync();
     const data = new Uint8Array(st.size);
     let off = 0;
     while (off < data.length) {
-      const n = await file.read(data.subarray(off));
+      const n = file.readSync(data.subarray(off));
       if (n === null) break;
       off += n;
     }

@@ -20,10 +20,12 @@ import { convertMboxEntry } from "./mbox_message.ts";
 import type { ImportReport } from "./progress.ts";
 import { type ImportItem, type Outcome, type SourceUidState, TargetFolder } from "./target.ts";
 
-/** Messages per batch: one UID list fsync each, and the unit of read-ahead. */
-const BATCH = 1000;
-/** Source files read at once. */
-const PARALLEL_READS = 32;
+/**
+ * Messages per batch: one UID list fsync each, and the unit of read-ahead. Small enough
+ * that a message the daemon stores meanwhile (above the batch's reserved UIDs) lets
+ * few of the batch's files land below it, which then get new UIDs (target.ts).
+ */
+const BATCH = 500;
 /** mbox files are read in chunks of this size. */
 const MBOX_CHUNK = 1 << 20;
 
@@ -45,44 +47,39 @@ function tally(t: ImportTarget, folder: string, items: ImportItem[], outcomes: O
 }
 
 /**
- * Stores batches in order while the next one is being read: `submit` waits for the
- * batch before the last to be stored, so at most one batch waits in memory.
+ * Hands batches to the target folder while the next one is being read: at most two are
+ * in flight (one being fsync'd, one being written), so memory stays bounded.
  */
 class BatchWriter {
-  #previous: Promise<void> = Promise.resolve();
+  #inFlight: Promise<void>[] = [];
 
   constructor(readonly t: ImportTarget, readonly target: TargetFolder, readonly name: string) {}
 
   async submit(items: ImportItem[], source: SourceUidState | null): Promise<void> {
-    await this.#previous;
     if (items.length === 0) return;
-    this.#previous = this.target.add(items, source).then((outcomes) =>
-      tally(this.t, this.name, items, outcomes)
+    this.#inFlight.push(
+      this.target.add(items, source).then((outcomes) => tally(this.t, this.name, items, outcomes)),
     );
+    if (this.#inFlight.length >= 2) await this.#inFlight.shift();
   }
 
   async done(): Promise<void> {
-    await this.#previous;
+    await Promise.all(this.#inFlight.splice(0));
   }
 }
 
 /** Reads a batch of Maildir files; unreadable ones are reported and left out. */
-async function readBatch(t: ImportTarget, refs: SourceMessage[]): Promise<ImportItem[]> {
-  const items: (ImportItem | null)[] = refs.map(() => null);
-  let next = 0;
-  const worker = async () => {
-    while (next < refs.length) {
-      const k = next++;
-      try {
-        const { data, internalDate } = await readMessage(refs[k].path);
-        items[k] = { data, internalDate, flags: refs[k].flags, sourceUid: refs[k].uid };
-      } catch (e) {
-        t.report.error(refs[k].path, e);
-      }
+function readBatch(t: ImportTarget, refs: SourceMessage[]): ImportItem[] {
+  const items: ImportItem[] = [];
+  for (const ref of refs) {
+    try {
+      const { data, internalDate } = readMessage(ref.path);
+      items.push({ data, internalDate, flags: ref.flags, sourceUid: ref.uid });
+    } catch (e) {
+      t.report.error(ref.path, e);
     }
-  };
-  await Promise.all(Array.from({ length: PARALLEL_READS }, worker));
-  return items.filter((i): i is ImportItem => i !== null);
+  }
+  return items;
 }
 
 /** `extremail import maildir`: every folder of the tree at `path`. */
@@ -101,7 +98,7 @@ export async function importMaildir(t: ImportTarget, path: string): Promise<void
     const target = await TargetFolder.open(t.store, t.root, name, t.dryRun);
     const writer = new BatchWriter(t, target, name);
     for (let at = 0; at < messages.length; at += BATCH) {
-      await writer.submit(await readBatch(t, messages.slice(at, at + BATCH)), uids);
+      await writer.submit(readBatch(t, messages.slice(at, at + BATCH)), uids);
     }
     await writer.done();
     await target.finish(uids);

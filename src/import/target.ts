@@ -2,9 +2,9 @@
  * One folder of the user's mailbox receiving imported messages (SPEC §11), written the
  * way the daemon writes, so an import is safe while the daemon runs:
  *
- * - Messages are stored by MailStore.deliver (tmp/, fsync, rename into cur/, group
- *   commit of the directory fsync); many deliveries are in flight at once, so the file
- *   system's journal commits their fsyncs together.
+ * - Messages are stored by the store's delivery protocol (maildir_write.ts: tmp/,
+ *   fsync, rename into cur/, fsync of cur/), a batch at a time with the batch's fsyncs
+ *   in parallel, so the file system commits them together.
  * - UIDs are reserved before the files appear, by appending `<uid> <base>` lines to the
  *   folder's `extremail-uidlist` under its lock (flock), one fsync per batch. Whoever
  *   reads the folder next (the daemon, noticing the new files by their directory's
@@ -44,7 +44,9 @@ import {
   parseFileName,
 } from "../store/maildir_names.ts";
 import { readKeywords, writeKeywords } from "../store/keywords.ts";
+import { Mutex } from "../store/fsutil.ts";
 import { type UidList, UidListCache, withUidListLock } from "../store/uidlist.ts";
+import { publish, stage, type WriteItem } from "./maildir_write.ts";
 
 /** A message to import. */
 export interface ImportItem {
@@ -66,8 +68,6 @@ export interface SourceUidState {
 
 export type Outcome = "imported" | "present" | Error;
 
-/** Deliveries in flight at once (their fsyncs share journal commits). */
-const IN_FLIGHT = 128;
 /** Keyword letters a Maildir folder has (a-z). */
 const MAX_KEYWORDS = 26;
 
@@ -95,6 +95,10 @@ export class TargetFolder {
   #preserved = 0;
   #ownedBelow = 0;
   #lastUid = 0;
+  /** Batches are prepared one at a time, in call order. */
+  readonly #order = new Mutex();
+  /** Settles when the last batch entered the folder. */
+  #published: Promise<void> = Promise.resolve();
 
   private constructor(store: MailStore, root: string, name: string, dryRun: boolean) {
     this.#store = store;
@@ -137,41 +141,53 @@ export class TargetFolder {
 
   /**
    * Imports a batch: messages already present are left alone, the others get their
-   * UIDs reserved and are stored. Items are taken in the order given (source UID order).
+   * UIDs reserved and are stored. Items are taken in the order given (source UID
+   * order). Batches may overlap (one being fsync'd while the next is written); they
+   * reserve UIDs and enter the folder in the order of the calls.
    */
-  async add(items: readonly ImportItem[], source: SourceUidState | null): Promise<Outcome[]> {
+  add(items: readonly ImportItem[], source: SourceUidState | null): Promise<Outcome[]> {
+    const prepared = this.#order.run(() => this.#prepare(items, source));
+    const previous = this.#published;
+    const done = (async () => {
+      const { outcomes, todo, writes } = await prepared;
+      if (writes.length === 0) return outcomes;
+      const staged = await stage(this.#root, writes);
+      await previous;
+      await publish(this.path, writes, staged);
+      staged.errors.forEach((e, k) => {
+        if (e !== null) outcomes[todo[k]] = e;
+      });
+      return outcomes;
+    })();
+    this.#published = done.then(() => {}, () => {});
+    return done;
+  }
+
+  /** Sorts out what is present, then reserves UIDs and keyword letters for the rest. */
+  async #prepare(
+    items: readonly ImportItem[],
+    source: SourceUidState | null,
+  ): Promise<{ outcomes: Outcome[]; todo: number[]; writes: WriteItem[] }> {
     const outcomes: Outcome[] = [];
     const todo: number[] = [];
-    const digests: string[] = [];
     for (let i = 0; i < items.length; i++) {
-      const digest = digestOf(items[i].data);
-      digests.push(digest);
-      if (await this.#takePresent(digest, items[i].data.length)) outcomes.push("present");
-      else {
+      if (await this.#takePresent(digestOf(items[i].data), items[i].data.length)) {
+        outcomes.push("present");
+      } else {
         outcomes.push("imported");
         todo.push(i);
       }
     }
-    if (this.#dryRun || todo.length === 0) return outcomes;
-    const { bases, letters } = await this.#reserve(todo.map((i) => items[i]), source);
-    let next = 0;
-    const deliverOne = async () => {
-      while (next < todo.length) {
-        const k = next++;
-        const item = items[todo[k]];
-        try {
-          await this.#store.deliver([{ root: this.#root, folder: this.#name }], item.data, {
-            flags: letters[k],
-            internalDate: item.internalDate ?? undefined,
-            base: bases[k],
-          });
-        } catch (e) {
-          outcomes[todo[k]] = e instanceof Error ? e : new Error(String(e));
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(IN_FLIGHT, todo.length) }, deliverOne));
-    return outcomes;
+    if (this.#dryRun || todo.length === 0) return { outcomes, todo, writes: [] };
+    const chosen = todo.map((i) => items[i]);
+    const { bases, letters } = await this.#reserve(chosen, source);
+    const writes = chosen.map((it, k) => ({
+      data: it.data,
+      base: bases[k],
+      flags: letters[k],
+      internalDate: it.internalDate,
+    }));
+    return { outcomes, todo, writes };
   }
 
   /**

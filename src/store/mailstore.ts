@@ -44,11 +44,6 @@ export interface StoreOptions {
   flags?: string;
   /** Internal date (ms since epoch) to set as the file's mtime. */
   internalDate?: number;
-  /**
-   * The base name to store under (from newBaseName), for a caller that reserved the
-   * message's UID in the folder's UID list before the file appears (import).
-   */
-  base?: string;
 }
 
 export interface StoredMessage {
@@ -199,7 +194,7 @@ export class MailStore {
     opts: StoreOptions = {},
   ): Promise<StoredMessage[]> {
     if (targets.length === 0) return [];
-    const base = opts.base ?? newBaseName(data.length);
+    const base = newBaseName(data.length);
     const first = targets[0].root;
     const tmp = join(first, "tmp", base);
     const file = await Deno.open(tmp, { write: true, createNew: true, mode: 0o600 });
