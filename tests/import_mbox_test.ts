@@ -229,6 +229,17 @@ Deno.test("import mbox: --dry-run writes nothing; unreadable files are errors (e
     assertMatch(r.stderr, /missing\.mbox: .*No such file/);
     assertMatch(r.stderr, /notes\.txt: not an mbox file/);
 
+    if (Deno.uid() === 0) {
+      // Root over a DirBase of the daemon's own user would leave files it cannot use.
+      const data = join(site.dirBase, "data");
+      await Deno.chown(data, 65534, 65534);
+      const asRoot = await runImportCommand(site.confPath, ["mbox", "--user", USER, good]);
+      await Deno.chown(data, 0, 0);
+      assertEquals(asRoot.code, 1);
+      assertMatch(asRoot.stderr, /belongs to uid 65534.*runuser -u/s);
+      assertEquals(asRoot.stdout, "");
+    }
+
     const usage = await runImportCommand(site.confPath, ["mbox", "--user", USER]);
     assertEquals(usage.code, 64);
     const nobody = await runImportCommand(site.confPath, ["mbox", "--user", "x@example.com", good]);

@@ -2,7 +2,7 @@
  * The import's parsers (SPEC §11), pure functions over bytes: other servers' UID lists,
  * keyword and subscription files, Maildir info flags, and mbox splitting/conversion.
  */
-import { assert, assertEquals, assertThrows } from "./helpers/assert.ts";
+import { assert, assertEquals, assertMatch, assertThrows } from "./helpers/assert.ts";
 import { maildirBase, parseUidList } from "../src/import/source_uids.ts";
 import {
   applyCourierKeywordUpdates,
@@ -16,6 +16,7 @@ import {
 } from "../src/import/source_subscriptions.ts";
 import { type MboxEntry, MboxFormatError, MboxSplitter } from "../src/import/mbox.ts";
 import { convertMboxEntry, fromLineDate, unquoteFromLines } from "../src/import/mbox_message.ts";
+import { ImportReport } from "../src/import/progress.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -237,4 +238,23 @@ Deno.test("From_ line dates: asctime in UTC, numeric zones honoured, junk gives 
     dec.decode(unquoteFromLines(enc.encode(">From x\n>>>From y\n> From z\n"))),
     "From x\n>>From y\n> From z\n",
   );
+});
+
+Deno.test("the progress line and the summary line of SPEC §11", () => {
+  const r = new ImportReport(false);
+  r.setTotals({ messages: 4000 });
+  for (let i = 0; i < 1000; i++) r.imported1("INBOX", 2048);
+  r.present1();
+  r.imported1("Sent", 10);
+  // About a second after the report began: about 1,000 msg/s, 3 s for the other 3,000.
+  const line = r.line(performance.now() + 1000);
+  assertMatch(line, /^1,002\/4,000 messages, 2\.0 MiB, \d,?\d{3} msg\/s, 0:0[2-4] left$/);
+  assertEquals(
+    r.summary(),
+    "imported 1001 messages (2048010 bytes) into 2 folders, 1 skipped as already present, 0 errors",
+  );
+  const byBytes = new ImportReport(false);
+  byBytes.setTotals({ sourceBytes: 1000 });
+  byBytes.read(250);
+  assertMatch(byBytes.line(), /^0 messages, 0 B, 0 msg\/s, \d+:\d\d left$/);
 });

@@ -108,15 +108,16 @@ export class ImportReport {
   line(now = performance.now()): string {
     const secs = (now - this.#started) / 1000;
     const rate = secs > 0 ? this.#seen / secs : 0;
-    let text = `${this.#seen.toLocaleString("en")} messages, ${human(this.bytes)}, ` +
-      `${Math.round(rate).toLocaleString("en")} msg/s`;
     const { messages, sourceBytes } = this.#totals;
+    const count = this.#seen.toLocaleString("en") +
+      (messages ? `/${messages.toLocaleString("en")}` : "");
+    let text = `${count} messages, ${human(this.bytes)}, ` +
+      `${Math.round(rate).toLocaleString("en")} msg/s`;
     let left: number | null = null;
     if (messages && rate > 0) left = (messages - this.#seen) / rate;
     else if (sourceBytes && this.#sourceBytes > 0) {
       left = secs * (sourceBytes - this.#sourceBytes) / this.#sourceBytes;
     }
-    if (messages) text = `${this.#seen.toLocaleString("en")}/${text}`;
     if (left !== null) text += `, ${duration(left)} left`;
     return text;
   }

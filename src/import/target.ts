@@ -71,7 +71,7 @@ export type Outcome = "imported" | "present" | Error;
 /** Keyword letters a Maildir folder has (a-z). */
 const MAX_KEYWORDS = 26;
 
-export function digestOf(data: Uint8Array): string {
+function digestOf(data: Uint8Array): string {
   return createHash("sha256").update(data).digest("base64");
 }
 
