@@ -155,3 +155,24 @@ Deno.test("import maildir: another eXtremail's mailbox, and mutt's plain Maildir
     await Deno.remove(site.dirBase, { recursive: true });
   }
 });
+
+Deno.test("import maildir: a folder name we cannot store is an error; the rest comes in", async () => {
+  const site = await importSite({ [USER]: PASS });
+  const src = join(site.dirBase, "odd");
+  try {
+    await maildir(src);
+    await maildir(join(src, ".bell\x07folder"));
+    await write(join(src, "cur", "1.1.h:2,S"), "Subject: fine\n\nx\n");
+    await write(join(src, ".bell\x07folder", "cur", "2.2.h:2,"), "Subject: lost\n\ny\n");
+    const r = await runImportCommand(site.confPath, ["maildir", "--user", USER, src]);
+    assertEquals(r.code, 1);
+    assertEquals(
+      r.stdout,
+      `imported 1 messages (${"Subject: fine\r\n\r\nx\r\n".length} bytes) into 1 folders, ` +
+        "0 skipped as already present, 1 errors\n",
+    );
+    assertMatch(r.stderr, /bell.folder \(1 messages not imported\): .*control characters/);
+  } finally {
+    await Deno.remove(site.dirBase, { recursive: true });
+  }
+});

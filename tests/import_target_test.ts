@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { assert, assertEquals } from "./helpers/assert.ts";
 import { MailStore } from "../src/store/mailstore.ts";
 import { type ImportItem, TargetFolder } from "../src/import/target.ts";
+import { readUidList, UidListCache, withUidListLock } from "../src/store/uidlist.ts";
 
 const enc = new TextEncoder();
 const item = (n: number, sourceUid: number | null, flags: string[] = []): ImportItem => ({
@@ -136,5 +137,28 @@ Deno.test("keyword letters are shared with the daemon's open folder, never doubl
     await open.refresh(true);
     const flags = [...open.messages.values()].map((m) => open.flagNames(m).sort());
     assertEquals(flags, [["Alpha", "Beta", "\\Seen"], ["Delta", "Gamma", "\\Flagged"]]);
+  });
+});
+
+Deno.test("the daemon's UID list compaction keeps UIDs another process reserved", async () => {
+  await withStores(async (_importer, daemon, root) => {
+    await daemon.append(root, "INBOX", item(1, null).data, {}); // UID 1, shown
+    // Many dead lines (messages long expunged), then a reservation above UID 1 for a file
+    // an import is about to place, as TargetFolder makes them.
+    const cache = new UidListCache(root);
+    await withUidListLock(root, async () => {
+      const list = (await cache.sync())!;
+      const dead = Array.from({ length: 1200 }, (_, i) => ({ uid: 1, base: `dead.${i}` }));
+      await cache.append([...dead, { uid: 5, base: "reserved.base" }]);
+      assertEquals(list.lines > 1200, true);
+    });
+    // The daemon's next delivery compacts the list (1,200 of its lines are dead).
+    const { uid } = await daemon.append(root, "INBOX", item(2, null).data, {});
+    assertEquals(uid, 6);
+    const after = (await readUidList(root))!;
+    assert(after.lines < 10, `not compacted: ${after.lines} lines`);
+    assertEquals(after.byBase.get("reserved.base"), 5);
+    assertEquals(after.byBase.has("dead.0"), false);
+    assertEquals(after.uidNext, 7);
   });
 });

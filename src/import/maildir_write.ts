@@ -8,15 +8,11 @@
  * and cur/ is fsync'd before the batch counts as stored.
  */
 import { join } from "node:path";
-import { syncDir } from "../store/fsutil.ts";
-import { fileNameFor } from "../store/maildir_names.ts";
 
 export interface WriteItem {
   data: Uint8Array;
-  /** The base name whose UID was reserved. */
+  /** The message's base name (its UID is reserved under it). */
   base: string;
-  /** Maildir flag letters. */
-  flags: string;
   internalDate: number | null;
 }
 
@@ -71,22 +67,22 @@ export async function stage(root: string, items: readonly WriteItem[]): Promise<
 }
 
 /**
- * Renames the staged files into `folderPath`/cur/ in the order given (UID order, so a
- * reader of the folder sees them arrive in order), then fsyncs cur/.
+ * Renames the staged files into `folderPath`/cur/ under their final names (base and
+ * flags; null: not staged) in the order given (UID order, so a reader of the folder
+ * sees them arrive in order). The caller then fsyncs cur/ before counting them stored.
  */
-export async function publish(
+export function renameInto(
   folderPath: string,
-  items: readonly WriteItem[],
+  names: readonly (string | null)[],
   staged: Staged,
-): Promise<void> {
-  items.forEach((it, i) => {
-    if (staged.errors[i] !== null) return;
+): void {
+  names.forEach((name, i) => {
+    if (name === null || staged.errors[i] !== null) return;
     try {
-      Deno.renameSync(staged.tmp[i], join(folderPath, "cur", fileNameFor(it.base, it.flags)));
+      Deno.renameSync(staged.tmp[i], join(folderPath, "cur", name));
     } catch (e) {
       staged.errors[i] = asError(e);
       Deno.remove(staged.tmp[i]).catch(() => {});
     }
   });
-  await syncDir(join(folderPath, "cur"));
 }

@@ -4,6 +4,7 @@
  * are read a batch ahead of the batch being stored, so reading and fsyncs overlap.
  */
 import type { MailStore } from "../store/mailstore.ts";
+import { FolderNameError } from "../store/maildir_names.ts";
 import {
   readSubscriptions as readOurSubscriptions,
   writeSubscriptions,
@@ -26,6 +27,8 @@ import { type ImportItem, type Outcome, type SourceUidState, TargetFolder } from
  * few of the batch's files land below it, which then get new UIDs (target.ts).
  */
 const BATCH = 500;
+/** A batch also ends at this many bytes (two batches are in memory at once). */
+const BATCH_BYTES = 32 << 20;
 /** mbox files are read in chunks of this size. */
 const MBOX_CHUNK = 1 << 20;
 
@@ -68,18 +71,28 @@ class BatchWriter {
   }
 }
 
-/** Reads a batch of Maildir files; unreadable ones are reported and left out. */
-function readBatch(t: ImportTarget, refs: SourceMessage[]): ImportItem[] {
+/**
+ * Reads the Maildir files of one batch from `from` on; unreadable ones are reported and
+ * left out. Returns the items and where the next batch starts.
+ */
+function readBatch(
+  t: ImportTarget,
+  refs: SourceMessage[],
+  from: number,
+): { items: ImportItem[]; next: number } {
   const items: ImportItem[] = [];
-  for (const ref of refs) {
+  let bytes = 0, at = from;
+  for (; at < refs.length && at - from < BATCH && bytes < BATCH_BYTES; at++) {
+    const ref = refs[at];
     try {
       const { data, internalDate } = readMessage(ref.path);
       items.push({ data, internalDate, flags: ref.flags, sourceUid: ref.uid });
+      bytes += data.length;
     } catch (e) {
       t.report.error(ref.path, e);
     }
   }
-  return items;
+  return { items, next: at };
 }
 
 /** `extremail import maildir`: every folder of the tree at `path`. */
@@ -95,10 +108,20 @@ export async function importMaildir(t: ImportTarget, path: string): Promise<void
   for (let i = 0; i < folders.length; i++) {
     const { name } = folders[i];
     const { messages, uids } = contents[i];
-    const target = await TargetFolder.open(t.store, t.root, name, t.dryRun);
+    let target: TargetFolder;
+    try {
+      target = await TargetFolder.open(t.store, t.root, name, t.dryRun);
+    } catch (e) {
+      if (!(e instanceof FolderNameError)) throw e;
+      // A name another server allowed and we cannot store: the other folders go on.
+      t.report.error(`${folders[i].path} (${messages.length} messages not imported)`, e);
+      continue;
+    }
     const writer = new BatchWriter(t, target, name);
-    for (let at = 0; at < messages.length; at += BATCH) {
-      await writer.submit(readBatch(t, messages.slice(at, at + BATCH)), uids);
+    for (let at = 0; at < messages.length;) {
+      const batch = readBatch(t, messages, at);
+      await writer.submit(batch.items, uids);
+      at = batch.next;
     }
     await writer.done();
     await target.finish(uids);
@@ -151,15 +174,18 @@ async function importMboxFile(t: ImportTarget, writer: BatchWriter, file: string
   const splitter = new MboxSplitter();
   let source: SourceUidState | null = null;
   let batch: ImportItem[] = [];
+  let bytes = 0;
   const take = async (entries: ReturnType<MboxSplitter["push"]>) => {
     for (const entry of entries) {
       const m = convertMboxEntry(entry);
       source ??= m.base;
       if (m.pseudo) continue;
       batch.push({ data: m.data, flags: m.flags, internalDate: m.internalDate, sourceUid: m.uid });
-      if (batch.length >= BATCH) {
+      bytes += m.data.length;
+      if (batch.length >= BATCH || bytes >= BATCH_BYTES) {
         await writer.submit(batch, source);
         batch = [];
+        bytes = 0;
       }
     }
   };

@@ -38,15 +38,16 @@ import { join } from "node:path";
 import type { MailStore } from "../store/mailstore.ts";
 import { nextUidValidity } from "../store/folder.ts";
 import {
+  fileNameFor,
   FLAG_LETTERS,
   FolderNameError,
   newBaseName,
   parseFileName,
 } from "../store/maildir_names.ts";
 import { readKeywords, writeKeywords } from "../store/keywords.ts";
-import { Mutex } from "../store/fsutil.ts";
+import { Mutex, syncDir } from "../store/fsutil.ts";
 import { type UidList, UidListCache, withUidListLock } from "../store/uidlist.ts";
-import { publish, stage, type WriteItem } from "./maildir_write.ts";
+import { renameInto, stage } from "./maildir_write.ts";
 
 /** A message to import. */
 export interface ImportItem {
@@ -97,8 +98,8 @@ export class TargetFolder {
   #lastUid = 0;
   /** Batches are prepared one at a time, in call order. */
   readonly #order = new Mutex();
-  /** Settles when the last batch entered the folder. */
-  #published: Promise<void> = Promise.resolve();
+  /** Settles when the last batch's files were renamed into the folder (or it failed). */
+  #renamed: Promise<void> = Promise.resolve();
 
   private constructor(store: MailStore, root: string, name: string, dryRun: boolean) {
     this.#store = store;
@@ -140,34 +141,58 @@ export class TargetFolder {
   }
 
   /**
-   * Imports a batch: messages already present are left alone, the others get their
-   * UIDs reserved and are stored. Items are taken in the order given (source UID
-   * order). Batches may overlap (one being fsync'd while the next is written); they
-   * reserve UIDs and enter the folder in the order of the calls.
+   * Imports a batch: messages already present are left alone, the others are written
+   * and fsync'd in tmp/, then get their UIDs reserved and are renamed into the folder at
+   * once (so a daemon storing a message meanwhile rarely lands between a reservation
+   * and its file). Items are taken in the order given (source UID order). Batches may
+   * overlap (one being fsync'd while the next is written); they reserve UIDs and enter
+   * the folder in the order of the calls.
    */
   add(items: readonly ImportItem[], source: SourceUidState | null): Promise<Outcome[]> {
-    const prepared = this.#order.run(() => this.#prepare(items, source));
-    const previous = this.#published;
-    const done = (async () => {
-      const { outcomes, todo, writes } = await prepared;
-      if (writes.length === 0) return outcomes;
-      const staged = await stage(this.#root, writes);
-      await previous;
-      await publish(this.path, writes, staged);
-      staged.errors.forEach((e, k) => {
-        if (e !== null) outcomes[todo[k]] = e;
-      });
-      return outcomes;
+    const sorted = this.#order.run(() => this.#sortOut(items));
+    const previous = this.#renamed;
+    let renamed!: () => void;
+    this.#renamed = new Promise((resolve) => (renamed = resolve));
+    return (async () => {
+      try {
+        const { outcomes, todo } = await sorted;
+        if (this.#dryRun || todo.length === 0) return outcomes;
+        const writes = todo.map((i) => ({
+          data: items[i].data,
+          base: newBaseName(items[i].data.length),
+          internalDate: items[i].internalDate,
+        }));
+        const staged = await stage(this.#root, writes);
+        await previous;
+        const ok = todo.filter((_, k) => staged.errors[k] === null);
+        const letters = await this.#reserve(
+          ok.map((i) => items[i]),
+          writes.filter((_, k) => staged.errors[k] === null).map((w) => w.base),
+          source,
+        ).catch((e) => {
+          for (const tmp of staged.tmp) Deno.remove(tmp).catch(() => {});
+          throw e;
+        });
+        let n = 0;
+        const names = writes.map((w, k) =>
+          staged.errors[k] === null ? fileNameFor(w.base, letters[n++]) : null
+        );
+        renameInto(this.path, names, staged);
+        renamed();
+        // The next batch may reserve and rename while cur/ is fsync'd (group commit).
+        await syncDir(join(this.path, "cur"));
+        staged.errors.forEach((e, k) => {
+          if (e !== null) outcomes[todo[k]] = e;
+        });
+        return outcomes;
+      } finally {
+        renamed();
+      }
     })();
-    this.#published = done.then(() => {}, () => {});
-    return done;
   }
 
-  /** Sorts out what is present, then reserves UIDs and keyword letters for the rest. */
-  async #prepare(
-    items: readonly ImportItem[],
-    source: SourceUidState | null,
-  ): Promise<{ outcomes: Outcome[]; todo: number[]; writes: WriteItem[] }> {
+  /** Which items are already in the folder (by content), in call order. */
+  async #sortOut(items: readonly ImportItem[]): Promise<{ outcomes: Outcome[]; todo: number[] }> {
     const outcomes: Outcome[] = [];
     const todo: number[] = [];
     for (let i = 0; i < items.length; i++) {
@@ -178,16 +203,7 @@ export class TargetFolder {
         todo.push(i);
       }
     }
-    if (this.#dryRun || todo.length === 0) return { outcomes, todo, writes: [] };
-    const chosen = todo.map((i) => items[i]);
-    const { bases, letters } = await this.#reserve(chosen, source);
-    const writes = chosen.map((it, k) => ({
-      data: it.data,
-      base: bases[k],
-      flags: letters[k],
-      internalDate: it.internalDate,
-    }));
-    return { outcomes, todo, writes };
+    return { outcomes, todo };
   }
 
   /**
@@ -224,33 +240,31 @@ export class TargetFolder {
 
   /**
    * Under the UID list's lock: decides how UIDs are chosen (first time), reserves one
-   * per item (one append and fsync), and finds the keyword letters.
+   * per base name (one append and fsync), and returns the items' flag letters.
    */
   #reserve(
     items: readonly ImportItem[],
+    bases: readonly string[],
     source: SourceUidState | null,
-  ): Promise<{ bases: string[]; letters: string[] }> {
+  ): Promise<string[]> {
     return withUidListLock(this.path, async () => {
       let list = await this.#cache.sync();
       if (!this.#decided) list = await this.#decide(list, source);
       else if (!list) list = await this.#create(nextUidValidity(), 1, 0); // lost meanwhile
-      const bases: string[] = [];
       const lines: { uid: number; base: string }[] = [];
       const sameSource = source !== null && source.uidValidity === this.#preserved;
-      for (const item of items) {
+      items.forEach((item, k) => {
         const s = item.sourceUid;
         const keep = sameSource && s !== null && s > this.#lastUid &&
           (s < this.#ownedBelow || s >= list.uidNext);
         const uid = keep ? s : Math.max(list.uidNext, this.#lastUid + 1);
-        const base = newBaseName(item.data.length);
-        list.byBase.set(base, uid);
+        list.byBase.set(bases[k], uid);
         if (uid >= list.uidNext) list.uidNext = uid + 1;
         this.#lastUid = uid;
-        bases.push(base);
-        lines.push({ uid, base });
-      }
-      await this.#cache.append(lines);
-      return { bases, letters: await this.#letters(items) };
+        lines.push({ uid, base: bases[k] });
+      });
+      if (lines.length > 0) await this.#cache.append(lines);
+      return await this.#letters(items);
     });
   }
 
