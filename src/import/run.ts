@@ -21,12 +21,8 @@ import { convertMboxEntry } from "./mbox_message.ts";
 import type { ImportReport } from "./progress.ts";
 import { type ImportItem, type Outcome, type SourceUidState, TargetFolder } from "./target.ts";
 
-/**
- * Messages per batch: one UID list fsync each, and the unit of read-ahead. Small enough
- * that a message the daemon stores meanwhile (above the batch's reserved UIDs) lets
- * few of the batch's files land below it, which then get new UIDs (target.ts).
- */
-const BATCH = 500;
+/** Messages per batch: one UID list append and fsync each, and the unit of read-ahead. */
+const BATCH = 1000;
 /** A batch also ends at this many bytes (two batches are in memory at once). */
 const BATCH_BYTES = 32 << 20;
 /** mbox files are read in chunks of this size. */
@@ -60,9 +56,12 @@ class BatchWriter {
 
   async submit(items: ImportItem[], source: SourceUidState | null): Promise<void> {
     if (items.length === 0) return;
-    this.#inFlight.push(
-      this.target.add(items, source).then((outcomes) => tally(this.t, this.name, items, outcomes)),
+    const stored = this.target.add(items, source).then((outcomes) =>
+      tally(this.t, this.name, items, outcomes)
     );
+    // A failure is thrown where the batch is awaited, not as an unhandled rejection before.
+    stored.catch(() => {});
+    this.#inFlight.push(stored);
     if (this.#inFlight.length >= 2) await this.#inFlight.shift();
   }
 

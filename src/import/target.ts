@@ -25,9 +25,10 @@
  * - Otherwise the folder keeps its UIDVALIDITY (its clients' caches stay valid) and the
  *   imported messages get new UIDs above its own, in source order, like new mail.
  * A message whose source UID cannot be kept, or that has none, gets the next free UID;
- * UIDs stay unique and ascending in every case. If the daemon reads the folder while a
- * batch lands, a message it sees after a higher one gets a new UID instead of its
- * source UID (as Dovecot does when it finds a file out of order).
+ * UIDs stay unique and ascending in every case. If the daemon stores a message of its
+ * own between a batch's reservation and its renames, the batch's files it finds after
+ * that message get new UIDs instead of their source UIDs (as Dovecot does when it
+ * finds a file out of order).
  *
  * Messages already in the folder are recognised by content (SHA-256 of the stored
  * bytes, counted, so n identical copies in the source stay n): a second run adds
@@ -80,9 +81,7 @@ export class TargetFolder {
   readonly path: string;
   /** Keywords that did not fit in the folder's 26 letters (reported). */
   readonly droppedKeywords = new Set<string>();
-  readonly #store: MailStore;
   readonly #root: string;
-  readonly #name: string;
   readonly #dryRun: boolean;
   readonly #cache: UidListCache;
   /** Files in the folder not hashed yet, by size. */
@@ -102,9 +101,7 @@ export class TargetFolder {
   #renamed: Promise<void> = Promise.resolve();
 
   private constructor(store: MailStore, root: string, name: string, dryRun: boolean) {
-    this.#store = store;
     this.#root = root;
-    this.#name = name;
     this.#dryRun = dryRun;
     this.path = store.folderPath(root, name);
     this.#cache = new UidListCache(this.path);
