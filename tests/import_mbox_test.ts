@@ -242,6 +242,12 @@ Deno.test("import mbox: --dry-run writes nothing; unreadable files are errors (e
 
     const usage = await runImportCommand(site.confPath, ["mbox", "--user", USER]);
     assertEquals(usage.code, 64);
+    const elsewhere = join(site.dirBase, "elsewhere.toml");
+    await Deno.writeTextFile(elsewhere, `DirBase = "${join(site.dirBase, "no-such-base")}"\n`);
+    const wrongConf = await runImportCommand(elsewhere, ["mbox", "--user", USER, good]);
+    assertEquals(wrongConf.code, 1);
+    assertMatch(wrongConf.stderr, /no directory in DirBase .*no-such-base/);
+    assert(!(await exists(join(site.dirBase, "no-such-base"))), "made a DirBase");
     const nobody = await runImportCommand(site.confPath, ["mbox", "--user", "x@example.com", good]);
     assertEquals(nobody.code, 1);
     assertMatch(nobody.stderr, /no user x@example\.com/);

@@ -4,6 +4,7 @@
  * Exit status: 0 when every message was imported or already present, 1 otherwise (or
  * when the import cannot start), 64 for a wrong command line, 78 for a bad configuration.
  */
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { loadConfig } from "../config/load.ts";
 import { ConfigError } from "../config/schema.ts";
@@ -87,6 +88,14 @@ export async function runImport(args: string[]): Promise<number> {
   }
   const problem = await ownerProblem(config.DirBase);
   if (problem) return fail(problem, 1);
+  try {
+    await Deno.stat(join(config.DirBase, "directory.sqlite"));
+  } catch {
+    return fail(
+      `no directory in DirBase ${config.DirBase}: is --conf the daemon's configuration?`,
+      1,
+    );
+  }
   const directory = Directory.open(config.DirBase);
   let record;
   try {
