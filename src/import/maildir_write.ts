@@ -2,10 +2,10 @@
  * Storing a batch of imported messages into one Maildir folder by the store's delivery
  * protocol (mailstore.ts deliver: write to tmp/, fsync, rename into cur/, fsync the
  * directory), arranged for bulk: the cheap steps (create, write, set the mtime, rename)
- * run synchronously, which in a command-line import costs far less CPU than one
- * thread hand-off per step, while the batch's fsyncs run in parallel so the file
- * system commits them together. Every file is fsync'd before it is renamed into cur/,
- * and cur/ is fsync'd before the batch counts as stored.
+ * run synchronously, which in a command-line import costs far less CPU than one thread
+ * hand-off per step, while the batch's fsyncs run in parallel so the file system
+ * commits them together. Every file is fsync'd before it is renamed into cur/; the
+ * caller fsyncs cur/ before the batch counts as stored.
  */
 import { join } from "node:path";
 
@@ -19,70 +19,91 @@ export interface WriteItem {
 /** fsyncs in flight at once. */
 const PARALLEL_SYNCS = 256;
 
-/** A batch written to tmp/ and fsync'd, waiting to be renamed into the folder. */
-export interface Staged {
-  /** Per item: null when staged, else why it could not be. */
-  errors: (Error | null)[];
-  tmp: string[];
-}
-
 function asError(e: unknown): Error {
   return e instanceof Error ? e : new Error(String(e));
 }
 
-/** Writes each message to `root`/tmp/ and fsyncs it (the fsyncs overlapping). */
-export async function stage(root: string, items: readonly WriteItem[]): Promise<Staged> {
-  const errors: (Error | null)[] = items.map(() => null);
-  const tmp = items.map((it) => join(root, "tmp", it.base));
-  const open: (Deno.FsFile | null)[] = items.map(() => null);
-  try {
+/** A batch written to `root`/tmp/, to be fsync'd and then renamed into a folder. */
+export class StagedBatch {
+  /** Per item: null while it is fine, else why it could not be stored. */
+  readonly errors: (Error | null)[];
+  readonly #tmp: string[];
+  readonly #open: (Deno.FsFile | null)[];
+
+  private constructor(tmp: string[]) {
+    this.#tmp = tmp;
+    this.errors = tmp.map(() => null);
+    this.#open = tmp.map(() => null);
+  }
+
+  /** Writes each message to `root`/tmp/ with its mtime set (not yet fsync'd). */
+  static write(root: string, items: readonly WriteItem[]): StagedBatch {
+    const b = new StagedBatch(items.map((it) => join(root, "tmp", it.base)));
     items.forEach((it, i) => {
       try {
-        const file = Deno.openSync(tmp[i], { write: true, createNew: true, mode: 0o600 });
-        open[i] = file;
+        const file = Deno.openSync(b.#tmp[i], { write: true, createNew: true, mode: 0o600 });
+        b.#open[i] = file;
         for (let off = 0; off < it.data.length;) off += file.writeSync(it.data.subarray(off));
         if (it.internalDate !== null) {
           const when = new Date(it.internalDate);
           file.utimeSync(when, when); // before the fsync, which makes it durable too
         }
       } catch (e) {
-        errors[i] = asError(e);
+        b.#fail(i, e);
       }
     });
+    return b;
+  }
+
+  /** fsyncs every file (in parallel) and closes them. */
+  async sync(): Promise<void> {
     let next = 0;
     const syncer = async () => {
-      while (next < items.length) {
+      while (next < this.#tmp.length) {
         const i = next++;
-        if (errors[i] === null) await open[i]!.sync().catch((e) => (errors[i] = asError(e)));
+        const file = this.#open[i];
+        if (!file) continue;
+        try {
+          await file.sync();
+          file.close();
+          this.#open[i] = null;
+        } catch (e) {
+          this.#fail(i, e);
+        }
       }
     };
-    await Promise.all(Array.from({ length: Math.min(PARALLEL_SYNCS, items.length) }, syncer));
-  } finally {
-    for (const f of open) f?.close();
+    await Promise.all(Array.from({ length: Math.min(PARALLEL_SYNCS, this.#tmp.length) }, syncer));
   }
-  errors.forEach((e, i) => {
-    if (e !== null) Deno.remove(tmp[i]).catch(() => {});
-  });
-  return { errors, tmp };
-}
 
-/**
- * Renames the staged files into `folderPath`/cur/ under their final names (base and
- * flags; null: not staged) in the order given (UID order, so a reader of the folder
- * sees them arrive in order). The caller then fsyncs cur/ before counting them stored.
- */
-export function renameInto(
-  folderPath: string,
-  names: readonly (string | null)[],
-  staged: Staged,
-): void {
-  names.forEach((name, i) => {
-    if (name === null || staged.errors[i] !== null) return;
+  /**
+   * Renames the fsync'd files into `folderPath`/cur/ under their final names (base and
+   * flags) in the order given (UID order, so a reader of the folder sees them arrive in
+   * order).
+   */
+  renameInto(folderPath: string, names: readonly string[]): void {
+    names.forEach((name, i) => {
+      if (this.errors[i] !== null) return;
+      try {
+        Deno.renameSync(this.#tmp[i], join(folderPath, "cur", name));
+      } catch (e) {
+        this.#fail(i, e);
+      }
+    });
+  }
+
+  /** Gives up the batch: every file left in tmp/ is removed. */
+  discard(): void {
+    this.#tmp.forEach((_, i) => {
+      if (this.errors[i] === null) this.#fail(i, new Error("batch abandoned"));
+    });
+  }
+
+  #fail(i: number, e: unknown): void {
+    this.errors[i] ??= asError(e);
     try {
-      Deno.renameSync(staged.tmp[i], join(folderPath, "cur", name));
-    } catch (e) {
-      staged.errors[i] = asError(e);
-      Deno.remove(staged.tmp[i]).catch(() => {});
-    }
-  });
+      this.#open[i]?.close();
+    } catch { /* already closed */ }
+    this.#open[i] = null;
+    Deno.remove(this.#tmp[i]).catch(() => {});
+  }
 }

@@ -6,10 +6,11 @@
  *   fsync, rename into cur/, fsync of cur/), a batch at a time with the batch's fsyncs
  *   in parallel, so the file system commits them together.
  * - UIDs are reserved before the files appear, by appending `<uid> <base>` lines to the
- *   folder's `extremail-uidlist` under its lock (flock), one fsync per batch. Whoever
- *   reads the folder next (the daemon, noticing the new files by their directory's
- *   mtime, or anyone later) takes those UIDs from the list: the daemon and the importer
- *   never hand out the same UID, and an IDLE client gets EXISTS.
+ *   folder's `extremail-uidlist` under its lock (flock), one fsync per batch, and the
+ *   lock is held until the batch's files are in cur/. Whoever reads the folder next
+ *   (the daemon, noticing the new files by their directory's mtime, or anyone later)
+ *   takes those UIDs from the list: the daemon and the importer never hand out the same
+ *   UID, and an IDLE client gets EXISTS.
  * - This process never opens the folder index (extremail-index.sqlite): it has one
  *   writer, the process serving the folder, whose mod-sequences must not be interleaved
  *   with another's.
@@ -25,10 +26,12 @@
  * - Otherwise the folder keeps its UIDVALIDITY (its clients' caches stay valid) and the
  *   imported messages get new UIDs above its own, in source order, like new mail.
  * A message whose source UID cannot be kept, or that has none, gets the next free UID;
- * UIDs stay unique and ascending in every case. If the daemon stores a message of its
- * own between a batch's reservation and its renames, the batch's files it finds after
- * that message get new UIDs instead of their source UIDs (as Dovecot does when it
- * finds a file out of order).
+ * UIDs stay unique and ascending in every case. The daemon's own new messages wait for
+ * the lock, so they never come between a batch's reservation and its files. What is
+ * left: the daemon reads directories without the lock, so a folder check that lists
+ * cur/ while a batch is being renamed in sees part of it; files of the batch it finds
+ * later, below one it already showed, get new UIDs (as Dovecot does with a file found
+ * out of order). The rename loop takes milliseconds per batch.
  *
  * Messages already in the folder are recognised by content (SHA-256 of the stored
  * bytes, counted, so n identical copies in the source stay n): a second run adds
@@ -48,7 +51,7 @@ import {
 import { readKeywords, writeKeywords } from "../store/keywords.ts";
 import { Mutex, syncDir } from "../store/fsutil.ts";
 import { type UidList, UidListCache, withUidListLock } from "../store/uidlist.ts";
-import { renameInto, stage } from "./maildir_write.ts";
+import { StagedBatch, type WriteItem } from "./maildir_write.ts";
 
 /** A message to import. */
 export interface ImportItem {
@@ -138,12 +141,14 @@ export class TargetFolder {
   }
 
   /**
-   * Imports a batch: messages already present are left alone, the others are written
-   * and fsync'd in tmp/, then get their UIDs reserved and are renamed into the folder at
-   * once (so a daemon storing a message meanwhile rarely lands between a reservation
-   * and its file). Items are taken in the order given (source UID order). Batches may
-   * overlap (one being fsync'd while the next is written); they reserve UIDs and enter
-   * the folder in the order of the calls.
+   * Imports a batch: messages already present are left alone; the others are written
+   * to tmp/, then, under the UID list's lock, get their UIDs reserved while they are
+   * fsync'd (one group commit with the list's fsync) and are renamed into the folder
+   * before the lock is let go. A daemon storing a message in this folder meanwhile
+   * waits for the lock, so its UID comes after the batch's files are there: no file of
+   * the batch can arrive "below" a UID a client already saw. Items are taken in the
+   * order given (source UID order); batches overlap (one written while the one before
+   * is fsync'd) and enter the folder in the order of the calls.
    */
   add(items: readonly ImportItem[], source: SourceUidState | null): Promise<Outcome[]> {
     const sorted = this.#order.run(() => this.#sortOut(items));
@@ -154,31 +159,22 @@ export class TargetFolder {
       try {
         const { outcomes, todo } = await sorted;
         if (this.#dryRun || todo.length === 0) return outcomes;
-        const writes = todo.map((i) => ({
-          data: items[i].data,
-          base: newBaseName(items[i].data.length),
-          internalDate: items[i].internalDate,
+        const chosen = todo.map((i) => items[i]);
+        const writes = chosen.map((it) => ({
+          data: it.data,
+          base: newBaseName(it.data.length),
+          internalDate: it.internalDate,
         }));
-        const staged = await stage(this.#root, writes);
+        const batch = StagedBatch.write(this.#root, writes);
         await previous;
-        const ok = todo.filter((_, k) => staged.errors[k] === null);
-        const letters = await this.#reserve(
-          ok.map((i) => items[i]),
-          writes.filter((_, k) => staged.errors[k] === null).map((w) => w.base),
-          source,
-        ).catch((e) => {
-          for (const tmp of staged.tmp) Deno.remove(tmp).catch(() => {});
+        await this.#commit(chosen, writes, batch, source).catch((e) => {
+          batch.discard();
           throw e;
         });
-        let n = 0;
-        const names = writes.map((w, k) =>
-          staged.errors[k] === null ? fileNameFor(w.base, letters[n++]) : null
-        );
-        renameInto(this.path, names, staged);
         renamed();
-        // The next batch may reserve and rename while cur/ is fsync'd (group commit).
+        // The next batch may go on while cur/ is fsync'd (group commit).
         await syncDir(join(this.path, "cur"));
-        staged.errors.forEach((e, k) => {
+        batch.errors.forEach((e, k) => {
           if (e !== null) outcomes[todo[k]] = e;
         });
         return outcomes;
@@ -186,6 +182,22 @@ export class TargetFolder {
         renamed();
       }
     })();
+  }
+
+  /** Reserves UIDs, fsyncs and renames the batch in, all under the UID list's lock. */
+  #commit(
+    items: readonly ImportItem[],
+    writes: readonly WriteItem[],
+    batch: StagedBatch,
+    source: SourceUidState | null,
+  ): Promise<void> {
+    return withUidListLock(this.path, async () => {
+      const [letters] = await Promise.all([
+        this.#reserve(items, writes.map((w) => w.base), source),
+        batch.sync(),
+      ]);
+      batch.renameInto(this.path, writes.map((w, k) => fileNameFor(w.base, letters[k])));
+    });
   }
 
   /** Which items are already in the folder (by content), in call order. */
@@ -236,33 +248,31 @@ export class TargetFolder {
   }
 
   /**
-   * Under the UID list's lock: decides how UIDs are chosen (first time), reserves one
-   * per base name (one append and fsync), and returns the items' flag letters.
+   * With the UID list's lock held: decides how UIDs are chosen (first time), reserves
+   * one per base name (one append and fsync), and returns the items' flag letters.
    */
-  #reserve(
+  async #reserve(
     items: readonly ImportItem[],
     bases: readonly string[],
     source: SourceUidState | null,
   ): Promise<string[]> {
-    return withUidListLock(this.path, async () => {
-      let list = await this.#cache.sync();
-      if (!this.#decided) list = await this.#decide(list, source);
-      else if (!list) list = await this.#create(nextUidValidity(), 1, 0); // lost meanwhile
-      const lines: { uid: number; base: string }[] = [];
-      const sameSource = source !== null && source.uidValidity === this.#preserved;
-      items.forEach((item, k) => {
-        const s = item.sourceUid;
-        const keep = sameSource && s !== null && s > this.#lastUid &&
-          (s < this.#ownedBelow || s >= list.uidNext);
-        const uid = keep ? s : Math.max(list.uidNext, this.#lastUid + 1);
-        list.byBase.set(bases[k], uid);
-        if (uid >= list.uidNext) list.uidNext = uid + 1;
-        this.#lastUid = uid;
-        lines.push({ uid, base: bases[k] });
-      });
-      if (lines.length > 0) await this.#cache.append(lines);
-      return await this.#letters(items);
+    let list = await this.#cache.sync();
+    if (!this.#decided) list = await this.#decide(list, source);
+    else if (!list) list = await this.#create(nextUidValidity(), 1, 0); // lost meanwhile
+    const lines: { uid: number; base: string }[] = [];
+    const sameSource = source !== null && source.uidValidity === this.#preserved;
+    items.forEach((item, k) => {
+      const s = item.sourceUid;
+      const keep = sameSource && s !== null && s > this.#lastUid &&
+        (s < this.#ownedBelow || s >= list.uidNext);
+      const uid = keep ? s : Math.max(list.uidNext, this.#lastUid + 1);
+      list.byBase.set(bases[k], uid);
+      if (uid >= list.uidNext) list.uidNext = uid + 1;
+      this.#lastUid = uid;
+      lines.push({ uid, base: bases[k] });
     });
+    if (lines.length > 0) await this.#cache.append(lines);
+    return await this.#letters(items);
   }
 
   /** The first reservation: adopt the source's UIDs if the folder never gave one out. */
