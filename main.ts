@@ -5,6 +5,7 @@
  *   extremail admin [--host H] [--port P] [--password-file F] [COMMAND WORDS...]
  *   extremail convert-conf FILE
  *   extremail admin-password [--conf FILE]   (SPEC §10)
+ *   extremail import maildir|mbox --user USER@DOMAIN ... (SPEC §11)
  *   extremail --version | --help | ?
  */
 import { parseArgs } from "node:util";
@@ -17,6 +18,7 @@ import { startServer } from "./src/server/server.ts";
 import { runAdminClient } from "./src/admin/client.ts";
 import { ADMIN_PASSWORD_HELP, setAdminPassword } from "./src/admin/password_command.ts";
 import { VERSION } from "./src/version.ts";
+import { runImport } from "./src/import/cli.ts";
 
 export const HELP =
   `eXtremail ${VERSION}: SMTP, POP3, IMAP4 and a telnet administration port in one daemon.
@@ -28,6 +30,9 @@ Usage:
                                          admin client: one command, or interactive without words
   extremail convert-conf FILE            translate a classic eXtremail.conf to TOML on stdout
   extremail admin-password [--conf FILE] set a new admin password in DirBase (a lost one)
+  extremail import maildir --user USER@DOMAIN [--dry-run] PATH
+  extremail import mbox --user USER@DOMAIN [--folder NAME] [--dry-run] FILE...
+                                         import a Maildir tree or mbox files (also --conf FILE)
   extremail --version | --help | ?
 
 The configuration file is --conf, else $EXTREMAIL_CONF, else /etc/extremail/extremail.toml;
@@ -128,6 +133,8 @@ export async function main(argv: string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
+  // SPEC §11 migration: its own options and exit statuses (src/import/cli.ts).
+  if (argv[0] === "import") return await runImport(argv.slice(1));
   const verbs = ["serve", "check-conf", "admin", "convert-conf", "admin-password"];
   const verb = verbs.includes(argv[0])
     ? argv[0]

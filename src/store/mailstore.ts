@@ -207,13 +207,14 @@ export class MailStore {
     const file = await Deno.open(tmp, { write: true, createNew: true, mode: 0o600 });
     try {
       await writeAll(file, data);
+      if (opts.internalDate !== undefined) {
+        // Before the fsync, so that it makes the internal date durable too.
+        const when = new Date(opts.internalDate);
+        await file.utime(when, when);
+      }
       await file.sync();
     } finally {
       file.close();
-    }
-    if (opts.internalDate !== undefined) {
-      const when = new Date(opts.internalDate);
-      await Deno.utime(tmp, when, when);
     }
     const sub = opts.flags !== undefined ? "cur" : "new";
     const name = opts.flags !== undefined ? fileNameFor(base, opts.flags) : base;

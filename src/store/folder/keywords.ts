@@ -6,6 +6,7 @@
  */
 import { FLAG_LETTERS, LETTER_FLAGS, sortFlags } from "../maildir_names.ts";
 import { readKeywords, writeKeywords } from "./keywords_file.ts";
+import { withUidListLock } from "./uidlist.ts";
 
 /** Thrown when a keyword cannot be stored (Maildir has 26 keyword letters per folder). */
 export class FlagError extends Error {}
@@ -66,40 +67,49 @@ export class KeywordTable {
     return false;
   }
 
-  /** Letters for IMAP flag names, allocating keyword letters (durably) as needed. */
+  /**
+   * Letters for IMAP flag names, allocating keyword letters (durably) as needed. New
+   * letters are chosen under the UID list's lock (as Dovecot requires for writing
+   * dovecot-keywords) after reading the file again, so another process adding keywords
+   * at the same time (an import, another server) cannot be given the same letter.
+   */
   async lettersFor(names: readonly string[]): Promise<string> {
     let letters = "";
-    let added = false;
-    let reread = false;
+    const unknown: string[] = [];
     for (const name of names) {
       const system = Object.keys(FLAG_LETTERS).find((f) => f.toLowerCase() === name.toLowerCase());
-      if (system) {
-        letters += FLAG_LETTERS[system];
-        continue;
+      if (system) letters += FLAG_LETTERS[system];
+      else if (name.startsWith("\\")) continue; // \Recent and unknown system flags are not stored
+      else {
+        const idx = this.#find(name);
+        if (idx >= 0) letters += String.fromCharCode(97 + idx);
+        else unknown.push(name);
       }
-      if (name.startsWith("\\")) continue; // \Recent and unknown system flags are not stored
-      const find = () => this.#names.findIndex((k) => k?.toLowerCase() === name.toLowerCase());
-      let idx = find();
-      if (idx < 0 && !reread) {
-        // Another process may have added keywords since we read them.
-        reread = true;
-        const onDisk = await readKeywords(this.#path);
-        if (onDisk.length > this.#names.length) {
-          this.#names = onDisk;
-          this.#text.clear();
-          idx = find();
-        }
-      }
-      if (idx < 0) {
-        idx = this.#names.length;
-        if (idx >= 26) throw new FlagError("too many keywords in this mailbox (26 at most)");
-        this.#names.push(name);
-        this.#text.clear();
-        added = true;
-      }
-      letters += String.fromCharCode(97 + idx);
     }
-    if (added) await writeKeywords(this.#path, this.#names);
+    if (unknown.length > 0) {
+      await withUidListLock(this.#path, async () => {
+        const onDisk = await readKeywords(this.#path);
+        if (onDisk.length >= this.#names.length) this.#names = onDisk;
+        this.#text.clear();
+        let added = false;
+        for (const name of unknown) {
+          let idx = this.#find(name);
+          if (idx < 0) {
+            idx = this.#names.length;
+            if (idx >= 26) throw new FlagError("too many keywords in this mailbox (26 at most)");
+            this.#names.push(name);
+            added = true;
+          }
+          letters += String.fromCharCode(97 + idx);
+        }
+        if (added) await writeKeywords(this.#path, this.#names);
+      });
+    }
     return sortFlags(letters);
+  }
+
+  #find(name: string): number {
+    const lower = name.toLowerCase();
+    return this.#names.findIndex((k) => k?.toLowerCase() === lower);
   }
 }

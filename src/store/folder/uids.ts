@@ -126,12 +126,17 @@ export class FolderUids {
       if (fresh.length > 0) await this.#list.append(fresh);
       this.#next = Math.max(this.#next, list.uidNext);
       if (list.lines >= 1000 && list.lines >= 2 * (shown.byUid.size + bases.length)) {
-        // Compact: only live messages (and the ones being added) keep their lines.
+        // Compact: live messages (and the ones being added) keep their lines, and so do
+        // UIDs above every one shown: another process (an import) reserved them for
+        // files that are about to appear, or that this folder has not read yet.
         const keep = new Map<string, number>();
         for (const m of shown.byUid.values()) keep.set(m.base, m.uid);
+        for (const [b, u] of list.byBase) if (u > last) keep.set(b, u);
         for (const [b, u] of out) keep.set(b, u);
-        list.byBase = keep;
-        await this.#list.write(list);
+        if (list.lines >= 2 * keep.size) {
+          list.byBase = keep;
+          await this.#list.write(list);
+        }
       }
     });
     return { uids: out, listLost };
