@@ -1,11 +1,13 @@
 /**
  * TCP listeners on node:net (so STARTTLS can upgrade the accepted socket in place),
  * with the per-service connection limits of SPEC §4: over MaxConnections or
- * MaxConnectionsPerIP the service's own refusal is sent and the socket closed.
+ * MaxConnectionsPerIP the service's own refusal is sent and the socket closed. "Per IP"
+ * counts IPv6 clients per /64 (SPEC §7, source.ts).
  */
 import { createServer, type Server, type Socket } from "node:net";
 import { type SecureContext, TLSSocket } from "node:tls";
 import { Connection, normalizeIp } from "./connection.ts";
+import { sourceKey } from "./source.ts";
 
 export interface ListenerOptions {
   /** Service name for /healthz (smtp, submission, pop3s, ...); the family when absent. */
@@ -26,7 +28,7 @@ export interface ListenerOptions {
   onError: (message: string) => void;
 }
 
-/** Open connections per family and per address, shared by all listeners. */
+/** Open connections per family and per source (address, IPv6 /64), shared by all listeners. */
 export class ConnectionCounter {
   readonly byFamily = new Map<string, number>();
   readonly #byIp = new Map<string, number>();
@@ -96,7 +98,7 @@ export class Listener {
     socket.on("error", () => {}); // errors surface through Connection; never crash
     // Replies are small and often pipelined: Nagle would stall each by up to 40 ms.
     socket.setNoDelay(true);
-    const ip = normalizeIp(socket.remoteAddress ?? "");
+    const ip = sourceKey(normalizeIp(socket.remoteAddress ?? ""));
     const { maxConnections, maxPerIp } = this.options.limits();
     const family = this.options.family;
     let raw: Socket | TLSSocket = socket;
