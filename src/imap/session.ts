@@ -4,6 +4,7 @@
  * dispatches them through the command table, and sends untagged updates of the
  * selected mailbox at the points §7 allows. One write per response batch.
  */
+import { startLoginDeadline } from "../auth/login_deadline.ts";
 import type { Connection } from "../net/connection.ts";
 import { LineTooLongError } from "../net/connection.ts";
 import type { ServerContext } from "../server/context.ts";
@@ -132,11 +133,23 @@ export class Session {
       conn.send("* BYE Autologout; idle for too long\r\n");
       conn.close();
     });
+    // SPEC §7 TimeoutLogin: a session still not authenticated is closed (from connect).
+    const loginTimeout = this.ctx.config.TimeoutLogin;
+    const deadline = startLoginDeadline(loginTimeout, {
+      authenticated: () => this.state !== "notauth",
+      busy: () => this.#busy,
+      expire: () => {
+        this.log.info(`not authenticated within ${loginTimeout} s, closing`);
+        conn.send(`* BYE Login timeout: not authenticated within ${loginTimeout} seconds\r\n`);
+        conn.close();
+      },
+    });
     this.log.info(`connect from ${conn.remoteAddress}${conn.secure ? " (TLS)" : ""}`);
     try {
       this.out.text(`* OK [CAPABILITY ${this.capabilities()}] eXtremail IMAP4rev1/rev2 ready\r\n`);
       await this.loop();
     } finally {
+      deadline.cancel();
       this.view?.close();
       this.view = null;
       unregister();
