@@ -17,10 +17,11 @@ const N = 131072, R = 8, P = 1, KEYLEN = 32;
  */
 const MAX_N = 1 << 20, MAX_R = 16, MAX_P = 4;
 
-// scrypt is memory-hard by design (128 * N * r bytes: 128 MiB here) and CPU-bound, so
-// running more at once than there are cores only multiplies the memory a login storm
-// takes (and the allocator keeps it) without finishing any sooner.
-const MAX_PARALLEL = Math.max(1, availableParallelism());
+// scrypt is memory-hard by design (128 * N * r bytes: 128 MiB here, taken for the length
+// of one check) and CPU-bound, so running more at once than there are cores only multiplies
+// the memory a login storm takes without finishing any sooner. At most one per core, and
+// at most 4 in all: a login storm on a large machine costs 512 MiB at most.
+const MAX_PARALLEL = Math.max(1, Math.min(4, availableParallelism()));
 let running = 0;
 const waiting: (() => void)[] = [];
 
