@@ -187,6 +187,7 @@ async function main(): Promise<void> {
     const measure = async (name: string, run: (env: AttackEnv) => Promise<string>) => {
       await sleep(500); // the previous attack's tail
       await ask(prober!, { window: true }, "worst");
+      const before = rssOf(pid);
       const sampler = sampleRss(pid);
       const env: AttackEnv = {
         ports,
@@ -230,7 +231,7 @@ async function main(): Promise<void> {
         })` +
           `${worst.lost ? `, ${worst.lost} probes failed` : ""}  peak RSS ${
             (row.rss / MiB).toFixed(0).padStart(5)
-          } MiB  ${what}`,
+          } MiB (from ${(before / MiB).toFixed(0)})  ${what}`,
       );
     };
     console.log(`idle daemon RSS ${(rssOf(pid) / MiB).toFixed(0)} MiB`);
@@ -253,11 +254,14 @@ async function main(): Promise<void> {
           replies.push(await sendMail(env.ports.smtp, env.reader, body, { aborted: env.aborted }));
         });
         const ok = replies.filter((r) => r.startsWith("250")).length;
-        return `${clients} clients x ${mib} MiB at once: ${ok} accepted, ${failed} failed`;
+        const stopped = replies.filter((r) => r === "aborted").length;
+        return `${clients} clients x ${mib} MiB at once: ${ok} accepted, ${stopped} stopped, ` +
+          `${replies.length - ok - stopped + failed} failed`;
       });
       bigRss = rows[rows.length - 1].rss;
     }
     const attacks = rows.filter((r) => r.name !== "baseline");
+    if (attacks.length === 0) throw new Error(`no attack named ${values.only}`);
     const worst = attacks.reduce((a, b) => (b.noopMs > a.noopMs ? b : a), attacks[0]);
     const fattest = attacks.reduce((a, b) => (b.rss > a.rss ? b : a), attacks[0]);
     console.log(

@@ -267,8 +267,10 @@ export class Session {
         code = "SERVERBUG";
       }
     }
+    const tagged = `${cmd.tag} ${status} ${code ? `[${code}] ` : ""}${text}\r\n`;
     if (this.state === "logout") {
-      this.out.text(`${cmd.tag} ${status} ${text}\r\n`);
+      // The last answer keeps its code (a refused login's [UNAVAILABLE] before the BYE).
+      this.out.text(tagged);
       return;
     }
     try {
@@ -276,7 +278,7 @@ export class Session {
     } catch (e) {
       this.log.error(`mailbox update failed: ${(e as Error)?.stack ?? e}`);
     }
-    this.out.text(`${cmd.tag} ${status} ${code ? `[${code}] ` : ""}${text}\r\n`);
+    this.out.text(tagged);
     await this.out.maybeFlush();
   }
 
