@@ -128,11 +128,18 @@ export class Session {
         } else this.#bye();
       },
     });
-    conn.setIdleTimeout(this.ctx.config.TimeoutIMAP, () => {
+    const onIdle = () => {
+      // A command still running (a LOGIN's password check, a long SEARCH) is not the
+      // client being idle; IDLE is (RFC 2177: clients re-issue it within 29 minutes).
+      if (this.#busy && !this.idling) {
+        conn.setIdleTimeout(this.ctx.config.TimeoutIMAP, onIdle);
+        return;
+      }
       this.log.info("idle timeout");
       conn.send("* BYE Autologout; idle for too long\r\n");
       conn.close();
-    });
+    };
+    conn.setIdleTimeout(this.ctx.config.TimeoutIMAP, onIdle);
     // SPEC §7 TimeoutLogin: a session still not authenticated is closed (from connect).
     const loginTimeout = this.ctx.config.TimeoutLogin;
     const deadline = startLoginDeadline(loginTimeout, {

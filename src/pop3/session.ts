@@ -132,10 +132,16 @@ export class Pop3Session {
     });
     const timeout = this.ctx.config.TimeoutPOP3;
     // RFC 1939 §3 autologout: an idle session ends without entering UPDATE.
-    this.conn.setIdleTimeout(timeout, () => {
+    const onIdle = () => {
+      // A command still running (a login's password check) is not the client being idle.
+      if (this.#running) {
+        this.conn.setIdleTimeout(timeout, onIdle);
+        return;
+      }
       this.logger.info(`idle for ${timeout} s, closing`);
       this.closeWith(errLine(`autologout: idle for ${timeout} seconds`));
-    });
+    };
+    this.conn.setIdleTimeout(timeout, onIdle);
     // SPEC §7 TimeoutLogin: counted from connect, for the AUTHORIZATION state.
     const loginTimeout = this.ctx.config.TimeoutLogin;
     const deadline = startLoginDeadline(loginTimeout, {
