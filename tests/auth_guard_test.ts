@@ -9,6 +9,7 @@ import { AuthGuard, type LoginAttempt } from "../src/auth/guard.ts";
 import { FailureWindow } from "../src/auth/failure_window.ts";
 import { startLoginDeadline } from "../src/auth/login_deadline.ts";
 import { sourceKey } from "../src/net/source.ts";
+import { ConnectionCounter } from "../src/net/listener.ts";
 import type { UserRecord } from "../src/directory/records.ts";
 
 const MINUTE = 60_000;
@@ -183,4 +184,17 @@ Deno.test("login deadline: expires unless authenticated, waits for a running com
   await new Promise((r) => setTimeout(r, 120));
   assertEquals(expired, 1, "a login being checked is let finish");
   d.cancel();
+});
+
+Deno.test("MaxConnectionsPerIP counts an IPv6 /64 as one client", () => {
+  const counter = new ConnectionCounter();
+  assert(counter.tryAdd("imap", "2001:db8:1:2::1", 100, 2));
+  assert(counter.tryAdd("imap", "2001:db8:1:2::ffff", 100, 2));
+  assert(!counter.tryAdd("imap", "2001:db8:1:2:abcd::7", 100, 2), "a third address of the /64");
+  assert(counter.tryAdd("imap", "2001:db8:1:3::1", 100, 2), "another /64");
+  assert(counter.tryAdd("pop3", "2001:db8:1:2::1", 100, 2), "per service");
+  counter.remove("imap", "2001:db8:1:2::ffff");
+  assert(counter.tryAdd("imap", "2001:db8:1:2::9", 100, 2), "a slot came free");
+  assert(counter.tryAdd("imap", "192.0.2.1", 100, 1));
+  assert(!counter.tryAdd("imap", "::ffff:192.0.2.1", 100, 1), "a mapped IPv4 is the same address");
 });

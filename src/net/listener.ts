@@ -38,7 +38,7 @@ export class ConnectionCounter {
   }
 
   tryAdd(family: string, ip: string, max: number, maxPerIp: number): boolean {
-    const key = `${family} ${ip}`;
+    const key = `${family} ${sourceKey(ip)}`;
     const perIp = this.#byIp.get(key) ?? 0;
     const total = this.count(family);
     if (total >= max || perIp >= maxPerIp) return false;
@@ -48,7 +48,7 @@ export class ConnectionCounter {
   }
 
   remove(family: string, ip: string): void {
-    const key = `${family} ${ip}`;
+    const key = `${family} ${sourceKey(ip)}`;
     this.byFamily.set(family, Math.max(0, this.count(family) - 1));
     const perIp = (this.#byIp.get(key) ?? 1) - 1;
     if (perIp <= 0) this.#byIp.delete(key);
@@ -98,7 +98,7 @@ export class Listener {
     socket.on("error", () => {}); // errors surface through Connection; never crash
     // Replies are small and often pipelined: Nagle would stall each by up to 40 ms.
     socket.setNoDelay(true);
-    const ip = sourceKey(normalizeIp(socket.remoteAddress ?? ""));
+    const ip = normalizeIp(socket.remoteAddress ?? "");
     const { maxConnections, maxPerIp } = this.options.limits();
     const family = this.options.family;
     let raw: Socket | TLSSocket = socket;
