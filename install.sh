@@ -4,7 +4,8 @@
 # Run ./install.sh --help for the options. Installs:
 #   /usr/local/sbin/extremail               the compiled binary dist/extremail (deno task compile),
 #                                           or a launcher running the sources in
-#   /usr/local/lib/extremail/               main.ts, deno.json, deno.lock, src/ (+ deno-dir/ cache)
+#   /usr/local/lib/extremail/               main.ts, deno.json, deno.lock, src/, bin/deno (Deno
+#                                           itself) and deno-dir/ (the cached dependencies)
 #   /etc/extremail/extremail.toml           never overwritten; a newer shipped copy goes to .toml.new
 #   /etc/systemd/system/extremail.service   when systemd runs (or with --prefix)
 #   /etc/init.d/extremail                   SysV init script, always
@@ -38,13 +39,16 @@ Options:
   --launcher     install the Deno launcher even when dist/extremail exists
   --no-deno-cache
                  launcher installs: do not pre-fetch the dependencies into
-                 /usr/local/lib/extremail/deno-dir (they are then fetched at first start)
+                 /usr/local/lib/extremail/deno-dir; the launcher then uses Deno's default
+                 cache of whoever runs it (still never downloading at start)
   -h, --help     show this help and exit
 
 Without --build, dist/extremail is installed when it exists (build it with
 "deno task compile"); otherwise /usr/local/sbin/extremail becomes a small launcher that
-runs the TypeScript sources with Deno ${DENO_VERSION} ("deno" on PATH, else
-"npx -y deno@${DENO_VERSION}").
+runs the TypeScript sources with Deno ${DENO_VERSION}, installed as
+/usr/local/lib/extremail/bin/deno (copied from a deno ${DENO_VERSION} on PATH or
+EXTREMAIL_DENO, else fetched with npm from the npm registry), and the dependencies cached
+in /usr/local/lib/extremail/deno-dir: the service never downloads anything when it starts.
 EOF
 }
 
@@ -337,7 +341,7 @@ find_nologin() {
 	printf '/bin/false'
 }
 
-# Deno command for building and caching: "deno" on PATH, else npx.
+# Deno for building (deno task compile): "deno" on PATH, else npx.
 DENO_CMD=()
 DENO_PATH=""
 if DENO_PATH=$(command -v deno 2>/dev/null) && [[ "$DENO_PATH" == /* && "$DENO_PATH" != *"'"* ]]; then
@@ -348,6 +352,62 @@ elif command -v npx >/dev/null 2>&1; then
 else
 	DENO_PATH=""
 fi
+
+# The Deno a launcher install runs with, installed into the prefix.
+P_DENO=$P_LIB/bin/deno
+
+# "2.9.6" for a deno executable, or nothing.
+deno_version_of() {
+	local out
+	out=$("$1" --version 2>/dev/null | head -n 1) || return 0
+	out=${out#deno }
+	printf '%s' "${out%% *}"
+}
+
+# Installs Deno DENO_VERSION as P_DENO: a copy of a deno of that version found here
+# (EXTREMAIL_DENO, deno on PATH), else the npm registry's package "deno" (npm install into
+# a temporary directory; the binary is copied). Warns, naming what is missing, when neither
+# works; the launcher then refuses to start with the same explanation.
+install_deno() {
+	local src="" cand real
+	for cand in "${EXTREMAIL_DENO:-}" "$DENO_PATH"; do
+		[[ -n "$cand" && -x "$cand" ]] || continue
+		real=$(readlink -f "$cand" 2>/dev/null || printf '%s' "$cand")
+		if [[ "$(deno_version_of "$real")" == "$DENO_VERSION" ]]; then
+			src=$real
+			break
+		fi
+	done
+	if [[ -z "$src" && -x "$P_DENO" && "$(deno_version_of "$P_DENO")" == "$DENO_VERSION" ]]; then
+		report unchanged "$P_DENO (Deno $DENO_VERSION)"
+		return 0
+	fi
+	if [[ -z "$src" ]] && command -v npm >/dev/null 2>&1; then
+		if ((DRY_RUN)); then
+			act npm install --prefix "$TMPD/npm" --no-save --no-audit --no-fund "deno@$DENO_VERSION"
+			act install -m 0755 "<deno $DENO_VERSION from npm>" "$P_DENO"
+			report installed "$P_DENO (Deno $DENO_VERSION from the npm registry)"
+			return 0
+		fi
+		echo "Fetching Deno $DENO_VERSION from the npm registry ..."
+		if npm install --prefix "$TMPD/npm" --no-save --no-audit --no-fund --loglevel=error \
+			"deno@$DENO_VERSION" >"$TMPD/npm.log" 2>&1; then
+			for cand in "$TMPD"/npm/node_modules/@deno/*/deno "$TMPD/npm/node_modules/deno/deno"; do
+				if [[ -x "$cand" && "$(deno_version_of "$cand")" == "$DENO_VERSION" ]]; then
+					src=$cand
+					break
+				fi
+			done
+		else
+			sed 's/^/    /' "$TMPD/npm.log" | tail -n 5 >&2
+		fi
+	fi
+	if [[ -z "$src" ]]; then
+		warn "Deno $DENO_VERSION is not installed in $P_DENO: no deno $DENO_VERSION on PATH or in EXTREMAIL_DENO, and npm could not fetch the package deno@$DENO_VERSION; the service cannot start until install.sh runs again with one of them"
+		return 0
+	fi
+	install_file "$src" "$P_DENO" 0755 "deno $DENO_VERSION ($src)"
+}
 
 # ---------------------------------------------------------------------------- plan
 
@@ -462,61 +522,69 @@ else
 		report unchanged "$P_LIB/src/ ($total files)"
 	fi
 
-	# The launcher. DENO_PATH (the deno found now) is tried first, then deno on PATH, then npx.
+	# Deno itself, next to the sources: the service never looks for it elsewhere and never
+	# downloads it when it starts (SPEC §7).
+	install_deno
+
+	# The launcher: the installed Deno, the installed dependency cache, --cached-only.
 	launcher=$TMPD/launcher
 	cat >"$launcher" <<EOF
 #!/bin/sh
 # eXtremail launcher written by install.sh: runs the TypeScript sources installed in
-# $P_LIB with Deno. Build the single binary with "deno task compile" and
+# $P_LIB with the Deno $DENO_VERSION installed next to them ($P_DENO).
+# Nothing is downloaded at start (--cached-only): the dependencies were cached into
+# $P_LIB/deno-dir at install time. Build the single binary with "deno task compile" and
 # re-run install.sh to replace this script by it.
 LIB='$P_LIB'
-# Dependencies pre-fetched at install time (read-only for the service user).
-if [ -z "\${DENO_DIR:-}" ] && [ -d "\$LIB/deno-dir" ]; then
-	DENO_DIR="\$LIB/deno-dir"
-	export DENO_DIR
+DENO=\${EXTREMAIL_DENO:-\$LIB/bin/deno}
+if [ ! -x "\$DENO" ]; then
+	echo "extremail: Deno $DENO_VERSION is missing: \$DENO does not exist or is not executable;" \\
+		"re-run install.sh (it installs Deno from the npm registry) or set EXTREMAIL_DENO" >&2
+	exit 127
+fi
+if [ -z "\${DENO_DIR:-}" ]; then
+	if [ -d "\$LIB/deno-dir" ]; then
+		DENO_DIR="\$LIB/deno-dir"
+		export DENO_DIR
+	else
+		echo "extremail: no dependency cache in \$LIB/deno-dir (installed with --no-deno-cache);" \\
+			"using Deno's default cache, and nothing is downloaded: re-run install.sh to fill it" >&2
+	fi
 fi
 DENO_NO_UPDATE_CHECK=1
 export DENO_NO_UPDATE_CHECK
-for deno in "\${EXTREMAIL_DENO:-}" '$DENO_PATH'; do
-	if [ -n "\$deno" ] && [ -x "\$deno" ]; then
-		exec "\$deno" run --allow-all --config "\$LIB/deno.json" "\$LIB/main.ts" "\$@"
-	fi
-done
-if command -v deno >/dev/null 2>&1; then
-	exec deno run --allow-all --config "\$LIB/deno.json" "\$LIB/main.ts" "\$@"
-fi
-if command -v npx >/dev/null 2>&1; then
-	exec npx -y deno@$DENO_VERSION run --allow-all --config "\$LIB/deno.json" "\$LIB/main.ts" "\$@"
-fi
-echo "extremail: Deno not found; install Deno $DENO_VERSION on PATH (or Node.js for npx)," \\
-	"or set EXTREMAIL_DENO to the deno executable" >&2
-exit 127
+# A module missing from the cache stops the start with Deno's message naming it.
+exec "\$DENO" run --cached-only --allow-all --config "\$LIB/deno.json" "\$LIB/main.ts" "\$@"
 EOF
 	install_file "$launcher" "$P_SBIN" 0755 "<launcher for $P_LIB/main.ts>"
 
-	# Pre-fetch the npm/jsr dependencies so that the service user, which cannot write to
-	# /usr/local (ProtectSystem=full), never needs to download anything.
+	# Pre-fetch the npm dependencies with the installed Deno, so that the service user,
+	# which cannot write to /usr/local (ProtectSystem=full), never needs to download anything.
+	# The check afterwards runs the program with --cached-only, as the service will.
 	if ((DENO_CACHE)); then
-		if ((${#DENO_CMD[@]} == 0)); then
-			warn "neither deno nor npx found: the launcher needs Deno $DENO_VERSION at run time"
-		elif ((DRY_RUN)); then
-			act env DENO_DIR="$P_LIB/deno-dir" "${DENO_CMD[@]}" cache --quiet \
+		if ((DRY_RUN)); then
+			act env DENO_DIR="$P_LIB/deno-dir" "$P_DENO" cache --quiet --frozen-lockfile \
 				--config "$P_LIB/deno.json" "$P_LIB/main.ts"
 			report cached "dependencies into $P_LIB/deno-dir"
+		elif [[ ! -x "$P_DENO" ]]; then
+			warn "no Deno in $P_DENO to cache the dependencies with; the service cannot start until install.sh runs again with Deno available"
 		else
 			lockflag=()
 			[[ -f "$P_LIB/deno.lock" ]] && lockflag=(--frozen-lockfile)
-			if DENO_DIR="$P_LIB/deno-dir" DENO_NO_UPDATE_CHECK=1 "${DENO_CMD[@]}" cache --quiet \
-				"${lockflag[@]}" --config "$P_LIB/deno.json" "$P_LIB/main.ts" >"$TMPD/cache.log" 2>&1; then
+			if DENO_DIR="$P_LIB/deno-dir" DENO_NO_UPDATE_CHECK=1 "$P_DENO" cache --quiet \
+				"${lockflag[@]}" --config "$P_LIB/deno.json" "$P_LIB/main.ts" >"$TMPD/cache.log" 2>&1 &&
+				DENO_DIR="$P_LIB/deno-dir" DENO_NO_UPDATE_CHECK=1 "$P_DENO" run --cached-only \
+					--allow-all --config "$P_LIB/deno.json" "$P_LIB/main.ts" --version \
+					>/dev/null 2>>"$TMPD/cache.log"; then
 				chmod -R a+rX "$P_LIB/deno-dir"
 				report ok "dependencies cached in $P_LIB/deno-dir"
 			else
 				sed 's/^/    /' "$TMPD/cache.log" >&2
-				warn "could not pre-fetch the dependencies into $P_LIB/deno-dir; they will be fetched at first start (network needed, and a writable DENO_DIR)"
+				warn "could not cache the dependencies into $P_LIB/deno-dir (install.sh needs the npm registry for them); the service cannot start until install.sh runs again"
 			fi
 		fi
 	else
-		report skipped "dependency pre-fetch (--no-deno-cache)"
+		report skipped "dependency pre-fetch (--no-deno-cache: the launcher uses Deno's default cache of whoever runs it)"
 	fi
 fi
 
@@ -656,33 +724,18 @@ else
 	fi
 fi
 
-# The systemd unit runs the daemon as the service user with ProtectHome=true: a launcher
-# install needs a Deno executable outside /root and /home that this user may run
-# (otherwise the launcher falls back to npx, which downloads Deno into the user's home,
-# DirBase, at run time).
-if ((SYSTEMD && !STAGED)) && [[ "$MODE" == launcher ]]; then
-	deno_problem=""
-	if [[ -z "$DENO_PATH" ]]; then
-		deno_problem="no deno on PATH"
-	else
-		real=$(readlink -f "$DENO_PATH" 2>/dev/null || printf '%s' "$DENO_PATH")
-		case "$real" in
-			/root/* | /home/*) deno_problem="deno resolves to $real, hidden from the service by ProtectHome" ;;
-		esac
-		if [[ -z "$deno_problem" ]] && ((IS_ROOT && !DRY_RUN)) && have_user &&
-			command -v runuser >/dev/null 2>&1 &&
-			! (cd / && runuser -u "$SERVICE_USER" -- test -x "$DENO_PATH") 2>/dev/null; then
-			deno_problem="the user $SERVICE_USER may not execute $DENO_PATH"
-		fi
-	fi
-	if [[ -n "$deno_problem" ]]; then
-		warn "$deno_problem; the systemd unit runs extremail as $SERVICE_USER: install Deno $DENO_VERSION system-wide (a real file, e.g. /usr/local/bin/deno) and re-run install.sh, or build the single binary with: deno task compile && ./install.sh"
-	fi
-elif ((SYSTEMD && !STAGED && IS_ROOT && !DRY_RUN)) && [[ -n "$VERSION" ]] && have_user &&
+# Both the systemd unit and the SysV script run the daemon as the service user: it must be
+# able to run the installed program (and, for a launcher, its Deno and dependency cache)
+# with nothing downloaded.
+if ((!STAGED && IS_ROOT && !DRY_RUN)) && [[ -n "$VERSION" ]] && have_user &&
 	command -v runuser >/dev/null 2>&1; then
-	if ! (cd / && runuser -u "$SERVICE_USER" -- "$P_SBIN" --version) >/dev/null 2>&1; then
-		warn "the service user $SERVICE_USER cannot run $P_SBIN, but the systemd unit runs the daemon as $SERVICE_USER"
+	if ! (cd / && runuser -u "$SERVICE_USER" -- "$P_SBIN" --version) >/dev/null 2>"$TMPD/user.err"; then
+		sed 's/^/    /' "$TMPD/user.err" | tail -n 3 >&2
+		warn "the service user $SERVICE_USER cannot run $P_SBIN, but the service runs the daemon as $SERVICE_USER"
 	fi
+fi
+if ((!STAGED && !DRY_RUN)) && ! command -v setpriv >/dev/null 2>&1; then
+	warn "setpriv (util-linux) is not installed: the SysV init script needs it to start the daemon as $SERVICE_USER"
 fi
 
 # ---------------------------------------------------------------------------- summary

@@ -22,6 +22,7 @@ import {
   type Sink,
 } from "@logtape/logtape";
 import type { Config } from "./config/schema.ts";
+import { escapeControls } from "./message/controls.ts";
 
 const LEVELS: Record<Config["LogLevel"], TapeLevel> = {
   debug: "debug",
@@ -79,8 +80,9 @@ function messageText(record: LogRecord): string {
     const part = record.message[i];
     msg += i % 2 === 0 ? String(part) : typeof part === "string" ? part : JSON.stringify(part);
   }
-  // One event, one line: newlines from client input never split a log line.
-  return msg.replace(/[\r\n]+/g, " ");
+  // One event, one line, and no terminal escape sequences: every control character of
+  // client input (and of anything else) is written as text, e.g. `\x1b`, `\r\n`.
+  return escapeControls(msg);
 }
 
 function formatText(record: LogRecord): string {
@@ -121,7 +123,11 @@ export function jsonLine(
     if (!FIXED_FIELDS.has(key) && key !== "sid") line[key] = value;
   }
   line.time = new Date(fields.time).toISOString();
-  return JSON.stringify(line) + "\n";
+  // JSON escapes C0 itself, but not C1 controls or U+2028: properties get the same escaping.
+  return JSON.stringify(
+    line,
+    (_key, value) => typeof value === "string" ? escapeControls(value) : value,
+  ) + "\n";
 }
 
 function formatJson(record: LogRecord): string {
@@ -158,7 +164,7 @@ function makeSink(logFile: string): Sink {
  * (SPEC §2) is shown once, and a LogLevel of "error" must not swallow it.
  */
 export function logAlways(component: string, message: string): void {
-  const text = message.replace(/[\r\n]+/g, " ");
+  const text = escapeControls(message);
   writeLine(
     format === "json"
       ? jsonLine({

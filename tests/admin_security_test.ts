@@ -12,10 +12,14 @@ async function connect(port: number): Promise<LineClient> {
   return c;
 }
 
-/** Sends one line and returns the status line (these commands send no data lines). */
+/**
+ * Sends one line and returns the status line (these commands send no data lines). Checks of
+ * one address run one after another, each a scrypt of about half a second (N=2^17) on a
+ * loaded machine maybe several: five parallel LOGINs may take well over 10 s.
+ */
 async function status(c: LineClient, line: string): Promise<string> {
   await c.send(line);
-  const lines = await c.readUntil((l) => l.startsWith("+OK") || l.startsWith("-ERR"));
+  const lines = await c.readUntil((l) => l.startsWith("+OK") || l.startsWith("-ERR"), 30_000);
   return lines[lines.length - 1];
 }
 

@@ -65,8 +65,9 @@ Deno.test("schema: exactly the SPEC §3, §8 and §10 keys plus the four extensi
     "HostName", "DirBase", "ListenIP", "PortSMTP", "PortSubmission", "PortSMTPS", "PortPOP3",
     "PortPOP3S", "PortIMAP", "PortIMAPS", "PortAdmin", "AdminIP", "TLSCert", "TLSKey", "LocalIP",
     "PlainAuthWithoutTLS", "ThreadsSMTP", "ThreadsQueue", "MaxConnections", "MaxConnectionsPerIP",
-    "MaxMailSize", "MaxRecipients", "TimeoutSMTP", "TimeoutPOP3", "TimeoutIMAP", "QueueRetry",
-    "QueueExpire", "RelayHost", "OutboundPort", "DNSServer", "HashDirs", "LogLevel", "LogFile",
+    "MaxMailSize", "MaxRecipients", "TimeoutSMTP", "TimeoutPOP3", "TimeoutIMAP", "TimeoutLogin",
+    "QueueRetry", "QueueExpire", "RelayHost", "OutboundPort", "DNSServer", "HashDirs", "LogLevel",
+    "LogFile",
   ];
   const observability = ["PortMetrics", "MetricsIP", "LogFormat"]; // SPEC §10
   const authentication = ["DKIMSign", "InboundAuth", "SRS"]; // SPEC §8

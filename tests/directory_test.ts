@@ -2,7 +2,10 @@ import { assert, assertEquals, assertThrows } from "./helpers/assert.ts";
 import { Directory, normalizeUserDir } from "../src/directory/directory.ts";
 import { DirectoryError } from "../src/directory/records.ts";
 import { normalizeDomain, normalizeLocalPart, parseAddress } from "../src/directory/names.ts";
-import { hashPassword, verifyPassword } from "../src/directory/password.ts";
+import { hashPassword, needsRehash, verifyPassword } from "../src/directory/password.ts";
+import { randomBytes, scryptSync } from "node:crypto";
+import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
 
 async function withDir(fn: (dir: string) => Promise<void>) {
   const dir = await Deno.makeTempDir({ prefix: "extremail-dir-" });
@@ -141,3 +144,43 @@ async function assertRejects(fn: () => Promise<unknown>) {
   }
   assert(threw, "expected a DirectoryError");
 }
+
+/** A hash as the server wrote them before N=2^17 (N=2^14, r=8, p=1). */
+function oldHash(password: string): string {
+  const salt = randomBytes(16);
+  const key = scryptSync(password, salt, 32, { N: 16384, r: 8, p: 1, maxmem: 64 << 20 });
+  return `scrypt$16384$8$1$${salt.toString("base64")}$${key.toString("base64")}`;
+}
+
+Deno.test("passwords: new hashes use N=2^17; older ones verify and are re-hashed on login", async () => {
+  const fresh = await hashPassword("pw");
+  assert(fresh.startsWith("scrypt$131072$8$1$"), fresh);
+  assert(!needsRehash(fresh));
+  await withDir(async (base) => {
+    let d = Directory.open(base);
+    d.addDomain("example.com");
+    await d.addUser({ name: "old", domain: "example.com" });
+    d.close();
+    const db = new DatabaseSync(join(base, "directory.sqlite"));
+    const stored = oldHash("old-secret");
+    db.prepare("UPDATE users SET pass = ? WHERE name = 'old'").run(stored);
+    db.close();
+
+    d = Directory.open(base);
+    assert(needsRehash(d.getUser("old", "example.com")!.passHash));
+    assertEquals(await d.authenticate("old@example.com", "wrong"), undefined);
+    await d.rehashed();
+    assertEquals(d.getUser("old", "example.com")!.passHash, stored, "a failure changes nothing");
+    assert(await d.authenticate("old@example.com", "old-secret"), "the old hash verifies");
+    await d.rehashed();
+    const upgraded = d.getUser("old", "example.com")!.passHash;
+    assert(upgraded.startsWith("scrypt$131072$8$1$"), upgraded);
+    d.close();
+
+    d = Directory.open(base); // durable
+    assertEquals(d.getUser("old", "example.com")!.passHash, upgraded);
+    assert(await d.authenticate("old@example.com", "old-secret"));
+    assertEquals(await d.authenticate("missing@example.com", "x"), undefined);
+    d.close();
+  });
+});

@@ -1,10 +1,12 @@
 // Tests for install.sh, conf/extremail.init and conf/extremail.service.
 //
 // install.sh is run from the repository itself with --prefix into temporary directories;
-// nothing outside those directories is touched. --no-deno-cache keeps the runs offline:
-// the launcher then uses the caller's Deno cache.
+// nothing outside those directories is touched. --no-deno-cache keeps most runs offline:
+// the launcher then uses the caller's Deno cache. The service test caches the dependencies
+// into the prefix (the npm registry is needed at install time) and then starts the daemon
+// as an unprivileged user in a network namespace without any network.
 
-import { firstReason, testUnless } from "./helpers/skip.ts";
+import { firstReason, have, testUnless } from "./helpers/skip.ts";
 
 // Minimal assertions, so that this file needs no dependency.
 class AssertionError extends Error {}
@@ -189,7 +191,11 @@ Deno.test({
       if (head.startsWith("#!")) {
         // Launcher: points into the prefix, sources copied next to it.
         assertStringIncludes(head, `LIB='${p}/usr/local/lib/extremail'`);
-        assertStringIncludes(head, 'run --allow-all --config "$LIB/deno.json" "$LIB/main.ts"');
+        assertStringIncludes(
+          head,
+          'run --cached-only --allow-all --config "$LIB/deno.json" "$LIB/main.ts"',
+        );
+        assert(isExecutable(`${p}/usr/local/lib/extremail/bin/deno`), "Deno is installed");
         assert(exists(`${p}/usr/local/lib/extremail/main.ts`));
         assert(exists(`${p}/usr/local/lib/extremail/deno.json`));
         assert(exists(`${p}/usr/local/lib/extremail/src`));
@@ -287,7 +293,20 @@ Deno.test({
       const launcher = Deno.readTextFileSync(`${p}/usr/local/sbin/extremail`);
       assert(launcher.startsWith("#!/bin/sh\n"));
       assertStringIncludes(launcher, `LIB='${p}/usr/local/lib/extremail'`);
-      assertStringIncludes(launcher, "npx -y deno@2.9.6 run --allow-all");
+      // SPEC §7: the service never downloads anything when it starts.
+      assertStringIncludes(launcher, "run --cached-only --allow-all");
+      assert(!launcher.includes("npx"), "the launcher never falls back to npx");
+      const deno = `${p}/usr/local/lib/extremail/bin/deno`;
+      assert(isExecutable(deno), "Deno is installed next to the sources");
+      const version = await run(deno, ["--version"]);
+      assertMatch(version.stdout, /^deno 2\.9\.6 /);
+      // Without its Deno the launcher names what is missing instead of fetching anything.
+      Deno.renameSync(deno, `${deno}.away`);
+      const missing = await run(`${p}/usr/local/sbin/extremail`, ["--version"]);
+      Deno.renameSync(`${deno}.away`, deno);
+      assertEquals(missing.code, 127);
+      assertStringIncludes(missing.stderr, "Deno 2.9.6 is missing");
+      assertStringIncludes(missing.stderr, deno);
       assertOk(
         await run("sh", ["-n", `${p}/usr/local/sbin/extremail`]),
         "sh -n on the launcher",
@@ -384,24 +403,44 @@ function freeLoopbackPorts(n: number): number[] {
   return ports;
 }
 
+/** The unprivileged user the SysV tests start daemons as (Debian and most others have it). */
+const SERVICE_TEST_USER = "nobody";
+
+/** `uid` and the capability sets of a process, from /proc/<pid>/status. */
+function processCredentials(pid: number): { uid: number; capEff: string; capAmb: string } {
+  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  const field = (name: string) => new RegExp(`^${name}:\\s+(\\S+)`, "m").exec(status)?.[1] ?? "";
+  return { uid: Number(field("Uid")), capEff: field("CapEff"), capAmb: field("CapAmb") };
+}
+
 testUnless(
   firstReason(
     [!HAVE_PROGRAM, "neither main.ts nor dist/extremail exists"],
     [!HAVE_CONF, "conf/extremail.toml is missing"],
     [!exists("/proc/self/fdinfo"), "no /proc/<pid>/fdinfo to see which files the daemon writes"],
+    [
+      IS_ROOT && !(have("unshare") && have("nsenter") && have("ip") && have("curl")),
+      "unshare, nsenter (util-linux), ip (iproute2) and curl are needed",
+    ],
   ),
   {
-    name: "install.sh --prefix: a service started from the staged tree writes nothing outside it",
+    name: "install.sh --prefix: the staged service runs as a user, offline, writing only inside",
     fn: () =>
       withTempDir(async (tmp) => {
+        Deno.chmodSync(tmp, 0o755); // the service user walks into the staged tree
         const p = `${tmp}/root`;
-        assertOk(await install("--prefix", p), "staged install");
+        // Dependencies cached into the prefix now: the only time the network is used.
+        const installed = await run("bash", [INSTALL, "--prefix", p]);
+        assertOk(installed, "staged install");
+        if (!HAVE_BINARY) {
+          assertStringIncludes(installed.stdout, "dependencies cached in", installed.stderr);
+        }
         const conf = `${p}/etc/extremail/extremail.toml`;
         const [smtp, submission, pop3, imap, admin, metrics] = freeLoopbackPorts(6);
         // The administrator's edits: loopback, free ports, the metrics listener.
         const edited = Deno.readTextFileSync(conf)
           .replace(/^ListenIP = .*$/m, 'ListenIP = ["127.0.0.1"]')
-          .replace(/^PortSMTP = .*$/m, `PortSMTP = ${smtp}`)
+          .replace(/^PortSMTP = .*$/m, `PortSMTP = ${IS_ROOT ? 25 : smtp}`)
           .replace(/^PortSubmission = .*$/m, `PortSubmission = ${submission}`)
           .replace(/^PortPOP3 = .*$/m, `PortPOP3 = ${pop3}`)
           .replace(/^PortIMAP = .*$/m, `PortIMAP = ${imap}`)
@@ -412,18 +451,41 @@ testUnless(
         Deno.mkdirSync(`${p}/etc/default`, { recursive: true });
         Deno.writeTextFileSync(
           `${p}/etc/default/extremail`,
-          "export EXTREMAIL_ADMIN_PASSWORD=staged-pw\n",
+          `DAEMON_USER=${SERVICE_TEST_USER}\nexport EXTREMAIL_ADMIN_PASSWORD=staged-pw\n`,
         );
+        const initd = `${p}/etc/init.d/extremail`;
         const live = liveState();
         const cache = await denoDir();
         const env = { SYSTEMCTL_SKIP_REDIRECT: "1", EXTREMAIL_ADMIN_PASSWORD: "staged-pw" };
         let pid = 0;
         let child: Deno.ChildProcess | null = null;
+        /** Runs a command in the daemon's network namespace (root), or here. */
+        const inDaemonNet = (cmd: string[]) =>
+          IS_ROOT
+            ? run("nsenter", [`--net=/proc/${pid}/ns/net`, ...cmd])
+            : run(cmd[0], cmd.slice(1));
         try {
           if (IS_ROOT) {
-            // As an administrator would: the staged init script, which only root may run.
-            assertOk(await run("sh", [`${p}/etc/init.d/extremail`, "start"], env), "init start");
+            // As the administrator hands the service its state, in a live install done by
+            // install.sh: DirBase and the log directory belong to the service user.
+            for (const d of ["var/spool/extremail", "var/log/extremail"]) {
+              assertOk(await run("chown", ["-R", SERVICE_TEST_USER, `${p}/${d}`]), `chown ${d}`);
+            }
+            const group = `$(id -gn ${SERVICE_TEST_USER})`;
+            assertOk(await run("sh", ["-c", `chgrp "${group}" '${conf}'`]), "chgrp conf");
+            // The staged init script, in a network namespace with only a loopback: the
+            // daemon can download nothing, and it binds port 25 without being root.
+            assertOk(
+              await run(
+                "unshare",
+                ["-n", "sh", "-c", `ip link set lo up && sh '${initd}' start`],
+                env,
+              ),
+              "init start without network",
+            );
             pid = Number(Deno.readTextFileSync(`${p}/run/extremail.pid`).trim());
+            const routes = await inDaemonNet(["ip", "-4", "route"]);
+            assertEquals(routes.stdout.trim(), "", "no route out of the daemon's namespace");
           } else {
             child = new Deno.Command(`${p}/usr/local/sbin/extremail`, {
               args: ["serve", "--conf", conf],
@@ -435,15 +497,34 @@ testUnless(
             }).spawn();
             pid = child.pid;
           }
-          let health = 0;
-          for (let i = 0; i < 300 && health !== 200; i++) {
+          let health = "";
+          for (let i = 0; i < 300 && health !== "200"; i++) {
             await new Promise((r) => setTimeout(r, 100));
-            health = await fetch(`http://127.0.0.1:${metrics}/healthz`).then(
-              async (r) => (await r.body?.cancel(), r.status),
-              () => 0,
-            );
+            const probe = await inDaemonNet([
+              "curl",
+              "-s",
+              "-o",
+              "/dev/null",
+              "-w",
+              "%{http_code}",
+              `http://127.0.0.1:${metrics}/healthz`,
+            ]);
+            health = probe.stdout.trim();
           }
-          assertEquals(health, 200, "the staged daemon answers /healthz");
+          assertEquals(health, "200", "the staged daemon answers /healthz");
+          if (IS_ROOT) {
+            // SPEC §7: never root; only CAP_NET_BIND_SERVICE (bit 10).
+            const creds = processCredentials(pid);
+            assert(creds.uid !== 0, `the daemon runs as uid ${creds.uid}`);
+            assertEquals(creds.capEff, "0000000000000400", "effective capabilities");
+            assertEquals(creds.capAmb, "0000000000000400", "ambient capabilities");
+            const greeting = await inDaemonNet([
+              "sh",
+              "-c",
+              "printf 'QUIT\\r\\n' | curl -s --max-time 5 telnet://127.0.0.1:25",
+            ]);
+            assertMatch(greeting.stdout, /^220 /, "port 25 bound without root");
+          }
           const outside = filesOpenForWriting(pid).filter((f) =>
             !f.startsWith(`${p}/`) && !f.startsWith("/dev/") && !f.startsWith(`${cache}/`)
           );
@@ -453,7 +534,7 @@ testUnless(
           }
         } finally {
           if (IS_ROOT) {
-            assertOk(await run("sh", [`${p}/etc/init.d/extremail`, "stop"], env), "init stop");
+            assertOk(await run("sh", [initd, "stop"], env), "init stop");
           } else if (child) {
             child.kill("SIGTERM");
             await child.status;
@@ -475,6 +556,8 @@ testUnless(
 // redirected into a temp dir that points PIDFILE, DAEMON, CONF and LOGDIR there too.
 async function initScriptLifecycle(useStartStopDaemon: boolean): Promise<void> {
   await withTempDir(async (tmp) => {
+    // The fake daemon runs as the unprivileged service user: it must reach its files.
+    Deno.chmodSync(tmp, 0o755);
     const initd = `${tmp}/extremail.init`;
     const defaults = `${tmp}/default-extremail`;
     const daemon = `${tmp}/fake-extremail`;
@@ -493,6 +576,7 @@ esac
 trap 'echo hup >>"${events}"' HUP
 trap 'echo term >>"${events}"; exit 0' TERM
 echo "started $*" >>"${events}"
+echo "uid $(id -u) $(grep -E '^CapAmb' /proc/self/status | tr -s ' \t' ' ')" >>"${events}"
 while :; do sleep 1 & wait $!; done
 `,
       { mode: 0o755 },
@@ -508,6 +592,7 @@ while :; do sleep 1 & wait $!; done
         `CONSOLE_LOG=${tmp}/log/daemon.log`,
         `USE_START_STOP_DAEMON=${useStartStopDaemon ? "yes" : "no"}`,
         "STOP_TIMEOUT=10",
+        `DAEMON_USER=${SERVICE_TEST_USER}`,
         "",
       ].join("\n"),
     );
@@ -515,6 +600,8 @@ while :; do sleep 1 & wait $!; done
     const env = { SYSTEMCTL_SKIP_REDIRECT: "1" };
     const sh = (action: string) => run("sh", [initd, action], env);
     const events_ = () => exists(events) ? Deno.readTextFileSync(events) : "";
+    Deno.writeTextFileSync(events, "", { mode: 0o666 });
+    Deno.chmodSync(events, 0o666);
 
     try {
       assertEquals((await sh("status")).code, 3, "status before start");
@@ -522,6 +609,15 @@ while :; do sleep 1 & wait $!; done
       const pid = Deno.readTextFileSync(`${tmp}/extremail.pid`).trim();
       assertMatch(pid, /^\d+$/);
       assertStringIncludes(events_(), `started serve --conf ${tmp}/extremail.toml`);
+      // SPEC §7: started through setpriv as the service user, with CAP_NET_BIND_SERVICE only.
+      const uid = Number(
+        new TextDecoder().decode(
+          new Deno.Command("id", { args: ["-u", SERVICE_TEST_USER], stdout: "piped" }).outputSync()
+            .stdout,
+        ).trim(),
+      );
+      assertStringIncludes(events_(), `uid ${uid} CapAmb: 0000000000000400`);
+      assert(uid !== 0);
       const status = await sh("status");
       assertEquals(status.code, 0, "status while running");
       assertStringIncludes(status.stdout, pid);
@@ -553,6 +649,18 @@ while :; do sleep 1 & wait $!; done
       Deno.removeSync(`${tmp}/extremail.pid`);
 
       assertEquals((await sh("no-such-action")).code, 2, "usage error");
+
+      // Never as root, and a missing user is named rather than worked around.
+      const defaultsText = Deno.readTextFileSync(defaults);
+      Deno.writeTextFileSync(defaults, defaultsText + "DAEMON_USER=root\n");
+      const asRoot = await sh("start");
+      assertEquals(asRoot.code, 6, "DAEMON_USER=root is refused");
+      assertStringIncludes(asRoot.stderr, "never runs as root");
+      Deno.writeTextFileSync(defaults, defaultsText + "DAEMON_USER=no-such-user-x\n");
+      const noUser = await sh("start");
+      assertEquals(noUser.code, 5, "a missing user is refused");
+      assertStringIncludes(noUser.stderr, "no-such-user-x does not exist");
+      assert(!exists(`${tmp}/extremail.pid`), "nothing was started");
     } finally {
       // Never leave a fake daemon behind, whatever failed.
       try {

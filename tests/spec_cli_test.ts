@@ -39,6 +39,7 @@ const SPEC_DEFAULTS: Record<string, unknown> = {
   TimeoutSMTP: 300,
   TimeoutPOP3: 600,
   TimeoutIMAP: 1800,
+  TimeoutLogin: 60,
   QueueRetry: [300, 900, 1800, 3600, 7200, 14400],
   QueueExpire: 432000,
   RelayHost: "",

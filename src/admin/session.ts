@@ -13,6 +13,7 @@ import { FolderNameError } from "../store/maildir_names.ts";
 import { checkArguments, findCommand, help, unknownCommand } from "./commands/table.ts";
 import { type CommandInput, Params, type SessionControl } from "./commands/types.ts";
 import { LoginGuard } from "./lockout.ts";
+import { sourceKey } from "../net/source.ts";
 import { AdminSyntaxError, parseLine, redactForLog, splitVerb } from "./parse.ts";
 import { AdminError, fail, formatReply, ok, type Reply, statusLine } from "./reply.ts";
 import { isoTime } from "./values.ts";
@@ -178,14 +179,15 @@ export class AdminSession implements SessionControl {
     if (this.#state === "ready") throw new AdminError("already logged in");
     if (password.trim() === "") throw new AdminError("LOGIN needs the password: LOGIN <password>");
     const ip = this.remoteAddress;
-    const verdict = await loginGuard.exclusive(ip, async () => {
-      const lockedUntil = loginGuard.lockedUntil(ip);
+    const source = sourceKey(ip); // an IPv6 client is counted per /64 (SPEC §7)
+    const verdict = await loginGuard.exclusive(source, async () => {
+      const lockedUntil = loginGuard.lockedUntil(source);
       if (lockedUntil) return { result: "locked" as const, until: lockedUntil };
       if (await this.#passwordMatches(password)) {
-        loginGuard.recordSuccess(ip);
+        loginGuard.recordSuccess(source);
         return { result: "ok" as const, until: 0 };
       }
-      return { result: "wrong" as const, until: loginGuard.recordFailure(ip) };
+      return { result: "wrong" as const, until: loginGuard.recordFailure(source) };
     });
     if (verdict.result === "ok") {
       this.#state = "ready";

@@ -47,6 +47,7 @@ export interface Config {
   TimeoutSMTP: number;
   TimeoutPOP3: number;
   TimeoutIMAP: number;
+  TimeoutLogin: number;
   QueueRetry: number[];
   QueueExpire: number;
   RelayHost: string;
@@ -295,6 +296,7 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
   seconds("TimeoutSMTP", 300, "idle seconds before an SMTP session closes"),
   seconds("TimeoutPOP3", 600, "idle seconds before a POP3 session closes"),
   seconds("TimeoutIMAP", 1800, "idle seconds before an IMAP session closes"),
+  seconds("TimeoutLogin", 60, "seconds from connect to log in (POP3, IMAP, submission)"),
   {
     key: "QueueRetry",
     kind: "integerList",

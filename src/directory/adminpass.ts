@@ -6,7 +6,13 @@
  */
 import { join } from "node:path";
 import { writeFileAtomic } from "../store/fsutil.ts";
-import { hashPassword, randomPassword, verifyPassword } from "./password.ts";
+import {
+  hashPassword,
+  needsRehash,
+  randomPassword,
+  rehashPassword,
+  verifyPassword,
+} from "./password.ts";
 
 export const ADMIN_PASSWORD_FILE = "admin.passwd";
 
@@ -15,6 +21,7 @@ export class AdminPassword {
   #hash = "";
   /** Identity of the file the hash was read from: inode, size, mtime. */
   #stamp = "";
+  #rehashing = false;
 
   constructor(dirBase: string) {
     this.path = join(dirBase, ADMIN_PASSWORD_FILE);
@@ -40,7 +47,28 @@ export class AdminPassword {
 
   async verify(password: string): Promise<boolean> {
     await this.#reloadIfChanged();
-    return verifyPassword(password, this.#hash);
+    const hash = this.#hash;
+    const ok = await verifyPassword(password, hash);
+    // A hash with older scrypt parameters is replaced once the password is known right
+    // (SPEC §7), unless the file was changed meanwhile.
+    if (ok && needsRehash(hash) && !this.#rehashing) {
+      this.#rehashing = true;
+      this.#upgrade(hash, password).finally(() => this.#rehashing = false);
+    }
+    return ok;
+  }
+
+  async #upgrade(old: string, password: string): Promise<void> {
+    try {
+      const hash = await rehashPassword(password);
+      await this.#reloadIfChanged();
+      if (this.#hash !== old) return;
+      await writeFileAtomic(this.path, hash + "\n");
+      this.#hash = hash;
+      this.#stamp = await this.#fileStamp();
+    } catch {
+      // The old hash stays in force and still verifies; the next login tries again.
+    }
   }
 
   async #fileStamp(): Promise<string> {

@@ -8,7 +8,8 @@
  * directory_input.ts.
  */
 import { DenyList, normalizeDenyValue } from "./deny.ts";
-import { hashPassword, verifyPassword } from "./password.ts";
+import { dummyVerify, hashPassword, needsRehash, verifyPassword } from "./password.ts";
+import { Rehasher } from "./rehash.ts";
 import { addressKey, normalizeDomain, normalizeLocalPart } from "./names.ts";
 import {
   type AliasRecord,
@@ -43,6 +44,8 @@ export class Directory {
   readonly #aliases = new Map<string, AliasRecord>();
   readonly #lists = new Map<string, ListRecord>();
   #deny = new DenyList([]);
+  readonly #rehasher = new Rehasher();
+  #closed = false;
 
   private constructor(db: DirectoryDb) {
     this.#db = db;
@@ -62,6 +65,7 @@ export class Directory {
   }
 
   close(): void {
+    this.#closed = true;
     this.#db.close();
   }
 
@@ -147,14 +151,39 @@ export class Directory {
     return mapped ? this.#users.get(mapped) : undefined;
   }
 
-  /** Checks a login and password; resolves to the user or undefined. */
+  /**
+   * Checks a login and password; resolves to the user or undefined. A login without an
+   * account (or without a password) costs the same scrypt as a wrong password (SPEC §7:
+   * timing does not tell which accounts exist). A hash made with older parameters is
+   * replaced after the login succeeds (rehashInBackground).
+   */
   async authenticate(login: string, password: string): Promise<UserRecord | undefined> {
     const user = this.findLogin(login);
-    if (!user || !user.passHash) return undefined;
+    if (!user || !user.passHash) return await dummyVerify(password) || undefined;
     const ok = await verifyPassword(password, user.passHash);
     // The record may have been replaced or deleted while scrypt ran.
     const current = this.getUser(user.name, user.domain);
-    return ok && current && current.passHash === user.passHash ? current : undefined;
+    if (!ok || !current || current.passHash !== user.passHash) return undefined;
+    if (needsRehash(current.passHash)) this.#rehashInBackground(current, password);
+    return current;
+  }
+
+  /** Replaces an older hash of `user` by one with today's parameters (rehash.ts). */
+  #rehashInBackground(user: UserRecord, password: string): void {
+    const key = addressKey(user.name, user.domain);
+    this.#rehasher.schedule(key, password, (passHash) => {
+      const current = this.#users.get(key);
+      // Skipped when the password changed (or the user went) while scrypt ran.
+      if (!current || current.passHash !== user.passHash || this.#closed) return;
+      const next: UserRecord = Object.freeze({ ...current, passHash });
+      this.#db.putUser(next, true);
+      this.#users.set(key, next);
+    });
+  }
+
+  /** Resolves when the password re-hashes started so far are written (tests, shutdown). */
+  rehashed(): Promise<void> {
+    return this.#rehasher.settled();
   }
 
   users(domain?: string): UserRecord[] {

@@ -59,7 +59,11 @@ export function normalizeAddresses(list: string[]): string[] {
 
 /** DIR= must stay inside DirBase (SPEC §5): relative, no "..", no empty segments. */
 export function normalizeUserDir(dir: string): string {
-  const clean = dir.trim().replace(/\/+$/, "");
+  // Trailing slashes, by a scan (/\/+$/ is quadratic on a long run of them mid-text).
+  let clean = dir.trim();
+  let end = clean.length;
+  while (end > 0 && clean.charCodeAt(end - 1) === 0x2f) end--;
+  clean = clean.slice(0, end);
   if (clean === "") throw new DirectoryError("DIR is empty");
   if (clean.startsWith("/") || hasControl(clean)) {
     throw new DirectoryError(`DIR "${dir}" must be a path relative to DirBase`);

@@ -1,16 +1,27 @@
 /**
  * Salted password hashes (scrypt, node:crypto). Only hashes are ever stored
  * (SPEC §7). Format: `scrypt$N$r$p$<salt b64>$<hash b64>`.
+ *
+ * New hashes use N=2^17, r=8, p=1 (OWASP's scrypt minimum). Hashes made with other
+ * parameters (N=2^14 before) still verify; needsRehash() tells the directory to replace
+ * them after the next successful login.
  */
 import { createHash, randomBytes, scrypt, timingSafeEqual } from "node:crypto";
 import { availableParallelism } from "node:os";
 
-const N = 16384, R = 8, P = 1, KEYLEN = 32;
+const N = 131072, R = 8, P = 1, KEYLEN = 32;
 
-// scrypt is memory-hard by design (128 * N * r bytes: 16 MiB here) and CPU-bound, so
-// running more at once than there are cores only multiplies the memory a login storm
-// takes (and the allocator keeps it) without finishing any sooner.
-const MAX_PARALLEL = Math.max(2, availableParallelism());
+/**
+ * Stored parameters beyond these are refused rather than run: a hash is written only by
+ * this module, and a forged one must not make a login allocate gigabytes.
+ */
+const MAX_N = 1 << 20, MAX_R = 16, MAX_P = 4;
+
+// scrypt is memory-hard by design (128 * N * r bytes: 128 MiB here, taken for the length
+// of one check) and CPU-bound, so running more at once than there are cores only multiplies
+// the memory a login storm takes without finishing any sooner. At most one per core, and
+// at most 4 in all: a login storm on a large machine costs 512 MiB at most.
+const MAX_PARALLEL = Math.max(1, Math.min(4, availableParallelism()));
 let running = 0;
 const waiting: (() => void)[] = [];
 
@@ -19,6 +30,7 @@ async function scryptAsync(password: string, salt: Buffer, n: number, r: number,
   else running++;
   try {
     return await new Promise<Buffer>((resolve, reject) => {
+      // node's default maxmem (32 MiB) is below what N=2^17, r=8 needs (128 MiB).
       scrypt(password, salt, KEYLEN, { N: n, r, p, maxmem: 256 * n * r }, (err, key) => {
         if (err) reject(err);
         else resolve(key);
@@ -49,21 +61,70 @@ function memoDigest(password: string): Buffer {
   return createHash("sha256").update(memoSecret).update(password).digest();
 }
 
-export async function verifyPassword(password: string, stored: string): Promise<boolean> {
+function remember(stored: string, password: string): void {
+  if (verified.size >= MEMO_LIMIT) verified.clear();
+  verified.set(stored, memoDigest(password));
+}
+
+interface Parsed {
+  n: number;
+  r: number;
+  p: number;
+  salt: Buffer;
+  expected: Buffer;
+}
+
+function parseHash(stored: string): Parsed | null {
   const parts = stored.split("$");
-  if (parts.length !== 6 || parts[0] !== "scrypt") return false;
+  if (parts.length !== 6 || parts[0] !== "scrypt") return null;
+  const [n, r, p] = parts.slice(1, 4).map(Number);
+  const valid = Number.isInteger(n) && n > 1 && (n & (n - 1)) === 0 && n <= MAX_N &&
+    Number.isInteger(r) && r >= 1 && r <= MAX_R && Number.isInteger(p) && p >= 1 && p <= MAX_P;
+  if (!valid) return null;
+  return {
+    n,
+    r,
+    p,
+    salt: Buffer.from(parts[4], "base64"),
+    expected: Buffer.from(parts[5], "base64"),
+  };
+}
+
+export async function verifyPassword(password: string, stored: string): Promise<boolean> {
+  const hash = parseHash(stored);
+  if (!hash) return false;
   const memo = verified.get(stored);
   if (memo && timingSafeEqual(memo, memoDigest(password))) return true;
-  const [n, r, p] = parts.slice(1, 4).map(Number);
-  const salt = Buffer.from(parts[4], "base64");
-  const expected = Buffer.from(parts[5], "base64");
-  const key = await scryptAsync(password, salt, n, r, p);
-  const ok = key.length === expected.length && timingSafeEqual(key, expected);
-  if (ok) {
-    if (verified.size >= MEMO_LIMIT) verified.clear();
-    verified.set(stored, memoDigest(password));
-  }
+  const key = await scryptAsync(password, hash.salt, hash.n, hash.r, hash.p);
+  const ok = key.length === hash.expected.length && timingSafeEqual(key, hash.expected);
+  if (ok) remember(stored, password);
   return ok;
+}
+
+/**
+ * The work of a failed check against a hash with today's parameters, for a login name
+ * without an account (or without a password): SPEC §7, a wrong password for an existing
+ * account and any password for a missing one take the same time. Always false.
+ */
+export async function dummyVerify(password: string): Promise<false> {
+  await scryptAsync(password, randomBytes(16), N, R, P);
+  return false;
+}
+
+/** True when `stored` was made with other parameters than new hashes get. */
+export function needsRehash(stored: string): boolean {
+  const hash = parseHash(stored);
+  return hash !== null && (hash.n !== N || hash.r !== R || hash.p !== P);
+}
+
+/**
+ * A hash with today's parameters for a password that was just verified (re-hashing an
+ * older hash after a login); the next login with it is answered from the memo.
+ */
+export async function rehashPassword(password: string): Promise<string> {
+  const stored = await hashPassword(password);
+  remember(stored, password);
+  return stored;
 }
 
 /** A random password for first start (SPEC §2), easy to type. */

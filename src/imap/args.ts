@@ -110,37 +110,82 @@ export interface Range {
 /**
  * sequence-set (RFC 3501 §9): "1:4,7,9:*". "$" (RFC 5182) is replaced by the saved search
  * result before a command runs (search_res.ts); when it gets here that result is empty.
+ * One pass over the text (a set may be as long as a command line); the ranges come back
+ * as written: resolveRanges or mergeRanges sort and merge them once for lookups.
  */
 export function parseSequenceSet(s: string): Range[] {
   if (s === "$") return [];
-  if (s.length === 0 || s.length > 100_000) throw bad("Invalid sequence set");
+  const invalid = () => bad(`Invalid sequence set: ${s.slice(0, 60)}`);
+  if (s.length === 0) throw invalid();
   const out: Range[] = [];
-  for (const part of s.split(",")) {
-    const m = /^(\d+|\*)(?::(\d+|\*))?$/.exec(part);
-    if (!m) throw bad(`Invalid sequence set: ${s.slice(0, 60)}`);
-    const a = m[1] === "*" ? Infinity : Number(m[1]);
-    const b = m[2] === undefined ? a : m[2] === "*" ? Infinity : Number(m[2]);
-    if (
-      a === 0 || b === 0 || (a !== Infinity && a > 0xffffffff) || (b !== Infinity && b > 0xffffffff)
-    ) {
-      throw bad(`Invalid sequence number in ${s.slice(0, 60)}`);
+  let i = 0;
+  const number = (): number => {
+    if (s.charCodeAt(i) === 0x2a) { // "*"
+      i++;
+      return Infinity;
+    }
+    let n = 0, digits = 0;
+    for (; i < s.length; i++, digits++) {
+      const c = s.charCodeAt(i);
+      if (c < 0x30 || c > 0x39) break;
+      n = n * 10 + (c - 0x30);
+    }
+    if (digits === 0 || digits > 10) throw invalid();
+    if (n === 0 || n > 0xffffffff) throw bad(`Invalid sequence number in ${s.slice(0, 60)}`);
+    return n;
+  };
+  for (;;) {
+    const a = number();
+    let b = a;
+    if (s.charCodeAt(i) === 0x3a) { // ":"
+      i++;
+      b = number();
     }
     out.push(a <= b ? { from: a, to: b } : { from: b, to: a });
+    if (i === s.length) return out;
+    if (s.charCodeAt(i) !== 0x2c) throw invalid(); // ","
+    i++;
+  }
+}
+
+/**
+ * The ranges sorted and merged (overlapping or adjacent ones joined): what inRanges
+ * searches. O(k log k) once, instead of O(k) per message looked up.
+ */
+export function mergeRanges(ranges: readonly Range[]): Range[] {
+  if (ranges.length === 0) return [];
+  const sorted = ranges.map((r) => ({ from: r.from, to: r.to })).sort((a, b) => a.from - b.from);
+  const out: Range[] = [sorted[0]];
+  for (let i = 1; i < sorted.length; i++) {
+    const r = sorted[i], last = out[out.length - 1];
+    if (r.from <= last.to + 1) last.to = Math.max(last.to, r.to);
+    else out.push(r);
   }
   return out;
 }
 
-/** Resolves "*" to `max` (RFC 3501 §9: "n:*" includes the largest even when n > it). */
-export function resolveRanges(ranges: Range[], max: number): Range[] {
-  return ranges.map((r) => {
+/**
+ * Resolves "*" to `max` (RFC 3501 §9: "n:*" includes the largest even when n > it), then
+ * sorts and merges (mergeRanges).
+ */
+export function resolveRanges(ranges: readonly Range[], max: number): Range[] {
+  return mergeRanges(ranges.map((r) => {
     const from = r.from === Infinity ? max : r.from;
     const to = r.to === Infinity ? max : r.to;
     return from <= to ? { from, to } : { from: to, to: from };
-  });
+  }));
 }
 
-export function inRanges(ranges: Range[], n: number): boolean {
-  for (const r of ranges) if (n >= r.from && n <= r.to) return true;
+/** Is `n` in `ranges`? They must be sorted and merged (resolveRanges, mergeRanges). */
+export function inRanges(ranges: readonly Range[], n: number): boolean {
+  let lo = 0, hi = ranges.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const r = ranges[mid];
+    if (n < r.from) hi = mid - 1;
+    else if (n > r.to) lo = mid + 1;
+    else return true;
+  }
   return false;
 }
 

@@ -8,13 +8,11 @@ import { sessionUser } from "../log.ts";
 import { LineTooLongError } from "../net/connection.ts";
 import { authorizesSelf, decodePlain } from "../sasl/plain.ts";
 import { decodeResponse } from "../sasl/response.ts";
-import type { UserRecord } from "../directory/records.ts";
+import type { LoginResult } from "../auth/guard.ts";
 import { bad, ImapError, no } from "./args.ts";
 import { type CommandSpec, type Done, NOT_AUTHED } from "./command_table.ts";
 import type { Session } from "./session.ts";
 
-/** Failed logins are answered after this delay (password guessing, SPEC §4 spirit). */
-const FAIL_DELAY_MS = 1000;
 /** After this many failures the connection is closed. */
 const MAX_FAILURES = 5;
 
@@ -47,7 +45,7 @@ const loginCommand: CommandSpec = {
     const password = args.astring("password");
     args.end();
     requirePlainAllowed(s);
-    return await finishAuth(s, login, await s.ctx.directory.authenticate(login, password));
+    return await finishAuth(s, login, await guardedLogin(s, login, password));
   },
 };
 
@@ -84,13 +82,8 @@ const authenticateCommand: CommandSpec = {
     const plain = response.kind === "data" ? decodePlain(response.bytes) : null;
     if (!plain?.ok) throw bad("Invalid SASL PLAIN response");
     const creds = plain.credentials;
-    const directory = s.ctx.directory;
-    let user = await directory.authenticate(creds.authcid, creds.password);
-    // Acting as another user is not offered; as oneself (any login name) is fine.
-    if (user && !authorizesSelf(creds.authzid, user, (login) => directory.findLogin(login))) {
-      user = undefined;
-    }
-    return await finishAuth(s, creds.authcid, user);
+    const result = await guardedLogin(s, creds.authcid, creds.password, creds.authzid);
+    return await finishAuth(s, creds.authcid, result);
   },
 };
 
@@ -103,18 +96,35 @@ function requirePlainAllowed(s: Session): void {
   }
 }
 
-async function finishAuth(s: Session, login: string, user: UserRecord | undefined): Promise<Done> {
-  if (!user) {
+/** SPEC §7: the daemon's guard counts failures across SMTP, POP3 and IMAP. */
+function guardedLogin(s: Session, login: string, password: string, authzid = "") {
+  const directory = s.ctx.directory;
+  return s.ctx.authGuard.login({
+    protocol: "imap",
+    ip: s.conn.remoteAddress,
+    login,
+    password,
+    // Acting as another user is not offered; as oneself (any login name) is fine.
+    authorize: (user) => authorizesSelf(authzid, user, (name) => directory.findLogin(name)),
+  });
+}
+
+async function finishAuth(s: Session, login: string, result: LoginResult): Promise<Done> {
+  if (result.kind !== "ok") {
     s.ctx.metrics.authFailures.inc({ protocol: "imap" });
     s.authFailures++;
-    s.log.info(`authentication failed for ${login.slice(0, 100)}`);
-    await new Promise((r) => setTimeout(r, FAIL_DELAY_MS));
+    s.log.info(`authentication ${result.kind} for ${JSON.stringify(login.slice(0, 100))}`);
     if (s.authFailures >= MAX_FAILURES) {
       s.out.text("* BYE Too many authentication failures\r\n");
       s.state = "logout";
     }
+    // RFC 5530 §3: UNAVAILABLE, a temporary failure; AUTHENTICATIONFAILED, wrong credentials.
+    if (result.kind === "throttled") {
+      throw new ImapError("NO", "Too many failed logins; try again later", "UNAVAILABLE");
+    }
     throw new ImapError("NO", "Authentication failed", "AUTHENTICATIONFAILED");
   }
+  const user = result.user;
   const root = s.ctx.store.userRoot(user);
   await s.ctx.store.ensureMailbox(root);
   s.user = user;

@@ -4,7 +4,15 @@
  * responses (VANISHED (EARLIER) and FETCH of what changed).
  */
 import type { Folder } from "../store/folder/folder.ts";
-import { bad, formatSet, inRanges, parseNumber, parseSequenceSet, type Range } from "./args.ts";
+import {
+  bad,
+  formatSet,
+  inRanges,
+  mergeRanges,
+  parseNumber,
+  parseSequenceSet,
+  type Range,
+} from "./args.ts";
 import type { Token } from "./parser.ts";
 import type { Session } from "./session.ts";
 import type { MailboxView } from "./view.ts";
@@ -55,7 +63,8 @@ export function parseSelectParams(s: Session, items: Token[]): SelectParams {
       const uidValidity = parseNumber(uv?.kind === "atom" ? uv.value : "", "UIDVALIDITY");
       const modseq = parseModSeq(ms);
       if (uidValidity === 0 || modseq === 0) throw bad("QRESYNC values must not be zero");
-      const knownUids = known ? uidSet(known, "known UIDs") : null;
+      // Sorted and merged once: inRanges searches them per expunged UID.
+      const knownUids = known ? mergeRanges(uidSet(known, "known UIDs")) : null;
       if (match) {
         // seq-match-data is checked but not used (RFC 7162 §3.2.5.2 allows that).
         if (match.kind !== "list" || match.items.length !== 2) {

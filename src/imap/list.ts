@@ -6,6 +6,7 @@
  * UTF-8 once enabled (RFC 6855).
  */
 import { decodeMutf7 } from "../store/mutf7.ts";
+import { compileMailboxPattern } from "./glob.ts";
 import { bad, tokenText, wireName } from "./args.ts";
 import { AUTHED, type CommandSpec } from "./command_table.ts";
 import type { Token } from "./parser.ts";
@@ -13,19 +14,6 @@ import type { Session } from "./session.ts";
 import { statusItems, statusResponse } from "./status.ts";
 import { specialUses } from "./special_use.ts";
 import { readSubscriptions } from "./subscriptions.ts";
-
-/** A LIST pattern as a RegExp over UTF-8 names: "*" any, "%" any but "/". */
-export function patternRegExp(pattern: string): RegExp {
-  let re = "";
-  for (const ch of pattern) {
-    if (ch === "*") re += ".*";
-    else if (ch === "%") re += "[^/]*";
-    else re += ch.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-  }
-  // INBOX is case-insensitive (RFC 3501 §5.1), also as the first level of a pattern.
-  if (/^inbox(\/|$)/i.test(pattern)) re = "[Ii][Nn][Bb][Oo][Xx]" + re.slice(5);
-  return new RegExp(`^${re}$`, "s");
-}
 
 function decodePattern(s: Session, raw: string): string {
   if (s.utf8 || !raw.includes("&") || /[\u0080-\uffff]/.test(raw)) return raw;
@@ -58,40 +46,43 @@ async function runList(s: Session, refRaw: string, patterns: string[], o: ListOp
   const subscribed = new Set(
     (o.lsub || o.subscribedOnly || o.returnSubscribed) ? await readSubscriptions(s.root) : [],
   );
-  // Every name with its ancestors; an ancestor without a folder is \Noselect.
+  // Every name with its ancestors; an ancestor without a folder is \Noselect. The parents
+  // of existing and of subscribed names are sets, so each name is answered in O(1).
   const all = new Set<string>(existing);
   const parents = new Set<string>();
+  const existingParents = new Set<string>();
+  const subscribedParents = new Set<string>();
+  const addAncestors = (n: string, into: Set<string>) => {
+    for (let i = n.indexOf("/"); i > 0; i = n.indexOf("/", i + 1)) into.add(n.slice(0, i));
+  };
+  for (const n of existing) addAncestors(n, existingParents);
+  for (const n of subscribed) addAncestors(n, subscribedParents);
   for (const n of [...existing, ...(o.lsub || o.subscribedOnly ? subscribed : [])]) {
-    const parts = n.split("/");
-    for (let i = 1; i < parts.length; i++) {
-      const p = parts.slice(0, i).join("/");
-      parents.add(p);
-      all.add(p);
-    }
+    addAncestors(n, parents);
+    addAncestors(n, all);
     all.add(n);
   }
   // RFC 6154: the built-in folders' attributes and those set by CREATE (USE ...) or METADATA.
   const uses = await specialUses(s.root);
-  const res = patterns.map((p) => patternRegExp(decodePattern(s, ref + p)));
+  const matchers = patterns.map((p) => compileMailboxPattern(decodePattern(s, ref + p)));
   const sorted = [...all].sort((a, b) => a === "INBOX" ? -1 : b === "INBOX" ? 1 : a < b ? -1 : 1);
   for (const name of sorted) {
-    if (!res.some((r) => r.test(name))) continue;
+    if (!matchers.some((m) => m.test(name))) continue;
     const isSub = subscribed.has(name);
-    const hasChildren = parents.has(name) &&
-      existing.some((n) => n.startsWith(name + "/"));
+    const hasChildren = existingParents.has(name);
     const attrs: string[] = [];
     let childInfo = "";
     if (o.lsub || o.subscribedOnly) {
-      const subChild = [...subscribed].some((n) => n.startsWith(name + "/"));
+      const subChild = subscribedParents.has(name);
       // RFC 5258 §3.5: CHILDINFO tells of a subscribed descendant that is not listed itself.
       const hidden = o.recursiveMatch &&
-        hasUnlistedChild(name, subscribed, (n) => res.some((r) => r.test(n)));
+        hasUnlistedChild(name, subscribed, (n) => matchers.some((m) => m.test(n)));
       if (hidden) childInfo = ` ("CHILDINFO" ("SUBSCRIBED"))`;
       if (!isSub) {
         // RFC 3501 §6.3.9 / RFC 5258 §3.5: parents of subscribed names.
         if (!subChild) continue;
         if (o.lsub) {
-          if (!res.some((r) => r.source.includes("[^/]*") && r.test(name))) continue;
+          if (!matchers.some((m) => m.hasPercent && m.test(name))) continue;
           attrs.push("\\Noselect");
         } else if (!hidden) continue;
       }

@@ -4,6 +4,7 @@
  * dispatches them through the command table, and sends untagged updates of the
  * selected mailbox at the points §7 allows. One write per response batch.
  */
+import { startLoginDeadline } from "../auth/login_deadline.ts";
 import type { Connection } from "../net/connection.ts";
 import { LineTooLongError } from "../net/connection.ts";
 import type { ServerContext } from "../server/context.ts";
@@ -152,10 +153,28 @@ export class Session {
         } else this.#bye();
       },
     });
-    conn.setIdleTimeout(this.ctx.config.TimeoutIMAP, () => {
+    const onIdle = () => {
+      // A command still running (a LOGIN's password check, a long SEARCH) is not the
+      // client being idle; IDLE is (RFC 2177: clients re-issue it within 29 minutes).
+      if (this.#busy && !this.idling) {
+        conn.setIdleTimeout(this.ctx.config.TimeoutIMAP, onIdle);
+        return;
+      }
       this.log.info("idle timeout");
       conn.send("* BYE Autologout; idle for too long\r\n");
       conn.close();
+    };
+    conn.setIdleTimeout(this.ctx.config.TimeoutIMAP, onIdle);
+    // SPEC §7 TimeoutLogin: a session still not authenticated is closed (from connect).
+    const loginTimeout = this.ctx.config.TimeoutLogin;
+    const deadline = startLoginDeadline(loginTimeout, {
+      authenticated: () => this.state !== "notauth",
+      busy: () => this.#busy,
+      expire: () => {
+        this.log.info(`not authenticated within ${loginTimeout} s, closing`);
+        conn.send(`* BYE Login timeout: not authenticated within ${loginTimeout} seconds\r\n`);
+        conn.close();
+      },
     });
     this.log.info(`connect from ${conn.remoteAddress}${conn.secure ? " (TLS)" : ""}`);
     try {
@@ -163,6 +182,7 @@ export class Session {
       await this.loop();
     } finally {
       this.notifier?.close();
+      deadline.cancel();
       this.view?.close();
       this.view = null;
       unregister();
@@ -284,8 +304,10 @@ export class Session {
         code = "SERVERBUG";
       }
     }
+    const tagged = `${cmd.tag} ${status} ${code ? `[${code}] ` : ""}${text}\r\n`;
     if (this.state === "logout") {
-      this.out.text(`${cmd.tag} ${status} ${text}\r\n`);
+      // The last answer keeps its code (a refused login's [UNAVAILABLE] before the BYE).
+      this.out.text(tagged);
       return;
     }
     try {
@@ -294,7 +316,7 @@ export class Session {
     } catch (e) {
       this.log.error(`mailbox update failed: ${(e as Error)?.stack ?? e}`);
     }
-    this.out.text(`${cmd.tag} ${status} ${code ? `[${code}] ` : ""}${text}\r\n`);
+    this.out.text(tagged);
     await this.out.maybeFlush();
   }
 

@@ -114,3 +114,33 @@ export function isAsciiDigit(code: number): boolean {
 export function isAsciiSpace(code: number): boolean {
   return code === 32 || (code >= 9 && code <= 13);
 }
+
+/**
+ * Characters a terminal or a log reader may act on: C0 and DEL, the C1 controls
+ * (U+0080-U+009F: an 8-bit CSI is U+009B) and the Unicode line and paragraph separators.
+ */
+function needsLogEscape(code: number): boolean {
+  return code < 0x20 || (code >= 0x7f && code <= 0x9f) || code === 0x2028 || code === 0x2029;
+}
+
+const SHORT_LOG_ESCAPES: Record<number, string> = { 9: "\\t", 10: "\\n", 13: "\\r" };
+
+/**
+ * `text` with every control character written as text: CR, LF and HT as `\r`, `\n`, `\t`,
+ * the others as `\xHH` (`\u2028` for the separators). One log event stays one line, and
+ * client input cannot send a terminal escape sequence or fake a line to whoever reads the log.
+ */
+export function escapeControls(text: string): string {
+  let i = 0;
+  while (i < text.length && !needsLogEscape(text.charCodeAt(i))) i++;
+  if (i === text.length) return text;
+  let out = text.slice(0, i);
+  for (; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (!needsLogEscape(c)) out += text[i];
+    else if (SHORT_LOG_ESCAPES[c]) out += SHORT_LOG_ESCAPES[c];
+    else if (c < 0x100) out += "\\x" + c.toString(16).padStart(2, "0");
+    else out += "\\u" + c.toString(16);
+  }
+  return out;
+}

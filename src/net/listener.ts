@@ -1,11 +1,13 @@
 /**
  * TCP listeners on node:net (so STARTTLS can upgrade the accepted socket in place),
  * with the per-service connection limits of SPEC §4: over MaxConnections or
- * MaxConnectionsPerIP the service's own refusal is sent and the socket closed.
+ * MaxConnectionsPerIP the service's own refusal is sent and the socket closed. "Per IP"
+ * counts IPv6 clients per /64 (SPEC §7, source.ts).
  */
 import { createServer, type Server, type Socket } from "node:net";
 import { type SecureContext, TLSSocket } from "node:tls";
 import { Connection, normalizeIp } from "./connection.ts";
+import { sourceKey } from "./source.ts";
 
 export interface ListenerOptions {
   /** Service name for /healthz (smtp, submission, pop3s, ...); the family when absent. */
@@ -26,7 +28,7 @@ export interface ListenerOptions {
   onError: (message: string) => void;
 }
 
-/** Open connections per family and per address, shared by all listeners. */
+/** Open connections per family and per source (address, IPv6 /64), shared by all listeners. */
 export class ConnectionCounter {
   readonly byFamily = new Map<string, number>();
   readonly #byIp = new Map<string, number>();
@@ -36,7 +38,7 @@ export class ConnectionCounter {
   }
 
   tryAdd(family: string, ip: string, max: number, maxPerIp: number): boolean {
-    const key = `${family} ${ip}`;
+    const key = `${family} ${sourceKey(ip)}`;
     const perIp = this.#byIp.get(key) ?? 0;
     const total = this.count(family);
     if (total >= max || perIp >= maxPerIp) return false;
@@ -46,7 +48,7 @@ export class ConnectionCounter {
   }
 
   remove(family: string, ip: string): void {
-    const key = `${family} ${ip}`;
+    const key = `${family} ${sourceKey(ip)}`;
     this.byFamily.set(family, Math.max(0, this.count(family) - 1));
     const perIp = (this.#byIp.get(key) ?? 1) - 1;
     if (perIp <= 0) this.#byIp.delete(key);

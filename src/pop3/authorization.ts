@@ -16,8 +16,6 @@ import { Maildrop } from "./maildrop.ts";
 import { errLine, MAX_SASL_LINE, multilineText, okLine, Pop3Error, splitArgs } from "./protocol.ts";
 import type { Pop3Command, Pop3Session } from "./session.ts";
 
-/** A failed login is answered after this delay, to slow down password guessing. */
-export const FAILED_LOGIN_DELAY_MS = 1000;
 /** After this many failed logins the session is closed. */
 export const MAX_FAILED_LOGINS = 5;
 
@@ -42,23 +40,33 @@ async function login(
   authzid = "",
 ) {
   const directory = s.ctx.directory;
-  let user = await directory.authenticate(loginName, password);
-  if (user && !authorizesSelf(authzid, user, (name) => directory.findLogin(name))) {
-    user = undefined;
-  }
-  if (!user) {
+  // SPEC §7: guessing is throttled across SMTP, POP3 and IMAP; refusals come after a delay.
+  const result = await s.ctx.authGuard.login({
+    protocol: "pop3",
+    ip: s.conn.remoteAddress,
+    login: loginName,
+    password,
+    authorize: (user) => authorizesSelf(authzid, user, (name) => directory.findLogin(name)),
+  });
+  if (result.kind !== "ok") {
     s.ctx.metrics.authFailures.inc({ protocol: "pop3" });
     s.failedLogins++;
     s.logger.info(
-      `${how} login failed for ${JSON.stringify(loginName)} from ${s.conn.remoteAddress}`,
+      `${how} login ${result.kind} for ${
+        JSON.stringify(loginName.slice(0, 100))
+      } from ${s.conn.remoteAddress}`,
     );
-    await new Promise((resolve) => setTimeout(resolve, FAILED_LOGIN_DELAY_MS));
     if (s.failedLogins >= MAX_FAILED_LOGINS) {
       s.closeWith(errLine("too many failed logins, closing connection", "AUTH"));
       return;
     }
+    // RFC 3206 §4: SYS/TEMP, a temporary condition; AUTH, the credentials are wrong.
+    if (result.kind === "throttled") {
+      throw new Pop3Error("too many failed logins; try again later", "SYS/TEMP");
+    }
     throw new Pop3Error("invalid login name or password", "AUTH");
   }
+  const user = result.user;
   const address = `${user.name}@${user.domain}`;
   let maildrop: Maildrop;
   try {

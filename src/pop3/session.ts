@@ -4,6 +4,7 @@
  * queued and written in one batch while pipelined commands are waiting (RFC 2449 §6.6
  * PIPELINING), else after each command.
  */
+import { startLoginDeadline } from "../auth/login_deadline.ts";
 import { log, type Logger } from "../log.ts";
 import { type Connection, LineTooLongError } from "../net/connection.ts";
 import type { ServerContext } from "../server/context.ts";
@@ -49,6 +50,8 @@ export class Pop3Session {
   maildrop: Maildrop | null = null;
   #out: Uint8Array[] = [];
   #outBytes = 0;
+  /** A command is running (TimeoutLogin lets a login being checked finish). */
+  #running = false;
 
   constructor(
     ctx: ServerContext,
@@ -129,9 +132,25 @@ export class Pop3Session {
     });
     const timeout = this.ctx.config.TimeoutPOP3;
     // RFC 1939 §3 autologout: an idle session ends without entering UPDATE.
-    this.conn.setIdleTimeout(timeout, () => {
+    const onIdle = () => {
+      // A command still running (a login's password check) is not the client being idle.
+      if (this.#running) {
+        this.conn.setIdleTimeout(timeout, onIdle);
+        return;
+      }
       this.logger.info(`idle for ${timeout} s, closing`);
       this.closeWith(errLine(`autologout: idle for ${timeout} seconds`));
+    };
+    this.conn.setIdleTimeout(timeout, onIdle);
+    // SPEC §7 TimeoutLogin: counted from connect, for the AUTHORIZATION state.
+    const loginTimeout = this.ctx.config.TimeoutLogin;
+    const deadline = startLoginDeadline(loginTimeout, {
+      authenticated: () => this.state !== "authorization" || this.conn.closed,
+      busy: () => this.#running,
+      expire: () => {
+        this.logger.info(`not logged in within ${loginTimeout} s, closing`);
+        this.closeWith(errLine(`login timeout: not logged in within ${loginTimeout} seconds`));
+      },
     });
     this.logger.info(
       `${this.service.name} connection from ${this.conn.remoteAddress}${
@@ -143,6 +162,7 @@ export class Pop3Session {
       await this.flush();
       await this.#commandLoop();
     } finally {
+      deadline.cancel();
       // Unregistered only after the flags are written, so a shutdown waits for them.
       await this.#endMaildrop();
       unregister();
@@ -172,7 +192,14 @@ export class Pop3Session {
         continue;
       }
       const running = this.#dispatch(line);
-      if (running) await running;
+      if (running) {
+        this.#running = true;
+        try {
+          await running;
+        } finally {
+          this.#running = false;
+        }
+      }
       if (this.conn.closed) return;
       // Pipelined commands waiting: answer them all in one write (RFC 2449 §6.6).
       if (!this.conn.hasBufferedLine || this.#outBytes >= FLUSH_THRESHOLD) {

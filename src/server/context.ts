@@ -12,6 +12,7 @@ import type { Config } from "../config/schema.ts";
 import type { Connection } from "../net/connection.ts";
 import { ConnectionCounter } from "../net/listener.ts";
 import type { AdminPassword } from "../directory/adminpass.ts";
+import { AuthGuard } from "../auth/guard.ts";
 import type { Directory } from "../directory/directory.ts";
 import type { MailStore } from "../store/mailstore.ts";
 import type { ServerMetrics } from "../metrics/server_metrics.ts";
@@ -55,6 +56,8 @@ export class ServerContext {
   readonly directory: Directory;
   readonly store: MailStore;
   readonly adminPassword: AdminPassword;
+  /** Password checks of SMTP, POP3 and IMAP, throttled together (SPEC §7). */
+  readonly authGuard: AuthGuard;
   readonly startedAt = Date.now();
   readonly version = VERSION;
   readonly stats: Stats;
@@ -82,6 +85,8 @@ export class ServerContext {
     directory: Directory;
     store: MailStore;
     adminPassword: AdminPassword;
+    /** Tests may pass one with a fake clock; the default guards `directory`. */
+    authGuard?: AuthGuard;
     tlsContext: SecureContext | null;
     metrics: ServerMetrics;
     stats: Stats;
@@ -97,6 +102,7 @@ export class ServerContext {
     this.directory = init.directory;
     this.store = init.store;
     this.adminPassword = init.adminPassword;
+    this.authGuard = init.authGuard ?? new AuthGuard(init.directory);
     this.tlsContext = init.tlsContext;
     this.metrics = init.metrics;
     this.localNetworks = new CidrSet(init.config.LocalIP);

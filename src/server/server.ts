@@ -12,6 +12,7 @@
  * Background work (the queue) starts before the first listener opens, so the first
  * client already finds everything running; stop() takes it down in reverse order.
  */
+import { AuthGuard } from "../auth/guard.ts";
 import { deepFreeze, loadConfig, MAIL_PORT_KEYS } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
 import { CidrSet } from "../config/cidr.ts";
@@ -112,6 +113,8 @@ export async function startServer(
     directory,
     store,
     adminPassword,
+    // One guard for SMTP, POP3 and IMAP logins (SPEC §7).
+    authGuard: new AuthGuard(directory),
     tlsContext,
     metrics,
     stats,

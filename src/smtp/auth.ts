@@ -1,7 +1,8 @@
 /**
  * SMTP AUTH (RFC 4954) with PLAIN (RFC 4616) and LOGIN, initial responses included
  * (SASL-IR, RFC 4954 4). Passwords are checked by the directory, so MAP login names
- * work (SPEC §5); a failure is answered after a delay; nothing secret is logged.
+ * work (SPEC §5); src/auth/guard.ts throttles guessing and delays every refusal; nothing
+ * secret is logged.
  */
 import { LOGIN_PASSWORD_PROMPT, LOGIN_USERNAME_PROMPT } from "../sasl/login.ts";
 import { authorizesSelf } from "../sasl/plain.ts";
@@ -9,6 +10,7 @@ import {
   AUTH_ENCRYPTION_REQUIRED,
   AUTH_FAILED,
   AUTH_OK,
+  AUTH_THROTTLED,
   fail,
   reply,
   SmtpError,
@@ -23,9 +25,6 @@ import {
 } from "./sasl.ts";
 import { sessionUser } from "../log.ts";
 import type { SmtpSession } from "./session.ts";
-
-/** Delay before answering a failed authentication (slows password guessing). */
-export const AUTH_FAILURE_DELAY_MS = 1000;
 
 const latin1 = new TextDecoder("latin1");
 
@@ -43,23 +42,29 @@ export async function auth(s: SmtpSession, arg: string): Promise<void> {
   const creds = await exchange(s, mechanism as Mechanism, initial);
   if (!creds) return; // the client went away
   const directory = s.ctx.directory;
-  let user = await directory.authenticate(creds.login, creds.password);
-  // RFC 4616 2: no proxy authorization; an authzid must name the same account.
-  if (user && !authorizesSelf(creds.authzid, user, (login) => directory.findLogin(login))) {
-    user = undefined;
+  // The guard throttles guessing across SMTP, POP3 and IMAP and answers every refusal
+  // after the same delay (SPEC §7); the session is not idle meanwhile.
+  s.busy = true;
+  s.flush();
+  let result;
+  try {
+    result = await s.ctx.authGuard.login({
+      protocol: "smtp",
+      ip: s.conn.remoteAddress,
+      login: creds.login,
+      password: creds.password,
+      // RFC 4616 2: no proxy authorization; an authzid must name the same account.
+      authorize: (user) => authorizesSelf(creds.authzid, user, (l) => directory.findLogin(l)),
+    });
+  } finally {
+    s.busy = false;
   }
-  if (!user) {
+  if (result.kind !== "ok") {
     s.ctx.metrics.authFailures.inc({ protocol: "smtp" });
-    s.log.info`AUTH ${mechanism} failed for ${JSON.stringify(creds.login.slice(0, 100))}`;
-    s.busy = true;
-    s.flush();
-    try {
-      await new Promise((r) => setTimeout(r, AUTH_FAILURE_DELAY_MS));
-    } finally {
-      s.busy = false;
-    }
-    throw new SmtpError(AUTH_FAILED);
+    s.log.info`AUTH ${mechanism} ${result.kind} for ${JSON.stringify(creds.login.slice(0, 100))}`;
+    throw new SmtpError(result.kind === "throttled" ? AUTH_THROTTLED : AUTH_FAILED);
   }
+  const user = result.user;
   s.info.authUser = user;
   sessionUser(s.conn.id, `${user.name}@${user.domain}`);
   s.log.info`AUTH ${mechanism} as ${user.name}@${user.domain}`;

@@ -32,7 +32,11 @@ export function parseCommandLine(line: Uint8Array): Command {
   } catch {
     fail(500, "5.5.2", "Error: command line is not valid UTF-8");
   }
-  text = text.replace(/[ \t]+$/, "");
+  // Trailing blanks, trimmed by a scan: /[ \t]+$/ retries from every blank of a long run
+  // inside the line (quadratic in the line's length).
+  let end = text.length;
+  while (end > 0 && (text.charCodeAt(end - 1) === 0x20 || text.charCodeAt(end - 1) === 0x09)) end--;
+  text = text.slice(0, end);
   const sp = text.search(/[ \t]/);
   const verb = (sp < 0 ? text : text.slice(0, sp)).toUpperCase();
   const arg = sp < 0 ? "" : text.slice(sp + 1).replace(/^[ \t]+/, "");

@@ -101,6 +101,15 @@ async function rcpt(s: SmtpSession, arg: string): Promise<void> {
   const { reply: answer, accepted } = await s.pipeline.checkRcpt(s.ctx, s.info, tx, address);
   if (accepted && s.tx === tx) tx.recipients.push({ ...accepted, dsn });
   s.reply(answer);
+  // SPEC §7: recipients nobody here knows count toward the session's error limit, so a
+  // dictionary of guessed addresses ends with 421 after MAX_ERRORS of them.
+  if (isUnknownRecipient(answer)) s.countError();
+}
+
+/** 550 5.1.1 (no such user), 553 5.1.3 (malformed), 554 5.7.1 relay refused. */
+function isUnknownRecipient(answer: SmtpReply): boolean {
+  return (answer.enhanced === "5.1.1" || answer.enhanced === "5.1.3" ||
+    (answer.code === 554 && answer.enhanced === "5.7.1"));
 }
 
 /** RFC 5321 4.1.1.5. */

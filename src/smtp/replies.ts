@@ -66,6 +66,12 @@ export const TOO_MANY_RECIPIENTS = reply(452, "4.5.3", "Error: too many recipien
 export const AUTH_REQUIRED = reply(530, "5.7.0", "Authentication required");
 export const AUTH_OK = reply(235, "2.7.0", "Authentication successful");
 export const AUTH_FAILED = reply(535, "5.7.8", "Error: authentication credentials invalid");
+// SPEC §7: too many failed logins from this source (or at this account): no password check.
+export const AUTH_THROTTLED = reply(
+  454,
+  "4.7.0",
+  "Temporary authentication failure: too many failed logins, try again later",
+);
 export const AUTH_CANCELLED = reply(501, "5.7.0", "Authentication aborted");
 export const AUTH_ENCRYPTION_REQUIRED = reply(
   538,

@@ -8,6 +8,7 @@
  * Policy and delivery are the mail pipeline's (src/delivery/pipeline.ts), reached
  * through the SmtpPipeline interface so tests can drive the protocol alone.
  */
+import { startLoginDeadline } from "../auth/login_deadline.ts";
 import type {
   AcceptedRecipient,
   MailParams,
@@ -132,12 +133,22 @@ export class SmtpSession {
     this.log.info`connect from ${this.conn.remoteAddress} to ${this.service}${
       this.conn.secure ? " (TLS)" : ""
     }`;
+    // SPEC §7 TimeoutLogin: submission (587/465) clients must AUTH in time; port 25 not.
+    const loginTimeout = this.ctx.config.TimeoutLogin;
+    const deadline = this.submission
+      ? startLoginDeadline(loginTimeout, {
+        authenticated: () => this.info.authUser !== null || this.conn.closed,
+        busy: () => this.busy,
+        expire: () => this.#closeTimedOut(`not authenticated within ${loginTimeout} s`),
+      })
+      : null;
     try {
       this.conn.setIdleTimeout(this.ctx.config.TimeoutSMTP, () => this.#onIdle());
       if (this.#greet()) await this.#loop();
     } catch (e) {
       this.log.error`session failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`;
     } finally {
+      deadline?.cancel();
       this.flush();
       unregister();
       this.conn.close();
@@ -211,7 +222,14 @@ export class SmtpSession {
   #fail(e: SmtpError, what: string): void {
     this.reply(e.reply);
     this.#debug(`${what} -> ${e.reply.code}`);
-    if (!e.protocolError) return;
+    if (e.protocolError) this.countError();
+  }
+
+  /**
+   * One more error of the client (syntax, sequence, failed AUTH, unknown recipient): at
+   * MAX_ERRORS the session ends with 421 4.7.0 (SPEC §7).
+   */
+  countError(): void {
     this.errors++;
     if (this.errors >= MAX_ERRORS && !this.closing) {
       this.reply(
@@ -313,7 +331,12 @@ export class SmtpSession {
       this.conn.setIdleTimeout(this.ctx.config.TimeoutSMTP, () => this.#onIdle());
       return;
     }
-    this.log.info`idle for ${this.ctx.config.TimeoutSMTP} s: closing`;
+    this.#closeTimedOut(`idle for ${this.ctx.config.TimeoutSMTP} s`);
+  }
+
+  /** RFC 5321 4.5.3.2 / SPEC §7: 421 4.4.2 and close (idle, or no AUTH in time). */
+  #closeTimedOut(why: string): void {
+    this.log.info`${why}: closing`;
     this.reply(reply(421, "4.4.2", `${this.hostName} Error: timeout exceeded`));
     this.flush();
     this.closing = true;
