@@ -12,7 +12,12 @@ import { LineBuffer, type LineResult } from "./linebuffer.ts";
 /** Raised by reads when the line is longer than allowed (the rest was discarded). */
 export class LineTooLongError extends Error {}
 
-const HIGH_WATER = 1 << 20;
+/**
+ * Input buffered beyond this pauses the socket until the session reads it (the kernel's
+ * receive window then stops the client). A session that is working through pipelined
+ * commands keeps at most this much of them in memory.
+ */
+const HIGH_WATER = 256 * 1024;
 const SETTLED: Promise<void> = Promise.resolve();
 let nextId = 0;
 
@@ -34,13 +39,23 @@ export class Connection {
   /** Date.now() of the last input (or of setIdleTimeout), for the idle timer. */
   #lastInput = 0;
   #onIdle: (() => void) | null = null;
+  /** Server sessions read no command while their replies are not drained (SPEC §7). */
+  #gateInput: boolean;
+  /** Resolves when the socket's output drains (or the connection ends); shared. */
+  #drain: { promise: Promise<void>; resolve: () => void } | null = null;
   secure: boolean;
   /** TLS protocol and cipher after a handshake, for Received headers and logs. */
   tlsInfo: { protocol: string; cipher: string } | null = null;
 
-  constructor(socket: Socket | TLSSocket, secure = false) {
+  /**
+   * `gateInput` (the default, for server sessions): readLine() and readBytes() wait while
+   * the client is not reading its replies. The outbound SMTP client turns it off: it
+   * reads replies to learn whether to go on sending.
+   */
+  constructor(socket: Socket | TLSSocket, secure = false, gateInput = true) {
     this.#socket = socket;
     this.secure = secure;
+    this.#gateInput = gateInput;
     this.id = (Date.now() % 1e8).toString(36) + (nextId++).toString(36).padStart(3, "0");
     this.remoteAddress = normalizeIp(socket.remoteAddress ?? "");
     this.remotePort = socket.remotePort ?? 0;
@@ -68,7 +83,7 @@ export class Connection {
       socket.once("connect", () => {
         clearTimeout(timer);
         socket.off("error", fail);
-        resolve(new Connection(socket));
+        resolve(new Connection(socket, false, false));
       });
     });
   }
@@ -86,6 +101,7 @@ export class Connection {
       this.#eof = true;
       this.#wake();
     });
+    socket.on("drain", () => this.#drained());
     socket.on("error", (err: Error) => {
       this.#error = err;
       this.#eof = true;
@@ -96,6 +112,34 @@ export class Connection {
       this.#markClosed();
       this.#wake();
     });
+  }
+
+  #drained(): void {
+    const d = this.#drain;
+    this.#drain = null;
+    d?.resolve();
+  }
+
+  /**
+   * True while the client is not taking its replies: the socket's buffer went past its
+   * high-water mark and has not drained since (node's writableNeedDrain).
+   */
+  get outputBlocked(): boolean {
+    return this.#socket.writableNeedDrain && !this.#closed && !this.#socket.destroyed;
+  }
+
+  /**
+   * Resolves once the replies written so far are taken by the kernel, at once when they
+   * already are, and when the connection ends (nothing will drain then).
+   */
+  drained(): Promise<void> {
+    if (!this.outputBlocked) return SETTLED;
+    if (!this.#drain) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => (resolve = r));
+      this.#drain = { promise, resolve };
+    }
+    return this.#drain.promise;
   }
 
   #wake(): void {
@@ -146,6 +190,8 @@ export class Connection {
    * the line's length; over it, LineTooLongError after discarding the line.
    */
   async readLine(max: number): Promise<{ line: Uint8Array; bareLf: boolean } | null> {
+    // Back-pressure (SPEC §7): no next command while the replies are not read.
+    if (this.#gateInput && this.outputBlocked) await this.drained();
     for (;;) {
       const r = this.readLineNow(max);
       if (r !== undefined) return r;
@@ -156,9 +202,11 @@ export class Connection {
   /**
    * readLine() without waiting: the next line when one is buffered, null at end of
    * input, undefined when more input is needed (then await readLine()). Lets a session
-   * loop skip a promise per command when the command is already here.
+   * loop skip a promise per command when the command is already here. Undefined too
+   * while the client is not reading its replies: readLine() waits for them to drain.
    */
   readLineNow(max: number): { line: Uint8Array; bareLf: boolean } | null | undefined {
+    if (this.#gateInput && this.outputBlocked) return undefined;
     const r: LineResult = this.#buffer.nextLine(max);
     if (r.kind === "line") return { line: r.line, bareLf: r.bareLf };
     if (r.kind === "toolong") throw new LineTooLongError(`line longer than ${max} octets`);
@@ -167,6 +215,7 @@ export class Connection {
 
   /** Exactly n bytes (IMAP literals, SMTP BDAT chunks), or null at end of input. */
   async readBytes(n: number): Promise<Uint8Array | null> {
+    if (this.#gateInput && this.outputBlocked) await this.drained();
     for (;;) {
       const block = this.#buffer.take(n);
       if (block) return block;
@@ -196,23 +245,14 @@ export class Connection {
   }
 
   /**
-   * Writes and waits while the socket's buffer is full (back-pressure). A write that
-   * leaves it under its high-water mark (socket.write() returns true: the usual reply)
-   * returns an already settled promise, with no callback for the stream to track.
+   * Writes and waits while the socket's buffer is full (back-pressure) until it drains
+   * or the connection ends. A write that leaves it under its high-water mark
+   * (socket.write() returns true: the usual reply) returns an already settled promise.
    */
   write(data: string | Uint8Array): Promise<void> {
     const socket = this.#socket;
     if (this.#closed || socket.destroyed) return SETTLED;
-    // A string's UTF-8 length is at most 3 bytes per UTF-16 unit.
-    const len = typeof data === "string" ? data.length * 3 : data.length;
-    if (socket.writableLength + len < socket.writableHighWaterMark) {
-      socket.write(data);
-      return SETTLED;
-    }
-    return new Promise((resolve) => {
-      const flushed = socket.write(data, () => resolve());
-      if (flushed) resolve();
-    });
+    return socket.write(data) ? SETTLED : this.drained();
   }
 
   /**
@@ -225,7 +265,11 @@ export class Connection {
     return w === SETTLED ? false : w;
   }
 
-  /** Write without waiting (small replies); ordering is preserved by the socket. */
+  /**
+   * Write without waiting (small replies); ordering is preserved by the socket. A client
+   * that does not read them is stopped by the gate on readLine(), which does not take
+   * its next command until they drain.
+   */
   send(data: string | Uint8Array): void {
     if (!this.#closed && !this.#socket.destroyed) this.#socket.write(data);
   }
@@ -325,6 +369,7 @@ export class Connection {
     this.#eof = true;
     if (this.#idleTimer !== null) clearTimeout(this.#idleTimer);
     for (const h of this.#closeHandlers.splice(0)) h();
+    this.#drained();
     this.#wake();
   }
 

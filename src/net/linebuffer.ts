@@ -12,6 +12,8 @@ export type LineResult =
   | { kind: "more" };
 
 const CR = 13, LF = 10;
+/** An empty buffer larger than this is replaced by a small one at the next push. */
+const SHRINK_ABOVE = 64 * 1024;
 
 export class LineBuffer {
   // Small to start: thousands of idle IMAP sessions each hold one; it doubles on demand.
@@ -26,6 +28,11 @@ export class LineBuffer {
   }
 
   push(chunk: Uint8Array): void {
+    // Once a large burst (a long line, pipelined commands) is read, give its memory back.
+    if (this.#start === this.#end && this.#buf.length > SHRINK_ABOVE) {
+      this.#buf = new Uint8Array(Math.max(1024, chunk.length));
+      this.#start = this.#end = 0;
+    }
     const need = this.#end - this.#start + chunk.length;
     if (this.#end + chunk.length > this.#buf.length) {
       if (need <= this.#buf.length && this.#start > 0) {
