@@ -3,20 +3,24 @@
  * `store.deliver` for all its mailboxes (written and fsync'd once, hard-linked) and
  * one `queue.enqueue` for its remote addresses; then the follow-ups that are mail of
  * their own: DSNs for copies refused after acceptance and autoresponder answers.
+ * What is stored is asked of the ReceivedMessage (incoming.ts): the trace fields in
+ * front of the message, from memory or its spool file without reading the body in.
  *
  * `submitMessage` is the same path for mail the server generates (the queue's DSNs,
  * given to the queue by src/server/server.ts).
  */
 import { log } from "../log.ts";
 import { buildDsn } from "../message/dsn.ts";
-import { type HeaderBlock, parseHeaderBlock } from "../message/header.ts";
-import { concatBytes, rewriteHeaders } from "../message/header_rewrite.ts";
+import type { HeaderBlock } from "../message/header.ts";
+import { rewriteHeaders } from "../message/header_rewrite.ts";
+import type { MessageContent } from "../store/content.ts";
 import type { OutboundMessage } from "../queue/types.ts";
 import { newQueueId } from "../queue/id.ts";
 import type { ServerContext } from "../server/context.ts";
 import type { MailStore } from "../store/mailstore.ts";
 import type { UserRecord } from "../directory/records.ts";
 import { autoReplyRefusal, buildAutoReply } from "./autoreply.ts";
+import { ReceivedMessage } from "./incoming.ts";
 import { autoReplyStore } from "./autoreply_store.ts";
 import { expand } from "./expand.ts";
 import { applyLimits, groupSender, mergeExpansions, type Plan, planIsEmpty } from "./plan.ts";
@@ -32,12 +36,17 @@ export interface RouteJob {
   sid: string;
   queueId: string;
   from: string;
-  /** The message as received, indexed. */
+  /** The message as received (its trace: our Received, or empty; its size for limits). */
+  message: ReceivedMessage;
+  /** The message's first octets as to store (`message.head`, or a rewritten header). */
+  head: Uint8Array;
+  /** The header of `head`, indexed. */
   block: HeaderBlock;
-  /** Trace header(s) to prepend (our Received), or empty. */
-  trace: Uint8Array;
-  /** Size the limits compare (the message as received). */
-  size: number;
+  /**
+   * Whole header fields computed at the end of DATA (mail authentication results, spam
+   * verdicts), put between Return-Path and our Received in every copy; empty for none.
+   */
+  added: Uint8Array;
   smtpUtf8?: boolean;
   eightBit?: boolean;
   arrival: Date;
@@ -87,7 +96,7 @@ async function ensureMailboxes(ctx: ServerContext, roots: string[]): Promise<voi
 
 /** Runs the plan; throws on an I/O failure (the caller answers 451 and logs it). */
 export async function route(ctx: ServerContext, job: RouteJob, plan: Plan): Promise<RouteResult> {
-  const failures = await applyLimits(ctx, plan, job.size);
+  const failures = await applyLimits(ctx, plan, job.message.size);
   const failed = failures.map((f) => f.failed);
   if (planIsEmpty(plan) && failures.length > 0 && job.mode === "smtp") {
     return { reply: failures[0].failed.reply, localCopies: 0, queued: [], failed };
@@ -105,19 +114,19 @@ export async function route(ctx: ServerContext, job: RouteJob, plan: Plan): Prom
   for (const g of plan.groups) {
     if (g.users.length === 0 && g.remotes.length === 0) continue;
     const sender = groupSender(g, job.from);
-    const body = g.list
+    const head = g.list
       ? rewriteHeaders(job.block, LIST_FIELDS, listHeaderBytes(g.list))
-      : job.block.bytes;
+      : job.head;
+    const { message, added } = job;
     if (g.users.length > 0) {
       localCopies += g.users.length;
-      work.push(
-        deliverLocal(ctx, g.users, concatBytes([returnPathHeader(sender), job.trace, body])),
-      );
+      const data = message.content([returnPathHeader(sender), added, message.trace], head);
+      work.push(deliverLocal(ctx, g.users, data));
     }
     if (g.remotes.length > 0) {
       const id = queued.length === 0 ? job.queueId : newQueueId();
       queued.push(id);
-      const data = job.trace.length ? concatBytes([job.trace, body]) : body;
+      const data = message.content([added, message.trace], head);
       work.push(ctx.queue.enqueue({
         id,
         from: sender,
@@ -142,7 +151,7 @@ export async function route(ctx: ServerContext, job: RouteJob, plan: Plan): Prom
 async function deliverLocal(
   ctx: ServerContext,
   users: UserRecord[],
-  data: Uint8Array,
+  data: Uint8Array | MessageContent,
 ): Promise<void> {
   const roots = users.map((u) => ctx.store.userRoot(u));
   await ensureMailboxes(ctx, roots);
@@ -227,13 +236,15 @@ export async function submitMessage(ctx: ServerContext, message: OutboundMessage
   const plan = mergeExpansions(
     message.to.map((to) => expand(ctx.directory, to, { sender: message.from })),
   );
+  const received = ReceivedMessage.fromBytes(message.data);
   const result = await route(ctx, {
     sid: "internal",
     queueId: id,
     from: message.from,
-    block: parseHeaderBlock(message.data),
-    trace: EMPTY,
-    size: message.data.length,
+    message: received,
+    head: received.head,
+    block: received.block,
+    added: EMPTY,
     smtpUtf8: message.smtpUtf8,
     eightBit: message.eightBit,
     arrival: new Date(),
@@ -248,7 +259,7 @@ export async function submitMessage(ctx: ServerContext, message: OutboundMessage
     );
   }
   logger.info(
-    `${id}: from=<${message.from}> size=${message.data.length} local=${result.localCopies} queued=${
+    `${id}: from=<${message.from}> size=${received.size} local=${result.localCopies} queued=${
       result.queued.join(",") || "-"
     }`,
   );

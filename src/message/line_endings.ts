@@ -83,6 +83,52 @@ export function checkLines(data: Uint8Array): LineProblems {
   return { bareNewline, lineTooLong };
 }
 
+/**
+ * checkLines over content that arrives in pieces (BDAT chunks written to a spool file as
+ * they come): push() each piece in order, then end(). The same verdicts as checkLines
+ * over the whole, a line split anywhere between pieces included.
+ */
+export class LineChecker implements LineProblems {
+  bareNewline = false;
+  lineTooLong = false;
+  /** Octets of the current line so far (a CR at the end of the last piece included). */
+  #lineLen = 0;
+  /** The last octet pushed was a CR: bare unless the next piece starts with LF. */
+  #crPending = false;
+
+  push(data: Uint8Array): void {
+    const n = data.length;
+    if (n === 0) return;
+    if (this.#crPending && data[0] !== LF) this.bareNewline = true;
+    let i = 0;
+    while (i < n) {
+      const lf = data.indexOf(LF, i);
+      const end = lf < 0 ? n : lf;
+      const cr = data.indexOf(CR, i);
+      // A CR anywhere but right before the LF (or at the end of this piece) is bare.
+      if (cr >= 0 && cr < end - 1) this.bareNewline = true;
+      if (lf < 0) {
+        this.#lineLen += n - i;
+        this.#crPending = data[n - 1] === CR;
+        if (this.#lineLen - (this.#crPending ? 1 : 0) > MAX_TEXT_LINE) this.lineTooLong = true;
+        return;
+      }
+      const crlf = lf > i ? data[lf - 1] === CR : this.#crPending;
+      if (!crlf) this.bareNewline = true;
+      if (this.#lineLen + (lf - i) - (crlf ? 1 : 0) > MAX_TEXT_LINE) this.lineTooLong = true;
+      this.#lineLen = 0;
+      this.#crPending = false;
+      i = lf + 1;
+    }
+  }
+
+  /** The content ended: a CR left at its very end was bare. */
+  end(): LineProblems {
+    if (this.#crPending) this.bareNewline = true;
+    return { bareNewline: this.bareNewline, lineTooLong: this.lineTooLong };
+  }
+}
+
 /** True when some CR is not followed by LF (a bare CR, RFC 5321 §2.3.8). */
 export function hasBareCr(data: Uint8Array): boolean {
   for (let i = data.indexOf(CR); i >= 0; i = data.indexOf(CR, i + 1)) {

@@ -3,6 +3,7 @@
  * delivery). SMTP hands a message to `enqueue` for its non-local recipients; the
  * promise resolves only once the message and its envelope are fsync'd in the spool.
  */
+import type { MessageContent } from "../store/content.ts";
 
 export interface OutboundMessage {
   /** Queue id, as given to the client in `250 2.0.0 Ok: queued as <id>`. */
@@ -18,6 +19,15 @@ export interface OutboundMessage {
   eightBit?: boolean;
 }
 
+/**
+ * What the mail pipeline hands to enqueue: the message in memory, or (a large message
+ * received into a spool file, src/delivery/incoming.ts) pieces that the queue copies
+ * into its own file in chunks.
+ */
+export interface QueuedMessage extends Omit<OutboundMessage, "data"> {
+  data: Uint8Array | MessageContent;
+}
+
 export interface QueueEntryReport {
   id: string;
   from: string;
@@ -29,7 +39,7 @@ export interface QueueEntryReport {
 }
 
 export interface OutboundQueue {
-  enqueue(message: OutboundMessage): Promise<void>;
+  enqueue(message: QueuedMessage): Promise<void>;
   list(filter?: { id?: string; domain?: string }): QueueEntryReport[];
   /** Retry now (all, or one id); false when the id is unknown. */
   flush(id?: string): boolean;

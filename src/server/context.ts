@@ -1,6 +1,6 @@
 /**
  * What every service session gets: the live configuration, the directory, the mail
- * store, counters, TLS, the outbound queue and its DNS cache, and the registry of open
+ * store and its files of messages in transfer, counters, TLS, the outbound queue and its DNS cache, and the registry of open
  * sessions that a graceful shutdown walks. Everything is built before the context
  * (src/server/server.ts) and given to its constructor; nothing in it is set later.
  * RELOAD replaces `config` (and what is derived from it) in place, so sessions always
@@ -14,6 +14,7 @@ import { ConnectionCounter } from "../net/listener.ts";
 import type { AdminPassword } from "../directory/adminpass.ts";
 import type { Directory } from "../directory/directory.ts";
 import type { MailStore } from "../store/mailstore.ts";
+import type { IncomingFiles } from "../store/incoming.ts";
 import type { ServerMetrics } from "../metrics/server_metrics.ts";
 import type { OutboundQueue } from "../queue/types.ts";
 import { VERSION } from "../version.ts";
@@ -53,6 +54,8 @@ export class ServerContext {
   readonly configSource: string | null;
   readonly directory: Directory;
   readonly store: MailStore;
+  /** `<DirBase>/incoming/`: files of messages in transfer (SMTP DATA/BDAT, IMAP APPEND). */
+  readonly incoming: IncomingFiles;
   readonly adminPassword: AdminPassword;
   readonly startedAt = Date.now();
   readonly version = VERSION;
@@ -78,6 +81,7 @@ export class ServerContext {
     configSource: string | null;
     directory: Directory;
     store: MailStore;
+    incoming: IncomingFiles;
     adminPassword: AdminPassword;
     tlsContext: SecureContext | null;
     metrics: ServerMetrics;
@@ -92,6 +96,7 @@ export class ServerContext {
     this.configSource = init.configSource;
     this.directory = init.directory;
     this.store = init.store;
+    this.incoming = init.incoming;
     this.adminPassword = init.adminPassword;
     this.tlsContext = init.tlsContext;
     this.metrics = init.metrics;
