@@ -124,7 +124,10 @@ export class LineChecker implements LineProblems {
 
   /** The content ended: a CR left at its very end was bare. */
   end(): LineProblems {
-    if (this.#crPending) this.bareNewline = true;
+    if (this.#crPending) {
+      this.bareNewline = true;
+      if (this.#lineLen > MAX_TEXT_LINE) this.lineTooLong = true; // the CR is content
+    }
     return { bareNewline: this.bareNewline, lineTooLong: this.lineTooLong };
   }
 }
