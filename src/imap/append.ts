@@ -9,7 +9,7 @@ import { FLAG_LETTERS } from "../store/maildir_names.ts";
 import { bad, mailboxName, no, parseDateTime, parseFlagList, tokenText } from "./args.ts";
 import { AUTHED, type CommandSpec } from "./command_table.ts";
 import { checkQuota } from "./commands_store.ts";
-import { toCrlf } from "../message/line_endings.ts";
+import { appendData } from "./literal_file.ts";
 import { markRecent } from "./recent.ts";
 import { requireTarget } from "./store_calls.ts";
 
@@ -32,12 +32,14 @@ const appendCommand: CommandSpec = {
       msg = inner[0];
     }
     args.end();
-    if (msg.kind !== "string") throw bad("Expected the message as a literal");
-    if (msg.bytes.length === 0) throw no("Cannot store an empty message", "CANNOT");
-    const data = toCrlf(msg.bytes);
+    // A large message literal arrives as a file (literal_file.ts), linked in as it is.
+    const data = appendData(msg);
+    if (!data) throw bad("Expected the message as a literal");
+    const size = data instanceof Uint8Array ? data.length : data.size;
+    if (size === 0) throw no("Cannot store an empty message", "CANNOT");
     const store = s.ctx.store;
     await requireTarget(s, name);
-    await checkQuota(s, data.length);
+    await checkQuota(s, size);
     // System flags map to fixed letters; keywords need the folder's keyword table.
     let letters = flags.map((f) => FLAG_LETTERS[f] ?? "").join("");
     if (flags.some((f) => !f.startsWith("\\"))) {

@@ -101,8 +101,11 @@ const fetchCommand: CommandSpec = {
         }
         const data = needData ? batch.map((b) => new MessageData(folder, b.entry)) : null;
         if (data && (loadBytes || loadStructure)) {
+          // Large messages are not read ahead: what is asked of them comes from the file.
           await Promise.all(
-            data.map((d) => loadBytes || !d.parsed ? d.bytes().catch(() => null) : null),
+            data.map((d) =>
+              !d.large && (loadBytes || !d.parsed) ? d.bytes().catch(() => null) : null
+            ),
           );
         }
         if (opts.simple) {

@@ -5,10 +5,12 @@
  */
 import type { MessageEntry } from "../store/folder/folder.ts";
 import { formatDateTime, no } from "./args.ts";
-import type { FetchItem } from "./fetch_items.ts";
+import { type FetchItem, needsBytes } from "./fetch_items.ts";
 import { decodeBodyBytes } from "../message/body_text.ts";
 import { partial, resolvePart, type Section, sectionBytes } from "../message/section.ts";
 import type { MessageData } from "./msgcache.ts";
+import { largeSection } from "./fetch_large.ts";
+import { sendRange } from "./message_file.ts";
 import type { Session } from "./session.ts";
 
 export interface RenderOptions {
@@ -83,7 +85,36 @@ export async function renderMessage(
     afterLiteral = true;
     await out.maybeFlush();
   };
+  /** A literal sent from the message file in chunks, as the client takes them. */
+  const emitFile = async (label: string, start: number, end: number) => {
+    // Opened first: a message expunged meanwhile fails before any of its literal is sent.
+    const file = await d!.openFile();
+    try {
+      parts.push(label);
+      out.text(`${head}${afterLiteral ? " " : ""}${parts.join(" ")} {${end - start}}\r\n`);
+      await out.flush();
+      try {
+        await sendRange(file, start, end, (chunk) => s.conn.write(chunk));
+      } catch (e) {
+        // The literal cannot be completed (the file changed under us): end the session.
+        s.conn.close();
+        throw e;
+      }
+      parts.length = 0;
+      head = "";
+      afterLiteral = true;
+    } finally {
+      file.close();
+    }
+  };
   for (const item of items) {
+    // SPEC §7: the message, its text and its header of a large message come from its file.
+    const large = d?.large && needsBytes(item) ? await largeSection(d, item) : null;
+    if (large) {
+      if ("bytes" in large) await emitLiteral(large.label, large.bytes);
+      else await emitFile(large.label, large.start, large.end);
+      continue;
+    }
     switch (item.kind) {
       case "UID":
         emit(`UID ${uid}`);

@@ -51,6 +51,39 @@ export function toCrlf(bytes: Uint8Array): Uint8Array {
   return out;
 }
 
+/**
+ * toCrlf over content that arrives in pieces (a large IMAP APPEND literal written to a
+ * file as it comes): each piece converted in order, an LF right after a CR that ended
+ * the previous piece left alone. A piece without a bare LF comes back as it is.
+ */
+export class CrlfStream {
+  #prevCr = false;
+
+  push(piece: Uint8Array): Uint8Array {
+    const n = piece.length;
+    if (n === 0) return piece;
+    const bare = (i: number) => (i === 0 ? !this.#prevCr : piece[i - 1] !== CR);
+    let count = 0;
+    for (let i = piece.indexOf(LF); i >= 0; i = piece.indexOf(LF, i + 1)) if (bare(i)) count++;
+    let out = piece;
+    if (count > 0) {
+      out = new Uint8Array(n + count);
+      let o = 0;
+      let from = 0;
+      for (let i = piece.indexOf(LF); i >= 0; i = piece.indexOf(LF, i + 1)) {
+        if (!bare(i)) continue;
+        out.set(piece.subarray(from, i), o);
+        o += i - from;
+        out[o++] = CR;
+        from = i; // the LF is copied with the next run
+      }
+      out.set(piece.subarray(from), o);
+    }
+    this.#prevCr = piece[n - 1] === CR;
+    return out;
+  }
+}
+
 /** What is wrong with the lines of received content. */
 export interface LineProblems {
   /** A LF not preceded by CR, or a CR not followed by LF (RFC 5321 §2.3.8). */

@@ -6,8 +6,8 @@
 import type { MessageEntry } from "../store/folder/folder.ts";
 import { type Maildrop, STREAM_ABOVE, SYNC_READ_LIMIT } from "./maildrop.ts";
 import { allocReply } from "../net/outbuf.ts";
-import { DotStuffer, dotStuff, terminateInPlace } from "../message/dot_stuffing.ts";
-import { topOf, TopCut, uniqueIdFor, writeAscii } from "./message_bytes.ts";
+import { dotStuff, DotStuffer, terminateInPlace } from "../message/dot_stuffing.ts";
+import { TopCut, topOf, uniqueIdFor, writeAscii } from "./message_bytes.ts";
 import { multilineText, okLine, parseNumber, Pop3Error, splitArgs } from "./protocol.ts";
 import type { Pop3Command, Pop3Session } from "./session.ts";
 
