@@ -9,7 +9,7 @@
  * so a restart does not parse a 100,000-message mailbox again. The index keeps the
  * structure and the ENVELOPE / BODY / BODYSTRUCTURE texts; a lookup there parses the
  * structure only when something needs it. The memory level is bounded in bytes
- * (MAX_BYTES, an estimate of what each entry holds) as well as in entries.
+ * (64 MiB, an estimate of what each entry holds) as well as in entries.
  *
  * Large messages (over STREAM_ABOVE) are never held whole for FETCH of the message,
  * its text or its header: those are read from the file (fileHead, sendRange; the
@@ -45,7 +45,7 @@ interface Cached {
 /** Entries kept in memory (oldest dropped first); a structure is a few hundred bytes. */
 const MAX_ENTRIES = 100_000;
 /** What the entries may hold in memory together, estimated (oldest dropped first). */
-const MAX_BYTES = 64 << 20;
+let maxBytes = 64 << 20;
 /** Headers up to this size are kept, so header SEARCHes need no file reads. */
 const MAX_CACHED_HEADER = 4096;
 /** Messages larger than this are sent from their file in chunks, never held whole. */
@@ -100,7 +100,7 @@ function recount(base: string, c: Cached): void {
 }
 
 function evict(): void {
-  while (cache.size > MAX_ENTRIES || (cachedBytes > MAX_BYTES && cache.size > 1)) {
+  while (cache.size > MAX_ENTRIES || (cachedBytes > maxBytes && cache.size > 1)) {
     const [oldest, entry] = cache.entries().next().value!;
     cache.delete(oldest);
     cachedBytes -= entry.cost ?? 0;
@@ -110,6 +110,14 @@ function evict(): void {
 /** What the in-memory level holds (tests, metrics). */
 export function messageCacheUsage(): { entries: number; bytes: number } {
   return { entries: cache.size, bytes: cachedBytes };
+}
+
+/** Test hook: sets the byte bound (64 MiB by default); returns the previous one. */
+export function setMessageCacheBytes(bytes: number): number {
+  const previous = maxBytes;
+  maxBytes = bytes;
+  evict();
+  return previous;
 }
 
 function fromRow(r: CacheRow): Cached {
@@ -317,4 +325,5 @@ export class MessageData {
 /** Test and benchmark hook: forget everything held in memory (the index keeps its part). */
 export function clearMessageCache(): void {
   cache.clear();
+  cachedBytes = 0;
 }
