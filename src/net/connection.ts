@@ -190,9 +190,12 @@ export class Connection {
    * the line's length; over it, LineTooLongError after discarding the line.
    */
   async readLine(max: number): Promise<{ line: Uint8Array; bareLf: boolean } | null> {
-    // Back-pressure (SPEC §7): no next command while the replies are not read.
-    if (this.#gateInput && this.outputBlocked) await this.drained();
     for (;;) {
+      // Back-pressure (SPEC §7): no next command while the replies are not read.
+      if (this.#gateInput && this.outputBlocked) {
+        await this.drained();
+        continue;
+      }
       const r = this.readLineNow(max);
       if (r !== undefined) return r;
       await this.#wait();
@@ -204,8 +207,11 @@ export class Connection {
    * input, undefined when more input is needed (then await readLine()). Lets a session
    * loop skip a promise per command when the command is already here. Undefined too
    * while the client is not reading its replies: readLine() waits for them to drain.
+   * Null once the connection is closed, even with lines still buffered.
    */
   readLineNow(max: number): { line: Uint8Array; bareLf: boolean } | null | undefined {
+    // A connection that is gone takes no further command: nobody would get the reply.
+    if (this.#closed) return null;
     if (this.#gateInput && this.outputBlocked) return undefined;
     const r: LineResult = this.#buffer.nextLine(max);
     if (r.kind === "line") return { line: r.line, bareLf: r.bareLf };
@@ -215,8 +221,11 @@ export class Connection {
 
   /** Exactly n bytes (IMAP literals, SMTP BDAT chunks), or null at end of input. */
   async readBytes(n: number): Promise<Uint8Array | null> {
-    if (this.#gateInput && this.outputBlocked) await this.drained();
     for (;;) {
+      if (this.#gateInput && this.outputBlocked) {
+        await this.drained();
+        continue;
+      }
       const block = this.#buffer.take(n);
       if (block) return block;
       if (this.#eof) return null;
