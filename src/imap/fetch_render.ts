@@ -94,7 +94,10 @@ export async function renderMessage(
       out.text(`${head}${afterLiteral ? " " : ""}${parts.join(" ")} {${end - start}}\r\n`);
       await out.flush();
       try {
-        await sendRange(file, start, end, (chunk) => s.conn.write(chunk));
+        await sendRange(file, start, end, async (chunk) => {
+          await s.conn.write(chunk);
+          return !s.conn.closed;
+        });
       } catch (e) {
         // The literal cannot be completed (the file changed under us): end the session.
         s.conn.close();

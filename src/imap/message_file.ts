@@ -85,13 +85,14 @@ async function octetAt(file: Deno.FsFile, at: number): Promise<number> {
 /**
  * Octets [start, end) of the file, handed to `write` a chunk at a time; each chunk is a
  * fresh buffer (a socket keeps what it was given until it is sent). `write` awaiting the
- * client's reading is what keeps a never-reading client from costing memory.
+ * client's reading is what keeps a never-reading client from costing memory; it returns
+ * false to stop early (the connection is gone).
  */
 export async function sendRange(
   file: Deno.FsFile,
   start: number,
   end: number,
-  write: (chunk: Uint8Array) => Promise<void>,
+  write: (chunk: Uint8Array) => Promise<boolean>,
 ): Promise<void> {
   await file.seek(start, Deno.SeekMode.Start);
   for (let left = end - start; left > 0;) {
@@ -103,6 +104,6 @@ export async function sendRange(
       got += n;
     }
     left -= got;
-    await write(chunk);
+    if (!(await write(chunk))) return;
   }
 }

@@ -198,6 +198,7 @@ export class Connection {
       }
       const r = this.readLineNow(max);
       if (r !== undefined) return r;
+      this.#buffer.shrinkIfEmpty(); // idle between commands: a past burst's memory goes
       await this.#wait();
     }
   }

@@ -12,7 +12,7 @@ export type LineResult =
   | { kind: "more" };
 
 const CR = 13, LF = 10;
-/** An empty buffer larger than this is replaced by a small one at the next push. */
+/** An empty buffer larger than this is replaced by a small one (shrinkIfEmpty). */
 const SHRINK_ABOVE = 64 * 1024;
 
 export class LineBuffer {
@@ -27,12 +27,19 @@ export class LineBuffer {
     return this.#end - this.#start;
   }
 
-  push(chunk: Uint8Array): void {
-    // Once a large burst (a long line, pipelined commands) is read, give its memory back.
+  /**
+   * Gives back the memory of a past burst (a long line, pipelined commands, a message)
+   * when nothing is buffered: called when a session waits for its next command, not
+   * while a stream passes through.
+   */
+  shrinkIfEmpty(): void {
     if (this.#start === this.#end && this.#buf.length > SHRINK_ABOVE) {
-      this.#buf = new Uint8Array(Math.max(1024, chunk.length));
+      this.#buf = new Uint8Array(1024);
       this.#start = this.#end = 0;
     }
+  }
+
+  push(chunk: Uint8Array): void {
     const need = this.#end - this.#start + chunk.length;
     if (this.#end + chunk.length > this.#buf.length) {
       if (need <= this.#buf.length && this.#start > 0) {
