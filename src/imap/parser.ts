@@ -160,11 +160,12 @@ export class CommandParser {
    * The session could not store the spooled literal (it read and dropped its octets):
    * the command is refused and the rest of it skipped. Returns the error to answer.
    */
-  spoolFailed(): ParseEvent {
+  spoolFailed(): Extract<ParseEvent, { kind: "error" }> {
     const tag = tagOf(this.#lines[0]);
     this.#resetCommand();
     this.#state = "skipLine";
-    return { kind: "error", tag, text: "Cannot store the message now", code: "SERVERBUG" };
+    // RFC 5530 UNAVAILABLE: a temporary failure (the disk is full), try again later.
+    return { kind: "error", tag, text: "Cannot store the message now", code: "UNAVAILABLE" };
   }
 
   #feedLiteral(): void {

@@ -204,9 +204,7 @@ export class Session {
           }
           this.log.error(`cannot store an APPEND literal: ${r.error.message}`);
           const refused = parser.spoolFailed();
-          if (refused.kind === "error") {
-            this.out.text(`${refused.tag ?? "*"} NO ${refused.text}\r\n`);
-          }
+          this.out.text(`${refused.tag ?? "*"} NO [${refused.code}] ${refused.text}\r\n`);
           break;
         }
         case "error":
