@@ -11,6 +11,9 @@ import { MEMORY_LIMIT } from "../src/delivery/incoming.ts";
 import type { Transaction } from "../src/delivery/types.ts";
 import { checkLines, LineChecker } from "../src/message/line_endings.ts";
 import { newQueueId } from "../src/queue/id.ts";
+import { concatBytes } from "../src/message/header_rewrite.ts";
+import { DataReader } from "../src/smtp/data.ts";
+import { readData } from "../src/smtp/transfer.ts";
 import { MessageContent } from "../src/store/content.ts";
 import { assert, assertEquals, assertMatch } from "./helpers/assert.ts";
 import { bytes, fixture, session, text, users, withoutTrace } from "./delivery_fixture.ts";
@@ -210,4 +213,42 @@ Deno.test("LineChecker: the verdicts of checkLines for content split anywhere", 
       }
     }
   }
+});
+
+Deno.test("DATA: input that arrives while the sink writes is read, not waited for", async () => {
+  // A stand-in connection and sink: the end of the data arrives during a flush (a spool
+  // file write), and nothing comes after it.
+  const enc = new TextEncoder();
+  let buffered = enc.encode("Subject: x\r\n\r\n" + "y".repeat(100) + "\r\n");
+  const conn = {
+    peekInput: () => buffered,
+    consumeInput: (n: number) => void (buffered = buffered.slice(n)),
+    get bufferedInput() {
+      return buffered.length;
+    },
+    waitForInput: () => new Promise<boolean>(() => {}), // nothing more will ever come
+  };
+  const parts: Uint8Array[] = [];
+  let flushes = 0;
+  const sink = {
+    append: (b: Uint8Array) => void parts.push(b.slice()),
+    get wantsFlush() {
+      return flushes === 0;
+    },
+    flush: async () => {
+      flushes++;
+      await Promise.resolve();
+      const end = enc.encode("last line\r\n.\r\n");
+      const grown = new Uint8Array(buffered.length + end.length);
+      grown.set(buffered);
+      grown.set(end, buffered.length);
+      buffered = grown;
+    },
+  };
+  const reader = new DataReader(0, sink);
+  const timeout = new Promise<string>((r) => setTimeout(() => r("hung"), 2000));
+  const result = await Promise.race([readData(conn, reader, sink), timeout]);
+  assertEquals(result, true);
+  assert(reader.done);
+  assert(text(concatBytes(parts)).endsWith("last line\r\n"));
 });

@@ -154,7 +154,7 @@ export class MessageSink {
   readonly #returnPath: Uint8Array;
   readonly #trace: Uint8Array;
   /** Content not written yet: all of it until it spills, then the next chunk. */
-  readonly #mem: ByteBuffer;
+  #mem: ByteBuffer;
   #size = 0;
   #spool: SpoolFile | null = null;
   /** The first octets of the message until its header is complete (spooled only). */
@@ -227,7 +227,10 @@ export class MessageSink {
     }
     this.#captureHead(data, final);
     await writeAll(spool.file, data);
-    this.#mem.clear();
+    if (this.#mem.length > WRITE_CHUNK + FEED_SLICE) {
+      // Spilled: from now on only a chunk is held, in a buffer of that size.
+      this.#mem = new ByteBuffer(WRITE_CHUNK + FEED_SLICE, WRITE_CHUNK + FEED_SLICE);
+    } else this.#mem.clear();
   }
 
   /**

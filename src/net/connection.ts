@@ -17,7 +17,7 @@ export class LineTooLongError extends Error {}
  * receive window then stops the client). A session that is working through pipelined
  * commands keeps at most this much of them in memory.
  */
-const HIGH_WATER = 256 * 1024;
+const HIGH_WATER = 128 * 1024;
 const SETTLED: Promise<void> = Promise.resolve();
 let nextId = 0;
 
@@ -149,8 +149,11 @@ export class Connection {
   }
 
   #wait(): Promise<void> {
+    // The waiter first: resume() may hand over buffered data at once, and a wake-up
+    // with nobody waiting would leave this wait for input that already came.
+    const woken = new Promise<void>((resolve) => (this.#waiter = resolve));
     if (this.#socket.isPaused()) this.#socket.resume();
-    return new Promise((resolve) => (this.#waiter = resolve));
+    return woken;
   }
 
   get closed(): boolean {

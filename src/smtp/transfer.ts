@@ -63,23 +63,33 @@ export async function data(s: SmtpSession, arg: string): Promise<void> {
   }
 }
 
+/** What readData uses of a connection and of a sink (tests give stand-ins). */
+export type DataInput = Pick<
+  Connection,
+  "peekInput" | "consumeInput" | "bufferedInput" | "waitForInput"
+>;
+export type FlushingSink = Pick<MessageSink, "append" | "wantsFlush" | "flush">;
+
 /**
  * Feeds the connection's input to the reader until the end of data; false at EOF. At
  * most FEED_SLICE at a time, so the sink writes to its file before it holds more.
  */
-async function readData(
-  conn: Connection,
-  reader: DataReader<MessageSink>,
-  sink: MessageSink,
+export async function readData(
+  conn: DataInput,
+  reader: DataReader<FlushingSink>,
+  sink: FlushingSink,
 ): Promise<boolean> {
   for (;;) {
     const view = conn.peekInput();
     if (view.length > 0) {
       const slice = view.length > FEED_SLICE ? view.subarray(0, FEED_SLICE) : view;
-      conn.consumeInput(reader.feed(slice));
+      const used = reader.feed(slice);
+      conn.consumeInput(used);
       if (sink.wantsFlush) await sink.flush();
       if (reader.done) return true;
-      if (slice.length < view.length) continue; // more is buffered already
+      // Input the reader has not seen: beyond the slice, or come while the sink wrote
+      // (only the tail it held back, waiting for its end, is not news).
+      if (conn.bufferedInput > slice.length - used) continue;
     }
     if (!(await conn.waitForInput())) return false;
   }
