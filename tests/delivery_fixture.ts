@@ -6,7 +6,7 @@
  */
 import { devDefaults } from "../src/config/load.ts";
 import type { Config } from "../src/config/schema.ts";
-import { checkMailFrom, checkRcpt, deliver } from "../src/delivery/pipeline.ts";
+import { checkMailFrom, checkRcpt, deliver, openMessage } from "../src/delivery/pipeline.ts";
 import { submitMessage } from "../src/delivery/route.ts";
 import { Resolver } from "../src/dns/resolver.ts";
 import { MailAuth } from "../src/mailauth/service.ts";
@@ -19,11 +19,17 @@ import type {
   Transaction,
 } from "../src/delivery/types.ts";
 import { newQueueId } from "../src/queue/id.ts";
-import type { OutboundMessage, OutboundQueue, QueueEntryReport } from "../src/queue/types.ts";
+import type {
+  OutboundMessage,
+  OutboundQueue,
+  QueuedMessage,
+  QueueEntryReport,
+} from "../src/queue/types.ts";
 import { newStats, ServerContext } from "../src/server/context.ts";
 import { AdminPassword } from "../src/directory/adminpass.ts";
 import { Directory } from "../src/directory/directory.ts";
 import { MailStore } from "../src/store/mailstore.ts";
+import { IncomingFiles } from "../src/store/incoming.ts";
 import { ServerMetrics } from "../src/metrics/server_metrics.ts";
 import type { UserRecord } from "../src/directory/records.ts";
 
@@ -31,10 +37,10 @@ export class FakeQueue implements OutboundQueue {
   readonly messages: OutboundMessage[] = [];
   /** When set, enqueue fails as a spool that cannot be written would. */
   failing = false;
-  enqueue(message: OutboundMessage): Promise<void> {
-    if (this.failing) return Promise.reject(new Error("spool: no space left on device"));
-    this.messages.push(message);
-    return Promise.resolve();
+  async enqueue(message: QueuedMessage): Promise<void> {
+    if (this.failing) throw new Error("spool: no space left on device");
+    const data = message.data instanceof Uint8Array ? message.data : await message.data.bytes();
+    this.messages.push({ ...message, data });
   }
   list(): QueueEntryReport[] {
     return [];
@@ -90,6 +96,7 @@ export async function fixture(overrides: Partial<Config> = {}): Promise<Fixture>
     configSource: null,
     directory,
     store,
+    incoming: new IncomingFiles(dir),
     adminPassword: new AdminPassword(dir),
     tlsContext: null,
     metrics: new ServerMetrics(),
@@ -168,7 +175,16 @@ export async function send(
   }
   if (tx.recipients.length === 0) return result;
   const data = typeof opts.data === "string" ? bytes(opts.data) : opts.data;
-  result.data = await deliver(ctx, info, tx, data, queueId);
+  // As the SMTP session does: the content through the pipeline's sink.
+  const sink = openMessage(ctx, info, tx, queueId);
+  sink.append(data);
+  await sink.flush();
+  const message = await sink.finish();
+  try {
+    result.data = await deliver(ctx, info, tx, message, queueId);
+  } finally {
+    await message.discard();
+  }
   return result;
 }
 

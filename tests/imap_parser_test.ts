@@ -24,12 +24,14 @@ function feed(p: CommandParser, text: string | Uint8Array): ParseEvent[] {
     const ev = p.next();
     if (ev.kind === "more") return out;
     out.push(ev);
+    if (ev.kind === "spool") return out; // the session stores the literal, then goes on
   }
 }
 
 function show(t: Token): unknown {
   if (t.kind === "atom") return t.value;
   if (t.kind === "string") return (t.literal ? "L:" : "Q:") + dec.decode(t.bytes);
+  if (t.kind === "file") return `F:${t.file.path}:${t.file.size}`;
   return t.items.map(show);
 }
 
@@ -175,4 +177,60 @@ Deno.test("LIST patterns", () => {
   ok(compileMailboxPattern("inbox").test("INBOX"));
   ok(compileMailboxPattern("a/%").test("a/b"));
   ok(!compileMailboxPattern("a.b").test("axb"));
+});
+
+Deno.test("parser: literal memory is taken as data arrives, not when announced", () => {
+  const p = new CommandParser({ maxLiteral: 2_000_000_000, maxLine: 200 });
+  const before = Deno.memoryUsage().rss;
+  const evs = feed(p, "A8 X-TEST {1500000000}\r\n");
+  deepStrictEqual(evs.map((e) => e.kind), ["continue"]);
+  equal(p.literalRemaining, 1_500_000_000);
+  feed(p, "part of it");
+  equal(p.literalRemaining, 1_500_000_000 - 10);
+  const grown = (Deno.memoryUsage().rss - before) / 1048576;
+  ok(grown < 64, `announcing 1.5 GB took ${grown.toFixed(0)} MiB`);
+  // The pieces are joined once complete.
+  const q = new CommandParser({ maxLiteral: 100, maxLine: 200 });
+  feed(q, "A9 LOGIN {10}\r\n");
+  feed(q, "abc");
+  feed(q, "defg");
+  deepStrictEqual(command(feed(q, "hij x\r\n")).args, ["L:abcdefghij", "x"]);
+});
+
+Deno.test("parser: the literal limit can change; refusals say sync or nonsync", () => {
+  const p = new CommandParser({ maxLiteral: 8192, maxLine: 200 });
+  const sync = feed(p, "B1 LOGIN {9000}\r\n");
+  ok(sync[0].kind === "error" && sync[0].code === "TOOBIG" && sync[0].literal === "sync");
+  const nonsync = feed(p, "B2 LOGIN {9000+}\r\n");
+  ok(nonsync[0].kind === "error" && nonsync[0].literal === "nonsync");
+  feed(p, "y".repeat(9000) + "\r\n"); // skipped with the rest of its line, never a command
+  p.maxLiteral = 20_000;
+  deepStrictEqual(feed(p, "B3 LOGIN {9000}\r\n").map((e) => e.kind), ["continue"]);
+});
+
+Deno.test("parser: large APPEND literals are handed to the session to store in a file", () => {
+  const p = new CommandParser({ maxLiteral: 10_000_000, maxLine: 200, spoolAbove: 1000 });
+  // Synchronizing: "+" first, then the spool request.
+  deepStrictEqual(feed(p, "C1 APPEND INBOX (\\Seen) {5000}\r\n").map((e) => e.kind), [
+    "continue",
+    "spool",
+  ]);
+  equal(p.literalRemaining, 5000);
+  p.spooled({ path: "/spool/f1", size: 5000 });
+  deepStrictEqual(command(feed(p, "\r\n")).args, ["INBOX", ["\\Seen"], "F:/spool/f1:5000"]);
+  // LITERAL+: the spool request at once; small literals and other commands stay in memory.
+  deepStrictEqual(feed(p, "C2 APPEND INBOX {3000+}\r\n").map((e) => e.kind), ["spool"]);
+  p.spooled({ path: "/spool/f2", size: 3000 });
+  deepStrictEqual(command(feed(p, "\r\n")).args, ["INBOX", "F:/spool/f2:3000"]);
+  deepStrictEqual(command(feed(p, "C3 APPEND INBOX {5+}\r\nhello\r\n")).args, [
+    "INBOX",
+    "L:hello",
+  ]);
+  const search = feed(p, "C4 SEARCH TEXT {1500+}\r\n" + "z".repeat(1500) + "\r\n");
+  equal(command(search).args[1], "L:" + "z".repeat(1500));
+  // A literal that could not be stored: the command is refused, its rest skipped.
+  feed(p, "C5 APPEND INBOX {2000+}\r\n");
+  const refused = p.spoolFailed();
+  ok(refused.kind === "error" && refused.tag === "C5");
+  deepStrictEqual(command(feed(p, " more {4+}\r\nabcd\r\nC6 NOOP\r\n")).tag, "C6");
 });

@@ -14,6 +14,7 @@ import {
 } from "../src/smtp/command.ts";
 import { MAX_TEXT_LINE } from "../src/message/line_endings.ts";
 import { DataReader } from "../src/smtp/data.ts";
+import { ByteBuffer } from "../src/message/byte_buffer.ts";
 import { SmtpError } from "../src/smtp/replies.ts";
 import { DeliverySlots } from "../src/smtp/slots.ts";
 import { loginText, parseAuthCommand, plainCredentials, responseBytes } from "../src/smtp/sasl.ts";
@@ -104,7 +105,7 @@ Deno.test("BDAT arguments", () => {
 
 /** Feeds `wire` to a DataReader in pieces of `step` bytes, as a connection would. */
 function readAll(wire: Uint8Array, step: number, max = 0) {
-  const r = new DataReader(max);
+  const r = new DataReader(max, new ByteBuffer());
   let buffered = new Uint8Array(0);
   let pos = 0;
   while (!r.done && pos < wire.length) {

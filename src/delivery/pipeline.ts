@@ -6,8 +6,8 @@
  */
 import { log } from "../log.ts";
 import { isAscii } from "../message/controls.ts";
-import { countHeaders, parseHeaderBlock } from "../message/header.ts";
-import { concatBytes, rewriteHeaders } from "../message/header_rewrite.ts";
+import { countHeaders, type HeaderBlock, parseHeaderBlock } from "../message/header.ts";
+import { rewriteHeaders } from "../message/header_rewrite.ts";
 import type { ServerContext } from "../server/context.ts";
 import { NameError, parseAddress } from "../directory/names.ts";
 import type { UserRecord } from "../directory/records.ts";
@@ -16,7 +16,8 @@ import { inboundChecks, isCheckedSession } from "./authcheck.ts";
 import { planDsn } from "./dsn_reports.ts";
 import { expand, type Expansion, isEmpty, isListMember } from "./expand.ts";
 import { mergeExpansions, userLimit } from "./plan.ts";
-import { receivedHeader } from "./received.ts";
+import { MessageSink, type ReceivedMessage } from "./incoming.ts";
+import { receivedHeader, returnPathHeader } from "./received.ts";
 import * as R from "./replies.ts";
 import { route } from "./route.ts";
 import type {
@@ -201,9 +202,36 @@ function expansionOf(ctx: ServerContext, tx: Transaction, r: AcceptedRecipient):
 }
 
 /**
- * End of DATA/BDAT: `data` is the message as received (CRLF, dot-unstuffed). Loop and
- * size checks, then every local copy and the outbound queue made durable before
- * `250 2.0.0 Ok: queued as <id>` (SPEC §5, §7).
+ * Where the content of DATA/BDAT goes as it arrives: memory, then a spool file that
+ * starts with the trace fields of this transaction (src/delivery/incoming.ts). They are
+ * made now: the Received field depends only on the session, the envelope and the
+ * queue id, so the file can become a Maildir file as it is (docs/delivery.md).
+ */
+export function openMessage(
+  ctx: ServerContext,
+  info: SessionInfo,
+  tx: Transaction,
+  queueId: string,
+): MessageSink {
+  const trace = receivedHeader({
+    info,
+    hostName: ctx.config.HostName,
+    queueId,
+    recipient: tx.recipients.length === 1 ? tx.recipients[0].address : undefined,
+    smtpUtf8: tx.params.smtpUtf8,
+  });
+  return new MessageSink(ctx.incoming, {
+    label: queueId,
+    returnPath: returnPathHeader(tx.from),
+    trace,
+    sizeHint: tx.params.size,
+  });
+}
+
+/**
+ * End of DATA/BDAT: `message` is the message as received (CRLF, dot-unstuffed), from
+ * openMessage. Loop and size checks, then every local copy and the outbound queue made
+ * durable before `250 2.0.0 Ok: queued as <id>` (SPEC §5, §7).
  *
  * Copies refused here (QUOTA/MAXIN reached since RCPT): when every copy is refused the
  * message is refused with the first reason; when only some are, the rest is delivered
@@ -214,61 +242,64 @@ export async function deliver(
   ctx: ServerContext,
   info: SessionInfo,
   tx: Transaction,
-  data: Uint8Array,
+  message: ReceivedMessage,
   queueId: string,
 ): Promise<SmtpReply> {
   const logger = log("delivery", info.id);
-  let block = parseHeaderBlock(data);
+  let head = message.head;
+  let block: HeaderBlock = message.block;
   // RFC 5321 4.4: final delivery adds Return-Path, and a message should not arrive with
   // one; a Return-Path already present is dropped (as Postfix does) so ours is the only one.
   if (block.fields.some((f) => f.name === "return-path")) {
-    block = parseHeaderBlock(rewriteHeaders(block, ["return-path"], new Uint8Array(0)));
+    head = rewriteHeaders(block, ["return-path"], new Uint8Array(0));
+    block = parseHeaderBlock(head);
   }
+  const size = message.size;
   const refuse = (reply: SmtpReply) => {
     logger.info(
-      `${queueId}: refused from=<${tx.from}> size=${data.length}: ${reply.toString().trim()}`,
+      `${queueId}: refused from=<${tx.from}> size=${size}: ${reply.toString().trim()}`,
     );
     return reply;
   };
   if (tx.recipients.length === 0) {
     return refuse(R.reply(554, "5.5.1", "Error: no valid recipients"));
   }
+  // The header is kept in memory for these checks; one too long to keep is refused.
+  if (message.headerTooLarge) return refuse(R.headerTooLarge());
   const hops = countHeaders(block, "received");
   if (hops > MAX_RECEIVED) return refuse(R.tooManyHops(hops));
-  if (data.length > ctx.config.MaxMailSize) return refuse(R.tooBig());
+  if (size > ctx.config.MaxMailSize) return refuse(R.tooBig());
   const sender = sendingUser(ctx, info, tx.from);
-  if (sender && sender.maxOut > 0 && data.length > sender.maxOut) {
+  if (sender && sender.maxOut > 0 && size > sender.maxOut) {
     return refuse(R.tooBigForSender());
   }
 
-  // SPEC §8 inbound checks (port 25, untrusted clients): the hook takes the message
-  // as bytes today; it takes a stream of chunks too (src/delivery/authcheck.ts).
-  const checks = await inboundChecks(ctx, info, tx, data, block, queueId);
+  // SPEC §8 inbound checks (port 25, untrusted clients) read the message as received,
+  // in chunks from the spool file when it is there (src/delivery/authcheck.ts).
+  const checks = await inboundChecks(ctx, info, tx, message.chunks(), block, queueId);
   if (checks.refusal) return refuse(checks.refusal);
-  block = checks.block;
+  if (checks.block !== block) {
+    // Authentication-Results claiming our authserv-id were removed (RFC 8601 §5).
+    head = checks.block.bytes;
+    block = checks.block;
+  }
+  // RFC 8601 §5: Authentication-Results (and Received-SPF) above our Received.
+  const added = new TextEncoder().encode(checks.verdict?.headers ?? "");
 
   const expansions = tx.recipients.map((r) => ({ r, expansion: expansionOf(ctx, tx, r) }));
   const plan = mergeExpansions(expansions.map((e) => e.expansion));
-  const received = receivedHeader({
-    info,
-    hostName: ctx.config.HostName,
-    queueId,
-    recipient: tx.recipients.length === 1 ? tx.recipients[0].address : undefined,
-    smtpUtf8: tx.params.smtpUtf8,
-  });
-  // RFC 8601 §5: Authentication-Results (and Received-SPF) above our Received.
-  const trace = checks.verdict
-    ? concatBytes([new TextEncoder().encode(checks.verdict.headers), received])
-    : received;
   let result;
   try {
     result = await route(ctx, {
       sid: info.id,
       queueId,
       from: tx.from,
+      message,
+      head,
       block,
-      trace,
-      size: data.length,
+      // Header fields computed at the end of DATA from the whole message (mail
+      // authentication results, spam verdicts) go here; see docs/delivery.md.
+      added,
       smtpUtf8: tx.params.smtpUtf8,
       eightBit: tx.params.body !== undefined && tx.params.body !== "7BIT",
       arrival: new Date(),
@@ -292,9 +323,7 @@ export async function deliver(
     : "";
   logger.info(
     `${queueId}: from=<${tx.from}> to=${tx.recipients.map((r) => `<${r.address}>`).join(",")} ` +
-      `size=${data.length} local=${result.localCopies} queued=${
-        result.queued.join(",") || "-"
-      }${failed}`,
+      `size=${size} local=${result.localCopies} queued=${result.queued.join(",") || "-"}${failed}`,
   );
   return result.reply;
 }

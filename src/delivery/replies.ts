@@ -44,6 +44,9 @@ export const tooManyHops = (n: number) =>
   reply(554, "5.4.6", `Too many hops (${n} Received headers): mail loop detected`);
 // RFC 1870 / RFC 3463 5.3.4 message too big for system; 5.2.2 mailbox full.
 export const tooBig = () => reply(552, "5.3.4", "Message size exceeds fixed maximum message size");
+// The header is kept in memory for policy checks (src/delivery/incoming.ts HEADER_LIMIT).
+export const headerTooLarge = () =>
+  reply(552, "5.3.4", "Message header exceeds the maximum header size (256 KiB)");
 export const tooBigForSender = () =>
   reply(552, "5.3.4", "Message size exceeds the sender's maximum outgoing message size (MAXOUT)");
 export const tooBigForRecipient = (a: string) =>

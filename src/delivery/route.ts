@@ -3,6 +3,8 @@
  * `store.deliver` for all its mailboxes (written and fsync'd once, hard-linked) and
  * one `queue.enqueue` for its remote addresses; then the follow-ups that are mail of
  * their own: DSNs for copies refused after acceptance and autoresponder answers.
+ * What is stored is asked of the ReceivedMessage (incoming.ts): the trace fields in
+ * front of the message, from memory or its spool file without reading the body in.
  *
  * `submitMessage` is the same path for mail the server generates (the queue's DSNs,
  * given to the queue by src/server/server.ts).
@@ -14,16 +16,18 @@
  */
 import { log } from "../log.ts";
 import type { DsnRecipient } from "../message/dsn.ts";
-import { type HeaderBlock, parseHeaderBlock } from "../message/header.ts";
+import type { HeaderBlock } from "../message/header.ts";
 import type { SealBasis } from "../mailauth/arc.ts";
 import type { InboundEnvelope } from "../mailauth/inbound.ts";
 import { concatBytes, rewriteHeaders } from "../message/header_rewrite.ts";
+import { MessageContent } from "../store/content.ts";
 import type { OutboundMessage } from "../queue/types.ts";
 import { newQueueId } from "../queue/id.ts";
 import type { ServerContext } from "../server/context.ts";
 import type { MailStore } from "../store/mailstore.ts";
 import type { UserRecord } from "../directory/records.ts";
 import { autoReplyRefusal, buildAutoReply } from "./autoreply.ts";
+import { ReceivedMessage } from "./incoming.ts";
 import { autoReplyStore } from "./autoreply_store.ts";
 import { expand, remoteKey } from "./expand.ts";
 import {
@@ -47,12 +51,17 @@ export interface RouteJob {
   sid: string;
   queueId: string;
   from: string;
-  /** The message as received, indexed. */
+  /** The message as received (its trace: our Received, or empty; its size for limits). */
+  message: ReceivedMessage;
+  /** The message's first octets as to store (`message.head`, or a rewritten header). */
+  head: Uint8Array;
+  /** The header of `head`, indexed. */
   block: HeaderBlock;
-  /** Trace header(s) to prepend (our Received), or empty. */
-  trace: Uint8Array;
-  /** Size the limits compare (the message as received). */
-  size: number;
+  /**
+   * Whole header fields computed at the end of DATA (mail authentication results, spam
+   * verdicts), put between Return-Path and our Received in every copy; empty for none.
+   */
+  added: Uint8Array;
   smtpUtf8?: boolean;
   eightBit?: boolean;
   arrival: Date;
@@ -117,7 +126,7 @@ async function ensureMailboxes(ctx: ServerContext, roots: string[]): Promise<voi
 
 /** Runs the plan; throws on an I/O failure (the caller answers 451 and logs it). */
 export async function route(ctx: ServerContext, job: RouteJob, plan: Plan): Promise<RouteResult> {
-  const failures = await applyLimits(ctx, plan, job.size);
+  const failures = await applyLimits(ctx, plan, job.message.size);
   const failed = failures.map((f) => f.failed);
   if (planIsEmpty(plan) && failures.length > 0 && job.mode === "smtp") {
     return { reply: failures[0].failed.reply, localCopies: 0, queued: [], failed };
@@ -143,15 +152,16 @@ export async function route(ctx: ServerContext, job: RouteJob, plan: Plan): Prom
   for (const g of plan.groups) {
     if (g.users.length === 0 && g.remotes.length === 0) continue;
     const sender = groupSender(g, job.from);
-    const body = g.list
+    const head = g.list
       ? rewriteHeaders(job.block, LIST_FIELDS, listHeaderBytes(g.list))
-      : job.block.bytes;
+      : job.head;
+    const { message, added } = job;
     if (g.users.length > 0) {
       localCopies += g.users.length;
-      const data = concatBytes([returnPathHeader(sender), job.trace, body]);
+      const data = message.content([returnPathHeader(sender), added, message.trace], head);
       work.push(deliverLocal(ctx, g.users, data, job.quarantine ? "Junk" : undefined));
     }
-    for (const copy of await remoteCopies(ctx, job, g, sender, body)) {
+    for (const copy of await remoteCopies(ctx, job, g, sender, head)) {
       const id = queued.length === 0 ? job.queueId : newQueueId();
       queued.push(id);
       work.push(ctx.queue.enqueue({
@@ -196,7 +206,7 @@ function dkimDomainFor(ctx: ServerContext, job: RouteJob, g: Group): string | un
 interface RemoteCopy {
   sender: string;
   to: string[];
-  data: Uint8Array;
+  data: Uint8Array | MessageContent;
 }
 
 /**
@@ -209,7 +219,7 @@ async function remoteCopies(
   job: RouteJob,
   g: Group,
   sender: string,
-  body: Uint8Array,
+  head: Uint8Array,
 ): Promise<RemoteCopy[]> {
   const bySender = new Map<string, { to: string[]; sealer?: string }>();
   for (const address of g.remotes) {
@@ -223,13 +233,19 @@ async function remoteCopies(
   }
   const out: RemoteCopy[] = [];
   for (const [key, { to, sealer }] of bySender) {
-    let data = job.trace.length ? concatBytes([job.trace, body]) : body;
+    let data = job.message.content([job.added, job.message.trace], head);
     if (sealer) {
       const envelope = job.client ??
         { ip: "127.0.0.1", helo: ctx.config.HostName, sender: job.from };
       try {
-        const arc = await ctx.auth.arcSet(data, sealer, job.sealBasis ?? null, envelope);
-        if (arc.length) data = concatBytes([arc, data]);
+        // The whole message is read for the body hash, from the spool file in chunks.
+        const source = data instanceof Uint8Array ? data : data.chunks();
+        const arc = await ctx.auth.arcSet(source, sealer, job.sealBasis ?? null, envelope);
+        if (arc.length) {
+          data = data instanceof Uint8Array
+            ? concatBytes([arc, data])
+            : new MessageContent([arc, ...data.parts]);
+        }
       } catch (e) {
         log("delivery", job.sid).warn(
           `${job.queueId}: ARC sealing by ${sealer} failed, sent unsealed: ${(e as Error).message}`,
@@ -265,7 +281,7 @@ async function successReports(ctx: ServerContext, job: RouteJob, failedKeys: str
 async function deliverLocal(
   ctx: ServerContext,
   users: UserRecord[],
-  data: Uint8Array,
+  data: Uint8Array | MessageContent,
   folder?: string,
 ): Promise<void> {
   const roots = users.map((u) => ctx.store.userRoot(u));
@@ -326,13 +342,15 @@ export async function submitMessage(ctx: ServerContext, message: OutboundMessage
   const plan = mergeExpansions(
     to.map((a) => expand(ctx.directory, a, { sender: message.from })),
   );
+  const received = ReceivedMessage.fromBytes(message.data);
   const result = await route(ctx, {
     sid: "internal",
     queueId: id,
     from: message.from,
-    block: parseHeaderBlock(message.data),
-    trace: EMPTY,
-    size: message.data.length,
+    message: received,
+    head: received.head,
+    block: received.block,
+    added: EMPTY,
     smtpUtf8: message.smtpUtf8,
     eightBit: message.eightBit,
     arrival: new Date(),
@@ -349,7 +367,7 @@ export async function submitMessage(ctx: ServerContext, message: OutboundMessage
     );
   }
   logger.info(
-    `${id}: from=<${message.from}> size=${message.data.length} local=${result.localCopies} queued=${
+    `${id}: from=<${message.from}> size=${received.size} local=${result.localCopies} queued=${
       result.queued.join(",") || "-"
     }`,
   );

@@ -7,6 +7,7 @@
  * user's quota (SPEC §5). The literals themselves (`{n}`, `{n+}`, `~{n}`, MaxMailSize)
  * are read by the parser.
  */
+import type { MessageContent } from "../store/content.ts";
 import { FlagError } from "../store/folder/folder.ts";
 import { FLAG_LETTERS } from "../store/maildir_names.ts";
 import { appendAtomically } from "../store/multi_append.ts";
@@ -20,10 +21,11 @@ import {
   parseFlagList,
   tokenText,
 } from "./args.ts";
+import { toCrlf } from "../message/line_endings.ts";
 import { catenate } from "./catenate.ts";
 import { AUTHED, type CommandSpec } from "./command_table.ts";
 import { checkQuota } from "./commands_store.ts";
-import { toCrlf } from "../message/line_endings.ts";
+import { appendData } from "./literal_file.ts";
 import { markRecent } from "./recent.ts";
 import type { Session } from "./session.ts";
 import { requireTarget, storeCall } from "./store_calls.ts";
@@ -31,8 +33,12 @@ import { requireTarget, storeCall } from "./store_calls.ts";
 interface Parsed {
   flags: string[];
   date?: number;
-  data: Uint8Array;
+  /** In memory, or (a large literal) the file it was read into (literal_file.ts). */
+  data: Uint8Array | MessageContent;
 }
+
+const sizeOf = (data: Uint8Array | MessageContent) =>
+  data instanceof Uint8Array ? data.length : data.size;
 
 /** One append-message (RFC 4466 §2.3, RFC 4469 §5): [flags] [date] (literal / CATENATE / UTF8). */
 async function nextMessage(s: Session, args: Args): Promise<Parsed> {
@@ -55,8 +61,11 @@ async function nextMessage(s: Session, args: Args): Promise<Parsed> {
     if (inner.length !== 1) throw bad("UTF8 expects one literal");
     msg = inner[0];
   }
-  if (msg.kind !== "string" || !msg.literal) throw bad("Expected the message as a literal");
-  return { flags, date, data: toCrlf(msg.bytes) };
+  if (msg.kind === "string" && !msg.literal) throw bad("Expected the message as a literal");
+  // A large message literal arrives as a file, linked in as it is.
+  const data = appendData(msg);
+  if (!data) throw bad("Expected the message as a literal");
+  return { flags, date, data };
 }
 
 const appendCommand: CommandSpec = {
@@ -67,11 +76,11 @@ const appendCommand: CommandSpec = {
     const messages: Parsed[] = [];
     do messages.push(await nextMessage(s, args)); while (args.more);
     for (const m of messages) {
-      if (m.data.length === 0) throw no("Cannot store an empty message", "CANNOT");
+      if (sizeOf(m.data) === 0) throw no("Cannot store an empty message", "CANNOT");
     }
     const store = s.ctx.store;
     await requireTarget(s, name);
-    await checkQuota(s, messages.reduce((n, m) => n + m.data.length, 0));
+    await checkQuota(s, messages.reduce((n, m) => n + sizeOf(m.data), 0));
     // System flags map to fixed letters; keywords need the folder's keyword table.
     const letters = messages.map((m) => m.flags.map((f) => FLAG_LETTERS[f] ?? "").join(""));
     if (messages.some((m) => m.flags.some((f) => !f.startsWith("\\")))) {

@@ -109,8 +109,11 @@ const fetchCommand: CommandSpec = {
         if (opts.hasFlags || wantSeen) s.out.text(view.announceKeywords());
         const data = needData ? batch.map((b) => new MessageData(folder, b.entry)) : null;
         if (data && (loadBytes || loadStructure)) {
+          // Large messages are not read ahead: what is asked of them comes from the file.
           await Promise.all(
-            data.map((d) => loadBytes || !d.parsed ? d.bytes().catch(() => null) : null),
+            data.map((d) =>
+              !d.large && (loadBytes || !d.parsed) ? d.bytes().catch(() => null) : null
+            ),
           );
         }
         if (opts.simple) {

@@ -5,12 +5,14 @@
  */
 import type { MessageEntry } from "../store/folder/folder.ts";
 import { formatDateTime, no } from "./args.ts";
-import type { FetchItem } from "./fetch_items.ts";
+import { type FetchItem, needsBytes } from "./fetch_items.ts";
 import { decodeBodyBytes } from "../message/body_text.ts";
 import { partial, resolvePart, type Section, sectionBytes } from "../message/section.ts";
 import type { MessageData } from "./msgcache.ts";
 import { messageIds } from "./objectid.ts";
 import { previewValue, saveDateValue } from "./preview.ts";
+import { largeSection } from "./fetch_large.ts";
+import { sendRange } from "./message_file.ts";
 import type { Session } from "./session.ts";
 
 export interface RenderOptions {
@@ -75,107 +77,162 @@ export async function renderMessage(
   if ((opts.byUid || implicit) && !opts.hasUid) parts.push(`UID ${uid}`);
   let head = `* ${seq} FETCH (`;
   let afterLiteral = false;
-  /** The response so far: text, and literal bytes as they are. */
-  const segments: (string | Uint8Array)[] = [];
+  /**
+   * The response so far: text, literal bytes as they are, and ranges of a large
+   * message's file, opened while the response is built: an open file keeps its bytes
+   * when the message is expunged or renamed meanwhile, so once writing starts nothing
+   * can fail half-way through a response.
+   */
+  const segments: (string | Uint8Array | FileRange)[] = [];
+  const opened: Deno.FsFile[] = [];
   const emit = (text: string) => parts.push(text);
-  const emitLiteral = (label: string, bytes: Uint8Array, binary = false) => {
-    // Text items so far, then the literal's bytes as they are.
+  const literalHead = (label: string, length: number, prefix = "") => {
     parts.push(label);
-    const prefix = binary && bytes.includes(0) ? "~" : "";
-    segments.push(
-      `${head}${afterLiteral ? " " : ""}${parts.join(" ")} ${prefix}{${bytes.length}}\r\n`,
-    );
-    segments.push(bytes);
+    segments.push(`${head}${afterLiteral ? " " : ""}${parts.join(" ")} ${prefix}{${length}}\r\n`);
     parts.length = 0;
     head = "";
     afterLiteral = true;
+  };
+  const emitLiteral = (label: string, bytes: Uint8Array, binary = false) => {
+    // Text items so far, then the literal's bytes as they are.
+    literalHead(label, bytes.length, binary && bytes.includes(0) ? "~" : "");
+    segments.push(bytes);
     return Promise.resolve();
   };
-  for (const item of items) {
-    switch (item.kind) {
-      case "UID":
-        emit(`UID ${uid}`);
-        break;
-      case "FLAGS":
-        emit(`FLAGS (${s.flagText(uid, entry)})`);
-        break;
-      case "MODSEQ":
-        emit(`MODSEQ (${entry.modseq})`);
-        break;
-      case "INTERNALDATE":
-        emit(
-          `INTERNALDATE ${
-            formatDateTime(entry.internalDate ?? await s.view!.folder.internalDate(entry))
-          }`,
-        );
-        break;
-      case "RFC822.SIZE":
-        emit(`RFC822.SIZE ${d!.size}`);
-        break;
-      case "SAVEDATE":
-        emit(`SAVEDATE ${saveDateValue(s.view!.folder, entry)}`);
-        break;
-      case "PREVIEW":
-        emit(`PREVIEW ${await previewValue(s.view!.folder, entry, d, item.lazy, s.utf8)}`);
-        break;
-      case "ENVELOPE":
-        emit(`ENVELOPE ${await d!.envelope(s.utf8)}`);
-        break;
-      case "BODY":
-        emit(`BODY ${await d!.bodyStructure(false, s.utf8)}`);
-        break;
-      case "BODYSTRUCTURE":
-        emit(`BODYSTRUCTURE ${await d!.bodyStructure(true, s.utf8)}`);
-        break;
-      case "RFC822":
-        await emitLiteral("RFC822", await d!.bytes());
-        break;
-      case "EMAILID":
-      case "THREADID": {
-        // RFC 8474 §5: fetch-att "EMAILID (id)", "THREADID (id)".
-        const ids = await messageIds(s.view!.folder, entry);
-        emit(`${item.kind} (${item.kind === "EMAILID" ? ids.emailId : ids.threadId})`);
-        break;
-      }
-      case "RFC822.HEADER":
-        await emitLiteral(
-          "RFC822.HEADER",
-          sectionBytes(await d!.bytes(), await d!.structure(), { part: [], text: "HEADER" }),
-        );
-        break;
-      case "RFC822.TEXT":
-        await emitLiteral(
-          "RFC822.TEXT",
-          sectionBytes(await d!.bytes(), await d!.structure(), { part: [], text: "TEXT" }),
-        );
-        break;
-      case "SECTION": {
-        const bytes = sectionBytes(await d!.bytes(), await d!.structure(), item.section);
-        await emitSection(item, bytes, emitLiteral);
-        break;
-      }
-      case "BINARY":
-      case "BINARY.SIZE": {
-        const bytes = await binaryBytes(d!, item.section);
-        if (bytes === null) throw no("Unknown Content-Transfer-Encoding", "UNKNOWN-CTE");
-        if (item.kind === "BINARY.SIZE") emit(`${item.label} ${bytes.length}`);
-        else await emitSection(item, bytes, (l, b) => emitLiteral(l, b, true));
-        break;
-      }
+  /** A literal to be sent from the message file in chunks, as the client takes them. */
+  const emitFile = async (label: string, start: number, end: number) => {
+    const file = await d!.openFile();
+    opened.push(file);
+    literalHead(label, end - start);
+    segments.push({ file, start, end });
+  };
+  try {
+    await renderItems();
+  } catch (e) {
+    for (const f of opened) f.close();
+    throw e;
+  }
+  try {
+    for (const seg of segments) {
+      if (typeof seg === "string") out.text(seg);
+      else if (seg instanceof Uint8Array) out.bytes(seg);
+      else await sendFileRange(s, seg);
     }
-  }
-  if ((opts.modseq || implicit) && !opts.hasModseq) {
-    emit(`MODSEQ (${entry.modseq})`);
-  }
-  if (flagsChanged && !opts.hasFlags) {
-    emit(`FLAGS (${s.flagText(uid, entry)})`);
-  }
-  segments.push(`${head}${afterLiteral && parts.length ? " " : ""}${parts.join(" ")})\r\n`);
-  for (const seg of segments) {
-    if (typeof seg === "string") out.text(seg);
-    else out.bytes(seg);
+  } finally {
+    for (const f of opened) f.close();
   }
   await out.maybeFlush();
+
+  async function renderItems(): Promise<void> {
+    for (const item of items) {
+      // SPEC §7: the message, its text and its header of a large message come from its file.
+      const large = d?.large && needsBytes(item) ? await largeSection(d, item) : null;
+      if (large) {
+        if ("bytes" in large) await emitLiteral(large.label, large.bytes);
+        else await emitFile(large.label, large.start, large.end);
+        continue;
+      }
+      switch (item.kind) {
+        case "UID":
+          emit(`UID ${uid}`);
+          break;
+        case "FLAGS":
+          emit(`FLAGS (${s.flagText(uid, entry)})`);
+          break;
+        case "MODSEQ":
+          emit(`MODSEQ (${entry.modseq})`);
+          break;
+        case "INTERNALDATE":
+          emit(
+            `INTERNALDATE ${
+              formatDateTime(entry.internalDate ?? await s.view!.folder.internalDate(entry))
+            }`,
+          );
+          break;
+        case "RFC822.SIZE":
+          emit(`RFC822.SIZE ${d!.size}`);
+          break;
+        case "SAVEDATE":
+          emit(`SAVEDATE ${saveDateValue(s.view!.folder, entry)}`);
+          break;
+        case "PREVIEW":
+          emit(`PREVIEW ${await previewValue(s.view!.folder, entry, d, item.lazy, s.utf8)}`);
+          break;
+        case "ENVELOPE":
+          emit(`ENVELOPE ${await d!.envelope(s.utf8)}`);
+          break;
+        case "BODY":
+          emit(`BODY ${await d!.bodyStructure(false, s.utf8)}`);
+          break;
+        case "BODYSTRUCTURE":
+          emit(`BODYSTRUCTURE ${await d!.bodyStructure(true, s.utf8)}`);
+          break;
+        case "RFC822":
+          await emitLiteral("RFC822", await d!.bytes());
+          break;
+        case "EMAILID":
+        case "THREADID": {
+          // RFC 8474 §5: fetch-att "EMAILID (id)", "THREADID (id)".
+          const ids = await messageIds(s.view!.folder, entry);
+          emit(`${item.kind} (${item.kind === "EMAILID" ? ids.emailId : ids.threadId})`);
+          break;
+        }
+        case "RFC822.HEADER":
+          await emitLiteral(
+            "RFC822.HEADER",
+            sectionBytes(await d!.bytes(), await d!.structure(), { part: [], text: "HEADER" }),
+          );
+          break;
+        case "RFC822.TEXT":
+          await emitLiteral(
+            "RFC822.TEXT",
+            sectionBytes(await d!.bytes(), await d!.structure(), { part: [], text: "TEXT" }),
+          );
+          break;
+        case "SECTION": {
+          const bytes = sectionBytes(await d!.bytes(), await d!.structure(), item.section);
+          await emitSection(item, bytes, emitLiteral);
+          break;
+        }
+        case "BINARY":
+        case "BINARY.SIZE": {
+          const bytes = await binaryBytes(d!, item.section);
+          if (bytes === null) throw no("Unknown Content-Transfer-Encoding", "UNKNOWN-CTE");
+          if (item.kind === "BINARY.SIZE") emit(`${item.label} ${bytes.length}`);
+          else await emitSection(item, bytes, (l, b) => emitLiteral(l, b, true));
+          break;
+        }
+      }
+    }
+    if ((opts.modseq || implicit) && !opts.hasModseq) {
+      emit(`MODSEQ (${entry.modseq})`);
+    }
+    if (flagsChanged && !opts.hasFlags) {
+      emit(`FLAGS (${s.flagText(uid, entry)})`);
+    }
+    segments.push(`${head}${afterLiteral && parts.length ? " " : ""}${parts.join(" ")})\r\n`);
+  }
+}
+
+/** A range of a large message's file, sent as a literal's bytes. */
+interface FileRange {
+  file: Deno.FsFile;
+  start: number;
+  end: number;
+}
+
+async function sendFileRange(s: Session, r: FileRange): Promise<void> {
+  await s.out.flush();
+  try {
+    await sendRange(r.file, r.start, r.end, async (chunk) => {
+      await s.conn.write(chunk);
+      return !s.conn.closed;
+    });
+  } catch (e) {
+    // The literal cannot be completed (the file is shorter than it was): end the session.
+    s.conn.close();
+    throw e;
+  }
 }
 
 async function emitSection(

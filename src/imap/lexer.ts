@@ -12,7 +12,18 @@ export type Token =
   /** A quoted string or a literal (bytes exactly as sent). */
   | { kind: "string"; bytes: Uint8Array; literal: boolean }
   /** A parenthesized list. */
-  | { kind: "list"; items: Token[] };
+  | { kind: "list"; items: Token[] }
+  /** An APPEND message literal too large for memory, stored in a file by the session. */
+  | { kind: "file"; file: SpooledLiteral };
+
+/** A literal the session stored in a file (DirBase/incoming/) as it arrived. */
+export interface SpooledLiteral {
+  path: string;
+  size: number;
+}
+
+/** A literal of a command: its octets, or the file they were stored in. */
+export type LiteralValue = Uint8Array | SpooledLiteral;
 
 export interface Command {
   tag: string;
@@ -25,6 +36,19 @@ const MAX_DEPTH = 64;
 const dec = new TextDecoder();
 /** A literal marker ending a line: `{n}`, `{n+}` (RFC 7888) or `~{n}` (RFC 3516). */
 export const LITERAL_AT_END = /(~?)\{(\d{1,20})(\+?)\}$/;
+
+/** The command name of a command's first line, upper-cased ("" when there is none). */
+export function commandNameOf(line: Uint8Array | undefined): string {
+  const tag = tagOf(line);
+  if (!line || tag === null) return "";
+  let end = tag.length + 1;
+  while (end < line.length && end - tag.length < 32 && isAsciiLetterCode(line[end])) end++;
+  return dec.decode(line.subarray(tag.length + 1, end)).toUpperCase();
+}
+
+function isAsciiLetterCode(c: number): boolean {
+  return (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
+}
 
 /** The tag of a (possibly malformed) command line, when it has a plausible one. */
 export function tagOf(line: Uint8Array | undefined): string | null {
@@ -54,7 +78,7 @@ function endsAtom(c: number): boolean {
 class LexError extends Error {}
 
 /** Tokenizes the assembled lines and literals of one command. */
-export function tokenizeCommand(lines: Uint8Array[], literals: Uint8Array[]): ParseEvent {
+export function tokenizeCommand(lines: Uint8Array[], literals: LiteralValue[]): ParseEvent {
   const tag = tagOf(lines[0]);
   if (tag === null) {
     return { kind: "error", tag: null, text: "Missing or invalid tag" };
@@ -86,9 +110,9 @@ class Lexer {
   #li = 0;
   #lit = 0;
   #lines: Uint8Array[];
-  #literals: Uint8Array[];
+  #literals: LiteralValue[];
 
-  constructor(lines: Uint8Array[], literals: Uint8Array[]) {
+  constructor(lines: Uint8Array[], literals: LiteralValue[]) {
     this.#lines = lines;
     this.#literals = literals;
   }
@@ -163,11 +187,12 @@ class Lexer {
     if (!LITERAL_AT_END.test(rest) || !/^~?\{\d+\+?\}$/.test(rest)) {
       throw new LexError("Literal must end the line");
     }
-    const bytes = this.#literals[this.#lit++];
-    if (!bytes || this.#li + 1 >= this.#lines.length) throw new LexError("Missing literal");
+    const value = this.#literals[this.#lit++];
+    if (!value || this.#li + 1 >= this.#lines.length) throw new LexError("Missing literal");
     this.#li++;
     this.pos = 0;
-    return { kind: "string", bytes, literal: true };
+    if (!(value instanceof Uint8Array)) return { kind: "file", file: value };
+    return { kind: "string", bytes: value, literal: true };
   }
 
   #atom(): Token {

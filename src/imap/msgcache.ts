@@ -8,13 +8,19 @@
  * parse result in the folder's index (Folder.cacheGet/cachePut, written in batches),
  * so a restart does not parse a 100,000-message mailbox again. The index keeps the
  * structure and the ENVELOPE / BODY / BODYSTRUCTURE texts; a lookup there parses the
- * structure only when something needs it.
+ * structure only when something needs it. The memory level is bounded in bytes
+ * (64 MiB, an estimate of what each entry holds) as well as in entries.
+ *
+ * Large messages (over STREAM_ABOVE) are never held whole for FETCH of the message,
+ * its text or its header: those are read from the file (fileHead, sendRange; the
+ * structure, when a part needs it, is parsed once and cached like any other).
  */
 import type { CacheRow, Folder, MessageEntry } from "../store/folder/folder.ts";
 import { bodyStructure } from "./mime/bodystructure.ts";
 import { envelope } from "./mime/envelope.ts";
 import { toCrlf } from "../message/line_endings.ts";
 import { type MessageStructure, parseMessage, STRUCTURE_VERSION } from "../message/mime.ts";
+import { fileHasBareLf, type MessageHead, readHead } from "./message_file.ts";
 
 interface Cached {
   /** Served size (the file's, unless it had bare LFs). */
@@ -32,20 +38,86 @@ interface Cached {
   bodyUtf8?: string;
   bodyStructure?: string;
   bodyStructureUtf8?: string;
+  /** Estimated octets this entry holds in memory (costOf), as last counted. */
+  cost?: number;
 }
 
 /** Entries kept in memory (oldest dropped first); a structure is a few hundred bytes. */
 const MAX_ENTRIES = 100_000;
+/** What the entries may hold in memory together, estimated (oldest dropped first). */
+let maxBytes = 64 << 20;
 /** Headers up to this size are kept, so header SEARCHes need no file reads. */
 const MAX_CACHED_HEADER = 4096;
+/** Messages larger than this are sent from their file in chunks, never held whole. */
+export const STREAM_ABOVE = 256 * 1024;
 const cache = new Map<string, Cached>();
+let cachedBytes = 0;
+
+/** Memory an entry holds, estimated: its strings (2 octets a character), header, parts. */
+function costOf(c: Cached): number {
+  let n = 128 + (c.header?.length ?? 0);
+  for (
+    const t of [
+      c.structureJson,
+      c.envelope,
+      c.envelopeUtf8,
+      c.body,
+      c.bodyUtf8,
+      c.bodyStructure,
+      c.bodyStructureUtf8,
+    ]
+  ) n += 2 * (t?.length ?? 0);
+  if (c.structure) n += 256 * partCount(c.structure.root);
+  return n;
+}
+
+function partCount(p: MessageStructure["root"]): number {
+  let n = 1;
+  for (const child of p.parts ?? []) n += partCount(child);
+  if (p.message) n += partCount(p.message);
+  return n;
+}
 
 function remember(base: string, c: Cached): void {
-  if (cache.size >= MAX_ENTRIES) {
-    const oldest = cache.keys().next().value;
-    if (oldest !== undefined) cache.delete(oldest);
+  const old = cache.get(base);
+  if (old) {
+    cachedBytes -= old.cost ?? 0;
+    cache.delete(base);
   }
+  c.cost = costOf(c);
+  cachedBytes += c.cost;
   cache.set(base, c);
+  evict();
+}
+
+/** An entry grew (a text or the structure was added): count it again. */
+function recount(base: string, c: Cached): void {
+  if (cache.get(base) !== c) return; // dropped meanwhile: it is not counted
+  const cost = costOf(c);
+  cachedBytes += cost - (c.cost ?? 0);
+  c.cost = cost;
+  evict();
+}
+
+function evict(): void {
+  while (cache.size > MAX_ENTRIES || (cachedBytes > maxBytes && cache.size > 1)) {
+    const [oldest, entry] = cache.entries().next().value!;
+    cache.delete(oldest);
+    cachedBytes -= entry.cost ?? 0;
+  }
+}
+
+/** What the in-memory level holds (tests, metrics). */
+export function messageCacheUsage(): { entries: number; bytes: number } {
+  return { entries: cache.size, bytes: cachedBytes };
+}
+
+/** Test hook: sets the byte bound (64 MiB by default); returns the previous one. */
+export function setMessageCacheBytes(bytes: number): number {
+  const previous = maxBytes;
+  maxBytes = bytes;
+  evict();
+  return previous;
 }
 
 function fromRow(r: CacheRow): Cached {
@@ -100,6 +172,7 @@ export class MessageData {
 
   #persist(): void {
     const c = this.#cached!;
+    recount(this.entry.base, c);
     this.folder.cachePut(this.entry.base, () => toRow(c));
   }
 
@@ -131,6 +204,7 @@ export class MessageData {
       if (!c.header) {
         const end = this.#structureOf(c).root.bodyStart;
         if (end <= MAX_CACHED_HEADER) c.header = b.slice(0, end);
+        recount(this.entry.base, c);
       }
     }
     this.#bytes = b;
@@ -142,6 +216,7 @@ export class MessageData {
       const s = JSON.parse(c.structureJson!) as MessageStructure;
       if (s.version !== STRUCTURE_VERSION) throw new Error("cached structure of another version");
       c.structure = s;
+      recount(this.entry.base, c);
     }
     return c.structure;
   }
@@ -173,10 +248,57 @@ export class MessageData {
     return this.#lookup()?.size ?? this.entry.size;
   }
 
+  /** Large enough to be sent from its file in chunks rather than held (FETCH). */
+  get large(): boolean {
+    return this.entry.size > STREAM_ABOVE && this.#bytes === null;
+  }
+
+  #head: MessageHead | null | undefined;
+
+  /**
+   * A large message's header and first body line, read from its file, when the file is
+   * served as stored (CRLF: as every message this server stores); null when it is not
+   * (bare LFs to convert, or a header over 1 MiB): then the whole-message path serves
+   * it. Fills the cache entry's size and line-ending verdict without parsing the body.
+   */
+  async fileHead(): Promise<MessageHead | null> {
+    if (this.#head !== undefined) return this.#head;
+    const file = await this.folder.openFile(this.entry);
+    try {
+      const head = await readHead(file);
+      let c = this.#lookup();
+      if (head && !c) {
+        const size = (await file.stat()).size;
+        c = this.#cached = { size, crlf: await fileHasBareLf(file, head, size) };
+        remember(this.entry.base, c);
+        this.#persist();
+      }
+      this.#head = head && c && !c.crlf ? head : null;
+      return this.#head;
+    } finally {
+      file.close();
+    }
+  }
+
+  /** The message's file opened for reading (a large message sent in chunks). */
+  openFile(): Promise<Deno.FsFile> {
+    return this.folder.openFile(this.entry);
+  }
+
   async envelope(utf8: boolean): Promise<string> {
     const c = this.#lookup();
     const hit = c && (utf8 ? c.envelopeUtf8 : c.envelope);
     if (hit) return hit;
+    // A large message's ENVELOPE needs its header only.
+    const head = this.large ? await this.fileHead() : null;
+    if (head) {
+      const header = head.bytes.subarray(0, head.bodyStart);
+      const text = envelope(header, parseMessage(header), { utf8 });
+      if (utf8) this.#cached!.envelopeUtf8 = text;
+      else this.#cached!.envelope = text;
+      this.#persist();
+      return text;
+    }
     const bytes = await this.bytes();
     const text = envelope(bytes, await this.structure(), { utf8 });
     if (utf8) this.#cached!.envelopeUtf8 = text;
@@ -203,4 +325,5 @@ export class MessageData {
 /** Test and benchmark hook: forget everything held in memory (the index keeps its part). */
 export function clearMessageCache(): void {
   cache.clear();
+  cachedBytes = 0;
 }

@@ -3,11 +3,22 @@
  * over bytes: feed it whatever arrived (`push`), then take events (`next`) until it
  * says "more". It frames lines, counts literals (`{n}` synchronizing, `{n+}` LITERAL+
  * RFC 7888, `~{n}` literal8 RFC 3516) and turns a complete command into tokens.
- * No I/O: the session answers continuation requests and errors.
+ * No I/O: the session answers continuation requests and errors, and stores the
+ * message literals of APPEND that are too large for memory ("spool" events).
+ *
+ * Memory is taken as literal data arrives, never when a size is announced: a literal
+ * is kept as the pieces that were pushed, joined once it is complete.
  */
-import { type Command, LITERAL_AT_END, tagOf, tokenizeCommand } from "./lexer.ts";
+import {
+  type Command,
+  commandNameOf,
+  LITERAL_AT_END,
+  type LiteralValue,
+  tagOf,
+  tokenizeCommand,
+} from "./lexer.ts";
 
-export type { Command, Token } from "./lexer.ts";
+export type { Command, SpooledLiteral, Token } from "./lexer.ts";
 
 export type ParseEvent =
   /** Needs more input: a line, or `literalRemaining` bytes of a literal. */
@@ -15,12 +26,33 @@ export type ParseEvent =
   /** A synchronizing literal was announced: send a continuation request (RFC 3501 §7.5). */
   | { kind: "continue"; size: number }
   | { kind: "command"; command: Command }
-  /** Malformed or refused input; `tag` when one could be read. `code` for `[...]`. */
-  | { kind: "error"; tag: string | null; text: string; code?: string };
+  /**
+   * The next `size` octets are a message literal of APPEND too large to keep in memory
+   * (over `spoolAbove`): the session reads them into a file itself, then calls
+   * spooled(). For a synchronizing literal the "continue" event comes first.
+   */
+  | { kind: "spool"; size: number }
+  /**
+   * Malformed or refused input; `tag` when one could be read. `code` for `[...]`.
+   * `literal`: a literal over the limit was refused; "sync" before any "+" was sent,
+   * "nonsync" (LITERAL+) when its octets follow anyway and are being skipped.
+   */
+  | {
+    kind: "error";
+    tag: string | null;
+    text: string;
+    code?: string;
+    literal?: "sync" | "nonsync";
+  };
 
 export interface ParserLimits {
-  /** Largest literal accepted (MaxMailSize). */
+  /**
+   * Largest literal accepted, all literals of one command together (8 KiB before
+   * authentication, MaxMailSize after: the session sets it as its state changes).
+   */
   maxLiteral: number;
+  /** APPEND message literals larger than this are handed to the session ("spool"). */
+  spoolAbove?: number;
   /** Longest command line, literals not counted. */
   maxLine: number;
   /** Most literals in one command. */
@@ -29,7 +61,7 @@ export interface ParserLimits {
 
 const CR = 13, LF = 10;
 
-type State = "line" | "literal" | "skipLiteral" | "skipLine";
+type State = "line" | "literal" | "skipLiteral" | "skipLine" | "spool";
 
 export class CommandParser {
   readonly limits: ParserLimits;
@@ -38,20 +70,28 @@ export class CommandParser {
   #state: State = "line";
   /** Lines and literals of the command being assembled. */
   #lines: Uint8Array[] = [];
-  #literals: Uint8Array[] = [];
+  #literals: LiteralValue[] = [];
+  /** Octets of the command's literals so far (the limit applies to them together). */
+  #literalBytes = 0;
   #lineBytes = 0;
-  #literal: Uint8Array | null = null;
-  #literalFill = 0;
+  /** The pieces of the literal being read, and how many octets it still needs. */
+  #literalPieces: Uint8Array[] = [];
+  #literalNeed = 0;
   #skip = 0;
   #error: ParseEvent | null = null;
 
   constructor(limits: ParserLimits) {
-    this.limits = limits;
+    this.limits = { ...limits };
+  }
+
+  /** Sets the literal limit (the session's state changed: authenticated or not). */
+  set maxLiteral(n: number) {
+    this.limits.maxLiteral = n;
   }
 
   /** Bytes still to come of the literal being read (0 when a line is expected). */
   get literalRemaining(): number {
-    if (this.#state === "literal") return this.#literal!.length - this.#literalFill;
+    if (this.#state === "literal" || this.#state === "spool") return this.#literalNeed;
     if (this.#state === "skipLiteral") return this.#skip;
     return 0;
   }
@@ -74,6 +114,7 @@ export class CommandParser {
         this.#error = null;
         return e;
       }
+      if (this.#state === "spool") return { kind: "spool", size: this.#literalNeed };
       if (this.#state === "literal" || this.#state === "skipLiteral") {
         if (this.#pendingSize === 0) return { kind: "more" };
         this.#feedLiteral();
@@ -97,10 +138,34 @@ export class CommandParser {
     this.#state = "line";
     this.#lines = [];
     this.#literals = [];
+    this.#literalBytes = 0;
     this.#lineBytes = 0;
-    this.#literal = null;
-    this.#literalFill = 0;
+    this.#literalPieces = [];
+    this.#literalNeed = 0;
     this.#skip = 0;
+  }
+
+  /**
+   * The session stored the announced APPEND literal in a file: it stands for the
+   * literal in the command (a "file" token); parsing goes on with the next line.
+   */
+  spooled(literal: { path: string; size: number }): void {
+    if (this.#state !== "spool") throw new Error("no literal is waiting to be spooled");
+    this.#literals.push(literal);
+    this.#literalNeed = 0;
+    this.#state = "line";
+  }
+
+  /**
+   * The session could not store the spooled literal (it read and dropped its octets):
+   * the command is refused and the rest of it skipped. Returns the error to answer.
+   */
+  spoolFailed(): Extract<ParseEvent, { kind: "error" }> {
+    const tag = tagOf(this.#lines[0]);
+    this.#resetCommand();
+    this.#state = "skipLine";
+    // RFC 5530 UNAVAILABLE: a temporary failure (the disk is full), try again later.
+    return { kind: "error", tag, text: "Cannot store the message now", code: "UNAVAILABLE" };
   }
 
   #feedLiteral(): void {
@@ -108,16 +173,17 @@ export class CommandParser {
       const chunk = this.#pending[0];
       const n = Math.min(chunk.length, this.literalRemaining);
       if (this.#state === "literal") {
-        this.#literal!.set(chunk.subarray(0, n), this.#literalFill);
-        this.#literalFill += n;
+        // Kept as pushed (pushes are copies the session made): joined when complete.
+        this.#literalPieces.push(chunk.subarray(0, n));
+        this.#literalNeed -= n;
       } else {
         this.#skip -= n;
       }
       this.#consume(n);
     }
     if (this.literalRemaining === 0) {
-      if (this.#state === "literal") this.#literals.push(this.#literal!);
-      this.#literal = null;
+      if (this.#state === "literal") this.#literals.push(join(this.#literalPieces));
+      this.#literalPieces = [];
       this.#state = this.#state === "literal" ? "line" : "skipLine";
     }
   }
@@ -195,24 +261,48 @@ export class CommandParser {
     const size = Number(m[2]);
     const sync = m[3] !== "+";
     // All literals of one command together stay under the limit (memory bound).
-    const total = this.#literals.reduce((n, l) => n + l.length, 0) + size;
+    const total = this.#literalBytes + size;
     if (
       !Number.isSafeInteger(size) || total > this.limits.maxLiteral ||
       this.#literals.length >= (this.limits.maxLiterals ?? 1000)
     ) {
       this.#resetCommand();
       if (!sync) {
+        // RFC 7888 §4: the octets come anyway; they are skipped, never run as commands.
         this.#skip = Number.isSafeInteger(size) ? size : Number.MAX_SAFE_INTEGER;
         this.#state = "skipLiteral";
       }
-      return { kind: "error", tag, text: `Literal too large (${m[2]} octets)`, code: "TOOBIG" };
+      return {
+        kind: "error",
+        tag,
+        text: `Literal too large (${m[2]} octets, at most ${this.limits.maxLiteral})`,
+        code: "TOOBIG",
+        literal: sync ? "sync" : "nonsync",
+      };
     }
-    this.#literal = new Uint8Array(size);
-    this.#literalFill = 0;
+    this.#literalBytes = total;
+    this.#literalNeed = size;
+    const spool = this.limits.spoolAbove;
+    if (spool !== undefined && size > spool && commandNameOf(this.#lines[0]) === "APPEND") {
+      this.#state = "spool";
+      return sync ? { kind: "continue", size } : { kind: "spool", size };
+    }
     this.#state = "literal";
     if (size === 0) this.#feedLiteral();
     return sync ? { kind: "continue", size } : null;
   }
+}
+
+/** The pieces of a literal in one array (the piece itself when there is one). */
+function join(pieces: Uint8Array[]): Uint8Array {
+  if (pieces.length === 1) return pieces[0];
+  const out = new Uint8Array(pieces.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of pieces) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }
 
 /** The last characters of a line, as text, for the literal marker check. */

@@ -115,7 +115,7 @@ export function parseSearchKeys(tokens: Token[], depth = 0): Key {
       if (t.items.length === 0) throw bad("Empty parenthesized SEARCH key");
       return parseSearchKeys(t.items, depth + 1);
     }
-    if (t.kind === "string") throw bad("Unexpected string in SEARCH");
+    if (t.kind !== "atom") throw bad("Unexpected string in SEARCH");
     const word = t.value.toUpperCase();
     const flag = FLAG_KEYS[word];
     if (flag) return { op: "flag", letter: flag[0], set: flag[1] };

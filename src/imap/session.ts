@@ -14,6 +14,7 @@ import { log, type Logger } from "../log.ts";
 import { Args, bad, ImapError } from "./args.ts";
 import type { CommandCall, CommandTable, SessionState } from "./command_table.ts";
 import { type Command, CommandParser } from "./parser.ts";
+import { LITERAL_IN_MEMORY, spoolLiteral } from "./literal_file.ts";
 import { Outbox } from "./output.ts";
 import { EXTENSION_CAPABILITIES } from "./extensions.ts";
 import type { Notifier } from "./notify.ts";
@@ -22,6 +23,8 @@ import type { MailboxView } from "./view.ts";
 
 /** Longest command line accepted (literals not counted). */
 export const MAX_LINE = 1 << 20;
+/** SPEC §7: literals of a command before authentication, all together (MaxMailSize after). */
+export const MAX_LITERAL_BEFORE_AUTH = 8 * 1024;
 const CRLF = new Uint8Array([13, 10]);
 
 export class Session {
@@ -51,6 +54,8 @@ export class Session {
   notifier: Notifier | null = null;
   #busy = false;
   #stopping = false;
+  /** Files of APPEND literals of the command being read (removed after it ran). */
+  #spooled: string[] = [];
 
   constructor(
     readonly ctx: ServerContext,
@@ -59,7 +64,11 @@ export class Session {
   ) {
     this.out = new Outbox(conn);
     this.log = log("imap", conn.id);
-    this.parser = new CommandParser({ maxLiteral: ctx.config.MaxMailSize, maxLine: MAX_LINE });
+    this.parser = new CommandParser({
+      maxLiteral: MAX_LITERAL_BEFORE_AUTH,
+      maxLine: MAX_LINE,
+      spoolAbove: LITERAL_IN_MEMORY,
+    });
   }
 
   /** A command is being run (IDLE included). */
@@ -185,6 +194,7 @@ export class Session {
       deadline.cancel();
       this.view?.close();
       this.view = null;
+      await this.#dropSpooled();
       unregister();
       conn.close();
       this.log.info("disconnect");
@@ -195,6 +205,10 @@ export class Session {
     const conn = this.conn;
     const parser = this.parser;
     while (this.state !== "logout" && !conn.closed) {
+      // SPEC §7: 8 KiB of literals before authentication, MaxMailSize after.
+      parser.maxLiteral = this.state === "notauth"
+        ? MAX_LITERAL_BEFORE_AUTH
+        : this.ctx.config.MaxMailSize;
       const ev = parser.next();
       switch (ev.kind) {
         case "more": {
@@ -225,7 +239,26 @@ export class Session {
           this.out.text("+ Ready for literal data\r\n");
           await this.out.flush();
           break;
+        case "spool": {
+          // A large APPEND message goes to a file as it arrives, not into memory.
+          const r = await spoolLiteral(conn, this.ctx.incoming, ev.size, conn.id);
+          if (r.kind === "eof") return;
+          if (r.kind === "stored") {
+            this.#spooled.push(r.literal.path);
+            parser.spooled(r.literal);
+            break;
+          }
+          this.log.error(`cannot store an APPEND literal: ${r.error.message}`);
+          const refused = parser.spoolFailed();
+          this.out.text(`${refused.tag ?? "*"} NO [${refused.code}] ${refused.text}\r\n`);
+          break;
+        }
         case "error":
+          await this.#dropSpooled();
+          if (ev.literal) {
+            this.#literalRefused(ev.tag, ev.text, ev.literal);
+            break;
+          }
           this.out.text(`${ev.tag ?? "*"} BAD ${ev.code ? `[${ev.code}] ` : ""}${ev.text}\r\n`);
           break;
         case "command":
@@ -236,6 +269,7 @@ export class Session {
             await this.execute(ev.command);
           } finally {
             this.#busy = false;
+            await this.#dropSpooled();
           }
           // News that came after the command's updates were written goes now.
           this.notifier?.poke();
@@ -248,6 +282,26 @@ export class Session {
       }
     }
     await this.out.flush();
+  }
+
+  /**
+   * A literal over the limit, refused before any "+" (RFC 9051 §7.5). Authenticated: a
+   * synchronizing one gets NO [TOOBIG] (RFC 9051 §7.1), a LITERAL+ one BAD [TOOBIG] and its
+   * octets are skipped (RFC 7888 §4). Before authentication BAD [TOOBIG]; after a
+   * LITERAL+ one the connection is closed rather than reading its octets for nothing.
+   */
+  #literalRefused(tag: string | null, text: string, literal: "sync" | "nonsync"): void {
+    const status = this.state !== "notauth" && literal === "sync" ? "NO" : "BAD";
+    this.out.text(`${tag ?? "*"} ${status} [TOOBIG] ${text}\r\n`);
+    if (this.state === "notauth" && literal === "nonsync") {
+      this.log.info("literal too large before authentication: closing");
+      this.out.text("* BYE Literal too large before authentication\r\n");
+      this.state = "logout"; // the loop ends, flushes, and the session closes
+    }
+  }
+
+  async #dropSpooled(): Promise<void> {
+    for (const path of this.#spooled.splice(0)) await Deno.remove(path).catch(() => {});
   }
 
   #bye(): void {

@@ -6,7 +6,7 @@
  */
 import { authenticate, sealMessage } from "mailauth";
 import type { MailauthResolver } from "./dns.ts";
-import { type InboundEnvelope, toReadable } from "./inbound.ts";
+import { type InboundEnvelope, type MessageSource, toReadable } from "./inbound.ts";
 import type { DkimKey } from "./keys.ts";
 
 /** What the inbound checks found, when they ran for this message. */
@@ -30,7 +30,7 @@ const decoder = new TextDecoder();
  * mailauth refused to seal.
  */
 export async function arcSet(
-  message: Uint8Array,
+  message: MessageSource,
   key: DkimKey,
   basis: SealBasis | null,
   opts: SealOptions,

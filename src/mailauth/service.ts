@@ -137,7 +137,7 @@ export class MailAuth {
 
   /** The ARC set to put on a copy forwarded by `domain`; "" when it has no key. */
   async arcSet(
-    message: Uint8Array,
+    message: MessageSource,
     domain: string,
     basis: SealBasis | null,
     envelope: InboundEnvelope,

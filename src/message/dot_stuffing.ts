@@ -269,3 +269,56 @@ function stuffRepaired(prefix: Uint8Array, body: Uint8Array, bareCrEndsLine: boo
   }
   return out.subarray(0, writeEnd(out, o, !lineStart));
 }
+
+/**
+ * dotStuff for a body sent in pieces (POP3 RETR and TOP of a large message, read from
+ * its file in chunks): push() each piece in order, then end() for the terminator. The
+ * output is what dotStuff gives for the whole body with a bare CR kept (POP3). A piece
+ * with nothing to change comes back as it is (no copy).
+ */
+export class DotStuffer {
+  /** The next octet begins a line. */
+  #lineStart = true;
+  /** The last octet was a CR (an LF right after it is not bare). */
+  #prevCr = false;
+
+  push(piece: Uint8Array): Uint8Array {
+    const n = piece.length;
+    if (n === 0) return piece;
+    const first = piece[0];
+    const edgeClean = !(this.#lineStart && first === DOT) && !(first === LF && !this.#prevCr);
+    // isWireClean from the second octet: it takes that one for a line start, which can
+    // only send a clean piece the slow way, never let a dirty one through.
+    if (edgeClean && (n === 1 || isWireClean(piece, 1, n))) {
+      this.#lineStart = piece[n - 1] === LF;
+      this.#prevCr = piece[n - 1] === CR;
+      return piece;
+    }
+    const out = new Uint8Array(2 * n);
+    let o = 0;
+    let lineStart = this.#lineStart, prevCr = this.#prevCr;
+    for (let i = 0; i < n; i++) {
+      const b = piece[i];
+      if (b === LF) {
+        if (!prevCr) out[o++] = CR; // a bare LF is repaired to CRLF
+        out[o++] = LF;
+        lineStart = true;
+        prevCr = false;
+        continue;
+      }
+      if (lineStart && b === DOT) out[o++] = DOT;
+      out[o++] = b;
+      lineStart = false;
+      prevCr = b === CR;
+    }
+    this.#lineStart = lineStart;
+    this.#prevCr = prevCr;
+    return out.subarray(0, o);
+  }
+
+  /** The end of the data: CRLF when the last line is open, then ".CRLF". */
+  end(): Uint8Array {
+    const out = new Uint8Array(5);
+    return out.subarray(0, writeEnd(out, 0, !this.#lineStart));
+  }
+}

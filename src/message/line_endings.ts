@@ -51,6 +51,39 @@ export function toCrlf(bytes: Uint8Array): Uint8Array {
   return out;
 }
 
+/**
+ * toCrlf over content that arrives in pieces (a large IMAP APPEND literal written to a
+ * file as it comes): each piece converted in order, an LF right after a CR that ended
+ * the previous piece left alone. A piece without a bare LF comes back as it is.
+ */
+export class CrlfStream {
+  #prevCr = false;
+
+  push(piece: Uint8Array): Uint8Array {
+    const n = piece.length;
+    if (n === 0) return piece;
+    const bare = (i: number) => (i === 0 ? !this.#prevCr : piece[i - 1] !== CR);
+    let count = 0;
+    for (let i = piece.indexOf(LF); i >= 0; i = piece.indexOf(LF, i + 1)) if (bare(i)) count++;
+    let out = piece;
+    if (count > 0) {
+      out = new Uint8Array(n + count);
+      let o = 0;
+      let from = 0;
+      for (let i = piece.indexOf(LF); i >= 0; i = piece.indexOf(LF, i + 1)) {
+        if (!bare(i)) continue;
+        out.set(piece.subarray(from, i), o);
+        o += i - from;
+        out[o++] = CR;
+        from = i; // the LF is copied with the next run
+      }
+      out.set(piece.subarray(from), o);
+    }
+    this.#prevCr = piece[n - 1] === CR;
+    return out;
+  }
+}
+
 /** What is wrong with the lines of received content. */
 export interface LineProblems {
   /** A LF not preceded by CR, or a CR not followed by LF (RFC 5321 §2.3.8). */
@@ -81,6 +114,55 @@ export function checkLines(data: Uint8Array): LineProblems {
     i = lf + 1;
   }
   return { bareNewline, lineTooLong };
+}
+
+/**
+ * checkLines over content that arrives in pieces (BDAT chunks written to a spool file as
+ * they come): push() each piece in order, then end(). The same verdicts as checkLines
+ * over the whole, a line split anywhere between pieces included.
+ */
+export class LineChecker implements LineProblems {
+  bareNewline = false;
+  lineTooLong = false;
+  /** Octets of the current line so far (a CR at the end of the last piece included). */
+  #lineLen = 0;
+  /** The last octet pushed was a CR: bare unless the next piece starts with LF. */
+  #crPending = false;
+
+  push(data: Uint8Array): void {
+    const n = data.length;
+    if (n === 0) return;
+    if (this.#crPending && data[0] !== LF) this.bareNewline = true;
+    let i = 0;
+    while (i < n) {
+      const lf = data.indexOf(LF, i);
+      const end = lf < 0 ? n : lf;
+      const cr = data.indexOf(CR, i);
+      // A CR anywhere but right before the LF (or at the end of this piece) is bare.
+      if (cr >= 0 && cr < end - 1) this.bareNewline = true;
+      if (lf < 0) {
+        this.#lineLen += n - i;
+        this.#crPending = data[n - 1] === CR;
+        if (this.#lineLen - (this.#crPending ? 1 : 0) > MAX_TEXT_LINE) this.lineTooLong = true;
+        return;
+      }
+      const crlf = lf > i ? data[lf - 1] === CR : this.#crPending;
+      if (!crlf) this.bareNewline = true;
+      if (this.#lineLen + (lf - i) - (crlf ? 1 : 0) > MAX_TEXT_LINE) this.lineTooLong = true;
+      this.#lineLen = 0;
+      this.#crPending = false;
+      i = lf + 1;
+    }
+  }
+
+  /** The content ended: a CR left at its very end was bare. */
+  end(): LineProblems {
+    if (this.#crPending) {
+      this.bareNewline = true;
+      if (this.#lineLen > MAX_TEXT_LINE) this.lineTooLong = true; // the CR is content
+    }
+    return { bareNewline: this.bareNewline, lineTooLong: this.lineTooLong };
+  }
 }
 
 /** True when some CR is not followed by LF (a bare CR, RFC 5321 §2.3.8). */

@@ -90,6 +90,32 @@ export function sectionBytes(
 }
 
 /**
+ * Where the octets of a section are in the message, for sections that are one range of
+ * it (everything but HEADER.FIELDS[.NOT]): a large message's section is then read from
+ * its file. Null for HEADER.FIELDS; an empty range when the part does not exist.
+ */
+export function sectionRange(
+  structure: MessageStructure,
+  section: Section,
+): { start: number; end: number } | null {
+  const none = { start: 0, end: 0 };
+  if (section.text === "HEADER.FIELDS" || section.text === "HEADER.FIELDS.NOT") return null;
+  const target = resolve(structure, section.part);
+  if (!target) return none;
+  const { part, isMessage } = target;
+  if (section.text === "") {
+    return isMessage
+      ? { start: 0, end: structure.size }
+      : { start: part.bodyStart, end: part.bodyEnd };
+  }
+  if (section.text === "MIME") return { start: part.headerStart, end: part.bodyStart };
+  const msg = isMessage ? part : isMessagePart(part) ? part.message : undefined;
+  if (!msg) return none;
+  if (section.text === "TEXT") return { start: msg.bodyStart, end: msg.bodyEnd };
+  return { start: msg.headerStart, end: msg.bodyStart };
+}
+
+/**
  * The header fields of `msg` whose names are (or with `not`, are not) in `names`,
  * case-insensitively, in header order, followed by the blank line (RFC 9051 §6.4.5).
  */

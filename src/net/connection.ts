@@ -13,7 +13,12 @@ import { LineBuffer, type LineResult } from "./linebuffer.ts";
 /** Raised by reads when the line is longer than allowed (the rest was discarded). */
 export class LineTooLongError extends Error {}
 
-const HIGH_WATER = 1 << 20;
+/**
+ * Input buffered beyond this pauses the socket until the session reads it (the kernel's
+ * receive window then stops the client). A session that is working through pipelined
+ * commands keeps at most this much of them in memory.
+ */
+const HIGH_WATER = 128 * 1024;
 const SETTLED: Promise<void> = Promise.resolve();
 let nextId = 0;
 
@@ -37,13 +42,25 @@ export class Connection {
   #onIdle: (() => void) | null = null;
   /** COMPRESS=DEFLATE (RFC 4978): every byte in and out passes through it once set. */
   #layer: DeflateLayer | null = null;
+  /** Octets readBytes() waits for: the layer inflates up to that much, past HIGH_WATER. */
+  #wanted = 0;
+  /** Server sessions read no command while their replies are not drained (SPEC §7). */
+  #gateInput: boolean;
+  /** Resolves when the socket's output drains (or the connection ends); shared. */
+  #drain: { promise: Promise<void>; resolve: () => void } | null = null;
   secure: boolean;
   /** TLS protocol and cipher after a handshake, for Received headers and logs. */
   tlsInfo: { protocol: string; cipher: string } | null = null;
 
-  constructor(socket: Socket | TLSSocket, secure = false) {
+  /**
+   * `gateInput` (the default, for server sessions): readLine() and readBytes() wait while
+   * the client is not reading its replies. The outbound SMTP client turns it off: it
+   * reads replies to learn whether to go on sending.
+   */
+  constructor(socket: Socket | TLSSocket, secure = false, gateInput = true) {
     this.#socket = socket;
     this.secure = secure;
+    this.#gateInput = gateInput;
     this.id = (Date.now() % 1e8).toString(36) + (nextId++).toString(36).padStart(3, "0");
     this.remoteAddress = normalizeIp(socket.remoteAddress ?? "");
     this.remotePort = socket.remotePort ?? 0;
@@ -71,7 +88,7 @@ export class Connection {
       socket.once("connect", () => {
         clearTimeout(timer);
         socket.off("error", fail);
-        resolve(new Connection(socket));
+        resolve(new Connection(socket, false, false));
       });
     });
   }
@@ -98,6 +115,7 @@ export class Connection {
         this.#wake();
       }
     });
+    socket.on("drain", () => this.#drained());
     socket.on("error", (err: Error) => {
       this.#error = err;
       this.#eof = true;
@@ -111,6 +129,34 @@ export class Connection {
     });
   }
 
+  #drained(): void {
+    const d = this.#drain;
+    this.#drain = null;
+    d?.resolve();
+  }
+
+  /**
+   * True while the client is not taking its replies: the socket's buffer went past its
+   * high-water mark and has not drained since (node's writableNeedDrain).
+   */
+  get outputBlocked(): boolean {
+    return this.#socket.writableNeedDrain && !this.#closed && !this.#socket.destroyed;
+  }
+
+  /**
+   * Resolves once the replies written so far are taken by the kernel, at once when they
+   * already are, and when the connection ends (nothing will drain then).
+   */
+  drained(): Promise<void> {
+    if (!this.outputBlocked) return SETTLED;
+    if (!this.#drain) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => (resolve = r));
+      this.#drain = { promise, resolve };
+    }
+    return this.#drain.promise;
+  }
+
   #wake(): void {
     const w = this.#waiter;
     this.#waiter = null;
@@ -118,9 +164,12 @@ export class Connection {
   }
 
   #wait(): Promise<void> {
+    // The waiter first: resume() may hand over buffered data at once, and a wake-up
+    // with nobody waiting would leave this wait for input that already came.
+    const woken = new Promise<void>((resolve) => (this.#waiter = resolve));
     if (this.#socket.isPaused()) this.#socket.resume();
     this.#layer?.resume();
-    return new Promise((resolve) => (this.#waiter = resolve));
+    return woken;
   }
 
   get closed(): boolean {
@@ -161,8 +210,14 @@ export class Connection {
    */
   async readLine(max: number): Promise<{ line: Uint8Array; bareLf: boolean } | null> {
     for (;;) {
+      // Back-pressure (SPEC §7): no next command while the replies are not read.
+      if (this.#gateInput && this.outputBlocked) {
+        await this.drained();
+        continue;
+      }
       const r = this.readLineNow(max);
       if (r !== undefined) return r;
+      this.#buffer.shrinkIfEmpty(); // idle between commands: a past burst's memory goes
       await this.#wait();
     }
   }
@@ -170,9 +225,14 @@ export class Connection {
   /**
    * readLine() without waiting: the next line when one is buffered, null at end of
    * input, undefined when more input is needed (then await readLine()). Lets a session
-   * loop skip a promise per command when the command is already here.
+   * loop skip a promise per command when the command is already here. Undefined too
+   * while the client is not reading its replies: readLine() waits for them to drain.
+   * Null once the connection is closed, even with lines still buffered.
    */
   readLineNow(max: number): { line: Uint8Array; bareLf: boolean } | null | undefined {
+    // A connection that is gone takes no further command: nobody would get the reply.
+    if (this.#closed) return null;
+    if (this.#gateInput && this.outputBlocked) return undefined;
     const r: LineResult = this.#buffer.nextLine(max);
     if (r.kind === "line") return { line: r.line, bareLf: r.bareLf };
     if (r.kind === "toolong") throw new LineTooLongError(`line longer than ${max} octets`);
@@ -182,9 +242,17 @@ export class Connection {
   /** Exactly n bytes (IMAP literals, SMTP BDAT chunks), or null at end of input. */
   async readBytes(n: number): Promise<Uint8Array | null> {
     for (;;) {
+      if (this.#gateInput && this.outputBlocked) {
+        await this.drained();
+        continue;
+      }
       const block = this.#buffer.take(n);
-      if (block) return block;
+      if (block) {
+        this.#wanted = 0;
+        return block;
+      }
       if (this.#eof) return null;
+      this.#wanted = n;
       await this.#wait();
     }
   }
@@ -210,24 +278,15 @@ export class Connection {
   }
 
   /**
-   * Writes and waits while the socket's buffer is full (back-pressure). A write that
-   * leaves it under its high-water mark (socket.write() returns true: the usual reply)
-   * returns an already settled promise, with no callback for the stream to track.
+   * Writes and waits while the socket's buffer is full (back-pressure) until it drains
+   * or the connection ends. A write that leaves it under its high-water mark
+   * (socket.write() returns true: the usual reply) returns an already settled promise.
    */
   write(data: string | Uint8Array): Promise<void> {
     const socket = this.#socket;
     if (this.#closed || socket.destroyed) return SETTLED;
-    if (this.#layer) return this.#layer.output(data).then(() => this.#drained());
-    // A string's UTF-8 length is at most 3 bytes per UTF-16 unit.
-    const len = typeof data === "string" ? data.length * 3 : data.length;
-    if (socket.writableLength + len < socket.writableHighWaterMark) {
-      socket.write(data);
-      return SETTLED;
-    }
-    return new Promise((resolve) => {
-      const flushed = socket.write(data, () => resolve());
-      if (flushed) resolve();
-    });
+    if (this.#layer) return this.#layer.output(data).then(() => this.drained());
+    return socket.write(data) ? SETTLED : this.drained();
   }
 
   /**
@@ -240,26 +299,15 @@ export class Connection {
     return w === SETTLED ? false : w;
   }
 
-  /** Write without waiting (small replies); ordering is preserved by the socket. */
+  /**
+   * Write without waiting (small replies); ordering is preserved by the socket. A client
+   * that does not read them is stopped by the gate on readLine(), which does not take
+   * its next command until they drain.
+   */
   send(data: string | Uint8Array): void {
     if (this.#closed || this.#socket.destroyed) return;
     if (this.#layer) void this.#layer.output(data);
     else this.#socket.write(data);
-  }
-
-  /** Resolves when the socket's buffer is under its high-water mark (or it is gone). */
-  #drained(): Promise<void> {
-    const socket = this.#socket;
-    if (socket.destroyed || socket.writableLength < socket.writableHighWaterMark) return SETTLED;
-    return new Promise((resolve) => {
-      const done = () => {
-        socket.off("drain", done);
-        socket.off("close", done);
-        resolve();
-      };
-      socket.on("drain", done);
-      socket.on("close", done);
-    });
   }
 
   /** Whether COMPRESS=DEFLATE is active (RFC 4978 COMPRESSIONACTIVE). */
@@ -283,7 +331,7 @@ export class Connection {
         this.#buffer.push(bytes);
         this.#wake();
       },
-      room: () => this.#buffer.buffered <= HIGH_WATER,
+      room: () => this.#buffer.buffered <= Math.max(HIGH_WATER, this.#wanted),
       emit: (bytes) => {
         if (!this.#socket.destroyed) this.#socket.write(bytes);
       },
@@ -401,6 +449,7 @@ export class Connection {
     this.#eof = true;
     if (this.#idleTimer !== null) clearTimeout(this.#idleTimer);
     for (const h of this.#closeHandlers.splice(0)) h();
+    this.#drained();
     this.#wake();
   }
 

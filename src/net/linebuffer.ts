@@ -12,6 +12,8 @@ export type LineResult =
   | { kind: "more" };
 
 const CR = 13, LF = 10;
+/** An empty buffer larger than this is replaced by a small one (shrinkIfEmpty). */
+const SHRINK_ABOVE = 64 * 1024;
 
 export class LineBuffer {
   // Small to start: thousands of idle IMAP sessions each hold one; it doubles on demand.
@@ -23,6 +25,18 @@ export class LineBuffer {
 
   get buffered(): number {
     return this.#end - this.#start;
+  }
+
+  /**
+   * Gives back the memory of a past burst (a long line, pipelined commands, a message)
+   * when nothing is buffered: called when a session waits for its next command, not
+   * while a stream passes through.
+   */
+  shrinkIfEmpty(): void {
+    if (this.#start === this.#end && this.#buf.length > SHRINK_ABOVE) {
+      this.#buf = new Uint8Array(1024);
+      this.#start = this.#end = 0;
+    }
   }
 
   push(chunk: Uint8Array): void {

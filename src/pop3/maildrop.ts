@@ -21,6 +21,12 @@ const locks = new Map<string, string>();
  */
 export const SYNC_READ_LIMIT = 128 * 1024;
 
+/**
+ * Messages larger than this are sent in chunks read from their file as the client takes
+ * them (RETR, TOP), so a large message never sits in memory whole, nor twice.
+ */
+export const STREAM_ABOVE = 256 * 1024;
+
 export class Maildrop {
   readonly folder: Folder;
   readonly #store: MailStore;
@@ -174,6 +180,11 @@ export class Maildrop {
       }
     }
     return this.folder.read(entry);
+  }
+
+  /** The message's file opened for reading (a large message sent in chunks). */
+  open(entry: MessageEntry): Promise<Deno.FsFile> {
+    return this.folder.openFile(entry);
   }
 
   /**

@@ -4,7 +4,7 @@
  */
 import { createHash } from "node:crypto";
 import { isVisibleAscii } from "../message/controls.ts";
-import { headerEnd } from "../message/header.ts";
+import { CR, headerEnd, LF } from "../message/header.ts";
 
 /** Writes an ASCII string (a status line) into `buf` at `at`; returns the end offset. */
 export function writeAscii(buf: Uint8Array, at: number, text: string): number {
@@ -24,6 +24,69 @@ export function topOf(message: Uint8Array, lines: number): Uint8Array {
     end = lf < 0 ? len : lf + 1;
   }
   return message.subarray(0, end);
+}
+
+/**
+ * topOf over a message read in pieces (TOP of a large message, streamed from its file):
+ * take() each piece in order and send what it returns; `done` once the cut is reached.
+ * The same cut as topOf, wherever the pieces are split.
+ */
+export class TopCut {
+  done = false;
+  #linesLeft: number;
+  #inHeader = true;
+  /** In the header, the next octet begins a line. */
+  #atLineStart = true;
+  /** In the header, a line began with CR: blank if an LF follows. */
+  #crAtLineStart = false;
+
+  constructor(lines: number) {
+    this.#linesLeft = lines;
+  }
+
+  take(piece: Uint8Array): Uint8Array {
+    if (this.done) return piece.subarray(0, 0);
+    const n = piece.length;
+    let i = 0;
+    while (i < n) {
+      if (this.#inHeader) {
+        if (this.#crAtLineStart || this.#atLineStart) {
+          const b = piece[i];
+          const blank = b === LF;
+          if (this.#crAtLineStart) this.#crAtLineStart = false;
+          else if (b === CR) {
+            this.#crAtLineStart = true;
+            this.#atLineStart = false;
+            i++;
+            continue;
+          }
+          this.#atLineStart = false;
+          if (blank) {
+            // The empty line ends the header (it is sent with it).
+            i++;
+            this.#inHeader = false;
+            if (this.#linesLeft === 0) return this.#cut(piece, i);
+            continue;
+          }
+        }
+        const lf = piece.indexOf(LF, i);
+        if (lf < 0) return piece;
+        i = lf + 1;
+        this.#atLineStart = true;
+        continue;
+      }
+      const lf = piece.indexOf(LF, i);
+      if (lf < 0) return piece;
+      i = lf + 1;
+      if (--this.#linesLeft === 0) return this.#cut(piece, i);
+    }
+    return piece;
+  }
+
+  #cut(piece: Uint8Array, at: number): Uint8Array {
+    this.done = true;
+    return piece.subarray(0, at);
+  }
 }
 
 /**

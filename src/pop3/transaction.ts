@@ -4,10 +4,10 @@
  * disk before QUIT (session.ts).
  */
 import type { MessageEntry } from "../store/folder/folder.ts";
-import { type Maildrop, SYNC_READ_LIMIT } from "./maildrop.ts";
+import { type Maildrop, STREAM_ABOVE, SYNC_READ_LIMIT } from "./maildrop.ts";
 import { allocReply } from "../net/outbuf.ts";
-import { dotStuff, terminateInPlace } from "../message/dot_stuffing.ts";
-import { topOf, uniqueIdFor, writeAscii } from "./message_bytes.ts";
+import { dotStuff, DotStuffer, terminateInPlace } from "../message/dot_stuffing.ts";
+import { TopCut, topOf, uniqueIdFor, writeAscii } from "./message_bytes.ts";
 import { multilineText, okLine, parseNumber, Pop3Error, splitArgs } from "./protocol.ts";
 import type { Pop3Command, Pop3Session } from "./session.ts";
 
@@ -65,6 +65,52 @@ async function retrCopied(s: Pop3Session, md: Maildrop, n: number, entry: Messag
   const data = await readMessage(md, n, entry);
   s.replyBytes(dotStuff(data, { prefix: encoder.encode(`+OK ${data.length} octets\r\n`) }));
   md.markRetrieved(n);
+}
+
+/** Octets read from a message file per chunk when streaming. */
+const STREAM_CHUNK = 64 * 1024;
+
+/**
+ * A multi-line response for a large message, sent in chunks read from its file and
+ * dot-stuffed as they go (RFC 1939 §3). Each chunk waits for the client to take the
+ * previous ones (back-pressure, SPEC §7): a client that does not read holds one chunk.
+ * `cut` ends the response early (TOP). Resolves once the terminator is written.
+ */
+async function sendStreamed(
+  s: Pop3Session,
+  md: Maildrop,
+  n: number,
+  entry: MessageEntry,
+  status: (size: number) => string,
+  cut: TopCut | null,
+): Promise<void> {
+  let file: Deno.FsFile;
+  try {
+    file = await md.open(entry);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new Pop3Error(`message ${n} was removed by another client`);
+    }
+    throw e;
+  }
+  try {
+    const size = (await file.stat()).size;
+    await s.flush(); // replies queued before this one go first
+    await s.conn.write(status(size));
+    const stuffer = new DotStuffer();
+    while (!s.conn.closed && !cut?.done) {
+      // A fresh buffer each time: the socket keeps a written one until it is sent.
+      const buf = new Uint8Array(STREAM_CHUNK);
+      const got = await file.read(buf);
+      if (got === null) break;
+      const piece = buf.subarray(0, got);
+      const out = stuffer.push(cut ? cut.take(piece) : piece);
+      if (out.length > 0) await s.conn.write(out);
+    }
+    await s.conn.write(stuffer.end());
+  } finally {
+    file.close();
+  }
 }
 
 /** "n value" scan listing of every message not marked deleted (LIST, UIDL). */
@@ -127,7 +173,9 @@ export const TRANSACTION_COMMANDS: Record<string, Pop3Command> = {
         md.markRetrieved(n);
         return;
       }
-      return retrCopied(s, md, n, entry);
+      if (entry.size <= STREAM_ABOVE) return retrCopied(s, md, n, entry);
+      return sendStreamed(s, md, n, entry, (size) => `+OK ${size} octets\r\n`, null)
+        .then(() => md.markRetrieved(n));
     },
   },
 
@@ -142,8 +190,12 @@ export const TRANSACTION_COMMANDS: Record<string, Pop3Command> = {
         throw new Pop3Error("usage: TOP msg lines (two non-negative numbers)");
       }
       const entry = md.get(n);
-      const data = await readMessage(md, n, entry);
       // TOP shows part of a message (clients use it to preview), so it does not mark \Seen.
+      if (entry.size > STREAM_ABOVE) {
+        const status = () => "+OK top of message follows\r\n";
+        return await sendStreamed(s, md, n, entry, status, new TopCut(lines));
+      }
+      const data = await readMessage(md, n, entry);
       s.replyBytes(
         dotStuff(topOf(data, lines), { prefix: encoder.encode("+OK top of message follows\r\n") }),
       );

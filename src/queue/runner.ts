@@ -15,7 +15,7 @@ import type { Stats } from "../server/context.ts";
 import type { ServerMetrics } from "../metrics/server_metrics.ts";
 import { Mutex } from "../store/fsutil.ts";
 import { isQueueId } from "./id.ts";
-import type { OutboundMessage, OutboundQueue, QueueEntryReport } from "./types.ts";
+import type { OutboundMessage, OutboundQueue, QueuedMessage, QueueEntryReport } from "./types.ts";
 import { dsnParameters, failureReports, progressReports, wantsReport } from "./bounce.ts";
 import { deliverJob, type DeliveryDeps, domainOf } from "./deliver.ts";
 import { expire, nextAttemptAt, planJobs, recordOutcomes, reportOf } from "./schedule.ts";
@@ -129,7 +129,7 @@ export class Queue implements OutboundQueue {
     return this.#loaded;
   }
 
-  async enqueue(message: OutboundMessage): Promise<void> {
+  async enqueue(message: QueuedMessage): Promise<void> {
     if (!isQueueId(message.id)) throw new Error(`bad queue id "${message.id}"`);
     if (this.#entries.has(message.id) || this.#enqueuing.has(message.id)) {
       throw new Error(`queue id ${message.id} is already in use`);
@@ -142,7 +142,7 @@ export class Queue implements OutboundQueue {
       id: message.id,
       from: message.from,
       createdAt: now,
-      size: message.data.length,
+      size: message.data instanceof Uint8Array ? message.data.length : message.data.size,
       smtpUtf8: message.smtpUtf8 === true,
       eightBit: message.eightBit === true,
       attempts: 0,
@@ -170,7 +170,8 @@ export class Queue implements OutboundQueue {
     } finally {
       this.#enqueuing.delete(message.id);
     }
-    const entry = newEntry(env, message.data);
+    // Content in pieces is read back from the queue's file when an attempt needs it.
+    const entry = newEntry(env, message.data instanceof Uint8Array ? message.data : null);
     this.#entries.set(env.id, entry);
     this.#log.info(`${env.id}: from=<${env.from}> size=${env.size} nrcpt=${rcpts.length} queued`);
     if (!this.#stopping) this.#startAttempt(entry);

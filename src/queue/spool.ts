@@ -8,6 +8,7 @@
  * its .msg is debris.
  */
 import { join } from "node:path";
+import { MessageContent } from "../store/content.ts";
 import { ensureDirDurable, syncDir, writeFileAtomic } from "../store/fsutil.ts";
 import { isQueueId } from "./id.ts";
 export type RecipientState =
@@ -126,10 +127,18 @@ export class Spool {
     return join(this.dir, `${id}.env`);
   }
 
-  /** Writes a new entry: tmp file, fsync, rename, directory sync (shared). */
-  async create(env: EnvelopeRecord, data: Uint8Array): Promise<void> {
+  /**
+   * Writes a new entry: tmp file, fsync, rename, directory sync (shared). Content in
+   * pieces (a large message in a spool file) is copied in chunks after the envelope.
+   */
+  async create(env: EnvelopeRecord, data: Uint8Array | MessageContent): Promise<void> {
     await this.init();
-    await writeFileAtomic(this.msgPath(env.id), encodeEntry(env, data));
+    if (data instanceof Uint8Array) {
+      await writeFileAtomic(this.msgPath(env.id), encodeEntry(env, data));
+      return;
+    }
+    const head = encodeEntry(env, new Uint8Array(0));
+    await writeFileAtomic(this.msgPath(env.id), new MessageContent([head, ...data.parts]));
   }
 
   /** Records new state: the .env file replaced atomically (fsync, rename, dir sync). */

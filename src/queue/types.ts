@@ -4,6 +4,7 @@
  * promise resolves only once the message and its envelope are fsync'd in the spool.
  */
 import type { RcptDsn } from "../delivery/types.ts";
+import type { MessageContent } from "../store/content.ts";
 
 /** RFC 3461 parameters of a message (MAIL) and of its recipients (RCPT, by address). */
 export interface OutboundDsn {
@@ -29,6 +30,15 @@ export interface OutboundMessage {
   dsn?: OutboundDsn;
 }
 
+/**
+ * What the mail pipeline hands to enqueue: the message in memory, or (a large message
+ * received into a spool file, src/delivery/incoming.ts) pieces that the queue copies
+ * into its own file in chunks.
+ */
+export interface QueuedMessage extends Omit<OutboundMessage, "data"> {
+  data: Uint8Array | MessageContent;
+}
+
 export interface QueueEntryReport {
   id: string;
   from: string;
@@ -40,7 +50,7 @@ export interface QueueEntryReport {
 }
 
 export interface OutboundQueue {
-  enqueue(message: OutboundMessage): Promise<void>;
+  enqueue(message: QueuedMessage): Promise<void>;
   list(filter?: { id?: string; domain?: string }): QueueEntryReport[];
   /** Retry now (all, or one id); false when the id is unknown. */
   flush(id?: string): boolean;

@@ -1,6 +1,6 @@
 /**
  * What every service session gets: the live configuration, the directory, the mail
- * store, counters, TLS, the outbound queue and its DNS cache, and the registry of open
+ * store and its files of messages in transfer, counters, TLS, the outbound queue and its DNS cache, and the registry of open
  * sessions that a graceful shutdown walks. Everything is built before the context
  * (src/server/server.ts) and given to its constructor; nothing in it is set later.
  * RELOAD replaces `config` (and what is derived from it) in place, so sessions always
@@ -15,6 +15,7 @@ import type { AdminPassword } from "../directory/adminpass.ts";
 import { AuthGuard } from "../auth/guard.ts";
 import type { Directory } from "../directory/directory.ts";
 import type { MailStore } from "../store/mailstore.ts";
+import type { IncomingFiles } from "../store/incoming.ts";
 import type { ServerMetrics } from "../metrics/server_metrics.ts";
 import type { OutboundQueue } from "../queue/types.ts";
 import type { MailAuth } from "../mailauth/service.ts";
@@ -55,6 +56,8 @@ export class ServerContext {
   readonly configSource: string | null;
   readonly directory: Directory;
   readonly store: MailStore;
+  /** `<DirBase>/incoming/`: files of messages in transfer (SMTP DATA/BDAT, IMAP APPEND). */
+  readonly incoming: IncomingFiles;
   readonly adminPassword: AdminPassword;
   /** Password checks of SMTP, POP3 and IMAP, throttled together (SPEC §7). */
   readonly authGuard: AuthGuard;
@@ -84,6 +87,7 @@ export class ServerContext {
     configSource: string | null;
     directory: Directory;
     store: MailStore;
+    incoming: IncomingFiles;
     adminPassword: AdminPassword;
     /** Tests may pass one with a fake clock; the default guards `directory`. */
     authGuard?: AuthGuard;
@@ -101,6 +105,7 @@ export class ServerContext {
     this.configSource = init.configSource;
     this.directory = init.directory;
     this.store = init.store;
+    this.incoming = init.incoming;
     this.adminPassword = init.adminPassword;
     this.authGuard = init.authGuard ?? new AuthGuard(init.directory);
     this.tlsContext = init.tlsContext;

@@ -30,6 +30,7 @@ import { loadTlsContext } from "../net/tls.ts";
 import { Queue } from "../queue/runner.ts";
 import type { OutboundMessage } from "../queue/types.ts";
 import { MailStore } from "../store/mailstore.ts";
+import { IncomingFiles } from "../store/incoming.ts";
 import { adminService } from "../admin/service.ts";
 import { imapServices } from "../imap/service.ts";
 import { pop3Services } from "../pop3/service.ts";
@@ -75,6 +76,12 @@ export async function startServer(
   const generated = await adminPassword.init(Deno.env.get("EXTREMAIL_ADMIN_PASSWORD"));
   if (generated) logAlways("server", `admin password (generated, shown once): ${generated}`);
   const store = new MailStore(config.DirBase, config.HashDirs);
+  // Files of messages in transfer; those of a process that died are removed at start.
+  const incoming = new IncomingFiles(config.DirBase);
+  const stale = await incoming.clean();
+  if (stale > 0) {
+    logger.info(`removed ${stale} file(s) of interrupted transfers from ${incoming.dir}`);
+  }
   const stats = newStats();
   const metrics = new ServerMetrics();
 
@@ -112,6 +119,7 @@ export async function startServer(
     configSource: source,
     directory,
     store,
+    incoming,
     adminPassword,
     // One guard for SMTP, POP3 and IMAP logins (SPEC §7).
     authGuard: new AuthGuard(directory),

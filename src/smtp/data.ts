@@ -9,44 +9,14 @@
  * docs/rfc-status.md "SMTP".
  */
 
+import type { ByteBuffer } from "../message/byte_buffer.ts";
 import { type LineProblems, MAX_TEXT_LINE } from "../message/line_endings.ts";
 
 const CR = 13, LF = 10, DOT = 46;
 
-/**
- * A declared size (SIZE=, BDAT n) pre-sizes the buffer up to this much; beyond it the
- * buffer grows with what actually arrives, so a false claim costs no memory.
- */
-export const MAX_PREALLOCATION = 1 << 20;
-
-/** A growable byte buffer for the message being received. */
-export class BodyBuffer {
-  #buf: Uint8Array;
-  #len = 0;
-
-  constructor(initial = 16384) {
-    this.#buf = new Uint8Array(Math.max(256, initial));
-  }
-
-  get length(): number {
-    return this.#len;
-  }
-
-  append(bytes: Uint8Array): void {
-    const need = this.#len + bytes.length;
-    if (need > this.#buf.length) {
-      const bigger = new Uint8Array(Math.max(need, this.#buf.length * 2));
-      bigger.set(this.#buf.subarray(0, this.#len));
-      this.#buf = bigger;
-    }
-    this.#buf.set(bytes, this.#len);
-    this.#len = need;
-  }
-
-  /** The content so far (a view; do not append while using it). */
-  bytes(): Uint8Array {
-    return this.#buf.subarray(0, this.#len);
-  }
+/** Where a reader puts the content it has read (memory, or a spool file: incoming.ts). */
+export interface ByteSink {
+  append(bytes: Uint8Array): void;
 }
 
 /** What is wrong with received content, decided once it has been read to its end. */
@@ -64,8 +34,8 @@ const HOLD_LIMIT = 4096;
  * pipelined commands that follow stay unread), and reports how much it consumed.
  * A tail it cannot decide yet (a lone "." or CR at the end) is left unconsumed.
  */
-export class DataReader implements ContentProblems {
-  readonly body: BodyBuffer;
+export class DataReader<Sink extends ByteSink = ByteBuffer> implements ContentProblems {
+  readonly body: Sink;
   /** Octets of content (after unstuffing), counted even past the size limit. */
   size = 0;
   done = false;
@@ -76,11 +46,10 @@ export class DataReader implements ContentProblems {
   #atLineStart = true;
   #lineLen = 0;
 
-  /** `maxSize` 0 means no limit; `sizeHint` pre-sizes the buffer (SIZE=). */
-  constructor(maxSize: number, sizeHint = 0) {
+  /** `maxSize` 0 means no limit; the content goes to `body`. */
+  constructor(maxSize: number, body: Sink) {
     this.#maxSize = maxSize;
-    const hint = maxSize > 0 ? Math.min(sizeHint, maxSize) : sizeHint;
-    this.body = new BodyBuffer(hint > 0 ? Math.min(hint + 1024, MAX_PREALLOCATION) : 16384);
+    this.body = body;
   }
 
   /** Consumes a prefix of `input`; returns its length. Check `done` afterwards. */

@@ -20,7 +20,8 @@ import { log, type Logger } from "../log.ts";
 import { type Connection, LineTooLongError } from "../net/connection.ts";
 import type { ServerContext } from "../server/context.ts";
 import { type Command, parseCommandLine } from "./command.ts";
-import type { BodyBuffer } from "./data.ts";
+import type { MessageSink, ReceivedMessage } from "../delivery/incoming.ts";
+import type { LineChecker } from "../message/line_endings.ts";
 import {
   BARE_LF_COMMAND,
   INTERNAL_ERROR,
@@ -47,11 +48,18 @@ export interface SmtpPipeline {
     tx: Transaction,
     rcpt: string,
   ): Promise<{ reply: SmtpReply; accepted?: AcceptedRecipient }>;
+  /** Where the content of DATA/BDAT goes as it arrives (memory, then a spool file). */
+  openMessage(
+    ctx: ServerContext,
+    info: SessionInfo,
+    tx: Transaction,
+    queueId: string,
+  ): MessageSink;
   deliver(
     ctx: ServerContext,
     info: SessionInfo,
     tx: Transaction,
-    data: Uint8Array,
+    message: ReceivedMessage,
     queueId: string,
   ): Promise<SmtpReply>;
 }
@@ -68,11 +76,21 @@ export const MAX_ERRORS = 10;
 
 /** BDAT state between chunks of one message (RFC 3030). */
 export interface ChunkState {
-  body: BodyBuffer;
+  /** Where the chunks go (memory, then a spool file). */
+  sink: MessageSink;
+  /** Bare CR/LF and line lengths, checked as the chunks pass (RFC 3030 3). */
+  lines: LineChecker;
   size: number;
+  queueId: string;
 }
 
 const LF = 10;
+/**
+ * Queued replies are written once they reach this size even while pipelined commands
+ * keep coming, so a flood of commands never piles up replies in memory; the
+ * connection then takes no further command until the client reads them (SPEC §7).
+ */
+const FLUSH_THRESHOLD = 16 * 1024;
 
 export class SmtpSession {
   readonly info: SessionInfo;
@@ -91,6 +109,7 @@ export class SmtpSession {
   /** The server is working (delivery, AUTH delay): no idle timeout meanwhile. */
   busy = false;
   #out: string[] = [];
+  #outLength = 0;
   #lastCode = 0;
   #waitingForCommand = false;
   #goodbyePending = false;
@@ -150,6 +169,7 @@ export class SmtpSession {
     } finally {
       deadline?.cancel();
       this.flush();
+      this.resetTransaction(); // the chunks of an unfinished BDAT transfer go
       unregister();
       this.conn.close();
       this.log.info`disconnect from ${this.conn.remoteAddress} after ${Date.now() - started} ms`;
@@ -177,7 +197,9 @@ export class SmtpSession {
         return;
       }
       // RFC 2920 3.1: reply in batches, but never wait on the client with replies held.
-      if (this.conn.peekInput().indexOf(LF) < 0) this.flush();
+      if (this.#outLength >= FLUSH_THRESHOLD || this.conn.peekInput().indexOf(LF) < 0) {
+        this.flush();
+      }
       let line: { line: Uint8Array; bareLf: boolean } | null;
       this.#waitingForCommand = true;
       try {
@@ -253,6 +275,7 @@ export class SmtpSession {
     const text = typeof r === "string" ? r : r.toString();
     this.#lastCode = typeof r === "string" ? Number(r.slice(0, 3)) : r.code;
     this.#out.push(text);
+    this.#outLength += text.length;
   }
 
   /** Writes the queued replies (one socket write). */
@@ -260,6 +283,7 @@ export class SmtpSession {
     if (this.#out.length === 0) return;
     const text = this.#out.length === 1 ? this.#out[0] : this.#out.join("");
     this.#out = [];
+    this.#outLength = 0;
     this.conn.send(text);
   }
 
@@ -267,6 +291,7 @@ export class SmtpSession {
   async flushNow(): Promise<void> {
     const text = this.#out.join("");
     this.#out = [];
+    this.#outLength = 0;
     if (text) await this.conn.write(text);
   }
 
@@ -277,6 +302,8 @@ export class SmtpSession {
   /** RFC 5321 4.1.1.5: forget the mail transaction (RSET, HELO/EHLO, after DATA). */
   resetTransaction(): void {
     this.tx = null;
+    // BDAT chunks received so far (a spool file, maybe) are dropped.
+    this.chunks?.sink.discard().catch((e) => this.log.warn`dropping BDAT chunks: ${e}`);
     this.chunks = null;
     this.chunksFailed = false;
   }

@@ -1,14 +1,18 @@
 /**
  * Message transfer: DATA (RFC 5321 4.1.1.4, dot-stuffing 4.5.2) and BDAT (RFC 3030
  * CHUNKING), then the hand-over to the pipeline's deliver(), which resolves only
- * once the message is durable (SPEC §7). Content is handled as bytes throughout.
+ * once the message is durable (SPEC §7). Content is handled as bytes throughout and
+ * goes into the pipeline's MessageSink as it arrives: memory first, then a spool file
+ * (src/delivery/incoming.ts), so a transfer holds at most about 1 MiB in memory. The
+ * spool file is removed after delivery, after a refusal and when the client goes away.
  */
+import { FEED_SLICE, type MessageSink, type ReceivedMessage } from "../delivery/incoming.ts";
 import type { SmtpReply } from "../delivery/types.ts";
-import { checkLines } from "../message/line_endings.ts";
+import { LineChecker } from "../message/line_endings.ts";
 import type { Connection } from "../net/connection.ts";
 import { newQueueId } from "../queue/id.ts";
 import { parseBdat } from "./command.ts";
-import { BodyBuffer, type ContentProblems, DataReader, MAX_PREALLOCATION } from "./data.ts";
+import { type ContentProblems, DataReader } from "./data.ts";
 import {
   BARE_NEWLINE_DATA,
   fail,
@@ -35,9 +39,11 @@ export async function data(s: SmtpSession, arg: string): Promise<void> {
   s.reply(reply(354, "", "End data with <CR><LF>.<CR><LF>")); // intermediate: no enhanced code
   s.flush();
   s.transferring = true;
+  const queueId = newQueueId();
+  const sink = s.pipeline.openMessage(s.ctx, s.info, tx, queueId);
   try {
-    const reader = new DataReader(s.ctx.config.MaxMailSize, tx.params.size);
-    if (!(await readData(s.conn, reader))) {
+    const reader = new DataReader(s.ctx.config.MaxMailSize, sink);
+    if (!(await readData(s.conn, reader, sink))) {
       s.log.info`connection lost during DATA after ${reader.size} octets`;
       s.closing = true;
       return;
@@ -49,19 +55,40 @@ export async function data(s: SmtpSession, arg: string): Promise<void> {
       s.reply(problem);
       return;
     }
-    await finishMessage(s, reader.body.bytes());
+    await finishMessage(s, sink, queueId);
   } finally {
     s.transferring = false;
+    await sink.discard();
   }
 }
 
-/** Feeds the connection's input to the reader until the end of data; false at EOF. */
-async function readData(conn: Connection, reader: DataReader): Promise<boolean> {
+/** What readData uses of a connection and of a sink (tests give stand-ins). */
+export type DataInput = Pick<
+  Connection,
+  "peekInput" | "consumeInput" | "bufferedInput" | "waitForInput"
+>;
+export type FlushingSink = Pick<MessageSink, "append" | "wantsFlush" | "flush">;
+
+/**
+ * Feeds the connection's input to the reader until the end of data; false at EOF. At
+ * most FEED_SLICE at a time, so the sink writes to its file before it holds more.
+ */
+export async function readData(
+  conn: DataInput,
+  reader: DataReader<FlushingSink>,
+  sink: FlushingSink,
+): Promise<boolean> {
   for (;;) {
     const view = conn.peekInput();
     if (view.length > 0) {
-      conn.consumeInput(reader.feed(view));
+      const slice = view.length > FEED_SLICE ? view.subarray(0, FEED_SLICE) : view;
+      const used = reader.feed(slice);
+      conn.consumeInput(used);
+      if (sink.wantsFlush) await sink.flush();
       if (reader.done) return true;
+      // Input the reader has not seen: beyond the slice, or come while the sink wrote
+      // (only the tail it held back, waiting for its end, is not news).
+      if (conn.bufferedInput > slice.length - used) continue;
     }
     if (!(await conn.waitForInput())) return false;
   }
@@ -84,10 +111,12 @@ export async function bdat(s: SmtpSession, arg: string): Promise<void> {
       throw refusal ?? new SmtpError(NEED_MAIL);
     }
     const max = s.ctx.config.MaxMailSize;
-    const chunks = s.chunks ??= {
-      body: new BodyBuffer(Math.min((tx.params.size ?? size) + 1024, MAX_PREALLOCATION)),
-      size: 0,
-    };
+    let chunks = s.chunks;
+    if (!chunks) {
+      const queueId = newQueueId();
+      const sink = s.pipeline.openMessage(s.ctx, s.info, tx, queueId);
+      chunks = s.chunks = { sink, lines: new LineChecker(), size: 0, queueId };
+    }
     const total = chunks.size + size;
     if (max > 0 && total > max) {
       // RFC 1870 / RFC 3030 3: too big; the rest of this message's chunks are dropped.
@@ -97,7 +126,7 @@ export async function bdat(s: SmtpSession, arg: string): Promise<void> {
       s.log.info`message refused: over MaxMailSize after ${total} octets (BDAT)`;
       throw new SmtpError(TOO_LARGE, false);
     }
-    if (!(await readChunk(s.conn, size, chunks.body))) {
+    if (!(await readChunk(s.conn, size, chunks))) {
       s.log.info`connection lost during BDAT`;
       s.closing = true;
       return;
@@ -107,30 +136,46 @@ export async function bdat(s: SmtpSession, arg: string): Promise<void> {
       s.reply(reply(250, "2.0.0", `${size} octets received`));
       return;
     }
-    const message = chunks.body.bytes();
-    const problem = contentProblem({ ...checkLines(message), tooLarge: false });
+    const problem = contentProblem({ ...chunks.lines.end(), tooLarge: false });
     if (problem) {
-      s.log.info`message refused (${problem.code} ${problem.text}), ${message.length} octets`;
+      s.log.info`message refused (${problem.code} ${problem.text}), ${chunks.size} octets`;
       s.resetTransaction();
       s.reply(problem);
       return;
     }
-    await finishMessage(s, message);
+    s.chunks = null; // finishMessage owns the content now
+    await finishMessage(s, chunks.sink, chunks.queueId);
+  } catch (e) {
+    // A local failure: the chunks so far go; later chunks are read and refused.
+    if (!(e instanceof SmtpError)) s.resetTransaction();
+    throw e;
   } finally {
     s.transferring = false;
   }
 }
 
-/** Reads exactly `n` bytes into `into` (or drops them when null); false at EOF. */
-async function readChunk(conn: Connection, n: number, into: BodyBuffer | null): Promise<boolean> {
+/**
+ * Reads exactly `n` bytes into the message (or drops them when null), its lines checked
+ * as they pass; false at EOF.
+ */
+async function readChunk(
+  conn: Connection,
+  n: number,
+  into: { sink: MessageSink; lines: LineChecker } | null,
+): Promise<boolean> {
   let remaining = n;
   while (remaining > 0) {
     const view = conn.peekInput();
     if (view.length > 0) {
-      const k = Math.min(view.length, remaining);
-      into?.append(view.subarray(0, k));
+      const k = Math.min(view.length, remaining, FEED_SLICE);
+      if (into) {
+        const piece = view.subarray(0, k);
+        into.lines.push(piece);
+        into.sink.append(piece);
+      }
       conn.consumeInput(k);
       remaining -= k;
+      if (into?.sink.wantsFlush) await into.sink.flush();
       continue;
     }
     if (!(await conn.waitForInput())) return false;
@@ -146,28 +191,33 @@ function contentProblem(p: ContentProblems): SmtpReply | null {
   return null;
 }
 
-/** Hands the complete message to the pipeline and answers with its verdict. */
-async function finishMessage(s: SmtpSession, message: Uint8Array): Promise<void> {
+/**
+ * Hands the complete message to the pipeline and answers with its verdict; the spool
+ * file goes once the pipeline is done with it (delivered, queued or refused).
+ */
+async function finishMessage(s: SmtpSession, sink: MessageSink, queueId: string): Promise<void> {
   const tx = s.tx!;
-  const queueId = newQueueId();
   s.flush();
   s.busy = true;
   let answer: SmtpReply;
+  let message: ReceivedMessage | null = null;
   try {
+    const received = message = await sink.finish();
     answer = await deliverySlots(s.ctx).run(() =>
-      s.pipeline.deliver(s.ctx, s.info, tx, message, queueId)
+      s.pipeline.deliver(s.ctx, s.info, tx, received, queueId)
     );
   } catch (e) {
     s.log.error`delivery of ${queueId} failed: ${e instanceof Error ? e.stack ?? e.message : e}`;
     answer = INTERNAL_ERROR;
   } finally {
     s.busy = false;
+    await (message ?? sink).discard();
   }
   s.resetTransaction();
   s.reply(answer);
   if (answer.positive) {
     s.log
-      .info`accepted ${queueId} from=<${tx.from}> rcpts=${tx.recipients.length} size=${message.length}${
+      .info`accepted ${queueId} from=<${tx.from}> rcpts=${tx.recipients.length} size=${sink.size}${
       s.info.authUser ? ` auth=${s.info.authUser.name}@${s.info.authUser.domain}` : ""
     }`;
   } else {

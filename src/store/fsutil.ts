@@ -62,17 +62,29 @@ function afterSync(path: string, s: PendingSync): void {
   );
 }
 
+/** Content that writes itself into a file (MessageContent: pieces in memory and in files). */
+export interface SelfWriting {
+  writeTo(file: Deno.FsFile): Promise<void>;
+}
+
 /** Writes `data` to `path` atomically: tmp file, fsync, rename, directory fsync. */
-export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
-  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+export async function writeFileAtomic(
+  path: string,
+  data: Uint8Array | string | SelfWriting,
+): Promise<void> {
   const tmp = `${path}.tmp-${Deno.pid}-${crypto.randomUUID()}`;
   const file = await Deno.open(tmp, { write: true, create: true, truncate: true, mode: 0o600 });
   try {
-    await writeAll(file, bytes);
+    if (typeof data === "string") await writeAll(file, new TextEncoder().encode(data));
+    else if (data instanceof Uint8Array) await writeAll(file, data);
+    else await data.writeTo(file);
     await file.sync();
-  } finally {
+  } catch (e) {
     file.close();
+    await Deno.remove(tmp).catch(() => {});
+    throw e;
   }
+  file.close();
   try {
     await Deno.rename(tmp, path);
   } catch (e) {

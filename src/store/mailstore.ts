@@ -14,6 +14,7 @@
 import { createHash } from "node:crypto";
 import { join, relative, resolve } from "node:path";
 import type { UserRecord } from "../directory/records.ts";
+import type { MessageContent } from "./content.ts";
 import { exists, linkOrCopy, renameOrCopy, syncDir, writeAll } from "./fsutil.ts";
 import type { Folder } from "./folder/folder.ts";
 import type { AddItem } from "./folder/add.ts";
@@ -194,26 +195,40 @@ export class MailStore {
    * Stores one message durably in every target (hard links, one data fsync) and
    * tells watchers. Resolves once everything is on disk. A target folder that is open
    * in this process takes the file in directly (UID assigned, no directory scan).
+   * Content in pieces (MessageContent, a message received into a spool file) is
+   * copied into the tmp/ file in chunks; content that is a whole fsync'd spool file is
+   * linked as it is, no copy (src/delivery/incoming.ts, docs/delivery.md).
    */
   async deliver(
     targets: readonly DeliveryTarget[],
-    data: Uint8Array,
+    data: Uint8Array | MessageContent,
     opts: StoreOptions = {},
   ): Promise<StoredMessage[]> {
     if (targets.length === 0) return [];
-    const base = newBaseName(data.length);
-    const first = targets[0].root;
-    const tmp = join(first, "tmp", base);
-    const file = await Deno.open(tmp, { write: true, createNew: true, mode: 0o600 });
-    try {
-      await writeAll(file, data);
-      if (opts.internalDate !== undefined) {
-        // Before the fsync, so that it makes the internal date durable too.
-        const when = new Date(opts.internalDate);
-        await file.utime(when, when);
+    const size = data instanceof Uint8Array ? data.length : data.size;
+    const base = newBaseName(size);
+    const linkable = data instanceof Uint8Array ? null : data.linkable;
+    // The internal date is set before the fsync, so that the fsync makes it durable too.
+    const when = opts.internalDate !== undefined ? new Date(opts.internalDate) : null;
+    let src: string;
+    if (linkable) {
+      // The spool file is the message: its one fsync, then links (the spool removes it).
+      if (when) await Deno.utime(linkable.path, when, when);
+      await linkable.sync();
+      src = linkable.path;
+    } else {
+      src = join(targets[0].root, "tmp", base);
+      const file = await Deno.open(src, { write: true, createNew: true, mode: 0o600 });
+      try {
+        if (data instanceof Uint8Array) await writeAll(file, data);
+        else await data.writeTo(file);
+        if (when) await file.utime(when, when);
+        await file.sync();
+      } catch (e) {
+        file.close();
+        await Deno.remove(src).catch(() => {});
+        throw e;
       }
-      await file.sync();
-    } finally {
       file.close();
     }
     const sub = opts.flags !== undefined ? "cur" : "new";
@@ -226,37 +241,38 @@ export class MailStore {
       if (!dests.some((d) => d.folderPath === folderPath)) dests.push({ root: t.root, folderPath });
     }
     const stored: StoredMessage[] = [];
-    let tmpGone = false;
+    // A spool file is never consumed: every destination gets a link.
+    let srcGone = linkable !== null;
     try {
       for (let i = 0; i < dests.length; i++) {
-        const last = i === dests.length - 1;
+        const last = i === dests.length - 1 && !linkable;
         const folder = this.#folders.loaded(dests[i].folderPath);
         if (folder && !folder.closed) {
           const item: AddItem = {
-            src: tmp,
+            src,
             link: !last,
             base,
             flags: opts.flags ?? null,
-            size: data.length,
+            size,
             internalDate: opts.internalDate ?? null,
           };
           const [uid] = await folder.add([item]);
-          if (!uid) throw new Deno.errors.NotFound(`${tmp} vanished during delivery`);
-          tmpGone = last;
+          if (!uid) throw new Deno.errors.NotFound(`${src} vanished during delivery`);
+          if (last) srcGone = true;
           stored.push({ folderPath: dests[i].folderPath, base, uid });
         } else {
           const dest = join(dests[i].folderPath, sub, name);
           // Another file system: copied, and tmp is removed below.
-          if (last) tmpGone = await renameOrCopy(tmp, dest);
-          else await linkOrCopy(tmp, dest);
+          if (last) srcGone = await renameOrCopy(src, dest);
+          else await linkOrCopy(src, dest);
           stored.push({ folderPath: dests[i].folderPath, base });
         }
-        this.#usage.adjust(dests[i].root, data.length);
+        this.#usage.adjust(dests[i].root, size);
       }
       await Promise.all(dests.map((d) => syncDir(join(d.folderPath, sub))));
     } finally {
       // Left over after a copy to another file system or a failure.
-      if (!tmpGone) await Deno.remove(tmp).catch(() => {});
+      if (!srcGone) await Deno.remove(src).catch(() => {});
     }
     for (const s of stored) this.notify(s.folderPath);
     return stored;
@@ -266,7 +282,7 @@ export class MailStore {
   async append(
     root: string,
     folderName: string,
-    data: Uint8Array,
+    data: Uint8Array | MessageContent,
     opts: StoreOptions = {},
   ): Promise<{ uid: number; uidValidity: number }> {
     const folder = await this.openFolder(root, folderName);

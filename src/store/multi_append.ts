@@ -7,31 +7,38 @@
  * reported, so no client ever keeps a UID of a half-done append.
  */
 import { join } from "node:path";
+import type { MessageContent } from "./content.ts";
 import type { AddItem } from "./folder/add.ts";
 import { syncDir, writeAll } from "./fsutil.ts";
 import type { MailStore } from "./mailstore.ts";
 import { FolderNameError, newBaseName } from "./maildir_names.ts";
 
 export interface AppendItem {
-  data: Uint8Array;
+  /** In memory, or pieces of files (a large literal) copied in chunks. */
+  data: Uint8Array | MessageContent;
   /** Maildir flag letters (keyword letters already allocated in the target folder). */
   flags: string;
   internalDate?: number;
 }
+
+const sizeOf = (data: Uint8Array | MessageContent) =>
+  data instanceof Uint8Array ? data.length : data.size;
 
 /** Writes one message under tmp/ durably; returns its path. */
 async function stage(tmpDir: string, base: string, item: AppendItem): Promise<string> {
   const path = join(tmpDir, base);
   const file = await Deno.open(path, { write: true, createNew: true, mode: 0o600 });
   try {
-    await writeAll(file, item.data);
+    if (item.data instanceof Uint8Array) await writeAll(file, item.data);
+    else await item.data.writeTo(file);
+    if (item.internalDate !== undefined) {
+      // Before the fsync, so that it makes the internal date durable too.
+      const when = new Date(item.internalDate);
+      await file.utime(when, when);
+    }
     await file.sync();
   } finally {
     file.close();
-  }
-  if (item.internalDate !== undefined) {
-    const when = new Date(item.internalDate);
-    await Deno.utime(path, when, when);
   }
   return path;
 }
@@ -49,9 +56,9 @@ export async function appendAtomically(
   const adds: AddItem[] = items.map((item) => ({
     src: "",
     link: false,
-    base: newBaseName(item.data.length),
+    base: newBaseName(sizeOf(item.data)),
     flags: item.flags,
-    size: item.data.length,
+    size: sizeOf(item.data),
     internalDate: item.internalDate ?? null,
   }));
   const staged: string[] = [];

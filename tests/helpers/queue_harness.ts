@@ -20,6 +20,7 @@ import type { OutboundMessage } from "../../src/queue/types.ts";
 import { newStats, ServerContext } from "../../src/server/context.ts";
 import { AdminPassword } from "../../src/directory/adminpass.ts";
 import { Directory } from "../../src/directory/directory.ts";
+import { IncomingFiles } from "../../src/store/incoming.ts";
 import { MailStore } from "../../src/store/mailstore.ts";
 import { ServerMetrics } from "../../src/metrics/server_metrics.ts";
 
@@ -119,6 +120,7 @@ export async function startQueueHarness(
     configSource: null,
     directory,
     store: new MailStore(full.DirBase, full.HashDirs),
+    incoming: new IncomingFiles(full.DirBase),
     adminPassword: new AdminPassword(full.DirBase),
     tlsContext: null,
     metrics,

@@ -195,6 +195,14 @@ export class Folder {
     return this.#followRename(entry, (path) => Deno.readFile(path));
   }
 
+  /**
+   * The message's file opened for reading, for sending a large message in chunks
+   * (POP3 RETR, IMAP FETCH); follows a concurrent rename once, as read() does.
+   */
+  openFile(entry: MessageEntry): Promise<Deno.FsFile> {
+    return this.#followRename(entry, (path) => Deno.open(path, { read: true }));
+  }
+
   /** The internal date (file mtime), read once, cached and kept in the index. */
   async internalDate(entry: MessageEntry): Promise<number> {
     if (entry.internalDate === null) {

@@ -1,0 +1,306 @@
+/**
+ * A message in transfer (MessageSink) and once received (ReceivedMessage), SPEC §7:
+ * at most MEMORY_LIMIT of it in memory. A message that grows past that goes to a spool
+ * file in `<DirBase>/incoming/` (src/store/incoming.ts) as it arrives, the file written
+ * as our trace fields (Return-Path, Received: both known before the first byte of
+ * content, they depend only on the envelope and the session) followed by the message.
+ * Its header is kept in memory for the policy checks (hops, Return-Path, lists,
+ * autoresponder rules, DSNs); a header over HEADER_LIMIT is refused.
+ *
+ * Delivery asks for the bytes to store (content()): in front of the message any header
+ * fields (Return-Path, fields computed at the end of DATA, Received), and the message
+ * with its header possibly rewritten. When that is exactly what the spool file holds,
+ * the file itself is fsync'd once and hard-linked into every Maildir; otherwise the
+ * pieces are copied into the Maildir file or queue entry in chunks (one copy on disk,
+ * never the body in memory). docs/delivery.md describes this seam.
+ */
+import { ByteBuffer } from "../message/byte_buffer.ts";
+import { type HeaderBlock, parseHeaderBlock } from "../message/header.ts";
+import { concatBytes } from "../message/header_rewrite.ts";
+import { type ContentPart, COPY_CHUNK, MessageContent, readSlice } from "../store/content.ts";
+import { writeAll } from "../store/fsutil.ts";
+import type { IncomingFiles } from "../store/incoming.ts";
+
+/** A message growing past this many octets goes to a spool file (SPEC §7: 1 MiB at most). */
+export const MEMORY_LIMIT = 256 * 1024;
+/** The header is kept in memory for policy checks; one longer than this is refused. */
+export const HEADER_LIMIT = 256 * 1024;
+/** Octets collected in memory between two writes to the spool file. */
+const WRITE_CHUNK = 128 * 1024;
+/** Readers append at most this much before they check wantsFlush. */
+export const FEED_SLICE = 64 * 1024;
+const LF = 10;
+const EMPTY = new Uint8Array(0);
+
+/** The spool file of a message, as MessageSink wrote it: `returnPath`, `trace`, message. */
+interface SpoolFile {
+  path: string;
+  file: Deno.FsFile;
+  returnPath: Uint8Array;
+  trace: Uint8Array;
+}
+
+/** A received message: in memory (small), or its header in memory and all of it in a file. */
+export class ReceivedMessage {
+  /** The first octets of the message: all of it when in memory, else at least its header. */
+  readonly head: Uint8Array;
+  /** The header of the message, over `head`. */
+  readonly block: HeaderBlock;
+  /** Octets of the message as received (our trace fields not counted). */
+  readonly size: number;
+  /** Our Received field (RFC 5321 §4.4), empty for mail the server generates. */
+  readonly trace: Uint8Array;
+  /** The header was longer than HEADER_LIMIT: `head` holds only its start. */
+  readonly headerTooLarge: boolean;
+  readonly #spool: SpoolFile | null;
+  #synced: Promise<void> | null = null;
+  #gone = false;
+
+  constructor(init: {
+    head: Uint8Array;
+    size: number;
+    trace?: Uint8Array;
+    headerTooLarge?: boolean;
+    spool?: SpoolFile | null;
+  }) {
+    this.head = init.head;
+    this.block = parseHeaderBlock(init.head);
+    this.size = init.size;
+    this.trace = init.trace ?? EMPTY;
+    this.headerTooLarge = init.headerTooLarge ?? false;
+    this.#spool = init.spool ?? null;
+  }
+
+  /** A message held in memory (generated mail, small transfers). */
+  static fromBytes(bytes: Uint8Array, trace: Uint8Array = EMPTY): ReceivedMessage {
+    return new ReceivedMessage({ head: bytes, size: bytes.length, trace });
+  }
+
+  /** The spool file's path, or null when the message is in memory. */
+  get spoolPath(): string | null {
+    return this.#spool?.path ?? null;
+  }
+
+  /**
+   * The bytes to store: `front` (whole header fields to put before the message) and the
+   * message, with `head` (a rewritten header, src/message/header_rewrite.ts) in place of
+   * its first `this.head.length` octets when given. In memory: one array. Spooled: the
+   * pieces, linkable when they are exactly the spool file.
+   */
+  content(front: readonly Uint8Array[], head: Uint8Array = this.head): Uint8Array | MessageContent {
+    const spool = this.#spool;
+    if (!spool) {
+      if (head === this.head && front.every((f) => f.length === 0)) return head;
+      return concatBytes([...front, head]);
+    }
+    const fileStart = spool.returnPath.length + spool.trace.length;
+    const tail = this.size - this.head.length;
+    const parts: ContentPart[] = [...front];
+    if (head === this.head && front.length > 0 && front[front.length - 1] === this.trace) {
+      // Our Received and the message as received are in the file, one after the other.
+      parts.pop();
+      const fromTrace = { path: spool.path, offset: spool.returnPath.length };
+      if (parts.every((p) => p.length === 0)) {
+        const whole = { ...fromTrace, length: spool.trace.length + this.size };
+        return new MessageContent([whole]);
+      }
+      const front0 = parts.filter((p) => p.length > 0);
+      if (front0.length === 1 && sameBytes(front0[0] as Uint8Array, spool.returnPath)) {
+        const whole = { path: spool.path, offset: 0, length: fileStart + this.size };
+        return new MessageContent([whole], { path: spool.path, sync: () => this.sync() });
+      }
+      parts.push({ ...fromTrace, length: spool.trace.length + this.size });
+      return new MessageContent(parts);
+    }
+    parts.push(head, { path: spool.path, offset: fileStart + this.head.length, length: tail });
+    return new MessageContent(parts);
+  }
+
+  /** fsync of the spool file, once, before it is linked into a Maildir. */
+  sync(): Promise<void> {
+    this.#synced ??= this.#spool ? this.#spool.file.sync() : Promise.resolve();
+    return this.#synced;
+  }
+
+  /**
+   * Every octet of the message as received, in order, in chunks (each valid until the
+   * next is asked for): for checks that need the whole message (DKIM body hashes, spam
+   * scores) without holding it in memory.
+   */
+  async *chunks(): AsyncGenerator<Uint8Array> {
+    yield this.head;
+    const spool = this.#spool;
+    const tail = this.size - this.head.length;
+    if (!spool || tail === 0) return;
+    const offset = spool.returnPath.length + spool.trace.length + this.head.length;
+    yield* readSlice({ path: spool.path, offset, length: tail }, new Uint8Array(COPY_CHUNK));
+  }
+
+  /** Removes the spool file (delivered or refused); idempotent. */
+  async discard(): Promise<void> {
+    const spool = this.#spool;
+    if (!spool || this.#gone) return;
+    this.#gone = true;
+    await this.#synced?.catch(() => {});
+    closeQuietly(spool.file);
+    await Deno.remove(spool.path).catch(() => {});
+  }
+}
+
+/** Receives the content of DATA or BDAT: memory first, then the spool file. */
+export class MessageSink {
+  readonly #files: IncomingFiles;
+  readonly #label: string;
+  readonly #returnPath: Uint8Array;
+  readonly #trace: Uint8Array;
+  /** Content not written yet: all of it until it spills, then the next chunk. */
+  #mem: ByteBuffer;
+  #size = 0;
+  #spool: SpoolFile | null = null;
+  /** The first octets of the message until its header is complete (spooled only). */
+  #headBuf: ByteBuffer | null = null;
+  #head: Uint8Array | null = null;
+  #headerTooLarge = false;
+  #discarded = false;
+  /** finish() gave the spool file to a ReceivedMessage. */
+  #handedOver = false;
+  /** A write to the spool file failed: the rest is read and dropped, finish() throws. */
+  #failed: Error | null = null;
+
+  /**
+   * `label` names the spool file (the queue id); `returnPath` and `trace` are the fields
+   * the file starts with, which delivery puts in front of the message anyway.
+   */
+  constructor(
+    files: IncomingFiles,
+    init: { label: string; returnPath: Uint8Array; trace: Uint8Array; sizeHint?: number },
+  ) {
+    this.#files = files;
+    this.#label = init.label;
+    this.#returnPath = init.returnPath;
+    this.#trace = init.trace;
+    const hint = Math.min(init.sizeHint ?? 0, MEMORY_LIMIT);
+    // Never more room than a spill needs (readers append at most FEED_SLICE at a time).
+    this.#mem = new ByteBuffer(hint > 0 ? hint + 1024 : 16384, MEMORY_LIMIT + FEED_SLICE);
+  }
+
+  /** Octets of content received so far. */
+  get size(): number {
+    return this.#size;
+  }
+
+  append(bytes: Uint8Array): void {
+    this.#size += bytes.length;
+    if (this.#failed === null) this.#mem.append(bytes);
+  }
+
+  /** Enough is collected to write it out: the reader should await flush() now. */
+  get wantsFlush(): boolean {
+    return this.#mem.length >= (this.#spool ? WRITE_CHUNK : MEMORY_LIMIT);
+  }
+
+  /**
+   * Writes what is collected to the spool file (starting it) when wantsFlush says so.
+   * Never throws: after a failed write (disk full) the reader goes on reading the
+   * content to its end, so none of it is taken for commands, and finish() reports it.
+   */
+  async flush(): Promise<void> {
+    if (!this.wantsFlush || this.#failed) return;
+    try {
+      await this.#write(false);
+    } catch (e) {
+      this.#failed = e instanceof Error ? e : new Error(String(e));
+      this.#mem.clear();
+      await this.#removeSpool();
+    }
+  }
+
+  async #write(final: boolean): Promise<void> {
+    if (this.#discarded) return;
+    const data = this.#mem.bytes();
+    let spool = this.#spool;
+    if (!spool) {
+      const { path, file } = await this.#files.create(this.#label);
+      spool = this.#spool = { path, file, returnPath: this.#returnPath, trace: this.#trace };
+      if (this.#discarded) return await this.#removeSpool();
+      await writeAll(file, concatBytes([this.#returnPath, this.#trace]));
+    }
+    this.#captureHead(data, final);
+    await writeAll(spool.file, data);
+    if (this.#mem.length > WRITE_CHUNK + FEED_SLICE) {
+      // Spilled: from now on only a chunk is held, in a buffer of that size.
+      this.#mem = new ByteBuffer(WRITE_CHUNK + FEED_SLICE, WRITE_CHUNK + FEED_SLICE);
+    } else this.#mem.clear();
+  }
+
+  /**
+   * Keeps the message's first octets until the header is complete: the last complete
+   * line read ends past the header's end (an empty line, or a line that is no field).
+   */
+  #captureHead(data: Uint8Array, final: boolean): void {
+    if (this.#head || this.#headerTooLarge) return;
+    const buf = this.#headBuf ??= new ByteBuffer(Math.min(data.length, HEADER_LIMIT) + 1);
+    buf.append(data.subarray(0, HEADER_LIMIT + 1 - buf.length));
+    const got = buf.bytes();
+    const lines = final ? got : got.subarray(0, got.lastIndexOf(LF) + 1);
+    const block = parseHeaderBlock(lines);
+    if (block.end < lines.length || (final && got.length <= HEADER_LIMIT)) {
+      const end = block.bodyStart > block.end
+        ? block.bodyStart
+        : Math.min(lines.length, lines.indexOf(LF, block.end) + 1 || lines.length);
+      this.#head = got.slice(0, end);
+      this.#headBuf = null;
+    } else if (got.length > HEADER_LIMIT) {
+      this.#headerTooLarge = true;
+      this.#head = got.slice(0, HEADER_LIMIT);
+      this.#headBuf = null;
+    }
+  }
+
+  /** The content is complete (the reader says it is acceptable): the message as received. */
+  async finish(): Promise<ReceivedMessage> {
+    if (this.#failed) throw this.#failed;
+    if (this.#discarded) throw new Error("the message was discarded");
+    if (!this.#spool) {
+      this.#handedOver = true;
+      return new ReceivedMessage({ head: this.#mem.bytes(), size: this.#size, trace: this.#trace });
+    }
+    await this.#write(true);
+    this.#handedOver = true;
+    return new ReceivedMessage({
+      head: this.#head ?? EMPTY,
+      size: this.#size,
+      trace: this.#trace,
+      headerTooLarge: this.#headerTooLarge,
+      spool: this.#spool,
+    });
+  }
+
+  /** The transfer failed or was refused: the spool file goes. Idempotent. */
+  async discard(): Promise<void> {
+    if (this.#discarded || this.#handedOver) return;
+    this.#discarded = true;
+    this.#mem.clear();
+    await this.#removeSpool();
+  }
+
+  async #removeSpool(): Promise<void> {
+    const spool = this.#spool;
+    if (!spool) return;
+    this.#spool = null;
+    closeQuietly(spool.file);
+    await Deno.remove(spool.path).catch(() => {});
+  }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function closeQuietly(file: Deno.FsFile): void {
+  try {
+    file.close();
+  } catch { /* closed already */ }
+}
