@@ -28,10 +28,31 @@ export function freePort(): number {
  * same number would not start.
  */
 export function freePorts(count: number): number[] {
-  const held = Array.from({ length: count }, () => Deno.listen({ hostname: "127.0.0.1", port: 0 }));
+  const held: Deno.Listener[] = [];
+  const [low, high] = listenRange() ?? [0, 0];
+  // Below the kernel's ephemeral range: a port released here and bound by the daemon a
+  // moment later is never taken meanwhile by some client's outgoing connection (which
+  // port 0 would risk, since clients draw from that range too).
+  for (let tries = 0; high > low && held.length < count && tries < 1000; tries++) {
+    const port = low + Math.floor(Math.random() * (high - low));
+    try {
+      held.push(Deno.listen({ hostname: "127.0.0.1", port }));
+    } catch { /* taken: another */ }
+  }
+  while (held.length < count) held.push(Deno.listen({ hostname: "127.0.0.1", port: 0 }));
   const ports = held.map((l) => (l.addr as Deno.NetAddr).port);
   for (const l of held) l.close();
   return ports;
+}
+
+/** Ports for test servers: [10000, start of the ephemeral range), or null. */
+function listenRange(): [number, number] | null {
+  try {
+    const text = Deno.readTextFileSync("/proc/sys/net/ipv4/ip_local_port_range");
+    const ephemeralLow = Number(text.trim().split(/\s+/)[0]);
+    if (ephemeralLow > 12_000) return [10_000, ephemeralLow];
+  } catch { /* not Linux */ }
+  return null;
 }
 
 export interface TestServer {
