@@ -4,7 +4,7 @@
  * go back to the client as they are.
  */
 import { hasControl, isVisibleAscii } from "../message/controls.ts";
-import { NameError, normalizeLocalPart, parseAddress } from "./names.ts";
+import { NameError, normalizeLocalPart, normalizeNodeName, parseAddress } from "./names.ts";
 import { DirectoryError, type UserRecord } from "./records.ts";
 
 export interface NewUser {
@@ -15,6 +15,8 @@ export interface NewUser {
   quota?: number;
   maxIn?: number;
   maxOut?: number;
+  /** SPEC §12: the user's home node; "" (the default) on a single machine. */
+  node?: string;
 }
 
 export interface UserChanges {
@@ -39,6 +41,11 @@ export function wrapName<T>(fn: () => T): T {
     if (e instanceof NameError) throw new DirectoryError(e.message);
     throw e;
   }
+}
+
+/** A node name as stored (lower-case), or "" for none. */
+export function checkNodeName(raw: string): string {
+  return wrapName(() => normalizeNodeName(raw));
 }
 
 /** An alias's local part: a user name, or "*" for the domain's catch-all. */
@@ -92,6 +99,7 @@ export function newUserRecord(
   domain: string,
   dir: string,
   passHash: string,
+  node: string,
   input: NewUser,
 ): UserRecord {
   return Object.freeze({
@@ -109,6 +117,7 @@ export function newUserRecord(
     autoReplySubject: "",
     autoReplyText: "",
     map: "",
+    node,
   });
 }
 

@@ -162,7 +162,7 @@ export async function startServer(
       await queue.stop();
       // Folder indexes are written and marked clean (their HIGHESTMODSEQ stays exact).
       await store.close().catch((e) => logger.warn(`closing folder indexes: ${e}`));
-      directory.close();
+      await directory.close();
       logger.info("stopped");
       resolveStopped();
     })();
