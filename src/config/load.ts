@@ -42,7 +42,7 @@ export type KeyLocator = (key: string) => string;
 
 /** `where: Key = value: problem`, with secrets never echoed. */
 export function configProblem(where: string, key: string, value: unknown, problem: string): string {
-  const shown = isSecretKey(key)
+  const shown = isSecretKey(key) && value !== ""
     ? HIDDEN_SECRET
     : shortTomlValue(shownValue(key, value, HIDDEN_SECRET));
   return `${where}: ${key} = ${shown}: ${problem}`;
