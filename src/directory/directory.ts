@@ -35,7 +35,6 @@ import {
   type NewUser,
   newUserRecord,
   normalizeAddresses,
-  normalizeMap,
   normalizeUserDir,
   settingChanges,
   type UserChanges,
@@ -109,7 +108,7 @@ export class Directory {
   async delDomain(input: string): Promise<UserRecord[]> {
     let users: UserRecord[] = [];
     await this.#backend.commit(() => {
-      const name = this.#requireDomain(input);
+      const name = this.#s.requireDomain(input);
       users = this.users(name);
       return { op: "domain.del", name };
     });
@@ -117,31 +116,12 @@ export class Directory {
   }
 
   domainCounts(input: string): { users: number; aliases: number; lists: number } {
-    const name = this.#requireDomain(input);
+    const name = this.#s.requireDomain(input);
     return {
       users: this.users(name).length,
       aliases: this.aliases(name).length,
       lists: this.lists(name).length,
     };
-  }
-
-  #requireDomain(input: string): string {
-    const domain = wrapName(() => normalizeDomain(input));
-    if (!this.#s.domains.has(domain)) throw new DirectoryError(`domain ${domain} does not exist`);
-    return domain;
-  }
-
-  /** Refuses a local part already taken by a user, alias or list of the domain. */
-  #requireFree(name: string, domain: string): void {
-    const key = addressKey(name, domain);
-    if (this.#s.users.has(key)) throw new DirectoryError(`user ${key} already exists`);
-    if (this.#s.aliases.has(key)) throw new DirectoryError(`alias ${key} already exists`);
-    if (this.#s.lists.has(key)) throw new DirectoryError(`list ${key} already exists`);
-    // A list's bounce address (SPEC §5) must not be shadowed either.
-    const list = /^(.+)-bounces$/.exec(name);
-    if (list && this.#s.lists.has(addressKey(list[1], domain))) {
-      throw new DirectoryError(`${key} is the bounce address of list ${list[1]}@${domain}`);
-    }
   }
 
   // ---- users ----
@@ -205,16 +185,16 @@ export class Directory {
   async addUser(input: NewUser): Promise<UserRecord> {
     const name = wrapName(() => normalizeLocalPart(input.name));
     if (name === "*") throw new DirectoryError('"*" is the catch-all alias name, not a user name');
-    const domain = this.#requireDomain(input.domain);
+    const domain = this.#s.requireDomain(input.domain);
     const dir = input.dir === undefined ? "" : normalizeUserDir(input.dir);
     const node = checkNodeName(input.node ?? "");
-    this.#requireFree(name, domain);
+    this.#s.requireFree(name, domain);
     const passHash = input.password ? await hashPassword(input.password) : "";
     let user!: UserRecord;
     await this.#backend.commit(() => {
       // Checked again in the transaction: another session or node may have added the name.
-      this.#requireDomain(domain);
-      this.#requireFree(name, domain);
+      this.#s.requireDomain(domain);
+      this.#s.requireFree(name, domain);
       // MAP logins are unique on the server (SPEC §5): a new user may not take one as its login.
       const mapOwner = this.#s.maps.get(addressKey(name, domain));
       if (mapOwner) {
@@ -228,42 +208,28 @@ export class Directory {
 
   async modUser(nameIn: string, domainIn: string, changes: UserChanges): Promise<UserRecord> {
     const { name, domain } = this.#userKey(nameIn, domainIn);
-    this.#requireUser(name, domain);
+    this.#s.requireUser(name, domain);
     const next = settingChanges(changes);
-    if (changes.map !== undefined) next.map = this.#checkMap(changes.map, name, domain);
+    if (changes.map !== undefined) next.map = this.#s.checkMap(changes.map, name, domain);
     if (changes.password !== undefined) {
       next.passHash = changes.password === "" ? "" : await hashPassword(changes.password);
     }
     let user!: UserRecord;
     await this.#backend.commit(() => {
       // Read in the transaction so concurrent changes to other fields are not lost.
-      const current = this.#requireUser(name, domain);
-      if (next.map !== undefined) this.#checkMap(String(next.map), name, domain);
+      const current = this.#s.requireUser(name, domain);
+      if (next.map !== undefined) this.#s.checkMap(String(next.map), name, domain);
       user = Object.freeze({ ...current, ...next });
       return { op: "user.mod", user };
     });
     return user;
   }
 
-  /** A MAP login for the user, refused when another user has it as MAP or login. */
-  #checkMap(raw: string, name: string, domain: string): string {
-    const map = normalizeMap(raw);
-    if (map === "") return "";
-    const owner = this.#s.maps.get(map);
-    if (owner && owner !== addressKey(name, domain)) {
-      throw new DirectoryError(`MAP ${map} is already used by ${owner}`);
-    }
-    if (this.#s.users.has(map) && map !== addressKey(name, domain)) {
-      throw new DirectoryError(`MAP ${map} is the login of another user`);
-    }
-    return map;
-  }
-
   async delUser(nameIn: string, domainIn: string): Promise<UserRecord> {
     const { name, domain } = this.#userKey(nameIn, domainIn);
     let user!: UserRecord;
     await this.#backend.commit(() => {
-      user = this.#requireUser(name, domain);
+      user = this.#s.requireUser(name, domain);
       return { op: "user.del", domain, name };
     });
     return user;
@@ -274,12 +240,6 @@ export class Directory {
       name: normalizeLocalPart(nameIn),
       domain: normalizeDomain(domainIn),
     }));
-  }
-
-  #requireUser(name: string, domain: string): UserRecord {
-    const user = this.#s.users.get(addressKey(name, domain));
-    if (!user) throw new DirectoryError(`user ${name}@${domain} does not exist`);
-    return user;
   }
 
   // ---- aliases ----
@@ -299,8 +259,8 @@ export class Directory {
     const targets = Object.freeze(normalizeAddresses(forward));
     let alias!: AliasRecord;
     await this.#backend.commit(() => {
-      const domain = this.#requireDomain(domainIn);
-      this.#requireFree(name, domain);
+      const domain = this.#s.requireDomain(domainIn);
+      this.#s.requireFree(name, domain);
       alias = Object.freeze({ name, domain, forward: targets });
       return { op: "alias.add", alias };
     });
@@ -340,10 +300,10 @@ export class Directory {
     if (name === "*") throw new DirectoryError('"*" is the catch-all alias name, not a list name');
     let list!: ListRecord;
     await this.#backend.commit(() => {
-      const domain = this.#requireDomain(domainIn);
-      this.#requireFree(name, domain);
+      const domain = this.#s.requireDomain(domainIn);
+      this.#s.requireFree(name, domain);
       // The list's bounce address (SPEC §5) must not shadow anything either.
-      if (this.#resolveExact(`${name}-bounces`, domain)) {
+      if (this.#s.resolveExact(`${name}-bounces`, domain)) {
         throw new DirectoryError(
           `${name}-bounces@${domain} is taken; the list needs it for bounces`,
         );
@@ -357,7 +317,7 @@ export class Directory {
   async delList(nameIn: string, domainIn: string): Promise<ListRecord> {
     let list!: ListRecord;
     await this.#backend.commit(() => {
-      list = this.#requireList(nameIn, domainIn);
+      list = this.#s.requireList(nameIn, domainIn);
       return { op: "list.del", domain: list.domain, name: list.name };
     });
     return list;
@@ -392,37 +352,18 @@ export class Directory {
   ): Promise<ListRecord> {
     let key = "";
     await this.#backend.commit(() => {
-      const list = this.#requireList(nameIn, domainIn);
+      const list = this.#s.requireList(nameIn, domainIn);
       key = addressKey(list.name, list.domain);
       return { op: check(list), domain: list.domain, list: list.name, mailbox };
     });
     return this.#s.lists.get(key)!;
   }
 
-  #requireList(nameIn: string, domainIn: string): ListRecord {
-    const domain = wrapName(() => normalizeDomain(domainIn));
-    const name = wrapName(() => normalizeLocalPart(nameIn));
-    const list = this.#s.lists.get(addressKey(name, domain));
-    if (!list) throw new DirectoryError(`list ${name}@${domain} does not exist`);
-    return list;
-  }
-
   // ---- resolution for the mail services ----
-
-  #resolveExact(local: string, domain: string): LocalTarget | undefined {
-    const key = addressKey(local, domain);
-    const user = this.#s.users.get(key);
-    if (user) return { kind: "user", user };
-    const alias = this.#s.aliases.get(key);
-    if (alias) return { kind: "alias", alias };
-    const list = this.#s.lists.get(key);
-    if (list) return { kind: "list", list };
-    return undefined;
-  }
 
   /** What `local@domain` is on this server; the catch-all alias answers last. */
   resolveLocal(local: string, domain: string): LocalTarget {
-    const exact = this.#resolveExact(local, domain);
+    const exact = this.#s.resolveExact(local, domain);
     if (exact) return exact;
     const catchAll = this.#s.aliases.get(addressKey("*", domain));
     if (catchAll && this.#s.domains.has(domain.toLowerCase())) {

@@ -2,12 +2,20 @@
  * The in-memory mirror of the directory: Maps of immutable records, so every lookup is
  * O(1) and never touches the database. A change is applied in one synchronous step
  * (`apply`), so no reader sees half of it; a full re-read builds a new state that replaces
- * the old one at once (`DirectoryState.from`).
+ * the old one at once (`DirectoryState.from`). The rules that a change must not break
+ * (a name taken once per domain, MAP logins unique) are checked here, against this state.
  */
 import type { DirectoryChange, DirectoryContent } from "./changes.ts";
 import { DenyList } from "./deny.ts";
-import { addressKey } from "./names.ts";
-import type { AliasRecord, ListRecord, UserRecord } from "./records.ts";
+import { addressKey, normalizeDomain, normalizeLocalPart } from "./names.ts";
+import {
+  type AliasRecord,
+  DirectoryError,
+  type ListRecord,
+  type LocalTarget,
+  type UserRecord,
+} from "./records.ts";
+import { normalizeMap, wrapName } from "./directory_input.ts";
 
 export class DirectoryState {
   readonly domains = new Set<string>();
@@ -28,6 +36,68 @@ export class DirectoryState {
     for (const list of content.lists) state.lists.set(addressKey(list.name, list.domain), list);
     state.deny = new DenyList(content.deny);
     return state;
+  }
+
+  // ---- the rules a change is checked against (inside its transaction) ----
+
+  /** The domain, normalized, that must exist. */
+  requireDomain(input: string): string {
+    const domain = wrapName(() => normalizeDomain(input));
+    if (!this.domains.has(domain)) throw new DirectoryError(`domain ${domain} does not exist`);
+    return domain;
+  }
+
+  /** Refuses a local part already taken by a user, alias or list of the domain. */
+  requireFree(name: string, domain: string): void {
+    const key = addressKey(name, domain);
+    if (this.users.has(key)) throw new DirectoryError(`user ${key} already exists`);
+    if (this.aliases.has(key)) throw new DirectoryError(`alias ${key} already exists`);
+    if (this.lists.has(key)) throw new DirectoryError(`list ${key} already exists`);
+    // A list's bounce address (SPEC §5) must not be shadowed either.
+    const list = /^(.+)-bounces$/.exec(name);
+    if (list && this.lists.has(addressKey(list[1], domain))) {
+      throw new DirectoryError(`${key} is the bounce address of list ${list[1]}@${domain}`);
+    }
+  }
+
+  /** A MAP login for the user, refused when another user has it as MAP or login. */
+  checkMap(raw: string, name: string, domain: string): string {
+    const map = normalizeMap(raw);
+    if (map === "") return "";
+    const owner = this.maps.get(map);
+    if (owner && owner !== addressKey(name, domain)) {
+      throw new DirectoryError(`MAP ${map} is already used by ${owner}`);
+    }
+    if (this.users.has(map) && map !== addressKey(name, domain)) {
+      throw new DirectoryError(`MAP ${map} is the login of another user`);
+    }
+    return map;
+  }
+
+  requireUser(name: string, domain: string): UserRecord {
+    const user = this.users.get(addressKey(name, domain));
+    if (!user) throw new DirectoryError(`user ${name}@${domain} does not exist`);
+    return user;
+  }
+
+  requireList(nameIn: string, domainIn: string): ListRecord {
+    const domain = wrapName(() => normalizeDomain(domainIn));
+    const name = wrapName(() => normalizeLocalPart(nameIn));
+    const list = this.lists.get(addressKey(name, domain));
+    if (!list) throw new DirectoryError(`list ${name}@${domain} does not exist`);
+    return list;
+  }
+
+  /** The user, alias or list named exactly `local@domain` (no catch-all). */
+  resolveExact(local: string, domain: string): LocalTarget | undefined {
+    const key = addressKey(local, domain);
+    const user = this.users.get(key);
+    if (user) return { kind: "user", user };
+    const alias = this.aliases.get(key);
+    if (alias) return { kind: "alias", alias };
+    const list = this.lists.get(key);
+    if (list) return { kind: "list", list };
+    return undefined;
   }
 
   /** Applies one committed change. Changes that no longer fit (already applied) do nothing. */
