@@ -182,3 +182,38 @@ Deno.test("passwords: new hashes use N=2^17; older ones verify and are re-hashed
     await d.close();
   });
 });
+
+Deno.test("directory: NODE is stored, validated, and added to a file from before SPEC §12", async () => {
+  await withDir(async (base) => {
+    // A directory.sqlite as earlier versions made it: no node column.
+    const old = new DatabaseSync(join(base, "directory.sqlite"));
+    old.exec(`CREATE TABLE domains (name TEXT PRIMARY KEY) WITHOUT ROWID;
+      CREATE TABLE users (domain TEXT NOT NULL, name TEXT NOT NULL, dir TEXT NOT NULL DEFAULT '',
+        pass TEXT NOT NULL DEFAULT '', quota INTEGER NOT NULL DEFAULT 0,
+        maxin INTEGER NOT NULL DEFAULT 0, maxout INTEGER NOT NULL DEFAULT 0,
+        forward TEXT NOT NULL DEFAULT '[]', keep INTEGER NOT NULL DEFAULT 0,
+        copy TEXT NOT NULL DEFAULT '', autoreply INTEGER NOT NULL DEFAULT 0,
+        ar_subject TEXT NOT NULL DEFAULT '', ar_text TEXT NOT NULL DEFAULT '',
+        map TEXT NOT NULL DEFAULT '', PRIMARY KEY (domain, name)) WITHOUT ROWID;
+      INSERT INTO domains VALUES ('old.test');
+      INSERT INTO users (domain, name) VALUES ('old.test', 'ann');`);
+    old.close();
+    let d = Directory.open(base);
+    assertEquals(d.getUser("ann", "old.test")?.node, "");
+    const bob = await d.addUser({ name: "bob", domain: "old.test", node: "MX2" });
+    assertEquals(bob.node, "mx2");
+    await assertRejects(
+      () => d.addUser({ name: "carl", domain: "old.test", node: "m x" }),
+      DirectoryError,
+      "not a node name",
+    );
+    await d.modUser("ann", "old.test", { node: "mx1" });
+    await d.close();
+    d = Directory.open(base);
+    assertEquals([d.getUser("ann", "old.test")?.node, d.getUser("bob", "old.test")?.node], [
+      "mx1",
+      "mx2",
+    ]);
+    await d.close();
+  });
+});

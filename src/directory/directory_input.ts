@@ -31,6 +31,11 @@ export interface UserChanges {
   autoReplySubject?: string;
   autoReplyText?: string;
   map?: string;
+  /**
+   * The home node (SPEC §12). Not an admin parameter: USER MOVE sets it once the Maildir
+   * is on the new node (issue 20's next step).
+   */
+  node?: string;
 }
 
 /** Runs a names.ts normalization, its NameError turned into a DirectoryError. */
@@ -143,5 +148,6 @@ export function settingChanges(changes: UserChanges): Record<string, unknown> {
   for (const k of ["keep", "autoReply", "autoReplySubject", "autoReplyText"] as const) {
     if (changes[k] !== undefined) next[k] = changes[k];
   }
+  if (changes.node !== undefined) next.node = checkNodeName(changes.node);
   return next;
 }
