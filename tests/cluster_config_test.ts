@@ -110,11 +110,15 @@ Deno.test("convert-conf: Nodes as name=host:port pairs", () => {
 });
 
 Deno.test("homeOf: local on a single machine, for unnamed users and this node's users", () => {
-  equal(homeOf({ node: "" }, ""), "local");
-  equal(homeOf({ node: "mx2" }, ""), "local", "a node without a name serves everyone");
-  equal(homeOf({ node: "" }, "mx1"), "local", "users from before SPEC §12");
-  equal(homeOf({ node: "mx1" }, "mx1"), "local");
-  equal(homeOf({ node: "mx2" }, "mx1"), "mx2");
+  const nodes = { mx1: "10.0.0.1:2525", mx2: "10.0.0.2:2525" };
+  const mx1 = { NodeName: "mx1", Nodes: nodes };
+  equal(homeOf({ node: "" }, { NodeName: "", Nodes: {} }), "local");
+  equal(homeOf({ node: "mx2" }, { NodeName: "", Nodes: {} }), "local", "no name: serves all");
+  equal(homeOf({ node: "mx2" }, { NodeName: "mx1", Nodes: {} }), "local", "no other nodes");
+  equal(homeOf({ node: "" }, mx1), "local", "users from before SPEC §12");
+  equal(homeOf({ node: "mx1" }, mx1), "local");
+  equal(homeOf({ node: "mx2" }, mx1), "mx2");
+  equal(homeOf({ node: "gone" }, mx1), "gone", "a node no longer in Nodes is still named");
 });
 
 function user(name: string, domain: string, more: Partial<UserRecord> = {}): UserRecord {

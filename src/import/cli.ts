@@ -118,7 +118,7 @@ export async function runImport(args: string[]): Promise<number> {
   if (!record) {
     return fail(`no user ${login} in the directory of ${config.DirBase} (ADD USER first)`, 1);
   }
-  if (homeOf(record, config.NodeName) !== "local") {
+  if (homeOf(record, config) !== "local") {
     return fail(`${login} is homed on node ${record.node}, which holds its mail: import there`, 1);
   }
   const store = new MailStore(config.DirBase, config.HashDirs);

@@ -128,7 +128,7 @@ export class ServerContext {
    * else the name of the node that holds it (a key of `config.Nodes`).
    */
   homeOf(user: Pick<UserRecord, "node">): "local" | string {
-    return homeOf(user, this.config.NodeName);
+    return homeOf(user, this.config);
   }
 
   isLocalIp(ip: string): boolean {
