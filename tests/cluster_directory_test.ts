@@ -51,8 +51,6 @@ async function rcptReply(port: number, rcpt: string): Promise<string> {
 
 testUnless(postgresMissing, {
   name: "cluster: two nodes share a PostgreSQL directory",
-  sanitizeOps: false,
-  sanitizeResources: false,
   async fn(t) {
     const pg = await startPostgres();
     const url = await pg.createDatabase("directory");

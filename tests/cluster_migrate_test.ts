@@ -91,8 +91,6 @@ function sqliteHashes(dirBase: string): Record<string, string> {
 
 testUnless(postgresMissing, {
   name: "migrate-directory: SQLite to an empty PostgreSQL, every record kept",
-  sanitizeOps: false,
-  sanitizeResources: false,
   async fn() {
     const pg = await startPostgres();
     const single = await startTestServer({ tls: true });

@@ -95,6 +95,16 @@ let counter = 0;
 export async function startPostgres(): Promise<TestPostgres> {
   if (BIN === null) throw new Error(postgresMissing ?? "no PostgreSQL");
   const dir = await Deno.makeTempDir({ prefix: "extremail-pg-" });
+  try {
+    return await startIn(dir);
+  } catch (e) {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    throw e;
+  }
+}
+
+async function startIn(dir: string): Promise<TestPostgres> {
+  if (BIN === null) throw new Error(postgresMissing ?? "no PostgreSQL");
   const data = join(dir, "data");
   const socketDir = join(dir, "run");
   await Deno.mkdir(socketDir);
