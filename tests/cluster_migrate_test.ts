@@ -7,7 +7,7 @@ import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { kv } from "./admin_helper.ts";
-import { admin, closeAdminSessions, pop3Login, startNodes } from "./helpers/cluster.ts";
+import { admin, closeAdminSessions, pop3Login, startNodes, timeUntil } from "./helpers/cluster.ts";
 import { postgresMissing, startPostgres } from "./helpers/postgres.ts";
 import { REPO, startTestServer, type TestServer } from "./helpers/server.ts";
 import { testUnless } from "./helpers/skip.ts";
@@ -102,22 +102,25 @@ testUnless(postgresMissing, {
       }
       const before = await snapshot(single);
       const url = await pg.createDatabase("target");
+      // A node already runs on the empty database (it made the tables and an SRS secret).
+      [node] = await startNodes([url]);
+      equal((await admin(node, "DOMAIN SHOW ALL")).status, "+OK 0 domains");
 
-      // A run that fails half-way (a users table that takes no rows) leaves nothing.
-      await pg.query("target", "CREATE TABLE users (must_have TEXT NOT NULL)");
+      // A run that fails half-way (a users table that takes none of the rows) leaves nothing.
+      await pg.query("target", "ALTER TABLE users ADD COLUMN must_have TEXT NOT NULL");
       const failed = await migrate(single.confPath, "--to", url, "--node", "n1");
       equal(failed.code, 1, failed.stderr);
       match(failed.stderr, /cannot write to postgres:\/\/extremail:\*{8}@.*nothing was copied/);
       ok(!failed.stderr.includes("pg-test-password"), "the password is not shown");
-      equal((await pg.query("target", "SELECT to_regclass('domains') AS t"))[0].t, null);
-      await pg.query("target", "DROP TABLE users");
+      equal((await pg.query("target", "SELECT count(*)::int AS n FROM domains"))[0].n, 0);
+      await pg.query("target", "ALTER TABLE users DROP COLUMN must_have");
 
-      // Run again, with the daemon still running.
+      // Run again, with the single machine's daemon still running.
       const run = await migrate(single.confPath, "--to", url, "--node", "n1");
       equal(run.code, 0, run.stderr);
       match(
         run.stdout,
-        /^migrated .*directory\.sqlite to postgres:\/\/extremail:\*{8}@127\.0\.0\.1:\d+\/target: 2 domains, 3 users \(node n1\), 2 aliases, 1 list with 2 members, 6 deny entries, 2 DKIM keys, SRS secret copied\n$/,
+        /^migrated .*directory\.sqlite to postgres:\/\/extremail:\*{8}@127\.0\.0\.1:\d+\/target: 2 domains, 3 users \(node n1\), 2 aliases, 1 list with 2 members, 6 deny entries, 2 DKIM keys, SRS secret replaced\n$/,
       );
       const again = await migrate(single.confPath, "--to", url);
       equal(again.code, 1);
@@ -127,6 +130,12 @@ testUnless(postgresMissing, {
       );
       equal((await migrate(single.confPath, "--to", "mysql://x@y/z")).code, 64);
 
+      // The running node read it all when the migration committed.
+      await timeUntil(
+        "the migrated directory on the running node",
+        async () => (await admin(node!, "DOMAIN SHOW ALL")).status === "+OK 2 domains",
+      );
+      deepStrictEqual(await snapshot(node), before);
       const hashes = sqliteHashes(single.config.DirBase);
       const rows = await pg.query("target", "SELECT name, domain, pass, node FROM users");
       deepStrictEqual(
@@ -137,9 +146,6 @@ testUnless(postgresMissing, {
       const secret = await Deno.readTextFile(join(single.config.DirBase, "srs.secret"));
       equal((await pg.query("target", "SELECT value FROM secrets"))[0].value, secret.trim());
       await single.stop();
-
-      [node] = await startNodes([url]);
-      deepStrictEqual(await snapshot(node), before);
       equal(kv((await admin(node, "USER SHOW NAME=joe DOMAIN=a.test")).data).Node, "n1");
       match(await pop3Login(node, "joelogin", "joe-pw-1"), /^\+OK/);
       match(await pop3Login(node, "ann@b.test", "ann-pw-1"), /^\+OK/);

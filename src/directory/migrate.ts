@@ -22,7 +22,7 @@ import { SRS_SECRET_FILE } from "../mailauth/srs.ts";
 import { readTextIfExists } from "../store/fsutil.ts";
 import type { DirectoryContent } from "./changes.ts";
 import { connectPostgres, describePgError } from "./postgres/backend.ts";
-import { CONTENT_TABLES, ensureSchema, lockDirectory } from "./postgres/schema.ts";
+import { CHANGE_CHANNEL, CONTENT_TABLES, ensureSchema, lockDirectory } from "./postgres/schema.ts";
 import { USER_COLUMNS, userColumns } from "./rows.ts";
 import { readSqliteContent, SQLITE_FILE } from "./sqlite.ts";
 
@@ -104,7 +104,9 @@ export async function migrateDirectory(options: {
         await tx`INSERT INTO secrets (name, value) VALUES ('srs', ${srsSecret})
           ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value`;
       }
-      await tx`INSERT INTO changes (node, change) VALUES (${node}, ${tx.json({ op: "reload" })})`;
+      const [row] = await tx`INSERT INTO changes (node, change)
+        VALUES (${node}, ${tx.json({ op: "reload" })}) RETURNING seq`;
+      await tx`SELECT pg_notify(${CHANGE_CHANNEL}, ${String(row.seq)})`;
     });
   } catch (e) {
     if (e instanceof MigrationError) throw e;
