@@ -18,6 +18,7 @@
  */
 import postgres from "postgres";
 import { redactDirectoryUrl } from "../../config/cluster.ts";
+import { deepFreeze } from "../../config/load.ts";
 import type {
   ChangeListener,
   DirectoryBackend,
@@ -188,7 +189,8 @@ export class PostgresBackend implements DirectoryBackend {
     const rows = await sql`SELECT seq, change FROM changes WHERE seq > ${this.#lastSeq}
       ORDER BY seq`;
     for (const row of rows) {
-      const change = row.change as DirectoryChange;
+      // Records in the mirror are immutable, as the ones made on this node are.
+      const change = deepFreeze(row.change as DirectoryChange);
       if (change.op === "reload") return await this.#reload(sql, inWrite);
       this.#apply(change, Number(row.seq));
     }
