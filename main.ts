@@ -6,6 +6,7 @@
  *   extremail convert-conf FILE
  *   extremail admin-password [--conf FILE]   (SPEC §10)
  *   extremail import maildir|mbox --user USER@DOMAIN ... (SPEC §11)
+ *   extremail migrate-directory --to URL [--node NAME] (SPEC §12)
  *   extremail --version | --help | ?
  */
 import { parseArgs } from "node:util";
@@ -19,6 +20,8 @@ import { runAdminClient } from "./src/admin/client.ts";
 import { ADMIN_PASSWORD_HELP, setAdminPassword } from "./src/admin/password_command.ts";
 import { VERSION } from "./src/version.ts";
 import { runImport } from "./src/import/cli.ts";
+import { runMigrateDirectory } from "./src/directory/migrate_cli.ts";
+import { DirectoryUnavailableError } from "./src/directory/records.ts";
 
 export const HELP =
   `eXtremail ${VERSION}: SMTP, POP3, IMAP4 and a telnet administration port in one daemon.
@@ -33,6 +36,9 @@ Usage:
   extremail import maildir --user USER@DOMAIN [--dry-run] PATH
   extremail import mbox --user USER@DOMAIN [--folder NAME] [--dry-run] FILE...
                                          import a Maildir tree or mbox files (also --conf FILE)
+  extremail migrate-directory --to postgres://user:pass@host:port/db [--node NAME] [--conf FILE]
+                                         copy this machine's SQLite directory into an empty
+                                         PostgreSQL database (several machines, docs/cluster.md)
   extremail --version | --help | ?
 
 The configuration file is --conf, else $EXTREMAIL_CONF, else /etc/extremail/extremail.toml;
@@ -135,6 +141,8 @@ export async function main(argv: string[]): Promise<number> {
   }
   // SPEC §11 migration: its own options and exit statuses (src/import/cli.ts).
   if (argv[0] === "import") return await runImport(argv.slice(1));
+  // SPEC §12: the directory of one machine into PostgreSQL (src/directory/migrate_cli.ts).
+  if (argv[0] === "migrate-directory") return await runMigrateDirectory(argv.slice(1));
   const verbs = ["serve", "check-conf", "admin", "convert-conf", "admin-password"];
   const verb = verbs.includes(argv[0])
     ? argv[0]
@@ -179,6 +187,8 @@ export async function main(argv: string[]): Promise<number> {
     }
   } catch (e) {
     if (e instanceof ConfigError) return failConfig(e, 78);
+    // SPEC §12: the shared directory cannot be reached at start (EX_UNAVAILABLE).
+    if (e instanceof DirectoryUnavailableError) return fail(e.message, 69);
     if (e instanceof Deno.errors.AddrInUse || e instanceof Deno.errors.PermissionDenied) {
       return fail((e as Error).message, 71);
     }

@@ -78,7 +78,7 @@ async function makeWorld(data: string): Promise<void> {
   const dir = Directory.open(data);
   const store = new MailStore(data, 2);
   try {
-    dir.addDomain(DOMAIN);
+    await dir.addDomain(DOMAIN);
     for (const name of ["idle", "victim", "reader"]) {
       const user = await dir.addUser({
         name,

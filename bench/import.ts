@@ -42,7 +42,7 @@ try {
   const confPath = join(base, "bench.toml");
   await Deno.writeTextFile(confPath, formatConfig({ ...devDefaults(), DirBase: data }));
   const dir = Directory.open(data);
-  dir.addDomain("bench.test");
+  await dir.addDomain("bench.test");
   for (const name of ["maildir", "mbox"]) {
     await dir.addUser({ name, domain: "bench.test", password: "bench-password-1" });
   }

@@ -44,7 +44,7 @@ export async function seedUsers(
   try {
     const roots: string[] = [];
     for (const u of users) {
-      if (!directory.isLocalDomain(u.domain)) directory.addDomain(u.domain);
+      if (!directory.isLocalDomain(u.domain)) await directory.addDomain(u.domain);
       let user = directory.getUser(u.name, u.domain) ??
         await directory.addUser({ name: u.name, domain: u.domain, password: u.password });
       if (u.map) user = await directory.modUser(u.name, u.domain, { map: u.map });

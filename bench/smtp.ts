@@ -101,7 +101,7 @@ async function main(): Promise<void> {
   const dir = Directory.open(data);
   const store = new MailStore(data, 2);
   const roots: string[] = [];
-  dir.addDomain(DOMAIN);
+  await dir.addDomain(DOMAIN);
   for (let i = 0; i < userCount; i++) {
     const user = await dir.addUser({ name: `user${i}`, domain: DOMAIN, password: "bench-pass" });
     roots.push(store.userRoot(user));

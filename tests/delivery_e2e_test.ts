@@ -50,10 +50,10 @@ Deno.test("e2e: smtplib through the daemon, local delivery, aliases, relay, subm
   const base = await Deno.makeTempDir({ prefix: "extremail-delivery-e2e-" });
   const data = join(base, "data");
   const dir = Directory.open(data);
-  dir.addDomain("test.example");
+  await dir.addDomain("test.example");
   await dir.addUser({ name: "bob", domain: "test.example", password: "secret" });
   await dir.addUser({ name: "carol", domain: "test.example" });
-  dir.addAlias("team", "test.example", ["bob@test.example", "carol@test.example"]);
+  await dir.addAlias("team", "test.example", ["bob@test.example", "carol@test.example"]);
   await dir.modUser("carol", "test.example", {
     autoReply: true,
     autoReplySubject: "Away",

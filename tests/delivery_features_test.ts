@@ -21,9 +21,9 @@ Deno.test("mailing list: members get it from <list>-bounces with List-Id; MEMBER
   try {
     const { ctx, queue } = fx;
     await users(ctx, ["bob", "carol", "dave"]);
-    ctx.directory.addList("team", "test.example", "MEMBERS");
+    await ctx.directory.addList("team", "test.example", "MEMBERS");
     for (const m of ["bob@test.example", "carol@test.example", "far@remote.example"]) {
-      ctx.directory.addMember("team", "test.example", m);
+      await ctx.directory.addMember("team", "test.example", m);
     }
     const data = message({ From: "bob@test.example", Subject: "hi team", Precedence: "bulk" });
     const refused = await send(ctx, {

@@ -208,7 +208,7 @@ export async function users(
   names: string[],
   domain = "test.example",
 ): Promise<Record<string, UserRecord>> {
-  if (!ctx.directory.isLocalDomain(domain)) ctx.directory.addDomain(domain);
+  if (!ctx.directory.isLocalDomain(domain)) await ctx.directory.addDomain(domain);
   const out: Record<string, UserRecord> = {};
   for (const n of names) out[n] = await ctx.directory.addUser({ name: n, domain });
   return out;

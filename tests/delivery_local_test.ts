@@ -130,9 +130,12 @@ Deno.test("alias, catch-all, alias loop, duplicates collapse", async () => {
   try {
     const { ctx } = fx;
     await users(ctx, ["bob", "carol"]);
-    ctx.directory.addAlias("team", "test.example", ["bob@test.example", "carol@test.example"]);
-    ctx.directory.addAlias("a", "test.example", ["b@test.example"]);
-    ctx.directory.addAlias("b", "test.example", ["a@test.example"]);
+    await ctx.directory.addAlias("team", "test.example", [
+      "bob@test.example",
+      "carol@test.example",
+    ]);
+    await ctx.directory.addAlias("a", "test.example", ["b@test.example"]);
+    await ctx.directory.addAlias("b", "test.example", ["a@test.example"]);
     const loop = await send(ctx, {
       from: "x@remote.example",
       to: ["a@test.example"],
@@ -156,7 +159,7 @@ Deno.test("alias, catch-all, alias loop, duplicates collapse", async () => {
         .toString(),
       /^550 5\.1\.1/,
     );
-    ctx.directory.addAlias("*", "test.example", ["carol@test.example"]);
+    await ctx.directory.addAlias("*", "test.example", ["carol@test.example"]);
     const ca = await send(ctx, { from: "x@remote.example", to: ["zz@test.example"], data: SIMPLE });
     equal(ca.data!.code, 250);
     assertEquals((await fx.inbox("carol", "test.example")).length, 2);
@@ -171,11 +174,11 @@ Deno.test("deny entries: IPIN, DOMAININ, MAILBOXIN, DOMAINOUT, MAILBOXOUT", asyn
   try {
     const { ctx } = fx;
     await users(ctx, ["bob", "carol"]);
-    ctx.directory.addDeny("IPIN", "198.51.100.0/24");
-    ctx.directory.addDeny("DOMAININ", "spam.example");
-    ctx.directory.addDeny("MAILBOXIN", "evil@remote.example");
-    ctx.directory.addDeny("DOMAINOUT", "blocked.example");
-    ctx.directory.addDeny("MAILBOXOUT", "carol@test.example");
+    await ctx.directory.addDeny("IPIN", "198.51.100.0/24");
+    await ctx.directory.addDeny("DOMAININ", "spam.example");
+    await ctx.directory.addDeny("MAILBOXIN", "evil@remote.example");
+    await ctx.directory.addDeny("DOMAINOUT", "blocked.example");
+    await ctx.directory.addDeny("MAILBOXOUT", "carol@test.example");
     match(checkConnect(ctx, session({ clientIp: "198.51.100.7" }))!.toString(), /^554 5\.7\.1 /);
     equal(checkConnect(ctx, session({ clientIp: "192.0.2.1" })), null);
     for (const from of ["x@spam.example", "x@sub.spam.example", "EVIL@remote.example"]) {

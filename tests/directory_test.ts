@@ -1,4 +1,4 @@
-import { assert, assertEquals, assertThrows } from "./helpers/assert.ts";
+import { assert, assertEquals, assertRejects, assertThrows } from "./helpers/assert.ts";
 import { Directory, normalizeUserDir } from "../src/directory/directory.ts";
 import { DirectoryError } from "../src/directory/records.ts";
 import { normalizeDomain, normalizeLocalPart, parseAddress } from "../src/directory/names.ts";
@@ -54,20 +54,20 @@ Deno.test("DIR overrides cannot leave DirBase", () => {
 Deno.test("directory: CRUD, persistence and resolution", async () => {
   await withDir(async (base) => {
     let d = Directory.open(base);
-    d.addDomain("Example.com");
-    assertThrows(() => d.addDomain("example.com"), DirectoryError, "already exists");
+    await d.addDomain("Example.com");
+    await assertRejects(() => d.addDomain("example.com"), DirectoryError, "already exists");
     const u = await d.addUser({ name: "Joe", domain: "example.com", password: "pw", quota: 1000 });
     assertEquals(u.name, "joe");
-    await assertRejects(() => d.addUser({ name: "joe", domain: "example.com" }));
-    await assertRejects(() => d.addUser({ name: "x", domain: "nope.com" }));
+    await assertRejects(() => d.addUser({ name: "joe", domain: "example.com" }), DirectoryError);
+    await assertRejects(() => d.addUser({ name: "x", domain: "nope.com" }), DirectoryError);
     await d.modUser("joe", "example.com", { forward: ["a@b.org"], keep: true, map: "JoeLogin" });
-    d.addAlias("info", "example.com", ["joe@example.com"]);
-    d.addAlias("*", "example.com", ["joe@example.com"]);
-    d.addList("team", "example.com", "MEMBERS");
-    d.addMember("team", "example.com", "joe@example.com");
-    d.addDeny("IPIN", "10.0.0.0/8");
-    d.addDeny("DOMAININ", "spam.example");
-    d.close();
+    await d.addAlias("info", "example.com", ["joe@example.com"]);
+    await d.addAlias("*", "example.com", ["joe@example.com"]);
+    await d.addList("team", "example.com", "MEMBERS");
+    await d.addMember("team", "example.com", "joe@example.com");
+    await d.addDeny("IPIN", "10.0.0.0/8");
+    await d.addDeny("DOMAININ", "spam.example");
+    await d.close();
 
     d = Directory.open(base); // everything survives a restart
     const joe = d.getUser("JOE", "EXAMPLE.COM")!;
@@ -87,38 +87,46 @@ Deno.test("directory: CRUD, persistence and resolution", async () => {
     assert(!d.isDenied("IPIN", "11.1.2.3"));
     assert(d.isDenied("DOMAININ", "mx.spam.example"));
     assert(!d.isDenied("DOMAININ", "notspam.example"));
-    assertThrows(() => d.addAlias("joe", "example.com", ["x@y.z"]), DirectoryError, "already");
-    assertThrows(() => d.delDeny("IPIN", "192.168.0.0/16"), DirectoryError, "does not exist");
-    assertEquals(d.delDeny("IPIN"), 1);
-    const removed = d.delDomain("example.com");
+    await assertRejects(
+      () => d.addAlias("joe", "example.com", ["x@y.z"]),
+      DirectoryError,
+      "already",
+    );
+    await assertRejects(
+      () => d.delDeny("IPIN", "192.168.0.0/16"),
+      DirectoryError,
+      "does not exist",
+    );
+    assertEquals(await d.delDeny("IPIN"), 1);
+    const removed = await d.delDomain("example.com");
     assertEquals(removed.map((r) => r.name), ["joe"]);
     assertEquals(d.findLogin("joelogin"), undefined);
     assertEquals(d.aliases().length, 0);
-    d.close();
+    await d.close();
   });
 });
 
 Deno.test("directory: MAP names are unique on the server", async () => {
   await withDir(async (base) => {
     const d = Directory.open(base);
-    d.addDomain("a.org");
-    d.addDomain("b.org");
+    await d.addDomain("a.org");
+    await d.addDomain("b.org");
     await d.addUser({ name: "x", domain: "a.org" });
     await d.addUser({ name: "y", domain: "b.org" });
     await d.modUser("x", "a.org", { map: "shared" });
-    await assertRejects(() => d.modUser("y", "b.org", { map: "shared" }));
-    await assertRejects(() => d.modUser("y", "b.org", { map: "x@a.org" }));
+    await assertRejects(() => d.modUser("y", "b.org", { map: "shared" }), DirectoryError);
+    await assertRejects(() => d.modUser("y", "b.org", { map: "x@a.org" }), DirectoryError);
     await d.modUser("x", "a.org", { map: "" });
     await d.modUser("y", "b.org", { map: "shared" });
     assertEquals(d.findLogin("shared")?.domain, "b.org");
-    d.close();
+    await d.close();
   });
 });
 
 Deno.test("directory: concurrent changes are never torn", async () => {
   await withDir(async (base) => {
     const d = Directory.open(base);
-    d.addDomain("c.org");
+    await d.addDomain("c.org");
     await Promise.all(
       Array.from({ length: 20 }, (_, i) => d.addUser({ name: `u${i}`, domain: "c.org" })),
     );
@@ -131,19 +139,9 @@ Deno.test("directory: concurrent changes are never torn", async () => {
       const u = d.getUser(`u${i}`, "c.org")!;
       assertEquals([u.quota, u.keep], [i + 1, true]);
     }
-    d.close();
+    await d.close();
   });
 });
-
-async function assertRejects(fn: () => Promise<unknown>) {
-  let threw = false;
-  try {
-    await fn();
-  } catch (e) {
-    threw = e instanceof DirectoryError;
-  }
-  assert(threw, "expected a DirectoryError");
-}
 
 /** A hash as the server wrote them before N=2^17 (N=2^14, r=8, p=1). */
 function oldHash(password: string): string {
@@ -158,9 +156,9 @@ Deno.test("passwords: new hashes use N=2^17; older ones verify and are re-hashed
   assert(!needsRehash(fresh));
   await withDir(async (base) => {
     let d = Directory.open(base);
-    d.addDomain("example.com");
+    await d.addDomain("example.com");
     await d.addUser({ name: "old", domain: "example.com" });
-    d.close();
+    await d.close();
     const db = new DatabaseSync(join(base, "directory.sqlite"));
     const stored = oldHash("old-secret");
     db.prepare("UPDATE users SET pass = ? WHERE name = 'old'").run(stored);
@@ -175,12 +173,47 @@ Deno.test("passwords: new hashes use N=2^17; older ones verify and are re-hashed
     await d.rehashed();
     const upgraded = d.getUser("old", "example.com")!.passHash;
     assert(upgraded.startsWith("scrypt$131072$8$1$"), upgraded);
-    d.close();
+    await d.close();
 
     d = Directory.open(base); // durable
     assertEquals(d.getUser("old", "example.com")!.passHash, upgraded);
     assert(await d.authenticate("old@example.com", "old-secret"));
     assertEquals(await d.authenticate("missing@example.com", "x"), undefined);
-    d.close();
+    await d.close();
+  });
+});
+
+Deno.test("directory: NODE is stored, validated, and added to a file from before SPEC §12", async () => {
+  await withDir(async (base) => {
+    // A directory.sqlite as earlier versions made it: no node column.
+    const old = new DatabaseSync(join(base, "directory.sqlite"));
+    old.exec(`CREATE TABLE domains (name TEXT PRIMARY KEY) WITHOUT ROWID;
+      CREATE TABLE users (domain TEXT NOT NULL, name TEXT NOT NULL, dir TEXT NOT NULL DEFAULT '',
+        pass TEXT NOT NULL DEFAULT '', quota INTEGER NOT NULL DEFAULT 0,
+        maxin INTEGER NOT NULL DEFAULT 0, maxout INTEGER NOT NULL DEFAULT 0,
+        forward TEXT NOT NULL DEFAULT '[]', keep INTEGER NOT NULL DEFAULT 0,
+        copy TEXT NOT NULL DEFAULT '', autoreply INTEGER NOT NULL DEFAULT 0,
+        ar_subject TEXT NOT NULL DEFAULT '', ar_text TEXT NOT NULL DEFAULT '',
+        map TEXT NOT NULL DEFAULT '', PRIMARY KEY (domain, name)) WITHOUT ROWID;
+      INSERT INTO domains VALUES ('old.test');
+      INSERT INTO users (domain, name) VALUES ('old.test', 'ann');`);
+    old.close();
+    let d = Directory.open(base);
+    assertEquals(d.getUser("ann", "old.test")?.node, "");
+    const bob = await d.addUser({ name: "bob", domain: "old.test", node: "MX2" });
+    assertEquals(bob.node, "mx2");
+    await assertRejects(
+      () => d.addUser({ name: "carl", domain: "old.test", node: "m x" }),
+      DirectoryError,
+      "not a node name",
+    );
+    await d.modUser("ann", "old.test", { node: "mx1" });
+    await d.close();
+    d = Directory.open(base);
+    assertEquals([d.getUser("ann", "old.test")?.node, d.getUser("bob", "old.test")?.node], [
+      "mx1",
+      "mx2",
+    ]);
+    await d.close();
   });
 });

@@ -198,7 +198,10 @@ Deno.test("pipeline: NOTIFY=SUCCESS gives 'delivered' locally and 'expanded' for
   try {
     const { ctx, queue } = fx;
     await users(ctx, ["bob", "carol"]);
-    ctx.directory.addAlias("team", "test.example", ["bob@test.example", "carol@test.example"]);
+    await ctx.directory.addAlias("team", "test.example", [
+      "bob@test.example",
+      "carol@test.example",
+    ]);
     const r = await send(ctx, {
       from: "alice@remote.example",
       to: [["bob@test.example", { notify: ["SUCCESS"] }], ["team@test.example", {

@@ -123,8 +123,8 @@ Deno.test("list copies: envelope from the list, ARC-sealed and DKIM d= by the li
   try {
     const { ctx, queue } = fx;
     await users(ctx, ["bob"]);
-    ctx.directory.addList("team", "test.example");
-    ctx.directory.addMember("team", "test.example", "far@remote.example");
+    await ctx.directory.addList("team", "test.example");
+    await ctx.directory.addMember("team", "test.example", "far@remote.example");
     await ctx.auth.keys.add("test.example", "l1", "ed25519");
     const r = await send(ctx, {
       from: "x@remote.example",

@@ -121,7 +121,7 @@ Deno.test("bounce: IPOUT skips MX hosts; with no other the mail waits, then expi
     QueueExpire: 3,
   });
   try {
-    h.ctx.directory.addDeny("IPOUT", "127.0.0.2/32");
+    await h.ctx.directory.addDeny("IPOUT", "127.0.0.2/32");
     dns.add("two.test", { type: "MX", preference: 1, exchange: "denied.two.test" });
     dns.add("two.test", { type: "MX", preference: 2, exchange: "ok.two.test" });
     dns.add("denied.two.test", { type: "A", address: "127.0.0.2" });
@@ -159,8 +159,8 @@ Deno.test("bounce: DOMAINOUT/MAILBOXOUT refuse at delivery; a bounce is never bo
   const h = await startQueueHarness({ DNSServer: [dns.server], OutboundPort: sink.port });
   try {
     dns.add("remote.test", { type: "A", address: "127.0.0.1" });
-    h.ctx.directory.addDeny("DOMAINOUT", "blocked.test");
-    h.ctx.directory.addDeny("MAILBOXOUT", "stop@remote.test");
+    await h.ctx.directory.addDeny("DOMAINOUT", "blocked.test");
+    await h.ctx.directory.addDeny("MAILBOXOUT", "stop@remote.test");
     await h.send("alice@origin.test", ["x@sub.blocked.test", "stop@remote.test"]);
     const [bounce] = await h.waitForBounces(1);
     const dsn = checkEnvelope(bounce, "alice@origin.test");

@@ -206,8 +206,8 @@ Deno.test("smtp auth: PlainAuthWithoutTLS never, timeout, limits", async (t) => 
 });
 
 Deno.test("smtp: IPIN deny refuses at the greeting and closes", async () => {
-  const world = await startWorld([{ name: "bob" }], {}, (dir) => {
-    dir.addDeny("IPIN", "127.0.0.0/8");
+  const world = await startWorld([{ name: "bob" }], {}, async (dir) => {
+    await dir.addDeny("IPIN", "127.0.0.0/8");
   });
   try {
     const c = await LineClient.connect(world.srv.ports.smtp);

@@ -26,7 +26,7 @@ export interface SmtpWorld {
 export async function startWorld(
   users: { name: string; map?: string }[],
   opts: TestServerOptions = {},
-  setup?: (dir: Directory) => void,
+  setup?: (dir: Directory) => void | Promise<void>,
 ): Promise<SmtpWorld> {
   const base = await Deno.makeTempDir({ prefix: "extremail-smtp-" });
   const data = join(base, "data");
@@ -35,16 +35,16 @@ export async function startWorld(
   const store = new MailStore(data, 2);
   const roots: Record<string, string> = {};
   try {
-    dir.addDomain(DOMAIN);
+    await dir.addDomain(DOMAIN);
     for (const u of users) {
       let user = await dir.addUser({ name: u.name, domain: DOMAIN, password: PASSWORD });
       if (u.map) user = await dir.modUser(u.name, DOMAIN, { map: u.map });
       roots[u.name] = store.userRoot(user);
       await store.ensureMailbox(roots[u.name]);
     }
-    setup?.(dir);
+    await setup?.(dir);
   } finally {
-    dir.close();
+    await dir.close();
   }
   const srv = await startTestServer({ ...opts, dirBase: base });
   return {

@@ -84,8 +84,8 @@ Deno.test("spool: rewritten headers, lists and the queue copy the pieces", async
   const f = await fixture({ LocalIP: ["192.0.2.0/24"] });
   try {
     await users(f.ctx, ["bob", "carol"]);
-    f.ctx.directory.addList("team", "test.example");
-    f.ctx.directory.addMember("team", "test.example", "carol@test.example");
+    await f.ctx.directory.addList("team", "test.example");
+    await f.ctx.directory.addMember("team", "test.example", "carol@test.example");
     const tx = await transaction(f, "alice@remote.example", [
       "bob@test.example",
       "team@test.example",

@@ -91,7 +91,7 @@ export class OurServer {
     const directory = Directory.open(config.DirBase);
     try {
       const store = new MailStore(config.DirBase, config.HashDirs);
-      if (!directory.isLocalDomain(DOMAIN)) directory.addDomain(DOMAIN);
+      if (!directory.isLocalDomain(DOMAIN)) await directory.addDomain(DOMAIN);
       const todo = Array.from({ length: opts.users }, (_, i) => `testuser${i + 1}`);
       // scrypt runs on the thread pool: a few at a time.
       const worker = async () => {

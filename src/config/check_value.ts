@@ -10,6 +10,7 @@ const describeKind: Record<KeySpec["kind"], string> = {
   integer: "must be a whole number, without quotes",
   stringList: 'must be a list of strings, e.g. ["a", "b"]',
   integerList: "must be a list of whole numbers, e.g. [300, 900]",
+  stringTable: 'must be a table of strings, e.g. { mx1 = "10.0.0.1:2525" }',
   boolean: "must be true or false, without quotes",
 };
 
@@ -54,7 +55,8 @@ export function checkValue(
         return { value: choice as ConfigValue };
       }
       const problem = spec.check?.(value) ?? null;
-      return problem === null ? { value } : { problem };
+      if (problem !== null) return { problem };
+      return { value: spec.normalize ? spec.normalize(value) : value };
     }
     case "integer": {
       if (typeof value !== "number" || !Number.isInteger(value)) return typeProblem;
@@ -75,6 +77,23 @@ export function checkValue(
         if (problem !== null) return { problem };
       }
       return { value: [...value] };
+    }
+    case "stringTable": {
+      if (value === null || typeof value !== "object" || Array.isArray(value)) return typeProblem;
+      // Names are case-insensitive: stored lower-case, and two spellings of one are refused.
+      const table: Record<string, string> = {};
+      for (const [name, item] of Object.entries(value)) {
+        if (typeof item !== "string") return typeProblem;
+        if (hasControl(name) || hasControl(item)) {
+          return { problem: "must not contain control characters" };
+        }
+        const problem = spec.checkEntry(name, item);
+        if (problem !== null) return { problem };
+        const key = name.trim().toLowerCase();
+        if (key in table) return { problem: `names ${key} twice` };
+        table[key] = item;
+      }
+      return { value: table };
     }
     case "integerList": {
       if (!Array.isArray(value)) return typeProblem;

@@ -5,7 +5,8 @@
  * key names in any letter case, values bare or in single/double quotes, lists separated by
  * commas and/or spaces (optionally in brackets), whole numbers (sizes in bytes also with a
  * K, M or G suffix, K = 1024, as the admin protocol takes them), and yes/no/true/false/
- * on/off for the boolean keys (DKIMSign, SRS) and the yes/no-like PlainAuthWithoutTLS. Comments and blank lines are
+ * on/off for the boolean keys (DKIMSign, SRS) and the yes/no-like PlainAuthWithoutTLS, and
+ * `name=host:port` pairs separated by commas for the table Nodes. Comments and blank lines are
  * carried over; unknown keys are reported and kept as comments, so nothing is lost
  * silently. Values are checked by the same rules as the TOML file, every problem is
  * reported in the classic syntax with its line, and the output is verified to load.
@@ -20,6 +21,7 @@ import {
   type KeySpec,
   keySpecIgnoringCase,
   schemaDefaults,
+  shownValue,
 } from "./schema.ts";
 import { checkValue } from "./check_value.ts";
 
@@ -117,6 +119,16 @@ function classicValue(spec: KeySpec, text: string): unknown {
       return splitList(text).map((item) => classicNumber(item, false));
     case "stringList":
       return splitList(text);
+    case "stringTable": {
+      // Nodes = mx1=10.0.0.1:2525, mx2=10.0.0.2:2525 (an item without "=" is reported).
+      const table: Record<string, unknown> = {};
+      for (const item of splitList(text)) {
+        const eq = item.indexOf("=");
+        if (eq <= 0) return text;
+        table[item.slice(0, eq).trim()] = unquote(item.slice(eq + 1));
+      }
+      return table;
+    }
     case "boolean": {
       const word = unquote(text).toLowerCase();
       return YES_WORDS.has(word) ? true : NO_WORDS.has(word) ? false : unquote(text);
@@ -150,6 +162,10 @@ function classicProblem(spec: KeySpec, value: unknown, problem: string): string 
     }`;
   }
   if (spec.kind === "boolean") return "must be yes or no (or true/false, on/off)";
+  if (spec.kind === "stringTable" && typeof value === "string") {
+    return `must list name=host:port pairs separated by commas; write e.g. ${spec.key} =` +
+      " mx1=10.0.0.1:2525, mx2=10.0.0.2:2525";
+  }
   if (spec.kind === "string" && spec.choices) {
     return `must be one of ${spec.choices.join(", ")}` +
       (YES_NO_CHOICES[spec.key] ? " (or yes/no)" : "");
@@ -220,7 +236,7 @@ export function convertClassic(text: string, sourceName = "eXtremail.conf"): Con
     const converted = classicValue(spec, value);
     const checked = checkValue(spec, converted);
     if (checked.problem !== undefined) {
-      const shown = spec.kind === "string" && spec.secret ? HIDDEN_SECRET : value;
+      const shown = shownValue(spec.key, value, HIDDEN_SECRET);
       problems.push({
         line: lineNumber,
         text: `${place}: ${spec.key} = ${shown}: ${

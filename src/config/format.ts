@@ -4,7 +4,7 @@
  */
 
 import { replaceControls } from "../message/controls.ts";
-import { type Config, CONFIG_KEYS } from "./schema.ts";
+import { type Config, CONFIG_KEYS, shownValue } from "./schema.ts";
 
 /** Stands in for secrets (RelayPassword) unless the caller asks to see them. */
 export const HIDDEN_SECRET = "********";
@@ -43,8 +43,23 @@ export function tomlValue(value: unknown): string {
   if (typeof value === "boolean" || typeof value === "bigint") return String(value);
   if (Array.isArray(value)) return `[${value.map(tomlValue).join(", ")}]`;
   if (value instanceof Date) return value.toISOString();
+  if (value !== null && typeof value === "object" && isTableOfStrings(value)) {
+    const entries = Object.entries(value);
+    if (entries.length === 0) return "{}";
+    return `{ ${entries.map(([k, v]) => `${tomlKey(k)} = ${tomlString(v)}`).join(", ")} }`;
+  }
   if (value !== null && typeof value === "object") return "{ a table }";
   return String(value);
+}
+
+function isTableOfStrings(value: object): value is Record<string, string> {
+  return Object.getPrototypeOf(value) === Object.prototype &&
+    Object.values(value).every((v) => typeof v === "string");
+}
+
+/** A TOML key: bare when it can be, else quoted. */
+function tomlKey(key: string): string {
+  return /^[A-Za-z0-9_-]+$/.test(key) ? key : tomlString(key);
 }
 
 /** tomlValue cut to a length that keeps an error message on one readable line. */
@@ -54,7 +69,7 @@ export function shortTomlValue(value: unknown, limit = 80): string {
 }
 
 export interface FormatOptions {
-  /** Print RelayPassword as it is instead of HIDDEN_SECRET. */
+  /** Print secrets (RelayPassword, ClusterSecret, Directory's password) as they are. */
   showSecrets?: boolean;
 }
 
@@ -66,9 +81,8 @@ export interface FormatOptions {
 export function formatConfig(config: Readonly<Config>, options: FormatOptions = {}): string {
   const lines = CONFIG_KEYS.map((spec) => {
     const value = config[spec.key];
-    const secretHidden = spec.kind === "string" && spec.secret && value !== "" &&
-      !options.showSecrets;
-    return `${spec.key} = ${tomlValue(secretHidden ? HIDDEN_SECRET : value)}`;
+    const shown = options.showSecrets ? value : shownValue(spec.key, value, HIDDEN_SECRET);
+    return `${spec.key} = ${tomlValue(shown)}`;
   });
   return lines.join("\n") + "\n";
 }

@@ -16,8 +16,16 @@ import { dirname, resolve } from "node:path";
 import { parse as parseToml, TomlError } from "smol-toml";
 import { HIDDEN_SECRET, shortTomlValue } from "./format.ts";
 import { unknownKeyMessage } from "./unknown_key.ts";
-import { type Config, ConfigError, isSecretKey, keySpec, schemaDefaults } from "./schema.ts";
+import {
+  type Config,
+  ConfigError,
+  isSecretKey,
+  keySpec,
+  schemaDefaults,
+  shownValue,
+} from "./schema.ts";
 import { checkValue } from "./check_value.ts";
+import { checkClusterKeys } from "./cluster.ts";
 
 export { type Config, ConfigError } from "./schema.ts";
 
@@ -34,7 +42,9 @@ export type KeyLocator = (key: string) => string;
 
 /** `where: Key = value: problem`, with secrets never echoed. */
 export function configProblem(where: string, key: string, value: unknown, problem: string): string {
-  const shown = isSecretKey(key) ? HIDDEN_SECRET : shortTomlValue(value);
+  const shown = isSecretKey(key) && value !== ""
+    ? HIDDEN_SECRET
+    : shortTomlValue(shownValue(key, value, HIDDEN_SECRET));
   return `${where}: ${key} = ${shown}: ${problem}`;
 }
 
@@ -235,9 +245,12 @@ function checkCombinations(
     fail("RelayUser", "RelayHost is empty; AUTH credentials are only used with a smart host");
   }
 
-  // Two listeners on one address and port cannot both bind.
+  // SPEC §12: Directory, NodeName, Nodes, PortCluster, ClusterSecret together.
+  checkClusterKeys(config, fail);
+
+  // Two listeners on one address and port cannot both bind (PortCluster binds ListenIP too).
   const used = new Map<number, string>();
-  for (const key of MAIL_PORT_KEYS) {
+  for (const key of [...MAIL_PORT_KEYS, "PortCluster"] as const) {
     const port = config[key];
     if (port === 0) continue;
     const other = used.get(port);

@@ -3,7 +3,8 @@
  * value must follow. This table drives validation (load.ts, check_value.ts), check-conf
  * output (format.ts), the classic converter (convert.ts) and the shipped
  * conf/extremail.toml (checked by a test). SPEC §10 adds PortMetrics, MetricsIP, LogFormat;
- * SPEC §8 DKIMSign, InboundAuth, SRS.
+ * SPEC §8 DKIMSign, InboundAuth, SRS; SPEC §12 Directory, NodeName, Nodes, PortCluster,
+ * ClusterSecret (their rules: cluster.ts).
  *
  * Extensions beyond the SPEC are marked `extension: true`: RelayUser, RelayPassword,
  * AdminIdleTimeout, QueueDelayWarning.
@@ -11,6 +12,13 @@
 
 import { isIP } from "node:net";
 import { parseCidr } from "./cidr.ts";
+import {
+  checkClusterSecret,
+  checkDirectory,
+  checkNodeEntry,
+  checkNodeName,
+  redactDirectoryUrl,
+} from "./cluster.ts";
 
 export type PlainAuthPolicy = "never" | "local" | "always";
 export type LogLevel = "debug" | "info" | "warning" | "error";
@@ -63,6 +71,11 @@ export interface Config {
   InboundAuth: InboundAuthMode;
   SRS: boolean;
   QueueDelayWarning: number;
+  Directory: string;
+  NodeName: string;
+  Nodes: Record<string, string>;
+  PortCluster: number;
+  ClusterSecret: string;
 }
 
 export type ConfigKey = keyof Config;
@@ -107,7 +120,11 @@ export interface StringKeySpec extends KeyBase {
   readonly isPath?: true;
   /** Never echoed in error messages or check-conf output. */
   readonly secret?: true;
+  /** The value as messages and check-conf show it (a URL without its password). */
+  readonly redact?: (value: string) => string;
   readonly check?: (value: string) => Problem;
+  /** The stored form of a value that passed `check` (NodeName: lower-case). */
+  readonly normalize?: (value: string) => string;
 }
 
 export interface IntegerKeySpec extends KeyBase {
@@ -136,6 +153,13 @@ export interface IntegerListKeySpec extends KeyBase {
   readonly rule: string;
 }
 
+/** A TOML table of strings, `name = "value"` (Nodes); names are stored lower-case. */
+export interface StringTableKeySpec extends KeyBase {
+  readonly kind: "stringTable";
+  readonly defaultValue: Readonly<Record<string, string>>;
+  readonly checkEntry: (name: string, value: string) => Problem;
+}
+
 export interface BooleanKeySpec extends KeyBase {
   readonly kind: "boolean";
   readonly defaultValue: boolean;
@@ -146,6 +170,7 @@ export type KeySpec =
   | IntegerKeySpec
   | StringListKeySpec
   | IntegerListKeySpec
+  | StringTableKeySpec
   | BooleanKeySpec;
 
 // JavaScript timers overflow above 2^31-1 ms (~24.8 days), so every interval that ends up in
@@ -332,6 +357,27 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
   extension(
     seconds("QueueDelayWarning", 14400, "seconds in the queue before a NOTIFY=DELAY notice"),
   ),
+  // SPEC §12 several machines.
+  text("Directory", "sqlite", '"sqlite" or a PostgreSQL URL shared by every node', {
+    check: checkDirectory,
+    redact: redactDirectoryUrl,
+  }),
+  text("NodeName", "", 'this node\'s name; "" = a single machine', {
+    check: checkNodeName,
+    normalize: (value) => value.trim().toLowerCase(),
+  }),
+  {
+    key: "Nodes",
+    kind: "stringTable",
+    defaultValue: {},
+    checkEntry: checkNodeEntry,
+    comment: 'name = "host:port" of every node\'s PortCluster',
+  },
+  port("PortCluster", 0, "internal listener between nodes (TLS); 0 = off"),
+  text("ClusterSecret", "", "secret shared by every node; needed with PortCluster", {
+    secret: true,
+    check: checkClusterSecret,
+  }),
 ];
 
 const specsByKey = new Map(CONFIG_KEYS.map((spec) => [spec.key as string, spec]));
@@ -345,6 +391,17 @@ export function keySpec(key: string): KeySpec | undefined {
 export function isSecretKey(key: string): boolean {
   const spec = keySpec(key);
   return spec?.kind === "string" && spec.secret === true;
+}
+
+/**
+ * A value as messages and check-conf may show it: secrets as `hidden`, a URL without its
+ * password (Directory); everything else as it is.
+ */
+export function shownValue(key: string, value: unknown, hidden: string): unknown {
+  const spec = keySpec(key);
+  if (spec?.kind !== "string" || typeof value !== "string" || value === "") return value;
+  if (spec.secret) return hidden;
+  return spec.redact ? spec.redact(value) : value;
 }
 
 /** The spec whose name equals `key` ignoring case (for suggestions and classic files). */
@@ -368,6 +425,8 @@ export function schemaDefaults(): Config {
   for (const spec of CONFIG_KEYS) {
     config[spec.key] = Array.isArray(spec.defaultValue)
       ? [...spec.defaultValue]
+      : typeof spec.defaultValue === "object"
+      ? { ...spec.defaultValue }
       : spec.defaultValue;
   }
   config.HostName = defaultHostName();

@@ -1,13 +1,18 @@
 /**
  * The directory: domains, users, aliases, mailing lists and deny entries.
  *
- * Stored in SQLite (directory_sql.ts): every change is one transaction, on disk before
- * the call returns. Reads never touch SQLite: the whole directory is mirrored in Maps
- * of immutable records, so lookups are O(1) and a change is one synchronous step that
- * no reader can observe half-done. Input is checked and normalized by
- * directory_input.ts.
+ * Reads never touch a database: the whole directory is mirrored in memory (state.ts), so
+ * lookups are O(1). A mutation checks its input (directory_input.ts), then hands the
+ * backend a plan: inside the backend's transaction (after the changes of other nodes
+ * that came before, with PostgreSQL) the plan checks the request against the mirror and
+ * describes the result as one DirectoryChange (changes.ts); the backend stores it and
+ * applies it to the mirror before the mutation resolves. So a change is durable and
+ * visible to every session of this process when the admin gets +OK, and no reader sees
+ * half of it. Where it is stored is the backend's affair: SQLite under DirBase (one
+ * machine, sqlite.ts) or PostgreSQL shared by several nodes (postgres/), chosen by the
+ * configuration key `Directory` (open.ts).
  */
-import { DenyList, normalizeDenyValue } from "./deny.ts";
+import { normalizeDenyValue } from "./deny.ts";
 import { dummyVerify, hashPassword, needsRehash, verifyPassword } from "./password.ts";
 import { Rehasher } from "./rehash.ts";
 import { addressKey, normalizeDomain, normalizeLocalPart } from "./names.ts";
@@ -21,13 +26,15 @@ import {
   type LocalTarget,
   type UserRecord,
 } from "./records.ts";
-import { DirectoryDb } from "./directory_sql.ts";
+import type { DirectoryBackend, DirectoryChange, DirectoryContent } from "./changes.ts";
+import { SqliteBackend } from "./sqlite.ts";
+import { DirectoryState } from "./state.ts";
 import {
   aliasName,
+  checkNodeName,
   type NewUser,
   newUserRecord,
   normalizeAddresses,
-  normalizeMap,
   normalizeUserDir,
   settingChanges,
   type UserChanges,
@@ -37,78 +44,79 @@ import {
 export { type NewUser, normalizeUserDir, type UserChanges } from "./directory_input.ts";
 
 export class Directory {
-  readonly #db: DirectoryDb;
-  readonly #domains = new Set<string>();
-  readonly #users = new Map<string, UserRecord>();
-  readonly #maps = new Map<string, string>(); // map login -> user key
-  readonly #aliases = new Map<string, AliasRecord>();
-  readonly #lists = new Map<string, ListRecord>();
-  #deny = new DenyList([]);
+  readonly #backend: DirectoryBackend;
+  #s: DirectoryState;
+  #generation = 0;
   readonly #rehasher = new Rehasher();
   #closed = false;
 
-  private constructor(db: DirectoryDb) {
-    this.#db = db;
-    const all = db.readAll();
-    for (const name of all.domains) this.#domains.add(name);
-    for (const user of all.users) {
-      this.#users.set(addressKey(user.name, user.domain), user);
-      if (user.map) this.#maps.set(user.map, addressKey(user.name, user.domain));
-    }
-    for (const alias of all.aliases) this.#aliases.set(addressKey(alias.name, alias.domain), alias);
-    for (const list of all.lists) this.#lists.set(addressKey(list.name, list.domain), list);
-    this.#deny = new DenyList(all.deny);
+  constructor(backend: DirectoryBackend) {
+    this.#backend = backend;
+    this.#s = DirectoryState.from(backend.initial);
+    backend.listen({
+      applied: (change: DirectoryChange) => {
+        this.#s.apply(change);
+        this.#generation++;
+      },
+      reloaded: (content: DirectoryContent) => {
+        this.#s = DirectoryState.from(content);
+        this.#generation++;
+      },
+    });
   }
 
+  /** The SQLite directory of one machine under `dirBase` (tests, benchmarks, tools). */
   static open(dirBase: string): Directory {
-    return new Directory(DirectoryDb.open(dirBase));
+    return new Directory(SqliteBackend.open(dirBase));
   }
 
-  close(): void {
+  /** Where the directory is stored (for logs). */
+  get backend(): DirectoryBackend {
+    return this.#backend;
+  }
+
+  async close(): Promise<void> {
     this.#closed = true;
-    this.#db.close();
+    await this.#backend.close();
   }
 
-  /** Bumped on every change; caches elsewhere compare it. */
+  /** Bumped on every change, here or on another node; caches elsewhere compare it. */
   get generation(): number {
-    return this.#db.generation;
+    return this.#generation;
   }
 
   // ---- domains ----
 
   isLocalDomain(domain: string): boolean {
-    return this.#domains.has(domain.toLowerCase());
+    return this.#s.domains.has(domain.toLowerCase());
   }
 
   domains(): string[] {
-    return [...this.#domains].sort();
+    return [...this.#s.domains].sort();
   }
 
-  addDomain(input: string): string {
+  async addDomain(input: string): Promise<string> {
     const name = wrapName(() => normalizeDomain(input));
-    if (this.#domains.has(name)) throw new DirectoryError(`domain ${name} already exists`);
-    this.#db.insertDomain(name);
-    this.#domains.add(name);
+    await this.#backend.commit(() => {
+      if (this.#s.domains.has(name)) throw new DirectoryError(`domain ${name} already exists`);
+      return { op: "domain.add", name };
+    });
     return name;
   }
 
   /** Deletes a domain with everything in it; returns the users removed (for their mail). */
-  delDomain(input: string): UserRecord[] {
-    const name = this.#requireDomain(input);
-    const users = this.users(name);
-    this.#db.deleteDomain(name);
-    this.#domains.delete(name);
-    for (const u of users) {
-      this.#users.delete(addressKey(u.name, u.domain));
-      if (u.map) this.#maps.delete(u.map);
-    }
-    for (const [k, a] of this.#aliases) if (a.domain === name) this.#aliases.delete(k);
-    for (const [k, l] of this.#lists) if (l.domain === name) this.#lists.delete(k);
+  async delDomain(input: string): Promise<UserRecord[]> {
+    let users: UserRecord[] = [];
+    await this.#backend.commit(() => {
+      const name = this.#s.requireDomain(input);
+      users = this.users(name);
+      return { op: "domain.del", name };
+    });
     return users;
   }
 
   domainCounts(input: string): { users: number; aliases: number; lists: number } {
-    const name = this.#requireDomain(input);
+    const name = this.#s.requireDomain(input);
     return {
       users: this.users(name).length,
       aliases: this.aliases(name).length,
@@ -116,39 +124,20 @@ export class Directory {
     };
   }
 
-  #requireDomain(input: string): string {
-    const domain = wrapName(() => normalizeDomain(input));
-    if (!this.#domains.has(domain)) throw new DirectoryError(`domain ${domain} does not exist`);
-    return domain;
-  }
-
-  /** Refuses a local part already taken by a user, alias or list of the domain. */
-  #requireFree(name: string, domain: string): void {
-    const key = addressKey(name, domain);
-    if (this.#users.has(key)) throw new DirectoryError(`user ${key} already exists`);
-    if (this.#aliases.has(key)) throw new DirectoryError(`alias ${key} already exists`);
-    if (this.#lists.has(key)) throw new DirectoryError(`list ${key} already exists`);
-    // A list's bounce address (SPEC §5) must not be shadowed either.
-    const list = /^(.+)-bounces$/.exec(name);
-    if (list && this.#lists.has(addressKey(list[1], domain))) {
-      throw new DirectoryError(`${key} is the bounce address of list ${list[1]}@${domain}`);
-    }
-  }
-
   // ---- users ----
 
   getUser(name: string, domain: string): UserRecord | undefined {
-    return this.#users.get(addressKey(name, domain));
+    return this.#s.users.get(addressKey(name, domain));
   }
 
   /** Resolves a login name: `user@domain` or a MAP name (SPEC §5 account mapping). */
   findLogin(login: string): UserRecord | undefined {
     const key = login.trim().toLowerCase();
     // SPEC §5: the canonical login user@domain always names its own user.
-    const user = this.#users.get(key);
+    const user = this.#s.users.get(key);
     if (user) return user;
-    const mapped = this.#maps.get(key);
-    return mapped ? this.#users.get(mapped) : undefined;
+    const mapped = this.#s.maps.get(key);
+    return mapped ? this.#s.users.get(mapped) : undefined;
   }
 
   /**
@@ -171,13 +160,13 @@ export class Directory {
   /** Replaces an older hash of `user` by one with today's parameters (rehash.ts). */
   #rehashInBackground(user: UserRecord, password: string): void {
     const key = addressKey(user.name, user.domain);
-    this.#rehasher.schedule(key, password, (passHash) => {
-      const current = this.#users.get(key);
-      // Skipped when the password changed (or the user went) while scrypt ran.
-      if (!current || current.passHash !== user.passHash || this.#closed) return;
-      const next: UserRecord = Object.freeze({ ...current, passHash });
-      this.#db.putUser(next, true);
-      this.#users.set(key, next);
+    this.#rehasher.schedule(key, password, async (passHash) => {
+      await this.#backend.commit(() => {
+        const current = this.#s.users.get(key);
+        // Skipped when the password changed (or the user went) while scrypt ran.
+        if (!current || current.passHash !== user.passHash || this.#closed) return null;
+        return { op: "user.mod", user: Object.freeze({ ...current, passHash }) };
+      });
     });
   }
 
@@ -187,7 +176,7 @@ export class Directory {
   }
 
   users(domain?: string): UserRecord[] {
-    const list = [...this.#users.values()].filter((u) => !domain || u.domain === domain);
+    const list = [...this.#s.users.values()].filter((u) => !domain || u.domain === domain);
     return list.sort((a, b) =>
       a.domain === b.domain ? a.name.localeCompare(b.name) : a.domain.localeCompare(b.domain)
     );
@@ -196,64 +185,53 @@ export class Directory {
   async addUser(input: NewUser): Promise<UserRecord> {
     const name = wrapName(() => normalizeLocalPart(input.name));
     if (name === "*") throw new DirectoryError('"*" is the catch-all alias name, not a user name');
-    const domain = this.#requireDomain(input.domain);
+    const domain = this.#s.requireDomain(input.domain);
     const dir = input.dir === undefined ? "" : normalizeUserDir(input.dir);
-    this.#requireFree(name, domain);
+    const node = checkNodeName(input.node ?? "");
+    this.#s.requireFree(name, domain);
     const passHash = input.password ? await hashPassword(input.password) : "";
-    // Re-check after the await: another session may have added the same name.
-    this.#requireDomain(domain);
-    this.#requireFree(name, domain);
-    // MAP logins are unique on the server (SPEC §5): a new user may not take one as its login.
-    const mapOwner = this.#maps.get(addressKey(name, domain));
-    if (mapOwner) {
-      throw new DirectoryError(`${addressKey(name, domain)} is the MAP login of ${mapOwner}`);
-    }
-    const user = newUserRecord(name, domain, dir, passHash, input);
-    this.#db.putUser(user, false);
-    this.#users.set(addressKey(name, domain), user);
+    let user!: UserRecord;
+    await this.#backend.commit(() => {
+      // Checked again in the transaction: another session or node may have added the name.
+      this.#s.requireDomain(domain);
+      this.#s.requireFree(name, domain);
+      // MAP logins are unique on the server (SPEC §5): a new user may not take one as its login.
+      const mapOwner = this.#s.maps.get(addressKey(name, domain));
+      if (mapOwner) {
+        throw new DirectoryError(`${addressKey(name, domain)} is the MAP login of ${mapOwner}`);
+      }
+      user = newUserRecord(name, domain, dir, passHash, node, input);
+      return { op: "user.add", user };
+    });
     return user;
   }
 
   async modUser(nameIn: string, domainIn: string, changes: UserChanges): Promise<UserRecord> {
     const { name, domain } = this.#userKey(nameIn, domainIn);
-    this.#requireUser(name, domain);
+    this.#s.requireUser(name, domain);
     const next = settingChanges(changes);
-    if (changes.map !== undefined) next.map = this.#checkMap(changes.map, name, domain);
+    if (changes.map !== undefined) next.map = this.#s.checkMap(changes.map, name, domain);
     if (changes.password !== undefined) {
       next.passHash = changes.password === "" ? "" : await hashPassword(changes.password);
     }
-    // Re-read after the await so concurrent changes to other fields are not lost.
-    const current = this.#requireUser(name, domain);
-    if (next.map !== undefined) this.#checkMap(String(next.map), name, domain);
-    const user: UserRecord = Object.freeze({ ...current, ...next });
-    this.#db.putUser(user, true);
-    const key = addressKey(name, domain);
-    if (current.map) this.#maps.delete(current.map);
-    if (user.map) this.#maps.set(user.map, key);
-    this.#users.set(key, user);
+    let user!: UserRecord;
+    await this.#backend.commit(() => {
+      // Read in the transaction so concurrent changes to other fields are not lost.
+      const current = this.#s.requireUser(name, domain);
+      if (next.map !== undefined) this.#s.checkMap(String(next.map), name, domain);
+      user = Object.freeze({ ...current, ...next });
+      return { op: "user.mod", user };
+    });
     return user;
   }
 
-  /** A MAP login for the user, refused when another user has it as MAP or login. */
-  #checkMap(raw: string, name: string, domain: string): string {
-    const map = normalizeMap(raw);
-    if (map === "") return "";
-    const owner = this.#maps.get(map);
-    if (owner && owner !== addressKey(name, domain)) {
-      throw new DirectoryError(`MAP ${map} is already used by ${owner}`);
-    }
-    if (this.#users.has(map) && map !== addressKey(name, domain)) {
-      throw new DirectoryError(`MAP ${map} is the login of another user`);
-    }
-    return map;
-  }
-
-  delUser(nameIn: string, domainIn: string): UserRecord {
+  async delUser(nameIn: string, domainIn: string): Promise<UserRecord> {
     const { name, domain } = this.#userKey(nameIn, domainIn);
-    const user = this.#requireUser(name, domain);
-    this.#db.deleteUser(domain, name);
-    this.#users.delete(addressKey(name, domain));
-    if (user.map) this.#maps.delete(user.map);
+    let user!: UserRecord;
+    await this.#backend.commit(() => {
+      user = this.#s.requireUser(name, domain);
+      return { op: "user.del", domain, name };
+    });
     return user;
   }
 
@@ -264,134 +242,131 @@ export class Directory {
     }));
   }
 
-  #requireUser(name: string, domain: string): UserRecord {
-    const user = this.#users.get(addressKey(name, domain));
-    if (!user) throw new DirectoryError(`user ${name}@${domain} does not exist`);
-    return user;
-  }
-
   // ---- aliases ----
 
   getAlias(name: string, domain: string): AliasRecord | undefined {
-    return this.#aliases.get(addressKey(name, domain));
+    return this.#s.aliases.get(addressKey(name, domain));
   }
 
   aliases(domain?: string): AliasRecord[] {
-    return [...this.#aliases.values()].filter((a) => !domain || a.domain === domain)
+    return [...this.#s.aliases.values()].filter((a) => !domain || a.domain === domain)
       .sort((a, b) => addressKey(a.name, a.domain).localeCompare(addressKey(b.name, b.domain)));
   }
 
-  addAlias(nameIn: string, domainIn: string, forward: string[]): AliasRecord {
-    const domain = this.#requireDomain(domainIn);
+  async addAlias(nameIn: string, domainIn: string, forward: string[]): Promise<AliasRecord> {
     const name = aliasName(nameIn);
-    this.#requireFree(name, domain);
     if (forward.length === 0) throw new DirectoryError("FORWARD needs at least one address");
-    const alias: AliasRecord = Object.freeze({
-      name,
-      domain,
-      forward: Object.freeze(normalizeAddresses(forward)),
+    const targets = Object.freeze(normalizeAddresses(forward));
+    let alias!: AliasRecord;
+    await this.#backend.commit(() => {
+      const domain = this.#s.requireDomain(domainIn);
+      this.#s.requireFree(name, domain);
+      alias = Object.freeze({ name, domain, forward: targets });
+      return { op: "alias.add", alias };
     });
-    this.#db.insertAlias(alias);
-    this.#aliases.set(addressKey(name, domain), alias);
     return alias;
   }
 
-  delAlias(nameIn: string, domainIn: string): AliasRecord {
+  async delAlias(nameIn: string, domainIn: string): Promise<AliasRecord> {
     const domain = wrapName(() => normalizeDomain(domainIn));
     const name = aliasName(nameIn);
-    const alias = this.#aliases.get(addressKey(name, domain));
-    if (!alias) throw new DirectoryError(`alias ${name}@${domain} does not exist`);
-    this.#db.deleteAlias(domain, name);
-    this.#aliases.delete(addressKey(name, domain));
+    let alias!: AliasRecord;
+    await this.#backend.commit(() => {
+      const found = this.#s.aliases.get(addressKey(name, domain));
+      if (!found) throw new DirectoryError(`alias ${name}@${domain} does not exist`);
+      alias = found;
+      return { op: "alias.del", domain, name };
+    });
     return alias;
   }
 
   // ---- mailing lists ----
 
   getList(name: string, domain: string): ListRecord | undefined {
-    return this.#lists.get(addressKey(name, domain));
+    return this.#s.lists.get(addressKey(name, domain));
   }
 
   lists(domain?: string): ListRecord[] {
-    return [...this.#lists.values()].filter((l) => !domain || l.domain === domain)
+    return [...this.#s.lists.values()].filter((l) => !domain || l.domain === domain)
       .sort((a, b) => addressKey(a.name, a.domain).localeCompare(addressKey(b.name, b.domain)));
   }
 
-  addList(nameIn: string, domainIn: string, access: ListAccess = "PUBLIC"): ListRecord {
-    const domain = this.#requireDomain(domainIn);
+  async addList(
+    nameIn: string,
+    domainIn: string,
+    access: ListAccess = "PUBLIC",
+  ): Promise<ListRecord> {
     const name = wrapName(() => normalizeLocalPart(nameIn));
     if (name === "*") throw new DirectoryError('"*" is the catch-all alias name, not a list name');
-    this.#requireFree(name, domain);
-    // The list's bounce address (SPEC §5) must not shadow anything either.
-    if (this.#resolveExact(`${name}-bounces`, domain)) {
-      throw new DirectoryError(`${name}-bounces@${domain} is taken; the list needs it for bounces`);
-    }
-    const list: ListRecord = Object.freeze({ name, domain, access, members: Object.freeze([]) });
-    this.#db.insertList(list);
-    this.#lists.set(addressKey(name, domain), list);
+    let list!: ListRecord;
+    await this.#backend.commit(() => {
+      const domain = this.#s.requireDomain(domainIn);
+      this.#s.requireFree(name, domain);
+      // The list's bounce address (SPEC §5) must not shadow anything either.
+      if (this.#s.resolveExact(`${name}-bounces`, domain)) {
+        throw new DirectoryError(
+          `${name}-bounces@${domain} is taken; the list needs it for bounces`,
+        );
+      }
+      list = Object.freeze({ name, domain, access, members: Object.freeze([]) });
+      return { op: "list.add", list };
+    });
     return list;
   }
 
-  delList(nameIn: string, domainIn: string): ListRecord {
-    const list = this.#requireList(nameIn, domainIn);
-    this.#db.deleteList(list.domain, list.name);
-    this.#lists.delete(addressKey(list.name, list.domain));
+  async delList(nameIn: string, domainIn: string): Promise<ListRecord> {
+    let list!: ListRecord;
+    await this.#backend.commit(() => {
+      list = this.#s.requireList(nameIn, domainIn);
+      return { op: "list.del", domain: list.domain, name: list.name };
+    });
     return list;
   }
 
-  addMember(nameIn: string, domainIn: string, mailbox: string): ListRecord {
-    const list = this.#requireList(nameIn, domainIn);
+  async addMember(nameIn: string, domainIn: string, mailbox: string): Promise<ListRecord> {
     const [addr] = normalizeAddresses([mailbox]);
-    if (list.members.includes(addr)) {
-      throw new DirectoryError(`${addr} is already a member of ${list.name}@${list.domain}`);
-    }
-    this.#db.insertMember(list, addr);
-    return this.#replaceList(list, [...list.members, addr].sort());
+    return await this.#changeMember(nameIn, domainIn, addr, (list) => {
+      if (list.members.includes(addr)) {
+        throw new DirectoryError(`${addr} is already a member of ${list.name}@${list.domain}`);
+      }
+      return "member.add";
+    });
   }
 
-  delMember(nameIn: string, domainIn: string, mailbox: string): ListRecord {
-    const list = this.#requireList(nameIn, domainIn);
+  async delMember(nameIn: string, domainIn: string, mailbox: string): Promise<ListRecord> {
     const [addr] = normalizeAddresses([mailbox]);
-    if (!list.members.includes(addr)) {
-      throw new DirectoryError(`${addr} is not a member of ${list.name}@${list.domain}`);
-    }
-    this.#db.deleteMember(list, addr);
-    return this.#replaceList(list, list.members.filter((m) => m !== addr));
+    return await this.#changeMember(nameIn, domainIn, addr, (list) => {
+      if (!list.members.includes(addr)) {
+        throw new DirectoryError(`${addr} is not a member of ${list.name}@${list.domain}`);
+      }
+      return "member.del";
+    });
   }
 
-  #replaceList(list: ListRecord, members: string[]): ListRecord {
-    const next: ListRecord = Object.freeze({ ...list, members: Object.freeze(members) });
-    this.#lists.set(addressKey(list.name, list.domain), next);
-    return next;
-  }
-
-  #requireList(nameIn: string, domainIn: string): ListRecord {
-    const domain = wrapName(() => normalizeDomain(domainIn));
-    const name = wrapName(() => normalizeLocalPart(nameIn));
-    const list = this.#lists.get(addressKey(name, domain));
-    if (!list) throw new DirectoryError(`list ${name}@${domain} does not exist`);
-    return list;
+  /** Adds or removes one member (`check` refuses or says which); resolves to the new list. */
+  async #changeMember(
+    nameIn: string,
+    domainIn: string,
+    mailbox: string,
+    check: (list: ListRecord) => "member.add" | "member.del",
+  ): Promise<ListRecord> {
+    let key = "";
+    await this.#backend.commit(() => {
+      const list = this.#s.requireList(nameIn, domainIn);
+      key = addressKey(list.name, list.domain);
+      return { op: check(list), domain: list.domain, list: list.name, mailbox };
+    });
+    return this.#s.lists.get(key)!;
   }
 
   // ---- resolution for the mail services ----
 
-  #resolveExact(local: string, domain: string): LocalTarget | undefined {
-    const key = addressKey(local, domain);
-    const user = this.#users.get(key);
-    if (user) return { kind: "user", user };
-    const alias = this.#aliases.get(key);
-    if (alias) return { kind: "alias", alias };
-    const list = this.#lists.get(key);
-    if (list) return { kind: "list", list };
-    return undefined;
-  }
-
   /** What `local@domain` is on this server; the catch-all alias answers last. */
   resolveLocal(local: string, domain: string): LocalTarget {
-    const exact = this.#resolveExact(local, domain);
+    const exact = this.#s.resolveExact(local, domain);
     if (exact) return exact;
-    const catchAll = this.#aliases.get(addressKey("*", domain));
-    if (catchAll && this.#domains.has(domain.toLowerCase())) {
+    const catchAll = this.#s.aliases.get(addressKey("*", domain));
+    if (catchAll && this.#s.domains.has(domain.toLowerCase())) {
       return { kind: "catchall", alias: catchAll };
     }
     return { kind: "unknown" };
@@ -400,39 +375,45 @@ export class Directory {
   // ---- deny entries ----
 
   denies(kind?: DenyKind): readonly DenyEntry[] {
-    return this.#deny.entries(kind);
+    return this.#s.deny.entries(kind);
   }
 
-  addDeny(kind: DenyKind, rawValue: string): DenyEntry {
+  async addDeny(kind: DenyKind, rawValue: string): Promise<DenyEntry> {
     const value = wrapName(() => normalizeDenyValue(kind, rawValue));
-    if (this.#deny.has(kind, value)) {
-      throw new DirectoryError(`deny ${kind}=${value} already exists`);
-    }
     const entry = Object.freeze({ kind, value });
-    this.#db.insertDeny(entry);
-    this.#deny = this.#deny.with(entry);
+    await this.#backend.commit(() => {
+      if (this.#s.deny.has(kind, value)) {
+        throw new DirectoryError(`deny ${kind}=${value} already exists`);
+      }
+      return { op: "deny.add", entry };
+    });
     return entry;
   }
 
   /** Deletes all entries, all of one kind, or one; returns how many went. */
-  delDeny(kind?: DenyKind, rawValue?: string): number {
-    let doomed: readonly DenyEntry[];
-    if (kind && rawValue !== undefined) {
-      const value = wrapName(() => normalizeDenyValue(kind, rawValue));
-      if (!this.#deny.has(kind, value)) {
-        throw new DirectoryError(`deny ${kind}=${value} does not exist`);
+  async delDeny(kind?: DenyKind, rawValue?: string): Promise<number> {
+    const value = kind && rawValue !== undefined
+      ? wrapName(() => normalizeDenyValue(kind, rawValue))
+      : undefined;
+    let count = 0;
+    await this.#backend.commit(() => {
+      let doomed: readonly DenyEntry[];
+      if (kind && value !== undefined) {
+        if (!this.#s.deny.has(kind, value)) {
+          throw new DirectoryError(`deny ${kind}=${value} does not exist`);
+        }
+        doomed = [{ kind, value }];
+      } else {
+        doomed = this.#s.deny.entries(kind);
       }
-      doomed = [{ kind, value }];
-    } else {
-      doomed = this.#deny.entries(kind);
-    }
-    this.#db.deleteDenies(doomed);
-    this.#deny = this.#deny.without(doomed);
-    return doomed.length;
+      count = doomed.length;
+      return count === 0 ? null : { op: "deny.del", entries: doomed };
+    });
+    return count;
   }
 
   /** See DenyList.isDenied. */
   isDenied(kind: DenyKind, value: string): boolean {
-    return this.#deny.isDenied(kind, value);
+    return this.#s.deny.isDenied(kind, value);
   }
 }

@@ -4,7 +4,7 @@
  * go back to the client as they are.
  */
 import { hasControl, isVisibleAscii } from "../message/controls.ts";
-import { NameError, normalizeLocalPart, parseAddress } from "./names.ts";
+import { NameError, normalizeLocalPart, normalizeNodeName, parseAddress } from "./names.ts";
 import { DirectoryError, type UserRecord } from "./records.ts";
 
 export interface NewUser {
@@ -15,6 +15,8 @@ export interface NewUser {
   quota?: number;
   maxIn?: number;
   maxOut?: number;
+  /** SPEC §12: the user's home node; "" (the default) on a single machine. */
+  node?: string;
 }
 
 export interface UserChanges {
@@ -29,6 +31,11 @@ export interface UserChanges {
   autoReplySubject?: string;
   autoReplyText?: string;
   map?: string;
+  /**
+   * The home node (SPEC §12). Not an admin parameter: USER MOVE sets it once the Maildir
+   * is on the new node (issue 20's next step).
+   */
+  node?: string;
 }
 
 /** Runs a names.ts normalization, its NameError turned into a DirectoryError. */
@@ -39,6 +46,11 @@ export function wrapName<T>(fn: () => T): T {
     if (e instanceof NameError) throw new DirectoryError(e.message);
     throw e;
   }
+}
+
+/** A node name as stored (lower-case), or "" for none. */
+export function checkNodeName(raw: string): string {
+  return wrapName(() => normalizeNodeName(raw));
 }
 
 /** An alias's local part: a user name, or "*" for the domain's catch-all. */
@@ -92,6 +104,7 @@ export function newUserRecord(
   domain: string,
   dir: string,
   passHash: string,
+  node: string,
   input: NewUser,
 ): UserRecord {
   return Object.freeze({
@@ -109,6 +122,7 @@ export function newUserRecord(
     autoReplySubject: "",
     autoReplyText: "",
     map: "",
+    node,
   });
 }
 
@@ -134,5 +148,6 @@ export function settingChanges(changes: UserChanges): Record<string, unknown> {
   for (const k of ["keep", "autoReply", "autoReplySubject", "autoReplyText"] as const) {
     if (changes[k] !== undefined) next[k] = changes[k];
   }
+  if (changes.node !== undefined) next.node = checkNodeName(changes.node);
   return next;
 }

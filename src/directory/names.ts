@@ -89,3 +89,16 @@ export function parseAddress(input: string): Address {
 export function addressKey(local: string, domain: string): string {
   return `${local.toLowerCase()}@${domain.toLowerCase()}`;
 }
+
+// A node name (SPEC §12 NodeName, Nodes, NODE=): it appears in logs, admin replies and
+// TOML keys, so letters, digits, "-", "_" and "." only, beginning with a letter or digit.
+const NODE_NAME = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
+
+/** Validates and lower-cases a node name; "" (a single machine) stays "". */
+export function normalizeNodeName(input: string): string {
+  const name = input.trim().toLowerCase();
+  if (name === "" || NODE_NAME.test(name)) return name;
+  throw new NameError(
+    `"${input}" is not a node name (1-63 letters, digits, "-", "_" or ".", first a letter or digit)`,
+  );
+}

@@ -20,6 +20,11 @@ export interface UserRecord {
   readonly autoReplyText: string;
   /** Second login name, unique on the server, or "". */
   readonly map: string;
+  /**
+   * SPEC §12: the node that holds the user's Maildir (a name of the `Nodes` key), or ""
+   * on a single machine. Which node that is for this process: `homeOf` (src/cluster/home.ts).
+   */
+  readonly node: string;
 }
 
 export interface AliasRecord {
@@ -63,3 +68,9 @@ export type LocalTarget =
 
 /** Thrown by directory mutations for bad input; the message is safe for the admin client. */
 export class DirectoryError extends Error {}
+
+/**
+ * The directory's database cannot be reached or failed (PostgreSQL down): the message says
+ * so and whether the change was made; the mail services go on with the in-memory mirror.
+ */
+export class DirectoryUnavailableError extends DirectoryError {}

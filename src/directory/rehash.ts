@@ -15,12 +15,12 @@ export class Rehasher {
    * Queues a new hash of `password` for `key`; `store(hash)` writes it (and decides
    * whether it still applies: the password may have changed meanwhile).
    */
-  schedule(key: string, password: string, store: (hash: string) => void): void {
+  schedule(key: string, password: string, store: (hash: string) => Promise<void>): void {
     if (this.#busy.has(key)) return;
     this.#busy.add(key);
     this.#queue = this.#queue.then(async () => {
       try {
-        store(await rehashPassword(password));
+        await store(await rehashPassword(password));
       } catch (e) {
         log("directory").warn(`re-hashing the password of ${key} failed: ${e}`);
       } finally {

@@ -9,6 +9,10 @@ import { parseArgs } from "node:util";
 import { loadConfig } from "../config/load.ts";
 import { ConfigError } from "../config/schema.ts";
 import { Directory } from "../directory/directory.ts";
+import { openDirectoryBackend } from "../directory/open.ts";
+import { DirectoryUnavailableError } from "../directory/records.ts";
+import { homeOf } from "../cluster/home.ts";
+import { log } from "../log.ts";
 import { MailStore } from "../store/mailstore.ts";
 import { FolderNameError, folderToDir } from "../store/maildir_names.ts";
 import { ImportReport } from "./progress.ts";
@@ -88,23 +92,34 @@ export async function runImport(args: string[]): Promise<number> {
   }
   const problem = await ownerProblem(config.DirBase);
   if (problem) return fail(problem, 1);
-  try {
-    await Deno.stat(join(config.DirBase, "directory.sqlite"));
-  } catch {
-    return fail(
-      `no directory in DirBase ${config.DirBase}: is --conf the daemon's configuration?`,
-      1,
-    );
+  if (config.Directory === "sqlite") {
+    try {
+      await Deno.stat(join(config.DirBase, "directory.sqlite"));
+    } catch {
+      return fail(
+        `no directory in DirBase ${config.DirBase}: is --conf the daemon's configuration?`,
+        1,
+      );
+    }
   }
-  const directory = Directory.open(config.DirBase);
   let record;
   try {
-    record = directory.findLogin(login);
-  } finally {
-    directory.close();
+    // SPEC §12: the shared directory when the configuration names one.
+    const directory = new Directory(await openDirectoryBackend(config, log("directory")));
+    try {
+      record = directory.findLogin(login);
+    } finally {
+      await directory.close();
+    }
+  } catch (e) {
+    if (e instanceof DirectoryUnavailableError) return fail(e.message, 1);
+    throw e;
   }
   if (!record) {
     return fail(`no user ${login} in the directory of ${config.DirBase} (ADD USER first)`, 1);
+  }
+  if (homeOf(record, config) !== "local") {
+    return fail(`${login} is homed on node ${record.node}, which holds its mail: import there`, 1);
   }
   const store = new MailStore(config.DirBase, config.HashDirs);
   const root = store.userRoot(record);

@@ -59,6 +59,11 @@ export function defaultSelector(now = Date.now()): string {
   return `x${new Date(now).toISOString().slice(0, 10).replaceAll("-", "")}`;
 }
 
+/** A new private key of `type`, as PKCS#8 PEM. */
+export async function generatePrivateKey(type: DkimKeyType): Promise<string> {
+  return (await generate(type)).export({ type: "pkcs8", format: "pem" }) as string;
+}
+
 function generate(type: DkimKeyType): Promise<KeyObject> {
   return new Promise((resolve, reject) => {
     const done = (err: Error | null, _pub: KeyObject, priv: KeyObject) =>
@@ -86,6 +91,52 @@ export function dnsRecord(key: DkimKey): { name: string; value: string } {
   };
 }
 
+/**
+ * The keys of every domain in memory, newest first within a domain: what signing reads
+ * (`list`, `active`) in every store.
+ */
+export class KeyTable {
+  readonly #keys = new Map<string, DkimKey[]>();
+
+  put(key: DkimKey): void {
+    const list = (this.#keys.get(key.domain) ?? []).filter((k) => k.selector !== key.selector);
+    list.push(key);
+    list.sort((a, b) => b.created - a.created || b.selector.localeCompare(a.selector));
+    this.#keys.set(key.domain, list);
+  }
+
+  has(domain: string, selector: string): boolean {
+    return this.#keys.get(domain)?.some((k) => k.selector === selector) ?? false;
+  }
+
+  remove(domain: string, selector: string): void {
+    const rest = (this.#keys.get(domain) ?? []).filter((k) => k.selector !== selector);
+    if (rest.length) this.#keys.set(domain, rest);
+    else this.#keys.delete(domain);
+  }
+
+  clear(): void {
+    this.#keys.clear();
+  }
+
+  list(domain?: string): DkimKey[] {
+    if (domain !== undefined) return [...(this.#keys.get(domain) ?? [])];
+    return [...this.#keys.keys()].sort().flatMap((d) => this.#keys.get(d)!);
+  }
+
+  active(domain: string): DkimKey | undefined {
+    return this.#keys.get(domain)?.[0];
+  }
+}
+
+/** The refusal of a second key with the same selector. */
+export function selectorTaken(domain: string, selector: string): DkimKeyError {
+  return new DkimKeyError(
+    `domain ${domain} already has a key with SELECTOR=${selector}; choose another selector ` +
+      `or DKIM DEL it first`,
+  );
+}
+
 function parseKey(text: string, domain: string, selector: string): DkimKey {
   const v = JSON.parse(text);
   if (
@@ -98,10 +149,40 @@ function parseKey(text: string, domain: string, selector: string): DkimKey {
   return v;
 }
 
+/**
+ * Every key file under `DirBase/dkim/` (read-only: migrate-directory copies them); an
+ * unreadable file is reported through `warn` and skipped.
+ */
+export async function readKeyFiles(dirBase: string, warn: (text: string) => void) {
+  const dir = join(dirBase, "dkim");
+  const keys: DkimKey[] = [];
+  let domains: Deno.DirEntry[];
+  try {
+    domains = await Array.fromAsync(Deno.readDir(dir));
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return keys;
+    throw e;
+  }
+  for (const d of domains) {
+    if (!d.isDirectory) continue;
+    for await (const f of Deno.readDir(join(dir, d.name))) {
+      const m = /^(.+)\.json$/.exec(f.name);
+      if (!f.isFile || !m) continue;
+      const path = join(dir, d.name, f.name);
+      try {
+        keys.push(parseKey(await Deno.readTextFile(path), d.name, m[1]));
+      } catch (e) {
+        warn(`DKIM key ${path} is unreadable (${(e as Error).message}); it does not sign`);
+      }
+    }
+  }
+  return keys;
+}
+
 /** Keys as files under `DirBase/dkim/` (one machine). */
 export class FileKeyStore implements DkimKeyStore {
   readonly dir: string;
-  readonly #keys = new Map<string, DkimKey[]>();
+  readonly #keys = new KeyTable();
 
   private constructor(dirBase: string) {
     this.dir = join(dirBase, "dkim");
@@ -111,66 +192,38 @@ export class FileKeyStore implements DkimKeyStore {
   static async open(dirBase: string, warn: (text: string) => void): Promise<FileKeyStore> {
     const store = new FileKeyStore(dirBase);
     await ensureDirDurable(store.dir, 0o700);
-    for await (const d of Deno.readDir(store.dir)) {
-      if (!d.isDirectory) continue;
-      for await (const f of Deno.readDir(join(store.dir, d.name))) {
-        const m = /^(.+)\.json$/.exec(f.name);
-        if (!f.isFile || !m) continue;
-        const path = join(store.dir, d.name, f.name);
-        try {
-          store.#put(parseKey(await Deno.readTextFile(path), d.name, m[1]));
-        } catch (e) {
-          warn(`DKIM key ${path} is unreadable (${(e as Error).message}); it does not sign`);
-        }
-      }
-    }
+    for (const key of await readKeyFiles(dirBase, warn)) store.#keys.put(key);
     return store;
   }
 
-  #put(key: DkimKey): void {
-    const list = (this.#keys.get(key.domain) ?? []).filter((k) => k.selector !== key.selector);
-    list.push(key);
-    list.sort((a, b) => b.created - a.created || b.selector.localeCompare(a.selector));
-    this.#keys.set(key.domain, list);
-  }
-
   list(domain?: string): DkimKey[] {
-    if (domain !== undefined) return [...(this.#keys.get(domain) ?? [])];
-    return [...this.#keys.keys()].sort().flatMap((d) => this.#keys.get(d)!);
+    return this.#keys.list(domain);
   }
 
   active(domain: string): DkimKey | undefined {
-    return this.#keys.get(domain)?.[0];
+    return this.#keys.active(domain);
   }
 
   async add(domain: string, selector: string, type: DkimKeyType, now = Date.now()) {
     const s = checkSelector(selector);
-    if (this.#keys.get(domain)?.some((k) => k.selector === s)) {
-      throw new DkimKeyError(
-        `domain ${domain} already has a key with SELECTOR=${s}; choose another selector ` +
-          `or DKIM DEL it first`,
-      );
-    }
-    const privateKey = (await generate(type)).export({ type: "pkcs8", format: "pem" }) as string;
+    if (this.#keys.has(domain, s)) throw selectorTaken(domain, s);
+    const privateKey = await generatePrivateKey(type);
     const key: DkimKey = { domain, selector: s, type, created: now, privateKey };
     const dir = join(this.dir, domain);
     await ensureDirDurable(dir, 0o700);
     await writeFileAtomic(join(dir, `${s}.json`), JSON.stringify(key));
-    this.#put(key);
+    this.#keys.put(key);
     return key;
   }
 
   async remove(domain: string, selector: string): Promise<boolean> {
-    const list = this.#keys.get(domain);
     const s = selector.toLowerCase();
-    if (!list?.some((k) => k.selector === s)) return false;
+    if (!this.#keys.has(domain, s)) return false;
     await Deno.remove(join(this.dir, domain, `${s}.json`)).catch((e) => {
       if (!(e instanceof Deno.errors.NotFound)) throw e;
     });
     await syncDir(join(this.dir, domain));
-    const rest = list.filter((k) => k.selector !== s);
-    if (rest.length) this.#keys.set(domain, rest);
-    else this.#keys.delete(domain);
+    this.#keys.remove(domain, s);
     return true;
   }
 }

@@ -21,6 +21,14 @@ const DAY_MS = 86_400_000;
 /** SPEC §8: an SRS address is valid 21 days. */
 export const SRS_MAX_AGE_DAYS = 21;
 
+/** The secret's file under DirBase on a single machine. */
+export const SRS_SECRET_FILE = "srs.secret";
+
+/** A new secret: 32 random bytes as hex text. */
+export function newSrsSecret(): string {
+  return Array.from(randomBytes(32), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 export type SrsReversal =
   | { kind: "original"; address: string }
   | { kind: "invalid"; reason: string }
@@ -37,13 +45,18 @@ export class Srs {
 
   /** Loads `DirBase/srs.secret`, creating it (32 random bytes, hex) the first time. */
   static async open(dirBase: string): Promise<Srs> {
-    const path = join(dirBase, "srs.secret");
+    const path = join(dirBase, SRS_SECRET_FILE);
     let text = (await readTextIfExists(path))?.trim();
     if (!text) {
-      text = Array.from(randomBytes(32), (b) => b.toString(16).padStart(2, "0")).join("");
+      text = newSrsSecret();
       await writeFileAtomic(path, text + "\n");
     }
-    return new Srs(new TextEncoder().encode(text));
+    return Srs.fromText(text);
+  }
+
+  /** The secret as stored (hex text; a shared directory keeps the same text, SPEC §12). */
+  static fromText(text: string): Srs {
+    return new Srs(new TextEncoder().encode(text.trim()));
   }
 
   #hash(tt: string, domain: string, local: string): string {

@@ -19,6 +19,8 @@ import type { IncomingFiles } from "../store/incoming.ts";
 import type { ServerMetrics } from "../metrics/server_metrics.ts";
 import type { OutboundQueue } from "../queue/types.ts";
 import type { MailAuth } from "../mailauth/service.ts";
+import type { UserRecord } from "../directory/records.ts";
+import { homeOf } from "../cluster/home.ts";
 import { VERSION } from "../version.ts";
 
 /** Counters shown by STATUS; the pipeline and the queue add to them. */
@@ -124,6 +126,14 @@ export class ServerContext {
   register(handle: SessionHandle): () => void {
     this.sessions.add(handle);
     return () => this.sessions.delete(handle);
+  }
+
+  /**
+   * SPEC §12: "local" when the user's Maildir is on this node (always on a single machine),
+   * else the name of the node that holds it (a key of `config.Nodes`).
+   */
+  homeOf(user: Pick<UserRecord, "node">): "local" | string {
+    return homeOf(user, this.config);
   }
 
   isLocalIp(ip: string): boolean {

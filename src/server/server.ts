@@ -3,8 +3,9 @@
  * gives each its dependencies as constructor arguments; nothing registers itself at
  * import time, so this file is the list of what runs:
  *
- *   (main.ts: configuration, logging) -> TLS -> directory -> mail store -> DNS resolver
- *   and cache -> mail authentication (DKIM keys, SRS secret; src/mailauth) -> outbound
+ *   (main.ts: configuration, logging) -> TLS -> directory (SQLite, or PostgreSQL shared
+ *   by several nodes) -> mail store -> DNS resolver and cache -> mail authentication (DKIM
+ *   keys, SRS secret; from the shared directory too) -> directory follows other nodes -> outbound
  *   queue (given the mail pipeline's submit and the DKIM signer) -> context ->
  *   services (SMTP with the mail pipeline, POP3, IMAP, admin) -> queue started ->
  *   listeners -> metrics listener (its /healthz reports on the listeners)
@@ -22,6 +23,10 @@ import * as pipeline from "../delivery/pipeline.ts";
 import { submitMessage } from "../delivery/route.ts";
 import { Resolver } from "../dns/resolver.ts";
 import { MailAuth } from "../mailauth/service.ts";
+import { FileKeyStore } from "../mailauth/keys.ts";
+import { SharedKeyStore } from "../mailauth/keys_shared.ts";
+import { newSrsSecret, Srs } from "../mailauth/srs.ts";
+import { openDirectoryBackend } from "../directory/open.ts";
 import { log, logAlways, setupLogging, trackSession } from "../log.ts";
 import { ServerMetrics } from "../metrics/server_metrics.ts";
 import { startMetricsService } from "../metrics/service.ts";
@@ -41,6 +46,11 @@ import type { ServiceSpec } from "./services.ts";
 /** Keys that RELOAD cannot apply to a running daemon (SPEC §4 RELOAD). */
 const RESTART_KEYS: (keyof Config)[] = [
   "DirBase",
+  "Directory",
+  "NodeName",
+  "Nodes",
+  "PortCluster",
+  "ClusterSecret",
   "HashDirs",
   "ListenIP",
   "AdminIP",
@@ -68,10 +78,12 @@ export async function startServer(
 
   const tlsContext = await loadTlsContext(config.TLSCert, config.TLSKey);
 
-  // Data: the directory (domains, users, aliases, lists, deny entries, passwords; the
-  // admin password file) and the Maildir store.
+  // Data: the directory (domains, users, aliases, lists, deny entries, passwords; SQLite
+  // under DirBase or PostgreSQL shared by several nodes, SPEC §12), the admin password file
+  // and the Maildir store.
   await Deno.mkdir(config.DirBase, { recursive: true, mode: 0o750 });
-  const directory = Directory.open(config.DirBase);
+  const directoryBackend = await openDirectoryBackend(config, log("directory"));
+  const directory = new Directory(directoryBackend);
   const adminPassword = new AdminPassword(config.DirBase);
   const generated = await adminPassword.init(Deno.env.get("EXTREMAIL_ADMIN_PASSWORD"));
   if (generated) logAlways("server", `admin password (generated, shown once): ${generated}`);
@@ -94,13 +106,23 @@ export async function startServer(
     onCacheLookup: (hit) => (hit ? metrics.dnsCacheHits : metrics.dnsCacheMisses).inc(),
   });
   metrics.live.dnsCacheEntries = () => resolver.cache.size;
-  // SPEC §8: DKIM keys and the SRS secret under DirBase; checks and signing over the
-  // same resolver and cache.
-  const auth = await MailAuth.open(config.DirBase, {
+  // SPEC §8: DKIM keys and the SRS secret, under DirBase on one machine or in the shared
+  // directory (SPEC §12: every node signs and reverses SRS alike); checks and signing over
+  // the same resolver and cache.
+  const shared = directoryBackend.shared;
+  const auth = new MailAuth({
     config: () => ctx.config,
     resolver,
     isLocalDomain: (d) => directory.isLocalDomain(d),
-  }, (text) => logger.warn(text));
+    keys: shared
+      ? new SharedKeyStore(directoryBackend)
+      : await FileKeyStore.open(config.DirBase, (text) => logger.warn(text)),
+    srs: shared
+      ? Srs.fromText((await directoryBackend.sharedSecret("srs", newSrsSecret))!)
+      : await Srs.open(config.DirBase),
+  });
+  // Every mirror of the directory is built: from now on changes made on other nodes apply.
+  directoryBackend.follow();
   const submit = (message: OutboundMessage) => submitMessage(ctx, message);
   const queue = new Queue({
     config: () => ctx.config,
@@ -170,7 +192,7 @@ export async function startServer(
       await queue.stop();
       // Folder indexes are written and marked clean (their HIGHESTMODSEQ stays exact).
       await store.close().catch((e) => logger.warn(`closing folder indexes: ${e}`));
-      directory.close();
+      await directory.close();
       logger.info("stopped");
       resolveStopped();
     })();
@@ -178,9 +200,9 @@ export async function startServer(
   };
 
   logger.info(
-    `eXtremail ${ctx.version} starting; data in ${config.DirBase}; configuration ${
-      source ?? "embedded development defaults"
-    }`,
+    `eXtremail ${ctx.version} starting; data in ${config.DirBase}; directory ${directoryBackend.description}${
+      config.NodeName ? ` (node ${config.NodeName})` : ""
+    }; configuration ${source ?? "embedded development defaults"}`,
   );
   // Background work first: the queue loads its spool and starts delivering.
   await queue.start().catch((e) =>

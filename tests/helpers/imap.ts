@@ -27,7 +27,7 @@ export async function seedUsers(
   try {
     for (const [address, password] of Object.entries(users)) {
       const [name, domain] = address.split("@");
-      if (!dir.isLocalDomain(domain)) dir.addDomain(domain);
+      if (!dir.isLocalDomain(domain)) await dir.addDomain(domain);
       const user = await dir.addUser({ name, domain, password, quota: opts.quota });
       roots[address] = store.userRoot(user);
       await store.ensureMailbox(roots[address]);

@@ -20,10 +20,10 @@ export const ALIAS_COMMANDS: CommandSpec[] = [
     usage: ["ALIAS ADD NAME=<name> DOMAIN=<domain> FORWARD=<addr>[,<addr>...]"],
     summary: "an address that forwards to others; NAME=* is the domain's catch-all",
     keys: ["NAME", "DOMAIN", "FORWARD"],
-    run({ ctx, params }) {
+    async run({ ctx, params }) {
       const forward = parseAddressList("FORWARD", params.need("FORWARD", "addr"));
       if (forward.length === 0) throw new AdminError("ALIAS ADD needs FORWARD=<addr>, not NONE");
-      const alias = ctx.directory.addAlias(
+      const alias = await ctx.directory.addAlias(
         params.need("NAME", "name"),
         params.need("DOMAIN", "domain"),
         forward,
@@ -36,8 +36,8 @@ export const ALIAS_COMMANDS: CommandSpec[] = [
     usage: ["ALIAS DEL NAME=<name> DOMAIN=<domain>"],
     summary: "delete an alias",
     keys: ["NAME", "DOMAIN"],
-    run({ ctx, params }) {
-      const alias = ctx.directory.delAlias(
+    async run({ ctx, params }) {
+      const alias = await ctx.directory.delAlias(
         params.need("NAME", "name"),
         params.need("DOMAIN", "domain"),
       );
@@ -76,9 +76,9 @@ export const LIST_COMMANDS: CommandSpec[] = [
     usage: ["LIST ADD NAME=<list> DOMAIN=<domain> [ACCESS=PUBLIC|MEMBERS]"],
     summary: "add a mailing list; MEMBERS: only members may post",
     keys: ["NAME", "DOMAIN", "ACCESS"],
-    run({ ctx, params }) {
+    async run({ ctx, params }) {
       const access = parseAccess(params.get("ACCESS"));
-      const list = ctx.directory.addList(
+      const list = await ctx.directory.addList(
         params.need("NAME", "list"),
         params.need("DOMAIN", "domain"),
         access,
@@ -91,8 +91,8 @@ export const LIST_COMMANDS: CommandSpec[] = [
     usage: ["LIST DEL NAME=<list> DOMAIN=<domain>"],
     summary: "delete a mailing list with its members",
     keys: ["NAME", "DOMAIN"],
-    run({ ctx, params }) {
-      const list = ctx.directory.delList(
+    async run({ ctx, params }) {
+      const list = await ctx.directory.delList(
         params.need("NAME", "list"),
         params.need("DOMAIN", "domain"),
       );
@@ -104,9 +104,9 @@ export const LIST_COMMANDS: CommandSpec[] = [
     usage: ["LIST MEMBER ADD NAME=<list> DOMAIN=<domain> MAILBOX=<addr>"],
     summary: "add a member to a list",
     keys: ["NAME", "DOMAIN", "MAILBOX"],
-    run({ ctx, params }) {
+    async run({ ctx, params }) {
       const mailbox = params.need("MAILBOX", "addr");
-      const list = ctx.directory.addMember(
+      const list = await ctx.directory.addMember(
         params.need("NAME", "list"),
         params.need("DOMAIN", "domain"),
         mailbox,
@@ -119,9 +119,9 @@ export const LIST_COMMANDS: CommandSpec[] = [
     usage: ["LIST MEMBER DEL NAME=<list> DOMAIN=<domain> MAILBOX=<addr>"],
     summary: "remove a member from a list",
     keys: ["NAME", "DOMAIN", "MAILBOX"],
-    run({ ctx, params }) {
+    async run({ ctx, params }) {
       const mailbox = params.need("MAILBOX", "addr");
-      const list = ctx.directory.delMember(
+      const list = await ctx.directory.delMember(
         params.need("NAME", "list"),
         params.need("DOMAIN", "domain"),
         mailbox,

@@ -4,6 +4,7 @@ import type { ServerContext } from "../../server/context.ts";
 import { NameError, normalizeDomain } from "../../directory/names.ts";
 import { AdminError } from "../reply.ts";
 import type { Params } from "./types.ts";
+import type { UserRecord } from "../../directory/records.ts";
 
 /** A domain name written by the admin, normalized, that must exist. */
 export function existingDomain(ctx: ServerContext, text: string): string {
@@ -52,6 +53,28 @@ export async function removeDomainTree(ctx: ServerContext, domain: string): Prom
   await Deno.remove(tree, { recursive: true }).catch((e) => {
     if (!(e instanceof Deno.errors.NotFound)) throw e;
   });
+}
+
+/**
+ * Mail of a user homed on another node is on that node; this one cannot remove it (yet:
+ * the cluster hand-off over PortCluster will), so deleting such a user is done there.
+ */
+export function refuseHomedElsewhere(
+  ctx: ServerContext,
+  users: UserRecord[],
+  what: string,
+  fix: string,
+): void {
+  const elsewhere = new Map<string, number>();
+  for (const u of users) {
+    const home = ctx.homeOf(u);
+    if (home !== "local") elsewhere.set(home, (elsewhere.get(home) ?? 0) + 1);
+  }
+  if (elsewhere.size === 0) return;
+  const list = [...elsewhere].map(([node, n]) => `${node} (${n === 1 ? "1 user" : `${n} users`})`);
+  throw new AdminError(
+    `${what} has mail on other nodes: ${list.join(", ")}; ${fix}`,
+  );
 }
 
 /** Count with a noun: "1 user", "3 users", "2 aliases". */

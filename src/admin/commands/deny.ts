@@ -40,10 +40,10 @@ export const DENY_COMMANDS: CommandSpec[] = [
     summary: "add a deny entry: IN refuses SMTP clients (IPIN) or senders, OUT MX hosts (IPOUT)" +
       " or recipients",
     keys: [...KINDS],
-    run({ ctx, params }) {
+    async run({ ctx, params }) {
       const pair = onePair(params);
       if (!pair) throw new AdminError(`DENY ADD needs one of ${DENY_KINDS.join("=, ")}=`);
-      const entry = ctx.directory.addDeny(pair.kind, pair.value);
+      const entry = await ctx.directory.addDeny(pair.kind, pair.value);
       return ok(`deny ${entry.kind}=${entry.value} added`);
     },
   },
@@ -56,18 +56,18 @@ export const DENY_COMMANDS: CommandSpec[] = [
     summary: "delete all entries, all entries of one kind, or one entry",
     keys: [...KINDS],
     words: ["ALL", ...KINDS],
-    run({ ctx, params, words }) {
+    async run({ ctx, params, words }) {
       const pair = onePair(params);
       const word = kindWord("DENY DEL", words);
       if (pair && word) throw new AdminError(`DENY DEL takes ${word} or ${pair.kind}=, not both`);
       if (pair) {
-        ctx.directory.delDeny(pair.kind, pair.value);
+        await ctx.directory.delDeny(pair.kind, pair.value);
         return ok(`deny ${pair.kind}=${pair.value.trim()} deleted`);
       }
       if (!word) {
         throw new AdminError(`DENY DEL needs ALL, a kind (${KIND_LIST}) or one KIND=value`);
       }
-      const n = ctx.directory.delDeny(word === "ALL" ? undefined : word);
+      const n = await ctx.directory.delDeny(word === "ALL" ? undefined : word);
       return ok(`${plural(n, "deny entry", "deny entries")} deleted`);
     },
   },

@@ -1,6 +1,12 @@
 /** DOMAIN ADD / DEL / SHOW (SPEC §4): local virtual domains. */
 import { AdminError, kv, ok } from "../reply.ts";
-import { existingDomain, plural, removeDomainTree, showMode } from "./common.ts";
+import {
+  existingDomain,
+  plural,
+  refuseHomedElsewhere,
+  removeDomainTree,
+  showMode,
+} from "./common.ts";
 import type { CommandSpec } from "./types.ts";
 
 export const DOMAIN_COMMANDS: CommandSpec[] = [
@@ -9,8 +15,8 @@ export const DOMAIN_COMMANDS: CommandSpec[] = [
     usage: ["DOMAIN ADD NAME=<domain>"],
     summary: "add a local (virtual) domain",
     keys: ["NAME"],
-    run({ ctx, params }) {
-      const name = ctx.directory.addDomain(params.need("NAME", "domain"));
+    async run({ ctx, params }) {
+      const name = await ctx.directory.addDomain(params.need("NAME", "domain"));
       return ok(`domain ${name} added`);
     },
   },
@@ -22,9 +28,15 @@ export const DOMAIN_COMMANDS: CommandSpec[] = [
     async run({ ctx, params }) {
       const name = existingDomain(ctx, params.need("NAME", "domain"));
       const counts = ctx.directory.domainCounts(name);
+      refuseHomedElsewhere(
+        ctx,
+        ctx.directory.users(name),
+        `domain ${name}`,
+        "delete those users with USER DEL on their nodes first",
+      );
       // The directory change is one transaction; the mail goes afterwards, so a failure
       // there leaves files behind but never a half-deleted domain.
-      const users = ctx.directory.delDomain(name);
+      const users = await ctx.directory.delDomain(name);
       const failures: string[] = [];
       for (const key of ctx.auth.keys.list(name)) {
         await ctx.auth.keys.remove(name, key.selector).catch((e) =>

@@ -2,11 +2,16 @@
 import { dirname, join } from "node:path";
 import type { ServerContext } from "../../server/context.ts";
 import { normalizeUserDir, type UserChanges } from "../../directory/directory.ts";
-import { NameError, normalizeDomain, normalizeLocalPart } from "../../directory/names.ts";
+import {
+  NameError,
+  normalizeDomain,
+  normalizeLocalPart,
+  normalizeNodeName,
+} from "../../directory/names.ts";
 import type { UserRecord } from "../../directory/records.ts";
 import { AdminError, kv, ok } from "../reply.ts";
 import { isNone, onOff, parseAddressList, parseSize, parseSwitch, yesNo } from "../values.ts";
-import { domainFilter, isInside, plural, showMode } from "./common.ts";
+import { domainFilter, isInside, plural, refuseHomedElsewhere, showMode } from "./common.ts";
 import type { CommandSpec, Params } from "./types.ts";
 
 const MOD_KEYS = [
@@ -78,6 +83,34 @@ function checkDirFree(ctx: ServerContext, name: string, domain: string, dir: str
   }
 }
 
+/**
+ * NODE= of USER ADD (SPEC §12): a node of `Nodes`; by default this node. A single machine
+ * (no Nodes) has only itself.
+ */
+function nodeParam(ctx: ServerContext, params: Params): string {
+  const text = params.get("NODE");
+  if (text === undefined) return ctx.config.NodeName;
+  let node: string;
+  try {
+    node = normalizeNodeName(text);
+  } catch (e) {
+    if (e instanceof NameError) throw new AdminError(`NODE=${text}: ${e.message}`);
+    throw e;
+  }
+  const nodes = Object.keys(ctx.config.Nodes);
+  if (nodes.length === 0 && node !== ctx.config.NodeName) {
+    throw new AdminError(
+      `NODE=${text}: this server has no other nodes (the configuration key Nodes is empty)`,
+    );
+  }
+  if (nodes.length > 0 && !nodes.includes(node)) {
+    throw new AdminError(
+      `NODE=${text} is not a node of this site; Nodes lists ${nodes.join(", ")}`,
+    );
+  }
+  return node;
+}
+
 function sizeParam(params: Params, key: string): number | undefined {
   const text = params.get(key);
   return text === undefined ? undefined : parseSize(key, text);
@@ -113,13 +146,15 @@ function userChanges(params: Params): UserChanges {
 
 async function userDetails(ctx: ServerContext, user: UserRecord): Promise<string[]> {
   const root = ctx.store.userRoot(user);
+  // A user homed on another node has its Maildir there (SPEC §12).
+  const usage = ctx.homeOf(user) === "local" ? await ctx.store.usage(root) : "unknown";
   return [
     kv("Name", user.name),
     kv("Domain", user.domain),
     kv("Address", `${user.name}@${user.domain}`),
     kv("Dir", root),
     kv("Quota", user.quota),
-    kv("Usage", await ctx.store.usage(root)),
+    kv("Usage", usage),
     kv("MaxIn", user.maxIn),
     kv("MaxOut", user.maxOut),
     kv("Forward", user.forward.length ? user.forward.join(",") : "NONE"),
@@ -130,6 +165,7 @@ async function userDetails(ctx: ServerContext, user: UserRecord): Promise<string
     kv("AutoReplyText", user.autoReplyText),
     kv("Map", user.map || "NONE"),
     kv("Password", user.passHash ? "SET" : "NONE"),
+    kv("Node", user.node),
   ];
 }
 
@@ -139,10 +175,11 @@ export const USER_COMMANDS: CommandSpec[] = [
     usage: [
       "USER ADD NAME=<user> DOMAIN=<domain> [DIR=<dir>] [PASS=<password>] [QUOTA=<size>]" +
       " [MAXIN=<size>] [MAXOUT=<size>]",
+      "    [NODE=<node>]",
     ],
     summary: "add a user and create its Maildir; DIR (relative to DirBase) overrides the hashed" +
-      " location",
-    keys: ["NAME", "DOMAIN", "DIR", "PASS", "QUOTA", "MAXIN", "MAXOUT"],
+      " location; NODE: the node that holds its mail (default: this one)",
+    keys: ["NAME", "DOMAIN", "DIR", "PASS", "QUOTA", "MAXIN", "MAXOUT", "NODE"],
     async run({ ctx, params }) {
       const { name, domain } = userParams(params);
       const sizes = {
@@ -152,19 +189,25 @@ export const USER_COMMANDS: CommandSpec[] = [
       };
       const dir = params.get("DIR");
       if (dir !== undefined) checkDirFree(ctx, name, domain, dir);
+      const node = nodeParam(ctx, params);
       const user = await ctx.directory.addUser({
         name,
         domain,
         dir,
         password: params.get("PASS") || undefined,
+        node,
         ...sizes,
       });
       const root = ctx.store.userRoot(user);
+      // The home node makes the Maildir at the first delivery or login there.
+      if (ctx.homeOf(user) !== "local") {
+        return ok(`user ${user.name}@${user.domain} added, homed on node ${user.node}`);
+      }
       try {
         await ctx.store.ensureMailbox(root);
       } catch (e) {
         // Nothing half-applied: without its Maildir the user is taken back out.
-        ctx.directory.delUser(user.name, user.domain);
+        await ctx.directory.delUser(user.name, user.domain);
         throw new AdminError(`cannot create the Maildir ${root}: ${(e as Error).message}`);
       }
       return ok(`user ${user.name}@${user.domain} added, Maildir ${root}`);
@@ -198,7 +241,13 @@ export const USER_COMMANDS: CommandSpec[] = [
     keys: ["NAME", "DOMAIN"],
     async run({ ctx, params }) {
       const found = requireUser(ctx, params);
-      const user = ctx.directory.delUser(found.name, found.domain);
+      refuseHomedElsewhere(
+        ctx,
+        [found],
+        `user ${found.name}@${found.domain}`,
+        `run USER DEL on node ${found.node}, which holds the mail`,
+      );
+      const user = await ctx.directory.delUser(found.name, found.domain);
       const root = ctx.store.userRoot(user);
       try {
         await ctx.store.removeMailbox(root);
@@ -225,10 +274,11 @@ export const USER_COMMANDS: CommandSpec[] = [
       const users = ctx.directory.users(domainFilter(ctx, params));
       const lines: string[] = [];
       for (const u of users) {
-        const usage = await ctx.store.usage(ctx.store.userRoot(u));
+        const local = ctx.homeOf(u) === "local";
+        const usage = local ? await ctx.store.usage(ctx.store.userRoot(u)) : "unknown";
         lines.push(
           `${u.name}@${u.domain} Quota=${u.quota} Usage=${usage} MaxIn=${u.maxIn}` +
-            ` MaxOut=${u.maxOut} Map=${u.map || "NONE"}`,
+            ` MaxOut=${u.maxOut} Map=${u.map || "NONE"}${u.node ? ` Node=${u.node}` : ""}`,
         );
       }
       return ok(plural(lines.length, "user"), lines);
