@@ -194,3 +194,53 @@ export async function eachParallel<T>(
     await Promise.all(items.slice(i, i + PARALLEL_FS).map((it, j) => work(it, i + j)));
   }
 }
+
+/**
+ * The start of a message file up to and including the empty line that ends its header
+ * (CRLF or bare LF), or up to `cap` bytes when the header is longer, or the whole file
+ * when it has no empty line. `whole`: the end of the file was reached (the bytes are the
+ * message). Reads grow from 16 KiB, so a typical header costs one read.
+ */
+export async function readHeaderBlock(
+  file: Deno.FsFile,
+  cap: number,
+): Promise<{ bytes: Uint8Array; whole: boolean }> {
+  let buf = new Uint8Array(Math.min(cap, 16 << 10));
+  let n = 0;
+  for (;;) {
+    const got = await file.read(buf.subarray(n));
+    if (got === null) return { bytes: buf.subarray(0, n), whole: true };
+    const from = Math.max(0, n - 2);
+    n += got;
+    const end = blankLineEnd(buf, from, n);
+    if (end >= 0) return { bytes: buf.subarray(0, end), whole: false };
+    if (n === buf.length) {
+      if (n >= cap) return { bytes: buf, whole: false };
+      buf = grow(buf, Math.min(cap, buf.length * 2));
+    }
+  }
+}
+
+function grow(buf: Uint8Array, size: number): Uint8Array<ArrayBuffer> {
+  const bigger = new Uint8Array(size);
+  bigger.set(buf);
+  return bigger;
+}
+
+/**
+ * Where the header ends in bytes[0, end) when its empty line starts at or after `from`
+ * (the end of that line), else -1. A message may begin with the empty line (no header).
+ */
+function blankLineEnd(bytes: Uint8Array, from: number, end: number): number {
+  if (from === 0) {
+    if (end >= 1 && bytes[0] === 10) return 1;
+    if (end >= 2 && bytes[0] === 13 && bytes[1] === 10) return 2;
+  }
+  for (let i = from; i < end; i++) {
+    if (bytes[i] !== 10) continue;
+    // The line starting after this LF is empty: LF, or CR LF.
+    if (i + 1 < end && bytes[i + 1] === 10) return i + 2;
+    if (i + 2 < end && bytes[i + 1] === 13 && bytes[i + 2] === 10) return i + 3;
+  }
+  return -1;
+}

@@ -28,6 +28,7 @@ import {
   isInbox,
   newBaseName,
 } from "./maildir_names.ts";
+import { KeysSpool } from "./keys_spool.ts";
 import { OpenFolders } from "./open_folders.ts";
 import { UIDLIST } from "./folder/uidlist.ts";
 
@@ -56,6 +57,17 @@ export interface StoredMessage {
 
 type Listener = () => void;
 
+/** What the store asks of the layers above it (constructor argument). */
+export interface StoreHooks {
+  /**
+   * The SORT/SEARCH keys of a message the store takes in, as the opaque text the folder
+   * index keeps (src/imap/message_keys.ts indexKeysText): `bytes` is the whole message
+   * (`whole`) or its header block through the empty line. Stored with the message, so
+   * IMAP never reads the file for them; without the hook they are computed on first need.
+   */
+  messageKeys?(bytes: Uint8Array, whole: boolean): string;
+}
+
 export class MailStore {
   readonly dirBase: string;
   readonly hashDirs: number;
@@ -64,10 +76,26 @@ export class MailStore {
   readonly #usage = new UsageCache();
   /** Mailboxes created, deleted, renamed (and what IMAP adds: subscriptions, metadata). */
   readonly events = new MailboxEvents();
+  readonly #hooks: StoreHooks;
+  readonly #keysSpool = new KeysSpool((path) => this.#folders.loaded(path));
 
-  constructor(dirBase: string, hashDirs: number) {
+  constructor(dirBase: string, hashDirs: number, hooks: StoreHooks = {}) {
     this.dirBase = resolve(dirBase);
     this.hashDirs = hashDirs;
+    this.#hooks = hooks;
+  }
+
+  /**
+   * The index key text of a message about to be stored (StoreHooks.messageKeys), or null
+   * without the hook or when it fails (the keys are then computed from the file later).
+   */
+  keysFor(bytes: Uint8Array, whole = true): string | null {
+    if (!this.#hooks.messageKeys) return null;
+    try {
+      return this.#hooks.messageKeys(bytes, whole);
+    } catch {
+      return null;
+    }
   }
 
   /** SPEC §5: DirBase/domains/<domain>/<h1>/.../<hN>/<user>/, or DirBase/<DIR>. */
@@ -130,6 +158,7 @@ export class MailStore {
 
   /** Writes every open folder's index and closes it (daemon shutdown). */
   async close(): Promise<void> {
+    this.#keysSpool.flush();
     await this.#folders.drop(() => true);
   }
 
@@ -202,6 +231,8 @@ export class MailStore {
   ): Promise<StoredMessage[]> {
     if (targets.length === 0) return [];
     const base = newBaseName(data.length);
+    // The SORT/SEARCH keys, computed once while the bytes are at hand (StoreHooks).
+    const keys = this.keysFor(data);
     const first = targets[0].root;
     const tmp = join(first, "tmp", base);
     const file = await Deno.open(tmp, { write: true, createNew: true, mode: 0o600 });
@@ -239,6 +270,7 @@ export class MailStore {
             flags: opts.flags ?? null,
             size: data.length,
             internalDate: opts.internalDate ?? null,
+            keys,
           };
           const [uid] = await folder.add([item]);
           if (!uid) throw new Deno.errors.NotFound(`${tmp} vanished during delivery`);
@@ -250,6 +282,7 @@ export class MailStore {
           if (last) tmpGone = await renameOrCopy(tmp, dest);
           else await linkOrCopy(tmp, dest);
           stored.push({ folderPath: dests[i].folderPath, base });
+          if (keys) this.#keysSpool.put(dests[i].folderPath, base, keys);
         }
         this.#usage.adjust(dests[i].root, data.length);
       }
@@ -326,6 +359,8 @@ export class MailStore {
           flags,
           size: m.size,
           internalDate: m.internalDate,
+          // The same bytes: the source's stored keys hold (none: computed later).
+          keys: source.keysGet(m.base),
         });
         from.push(uid);
       }

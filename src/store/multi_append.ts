@@ -53,6 +53,7 @@ export async function appendAtomically(
     flags: item.flags,
     size: item.data.length,
     internalDate: item.internalDate ?? null,
+    keys: store.keysFor(item.data),
   }));
   const staged: string[] = [];
   try {
