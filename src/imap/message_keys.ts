@@ -256,12 +256,20 @@ export function keysOfMessage(bytes: Uint8Array, whole: boolean): MessageKeys {
 }
 
 /**
+ * Messages up to this size get their EMAILID when stored; a bigger one's is left for its
+ * first use (hashing megabytes would hold the event loop during a delivery).
+ */
+const EMAILID_AT_STORE_MAX = 1 << 20;
+
+/**
  * The keys of a message the store takes in, in the form the folder index keeps
  * (MailStore's `messageKeys` hook, so deliveries, APPEND and MULTIAPPEND store them with
  * the message and SORT / SEARCH never read its file for them).
  */
 export function indexKeysText(bytes: Uint8Array, whole: boolean): string {
-  return encodeKeys(keysOfMessage(bytes, whole));
+  const hash = whole && bytes.length <= EMAILID_AT_STORE_MAX;
+  const end = headerEnd(bytes, 0, bytes.length);
+  return encodeKeys(computeKeys(hash ? bytes : bytes.subarray(0, end), 0, end, hash));
 }
 
 /**
