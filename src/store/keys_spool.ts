@@ -12,6 +12,17 @@ import { log } from "../log.ts";
 import type { Folder } from "./folder/folder.ts";
 import { FolderIndex } from "./folder/index_db.ts";
 
+/** What the store asks of the layers above it (constructor argument). */
+export interface StoreHooks {
+  /**
+   * The SORT/SEARCH keys of a message the store takes in, as the opaque text the folder
+   * index keeps (src/imap/message_keys.ts indexKeysText): `bytes` is the whole message
+   * (`whole`) or its header block through the empty line. Stored with the message, so
+   * IMAP never reads the file for them; without the hook they are computed on first need.
+   */
+  messageKeys?(bytes: Uint8Array, whole: boolean): string;
+}
+
 /** How long keys wait for others to the same folders, and how many wait at most. */
 const BATCH_MS = 200;
 const MAX_PENDING = 5000;

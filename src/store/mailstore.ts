@@ -28,7 +28,7 @@ import {
   isInbox,
   newBaseName,
 } from "./maildir_names.ts";
-import { KeysSpool } from "./keys_spool.ts";
+import { KeysSpool, type StoreHooks } from "./keys_spool.ts";
 import { OpenFolders } from "./open_folders.ts";
 import { UIDLIST } from "./folder/uidlist.ts";
 
@@ -56,17 +56,6 @@ export interface StoredMessage {
 }
 
 type Listener = () => void;
-
-/** What the store asks of the layers above it (constructor argument). */
-export interface StoreHooks {
-  /**
-   * The SORT/SEARCH keys of a message the store takes in, as the opaque text the folder
-   * index keeps (src/imap/message_keys.ts indexKeysText): `bytes` is the whole message
-   * (`whole`) or its header block through the empty line. Stored with the message, so
-   * IMAP never reads the file for them; without the hook they are computed on first need.
-   */
-  messageKeys?(bytes: Uint8Array, whole: boolean): string;
-}
 
 export class MailStore {
   readonly dirBase: string;
@@ -418,3 +407,4 @@ export class MailStore {
 }
 
 export { UIDLIST };
+export type { StoreHooks };
