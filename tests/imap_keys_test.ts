@@ -177,6 +177,43 @@ Deno.test("warm: missing keys from the header, dates learnt, EMAILID on demand",
   });
 });
 
+Deno.test("warm: many files through the reader worker, a waiting command shares its reads", async () => {
+  await withStore(async (store, root) => {
+    const n = 450;
+    await dropIn(root, [
+      ...Array.from({ length: n - 1 }, (_, i) => mail(`m${i}`, 100 + i)),
+      mail("the big one", 70_000),
+    ]);
+    const folder = (await store.openFolder(root, "INBOX"))!;
+    const entries = [...folder.messages.values()];
+    const keys = new FolderKeys(folder);
+    // Count file reads made on this thread: the worker's do not show here.
+    const orig = Deno.readFile;
+    let readsHere = 0;
+    Deno.readFile = (path, opts) => {
+      readsHere++;
+      return orig(path, opts);
+    };
+    try {
+      const warming = keys.warm();
+      // A command asking for the last message meanwhile waits for its batch.
+      const last = await keys.get(entries[n - 1]);
+      equal(last.subject, "THE BIG ONE");
+      await warming;
+    } finally {
+      Deno.readFile = orig;
+    }
+    equal(readsHere, 0);
+    for (const [i, e] of entries.entries()) {
+      equal(keys.peek(e)?.subject, i < n - 1 ? `M${i}` : "THE BIG ONE");
+      ok(folder.keysGet(e.base));
+      equal(e.internalDate, Date.UTC(2023, 4, 6));
+    }
+    equal(keys.peek(entries[0])?.emailId, emailIdOf(mail("m0", 100)));
+    equal(keys.peek(entries[n - 1])?.emailId, null);
+  });
+});
+
 const atom = (value: string): Token => ({ kind: "atom", value });
 const list = (...items: Token[]): Token => ({ kind: "list", items });
 

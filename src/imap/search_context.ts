@@ -242,7 +242,7 @@ export async function sendContextUpdates(s: Session): Promise<void> {
     if (leaving.length) line += ` REMOVEFROM (${removeFrom(view, ctx, leaving)})`;
     if (joining.length) {
       if (ctx.criteria) {
-        const items = await sortItemsOf(s, view, joining);
+        const items = await sortItemsOf(view, joining);
         if (items.length) line += ` ADDTO (${addTo(view, ctx, items)})`;
       } else {
         for (const [, u] of joining) ctx.members.add(u);

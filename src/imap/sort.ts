@@ -163,7 +163,6 @@ export function sortItems(items: SortItem[], criteria: readonly SortCriterion[])
  * while its file was read is left out.
  */
 export async function sortItemsOf(
-  s: Session,
   view: MailboxView,
   found: [number, number][],
 ): Promise<SortItem[]> {
@@ -171,7 +170,7 @@ export async function sortItemsOf(
   const entries = found.map(([, uid]) => view.entry(uid));
   const present = found.filter((_, i) => entries[i] !== undefined);
   const live = entries.filter((e) => e !== undefined);
-  const keys = await folderKeys(folder).getAll(live, () => s.out.maybeFlush());
+  const keys = await folderKeys(folder).getAll(live);
   const items: SortItem[] = [];
   for (let i = 0; i < live.length; i++) {
     const k = keys[i];
@@ -195,7 +194,7 @@ async function sortCommand(s: Session, tag: string, args: Args, uid: boolean) {
   if (ret?.update) checkContextTag(view, tag);
   const saved = someKey(key, (k) => k.op === "saved") ? savedUids(view) : [];
   const sorted = sortItems(
-    await sortItemsOf(s, view, await runSearch(s, key, { saved })),
+    await sortItemsOf(view, await runSearch(s, key, { saved })),
     criteria,
   );
   const nums = sorted.map((it) => uid ? it.uid : it.seq);

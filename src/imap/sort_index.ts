@@ -9,13 +9,17 @@
  *   stored (MailStore's messageKeys hook: delivery, APPEND, COPY, MOVE);
  * - for the others (dropped in by other software, or after the index was rebuilt), the
  *   file's header block: the whole file when small, else only up to its empty line
- *   (at most 64 KiB), a few files at a time, and the keys go to the index (the file's
- *   internal date too, when it was not known: SINCE and ARRIVAL then need no stat).
+ *   (at most 64 KiB), and the keys go to the index (the file's internal date too, when it
+ *   was not known: SINCE and ARRIVAL then need no stat). Many files are read by the reader
+ *   worker (keys_reader.ts) in batches, off the event loop; a few, or all where the worker
+ *   cannot run, on the event loop a few at a time.
  *
  * `warm()` runs after SELECT in the background, so the first header SEARCH or SORT finds
- * the keys computed (or joins the reads under way: a message is read once).
+ * the keys computed, or waits for the batch that holds a message's file (each message's
+ * computation is registered when the run starts: a file is read once, whoever asks).
  */
 import { log } from "../log.ts";
+import { acquireKeysReader, readKeys, releaseKeysReader } from "./keys_reader.ts";
 import { toCrlf } from "../message/line_endings.ts";
 import type { Folder, MessageEntry } from "../store/folder/folder.ts";
 import {
@@ -26,9 +30,13 @@ import {
   type MessageKeys,
 } from "./message_keys.ts";
 
-/** Files read at the same time for keys: by a command waiting for them, in the background. */
+/** Files read at the same time on the event loop: for a waiting command, in the background. */
 const PARALLEL = 16;
 const PARALLEL_BACKGROUND = 8;
+/** From this many files on, the reader worker reads them, BATCH per request, two at a time. */
+const WORKER_MIN = 200;
+const BATCH = 64;
+const IN_FLIGHT = 2;
 /** Stored keys read per page (a page is decoded in a few ms). */
 const PAGE = 500;
 /** Files up to this size are read whole (one read either way, and the EMAILID comes free). */
@@ -44,8 +52,11 @@ export class FolderKeys {
   #loaded = false;
   /** Messages from this UID on arrived after the load began: their keys may be stored since. */
   #loadedUidNext = 0;
-  /** Keys being computed (a message is read once, whoever asks). */
-  #computing = new Map<string, Promise<MessageKeys>>();
+  /**
+   * Messages whose keys are being computed: settles when they are known (or could not be:
+   * the message is gone). A message is read once, whoever asks.
+   */
+  #computing = new Map<string, Promise<unknown>>();
   #warming: Promise<void> | null = null;
 
   constructor(readonly folder: Folder) {}
@@ -89,12 +100,23 @@ export class FolderKeys {
     if (!this.#loaded) await this.load();
     const known = this.peek(entry);
     if (known) return known;
-    let p = this.#computing.get(entry.base);
-    if (!p) {
-      p = this.#compute(entry).finally(() => this.#computing.delete(entry.base));
-      this.#computing.set(entry.base, p);
+    const under = this.#computing.get(entry.base);
+    if (under) {
+      await under.catch(() => {});
+      const k = this.#byBase.get(entry.base);
+      if (k) return k;
     }
-    return await p;
+    return await this.#track(entry.base, this.#compute(entry));
+  }
+
+  /** Registers a message's computation (others asking wait for it); forgets it when done. */
+  #track<T>(base: string, work: Promise<T>): Promise<T> {
+    const tracked: Promise<T> = work.finally(() => {
+      if (this.#computing.get(base) === tracked) this.#computing.delete(base);
+    });
+    tracked.catch(() => {}); // a failure is the waiters' to handle, not unhandled
+    this.#computing.set(base, tracked);
+    return tracked;
   }
 
   async #compute(entry: MessageEntry): Promise<MessageKeys> {
@@ -115,46 +137,18 @@ export class FolderKeys {
     return k.emailId;
   }
 
-  /**
-   * Keys for every entry, in order; files of messages not seen before are read a few at a
-   * time. A message expunged meanwhile gets null. `between` runs after each group of reads
-   * (the session flushes its output there).
-   */
-  async getAll(
-    entries: readonly MessageEntry[],
-    between?: () => Promise<void>,
-  ): Promise<(MessageKeys | null)[]> {
+  /** Keys for every entry, in order (files read as needed); null for a message gone meanwhile. */
+  async getAll(entries: readonly MessageEntry[]): Promise<(MessageKeys | null)[]> {
     await this.load();
     this.#prune();
-    const out: (MessageKeys | null)[] = new Array(entries.length).fill(null);
-    let pending: Promise<void>[] = [];
-    for (let i = 0; i < entries.length; i++) {
-      const known = this.peek(entries[i]);
-      if (known) {
-        out[i] = known;
-        continue;
-      }
-      pending.push(
-        this.get(entries[i]).then((k) => {
-          out[i] = k;
-        }, (e) => {
-          if (!(e instanceof Deno.errors.NotFound)) throw e; // expunged meanwhile
-        }),
-      );
-      if (pending.length >= PARALLEL) {
-        await Promise.all(pending);
-        pending = [];
-        await between?.();
-      }
-    }
-    await Promise.all(pending);
-    return out;
+    await this.#fill(entries, PARALLEL);
+    return entries.map((e) => this.peek(e) ?? null);
   }
 
   /**
-   * Loads the stored keys and computes the missing ones (PARALLEL files at a time), in the
-   * background: the event loop is only held for one message's keys at a time. Stored keys
-   * of messages no longer in the folder are dropped from the index. One run at a time.
+   * Loads the stored keys and computes the missing ones, in the background (see above).
+   * Stored keys of messages no longer in the folder are dropped from the index. One run
+   * at a time.
    */
   warm(): Promise<void> {
     return this.#warming ??= this.#warm().finally(() => {
@@ -164,23 +158,117 @@ export class FolderKeys {
 
   async #warm(): Promise<void> {
     await this.load();
-    const folder = this.folder;
-    if (this.#byBase.size > folder.messages.size) this.#dropOrphans();
-    const missing: MessageEntry[] = [];
-    for (const e of folder.messages.values()) if (!this.peek(e)) missing.push(e);
+    if (this.#byBase.size > this.folder.messages.size) this.#dropOrphans();
+    await this.#fill([...this.folder.messages.values()], PARALLEL_BACKGROUND);
+  }
+
+  /**
+   * Computes the keys of the entries not known yet and waits for those being computed.
+   * A message expunged meanwhile is left without.
+   */
+  async #fill(entries: readonly MessageEntry[], parallel: number): Promise<void> {
+    const todo: MessageEntry[] = [];
+    const under = new Set<Promise<unknown>>();
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i];
+      if (i % 5000 === 4999) await yieldNow();
+      if (this.peek(e)) continue;
+      const p = this.#computing.get(e.base);
+      if (p) under.add(p);
+      else todo.push(e);
+    }
+    if (todo.length >= WORKER_MIN && acquireKeysReader()) {
+      try {
+        await this.#fillInWorker(todo);
+      } finally {
+        releaseKeysReader();
+      }
+    } else await this.#fillHere(todo, parallel);
+    await Promise.allSettled(under);
+  }
+
+  /** #fill on the event loop, `parallel` files at a time. */
+  async #fillHere(entries: readonly MessageEntry[], parallel: number): Promise<void> {
     let next = 0;
-    const worker = async () => {
-      while (next < missing.length && !folder.closed) {
-        const e = missing[next++];
-        if (folder.messages.get(e.uid) !== e) continue; // expunged or renamed meanwhile
+    const run = async () => {
+      while (next < entries.length && !this.folder.closed) {
+        const e = entries[next++];
+        if (this.peek(e)) continue;
         try {
           await this.get(e);
+        } catch (err) {
+          if (!(err instanceof Deno.errors.NotFound)) throw err; // expunged meanwhile
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: parallel }, run));
+  }
+
+  /**
+   * #fill through the reader worker. Every message is registered with its batch before
+   * the first batch is sent (a few thousand at a time, yielding between), so a command
+   * needing one waits for its batch; files the worker could not read (renamed by a flag
+   * change meanwhile) are read here after their batch.
+   */
+  async #fillInWorker(entries: readonly MessageEntry[]): Promise<void> {
+    const batches: MessageEntry[][] = [];
+    for (let i = 0; i < entries.length; i += BATCH) batches.push(entries.slice(i, i + BATCH));
+    const done = batches.map(() => Promise.withResolvers<void>());
+    for (let i = 0; i < batches.length; i++) {
+      for (const e of batches[i]) this.#computing.set(e.base, done[i].promise);
+      if (i % 64 === 63) await yieldNow();
+    }
+    let next = 0;
+    const run = async () => {
+      while (next < batches.length) {
+        const i = next++;
+        try {
+          if (!this.folder.closed) await this.#readBatch(batches[i]);
+        } finally {
+          done[i].resolve();
+          for (const e of batches[i]) {
+            if (this.#computing.get(e.base) === done[i].promise) this.#computing.delete(e.base);
+          }
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: IN_FLIGHT }, run));
+  }
+
+  /** One batch in the worker, then what it could not read on the event loop. */
+  async #readBatch(batch: MessageEntry[]): Promise<void> {
+    const folder = this.folder;
+    const results = await readKeys(
+      batch.map((e) => ({ path: folder.filePath(e), size: e.size, date: e.internalDate === null })),
+      WHOLE_UP_TO,
+      HEADER_CAP,
+    );
+    const left: MessageEntry[] = [];
+    batch.forEach((e, i) => {
+      const r = results?.[i];
+      const k = r && "text" in r ? decodeKeys(r.text) : null;
+      if (!k || !r || !("text" in r)) {
+        left.push(e);
+        return;
+      }
+      this.#byBase.set(e.base, k);
+      folder.keysPut(e.base, r.text);
+      if (r.mtime !== null && e.internalDate === null) folder.noteInternalDate(e, r.mtime);
+    });
+    // Directly, not through #computing: those registrations wait for this batch.
+    let next = 0;
+    const run = async () => {
+      while (next < left.length) {
+        const e = left[next++];
+        if (folder.messages.get(e.uid) !== e) continue; // expunged meanwhile
+        try {
+          await this.#compute(e);
         } catch (err) {
           if (!(err instanceof Deno.errors.NotFound)) throw err;
         }
       }
     };
-    await Promise.all(Array.from({ length: PARALLEL_BACKGROUND }, worker));
+    await Promise.all(Array.from({ length: PARALLEL_BACKGROUND }, run));
   }
 
   /** Stored keys whose message is gone (deleted by other software): out of the index. */

@@ -195,36 +195,64 @@ export async function eachParallel<T>(
   }
 }
 
+/** What readHeaderBlock returns: the bytes, and whether they are the whole file. */
+export interface HeaderBlock {
+  bytes: Uint8Array;
+  whole: boolean;
+}
+
 /**
  * The start of a message file up to and including the empty line that ends its header
  * (CRLF or bare LF), or up to `cap` bytes when the header is longer, or the whole file
  * when it has no empty line. `whole`: the end of the file was reached (the bytes are the
  * message). Reads grow from 16 KiB, so a typical header costs one read.
  */
-export async function readHeaderBlock(
-  file: Deno.FsFile,
-  cap: number,
-): Promise<{ bytes: Uint8Array; whole: boolean }> {
-  let buf = new Uint8Array(Math.min(cap, 16 << 10));
-  let n = 0;
+export async function readHeaderBlock(file: Deno.FsFile, cap: number): Promise<HeaderBlock> {
+  const h = new HeaderBuffer(cap);
   for (;;) {
-    const got = await file.read(buf.subarray(n));
-    if (got === null) return { bytes: buf.subarray(0, n), whole: true };
-    const from = Math.max(0, n - 2);
-    n += got;
-    const end = blankLineEnd(buf, from, n);
-    if (end >= 0) return { bytes: buf.subarray(0, end), whole: false };
-    if (n === buf.length) {
-      if (n >= cap) return { bytes: buf, whole: false };
-      buf = grow(buf, Math.min(cap, buf.length * 2));
-    }
+    const done = h.took(await file.read(h.space()));
+    if (done) return done;
   }
 }
 
-function grow(buf: Uint8Array, size: number): Uint8Array<ArrayBuffer> {
-  const bigger = new Uint8Array(size);
-  bigger.set(buf);
-  return bigger;
+/** readHeaderBlock for a worker thread (blocking reads). */
+export function readHeaderBlockSync(file: Deno.FsFile, cap: number): HeaderBlock {
+  const h = new HeaderBuffer(cap);
+  for (;;) {
+    const done = h.took(file.readSync(h.space()));
+    if (done) return done;
+  }
+}
+
+/** The bytes read so far of a header block, and where it ends. */
+class HeaderBuffer {
+  #buf: Uint8Array;
+  #n = 0;
+
+  constructor(readonly cap: number) {
+    this.#buf = new Uint8Array(Math.min(cap, 16 << 10));
+  }
+
+  /** Where the next read goes. */
+  space(): Uint8Array {
+    return this.#buf.subarray(this.#n);
+  }
+
+  /** Takes the result of a read into space() (null: end of file); the block once complete. */
+  took(got: number | null): HeaderBlock | null {
+    if (got === null) return { bytes: this.#buf.subarray(0, this.#n), whole: true };
+    const from = Math.max(0, this.#n - 2);
+    this.#n += got;
+    const end = blankLineEnd(this.#buf, from, this.#n);
+    if (end >= 0) return { bytes: this.#buf.subarray(0, end), whole: false };
+    if (this.#n === this.#buf.length) {
+      if (this.#n >= this.cap) return { bytes: this.#buf, whole: false };
+      const bigger = new Uint8Array(Math.min(this.cap, this.#buf.length * 2));
+      bigger.set(this.#buf);
+      this.#buf = bigger;
+    }
+    return null;
+  }
 }
 
 /**

@@ -229,10 +229,13 @@ export class Folder {
   }
 
   #learnDate(entry: MessageEntry, mtime: Date | null): void {
-    entry.internalDate = mtime?.getTime() ?? Date.now();
-    if (this.messages.get(entry.uid) === entry) {
-      this.#st.index.noteDate(entry.uid, entry.internalDate);
-    }
+    this.noteInternalDate(entry, mtime?.getTime() ?? Date.now());
+  }
+
+  /** Records an internal date learnt elsewhere (the file's mtime, read by a worker). */
+  noteInternalDate(entry: MessageEntry, ms: number): void {
+    entry.internalDate = ms;
+    if (this.messages.get(entry.uid) === entry) this.#st.index.noteDate(entry.uid, ms);
   }
 
   /**
