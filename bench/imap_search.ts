@@ -223,6 +223,7 @@ try {
   await c.cmd("LOGOUT").catch(() => []);
   c.close();
 } finally {
+  console.log(srv.logs().split("\n").filter((l) => /keys of|SELECT/.test(l)).join("\n"));
   await srv.stop();
   await Deno.remove(seed.dirBase, { recursive: true }).catch(() => {});
 }

@@ -1,20 +1,19 @@
 /**
  * Reading many message files for their SORT/SEARCH keys off the main thread: a worker
- * (keys_worker.ts) reads each file's header block (or the whole file when small) with
- * blocking reads and computes the keys, so the session's event loop only stores the
- * results. Reading 100,000 files on the event loop costs tens of microseconds of its time
+ * (keys_worker.ts) reads each file's header block with blocking reads and computes the
+ * keys (the EMAILID is left for its first use), so the session's event loop only stores
+ * the results. Reading 100,000 files on the event loop costs tens of microseconds of its time
  * per file in asynchronous file operations alone; here it costs none.
  *
- * One worker per process, started by the first bulk read and stopped when the last one
- * ends. Where it cannot start (a compiled binary built without it, see
+ * The workers (one per spare core, at most four) are started by the first bulk read and
+ * stopped when the last one ends. Where it cannot start (a compiled binary built without it, see
  * scripts/compile.ts), `read` answers null and the caller reads on the main thread.
  */
 import { log } from "../log.ts";
 
-/** One file to read: its path, its size, whether its mtime (internal date) is wanted. */
+/** One file to read: its path, and whether its mtime (internal date) is wanted. */
 export interface KeysReadItem {
   path: string;
-  size: number;
   date: boolean;
 }
 
@@ -27,7 +26,7 @@ export type KeysReadResult =
 export interface KeysReadRequest {
   id: number;
   items: KeysReadItem[];
-  wholeUpTo: number;
+  /** The longest header block read. */
   cap: number;
 }
 
@@ -35,68 +34,79 @@ interface Waiting {
   resolve: (r: KeysReadResult[] | null) => void;
 }
 
-let worker: Worker | null = null;
+/** Workers: one per spare core, at most four (reading is mostly parsing). */
+const WORKERS = Math.max(1, Math.min(4, (navigator.hardwareConcurrency ?? 2) - 1));
+
+let workers: Worker[] = [];
 let broken = false;
 let users = 0;
 let nextId = 0;
 const waiting = new Map<number, Waiting>();
 
-function fail(why: string): void {
-  if (!broken) log("imap").warn(`keys reader worker unavailable (${why}); reading in the session`);
-  broken = true;
-  worker?.terminate();
-  worker = null;
+function stopAll(): void {
+  for (const w of workers) w.terminate();
+  workers = [];
   for (const w of waiting.values()) w.resolve(null);
   waiting.clear();
 }
 
-/** Starts a bulk read (the worker with it); `release` when done. False: no worker here. */
+function fail(why: string): void {
+  if (!broken) log("imap").warn(`keys reader worker unavailable (${why}); reading in the session`);
+  broken = true;
+  stopAll();
+}
+
+function startWorker(): Worker {
+  const w = new Worker(new URL("./keys_worker.ts", import.meta.url).href, { type: "module" });
+  w.onmessage = (ev: MessageEvent<{ id: number; results: KeysReadResult[] }>) => {
+    const r = waiting.get(ev.data.id);
+    waiting.delete(ev.data.id);
+    r?.resolve(ev.data.results);
+  };
+  w.onerror = (ev: ErrorEvent) => {
+    ev.preventDefault();
+    fail(ev.message);
+  };
+  return w;
+}
+
+/** Starts a bulk read (the workers with it); release when done. False: no worker here. */
 export function acquireKeysReader(): boolean {
   if (broken) return false;
-  if (!worker) {
+  if (workers.length === 0) {
     try {
-      worker = new Worker(new URL("./keys_worker.ts", import.meta.url).href, { type: "module" });
+      for (let i = 0; i < WORKERS; i++) workers.push(startWorker());
     } catch (e) {
       fail((e as Error)?.message ?? String(e));
       return false;
     }
-    worker.onmessage = (ev: MessageEvent<{ id: number; results: KeysReadResult[] }>) => {
-      const w = waiting.get(ev.data.id);
-      waiting.delete(ev.data.id);
-      w?.resolve(ev.data.results);
-    };
-    worker.onerror = (ev: ErrorEvent) => {
-      ev.preventDefault();
-      fail(ev.message);
-    };
   }
   users++;
   return true;
 }
 
 export function releaseKeysReader(): void {
-  if (--users > 0 || !worker) return;
+  if (--users > 0) return;
   users = 0;
-  worker.terminate();
-  worker = null;
-  for (const w of waiting.values()) w.resolve(null);
-  waiting.clear();
+  stopAll();
+}
+
+/** Requests sent at once so that no worker waits: two per worker. */
+export function keysReaderSlots(): number {
+  return Math.max(1, workers.length) * 2;
 }
 
 /**
- * Reads a batch of files in the worker; null when the worker is gone (the caller reads
+ * Reads a batch of files in a worker; null when the workers are gone (the caller reads
  * them itself). Only between acquireKeysReader and releaseKeysReader.
  */
-export function readKeys(
-  items: KeysReadItem[],
-  wholeUpTo: number,
-  cap: number,
-): Promise<KeysReadResult[] | null> {
-  if (!worker) return Promise.resolve(null);
+export function readKeys(items: KeysReadItem[], cap: number): Promise<KeysReadResult[] | null> {
+  if (workers.length === 0) return Promise.resolve(null);
   const id = nextId++;
-  const request: KeysReadRequest = { id, items, wholeUpTo, cap };
+  const request: KeysReadRequest = { id, items, cap };
+  const worker = workers[id % workers.length];
   return new Promise((resolve) => {
     waiting.set(id, { resolve });
-    worker!.postMessage(request);
+    worker.postMessage(request);
   });
 }

@@ -8,18 +8,19 @@
  *   messages stored through this server have theirs there from the moment they were
  *   stored (MailStore's messageKeys hook: delivery, APPEND, COPY, MOVE);
  * - for the others (dropped in by other software, or after the index was rebuilt), the
- *   file's header block: the whole file when small, else only up to its empty line
- *   (at most 64 KiB), and the keys go to the index (the file's internal date too, when it
- *   was not known: SINCE and ARRIVAL then need no stat). Many files are read by the reader
- *   worker (keys_reader.ts) in batches, off the event loop; a few, or all where the worker
- *   cannot run, on the event loop a few at a time.
+ *   file's header block, up to its empty line (at most 64 KiB), and the keys go to the
+ *   index (the file's internal date too, when it was not known: SINCE and ARRIVAL then
+ *   need no stat). Many files (a warm-up, a SORT) are read by the reader workers
+ *   (keys_reader.ts) in batches of 64, off the event loop; a few (or all, where no worker
+ *   can run) on the event loop, a few at a time, small files whole (one read, and the
+ *   EMAILID with it). A header-only read leaves the EMAILID for its first use.
  *
  * `warm()` runs after SELECT in the background, so the first header SEARCH or SORT finds
  * the keys computed, or waits for the batch that holds a message's file (each message's
  * computation is registered when the run starts: a file is read once, whoever asks).
  */
 import { log } from "../log.ts";
-import { acquireKeysReader, readKeys, releaseKeysReader } from "./keys_reader.ts";
+import { acquireKeysReader, keysReaderSlots, readKeys, releaseKeysReader } from "./keys_reader.ts";
 import { toCrlf } from "../message/line_endings.ts";
 import type { Folder, MessageEntry } from "../store/folder/folder.ts";
 import {
@@ -33,13 +34,12 @@ import {
 /** Files read at the same time on the event loop: for a waiting command, in the background. */
 const PARALLEL = 16;
 const PARALLEL_BACKGROUND = 8;
-/** From this many files on, the reader worker reads them, BATCH per request, two at a time. */
+/** From this many files on, the reader workers read them, BATCH per request. */
 const WORKER_MIN = 200;
 const BATCH = 64;
-const IN_FLIGHT = 2;
 /** Stored keys read per page (a page is decoded in a few ms). */
 const PAGE = 500;
-/** Files up to this size are read whole (one read either way, and the EMAILID comes free). */
+/** On the event loop, files up to this size are read whole (one operation, and the EMAILID). */
 const WHOLE_UP_TO = 32 << 10;
 /** The longest header block read for keys. */
 const HEADER_CAP = 64 << 10;
@@ -159,7 +159,15 @@ export class FolderKeys {
   async #warm(): Promise<void> {
     await this.load();
     if (this.#byBase.size > this.folder.messages.size) this.#dropOrphans();
+    const started = performance.now(), before = this.#byBase.size;
     await this.#fill([...this.folder.messages.values()], PARALLEL_BACKGROUND);
+    const read = this.#byBase.size - before;
+    if (read > 0) {
+      const ms = Math.round(performance.now() - started);
+      log("imap").info(
+        `${this.folder.path}: keys of ${read} messages read from their files in ${ms} ms`,
+      );
+    }
   }
 
   /**
@@ -232,15 +240,14 @@ export class FolderKeys {
         }
       }
     };
-    await Promise.all(Array.from({ length: IN_FLIGHT }, run));
+    await Promise.all(Array.from({ length: keysReaderSlots() }, run));
   }
 
   /** One batch in the worker, then what it could not read on the event loop. */
   async #readBatch(batch: MessageEntry[]): Promise<void> {
     const folder = this.folder;
     const results = await readKeys(
-      batch.map((e) => ({ path: folder.filePath(e), size: e.size, date: e.internalDate === null })),
-      WHOLE_UP_TO,
+      batch.map((e) => ({ path: folder.filePath(e), date: e.internalDate === null })),
       HEADER_CAP,
     );
     const left: MessageEntry[] = [];
