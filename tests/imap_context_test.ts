@@ -232,6 +232,34 @@ Deno.test("imap CONTEXT=SEARCH: UPDATE as another session changes the mailbox (�
   });
 });
 
+Deno.test("imap CONTEXT=SEARCH: keys that depend on the mailbox as a whole", async () => {
+  await withServer(TEN, async (a, b) => {
+    // Sequence numbers: after an expunge, the message now 3rd joins "1:3".
+    let r = await tagged(a, "V01", "SEARCH RETURN (UPDATE ALL) 1:3");
+    assertEquals(r.lines, ['* ESEARCH (TAG "V01") ALL 1:3']);
+    // "*" in a UID set: a new message is the new "*".
+    r = await tagged(a, "V02", "UID SEARCH RETURN (UPDATE ALL) UID 9:*");
+    assertEquals(r.lines, ['* ESEARCH (TAG "V02") UID ALL 9:10']);
+    // A keyword nobody has yet: it is created later, by another session.
+    r = await tagged(a, "V03", "UID SEARCH RETURN (UPDATE) KEYWORD $Later");
+    assertEquals(r.lines, ['* ESEARCH (TAG "V03") UID']);
+    await b.cmd("UID MOVE 1 Trash");
+    r = await a.cmd("NOOP");
+    assertEquals(r.lines, [
+      '* ESEARCH (TAG "V01") REMOVEFROM (0 1)',
+      "* 1 EXPUNGE",
+      '* ESEARCH (TAG "V01") ADDTO (0 3)',
+    ]);
+    const uid = await append(b, "Subject: later\r\n\r\nx\r\n");
+    await b.cmd("UID STORE 5 +FLAGS ($Later)");
+    r = await a.cmd("NOOP");
+    assertEquals(r.lines.filter((l) => l.startsWith("* ESEARCH")), [
+      `* ESEARCH (TAG "V02") UID ADDTO (0 ${uid})`,
+      '* ESEARCH (TAG "V03") UID ADDTO (0 5)',
+    ]);
+  });
+});
+
 Deno.test("imap CONTEXT=SORT: positions keep the client's result sorted (§4.3.3, §4.3.4)", async () => {
   await withServer(TEN, async (a, b) => {
     for (const [criteria, tag] of [["SUBJECT", "S1"], ["REVERSE SUBJECT", "S2"]]) {

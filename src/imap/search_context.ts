@@ -67,6 +67,8 @@ class Contexts {
   readonly list: Context[] = [];
   readonly changed = new Set<number>();
   readonly added = new Set<number>();
+  /** Messages were expunged: the numbering changed (volatile contexts look again). */
+  renumbered = false;
 }
 
 const byView = new WeakMap<MailboxView, Contexts>();
@@ -130,6 +132,7 @@ function numberOf(view: MailboxView, ctx: Context, uid: number): number {
 
 /** §4.3.4: REMOVEFROM for members being expunged, sent while their numbers still hold. */
 function removeExpunged(view: MailboxView, c: Contexts, uids: number[]): string {
+  c.renumbered = true;
   for (const u of uids) {
     c.changed.delete(u);
     c.added.delete(u);
@@ -209,20 +212,21 @@ export async function sendContextUpdates(s: Session): Promise<void> {
   const view = s.view;
   const c = view ? byView.get(view) : undefined;
   if (!view || !c || c.list.length === 0) return;
-  if (c.changed.size === 0 && c.added.size === 0) return;
+  if (c.changed.size === 0 && c.added.size === 0 && !c.renumbered) return;
   const touched = new Set([...c.changed, ...c.added]);
   const added = new Set(c.added);
   c.changed.clear();
   c.added.clear();
+  c.renumbered = false;
   const positions: number[] = [];
   for (const u of touched) {
     const seq = view.seqOf(u);
     if (seq > 0) positions.push(seq - 1);
   }
   positions.sort((a, b) => a - b);
-  const everything = Array.from(view.uids.keys());
+  let everything: number[] | null = null;
   for (const ctx of [...c.list]) {
-    const candidates = ctx.volatile ? everything : positions;
+    const candidates = ctx.volatile ? everything ??= Array.from(view.uids.keys()) : positions;
     if (candidates.length === 0) continue;
     const hits = new Set(
       (await runSearch(s, ctx.key, { only: candidates, saved: ctx.saved })).map(([, u]) => u),
@@ -238,19 +242,19 @@ export async function sendContextUpdates(s: Session): Promise<void> {
       else if (!was && now) joining.push([i + 1, uid]);
     }
     if (leaving.length === 0 && joining.length === 0) continue;
-    let line = esearchHead(ctx.tag, ctx.uid);
-    if (leaving.length) line += ` REMOVEFROM (${removeFrom(view, ctx, leaving)})`;
+    let data = "";
+    if (leaving.length) data += ` REMOVEFROM (${removeFrom(view, ctx, leaving)})`;
     if (joining.length) {
       if (ctx.criteria) {
-        const items = await sortItemsOf(view, joining);
-        if (items.length) line += ` ADDTO (${addTo(view, ctx, items)})`;
+        const items = await sortItemsOf(view, joining); // a message gone meanwhile: left out
+        if (items.length) data += ` ADDTO (${addTo(view, ctx, items)})`;
       } else {
         for (const [, u] of joining) ctx.members.add(u);
-        line += ` ADDTO (0 ${formatSet(joining.map(([seq, u]) => ctx.uid ? u : seq))})`;
+        data += ` ADDTO (0 ${formatSet(joining.map(([seq, u]) => ctx.uid ? u : seq))})`;
       }
       if (ctx.fetch) await fetchNew(s, ctx.fetch, joining.filter(([, u]) => added.has(u)));
     }
-    s.out.text(line + "\r\n");
+    if (data) s.out.text(esearchHead(ctx.tag, ctx.uid) + data + "\r\n");
   }
 }
 
