@@ -19,6 +19,9 @@ const args = [
   `${repo}deno.json`,
   "--output",
   output,
+  // Workers are not found by the module graph (deno compile docs: "Workers").
+  "--include",
+  `${repo}src/imap/keys_worker.ts`,
   ...Deno.args,
   `${repo}main.ts`,
 ];

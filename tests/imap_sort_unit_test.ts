@@ -16,7 +16,7 @@ import {
   threadIdOf,
 } from "../src/imap/message_keys.ts";
 import { parseSortCriteria, type SortItem, sortItems } from "../src/imap/sort.ts";
-import { orderedSet } from "../src/imap/sort_result.ts";
+import { orderedSet } from "../src/imap/esearch.ts";
 import { formatThreads, type ThreadMessage, threadsOf } from "../src/imap/thread.ts";
 import type { Token } from "../src/imap/parser.ts";
 
@@ -81,8 +81,8 @@ Deno.test("message keys: addresses, display names, dates, references, ids", () =
   equal(k.sent, Date.UTC(1994, 1, 8, 5, 52, 25));
   equal(k.messageId, "<m1@x>");
   deepStrictEqual(k.references, ["<r1@x>", "<r2@x>"]);
-  ok(/^M[A-Za-z0-9_-]{24}$/.test(k.emailId));
-  ok(/^T[A-Za-z0-9_-]{24}$/.test(threadIdOf(k)));
+  ok(/^M[A-Za-z0-9_-]{24}$/.test(k.emailId ?? ""));
+  ok(/^T[A-Za-z0-9_-]{24}$/.test(threadIdOf(k) ?? ""));
   // THREADID is the thread's first message-id: the same for the root and every reply.
   const root = msg("Message-ID: <r1@x>\nSubject: Report");
   equal(threadIdOf(root), threadIdOf(k));
@@ -92,7 +92,7 @@ Deno.test("message keys: addresses, display names, dates, references, ids", () =
   equal(r.sent, null);
   // Stored form round trip, and another version is not trusted.
   deepStrictEqual(decodeKeys(encodeKeys(k)), k);
-  equal(decodeKeys(encodeKeys(k).replace(/^\[1,/, "[0,")), null);
+  equal(decodeKeys(encodeKeys(k).replace(/^\[2,/, "[1,")), null);
   equal(decodeKeys("not json"), null);
 });
 

@@ -102,18 +102,18 @@ export class ReceivedMessage {
       const fromTrace = { path: spool.path, offset: spool.returnPath.length };
       if (parts.every((p) => p.length === 0)) {
         const whole = { ...fromTrace, length: spool.trace.length + this.size };
-        return new MessageContent([whole]);
+        return new MessageContent([whole], null, head);
       }
       const front0 = parts.filter((p) => p.length > 0);
       if (front0.length === 1 && sameBytes(front0[0] as Uint8Array, spool.returnPath)) {
         const whole = { path: spool.path, offset: 0, length: fileStart + this.size };
-        return new MessageContent([whole], { path: spool.path, sync: () => this.sync() });
+        return new MessageContent([whole], { path: spool.path, sync: () => this.sync() }, head);
       }
       parts.push({ ...fromTrace, length: spool.trace.length + this.size });
-      return new MessageContent(parts);
+      return new MessageContent(parts, null, head);
     }
     parts.push(head, { path: spool.path, offset: fileStart + this.head.length, length: tail });
-    return new MessageContent(parts);
+    return new MessageContent(parts, null, head);
   }
 
   /** fsync of the spool file, once, before it is linked into a Maildir. */

@@ -16,6 +16,7 @@ import { IDLE_COMMANDS } from "./idle.ts";
 import { LIST_COMMANDS } from "./list.ts";
 import { QUOTA_COMMANDS } from "./quota.ts";
 import { SEARCH_COMMANDS } from "./search.ts";
+import { CONTEXT_COMMANDS } from "./search_context.ts";
 import { SORT_COMMANDS } from "./sort.ts";
 import { STATUS_COMMANDS } from "./status.ts";
 import { THREAD_COMMANDS } from "./thread.ts";
@@ -31,6 +32,7 @@ export const IMAP_COMMANDS: CommandTable = new Map(Object.entries({
   ...APPEND_COMMANDS,
   ...FETCH_COMMANDS,
   ...SEARCH_COMMANDS,
+  ...CONTEXT_COMMANDS,
   ...IDLE_COMMANDS,
   ...QUOTA_COMMANDS,
   ...SORT_COMMANDS,

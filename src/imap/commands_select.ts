@@ -10,6 +10,7 @@ import type { Args } from "./args.ts";
 import type { Session } from "./session.ts";
 import { openFolderOrFail } from "./status.ts";
 import { mailboxId } from "./objectid.ts";
+import { warmKeys } from "./sort_index.ts";
 import { MailboxView } from "./view.ts";
 
 function deselect(s: Session): void {
@@ -32,6 +33,8 @@ async function select(s: Session, raw: string, readOnly: boolean, params: Select
   const view = new MailboxView(s.ctx.store, folder, name, readOnly);
   await view.open();
   s.view = view;
+  // The SORT / SEARCH keys of messages that lack them are read in the background now.
+  warmKeys(folder);
   s.state = "selected";
   let out = view.flagsResponses();
   out += `* ${view.exists} EXISTS\r\n`;

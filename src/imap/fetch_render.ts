@@ -9,7 +9,7 @@ import { type FetchItem, needsBytes } from "./fetch_items.ts";
 import { decodeBodyBytes } from "../message/body_text.ts";
 import { partial, resolvePart, type Section, sectionBytes } from "../message/section.ts";
 import type { MessageData } from "./msgcache.ts";
-import { messageIds } from "./objectid.ts";
+import { objectIdOf } from "./objectid.ts";
 import { previewValue, saveDateValue } from "./preview.ts";
 import { largeSection } from "./fetch_large.ts";
 import { sendRange } from "./message_file.ts";
@@ -173,8 +173,8 @@ export async function renderMessage(
         case "EMAILID":
         case "THREADID": {
           // RFC 8474 §5: fetch-att "EMAILID (id)", "THREADID (id)".
-          const ids = await messageIds(s.view!.folder, entry);
-          emit(`${item.kind} (${item.kind === "EMAILID" ? ids.emailId : ids.threadId})`);
+          const which = item.kind === "EMAILID" ? "emailId" : "threadId";
+          emit(`${item.kind} (${await objectIdOf(s.view!.folder, entry, which)})`);
           break;
         }
         case "RFC822.HEADER":

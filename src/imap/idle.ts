@@ -16,6 +16,7 @@ const idleCommand: CommandSpec = {
   async run(s, { args }) {
     args.end();
     await s.sendUpdates(true, true);
+    await s.sendSearchUpdates();
     s.out.text("+ idling\r\n");
     await s.out.flush();
     let wake: (() => void) | null = null;
@@ -48,7 +49,10 @@ const idleCommand: CommandSpec = {
           woken = false;
           // Expunges may be sent during IDLE (RFC 2177: it is a command in progress).
           if (notifier && s.notifier === notifier) await notifier.deliver("idle");
-          else await s.sendUpdates(true, false);
+          else {
+            await s.sendUpdates(true, false);
+            await s.sendSearchUpdates();
+          }
           await s.out.flush();
         }
       }

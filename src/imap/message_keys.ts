@@ -9,7 +9,8 @@
  *   display names (RFC 5957 DISPLAYFROM, DISPLAYTO);
  * - Message-ID and References (or In-Reply-To) for THREAD=REFERENCES (RFC 5256 §2.2);
  * - the EMAILID (RFC 8474 §5.1): a digest of the content, so identical messages (a COPY,
- *   one delivery to several folders) share it.
+ *   one delivery to several folders) share it; unknown (null) when only the header block
+ *   was read (a big message another program stored), then computed on first need.
  *
  * Every text key is kept in the i;unicode-casemap form (RFC 5051) that SORT compares, so a
  * sort of 100,000 messages compares stored strings and reads no file. The keys are
@@ -19,11 +20,14 @@ import { createHash } from "node:crypto";
 import { parseAddressList, type ParsedAddress } from "../message/address.ts";
 import { parseDate } from "../message/date.ts";
 import { decodeEncodedWords } from "../message/encoded_words.ts";
-import { fieldValue, forEachField } from "../message/header.ts";
+import { fieldValue, forEachField, headerEnd } from "../message/header.ts";
 import { messageIds } from "../message/message_id.ts";
 
-/** Bumped when what computeKeys returns changes: stored keys of another version are recomputed. */
-export const KEYS_VERSION = 1;
+/**
+ * Bumped when what computeKeys returns changes: stored keys of another version are
+ * recomputed. 2: the EMAILID may be unknown (keys from the header block alone).
+ */
+export const KEYS_VERSION = 2;
 
 export interface MessageKeys {
   /** Base subject (RFC 5256 §2.1), in i;unicode-casemap form. */
@@ -45,8 +49,8 @@ export interface MessageKeys {
   messageId: string | null;
   /** References msg-ids in order, or the first msg-id of In-Reply-To when there are none. */
   references: string[];
-  /** RFC 8474 EMAILID. */
-  emailId: string;
+  /** RFC 8474 EMAILID; null until the whole message was read (see emailIdOf). */
+  emailId: string | null;
 }
 
 /** i;unicode-casemap (RFC 5051 §2): title (here upper) case, then compatibility decomposition. */
@@ -199,14 +203,21 @@ export function digestId(prefix: string, data: Uint8Array | string): string {
   return prefix + createHash("sha256").update(data).digest("base64url").slice(0, 24);
 }
 
+/** RFC 8474 §5.1 EMAILID of a message: a digest of all its bytes. */
+export function emailIdOf(bytes: Uint8Array): string {
+  return digestId("M", bytes);
+}
+
 /**
  * The keys of one message from its bytes and the extent of its top-level header
- * (`headerStart` .. `bodyStart`).
+ * (`headerStart` .. `bodyStart`). `whole`: `bytes` is the whole message (the EMAILID is
+ * computed), not just its header block.
  */
 export function computeKeys(
   bytes: Uint8Array,
   headerStart: number,
   bodyStart: number,
+  whole = true,
 ): MessageKeys {
   const f = headerFields(bytes, headerStart, bodyStart);
   const first = (name: string) => f.get(name)?.[0];
@@ -232,19 +243,45 @@ export function computeKeys(
     displayTo: casemap(displayOf(firstMailbox(to))),
     messageId: ids[0] ?? null,
     references,
-    emailId: digestId("M", bytes),
+    emailId: whole ? emailIdOf(bytes) : null,
   };
+}
+
+/**
+ * The keys of a message from its bytes: the whole message (`whole`), or its header block
+ * up to and including the empty line (or a prefix of a header too long to read whole).
+ */
+export function keysOfMessage(bytes: Uint8Array, whole: boolean): MessageKeys {
+  return computeKeys(bytes, 0, headerEnd(bytes, 0, bytes.length), whole);
+}
+
+/**
+ * Messages up to this size get their EMAILID when stored; a bigger one's is left for its
+ * first use (hashing megabytes would hold the event loop during a delivery).
+ */
+const EMAILID_AT_STORE_MAX = 1 << 20;
+
+/**
+ * The keys of a message the store takes in, in the form the folder index keeps
+ * (MailStore's `messageKeys` hook, so deliveries, APPEND and MULTIAPPEND store them with
+ * the message and SORT / SEARCH never read its file for them).
+ */
+export function indexKeysText(bytes: Uint8Array, whole: boolean): string {
+  const hash = whole && bytes.length <= EMAILID_AT_STORE_MAX;
+  const end = headerEnd(bytes, 0, bytes.length);
+  return encodeKeys(computeKeys(hash ? bytes : bytes.subarray(0, end), 0, end, hash));
 }
 
 /**
  * RFC 8474 §5.2 THREADID: messages of one thread share it. Ours is a digest of the thread's
  * first message-id as the message names it (the first of References, else In-Reply-To,
  * else its own Message-ID), so it never changes and needs no stored state; a message
- * with none of these is a thread of its own.
+ * with none of these is a thread of its own (null while its EMAILID is not known).
  */
-export function threadIdOf(k: MessageKeys): string {
+export function threadIdOf(k: MessageKeys): string | null {
   const root = k.references[0] ?? k.messageId;
-  return root ? digestId("T", root) : "T" + k.emailId.slice(1);
+  if (root) return digestId("T", root);
+  return k.emailId === null ? null : "T" + k.emailId.slice(1);
 }
 
 /** The keys as stored in the index: a JSON array led by KEYS_VERSION. */
@@ -271,6 +308,7 @@ export function decodeKeys(text: string): MessageKeys | null {
   try {
     const a = JSON.parse(text);
     if (!Array.isArray(a) || a[0] !== KEYS_VERSION || a.length !== 13) return null;
+    if (a[12] !== null && typeof a[12] !== "string") return null;
     return {
       subject: a[1],
       reply: a[2] === 1,

@@ -233,6 +233,9 @@ export class Notifier {
       if (selected?.fetch) await this.#fetchNew(this.#seenUid, selected.fetch);
       this.#seenUid = view.lastUid;
     }
+    // RFC 5465 §5.2, §7: search context updates follow the EXISTS and FETCH they concern
+    // (after a command, the session sends them itself once this returns).
+    if (mode !== "command") await s.sendSearchUpdates();
     for (const line of this.#pendingLines.splice(0)) s.out.text(line);
     for (const name of [...this.#pendingStatus]) {
       this.#pendingStatus.delete(name);

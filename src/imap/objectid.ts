@@ -52,11 +52,22 @@ export async function mailboxId(folderPath: string): Promise<string> {
   return id;
 }
 
-/** EMAILID and THREADID of a message (its file read once if its keys are not known). */
-export async function messageIds(
+/**
+ * A message's EMAILID or THREADID, from its keys (its header read once if they are not
+ * known); the EMAILID of keys taken from the header alone needs the whole file once, as
+ * does the THREADID of a message naming no message-id (it derives from the EMAILID).
+ */
+export async function objectIdOf(
   folder: Folder,
   entry: MessageEntry,
-): Promise<{ emailId: string; threadId: string }> {
-  const keys = await folderKeys(folder).get(entry);
-  return { emailId: keys.emailId, threadId: threadIdOf(keys) };
+  which: "emailId" | "threadId",
+): Promise<string> {
+  const keys = folderKeys(folder);
+  const k = await keys.get(entry);
+  if (which === "threadId") {
+    const known = threadIdOf(k);
+    if (known !== null) return known;
+  }
+  const emailId = await keys.emailId(entry);
+  return which === "emailId" ? emailId : threadIdOf({ ...k, emailId })!;
 }

@@ -2,19 +2,20 @@
  * SEARCH and UID SEARCH (RFC 3501 §6.4.4, RFC 9051 §6.4.4): every search key (parsed in
  * search_keys.ts, evaluated in search_eval.ts), CHARSET UTF-8 and US-ASCII, ESEARCH
  * results (RFC 4731 RETURN MIN/MAX/COUNT/ALL, and always for IMAP4rev2 sessions), the
- * SAVE result option and "$" (RFC 5182, search_res.ts), WITHIN (RFC 5032).
+ * SAVE result option and "$" (RFC 5182, search_res.ts), WITHIN (RFC 5032), and RFC 5267
+ * CONTEXT=SEARCH: PARTIAL (esearch.ts) and UPDATE (kept current by search_context.ts).
  *
  * Cost: flag, number, size and date keys are answered from the folder's entries; header
  * keys from the parsed-structure cache (msgcache.ts), which holds small headers; SUBJECT
  * from the folder's stored message keys (sort_index.ts) when they are known; only
  * BODY/TEXT (and headers too large to cache) read message files, a few at a time.
  */
-import { type Args, bad, formatSet, ImapError, no } from "./args.ts";
+import { type Args, ImapError, no } from "./args.ts";
 import { type CommandSpec, SELECTED } from "./command_table.ts";
 import { headerValues, messageText } from "../message/body_text.ts";
 import { fieldValue, forEachField } from "../message/header.ts";
 import { addressForms } from "./message_keys.ts";
-import { messageIds } from "./objectid.ts";
+import { objectIdOf } from "./objectid.ts";
 import { type FolderKeys, folderKeys } from "./sort_index.ts";
 import { parseDate } from "../message/date.ts";
 import { MessageData } from "./msgcache.ts";
@@ -24,7 +25,8 @@ import { type Key, parseSearchKeys, someKey } from "./search_keys.ts";
 import { savedUids, saveResult } from "./search_res.ts";
 import type { Folder, MessageEntry } from "../store/folder/folder.ts";
 import type { MailboxView } from "./view.ts";
-import { quoted } from "./wire.ts";
+import { esearchResponse, parseReturnOptions, reported, RETURN_ALL } from "./esearch.ts";
+import { checkContextTag, openContext } from "./search_context.ts";
 
 export { type Key, parseSearchKeys } from "./search_keys.ts";
 
@@ -86,8 +88,8 @@ class ViewMessage implements SearchMessage {
     return headerValues(bytes, await this.#msg.structure(), field);
   }
 
-  objectIds(): Promise<{ emailId: string; threadId: string }> {
-    return messageIds(this.folder, this.entry);
+  objectId(which: "emailId" | "threadId"): Promise<string> {
+    return objectIdOf(this.folder, this.entry, which);
   }
 
   async addresses(field: string): Promise<string[]> {
@@ -113,8 +115,20 @@ class ViewMessage implements SearchMessage {
   }
 }
 
+/** What a search is run with besides its key. */
+export interface SearchOptions {
+  /** Only these messages (0-based positions in the view, ascending): a context update. */
+  only?: readonly number[];
+  /** The "$" of the key (RFC 5182): the saved result as the searching command saw it. */
+  saved?: readonly number[];
+}
+
 /** Runs a search over the session's view; returns the matching [seq, uid] pairs in order. */
-export async function runSearch(s: Session, key: Key): Promise<[number, number][]> {
+export async function runSearch(
+  s: Session,
+  key: Key,
+  opts: SearchOptions = {},
+): Promise<[number, number][]> {
   const view = s.view!;
   const folder = view.folder;
   const node = compileKey(key, {
@@ -125,7 +139,7 @@ export async function runSearch(s: Session, key: Key): Promise<[number, number][
       const i = folder.keywords.findIndex((k) => k.toLowerCase() === lower);
       return i < 0 ? undefined : String.fromCharCode(97 + i);
     },
-    saved: someKey(key, (k) => k.op === "saved") ? savedUids(view) : [],
+    saved: opts.saved ?? (someKey(key, (k) => k.op === "saved") ? savedUids(view) : []),
     now: Date.now(),
   });
   const content = needsContent(node);
@@ -133,22 +147,25 @@ export async function runSearch(s: Session, key: Key): Promise<[number, number][
   const keys = someKey(key, (k) => k.op === "header" && k.field === "subject")
     ? folderKeys(folder)
     : null;
-  const n = view.uids.length;
+  await keys?.load();
+  const positions = opts.only;
+  const n = positions ? positions.length : view.uids.length;
   const hit = new Uint8Array(n);
   let pending: Promise<void>[] = [];
   let pendingBytes = 0;
-  for (let i = 0; i < n; i++) {
+  for (let j = 0; j < n; j++) {
+    const i = positions ? positions[j] : j;
     const uid = view.uids[i];
     const entry = view.entry(uid);
     if (!entry) continue; // expunged by another session, not yet reported
     const m = new ViewMessage(folder, entry, i + 1, uid, view.recent.has(uid), keys);
     const r = evaluate(node, m);
     if (!(r instanceof Promise)) {
-      hit[i] = r ? 1 : 0;
+      hit[j] = r ? 1 : 0;
       continue;
     }
     pending.push(r.then((v) => {
-      hit[i] = v ? 1 : 0;
+      hit[j] = v ? 1 : 0;
     }, (e) => {
       if (!(e instanceof Deno.errors.NotFound)) throw e; // expunged meanwhile
     }));
@@ -162,45 +179,16 @@ export async function runSearch(s: Session, key: Key): Promise<[number, number][
   }
   await Promise.all(pending);
   const out: [number, number][] = [];
-  for (let i = 0; i < n; i++) if (hit[i]) out.push([i + 1, view.uids[i]]);
-  return out;
-}
-
-type ReturnOption = "MIN" | "MAX" | "COUNT" | "ALL" | "SAVE";
-const RETURN_OPTS = new Set<string>(["MIN", "MAX", "COUNT", "ALL", "SAVE"]);
-
-/** search-return-opts (RFC 4731 §3.1, RFC 9051 §9); `RETURN ()` means ALL. */
-function parseReturn(args: Args): Set<ReturnOption> | null {
-  if (args.peekAtom() !== "RETURN") return null;
-  args.atom("RETURN");
-  const opts = new Set<ReturnOption>();
-  for (const t of args.list("return options")) {
-    const v = t.kind === "atom" ? t.value.toUpperCase() : "";
-    if (!RETURN_OPTS.has(v)) throw bad(`Unknown SEARCH return option ${v.slice(0, 20)}`);
-    opts.add(v as ReturnOption);
+  for (let j = 0; j < n; j++) {
+    if (!hit[j]) continue;
+    const i = positions ? positions[j] : j;
+    out.push([i + 1, view.uids[i]]);
   }
-  if (opts.size === 0) opts.add("ALL");
-  return opts;
-}
-
-/**
- * The matches a result stands for: what SAVE stores (RFC 9051 §6.4.4.1, RFC 5182 §2.4)
- * and what the MODSEQ result covers (RFC 7162 §3.5). With MIN and/or MAX and neither ALL
- * nor COUNT, only those messages; otherwise every match.
- */
-function reported<T>(opts: Set<ReturnOption> | null, found: T[]): T[] {
-  if (!opts || opts.has("ALL") || opts.has("COUNT") || (!opts.has("MIN") && !opts.has("MAX"))) {
-    return found;
-  }
-  if (found.length === 0) return [];
-  const out: T[] = [];
-  if (opts.has("MIN")) out.push(found[0]);
-  if (opts.has("MAX") && (!opts.has("MIN") || found.length > 1)) out.push(found[found.length - 1]);
   return out;
 }
 
 /** The highest mod-sequence of `uids` (RFC 7162 §3.4), or null when there is none. */
-function highestModSeq(view: MailboxView, uids: number[]): number | null {
+export function highestModSeq(view: MailboxView, uids: Iterable<number>): number | null {
   let top: number | null = null;
   for (const u of uids) {
     const m = view.entry(u)?.modseq;
@@ -210,9 +198,11 @@ function highestModSeq(view: MailboxView, uids: number[]): number | null {
 }
 
 async function searchCommand(s: Session, tag: string, args: Args, uid: boolean) {
-  const ret = parseReturn(args);
-  const save = ret?.has("SAVE") ?? false;
+  const ret = parseReturnOptions(args, "SEARCH");
+  const save = ret?.save ?? false;
   const view = s.view!;
+  // RFC 5267 §4.3: UPDATE under the tag of a live context is refused before anything runs.
+  if (ret?.update) checkContextTag(view, tag);
   try {
     if (args.peekAtom() === "CHARSET") {
       args.atom("CHARSET");
@@ -223,7 +213,8 @@ async function searchCommand(s: Session, tag: string, args: Args, uid: boolean) 
     const modseq = someKey(key, (k) => k.op === "modseq");
     // RFC 7162 §3.1: SEARCH MODSEQ is a CONDSTORE enabling command.
     if (modseq) s.enableCondstore();
-    const found = await runSearch(s, key);
+    const saved = someKey(key, (k) => k.op === "saved") ? savedUids(view) : [];
+    const found = await runSearch(s, key, { saved });
     const uids = found.map(([, u]) => u);
     const nums = uid ? uids : found.map(([seq]) => seq);
     if (save) saveResult(view, reported(ret, uids));
@@ -232,18 +223,15 @@ async function searchCommand(s: Session, tag: string, args: Args, uid: boolean) 
     if (ret === null && !s.rev2) {
       const ms = top === null ? "" : ` (MODSEQ ${top})`;
       s.out.text(`* SEARCH${nums.map((n) => " " + n).join("")}${ms}\r\n`);
-    } else if (!(save && ret!.size === 1)) {
-      // RFC 4731 §3.1 / RFC 9051 §7.3.4 ESEARCH; SAVE alone suppresses it (RFC 9051 §6.4.4).
-      const opts = ret ?? new Set<ReturnOption>(["ALL"]);
-      let line = `* ESEARCH (TAG ${quoted(tag)})${uid ? " UID" : ""}`;
-      if (nums.length > 0) {
-        if (opts.has("MIN")) line += ` MIN ${nums[0]}`;
-        if (opts.has("MAX")) line += ` MAX ${nums[nums.length - 1]}`;
-      }
-      if (opts.has("COUNT")) line += ` COUNT ${nums.length}`;
-      if (opts.has("ALL") && nums.length > 0) line += ` ALL ${formatSet(nums)}`;
-      if (top !== null) line += ` MODSEQ ${top}`;
-      s.out.text(line + "\r\n");
+    } else if (ret === null) {
+      // RFC 9051 §7.3.4: IMAP4rev2 answers every SEARCH with ESEARCH.
+      s.out.text(esearchResponse(tag, uid, RETURN_ALL, nums, false, top));
+    } else if (!(save && !ret.min && !ret.max && !ret.count && !ret.all && !ret.partial)) {
+      // SAVE with no other result option sends no ESEARCH (RFC 9051 §6.4.4).
+      s.out.text(esearchResponse(tag, uid, ret, nums, false, top));
+    }
+    if (ret?.update) {
+      openContext(s, { tag, uid, key, saved, criteria: null, fetch: ret.updateFetch }, uids);
     }
   } catch (e) {
     // RFC 9051 §6.4.4.1: a SEARCH with SAVE that fails with NO empties the variable; one

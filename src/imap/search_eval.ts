@@ -45,7 +45,7 @@ export interface SearchMessage {
    */
   addresses?(field: string): Promise<string[]>;
   /** RFC 8474 EMAILID and THREADID (SEARCH EMAILID / THREADID match nothing without). */
-  objectIds?(): Promise<{ emailId: string; threadId: string }>;
+  objectId?(which: "emailId" | "threadId"): Promise<string>;
   /**
    * The searchable text for BODY ("BODY") or TEXT ("TEXT") as `fold` returns it (see
    * messageText in mime/decode.ts).
@@ -271,7 +271,7 @@ export function evaluate(n: Node, m: SearchMessage): Result {
         (values) => matches(values, n.needle),
       );
     case "objectid":
-      return m.objectIds ? m.objectIds().then((ids) => ids[n.which] === n.id) : false;
+      return m.objectId ? m.objectId(n.which).then((id) => id === n.id) : false;
     case "text":
       return m.text(n.which).then((t) => t.includes(n.needle));
     case "not":

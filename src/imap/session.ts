@@ -19,6 +19,7 @@ import { Outbox } from "./output.ts";
 import { EXTENSION_CAPABILITIES } from "./extensions.ts";
 import type { Notifier } from "./notify.ts";
 import { expandSavedSet } from "./search_res.ts";
+import { contextHooks, sendContextUpdates } from "./search_context.ts";
 import type { MailboxView } from "./view.ts";
 
 /** Longest command line accepted (literals not counted). */
@@ -115,6 +116,9 @@ export class Session {
       "THREAD=ORDEREDSUBJECT",
       "THREAD=REFERENCES",
       "ESORT",
+      // RFC 5267 §4 (esearch.ts, search_context.ts).
+      "CONTEXT=SEARCH",
+      "CONTEXT=SORT",
       // RFC 8474 (objectid.ts).
       "OBJECTID",
       ...EXTENSION_CAPABILITIES,
@@ -367,6 +371,7 @@ export class Session {
     try {
       await this.sendUpdates(!(spec.noExpunge && !uid));
       await this.notifier?.deliver("command");
+      await this.sendSearchUpdates();
     } catch (e) {
       this.log.error(`mailbox update failed: ${(e as Error)?.stack ?? e}`);
     }
@@ -386,6 +391,7 @@ export class Session {
         flags: (uid, entry) => this.flagText(uid, entry),
         modseq: this.condstore,
         vanished: this.qresync,
+        ...contextHooks(view),
       });
       if (text) this.out.text(text);
     } catch (e) {
@@ -397,6 +403,15 @@ export class Session {
       this.view = null;
       this.state = "auth";
     }
+  }
+
+  /**
+   * RFC 5267 §4.3: the ADDTO / REMOVEFROM of the selected mailbox's updating contexts for
+   * what the syncs since the last call reported. Called after the untagged data those
+   * updates follow (EXISTS, flag FETCHes, NOTIFY's MessageNew FETCH).
+   */
+  async sendSearchUpdates(): Promise<void> {
+    if (this.view && this.state === "selected") await sendContextUpdates(this);
   }
 
   /** Raised by handlers that need a selected, writable mailbox. */

@@ -1,8 +1,9 @@
 /**
  * SORT and UID SORT (RFC 5256 §3, with DISPLAYFROM / DISPLAYTO of RFC 5957) and their
  * ESORT form (RFC 5267 §3: `SORT RETURN (MIN MAX COUNT ALL)`, answered with ESEARCH in
- * sort order). The search part is SEARCH's (search.ts); the keys compared are the
- * folder's stored message keys (sort_index.ts), so no file is read once they are known.
+ * sort order), with CONTEXT=SORT's PARTIAL and UPDATE (RFC 5267 §4, search_context.ts).
+ * The search part is SEARCH's (search.ts); the keys compared are the folder's stored
+ * message keys (sort_index.ts), so no file is read once they are known.
  *
  * Choices, all within RFC 5256: strings compare in i;unicode-casemap form (upper case,
  * NFKD) by code point; a missing address or subject compares as ""; SIZE is the stored
@@ -12,11 +13,13 @@ import { type Args, bad, no } from "./args.ts";
 import { type CommandSpec, SELECTED } from "./command_table.ts";
 import type { Token } from "./parser.ts";
 import { compareText, type MessageKeys } from "./message_keys.ts";
-import { runSearch } from "./search.ts";
+import { highestModSeq, runSearch } from "./search.ts";
 import { parseSearchKeys, someKey } from "./search_keys.ts";
+import { savedUids } from "./search_res.ts";
 import type { Session } from "./session.ts";
 import { folderKeys } from "./sort_index.ts";
-import { esearchLine, parseResultOptions, type ResultOptions } from "./sort_result.ts";
+import { esearchResponse, parseReturnOptions } from "./esearch.ts";
+import { checkContextTag, openContext } from "./search_context.ts";
 import type { MailboxView } from "./view.ts";
 
 export type SortKey =
@@ -123,6 +126,24 @@ function column(items: SortItem[], key: SortKey): Float64Array {
   return out;
 }
 
+/**
+ * The order of two items under the criteria, as sortItems orders them (ties by UID, which
+ * within one mailbox view is the order of sequence numbers): a context keeps its result
+ * sorted by it as messages come and go (search_context.ts).
+ */
+export function compareItems(
+  a: SortItem,
+  b: SortItem,
+  criteria: readonly SortCriterion[],
+): number {
+  for (const c of criteria) {
+    const x = value(a, c.key), y = value(b, c.key);
+    const d = typeof x === "number" ? x - (y as number) : compareText(x, y as string);
+    if (d !== 0) return c.reverse ? -d : d;
+  }
+  return a.uid - b.uid;
+}
+
 /** Sorts the items by the criteria (a pure function); ties go by sequence number. */
 export function sortItems(items: SortItem[], criteria: readonly SortCriterion[]): SortItem[] {
   const columns = criteria.map((c) => column(items, c.key));
@@ -142,7 +163,6 @@ export function sortItems(items: SortItem[], criteria: readonly SortCriterion[])
  * while its file was read is left out.
  */
 export async function sortItemsOf(
-  s: Session,
   view: MailboxView,
   found: [number, number][],
 ): Promise<SortItem[]> {
@@ -150,7 +170,7 @@ export async function sortItemsOf(
   const entries = found.map(([, uid]) => view.entry(uid));
   const present = found.filter((_, i) => entries[i] !== undefined);
   const live = entries.filter((e) => e !== undefined);
-  const keys = await folderKeys(folder).getAll(live, () => s.out.maybeFlush());
+  const keys = await folderKeys(folder).getAll(live);
   const items: SortItem[] = [];
   for (let i = 0; i < live.length; i++) {
     const k = keys[i];
@@ -162,32 +182,31 @@ export async function sortItemsOf(
   return items;
 }
 
-/** The highest mod-sequence among the items (RFC 7162 §3.4 for SORT), or null. */
-function topModseq(view: MailboxView, items: SortItem[]): number | null {
-  let top: number | null = null;
-  for (const it of items) {
-    const m = view.entry(it.uid)?.modseq;
-    if (m !== undefined && (top === null || m > top)) top = m;
-  }
-  return top;
-}
-
 async function sortCommand(s: Session, tag: string, args: Args, uid: boolean) {
-  const ret: ResultOptions | null = parseResultOptions(args);
+  const ret = parseReturnOptions(args, "SORT");
   const criteria = parseSortCriteria(args.list("sort criteria"));
   sortCharset(args);
   const key = parseSearchKeys(args.rest());
   const modseq = someKey(key, (k) => k.op === "modseq");
   if (modseq) s.enableCondstore();
   const view = s.view!;
-  const sorted = sortItems(await sortItemsOf(s, view, await runSearch(s, key)), criteria);
+  // RFC 5267 §4.3: UPDATE under the tag of a live context is refused before anything runs.
+  if (ret?.update) checkContextTag(view, tag);
+  const saved = someKey(key, (k) => k.op === "saved") ? savedUids(view) : [];
+  const sorted = sortItems(
+    await sortItemsOf(view, await runSearch(s, key, { saved })),
+    criteria,
+  );
   const nums = sorted.map((it) => uid ? it.uid : it.seq);
-  const top = modseq ? topModseq(view, sorted) : null;
+  const top = modseq ? highestModSeq(view, sorted.map((it) => it.uid)) : null;
   if (ret === null) {
     const ms = top === null ? "" : ` (MODSEQ ${top})`;
     s.out.text(`* SORT${nums.map((n) => " " + n).join("")}${ms}\r\n`);
   } else {
-    s.out.text(esearchLine(tag, uid, ret, nums, top));
+    s.out.text(esearchResponse(tag, uid, ret, nums, true, top));
+    if (ret.update) {
+      openContext(s, { tag, uid, key, saved, criteria, fetch: ret.updateFetch }, sorted);
+    }
   }
   return { text: "SORT completed" };
 }

@@ -1,89 +1,290 @@
 /**
- * A folder's message keys (message_keys.ts) in memory, shared by every session: read from
- * the folder's index once (one query for the whole folder), computed for messages that
- * lack them (each message file read once, then never again: the keys go to the index).
- * SORT, THREAD, OBJECTID and SEARCH SUBJECT then compare values held here, so on a
- * 100,000-message mailbox they touch no file once warm.
+ * A folder's message keys (message_keys.ts) in memory, shared by every session. SORT,
+ * THREAD, OBJECTID and SEARCH SUBJECT compare values held here, so on a 100,000-message
+ * mailbox they touch no file once the keys are known.
+ *
+ * Where keys come from:
+ * - the folder's index, read a page at a time (the event loop is free between pages);
+ *   messages stored through this server have theirs there from the moment they were
+ *   stored (MailStore's messageKeys hook: delivery, APPEND, COPY, MOVE);
+ * - for the others (dropped in by other software, or after the index was rebuilt), the
+ *   file's header block, up to its empty line (at most 64 KiB), and the keys go to the
+ *   index (the file's internal date too, when it was not known: SINCE and ARRIVAL then
+ *   need no stat). Many files (a warm-up, a SORT) are read by the reader workers
+ *   (keys_reader.ts) in batches of 64, off the event loop; a few (or all, where no worker
+ *   can run) on the event loop, a few at a time, small files whole (one read, and the
+ *   EMAILID with it). A header-only read leaves the EMAILID for its first use.
+ *
+ * `warm()` runs after SELECT in the background, so the first header SEARCH or SORT finds
+ * the keys computed, or waits for the batch that holds a message's file (each message's
+ * computation is registered when the run starts: a file is read once, whoever asks).
  */
+import { log } from "../log.ts";
+import { acquireKeysReader, keysReaderSlots, readKeys, releaseKeysReader } from "./keys_reader.ts";
+import { toCrlf } from "../message/line_endings.ts";
 import type { Folder, MessageEntry } from "../store/folder/folder.ts";
-import { computeKeys, decodeKeys, encodeKeys, type MessageKeys } from "./message_keys.ts";
-import { MessageData } from "./msgcache.ts";
+import {
+  decodeKeys,
+  emailIdOf,
+  encodeKeys,
+  keysOfMessage,
+  type MessageKeys,
+} from "./message_keys.ts";
 
-/** Messages whose keys are computed at the same time (their files read in parallel). */
-const PARALLEL = 8;
+/** Files read at the same time on the event loop: for a waiting command, in the background. */
+const PARALLEL = 16;
+const PARALLEL_BACKGROUND = 8;
+/** From this many files on, the reader workers read them, BATCH per request. */
+const WORKER_MIN = 200;
+const BATCH = 64;
+/** Stored keys read per page (a page is decoded in a few ms). */
+const PAGE = 500;
+/** On the event loop, files up to this size are read whole (one operation, and the EMAILID). */
+const WHOLE_UP_TO = 32 << 10;
+/** The longest header block read for keys. */
+const HEADER_CAP = 64 << 10;
+
+const yieldNow = () => new Promise<void>((r) => setTimeout(r, 0));
 
 export class FolderKeys {
   #byBase = new Map<string, MessageKeys>();
+  #loading: Promise<void> | null = null;
   #loaded = false;
+  /** Messages from this UID on arrived after the load began: their keys may be stored since. */
+  #loadedUidNext = 0;
+  /**
+   * Messages whose keys are being computed: settles when they are known (or could not be:
+   * the message is gone). A message is read once, whoever asks.
+   */
+  #computing = new Map<string, Promise<unknown>>();
+  #warming: Promise<void> | null = null;
 
   constructor(readonly folder: Folder) {}
 
-  /** Reads the stored keys of the folder's present messages (once). */
-  #load(): void {
-    if (this.#loaded) return;
-    this.#loaded = true;
-    const present = new Set<string>();
-    for (const e of this.folder.messages.values()) present.add(e.base);
-    for (const [base, text] of this.folder.keysAll()) {
-      if (!present.has(base)) continue;
-      const k = decodeKeys(text);
-      if (k) this.#byBase.set(base, k);
-    }
+  /** Reads the folder's stored keys into memory (once; a page at a time). */
+  load(): Promise<void> {
+    return this.#loading ??= this.#load();
   }
 
-  /** The keys of a message if known, without reading its file. */
+  async #load(): Promise<void> {
+    this.#loadedUidNext = this.folder.uidNext;
+    let after = "";
+    for (;;) {
+      const { rows, done } = this.folder.keysPage(after, PAGE);
+      for (const [base, text] of rows) {
+        if (this.#byBase.has(base)) continue;
+        const k = decodeKeys(text);
+        if (k) this.#byBase.set(base, k);
+      }
+      if (done || rows.length === 0) break;
+      after = rows[rows.length - 1][0];
+      await yieldNow();
+    }
+    this.#loaded = true;
+  }
+
+  /** The keys of a message if known, without reading its file (after load()). */
   peek(entry: MessageEntry): MessageKeys | undefined {
-    this.#load();
-    return this.#byBase.get(entry.base);
+    const known = this.#byBase.get(entry.base);
+    if (known || !this.#loaded || entry.uid < this.#loadedUidNext) return known;
+    // Stored after the load (a delivery, a COPY): one index lookup.
+    const text = this.folder.keysGet(entry.base);
+    const k = text === undefined ? null : decodeKeys(text);
+    if (!k) return undefined;
+    this.#byBase.set(entry.base, k);
+    return k;
   }
 
   /** The keys of a message, read from its file when not known yet. */
   async get(entry: MessageEntry): Promise<MessageKeys> {
+    if (!this.#loaded) await this.load();
     const known = this.peek(entry);
     if (known) return known;
-    const d = new MessageData(this.folder, entry);
-    const bytes = await d.bytes();
-    const root = (await d.structure()).root;
-    const keys = computeKeys(bytes, root.headerStart, root.bodyStart);
+    const under = this.#computing.get(entry.base);
+    if (under) {
+      await under.catch(() => {});
+      const k = this.#byBase.get(entry.base);
+      if (k) return k;
+    }
+    return await this.#track(entry.base, this.#compute(entry));
+  }
+
+  /** Registers a message's computation (others asking wait for it); forgets it when done. */
+  #track<T>(base: string, work: Promise<T>): Promise<T> {
+    const tracked: Promise<T> = work.finally(() => {
+      if (this.#computing.get(base) === tracked) this.#computing.delete(base);
+    });
+    tracked.catch(() => {}); // a failure is the waiters' to handle, not unhandled
+    this.#computing.set(base, tracked);
+    return tracked;
+  }
+
+  async #compute(entry: MessageEntry): Promise<MessageKeys> {
+    const { bytes, whole } = await this.folder.readHeader(entry, WHOLE_UP_TO, HEADER_CAP);
+    // The EMAILID is a digest of the message as served (CRLF line endings).
+    const keys = keysOfMessage(whole ? toCrlf(bytes) : bytes, whole);
     this.#byBase.set(entry.base, keys);
     this.folder.keysPut(entry.base, encodeKeys(keys));
     return keys;
   }
 
-  /**
-   * Keys for every entry, in order; files of messages not seen before are read a few at a
-   * time. A message expunged meanwhile gets null. `between` runs after each group of reads
-   * (the session flushes its output there).
-   */
-  async getAll(
-    entries: readonly MessageEntry[],
-    between?: () => Promise<void>,
-  ): Promise<(MessageKeys | null)[]> {
-    this.#load();
+  /** RFC 8474 EMAILID: from the keys, else the whole file is read once for it. */
+  async emailId(entry: MessageEntry): Promise<string> {
+    const k = await this.get(entry);
+    if (k.emailId !== null) return k.emailId;
+    k.emailId = emailIdOf(toCrlf(await this.folder.read(entry)));
+    this.folder.keysPut(entry.base, encodeKeys(k));
+    return k.emailId;
+  }
+
+  /** Keys for every entry, in order (files read as needed); null for a message gone meanwhile. */
+  async getAll(entries: readonly MessageEntry[]): Promise<(MessageKeys | null)[]> {
+    await this.load();
     this.#prune();
-    const out: (MessageKeys | null)[] = new Array(entries.length).fill(null);
-    let pending: Promise<void>[] = [];
-    for (let i = 0; i < entries.length; i++) {
-      const known = this.#byBase.get(entries[i].base);
-      if (known) {
-        out[i] = known;
-        continue;
-      }
-      pending.push(
-        this.get(entries[i]).then((k) => {
-          out[i] = k;
-        }, (e) => {
-          if (!(e instanceof Deno.errors.NotFound)) throw e; // expunged meanwhile
-        }),
+    await this.#fill(entries, PARALLEL);
+    return entries.map((e) => this.peek(e) ?? null);
+  }
+
+  /**
+   * Loads the stored keys and computes the missing ones, in the background (see above).
+   * Stored keys of messages no longer in the folder are dropped from the index. One run
+   * at a time.
+   */
+  warm(): Promise<void> {
+    return this.#warming ??= this.#warm().finally(() => {
+      this.#warming = null;
+    });
+  }
+
+  async #warm(): Promise<void> {
+    await this.load();
+    if (this.#byBase.size > this.folder.messages.size) this.#dropOrphans();
+    const started = performance.now(), before = this.#byBase.size;
+    await this.#fill([...this.folder.messages.values()], PARALLEL_BACKGROUND);
+    const read = this.#byBase.size - before;
+    if (read > 0) {
+      const ms = Math.round(performance.now() - started);
+      log("imap").info(
+        `${this.folder.path}: keys of ${read} messages read from their files in ${ms} ms`,
       );
-      if (pending.length >= PARALLEL) {
-        await Promise.all(pending);
-        pending = [];
-        await between?.();
-      }
     }
-    await Promise.all(pending);
-    return out;
+  }
+
+  /**
+   * Computes the keys of the entries not known yet and waits for those being computed.
+   * A message expunged meanwhile is left without.
+   */
+  async #fill(entries: readonly MessageEntry[], parallel: number): Promise<void> {
+    const todo: MessageEntry[] = [];
+    const under = new Set<Promise<unknown>>();
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i];
+      if (i % 5000 === 4999) await yieldNow();
+      if (this.peek(e)) continue;
+      const p = this.#computing.get(e.base);
+      if (p) under.add(p);
+      else todo.push(e);
+    }
+    if (todo.length >= WORKER_MIN && acquireKeysReader()) {
+      try {
+        await this.#fillInWorker(todo);
+      } finally {
+        releaseKeysReader();
+      }
+    } else await this.#fillHere(todo, parallel);
+    await Promise.allSettled(under);
+  }
+
+  /** #fill on the event loop, `parallel` files at a time. */
+  async #fillHere(entries: readonly MessageEntry[], parallel: number): Promise<void> {
+    let next = 0;
+    const run = async () => {
+      while (next < entries.length && !this.folder.closed) {
+        const e = entries[next++];
+        if (this.peek(e)) continue;
+        try {
+          await this.get(e);
+        } catch (err) {
+          if (!(err instanceof Deno.errors.NotFound)) throw err; // expunged meanwhile
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: parallel }, run));
+  }
+
+  /**
+   * #fill through the reader worker. Every message is registered with its batch before
+   * the first batch is sent (a few thousand at a time, yielding between), so a command
+   * needing one waits for its batch; files the worker could not read (renamed by a flag
+   * change meanwhile) are read here after their batch.
+   */
+  async #fillInWorker(entries: readonly MessageEntry[]): Promise<void> {
+    const batches: MessageEntry[][] = [];
+    for (let i = 0; i < entries.length; i += BATCH) batches.push(entries.slice(i, i + BATCH));
+    const done = batches.map(() => Promise.withResolvers<void>());
+    for (let i = 0; i < batches.length; i++) {
+      for (const e of batches[i]) this.#computing.set(e.base, done[i].promise);
+      if (i % 64 === 63) await yieldNow();
+    }
+    let next = 0;
+    const run = async () => {
+      while (next < batches.length) {
+        const i = next++;
+        try {
+          if (!this.folder.closed) await this.#readBatch(batches[i]);
+        } finally {
+          done[i].resolve();
+          for (const e of batches[i]) {
+            if (this.#computing.get(e.base) === done[i].promise) this.#computing.delete(e.base);
+          }
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: keysReaderSlots() }, run));
+  }
+
+  /** One batch in the worker, then what it could not read on the event loop. */
+  async #readBatch(batch: MessageEntry[]): Promise<void> {
+    const folder = this.folder;
+    const results = await readKeys(
+      batch.map((e) => ({ path: folder.filePath(e), date: e.internalDate === null })),
+      HEADER_CAP,
+    );
+    const left: MessageEntry[] = [];
+    batch.forEach((e, i) => {
+      const r = results?.[i];
+      const k = r && "text" in r ? decodeKeys(r.text) : null;
+      if (!k || !r || !("text" in r)) {
+        left.push(e);
+        return;
+      }
+      this.#byBase.set(e.base, k);
+      folder.keysPut(e.base, r.text);
+      if (r.mtime !== null && e.internalDate === null) folder.noteInternalDate(e, r.mtime);
+    });
+    // Directly, not through #computing: those registrations wait for this batch.
+    let next = 0;
+    const run = async () => {
+      while (next < left.length) {
+        const e = left[next++];
+        if (folder.messages.get(e.uid) !== e) continue; // expunged meanwhile
+        try {
+          await this.#compute(e);
+        } catch (err) {
+          if (!(err instanceof Deno.errors.NotFound)) throw err;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: PARALLEL_BACKGROUND }, run));
+  }
+
+  /** Stored keys whose message is gone (deleted by other software): out of the index. */
+  #dropOrphans(): void {
+    const present = new Set<string>();
+    for (const e of this.folder.messages.values()) present.add(e.base);
+    const gone = [...this.#byBase.keys()].filter((b) => !present.has(b));
+    for (const b of gone) this.#byBase.delete(b);
+    if (gone.length) this.folder.keysDelete(gone);
   }
 
   /** Forgets keys of expunged messages once they are a third of what is held. */
@@ -105,4 +306,11 @@ export function folderKeys(folder: Folder): FolderKeys {
   let k = byFolder.get(folder);
   if (!k) byFolder.set(folder, k = new FolderKeys(folder));
   return k;
+}
+
+/** Starts computing a folder's missing keys in the background (after SELECT / EXAMINE). */
+export function warmKeys(folder: Folder): void {
+  folderKeys(folder).warm().catch((e) => {
+    log("imap").warn(`keys of ${folder.path}: ${(e as Error)?.message ?? e}`);
+  });
 }

@@ -259,7 +259,7 @@ async function threadCommand(s: Session, args: Args, uid: boolean) {
   const key = parseSearchKeys(args.rest());
   if (someKey(key, (k) => k.op === "modseq")) s.enableCondstore();
   const view = s.view!;
-  const items = await sortItemsOf(s, view, await runSearch(s, key));
+  const items = await sortItemsOf(view, await runSearch(s, key));
   const msgs = items.map((it) => ({
     seq: it.seq,
     uid: it.uid,

@@ -32,6 +32,16 @@ export interface SyncOptions {
   modseq?: boolean;
   /** QRESYNC is enabled: expunges are reported as VANISHED (RFC 7162 §3.2.10). */
   vanished?: boolean;
+  /**
+   * Text sent just before the expunge of `uids` (highest first) is reported, while their
+   * sequence numbers still hold: RFC 5267 §4.3.4 REMOVEFROM of search contexts.
+   */
+  beforeExpunge?: (uids: number[]) => string;
+  /**
+   * The messages whose flags changed (this session's own changes included) and the new
+   * messages this sync reported: search contexts look at them again (RFC 5267 §4.3).
+   */
+  changes?: (changed: number[], added: number[]) => void;
 }
 
 export class MailboxView {
@@ -253,15 +263,18 @@ export class MailboxView {
       if (!opts.expunge) this.#deferred = true;
       else {
         const gone: number[] = [];
+        const goneAt: number[] = [];
         for (let i = this.#n - 1; i >= 0; i--) {
           const uid = this.#buf[i];
           if (msgs.has(uid)) continue;
-          if (!opts.vanished) out += `* ${i + 1} EXPUNGE\r\n`;
           gone.push(uid);
+          goneAt.push(i);
           this.recent.delete(uid);
           this.#own.delete(uid);
         }
-        if (opts.vanished && gone.length) out += `* VANISHED ${formatSet(gone.reverse())}\r\n`;
+        if (gone.length && opts.beforeExpunge) out += opts.beforeExpunge(gone);
+        if (!opts.vanished) { for (const i of goneAt) out += `* ${i + 1} EXPUNGE\r\n`; }
+        else if (gone.length) out += `* VANISHED ${formatSet(gone.reverse())}\r\n`;
         const last = this.lastUid;
         const snap = folder.uidSnapshot();
         this.#buf = snap.uids;
@@ -290,10 +303,13 @@ export class MailboxView {
       }
       changed.sort((a, b) => a - b);
     }
+    const changedUids: number[] = [];
     for (const i of changed) {
       const uid = this.#buf[i];
       const m = msgs.get(uid);
-      if (!m || m.modseq <= since || this.#own.get(uid) === m.modseq) continue;
+      if (!m || m.modseq <= since) continue;
+      changedUids.push(uid);
+      if (this.#own.get(uid) === m.modseq) continue;
       const ms = opts.modseq ? ` MODSEQ (${m.modseq})` : "";
       out += `* ${i + 1} FETCH (UID ${uid} FLAGS (${opts.flags(uid, m)})${ms})\r\n`;
     }
@@ -301,8 +317,8 @@ export class MailboxView {
     this.#modseq = highest;
     // New messages (§7.3.1 EXISTS, §7.3.2 RECENT for rev1 clients). With expunges still
     // to report, the numbers stay as they are until then.
+    const before = this.#n;
     if (!this.#deferred) {
-      const before = this.#n;
       this.#adopt();
       const added = this.#n - before;
       if (added > 0) {
@@ -317,6 +333,9 @@ export class MailboxView {
         out += `* ${this.#n} EXISTS\r\n`;
         if (opts.rev1) out += `* ${this.recent.size} RECENT\r\n`;
       }
+    }
+    if (opts.changes && (changedUids.length || this.#n > before)) {
+      opts.changes(changedUids, Array.from(this.#buf.subarray(before, this.#n)));
     }
     this.#version = version;
     return out;

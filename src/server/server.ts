@@ -36,6 +36,7 @@ import { Queue } from "../queue/runner.ts";
 import type { OutboundMessage } from "../queue/types.ts";
 import { MailStore } from "../store/mailstore.ts";
 import { IncomingFiles } from "../store/incoming.ts";
+import { indexKeysText } from "../imap/message_keys.ts";
 import { adminService } from "../admin/service.ts";
 import { imapServices } from "../imap/service.ts";
 import { pop3Services } from "../pop3/service.ts";
@@ -87,7 +88,8 @@ export async function startServer(
   const adminPassword = new AdminPassword(config.DirBase);
   const generated = await adminPassword.init(Deno.env.get("EXTREMAIL_ADMIN_PASSWORD"));
   if (generated) logAlways("server", `admin password (generated, shown once): ${generated}`);
-  const store = new MailStore(config.DirBase, config.HashDirs);
+  // Messages stored through this server carry their SORT/SEARCH keys into the index.
+  const store = new MailStore(config.DirBase, config.HashDirs, { messageKeys: indexKeysText });
   // Files of messages in transfer; those of a process that died are removed at start.
   const incoming = new IncomingFiles(config.DirBase);
   const stale = await incoming.clean();

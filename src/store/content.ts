@@ -28,14 +28,21 @@ export class MessageContent {
    * with the fsync to run (once) before it is; null when the pieces must be copied.
    */
   readonly linkable: { path: string; sync: () => Promise<void> } | null;
+  /**
+   * The message's header block (and maybe more) when it is in memory, for what is
+   * computed from the header as the message is stored (the SORT/SEARCH keys).
+   */
+  readonly header: Uint8Array | null;
 
   constructor(
     parts: readonly ContentPart[],
     linkable: { path: string; sync: () => Promise<void> } | null = null,
+    header: Uint8Array | null = null,
   ) {
     this.parts = parts.filter((p) => p.length > 0);
     this.size = this.parts.reduce((n, p) => n + p.length, 0);
     this.linkable = linkable;
+    this.header = header;
   }
 
   /** Writes the pieces to `file` at its current position, file ranges in chunks. */

@@ -29,6 +29,7 @@ import {
   isInbox,
   newBaseName,
 } from "./maildir_names.ts";
+import { KeysSpool, type StoreHooks } from "./keys_spool.ts";
 import { OpenFolders } from "./open_folders.ts";
 import { UIDLIST } from "./folder/uidlist.ts";
 
@@ -65,10 +66,32 @@ export class MailStore {
   readonly #usage = new UsageCache();
   /** Mailboxes created, deleted, renamed (and what IMAP adds: subscriptions, metadata). */
   readonly events = new MailboxEvents();
+  readonly #hooks: StoreHooks;
+  readonly #keysSpool = new KeysSpool((path) => this.#folders.loaded(path));
 
-  constructor(dirBase: string, hashDirs: number) {
+  constructor(dirBase: string, hashDirs: number, hooks: StoreHooks = {}) {
     this.dirBase = resolve(dirBase);
     this.hashDirs = hashDirs;
+    this.#hooks = hooks;
+  }
+
+  /**
+   * The index key text of a message about to be stored (StoreHooks.messageKeys), or null
+   * without the hook or when it fails (the keys are then computed from the file later).
+   */
+  keysFor(bytes: Uint8Array, whole = true): string | null {
+    if (!this.#hooks.messageKeys) return null;
+    try {
+      return this.#hooks.messageKeys(bytes, whole);
+    } catch {
+      return null;
+    }
+  }
+
+  /** keysFor() of content to store: its bytes, or its header when only that is in memory. */
+  contentKeys(data: Uint8Array | MessageContent): string | null {
+    if (data instanceof Uint8Array) return this.keysFor(data);
+    return data.header ? this.keysFor(data.header, false) : null;
   }
 
   /** SPEC §5: DirBase/domains/<domain>/<h1>/.../<hN>/<user>/, or DirBase/<DIR>. */
@@ -131,6 +154,7 @@ export class MailStore {
 
   /** Writes every open folder's index and closes it (daemon shutdown). */
   async close(): Promise<void> {
+    this.#keysSpool.flush();
     await this.#folders.drop(() => true);
   }
 
@@ -208,6 +232,8 @@ export class MailStore {
     const size = data instanceof Uint8Array ? data.length : data.size;
     const base = newBaseName(size);
     const linkable = data instanceof Uint8Array ? null : data.linkable;
+    // The SORT/SEARCH keys, computed once while the bytes (or the header) are at hand.
+    const keys = this.contentKeys(data);
     // The internal date is set before the fsync, so that the fsync makes it durable too.
     const when = opts.internalDate !== undefined ? new Date(opts.internalDate) : null;
     let src: string;
@@ -255,6 +281,7 @@ export class MailStore {
             flags: opts.flags ?? null,
             size,
             internalDate: opts.internalDate ?? null,
+            keys,
           };
           const [uid] = await folder.add([item]);
           if (!uid) throw new Deno.errors.NotFound(`${src} vanished during delivery`);
@@ -266,6 +293,7 @@ export class MailStore {
           if (last) srcGone = await renameOrCopy(src, dest);
           else await linkOrCopy(src, dest);
           stored.push({ folderPath: dests[i].folderPath, base });
+          if (keys) this.#keysSpool.put(dests[i].folderPath, base, keys);
         }
         this.#usage.adjust(dests[i].root, size);
       }
@@ -342,6 +370,8 @@ export class MailStore {
           flags,
           size: m.size,
           internalDate: m.internalDate,
+          // The same bytes: the source's stored keys hold (none: computed later).
+          keys: source.keysGet(m.base),
         });
         from.push(uid);
       }
@@ -399,3 +429,4 @@ export class MailStore {
 }
 
 export { UIDLIST };
+export type { StoreHooks };

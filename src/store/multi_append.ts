@@ -60,6 +60,7 @@ export async function appendAtomically(
     flags: item.flags,
     size: sizeOf(item.data),
     internalDate: item.internalDate ?? null,
+    keys: store.contentKeys(item.data),
   }));
   const staged: string[] = [];
   try {

@@ -20,6 +20,11 @@ export interface AddItem {
   flags: string | null;
   size: number;
   internalDate: number | null;
+  /**
+   * The message's SORT/SEARCH key text (MailStore's messageKeys hook, or the source's
+   * stored one for a COPY), written to the index with the entry; absent: computed later.
+   */
+  keys?: string | null;
 }
 
 /** Per item: its UID, 0 when its source was gone, or why it could not be placed. */
@@ -125,6 +130,9 @@ export async function adoptFiles(
       ix.put(rowOf(e));
       ix.setSaved(e.uid, savedAt); // RFC 8514 SAVEDATE, Folder.saveDate
     }
+    all.forEach((it, i) => {
+      if (placed[i] === true && it.keys) ix.keysPut(it.base, it.keys);
+    });
     st.dirs.saveTo(ix);
     ix.setMeta({ highestmodseq: st.modseqs.highest });
   });

@@ -22,7 +22,7 @@
  * only when its file changed. Every change to the messages runs under the folder's
  * mutex. The parts of the state are in state.ts.
  */
-import { Mutex } from "../fsutil.ts";
+import { Mutex, readHeaderBlock } from "../fsutil.ts";
 import type { CacheRow } from "./index_db.ts";
 import { type AddItem, AddQueue, adoptFiles } from "./add.ts";
 import { claimRecent, expunge, type FlagUpdate, updateFlags } from "./changes.ts";
@@ -203,16 +203,47 @@ export class Folder {
     return this.#followRename(entry, (path) => Deno.open(path, { read: true }));
   }
 
+  /**
+   * The message's header block (fsutil.readHeaderBlock, at most `cap` bytes), or the
+   * whole message when it is at most `wholeUpTo` bytes. `whole`: the bytes are the whole
+   * file. An internal date not known yet is learnt on the way (one stat).
+   */
+  readHeader(
+    entry: MessageEntry,
+    wholeUpTo: number,
+    cap: number,
+  ): Promise<{ bytes: Uint8Array; whole: boolean }> {
+    return this.#followRename(entry, async (path) => {
+      if (entry.size <= wholeUpTo) {
+        if (entry.internalDate === null) this.#learnDate(entry, (await Deno.stat(path)).mtime);
+        return { bytes: await Deno.readFile(path), whole: true };
+      }
+      const file = await Deno.open(path, { read: true });
+      try {
+        if (entry.internalDate === null) this.#learnDate(entry, (await file.stat()).mtime);
+        return await readHeaderBlock(file, cap);
+      } finally {
+        file.close();
+      }
+    });
+  }
+
   /** The internal date (file mtime), read once, cached and kept in the index. */
   async internalDate(entry: MessageEntry): Promise<number> {
     if (entry.internalDate === null) {
-      const st = await this.#followRename(entry, (path) => Deno.stat(path));
-      entry.internalDate = st.mtime?.getTime() ?? Date.now();
-      if (this.messages.get(entry.uid) === entry) {
-        this.#st.index.noteDate(entry.uid, entry.internalDate);
-      }
+      this.#learnDate(entry, (await this.#followRename(entry, (path) => Deno.stat(path))).mtime);
     }
-    return entry.internalDate;
+    return entry.internalDate!;
+  }
+
+  #learnDate(entry: MessageEntry, mtime: Date | null): void {
+    this.noteInternalDate(entry, mtime?.getTime() ?? Date.now());
+  }
+
+  /** Records an internal date learnt elsewhere (the file's mtime, read by a worker). */
+  noteInternalDate(entry: MessageEntry, ms: number): void {
+    entry.internalDate = ms;
+    if (this.messages.get(entry.uid) === entry) this.#st.index.noteDate(entry.uid, ms);
   }
 
   /**
@@ -303,14 +334,24 @@ export class Folder {
 
   // ---- SORT / THREAD keys (src/imap/message_keys.ts), opaque text per base name ----
 
-  /** Every stored key text by base name (read once per folder by the IMAP sort index). */
-  keysAll(): Map<string, string> {
-    return this.#st.index.keysAll();
+  /** Stored key texts a page at a time, in base order after `after` (IndexLink.keysPage). */
+  keysPage(after: string, limit: number): { rows: [string, string][]; done: boolean } {
+    return this.#st.index.keysPage(after, limit);
+  }
+
+  /** One message's stored key text, if any. */
+  keysGet(base: string): string | undefined {
+    return this.#st.index.keysGet(base);
   }
 
   /** Remembers a message's key text in the index (written in batches). */
   keysPut(base: string, text: string): void {
     this.#st.index.keysPut(base, text);
+  }
+
+  /** Forgets stored key texts of base names no longer in the folder. */
+  keysDelete(bases: readonly string[]): void {
+    this.#st.index.keysDelete(bases);
   }
 
   /**

@@ -113,7 +113,8 @@ export class FolderIndex {
       cacheGet: p("SELECT * FROM cache WHERE base = ?"),
       cachePut: p("INSERT OR REPLACE INTO cache VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
       cacheDel: p("DELETE FROM cache WHERE base = ?"),
-      keysAll: p("SELECT base, v FROM keys"),
+      keysPage: p("SELECT base, v FROM keys WHERE base > ? ORDER BY base LIMIT ?"),
+      keysGet: p("SELECT v FROM keys WHERE base = ?"),
       keysPut: p("INSERT OR REPLACE INTO keys VALUES (?, ?)"),
       keysDel: p("DELETE FROM keys WHERE base = ?"),
       savedPut: p("INSERT OR REPLACE INTO saved (uid, at) VALUES (?, ?)"),
@@ -121,7 +122,7 @@ export class FolderIndex {
       savedDel: p("DELETE FROM saved WHERE uid = ?"),
     };
     // Rows as arrays: several times faster than objects for 100,000 rows.
-    for (const q of [this.#q.rows, this.#q.vanishedSince, this.#q.keysAll]) {
+    for (const q of [this.#q.rows, this.#q.vanishedSince, this.#q.keysPage]) {
       (q as unknown as { setReturnArrays(on: boolean): void }).setReturnArrays(true);
     }
   }
@@ -333,17 +334,28 @@ export class FolderIndex {
     );
   }
 
-  /** Every stored key text by base name (SORT and THREAD load a folder's keys at once). */
-  keysAll(): Map<string, string> {
-    const out = new Map<string, string>();
-    for (const r of this.#q.keysAll.all() as unknown as unknown[][]) {
-      out.set(String(r[0]), String(r[1]));
-    }
-    return out;
+  /**
+   * Stored key texts by base name, in base order after `after`, at most `limit` (a
+   * folder's keys are read a page at a time, so the reader can yield between pages).
+   */
+  keysPage(after: string, limit: number): [string, string][] {
+    return (this.#q.keysPage.all(after, limit) as unknown as unknown[][]).map((r) => [
+      String(r[0]),
+      String(r[1]),
+    ]);
+  }
+
+  keysGet(base: string): string | undefined {
+    const r = this.#q.keysGet.get(base) as { v: string } | undefined;
+    return r === undefined ? undefined : String(r.v);
   }
 
   keysPut(base: string, text: string): void {
     this.#q.keysPut.run(base, text);
+  }
+
+  keysDelete(base: string): void {
+    this.#q.keysDel.run(base);
   }
 
   close(): void {

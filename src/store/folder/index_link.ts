@@ -16,6 +16,12 @@ import {
 /** Lazily learnt dates and parsed structures are written to the index in batches. */
 const FLUSH_MS = 250;
 const FLUSH_AT = 2000;
+/**
+ * Key texts are larger (a few hundred bytes each) and come in long runs when a folder's
+ * keys are computed in the background: written in smaller batches, so one write never
+ * holds the event loop for long.
+ */
+const KEYS_FLUSH_AT = 100;
 
 export class IndexLink {
   readonly #path: string;
@@ -107,18 +113,41 @@ export class IndexLink {
     this.#scheduleFlush();
   }
 
-  /** Stored sort/thread keys by base name (pending ones included); empty without an index. */
-  keysAll(): Map<string, string> {
-    let all = new Map<string, string>();
+  /**
+   * One page of stored sort/thread keys (index_db.ts keysPage); the last one (`done`)
+   * also carries the keys not written yet. Without an index, only those.
+   */
+  keysPage(after: string, limit: number): { rows: [string, string][]; done: boolean } {
+    let rows: [string, string][] = [];
     if (this.#index) {
       try {
-        all = this.#index.keysAll();
+        rows = this.#index.keysPage(after, limit);
       } catch (e) {
         this.#failed(e);
       }
     }
-    for (const [base, text] of this.#pendingKeys) all.set(base, text);
-    return all;
+    if (rows.length === limit) return { rows, done: false };
+    return { rows: [...rows, ...this.#pendingKeys], done: true };
+  }
+
+  /** One message's stored key text (pending first). */
+  keysGet(base: string): string | undefined {
+    const pending = this.#pendingKeys.get(base);
+    if (pending !== undefined || !this.#index) return pending;
+    try {
+      return this.#index.keysGet(base);
+    } catch (e) {
+      this.#failed(e);
+      return undefined;
+    }
+  }
+
+  /** Forgets key texts of messages that are not in the folder (written at once). */
+  keysDelete(bases: readonly string[]): void {
+    for (const b of bases) this.#pendingKeys.delete(b);
+    this.tx((ix) => {
+      for (const b of bases) ix.keysDelete(b);
+    });
   }
 
   keysPut(base: string, text: string): void {
@@ -159,7 +188,8 @@ export class IndexLink {
   }
 
   #scheduleFlush(): void {
-    if (this.#pendingDates.size + this.#pendingCache.size + this.#pendingKeys.size >= FLUSH_AT) {
+    const pending = this.#pendingDates.size + this.#pendingCache.size + this.#pendingKeys.size;
+    if (pending >= FLUSH_AT || this.#pendingKeys.size >= KEYS_FLUSH_AT) {
       this.#flush();
       return;
     }
