@@ -20,7 +20,15 @@ import { type FolderKeys, folderKeys } from "./sort_index.ts";
 import { parseDate } from "../message/date.ts";
 import { MessageData } from "./msgcache.ts";
 import type { Session } from "./session.ts";
-import { compileKey, evaluate, fold, needsContent, type SearchMessage } from "./search_eval.ts";
+import {
+  compileKey,
+  evaluate,
+  fold,
+  needsContent,
+  type Node,
+  type SearchMessage,
+} from "./search_eval.ts";
+import type { FullTextIndex, TextAnswer } from "../store/fts/fts.ts";
 import { type Key, parseSearchKeys, someKey } from "./search_keys.ts";
 import { savedUids, saveResult } from "./search_res.ts";
 import type { Folder, MessageEntry } from "../store/folder/folder.ts";
@@ -50,7 +58,13 @@ class ViewMessage implements SearchMessage {
     readonly recent: boolean,
     /** The folder's message keys (SUBJECT is answered from them), when the search needs them. */
     readonly keys: FolderKeys | null = null,
+    /** The full-text index's answers to the BODY/TEXT keys (textAnswers). */
+    readonly answers: TextAnswers | null = null,
   ) {}
+
+  textMatch(which: "BODY" | "TEXT", needle: string): boolean | undefined {
+    return this.answers?.get(answerKey(which, needle))?.decide(this.uid);
+  }
 
   get #msg(): MessageData {
     return this.#data ??= new MessageData(this.folder, this.entry);
@@ -115,6 +129,39 @@ class ViewMessage implements SearchMessage {
   }
 }
 
+type TextAnswers = Map<string, TextAnswer>;
+
+function answerKey(which: "BODY" | "TEXT", needle: string): string {
+  return `${which} ${needle}`;
+}
+
+/**
+ * The full-text index's answers to every BODY/TEXT key of `node` (each looked up once),
+ * or null without an index; keys it cannot answer are left out (they scan).
+ */
+async function textAnswers(
+  fullText: FullTextIndex | null,
+  folder: Folder,
+  node: Node,
+): Promise<TextAnswers | null> {
+  if (!fullText) return null;
+  const keys = new Map<string, { which: "BODY" | "TEXT"; needle: string }>();
+  const walk = (n: Node): void => {
+    if (n.op === "text") keys.set(answerKey(n.which, n.needle), n);
+    else if (n.op === "not") walk(n.node);
+    else if (n.op === "or") [n.a, n.b].forEach(walk);
+    else if (n.op === "and") n.nodes.forEach(walk);
+  };
+  walk(node);
+  if (keys.size === 0) return null;
+  const answers: TextAnswers = new Map();
+  for (const [k, { which, needle }] of keys) {
+    const a = await fullText.lookup(folder, which, needle);
+    if (a) answers.set(k, a);
+  }
+  return answers;
+}
+
 /** What a search is run with besides its key. */
 export interface SearchOptions {
   /** Only these messages (0-based positions in the view, ascending): a context update. */
@@ -148,6 +195,8 @@ export async function runSearch(
     ? folderKeys(folder)
     : null;
   await keys?.load();
+  // BODY/TEXT from the full-text index where it has the message (src/store/fts/).
+  const answers = await textAnswers(s.ctx.store.fullText, folder, node);
   const positions = opts.only;
   const n = positions ? positions.length : view.uids.length;
   const hit = new Uint8Array(n);
@@ -158,7 +207,7 @@ export async function runSearch(
     const uid = view.uids[i];
     const entry = view.entry(uid);
     if (!entry) continue; // expunged by another session, not yet reported
-    const m = new ViewMessage(folder, entry, i + 1, uid, view.recent.has(uid), keys);
+    const m = new ViewMessage(folder, entry, i + 1, uid, view.recent.has(uid), keys, answers);
     const r = evaluate(node, m);
     if (!(r instanceof Promise)) {
       hit[j] = r ? 1 : 0;

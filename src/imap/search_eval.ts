@@ -16,9 +16,11 @@
  *   headers, transfer encodings and charsets undone; HTML reduced to its text), after
  *   Unicode lower-casing, NFC normalization and white-space folding of both sides.
  */
-import { isAscii } from "../message/controls.ts";
+import { fold } from "../message/search_fold.ts";
 import { inRanges, type Range, resolveRanges } from "./args.ts";
 import type { Key } from "./search_keys.ts";
+
+export { fold };
 
 const DAY = 86_400_000;
 
@@ -51,6 +53,11 @@ export interface SearchMessage {
    * messageText in mime/decode.ts).
    */
   text(which: "BODY" | "TEXT"): Promise<string>;
+  /**
+   * The full-text index's answer for a BODY/TEXT key (src/store/fts/): true or false when
+   * it decides, undefined when the message must be scanned (not indexed yet).
+   */
+  textMatch?(which: "BODY" | "TEXT", needle: string): boolean | undefined;
   /** Midnight UTC of the day written in the Date: field, or null without a usable one. */
   sentDay(): Promise<number | null>;
 }
@@ -92,17 +99,6 @@ export type Node =
   | { op: "not"; node: Node }
   | { op: "or"; a: Node; b: Node }
   | { op: "and"; nodes: Node[] };
-
-/**
- * The form in which search strings and searched text are compared: lower-cased, NFC when
- * not ASCII, and every run of white space (line breaks, tabs, the spaces left where HTML
- * tags were) made one space, so a phrase matches across lines.
- */
-export function fold(s: string): string {
-  let t = s.toLowerCase();
-  if (!isAscii(t)) t = t.normalize("NFC");
-  return t.replace(/\s+/g, " ");
-}
 
 const TRUE: Node = { op: "const", value: true };
 const FALSE: Node = { op: "const", value: false };
@@ -272,8 +268,11 @@ export function evaluate(n: Node, m: SearchMessage): Result {
       );
     case "objectid":
       return m.objectId ? m.objectId(n.which).then((id) => id === n.id) : false;
-    case "text":
+    case "text": {
+      const known = m.textMatch?.(n.which, n.needle);
+      if (known !== undefined) return known;
       return m.text(n.which).then((t) => t.includes(n.needle));
+    }
     case "not":
       return then(evaluate(n.node, m), (v) => !v);
     case "or":

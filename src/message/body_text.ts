@@ -56,9 +56,25 @@ function bodyText(bytes: Uint8Array, part: BodyPart, out: string[]): void {
 }
 
 /**
+ * The two pieces SEARCH text is made of: the decoded header of the message ("Name: value"
+ * lines) and the searchable text of each body part in order (text parts decoded, HTML
+ * reduced to text, embedded messages with their headers). messageText joins them; the
+ * full-text index (src/store/fts/) indexes them apart.
+ */
+export function messageTextParts(
+  bytes: Uint8Array,
+  structure: MessageStructure,
+): { header: string; parts: string[] } {
+  const parts: string[] = [];
+  bodyText(bytes, structure.root, parts);
+  return { header: headerText(bytes, structure.root), parts };
+}
+
+/**
  * Text for SEARCH BODY ("BODY": the decoded text parts, including those of embedded
  * messages with their headers) or SEARCH TEXT ("TEXT": the decoded header, then the
- * body text). Callers compare case-insensitively (e.g. after toLowerCase()).
+ * body text), the pieces of messageTextParts joined by line breaks. Callers compare
+ * case-insensitively (e.g. after toLowerCase()).
  */
 export function messageText(
   bytes: Uint8Array,

@@ -35,6 +35,7 @@ import { loadTlsContext } from "../net/tls.ts";
 import { Queue } from "../queue/runner.ts";
 import type { OutboundMessage } from "../queue/types.ts";
 import { MailStore } from "../store/mailstore.ts";
+import { FullTextIndex } from "../store/fts/fts.ts";
 import { IncomingFiles } from "../store/incoming.ts";
 import { indexKeysText } from "../imap/message_keys.ts";
 import { adminService } from "../admin/service.ts";
@@ -89,7 +90,10 @@ export async function startServer(
   const generated = await adminPassword.init(Deno.env.get("EXTREMAIL_ADMIN_PASSWORD"));
   if (generated) logAlways("server", `admin password (generated, shown once): ${generated}`);
   // Messages stored through this server carry their SORT/SEARCH keys into the index.
-  const store = new MailStore(config.DirBase, config.HashDirs, { messageKeys: indexKeysText });
+  const store = new MailStore(config.DirBase, config.HashDirs, {
+    messageKeys: indexKeysText,
+    fullText: new FullTextIndex(),
+  });
   // Files of messages in transfer; those of a process that died are removed at start.
   const incoming = new IncomingFiles(config.DirBase);
   const stale = await incoming.clean();

@@ -13,6 +13,8 @@ import type { Folder } from "./folder/folder.ts";
 import { FolderIndex } from "./folder/index_db.ts";
 
 /** What the store asks of the layers above it (constructor argument). */
+import type { FullTextIndex } from "./fts/fts.ts";
+
 export interface StoreHooks {
   /**
    * The SORT/SEARCH keys of a message the store takes in, as the opaque text the folder
@@ -21,6 +23,11 @@ export interface StoreHooks {
    * IMAP never reads the file for them; without the hook they are computed on first need.
    */
   messageKeys?(bytes: Uint8Array, whole: boolean): string;
+  /**
+   * The full-text index of SEARCH BODY/TEXT (src/store/fts/): told of every change the
+   * store makes (notify) and closed with the store. Without it SEARCH scans.
+   */
+  fullText?: FullTextIndex;
 }
 
 /** How long keys wait for others to the same folders, and how many wait at most. */

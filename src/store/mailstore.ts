@@ -31,6 +31,7 @@ import {
 } from "./maildir_names.ts";
 import { KeysSpool, type StoreHooks } from "./keys_spool.ts";
 import { OpenFolders } from "./open_folders.ts";
+import type { FullTextIndex } from "./fts/fts.ts";
 import { UIDLIST } from "./folder/uidlist.ts";
 
 export const SPECIAL_FOLDERS = ["Drafts", "Sent", "Trash", "Junk", "Archive"] as const;
@@ -73,6 +74,11 @@ export class MailStore {
     this.dirBase = resolve(dirBase);
     this.hashDirs = hashDirs;
     this.#hooks = hooks;
+  }
+
+  /** The full-text index of SEARCH BODY/TEXT (StoreHooks.fullText), or null: scan. */
+  get fullText(): FullTextIndex | null {
+    return this.#hooks.fullText ?? null;
   }
 
   /**
@@ -155,6 +161,7 @@ export class MailStore {
   /** Writes every open folder's index and closes it (daemon shutdown). */
   async close(): Promise<void> {
     this.#keysSpool.flush();
+    await this.#hooks.fullText?.close();
     await this.#folders.drop(() => true);
   }
 
@@ -420,6 +427,7 @@ export class MailStore {
   }
 
   notify(folderPath: string): void {
+    this.#hooks.fullText?.changed(folderPath);
     for (const l of this.#listeners.get(folderPath) ?? []) {
       try {
         l();

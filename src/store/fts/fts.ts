@@ -1,0 +1,269 @@
+/**
+ * The full-text index of IMAP SEARCH BODY and TEXT (docs/imap.md "Full-text index"): per
+ * folder an FTS5 trigram index on disk (db.ts) of each message's searchable text
+ * (columns.ts), kept by one worker thread (worker.ts), so a search over 100,000 messages
+ * reads the index instead of every file.
+ *
+ * When it is built: a folder gets its index on its first BODY/TEXT search (as Dovecot's
+ * fts plugin without autoindex); that search scans as before while the index is filled
+ * in the background. From then on every search, and every change the store reports
+ * (MailStore.notify: deliveries, APPEND, COPY/MOVE, expunges of this process), catches it
+ * up: messages not in it are indexed, expunged ones removed. Changes by other programs
+ * are caught up at the next search.
+ *
+ * Answers never depend on the index being complete: a search takes from the index only
+ * the messages it held when the query ran (`TextAnswer.covers`) and scans the others,
+ * exactly as without an index; UIDs it holds that the folder no longer has are ignored.
+ */
+import type { Folder } from "../folder/folder.ts";
+import { ftsQuery } from "./columns.ts";
+import { FTS_FILE, type IndexItem, type IndexOutcome } from "./db.ts";
+import { FtsWorker } from "./worker_client.ts";
+import { log } from "../../log.ts";
+import { join } from "node:path";
+
+/** One indexing request: at most this many messages, or about this many octets. */
+const BATCH_MESSAGES = 128;
+const BATCH_BYTES = 2 << 20;
+/** A change is caught up after this pause, so a burst of deliveries is one catch-up. */
+const SETTLE_MS = 500;
+
+/** The index's answer to one BODY/TEXT key, for the messages it covered. */
+export class TextAnswer {
+  constructor(
+    /** Matching UIDs, ascending. */
+    readonly uids: Uint32Array,
+    /** False: `uids` are candidates that the scanning search must confirm. */
+    readonly exact: boolean,
+    readonly marks: ReadonlyMap<number, number>,
+    /** Reply number of the query: batches answered after it were not seen by it. */
+    readonly seq: number,
+  ) {}
+
+  /** True when the query saw the message (it was indexed before the query ran). */
+  covers(uid: number): boolean {
+    const mark = this.marks.get(uid);
+    return mark !== undefined && mark <= this.seq;
+  }
+
+  has(uid: number): boolean {
+    let lo = 0, hi = this.uids.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const u = this.uids[mid];
+      if (u === uid) return true;
+      if (u < uid) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return false;
+  }
+
+  /** true/false when the index decides; undefined: the message must be scanned. */
+  decide(uid: number): boolean | undefined {
+    if (!this.covers(uid)) return undefined;
+    if (!this.has(uid)) return false;
+    return this.exact ? true : undefined;
+  }
+}
+
+/** What this process knows of one folder's index file. */
+class FolderFts {
+  /** Indexed UIDs -> the reply number of the batch that indexed them. */
+  readonly marks = new Map<number, number>();
+  /** UIDs left to scanning (too large). */
+  readonly skipped = new Set<number>();
+  /** The index's list of UIDs, read once. */
+  loaded: Promise<boolean> | null = null;
+  #current: Promise<void> | null = null;
+  #again = false;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    readonly owner: FullTextIndex,
+    public folder: Folder,
+    readonly uidValidity: number,
+  ) {}
+
+  get file(): string {
+    return join(this.folder.path, FTS_FILE);
+  }
+
+  load(): Promise<boolean> {
+    return this.loaded ??= this.owner.worker.call({
+      op: "docs",
+      path: this.file,
+      uidValidity: this.uidValidity,
+    }).then(({ result, seq }) => {
+      const docs = result as { indexed: number[]; skipped: number[] };
+      for (const uid of docs.indexed) this.marks.set(uid, seq);
+      for (const uid of docs.skipped) this.skipped.add(uid);
+      return true;
+    }, (e) => {
+      this.owner.failed(this.folder.path, e);
+      return false;
+    });
+  }
+
+  /** Catches up soon (after SETTLE_MS of quiet). */
+  schedule(): void {
+    clearTimeout(this.#timer);
+    const t = this.#timer = setTimeout(() => void this.catchUp(), SETTLE_MS);
+    Deno.unrefTimer(t);
+  }
+
+  /**
+   * Indexes what the folder has and the index lacks; forgets what the folder lost. A call
+   * during a run asks that run for one more pass and returns it.
+   */
+  catchUp(): Promise<void> {
+    if (this.#current) {
+      this.#again = true;
+      return this.#current;
+    }
+    return this.#current = this.#run().finally(() => this.#current = null);
+  }
+
+  async #run(): Promise<void> {
+    try {
+      if (!await this.load()) return;
+      // Files renamed meanwhile (flags) are missed once and taken in the next pass.
+      for (let pass = 0; pass < 3; pass++) {
+        this.#again = false;
+        if (this.folder.closed || this.owner.closing) return;
+        const missed = await this.#round();
+        if (!missed && !this.#again) break;
+      }
+    } catch (e) {
+      this.owner.failed(this.folder.path, e);
+    }
+  }
+
+  /** One pass; true when something was missed and another pass may help. */
+  async #round(): Promise<boolean> {
+    const messages = this.folder.messages;
+    const gone: number[] = [];
+    for (const uid of this.marks.keys()) if (!messages.has(uid)) gone.push(uid);
+    for (const uid of this.skipped) if (!messages.has(uid)) gone.push(uid);
+    if (gone.length) {
+      await this.#call({ op: "remove", uids: gone });
+      for (const uid of gone) {
+        this.marks.delete(uid);
+        this.skipped.delete(uid);
+      }
+    }
+    const todo: number[] = [];
+    for (const uid of messages.keys()) {
+      if (!this.marks.has(uid) && !this.skipped.has(uid)) todo.push(uid);
+    }
+    let missed = false;
+    for (let i = 0; i < todo.length;) {
+      if (this.folder.closed || this.owner.closing) return false;
+      const items: IndexItem[] = [];
+      let bytes = 0;
+      for (; i < todo.length && items.length < BATCH_MESSAGES && bytes < BATCH_BYTES; i++) {
+        const entry = this.folder.messages.get(todo[i]);
+        if (!entry) continue;
+        items.push({ uid: entry.uid, path: this.folder.filePath(entry) });
+        bytes += entry.size;
+      }
+      if (!items.length) continue;
+      const started = performance.now();
+      const { result, seq } = await this.#call({ op: "index", items });
+      const out = result as IndexOutcome;
+      for (const uid of out.indexed) this.marks.set(uid, seq);
+      for (const uid of out.skipped) this.skipped.add(uid);
+      if (out.missing.some((uid) => this.folder.messages.has(uid))) missed = true;
+      this.owner.indexed(out, performance.now() - started);
+    }
+    return missed;
+  }
+
+  #call(body: { op: "remove"; uids: number[] } | { op: "index"; items: IndexItem[] }) {
+    return this.owner.worker.call({ ...body, path: this.file, uidValidity: this.uidValidity });
+  }
+}
+
+/** Indexing totals since start (the benchmark reports throughput from them). */
+export interface FtsStats {
+  messages: number;
+  bytes: number;
+  ms: number;
+}
+
+export class FullTextIndex {
+  readonly worker = new FtsWorker();
+  readonly #folders = new Map<string, FolderFts>();
+  readonly stats: FtsStats = { messages: 0, bytes: 0, ms: 0 };
+  closing = false;
+  #warned = false;
+
+  /**
+   * The index's answer to SEARCH BODY/TEXT of a folded `needle` in `folder`, or null when
+   * it cannot give one (a needle under 3 characters, a TEXT needle longer than the seam,
+   * no worker): the caller scans. Starts or continues the folder's catch-up.
+   */
+  async lookup(folder: Folder, which: "BODY" | "TEXT", needle: string): Promise<TextAnswer | null> {
+    const q = ftsQuery(which, needle);
+    if (!q || this.closing || !this.worker.available) return null;
+    const st = this.#stateOf(folder);
+    if (!await st.load()) return null;
+    void st.catchUp();
+    try {
+      const { result, seq } = await this.worker.call({
+        op: "query",
+        path: st.file,
+        uidValidity: st.uidValidity,
+        match: q.match,
+      });
+      return new TextAnswer(result as Uint32Array, q.exact, st.marks, seq);
+    } catch (e) {
+      this.failed(folder.path, e);
+      return null;
+    }
+  }
+
+  /** The store changed a folder (MailStore.notify): catch its index up, if it has one. */
+  changed(folderPath: string): void {
+    this.#folders.get(folderPath)?.schedule();
+  }
+
+  #stateOf(folder: Folder): FolderFts {
+    let st = this.#folders.get(folder.path);
+    // Another UIDVALIDITY: the worker makes the file again for it (db.ts).
+    if (!st || st.uidValidity !== folder.uidValidity) {
+      st = new FolderFts(this, folder, folder.uidValidity);
+      this.#folders.set(folder.path, st);
+    }
+    st.folder = folder; // the folder object in use (an older one may have been dropped)
+    return st;
+  }
+
+  indexed(out: IndexOutcome, ms: number): void {
+    this.stats.messages += out.indexed.length;
+    this.stats.bytes += out.bytes;
+    this.stats.ms += ms;
+  }
+
+  failed(folderPath: string, e: unknown): void {
+    if (this.closing) return;
+    // The folder's state is dropped: the next search starts it again from the file.
+    this.#folders.delete(folderPath);
+    if (this.#warned) return;
+    this.#warned = true;
+    log("imap").warn(
+      `full-text index of ${folderPath}: ${(e as Error)?.message ?? e}; SEARCH scans meanwhile`,
+    );
+  }
+
+  /** Waits for the folder's catch-up to finish (tests, benchmarks). */
+  async settle(folder: Folder): Promise<void> {
+    const st = this.#stateOf(folder);
+    await st.catchUp();
+    await st.catchUp(); // a pass that began before the caller's changes
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    await this.worker.close();
+  }
+}

@@ -1,0 +1,255 @@
+/**
+ * The full-text index's columns and queries (src/store/fts/columns.ts, db.ts) against the
+ * scanning search they stand in for: randomized messages (plain, quoted-printable,
+ * base64, Latin-1, HTML, multipart, an embedded message, bare LFs, no text part, NUL and
+ * lone surrogates) and needles (substrings of the folded text across word and header/body
+ * boundaries, non-ASCII, case changes, words that are not there), each answered as
+ * SEARCH answers with the index (index hits, confirmed by scanning when not exact) and
+ * compared with `fold(messageText(...)).includes(needle)` for every message.
+ */
+import { deepStrictEqual, equal, ok } from "node:assert/strict";
+import { join } from "node:path";
+import { messageText } from "../src/message/body_text.ts";
+import { parseMessage } from "../src/message/mime.ts";
+import { toCrlf } from "../src/message/line_endings.ts";
+import { fold } from "../src/message/search_fold.ts";
+import { ftsColumns, ftsQuery, SEAM } from "../src/store/fts/columns.ts";
+import { FTS_FORMAT, FtsDb } from "../src/store/fts/db.ts";
+
+const enc = new TextEncoder();
+
+/** A small deterministic generator (mulberry32), so a failure can be replayed. */
+function rng(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const WORDS = [
+  "Lorem",
+  "ipsum",
+  "straße",
+  "STRASSE",
+  "Σίσυφος",
+  "ΟΔΟΣ",
+  "naïve",
+  "nai\u0308ve",
+  "ÅNGSTRÖM",
+  "İstanbul",
+  "😀emoji",
+  "foo",
+  "bar",
+  "foobar",
+  "café",
+  "x",
+  "ab",
+  "a\u00a0b",
+  "tab\there",
+  "quote\"d",
+  "日本語",
+];
+
+function pick<T>(r: () => number, xs: T[]): T {
+  return xs[Math.floor(r() * xs.length)];
+}
+
+function sentence(r: () => number, n: number): string {
+  const out: string[] = [];
+  for (let i = 0; i < n; i++) out.push(pick(r, WORDS) + pick(r, [" ", "  ", "\r\n", " \t"]));
+  return out.join("");
+}
+
+function b64(s: string): string {
+  return btoa(String.fromCharCode(...enc.encode(s))).replace(/.{76}/g, "$&\r\n");
+}
+
+function latin1Qp(s: string): string {
+  let out = "";
+  for (const ch of s) {
+    const c = ch.codePointAt(0)!;
+    if (c > 255) out += "?";
+    else if (c > 126 || c === 61) out += "=" + c.toString(16).toUpperCase().padStart(2, "0");
+    else out += ch;
+  }
+  return out.replace(/(.{70})/g, "$1=\r\n");
+}
+
+function textPart(r: () => number): string {
+  const text = sentence(r, 5 + Math.floor(r() * 30));
+  switch (Math.floor(r() * 6)) {
+    case 0:
+      return `Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n${
+        b64(text)
+      }\r\n`;
+    case 1:
+      return "Content-Type: text/plain; charset=iso-8859-1\r\n" +
+        `Content-Transfer-Encoding: quoted-printable\r\n\r\n${latin1Qp(text)}\r\n`;
+    case 2:
+      return `Content-Type: text/html; charset=utf-8\r\n\r\n<p>${
+        text.replace(/ /g, "<b> </b>")
+      }&amp;&lt;b&#xD800;x</p>\r\n`;
+    case 3:
+      return `Content-Type: image/png\r\nContent-Transfer-Encoding: base64\r\n\r\n${
+        b64("not text " + text)
+      }\r\n`;
+    case 4:
+      return `Content-Type: text/plain; charset=utf-8\r\n\r\n${text}\0${sentence(r, 3)}\r\n`;
+    default:
+      return `Content-Type: text/plain; charset=utf-8\r\n\r\n${text}\r\n`;
+  }
+}
+
+function message(r: () => number, i: number): Uint8Array {
+  const subject = r() < 0.3
+    ? `=?utf-8?B?${btoa(String.fromCharCode(...enc.encode(sentence(r, 3))))}?=`
+    : sentence(r, 1 + Math.floor(r() * 4)).replace(/\r\n/g, " ");
+  const head = `From: ${pick(r, WORDS)} <u${i}@example.org>\r\nSubject: ${subject}\r\n` +
+    (r() < 0.2 ? `X-Long: ${sentence(r, 60).replace(/\r\n/g, " ")}\r\n` : "") +
+    "MIME-Version: 1.0\r\n";
+  let body: string;
+  const kind = Math.floor(r() * 4);
+  if (kind === 0) {
+    body = textPart(r);
+  } else if (kind === 1) {
+    const parts = Array.from({ length: 1 + Math.floor(r() * 3) }, () => textPart(r));
+    body = 'Content-Type: multipart/mixed; boundary="zz"\r\n\r\n' +
+      parts.map((p) => `--zz\r\n${p}`).join("") + "--zz--\r\n";
+  } else if (kind === 2) {
+    const inner = `Subject: ${sentence(r, 2).replace(/\r\n/g, " ")}\r\n${textPart(r)}`;
+    body = 'Content-Type: multipart/mixed; boundary="yy"\r\n\r\n--yy\r\n' + textPart(r) +
+      `--yy\r\nContent-Type: message/rfc822\r\n\r\n${inner}--yy--\r\n`;
+  } else {
+    body = "Content-Type: application/octet-stream\r\n\r\nno text here\r\n";
+  }
+  const raw = enc.encode(head + body);
+  // Some files with bare LFs, as other software may leave them.
+  return r() < 0.15 ? enc.encode((head + body).replace(/\r\n/g, "\n")) : raw;
+}
+
+/** Random needles: substrings of the folded texts (of all lengths), re-cased, absent words. */
+function needles(r: () => number, texts: string[], count: number): string[] {
+  const out: string[] = ["ipsum", "straße", "σίσυφος", "e i", "😀em", "日本", "r\ufffdx"];
+  while (out.length < count) {
+    const t = pick(r, texts);
+    const mode = r();
+    if (mode < 0.1 || t.length === 0) {
+      out.push(pick(r, WORDS) + pick(r, ["", " ", "zz"]));
+      continue;
+    }
+    const len = mode < 0.6 ? 1 + Math.floor(r() * 12) : 1 + Math.floor(r() * (SEAM + 40));
+    const at = Math.floor(r() * t.length);
+    const s = t.slice(at, at + len);
+    out.push(r() < 0.3 ? s.toUpperCase() : s);
+  }
+  return out;
+}
+
+Deno.test("fts: index answers equal the scanning search on randomized messages", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "fts-cols-" });
+  const db = FtsDb.open(join(dir, "x.sqlite"), 7);
+  try {
+    const r = rng(Number(Deno.env.get("FTS_SEED") ?? 20261206));
+    const files: Uint8Array[] = [];
+    const items = [];
+    for (let i = 1; i <= 120; i++) {
+      const bytes = message(r, i);
+      files.push(bytes);
+      const path = join(dir, `${i}.eml`);
+      await Deno.writeFile(path, bytes);
+      items.push({ uid: i, path });
+    }
+    const out = db.index(items);
+    equal(out.indexed.length, 120);
+    // What the scanning search compares against (msgcache: bare LFs served as CRLF).
+    const texts = files.map((f) => {
+      const b = parseMessage(f).bareLf ? toCrlf(f) : f;
+      const s = parseMessage(b);
+      return { BODY: fold(messageText(b, s, "BODY")), TEXT: fold(messageText(b, s, "TEXT")) };
+    });
+    let answered = 0, matched = 0, acrossSeam = 0;
+    const all = texts.flatMap((t) => [t.BODY, t.TEXT]);
+    for (const raw of needles(r, all, 400)) {
+      const needle = fold(raw);
+      for (const which of ["BODY", "TEXT"] as const) {
+        const q = ftsQuery(which, needle);
+        if (!q) continue; // scanned: the same code as without an index
+        answered++;
+        const hits = new Set(db.query(q.match));
+        matched += hits.size;
+        if (which === "TEXT" && needle.includes(" ")) {
+          const viaSeam = new Set(db.query(q.match.replace("{h b s}", "{h b}")));
+          acrossSeam += hits.size - viaSeam.size;
+        }
+        for (let i = 0; i < texts.length; i++) {
+          const scanned = texts[i][which].includes(needle);
+          const viaIndex = hits.has(i + 1) && (q.exact || scanned);
+          if (viaIndex !== scanned) {
+            throw new Error(
+              `${which} ${JSON.stringify(needle)} message ${i + 1}: index ${viaIndex}, scan ${scanned}`,
+            );
+          }
+        }
+      }
+    }
+    ok(answered > 600, `only ${answered} needles went through the index`);
+    ok(matched > 2000, `only ${matched} hits`);
+    ok(acrossSeam > 2, `only ${acrossSeam} hits across the header/body seam`);
+  } finally {
+    db.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("fts: a needle across the header/body seam and one longer than it", () => {
+  const msg = enc.encode("Subject: Alpha Omega\r\n\r\nBeta gamma\r\n");
+  const c = ftsColumns(msg);
+  equal(c.s, "subject: alpha omega beta gamma ");
+  ok(ftsQuery("TEXT", "omega beta")!.exact);
+  equal(ftsQuery("TEXT", "x".repeat(SEAM + 2)), null);
+  ok(ftsQuery("BODY", "x".repeat(SEAM + 2)));
+  equal(ftsQuery("BODY", "ab"), null);
+  equal(ftsQuery("BODY", "😀a"), null); // two characters, three UTF-16 units
+  equal(ftsQuery("BODY", "a\ufffdb")!.exact, false);
+  equal(ftsQuery("BODY", 'say "hi"')!.match, 'b : "say ""hi"""');
+});
+
+Deno.test("fts: an index of another format or UIDVALIDITY, or unreadable, is made again", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "fts-db-" });
+  const path = join(dir, "x.sqlite");
+  const file = join(dir, "1.eml");
+  try {
+    await Deno.writeFile(file, enc.encode("Subject: s\r\n\r\nhello world\r\n"));
+    let db = FtsDb.open(path, 1);
+    db.index([{ uid: 1, path: file }, { uid: 2, path: join(dir, "gone.eml") }]);
+    deepStrictEqual(db.docs(), { indexed: [1], skipped: [] });
+    deepStrictEqual([...db.query('b : "lo wor"')], [1]);
+    db.close();
+    db = FtsDb.open(path, 1); // kept across a restart
+    deepStrictEqual([...db.query('b : "lo wor"')], [1]);
+    db.remove([1]);
+    deepStrictEqual([...db.query('b : "lo wor"')], []);
+    db.index([{ uid: 1, path: file }]);
+    db.close();
+    db = FtsDb.open(path, 2); // another UIDVALIDITY
+    deepStrictEqual(db.docs(), { indexed: [], skipped: [] });
+    db.close();
+    const { DatabaseSync } = await import("node:sqlite");
+    const raw = new DatabaseSync(path);
+    raw.exec(`UPDATE meta SET v = ${FTS_FORMAT - 1} WHERE k = 'format'`);
+    raw.close();
+    db = FtsDb.open(path, 2); // an older format
+    db.index([{ uid: 5, path: file }]);
+    deepStrictEqual(db.docs(), { indexed: [5], skipped: [] });
+    db.close();
+    for (const s of ["-wal", "-shm"]) await Deno.remove(path + s).catch(() => {});
+    await Deno.writeFile(path, enc.encode("this is not a database ".repeat(200)));
+    db = FtsDb.open(path, 2); // unreadable
+    deepStrictEqual(db.docs(), { indexed: [], skipped: [] });
+    db.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
