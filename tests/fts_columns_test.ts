@@ -48,7 +48,7 @@ const WORDS = [
   "ab",
   "a\u00a0b",
   "tab\there",
-  "quote\"d",
+  'quote"d',
   "日本語",
 ];
 
@@ -187,9 +187,8 @@ Deno.test("fts: index answers equal the scanning search on randomized messages",
           const scanned = texts[i][which].includes(needle);
           const viaIndex = hits.has(i + 1) && (q.exact || scanned);
           if (viaIndex !== scanned) {
-            throw new Error(
-              `${which} ${JSON.stringify(needle)} message ${i + 1}: index ${viaIndex}, scan ${scanned}`,
-            );
+            const what = `${which} ${JSON.stringify(needle)} message ${i + 1}`;
+            throw new Error(`${what}: index ${viaIndex}, scan ${scanned}`);
           }
         }
       }
