@@ -27,6 +27,8 @@ const BATCH_MESSAGES = 128;
 const BATCH_BYTES = 2 << 20;
 /** A change is caught up after this pause, so a burst of deliveries is one catch-up. */
 const SETTLE_MS = 500;
+/** A catch-up that indexed this many messages or more is logged. */
+const LOG_ABOVE = 1000;
 
 /** The index's answer to one BODY/TEXT key, for the messages it covered. */
 export class TextAnswer {
@@ -76,6 +78,8 @@ class FolderFts {
   loaded: Promise<boolean> | null = null;
   #current: Promise<void> | null = null;
   #again = false;
+  /** #mark() of the folder when a pass last completed with nothing missed. */
+  #synced = "";
   #timer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
@@ -83,6 +87,12 @@ class FolderFts {
     public folder: Folder,
     readonly uidValidity: number,
   ) {}
+
+  /** Follows the folder object in use now (its counters start again). */
+  use(folder: Folder): void {
+    this.folder = folder;
+    this.#synced = "";
+  }
 
   get file(): string {
     return join(this.folder.path, FTS_FILE);
@@ -120,18 +130,40 @@ class FolderFts {
       this.#again = true;
       return this.#current;
     }
+    // Nothing changed since the last complete pass: no need to compare 100,000 UIDs again.
+    if (this.#synced === this.#mark()) return Promise.resolve();
     return this.#current = this.#run().finally(() => this.#current = null);
+  }
+
+  /** What the folder looked like: a pass that saw the same saw everything. */
+  #mark(): string {
+    const f = this.folder;
+    return `${f.version} ${f.expungeGeneration} ${f.messages.size} ${f.uidNext}`;
   }
 
   async #run(): Promise<void> {
     try {
       if (!await this.load()) return;
+      const before = { ...this.owner.stats }, started = performance.now();
       // Files renamed meanwhile (flags) are missed once and taken in the next pass.
       for (let pass = 0; pass < 3; pass++) {
         this.#again = false;
         if (this.folder.closed || this.owner.closing) return;
+        const seen = this.#mark();
         const missed = await this.#round();
-        if (!missed && !this.#again) break;
+        if (!missed && !this.#again) {
+          this.#synced = seen;
+          break;
+        }
+      }
+      const n = this.owner.stats.messages - before.messages;
+      if (n >= LOG_ABOVE) {
+        const mb = (this.owner.stats.bytes - before.bytes) / 1048576;
+        const ms = Math.round(performance.now() - started);
+        log("imap").info(
+          `full-text index of ${this.folder.path}: ${n} messages (${mb.toFixed(1)} MiB) ` +
+            `indexed in ${ms} ms`,
+        );
       }
     } catch (e) {
       this.owner.failed(this.folder.path, e);
@@ -234,7 +266,7 @@ export class FullTextIndex {
       st = new FolderFts(this, folder, folder.uidValidity);
       this.#folders.set(folder.path, st);
     }
-    st.folder = folder; // the folder object in use (an older one may have been dropped)
+    if (st.folder !== folder) st.use(folder); // an older one may have been dropped
     return st;
   }
 

@@ -1,0 +1,195 @@
+/**
+ * The full-text index of SEARCH BODY/TEXT (issue 17: < 500 ms warm on 100,000 messages;
+ * docs/imap.md "Full-text index") through the real daemon: the first BODY search of a
+ * folder (it scans every file, as before the index, and starts the index), the time the
+ * background indexing took (messages/s, MiB/s, from the daemon's log line), the index size,
+ * then BODY/TEXT searches warm (median of --rounds) and the first one after a restart.
+ *
+ *   deno task bench fts [-- --messages=100000 --rounds=5]
+ *
+ * Messages are written straight into cur/ (as another MDA would): text drawn from a
+ * vocabulary of 8,000 made-up words with a Zipf-like frequency, as plain text,
+ * quoted-printable Latin-1, base64 UTF-8, HTML and multipart with an attachment. The last
+ * line is the headline:
+ *
+ *   fts: <n> messages; BODY rare <ms> ms, common <ms> ms, TEXT <ms> ms warm; ...
+ */
+import { parseArgs } from "node:util";
+import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
+import { fileNameFor, newBaseName } from "../src/store/maildir_names.ts";
+import { FTS_FILE } from "../src/store/fts/db.ts";
+import { seedUsers } from "../tests/helpers/imap.ts";
+import { startTestServer } from "../tests/helpers/server.ts";
+import { messageAt, VOCAB } from "./_fts_corpus.ts";
+
+const args = parseArgs({
+  args: Deno.args,
+  options: {
+    messages: { type: "string", default: "100000" },
+    rounds: { type: "string", default: "5" },
+  },
+});
+const N = Number(args.values.messages);
+const ROUNDS = Number(args.values.rounds);
+const USER = "bench@bench.example", PASS = "bench-pass";
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+async function imap(port: number) {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  let buf = "", n = 0;
+  const line = async (): Promise<string> => {
+    for (;;) {
+      const i = buf.indexOf("\n");
+      if (i >= 0) {
+        const l = buf.slice(0, i).replace(/\r$/, "");
+        buf = buf.slice(i + 1);
+        return l;
+      }
+      const chunk = new Uint8Array(1 << 16);
+      const got = await conn.read(chunk);
+      if (got === null) throw new Error("connection closed");
+      buf += dec.decode(chunk.subarray(0, got));
+    }
+  };
+  await line();
+  const cmd = async (text: string): Promise<string[]> => {
+    const tag = `b${++n}`;
+    await conn.write(enc.encode(`${tag} ${text}\r\n`));
+    const lines: string[] = [];
+    for (;;) {
+      const l = await line();
+      if (l.startsWith(tag + " ")) {
+        if (!l.startsWith(`${tag} OK`)) throw new Error(`${text}: ${l}`);
+        return lines;
+      }
+      lines.push(l);
+    }
+  };
+  return { cmd, close: () => conn.close() };
+}
+
+/** Runs a SEARCH; returns [ms, hits]. */
+async function timed(c: Awaited<ReturnType<typeof imap>>, command: string) {
+  const t0 = performance.now();
+  const lines = await c.cmd(command);
+  const ms = performance.now() - t0;
+  const res = lines.find((l) => l.startsWith("* SEARCH")) ?? "* SEARCH";
+  return [ms, res.split(" ").length - 2] as const;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+console.log(`seeding ${N} messages`);
+const seeded = await seedUsers({ [USER]: PASS });
+const root = seeded.roots[USER];
+let textBytes = 0;
+for (let i = 0; i < N; i += 256) {
+  const batch = Array.from({ length: Math.min(256, N - i) }, (_, j) => i + j);
+  await Promise.all(batch.map(async (k) => {
+    const data = messageAt(k);
+    textBytes += data.length;
+    const base = newBaseName(data.length);
+    const tmp = join(root, "tmp", base);
+    await Deno.writeFile(tmp, data);
+    await Deno.rename(tmp, join(root, "cur", fileNameFor(base, k % 3 ? "S" : "")));
+  }));
+}
+console.log(`${(textBytes / 1048576).toFixed(0)} MiB of messages`);
+const ftsPath = join(root, FTS_FILE);
+function indexedCount(): number {
+  try {
+    const db = new DatabaseSync(ftsPath, { readOnly: true });
+    try {
+      return Number(db.prepare("SELECT count(*) AS n FROM docs").get()!.n);
+    } finally {
+      db.close();
+    }
+  } catch {
+    return 0;
+  }
+}
+
+const SEARCHES: [string, string][] = [
+  ["BODY rare", 'UID SEARCH BODY "rare needle"'],
+  ["BODY 1%", 'UID SEARCH BODY "quarterly budget"'],
+  ["BODY word", `UID SEARCH BODY "${VOCAB[40]}"`],
+  // The most frequent word of 4 characters or more (shorter needles are scanned).
+  ["BODY common", `UID SEARCH BODY "${VOCAB.find((w) => w.length >= 4)}"`],
+  ["BODY none", 'UID SEARCH BODY "zzqxv"'],
+  ["TEXT rare", 'UID SEARCH TEXT "rare needle"'],
+  ["TEXT header", 'UID SEARCH TEXT "sender42@example"'],
+  ["SEEN BODY", 'UID SEARCH SEEN BODY "quarterly budget"'],
+  ["OR BODY TEXT", 'UID SEARCH OR BODY "rare needle" TEXT "invoice 150"'],
+];
+const results: Record<string, number> = {};
+const srv = await startTestServer({ dirBase: seeded.dirBase, config: { LogLevel: "info" } });
+try {
+  let c = await imap(srv.ports.imap);
+  await c.cmd(`LOGIN ${USER} ${PASS}`);
+  let t0 = performance.now();
+  await c.cmd("SELECT INBOX");
+  console.log(`SELECT (first)           ${(performance.now() - t0).toFixed(1)} ms`);
+  const [scanMs, scanHits] = await timed(c, SEARCHES[0][1]);
+  results["scan"] = scanMs;
+  console.log(`BODY rare (scanning, index starts) ${scanMs.toFixed(1)} ms  ${scanHits} hits`);
+  t0 = performance.now();
+  while (indexedCount() < N) await new Promise((r) => setTimeout(r, 500));
+  const buildMs = performance.now() - t0;
+  const line = await srv.waitForLog(/full-text index of .*indexed in \d+ ms/, 60_000)
+    .catch(() => "");
+  const m = /: (\d+) messages \(([\d.]+) MiB\) indexed in (\d+) ms/.exec(line);
+  const indexMs = m ? Number(m[3]) : buildMs;
+  results["rate"] = N / (indexMs / 1000);
+  results["mibs"] = (m ? Number(m[2]) : textBytes / 1048576) / (indexMs / 1000);
+  let size = 0;
+  for (const s of ["", "-wal"]) size += (await Deno.stat(ftsPath + s).catch(() => null))?.size ?? 0;
+  results["size"] = size / 1048576;
+  console.log(
+    `indexing: ${N} messages in ${(indexMs / 1000).toFixed(1)} s: ` +
+      `${results.rate.toFixed(0)} messages/s, ${results.mibs.toFixed(1)} MiB/s of messages; ` +
+      `index ${results.size.toFixed(0)} MiB (messages ${(textBytes / 1048576).toFixed(0)} MiB)`,
+  );
+  for (const [label, command] of SEARCHES) {
+    const times: number[] = [];
+    let hits = 0;
+    for (let r = 0; r < ROUNDS; r++) {
+      const [ms, h] = await timed(c, command);
+      times.push(ms);
+      hits = h;
+    }
+    results[label] = median(times);
+    console.log(
+      `${(label + " (warm)").padEnd(24)} ${median(times).toFixed(1).padStart(8)} ms  ${hits} hits`,
+    );
+  }
+  c.close();
+  await srv.stop();
+  await srv.restart();
+  c = await imap(srv.ports.imap);
+  await c.cmd(`LOGIN ${USER} ${PASS}`);
+  await c.cmd("SELECT INBOX");
+  for (const [label, command] of SEARCHES.slice(0, 1).concat(SEARCHES.slice(5, 6))) {
+    const [ms, hits] = await timed(c, command);
+    results[label + " restart"] = ms;
+    console.log(
+      `${(label + " (restart)").padEnd(24)} ${ms.toFixed(1).padStart(8)} ms  ${hits} hits`,
+    );
+  }
+  c.close();
+} finally {
+  await srv.stop();
+  await Deno.remove(seeded.dirBase, { recursive: true }).catch(() => {});
+}
+const f = (k: string) => results[k].toFixed(1);
+console.log(
+  `fts: ${N} messages; BODY rare ${f("BODY rare")} ms, 1% ${f("BODY 1%")} ms, ` +
+    `common ${f("BODY common")} ms, TEXT ${f("TEXT rare")} ms warm; after restart ` +
+    `BODY ${f("BODY rare restart")} ms, TEXT ${f("TEXT rare restart")} ms; scanning ` +
+    `${f("scan")} ms; indexing ${results.rate.toFixed(0)} msg/s (${f("mibs")} MiB/s); ` +
+    `index ${results.size.toFixed(0)} MiB`,
+);
