@@ -63,7 +63,8 @@ class ViewMessage implements SearchMessage {
   ) {}
 
   textMatch(which: "BODY" | "TEXT", needle: string): boolean | undefined {
-    return this.answers?.get(answerKey(which, needle))?.decide(this.uid);
+    // By the compiled key's own strings: their hashes are computed once, not per message.
+    return this.answers?.[which].get(needle)?.decide(this.uid);
   }
 
   get #msg(): MessageData {
@@ -129,11 +130,8 @@ class ViewMessage implements SearchMessage {
   }
 }
 
-type TextAnswers = Map<string, TextAnswer>;
-
-function answerKey(which: "BODY" | "TEXT", needle: string): string {
-  return `${which} ${needle}`;
-}
+/** The full-text index's answers by key and folded string. */
+type TextAnswers = Record<"BODY" | "TEXT", Map<string, TextAnswer>>;
 
 /**
  * The full-text index's answers to every BODY/TEXT key of `node` (each looked up once),
@@ -145,19 +143,20 @@ async function textAnswers(
   node: Node,
 ): Promise<TextAnswers | null> {
   if (!fullText) return null;
-  const keys = new Map<string, { which: "BODY" | "TEXT"; needle: string }>();
+  const keys: { which: "BODY" | "TEXT"; needle: string }[] = [];
   const walk = (n: Node): void => {
-    if (n.op === "text") keys.set(answerKey(n.which, n.needle), n);
+    if (n.op === "text") keys.push(n);
     else if (n.op === "not") walk(n.node);
     else if (n.op === "or") [n.a, n.b].forEach(walk);
     else if (n.op === "and") n.nodes.forEach(walk);
   };
   walk(node);
-  if (keys.size === 0) return null;
-  const answers: TextAnswers = new Map();
-  for (const [k, { which, needle }] of keys) {
+  if (keys.length === 0) return null;
+  const answers: TextAnswers = { BODY: new Map(), TEXT: new Map() };
+  for (const { which, needle } of keys) {
+    if (answers[which].has(needle)) continue;
     const a = await fullText.lookup(folder, which, needle);
-    if (a) answers.set(k, a);
+    if (a) answers[which].set(needle, a);
   }
   return answers;
 }

@@ -56,6 +56,11 @@ function removeFiles(path: string): void {
   }
 }
 
+/** The numbers of a group_concat() (null when there were no rows). */
+function numbers(list: unknown): number[] {
+  return typeof list === "string" && list !== "" ? list.split(",").map(Number) : [];
+}
+
 export class FtsDb {
   readonly #db: DatabaseSync;
   readonly #q: Record<string, StatementSync>;
@@ -64,13 +69,14 @@ export class FtsDb {
     this.#db = db;
     const p = (sql: string) => db.prepare(sql);
     this.#q = {
-      docs: p("SELECT uid, state FROM docs ORDER BY uid"),
+      // UIDs as one text: a tenth of the time of 100,000 row objects.
+      docs: p("SELECT state, group_concat(uid) AS uids FROM docs GROUP BY state"),
       has: p("SELECT state FROM docs WHERE uid = ?"),
       doc: p("INSERT INTO docs (uid, state) VALUES (?, ?)"),
       undoc: p("DELETE FROM docs WHERE uid = ?"),
       put: p("INSERT INTO fts (rowid, h, b, s) VALUES (?, ?, ?, ?)"),
       del: p("DELETE FROM fts WHERE rowid = ?"),
-      match: p("SELECT rowid FROM fts WHERE fts MATCH ? ORDER BY rowid"),
+      match: p("SELECT group_concat(rowid) AS uids FROM fts WHERE fts MATCH ?"),
     };
   }
 
@@ -110,9 +116,11 @@ export class FtsDb {
 
   /** The UIDs held: indexed, and left to scanning. */
   docs(): { indexed: number[]; skipped: number[] } {
-    const indexed: number[] = [], skipped: number[] = [];
+    let indexed: number[] = [], skipped: number[] = [];
     for (const r of this.#q.docs.all()) {
-      (r.state === INDEXED ? indexed : skipped).push(Number(r.uid));
+      const uids = numbers(r.uids);
+      if (r.state === INDEXED) indexed = uids;
+      else skipped = uids;
     }
     return { indexed, skipped };
   }
@@ -178,10 +186,7 @@ export class FtsDb {
 
   /** UIDs of the indexed messages that match an FTS5 expression (columns.ts), ascending. */
   query(match: string): Uint32Array {
-    const rows = this.#q.match.all(match);
-    const out = new Uint32Array(rows.length);
-    for (let i = 0; i < rows.length; i++) out[i] = Number(rows[i].rowid);
-    return out;
+    return Uint32Array.from(numbers(this.#q.match.get(match)?.uids)).sort();
   }
 
   close(): void {
