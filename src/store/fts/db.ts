@@ -65,7 +65,14 @@ export class FtsDb {
   readonly #db: DatabaseSync;
   readonly #q: Record<string, StatementSync>;
 
-  private constructor(db: DatabaseSync) {
+  private constructor(
+    db: DatabaseSync,
+    /**
+     * Names this file from its making to its removal: what a reader learned of the file
+     * (which UIDs it holds) is true only of the same instance.
+     */
+    readonly instance: string,
+  ) {
     this.#db = db;
     const p = (sql: string) => db.prepare(sql);
     this.#q = {
@@ -89,17 +96,23 @@ export class FtsDb {
       const db = FtsDb.#openFile(path);
       const meta = new Map<string, unknown>();
       for (const r of db.prepare("SELECT k, v FROM meta").all()) meta.set(String(r.k), r.v);
-      if (meta.get("format") === FTS_FORMAT && meta.get("uidvalidity") === uidValidity) {
-        return new FtsDb(db);
+      const instance = meta.get("instance");
+      if (
+        meta.get("format") === FTS_FORMAT && meta.get("uidvalidity") === uidValidity &&
+        typeof instance === "string"
+      ) {
+        return new FtsDb(db, instance);
       }
       db.close();
     } catch { /* unreadable: made again below */ }
     removeFiles(path);
     const db = FtsDb.#openFile(path);
     const set = db.prepare("INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)");
+    const instance = crypto.randomUUID();
     set.run("format", FTS_FORMAT);
     set.run("uidvalidity", uidValidity);
-    return new FtsDb(db);
+    set.run("instance", instance);
+    return new FtsDb(db, instance);
   }
 
   static #openFile(path: string): DatabaseSync {

@@ -18,9 +18,17 @@
 import type { Folder } from "../folder/folder.ts";
 import { ftsQuery } from "./columns.ts";
 import { FTS_FILE, type IndexItem, type IndexOutcome } from "./db.ts";
-import { FtsWorker } from "./worker_client.ts";
+import { type FtsReply, FtsWorker } from "./worker_client.ts";
 import { log } from "../../log.ts";
 import { join } from "node:path";
+
+/** The file that answered is not the one this process read (made again, or replaced). */
+class IndexReplaced extends Error {}
+
+type FolderRequest =
+  | { op: "remove"; uids: number[] }
+  | { op: "index"; items: IndexItem[] }
+  | { op: "query"; match: string };
 
 /** One indexing request: at most this many messages, or about this many octets. */
 const BATCH_MESSAGES = 128;
@@ -78,6 +86,8 @@ class FolderFts {
   loaded: Promise<boolean> | null = null;
   #current: Promise<void> | null = null;
   #again = false;
+  /** The index file instance (db.ts) that `marks` and `skipped` describe. */
+  instance = "";
   /** #mark() of the folder when a pass last completed with nothing missed. */
   #synced = "";
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -103,15 +113,32 @@ class FolderFts {
       op: "docs",
       path: this.file,
       uidValidity: this.uidValidity,
-    }).then(({ result, seq }) => {
+    }).then(({ result, seq, instance }) => {
       const docs = result as { indexed: number[]; skipped: number[] };
       for (const uid of docs.indexed) this.marks.set(uid, seq);
       for (const uid of docs.skipped) this.skipped.add(uid);
+      this.instance = instance ?? "";
       return true;
     }, (e) => {
-      this.owner.failed(this.folder.path, e);
+      this.owner.failed(this, e);
       return false;
     });
+  }
+
+  /**
+   * A request about this folder's index; throws IndexReplaced when another file answered
+   * than the one `marks` describe (then this state is dropped and read again).
+   */
+  async call(body: FolderRequest): Promise<FtsReply> {
+    const reply = await this.owner.worker.call(
+      {
+        ...body,
+        path: this.file,
+        uidValidity: this.uidValidity,
+      } as Parameters<FtsWorker["call"]>[0],
+    );
+    if (reply.instance !== this.instance) throw new IndexReplaced();
+    return reply;
   }
 
   /** Catches up soon (after SETTLE_MS of quiet). */
@@ -166,7 +193,7 @@ class FolderFts {
         );
       }
     } catch (e) {
-      this.owner.failed(this.folder.path, e);
+      this.owner.failed(this, e);
     }
   }
 
@@ -177,7 +204,7 @@ class FolderFts {
     for (const uid of this.marks.keys()) if (!messages.has(uid)) gone.push(uid);
     for (const uid of this.skipped) if (!messages.has(uid)) gone.push(uid);
     if (gone.length) {
-      await this.#call({ op: "remove", uids: gone });
+      await this.call({ op: "remove", uids: gone });
       for (const uid of gone) {
         this.marks.delete(uid);
         this.skipped.delete(uid);
@@ -200,7 +227,7 @@ class FolderFts {
       }
       if (!items.length) continue;
       const started = performance.now();
-      const { result, seq } = await this.#call({ op: "index", items });
+      const { result, seq } = await this.call({ op: "index", items });
       const out = result as IndexOutcome;
       for (const uid of out.indexed) this.marks.set(uid, seq);
       for (const uid of out.skipped) this.skipped.add(uid);
@@ -208,10 +235,6 @@ class FolderFts {
       this.owner.indexed(out, performance.now() - started);
     }
     return missed;
-  }
-
-  #call(body: { op: "remove"; uids: number[] } | { op: "index"; items: IndexItem[] }) {
-    return this.owner.worker.call({ ...body, path: this.file, uidValidity: this.uidValidity });
   }
 }
 
@@ -241,15 +264,10 @@ export class FullTextIndex {
     if (!await st.load()) return null;
     void st.catchUp();
     try {
-      const { result, seq } = await this.worker.call({
-        op: "query",
-        path: st.file,
-        uidValidity: st.uidValidity,
-        match: q.match,
-      });
+      const { result, seq } = await st.call({ op: "query", match: q.match });
       return new TextAnswer(result as Uint32Array, q.exact, st.marks, seq);
     } catch (e) {
-      this.failed(folder.path, e);
+      this.failed(st, e);
       return null;
     }
   }
@@ -276,14 +294,13 @@ export class FullTextIndex {
     this.stats.ms += ms;
   }
 
-  failed(folderPath: string, e: unknown): void {
-    if (this.closing) return;
-    // The folder's state is dropped: the next search starts it again from the file.
-    this.#folders.delete(folderPath);
-    if (this.#warned) return;
+  /** A request about a folder failed: its state is dropped (the next search starts again). */
+  failed(st: FolderFts, e: unknown): void {
+    if (this.#folders.get(st.folder.path) === st) this.#folders.delete(st.folder.path);
+    if (this.closing || e instanceof IndexReplaced || this.#warned) return;
     this.#warned = true;
     log("imap").warn(
-      `full-text index of ${folderPath}: ${(e as Error)?.message ?? e}; SEARCH scans meanwhile`,
+      `full-text index of ${st.folder.path}: ${(e as Error)?.message ?? e}; SEARCH scans meanwhile`,
     );
   }
 

@@ -19,20 +19,33 @@ export type FtsRequest =
 
 /** Index files kept open; the least recently used is closed beyond this. */
 const MAX_OPEN = 32;
-const open = new Map<string, { db: FtsDb; uidValidity: number }>();
+const open = new Map<string, { db: FtsDb; uidValidity: number; ino: number | null }>();
 
+function inode(path: string): number | null {
+  try {
+    return Deno.statSync(path).ino;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The open index at `path`, opened again when the file there is another one (the folder
+ * was deleted and made again, or renamed away) or of another UIDVALIDITY.
+ */
 function dbFor(path: string, uidValidity: number): FtsDb {
   const hit = open.get(path);
+  const ino = inode(path);
   if (hit) {
     open.delete(path);
-    if (hit.uidValidity === uidValidity) {
+    if (hit.uidValidity === uidValidity && ino !== null && hit.ino === ino) {
       open.set(path, hit);
       return hit.db;
     }
     hit.db.close();
   }
   const db = FtsDb.open(path, uidValidity);
-  open.set(path, { db, uidValidity });
+  open.set(path, { db, uidValidity, ino: inode(path) });
   while (open.size > MAX_OPEN) {
     const [oldest, e] = open.entries().next().value!;
     e.db.close();
@@ -41,23 +54,23 @@ function dbFor(path: string, uidValidity: number): FtsDb {
   return db;
 }
 
-function serve(req: FtsRequest): unknown {
+function serve(req: FtsRequest): { result: unknown; instance?: string } {
   if (req.op === "close") {
     for (const e of open.values()) e.db.close();
     open.clear();
-    return null;
+    return { result: null };
   }
   const db = dbFor(req.path, req.uidValidity);
   switch (req.op) {
     case "docs":
-      return db.docs();
+      return { result: db.docs(), instance: db.instance };
     case "index":
-      return db.index(req.items);
+      return { result: db.index(req.items), instance: db.instance };
     case "remove":
       db.remove(req.uids);
-      return null;
+      return { result: null, instance: db.instance };
     case "query":
-      return db.query(req.match);
+      return { result: db.query(req.match), instance: db.instance };
   }
 }
 
@@ -65,7 +78,7 @@ const port = self as unknown as Worker;
 port.onmessage = (ev: MessageEvent<FtsRequest>) => {
   const { id } = ev.data;
   try {
-    port.postMessage({ id, result: serve(ev.data) });
+    port.postMessage({ id, ...serve(ev.data) });
   } catch (e) {
     port.postMessage({ id, error: (e as Error)?.message ?? String(e) });
   }

@@ -9,8 +9,15 @@ import type { FtsRequest } from "./worker.ts";
 
 type Body = FtsRequest extends infer R ? R extends unknown ? Omit<R, "id"> : never : never;
 
+/** A reply: the result, its sequence number, the index file instance that gave it. */
+export interface FtsReply {
+  result: unknown;
+  seq: number;
+  instance?: string;
+}
+
 interface Waiting {
-  resolve: (v: { result: unknown; seq: number }) => void;
+  resolve: (v: FtsReply) => void;
   reject: (e: Error) => void;
 }
 
@@ -37,7 +44,7 @@ export class FtsWorker {
   }
 
   /** Sends a request; resolves with its result and the reply's sequence number. */
-  call(body: Body): Promise<{ result: unknown; seq: number }> {
+  call(body: Body): Promise<FtsReply> {
     const w = this.#start();
     if (!w) return Promise.reject(new FtsUnavailable("full-text index worker unavailable"));
     const id = this.#nextId++;
@@ -53,12 +60,14 @@ export class FtsWorker {
     if (this.#worker) return this.#worker;
     try {
       const w = new Worker(new URL("./worker.ts", import.meta.url).href, { type: "module" });
-      w.onmessage = (ev: MessageEvent<{ id: number; result?: unknown; error?: string }>) => {
+      w.onmessage = (
+        ev: MessageEvent<{ id: number; result?: unknown; instance?: string; error?: string }>,
+      ) => {
         const seq = ++this.#replies;
         const waiting = this.#waiting.get(ev.data.id);
         this.#waiting.delete(ev.data.id);
         if (ev.data.error !== undefined) waiting?.reject(new Error(ev.data.error));
-        else waiting?.resolve({ result: ev.data.result, seq });
+        else waiting?.resolve({ result: ev.data.result, seq, instance: ev.data.instance });
         if (this.#waiting.size === 0) this.#armIdle();
       };
       w.onerror = (ev: ErrorEvent) => {
