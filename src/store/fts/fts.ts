@@ -37,6 +37,8 @@ const BATCH_BYTES = 2 << 20;
 const SETTLE_MS = 500;
 /** A catch-up that indexed this many messages or more is logged. */
 const LOG_ABOVE = 1000;
+/** How often states of folders the store dropped are forgotten. */
+const SWEEP_MS = 60_000;
 
 /** The index's answer to one BODY/TEXT key, for the messages it covered. */
 export class TextAnswer {
@@ -144,7 +146,10 @@ class FolderFts {
   /** Catches up soon (after SETTLE_MS of quiet). */
   schedule(): void {
     clearTimeout(this.#timer);
-    const t = this.#timer = setTimeout(() => void this.catchUp(), SETTLE_MS);
+    const t = this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      void this.catchUp();
+    }, SETTLE_MS);
     Deno.unrefTimer(t);
   }
 
@@ -160,6 +165,11 @@ class FolderFts {
     // Nothing changed since the last complete pass: no need to compare 100,000 UIDs again.
     if (this.#synced === this.#mark()) return Promise.resolve();
     return this.#current = this.#run().finally(() => this.#current = null);
+  }
+
+  /** No catch-up runs or waits. */
+  get idle(): boolean {
+    return this.#current === null && this.#timer === undefined;
   }
 
   /** What the folder looked like: a pass that saw the same saw everything. */
@@ -251,6 +261,7 @@ export class FullTextIndex {
   readonly stats: FtsStats = { messages: 0, bytes: 0, ms: 0 };
   closing = false;
   #warned = false;
+  #swept = 0;
 
   /**
    * The index's answer to SEARCH BODY/TEXT of a folded `needle` in `folder`, or null when
@@ -278,6 +289,7 @@ export class FullTextIndex {
   }
 
   #stateOf(folder: Folder): FolderFts {
+    this.#sweep();
     let st = this.#folders.get(folder.path);
     // Another UIDVALIDITY: the worker makes the file again for it (db.ts).
     if (!st || st.uidValidity !== folder.uidValidity) {
@@ -286,6 +298,19 @@ export class FullTextIndex {
     }
     if (st.folder !== folder) st.use(folder); // an older one may have been dropped
     return st;
+  }
+
+  /**
+   * Forgets folders the store has dropped (at most once a minute), so the UID lists held
+   * here follow the open folders, not every folder ever searched.
+   */
+  #sweep(): void {
+    const now = Date.now();
+    if (now - this.#swept < SWEEP_MS) return;
+    this.#swept = now;
+    for (const [path, st] of this.#folders) {
+      if (st.folder.closed && st.idle) this.#folders.delete(path);
+    }
   }
 
   indexed(out: IndexOutcome, ms: number): void {
