@@ -90,6 +90,11 @@ class FolderFts {
   #again = false;
   /** The index file instance (db.ts) that `marks` and `skipped` describe. */
   instance = "";
+  /**
+   * The folder's expunge generation and next UID when a pass began that then missed
+   * nothing: the next pass need only look at UIDs from there (when nothing left since).
+   */
+  #base: { expunges: number; next: number } | null = null;
   /** #mark() of the folder when a pass last completed with nothing missed. */
   #synced = "";
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -104,6 +109,7 @@ class FolderFts {
   use(folder: Folder): void {
     this.folder = folder;
     this.#synced = "";
+    this.#base = null;
   }
 
   get file(): string {
@@ -210,9 +216,16 @@ class FolderFts {
   /** One pass; true when something was missed and another pass may help. */
   async #round(): Promise<boolean> {
     const messages = this.folder.messages;
+    const f = this.folder, base = this.#base;
+    // After a complete pass with no expunge since, only UIDs given out since are new.
+    const onlyNew = base !== null && base.expunges === f.expungeGeneration;
+    this.#base = null;
+    const start = { expunges: f.expungeGeneration, next: f.uidNext };
     const gone: number[] = [];
-    for (const uid of this.marks.keys()) if (!messages.has(uid)) gone.push(uid);
-    for (const uid of this.skipped) if (!messages.has(uid)) gone.push(uid);
+    if (!onlyNew) {
+      for (const uid of this.marks.keys()) if (!messages.has(uid)) gone.push(uid);
+      for (const uid of this.skipped) if (!messages.has(uid)) gone.push(uid);
+    }
     if (gone.length) {
       await this.call({ op: "remove", uids: gone });
       for (const uid of gone) {
@@ -221,7 +234,10 @@ class FolderFts {
       }
     }
     const todo: number[] = [];
-    for (const uid of messages.keys()) {
+    const snap = f.uidSnapshot();
+    const uids = snap.uids.subarray(0, snap.count);
+    for (let k = onlyNew ? firstAtLeast(uids, base.next) : 0; k < uids.length; k++) {
+      const uid = uids[k];
       if (!this.marks.has(uid) && !this.skipped.has(uid)) todo.push(uid);
     }
     let missed = false;
@@ -244,8 +260,20 @@ class FolderFts {
       if (out.missing.some((uid) => this.folder.messages.has(uid))) missed = true;
       this.owner.indexed(out, performance.now() - started);
     }
+    if (!missed) this.#base = start;
     return missed;
   }
+}
+
+/** The position of the first value >= `min` in ascending `xs`. */
+function firstAtLeast(xs: Uint32Array, min: number): number {
+  let lo = 0, hi = xs.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (xs[mid] < min) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /** Indexing totals since start (the benchmark reports throughput from them). */
