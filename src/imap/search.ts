@@ -7,8 +7,9 @@
  *
  * Cost: flag, number, size and date keys are answered from the folder's entries; header
  * keys from the parsed-structure cache (msgcache.ts), which holds small headers; SUBJECT
- * from the folder's stored message keys (sort_index.ts) when they are known; only
- * BODY/TEXT (and headers too large to cache) read message files, a few at a time.
+ * from the folder's stored message keys (sort_index.ts) when they are known; BODY/TEXT
+ * from the folder's full-text index (src/store/fts/) for the messages it holds; only the
+ * others (and headers too large to cache) read message files, a few at a time.
  */
 import { type Args, ImapError, no } from "./args.ts";
 import { type CommandSpec, SELECTED } from "./command_table.ts";

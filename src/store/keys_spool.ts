@@ -11,10 +11,9 @@
 import { log } from "../log.ts";
 import type { Folder } from "./folder/folder.ts";
 import { FolderIndex } from "./folder/index_db.ts";
-
-/** What the store asks of the layers above it (constructor argument). */
 import type { FullTextIndex } from "./fts/fts.ts";
 
+/** What the store asks of the layers above it (constructor argument). */
 export interface StoreHooks {
   /**
    * The SORT/SEARCH keys of a message the store takes in, as the opaque text the folder
