@@ -225,6 +225,9 @@ Deno.test("fts: an index of another format or UIDVALIDITY, or unreadable, is mad
     db.index([{ uid: 1, path: file }, { uid: 2, path: join(dir, "gone.eml") }]);
     deepStrictEqual(db.docs(), { indexed: [1], skipped: [] });
     deepStrictEqual([...db.query('b : "lo wor"')], [1]);
+    // Asked again (a repeated request): reported as indexed, not indexed twice.
+    deepStrictEqual(db.index([{ uid: 1, path: file }]).indexed, [1]);
+    deepStrictEqual([...db.query('b : "lo wor"')], [1]);
     db.close();
     db = FtsDb.open(path, 1); // kept across a restart
     deepStrictEqual([...db.query('b : "lo wor"')], [1]);

@@ -167,7 +167,12 @@ export class FtsDb {
     this.#db.exec("BEGIN");
     try {
       for (const [uid, cols] of rows) {
-        if (this.#q.has.get(uid)) continue; // indexed already (a repeated request)
+        // Held already (a request repeated, or sent by a reader of an older state): said so.
+        const held = this.#q.has.get(uid);
+        if (held) {
+          (held.state === INDEXED ? out.indexed : out.skipped).push(uid);
+          continue;
+        }
         this.#q.doc.run(uid, cols ? INDEXED : SKIPPED);
         if (cols) this.#q.put.run(uid, cols.h, cols.b, cols.s);
         (cols ? out.indexed : out.skipped).push(uid);
