@@ -7,13 +7,14 @@
 import { log } from "../log.ts";
 import { isAscii } from "../message/controls.ts";
 import { countHeaders, type HeaderBlock, parseHeaderBlock } from "../message/header.ts";
-import { rewriteHeaders } from "../message/header_rewrite.ts";
+import { concatBytes, rewriteHeaders } from "../message/header_rewrite.ts";
 import type { ServerContext } from "../server/context.ts";
 import { NameError, parseAddress } from "../directory/names.ts";
 import type { UserRecord } from "../directory/records.ts";
 import { isSrsLocalPart } from "../mailauth/srs.ts";
 import { inboundChecks, isCheckedSession } from "./authcheck.ts";
 import { planDsn } from "./dsn_reports.ts";
+import { dnsblRefusal, forgedSpamFields, isFilteredSession, spamCheck } from "./spamcheck.ts";
 import { expand, type Expansion, isEmpty, isListMember } from "./expand.ts";
 import { mergeExpansions, userLimit } from "./plan.ts";
 import { MessageSink, type ReceivedMessage } from "./incoming.ts";
@@ -129,6 +130,9 @@ export async function checkRcpt(
     if (e instanceof NameError) return { reply: R.badRecipient(rcpt) };
     throw e;
   }
+  // SPEC §9: a client listed in a DNSBL zone is refused here (postmaster@ excepted).
+  const listed = await dnsblRefusal(ctx, info, { local, domain });
+  if (listed) return { reply: listed };
   let address = `${local}@${domain}`;
   const dir = ctx.directory;
   // SPEC §8: a bounce to an SRS address of ours goes to the original sender; forged or
@@ -284,7 +288,30 @@ export async function deliver(
     block = checks.block;
   }
   // RFC 8601 §5: Authentication-Results (and Received-SPF) above our Received.
-  const added = new TextEncoder().encode(checks.verdict?.headers ?? "");
+  const authFields = new TextEncoder().encode(checks.verdict?.headers ?? "");
+  // SPEC §9: rspamd sees the message as it will be stored, after the checks above; verdict
+  // fields someone else wrote are removed first (docs/spam.md).
+  if (isFilteredSession(ctx, info)) {
+    const forged = forgedSpamFields(block);
+    if (forged.length) {
+      head = rewriteHeaders(block, forged, new Uint8Array(0));
+      block = parseHeaderBlock(head);
+    }
+  }
+  const spam = await spamCheck(
+    ctx,
+    info,
+    tx,
+    message.content([authFields, message.trace], head),
+    queueId,
+  );
+  if (spam.refusal) return refuse(spam.refusal);
+  if (spam.drop.length || spam.subject) {
+    head = rewriteHeaders(block, spam.drop, new TextEncoder().encode(spam.subject ?? ""));
+    block = parseHeaderBlock(head);
+  }
+  // The newest fields on top: the spam verdict, then the authentication results.
+  const added = concatBytes([new TextEncoder().encode(spam.fields), authFields]);
 
   const expansions = tx.recipients.map((r) => ({ r, expansion: expansionOf(ctx, tx, r) }));
   const plan = mergeExpansions(expansions.map((e) => e.expansion));
@@ -305,7 +332,7 @@ export async function deliver(
       arrival: new Date(),
       mode: "smtp",
       trusted: !isCheckedSession(ctx, info),
-      quarantine: checks.verdict?.action === "quarantine",
+      quarantine: checks.verdict?.action === "quarantine" || spam.junk,
       sealBasis: checks.verdict,
       client: checks.client,
       dsn: planDsn(tx.params, expansions),
