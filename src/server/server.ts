@@ -195,7 +195,7 @@ export async function startServer(
         await new Promise((r) => setTimeout(r, 50));
       }
       for (const s of ctx.sessions) s.conn.destroy();
-      // Learn requests still waiting are dropped; the one in flight finishes.
+      // Learn requests still waiting are dropped, the one in flight abandoned.
       await spam.stop();
       // In-flight deliveries finish; their DSNs still go through the pipeline into the
       // store and the spool, which close after.

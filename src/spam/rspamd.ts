@@ -78,11 +78,26 @@ export class RspamdClient {
     }
   }
 
-  /** POST /learnspam or /learnham on the controller; resolves when rspamd has learned it. */
-  async learn(kind: "spam" | "ham", body: MessageBody, timeoutMs: number): Promise<void> {
+  /**
+   * POST /learnspam or /learnham on the controller; resolves when rspamd has learned it.
+   * `signal` abandons the request (daemon shutdown).
+   */
+  async learn(
+    kind: "spam" | "ham",
+    body: MessageBody,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<void> {
     const headers: Record<string, string> = {};
     if (this.password) headers["Password"] = headerValue(this.password);
-    const reply = await this.#post(this.controller, `/learn${kind}`, headers, body, timeoutMs);
+    const reply = await this.#post(
+      this.controller,
+      `/learn${kind}`,
+      headers,
+      body,
+      timeoutMs,
+      signal,
+    );
     let json: unknown;
     try {
       json = JSON.parse(reply);
@@ -100,15 +115,18 @@ export class RspamdClient {
     headers: Record<string, string | string[]>,
     body: MessageBody,
     timeoutMs: number,
+    signal?: AbortSignal,
   ): Promise<string> {
     const url = new URL(base.pathname.replace(/\/$/, "") + path, base);
     const lib = url.protocol === "https:" ? https : http;
     return new Promise<string>((resolve, reject) => {
       let settled = false;
+      const onAbort = () => fail(new SpamFilterUnavailable("abandoned: the server is stopping"));
       const fail = (e: Error) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
         req.destroy();
         reject(e instanceof SpamFilterUnavailable ? e : new SpamFilterUnavailable(e.message));
       };
@@ -140,10 +158,13 @@ export class RspamdClient {
           }
           settled = true;
           clearTimeout(timer);
+          signal?.removeEventListener("abort", onAbort);
           resolve(text);
         });
       });
       req.on("error", (e) => fail(new SpamFilterUnavailable(`${url.origin}: ${e.message}`)));
+      if (signal?.aborted) return onAbort();
+      signal?.addEventListener("abort", onAbort);
       (async () => {
         for await (const chunk of body.chunks()) {
           if (settled) return;

@@ -38,6 +38,7 @@ export class SpamFilter {
   readonly #learns: LearnJob[] = [];
   #learning: Promise<void> | null = null;
   #stopped = false;
+  readonly #abort = new AbortController();
   /** Learn requests rspamd confirmed (tests and the log). */
   learned = 0;
 
@@ -103,7 +104,8 @@ export class SpamFilter {
           logger.info(`learn ${job.kind} ${job.label}: message gone, skipped`);
           continue;
         }
-        await client.learn(job.kind, body, this.#config().TimeoutSpamFilter * 1000);
+        const timeout = this.#config().TimeoutSpamFilter * 1000;
+        await client.learn(job.kind, body, timeout, this.#abort.signal);
         this.learned++;
         logger.info(`learned ${job.label} as ${job.kind}`);
       } catch (e) {
@@ -114,10 +116,11 @@ export class SpamFilter {
     }
   }
 
-  /** Daemon shutdown: waiting requests are dropped, the one in flight finishes. */
+  /** Daemon shutdown: waiting requests are dropped, the one in flight abandoned. */
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#learns.length = 0;
+    this.#abort.abort();
     await this.#learning;
   }
 }
