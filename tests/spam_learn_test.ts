@@ -55,11 +55,7 @@ testUnless(rspamdMissing, {
       await imap.login("bob@test.example", "secret");
       assertEquals((await imap.cmd("SELECT INBOX")).status, "OK");
       assertEquals((await imap.cmd("UID MOVE 1 Junk")).status, "OK");
-      let s = await until(() => rspamd.stat(), (s) => s.spam >= 1).catch((e) => {
-        console.log(srv.logs().split("\n").filter((l) => /spam|learn|imap/i.test(l)).join("\n"));
-        rspamd.log().then((l) => console.log(l.slice(-3000)));
-        throw e;
-      });
+      let s = await until(() => rspamd.stat(), (s) => s.spam >= 1);
       assertEquals([s.spam, s.ham], [1, 0]);
 
       assertEquals((await imap.cmd("SELECT Junk")).status, "OK");
