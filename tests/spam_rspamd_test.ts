@@ -190,6 +190,34 @@ testUnless(rspamdMissing, {
         });
       });
       assertMatch(await rspamd.log(), /GTUBE|gtube/i);
+
+      await t.step(
+        "rspamd stopped -> SpamFilterFailure (tempfail: 451, accept: INBOX)",
+        async () => {
+          const tempfail = await fixture({
+            SpamFilter: rspamd.filter,
+            SpamFilterFailure: "tempfail",
+          });
+          const accept = await fixture({ SpamFilter: rspamd.filter });
+          try {
+            const from = "alice@remote.example", to = ["bob@test.example"];
+            for (const fx of [tempfail, accept]) await users(fx.ctx, ["bob"]);
+            const before = await send(tempfail.ctx, { from, to, data: mail("hi", "Hello.") });
+            assertEquals(before.data?.code, 250, "rspamd still running");
+            await rspamd.stop();
+            const after = await send(tempfail.ctx, { from, to, data: mail("hi", "Hello.") });
+            assertEquals([after.data?.code, after.data?.enhanced], [451, "4.7.1"]);
+            const accepted = await send(accept.ctx, { from, to, data: mail("hi", GTUBE.reject) });
+            assertEquals(accepted.data?.code, 250);
+            const inbox = await accept.inbox("bob", "test.example");
+            assertEquals(inbox.length, 1);
+            assert(!/X-Spamd-Result/.test(headerOf(inbox[0])), "delivered unchecked");
+          } finally {
+            await tempfail.close();
+            await accept.close();
+          }
+        },
+      );
     } finally {
       await rspamd.stop();
     }

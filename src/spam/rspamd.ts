@@ -134,9 +134,12 @@ export class RspamdClient {
         () => fail(new SpamFilterUnavailable(`no answer from ${url.origin} in ${timeoutMs} ms`)),
         timeoutMs,
       );
+      // One connection per request (`agent: false`): a kept-alive connection that rspamd
+      // closes as idle just when a message is sent would fail that message.
       const req = lib.request(url, {
         method: "POST",
-        headers: { ...headers, "Content-Length": String(body.size) },
+        agent: false,
+        headers: { ...headers, "Content-Length": String(body.size), "Connection": "close" },
       }, (res) => {
         const parts: Buffer[] = [];
         let size = 0;
