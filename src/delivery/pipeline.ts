@@ -7,14 +7,14 @@
 import { log } from "../log.ts";
 import { isAscii } from "../message/controls.ts";
 import { countHeaders, type HeaderBlock, parseHeaderBlock } from "../message/header.ts";
-import { concatBytes, rewriteHeaders } from "../message/header_rewrite.ts";
+import { rewriteHeaders } from "../message/header_rewrite.ts";
 import type { ServerContext } from "../server/context.ts";
 import { NameError, parseAddress } from "../directory/names.ts";
 import type { UserRecord } from "../directory/records.ts";
 import { isSrsLocalPart } from "../mailauth/srs.ts";
 import { inboundChecks, isCheckedSession } from "./authcheck.ts";
 import { planDsn } from "./dsn_reports.ts";
-import { dnsblRefusal, forgedSpamFields, isFilteredSession, spamCheck } from "./spamcheck.ts";
+import { dnsblRefusal, spamFilter } from "./spamcheck.ts";
 import { expand, type Expansion, isEmpty, isListMember } from "./expand.ts";
 import { mergeExpansions, userLimit } from "./plan.ts";
 import { MessageSink, type ReceivedMessage } from "./incoming.ts";
@@ -289,29 +289,10 @@ export async function deliver(
   }
   // RFC 8601 §5: Authentication-Results (and Received-SPF) above our Received.
   const authFields = new TextEncoder().encode(checks.verdict?.headers ?? "");
-  // SPEC §9: rspamd sees the message as it will be stored, after the checks above; verdict
-  // fields someone else wrote are removed first (docs/spam.md).
-  if (isFilteredSession(ctx, info)) {
-    const forged = forgedSpamFields(block);
-    if (forged.length) {
-      head = rewriteHeaders(block, forged, new Uint8Array(0));
-      block = parseHeaderBlock(head);
-    }
-  }
-  const spam = await spamCheck(
-    ctx,
-    info,
-    tx,
-    message.content([authFields, message.trace], head),
-    queueId,
-  );
+  // SPEC §9: rspamd, after the checks above (src/delivery/spamcheck.ts).
+  const spam = await spamFilter(ctx, info, tx, message, { head, block, authFields }, queueId);
   if (spam.refusal) return refuse(spam.refusal);
-  if (spam.drop.length || spam.subject) {
-    head = rewriteHeaders(block, spam.drop, new TextEncoder().encode(spam.subject ?? ""));
-    block = parseHeaderBlock(head);
-  }
-  // The newest fields on top: the spam verdict, then the authentication results.
-  const added = concatBytes([new TextEncoder().encode(spam.fields), authFields]);
+  ({ head, block } = spam);
 
   const expansions = tx.recipients.map((r) => ({ r, expansion: expansionOf(ctx, tx, r) }));
   const plan = mergeExpansions(expansions.map((e) => e.expansion));
@@ -326,7 +307,7 @@ export async function deliver(
       block,
       // Header fields computed at the end of DATA from the whole message (mail
       // authentication results, spam verdicts) go here; see docs/delivery.md.
-      added,
+      added: spam.added,
       smtpUtf8: tx.params.smtpUtf8,
       eightBit: tx.params.body !== undefined && tx.params.body !== "7BIT",
       arrival: new Date(),

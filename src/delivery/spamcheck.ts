@@ -10,7 +10,8 @@
  */
 import { log } from "../log.ts";
 import { toPrintableAscii } from "../message/controls.ts";
-import type { HeaderBlock } from "../message/header.ts";
+import { type HeaderBlock, parseHeaderBlock } from "../message/header.ts";
+import { concatBytes, rewriteHeaders } from "../message/header_rewrite.ts";
 import type { ServerContext } from "../server/context.ts";
 import type { MessageBody } from "../spam/rspamd.ts";
 import { SpamFilterUnavailable } from "../spam/rspamd.ts";
@@ -23,6 +24,7 @@ import {
 } from "../spam/rspamd_reply.ts";
 import type { DnsblResult } from "../spam/dnsbl.ts";
 import { MessageContent } from "../store/content.ts";
+import type { ReceivedMessage } from "./incoming.ts";
 import { reply } from "./replies.ts";
 import type { SessionInfo, SmtpReply, Transaction } from "./types.ts";
 
@@ -95,7 +97,7 @@ export interface SpamOutcome {
 const NOTHING: SpamOutcome = { refusal: null, junk: false, fields: "", drop: [], subject: null };
 
 /** Verdict fields already in the header: written by someone else, removed before ours. */
-export function forgedSpamFields(block: HeaderBlock): string[] {
+function forgedSpamFields(block: HeaderBlock): string[] {
   return SPAM_FIELDS.filter((name) => block.fields.some((f) => f.name === name));
 }
 
@@ -118,7 +120,7 @@ function actionLabel(v: SpamVerdict): string {
  * End of DATA: asks rspamd about the message (`content`: what will be stored) and maps its
  * action (SPEC §9). Null outcome fields when the session is not filtered.
  */
-export async function spamCheck(
+async function spamCheck(
   ctx: ServerContext,
   info: SessionInfo,
   tx: Transaction,
@@ -176,4 +178,44 @@ export async function spamCheck(
     drop: [...verdict.removeHeaders, ...(subject ? ["subject"] : [])],
     subject,
   };
+}
+
+/**
+ * The end of DATA step (pipeline.ts `deliver`): verdict fields someone else wrote are removed,
+ * rspamd is asked about the message as it will be stored (`authFields`, our Received, `head`,
+ * the rest), and its answer applied: a refusal, or the header to store (rspamd's removals, a
+ * new Subject) and the fields to add above our Received: the verdict's on top (the newest),
+ * then the authentication results.
+ */
+export async function spamFilter(
+  ctx: ServerContext,
+  info: SessionInfo,
+  tx: Transaction,
+  message: ReceivedMessage,
+  parts: { head: Uint8Array; block: HeaderBlock; authFields: Uint8Array },
+  queueId: string,
+): Promise<{
+  refusal: SmtpReply | null;
+  head: Uint8Array;
+  block: HeaderBlock;
+  added: Uint8Array;
+  junk: boolean;
+}> {
+  let { head, block } = parts;
+  const unchanged = { refusal: null, head, block, added: parts.authFields, junk: false };
+  if (!isFilteredSession(ctx, info)) return unchanged;
+  const forged = forgedSpamFields(block);
+  if (forged.length) {
+    head = rewriteHeaders(block, forged, new Uint8Array(0));
+    block = parseHeaderBlock(head);
+  }
+  const content = message.content([parts.authFields, message.trace], head);
+  const spam = await spamCheck(ctx, info, tx, content, queueId);
+  if (spam.refusal) return { ...unchanged, refusal: spam.refusal };
+  if (spam.drop.length || spam.subject) {
+    head = rewriteHeaders(block, spam.drop, new TextEncoder().encode(spam.subject ?? ""));
+    block = parseHeaderBlock(head);
+  }
+  const added = concatBytes([new TextEncoder().encode(spam.fields), parts.authFields]);
+  return { refusal: null, head, block, added, junk: spam.junk };
 }

@@ -128,6 +128,12 @@ export async function startServer(
   // SPEC §9: rspamd for the live SpamFilter setting, DNSBL look-ups over the same resolver
   // and cache, the SpamLearn queue (stopped after the listeners).
   const spam = new SpamFilter({ config: () => ctx.config, resolver });
+  if (config.SpamLearn && !config.SpamFilter) {
+    logger.warn(
+      'SpamLearn = true does nothing while SpamFilter = "": set SpamFilter = ' +
+        '"rspamd:http://127.0.0.1:11333" (and SpamController) to learn from Junk',
+    );
+  }
   // Every mirror of the directory is built: from now on changes made on other nodes apply.
   directoryBackend.follow();
   const submit = (message: OutboundMessage) => submitMessage(ctx, message);

@@ -39,8 +39,6 @@ export class SpamFilter {
   #learning: Promise<void> | null = null;
   #stopped = false;
   readonly #abort = new AbortController();
-  /** Learn requests rspamd confirmed (tests and the log). */
-  learned = 0;
 
   constructor(opts: { config: () => Readonly<Config>; resolver: DnsblResolver }) {
     this.#config = opts.config;
@@ -106,7 +104,6 @@ export class SpamFilter {
         }
         const timeout = this.#config().TimeoutSpamFilter * 1000;
         await client.learn(job.kind, body, timeout, this.#abort.signal);
-        this.learned++;
         logger.info(`learned ${job.label} as ${job.kind}`);
       } catch (e) {
         logger.warn(`learn ${job.kind} ${job.label} failed: ${(e as Error).message}`);
