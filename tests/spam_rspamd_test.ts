@@ -95,12 +95,25 @@ testUnless(rspamdMissing, {
           assertMatch(head, /\r\nSubject: deal\r\n/);
         });
 
+        await t.step("Junk deleted by the user is made again", async () => {
+          const root = ctx.store.userRoot(ctx.directory.getUser("bob", "test.example")!);
+          const saved = await folder(fx, "Junk");
+          await ctx.store.deleteFolder(root, "Junk");
+          const r = await send(ctx, { from, to, data: mail("again", GTUBE.addHeader) });
+          assertEquals(r.data?.code, 250);
+          const junk = await folder(fx, "Junk");
+          assertEquals(junk.length, 1);
+          assertMatch(junk[0], /\r\nSubject: again\r\n/);
+          // Put the first one back for the counts below.
+          await ctx.store.append(root, "Junk", new TextEncoder().encode(saved[0]));
+        });
+
         await t.step("rewrite subject -> Junk with rspamd's Subject, only one", async () => {
           const r = await send(ctx, { from, to, data: mail("great news", GTUBE.rewriteSubject) });
           assertEquals(r.data?.code, 250);
           const junk = await folder(fx, "Junk");
-          assertEquals(junk.length, 2);
-          const head = headerOf(junk[1]);
+          assertEquals(junk.length, 3);
+          const head = headerOf(junk[2]);
           assertEquals(head.match(/^Subject:/gm)?.length, 1);
           assertMatch(head, /\r\nSubject: \*\*\* SPAM \*\*\* great news\r\n/);
           assertMatch(head, /\r\nX-Spam: Yes\r\n/);
@@ -151,9 +164,9 @@ testUnless(rspamdMissing, {
           });
           assertEquals(r.data?.code, 250);
           const junk = await folder(fx, "Junk");
-          assertEquals(junk.length, 3);
-          assert(junk[2].length > 2_000_000);
-          assertMatch(headerOf(junk[2]), /\r\nX-Spam: Yes\r\n/);
+          assertEquals(junk.length, 4);
+          assert(junk[3].length > 2_000_000);
+          assertMatch(headerOf(junk[3]), /\r\nX-Spam: Yes\r\n/);
         });
 
         await t.step("authenticated and LocalIP clients are not filtered", async () => {
@@ -172,7 +185,7 @@ testUnless(rspamdMissing, {
           const v = (action: string) => ctx.metrics.spamVerdicts.get({ action });
           assertEquals(
             [v("reject"), v("soft_reject"), v("add_header"), v("rewrite_subject"), v("no_action")],
-            [1, 1, 2, 1, 1],
+            [1, 1, 3, 1, 1],
           );
         });
       });
