@@ -59,7 +59,7 @@ async function withEnv<T>(name: string, value: string | undefined, body: () => P
   }
 }
 
-Deno.test("schema: exactly the SPEC §3, §8, §10 and §12 keys plus the four extensions, in SPEC order", () => {
+Deno.test("schema: exactly the SPEC §3, §8, §10 §9 and §12 keys plus the seven extensions, in SPEC order", () => {
   // deno-fmt-ignore
   const spec = [
     "HostName", "DirBase", "ListenIP", "PortSMTP", "PortSubmission", "PortSMTPS", "PortPOP3",
@@ -71,18 +71,29 @@ Deno.test("schema: exactly the SPEC §3, §8, §10 and §12 keys plus the four e
   ];
   const observability = ["PortMetrics", "MetricsIP", "LogFormat"]; // SPEC §10
   const authentication = ["DKIMSign", "InboundAuth", "SRS"]; // SPEC §8
+  // SPEC §9
+  const spam = ["DNSBL", "SpamFilter", "SpamFilterFailure", "TimeoutSpamFilter", "SpamLearn"];
   const cluster = ["Directory", "NodeName", "Nodes", "PortCluster", "ClusterSecret"]; // SPEC §12
   const keys = CONFIG_KEYS.map((k) => k.key as string);
   deepStrictEqual(keys.filter((k) => cluster.includes(k)), cluster);
   deepStrictEqual(keys.filter((k) => spec.includes(k)), spec);
   deepStrictEqual(
     CONFIG_KEYS.filter((k) => k.extension).map((k) => k.key).sort(),
-    ["AdminIdleTimeout", "QueueDelayWarning", "RelayPassword", "RelayUser"],
+    [
+      "AdminIdleTimeout",
+      "QueueDelayWarning",
+      "RelayPassword",
+      "RelayUser",
+      "SpamController",
+      "SpamControllerPassword",
+      "SpamFilterTrusted",
+    ],
   );
-  for (const key of [...observability, ...authentication]) ok(keys.includes(key), key);
+  for (const key of [...observability, ...authentication, ...spam]) ok(keys.includes(key), key);
   equal(
     new Set(keys).size,
-    spec.length + observability.length + authentication.length + cluster.length + 4,
+    spec.length + observability.length + authentication.length + spam.length + cluster.length +
+      7,
   );
   ok(CONFIG_KEYS.every((k) => k.comment.length > 0));
 });

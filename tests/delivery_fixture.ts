@@ -10,6 +10,7 @@ import { checkMailFrom, checkRcpt, deliver, openMessage } from "../src/delivery/
 import { submitMessage } from "../src/delivery/route.ts";
 import { Resolver } from "../src/dns/resolver.ts";
 import { MailAuth } from "../src/mailauth/service.ts";
+import { SpamFilter } from "../src/spam/service.ts";
 import { DnsCache } from "../src/dns/cache.ts";
 import type {
   MailParams,
@@ -86,9 +87,10 @@ export async function fixture(overrides: Partial<Config> = {}): Promise<Fixture>
   const directory = Directory.open(dir);
   const store = new MailStore(dir, config.HashDirs);
   const queue = new FakeQueue();
+  const resolver = new Resolver({ servers: () => ctx.config.DNSServer });
   const auth = await MailAuth.open(dir, {
     config: () => ctx.config,
-    resolver: new Resolver({ servers: () => ctx.config.DNSServer }),
+    resolver,
     isLocalDomain: (d) => directory.isLocalDomain(d),
   }, (text) => console.warn(text));
   const ctx: ServerContext = new ServerContext({
@@ -104,6 +106,7 @@ export async function fixture(overrides: Partial<Config> = {}): Promise<Fixture>
     queue,
     dnsCache: new DnsCache(),
     auth,
+    spam: new SpamFilter({ config: () => ctx.config, resolver }),
   });
   return {
     ctx,

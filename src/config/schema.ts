@@ -3,15 +3,18 @@
  * value must follow. This table drives validation (load.ts, check_value.ts), check-conf
  * output (format.ts), the classic converter (convert.ts) and the shipped
  * conf/extremail.toml (checked by a test). SPEC §10 adds PortMetrics, MetricsIP, LogFormat;
- * SPEC §8 DKIMSign, InboundAuth, SRS; SPEC §12 Directory, NodeName, Nodes, PortCluster,
+ * SPEC §8 DKIMSign, InboundAuth, SRS; SPEC §9 DNSBL, SpamFilter, SpamFilterFailure,
+ * TimeoutSpamFilter, SpamLearn; SPEC §12 Directory, NodeName, Nodes, PortCluster,
  * ClusterSecret (their rules: cluster.ts).
  *
  * Extensions beyond the SPEC are marked `extension: true`: RelayUser, RelayPassword,
- * AdminIdleTimeout, QueueDelayWarning.
+ * AdminIdleTimeout, QueueDelayWarning, SpamFilterTrusted, SpamController,
+ * SpamControllerPassword.
  */
 
 import { isIP } from "node:net";
 import { parseCidr } from "./cidr.ts";
+import { parseFilterSetting } from "../spam/setting.ts";
 import {
   checkClusterSecret,
   checkDirectory,
@@ -24,6 +27,7 @@ export type PlainAuthPolicy = "never" | "local" | "always";
 export type LogLevel = "debug" | "info" | "warning" | "error";
 export type LogFormat = "text" | "json";
 export type InboundAuthMode = "off" | "tag" | "enforce";
+export type SpamFailurePolicy = "accept" | "tempfail";
 
 /** The effective configuration. Property names are the TOML keys, in eXtremail's CamelCase. */
 export interface Config {
@@ -70,6 +74,14 @@ export interface Config {
   DKIMSign: boolean;
   InboundAuth: InboundAuthMode;
   SRS: boolean;
+  DNSBL: string[];
+  SpamFilter: string;
+  SpamFilterFailure: SpamFailurePolicy;
+  TimeoutSpamFilter: number;
+  SpamLearn: boolean;
+  SpamFilterTrusted: boolean;
+  SpamController: string;
+  SpamControllerPassword: string;
   QueueDelayWarning: number;
   Directory: string;
   NodeName: string;
@@ -240,6 +252,24 @@ function checkRelayHost(value: string): Problem {
   return null;
 }
 
+function checkDnsblZone(item: string): Problem {
+  return checkHostName(item) === null
+    ? null
+    : `"${item}" must be a DNS zone name, e.g. "zen.spamhaus.org"`;
+}
+
+function checkSpamFilter(value: string): Problem {
+  if (value === "" || parseFilterSetting(value)) return null;
+  return 'must be "" (no filter) or "rspamd:" and the URL of rspamd\'s HTTP worker, ' +
+    'e.g. "rspamd:http://127.0.0.1:11333"';
+}
+
+function checkControllerUrl(value: string): Problem {
+  if (value === "" || parseFilterSetting(`rspamd:${value}`)) return null;
+  return 'must be "" (the SpamFilter URL) or the URL of rspamd\'s controller, ' +
+    'e.g. "http://127.0.0.1:11334"';
+}
+
 const nonEmpty = (what: string) => (value: string): Problem =>
   value === "" ? `must not be empty; give ${what}` : null;
 
@@ -354,6 +384,31 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
     choices: ["off", "tag", "enforce"],
   }),
   { key: "SRS", kind: "boolean", defaultValue: true, comment: "SRS sender for forwarded mail" },
+  // SPEC §9 spam filtering (docs/spam.md).
+  list("DNSBL", [], checkDnsblZone, "DNS block list zones; listed clients refused at RCPT"),
+  text("SpamFilter", "", '"rspamd:http://127.0.0.1:11333" checks inbound mail; "" = off', {
+    check: checkSpamFilter,
+  }),
+  text("SpamFilterFailure", "accept", "filter down or too slow: accept (logged) or tempfail", {
+    choices: ["accept", "tempfail"],
+  }),
+  seconds("TimeoutSpamFilter", 20, "seconds to wait for the spam filter's answer"),
+  {
+    key: "SpamLearn",
+    kind: "boolean",
+    defaultValue: false,
+    comment: "IMAP moves into/out of Junk teach rspamd (/learnspam, /learnham)",
+  },
+  extension({
+    key: "SpamFilterTrusted",
+    kind: "boolean",
+    defaultValue: false,
+    comment: "also filter mail of authenticated clients and LocalIP",
+  }),
+  extension(text("SpamController", "", 'rspamd controller URL for learning; "" = SpamFilter\'s', {
+    check: checkControllerUrl,
+  })),
+  extension(text("SpamControllerPassword", "", "rspamd controller password", { secret: true })),
   extension(
     seconds("QueueDelayWarning", 14400, "seconds in the queue before a NOTIFY=DELAY notice"),
   ),

@@ -14,6 +14,7 @@ import type { UserRecord } from "../directory/records.ts";
 import { isSrsLocalPart } from "../mailauth/srs.ts";
 import { inboundChecks, isCheckedSession } from "./authcheck.ts";
 import { planDsn } from "./dsn_reports.ts";
+import { dnsblRefusal, spamFilter } from "./spamcheck.ts";
 import { expand, type Expansion, isEmpty, isListMember } from "./expand.ts";
 import { mergeExpansions, userLimit } from "./plan.ts";
 import { MessageSink, type ReceivedMessage } from "./incoming.ts";
@@ -129,6 +130,9 @@ export async function checkRcpt(
     if (e instanceof NameError) return { reply: R.badRecipient(rcpt) };
     throw e;
   }
+  // SPEC §9: a client listed in a DNSBL zone is refused here (postmaster@ excepted).
+  const listed = await dnsblRefusal(ctx, info, { local, domain });
+  if (listed) return { reply: listed };
   let address = `${local}@${domain}`;
   const dir = ctx.directory;
   // SPEC §8: a bounce to an SRS address of ours goes to the original sender; forged or
@@ -284,7 +288,11 @@ export async function deliver(
     block = checks.block;
   }
   // RFC 8601 §5: Authentication-Results (and Received-SPF) above our Received.
-  const added = new TextEncoder().encode(checks.verdict?.headers ?? "");
+  const authFields = new TextEncoder().encode(checks.verdict?.headers ?? "");
+  // SPEC §9: rspamd, after the checks above (src/delivery/spamcheck.ts).
+  const spam = await spamFilter(ctx, info, tx, message, { head, block, authFields }, queueId);
+  if (spam.refusal) return refuse(spam.refusal);
+  ({ head, block } = spam);
 
   const expansions = tx.recipients.map((r) => ({ r, expansion: expansionOf(ctx, tx, r) }));
   const plan = mergeExpansions(expansions.map((e) => e.expansion));
@@ -299,13 +307,13 @@ export async function deliver(
       block,
       // Header fields computed at the end of DATA from the whole message (mail
       // authentication results, spam verdicts) go here; see docs/delivery.md.
-      added,
+      added: spam.added,
       smtpUtf8: tx.params.smtpUtf8,
       eightBit: tx.params.body !== undefined && tx.params.body !== "7BIT",
       arrival: new Date(),
       mode: "smtp",
       trusted: !isCheckedSession(ctx, info),
-      quarantine: checks.verdict?.action === "quarantine",
+      quarantine: checks.verdict?.action === "quarantine" || spam.junk,
       sealBasis: checks.verdict,
       client: checks.client,
       dsn: planDsn(tx.params, expansions),

@@ -25,6 +25,7 @@ import type { OutboundMessage } from "../queue/types.ts";
 import { newQueueId } from "../queue/id.ts";
 import type { ServerContext } from "../server/context.ts";
 import type { MailStore } from "../store/mailstore.ts";
+import { FolderNameError } from "../store/maildir_names.ts";
 import type { UserRecord } from "../directory/records.ts";
 import { autoReplyRefusal, buildAutoReply } from "./autoreply.ts";
 import { ReceivedMessage } from "./incoming.ts";
@@ -286,6 +287,15 @@ async function deliverLocal(
 ): Promise<void> {
   const roots = users.map((u) => ctx.store.userRoot(u));
   await ensureMailboxes(ctx, roots);
+  if (folder) {
+    // Junk (SPEC §8 quarantine, §9 spam) may have been deleted over IMAP: made again.
+    await Promise.all(roots.map(async (root) => {
+      if (await ctx.store.folderExists(root, folder)) return;
+      await ctx.store.createFolder(root, folder).catch((e) => {
+        if (!(e instanceof FolderNameError)) throw e; // made meanwhile by another delivery
+      });
+    }));
+  }
   // One call: written and fsync'd once, hard-linked into every mailbox (SPEC §7).
   await ctx.store.deliver(roots.map((root) => (folder ? { root, folder } : { root })), data);
 }

@@ -9,6 +9,7 @@ import { bad, flagsArg, formatSet, ImapError, mailboxName, no, parseSequenceSet 
 import { type CommandSpec, SELECTED } from "./command_table.ts";
 import { parseModSeq } from "./condstore.ts";
 import { markRecent } from "./recent.ts";
+import { learnFromCopy } from "./spam_learn.ts";
 import type { Session } from "./session.ts";
 import { requireTarget } from "./store_calls.ts";
 
@@ -129,6 +130,8 @@ async function copyOrMove(s: Session, args: import("./args.ts").Args, uid: boole
   }
   const { uidValidity, pairs } = result;
   markRecent(store.folderPath(s.root, name), pairs.map((p) => p[1]));
+  // SPEC §9 SpamLearn: into or out of Junk teaches rspamd, after this reply (not awaited).
+  learnFromCopy(s, view.name, name, pairs.map((p) => p[1]));
   if (move && sameFolder) {
     // Moving into the same mailbox: copies were made; now remove the originals.
     await view.folder.expunge(pairs.map((p) => p[0]));

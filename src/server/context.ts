@@ -19,6 +19,7 @@ import type { IncomingFiles } from "../store/incoming.ts";
 import type { ServerMetrics } from "../metrics/server_metrics.ts";
 import type { OutboundQueue } from "../queue/types.ts";
 import type { MailAuth } from "../mailauth/service.ts";
+import type { SpamFilter } from "../spam/service.ts";
 import type { UserRecord } from "../directory/records.ts";
 import { homeOf } from "../cluster/home.ts";
 import { VERSION } from "../version.ts";
@@ -78,6 +79,8 @@ export class ServerContext {
   readonly dnsCache: DnsCacheView;
   /** SPEC §8 mail authentication: DKIM keys and signing, inbound checks, SRS, ARC. */
   readonly auth: MailAuth;
+  /** SPEC §9: the rspamd client, DNSBL look-ups and the SpamLearn queue. */
+  readonly spam: SpamFilter;
   stopping = false;
   /** Starts a graceful shutdown (SMTPD STOP, SIGTERM). */
   readonly requestStop: () => void;
@@ -99,6 +102,7 @@ export class ServerContext {
     queue: OutboundQueue;
     dnsCache: DnsCacheView;
     auth: MailAuth;
+    spam: SpamFilter;
     /** Without one (tests), SMTPD STOP does nothing and RELOAD fails. */
     requestStop?: () => void;
     reload?: () => Promise<ReloadResult>;
@@ -117,6 +121,7 @@ export class ServerContext {
     this.queue = init.queue;
     this.dnsCache = init.dnsCache;
     this.auth = init.auth;
+    this.spam = init.spam;
     this.requestStop = init.requestStop ?? (() => {});
     this.reload = init.reload ??
       (() => Promise.reject(new Error("this server has no configuration to reload")));

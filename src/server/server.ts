@@ -5,7 +5,8 @@
  *
  *   (main.ts: configuration, logging) -> TLS -> directory (SQLite, or PostgreSQL shared
  *   by several nodes) -> mail store -> DNS resolver and cache -> mail authentication (DKIM
- *   keys, SRS secret; from the shared directory too) -> directory follows other nodes -> outbound
+ *   keys, SRS secret; from the shared directory too) -> spam filter (rspamd, DNSBL,
+ *   SpamLearn) -> directory follows other nodes -> outbound
  *   queue (given the mail pipeline's submit and the DKIM signer) -> context ->
  *   services (SMTP with the mail pipeline, POP3, IMAP, admin) -> queue started ->
  *   listeners -> metrics listener (its /healthz reports on the listeners)
@@ -23,6 +24,7 @@ import * as pipeline from "../delivery/pipeline.ts";
 import { submitMessage } from "../delivery/route.ts";
 import { Resolver } from "../dns/resolver.ts";
 import { MailAuth } from "../mailauth/service.ts";
+import { SpamFilter } from "../spam/service.ts";
 import { FileKeyStore } from "../mailauth/keys.ts";
 import { SharedKeyStore } from "../mailauth/keys_shared.ts";
 import { newSrsSecret, Srs } from "../mailauth/srs.ts";
@@ -127,6 +129,15 @@ export async function startServer(
       ? Srs.fromText((await directoryBackend.sharedSecret("srs", newSrsSecret))!)
       : await Srs.open(config.DirBase),
   });
+  // SPEC §9: rspamd for the live SpamFilter setting, DNSBL look-ups over the same resolver
+  // and cache, the SpamLearn queue (stopped after the listeners).
+  const spam = new SpamFilter({ config: () => ctx.config, resolver });
+  if (config.SpamLearn && !config.SpamFilter) {
+    logger.warn(
+      'SpamLearn = true does nothing while SpamFilter = "": set SpamFilter = ' +
+        '"rspamd:http://127.0.0.1:11333" (and SpamController) to learn from Junk',
+    );
+  }
   // Every mirror of the directory is built: from now on changes made on other nodes apply.
   directoryBackend.follow();
   const submit = (message: OutboundMessage) => submitMessage(ctx, message);
@@ -157,6 +168,7 @@ export async function startServer(
     queue,
     dnsCache: resolver.cache,
     auth,
+    spam,
     requestStop: () => void stop(),
     reload: () => reload(ctx),
   });
@@ -193,6 +205,8 @@ export async function startServer(
         await new Promise((r) => setTimeout(r, 50));
       }
       for (const s of ctx.sessions) s.conn.destroy();
+      // Learn requests still waiting are dropped, the one in flight abandoned.
+      await spam.stop();
       // In-flight deliveries finish; their DSNs still go through the pipeline into the
       // store and the spool, which close after.
       await queue.stop();

@@ -13,6 +13,7 @@ import { devDefaults } from "../../src/config/load.ts";
 import type { Config } from "../../src/config/schema.ts";
 import { Resolver } from "../../src/dns/resolver.ts";
 import { MailAuth } from "../../src/mailauth/service.ts";
+import { SpamFilter } from "../../src/spam/service.ts";
 import { setupLogging } from "../../src/log.ts";
 import { newQueueId } from "../../src/queue/id.ts";
 import { Queue, type QueueOptions } from "../../src/queue/runner.ts";
@@ -128,6 +129,7 @@ export async function startQueueHarness(
     queue,
     dnsCache: resolver.cache,
     auth,
+    spam: new SpamFilter({ config: () => ctx.config, resolver }),
   });
   await queue.start();
   return {
