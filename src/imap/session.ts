@@ -223,7 +223,12 @@ export class Session {
             parser.push(block);
             break;
           }
-          if (!conn.hasBufferedLine) await this.out.flush();
+          if (!conn.hasBufferedLine) {
+            await this.out.flush();
+            // The rest of a command after its literal (APPEND's CRLF): ACK the literal now,
+            // or a client with Nagle on holds that CRLF for our delayed ACK (40 ms).
+            if (parser.inCommand) conn.ackInput();
+          }
           let line;
           try {
             line = await conn.readLine(MAX_LINE);
