@@ -110,11 +110,11 @@ const fetchCommand: CommandSpec = {
         const data = needData ? batch.map((b) => new MessageData(folder, b.entry)) : null;
         if (data && (loadBytes || loadStructure)) {
           // Large messages are not read ahead: what is asked of them comes from the file.
-          await Promise.all(
-            data.map((d) =>
-              !d.large && (loadBytes || !d.parsed) ? d.bytes().catch(() => null) : null
-            ),
-          );
+          const wanted = data.filter((d) => !d.large && (loadBytes || !d.parsed));
+          // One message (a client fetching them one by one) gains nothing from reading
+          // ahead: a small one is read at once, without the async read's thread hop.
+          if (wanted.length === 1 && wanted[0].bytesNow()) wanted.length = 0;
+          if (wanted.length > 0) await Promise.all(wanted.map((d) => d.bytes().catch(() => null)));
         }
         if (opts.simple) {
           let text = "";
