@@ -120,7 +120,7 @@ const fetchCommand: CommandSpec = {
           let text = "";
           for (const b of batch) text += renderSimple(s, b.seq, b.uid, b.entry, items, opts);
           s.out.text(text);
-          await s.out.maybeFlush();
+          if (s.out.full) await s.out.flush();
           continue;
         }
         for (let i = 0; i < batch.length; i++) {
@@ -131,9 +131,8 @@ const fetchCommand: CommandSpec = {
             if (!(e instanceof Deno.errors.NotFound)) throw e;
             missing++; // expunged while we were reading it
           }
-          if (loadBytes) await s.out.maybeFlush();
         }
-        await s.out.maybeFlush();
+        if (s.out.full) await s.out.flush();
       }
     }
     if (seenChanged) view.notifyOthers();
