@@ -43,6 +43,8 @@ export class Connection {
   /** Date.now() of the last input (or of setIdleTimeout), for the idle timer. */
   #lastInput = 0;
   #onIdle: (() => void) | null = null;
+  /** Input arrived since our last write: no reply has carried its ACK yet (ackInput). */
+  #unanswered = false;
   /** COMPRESS=DEFLATE (RFC 4978): every byte in and out passes through it once set. */
   #layer: DeflateLayer | null = null;
   /** Octets readBytes() waits for: the layer inflates up to that much, past HIGH_WATER. */
@@ -111,6 +113,7 @@ export class Connection {
         if (this.#buffer.buffered > HIGH_WATER) socket.pause();
       }
       this.#lastInput = Date.now();
+      this.#unanswered = true;
       // After an onIdle that kept the session open, input starts the wait again.
       if (this.#idleTimer === null && this.#idleMs > 0) this.#armIdle(this.#idleMs);
       this.#wake();
@@ -295,10 +298,13 @@ export class Connection {
    * after an IMAP literal, the rest of a BDAT chunk or of DATA): a client with Nagle's
    * algorithm on holds its next small write until then, and with no reply to carry the
    * ACK the kernel would delay it by 40 ms or more. Not for waits between commands: the
-   * reply carries the ACK there, and an ACK of its own would be one more packet.
+   * reply carries the ACK there, and an ACK of its own would be one more packet. Nothing
+   * is done either when nothing arrived since our last write (it carried the ACK).
    */
   ackInput(): void {
-    if (!this.#closed) quickAck(this.#tcp);
+    if (!this.#unanswered || this.#closed) return;
+    this.#unanswered = false;
+    quickAck(this.#tcp);
   }
 
   /**
@@ -309,6 +315,7 @@ export class Connection {
   write(data: string | Uint8Array): Promise<void> {
     const socket = this.#socket;
     if (this.#closed || socket.destroyed) return SETTLED;
+    this.#unanswered = false; // the segment carries the ACK
     if (this.#layer) return this.#layer.output(data).then(() => this.drained());
     return socket.write(data) ? SETTLED : this.drained();
   }
@@ -330,6 +337,7 @@ export class Connection {
    */
   send(data: string | Uint8Array): void {
     if (this.#closed || this.#socket.destroyed) return;
+    this.#unanswered = false;
     if (this.#layer) void this.#layer.output(data);
     else this.#socket.write(data);
   }
