@@ -23,6 +23,7 @@ Deno.test("readSmallSync reads a file of the expected size and refuses any other
     const empty = join(dir, "empty");
     await Deno.writeFile(empty, new Uint8Array(0));
     assertEquals(readSmallSync(empty, 0), new Uint8Array(0));
+    assertEquals(readSmallSync(path, 0), null, "not empty after all");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -38,12 +38,13 @@ export function readSmallSync(path: string, size: number): Uint8Array | null {
   const buf = new Uint8Array(size + 1);
   let got = 0;
   try {
-    // A regular file's read is short only at its end: one call, two at most.
-    while (got <= size) {
+    // A regular file's read is short only at its end: one call, the size+1 room showing
+    // a file that grew; a second only if the first was cut short.
+    do {
       const n = file.readSync(buf.subarray(got));
       if (n === null || n === 0) break;
       got += n;
-    }
+    } while (got < size);
   } finally {
     file.close();
   }
