@@ -110,17 +110,17 @@ const fetchCommand: CommandSpec = {
         const data = needData ? batch.map((b) => new MessageData(folder, b.entry)) : null;
         if (data && (loadBytes || loadStructure)) {
           // Large messages are not read ahead: what is asked of them comes from the file.
-          await Promise.all(
-            data.map((d) =>
-              !d.large && (loadBytes || !d.parsed) ? d.bytes().catch(() => null) : null
-            ),
-          );
+          const wanted = data.filter((d) => !d.large && (loadBytes || !d.parsed));
+          // One message (a client fetching them one by one) gains nothing from reading
+          // ahead: a small one is read at once, without the async read's thread hop.
+          if (wanted.length === 1 && wanted[0].bytesNow()) wanted.length = 0;
+          if (wanted.length > 0) await Promise.all(wanted.map((d) => d.bytes().catch(() => null)));
         }
         if (opts.simple) {
           let text = "";
           for (const b of batch) text += renderSimple(s, b.seq, b.uid, b.entry, items, opts);
           s.out.text(text);
-          await s.out.maybeFlush();
+          if (s.out.full) await s.out.flush();
           continue;
         }
         for (let i = 0; i < batch.length; i++) {
@@ -131,9 +131,8 @@ const fetchCommand: CommandSpec = {
             if (!(e instanceof Deno.errors.NotFound)) throw e;
             missing++; // expunged while we were reading it
           }
-          if (loadBytes) await s.out.maybeFlush();
         }
-        await s.out.maybeFlush();
+        if (s.out.full) await s.out.flush();
       }
     }
     if (seenChanged) view.notifyOthers();

@@ -121,7 +121,7 @@ export async function renderMessage(
   } finally {
     for (const f of opened) f.close();
   }
-  await out.maybeFlush();
+  if (out.full) await out.flush();
 
   async function renderItems(): Promise<void> {
     for (const item of items) {

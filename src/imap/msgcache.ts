@@ -20,7 +20,7 @@ import { bodyStructure } from "./mime/bodystructure.ts";
 import { envelope } from "./mime/envelope.ts";
 import { toCrlf } from "../message/line_endings.ts";
 import { type MessageStructure, parseMessage, STRUCTURE_VERSION } from "../message/mime.ts";
-import { fileHasBareLf, type MessageHead, readHead } from "./message_file.ts";
+import { fileHasBareLf, type MessageHead, readHead, readSmallSync } from "./message_file.ts";
 
 interface Cached {
   /** Served size (the file's, unless it had bare LFs). */
@@ -184,8 +184,22 @@ export class MessageData {
 
   /** The message as served (CRLF line endings). */
   async bytes(): Promise<Uint8Array> {
+    return this.#bytes ?? this.#accept(await this.folder.read(this.entry));
+  }
+
+  /**
+   * bytes() without waiting, for a small message whose file is where the folder says
+   * (readSmallSync); null otherwise (large, or renamed meanwhile): then await bytes().
+   */
+  bytesNow(): Uint8Array | null {
     if (this.#bytes) return this.#bytes;
-    let b = await this.folder.read(this.entry);
+    const b = readSmallSync(this.folder.filePath(this.entry), this.entry.size);
+    return b && this.#accept(b);
+  }
+
+  /** The file's bytes read: served form, and the structure parsed when not yet known. */
+  #accept(read: Uint8Array): Uint8Array {
+    let b = read;
     const c = this.#lookup();
     if (!c || (c.structure === undefined && c.structureJson === undefined)) {
       let structure = parseMessage(b);

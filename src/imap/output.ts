@@ -5,6 +5,7 @@
  * bodies) are flushed in pieces so memory stays bounded and back-pressure applies.
  */
 import type { Connection } from "../net/connection.ts";
+import { allocReply } from "../net/outbuf.ts";
 import { ResponseBuilder } from "./wire.ts";
 /** Flush early past this many buffered bytes. */
 const HIGH_WATER = 1 << 20;
@@ -36,16 +37,31 @@ export class Outbox {
     this.#text = "";
   }
 
+  /** The batch has grown large enough to be sent now (inside long FETCH responses). */
+  get full(): boolean {
+    return this.pending >= HIGH_WATER;
+  }
+
   /** Sends when the batch has grown large (inside long FETCH responses). */
   async maybeFlush(): Promise<void> {
-    if (this.pending >= HIGH_WATER) await this.flush();
+    if (this.full) await this.flush();
   }
 
   /** Sends everything queued in one write and waits for back-pressure. */
   async flush(): Promise<void> {
+    const writing = this.flushNow();
+    if (writing) await writing;
+  }
+
+  /**
+   * flush() without a promise when there is nothing to wait for (nothing queued, or the
+   * socket took the batch under its high-water mark: the usual reply); else the wait.
+   */
+  flushNow(): false | Promise<void> {
     this.#closeText();
-    if (this.#builder.length === 0) return;
-    await this.conn.write(this.#builder.bytes());
+    if (this.#builder.length === 0) return false;
+    // One buffer per batch, carved from a shared slab (outbuf.ts) when it is small.
+    return this.conn.writeNow(this.#builder.bytes(allocReply));
   }
 
   /** Drops whatever is queued (the connection is going away). */

@@ -223,10 +223,19 @@ export class Session {
             parser.push(block);
             break;
           }
-          if (!conn.hasBufferedLine) await this.out.flush();
+          if (!conn.hasBufferedLine) {
+            // A promise only when the socket is backed up: each await is a turn of the
+            // microtask queue that a lock-step client waits for.
+            const writing = this.out.flushNow();
+            if (writing) await writing;
+            // The rest of a command after its literal (APPEND's CRLF): ACK the literal now,
+            // or a client with Nagle on holds that CRLF for our delayed ACK (40 ms).
+            if (parser.inCommand) conn.ackInput();
+          }
           let line;
           try {
-            line = await conn.readLine(MAX_LINE);
+            line = conn.readLineNow(MAX_LINE);
+            if (line === undefined) line = await conn.readLine(MAX_LINE);
           } catch (e) {
             if (!(e instanceof LineTooLongError)) throw e;
             parser.reset();
@@ -269,11 +278,11 @@ export class Session {
           this.#busy = true;
           try {
             // A notification being written goes out whole before the command runs.
-            await this.notifier?.settled();
+            if (this.notifier) await this.notifier.settled();
             await this.execute(ev.command);
           } finally {
             this.#busy = false;
-            await this.#dropSpooled();
+            if (this.#spooled.length > 0) await this.#dropSpooled();
           }
           // News that came after the command's updates were written goes now.
           this.notifier?.poke();
@@ -370,13 +379,13 @@ export class Session {
     }
     try {
       await this.sendUpdates(!(spec.noExpunge && !uid));
-      await this.notifier?.deliver("command");
+      if (this.notifier) await this.notifier.deliver("command");
       await this.sendSearchUpdates();
     } catch (e) {
       this.log.error(`mailbox update failed: ${(e as Error)?.stack ?? e}`);
     }
     this.out.text(tagged);
-    await this.out.maybeFlush();
+    if (this.out.full) await this.out.flush();
   }
 
   /** Untagged EXISTS/EXPUNGE/FETCH for changes made by others (RFC 3501 §7). */

@@ -130,9 +130,12 @@ export class ResponseBuilder {
     return this.size;
   }
 
-  /** One Uint8Array with everything added; the builder is emptied. */
-  bytes(): Uint8Array {
-    const out = this.chunks.length === 1 ? this.chunks[0] : new Uint8Array(this.size);
+  /**
+   * One Uint8Array with everything added; the builder is emptied. `alloc` makes the
+   * buffer that several chunks are joined into (a fresh one by default).
+   */
+  bytes(alloc: (n: number) => Uint8Array = (n) => new Uint8Array(n)): Uint8Array {
+    const out = this.chunks.length === 1 ? this.chunks[0] : alloc(this.size);
     if (this.chunks.length !== 1) {
       let at = 0;
       for (const c of this.chunks) {

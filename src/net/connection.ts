@@ -9,6 +9,7 @@ import net, { type Socket } from "node:net";
 import tls, { type SecureContext, TLSSocket } from "node:tls";
 import { DeflateLayer } from "./deflate_layer.ts";
 import { LineBuffer, type LineResult } from "./linebuffer.ts";
+import { quickAck } from "./quickack.ts";
 
 /** Raised by reads when the line is longer than allowed (the rest was discarded). */
 export class LineTooLongError extends Error {}
@@ -29,6 +30,8 @@ export class Connection {
   readonly localAddress: string;
   readonly localPort: number;
   #socket: Socket | TLSSocket;
+  /** The TCP socket under any TLS: the one TCP options are set on. */
+  readonly #tcp: Socket;
   #buffer = new LineBuffer();
   #eof = false;
   #error: Error | null = null;
@@ -40,6 +43,8 @@ export class Connection {
   /** Date.now() of the last input (or of setIdleTimeout), for the idle timer. */
   #lastInput = 0;
   #onIdle: (() => void) | null = null;
+  /** Input arrived since our last write: no reply has carried its ACK yet (ackInput). */
+  #unanswered = false;
   /** COMPRESS=DEFLATE (RFC 4978): every byte in and out passes through it once set. */
   #layer: DeflateLayer | null = null;
   /** Octets readBytes() waits for: the layer inflates up to that much, past HIGH_WATER. */
@@ -59,6 +64,11 @@ export class Connection {
    */
   constructor(socket: Socket | TLSSocket, secure = false, gateInput = true) {
     this.#socket = socket;
+    // A TLSSocket made over an accepted socket keeps that socket as its _parent.
+    this.#tcp =
+      (socket instanceof TLSSocket
+        ? (socket as unknown as { _parent?: Socket })._parent
+        : undefined) ?? socket;
     this.secure = secure;
     this.#gateInput = gateInput;
     this.id = (Date.now() % 1e8).toString(36) + (nextId++).toString(36).padStart(3, "0");
@@ -103,6 +113,7 @@ export class Connection {
         if (this.#buffer.buffered > HIGH_WATER) socket.pause();
       }
       this.#lastInput = Date.now();
+      this.#unanswered = true;
       // After an onIdle that kept the session open, input starts the wait again.
       if (this.#idleTimer === null && this.#idleMs > 0) this.#armIdle(this.#idleMs);
       this.#wake();
@@ -217,6 +228,8 @@ export class Connection {
       }
       const r = this.readLineNow(max);
       if (r !== undefined) return r;
+      // Part of a line came: the client may hold the rest until it is acknowledged.
+      if (this.#buffer.buffered > 0) this.ackInput();
       this.#buffer.shrinkIfEmpty(); // idle between commands: a past burst's memory goes
       await this.#wait();
     }
@@ -253,6 +266,7 @@ export class Connection {
       }
       if (this.#eof) return null;
       this.#wanted = n;
+      this.ackInput(); // in the middle of a block: see ackInput()
       await this.#wait();
     }
   }
@@ -273,8 +287,24 @@ export class Connection {
   /** Waits for more input; false at end of input (nothing more will arrive). */
   async waitForInput(): Promise<boolean> {
     if (this.#eof) return false;
+    this.ackInput(); // in the middle of message data: see ackInput()
     await this.#wait();
     return true;
+  }
+
+  /**
+   * Acknowledges the input received so far at once (TCP_QUICKACK, quickack.ts). For a
+   * session about to wait for the rest of a command it has started to read (the CRLF
+   * after an IMAP literal, the rest of a BDAT chunk or of DATA): a client with Nagle's
+   * algorithm on holds its next small write until then, and with no reply to carry the
+   * ACK the kernel would delay it by 40 ms or more. Not for waits between commands: the
+   * reply carries the ACK there, and an ACK of its own would be one more packet. Nothing
+   * is done either when nothing arrived since our last write (it carried the ACK).
+   */
+  ackInput(): void {
+    if (!this.#unanswered || this.#closed) return;
+    this.#unanswered = false;
+    quickAck(this.#tcp);
   }
 
   /**
@@ -285,6 +315,7 @@ export class Connection {
   write(data: string | Uint8Array): Promise<void> {
     const socket = this.#socket;
     if (this.#closed || socket.destroyed) return SETTLED;
+    this.#unanswered = false; // the segment carries the ACK
     if (this.#layer) return this.#layer.output(data).then(() => this.drained());
     return socket.write(data) ? SETTLED : this.drained();
   }
@@ -306,6 +337,7 @@ export class Connection {
    */
   send(data: string | Uint8Array): void {
     if (this.#closed || this.#socket.destroyed) return;
+    this.#unanswered = false;
     if (this.#layer) void this.#layer.output(data);
     else this.#socket.write(data);
   }
