@@ -21,6 +21,8 @@ import type { OutboundQueue } from "../queue/types.ts";
 import type { MailAuth } from "../mailauth/service.ts";
 import type { UserRecord } from "../directory/records.ts";
 import { homeOf } from "../cluster/home.ts";
+import { Peers } from "../cluster/peers.ts";
+import { UserMoves } from "../cluster/move.ts";
 import { VERSION } from "../version.ts";
 
 /** Counters shown by STATUS; the pipeline and the queue add to them. */
@@ -78,6 +80,10 @@ export class ServerContext {
   readonly dnsCache: DnsCacheView;
   /** SPEC §8 mail authentication: DKIM keys and signing, inbound checks, SRS, ARC. */
   readonly auth: MailAuth;
+  /** SPEC §12: links to the other nodes (delivery and proxied logins for their users). */
+  readonly peers: Peers;
+  /** SPEC §12 USER MOVE runs of this node (one per user at a time). */
+  readonly moves = new UserMoves();
   stopping = false;
   /** Starts a graceful shutdown (SMTPD STOP, SIGTERM). */
   readonly requestStop: () => void;
@@ -99,6 +105,8 @@ export class ServerContext {
     queue: OutboundQueue;
     dnsCache: DnsCacheView;
     auth: MailAuth;
+    /** Without one (tests, single machines built by hand): no certificate of our own. */
+    peers?: Peers;
     /** Without one (tests), SMTPD STOP does nothing and RELOAD fails. */
     requestStop?: () => void;
     reload?: () => Promise<ReloadResult>;
@@ -117,6 +125,7 @@ export class ServerContext {
     this.queue = init.queue;
     this.dnsCache = init.dnsCache;
     this.auth = init.auth;
+    this.peers = init.peers ?? new Peers(() => this.config, null);
     this.requestStop = init.requestStop ?? (() => {});
     this.reload = init.reload ??
       (() => Promise.reject(new Error("this server has no configuration to reload")));
