@@ -78,7 +78,13 @@ export class UserMoves {
     const key = `${user.name}@${user.domain}`;
     let run = this.#running.get(key);
     if (!run) {
-      run = runMove(ctx, user, to).finally(() => this.#running.delete(key));
+      run = (async () => {
+        // Asked of the node the user is already served from (a move that finished).
+        if (to === ctx.config.NodeName && !(await readJournal(ctx, user))) {
+          return `${key} is already on node ${to}`;
+        }
+        return await runMove(ctx, user, to);
+      })().finally(() => this.#running.delete(key));
       this.#running.set(key, run);
     }
     return run;

@@ -22,8 +22,6 @@ export class PeerError extends Error {}
 
 /** How long a node found unreachable is not tried again (SMTP answers 451 meanwhile). */
 const DOWN_MS = 1000;
-/** How long a node found reachable is believed reachable without a new probe. */
-const UP_MS = 1000;
 const CONNECT_MS = 3000;
 const MAX_IDLE_LINKS = 8;
 const MAX_LINE = 4096;
@@ -57,7 +55,6 @@ export class Peers {
   readonly #config: () => Readonly<Config>;
   readonly #trust: { ca: string[] };
   readonly #down = new Map<string, { until: number; reason: string }>();
-  readonly #up = new Map<string, number>();
   readonly #idle = new Map<string, SmtpClient[]>();
 
   /** `ownCert`: the PEM text of TLSCert, trusted besides the system CAs. */
@@ -100,13 +97,11 @@ export class Peers {
       }
       conn.send(requestLine(request) + "\r\n");
       this.#down.delete(node);
-      this.#up.set(node, Date.now() + UP_MS);
       return conn;
     } catch (e) {
       conn?.destroy();
       const reason = `node ${node} (${entry}): ${(e as Error).message}`;
       this.#down.set(node, { until: Date.now() + DOWN_MS, reason });
-      this.#up.delete(node);
       throw new PeerError(reason);
     }
   }
@@ -117,16 +112,16 @@ export class Peers {
     return d && d.until > Date.now() ? d.reason : null;
   }
 
-  /** Can `node` be reached now? A probe at most once a second per node. */
+  /**
+   * Can `node` be reached now? An open LMTP link says yes (it closes when the node goes);
+   * else a new one is made, and kept for the delivery that follows. A node found down is
+   * not tried again for a second.
+   */
   async reachable(node: string): Promise<boolean> {
     if (this.downReason(node)) return false;
-    if ((this.#up.get(node) ?? 0) > Date.now()) return true;
     try {
-      const conn = await this.open(node, { kind: "ping" });
-      const reply = await lineWithin(conn, CONNECT_MS, "PING reply");
-      conn.send("QUIT\r\n");
-      conn.close();
-      return reply.startsWith("250");
+      this.release(node, await this.lmtp(node));
+      return true;
     } catch {
       return false;
     }
