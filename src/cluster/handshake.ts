@@ -6,7 +6,8 @@
  *   S: 220 <node> extremail-cluster <nonceS>
  *   C: NODE <name> <nonceC> <hmac("client", nonceS, nonceC, name)>
  *   S: 250 <hmac("server", nonceS, nonceC, node)>          (or 535 5.7.8 and close)
- *   C: LMTP | IMAP <tag> <address> <client ip> | POP3 <address> <client ip> | MOVE ... | PING
+ *   C: LMTP | IMAP <tag> <address> <client ip> | POP3 <address> <client ip> | PING
+ *      | MOVE-IN <address> | MOVE <address> <node> | DELUSER <address>
  *
  * The lines are SMTP-shaped (code, text) so the outbound SMTP client reads the server's
  * side as replies and LMTP follows on the same connection.
@@ -62,7 +63,9 @@ export type ClusterRequest =
   /** USER MOVE, the receiving side: the user's messages follow (move.ts). */
   | { kind: "move-in"; address: string }
   /** USER MOVE asked of the node that holds the Maildir. */
-  | { kind: "move"; address: string; node: string };
+  | { kind: "move"; address: string; node: string }
+  /** USER DEL (and DOMAIN DEL) of a user homed on the node asked (remote_delete.ts). */
+  | { kind: "deluser"; address: string };
 
 export function parseRequest(line: string): ClusterRequest | null {
   const words = line.trim().split(" ");
@@ -81,6 +84,8 @@ export function parseRequest(line: string): ClusterRequest | null {
       return words.length === 2 ? { kind: "move-in", address: words[1] } : null;
     case "MOVE":
       return words.length === 3 ? { kind: "move", address: words[1], node: words[2] } : null;
+    case "DELUSER":
+      return words.length === 2 ? { kind: "deluser", address: words[1] } : null;
     default:
       return null;
   }
@@ -100,5 +105,7 @@ export function requestLine(r: ClusterRequest): string {
       return `MOVE-IN ${r.address}`;
     case "move":
       return `MOVE ${r.address} ${r.node}`;
+    case "deluser":
+      return `DELUSER ${r.address}`;
   }
 }

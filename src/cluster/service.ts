@@ -3,7 +3,8 @@
  * ClusterSecret handshake (handshake.ts) from a node named in Nodes, then one request:
  * LMTP delivery (lmtp_server.ts), an IMAP or POP3 session of a user the peer already
  * authenticated (run here, the home node, without a greeting: the client saw the peer's),
- * a USER MOVE step (move.ts), or a PING (is this node up).
+ * a USER MOVE step (move.ts), a USER DEL of a user homed here (remote_delete.ts), or a
+ * PING (is this node up).
  *
  * The sessions themselves are given by the composition root (server.ts), so this module
  * does not reach into the IMAP and POP3 modules.
@@ -25,6 +26,7 @@ import {
 } from "./handshake.ts";
 import { lineWithin } from "./peers.ts";
 import { lmtpSession } from "./lmtp_server.ts";
+import { serveDelete } from "./remote_delete.ts";
 
 const HANDSHAKE_MS = 10_000;
 
@@ -109,6 +111,16 @@ async function serve(ctx: ServerContext, conn: Connection, handlers: ClusterHand
         }
         logger.info(`POP3 of ${request.address} for ${request.clientIp}, proxied by ${peer}`);
         await handlers.pop3(ctx, conn, user);
+        return;
+      }
+      case "deluser": {
+        const user = userOf(ctx, request.address);
+        if (!user) conn.send(`550 5.1.1 no user ${request.address}\r\n`);
+        else {
+          logger.info(`USER DEL of ${request.address} asked by node ${peer}`);
+          await serveDelete(ctx, conn, user);
+        }
+        conn.close();
         return;
       }
       case "move-in":
