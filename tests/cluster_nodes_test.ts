@@ -13,6 +13,7 @@ import { LineClient } from "./helpers/client.ts";
 import {
   admin,
   closeAdminSessions,
+  CLUSTER_SECRET,
   imapLogin,
   pop3Login,
   startNodes,
@@ -20,7 +21,9 @@ import {
 } from "./helpers/cluster.ts";
 import { postgresMissing, startPostgres } from "./helpers/postgres.ts";
 import { testUnless } from "./helpers/skip.ts";
-import type { TestServer } from "./helpers/server.ts";
+import { TEST_CERT, type TestServer } from "./helpers/server.ts";
+import { ImapFlow } from "imapflow";
+import { newNonce, proof } from "../src/cluster/handshake.ts";
 
 const D = "nodes.test";
 
@@ -159,6 +162,83 @@ testUnless(postgresMissing, {
         }
       });
 
+      await t.step("COMPRESS passes through the proxy (imapflow negotiates it)", async () => {
+        const client = new ImapFlow({
+          host: "127.0.0.1",
+          port: n3.ports.imap,
+          secure: false,
+          auth: { user: `alice@${D}`, pass: "alice-pw-1" },
+          tls: { ca: [await Deno.readTextFile(TEST_CERT)] },
+          logger: false,
+        });
+        await client.connect();
+        try {
+          ok((client as unknown as { _deflate?: unknown })._deflate, "compression is on");
+          const lock = await client.getMailboxLock("INBOX");
+          try {
+            const got: string[] = [];
+            for await (const m of client.fetch("1:*", { envelope: true })) {
+              got.push(m.envelope?.subject ?? "");
+            }
+            equal(got.join(","), "first,second");
+          } finally {
+            lock.release();
+          }
+        } finally {
+          await client.logout();
+        }
+      });
+
+      await t.step(
+        "PortCluster: a wrong secret is refused; LMTP replies per recipient",
+        async () => {
+          const port = n1.config.PortCluster;
+          const rogue = await LineClient.connect(port, { tls: true });
+          try {
+            const g = /^220 n1 extremail-cluster ([0-9a-f]{48})$/.exec((await rogue.readLine())!);
+            ok(g, "greeting");
+            const nonce = newNonce();
+            await rogue.send(
+              `NODE n2 ${nonce} ${proof("not-the-secret-000000", "client", g[1], nonce, "n2")}`,
+            );
+            match((await rogue.readLine())!, /^535 5\.7\.8 /);
+          } finally {
+            rogue.close();
+          }
+          const c = await LineClient.connect(port, { tls: true });
+          try {
+            const g = /^220 n1 extremail-cluster ([0-9a-f]{48})$/.exec((await c.readLine())!)!;
+            const nonce = newNonce();
+            await c.send(`NODE n2 ${nonce} ${proof(CLUSTER_SECRET, "client", g[1], nonce, "n2")}`);
+            equal(await c.readLine(), `250 ${proof(CLUSTER_SECRET, "server", g[1], nonce, "n1")}`);
+            await c.send("LMTP");
+            match((await c.readLine())!, /^220 /);
+            await c.send("LHLO n2");
+            await c.readUntil((l) => l.startsWith("250 "));
+            await c.send("MAIL FROM:<lmtp@remote.test>");
+            match((await c.readLine())!, /^250 /);
+            await c.send(`RCPT TO:<alice@${D}>`);
+            match((await c.readLine())!, /^250 /);
+            await c.send(`RCPT TO:<nobody@${D}>`);
+            match((await c.readLine())!, /^550 5\.1\.1 /);
+            await c.send(`RCPT TO:<bob@${D}>`);
+            match((await c.readLine())!, /^451 4\.3\.0 .*not homed on this node/);
+            await c.send("DATA");
+            match((await c.readLine())!, /^354 /);
+            await c.send("Subject: by-lmtp\r\n\r\n..dot line\r\n.");
+            // RFC 2033 §4.2: one reply per accepted recipient: here exactly one.
+            match((await c.readLine())!, /^250 2\.0\.0 <alice@nodes\.test>: delivered/);
+            await c.send("NOOP");
+            match((await c.readLine())!, /^250 /);
+            await c.send("QUIT");
+            await c.readLine();
+          } finally {
+            c.close();
+          }
+          equal(subjects(aliceRoot).join(","), "by-lmtp,first,second");
+        },
+      );
+
       await t.step(
         "node 1 down: 451 4.3.0 for its users at node 2, others unaffected",
         async () => {
@@ -183,56 +263,84 @@ testUnless(postgresMissing, {
         },
       );
 
-      await t.step(
-        "USER MOVE with the copying node SIGKILLed: nothing lost, nothing twice",
-        async () => {
-          // 300 messages more, written straight into alice's Maildir on node 1.
-          const inbox = join(aliceRoot, "new");
-          for (let i = 0; i < 300; i++) {
-            const body = `From: bulk@remote.test\r\nSubject: bulk-${i}\r\n\r\n${
-              "x".repeat(2000)
-            }\r\n`;
-            await Deno.writeTextFile(join(inbox, `1700000000.M${i}P1.test,S=${body.length}`), body);
-          }
-          const before = subjects(aliceRoot);
-          equal(before.length, 302);
-          const moving = admin(n2, `USER MOVE NAME=alice DOMAIN=${D} NODE=n3`);
-          await n1.waitForLog(/USER MOVE alice@nodes\.test to n3: copying/, 15_000);
-          await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 300)));
-          await n1.kill();
-          const interrupted = await moving;
-          await n1.restart();
-          closeAdminSessions(); // node 1's admin session ended with its process
-          // The journal makes node 1 finish by itself; asking again joins or confirms it.
-          const again = await admin(n1, `USER MOVE NAME=alice DOMAIN=${D} NODE=n3`);
-          ok(again.ok, `${interrupted.status} / ${again.status}`);
-          await timeUntil(
-            "alice homed on node 3 everywhere",
-            async () =>
-              kv((await admin(n2, `USER SHOW NAME=alice DOMAIN=${D}`)).data).Node === "n3",
-          );
-          const newRoot = await userDir(n3, "alice");
-          ok(newRoot.startsWith(n3.config.DirBase), newRoot);
-          await timeUntil("old copy removed", async () => !(await exists(aliceRoot)), 15_000);
-          equal(subjects(newRoot).join("\n"), before.join("\n"), "every message once");
-          // Served from node 3 now, through node 2.
-          const c = await LineClient.connect(n2.ports.imap);
-          try {
-            await c.readLine();
-            await c.send(`a1 LOGIN alice@${D} alice-pw-1`);
-            match((await c.readUntil((l) => l.startsWith("a1 "))).at(-1)!, /^a1 OK/);
-            await c.send("a2 SELECT INBOX");
-            ok((await c.readUntil((l) => l.startsWith("a2 "))).includes("* 302 EXISTS"));
-            await c.send("a3 LOGOUT");
-            await c.readUntil((l) => l.startsWith("a3 "));
-          } finally {
-            c.close();
-          }
-          // New mail goes to node 3 at once.
-          match((await sendMail(n1.ports.smtp, [`alice@${D}`], "after-move")).final!, /^250 /);
-          ok(subjects(newRoot).includes("after-move"));
-        },
-      );
+      await t.step("USER MOVE, the copying node SIGKILLed in the copy", async () => {
+        // 300 messages more, written straight into alice's Maildir on node 1.
+        const inbox = join(aliceRoot, "new");
+        for (let i = 0; i < 300; i++) {
+          const body = `From: bulk@remote.test\r\nSubject: bulk-${i}\r\n\r\n${
+            "x".repeat(2000)
+          }\r\n`;
+          await Deno.writeTextFile(join(inbox, `1700000000.M${i}P1.test,S=${body.length}`), body);
+        }
+        const before = subjects(aliceRoot);
+        equal(before.length, 303);
+        const target = join(n3.config.DirBase, aliceRoot.slice(n1.config.DirBase.length));
+        const moving = admin(n2, `USER MOVE NAME=alice DOMAIN=${D} NODE=n3`);
+        // Killed once the first copied messages are on node 3, before the switch.
+        await timeUntil("copy under way", async () => subjects(target).length > 0, 15_000);
+        await n1.kill();
+        match((await moving).status, /^-ERR USER MOVE of alice@nodes\.test to n3 did not finish/);
+        ok(subjects(target).length < before.length, "killed before the copy was complete");
+        await n1.restart();
+        closeAdminSessions(); // node 1's admin session ended with its process
+        // The journal makes node 1 go on by itself.
+        await n1.waitForLog(/resuming USER MOVE of alice@nodes\.test to n3 \(copy\)/);
+        await n1.waitForLog(/USER MOVE of alice@nodes\.test finished/, 20_000);
+        equal(kv((await admin(n2, `USER SHOW NAME=alice DOMAIN=${D}`)).data).Node, "n3");
+        const newRoot = await userDir(n3, "alice");
+        equal(newRoot, target);
+        ok(!(await exists(aliceRoot)), "the old copy is removed");
+        equal(subjects(newRoot).join("\n"), before.join("\n"), "every message once");
+        // Asked again: already there.
+        match(
+          (await admin(n1, `USER MOVE NAME=alice DOMAIN=${D} NODE=n3`)).status,
+          /already on node n3/,
+        );
+        // Served from node 3 now, through node 2; UIDs came along.
+        const c = await LineClient.connect(n2.ports.imap);
+        try {
+          await c.readLine();
+          await c.send(`a1 LOGIN alice@${D} alice-pw-1`);
+          match((await c.readUntil((l) => l.startsWith("a1 "))).at(-1)!, /^a1 OK/);
+          await c.send("a2 SELECT INBOX");
+          ok((await c.readUntil((l) => l.startsWith("a2 "))).includes("* 303 EXISTS"));
+          await c.send("a3 UID FETCH 1:3 (FLAGS)");
+          const f = await c.readUntil((l) => l.startsWith("a3 "));
+          ok(f.some((l) => /^\* 1 FETCH .*UID 1\b/.test(l)), f.join("\n"));
+          await c.send("a4 LOGOUT");
+          await c.readUntil((l) => l.startsWith("a4 "));
+        } finally {
+          c.close();
+        }
+        // New mail goes to node 3 at once.
+        match((await sendMail(n1.ports.smtp, [`alice@${D}`], "after-move")).final!, /^250 /);
+        ok(subjects(newRoot).includes("after-move"));
+      });
+
+      await t.step("USER MOVE, the copying node SIGKILLed after the switch", async () => {
+        const from = await userDir(n3, "alice");
+        const before = subjects(from);
+        const moving = admin(n1, `USER MOVE NAME=alice DOMAIN=${D} NODE=n2`);
+        await n3.waitForLog(/USER MOVE alice@nodes\.test: home is now n2/, 20_000);
+        await n3.kill();
+        match((await moving).status, /^-ERR /);
+        ok(await exists(from), "the old copy is still there");
+        await n3.restart();
+        closeAdminSessions();
+        await n3.waitForLog(/resuming USER MOVE of alice@nodes\.test to n2 \(switched\)/);
+        await n3.waitForLog(/USER MOVE of alice@nodes\.test finished/, 20_000);
+        ok(!(await exists(from)), "the old copy is removed");
+        const root = await userDir(n2, "alice");
+        equal(subjects(root).join("\n"), before.join("\n"), "every message once");
+        match(await pop3Login(n3, `alice@${D}`, "alice-pw-1"), /^\+OK alice@nodes\.test has 304 /);
+      });
+
+      await t.step("DOMAIN DEL on node 3: the home nodes delete their users' mail", async () => {
+        const roots = [await userDir(n2, "alice"), await userDir(n2, "bob")];
+        ok(roots.every((r) => r.startsWith(n2.config.DirBase)));
+        match((await admin(n3, `DOMAIN DEL NAME=${D}`)).status, /^\+OK domain nodes\.test deleted/);
+        for (const r of roots) ok(!(await exists(r)), `${r} removed`);
+      });
     } finally {
       closeAdminSessions();
       for (const n of [n1, n2, n3]) await n.stop();

@@ -8,7 +8,8 @@
  *      which stores them with the import machinery (src/import/target.ts): a message
  *      already there (same bytes, counted) is skipped, so a pass can always run again;
  *      B answers once everything is fsync'd
- *   3. directory.modUser(..., {node: B}); journal phase "switched"
+ *   3. directory.modUser(..., {node: B}); journal phase "switched"; IMAP and POP3 sessions
+ *      of the user still open on A end
  *   4. a pause for every node to follow (within 1 s) and deliveries in flight to finish;
  *      A refuses LMTP for the user from the switch on (451: the sender retries at B)
  *   5. a second pass: what arrived at A before the switch
@@ -150,6 +151,9 @@ async function runMove(ctx: ServerContext, userIn: UserRecord, to: string): Prom
   if (!current) throw new Error(`user ${address} was deleted during the move`);
   if (current.node !== to) await ctx.directory.modUser(current.name, current.domain, { node: to });
   await writeJournal(ctx, current, { to, phase: "switched" });
+  // Sessions still open here on the old copy end (their clients log in again, and are
+  // served from the new home); what they would change here would not be carried.
+  for (const s of ctx.sessions) if (s.user?.() === address) void s.goodbye();
   logger.info(`USER MOVE ${address}: home is now ${to}; copying what arrived meanwhile`);
   await new Promise((r) => setTimeout(r, SWITCH_SETTLE_MS));
   const second = await copyPass(ctx, current, root, to);

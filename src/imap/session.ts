@@ -162,6 +162,7 @@ export class Session {
     const unregister = this.ctx.register({
       family: "imap",
       conn,
+      user: () => (this.user ? `${this.user.name}@${this.user.domain}` : null),
       goodbye: () => {
         // Mid-response, the BYE waits for the command to finish (at most 5 s), so it
         // never lands inside a literal; waiting for input or in IDLE, it goes now.

@@ -130,6 +130,7 @@ export class Pop3Session {
     const unregister = this.ctx.register({
       family: "pop3",
       conn: this.conn,
+      user: () => (this.user ? `${this.user.name}@${this.user.domain}` : null),
       goodbye: () => {
         // A session in UPDATE is finishing its QUIT: let it answer and close by itself.
         if (this.state !== "update") this.closeWith(errLine("server shutting down", "SYS/TEMP"));

@@ -47,6 +47,8 @@ export interface SessionHandle {
   conn: Connection;
   /** Send the protocol's shutdown notice (421, -ERR, * BYE) and close. */
   goodbye(): void | Promise<void>;
+  /** The logged-in user's address (IMAP, POP3), null before login: USER MOVE ends them. */
+  user?: () => string | null;
 }
 
 /** The DNS cache as the admin port sees it (DNS CACHE SHOW / FLUSH). */
