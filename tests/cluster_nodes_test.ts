@@ -277,7 +277,11 @@ testUnless(postgresMissing, {
         const target = join(n3.config.DirBase, aliceRoot.slice(n1.config.DirBase.length));
         const moving = admin(n2, `USER MOVE NAME=alice DOMAIN=${D} NODE=n3`);
         // Killed once the first copied messages are on node 3, before the switch.
-        await timeUntil("copy under way", async () => subjects(target).length > 0, 15_000);
+        await timeUntil(
+          "copy under way",
+          () => Promise.resolve(subjects(target).length > 0),
+          15_000,
+        );
         await n1.kill();
         match((await moving).status, /^-ERR USER MOVE of alice@nodes\.test to n3 did not finish/);
         ok(subjects(target).length < before.length, "killed before the copy was complete");
