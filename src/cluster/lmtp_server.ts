@@ -31,6 +31,30 @@ const decoder = new TextDecoder();
 
 /** Runs the LMTP session on an authenticated cluster connection from node `peer`. */
 export async function lmtpSession(ctx: ServerContext, conn: Connection, peer: string) {
+  // A shutdown lets a transaction being received and stored finish and answer, then
+  // closes the link (the sending node gets its 250s or sees the link end before them).
+  const state = { storing: false, stopping: false };
+  const unregister = ctx.register({
+    family: "cluster",
+    conn,
+    goodbye: () => {
+      if (state.storing) state.stopping = true;
+      else conn.close();
+    },
+  });
+  try {
+    await serve(ctx, conn, peer, state);
+  } finally {
+    unregister();
+  }
+}
+
+async function serve(
+  ctx: ServerContext,
+  conn: Connection,
+  peer: string,
+  state: { storing: boolean; stopping: boolean },
+) {
   const logger = log("lmtp", conn.id);
   const node = ctx.config.NodeName;
   conn.send(`220 ${node} LMTP ready\r\n`);
@@ -66,15 +90,24 @@ export async function lmtpSession(ctx: ServerContext, conn: Connection, peer: st
         if (verb === "BDAT") conn.destroy(); // the chunk that follows cannot be skipped safely
         continue;
       }
-      const data = verb === "BDAT" ? await readChunk(ctx, conn, line) : await readData(conn);
-      if (data === null) return;
-      const replies = await store(ctx, rcpts, data, logger, peer, from);
-      if (!(data instanceof Uint8Array)) {
-        for (const p of data.parts) {
-          if (!(p instanceof Uint8Array)) await Deno.remove(p.path).catch(() => {});
+      state.storing = true;
+      try {
+        const data = verb === "BDAT" ? await readChunk(ctx, conn, line) : await readData(conn);
+        if (data === null) return;
+        const replies = await store(ctx, rcpts, data, logger, peer, from);
+        if (!(data instanceof Uint8Array)) {
+          for (const p of data.parts) {
+            if (!(p instanceof Uint8Array)) await Deno.remove(p.path).catch(() => {});
+          }
         }
+        conn.send(replies.join(""));
+      } finally {
+        state.storing = false;
       }
-      conn.send(replies.join(""));
+      if (state.stopping) {
+        conn.close();
+        return;
+      }
       from = null;
       rcpts = [];
     } else if (verb === "RSET") {
