@@ -110,8 +110,14 @@ export class UserMoves {
     for (const address of names) {
       const at = address.lastIndexOf("@");
       const user = ctx.directory.getUser(address.slice(0, at), address.slice(at + 1));
-      const j = user ? await readJournal(ctx, user) : null;
-      if (!user || !j) continue;
+      if (!user) {
+        // Deleted since (USER DEL removed the mail wherever it was): nothing to move.
+        logger.info(`USER MOVE of ${address} dropped: the user no longer exists`);
+        await Deno.remove(join(journalDir(ctx), `${address}.json`)).catch(() => {});
+        continue;
+      }
+      const j = await readJournal(ctx, user);
+      if (!j) continue;
       logger.info(`resuming USER MOVE of ${address} to ${j.to} (${j.phase})`);
       this.move(ctx, user, j.to).then(
         (summary) => logger.info(`USER MOVE of ${address} finished: ${summary}`),
