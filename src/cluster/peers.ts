@@ -53,14 +53,23 @@ export async function lineWithin(conn: Connection, ms: number, what: string): Pr
 
 export class Peers {
   readonly #config: () => Readonly<Config>;
-  readonly #trust: { ca: string[] };
   readonly #down = new Map<string, { until: number; reason: string }>();
   readonly #idle = new Map<string, SmtpClient[]>();
 
-  /** `ownCert`: the PEM text of TLSCert, trusted besides the system CAs. */
-  constructor(config: () => Readonly<Config>, ownCert: string | null) {
+  constructor(config: () => Readonly<Config>) {
     this.#config = config;
-    this.#trust = { ca: ownCert ? [...rootCertificates, ownCert] : [...rootCertificates] };
+  }
+
+  /**
+   * The CAs a peer's certificate must chain to: the system's and our own TLSCert (read at
+   * each new link, so a certificate replaced and RELOADed is trusted from then on).
+   */
+  #trust(config: Readonly<Config>): { ca: string[] } {
+    let own: string | null = null;
+    try {
+      own = config.TLSCert ? Deno.readTextFileSync(config.TLSCert) : null;
+    } catch { /* unreadable: the system CAs only (the handshake names the failure) */ }
+    return { ca: own ? [...rootCertificates, own] : [...rootCertificates] };
   }
 
   get self(): string {
@@ -79,7 +88,7 @@ export class Peers {
     try {
       const { host, port } = splitHostPort(entry);
       conn = await Connection.connect(host, port, ms);
-      await conn.startTlsClient(host, true, ms, this.#trust);
+      await conn.startTlsClient(host, true, ms, this.#trust(config));
       const greeting = await lineWithin(conn, ms, "greeting");
       const g = greeting.startsWith("220 ") ? parseGreeting(greeting.slice(4)) : null;
       if (!g) throw new PeerError(`unexpected greeting ${JSON.stringify(greeting.slice(0, 80))}`);

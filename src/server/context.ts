@@ -107,7 +107,7 @@ export class ServerContext {
     queue: OutboundQueue;
     dnsCache: DnsCacheView;
     auth: MailAuth;
-    /** Without one (tests, single machines built by hand): no certificate of our own. */
+    /** Without one (tests): links made from this context's configuration. */
     peers?: Peers;
     /** Without one (tests), SMTPD STOP does nothing and RELOAD fails. */
     requestStop?: () => void;
@@ -127,7 +127,7 @@ export class ServerContext {
     this.queue = init.queue;
     this.dnsCache = init.dnsCache;
     this.auth = init.auth;
-    this.peers = init.peers ?? new Peers(() => this.config, null);
+    this.peers = init.peers ?? new Peers(() => this.config);
     this.requestStop = init.requestStop ?? (() => {});
     this.reload = init.reload ??
       (() => Promise.reject(new Error("this server has no configuration to reload")));

@@ -159,11 +159,8 @@ export async function startServer(
     queue,
     dnsCache: resolver.cache,
     auth,
-    // SPEC §12: the links to other nodes trust our own certificate besides the system CAs.
-    peers: new Peers(
-      () => ctx.config,
-      config.TLSCert ? await Deno.readTextFile(config.TLSCert) : null,
-    ),
+    // SPEC §12: the links to other nodes (they trust our TLSCert besides the system CAs).
+    peers: new Peers(() => ctx.config),
     requestStop: () => void stop(),
     reload: () => reload(ctx),
   });
