@@ -239,6 +239,23 @@ testUnless(postgresMissing, {
         },
       );
 
+      await t.step("the home node's QUOTA refusal reaches the sender at node 2", async () => {
+        ok((await admin(n1, `USER ADD NAME=tiny DOMAIN=${D} PASS=tiny-pw-1 QUOTA=100`)).ok);
+        await timeUntil(
+          "tiny on node 2",
+          async () => (await admin(n2, `USER SHOW NAME=tiny DOMAIN=${D}`)).ok,
+        );
+        // Node 2 does not know tiny's usage: RCPT is accepted, node 1 refuses the copy.
+        const { replies, final } = await sendMail(n2.ports.smtp, [`tiny@${D}`], "too-big");
+        match(replies[0], /^250/);
+        match(final!, /^552 5\.2\.2 /);
+        // With another recipient the message is accepted and the sender gets a DSN.
+        const both = await sendMail(n2.ports.smtp, [`tiny@${D}`, `bob@${D}`], "one-of-two");
+        match(both.final!, /^250 /);
+        equal(subjects(await userDir(n2, "bob")).join(","), "one-of-two");
+        ok((await admin(n1, `USER DEL NAME=tiny DOMAIN=${D}`)).ok);
+      });
+
       await t.step(
         "node 1 down: 451 4.3.0 for its users at node 2, others unaffected",
         async () => {
@@ -252,7 +269,7 @@ testUnless(postgresMissing, {
             match(replies[0], /^451 4\.3\.0 /);
             match(replies[1], /^250/);
             match(final!, /^250 /);
-            equal(subjects(join(await userDir(n2, "bob"))).join(","), "while-down");
+            equal(subjects(join(await userDir(n2, "bob"))).join(","), "one-of-two,while-down");
             match(await imapLogin(n3, `alice@${D}`, "alice-pw-1"), /^a1 NO \[UNAVAILABLE\]/);
             match(await pop3Login(n3, `alice@${D}`, "alice-pw-1"), /^-ERR \[SYS\/TEMP\]/);
             match(await pop3Login(n3, `bob@${D}`, "bob-pw-1"), /^\+OK/);
