@@ -16,6 +16,7 @@ import {
   CLUSTER_SECRET,
   imapLogin,
   pop3Login,
+  REPLY_MS,
   startNodes,
   timeUntil,
 } from "./helpers/cluster.ts";
@@ -31,24 +32,24 @@ const D = "nodes.test";
 async function sendMail(port: number, rcpts: string[], subject: string) {
   const c = await LineClient.connect(port);
   try {
-    await c.readLine();
+    await c.readLine(REPLY_MS);
     await c.send("EHLO client.test");
-    await c.readUntil((l) => l.startsWith("250 "));
+    await c.readUntil((l) => l.startsWith("250 "), REPLY_MS);
     await c.send("MAIL FROM:<sender@remote.test>");
-    await c.readLine();
+    await c.readLine(REPLY_MS);
     const replies: string[] = [];
     for (const r of rcpts) {
       await c.send(`RCPT TO:<${r}>`);
-      replies.push((await c.readLine()) ?? "");
+      replies.push((await c.readLine(REPLY_MS)) ?? "");
     }
     let final: string | null = null;
     if (replies.some((r) => r.startsWith("250"))) {
       await c.send("DATA");
-      await c.readLine();
+      await c.readLine(REPLY_MS);
       await c.send(
         `From: sender@remote.test\r\nSubject: ${subject}\r\n\r\nbody of ${subject}\r\n.`,
       );
-      final = (await c.readLine(30_000)) ?? "";
+      final = (await c.readLine(REPLY_MS)) ?? "";
     }
     await c.send("QUIT");
     return { replies, final };
@@ -119,26 +120,26 @@ testUnless(postgresMissing, {
       await t.step("IMAP on node 3 is proxied: SELECT, FETCH and IDLE see deliveries", async () => {
         const c = await LineClient.connect(n3.ports.imap);
         try {
-          match((await c.readLine())!, /^\* OK/);
+          match((await c.readLine(REPLY_MS))!, /^\* OK/);
           await c.send(`a1 LOGIN alice@${D} alice-pw-1`);
-          const login = await c.readUntil((l) => l.startsWith("a1 "));
+          const login = await c.readUntil((l) => l.startsWith("a1 "), REPLY_MS);
           match(login.at(-1)!, /^a1 OK \[CAPABILITY .*IDLE/);
           ok(!login.slice(0, -1).some((l) => l.startsWith("* OK")), "no second greeting");
           await c.send("a2 SELECT INBOX");
-          const sel = await c.readUntil((l) => l.startsWith("a2 "));
+          const sel = await c.readUntil((l) => l.startsWith("a2 "), REPLY_MS);
           ok(sel.includes("* 1 EXISTS"), sel.join("\n"));
           await c.send("a3 FETCH 1 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])");
-          const f = await c.readUntil((l) => l.startsWith("a3 "));
+          const f = await c.readUntil((l) => l.startsWith("a3 "), REPLY_MS);
           ok(f.some((l) => l.includes("Subject: first")), f.join("\n"));
           await c.send("a4 IDLE");
-          match((await c.readLine())!, /^\+ /);
+          match((await c.readLine(REPLY_MS))!, /^\+ /);
           const sent = await sendMail(n2.ports.smtp, [`alice@${D}`], "second");
           match(sent.final!, /^250 /);
-          await c.readUntil((l) => l === "* 2 EXISTS", 15_000);
+          await c.readUntil((l) => l === "* 2 EXISTS", REPLY_MS);
           await c.send("DONE");
-          match((await c.readUntil((l) => l.startsWith("a4 "))).at(-1)!, /^a4 OK/);
+          match((await c.readUntil((l) => l.startsWith("a4 "), REPLY_MS)).at(-1)!, /^a4 OK/);
           await c.send("a5 LOGOUT");
-          const bye = await c.readUntil((l) => l.startsWith("a5 "));
+          const bye = await c.readUntil((l) => l.startsWith("a5 "), REPLY_MS);
           ok(bye.some((l) => l.startsWith("* BYE")));
         } finally {
           c.close();
@@ -148,15 +149,15 @@ testUnless(postgresMissing, {
       await t.step("POP3 on node 2 is proxied", async () => {
         const c = await LineClient.connect(n2.ports.pop3);
         try {
-          match((await c.readLine())!, /^\+OK/);
+          match((await c.readLine(REPLY_MS))!, /^\+OK/);
           await c.send(`USER alice@${D}`);
-          await c.readLine();
+          await c.readLine(REPLY_MS);
           await c.send("PASS alice-pw-1");
-          match((await c.readLine())!, /^\+OK alice@nodes\.test has 2 messages/);
+          match((await c.readLine(REPLY_MS))!, /^\+OK alice@nodes\.test has 2 messages/);
           await c.send("STAT");
-          match((await c.readLine())!, /^\+OK 2 /);
+          match((await c.readLine(REPLY_MS))!, /^\+OK 2 /);
           await c.send("QUIT");
-          match((await c.readLine())!, /^\+OK/);
+          match((await c.readLine(REPLY_MS))!, /^\+OK/);
         } finally {
           c.close();
         }
@@ -195,43 +196,50 @@ testUnless(postgresMissing, {
           const port = n1.config.PortCluster;
           const rogue = await LineClient.connect(port, { tls: true });
           try {
-            const g = /^220 n1 extremail-cluster ([0-9a-f]{48})$/.exec((await rogue.readLine())!);
+            const g = /^220 n1 extremail-cluster ([0-9a-f]{48})$/.exec(
+              (await rogue.readLine(REPLY_MS))!,
+            );
             ok(g, "greeting");
             const nonce = newNonce();
             await rogue.send(
               `NODE n2 ${nonce} ${proof("not-the-secret-000000", "client", g[1], nonce, "n2")}`,
             );
-            match((await rogue.readLine())!, /^535 5\.7\.8 /);
+            match((await rogue.readLine(REPLY_MS))!, /^535 5\.7\.8 /);
           } finally {
             rogue.close();
           }
           const c = await LineClient.connect(port, { tls: true });
           try {
-            const g = /^220 n1 extremail-cluster ([0-9a-f]{48})$/.exec((await c.readLine())!)!;
+            const g = /^220 n1 extremail-cluster ([0-9a-f]{48})$/.exec(
+              (await c.readLine(REPLY_MS))!,
+            )!;
             const nonce = newNonce();
             await c.send(`NODE n2 ${nonce} ${proof(CLUSTER_SECRET, "client", g[1], nonce, "n2")}`);
-            equal(await c.readLine(), `250 ${proof(CLUSTER_SECRET, "server", g[1], nonce, "n1")}`);
+            equal(
+              await c.readLine(REPLY_MS),
+              `250 ${proof(CLUSTER_SECRET, "server", g[1], nonce, "n1")}`,
+            );
             await c.send("LMTP");
-            match((await c.readLine())!, /^220 /);
+            match((await c.readLine(REPLY_MS))!, /^220 /);
             await c.send("LHLO n2");
-            await c.readUntil((l) => l.startsWith("250 "));
+            await c.readUntil((l) => l.startsWith("250 "), REPLY_MS);
             await c.send("MAIL FROM:<lmtp@remote.test>");
-            match((await c.readLine())!, /^250 /);
+            match((await c.readLine(REPLY_MS))!, /^250 /);
             await c.send(`RCPT TO:<alice@${D}>`);
-            match((await c.readLine())!, /^250 /);
+            match((await c.readLine(REPLY_MS))!, /^250 /);
             await c.send(`RCPT TO:<nobody@${D}>`);
-            match((await c.readLine())!, /^550 5\.1\.1 /);
+            match((await c.readLine(REPLY_MS))!, /^550 5\.1\.1 /);
             await c.send(`RCPT TO:<bob@${D}>`);
-            match((await c.readLine())!, /^451 4\.3\.0 .*not homed on this node/);
+            match((await c.readLine(REPLY_MS))!, /^451 4\.3\.0 .*not homed on this node/);
             await c.send("DATA");
-            match((await c.readLine())!, /^354 /);
+            match((await c.readLine(REPLY_MS))!, /^354 /);
             await c.send("Subject: by-lmtp\r\n\r\n..dot line\r\n.");
             // RFC 2033 §4.2: one reply per accepted recipient: here exactly one.
-            match((await c.readLine())!, /^250 2\.0\.0 <alice@nodes\.test>: delivered/);
+            match((await c.readLine(REPLY_MS))!, /^250 2\.0\.0 <alice@nodes\.test>: delivered/);
             await c.send("NOOP");
-            match((await c.readLine())!, /^250 /);
+            match((await c.readLine(REPLY_MS))!, /^250 /);
             await c.send("QUIT");
-            await c.readLine();
+            await c.readLine(REPLY_MS);
           } finally {
             c.close();
           }
@@ -297,7 +305,7 @@ testUnless(postgresMissing, {
         await timeUntil(
           "copy under way",
           () => Promise.resolve(subjects(target).length > 0),
-          15_000,
+          REPLY_MS,
         );
         await n1.kill();
         match((await moving).status, /^-ERR USER MOVE of alice@nodes\.test to n3 did not finish/);
@@ -305,8 +313,8 @@ testUnless(postgresMissing, {
         await n1.restart();
         closeAdminSessions(); // node 1's admin session ended with its process
         // The journal makes node 1 go on by itself.
-        await n1.waitForLog(/resuming USER MOVE of alice@nodes\.test to n3 \(copy\)/);
-        await n1.waitForLog(/USER MOVE of alice@nodes\.test finished/, 20_000);
+        await n1.waitForLog(/resuming USER MOVE of alice@nodes\.test to n3 \(copy\)/, REPLY_MS);
+        await n1.waitForLog(/USER MOVE of alice@nodes\.test finished/, REPLY_MS);
         equal(kv((await admin(n2, `USER SHOW NAME=alice DOMAIN=${D}`)).data).Node, "n3");
         const newRoot = await userDir(n3, "alice");
         equal(newRoot, target);
@@ -320,16 +328,16 @@ testUnless(postgresMissing, {
         // Served from node 3 now, through node 2; UIDs came along.
         const c = await LineClient.connect(n2.ports.imap);
         try {
-          await c.readLine();
+          await c.readLine(REPLY_MS);
           await c.send(`a1 LOGIN alice@${D} alice-pw-1`);
-          match((await c.readUntil((l) => l.startsWith("a1 "))).at(-1)!, /^a1 OK/);
+          match((await c.readUntil((l) => l.startsWith("a1 "), REPLY_MS)).at(-1)!, /^a1 OK/);
           await c.send("a2 SELECT INBOX");
-          ok((await c.readUntil((l) => l.startsWith("a2 "))).includes("* 303 EXISTS"));
+          ok((await c.readUntil((l) => l.startsWith("a2 "), REPLY_MS)).includes("* 303 EXISTS"));
           await c.send("a3 UID FETCH 1:3 (FLAGS)");
-          const f = await c.readUntil((l) => l.startsWith("a3 "));
+          const f = await c.readUntil((l) => l.startsWith("a3 "), REPLY_MS);
           ok(f.some((l) => /^\* 1 FETCH .*UID 1\b/.test(l)), f.join("\n"));
           await c.send("a4 LOGOUT");
-          await c.readUntil((l) => l.startsWith("a4 "));
+          await c.readUntil((l) => l.startsWith("a4 "), REPLY_MS);
         } finally {
           c.close();
         }
@@ -342,14 +350,14 @@ testUnless(postgresMissing, {
         const from = await userDir(n3, "alice");
         const before = subjects(from);
         const moving = admin(n1, `USER MOVE NAME=alice DOMAIN=${D} NODE=n2`);
-        await n3.waitForLog(/USER MOVE alice@nodes\.test: home is now n2/, 20_000);
+        await n3.waitForLog(/USER MOVE alice@nodes\.test: home is now n2/, REPLY_MS);
         await n3.kill();
         match((await moving).status, /^-ERR /);
         ok(await exists(from), "the old copy is still there");
         await n3.restart();
         closeAdminSessions();
-        await n3.waitForLog(/resuming USER MOVE of alice@nodes\.test to n2 \(switched\)/);
-        await n3.waitForLog(/USER MOVE of alice@nodes\.test finished/, 20_000);
+        await n3.waitForLog(/resuming USER MOVE of alice@nodes\.test to n2 \(switched\)/, REPLY_MS);
+        await n3.waitForLog(/USER MOVE of alice@nodes\.test finished/, REPLY_MS);
         ok(!(await exists(from)), "the old copy is removed");
         const root = await userDir(n2, "alice");
         equal(subjects(root).join("\n"), before.join("\n"), "every message once");
