@@ -14,6 +14,7 @@ import {
   closeAdminSessions,
   imapLogin,
   pop3Login,
+  REPLY_MS,
   startNodes,
   timeUntil,
 } from "./helpers/cluster.ts";
@@ -89,15 +90,15 @@ testUnless(postgresMissing, {
         // A message through node 1 lands in bob's Maildir on node 2 (LMTP hand-off).
         const c = await LineClient.connect(n1.ports.smtp);
         try {
-          await c.readLine();
+          await c.readLine(REPLY_MS);
           await c.send(
             `HELO client.test\r\nMAIL FROM:<x@remote.test>\r\nRCPT TO:<bob@${D}>\r\nDATA`,
           );
           for (const code of ["250", "250", "250", "354"]) {
-            match((await c.readLine())!, new RegExp(`^${code}`));
+            match((await c.readLine(REPLY_MS))!, new RegExp(`^${code}`));
           }
           await c.send("Subject: for bob\r\n\r\nhello\r\n.");
-          match((await c.readLine())!, /^250 /);
+          match((await c.readLine(REPLY_MS))!, /^250 /);
         } finally {
           c.close();
         }

@@ -63,7 +63,10 @@ export async function removeDomainTree(ctx: ServerContext, domain: string): Prom
  */
 export async function deleteElsewhere(ctx: ServerContext, user: UserRecord): Promise<string> {
   try {
-    return await deleteOnHome(ctx, user);
+    const summary = await deleteOnHome(ctx, user);
+    // The home node deleted the record: visible here too before our +OK (SPEC §4).
+    await ctx.directory.catchUp().catch(() => {}); // else it arrives within seconds
+    return summary;
   } catch (e) {
     throw new AdminError(
       `user ${user.name}@${user.domain} was not deleted: its mail is on node ${user.node}, ` +

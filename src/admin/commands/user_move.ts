@@ -40,7 +40,10 @@ export const USER_MOVE_COMMANDS: CommandSpec[] = [
       try {
         if (await ctx.moves.holds(ctx, user)) return ok(await ctx.moves.move(ctx, user, node));
         if (user.node === node) return ok(`user ${name}@${domain} is already on node ${node}`);
-        return ok(await askHolder(ctx, user.node, user, node));
+        const summary = await askHolder(ctx, user.node, user, node);
+        // The holder switched the home: visible here too (else within seconds).
+        await ctx.directory.catchUp().catch(() => {});
+        return ok(summary);
       } catch (e) {
         throw new AdminError(
           `USER MOVE of ${name}@${domain} to ${node} did not finish: ${(e as Error).message};` +
