@@ -12,16 +12,17 @@ export interface Reply {
 export class Admin {
   constructor(readonly c: LineClient) {}
 
-  static async open(port: number, login = true): Promise<Admin> {
+  /** `ms`: how long to wait for each reply (the cluster tests run long commands). */
+  static async open(port: number, login = true, ms = 10_000): Promise<Admin> {
     const a = new Admin(await LineClient.connect(port));
-    equal(await a.c.readLine(), "+OK eXtremail admin ready");
-    if (login) equal((await a.cmd(`LOGIN ${ADMIN_PASSWORD}`)).status, "+OK logged in");
+    equal(await a.c.readLine(ms), "+OK eXtremail admin ready");
+    if (login) equal((await a.cmd(`LOGIN ${ADMIN_PASSWORD}`, ms)).status, "+OK logged in");
     return a;
   }
 
-  async cmd(line: string): Promise<Reply> {
+  async cmd(line: string, ms = 10_000): Promise<Reply> {
     await this.c.send(line);
-    const lines = await this.c.readUntil((l) => l.startsWith("+OK") || l.startsWith("-ERR"));
+    const lines = await this.c.readUntil((l) => l.startsWith("+OK") || l.startsWith("-ERR"), ms);
     const status = lines.pop()!;
     return { ok: status.startsWith("+OK"), status, data: lines };
   }

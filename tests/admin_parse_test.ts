@@ -118,7 +118,7 @@ Deno.test("command table: longest match, family errors, help names the family", 
   equal(findCommand(["USER"]), null);
   equal(
     unknownCommand(["USER"]).message,
-    "USER needs one of ADD, MOD, DEL, SHOW; USER HELP shows the syntax",
+    "USER needs one of ADD, MOD, DEL, SHOW, MOVE; USER HELP shows the syntax",
   );
   equal(unknownCommand(["BOGUS"]).message, 'unknown command "BOGUS"; HELP lists the commands');
   for (const family of ["USER", "DOMAIN", "ALIAS", "LIST", "DENY", "QUEUE", "DNS"]) {

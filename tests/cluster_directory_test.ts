@@ -14,6 +14,7 @@ import {
   closeAdminSessions,
   imapLogin,
   pop3Login,
+  REPLY_MS,
   startNodes,
   timeUntil,
 } from "./helpers/cluster.ts";
@@ -83,9 +84,29 @@ testUnless(postgresMissing, {
         match(refused.status, /^-ERR NODE=n9 is not a node of this site; Nodes lists n1, n2/);
         await timeUntil("bob on node 2", seen(n2, `USER SHOW NAME=bob DOMAIN=${D}`));
         equal(kv((await admin(n2, `USER SHOW NAME=bob DOMAIN=${D}`)).data).Node, "n2");
-        // Node 1 does not hold bob's mail, so it cannot delete him.
+        // Node 1 does not hold bob's mail: node 2 deletes him, asked over PortCluster.
+        const bobRoot = kv((await admin(n2, `USER SHOW NAME=bob DOMAIN=${D}`)).data).Dir;
+        ok(bobRoot.startsWith(n2.config.DirBase), bobRoot);
+        // A message through node 1 lands in bob's Maildir on node 2 (LMTP hand-off).
+        const c = await LineClient.connect(n1.ports.smtp);
+        try {
+          await c.readLine(REPLY_MS);
+          await c.send(
+            `HELO client.test\r\nMAIL FROM:<x@remote.test>\r\nRCPT TO:<bob@${D}>\r\nDATA`,
+          );
+          for (const code of ["250", "250", "250", "354"]) {
+            match((await c.readLine(REPLY_MS))!, new RegExp(`^${code}`));
+          }
+          await c.send("Subject: for bob\r\n\r\nhello\r\n.");
+          match((await c.readLine(REPLY_MS))!, /^250 /);
+        } finally {
+          c.close();
+        }
+        ok(await Deno.stat(join(bobRoot, "new")).then((st) => st.isDirectory), "stored on node 2");
         const del = await admin(n1, `USER DEL NAME=bob DOMAIN=${D}`);
-        match(del.status, /^-ERR user bob@cluster\.test has mail on other nodes: n2 .*USER DEL/);
+        match(del.status, /^\+OK user bob@cluster\.test deleted with its mail on node n2/);
+        ok(!(await admin(n1, `USER SHOW NAME=bob DOMAIN=${D}`)).ok, "gone at once on node 1");
+        equal(await Deno.stat(bobRoot).then(() => true, () => false), false, "mail removed");
       });
 
       await t.step("changes from node 2 reach node 1; one name wins a race", async () => {

@@ -21,6 +21,7 @@ import { MessageSink, type ReceivedMessage } from "./incoming.ts";
 import { receivedHeader, returnPathHeader } from "./received.ts";
 import * as R from "./replies.ts";
 import { route } from "./route.ts";
+import { HomeUnreachableError } from "./home_nodes.ts";
 import type {
   AcceptedRecipient,
   MailParams,
@@ -181,6 +182,10 @@ export async function checkRcpt(
     if (expansion.denied && !expansion.unknown) return { reply: R.recipientDenied(rcpt) };
     return { reply: R.unknownUser(rcpt) };
   }
+  // SPEC §12: a user homed on a node that cannot be reached waits at the sender (451);
+  // the message's other recipients are not affected.
+  const down = await unreachableHome(ctx, expansion);
+  if (down) return { reply: R.homeUnreachable(rcpt, down) };
   // SPEC §5: with SIZE, QUOTA and MAXIN are enforced at RCPT; refuse when no copy could be stored.
   const size = tx.params.size;
   if (size !== undefined && expansion.locals.length > 0 && expansion.remotes.length === 0) {
@@ -197,6 +202,17 @@ export async function checkRcpt(
     reply: R.recipientOk(rcpt),
     accepted: { address: rcpt, resolution: { key, expansion } satisfies Resolution },
   };
+}
+
+/** The first home node of the recipient's own mailboxes (not list members') that is down. */
+async function unreachableHome(ctx: ServerContext, e: Expansion): Promise<string | null> {
+  const nodes = new Set<string>();
+  for (const l of e.locals) {
+    const home = l.group === null ? ctx.homeOf(l.user) : "local";
+    if (home !== "local") nodes.add(home);
+  }
+  for (const node of nodes) if (!(await ctx.peers.reachable(node))) return node;
+  return null;
 }
 
 function expansionOf(ctx: ServerContext, tx: Transaction, r: AcceptedRecipient): Expansion {
@@ -319,6 +335,10 @@ export async function deliver(
       dsn: planDsn(tx.params, expansions),
     }, plan);
   } catch (e) {
+    if (e instanceof HomeUnreachableError) {
+      logger.warn(`${queueId}: answered 451: ${e.message}`);
+      return R.reply(451, "4.3.0", "Mailbox server unreachable, try again later");
+    }
     logger.error(`${queueId}: delivery failed, answered 451: ${(e as Error).stack ?? e}`);
     return R.localError();
   }

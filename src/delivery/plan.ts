@@ -101,7 +101,8 @@ export async function userLimit(
 ): Promise<SmtpReply | null> {
   const address = `${user.name}@${user.domain}`;
   if (user.maxIn > 0 && size > user.maxIn) return tooBigForRecipient(address);
-  if (user.quota > 0) {
+  // SPEC §12: the usage of a user homed on another node is known there (its LMTP checks).
+  if (user.quota > 0 && ctx.homeOf(user) === "local") {
     const usage = await ctx.store.usage(ctx.store.userRoot(user));
     if (usage + size > user.quota) return overQuota(address);
   }

@@ -57,6 +57,9 @@ export const tooBigForRecipient = (a: string) =>
   );
 export const overQuota = (a: string) =>
   reply(552, "5.2.2", `<${safe(a)}>: Mailbox full: quota exceeded`);
+/** SPEC §12: the recipient's home node cannot be reached now. */
+export const homeUnreachable = (a: string, node: string) =>
+  reply(451, "4.3.0", `<${safe(a)}>: mailbox server ${node} unreachable, try again later`);
 // RFC 3463 4.3.0: other or undefined mail system status (temporary).
 export const localError = () => reply(451, "4.3.0", "Local error in processing, try again later");
 export const recipientOk = (a: string) => reply(250, "2.1.5", `<${safe(a)}>: Recipient ok`);

@@ -39,6 +39,7 @@ import {
   type Plan,
   planIsEmpty,
 } from "./plan.ts";
+import { handOffHomedElsewhere } from "./home_nodes.ts";
 import { type DsnPlan, queueDsn, sendReport, wantsFailure } from "./dsn_reports.ts";
 import { returnPathHeader } from "./received.ts";
 import { queuedAs } from "./replies.ts";
@@ -128,8 +129,23 @@ async function ensureMailboxes(ctx: ServerContext, roots: string[]): Promise<voi
 /** Runs the plan; throws on an I/O failure (the caller answers 451 and logs it). */
 export async function route(ctx: ServerContext, job: RouteJob, plan: Plan): Promise<RouteResult> {
   const failures = await applyLimits(ctx, plan, job.message.size);
+  // SPEC §12: copies for users homed on other nodes first (home_nodes.ts): when none can
+  // be handed over now, nothing has been stored yet and the whole delivery fails.
+  const handed = await handOffHomedElsewhere(
+    ctx,
+    plan,
+    (g) =>
+      job.message.content([
+        returnPathHeader(groupSender(g, job.from)),
+        job.added,
+        job.message.trace,
+      ], groupHead(job, g)),
+    (g) => groupSender(g, job.from),
+    job.quarantine ? "Junk" : undefined,
+  );
+  failures.push(...handed.failures);
   const failed = failures.map((f) => f.failed);
-  if (planIsEmpty(plan) && failures.length > 0 && job.mode === "smtp") {
+  if (planIsEmpty(plan) && handed.copies === 0 && failures.length > 0 && job.mode === "smtp") {
     return { reply: failures[0].failed.reply, localCopies: 0, queued: [], failed };
   }
   // DSNs go to each failed copy's envelope sender (a list's bounce address for members),
@@ -153,9 +169,7 @@ export async function route(ctx: ServerContext, job: RouteJob, plan: Plan): Prom
   for (const g of plan.groups) {
     if (g.users.length === 0 && g.remotes.length === 0) continue;
     const sender = groupSender(g, job.from);
-    const head = g.list
-      ? rewriteHeaders(job.block, LIST_FIELDS, listHeaderBytes(g.list))
-      : job.head;
+    const head = groupHead(job, g);
     const { message, added } = job;
     if (g.users.length > 0) {
       localCopies += g.users.length;
@@ -182,12 +196,19 @@ export async function route(ctx: ServerContext, job: RouteJob, plan: Plan): Prom
   ctx.stats.queued += queued.length;
   ctx.metrics.delivered("local", job.arrival.getTime(), localCopies);
   ctx.metrics.messagesQueued.inc(undefined, queued.length);
+  // Copies stored on their home nodes are counted there; the log line names them here.
+  localCopies += handed.copies;
 
   const reportJob = { ...job, submit: submitMessage };
   for (const [to, list] of dsnTo) await sendReport(ctx, reportJob, to, list, "failed", job.dsn);
   await successReports(ctx, job, failed.map((f) => f.address.toLowerCase()));
   await sendAutoReplies(ctx, job, plan.autoReply);
   return { reply: queuedAs(job.queueId), localCopies, queued, failed };
+}
+
+/** The header a group's copies carry: a list's adds the list fields. */
+function groupHead(job: RouteJob, g: Group): Uint8Array {
+  return g.list ? rewriteHeaders(job.block, LIST_FIELDS, listHeaderBytes(g.list)) : job.head;
 }
 
 /**

@@ -80,6 +80,14 @@ export class Directory {
     await this.#backend.close();
   }
 
+  /**
+   * Applies every change committed so far on any node, now (SPEC §12: a change another
+   * node made at this one's request is visible here when this one answers +OK).
+   */
+  async catchUp(): Promise<void> {
+    await this.#backend.commit(() => null);
+  }
+
   /** Bumped on every change, here or on another node; caches elsewhere compare it. */
   get generation(): number {
     return this.#generation;

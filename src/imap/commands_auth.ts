@@ -9,6 +9,8 @@ import { LineTooLongError } from "../net/connection.ts";
 import { authorizesSelf, decodePlain } from "../sasl/plain.ts";
 import { decodeResponse } from "../sasl/response.ts";
 import type { LoginResult } from "../auth/guard.ts";
+import type { UserRecord } from "../directory/records.ts";
+import { pipeSessions } from "../cluster/proxy.ts";
 import { bad, ImapError, no } from "./args.ts";
 import { type CommandSpec, type Done, NOT_AUTHED } from "./command_table.ts";
 import type { Session } from "./session.ts";
@@ -40,18 +42,18 @@ const starttlsCommand: CommandSpec = {
 
 const loginCommand: CommandSpec = {
   states: NOT_AUTHED,
-  async run(s, { args }) {
+  async run(s, { tag, args }) {
     const login = args.astring("user name");
     const password = args.astring("password");
     args.end();
     requirePlainAllowed(s);
-    return await finishAuth(s, login, await guardedLogin(s, login, password));
+    return await finishAuth(s, tag, login, await guardedLogin(s, login, password));
   },
 };
 
 const authenticateCommand: CommandSpec = {
   states: NOT_AUTHED,
-  async run(s, { args }) {
+  async run(s, { tag, args }) {
     const mech = args.atom("mechanism").toUpperCase();
     let initial = args.more ? args.astring("initial response") : null;
     args.end();
@@ -83,7 +85,7 @@ const authenticateCommand: CommandSpec = {
     if (!plain?.ok) throw bad("Invalid SASL PLAIN response");
     const creds = plain.credentials;
     const result = await guardedLogin(s, creds.authcid, creds.password, creds.authzid);
-    return await finishAuth(s, creds.authcid, result);
+    return await finishAuth(s, tag, creds.authcid, result);
   },
 };
 
@@ -109,7 +111,12 @@ function guardedLogin(s: Session, login: string, password: string, authzid = "")
   });
 }
 
-async function finishAuth(s: Session, login: string, result: LoginResult): Promise<Done> {
+async function finishAuth(
+  s: Session,
+  tag: string,
+  login: string,
+  result: LoginResult,
+): Promise<Done> {
   if (result.kind !== "ok") {
     s.ctx.metrics.authFailures.inc({ protocol: "imap" });
     s.authFailures++;
@@ -125,6 +132,9 @@ async function finishAuth(s: Session, login: string, result: LoginResult): Promi
     throw new ImapError("NO", "Authentication failed", "AUTHENTICATIONFAILED");
   }
   const user = result.user;
+  // SPEC §12: the mailbox is on another node; the session goes on there, through us.
+  const home = s.ctx.homeOf(user);
+  if (home !== "local") return await proxyToHome(s, tag, user, home);
   const root = s.ctx.store.userRoot(user);
   await s.ctx.store.ensureMailbox(root);
   s.user = user;
@@ -133,6 +143,35 @@ async function finishAuth(s: Session, login: string, result: LoginResult): Promi
   sessionUser(s.conn.id, `${user.name}@${user.domain}`);
   s.log.info(`login ${user.name}@${user.domain}`);
   return { text: "Logged in", code: `CAPABILITY ${s.capabilities()}` };
+}
+
+/**
+ * SPEC §12: the user's home node runs the session; its first words are the tagged OK of
+ * this login (the client saw our greeting, and sees no other), then every byte both
+ * ways goes through, IDLE and COMPRESS included. A home node that cannot be reached:
+ * NO [UNAVAILABLE] (RFC 5530), the client may try again.
+ */
+async function proxyToHome(s: Session, tag: string, user: UserRecord, node: string) {
+  const address = `${user.name}@${user.domain}`;
+  let link;
+  try {
+    link = await s.ctx.peers.open(node, {
+      kind: "imap",
+      tag,
+      address,
+      clientIp: s.conn.remoteAddress,
+    });
+  } catch (e) {
+    s.log.warn(`login ${address}: home node unreachable: ${(e as Error).message}`);
+    throw new ImapError("NO", "Your mailbox is not reachable now; try again later", "UNAVAILABLE");
+  }
+  await s.out.flush();
+  s.state = "auth";
+  sessionUser(s.conn.id, address);
+  s.log.info(`login ${address}: proxied to node ${node}`);
+  await pipeSessions(s.conn, link);
+  s.state = "logout";
+  return { text: "", silent: true };
 }
 
 export const AUTH_COMMANDS: Record<string, CommandSpec> = {

@@ -10,7 +10,7 @@ import { LineTooLongError } from "../net/connection.ts";
 import type { ServerContext } from "../server/context.ts";
 import type { UserRecord } from "../directory/records.ts";
 import type { MessageEntry } from "../store/folder/folder.ts";
-import { log, type Logger } from "../log.ts";
+import { log, type Logger, sessionUser } from "../log.ts";
 import { Args, bad, ImapError } from "./args.ts";
 import type { CommandCall, CommandTable, SessionState } from "./command_table.ts";
 import { type Command, CommandParser } from "./parser.ts";
@@ -152,11 +152,17 @@ export class Session {
     }
   }
 
-  async run(): Promise<void> {
+  /**
+   * Runs the session. `preauth` (SPEC §12, on a user's home node): the login was made on
+   * the node the client is connected to, which proxies this session; it starts
+   * authenticated with the tagged OK of that login instead of a greeting.
+   */
+  async run(preauth?: { user: UserRecord; tag: string }): Promise<void> {
     const conn = this.conn;
     const unregister = this.ctx.register({
       family: "imap",
       conn,
+      user: () => (this.user ? `${this.user.name}@${this.user.domain}` : null),
       goodbye: () => {
         // Mid-response, the BYE waits for the command to finish (at most 5 s), so it
         // never lands inside a literal; waiting for input or in IDLE, it goes now.
@@ -191,7 +197,19 @@ export class Session {
     });
     this.log.info(`connect from ${conn.remoteAddress}${conn.secure ? " (TLS)" : ""}`);
     try {
-      this.out.text(`* OK [CAPABILITY ${this.capabilities()}] eXtremail IMAP4rev1/rev2 ready\r\n`);
+      if (preauth) {
+        const user = preauth.user;
+        this.root = this.ctx.store.userRoot(user);
+        await this.ctx.store.ensureMailbox(this.root);
+        this.user = user;
+        this.state = "auth";
+        sessionUser(conn.id, `${user.name}@${user.domain}`);
+        this.out.text(`${preauth.tag} OK [CAPABILITY ${this.capabilities()}] Logged in\r\n`);
+      } else {
+        this.out.text(
+          `* OK [CAPABILITY ${this.capabilities()}] eXtremail IMAP4rev1/rev2 ready\r\n`,
+        );
+      }
       await this.loop();
     } finally {
       this.notifier?.close();

@@ -398,14 +398,23 @@ export class Connection {
    * Replies buffered before the handshake are discarded likewise. `servername` is sent as
    * SNI unless it is an IP address (RFC 6066 §3); `verify` false accepts any certificate
    * (opportunistic TLS, RFC 7435). Rejects after `timeoutMs` without a completed handshake.
+   * `trust` (the links between cluster nodes, SPEC §12): the certificate must chain to one
+   * of these CA certificates (PEM), whatever name it carries; the nodes then prove a
+   * shared secret over the channel.
    */
-  startTlsClient(servername: string, verify: boolean, timeoutMs: number): Promise<void> {
+  startTlsClient(
+    servername: string,
+    verify: boolean,
+    timeoutMs: number,
+    trust?: { ca: string[] },
+  ): Promise<void> {
     return this.#upgrade(
       (plain) =>
         tls.connect({
           socket: plain,
           servername: net.isIP(servername) ? undefined : servername,
-          rejectUnauthorized: verify,
+          rejectUnauthorized: verify || trust !== undefined,
+          ...(trust ? { ca: trust.ca, checkServerIdentity: () => undefined } : {}),
         }),
       "secureConnect",
       timeoutMs,

@@ -15,6 +15,9 @@ import { FolderNameError } from "../store/maildir_names.ts";
 import { Maildrop } from "./maildrop.ts";
 import { errLine, MAX_SASL_LINE, multilineText, okLine, Pop3Error, splitArgs } from "./protocol.ts";
 import type { Pop3Command, Pop3Session } from "./session.ts";
+import type { UserRecord } from "../directory/records.ts";
+import { pipeSessions } from "../cluster/proxy.ts";
+import { lineWithin } from "../cluster/peers.ts";
 
 /** After this many failed logins the session is closed. */
 export const MAX_FAILED_LOGINS = 5;
@@ -67,6 +70,43 @@ async function login(
     throw new Pop3Error("invalid login name or password", "AUTH");
   }
   const user = result.user;
+  // SPEC §12: the mailbox is on another node; the session goes on there, through us.
+  const home = s.ctx.homeOf(user);
+  if (home !== "local") return await proxyToHome(s, user, home);
+  await openMaildrop(s, user, how);
+}
+
+/**
+ * SPEC §12: the home node locks the maildrop and answers this login (+OK, or -ERR
+ * [IN-USE] and the client may try again here); after a +OK every byte both ways goes
+ * through. A home node that cannot be reached: -ERR [SYS/TEMP] (RFC 3206).
+ */
+async function proxyToHome(s: Pop3Session, user: UserRecord, node: string): Promise<void> {
+  const address = `${user.name}@${user.domain}`;
+  let link;
+  try {
+    link = await s.ctx.peers.open(node, { kind: "pop3", address, clientIp: s.conn.remoteAddress });
+    const first = await lineWithin(link, 30_000, "login reply");
+    if (!first.startsWith("+OK")) {
+      link.close();
+      s.reply(`${first}\r\n`);
+      return;
+    }
+    s.reply(`${first}\r\n`);
+  } catch (e) {
+    link?.destroy();
+    s.logger.warn(`login ${address}: home node unreachable: ${(e as Error).message}`);
+    throw new Pop3Error("your mailbox is not reachable now; try again later", "SYS/TEMP");
+  }
+  await s.flush();
+  s.state = "transaction";
+  sessionUser(s.conn.id, address);
+  s.logger.info(`login ${address}: proxied to node ${node}`);
+  await pipeSessions(s.conn, link);
+}
+
+/** After a login: locks and opens the maildrop, enters TRANSACTION and answers +OK. */
+export async function openMaildrop(s: Pop3Session, user: UserRecord, how: string): Promise<void> {
   const address = `${user.name}@${user.domain}`;
   let maildrop: Maildrop;
   try {

@@ -10,7 +10,7 @@ import { type Connection, LineTooLongError } from "../net/connection.ts";
 import type { ServerContext } from "../server/context.ts";
 import type { ServiceSpec } from "../server/services.ts";
 import type { UserRecord } from "../directory/records.ts";
-import { AUTHORIZATION_COMMANDS } from "./authorization.ts";
+import { AUTHORIZATION_COMMANDS, openMaildrop } from "./authorization.ts";
 import type { Maildrop } from "./maildrop.ts";
 import {
   capabilities,
@@ -121,10 +121,16 @@ export class Pop3Session {
     });
   }
 
-  async run(): Promise<void> {
+  /**
+   * Runs the session. `preauth` (SPEC §12, on a user's home node): the login was made
+   * on the node the client is connected to, which proxies this session; it starts with
+   * the answer to that login (the maildrop locked) instead of a greeting.
+   */
+  async run(preauth?: UserRecord): Promise<void> {
     const unregister = this.ctx.register({
       family: "pop3",
       conn: this.conn,
+      user: () => (this.user ? `${this.user.name}@${this.user.domain}` : null),
       goodbye: () => {
         // A session in UPDATE is finishing its QUIT: let it answer and close by itself.
         if (this.state !== "update") this.closeWith(errLine("server shutting down", "SYS/TEMP"));
@@ -158,7 +164,17 @@ export class Pop3Session {
       }`,
     );
     try {
-      this.reply(okLine(`${this.ctx.config.HostName} eXtremail POP3 server ready`));
+      if (preauth) {
+        try {
+          await openMaildrop(this, preauth, "proxied");
+        } catch (e) {
+          this.reply(e instanceof Pop3Error ? e.line : errLine("try again later", "SYS/TEMP"));
+          await this.flush();
+          return;
+        }
+      } else {
+        this.reply(okLine(`${this.ctx.config.HostName} eXtremail POP3 server ready`));
+      }
       await this.flush();
       await this.#commandLoop();
     } finally {

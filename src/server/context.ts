@@ -22,6 +22,8 @@ import type { MailAuth } from "../mailauth/service.ts";
 import type { SpamFilter } from "../spam/service.ts";
 import type { UserRecord } from "../directory/records.ts";
 import { homeOf } from "../cluster/home.ts";
+import { Peers } from "../cluster/peers.ts";
+import { UserMoves } from "../cluster/move.ts";
 import { VERSION } from "../version.ts";
 
 /** Counters shown by STATUS; the pipeline and the queue add to them. */
@@ -46,6 +48,8 @@ export interface SessionHandle {
   conn: Connection;
   /** Send the protocol's shutdown notice (421, -ERR, * BYE) and close. */
   goodbye(): void | Promise<void>;
+  /** The logged-in user's address (IMAP, POP3), null before login: USER MOVE ends them. */
+  user?: () => string | null;
 }
 
 /** The DNS cache as the admin port sees it (DNS CACHE SHOW / FLUSH). */
@@ -81,6 +85,10 @@ export class ServerContext {
   readonly auth: MailAuth;
   /** SPEC §9: the rspamd client, DNSBL look-ups and the SpamLearn queue. */
   readonly spam: SpamFilter;
+  /** SPEC §12: links to the other nodes (delivery and proxied logins for their users). */
+  readonly peers: Peers;
+  /** SPEC §12 USER MOVE runs of this node (one per user at a time). */
+  readonly moves = new UserMoves();
   stopping = false;
   /** Starts a graceful shutdown (SMTPD STOP, SIGTERM). */
   readonly requestStop: () => void;
@@ -103,6 +111,8 @@ export class ServerContext {
     dnsCache: DnsCacheView;
     auth: MailAuth;
     spam: SpamFilter;
+    /** Without one (tests): links made from this context's configuration. */
+    peers?: Peers;
     /** Without one (tests), SMTPD STOP does nothing and RELOAD fails. */
     requestStop?: () => void;
     reload?: () => Promise<ReloadResult>;
@@ -122,6 +132,7 @@ export class ServerContext {
     this.dnsCache = init.dnsCache;
     this.auth = init.auth;
     this.spam = init.spam;
+    this.peers = init.peers ?? new Peers(() => this.config);
     this.requestStop = init.requestStop ?? (() => {});
     this.reload = init.reload ??
       (() => Promise.reject(new Error("this server has no configuration to reload")));

@@ -44,6 +44,12 @@ import { adminService } from "../admin/service.ts";
 import { imapServices } from "../imap/service.ts";
 import { pop3Services } from "../pop3/service.ts";
 import { smtpServices } from "../smtp/service.ts";
+import { Session as ImapSession } from "../imap/session.ts";
+import { IMAP_COMMANDS } from "../imap/commands.ts";
+import { POP3_COMMANDS, Pop3Session } from "../pop3/session.ts";
+import { clusterService } from "../cluster/service.ts";
+import { Peers } from "../cluster/peers.ts";
+import { moveIn } from "../cluster/move.ts";
 import { newStats, type ReloadResult, ServerContext } from "./context.ts";
 import type { ServiceSpec } from "./services.ts";
 
@@ -169,6 +175,8 @@ export async function startServer(
     dnsCache: resolver.cache,
     auth,
     spam,
+    // SPEC §12: the links to other nodes (they trust our TLSCert besides the system CAs).
+    peers: new Peers(() => ctx.config),
     requestStop: () => void stop(),
     reload: () => reload(ctx),
   });
@@ -176,11 +184,19 @@ export async function startServer(
   // The services, each given what its sessions use beyond the context: SMTP decides
   // policy and delivers through the mail pipeline; POP3 and IMAP run their command
   // tables over the store.
+  const pop3Rows = pop3Services();
   const services: ServiceSpec[] = [
     ...smtpServices(pipeline),
-    ...pop3Services(),
+    ...pop3Rows,
     ...imapServices(),
     adminService(),
+    // SPEC §12 PortCluster: delivery from other nodes, sessions they proxy, USER MOVE.
+    clusterService({
+      imap: (ctx, conn, user, tag) => new ImapSession(ctx, conn, IMAP_COMMANDS).run({ user, tag }),
+      pop3: (ctx, conn, user) => new Pop3Session(ctx, conn, pop3Rows[0], POP3_COMMANDS).run(user),
+      moveIn,
+      move: (ctx, conn, user, node) => ctx.moves.serveRequest(ctx, conn, user, node),
+    }),
   ];
 
   let resolveStopped!: () => void;
@@ -210,6 +226,7 @@ export async function startServer(
       // In-flight deliveries finish; their DSNs still go through the pipeline into the
       // store and the spool, which close after.
       await queue.stop();
+      await ctx.peers.close();
       // Folder indexes are written and marked clean (their HIGHESTMODSEQ stays exact).
       await store.close().catch((e) => logger.warn(`closing folder indexes: ${e}`));
       await directory.close();
@@ -254,6 +271,8 @@ export async function startServer(
     await stop();
     throw e;
   }
+  // SPEC §12: a USER MOVE that a killed process left unfinished goes on.
+  void ctx.moves.resume(ctx);
   logger.info("ready");
   return { ctx, ports, stop, stopped };
 }
@@ -269,10 +288,11 @@ async function startListener(ctx: ServerContext, spec: ServiceSpec): Promise<Lis
     ips: ctx.config[spec.ipsKey],
     port,
     implicitTls: spec.implicitTls ? () => ctx.tlsContext : undefined,
-    limits: () => ({
-      maxConnections: ctx.config.MaxConnections,
-      maxPerIp: ctx.config.MaxConnectionsPerIP,
-    }),
+    limits: () =>
+      spec.unlimited ? { maxConnections: Infinity, maxPerIp: Infinity } : {
+        maxConnections: ctx.config.MaxConnections,
+        maxPerIp: ctx.config.MaxConnectionsPerIP,
+      },
     refusal: typeof spec.refusal === "string"
       ? spec.refusal
       : ((refuse) => () => refuse(ctx))(spec.refusal),

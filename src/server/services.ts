@@ -10,13 +10,15 @@ import type { Connection } from "../net/connection.ts";
 import type { ServerContext } from "./context.ts";
 
 export interface ServiceSpec {
-  /** Name in logs: smtp, submission, smtps, pop3, pop3s, imap, imaps, admin. */
+  /** Name in logs: smtp, submission, smtps, pop3, pop3s, imap, imaps, admin, cluster. */
   name: string;
   /** Family for connection counts and limits: smtp, pop3, imap, admin. */
-  family: "smtp" | "pop3" | "imap" | "admin";
+  family: "smtp" | "pop3" | "imap" | "admin" | "cluster";
   portKey: keyof Config & `Port${string}`;
   ipsKey: "ListenIP" | "AdminIP";
   implicitTls: boolean;
+  /** No MaxConnections/MaxConnectionsPerIP (PortCluster: peers carry many users each). */
+  unlimited?: boolean;
   /** Sent at the connection limits; a function of the context to name HostName. */
   refusal: string | ((ctx: ServerContext) => string);
   handle: (ctx: ServerContext, conn: Connection, service: ServiceSpec) => Promise<void>;

@@ -93,6 +93,14 @@ export class SmtpClient {
     }
   }
 
+  /**
+   * A client over a connection already set up by the caller (the LMTP link between
+   * cluster nodes, SPEC §12, after its TLS and secret handshake).
+   */
+  static over(conn: Connection, target: Target): SmtpClient {
+    return new SmtpClient(conn, target);
+  }
+
   get name(): string {
     return `${this.host}[${this.address}]:${this.port}`;
   }

@@ -8,6 +8,9 @@ import { Admin } from "../admin_helper.ts";
 import { LineClient } from "./client.ts";
 import { freePorts, startTestServer, type TestServer } from "./server.ts";
 
+/** How long a cluster test waits for a reply (logins run scrypt; CI shares 2 cores with much else). */
+export const REPLY_MS = 60_000;
+
 export const CLUSTER_SECRET = "cluster-secret-for-tests-0123456789";
 
 /** Starts one node per entry of `directoryUrls` (node i is "n<i+1>", all in Nodes). */
@@ -45,10 +48,10 @@ const sessions = new Map<TestServer, Admin>();
 export async function admin(srv: TestServer, line: string) {
   let a = sessions.get(srv);
   if (!a) {
-    a = await Admin.open(srv.ports.admin);
+    a = await Admin.open(srv.ports.admin, true, REPLY_MS);
     sessions.set(srv, a);
   }
-  return await a.cmd(line);
+  return await a.cmd(line, REPLY_MS);
 }
 
 /** Closes the admin sessions of `admin()`. */
@@ -82,7 +85,8 @@ export async function pop3Login(srv: TestServer, user: string, password: string)
     await c.send(`USER ${user}`);
     await c.readLine();
     await c.send(`PASS ${password}`);
-    const reply = (await c.readLine()) ?? "";
+    // A password check (scrypt) on a loaded machine, then maybe a proxied login: generous.
+    const reply = (await c.readLine(REPLY_MS)) ?? "";
     await c.send("QUIT");
     return reply;
   } finally {
@@ -96,7 +100,7 @@ export async function imapLogin(srv: TestServer, user: string, password: string)
   try {
     await c.readLine();
     await c.send(`a1 LOGIN ${user} ${password}`);
-    const lines = await c.readUntil((l) => l.startsWith("a1 "));
+    const lines = await c.readUntil((l) => l.startsWith("a1 "), REPLY_MS);
     await c.send("a2 LOGOUT");
     return lines.at(-1)!;
   } finally {

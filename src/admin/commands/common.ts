@@ -5,6 +5,7 @@ import { NameError, normalizeDomain } from "../../directory/names.ts";
 import { AdminError } from "../reply.ts";
 import type { Params } from "./types.ts";
 import type { UserRecord } from "../../directory/records.ts";
+import { deleteOnHome } from "../../cluster/remote_delete.ts";
 
 /** A domain name written by the admin, normalized, that must exist. */
 export function existingDomain(ctx: ServerContext, text: string): string {
@@ -56,25 +57,44 @@ export async function removeDomainTree(ctx: ServerContext, domain: string): Prom
 }
 
 /**
- * Mail of a user homed on another node is on that node; this one cannot remove it (yet:
- * the cluster hand-off over PortCluster will), so deleting such a user is done there.
+ * SPEC §12: a user homed on another node is deleted by that node (it holds the mail),
+ * asked over PortCluster; the summary of its answer, or an AdminError that says nothing
+ * was deleted when it cannot be reached.
  */
-export function refuseHomedElsewhere(
+export async function deleteElsewhere(ctx: ServerContext, user: UserRecord): Promise<string> {
+  try {
+    const summary = await deleteOnHome(ctx, user);
+    // The home node deleted the record: visible here too before our +OK (SPEC §4).
+    await ctx.directory.catchUp().catch(() => {}); // else it arrives within seconds
+    return summary;
+  } catch (e) {
+    throw new AdminError(
+      `user ${user.name}@${user.domain} was not deleted: its mail is on node ${user.node}, ` +
+        `which did not do it (${(e as Error).message}); try again when it is reachable`,
+    );
+  }
+}
+
+/**
+ * DOMAIN DEL: the users homed on other nodes, which must be reachable before anything
+ * is deleted (each deletes its users' mail).
+ */
+export async function requireHomesReachable(
   ctx: ServerContext,
   users: UserRecord[],
   what: string,
-  fix: string,
-): void {
-  const elsewhere = new Map<string, number>();
-  for (const u of users) {
-    const home = ctx.homeOf(u);
-    if (home !== "local") elsewhere.set(home, (elsewhere.get(home) ?? 0) + 1);
+): Promise<UserRecord[]> {
+  const elsewhere = users.filter((u) => ctx.homeOf(u) !== "local");
+  const nodes = [...new Set(elsewhere.map((u) => ctx.homeOf(u)))];
+  const down: string[] = [];
+  for (const node of nodes) if (!(await ctx.peers.reachable(node))) down.push(node);
+  if (down.length > 0) {
+    throw new AdminError(
+      `${what} was not deleted: it has mail on node(s) ${down.join(", ")}, which cannot be ` +
+        "reached now; try again when they are",
+    );
   }
-  if (elsewhere.size === 0) return;
-  const list = [...elsewhere].map(([node, n]) => `${node} (${n === 1 ? "1 user" : `${n} users`})`);
-  throw new AdminError(
-    `${what} has mail on other nodes: ${list.join(", ")}; ${fix}`,
-  );
+  return elsewhere;
 }
 
 /** Count with a noun: "1 user", "3 users", "2 aliases". */

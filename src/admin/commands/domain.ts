@@ -1,10 +1,11 @@
 /** DOMAIN ADD / DEL / SHOW (SPEC §4): local virtual domains. */
 import { AdminError, kv, ok } from "../reply.ts";
 import {
+  deleteElsewhere,
   existingDomain,
   plural,
-  refuseHomedElsewhere,
   removeDomainTree,
+  requireHomesReachable,
   showMode,
 } from "./common.ts";
 import type { CommandSpec } from "./types.ts";
@@ -28,12 +29,13 @@ export const DOMAIN_COMMANDS: CommandSpec[] = [
     async run({ ctx, params }) {
       const name = existingDomain(ctx, params.need("NAME", "domain"));
       const counts = ctx.directory.domainCounts(name);
-      refuseHomedElsewhere(
+      // SPEC §12: users homed on other nodes are deleted there first (their mail is there).
+      const elsewhere = await requireHomesReachable(
         ctx,
         ctx.directory.users(name),
         `domain ${name}`,
-        "delete those users with USER DEL on their nodes first",
       );
+      for (const user of elsewhere) await deleteElsewhere(ctx, user);
       // The directory change is one transaction; the mail goes afterwards, so a failure
       // there leaves files behind but never a half-deleted domain.
       const users = await ctx.directory.delDomain(name);

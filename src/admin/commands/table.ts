@@ -12,6 +12,7 @@ import { DOMAIN_COMMANDS } from "./domain.ts";
 import { SERVER_COMMANDS } from "./server.ts";
 import { type CommandSpec, Params } from "./types.ts";
 import { USER_COMMANDS } from "./user.ts";
+import { USER_MOVE_COMMANDS } from "./user_move.ts";
 
 /** Families for HELP, in the order HELP lists them, with what they are about. */
 const FAMILIES: [string, string][] = [
@@ -56,6 +57,7 @@ export const COMMANDS: CommandSpec[] = [
   ...SERVER_COMMANDS,
   ...DOMAIN_COMMANDS,
   ...USER_COMMANDS,
+  ...USER_MOVE_COMMANDS,
   ...ALIAS_COMMANDS,
   ...LIST_COMMANDS,
   ...DENY_COMMANDS,

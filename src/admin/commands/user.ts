@@ -11,7 +11,7 @@ import {
 import type { UserRecord } from "../../directory/records.ts";
 import { AdminError, kv, ok } from "../reply.ts";
 import { isNone, onOff, parseAddressList, parseSize, parseSwitch, yesNo } from "../values.ts";
-import { domainFilter, isInside, plural, refuseHomedElsewhere, showMode } from "./common.ts";
+import { deleteElsewhere, domainFilter, isInside, plural, showMode } from "./common.ts";
 import type { CommandSpec, Params } from "./types.ts";
 
 const MOD_KEYS = [
@@ -241,12 +241,8 @@ export const USER_COMMANDS: CommandSpec[] = [
     keys: ["NAME", "DOMAIN"],
     async run({ ctx, params }) {
       const found = requireUser(ctx, params);
-      refuseHomedElsewhere(
-        ctx,
-        [found],
-        `user ${found.name}@${found.domain}`,
-        `run USER DEL on node ${found.node}, which holds the mail`,
-      );
+      // SPEC §12: the node that holds the mail deletes the user, asked over PortCluster.
+      if (ctx.homeOf(found) !== "local") return ok(await deleteElsewhere(ctx, found));
       const user = await ctx.directory.delUser(found.name, found.domain);
       const root = ctx.store.userRoot(user);
       try {
