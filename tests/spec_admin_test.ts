@@ -371,9 +371,10 @@ Deno.test("spec §4: the administration protocol against the real daemon", async
       const sessions = await Promise.all(
         [1, 2, 3, 4, 5].map(() => AdminWire.open(srv.ports.admin, { login: false, from })),
       );
-      const replies = await Promise.all(sessions.map((s) => s.cmd("LOGIN guess")));
+      // Five scrypt checks at once: seconds on a loaded machine, so a longer wait than 15 s.
+      const replies = await Promise.all(sessions.map((s) => s.cmd("LOGIN guess", 60_000)));
       for (const r of replies) assert(!r.ok);
-      const locked = await sessions[0].cmd(`LOGIN ${ADMIN_PASSWORD}`);
+      const locked = await sessions[0].cmd(`LOGIN ${ADMIN_PASSWORD}`, 60_000);
       assert(!locked.ok, `the right password was accepted while locked out: ${locked.status}`);
       for (const s of sessions) s.close();
       const other = await AdminWire.open(srv.ports.admin);
