@@ -11,8 +11,11 @@
  */
 import { Buffer } from "node:buffer";
 import { createHash, createPrivateKey, sign } from "node:crypto";
+import { Readable } from "node:stream";
 import { dkimSign } from "mailauth";
 import { type HeaderBlock, parseHeaderBlock } from "../message/header.ts";
+import { concatBytes } from "../message/header_rewrite.ts";
+import { MessageContent } from "../store/content.ts";
 import type { DkimKey } from "./keys.ts";
 
 /** Signed and oversigned: an extra, absent instance of each cannot be added. */
@@ -92,10 +95,19 @@ function foldBase64(b64: string): string {
   return parts.join("\r\n\t ");
 }
 
-/** The body hash (bh=) and signing time mailauth computes for this message and key. */
-async function bodyHash(message: Uint8Array, key: DkimKey): Promise<{ bh: string; t: number }> {
+/**
+ * The body hash (bh=) and signing time mailauth computes for this message and key. Content
+ * in pieces goes to mailauth as a stream of chunks: a message in a file is hashed in one
+ * pass with a chunk at a time in memory.
+ */
+async function bodyHash(
+  message: Uint8Array | MessageContent,
+  key: DkimKey,
+): Promise<{ bh: string; t: number }> {
   const result = await dkimSign(
-    Buffer.from(message.buffer, message.byteOffset, message.length),
+    message instanceof MessageContent
+      ? Readable.from(message.chunks())
+      : Buffer.from(message.buffer, message.byteOffset, message.length),
     {
       signatureData: [{
         signingDomain: key.domain,
@@ -116,12 +128,44 @@ async function bodyHash(message: Uint8Array, key: DkimKey): Promise<{ bh: string
   return { bh, t: Number(t) };
 }
 
+/** Bytes of a header read from content in pieces at most; a longer header is cut there. */
+const MAX_HEADER_READ = 1024 * 1024;
+
 /**
- * The DKIM-Signature field (CRLF-terminated) to put on top of `message` (CRLF line ends).
- * Throws when the message cannot be signed (no From header).
+ * The header block of content in pieces, read from its start: complete lines are parsed
+ * until the header has ended (at an empty line or a line that is no field) or
+ * MAX_HEADER_READ octets were read. Only the header is kept.
  */
-export async function dkimSignature(message: Uint8Array, key: DkimKey): Promise<string> {
-  const block = parseHeaderBlock(message);
+export async function readHeader(content: MessageContent): Promise<HeaderBlock> {
+  let acc: Uint8Array = new Uint8Array(0);
+  for await (const chunk of content.chunks()) {
+    acc = concatBytes([acc, chunk.subarray(0, MAX_HEADER_READ - acc.length)]);
+    const complete = acc.length >= MAX_HEADER_READ ? acc.length : acc.lastIndexOf(10) + 1;
+    const block = parseHeaderBlock(acc.subarray(0, complete));
+    if (block.end < complete || acc.length >= MAX_HEADER_READ) {
+      return parseHeaderBlock(acc.slice(0, block.end));
+    }
+  }
+  return parseHeaderBlock(acc);
+}
+
+/**
+ * The DKIM-Signature field (CRLF-terminated) to put on top of `message` (CRLF line ends),
+ * all in memory or in pieces (a queued message in its file: read twice, the header, then
+ * every chunk once for the body hash). Throws when the message cannot be signed (no From
+ * header).
+ */
+export async function dkimSignature(
+  message: Uint8Array | MessageContent,
+  key: DkimKey,
+): Promise<string> {
+  const [only] = message instanceof MessageContent ? message.parts : [];
+  if (only instanceof Uint8Array && only.length === (message as MessageContent).size) {
+    message = only; // small content: one array in memory
+  }
+  const block = message instanceof MessageContent
+    ? await readHeader(message)
+    : parseHeaderBlock(message);
   if (!block.fields.some((f) => f.name === "from")) {
     throw new Error("the message has no From header (RFC 6376 §5.4: From must be signed)");
   }
