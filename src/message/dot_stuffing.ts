@@ -293,7 +293,12 @@ export class DotStuffer {
     this.#bareCrEndsLine = options.bareCr === "line-end";
   }
 
-  push(piece: Uint8Array): Uint8Array {
+  /**
+   * The piece as it goes on the wire: `piece` itself when nothing changes, else a copy
+   * made in `into` when given (at least 2 * length + 2 octets: a caller that sends many
+   * pieces reuses one buffer), or in a new array.
+   */
+  push(piece: Uint8Array, into?: Uint8Array): Uint8Array {
     const n = piece.length;
     if (n === 0) return piece;
     const first = piece[0];
@@ -309,13 +314,13 @@ export class DotStuffer {
       this.#prevCr = piece[n - 1] === CR;
       return piece;
     }
-    return this.#bareCrEndsLine ? this.#stuffLineEnd(piece) : this.#stuffKeep(piece);
+    const out = into && into.length >= 2 * n + 2 ? into : new Uint8Array(2 * n + 2);
+    return this.#bareCrEndsLine ? this.#stuffLineEnd(piece, out) : this.#stuffKeep(piece, out);
   }
 
   /** The slow path where a bare CR is kept (POP3). */
-  #stuffKeep(piece: Uint8Array): Uint8Array {
+  #stuffKeep(piece: Uint8Array, out: Uint8Array): Uint8Array {
     const n = piece.length;
-    const out = new Uint8Array(2 * n);
     let o = 0;
     let lineStart = this.#lineStart, prevCr = this.#prevCr;
     for (let i = 0; i < n; i++) {
@@ -338,10 +343,9 @@ export class DotStuffer {
   }
 
   /** The slow path where CRLF, a bare CR and a bare LF each end a line (SMTP). */
-  #stuffLineEnd(piece: Uint8Array): Uint8Array {
-    const n = piece.length;
+  #stuffLineEnd(piece: Uint8Array, out: Uint8Array): Uint8Array {
     // Every octet may double, and a CR held from the last piece becomes CRLF.
-    const out = new Uint8Array(2 * n + 2);
+    const n = piece.length;
     let o = 0;
     let lineStart = this.#lineStart, pendingCr = this.#pendingCr;
     for (let i = 0; i < n; i++) {

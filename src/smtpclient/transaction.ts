@@ -11,7 +11,7 @@ import type { RcptDsn } from "../delivery/types.ts";
 import { DotStuffer } from "../message/dot_stuffing.ts";
 import { hasLongLine, LongLineScan, wrapLongLines } from "../message/long_lines.ts";
 import { encodeXtext } from "../message/xtext.ts";
-import { MessageContent } from "../store/content.ts";
+import { COPY_CHUNK, MessageContent } from "../store/content.ts";
 import { Mutex } from "../store/fsutil.ts";
 import { advertisedSize, needsUtf8, pathOf, type Reply } from "./reply.ts";
 
@@ -78,8 +78,8 @@ export function asContent(data: Uint8Array | MessageContent): MessageContent {
 /** hasLongLine over content in pieces, in one streamed pass. */
 export async function contentHasLongLine(content: MessageContent): Promise<boolean> {
   const scan = new LongLineScan();
-  for await (const chunk of content.chunks()) {
-    scan.push(chunk);
+  for await (const view of content.views()) {
+    scan.push(view);
     if (scan.found) return true;
   }
   return scan.finish();
@@ -151,9 +151,22 @@ async function sendData(
   blockMs: number,
 ): Promise<void> {
   const stuffer = stuff ? new DotStuffer({ bareCr: "line-end" }) : null;
-  const out = (piece: Uint8Array) => stuffer ? stuffer.push(piece) : piece;
+  // One read buffer and one for stuffed output for the whole file, unless the socket
+  // still holds part of the last chunk (a write under its high-water mark returns before
+  // the kernel took it): then new ones, and the old ones are left to it.
+  const busy = () => client.bufferedOutput > 0;
+  let stuffed = new Uint8Array(0);
+  const out = (piece: Uint8Array) => {
+    if (!stuffer) return piece;
+    if (stuffed.length < 2 * piece.length + 2 || busy()) {
+      stuffed = new Uint8Array(2 * Math.max(piece.length, COPY_CHUNK) + 2);
+    }
+    return stuffer.push(piece, stuffed);
+  };
   if (wire.signature.length > 0) await client.writeData(out(wire.signature), blockMs);
-  for await (const chunk of wire.body.chunks()) await client.writeData(out(chunk), blockMs);
+  for await (const view of wire.body.views(new Uint8Array(COPY_CHUNK), busy)) {
+    await client.writeData(out(view), blockMs);
+  }
   if (stuffer) await client.writeData(stuffer.end(), blockMs);
 }
 
