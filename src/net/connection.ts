@@ -37,7 +37,10 @@ export class Connection {
   #closeHandlers: (() => void)[] = [];
   #idleTimer: ReturnType<typeof setTimeout> | null = null;
   #idleMs = 0;
-  /** Date.now() of the last input (or of setIdleTimeout), for the idle timer. */
+  /**
+   * Date.now() of the last input or reply written (or of setIdleTimeout), for the idle
+   * timer: time the server spent on a command (a LOGIN's scrypt) is not the client's.
+   */
   #lastInput = 0;
   #onIdle: (() => void) | null = null;
   /** COMPRESS=DEFLATE (RFC 4978): every byte in and out passes through it once set. */
@@ -285,6 +288,9 @@ export class Connection {
   write(data: string | Uint8Array): Promise<void> {
     const socket = this.#socket;
     if (this.#closed || socket.destroyed) return SETTLED;
+    // A reply to a client that reads them restarts the idle wait; one that does not read
+    // stops being touched once its output is blocked.
+    if (!this.outputBlocked) this.#lastInput = Date.now();
     if (this.#layer) return this.#layer.output(data).then(() => this.drained());
     return socket.write(data) ? SETTLED : this.drained();
   }
@@ -306,6 +312,7 @@ export class Connection {
    */
   send(data: string | Uint8Array): void {
     if (this.#closed || this.#socket.destroyed) return;
+    if (!this.outputBlocked) this.#lastInput = Date.now();
     if (this.#layer) void this.#layer.output(data);
     else this.#socket.write(data);
   }
