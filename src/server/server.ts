@@ -245,26 +245,30 @@ async function startListener(ctx: ServerContext, spec: ServiceSpec): Promise<Lis
   const port = ctx.config[spec.portKey] as number;
   // Port 0 disables a listener (SPEC §3); implicit TLS needs a certificate.
   if (port === 0 || (spec.implicitTls && !ctx.tlsContext)) return null;
-  const listener = new Listener({
-    name: spec.name,
-    family: spec.family,
-    ips: ctx.config[spec.ipsKey],
-    port,
-    implicitTls: spec.implicitTls ? () => ctx.tlsContext : undefined,
-    limits: () => ({
-      maxConnections: ctx.config.MaxConnections,
-      maxPerIp: ctx.config.MaxConnectionsPerIP,
-    }),
-    refusal: typeof spec.refusal === "string"
-      ? spec.refusal
-      : ((refuse) => () => refuse(ctx))(spec.refusal),
-    onConnection: (conn) => {
-      ctx.metrics.connectionOpened(spec.name, (fn) => conn.onClose(fn));
-      trackSession(conn);
-      return spec.handle(ctx, conn, spec);
+  const listener = new Listener(
+    {
+      name: spec.name,
+      family: spec.family,
+      ips: ctx.config[spec.ipsKey],
+      port,
+      implicitTls: spec.implicitTls ? () => ctx.tlsContext : undefined,
+      limits: () => ({
+        maxConnections: ctx.config.MaxConnections,
+        maxPerIp: ctx.config.MaxConnectionsPerIP,
+      }),
+      refusal: typeof spec.refusal === "string"
+        ? spec.refusal
+        : ((refuse) => () => refuse(ctx))(spec.refusal),
+      onConnection: (conn) => {
+        ctx.metrics.connectionOpened(spec.name, (fn) => conn.onClose(fn));
+        trackSession(conn);
+        return spec.handle(ctx, conn, spec);
+      },
+      onError: (message) => log("server").error(`${spec.name}: ${message}`),
     },
-    onError: (message) => log("server").error(`${spec.name}: ${message}`),
-  }, ctx.connections);
+    ctx.connections,
+    ctx.handshakes,
+  );
   await listener.start();
   return listener;
 }
