@@ -65,7 +65,7 @@ interface Entry {
    * The message while an attempt needs it: its bytes when small, else its range of the
    * spool file, sent a chunk at a time (never the whole of a large message in memory).
    */
-  data: MessageContent | null;
+  data: Promise<MessageContent> | null;
   /** `data` has a line over 998 octets (one scan per attempt, shared by its jobs). */
   longLines: Promise<boolean> | null;
   /** Signatures made this attempt, by the content they sign (one per wrapping of the data). */
@@ -181,7 +181,7 @@ export class Queue implements OutboundQueue {
     const entry = newEntry(
       env,
       message.data instanceof Uint8Array && message.data.length <= READ_WHOLE_LIMIT
-        ? new MessageContent([message.data])
+        ? Promise.resolve(new MessageContent([message.data]))
         : null,
     );
     this.#entries.set(env.id, entry);
@@ -338,7 +338,8 @@ export class Queue implements OutboundQueue {
     let outcomes: RecipientOutcome[];
     let next: SmtpClient | null = null;
     try {
-      const data = entry.data ??= await this.spool.content(entry.env.id);
+      // Jobs of one attempt (one per destination) share the content, its scan and signature.
+      const data = await (entry.data ??= this.spool.content(entry.env.id));
       entry.longLines ??= contentHasLongLine(data);
       const env = entry.env;
       const result = await deliverJob(this.#deps, {
@@ -452,7 +453,7 @@ export class Queue implements OutboundQueue {
   }
 }
 
-function newEntry(env: EnvelopeRecord, data: MessageContent | null): Entry {
+function newEntry(env: EnvelopeRecord, data: Promise<MessageContent> | null): Entry {
   return {
     env,
     busy: false,
