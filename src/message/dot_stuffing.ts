@@ -295,10 +295,10 @@ export class DotStuffer {
 
   /**
    * The piece as it goes on the wire: `piece` itself when nothing changes, else a copy
-   * made in `into` when given (at least 2 * length + 2 octets: a caller that sends many
-   * pieces reuses one buffer), or in a new array.
+   * made in the buffer `into(size)` gives (at least `size` octets: a caller that sends
+   * many pieces reuses one), or in a new array.
    */
-  push(piece: Uint8Array, into?: Uint8Array): Uint8Array {
+  push(piece: Uint8Array, into?: (size: number) => Uint8Array): Uint8Array {
     const n = piece.length;
     if (n === 0) return piece;
     const first = piece[0];
@@ -314,7 +314,7 @@ export class DotStuffer {
       this.#prevCr = piece[n - 1] === CR;
       return piece;
     }
-    const out = into && into.length >= 2 * n + 2 ? into : new Uint8Array(2 * n + 2);
+    const out = into?.(2 * n + 2) ?? new Uint8Array(2 * n + 2);
     return this.#bareCrEndsLine ? this.#stuffLineEnd(piece, out) : this.#stuffKeep(piece, out);
   }
 

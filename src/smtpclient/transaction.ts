@@ -156,13 +156,13 @@ async function sendData(
   // the kernel took it): then new ones, and the old ones are left to it.
   const busy = () => client.bufferedOutput > 0;
   let stuffed = new Uint8Array(0);
-  const out = (piece: Uint8Array) => {
-    if (!stuffer) return piece;
-    if (stuffed.length < 2 * piece.length + 2 || busy()) {
-      stuffed = new Uint8Array(2 * Math.max(piece.length, COPY_CHUNK) + 2);
+  const into = (size: number) => {
+    if (stuffed.length < size || busy()) {
+      stuffed = new Uint8Array(Math.max(size, 2 * COPY_CHUNK + 2));
     }
-    return stuffer.push(piece, stuffed);
+    return stuffed;
   };
+  const out = (piece: Uint8Array) => stuffer ? stuffer.push(piece, into) : piece;
   if (wire.signature.length > 0) await client.writeData(out(wire.signature), blockMs);
   for await (const view of wire.body.views(new Uint8Array(COPY_CHUNK), busy)) {
     await client.writeData(out(view), blockMs);
