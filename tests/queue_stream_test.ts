@@ -17,7 +17,7 @@ import { memory, waitFor } from "./helpers/stream.ts";
 import { dotStuff, DotStuffer } from "../src/message/dot_stuffing.ts";
 import { hasLongLine, LongLineScan } from "../src/message/long_lines.ts";
 import { concatBytes } from "../src/message/header_rewrite.ts";
-import { READ_WHOLE_LIMIT } from "../src/queue/spool.ts";
+import { type EnvelopeRecord, READ_WHOLE_LIMIT, Spool } from "../src/queue/spool.ts";
 import { RelaxedBodyHash } from "../src/mailauth/body_hash.ts";
 import { Buffer } from "node:buffer";
 import { generateKeyPairSync } from "node:crypto";
@@ -132,6 +132,41 @@ Deno.test("RelaxedBodyHash: mailauth's bh= for CRLF bodies in any pieces", async
       for (const p of pieces(data, 0, step)) h.push(p);
       assertEquals(h.digest(), expected, `${JSON.stringify(body.slice(0, 30))} step ${step}`);
     }
+  }
+});
+
+Deno.test("spool: an attempt's content is in memory when small, a file range when large", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "extremail-spool-" });
+  try {
+    const spool = new Spool(dir);
+    const header = "From: <a@origin.test>\r\nSubject: x\r\n\r\n";
+    for (const size of [100, READ_WHOLE_LIMIT + 1]) {
+      const id = newQueueId();
+      const data = enc.encode(header + "b".repeat(size));
+      const env: EnvelopeRecord = {
+        v: 1,
+        id,
+        from: "a@origin.test",
+        createdAt: 1000,
+        size: data.length,
+        smtpUtf8: false,
+        eightBit: false,
+        attempts: 0,
+        nextAttempt: 1000,
+        lastError: "",
+        rcpts: [{ addr: "b@remote.test", state: "pending", status: "", diag: "", mta: "" }],
+      };
+      await spool.create(env, data);
+      const content = await spool.content(id);
+      assertEquals(content.size, data.length);
+      assertEquals(content.parts[0] instanceof Uint8Array, size === 100, "in memory when small");
+      assertEquals(await content.bytes(), data);
+      // A report that does not return the whole message reads its header alone.
+      assertEquals(dec.decode(await spool.reportCopy(id, false)), header);
+      assertEquals(await spool.reportCopy(id, true), data);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
 

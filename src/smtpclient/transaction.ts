@@ -338,8 +338,10 @@ function lostAfterRcpt(
   client: SmtpClient,
   e: Error,
 ): TransactionResult {
-  if (!(e instanceof SmtpConnectionError)) throw e;
+  // Any failure here (a spool file that went away while it was sent) leaves the
+  // connection in an unknown state: it is not used again.
   client.destroy();
+  if (!(e instanceof SmtpConnectionError)) throw e;
   const line = `451 4.4.2 ${e.message}`;
   return {
     outcomes: env.recipients.map((r) => {
