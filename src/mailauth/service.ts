@@ -25,6 +25,7 @@ import {
 } from "./inbound.ts";
 import { type DkimKeyStore, FileKeyStore } from "./keys.ts";
 import { dkimSignature } from "./sign.ts";
+import type { MessageContent } from "../store/content.ts";
 import { Srs, type SrsReversal } from "./srs.ts";
 
 export interface MailAuthDeps {
@@ -88,7 +89,10 @@ export class MailAuth {
    * DKIMSign is off, the domain has no key (any more) or the message cannot be signed
    * (no From header): it then goes out unsigned rather than wait in the queue (logged).
    */
-  async signature(message: Uint8Array, domain: string | undefined): Promise<string> {
+  async signature(
+    message: Uint8Array | MessageContent,
+    domain: string | undefined,
+  ): Promise<string> {
     if (!domain || !this.#config.DKIMSign) return "";
     const key = this.keys.active(domain);
     if (!key) return "";

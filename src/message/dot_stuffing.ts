@@ -271,30 +271,56 @@ function stuffRepaired(prefix: Uint8Array, body: Uint8Array, bareCrEndsLine: boo
 }
 
 /**
- * dotStuff for a body sent in pieces (POP3 RETR and TOP of a large message, read from
- * its file in chunks): push() each piece in order, then end() for the terminator. The
- * output is what dotStuff gives for the whole body with a bare CR kept (POP3). A piece
- * with nothing to change comes back as it is (no copy).
+ * dotStuff for a body sent in pieces (POP3 RETR and TOP of a large message, the outbound
+ * SMTP client sending a queued message, each read from its file in chunks): push() each
+ * piece in order, then end() for the terminator. The output is what dotStuff gives for
+ * the whole body with the same `bareCr`. A piece with nothing to change comes back as it
+ * is (no copy).
  */
 export class DotStuffer {
+  readonly #bareCrEndsLine: boolean;
   /** The next octet begins a line. */
   #lineStart = true;
-  /** The last octet was a CR (an LF right after it is not bare). */
+  /** The last octet was a CR (an LF right after it is not bare); "keep" mode only. */
   #prevCr = false;
+  /**
+   * "line-end" mode: the last octet was a CR not sent yet, since only the next octet
+   * tells whether it is the CR of a CRLF or a bare CR (sent as CRLF either way).
+   */
+  #pendingCr = false;
 
-  push(piece: Uint8Array): Uint8Array {
+  constructor(options: { bareCr?: BareCr } = {}) {
+    this.#bareCrEndsLine = options.bareCr === "line-end";
+  }
+
+  /**
+   * The piece as it goes on the wire: `piece` itself when nothing changes, else a copy
+   * made in the buffer `into(size)` gives (at least `size` octets: a caller that sends
+   * many pieces reuses one), or in a new array.
+   */
+  push(piece: Uint8Array, into?: (size: number) => Uint8Array): Uint8Array {
     const n = piece.length;
     if (n === 0) return piece;
     const first = piece[0];
-    const edgeClean = !(this.#lineStart && first === DOT) && !(first === LF && !this.#prevCr);
+    const edgeClean = !(this.#lineStart && first === DOT) && !(first === LF && !this.#prevCr) &&
+      !this.#pendingCr;
     // isWireClean from the second octet: it takes that one for a line start, which can
     // only send a clean piece the slow way, never let a dirty one through.
-    if (edgeClean && (n === 1 || isWireClean(piece, 1, n))) {
+    if (
+      edgeClean && (n === 1 || isWireClean(piece, 1, n)) &&
+      !(this.#bareCrEndsLine && (piece[n - 1] === CR || hasBareCr(piece)))
+    ) {
       this.#lineStart = piece[n - 1] === LF;
       this.#prevCr = piece[n - 1] === CR;
       return piece;
     }
-    const out = new Uint8Array(2 * n);
+    const out = into?.(2 * n + 2) ?? new Uint8Array(2 * n + 2);
+    return this.#bareCrEndsLine ? this.#stuffLineEnd(piece, out) : this.#stuffKeep(piece, out);
+  }
+
+  /** The slow path where a bare CR is kept (POP3). */
+  #stuffKeep(piece: Uint8Array, out: Uint8Array): Uint8Array {
+    const n = piece.length;
     let o = 0;
     let lineStart = this.#lineStart, prevCr = this.#prevCr;
     for (let i = 0; i < n; i++) {
@@ -316,9 +342,50 @@ export class DotStuffer {
     return out.subarray(0, o);
   }
 
+  /** The slow path where CRLF, a bare CR and a bare LF each end a line (SMTP). */
+  #stuffLineEnd(piece: Uint8Array, out: Uint8Array): Uint8Array {
+    // Every octet may double, and a CR held from the last piece becomes CRLF.
+    const n = piece.length;
+    let o = 0;
+    let lineStart = this.#lineStart, pendingCr = this.#pendingCr;
+    for (let i = 0; i < n; i++) {
+      const b = piece[i];
+      if (pendingCr) {
+        pendingCr = false;
+        out[o++] = CR;
+        out[o++] = LF;
+        lineStart = true;
+        if (b === LF) continue; // the LF of that CRLF
+      }
+      if (b === CR) {
+        pendingCr = true;
+        continue;
+      }
+      if (b === LF) {
+        out[o++] = CR; // a bare LF (the LF of a CRLF was taken above)
+        out[o++] = LF;
+        lineStart = true;
+        continue;
+      }
+      if (lineStart && b === DOT) out[o++] = DOT;
+      out[o++] = b;
+      lineStart = false;
+    }
+    this.#lineStart = lineStart;
+    this.#pendingCr = pendingCr;
+    return out.subarray(0, o);
+  }
+
   /** The end of the data: CRLF when the last line is open, then ".CRLF". */
   end(): Uint8Array {
-    const out = new Uint8Array(5);
-    return out.subarray(0, writeEnd(out, 0, !this.#lineStart));
+    const out = new Uint8Array(7);
+    let at = 0;
+    if (this.#pendingCr) {
+      this.#pendingCr = false;
+      out[at++] = CR;
+      out[at++] = LF;
+      this.#lineStart = true;
+    }
+    return out.subarray(0, writeEnd(out, at, !this.#lineStart));
   }
 }

@@ -37,6 +37,44 @@ export function hasLongLine(data: Uint8Array, start = 0, end = data.length): boo
   return false;
 }
 
+/**
+ * hasLongLine for a message read in pieces (a queued message streamed from its file):
+ * push() each piece in order; `found` once a line over MAX_TEXT_LINE octets was seen,
+ * finish() for the last line when it has no line end.
+ */
+export class LongLineScan {
+  /** Octets of the current line so far, its CR included. */
+  #run = 0;
+  #lastCr = false;
+  found = false;
+
+  push(piece: Uint8Array): void {
+    let i = 0;
+    while (!this.found && i < piece.length) {
+      const lf = piece.indexOf(LF, i);
+      if (lf < 0) {
+        this.#run += piece.length - i;
+        this.#lastCr = piece[piece.length - 1] === CR;
+        // A CR at its end is not content; past that the line is too long whatever follows.
+        if (this.#run > MAX_TEXT_LINE + 1) this.found = true;
+        return;
+      }
+      const run = this.#run + lf - i;
+      const cr = lf > i ? piece[lf - 1] === CR : this.#lastCr;
+      if (run - (cr && run > 0 ? 1 : 0) > MAX_TEXT_LINE) this.found = true;
+      this.#run = 0;
+      this.#lastCr = false;
+      i = lf + 1;
+    }
+  }
+
+  /** The verdict, the last line (without a line end) included. */
+  finish(): boolean {
+    if (this.#run - (this.#lastCr ? 1 : 0) > MAX_TEXT_LINE) this.found = true;
+    return this.found;
+  }
+}
+
 /** Signed by someone else: re-encoding the body would break that signature. */
 export function carriesSignature(data: Uint8Array): boolean {
   return parseHeaderBlock(data).fields.some((f) =>

@@ -40,7 +40,10 @@ export class Connection {
   #closeHandlers: (() => void)[] = [];
   #idleTimer: ReturnType<typeof setTimeout> | null = null;
   #idleMs = 0;
-  /** Date.now() of the last input (or of setIdleTimeout), for the idle timer. */
+  /**
+   * Date.now() of the last input or reply written (or of setIdleTimeout), for the idle
+   * timer: time the server spent on a command (a LOGIN's scrypt) is not the client's.
+   */
   #lastInput = 0;
   #onIdle: (() => void) | null = null;
   /** Input arrived since our last write: no reply has carried its ACK yet (ackInput). */
@@ -316,6 +319,9 @@ export class Connection {
     const socket = this.#socket;
     if (this.#closed || socket.destroyed) return SETTLED;
     this.#unanswered = false; // the segment carries the ACK
+    // A reply to a client that reads them restarts the idle wait; one that does not read
+    // stops being touched once its output is blocked.
+    if (!this.outputBlocked) this.#lastInput = Date.now();
     if (this.#layer) return this.#layer.output(data).then(() => this.drained());
     return socket.write(data) ? SETTLED : this.drained();
   }
@@ -338,6 +344,7 @@ export class Connection {
   send(data: string | Uint8Array): void {
     if (this.#closed || this.#socket.destroyed) return;
     this.#unanswered = false;
+    if (!this.outputBlocked) this.#lastInput = Date.now();
     if (this.#layer) void this.#layer.output(data);
     else this.#socket.write(data);
   }

@@ -2,12 +2,14 @@
  * TCP listeners on node:net (so STARTTLS can upgrade the accepted socket in place),
  * with the per-service connection limits of SPEC §4: over MaxConnections or
  * MaxConnectionsPerIP the service's own refusal is sent and the socket closed. "Per IP"
- * counts IPv6 clients per /64 (SPEC §7, source.ts).
+ * counts IPv6 clients per /64 (SPEC §7, source.ts). Implicit-TLS handshakes start through
+ * the HandshakeGate (tls_gate.ts): a few at a time per source, in paced turns.
  */
 import { createServer, type Server, type Socket } from "node:net";
 import { type SecureContext, TLSSocket } from "node:tls";
 import { Connection, normalizeIp } from "./connection.ts";
 import { sourceKey } from "./source.ts";
+import { HandshakeGate } from "./tls_gate.ts";
 
 export interface ListenerOptions {
   /** Service name for /healthz (smtp, submission, pop3s, ...); the family when absent. */
@@ -60,10 +62,13 @@ export class Listener {
   readonly servers: Server[] = [];
   readonly options: ListenerOptions;
   readonly #counter: ConnectionCounter;
+  readonly #gate: HandshakeGate;
 
-  constructor(options: ListenerOptions, counter: ConnectionCounter) {
+  /** `counter` and `gate` are shared by every listener of the server. */
+  constructor(options: ListenerOptions, counter: ConnectionCounter, gate = new HandshakeGate()) {
     this.options = options;
     this.#counter = counter;
+    this.#gate = gate;
   }
 
   /** Binds every address; rejects with a clear message when one cannot be bound. */
@@ -99,20 +104,39 @@ export class Listener {
     // Replies are small and often pipelined: Nagle would stall each by up to 40 ms.
     socket.setNoDelay(true);
     const ip = normalizeIp(socket.remoteAddress ?? "");
+    if (!this.options.implicitTls) {
+      this.#admit(socket, ip, false);
+      return;
+    }
+    // Handshakes start a few at a time per source, in paced turns (tls_gate.ts).
+    this.#gate.admit(
+      sourceKey(ip),
+      () => this.#startTls(socket, ip),
+      () => socket.destroy(),
+      () => !socket.destroyed,
+    );
+  }
+
+  /** Wraps an implicit-TLS socket; resolves when its handshake is over (or never began). */
+  #startTls(socket: Socket, ip: string): Promise<void> {
+    const ctx = this.options.implicitTls?.() ?? null;
+    if (!ctx) {
+      socket.destroy();
+      return Promise.resolve();
+    }
+    const tls = new TLSSocket(socket, { isServer: true, secureContext: ctx });
+    tls.on("error", () => {});
+    return new Promise((resolve) => {
+      tls.once("secure", () => resolve());
+      tls.once("close", () => resolve());
+      this.#admit(tls, ip, true);
+    });
+  }
+
+  /** Counts the connection (or refuses it: SPEC §4 limits) and starts its session. */
+  #admit(raw: Socket | TLSSocket, ip: string, secure: boolean): void {
     const { maxConnections, maxPerIp } = this.options.limits();
     const family = this.options.family;
-    let raw: Socket | TLSSocket = socket;
-    let secure = false;
-    if (this.options.implicitTls) {
-      const ctx = this.options.implicitTls();
-      if (!ctx) {
-        socket.destroy();
-        return;
-      }
-      raw = new TLSSocket(socket, { isServer: true, secureContext: ctx });
-      raw.on("error", () => {});
-      secure = true;
-    }
     if (!this.#counter.tryAdd(family, ip, maxConnections, maxPerIp)) {
       const refusal = this.options.refusal;
       raw.end(typeof refusal === "string" ? refusal : refusal());

@@ -102,7 +102,7 @@ export async function sendBounce(
 export async function failureReports(
   ctx: BounceContext,
   env: EnvelopeRecord,
-  readMessage: () => Promise<Uint8Array>,
+  readMessage: (whole: boolean) => Promise<Uint8Array>,
   saveEnvelope: () => Promise<void>,
 ): Promise<void> {
   const logger = log("queue");
@@ -123,7 +123,8 @@ export async function failureReports(
   // Failures durable before the DSN goes out, when the entry stays queued.
   if (env.rcpts.some((r) => r.state === "pending")) await saveEnvelope();
   try {
-    await sendBounce(ctx, env, reported, await readMessage());
+    // RFC 3461 §4.3: the whole message only for RET=FULL; else its header is all it takes.
+    await sendBounce(ctx, env, reported, await readMessage(env.ret === "FULL"));
     for (const r of reported) r.state = "reported";
   } catch (e) {
     logger.error(`${env.id}: could not send the bounce: ${(e as Error).message}`);
@@ -141,14 +142,15 @@ export async function progressReports(
   env: EnvelopeRecord,
   relayed: RecipientRecord[],
   now: number,
-  readMessage: () => Promise<Uint8Array>,
+  readMessage: (whole: boolean) => Promise<Uint8Array>,
 ): Promise<void> {
   const delayAfter = env.createdAt + ctx.config.QueueDelayWarning * 1000;
   const delayed = now < delayAfter
     ? []
     : env.rcpts.filter((r) => r.state === "pending" && !r.delayed && wantsReport(r, "delayed"));
   if (env.from === "" || (relayed.length === 0 && delayed.length === 0)) return;
-  const data = await readMessage();
+  // These reports quote the header only (buildDsn returns the whole message on failure).
+  const data = await readMessage(false);
   if (relayed.length > 0) await sendBounce(ctx, env, relayed, data, now, "relayed");
   if (delayed.length > 0) {
     const until = env.createdAt + ctx.config.QueueExpire * 1000;

@@ -9,6 +9,7 @@ import type { Config } from "../config/schema.ts";
 import { splitHostPort } from "../config/schema.ts";
 import { DnsTempError, type Resolver } from "../dns/resolver.ts";
 import type { DenyKind } from "../directory/records.ts";
+import type { MessageContent } from "../store/content.ts";
 import {
   type ClientTimeouts,
   type SmtpClient,
@@ -37,13 +38,16 @@ export interface DeliveryJob {
   /** Lower-case domain shared by the recipients ("" when going through RelayHost). */
   domain: string;
   recipients: string[];
-  data: Uint8Array;
+  /** The message: in memory, or its queue file read a chunk at a time as it goes out. */
+  data: MessageContent;
+  /** Whether it has a line over 998 octets (scanned once per attempt). */
+  longLines?: boolean;
   eightBit: boolean;
   smtpUtf8: boolean;
   /** RFC 3461 parameters passed on to a next hop that announces DSN. */
   dsn?: EnvelopeDsn;
   /** The DKIM-Signature for the data as sent ("" for none); see smtpclient Envelope. */
-  sign?: (data: Uint8Array) => Promise<string>;
+  sign?: (data: MessageContent) => Promise<string>;
 }
 
 export interface JobResult {

@@ -14,12 +14,14 @@ import type { RecipientOutcome } from "../smtpclient/transaction.ts";
 import type { Stats } from "../server/context.ts";
 import type { ServerMetrics } from "../metrics/server_metrics.ts";
 import { Mutex } from "../store/fsutil.ts";
+import { MessageContent } from "../store/content.ts";
+import { contentHasLongLine } from "../smtpclient/transaction.ts";
 import { isQueueId } from "./id.ts";
 import type { OutboundMessage, OutboundQueue, QueuedMessage, QueueEntryReport } from "./types.ts";
 import { dsnParameters, failureReports, progressReports, wantsReport } from "./bounce.ts";
 import { deliverJob, type DeliveryDeps, domainOf } from "./deliver.ts";
 import { expire, nextAttemptAt, planJobs, recordOutcomes, reportOf } from "./schedule.ts";
-import { type EnvelopeRecord, type RecipientRecord, Spool } from "./spool.ts";
+import { type EnvelopeRecord, READ_WHOLE_LIMIT, type RecipientRecord, Spool } from "./spool.ts";
 
 /** What the queue works with, given by the composition root (src/server/server.ts). */
 export interface QueueDeps {
@@ -41,7 +43,7 @@ export interface QueueDeps {
    * SPEC §8: the DKIM-Signature field for a message as it leaves, signed by `domain`'s
    * key ("" for none); src/mailauth's MailAuth.signature.
    */
-  sign: (data: Uint8Array, domain: string | undefined) => Promise<string>;
+  sign: (data: Uint8Array | MessageContent, domain: string | undefined) => Promise<string>;
 }
 
 export interface QueueOptions {
@@ -59,10 +61,15 @@ interface Entry {
   /** Jobs of the current attempt not finished yet. */
   outstanding: number;
   lock: Mutex;
-  /** The message bytes while an attempt needs them. */
-  data: Uint8Array | null;
-  /** Signatures made this attempt, by the bytes they sign (one per wrapping of the data). */
-  signatures: WeakMap<Uint8Array, Promise<string>>;
+  /**
+   * The message while an attempt needs it: its bytes when small, else its range of the
+   * spool file, sent a chunk at a time (never the whole of a large message in memory).
+   */
+  data: Promise<MessageContent> | null;
+  /** `data` has a line over 998 octets (one scan per attempt, shared by its jobs). */
+  longLines: Promise<boolean> | null;
+  /** Signatures made this attempt, by the content they sign (one per wrapping of the data). */
+  signatures: WeakMap<MessageContent, Promise<string>>;
   /** Recipients a next hop took without DSN support, whose sender asked for SUCCESS. */
   relayed: RecipientRecord[];
 }
@@ -171,7 +178,12 @@ export class Queue implements OutboundQueue {
       this.#enqueuing.delete(message.id);
     }
     // Content in pieces is read back from the queue's file when an attempt needs it.
-    const entry = newEntry(env, message.data instanceof Uint8Array ? message.data : null);
+    const entry = newEntry(
+      env,
+      message.data instanceof Uint8Array && message.data.length <= READ_WHOLE_LIMIT
+        ? Promise.resolve(new MessageContent([message.data]))
+        : null,
+    );
     this.#entries.set(env.id, entry);
     this.#log.info(`${env.id}: from=<${env.from}> size=${env.size} nrcpt=${rcpts.length} queued`);
     if (!this.#stopping) this.#startAttempt(entry);
@@ -326,14 +338,17 @@ export class Queue implements OutboundQueue {
     let outcomes: RecipientOutcome[];
     let next: SmtpClient | null = null;
     try {
-      entry.data ??= await this.spool.readMessage(entry.env.id);
+      // Jobs of one attempt (one per destination) share the content, its scan and signature.
+      const data = await (entry.data ??= this.spool.content(entry.env.id));
+      entry.longLines ??= contentHasLongLine(data);
       const env = entry.env;
       const result = await deliverJob(this.#deps, {
         id: env.id,
         from: env.from,
         domain: job.domain,
         recipients: job.recipients,
-        data: entry.data,
+        data,
+        longLines: await entry.longLines,
         eightBit: env.eightBit,
         smtpUtf8: env.smtpUtf8,
         dsn: dsnParameters(env, job.recipients),
@@ -401,6 +416,7 @@ export class Queue implements OutboundQueue {
   async #finishAttempt(entry: Entry, attempted: boolean): Promise<void> {
     const env = entry.env;
     entry.data = null;
+    entry.longLines = null;
     if (entry.removed) return;
     const { QueueRetry, QueueExpire } = this.#config;
     if (attempted) env.attempts++;
@@ -411,7 +427,7 @@ export class Queue implements OutboundQueue {
     env.nextAttempt = nextAttemptAt(env, now, QueueRetry, QueueExpire);
     // DSNs (failures, then relayed/delayed reports) before the entry may go; the
     // failures are made durable first when the entry stays queued.
-    const read = () => this.spool.readMessage(env.id);
+    const read = (whole: boolean) => this.spool.reportCopy(env.id, whole);
     await failureReports(this.#bounceContext, env, read, () => this.spool.save(env));
     try {
       await progressReports(this.#bounceContext, env, entry.relayed.splice(0), now, read);
@@ -437,7 +453,7 @@ export class Queue implements OutboundQueue {
   }
 }
 
-function newEntry(env: EnvelopeRecord, data: Uint8Array | null): Entry {
+function newEntry(env: EnvelopeRecord, data: Promise<MessageContent> | null): Entry {
   return {
     env,
     busy: false,
@@ -445,6 +461,7 @@ function newEntry(env: EnvelopeRecord, data: Uint8Array | null): Entry {
     outstanding: 0,
     lock: new Mutex(),
     data,
+    longLines: null,
     signatures: new WeakMap(),
     relayed: [],
   };

@@ -9,7 +9,7 @@
  */
 import { join } from "node:path";
 import { MessageContent } from "../store/content.ts";
-import { ensureDirDurable, syncDir, writeFileAtomic } from "../store/fsutil.ts";
+import { ensureDirDurable, readHeaderBlock, syncDir, writeFileAtomic } from "../store/fsutil.ts";
 import { isQueueId } from "./id.ts";
 export type RecipientState =
   /** Still to be delivered. */
@@ -82,26 +82,41 @@ export function decodeEntry(file: Uint8Array): { envText: string; data: Uint8Arr
   return { envText: dec.decode(file.subarray(nl + 1, end)), data: file.subarray(end + 1) };
 }
 
+/**
+ * Messages up to this size are read into memory for an attempt; a larger one is sent
+ * from its file a chunk at a time (SPEC §7: bounded memory with any queue). The same
+ * figure as a message in transfer (src/delivery/incoming.ts MEMORY_LIMIT).
+ */
+export const READ_WHOLE_LIMIT = 256 * 1024;
+/** Header octets a delivery report quotes at most (a longer header is cut). */
+const REPORT_HEADER_LIMIT = 1024 * 1024;
+
 /** The envelope stored in a .msg file, reading no more of the file than needed. */
 async function readEnvelopeText(path: string): Promise<string> {
   const file = await Deno.open(path, { read: true });
   try {
-    let buf = new Uint8Array(0);
-    for (let want = 65536;; want *= 4) {
-      const chunk = new Uint8Array(want - buf.length);
-      const n = await file.read(chunk);
-      const next = new Uint8Array(buf.length + (n ?? 0));
-      next.set(buf);
-      next.set(chunk.subarray(0, n ?? 0), buf.length);
-      buf = next;
-      try {
-        return decodeEntry(buf).envText;
-      } catch (e) {
-        if (n === null || !/truncated/.test((e as Error).message)) throw e;
-      }
-    }
+    return (await readEntryHead(file)).envText;
   } finally {
     file.close();
+  }
+}
+
+/** The envelope of an open .msg file and where its message starts (the file is read from 0). */
+async function readEntryHead(file: Deno.FsFile): Promise<{ envText: string; dataOffset: number }> {
+  let buf = new Uint8Array(0);
+  for (let want = 65536;; want *= 4) {
+    const chunk = new Uint8Array(want - buf.length);
+    const n = await file.read(chunk);
+    const next = new Uint8Array(buf.length + (n ?? 0));
+    next.set(buf);
+    next.set(chunk.subarray(0, n ?? 0), buf.length);
+    buf = next;
+    try {
+      const { envText, data } = decodeEntry(buf);
+      return { envText, dataOffset: buf.length - data.length };
+    } catch (e) {
+      if (n === null || !/truncated/.test((e as Error).message)) throw e;
+    }
   }
 }
 
@@ -148,6 +163,45 @@ export class Spool {
 
   async readMessage(id: string): Promise<Uint8Array> {
     return decodeEntry(await Deno.readFile(this.msgPath(id))).data;
+  }
+
+  /**
+   * The message of an entry for an attempt: in memory up to READ_WHOLE_LIMIT octets, else
+   * the range of its file (read a chunk at a time by whoever sends it).
+   */
+  async content(id: string): Promise<MessageContent> {
+    const path = this.msgPath(id);
+    const file = await Deno.open(path, { read: true });
+    try {
+      const { dataOffset } = await readEntryHead(file);
+      const length = (await file.stat()).size - dataOffset;
+      if (length > READ_WHOLE_LIMIT) {
+        return new MessageContent([{ path, offset: dataOffset, length }]);
+      }
+      await file.seek(dataOffset, Deno.SeekMode.Start);
+      const data = new Uint8Array(length);
+      for (let at = 0; at < length;) {
+        const n = await file.read(data.subarray(at));
+        if (n === null) throw new Error(`${path} ended ${length - at} bytes early`);
+        at += n;
+      }
+      return new MessageContent([data]);
+    } finally {
+      file.close();
+    }
+  }
+
+  /** The message for a delivery report: whole (RET=FULL) or only its header. */
+  async reportCopy(id: string, whole: boolean): Promise<Uint8Array> {
+    if (whole) return await this.readMessage(id);
+    const file = await Deno.open(this.msgPath(id), { read: true });
+    try {
+      const { dataOffset } = await readEntryHead(file);
+      await file.seek(dataOffset, Deno.SeekMode.Start);
+      return (await readHeaderBlock(file, REPORT_HEADER_LIMIT)).bytes;
+    } finally {
+      file.close();
+    }
   }
 
   /** Removes an entry: the .msg goes first (it is the entry), then the .env; synced. */

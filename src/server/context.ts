@@ -11,6 +11,7 @@ import { CidrSet } from "../config/cidr.ts";
 import type { Config } from "../config/schema.ts";
 import type { Connection } from "../net/connection.ts";
 import { ConnectionCounter } from "../net/listener.ts";
+import { HandshakeGate } from "../net/tls_gate.ts";
 import type { AdminPassword } from "../directory/adminpass.ts";
 import { AuthGuard } from "../auth/guard.ts";
 import type { Directory } from "../directory/directory.ts";
@@ -74,6 +75,8 @@ export class ServerContext {
   /** The series of /metrics (SPEC §10); recording sites call it directly. */
   readonly metrics: ServerMetrics;
   readonly connections = new ConnectionCounter();
+  /** Implicit-TLS handshakes, started a few at a time per source (src/net/tls_gate.ts). */
+  readonly handshakes = new HandshakeGate();
   readonly sessions = new Set<SessionHandle>();
   localNetworks: CidrSet;
   tlsContext: SecureContext | null;

@@ -32,6 +32,7 @@ import { openDirectoryBackend } from "../directory/open.ts";
 import { log, logAlways, setupLogging, trackSession } from "../log.ts";
 import { ServerMetrics } from "../metrics/server_metrics.ts";
 import { startMetricsService } from "../metrics/service.ts";
+import { HandshakeGate } from "../net/tls_gate.ts";
 import { Listener } from "../net/listener.ts";
 import { loadTlsContext } from "../net/tls.ts";
 import { Queue } from "../queue/runner.ts";
@@ -277,32 +278,44 @@ export async function startServer(
   return { ctx, ports, stop, stopped };
 }
 
+const CLUSTER_GATE_LIMITS = {
+  perSource: 64,
+  waitingPerSource: 100_000,
+  maxWaitMs: 30_000,
+};
+
 /** Opens one service's listener; null when its port is 0 or it needs TLS and has none. */
 async function startListener(ctx: ServerContext, spec: ServiceSpec): Promise<Listener | null> {
   const port = ctx.config[spec.portKey] as number;
   // Port 0 disables a listener (SPEC §3); implicit TLS needs a certificate.
   if (port === 0 || (spec.implicitTls && !ctx.tlsContext)) return null;
-  const listener = new Listener({
-    name: spec.name,
-    family: spec.family,
-    ips: ctx.config[spec.ipsKey],
-    port,
-    implicitTls: spec.implicitTls ? () => ctx.tlsContext : undefined,
-    limits: () =>
-      spec.unlimited ? { maxConnections: Infinity, maxPerIp: Infinity } : {
-        maxConnections: ctx.config.MaxConnections,
-        maxPerIp: ctx.config.MaxConnectionsPerIP,
+  const listener = new Listener(
+    {
+      name: spec.name,
+      family: spec.family,
+      ips: ctx.config[spec.ipsKey],
+      port,
+      implicitTls: spec.implicitTls ? () => ctx.tlsContext : undefined,
+      limits: () =>
+        spec.unlimited ? { maxConnections: Infinity, maxPerIp: Infinity } : {
+          maxConnections: ctx.config.MaxConnections,
+          maxPerIp: ctx.config.MaxConnectionsPerIP,
+        },
+      refusal: typeof spec.refusal === "string"
+        ? spec.refusal
+        : ((refuse) => () => refuse(ctx))(spec.refusal),
+      onConnection: (conn) => {
+        ctx.metrics.connectionOpened(spec.name, (fn) => conn.onClose(fn));
+        trackSession(conn);
+        return spec.handle(ctx, conn, spec);
       },
-    refusal: typeof spec.refusal === "string"
-      ? spec.refusal
-      : ((refuse) => () => refuse(ctx))(spec.refusal),
-    onConnection: (conn) => {
-      ctx.metrics.connectionOpened(spec.name, (fn) => conn.onClose(fn));
-      trackSession(conn);
-      return spec.handle(ctx, conn, spec);
+      onError: (message) => log("server").error(`${spec.name}: ${message}`),
     },
-    onError: (message) => log("server").error(`${spec.name}: ${message}`),
-  }, ctx.connections);
+    ctx.connections,
+    // PortCluster's peers are our own nodes: a front node opens one link per proxied session,
+    // so bursts are legitimate; they get a gate of their own, not the public per-source one.
+    spec.unlimited ? new HandshakeGate(CLUSTER_GATE_LIMITS) : ctx.handshakes,
+  );
   await listener.start();
   return listener;
 }

@@ -91,6 +91,8 @@ const LF = 10;
  * connection then takes no further command until the client reads them (SPEC §7).
  */
 const FLUSH_THRESHOLD = 16 * 1024;
+/** Pipelined commands run at most this long (ms) before other sessions get a turn. */
+const SLICE_MS = 5;
 
 export class SmtpSession {
   readonly info: SessionInfo;
@@ -191,14 +193,22 @@ export class SmtpSession {
   }
 
   async #loop(): Promise<void> {
+    let sliceStart = performance.now();
     while (!this.closing && !this.conn.closed) {
       if (this.#goodbyePending) {
         this.#sayGoodbye();
         return;
       }
       // RFC 2920 3.1: reply in batches, but never wait on the client with replies held.
-      if (this.#outLength >= FLUSH_THRESHOLD || this.conn.peekInput().indexOf(LF) < 0) {
+      const pipelined = this.conn.peekInput().indexOf(LF) >= 0;
+      if (this.#outLength >= FLUSH_THRESHOLD || !pipelined) this.flush();
+      // SPEC §7: a flood of pipelined commands is served in slices of the event loop, so
+      // other sessions' replies never wait behind it.
+      if (!pipelined) sliceStart = performance.now();
+      else if (performance.now() - sliceStart > SLICE_MS) {
         this.flush();
+        await new Promise((r) => setTimeout(r, 0));
+        sliceStart = performance.now();
       }
       let line: { line: Uint8Array; bareLf: boolean } | null;
       this.#waitingForCommand = true;

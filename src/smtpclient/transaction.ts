@@ -8,10 +8,11 @@
  */
 import { type ClientTimeouts, type SmtpClient, SmtpConnectionError } from "./client.ts";
 import type { RcptDsn } from "../delivery/types.ts";
-import { dotStuff } from "../message/dot_stuffing.ts";
-import { concatBytes } from "../message/header_rewrite.ts";
-import { hasLongLine, wrapLongLines } from "../message/long_lines.ts";
+import { DotStuffer } from "../message/dot_stuffing.ts";
+import { hasLongLine, LongLineScan, wrapLongLines } from "../message/long_lines.ts";
 import { encodeXtext } from "../message/xtext.ts";
+import { COPY_CHUNK, MessageContent } from "../store/content.ts";
+import { Mutex } from "../store/fsutil.ts";
 import { advertisedSize, needsUtf8, pathOf, type Reply } from "./reply.ts";
 
 /** What happened to one recipient in one attempt. */
@@ -40,18 +41,49 @@ export interface EnvelopeDsn {
 export interface Envelope {
   from: string;
   recipients: string[];
-  data: Uint8Array;
+  /**
+   * The message: in memory, or in pieces (a queued message's file), which is read a
+   * chunk at a time as it goes out and never held whole in memory.
+   */
+  data: Uint8Array | MessageContent;
+  /** Whether `data` has a line over 998 octets, when the caller knows (else scanned). */
+  longLines?: boolean;
   eightBit: boolean;
   smtpUtf8: boolean;
   dsn?: EnvelopeDsn;
   /**
    * The DKIM-Signature field for the message exactly as it will be sent ("" for none):
-   * called after any wrapping of long lines, so the signature covers what goes out.
+   * called after any wrapping of long lines, so the signature covers what goes out. The
+   * same content object comes back for the same bytes (a signature may be reused).
    */
-  sign?: (data: Uint8Array) => Promise<string>;
+  sign?: (data: MessageContent) => Promise<string>;
 }
 
 const encoder = new TextEncoder();
+
+/** Content in pieces of at least this size is wrapped one message at a time. */
+const LARGE = 1024 * 1024;
+/**
+ * Wrapping long lines needs the whole message in memory (MIME structure, re-encoding); a
+ * large one is rare (lines over 998 octets to a next hop without CHUNKING), so at most
+ * one large message is wrapped at a time and memory stays bounded under any queue.
+ */
+const wrappingLarge = new Mutex();
+
+/** The content as pieces (a byte array becomes one piece). */
+export function asContent(data: Uint8Array | MessageContent): MessageContent {
+  return data instanceof MessageContent ? data : new MessageContent([data]);
+}
+
+/** hasLongLine over content in pieces, in one streamed pass. */
+export async function contentHasLongLine(content: MessageContent): Promise<boolean> {
+  const scan = new LongLineScan();
+  for await (const view of content.views()) {
+    scan.push(view);
+    if (scan.found) return true;
+  }
+  return scan.finish();
+}
 
 /** ` NOTIFY=... ORCPT=...` for a server that announced DSN (RFC 3461 §4.1, §4.2). */
 function rcptParams(dsn: RcptDsn | undefined): string {
@@ -61,11 +93,81 @@ function rcptParams(dsn: RcptDsn | undefined): string {
   return out;
 }
 
-/** What goes on the wire after DATA/BDAT: maybe wrapped, then signed. */
-async function wireData(env: Envelope, chunking: boolean): Promise<Uint8Array> {
-  const body = chunking ? env.data : wrapLongLines(env.data);
-  const signature = env.sign ? await env.sign(body) : "";
-  return signature ? concatBytes([encoder.encode(signature), body]) : body;
+/** What goes on the wire after DATA/BDAT: the signature field, then the message. */
+interface WireData {
+  signature: Uint8Array;
+  body: MessageContent;
+  size: number;
+}
+
+/**
+ * The message as it goes out: wrapped when it has long lines and the server does not
+ * offer CHUNKING, then signed. `release` ends the hold on the wrapping lock (large only).
+ */
+async function wireData(
+  env: Envelope,
+  longLines: boolean,
+  chunking: boolean,
+): Promise<WireData & { release: () => void }> {
+  let body = asContent(env.data);
+  let release = () => {};
+  if (longLines && !chunking) {
+    if (body.size >= LARGE) {
+      const held = Promise.withResolvers<void>();
+      const taken = Promise.withResolvers<void>();
+      void wrappingLarge.run(() => {
+        taken.resolve();
+        return held.promise;
+      });
+      await taken.promise;
+      release = () => held.resolve();
+    }
+    try {
+      const whole = env.data instanceof Uint8Array ? env.data : await body.bytes();
+      const wrapped = wrapLongLines(whole);
+      if (wrapped !== whole || !(env.data instanceof MessageContent)) {
+        body = new MessageContent([wrapped]);
+      }
+    } catch (e) {
+      release();
+      throw e;
+    }
+  }
+  let signature: Uint8Array;
+  try {
+    signature = encoder.encode(env.sign ? await env.sign(body) : "");
+  } catch (e) {
+    release();
+    throw e;
+  }
+  return { signature, body, size: signature.length + body.size, release };
+}
+
+/** Sends the data: a chunk of the file at a time, dot-stuffed for DATA (not for BDAT). */
+async function sendData(
+  client: SmtpClient,
+  wire: WireData,
+  stuff: boolean,
+  blockMs: number,
+): Promise<void> {
+  const stuffer = stuff ? new DotStuffer({ bareCr: "line-end" }) : null;
+  // One read buffer and one for stuffed output for the whole file, unless the socket
+  // still holds part of the last chunk (a write under its high-water mark returns before
+  // the kernel took it): then new ones, and the old ones are left to it.
+  const busy = () => client.bufferedOutput > 0;
+  let stuffed = new Uint8Array(0);
+  const into = (size: number) => {
+    if (stuffed.length < size || busy()) {
+      stuffed = new Uint8Array(Math.max(size, 2 * COPY_CHUNK + 2));
+    }
+    return stuffed;
+  };
+  const out = (piece: Uint8Array) => stuffer ? stuffer.push(piece, into) : piece;
+  if (wire.signature.length > 0) await client.writeData(out(wire.signature), blockMs);
+  for await (const view of wire.body.views(new Uint8Array(COPY_CHUNK), busy)) {
+    await client.writeData(out(view), blockMs);
+  }
+  if (stuffer) await client.writeData(stuffer.end(), blockMs);
 }
 
 export interface TransactionResult {
@@ -106,18 +208,35 @@ export async function transaction(
   t: ClientTimeouts,
 ): Promise<TransactionResult> {
   const ext = client.ext;
+  // RFC 3030: BDAT carries lines of any length; only such messages need it.
+  const longLines = env.longLines ??
+    (env.data instanceof Uint8Array ? hasLongLine(env.data) : await contentHasLongLine(env.data));
+  const bdat = ext.has("CHUNKING") && longLines;
+  const wire = await wireData(env, longLines, ext.has("CHUNKING"));
+  try {
+    return await sendTransaction(client, env, wire, bdat, t);
+  } finally {
+    wire.release();
+  }
+}
+
+async function sendTransaction(
+  client: SmtpClient,
+  env: Envelope,
+  wire: WireData,
+  bdat: boolean,
+  t: ClientTimeouts,
+): Promise<TransactionResult> {
+  const ext = client.ext;
   const all = (kind: "temp" | "perm", line: string) => ({
     outcomes: env.recipients.map((r) => local(r, kind, line, client.host)),
     mailRefused: null,
   });
-  // RFC 3030: BDAT carries lines of any length; only such messages need it.
-  const bdat = ext.has("CHUNKING") && hasLongLine(env.data);
-  const data = await wireData(env, ext.has("CHUNKING"));
   const limit = advertisedSize(ext);
-  if (limit > 0 && data.length > limit) {
+  if (limit > 0 && wire.size > limit) {
     return all(
       "perm",
-      `552 5.3.4 message size ${data.length} exceeds the limit of ${client.host} (${limit})`,
+      `552 5.3.4 message size ${wire.size} exceeds the limit of ${client.host} (${limit})`,
     );
   }
   const utf8 = env.smtpUtf8 || needsUtf8(env.from) || env.recipients.some(needsUtf8);
@@ -126,7 +245,7 @@ export async function transaction(
   }
   const dsn = ext.has("DSN") ? env.dsn : undefined;
   let params = "";
-  if (ext.has("SIZE")) params += ` SIZE=${data.length}`;
+  if (ext.has("SIZE")) params += ` SIZE=${wire.size}`;
   if (env.eightBit && ext.has("8BITMIME")) params += " BODY=8BITMIME";
   if (utf8) params += " SMTPUTF8";
   if (dsn?.ret) params += ` RET=${dsn.ret}`;
@@ -185,8 +304,8 @@ export async function transaction(
     let end: Reply;
     if (bdat) {
       // RFC 3030 §2: one chunk, the whole message, no dot-stuffing.
-      await client.write(`BDAT ${data.length} LAST\r\n`, t.dataBlock);
-      await client.writeData(data, t.dataBlock);
+      await client.write(`BDAT ${wire.size} LAST\r\n`, t.dataBlock);
+      await sendData(client, wire, false, t.dataBlock);
       end = await client.readReply(t.dataEnd, "end of data");
     } else {
       if (!dataInit) dataInit = await client.command("DATA", t.dataInit, "DATA");
@@ -197,7 +316,7 @@ export async function transaction(
           mailRefused: null,
         };
       }
-      await client.writeData(dotStuff(data, { bareCr: "line-end" }), t.dataBlock);
+      await sendData(client, wire, true, t.dataBlock);
       end = await client.readReply(t.dataEnd, "end of data");
     }
     const passed = ext.has("DSN");
@@ -219,8 +338,10 @@ function lostAfterRcpt(
   client: SmtpClient,
   e: Error,
 ): TransactionResult {
-  if (!(e instanceof SmtpConnectionError)) throw e;
+  // Any failure here (a spool file that went away while it was sent) leaves the
+  // connection in an unknown state: it is not used again.
   client.destroy();
+  if (!(e instanceof SmtpConnectionError)) throw e;
   const line = `451 4.4.2 ${e.message}`;
   return {
     outcomes: env.recipients.map((r) => {

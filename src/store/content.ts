@@ -73,6 +73,39 @@ export class MessageContent {
     }
   }
 
+  /**
+   * The content as views of one buffer that is reused: each is valid until the next is
+   * asked for (scans and hashes that keep nothing), so reading a large file makes no
+   * garbage. `inUse()` is asked before each read: true (a socket still holds the last
+   * view) takes a new buffer instead.
+   */
+  async *views(
+    buf = new Uint8Array(COPY_CHUNK),
+    inUse: () => boolean = () => false,
+  ): AsyncGenerator<Uint8Array> {
+    for (const part of this.parts) {
+      if (part instanceof Uint8Array) {
+        yield part;
+        continue;
+      }
+      const file = await Deno.open(part.path, { read: true });
+      try {
+        await file.seek(part.offset, Deno.SeekMode.Start);
+        for (let left = part.length; left > 0;) {
+          if (inUse()) buf = new Uint8Array(buf.length);
+          const n = await file.read(buf.subarray(0, Math.min(buf.length, left)));
+          if (n === null || n === 0) {
+            throw new Error(`${part.path} ended ${left} bytes before the expected end`);
+          }
+          left -= n;
+          yield buf.subarray(0, n);
+        }
+      } finally {
+        file.close();
+      }
+    }
+  }
+
   /** The content in one array (small content, tests). */
   async bytes(): Promise<Uint8Array> {
     const out = new Uint8Array(this.size);

@@ -5,7 +5,7 @@
  */
 import type { ServerContext } from "../../server/context.ts";
 import { isQueueId } from "../../queue/id.ts";
-import type { OutboundQueue, QueueEntryReport } from "../../queue/types.ts";
+import type { QueueEntryReport } from "../../queue/types.ts";
 import { NameError, normalizeDomain } from "../../directory/names.ts";
 import { AdminError, kv, ok, type Reply } from "../reply.ts";
 import { isoTime } from "../values.ts";
@@ -26,17 +26,8 @@ function statusLines(ctx: ServerContext): string[] {
     kv("Queued", ctx.stats.queued),
     kv("Bounced", ctx.stats.bounced),
   ];
-  if (ctx.queue) lines.push(kv("InQueue", ctx.queue.size()));
+  lines.push(kv("InQueue", ctx.queue.size()));
   return lines;
-}
-
-function requireQueue(ctx: ServerContext): OutboundQueue {
-  if (!ctx.queue) {
-    throw new AdminError(
-      "no outbound queue is running in this server, so there is no queue to use",
-    );
-  }
-  return ctx.queue;
 }
 
 function queueId(params: Params): string {
@@ -90,15 +81,6 @@ function reloadReply(ctx: ServerContext): Promise<Reply> {
   );
 }
 
-function requireDnsCache(ctx: ServerContext) {
-  if (!ctx.dnsCache) {
-    throw new AdminError(
-      "no DNS cache is running in this server (outbound delivery is not active)",
-    );
-  }
-  return ctx.dnsCache;
-}
-
 export const SERVER_COMMANDS: CommandSpec[] = [
   {
     path: "STATUS",
@@ -141,7 +123,7 @@ export const SERVER_COMMANDS: CommandSpec[] = [
     keys: ["ID", "DOMAIN"],
     words: ["ALL"],
     run({ ctx, params, words }) {
-      const queue = requireQueue(ctx);
+      const queue = ctx.queue;
       if (params.has("ID")) {
         if (words.length || params.has("DOMAIN")) {
           throw new AdminError("QUEUE SHOW takes one of ALL, ID= or DOMAIN=");
@@ -166,7 +148,7 @@ export const SERVER_COMMANDS: CommandSpec[] = [
     summary: "retry every queued message now / one message",
     keys: ["ID"],
     run({ ctx, params }) {
-      const queue = requireQueue(ctx);
+      const queue = ctx.queue;
       if (!params.has("ID")) {
         queue.flush();
         return ok(`${plural(queue.size(), "queued message")} scheduled for delivery now`);
@@ -182,7 +164,7 @@ export const SERVER_COMMANDS: CommandSpec[] = [
     summary: "drop a queued message without a bounce",
     keys: ["ID"],
     async run({ ctx, params }) {
-      const queue = requireQueue(ctx);
+      const queue = ctx.queue;
       const id = queueId(params);
       if (!(await queue.remove(id))) throw new AdminError(`no queued message with id ${id}`);
       return ok(`message ${id} deleted from the queue`);
@@ -195,7 +177,7 @@ export const SERVER_COMMANDS: CommandSpec[] = [
     keys: ["DOMAIN"],
     words: ["ALL"],
     run({ ctx, params, words }) {
-      const cache = requireDnsCache(ctx);
+      const cache = ctx.dnsCache;
       const domain = showMode(params, words, "DOMAIN") === "all" ? undefined : domainParam(params);
       const now = Date.now();
       const lines = cache.entries(domain).map((e) =>
@@ -210,7 +192,7 @@ export const SERVER_COMMANDS: CommandSpec[] = [
     summary: "forget every cached answer / those for one domain",
     keys: ["DOMAIN"],
     run({ ctx, params }) {
-      const cache = requireDnsCache(ctx);
+      const cache = ctx.dnsCache;
       const n = cache.flush(domainParam(params));
       return ok(`${plural(n, "cached answer")} flushed`);
     },
