@@ -28,7 +28,7 @@ import { type AddItem, AddQueue, adoptFiles } from "./add.ts";
 import { claimRecent, expunge, type FlagUpdate, updateFlags } from "./changes.ts";
 import { entryPath, type MessageEntry } from "./messages.ts";
 import { checkDirs } from "./scan.ts";
-import { type FolderState, loadFolderState, newFolderState } from "./state.ts";
+import { type FolderState, loadFolderState, newFolderState, summaryOf } from "./state.ts";
 
 export type { CacheRow } from "./index_db.ts";
 export type { AddItem } from "./add.ts";
@@ -310,7 +310,17 @@ export class Folder {
     return this.#st.table.deleted;
   }
   get recentCount(): number {
-    return this.#st.table.inNew.size;
+    return this.#st.table.recentCount;
+  }
+
+  /** How many messages (cheaper than messages.size right after a summary start). */
+  get messageCount(): number {
+    return this.#st.table.count;
+  }
+
+  /** UID of the first message without \Seen (SELECT's UNSEEN), 0 when there is none. */
+  firstUnseenUid(): number {
+    return this.#st.table.firstUnseen();
   }
 
   /** Total size of the messages, for quota accounting. */
@@ -365,7 +375,10 @@ export class Folder {
       // next open must read them again.
       const unknown = { mtime: -1, checkedAt: 0 };
       if (opts.stale) index.close(unknown, unknown, modseqs.highest);
-      else index.close(dirs.mark("new"), dirs.mark("cur"), modseqs.highest);
+      else {
+        const summary = this.#loaded ? summaryOf(this.#st) : null;
+        index.close(dirs.mark("new"), dirs.mark("cur"), modseqs.highest, summary);
+      }
       this.#closed = true;
       return Promise.resolve();
     });

@@ -80,6 +80,7 @@ CREATE TABLE IF NOT EXISTS cache (
   bodystructure TEXT, bodystructure_utf8 TEXT) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS keys (base TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS saved (uid INTEGER PRIMARY KEY, at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS summary (k INTEGER PRIMARY KEY, v BLOB NOT NULL);
 `;
 
 function removeFiles(path: string): void {
@@ -120,6 +121,9 @@ export class FolderIndex {
       savedPut: p("INSERT OR REPLACE INTO saved (uid, at) VALUES (?, ?)"),
       savedGet: p("SELECT at FROM saved WHERE uid = ?"),
       savedDel: p("DELETE FROM saved WHERE uid = ?"),
+      summaryGet: p("SELECT v FROM summary WHERE k = 1"),
+      summaryPut: p("INSERT OR REPLACE INTO summary (k, v) VALUES (1, ?)"),
+      summaryDel: p("DELETE FROM summary"),
     };
     // Rows as arrays: several times faster than objects for 100,000 rows.
     for (const q of [this.#q.rows, this.#q.vanishedSince, this.#q.keysPage]) {
@@ -206,7 +210,10 @@ export class FolderIndex {
 
   /** Drops every row: the index is started again for `uidValidity` (inside tx()). */
   reset(uidValidity: number, highestModseq: number): void {
-    this.#db.exec("DELETE FROM msg; DELETE FROM vanished; DELETE FROM meta; DELETE FROM saved;");
+    this.#db.exec(
+      "DELETE FROM msg; DELETE FROM vanished; DELETE FROM meta; DELETE FROM saved;" +
+        "DELETE FROM summary;",
+    );
     this.setMeta({
       format: FORMAT,
       uidvalidity: uidValidity,
@@ -218,6 +225,22 @@ export class FolderIndex {
 
   setMeta(values: Record<string, number>): void {
     for (const [k, v] of Object.entries(values)) this.#q.setMeta.run(k, v);
+  }
+
+  /**
+   * The summary written at the last clean close (summary.ts), taken out of the index so
+   * it is used once: a later change without a new one can never make it stale.
+   */
+  takeSummary(): Uint8Array | null {
+    const r = this.#q.summaryGet.get() as { v: Uint8Array } | undefined;
+    if (!r) return null;
+    this.#q.summaryDel.run();
+    return r.v instanceof Uint8Array ? r.v : null;
+  }
+
+  /** Stores the summary (inside tx(), with the clean close). */
+  putSummary(bytes: Uint8Array): void {
+    this.#q.summaryPut.run(bytes);
   }
 
   setDirs(newDir: DirMark, curDir: DirMark): void {

@@ -36,20 +36,31 @@ export class IndexLink {
   }
 
   /**
-   * Opens the index. Its state (meta and rows) counts only when it was written for this
-   * UIDVALIDITY; otherwise meta is null and the caller starts the index over.
+   * Opens the index: its meta (null when it has none) and the summary of its last clean
+   * close, if any (summary.ts: taken out of the index as it is read). The rows are read
+   * with rows().
    */
-  open(uidValidity: number): { meta: IndexMeta | null; rows: IndexRow[] } {
+  open(): { meta: IndexMeta | null; summary: Uint8Array | null } {
     try {
       const opened = FolderIndex.open(this.#path);
       this.#index = opened.index;
-      if (opened.meta && opened.meta.uidValidity === uidValidity) {
-        return { meta: opened.meta, rows: opened.index.rows() };
-      }
+      const summary = opened.meta ? opened.index.takeSummary() : null;
+      return { meta: opened.meta, summary };
     } catch (e) {
       this.#failed(e);
     }
-    return { meta: null, rows: [] };
+    return { meta: null, summary: null };
+  }
+
+  /** Every message row, or null without a (working) index. */
+  rows(): IndexRow[] | null {
+    if (!this.#index) return null;
+    try {
+      return this.#index.rows();
+    } catch (e) {
+      this.#failed(e);
+      return null;
+    }
   }
 
   /** One index transaction; a failing index is dropped (and rebuilt at the next open). */
@@ -170,14 +181,22 @@ export class IndexLink {
    * Writes what is pending, the directory marks and a clean mark with the final
    * HIGHESTMODSEQ, and closes the index.
    */
-  close(newDir: DirMark, curDir: DirMark, highestModseq: number): void {
+  close(
+    newDir: DirMark,
+    curDir: DirMark,
+    highestModseq: number,
+    summary: Uint8Array | null = null,
+  ): void {
     if (this.#flushTimer !== undefined) clearTimeout(this.#flushTimer);
     this.#flushTimer = undefined;
     this.#flush();
     const ix = this.#index;
     if (ix) {
       try {
-        ix.tx(() => ix.setDirs(newDir, curDir));
+        ix.tx(() => {
+          ix.setDirs(newDir, curDir);
+          if (summary) ix.putSummary(summary);
+        });
         ix.setClean(true, highestModseq);
       } catch (e) {
         log("store").warn(`closing the index of ${this.#path}: ${(e as Error)?.message ?? e}`);

@@ -7,6 +7,17 @@
 import { join } from "node:path";
 import { fileNameFor } from "../maildir_names.ts";
 import type { IndexRow } from "./index_db.ts";
+import type { FolderSummary } from "./summary.ts";
+
+/**
+ * Rows not read yet (see MessageTable.loadLazy): the summary that stands in for them
+ * and how to read them (null: they could not be, the folder is read again).
+ */
+interface Deferred {
+  summary: FolderSummary;
+  rows: () => IndexRow[] | null;
+  lost: () => void;
+}
 
 export interface MessageEntry {
   readonly uid: number;
@@ -33,9 +44,11 @@ export function entryPath(folderPath: string, e: MessageEntry): string {
 
 export class MessageTable {
   readonly #byUid = new Map<number, MessageEntry>();
+  /** Rows still in the index; the counters and UIDs below come from its summary meanwhile. */
+  #deferred: Deferred | null = null;
   #expungeGeneration = 0;
   /** The UIDs in order, [0, #count); appended in place, replaced when messages leave. */
-  #uids = new Uint32Array(64);
+  #uids: Uint32Array<ArrayBuffer> = new Uint32Array(64);
   #count = 0;
   #unseen = 0;
   #deleted = 0;
@@ -44,7 +57,67 @@ export class MessageTable {
 
   /** Messages by UID; insertion order is UID order because UIDs only grow. */
   get byUid(): ReadonlyMap<number, MessageEntry> {
+    this.#ready();
     return this.#byUid;
+  }
+
+  /**
+   * Starts from a summary (summary.ts) instead of the rows: they are read on first use of
+   * an entry. Counters, the UID snapshot and the \Recent count are the summary's until then.
+   */
+  loadLazy(summary: FolderSummary, rows: () => IndexRow[] | null, lost: () => void): void {
+    this.clear();
+    this.#deferred = { summary, rows, lost };
+    this.#uids = summary.uids;
+    this.#count = summary.count;
+    this.#unseen = summary.unseen;
+    this.#deleted = summary.deleted;
+    this.#bytes = summary.bytes;
+  }
+
+  /** The entries are in memory (reads the deferred rows). */
+  #ready(): void {
+    const d = this.#deferred;
+    if (!d) return;
+    this.#deferred = null;
+    const rows = d.rows();
+    const { uids, count } = d.summary;
+    this.#uids = new Uint32Array(Math.max(64, uids.length));
+    this.#count =
+      this.#unseen =
+      this.#deleted =
+      this.#bytes =
+        0;
+    if (rows !== null) { for (const r of rows) this.insert(entryOf(r)); }
+    let same = rows !== null && this.#count === count;
+    for (let i = 0; same && i < count; i++) same = this.#uids[i] === uids[i];
+    // Views took the summary's UIDs: if the rows differ, they compare theirs again.
+    if (!same) this.#expungeGeneration++;
+    if (rows === null) d.lost(); // the index failed meanwhile: the directories are read again
+  }
+
+  /** How many messages (without reading deferred rows). */
+  get count(): number {
+    return this.#count;
+  }
+
+  /** How many are in new/ (IMAP \Recent), without reading deferred rows. */
+  get recentCount(): number {
+    return this.#deferred ? this.#deferred.summary.inNew.length : this.#inNew.size;
+  }
+
+  /** The UIDs of the messages in new/, without reading deferred rows. */
+  recentUids(): Uint32Array {
+    if (this.#deferred) return this.#deferred.summary.inNew;
+    return Uint32Array.from(this.#inNew);
+  }
+
+  /** UID of the first message without \Seen, 0 when there is none. */
+  firstUnseen(): number {
+    if (this.#deferred) return this.#deferred.summary.firstUnseen;
+    if (this.#unseen === 0) return 0;
+    for (const e of this.#byUid.values()) if (!e.flags.includes("S")) return e.uid;
+    return 0;
   }
 
   /** Bumped when messages leave: views compare their UIDs with ours only then. */
@@ -54,6 +127,7 @@ export class MessageTable {
 
   /** UIDs of the messages still in new/ (IMAP \Recent). */
   get inNew(): ReadonlySet<number> {
+    this.#ready();
     return this.#inNew;
   }
 
@@ -71,7 +145,7 @@ export class MessageTable {
 
   /** How many of our messages are in new/ or in cur/. */
   filesIn(sub: "new" | "cur"): number {
-    return sub === "new" ? this.#inNew.size : this.#byUid.size - this.#inNew.size;
+    return sub === "new" ? this.recentCount : this.#count - this.recentCount;
   }
 
   lastUid(): number {
@@ -79,12 +153,13 @@ export class MessageTable {
   }
 
   /** The UIDs in order: `uids[0 .. count)`. Never changed in place below `count`. */
-  snapshot(): { uids: Uint32Array; count: number } {
+  snapshot(): { uids: Uint32Array<ArrayBuffer>; count: number } {
     return { uids: this.#uids, count: this.#count };
   }
 
   /** Forgets every message (a new load or a new UIDVALIDITY). */
   clear(): void {
+    this.#deferred = null;
     this.#byUid.clear();
     this.#uids = new Uint32Array(64);
     this.#count = 0;
@@ -95,6 +170,7 @@ export class MessageTable {
 
   /** Adds an entry whose UID is above every other. */
   insert(e: MessageEntry): void {
+    this.#ready();
     this.#byUid.set(e.uid, e);
     if (this.#count === this.#uids.length) {
       const grown = new Uint32Array(this.#uids.length * 2);
@@ -107,6 +183,7 @@ export class MessageTable {
 
   /** Changes an entry in place (a rename: new flags, or moved to cur/). */
   update(e: MessageEntry, changes: EntryChanges): void {
+    this.#ready();
     this.#account(e, -1);
     Object.assign(e, changes);
     this.#account(e, 1);
@@ -114,12 +191,14 @@ export class MessageTable {
 
   /** Removes an entry; call rebuildUids() once the batch is done. */
   remove(e: MessageEntry): void {
+    this.#ready();
     this.#account(e, -1);
     this.#byUid.delete(e.uid);
   }
 
   /** A new UID snapshot after removals (the old one stays valid for its holders). */
   rebuildUids(): void {
+    this.#ready();
     const next = new Uint32Array(Math.max(64, Math.ceil(this.#byUid.size * 1.25)));
     let i = 0;
     for (const uid of this.#byUid.keys()) next[i++] = uid;
@@ -163,7 +242,8 @@ export function entryOf(r: IndexRow): MessageEntry {
     uid: r.uid,
     base: r.base,
     sub: r.sub,
-    name: r.name ?? (r.sub === "cur" ? fileNameFor(r.base, r.flags) : r.base),
+    // Index rows hold sorted flags: the canonical name needs no sortFlags.
+    name: r.name ?? (r.sub === "cur" ? `${r.base}:2,${r.flags}` : r.base),
     flags: r.flags,
     size: r.size,
     internalDate: r.internalDate,
