@@ -36,6 +36,8 @@ export interface MessageKeys {
   reply: boolean;
   /** Decoded, unfolded values of every Subject field, as written (SEARCH SUBJECT). */
   subjects: string[];
+  /** `subjects` in SEARCH's fold form, kept once a search needed them (not stored). */
+  subjectsFolded?: string[];
   /** The Date: field as an instant (ms), null when missing or unusable. */
   sent: number | null;
   /** addr-mailbox of the first mailbox of From, To, Cc (casemapped; "" when none). */

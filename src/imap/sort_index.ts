@@ -23,6 +23,7 @@ import { log } from "../log.ts";
 import { acquireKeysReader, keysReaderSlots, readKeys, releaseKeysReader } from "./keys_reader.ts";
 import { toCrlf } from "../message/line_endings.ts";
 import type { Folder, MessageEntry } from "../store/folder/folder.ts";
+import { yieldToEventLoop } from "../store/fsutil.ts";
 import {
   decodeKeys,
   emailIdOf,
@@ -38,13 +39,13 @@ const PARALLEL_BACKGROUND = 8;
 const WORKER_MIN = 200;
 const BATCH = 64;
 /** Stored keys read per page (a page is decoded in a few ms). */
-const PAGE = 500;
+const PAGE = 2000;
 /** On the event loop, files up to this size are read whole (one operation, and the EMAILID). */
 const WHOLE_UP_TO = 32 << 10;
 /** The longest header block read for keys. */
 const HEADER_CAP = 64 << 10;
 
-const yieldNow = () => new Promise<void>((r) => setTimeout(r, 0));
+const yieldNow = yieldToEventLoop;
 
 export class FolderKeys {
   #byBase = new Map<string, MessageKeys>();

@@ -6,7 +6,7 @@
  * message is left to the next scan.
  */
 import { join } from "node:path";
-import { eachParallel, syncDir } from "../fsutil.ts";
+import { eachParallel, syncDir, yieldToEventLoop } from "../fsutil.ts";
 import { fileNameFor, sortFlags } from "../maildir_names.ts";
 import { type Sub, SUBS } from "./dirs.ts";
 import { type EntryChanges, entryPath, type MessageEntry } from "./messages.ts";
@@ -55,7 +55,7 @@ async function inSlices<T>(items: readonly T[], work: (item: T) => void): Promis
   for (let i = 0; i < items.length; i++) {
     work(items[i]);
     if ((i & 31) === 31 && performance.now() - sliceStart > SLICE_MS) {
-      await new Promise((r) => setTimeout(r, 0));
+      await yieldToEventLoop();
       sliceStart = performance.now();
     }
   }

@@ -28,6 +28,9 @@ import { type AddItem, AddQueue, adoptFiles } from "./add.ts";
 import { claimRecent, expunge, type FlagUpdate, updateFlags } from "./changes.ts";
 import { entryPath, type MessageEntry } from "./messages.ts";
 import { checkDirs } from "./scan.ts";
+import type { Sub } from "./dirs.ts";
+import { verifyDir } from "./verify.ts";
+import { log } from "../../log.ts";
 import { type FolderState, loadFolderState, newFolderState, summaryOf } from "./state.ts";
 
 export type { CacheRow } from "./index_db.ts";
@@ -46,6 +49,7 @@ export class Folder {
   readonly #adds = new AddQueue();
   #loaded = false;
   #closed = false;
+  readonly #verifying = new Set<Sub>();
 
   constructor(path: string) {
     this.path = path;
@@ -97,7 +101,19 @@ export class Folder {
     return this.#mutex.run(async () => {
       if (!this.#loaded) await this.#load();
       await this.#check(force);
+      for (const sub of this.#st.dirs.takeVerifyDue()) this.#startVerify(sub);
     });
+  }
+
+  /** A big directory's periodic verification, in the background (verify.ts). */
+  #startVerify(sub: Sub): void {
+    if (this.#verifying.has(sub) || this.#closed) return;
+    this.#verifying.add(sub);
+    verifyDir(this.#st, this.#mutex, sub, () => this.#check(true))
+      .catch((e) =>
+        log("store").warn(`verifying ${this.path}/${sub}: ${(e as Error)?.message ?? e}`)
+      )
+      .finally(() => this.#verifying.delete(sub));
   }
 
   async #load(): Promise<void> {

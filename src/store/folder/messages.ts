@@ -46,6 +46,7 @@ export class MessageTable {
   readonly #byUid = new Map<number, MessageEntry>();
   /** Rows still in the index; the counters and UIDs below come from its summary meanwhile. */
   #deferred: Deferred | null = null;
+  #mutations = 0;
   #expungeGeneration = 0;
   /** The UIDs in order, [0, #count); appended in place, replaced when messages leave. */
   #uids: Uint32Array<ArrayBuffer> = new Uint32Array(64);
@@ -159,6 +160,7 @@ export class MessageTable {
 
   /** Forgets every message (a new load or a new UIDVALIDITY). */
   clear(): void {
+    this.#mutations++;
     this.#deferred = null;
     this.#byUid.clear();
     this.#uids = new Uint32Array(64);
@@ -207,7 +209,13 @@ export class MessageTable {
     this.#expungeGeneration++;
   }
 
+  /** Bumped by every change to an entry (a background reader checks it did not miss one). */
+  get mutations(): number {
+    return this.#mutations;
+  }
+
   #account(e: MessageEntry, sign: 1 | -1): void {
+    this.#mutations++;
     if (!e.flags.includes("S")) this.#unseen += sign;
     if (e.flags.includes("T")) this.#deleted += sign;
     if (e.sub === "new") {
