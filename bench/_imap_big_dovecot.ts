@@ -158,8 +158,13 @@ protocol imap {
         stderr: "null",
       }).output();
       if (!out.success) throw new Error(`dovecot -c ${conf} failed (see ${root}/log)`);
-      masterPid = Number((await Deno.readTextFile(join(root, "run", "master.pid"))).trim());
       await waitPort();
+      // Written by the daemon once it has detached.
+      for (let i = 0; i < 100 && !masterPid; i++) {
+        const text = await Deno.readTextFile(join(root, "run", "master.pid")).catch(() => "");
+        masterPid = Number(text.trim()) || 0;
+        if (!masterPid) await new Promise((r) => setTimeout(r, 100));
+      }
     },
     async stop() {
       if (!masterPid) return;
