@@ -365,6 +365,16 @@ export class Folder {
     return this.#st.index.keysPage(after, limit);
   }
 
+  /** Stored key texts a page at a time, by UID after `after` (IndexLink.keysByUid). */
+  keysByUid(after: number, limit: number): { rows: [number, string][]; done: boolean } {
+    return this.#st.index.keysByUid(after, limit);
+  }
+
+  /** Forgets stored key texts of messages no longer in the folder. */
+  keysDropOrphans(): void {
+    this.#st.index.keysDropOrphans();
+  }
+
   /** One message's stored key text, if any. */
   keysGet(base: string): string | undefined {
     return this.#st.index.keysGet(base);

@@ -116,6 +116,13 @@ export class FolderIndex {
       cacheDel: p("DELETE FROM cache WHERE base = ?"),
       keysPage: p("SELECT base, v FROM keys WHERE base > ? ORDER BY base LIMIT ?"),
       keysGet: p("SELECT v FROM keys WHERE base = ?"),
+      // Each message row in UID order, its keys found by base name (the keys' key).
+      keysByUid: p(
+        "SELECT m.uid, k.v FROM msg m JOIN keys k ON k.base = m.base WHERE m.uid > ? " +
+          "ORDER BY m.uid LIMIT ?",
+      ),
+      keysExcess: p("SELECT (SELECT count(*) FROM keys) - (SELECT count(*) FROM msg) AS n"),
+      keysOrphans: p("DELETE FROM keys WHERE base NOT IN (SELECT base FROM msg)"),
       keysPut: p("INSERT OR REPLACE INTO keys VALUES (?, ?)"),
       keysDel: p("DELETE FROM keys WHERE base = ?"),
       savedPut: p("INSERT OR REPLACE INTO saved (uid, at) VALUES (?, ?)"),
@@ -126,7 +133,7 @@ export class FolderIndex {
       summaryDel: p("DELETE FROM summary"),
     };
     // Rows as arrays: several times faster than objects for 100,000 rows.
-    for (const q of [this.#q.rows, this.#q.vanishedSince, this.#q.keysPage]) {
+    for (const q of [this.#q.rows, this.#q.vanishedSince, this.#q.keysPage, this.#q.keysByUid]) {
       (q as unknown as { setReturnArrays(on: boolean): void }).setReturnArrays(true);
     }
   }
@@ -366,6 +373,23 @@ export class FolderIndex {
       String(r[0]),
       String(r[1]),
     ]);
+  }
+
+  /** Stored key texts by UID, for the messages after `after`, at most `limit`. */
+  keysByUid(after: number, limit: number): [number, string][] {
+    return (this.#q.keysByUid.all(after, limit) as unknown as unknown[][]).map((r) => [
+      Number(r[0]),
+      String(r[1]),
+    ]);
+  }
+
+  /**
+   * Deletes stored keys whose message is not in the folder (deleted by other software),
+   * when there are more stored keys than messages.
+   */
+  keysDropOrphans(): void {
+    const r = this.#q.keysExcess.get() as { n: number };
+    if (Number(r.n) > 0) this.#q.keysOrphans.run();
   }
 
   keysGet(base: string): string | undefined {

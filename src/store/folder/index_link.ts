@@ -141,6 +141,27 @@ export class IndexLink {
     return { rows: [...rows, ...this.#pendingKeys], done: true };
   }
 
+  /**
+   * Stored keys by UID (index_db.ts keysByUid), a page at a time; keys not written yet
+   * are left to keysGet.
+   */
+  keysByUid(after: number, limit: number): { rows: [number, string][]; done: boolean } {
+    if (!this.#index) return { rows: [], done: true };
+    try {
+      const rows = this.#index.keysByUid(after, limit);
+      return { rows, done: rows.length < limit };
+    } catch (e) {
+      this.#failed(e);
+      return { rows: [], done: true };
+    }
+  }
+
+  /** Drops stored keys of messages no longer in the folder (pending ones written first). */
+  keysDropOrphans(): void {
+    this.#flush();
+    this.tx((ix) => ix.keysDropOrphans());
+  }
+
   /** One message's stored key text (pending first). */
   keysGet(base: string): string | undefined {
     const pending = this.#pendingKeys.get(base);
