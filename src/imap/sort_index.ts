@@ -178,6 +178,7 @@ export class FolderKeys {
     await this.load();
     // Once per load of the folder: two counts of 100,000 rows are not for every SELECT.
     if (!this.#orphansChecked) this.folder.keysDropOrphans();
+    await this.folder.entriesReady();
     this.#orphansChecked = true;
     const started = performance.now(), before = this.#byUid.size;
     await this.#fill([...this.folder.messages.values()], PARALLEL_BACKGROUND);

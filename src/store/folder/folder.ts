@@ -69,6 +69,15 @@ export class Folder {
     return this.#st.modseqs.highest;
   }
 
+  /**
+   * The entries in memory, read a page at a time after a summary start (the first use
+   * of `messages` would read them all at once): background work that will go through
+   * every message awaits this first.
+   */
+  entriesReady(): Promise<void> {
+    return this.#st.table.prefetch();
+  }
+
   /** Messages by UID; insertion order is UID order because UIDs only grow. */
   get messages(): ReadonlyMap<number, MessageEntry> {
     return this.#st.table.byUid;

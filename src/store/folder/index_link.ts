@@ -63,6 +63,17 @@ export class IndexLink {
     }
   }
 
+  /** Message rows after UID `after` (a page), or null without a (working) index. */
+  rowsAfter(after: number, limit: number): IndexRow[] | null {
+    if (!this.#index) return null;
+    try {
+      return this.#index.rowsAfter(after, limit);
+    } catch (e) {
+      this.#failed(e);
+      return null;
+    }
+  }
+
   /** One index transaction; a failing index is dropped (and rebuilt at the next open). */
   tx(work: (ix: FolderIndex) => void): void {
     const ix = this.#index;

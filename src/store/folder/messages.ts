@@ -5,6 +5,7 @@
  * as index rows are here too.
  */
 import { join } from "node:path";
+import { setImmediate } from "node:timers";
 import { fileNameFor } from "../maildir_names.ts";
 import type { IndexRow } from "./index_db.ts";
 import type { FolderSummary } from "./summary.ts";
@@ -16,8 +17,14 @@ import type { FolderSummary } from "./summary.ts";
 interface Deferred {
   summary: FolderSummary;
   rows: () => IndexRow[] | null;
+  /** A page of rows after a UID (prefetch). */
+  page: (after: number, limit: number) => IndexRow[] | null;
   lost: () => void;
+  prefetching?: Promise<void>;
 }
+
+/** Rows read per page by prefetch (a few milliseconds each). */
+const PREFETCH_PAGE = 4000;
 
 export interface MessageEntry {
   readonly uid: number;
@@ -66,9 +73,9 @@ export class MessageTable {
    * Starts from a summary (summary.ts) instead of the rows: they are read on first use of
    * an entry. Counters, the UID snapshot and the \Recent count are the summary's until then.
    */
-  loadLazy(summary: FolderSummary, rows: () => IndexRow[] | null, lost: () => void): void {
+  loadLazy(summary: FolderSummary, source: Omit<Deferred, "summary">): void {
     this.clear();
-    this.#deferred = { summary, rows, lost };
+    this.#deferred = { summary, ...source };
     this.#uids = summary.uids;
     this.#count = summary.count;
     this.#unseen = summary.unseen;
@@ -80,8 +87,35 @@ export class MessageTable {
   #ready(): void {
     const d = this.#deferred;
     if (!d) return;
-    this.#deferred = null;
     const rows = d.rows();
+    this.#install(d, rows === null ? null : rows.map(entryOf));
+  }
+
+  /**
+   * Reads deferred rows a page at a time, yielding between pages, and puts them in place
+   * unless something needed them meanwhile (then they were read at once). Background work
+   * that will touch every entry calls this first: no long hold of the event loop.
+   */
+  prefetch(): Promise<void> {
+    const d = this.#deferred;
+    if (!d) return Promise.resolve();
+    return d.prefetching ??= (async () => {
+      const entries: MessageEntry[] = [];
+      for (let after = 0;;) {
+        if (this.#deferred !== d) return;
+        const page = d.page(after, PREFETCH_PAGE);
+        if (page === null) return this.#ready();
+        for (const r of page) entries.push(entryOf(r));
+        if (page.length < PREFETCH_PAGE) break;
+        after = page[page.length - 1].uid;
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+      if (this.#deferred === d) this.#install(d, entries);
+    })();
+  }
+
+  #install(d: Deferred, entries: MessageEntry[] | null): void {
+    this.#deferred = null;
     const { uids, count } = d.summary;
     this.#uids = new Uint32Array(Math.max(64, uids.length));
     this.#count =
@@ -89,12 +123,12 @@ export class MessageTable {
       this.#deleted =
       this.#bytes =
         0;
-    if (rows !== null) { for (const r of rows) this.insert(entryOf(r)); }
-    let same = rows !== null && this.#count === count;
+    if (entries !== null) { for (const e of entries) this.insert(e); }
+    let same = entries !== null && this.#count === count;
     for (let i = 0; same && i < count; i++) same = this.#uids[i] === uids[i];
     // Views took the summary's UIDs: if the rows differ, they compare theirs again.
     if (!same) this.#expungeGeneration++;
-    if (rows === null) d.lost(); // the index failed meanwhile: the directories are read again
+    if (entries === null) d.lost(); // the index failed meanwhile: the directories are read again
   }
 
   /** How many messages (without reading deferred rows). */

@@ -80,7 +80,11 @@ async function startFromSummary(st: FolderState, meta: IndexMeta, bytes: Uint8Ar
   clearMessages(st);
   st.modseqs.load(meta);
   st.dirs.load(meta.newDir, meta.curDir);
-  st.table.loadLazy(s, () => st.index.rows(), () => st.dirs.reset());
+  st.table.loadLazy(s, {
+    rows: () => st.index.rows(),
+    page: (after, limit) => st.index.rowsAfter(after, limit),
+    lost: () => st.dirs.reset(),
+  });
   st.uids.cover(st.table.lastUid());
   return true;
 }

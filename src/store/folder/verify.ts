@@ -69,9 +69,9 @@ export async function verifyDir(
   const dir = join(st.path, sub);
   const startedAt = Date.now();
   const mark = st.dirs.mark(sub);
-  void st.table.byUid; // rows not read yet (a summary start) are read first
   const mutations = st.table.mutations;
   if ((await mtimeOf(dir)) !== mark.mtime) return; // changed: the next check scans it
+  await st.table.prefetch(); // rows not read yet (a summary start), without a long hold
   // Our entries in this directory, by exact name (a mutation meanwhile voids the check).
   const ours = function* () {
     for (const e of st.table.byUid.values()) if (e.sub === sub) yield e.name;
