@@ -18,6 +18,8 @@ export interface PrivateDovecot {
   stop(): Promise<void>;
   /** VmRSS of the imap processes serving sessions now (bytes, summed). */
   imapRss(): number;
+  /** CPU time (user + system, ms) the imap processes used so far, summed. */
+  imapCpu(): number;
   remove(): Promise<void>;
 }
 
@@ -48,6 +50,18 @@ function procStat(pid: string): { comm: string; ppid: number } | null {
     return { comm, ppid };
   } catch {
     return null;
+  }
+}
+
+/** CPU time (user + system) of a process so far, in ms. */
+export function cpuMs(pid: number): number {
+  try {
+    const s = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
+    // Fields 14 and 15 of proc(5) (utime, stime) are 12 and 13 after the command name.
+    return (Number(f[11]) + Number(f[12])) * 10; // clock ticks of 10 ms (USER_HZ 100)
+  } catch {
+    return 0;
   }
 }
 
@@ -144,6 +158,15 @@ protocol imap {
     }
     throw new Error(`dovecot did not listen on ${port} (see ${root}/log/dovecot.log)`);
   };
+  const imapPids = () => {
+    const out: string[] = [];
+    for (const e of Deno.readDirSync("/proc")) {
+      if (!/^\d+$/.test(e.name)) continue;
+      const st = procStat(e.name);
+      if (st?.comm === "imap" && st.ppid === masterPid) out.push(e.name);
+    }
+    return out;
+  };
   const self: PrivateDovecot = {
     port,
     user,
@@ -179,11 +202,12 @@ protocol imap {
     },
     imapRss() {
       let sum = 0;
-      for (const e of Deno.readDirSync("/proc")) {
-        if (!/^\d+$/.test(e.name)) continue;
-        const st = procStat(e.name);
-        if (st?.comm === "imap" && st.ppid === masterPid) sum += rssOf(e.name);
-      }
+      for (const pid of imapPids()) sum += rssOf(pid);
+      return sum;
+    },
+    imapCpu() {
+      let sum = 0;
+      for (const pid of imapPids()) sum += cpuMs(Number(pid));
       return sum;
     },
     async remove() {
