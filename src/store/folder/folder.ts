@@ -369,11 +369,6 @@ export class Folder {
 
   // ---- SORT / THREAD keys (src/imap/message_keys.ts), opaque text per base name ----
 
-  /** Stored key texts a page at a time, in base order after `after` (IndexLink.keysPage). */
-  keysPage(after: string, limit: number): { rows: [string, string][]; done: boolean } {
-    return this.#st.index.keysPage(after, limit);
-  }
-
   /** Stored key texts a page at a time, by UID after `after` (IndexLink.keysByUid). */
   keysByUid(after: number, limit: number): { rows: [number, string][]; done: boolean } {
     return this.#st.index.keysByUid(after, limit);
@@ -392,11 +387,6 @@ export class Folder {
   /** Remembers a message's key text in the index (written in batches). */
   keysPut(base: string, text: string): void {
     this.#st.index.keysPut(base, text);
-  }
-
-  /** Forgets stored key texts of base names no longer in the folder. */
-  keysDelete(bases: readonly string[]): void {
-    this.#st.index.keysDelete(bases);
   }
 
   /**

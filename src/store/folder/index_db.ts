@@ -135,7 +135,6 @@ export class FolderIndex {
       cacheGet: p("SELECT * FROM cache WHERE base = ?"),
       cachePut: p("INSERT OR REPLACE INTO cache VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
       cacheDel: p("DELETE FROM cache WHERE base = ?"),
-      keysPage: p("SELECT base, v FROM keys WHERE base > ? ORDER BY base LIMIT ?"),
       keysGet: p("SELECT v FROM keys WHERE base = ?"),
       // Each message row in UID order, its keys found by base name (the keys' key).
       keysByUid: p(
@@ -154,7 +153,7 @@ export class FolderIndex {
       summaryDel: p("DELETE FROM summary"),
     };
     // Rows as arrays: several times faster than objects for 100,000 rows.
-    const arrays = [this.#q.rows, this.#q.rowsAfter, this.#q.vanishedSince, this.#q.keysPage];
+    const arrays = [this.#q.rows, this.#q.rowsAfter, this.#q.vanishedSince];
     for (const q of [...arrays, this.#q.keysByUid]) {
       (q as unknown as { setReturnArrays(on: boolean): void }).setReturnArrays(true);
     }
@@ -378,17 +377,6 @@ export class FolderIndex {
     );
   }
 
-  /**
-   * Stored key texts by base name, in base order after `after`, at most `limit` (a
-   * folder's keys are read a page at a time, so the reader can yield between pages).
-   */
-  keysPage(after: string, limit: number): [string, string][] {
-    return (this.#q.keysPage.all(after, limit) as unknown as unknown[][]).map((r) => [
-      String(r[0]),
-      String(r[1]),
-    ]);
-  }
-
   /** Stored key texts by UID, for the messages after `after`, at most `limit`. */
   keysByUid(after: number, limit: number): [number, string][] {
     return (this.#q.keysByUid.all(after, limit) as unknown as unknown[][]).map((r) => [
@@ -413,10 +401,6 @@ export class FolderIndex {
 
   keysPut(base: string, text: string): void {
     this.#q.keysPut.run(base, text);
-  }
-
-  keysDelete(base: string): void {
-    this.#q.keysDel.run(base);
   }
 
   close(): void {

@@ -136,23 +136,6 @@ export class IndexLink {
   }
 
   /**
-   * One page of stored sort/thread keys (index_db.ts keysPage); the last one (`done`)
-   * also carries the keys not written yet. Without an index, only those.
-   */
-  keysPage(after: string, limit: number): { rows: [string, string][]; done: boolean } {
-    let rows: [string, string][] = [];
-    if (this.#index) {
-      try {
-        rows = this.#index.keysPage(after, limit);
-      } catch (e) {
-        this.#failed(e);
-      }
-    }
-    if (rows.length === limit) return { rows, done: false };
-    return { rows: [...rows, ...this.#pendingKeys], done: true };
-  }
-
-  /**
    * Stored keys by UID (index_db.ts keysByUid), a page at a time; keys not written yet
    * are left to keysGet.
    */
@@ -183,14 +166,6 @@ export class IndexLink {
       this.#failed(e);
       return undefined;
     }
-  }
-
-  /** Forgets key texts of messages that are not in the folder (written at once). */
-  keysDelete(bases: readonly string[]): void {
-    for (const b of bases) this.#pendingKeys.delete(b);
-    this.tx((ix) => {
-      for (const b of bases) ix.keysDelete(b);
-    });
   }
 
   keysPut(base: string, text: string): void {
