@@ -37,7 +37,7 @@ function moveIntoCur(
   changes: EntryChanges = {},
 ): boolean {
   try {
-    Deno.renameSync(entryPath(st.path, e), join(st.path, "cur", name));
+    Deno.renameSync(entryPath(st.path, e), `${st.path}/cur/${name}`);
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) return false;
     throw err;

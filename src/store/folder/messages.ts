@@ -4,7 +4,6 @@
  * Every change to an entry goes through here so the counters stay right; the entries
  * as index rows are here too.
  */
-import { join } from "node:path";
 import { setImmediate } from "node:timers";
 import { fileNameFor } from "../maildir_names.ts";
 import type { IndexRow } from "./index_db.ts";
@@ -45,8 +44,13 @@ export interface MessageEntry {
 /** What a change may set on an entry (its UID and base name never change). */
 export type EntryChanges = Partial<Pick<MessageEntry, "sub" | "name" | "flags" | "modseq">>;
 
+/**
+ * A message's file path. Concatenated, not path.join: the folder path is already
+ * normalized and a Maildir file name holds no "/", and join's normalization was a
+ * tenth of the event loop's time when 100,000 files are renamed.
+ */
 export function entryPath(folderPath: string, e: MessageEntry): string {
-  return join(folderPath, e.sub, e.name);
+  return `${folderPath}/${e.sub}/${e.name}`;
 }
 
 export class MessageTable {
