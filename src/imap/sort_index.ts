@@ -49,12 +49,14 @@ const yieldNow = yieldToEventLoop;
 
 export class FolderKeys {
   /**
-   * By UID, not base name: a number key costs a fraction of a string key whose string
-   * comes from elsewhere (100,000 lookups per SORT or SEARCH). A UID names one message
-   * for as long as the UIDVALIDITY lasts (`#validity`: all is forgotten when it changes).
+   * The keys live on the folder's entries (`entry.extra`): a SEARCH or SORT of 100,000
+   * messages reads a property of each instead of looking each up in a map of 100,000
+   * (which was most of a warm SUBJECT search), and they go with their message. Entries
+   * of a new UIDVALIDITY are new objects; `#validity` forgets what was being computed.
    */
-  #byUid = new Map<number, MessageKeys>();
   #validity = 0;
+  /** Keys read from files by this object (for the log line of a warm-up). */
+  #computed = 0;
   #orphansChecked = false;
   /** Every message below this UID had its keys computed (or was gone) by a warm-up. */
   #warmedUpTo = 0;
@@ -79,13 +81,16 @@ export class FolderKeys {
   async #load(): Promise<void> {
     this.#checkValidity();
     this.#loadedUidNext = this.folder.uidNext;
+    await this.folder.entriesReady();
     let after = 0;
     for (;;) {
       const { rows, done } = this.folder.keysByUid(after, PAGE);
+      const messages = this.folder.messages;
       for (const [uid, text] of rows) {
-        if (this.#byUid.has(uid)) continue;
+        const e = messages.get(uid);
+        if (!e || e.extra !== undefined) continue;
         const k = decodeKeys(text);
-        if (k) this.#byUid.set(uid, k);
+        if (k) e.extra = k;
       }
       if (done || rows.length === 0) break;
       after = rows[rows.length - 1][0];
@@ -99,20 +104,19 @@ export class FolderKeys {
     if (this.folder.uidValidity === this.#validity) return;
     this.#validity = this.folder.uidValidity;
     this.#warmedUpTo = 0;
-    this.#byUid.clear();
     this.#computing.clear();
   }
 
   /** The keys of a message if known, without reading its file (after load()). */
   peek(entry: MessageEntry): MessageKeys | undefined {
     if (this.folder.uidValidity !== this.#validity) this.#checkValidity();
-    const known = this.#byUid.get(entry.uid);
+    const known = entry.extra as MessageKeys | undefined;
     if (known || !this.#loaded || entry.uid < this.#loadedUidNext) return known;
     // Stored after the load (a delivery, a COPY): one index lookup.
     const text = this.folder.keysGet(entry.base);
     const k = text === undefined ? null : decodeKeys(text);
     if (!k) return undefined;
-    this.#byUid.set(entry.uid, k);
+    entry.extra = k;
     return k;
   }
 
@@ -124,7 +128,7 @@ export class FolderKeys {
     const under = this.#computing.get(entry.uid);
     if (under) {
       await under.catch(() => {});
-      const k = this.#byUid.get(entry.uid);
+      const k = entry.extra as MessageKeys | undefined;
       if (k) return k;
     }
     return await this.#track(entry.uid, this.#compute(entry));
@@ -144,7 +148,8 @@ export class FolderKeys {
     const { bytes, whole } = await this.folder.readHeader(entry, WHOLE_UP_TO, HEADER_CAP);
     // The EMAILID is a digest of the message as served (CRLF line endings).
     const keys = keysOfMessage(whole ? toCrlf(bytes) : bytes, whole);
-    this.#byUid.set(entry.uid, keys);
+    entry.extra = keys;
+    this.#computed++;
     this.folder.keysPut(entry.base, encodeKeys(keys));
     return keys;
   }
@@ -161,7 +166,6 @@ export class FolderKeys {
   /** Keys for every entry, in order (files read as needed); null for a message gone meanwhile. */
   async getAll(entries: readonly MessageEntry[]): Promise<(MessageKeys | null)[]> {
     await this.load();
-    this.#prune();
     await this.#fill(entries, PARALLEL);
     return entries.map((e) => this.peek(e) ?? null);
   }
@@ -183,14 +187,14 @@ export class FolderKeys {
     if (!this.#orphansChecked) this.folder.keysDropOrphans();
     await this.folder.entriesReady();
     this.#orphansChecked = true;
-    const started = performance.now(), before = this.#byUid.size;
+    const started = performance.now(), before = this.#computed;
     // Every SELECT asks for a warm-up: after a complete one, only messages that arrived
     // since are looked at (a pass over 100,000 entries per SELECT was most of the CPU
     // time of a busy big mailbox).
     const validity = this.#validity, upTo = this.folder.uidNext;
     await this.#fill(this.#entriesFrom(this.#warmedUpTo), PARALLEL_BACKGROUND);
     if (this.#validity === validity) this.#warmedUpTo = upTo;
-    const read = this.#byUid.size - before;
+    const read = this.#computed - before;
     if (read > 0) {
       const ms = Math.round(performance.now() - started);
       log("imap").info(
@@ -306,7 +310,8 @@ export class FolderKeys {
         left.push(e);
         return;
       }
-      this.#byUid.set(e.uid, k);
+      e.extra = k;
+      this.#computed++;
       folder.keysPut(e.base, r.text);
       if (r.mtime !== null && e.internalDate === null) folder.noteInternalDate(e, r.mtime);
     });
@@ -324,14 +329,6 @@ export class FolderKeys {
       }
     };
     await Promise.all(Array.from({ length: PARALLEL_BACKGROUND }, run));
-  }
-
-  /** Forgets keys of expunged messages once they are a third of what is held. */
-  #prune(): void {
-    if (this.#byUid.size <= this.folder.messageCount * 1.5 + 1000) return;
-    const kept = new Map<number, MessageKeys>();
-    for (const [uid, k] of this.#byUid) if (this.folder.messages.has(uid)) kept.set(uid, k);
-    this.#byUid = kept;
   }
 }
 

@@ -39,6 +39,11 @@ export interface MessageEntry {
   internalDate: number | null;
   /** RFC 7162 mod-sequence: the folder's mod-sequence when this message last changed. */
   modseq: number;
+  /**
+   * What a layer above keeps with the message (the IMAP SORT/SEARCH keys,
+   * src/imap/sort_index.ts): read with the entry, gone with it; never stored here.
+   */
+  extra: unknown;
 }
 
 /** What a change may set on an entry (its UID and base name never change). */
@@ -294,5 +299,6 @@ export function entryOf(r: IndexRow): MessageEntry {
     size: r.size,
     internalDate: r.internalDate,
     modseq: r.modseq,
+    extra: undefined,
   };
 }
