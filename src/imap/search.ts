@@ -185,7 +185,7 @@ export async function runSearch(
   for (let j = 0; j < n; j++) {
     const i = positions ? positions[j] : j;
     const uid = view.uids[i];
-    const entry = view.entry(uid);
+    const entry = view.entryAt(i);
     if (!entry) continue; // expunged by another session, not yet reported
     const recent = view.recent.size > 0 && view.recent.has(uid);
     const m = reuse

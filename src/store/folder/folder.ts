@@ -306,6 +306,11 @@ export class Folder {
     return this.#st.uids.hasBase(base, this.#st.table);
   }
 
+  /** The entry at position `i` of a uidSnapshot() (MessageTable.entryAt). */
+  entryAt(uids: Uint32Array, i: number): MessageEntry | undefined {
+    return this.#st.table.entryAt(uids, i);
+  }
+
   /** The UIDs in order: `uids[0 .. count)`. Never changed in place below `count`. */
   uidSnapshot(): { uids: Uint32Array; count: number } {
     return this.#st.table.snapshot();
