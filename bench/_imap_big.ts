@@ -16,7 +16,8 @@
  */
 import { join } from "node:path";
 import { fileNameFor, newBaseName } from "../src/store/maildir_names.ts";
-import type { TestServer } from "../tests/helpers/server.ts";
+import { seedUsers } from "../tests/helpers/imap.ts";
+import { startTestServer, type TestServer } from "../tests/helpers/server.ts";
 import {
   cpuMs,
   dovecotAvailable,
@@ -278,4 +279,52 @@ export async function bigComparison(opts: {
 export function vmRss(pid: number): number {
   const status = Deno.readTextFileSync(`/proc/${pid}/status`);
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;
+}
+
+/**
+ * `deno task bench imap -- --messages=N` with N of 50,000 or more: a fresh DirBase with
+ * one user whose INBOX gets `count` messages, the daemon, the comparison, and a headline.
+ */
+export async function bigOnly(opts: {
+  count: number;
+  stallSeconds: number;
+  dovecot: boolean;
+  denoArgs: string[];
+}): Promise<void> {
+  const { count } = opts;
+  const user = "big@bench.example", pass = "bench-pass";
+  const seed = await seedUsers({ [user]: pass });
+  const t0 = performance.now();
+  const octets = await seedBigMaildir(seed.roots[user], count, user);
+  console.log(
+    `big mailbox: ${count} messages, ${octets} octets written in ` +
+      `${((performance.now() - t0) / 1000).toFixed(1)} s`,
+  );
+  const srv = await startTestServer({
+    dirBase: seed.dirBase,
+    config: { LogLevel: "info" },
+    denoArgs: opts.denoArgs,
+  });
+  let figures: Figures = {};
+  try {
+    figures = await bigComparison({
+      srv,
+      root: seed.roots[user],
+      login: `LOGIN ${user} ${pass}`,
+      stallSeconds: opts.stallSeconds,
+      dovecot: opts.dovecot,
+    });
+  } finally {
+    await srv.stop();
+    await Deno.remove(seed.dirBase, { recursive: true }).catch(() => {});
+  }
+  const f = (k: string) => (figures[k] ?? "?").replace(/ \(.*/, "");
+  console.log(
+    `imap big: ${count} messages; first SELECT ${f("first SELECT (no index)")}; ` +
+      `SELECT after a restart ${f("SELECT after a restart")}; ` +
+      `UNSEEN ${f("SEARCH UNSEEN")}; SUBJECT warm ${f("UID SEARCH SUBJECT warm")}, after a ` +
+      `restart ${f("UID SEARCH SUBJECT first after a restart")}; RSS ${
+        f("RSS for the open folder")
+      }`,
+  );
 }

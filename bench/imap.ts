@@ -34,7 +34,7 @@ import { join, resolve } from "node:path";
 import { newBaseName } from "../src/store/maildir_names.ts";
 import { seedUsers } from "../tests/helpers/imap.ts";
 import { REPO, startTestServer } from "../tests/helpers/server.ts";
-import { bigComparison, seedBigMaildir } from "./_imap_big.ts";
+import { bigOnly } from "./_imap_big.ts";
 
 const args = parseArgs({
   args: Deno.args,
@@ -56,42 +56,12 @@ const denoArgs = args.values["cpu-prof"]
   ? ["--cpu-prof", `--cpu-prof-dir=${resolve(args.values["cpu-prof"])}`]
   : [];
 if (BIG_ONLY) {
-  const count = Number(args.values.messages);
-  const user = "big@bench.example", pass = "bench-pass";
-  const seed = await seedUsers({ [user]: pass });
-  const t0 = performance.now();
-  const octets = await seedBigMaildir(seed.roots[user], count, user);
-  console.log(
-    `big mailbox: ${count} messages, ${octets} octets written in ` +
-      `${((performance.now() - t0) / 1000).toFixed(1)} s`,
-  );
-  const srv = await startTestServer({
-    dirBase: seed.dirBase,
-    config: { LogLevel: "info" },
+  await bigOnly({
+    count: Number(args.values.messages),
+    stallSeconds: Number(args.values["stall-seconds"]),
+    dovecot: args.values.dovecot !== "false",
     denoArgs,
   });
-  let figures: Record<string, string> = {};
-  try {
-    figures = await bigComparison({
-      srv,
-      root: seed.roots[user],
-      login: `LOGIN ${user} ${pass}`,
-      stallSeconds: Number(args.values["stall-seconds"]),
-      dovecot: args.values.dovecot !== "false",
-    });
-  } finally {
-    await srv.stop();
-    await Deno.remove(seed.dirBase, { recursive: true }).catch(() => {});
-  }
-  const f = (k: string) => (figures[k] ?? "?").replace(/ \(.*/, "");
-  console.log(
-    `imap big: ${count} messages; first SELECT ${f("first SELECT (no index)")}; ` +
-      `SELECT after a restart ${f("SELECT after a restart")}; ` +
-      `UNSEEN ${f("SEARCH UNSEEN")}; SUBJECT warm ${f("UID SEARCH SUBJECT warm")}, after a ` +
-      `restart ${f("UID SEARCH SUBJECT first after a restart")}; RSS ${
-        f("RSS for the open folder")
-      }`,
-  );
   Deno.exit(0);
 }
 const N = Number(args.values.messages);
