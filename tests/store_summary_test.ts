@@ -178,3 +178,31 @@ Deno.test("summary: a damaged summary is ignored", async () => {
     await Deno.remove(base, { recursive: true });
   }
 });
+
+Deno.test("summary: an index of the previous version (no summary table) is read row by row", async () => {
+  const base = await Deno.makeTempDir({ prefix: "extremail-sum-" });
+  try {
+    const { root, seen, rows } = await prepared(base);
+    const db = new DatabaseSync(join(root, INDEX_FILE));
+    db.exec("DROP TABLE summary");
+    db.close();
+    let folder: Folder | undefined, store: MailStore | undefined;
+    const reads = await countListReads(async () => {
+      [folder, store] = await reopen(base, root);
+    });
+    ok(reads > 0, "the UID list is read: no summary to start from");
+    deepStrictEqual(counters(folder!), seen);
+    deepStrictEqual(rowsOf(folder!), rows);
+    // Closed by this version: the next start has a summary again.
+    await store!.close();
+    let again: Folder | undefined, store2: MailStore | undefined;
+    const reads2 = await countListReads(async () => {
+      [again, store2] = await reopen(base, root);
+    });
+    equal(reads2, 0);
+    deepStrictEqual(rowsOf(again!), rows);
+    await store2!.close();
+  } finally {
+    await Deno.remove(base, { recursive: true });
+  }
+});
