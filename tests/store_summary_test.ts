@@ -12,6 +12,7 @@ import { MailStore } from "../src/store/mailstore.ts";
 import type { Folder } from "../src/store/folder/folder.ts";
 import { INDEX_FILE } from "../src/store/folder/index_db.ts";
 import { UIDLIST } from "../src/store/folder/uidlist.ts";
+import { decodeSummary, encodeSummary } from "../src/store/folder/summary.ts";
 
 const enc = new TextEncoder();
 
@@ -205,4 +206,39 @@ Deno.test("summary: an index of the previous version (no summary table) is read 
   } finally {
     await Deno.remove(base, { recursive: true });
   }
+});
+
+Deno.test("summary: encoding round trip; truncated bytes are refused", () => {
+  const uids = new Uint32Array(70_000);
+  for (let i = 0; i < uids.length; i++) {
+    uids[i] = 3 * i + 1 + (i > 500 ? 4_000_000_000 - 300_000 : 0);
+  }
+  const s = {
+    uidValidity: 1700000000,
+    uidNext: 4_000_000_000,
+    modseqCeiling: 5000,
+    highestModseq: 4321,
+    newDir: { mtime: 1, checkedAt: 2 },
+    curDir: { mtime: 3, checkedAt: 4 },
+    list: { ino: 77, size: 1234, mtime: 5 },
+    unseen: 10,
+    deleted: 2,
+    bytes: 99,
+    firstUnseen: 4,
+    uids,
+    count: 60_000,
+    inNew: new Uint32Array([7, 10, 13]),
+  };
+  const bytes = encodeSummary(s);
+  // Stored in SQLite and read back at any byte offset.
+  const shifted = new Uint8Array(bytes.length + 1).subarray(1);
+  shifted.set(bytes);
+  const back = decodeSummary(shifted)!;
+  equal(back.count, 60_000);
+  deepStrictEqual([...back.uids.subarray(0, back.count)], [...uids.subarray(0, 60_000)]);
+  ok(back.uids.length >= 60_000 * 1.25, "room to grow");
+  deepStrictEqual([...back.inNew], [7, 10, 13]);
+  deepStrictEqual(back.list, s.list);
+  equal(back.firstUnseen, 4);
+  equal(decodeSummary(bytes.subarray(0, bytes.length - 4)), null);
 });
