@@ -17,6 +17,14 @@
  *   deno task bench imap [--messages=10000] [--sessions=4] [--rounds=1] [--client=auto|deno|python]
  *     [--big=100000] [--mem-sessions=50]
  *
+ * With --messages of 50,000 or more, only the big-mailbox figures of issue 17 run, on a
+ * mailbox of that many messages, ours and a private Dovecot 2.3's side by side on the
+ * same files (bench/_imap_big.ts: first SELECT, SELECT after a restart, SEARCH UNSEEN,
+ * UID SEARCH SUBJECT first / warm / after a restart, re-scan stalls, RSS):
+ *
+ *   deno task bench imap -- --messages=100000 [--stall-seconds=35] [--dovecot=true]
+ *     [--cpu-prof=DIR] (the daemon's CPU profile, written when it stops)
+ *
  * Mail comes from the shared msggen.py (seed 42, the same mix the Dovecot baseline used)
  * when python3 and ../shared/bench (or $SHARED_DIR/bench) are there, else from a built-in
  * generator; it is delivered straight into a fresh DirBase before the daemon starts.
@@ -26,6 +34,7 @@ import { join, resolve } from "node:path";
 import { newBaseName } from "../src/store/maildir_names.ts";
 import { seedUsers } from "../tests/helpers/imap.ts";
 import { REPO, startTestServer } from "../tests/helpers/server.ts";
+import { bigOnly } from "./_imap_big.ts";
 
 const args = parseArgs({
   args: Deno.args,
@@ -37,8 +46,24 @@ const args = parseArgs({
     client: { type: "string", default: "auto" },
     big: { type: "string", default: "100000" },
     "mem-sessions": { type: "string", default: "50" },
+    "stall-seconds": { type: "string", default: "35" },
+    dovecot: { type: "string", default: "true" },
+    "cpu-prof": { type: "string", default: "" },
   },
 });
+const BIG_ONLY = Number(args.values.messages) >= 50_000;
+const denoArgs = args.values["cpu-prof"]
+  ? ["--cpu-prof", `--cpu-prof-dir=${resolve(args.values["cpu-prof"])}`]
+  : [];
+if (BIG_ONLY) {
+  await bigOnly({
+    count: Number(args.values.messages),
+    stallSeconds: Number(args.values["stall-seconds"]),
+    dovecot: args.values.dovecot !== "false",
+    denoArgs,
+  });
+  Deno.exit(0);
+}
 const N = Number(args.values.messages);
 const K = Number(args.values.sessions);
 const ROUNDS = Number(args.values.rounds);
@@ -338,6 +363,7 @@ const srv = await startTestServer({
   dirBase: seed.dirBase,
   // Room for the memory measurement's sessions (all from 127.0.0.1).
   config: { LogLevel: "info", MaxConnectionsPerIP: Math.max(20, MEM_SESSIONS + K + 4) },
+  denoArgs,
 });
 let headline = "";
 try {

@@ -24,6 +24,8 @@ const args = [
   `${repo}src/imap/keys_worker.ts`,
   "--include",
   `${repo}src/store/fts/worker.ts`,
+  "--include",
+  `${repo}src/store/folder/dir_worker.ts`,
   ...Deno.args,
   `${repo}main.ts`,
 ];

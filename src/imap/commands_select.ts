@@ -41,16 +41,8 @@ async function select(s: Session, raw: string, readOnly: boolean, params: Select
   if (!s.rev2) {
     out += `* ${view.recent.size} RECENT\r\n`;
     // RFC 3501 §6.3.1: the first unseen message, when there is one.
-    if (folder.unseenCount > 0) {
-      const uids = view.uids;
-      for (let i = 0; i < uids.length; i++) {
-        const m = view.entry(uids[i]);
-        if (m && !m.flags.includes("S")) {
-          out += `* OK [UNSEEN ${i + 1}] First unseen\r\n`;
-          break;
-        }
-      }
-    }
+    const unseen = folder.unseenCount > 0 ? view.seqOf(folder.firstUnseenUid()) : 0;
+    if (unseen > 0) out += `* OK [UNSEEN ${unseen}] First unseen\r\n`;
   }
   out += `* OK [UIDVALIDITY ${folder.uidValidity}] UIDs valid\r\n`;
   out += `* OK [UIDNEXT ${folder.uidNext}] Predicted next UID\r\n`;

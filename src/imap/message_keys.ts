@@ -36,6 +36,8 @@ export interface MessageKeys {
   reply: boolean;
   /** Decoded, unfolded values of every Subject field, as written (SEARCH SUBJECT). */
   subjects: string[];
+  /** `subjects` in SEARCH's fold form, kept once a search needed them (not stored). */
+  subjectsFolded?: string[];
   /** The Date: field as an instant (ms), null when missing or unusable. */
   sent: number | null;
   /** addr-mailbox of the first mailbox of From, To, Cc (casemapped; "" when none). */
@@ -303,6 +305,8 @@ export function encodeKeys(k: MessageKeys): string {
   ]);
 }
 
+const NO_REFERENCES: string[] = Object.freeze([]) as unknown as string[];
+
 /** The stored form back, or null when it is of another version or unreadable. */
 export function decodeKeys(text: string): MessageKeys | null {
   try {
@@ -320,7 +324,8 @@ export function decodeKeys(text: string): MessageKeys | null {
       displayFrom: a[8],
       displayTo: a[9],
       messageId: a[10],
-      references: a[11],
+      // Most messages have none: one shared (frozen) empty list, not 100,000.
+      references: a[11].length === 0 ? NO_REFERENCES : a[11],
       emailId: a[12],
     };
   } catch {

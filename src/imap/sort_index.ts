@@ -23,6 +23,7 @@ import { log } from "../log.ts";
 import { acquireKeysReader, keysReaderSlots, readKeys, releaseKeysReader } from "./keys_reader.ts";
 import { toCrlf } from "../message/line_endings.ts";
 import type { Folder, MessageEntry } from "../store/folder/folder.ts";
+import { yieldToEventLoop } from "../store/fsutil.ts";
 import {
   decodeKeys,
   emailIdOf,
@@ -38,16 +39,27 @@ const PARALLEL_BACKGROUND = 8;
 const WORKER_MIN = 200;
 const BATCH = 64;
 /** Stored keys read per page (a page is decoded in a few ms). */
-const PAGE = 500;
+const PAGE = 2000;
 /** On the event loop, files up to this size are read whole (one operation, and the EMAILID). */
 const WHOLE_UP_TO = 32 << 10;
 /** The longest header block read for keys. */
 const HEADER_CAP = 64 << 10;
 
-const yieldNow = () => new Promise<void>((r) => setTimeout(r, 0));
+const yieldNow = yieldToEventLoop;
 
 export class FolderKeys {
-  #byBase = new Map<string, MessageKeys>();
+  /**
+   * The keys live on the folder's entries (`entry.extra`): a SEARCH or SORT of 100,000
+   * messages reads a property of each instead of looking each up in a map of 100,000
+   * (which was most of a warm SUBJECT search), and they go with their message. Entries
+   * of a new UIDVALIDITY are new objects; `#validity` forgets what was being computed.
+   */
+  #validity = 0;
+  /** Keys read from files by this object (for the log line of a warm-up). */
+  #computed = 0;
+  #orphansChecked = false;
+  /** Every message below this UID had its keys computed (or was gone) by a warm-up. */
+  #warmedUpTo = 0;
   #loading: Promise<void> | null = null;
   #loaded = false;
   /** Messages from this UID on arrived after the load began: their keys may be stored since. */
@@ -56,7 +68,7 @@ export class FolderKeys {
    * Messages whose keys are being computed: settles when they are known (or could not be:
    * the message is gone). A message is read once, whoever asks.
    */
-  #computing = new Map<string, Promise<unknown>>();
+  #computing = new Map<number, Promise<unknown>>();
   #warming: Promise<void> | null = null;
 
   constructor(readonly folder: Folder) {}
@@ -67,14 +79,18 @@ export class FolderKeys {
   }
 
   async #load(): Promise<void> {
+    this.#checkValidity();
     this.#loadedUidNext = this.folder.uidNext;
-    let after = "";
+    await this.folder.entriesReady();
+    let after = 0;
     for (;;) {
-      const { rows, done } = this.folder.keysPage(after, PAGE);
-      for (const [base, text] of rows) {
-        if (this.#byBase.has(base)) continue;
+      const { rows, done } = this.folder.keysByUid(after, PAGE);
+      const messages = this.folder.messages;
+      for (const [uid, text] of rows) {
+        const e = messages.get(uid);
+        if (!e || e.extra !== undefined) continue;
         const k = decodeKeys(text);
-        if (k) this.#byBase.set(base, k);
+        if (k) e.extra = k;
       }
       if (done || rows.length === 0) break;
       after = rows[rows.length - 1][0];
@@ -83,15 +99,24 @@ export class FolderKeys {
     this.#loaded = true;
   }
 
+  /** A new UIDVALIDITY: UIDs name other messages now. */
+  #checkValidity(): void {
+    if (this.folder.uidValidity === this.#validity) return;
+    this.#validity = this.folder.uidValidity;
+    this.#warmedUpTo = 0;
+    this.#computing.clear();
+  }
+
   /** The keys of a message if known, without reading its file (after load()). */
   peek(entry: MessageEntry): MessageKeys | undefined {
-    const known = this.#byBase.get(entry.base);
+    if (this.folder.uidValidity !== this.#validity) this.#checkValidity();
+    const known = entry.extra as MessageKeys | undefined;
     if (known || !this.#loaded || entry.uid < this.#loadedUidNext) return known;
     // Stored after the load (a delivery, a COPY): one index lookup.
     const text = this.folder.keysGet(entry.base);
     const k = text === undefined ? null : decodeKeys(text);
     if (!k) return undefined;
-    this.#byBase.set(entry.base, k);
+    entry.extra = k;
     return k;
   }
 
@@ -100,22 +125,22 @@ export class FolderKeys {
     if (!this.#loaded) await this.load();
     const known = this.peek(entry);
     if (known) return known;
-    const under = this.#computing.get(entry.base);
+    const under = this.#computing.get(entry.uid);
     if (under) {
       await under.catch(() => {});
-      const k = this.#byBase.get(entry.base);
+      const k = entry.extra as MessageKeys | undefined;
       if (k) return k;
     }
-    return await this.#track(entry.base, this.#compute(entry));
+    return await this.#track(entry.uid, this.#compute(entry));
   }
 
   /** Registers a message's computation (others asking wait for it); forgets it when done. */
-  #track<T>(base: string, work: Promise<T>): Promise<T> {
+  #track<T>(uid: number, work: Promise<T>): Promise<T> {
     const tracked: Promise<T> = work.finally(() => {
-      if (this.#computing.get(base) === tracked) this.#computing.delete(base);
+      if (this.#computing.get(uid) === tracked) this.#computing.delete(uid);
     });
     tracked.catch(() => {}); // a failure is the waiters' to handle, not unhandled
-    this.#computing.set(base, tracked);
+    this.#computing.set(uid, tracked);
     return tracked;
   }
 
@@ -123,7 +148,8 @@ export class FolderKeys {
     const { bytes, whole } = await this.folder.readHeader(entry, WHOLE_UP_TO, HEADER_CAP);
     // The EMAILID is a digest of the message as served (CRLF line endings).
     const keys = keysOfMessage(whole ? toCrlf(bytes) : bytes, whole);
-    this.#byBase.set(entry.base, keys);
+    entry.extra = keys;
+    this.#computed++;
     this.folder.keysPut(entry.base, encodeKeys(keys));
     return keys;
   }
@@ -140,7 +166,6 @@ export class FolderKeys {
   /** Keys for every entry, in order (files read as needed); null for a message gone meanwhile. */
   async getAll(entries: readonly MessageEntry[]): Promise<(MessageKeys | null)[]> {
     await this.load();
-    this.#prune();
     await this.#fill(entries, PARALLEL);
     return entries.map((e) => this.peek(e) ?? null);
   }
@@ -158,16 +183,43 @@ export class FolderKeys {
 
   async #warm(): Promise<void> {
     await this.load();
-    if (this.#byBase.size > this.folder.messages.size) this.#dropOrphans();
-    const started = performance.now(), before = this.#byBase.size;
-    await this.#fill([...this.folder.messages.values()], PARALLEL_BACKGROUND);
-    const read = this.#byBase.size - before;
+    // Once per load of the folder: two counts of 100,000 rows are not for every SELECT.
+    if (!this.#orphansChecked) this.folder.keysDropOrphans();
+    await this.folder.entriesReady();
+    this.#orphansChecked = true;
+    const started = performance.now(), before = this.#computed;
+    // Every SELECT asks for a warm-up: after a complete one, only messages that arrived
+    // since are looked at (a pass over 100,000 entries per SELECT was most of the CPU
+    // time of a busy big mailbox).
+    const validity = this.#validity, upTo = this.folder.uidNext;
+    await this.#fill(this.#entriesFrom(this.#warmedUpTo), PARALLEL_BACKGROUND);
+    if (this.#validity === validity) this.#warmedUpTo = upTo;
+    const read = this.#computed - before;
     if (read > 0) {
       const ms = Math.round(performance.now() - started);
       log("imap").info(
         `${this.folder.path}: keys of ${read} messages read from their files in ${ms} ms`,
       );
     }
+  }
+
+  /** The folder's entries from UID `from` on, in UID order. */
+  #entriesFrom(from: number): MessageEntry[] {
+    const messages = this.folder.messages;
+    if (from <= 1) return [...messages.values()];
+    const { uids, count } = this.folder.uidSnapshot();
+    let lo = 0, hi = count;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (uids[mid] < from) lo = mid + 1;
+      else hi = mid;
+    }
+    const out: MessageEntry[] = [];
+    for (let i = lo; i < count; i++) {
+      const e = messages.get(uids[i]);
+      if (e) out.push(e);
+    }
+    return out;
   }
 
   /**
@@ -181,7 +233,7 @@ export class FolderKeys {
       const e = entries[i];
       if (i % 5000 === 4999) await yieldNow();
       if (this.peek(e)) continue;
-      const p = this.#computing.get(e.base);
+      const p = this.#computing.get(e.uid);
       if (p) under.add(p);
       else todo.push(e);
     }
@@ -223,7 +275,7 @@ export class FolderKeys {
     for (let i = 0; i < entries.length; i += BATCH) batches.push(entries.slice(i, i + BATCH));
     const done = batches.map(() => Promise.withResolvers<void>());
     for (let i = 0; i < batches.length; i++) {
-      for (const e of batches[i]) this.#computing.set(e.base, done[i].promise);
+      for (const e of batches[i]) this.#computing.set(e.uid, done[i].promise);
       if (i % 64 === 63) await yieldNow();
     }
     let next = 0;
@@ -235,7 +287,7 @@ export class FolderKeys {
         } finally {
           done[i].resolve();
           for (const e of batches[i]) {
-            if (this.#computing.get(e.base) === done[i].promise) this.#computing.delete(e.base);
+            if (this.#computing.get(e.uid) === done[i].promise) this.#computing.delete(e.uid);
           }
         }
       }
@@ -258,7 +310,8 @@ export class FolderKeys {
         left.push(e);
         return;
       }
-      this.#byBase.set(e.base, k);
+      e.extra = k;
+      this.#computed++;
       folder.keysPut(e.base, r.text);
       if (r.mtime !== null && e.internalDate === null) folder.noteInternalDate(e, r.mtime);
     });
@@ -276,26 +329,6 @@ export class FolderKeys {
       }
     };
     await Promise.all(Array.from({ length: PARALLEL_BACKGROUND }, run));
-  }
-
-  /** Stored keys whose message is gone (deleted by other software): out of the index. */
-  #dropOrphans(): void {
-    const present = new Set<string>();
-    for (const e of this.folder.messages.values()) present.add(e.base);
-    const gone = [...this.#byBase.keys()].filter((b) => !present.has(b));
-    for (const b of gone) this.#byBase.delete(b);
-    if (gone.length) this.folder.keysDelete(gone);
-  }
-
-  /** Forgets keys of expunged messages once they are a third of what is held. */
-  #prune(): void {
-    if (this.#byBase.size <= this.folder.messages.size * 1.5 + 1000) return;
-    const kept = new Map<string, MessageKeys>();
-    for (const e of this.folder.messages.values()) {
-      const k = this.#byBase.get(e.base);
-      if (k) kept.set(e.base, k);
-    }
-    this.#byBase = kept;
   }
 }
 

@@ -183,6 +183,11 @@ export class MailboxView {
     return this.folder.messages.get(uid);
   }
 
+  /** The entry of sequence number `i + 1` (by position: no lookup), if not expunged. */
+  entryAt(i: number): MessageEntry | undefined {
+    return this.folder.entryAt(this.#buf, i);
+  }
+
   /** Sequence number of a UID, or 0 (binary search: uids ascend). */
   seqOf(uid: number): number {
     const i = lowerBound(this.#buf, this.#n, uid);

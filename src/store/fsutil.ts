@@ -3,6 +3,7 @@
  * the queue. Durability is bound by fsync; these helpers make concurrent callers'
  * syncs overlap or be shared (group commit) without ever skipping one.
  */
+import { setImmediate } from "node:timers";
 import { dirname } from "node:path";
 
 /** Opens a directory and fsyncs it so a rename or create inside it is durable. */
@@ -154,6 +155,15 @@ export async function ensureDirDurable(path: string, mode = 0o700): Promise<void
 }
 
 /** A FIFO async mutex: `await lock.run(() => work())`. */
+/**
+ * Lets timers, I/O and other sessions run before going on (long loops yield between
+ * slices). setImmediate, not setTimeout(0): nested zero timeouts are clamped to 4 ms
+ * (HTML timer rules), which made a 200-page read of stored keys wait most of a second.
+ */
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 export class Mutex {
   #tail: Promise<unknown> = Promise.resolve();
   run<T>(work: () => Promise<T>): Promise<T> {

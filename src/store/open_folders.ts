@@ -89,7 +89,7 @@ export class OpenFolders {
     const idle: Folder[] = [];
     for (const f of this.#folders.values()) {
       if (this.#holds.has(f)) continue;
-      messages += f.messages.size;
+      messages += f.messageCount;
       idle.push(f);
     }
     idle.sort((a, b) => (this.#lastUse.get(a.path) ?? 0) - (this.#lastUse.get(b.path) ?? 0));
@@ -101,7 +101,7 @@ export class OpenFolders {
       this.#lastUse.delete(f.path);
       void f.close();
       count--;
-      messages -= f.messages.size;
+      messages -= f.messageCount;
     }
   }
 }

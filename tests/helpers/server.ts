@@ -91,6 +91,8 @@ export interface TestServerOptions {
   /** An existing DirBase (restart tests); a fresh temp dir otherwise. */
   dirBase?: string;
   env?: Record<string, string>;
+  /** Extra `deno run` flags for the daemon (benchmarks: `--cpu-prof`). */
+  denoArgs?: string[];
 }
 
 const PORT_KEYS: [string, keyof Config][] = [
@@ -141,7 +143,15 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
   const spawn = async () => {
     output = "";
     child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-all", join(REPO, "main.ts"), "serve", "--conf", confPath],
+      args: [
+        "run",
+        "--allow-all",
+        ...(opts.denoArgs ?? []),
+        join(REPO, "main.ts"),
+        "serve",
+        "--conf",
+        confPath,
+      ],
       env: { EXTREMAIL_ADMIN_PASSWORD: ADMIN_PASSWORD, NO_COLOR: "1", ...opts.env },
       stdin: "null",
       stdout: "piped",

@@ -120,6 +120,7 @@ export async function adoptFiles(
       size: it.size,
       internalDate: it.internalDate,
       modseq,
+      extra: undefined,
     });
   });
   added.sort((a, b) => a.uid - b.uid);

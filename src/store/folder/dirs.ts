@@ -36,6 +36,8 @@ export class DirMarks {
   #marks = unknownMarks();
   /** When each directory was last read. */
   #verified: Record<Sub, number> = { new: 0, cur: 0 };
+  /** Big directories due for a verification read (see scanPlan, verify.ts). */
+  #verifyDue = new Set<Sub>();
 
   constructor(folderPath: string) {
     this.#path = folderPath;
@@ -66,6 +68,18 @@ export class DirMarks {
     this.#verified[sub] = Date.now();
   }
 
+  /** The big directories due for a background verification (and forgets them). */
+  takeVerifyDue(): Sub[] {
+    const due = [...this.#verifyDue];
+    this.#verifyDue.clear();
+    return due;
+  }
+
+  /** A verification started: the next one is VERIFY_MS away, whatever it finds. */
+  verifying(sub: Sub): void {
+    this.#verified[sub] = Date.now();
+  }
+
   /** Records the marks in the index (inside its transaction). */
   saveTo(ix: { setDirs(newDir: DirMark, curDir: DirMark): void }): void {
     ix.setDirs(this.#marks.new, this.#marks.cur);
@@ -93,10 +107,14 @@ export class DirMarks {
       // state was established leaves them unchanged. Like Dovecot, trust an unchanged
       // mtime only when that moment came well after it. Until then a small directory is
       // read again; a big one once the tick is surely over, at most every VERIFY_MS (a
-      // foreign change in the same tick as one of ours shows up that much later).
+      // foreign change in the same tick as one of ours shows up that much later), and
+      // not by this check: verify.ts reads it in the background, without the folder's
+      // mutex, so no command waits for a read of 100,000 names.
       if (d.checkedAt - m > MTIME_SETTLE_MS) continue;
       if (filesIn(sub) <= BIG_DIR) subs.push(sub);
-      else if (at - m > MTIME_SETTLE_MS && at - this.#verified[sub] > VERIFY_MS) subs.push(sub);
+      else if (at - m > MTIME_SETTLE_MS && at - this.#verified[sub] > VERIFY_MS) {
+        this.#verifyDue.add(sub);
+      }
     }
     if (subs.length === 0) return null;
     return {

@@ -28,7 +28,10 @@ import { type AddItem, AddQueue, adoptFiles } from "./add.ts";
 import { claimRecent, expunge, type FlagUpdate, updateFlags } from "./changes.ts";
 import { entryPath, type MessageEntry } from "./messages.ts";
 import { checkDirs } from "./scan.ts";
-import { type FolderState, loadFolderState, newFolderState } from "./state.ts";
+import type { Sub } from "./dirs.ts";
+import { verifyDir } from "./verify.ts";
+import { log } from "../../log.ts";
+import { type FolderState, loadFolderState, newFolderState, summaryOf } from "./state.ts";
 
 export type { CacheRow } from "./index_db.ts";
 export type { AddItem } from "./add.ts";
@@ -46,6 +49,7 @@ export class Folder {
   readonly #adds = new AddQueue();
   #loaded = false;
   #closed = false;
+  readonly #verifying = new Set<Sub>();
 
   constructor(path: string) {
     this.path = path;
@@ -63,6 +67,15 @@ export class Folder {
   /** RFC 7162 HIGHESTMODSEQ. */
   get highestModseq(): number {
     return this.#st.modseqs.highest;
+  }
+
+  /**
+   * The entries in memory, read a page at a time after a summary start (the first use
+   * of `messages` would read them all at once): background work that will go through
+   * every message awaits this first.
+   */
+  entriesReady(): Promise<void> {
+    return this.#st.table.prefetch();
   }
 
   /** Messages by UID; insertion order is UID order because UIDs only grow. */
@@ -97,7 +110,19 @@ export class Folder {
     return this.#mutex.run(async () => {
       if (!this.#loaded) await this.#load();
       await this.#check(force);
+      for (const sub of this.#st.dirs.takeVerifyDue()) this.#startVerify(sub);
     });
+  }
+
+  /** A big directory's periodic verification, in the background (verify.ts). */
+  #startVerify(sub: Sub): void {
+    if (this.#verifying.has(sub) || this.#closed) return;
+    this.#verifying.add(sub);
+    verifyDir(this.#st, this.#mutex, sub, () => this.#check(true))
+      .catch((e) =>
+        log("store").warn(`verifying ${this.path}/${sub}: ${(e as Error)?.message ?? e}`)
+      )
+      .finally(() => this.#verifying.delete(sub));
   }
 
   async #load(): Promise<void> {
@@ -281,6 +306,11 @@ export class Folder {
     return this.#st.uids.hasBase(base, this.#st.table);
   }
 
+  /** The entry at position `i` of a uidSnapshot() (MessageTable.entryAt). */
+  entryAt(uids: Uint32Array, i: number): MessageEntry | undefined {
+    return this.#st.table.entryAt(uids, i);
+  }
+
   /** The UIDs in order: `uids[0 .. count)`. Never changed in place below `count`. */
   uidSnapshot(): { uids: Uint32Array; count: number } {
     return this.#st.table.snapshot();
@@ -310,7 +340,17 @@ export class Folder {
     return this.#st.table.deleted;
   }
   get recentCount(): number {
-    return this.#st.table.inNew.size;
+    return this.#st.table.recentCount;
+  }
+
+  /** How many messages (cheaper than messages.size right after a summary start). */
+  get messageCount(): number {
+    return this.#st.table.count;
+  }
+
+  /** UID of the first message without \Seen (SELECT's UNSEEN), 0 when there is none. */
+  firstUnseenUid(): number {
+    return this.#st.table.firstUnseen();
   }
 
   /** Total size of the messages, for quota accounting. */
@@ -334,9 +374,14 @@ export class Folder {
 
   // ---- SORT / THREAD keys (src/imap/message_keys.ts), opaque text per base name ----
 
-  /** Stored key texts a page at a time, in base order after `after` (IndexLink.keysPage). */
-  keysPage(after: string, limit: number): { rows: [string, string][]; done: boolean } {
-    return this.#st.index.keysPage(after, limit);
+  /** Stored key texts a page at a time, by UID after `after` (IndexLink.keysByUid). */
+  keysByUid(after: number, limit: number): { rows: [number, string][]; done: boolean } {
+    return this.#st.index.keysByUid(after, limit);
+  }
+
+  /** Forgets stored key texts of messages no longer in the folder. */
+  keysDropOrphans(): void {
+    this.#st.index.keysDropOrphans();
   }
 
   /** One message's stored key text, if any. */
@@ -347,11 +392,6 @@ export class Folder {
   /** Remembers a message's key text in the index (written in batches). */
   keysPut(base: string, text: string): void {
     this.#st.index.keysPut(base, text);
-  }
-
-  /** Forgets stored key texts of base names no longer in the folder. */
-  keysDelete(bases: readonly string[]): void {
-    this.#st.index.keysDelete(bases);
   }
 
   /**
@@ -365,7 +405,10 @@ export class Folder {
       // next open must read them again.
       const unknown = { mtime: -1, checkedAt: 0 };
       if (opts.stale) index.close(unknown, unknown, modseqs.highest);
-      else index.close(dirs.mark("new"), dirs.mark("cur"), modseqs.highest);
+      else {
+        const summary = this.#loaded ? summaryOf(this.#st) : null;
+        index.close(dirs.mark("new"), dirs.mark("cur"), modseqs.highest, summary);
+      }
       this.#closed = true;
       return Promise.resolve();
     });

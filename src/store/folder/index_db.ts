@@ -80,6 +80,7 @@ CREATE TABLE IF NOT EXISTS cache (
   bodystructure TEXT, bodystructure_utf8 TEXT) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS keys (base TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS saved (uid INTEGER PRIMARY KEY, at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS summary (k INTEGER PRIMARY KEY, v BLOB NOT NULL);
 `;
 
 function removeFiles(path: string): void {
@@ -90,6 +91,23 @@ function removeFiles(path: string): void {
       if (!(e instanceof Deno.errors.NotFound)) throw e;
     }
   }
+}
+
+function rowsOf(raw: unknown[][]): IndexRow[] {
+  const out: IndexRow[] = [];
+  for (const r of raw) {
+    out.push({
+      uid: Number(r[0]),
+      base: String(r[1]),
+      sub: r[2] === 1 ? "cur" : "new",
+      name: r[3] === null ? null : String(r[3]),
+      flags: String(r[4]),
+      size: Number(r[5]),
+      internalDate: r[6] === null ? null : Number(r[6]),
+      modseq: Number(r[7]),
+    });
+  }
+  return out;
 }
 
 export class FolderIndex {
@@ -104,6 +122,10 @@ export class FolderIndex {
       meta: p("SELECT k, v FROM meta"),
       setMeta: p("INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)"),
       rows: p("SELECT uid, base, sub, name, flags, size, date, modseq FROM msg ORDER BY uid"),
+      rowsAfter: p(
+        "SELECT uid, base, sub, name, flags, size, date, modseq FROM msg WHERE uid > ? " +
+          "ORDER BY uid LIMIT ?",
+      ),
       put: p("INSERT OR REPLACE INTO msg VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
       flags: p("UPDATE msg SET sub = ?, name = ?, flags = ?, modseq = ? WHERE uid = ?"),
       date: p("UPDATE msg SET date = ? WHERE uid = ?"),
@@ -113,16 +135,26 @@ export class FolderIndex {
       cacheGet: p("SELECT * FROM cache WHERE base = ?"),
       cachePut: p("INSERT OR REPLACE INTO cache VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
       cacheDel: p("DELETE FROM cache WHERE base = ?"),
-      keysPage: p("SELECT base, v FROM keys WHERE base > ? ORDER BY base LIMIT ?"),
       keysGet: p("SELECT v FROM keys WHERE base = ?"),
+      // Each message row in UID order, its keys found by base name (the keys' key).
+      keysByUid: p(
+        "SELECT m.uid, k.v FROM msg m JOIN keys k ON k.base = m.base WHERE m.uid > ? " +
+          "ORDER BY m.uid LIMIT ?",
+      ),
+      keysExcess: p("SELECT (SELECT count(*) FROM keys) - (SELECT count(*) FROM msg) AS n"),
+      keysOrphans: p("DELETE FROM keys WHERE base NOT IN (SELECT base FROM msg)"),
       keysPut: p("INSERT OR REPLACE INTO keys VALUES (?, ?)"),
       keysDel: p("DELETE FROM keys WHERE base = ?"),
       savedPut: p("INSERT OR REPLACE INTO saved (uid, at) VALUES (?, ?)"),
       savedGet: p("SELECT at FROM saved WHERE uid = ?"),
       savedDel: p("DELETE FROM saved WHERE uid = ?"),
+      summaryGet: p("SELECT v FROM summary WHERE k = 1"),
+      summaryPut: p("INSERT OR REPLACE INTO summary (k, v) VALUES (1, ?)"),
+      summaryDel: p("DELETE FROM summary"),
     };
     // Rows as arrays: several times faster than objects for 100,000 rows.
-    for (const q of [this.#q.rows, this.#q.vanishedSince, this.#q.keysPage]) {
+    const arrays = [this.#q.rows, this.#q.rowsAfter, this.#q.vanishedSince];
+    for (const q of [...arrays, this.#q.keysByUid]) {
       (q as unknown as { setReturnArrays(on: boolean): void }).setReturnArrays(true);
     }
   }
@@ -173,20 +205,12 @@ export class FolderIndex {
 
   /** All message rows in UID order. */
   rows(): IndexRow[] {
-    const out: IndexRow[] = [];
-    for (const r of this.#q.rows.all() as unknown as unknown[][]) {
-      out.push({
-        uid: Number(r[0]),
-        base: String(r[1]),
-        sub: r[2] === 1 ? "cur" : "new",
-        name: r[3] === null ? null : String(r[3]),
-        flags: String(r[4]),
-        size: Number(r[5]),
-        internalDate: r[6] === null ? null : Number(r[6]),
-        modseq: Number(r[7]),
-      });
-    }
-    return out;
+    return rowsOf(this.#q.rows.all() as unknown as unknown[][]);
+  }
+
+  /** Message rows after UID `after`, at most `limit`, in UID order. */
+  rowsAfter(after: number, limit: number): IndexRow[] {
+    return rowsOf(this.#q.rowsAfter.all(after, limit) as unknown as unknown[][]);
   }
 
   /** Runs `work` as one transaction (one commit). */
@@ -206,7 +230,10 @@ export class FolderIndex {
 
   /** Drops every row: the index is started again for `uidValidity` (inside tx()). */
   reset(uidValidity: number, highestModseq: number): void {
-    this.#db.exec("DELETE FROM msg; DELETE FROM vanished; DELETE FROM meta; DELETE FROM saved;");
+    this.#db.exec(
+      "DELETE FROM msg; DELETE FROM vanished; DELETE FROM meta; DELETE FROM saved;" +
+        "DELETE FROM summary;",
+    );
     this.setMeta({
       format: FORMAT,
       uidvalidity: uidValidity,
@@ -218,6 +245,22 @@ export class FolderIndex {
 
   setMeta(values: Record<string, number>): void {
     for (const [k, v] of Object.entries(values)) this.#q.setMeta.run(k, v);
+  }
+
+  /**
+   * The summary written at the last clean close (summary.ts), taken out of the index so
+   * it is used once: a later change without a new one can never make it stale.
+   */
+  takeSummary(): Uint8Array | null {
+    const r = this.#q.summaryGet.get() as { v: Uint8Array } | undefined;
+    if (!r) return null;
+    this.#q.summaryDel.run();
+    return r.v instanceof Uint8Array ? r.v : null;
+  }
+
+  /** Stores the summary (inside tx(), with the clean close). */
+  putSummary(bytes: Uint8Array): void {
+    this.#q.summaryPut.run(bytes);
   }
 
   setDirs(newDir: DirMark, curDir: DirMark): void {
@@ -334,15 +377,21 @@ export class FolderIndex {
     );
   }
 
-  /**
-   * Stored key texts by base name, in base order after `after`, at most `limit` (a
-   * folder's keys are read a page at a time, so the reader can yield between pages).
-   */
-  keysPage(after: string, limit: number): [string, string][] {
-    return (this.#q.keysPage.all(after, limit) as unknown as unknown[][]).map((r) => [
-      String(r[0]),
+  /** Stored key texts by UID, for the messages after `after`, at most `limit`. */
+  keysByUid(after: number, limit: number): [number, string][] {
+    return (this.#q.keysByUid.all(after, limit) as unknown as unknown[][]).map((r) => [
+      Number(r[0]),
       String(r[1]),
     ]);
+  }
+
+  /**
+   * Deletes stored keys whose message is not in the folder (deleted by other software),
+   * when there are more stored keys than messages.
+   */
+  keysDropOrphans(): void {
+    const r = this.#q.keysExcess.get() as { n: number };
+    if (Number(r.n) > 0) this.#q.keysOrphans.run();
   }
 
   keysGet(base: string): string | undefined {
@@ -352,10 +401,6 @@ export class FolderIndex {
 
   keysPut(base: string, text: string): void {
     this.#q.keysPut.run(base, text);
-  }
-
-  keysDelete(base: string): void {
-    this.#q.keysDel.run(base);
   }
 
   close(): void {

@@ -36,20 +36,42 @@ export class IndexLink {
   }
 
   /**
-   * Opens the index. Its state (meta and rows) counts only when it was written for this
-   * UIDVALIDITY; otherwise meta is null and the caller starts the index over.
+   * Opens the index: its meta (null when it has none) and the summary of its last clean
+   * close, if any (summary.ts: taken out of the index as it is read). The rows are read
+   * with rows().
    */
-  open(uidValidity: number): { meta: IndexMeta | null; rows: IndexRow[] } {
+  open(): { meta: IndexMeta | null; summary: Uint8Array | null } {
     try {
       const opened = FolderIndex.open(this.#path);
       this.#index = opened.index;
-      if (opened.meta && opened.meta.uidValidity === uidValidity) {
-        return { meta: opened.meta, rows: opened.index.rows() };
-      }
+      const summary = opened.meta ? opened.index.takeSummary() : null;
+      return { meta: opened.meta, summary };
     } catch (e) {
       this.#failed(e);
     }
-    return { meta: null, rows: [] };
+    return { meta: null, summary: null };
+  }
+
+  /** Every message row, or null without a (working) index. */
+  rows(): IndexRow[] | null {
+    if (!this.#index) return null;
+    try {
+      return this.#index.rows();
+    } catch (e) {
+      this.#failed(e);
+      return null;
+    }
+  }
+
+  /** Message rows after UID `after` (a page), or null without a (working) index. */
+  rowsAfter(after: number, limit: number): IndexRow[] | null {
+    if (!this.#index) return null;
+    try {
+      return this.#index.rowsAfter(after, limit);
+    } catch (e) {
+      this.#failed(e);
+      return null;
+    }
   }
 
   /** One index transaction; a failing index is dropped (and rebuilt at the next open). */
@@ -114,20 +136,24 @@ export class IndexLink {
   }
 
   /**
-   * One page of stored sort/thread keys (index_db.ts keysPage); the last one (`done`)
-   * also carries the keys not written yet. Without an index, only those.
+   * Stored keys by UID (index_db.ts keysByUid), a page at a time; keys not written yet
+   * are left to keysGet.
    */
-  keysPage(after: string, limit: number): { rows: [string, string][]; done: boolean } {
-    let rows: [string, string][] = [];
-    if (this.#index) {
-      try {
-        rows = this.#index.keysPage(after, limit);
-      } catch (e) {
-        this.#failed(e);
-      }
+  keysByUid(after: number, limit: number): { rows: [number, string][]; done: boolean } {
+    if (!this.#index) return { rows: [], done: true };
+    try {
+      const rows = this.#index.keysByUid(after, limit);
+      return { rows, done: rows.length < limit };
+    } catch (e) {
+      this.#failed(e);
+      return { rows: [], done: true };
     }
-    if (rows.length === limit) return { rows, done: false };
-    return { rows: [...rows, ...this.#pendingKeys], done: true };
+  }
+
+  /** Drops stored keys of messages no longer in the folder (pending ones written first). */
+  keysDropOrphans(): void {
+    this.#flush();
+    this.tx((ix) => ix.keysDropOrphans());
   }
 
   /** One message's stored key text (pending first). */
@@ -140,14 +166,6 @@ export class IndexLink {
       this.#failed(e);
       return undefined;
     }
-  }
-
-  /** Forgets key texts of messages that are not in the folder (written at once). */
-  keysDelete(bases: readonly string[]): void {
-    for (const b of bases) this.#pendingKeys.delete(b);
-    this.tx((ix) => {
-      for (const b of bases) ix.keysDelete(b);
-    });
   }
 
   keysPut(base: string, text: string): void {
@@ -170,14 +188,22 @@ export class IndexLink {
    * Writes what is pending, the directory marks and a clean mark with the final
    * HIGHESTMODSEQ, and closes the index.
    */
-  close(newDir: DirMark, curDir: DirMark, highestModseq: number): void {
+  close(
+    newDir: DirMark,
+    curDir: DirMark,
+    highestModseq: number,
+    summary: Uint8Array | null = null,
+  ): void {
     if (this.#flushTimer !== undefined) clearTimeout(this.#flushTimer);
     this.#flushTimer = undefined;
     this.#flush();
     const ix = this.#index;
     if (ix) {
       try {
-        ix.tx(() => ix.setDirs(newDir, curDir));
+        ix.tx(() => {
+          ix.setDirs(newDir, curDir);
+          if (summary) ix.putSummary(summary);
+        });
         ix.setClean(true, highestModseq);
       } catch (e) {
         log("store").warn(`closing the index of ${this.#path}: ${(e as Error)?.message ?? e}`);

@@ -160,6 +160,7 @@ async function newEntries(
       size: parsed.size ?? -1,
       internalDate: null,
       modseq,
+      extra: undefined,
     });
   }
   await eachParallel(added.filter((e) => e.size < 0), async (e) => {

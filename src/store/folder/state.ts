@@ -5,6 +5,8 @@
  * are the changes that must keep two parts in step.
  */
 import { DirMarks } from "./dirs.ts";
+import type { DirMark, IndexMeta } from "./index_db.ts";
+import { decodeSummary, encodeSummary } from "./summary.ts";
 import { IndexLink } from "./index_link.ts";
 import { KeywordTable } from "./keywords.ts";
 import { entryOf, type MessageEntry, MessageTable } from "./messages.ts";
@@ -39,20 +41,75 @@ export function newFolderState(path: string): FolderState {
 /**
  * First use: keywords, the UID list (created when missing) and the index. The index's
  * messages count when it belongs to the list's UIDVALIDITY; else it starts over and
- * the first directory check reads everything. `withIndex` false: a closed folder, which
- * works from memory only.
+ * the first directory check reads everything. After a clean close the summary in the
+ * index stands in for the rows and the UID list until they are needed (summary.ts).
+ * `withIndex` false: a closed folder, which works from memory only.
  */
 export async function loadFolderState(st: FolderState, withIndex: boolean): Promise<void> {
   await st.keywords.load();
+  const opened = withIndex ? st.index.open() : { meta: null, summary: null };
+  if (opened.meta && opened.summary && await startFromSummary(st, opened.meta, opened.summary)) {
+    return;
+  }
   const list = (await st.uids.sync()) ?? await st.uids.create();
   st.uids.load(list);
-  const { meta, rows } = withIndex ? st.index.open(list.uidValidity) : { meta: null, rows: [] };
+  const meta = opened.meta?.uidValidity === list.uidValidity ? opened.meta : null;
+  const rows = meta ? st.index.rows() ?? [] : [];
   clearMessages(st);
   st.modseqs.load(meta);
   if (!meta) return;
   st.dirs.load(meta.newDir, meta.curDir);
   for (const r of rows) st.table.insert(entryOf(r));
   st.uids.cover(st.table.lastUid());
+}
+
+const sameMark = (a: DirMark, b: DirMark) => a.mtime === b.mtime && a.checkedAt === b.checkedAt;
+
+/** The summary start, when everything the summary was written against is unchanged. */
+async function startFromSummary(st: FolderState, meta: IndexMeta, bytes: Uint8Array) {
+  const s = decodeSummary(bytes);
+  if (
+    !s || !meta.clean || s.uidValidity !== meta.uidValidity ||
+    s.highestModseq !== meta.highestModseq || !sameMark(s.newDir, meta.newDir) ||
+    !sameMark(s.curDir, meta.curDir)
+  ) return false;
+  const file = await st.uids.fileNow();
+  if (!file || file.ino !== s.list.ino || file.size !== s.list.size) return false;
+  if (file.mtime !== s.list.mtime) return false;
+  st.uids.loadSummary(s, file);
+  clearMessages(st);
+  st.modseqs.load(meta);
+  st.dirs.load(meta.newDir, meta.curDir);
+  st.table.loadLazy(s, {
+    rows: () => st.index.rows(),
+    page: (after, limit) => st.index.rowsAfter(after, limit),
+    lost: () => st.dirs.reset(),
+  });
+  st.uids.cover(st.table.lastUid());
+  return true;
+}
+
+/** The summary written at a clean close (summary.ts), or null when it cannot be trusted. */
+export function summaryOf(st: FolderState): Uint8Array | null {
+  const list = st.uids.listIdentity();
+  if (!list) return null;
+  const { uids, count } = st.table.snapshot();
+  return encodeSummary({
+    uidValidity: st.uids.validity,
+    uidNext: st.uids.next,
+    modseqCeiling: st.uids.modseqCeiling,
+    highestModseq: st.modseqs.highest,
+    newDir: st.dirs.mark("new"),
+    curDir: st.dirs.mark("cur"),
+    list,
+    unseen: st.table.unseen,
+    deleted: st.table.deleted,
+    bytes: st.table.bytes,
+    firstUnseen: st.table.firstUnseen(),
+    uids,
+    count,
+    inNew: st.table.recentUids(),
+  });
 }
 
 /** Forgets every message, and what the directories held (a new load or UIDVALIDITY). */

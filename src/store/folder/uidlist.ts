@@ -122,7 +122,7 @@ export async function withUidListLock<T>(folderPath: string, work: () => Promise
   }
 }
 
-interface FileId {
+export interface FileId {
   ino: number | null;
   size: number;
   mtime: number;
@@ -149,6 +149,37 @@ export class UidListCache {
 
   get path(): string {
     return join(this.folderPath, UIDLIST);
+  }
+
+  /** The identity of the file the parsed list matches, or null when unknown. */
+  identity(): FileId | null {
+    return this.list && this.#id ? { ...this.#id } : null;
+  }
+
+  /**
+   * The list parsed now with blocking reads (a caller that cannot wait: it is read once,
+   * after a start from the folder summary); null when there is none.
+   */
+  readSync(): UidList | null {
+    let bytes: Uint8Array, st: Deno.FileInfo;
+    try {
+      st = Deno.statSync(this.path);
+      bytes = Deno.readFileSync(this.path);
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return null;
+      throw e;
+    }
+    this.#take(bytes, st);
+    return this.list;
+  }
+
+  #take(bytes: Uint8Array, st: Deno.FileInfo): void {
+    this.list = parseUidList(new TextDecoder().decode(bytes));
+    const last = bytes.lastIndexOf(10) + 1;
+    this.#parsed = last;
+    this.#torn = last < bytes.length;
+    this.#id = { ino: st.ino, size: bytes.length, mtime: st.mtime?.getTime() ?? 0 };
+    if (bytes.length !== st.size) this.#id = null; // changed while read: re-read next time
   }
 
   /** Re-reads what changed on disk; null when the list does not exist or is unreadable. */
@@ -191,13 +222,7 @@ export class UidListCache {
       throw e;
     });
     if (bytes === null) return this.sync();
-    const text = new TextDecoder().decode(bytes);
-    this.list = parseUidList(text);
-    const last = bytes.lastIndexOf(10) + 1;
-    this.#parsed = last;
-    this.#torn = last < bytes.length;
-    this.#id = { ino: st.ino, size: bytes.length, mtime: st.mtime?.getTime() ?? 0 };
-    if (bytes.length !== st.size) this.#id = null; // changed while read: re-read next time
+    this.#take(bytes, st);
     return this.list;
   }
 

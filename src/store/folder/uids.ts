@@ -5,7 +5,7 @@
  * under its lock, after reading it again if its file changed.
  */
 import type { MessageTable } from "./messages.ts";
-import { type UidList, type UidListCache, withUidListLock } from "./uidlist.ts";
+import { type FileId, type UidList, type UidListCache, withUidListLock } from "./uidlist.ts";
 
 let lastUidValidity = 0;
 /** A UIDVALIDITY that is new for this DirBase: time-based and strictly increasing. */
@@ -20,6 +20,8 @@ export class FolderUids {
   #validity = 0;
   #next = 1;
   #modseqCeiling = 0;
+  /** The UID list file a summary start was checked against, until the list is read. */
+  #summaryId: FileId | null = null;
 
   constructor(folderPath: string, list: UidListCache) {
     this.#path = folderPath;
@@ -42,7 +44,35 @@ export class FolderUids {
 
   /** The list as on disk now (null: there is none). */
   sync(): Promise<UidList | null> {
+    this.#summaryId = null;
     return this.#list.sync();
+  }
+
+  /** The UID list file as it is now (stat), to check a summary against. */
+  async fileNow(): Promise<FileId | null> {
+    try {
+      const st = await Deno.stat(this.#list.path);
+      return { ino: st.ino, size: st.size, mtime: st.mtime?.getTime() ?? 0 };
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return null;
+      throw e;
+    }
+  }
+
+  /**
+   * First use from a folder summary (summary.ts) whose UID list file is `id` as it is
+   * now: the list itself is read on first need.
+   */
+  loadSummary(s: { uidValidity: number; uidNext: number; modseqCeiling: number }, id: FileId) {
+    this.#validity = s.uidValidity;
+    this.#next = s.uidNext;
+    this.#modseqCeiling = s.modseqCeiling;
+    this.#summaryId = id;
+  }
+
+  /** The UID list file our UIDVALIDITY, UIDNEXT and ceiling match, or null if unknown. */
+  listIdentity(): FileId | null {
+    return this.#list.identity() ?? (this.#summaryId ? { ...this.#summaryId } : null);
   }
 
   /** First use: takes UIDVALIDITY, UIDNEXT and the mod-sequence ceiling from the list. */
@@ -86,7 +116,7 @@ export class FolderUids {
 
   /** Whether `base` names a message the folder shows (from the UID list's map). */
   hasBase(base: string, shown: MessageTable): boolean {
-    const uid = this.#list.list?.byBase.get(base);
+    const uid = (this.#list.list ?? this.#list.readSync())?.byBase.get(base);
     return uid !== undefined && shown.byUid.get(uid)?.base === base;
   }
 

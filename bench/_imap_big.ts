@@ -1,0 +1,330 @@
+/**
+ * The big-mailbox figures of issue 17 for bench/imap.ts, ours and Dovecot 2.3's side by
+ * side on the same files (a hard-linked copy, see _imap_big_dovecot.ts), same run:
+ *
+ * - first SELECT with no index (the Maildir as another MDA left it: 90% in new/, 10% in
+ *   cur/ with \Seen), then SELECT warm;
+ * - SEARCH UNSEEN (90% hits) warm;
+ * - UID SEARCH SUBJECT: the first (no header cache yet), warm, and the first after a
+ *   restart (the header/sort key cache read from the index);
+ * - SELECT after a restart (the index on disk);
+ * - resident memory the folder costs (ours: the daemon's growth from the restart to a
+ *   SELECT plus a SUBJECT search; Dovecot: its imap process);
+ * - re-scan stalls: after a flag change of half the folder, SELECT every 200 ms for
+ *   --stall-seconds (the >5,000-file verification scan comes 30 s after the last one);
+ *   the slowest SELECT is reported.
+ */
+import { join } from "node:path";
+import { fileNameFor, newBaseName } from "../src/store/maildir_names.ts";
+import { seedUsers } from "../tests/helpers/imap.ts";
+import { startTestServer, type TestServer } from "../tests/helpers/server.ts";
+import {
+  cpuMs,
+  dovecotAvailable,
+  type PrivateDovecot,
+  privateDovecot,
+} from "./_imap_big_dovecot.ts";
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** A minimal client: the untagged lines of one command, literals skipped. */
+export class LineClient {
+  #buf = "";
+  #n = 0;
+  private constructor(readonly conn: Deno.Conn) {}
+
+  static async open(port: number): Promise<LineClient> {
+    const c = new LineClient(await Deno.connect({ hostname: "127.0.0.1", port }));
+    await c.#line();
+    return c;
+  }
+
+  async #line(): Promise<string> {
+    for (;;) {
+      const i = this.#buf.indexOf("\n");
+      if (i >= 0) {
+        const line = this.#buf.slice(0, i).replace(/\r$/, "");
+        this.#buf = this.#buf.slice(i + 1);
+        return line;
+      }
+      const chunk = new Uint8Array(1 << 16);
+      const n = await this.conn.read(chunk);
+      if (n === null) throw new Error("connection closed");
+      this.#buf += dec.decode(chunk.subarray(0, n));
+    }
+  }
+
+  async cmd(text: string): Promise<string[]> {
+    const tag = `b${++this.#n}`;
+    await this.conn.write(enc.encode(`${tag} ${text}\r\n`));
+    const lines: string[] = [];
+    for (;;) {
+      const line = await this.#line();
+      if (line.startsWith(tag + " ")) {
+        if (!line.startsWith(`${tag} OK`)) throw new Error(`${text}: ${line}`);
+        return lines;
+      }
+      lines.push(line);
+    }
+  }
+
+  /** Runs a command; [ms, number of SEARCH hits]. */
+  async timed(text: string): Promise<[number, number]> {
+    const t0 = performance.now();
+    const lines = await this.cmd(text);
+    const ms = performance.now() - t0;
+    const res = lines.find((l) => l.startsWith("* SEARCH"));
+    return [ms, res === undefined ? 0 : res.split(" ").length - 2];
+  }
+
+  close(): void {
+    try {
+      this.conn.close();
+    } catch { /* closed */ }
+  }
+}
+
+/**
+ * Writes `count` small messages straight into the Maildir as another MDA would: every
+ * tenth in cur/ with \Seen, the rest in new/. Returns the octets written.
+ */
+export async function seedBigMaildir(maildir: string, count: number, to: string) {
+  let octets = 0;
+  const one = async (i: number) => {
+    const body = "A short line of text for the big mailbox benchmark.\r\n".repeat(4 + i % 24);
+    const data = enc.encode(
+      `From: Sender ${i % 211} <s${i % 211}@example.org>\r\nTo: <${to}>\r\n` +
+        `Subject: big mailbox message ${i}${i % 1000 === 7 ? " quarterly figures" : ""}\r\n` +
+        `Date: Tue, 2 Jan 2024 09:00:00 +0000\r\n` +
+        `Message-ID: <big-${i}@bench.example>\r\n\r\n${body}`,
+    );
+    const base = newBaseName(data.length);
+    const tmp = join(maildir, "tmp", base);
+    await Deno.writeFile(tmp, data);
+    const seen = i % 10 === 0;
+    await Deno.rename(
+      tmp,
+      join(maildir, seen ? "cur" : "new", seen ? fileNameFor(base, "S") : base),
+    );
+    octets += data.length;
+  };
+  for (let i = 0; i < count; i += 256) {
+    await Promise.all(Array.from({ length: Math.min(256, count - i) }, (_, j) => one(i + j)));
+  }
+  return octets;
+}
+
+/** One server under test. */
+interface Target {
+  name: string;
+  port: () => number;
+  login: string;
+  restart(): Promise<void>;
+  /** Bytes the folder costs: called before (base) and after it is open. */
+  rss(): number;
+  rssIsGrowth: boolean;
+  /** CPU time (ms) the server used so far: figures are printed as "wall (cpu)". */
+  cpu(): number;
+}
+
+type Figures = Record<string, string>;
+
+const SUBJECT = 'UID SEARCH SUBJECT "quarterly figures"';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
+
+async function mean(c: LineClient, text: string, rounds: number): Promise<[number, number]> {
+  let total = 0, hits = 0;
+  for (let r = 0; r < rounds; r++) {
+    const [ms, h] = await c.timed(text);
+    total += ms;
+    hits = h;
+  }
+  return [total / rounds, hits];
+}
+
+async function measure(t: Target, stallSeconds: number, say: (s: string) => void) {
+  const f: Figures = {};
+  const note = (k: string, v: string) => {
+    f[k] = v;
+    say(`big ${t.name}: ${k} ${v}`);
+  };
+  /** Runs one step: its wall time and the CPU time the server spent, "12.3 ms (cpu 10)". */
+  const step = async (k: string, work: () => Promise<[number, string?]>, digits = 1) => {
+    const cpu0 = t.cpu();
+    const [ms, extra] = await work();
+    const cpu = t.cpu() - cpu0;
+    note(k, `${ms.toFixed(digits)} ms (cpu ${cpu.toFixed(0)})${extra ? ` ${extra}` : ""}`);
+  };
+  const c = await LineClient.open(t.port());
+  await c.cmd(t.login);
+  await step("first SELECT (no index)", async () => [(await c.timed("SELECT INBOX"))[0]], 0);
+  await sleep(2500);
+  await step("SELECT warm", async () => [(await mean(c, "SELECT INBOX", 5))[0]], 2);
+  await step("SEARCH UNSEEN", async () => {
+    const [ms, hits] = await mean(c, "SEARCH UNSEEN", 5);
+    return [ms, `(${hits} hits)`];
+  });
+  await step("UID SEARCH SUBJECT first", async () => {
+    const [ms, hits] = await c.timed(SUBJECT);
+    return [ms, `(${hits} hits)`];
+  }, 0);
+  await step("UID SEARCH SUBJECT warm", async () => [(await mean(c, SUBJECT, 5))[0]]);
+  if (stallSeconds > 0) {
+    // A large change: half the folder flagged by another session.
+    const other = await LineClient.open(t.port());
+    await other.cmd(t.login);
+    await other.cmd("SELECT INBOX");
+    await step("STORE 1:50000 +FLAGS.SILENT (\\Flagged)", async () => {
+      return [(await other.timed("STORE 1:50000 +FLAGS.SILENT (\\Flagged)"))[0]];
+    }, 0);
+    other.close();
+    let worst = 0, at = 0;
+    const t0 = performance.now();
+    while (performance.now() - t0 < stallSeconds * 1000) {
+      const [ms] = await c.timed("SELECT INBOX");
+      if (ms > worst) [worst, at] = [ms, (performance.now() - t0) / 1000];
+      await sleep(200);
+    }
+    note(
+      `slowest SELECT in ${stallSeconds} s after it`,
+      `${worst.toFixed(1)} ms (at ${at.toFixed(0)} s)`,
+    );
+  }
+  c.close();
+  await t.restart();
+  const base = t.rss();
+  const r = await LineClient.open(t.port());
+  await r.cmd(t.login);
+  await step("SELECT after a restart", async () => [(await r.timed("SELECT INBOX"))[0]]);
+  await step("UID SEARCH SUBJECT first after a restart", async () => [(await r.timed(SUBJECT))[0]]);
+  await step(
+    "UID SEARCH SUBJECT warm after a restart",
+    async () => [(await mean(r, SUBJECT, 3))[0]],
+  );
+  await sleep(500);
+  const after = t.rss();
+  note(
+    "RSS for the open folder",
+    t.rssIsGrowth ? `${mib(after - base)} (daemon ${mib(base)} -> ${mib(after)})` : mib(after),
+  );
+  r.close();
+  return f;
+}
+
+/**
+ * Runs the figures against our daemon (`srv`, whose user `login` holds the seeded
+ * folder at `root`) and, when it can run here, a private Dovecot on a copy of the same
+ * files; prints them side by side.
+ */
+export async function bigComparison(opts: {
+  srv: TestServer;
+  root: string;
+  login: string;
+  stallSeconds: number;
+  dovecot: boolean;
+}): Promise<Figures> {
+  let dovecot: PrivateDovecot | null = null;
+  if (opts.dovecot && await dovecotAvailable()) dovecot = await privateDovecot(opts.root);
+  const say = (s: string) => console.log(s);
+  const ours = await measure(
+    {
+      name: "ours",
+      port: () => opts.srv.ports.imap,
+      login: opts.login,
+      restart: async () => {
+        await opts.srv.stop();
+        await opts.srv.restart();
+      },
+      rss: () => vmRss(opts.srv.pid()),
+      rssIsGrowth: true,
+      cpu: () => cpuMs(opts.srv.pid()),
+    },
+    opts.stallSeconds,
+    say,
+  );
+  let theirs: Figures = {};
+  if (dovecot) {
+    try {
+      await dovecot.start();
+      const d = dovecot;
+      theirs = await measure(
+        {
+          name: "dovecot",
+          port: () => d.port,
+          login: `LOGIN ${d.user} ${d.password}`,
+          restart: async () => {
+            await d.stop();
+            await d.start();
+          },
+          rss: () => d.imapRss(),
+          rssIsGrowth: false,
+          cpu: () => d.imapCpu(),
+        },
+        opts.stallSeconds,
+        say,
+      );
+    } finally {
+      await dovecot.remove();
+    }
+  }
+  console.log(`| ${"100,000-message INBOX".padEnd(44)} | ${"ours".padEnd(34)} | Dovecot 2.3`);
+  for (const k of Object.keys(ours)) {
+    console.log(`| ${k.padEnd(44)} | ${ours[k].padEnd(34)} | ${theirs[k] ?? "-"}`);
+  }
+  return ours;
+}
+
+export function vmRss(pid: number): number {
+  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;
+}
+
+/**
+ * `deno task bench imap -- --messages=N` with N of 50,000 or more: a fresh DirBase with
+ * one user whose INBOX gets `count` messages, the daemon, the comparison, and a headline.
+ */
+export async function bigOnly(opts: {
+  count: number;
+  stallSeconds: number;
+  dovecot: boolean;
+  denoArgs: string[];
+}): Promise<void> {
+  const { count } = opts;
+  const user = "big@bench.example", pass = "bench-pass";
+  const seed = await seedUsers({ [user]: pass });
+  const t0 = performance.now();
+  const octets = await seedBigMaildir(seed.roots[user], count, user);
+  console.log(
+    `big mailbox: ${count} messages, ${octets} octets written in ` +
+      `${((performance.now() - t0) / 1000).toFixed(1)} s`,
+  );
+  const srv = await startTestServer({
+    dirBase: seed.dirBase,
+    config: { LogLevel: "info" },
+    denoArgs: opts.denoArgs,
+  });
+  let figures: Figures = {};
+  try {
+    figures = await bigComparison({
+      srv,
+      root: seed.roots[user],
+      login: `LOGIN ${user} ${pass}`,
+      stallSeconds: opts.stallSeconds,
+      dovecot: opts.dovecot,
+    });
+  } finally {
+    await srv.stop();
+    await Deno.remove(seed.dirBase, { recursive: true }).catch(() => {});
+  }
+  const f = (k: string) => (figures[k] ?? "?").replace(/ \(.*/, "");
+  console.log(
+    `imap big: ${count} messages; first SELECT ${f("first SELECT (no index)")}; ` +
+      `SELECT after a restart ${f("SELECT after a restart")}; ` +
+      `UNSEEN ${f("SEARCH UNSEEN")}; SUBJECT warm ${f("UID SEARCH SUBJECT warm")}, after a ` +
+      `restart ${f("UID SEARCH SUBJECT first after a restart")}; RSS ${
+        f("RSS for the open folder")
+      }`,
+  );
+}

@@ -1,0 +1,29 @@
+/**
+ * The worker of dir_check.ts: reads one directory with blocking calls and tells whether
+ * its message files are exactly the names it was given. Blocking is fine here: this
+ * thread serves nothing else, and the folder's event loop never holds 100,000 names.
+ */
+import type { DirCheckRequest } from "./dir_check.ts";
+
+function check(req: DirCheckRequest): boolean {
+  const expected = new Set(req.names === "" ? [] : req.names.split("\n"));
+  let found = 0;
+  for (const e of Deno.readDirSync(req.dir)) {
+    // Counted as scan.ts counts message files: no dot files, no line breaks.
+    if (!e.isFile || e.name.startsWith(".") || /[\n\r]/.test(e.name)) continue;
+    if (!expected.has(e.name)) return false;
+    found++;
+  }
+  return found === expected.size;
+}
+
+const port = self as unknown as Worker;
+port.onmessage = (ev: MessageEvent<DirCheckRequest>) => {
+  let same: boolean | null;
+  try {
+    same = check(ev.data);
+  } catch {
+    same = null;
+  }
+  port.postMessage({ id: ev.data.id, same });
+};

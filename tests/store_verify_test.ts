@@ -1,0 +1,95 @@
+/**
+ * The background verification of big directories (src/store/folder/verify.ts): a foreign
+ * file hidden behind an mtime we recorded as ours is found and adopted; a directory
+ * that matches our entries gets a settled mark (no more verification until our next
+ * change); a change of ours while it runs voids its verdict.
+ */
+import { equal, ok } from "node:assert/strict";
+import { join } from "node:path";
+import { Mutex } from "../src/store/fsutil.ts";
+import { fileNameFor, newBaseName } from "../src/store/maildir_names.ts";
+import { checkDirs } from "../src/store/folder/scan.ts";
+import { loadFolderState, newFolderState } from "../src/store/folder/state.ts";
+import { verifyDir } from "../src/store/folder/verify.ts";
+
+const enc = new TextEncoder();
+
+async function fileInCur(root: string, n: number): Promise<void> {
+  const data = enc.encode(`Subject: m${n}\r\n\r\nbody ${n}\r\n`);
+  const base = newBaseName(data.length);
+  await Deno.writeFile(join(root, "tmp", base), data);
+  await Deno.rename(join(root, "tmp", base), join(root, "cur", fileNameFor(base, "S")));
+}
+
+async function folderWith(count: number) {
+  const root = await Deno.makeTempDir({ prefix: "extremail-verify-" });
+  for (const sub of ["cur", "new", "tmp"]) await Deno.mkdir(join(root, sub));
+  for (let i = 0; i < count; i++) await fileInCur(root, i);
+  const past = new Date(Date.now() - 3_600_000);
+  await Deno.utime(join(root, "cur"), past, past);
+  const st = newFolderState(root);
+  await loadFolderState(st, true);
+  await checkDirs(st, true);
+  return { root, st, mutex: new Mutex() };
+}
+
+Deno.test("verify: a foreign file hidden behind our mtime is found", async () => {
+  const { root, st, mutex } = await folderWith(20);
+  try {
+    equal(st.table.count, 20);
+    const mark = st.dirs.mark("cur");
+    await fileInCur(root, 99);
+    // Same tick as a change of ours: the directory's mtime is still the one we recorded.
+    await Deno.utime(join(root, "cur"), new Date(mark.mtime), new Date(mark.mtime));
+    let rescans = 0;
+    await verifyDir(st, mutex, "cur", async () => {
+      rescans++;
+      await checkDirs(st, true);
+    });
+    equal(rescans, 1);
+    equal(st.table.count, 21);
+  } finally {
+    st.index.close(st.dirs.mark("new"), st.dirs.mark("cur"), st.modseqs.highest);
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("verify: a directory as we know it gets a settled mark", async () => {
+  const { root, st, mutex } = await folderWith(20);
+  try {
+    const before = st.dirs.mark("cur");
+    let rescans = 0;
+    await verifyDir(st, mutex, "cur", () => {
+      rescans++;
+      return Promise.resolve();
+    });
+    equal(rescans, 0);
+    const after = st.dirs.mark("cur");
+    equal(after.mtime, before.mtime);
+    ok(after.checkedAt - after.mtime > 2000, "trusted from now on");
+  } finally {
+    st.index.close(st.dirs.mark("new"), st.dirs.mark("cur"), st.modseqs.highest);
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("verify: a change of ours while it runs voids the verdict", async () => {
+  const { root, st, mutex } = await folderWith(20);
+  try {
+    const before = st.dirs.mark("cur");
+    let rescans = 0;
+    const running = verifyDir(st, mutex, "cur", () => {
+      rescans++;
+      return Promise.resolve();
+    });
+    // A flag change in memory (as changes.ts makes it) before the verdict.
+    const first = st.table.byUid.values().next().value!;
+    st.table.update(first, { flags: "FS" });
+    await running;
+    equal(rescans, 0);
+    equal(st.dirs.mark("cur").checkedAt, before.checkedAt, "not settled");
+  } finally {
+    st.index.close(st.dirs.mark("new"), st.dirs.mark("cur"), st.modseqs.highest);
+    await Deno.remove(root, { recursive: true });
+  }
+});
