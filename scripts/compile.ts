@@ -22,6 +22,8 @@ const args = [
   // Workers are not found by the module graph (deno compile docs: "Workers").
   "--include",
   `${repo}src/imap/keys_worker.ts`,
+  "--include",
+  `${repo}src/store/keys_worker.ts`,
   ...Deno.args,
   `${repo}main.ts`,
 ];

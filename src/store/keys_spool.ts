@@ -5,12 +5,18 @@
  * a second later, with one transaction per folder. A folder loaded meanwhile takes them
  * through its own index link instead (the index has one writer per folder at a time).
  *
+ * The batches are written by a worker thread (keys_worker.ts), so the event loop that
+ * serves the sessions never waits on SQLite; where no worker can start (a compiled
+ * binary built without it, see scripts/compile.ts) they are written here.
+ *
  * The keys are a cache: when they are lost (a crash before the batch, an index that
  * cannot be opened) the IMAP side computes them from the file's header later.
  */
+import { Worker } from "node:worker_threads";
 import { log } from "../log.ts";
 import type { Folder } from "./folder/folder.ts";
-import { FolderIndex } from "./folder/index_db.ts";
+import { writeKeys } from "./keys_index.ts";
+import type { KeysBatch, KeysBatchDone } from "./keys_worker.ts";
 
 /** What the store asks of the layers above it (constructor argument). */
 export interface StoreHooks {
@@ -24,13 +30,15 @@ export interface StoreHooks {
 }
 
 /** How long keys wait for others to the same folders, and how many wait at most. */
-const BATCH_MS = 200;
+const BATCH_MS = 500;
 const MAX_PENDING = 5000;
 
 export class KeysSpool {
   #pending = new Map<string, Map<string, string>>();
   #count = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  #writer: KeysWriter | null = null;
+  #noWorker = false;
 
   /** `loaded`: the folder at a path when this process has it loaded. */
   constructor(readonly loaded: (folderPath: string) => Folder | undefined) {}
@@ -47,35 +55,96 @@ export class KeysSpool {
     }
   }
 
-  /** Writes everything pending (also at shutdown). */
+  /** Hands everything pending to the folders loaded, the rest to the writer. */
   flush(): void {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
     const all = this.#pending;
     this.#pending = new Map();
     this.#count = 0;
+    const unloaded: [string, [string, string][]][] = [];
     for (const [path, keys] of all) {
       const folder = this.loaded(path);
       if (folder && !folder.closed) {
         for (const [base, text] of keys) folder.keysPut(base, text);
-      } else writeKeys(path, keys);
+      } else unloaded.push([path, [...keys]]);
     }
+    if (unloaded.length === 0) return;
+    const writer = this.#startWriter();
+    if (writer) writer.write(unloaded);
+    else {
+      for (const [path, keys] of unloaded) {
+        const why = writeKeys(path, keys);
+        if (why) log("store").debug(`keys for ${path} not stored: ${why}`);
+      }
+    }
+  }
+
+  /** Writes everything pending and waits until it is written (shutdown). */
+  async close(): Promise<void> {
+    this.flush();
+    const writer = this.#writer;
+    this.#writer = null;
+    await writer?.close();
+  }
+
+  #startWriter(): KeysWriter | null {
+    if (this.#writer && !this.#writer.alive) {
+      // It failed (a compiled binary without it): from now on, here.
+      this.#writer = null;
+      this.#noWorker = true;
+    }
+    if (this.#writer || this.#noWorker) return this.#writer;
+    try {
+      this.#writer = new KeysWriter();
+    } catch (e) {
+      this.#noWorker = true;
+      log("store").warn(
+        `keys spool worker unavailable (${(e as Error)?.message ?? e}); writing on the main thread`,
+      );
+    }
+    return this.#writer;
   }
 }
 
-/** Adds key texts to the index of a folder not loaded here (created when missing). */
-function writeKeys(folderPath: string, keys: Map<string, string>): void {
-  let index: FolderIndex | null = null;
-  try {
-    index = FolderIndex.open(folderPath).index;
-    const ix = index;
-    ix.tx(() => {
-      for (const [base, text] of keys) ix.keysPut(base, text);
+/** The worker thread and the batches it has not answered yet. */
+class KeysWriter {
+  readonly #worker: Worker;
+  #nextId = 0;
+  #outstanding = 0;
+  #idle: (() => void)[] = [];
+  /** False once the worker has failed or exited. */
+  alive = true;
+
+  constructor() {
+    this.#worker = new Worker(new URL("./keys_worker.ts", import.meta.url));
+    // A daemon with nothing else to do may exit: the keys are a cache (see above).
+    this.#worker.unref();
+    this.#worker.on("message", (done: KeysBatchDone) => {
+      for (const f of done.failures) log("store").debug(f);
+      if (--this.#outstanding === 0) { for (const r of this.#idle.splice(0)) r(); }
     });
-  } catch (e) {
-    // The folder went away, or its index is unusable: its next open rebuilds it.
-    log("store").debug(`keys for ${folderPath} not stored: ${(e as Error)?.message ?? e}`);
-  } finally {
-    index?.close();
+    this.#worker.on("error", (e: Error) => {
+      this.alive = false;
+      log("store").warn(`keys spool worker failed, keys written on the main thread: ${e.message}`);
+    });
+    this.#worker.on("exit", () => {
+      this.alive = false;
+      for (const r of this.#idle.splice(0)) r();
+    });
+  }
+
+  write(folders: KeysBatch["folders"]): void {
+    this.#outstanding++;
+    this.#worker.postMessage({ id: this.#nextId++, folders } satisfies KeysBatch);
+  }
+
+  /** Waits for the batches sent (the worker holds the process meanwhile), then stops it. */
+  async close(): Promise<void> {
+    if (this.#outstanding > 0 && this.alive) {
+      this.#worker.ref();
+      await new Promise<void>((resolve) => this.#idle.push(resolve));
+    }
+    await this.#worker.terminate();
   }
 }

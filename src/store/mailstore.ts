@@ -154,8 +154,8 @@ export class MailStore {
 
   /** Writes every open folder's index and closes it (daemon shutdown). */
   async close(): Promise<void> {
-    this.#keysSpool.flush();
-    await this.#folders.drop(() => true);
+    // The spool hands keys to loaded folders at once, then its worker writes the rest.
+    await Promise.all([this.#keysSpool.close(), this.#folders.drop(() => true)]);
   }
 
   /** IMAP names of every folder under the root, INBOX first. */
