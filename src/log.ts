@@ -42,13 +42,35 @@ export interface TrackedConnection {
   onClose(fn: () => void): void;
 }
 
+/**
+ * Sessions closed in this period and in the one before: their fields stay 10-20 s, so the
+ * lines a session writes while it winds down ("session closed") still get them. One timer
+ * for all, not one per connection.
+ */
+let closedNow: string[] = [];
+let closedBefore: string[] = [];
+let sweeper: ReturnType<typeof setInterval> | undefined;
+const SWEEP_MS = 10_000;
+
+function sweep(): void {
+  for (const id of closedBefore) sessions.delete(id);
+  closedBefore = closedNow;
+  closedNow = [];
+  if (closedBefore.length === 0 && sweeper !== undefined) {
+    clearInterval(sweeper);
+    sweeper = undefined;
+  }
+}
+
 /** Records a session's peer address until it closes (server.ts, for every connection). */
 export function trackSession(conn: TrackedConnection): void {
   sessions.set(conn.id, { client: conn.remoteAddress });
   conn.onClose(() => {
-    // The lines a session writes while it winds down ("session closed") still get them.
-    const timer = setTimeout(() => sessions.delete(conn.id), 10_000);
-    Deno.unrefTimer(timer);
+    closedNow.push(conn.id);
+    if (sweeper === undefined) {
+      const timer = sweeper = setInterval(sweep, SWEEP_MS);
+      Deno.unrefTimer(timer);
+    }
   });
 }
 
