@@ -186,7 +186,9 @@ export class SmtpSession {
    * Connection.close(): the output drained, then a FIN, the socket destroyed 5 s later.
    */
   #close(): void {
-    const done = this.quit && this.conn.bufferedOutput === 0 && this.conn.bufferedInput === 0;
+    // Not under TLS: its layer may still hold the reply (and owes a close_notify).
+    const done = this.quit && !this.conn.secure && this.conn.bufferedOutput === 0 &&
+      this.conn.bufferedInput === 0;
     if (done) this.conn.destroy();
     else this.conn.close();
   }
