@@ -93,8 +93,21 @@ function templateText(strings: TemplateStringsArray, values: unknown[]): string 
   return msg;
 }
 
+/** The ISO time of the last line and its millisecond: lines of one burst share it. */
+let isoMs = -1;
+let isoText = "";
+
+function isoNow(): string {
+  const now = Date.now();
+  if (now !== isoMs) {
+    isoMs = now;
+    isoText = new Date(now).toISOString();
+  }
+  return isoText;
+}
+
 function formatText(level: Level, service: string, sid: string | null, message: string): string {
-  const time = new Date().toISOString();
+  const time = isoNow();
   return `${time} ${level.toUpperCase()} ${service}${sid ? ` [${sid}]` : ""} ${message}\n`;
 }
 
