@@ -72,8 +72,8 @@ Deno.test("keys spool: a folder loaded before the batch takes the keys itself", 
       // Loaded after the delivery and before the batch: the flush hands it the keys.
       const inbox = (await store.openFolder(root, "INBOX"))!;
       store.retain(inbox);
-      // The batch is written a fraction of a second after the delivery (generous bound).
-      for (let i = 0; i < 100 && inbox.keysGet(s.base) === undefined; i++) {
+      // The batch is written a few seconds after the delivery (generous bound).
+      for (let i = 0; i < 400 && inbox.keysGet(s.base) === undefined; i++) {
         await new Promise((r) => setTimeout(r, 50));
       }
       equal(inbox.keysGet(s.base), indexKeysText(m, true));
