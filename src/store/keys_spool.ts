@@ -12,11 +12,10 @@
  * The keys are a cache: when they are lost (a crash before the batch, an index that
  * cannot be opened) the IMAP side computes them from the file's header later.
  */
-import { Worker } from "node:worker_threads";
 import { log } from "../log.ts";
 import type { Folder } from "./folder/folder.ts";
 import { writeKeys } from "./keys_index.ts";
-import type { KeysBatch, KeysBatchDone } from "./keys_worker.ts";
+import { type FolderKeys, KeysWriter } from "./keys_writer.ts";
 
 /** What the store asks of the layers above it (constructor argument). */
 export interface StoreHooks {
@@ -94,7 +93,7 @@ export class KeysSpool {
     const all = this.#pending;
     this.#pending = new Map();
     this.#count = 0;
-    const unloaded: KeysBatch["folders"] = [];
+    const unloaded: FolderKeys[] = [];
     for (const [path, keys] of all) {
       const folder = this.loaded(path);
       if (folder && !folder.closed) {
@@ -139,7 +138,7 @@ export class KeysSpool {
   }
 
   #startWriter(): KeysWriter | null {
-    if (this.#writer && !this.#writer.alive) {
+    if (this.#writer?.failed) {
       // It failed (a compiled binary without it): from now on, here.
       this.#writer = null;
       this.#noWorker = true;
@@ -154,49 +153,5 @@ export class KeysSpool {
       );
     }
     return this.#writer;
-  }
-}
-
-/** The worker thread and the batches it has not answered yet. */
-class KeysWriter {
-  readonly #worker: Worker;
-  #nextId = 0;
-  #outstanding = 0;
-  #idle: (() => void)[] = [];
-  /** False once the worker has failed or exited. */
-  alive = true;
-
-  constructor(keysModule: string | undefined) {
-    this.#worker = new Worker(new URL("./keys_worker.ts", import.meta.url), {
-      workerData: { keysModule },
-    });
-    // A daemon with nothing else to do may exit: the keys are a cache (see above).
-    this.#worker.unref();
-    this.#worker.on("message", (done: KeysBatchDone) => {
-      for (const f of done.failures) log("store").debug(f);
-      if (--this.#outstanding === 0) { for (const r of this.#idle.splice(0)) r(); }
-    });
-    this.#worker.on("error", (e: Error) => {
-      this.alive = false;
-      log("store").warn(`keys spool worker failed, keys written on the main thread: ${e.message}`);
-    });
-    this.#worker.on("exit", () => {
-      this.alive = false;
-      for (const r of this.#idle.splice(0)) r();
-    });
-  }
-
-  write(folders: KeysBatch["folders"]): void {
-    this.#outstanding++;
-    this.#worker.postMessage({ id: this.#nextId++, folders } satisfies KeysBatch);
-  }
-
-  /** Waits for the batches sent (the worker holds the process meanwhile), then stops it. */
-  async close(): Promise<void> {
-    if (this.#outstanding > 0 && this.alive) {
-      this.#worker.ref();
-      await new Promise<void>((resolve) => this.#idle.push(resolve));
-    }
-    await this.#worker.terminate();
   }
 }
