@@ -6,7 +6,7 @@
  * milliseconds of disk time each; on the event loop they held up every session (12% of
  * its time, and stalls of 300 ms and more, under SMTP ingest into 190 mailboxes).
  */
-import { writeKeys } from "./keys_index.ts";
+import { OpenIndexes } from "./keys_index.ts";
 import type { KeysBatch, KeysBatchDone } from "./keys_writer.ts";
 
 type MessageKeys = (bytes: Uint8Array, whole: boolean) => string;
@@ -21,8 +21,15 @@ function keysFunction(url: string): Promise<MessageKeys | null> {
   return m;
 }
 
+const indexes = new OpenIndexes();
 const port = self as unknown as Worker;
-port.onmessage = async (ev: MessageEvent<KeysBatch>) => {
+port.onmessage = async (ev: MessageEvent<KeysBatch | "close">) => {
+  if (ev.data === "close") {
+    // The thread is about to stop: the indexes are checkpointed and closed first.
+    indexes.closeAll();
+    port.postMessage("closed");
+    return;
+  }
   const batch = ev.data;
   const failures: string[] = [];
   let compute: MessageKeys | null = null;
@@ -41,8 +48,9 @@ port.onmessage = async (ev: MessageEvent<KeysBatch>) => {
         } catch { /* computed from the file when needed */ }
       }
     }
-    const why = writeKeys(path, texts);
+    const why = indexes.write(path, texts);
     if (why) failures.push(`keys for ${path} not stored: ${why}`);
   }
+  indexes.sweep();
   port.postMessage({ id: batch.id, failures } satisfies KeysBatchDone);
 };

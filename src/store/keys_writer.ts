@@ -2,8 +2,9 @@
  * The keys spool's worker thread (keys_worker.ts) as the spool sees it: batches go to it
  * in one message whose message bytes are packed into one buffer and transferred, not
  * copied (structured cloning a batch's thousand small arrays held the event loop for
- * tens of milliseconds). The thread is stopped after IDLE_MS without work and started
- * again by the next batch, so a process whose store is never closed is not held long.
+ * tens of milliseconds). The thread keeps indexes open between batches (OpenIndexes);
+ * it is stopped, its indexes closed, after IDLE_MS without work and started again by the
+ * next batch, so a process whose store is never closed is not held long.
  */
 import { log } from "../log.ts";
 import type { PendingKeys } from "./keys_spool.ts";
@@ -36,6 +37,8 @@ export class KeysWriter {
   #outstanding = 0;
   #idle: (() => void)[] = [];
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Resolves #stop()'s wait for the thread's "closed". */
+  #closed: (() => void) | null = null;
   /** The worker failed: the spool writes on the main thread from now on. */
   failed = false;
 
@@ -68,10 +71,10 @@ export class KeysWriter {
     worker.postMessage(batch, [bytes.buffer]);
   }
 
-  /** Waits for the batches sent, then stops the thread. */
+  /** Waits for the batches sent, then stops the thread (its indexes closed first). */
   async close(): Promise<void> {
     if (this.#outstanding > 0) await new Promise<void>((resolve) => this.#idle.push(resolve));
-    this.#stop();
+    await this.#stop();
   }
 
   #start(): Worker {
@@ -81,11 +84,12 @@ export class KeysWriter {
     const worker = new Worker(new URL("./keys_worker.ts", import.meta.url).href, {
       type: "module",
     });
-    worker.onmessage = (ev: MessageEvent<KeysBatchDone>) => {
+    worker.onmessage = (ev: MessageEvent<KeysBatchDone | "closed">) => {
+      if (ev.data === "closed") return this.#closed?.();
       for (const f of ev.data.failures) log("store").debug(f);
       if (--this.#outstanding > 0) return;
       for (const r of this.#idle.splice(0)) r();
-      const timer = this.#idleTimer = setTimeout(() => this.#stop(), IDLE_MS);
+      const timer = this.#idleTimer = setTimeout(() => void this.#stop(), IDLE_MS);
       Deno.unrefTimer(timer);
     };
     worker.onerror = (ev: ErrorEvent) => {
@@ -94,13 +98,29 @@ export class KeysWriter {
       this.failed = true;
       this.#outstanding = 0;
       for (const r of this.#idle.splice(0)) r();
-      this.#stop();
+      this.#terminate();
     };
     this.#worker = worker;
     return worker;
   }
 
-  #stop(): void {
+  /** Asks the thread to close its indexes (at most 5 s), then stops it. */
+  async #stop(): Promise<void> {
+    const worker = this.#worker;
+    if (!worker) return;
+    const closed = new Promise<void>((resolve) => {
+      this.#closed = resolve;
+      const timer = setTimeout(resolve, 5000);
+      Deno.unrefTimer(timer);
+    });
+    worker.postMessage("close");
+    await closed;
+    this.#closed = null;
+    // A batch sent meanwhile restarted the idle wait: the thread stays.
+    if (this.#worker === worker && this.#outstanding === 0) this.#terminate();
+  }
+
+  #terminate(): void {
     if (this.#idleTimer !== undefined) clearTimeout(this.#idleTimer);
     this.#idleTimer = undefined;
     this.#worker?.terminate();
