@@ -7,7 +7,8 @@
  *                         [--targets ours,peer] [--messages 2000] [--keep]
  *
  * The loads are the shared Python generators in ../shared/bench (or $SHARED_DIR/bench):
- * smtp_ingest.py (4 and 16 connections), pop3_retr.py, imap_fetch.py, after seeding the
+ * smtp_ingest.py (4 and 16 connections), Postfix's smtp-source (4 and 16 sessions, one
+ * connection per message), pop3_retr.py, imap_fetch.py, after seeding the
  * read mailboxes of both servers with seed_imap.py (identical mail, seed 42). Postfix and
  * Dovecot are installed with apt-get when missing (root only) and run by peers.sh
  * (loopback only, default_transport=error); they are stopped afterwards if this run
@@ -19,6 +20,7 @@ import { parseArgs } from "node:util";
 import { join, resolve } from "node:path";
 import { openIdleSessions, treeKiB, vmRssKiB, warmLogins } from "./peers/idle.ts";
 import { DOMAIN, OurServer, parseDump, REPO } from "./peers/ours.ts";
+import { runSmtpSource } from "./peers/smtp_source.ts";
 import {
   installPeers,
   isRoot,
@@ -131,8 +133,11 @@ interface Load {
   id: string;
   group: Group;
   peerName: string;
+  /** A Python generator in the shared bench directory, run with `args`... */
   script: string;
   args: (t: Target) => string[];
+  /** ...or a load run some other way (smtp-source). */
+  command?: (t: Target) => Promise<ProcResult>;
   metrics: Metric[];
   /** What was read ("N messages, X octets"): must be the same on both servers. */
   volume?: RegExp;
@@ -176,6 +181,31 @@ function smtpLoad(connections: number): Load {
         parse: num(/^latency per message: p50 ([\d.]+) ms/m),
       },
     ],
+  };
+}
+
+/** smtp-source: one connection per message, to one recipient, payload 4096 octets. */
+function smtpSourceLoad(sessions: number): Load {
+  return {
+    id: `smtp-source-s${sessions}`,
+    group: "smtp",
+    peerName: "postfix",
+    script: "",
+    args: () => [],
+    command: (t) =>
+      runSmtpSource({
+        port: t === "ours" ? ours!.ports.smtp : PEER_PORTS.smtp,
+        sessions,
+        messages: 500,
+        size: 4096,
+        from: "s@x.test",
+        to: `testuser${SINKS.first}@${DOMAIN}`,
+      }),
+    metrics: [{
+      key: "rate",
+      label: `SMTP smtp-source -s ${sessions}, 1 msg/connection (msg/s)`,
+      parse: num(/^smtp_source: ([\d.]+) msg\/s/m),
+    }],
   };
 }
 
@@ -261,6 +291,8 @@ const LOADS: Load[] = [
   },
   smtpLoad(4),
   smtpLoad(16),
+  smtpSourceLoad(4),
+  smtpSourceLoad(16),
 ];
 
 /** One cell of the table: a median with how many runs made it, or why there is none. */
@@ -354,6 +386,7 @@ function headline(): string {
     parts.push(x === undefined ? `${name} n/a` : `${name} ${x.toFixed(2)}x ${peer}`);
   };
   if (want("smtp")) ratioText("smtp-c4.rate", "smtp", "postfix");
+  if (want("smtp")) ratioText("smtp-source-s4.rate", "smtp-source", "postfix");
   if (want("pop3")) ratioText("pop3.rate", "pop3", "dovecot");
   if (want("imap")) ratioText("imap.rate", "imap", "dovecot");
   if (want("idle")) {
@@ -650,7 +683,7 @@ async function idleFigure(): Promise<void> {
 async function runOnce(load: Load, t: Target, label: string): Promise<ProcResult | string> {
   const why = await unavailable(t, load.group as "smtp" | "pop3" | "imap");
   if (why) return why;
-  const r = await python(load.script, load.args(t));
+  const r = load.command ? await load.command(t) : await python(load.script, load.args(t));
   checkAborted();
   const last = r.stdout.trim().split("\n").pop() ?? "";
   say(`${label} ${t}: ${r.code === 0 ? last : `FAILED (${failureReason(r)})`}`);

@@ -26,6 +26,8 @@ const args = [
   `${repo}src/store/fts/worker.ts`,
   "--include",
   `${repo}src/store/folder/dir_worker.ts`,
+  "--include",
+  `${repo}src/store/keys_worker.ts`,
   ...Deno.args,
   `${repo}main.ts`,
 ];

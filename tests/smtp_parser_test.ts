@@ -232,32 +232,42 @@ Deno.test("errors carry codes", () => {
   assertThrows(() => parseBdat("x"), SmtpError);
 });
 
-Deno.test("ThreadsSMTP: at most N deliveries at once, the rest in arrival order", async () => {
+Deno.test("ThreadsSMTP: N workers; a free worker takes everything waiting as one batch", async () => {
   const slots = new DeliverySlots(() => 2);
   let running = 0;
   let peak = 0;
   const order: number[] = [];
-  const gates: (() => void)[] = [];
-  const jobs = [0, 1, 2, 3, 4].map((i) =>
+  const gates = new Map<number, () => void>();
+  const job = (i: number) =>
     slots.run(async () => {
       running++;
       peak = Math.max(peak, running);
       order.push(i);
-      await new Promise<void>((r) => gates.push(r));
+      await new Promise<void>((r) => gates.set(i, r));
       running--;
       return i;
-    })
-  );
-  while (order.length < 5) {
-    await new Promise((r) => setTimeout(r, 1));
-    gates.shift()?.();
-  }
-  for (const g of gates) g();
-  assertEquals(await Promise.all(jobs), [0, 1, 2, 3, 4]);
+    });
+  const tick = () => new Promise((r) => setTimeout(r, 1));
+  const jobs = [0, 1, 2, 3, 4].map(job);
+  await tick();
+  // Two workers, one message each; three wait.
+  assertEquals(order, [0, 1]);
+  assertEquals([slots.active, slots.waiting], [2, 3]);
+  gates.get(0)!();
+  await tick();
+  // The free worker takes all three waiting, together, in arrival order.
   assertEquals(order, [0, 1, 2, 3, 4]);
-  assertEquals(peak, 2);
+  assertEquals([slots.active, slots.waiting], [2, 0]);
+  // A later arrival waits until a worker's whole batch is done.
+  const late = job(5);
+  gates.get(1)!();
+  await tick();
+  assertEquals(order, [0, 1, 2, 3, 4, 5]);
+  for (const i of [2, 3, 4, 5]) gates.get(i)!();
+  assertEquals(await Promise.all([...jobs, late]), [0, 1, 2, 3, 4, 5]);
+  assertEquals(peak, 4);
   assertEquals([slots.active, slots.waiting], [0, 0]);
-  // A failing delivery releases its slot.
+  // A failing delivery frees its worker.
   await slots.run(() => Promise.reject(new Error("x"))).catch(() => {});
   assertEquals(slots.active, 0);
 });

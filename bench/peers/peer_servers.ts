@@ -34,7 +34,8 @@ export async function missingPieces(): Promise<string[]> {
     const r = await run("sh", ["-c", `command -v ${tool}`]);
     if (r.code !== 0) missing.push(tool);
   }
-  for (const bin of ["/usr/lib/dovecot/imap", "/usr/lib/dovecot/pop3"]) {
+  // smtp-source is Postfix's load generator (same package): the one-message-per-connection loads.
+  for (const bin of ["/usr/lib/dovecot/imap", "/usr/lib/dovecot/pop3", "/usr/sbin/smtp-source"]) {
     if (!await exists(bin)) missing.push(bin);
   }
   return missing;

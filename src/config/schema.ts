@@ -342,7 +342,7 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
   text("PlainAuthWithoutTLS", "local", "cleartext passwords outside TLS: never, local, always", {
     choices: ["never", "local", "always"],
   }),
-  workers("ThreadsSMTP", 3, "SMTP workers: received messages delivered in parallel"),
+  workers("ThreadsSMTP", 3, "SMTP delivery workers, each delivering a batch of messages"),
   workers("ThreadsQueue", 5, "outbound deliveries in parallel"),
   count("MaxConnections", 1000, "connections", "open connections per service"),
   count("MaxConnectionsPerIP", 20, "connections", "per client address, per service"),

@@ -19,6 +19,10 @@ export class SmtpReply {
 
   /** Wire form, multi-line when text has several lines (RFC 5321 4.2.1). */
   toString(): string {
+    // Most replies are one line: no split, map and join for them (several per message).
+    if (!this.text.includes("\n")) {
+      return `${this.code} ${this.enhanced ? this.enhanced + " " : ""}${this.text}\r\n`;
+    }
     const lines = this.text.split("\n");
     return lines.map((l, i) =>
       `${this.code}${i < lines.length - 1 ? "-" : " "}${

@@ -40,7 +40,7 @@ import type { OutboundMessage } from "../queue/types.ts";
 import { MailStore } from "../store/mailstore.ts";
 import { FullTextIndex } from "../store/fts/fts.ts";
 import { IncomingFiles } from "../store/incoming.ts";
-import { indexKeysText } from "../imap/message_keys.ts";
+import { messageKeys } from "../imap/store_keys.ts";
 import { adminService } from "../admin/service.ts";
 import { imapServices } from "../imap/service.ts";
 import { pop3Services } from "../pop3/service.ts";
@@ -100,7 +100,9 @@ export async function startServer(
   if (generated) logAlways("server", `admin password (generated, shown once): ${generated}`);
   // Messages stored through this server carry their SORT/SEARCH keys into the index.
   const store = new MailStore(config.DirBase, config.HashDirs, {
-    messageKeys: indexKeysText,
+    messageKeys,
+    // The same function for the keys spool's worker (src/store/keys_spool.ts).
+    messageKeysModule: new URL("../imap/store_keys.ts", import.meta.url).href,
     fullText: new FullTextIndex(),
   });
   // Files of messages in transfer; those of a process that died are removed at start.

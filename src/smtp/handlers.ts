@@ -128,6 +128,7 @@ function noop(s: SmtpSession): void {
 function quit(s: SmtpSession): void {
   s.reply(reply(221, "2.0.0", `${s.hostName} closing connection`));
   s.closing = true;
+  s.quit = true;
 }
 
 /** RFC 5321 3.5.3 / 7.3: VRFY is answered without disclosing anything. */

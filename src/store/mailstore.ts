@@ -68,12 +68,13 @@ export class MailStore {
   /** Mailboxes created, deleted, renamed (and what IMAP adds: subscriptions, metadata). */
   readonly events = new MailboxEvents();
   readonly #hooks: StoreHooks;
-  readonly #keysSpool = new KeysSpool((path) => this.#folders.loaded(path));
+  readonly #keysSpool: KeysSpool;
 
   constructor(dirBase: string, hashDirs: number, hooks: StoreHooks = {}) {
     this.dirBase = resolve(dirBase);
     this.hashDirs = hashDirs;
     this.#hooks = hooks;
+    this.#keysSpool = new KeysSpool((path) => this.#folders.loaded(path), hooks);
   }
 
   /** The full-text index of SEARCH BODY/TEXT (StoreHooks.fullText), or null: scan. */
@@ -160,9 +161,12 @@ export class MailStore {
 
   /** Writes every open folder's index and closes it (daemon shutdown). */
   async close(): Promise<void> {
-    this.#keysSpool.flush();
-    await this.#hooks.fullText?.close();
-    await this.#folders.drop(() => true);
+    // The spool hands keys to loaded folders at once, then its worker writes the rest.
+    await Promise.all([
+      this.#keysSpool.close(),
+      this.#hooks.fullText?.close(),
+      this.#folders.drop(() => true),
+    ]);
   }
 
   /** IMAP names of every folder under the root, INBOX first. */
@@ -239,8 +243,10 @@ export class MailStore {
     const size = data instanceof Uint8Array ? data.length : data.size;
     const base = newBaseName(size);
     const linkable = data instanceof Uint8Array ? null : data.linkable;
-    // The SORT/SEARCH keys, computed once while the bytes (or the header) are at hand.
-    const keys = this.contentKeys(data);
+    // The SORT/SEARCH keys, computed once while the bytes (or the header) are at hand:
+    // here for a folder loaded, by the keys spool's worker for the others when it can.
+    let keysNow: string | null | undefined;
+    const keys = () => keysNow === undefined ? (keysNow = this.contentKeys(data)) : keysNow;
     // The internal date is set before the fsync, so that the fsync makes it durable too.
     const when = opts.internalDate !== undefined ? new Date(opts.internalDate) : null;
     let src: string;
@@ -288,7 +294,7 @@ export class MailStore {
             flags: opts.flags ?? null,
             size,
             internalDate: opts.internalDate ?? null,
-            keys,
+            keys: keys(),
           };
           const [uid] = await folder.add([item]);
           if (!uid) throw new Deno.errors.NotFound(`${src} vanished during delivery`);
@@ -300,7 +306,7 @@ export class MailStore {
           if (last) srcGone = await renameOrCopy(src, dest);
           else await linkOrCopy(src, dest);
           stored.push({ folderPath: dests[i].folderPath, base });
-          if (keys) this.#keysSpool.put(dests[i].folderPath, base, keys);
+          this.#spoolKeys(dests[i].folderPath, base, data, keys);
         }
         this.#usage.adjust(dests[i].root, size);
       }
@@ -311,6 +317,24 @@ export class MailStore {
     }
     for (const s of stored) this.notify(s.folderPath);
     return stored;
+  }
+
+  /** Hands a delivered message's keys (or the bytes they come from) to the keys spool. */
+  #spoolKeys(
+    folderPath: string,
+    base: string,
+    data: Uint8Array | MessageContent,
+    keys: () => string | null,
+  ): void {
+    if (!this.#hooks.messageKeys) return;
+    if (!this.#keysSpool.computesLater) {
+      const text = keys();
+      if (text) this.#keysSpool.put(folderPath, base, text);
+    } else if (data instanceof Uint8Array) {
+      this.#keysSpool.put(folderPath, base, { bytes: data, whole: true });
+    } else if (data.header) {
+      this.#keysSpool.put(folderPath, base, { bytes: data.header, whole: false });
+    }
   }
 
   /** APPEND/COPY helper: stores into one folder and returns the new UID. */
