@@ -175,7 +175,7 @@ export async function checkRcpt(
       return { reply: R.membersOnly(rcpt) };
     }
   }
-  const expansion = expand(dir, address, { sender: tx.from });
+  const expansion = expand(dir, address, { sender: tx.from, postmaster: ctx.config.Postmaster });
   if (isEmpty(expansion)) {
     if (expansion.loop) return { reply: R.aliasLoop(rcpt) };
     if (expansion.denied && !expansion.unknown) return { reply: R.recipientDenied(rcpt) };
@@ -202,7 +202,7 @@ export async function checkRcpt(
 function expansionOf(ctx: ServerContext, tx: Transaction, r: AcceptedRecipient): Expansion {
   if (isResolution(r.resolution)) return r.resolution.expansion;
   // A recipient accepted without checkRcpt (should not happen): resolve it now.
-  return expand(ctx.directory, r.address, { sender: tx.from });
+  return expand(ctx.directory, r.address, { sender: tx.from, postmaster: ctx.config.Postmaster });
 }
 
 /**
