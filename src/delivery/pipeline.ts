@@ -109,6 +109,9 @@ function postmasterAddress(ctx: ServerContext): string | null {
 /**
  * RCPT TO (SPEC §5): deny entries, relay rules, local resolution (user, alias,
  * catch-all, list with ACCESS), QUOTA/MAXIN when SIZE was given, duplicates.
+ * postmaster@ a local domain always resolves (expand.ts: its own address, else the
+ * `Postmaster` key, else DirBase/postmaster/) and is exempt from DNSBL refusals; deny
+ * entries and a real postmaster user's QUOTA/MAXIN still apply (docs/delivery.md).
  */
 export async function checkRcpt(
   ctx: ServerContext,
