@@ -12,6 +12,7 @@ import {
 } from "../src/delivery/expand.ts";
 import type { ListRecord, LocalTarget, UserRecord } from "../src/directory/records.ts";
 import { parseConfigText } from "../src/config/load.ts";
+import { convertClassic } from "../src/config/convert.ts";
 
 const DOMAINS = ["a.example", "b.example"];
 
@@ -148,4 +149,14 @@ Deno.test('config: Postmaster is "" by default, an address, A-label domain; nons
       bad,
     );
   }
+});
+
+Deno.test("convert-conf: a classic Postmaster line (any case) becomes the key", () => {
+  const { toml, unknown } = convertClassic("postmaster = hostmaster@example.com\n");
+  assertEquals(unknown, []);
+  equal(
+    parseConfigText(toml, "converted.toml", { baseDir: null }).Postmaster,
+    "hostmaster@example.com",
+  );
+  throws(() => convertClassic("Postmaster = nobody\n"), /line 1: Postmaster = nobody: must be ""/);
 });
