@@ -2,10 +2,10 @@
  * The configuration keys (SPEC §3): name, TOML type, default, meaning and the rule each
  * value must follow. This table drives validation (load.ts, check_value.ts), check-conf
  * output (format.ts), the classic converter (convert.ts) and the shipped
- * conf/extremail.toml (checked by a test). SPEC §10 adds PortMetrics, MetricsIP, LogFormat;
- * SPEC §8 DKIMSign, InboundAuth, SRS; SPEC §9 DNSBL, SpamFilter, SpamFilterFailure,
- * TimeoutSpamFilter, SpamLearn; SPEC §12 Directory, NodeName, Nodes, PortCluster,
- * ClusterSecret (their rules: cluster.ts).
+ * conf/extremail.toml (checked by a test). SPEC §5 adds Postmaster; SPEC §10 PortMetrics,
+ * MetricsIP, LogFormat; SPEC §8 DKIMSign, InboundAuth, SRS; SPEC §9 DNSBL, SpamFilter,
+ * SpamFilterFailure, TimeoutSpamFilter, SpamLearn; SPEC §12 Directory, NodeName, Nodes,
+ * PortCluster, ClusterSecret (their rules: cluster.ts).
  *
  * Extensions beyond the SPEC are marked `extension: true`: RelayUser, RelayPassword,
  * AdminIdleTimeout, QueueDelayWarning, SpamFilterTrusted, SpamController,
