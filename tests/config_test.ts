@@ -59,7 +59,7 @@ async function withEnv<T>(name: string, value: string | undefined, body: () => P
   }
 }
 
-Deno.test("schema: exactly the SPEC §3, §8, §10 §9 and §12 keys plus the seven extensions, in SPEC order", () => {
+Deno.test("schema: exactly the SPEC §3, §5, §8, §10 §9 and §12 keys plus the seven extensions, in SPEC order", () => {
   // deno-fmt-ignore
   const spec = [
     "HostName", "DirBase", "ListenIP", "PortSMTP", "PortSubmission", "PortSMTPS", "PortPOP3",
@@ -69,6 +69,7 @@ Deno.test("schema: exactly the SPEC §3, §8, §10 §9 and §12 keys plus the se
     "QueueRetry", "QueueExpire", "RelayHost", "OutboundPort", "DNSServer", "HashDirs", "LogLevel",
     "LogFile",
   ];
+  const delivery = ["Postmaster"]; // SPEC §5
   const observability = ["PortMetrics", "MetricsIP", "LogFormat"]; // SPEC §10
   const authentication = ["DKIMSign", "InboundAuth", "SRS"]; // SPEC §8
   // SPEC §9
@@ -89,11 +90,13 @@ Deno.test("schema: exactly the SPEC §3, §8, §10 §9 and §12 keys plus the se
       "SpamFilterTrusted",
     ],
   );
-  for (const key of [...observability, ...authentication, ...spam]) ok(keys.includes(key), key);
+  for (const key of [...delivery, ...observability, ...authentication, ...spam]) {
+    ok(keys.includes(key), key);
+  }
   equal(
     new Set(keys).size,
-    spec.length + observability.length + authentication.length + spam.length + cluster.length +
-      7,
+    spec.length + delivery.length + observability.length + authentication.length + spam.length +
+      cluster.length + 7,
   );
   ok(CONFIG_KEYS.every((k) => k.comment.length > 0));
 });

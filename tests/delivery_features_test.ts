@@ -69,6 +69,9 @@ Deno.test("mailing list: members get it from <list>-bounces with List-Id; MEMBER
     // Bounces to the list address are accepted (SPEC §5: bounces come back to the list).
     const bounce = await send(ctx, { from: "", to: ["team-bounces@test.example"], data: SIMPLE });
     equal(bounce.data!.code, 250);
+    // No postmaster@test.example and Postmaster = "": kept in DirBase/postmaster/ (SPEC §5).
+    const kept = [...Deno.readDirSync(`${ctx.config.DirBase}/postmaster/new`)];
+    equal(kept.length, 1);
   } finally {
     await fx.close();
   }

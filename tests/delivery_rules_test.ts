@@ -1,7 +1,7 @@
 /** Unit tests of the pure parts: Received format, autoresponder rules, expansion. */
 import { deepStrictEqual as assertEquals, match, ok } from "node:assert/strict";
 import { autoReplyRefusal, autoReplySubject, buildAutoReply } from "../src/delivery/autoreply.ts";
-import { type DirectoryLookup, expand } from "../src/delivery/expand.ts";
+import { type DirectoryLookup, expand, POSTMASTER_MAILBOX } from "../src/delivery/expand.ts";
 import { receivedHeader, returnPathHeader, withProtocol } from "../src/delivery/received.ts";
 import { getHeader, parseHeaderBlock } from "../src/message/header.ts";
 import type { ListRecord, LocalTarget, UserRecord } from "../src/directory/records.ts";
@@ -254,8 +254,9 @@ Deno.test("expand: lists make groups, members-only access, bounce address", () =
   assertEquals(e.autoReply.length, 0); // never autoreply to list traffic
   const refused = expand(dir, "team@test.example", { sender: "stranger@x.example" });
   assertEquals([refused.denied, refused.locals.length], [true, 0]);
+  // Without a postmaster address, list bounces follow the postmaster rule (SPEC §5).
   const bounce = expand(dir, "team-bounces@test.example", { sender: "" });
-  assertEquals([bounce.discard, bounce.unknown], [true, false]);
+  assertEquals([bounce.locals.map((l) => l.user), bounce.unknown], [[POSTMASTER_MAILBOX], false]);
   assertEquals(expand(dir, "nobody@test.example", { sender: "" }).unknown, true);
   // With a postmaster, list bounces go there, even when a catch-all exists.
   const withPm = lookup({

@@ -2,10 +2,10 @@
  * The configuration keys (SPEC §3): name, TOML type, default, meaning and the rule each
  * value must follow. This table drives validation (load.ts, check_value.ts), check-conf
  * output (format.ts), the classic converter (convert.ts) and the shipped
- * conf/extremail.toml (checked by a test). SPEC §10 adds PortMetrics, MetricsIP, LogFormat;
- * SPEC §8 DKIMSign, InboundAuth, SRS; SPEC §9 DNSBL, SpamFilter, SpamFilterFailure,
- * TimeoutSpamFilter, SpamLearn; SPEC §12 Directory, NodeName, Nodes, PortCluster,
- * ClusterSecret (their rules: cluster.ts).
+ * conf/extremail.toml (checked by a test). SPEC §5 adds Postmaster; SPEC §10 PortMetrics,
+ * MetricsIP, LogFormat; SPEC §8 DKIMSign, InboundAuth, SRS; SPEC §9 DNSBL, SpamFilter,
+ * SpamFilterFailure, TimeoutSpamFilter, SpamLearn; SPEC §12 Directory, NodeName, Nodes,
+ * PortCluster, ClusterSecret (their rules: cluster.ts).
  *
  * Extensions beyond the SPEC are marked `extension: true`: RelayUser, RelayPassword,
  * AdminIdleTimeout, QueueDelayWarning, SpamFilterTrusted, SpamController,
@@ -14,6 +14,7 @@
 
 import { isIP } from "node:net";
 import { parseCidr } from "./cidr.ts";
+import { NameError, parseAddress } from "../directory/names.ts";
 import { parseFilterSetting } from "../spam/setting.ts";
 import {
   checkClusterSecret,
@@ -68,6 +69,7 @@ export interface Config {
   OutboundPort: number;
   DNSServer: string[];
   HashDirs: number;
+  Postmaster: string;
   LogLevel: LogLevel;
   LogFile: string;
   LogFormat: LogFormat;
@@ -270,6 +272,25 @@ function checkControllerUrl(value: string): Problem {
     'e.g. "http://127.0.0.1:11334"';
 }
 
+function checkPostmaster(value: string): Problem {
+  if (value === "") return null;
+  try {
+    const { local } = parseAddress(value);
+    if (/^[\x21-\x7e]+$/.test(local)) return null;
+  } catch (e) {
+    if (!(e instanceof NameError)) throw e;
+  }
+  return 'must be "" (the Maildir DirBase/postmaster/) or an ASCII address name@domain, ' +
+    'e.g. "admin@example.com"';
+}
+
+/** The Postmaster address with its domain as the directory keeps domains (A-labels). */
+function normalizePostmaster(value: string): string {
+  if (value === "") return value;
+  const { local, domain } = parseAddress(value);
+  return `${local}@${domain}`;
+}
+
 const nonEmpty = (what: string) => (value: string): Problem =>
   value === "" ? `must not be empty; give ${what}` : null;
 
@@ -371,6 +392,11 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
   list("DNSServer", [], checkDnsServer, 'resolvers "ip" or "ip:port"; [] = the system\'s'),
   // An MD5 has 16 bytes: one hex pair per level at most.
   integer("HashDirs", 2, [0, 16], "must be 0..16 levels", "hashed directory levels per user"),
+  // SPEC §5: postmaster@ a local domain that has no user, alias or list of that name.
+  text("Postmaster", "", 'address for postmaster@ mail; "" = the Maildir DirBase/postmaster/', {
+    check: checkPostmaster,
+    normalize: normalizePostmaster,
+  }),
   text("LogLevel", "info", "debug, info, warning or error", {
     choices: ["debug", "info", "warning", "error"],
   }),

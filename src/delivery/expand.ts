@@ -11,9 +11,40 @@
  * - Each list starts a group: its members get the message with the list's bounce
  *   address as envelope sender and its List-* headers.
  * - Expanded addresses under DOMAINOUT/MAILBOXOUT deny entries are dropped.
+ * - postmaster@ a local domain always reaches someone (SPEC §5, RFC 5321 §4.5.1): the
+ *   domain's user, alias or list `postmaster`, else the key `Postmaster`, else the Maildir
+ *   `DirBase/postmaster/` (POSTMASTER_MAILBOX). A catch-all does not count.
  */
 import type { DenyKind, ListRecord, LocalTarget, UserRecord } from "../directory/records.ts";
 import { addressKey } from "../directory/names.ts";
+
+/**
+ * SPEC §5: the Maildir `DirBase/postmaster/` that takes postmaster@ mail when no address
+ * and no `Postmaster` key does. It is delivered to like a user's mailbox (DIR relative to
+ * DirBase, created on first use, the store's fsync'd delivery) but is no directory entry:
+ * no limits, no autoreply, no login. Recognised by identity (isPostmasterMailbox).
+ */
+export const POSTMASTER_MAILBOX: UserRecord = Object.freeze({
+  name: "postmaster",
+  domain: "",
+  dir: "postmaster",
+  passHash: "",
+  quota: 0,
+  maxIn: 0,
+  maxOut: 0,
+  forward: [],
+  keep: false,
+  copy: "",
+  autoReply: false,
+  autoReplySubject: "",
+  autoReplyText: "",
+  map: "",
+  node: "",
+});
+
+export function isPostmasterMailbox(user: UserRecord): boolean {
+  return user === POSTMASTER_MAILBOX;
+}
 
 /** The part of the Directory that expansion reads. */
 export interface DirectoryLookup {
@@ -53,8 +84,6 @@ export interface Expansion {
   loop: boolean;
   denied: boolean;
   unknown: boolean;
-  /** True for a list's bounce address when there is nowhere to put the bounce. */
-  discard: boolean;
 }
 
 export function splitAddress(address: string): { local: string; domain: string } {
@@ -85,6 +114,11 @@ export function isListMember(list: ListRecord, address: string): boolean {
 export interface ExpandOptions {
   /** The envelope sender, for lists with ACCESS=MEMBERS. */
   sender: string;
+  /**
+   * The `Postmaster` key (SPEC §5): where postmaster@ a local domain without a user, alias
+   * or list of that name goes; "" or absent: POSTMASTER_MAILBOX.
+   */
+  postmaster?: string;
   maxDepth?: number;
   maxTargets?: number;
 }
@@ -100,7 +134,6 @@ export function expand(dir: DirectoryLookup, address: string, opts: ExpandOption
     loop: false,
     denied: false,
     unknown: false,
-    discard: false,
   };
   const maxDepth = opts.maxDepth ?? MAX_DEPTH;
   const maxTargets = opts.maxTargets ?? MAX_TARGETS;
@@ -134,7 +167,7 @@ export function expand(dir: DirectoryLookup, address: string, opts: ExpandOption
     depth: number,
     viaCopy: boolean,
     via?: string,
-  ) => {
+  ): void => {
     const { local, domain } = splitAddress(addr);
     if (depth > 0 && (dir.isDenied("DOMAINOUT", domain) || dir.isDenied("MAILBOXOUT", addr))) {
       out.denied = true;
@@ -149,6 +182,9 @@ export function expand(dir: DirectoryLookup, address: string, opts: ExpandOption
     // A list's bounce address belongs to the list even when a catch-all exists.
     if (target.kind === "catchall" && listOfBounceAddress(dir, local, domain)) {
       target = { kind: "unknown" };
+    }
+    if (isPostmasterLocalPart(local) && (target.kind === "unknown" || target.kind === "catchall")) {
+      return visitPostmaster(domain, group, depth, viaCopy);
     }
     const key = target.kind === "catchall" ? addressKey("*", domain) : addressKey(local, domain);
     if (path.includes(key)) {
@@ -200,8 +236,40 @@ export function expand(dir: DirectoryLookup, address: string, opts: ExpandOption
     }
   };
 
-  // `<list>-bounces@domain` (SPEC §5): bounces to a list go to the domain's postmaster
-  // when there is one; otherwise they are accepted and discarded (logged).
+  // SPEC §5: postmaster@domain without such an address goes to the `Postmaster` key when
+  // that leads somewhere (a typo, a deleted user, a deny entry or a loop would lose the mail),
+  // else into POSTMASTER_MAILBOX.
+  let followingKey = false;
+  const visitPostmaster = (
+    domain: string,
+    group: string | null,
+    depth: number,
+    copy: boolean,
+  ): void => {
+    const key = (opts.postmaster ?? "").trim();
+    if (key !== "") {
+      // Met again while following the key (it names postmaster@ itself, or leads there):
+      // the Maildir, not the key once more.
+      const { domain: keyDomain } = splitAddress(key);
+      const denied = dir.isDenied("DOMAINOUT", keyDomain) || dir.isDenied("MAILBOXOUT", key);
+      const probe = denied || followingKey ? null : expand(dir, key, { ...opts, postmaster: "" });
+      if (probe && !isEmpty(probe) && !probe.loop) {
+        followingKey = true;
+        try {
+          visit(key, group, depth + 1, copy, `postmaster@${domain}`);
+        } finally {
+          followingKey = false;
+        }
+        return;
+      }
+      out.notes.push(
+        `Postmaster ${key} leads nowhere; postmaster@${domain} kept in DirBase/postmaster/`,
+      );
+    }
+    addLocal(POSTMASTER_MAILBOX, group);
+  };
+
+  // `<list>-bounces@domain` (SPEC §5): bounces to a list go to the domain's postmaster.
   const visitBounceAddress = (
     local: string,
     domain: string,
@@ -213,11 +281,7 @@ export function expand(dir: DirectoryLookup, address: string, opts: ExpandOption
       out.unknown = true;
       return void out.notes.push(`${local}@${domain} dropped (no such user)`);
     }
-    if (dir.resolveLocal("postmaster", domain).kind !== "unknown" && local !== "postmaster") {
-      return visit(`postmaster@${domain}`, group, depth + 1, false);
-    }
-    out.discard = true;
-    out.notes.push(`bounce for list ${list.name}@${domain} discarded (no postmaster@${domain})`);
+    visit(`postmaster@${domain}`, group, depth + 1, false);
   };
 
   visit(address, null, 0, false);
@@ -239,7 +303,12 @@ function mayPost(list: ListRecord, sender: string, enclosing: readonly ListRecor
   return enclosing.some((outer) => isListMember(list, `${outer.name}@${outer.domain}`));
 }
 
-/** True when the expansion leaves nothing to deliver (and nothing deliberately discarded). */
+/** RFC 5321 §4.5.1: "postmaster" in any case. */
+export function isPostmasterLocalPart(local: string): boolean {
+  return local.toLowerCase() === "postmaster";
+}
+
+/** True when the expansion leaves nothing to deliver. */
 export function isEmpty(e: Expansion): boolean {
-  return e.locals.length === 0 && e.remotes.length === 0 && !e.discard;
+  return e.locals.length === 0 && e.remotes.length === 0;
 }

@@ -110,6 +110,9 @@ function postmasterAddress(ctx: ServerContext): string | null {
 /**
  * RCPT TO (SPEC §5): deny entries, relay rules, local resolution (user, alias,
  * catch-all, list with ACCESS), QUOTA/MAXIN when SIZE was given, duplicates.
+ * postmaster@ a local domain always resolves (expand.ts: its own address, else the
+ * `Postmaster` key, else DirBase/postmaster/) and is exempt from DNSBL refusals; deny
+ * entries and a real postmaster user's QUOTA/MAXIN still apply (docs/delivery.md).
  */
 export async function checkRcpt(
   ctx: ServerContext,
@@ -176,7 +179,7 @@ export async function checkRcpt(
       return { reply: R.membersOnly(rcpt) };
     }
   }
-  const expansion = expand(dir, address, { sender: tx.from });
+  const expansion = expand(dir, address, { sender: tx.from, postmaster: ctx.config.Postmaster });
   if (isEmpty(expansion)) {
     if (expansion.loop) return { reply: R.aliasLoop(rcpt) };
     if (expansion.denied && !expansion.unknown) return { reply: R.recipientDenied(rcpt) };
@@ -218,7 +221,7 @@ async function unreachableHome(ctx: ServerContext, e: Expansion): Promise<string
 function expansionOf(ctx: ServerContext, tx: Transaction, r: AcceptedRecipient): Expansion {
   if (isResolution(r.resolution)) return r.resolution.expansion;
   // A recipient accepted without checkRcpt (should not happen): resolve it now.
-  return expand(ctx.directory, r.address, { sender: tx.from });
+  return expand(ctx.directory, r.address, { sender: tx.from, postmaster: ctx.config.Postmaster });
 }
 
 /**

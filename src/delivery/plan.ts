@@ -6,7 +6,7 @@
 import type { ServerContext } from "../server/context.ts";
 import type { ListRecord, UserRecord } from "../directory/records.ts";
 import { addressKey } from "../directory/names.ts";
-import { type Expansion, remoteKey } from "./expand.ts";
+import { type Expansion, isPostmasterMailbox, remoteKey } from "./expand.ts";
 import { overQuota, tooBigForRecipient, unknownUser } from "./replies.ts";
 import type { FailedRecipient, SmtpReply } from "./types.ts";
 
@@ -122,6 +122,8 @@ export async function applyLimits(
   const failures: { group: Group; failed: FailedRecipient }[] = [];
   for (const g of plan.groups) {
     const checked = await Promise.all(g.users.map(async (u) => {
+      // DirBase/postmaster/ has no directory entry and no limits (SPEC §5).
+      if (isPostmasterMailbox(u)) return { user: u, reply: null };
       const current = ctx.directory.getUser(u.name, u.domain);
       const address = `${u.name}@${u.domain}`;
       if (!current) return { user: u, reply: unknownUser(address) };

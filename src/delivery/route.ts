@@ -371,7 +371,9 @@ export async function submitMessage(ctx: ServerContext, message: OutboundMessage
     return r.kind === "original" ? r.address : a;
   });
   const plan = mergeExpansions(
-    to.map((a) => expand(ctx.directory, a, { sender: message.from })),
+    to.map((a) =>
+      expand(ctx.directory, a, { sender: message.from, postmaster: ctx.config.Postmaster })
+    ),
   );
   const received = ReceivedMessage.fromBytes(message.data);
   const result = await route(ctx, {

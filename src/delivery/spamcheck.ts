@@ -24,6 +24,7 @@ import {
 } from "../spam/rspamd_reply.ts";
 import type { DnsblResult } from "../spam/dnsbl.ts";
 import { MessageContent } from "../store/content.ts";
+import { isPostmasterLocalPart } from "./expand.ts";
 import type { ReceivedMessage } from "./incoming.ts";
 import { reply } from "./replies.ts";
 import type { SessionInfo, SmtpReply, Transaction } from "./types.ts";
@@ -48,10 +49,8 @@ export async function dnsblRefusal(
   recipient: { local: string; domain: string },
 ): Promise<SmtpReply | null> {
   if (ctx.config.DNSBL.length === 0 || info.authUser || ctx.isLocalIp(info.clientIp)) return null;
-  if (
-    recipient.local.toLowerCase() === "postmaster" &&
-    ctx.directory.isLocalDomain(recipient.domain)
-  ) {
+  // The same rule that routes postmaster@ (expand.ts): any local domain, any case.
+  if (isPostmasterLocalPart(recipient.local) && ctx.directory.isLocalDomain(recipient.domain)) {
     return null;
   }
   let lookup = dnsblLookups.get(info);
