@@ -130,6 +130,9 @@ Deno.test("spec §4: the administration protocol against the real daemon", async
             `USER ADD NAME=esc5 DOMAIN=${D} DIR=queue/x`,
             `USER ADD NAME=esc6 DOMAIN=${D} DIR=autoreply`,
             `USER ADD NAME=esc7 DOMAIN=${D} DIR=domains`,
+            `USER ADD NAME=esc9 DOMAIN=${D} DIR=postmaster`,
+            `USER ADD NAME=esc10 DOMAIN=${D} DIR=dkim/keys`,
+            `USER ADD NAME=esc11 DOMAIN=${D} DIR=incoming`,
             // Inside the hashed tree: a user added later could be given the same path.
             `USER ADD NAME=esc8 DOMAIN=${D} DIR=domains/${D}/00/00/other`,
           ]

@@ -28,8 +28,22 @@ const MOD_KEYS = [
   "MAP",
 ];
 
-/** Top-level names in DirBase that hold server state; DIR= may not start with them. */
-const RESERVED_TOP = ["queue", "spool", "autoreply", "admin.passwd", "directory.sqlite"];
+/**
+ * Top-level names in DirBase that hold server state; DIR= may not start with them (a user's
+ * Maildir there would expose DKIM keys, the shared postmaster Maildir, spool files...).
+ */
+const RESERVED_TOP = [
+  "queue",
+  "spool",
+  "autoreply",
+  "admin.passwd",
+  "directory.sqlite",
+  "dkim",
+  "incoming",
+  "moves",
+  "postmaster",
+  "srs.secret",
+];
 
 /** NAME= and DOMAIN= of one user; NAME=user@domain alone is accepted too. */
 function userParams(params: Params): { name: string; domain: string } {
