@@ -170,6 +170,22 @@ export async function startRspamd(): Promise<TestRspamd> {
     }
     await new Promise((r) => setTimeout(r, 200));
   }
+  // The controller answers /ping before its bayes statfiles are open; a learn request in
+  // that window gets 404 "cannot find statfile backend" (seen once in a full suite run).
+  // Ready once /stat lists both statfiles.
+  const statfilesReady = async () => {
+    try {
+      const r = await fetch(`http://127.0.0.1:${controller}/stat`);
+      const json = await r.json() as { statfiles?: { symbol: string }[] };
+      const symbols = new Set((json.statfiles ?? []).map((f) => f.symbol));
+      return symbols.has("BAYES_SPAM") && symbols.has("BAYES_HAM");
+    } catch {
+      return false;
+    }
+  };
+  while (!(await statfilesReady()) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 200));
+  }
   return {
     filter: `rspamd:http://127.0.0.1:${normal}`,
     controller: `http://127.0.0.1:${controller}`,
