@@ -237,13 +237,12 @@ Deno.test("RETURN options: PARTIAL, UPDATE with fetch attributes, ESEARCH data",
       true,
       parse("SORT", atom("PARTIAL"), atom("2:3")),
       [9, 4, 5, 1],
-      true,
       null,
     ),
     '* ESEARCH (TAG "t") UID PARTIAL (2:3 4:5)\r\n',
   );
   equal(
-    esearchResponse("t", false, parse("SEARCH", atom("PARTIAL"), atom("5:6")), [1, 2], false, 7),
+    esearchResponse("t", false, parse("SEARCH", atom("PARTIAL"), atom("5:6")), [1, 2], 7),
     '* ESEARCH (TAG "t") PARTIAL (5:6 NIL) MODSEQ 7\r\n',
   );
 });

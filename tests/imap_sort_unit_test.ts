@@ -16,7 +16,7 @@ import {
   threadIdOf,
 } from "../src/imap/message_keys.ts";
 import { parseSortCriteria, type SortItem, sortItems } from "../src/imap/sort.ts";
-import { orderedSet } from "../src/imap/esearch.ts";
+import { formatSet } from "../src/imap/args.ts";
 import { formatThreads, type ThreadMessage, threadsOf } from "../src/imap/thread.ts";
 import type { Token } from "../src/imap/parser.ts";
 
@@ -156,9 +156,9 @@ Deno.test("sort: criteria, REVERSE, DATE fallback, ties by sequence number", () 
 });
 
 Deno.test("ESORT: ALL keeps the sort order (RFC 5267 §3.2)", () => {
-  equal(orderedSet([23765, 23764, 23763, 23761]), "23765,23764,23763,23761");
-  equal(orderedSet([1, 2, 3, 7, 5, 6]), "1:3,7,5:6");
-  equal(orderedSet([]), "");
+  equal(formatSet([23765, 23764, 23763, 23761]), "23765,23764,23763,23761");
+  equal(formatSet([1, 2, 3, 7, 5, 6]), "1:3,7,5:6");
+  equal(formatSet([]), "");
 });
 
 let nextSeq = 1;

@@ -189,7 +189,10 @@ export function inRanges(ranges: readonly Range[], n: number): boolean {
   return false;
 }
 
-/** Compact sequence-set text for sorted numbers: [1,2,3,5] -> "1:3,5". */
+/**
+ * Sequence-set text for numbers in the order given, ascending consecutive runs as ranges:
+ * [1,2,3,5] -> "1:3,5", [5,3,4,9] -> "5,3:4,9" (so a SORT order survives).
+ */
 export function formatSet(nums: readonly number[]): string {
   const parts: string[] = [];
   for (let i = 0; i < nums.length;) {

@@ -118,18 +118,6 @@ export function reported<T>(o: ReturnOptions | null, found: T[]): T[] {
   return out;
 }
 
-/** Numbers in the order given, ascending consecutive runs as ranges: 5,3:4,9 for [5,3,4,9]. */
-export function orderedSet(nums: readonly number[]): string {
-  const parts: string[] = [];
-  for (let i = 0; i < nums.length;) {
-    let j = i;
-    while (j + 1 < nums.length && nums[j + 1] === nums[j] + 1) j++;
-    parts.push(i === j ? `${nums[i]}` : `${nums[i]}:${nums[j]}`);
-    i = j + 1;
-  }
-  return parts.join(",");
-}
-
 /** "* ESEARCH (TAG "t")" with " UID" for UID commands: the start of every ESEARCH line. */
 export function esearchHead(tag: string, uid: boolean): string {
   return `* ESEARCH (TAG ${quoted(tag)})${uid ? " UID" : ""}`;
@@ -137,8 +125,8 @@ export function esearchHead(tag: string, uid: boolean): string {
 
 /**
  * The ESEARCH response for `nums` (RFC 4731 §3.1, RFC 5267 §3.2 and §4.4): ascending for
- * SEARCH (`sorted` false: ranges merge), in sort order for SORT (ranges only for ascending
- * runs, so the order survives). PARTIAL carries the range asked for and NIL when no
+ * SEARCH, in sort order for SORT (formatSet makes ranges only of ascending runs, so the
+ * order survives). PARTIAL carries the range asked for and NIL when no
  * result falls in it.
  */
 export function esearchResponse(
@@ -146,20 +134,18 @@ export function esearchResponse(
   uid: boolean,
   o: ReturnOptions,
   nums: readonly number[],
-  sorted: boolean,
   modseq: number | null,
 ): string {
-  const set = sorted ? orderedSet : formatSet;
   let line = esearchHead(tag, uid);
   if (nums.length > 0) {
     if (o.min) line += ` MIN ${nums[0]}`;
     if (o.max) line += ` MAX ${nums[nums.length - 1]}`;
   }
   if (o.count) line += ` COUNT ${nums.length}`;
-  if (o.all && nums.length > 0) line += ` ALL ${set(nums)}`;
+  if (o.all && nums.length > 0) line += ` ALL ${formatSet(nums)}`;
   if (o.partial) {
     const part = nums.slice(o.partial.from - 1, o.partial.to);
-    line += ` PARTIAL (${o.partial.from}:${o.partial.to} ${part.length ? set(part) : "NIL"})`;
+    line += ` PARTIAL (${o.partial.from}:${o.partial.to} ${part.length ? formatSet(part) : "NIL"})`;
   }
   if (modseq !== null) line += ` MODSEQ ${modseq}`;
   return line + "\r\n";

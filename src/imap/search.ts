@@ -300,10 +300,10 @@ async function searchCommand(s: Session, tag: string, args: Args, uid: boolean) 
       s.out.text(`* SEARCH${nums.map((n) => " " + n).join("")}${ms}\r\n`);
     } else if (ret === null) {
       // RFC 9051 §7.3.4: IMAP4rev2 answers every SEARCH with ESEARCH.
-      s.out.text(esearchResponse(tag, uid, RETURN_ALL, nums, false, top));
+      s.out.text(esearchResponse(tag, uid, RETURN_ALL, nums, top));
     } else if (!(save && !ret.min && !ret.max && !ret.count && !ret.all && !ret.partial)) {
       // SAVE with no other result option sends no ESEARCH (RFC 9051 §6.4.4).
-      s.out.text(esearchResponse(tag, uid, ret, nums, false, top));
+      s.out.text(esearchResponse(tag, uid, ret, nums, top));
     }
     if (ret?.update) {
       openContext(s, { tag, uid, key, saved, criteria: null, fetch: ret.updateFetch }, uids);

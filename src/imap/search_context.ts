@@ -27,7 +27,7 @@
 import { bad, formatSet } from "./args.ts";
 import { SELECTED } from "./command_table.ts";
 import type { CommandSpec } from "./command_table.ts";
-import { esearchHead, orderedSet } from "./esearch.ts";
+import { esearchHead } from "./esearch.ts";
 import type { FetchItem } from "./fetch_items.ts";
 import { renderMessage, type RenderOptions } from "./fetch_render.ts";
 import { MessageData } from "./msgcache.ts";
@@ -166,7 +166,7 @@ function removeFrom(view: MailboxView, ctx: Context, uids: number[]): string {
     let start = end - 1;
     while (start > 0 && at[start - 1] === at[start] - 1) start--;
     const run = at.slice(start, end).map((i) => numberOf(view, ctx, ctx.order[i].uid));
-    pairs.push(`${at[start] + 1} ${orderedSet(run)}`);
+    pairs.push(`${at[start] + 1} ${formatSet(run)}`);
     end = start;
   }
   ctx.order = ctx.order.filter((it) => !doomed.has(it.uid));
@@ -198,7 +198,7 @@ function addTo(view: MailboxView, ctx: Context, items: SortItem[]): string {
     let end = start + 1;
     while (end < at.length && at[end] === at[end - 1] + 1) end++;
     const run = at.slice(start, end).map((p) => numberOf(view, ctx, merged[p].uid));
-    pairs.push(`${at[start] + 1} ${orderedSet(run)}`);
+    pairs.push(`${at[start] + 1} ${formatSet(run)}`);
     start = end;
   }
   return pairs.join(" ");

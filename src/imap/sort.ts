@@ -203,7 +203,7 @@ async function sortCommand(s: Session, tag: string, args: Args, uid: boolean) {
     const ms = top === null ? "" : ` (MODSEQ ${top})`;
     s.out.text(`* SORT${nums.map((n) => " " + n).join("")}${ms}\r\n`);
   } else {
-    s.out.text(esearchResponse(tag, uid, ret, nums, true, top));
+    s.out.text(esearchResponse(tag, uid, ret, nums, top));
     if (ret.update) {
       openContext(s, { tag, uid, key, saved, criteria, fetch: ret.updateFetch }, sorted);
     }
