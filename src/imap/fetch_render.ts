@@ -8,7 +8,7 @@ import { formatDateTime, no } from "./args.ts";
 import { type FetchItem, needsBytes } from "./fetch_items.ts";
 import { decodeBodyBytes } from "../message/body_text.ts";
 import { partial, resolvePart, type Section, sectionBytes } from "../message/section.ts";
-import type { MessageData } from "./msgcache.ts";
+import { MessageData } from "./msgcache.ts";
 import { objectIdOf } from "./objectid.ts";
 import { previewValue, saveDateValue } from "./preview.ts";
 import { largeSection } from "./fetch_large.ts";
@@ -255,4 +255,37 @@ async function binaryBytes(d: MessageData, section: Section): Promise<Uint8Array
   const cte = part.encoding.toLowerCase();
   if (!["7bit", "8bit", "binary", "base64", "quoted-printable"].includes(cte)) return null;
   return decodeBodyBytes(bytes, part);
+}
+
+/**
+ * Unsolicited FETCH responses with `items` for the selected mailbox's messages `msgs`
+ * ([sequence number, UID]): NOTIFY's MessageNew (RFC 5465 §5.2) and CONTEXT's UPDATE for
+ * messages joining a result (RFC 5465 §7 via RFC 5267). A message expunged meanwhile
+ * (gone from the view, or its file gone) is left out.
+ */
+export async function renderUnsolicited(
+  s: Session,
+  items: FetchItem[],
+  msgs: Iterable<[number, number]>,
+): Promise<void> {
+  const view = s.view!;
+  const has = (kind: string) => items.some((i) => i.kind === kind);
+  const opts: RenderOptions = {
+    byUid: false,
+    modseq: s.condstore,
+    hasUid: has("UID"),
+    hasModseq: has("MODSEQ"),
+    hasFlags: has("FLAGS"),
+    simple: false,
+  };
+  for (const [seq, uid] of msgs) {
+    const entry = view.entry(uid);
+    if (!entry) continue;
+    try {
+      const data = new MessageData(view.folder, entry);
+      await renderMessage(s, { seq, uid, entry }, data, items, opts, false);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+  }
 }

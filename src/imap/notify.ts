@@ -20,8 +20,7 @@ import type { MailboxEvent } from "../store/mailbox_events.ts";
 import { wireName } from "./args.ts";
 import { AUTHED, type CommandSpec } from "./command_table.ts";
 import type { FetchItem } from "./fetch_items.ts";
-import { renderMessage, type RenderOptions } from "./fetch_render.ts";
-import { MessageData } from "./msgcache.ts";
+import { renderUnsolicited } from "./fetch_render.ts";
 import type { MailboxView } from "./view.ts";
 import { filterMatches, type NotifySpec, parseNotify } from "./notify_parse.ts";
 import type { Session } from "./session.ts";
@@ -247,29 +246,13 @@ export class Notifier {
 
   /** §5.2: the fetch-atts of MessageNew, for the messages above UID `after`. */
   async #fetchNew(after: number, items: FetchItem[]): Promise<void> {
-    const s = this.#s;
-    const view = s.view!;
-    const has = (kind: string) => items.some((i) => i.kind === kind);
-    const opts: RenderOptions = {
-      byUid: false,
-      modseq: s.condstore,
-      hasUid: has("UID"),
-      hasModseq: has("MODSEQ"),
-      hasFlags: has("FLAGS"),
-      simple: false,
-    };
+    const view = this.#s.view!;
     const first = view.seqOf(view.select([{ from: after + 1, to: Infinity }], true)[0]?.[1] ?? 0);
+    const msgs: [number, number][] = [];
     for (let seq = first || view.exists + 1; seq <= view.exists; seq++) {
-      const uid = view.uids[seq - 1];
-      const entry = view.entry(uid);
-      if (!entry) continue;
-      try {
-        const data = new MessageData(view.folder, entry);
-        await renderMessage(s, { seq, uid, entry }, data, items, opts, false);
-      } catch (e) {
-        if (!(e instanceof Deno.errors.NotFound)) throw e;
-      }
+      msgs.push([seq, view.uids[seq - 1]]);
     }
+    await renderUnsolicited(this.#s, items, msgs);
   }
 
   /**

@@ -29,8 +29,7 @@ import { SELECTED } from "./command_table.ts";
 import type { CommandSpec } from "./command_table.ts";
 import { esearchHead } from "./esearch.ts";
 import type { FetchItem } from "./fetch_items.ts";
-import { renderMessage, type RenderOptions } from "./fetch_render.ts";
-import { MessageData } from "./msgcache.ts";
+import { renderUnsolicited } from "./fetch_render.ts";
 import { runSearch } from "./search.ts";
 import { type Key, someKey } from "./search_keys.ts";
 import type { Session } from "./session.ts";
@@ -252,39 +251,12 @@ export async function sendContextUpdates(s: Session): Promise<void> {
         for (const [, u] of joining) ctx.members.add(u);
         data += ` ADDTO (0 ${formatSet(joining.map(([seq, u]) => ctx.uid ? u : seq))})`;
       }
-      if (ctx.fetch) await fetchNew(s, ctx.fetch, joining.filter(([, u]) => added.has(u)));
+      if (ctx.fetch) {
+        // RFC 5465 §7: the UPDATE's fetch attributes for messages joining the result.
+        await renderUnsolicited(s, ctx.fetch, joining.filter(([, u]) => added.has(u)));
+      }
     }
     if (data) s.out.text(esearchHead(ctx.tag, ctx.uid) + data + "\r\n");
-  }
-}
-
-/** RFC 5465 §7: the UPDATE's fetch attributes for new messages joining the result. */
-async function fetchNew(s: Session, items: FetchItem[], msgs: [number, number][]) {
-  const view = s.view!;
-  const has = (kind: string) => items.some((i) => i.kind === kind);
-  const opts: RenderOptions = {
-    byUid: false,
-    modseq: s.condstore,
-    hasUid: has("UID"),
-    hasModseq: has("MODSEQ"),
-    hasFlags: has("FLAGS"),
-    simple: false,
-  };
-  for (const [seq, uid] of msgs) {
-    const entry = view.entry(uid);
-    if (!entry) continue;
-    try {
-      await renderMessage(
-        s,
-        { seq, uid, entry },
-        new MessageData(view.folder, entry),
-        items,
-        opts,
-        false,
-      );
-    } catch (e) {
-      if (!(e instanceof Deno.errors.NotFound)) throw e;
-    }
   }
 }
 
