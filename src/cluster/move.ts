@@ -24,6 +24,8 @@
  * Wire (after the MOVE-IN request, B answers "250 ready"):
  *   FOLDER <json {name, uids}>           then per message
  *   MSG <json {size, flags, date, uid}>  followed by exactly size octets
+ *   FLAGS <json [{uid, add, remove}]>     second pass: flag differences, by UID
+ *   EXPUNGE <json [uid...]>               second pass: messages gone at A
  *   DONE                                  B: "250 <imported> <present>" when durable
  */
 import { join } from "node:path";
@@ -35,6 +37,13 @@ import { ensureDirDurable, writeFileAtomic } from "../store/fsutil.ts";
 import { findFolders, readFolder, readMessage } from "../import/maildir_source.ts";
 import { type ImportItem, type SourceUidState, TargetFolder } from "../import/target.ts";
 import { lineWithin, PeerError } from "./peers.ts";
+import {
+  applyDelta,
+  type FlagChange,
+  folderDelta,
+  type SentFolder,
+  type SentRecord,
+} from "./move_delta.ts";
 
 /** Pause after the switch: other nodes follow within 1 s (SPEC §12). */
 export const SWITCH_SETTLE_MS = 2000;
@@ -152,7 +161,8 @@ async function runMove(ctx: ServerContext, userIn: UserRecord, to: string): Prom
     await writeJournal(ctx, userIn, journal);
   }
   logger.info(`USER MOVE ${address} to ${to}: copying ${root}`);
-  const first = await copyPass(ctx, userIn, root, to);
+  const sent: SentRecord = new Map();
+  const first = await copyPass(ctx, userIn, root, to, null, sent);
   const current = ctx.directory.getUser(userIn.name, userIn.domain);
   if (!current) throw new Error(`user ${address} was deleted during the move`);
   if (current.node !== to) await ctx.directory.modUser(current.name, current.domain, { node: to });
@@ -162,7 +172,7 @@ async function runMove(ctx: ServerContext, userIn: UserRecord, to: string): Prom
   for (const s of ctx.sessions) if (s.user?.() === address) void s.goodbye();
   logger.info(`USER MOVE ${address}: home is now ${to}; copying what arrived meanwhile`);
   await new Promise((r) => setTimeout(r, SWITCH_SETTLE_MS));
-  const second = await copyPass(ctx, current, root, to);
+  const second = await copyPass(ctx, current, root, to, sent, new Map());
   await Deno.remove(root, { recursive: true }).catch((e) => {
     if (!(e instanceof Deno.errors.NotFound)) throw e;
   });
@@ -175,8 +185,19 @@ async function runMove(ctx: ServerContext, userIn: UserRecord, to: string): Prom
 
 const encoder = new TextEncoder();
 
-/** One pass: every folder's messages to `to`, which answers when they are durable. */
-async function copyPass(ctx: ServerContext, user: UserRecord, root: string, to: string) {
+/**
+ * One pass: every folder's messages to `to`, which answers when they are durable. The
+ * first pass (`before` null) sends every message; the second only what changed since.
+ * What was sent is recorded in `record`.
+ */
+async function copyPass(
+  ctx: ServerContext,
+  user: UserRecord,
+  root: string,
+  to: string,
+  before: SentRecord | null,
+  record: SentRecord,
+) {
   const address = `${user.name}@${user.domain}`;
   const link = await ctx.peers.open(to, { kind: "move-in", address });
   try {
@@ -190,8 +211,13 @@ async function copyPass(ctx: ServerContext, user: UserRecord, root: string, to: 
     }
     for (const f of folders) {
       const content = await readFolder(f.path);
+      const sent: SentFolder = { uids: content.uids, messages: new Map() };
+      record.set(f.name, sent);
       await link.write(`FOLDER ${JSON.stringify({ name: f.name, uids: content.uids })}\r\n`);
-      for (const m of content.messages) {
+      const delta = before
+        ? folderDelta(before.get(f.name), content.uids, content.messages)
+        : { send: content.messages, flagChanges: [], expunged: [] };
+      for (const m of delta.send) {
         let read;
         try {
           read = readMessage(m.path);
@@ -200,6 +226,7 @@ async function copyPass(ctx: ServerContext, user: UserRecord, root: string, to: 
           if (e instanceof Deno.errors.NotFound) continue;
           throw e;
         }
+        sent.messages.set(m.base, { uid: m.uid, flags: m.flags });
         const head = {
           size: read.data.length,
           flags: m.flags,
@@ -209,6 +236,21 @@ async function copyPass(ctx: ServerContext, user: UserRecord, root: string, to: 
         await link.write(encoder.encode(`MSG ${JSON.stringify(head)}\r\n`));
         await link.write(read.data);
       }
+      if (delta.flagChanges.length) {
+        await link.write(`FLAGS ${JSON.stringify(delta.flagChanges)}\r\n`);
+      }
+      if (delta.expunged.length) {
+        await link.write(`EXPUNGE ${JSON.stringify(delta.expunged)}\r\n`);
+      }
+    }
+    // Folders gone since the first pass: their messages are expunged there too (the
+    // folder itself stays: the user may already be using it at the new home).
+    for (const [name, gone] of before ?? []) {
+      if (record.has(name) || gone.uids === null) continue;
+      const uids = [...gone.messages.values()].flatMap((m) => m.uid === null ? [] : [m.uid]);
+      if (uids.length === 0) continue;
+      await link.write(`FOLDER ${JSON.stringify({ name, uids: gone.uids })}\r\n`);
+      await link.write(`EXPUNGE ${JSON.stringify(uids)}\r\n`);
     }
     await link.write("DONE\r\n");
     const done = await lineWithin(link, REPLY_MS, "DONE reply");
@@ -228,7 +270,18 @@ export async function moveIn(ctx: ServerContext, conn: Connection, user: UserRec
   conn.send("250 ready\r\n");
   let imported = 0, present = 0;
   let target: TargetFolder | null = null;
+  let folderName = "";
   let source: SourceUidState | null = null;
+  let changed = 0;
+  // Second pass: a difference for messages the new home does not identify by UID.
+  const applied = (n: number | null) => {
+    if (n === null) {
+      logger.warn(
+        `USER MOVE of ${user.name}@${user.domain}: ${folderName} no longer has the ` +
+          `source's UIDVALIDITY here; flag changes and expunges made at ${peer} not carried`,
+      );
+    } else changed += n;
+  };
   let batch: ImportItem[] = [];
   const flush = async () => {
     if (!target || batch.length === 0) return;
@@ -251,6 +304,7 @@ export async function moveIn(ctx: ServerContext, conn: Connection, user: UserRec
         await finishFolder();
         const f = JSON.parse(line.slice(7)) as { name: string; uids: SourceUidState | null };
         target = await TargetFolder.open(ctx.store, root, f.name, false);
+        folderName = f.name;
         source = f.uids;
       } else if (line.startsWith("MSG ") && target) {
         const m = JSON.parse(line.slice(4)) as {
@@ -263,10 +317,19 @@ export async function moveIn(ctx: ServerContext, conn: Connection, user: UserRec
         if (data === null) throw new Error("connection closed in a message");
         batch.push({ data, flags: m.flags, internalDate: m.date, sourceUid: m.uid });
         if (batch.length >= BATCH) await flush();
+      } else if (line.startsWith("FLAGS ") && target) {
+        await flush();
+        const changes = JSON.parse(line.slice(6)) as FlagChange[];
+        applied(await applyDelta(ctx.store, root, folderName, source, changes, []));
+      } else if (line.startsWith("EXPUNGE ") && target) {
+        await flush();
+        const uids = JSON.parse(line.slice(8)) as number[];
+        applied(await applyDelta(ctx.store, root, folderName, source, [], uids));
       } else if (line === "DONE") {
         await finishFolder();
         logger.info(
-          `USER MOVE of ${user.name}@${user.domain} from ${peer}: ${imported} stored, ${present} present`,
+          `USER MOVE of ${user.name}@${user.domain} from ${peer}: ${imported} stored, ` +
+            `${present} present, ${changed} changed`,
         );
         conn.send(`250 ${imported} ${present}\r\n`);
         conn.close();

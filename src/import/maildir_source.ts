@@ -34,6 +34,8 @@ export interface SourceFolder {
 
 export interface SourceMessage {
   path: string;
+  /** The Maildir base name (the file name without its info suffix). */
+  base: string;
   flags: string[];
   uid: number | null;
   /** Size from the file name (",S="), for progress only; null when it has none. */
@@ -145,7 +147,7 @@ export async function readFolder(path: string): Promise<SourceFolderContent> {
       byBase.set(maildirBase(e.name), { path: join(path, sub, e.name), name: e.name });
     }
   }
-  const messages: (SourceMessage & { base: string })[] = [];
+  const messages: SourceMessage[] = [];
   for (const [base, f] of byBase) {
     const flags = new Set(maildirFlags(f.name, dovecotKeywords));
     for (const k of courier.get(base) ?? []) flags.add(k);
@@ -165,7 +167,7 @@ export async function readFolder(path: string): Promise<SourceFolderContent> {
   });
   return {
     uids: uids ? { uidValidity: uids.uidValidity, nextUid: uids.nextUid } : null,
-    messages: messages.map(({ base: _, ...m }) => m),
+    messages,
     notes,
   };
 }
