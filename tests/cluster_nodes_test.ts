@@ -169,6 +169,18 @@ testUnless(postgresMissing, {
         }
       });
 
+      await t.step("USER SHOW on another node asks the home node for the usage", async () => {
+        const home = kv((await admin(n1, `USER SHOW NAME=alice DOMAIN=${D}`)).data).Usage;
+        match(home, /^[1-9]\d*$/);
+        equal(kv((await admin(n2, `USER SHOW NAME=alice DOMAIN=${D}`)).data).Usage, home);
+        const list = (await admin(n3, `USER SHOW DOMAIN=${D}`)).data;
+        ok(
+          list.some((l) => l.startsWith(`alice@${D} `) && l.includes(` Usage=${home} `)),
+          list.join("\n"),
+        );
+        ok(list.some((l) => l.startsWith(`bob@${D} `) && / Usage=\d+ /.test(l)), list.join("\n"));
+      });
+
       await t.step("COMPRESS passes through the proxy (imapflow negotiates it)", async () => {
         const client = new ImapFlow({
           host: "127.0.0.1",
@@ -287,6 +299,8 @@ testUnless(postgresMissing, {
             match(await imapLogin(n3, `alice@${D}`, "alice-pw-1"), /^a1 NO \[UNAVAILABLE\]/);
             match(await pop3Login(n3, `alice@${D}`, "alice-pw-1"), /^-ERR \[SYS\/TEMP\]/);
             match(await pop3Login(n3, `bob@${D}`, "bob-pw-1"), /^\+OK/);
+            // Its users' usage is not known, and USER SHOW still answers.
+            equal(kv((await admin(n2, `USER SHOW NAME=alice DOMAIN=${D}`)).data).Usage, "unknown");
           } finally {
             await n1.restart();
             closeAdminSessions(); // node 1's admin session ended with its process

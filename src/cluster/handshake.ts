@@ -65,7 +65,9 @@ export type ClusterRequest =
   /** USER MOVE asked of the node that holds the Maildir. */
   | { kind: "move"; address: string; node: string }
   /** USER DEL (and DOMAIN DEL) of a user homed on the node asked (remote_delete.ts). */
-  | { kind: "deluser"; address: string };
+  | { kind: "deluser"; address: string }
+  /** USER SHOW: usage of users homed on the node asked; addresses follow (remote_usage.ts). */
+  | { kind: "usage" };
 
 export function parseRequest(line: string): ClusterRequest | null {
   const words = line.trim().split(" ");
@@ -86,6 +88,8 @@ export function parseRequest(line: string): ClusterRequest | null {
       return words.length === 3 ? { kind: "move", address: words[1], node: words[2] } : null;
     case "DELUSER":
       return words.length === 2 ? { kind: "deluser", address: words[1] } : null;
+    case "USAGE":
+      return words.length === 1 ? { kind: "usage" } : null;
     default:
       return null;
   }
@@ -107,5 +111,7 @@ export function requestLine(r: ClusterRequest): string {
       return `MOVE ${r.address} ${r.node}`;
     case "deluser":
       return `DELUSER ${r.address}`;
+    case "usage":
+      return "USAGE";
   }
 }

@@ -27,6 +27,7 @@ import {
 import { lineWithin } from "./peers.ts";
 import { lmtpSession } from "./lmtp_server.ts";
 import { serveDelete } from "./remote_delete.ts";
+import { serveUsage } from "./remote_usage.ts";
 
 const HANDSHAKE_MS = 10_000;
 
@@ -123,6 +124,9 @@ async function serve(ctx: ServerContext, conn: Connection, handlers: ClusterHand
         conn.close();
         return;
       }
+      case "usage":
+        await serveUsage(ctx, conn);
+        return;
       case "move-in":
       case "move": {
         const user = userOf(ctx, request.address);

@@ -12,6 +12,7 @@ import type { UserRecord } from "../../directory/records.ts";
 import { AdminError, kv, ok } from "../reply.ts";
 import { isNone, onOff, parseAddressList, parseSize, parseSwitch, yesNo } from "../values.ts";
 import { deleteElsewhere, domainFilter, isInside, plural, showMode } from "./common.ts";
+import { usageOf } from "../../cluster/remote_usage.ts";
 import type { CommandSpec, Params } from "./types.ts";
 
 const MOD_KEYS = [
@@ -160,8 +161,8 @@ function userChanges(params: Params): UserChanges {
 
 async function userDetails(ctx: ServerContext, user: UserRecord): Promise<string[]> {
   const root = ctx.store.userRoot(user);
-  // A user homed on another node has its Maildir there (SPEC §12).
-  const usage = ctx.homeOf(user) === "local" ? await ctx.store.usage(root) : "unknown";
+  // A user homed on another node has its Maildir there (SPEC §12): that node is asked.
+  const usage = (await usageOf(ctx, [user])).get(`${user.name}@${user.domain}`) ?? "unknown";
   return [
     kv("Name", user.name),
     kv("Domain", user.domain),
@@ -282,10 +283,10 @@ export const USER_COMMANDS: CommandSpec[] = [
         return ok(`user ${user.name}@${user.domain}`, await userDetails(ctx, user));
       }
       const users = ctx.directory.users(domainFilter(ctx, params));
+      const usages = await usageOf(ctx, users);
       const lines: string[] = [];
       for (const u of users) {
-        const local = ctx.homeOf(u) === "local";
-        const usage = local ? await ctx.store.usage(ctx.store.userRoot(u)) : "unknown";
+        const usage = usages.get(`${u.name}@${u.domain}`) ?? "unknown";
         lines.push(
           `${u.name}@${u.domain} Quota=${u.quota} Usage=${usage} MaxIn=${u.maxIn}` +
             ` MaxOut=${u.maxOut} Map=${u.map || "NONE"}${u.node ? ` Node=${u.node}` : ""}`,
