@@ -181,6 +181,28 @@ testUnless(postgresMissing, {
         ok(list.some((l) => l.startsWith(`bob@${D} `) && / Usage=\d+ /.test(l)), list.join("\n"));
       });
 
+      await t.step(
+        "one autoreply per sender for the site: the record is on the home node",
+        async () => {
+          ok((await admin(n1, `USER ADD NAME=carol DOMAIN=${D} PASS=carol-pw-1`)).ok);
+          ok((await admin(n1, `USER MOD NAME=carol DOMAIN=${D} AUTOREPLY=ON`)).ok);
+          for (const n of [n2, n3]) {
+            await timeUntil(
+              "carol known",
+              async () =>
+                (await admin(n, `USER SHOW NAME=carol DOMAIN=${D}`)).data.includes("AutoReply=ON"),
+            );
+          }
+          match((await sendMail(n2.ports.smtp, [`carol@${D}`], "away-1")).final!, /^250 /);
+          await n2.waitForLog(/autoreply \S+ from carol@nodes\.test to <sender@remote\.test>/);
+          match((await sendMail(n3.ports.smtp, [`carol@${D}`], "away-2")).final!, /^250 /);
+          await n3.waitForLog(
+            /no autoreply from carol@nodes\.test: <sender@remote\.test> answered/,
+          );
+          ok(!/autoreply \S+ from carol/.test(n3.logs()), "node 3 sent no second answer");
+        },
+      );
+
       await t.step("COMPRESS passes through the proxy (imapflow negotiates it)", async () => {
         const client = new ImapFlow({
           host: "127.0.0.1",

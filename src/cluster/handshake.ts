@@ -67,7 +67,9 @@ export type ClusterRequest =
   /** USER DEL (and DOMAIN DEL) of a user homed on the node asked (remote_delete.ts). */
   | { kind: "deluser"; address: string }
   /** USER SHOW: usage of users homed on the node asked; addresses follow (remote_usage.ts). */
-  | { kind: "usage" };
+  | { kind: "usage" }
+  /** The autoresponder's record of a user homed on the node asked (remote_autoreply.ts). */
+  | { kind: "autoreply"; address: string; sender: string };
 
 export function parseRequest(line: string): ClusterRequest | null {
   const words = line.trim().split(" ");
@@ -90,6 +92,8 @@ export function parseRequest(line: string): ClusterRequest | null {
       return words.length === 2 ? { kind: "deluser", address: words[1] } : null;
     case "USAGE":
       return words.length === 1 ? { kind: "usage" } : null;
+    case "AUTOREPLY":
+      return words.length === 3 ? { kind: "autoreply", address: words[1], sender: words[2] } : null;
     default:
       return null;
   }
@@ -113,5 +117,7 @@ export function requestLine(r: ClusterRequest): string {
       return `DELUSER ${r.address}`;
     case "usage":
       return "USAGE";
+    case "autoreply":
+      return `AUTOREPLY ${r.address} ${r.sender}`;
   }
 }

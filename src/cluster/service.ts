@@ -28,6 +28,7 @@ import { lineWithin } from "./peers.ts";
 import { lmtpSession } from "./lmtp_server.ts";
 import { serveDelete } from "./remote_delete.ts";
 import { serveUsage } from "./remote_usage.ts";
+import { serveAutoReplyClaim } from "./remote_autoreply.ts";
 
 const HANDSHAKE_MS = 10_000;
 
@@ -127,6 +128,14 @@ async function serve(ctx: ServerContext, conn: Connection, handlers: ClusterHand
       case "usage":
         await serveUsage(ctx, conn);
         return;
+      case "autoreply": {
+        const user = userOf(ctx, request.address);
+        if (!user) {
+          conn.send(`550 5.1.1 no user ${request.address}\r\n`);
+          conn.close();
+        } else await serveAutoReplyClaim(ctx, conn, user, request.sender);
+        return;
+      }
       case "move-in":
       case "move": {
         const user = userOf(ctx, request.address);

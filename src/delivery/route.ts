@@ -30,6 +30,7 @@ import type { UserRecord } from "../directory/records.ts";
 import { autoReplyRefusal, buildAutoReply } from "./autoreply.ts";
 import { ReceivedMessage } from "./incoming.ts";
 import { autoReplyStore } from "./autoreply_store.ts";
+import { claimOnHome } from "../cluster/remote_autoreply.ts";
 import { expand, remoteKey } from "./expand.ts";
 import {
   applyLimits,
@@ -334,7 +335,11 @@ async function sendAutoReplies(ctx: ServerContext, job: RouteJob, users: UserRec
       continue;
     }
     try {
-      if (!(await autoReplyStore(ctx.config.DirBase).claim(user, job.from))) {
+      // The record is kept where the mailbox is: one per user across the nodes (§12).
+      const claimed = ctx.homeOf(user) === "local"
+        ? await autoReplyStore(ctx.config.DirBase).claim(user, job.from)
+        : await claimOnHome(ctx, user, job.from);
+      if (!claimed) {
         logger.debug(
           `${job.queueId}: no autoreply from ${address}: <${job.from}> answered within 7 days`,
         );
