@@ -29,8 +29,11 @@ export interface QueueDeps {
   config: () => Readonly<Config>;
   /** The spool is `<DirBase>/queue/` (DirBase changes only with a restart). */
   dirBase: string;
-  /** Deny entries (SPEC §5 IPOUT) checked before connecting. */
-  directory: Pick<Directory, "isDenied">;
+  /**
+   * Deny entries (SPEC §5 IPOUT) checked before connecting; local domains, where a double
+   * bounce goes (bounce.ts postmasterAddress).
+   */
+  directory: Pick<Directory, "isDenied" | "isLocalDomain" | "domains">;
   /** Counters the queue adds to (delivered, bounced). */
   stats: Stats;
   /** The series of /metrics: attempts by result, deferrals, bounces. */
@@ -448,8 +451,8 @@ export class Queue implements OutboundQueue {
   }
 
   get #bounceContext() {
-    const { stats, metrics, submit } = this.#queueDeps;
-    return { config: this.#config, stats, metrics, submit };
+    const { stats, metrics, submit, directory } = this.#queueDeps;
+    return { config: this.#config, stats, metrics, submit, directory };
   }
 }
 
