@@ -16,12 +16,8 @@
  */
 import { seedUsers } from "../tests/helpers/imap.ts";
 import { startTestServer, type TestServer } from "../tests/helpers/server.ts";
-import {
-  cpuMs,
-  dovecotAvailable,
-  type PrivateDovecot,
-  privateDovecot,
-} from "./_imap_big_dovecot.ts";
+import { cpuMs } from "./_daemon.ts";
+import { dovecotAvailable, type PrivateDovecot, privateDovecot } from "./_imap_big_dovecot.ts";
 import { ImapLineClient, seedMaildir } from "./_imap_bench.ts";
 
 const enc = new TextEncoder();
