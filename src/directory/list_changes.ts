@@ -54,49 +54,46 @@ export async function delList(
   return list;
 }
 
-export async function addMember(
+/** Adds a member (refused when already there); resolves to the new list. */
+export function addMember(
   d: DirectoryChanges,
   nameIn: string,
   domainIn: string,
   mailbox: string,
 ): Promise<ListRecord> {
-  const [addr] = normalizeAddresses([mailbox]);
-  return await changeMember(d, nameIn, domainIn, addr, (list) => {
-    if (list.members.includes(addr)) {
-      throw new DirectoryError(`${addr} is already a member of ${list.name}@${list.domain}`);
-    }
-    return "member.add";
-  });
+  return changeMember(d, "member.add", nameIn, domainIn, mailbox);
 }
 
-export async function delMember(
+/** Removes a member (refused when not there); resolves to the new list. */
+export function delMember(
   d: DirectoryChanges,
   nameIn: string,
   domainIn: string,
   mailbox: string,
 ): Promise<ListRecord> {
-  const [addr] = normalizeAddresses([mailbox]);
-  return await changeMember(d, nameIn, domainIn, addr, (list) => {
-    if (!list.members.includes(addr)) {
-      throw new DirectoryError(`${addr} is not a member of ${list.name}@${list.domain}`);
-    }
-    return "member.del";
-  });
+  return changeMember(d, "member.del", nameIn, domainIn, mailbox);
 }
 
-/** Adds or removes one member (`check` refuses or says which); resolves to the new list. */
 async function changeMember(
   d: DirectoryChanges,
+  op: "member.add" | "member.del",
   nameIn: string,
   domainIn: string,
   mailbox: string,
-  check: (list: ListRecord) => "member.add" | "member.del",
 ): Promise<ListRecord> {
+  const [addr] = normalizeAddresses([mailbox]);
   let key = "";
   await d.commit(() => {
     const list = d.state().requireList(nameIn, domainIn);
+    const member = list.members.includes(addr);
+    if (op === "member.add" && member) {
+      throw new DirectoryError(`${addr} is already a member of ${list.name}@${list.domain}`);
+    }
+    if (op === "member.del" && !member) {
+      throw new DirectoryError(`${addr} is not a member of ${list.name}@${list.domain}`);
+    }
     key = addressKey(list.name, list.domain);
-    return { op: check(list), domain: list.domain, list: list.name, mailbox };
+    return { op, domain: list.domain, list: list.name, mailbox: addr };
   });
   return d.state().lists.get(key)!;
 }
