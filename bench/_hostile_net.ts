@@ -3,6 +3,7 @@
  * and a bound on everything (an attack must end even when the server stops reading).
  */
 import net from "node:net";
+import { takeLine } from "./_lines.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder("latin1");
@@ -85,11 +86,10 @@ export class RawClient {
   async line(ms = 10_000): Promise<string | null> {
     const deadline = Date.now() + ms;
     for (;;) {
-      const i = this.#buf.indexOf("\n");
-      if (i >= 0) {
-        const line = this.#buf.slice(0, i).replace(/\r$/, "");
-        this.#buf = this.#buf.slice(i + 1);
-        return line;
+      const taken = takeLine(this.#buf);
+      if (taken) {
+        this.#buf = taken.rest;
+        return taken.line;
       }
       const left = deadline - Date.now();
       if (this.closed || left <= 0) return null;

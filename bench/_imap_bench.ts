@@ -7,6 +7,7 @@
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { fileNameFor, newBaseName } from "../src/store/maildir_names.ts";
+import { takeLine } from "./_lines.ts";
 
 /** The benchmark user seedUsers creates. */
 export const USER = "bench@bench.example", PASS = "bench-pass";
@@ -41,11 +42,10 @@ export class ImapLineClient {
 
   async #line(): Promise<string> {
     for (;;) {
-      const i = this.#buf.indexOf("\n");
-      if (i >= 0) {
-        const line = this.#buf.slice(0, i).replace(/\r$/, "");
-        this.#buf = this.#buf.slice(i + 1);
-        return line;
+      const taken = takeLine(this.#buf);
+      if (taken) {
+        this.#buf = taken.rest;
+        return taken.line;
       }
       const chunk = new Uint8Array(1 << 16);
       const n = await this.conn.read(chunk);

@@ -2,6 +2,7 @@
  * Idle IMAP sessions and process memory for bench:peers: open N connections that each
  * LOGIN, SELECT INBOX and IDLE, hold them, and read the server's memory from /proc.
  */
+import { takeLine } from "../_lines.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder("latin1");
@@ -15,11 +16,10 @@ class IdleClient {
   async #line(deadline: number): Promise<string> {
     const chunk = new Uint8Array(16384);
     for (;;) {
-      const i = this.#buf.indexOf("\n");
-      if (i >= 0) {
-        const line = this.#buf.slice(0, i).replace(/\r$/, "");
-        this.#buf = this.#buf.slice(i + 1);
-        return line;
+      const taken = takeLine(this.#buf);
+      if (taken) {
+        this.#buf = taken.rest;
+        return taken.line;
       }
       const left = deadline - Date.now();
       if (left <= 0) throw new Error("timed out");
