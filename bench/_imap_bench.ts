@@ -7,7 +7,7 @@
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { fileNameFor, newBaseName } from "../src/store/maildir_names.ts";
-import { takeLine } from "./_lines.ts";
+import { TextLines } from "./_lines.ts";
 
 /** The benchmark user seedUsers creates. */
 export const USER = "bench@bench.example", PASS = "bench-pass";
@@ -29,7 +29,7 @@ const dec = new TextDecoder();
 
 /** A minimal client: the untagged lines of one command (replies with literals not expected). */
 export class ImapLineClient {
-  #buf = "";
+  readonly #lines = new TextLines();
   #n = 0;
   private constructor(readonly conn: Deno.Conn) {}
 
@@ -42,15 +42,12 @@ export class ImapLineClient {
 
   async #line(): Promise<string> {
     for (;;) {
-      const taken = takeLine(this.#buf);
-      if (taken) {
-        this.#buf = taken.rest;
-        return taken.line;
-      }
+      const line = this.#lines.next();
+      if (line !== null) return line;
       const chunk = new Uint8Array(1 << 16);
       const n = await this.conn.read(chunk);
       if (n === null) throw new Error("connection closed");
-      this.#buf += dec.decode(chunk.subarray(0, n));
+      this.#lines.append(dec.decode(chunk.subarray(0, n)));
     }
   }
 
