@@ -265,21 +265,15 @@ interface StuffState {
   lineStart: boolean;
   /** The last octet was a CR (an LF right after it is not bare); "keep" mode only. */
   prevCr: boolean;
-  /**
-   * "line-end" mode: the last octet was a CR not sent yet, since only the next octet
-   * tells whether it is the CR of a CRLF or a bare CR (sent as CRLF either way).
-   */
+  /** "line-end" mode: a CR held back until the next octet tells a CRLF from a bare CR. */
   pendingCr: boolean;
 }
 
-function newStuffState(): StuffState {
-  return { lineStart: true, prevCr: false, pendingCr: false };
-}
+const newStuffState = (): StuffState => ({ lineStart: true, prevCr: false, pendingCr: false });
 
 /**
- * The core where a bare CR is kept (POP3): `piece` into `out` (room for 2 octets per
- * octet), a bare LF repaired to CRLF, a "." added at each line start. Returns the octets
- * written.
+ * The core where a bare CR is kept (POP3): `piece` into `out` (2 octets of room per octet),
+ * a bare LF repaired to CRLF, a "." added at each line start. Returns the octets written.
  */
 function stuffKeep(state: StuffState, piece: Uint8Array, out: Uint8Array): number {
   const n = piece.length;
