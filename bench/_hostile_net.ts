@@ -3,6 +3,7 @@
  * and a bound on everything (an attack must end even when the server stops reading).
  */
 import net from "node:net";
+import { TextLines } from "./_lines.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder("latin1");
@@ -14,7 +15,7 @@ export function sleep(ms: number): Promise<void> {
 /** A client over node:net (a local source address can be chosen), never throwing on I/O. */
 export class RawClient {
   #socket: net.Socket;
-  #buf = "";
+  readonly #lines = new TextLines();
   #waiters: (() => void)[] = [];
   closed = false;
   /** Bytes received in total (never-reading clients leave them unread in the kernel). */
@@ -24,7 +25,7 @@ export class RawClient {
     this.#socket = socket;
     socket.on("data", (chunk: Uint8Array) => {
       this.received += chunk.length;
-      if (this.#buf.length < 1 << 20) this.#buf += dec.decode(chunk);
+      if (this.#lines.length < 1 << 20) this.#lines.append(dec.decode(chunk));
       this.#wake();
     });
     const end = () => {
@@ -85,12 +86,8 @@ export class RawClient {
   async line(ms = 10_000): Promise<string | null> {
     const deadline = Date.now() + ms;
     for (;;) {
-      const i = this.#buf.indexOf("\n");
-      if (i >= 0) {
-        const line = this.#buf.slice(0, i).replace(/\r$/, "");
-        this.#buf = this.#buf.slice(i + 1);
-        return line;
-      }
+      const line = this.#lines.next();
+      if (line !== null) return line;
       const left = deadline - Date.now();
       if (this.closed || left <= 0) return null;
       await new Promise<void>((resolve) => {

@@ -14,105 +14,36 @@
  *   --stall-seconds (the >5,000-file verification scan comes 30 s after the last one);
  *   the slowest SELECT is reported.
  */
-import { join } from "node:path";
-import { fileNameFor, newBaseName } from "../src/store/maildir_names.ts";
 import { seedUsers } from "../tests/helpers/imap.ts";
 import { startTestServer, type TestServer } from "../tests/helpers/server.ts";
-import {
-  cpuMs,
-  dovecotAvailable,
-  type PrivateDovecot,
-  privateDovecot,
-} from "./_imap_big_dovecot.ts";
+import { cpuMs } from "./_daemon.ts";
+import { dovecotAvailable, type PrivateDovecot, privateDovecot } from "./_imap_big_dovecot.ts";
+import { ImapLineClient, seedMaildir } from "./_imap_bench.ts";
 
 const enc = new TextEncoder();
-const dec = new TextDecoder();
 
-/** A minimal client: the untagged lines of one command, literals skipped. */
-export class LineClient {
-  #buf = "";
-  #n = 0;
-  private constructor(readonly conn: Deno.Conn) {}
-
-  static async open(port: number): Promise<LineClient> {
-    const c = new LineClient(await Deno.connect({ hostname: "127.0.0.1", port }));
-    await c.#line();
-    return c;
-  }
-
-  async #line(): Promise<string> {
-    for (;;) {
-      const i = this.#buf.indexOf("\n");
-      if (i >= 0) {
-        const line = this.#buf.slice(0, i).replace(/\r$/, "");
-        this.#buf = this.#buf.slice(i + 1);
-        return line;
-      }
-      const chunk = new Uint8Array(1 << 16);
-      const n = await this.conn.read(chunk);
-      if (n === null) throw new Error("connection closed");
-      this.#buf += dec.decode(chunk.subarray(0, n));
-    }
-  }
-
-  async cmd(text: string): Promise<string[]> {
-    const tag = `b${++this.#n}`;
-    await this.conn.write(enc.encode(`${tag} ${text}\r\n`));
-    const lines: string[] = [];
-    for (;;) {
-      const line = await this.#line();
-      if (line.startsWith(tag + " ")) {
-        if (!line.startsWith(`${tag} OK`)) throw new Error(`${text}: ${line}`);
-        return lines;
-      }
-      lines.push(line);
-    }
-  }
-
-  /** Runs a command; [ms, number of SEARCH hits]. */
-  async timed(text: string): Promise<[number, number]> {
-    const t0 = performance.now();
-    const lines = await this.cmd(text);
-    const ms = performance.now() - t0;
-    const res = lines.find((l) => l.startsWith("* SEARCH"));
-    return [ms, res === undefined ? 0 : res.split(" ").length - 2];
-  }
-
-  close(): void {
-    try {
-      this.conn.close();
-    } catch { /* closed */ }
-  }
+/** Small message `i` of the big mailbox, to `to`; every 1000th mentions "quarterly figures". */
+export function bigMessage(i: number, to: string, subjectTail = ""): Uint8Array {
+  const body = "A short line of text for the big mailbox benchmark.\r\n".repeat(4 + i % 24);
+  return enc.encode(
+    `From: Sender ${i % 211} <s${i % 211}@example.org>\r\nTo: <${to}>\r\n` +
+      `Subject: big mailbox message ${i}${subjectTail}\r\n` +
+      `Date: Tue, 2 Jan 2024 09:00:00 +0000\r\n` +
+      `Message-ID: <big-${i}@bench.example>\r\n\r\n${body}`,
+  );
 }
 
 /**
  * Writes `count` small messages straight into the Maildir as another MDA would: every
  * tenth in cur/ with \Seen, the rest in new/. Returns the octets written.
  */
-export async function seedBigMaildir(maildir: string, count: number, to: string) {
-  let octets = 0;
-  const one = async (i: number) => {
-    const body = "A short line of text for the big mailbox benchmark.\r\n".repeat(4 + i % 24);
-    const data = enc.encode(
-      `From: Sender ${i % 211} <s${i % 211}@example.org>\r\nTo: <${to}>\r\n` +
-        `Subject: big mailbox message ${i}${i % 1000 === 7 ? " quarterly figures" : ""}\r\n` +
-        `Date: Tue, 2 Jan 2024 09:00:00 +0000\r\n` +
-        `Message-ID: <big-${i}@bench.example>\r\n\r\n${body}`,
-    );
-    const base = newBaseName(data.length);
-    const tmp = join(maildir, "tmp", base);
-    await Deno.writeFile(tmp, data);
-    const seen = i % 10 === 0;
-    await Deno.rename(
-      tmp,
-      join(maildir, seen ? "cur" : "new", seen ? fileNameFor(base, "S") : base),
-    );
-    octets += data.length;
-  };
-  for (let i = 0; i < count; i += 256) {
-    await Promise.all(Array.from({ length: Math.min(256, count - i) }, (_, j) => one(i + j)));
-  }
-  return octets;
+export function seedBigMaildir(maildir: string, count: number, to: string): Promise<number> {
+  return seedMaildir(
+    maildir,
+    count,
+    (i) => bigMessage(i, to, i % 1000 === 7 ? " quarterly figures" : ""),
+    (i) => (i % 10 === 0 ? "S" : null),
+  );
 }
 
 /** One server under test. */
@@ -134,7 +65,7 @@ const SUBJECT = 'UID SEARCH SUBJECT "quarterly figures"';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
 
-async function mean(c: LineClient, text: string, rounds: number): Promise<[number, number]> {
+async function mean(c: ImapLineClient, text: string, rounds: number): Promise<[number, number]> {
   let total = 0, hits = 0;
   for (let r = 0; r < rounds; r++) {
     const [ms, h] = await c.timed(text);
@@ -157,7 +88,7 @@ async function measure(t: Target, stallSeconds: number, say: (s: string) => void
     const cpu = t.cpu() - cpu0;
     note(k, `${ms.toFixed(digits)} ms (cpu ${cpu.toFixed(0)})${extra ? ` ${extra}` : ""}`);
   };
-  const c = await LineClient.open(t.port());
+  const c = await ImapLineClient.open(t.port());
   await c.cmd(t.login);
   await step("first SELECT (no index)", async () => [(await c.timed("SELECT INBOX"))[0]], 0);
   await sleep(2500);
@@ -173,7 +104,7 @@ async function measure(t: Target, stallSeconds: number, say: (s: string) => void
   await step("UID SEARCH SUBJECT warm", async () => [(await mean(c, SUBJECT, 5))[0]]);
   if (stallSeconds > 0) {
     // A large change: half the folder flagged by another session.
-    const other = await LineClient.open(t.port());
+    const other = await ImapLineClient.open(t.port());
     await other.cmd(t.login);
     await other.cmd("SELECT INBOX");
     await step("STORE 1:50000 +FLAGS.SILENT (\\Flagged)", async () => {
@@ -195,7 +126,7 @@ async function measure(t: Target, stallSeconds: number, say: (s: string) => void
   c.close();
   await t.restart();
   const base = t.rss();
-  const r = await LineClient.open(t.port());
+  const r = await ImapLineClient.open(t.port());
   await r.cmd(t.login);
   await step("SELECT after a restart", async () => [(await r.timed("SELECT INBOX"))[0]]);
   await step("UID SEARCH SUBJECT first after a restart", async () => [(await r.timed(SUBJECT))[0]]);

@@ -8,6 +8,7 @@
  */
 import { join } from "node:path";
 import { freePort } from "../tests/helpers/server.ts";
+import { cpuMs } from "./_daemon.ts";
 
 export interface PrivateDovecot {
   port: number;
@@ -50,18 +51,6 @@ function procStat(pid: string): { comm: string; ppid: number } | null {
     return { comm, ppid };
   } catch {
     return null;
-  }
-}
-
-/** CPU time (user + system) of a process so far, in ms. */
-export function cpuMs(pid: number): number {
-  try {
-    const s = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
-    // Fields 14 and 15 of proc(5) (utime, stime) are 12 and 13 after the command name.
-    return (Number(f[11]) + Number(f[12])) * 10; // clock ticks of 10 ms (USER_HZ 100)
-  } catch {
-    return 0;
   }
 }
 

@@ -14,70 +14,15 @@
  *
  *   fts: <n> messages; BODY rare <ms> ms, common <ms> ms, TEXT <ms> ms warm; ...
  */
-import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { fileNameFor, newBaseName } from "../src/store/maildir_names.ts";
 import { FTS_FILE } from "../src/store/fts/db.ts";
 import { seedUsers } from "../tests/helpers/imap.ts";
 import { startTestServer } from "../tests/helpers/server.ts";
 import { messageAt, VOCAB } from "./_fts_corpus.ts";
+import { ImapLineClient, messagesAndRounds, PASS, seedMaildir, USER } from "./_imap_bench.ts";
 
-const args = parseArgs({
-  args: Deno.args,
-  options: {
-    messages: { type: "string", default: "100000" },
-    rounds: { type: "string", default: "5" },
-  },
-});
-const N = Number(args.values.messages);
-const ROUNDS = Number(args.values.rounds);
-const USER = "bench@bench.example", PASS = "bench-pass";
-const enc = new TextEncoder();
-const dec = new TextDecoder();
-
-async function imap(port: number) {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  let buf = "", n = 0;
-  const line = async (): Promise<string> => {
-    for (;;) {
-      const i = buf.indexOf("\n");
-      if (i >= 0) {
-        const l = buf.slice(0, i).replace(/\r$/, "");
-        buf = buf.slice(i + 1);
-        return l;
-      }
-      const chunk = new Uint8Array(1 << 16);
-      const got = await conn.read(chunk);
-      if (got === null) throw new Error("connection closed");
-      buf += dec.decode(chunk.subarray(0, got));
-    }
-  };
-  await line();
-  const cmd = async (text: string): Promise<string[]> => {
-    const tag = `b${++n}`;
-    await conn.write(enc.encode(`${tag} ${text}\r\n`));
-    const lines: string[] = [];
-    for (;;) {
-      const l = await line();
-      if (l.startsWith(tag + " ")) {
-        if (!l.startsWith(`${tag} OK`)) throw new Error(`${text}: ${l}`);
-        return lines;
-      }
-      lines.push(l);
-    }
-  };
-  return { cmd, close: () => conn.close() };
-}
-
-/** Runs a SEARCH; returns [ms, hits]. */
-async function timed(c: Awaited<ReturnType<typeof imap>>, command: string) {
-  const t0 = performance.now();
-  const lines = await c.cmd(command);
-  const ms = performance.now() - t0;
-  const res = lines.find((l) => l.startsWith("* SEARCH")) ?? "* SEARCH";
-  return [ms, res.split(" ").length - 2] as const;
-}
+const { n: N, rounds: ROUNDS } = messagesAndRounds(100_000);
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -87,18 +32,7 @@ function median(xs: number[]): number {
 console.log(`seeding ${N} messages`);
 const seeded = await seedUsers({ [USER]: PASS });
 const root = seeded.roots[USER];
-let textBytes = 0;
-for (let i = 0; i < N; i += 256) {
-  const batch = Array.from({ length: Math.min(256, N - i) }, (_, j) => i + j);
-  await Promise.all(batch.map(async (k) => {
-    const data = messageAt(k);
-    textBytes += data.length;
-    const base = newBaseName(data.length);
-    const tmp = join(root, "tmp", base);
-    await Deno.writeFile(tmp, data);
-    await Deno.rename(tmp, join(root, "cur", fileNameFor(base, k % 3 ? "S" : "")));
-  }));
-}
+const textBytes = await seedMaildir(root, N, messageAt, (k) => (k % 3 ? "S" : ""));
 console.log(`${(textBytes / 1048576).toFixed(0)} MiB of messages`);
 const ftsPath = join(root, FTS_FILE);
 function indexedCount(): number {
@@ -131,12 +65,12 @@ const SEARCHES: [string, string][] = [
 const results: Record<string, number> = {};
 const srv = await startTestServer({ dirBase: seeded.dirBase, config: { LogLevel: "info" } });
 try {
-  let c = await imap(srv.ports.imap);
+  let c = await ImapLineClient.open(srv.ports.imap);
   await c.cmd(`LOGIN ${USER} ${PASS}`);
   let t0 = performance.now();
   await c.cmd("SELECT INBOX");
   console.log(`SELECT (first)           ${(performance.now() - t0).toFixed(1)} ms`);
-  const [scanMs, scanHits] = await timed(c, SEARCHES[0][1]);
+  const [scanMs, scanHits] = await c.timed(SEARCHES[0][1]);
   results["scan"] = scanMs;
   console.log(`BODY rare (scanning, index starts) ${scanMs.toFixed(1)} ms  ${scanHits} hits`);
   t0 = performance.now();
@@ -160,7 +94,7 @@ try {
     const times: number[] = [];
     let hits = 0;
     for (let r = 0; r < ROUNDS; r++) {
-      const [ms, h] = await timed(c, command);
+      const [ms, h] = await c.timed(command);
       times.push(ms);
       hits = h;
     }
@@ -172,11 +106,11 @@ try {
   c.close();
   await srv.stop();
   await srv.restart();
-  c = await imap(srv.ports.imap);
+  c = await ImapLineClient.open(srv.ports.imap);
   await c.cmd(`LOGIN ${USER} ${PASS}`);
   await c.cmd("SELECT INBOX");
   for (const [label, command] of SEARCHES.slice(0, 1).concat(SEARCHES.slice(5, 6))) {
-    const [ms, hits] = await timed(c, command);
+    const [ms, hits] = await c.timed(command);
     results[label + " restart"] = ms;
     console.log(
       `${(label + " (restart)").padEnd(24)} ${ms.toFixed(1).padStart(8)} ms  ${hits} hits`,

@@ -17,13 +17,13 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { formatConfig } from "../src/config/format.ts";
 import { devDefaults } from "../src/config/load.ts";
 import type { Config } from "../src/config/schema.ts";
 import { Directory } from "../src/directory/directory.ts";
 import { MailStore } from "../src/store/mailstore.ts";
 import { type AttackEnv, ATTACKS, bodyOf, sendMail } from "./_hostile_attacks.ts";
 import { parallel, sleep } from "./_hostile_net.ts";
+import { spawnDaemon, stopDaemon, waitForPort } from "./_daemon.ts";
 
 const REPO = fileURLToPath(new URL("../", import.meta.url));
 const DOMAIN = "hostile.example";
@@ -163,20 +163,12 @@ async function main(): Promise<void> {
     LogLevel: "warning",
     LogFile: join(base, "extremail.log"),
   };
-  const confPath = join(base, "hostile.toml");
-  await Deno.writeTextFile(confPath, formatConfig(config, { showSecrets: true }));
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", join(REPO, "main.ts"), "serve", "--conf", confPath],
-    env: { EXTREMAIL_ADMIN_PASSWORD: ADMIN_PASSWORD },
-    stdin: "null",
-    stdout: "null",
-    stderr: "inherit",
-  }).spawn();
+  const child = await spawnDaemon(base, "hostile", config, ADMIN_PASSWORD);
   const pid = child.pid;
   const ports = { smtp, submission, pop3, imap, admin, imaps };
   let prober: Worker | null = null;
   try {
-    await waitForPort(smtp);
+    await waitForPort(smtp, 60_000);
     prober = await startProber({
       ports,
       user: `idle@${DOMAIN}`,
@@ -276,24 +268,8 @@ async function main(): Promise<void> {
       await Promise.race([ask(prober, { stop: true }, "stopped"), sleep(2000)]);
       prober.terminate();
     }
-    try {
-      child.kill("SIGTERM");
-    } catch { /* already gone */ }
-    await child.status;
+    await stopDaemon(child);
     if (!values.keep) await Deno.remove(base, { recursive: true });
-  }
-}
-
-async function waitForPort(port: number): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    try {
-      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-      return;
-    } catch {
-      if (Date.now() > deadline) throw new Error("server did not start");
-      await sleep(100);
-    }
   }
 }
 

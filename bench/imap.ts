@@ -31,10 +31,10 @@
  */
 import { parseArgs } from "node:util";
 import { join, resolve } from "node:path";
-import { newBaseName } from "../src/store/maildir_names.ts";
 import { seedUsers } from "../tests/helpers/imap.ts";
 import { REPO, startTestServer } from "../tests/helpers/server.ts";
-import { bigOnly } from "./_imap_big.ts";
+import { bigMessage, bigOnly } from "./_imap_big.ts";
+import { seedMaildir } from "./_imap_bench.ts";
 
 const args = parseArgs({
   args: Deno.args,
@@ -227,23 +227,7 @@ async function parallel(k: number, work: (i: number) => Promise<void>): Promise<
  */
 async function seedBig(maildir: string, count: number): Promise<[number, number]> {
   const t0 = performance.now();
-  let octets = 0;
-  const one = async (i: number) => {
-    const body = "A short line of text for the big mailbox benchmark.\r\n".repeat(4 + i % 24);
-    const data = enc.encode(
-      `From: Sender ${i % 211} <s${i % 211}@example.org>\r\nTo: <${BIG_USER}>\r\n` +
-        `Subject: big mailbox message ${i}\r\nDate: Tue, 2 Jan 2024 09:00:00 +0000\r\n` +
-        `Message-ID: <big-${i}@bench.example>\r\n\r\n${body}`,
-    );
-    const base = newBaseName(data.length);
-    const tmp = join(maildir, "tmp", base);
-    await Deno.writeFile(tmp, data);
-    await Deno.rename(tmp, join(maildir, "new", base));
-    octets += data.length;
-  };
-  for (let i = 0; i < count; i += 256) {
-    await Promise.all(Array.from({ length: Math.min(256, count - i) }, (_, j) => one(i + j)));
-  }
+  const octets = await seedMaildir(maildir, count, (i) => bigMessage(i, BIG_USER), () => null);
   return [performance.now() - t0, octets];
 }
 

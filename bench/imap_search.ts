@@ -15,24 +15,12 @@
  * Messages are written straight into the Maildir's cur/ (with their flags and internal
  * dates), as another MDA would, so seeding 100,000 takes seconds, not an fsync each.
  */
-import { parseArgs } from "node:util";
-import { join } from "node:path";
-import { fileNameFor, newBaseName } from "../src/store/maildir_names.ts";
 import { seedUsers } from "../tests/helpers/imap.ts";
 import { startTestServer } from "../tests/helpers/server.ts";
+import { ImapLineClient, messagesAndRounds, PASS, seedMaildir, USER } from "./_imap_bench.ts";
 
-const args = parseArgs({
-  args: Deno.args,
-  options: {
-    messages: { type: "string", default: "10000" },
-    rounds: { type: "string", default: "5" },
-  },
-});
-const N = Number(args.values.messages);
-const ROUNDS = Number(args.values.rounds);
-const USER = "bench@bench.example", PASS = "bench-pass";
+const { n: N, rounds: ROUNDS } = messagesAndRounds(10_000);
 const enc = new TextEncoder();
-const dec = new TextDecoder();
 
 /** Plain text, quoted-printable Latin-1, base64 UTF-8 and multipart with attachments. */
 function messageAt(i: number): Uint8Array {
@@ -81,94 +69,21 @@ function flagsAt(i: number): string {
   return (i % 25 === 0 ? "R" : "") + (i % 10 === 0 ? "F" : "") + (i % 3 ? "S" : "");
 }
 
-/** A minimal client: returns the untagged lines of one command. */
-class Client {
-  #buf = "";
-  #n = 0;
-  private constructor(readonly conn: Deno.Conn) {}
-
-  static async open(port: number): Promise<Client> {
-    const c = new Client(await Deno.connect({ hostname: "127.0.0.1", port }));
-    await c.#line();
-    return c;
-  }
-
-  async #line(): Promise<string> {
-    for (;;) {
-      const i = this.#buf.indexOf("\n");
-      if (i >= 0) {
-        const line = this.#buf.slice(0, i).replace(/\r$/, "");
-        this.#buf = this.#buf.slice(i + 1);
-        return line;
-      }
-      const chunk = new Uint8Array(1 << 16);
-      const n = await this.conn.read(chunk);
-      if (n === null) throw new Error("connection closed");
-      this.#buf += dec.decode(chunk.subarray(0, n));
-    }
-  }
-
-  async cmd(text: string): Promise<string[]> {
-    const tag = `b${++this.#n}`;
-    await this.conn.write(enc.encode(`${tag} ${text}\r\n`));
-    const lines: string[] = [];
-    for (;;) {
-      const line = await this.#line();
-      if (line.startsWith(tag + " ")) {
-        if (!line.startsWith(`${tag} OK`)) throw new Error(`${text}: ${line}`);
-        return lines;
-      }
-      lines.push(line);
-    }
-  }
-
-  close(): void {
-    this.conn.close();
-  }
-}
-
-async function timed(c: Client, command: string): Promise<[number, number]> {
-  const t0 = performance.now();
-  const lines = await c.cmd(command);
-  const ms = performance.now() - t0;
-  const sorted = lines.find((l) => l.startsWith("* SORT"));
-  if (sorted !== undefined) return [ms, sorted.split(" ").length - 2];
-  const threads = lines.find((l) => l.startsWith("* THREAD"));
-  if (threads !== undefined) {
-    // Threads: the parentheses opened at depth 0.
-    let depth = 0, n = 0;
-    for (const ch of threads) {
-      if (ch === "(" && depth++ === 0) n++;
-      else if (ch === ")") depth--;
-    }
-    return [ms, n];
-  }
-  const res = lines.find((l) => l.startsWith("* SEARCH"));
-  if (res !== undefined) return [ms, res.split(" ").length - 2];
-  const count = /COUNT (\d+)/.exec(lines.find((l) => l.startsWith("* ESEARCH")) ?? "");
-  return [ms, count ? Number(count[1]) : 0];
-}
-
 console.log(`seeding ${N} messages`);
 const seed = await seedUsers({ [USER]: PASS });
 const root = seed.roots[USER];
 const day0 = Date.UTC(2024, 0, 1);
-for (let i = 0; i < N; i += 256) {
-  const batch = Array.from({ length: Math.min(256, N - i) }, (_, j) => i + j);
-  await Promise.all(batch.map(async (n) => {
-    const data = messageAt(n);
-    const base = newBaseName(data.length);
-    const tmp = join(root, "tmp", base), path = join(root, "cur", fileNameFor(base, flagsAt(n)));
-    await Deno.writeFile(tmp, data);
-    const date = new Date(day0 + Math.floor(n * 365 / N) * 86_400_000 + n);
-    await Deno.utime(tmp, date, date);
-    await Deno.rename(tmp, path);
-  }));
-}
+await seedMaildir(
+  root,
+  N,
+  messageAt,
+  flagsAt,
+  (n) => new Date(day0 + Math.floor(n * 365 / N) * 86_400_000 + n),
+);
 const srv = await startTestServer({ dirBase: seed.dirBase, config: { LogLevel: "info" } });
 const results: Record<string, number> = {};
 try {
-  const c = await Client.open(srv.ports.imap);
+  const c = await ImapLineClient.open(srv.ports.imap);
   await c.cmd(`LOGIN ${USER} ${PASS}`);
   await c.cmd("SELECT INBOX");
   // Cold: the daemon has parsed nothing yet, and the messages (dropped in by "another
@@ -181,7 +96,7 @@ try {
     ["SORT DATE (cold)", "SORT RETURN (COUNT) (DATE) UTF-8 ALL"],
   ];
   for (const [label, command] of cold) {
-    const [ms, hits] = await timed(c, command);
+    const [ms, hits] = await c.timed(command);
     results[label] = ms;
     console.log(`${label.padEnd(24)} ${ms.toFixed(1).padStart(8)} ms  ${hits} hits  ${command}`);
   }
@@ -211,7 +126,7 @@ try {
     // Body searches read every file: once is enough on a big mailbox.
     const rounds = N > 20_000 && /BODY|TEXT/.test(command) ? 1 : ROUNDS;
     for (let r = 0; r < rounds; r++) {
-      const [ms, h] = await timed(c, command);
+      const [ms, h] = await c.timed(command);
       total += ms;
       hits = h;
     }

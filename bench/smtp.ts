@@ -10,15 +10,13 @@
  *                                       [--users 8] [--threads 3] [--keep]
  */
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { formatConfig } from "../src/config/format.ts";
 import { devDefaults } from "../src/config/load.ts";
 import type { Config } from "../src/config/schema.ts";
 import { Directory } from "../src/directory/directory.ts";
 import { MailStore } from "../src/store/mailstore.ts";
+import { cpuMs, spawnDaemon, stopDaemon, waitForPort } from "./_daemon.ts";
 
-const REPO = fileURLToPath(new URL("../", import.meta.url));
 const DOMAIN = "bench.example";
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -126,18 +124,10 @@ async function main(): Promise<void> {
     LogLevel: "info",
     LogFile: join(base, "extremail.log"),
   };
-  const confPath = join(base, "bench.toml");
-  await Deno.writeTextFile(confPath, formatConfig(config, { showSecrets: true }));
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", join(REPO, "main.ts"), "serve", "--conf", confPath],
-    env: { EXTREMAIL_ADMIN_PASSWORD: "bench-admin" },
-    stdin: "null",
-    stdout: "null",
-    stderr: "inherit",
-  }).spawn();
+  const child = await spawnDaemon(base, "bench", config, "bench-admin");
 
   try {
-    await waitForPort(port);
+    await waitForPort(port, 30_000);
     const template = makeMessage(size, 0);
     const perConn = Array.from(
       { length: connections },
@@ -151,7 +141,7 @@ async function main(): Promise<void> {
       return c;
     }));
     let sent = 0;
-    const cpuBefore = cpuSeconds(child.pid);
+    const cpuBefore = cpuMs(child.pid) / 1000;
     const started = performance.now();
     await Promise.all(clients.map(async (c, ci) => {
       for (let m = 0; m < perConn[ci]; m++) {
@@ -171,7 +161,7 @@ async function main(): Promise<void> {
       c.close();
     }));
     const seconds = (performance.now() - started) / 1000;
-    const serverCpu = cpuSeconds(child.pid) - cpuBefore;
+    const serverCpu = cpuMs(child.pid) / 1000 - cpuBefore;
     let stored = 0;
     for (const root of roots) {
       for await (const _ of Deno.readDir(join(root, "new"))) stored++;
@@ -185,35 +175,8 @@ async function main(): Promise<void> {
     );
     console.log(`${(sent / seconds).toFixed(1)} msg/s`);
   } finally {
-    try {
-      child.kill("SIGTERM");
-    } catch { /* already gone */ }
-    await child.status;
+    await stopDaemon(child);
     if (!values.keep) await Deno.remove(base, { recursive: true });
-  }
-}
-
-/** User + system CPU seconds of a process (Linux /proc; 0 elsewhere). */
-function cpuSeconds(pid: number): number {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in ticks
-  } catch {
-    return 0;
-  }
-}
-
-async function waitForPort(port: number): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    try {
-      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-      return;
-    } catch {
-      if (Date.now() > deadline) throw new Error("server did not start");
-      await new Promise((r) => setTimeout(r, 100));
-    }
   }
 }
 

@@ -54,6 +54,4 @@ export function kv(lines: string[]): Record<string, string> {
   );
 }
 
-export async function exists(path: string): Promise<boolean> {
-  return await Deno.stat(path).then(() => true, () => false);
-}
+export { exists } from "../src/store/fsutil.ts";

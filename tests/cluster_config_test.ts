@@ -10,7 +10,7 @@ import { ConfigError, parseConfigText } from "../src/config/load.ts";
 import { homeOf } from "../src/cluster/home.ts";
 import { DirectoryState } from "../src/directory/state.ts";
 import type { DirectoryContent } from "../src/directory/changes.ts";
-import type { UserRecord } from "../src/directory/records.ts";
+import { userRecord } from "./helpers/users.ts";
 
 const TLS = 'TLSCert = "/x/cert.pem"\nTLSKey = "/x/key.pem"\n';
 const CLUSTER = 'Directory = "postgres://mail:s3cret@db.example.net:5432/extremail"\n' +
@@ -121,31 +121,10 @@ Deno.test("homeOf: local on a single machine, for unnamed users and this node's 
   equal(homeOf({ node: "gone" }, mx1), "gone", "a node no longer in Nodes is still named");
 });
 
-function user(name: string, domain: string, more: Partial<UserRecord> = {}): UserRecord {
-  return Object.freeze({
-    name,
-    domain,
-    dir: "",
-    passHash: "",
-    quota: 0,
-    maxIn: 0,
-    maxOut: 0,
-    forward: [],
-    keep: false,
-    copy: "",
-    autoReply: false,
-    autoReplySubject: "",
-    autoReplyText: "",
-    map: "",
-    node: "",
-    ...more,
-  });
-}
-
 Deno.test("directory state: changes apply as data, twice is harmless, DOMAIN DEL cascades", () => {
   const content: DirectoryContent = {
     domains: ["a.test"],
-    users: [user("joe", "a.test", { map: "jl" })],
+    users: [userRecord("joe", "a.test", { map: "jl" })],
     aliases: [],
     lists: [{ name: "team", domain: "a.test", access: "PUBLIC", members: [] }],
     deny: [],
@@ -154,7 +133,7 @@ Deno.test("directory state: changes apply as data, twice is harmless, DOMAIN DEL
   const s = DirectoryState.from(content);
   equal(s.maps.get("jl"), "joe@a.test");
   // A new record replaces the MAP index entry of the old one.
-  s.apply({ op: "user.mod", user: user("joe", "a.test", { map: "jj" }) });
+  s.apply({ op: "user.mod", user: userRecord("joe", "a.test", { map: "jj" }) });
   equal(s.maps.get("jl"), undefined);
   equal(s.maps.get("jj"), "joe@a.test");
   const member = { op: "member.add", domain: "a.test", list: "team", mailbox: "x@b.test" } as const;

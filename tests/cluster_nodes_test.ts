@@ -25,6 +25,7 @@ import { testUnless } from "./helpers/skip.ts";
 import { TEST_CERT, type TestServer } from "./helpers/server.ts";
 import { ImapFlow } from "imapflow";
 import { newNonce, proof } from "../src/cluster/handshake.ts";
+import { exists } from "../src/store/fsutil.ts";
 
 const D = "nodes.test";
 
@@ -427,13 +428,4 @@ testUnless(postgresMissing, {
 /** A command whose session died with the node: its error as a refusal. */
 function asReply(e: unknown) {
   return { ok: false, status: `-ERR ${(e as Error).message}`, data: [] as string[] };
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }

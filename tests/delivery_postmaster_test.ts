@@ -10,8 +10,9 @@ import {
   isPostmasterMailbox,
   POSTMASTER_MAILBOX,
 } from "../src/delivery/expand.ts";
-import type { ListRecord, LocalTarget, UserRecord } from "../src/directory/records.ts";
+import type { ListRecord, LocalTarget } from "../src/directory/records.ts";
 import { parseConfigText } from "../src/config/load.ts";
+import { userRecord } from "./helpers/users.ts";
 import { convertClassic } from "../src/config/convert.ts";
 
 const DOMAINS = ["a.example", "b.example"];
@@ -31,14 +32,7 @@ function lookup(entries: Record<string, LocalTarget>, deny: string[] = []): Dire
 
 const user = (name: string, domain = "a.example"): LocalTarget => ({
   kind: "user",
-  user: {
-    name,
-    domain,
-    forward: [],
-    keep: false,
-    copy: "",
-    autoReply: false,
-  } as unknown as UserRecord,
+  user: userRecord(name, domain),
 });
 const alias = (name: string, forward: string[], domain = "a.example"): LocalTarget => ({
   kind: name === "*" ? "catchall" : "alias",

@@ -6,6 +6,7 @@ import { receivedHeader, returnPathHeader, withProtocol } from "../src/delivery/
 import { getHeader, parseHeaderBlock } from "../src/message/header.ts";
 import type { ListRecord, LocalTarget, UserRecord } from "../src/directory/records.ts";
 import { bytes, text } from "./delivery_fixture.ts";
+import { userRecord } from "./helpers/users.ts";
 
 const user = { name: "bob", domain: "test.example" } as UserRecord;
 
@@ -162,19 +163,10 @@ function lookup(
     isDenied: (_k, v) => deny.includes(v),
   };
 }
-const u = (name: string, extra: Partial<UserRecord> = {}) =>
-  ({
-    kind: "user",
-    user: {
-      name,
-      domain: "test.example",
-      forward: [],
-      keep: false,
-      copy: "",
-      autoReply: false,
-      ...extra,
-    } as unknown as UserRecord,
-  }) as LocalTarget;
+const u = (name: string, extra: Partial<UserRecord> = {}): LocalTarget => ({
+  kind: "user",
+  user: userRecord(name, "test.example", extra),
+});
 const alias = (name: string, forward: string[]) =>
   ({
     kind: name === "*" ? "catchall" : "alias",

@@ -9,6 +9,7 @@ import { assert, assertEquals, assertMatch } from "./helpers/assert.ts";
 import { ImapClient } from "./helpers/imap.ts";
 import { importSite, runImportCommand } from "./helpers/importing.ts";
 import { python, startTestServer } from "./helpers/server.ts";
+import { exists } from "../src/store/fsutil.ts";
 
 const USER = "erin@example.com", PASS = "erin-secret-1";
 const IMPORTED = 1000;
@@ -106,12 +107,3 @@ Deno.test("import beside the daemon: IDLE gets EXISTS, APPENDs meanwhile get oth
     await Deno.remove(site.dirBase, { recursive: true });
   }
 });
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}

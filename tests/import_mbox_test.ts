@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { assert, assertEquals, assertMatch } from "./helpers/assert.ts";
 import { imapSnapshot, importSite, runImportCommand } from "./helpers/importing.ts";
 import { python, startTestServer, type TestServer } from "./helpers/server.ts";
+import { exists } from "../src/store/fsutil.ts";
 
 const USER = "carol@example.com", PASS = "carol-secret-1";
 const dec = new TextDecoder();
@@ -255,12 +256,3 @@ Deno.test("import mbox: --dry-run writes nothing; unreadable files are errors (e
     await Deno.remove(site.dirBase, { recursive: true });
   }
 });
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}

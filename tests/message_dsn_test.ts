@@ -6,7 +6,7 @@
 import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
 import { SmtpReply } from "../src/delivery/types.ts";
 import { formatDate } from "../src/message/date.ts";
-import { buildDsn, type DsnInput, type DsnRecipient } from "../src/message/dsn.ts";
+import { buildDsn, type DsnInput, type DsnRecipient, isDoubleBounce } from "../src/message/dsn.ts";
 import { headerFieldBytes } from "../src/message/header.ts";
 import { parseDsn } from "./helpers/queue_harness.ts";
 
@@ -212,4 +212,18 @@ Deno.test("dsn: actions, Original-Recipient, Original-Envelope-Id, RET=FULL", ()
   );
   equal(full.parts[2].type, "message/rfc822");
   ok(full.parts[2].body.startsWith("Subject: x\r\n\r\nbody"));
+});
+
+Deno.test("dsn: a double bounce is addressed to the postmaster and marked; isDoubleBounce reads it", () => {
+  const failed: DsnRecipient = { address: "x@r.test", status: "5.1.1", diagnostic: "550 no" };
+  const plain = buildDsn(input([failed]));
+  const notice = buildDsn({ ...input([failed]), sender: "", doubleBounceTo: "postmaster@m.test" });
+  const parsed = parseDsn(notice);
+  equal(parsed.headers.get("to"), "<postmaster@m.test>");
+  equal(parsed.headers.get("x-double-bounce"), "0123456789ABCD");
+  match(parsed.parts[0].body, /postmaster/);
+  ok(isDoubleBounce(notice));
+  ok(!isDoubleBounce(plain));
+  // Only the header counts: the marker quoted in a body does not.
+  ok(!isDoubleBounce(bytes("Subject: x\r\n\r\nX-Double-Bounce: 1\r\n")));
 });

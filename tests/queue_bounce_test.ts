@@ -3,6 +3,7 @@
  * is parsed (RFC 3464 / RFC 6522) and its fields checked.
  */
 import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
+import { newQueueId } from "../src/queue/id.ts";
 import type { OutboundMessage } from "../src/queue/types.ts";
 import { startFakeDns } from "./helpers/fake_dns.ts";
 import { type ParsedDsn, parseDsn, startQueueHarness } from "./helpers/queue_harness.ts";
@@ -169,7 +170,8 @@ Deno.test("bounce: DOMAINOUT/MAILBOXOUT refuse at delivery; a bounce is never bo
       ["rfc822; stop@remote.test", "5.7.1"],
     ]);
     equal(sink.connections, 0);
-    // From <>: the 550 is logged and dropped, no DSN about a DSN.
+    // From <> on a server without local domains or Postmaster key: nobody to tell (a
+    // double bounce needs a postmaster), so the 550 is logged and dropped.
     await h.send("", ["someone@remote.test"]);
     const deadline = Date.now() + 5000;
     while (h.queue.size() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
@@ -199,6 +201,45 @@ Deno.test("bounce: a DSN to a remote sender goes out through the queue", async (
     deepStrictEqual(dsnMail.to, ["alice@origin.test"]);
     const dsn = parseDsn(dsnMail.data);
     equal(dsn.recipients[0].get("final-recipient"), "rfc822; gone@remote.test");
+  } finally {
+    await h.close();
+    await sink.close();
+    dns.close();
+  }
+});
+
+Deno.test("bounce: a failed message from <> goes once to the postmaster; that notice is never bounced", async () => {
+  const dns = await startFakeDns();
+  const sink = await startSink({ rcpt: () => "550 5.1.1 no such user" });
+  const h = await startQueueHarness({ DNSServer: [dns.server], OutboundPort: sink.port });
+  try {
+    dns.add("remote.test", { type: "A", address: "127.0.0.1" });
+    await h.ctx.directory.addDomain("b.test");
+    await h.ctx.directory.addDomain("a.test");
+    const id = await h.send("", ["gone@remote.test"], "the report body");
+    const [notice] = await h.waitForBounces(1);
+    // HostName is not local: the first local domain's postmaster (SPEC §5 routes it).
+    equal(notice.from, "");
+    deepStrictEqual(notice.to, ["postmaster@a.test"]);
+    const dsn = parseDsn(notice.data);
+    equal(dsn.headers.get("to"), "<postmaster@a.test>");
+    equal(dsn.headers.get("x-double-bounce"), dsn.perMessage.get("x-queue-id"));
+    equal(dsn.perMessage.get("x-queue-id"), id);
+    match(dsn.headers.get("subject")!, /^Postmaster Copy/);
+    equal(dsn.recipients[0].get("final-recipient"), "rfc822; gone@remote.test");
+    equal(dsn.recipients[0].get("status"), "5.1.1");
+    // The whole failed report is attached: its reasons are in its body.
+    equal(dsn.parts[2].type, "message/rfc822");
+    match(dsn.parts[2].body, /the report body/);
+    equal(h.ctx.stats.bounced, 1);
+
+    // Should the notice itself fail (a remote Postmaster key that 550s), it is dropped.
+    await h.queue.enqueue({ ...notice, id: newQueueId(), to: ["pm@remote.test"] });
+    const deadline = Date.now() + 5000;
+    while (h.queue.size() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    equal(h.queue.size(), 0);
+    equal(sink.commands.filter((c) => c.startsWith("RCPT TO:<pm@remote.test>")).length, 1);
+    equal(h.bounces.length, 1, "no report about the notice");
   } finally {
     await h.close();
     await sink.close();

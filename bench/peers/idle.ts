@@ -2,25 +2,22 @@
  * Idle IMAP sessions and process memory for bench:peers: open N connections that each
  * LOGIN, SELECT INBOX and IDLE, hold them, and read the server's memory from /proc.
  */
+import { TextLines } from "../_lines.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder("latin1");
 
 /** One IMAP connection driven line by line (no literals expected in these replies). */
 class IdleClient {
-  #buf = "";
+  readonly #lines = new TextLines();
   #tag = 0;
   constructor(readonly conn: Deno.TcpConn) {}
 
   async #line(deadline: number): Promise<string> {
     const chunk = new Uint8Array(16384);
     for (;;) {
-      const i = this.#buf.indexOf("\n");
-      if (i >= 0) {
-        const line = this.#buf.slice(0, i).replace(/\r$/, "");
-        this.#buf = this.#buf.slice(i + 1);
-        return line;
-      }
+      const line = this.#lines.next();
+      if (line !== null) return line;
       const left = deadline - Date.now();
       if (left <= 0) throw new Error("timed out");
       let timer: ReturnType<typeof setTimeout> | undefined;
@@ -31,7 +28,7 @@ class IdleClient {
         }),
       ]).finally(() => clearTimeout(timer));
       if (n === null) throw new Error("connection closed by server");
-      this.#buf += dec.decode(chunk.subarray(0, n));
+      this.#lines.append(dec.decode(chunk.subarray(0, n)));
     }
   }
 

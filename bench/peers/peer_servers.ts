@@ -6,6 +6,7 @@
  */
 import { join } from "node:path";
 import { run } from "./proc.ts";
+import { exists } from "../../src/store/fsutil.ts";
 
 export const PEER_PORTS = { smtp: 10025, pop3: 10110, imap: 10143 } as const;
 export const PEER_PACKAGES = ["postfix", "dovecot-imapd", "dovecot-pop3d"];
@@ -16,15 +17,6 @@ export function peersRoot(): string {
 
 export function isRoot(): boolean {
   return Deno.uid() === 0;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Tools peers.sh needs plus Dovecot's imap/pop3 binaries; returns what is missing. */

@@ -3,7 +3,8 @@
  * (schema.ts). The problem is phrased to follow "Key = value: " in a message.
  */
 import { hasControl } from "../message/controls.ts";
-import type { ConfigValue, KeySpec } from "./schema.ts";
+import type { KeySpec } from "./key_spec.ts";
+import type { ConfigValue } from "./schema.ts";
 
 const describeKind: Record<KeySpec["kind"], string> = {
   string: "must be a string in double quotes",

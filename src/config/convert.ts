@@ -18,12 +18,12 @@ import {
   type Config,
   ConfigError,
   type ConfigKey,
-  type KeySpec,
   keySpecIgnoringCase,
   schemaDefaults,
   shownValue,
 } from "./schema.ts";
 import { checkValue } from "./check_value.ts";
+import type { KeySpec } from "./key_spec.ts";
 
 export interface ConvertResult {
   toml: string;

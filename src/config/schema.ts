@@ -5,17 +5,28 @@
  * conf/extremail.toml (checked by a test). SPEC §5 adds Postmaster; SPEC §10 PortMetrics,
  * MetricsIP, LogFormat; SPEC §8 DKIMSign, InboundAuth, SRS; SPEC §9 DNSBL, SpamFilter,
  * SpamFilterFailure, TimeoutSpamFilter, SpamLearn; SPEC §12 Directory, NodeName, Nodes,
- * PortCluster, ClusterSecret (their rules: cluster.ts).
+ * PortCluster, ClusterSecret (their rules: cluster.ts; the other keys': value_rules.ts).
  *
  * Extensions beyond the SPEC are marked `extension: true`: RelayUser, RelayPassword,
  * AdminIdleTimeout, QueueDelayWarning, SpamFilterTrusted, SpamController,
  * SpamControllerPassword.
  */
 
-import { isIP } from "node:net";
-import { parseCidr } from "./cidr.ts";
-import { NameError, parseAddress } from "../directory/names.ts";
-import { parseFilterSetting } from "../spam/setting.ts";
+import {
+  checkCidr,
+  checkControllerUrl,
+  checkDnsblZone,
+  checkDnsServer,
+  checkHostName,
+  checkIpAddress,
+  checkPostmaster,
+  checkRelayHost,
+  checkSpamFilter,
+  nonEmpty,
+  normalizePostmaster,
+  type Problem,
+} from "./value_rules.ts";
+import type { IntegerKeySpec, KeySpec, StringKeySpec, StringListKeySpec } from "./key_spec.ts";
 import {
   checkClusterSecret,
   checkDirectory,
@@ -114,185 +125,9 @@ export class ConfigError extends Error {
   }
 }
 
-/** What is wrong with a value, phrased to follow "Key = value: "; null when it is fine. */
-type Problem = string | null;
-
-interface KeyBase {
-  readonly key: ConfigKey;
-  /** One line for conf/extremail.toml and the docs. */
-  readonly comment: string;
-  /** Not in SPEC §3; added by this implementation. */
-  readonly extension?: true;
-}
-
-export interface StringKeySpec extends KeyBase {
-  readonly kind: "string";
-  readonly defaultValue: string;
-  /** The only values allowed (matched case-insensitively, stored in lowercase). */
-  readonly choices?: readonly string[];
-  /** A file or directory; relative values in a file resolve against the file's directory. */
-  readonly isPath?: true;
-  /** Never echoed in error messages or check-conf output. */
-  readonly secret?: true;
-  /** The value as messages and check-conf show it (a URL without its password). */
-  readonly redact?: (value: string) => string;
-  readonly check?: (value: string) => Problem;
-  /** The stored form of a value that passed `check` (NodeName: lower-case). */
-  readonly normalize?: (value: string) => string;
-}
-
-export interface IntegerKeySpec extends KeyBase {
-  readonly kind: "integer";
-  readonly defaultValue: number;
-  readonly min: number;
-  readonly max: number;
-  /** The rule in words, shown when the value is out of range. */
-  readonly rule: string;
-  /** A size in bytes: classic files may write it with a K, M or G suffix. */
-  readonly bytes?: true;
-}
-
-export interface StringListKeySpec extends KeyBase {
-  readonly kind: "stringList";
-  readonly defaultValue: readonly string[];
-  readonly nonEmpty?: true;
-  readonly checkItem: (item: string) => Problem;
-}
-
-export interface IntegerListKeySpec extends KeyBase {
-  readonly kind: "integerList";
-  readonly defaultValue: readonly number[];
-  readonly min: number;
-  readonly max: number;
-  readonly rule: string;
-}
-
-/** A TOML table of strings, `name = "value"` (Nodes); names are stored lower-case. */
-export interface StringTableKeySpec extends KeyBase {
-  readonly kind: "stringTable";
-  readonly defaultValue: Readonly<Record<string, string>>;
-  readonly checkEntry: (name: string, value: string) => Problem;
-}
-
-export interface BooleanKeySpec extends KeyBase {
-  readonly kind: "boolean";
-  readonly defaultValue: boolean;
-}
-
-export type KeySpec =
-  | StringKeySpec
-  | IntegerKeySpec
-  | StringListKeySpec
-  | IntegerListKeySpec
-  | StringTableKeySpec
-  | BooleanKeySpec;
-
 // JavaScript timers overflow above 2^31-1 ms (~24.8 days), so every interval that ends up in
 // a setTimeout stays below that.
 const MAX_TIMER_SECONDS = 24 * 86400;
-
-function checkHostName(value: string): Problem {
-  const label = "[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?";
-  if (value.length <= 253 && new RegExp(`^${label}(?:\\.${label})*$`, "i").test(value)) {
-    return null;
-  }
-  return 'must be a host name of letters, digits, hyphens and dots, e.g. "mail.example.com"' +
-    " (international names in their xn-- form)";
-}
-
-function checkIpAddress(item: string): Problem {
-  if (isIP(item) !== 0) return null;
-  if (/^\[.*\]$/.test(item)) return `"${item}": write IPv6 addresses without brackets`;
-  return `"${item}" is not an IP address; use e.g. "0.0.0.0", "127.0.0.1" or "::"`;
-}
-
-function checkCidr(item: string): Problem {
-  try {
-    parseCidr(item);
-    return null;
-  } catch (error) {
-    return `${(error as Error).message}; write a network as "10.0.0.0/8" or "2001:db8::/32"`;
-  }
-}
-
-/**
- * Splits `host`, `host:port`, `[ipv6]` or `[ipv6]:port` (a bare IPv6 address is all host).
- * Returns null when the text has none of those shapes; the port is null when absent.
- */
-export function splitHostPort(text: string): { host: string; port: number | null } | null {
-  const bracketed = /^\[([^\]]+)\](?::(\d{1,5}))?$/.exec(text);
-  if (bracketed) {
-    if (isIP(bracketed[1]) !== 6) return null;
-    return { host: bracketed[1], port: bracketed[2] ? Number(bracketed[2]) : null };
-  }
-  if (isIP(text) === 6) return { host: text, port: null };
-  const plain = /^([^:\s\[\]]+)(?::(\d{1,5}))?$/.exec(text);
-  if (!plain) return null;
-  return { host: plain[1], port: plain[2] ? Number(plain[2]) : null };
-}
-
-function checkDnsServer(item: string): Problem {
-  const parts = splitHostPort(item);
-  const problem = `"${item}" must be "ip" or "ip:port" (IPv6 with a port as "[::1]:53")`;
-  if (!parts || isIP(parts.host) === 0) return problem;
-  if (parts.port !== null && (parts.port < 1 || parts.port > 65535)) {
-    return `"${item}": port must be 1..65535`;
-  }
-  return null;
-}
-
-function checkRelayHost(value: string): Problem {
-  if (value === "") return null;
-  const parts = splitHostPort(value);
-  const problem =
-    'must be "host" or "host:port", e.g. "smtp.example.net:587" or "[2001:db8::1]:25"';
-  if (!parts) return problem;
-  if (isIP(parts.host) === 0 && checkHostName(parts.host) !== null) return problem;
-  if (parts.port !== null && (parts.port < 1 || parts.port > 65535)) {
-    return "port must be 1..65535";
-  }
-  return null;
-}
-
-function checkDnsblZone(item: string): Problem {
-  return checkHostName(item) === null
-    ? null
-    : `"${item}" must be a DNS zone name, e.g. "zen.spamhaus.org"`;
-}
-
-function checkSpamFilter(value: string): Problem {
-  if (value === "" || parseFilterSetting(value)) return null;
-  return 'must be "" (no filter) or "rspamd:" and the URL of rspamd\'s HTTP worker, ' +
-    'e.g. "rspamd:http://127.0.0.1:11333"';
-}
-
-function checkControllerUrl(value: string): Problem {
-  if (value === "" || parseFilterSetting(`rspamd:${value}`)) return null;
-  return 'must be "" (the SpamFilter URL) or the URL of rspamd\'s controller, ' +
-    'e.g. "http://127.0.0.1:11334"';
-}
-
-function checkPostmaster(value: string): Problem {
-  if (value === "") return null;
-  try {
-    const { local } = parseAddress(value);
-    if (/^[\x21-\x7e]+$/.test(local)) return null;
-  } catch (e) {
-    if (!(e instanceof NameError)) throw e;
-  }
-  return 'must be "" (the Maildir DirBase/postmaster/) or an ASCII address name@domain, ' +
-    'e.g. "admin@example.com"';
-}
-
-/** The Postmaster address with its domain as the directory keeps domains (A-labels). */
-function normalizePostmaster(value: string): string {
-  if (value === "") return value;
-  const { local, domain } = parseAddress(value);
-  return `${local}@${domain}`;
-}
-
-const nonEmpty = (what: string) => (value: string): Problem =>
-  value === "" ? `must not be empty; give ${what}` : null;
 
 // Constructors that keep the table below to a line or two per key.
 const text = (

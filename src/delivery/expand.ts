@@ -17,6 +17,7 @@
  */
 import type { DenyKind, ListRecord, LocalTarget, UserRecord } from "../directory/records.ts";
 import { addressKey } from "../directory/names.ts";
+import { newUserRecord } from "../directory/directory_input.ts";
 
 /**
  * SPEC §5: the Maildir `DirBase/postmaster/` that takes postmaster@ mail when no address
@@ -24,23 +25,14 @@ import { addressKey } from "../directory/names.ts";
  * DirBase, created on first use, the store's fsync'd delivery) but is no directory entry:
  * no limits, no autoreply, no login. Recognised by identity (isPostmasterMailbox).
  */
-export const POSTMASTER_MAILBOX: UserRecord = Object.freeze({
-  name: "postmaster",
-  domain: "",
-  dir: "postmaster",
-  passHash: "",
-  quota: 0,
-  maxIn: 0,
-  maxOut: 0,
-  forward: [],
-  keep: false,
-  copy: "",
-  autoReply: false,
-  autoReplySubject: "",
-  autoReplyText: "",
-  map: "",
-  node: "",
-});
+export const POSTMASTER_MAILBOX: UserRecord = newUserRecord(
+  "postmaster",
+  "",
+  "postmaster",
+  "",
+  "",
+  { name: "postmaster", domain: "" },
+);
 
 export function isPostmasterMailbox(user: UserRecord): boolean {
   return user === POSTMASTER_MAILBOX;

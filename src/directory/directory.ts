@@ -29,6 +29,7 @@ import {
 import type { DirectoryBackend, DirectoryChange, DirectoryContent } from "./changes.ts";
 import { SqliteBackend } from "./sqlite.ts";
 import { DirectoryState } from "./state.ts";
+import { addList, addMember, delList, delMember, type DirectoryChanges } from "./list_changes.ts";
 import {
   aliasName,
   checkNodeName,
@@ -49,6 +50,11 @@ export class Directory {
   #generation = 0;
   readonly #rehasher = new Rehasher();
   #closed = false;
+  /** What the mutations kept in other files work with (list_changes.ts). */
+  readonly #changes: DirectoryChanges = {
+    commit: (plan) => this.#backend.commit(plan),
+    state: () => this.#s,
+  };
 
   constructor(backend: DirectoryBackend) {
     this.#backend = backend;
@@ -299,72 +305,20 @@ export class Directory {
       .sort((a, b) => addressKey(a.name, a.domain).localeCompare(addressKey(b.name, b.domain)));
   }
 
-  async addList(
-    nameIn: string,
-    domainIn: string,
-    access: ListAccess = "PUBLIC",
-  ): Promise<ListRecord> {
-    const name = wrapName(() => normalizeLocalPart(nameIn));
-    if (name === "*") throw new DirectoryError('"*" is the catch-all alias name, not a list name');
-    let list!: ListRecord;
-    await this.#backend.commit(() => {
-      const domain = this.#s.requireDomain(domainIn);
-      this.#s.requireFree(name, domain);
-      // The list's bounce address (SPEC §5) must not shadow anything either.
-      if (this.#s.resolveExact(`${name}-bounces`, domain)) {
-        throw new DirectoryError(
-          `${name}-bounces@${domain} is taken; the list needs it for bounces`,
-        );
-      }
-      list = Object.freeze({ name, domain, access, members: Object.freeze([]) });
-      return { op: "list.add", list };
-    });
-    return list;
+  addList(nameIn: string, domainIn: string, access: ListAccess = "PUBLIC"): Promise<ListRecord> {
+    return addList(this.#changes, nameIn, domainIn, access);
   }
 
-  async delList(nameIn: string, domainIn: string): Promise<ListRecord> {
-    let list!: ListRecord;
-    await this.#backend.commit(() => {
-      list = this.#s.requireList(nameIn, domainIn);
-      return { op: "list.del", domain: list.domain, name: list.name };
-    });
-    return list;
+  delList(nameIn: string, domainIn: string): Promise<ListRecord> {
+    return delList(this.#changes, nameIn, domainIn);
   }
 
-  async addMember(nameIn: string, domainIn: string, mailbox: string): Promise<ListRecord> {
-    const [addr] = normalizeAddresses([mailbox]);
-    return await this.#changeMember(nameIn, domainIn, addr, (list) => {
-      if (list.members.includes(addr)) {
-        throw new DirectoryError(`${addr} is already a member of ${list.name}@${list.domain}`);
-      }
-      return "member.add";
-    });
+  addMember(nameIn: string, domainIn: string, mailbox: string): Promise<ListRecord> {
+    return addMember(this.#changes, nameIn, domainIn, mailbox);
   }
 
-  async delMember(nameIn: string, domainIn: string, mailbox: string): Promise<ListRecord> {
-    const [addr] = normalizeAddresses([mailbox]);
-    return await this.#changeMember(nameIn, domainIn, addr, (list) => {
-      if (!list.members.includes(addr)) {
-        throw new DirectoryError(`${addr} is not a member of ${list.name}@${list.domain}`);
-      }
-      return "member.del";
-    });
-  }
-
-  /** Adds or removes one member (`check` refuses or says which); resolves to the new list. */
-  async #changeMember(
-    nameIn: string,
-    domainIn: string,
-    mailbox: string,
-    check: (list: ListRecord) => "member.add" | "member.del",
-  ): Promise<ListRecord> {
-    let key = "";
-    await this.#backend.commit(() => {
-      const list = this.#s.requireList(nameIn, domainIn);
-      key = addressKey(list.name, list.domain);
-      return { op: check(list), domain: list.domain, list: list.name, mailbox };
-    });
-    return this.#s.lists.get(key)!;
+  delMember(nameIn: string, domainIn: string, mailbox: string): Promise<ListRecord> {
+    return delMember(this.#changes, nameIn, domainIn, mailbox);
   }
 
   // ---- resolution for the mail services ----

@@ -5,7 +5,7 @@
  */
 import dgram from "node:dgram";
 import net from "node:net";
-import { splitHostPort } from "../config/schema.ts";
+import { splitHostPort } from "../config/value_rules.ts";
 import { decodeMessage, type DnsMessage, encodeQuery, Rcode } from "./message.ts";
 
 export interface NameServer {

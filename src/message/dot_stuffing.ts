@@ -245,19 +245,83 @@ export function dotStuff(body: Uint8Array, options: DotStuffOptions = {}): Uint8
 }
 
 /**
- * The general path, byte by byte, for bodies with bare line ends: CRLF, a bare LF and
- * (with `bareCrEndsLine`) a bare CR each end one line, sent as CRLF.
+ * The general path, for bodies with bare line ends: CRLF, a bare LF and (with
+ * `bareCrEndsLine`) a bare CR each end one line, sent as CRLF. The streaming stuffer's
+ * byte-by-byte core over the whole body, writing after the prefix in one buffer.
  */
 function stuffRepaired(prefix: Uint8Array, body: Uint8Array, bareCrEndsLine: boolean): Uint8Array {
   // Worst case every byte doubles (a bare line end, or a line-leading dot), plus the end.
   const out = new Uint8Array(prefix.length + 2 * body.length + 2 + TERMINATOR.length);
   out.set(prefix, 0);
-  let o = prefix.length;
-  let lineStart = true;
-  for (let i = 0; i < body.length; i++) {
-    const b = body[i];
-    if (b === LF || (b === CR && (body[i + 1] === LF || bareCrEndsLine))) {
-      if (b === CR && body[i + 1] === LF) i++;
+  const state = newStuffState();
+  const stuff = bareCrEndsLine ? stuffLineEnd : stuffKeep;
+  const o = prefix.length + stuff(state, body, out.subarray(prefix.length));
+  return out.subarray(0, endData(state, out, o));
+}
+
+/** Where a body sent in pieces stands between two pieces. */
+interface StuffState {
+  /** The next octet begins a line. */
+  lineStart: boolean;
+  /** The last octet was a CR (an LF right after it is not bare); "keep" mode only. */
+  prevCr: boolean;
+  /** "line-end" mode: a CR held back until the next octet tells a CRLF from a bare CR. */
+  pendingCr: boolean;
+}
+
+const newStuffState = (): StuffState => ({ lineStart: true, prevCr: false, pendingCr: false });
+
+/**
+ * The core where a bare CR is kept (POP3): `piece` into `out` (2 octets of room per octet),
+ * a bare LF repaired to CRLF, a "." added at each line start. Returns the octets written.
+ */
+function stuffKeep(state: StuffState, piece: Uint8Array, out: Uint8Array): number {
+  const n = piece.length;
+  let o = 0;
+  let lineStart = state.lineStart, prevCr = state.prevCr;
+  for (let i = 0; i < n; i++) {
+    const b = piece[i];
+    if (b === LF) {
+      if (!prevCr) out[o++] = CR; // a bare LF is repaired to CRLF
+      out[o++] = LF;
+      lineStart = true;
+      prevCr = false;
+      continue;
+    }
+    if (lineStart && b === DOT) out[o++] = DOT;
+    out[o++] = b;
+    lineStart = false;
+    prevCr = b === CR;
+  }
+  state.lineStart = lineStart;
+  state.prevCr = prevCr;
+  return o;
+}
+
+/** The core where CRLF, a bare CR and a bare LF each end a line (SMTP); as stuffKeep. */
+function stuffLineEnd(state: StuffState, piece: Uint8Array, out: Uint8Array): number {
+  const n = piece.length;
+  let o = 0, i = 0;
+  let lineStart = state.lineStart;
+  if (state.pendingCr) {
+    // The CR that ended the last piece: a line end, whose LF may begin this one.
+    state.pendingCr = false;
+    out[o++] = CR;
+    out[o++] = LF;
+    lineStart = true;
+    if (piece[0] === LF) i = 1;
+  }
+  for (; i < n; i++) {
+    const b = piece[i];
+    if (b === CR || b === LF) {
+      if (b === CR) {
+        // Only the next octet tells a CRLF from a bare CR: at the end, wait for it.
+        if (i + 1 === n) {
+          state.pendingCr = true;
+          break;
+        }
+        if (piece[i + 1] === LF) i++;
+      }
       out[o++] = CR;
       out[o++] = LF;
       lineStart = true;
@@ -267,7 +331,22 @@ function stuffRepaired(prefix: Uint8Array, body: Uint8Array, bareCrEndsLine: boo
     out[o++] = b;
     lineStart = false;
   }
-  return out.subarray(0, writeEnd(out, o, !lineStart));
+  state.lineStart = lineStart;
+  return o;
+}
+
+/**
+ * The end of the data at `out[at]` (7 octets of room): a held CR as CRLF, CRLF when the
+ * last line is open, then ".CRLF". Returns the offset after it.
+ */
+function endData(state: StuffState, out: Uint8Array, at: number): number {
+  if (state.pendingCr) {
+    state.pendingCr = false;
+    out[at++] = CR;
+    out[at++] = LF;
+    state.lineStart = true;
+  }
+  return writeEnd(out, at, !state.lineStart);
 }
 
 /**
@@ -279,15 +358,7 @@ function stuffRepaired(prefix: Uint8Array, body: Uint8Array, bareCrEndsLine: boo
  */
 export class DotStuffer {
   readonly #bareCrEndsLine: boolean;
-  /** The next octet begins a line. */
-  #lineStart = true;
-  /** The last octet was a CR (an LF right after it is not bare); "keep" mode only. */
-  #prevCr = false;
-  /**
-   * "line-end" mode: the last octet was a CR not sent yet, since only the next octet
-   * tells whether it is the CR of a CRLF or a bare CR (sent as CRLF either way).
-   */
-  #pendingCr = false;
+  readonly #state = newStuffState();
 
   constructor(options: { bareCr?: BareCr } = {}) {
     this.#bareCrEndsLine = options.bareCr === "line-end";
@@ -301,91 +372,28 @@ export class DotStuffer {
   push(piece: Uint8Array, into?: (size: number) => Uint8Array): Uint8Array {
     const n = piece.length;
     if (n === 0) return piece;
+    const state = this.#state;
     const first = piece[0];
-    const edgeClean = !(this.#lineStart && first === DOT) && !(first === LF && !this.#prevCr) &&
-      !this.#pendingCr;
+    const edgeClean = !(state.lineStart && first === DOT) && !(first === LF && !state.prevCr) &&
+      !state.pendingCr;
     // isWireClean from the second octet: it takes that one for a line start, which can
     // only send a clean piece the slow way, never let a dirty one through.
     if (
       edgeClean && (n === 1 || isWireClean(piece, 1, n)) &&
       !(this.#bareCrEndsLine && (piece[n - 1] === CR || hasBareCr(piece)))
     ) {
-      this.#lineStart = piece[n - 1] === LF;
-      this.#prevCr = piece[n - 1] === CR;
+      state.lineStart = piece[n - 1] === LF;
+      state.prevCr = piece[n - 1] === CR;
       return piece;
     }
     const out = into?.(2 * n + 2) ?? new Uint8Array(2 * n + 2);
-    return this.#bareCrEndsLine ? this.#stuffLineEnd(piece, out) : this.#stuffKeep(piece, out);
-  }
-
-  /** The slow path where a bare CR is kept (POP3). */
-  #stuffKeep(piece: Uint8Array, out: Uint8Array): Uint8Array {
-    const n = piece.length;
-    let o = 0;
-    let lineStart = this.#lineStart, prevCr = this.#prevCr;
-    for (let i = 0; i < n; i++) {
-      const b = piece[i];
-      if (b === LF) {
-        if (!prevCr) out[o++] = CR; // a bare LF is repaired to CRLF
-        out[o++] = LF;
-        lineStart = true;
-        prevCr = false;
-        continue;
-      }
-      if (lineStart && b === DOT) out[o++] = DOT;
-      out[o++] = b;
-      lineStart = false;
-      prevCr = b === CR;
-    }
-    this.#lineStart = lineStart;
-    this.#prevCr = prevCr;
-    return out.subarray(0, o);
-  }
-
-  /** The slow path where CRLF, a bare CR and a bare LF each end a line (SMTP). */
-  #stuffLineEnd(piece: Uint8Array, out: Uint8Array): Uint8Array {
-    // Every octet may double, and a CR held from the last piece becomes CRLF.
-    const n = piece.length;
-    let o = 0;
-    let lineStart = this.#lineStart, pendingCr = this.#pendingCr;
-    for (let i = 0; i < n; i++) {
-      const b = piece[i];
-      if (pendingCr) {
-        pendingCr = false;
-        out[o++] = CR;
-        out[o++] = LF;
-        lineStart = true;
-        if (b === LF) continue; // the LF of that CRLF
-      }
-      if (b === CR) {
-        pendingCr = true;
-        continue;
-      }
-      if (b === LF) {
-        out[o++] = CR; // a bare LF (the LF of a CRLF was taken above)
-        out[o++] = LF;
-        lineStart = true;
-        continue;
-      }
-      if (lineStart && b === DOT) out[o++] = DOT;
-      out[o++] = b;
-      lineStart = false;
-    }
-    this.#lineStart = lineStart;
-    this.#pendingCr = pendingCr;
-    return out.subarray(0, o);
+    const stuff = this.#bareCrEndsLine ? stuffLineEnd : stuffKeep;
+    return out.subarray(0, stuff(state, piece, out));
   }
 
   /** The end of the data: CRLF when the last line is open, then ".CRLF". */
   end(): Uint8Array {
     const out = new Uint8Array(7);
-    let at = 0;
-    if (this.#pendingCr) {
-      this.#pendingCr = false;
-      out[at++] = CR;
-      out[at++] = LF;
-      this.#lineStart = true;
-    }
-    return out.subarray(0, writeEnd(out, at, !this.#lineStart));
+    return out.subarray(0, endData(this.#state, out, 0));
   }
 }

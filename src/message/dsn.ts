@@ -7,10 +7,15 @@
  * reports (`delivered`, `relayed`, `expanded`: RFC 3461 NOTIFY=SUCCESS) all come from here:
  * copies refused after the end of DATA (delivery/route.ts), the queue's reports
  * (queue/bounce.ts). All are sent from the null sender (RFC 5321 §4.5.5). Pure.
+ *
+ * A double bounce (Postfix's "2bounce") is a failure report about a message that was
+ * itself from the null sender: it goes to the local postmaster instead, and carries
+ * DOUBLE_BOUNCE_FIELD so that, should it fail in turn, it is recognised and dropped
+ * (`isDoubleBounce`) rather than reported again.
  */
 import { isAscii, replaceControls, toPrintableAscii } from "./controls.ts";
 import { formatDate } from "./date.ts";
-import { headerFieldBytes } from "./header.ts";
+import { getHeader, headerFieldBytes, parseHeaderBlock } from "./header.ts";
 import { crlfLines } from "./line_endings.ts";
 
 export type DsnAction = "failed" | "delayed" | "delivered" | "relayed" | "expanded";
@@ -51,6 +56,20 @@ export interface DsnInput {
   envid?: string;
   /** RFC 3461 RET=FULL: the whole message is returned, not only its header. */
   returnFull?: boolean;
+  /**
+   * A double bounce: the failed message came from <>, so the report is addressed to this
+   * postmaster address (the To: field), worded for the postmaster and marked with
+   * DOUBLE_BOUNCE_FIELD.
+   */
+  doubleBounceTo?: string;
+}
+
+/** The header field that marks a double bounce; its value is the failed report's queue id. */
+export const DOUBLE_BOUNCE_FIELD = "X-Double-Bounce";
+
+/** Is this message (its header is enough) a double bounce of ours? */
+export function isDoubleBounce(message: Uint8Array): boolean {
+  return getHeader(parseHeaderBlock(message), DOUBLE_BOUNCE_FIELD) !== undefined;
 }
 
 /** DSN dates are written in UTC, whatever the host's zone. */
@@ -70,7 +89,7 @@ function fieldValue(text: string, utf8 = false): string {
   return (utf8 ? line : toPrintableAscii(line)).slice(0, 900);
 }
 
-const WORDING: Record<DsnAction, { subject: string; intro: string[] }> = {
+const WORDING: Record<DsnAction | "doubleBounce", { subject: string; intro: string[] }> = {
   failed: {
     subject: "Undelivered Mail Returned to Sender",
     intro: [
@@ -104,6 +123,15 @@ const WORDING: Record<DsnAction, { subject: string; intro: string[] }> = {
       "or a mailing list; no further reports come from there.",
     ],
   },
+  doubleBounce: {
+    subject: "Postmaster Copy: Undelivered Mail",
+    intro: [
+      "A message from the null sender <> (usually a delivery report) could not be",
+      "delivered to the recipients below. Such a message is never returned to a sender,",
+      "so it comes to you, the postmaster; it is attached. Should this notice fail in",
+      "turn, it is dropped.",
+    ],
+  },
 };
 
 export function buildDsn(input: DsnInput): Uint8Array {
@@ -114,7 +142,10 @@ export function buildDsn(input: DsnInput): Uint8Array {
   const boundary = `${queueId}.${token}/${host}`;
   const recipients = input.recipients.map((r) => ({ ...r, address: oneLine(r.address) }));
   // RFC 6533: any UTF-8 in the report makes it message/global-delivery-status.
-  const intl = !isAscii(sender) ||
+  const doubleBounceTo = input.doubleBounceTo === undefined
+    ? undefined
+    : oneLine(input.doubleBounceTo);
+  const intl = !isAscii(sender) || !isAscii(doubleBounceTo ?? "") ||
     recipients.some((r) =>
       !isAscii(r.address) || !isAscii(r.diagnostic) || !isAscii(r.remoteMta ?? "") ||
       !isAscii(r.originalRecipient?.address ?? "")
@@ -123,7 +154,7 @@ export function buildDsn(input: DsnInput): Uint8Array {
   const original = crlfLines(input.returnFull ? input.original : headerFieldBytes(input.original));
   const addrType = (a: string) => (isAscii(a) ? "rfc822" : "utf-8");
   const action = recipients[0]?.action ?? "failed";
-  const wording = WORDING[action];
+  const wording = WORDING[doubleBounceTo === undefined ? action : "doubleBounce"];
 
   const human = [
     `This is the mail system at host ${host}.`,
@@ -161,12 +192,13 @@ export function buildDsn(input: DsnInput): Uint8Array {
 
   const top = [
     `From: Mail Delivery System <MAILER-DAEMON@${host}>`,
-    `To: <${sender}>`,
+    `To: <${doubleBounceTo ?? sender}>`,
     `Subject: ${wording.subject}`,
     `Date: ${formatDate(input.now, UTC)}`,
     `Message-ID: <${queueId}.${token}@${host}>`,
     // RFC 3834 §5: automatic responses must not trigger further ones.
     "Auto-Submitted: auto-replied",
+    ...(doubleBounceTo === undefined ? [] : [`${DOUBLE_BOUNCE_FIELD}: ${queueId}`]),
     "MIME-Version: 1.0",
     `Content-Type: multipart/report; report-type=delivery-status;\r\n\tboundary="${boundary}"`,
     "",

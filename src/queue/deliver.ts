@@ -6,7 +6,7 @@
  */
 import { isIP } from "node:net";
 import type { Config } from "../config/schema.ts";
-import { splitHostPort } from "../config/schema.ts";
+import { splitHostPort } from "../config/value_rules.ts";
 import { DnsTempError, type Resolver } from "../dns/resolver.ts";
 import type { DenyKind } from "../directory/records.ts";
 import type { MessageContent } from "../store/content.ts";

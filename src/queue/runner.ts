@@ -13,15 +13,15 @@ import { type ClientTimeouts, RFC5321_TIMEOUTS, type SmtpClient } from "../smtpc
 import type { RecipientOutcome } from "../smtpclient/transaction.ts";
 import type { Stats } from "../server/context.ts";
 import type { ServerMetrics } from "../metrics/server_metrics.ts";
-import { Mutex } from "../store/fsutil.ts";
 import { MessageContent } from "../store/content.ts";
 import { contentHasLongLine } from "../smtpclient/transaction.ts";
 import { isQueueId } from "./id.ts";
 import type { OutboundMessage, OutboundQueue, QueuedMessage, QueueEntryReport } from "./types.ts";
 import { dsnParameters, failureReports, progressReports, wantsReport } from "./bounce.ts";
 import { deliverJob, type DeliveryDeps, domainOf } from "./deliver.ts";
+import { type Entry, type Job, newEntry, newEnvelope } from "./entry.ts";
 import { expire, nextAttemptAt, planJobs, recordOutcomes, reportOf } from "./schedule.ts";
-import { type EnvelopeRecord, READ_WHOLE_LIMIT, type RecipientRecord, Spool } from "./spool.ts";
+import { READ_WHOLE_LIMIT, Spool } from "./spool.ts";
 
 /** What the queue works with, given by the composition root (src/server/server.ts). */
 export interface QueueDeps {
@@ -29,8 +29,11 @@ export interface QueueDeps {
   config: () => Readonly<Config>;
   /** The spool is `<DirBase>/queue/` (DirBase changes only with a restart). */
   dirBase: string;
-  /** Deny entries (SPEC §5 IPOUT) checked before connecting. */
-  directory: Pick<Directory, "isDenied">;
+  /**
+   * Deny entries (SPEC §5 IPOUT) checked before connecting; local domains, where a double
+   * bounce goes (bounce.ts postmasterAddress).
+   */
+  directory: Pick<Directory, "isDenied" | "isLocalDomain" | "domains">;
   /** Counters the queue adds to (delivered, bounced). */
   stats: Stats;
   /** The series of /metrics: attempts by result, deferrals, bounces. */
@@ -51,34 +54,6 @@ export interface QueueOptions {
   timeouts?: Partial<ClientTimeouts>;
   /** How long stop() lets in-flight deliveries finish before cutting them (ms). */
   stopGraceMs?: number;
-}
-
-interface Entry {
-  env: EnvelopeRecord;
-  /** An attempt is in progress. */
-  busy: boolean;
-  removed: boolean;
-  /** Jobs of the current attempt not finished yet. */
-  outstanding: number;
-  lock: Mutex;
-  /**
-   * The message while an attempt needs it: its bytes when small, else its range of the
-   * spool file, sent a chunk at a time (never the whole of a large message in memory).
-   */
-  data: Promise<MessageContent> | null;
-  /** `data` has a line over 998 octets (one scan per attempt, shared by its jobs). */
-  longLines: Promise<boolean> | null;
-  /** Signatures made this attempt, by the content they sign (one per wrapping of the data). */
-  signatures: WeakMap<MessageContent, Promise<string>>;
-  /** Recipients a next hop took without DSN support, whose sender asked for SUCCESS. */
-  relayed: RecipientRecord[];
-}
-
-interface Job {
-  entry: Entry;
-  key: string;
-  domain: string;
-  recipients: string[];
 }
 
 /** Messages sent over one connection before it is renewed. */
@@ -143,34 +118,7 @@ export class Queue implements OutboundQueue {
     }
     const rcpts = [...new Set(message.to)];
     if (rcpts.length === 0) throw new Error("a queued message needs at least one recipient");
-    const now = Date.now();
-    const env: EnvelopeRecord = {
-      v: 1,
-      id: message.id,
-      from: message.from,
-      createdAt: now,
-      size: message.data instanceof Uint8Array ? message.data.length : message.data.size,
-      smtpUtf8: message.smtpUtf8 === true,
-      eightBit: message.eightBit === true,
-      attempts: 0,
-      nextAttempt: now,
-      lastError: "",
-      rcpts: rcpts.map((addr) => {
-        const dsn = message.dsn?.rcpts?.[addr];
-        return {
-          addr,
-          state: "pending",
-          status: "",
-          diag: "",
-          mta: "",
-          ...(dsn?.notify ? { notify: dsn.notify } : {}),
-          ...(dsn?.orcpt ? { orcpt: dsn.orcpt } : {}),
-        };
-      }),
-      ...(message.dsn?.ret ? { ret: message.dsn.ret } : {}),
-      ...(message.dsn?.envid ? { envid: message.dsn.envid } : {}),
-      ...(message.dkimDomain ? { dkim: message.dkimDomain } : {}),
-    };
+    const env = newEnvelope(message, rcpts, Date.now());
     this.#enqueuing.add(message.id);
     try {
       await this.spool.create(env, message.data);
@@ -448,21 +396,7 @@ export class Queue implements OutboundQueue {
   }
 
   get #bounceContext() {
-    const { stats, metrics, submit } = this.#queueDeps;
-    return { config: this.#config, stats, metrics, submit };
+    const { stats, metrics, submit, directory } = this.#queueDeps;
+    return { config: this.#config, stats, metrics, submit, directory };
   }
-}
-
-function newEntry(env: EnvelopeRecord, data: Promise<MessageContent> | null): Entry {
-  return {
-    env,
-    busy: false,
-    removed: false,
-    outstanding: 0,
-    lock: new Mutex(),
-    data,
-    longLines: null,
-    signatures: new WeakMap(),
-    relayed: [],
-  };
 }
