@@ -15,7 +15,7 @@ import { createHash } from "node:crypto";
 import { join, relative, resolve } from "node:path";
 import type { UserRecord } from "../directory/records.ts";
 import type { MessageContent } from "./content.ts";
-import { exists, linkOrCopy, renameOrCopy, syncDir, writeAll } from "./fsutil.ts";
+import { exists, linkOrCopy, renameOrCopy, syncDir, writeNewFileDurable } from "./fsutil.ts";
 import type { Folder } from "./folder/folder.ts";
 import type { AddItem } from "./folder/add.ts";
 import { MailboxEvents } from "./mailbox_events.ts";
@@ -255,12 +255,15 @@ export class MailStore {
       if (when) await Deno.utime(linkable.path, when, when);
       await linkable.sync();
       src = linkable.path;
+    } else if (data instanceof Uint8Array) {
+      // A message in memory (the usual SMTP delivery): created, written and synced.
+      src = join(targets[0].root, "tmp", base);
+      await writeNewFileDurable(src, data, when);
     } else {
       src = join(targets[0].root, "tmp", base);
       const file = await Deno.open(src, { write: true, createNew: true, mode: 0o600 });
       try {
-        if (data instanceof Uint8Array) await writeAll(file, data);
-        else await data.writeTo(file);
+        await data.writeTo(file);
         if (when) await file.utime(when, when);
         await file.sync();
       } catch (e) {
