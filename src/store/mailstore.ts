@@ -15,7 +15,7 @@ import { createHash } from "node:crypto";
 import { join, relative, resolve } from "node:path";
 import type { UserRecord } from "../directory/records.ts";
 import type { MessageContent } from "./content.ts";
-import { exists, linkOrCopy, renameOrCopy, syncDir, writeAll } from "./fsutil.ts";
+import { exists, linkOrCopy, renameOrCopy, syncDir, writeNewFileDurable } from "./fsutil.ts";
 import type { Folder } from "./folder/folder.ts";
 import type { AddItem } from "./folder/add.ts";
 import { MailboxEvents } from "./mailbox_events.ts";
@@ -59,6 +59,9 @@ export interface StoredMessage {
 
 type Listener = () => void;
 
+/** userRoot() results kept; past this many the memory starts over (a cache, not state). */
+const MAX_REMEMBERED_ROOTS = 50_000;
+
 export class MailStore {
   readonly dirBase: string;
   readonly hashDirs: number;
@@ -69,6 +72,8 @@ export class MailStore {
   readonly events = new MailboxEvents();
   readonly #hooks: StoreHooks;
   readonly #keysSpool: KeysSpool;
+  /** userRoot() by user name, domain and DIR. */
+  readonly #roots = new Map<string, string>();
 
   constructor(dirBase: string, hashDirs: number, hooks: StoreHooks = {}) {
     this.dirBase = resolve(dirBase);
@@ -101,8 +106,22 @@ export class MailStore {
     return data.header ? this.keysFor(data.header, false) : null;
   }
 
-  /** SPEC §5: DirBase/domains/<domain>/<h1>/.../<hN>/<user>/, or DirBase/<DIR>. */
+  /**
+   * SPEC §5: DirBase/domains/<domain>/<h1>/.../<hN>/<user>/, or DirBase/<DIR>. Remembered
+   * per user (an MD5 per delivery was a few percent of the event loop under SMTP ingest).
+   */
   userRoot(user: Pick<UserRecord, "name" | "domain" | "dir">): string {
+    const key = `${user.name}\0${user.domain}\0${user.dir}`;
+    let root = this.#roots.get(key);
+    if (root === undefined) {
+      root = this.#userRoot(user);
+      if (this.#roots.size >= MAX_REMEMBERED_ROOTS) this.#roots.clear();
+      this.#roots.set(key, root);
+    }
+    return root;
+  }
+
+  #userRoot(user: Pick<UserRecord, "name" | "domain" | "dir">): string {
     if (user.dir) {
       const root = resolve(this.dirBase, user.dir);
       const rel = relative(this.dirBase, root);
@@ -255,12 +274,15 @@ export class MailStore {
       if (when) await Deno.utime(linkable.path, when, when);
       await linkable.sync();
       src = linkable.path;
+    } else if (data instanceof Uint8Array) {
+      // A message in memory (the usual SMTP delivery): created, written and synced.
+      src = join(targets[0].root, "tmp", base);
+      await writeNewFileDurable(src, data, when);
     } else {
       src = join(targets[0].root, "tmp", base);
       const file = await Deno.open(src, { write: true, createNew: true, mode: 0o600 });
       try {
-        if (data instanceof Uint8Array) await writeAll(file, data);
-        else await data.writeTo(file);
+        await data.writeTo(file);
         if (when) await file.utime(when, when);
         await file.sync();
       } catch (e) {
