@@ -18,6 +18,7 @@ import { fieldValue, forEachField } from "../message/header.ts";
 import { addressForms } from "./message_keys.ts";
 import { objectIdOf } from "./objectid.ts";
 import { type FolderKeys, folderKeys } from "./sort_index.ts";
+import { SubjectAnswers } from "./subject_column.ts";
 import { parseDate } from "../message/date.ts";
 import { MessageData } from "./msgcache.ts";
 import type { Session } from "./session.ts";
@@ -51,10 +52,12 @@ const PARALLEL_BYTES = 8 << 20;
 class ViewMessage implements SearchMessage {
   #data: MessageData | null = null;
   #text: Partial<Record<"BODY" | "TEXT", string>> = {};
+  #entry: MessageEntry | null;
 
   constructor(
     readonly folder: Folder,
-    public entry: MessageEntry,
+    /** Null: looked up in `view` on first use (a search the subject column answers). */
+    entry: MessageEntry | null,
     public seq: number,
     public uid: number,
     public recent: boolean,
@@ -62,7 +65,23 @@ class ViewMessage implements SearchMessage {
     readonly keys: FolderKeys | null = null,
     /** The full-text index's answers to the BODY/TEXT keys (textAnswers). */
     readonly answers: TextAnswers | null = null,
-  ) {}
+    /** The subject column's answers to SUBJECT keys. */
+    readonly subjects: SubjectAnswers | null = null,
+    readonly view: MailboxView | null = null,
+  ) {
+    this.#entry = entry;
+  }
+
+  /** The message's entry; one expunged since the search began is NotFound. */
+  get entry(): MessageEntry {
+    const e = this.#entry ??= this.view?.entryAt(this.seq - 1) ?? null;
+    if (e === null) throw new Deno.errors.NotFound(`message ${this.uid} is gone`);
+    return e;
+  }
+
+  headerMatch(field: string, needle: string): boolean | undefined {
+    return field === "subject" ? this.subjects?.decide(this.uid, needle) : undefined;
+  }
 
   textMatch(which: "BODY" | "TEXT", needle: string): boolean | undefined {
     // By the compiled key's own strings: their hashes are computed once, not per message.
@@ -73,8 +92,8 @@ class ViewMessage implements SearchMessage {
    * Points this object at another message: flag, number and sequence keys (synchronous,
    * nothing cached) need no object per message on a 100,000-message search.
    */
-  moveTo(entry: MessageEntry, seq: number, uid: number, recent: boolean): this {
-    this.entry = entry;
+  moveTo(entry: MessageEntry | null, seq: number, uid: number, recent: boolean): this {
+    this.#entry = entry;
     this.seq = seq;
     this.uid = uid;
     this.recent = recent;
@@ -115,9 +134,11 @@ class ViewMessage implements SearchMessage {
 
   foldedHeader(field: string): string[] | Promise<string[]> | null {
     if (field !== "subject" || !this.keys) return null;
-    const known = this.keys.peek(this.entry);
-    if (known) return known.subjectsFolded ??= known.subjects.map(fold);
-    return this.keys.get(this.entry).then((k) => k.subjectsFolded ??= k.subjects.map(fold));
+    const keys = this.keys;
+    return (async () => {
+      const k = keys.peek(this.entry) ?? await keys.get(this.entry);
+      return k.subjectsFolded ??= k.subjects.map(fold);
+    })();
   }
 
   async #header(field: string): Promise<string[]> {
@@ -211,15 +232,25 @@ export async function runSearch(
     now: Date.now(),
   });
   const content = needsContent(node);
-  // SUBJECT runs from the folder's stored keys (no header parsing) where they are known.
+  // SUBJECT runs from the folder's subject column, then its stored keys (no header
+  // parsing) where they are known.
   const keys = someKey(key, (k) => k.op === "header" && k.field === "subject")
     ? folderKeys(folder)
     : null;
-  await keys?.load();
+  const column = keys?.subjects() ?? null;
+  const subjects = column ? new SubjectAnswers(column) : null;
+  // Answered from UIDs, sequence numbers and the column alone: entries are not read (a
+  // folder started from its summary keeps its rows in the index).
+  const lazy = subjects !== null && entryFree(node);
   // BODY/TEXT from the full-text index where it has the message (src/store/fts/).
   const answers = await textAnswers(s.ctx.store.fullText, folder, node);
   // Metadata keys alone (flags, numbers, sequence sets) answer synchronously from the entry.
-  const reuse = cost(node) <= 1 && !keys ? new ViewMessage(folder, null!, 0, 0, false) : null;
+  // So do messages the subject column holds, when nothing else is asked: one object is
+  // pointed at each in turn (an object per message was most of a warm SUBJECT search's
+  // garbage, and its young generation grew the process by tens of MB).
+  const reuse = (cost(node) <= 1 && !keys) || lazy
+    ? new ViewMessage(folder, null, 0, 0, false, keys, answers, subjects, view)
+    : null;
   const positions = opts.only;
   const n = positions ? positions.length : view.uids.length;
   const hit = new Uint8Array(n);
@@ -228,12 +259,13 @@ export async function runSearch(
   for (let j = 0; j < n; j++) {
     const i = positions ? positions[j] : j;
     const uid = view.uids[i];
-    const entry = view.entryAt(i);
-    if (!entry) continue; // expunged by another session, not yet reported
+    const entry = lazy ? null : view.entryAt(i);
+    // Expunged by another session, not yet reported.
+    if (lazy ? !view.present(i) : !entry) continue;
     const recent = view.recent.size > 0 && view.recent.has(uid);
-    const m = reuse
-      ? reuse.moveTo(entry, i + 1, uid, recent)
-      : new ViewMessage(folder, entry, i + 1, uid, recent, keys, answers);
+    const m = reuse && (!lazy || subjects!.holds(uid))
+      ? reuse.moveTo(entry ?? null, i + 1, uid, recent)
+      : new ViewMessage(folder, entry ?? null, i + 1, uid, recent, keys, answers, subjects, view);
     const r = evaluate(node, m);
     if (!(r instanceof Promise)) {
       hit[j] = r ? 1 : 0;
@@ -244,7 +276,7 @@ export async function runSearch(
     }, (e) => {
       if (!(e instanceof Deno.errors.NotFound)) throw e; // expunged meanwhile
     }));
-    pendingBytes += content ? entry.size : 0;
+    pendingBytes += content && entry ? entry.size : 0;
     if (pending.length >= PARALLEL || pendingBytes >= PARALLEL_BYTES) {
       await Promise.all(pending);
       pending = [];
@@ -260,6 +292,28 @@ export async function runSearch(
     out.push([i + 1, view.uids[i]]);
   }
   return out;
+}
+
+/** Whether a node needs nothing of a message but its UID, number and SUBJECT values. */
+function entryFree(n: Node): boolean {
+  switch (n.op) {
+    case "const":
+    case "seq":
+    case "uid":
+    case "uids":
+    case "recent":
+      return true;
+    case "header":
+      return n.field === "subject";
+    case "not":
+      return entryFree(n.node);
+    case "or":
+      return entryFree(n.a) && entryFree(n.b);
+    case "and":
+      return n.nodes.every(entryFree);
+    default:
+      return false;
+  }
 }
 
 /** The highest mod-sequence of `uids` (RFC 7162 §3.4), or null when there is none. */

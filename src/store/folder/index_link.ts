@@ -141,6 +141,7 @@ export class IndexLink {
    */
   keysByUid(after: number, limit: number): { rows: [number, string][]; done: boolean } {
     if (!this.#index) return { rows: [], done: true };
+    if (after === 0) this.#flush(); // a reader from the start sees every key put so far
     try {
       const rows = this.#index.keysByUid(after, limit);
       return { rows, done: rows.length < limit };
@@ -148,6 +149,48 @@ export class IndexLink {
       this.#failed(e);
       return { rows: [], done: true };
     }
+  }
+
+  /**
+   * A field of every stored key text of one version (index_db.ts keysField, pending keys
+   * written first), or null without a (working) index.
+   */
+  keysField(prefix: string, path: string): unknown[][] | null {
+    if (!this.#index) return null;
+    this.#flush();
+    try {
+      return this.#index.keysField(prefix, path);
+    } catch (e) {
+      this.#failed(e);
+      return null;
+    }
+  }
+
+  /** UIDs from `from` on without stored keys of that version; null without an index. */
+  keysMissing(from: number, prefix: string): number[] | null {
+    if (!this.#index) return null;
+    this.#flush();
+    try {
+      return this.#index.keysMissing(from, prefix);
+    } catch (e) {
+      this.#failed(e);
+      return null;
+    }
+  }
+
+  /** The keys blob (index_db.ts keysBlob), or null. */
+  keysBlob(): Uint8Array | null {
+    if (!this.#index) return null;
+    try {
+      return this.#index.keysBlob();
+    } catch (e) {
+      this.#failed(e);
+      return null;
+    }
+  }
+
+  putKeysBlob(bytes: Uint8Array): void {
+    this.tx((ix) => ix.putKeysBlob(bytes));
   }
 
   /** Drops stored keys of messages no longer in the folder (pending ones written first). */

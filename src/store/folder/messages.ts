@@ -212,6 +212,16 @@ export class MessageTable {
     return this.#byUid.get(uids[i]);
   }
 
+  /**
+   * Whether the message at position `i` of a UID snapshot is still here: by position while
+   * that snapshot is the current one (rows deferred by a summary start are not read), else
+   * by its UID.
+   */
+  present(uids: Uint32Array, i: number): boolean {
+    if (uids === this.#uids && i < this.#count) return true;
+    return this.byUid.has(uids[i]);
+  }
+
   /** The UIDs in order: `uids[0 .. count)`. Never changed in place below `count`. */
   snapshot(): { uids: Uint32Array<ArrayBuffer>; count: number } {
     return { uids: this.#uids, count: this.#count };
