@@ -249,6 +249,8 @@ export class FolderKeys {
   }
 
   async #warm(): Promise<void> {
+    // After the reply of the SELECT that asked: the index queries below are synchronous.
+    await yieldNow();
     this.#checkValidity();
     // Once per load of the folder: two counts of 100,000 rows are not for every SELECT.
     if (!this.#orphansChecked) this.folder.keysDropOrphans();
@@ -259,7 +261,10 @@ export class FolderKeys {
     // time of a busy big mailbox). The index names the messages without keys, so a
     // folder whose keys are all stored loads neither its entries nor its keys here.
     const validity = this.#validity, upTo = this.folder.uidNext;
-    const missing = this.folder.keysMissing(Math.max(1, this.#warmedUpTo), KEYS_PREFIX);
+    // A complete pass is recorded in the index: after a restart only later UIDs are
+    // looked at (the join of 100,000 rows took tens of ms on the event loop).
+    const done = Math.max(this.#warmedUpTo, this.folder.keysDoneBelow(KEYS_VERSION));
+    const missing = this.folder.keysMissing(Math.max(1, done), KEYS_PREFIX);
     let todo: MessageEntry[];
     if (missing === null) {
       await this.load(); // no index: what is known is in memory
@@ -276,7 +281,10 @@ export class FolderKeys {
       }
     }
     await this.#fill(todo, PARALLEL_BACKGROUND);
-    if (this.#validity === validity) this.#warmedUpTo = upTo;
+    if (this.#validity === validity) {
+      this.#warmedUpTo = upTo;
+      if (missing !== null && upTo > done) this.folder.setKeysDoneBelow(KEYS_VERSION, upTo);
+    }
     const read = this.#computed - before;
     if (read > 0) {
       const ms = Math.round(performance.now() - started);

@@ -401,6 +401,19 @@ export class Folder {
   }
 
   /**
+   * Below which UID every message's key text (of `version`) is stored, as recorded by
+   * setKeysDoneBelow after a complete pass; 0 when unknown. Messages are added above
+   * UIDNEXT, so a pass from there on finds the rest.
+   */
+  keysDoneBelow(version: number): number {
+    return this.#st.index.keysDoneBelow(version);
+  }
+
+  setKeysDoneBelow(version: number, uid: number): void {
+    this.#st.index.setKeysDoneBelow(version, uid);
+  }
+
+  /**
    * A blob a layer above derives from the stored keys (the IMAP subject column), kept in
    * the index until another UIDVALIDITY; null when there is none or no index.
    */

@@ -52,17 +52,6 @@ export class IndexLink {
     return { meta: null, summary: null };
   }
 
-  /** Every message row, or null without a (working) index. */
-  rows(): IndexRow[] | null {
-    if (!this.#index) return null;
-    try {
-      return this.#index.rows();
-    } catch (e) {
-      this.#failed(e);
-      return null;
-    }
-  }
-
   /** Message rows after UID `after` (a page), or null without a (working) index. */
   rowsAfter(after: number, limit: number): IndexRow[] | null {
     if (!this.#index) return null;
@@ -176,6 +165,25 @@ export class IndexLink {
       this.#failed(e);
       return null;
     }
+  }
+
+  /**
+   * Below which UID every message had keys of `version` stored, as a layer above recorded
+   * it (setKeysDoneBelow); 0 when unknown. Gone with the rows (another UIDVALIDITY).
+   */
+  keysDoneBelow(version: number): number {
+    if (!this.#index) return 0;
+    try {
+      const at = this.#index.metaGet("keys_done_below");
+      return at !== undefined && this.#index.metaGet("keys_done_version") === version ? at : 0;
+    } catch (e) {
+      this.#failed(e);
+      return 0;
+    }
+  }
+
+  setKeysDoneBelow(version: number, uid: number): void {
+    this.tx((ix) => ix.setMeta({ keys_done_below: uid, keys_done_version: version }));
   }
 
   /** The keys blob (index_db.ts keysBlob), or null. */
