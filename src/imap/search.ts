@@ -218,6 +218,20 @@ export async function runSearch(
   key: Key,
   opts: SearchOptions = {},
 ): Promise<[number, number][]> {
+  const found = await searchPositions(s, key, opts);
+  const uids = s.view!.uids;
+  return found.map((i) => [i + 1, uids[i]]);
+}
+
+/**
+ * Runs a search over the session's view; returns the 0-based positions (sequence number
+ * - 1) of the matches in order: SEARCH UNSEEN of 90,000 hits makes no pair per hit.
+ */
+export async function searchPositions(
+  s: Session,
+  key: Key,
+  opts: SearchOptions = {},
+): Promise<number[]> {
   const view = s.view!;
   const folder = view.folder;
   const node = compileKey(key, {
@@ -285,12 +299,8 @@ export async function runSearch(
     }
   }
   await Promise.all(pending);
-  const out: [number, number][] = [];
-  for (let j = 0; j < n; j++) {
-    if (!hit[j]) continue;
-    const i = positions ? positions[j] : j;
-    out.push([i + 1, view.uids[i]]);
-  }
+  const out: number[] = [];
+  for (let j = 0; j < n; j++) if (hit[j]) out.push(positions ? positions[j] : j);
   return out;
 }
 
@@ -343,15 +353,16 @@ async function searchCommand(s: Session, tag: string, args: Args, uid: boolean) 
     // RFC 7162 §3.1: SEARCH MODSEQ is a CONDSTORE enabling command.
     if (modseq) s.enableCondstore();
     const saved = someKey(key, (k) => k.op === "saved") ? savedUids(view) : [];
-    const found = await runSearch(s, key, { saved });
-    const uids = found.map(([, u]) => u);
-    const nums = uid ? uids : found.map(([seq]) => seq);
+    const found = await searchPositions(s, key, { saved });
+    const viewUids = view.uids;
+    const uids = found.map((i) => viewUids[i]);
+    const nums = uid ? uids : found.map((i) => i + 1);
     if (save) saveResult(view, reported(ret, uids));
     // RFC 7162 §3.4: a search with MODSEQ also reports the highest mod-sequence found.
     const top = modseq ? highestModSeq(view, reported(ret, uids)) : null;
     if (ret === null && !s.rev2) {
       const ms = top === null ? "" : ` (MODSEQ ${top})`;
-      s.out.text(`* SEARCH${nums.map((n) => " " + n).join("")}${ms}\r\n`);
+      s.out.text(`* SEARCH${nums.length ? " " + nums.join(" ") : ""}${ms}\r\n`);
     } else if (ret === null) {
       // RFC 9051 §7.3.4: IMAP4rev2 answers every SEARCH with ESEARCH.
       s.out.text(esearchResponse(tag, uid, RETURN_ALL, nums, top));
