@@ -12,7 +12,13 @@ import type { Folder } from "../src/store/folder/folder.ts";
 import { readHeaderBlock } from "../src/store/fsutil.ts";
 import { fileNameFor, newBaseName } from "../src/store/maildir_names.ts";
 import { appendAtomically } from "../src/store/multi_append.ts";
-import { decodeKeys, emailIdOf, indexKeysText, keysOfMessage } from "../src/imap/message_keys.ts";
+import {
+  decodeKeys,
+  emailIdOf,
+  indexKeysText,
+  KEYS_VERSION,
+  keysOfMessage,
+} from "../src/imap/message_keys.ts";
 import { FolderKeys } from "../src/imap/sort_index.ts";
 import { Args } from "../src/imap/args.ts";
 import type { Token } from "../src/imap/parser.ts";
@@ -215,6 +221,44 @@ Deno.test("warm: many files through the reader worker, a waiting command shares 
     // The worker reads header blocks only: the EMAILID comes when first asked for.
     equal(keys.peek(entries[0])?.emailId, null);
     equal(await keys.emailId(entries[0]), emailIdOf(mail("m0", 100)));
+  });
+});
+
+Deno.test("subject column: read from the stored keys, kept in the index across a restart", async () => {
+  await withStore(async (store, root, base) => {
+    await dropIn(root, [mail("alpha one"), mail("beta two")]);
+    let folder: Folder = (await store.openFolder(root, "INBOX"))!;
+    const keys = new FolderKeys(folder);
+    await keys.warm();
+    const [u1, u2] = [...folder.messages.keys()];
+    let column = keys.subjects()!;
+    deepStrictEqual([...column.uids], [u1, u2]);
+    deepStrictEqual([...column.matches("alpha")!], [1, 0]);
+    // A message stored afterwards is not in it (a search asks it by itself).
+    const { uid: u3 } = await store.append(root, "INBOX", mail("alpha three"));
+    equal(keys.subjects()!.positionOf(u3, 0), -1);
+    equal((await keys.get(folder.messages.get(u3)!)).subject, "ALPHA THREE");
+    await store.close();
+    // After a restart the column comes from its blob: the keys are not joined again.
+    const again = new MailStore(base, 0);
+    try {
+      folder = (await again.openFolder(root, "INBOX"))!;
+      let joined = 0;
+      const keysField = folder.keysField.bind(folder);
+      folder.keysField = (prefix, path) => {
+        joined++;
+        return keysField(prefix, path);
+      };
+      const fresh = new FolderKeys(folder);
+      column = fresh.subjects()!;
+      equal(joined, 0);
+      deepStrictEqual([...column.uids], [u1, u2]);
+      deepStrictEqual([...column.matches("two")!], [0, 1]);
+      // The warm-up found every key stored and recorded it: a restart looks above that only.
+      ok(folder.keysDoneBelow(KEYS_VERSION) > u2);
+    } finally {
+      await again.close();
+    }
   });
 });
 

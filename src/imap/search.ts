@@ -135,6 +135,12 @@ class ViewMessage implements SearchMessage {
   foldedHeader(field: string): string[] | Promise<string[]> | null {
     if (field !== "subject" || !this.keys) return null;
     const keys = this.keys;
+    try {
+      const known = keys.peek(this.entry); // in memory once SORT or THREAD loaded them
+      if (known) return known.subjectsFolded ??= known.subjects.map(fold);
+    } catch (e) {
+      return Promise.reject(e); // expunged meanwhile
+    }
     return (async () => {
       const k = keys.peek(this.entry) ?? await keys.get(this.entry);
       return k.subjectsFolded ??= k.subjects.map(fold);
