@@ -361,6 +361,11 @@ class Entry implements MessageEntry {
   set name(name: string) {
     this.#odd = name === canonicalName(this.sub, this.base, this.flags) ? null : name;
   }
+
+  /** The name when it is not the canonical one (storedName without sorting flags again). */
+  get oddName(): string | null {
+    return this.#odd;
+  }
 }
 
 /** The entry the table keeps for these fields (see Entry). */
@@ -370,6 +375,8 @@ export function newEntry(fields: MessageEntry): MessageEntry {
 
 /** The file name to record: null when it is the canonical one for the flags. */
 export function storedName(e: MessageEntry): string | null {
+  // An entry's letters are sorted already: its own canonical name is fileNameFor's.
+  if (e instanceof Entry) return e.oddName;
   const canonical = e.sub === "cur" ? fileNameFor(e.base, e.flags) : e.base;
   return e.name === canonical ? null : e.name;
 }
