@@ -320,7 +320,8 @@ function entryFree(n: Node): boolean {
     case "recent":
       return true;
     case "header":
-      return n.field === "subject";
+      // A needle holding the column's separator is tested per message (subject_column.ts).
+      return n.field === "subject" && !n.needle.includes("\u0000");
     case "not":
       return entryFree(n.node);
     case "or":

@@ -122,8 +122,9 @@ export class FolderKeys {
     this.#column = rows === null ? null : SubjectColumn.fromRows(rows);
     this.#storedSinceColumn = 0;
     this.#columnUidNext = uidNext;
-    this.#column &&
+    if (this.#column) {
       this.folder.putKeysBlob(this.#column.encode(KEYS_VERSION, uidValidity, uidNext));
+    }
     return this.#column;
   }
 
