@@ -273,6 +273,8 @@ export async function searchPositions(
     : null;
   const positions = opts.only;
   const n = positions ? positions.length : view.uids.length;
+  // One flag (SEEN, UNSEEN, DELETED...): a plain pass over the entries' letters.
+  if (node.op === "flag" && !positions) return flagPass(view, n, node.letter, node.set);
   const hit = new Uint8Array(n);
   let pending: Promise<void>[] = [];
   let pendingBytes = 0;
@@ -307,6 +309,16 @@ export async function searchPositions(
   await Promise.all(pending);
   const out: number[] = [];
   for (let j = 0; j < n; j++) if (hit[j]) out.push(positions ? positions[j] : j);
+  return out;
+}
+
+/** The positions of the first `n` messages of the view whose letters hold `letter` (or not). */
+function flagPass(view: MailboxView, n: number, letter: string, set: boolean): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const e = view.entryAt(i); // undefined: expunged by another session, not yet reported
+    if (e !== undefined && e.flags.includes(letter) === set) out.push(i);
+  }
   return out;
 }
 
