@@ -257,7 +257,7 @@ export async function searchPositions(
   const keys = someKey(key, (k) => k.op === "header" && k.field === "subject")
     ? folderKeys(folder)
     : null;
-  const column = keys?.subjects() ?? null;
+  const column = keys ? await keys.searchSubjects() : null;
   const subjects = column ? new SubjectAnswers(column) : null;
   // Answered from UIDs, sequence numbers and the column alone: entries are not read (a
   // folder started from its summary keeps its rows in the index).

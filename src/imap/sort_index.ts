@@ -128,6 +128,21 @@ export class FolderKeys {
     return this.#column;
   }
 
+  /**
+   * The subject column for a search: when it lacks many of the folder's messages (keys
+   * not computed yet, a first SELECT of a folder another program filled), the warm-up
+   * is awaited and the column read again, so the search does not ask each of them by
+   * itself (an index lookup, or a wait for its batch, per message).
+   */
+  async searchSubjects(): Promise<SubjectColumn | null> {
+    let column = this.subjects();
+    if (column && this.folder.messageCount - column.count >= COLUMN_STALE) {
+      await this.warm().catch(() => {}); // logged by its starter; the search asks each then
+      column = this.subjects();
+    }
+    return column;
+  }
+
   async #load(): Promise<void> {
     this.#checkValidity();
     this.#loadedUidNext = this.folder.uidNext;
