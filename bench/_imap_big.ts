@@ -9,7 +9,8 @@
  *   restart (the header/sort key cache read from the index);
  * - SELECT after a restart (the index on disk);
  * - resident memory the folder costs (ours: the daemon's growth from the restart to a
- *   SELECT plus a SUBJECT search; Dovecot: its imap process);
+ *   SELECT plus a SUBJECT search; Dovecot: its imap process), and again once SEARCH UNSEEN
+ *   after the restart read every message's entry;
  * - re-scan stalls: after a flag change of half the folder, SELECT every 200 ms for
  *   --stall-seconds (the >5,000-file verification scan comes 30 s after the last one);
  *   the slowest SELECT is reported.
@@ -139,6 +140,19 @@ async function measure(t: Target, stallSeconds: number, say: (s: string) => void
   note(
     "RSS for the open folder",
     t.rssIsGrowth ? `${mib(after - base)} (daemon ${mib(base)} -> ${mib(after)})` : mib(after),
+  );
+  // Flags need every message's entry: the folder with its entries read.
+  await step("SEARCH UNSEEN after a restart", async () => {
+    const [ms, hits] = await mean(r, "SEARCH UNSEEN", 3);
+    return [ms, `(${hits} hits)`];
+  });
+  await sleep(500);
+  const withEntries = t.rss();
+  note(
+    "RSS with the entries read (after UNSEEN)",
+    t.rssIsGrowth
+      ? `${mib(withEntries - base)} (daemon ${mib(base)} -> ${mib(withEntries)})`
+      : mib(withEntries),
   );
   r.close();
   return f;

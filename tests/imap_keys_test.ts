@@ -12,7 +12,13 @@ import type { Folder } from "../src/store/folder/folder.ts";
 import { readHeaderBlock } from "../src/store/fsutil.ts";
 import { fileNameFor, newBaseName } from "../src/store/maildir_names.ts";
 import { appendAtomically } from "../src/store/multi_append.ts";
-import { decodeKeys, emailIdOf, indexKeysText, keysOfMessage } from "../src/imap/message_keys.ts";
+import {
+  decodeKeys,
+  emailIdOf,
+  indexKeysText,
+  KEYS_VERSION,
+  keysOfMessage,
+} from "../src/imap/message_keys.ts";
 import { FolderKeys } from "../src/imap/sort_index.ts";
 import { Args } from "../src/imap/args.ts";
 import type { Token } from "../src/imap/parser.ts";
@@ -155,9 +161,11 @@ Deno.test("warm: missing keys from the header, dates learnt, EMAILID on demand",
       ok(folder.keysGet(e.base), "stored");
       equal(e.internalDate, Date.UTC(2023, 4, 6));
     }
-    equal(keys.peek(e1)?.emailId, emailIdOf(small)); // read whole: small
-    equal(keys.peek(e2)?.emailId, null); // only its header was read
-    equal(keys.peek(e2)?.subject, "BIG ONE");
+    // A warm-up keeps no keys in memory (the index has them) until a load() asks.
+    equal(keys.peek(e1), undefined);
+    equal((await keys.get(e1)).emailId, emailIdOf(small)); // read whole: small
+    equal((await keys.get(e2)).emailId, null); // only its header was read
+    equal((await keys.get(e2)).subject, "BIG ONE");
     equal(await keys.emailId(e2), emailIdOf(big));
     equal(decodeKeys(folder.keysGet(e2.base)!)?.emailId, emailIdOf(big));
     // A stored row whose message is gone is dropped by the next warm-up.
@@ -170,7 +178,7 @@ Deno.test("warm: missing keys from the header, dates learnt, EMAILID on demand",
       const fresh = new FolderKeys(folder);
       await fresh.warm();
       equal(folder.keysGet("1.gone.host"), undefined);
-      equal(fresh.peek(folder.messages.get(e1.uid)!)?.subject, "SMALL ONE");
+      equal((await fresh.get(folder.messages.get(e1.uid)!)).subject, "SMALL ONE");
     } finally {
       await again.close();
     }
@@ -204,6 +212,7 @@ Deno.test("warm: many files through the reader worker, a waiting command shares 
       Deno.readFile = orig;
     }
     equal(readsHere, 0);
+    await keys.load(); // every stored key in memory, as SORT wants them
     for (const [i, e] of entries.entries()) {
       equal(keys.peek(e)?.subject, i < n - 1 ? `M${i}` : "THE BIG ONE");
       ok(folder.keysGet(e.base));
@@ -212,6 +221,44 @@ Deno.test("warm: many files through the reader worker, a waiting command shares 
     // The worker reads header blocks only: the EMAILID comes when first asked for.
     equal(keys.peek(entries[0])?.emailId, null);
     equal(await keys.emailId(entries[0]), emailIdOf(mail("m0", 100)));
+  });
+});
+
+Deno.test("subject column: read from the stored keys, kept in the index across a restart", async () => {
+  await withStore(async (store, root, base) => {
+    await dropIn(root, [mail("alpha one"), mail("beta two")]);
+    let folder: Folder = (await store.openFolder(root, "INBOX"))!;
+    const keys = new FolderKeys(folder);
+    await keys.warm();
+    const [u1, u2] = [...folder.messages.keys()];
+    let column = keys.subjects()!;
+    deepStrictEqual([...column.uids], [u1, u2]);
+    deepStrictEqual([...column.matches("alpha")!], [1, 0]);
+    // A message stored afterwards is not in it (a search asks it by itself).
+    const { uid: u3 } = await store.append(root, "INBOX", mail("alpha three"));
+    equal(keys.subjects()!.positionOf(u3, 0), -1);
+    equal((await keys.get(folder.messages.get(u3)!)).subject, "ALPHA THREE");
+    await store.close();
+    // After a restart the column comes from its blob: the keys are not joined again.
+    const again = new MailStore(base, 0);
+    try {
+      folder = (await again.openFolder(root, "INBOX"))!;
+      let joined = 0;
+      const keysField = folder.keysField.bind(folder);
+      folder.keysField = (prefix, path) => {
+        joined++;
+        return keysField(prefix, path);
+      };
+      const fresh = new FolderKeys(folder);
+      column = fresh.subjects()!;
+      equal(joined, 0);
+      deepStrictEqual([...column.uids], [u1, u2]);
+      deepStrictEqual([...column.matches("two")!], [0, 1]);
+      // The warm-up found every key stored and recorded it: a restart looks above that only.
+      ok(folder.keysDoneBelow(KEYS_VERSION) > u2);
+    } finally {
+      await again.close();
+    }
   });
 });
 

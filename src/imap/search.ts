@@ -18,6 +18,7 @@ import { fieldValue, forEachField } from "../message/header.ts";
 import { addressForms } from "./message_keys.ts";
 import { objectIdOf } from "./objectid.ts";
 import { type FolderKeys, folderKeys } from "./sort_index.ts";
+import { SubjectAnswers } from "./subject_column.ts";
 import { parseDate } from "../message/date.ts";
 import { MessageData } from "./msgcache.ts";
 import type { Session } from "./session.ts";
@@ -51,10 +52,12 @@ const PARALLEL_BYTES = 8 << 20;
 class ViewMessage implements SearchMessage {
   #data: MessageData | null = null;
   #text: Partial<Record<"BODY" | "TEXT", string>> = {};
+  #entry: MessageEntry | null;
 
   constructor(
     readonly folder: Folder,
-    public entry: MessageEntry,
+    /** Null: looked up in `view` on first use (a search the subject column answers). */
+    entry: MessageEntry | null,
     public seq: number,
     public uid: number,
     public recent: boolean,
@@ -62,7 +65,23 @@ class ViewMessage implements SearchMessage {
     readonly keys: FolderKeys | null = null,
     /** The full-text index's answers to the BODY/TEXT keys (textAnswers). */
     readonly answers: TextAnswers | null = null,
-  ) {}
+    /** The subject column's answers to SUBJECT keys. */
+    readonly subjects: SubjectAnswers | null = null,
+    readonly view: MailboxView | null = null,
+  ) {
+    this.#entry = entry;
+  }
+
+  /** The message's entry; one expunged since the search began is NotFound. */
+  get entry(): MessageEntry {
+    const e = this.#entry ??= this.view?.entryAt(this.seq - 1) ?? null;
+    if (e === null) throw new Deno.errors.NotFound(`message ${this.uid} is gone`);
+    return e;
+  }
+
+  headerMatch(field: string, needle: string): boolean | undefined {
+    return field === "subject" ? this.subjects?.decide(this.uid, needle) : undefined;
+  }
 
   textMatch(which: "BODY" | "TEXT", needle: string): boolean | undefined {
     // By the compiled key's own strings: their hashes are computed once, not per message.
@@ -73,8 +92,8 @@ class ViewMessage implements SearchMessage {
    * Points this object at another message: flag, number and sequence keys (synchronous,
    * nothing cached) need no object per message on a 100,000-message search.
    */
-  moveTo(entry: MessageEntry, seq: number, uid: number, recent: boolean): this {
-    this.entry = entry;
+  moveTo(entry: MessageEntry | null, seq: number, uid: number, recent: boolean): this {
+    this.#entry = entry;
     this.seq = seq;
     this.uid = uid;
     this.recent = recent;
@@ -115,9 +134,17 @@ class ViewMessage implements SearchMessage {
 
   foldedHeader(field: string): string[] | Promise<string[]> | null {
     if (field !== "subject" || !this.keys) return null;
-    const known = this.keys.peek(this.entry);
-    if (known) return known.subjectsFolded ??= known.subjects.map(fold);
-    return this.keys.get(this.entry).then((k) => k.subjectsFolded ??= k.subjects.map(fold));
+    const keys = this.keys;
+    try {
+      const known = keys.peek(this.entry); // in memory once SORT or THREAD loaded them
+      if (known) return known.subjectsFolded ??= known.subjects.map(fold);
+    } catch (e) {
+      return Promise.reject(e); // expunged meanwhile
+    }
+    return (async () => {
+      const k = keys.peek(this.entry) ?? await keys.get(this.entry);
+      return k.subjectsFolded ??= k.subjects.map(fold);
+    })();
   }
 
   async #header(field: string): Promise<string[]> {
@@ -197,6 +224,20 @@ export async function runSearch(
   key: Key,
   opts: SearchOptions = {},
 ): Promise<[number, number][]> {
+  const found = await searchPositions(s, key, opts);
+  const uids = s.view!.uids;
+  return found.map((i) => [i + 1, uids[i]]);
+}
+
+/**
+ * Runs a search over the session's view; returns the 0-based positions (sequence number
+ * - 1) of the matches in order: SEARCH UNSEEN of 90,000 hits makes no pair per hit.
+ */
+export async function searchPositions(
+  s: Session,
+  key: Key,
+  opts: SearchOptions = {},
+): Promise<number[]> {
   const view = s.view!;
   const folder = view.folder;
   const node = compileKey(key, {
@@ -211,29 +252,42 @@ export async function runSearch(
     now: Date.now(),
   });
   const content = needsContent(node);
-  // SUBJECT runs from the folder's stored keys (no header parsing) where they are known.
+  // SUBJECT runs from the folder's subject column, then its stored keys (no header
+  // parsing) where they are known.
   const keys = someKey(key, (k) => k.op === "header" && k.field === "subject")
     ? folderKeys(folder)
     : null;
-  await keys?.load();
+  const column = keys ? await keys.searchSubjects() : null;
+  const subjects = column ? new SubjectAnswers(column) : null;
+  // Answered from UIDs, sequence numbers and the column alone: entries are not read (a
+  // folder started from its summary keeps its rows in the index).
+  const lazy = subjects !== null && entryFree(node);
   // BODY/TEXT from the full-text index where it has the message (src/store/fts/).
   const answers = await textAnswers(s.ctx.store.fullText, folder, node);
   // Metadata keys alone (flags, numbers, sequence sets) answer synchronously from the entry.
-  const reuse = cost(node) <= 1 && !keys ? new ViewMessage(folder, null!, 0, 0, false) : null;
+  // So do messages the subject column holds, when nothing else is asked: one object is
+  // pointed at each in turn (an object per message was most of a warm SUBJECT search's
+  // garbage, and its young generation grew the process by tens of MB).
+  const reuse = (cost(node) <= 1 && !keys) || lazy
+    ? new ViewMessage(folder, null, 0, 0, false, keys, answers, subjects, view)
+    : null;
   const positions = opts.only;
   const n = positions ? positions.length : view.uids.length;
+  // One flag (SEEN, UNSEEN, DELETED...): a plain pass over the entries' letters.
+  if (node.op === "flag" && !positions) return flagPass(view, n, node.letter, node.set);
   const hit = new Uint8Array(n);
   let pending: Promise<void>[] = [];
   let pendingBytes = 0;
   for (let j = 0; j < n; j++) {
     const i = positions ? positions[j] : j;
     const uid = view.uids[i];
-    const entry = view.entryAt(i);
-    if (!entry) continue; // expunged by another session, not yet reported
+    const entry = lazy ? null : view.entryAt(i);
+    // Expunged by another session, not yet reported.
+    if (lazy ? !view.present(i) : !entry) continue;
     const recent = view.recent.size > 0 && view.recent.has(uid);
-    const m = reuse
-      ? reuse.moveTo(entry, i + 1, uid, recent)
-      : new ViewMessage(folder, entry, i + 1, uid, recent, keys, answers);
+    const m = reuse && (!lazy || subjects!.holds(uid))
+      ? reuse.moveTo(entry ?? null, i + 1, uid, recent)
+      : new ViewMessage(folder, entry ?? null, i + 1, uid, recent, keys, answers, subjects, view);
     const r = evaluate(node, m);
     if (!(r instanceof Promise)) {
       hit[j] = r ? 1 : 0;
@@ -244,7 +298,7 @@ export async function runSearch(
     }, (e) => {
       if (!(e instanceof Deno.errors.NotFound)) throw e; // expunged meanwhile
     }));
-    pendingBytes += content ? entry.size : 0;
+    pendingBytes += content && entry ? entry.size : 0;
     if (pending.length >= PARALLEL || pendingBytes >= PARALLEL_BYTES) {
       await Promise.all(pending);
       pending = [];
@@ -253,13 +307,42 @@ export async function runSearch(
     }
   }
   await Promise.all(pending);
-  const out: [number, number][] = [];
-  for (let j = 0; j < n; j++) {
-    if (!hit[j]) continue;
-    const i = positions ? positions[j] : j;
-    out.push([i + 1, view.uids[i]]);
+  const out: number[] = [];
+  for (let j = 0; j < n; j++) if (hit[j]) out.push(positions ? positions[j] : j);
+  return out;
+}
+
+/** The positions of the first `n` messages of the view whose letters hold `letter` (or not). */
+function flagPass(view: MailboxView, n: number, letter: string, set: boolean): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const e = view.entryAt(i); // undefined: expunged by another session, not yet reported
+    if (e !== undefined && e.flags.includes(letter) === set) out.push(i);
   }
   return out;
+}
+
+/** Whether a node needs nothing of a message but its UID, number and SUBJECT values. */
+function entryFree(n: Node): boolean {
+  switch (n.op) {
+    case "const":
+    case "seq":
+    case "uid":
+    case "uids":
+    case "recent":
+      return true;
+    case "header":
+      // A needle holding the column's separator is tested per message (subject_column.ts).
+      return n.field === "subject" && !n.needle.includes("\u0000");
+    case "not":
+      return entryFree(n.node);
+    case "or":
+      return entryFree(n.a) && entryFree(n.b);
+    case "and":
+      return n.nodes.every(entryFree);
+    default:
+      return false;
+  }
 }
 
 /** The highest mod-sequence of `uids` (RFC 7162 §3.4), or null when there is none. */
@@ -289,15 +372,16 @@ async function searchCommand(s: Session, tag: string, args: Args, uid: boolean) 
     // RFC 7162 §3.1: SEARCH MODSEQ is a CONDSTORE enabling command.
     if (modseq) s.enableCondstore();
     const saved = someKey(key, (k) => k.op === "saved") ? savedUids(view) : [];
-    const found = await runSearch(s, key, { saved });
-    const uids = found.map(([, u]) => u);
-    const nums = uid ? uids : found.map(([seq]) => seq);
+    const found = await searchPositions(s, key, { saved });
+    const viewUids = view.uids;
+    const uids = found.map((i) => viewUids[i]);
+    const nums = uid ? uids : found.map((i) => i + 1);
     if (save) saveResult(view, reported(ret, uids));
     // RFC 7162 §3.4: a search with MODSEQ also reports the highest mod-sequence found.
     const top = modseq ? highestModSeq(view, reported(ret, uids)) : null;
     if (ret === null && !s.rev2) {
       const ms = top === null ? "" : ` (MODSEQ ${top})`;
-      s.out.text(`* SEARCH${nums.map((n) => " " + n).join("")}${ms}\r\n`);
+      s.out.text(`* SEARCH${nums.length ? " " + nums.join(" ") : ""}${ms}\r\n`);
     } else if (ret === null) {
       // RFC 9051 §7.3.4: IMAP4rev2 answers every SEARCH with ESEARCH.
       s.out.text(esearchResponse(tag, uid, RETURN_ALL, nums, top));

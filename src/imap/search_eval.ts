@@ -47,6 +47,11 @@ export interface SearchMessage {
    */
   foldedHeader?(field: string): string[] | Promise<string[]> | null;
   /**
+   * Whether a header field holds the folded `needle`, when known without the message
+   * (the subject column, subject_column.ts); undefined: test the values.
+   */
+  headerMatch?(field: string, needle: string): boolean | undefined;
+  /**
    * An address field in every form it is searched in (message_keys.ts addressForms); the
    * decoded values (`header`) when not given.
    */
@@ -265,6 +270,8 @@ export function evaluate(n: Node, m: SearchMessage): Result {
         compareDay(n.cmp, day ?? dayOf(await m.internalDate()), n.day)
       );
     case "header": {
+      const known = m.headerMatch?.(n.field, n.needle);
+      if (known !== undefined) return known;
       const folded = m.foldedHeader?.(n.field) ?? null;
       if (folded !== null) return then(folded, (values) => matchesFolded(values, n.needle));
       return then(m.header(n.field), (values) => matches(values, n.needle));

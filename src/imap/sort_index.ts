@@ -17,7 +17,10 @@
  *
  * `warm()` runs after SELECT in the background, so the first header SEARCH or SORT finds
  * the keys computed, or waits for the batch that holds a message's file (each message's
- * computation is registered when the run starts: a file is read once, whoever asks).
+ * computation is registered when the run starts: a file is read once, whoever asks). It
+ * asks the index which messages lack keys and keeps none in memory: the keys objects are
+ * held only once SORT, THREAD or a search by message needs them all (`load()`), and
+ * SEARCH SUBJECT reads one column instead (subject_column.ts).
  */
 import { log } from "../log.ts";
 import { acquireKeysReader, keysReaderSlots, readKeys, releaseKeysReader } from "./keys_reader.ts";
@@ -28,9 +31,11 @@ import {
   decodeKeys,
   emailIdOf,
   encodeKeys,
+  KEYS_VERSION,
   keysOfMessage,
   type MessageKeys,
 } from "./message_keys.ts";
+import { SubjectColumn } from "./subject_column.ts";
 
 /** Files read at the same time on the event loop: for a waiting command, in the background. */
 const PARALLEL = 16;
@@ -46,6 +51,10 @@ const WHOLE_UP_TO = 32 << 10;
 const HEADER_CAP = 64 << 10;
 
 const yieldNow = yieldToEventLoop;
+/** How stored key texts of this version start (encodeKeys: a JSON array led by it). */
+const KEYS_PREFIX = `[${KEYS_VERSION},`;
+/** The subject column is read again once this many keys were stored after it was read. */
+const COLUMN_STALE = 2000;
 
 export class FolderKeys {
   /**
@@ -62,6 +71,12 @@ export class FolderKeys {
   #warmedUpTo = 0;
   #loading: Promise<void> | null = null;
   #loaded = false;
+  /** Keys computed are kept on their entries (from the first load() on). */
+  #retain = false;
+  #column: SubjectColumn | null = null;
+  /** Keys stored since the column was read, and the UIDNEXT it was read at. */
+  #storedSinceColumn = 0;
+  #columnUidNext = 0;
   /** Messages from this UID on arrived after the load began: their keys may be stored since. */
   #loadedUidNext = 0;
   /**
@@ -75,7 +90,57 @@ export class FolderKeys {
 
   /** Reads the folder's stored keys into memory (once; a page at a time). */
   load(): Promise<void> {
+    this.#retain = true;
     return this.#loading ??= this.#load();
+  }
+
+  /**
+   * The folder's Subject values as one column (subject_column.ts), read from the index
+   * when first asked and again once many keys were stored since; null without an index.
+   */
+  subjects(): SubjectColumn | null {
+    this.#checkValidity();
+    const { uidNext, uidValidity } = this.folder;
+    if (!this.#column) {
+      // The one the index keeps (written when it was last read from the keys). Keys
+      // computed after it was written (by a process since gone) make it read again.
+      const blob = this.folder.keysBlob();
+      const kept = blob && SubjectColumn.decode(blob, KEYS_VERSION, uidValidity);
+      if (
+        kept && uidNext - kept.uidNext < COLUMN_STALE &&
+        this.folder.messageCount - kept.column.count < COLUMN_STALE
+      ) {
+        this.#column = kept.column;
+        this.#storedSinceColumn = 0;
+        this.#columnUidNext = kept.uidNext;
+        return this.#column;
+      }
+    } else if (
+      this.#storedSinceColumn < COLUMN_STALE && uidNext - this.#columnUidNext < COLUMN_STALE
+    ) return this.#column;
+    const rows = this.folder.keysField(KEYS_PREFIX, "$[3]");
+    this.#column = rows === null ? null : SubjectColumn.fromRows(rows);
+    this.#storedSinceColumn = 0;
+    this.#columnUidNext = uidNext;
+    if (this.#column) {
+      this.folder.putKeysBlob(this.#column.encode(KEYS_VERSION, uidValidity, uidNext));
+    }
+    return this.#column;
+  }
+
+  /**
+   * The subject column for a search: when it lacks many of the folder's messages (keys
+   * not computed yet, a first SELECT of a folder another program filled), the warm-up
+   * is awaited and the column read again, so the search does not ask each of them by
+   * itself (an index lookup, or a wait for its batch, per message).
+   */
+  async searchSubjects(): Promise<SubjectColumn | null> {
+    let column = this.subjects();
+    if (column && this.folder.messageCount - column.count >= COLUMN_STALE) {
+      await this.warm().catch(() => {}); // logged by its starter; the search asks each then
+      column = this.subjects();
+    }
+    return column;
   }
 
   async #load(): Promise<void> {
@@ -105,6 +170,7 @@ export class FolderKeys {
     this.#validity = this.folder.uidValidity;
     this.#warmedUpTo = 0;
     this.#computing.clear();
+    this.#column = null;
   }
 
   /** The keys of a message if known, without reading its file (after load()). */
@@ -120,18 +186,37 @@ export class FolderKeys {
     return k;
   }
 
-  /** The keys of a message, read from its file when not known yet. */
+  /**
+   * The keys of a message: in memory, else stored in the index (one lookup), else read
+   * from its file.
+   */
   async get(entry: MessageEntry): Promise<MessageKeys> {
-    if (!this.#loaded) await this.load();
-    const known = this.peek(entry);
+    const known = this.peek(entry) ?? this.#stored(entry);
     if (known) return known;
     const under = this.#computing.get(entry.uid);
     if (under) {
       await under.catch(() => {});
-      const k = entry.extra as MessageKeys | undefined;
+      const k = this.peek(entry) ?? this.#stored(entry);
       if (k) return k;
     }
     return await this.#track(entry.uid, this.#compute(entry));
+  }
+
+  /** A message's keys from the index (kept on the entry once load() was asked for). */
+  #stored(entry: MessageEntry): MessageKeys | undefined {
+    const text = this.folder.keysGet(entry.base);
+    const k = text === undefined ? null : decodeKeys(text);
+    if (!k) return undefined;
+    if (this.#retain) entry.extra = k;
+    return k;
+  }
+
+  /** Keeps a message's keys: on the entry once load() was asked for; in the index. */
+  #keep(entry: MessageEntry, keys: MessageKeys, text: string): void {
+    if (this.#retain) entry.extra = keys;
+    this.#computed++;
+    this.#storedSinceColumn++;
+    this.folder.keysPut(entry.base, text);
   }
 
   /** Registers a message's computation (others asking wait for it); forgets it when done. */
@@ -148,9 +233,7 @@ export class FolderKeys {
     const { bytes, whole } = await this.folder.readHeader(entry, WHOLE_UP_TO, HEADER_CAP);
     // The EMAILID is a digest of the message as served (CRLF line endings).
     const keys = keysOfMessage(whole ? toCrlf(bytes) : bytes, whole);
-    entry.extra = keys;
-    this.#computed++;
-    this.folder.keysPut(entry.base, encodeKeys(keys));
+    this.#keep(entry, keys, encodeKeys(keys));
     return keys;
   }
 
@@ -159,7 +242,7 @@ export class FolderKeys {
     const k = await this.get(entry);
     if (k.emailId !== null) return k.emailId;
     k.emailId = emailIdOf(toCrlf(await this.folder.read(entry)));
-    this.folder.keysPut(entry.base, encodeKeys(k));
+    this.#keep(entry, k, encodeKeys(k));
     return k.emailId;
   }
 
@@ -182,18 +265,42 @@ export class FolderKeys {
   }
 
   async #warm(): Promise<void> {
-    await this.load();
+    // After the reply of the SELECT that asked: the index queries below are synchronous.
+    await yieldNow();
+    this.#checkValidity();
     // Once per load of the folder: two counts of 100,000 rows are not for every SELECT.
     if (!this.#orphansChecked) this.folder.keysDropOrphans();
-    await this.folder.entriesReady();
     this.#orphansChecked = true;
     const started = performance.now(), before = this.#computed;
     // Every SELECT asks for a warm-up: after a complete one, only messages that arrived
     // since are looked at (a pass over 100,000 entries per SELECT was most of the CPU
-    // time of a busy big mailbox).
+    // time of a busy big mailbox). The index names the messages without keys, so a
+    // folder whose keys are all stored loads neither its entries nor its keys here.
     const validity = this.#validity, upTo = this.folder.uidNext;
-    await this.#fill(this.#entriesFrom(this.#warmedUpTo), PARALLEL_BACKGROUND);
-    if (this.#validity === validity) this.#warmedUpTo = upTo;
+    // A complete pass is recorded in the index: after a restart only later UIDs are
+    // looked at (the join of 100,000 rows took tens of ms on the event loop).
+    const done = Math.max(this.#warmedUpTo, this.folder.keysDoneBelow(KEYS_VERSION));
+    const missing = this.folder.keysMissing(Math.max(1, done), KEYS_PREFIX);
+    let todo: MessageEntry[];
+    if (missing === null) {
+      await this.load(); // no index: what is known is in memory
+      await this.folder.entriesReady();
+      todo = this.#entriesFrom(this.#warmedUpTo);
+    } else if (missing.length === 0) todo = [];
+    else {
+      await this.folder.entriesReady();
+      const messages = this.folder.messages;
+      todo = [];
+      for (const uid of missing) {
+        const e = messages.get(uid);
+        if (e) todo.push(e);
+      }
+    }
+    await this.#fill(todo, PARALLEL_BACKGROUND);
+    if (this.#validity === validity) {
+      this.#warmedUpTo = upTo;
+      if (missing !== null && upTo > done) this.folder.setKeysDoneBelow(KEYS_VERSION, upTo);
+    }
     const read = this.#computed - before;
     if (read > 0) {
       const ms = Math.round(performance.now() - started);
@@ -310,9 +417,7 @@ export class FolderKeys {
         left.push(e);
         return;
       }
-      e.extra = k;
-      this.#computed++;
-      folder.keysPut(e.base, r.text);
+      this.#keep(e, k, r.text);
       if (r.mtime !== null && e.internalDate === null) folder.noteInternalDate(e, r.mtime);
     });
     // Directly, not through #computing: those registrations wait for this batch.

@@ -188,6 +188,11 @@ export class MailboxView {
     return this.folder.entryAt(this.#buf, i);
   }
 
+  /** Whether sequence number `i + 1` is still in the folder (no entry is read for it). */
+  present(i: number): boolean {
+    return this.folder.present(this.#buf, i);
+  }
+
   /** Sequence number of a UID, or 0 (binary search: uids ascend). */
   seqOf(uid: number): number {
     const i = lowerBound(this.#buf, this.#n, uid);

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { eachParallel, linkOrCopy, renameOrCopy } from "../fsutil.ts";
 import { fileNameFor, sortFlags } from "../maildir_names.ts";
 import { type Sub, SUBS } from "./dirs.ts";
-import { type MessageEntry, rowOf } from "./messages.ts";
+import { type MessageEntry, newEntry, rowOf } from "./messages.ts";
 import { assignUids, type FolderState, insertEntry } from "./state.ts";
 
 /** A file to place into the folder (Folder.add). */
@@ -111,7 +111,7 @@ export async function adoptFiles(
   const added: MessageEntry[] = [];
   all.forEach((it, i) => {
     if (placed[i] !== true) return;
-    added.push({
+    added.push(newEntry({
       uid: uids.get(it.base)!,
       base: it.base,
       sub: subFor(it),
@@ -121,7 +121,7 @@ export async function adoptFiles(
       internalDate: it.internalDate,
       modseq,
       extra: undefined,
-    });
+    }));
   });
   added.sort((a, b) => a.uid - b.uid);
   for (const e of added) insertEntry(st, e);

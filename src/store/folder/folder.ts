@@ -311,6 +311,11 @@ export class Folder {
     return this.#st.table.entryAt(uids, i);
   }
 
+  /** Whether the message at position `i` of a uidSnapshot() is still here (MessageTable.present). */
+  present(uids: Uint32Array, i: number): boolean {
+    return this.#st.table.present(uids, i);
+  }
+
   /** The UIDs in order: `uids[0 .. count)`. Never changed in place below `count`. */
   uidSnapshot(): { uids: Uint32Array; count: number } {
     return this.#st.table.snapshot();
@@ -377,6 +382,47 @@ export class Folder {
   /** Stored key texts a page at a time, by UID after `after` (IndexLink.keysByUid). */
   keysByUid(after: number, limit: number): { rows: [number, string][]; done: boolean } {
     return this.#st.index.keysByUid(after, limit);
+  }
+
+  /**
+   * One field (a JSON path such as "$[3]") of every stored key text that starts with
+   * `prefix` (one version), as [uid, JSON text] in UID order; null without an index.
+   */
+  keysField(prefix: string, path: string): unknown[][] | null {
+    return this.#st.index.keysField(prefix, path);
+  }
+
+  /**
+   * UIDs from `from` on whose key text is not stored (or not in the version `prefix`
+   * starts), in UID order; null without an index (ask each message then).
+   */
+  keysMissing(from: number, prefix: string): number[] | null {
+    return this.#st.index.keysMissing(from, prefix);
+  }
+
+  /**
+   * Below which UID every message's key text (of `version`) is stored, as recorded by
+   * setKeysDoneBelow after a complete pass; 0 when unknown. Messages are added above
+   * UIDNEXT, so a pass from there on finds the rest.
+   */
+  keysDoneBelow(version: number): number {
+    return this.#st.index.keysDoneBelow(version);
+  }
+
+  setKeysDoneBelow(version: number, uid: number): void {
+    this.#st.index.setKeysDoneBelow(version, uid);
+  }
+
+  /**
+   * A blob a layer above derives from the stored keys (the IMAP subject column), kept in
+   * the index until another UIDVALIDITY; null when there is none or no index.
+   */
+  keysBlob(): Uint8Array | null {
+    return this.#st.index.keysBlob();
+  }
+
+  putKeysBlob(bytes: Uint8Array): void {
+    this.#st.index.putKeysBlob(bytes);
   }
 
   /** Forgets stored key texts of messages no longer in the folder. */

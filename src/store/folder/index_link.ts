@@ -52,17 +52,6 @@ export class IndexLink {
     return { meta: null, summary: null };
   }
 
-  /** Every message row, or null without a (working) index. */
-  rows(): IndexRow[] | null {
-    if (!this.#index) return null;
-    try {
-      return this.#index.rows();
-    } catch (e) {
-      this.#failed(e);
-      return null;
-    }
-  }
-
   /** Message rows after UID `after` (a page), or null without a (working) index. */
   rowsAfter(after: number, limit: number): IndexRow[] | null {
     if (!this.#index) return null;
@@ -141,6 +130,7 @@ export class IndexLink {
    */
   keysByUid(after: number, limit: number): { rows: [number, string][]; done: boolean } {
     if (!this.#index) return { rows: [], done: true };
+    if (after === 0) this.#flush(); // a reader from the start sees every key put so far
     try {
       const rows = this.#index.keysByUid(after, limit);
       return { rows, done: rows.length < limit };
@@ -148,6 +138,67 @@ export class IndexLink {
       this.#failed(e);
       return { rows: [], done: true };
     }
+  }
+
+  /**
+   * A field of every stored key text of one version (index_db.ts keysField, pending keys
+   * written first), or null without a (working) index.
+   */
+  keysField(prefix: string, path: string): unknown[][] | null {
+    if (!this.#index) return null;
+    this.#flush();
+    try {
+      return this.#index.keysField(prefix, path);
+    } catch (e) {
+      this.#failed(e);
+      return null;
+    }
+  }
+
+  /** UIDs from `from` on without stored keys of that version; null without an index. */
+  keysMissing(from: number, prefix: string): number[] | null {
+    if (!this.#index) return null;
+    this.#flush();
+    try {
+      return this.#index.keysMissing(from, prefix);
+    } catch (e) {
+      this.#failed(e);
+      return null;
+    }
+  }
+
+  /**
+   * Below which UID every message had keys of `version` stored, as a layer above recorded
+   * it (setKeysDoneBelow); 0 when unknown. Gone with the rows (another UIDVALIDITY).
+   */
+  keysDoneBelow(version: number): number {
+    if (!this.#index) return 0;
+    try {
+      const at = this.#index.metaGet("keys_done_below");
+      return at !== undefined && this.#index.metaGet("keys_done_version") === version ? at : 0;
+    } catch (e) {
+      this.#failed(e);
+      return 0;
+    }
+  }
+
+  setKeysDoneBelow(version: number, uid: number): void {
+    this.tx((ix) => ix.setMeta({ keys_done_below: uid, keys_done_version: version }));
+  }
+
+  /** The keys blob (index_db.ts keysBlob), or null. */
+  keysBlob(): Uint8Array | null {
+    if (!this.#index) return null;
+    try {
+      return this.#index.keysBlob();
+    } catch (e) {
+      this.#failed(e);
+      return null;
+    }
+  }
+
+  putKeysBlob(bytes: Uint8Array): void {
+    this.tx((ix) => ix.putKeysBlob(bytes));
   }
 
   /** Drops stored keys of messages no longer in the folder (pending ones written first). */

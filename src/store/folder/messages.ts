@@ -15,14 +15,17 @@ import type { FolderSummary } from "./summary.ts";
  */
 interface Deferred {
   summary: FolderSummary;
-  rows: () => IndexRow[] | null;
   /** A page of rows after a UID (prefetch). */
   page: (after: number, limit: number) => IndexRow[] | null;
   lost: () => void;
   prefetching?: Promise<void>;
 }
 
-/** Rows read per page by prefetch (a few milliseconds each). */
+/**
+ * Rows read per page by prefetch (a few milliseconds each) and by a read at once: a page's
+ * rows die young, where 100,000 read in one go outlived the young generation and grew
+ * the process by twice their size.
+ */
 const PREFETCH_PAGE = 4000;
 
 export interface MessageEntry {
@@ -98,8 +101,7 @@ export class MessageTable {
   #ready(): void {
     const d = this.#deferred;
     if (!d) return;
-    const rows = d.rows();
-    this.#install(d, rows === null ? null : rows.map(entryOf));
+    this.#install(d, readEntries(d.page));
   }
 
   /**
@@ -212,6 +214,16 @@ export class MessageTable {
     return this.#byUid.get(uids[i]);
   }
 
+  /**
+   * Whether the message at position `i` of a UID snapshot is still here: by position while
+   * that snapshot is the current one (rows deferred by a summary start are not read), else
+   * by its UID.
+   */
+  present(uids: Uint32Array, i: number): boolean {
+    if (uids === this.#uids && i < this.#count) return true;
+    return this.byUid.has(uids[i]);
+  }
+
   /** The UIDs in order: `uids[0 .. count)`. Never changed in place below `count`. */
   snapshot(): { uids: Uint32Array<ArrayBuffer>; count: number } {
     return { uids: this.#uids, count: this.#count };
@@ -248,7 +260,10 @@ export class MessageTable {
   update(e: MessageEntry, changes: EntryChanges): void {
     this.#ready();
     this.#account(e, -1);
-    Object.assign(e, changes);
+    // The name last: it is kept only when not the canonical one for the new sub and flags.
+    const { name, ...rest } = changes;
+    Object.assign(e, rest);
+    if (name !== undefined) e.name = name;
     this.#account(e, 1);
   }
 
@@ -292,8 +307,76 @@ export class MessageTable {
   }
 }
 
+/** Every row as an entry, read a page at a time (null: the index failed). */
+export function readEntries(
+  page: (after: number, limit: number) => IndexRow[] | null,
+): MessageEntry[] | null {
+  const entries: MessageEntry[] = [];
+  for (let after = 0;;) {
+    const rows = page(after, PREFETCH_PAGE);
+    if (rows === null) return null;
+    for (const r of rows) entries.push(entryOf(r));
+    if (rows.length < PREFETCH_PAGE) return entries;
+    after = rows[rows.length - 1].uid;
+  }
+}
+
+/** The name a file has when nothing else renamed it: the base in new/, base:2,flags in cur/. */
+function canonicalName(sub: "new" | "cur", base: string, flags: string): string {
+  return sub === "cur" ? `${base}:2,${flags}` : base;
+}
+
+/**
+ * A message entry as the table keeps it: the file name is held only when it is not the
+ * canonical one (another program's name), so 100,000 entries do not each hold a second
+ * copy of their base name.
+ */
+class Entry implements MessageEntry {
+  readonly uid: number;
+  readonly base: string;
+  sub: "new" | "cur";
+  flags: string;
+  size: number;
+  internalDate: number | null;
+  modseq: number;
+  extra: unknown;
+  #odd: string | null = null;
+
+  constructor(e: MessageEntry) {
+    this.uid = e.uid;
+    this.base = e.base;
+    this.sub = e.sub;
+    this.flags = e.flags;
+    this.size = e.size;
+    this.internalDate = e.internalDate;
+    this.modseq = e.modseq;
+    this.extra = e.extra;
+    this.name = e.name;
+  }
+
+  get name(): string {
+    return this.#odd ?? canonicalName(this.sub, this.base, this.flags);
+  }
+
+  set name(name: string) {
+    this.#odd = name === canonicalName(this.sub, this.base, this.flags) ? null : name;
+  }
+
+  /** The name when it is not the canonical one (storedName without sorting flags again). */
+  get oddName(): string | null {
+    return this.#odd;
+  }
+}
+
+/** The entry the table keeps for these fields (see Entry). */
+export function newEntry(fields: MessageEntry): MessageEntry {
+  return new Entry(fields);
+}
+
 /** The file name to record: null when it is the canonical one for the flags. */
 export function storedName(e: MessageEntry): string | null {
+  // An entry's letters are sorted already: its own canonical name is fileNameFor's.
+  if (e instanceof Entry) return e.oddName;
   const canonical = e.sub === "cur" ? fileNameFor(e.base, e.flags) : e.base;
   return e.name === canonical ? null : e.name;
 }
@@ -312,7 +395,7 @@ export function rowOf(e: MessageEntry): IndexRow {
 }
 
 export function entryOf(r: IndexRow): MessageEntry {
-  return {
+  return newEntry({
     uid: r.uid,
     base: r.base,
     sub: r.sub,
@@ -323,5 +406,5 @@ export function entryOf(r: IndexRow): MessageEntry {
     internalDate: r.internalDate,
     modseq: r.modseq,
     extra: undefined,
-  };
+  });
 }

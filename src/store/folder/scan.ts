@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { eachParallel } from "../fsutil.ts";
 import { baseOf, parseFileName } from "../maildir_names.ts";
 import { mtimeOf, type ScanPlan, type Sub, SUBS } from "./dirs.ts";
-import { entryPath, type MessageEntry, rowOf, storedName } from "./messages.ts";
+import { entryPath, type MessageEntry, newEntry, rowOf, storedName } from "./messages.ts";
 import { assignUids, clearMessages, type FolderState, insertEntry, removeEntry } from "./state.ts";
 
 /** A message file as found: its directory and exact name. */
@@ -151,7 +151,7 @@ async function newEntries(
   const added: MessageEntry[] = [];
   for (const [base, f] of onDisk) {
     const parsed = parseFileName(f.name);
-    added.push({
+    added.push(newEntry({
       uid: assigned.get(base)!,
       base,
       sub: f.sub,
@@ -161,7 +161,7 @@ async function newEntries(
       internalDate: null,
       modseq,
       extra: undefined,
-    });
+    }));
   }
   await eachParallel(added.filter((e) => e.size < 0), async (e) => {
     try {

@@ -9,7 +9,7 @@ import type { DirMark, IndexMeta } from "./index_db.ts";
 import { decodeSummary, encodeSummary } from "./summary.ts";
 import { IndexLink } from "./index_link.ts";
 import { KeywordTable } from "./keywords.ts";
-import { entryOf, type MessageEntry, MessageTable } from "./messages.ts";
+import { type MessageEntry, MessageTable, readEntries } from "./messages.ts";
 import { ModSeqs } from "./modseq.ts";
 import { FolderUids } from "./uids.ts";
 import { UidListCache } from "./uidlist.ts";
@@ -54,12 +54,12 @@ export async function loadFolderState(st: FolderState, withIndex: boolean): Prom
   const list = (await st.uids.sync()) ?? await st.uids.create();
   st.uids.load(list);
   const meta = opened.meta?.uidValidity === list.uidValidity ? opened.meta : null;
-  const rows = meta ? st.index.rows() ?? [] : [];
+  const entries = meta ? readEntries((after, n) => st.index.rowsAfter(after, n)) ?? [] : [];
   clearMessages(st);
   st.modseqs.load(meta);
   if (!meta) return;
   st.dirs.load(meta.newDir, meta.curDir);
-  for (const r of rows) st.table.insert(entryOf(r));
+  for (const e of entries) st.table.insert(e);
   st.uids.cover(st.table.lastUid());
 }
 
@@ -81,7 +81,6 @@ async function startFromSummary(st: FolderState, meta: IndexMeta, bytes: Uint8Ar
   st.modseqs.load(meta);
   st.dirs.load(meta.newDir, meta.curDir);
   st.table.loadLazy(s, {
-    rows: () => st.index.rows(),
     page: (after, limit) => st.index.rowsAfter(after, limit),
     lost: () => st.dirs.reset(),
   });
