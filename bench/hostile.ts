@@ -13,6 +13,7 @@
  *
  *   deno run --allow-all bench/hostile.ts [--only name,name] [--clients 100] [--mib 25]
  *                                         [--rss-limit 3072] [--keep]
+ *                                         [--daemon-flags="--cpu-prof --cpu-prof-dir=DIR"]
  */
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -39,6 +40,9 @@ const { values } = parseArgs({
     mib: { type: "string", default: "25" },
     "rss-limit": { type: "string", default: "3072" },
     keep: { type: "boolean", default: false },
+    // Extra deno flags for the daemon, space-separated (profiling: "--cpu-prof
+    // --cpu-prof-dir=/tmp/prof"; the profile is written when the daemon exits).
+    "daemon-flags": { type: "string", default: "" },
   },
 });
 const only = values.only ? values.only.split(",") : null;
@@ -166,7 +170,15 @@ async function main(): Promise<void> {
   const confPath = join(base, "hostile.toml");
   await Deno.writeTextFile(confPath, formatConfig(config, { showSecrets: true }));
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", join(REPO, "main.ts"), "serve", "--conf", confPath],
+    args: [
+      "run",
+      "--allow-all",
+      ...values["daemon-flags"].split(" ").filter((f) => f !== ""),
+      join(REPO, "main.ts"),
+      "serve",
+      "--conf",
+      confPath,
+    ],
     env: { EXTREMAIL_ADMIN_PASSWORD: ADMIN_PASSWORD },
     stdin: "null",
     stdout: "null",
