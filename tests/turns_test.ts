@@ -2,9 +2,11 @@
  * Fair turns of the event loop (src/net/turns.ts, SPEC §7): long work of all sessions
  * shares one budget per turn, those waiting go on in the order they stopped, and work
  * that uses up the budget lets the loop go round before the next one goes on. Also the
- * DATA reader's part in it (src/smtp/data.ts): one append per slice of input, not per line.
+ * DATA reader's part in it (src/smtp/data.ts): one append per slice of input, not per line;
+ * and the connection buffer's growth (src/net/linebuffer.ts).
  */
 import { nextTurn, SLICE_MS, turnSpent } from "../src/net/turns.ts";
+import { LineBuffer } from "../src/net/linebuffer.ts";
 import { DataReader } from "../src/smtp/data.ts";
 import { assert, assertEquals } from "./helpers/assert.ts";
 
@@ -66,4 +68,19 @@ Deno.test("DATA reader: content without dots is appended once per slice, not per
   assertEquals(appended, [4, 5]);
   assert(reader.done);
   assertEquals(reader.size, slice.length + 9);
+});
+
+Deno.test("LineBuffer: past 64 KiB it grows in 64 KiB steps, lines intact", () => {
+  const buf = new LineBuffer();
+  const line = new TextEncoder().encode("y".repeat(1022) + "\r\n");
+  for (let i = 0; i < 128; i++) buf.push(line); // 128 KiB, as a connection's pause mark
+  assertEquals(buf.capacity, 128 * 1024);
+  for (let i = 0; i < 64; i++) buf.push(line); // and one 64 KiB read more
+  assertEquals(buf.capacity, 192 * 1024, "not doubled to 256 KiB");
+  let lines = 0;
+  for (let r = buf.nextLine(2000); r.kind === "line"; r = buf.nextLine(2000)) {
+    assertEquals(r.line.length, 1022);
+    lines++;
+  }
+  assertEquals(lines, 192);
 });

@@ -219,20 +219,26 @@ export class MessageSink {
     if (this.#discarded) return;
     const data = this.#mem.bytes();
     let spool = this.#spool;
+    const parts = [data];
     if (!spool) {
       const { path, file } = await this.#files.create(this.#label);
       spool = this.#spool = { path, file, returnPath: this.#returnPath, trace: this.#trace };
       if (this.#discarded) return await this.#removeSpool();
-      await file.write(concatBytes([this.#returnPath, this.#trace]));
+      parts.unshift(this.#returnPath, this.#trace);
     }
     this.#captureHead(data, final);
     const shared = spool.file.buffer;
-    if (this.#mem.isIn(shared)) await spool.file.writeBuffer(data.length);
-    else await spool.file.write(data);
+    if (this.#mem.isIn(shared)) {
+      await spool.file.writeBuffer(data.length);
+      this.#mem.clear();
+      return;
+    }
+    // The first spill (or a chunk that outgrew the shared buffer): through the shared buffer
+    // piece by piece, nothing else copied (the memory is not touched until this is done).
+    await writeThrough(spool.file, parts);
     // Spilled: from now on a chunk is collected in the buffer the writing thread shares
     // (it is not touched while a write is under way: readers await flush()).
-    if (this.#mem.isIn(shared)) this.#mem.clear();
-    else this.#mem = new ByteBuffer(shared, shared.length);
+    this.#mem = new ByteBuffer(shared, shared.length);
   }
 
   /**
@@ -293,6 +299,25 @@ export class MessageSink {
     await spool.file.close();
     await Deno.remove(spool.path).catch(() => {});
   }
+}
+
+/** Writes `parts` one after the other through `file`'s shared buffer, as full as it goes. */
+async function writeThrough(file: OffThreadFile, parts: Uint8Array[]): Promise<void> {
+  const buffer = file.buffer;
+  let used = 0;
+  for (const part of parts) {
+    for (let at = 0; at < part.length;) {
+      const n = Math.min(part.length - at, buffer.length - used);
+      buffer.set(part.subarray(at, at + n), used);
+      used += n;
+      at += n;
+      if (used === buffer.length) {
+        await file.writeBuffer(used);
+        used = 0;
+      }
+    }
+  }
+  if (used > 0) await file.writeBuffer(used);
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
