@@ -84,3 +84,21 @@ Deno.test("LineBuffer: past 64 KiB it grows in 64 KiB steps, lines intact", () =
   }
   assertEquals(lines, 192);
 });
+
+Deno.test("turns: one that asks again while resumed waits for the next turn", async () => {
+  let turns = 0;
+  let counting = true;
+  const tick = () => {
+    turns++;
+    if (counting) setTimeout(tick, 0);
+  };
+  setTimeout(tick, 0);
+  const seen: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    await nextTurn(); // little work each time: the budget is not what stops it
+    seen.push(turns);
+  }
+  counting = false;
+  await new Promise((r) => setTimeout(r, 5));
+  assert(seen[1] > seen[0] && seen[2] > seen[1], `resumed in the same turn: ${seen}`);
+});

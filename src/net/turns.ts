@@ -40,7 +40,9 @@ async function boundary(): Promise<void> {
   if (waiting.length === 0) return;
   resuming = true;
   turnStart = performance.now();
-  while (waiting.length > 0 && performance.now() - turnStart <= SLICE_MS) {
+  // Only those who were waiting when the turn began: one that asks again while resumed
+  // waits for the next turn, even with budget left.
+  for (let n = waiting.length; n > 0 && performance.now() - turnStart <= SLICE_MS; n--) {
     waiting.shift()!();
     await null;
   }
