@@ -8,17 +8,21 @@ import { formatConfig } from "../src/config/format.ts";
 import type { Config } from "../src/config/schema.ts";
 import { REPO } from "../tests/helpers/server.ts";
 
-/** Writes `config` to `<base>/<name>.toml` and starts `main.ts serve` on it. */
+/**
+ * Writes `config` to `<base>/<name>.toml` and starts `main.ts serve` on it; `denoFlags`
+ * go to `deno run` (e.g. `--cpu-prof`).
+ */
 export async function spawnDaemon(
   base: string,
   name: string,
   config: Config,
   adminPassword: string,
+  denoFlags: readonly string[] = [],
 ): Promise<Deno.ChildProcess> {
   const confPath = join(base, `${name}.toml`);
   await Deno.writeTextFile(confPath, formatConfig(config, { showSecrets: true }));
   return new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", join(REPO, "main.ts"), "serve", "--conf", confPath],
+    args: ["run", "--allow-all", ...denoFlags, join(REPO, "main.ts"), "serve", "--conf", confPath],
     env: { EXTREMAIL_ADMIN_PASSWORD: adminPassword },
     stdin: "null",
     stdout: "null",

@@ -13,6 +13,7 @@
  *
  *   deno run --allow-all bench/hostile.ts [--only name,name] [--clients 100] [--mib 25]
  *                                         [--rss-limit 3072] [--keep]
+ *                                         [--daemon-flags="--cpu-prof --cpu-prof-dir=DIR"]
  */
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -39,6 +40,9 @@ const { values } = parseArgs({
     mib: { type: "string", default: "25" },
     "rss-limit": { type: "string", default: "3072" },
     keep: { type: "boolean", default: false },
+    // Extra deno flags for the daemon, space-separated (profiling: "--cpu-prof
+    // --cpu-prof-dir=/tmp/prof"; the profile is written when the daemon exits).
+    "daemon-flags": { type: "string", default: "" },
   },
 });
 const only = values.only ? values.only.split(",") : null;
@@ -163,7 +167,13 @@ async function main(): Promise<void> {
     LogLevel: "warning",
     LogFile: join(base, "extremail.log"),
   };
-  const child = await spawnDaemon(base, "hostile", config, ADMIN_PASSWORD);
+  const child = await spawnDaemon(
+    base,
+    "hostile",
+    config,
+    ADMIN_PASSWORD,
+    values["daemon-flags"].split(" ").filter((f) => f !== ""),
+  );
   const pid = child.pid;
   const ports = { smtp, submission, pop3, imap, admin, imaps };
   let prober: Worker | null = null;

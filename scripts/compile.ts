@@ -28,6 +28,8 @@ const args = [
   `${repo}src/store/folder/dir_worker.ts`,
   "--include",
   `${repo}src/store/keys_worker.ts`,
+  "--include",
+  `${repo}src/store/spool_write_worker.ts`,
   ...Deno.args,
   `${repo}main.ts`,
 ];

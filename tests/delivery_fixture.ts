@@ -115,6 +115,7 @@ export async function fixture(overrides: Partial<Config> = {}): Promise<Fixture>
     dir,
     async close() {
       directory.close();
+      ctx.incoming.close();
       await Deno.remove(dir, { recursive: true });
     },
     async inbox(name, domain) {

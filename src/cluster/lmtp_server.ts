@@ -14,7 +14,6 @@ import type { UserRecord } from "../directory/records.ts";
 import { userLimit } from "../delivery/plan.ts";
 import * as R from "../delivery/replies.ts";
 import { MessageContent } from "../store/content.ts";
-import { writeAll } from "../store/fsutil.ts";
 
 const MAX_LINE = 4096;
 /** Message data up to this size is read into memory; larger goes to a file first. */
@@ -168,16 +167,16 @@ async function readChunk(
     while (left > 0) {
       const block = await conn.readBytes(Math.min(left, 256 * 1024));
       if (block === null) {
-        file.close();
+        await file.close();
         await Deno.remove(path).catch(() => {});
         return null;
       }
-      await writeAll(file, block);
+      await file.write(block);
       left -= block.length;
     }
-    file.close();
+    await file.close();
   } catch (e) {
-    file.close();
+    await file.close();
     await Deno.remove(path).catch(() => {});
     throw e;
   }

@@ -18,8 +18,8 @@ import { ByteBuffer } from "../message/byte_buffer.ts";
 import { type HeaderBlock, parseHeaderBlock } from "../message/header.ts";
 import { concatBytes } from "../message/header_rewrite.ts";
 import { type ContentPart, COPY_CHUNK, MessageContent, readSlice } from "../store/content.ts";
-import { writeAll } from "../store/fsutil.ts";
 import type { IncomingFiles } from "../store/incoming.ts";
+import type { OffThreadFile } from "../store/spool_writer.ts";
 
 /** A message growing past this many octets goes to a spool file (SPEC §7: 1 MiB at most). */
 export const MEMORY_LIMIT = 256 * 1024;
@@ -35,7 +35,7 @@ const EMPTY = new Uint8Array(0);
 /** The spool file of a message, as MessageSink wrote it: `returnPath`, `trace`, message. */
 interface SpoolFile {
   path: string;
-  file: Deno.FsFile;
+  file: OffThreadFile;
   returnPath: Uint8Array;
   trace: Uint8Array;
 }
@@ -142,7 +142,7 @@ export class ReceivedMessage {
     if (!spool || this.#gone) return;
     this.#gone = true;
     await this.#synced?.catch(() => {});
-    closeQuietly(spool.file);
+    await spool.file.close();
     await Deno.remove(spool.path).catch(() => {});
   }
 }
@@ -219,18 +219,26 @@ export class MessageSink {
     if (this.#discarded) return;
     const data = this.#mem.bytes();
     let spool = this.#spool;
+    const parts = [data];
     if (!spool) {
       const { path, file } = await this.#files.create(this.#label);
       spool = this.#spool = { path, file, returnPath: this.#returnPath, trace: this.#trace };
       if (this.#discarded) return await this.#removeSpool();
-      await writeAll(file, concatBytes([this.#returnPath, this.#trace]));
+      parts.unshift(this.#returnPath, this.#trace);
     }
     this.#captureHead(data, final);
-    await writeAll(spool.file, data);
-    if (this.#mem.length > WRITE_CHUNK + FEED_SLICE) {
-      // Spilled: from now on only a chunk is held, in a buffer of that size.
-      this.#mem = new ByteBuffer(WRITE_CHUNK + FEED_SLICE, WRITE_CHUNK + FEED_SLICE);
-    } else this.#mem.clear();
+    const shared = spool.file.buffer;
+    if (this.#mem.isIn(shared)) {
+      await spool.file.writeBuffer(data.length);
+      this.#mem.clear();
+      return;
+    }
+    // The first spill (or a chunk that outgrew the shared buffer): through the shared buffer
+    // piece by piece, nothing else copied (the memory is not touched until this is done).
+    await writeThrough(spool.file, parts);
+    // Spilled: from now on a chunk is collected in the buffer the writing thread shares
+    // (it is not touched while a write is under way: readers await flush()).
+    this.#mem = new ByteBuffer(shared, shared.length);
   }
 
   /**
@@ -288,19 +296,32 @@ export class MessageSink {
     const spool = this.#spool;
     if (!spool) return;
     this.#spool = null;
-    closeQuietly(spool.file);
+    await spool.file.close();
     await Deno.remove(spool.path).catch(() => {});
   }
+}
+
+/** Writes `parts` one after the other through `file`'s shared buffer, as full as it goes. */
+async function writeThrough(file: OffThreadFile, parts: Uint8Array[]): Promise<void> {
+  const buffer = file.buffer;
+  let used = 0;
+  for (const part of parts) {
+    for (let at = 0; at < part.length;) {
+      const n = Math.min(part.length - at, buffer.length - used);
+      buffer.set(part.subarray(at, at + n), used);
+      used += n;
+      at += n;
+      if (used === buffer.length) {
+        await file.writeBuffer(used);
+        used = 0;
+      }
+    }
+  }
+  if (used > 0) await file.writeBuffer(used);
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
-}
-
-function closeQuietly(file: Deno.FsFile): void {
-  try {
-    file.close();
-  } catch { /* closed already */ }
 }

@@ -8,8 +8,8 @@
 import { CrlfStream, toCrlf } from "../message/line_endings.ts";
 import type { Connection } from "../net/connection.ts";
 import { MessageContent } from "../store/content.ts";
-import { writeAll } from "../store/fsutil.ts";
 import type { IncomingFiles } from "../store/incoming.ts";
+import type { OffThreadFile } from "../store/spool_writer.ts";
 import type { SpooledLiteral, Token } from "./parser.ts";
 
 /** APPEND literals larger than this go to a file instead of memory. */
@@ -31,7 +31,7 @@ export async function spoolLiteral(
   size: number,
   label: string,
 ): Promise<SpoolResult> {
-  let target: { path: string; file: Deno.FsFile } | null = null;
+  let target: { path: string; file: OffThreadFile } | null = null;
   let error: Error | null = null;
   try {
     target = await files.create(label);
@@ -58,7 +58,7 @@ export async function spoolLiteral(
       if (error || !target) continue; // read to its end all the same
       try {
         const out = crlf.push(buf.subarray(0, n));
-        await writeAll(target.file, out);
+        await target.file.write(out);
         written += out.length;
       } catch (e) {
         error = e as Error;
@@ -71,15 +71,13 @@ export async function spoolLiteral(
     throw e;
   }
   if (error || !target) return { kind: "failed", error: error ?? new Error("no file") };
-  target.file.close();
+  await target.file.close();
   return { kind: "stored", literal: { path: target.path, size: written } };
 }
 
-async function drop(target: { path: string; file: Deno.FsFile } | null): Promise<void> {
+async function drop(target: { path: string; file: OffThreadFile } | null): Promise<void> {
   if (!target) return;
-  try {
-    target.file.close();
-  } catch { /* closed already */ }
+  await target.file.close();
   await Deno.remove(target.path).catch(() => {});
 }
 

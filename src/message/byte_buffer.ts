@@ -7,10 +7,20 @@ export class ByteBuffer {
   #len = 0;
   readonly #softMax: number;
 
-  /** `softMax`: growing by doubling stops there (more only when one append needs it). */
-  constructor(initial = 16384, softMax = Infinity) {
-    this.#buf = new Uint8Array(Math.max(256, initial));
+  /**
+   * `softMax`: growing by doubling stops there (more only when one append needs it).
+   * `initial` may be the memory to use (a spool file's buffer shared with the thread that
+   * writes it, store/spool_writer.ts): the content is collected in place until it needs
+   * more room, then it moves to a buffer of its own.
+   */
+  constructor(initial: number | Uint8Array = 16384, softMax = Infinity) {
+    this.#buf = typeof initial === "number" ? new Uint8Array(Math.max(256, initial)) : initial;
     this.#softMax = softMax;
+  }
+
+  /** Whether the content is still in `memory` (the buffer given to the constructor). */
+  isIn(memory: Uint8Array): boolean {
+    return this.#buf === memory;
   }
 
   get length(): number {

@@ -14,6 +14,12 @@ export type LineResult =
 const CR = 13, LF = 10;
 /** An empty buffer larger than this is replaced by a small one (shrinkIfEmpty). */
 const SHRINK_ABOVE = 64 * 1024;
+/**
+ * From this size up to 1 MiB the buffer grows in steps of it instead of doubling: a
+ * connection streaming a message holds up to its pause mark (128 KiB) and one 64 KiB read,
+ * which doubling made 256 KiB; 100 such connections held 6 MiB more than they used.
+ */
+const GROW_STEP = 64 * 1024;
 
 export class LineBuffer {
   // Small to start: thousands of idle IMAP sessions each hold one; it doubles on demand.
@@ -25,6 +31,11 @@ export class LineBuffer {
 
   get buffered(): number {
     return this.#end - this.#start;
+  }
+
+  /** Octets of memory held (tests: how the buffer grows). */
+  get capacity(): number {
+    return this.#buf.length;
   }
 
   /**
@@ -45,7 +56,10 @@ export class LineBuffer {
       if (need <= this.#buf.length && this.#start > 0) {
         this.#buf.copyWithin(0, this.#start, this.#end);
       } else {
-        const bigger = new Uint8Array(Math.max(need, this.#buf.length * 2));
+        const stepped = this.#buf.length >= GROW_STEP && need <= 16 * GROW_STEP;
+        const bigger = new Uint8Array(
+          stepped ? Math.ceil(need / GROW_STEP) * GROW_STEP : Math.max(need, this.#buf.length * 2),
+        );
         bigger.set(this.#buf.subarray(this.#start, this.#end));
         this.#buf = bigger;
       }

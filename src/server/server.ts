@@ -232,6 +232,7 @@ export async function startServer(
       await ctx.peers.close();
       // Folder indexes are written and marked clean (their HIGHESTMODSEQ stays exact).
       await store.close().catch((e) => logger.warn(`closing folder indexes: ${e}`));
+      incoming.close(); // the thread that writes files of transfers
       await directory.close();
       logger.info("stopped");
       resolveStopped();

@@ -56,19 +56,25 @@ export class DataReader<Sink extends ByteSink = ByteBuffer> implements ContentPr
   feed(input: Uint8Array): number {
     const n = input.length;
     let i = 0;
+    // Content from `run` to `i` is stored in one piece when the run ends (a dot to remove,
+    // the end of data or of the input): one append per slice of input, not per line.
+    let run = 0;
     let nextCr = -2; // cached position of the next CR at or after i (-1: none left)
     while (i < n && !this.done) {
       if (this.#atLineStart) {
         if (input[i] === DOT) {
-          if (i + 1 >= n) return i;
+          if (i + 1 >= n) return this.#store(input, run, i);
           if (input[i + 1] === CR) {
-            if (i + 2 >= n) return i;
+            if (i + 2 >= n) return this.#store(input, run, i);
             if (input[i + 2] === LF) {
               this.done = true; // RFC 5321 4.1.1.4: CRLF.CRLF ends the mail data
+              this.#store(input, run, i);
               return i + 3;
             }
           }
+          this.#store(input, run, i);
           i++; // RFC 5321 4.5.2: the first of a line's leading dots is removed
+          run = i;
         }
         this.#atLineStart = false;
         this.#lineLen = 0;
@@ -77,13 +83,14 @@ export class DataReader<Sink extends ByteSink = ByteBuffer> implements ContentPr
       if (lf < 0) {
         // A partial line: hold it back until its end arrives, unless it is long.
         const end = input[n - 1] === CR ? n - 1 : n;
-        if (end - i < HOLD_LIMIT && this.#lineLen + end - i <= MAX_TEXT_LINE) return i;
+        if (end - i < HOLD_LIMIT && this.#lineLen + end - i <= MAX_TEXT_LINE) {
+          return this.#store(input, run, i);
+        }
         if (nextCr !== -1 && nextCr < i) nextCr = input.indexOf(CR, i);
         if (nextCr >= 0 && nextCr < end) this.bareNewline = true;
         this.#lineLen += end - i;
         if (this.#lineLen > MAX_TEXT_LINE) this.lineTooLong = true;
-        this.#store(input, i, end);
-        return end;
+        return this.#store(input, run, end);
       }
       const crlf = lf > i && input[lf - 1] === CR;
       const contentEnd = crlf ? lf - 1 : lf;
@@ -91,22 +98,24 @@ export class DataReader<Sink extends ByteSink = ByteBuffer> implements ContentPr
       if (!crlf || (nextCr >= 0 && nextCr < contentEnd)) this.bareNewline = true;
       this.#lineLen += contentEnd - i;
       if (this.#lineLen > MAX_TEXT_LINE) this.lineTooLong = true;
-      this.#store(input, i, lf + 1);
       i = lf + 1;
       // Only CRLF ends a line; after a bare LF we are still inside the same line.
       if (crlf) this.#atLineStart = true;
       else this.#lineLen += 1;
     }
-    return i;
+    return this.#store(input, run, i);
   }
 
-  #store(input: Uint8Array, from: number, to: number): void {
+  /** Stores `input[from, to)` as content; returns `to` (where reading stopped). */
+  #store(input: Uint8Array, from: number, to: number): number {
     const len = to - from;
+    if (len === 0) return to;
     this.size += len;
     if (this.#maxSize > 0 && this.size > this.#maxSize) {
       this.tooLarge = true;
-      return;
+      return to;
     }
     this.body.append(input.subarray(from, to));
+    return to;
   }
 }

@@ -18,6 +18,7 @@ import type {
 } from "../delivery/types.ts";
 import { log, type Logger } from "../log.ts";
 import { type Connection, LineTooLongError } from "../net/connection.ts";
+import { nextTurn, turnSpent } from "../net/turns.ts";
 import type { ServerContext } from "../server/context.ts";
 import { type Command, parseCommandLine } from "./command.ts";
 import type { MessageSink, ReceivedMessage } from "../delivery/incoming.ts";
@@ -91,8 +92,6 @@ const LF = 10;
  * connection then takes no further command until the client reads them (SPEC §7).
  */
 const FLUSH_THRESHOLD = 16 * 1024;
-/** Pipelined commands run at most this long (ms) before other sessions get a turn. */
-const SLICE_MS = 5;
 
 export class SmtpSession {
   readonly info: SessionInfo;
@@ -210,7 +209,6 @@ export class SmtpSession {
   }
 
   async #loop(): Promise<void> {
-    let sliceStart = performance.now();
     while (!this.closing && !this.conn.closed) {
       if (this.#goodbyePending) {
         this.#sayGoodbye();
@@ -219,13 +217,12 @@ export class SmtpSession {
       // RFC 2920 3.1: reply in batches, but never wait on the client with replies held.
       const pipelined = this.conn.peekInput().indexOf(LF) >= 0;
       if (this.#outLength >= FLUSH_THRESHOLD || !pipelined) this.flush();
-      // SPEC §7: a flood of pipelined commands is served in slices of the event loop, so
-      // other sessions' replies never wait behind it.
-      if (!pipelined) sliceStart = performance.now();
-      else if (performance.now() - sliceStart > SLICE_MS) {
+      // SPEC §7: a flood of pipelined commands is served in slices of the event loop's
+      // turns, shared with every other session's (net/turns.ts), so that their replies
+      // never wait behind it.
+      if (pipelined && turnSpent()) {
         this.flush();
-        await new Promise((r) => setTimeout(r, 0));
-        sliceStart = performance.now();
+        await nextTurn();
       }
       let line: { line: Uint8Array; bareLf: boolean } | null;
       this.#waitingForCommand = true;

@@ -10,6 +10,7 @@ import { FEED_SLICE, type MessageSink, type ReceivedMessage } from "../delivery/
 import type { SmtpReply } from "../delivery/types.ts";
 import { LineChecker } from "../message/line_endings.ts";
 import type { Connection } from "../net/connection.ts";
+import { nextTurn, turnSpent } from "../net/turns.ts";
 import { newQueueId } from "../queue/id.ts";
 import { parseBdat } from "./command.ts";
 import { type ContentProblems, DataReader } from "./data.ts";
@@ -79,6 +80,8 @@ export async function readData(
   sink: FlushingSink,
 ): Promise<boolean> {
   for (;;) {
+    // SPEC §7: many messages streaming in at once share the event loop's turns.
+    if (conn.bufferedInput > 0 && turnSpent()) await nextTurn();
     const view = conn.peekInput();
     if (view.length > 0) {
       const slice = view.length > FEED_SLICE ? view.subarray(0, FEED_SLICE) : view;
@@ -165,6 +168,7 @@ async function readChunk(
 ): Promise<boolean> {
   let remaining = n;
   while (remaining > 0) {
+    if (conn.bufferedInput > 0 && turnSpent()) await nextTurn();
     const view = conn.peekInput();
     if (view.length > 0) {
       const k = Math.min(view.length, remaining, FEED_SLICE);

@@ -4,14 +4,18 @@
  * Maildirs, so a finished one can be hard-linked into a mailbox instead of copied.
  * Each is removed by its owner when the transfer ends (delivered, refused, aborted);
  * whatever is left at start-up belongs to a process that died and is removed then.
+ * They are written on a thread of their own (spool_writer.ts): a file write holds the
+ * thread that makes it, and the event loop serves every session.
  */
 import { join } from "node:path";
 import { ensureDirDurable } from "./fsutil.ts";
+import { type OffThreadFile, SpoolWriter } from "./spool_writer.ts";
 
 export class IncomingFiles {
   readonly dir: string;
   #ready: Promise<void> | null = null;
   #serial = 0;
+  readonly #writer = new SpoolWriter();
 
   constructor(dirBase: string) {
     this.dir = join(dirBase, "incoming");
@@ -37,12 +41,17 @@ export class IncomingFiles {
   }
 
   /** A new, empty file for one transfer (`label`: the queue id or session id, for admins). */
-  async create(label: string): Promise<{ path: string; file: Deno.FsFile }> {
+  async create(label: string): Promise<{ path: string; file: OffThreadFile }> {
     await this.#init();
     const name = `${label.replace(/[^A-Za-z0-9]/g, "")}.${Deno.pid}.${++this.#serial}`;
     const path = join(this.dir, name);
-    const file = await Deno.open(path, { read: true, write: true, createNew: true, mode: 0o600 });
+    const file = await this.#writer.create(path, 0o600);
     return { path, file };
+  }
+
+  /** Stops the writing thread (server shutdown, tests); files still open are closed. */
+  close(): void {
+    this.#writer.close();
   }
 
   /** Names of the files present (tests, the admin's view of transfers in progress). */

@@ -154,6 +154,7 @@ export async function startQueueHarness(
     async close() {
       await queue.stop();
       directory.close();
+      ctx.incoming.close();
       if (!opts.dirBase) await Deno.remove(dirBase, { recursive: true }).catch(() => {});
     },
   };
