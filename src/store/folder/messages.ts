@@ -4,7 +4,7 @@
  * Every change to an entry goes through here so the counters stay right; the entries
  * as index rows are here too.
  */
-import { setImmediate } from "node:timers";
+import { yieldToEventLoop } from "../fsutil.ts";
 import { fileNameFor } from "../maildir_names.ts";
 import type { IndexRow } from "./index_db.ts";
 import type { FolderSummary } from "./summary.ts";
@@ -121,7 +121,7 @@ export class MessageTable {
         for (const r of page) entries.push(entryOf(r));
         if (page.length < PREFETCH_PAGE) break;
         after = page[page.length - 1].uid;
-        await new Promise<void>((resolve) => setImmediate(resolve));
+        await yieldToEventLoop();
       }
       if (this.#deferred === d) this.#install(d, entries);
     })();
