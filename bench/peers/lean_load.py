@@ -60,8 +60,8 @@ class Conn:
                 self.data[:n] = self.view[self.start:self.end]
             self.start, self.end = 0, n
         if self.end == len(self.data):
+            self.view.release()  # a bytearray with a view on it cannot grow
             self.data.extend(bytes(len(self.data)))
-            self.view.release()
             self.view = memoryview(self.data)
         got = self.sock.recv_into(self.view[self.end:])
         if got == 0:
@@ -98,7 +98,7 @@ class Conn:
 
 def pop3_status(conn, what):
     upto = conn.line_end()
-    if conn.data[conn.start:conn.start + 3] != b"+OK":
+    if not conn.data.startswith(b"+OK", conn.start, upto):
         raise RuntimeError(f"{what}: {conn.take(upto).decode('latin-1').strip()}")
     conn.start = upto
 
@@ -109,7 +109,7 @@ def pop3_body(conn, keep=False):
     # The status line's CRLF is consumed, so an empty body is a bare ".\r\n".
     while conn.end - conn.start < 3:
         conn.fill()
-    if conn.data[conn.start:conn.start + 3] == b".\r\n":
+    if conn.data.startswith(b".\r\n", conn.start):
         conn.start += 3
         return 0, b""
     at = conn.start
