@@ -21,6 +21,7 @@ Commands stay lock-step, one at a time per session: nothing is pipelined.
 Output lines are those of the shared scripts, so bench:peers parses either.
 """
 import argparse
+import ipaddress
 import os
 import pickle
 import re
@@ -433,7 +434,6 @@ def main():
     ap.add_argument("--search-text", default="report")
     args = ap.parse_args()
     for info in socket.getaddrinfo(args.host, args.port, proto=socket.IPPROTO_TCP):
-        import ipaddress
         if not ipaddress.ip_address(info[4][0].split("%")[0]).is_loopback:
             sys.exit(f"refusing non-loopback target {args.host}")
     if args.protocol == "pop3":
