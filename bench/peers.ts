@@ -8,7 +8,10 @@
  *
  * The loads are the shared Python generators in ../shared/bench (or $SHARED_DIR/bench):
  * smtp_ingest.py (4 and 16 connections), Postfix's smtp-source (4 and 16 sessions, one
- * connection per message), pop3_retr.py, imap_fetch.py, after seeding the
+ * connection per message), pop3_retr.py, imap_fetch.py (or, by default, the same POP3
+ * and IMAP sessions from peers/lean_load.py, a client that costs less per command and
+ * so leaves the servers to set the rate; --client shared selects the shared scripts),
+ * after seeding the
  * read mailboxes of both servers with seed_imap.py (identical mail, seed 42). Postfix and
  * Dovecot are installed with apt-get when missing (root only) and run by peers.sh
  * (loopback only, default_transport=error); they are stopped afterwards if this run
@@ -52,6 +55,10 @@ const HELP = `bench:peers: the same loads against eXtremail and Postfix/Dovecot,
   --idle N           idle IMAP sessions held open for the memory figure (default 1000;
                      Dovecot is measured with at most 90, its default process_limit is 100)
   --targets LIST     ours,peer (default both)
+  --client NAME      POP3/IMAP load generator: lean (default; bench/peers/lean_load.py,
+                     one process per session, the same commands and checks) or shared
+                     (pop3_retr.py and imap_fetch.py from the shared bench directory,
+                     threads; their GIL and per-call allocations cap both servers)
   --messages N       messages per seeded mailbox (default 2000, seed 42)
   --seed-direct      seed our mailboxes with MailStore.deliver (same messages, CRLF) instead
                      of IMAP APPEND; also the automatic fallback when APPEND fails
@@ -80,6 +87,7 @@ const { values: opt } = parseArgs({
     only: { type: "string", default: ALL_GROUPS.join(",") },
     idle: { type: "string", default: "1000" },
     targets: { type: "string", default: "ours,peer" },
+    client: { type: "string", default: "lean" },
     messages: { type: "string", default: "2000" },
     keep: { type: "boolean", default: false },
     "seed-direct": { type: "boolean", default: false },
@@ -104,12 +112,14 @@ const groups = opt.only.split(",").map((s) => s.trim().toLowerCase()).filter(Boo
 for (const g of groups) if (!ALL_GROUPS.includes(g)) usage(`unknown --only item "${g}"`);
 const targets = opt.targets.split(",").map((s) => s.trim().toLowerCase()) as Target[];
 for (const t of targets) if (t !== "ours" && t !== "peer") usage(`unknown --targets item "${t}"`);
+if (opt.client !== "lean" && opt.client !== "shared") usage("--client must be lean or shared");
 const want = (g: Group) => groups.includes(g);
 const useOurs = targets.includes("ours");
 const usePeer = targets.includes("peer");
 
 const SHARED = resolve(Deno.env.get("SHARED_DIR") || join(REPO, "..", "shared"));
 const BENCH = join(SHARED, "bench");
+const LEAN_LOAD = join(REPO, "bench/peers/lean_load.py");
 
 const T0 = Date.now();
 const say = (s: string) => {
@@ -135,6 +145,8 @@ interface Load {
   peerName: string;
   /** A Python generator in the shared bench directory, run with `args`... */
   script: string;
+  /** ...or, with --client lean, lean_load.py with this protocol and the same `args`... */
+  lean?: "pop3" | "imap";
   args: (t: Target) => string[];
   /** ...or a load run some other way (smtp-source). */
   command?: (t: Target) => Promise<ProcResult>;
@@ -219,6 +231,7 @@ const LOADS: Load[] = [
     volume: /^retrieved (\d+ messages, \d+ octets)/m,
     peerName: "dovecot",
     script: "pop3_retr.py",
+    lean: "pop3",
     args: (t) => [
       "--port",
       String(t === "ours" ? ours!.ports.pop3 : PEER_PORTS.pop3),
@@ -254,6 +267,7 @@ const LOADS: Load[] = [
     volume: /^\d+ ops in [\d.]+ s; (\d+ message bodies, \d+ octets)/m,
     peerName: "dovecot",
     script: "imap_fetch.py",
+    lean: "imap",
     args: (t) => [
       "--port",
       String(t === "ours" ? ours!.ports.imap : PEER_PORTS.imap),
@@ -683,7 +697,13 @@ async function idleFigure(): Promise<void> {
 async function runOnce(load: Load, t: Target, label: string): Promise<ProcResult | string> {
   const why = await unavailable(t, load.group as "smtp" | "pop3" | "imap");
   if (why) return why;
-  const r = load.command ? await load.command(t) : await python(load.script, load.args(t));
+  const r = load.command
+    ? await load.command(t)
+    : load.lean && opt.client === "lean"
+    ? await run("python3", [LEAN_LOAD, load.lean, "--host", "127.0.0.1", ...load.args(t)], {
+      timeoutMs: 900_000,
+    })
+    : await python(load.script, load.args(t));
   checkAborted();
   const last = r.stdout.trim().split("\n").pop() ?? "";
   say(`${label} ${t}: ${r.code === 0 ? last : `FAILED (${failureReason(r)})`}`);
@@ -822,7 +842,9 @@ function range(first: number, count: number): number[] {
 console.log(
   `bench:peers: ${exitCode === 130 ? "INTERRUPTED, partial results; " : ""}` +
     `${ROUNDS} measured rounds (median), ratio = ours/peer; peer = Postfix for SMTP, ` +
-    `Dovecot for POP3/IMAP${seedNote ? `; ${seedNote}` : ""}`,
+    `Dovecot for POP3/IMAP, POP3/IMAP client ${
+      opt.client === "lean" ? "lean_load.py" : "pop3_retr.py/imap_fetch.py"
+    }${seedNote ? `; ${seedNote}` : ""}`,
 );
 printTable();
 console.log(headline());

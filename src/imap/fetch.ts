@@ -13,7 +13,13 @@ import { parseSequenceSet, resolveRanges } from "./args.ts";
 import { type CommandSpec, SELECTED } from "./command_table.ts";
 import { vanishedEarlier } from "./condstore.ts";
 import { needsBytes, parseFetchItems, parseModifiers, setsSeen } from "./fetch_items.ts";
-import { renderMessage, type RenderOptions, renderSimple } from "./fetch_render.ts";
+import {
+  isWholeBody,
+  renderMessage,
+  type RenderOptions,
+  renderSimple,
+  renderWholeInPlace,
+} from "./fetch_render.ts";
 import { MessageData } from "./msgcache.ts";
 import type { Token } from "./parser.ts";
 import { parsePreviewModifiers } from "./preview.ts";
@@ -71,6 +77,10 @@ const fetchCommand: CommandSpec = {
       hasFlags: has("FLAGS"),
       simple: !wantSeen && items.every((i) => ["FLAGS", "UID", "MODSEQ"].includes(i.kind)),
     };
+    // The label of a lone BODY[] / BODY.PEEK[] (renderWholeInPlace), else "".
+    const wholeBody = items.length === 1 && isWholeBody(items[0]) && "label" in items[0]
+      ? items[0].label
+      : "";
     let missing = 0;
     let seenChanged = false;
     for (const [first, last] of runs) {
@@ -107,6 +117,14 @@ const fetchCommand: CommandSpec = {
         }
         // Keywords another session added are announced first (RFC 3501 §7.2.6).
         if (opts.hasFlags || wantSeen) s.out.text(view.announceKeywords());
+        // One message's BODY[] (a client fetching messages one by one): read in place.
+        if (
+          wholeBody && batch.length === 1 && !seenNow.has(batch[0].uid) &&
+          renderWholeInPlace(s, batch[0], new MessageData(folder, batch[0].entry), wholeBody, opts)
+        ) {
+          if (s.out.full) await s.out.flush();
+          continue;
+        }
         const data = needData ? batch.map((b) => new MessageData(folder, b.entry)) : null;
         if (data && (loadBytes || loadStructure)) {
           // Large messages are not read ahead: what is asked of them comes from the file.

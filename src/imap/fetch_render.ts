@@ -12,7 +12,7 @@ import { MessageData } from "./msgcache.ts";
 import { objectIdOf } from "./objectid.ts";
 import { previewValue, saveDateValue } from "./preview.ts";
 import { largeSection } from "./fetch_large.ts";
-import { sendRange } from "./message_file.ts";
+import { readSmallInto, sendRange, SYNC_READ_LIMIT } from "./message_file.ts";
 import type { Session } from "./session.ts";
 
 export interface RenderOptions {
@@ -51,6 +51,43 @@ export function renderSimple(
   }
   if (opts.modseq && !opts.hasModseq) line += `${first ? "" : " "}MODSEQ (${e.modseq})`;
   return line + ")\r\n";
+}
+
+/** BODY[] or BODY.PEEK[], whole (no partial): the message as stored (RFC 3501 §6.4.5). */
+export function isWholeBody(item: FetchItem): boolean {
+  return item.kind === "SECTION" && item.section.part.length === 0 &&
+    item.section.text === "" && item.offset === undefined;
+}
+
+/**
+ * The response for a FETCH of BODY[] alone (isWholeBody) of a small message served as
+ * stored, with the file read straight into the output buffer: no buffer of its own and
+ * no copy (a client fetching a mailbox message by message). The same response as
+ * renderMessage; false, with nothing queued, when the message does not qualify (not in
+ * the structure cache yet, large, bare LFs) or its file was renamed meanwhile: then
+ * renderMessage answers.
+ */
+export function renderWholeInPlace(
+  s: Session,
+  msg: { seq: number; uid: number; entry: MessageEntry },
+  d: MessageData,
+  label: string,
+  opts: RenderOptions,
+): boolean {
+  const { seq, uid, entry } = msg;
+  const size = entry.size;
+  if (size > SYNC_READ_LIMIT || !d.servedAsStored) return false;
+  // As renderMessage: UID first for UID FETCH, MODSEQ last once CONDSTORE is on.
+  const uidItem = opts.byUid && !opts.hasUid ? `UID ${uid} ` : "";
+  const prefix = `* ${seq} FETCH (${uidItem}${label} {${size}}\r\n`;
+  const suffix = opts.modseq && !opts.hasModseq ? ` MODSEQ (${entry.modseq}))\r\n` : ")\r\n";
+  const path = s.view!.folder.filePath(entry);
+  return s.out.literalInPlace(
+    prefix,
+    size,
+    (buf, at) => readSmallInto(path, size, buf, at),
+    suffix,
+  );
 }
 
 /**

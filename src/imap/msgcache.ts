@@ -197,6 +197,15 @@ export class MessageData {
     return b && this.#accept(b);
   }
 
+  /**
+   * The index or memory knows the file is served as it is stored (CRLF line endings,
+   * the size recorded): its bytes can go out straight from the file, unparsed.
+   */
+  get servedAsStored(): boolean {
+    const c = this.#lookup();
+    return c !== undefined && !c.crlf && c.size === this.entry.size;
+  }
+
   /** The file's bytes read: served form, and the structure parsed when not yet known. */
   #accept(read: Uint8Array): Uint8Array {
     let b = read;

@@ -9,15 +9,28 @@ import { allocReply } from "../net/outbuf.ts";
 import { ResponseBuilder } from "./wire.ts";
 /** Flush early past this many buffered bytes. */
 const HIGH_WATER = 1 << 20;
+/**
+ * Room left after a message read in place (literalInPlace) for what follows it in the
+ * same write: the response's close, the tagged reply, a few untagged updates.
+ */
+const TAIL_ROOM = 256;
+const encoder = new TextEncoder();
 
 export class Outbox {
   #builder = new ResponseBuilder();
   #text = "";
+  /**
+   * The last buffer queued, still with room (literalInPlace): text queued after it is
+   * encoded into that room, so a FETCH of one message and its tagged reply go out as one
+   * buffer without being joined (copied) first. `#used` octets of it are queued.
+   */
+  #open: Uint8Array | null = null;
+  #used = 0;
 
   constructor(readonly conn: Connection) {}
 
   get pending(): number {
-    return this.#builder.length + this.#text.length;
+    return this.#builder.length + this.#used + this.#text.length;
   }
 
   /** Queues response text (ASCII or UTF-8). */
@@ -28,13 +41,54 @@ export class Outbox {
   /** Queues raw bytes (literal contents: message data as stored). */
   bytes(b: Uint8Array): void {
     this.#closeText();
+    this.#seal();
     this.#builder.add(b);
   }
 
+  /**
+   * Queues `prefix`, then `size` octets that `read(buf, at)` puts straight into the
+   * output buffer at `at` (a message file read in place: no buffer of its own, no copy),
+   * then `suffix`; prefix and suffix are ASCII. `read` gets `size + 1` octets of room
+   * and returns false when it could not read exactly `size`: then nothing is queued.
+   */
+  literalInPlace(
+    prefix: string,
+    size: number,
+    read: (buf: Uint8Array, at: number) => boolean,
+    suffix: string,
+  ): boolean {
+    const buf = allocReply(prefix.length + size + 1 + suffix.length + TAIL_ROOM);
+    const at = writeAscii(buf, 0, prefix);
+    if (!read(buf, at)) return false;
+    this.#closeText();
+    this.#seal();
+    this.#open = buf;
+    this.#used = writeAscii(buf, at + size, suffix);
+    return true;
+  }
+
   #closeText(): void {
-    if (this.#text.length === 0) return;
-    this.#builder.add(this.#text);
+    const text = this.#text;
+    if (text.length === 0) return;
     this.#text = "";
+    if (this.#open) {
+      // Into the open buffer's room when it fits whole (it usually does: a tagged reply).
+      const r = encoder.encodeInto(text, this.#open.subarray(this.#used));
+      if (r.read === text.length) {
+        this.#used += r.written;
+        return;
+      }
+      this.#seal();
+    }
+    this.#builder.add(text);
+  }
+
+  /** The open buffer joins the queued chunks as it is; text goes after it from now on. */
+  #seal(): void {
+    if (!this.#open) return;
+    this.#builder.add(this.#open.subarray(0, this.#used));
+    this.#open = null;
+    this.#used = 0;
   }
 
   /** The batch has grown large enough to be sent now (inside long FETCH responses). */
@@ -59,6 +113,7 @@ export class Outbox {
    */
   flushNow(): false | Promise<void> {
     this.#closeText();
+    this.#seal();
     if (this.#builder.length === 0) return false;
     // One buffer per batch, carved from a shared slab (outbuf.ts) when it is small.
     return this.conn.writeNow(this.#builder.bytes(allocReply));
@@ -68,5 +123,13 @@ export class Outbox {
   discard(): void {
     this.#builder.bytes();
     this.#text = "";
+    this.#open = null;
+    this.#used = 0;
   }
+}
+
+/** Writes ASCII `text` into `buf` at `at`; returns the end offset. */
+function writeAscii(buf: Uint8Array, at: number, text: string): number {
+  for (let i = 0; i < text.length; i++) buf[at++] = text.charCodeAt(i);
+  return at;
 }
