@@ -6,10 +6,24 @@ import { equal, match, ok } from "node:assert/strict";
 import { LineClient } from "./helpers/client.ts";
 import { ADMIN_PASSWORD, startTestServer } from "./helpers/server.ts";
 
+/**
+ * A greeted admin connection. The server frees a closed session's slot when it has seen
+ * the close (after a refused LOGIN's check has finished, on a loaded machine a while
+ * later), so a refusal for the limit while earlier sessions are still going away is
+ * waited out; the limit itself is tested with a plain LineClient.
+ */
 async function connect(port: number): Promise<LineClient> {
-  const c = await LineClient.connect(port);
-  equal(await c.readLine(), "+OK eXtremail admin ready");
-  return c;
+  for (let i = 0;; i++) {
+    const c = await LineClient.connect(port);
+    const greeting = await c.readLine();
+    if (greeting === "-ERR too many connections" && i < 200) {
+      c.close();
+      await new Promise((r) => setTimeout(r, 50));
+      continue;
+    }
+    equal(greeting, "+OK eXtremail admin ready");
+    return c;
+  }
 }
 
 /**
@@ -97,15 +111,6 @@ Deno.test("admin security: lock-out, password change across restart, limits, SMT
       ok(await extra.closedByPeer());
       extra.close();
       for (const c of open) c.close();
-      // The server frees the slots when it sees the closes; wait for that before going on.
-      for (let i = 0;; i++) {
-        const probe = await LineClient.connect(port);
-        const greeting = await probe.readLine();
-        probe.close();
-        if (greeting === "+OK eXtremail admin ready") break;
-        if (i >= 100) throw new Error(`slots never freed: ${greeting}`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
     });
 
     await t.step("SMTPD STOP: +OK, other sessions get -ERR, the process exits 0", async () => {

@@ -71,9 +71,12 @@ testUnless(postgresMissing, {
         match(await imapLogin(n2, `alice@${D}`, "alice-pw-1"), /^a1 OK/);
         const shown = kv((await admin(n2, `USER SHOW NAME=alice DOMAIN=${D}`)).data);
         equal(shown.Node, "n1");
-        equal(shown.Usage, "unknown", "node 2 does not hold alice's Maildir");
-        // Node 1 made the Maildir; node 2 did not (it is not alice's home).
-        const root = kv((await admin(n1, `USER SHOW NAME=alice DOMAIN=${D}`)).data).Dir;
+        // Node 1 made the Maildir; node 2 did not (it is not alice's home), and asks node 1
+        // for the usage.
+        const atHome = kv((await admin(n1, `USER SHOW NAME=alice DOMAIN=${D}`)).data);
+        match(atHome.Usage, /^\d+$/);
+        equal(shown.Usage, atHome.Usage, "node 2 asks node 1 for the usage");
+        const root = atHome.Dir;
         ok(root.startsWith(n1.config.DirBase), root);
       });
 

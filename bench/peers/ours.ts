@@ -73,7 +73,10 @@ export class OurServer {
       ...devDefaults(),
       DirBase: join(tmp, "data"),
       HostName: "bench.extremail.test",
-      LogLevel: "warning",
+      // As shipped (conf/extremail.toml) and as Postfix logs here (maillog_file): every
+      // message's lines written to a file.
+      LogLevel: "info",
+      LogFile: join(tmp, "extremail.log"),
       PortSMTP: smtp,
       PortSubmission: 0,
       PortSMTPS: 0,
