@@ -76,6 +76,8 @@ export class OurServer {
       // As shipped (conf/extremail.toml) and as Postfix logs here (maillog_file): every
       // message's lines written to a file.
       LogLevel: "info",
+      // The SPEC default; BENCH_THREADS_SMTP=N measures another delivery-worker count.
+      ThreadsSMTP: Number(Deno.env.get("BENCH_THREADS_SMTP") ?? 3),
       LogFile: join(tmp, "extremail.log"),
       PortSMTP: smtp,
       PortSubmission: 0,
