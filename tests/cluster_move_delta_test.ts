@@ -8,6 +8,7 @@ import { assert, assertEquals } from "./helpers/assert.ts";
 import { MailStore } from "../src/store/mailstore.ts";
 import { type ImportItem, TargetFolder } from "../src/import/target.ts";
 import { applyDelta, type CurrentMessage, folderDelta } from "../src/cluster/move_delta.ts";
+import { jsonLines } from "../src/cluster/move.ts";
 
 const msg = (base: string, uid: number | null, flags: string[]): CurrentMessage => ({
   path: `/x/cur/${base}:2,`,
@@ -102,4 +103,18 @@ Deno.test("the new home applies differences durably and keeps its own changes", 
   } finally {
     await Deno.remove(base, { recursive: true });
   }
+});
+
+Deno.test("second pass: long difference lists go as several lines that fit the line limit", () => {
+  const uids = Array.from({ length: 5000 }, (_, i) => 100_000 + i);
+  const lines = jsonLines("EXPUNGE", uids);
+  assert(lines.length > 1);
+  const back: number[] = [];
+  for (const line of lines) {
+    assert(line.length < 4096, `${line.length} octets`);
+    assert(line.startsWith("EXPUNGE [") && line.endsWith("]\r\n"));
+    back.push(...JSON.parse(line.slice(8)));
+  }
+  assertEquals(back, uids);
+  assertEquals(jsonLines("FLAGS", []), []);
 });

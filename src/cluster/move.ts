@@ -236,12 +236,8 @@ async function copyPass(
         await link.write(encoder.encode(`MSG ${JSON.stringify(head)}\r\n`));
         await link.write(read.data);
       }
-      if (delta.flagChanges.length) {
-        await link.write(`FLAGS ${JSON.stringify(delta.flagChanges)}\r\n`);
-      }
-      if (delta.expunged.length) {
-        await link.write(`EXPUNGE ${JSON.stringify(delta.expunged)}\r\n`);
-      }
+      for (const line of jsonLines("FLAGS", delta.flagChanges)) await link.write(line);
+      for (const line of jsonLines("EXPUNGE", delta.expunged)) await link.write(line);
     }
     // Folders gone since the first pass: their messages are expunged there too (the
     // folder itself stays: the user may already be using it at the new home).
@@ -250,7 +246,7 @@ async function copyPass(
       const uids = [...gone.messages.values()].flatMap((m) => m.uid === null ? [] : [m.uid]);
       if (uids.length === 0) continue;
       await link.write(`FOLDER ${JSON.stringify({ name, uids: gone.uids })}\r\n`);
-      await link.write(`EXPUNGE ${JSON.stringify(uids)}\r\n`);
+      for (const line of jsonLines("EXPUNGE", uids)) await link.write(line);
     }
     await link.write("DONE\r\n");
     const done = await lineWithin(link, REPLY_MS, "DONE reply");
@@ -260,6 +256,28 @@ async function copyPass(
   } finally {
     link.close();
   }
+}
+
+/** Longest JSON list in one line: lineWithin reads lines of at most 4096 octets. */
+const MAX_LIST_CHARS = 3000;
+
+/** `items` as lines `<verb> <json list>\r\n`, each list short enough for one line. */
+export function jsonLines(verb: string, items: readonly unknown[]): string[] {
+  const lines: string[] = [];
+  let part: string[] = [];
+  let size = 0;
+  for (const item of items) {
+    const json = JSON.stringify(item);
+    if (part.length > 0 && size + json.length + 1 > MAX_LIST_CHARS) {
+      lines.push(`${verb} [${part.join(",")}]\r\n`);
+      part = [];
+      size = 0;
+    }
+    part.push(json);
+    size += json.length + 1;
+  }
+  if (part.length > 0) lines.push(`${verb} [${part.join(",")}]\r\n`);
+  return lines;
 }
 
 /** The receiving side (B): stores what copyPass sends, answers when it is durable. */
