@@ -38,7 +38,11 @@ export async function usageOf(
   for (const u of users) {
     const home = ctx.homeOf(u);
     if (home === "local") out.set(addressOf(u), await ctx.store.usage(ctx.store.userRoot(u)));
-    else byNode.set(home, [...(byNode.get(home) ?? []), addressOf(u)]);
+    else {
+      let list = byNode.get(home);
+      if (!list) byNode.set(home, list = []);
+      list.push(addressOf(u));
+    }
   }
   await Promise.all([...byNode].map(async ([node, addresses]) => {
     const answers = await askNode(ctx, node, addresses).catch((e) => {
