@@ -25,7 +25,8 @@ export async function spawnDaemon(
     args: ["run", "--allow-all", ...denoFlags, join(REPO, "main.ts"), "serve", "--conf", confPath],
     env: { EXTREMAIL_ADMIN_PASSWORD: adminPassword },
     stdin: "null",
-    stdout: "null",
+    // BENCH_DAEMON_STDOUT=1 shows what the daemon prints there (e.g. --v8-flags=--trace-gc).
+    stdout: Deno.env.get("BENCH_DAEMON_STDOUT") ? "inherit" : "null",
     stderr: "inherit",
   }).spawn();
 }
