@@ -54,13 +54,7 @@ export class IndexLink {
 
   /** Message rows after UID `after` (a page), or null without a (working) index. */
   rowsAfter(after: number, limit: number): IndexRow[] | null {
-    if (!this.#index) return null;
-    try {
-      return this.#index.rowsAfter(after, limit);
-    } catch (e) {
-      this.#failed(e);
-      return null;
-    }
+    return this.#query(null, (ix) => ix.rowsAfter(after, limit));
   }
 
   /** One index transaction; a failing index is dropped (and rebuilt at the next open). */
@@ -76,45 +70,23 @@ export class IndexLink {
 
   /** Durably unclean, so a restart does not trust a HIGHESTMODSEQ clients went past. */
   markUnclean(highestModseq: number): void {
-    if (!this.#index) return;
-    try {
-      this.#index.setClean(false, highestModseq);
-    } catch (e) {
-      this.#failed(e);
-    }
+    this.#query(undefined, (ix) => ix.setClean(false, highestModseq));
   }
 
   /** UIDs expunged after `since`, or null without an index. */
   vanishedSince(since: number): number[] | null {
-    if (!this.#index) return null;
-    try {
-      return this.#index.vanishedSince(since);
-    } catch (e) {
-      this.#failed(e);
-      return null;
-    }
+    return this.#query(null, (ix) => ix.vanishedSince(since));
   }
 
   cacheGet(base: string): CacheRow | undefined {
     const pending = this.#pendingCache.get(base);
-    if (pending || !this.#index) return pending?.();
-    try {
-      return this.#index.cacheGet(base);
-    } catch (e) {
-      this.#failed(e);
-      return undefined;
-    }
+    if (pending) return pending();
+    return this.#query(undefined, (ix) => ix.cacheGet(base));
   }
 
   /** The recorded save date of a message, if any (RFC 8514, Folder.saveDate). */
   savedAt(uid: number): number | undefined {
-    if (!this.#index) return undefined;
-    try {
-      return this.#index.saved(uid);
-    } catch (e) {
-      this.#failed(e);
-      return undefined;
-    }
+    return this.#query(undefined, (ix) => ix.saved(uid));
   }
 
   /** `row` is called when the batch is written, so several updates cost one serialization. */
@@ -131,13 +103,10 @@ export class IndexLink {
   keysByUid(after: number, limit: number): { rows: [number, string][]; done: boolean } {
     if (!this.#index) return { rows: [], done: true };
     if (after === 0) this.#flush(); // a reader from the start sees every key put so far
-    try {
-      const rows = this.#index.keysByUid(after, limit);
+    return this.#query({ rows: [], done: true }, (ix) => {
+      const rows = ix.keysByUid(after, limit);
       return { rows, done: rows.length < limit };
-    } catch (e) {
-      this.#failed(e);
-      return { rows: [], done: true };
-    }
+    });
   }
 
   /**
@@ -147,24 +116,14 @@ export class IndexLink {
   keysField(prefix: string, path: string): unknown[][] | null {
     if (!this.#index) return null;
     this.#flush();
-    try {
-      return this.#index.keysField(prefix, path);
-    } catch (e) {
-      this.#failed(e);
-      return null;
-    }
+    return this.#query(null, (ix) => ix.keysField(prefix, path));
   }
 
   /** UIDs from `from` on without stored keys of that version; null without an index. */
   keysMissing(from: number, prefix: string): number[] | null {
     if (!this.#index) return null;
     this.#flush();
-    try {
-      return this.#index.keysMissing(from, prefix);
-    } catch (e) {
-      this.#failed(e);
-      return null;
-    }
+    return this.#query(null, (ix) => ix.keysMissing(from, prefix));
   }
 
   /**
@@ -172,14 +131,10 @@ export class IndexLink {
    * it (setKeysDoneBelow); 0 when unknown. Gone with the rows (another UIDVALIDITY).
    */
   keysDoneBelow(version: number): number {
-    if (!this.#index) return 0;
-    try {
-      const at = this.#index.metaGet("keys_done_below");
-      return at !== undefined && this.#index.metaGet("keys_done_version") === version ? at : 0;
-    } catch (e) {
-      this.#failed(e);
-      return 0;
-    }
+    return this.#query(0, (ix) => {
+      const at = ix.metaGet("keys_done_below");
+      return at !== undefined && ix.metaGet("keys_done_version") === version ? at : 0;
+    });
   }
 
   setKeysDoneBelow(version: number, uid: number): void {
@@ -188,13 +143,7 @@ export class IndexLink {
 
   /** The keys blob (index_db.ts keysBlob), or null. */
   keysBlob(): Uint8Array | null {
-    if (!this.#index) return null;
-    try {
-      return this.#index.keysBlob();
-    } catch (e) {
-      this.#failed(e);
-      return null;
-    }
+    return this.#query(null, (ix) => ix.keysBlob());
   }
 
   putKeysBlob(bytes: Uint8Array): void {
@@ -210,13 +159,8 @@ export class IndexLink {
   /** One message's stored key text (pending first). */
   keysGet(base: string): string | undefined {
     const pending = this.#pendingKeys.get(base);
-    if (pending !== undefined || !this.#index) return pending;
-    try {
-      return this.#index.keysGet(base);
-    } catch (e) {
-      this.#failed(e);
-      return undefined;
-    }
+    if (pending !== undefined) return pending;
+    return this.#query(undefined, (ix) => ix.keysGet(base));
   }
 
   keysPut(base: string, text: string): void {
@@ -292,6 +236,20 @@ export class IndexLink {
       for (const [base, row] of cache) ix.cachePut(base, row());
       for (const [base, text] of keys) ix.keysPut(base, text);
     });
+  }
+
+  /**
+   * A read (or single write) of the index: `fallback` without a (working) index; a
+   * failing index is dropped (and rebuilt at the next open).
+   */
+  #query<T>(fallback: T, read: (ix: FolderIndex) => T): T {
+    if (!this.#index) return fallback;
+    try {
+      return read(this.#index);
+    } catch (e) {
+      this.#failed(e);
+      return fallback;
+    }
   }
 
   #failed(e: unknown): void {
