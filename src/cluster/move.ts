@@ -368,16 +368,16 @@ export async function askHolder(
   user: UserRecord,
   to: string,
 ): Promise<string> {
-  const link = await ctx.peers.open(holder, {
-    kind: "move",
-    address: `${user.name}@${user.domain}`,
-    node: to,
-  });
-  try {
-    const reply = await lineWithin(link, REPLY_MS, "USER MOVE reply");
-    if (!reply.startsWith("250 ")) throw new Error(`node ${holder}: ${reply.slice(4)}`);
-    return reply.slice(4);
-  } finally {
-    link.close();
-  }
+  const reply = await ctx.peers.ask(
+    holder,
+    {
+      kind: "move",
+      address: `${user.name}@${user.domain}`,
+      node: to,
+    },
+    REPLY_MS,
+    "USER MOVE reply",
+  );
+  if (!reply.startsWith("250 ")) throw new Error(`node ${holder}: ${reply.slice(4)}`);
+  return reply.slice(4);
 }

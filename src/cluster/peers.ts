@@ -116,6 +116,19 @@ export class Peers {
   }
 
   /** Why `node` was found unreachable within the last second, or null. */
+  /**
+   * A request answered with one line (USER MOVE, USER DEL, an autoreply claim): that line,
+   * the link closed after it.
+   */
+  async ask(node: string, request: ClusterRequest, ms: number, what: string): Promise<string> {
+    const link = await this.open(node, request);
+    try {
+      return await lineWithin(link, ms, what);
+    } finally {
+      link.close();
+    }
+  }
+
   downReason(node: string): string | null {
     const d = this.#down.get(node);
     return d && d.until > Date.now() ? d.reason : null;

@@ -12,7 +12,6 @@ import type { Connection } from "../net/connection.ts";
 import type { ServerContext } from "../server/context.ts";
 import type { UserRecord } from "../directory/records.ts";
 import { autoReplyStore } from "../delivery/autoreply_store.ts";
-import { lineWithin } from "./peers.ts";
 
 const REPLY_MS = 10_000;
 
@@ -23,19 +22,19 @@ export async function claimOnHome(
   sender: string,
 ): Promise<boolean> {
   const node = ctx.homeOf(user);
-  const link = await ctx.peers.open(node, {
-    kind: "autoreply",
-    address: `${user.name}@${user.domain}`,
-    sender: encodeURIComponent(sender),
-  });
-  try {
-    const reply = await lineWithin(link, REPLY_MS, "AUTOREPLY reply");
-    if (reply === "250 send") return true;
-    if (reply === "250 answered") return false;
-    throw new Error(`node ${node}: ${reply}`);
-  } finally {
-    link.close();
-  }
+  const reply = await ctx.peers.ask(
+    node,
+    {
+      kind: "autoreply",
+      address: `${user.name}@${user.domain}`,
+      sender: encodeURIComponent(sender),
+    },
+    REPLY_MS,
+    "AUTOREPLY reply",
+  );
+  if (reply === "250 send") return true;
+  if (reply === "250 answered") return false;
+  throw new Error(`node ${node}: ${reply}`);
 }
 
 /** The home node's side: the claim in its own durable record. */

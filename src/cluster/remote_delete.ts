@@ -6,24 +6,16 @@
 import type { Connection } from "../net/connection.ts";
 import type { ServerContext } from "../server/context.ts";
 import type { UserRecord } from "../directory/records.ts";
-import { lineWithin } from "./peers.ts";
 
 const REPLY_MS = 120_000;
 
 /** Asks the home node of `user` to delete it with its mail; resolves to its summary. */
 export async function deleteOnHome(ctx: ServerContext, user: UserRecord): Promise<string> {
   const node = ctx.homeOf(user);
-  const link = await ctx.peers.open(node, {
-    kind: "deluser",
-    address: `${user.name}@${user.domain}`,
-  });
-  try {
-    const reply = await lineWithin(link, REPLY_MS, "USER DEL reply");
-    if (!reply.startsWith("250 ")) throw new Error(`node ${node}: ${reply.slice(4)}`);
-    return reply.slice(4);
-  } finally {
-    link.close();
-  }
+  const address = `${user.name}@${user.domain}`;
+  const reply = await ctx.peers.ask(node, { kind: "deluser", address }, REPLY_MS, "USER DEL reply");
+  if (!reply.startsWith("250 ")) throw new Error(`node ${node}: ${reply.slice(4)}`);
+  return reply.slice(4);
 }
 
 /** The home node's side: deletes the user, then its Maildir; one reply line. */
