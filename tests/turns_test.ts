@@ -10,6 +10,27 @@ import { LineBuffer } from "../src/net/linebuffer.ts";
 import { DataReader } from "../src/smtp/data.ts";
 import { assert, assertEquals } from "./helpers/assert.ts";
 
+/**
+ * Counts the turns of the loop with a chain of zero timeouts; `turns()` is the count so
+ * far, `stop()` ends the chain and waits until its last timer has run.
+ */
+function turnCounter(): { turns: () => number; stop: () => Promise<void> } {
+  let turns = 0;
+  let counting = true;
+  const tick = () => {
+    turns++;
+    if (counting) setTimeout(tick, 0);
+  };
+  setTimeout(tick, 0);
+  return {
+    turns: () => turns,
+    stop: async () => {
+      counting = false;
+      await new Promise((r) => setTimeout(r, 5));
+    },
+  };
+}
+
 function spin(ms: number): void {
   const until = performance.now() + ms;
   while (performance.now() < until) { /* busy, as a long slice of work is */ }
@@ -32,22 +53,15 @@ Deno.test("turns: the budget is shared and spent; waiters go on in order", async
 });
 
 Deno.test("turns: waiters that use up the budget let the loop go round between them", async () => {
-  // A timer chain counts the turns of the loop; each waiter records the count it ran in.
-  let turns = 0;
-  let counting = true;
-  const tick = () => {
-    turns++;
-    if (counting) setTimeout(tick, 0);
-  };
-  setTimeout(tick, 0);
+  // Each waiter records the turn it ran in.
+  const counter = turnCounter();
   const ranIn: number[] = [];
   await Promise.all(Array.from({ length: 4 }, async () => {
     await nextTurn();
-    ranIn.push(turns);
+    ranIn.push(counter.turns());
     spin(SLICE_MS + 1); // one piece that uses the whole budget
   }));
-  counting = false;
-  await new Promise((r) => setTimeout(r, 5));
+  await counter.stop();
   assertEquals(ranIn.length, 4);
   for (let i = 1; i < ranIn.length; i++) {
     assert(ranIn[i] > ranIn[i - 1], `waiters ran in the same turn: ${ranIn}`);
@@ -86,19 +100,12 @@ Deno.test("LineBuffer: past 64 KiB it grows in 64 KiB steps, lines intact", () =
 });
 
 Deno.test("turns: one that asks again while resumed waits for the next turn", async () => {
-  let turns = 0;
-  let counting = true;
-  const tick = () => {
-    turns++;
-    if (counting) setTimeout(tick, 0);
-  };
-  setTimeout(tick, 0);
+  const counter = turnCounter();
   const seen: number[] = [];
   for (let i = 0; i < 3; i++) {
     await nextTurn(); // little work each time: the budget is not what stops it
-    seen.push(turns);
+    seen.push(counter.turns());
   }
-  counting = false;
-  await new Promise((r) => setTimeout(r, 5));
+  await counter.stop();
   assert(seen[1] > seen[0] && seen[2] > seen[1], `resumed in the same turn: ${seen}`);
 });
