@@ -197,6 +197,21 @@ Deno.test("spec §4: the administration protocol against the real daemon", async
       assert(text.includes(`joe@${D}`) && text.includes("someone@far.example"), text);
       const counts = kvLines(await a!.ok(`DOMAIN SHOW NAME=${D}`));
       assertEquals([counts.Users, counts.Aliases, counts.Lists], ["2", "1", "1"]);
+      // DKIM keys too: one line per key, its DNS record on that line (SPEC §4, §8).
+      await a!.ok(`DKIM ADD DOMAIN=${D} SELECTOR=k1 TYPE=ED25519`);
+      await a!.ok(`DKIM ADD DOMAIN=${D} SELECTOR=k2 TYPE=ED25519`);
+      for (const command of ["DKIM SHOW ALL", "DKIM SHOW", `DKIM SHOW DOMAIN=${D}`]) {
+        const keys = await a!.ok(command);
+        assertEquals(keys.length, 2, `${command}:\n${keys.join("\n")}`);
+        for (const line of keys) {
+          assertMatch(
+            line,
+            /^spec\.example Selector=k[12] .* Record=k[12]\._domainkey\.spec\.example TXT "v=DKIM1; k=ed25519; p=/,
+          );
+        }
+      }
+      await a!.ok(`DKIM DEL DOMAIN=${D} SELECTOR=k1`);
+      await a!.ok(`DKIM DEL DOMAIN=${D} SELECTOR=k2`);
     });
 
     await t.step("names with a meaning are not handed out: *, <list>-bounces", async () => {
