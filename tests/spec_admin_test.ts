@@ -272,6 +272,8 @@ Deno.test("spec §4: the administration protocol against the real daemon", async
       for (const e of entries) await a!.ok(`DENY ADD ${e}`);
       await a!.err("DENY ADD IPIN=not-a-network");
       assertEquals((await a!.ok("DENY SHOW ALL")).length, 6);
+      // SPEC §4: ALL is optional in the SHOW commands.
+      assertEquals(await a!.ok("DENY SHOW"), await a!.ok("DENY SHOW ALL"));
       assertEquals(await a!.ok("DENY SHOW IPIN"), ["IPIN=192.0.2.0/24"]);
       await a!.ok("DENY DEL IPIN=192.0.2.0/24");
       assertEquals(await a!.ok("DENY SHOW IPIN"), []);
@@ -282,8 +284,9 @@ Deno.test("spec §4: the administration protocol against the real daemon", async
     });
 
     await t.step("QUEUE and DNS CACHE reports answer +OK", async () => {
-      await a!.ok("QUEUE SHOW ALL");
-      await a!.ok("DNS CACHE SHOW ALL");
+      for (const report of ["QUEUE SHOW", "DNS CACHE SHOW"]) {
+        assertEquals(await a!.ok(report), await a!.ok(`${report} ALL`), report);
+      }
       await a!.ok("DNS CACHE FLUSH");
       await a!.ok("QUEUE FLUSH");
     });
