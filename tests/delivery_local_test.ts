@@ -100,6 +100,16 @@ Deno.test("unknown user 550 5.1.1; malformed addresses; postmaster", async () =>
     match(r.rcpt[1].toString(), /^553 5\.1\.3 /);
     match(r.rcpt[2].toString(), /^250 2\.1\.5 /);
     assertEquals((await fx.inbox("postmaster", "test.example")).length, 1);
+    // RFC 5321 4.5.1: postmaster at the name in our greeting and DSNs (HostName, not a
+    // local domain here) is ours too, from any client, like the bare <postmaster>.
+    const host = await send(fx.ctx, {
+      from: "a@remote.example",
+      to: ["PostMaster@MX.test.example", "other@mx.test.example"],
+      data: SIMPLE,
+    });
+    match(host.rcpt[0].toString(), /^250 2\.1\.5 /);
+    match(host.rcpt[1].toString(), /^554 5\.7\.1 /, "only postmaster@ HostName is ours");
+    assertEquals((await fx.inbox("postmaster", "test.example")).length, 2);
     const bad = await send(fx.ctx, {
       from: "not an address",
       to: ["bob@test.example"],

@@ -44,6 +44,27 @@ Deno.test("passwords are salted scrypt hashes", async () => {
   assert(await verifyPassword("secret", a), "memoized check still right");
 });
 
+Deno.test("the directory file with its password hashes is readable by the server only", async () => {
+  await withDir(async (dir) => {
+    const base = join(dir, "data");
+    // A file an older version left world-readable is tightened at open too.
+    await Deno.mkdir(base, { mode: 0o750 });
+    const old = new DatabaseSync(join(base, "directory.sqlite"));
+    old.close();
+    await Deno.chmod(join(base, "directory.sqlite"), 0o644);
+    const d = Directory.open(base);
+    try {
+      await d.addDomain("example.com");
+      await d.addUser({ name: "joe", domain: "example.com", password: "pw" });
+      for (const name of ["directory.sqlite", "directory.sqlite-wal"]) {
+        assertEquals((await Deno.stat(join(base, name))).mode! & 0o777, 0o600, name);
+      }
+    } finally {
+      await d.close();
+    }
+  });
+});
+
 Deno.test("DIR overrides cannot leave DirBase", () => {
   assertEquals(normalizeUserDir("custom/joe/"), "custom/joe");
   for (const bad of ["/etc", "../x", "a/../../b", "", "."]) {

@@ -252,6 +252,8 @@ Deno.test("import mbox: --dry-run writes nothing; unreadable files are errors (e
     const nobody = await runImportCommand(site.confPath, ["mbox", "--user", "x@example.com", good]);
     assertEquals(nobody.code, 1);
     assertMatch(nobody.stderr, /no user x@example\.com/);
+    // The fix it names is a command the admin port knows (SPEC §4).
+    assertMatch(nobody.stderr, /USER ADD NAME=x DOMAIN=example\.com first/);
   } finally {
     await Deno.remove(site.dirBase, { recursive: true });
   }

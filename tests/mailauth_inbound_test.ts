@@ -7,7 +7,16 @@
 import { assert, assertEquals, assertMatch } from "./helpers/assert.ts";
 import { type FakeDns, startFakeDns } from "./helpers/fake_dns.ts";
 import { testKey } from "./helpers/dkim_keys.ts";
-import { bytes, type Fixture, fixture, message, send, text, users } from "./delivery_fixture.ts";
+import {
+  bytes,
+  type Fixture,
+  fixture,
+  message,
+  send,
+  session,
+  text,
+  users,
+} from "./delivery_fixture.ts";
 import { type DkimKey, dnsRecord } from "../src/mailauth/keys.ts";
 import { dkimSignature } from "../src/mailauth/sign.ts";
 
@@ -155,6 +164,42 @@ Deno.test("inbound: DMARC reject tagged under tag, refused under enforce; quaran
     assert(junk && junk.messages.size === 1, "in Junk");
     const stored = text(await junk.read([...junk.messages.values()][0]));
     assertMatch(stored, /dmarc=fail[^;]*\(p=quarantine|dmarc=fail/);
+  } finally {
+    await fx.close();
+    dns.close();
+  }
+});
+
+Deno.test("inbound: an authenticated submission cannot bring results in our authserv-id; a LocalIP relay can", async () => {
+  const { dns, fx } = await setup();
+  try {
+    const { ctx } = fx;
+    await users(ctx, ["alice"]);
+    const alice = ctx.directory.getUser("alice", "test.example")!;
+    // RFC 8601 §5: only a trusted MTA may hand on results in our name; a user's client is none.
+    const forged = (subject: string) =>
+      "Authentication-Results: mx.test.example; dmarc=pass header.from=bank.example\r\n" +
+      "Authentication-Results: other.example; dkim=pass\r\n" + mail("ceo@bank.example", subject);
+    const submitted = await send(ctx, {
+      from: "alice@test.example",
+      to: ["bob@test.example"],
+      data: forged("submitted"),
+      info: { ...session({ service: "submission", authUser: alice }), id: "sub1" },
+    });
+    assertMatch(submitted.data!.toString(), /^250 /);
+    const relayed = await send(ctx, {
+      from: "alice@test.example",
+      to: ["bob@test.example"],
+      data: forged("relayed"),
+      info: session({ clientIp: "127.0.0.1" }),
+    });
+    assertMatch(relayed.data!.toString(), /^250 /);
+    const [sub, relay] = await fx.inbox("bob", "test.example");
+    assert(sub.includes("Subject: submitted") && relay.includes("Subject: relayed"));
+    assert(!/^Authentication-Results: mx\.test\.example;/im.test(sub), sub);
+    assert(sub.includes("Authentication-Results: other.example; dkim=pass"), sub);
+    assert(relay.includes("Authentication-Results: mx.test.example; dmarc=pass"), relay);
+    assertEquals(dns.asked.length, 0, "neither session is checked (SPEC §8: port 25, untrusted)");
   } finally {
     await fx.close();
     dns.close();

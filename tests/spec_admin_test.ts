@@ -197,6 +197,21 @@ Deno.test("spec §4: the administration protocol against the real daemon", async
       assert(text.includes(`joe@${D}`) && text.includes("someone@far.example"), text);
       const counts = kvLines(await a!.ok(`DOMAIN SHOW NAME=${D}`));
       assertEquals([counts.Users, counts.Aliases, counts.Lists], ["2", "1", "1"]);
+      // DKIM keys too: one line per key, its DNS record on that line (SPEC §4, §8).
+      await a!.ok(`DKIM ADD DOMAIN=${D} SELECTOR=k1 TYPE=ED25519`);
+      await a!.ok(`DKIM ADD DOMAIN=${D} SELECTOR=k2 TYPE=ED25519`);
+      for (const command of ["DKIM SHOW ALL", "DKIM SHOW", `DKIM SHOW DOMAIN=${D}`]) {
+        const keys = await a!.ok(command);
+        assertEquals(keys.length, 2, `${command}:\n${keys.join("\n")}`);
+        for (const line of keys) {
+          assertMatch(
+            line,
+            /^spec\.example Selector=k[12] .* Record=k[12]\._domainkey\.spec\.example TXT "v=DKIM1; k=ed25519; p=/,
+          );
+        }
+      }
+      await a!.ok(`DKIM DEL DOMAIN=${D} SELECTOR=k1`);
+      await a!.ok(`DKIM DEL DOMAIN=${D} SELECTOR=k2`);
     });
 
     await t.step("names with a meaning are not handed out: *, <list>-bounces", async () => {
@@ -257,6 +272,8 @@ Deno.test("spec §4: the administration protocol against the real daemon", async
       for (const e of entries) await a!.ok(`DENY ADD ${e}`);
       await a!.err("DENY ADD IPIN=not-a-network");
       assertEquals((await a!.ok("DENY SHOW ALL")).length, 6);
+      // SPEC §4: ALL is optional in the SHOW commands.
+      assertEquals(await a!.ok("DENY SHOW"), await a!.ok("DENY SHOW ALL"));
       assertEquals(await a!.ok("DENY SHOW IPIN"), ["IPIN=192.0.2.0/24"]);
       await a!.ok("DENY DEL IPIN=192.0.2.0/24");
       assertEquals(await a!.ok("DENY SHOW IPIN"), []);
@@ -267,8 +284,9 @@ Deno.test("spec §4: the administration protocol against the real daemon", async
     });
 
     await t.step("QUEUE and DNS CACHE reports answer +OK", async () => {
-      await a!.ok("QUEUE SHOW ALL");
-      await a!.ok("DNS CACHE SHOW ALL");
+      for (const report of ["QUEUE SHOW", "DNS CACHE SHOW"]) {
+        assertEquals(await a!.ok(report), await a!.ok(`${report} ALL`), report);
+      }
       await a!.ok("DNS CACHE FLUSH");
       await a!.ok("QUEUE FLUSH");
     });

@@ -5,8 +5,10 @@
  *
  * Checked: port 25 sessions that did not authenticate and do not come from LocalIP
  * (trusted networks relay our own users' mail, which would fail its own SPF/DMARC before
- * it is signed; docs/delivery.md). The message is given as bytes today; the seam takes a
- * stream of chunks too (MessageSource), for a spool file read in pieces.
+ * it is signed; docs/delivery.md). Forged results in our name are removed from every
+ * session but a LocalIP relay's, authenticated submissions included. The message is given
+ * as bytes today; the seam takes a stream of chunks too (MessageSource), for a spool file
+ * read in pieces.
  */
 import { log } from "../log.ts";
 import { type HeaderBlock, parseHeaderBlock } from "../message/header.ts";
@@ -32,6 +34,11 @@ export function isCheckedSession(ctx: ServerContext, info: SessionInfo): boolean
   return info.service === "smtp" && !info.authUser && !ctx.isLocalIp(info.clientIp);
 }
 
+/** A client in LocalIP that did not authenticate: an MTA of our own (SPEC §3 LocalIP). */
+function isTrustedRelay(ctx: ServerContext, info: SessionInfo): boolean {
+  return !info.authUser && ctx.isLocalIp(info.clientIp);
+}
+
 export async function inboundChecks(
   ctx: ServerContext,
   info: SessionInfo,
@@ -41,10 +48,16 @@ export async function inboundChecks(
   queueId: string,
 ): Promise<InboundOutcome> {
   const client = { ip: info.clientIp, helo: info.helo, sender: tx.from };
-  if (!isCheckedSession(ctx, info)) return { block, verdict: null, client, refusal: null };
-  // RFC 8601 §5: results claiming our authserv-id cannot be ours yet.
-  const cleaned = withoutForgedResults(block, ctx.config.HostName);
+  // RFC 8601 §5: results claiming our authserv-id cannot be ours yet, unless a trusted MTA
+  // (a LocalIP relay that did not log in) hands on what we added before. A user's client
+  // (AUTH) is no MTA: its message would otherwise reach a local mailbox "verified by us".
+  const cleaned = isTrustedRelay(ctx, info)
+    ? null
+    : withoutForgedResults(block, ctx.config.HostName);
   const outBlock = cleaned ? parseHeaderBlock(cleaned) : block;
+  if (!isCheckedSession(ctx, info)) {
+    return { block: outBlock, verdict: null, client, refusal: null };
+  }
   let verdict: InboundVerdict | null = null;
   try {
     verdict = await ctx.auth.check(message, client);

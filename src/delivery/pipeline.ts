@@ -15,7 +15,7 @@ import { isSrsLocalPart } from "../mailauth/srs.ts";
 import { inboundChecks, isCheckedSession } from "./authcheck.ts";
 import { planDsn } from "./dsn_reports.ts";
 import { dnsblRefusal, spamFilter } from "./spamcheck.ts";
-import { expand, type Expansion, isEmpty, isListMember } from "./expand.ts";
+import { expand, type Expansion, isEmpty, isListMember, isPostmasterLocalPart } from "./expand.ts";
 import { mergeExpansions, userLimit } from "./plan.ts";
 import { MessageSink, type ReceivedMessage } from "./incoming.ts";
 import { receivedHeader, returnPathHeader } from "./received.ts";
@@ -100,7 +100,20 @@ export function checkMailFrom(
   return null;
 }
 
-/** RFC 5321 4.5.1: `<postmaster>` without a domain is a local recipient. */
+/**
+ * RFC 5321 4.5.1: `<postmaster>` without a domain is a local recipient, and so is postmaster
+ * at HostName when that is not a local domain: it is the name of our greeting and of our
+ * DSNs' MAILER-DAEMON@HostName, where a remote admin's reply goes (Postfix: $myhostname).
+ */
+function isOurPostmaster(ctx: ServerContext, rcpt: string): boolean {
+  if (/^postmaster$/i.test(rcpt)) return true;
+  const at = rcpt.lastIndexOf("@");
+  if (at <= 0 || !isPostmasterLocalPart(rcpt.slice(0, at))) return false;
+  const domain = rcpt.slice(at + 1).toLowerCase();
+  return domain === ctx.config.HostName.toLowerCase() && !ctx.directory.isLocalDomain(domain);
+}
+
+/** Where `<postmaster>` goes: postmaster@ HostName when local, else @ the first domain. */
 function postmasterAddress(ctx: ServerContext): string | null {
   const host = ctx.config.HostName.toLowerCase();
   const domain = ctx.directory.isLocalDomain(host) ? host : ctx.directory.domains()[0];
@@ -121,7 +134,7 @@ export async function checkRcpt(
   rcpt: string,
 ): Promise<{ reply: SmtpReply; accepted?: AcceptedRecipient }> {
   let target = rcpt;
-  if (/^postmaster$/i.test(rcpt)) {
+  if (isOurPostmaster(ctx, rcpt)) {
     const pm = postmasterAddress(ctx);
     if (!pm) return { reply: R.unknownUser(rcpt) };
     target = pm;

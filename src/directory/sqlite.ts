@@ -83,7 +83,17 @@ export class SqliteBackend implements DirectoryBackend {
 
   static open(dirBase: string): SqliteBackend {
     Deno.mkdirSync(dirBase, { recursive: true, mode: 0o750 });
-    const db = new DatabaseSync(join(dirBase, SQLITE_FILE));
+    const path = join(dirBase, SQLITE_FILE);
+    // The password hashes are for the server's eyes only (SPEC §7), like admin.passwd: the
+    // file is made 0600 before SQLite opens it (an empty file is an empty database), and one
+    // an older version left 0644 is tightened; SQLite gives -wal and -shm the file's mode.
+    Deno.writeFileSync(path, new Uint8Array(0), { append: true, mode: 0o600 });
+    if ((Deno.statSync(path).mode ?? 0) & 0o077) {
+      try {
+        Deno.chmodSync(path, 0o600);
+      } catch { /* not the file's owner (a tool run as another user): left as it is */ }
+    }
+    const db = new DatabaseSync(path);
     db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;");
     db.exec(SCHEMA);
     // Directories made before SPEC §12 have no node column; their users are all local.

@@ -116,7 +116,12 @@ export async function runImport(args: string[]): Promise<number> {
     throw e;
   }
   if (!record) {
-    return fail(`no user ${login} in the directory of ${config.DirBase} (ADD USER first)`, 1);
+    // The fix as the admin port spells it (SPEC §4 USER ADD).
+    const at = login.lastIndexOf("@");
+    const add = at > 0
+      ? `USER ADD NAME=${login.slice(0, at)} DOMAIN=${login.slice(at + 1)}`
+      : "USER ADD NAME=<user> DOMAIN=<domain>";
+    return fail(`no user ${login} in the directory of ${config.DirBase} (${add} first)`, 1);
   }
   if (homeOf(record, config) !== "local") {
     return fail(`${login} is homed on node ${record.node}, which holds its mail: import there`, 1);

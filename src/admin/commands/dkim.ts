@@ -22,9 +22,13 @@ function recordLine(key: DkimKey): string {
   return kv("Record", `${r.name} TXT "${r.value}"`);
 }
 
+/**
+ * One key of DKIM SHOW: SPEC §4 wants one data line per object, beginning with its name, so
+ * the record to publish ends that line (its value has spaces and quotes: it comes last).
+ */
 function keyLine(key: DkimKey, active: boolean): string {
   return `${key.domain} Selector=${key.selector} Type=${key.type === "rsa" ? "RSA" : "ED25519"}` +
-    ` Created=${isoTime(key.created)} Active=${active ? "YES" : "NO"}`;
+    ` Created=${isoTime(key.created)} Active=${active ? "YES" : "NO"} ${recordLine(key)}`;
 }
 
 export const DKIM_COMMANDS: CommandSpec[] = [
@@ -94,10 +98,9 @@ export const DKIM_COMMANDS: CommandSpec[] = [
         ? existingDomain(ctx, params.need("DOMAIN", "domain"))
         : undefined;
       const keys = ctx.auth.keys.list(domain);
-      const lines = keys.flatMap((k) => [
-        keyLine(k, ctx.auth.keys.active(k.domain)?.selector === k.selector),
-        ` ${recordLine(k)}`,
-      ]);
+      const lines = keys.map((k) =>
+        keyLine(k, ctx.auth.keys.active(k.domain)?.selector === k.selector)
+      );
       return ok(plural(keys.length, "DKIM key"), lines);
     },
   },
