@@ -227,6 +227,7 @@ Deno.test("DATA: input that arrives while the sink writes is read, not waited fo
       return buffered.length;
     },
     waitForInput: () => new Promise<boolean>(() => {}), // nothing more will ever come
+    pauseInput: () => {},
   };
   const parts: Uint8Array[] = [];
   let flushes = 0;

@@ -10,6 +10,12 @@ import { FEED_SLICE, type MessageSink, type ReceivedMessage } from "../delivery/
 import type { SmtpReply } from "../delivery/types.ts";
 import { LineChecker } from "../message/line_endings.ts";
 import type { Connection } from "../net/connection.ts";
+import {
+  type BulkConnection,
+  type BulkSlots,
+  BulkTransfer,
+  messageSlots,
+} from "../net/bulk_input.ts";
 import { nextTurn, turnSpent } from "../net/turns.ts";
 import { newQueueId } from "../queue/id.ts";
 import { parseBdat } from "./command.ts";
@@ -64,24 +70,39 @@ export async function data(s: SmtpSession, arg: string): Promise<void> {
 }
 
 /** What readData uses of a connection and of a sink (tests give stand-ins). */
-export type DataInput = Pick<
-  Connection,
-  "peekInput" | "consumeInput" | "bufferedInput" | "waitForInput"
->;
+export type DataInput =
+  & Pick<Connection, "peekInput" | "consumeInput" | "bufferedInput">
+  & BulkConnection;
 export type FlushingSink = Pick<MessageSink, "append" | "wantsFlush" | "flush">;
 
 /**
  * Feeds the connection's input to the reader until the end of data; false at EOF. At
- * most FEED_SLICE at a time, so the sink writes to its file before it holds more.
+ * most FEED_SLICE at a time, so the sink writes to its file before it holds more. Read
+ * while holding one of the message slots (net/bulk_input.ts).
  */
 export async function readData(
   conn: DataInput,
   reader: DataReader<FlushingSink>,
   sink: FlushingSink,
+  slots: BulkSlots = messageSlots,
+): Promise<boolean> {
+  const bulk = new BulkTransfer(slots, conn);
+  try {
+    return await feedData(conn, bulk, reader, sink);
+  } finally {
+    bulk.release();
+  }
+}
+
+async function feedData(
+  conn: DataInput,
+  bulk: BulkTransfer,
+  reader: DataReader<FlushingSink>,
+  sink: FlushingSink,
 ): Promise<boolean> {
   for (;;) {
-    // SPEC §7: many messages streaming in at once share the event loop's turns.
-    if (conn.bufferedInput > 0 && turnSpent()) await nextTurn();
+    // SPEC §7: a few messages read at a time, and those share the event loop's turns.
+    if (conn.bufferedInput > 0) await pace(bulk);
     const view = conn.peekInput();
     if (view.length > 0) {
       const slice = view.length > FEED_SLICE ? view.subarray(0, FEED_SLICE) : view;
@@ -93,8 +114,15 @@ export async function readData(
       // (only the tail it held back, waiting for its end, is not news).
       if (conn.bufferedInput > slice.length - used) continue;
     }
-    if (!(await conn.waitForInput())) return false;
+    if (!(await bulk.waitForInput())) return false;
   }
+}
+
+/** Before a slice of message input: a message slot, then room in this turn of the loop. */
+async function pace(bulk: BulkTransfer): Promise<void> {
+  const slot = bulk.ready();
+  if (slot) await slot;
+  if (turnSpent()) await nextTurn();
 }
 
 /** RFC 3030 2: `BDAT <size> [LAST]`; the chunk is always read, even when refused. */
@@ -166,9 +194,23 @@ async function readChunk(
   n: number,
   into: { sink: MessageSink; lines: LineChecker } | null,
 ): Promise<boolean> {
+  const bulk = new BulkTransfer(messageSlots, conn);
+  try {
+    return await feedChunk(conn, bulk, n, into);
+  } finally {
+    bulk.release();
+  }
+}
+
+async function feedChunk(
+  conn: Connection,
+  bulk: BulkTransfer,
+  n: number,
+  into: { sink: MessageSink; lines: LineChecker } | null,
+): Promise<boolean> {
   let remaining = n;
   while (remaining > 0) {
-    if (conn.bufferedInput > 0 && turnSpent()) await nextTurn();
+    if (conn.bufferedInput > 0) await pace(bulk);
     const view = conn.peekInput();
     if (view.length > 0) {
       const k = Math.min(view.length, remaining, FEED_SLICE);
@@ -182,7 +224,7 @@ async function readChunk(
       if (into?.sink.wantsFlush) await into.sink.flush();
       continue;
     }
-    if (!(await conn.waitForInput())) return false;
+    if (!(await bulk.waitForInput())) return false;
   }
   return true;
 }

@@ -1,0 +1,205 @@
+/**
+ * Bulk input (a message streaming in with SMTP DATA or BDAT) is read from a few
+ * connections at a time, in rounds that let the event loop poll every socket between
+ * them (SPEC §7: no client can stall the others; memory stays bounded).
+ *
+ * Why: Deno's loop hands input over from the sockets that have it, pass after pass, and
+ * polls the kernel for the others (epoll) only when none has any left. With 100 clients
+ * each streaming a 25 MiB message some socket always had input: the loop polled every
+ * 100-400 ms (strace: 13 MiB read between two polls), and an idle session's NOOP, in
+ * the kernel at once (tcpdump), reached its 'data' handler that much later, all five
+ * probes of bench hostile together, though no stretch of JavaScript took more than
+ * 86 ms and no probe waited in net/turns.ts. Each transfer that reads also holds its
+ * buffers, so the number reading at once is what the memory peak grows with.
+ *
+ * So a transfer reads only while it holds one of the slots; the others keep their
+ * sockets paused (TCP flow control holds their clients; nothing more is read or
+ * buffered) and wait in order. A holder hands its slot on after holdMs when others
+ * wait, so every transfer goes on; one whose input runs dry for idleMs while others
+ * wait loses it (a slow or stalled client, slowloris, holds none for nothing: it waits
+ * for its input without one, then queues). And after roundMs of bulk work every
+ * transfer pauses until a timer runs (breather()): the loop, with no input left to
+ * hand over, polls the kernel and idle sessions are answered.
+ */
+
+/** Transfers that read at once (the event loop is one per process, so are the slots). */
+export const BULK_SLOTS = 8;
+
+export interface BulkTiming {
+  /**
+   * A holder hands its slot to the next after this long, when others wait: longer than
+   * a 25 MiB message takes with 8 at once, so fast transfers finish in order (the others'
+   * buffers are not even started) and slow ones take turns.
+   */
+  holdMs: number;
+  /** A holder waiting this long for input loses its slot, when others wait. */
+  idleMs: number;
+  /** Bulk work between two pauses that let the loop poll its sockets (breather()). */
+  roundMs: number;
+}
+
+export const BULK_TIMING: BulkTiming = {
+  holdMs: 2000,
+  idleMs: 20,
+  roundMs: 20,
+};
+
+/** What a transfer uses of its connection (tests give stand-ins). */
+export interface BulkConnection {
+  /** Stops reading the socket until the next wait for input resumes it. */
+  pauseInput(): void;
+  /** Resumes reading and waits for more input; false at end of input. */
+  waitForInput(): Promise<boolean>;
+}
+
+export class BulkSlots {
+  #free: number;
+  #queue: (() => void)[] = [];
+  /** Holders waiting for input, with the time they began to (for idleMs). */
+  #idle = new Map<BulkTransfer, number>();
+  #sweep: ReturnType<typeof setTimeout> | null = null;
+  /** performance.now() when this round of bulk work began (its first ask). */
+  #roundStart = -1;
+  /** Set during a pause: resolves when it is over. */
+  #pause: Promise<void> | null = null;
+
+  constructor(readonly size: number, readonly timing: BulkTiming = BULK_TIMING) {
+    this.#free = size;
+  }
+
+  /** Transfers waiting for a slot. */
+  get waiting(): number {
+    return this.#queue.length;
+  }
+
+  /** Null when a slot was free (now taken), else resolves once one is handed over. */
+  take(): Promise<void> | null {
+    if (this.#free > 0 && this.#queue.length === 0) {
+      this.#free--;
+      return null;
+    }
+    const turn = new Promise<void>((resolve) => this.#queue.push(resolve));
+    this.#armSweep();
+    return turn;
+  }
+
+  /** A slot comes back: to the first one waiting, else free. */
+  give(): void {
+    const next = this.#queue.shift();
+    if (next) next();
+    else this.#free++;
+  }
+
+  /**
+   * Null while bulk work may go on; else a pause to await with input paused. After
+   * roundMs of bulk work every transfer stops reading until a timer runs: with no socket
+   * left that has input to hand over, the loop goes idle, polls every socket, and an
+   * idle session's command is seen. (Deno hands input over from the sockets that keep
+   * having it, pass after pass, and polls the others only when none has: with holders
+   * reading without a pause the NOOP still waited 100-200 ms.)
+   */
+  breather(): Promise<void> | null {
+    if (this.#pause) return this.#pause;
+    const now = performance.now();
+    if (this.#roundStart < 0) this.#roundStart = now;
+    if (now - this.#roundStart < this.timing.roundMs) return null;
+    this.#pause = new Promise<void>((resolve) =>
+      setTimeout(() => {
+        this.#pause = null;
+        this.#roundStart = -1;
+        resolve();
+      }, 1)
+    );
+    return this.#pause;
+  }
+
+  idle(holder: BulkTransfer): void {
+    this.#idle.set(holder, performance.now());
+    this.#armSweep();
+  }
+
+  busy(holder: BulkTransfer): void {
+    this.#idle.delete(holder);
+  }
+
+  /** While some wait and some holders are idle, holders idle for idleMs lose their slots. */
+  #armSweep(): void {
+    if (this.#sweep !== null || this.#queue.length === 0 || this.#idle.size === 0) return;
+    const idleMs = this.timing.idleMs;
+    this.#sweep = setTimeout(() => {
+      this.#sweep = null;
+      const now = performance.now();
+      for (const [holder, since] of this.#idle) {
+        if (this.#queue.length === 0) break;
+        if (now - since >= idleMs) holder.release();
+      }
+      this.#armSweep();
+    }, idleMs);
+  }
+}
+
+/** One message transfer's part: ready() before each slice, its waits for input, release(). */
+export class BulkTransfer {
+  #held = false;
+  #since = 0;
+
+  constructor(readonly slots: BulkSlots, readonly conn: BulkConnection) {}
+
+  /**
+   * Before each slice of input: null when this transfer may go on at once, else a promise
+   * to await (the socket paused meanwhile) for the end of a pause (breather()) and for a
+   * slot. A holder that had its slot for holdMs with others waiting hands it on and
+   * queues again.
+   */
+  ready(): Promise<void> | null {
+    const pause = this.slots.breather();
+    if (pause) {
+      this.conn.pauseInput();
+      return pause.then(() => this.ready() ?? undefined);
+    }
+    if (this.#held) {
+      const held = performance.now() - this.#since;
+      if (this.slots.waiting === 0 || held < this.slots.timing.holdMs) return null;
+      this.release();
+    }
+    const turn = this.slots.take();
+    if (turn === null) {
+      this.#hold();
+      return null;
+    }
+    this.conn.pauseInput();
+    return turn.then(() => this.#hold());
+  }
+
+  /**
+   * Waits for more input holding a slot (queued for one first, the socket paused: only
+   * holders read), idle meanwhile: a holder whose input does not come may lose its slot,
+   * and then its socket alone reads without one until input comes.
+   */
+  async waitForInput(): Promise<boolean> {
+    const turn = this.ready();
+    if (turn) await turn;
+    if (this.#held) this.slots.idle(this);
+    try {
+      return await this.conn.waitForInput();
+    } finally {
+      this.slots.busy(this);
+    }
+  }
+
+  /** Gives the slot back, if held: at the end of the transfer, or when it must go on. */
+  release(): void {
+    if (!this.#held) return;
+    this.#held = false;
+    this.slots.busy(this);
+    this.slots.give();
+  }
+
+  #hold(): void {
+    this.#held = true;
+    this.#since = performance.now();
+  }
+}
+
+/** The process's slots for message transfers. */
+export const messageSlots = new BulkSlots(BULK_SLOTS);
