@@ -5,7 +5,7 @@ import { MailStore, SPECIAL_FOLDERS } from "../src/store/mailstore.ts";
 import { Folder } from "../src/store/folder/folder.ts";
 import { decodeMutf7, encodeMutf7 } from "../src/store/mutf7.ts";
 import { dirToFolder, folderToDir, parseFileName } from "../src/store/maildir_names.ts";
-import { syncDir, writeNewFileDurable } from "../src/store/fsutil.ts";
+import { SYNC_WRITE_LIMIT, syncDir, writeNewFileDurable } from "../src/store/fsutil.ts";
 
 const enc = new TextEncoder();
 const msg = (n: number) => enc.encode(`Subject: m${n}\r\n\r\nbody ${n}\r\n.dot line\r\n`);
@@ -192,23 +192,28 @@ Deno.test("file names carry size; directory syncs are shared", async () => {
   await Deno.remove(dir);
 });
 
-Deno.test("a new file is written whole with mode 0600 and never over an existing one", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
-    const path = join(dir, "m1");
-    const when = new Date(1_700_000_000_000);
-    await writeNewFileDurable(path, msg(1), when);
-    assertEquals(await Deno.readFile(path), msg(1));
-    const info = await Deno.stat(path);
-    assertEquals(info.mode! & 0o777, 0o600);
-    assertEquals(info.mtime?.getTime(), when.getTime());
-    // The name is taken: refused, and the file already there is left as it was.
-    await assertRejects(() => writeNewFileDurable(path, msg(2)), Deno.errors.AlreadyExists);
-    assertEquals(await Deno.readFile(path), msg(1));
-    // A directory that does not exist: refused, nothing left behind.
-    await assertRejects(() => writeNewFileDurable(join(dir, "no", "m2"), msg(2)));
-    assertEquals([...Deno.readDirSync(dir)].map((e) => e.name), ["m1"]);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+for (const size of ["small", "large"] as const) {
+  // Small files are created and written synchronously, large ones on the pool.
+  const body = (n: number) =>
+    size === "small" ? msg(n) : new Uint8Array(SYNC_WRITE_LIMIT + 4096).fill(48 + n);
+  Deno.test(`a new ${size} file is written whole with mode 0600, never over another`, async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      const path = join(dir, "m1");
+      const when = new Date(1_700_000_000_000);
+      await writeNewFileDurable(path, body(1), when);
+      assertEquals(await Deno.readFile(path), body(1));
+      const info = await Deno.stat(path);
+      assertEquals(info.mode! & 0o777, 0o600);
+      assertEquals(info.mtime?.getTime(), when.getTime());
+      // The name is taken: refused, and the file already there is left as it was.
+      await assertRejects(() => writeNewFileDurable(path, body(2)), Deno.errors.AlreadyExists);
+      assertEquals(await Deno.readFile(path), body(1));
+      // A directory that does not exist: refused, nothing left behind.
+      await assertRejects(() => writeNewFileDurable(join(dir, "no", "m2"), body(2)));
+      assertEquals([...Deno.readDirSync(dir)].map((e) => e.name), ["m1"]);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+}

@@ -69,37 +69,65 @@ function afterSync(path: string, s: PendingSync): void {
 }
 
 /**
+ * Messages up to this size are created and written synchronously (page cache copies of
+ * a few microseconds, no pool thread); larger ones on the pool, where the kernel's
+ * throttling of a process dirtying pages fast cannot hold the event loop.
+ */
+export const SYNC_WRITE_LIMIT = 64 << 10;
+
+/**
  * Creates `path` (it must not exist, mode 0600) holding `bytes`, with `when` as its
- * times if given, and fsyncs it; on failure the file is removed. Two pool round trips
- * instead of four (open, write, sync; close is synchronous): the create and the write
- * go as one op (Deno.writeFile), and the fsync runs on a second descriptor opened
- * synchronously (a lookup, no journal work). fsync(2) flushes the file's data and
- * metadata whichever descriptor wrote them (the inode's dirty pages).
+ * times if given, and fsyncs it; on failure the file is removed. The fsync is the one
+ * pool round trip of a small file: its create, write and close are synchronous (each
+ * async op wakes a pool thread, on this kind of VM an inter-processor interrupt and a
+ * context switch, and under SMTP ingest the dispatch of one showed as ~90 us of the
+ * event loop). A larger file goes as two: the create and the write as one op
+ * (Deno.writeFile), then the fsync on a second descriptor opened synchronously (a
+ * lookup, no journal work); fsync(2) flushes the file's data and metadata whichever
+ * descriptor wrote them (the inode's dirty pages).
  */
 export async function writeNewFileDurable(
   path: string,
   bytes: Uint8Array,
   when: Date | null = null,
 ): Promise<void> {
-  try {
-    await Deno.writeFile(path, bytes, { createNew: true, mode: 0o600 });
-  } catch (e) {
-    // A partial file may be left when the write failed after the create (disk full).
-    if (!(e instanceof Deno.errors.AlreadyExists)) await Deno.remove(path).catch(() => {});
-    throw e;
+  let file: Deno.FsFile;
+  if (bytes.length <= SYNC_WRITE_LIMIT) {
+    file = Deno.openSync(path, { write: true, createNew: true, mode: 0o600 });
+    try {
+      let off = 0;
+      while (off < bytes.length) off += file.writeSync(bytes.subarray(off));
+    } catch (e) {
+      file.close();
+      try {
+        Deno.removeSync(path);
+      } catch { /* the write's error is the one to report */ }
+      throw e;
+    }
+  } else {
+    try {
+      await Deno.writeFile(path, bytes, { createNew: true, mode: 0o600 });
+    } catch (e) {
+      // A partial file may be left when the write failed after the create (disk full).
+      if (!(e instanceof Deno.errors.AlreadyExists)) await Deno.remove(path).catch(() => {});
+      throw e;
+    }
+    try {
+      file = Deno.openSync(path, { read: true });
+    } catch (e) {
+      await Deno.remove(path).catch(() => {});
+      throw e;
+    }
   }
   try {
-    if (when) await Deno.utime(path, when, when);
-    const file = Deno.openSync(path, { read: true });
-    try {
-      await file.sync();
-    } finally {
-      file.close();
-    }
+    if (when) file.utimeSync(when, when);
+    await file.sync();
   } catch (e) {
+    file.close();
     await Deno.remove(path).catch(() => {});
     throw e;
   }
+  file.close();
 }
 
 /** Content that writes itself into a file (MessageContent: pieces in memory and in files). */
@@ -227,10 +255,14 @@ export class Mutex {
   }
 }
 
-/** Hard-links `src` to `dest`; across file systems (DIR= on another mount) copies and syncs. */
+/**
+ * Hard-links `src` to `dest`; across file systems (DIR= on another mount) copies and syncs.
+ * The link is made synchronously: a name change that dirties no data pages, cheaper than
+ * the pool round trip an async op costs (see writeNewFileDurable).
+ */
 export async function linkOrCopy(src: string, dest: string): Promise<void> {
   try {
-    await Deno.link(src, dest);
+    Deno.linkSync(src, dest);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.AlreadyExists) throw e;
     await Deno.copyFile(src, dest);
@@ -244,12 +276,13 @@ export async function linkOrCopy(src: string, dest: string): Promise<void> {
 }
 
 /**
- * Renames `src` to `dest`; across file systems copies it instead. True when `src` is
- * gone (renamed), false when it was copied and is still there for the caller to remove.
+ * Renames `src` to `dest` (synchronously, as linkOrCopy links); across file systems
+ * copies it instead. True when `src` is gone (renamed), false when it was copied and is
+ * still there for the caller to remove.
  */
 export async function renameOrCopy(src: string, dest: string): Promise<boolean> {
   try {
-    await Deno.rename(src, dest);
+    Deno.renameSync(src, dest);
     return true;
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) throw e;
