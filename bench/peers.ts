@@ -26,7 +26,7 @@ import { parseArgs } from "node:util";
 import { join, resolve } from "node:path";
 import { openIdleSessions, treeKiB, vmRssKiB, warmLogins } from "./peers/idle.ts";
 import { DOMAIN, OurServer, parseDump, REPO } from "./peers/ours.ts";
-import { cpuPerOp, idleShare, serverPeak } from "./peers/cpu_share.ts";
+import { cpuPerOp, idleShare, mainThreadPeak, serverPeak } from "./peers/cpu_share.ts";
 import { runSmtpSource } from "./peers/smtp_source.ts";
 import {
   installPeers,
@@ -189,6 +189,12 @@ function leanCpu(what: string, ops: RegExp): Metric[] {
       key: "cpu-peak",
       label: `${what}: server's busiest 0.5 s (% of one core)`,
       parse: serverPeak,
+    },
+    {
+      // Ours: the event loop; Dovecot's master process does next to nothing.
+      key: "cpu-main",
+      label: `${what}: server main thread's busiest 0.5 s (% of one core)`,
+      parse: mainThreadPeak,
     },
   ];
 }

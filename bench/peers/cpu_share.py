@@ -10,7 +10,8 @@ processes already gone, what their parents collected when reaping them (cutime/c
 so Dovecot's process per session counts too. The client is the command run after `--`,
 with every child it waited for (wait4 rusage). "other" is what /proc/stat counted busy
 on the machine beyond those two (other users' work). The busiest sample of the server
-tree alone tells whether one loop sat at a full core (a ceiling) or not.
+tree, and of its main thread alone (our event loop; Dovecot's master, which does little),
+tells whether one loop sat at a full core (a ceiling) or not.
 The command's own output is passed through; the accounting goes to stderr.
 """
 import argparse
@@ -35,6 +36,17 @@ def proc_stat(pid):
     ppid = int(fields[1])
     utime, stime, cutime, cstime = (int(x) for x in fields[11:15])
     return ppid, utime + stime, cutime + cstime
+
+
+def thread_ticks(pid):
+    """CPU ticks of a process's main thread alone (our event loop), 0 when gone."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return 0
+    fields = data[data.rindex(b")") + 2:].split()
+    return int(fields[11]) + int(fields[12])
 
 
 def tree_ticks(root):
@@ -81,8 +93,10 @@ def main():
         sys.exit("cpu_share: no command to run")
     ncpu = os.cpu_count() or 1
     s0, (b0, t0), w0 = tree_ticks(args.server_pid), machine_ticks(), time.perf_counter()
+    m0 = thread_ticks(args.server_pid)
     child = subprocess.Popen(cmd)
     peak, prev, prev_t = 0.0, s0, w0
+    main_peak, main_prev = 0.0, m0
     while True:
         try:
             child.wait(timeout=args.interval)
@@ -90,10 +104,13 @@ def main():
         except subprocess.TimeoutExpired:
             pass
         now, t = tree_ticks(args.server_pid), time.perf_counter()
+        main_now = thread_ticks(args.server_pid)
         peak = max(peak, (now - prev) / TICK / (t - prev_t))
-        prev, prev_t = now, t
+        main_peak = max(main_peak, (main_now - main_prev) / TICK / (t - prev_t))
+        prev, prev_t, main_prev = now, t, main_now
     wall = time.perf_counter() - w0
     s1, (b1, t1) = tree_ticks(args.server_pid), machine_ticks()
+    main = (thread_ticks(args.server_pid) - m0) / TICK
     # Popen reaped the command: its time (and its waited-for children's) is ours now.
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
     client = ru.ru_utime + ru.ru_stime
@@ -105,7 +122,7 @@ def main():
     pct = lambda x: f"{100 * x / wall:5.0f} %"  # noqa: E731
     print(f"cpu_share {args.label}: wall {wall:.2f} s on {ncpu} CPUs; "
           f"server {server:.2f} s ({pct(server)}, busiest {args.interval} s sample "
-          f"{100 * peak:.0f} %), client {client:.2f} s ({pct(client)}), "
+          f"{100 * peak:.0f} %; its main thread {main:.2f} s, busiest {100 * main_peak:.0f} %), client {client:.2f} s ({pct(client)}), "
           f"other {other:.2f} s ({pct(other)}), idle {idle:.2f} s ({pct(idle)}); "
           f"load {os.getloadavg()[0]:.2f}", file=sys.stderr)
     sys.exit(child.returncode)

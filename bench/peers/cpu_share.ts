@@ -27,3 +27,9 @@ export const serverPeak = (_out: string, err: string) => {
   const m = /^cpu_share .*? sample (\d+) %/m.exec(err);
   return m ? Number(m[1]) : undefined;
 };
+
+/** The busiest sample of the server's main thread alone (our event loop), % of one core. */
+export const mainThreadPeak = (_out: string, err: string) => {
+  const m = /^cpu_share .*? its main thread [\d.]+ s, busiest (\d+) %/m.exec(err);
+  return m ? Number(m[1]) : undefined;
+};
