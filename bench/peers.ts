@@ -140,6 +140,8 @@ interface Metric {
   key: string;
   label: string;
   lowerBetter?: boolean;
+  /** A figure about the run, not a comparison: no ratio. */
+  noRatio?: boolean;
   /** Extracts the figure from a run's stdout (and stderr: cpu_share.py's line). */
   parse: (out: string, err: string) => number | undefined;
 }
@@ -183,17 +185,20 @@ function leanCpu(what: string, ops: RegExp): Metric[] {
     {
       key: "cpu-idle",
       label: `${what}: machine idle during the run (% of one core)`,
+      noRatio: true,
       parse: idleShare,
     },
     {
       key: "cpu-peak",
       label: `${what}: server's busiest 0.5 s (% of one core)`,
+      noRatio: true,
       parse: serverPeak,
     },
     {
       // Ours: the event loop; Dovecot's master process does next to nothing.
       key: "cpu-main",
       label: `${what}: server main thread's busiest 0.5 s (% of one core)`,
+      noRatio: true,
       parse: mainThreadPeak,
     },
   ];
@@ -361,6 +366,8 @@ interface Cell {
 interface Row {
   label: string;
   lowerBetter?: boolean;
+  /** A figure about the run (idle CPU, a peak), not compared: no ratio. */
+  noRatio?: boolean;
   ours: Cell;
   peer: Cell;
   /** How to print a value (default 1 decimal). */
@@ -408,7 +415,7 @@ function cellText(c: Cell, digits?: number, prefix = ""): string {
 }
 
 function ratioOf(r: Row): number | undefined {
-  if (!r.ours.values.length || !r.peer.values.length) return undefined;
+  if (r.noRatio || !r.ours.values.length || !r.peer.values.length) return undefined;
   const p = median(r.peer.values);
   return p > 0 ? median(r.ours.values) / p : undefined;
 }
@@ -771,7 +778,11 @@ async function runOnce(load: Load, t: Target, label: string): Promise<ProcResult
 }
 
 async function runLoad(load: Load): Promise<void> {
-  const cells = load.metrics.map((m) => row(`${load.id}.${m.key}`, m.label, m.lowerBetter));
+  const cells = load.metrics.map((m) => {
+    const r = row(`${load.id}.${m.key}`, m.label, m.lowerBetter);
+    r.noRatio = m.noRatio;
+    return r;
+  });
   const failed: Partial<Record<Target, string>> = {};
   const volumes: Partial<Record<Target, string>> = {};
   const record = (t: Target, r: ProcResult | string, measured: boolean) => {
