@@ -10,7 +10,10 @@
  * smtp_ingest.py (4 and 16 connections), Postfix's smtp-source (4 and 16 sessions, one
  * connection per message), pop3_retr.py, imap_fetch.py (or, by default, the same POP3
  * and IMAP sessions from peers/lean_load.py, a client that costs less per command and
- * so leaves the servers to set the rate; --client shared selects the shared scripts),
+ * so leaves the servers to set the rate; --client shared selects the shared scripts;
+ * lean runs go through peers/cpu_share.py, which adds rows for the CPU time per
+ * operation of the server's process tree and of the client, the machine's idle CPU and
+ * the server's busiest half-second),
  * after seeding the
  * read mailboxes of both servers with seed_imap.py (identical mail, seed 42). Postfix and
  * Dovecot are installed with apt-get when missing (root only) and run by peers.sh
@@ -23,6 +26,7 @@ import { parseArgs } from "node:util";
 import { join, resolve } from "node:path";
 import { openIdleSessions, treeKiB, vmRssKiB, warmLogins } from "./peers/idle.ts";
 import { DOMAIN, OurServer, parseDump, REPO } from "./peers/ours.ts";
+import { cpuPerOp, idleShare, mainThreadPeak, serverPeak } from "./peers/cpu_share.ts";
 import { runSmtpSource } from "./peers/smtp_source.ts";
 import {
   installPeers,
@@ -120,6 +124,7 @@ const usePeer = targets.includes("peer");
 const SHARED = resolve(Deno.env.get("SHARED_DIR") || join(REPO, "..", "shared"));
 const BENCH = join(SHARED, "bench");
 const LEAN_LOAD = join(REPO, "bench/peers/lean_load.py");
+const CPU_SHARE = join(REPO, "bench/peers/cpu_share.py");
 
 const T0 = Date.now();
 const say = (s: string) => {
@@ -135,8 +140,10 @@ interface Metric {
   key: string;
   label: string;
   lowerBetter?: boolean;
-  /** Extracts the figure from a run's stdout. */
-  parse: (out: string) => number | undefined;
+  /** A figure about the run, not a comparison: no ratio. */
+  noRatio?: boolean;
+  /** Extracts the figure from a run's stdout (and stderr: cpu_share.py's line). */
+  parse: (out: string, err: string) => number | undefined;
 }
 
 interface Load {
@@ -159,6 +166,43 @@ const num = (re: RegExp) => (out: string) => {
   const m = re.exec(out);
   return m ? Number(m[1]) : undefined;
 };
+
+/** The rows the lean loads add: where the CPU went (cpu_share.py runs lean_load.py). */
+function leanCpu(what: string, ops: RegExp): Metric[] {
+  if (opt.client !== "lean") return [];
+  return [
+    {
+      key: "cpu-server",
+      label: `${what}: server CPU per op (µs, lower is better)`,
+      lowerBetter: true,
+      parse: cpuPerOp("server", ops),
+    },
+    {
+      key: "cpu-client",
+      label: `${what}: client CPU per op (µs)`,
+      parse: cpuPerOp("client", ops),
+    },
+    {
+      key: "cpu-idle",
+      label: `${what}: machine idle during the run (% of one core)`,
+      noRatio: true,
+      parse: idleShare,
+    },
+    {
+      key: "cpu-peak",
+      label: `${what}: server's busiest 0.5 s (% of one core)`,
+      noRatio: true,
+      parse: serverPeak,
+    },
+    {
+      // Ours: the event loop; Dovecot's master process does next to nothing.
+      key: "cpu-main",
+      label: `${what}: server main thread's busiest 0.5 s (% of one core)`,
+      noRatio: true,
+      parse: mainThreadPeak,
+    },
+  ];
+}
 
 function smtpLoad(connections: number): Load {
   return {
@@ -259,6 +303,7 @@ const LOADS: Load[] = [
         lowerBetter: true,
         parse: num(/^RETR latency: p50 ([\d.]+) ms/m),
       },
+      ...leanCpu("POP3 RETR", /^retrieved (\d+) messages/m),
     ],
   },
   {
@@ -301,6 +346,7 @@ const LOADS: Load[] = [
         lowerBetter: true,
         parse: num(/^\s*FETCH-META\s.*?mean ([\d.]+) ms/m),
       },
+      ...leanCpu("IMAP fetch", /^(\d+) ops in /m),
     ],
   },
   smtpLoad(4),
@@ -320,6 +366,8 @@ interface Cell {
 interface Row {
   label: string;
   lowerBetter?: boolean;
+  /** A figure about the run (idle CPU, a peak), not compared: no ratio. */
+  noRatio?: boolean;
   ours: Cell;
   peer: Cell;
   /** How to print a value (default 1 decimal). */
@@ -367,7 +415,7 @@ function cellText(c: Cell, digits?: number, prefix = ""): string {
 }
 
 function ratioOf(r: Row): number | undefined {
-  if (!r.ours.values.length || !r.peer.values.length) return undefined;
+  if (r.noRatio || !r.ours.values.length || !r.peer.values.length) return undefined;
   const p = median(r.peer.values);
   return p > 0 ? median(r.ours.values) / p : undefined;
 }
@@ -694,13 +742,27 @@ async function idleFigure(): Promise<void> {
   }
 }
 
+function leanArgs(load: Load, t: Target): string[] {
+  return [LEAN_LOAD, load.lean!, "--host", "127.0.0.1", ...load.args(t)];
+}
+
+/**
+ * cpu_share.py and its arguments, run in front of lean_load.py so each run also tells
+ * the CPU time of the server's process tree and of the client; nothing without a pid.
+ */
+async function cpuShare(t: Target, load: Load): Promise<string[]> {
+  const pid = t === "ours" ? ours?.pid : await peers.dovecotMasterPid();
+  if (!pid) return [];
+  return [CPU_SHARE, "--server-pid", String(pid), "--label", `${t} ${load.id}`, "--", "python3"];
+}
+
 async function runOnce(load: Load, t: Target, label: string): Promise<ProcResult | string> {
   const why = await unavailable(t, load.group as "smtp" | "pop3" | "imap");
   if (why) return why;
   const r = load.command
     ? await load.command(t)
     : load.lean && opt.client === "lean"
-    ? await run("python3", [LEAN_LOAD, load.lean, "--host", "127.0.0.1", ...load.args(t)], {
+    ? await run("python3", [...await cpuShare(t, load), ...leanArgs(load, t)], {
       timeoutMs: 900_000,
     })
     : await python(load.script, load.args(t));
@@ -716,7 +778,11 @@ async function runOnce(load: Load, t: Target, label: string): Promise<ProcResult
 }
 
 async function runLoad(load: Load): Promise<void> {
-  const cells = load.metrics.map((m) => row(`${load.id}.${m.key}`, m.label, m.lowerBetter));
+  const cells = load.metrics.map((m) => {
+    const r = row(`${load.id}.${m.key}`, m.label, m.lowerBetter);
+    r.noRatio = m.noRatio;
+    return r;
+  });
   const failed: Partial<Record<Target, string>> = {};
   const volumes: Partial<Record<Target, string>> = {};
   const record = (t: Target, r: ProcResult | string, measured: boolean) => {
@@ -729,7 +795,7 @@ async function runLoad(load: Load): Promise<void> {
     if (volume && !measured) volumes[t] = volume;
     if (!measured) return;
     load.metrics.forEach((m, i) => {
-      const v = m.parse(r.stdout);
+      const v = m.parse(r.stdout, r.stderr);
       if (v !== undefined && Number.isFinite(v)) cells[i][t].values.push(v);
     });
   };
