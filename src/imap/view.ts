@@ -106,11 +106,13 @@ export class MailboxView {
 
   /**
    * Initial load at SELECT/EXAMINE from a folder just refreshed by store.openFolder;
-   * claims \Recent unless read-only.
+   * claims \Recent unless read-only. `claimed`: UIDs already claimed for this view as the
+   * folder was opened (store.openFolder's `claimed`).
    */
-  async open(): Promise<void> {
+  async open(claimed: readonly number[] = []): Promise<void> {
     this.#lastRefresh = Date.now();
     const folder = this.folder;
+    for (const uid of claimed) this.recent.add(uid);
     if (!this.readOnly) await this.#claim();
     this.#adopt();
     if (this.readOnly) {

@@ -114,6 +114,22 @@ export class Folder {
     });
   }
 
+  /**
+   * refresh() and claimRecent() in one hold of the mutex (SELECT): when the refresh finds
+   * many new files in new/, they are moved to cur/ on a worker while their UIDs and index
+   * rows are written (scan.ts). Returns the UIDs this caller saw as \Recent, sorted.
+   */
+  refreshAndClaim(): Promise<number[]> {
+    return this.#mutex.run(async () => {
+      if (!this.#loaded) await this.#load();
+      const claimed: number[] = [];
+      await this.#check(false, claimed);
+      for (const sub of this.#st.dirs.takeVerifyDue()) this.#startVerify(sub);
+      const rest = await claimRecent(this.#st);
+      return rest.length ? [...claimed, ...rest].sort((a, b) => a - b) : claimed;
+    });
+  }
+
   /** A big directory's periodic verification, in the background (verify.ts). */
   #startVerify(sub: Sub): void {
     if (this.#verifying.has(sub) || this.#closed) return;
@@ -130,8 +146,8 @@ export class Folder {
     this.#loaded = true;
   }
 
-  async #check(force: boolean): Promise<void> {
-    if (await checkDirs(this.#st, force)) this.version++;
+  async #check(force: boolean, claimed?: number[]): Promise<void> {
+    if (await checkDirs(this.#st, force, claimed)) this.version++;
   }
 
   // ---- our own changes -----------------------------------------------------------
