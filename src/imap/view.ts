@@ -190,6 +190,11 @@ export class MailboxView {
     return this.folder.entryAt(this.#buf, i);
   }
 
+  /** The flag letters of sequence number `i + 1`, if not expunged (Folder.flagsAt: no row read). */
+  flagsAt(i: number): string | undefined {
+    return this.folder.flagsAt(this.#buf, i);
+  }
+
   /** Whether sequence number `i + 1` is still in the folder (no entry is read for it). */
   present(i: number): boolean {
     return this.folder.present(this.#buf, i);

@@ -327,6 +327,11 @@ export class Folder {
     return this.#st.table.entryAt(uids, i);
   }
 
+  /** The flag letters at position `i` of a uidSnapshot(), without reading rows (MessageTable.flagsAt). */
+  flagsAt(uids: Uint32Array, i: number): string | undefined {
+    return this.#st.table.flagsAt(uids, i);
+  }
+
   /** Whether the message at position `i` of a uidSnapshot() is still here (MessageTable.present). */
   present(uids: Uint32Array, i: number): boolean {
     return this.#st.table.present(uids, i);

@@ -7,7 +7,7 @@
 import { yieldToEventLoop } from "../fsutil.ts";
 import { fileNameFor } from "../maildir_names.ts";
 import type { IndexRow } from "./index_db.ts";
-import type { FolderSummary } from "./summary.ts";
+import { type FlagColumn, type FolderSummary, MAX_FLAG_SETS } from "./summary.ts";
 
 /**
  * Rows not read yet (see MessageTable.loadLazy): the summary that stands in for them
@@ -212,6 +212,41 @@ export class MessageTable {
     this.#ready();
     if (uids === this.#uids && i < this.#count) return this.#entries[i];
     return this.#byUid.get(uids[i]);
+  }
+
+  /**
+   * The flag letters of the message at position `i` of a UID snapshot (entryAt's flags),
+   * from the summary's column while the rows are deferred: a flag search after a restart
+   * reads no row.
+   */
+  flagsAt(uids: Uint32Array, i: number): string | undefined {
+    const d = this.#deferred;
+    if (d && uids === this.#uids && i < this.#count) {
+      return d.summary.flags.sets[d.summary.flags.ids[i]];
+    }
+    return this.entryAt(uids, i)?.flags;
+  }
+
+  /**
+   * Every message's flag letters in UID order, for a summary (the deferred summary's own
+   * while the rows are not read); null when there are too many distinct letter sets.
+   */
+  flagColumn(): FlagColumn | null {
+    const d = this.#deferred;
+    if (d) return d.summary.flags;
+    const sets: string[] = [], idOf = new Map<string, number>();
+    const ids = new Uint16Array(this.#count);
+    for (let i = 0; i < this.#count; i++) {
+      const flags = this.#entries[i].flags;
+      let id = idOf.get(flags);
+      if (id === undefined) {
+        if (sets.length === MAX_FLAG_SETS) return null;
+        idOf.set(flags, id = sets.length);
+        sets.push(flags);
+      }
+      ids[i] = id;
+    }
+    return { sets, ids };
   }
 
   /**
