@@ -377,7 +377,11 @@ class Entry implements MessageEntry {
   extra: unknown;
   #odd: string | null = null;
 
-  constructor(e: MessageEntry) {
+  /** `odd`: the name as an index row holds it (null: canonical), instead of `e.name`. */
+  constructor(
+    e: Omit<MessageEntry, "name" | "extra"> & { name?: string | null; extra?: unknown },
+    odd?: string | null,
+  ) {
     this.uid = e.uid;
     this.base = e.base;
     this.sub = e.sub;
@@ -386,7 +390,8 @@ class Entry implements MessageEntry {
     this.internalDate = e.internalDate;
     this.modseq = e.modseq;
     this.extra = e.extra;
-    this.name = e.name;
+    if (odd !== undefined) this.#odd = odd;
+    else this.name = e.name as string;
   }
 
   get name(): string {
@@ -429,17 +434,22 @@ export function rowOf(e: MessageEntry): IndexRow {
   };
 }
 
+/**
+ * Flag letter sets as read from the index, one string each: 100,000 rows hold a handful
+ * of distinct sets, and a string per row was 2 MB of the entries.
+ */
+const letterSets = new Map<string, string>();
+
+/**
+ * The entry of an index row. The row's name is null when canonical (rowOf), which is what
+ * an entry keeps: no name is built to be compared and thrown away.
+ */
 export function entryOf(r: IndexRow): MessageEntry {
-  return newEntry({
-    uid: r.uid,
-    base: r.base,
-    sub: r.sub,
-    // Index rows hold sorted flags: the canonical name needs no sortFlags.
-    name: r.name ?? (r.sub === "cur" ? `${r.base}:2,${r.flags}` : r.base),
-    flags: r.flags,
-    size: r.size,
-    internalDate: r.internalDate,
-    modseq: r.modseq,
-    extra: undefined,
-  });
+  let flags = letterSets.get(r.flags);
+  if (flags === undefined) {
+    if (letterSets.size >= 4096) letterSets.clear();
+    letterSets.set(r.flags, flags = r.flags);
+  }
+  r.flags = flags;
+  return new Entry(r, r.name);
 }
