@@ -228,7 +228,8 @@ async function newEntries(
     // A file being moved is at one of its two names.
     const from = moving?.get(e.base);
     const paths = [entryPath(st.path, e), ...from === undefined ? [] : [`${st.path}/new/${from}`]];
-    for (const path of paths) {
+    // Twice: the move may land between the two stats.
+    for (const path of [...paths, ...paths]) {
       try {
         e.size = (await Deno.stat(path)).size;
         return;
