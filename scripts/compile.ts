@@ -27,6 +27,8 @@ const args = [
   "--include",
   `${repo}src/store/folder/dir_worker.ts`,
   "--include",
+  `${repo}src/store/folder/move_worker.ts`,
+  "--include",
   `${repo}src/store/keys_worker.ts`,
   "--include",
   `${repo}src/store/spool_write_worker.ts`,

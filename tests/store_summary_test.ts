@@ -104,6 +104,12 @@ Deno.test("summary: a clean restart answers from it, rows read on first use are 
       deepStrictEqual(counters(folder), seen);
     });
     equal(reads, 0, "the UID list is not read for a summary start");
+    // The flag letters come from the summary's column before any row is read.
+    const flagsOf = (f: Folder) => {
+      const { uids, count } = f.uidSnapshot();
+      return Array.from({ length: count }, (_, i) => f.flagsAt(uids, i));
+    };
+    deepStrictEqual(flagsOf(folder!), rows.map((r) => r[2]));
     deepStrictEqual(rowsOf(folder!), rows);
     ok(folder!.hasBase(rows[0][1]), "the UID list is read when a caller needs it");
     // Used once: the summary is out of the index until the next clean close.
@@ -116,6 +122,8 @@ Deno.test("summary: a clean restart answers from it, rows read on first use are 
     await store!.close();
     const [again, store2] = await reopen(base, root);
     deepStrictEqual(counters(again), after);
+    deepStrictEqual(flagsOf(again), afterRows.map((r) => r[2]));
+    equal(flagsOf(again)[4], "FS");
     deepStrictEqual(rowsOf(again), afterRows);
     await store2.close();
   } finally {
@@ -228,6 +236,7 @@ Deno.test("summary: encoding round trip; truncated bytes are refused", () => {
     uids,
     count: 60_000,
     inNew: new Uint32Array([7, 10, 13]),
+    flags: { sets: ["", "S", "FSa"], ids: new Uint16Array(60_000).map((_, i) => i % 3) },
   };
   const bytes = encodeSummary(s);
   // Stored in SQLite and read back at any byte offset.
@@ -240,5 +249,7 @@ Deno.test("summary: encoding round trip; truncated bytes are refused", () => {
   deepStrictEqual([...back.inNew], [7, 10, 13]);
   deepStrictEqual(back.list, s.list);
   equal(back.firstUnseen, 4);
+  deepStrictEqual(back.flags.sets, ["", "S", "FSa"]);
+  deepStrictEqual([...back.flags.ids], [...s.flags.ids]);
   equal(decodeSummary(bytes.subarray(0, bytes.length - 4)), null);
 });

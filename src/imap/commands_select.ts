@@ -28,10 +28,13 @@ async function select(s: Session, raw: string, readOnly: boolean, params: Select
   }
   // RFC 7162 §3.1.8: the CONDSTORE (or QRESYNC) parameter enables CONDSTORE.
   if (params.condstore || params.qresync) s.condstore = true;
-  const folder = await openFolderOrFail(s, name);
+  // SELECT takes \Recent as the folder is refreshed (a first load moves new/ to cur/
+  // beside its other work); EXAMINE leaves it.
+  const claimed = readOnly ? undefined : [];
+  const folder = await openFolderOrFail(s, name, claimed);
   const id = await mailboxId(folder.path);
   const view = new MailboxView(s.ctx.store, folder, name, readOnly);
-  await view.open();
+  await view.open(claimed);
   s.view = view;
   // The SORT / SEARCH keys of messages that lack them are read in the background now.
   warmKeys(folder);

@@ -312,12 +312,15 @@ export async function searchPositions(
   return out;
 }
 
-/** The positions of the first `n` messages of the view whose letters hold `letter` (or not). */
+/**
+ * The positions of the first `n` messages of the view whose letters hold `letter` (or not);
+ * after a restart from the folder's letters column, no message row is read.
+ */
 function flagPass(view: MailboxView, n: number, letter: string, set: boolean): number[] {
   const out: number[] = [];
   for (let i = 0; i < n; i++) {
-    const e = view.entryAt(i); // undefined: expunged by another session, not yet reported
-    if (e !== undefined && e.flags.includes(letter) === set) out.push(i);
+    const flags = view.flagsAt(i); // undefined: expunged by another session, not yet reported
+    if (flags !== undefined && flags.includes(letter) === set) out.push(i);
   }
   return out;
 }

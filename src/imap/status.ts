@@ -65,8 +65,12 @@ export async function statusResponse(
 }
 
 /** Opens a folder by client name, or NO [NONEXISTENT]. */
-export async function openFolderOrFail(s: Session, name: string): Promise<Folder> {
-  const folder = await storeCall(() => s.ctx.store.openFolder(s.root, name));
+export async function openFolderOrFail(
+  s: Session,
+  name: string,
+  claimed?: number[],
+): Promise<Folder> {
+  const folder = await storeCall(() => s.ctx.store.openFolder(s.root, name, claimed));
   if (!folder) throw no(`Mailbox doesn't exist: ${name.slice(0, 100)}`, "NONEXISTENT");
   return folder;
 }

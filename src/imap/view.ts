@@ -106,11 +106,13 @@ export class MailboxView {
 
   /**
    * Initial load at SELECT/EXAMINE from a folder just refreshed by store.openFolder;
-   * claims \Recent unless read-only.
+   * claims \Recent unless read-only. `claimed`: UIDs already claimed for this view as the
+   * folder was opened (store.openFolder's `claimed`).
    */
-  async open(): Promise<void> {
+  async open(claimed: readonly number[] = []): Promise<void> {
     this.#lastRefresh = Date.now();
     const folder = this.folder;
+    for (const uid of claimed) this.recent.add(uid);
     if (!this.readOnly) await this.#claim();
     this.#adopt();
     if (this.readOnly) {
@@ -186,6 +188,11 @@ export class MailboxView {
   /** The entry of sequence number `i + 1` (by position: no lookup), if not expunged. */
   entryAt(i: number): MessageEntry | undefined {
     return this.folder.entryAt(this.#buf, i);
+  }
+
+  /** The flag letters of sequence number `i + 1`, if not expunged (Folder.flagsAt: no row read). */
+  flagsAt(i: number): string | undefined {
+    return this.folder.flagsAt(this.#buf, i);
   }
 
   /** Whether sequence number `i + 1` is still in the folder (no entry is read for it). */

@@ -164,9 +164,13 @@ export class MailStore {
     return await exists(join(this.folderPath(root, name), "cur"));
   }
 
-  /** The shared, refreshed state of a folder; null if it does not exist. */
-  async openFolder(root: string, name: string): Promise<Folder | null> {
-    return await this.#folders.open(this.folderPath(root, name));
+  /**
+   * The shared, refreshed state of a folder; null if it does not exist. `claimed`: the
+   * caller takes \Recent as it opens the folder (IMAP SELECT): the UIDs it saw as \Recent
+   * are pushed there (Folder.refreshAndClaim).
+   */
+  async openFolder(root: string, name: string, claimed?: number[]): Promise<Folder | null> {
+    return await this.#folders.open(this.folderPath(root, name), claimed);
   }
 
   /** Keeps a folder loaded while a session has it selected (release when done). */

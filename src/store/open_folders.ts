@@ -30,8 +30,11 @@ export class OpenFolders {
     return this.#folders.get(path);
   }
 
-  /** The shared, refreshed folder at `path`; null if it does not exist. */
-  async open(path: string): Promise<Folder | null> {
+  /**
+   * The shared, refreshed folder at `path`; null if it does not exist. `claimed`: the
+   * caller takes \Recent as it opens (SELECT, Folder.refreshAndClaim), the UIDs go there.
+   */
+  async open(path: string, claimed?: number[]): Promise<Folder | null> {
     let folder = this.#folders.get(path);
     if (!folder) {
       if (!(await exists(join(path, "cur")))) return null;
@@ -40,7 +43,8 @@ export class OpenFolders {
     }
     this.#lastUse.set(path, Date.now());
     try {
-      await folder.refresh();
+      if (claimed) claimed.push(...await folder.refreshAndClaim());
+      else await folder.refresh();
     } catch (e) {
       if (e instanceof Deno.errors.NotFound) {
         if (this.#folders.get(path) === folder) {

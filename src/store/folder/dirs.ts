@@ -128,11 +128,23 @@ export class DirMarks {
    * was as we knew it before, its new mtime is ours and no scan is needed for it.
    */
   async own<T>(subs: readonly Sub[], op: () => Promise<T>): Promise<T> {
-    const paths = subs.map((s) => join(this.#path, s));
-    const before = await Promise.all(paths.map(mtimeOf));
+    const finish = await this.begin(subs);
     try {
       return await op();
     } finally {
+      await finish();
+    }
+  }
+
+  /**
+   * own() in two steps, for a change that starts before the marks it is compared with are
+   * settled (scan.ts moves new/ to cur/ while it reads them in): the first stat now, the
+   * second when the returned function is called, compared with the marks as they are then.
+   */
+  async begin(subs: readonly Sub[]): Promise<() => Promise<void>> {
+    const paths = subs.map((s) => join(this.#path, s));
+    const before = await Promise.all(paths.map(mtimeOf));
+    return async () => {
       const at = Date.now();
       const after = await Promise.all(paths.map((p) => mtimeOf(p).catch(() => -2)));
       subs.forEach((sub, i) => {
@@ -140,6 +152,6 @@ export class DirMarks {
           this.#marks[sub] = { mtime: after[i], checkedAt: at };
         }
       });
-    }
+    };
   }
 }

@@ -23,7 +23,7 @@
  * mutex. The parts of the state are in state.ts.
  */
 import { Mutex, readHeaderBlock } from "../fsutil.ts";
-import type { CacheRow } from "./index_db.ts";
+import { FolderIndexCalls } from "./folder_index_calls.ts";
 import { type AddItem, AddQueue, adoptFiles } from "./add.ts";
 import { claimRecent, expunge, type FlagUpdate, updateFlags } from "./changes.ts";
 import { entryPath, type MessageEntry } from "./messages.ts";
@@ -40,7 +40,7 @@ export { FlagError } from "./keywords.ts";
 export type { MessageEntry } from "./messages.ts";
 export { nextUidValidity } from "./uids.ts";
 
-export class Folder {
+export class Folder extends FolderIndexCalls {
   readonly path: string;
   /** Bumped on every change a session may need to report. */
   version = 0;
@@ -52,8 +52,10 @@ export class Folder {
   readonly #verifying = new Set<Sub>();
 
   constructor(path: string) {
+    const st = newFolderState(path);
+    super(st.index);
     this.path = path;
-    this.#st = newFolderState(path);
+    this.#st = st;
   }
 
   get uidValidity(): number {
@@ -114,6 +116,22 @@ export class Folder {
     });
   }
 
+  /**
+   * refresh() and claimRecent() in one hold of the mutex (SELECT): when the refresh finds
+   * many new files in new/, they are moved to cur/ on a worker while their UIDs and index
+   * rows are written (scan.ts). Returns the UIDs this caller saw as \Recent, sorted.
+   */
+  refreshAndClaim(): Promise<number[]> {
+    return this.#mutex.run(async () => {
+      if (!this.#loaded) await this.#load();
+      const claimed: number[] = [];
+      await this.#check(false, claimed);
+      for (const sub of this.#st.dirs.takeVerifyDue()) this.#startVerify(sub);
+      const rest = await claimRecent(this.#st);
+      return rest.length ? [...claimed, ...rest].sort((a, b) => a - b) : claimed;
+    });
+  }
+
   /** A big directory's periodic verification, in the background (verify.ts). */
   #startVerify(sub: Sub): void {
     if (this.#verifying.has(sub) || this.#closed) return;
@@ -130,8 +148,8 @@ export class Folder {
     this.#loaded = true;
   }
 
-  async #check(force: boolean): Promise<void> {
-    if (await checkDirs(this.#st, force)) this.version++;
+  async #check(force: boolean, claimed?: number[]): Promise<void> {
+    if (await checkDirs(this.#st, force, claimed)) this.version++;
   }
 
   // ---- our own changes -----------------------------------------------------------
@@ -311,6 +329,11 @@ export class Folder {
     return this.#st.table.entryAt(uids, i);
   }
 
+  /** The flag letters at position `i` of a uidSnapshot(), without reading rows (MessageTable.flagsAt). */
+  flagsAt(uids: Uint32Array, i: number): string | undefined {
+    return this.#st.table.flagsAt(uids, i);
+  }
+
   /** Whether the message at position `i` of a uidSnapshot() is still here (MessageTable.present). */
   present(uids: Uint32Array, i: number): boolean {
     return this.#st.table.present(uids, i);
@@ -361,83 +384,6 @@ export class Folder {
   /** Total size of the messages, for quota accounting. */
   totalSize(): number {
     return this.#st.table.bytes;
-  }
-
-  // ---- the parsed-structure cache (msgcache.ts) --------------------------------
-
-  cacheGet(base: string): CacheRow | undefined {
-    return this.#st.index.cacheGet(base);
-  }
-
-  /**
-   * Remembers parse results of a message in the index, written in batches: `row` is
-   * called when the batch is written, so several updates cost one serialization.
-   */
-  cachePut(base: string, row: () => CacheRow): void {
-    this.#st.index.cachePut(base, row);
-  }
-
-  // ---- SORT / THREAD keys (src/imap/message_keys.ts), opaque text per base name ----
-
-  /** Stored key texts a page at a time, by UID after `after` (IndexLink.keysByUid). */
-  keysByUid(after: number, limit: number): { rows: [number, string][]; done: boolean } {
-    return this.#st.index.keysByUid(after, limit);
-  }
-
-  /**
-   * One field (a JSON path such as "$[3]") of every stored key text that starts with
-   * `prefix` (one version), as [uid, JSON text] in UID order; null without an index.
-   */
-  keysField(prefix: string, path: string): unknown[][] | null {
-    return this.#st.index.keysField(prefix, path);
-  }
-
-  /**
-   * UIDs from `from` on whose key text is not stored (or not in the version `prefix`
-   * starts), in UID order; null without an index (ask each message then).
-   */
-  keysMissing(from: number, prefix: string): number[] | null {
-    return this.#st.index.keysMissing(from, prefix);
-  }
-
-  /**
-   * Below which UID every message's key text (of `version`) is stored, as recorded by
-   * setKeysDoneBelow after a complete pass; 0 when unknown. Messages are added above
-   * UIDNEXT, so a pass from there on finds the rest.
-   */
-  keysDoneBelow(version: number): number {
-    return this.#st.index.keysDoneBelow(version);
-  }
-
-  setKeysDoneBelow(version: number, uid: number): void {
-    this.#st.index.setKeysDoneBelow(version, uid);
-  }
-
-  /**
-   * A blob a layer above derives from the stored keys (the IMAP subject column), kept in
-   * the index until another UIDVALIDITY; null when there is none or no index.
-   */
-  keysBlob(): Uint8Array | null {
-    return this.#st.index.keysBlob();
-  }
-
-  putKeysBlob(bytes: Uint8Array): void {
-    this.#st.index.putKeysBlob(bytes);
-  }
-
-  /** Forgets stored key texts of messages no longer in the folder. */
-  keysDropOrphans(): void {
-    this.#st.index.keysDropOrphans();
-  }
-
-  /** One message's stored key text, if any. */
-  keysGet(base: string): string | undefined {
-    return this.#st.index.keysGet(base);
-  }
-
-  /** Remembers a message's key text in the index (written in batches). */
-  keysPut(base: string, text: string): void {
-    this.#st.index.keysPut(base, text);
   }
 
   /**

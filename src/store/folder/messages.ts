@@ -7,7 +7,7 @@
 import { yieldToEventLoop } from "../fsutil.ts";
 import { fileNameFor } from "../maildir_names.ts";
 import type { IndexRow } from "./index_db.ts";
-import type { FolderSummary } from "./summary.ts";
+import { type FlagColumn, type FolderSummary, MAX_FLAG_SETS } from "./summary.ts";
 
 /**
  * Rows not read yet (see MessageTable.loadLazy): the summary that stands in for them
@@ -215,6 +215,41 @@ export class MessageTable {
   }
 
   /**
+   * The flag letters of the message at position `i` of a UID snapshot (entryAt's flags),
+   * from the summary's column while the rows are deferred: a flag search after a restart
+   * reads no row.
+   */
+  flagsAt(uids: Uint32Array, i: number): string | undefined {
+    const d = this.#deferred;
+    if (d && uids === this.#uids && i < this.#count) {
+      return d.summary.flags.sets[d.summary.flags.ids[i]];
+    }
+    return this.entryAt(uids, i)?.flags;
+  }
+
+  /**
+   * Every message's flag letters in UID order, for a summary (the deferred summary's own
+   * while the rows are not read); null when there are too many distinct letter sets.
+   */
+  flagColumn(): FlagColumn | null {
+    const d = this.#deferred;
+    if (d) return d.summary.flags;
+    const sets: string[] = [], idOf = new Map<string, number>();
+    const ids = new Uint16Array(this.#count);
+    for (let i = 0; i < this.#count; i++) {
+      const flags = this.#entries[i].flags;
+      let id = idOf.get(flags);
+      if (id === undefined) {
+        if (sets.length === MAX_FLAG_SETS) return null;
+        idOf.set(flags, id = sets.length);
+        sets.push(flags);
+      }
+      ids[i] = id;
+    }
+    return { sets, ids };
+  }
+
+  /**
    * Whether the message at position `i` of a UID snapshot is still here: by position while
    * that snapshot is the current one (rows deferred by a summary start are not read), else
    * by its UID.
@@ -342,7 +377,11 @@ class Entry implements MessageEntry {
   extra: unknown;
   #odd: string | null = null;
 
-  constructor(e: MessageEntry) {
+  /** `odd`: the name as an index row holds it (null: canonical), instead of `e.name`. */
+  constructor(
+    e: Omit<MessageEntry, "name" | "extra"> & { name?: string | null; extra?: unknown },
+    odd?: string | null,
+  ) {
     this.uid = e.uid;
     this.base = e.base;
     this.sub = e.sub;
@@ -351,7 +390,8 @@ class Entry implements MessageEntry {
     this.internalDate = e.internalDate;
     this.modseq = e.modseq;
     this.extra = e.extra;
-    this.name = e.name;
+    if (odd !== undefined) this.#odd = odd;
+    else this.name = e.name as string;
   }
 
   get name(): string {
@@ -394,17 +434,22 @@ export function rowOf(e: MessageEntry): IndexRow {
   };
 }
 
+/**
+ * Flag letter sets as read from the index, one string each: 100,000 rows hold a handful
+ * of distinct sets, and a string per row was 2 MB of the entries.
+ */
+const letterSets = new Map<string, string>();
+
+/**
+ * The entry of an index row. The row's name is null when canonical (rowOf), which is what
+ * an entry keeps: no name is built to be compared and thrown away.
+ */
 export function entryOf(r: IndexRow): MessageEntry {
-  return newEntry({
-    uid: r.uid,
-    base: r.base,
-    sub: r.sub,
-    // Index rows hold sorted flags: the canonical name needs no sortFlags.
-    name: r.name ?? (r.sub === "cur" ? `${r.base}:2,${r.flags}` : r.base),
-    flags: r.flags,
-    size: r.size,
-    internalDate: r.internalDate,
-    modseq: r.modseq,
-    extra: undefined,
-  });
+  let flags = letterSets.get(r.flags);
+  if (flags === undefined) {
+    if (letterSets.size >= 4096) letterSets.clear();
+    letterSets.set(r.flags, flags = r.flags);
+  }
+  r.flags = flags;
+  return new Entry(r, r.name);
 }

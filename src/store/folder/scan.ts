@@ -6,9 +6,11 @@
  */
 import { join } from "node:path";
 import { eachParallel } from "../fsutil.ts";
+import { log } from "../../log.ts";
 import { baseOf, parseFileName } from "../maildir_names.ts";
 import { mtimeOf, type ScanPlan, type Sub, SUBS } from "./dirs.ts";
 import { entryPath, type MessageEntry, newEntry, rowOf, storedName } from "./messages.ts";
+import { moveNewOnWorker, type NewMoves } from "./moves.ts";
 import { assignUids, clearMessages, type FolderState, insertEntry, removeEntry } from "./state.ts";
 
 /** A message file as found: its directory and exact name. */
@@ -26,10 +28,51 @@ interface Renamed extends Found {
 /**
  * Brings the messages up to date with the directories: one stat each when nothing
  * changed. `force` reads them whatever their mtimes say. True when anything changed.
+ * `claimed`: the caller claims \Recent right after (SELECT); a first read of a big new/
+ * moves its files to cur/ on the way (moves.ts), and their UIDs are pushed there.
  */
-export async function checkDirs(st: FolderState, force: boolean): Promise<boolean> {
+export async function checkDirs(
+  st: FolderState,
+  force: boolean,
+  claimed?: number[],
+): Promise<boolean> {
   const plan = await st.dirs.scanPlan(force, (sub) => st.table.filesIn(sub));
-  return plan ? await scanDirs(st, plan) : false;
+  return plan ? await scanDirs(st, plan, claimed) : false;
+}
+
+/**
+ * Waits for the worker's moves (moves.ts); entries of files that did not move go back to
+ * new/ under their name (in memory and in the index) and the next check reads the
+ * directories again. Returns the UIDs moved, in UID order.
+ */
+async function endMoves(
+  st: FolderState,
+  moves: NewMoves,
+  added: readonly MessageEntry[],
+): Promise<number[]> {
+  const reply = await moves.reply;
+  if (reply?.error) log("store").warn(`moving new/ to cur/ in ${st.path}: ${reply.error}`);
+  const moved = new Set<string>();
+  let i = 0;
+  for (const base of moves.names.keys()) if (reply?.done[i++] === 1) moved.add(base);
+  const back: MessageEntry[] = [], uids: number[] = [];
+  for (const e of added) {
+    const target = moves.targets.get(e.base);
+    if (target === undefined) continue;
+    if (moved.has(e.base)) uids.push(e.uid);
+    else if (e.sub === "cur" && e.name === target) {
+      e.sub = "new";
+      e.name = moves.names.get(e.base)!;
+      back.push(e);
+    }
+  }
+  if (back.length) {
+    st.dirs.invalidate();
+    st.index.tx((ix) => {
+      for (const e of back) ix.setFlags(e.uid, e.sub, storedName(e), e.flags, e.modseq);
+    });
+  }
+  return uids;
 }
 
 async function readDir(folderPath: string, sub: Sub, into: Map<string, Found>): Promise<void> {
@@ -43,7 +86,7 @@ async function readDir(folderPath: string, sub: Sub, into: Map<string, Found>): 
 }
 
 /** Reads directories and reconciles the messages (and the index) with what is there. */
-async function scanDirs(st: FolderState, plan: ScanPlan): Promise<boolean> {
+async function scanDirs(st: FolderState, plan: ScanPlan, claimed?: number[]): Promise<boolean> {
   const { table, modseqs, index } = st;
   const marks = plan.marks;
   let subs = plan.subs;
@@ -60,7 +103,15 @@ async function scanDirs(st: FolderState, plan: ScanPlan): Promise<boolean> {
   }
   const want = new Set(subs);
   const onDisk = new Map<string, Found>();
-  for (const sub of SUBS) if (want.has(sub)) await readDir(st.path, sub, onDisk);
+  // A SELECT of a folder read for the first time: a big new/ is read and moved to cur/ on
+  // a worker (moves.ts); its files are taken as they will be once moved.
+  const moves = claimed && want.has("new") && table.count === 0 ? await moveNewOnWorker(st) : null;
+  for (const sub of SUBS) {
+    if (want.has(sub) && !(sub === "new" && moves)) await readDir(st.path, sub, onDisk);
+  }
+  for (const [base, name] of moves?.targets ?? []) {
+    if (!onDisk.has(base)) onDisk.set(base, { sub: "cur", name }); // cur/ wins (readDir)
+  }
   if (!want.has("cur")) {
     // A message no longer in new/ may have moved to cur/: look there too.
     for (const uid of table.inNew) {
@@ -75,7 +126,7 @@ async function scanDirs(st: FolderState, plan: ScanPlan): Promise<boolean> {
   const flagsChanged = renamed.some((r) => r.flags !== r.e.flags);
   let modseq = 0;
   if (gone.length || onDisk.size || flagsChanged) modseq = await modseqs.next();
-  const added = await newEntries(st, onDisk, modseq);
+  const added = await newEntries(st, onDisk, modseq, moves?.names);
   for (const e of gone) removeEntry(st, e);
   for (const r of renamed) {
     if (r.flags === r.e.flags) {
@@ -85,9 +136,9 @@ async function scanDirs(st: FolderState, plan: ScanPlan): Promise<boolean> {
     table.update(r.e, { sub: r.sub, name: r.name, flags: r.flags, modseq });
     modseqs.logChange(r.e.uid, modseq);
   }
-  for (const e of added) insertEntry(st, e);
   if (gone.length) table.rebuildUids();
   for (const sub of want) st.dirs.settle(sub, marks[sub]);
+  // Written while the moves run (rows as the files will be; endMoves corrects the rest).
   index.tx((ix) => {
     for (const e of gone) ix.remove(e.uid, e.base, modseq);
     for (const r of renamed) {
@@ -97,6 +148,12 @@ async function scanDirs(st: FolderState, plan: ScanPlan): Promise<boolean> {
     st.dirs.saveTo(ix);
     ix.setMeta({ highestmodseq: modseqs.highest });
   });
+  if (moves) {
+    claimed!.push(...await endMoves(st, moves, added));
+    await moves.finish();
+    index.tx((ix) => st.dirs.saveTo(ix));
+  }
+  for (const e of added) insertEntry(st, e);
   if ([...added, ...renamed.map((r) => r.e)].some((e) => st.keywords.hasUnknown(e.flags))) {
     await st.keywords.load();
   }
@@ -141,11 +198,15 @@ function compareKnown(
   return { gone, renamed };
 }
 
-/** Entries for new files, with UIDs, sorted by UID; sizes from the name (",S=") or the file. */
+/**
+ * Entries for new files, with UIDs, sorted by UID; sizes from the name (",S=") or the file.
+ * `moving`: names in new/ of files being moved to cur/ (their entries are as moved).
+ */
 async function newEntries(
   st: FolderState,
   onDisk: ReadonlyMap<string, Found>,
   modseq: number,
+  moving?: ReadonlyMap<string, string>,
 ): Promise<MessageEntry[]> {
   const assigned = await assignUids(st, [...onDisk.keys()]);
   const added: MessageEntry[] = [];
@@ -164,11 +225,17 @@ async function newEntries(
     }));
   }
   await eachParallel(added.filter((e) => e.size < 0), async (e) => {
-    try {
-      e.size = (await Deno.stat(entryPath(st.path, e))).size;
-    } catch {
-      e.size = 0; // gone again: the next scan removes it
+    // A file being moved is at one of its two names.
+    const from = moving?.get(e.base);
+    const paths = [entryPath(st.path, e), ...from === undefined ? [] : [`${st.path}/new/${from}`]];
+    // Twice: the move may land between the two stats.
+    for (const path of [...paths, ...paths]) {
+      try {
+        e.size = (await Deno.stat(path)).size;
+        return;
+      } catch { /* try the other name */ }
     }
+    e.size = 0; // gone again: the next scan removes it
   });
   return added.sort((a, b) => a.uid - b.uid);
 }

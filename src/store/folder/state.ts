@@ -91,7 +91,8 @@ async function startFromSummary(st: FolderState, meta: IndexMeta, bytes: Uint8Ar
 /** The summary written at a clean close (summary.ts), or null when it cannot be trusted. */
 export function summaryOf(st: FolderState): Uint8Array | null {
   const list = st.uids.listIdentity();
-  if (!list) return null;
+  const flags = st.table.flagColumn();
+  if (!list || !flags) return null;
   const { uids, count } = st.table.snapshot();
   return encodeSummary({
     uidValidity: st.uids.validity,
@@ -108,6 +109,7 @@ export function summaryOf(st: FolderState): Uint8Array | null {
     uids,
     count,
     inNew: st.table.recentUids(),
+    flags,
   });
 }
 

@@ -12,8 +12,11 @@
  * can never leave a stale one behind. A summary that does not decode is ignored: the
  * folder loads the slow way.
  *
- *   "XFS1" u32 jsonLength u32 count u32 inNewCount  json (padded to 4)  u32 uids[count]
- *   u32 inNew[inNewCount]          (little-endian)
+ * It carries each message's flag letters too (as an index into the distinct letter sets),
+ * so a flag search after a restart (SEARCH UNSEEN) reads no row either.
+ *
+ *   "XFS2" u32 jsonLength u32 count u32 inNewCount  json (padded to 4)  u32 uids[count]
+ *   u32 inNew[inNewCount]  u16 flagIds[count]         (little-endian; json.flagSets)
  */
 import type { DirMark } from "./index_db.ts";
 
@@ -42,9 +45,20 @@ export interface FolderSummary {
   count: number;
   /** UIDs of the messages in new/. */
   inNew: Uint32Array;
+  /** Each message's flag letters: `sets[ids[i]]` for `uids[i]`. */
+  flags: FlagColumn;
 }
 
-const MAGIC = 0x31534658; // "XFS1"
+/** Flag letters per message as indexes into the distinct letter sets. */
+export interface FlagColumn {
+  sets: string[];
+  ids: Uint16Array;
+}
+
+/** At most this many distinct letter sets fit the column. */
+export const MAX_FLAG_SETS = 65536;
+
+const MAGIC = 0x32534658; // "XFS2"
 
 export function encodeSummary(s: FolderSummary): Uint8Array {
   const json = new TextEncoder().encode(JSON.stringify({
@@ -59,10 +73,12 @@ export function encodeSummary(s: FolderSummary): Uint8Array {
     deleted: s.deleted,
     bytes: s.bytes,
     firstUnseen: s.firstUnseen,
+    flagSets: s.flags.sets,
   }));
   const head = 16 + ((json.length + 3) & ~3);
   const uids = s.uids.subarray(0, s.count);
-  const out = new Uint8Array(head + 4 * (uids.length + s.inNew.length));
+  const ids = s.flags.ids.subarray(0, s.count);
+  const out = new Uint8Array(head + 4 * (uids.length + s.inNew.length) + 2 * s.count);
   const dv = new DataView(out.buffer);
   dv.setUint32(0, MAGIC, true);
   dv.setUint32(4, json.length, true);
@@ -75,6 +91,8 @@ export function encodeSummary(s: FolderSummary): Uint8Array {
     else for (let i = 0; i < list.length; i++) dv.setUint32(at + 4 * i, list[i], true);
     at += 4 * list.length;
   }
+  if (LITTLE_ENDIAN) out.set(new Uint8Array(ids.buffer, ids.byteOffset, ids.byteLength), at);
+  else for (let i = 0; i < ids.length; i++) dv.setUint16(at + 2 * i, ids[i], true);
   return out;
 }
 
@@ -102,12 +120,23 @@ export function decodeSummary(bytes: Uint8Array): FolderSummary | null {
     const jsonLength = dv.getUint32(4, true);
     const count = dv.getUint32(8, true), inNewCount = dv.getUint32(12, true);
     const head = 16 + ((jsonLength + 3) & ~3);
-    if (bytes.length !== head + 4 * (count + inNewCount)) return null;
+    const flagsAt = head + 4 * (count + inNewCount);
+    if (bytes.length !== flagsAt + 2 * count) return null;
     const j = JSON.parse(new TextDecoder().decode(bytes.subarray(16, 16 + jsonLength)));
     const uids = new Uint32Array(Math.max(64, Math.ceil(count * 1.25)));
     readUint32s(bytes, head, uids, count);
     const inNew = new Uint32Array(inNewCount);
     readUint32s(bytes, head + 4 * count, inNew, inNewCount);
+    const sets = j.flagSets;
+    if (!Array.isArray(sets) || !sets.every((f) => typeof f === "string")) return null;
+    const ids = new Uint16Array(count);
+    const raw = bytes.subarray(flagsAt, flagsAt + 2 * count);
+    if (LITTLE_ENDIAN) new Uint8Array(ids.buffer).set(raw);
+    else {
+      const v = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+      for (let i = 0; i < count; i++) ids[i] = v.getUint16(2 * i, true);
+    }
+    for (let i = 0; i < count; i++) if (ids[i] >= sets.length) return null;
     const nums = [
       j.uidValidity,
       j.uidNext,
@@ -123,7 +152,8 @@ export function decodeSummary(bytes: Uint8Array): FolderSummary | null {
       j.curDir?.mtime,
     ];
     if (!nums.every((n) => typeof n === "number" && Number.isFinite(n))) return null;
-    return { ...j, uids, count, inNew } as FolderSummary;
+    delete j.flagSets;
+    return { ...j, uids, count, inNew, flags: { sets, ids } } as FolderSummary;
   } catch {
     return null;
   }

@@ -1,0 +1,107 @@
+/**
+ * A SELECT of a folder read for the first time (Folder.refreshAndClaim): a big new/ is
+ * read and moved to cur/ on a worker (src/store/folder/moves.ts) while the UIDs and index
+ * rows are written. The outcome must be the one of the plain way (refresh, then
+ * claimRecent): the same UIDs in name order, flags, sizes, mod-sequences, \Recent for the
+ * caller, every file in cur/, and an index a restart reads back unchanged.
+ */
+import { deepStrictEqual, equal, ok } from "node:assert/strict";
+import { join } from "node:path";
+import { Folder } from "../src/store/folder/folder.ts";
+import { fileNameFor, newBaseName } from "../src/store/maildir_names.ts";
+
+const enc = new TextEncoder();
+/** Enough files for new/ to pass the worker's directory size (moves.ts BIG_NEW_DIR). */
+const COUNT = 1600;
+
+/** A folder another MDA filled: every tenth file in cur/ with \Seen, one without ",S=". */
+async function filledFolder(): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "extremail-first-select-" });
+  for (const sub of ["new", "cur", "tmp"]) await Deno.mkdir(join(dir, sub));
+  for (let i = 0; i < COUNT; i++) {
+    const data = enc.encode(`Subject: m${i}\r\n\r\nbody ${"x".repeat(i % 50)}\r\n`);
+    let base = newBaseName(data.length);
+    if (i === 7) base = base.replace(/,S=\d+$/, ""); // the size comes from the file
+    const name = i % 10 === 0 ? join("cur", fileNameFor(base, "S")) : join("new", base);
+    await Deno.writeFile(join(dir, name), data);
+  }
+  return dir;
+}
+
+async function copyOf(dir: string): Promise<string> {
+  const copy = await Deno.makeTempDir({ prefix: "extremail-first-select-" });
+  await Deno.remove(copy);
+  const out = await new Deno.Command("cp", { args: ["-a", dir, copy] }).output();
+  ok(out.success, "cp -a");
+  return copy;
+}
+
+type Row = [number, string, string, string, number, number];
+const rowsOf = (f: Folder): Row[] =>
+  [...f.messages.values()].map((m) => [m.uid, m.base, m.sub, m.flags, m.size, m.modseq]);
+const namesIn = (dir: string) => [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+
+Deno.test("first SELECT: new/ moved on a worker, same state as refresh + claimRecent", async () => {
+  const dir = await filledFolder();
+  const plain = await copyOf(dir);
+  try {
+    // The worker only starts for a new/ of 64 KiB or more (moves.ts BIG_NEW_DIR).
+    ok((await Deno.stat(join(dir, "new"))).size >= 64 * 1024, "new/ big enough for the worker");
+    const f = new Folder(dir);
+    const claimed = await f.refreshAndClaim();
+    const g = new Folder(plain);
+    await g.refresh();
+    const claimedPlain = await g.claimRecent();
+
+    equal(claimed.length, COUNT - COUNT / 10);
+    deepStrictEqual(claimed, claimedPlain);
+    equal(f.recentCount, 0);
+    equal(namesIn(join(dir, "new")).length, 0);
+    deepStrictEqual(namesIn(join(dir, "cur")), namesIn(join(plain, "cur")));
+    // UIDs follow the base names' order, as the plain scan gives them.
+    deepStrictEqual(rowsOf(f).map((r) => r.slice(1)), rowsOf(g).map((r) => r.slice(1)));
+    deepStrictEqual(rowsOf(f).map((r) => r[0]), rowsOf(g).map((r) => r[0]));
+    equal(f.highestModseq, g.highestModseq);
+    equal(f.unseenCount, g.unseenCount);
+    equal(f.uidNext, COUNT + 1);
+    const unsized = [...f.messages.values()].find((m) => !/,S=/.test(m.base))!;
+    ok(unsized.size > 0, "size read from the file");
+    for (const m of f.messages.values()) {
+      equal(m.sub, "cur");
+      equal((await f.read(m)).length, m.size);
+    }
+    // Nothing left to claim, and the directories need no second read.
+    deepStrictEqual(await f.refreshAndClaim(), []);
+
+    // A restart reads the same state back from the index (no summary: closed at once).
+    const rows = rowsOf(f), uidValidity = f.uidValidity, modseq = f.highestModseq;
+    await f.close();
+    const again = new Folder(dir);
+    await again.refresh();
+    deepStrictEqual(rowsOf(again), rows);
+    equal(again.uidValidity, uidValidity);
+    equal(again.highestModseq, modseq);
+    equal(again.recentCount, 0);
+    await again.close();
+    await g.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+    await Deno.remove(plain, { recursive: true });
+  }
+});
+
+Deno.test("first SELECT of a small new/ claims without the worker", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "extremail-first-select-" });
+  try {
+    for (const sub of ["new", "cur", "tmp"]) await Deno.mkdir(join(dir, sub));
+    const data = enc.encode("Subject: one\r\n\r\nbody\r\n");
+    await Deno.writeFile(join(dir, "new", newBaseName(data.length)), data);
+    const f = new Folder(dir);
+    deepStrictEqual(await f.refreshAndClaim(), [1]);
+    equal(namesIn(join(dir, "new")).length, 0);
+    equal([...f.messages.values()][0].sub, "cur");
+    await f.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
