@@ -43,8 +43,10 @@ export class OpenFolders {
     }
     this.#lastUse.set(path, Date.now());
     try {
-      if (claimed) claimed.push(...await folder.refreshAndClaim());
-      else await folder.refresh();
+      if (claimed) {
+        // One by one: a spread of 100,000+ UIDs as arguments overflows the stack.
+        for (const uid of await folder.refreshAndClaim()) claimed.push(uid);
+      } else await folder.refresh();
     } catch (e) {
       if (e instanceof Deno.errors.NotFound) {
         if (this.#folders.get(path) === folder) {

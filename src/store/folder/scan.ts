@@ -149,7 +149,8 @@ async function scanDirs(st: FolderState, plan: ScanPlan, claimed?: number[]): Pr
     ix.setMeta({ highestmodseq: modseqs.highest });
   });
   if (moves) {
-    claimed!.push(...await endMoves(st, moves, added));
+    // One by one: a spread of 100,000+ UIDs as arguments overflows the stack.
+    for (const uid of await endMoves(st, moves, added)) claimed!.push(uid);
     await moves.finish();
     index.tx((ix) => st.dirs.saveTo(ix));
   }
