@@ -118,10 +118,10 @@ s.quit()
     equal(d("extremail_messages_deferred_total"), 1);
     equal(value(after, "extremail_queue_messages"), 1, "the deferred message waits");
     ok(value(after, "extremail_queue_oldest_message_age_seconds") > 0);
-    equal(d("extremail_auth_failures_total", { protocol: "pop3" }), 1);
-    equal(d("extremail_auth_failures_total", { protocol: "smtp" }), 1);
-    equal(d("extremail_auth_failures_total", { protocol: "admin" }), 1);
-    equal(d("extremail_auth_failures_total", { protocol: "imap" }), 0);
+    equal(d("extremail_auth_failures_total", { service: "pop3" }), 1);
+    equal(d("extremail_auth_failures_total", { service: "smtp" }), 1);
+    equal(d("extremail_auth_failures_total", { service: "admin" }), 1);
+    equal(d("extremail_auth_failures_total", { service: "imap" }), 0);
     equal(d("extremail_connections_accepted_total", { service: "smtp" }), 4);
     equal(d("extremail_connections_accepted_total", { service: "submission" }), 1);
     equal(d("extremail_connections_accepted_total", { service: "pop3" }), 1);

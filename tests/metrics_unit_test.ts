@@ -83,7 +83,7 @@ Deno.test("server metrics: every SPEC §10 series is present before the first ev
     equal(value(s, "extremail_delivery_attempts_total", { result }), 0);
   }
   for (const protocol of ["smtp", "pop3", "imap", "admin"]) {
-    equal(value(s, "extremail_auth_failures_total", { protocol }), 0);
+    equal(value(s, "extremail_auth_failures_total", { service: protocol }), 0);
   }
   for (const action of SPAM_ACTIONS) {
     equal(value(s, "extremail_spam_verdicts_total", { action }), 0);
@@ -126,7 +126,7 @@ testUnless(
       const m = new ServerMetrics();
       m.connectionOpened("smtp", () => {});
       m.delivered("local", Date.now(), 1);
-      m.authFailures.inc({ protocol: "imap" });
+      m.authFailures.inc({ service: "imap" });
       const families = await parseWithPrometheusClient(PYTHON!, m.render());
       const byName = new Map(families.map((f) => [f.name, f]));
       // prometheus_client names a counter's family without _total.
@@ -134,9 +134,9 @@ testUnless(
       equal(byName.get("extremail_delivery_latency_seconds")?.type, "histogram");
       equal(byName.get("extremail_connections_open")?.type, "gauge");
       const imap = byName.get("extremail_auth_failures")!.samples.find((s) =>
-        s[1].protocol === "imap"
+        s[1].service === "imap"
       );
-      deepStrictEqual(imap, ["extremail_auth_failures_total", { protocol: "imap" }, 1]);
+      deepStrictEqual(imap, ["extremail_auth_failures_total", { service: "imap" }, 1]);
       for (const f of families) ok(f.name.startsWith("extremail_"), f.name);
     },
   },

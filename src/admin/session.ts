@@ -193,7 +193,7 @@ export class AdminSession implements SessionControl {
       this.#state = "ready";
       return ok("logged in");
     }
-    this.#ctx.metrics.authFailures.inc({ protocol: "admin" });
+    this.#ctx.metrics.authFailures.inc({ service: "admin" });
     // Outside the per-address queue: the delay slows every failure without serializing them.
     await this.failureDelay();
     if (verdict.result === "locked") {

@@ -118,7 +118,7 @@ async function finishAuth(
   result: LoginResult,
 ): Promise<Done> {
   if (result.kind !== "ok") {
-    s.ctx.metrics.authFailures.inc({ protocol: "imap" });
+    s.ctx.metrics.authFailures.inc({ service: "imap" });
     s.authFailures++;
     s.log.info(`authentication ${result.kind} for ${JSON.stringify(login.slice(0, 100))}`);
     if (s.authFailures >= MAX_FAILURES) {

@@ -1,7 +1,7 @@
 /**
  * The series of SPEC §10, declared in one place so that docs/operations.md, the code and
  * a dashboard agree. Recording sites call one method or counter each
- * (`ctx.metrics.authFailures.inc({ protocol: "imap" })`); values that already live
+ * (`ctx.metrics.authFailures.inc({ service: "imap" })`); values that already live
  * elsewhere (open connections, queue length, memory) are read when /metrics is scraped.
  *
  * Names carry their unit (`_seconds`, `_bytes`) and counters end in `_total`.
@@ -26,7 +26,7 @@ export type AttemptResult = typeof ATTEMPT_RESULTS[number];
 /** Where a delivered copy went: a local Maildir or a remote server's 250. */
 export type Destination = "local" | "remote";
 
-/** The protocols whose logins can fail. */
+/** The services whose logins can fail (the `service` label, as on the connection series). */
 export const AUTH_PROTOCOLS = ["smtp", "pop3", "imap", "admin"] as const;
 export type AuthProtocol = typeof AUTH_PROTOCOLS[number];
 
@@ -133,8 +133,8 @@ export class ServerMetrics {
     );
     this.authFailures = r.counter(
       "extremail_auth_failures_total",
-      "Failed logins per protocol (SMTP AUTH, POP3, IMAP, admin LOGIN)",
-      ["protocol"],
+      "Failed logins per service (SMTP AUTH, POP3, IMAP, admin LOGIN)",
+      ["service"],
     );
     this.dnsCacheHits = r.counter(
       "extremail_dns_cache_hits_total",
@@ -166,7 +166,7 @@ export class ServerMetrics {
     const uptime = r.gauge("extremail_uptime_seconds", "Seconds since the daemon started");
 
     // Series that exist from the start, so a dashboard shows 0 rather than "no data".
-    for (const p of AUTH_PROTOCOLS) this.authFailures.touch({ protocol: p });
+    for (const p of AUTH_PROTOCOLS) this.authFailures.touch({ service: p });
     for (const a of SPAM_ACTIONS) this.spamVerdicts.touch({ action: a });
     for (const result of ATTEMPT_RESULTS) this.deliveryAttempts.touch({ result });
     for (const d of ["local", "remote"]) {

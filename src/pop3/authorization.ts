@@ -52,7 +52,7 @@ async function login(
     authorize: (user) => authorizesSelf(authzid, user, (name) => directory.findLogin(name)),
   });
   if (result.kind !== "ok") {
-    s.ctx.metrics.authFailures.inc({ protocol: "pop3" });
+    s.ctx.metrics.authFailures.inc({ service: "pop3" });
     s.failedLogins++;
     s.logger.info(
       `${how} login ${result.kind} for ${

@@ -60,7 +60,7 @@ export async function auth(s: SmtpSession, arg: string): Promise<void> {
     s.busy = false;
   }
   if (result.kind !== "ok") {
-    s.ctx.metrics.authFailures.inc({ protocol: "smtp" });
+    s.ctx.metrics.authFailures.inc({ service: "smtp" });
     s.log.info`AUTH ${mechanism} ${result.kind} for ${JSON.stringify(creds.login.slice(0, 100))}`;
     throw new SmtpError(result.kind === "throttled" ? AUTH_THROTTLED : AUTH_FAILED);
   }
