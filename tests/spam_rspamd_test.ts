@@ -18,6 +18,7 @@ import {
 } from "./helpers/rspamd.ts";
 import { type Fixture, fixture, message, send, session, text, users } from "./delivery_fixture.ts";
 import type { Config } from "../src/config/schema.ts";
+import { startFakeDns } from "./helpers/fake_dns.ts";
 
 const mail = (subject: string, body: string, extra: Record<string, string> = {}) =>
   message({
@@ -276,4 +277,32 @@ Deno.test("spam: rspamd down or silent -> SpamFilterFailure accept (logged) or t
     for (const s of sockets) s.destroy();
     await new Promise((r) => silent.close(r));
   }
+});
+
+testUnless(rspamdMissing, {
+  name: "spam: with InboundAuth the Authentication-Results header stays on top, rspamd's below",
+  async fn() {
+    const rspamd: TestRspamd = await startRspamd();
+    const dns = await startFakeDns();
+    try {
+      dns.txt("remote.example", "v=spf1 -all");
+      const config = { SpamFilter: rspamd.filter, InboundAuth: "tag", DNSServer: [dns.server] };
+      await withFixture(config as Partial<Config>, async (fx) => {
+        const from = "alice@remote.example";
+        const r = await send(fx.ctx, {
+          from,
+          to: ["bob@test.example"],
+          data: mail("deal", GTUBE.addHeader),
+        });
+        assertEquals(r.data?.code, 250);
+        const head = headerOf((await folder(fx, "Junk"))[0]);
+        // SPEC §8: one Authentication-Results at the top (under Return-Path).
+        assertMatch(head, /^Return-Path: <[^>]*>\r\nAuthentication-Results: /);
+        assert(head.indexOf("\r\nAuthentication-Results: ") < head.indexOf("\r\nX-Spamd-Result: "));
+      });
+    } finally {
+      dns.close();
+      await rspamd.stop();
+    }
+  },
 });

@@ -215,6 +215,7 @@ export async function spamFilter(
     head = rewriteHeaders(block, spam.drop, new TextEncoder().encode(spam.subject ?? ""));
     block = parseHeaderBlock(head);
   }
-  const added = concatBytes([new TextEncoder().encode(spam.fields), parts.authFields]);
+  // SPEC §8: the Authentication-Results header at the top, rspamd's fields below it.
+  const added = concatBytes([parts.authFields, new TextEncoder().encode(spam.fields)]);
   return { refusal: null, head, block, added, junk: spam.junk };
 }
