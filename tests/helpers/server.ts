@@ -35,6 +35,7 @@ export function freePorts(count: number): number[] {
   // port 0 would risk, since clients draw from that range too).
   for (let tries = 0; high > low && held.length < count && tries < 1000; tries++) {
     const port = low + Math.floor(Math.random() * (high - low));
+    if (!claim(port)) continue;
     try {
       held.push(Deno.listen({ hostname: "127.0.0.1", port }));
     } catch { /* taken: another */ }
@@ -43,6 +44,37 @@ export function freePorts(count: number): number[] {
   const ports = held.map((l) => (l.addr as Deno.NetAddr).port);
   for (const l of held) l.close();
   return ports;
+}
+
+/** Where test files claim the ports they chose (one empty file per port). */
+const CLAIMS = "/tmp/extremail-test-ports";
+/** A claim older than this is left over from an earlier run. */
+const CLAIM_MS = 15 * 60_000;
+
+/**
+ * Claims `port` for this test file: false when another file chose it recently. Test files
+ * run in parallel, and a port probed free here is bound by the daemon only a second
+ * later (its start-up), long enough for another file to probe the same port free too:
+ * one of the two daemons then failed with EADDRINUSE. The claim is an exclusive create,
+ * atomic across processes.
+ */
+function claim(port: number): boolean {
+  const path = `${CLAIMS}/${port}`;
+  try {
+    Deno.mkdirSync(CLAIMS, { recursive: true });
+    Deno.writeFileSync(path, new Uint8Array(), { createNew: true });
+    return true;
+  } catch (e) {
+    if (!(e instanceof Deno.errors.AlreadyExists)) return true; // no claims here: probe alone
+    try {
+      const mtime = Deno.statSync(path).mtime?.getTime() ?? 0;
+      if (Date.now() - mtime < CLAIM_MS) return false;
+      Deno.writeFileSync(path, new Uint8Array()); // stale: ours now (its mtime renewed)
+      return true;
+    } catch {
+      return false;
+    }
+  }
 }
 
 /** Ports for test servers: [10000, start of the ephemeral range), or null. */
