@@ -201,5 +201,19 @@ export class BulkTransfer {
   }
 }
 
+/** Runs `feed` as one transfer on `conn`: its slot, if it took one, is given back at the end. */
+export async function asTransfer<T>(
+  slots: BulkSlots,
+  conn: BulkConnection,
+  feed: (bulk: BulkTransfer) => Promise<T>,
+): Promise<T> {
+  const bulk = new BulkTransfer(slots, conn);
+  try {
+    return await feed(bulk);
+  } finally {
+    bulk.release();
+  }
+}
+
 /** The process's slots for message transfers. */
 export const messageSlots = new BulkSlots(BULK_SLOTS);

@@ -11,9 +11,10 @@ import type { SmtpReply } from "../delivery/types.ts";
 import { LineChecker } from "../message/line_endings.ts";
 import type { Connection } from "../net/connection.ts";
 import {
+  asTransfer,
   type BulkConnection,
   type BulkSlots,
-  BulkTransfer,
+  type BulkTransfer,
   messageSlots,
 } from "../net/bulk_input.ts";
 import { nextTurn, turnSpent } from "../net/turns.ts";
@@ -86,12 +87,7 @@ export async function readData(
   sink: FlushingSink,
   slots: BulkSlots = messageSlots,
 ): Promise<boolean> {
-  const bulk = new BulkTransfer(slots, conn);
-  try {
-    return await feedData(conn, bulk, reader, sink);
-  } finally {
-    bulk.release();
-  }
+  return await asTransfer(slots, conn, (bulk) => feedData(conn, bulk, reader, sink));
 }
 
 async function feedData(
@@ -194,12 +190,7 @@ async function readChunk(
   n: number,
   into: { sink: MessageSink; lines: LineChecker } | null,
 ): Promise<boolean> {
-  const bulk = new BulkTransfer(messageSlots, conn);
-  try {
-    return await feedChunk(conn, bulk, n, into);
-  } finally {
-    bulk.release();
-  }
+  return await asTransfer(messageSlots, conn, (bulk) => feedChunk(conn, bulk, n, into));
 }
 
 async function feedChunk(
