@@ -101,6 +101,32 @@ Deno.test("guard: parallel attempts cannot pass the tenth failure", async () => 
   assertEquals(results.filter((r) => r.kind === "throttled").length, 15);
 });
 
+Deno.test("guard: parallel good logins from one source wait for running checks, none refused", async () => {
+  const w = world();
+  // A webmail (or a client opening many sessions) logs 25 sessions in at once.
+  const results = await Promise.all(
+    Array.from({ length: 25 }, () => w.attempt("192.0.2.5", "bob@example.org", "right")),
+  );
+  assertEquals(results.map((r) => r.kind), Array(25).fill("ok"));
+  assertEquals(w.checks.length, 25);
+  // Mixed: 9 guesses in flight among 16 good logins: the good ones all get in (nine
+  // failures do not lock), and the tenth failure afterwards still does.
+  const mixed = await Promise.all(
+    Array.from(
+      { length: 25 },
+      (_, i) =>
+        i < 9
+          ? w.attempt("192.0.2.6", `x${i}@example.org`)
+          : w.attempt("192.0.2.6", "bob@example.org", "right"),
+    ),
+  );
+  assertEquals(mixed.filter((r) => r.kind === "ok").length, 16);
+  assertEquals(mixed.filter((r) => r.kind === "failed").length, 9);
+  assert(!w.guard.sourceLocked("192.0.2.6"));
+  assertEquals((await w.attempt("192.0.2.6", "y@example.org")).kind, "failed");
+  assert(w.guard.sourceLocked("192.0.2.6"));
+});
+
 Deno.test("guard: an account under attack is refused to unknown sources, not to known ones", async () => {
   const w = world();
   // bob logged in from home before the attack.

@@ -18,6 +18,9 @@ export interface LockoutPolicy {
 /** Bound on tracked keys; the least recently failing ones are forgotten first. */
 const MAX_TRACKED = 10_000;
 
+/** Attempts of one key that may wait in begin() for a running check; more are refused. */
+const MAX_WAITING = 1000;
+
 interface Track {
   failures: number[];
   lockedUntil: number;
@@ -30,6 +33,8 @@ export class FailureWindow {
   readonly #now: () => number;
   readonly #tracks = new Map<string, Track>();
   readonly #checking = new Map<string, Promise<unknown>>();
+  /** Attempts waiting in begin() for a running check of the key to end. */
+  readonly #waiting = new Map<string, (() => void)[]>();
 
   constructor(policy: LockoutPolicy, now: () => number = Date.now) {
     this.policy = policy;
@@ -85,11 +90,39 @@ export class FailureWindow {
     return true;
   }
 
+  /**
+   * tryBegin(), but an attempt that finds the limit taken only by checks still running
+   * waits for them to end instead of being refused: they may all succeed. A webmail or a
+   * client opening many sessions at once logs in from one address in parallel, and
+   * refusing its good logins as "too many failures" would be wrong; the guess limit is
+   * kept all the same, since at most maxFailures - failures checks run at once. False
+   * when the key is (or becomes) locked, or when MAX_WAITING attempts already wait.
+   */
+  async begin(key: string): Promise<boolean> {
+    for (;;) {
+      if (this.tryBegin(key)) return true;
+      const track = this.#tracks.get(key);
+      if (this.lockedUntil(key) || !track || track.pending === 0) return false;
+      let waiting = this.#waiting.get(key);
+      if (!waiting) this.#waiting.set(key, waiting = []);
+      if (waiting.length >= MAX_WAITING) return false;
+      await new Promise<void>((wake) => waiting.push(wake));
+    }
+  }
+
   /** Ends a check begun with tryBegin; returns the lock's end when it locked the key, else 0. */
   finish(key: string, failed: boolean): number {
     const track = this.#tracks.get(key);
     if (track && track.pending > 0) track.pending--;
-    return failed ? this.recordFailure(key) : 0;
+    const locked = failed ? this.recordFailure(key) : 0;
+    // Every waiter looks again, in arrival order: one takes the freed check, the rest
+    // wait on, or all are refused when this failure locked the key.
+    const waiting = this.#waiting.get(key);
+    if (waiting) {
+      this.#waiting.delete(key);
+      for (const wake of waiting) wake();
+    }
+    return locked;
   }
 
   /**

@@ -5,7 +5,8 @@
  * - Per source (an address; IPv6: its /64): after 10 failed logins within 10 minutes,
  *   further attempts from it are refused for 10 minutes without a password check. The
  *   checks still running count as failures until they end, so parallel guesses cannot
- *   all pass before the tenth failure is known. A success does not clear the count: a
+ *   all pass before the tenth failure is known; parallel attempts beyond the limit wait
+ *   for the running checks instead of being refused (they may be good logins). A success does not clear the count: a
  *   client with one valid account would otherwise reset it between guesses at others.
  * - Per account (the login name as typed, lower-cased, so that missing accounts behave
  *   exactly like existing ones): after 20 failed logins within 10 minutes, from any
@@ -100,8 +101,8 @@ export class AuthGuard {
     const source = sourceKey(attempt.ip);
     const account = accountKey(attempt.login);
     const known = this.#isKnown(account, source);
-    if (!this.#bySource.tryBegin(source)) return await this.#refuse(started, "throttled");
-    const reserved = !known && this.#byAccount.tryBegin(account);
+    if (!(await this.#bySource.begin(source))) return await this.#refuse(started, "throttled");
+    const reserved = !known && await this.#byAccount.begin(account);
     if (!known && !reserved) {
       this.#bySource.finish(source, false);
       return await this.#refuse(started, "throttled");
