@@ -58,7 +58,31 @@ export async function sendMail(
   }
 }
 
-async function imapLogin(port: number, user: string, password: string): Promise<RawClient> {
+/**
+ * One IMAP APPEND of `body` to INBOX on a logged-in session, as a LITERAL+ literal
+ * (RFC 7888: sent without waiting for "+"); the tagged reply. The session is closed.
+ */
+export async function appendMessage(
+  c: RawClient,
+  body: Uint8Array,
+  opts: { aborted?: () => boolean } = {},
+): Promise<string> {
+  try {
+    await c.write(`a APPEND INBOX {${body.length}+}\r\n`);
+    for (let at = 0; at < body.length && !c.closed; at += MiB) {
+      if (opts.aborted?.()) return "aborted";
+      if (!(await c.write(body.subarray(at, at + MiB), 60_000))) return "stalled";
+    }
+    await c.write("\r\n");
+    const r = await c.until((l) => l.startsWith("a "), 120_000);
+    return r?.[r.length - 1] ?? "closed";
+  } finally {
+    c.destroy();
+  }
+}
+
+/** A session logged in as `user` (throws with the server's answer when it is not). */
+export async function imapLogin(port: number, user: string, password: string): Promise<RawClient> {
   const c = await RawClient.connect(port);
   await c.line();
   await c.write(`l LOGIN ${user} ${password}\r\n`);

@@ -3,7 +3,8 @@
  * the real daemon on 127.0.0.1 while an idle, logged-in session of every service (SMTP,
  * submission, POP3, IMAP, admin) sends a NOOP every 25 ms from a Worker. For each attack
  * it prints the worst NOOP latency and the daemon's peak RSS (VmRSS sampled every 20 ms);
- * then "100 clients each sending a 25 MiB message at once" and its peak RSS; the last line
+ * then "100 clients each sending a 25 MiB message at once" (over SMTP, then as IMAP APPEND:
+ * many-append) and its peak RSS; the last line
  * is the worst of all. SPEC §7 asks for NOOP < 100 ms on every attack and RSS < 300 MiB
  * with the 100 clients.
  *
@@ -22,8 +23,15 @@ import { devDefaults } from "../src/config/load.ts";
 import type { Config } from "../src/config/schema.ts";
 import { Directory } from "../src/directory/directory.ts";
 import { MailStore } from "../src/store/mailstore.ts";
-import { type AttackEnv, ATTACKS, bodyOf, sendMail } from "./_hostile_attacks.ts";
-import { parallel, sleep } from "./_hostile_net.ts";
+import {
+  appendMessage,
+  type AttackEnv,
+  ATTACKS,
+  bodyOf,
+  imapLogin,
+  sendMail,
+} from "./_hostile_attacks.ts";
+import { parallel, type RawClient, sleep } from "./_hostile_net.ts";
 import { spawnDaemon, stopDaemon, waitForPort } from "./_daemon.ts";
 
 const REPO = fileURLToPath(new URL("../", import.meta.url));
@@ -261,6 +269,30 @@ async function main(): Promise<void> {
           `${replies.length - ok - stopped + failed} failed`;
       });
       bigRss = rows[rows.length - 1].rss;
+    }
+    if (!only || only.includes("many-append")) {
+      // The same over IMAP: large APPEND literals read as bulk input, like DATA.
+      await measure(`many-append-${mib}mib`, async (env) => {
+        const body = bodyOf(mib * MiB - 1024);
+        // Logged in one at a time: parallel logins from one address count as failures
+        // while they run (SPEC §7, auth/guard.ts), and the eleventh would be throttled.
+        const sessions: RawClient[] = [];
+        for (let i = 0; i < clients && !env.aborted(); i++) {
+          sessions.push(await imapLogin(env.ports.imap, env.reader, env.password));
+        }
+        const replies: string[] = [];
+        await parallel(sessions.length, async (i) => {
+          replies.push(
+            await appendMessage(sessions[i], body, { aborted: env.aborted })
+              .catch((e) => `${e instanceof Error ? e.message : e}`),
+          );
+        });
+        const ok = replies.filter((r) => r.startsWith("a OK")).length;
+        const stopped = replies.filter((r) => r === "aborted").length;
+        const failed = replies.find((r) => !r.startsWith("a OK") && r !== "aborted");
+        return `${clients} clients x ${mib} MiB APPEND at once: ${ok} stored, ${stopped} ` +
+          `stopped, ${replies.length - ok - stopped} failed${failed ? ` (${failed})` : ""}`;
+      });
     }
     const attacks = rows.filter((r) => r.name !== "baseline");
     if (attacks.length === 0) throw new Error(`no attack named ${values.only}`);

@@ -101,12 +101,26 @@ s.quit()`,
       const all = await admin.okData("QUEUE SHOW ALL");
       equal(all.length, 1, all.join("\n"));
       const id = all[0].split(" ")[0];
-      match(all[0], /From=<a@client\.example> To=x@remote\.example,y@other\.example Attempts=/);
+      match(
+        all[0],
+        /From=<a@client\.example> Pending=x@remote\.example,y@other\.example Attempts=/,
+      );
       const one = kv(await admin.okData(`QUEUE SHOW ID=${id.toLowerCase()}`));
       equal(one.Id, id);
       equal(one.From, "<a@client.example>");
       equal(one.Pending, "x@remote.example,y@other.example");
-      for (const key of ["Attempts", "NextAttempt", "LastError"]) ok(key in one, key);
+      for (const key of ["Attempts", "Created", "NextAttempt", "LastError"]) ok(key in one, key);
+      // The list line and the single form name the same fields, with the same values.
+      const m = all[0].match(
+        /^(\S+) From=(\S+) Pending=(\S*) Attempts=(\S+) Created=(\S+) NextAttempt=(\S+) LastError=(.*)$/,
+      );
+      ok(m, all[0]);
+      const [, Id, From, Pending, Attempts, Created, NextAttempt, LastError] = m;
+      deepStrictEqual(
+        { Id, From, Pending, Attempts, Created, NextAttempt, LastError },
+        one,
+        "QUEUE SHOW ALL's line = QUEUE SHOW ID=",
+      );
       equal((await admin.okData("QUEUE SHOW DOMAIN=remote.example")).length, 1);
       equal((await admin.okData("QUEUE SHOW DOMAIN=nowhere.example")).length, 0);
       deepStrictEqual(await admin.okData("QUEUE SHOW"), all, "QUEUE SHOW = QUEUE SHOW ALL");

@@ -4,7 +4,7 @@ import { startFakeDns } from "./helpers/fake_dns.ts";
 import { mailauthResolver } from "../src/mailauth/dns.ts";
 
 function resolverFor(server: string, now?: () => number): Resolver {
-  return new Resolver({ servers: () => [server], timeoutMs: 300, rounds: 1, now });
+  return new Resolver({ servers: () => [server], timeoutMs: 300, budgetMs: 300, now });
 }
 
 Deno.test("dns: MX hosts in preference order, equal preferences shuffled", async () => {
@@ -139,7 +139,7 @@ Deno.test("dns: a silent AAAA does not hold up an A answer", async () => {
   try {
     dns.add("v4only.test", { type: "A", address: "192.0.2.44" });
     dns.silent.add("v4only.test AAAA");
-    const r = new Resolver({ servers: () => [dns.server], timeoutMs: 1500, rounds: 1 });
+    const r = new Resolver({ servers: () => [dns.server], timeoutMs: 1500, budgetMs: 1500 });
     const started = Date.now();
     deepStrictEqual(await r.lookupAddresses("v4only.test"), ["192.0.2.44"]);
     ok(Date.now() - started < 1000, "answered within the RFC 8305 grace period");

@@ -7,7 +7,15 @@
 import { isIP } from "node:net";
 import { DnsCache, type Negative } from "./cache.ts";
 import { type DnsMessage, Rcode, type RData, RRType } from "./message.ts";
-import { DnsTransportError, parseServers, query, systemServers } from "./transport.ts";
+import { ServerHealth } from "./health.ts";
+import {
+  DnsTransportError,
+  type NameServer,
+  parseServers,
+  query,
+  systemServers,
+} from "./transport.ts";
+import { log } from "../log.ts";
 
 /** The answer could not be had now (timeout, SERVFAIL): try again later (4.4.3). */
 export class DnsTempError extends Error {
@@ -33,8 +41,12 @@ export type MxLookup =
 export interface ResolverOptions {
   /** DNSServer from the live configuration; [] means the system's resolvers. */
   servers: () => readonly string[];
+  /** The first try's timeout (ms, default 1000); each round over the servers doubles it. */
   timeoutMs?: number;
-  rounds?: number;
+  /** A look-up's whole time (ms, default 6000: glibc's 5 s and 2 attempts, shortened). */
+  budgetMs?: number;
+  /** How long a server silent through a whole look-up is skipped (ms, health.ts). */
+  deadMs?: number;
   now?: () => number;
   random?: () => number;
   /** Told whether each look-up was answered from the cache (metrics, SPEC §10). */
@@ -54,12 +66,14 @@ export class Resolver {
   readonly cache: DnsCache;
   readonly #opts: ResolverOptions;
   readonly #inflight = new Map<string, Promise<Answer>>();
+  readonly #health: ServerHealth;
   /** Queries sent to a server (not answered from the cache), for the logs and tests. */
   queries = 0;
 
   constructor(opts: ResolverOptions) {
     this.#opts = opts;
     this.cache = new DnsCache(opts.now);
+    this.#health = new ServerHealth(opts.deadMs);
   }
 
   /**
@@ -97,8 +111,10 @@ export class Resolver {
     this.queries++;
     try {
       reply = await query(servers, owner, RRType[type], {
-        timeoutMs: this.#opts.timeoutMs ?? 3000,
-        rounds: this.#opts.rounds ?? 2,
+        firstTryMs: this.#opts.timeoutMs ?? 1000,
+        budgetMs: this.#opts.budgetMs ?? 6000,
+        health: this.#health,
+        onDead: (server) => this.#reportDead(server, configured.length > 0),
       });
     } catch (e) {
       if (e instanceof DnsTransportError) {
@@ -143,6 +159,19 @@ export class Resolver {
       : NEGATIVE_TTL_WITHOUT_SOA;
     this.cache.put(current, type, [], negative, ttl);
     return { records: [], negative };
+  }
+
+  /** The admin's line when a resolver is found silent: which, from where, what to do. */
+  #reportDead(server: NameServer, configured: boolean): void {
+    const where = configured
+      ? `DNSServer = ${JSON.stringify(this.#opts.servers())}`
+      : "/etc/resolv.conf (DNSServer = [])";
+    const name = `${server.ip}:${server.port}`;
+    log("dns").warn(
+      `DNS server ${name} from ${where} does not answer: skipped for ` +
+        `${this.#health.deadMs / 1000} s, and look-ups fail at once while no server answers; ` +
+        `check that a resolver listens at ${name}, or set DNSServer to one that does`,
+    );
   }
 
   /** RFC 5321 §5.1 and RFC 7505: where mail for `domain` goes. */

@@ -6,6 +6,7 @@
 import dgram from "node:dgram";
 import net from "node:net";
 import { splitHostPort } from "../config/value_rules.ts";
+import type { ServerHealth } from "./health.ts";
 import { decodeMessage, type DnsMessage, encodeQuery, Rcode } from "./message.ts";
 
 export interface NameServer {
@@ -170,16 +171,23 @@ export async function exchange(
 }
 
 export interface QueryOptions {
-  /** Per-try timeout in ms. */
-  timeoutMs: number;
-  /** Rounds over the server list (resolv.conf "attempts"). */
-  rounds: number;
+  /** The first try's timeout (ms); it doubles with each round over the servers. */
+  firstTryMs: number;
+  /** The whole look-up's time (ms): the last try gets what is left of it. */
+  budgetMs: number;
+  /** Which servers answer: dead ones are skipped, silent ones marked. */
+  health: ServerHealth;
+  /** A server was marked dead by this look-up. */
+  onDead?: (server: NameServer) => void;
 }
 
 /**
- * Asks the servers in turn until one gives a definite answer (NOERROR or NXDOMAIN).
- * SERVFAIL/REFUSED move on to the next server; when every try fails, the last error
- * answer is returned or, with none at all, DnsTransportError is thrown.
+ * Asks the live servers in turn until one gives a definite answer (NOERROR or NXDOMAIN):
+ * a short first try, so that a lost datagram costs little, then rounds with doubled
+ * timeouts until the budget is spent (RFC 1536 §1: back off, do not flood). SERVFAIL and
+ * REFUSED move on to the next server; when every try fails, the last error answer is
+ * returned or, with none at all, DnsTransportError is thrown: at once when every server
+ * is dead (health.ts).
  */
 export async function query(
   servers: readonly NameServer[],
@@ -188,20 +196,49 @@ export async function query(
   opts: QueryOptions,
 ): Promise<DnsMessage> {
   if (servers.length === 0) throw new DnsTransportError("no DNS server configured");
+  const { health } = opts;
+  const live = servers.filter((s) => health.deadUntil(s) === null);
+  if (live.length === 0) throw new DnsTransportError(deadText(servers, health));
+  const deadline = performance.now() + opts.budgetMs;
+  /** The servers asked that gave this look-up nothing at all. */
+  const unanswered = new Set<NameServer>();
   let lastAnswer: DnsMessage | null = null;
   let lastError: Error | null = null;
-  for (let round = 0; round < opts.rounds; round++) {
-    for (const server of servers) {
-      try {
-        const reply = await exchange(server, name, type, opts.timeoutMs);
-        if (reply.rcode === Rcode.NOERROR || reply.rcode === Rcode.NXDOMAIN) return reply;
-        lastAnswer = reply;
-      } catch (e) {
-        lastError = e as Error;
+  try {
+    for (let timeout = opts.firstTryMs; !lastAnswer; timeout *= 2) {
+      let tried = 0;
+      for (const server of live) {
+        const left = deadline - performance.now();
+        if (left < 1) break;
+        // Marked dead meanwhile (by a look-up that began earlier): not asked again.
+        if (health.deadUntil(server) !== null) continue;
+        tried++;
+        unanswered.add(server);
+        try {
+          const reply = await exchange(server, name, type, Math.min(timeout, left));
+          health.answered(server);
+          unanswered.delete(server);
+          if (reply.rcode === Rcode.NOERROR || reply.rcode === Rcode.NXDOMAIN) return reply;
+          lastAnswer = reply;
+        } catch (e) {
+          lastError = e as Error;
+        }
       }
+      if (tried === 0) break;
     }
-    if (lastAnswer) break;
+  } finally {
+    for (const server of unanswered) {
+      if (health.silent(server, opts.budgetMs)) opts.onDead?.(server);
+    }
   }
   if (lastAnswer) return lastAnswer;
-  throw lastError ?? new DnsTransportError("no answer");
+  throw lastError ?? new DnsTransportError(deadText(servers, health));
+}
+
+function deadText(servers: readonly NameServer[], health: ServerHealth): string {
+  const until = Math.min(...servers.map((s) => health.deadUntil(s) ?? Date.now()));
+  const names = servers.map((s) => `${s.ip}:${s.port}`).join(", ");
+  return `no DNS server answers (${names} silent; asked again after ${
+    new Date(until).toISOString().slice(11, 19)
+  } UTC)`;
 }

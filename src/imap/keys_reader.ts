@@ -10,6 +10,7 @@
  * scripts/compile.ts), `read` answers null and the caller reads on the main thread.
  */
 import { log } from "../log.ts";
+import { WorkerModule } from "../workers.ts";
 
 /** One file to read: its path, and whether its mtime (internal date) is wanted. */
 export interface KeysReadItem {
@@ -37,8 +38,15 @@ interface Waiting {
 /** Workers: one per spare core, at most four (reading is mostly parsing). */
 const WORKERS = Math.max(1, Math.min(4, (navigator.hardwareConcurrency ?? 2) - 1));
 
+/** Where no thread can run, `read` answers null and the caller reads the files itself. */
+const keysReader = new WorkerModule(
+  new URL("./keys_worker.ts", import.meta.url).href,
+  "keys reader worker",
+  "reading in the session",
+  log("imap"),
+);
+
 let workers: Worker[] = [];
-let broken = false;
 let users = 0;
 let nextId = 0;
 const waiting = new Map<number, Waiting>();
@@ -50,35 +58,27 @@ function stopAll(): void {
   waiting.clear();
 }
 
-function fail(why: string): void {
-  if (!broken) log("imap").warn(`keys reader worker unavailable (${why}); reading in the session`);
-  broken = true;
-  stopAll();
-}
-
-function startWorker(): Worker {
-  const w = new Worker(new URL("./keys_worker.ts", import.meta.url).href, { type: "module" });
-  w.onmessage = (ev: MessageEvent<{ id: number; results: KeysReadResult[] }>) => {
-    const r = waiting.get(ev.data.id);
-    waiting.delete(ev.data.id);
-    r?.resolve(ev.data.results);
-  };
-  w.onerror = (ev: ErrorEvent) => {
-    ev.preventDefault();
-    fail(ev.message);
-  };
-  return w;
+function startOne(): Worker | null {
+  return keysReader.start<{ id: number; results: KeysReadResult[] }>({
+    message: (answer) => {
+      const r = waiting.get(answer.id);
+      waiting.delete(answer.id);
+      r?.resolve(answer.results);
+    },
+    error: stopAll,
+  });
 }
 
 /** Starts a bulk read (the workers with it); release when done. False: no worker here. */
 export function acquireKeysReader(): boolean {
-  if (broken) return false;
   if (workers.length === 0) {
-    try {
-      for (let i = 0; i < WORKERS; i++) workers.push(startWorker());
-    } catch (e) {
-      fail((e as Error)?.message ?? String(e));
-      return false;
+    for (let i = 0; i < WORKERS; i++) {
+      const w = startOne();
+      if (!w) {
+        stopAll();
+        return false;
+      }
+      workers.push(w);
     }
   }
   users++;

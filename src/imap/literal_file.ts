@@ -1,12 +1,22 @@
 /**
- * APPEND message literals too large to keep in memory (SPEC §7: a message in transfer
- * holds at most 1 MiB; RFC 9051 §6.3.12): read from the connection into a file in
- * `DirBase/incoming/` as they arrive, bare LFs made CRLF on the way (messages are stored
- * with CRLF), so that APPEND links the file into the mailbox without reading it back.
- * The session removes the file once the command is done.
+ * IMAP literals as bulk input. APPEND message literals too large to keep in memory (SPEC
+ * §7: a message in transfer holds at most 1 MiB; RFC 9051 §6.3.12) are read from the
+ * connection into a file in `DirBase/incoming/` as they arrive, bare LFs made CRLF on the
+ * way (messages are stored with CRLF), so that APPEND links the file into the mailbox
+ * without reading it back; the session removes the file once the command is done. Any
+ * literal over BULK_LITERAL, in a file or in memory, is read holding one of the message
+ * slots, as SMTP DATA is (net/bulk_input.ts): 100 clients appending big messages at once
+ * take turns and leave the event loop to the other sessions.
  */
 import { CrlfStream, toCrlf } from "../message/line_endings.ts";
 import type { Connection } from "../net/connection.ts";
+import {
+  BULK_PIECE,
+  type BulkInput,
+  type BulkSlots,
+  messageSlots,
+  readBulk,
+} from "../net/bulk_input.ts";
 import { MessageContent } from "../store/content.ts";
 import type { IncomingFiles } from "../store/incoming.ts";
 import type { OffThreadFile } from "../store/spool_writer.ts";
@@ -14,8 +24,31 @@ import type { SpooledLiteral, Token } from "./parser.ts";
 
 /** APPEND literals larger than this go to a file instead of memory. */
 export const LITERAL_IN_MEMORY = 256 * 1024;
-/** Octets read from the connection per write to the file. */
-const PIECE = 64 * 1024;
+/** Literals larger than this are bulk input (read holding a message slot). */
+export const BULK_LITERAL = 64 * 1024;
+
+/** What the literal readers use of a connection (tests give stand-ins). */
+export type LiteralInput = BulkInput & Pick<Connection, "readBytes">;
+
+/**
+ * Reads the `n` octets still to come of a literal kept in memory, handing copies of them
+ * to `push`; false at EOF. One read when small (a SEARCH string, a short APPEND), as a
+ * command line is; a large one as bulk input, holding a slot.
+ */
+export async function readLiteral(
+  conn: LiteralInput,
+  n: number,
+  push: (bytes: Uint8Array) => void,
+  slots: BulkSlots = messageSlots,
+): Promise<boolean> {
+  if (n <= BULK_LITERAL) {
+    const block = await conn.readBytes(n);
+    if (block === null) return false;
+    push(block);
+    return true;
+  }
+  return await readBulk(conn, n, (piece) => push(piece.slice()), slots);
+}
 
 export type SpoolResult =
   | { kind: "stored"; literal: SpooledLiteral }
@@ -24,12 +57,13 @@ export type SpoolResult =
   /** The connection ended before the literal did (the file is gone). */
   | { kind: "eof" };
 
-/** Reads `size` octets from `conn` into a new file of `files`. */
+/** Reads `size` octets from `conn` into a new file of `files`, holding a message slot. */
 export async function spoolLiteral(
-  conn: Connection,
-  files: IncomingFiles,
+  conn: BulkInput,
+  files: Pick<IncomingFiles, "create">,
   size: number,
   label: string,
+  slots: BulkSlots = messageSlots,
 ): Promise<SpoolResult> {
   let target: { path: string; file: OffThreadFile } | null = null;
   let error: Error | null = null;
@@ -41,38 +75,37 @@ export async function spoolLiteral(
   const crlf = new CrlfStream();
   // One buffer for every piece: the input is copied out of the connection's buffer (which
   // may move while a write is in flight), and nothing is allocated per piece.
-  const buf = new Uint8Array(Math.min(size, PIECE));
+  const buf = new Uint8Array(Math.min(size, BULK_PIECE));
   let written = 0;
+  const write = async (n: number) => {
+    if (error || !target) return; // read to its end all the same
+    try {
+      const out = crlf.push(buf.subarray(0, n));
+      await target.file.write(out);
+      written += out.length;
+    } catch (e) {
+      error = e as Error;
+      await drop(target);
+      target = null;
+    }
+  };
   try {
-    for (let left = size; left > 0;) {
-      const view = conn.peekInput();
-      if (view.length === 0) {
-        if (await conn.waitForInput()) continue;
-        await drop(target);
-        return { kind: "eof" };
-      }
-      const n = Math.min(view.length, left, buf.length);
-      buf.set(view.subarray(0, n));
-      conn.consumeInput(n);
-      left -= n;
-      if (error || !target) continue; // read to its end all the same
-      try {
-        const out = crlf.push(buf.subarray(0, n));
-        await target.file.write(out);
-        written += out.length;
-      } catch (e) {
-        error = e as Error;
-        await drop(target);
-        target = null;
-      }
+    const complete = await readBulk(conn, size, (piece) => {
+      buf.set(piece);
+      return write(piece.length);
+    }, slots);
+    if (!complete) {
+      await drop(target);
+      return { kind: "eof" };
     }
   } catch (e) {
     await drop(target);
     throw e;
   }
   if (error || !target) return { kind: "failed", error: error ?? new Error("no file") };
-  await target.file.close();
-  return { kind: "stored", literal: { path: target.path, size: written } };
+  const stored: { path: string; file: OffThreadFile } = target;
+  await stored.file.close();
+  return { kind: "stored", literal: { path: stored.path, size: written } };
 }
 
 async function drop(target: { path: string; file: OffThreadFile } | null): Promise<void> {

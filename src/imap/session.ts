@@ -14,7 +14,7 @@ import { log, type Logger, sessionUser } from "../log.ts";
 import { Args, bad, ImapError } from "./args.ts";
 import type { CommandCall, CommandTable, SessionState } from "./command_table.ts";
 import { type Command, CommandParser } from "./parser.ts";
-import { LITERAL_IN_MEMORY, spoolLiteral } from "./literal_file.ts";
+import { LITERAL_IN_MEMORY, readLiteral, spoolLiteral } from "./literal_file.ts";
 import { Outbox } from "./output.ts";
 import { EXTENSION_CAPABILITIES } from "./extensions.ts";
 import type { Notifier } from "./notify.ts";
@@ -236,9 +236,7 @@ export class Session {
         case "more": {
           const remaining = parser.literalRemaining;
           if (remaining > 0) {
-            const block = await conn.readBytes(Math.min(remaining, 1 << 16));
-            if (block === null) return;
-            parser.push(block);
+            if (!(await readLiteral(conn, remaining, (bytes) => parser.push(bytes)))) return;
             break;
           }
           if (!conn.hasBufferedLine) {

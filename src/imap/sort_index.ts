@@ -13,7 +13,8 @@
  *   need no stat). Many files (a warm-up, a SORT) are read by the reader workers
  *   (keys_reader.ts) in batches of 64, off the event loop; a few (or all, where no worker
  *   can run) on the event loop, a few at a time, small files whole (one read, and the
- *   EMAILID with it). A header-only read leaves the EMAILID for its first use.
+ *   EMAILID with it). A header-only read leaves the EMAILID for its first use. That
+ *   reading is keys_files.ts (KeysFromFiles).
  *
  * `warm()` runs after SELECT in the background, so the first header SEARCH or SORT finds
  * the keys computed, or waits for the batch that holds a message's file (each message's
@@ -23,32 +24,23 @@
  * SEARCH SUBJECT reads one column instead (subject_column.ts).
  */
 import { log } from "../log.ts";
-import { acquireKeysReader, keysReaderSlots, readKeys, releaseKeysReader } from "./keys_reader.ts";
 import { toCrlf } from "../message/line_endings.ts";
 import type { Folder, MessageEntry } from "../store/folder/folder.ts";
 import { yieldToEventLoop } from "../store/fsutil.ts";
+import { KeysFromFiles, PARALLEL_BACKGROUND } from "./keys_files.ts";
 import {
   decodeKeys,
   emailIdOf,
   encodeKeys,
   KEYS_VERSION,
-  keysOfMessage,
   type MessageKeys,
 } from "./message_keys.ts";
 import { SubjectColumn } from "./subject_column.ts";
 
-/** Files read at the same time on the event loop: for a waiting command, in the background. */
+/** Files read at the same time on the event loop for a waiting command (keys_files.ts). */
 const PARALLEL = 16;
-const PARALLEL_BACKGROUND = 8;
-/** From this many files on, the reader workers read them, BATCH per request. */
-const WORKER_MIN = 200;
-const BATCH = 64;
 /** Stored keys read per page (a page is decoded in a few ms). */
 const PAGE = 2000;
-/** On the event loop, files up to this size are read whole (one operation, and the EMAILID). */
-const WHOLE_UP_TO = 32 << 10;
-/** The longest header block read for keys. */
-const HEADER_CAP = 64 << 10;
 
 const yieldNow = yieldToEventLoop;
 /** How stored key texts of this version start (encodeKeys: a JSON array led by it). */
@@ -79,14 +71,17 @@ export class FolderKeys {
   #columnUidNext = 0;
   /** Messages from this UID on arrived after the load began: their keys may be stored since. */
   #loadedUidNext = 0;
-  /**
-   * Messages whose keys are being computed: settles when they are known (or could not be:
-   * the message is gone). A message is read once, whoever asks.
-   */
-  #computing = new Map<number, Promise<unknown>>();
+  /** Keys read from files, each message's reading registered while it runs. */
+  readonly #files: KeysFromFiles;
   #warming: Promise<void> | null = null;
 
-  constructor(readonly folder: Folder) {}
+  constructor(readonly folder: Folder) {
+    this.#files = new KeysFromFiles(folder, {
+      peek: (entry) => this.peek(entry),
+      get: (entry) => this.get(entry),
+      keep: (entry, keys, text) => this.#keep(entry, keys, text),
+    });
+  }
 
   /** Reads the folder's stored keys into memory (once; a page at a time). */
   load(): Promise<void> {
@@ -169,7 +164,7 @@ export class FolderKeys {
     if (this.folder.uidValidity === this.#validity) return;
     this.#validity = this.folder.uidValidity;
     this.#warmedUpTo = 0;
-    this.#computing.clear();
+    this.#files.forget();
     this.#column = null;
   }
 
@@ -193,13 +188,13 @@ export class FolderKeys {
   async get(entry: MessageEntry): Promise<MessageKeys> {
     const known = this.peek(entry) ?? this.#stored(entry);
     if (known) return known;
-    const under = this.#computing.get(entry.uid);
+    const under = this.#files.pending(entry.uid);
     if (under) {
       await under.catch(() => {});
       const k = this.peek(entry) ?? this.#stored(entry);
       if (k) return k;
     }
-    return await this.#track(entry.uid, this.#compute(entry));
+    return await this.#files.read(entry);
   }
 
   /** A message's keys from the index (kept on the entry once load() was asked for). */
@@ -219,24 +214,6 @@ export class FolderKeys {
     this.folder.keysPut(entry.base, text);
   }
 
-  /** Registers a message's computation (others asking wait for it); forgets it when done. */
-  #track<T>(uid: number, work: Promise<T>): Promise<T> {
-    const tracked: Promise<T> = work.finally(() => {
-      if (this.#computing.get(uid) === tracked) this.#computing.delete(uid);
-    });
-    tracked.catch(() => {}); // a failure is the waiters' to handle, not unhandled
-    this.#computing.set(uid, tracked);
-    return tracked;
-  }
-
-  async #compute(entry: MessageEntry): Promise<MessageKeys> {
-    const { bytes, whole } = await this.folder.readHeader(entry, WHOLE_UP_TO, HEADER_CAP);
-    // The EMAILID is a digest of the message as served (CRLF line endings).
-    const keys = keysOfMessage(whole ? toCrlf(bytes) : bytes, whole);
-    this.#keep(entry, keys, encodeKeys(keys));
-    return keys;
-  }
-
   /** RFC 8474 EMAILID: from the keys, else the whole file is read once for it. */
   async emailId(entry: MessageEntry): Promise<string> {
     const k = await this.get(entry);
@@ -249,7 +226,7 @@ export class FolderKeys {
   /** Keys for every entry, in order (files read as needed); null for a message gone meanwhile. */
   async getAll(entries: readonly MessageEntry[]): Promise<(MessageKeys | null)[]> {
     await this.load();
-    await this.#fill(entries, PARALLEL);
+    await this.#files.fill(entries, PARALLEL);
     return entries.map((e) => this.peek(e) ?? null);
   }
 
@@ -296,7 +273,7 @@ export class FolderKeys {
         if (e) todo.push(e);
       }
     }
-    await this.#fill(todo, PARALLEL_BACKGROUND);
+    await this.#files.fill(todo, PARALLEL_BACKGROUND);
     if (this.#validity === validity) {
       this.#warmedUpTo = upTo;
       if (missing !== null && upTo > done) this.folder.setKeysDoneBelow(KEYS_VERSION, upTo);
@@ -327,113 +304,6 @@ export class FolderKeys {
       if (e) out.push(e);
     }
     return out;
-  }
-
-  /**
-   * Computes the keys of the entries not known yet and waits for those being computed.
-   * A message expunged meanwhile is left without.
-   */
-  async #fill(entries: readonly MessageEntry[], parallel: number): Promise<void> {
-    const todo: MessageEntry[] = [];
-    const under = new Set<Promise<unknown>>();
-    for (let i = 0; i < entries.length; i++) {
-      const e = entries[i];
-      if (i % 5000 === 4999) await yieldNow();
-      if (this.peek(e)) continue;
-      const p = this.#computing.get(e.uid);
-      if (p) under.add(p);
-      else todo.push(e);
-    }
-    if (todo.length >= WORKER_MIN && acquireKeysReader()) {
-      try {
-        await this.#fillInWorker(todo);
-      } finally {
-        releaseKeysReader();
-      }
-    } else await this.#fillHere(todo, parallel);
-    await Promise.allSettled(under);
-  }
-
-  /** #fill on the event loop, `parallel` files at a time. */
-  async #fillHere(entries: readonly MessageEntry[], parallel: number): Promise<void> {
-    let next = 0;
-    const run = async () => {
-      while (next < entries.length && !this.folder.closed) {
-        const e = entries[next++];
-        if (this.peek(e)) continue;
-        try {
-          await this.get(e);
-        } catch (err) {
-          if (!(err instanceof Deno.errors.NotFound)) throw err; // expunged meanwhile
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: parallel }, run));
-  }
-
-  /**
-   * #fill through the reader worker. Every message is registered with its batch before
-   * the first batch is sent (a few thousand at a time, yielding between), so a command
-   * needing one waits for its batch; files the worker could not read (renamed by a flag
-   * change meanwhile) are read here after their batch.
-   */
-  async #fillInWorker(entries: readonly MessageEntry[]): Promise<void> {
-    const batches: MessageEntry[][] = [];
-    for (let i = 0; i < entries.length; i += BATCH) batches.push(entries.slice(i, i + BATCH));
-    const done = batches.map(() => Promise.withResolvers<void>());
-    for (let i = 0; i < batches.length; i++) {
-      for (const e of batches[i]) this.#computing.set(e.uid, done[i].promise);
-      if (i % 64 === 63) await yieldNow();
-    }
-    let next = 0;
-    const run = async () => {
-      while (next < batches.length) {
-        const i = next++;
-        try {
-          if (!this.folder.closed) await this.#readBatch(batches[i]);
-        } finally {
-          done[i].resolve();
-          for (const e of batches[i]) {
-            if (this.#computing.get(e.uid) === done[i].promise) this.#computing.delete(e.uid);
-          }
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: keysReaderSlots() }, run));
-  }
-
-  /** One batch in the worker, then what it could not read on the event loop. */
-  async #readBatch(batch: MessageEntry[]): Promise<void> {
-    const folder = this.folder;
-    const results = await readKeys(
-      batch.map((e) => ({ path: folder.filePath(e), date: e.internalDate === null })),
-      HEADER_CAP,
-    );
-    const left: MessageEntry[] = [];
-    batch.forEach((e, i) => {
-      const r = results?.[i];
-      const k = r && "text" in r ? decodeKeys(r.text) : null;
-      if (!k || !r || !("text" in r)) {
-        left.push(e);
-        return;
-      }
-      this.#keep(e, k, r.text);
-      if (r.mtime !== null && e.internalDate === null) folder.noteInternalDate(e, r.mtime);
-    });
-    // Directly, not through #computing: those registrations wait for this batch.
-    let next = 0;
-    const run = async () => {
-      while (next < left.length) {
-        const e = left[next++];
-        if (folder.messages.get(e.uid) !== e) continue; // expunged meanwhile
-        try {
-          await this.#compute(e);
-        } catch (err) {
-          if (!(err instanceof Deno.errors.NotFound)) throw err;
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: PARALLEL_BACKGROUND }, run));
   }
 }
 

@@ -1,5 +1,5 @@
 /**
- * Bulk input (a message streaming in with SMTP DATA or BDAT) is read from a few
+ * Bulk input (a message streaming in with SMTP DATA or BDAT, a large IMAP literal) is read from a few
  * connections at a time, in rounds that let the event loop poll every socket between
  * them (SPEC §7: no client can stall the others; memory stays bounded).
  *
@@ -21,6 +21,8 @@
  * transfer pauses until a timer runs (breather()): the loop, with no input left to
  * hand over, polls the kernel and idle sessions are answered.
  */
+
+import { nextTurn, turnSpent } from "./turns.ts";
 
 /** Transfers that read at once (the event loop is one per process, so are the slots). */
 export const BULK_SLOTS = 8;
@@ -213,6 +215,53 @@ export async function asTransfer<T>(
   } finally {
     bulk.release();
   }
+}
+
+/** Before a slice of bulk input: a slot, then room in this turn of the loop (net/turns.ts). */
+export async function pace(bulk: BulkTransfer): Promise<void> {
+  const slot = bulk.ready();
+  if (slot) await slot;
+  if (turnSpent()) await nextTurn();
+}
+
+/** What readBulk uses of a connection (tests give stand-ins). */
+export interface BulkInput extends BulkConnection {
+  peekInput(): Uint8Array;
+  consumeInput(n: number): void;
+  readonly bufferedInput: number;
+}
+
+/** The most readBulk hands over at once (the connection's read buffer holds about as much). */
+export const BULK_PIECE = 64 * 1024;
+
+/**
+ * Reads exactly `n` octets of bulk input (an IMAP literal) as one transfer on `slots`, in
+ * pieces of at most BULK_PIECE. `take` gets each piece as a view into the connection's
+ * buffer, which moves as input comes: valid until `take` returns or first awaits, so it
+ * copies what it keeps. Its promise, if any, is awaited before more is read. False at EOF.
+ */
+export async function readBulk(
+  conn: BulkInput,
+  n: number,
+  take: (piece: Uint8Array) => void | Promise<void>,
+  slots: BulkSlots = messageSlots,
+): Promise<boolean> {
+  return await asTransfer(slots, conn, async (bulk) => {
+    for (let left = n; left > 0;) {
+      if (conn.bufferedInput > 0) await pace(bulk);
+      const view = conn.peekInput();
+      if (view.length === 0) {
+        if (!(await bulk.waitForInput())) return false;
+        continue;
+      }
+      const k = Math.min(view.length, left, BULK_PIECE);
+      const taken = take(view.subarray(0, k));
+      conn.consumeInput(k);
+      left -= k;
+      if (taken) await taken;
+    }
+    return true;
+  });
 }
 
 /** The process's slots for message transfers. */

@@ -110,9 +110,7 @@ export class KeysSpool {
       } else unloaded.push([path, [...keys]]);
     }
     if (unloaded.length === 0) return;
-    const writer = this.#startWriter();
-    if (writer) writer.write(unloaded);
-    else {
+    if (!this.#startWriter()?.write(unloaded)) {
       for (const [path, keys] of unloaded) {
         const texts: [string, string][] = [];
         for (const [base, k] of keys) {
@@ -144,20 +142,13 @@ export class KeysSpool {
   }
 
   #startWriter(): KeysWriter | null {
+    if (this.#noWorker) return null;
     if (this.#writer?.failed) {
       // It failed (a compiled binary without it): from now on, here.
       this.#writer = null;
       this.#noWorker = true;
+      return null;
     }
-    if (this.#writer || this.#noWorker) return this.#writer;
-    try {
-      this.#writer = new KeysWriter(this.hooks.messageKeysModule);
-    } catch (e) {
-      this.#noWorker = true;
-      log("store").warn(
-        `keys spool worker unavailable (${(e as Error)?.message ?? e}); writing on the main thread`,
-      );
-    }
-    return this.#writer;
+    return this.#writer ??= new KeysWriter(this.hooks.messageKeysModule);
   }
 }

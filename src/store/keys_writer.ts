@@ -8,6 +8,7 @@
  */
 import { log } from "../log.ts";
 import type { PendingKeys } from "./keys_spool.ts";
+import { LingeringWorker, WorkerModule } from "../workers.ts";
 
 /** One folder's pending keys: its path, and per message its base name and keys. */
 export type FolderKeys = [string, [string, PendingKeys][]];
@@ -31,20 +32,44 @@ export interface KeysBatchDone {
 
 const IDLE_MS = 15_000;
 
+/** Where no thread can run, the spool writes on the main thread (keys_spool.ts). */
+const keysWorker = new WorkerModule(
+  new URL("./keys_worker.ts", import.meta.url).href,
+  "keys spool worker",
+  "keys written on the main thread",
+  log("store"),
+);
+
 export class KeysWriter {
-  #worker: Worker | null = null;
   #nextId = 0;
   #outstanding = 0;
   #idle: (() => void)[] = [];
-  #idleTimer: ReturnType<typeof setTimeout> | undefined;
-  /** Resolves #stop()'s wait for the thread's "closed". */
+  /** Resolves the farewell's wait for the thread's "closed". */
   #closed: (() => void) | null = null;
-  /** The worker failed: the spool writes on the main thread from now on. */
-  failed = false;
+  readonly #thread = new LingeringWorker<KeysBatchDone | "closed">({
+    start: (on) => keysWorker.start(on),
+    lingerMs: IDLE_MS,
+    idle: () => this.#outstanding === 0,
+    farewell: (worker) => this.#closeIndexes(worker),
+    message: (done) => this.#answered(done),
+    error: () => {
+      // Logged by keysWorker; the batches sent are lost (the keys are a cache).
+      this.#outstanding = 0;
+      this.#settled();
+    },
+  });
 
   constructor(readonly keysModule: string | undefined) {}
 
-  write(folders: FolderKeys[]): void {
+  /** The thread failed or cannot run: the spool writes on the main thread from now on. */
+  get failed(): boolean {
+    return !keysWorker.available;
+  }
+
+  /** Sends a batch to the thread; false when there is none (the caller writes it). */
+  write(folders: FolderKeys[]): boolean {
+    const worker = this.#thread.get();
+    if (!worker) return false;
     let total = 0;
     for (const [, keys] of folders) {
       for (const [, k] of keys) if (typeof k !== "string") total += k.bytes.length;
@@ -66,48 +91,31 @@ export class KeysWriter {
       folders: packed,
       bytes,
     };
-    const worker = this.#start();
     this.#outstanding++;
     worker.postMessage(batch, [bytes.buffer]);
+    return true;
   }
 
   /** Waits for the batches sent, then stops the thread (its indexes closed first). */
   async close(): Promise<void> {
     if (this.#outstanding > 0) await new Promise<void>((resolve) => this.#idle.push(resolve));
-    await this.#stop();
+    await this.#thread.retire();
   }
 
-  #start(): Worker {
-    if (this.#idleTimer !== undefined) clearTimeout(this.#idleTimer);
-    this.#idleTimer = undefined;
-    if (this.#worker) return this.#worker;
-    const worker = new Worker(new URL("./keys_worker.ts", import.meta.url).href, {
-      type: "module",
-    });
-    worker.onmessage = (ev: MessageEvent<KeysBatchDone | "closed">) => {
-      if (ev.data === "closed") return this.#closed?.();
-      for (const f of ev.data.failures) log("store").debug(f);
-      if (--this.#outstanding > 0) return;
-      for (const r of this.#idle.splice(0)) r();
-      const timer = this.#idleTimer = setTimeout(() => void this.#stop(), IDLE_MS);
-      Deno.unrefTimer(timer);
-    };
-    worker.onerror = (ev: ErrorEvent) => {
-      ev.preventDefault();
-      log("store").warn(`keys spool worker failed, keys written on the main thread: ${ev.message}`);
-      this.failed = true;
-      this.#outstanding = 0;
-      for (const r of this.#idle.splice(0)) r();
-      this.#terminate();
-    };
-    this.#worker = worker;
-    return worker;
+  #answered(done: KeysBatchDone | "closed"): void {
+    if (done === "closed") return this.#closed?.();
+    for (const f of done.failures) log("store").debug(f);
+    if (--this.#outstanding > 0) return;
+    this.#settled();
+    this.#thread.linger();
   }
 
-  /** Asks the thread to close its indexes (at most 5 s), then stops it. */
-  async #stop(): Promise<void> {
-    const worker = this.#worker;
-    if (!worker) return;
+  #settled(): void {
+    for (const r of this.#idle.splice(0)) r();
+  }
+
+  /** Asks the thread to close its indexes and waits for it (at most 5 s). */
+  async #closeIndexes(worker: Worker): Promise<void> {
     const closed = new Promise<void>((resolve) => {
       this.#closed = resolve;
       const timer = setTimeout(resolve, 5000);
@@ -116,14 +124,5 @@ export class KeysWriter {
     worker.postMessage("close");
     await closed;
     this.#closed = null;
-    // A batch sent meanwhile restarted the idle wait: the thread stays.
-    if (this.#worker === worker && this.#outstanding === 0) this.#terminate();
-  }
-
-  #terminate(): void {
-    if (this.#idleTimer !== undefined) clearTimeout(this.#idleTimer);
-    this.#idleTimer = undefined;
-    this.#worker?.terminate();
-    this.#worker = null;
   }
 }

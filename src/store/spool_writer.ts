@@ -12,6 +12,7 @@
  * The thread starts with the first file and stops LINGER_MS after the last one is closed
  * (or at close()), so an idle server holds no thread for it.
  */
+import { LingeringWorker, startWorker } from "../workers.ts";
 
 /** A request to the thread (`fd`: its number for a file it opened). */
 export type SpoolRequest =
@@ -59,13 +60,24 @@ interface Waiter {
 }
 
 export class SpoolWriter {
-  #worker: Worker | null = null;
   /** Bumped when the thread stops: files of an earlier thread are closed with it. */
   #generation = 0;
   #waiters = new Map<number, Waiter>();
   #nextId = 1;
   #openFiles = 0;
-  #linger: ReturnType<typeof setTimeout> | undefined;
+  readonly #thread = new LingeringWorker<SpoolReply>({
+    start: (on) => startWorker(new URL("./spool_write_worker.ts", import.meta.url).href, on),
+    lingerMs: LINGER_MS,
+    idle: () => this.#openFiles === 0 && this.#waiters.size === 0,
+    message: (reply) => {
+      const waiter = this.#waiters.get(reply.id);
+      this.#waiters.delete(reply.id);
+      if (reply.error) waiter?.reject(rebuildError(reply.error));
+      else waiter?.resolve(reply.fd ?? 0);
+      this.#thread.linger();
+    },
+    error: (why) => this.#stopped(new Error(`spool writer thread failed: ${why}`)),
+  });
 
   /** Creates a new file (it must not exist) and opens it for writing. */
   async create(path: string, mode: number): Promise<OffThreadFile> {
@@ -77,9 +89,9 @@ export class SpoolWriter {
 
   /** Stops the thread now; requests still under way fail. */
   close(): void {
-    const worker = this.#worker;
-    if (!worker) return;
-    this.#stop(new Error("spool writer closed"));
+    if (!this.#thread.running) return;
+    this.#thread.stop();
+    this.#stopped(new Error("spool writer closed"));
   }
 
   /** @internal ThreadFile's requests. */
@@ -93,11 +105,12 @@ export class SpoolWriter {
   /** @internal A ThreadFile was closed. */
   closed(generation: number): void {
     if (generation === this.#generation) this.#openFiles--;
-    this.#maybeLinger();
+    this.#thread.linger();
   }
 
   #ask(r: SpoolRequest): Promise<number> {
-    const worker = this.#start();
+    const worker = this.#thread.get();
+    if (!worker) return Promise.reject(new Error("spool writer thread unavailable"));
     r.id = this.#nextId++;
     return new Promise<number>((resolve, reject) => {
       this.#waiters.set(r.id, { resolve, reject });
@@ -105,49 +118,13 @@ export class SpoolWriter {
     });
   }
 
-  #start(): Worker {
-    if (this.#linger !== undefined) clearTimeout(this.#linger);
-    this.#linger = undefined;
-    if (this.#worker) return this.#worker;
-    const worker = new Worker(new URL("./spool_write_worker.ts", import.meta.url).href, {
-      type: "module",
-    });
-    worker.onmessage = (ev: MessageEvent<SpoolReply>) => {
-      const reply = ev.data;
-      const waiter = this.#waiters.get(reply.id);
-      this.#waiters.delete(reply.id);
-      if (reply.error) waiter?.reject(rebuildError(reply.error));
-      else waiter?.resolve(reply.fd ?? 0);
-      this.#maybeLinger();
-    };
-    worker.onerror = (ev: ErrorEvent) => {
-      ev.preventDefault();
-      this.#stop(new Error(`spool writer thread failed: ${ev.message}`));
-    };
-    this.#worker = worker;
-    return worker;
-  }
-
-  #maybeLinger(): void {
-    if (!this.#worker || this.#openFiles > 0 || this.#waiters.size > 0) return;
-    if (this.#linger !== undefined) return;
-    const timer = this.#linger = setTimeout(() => {
-      this.#linger = undefined;
-      if (this.#openFiles === 0 && this.#waiters.size === 0) this.#stop(null);
-    }, LINGER_MS);
-    Deno.unrefTimer(timer);
-  }
-
-  #stop(error: Error | null): void {
-    if (this.#linger !== undefined) clearTimeout(this.#linger);
-    this.#linger = undefined;
-    this.#worker?.terminate();
-    this.#worker = null;
+  /** The thread is gone: its files are closed, requests under way fail with `error`. */
+  #stopped(error: Error): void {
     this.#generation++;
     this.#openFiles = 0;
     const waiters = [...this.#waiters.values()];
     this.#waiters.clear();
-    for (const w of waiters) w.reject(error ?? new Error("spool writer stopped"));
+    for (const w of waiters) w.reject(error);
   }
 }
 

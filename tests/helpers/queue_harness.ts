@@ -82,7 +82,11 @@ export async function startQueueHarness(
   const directory = Directory.open(full.DirBase);
   const bounces: OutboundMessage[] = [];
   const stats = newStats();
-  const resolver = new Resolver({ servers: () => ctx.config.DNSServer, timeoutMs: 500, rounds: 1 });
+  const resolver = new Resolver({
+    servers: () => ctx.config.DNSServer,
+    timeoutMs: 500,
+    budgetMs: 500,
+  });
   const metrics = new ServerMetrics();
   const auth = await MailAuth.open(full.DirBase, {
     config: () => ctx.config,

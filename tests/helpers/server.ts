@@ -147,7 +147,8 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     DirBase: join(dirBase, "data"),
     HostName: "mail.test.example",
     LogLevel: "debug",
-    // Never ask the real resolver from a test: a closed loopback port fails at once.
+    // Never ask the real resolver from a test: nothing answers on the discard port (the first
+    // look-up waits out its 6 s, then src/dns/health.ts fails the others at once).
     DNSServer: ["127.0.0.1:9"],
   };
   const wanted = PORT_KEYS.filter(([, key]) =>

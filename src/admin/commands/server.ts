@@ -47,21 +47,29 @@ function domainParam(params: Params): string | undefined {
   }
 }
 
+/**
+ * A queued message's fields, in the order both forms print them (SPEC §4: sender, pending
+ * recipients, attempts, next attempt, last error), so a script reads the same names from
+ * `QUEUE SHOW ALL` lines as from `QUEUE SHOW ID=`.
+ */
+function queueFields(e: QueueEntryReport): [string, string | number][] {
+  return [
+    ["From", `<${e.from}>`],
+    ["Pending", e.pending.join(",")],
+    ["Attempts", e.attempts],
+    ["Created", isoTime(e.createdAt)],
+    ["NextAttempt", isoTime(e.nextAttempt)],
+    // Last: the only value with spaces, so a line splits at its first "LastError=".
+    ["LastError", e.lastError || "NONE"],
+  ];
+}
+
 function queueLine(e: QueueEntryReport): string {
-  return `${e.id} From=<${e.from}> To=${e.pending.join(",")} Attempts=${e.attempts}` +
-    ` Next=${isoTime(e.nextAttempt)} LastError=${e.lastError || "NONE"}`;
+  return [e.id, ...queueFields(e).map(([k, v]) => kv(k, v))].join(" ");
 }
 
 function queueDetails(e: QueueEntryReport): string[] {
-  return [
-    kv("Id", e.id),
-    kv("From", `<${e.from}>`),
-    kv("Pending", e.pending.join(",")),
-    kv("Attempts", e.attempts),
-    kv("Created", isoTime(e.createdAt)),
-    kv("NextAttempt", isoTime(e.nextAttempt)),
-    kv("LastError", e.lastError || "NONE"),
-  ];
+  return [kv("Id", e.id), ...queueFields(e).map(([k, v]) => kv(k, v))];
 }
 
 function reloadReply(ctx: ServerContext): Promise<Reply> {
