@@ -70,6 +70,23 @@ export class TextAnswer {
     return false;
   }
 
+  /**
+   * The answer for the messages of `uids` (ascending) at `at` (ascending positions; all
+   * when null) into `out`: 1 matches, 0 does not, 2 the message must be scanned
+   * (search_decide.ts). One merge walk instead of a search per message.
+   */
+  fill(uids: Uint32Array, at: readonly number[] | null, out: Uint8Array): void {
+    const hits = this.uids, marks = this.marks, seq = this.seq, yes = this.exact ? 1 : 2;
+    let k = 0;
+    for (let j = 0; j < out.length; j++) {
+      const uid = uids[at ? at[j] : j];
+      while (k < hits.length && hits[k] < uid) k++;
+      const mark = marks.get(uid);
+      if (mark === undefined || mark > seq) out[j] = 2;
+      else out[j] = k < hits.length && hits[k] === uid ? yes : 0;
+    }
+  }
+
   /** true/false when the index decides; undefined: the message must be scanned. */
   decide(uid: number): boolean | undefined {
     if (!this.covers(uid)) return undefined;
