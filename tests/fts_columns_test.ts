@@ -14,6 +14,7 @@ import { parseMessage } from "../src/message/mime.ts";
 import { toCrlf } from "../src/message/line_endings.ts";
 import { fold } from "../src/message/search_fold.ts";
 import { ftsColumns, ftsQuery, SEAM } from "../src/store/fts/columns.ts";
+import { DatabaseSync } from "node:sqlite";
 import { FTS_FORMAT, FtsDb } from "../src/store/fts/db.ts";
 
 const enc = new TextEncoder();
@@ -215,6 +216,11 @@ Deno.test("fts: a needle across the header/body seam and one longer than it", ()
   equal(ftsQuery("BODY", 'say "hi"')!.match, 'b : "say ""hi"""');
 });
 
+function docs(db: FtsDb): { indexed: number[]; skipped: number[] } {
+  const d = db.docs();
+  return { indexed: [...d.indexed], skipped: d.skipped };
+}
+
 Deno.test("fts: an index of another format or UIDVALIDITY, or unreadable, is made again", async () => {
   const dir = await Deno.makeTempDir({ prefix: "fts-db-" });
   const path = join(dir, "x.sqlite");
@@ -223,7 +229,7 @@ Deno.test("fts: an index of another format or UIDVALIDITY, or unreadable, is mad
     await Deno.writeFile(file, enc.encode("Subject: s\r\n\r\nhello world\r\n"));
     let db = FtsDb.open(path, 1);
     db.index([{ uid: 1, path: file }, { uid: 2, path: join(dir, "gone.eml") }]);
-    deepStrictEqual(db.docs(), { indexed: [1], skipped: [] });
+    deepStrictEqual(docs(db), { indexed: [1], skipped: [] });
     deepStrictEqual([...db.query('b : "lo wor"')], [1]);
     // Asked again (a repeated request): reported as indexed, not indexed twice.
     deepStrictEqual(db.index([{ uid: 1, path: file }]).indexed, [1]);
@@ -236,21 +242,60 @@ Deno.test("fts: an index of another format or UIDVALIDITY, or unreadable, is mad
     db.index([{ uid: 1, path: file }]);
     db.close();
     db = FtsDb.open(path, 2); // another UIDVALIDITY
-    deepStrictEqual(db.docs(), { indexed: [], skipped: [] });
+    deepStrictEqual(docs(db), { indexed: [], skipped: [] });
     db.close();
-    const { DatabaseSync } = await import("node:sqlite");
+    db = FtsDb.open(path, 2);
+    db.index([{ uid: 9, path: file }]);
+    db.close();
     const raw = new DatabaseSync(path);
-    raw.exec(`UPDATE meta SET v = ${FTS_FORMAT - 1} WHERE k = 'format'`);
+    raw.exec(`UPDATE meta SET v = ${FTS_FORMAT + 1} WHERE k = 'format'`);
     raw.close();
-    db = FtsDb.open(path, 2); // an older format
+    db = FtsDb.open(path, 2); // a format this version does not know
+    deepStrictEqual(docs(db), { indexed: [], skipped: [] });
     db.index([{ uid: 5, path: file }]);
-    deepStrictEqual(db.docs(), { indexed: [5], skipped: [] });
+    deepStrictEqual(docs(db), { indexed: [5], skipped: [] });
     db.close();
     for (const s of ["-wal", "-shm"]) await Deno.remove(path + s).catch(() => {});
     await Deno.writeFile(path, enc.encode("this is not a database ".repeat(200)));
     db = FtsDb.open(path, 2); // unreadable
-    deepStrictEqual(db.docs(), { indexed: [], skipped: [] });
+    deepStrictEqual(docs(db), { indexed: [], skipped: [] });
     db.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("fts: an index of format 1 (a docs row per message) is migrated, not rebuilt", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "fts-v1-" });
+  const path = join(dir, "x.sqlite");
+  try {
+    // The layout format 1 wrote (db.ts before the bitmaps), with two messages indexed
+    // (UIDs 3 and 5000: two bitmap rows) and one left to scanning.
+    const raw = new DatabaseSync(path);
+    raw.exec(`
+      CREATE TABLE meta (k TEXT PRIMARY KEY, v) WITHOUT ROWID;
+      CREATE TABLE docs (uid INTEGER PRIMARY KEY, state INTEGER NOT NULL);
+      CREATE VIRTUAL TABLE fts USING fts5(h, b, s,
+        tokenize = 'trigram case_sensitive 1', content = '', contentless_delete = 1);
+      INSERT INTO meta VALUES ('format', 1), ('uidvalidity', 7), ('instance', 'old-one');
+      INSERT INTO docs VALUES (3, 1), (5000, 1), (4, 2);
+      INSERT INTO fts (rowid, h, b, s) VALUES (3, 'subject: x', 'hello world', ''),
+        (5000, 'subject: y', 'other words', '');`);
+    raw.close();
+    const db = FtsDb.open(path, 7);
+    try {
+      equal(db.instance, "old-one", "the same file, kept");
+      deepStrictEqual(docs(db), { indexed: [3, 5000], skipped: [4] });
+      deepStrictEqual([...db.query('b : "lo wor"')], [3]);
+      db.remove([3, 4]);
+      deepStrictEqual(docs(db), { indexed: [5000], skipped: [] });
+      deepStrictEqual([...db.query('b : "lo wor"')], []);
+    } finally {
+      db.close();
+    }
+    const check = new DatabaseSync(path, { readOnly: true });
+    equal(check.prepare("SELECT v FROM meta WHERE k = 'format'").get()!.v, FTS_FORMAT);
+    check.close();
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -11,7 +11,8 @@ import { DatabaseSync } from "node:sqlite";
 import { MailStore } from "../src/store/mailstore.ts";
 import type { Folder } from "../src/store/folder/folder.ts";
 import { FullTextIndex } from "../src/store/fts/fts.ts";
-import { FTS_FILE } from "../src/store/fts/db.ts";
+import { FTS_FILE, indexedUids as readIndexed } from "../src/store/fts/db.ts";
+import { DocsTable } from "../src/store/fts/docs_table.ts";
 import { ImapClient, message, seedUsers } from "./helpers/imap.ts";
 import { startTestServer } from "./helpers/server.ts";
 
@@ -34,12 +35,7 @@ async function decisions(
 }
 
 function indexedUids(folderPath: string): number[] {
-  const db = new DatabaseSync(join(folderPath, FTS_FILE), { readOnly: true });
-  try {
-    return db.prepare("SELECT uid FROM docs ORDER BY uid").all().map((r) => Number(r.uid));
-  } finally {
-    db.close();
-  }
+  return [...readIndexed(join(folderPath, FTS_FILE))];
 }
 
 Deno.test("fts: built in the background, caught up, kept across restarts, rebuilt", async () => {
@@ -168,7 +164,11 @@ Deno.test("fts: SEARCH BODY/TEXT through the daemon, before and after the index,
     // A crash: the index's last state stays consistent; what it lacks is scanned.
     await srv.kill();
     const db = new DatabaseSync(inbox);
-    db.exec("DELETE FROM docs WHERE uid > 30; DELETE FROM fts WHERE rowid > 30");
+    const docs = new DocsTable(db);
+    db.exec("BEGIN");
+    for (let uid = 31; uid <= 41; uid++) docs.markIndexed(uid, false);
+    docs.flush();
+    db.exec("DELETE FROM fts WHERE rowid > 30; COMMIT");
     db.close();
     await srv.restart();
     c = await ImapClient.connect(srv.ports.imap);

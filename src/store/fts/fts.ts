@@ -17,6 +17,7 @@
  */
 import type { Folder } from "../folder/folder.ts";
 import { ftsQuery } from "./columns.ts";
+import { Coverage } from "./coverage.ts";
 import { FTS_FILE, type IndexItem, type IndexOutcome } from "./db.ts";
 import { type FtsReply, FtsWorker } from "./worker_client.ts";
 import { log } from "../../log.ts";
@@ -47,14 +48,15 @@ export class TextAnswer {
     readonly uids: Uint32Array,
     /** False: `uids` are candidates that the scanning search must confirm. */
     readonly exact: boolean,
-    readonly marks: ReadonlyMap<number, number>,
+    /** The messages the index held, with the reply that reported each. */
+    readonly coverage: Coverage,
     /** Reply number of the query: batches answered after it were not seen by it. */
     readonly seq: number,
   ) {}
 
   /** True when the query saw the message (it was indexed before the query ran). */
   covers(uid: number): boolean {
-    const mark = this.marks.get(uid);
+    const mark = this.coverage.seqOf(uid);
     return mark !== undefined && mark <= this.seq;
   }
 
@@ -73,17 +75,21 @@ export class TextAnswer {
   /**
    * The answer for the messages of `uids` (ascending) at `at` (ascending positions; all
    * when null) into `out`: 1 matches, 0 does not, 2 the message must be scanned
-   * (search_decide.ts). One merge walk instead of a search per message.
+   * (search_decide.ts). One walk along the three ascending lists, no search per message.
    */
   fill(uids: Uint32Array, at: readonly number[] | null, out: Uint8Array): void {
-    const hits = this.uids, marks = this.marks, seq = this.seq, yes = this.exact ? 1 : 2;
-    let k = 0;
+    const hits = this.uids, seq = this.seq, yes = this.exact ? 1 : 2;
+    const held = this.coverage.uids, marks = this.coverage.seqs;
+    let k = 0, c = 0;
     for (let j = 0; j < out.length; j++) {
       const uid = uids[at ? at[j] : j];
+      while (c < held.length && held[c] < uid) c++;
+      if (c >= held.length || held[c] !== uid || marks[c] > seq) {
+        out[j] = 2;
+        continue;
+      }
       while (k < hits.length && hits[k] < uid) k++;
-      const mark = marks.get(uid);
-      if (mark === undefined || mark > seq) out[j] = 2;
-      else out[j] = k < hits.length && hits[k] === uid ? yes : 0;
+      out[j] = k < hits.length && hits[k] === uid ? yes : 0;
     }
   }
 
@@ -97,15 +103,15 @@ export class TextAnswer {
 
 /** What this process knows of one folder's index file. */
 class FolderFts {
-  /** Indexed UIDs -> the reply number of the batch that indexed them. */
-  readonly marks = new Map<number, number>();
+  /** Indexed UIDs with the reply number of the batch that indexed them. */
+  readonly indexed = new Coverage();
   /** UIDs left to scanning (too large). */
   readonly skipped = new Set<number>();
   /** The index's list of UIDs, read once. */
   loaded: Promise<boolean> | null = null;
   #current: Promise<void> | null = null;
   #again = false;
-  /** The index file instance (db.ts) that `marks` and `skipped` describe. */
+  /** The index file instance (db.ts) that `indexed` and `skipped` describe. */
   instance = "";
   /**
    * The folder's expunge generation and next UID when a pass began that then missed
@@ -139,8 +145,8 @@ class FolderFts {
       path: this.file,
       uidValidity: this.uidValidity,
     }).then(({ result, seq, instance }) => {
-      const docs = result as { indexed: number[]; skipped: number[] };
-      for (const uid of docs.indexed) this.marks.set(uid, seq);
+      const docs = result as { indexed: Uint32Array; skipped: number[] };
+      this.indexed.add(docs.indexed, seq);
       for (const uid of docs.skipped) this.skipped.add(uid);
       this.instance = instance ?? "";
       return true;
@@ -152,7 +158,7 @@ class FolderFts {
 
   /**
    * A request about this folder's index; throws IndexReplaced when another file answered
-   * than the one `marks` describe (then this state is dropped and read again).
+   * than the one `indexed` describes (then this state is dropped and read again).
    */
   async call(body: FolderRequest): Promise<FtsReply> {
     const reply = await this.owner.worker.call(
@@ -230,32 +236,36 @@ class FolderFts {
     }
   }
 
-  /** One pass; true when something was missed and another pass may help. */
+  /**
+   * One pass; true when something was missed and another pass may help. Compares UID
+   * lists only: entries are read (after a restart, loaded from the folder index) only for
+   * messages to index.
+   */
   async #round(): Promise<boolean> {
-    const messages = this.folder.messages;
     const f = this.folder, base = this.#base;
     // After a complete pass with no expunge since, only UIDs given out since are new.
     const onlyNew = base !== null && base.expunges === f.expungeGeneration;
     this.#base = null;
     const start = { expunges: f.expungeGeneration, next: f.uidNext };
+    const snap = f.uidSnapshot();
+    const uids = snap.uids.subarray(0, snap.count);
     const gone: number[] = [];
     if (!onlyNew) {
-      for (const uid of this.marks.keys()) if (!messages.has(uid)) gone.push(uid);
-      for (const uid of this.skipped) if (!messages.has(uid)) gone.push(uid);
+      gone.push(...this.indexed.notIn(uids));
+      for (const uid of this.skipped) if (!holds(uids, uid)) gone.push(uid);
     }
     if (gone.length) {
       await this.call({ op: "remove", uids: gone });
-      for (const uid of gone) {
-        this.marks.delete(uid);
-        this.skipped.delete(uid);
-      }
+      this.indexed.delete(gone);
+      for (const uid of gone) this.skipped.delete(uid);
     }
     const todo: number[] = [];
-    const snap = f.uidSnapshot();
-    const uids = snap.uids.subarray(0, snap.count);
+    const held = this.indexed.uids;
+    let c = 0;
     for (let k = onlyNew ? firstAtLeast(uids, base.next) : 0; k < uids.length; k++) {
       const uid = uids[k];
-      if (!this.marks.has(uid) && !this.skipped.has(uid)) todo.push(uid);
+      while (c < held.length && held[c] < uid) c++;
+      if ((c >= held.length || held[c] !== uid) && !this.skipped.has(uid)) todo.push(uid);
     }
     let missed = false;
     for (let i = 0; i < todo.length;) {
@@ -272,7 +282,7 @@ class FolderFts {
       const started = performance.now();
       const { result, seq } = await this.call({ op: "index", items });
       const out = result as IndexOutcome;
-      for (const uid of out.indexed) this.marks.set(uid, seq);
+      this.indexed.add(out.indexed, seq);
       for (const uid of out.skipped) this.skipped.add(uid);
       if (out.missing.some((uid) => this.folder.messages.has(uid))) missed = true;
       this.owner.indexed(out, performance.now() - started);
@@ -291,6 +301,11 @@ function firstAtLeast(xs: Uint32Array, min: number): number {
     else hi = mid;
   }
   return lo;
+}
+
+function holds(xs: Uint32Array, uid: number): boolean {
+  const k = firstAtLeast(xs, uid);
+  return k < xs.length && xs[k] === uid;
 }
 
 /** Indexing totals since start (the benchmark reports throughput from them). */
@@ -321,7 +336,7 @@ export class FullTextIndex {
     void st.catchUp();
     try {
       const { result, seq } = await st.call({ op: "query", match: q.match });
-      return new TextAnswer(result as Uint32Array, q.exact, st.marks, seq);
+      return new TextAnswer(result as Uint32Array, q.exact, st.indexed, seq);
     } catch (e) {
       this.failed(st, e);
       return null;
