@@ -204,7 +204,7 @@ class FolderFts {
   /** What the folder looked like: a pass that saw the same saw everything. */
   #mark(): string {
     const f = this.folder;
-    return `${f.version} ${f.expungeGeneration} ${f.messages.size} ${f.uidNext}`;
+    return `${f.version} ${f.expungeGeneration} ${f.uidSnapshot().count} ${f.uidNext}`;
   }
 
   async #run(): Promise<void> {
