@@ -33,15 +33,12 @@ export class Coverage {
     if (uids.length === 0) return;
     const sorted = Uint32Array.from(uids).sort();
     const last = this.#n ? this.#uids[this.#n - 1] : -1;
-    if (sorted[0] > last) {
+    if (sorted[0] > last && distinct(sorted)) {
+      // Natively, in bulk: a restart adds 100,000 at once, before any loop here is hot.
       this.#reserve(this.#n + sorted.length);
-      let n = this.#n;
-      for (let i = 0; i < sorted.length; i++) {
-        if (i > 0 && sorted[i] === sorted[i - 1]) continue;
-        this.#uids[n] = sorted[i];
-        this.#seqs[n++] = seq;
-      }
-      this.#n = n;
+      this.#uids.set(sorted, this.#n);
+      this.#seqs.fill(seq, this.#n, this.#n + sorted.length);
+      this.#n += sorted.length;
       return;
     }
     const cap = this.#n + sorted.length;
@@ -97,11 +94,26 @@ export class Coverage {
   /** Held UIDs not in `present` (ascending): messages that left the folder. */
   notIn(present: Uint32Array): number[] {
     const out: number[] = [];
+    const held = this.uids, n = held.length, m = present.length;
     let k = 0;
-    for (let i = 0; i < this.#n; i++) {
-      const uid = this.#uids[i];
-      while (k < present.length && present[k] < uid) k++;
-      if (k >= present.length || present[k] !== uid) out.push(uid);
+    for (let i = 0; i < n; i++) {
+      const uid = held[i];
+      while (k < m && present[k] < uid) k++;
+      if (k >= m || present[k] !== uid) out.push(uid);
+    }
+    return out;
+  }
+
+  /** UIDs of `uids` (ascending) from position `from` that are held neither here nor in `skipped`. */
+  missingFrom(uids: Uint32Array, from: number, skipped: ReadonlySet<number>): number[] {
+    const held = this.uids, n = held.length, m = uids.length, out: number[] = [];
+    // The common case after a restart: the same list.
+    if (from === 0 && n === m && equalArrays(held, uids)) return out;
+    let c = 0;
+    for (let k = from; k < m; k++) {
+      const uid = uids[k];
+      while (c < n && held[c] < uid) c++;
+      if ((c >= n || held[c] !== uid) && !skipped.has(uid)) out.push(uid);
     }
     return out;
   }
@@ -115,4 +127,16 @@ export class Coverage {
     this.#uids = uids;
     this.#seqs = seqs;
   }
+}
+
+function distinct(sorted: Uint32Array): boolean {
+  for (let i = 1; i < sorted.length; i++) if (sorted[i] === sorted[i - 1]) return false;
+  return true;
+}
+
+function equalArrays(a: Uint32Array, b: Uint32Array): boolean {
+  const n = a.length;
+  if (n !== b.length) return false;
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

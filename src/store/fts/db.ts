@@ -59,29 +59,13 @@ function removeFiles(path: string): void {
 }
 
 /**
- * The numbers of a group_concat() (null when there were no rows), ascending: read digit
- * by digit into the array (100,000 UIDs: no array of strings, no array of numbers), sorted
- * only when SQLite did not give them in order.
+ * The UIDs of a json_group_array() (null when there were no rows), ascending: JSON.parse
+ * is native (100,000 numbers in 2-3 ms even on the first call after a restart, where a
+ * split or a loop over the text still runs in the interpreter); sorted natively in case.
  */
-export function uidList(list: unknown): Uint32Array {
-  if (typeof list !== "string" || list === "") return new Uint32Array(0);
-  let count = 1;
-  for (let i = list.indexOf(","); i >= 0; i = list.indexOf(",", i + 1)) count++;
-  const out = new Uint32Array(count);
-  let n = 0, v = 0, ordered = true;
-  for (let i = 0; i < list.length; i++) {
-    const c = list.charCodeAt(i);
-    if (c === 44) {
-      if (n > 0 && out[n - 1] > v) ordered = false;
-      out[n++] = v;
-      v = 0;
-    } else {
-      v = v * 10 + (c - 48);
-    }
-  }
-  if (n > 0 && out[n - 1] > v) ordered = false;
-  out[n] = v;
-  return ordered ? out : out.sort();
+export function uidList(json: unknown): Uint32Array {
+  if (typeof json !== "string" || json === "") return new Uint32Array(0);
+  return Uint32Array.from(JSON.parse(json) as number[]).sort();
 }
 
 /**
@@ -120,8 +104,11 @@ export class FtsDb {
     this.#q = {
       put: p("INSERT INTO fts (rowid, h, b, s) VALUES (?, ?, ?, ?)"),
       del: p("DELETE FROM fts WHERE rowid = ?"),
-      // UIDs as one text: a tenth of the time of 100,000 row objects.
-      match: p("SELECT group_concat(rowid) AS uids FROM fts WHERE fts MATCH ?"),
+      // UIDs as one JSON text: a tenth of the time of 100,000 row objects.
+      match: p(
+        "SELECT json_group_array(rowid) AS uids FROM " +
+          "(SELECT rowid FROM fts WHERE fts MATCH ? ORDER BY rowid)",
+      ),
     };
   }
 

@@ -259,14 +259,8 @@ class FolderFts {
       this.indexed.delete(gone);
       for (const uid of gone) this.skipped.delete(uid);
     }
-    const todo: number[] = [];
-    const held = this.indexed.uids;
-    let c = 0;
-    for (let k = onlyNew ? firstAtLeast(uids, base.next) : 0; k < uids.length; k++) {
-      const uid = uids[k];
-      while (c < held.length && held[c] < uid) c++;
-      if ((c >= held.length || held[c] !== uid) && !this.skipped.has(uid)) todo.push(uid);
-    }
+    const from = onlyNew ? firstAtLeast(uids, base.next) : 0;
+    const todo = this.indexed.missingFrom(uids, from, this.skipped);
     let missed = false;
     for (let i = 0; i < todo.length;) {
       if (this.folder.closed || this.owner.closing) return false;
