@@ -122,8 +122,14 @@ function popCount(bits: Uint8Array): number {
  * skipped) become the bitmaps and the skipped list, and the file says `format`.
  */
 export function migrateDocsV1(db: DatabaseSync, format: number): void {
-  db.exec("BEGIN");
+  db.exec("BEGIN IMMEDIATE");
   try {
+    // Another process may have migrated it between our read of the format and the lock.
+    const now = db.prepare("SELECT v FROM meta WHERE k = 'format'").get()?.v;
+    if (now !== 1) {
+      db.exec("COMMIT");
+      return;
+    }
     db.exec("ALTER TABLE docs RENAME TO docs_v1");
     db.exec(DOCS_SCHEMA);
     const table = new DocsTable(db);
