@@ -16,8 +16,10 @@
  * exactly as without an index; UIDs it holds that the folder no longer has are ignored.
  */
 import type { Folder } from "../folder/folder.ts";
+export { TextAnswer } from "./answer.ts";
 import { ftsQuery } from "./columns.ts";
 import { Coverage } from "./coverage.ts";
+import { TextAnswer } from "./answer.ts";
 import { FTS_FILE, type IndexItem, type IndexOutcome } from "./db.ts";
 import { type FtsReply, FtsWorker } from "./worker_client.ts";
 import { log } from "../../log.ts";
@@ -38,68 +40,10 @@ const BATCH_BYTES = 2 << 20;
 const SETTLE_MS = 500;
 /** A catch-up that indexed this many messages or more is logged. */
 const LOG_ABOVE = 1000;
+/** Answers kept per folder (each at most 4 bytes per message). */
+const KEPT_ANSWERS = 8;
 /** How often states of folders the store dropped are forgotten. */
 const SWEEP_MS = 60_000;
-
-/** The index's answer to one BODY/TEXT key, for the messages it covered. */
-export class TextAnswer {
-  constructor(
-    /** Matching UIDs, ascending. */
-    readonly uids: Uint32Array,
-    /** False: `uids` are candidates that the scanning search must confirm. */
-    readonly exact: boolean,
-    /** The messages the index held, with the reply that reported each. */
-    readonly coverage: Coverage,
-    /** Reply number of the query: batches answered after it were not seen by it. */
-    readonly seq: number,
-  ) {}
-
-  /** True when the query saw the message (it was indexed before the query ran). */
-  covers(uid: number): boolean {
-    const mark = this.coverage.seqOf(uid);
-    return mark !== undefined && mark <= this.seq;
-  }
-
-  has(uid: number): boolean {
-    let lo = 0, hi = this.uids.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      const u = this.uids[mid];
-      if (u === uid) return true;
-      if (u < uid) lo = mid + 1;
-      else hi = mid - 1;
-    }
-    return false;
-  }
-
-  /**
-   * The answer for the messages of `uids` (ascending) at `at` (ascending positions; all
-   * when null) into `out`: 1 matches, 0 does not, 2 the message must be scanned
-   * (search_decide.ts). One walk along the three ascending lists, no search per message.
-   */
-  fill(uids: Uint32Array, at: readonly number[] | null, out: Uint8Array): void {
-    const hits = this.uids, seq = this.seq, yes = this.exact ? 1 : 2;
-    const held = this.coverage.uids, marks = this.coverage.seqs;
-    let k = 0, c = 0;
-    for (let j = 0; j < out.length; j++) {
-      const uid = uids[at ? at[j] : j];
-      while (c < held.length && held[c] < uid) c++;
-      if (c >= held.length || held[c] !== uid || marks[c] > seq) {
-        out[j] = 2;
-        continue;
-      }
-      while (k < hits.length && hits[k] < uid) k++;
-      out[j] = k < hits.length && hits[k] === uid ? yes : 0;
-    }
-  }
-
-  /** true/false when the index decides; undefined: the message must be scanned. */
-  decide(uid: number): boolean | undefined {
-    if (!this.covers(uid)) return undefined;
-    if (!this.has(uid)) return false;
-    return this.exact ? true : undefined;
-  }
-}
 
 /** What this process knows of one folder's index file. */
 class FolderFts {
@@ -107,6 +51,15 @@ class FolderFts {
   readonly indexed = new Coverage();
   /** UIDs left to scanning (too large). */
   readonly skipped = new Set<number>();
+  /**
+   * The last answers by FTS5 expression, least recently used first. An answer is reused
+   * while no batch was indexed after its query: it would be the same (messages it did not
+   * see are scanned all the same, and expunged UIDs in it are never asked for). A client
+   * repeating a search, or a SEARCH context (RFC 5267) re-evaluated, costs no query then.
+   */
+  readonly answers = new Map<string, TextAnswer>();
+  /** Reply number of the last batch that indexed messages. */
+  indexedAt = 0;
   /** The index's list of UIDs, read once. */
   loaded: Promise<boolean> | null = null;
   #current: Promise<void> | null = null;
@@ -277,6 +230,7 @@ class FolderFts {
       const { result, seq } = await this.call({ op: "index", items });
       const out = result as IndexOutcome;
       this.indexed.add(out.indexed, seq);
+      if (out.indexed.length) this.indexedAt = seq;
       for (const uid of out.skipped) this.skipped.add(uid);
       if (out.missing.some((uid) => this.folder.messages.has(uid))) missed = true;
       this.owner.indexed(out, performance.now() - started);
@@ -328,9 +282,18 @@ export class FullTextIndex {
     const st = this.#stateOf(folder);
     if (!await st.load()) return null;
     void st.catchUp();
+    const known = st.answers.get(q.match);
+    st.answers.delete(q.match);
+    if (known && known.seq > st.indexedAt) {
+      st.answers.set(q.match, known);
+      return known;
+    }
     try {
       const { result, seq } = await st.call({ op: "query", match: q.match });
-      return new TextAnswer(result as Uint32Array, q.exact, st.indexed, seq);
+      const answer = new TextAnswer(result as Uint32Array, q.exact, st.indexed, seq);
+      st.answers.set(q.match, answer);
+      if (st.answers.size > KEPT_ANSWERS) st.answers.delete(st.answers.keys().next().value!);
+      return answer;
     } catch (e) {
       this.failed(st, e);
       return null;
