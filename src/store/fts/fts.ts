@@ -202,11 +202,9 @@ class FolderFts {
     const start = { expunges: f.expungeGeneration, next: f.uidNext };
     const snap = f.uidSnapshot();
     const uids = snap.uids.subarray(0, snap.count);
-    const gone: number[] = [];
-    if (!onlyNew) {
-      gone.push(...this.indexed.notIn(uids));
-      for (const uid of this.skipped) if (!holds(uids, uid)) gone.push(uid);
-    }
+    // (Not spread into another array: 100,000 arguments overflow V8's stack.)
+    const gone = onlyNew ? [] : this.indexed.notIn(uids);
+    if (!onlyNew) { for (const uid of this.skipped) if (!holds(uids, uid)) gone.push(uid); }
     if (gone.length) {
       await this.call({ op: "remove", uids: gone });
       this.indexed.delete(gone);
