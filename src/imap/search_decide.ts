@@ -13,7 +13,7 @@
  */
 import { inRanges } from "./args.ts";
 import type { Node } from "./search_eval.ts";
-import type { TextAnswer } from "../store/fts/fts.ts";
+import type { TextAnswer } from "../store/fts/answer.ts";
 import type { MailboxView } from "./view.ts";
 
 export const NO = 0, YES = 1, UNKNOWN = 2;
