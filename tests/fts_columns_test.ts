@@ -14,138 +14,11 @@ import { parseMessage } from "../src/message/mime.ts";
 import { toCrlf } from "../src/message/line_endings.ts";
 import { fold } from "../src/message/search_fold.ts";
 import { ftsColumns, ftsQuery, SEAM } from "../src/store/fts/columns.ts";
+import { message, needles, rng } from "./helpers/fts_messages.ts";
+import { DatabaseSync } from "node:sqlite";
 import { FTS_FORMAT, FtsDb } from "../src/store/fts/db.ts";
 
 const enc = new TextEncoder();
-
-/** A small deterministic generator (mulberry32), so a failure can be replayed. */
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const WORDS = [
-  "Lorem",
-  "ipsum",
-  "straße",
-  "STRASSE",
-  "Σίσυφος",
-  "ΟΔΟΣ",
-  "naïve",
-  "nai\u0308ve",
-  "ÅNGSTRÖM",
-  "İstanbul",
-  "😀emoji",
-  "foo",
-  "bar",
-  "foobar",
-  "café",
-  "x",
-  "ab",
-  "a\u00a0b",
-  "tab\there",
-  'quote"d',
-  "日本語",
-];
-
-function pick<T>(r: () => number, xs: T[]): T {
-  return xs[Math.floor(r() * xs.length)];
-}
-
-function sentence(r: () => number, n: number): string {
-  const out: string[] = [];
-  for (let i = 0; i < n; i++) out.push(pick(r, WORDS) + pick(r, [" ", "  ", "\r\n", " \t"]));
-  return out.join("");
-}
-
-function b64(s: string): string {
-  return btoa(String.fromCharCode(...enc.encode(s))).replace(/.{76}/g, "$&\r\n");
-}
-
-function latin1Qp(s: string): string {
-  let out = "";
-  for (const ch of s) {
-    const c = ch.codePointAt(0)!;
-    if (c > 255) out += "?";
-    else if (c > 126 || c === 61) out += "=" + c.toString(16).toUpperCase().padStart(2, "0");
-    else out += ch;
-  }
-  return out.replace(/(.{70})/g, "$1=\r\n");
-}
-
-function textPart(r: () => number): string {
-  const text = sentence(r, 5 + Math.floor(r() * 30));
-  switch (Math.floor(r() * 6)) {
-    case 0:
-      return `Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n${
-        b64(text)
-      }\r\n`;
-    case 1:
-      return "Content-Type: text/plain; charset=iso-8859-1\r\n" +
-        `Content-Transfer-Encoding: quoted-printable\r\n\r\n${latin1Qp(text)}\r\n`;
-    case 2:
-      return `Content-Type: text/html; charset=utf-8\r\n\r\n<p>${
-        text.replace(/ /g, "<b> </b>")
-      }&amp;&lt;b&#xD800;x</p>\r\n`;
-    case 3:
-      return `Content-Type: image/png\r\nContent-Transfer-Encoding: base64\r\n\r\n${
-        b64("not text " + text)
-      }\r\n`;
-    case 4:
-      return `Content-Type: text/plain; charset=utf-8\r\n\r\n${text}\0${sentence(r, 3)}\r\n`;
-    default:
-      return `Content-Type: text/plain; charset=utf-8\r\n\r\n${text}\r\n`;
-  }
-}
-
-function message(r: () => number, i: number): Uint8Array {
-  const subject = r() < 0.3
-    ? `=?utf-8?B?${btoa(String.fromCharCode(...enc.encode(sentence(r, 3))))}?=`
-    : sentence(r, 1 + Math.floor(r() * 4)).replace(/\r\n/g, " ");
-  const head = `From: ${pick(r, WORDS)} <u${i}@example.org>\r\nSubject: ${subject}\r\n` +
-    (r() < 0.2 ? `X-Long: ${sentence(r, 60).replace(/\r\n/g, " ")}\r\n` : "") +
-    "MIME-Version: 1.0\r\n";
-  let body: string;
-  const kind = Math.floor(r() * 4);
-  if (kind === 0) {
-    body = textPart(r);
-  } else if (kind === 1) {
-    const parts = Array.from({ length: 1 + Math.floor(r() * 3) }, () => textPart(r));
-    body = 'Content-Type: multipart/mixed; boundary="zz"\r\n\r\n' +
-      parts.map((p) => `--zz\r\n${p}`).join("") + "--zz--\r\n";
-  } else if (kind === 2) {
-    const inner = `Subject: ${sentence(r, 2).replace(/\r\n/g, " ")}\r\n${textPart(r)}`;
-    body = 'Content-Type: multipart/mixed; boundary="yy"\r\n\r\n--yy\r\n' + textPart(r) +
-      `--yy\r\nContent-Type: message/rfc822\r\n\r\n${inner}--yy--\r\n`;
-  } else {
-    body = "Content-Type: application/octet-stream\r\n\r\nno text here\r\n";
-  }
-  const raw = enc.encode(head + body);
-  // Some files with bare LFs, as other software may leave them.
-  return r() < 0.15 ? enc.encode((head + body).replace(/\r\n/g, "\n")) : raw;
-}
-
-/** Random needles: substrings of the folded texts (of all lengths), re-cased, absent words. */
-function needles(r: () => number, texts: string[], count: number): string[] {
-  const out: string[] = ["ipsum", "straße", "σίσυφος", "e i", "😀em", "日本", "r\ufffdx"];
-  while (out.length < count) {
-    const t = pick(r, texts);
-    const mode = r();
-    if (mode < 0.1 || t.length === 0) {
-      out.push(pick(r, WORDS) + pick(r, ["", " ", "zz"]));
-      continue;
-    }
-    const len = mode < 0.6 ? 1 + Math.floor(r() * 12) : 1 + Math.floor(r() * (SEAM + 40));
-    const at = Math.floor(r() * t.length);
-    const s = t.slice(at, at + len);
-    out.push(r() < 0.3 ? s.toUpperCase() : s);
-  }
-  return out;
-}
 
 Deno.test("fts: index answers equal the scanning search on randomized messages", async () => {
   const dir = await Deno.makeTempDir({ prefix: "fts-cols-" });
@@ -215,6 +88,11 @@ Deno.test("fts: a needle across the header/body seam and one longer than it", ()
   equal(ftsQuery("BODY", 'say "hi"')!.match, 'b : "say ""hi"""');
 });
 
+function docs(db: FtsDb): { indexed: number[]; skipped: number[] } {
+  const d = db.docs();
+  return { indexed: [...d.indexed], skipped: d.skipped };
+}
+
 Deno.test("fts: an index of another format or UIDVALIDITY, or unreadable, is made again", async () => {
   const dir = await Deno.makeTempDir({ prefix: "fts-db-" });
   const path = join(dir, "x.sqlite");
@@ -223,7 +101,7 @@ Deno.test("fts: an index of another format or UIDVALIDITY, or unreadable, is mad
     await Deno.writeFile(file, enc.encode("Subject: s\r\n\r\nhello world\r\n"));
     let db = FtsDb.open(path, 1);
     db.index([{ uid: 1, path: file }, { uid: 2, path: join(dir, "gone.eml") }]);
-    deepStrictEqual(db.docs(), { indexed: [1], skipped: [] });
+    deepStrictEqual(docs(db), { indexed: [1], skipped: [] });
     deepStrictEqual([...db.query('b : "lo wor"')], [1]);
     // Asked again (a repeated request): reported as indexed, not indexed twice.
     deepStrictEqual(db.index([{ uid: 1, path: file }]).indexed, [1]);
@@ -236,21 +114,60 @@ Deno.test("fts: an index of another format or UIDVALIDITY, or unreadable, is mad
     db.index([{ uid: 1, path: file }]);
     db.close();
     db = FtsDb.open(path, 2); // another UIDVALIDITY
-    deepStrictEqual(db.docs(), { indexed: [], skipped: [] });
+    deepStrictEqual(docs(db), { indexed: [], skipped: [] });
     db.close();
-    const { DatabaseSync } = await import("node:sqlite");
+    db = FtsDb.open(path, 2);
+    db.index([{ uid: 9, path: file }]);
+    db.close();
     const raw = new DatabaseSync(path);
-    raw.exec(`UPDATE meta SET v = ${FTS_FORMAT - 1} WHERE k = 'format'`);
+    raw.exec(`UPDATE meta SET v = ${FTS_FORMAT + 1} WHERE k = 'format'`);
     raw.close();
-    db = FtsDb.open(path, 2); // an older format
+    db = FtsDb.open(path, 2); // a format this version does not know
+    deepStrictEqual(docs(db), { indexed: [], skipped: [] });
     db.index([{ uid: 5, path: file }]);
-    deepStrictEqual(db.docs(), { indexed: [5], skipped: [] });
+    deepStrictEqual(docs(db), { indexed: [5], skipped: [] });
     db.close();
     for (const s of ["-wal", "-shm"]) await Deno.remove(path + s).catch(() => {});
     await Deno.writeFile(path, enc.encode("this is not a database ".repeat(200)));
     db = FtsDb.open(path, 2); // unreadable
-    deepStrictEqual(db.docs(), { indexed: [], skipped: [] });
+    deepStrictEqual(docs(db), { indexed: [], skipped: [] });
     db.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("fts: an index of format 1 (a docs row per message) is migrated, not rebuilt", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "fts-v1-" });
+  const path = join(dir, "x.sqlite");
+  try {
+    // The layout format 1 wrote (db.ts before the bitmaps), with two messages indexed
+    // (UIDs 3 and 5000: two bitmap rows) and one left to scanning.
+    const raw = new DatabaseSync(path);
+    raw.exec(`
+      CREATE TABLE meta (k TEXT PRIMARY KEY, v) WITHOUT ROWID;
+      CREATE TABLE docs (uid INTEGER PRIMARY KEY, state INTEGER NOT NULL);
+      CREATE VIRTUAL TABLE fts USING fts5(h, b, s,
+        tokenize = 'trigram case_sensitive 1', content = '', contentless_delete = 1);
+      INSERT INTO meta VALUES ('format', 1), ('uidvalidity', 7), ('instance', 'old-one');
+      INSERT INTO docs VALUES (3, 1), (5000, 1), (4, 2);
+      INSERT INTO fts (rowid, h, b, s) VALUES (3, 'subject: x', 'hello world', ''),
+        (5000, 'subject: y', 'other words', '');`);
+    raw.close();
+    const db = FtsDb.open(path, 7);
+    try {
+      equal(db.instance, "old-one", "the same file, kept");
+      deepStrictEqual(docs(db), { indexed: [3, 5000], skipped: [4] });
+      deepStrictEqual([...db.query('b : "lo wor"')], [3]);
+      db.remove([3, 4]);
+      deepStrictEqual(docs(db), { indexed: [5000], skipped: [] });
+      deepStrictEqual([...db.query('b : "lo wor"')], []);
+    } finally {
+      db.close();
+    }
+    const check = new DatabaseSync(path, { readOnly: true });
+    equal(check.prepare("SELECT v FROM meta WHERE k = 'format'").get()!.v, FTS_FORMAT);
+    check.close();
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

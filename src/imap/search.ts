@@ -33,6 +33,7 @@ import {
 } from "./search_eval.ts";
 import type { FullTextIndex, TextAnswer } from "../store/fts/fts.ts";
 import { type Key, parseSearchKeys, someKey } from "./search_keys.ts";
+import { decideByIndex, UNKNOWN, YES } from "./search_decide.ts";
 import { savedUids, saveResult } from "./search_res.ts";
 import type { Folder, MessageEntry } from "../store/folder/folder.ts";
 import type { MailboxView } from "./view.ts";
@@ -275,11 +276,17 @@ export async function searchPositions(
   const n = positions ? positions.length : view.uids.length;
   // One flag (SEEN, UNSEEN, DELETED...): a plain pass over the entries' letters.
   if (node.op === "flag" && !positions) return flagPass(view, n, node.letter, node.set);
+  // Messages the index decides need no evaluation of their own (search_decide.ts).
+  const decided = decideByIndex(node, view, answers, positions ?? null);
   const hit = new Uint8Array(n);
   let pending: Promise<void>[] = [];
   let pendingBytes = 0;
   for (let j = 0; j < n; j++) {
     const i = positions ? positions[j] : j;
+    if (decided && decided[j] !== UNKNOWN) {
+      if (decided[j] === YES && view.present(i)) hit[j] = 1;
+      continue;
+    }
     const uid = view.uids[i];
     const entry = lazy ? null : view.entryAt(i);
     // Expunged by another session, not yet reported.

@@ -2,11 +2,11 @@
  * The full-text index file of one folder (`extremail-fts.sqlite` beside the folder index):
  * an FTS5 table with the trigram tokenizer (case_sensitive 1: the text is folded before,
  * columns.ts) whose rowid is the message's UID, contentless (the text is not stored
- * twice, only its trigrams with their positions), and `docs`: which UIDs it holds, and
- * which were left to the scanning path (over MAX_INDEXED_BYTES).
+ * twice, only its trigrams with their positions), and which UIDs it holds and which were
+ * left to the scanning path (over MAX_INDEXED_BYTES): docs_table.ts.
  *
- * A cache like the folder index: rebuilt when missing, unreadable, of another format or
- * of another UIDVALIDITY (a UID names one message only within one UIDVALIDITY, RFC 3501
+ * A cache like the folder index: rebuilt when missing, unreadable, of an unknown format or
+ * of another UIDVALIDITY; format 1 (one docs row per message) is migrated in place (a UID names one message only within one UIDVALIDITY, RFC 3501
  * §2.3.1.1). Each batch is one SQLite transaction in WAL mode that writes `docs` and the
  * FTS table together, so after a crash the file holds some earlier committed state: the
  * messages it lost are simply not in `docs` and are found by scanning until indexed
@@ -15,18 +15,20 @@
  */
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { ftsColumns } from "./columns.ts";
+import { DOCS_SCHEMA, DocsTable, migrateDocsV1 } from "./docs_table.ts";
 
 export const FTS_FILE = "extremail-fts.sqlite";
-/** 1: fts(h, b, s) trigram case_sensitive 1, contentless with deletes; docs(uid, state). */
-export const FTS_FORMAT = 1;
+/**
+ * 1: fts(h, b, s) trigram case_sensitive 1, contentless with deletes; docs(uid, state).
+ * 2: the same fts table; docs as bitmaps, skipped (docs_table.ts).
+ */
+export const FTS_FORMAT = 2;
 /** Larger messages are not indexed: SEARCH reads them as before. */
 export const MAX_INDEXED_BYTES = 16 << 20;
 
-const INDEXED = 1, SKIPPED = 2;
-
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS docs (uid INTEGER PRIMARY KEY, state INTEGER NOT NULL);
+${DOCS_SCHEMA}
 CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(h, b, s,
   tokenize = 'trigram case_sensitive 1', content = '', contentless_delete = 1);
 `;
@@ -56,14 +58,37 @@ function removeFiles(path: string): void {
   }
 }
 
-/** The numbers of a group_concat() (null when there were no rows). */
-function numbers(list: unknown): number[] {
-  return typeof list === "string" && list !== "" ? list.split(",").map(Number) : [];
+/**
+ * The UIDs of a json_group_array() (null when there were no rows), ascending: JSON.parse
+ * is native (100,000 numbers in 2-3 ms even on the first call after a restart, where a
+ * split or a loop over the text still runs in the interpreter); sorted natively in case.
+ */
+export function uidList(json: unknown): Uint32Array {
+  if (typeof json !== "string" || json === "") return new Uint32Array(0);
+  return Uint32Array.from(JSON.parse(json) as number[]).sort();
+}
+
+/**
+ * The UIDs indexed in the file at `path`, opened read-only (benchmarks and tests watching
+ * the indexing); empty when it cannot be read.
+ */
+export function indexedUids(path: string): Uint32Array {
+  try {
+    const db = new DatabaseSync(path, { readOnly: true });
+    try {
+      return new DocsTable(db).all().indexed;
+    } finally {
+      db.close();
+    }
+  } catch {
+    return new Uint32Array(0);
+  }
 }
 
 export class FtsDb {
   readonly #db: DatabaseSync;
   readonly #q: Record<string, StatementSync>;
+  readonly #docs: DocsTable;
 
   private constructor(
     db: DatabaseSync,
@@ -74,16 +99,16 @@ export class FtsDb {
     readonly instance: string,
   ) {
     this.#db = db;
+    this.#docs = new DocsTable(db);
     const p = (sql: string) => db.prepare(sql);
     this.#q = {
-      // UIDs as one text: a tenth of the time of 100,000 row objects.
-      docs: p("SELECT state, group_concat(uid) AS uids FROM docs GROUP BY state"),
-      has: p("SELECT state FROM docs WHERE uid = ?"),
-      doc: p("INSERT INTO docs (uid, state) VALUES (?, ?)"),
-      undoc: p("DELETE FROM docs WHERE uid = ?"),
       put: p("INSERT INTO fts (rowid, h, b, s) VALUES (?, ?, ?, ?)"),
       del: p("DELETE FROM fts WHERE rowid = ?"),
-      match: p("SELECT group_concat(rowid) AS uids FROM fts WHERE fts MATCH ?"),
+      // UIDs as one JSON text: a tenth of the time of 100,000 row objects.
+      match: p(
+        "SELECT json_group_array(rowid) AS uids FROM " +
+          "(SELECT rowid FROM fts WHERE fts MATCH ? ORDER BY rowid)",
+      ),
     };
   }
 
@@ -97,10 +122,12 @@ export class FtsDb {
       const meta = new Map<string, unknown>();
       for (const r of db.prepare("SELECT k, v FROM meta").all()) meta.set(String(r.k), r.v);
       const instance = meta.get("instance");
+      const format = meta.get("format");
       if (
-        meta.get("format") === FTS_FORMAT && meta.get("uidvalidity") === uidValidity &&
+        (format === FTS_FORMAT || format === 1) && meta.get("uidvalidity") === uidValidity &&
         typeof instance === "string"
       ) {
+        if (format === 1) migrateDocsV1(db, FTS_FORMAT);
         return new FtsDb(db, instance);
       }
       db.close();
@@ -128,14 +155,8 @@ export class FtsDb {
   }
 
   /** The UIDs held: indexed, and left to scanning. */
-  docs(): { indexed: number[]; skipped: number[] } {
-    let indexed: number[] = [], skipped: number[] = [];
-    for (const r of this.#q.docs.all()) {
-      const uids = numbers(r.uids);
-      if (r.state === INDEXED) indexed = uids;
-      else skipped = uids;
-    }
-    return { indexed, skipped };
+  docs(): { indexed: Uint32Array; skipped: number[] } {
+    return this.#docs.all();
   }
 
   /** Reads and indexes the files of `items`, in one transaction. */
@@ -168,17 +189,24 @@ export class FtsDb {
     try {
       for (const [uid, cols] of rows) {
         // Held already (a request repeated, or sent by a reader of an older state): said so.
-        const held = this.#q.has.get(uid);
+        const held = this.#docs.state(uid);
         if (held) {
-          (held.state === INDEXED ? out.indexed : out.skipped).push(uid);
+          (held === "indexed" ? out.indexed : out.skipped).push(uid);
           continue;
         }
-        this.#q.doc.run(uid, cols ? INDEXED : SKIPPED);
-        if (cols) this.#q.put.run(uid, cols.h, cols.b, cols.s);
-        (cols ? out.indexed : out.skipped).push(uid);
+        if (cols) {
+          this.#docs.markIndexed(uid, true);
+          this.#q.put.run(uid, cols.h, cols.b, cols.s);
+          out.indexed.push(uid);
+        } else {
+          this.#docs.markSkipped(uid, true);
+          out.skipped.push(uid);
+        }
       }
+      this.#docs.flush();
       this.#db.exec("COMMIT");
     } catch (e) {
+      this.#docs.discard();
       this.#db.exec("ROLLBACK");
       throw e;
     }
@@ -190,13 +218,18 @@ export class FtsDb {
     this.#db.exec("BEGIN");
     try {
       for (const uid of uids) {
-        const r = this.#q.has.get(uid);
-        if (!r) continue;
-        this.#q.undoc.run(uid);
-        if (r.state === INDEXED) this.#q.del.run(uid);
+        const held = this.#docs.state(uid);
+        if (held === "indexed") {
+          this.#docs.markIndexed(uid, false);
+          this.#q.del.run(uid);
+        } else if (held === "skipped") {
+          this.#docs.markSkipped(uid, false);
+        }
       }
+      this.#docs.flush();
       this.#db.exec("COMMIT");
     } catch (e) {
+      this.#docs.discard();
       this.#db.exec("ROLLBACK");
       throw e;
     }
@@ -204,7 +237,7 @@ export class FtsDb {
 
   /** UIDs of the indexed messages that match an FTS5 expression (columns.ts), ascending. */
   query(match: string): Uint32Array {
-    return Uint32Array.from(numbers(this.#q.match.get(match)?.uids)).sort();
+    return uidList(this.#q.match.get(match)?.uids);
   }
 
   close(): void {

@@ -16,7 +16,10 @@
  * exactly as without an index; UIDs it holds that the folder no longer has are ignored.
  */
 import type { Folder } from "../folder/folder.ts";
+export { TextAnswer } from "./answer.ts";
 import { ftsQuery } from "./columns.ts";
+import { Coverage } from "./coverage.ts";
+import { TextAnswer } from "./answer.ts";
 import { FTS_FILE, type IndexItem, type IndexOutcome } from "./db.ts";
 import { type FtsReply, FtsWorker } from "./worker_client.ts";
 import { log } from "../../log.ts";
@@ -37,58 +40,31 @@ const BATCH_BYTES = 2 << 20;
 const SETTLE_MS = 500;
 /** A catch-up that indexed this many messages or more is logged. */
 const LOG_ABOVE = 1000;
+/** Answers kept per folder (each at most 4 bytes per message). */
+const KEPT_ANSWERS = 8;
 /** How often states of folders the store dropped are forgotten. */
 const SWEEP_MS = 60_000;
 
-/** The index's answer to one BODY/TEXT key, for the messages it covered. */
-export class TextAnswer {
-  constructor(
-    /** Matching UIDs, ascending. */
-    readonly uids: Uint32Array,
-    /** False: `uids` are candidates that the scanning search must confirm. */
-    readonly exact: boolean,
-    readonly marks: ReadonlyMap<number, number>,
-    /** Reply number of the query: batches answered after it were not seen by it. */
-    readonly seq: number,
-  ) {}
-
-  /** True when the query saw the message (it was indexed before the query ran). */
-  covers(uid: number): boolean {
-    const mark = this.marks.get(uid);
-    return mark !== undefined && mark <= this.seq;
-  }
-
-  has(uid: number): boolean {
-    let lo = 0, hi = this.uids.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      const u = this.uids[mid];
-      if (u === uid) return true;
-      if (u < uid) lo = mid + 1;
-      else hi = mid - 1;
-    }
-    return false;
-  }
-
-  /** true/false when the index decides; undefined: the message must be scanned. */
-  decide(uid: number): boolean | undefined {
-    if (!this.covers(uid)) return undefined;
-    if (!this.has(uid)) return false;
-    return this.exact ? true : undefined;
-  }
-}
-
 /** What this process knows of one folder's index file. */
 class FolderFts {
-  /** Indexed UIDs -> the reply number of the batch that indexed them. */
-  readonly marks = new Map<number, number>();
+  /** Indexed UIDs with the reply number of the batch that indexed them. */
+  readonly indexed = new Coverage();
   /** UIDs left to scanning (too large). */
   readonly skipped = new Set<number>();
+  /**
+   * The last answers by FTS5 expression, least recently used first. An answer is reused
+   * while no batch was indexed after its query: it would be the same (messages it did not
+   * see are scanned all the same, and expunged UIDs in it are never asked for). A client
+   * repeating a search, or a SEARCH context (RFC 5267) re-evaluated, costs no query then.
+   */
+  readonly answers = new Map<string, TextAnswer>();
+  /** Reply number of the last batch that indexed messages. */
+  indexedAt = 0;
   /** The index's list of UIDs, read once. */
   loaded: Promise<boolean> | null = null;
   #current: Promise<void> | null = null;
   #again = false;
-  /** The index file instance (db.ts) that `marks` and `skipped` describe. */
+  /** The index file instance (db.ts) that `indexed` and `skipped` describe. */
   instance = "";
   /**
    * The folder's expunge generation and next UID when a pass began that then missed
@@ -122,8 +98,8 @@ class FolderFts {
       path: this.file,
       uidValidity: this.uidValidity,
     }).then(({ result, seq, instance }) => {
-      const docs = result as { indexed: number[]; skipped: number[] };
-      for (const uid of docs.indexed) this.marks.set(uid, seq);
+      const docs = result as { indexed: Uint32Array; skipped: number[] };
+      this.indexed.add(docs.indexed, seq);
       for (const uid of docs.skipped) this.skipped.add(uid);
       this.instance = instance ?? "";
       return true;
@@ -135,7 +111,7 @@ class FolderFts {
 
   /**
    * A request about this folder's index; throws IndexReplaced when another file answered
-   * than the one `marks` describe (then this state is dropped and read again).
+   * than the one `indexed` describes (then this state is dropped and read again).
    */
   async call(body: FolderRequest): Promise<FtsReply> {
     const reply = await this.owner.worker.call(
@@ -181,7 +157,7 @@ class FolderFts {
   /** What the folder looked like: a pass that saw the same saw everything. */
   #mark(): string {
     const f = this.folder;
-    return `${f.version} ${f.expungeGeneration} ${f.messages.size} ${f.uidNext}`;
+    return `${f.version} ${f.expungeGeneration} ${f.uidSnapshot().count} ${f.uidNext}`;
   }
 
   async #run(): Promise<void> {
@@ -213,33 +189,29 @@ class FolderFts {
     }
   }
 
-  /** One pass; true when something was missed and another pass may help. */
+  /**
+   * One pass; true when something was missed and another pass may help. Compares UID
+   * lists only: entries are read (after a restart, loaded from the folder index) only for
+   * messages to index.
+   */
   async #round(): Promise<boolean> {
-    const messages = this.folder.messages;
     const f = this.folder, base = this.#base;
     // After a complete pass with no expunge since, only UIDs given out since are new.
     const onlyNew = base !== null && base.expunges === f.expungeGeneration;
     this.#base = null;
     const start = { expunges: f.expungeGeneration, next: f.uidNext };
-    const gone: number[] = [];
-    if (!onlyNew) {
-      for (const uid of this.marks.keys()) if (!messages.has(uid)) gone.push(uid);
-      for (const uid of this.skipped) if (!messages.has(uid)) gone.push(uid);
-    }
-    if (gone.length) {
-      await this.call({ op: "remove", uids: gone });
-      for (const uid of gone) {
-        this.marks.delete(uid);
-        this.skipped.delete(uid);
-      }
-    }
-    const todo: number[] = [];
     const snap = f.uidSnapshot();
     const uids = snap.uids.subarray(0, snap.count);
-    for (let k = onlyNew ? firstAtLeast(uids, base.next) : 0; k < uids.length; k++) {
-      const uid = uids[k];
-      if (!this.marks.has(uid) && !this.skipped.has(uid)) todo.push(uid);
+    // (Not spread into another array: 100,000 arguments overflow V8's stack.)
+    const gone = onlyNew ? [] : this.indexed.notIn(uids);
+    if (!onlyNew) { for (const uid of this.skipped) if (!holds(uids, uid)) gone.push(uid); }
+    if (gone.length) {
+      await this.call({ op: "remove", uids: gone });
+      this.indexed.delete(gone);
+      for (const uid of gone) this.skipped.delete(uid);
     }
+    const from = onlyNew ? firstAtLeast(uids, base.next) : 0;
+    const todo = this.indexed.missingFrom(uids, from, this.skipped);
     let missed = false;
     for (let i = 0; i < todo.length;) {
       if (this.folder.closed || this.owner.closing) return false;
@@ -255,7 +227,8 @@ class FolderFts {
       const started = performance.now();
       const { result, seq } = await this.call({ op: "index", items });
       const out = result as IndexOutcome;
-      for (const uid of out.indexed) this.marks.set(uid, seq);
+      this.indexed.add(out.indexed, seq);
+      if (out.indexed.length) this.indexedAt = seq;
       for (const uid of out.skipped) this.skipped.add(uid);
       if (out.missing.some((uid) => this.folder.messages.has(uid))) missed = true;
       this.owner.indexed(out, performance.now() - started);
@@ -274,6 +247,11 @@ function firstAtLeast(xs: Uint32Array, min: number): number {
     else hi = mid;
   }
   return lo;
+}
+
+function holds(xs: Uint32Array, uid: number): boolean {
+  const k = firstAtLeast(xs, uid);
+  return k < xs.length && xs[k] === uid;
 }
 
 /** Indexing totals since start (the benchmark reports throughput from them). */
@@ -302,9 +280,18 @@ export class FullTextIndex {
     const st = this.#stateOf(folder);
     if (!await st.load()) return null;
     void st.catchUp();
+    const known = st.answers.get(q.match);
+    st.answers.delete(q.match);
+    if (known && known.seq > st.indexedAt) {
+      st.answers.set(q.match, known);
+      return known;
+    }
     try {
       const { result, seq } = await st.call({ op: "query", match: q.match });
-      return new TextAnswer(result as Uint32Array, q.exact, st.marks, seq);
+      const answer = new TextAnswer(result as Uint32Array, q.exact, st.indexed, seq);
+      st.answers.set(q.match, answer);
+      if (st.answers.size > KEPT_ANSWERS) st.answers.delete(st.answers.keys().next().value!);
+      return answer;
     } catch (e) {
       this.failed(st, e);
       return null;

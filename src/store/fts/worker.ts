@@ -78,7 +78,12 @@ const port = self as unknown as Worker;
 port.onmessage = (ev: MessageEvent<FtsRequest>) => {
   const { id } = ev.data;
   try {
-    port.postMessage({ id, ...serve(ev.data) });
+    const reply = serve(ev.data);
+    // UID lists are handed over, not copied.
+    const r = reply.result as { indexed?: unknown } | null;
+    const list = r instanceof Uint32Array ? r : r?.indexed;
+    const buffer = list instanceof Uint32Array ? list.buffer : null;
+    port.postMessage({ id, ...reply }, buffer instanceof ArrayBuffer ? [buffer] : []);
   } catch (e) {
     port.postMessage({ id, error: (e as Error)?.message ?? String(e) });
   }

@@ -1,0 +1,141 @@
+/**
+ * A SEARCH with BODY/TEXT keys decided for the whole view at once from the full-text
+ * index's answers (src/store/fts/), before any message is looked at: each key becomes one
+ * value per message, true, false or unknown (the index did not hold the message, or its
+ * answer needs confirming), combined through NOT/OR/AND in three-valued logic, so only
+ * the unknown messages are evaluated one by one (search.ts). A BODY search of a common
+ * word over 100,000 indexed messages then reads no entry and makes no object per
+ * message: after a restart the entries are not even loaded from the folder index.
+ *
+ * Keys answered here besides BODY/TEXT need nothing of a message but its position, UID
+ * and flag letters (sequence and UID sets, flags, \Recent); every other key is unknown,
+ * and decides nothing unless the rest of its AND/OR does.
+ */
+import { inRanges } from "./args.ts";
+import type { Node } from "./search_eval.ts";
+import type { TextAnswer } from "../store/fts/answer.ts";
+import type { MailboxView } from "./view.ts";
+
+export const NO = 0, YES = 1, UNKNOWN = 2;
+
+type Answers = Record<"BODY" | "TEXT", Map<string, TextAnswer>>;
+
+/**
+ * NO, YES or UNKNOWN for the messages at `positions` (0-based, ascending; all of the view
+ * when null), or null when the key has no BODY/TEXT key the index answered (nothing to
+ * gain over evaluating each message).
+ */
+export function decideByIndex(
+  node: Node,
+  view: MailboxView,
+  answers: Answers | null,
+  positions: readonly number[] | null,
+): Uint8Array | null {
+  if (!answers || !answersSome(node, answers)) return null;
+  const at = positions ?? null;
+  const n = at ? at.length : view.uids.length;
+  return decide(node, { view, answers, at, n });
+}
+
+interface Scope {
+  view: MailboxView;
+  answers: Answers;
+  at: readonly number[] | null;
+  n: number;
+}
+
+function answersSome(node: Node, answers: Answers): boolean {
+  switch (node.op) {
+    case "text":
+      return answers[node.which].has(node.needle);
+    case "not":
+      return answersSome(node.node, answers);
+    case "or":
+      return answersSome(node.a, answers) || answersSome(node.b, answers);
+    case "and":
+      return node.nodes.some((x) => answersSome(x, answers));
+    default:
+      return false;
+  }
+}
+
+function filled(n: number, v: number): Uint8Array {
+  return new Uint8Array(n).fill(v);
+}
+
+function decide(node: Node, s: Scope): Uint8Array {
+  const { view, at, n } = s;
+  const uids = view.uids;
+  const pos = (j: number) => at ? at[j] : j;
+  switch (node.op) {
+    case "const":
+      return filled(n, node.value ? YES : NO);
+    case "text": {
+      const a = s.answers[node.which].get(node.needle);
+      if (!a) return filled(n, UNKNOWN);
+      const out = new Uint8Array(n);
+      a.fill(uids, at, out);
+      return out;
+    }
+    case "seq":
+    case "uid": {
+      const out = new Uint8Array(n);
+      for (let j = 0; j < n; j++) {
+        const i = pos(j);
+        out[j] = inRanges(node.ranges, node.op === "seq" ? i + 1 : uids[i]) ? YES : NO;
+      }
+      return out;
+    }
+    case "uids": {
+      const out = new Uint8Array(n);
+      for (let j = 0; j < n; j++) out[j] = node.set.has(uids[pos(j)]) ? YES : NO;
+      return out;
+    }
+    case "recent": {
+      const out = new Uint8Array(n);
+      for (let j = 0; j < n; j++) out[j] = view.recent.has(uids[pos(j)]) === node.set ? YES : NO;
+      return out;
+    }
+    case "flag":
+    case "new": {
+      // Flag letters without reading entries (Folder.flagsAt); expunged: decided later.
+      const out = new Uint8Array(n);
+      for (let j = 0; j < n; j++) {
+        const i = pos(j);
+        const flags = view.flagsAt(i);
+        if (flags === undefined) out[j] = UNKNOWN;
+        else if (node.op === "flag") out[j] = flags.includes(node.letter) === node.set ? YES : NO;
+        else out[j] = view.recent.has(uids[i]) && !flags.includes("S") ? YES : NO;
+      }
+      return out;
+    }
+    case "not": {
+      const out = decide(node.node, s);
+      for (let j = 0; j < n; j++) if (out[j] !== UNKNOWN) out[j] ^= 1;
+      return out;
+    }
+    case "or":
+      return combine([node.a, node.b], s, YES);
+    case "and":
+      return combine(node.nodes, s, NO);
+    default:
+      return filled(n, UNKNOWN);
+  }
+}
+
+/**
+ * AND (`dominant` NO) or OR (`dominant` YES): the dominant value wins, then UNKNOWN, then
+ * the other value. Keys are taken in turn; a message decided already is not changed.
+ */
+function combine(nodes: Node[], s: Scope, dominant: number): Uint8Array {
+  const out = filled(s.n, dominant ^ 1);
+  for (const node of nodes) {
+    const v = decide(node, s);
+    for (let j = 0; j < s.n; j++) {
+      const x = v[j];
+      if (x === dominant) out[j] = dominant;
+      else if (x === UNKNOWN && out[j] !== dominant) out[j] = UNKNOWN;
+    }
+  }
+  return out;
+}
