@@ -246,9 +246,10 @@ Deno.test("the progress line and the summary line of SPEC §11", () => {
   for (let i = 0; i < 1000; i++) r.imported1("INBOX", 2048);
   r.present1();
   r.imported1("Sent", 10);
-  // About a second after the report began: about 1,000 msg/s, 3 s for the other 3,000.
+  // About a second after the report began: about 1,000 msg/s (less when this test was
+  // slow to get here on a loaded machine: 995 seen), 3 s for the other 3,000.
   const line = r.line(performance.now() + 1000);
-  assertMatch(line, /^1,002\/4,000 messages, 2\.0 MiB, \d,?\d{3} msg\/s, 0:0[2-4] left$/);
+  assertMatch(line, /^1,002\/4,000 messages, 2\.0 MiB, (\d{3}|1,\d{3}) msg\/s, 0:0[2-5] left$/);
   assertEquals(
     r.summary(),
     "imported 1001 messages (2048010 bytes) into 2 folders, 1 skipped as already present, 0 errors",
