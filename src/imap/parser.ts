@@ -59,7 +59,7 @@ export interface ParserLimits {
   maxLiterals?: number;
 }
 
-const CR = 13, LF = 10;
+const CR = 13, LF = 10, CLOSE_BRACE = 0x7d;
 
 type State = "line" | "literal" | "skipLiteral" | "skipLine" | "spool";
 
@@ -247,17 +247,21 @@ export class CommandParser {
     }
     this.#lines.push(line);
     this.#lineBytes += line.length;
-    const tag = tagOf(this.#lines[0]);
     if (this.#lineBytes > this.limits.maxLine) {
+      const tag = tagOf(this.#lines[0]);
       this.#resetCommand();
       return { kind: "error", tag, text: "Command line too long", code: "TOOBIG" };
     }
-    const m = LITERAL_AT_END.exec(latin1Tail(line));
+    // Only a line ending in "}" can announce a literal: most lines skip the expression.
+    const m = line.length > 0 && line[line.length - 1] === CLOSE_BRACE
+      ? LITERAL_AT_END.exec(latin1Tail(line))
+      : null;
     if (!m) {
       const lines = this.#lines, literals = this.#literals;
       this.#resetCommand();
       return tokenizeCommand(lines, literals);
     }
+    const tag = tagOf(this.#lines[0]);
     const size = Number(m[2]);
     const sync = m[3] !== "+";
     // All literals of one command together stay under the limit (memory bound).
