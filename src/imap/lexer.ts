@@ -237,7 +237,11 @@ class Lexer {
 const SECTION_PREFIX = /^(BODY|BODY\.PEEK|BINARY|BINARY\.PEEK|BINARY\.SIZE)$/i;
 
 function latin1(line: Uint8Array, from: number, to: number): string {
-  return to - from > 11 ? "" : String.fromCharCode(...line.subarray(from, to));
+  if (to - from > 11) return "";
+  // A loop: spreading the typed array went through its iterator, 13 % of a FETCH's parse.
+  let s = "";
+  for (let i = from; i < to; i++) s += String.fromCharCode(line[i]);
+  return s;
 }
 
 function printable(c: number): string {

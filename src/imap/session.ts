@@ -26,7 +26,6 @@ import type { MailboxView } from "./view.ts";
 export const MAX_LINE = 1 << 20;
 /** SPEC §7: literals of a command before authentication, all together (MaxMailSize after). */
 export const MAX_LITERAL_BEFORE_AUTH = 8 * 1024;
-const CRLF = new Uint8Array([13, 10]);
 
 export class Session {
   state: SessionState = "notauth";
@@ -261,8 +260,7 @@ export class Session {
             break;
           }
           if (line === null) return;
-          parser.push(line.line);
-          parser.push(CRLF);
+          parser.pushLine(line.line);
           break;
         }
         case "continue":
