@@ -52,8 +52,15 @@ function toCString(path: string): Uint8Array | null {
   // A NUL inside would end the C string early: another file would be opened.
   if (path.includes("\0")) return null;
   if (path.length * 3 + 1 > cPath.length) cPath = new Uint8Array(path.length * 3 + 1);
-  const r = encoder.encodeInto(path, cPath);
-  cPath[r.written] = 0;
+  // ASCII (nearly every path) by a loop: TextEncoder goes out to native code.
+  let i = 0;
+  for (; i < path.length; i++) {
+    const c = path.charCodeAt(i);
+    if (c > 0x7f) break;
+    cPath[i] = c;
+  }
+  const end = i === path.length ? i : encoder.encodeInto(path, cPath).written;
+  cPath[end] = 0;
   return cPath;
 }
 
