@@ -76,3 +76,35 @@ Deno.test("imap: FETCH BODY[] read in place answers as renderMessage does", asyn
     await Deno.remove(seed.dirBase, { recursive: true }).catch(() => {});
   }
 });
+
+Deno.test("imap: metadata FETCH from the cache answers as renderMessage does", async () => {
+  const seed = await seedUsers({ [USER]: PASS });
+  const root = seed.roots[USER];
+  await seed.store.deliver([{ root }], message({ subject: "one", from: "A <a@example.org>" }));
+  await seed.store.deliver([{ root }], message({ subject: "=?utf-8?q?M=C3=BCller?= two" }));
+  const srv = await startTestServer({ dirBase: seed.dirBase });
+  try {
+    const c = await ImapClient.connect(srv.ports.imap);
+    await c.login(USER, PASS);
+    await c.cmd("SELECT INBOX");
+    const items = "(FLAGS RFC822.SIZE ENVELOPE)";
+    // The first computes the envelopes (renderMessage), the second finds them cached.
+    const m1 = await c.cmd(`FETCH 1:* ${items}`);
+    const m2 = await c.cmd(`FETCH 1:* ${items}`);
+    equal(m1.status, "OK");
+    equal(m2.lines.join("\n"), m1.lines.join("\n"));
+    ok(/^\* 1 FETCH \(FLAGS \([^)]*\) RFC822\.SIZE \d+ ENVELOPE \(".*" "one" /.test(m1.lines[0]));
+    ok(m1.lines[1].includes(`"=?utf-8?q?M=C3=BCller?= two"`), m1.lines[1]);
+    // UID FETCH: the UID first.
+    const u = await c.cmd("UID FETCH 1:* (ENVELOPE RFC822.SIZE)");
+    ok(/^\* 1 FETCH \(UID 1 ENVELOPE \(.*\) RFC822\.SIZE \d+\)$/.test(u.lines[0]), u.lines[0]);
+    // CHANGEDSINCE: MODSEQ last (RFC 7162 §3.1.4.1), as renderMessage puts it.
+    const q = await c.cmd("FETCH 2 (RFC822.SIZE ENVELOPE) (CHANGEDSINCE 0)");
+    const fetch = q.lines.find((l) => l.startsWith("* 2 FETCH")) ?? "(none)";
+    ok(/^\* 2 FETCH \(RFC822\.SIZE \d+ ENVELOPE \(.*\) MODSEQ \(\d+\)\)$/.test(fetch), fetch);
+    c.close();
+  } finally {
+    await srv.stop();
+    await Deno.remove(seed.dirBase, { recursive: true }).catch(() => {});
+  }
+});

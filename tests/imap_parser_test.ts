@@ -234,3 +234,40 @@ Deno.test("parser: large APPEND literals are handed to the session to store in a
   ok(refused.kind === "error" && refused.tag === "C5");
   deepStrictEqual(command(feed(p, " more {4+}\r\nabcd\r\nC6 NOOP\r\n")).tag, "C6");
 });
+
+Deno.test("pushLine: whole lines as the session reads them, literals and errors between", () => {
+  const p = new CommandParser(limits);
+  const take = () => {
+    const out: ParseEvent[] = [];
+    for (let ev = p.next(); ev.kind !== "more"; ev = p.next()) out.push(ev);
+    return out;
+  };
+  p.pushLine(enc.encode("a1 FETCH 1 BODY.PEEK[]"));
+  const first = command(take());
+  deepStrictEqual([first.tag, first.name, first.args], ["a1", "FETCH", [
+    "1",
+    "BODY.PEEK[]",
+  ]]);
+  // A line announcing a literal, the literal's octets, then the rest of the command.
+  p.pushLine(enc.encode("a2 LOGIN {3}"));
+  deepStrictEqual(take(), [{ kind: "continue", size: 3 }]);
+  equal(p.literalRemaining, 3);
+  p.push(enc.encode("bob"));
+  p.pushLine(enc.encode(" pw"));
+  const login = command(take());
+  deepStrictEqual([login.tag, login.args], ["a2", ["L:bob", "pw"]]);
+  // A line pushed while bytes are pending goes after them, in order.
+  p.push(enc.encode("a3 NOOP\r\na4 "));
+  p.pushLine(enc.encode("CHECK"));
+  deepStrictEqual(take().map((e) => e.kind === "command" ? e.command.tag : e.kind), [
+    "a3",
+    "a4",
+  ]);
+  // An overlong line is refused like one pushed as bytes; the next line parses.
+  p.pushLine(enc.encode("a5 NOOP " + "x".repeat(300)));
+  const refused = take();
+  equal(refused.length, 1);
+  equal(refused[0].kind === "error" && refused[0].code, "TOOBIG");
+  p.pushLine(enc.encode("a6 NOOP"));
+  equal(command(take()).tag, "a6");
+});

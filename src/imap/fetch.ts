@@ -14,7 +14,9 @@ import { type CommandSpec, SELECTED } from "./command_table.ts";
 import { vanishedEarlier } from "./condstore.ts";
 import { needsBytes, parseFetchItems, parseModifiers, setsSeen } from "./fetch_items.ts";
 import {
+  CACHED_KINDS,
   isWholeBody,
+  renderCached,
   renderMessage,
   type RenderOptions,
   renderSimple,
@@ -77,6 +79,8 @@ const fetchCommand: CommandSpec = {
       hasFlags: has("FLAGS"),
       simple: !wantSeen && items.every((i) => ["FLAGS", "UID", "MODSEQ"].includes(i.kind)),
     };
+    // Only items known without the message file (renderCached), and no implicit \Seen.
+    const cachedOnly = !wantSeen && items.every((i) => CACHED_KINDS.has(i.kind));
     // The label of a lone BODY[] / BODY.PEEK[] (renderWholeInPlace), else "".
     const wholeBody = items.length === 1 && isWholeBody(items[0]) && "label" in items[0]
       ? items[0].label
@@ -141,8 +145,21 @@ const fetchCommand: CommandSpec = {
           if (s.out.full) await s.out.flush();
           continue;
         }
+        // Metadata of messages whose structure is cached: one synchronous string each.
+        let cachedText = "";
         for (let i = 0; i < batch.length; i++) {
           const b = batch[i];
+          const text = cachedOnly && data
+            ? renderCached(s, b.seq, b.uid, b.entry, data[i], items, opts)
+            : null;
+          if (text !== null) {
+            cachedText += text;
+            continue;
+          }
+          if (cachedText) {
+            s.out.text(cachedText);
+            cachedText = "";
+          }
           try {
             await renderMessage(s, b, data?.[i] ?? null, items, opts, seenNow.has(b.uid));
           } catch (e) {
@@ -150,6 +167,7 @@ const fetchCommand: CommandSpec = {
             missing++; // expunged while we were reading it
           }
         }
+        if (cachedText) s.out.text(cachedText);
         if (s.out.full) await s.out.flush();
       }
     }

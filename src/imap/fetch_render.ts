@@ -53,6 +53,63 @@ export function renderSimple(
   return line + ")\r\n";
 }
 
+/** Items renderCached() may answer: text known without reading the message file. */
+export const CACHED_KINDS: ReadonlySet<string> = new Set([
+  "UID",
+  "FLAGS",
+  "MODSEQ",
+  "RFC822.SIZE",
+  "ENVELOPE",
+]);
+
+/**
+ * The response of a FETCH of CACHED_KINDS items only, as renderMessage() writes it, built
+ * synchronously (no closures, no promise per item): the metadata FETCH 1:* of a mail
+ * client opening a folder. Null when the message's ENVELOPE is not cached yet: then
+ * renderMessage() reads it. Not for a FETCH that sets \Seen (no implicit items here).
+ */
+export function renderCached(
+  s: Session,
+  seq: number,
+  uid: number,
+  e: MessageEntry,
+  d: MessageData,
+  items: FetchItem[],
+  opts: RenderOptions,
+): string | null {
+  let line = `* ${seq} FETCH (`;
+  let first = true;
+  if (opts.byUid && !opts.hasUid) {
+    line += `UID ${uid}`;
+    first = false;
+  }
+  for (const item of items) {
+    line += first ? "" : " ";
+    first = false;
+    switch (item.kind) {
+      case "UID":
+        line += `UID ${uid}`;
+        break;
+      case "FLAGS":
+        line += `FLAGS (${s.flagText(uid, e)})`;
+        break;
+      case "MODSEQ":
+        line += `MODSEQ (${e.modseq})`;
+        break;
+      case "RFC822.SIZE":
+        line += `RFC822.SIZE ${d.size}`;
+        break;
+      default: {
+        const envelope = d.envelopeNow(s.utf8);
+        if (envelope === undefined) return null;
+        line += `ENVELOPE ${envelope}`;
+      }
+    }
+  }
+  if (opts.modseq && !opts.hasModseq) line += `${first ? "" : " "}MODSEQ (${e.modseq})`;
+  return line + ")\r\n";
+}
+
 /** BODY[] or BODY.PEEK[], whole (no partial): the message as stored (RFC 3501 §6.4.5). */
 export function isWholeBody(item: FetchItem): boolean {
   return item.kind === "SECTION" && item.section.part.length === 0 &&

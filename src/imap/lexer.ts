@@ -34,6 +34,22 @@ export interface Command {
 
 const MAX_DEPTH = 64;
 const dec = new TextDecoder();
+
+/**
+ * `bytes` as text (UTF-8). Short ASCII runs, which tags, command names and nearly every
+ * argument are, are built here: a TextDecoder call goes out to native code and cost
+ * several per command (a sixth of the parse in a profile of FETCH n BODY.PEEK[]).
+ */
+function decodeText(bytes: Uint8Array): string {
+  if (bytes.length > 64) return dec.decode(bytes);
+  let text = "";
+  for (let i = 0; i < bytes.length; i++) {
+    const c = bytes[i];
+    if (c > 0x7f) return dec.decode(bytes);
+    text += String.fromCharCode(c);
+  }
+  return text;
+}
 /** A literal marker ending a line: `{n}`, `{n+}` (RFC 7888) or `~{n}` (RFC 3516). */
 export const LITERAL_AT_END = /(~?)\{(\d{1,20})(\+?)\}$/;
 
@@ -43,7 +59,7 @@ export function commandNameOf(line: Uint8Array | undefined): string {
   if (!line || tag === null) return "";
   let end = tag.length + 1;
   while (end < line.length && end - tag.length < 32 && isAsciiLetterCode(line[end])) end++;
-  return dec.decode(line.subarray(tag.length + 1, end)).toUpperCase();
+  return decodeText(line.subarray(tag.length + 1, end)).toUpperCase();
 }
 
 function isAsciiLetterCode(c: number): boolean {
@@ -56,7 +72,7 @@ export function tagOf(line: Uint8Array | undefined): string | null {
   let end = 0;
   while (end < line.length && end < 64 && isTagChar(line[end])) end++;
   if (end === 0 || (end < line.length && line[end] !== 0x20)) return null;
-  return dec.decode(line.subarray(0, end));
+  return decodeText(line.subarray(0, end));
 }
 
 function isTagChar(c: number): boolean {
@@ -213,7 +229,7 @@ class Lexer {
     }
     if (bracket > 0) throw new LexError("Unterminated [ in argument");
     if (this.pos === start) throw new LexError(`Unexpected character "${printable(line[start])}"`);
-    return { kind: "atom", value: dec.decode(line.subarray(start, this.pos)) };
+    return { kind: "atom", value: decodeText(line.subarray(start, this.pos)) };
   }
 }
 
@@ -221,7 +237,11 @@ class Lexer {
 const SECTION_PREFIX = /^(BODY|BODY\.PEEK|BINARY|BINARY\.PEEK|BINARY\.SIZE)$/i;
 
 function latin1(line: Uint8Array, from: number, to: number): string {
-  return to - from > 11 ? "" : String.fromCharCode(...line.subarray(from, to));
+  if (to - from > 11) return "";
+  // A loop: spreading the typed array went through its iterator, 13 % of a FETCH's parse.
+  let s = "";
+  for (let i = from; i < to; i++) s += String.fromCharCode(line[i]);
+  return s;
 }
 
 function printable(c: number): string {

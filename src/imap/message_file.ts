@@ -12,54 +12,8 @@ const CHUNK = 64 * 1024;
 export const MAX_HEAD = 1 << 20;
 const LF = 10, CR = 13;
 
-/**
- * Messages up to this size may be read synchronously (readSmallSync): for a file in the
- * page cache that costs a few microseconds against tens for an async read's thread hop.
- * Larger ones use the async path, so one big read never stalls the other sessions.
- */
-export const SYNC_READ_LIMIT = 128 * 1024;
-
-/**
- * A small message's file read synchronously, when it has exactly `size` octets: open,
- * one read and close, where Deno.readFile() costs a thread hop and open, stat, two reads
- * and close. Null when the file is not there (renamed by a flag change meanwhile: the
- * async read follows the rename) or its size is not `size`.
- */
-export function readSmallSync(path: string, size: number): Uint8Array | null {
-  if (size > SYNC_READ_LIMIT) return null;
-  // One octet more than expected: a file that is longer shows it in the same read.
-  const buf = new Uint8Array(size + 1);
-  return readSmallInto(path, size, buf, 0) ? buf.subarray(0, size) : null;
-}
-
-/**
- * readSmallSync() into `buf` at `at` (a response built around the message, without a
- * copy of it): needs `size + 1` octets free there, the one more telling a file that
- * grew. False, with nothing usable read, when the file is not there or not `size` long.
- */
-export function readSmallInto(path: string, size: number, buf: Uint8Array, at: number): boolean {
-  if (size > SYNC_READ_LIMIT || buf.length < at + size + 1) return false;
-  let file: Deno.FsFile;
-  try {
-    file = Deno.openSync(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
-  let got = 0;
-  try {
-    // A regular file's read is short only at its end: one call, the size+1 room showing
-    // a file that grew; a second only if the first was cut short.
-    do {
-      const n = file.readSync(buf.subarray(at + got, at + size + 1));
-      if (n === null || n === 0) break;
-      got += n;
-    } while (got < size);
-  } finally {
-    file.close();
-  }
-  return got === size;
-}
+// The synchronous read of a small message whole lives with the store (POP3 uses it too).
+export { readSmallInto, readSmallSync, SYNC_READ_LIMIT } from "../store/read_small.ts";
 
 /** The first octets of a message file: its header and the first body line. */
 export interface MessageHead {

@@ -308,6 +308,12 @@ export class MessageData {
     return this.folder.openFile(this.entry);
   }
 
+  /** The ENVELOPE when memory or the index has it (no file access), else undefined. */
+  envelopeNow(utf8: boolean): string | undefined {
+    const c = this.#lookup();
+    return (c && (utf8 ? c.envelopeUtf8 : c.envelope)) || undefined;
+  }
+
   async envelope(utf8: boolean): Promise<string> {
     const c = this.#lookup();
     const hit = c && (utf8 ? c.envelopeUtf8 : c.envelope);

@@ -14,6 +14,8 @@ const HIGH_WATER = 1 << 20;
  * same write: the response's close, the tagged reply, a few untagged updates.
  */
 const TAIL_ROOM = 256;
+/** Text up to this length is tried as ASCII before TextEncoder (copyAscii). */
+const SHORT_TEXT = 256;
 const encoder = new TextEncoder();
 
 export class Outbox {
@@ -73,6 +75,12 @@ export class Outbox {
     this.#text = "";
     if (this.#open) {
       // Into the open buffer's room when it fits whole (it usually does: a tagged reply).
+      // Short ASCII is copied by a loop: TextEncoder goes out to native code.
+      const end = text.length <= SHORT_TEXT ? copyAscii(text, this.#open, this.#used) : -1;
+      if (end >= 0) {
+        this.#used = end;
+        return;
+      }
       const r = encoder.encodeInto(text, this.#open.subarray(this.#used));
       if (r.read === text.length) {
         this.#used += r.written;
@@ -126,6 +134,20 @@ export class Outbox {
     this.#open = null;
     this.#used = 0;
   }
+}
+
+/**
+ * Copies `text` into `buf` at `at` when it is all ASCII and fits: the end offset, or -1
+ * (then nothing the caller counts was written).
+ */
+function copyAscii(text: string, buf: Uint8Array, at: number): number {
+  if (at + text.length > buf.length) return -1;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c > 0x7f) return -1;
+    buf[at + i] = c;
+  }
+  return at + text.length;
 }
 
 /** Writes ASCII `text` into `buf` at `at`; returns the end offset. */

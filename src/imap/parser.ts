@@ -59,7 +59,8 @@ export interface ParserLimits {
   maxLiterals?: number;
 }
 
-const CR = 13, LF = 10;
+const CR = 13, LF = 10, CLOSE_BRACE = 0x7d;
+const CRLF = new Uint8Array([CR, LF]);
 
 type State = "line" | "literal" | "skipLiteral" | "skipLine" | "spool";
 
@@ -67,6 +68,8 @@ export class CommandParser {
   readonly limits: ParserLimits;
   #pending: Uint8Array[] = [];
   #pendingSize = 0;
+  /** A whole line handed over by pushLine(), parsed before anything pending. */
+  #readyLine: Uint8Array | null = null;
   #state: State = "line";
   /** Lines and literals of the command being assembled. */
   #lines: Uint8Array[] = [];
@@ -107,6 +110,20 @@ export class CommandParser {
     this.#pendingSize += chunk.length;
   }
 
+  /**
+   * A whole line without its terminator, as the session's line reader found it: taken
+   * as it is when nothing else is pending (no search for its end, no copy), else queued
+   * with a CRLF after whatever is.
+   */
+  pushLine(line: Uint8Array): void {
+    if (this.#pendingSize === 0 && this.#readyLine === null && this.literalRemaining === 0) {
+      this.#readyLine = line;
+      return;
+    }
+    this.push(line);
+    this.push(CRLF);
+  }
+
   next(): ParseEvent {
     for (;;) {
       if (this.#error) {
@@ -131,6 +148,7 @@ export class CommandParser {
   reset(): void {
     this.#pending = [];
     this.#pendingSize = 0;
+    this.#readyLine = null;
     this.#resetCommand();
   }
 
@@ -197,6 +215,11 @@ export class CommandParser {
 
   /** One line without its CRLF (bare LF accepted), or null; enforces maxLine. */
   #takeLine(): Uint8Array | null {
+    const ready = this.#readyLine;
+    if (ready !== null) {
+      this.#readyLine = null;
+      return ready;
+    }
     let seen = 0;
     for (let i = 0; i < this.#pending.length; i++) {
       const lf = this.#pending[i].indexOf(LF);
@@ -247,17 +270,21 @@ export class CommandParser {
     }
     this.#lines.push(line);
     this.#lineBytes += line.length;
-    const tag = tagOf(this.#lines[0]);
     if (this.#lineBytes > this.limits.maxLine) {
+      const tag = tagOf(this.#lines[0]);
       this.#resetCommand();
       return { kind: "error", tag, text: "Command line too long", code: "TOOBIG" };
     }
-    const m = LITERAL_AT_END.exec(latin1Tail(line));
+    // Only a line ending in "}" can announce a literal: most lines skip the expression.
+    const m = line.length > 0 && line[line.length - 1] === CLOSE_BRACE
+      ? LITERAL_AT_END.exec(latin1Tail(line))
+      : null;
     if (!m) {
       const lines = this.#lines, literals = this.#literals;
       this.#resetCommand();
       return tokenizeCommand(lines, literals);
     }
+    const tag = tagOf(this.#lines[0]);
     const size = Number(m[2]);
     const sync = m[3] !== "+";
     // All literals of one command together stay under the limit (memory bound).

@@ -207,6 +207,13 @@ function addTo(view: MailboxView, ctx: Context, items: SortItem[]): string {
  * Brings every context of the selected mailbox up to date with what its syncs reported
  * since the last call, and writes the ESEARCH updates (with RFC 5465 §7 FETCHes first).
  */
+/** Whether sendContextUpdates() has anything to send for the view (a cheap check first). */
+export function contextUpdatesPending(view: MailboxView): boolean {
+  const c = byView.get(view);
+  return c !== undefined && c.list.length > 0 &&
+    (c.changed.size > 0 || c.added.size > 0 || c.renumbered);
+}
+
 export async function sendContextUpdates(s: Session): Promise<void> {
   const view = s.view;
   const c = view ? byView.get(view) : undefined;

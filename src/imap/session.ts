@@ -19,14 +19,13 @@ import { Outbox } from "./output.ts";
 import { EXTENSION_CAPABILITIES } from "./extensions.ts";
 import type { Notifier } from "./notify.ts";
 import { expandSavedSet } from "./search_res.ts";
-import { contextHooks, sendContextUpdates } from "./search_context.ts";
+import { contextHooks, contextUpdatesPending, sendContextUpdates } from "./search_context.ts";
 import type { MailboxView } from "./view.ts";
 
 /** Longest command line accepted (literals not counted). */
 export const MAX_LINE = 1 << 20;
 /** SPEC §7: literals of a command before authentication, all together (MaxMailSize after). */
 export const MAX_LITERAL_BEFORE_AUTH = 8 * 1024;
-const CRLF = new Uint8Array([13, 10]);
 
 export class Session {
   state: SessionState = "notauth";
@@ -259,8 +258,7 @@ export class Session {
             break;
           }
           if (line === null) return;
-          parser.push(line.line);
-          parser.push(CRLF);
+          parser.pushLine(line.line);
           break;
         }
         case "continue":
@@ -394,9 +392,12 @@ export class Session {
       return;
     }
     try {
-      await this.sendUpdates(!(spec.noExpunge && !uid));
+      // Most commands change nothing another session would see: no sync, no promise.
+      const expunge = !(spec.noExpunge && !uid);
+      if (!this.view?.upToDate(expunge)) await this.sendUpdates(expunge);
       if (this.notifier) await this.notifier.deliver("command");
-      await this.sendSearchUpdates();
+      const searching = this.sendSearchUpdates();
+      if (searching) await searching;
     } catch (e) {
       this.log.error(`mailbox update failed: ${(e as Error)?.stack ?? e}`);
     }
@@ -435,8 +436,10 @@ export class Session {
    * what the syncs since the last call reported. Called after the untagged data those
    * updates follow (EXISTS, flag FETCHes, NOTIFY's MessageNew FETCH).
    */
-  async sendSearchUpdates(): Promise<void> {
-    if (this.view && this.state === "selected") await sendContextUpdates(this);
+  sendSearchUpdates(): Promise<void> | undefined {
+    if (this.view && this.state === "selected" && contextUpdatesPending(this.view)) {
+      return sendContextUpdates(this);
+    }
   }
 
   /** Raised by handlers that need a selected, writable mailbox. */

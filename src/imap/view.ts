@@ -257,6 +257,16 @@ export class MailboxView {
   }
 
   /**
+   * True when sync() without `force` would report nothing and refresh nothing: the
+   * session then skips it after a command, and the options and promise it costs.
+   */
+  upToDate(expunge: boolean): boolean {
+    return !this.#dirty && Date.now() - this.#lastRefresh <= EXTERNAL_REFRESH_MS &&
+      this.folder.version === this.#version && !(this.#deferred && expunge) &&
+      this.folder.keywords.join(" ") === this.#keywords;
+  }
+
+  /**
    * Brings the view up to date and returns the untagged responses to send.
    */
   async sync(opts: SyncOptions): Promise<string> {

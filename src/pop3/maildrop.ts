@@ -8,18 +8,19 @@
  */
 import type { Folder, MessageEntry } from "../store/folder/folder.ts";
 import type { MailStore } from "../store/mailstore.ts";
+import { readSmallInto, SYNC_READ_LIMIT } from "../store/read_small.ts";
 import { Pop3Error } from "./protocol.ts";
 
 /** Folder path -> session id of the POP3 session holding it. */
 const locks = new Map<string, string>();
 
 /**
- * Messages up to this size are read with a synchronous read: for a file in the page
- * cache that costs a few microseconds against tens for an async read's thread hop,
- * which is most of RETR's cost. Larger messages use the async path so one big read
- * never stalls the other sessions.
+ * Messages up to this size are read with a synchronous read (store/read_small.ts): for a
+ * file in the page cache that costs a few microseconds against tens for an async read's
+ * thread hop. Larger messages use the async path so one big read never stalls the other
+ * sessions.
  */
-export const SYNC_READ_LIMIT = 128 * 1024;
+export { SYNC_READ_LIMIT };
 
 /**
  * Messages larger than this are sent in chunks read from their file as the client takes
@@ -134,27 +135,7 @@ export class Maildrop {
    * size differs: then read() follows the rename and reports the real size.
    */
   readInto(entry: MessageEntry, buf: Uint8Array, at: number): boolean {
-    const size = entry.size;
-    if (size > SYNC_READ_LIMIT || buf.length < at + size + 1) return false;
-    let file: Deno.FsFile;
-    try {
-      file = Deno.openSync(this.#pathOf(entry));
-    } catch (e) {
-      if (e instanceof Deno.errors.NotFound) return false;
-      throw e;
-    }
-    let got = 0;
-    try {
-      // A regular file's read is short only at its end: one call, two at most.
-      while (got < size) {
-        const n = file.readSync(buf.subarray(at + got, at + size + 1));
-        if (n === null || n === 0) break;
-        got += n;
-      }
-    } finally {
-      file.close();
-    }
-    return got === size;
+    return readSmallInto(this.#pathOf(entry), entry.size, buf, at);
   }
 
   /**
