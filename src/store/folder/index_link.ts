@@ -37,14 +37,14 @@ export class IndexLink {
 
   /**
    * Opens the index: its meta (null when it has none) and the summary of its last clean
-   * close, if any (summary.ts: taken out of the index as it is read). The rows are read
-   * with rows().
+   * close, if no write came after it (summary.ts; the next write voids it). The rows are
+   * read with rowsAfter().
    */
   open(): { meta: IndexMeta | null; summary: Uint8Array | null } {
     try {
       const opened = FolderIndex.open(this.#path);
       this.#index = opened.index;
-      const summary = opened.meta ? opened.index.takeSummary() : null;
+      const summary = opened.meta ? opened.index.summary() : null;
       return { meta: opened.meta, summary };
     } catch (e) {
       this.#failed(e);
@@ -187,7 +187,7 @@ export class IndexLink {
     newDir: DirMark,
     curDir: DirMark,
     highestModseq: number,
-    summary: Uint8Array | null = null,
+    summary: { bytes: Uint8Array; gen: number } | null = null,
   ): void {
     if (this.#flushTimer !== undefined) clearTimeout(this.#flushTimer);
     this.#flushTimer = undefined;
@@ -195,11 +195,10 @@ export class IndexLink {
     const ix = this.#index;
     if (ix) {
       try {
-        ix.tx(() => {
+        ix.setClean(true, highestModseq, () => {
           ix.setDirs(newDir, curDir);
-          if (summary) ix.putSummary(summary);
+          if (summary) ix.putSummary(summary.bytes, summary.gen);
         });
-        ix.setClean(true, highestModseq);
       } catch (e) {
         log("store").warn(`closing the index of ${this.#path}: ${(e as Error)?.message ?? e}`);
       }
