@@ -30,6 +30,8 @@ export class IndexLink {
   #pendingCache = new Map<string, () => CacheRow>();
   #pendingKeys = new Map<string, string>();
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Transactions put off (defer), run before any other use of the index. */
+  #deferred: ((ix: FolderIndex) => void)[] = [];
 
   constructor(folderPath: string) {
     this.#path = folderPath;
@@ -57,8 +59,28 @@ export class IndexLink {
     return this.#query(null, (ix) => ix.rowsAfter(after, limit));
   }
 
+  /**
+   * A transaction put off until the index is next used (any read or write runs it first,
+   * so nothing ever reads the index without it) or runDeferred(): a first SELECT answers
+   * before its 100,000 rows are written (scan.ts).
+   */
+  defer(work: (ix: FolderIndex) => void): void {
+    if (this.#index) this.#deferred.push(work);
+  }
+
+  /** Runs the deferred transactions now (one commit). */
+  runDeferred(): void {
+    if (this.#deferred.length === 0) return;
+    const work = this.#deferred;
+    this.#deferred = [];
+    this.tx((ix) => {
+      for (const w of work) w(ix);
+    });
+  }
+
   /** One index transaction; a failing index is dropped (and rebuilt at the next open). */
   tx(work: (ix: FolderIndex) => void): void {
+    this.runDeferred();
     const ix = this.#index;
     if (!ix) return;
     try {
@@ -191,6 +213,7 @@ export class IndexLink {
   ): void {
     if (this.#flushTimer !== undefined) clearTimeout(this.#flushTimer);
     this.#flushTimer = undefined;
+    this.runDeferred();
     this.#flush();
     const ix = this.#index;
     if (ix) {
@@ -242,6 +265,7 @@ export class IndexLink {
    * failing index is dropped (and rebuilt at the next open).
    */
   #query<T>(fallback: T, read: (ix: FolderIndex) => T): T {
+    this.runDeferred();
     if (!this.#index) return fallback;
     try {
       return read(this.#index);
@@ -252,6 +276,7 @@ export class IndexLink {
   }
 
   #failed(e: unknown): void {
+    this.#deferred = [];
     log("store").warn(
       `index of ${this.#path} failed (${(e as Error)?.message ?? e}); rebuilt at next open`,
     );

@@ -11,6 +11,7 @@ import { IndexLink } from "./index_link.ts";
 import { KeywordTable } from "./keywords.ts";
 import { type MessageEntry, MessageTable, readEntries } from "./messages.ts";
 import { ModSeqs } from "./modseq.ts";
+import { MovesInFlight } from "./moves.ts";
 import { FolderUids } from "./uids.ts";
 import { UidListCache } from "./uidlist.ts";
 
@@ -22,6 +23,7 @@ export interface FolderState {
   readonly modseqs: ModSeqs;
   readonly index: IndexLink;
   readonly keywords: KeywordTable;
+  readonly moving: MovesInFlight;
 }
 
 export function newFolderState(path: string): FolderState {
@@ -35,6 +37,7 @@ export function newFolderState(path: string): FolderState {
     modseqs: new ModSeqs(uids, index),
     index,
     keywords: new KeywordTable(path),
+    moving: new MovesInFlight(),
   };
 }
 
