@@ -5,7 +5,7 @@
  * claimRecent): the same UIDs in name order, flags, sizes, mod-sequences, \Recent for the
  * caller, every file in cur/, and an index a restart reads back unchanged. The SELECT is
  * answered before the moves end: every message reads meanwhile (at its name in new/ or
- * in cur/), and the next refresh waits for them.
+ * in cur/), and a refresh meanwhile does not wait for them.
  */
 import { deepStrictEqual, equal, ok } from "node:assert/strict";
 import { join } from "node:path";
@@ -57,7 +57,9 @@ Deno.test("first SELECT: new/ moved on a worker, same state as refresh + claimRe
       return (await f.read(m)).length === m.size;
     }));
     ok(sizes.every((same) => same), "every message read while the moves ran");
-    await f.refresh(); // waits for the moves (the folder's mutex)
+    // A refresh meanwhile does not wait for the moves; they end before the next change.
+    await f.refresh();
+    await f.settled();
     const g = new Folder(plain);
     await g.refresh();
     const claimedPlain = await g.claimRecent();

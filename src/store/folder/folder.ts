@@ -109,6 +109,10 @@ export class Folder extends FolderIndexCalls {
    * directories whatever their mtimes say (a file was not where the map said).
    */
   refresh(force = false): Promise<void> {
+    // A first SELECT's moves hold the mutex for seconds, and the messages in memory are
+    // already as those moves leave them: nothing else to wait for (a foreign change meanwhile
+    // is seen by the first refresh after them).
+    if (!force && this.#st.moving.active) return Promise.resolve();
     return this.#mutex.run(async () => {
       if (!this.#loaded) await this.#load();
       await this.#check(force);
@@ -124,6 +128,8 @@ export class Folder extends FolderIndexCalls {
    * is held until they do (every other change waits, reads follow the files).
    */
   refreshAndClaim(): Promise<number[]> {
+    // Nothing to claim while a first SELECT moves new/ (see refresh).
+    if (this.#st.moving.active) return Promise.resolve([]);
     const { promise, resolve, reject } = Promise.withResolvers<number[]>();
     let answered = false;
     const answer = (uids: number[]) => {
@@ -146,6 +152,11 @@ export class Folder extends FolderIndexCalls {
       else log("store").warn(`moving new/ to cur/ in ${this.path}: ${(e as Error)?.message ?? e}`);
     });
     return promise;
+  }
+
+  /** Resolves when no change runs (such as a first SELECT's moves, see refreshAndClaim). */
+  settled(): Promise<void> {
+    return this.#mutex.run(() => Promise.resolve());
   }
 
   /** A big directory's periodic verification, in the background (verify.ts). */

@@ -52,6 +52,11 @@ export class MovesInFlight {
     this.#names = null;
   }
 
+  /** Whether files are being moved now. */
+  get active(): boolean {
+    return this.#names !== null;
+  }
+
   /** The name in new/ of a message being moved, if it is. */
   nameInNew(base: string): string | undefined {
     return this.#names?.get(base);

@@ -271,5 +271,9 @@ async function newEntries(
     }
     e.size = 0; // gone again: the next scan removes it
   });
-  return added.sort((a, b) => a.uid - b.uid);
+  // Usually in UID order already (new UIDs follow the names' order): then not sorted.
+  for (let i = 1; i < added.length; i++) {
+    if (added[i - 1].uid > added[i].uid) return added.sort((a, b) => a.uid - b.uid);
+  }
+  return added;
 }
