@@ -3,7 +3,9 @@
  * read and moved to cur/ on a worker (src/store/folder/moves.ts) while the UIDs and index
  * rows are written. The outcome must be the one of the plain way (refresh, then
  * claimRecent): the same UIDs in name order, flags, sizes, mod-sequences, \Recent for the
- * caller, every file in cur/, and an index a restart reads back unchanged.
+ * caller, every file in cur/, and an index a restart reads back unchanged. The SELECT is
+ * answered before the moves end: every message reads meanwhile (at its name in new/ or
+ * in cur/), and a refresh meanwhile does not wait for them.
  */
 import { deepStrictEqual, equal, ok } from "node:assert/strict";
 import { join } from "node:path";
@@ -49,6 +51,15 @@ Deno.test("first SELECT: new/ moved on a worker, same state as refresh + claimRe
     ok((await Deno.stat(join(dir, "new"))).size >= 64 * 1024, "new/ big enough for the worker");
     const f = new Folder(dir);
     const claimed = await f.refreshAndClaim();
+    // Answered as moved, the worker may still be moving: every file reads all the same.
+    const sizes = await Promise.all([...f.messages.values()].map(async (m) => {
+      equal(m.sub, "cur");
+      return (await f.read(m)).length === m.size;
+    }));
+    ok(sizes.every((same) => same), "every message read while the moves ran");
+    // A refresh meanwhile does not wait for the moves; they end before the next change.
+    await f.refresh();
+    await f.settled();
     const g = new Folder(plain);
     await g.refresh();
     const claimedPlain = await g.claimRecent();

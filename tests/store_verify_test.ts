@@ -2,7 +2,8 @@
  * The background verification of big directories (src/store/folder/verify.ts): a foreign
  * file hidden behind an mtime we recorded as ours is found and adopted; a directory
  * that matches our entries gets a settled mark (no more verification until our next
- * change); a change of ours while it runs voids its verdict.
+ * change); a change of ours while it runs voids its verdict; the worker that reads the
+ * directory is kept from one check to the next.
  */
 import { equal, ok } from "node:assert/strict";
 import { join } from "node:path";
@@ -11,6 +12,7 @@ import { fileNameFor, newBaseName } from "../src/store/maildir_names.ts";
 import { checkDirs } from "../src/store/folder/scan.ts";
 import { loadFolderState, newFolderState } from "../src/store/folder/state.ts";
 import { verifyDir } from "../src/store/folder/verify.ts";
+import { sameFiles, stopIdleDirWorker } from "../src/store/folder/dir_check.ts";
 
 const enc = new TextEncoder();
 
@@ -90,6 +92,32 @@ Deno.test("verify: a change of ours while it runs voids the verdict", async () =
     equal(st.dirs.mark("cur").checkedAt, before.checkedAt, "not settled");
   } finally {
     st.index.close(st.dirs.mark("new"), st.dirs.mark("cur"), st.modseqs.highest);
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("verify: the directory-check worker is kept between checks", async () => {
+  const { root } = await folderWith(3);
+  stopIdleDirWorker(); // one kept from the tests above
+  const Original = globalThis.Worker;
+  let started = 0;
+  globalThis.Worker = class extends Original {
+    constructor(...args: ConstructorParameters<typeof Worker>) {
+      super(...args);
+      started++;
+    }
+  };
+  try {
+    const names = [...Deno.readDirSync(join(root, "cur"))].map((e) => e.name);
+    equal(await sameFiles(join(root, "cur"), names), true);
+    equal(await sameFiles(join(root, "cur"), names.slice(1)), false);
+    equal(started, 1, "one worker served both checks");
+    stopIdleDirWorker();
+    equal(await sameFiles(join(root, "cur"), names), true);
+    equal(started, 2, "a new one after the kept one stopped");
+  } finally {
+    globalThis.Worker = Original;
+    stopIdleDirWorker();
     await Deno.remove(root, { recursive: true });
   }
 });

@@ -9,7 +9,7 @@
  *   digest of the content, and of the thread's first message-id.
  */
 import { join } from "node:path";
-import { readTextIfExists, syncDir } from "../store/fsutil.ts";
+import { readTextIfExists, readTextIfExistsSync, syncDir } from "../store/fsutil.ts";
 import type { Folder, MessageEntry } from "../store/folder/folder.ts";
 import { threadIdOf } from "./message_keys.ts";
 import { folderKeys } from "./sort_index.ts";
@@ -26,7 +26,7 @@ export function isObjectId(s: string): boolean {
 /** The folder's MAILBOXID, made (durably) the first time it is asked for. */
 export async function mailboxId(folderPath: string): Promise<string> {
   const path = join(folderPath, MAILBOXID_FILE);
-  const known = (await readTextIfExists(path))?.trim();
+  const known = readTextIfExistsSync(path)?.trim(); // every SELECT: see fsutil existsSync
   if (known && OBJECTID.test(known)) return known;
   const id = "F" + crypto.randomUUID().replaceAll("-", "");
   const tmp = `${path}.tmp-${Deno.pid}-${crypto.randomUUID()}`;

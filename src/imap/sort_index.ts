@@ -244,6 +244,9 @@ export class FolderKeys {
   async #warm(): Promise<void> {
     // After the reply of the SELECT that asked: the index queries below are synchronous.
     await yieldNow();
+    // A first SELECT answers while new/ is still moved to cur/ (Folder.refreshAndClaim):
+    // the files are read once they are where their entries say.
+    await this.folder.settled();
     this.#checkValidity();
     // Once per load of the folder: two counts of 100,000 rows are not for every SELECT.
     if (!this.#orphansChecked) this.folder.keysDropOrphans();

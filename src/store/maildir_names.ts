@@ -49,7 +49,17 @@ export function parseFileName(name: string): ParsedName {
 }
 
 export function sortFlags(letters: string): string {
-  return [...new Set(letters.replace(/[^A-Za-z]/g, ""))].sort().join("");
+  // Nearly every name holds none or a few letters already in order: checked in place, no
+  // set built and sorted (that was a tenth of a first SELECT's 100,000 names).
+  let prev = 0;
+  for (let i = 0; i < letters.length; i++) {
+    const c = letters.charCodeAt(i);
+    if (c <= prev || c < 65 || (c > 90 && c < 97) || c > 122) {
+      return [...new Set(letters.replace(/[^A-Za-z]/g, ""))].sort().join("");
+    }
+    prev = c;
+  }
+  return letters;
 }
 
 export function fileNameFor(base: string, flags: string): string {

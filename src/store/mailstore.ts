@@ -21,6 +21,7 @@ import type { AddItem } from "./folder/add.ts";
 import { MailboxEvents } from "./mailbox_events.ts";
 import { UsageCache } from "./mailbox_usage.ts";
 import { listFolderNames, makeMaildir, moveInboxMessages } from "./maildir_tree.ts";
+import { stopIdleDirWorker } from "./folder/dir_check.ts";
 import {
   DELIMITER,
   fileNameFor,
@@ -190,6 +191,7 @@ export class MailStore {
       this.#hooks.fullText?.close(),
       this.#folders.drop(() => true),
     ]);
+    stopIdleDirWorker();
   }
 
   /** IMAP names of every folder under the root, INBOX first. */

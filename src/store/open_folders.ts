@@ -4,7 +4,7 @@
  * limits below: each keeps its index open and its messages in memory.
  */
 import { join } from "node:path";
-import { exists } from "./fsutil.ts";
+import { existsSync } from "./fsutil.ts";
 import { Folder } from "./folder/folder.ts";
 
 /**
@@ -37,7 +37,7 @@ export class OpenFolders {
   async open(path: string, claimed?: number[]): Promise<Folder | null> {
     let folder = this.#folders.get(path);
     if (!folder) {
-      if (!(await exists(join(path, "cur")))) return null;
+      if (!existsSync(join(path, "cur"))) return null;
       folder = this.#folders.get(path) ?? new Folder(path);
       this.#folders.set(path, folder);
     }

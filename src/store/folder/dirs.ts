@@ -16,8 +16,9 @@ const MTIME_SETTLE_MS = 2000;
 const BIG_DIR = 5000;
 const VERIFY_MS = 30_000;
 
-export async function mtimeOf(path: string): Promise<number> {
-  return (await Deno.stat(path)).mtime?.getTime() ?? 0;
+/** A directory's mtime (a stat on every refresh: synchronous, see fsutil existsSync). */
+export function mtimeOf(path: string): Promise<number> {
+  return Promise.try(() => Deno.statSync(path).mtime?.getTime() ?? 0);
 }
 
 function unknownMarks(): Record<Sub, DirMark> {

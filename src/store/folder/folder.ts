@@ -109,6 +109,10 @@ export class Folder extends FolderIndexCalls {
    * directories whatever their mtimes say (a file was not where the map said).
    */
   refresh(force = false): Promise<void> {
+    // A first SELECT's moves hold the mutex for seconds, and the messages in memory are
+    // already as those moves leave them: nothing else to wait for (a foreign change meanwhile
+    // is seen by the first refresh after them).
+    if (!force && this.#st.moving.active) return Promise.resolve();
     return this.#mutex.run(async () => {
       if (!this.#loaded) await this.#load();
       await this.#check(force);
@@ -119,17 +123,40 @@ export class Folder extends FolderIndexCalls {
   /**
    * refresh() and claimRecent() in one hold of the mutex (SELECT): when the refresh finds
    * many new files in new/, they are moved to cur/ on a worker while their UIDs and index
-   * rows are written (scan.ts). Returns the UIDs this caller saw as \Recent, sorted.
+   * rows are written (scan.ts). Returns the UIDs this caller saw as \Recent, sorted. With
+   * such moves it returns once the messages are in place, before the moves end; the mutex
+   * is held until they do (every other change waits, reads follow the files).
    */
   refreshAndClaim(): Promise<number[]> {
-    return this.#mutex.run(async () => {
+    // Nothing to claim while a first SELECT moves new/ (see refresh).
+    if (this.#st.moving.active) return Promise.resolve([]);
+    const { promise, resolve, reject } = Promise.withResolvers<number[]>();
+    let answered = false;
+    const answer = (uids: number[]) => {
+      answered = true;
+      resolve(uids);
+    };
+    this.#mutex.run(async () => {
       if (!this.#loaded) await this.#load();
       const claimed: number[] = [];
-      await this.#check(false, claimed);
+      await this.#check(false, claimed, () => {
+        this.version++;
+        answer(claimed);
+      });
       for (const sub of this.#st.dirs.takeVerifyDue()) this.#startVerify(sub);
+      if (answered) return;
       const rest = await claimRecent(this.#st);
-      return rest.length ? [...claimed, ...rest].sort((a, b) => a - b) : claimed;
+      answer(rest.length ? [...claimed, ...rest].sort((a, b) => a - b) : claimed);
+    }).catch((e) => {
+      if (!answered) reject(e);
+      else log("store").warn(`moving new/ to cur/ in ${this.path}: ${(e as Error)?.message ?? e}`);
     });
+    return promise;
+  }
+
+  /** Resolves when no change runs (such as a first SELECT's moves, see refreshAndClaim). */
+  settled(): Promise<void> {
+    return this.#mutex.run(() => Promise.resolve());
   }
 
   /** A big directory's periodic verification, in the background (verify.ts). */
@@ -148,8 +175,8 @@ export class Folder extends FolderIndexCalls {
     this.#loaded = true;
   }
 
-  async #check(force: boolean, claimed?: number[]): Promise<void> {
-    if (await checkDirs(this.#st, force, claimed)) this.version++;
+  async #check(force: boolean, claimed?: number[], answer?: () => void): Promise<void> {
+    if (await checkDirs(this.#st, force, claimed, answer)) this.version++;
   }
 
   // ---- our own changes -----------------------------------------------------------
@@ -177,6 +204,9 @@ export class Folder extends FolderIndexCalls {
 
   /** Moves messages from new/ to cur/; returns the UIDs this caller saw as \Recent. */
   claimRecent(): Promise<number[]> {
+    // Nothing to claim needs no turn of the mutex (which a first SELECT's moves may hold
+    // for seconds, see refreshAndClaim); a message arriving meanwhile is claimed later.
+    if (this.#st.table.recentCount === 0) return Promise.resolve([]);
     return this.#mutex.run(() => claimRecent(this.#st));
   }
 
@@ -312,6 +342,17 @@ export class Folder extends FolderIndexCalls {
       return await op(this.filePath(entry));
     } catch (e) {
       if (!(e instanceof Deno.errors.NotFound)) throw e;
+      // Being moved from new/ by a first SELECT (scan.ts): at one of its two names.
+      const inNew = entry.sub === "cur" ? this.#st.moving.nameInNew(entry.base) : undefined;
+      if (inNew !== undefined) {
+        for (const path of [`${this.path}/new/${inNew}`, this.filePath(entry)]) {
+          try {
+            return await op(path);
+          } catch (again) {
+            if (!(again instanceof Deno.errors.NotFound)) throw again;
+          }
+        }
+      }
       await this.refresh(true);
       const again = this.messages.get(entry.uid);
       if (!again) throw e;

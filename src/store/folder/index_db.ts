@@ -19,6 +19,7 @@
  */
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { join } from "node:path";
+import { AS_ARRAYS, SCHEMA, SQL } from "./index_sql.ts";
 
 export const INDEX_FILE = "extremail-index.sqlite";
 /** 2: the `keys` table (sort and thread keys per base name). */
@@ -52,6 +53,8 @@ export interface IndexMeta {
   curDir: DirMark;
   /** Expunges below this mod-sequence may be missing from the vanished table. */
   vanishedFloor: number;
+  /** The stored summary's generation while no write came after it, else 0 (summary.ts). */
+  summaryGen: number;
 }
 
 /** Cached parse results of one message (by base name: its bytes never change). */
@@ -67,21 +70,6 @@ export interface CacheRow {
   bodyStructure: string | null;
   bodyStructureUtf8: string | null;
 }
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS msg (
-  uid INTEGER PRIMARY KEY, base TEXT NOT NULL, sub INTEGER NOT NULL, name TEXT,
-  flags TEXT NOT NULL, size INTEGER NOT NULL, date INTEGER, modseq INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS vanished (uid INTEGER PRIMARY KEY, modseq INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS cache (
-  base TEXT PRIMARY KEY, size INTEGER NOT NULL, crlf INTEGER NOT NULL, structure TEXT,
-  envelope TEXT, envelope_utf8 TEXT, body TEXT, body_utf8 TEXT,
-  bodystructure TEXT, bodystructure_utf8 TEXT) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS keys (base TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS saved (uid INTEGER PRIMARY KEY, at INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS summary (k INTEGER PRIMARY KEY, v BLOB NOT NULL);
-`;
 
 function removeFiles(path: string): void {
   for (const suffix of ["", "-wal", "-shm", "-journal"]) {
@@ -112,62 +100,27 @@ function rowsOf(raw: unknown[][]): IndexRow[] {
 
 export class FolderIndex {
   readonly #db: DatabaseSync;
-  readonly #q: Record<string, StatementSync>;
+  readonly #q: Partial<Record<keyof typeof SQL, StatementSync>> = {};
   #closed = false;
+  /** The summary generation the meta names (0: none to void); see tx(). */
+  #summaryGen = 0;
+  /** A summary stored by the running tx() (putSummary). */
+  #storedGen: number | null = null;
 
   private constructor(readonly path: string, db: DatabaseSync) {
     this.#db = db;
-    const p = (sql: string) => db.prepare(sql);
-    this.#q = {
-      meta: p("SELECT k, v FROM meta"),
-      setMeta: p("INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)"),
-      metaGet: p("SELECT v FROM meta WHERE k = ?"),
-      rowsAfter: p(
-        "SELECT uid, base, sub, name, flags, size, date, modseq FROM msg WHERE uid > ? " +
-          "ORDER BY uid LIMIT ?",
-      ),
-      put: p("INSERT OR REPLACE INTO msg VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
-      flags: p("UPDATE msg SET sub = ?, name = ?, flags = ?, modseq = ? WHERE uid = ?"),
-      date: p("UPDATE msg SET date = ? WHERE uid = ?"),
-      del: p("DELETE FROM msg WHERE uid = ?"),
-      vanish: p("INSERT OR REPLACE INTO vanished (uid, modseq) VALUES (?, ?)"),
-      vanishedSince: p("SELECT uid FROM vanished WHERE modseq > ? ORDER BY uid"),
-      cacheGet: p("SELECT * FROM cache WHERE base = ?"),
-      cachePut: p("INSERT OR REPLACE INTO cache VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
-      cacheDel: p("DELETE FROM cache WHERE base = ?"),
-      keysGet: p("SELECT v FROM keys WHERE base = ?"),
-      // Each message row in UID order, its keys found by base name (the keys' key).
-      keysByUid: p(
-        "SELECT m.uid, k.v FROM msg m JOIN keys k ON k.base = m.base WHERE m.uid > ? " +
-          "ORDER BY m.uid LIMIT ?",
-      ),
-      // Stored keys of one version (`prefix`: how its text starts), a field of each.
-      keysField: p(
-        "SELECT m.uid, json_extract(k.v, ?) FROM msg m JOIN keys k ON k.base = m.base " +
-          "WHERE substr(k.v, 1, ?) = ? ORDER BY m.uid",
-      ),
-      keysMissing: p(
-        "SELECT m.uid FROM msg m LEFT JOIN keys k ON k.base = m.base WHERE m.uid >= ? " +
-          "AND (k.v IS NULL OR substr(k.v, 1, ?) <> ?) ORDER BY m.uid",
-      ),
-      keysExcess: p("SELECT (SELECT count(*) FROM keys) - (SELECT count(*) FROM msg) AS n"),
-      keysOrphans: p("DELETE FROM keys WHERE base NOT IN (SELECT base FROM msg)"),
-      keysPut: p("INSERT OR REPLACE INTO keys VALUES (?, ?)"),
-      keysDel: p("DELETE FROM keys WHERE base = ?"),
-      savedPut: p("INSERT OR REPLACE INTO saved (uid, at) VALUES (?, ?)"),
-      savedGet: p("SELECT at FROM saved WHERE uid = ?"),
-      savedDel: p("DELETE FROM saved WHERE uid = ?"),
-      summaryGet: p("SELECT v FROM summary WHERE k = 1"),
-      summaryPut: p("INSERT OR REPLACE INTO summary (k, v) VALUES (1, ?)"),
-      summaryDel: p("DELETE FROM summary WHERE k = 1"),
-      keysBlobGet: p("SELECT v FROM summary WHERE k = 2"),
-      keysBlobPut: p("INSERT OR REPLACE INTO summary (k, v) VALUES (2, ?)"),
-    };
-    // Rows as arrays: several times faster than objects for 100,000 rows.
-    const arrays = [this.#q.rowsAfter, this.#q.vanishedSince];
-    for (const q of [...arrays, this.#q.keysByUid, this.#q.keysField, this.#q.keysMissing]) {
-      (q as unknown as { setReturnArrays(on: boolean): void }).setReturnArrays(true);
+  }
+
+  /** The prepared statement `k` (prepared on first use). */
+  #s(k: keyof typeof SQL): StatementSync {
+    let q = this.#q[k];
+    if (q === undefined) {
+      q = this.#q[k] = this.#db.prepare(SQL[k]);
+      if (AS_ARRAYS.has(k)) {
+        (q as unknown as { setReturnArrays(on: boolean): void }).setReturnArrays(true);
+      }
     }
+    return q;
   }
 
   /**
@@ -188,6 +141,7 @@ export class FolderIndex {
         const index = new FolderIndex(path, db);
         const meta = index.#readMeta();
         if (meta && meta.format !== FORMAT) throw new Error(`index format ${meta.format}`);
+        index.#summaryGen = meta?.summaryGen ?? 0;
         return { index, meta };
       } catch (e) {
         try {
@@ -201,7 +155,7 @@ export class FolderIndex {
 
   #readMeta(): IndexMeta | null {
     const kv = new Map<string, number>();
-    for (const r of this.#q.meta.all() as { k: string; v: number }[]) kv.set(r.k, Number(r.v));
+    for (const r of this.#s("meta").all() as { k: string; v: number }[]) kv.set(r.k, Number(r.v));
     if (!kv.has("format") || !kv.has("uidvalidity")) return null;
     return {
       format: kv.get("format")!,
@@ -211,21 +165,33 @@ export class FolderIndex {
       newDir: { mtime: kv.get("new_mtime") ?? -1, checkedAt: kv.get("new_checked") ?? 0 },
       curDir: { mtime: kv.get("cur_mtime") ?? -1, checkedAt: kv.get("cur_checked") ?? 0 },
       vanishedFloor: kv.get("vanished_floor") ?? 0,
+      summaryGen: kv.get("summary_gen") ?? 0,
     };
   }
 
   /** Message rows after UID `after`, at most `limit`, in UID order. */
   rowsAfter(after: number, limit: number): IndexRow[] {
-    return rowsOf(this.#q.rowsAfter.all(after, limit) as unknown as unknown[][]);
+    return rowsOf(this.#s("rowsAfter").all(after, limit) as unknown as unknown[][]);
   }
 
-  /** Runs `work` as one transaction (one commit). */
+  /**
+   * Runs `work` as one transaction (one commit). The first write after a summary was
+   * stored voids it in the same commit (summary_gen 0): the summary stands for the index
+   * exactly as it was written, and a crash after any later write must not leave it
+   * trusted. That costs one meta row, where deleting the summary as it is read cost the
+   * SELECT after a restart a write of its own (a new WAL, its fsyncs, the blob read twice).
+   */
   tx(work: () => void): void {
     if (this.#closed) return;
     this.#db.exec("BEGIN");
     try {
+      const voided = this.#summaryGen !== 0;
+      if (voided) this.#s("setMeta").run("summary_gen", 0);
+      this.#storedGen = null;
       work();
       this.#db.exec("COMMIT");
+      if (voided) this.#summaryGen = 0;
+      if (this.#storedGen !== null) this.#summaryGen = this.#storedGen;
     } catch (e) {
       try {
         this.#db.exec("ROLLBACK");
@@ -251,23 +217,23 @@ export class FolderIndex {
 
   /** One meta value (a number), if set. */
   metaGet(k: string): number | undefined {
-    const r = this.#q.metaGet.get(k) as { v: number } | undefined;
+    const r = this.#s("metaGet").get(k) as { v: number } | undefined;
     return r === undefined ? undefined : Number(r.v);
   }
 
   setMeta(values: Record<string, number>): void {
-    for (const [k, v] of Object.entries(values)) this.#q.setMeta.run(k, v);
+    for (const [k, v] of Object.entries(values)) this.#s("setMeta").run(k, v);
   }
 
   /**
-   * The summary written at the last clean close (summary.ts), taken out of the index so
-   * it is used once: a later change without a new one can never make it stale.
+   * The summary written at the last clean close (summary.ts) while no write came after it
+   * (see tx(): its generation is still the meta's), else null. Read only: the next write
+   * voids it.
    */
-  takeSummary(): Uint8Array | null {
-    const r = this.#q.summaryGet.get() as { v: Uint8Array } | undefined;
-    if (!r) return null;
-    this.#q.summaryDel.run();
-    return r.v instanceof Uint8Array ? r.v : null;
+  summary(): Uint8Array | null {
+    if (this.#summaryGen === 0) return null;
+    const r = this.#s("summaryGet").get() as { v: Uint8Array } | undefined;
+    return r?.v instanceof Uint8Array ? r.v : null;
   }
 
   /**
@@ -275,17 +241,19 @@ export class FolderIndex {
    * kept until the rows are reset (another UIDVALIDITY): its UIDs name the same messages.
    */
   keysBlob(): Uint8Array | null {
-    const r = this.#q.keysBlobGet.get() as { v: Uint8Array } | undefined;
+    const r = this.#s("keysBlobGet").get() as { v: Uint8Array } | undefined;
     return r?.v instanceof Uint8Array ? r.v : null;
   }
 
   putKeysBlob(bytes: Uint8Array): void {
-    this.#q.keysBlobPut.run(bytes);
+    this.#s("keysBlobPut").run(bytes);
   }
 
-  /** Stores the summary (inside tx(), with the clean close). */
-  putSummary(bytes: Uint8Array): void {
-    this.#q.summaryPut.run(bytes);
+  /** Stores a summary of generation `gen` (its bytes name it too), inside tx(). */
+  putSummary(bytes: Uint8Array, gen: number): void {
+    this.#s("summaryPut").run(bytes);
+    this.#s("setMeta").run("summary_gen", gen);
+    this.#storedGen = gen;
   }
 
   setDirs(newDir: DirMark, curDir: DirMark): void {
@@ -298,21 +266,25 @@ export class FolderIndex {
   }
 
   /**
-   * Records whether the folder was closed cleanly, durably (one fsync): a folder marked
-   * unclean takes its HIGHESTMODSEQ from the UID list's ceiling when it is next opened.
+   * Records whether the folder was closed cleanly, durably (one fsync), with `also` in the
+   * same commit (a clean close's directory marks and summary): a folder marked unclean
+   * takes its HIGHESTMODSEQ from the UID list's ceiling when it is next opened.
    */
-  setClean(clean: boolean, highestModseq: number): void {
+  setClean(clean: boolean, highestModseq: number, also?: () => void): void {
     if (this.#closed) return;
     this.#db.exec("PRAGMA synchronous = FULL");
     try {
-      this.tx(() => this.setMeta({ clean: clean ? 1 : 0, highestmodseq: highestModseq }));
+      this.tx(() => {
+        also?.();
+        this.setMeta({ clean: clean ? 1 : 0, highestmodseq: highestModseq });
+      });
     } finally {
       this.#db.exec("PRAGMA synchronous = NORMAL");
     }
   }
 
   put(r: IndexRow): void {
-    this.#q.put.run(
+    this.#s("put").run(
       r.uid,
       r.base,
       r.sub === "cur" ? 1 : 0,
@@ -325,29 +297,29 @@ export class FolderIndex {
   }
 
   setFlags(uid: number, sub: "new" | "cur", name: string | null, flags: string, modseq: number) {
-    this.#q.flags.run(sub === "cur" ? 1 : 0, name, flags, modseq, uid);
+    this.#s("flags").run(sub === "cur" ? 1 : 0, name, flags, modseq, uid);
   }
 
   setDate(uid: number, date: number): void {
-    this.#q.date.run(date, uid);
+    this.#s("date").run(date, uid);
   }
 
   /** Removes a message; its UID is remembered as vanished at `modseq` (QRESYNC). */
   remove(uid: number, base: string, modseq: number): void {
-    this.#q.del.run(uid);
-    this.#q.vanish.run(uid, modseq);
-    this.#q.cacheDel.run(base);
-    this.#q.keysDel.run(base);
-    this.#q.savedDel.run(uid);
+    this.#s("del").run(uid);
+    this.#s("vanish").run(uid, modseq);
+    this.#s("cacheDel").run(base);
+    this.#s("keysDel").run(base);
+    this.#s("savedDel").run(uid);
   }
 
   /** RFC 8514 save date (ms) of a message this process stored (see Folder.saveDate). */
   setSaved(uid: number, at: number): void {
-    this.#q.savedPut.run(uid, at);
+    this.#s("savedPut").run(uid, at);
   }
 
   saved(uid: number): number | undefined {
-    const r = this.#q.savedGet.get(uid) as { at: number } | undefined;
+    const r = this.#s("savedGet").get(uid) as { at: number } | undefined;
     return r ? Number(r.at) : undefined;
   }
 
@@ -367,11 +339,13 @@ export class FolderIndex {
   }
 
   vanishedSince(modseq: number): number[] {
-    return (this.#q.vanishedSince.all(modseq) as unknown as unknown[][]).map((r) => Number(r[0]));
+    return (this.#s("vanishedSince").all(modseq) as unknown as unknown[][]).map((r) =>
+      Number(r[0])
+    );
   }
 
   cacheGet(base: string): CacheRow | undefined {
-    const r = this.#q.cacheGet.get(base) as Record<string, unknown> | undefined;
+    const r = this.#s("cacheGet").get(base) as Record<string, unknown> | undefined;
     if (!r) return undefined;
     const s = (v: unknown) => (v === null || v === undefined ? null : String(v));
     return {
@@ -388,7 +362,7 @@ export class FolderIndex {
   }
 
   cachePut(base: string, c: CacheRow): void {
-    this.#q.cachePut.run(
+    this.#s("cachePut").run(
       base,
       c.size,
       c.crlf ? 1 : 0,
@@ -404,7 +378,7 @@ export class FolderIndex {
 
   /** Stored key texts by UID, for the messages after `after`, at most `limit`. */
   keysByUid(after: number, limit: number): [number, string][] {
-    return (this.#q.keysByUid.all(after, limit) as unknown as unknown[][]).map((r) => [
+    return (this.#s("keysByUid").all(after, limit) as unknown as unknown[][]).map((r) => [
       Number(r[0]),
       String(r[1]),
     ]);
@@ -416,12 +390,12 @@ export class FolderIndex {
    * search over 100,000 subjects reads no other column).
    */
   keysField(prefix: string, path: string): unknown[][] {
-    return this.#q.keysField.all(path, prefix.length, prefix) as unknown as unknown[][];
+    return this.#s("keysField").all(path, prefix.length, prefix) as unknown as unknown[][];
   }
 
   /** UIDs from `from` on whose keys are not stored in the version `prefix` starts. */
   keysMissing(from: number, prefix: string): number[] {
-    return (this.#q.keysMissing.all(from, prefix.length, prefix) as unknown as unknown[][])
+    return (this.#s("keysMissing").all(from, prefix.length, prefix) as unknown as unknown[][])
       .map((r) => Number(r[0]));
   }
 
@@ -430,17 +404,17 @@ export class FolderIndex {
    * when there are more stored keys than messages.
    */
   keysDropOrphans(): void {
-    const r = this.#q.keysExcess.get() as { n: number };
-    if (Number(r.n) > 0) this.#q.keysOrphans.run();
+    const r = this.#s("keysExcess").get() as { n: number };
+    if (Number(r.n) > 0) this.#s("keysOrphans").run();
   }
 
   keysGet(base: string): string | undefined {
-    const r = this.#q.keysGet.get(base) as { v: string } | undefined;
+    const r = this.#s("keysGet").get(base) as { v: string } | undefined;
     return r === undefined ? undefined : String(r.v);
   }
 
   keysPut(base: string, text: string): void {
-    this.#q.keysPut.run(base, text);
+    this.#s("keysPut").run(base, text);
   }
 
   close(): void {

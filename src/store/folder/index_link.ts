@@ -30,6 +30,8 @@ export class IndexLink {
   #pendingCache = new Map<string, () => CacheRow>();
   #pendingKeys = new Map<string, string>();
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Transactions put off (defer), run before any other use of the index. */
+  #deferred: ((ix: FolderIndex) => void)[] = [];
 
   constructor(folderPath: string) {
     this.#path = folderPath;
@@ -37,14 +39,14 @@ export class IndexLink {
 
   /**
    * Opens the index: its meta (null when it has none) and the summary of its last clean
-   * close, if any (summary.ts: taken out of the index as it is read). The rows are read
-   * with rows().
+   * close, if no write came after it (summary.ts; the next write voids it). The rows are
+   * read with rowsAfter().
    */
   open(): { meta: IndexMeta | null; summary: Uint8Array | null } {
     try {
       const opened = FolderIndex.open(this.#path);
       this.#index = opened.index;
-      const summary = opened.meta ? opened.index.takeSummary() : null;
+      const summary = opened.meta ? opened.index.summary() : null;
       return { meta: opened.meta, summary };
     } catch (e) {
       this.#failed(e);
@@ -57,8 +59,28 @@ export class IndexLink {
     return this.#query(null, (ix) => ix.rowsAfter(after, limit));
   }
 
+  /**
+   * A transaction put off until the index is next used (any read or write runs it first,
+   * so nothing ever reads the index without it) or runDeferred(): a first SELECT answers
+   * before its 100,000 rows are written (scan.ts).
+   */
+  defer(work: (ix: FolderIndex) => void): void {
+    if (this.#index) this.#deferred.push(work);
+  }
+
+  /** Runs the deferred transactions now (one commit). */
+  runDeferred(): void {
+    if (this.#deferred.length === 0) return;
+    const work = this.#deferred;
+    this.#deferred = [];
+    this.tx((ix) => {
+      for (const w of work) w(ix);
+    });
+  }
+
   /** One index transaction; a failing index is dropped (and rebuilt at the next open). */
   tx(work: (ix: FolderIndex) => void): void {
+    this.runDeferred();
     const ix = this.#index;
     if (!ix) return;
     try {
@@ -187,19 +209,19 @@ export class IndexLink {
     newDir: DirMark,
     curDir: DirMark,
     highestModseq: number,
-    summary: Uint8Array | null = null,
+    summary: { bytes: Uint8Array; gen: number } | null = null,
   ): void {
     if (this.#flushTimer !== undefined) clearTimeout(this.#flushTimer);
     this.#flushTimer = undefined;
+    this.runDeferred();
     this.#flush();
     const ix = this.#index;
     if (ix) {
       try {
-        ix.tx(() => {
+        ix.setClean(true, highestModseq, () => {
           ix.setDirs(newDir, curDir);
-          if (summary) ix.putSummary(summary);
+          if (summary) ix.putSummary(summary.bytes, summary.gen);
         });
-        ix.setClean(true, highestModseq);
       } catch (e) {
         log("store").warn(`closing the index of ${this.#path}: ${(e as Error)?.message ?? e}`);
       }
@@ -243,6 +265,7 @@ export class IndexLink {
    * failing index is dropped (and rebuilt at the next open).
    */
   #query<T>(fallback: T, read: (ix: FolderIndex) => T): T {
+    this.runDeferred();
     if (!this.#index) return fallback;
     try {
       return read(this.#index);
@@ -253,6 +276,7 @@ export class IndexLink {
   }
 
   #failed(e: unknown): void {
+    this.#deferred = [];
     log("store").warn(
       `index of ${this.#path} failed (${(e as Error)?.message ?? e}); rebuilt at next open`,
     );

@@ -3,12 +3,16 @@
  * per line, index 0 = letter a), so Dovecot and we read each other's keyword flags.
  */
 import { join } from "node:path";
-import { readTextIfExists, writeFileAtomic } from "../fsutil.ts";
+import { readTextIfExistsSync, writeFileAtomic } from "../fsutil.ts";
 
 const FILE = "dovecot-keywords";
 
-export async function readKeywords(folderPath: string): Promise<string[]> {
-  const text = await readTextIfExists(join(folderPath, FILE));
+/** The keyword names by letter (a small file read as a folder loads: synchronously). */
+export function readKeywords(folderPath: string): Promise<string[]> {
+  return Promise.try(() => parseKeywords(readTextIfExistsSync(join(folderPath, FILE))));
+}
+
+function parseKeywords(text: string | null): string[] {
   if (text === null) return [];
   const out: string[] = [];
   for (const line of text.split("\n")) {

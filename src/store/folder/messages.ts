@@ -222,7 +222,11 @@ export class MessageTable {
   flagsAt(uids: Uint32Array, i: number): string | undefined {
     const d = this.#deferred;
     if (d && uids === this.#uids && i < this.#count) {
-      return d.summary.flags.sets[d.summary.flags.ids[i]];
+      // The ids are not checked against the sets as the summary is decoded (a loop over
+      // 100,000 ids in code that runs once cost a restart's SELECT milliseconds): an id
+      // past them (a damaged summary) falls back to the row.
+      const letters = d.summary.flags.sets[d.summary.flags.ids[i]];
+      if (letters !== undefined) return letters;
     }
     return this.entryAt(uids, i)?.flags;
   }
@@ -282,7 +286,8 @@ export class MessageTable {
     this.#ready();
     this.#byUid.set(e.uid, e);
     if (this.#count === this.#uids.length) {
-      const grown = new Uint32Array(this.#uids.length * 2);
+      // A summary's UIDs have no room to grow (a view on its bytes, maybe empty).
+      const grown = new Uint32Array(Math.max(64, this.#uids.length * 2));
       grown.set(this.#uids);
       this.#uids = grown;
     }

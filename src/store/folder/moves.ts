@@ -1,25 +1,25 @@
 /**
  * A first SELECT of a big folder another MDA filled (no index yet): every file of new/
  * moves to cur/ (the \Recent claim), 90,000 renames that cost the kernel about 20 µs
- * each. Run from the event loop after the scan they were half of that SELECT. Here a
- * worker (move_worker.ts) reads new/ in place of the scan, tells it the names and where
- * they go, and moves them while the scan assigns their UIDs and writes their index rows.
- * The worker serves one folder and stops. Where no worker can start (a compiled binary
- * built without it, see scripts/compile.ts) the scan reads new/ itself and the claim
- * after it moves the files (changes.ts claimRecent).
+ * each. Run from the event loop after the scan they were half of that SELECT. Here the
+ * scan reads new/ (in one blocking call, while a worker starts) and a worker
+ * (move_worker.ts) moves the files while the scan assigns their UIDs and writes their
+ * index rows; the SELECT is answered before the moves end (scan.ts). The worker serves
+ * one folder and stops. Where no worker can run (a compiled binary built without it, see
+ * scripts/compile.ts) the files are moved on the event loop, a slice at a time.
  */
-import { baseOf } from "../maildir_names.ts";
+import { yieldToEventLoop } from "../fsutil.ts";
+import { baseOf, fileNameFor, parseFileName } from "../maildir_names.ts";
 import type { FolderState } from "./state.ts";
 
-/** The worker's first answer: the message files of new/ and their names in cur/. */
-export interface NewListing {
-  /** One per line (Maildir names hold no line breaks). */
-  names?: string;
-  targets?: string;
-  error?: string;
+/** What the worker is asked: names in new/ and in cur/, one per line (none holds a break). */
+export interface MoveRequest {
+  dir: string;
+  names: string;
+  targets: string;
 }
 
-/** Its second: per file 1 when moved, 0 when not (gone, or an error stopped the batch). */
+/** Its answer: per file 1 when moved, 0 when not (gone, or an error stopped the batch). */
 export interface MoveReply {
   done: Uint8Array;
   error: string | null;
@@ -27,13 +27,40 @@ export interface MoveReply {
 
 /** The files of new/ being moved (moveNewOnWorker), by base name. */
 export interface NewMoves {
-  /** Names in new/ and in cur/ by base name, in the worker's order. */
+  /** Names in new/ and in cur/ by base name, in directory order. */
   names: Map<string, string>;
   targets: Map<string, string>;
-  /** The worker's second answer; null when it failed (whatever it moved, a scan finds). */
-  reply: Promise<MoveReply | null>;
+  /** The moves' outcome, in the order of `names`. */
+  reply: Promise<MoveReply>;
   /** DirMarks.begin's second stat, once the scan settled its marks. */
   finish: () => Promise<void>;
+}
+
+/**
+ * The files of new/ a worker is moving while the folder already answers as if they were
+ * in cur/ (scan.ts answers a first SELECT before the moves end): a reader that does not
+ * find a file in cur/ looks for it under its name in new/ (Folder.read and friends).
+ */
+export class MovesInFlight {
+  #names: ReadonlyMap<string, string> | null = null;
+
+  set(names: ReadonlyMap<string, string>): void {
+    this.#names = names;
+  }
+
+  clear(): void {
+    this.#names = null;
+  }
+
+  /** Whether files are being moved now. */
+  get active(): boolean {
+    return this.#names !== null;
+  }
+
+  /** The name in new/ of a message being moved, if it is. */
+  nameInNew(base: string): string | undefined {
+    return this.#names?.get(base);
+  }
 }
 
 /**
@@ -43,46 +70,99 @@ export interface NewMoves {
 const BIG_NEW_DIR = 64 * 1024;
 let broken = false;
 
+/** The message files of new/ as scan.ts counts them (no dot files, no line breaks). */
+function listNew(folderPath: string): { names: Map<string, string>; targets: Map<string, string> } {
+  const names = new Map<string, string>(), targets = new Map<string, string>();
+  for (const e of Deno.readDirSync(`${folderPath}/new`)) {
+    if (!e.isFile || e.name.startsWith(".") || e.name.includes("\n") || e.name.includes("\r")) {
+      continue;
+    }
+    const base = baseOf(e.name);
+    if (names.has(base)) continue; // one file per message
+    names.set(base, e.name);
+    targets.set(base, fileNameFor(base, parseFileName(e.name).flags));
+  }
+  return { names, targets };
+}
+
+/** Longest run of renames on the event loop before other work gets it (moveHere). */
+const SLICE_MS = 8;
+
 /**
- * Starts the worker on `st`'s new/ and waits for its listing; null when new/ is small or
- * no worker could run (nothing was moved then: the caller reads new/ itself).
+ * The moves on the event loop, a slice at a time (no worker could run, or it stopped):
+ * a file already in cur/ counts as moved.
+ */
+async function moveHere(
+  dir: string,
+  names: ReadonlyMap<string, string>,
+  targets: ReadonlyMap<string, string>,
+): Promise<MoveReply> {
+  const done = new Uint8Array(names.size);
+  let i = 0, sliceStart = performance.now();
+  for (const [base, name] of names) {
+    const target = `${dir}/cur/${targets.get(base)}`;
+    try {
+      Deno.renameSync(`${dir}/new/${name}`, target);
+      done[i] = 1;
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) {
+        return { done, error: `${(e as Error)?.message ?? e}` };
+      }
+      try {
+        Deno.lstatSync(target);
+        done[i] = 1;
+      } catch { /* gone: a scan removes it */ }
+    }
+    if ((++i & 31) === 0 && performance.now() - sliceStart > SLICE_MS) {
+      await yieldToEventLoop();
+      sliceStart = performance.now();
+    }
+  }
+  return { done, error: null };
+}
+
+/**
+ * Reads a big new/ of `st` and starts moving its files to cur/ (on a worker when one can
+ * run); null when new/ is small (the caller reads it and claims the plain way).
  */
 export async function moveNewOnWorker(st: FolderState): Promise<NewMoves | null> {
-  if (broken) return null;
   const size = await Deno.stat(`${st.path}/new`).then((s) => s.size, () => 0);
   if (size < BIG_NEW_DIR) return null;
   const finish = await st.dirs.begin(["new", "cur"]);
-  let worker: Worker;
+  let worker: Worker | null = null;
+  if (!broken) {
+    try {
+      worker = new Worker(new URL("./move_worker.ts", import.meta.url).href, { type: "module" });
+    } catch {
+      broken = true;
+    }
+  }
+  // Read here while the worker starts (it waited for the worker's own listing before).
+  let listed: ReturnType<typeof listNew>;
   try {
-    worker = new Worker(new URL("./move_worker.ts", import.meta.url).href, { type: "module" });
-  } catch {
-    broken = true;
-    return null;
+    listed = listNew(st.path);
+  } catch (e) {
+    worker?.terminate();
+    await finish();
+    throw e;
   }
-  // Two answers in turn: the listing, then the moves.
-  const waiting: ((m: NewListing | MoveReply | null) => void)[] = [];
-  const listed = new Promise<NewListing | null>((r) => waiting.push(r as never));
-  const moved = new Promise<MoveReply | null>((r) => waiting.push(r as never));
-  worker.onmessage = (ev: MessageEvent<NewListing | MoveReply>) => waiting.shift()?.(ev.data);
-  worker.onerror = (ev: ErrorEvent) => {
-    ev.preventDefault();
-    broken = true;
-    for (const answer of waiting.splice(0)) answer(null);
-  };
-  worker.postMessage({ dir: st.path });
-  const listing = await listed;
-  if (!listing || listing.error !== undefined) {
-    worker.terminate();
-    return null;
-  }
-  const reply = moved.finally(() => worker.terminate());
-  const names = new Map<string, string>(), targets = new Map<string, string>();
-  const from = listing.names ? listing.names.split("\n") : [];
-  const to = listing.targets ? listing.targets.split("\n") : [];
-  for (let i = 0; i < from.length; i++) {
-    const base = baseOf(to[i]);
-    names.set(base, from[i]);
-    targets.set(base, to[i]);
-  }
+  const { names, targets } = listed;
+  const onWorker = worker === null ? Promise.resolve(null) : new Promise<MoveReply | null>((r) => {
+    worker.onmessage = (ev: MessageEvent<MoveReply>) => r(ev.data);
+    worker.onerror = (ev: ErrorEvent) => {
+      ev.preventDefault();
+      broken = true;
+      r(null);
+    };
+    worker.postMessage(
+      {
+        dir: st.path,
+        names: [...names.values()].join("\n"),
+        targets: [...targets.values()].join("\n"),
+      } satisfies MoveRequest,
+    );
+  }).finally(() => worker.terminate());
+  // No worker (or it failed): the moves run on the event loop.
+  const reply = onWorker.then((r) => r ?? moveHere(st.path, names, targets));
   return { names, targets, reply, finish };
 }

@@ -5,12 +5,13 @@
  * DirMarks says they may have changed.
  */
 import { join } from "node:path";
-import { eachParallel } from "../fsutil.ts";
+import { eachParallel, yieldToEventLoop } from "../fsutil.ts";
 import { log } from "../../log.ts";
 import { baseOf, parseFileName } from "../maildir_names.ts";
 import { mtimeOf, type ScanPlan, type Sub, SUBS } from "./dirs.ts";
 import { entryPath, type MessageEntry, newEntry, rowOf, storedName } from "./messages.ts";
 import { moveNewOnWorker, type NewMoves } from "./moves.ts";
+import type { FolderIndex } from "./index_db.ts";
 import { assignUids, clearMessages, type FolderState, insertEntry, removeEntry } from "./state.ts";
 
 /** A message file as found: its directory and exact name. */
@@ -29,54 +30,82 @@ interface Renamed extends Found {
  * Brings the messages up to date with the directories: one stat each when nothing
  * changed. `force` reads them whatever their mtimes say. True when anything changed.
  * `claimed`: the caller claims \Recent right after (SELECT); a first read of a big new/
- * moves its files to cur/ on the way (moves.ts), and their UIDs are pushed there.
+ * moves its files to cur/ on the way (moves.ts), and their UIDs are pushed there. Then
+ * `answer` is called as soon as the messages are in place, as moved, while the worker
+ * still moves the files (90,000 renames were most of a first SELECT's time): the caller
+ * may reply, and readers find a file not moved yet under its name in new/ (st.moving).
+ * The check itself returns once the moves are over.
  */
 export async function checkDirs(
   st: FolderState,
   force: boolean,
   claimed?: number[],
+  answer?: () => void,
 ): Promise<boolean> {
   const plan = await st.dirs.scanPlan(force, (sub) => st.table.filesIn(sub));
-  return plan ? await scanDirs(st, plan, claimed) : false;
+  return plan ? await scanDirs(st, plan, claimed, answer) : false;
 }
 
 /**
- * Waits for the worker's moves (moves.ts); entries of files that did not move go back to
- * new/ under their name (in memory and in the index) and the next check reads the
- * directories again. Returns the UIDs moved, in UID order.
+ * Answers (see checkDirs) and waits for the worker's moves (moves.ts); entries of files
+ * that did not move go back to new/ under their name (in memory and in the index) and
+ * the next check reads the directories again. The caller was told of every file as
+ * claimed: one that did not move (an error stopped the batch; a file gone is expunged by
+ * the next scan) may be \Recent again for a later session.
  */
 async function endMoves(
   st: FolderState,
   moves: NewMoves,
   added: readonly MessageEntry[],
-): Promise<number[]> {
-  const reply = await moves.reply;
-  if (reply?.error) log("store").warn(`moving new/ to cur/ in ${st.path}: ${reply.error}`);
-  const moved = new Set<string>();
-  let i = 0;
-  for (const base of moves.names.keys()) if (reply?.done[i++] === 1) moved.add(base);
-  const back: MessageEntry[] = [], uids: number[] = [];
-  for (const e of added) {
-    const target = moves.targets.get(e.base);
-    if (target === undefined) continue;
-    if (moved.has(e.base)) uids.push(e.uid);
-    else if (e.sub === "cur" && e.name === target) {
-      e.sub = "new";
-      e.name = moves.names.get(e.base)!;
-      back.push(e);
+  claimed: number[],
+  answer?: () => void,
+): Promise<void> {
+  for (const e of added) if (moves.targets.has(e.base)) claimed.push(e.uid);
+  st.moving.set(moves.names);
+  try {
+    answer?.();
+    await yieldToEventLoop(); // the answer goes out before the rows are written
+    st.index.runDeferred();
+    const reply = await moves.reply;
+    if (reply?.error) log("store").warn(`moving new/ to cur/ in ${st.path}: ${reply.error}`);
+    const moved = new Set<string>();
+    let i = 0;
+    for (const base of moves.names.keys()) if (reply?.done[i++] === 1) moved.add(base);
+    const back: MessageEntry[] = [];
+    for (const e of added) {
+      const target = moves.targets.get(e.base);
+      if (target === undefined || moved.has(e.base)) continue;
+      if (e.sub === "cur" && e.name === target) {
+        st.table.update(e, { sub: "new", name: moves.names.get(e.base)! });
+        back.push(e);
+      }
     }
+    if (back.length) {
+      st.dirs.invalidate();
+      st.index.tx((ix) => {
+        for (const e of back) ix.setFlags(e.uid, e.sub, storedName(e), e.flags, e.modseq);
+      });
+    }
+    await moves.finish();
+    st.index.tx((ix) => st.dirs.saveTo(ix));
+  } finally {
+    st.moving.clear();
   }
-  if (back.length) {
-    st.dirs.invalidate();
-    st.index.tx((ix) => {
-      for (const e of back) ix.setFlags(e.uid, e.sub, storedName(e), e.flags, e.modseq);
-    });
-  }
-  return uids;
 }
 
-async function readDir(folderPath: string, sub: Sub, into: Map<string, Found>): Promise<void> {
-  for await (const e of Deno.readDir(join(folderPath, sub))) {
+/**
+ * Reads a directory's message files into `into`. `blocking`: in one call (a first
+ * SELECT's read of cur/, which holds the event loop for its moves anyway: entry by entry
+ * it cost a thread hop each).
+ */
+async function readDir(
+  folderPath: string,
+  sub: Sub,
+  into: Map<string, Found>,
+  blocking = false,
+): Promise<void> {
+  const dir = join(folderPath, sub);
+  for await (const e of blocking ? Deno.readDirSync(dir) : Deno.readDir(dir)) {
     if (!e.isFile || e.name.startsWith(".") || /[\n\r]/.test(e.name)) continue;
     const base = baseOf(e.name);
     // The same message in new/ and cur/ (caught mid-move): cur/ wins.
@@ -86,7 +115,12 @@ async function readDir(folderPath: string, sub: Sub, into: Map<string, Found>): 
 }
 
 /** Reads directories and reconciles the messages (and the index) with what is there. */
-async function scanDirs(st: FolderState, plan: ScanPlan, claimed?: number[]): Promise<boolean> {
+async function scanDirs(
+  st: FolderState,
+  plan: ScanPlan,
+  claimed?: number[],
+  answer?: () => void,
+): Promise<boolean> {
   const { table, modseqs, index } = st;
   const marks = plan.marks;
   let subs = plan.subs;
@@ -107,7 +141,7 @@ async function scanDirs(st: FolderState, plan: ScanPlan, claimed?: number[]): Pr
   // a worker (moves.ts); its files are taken as they will be once moved.
   const moves = claimed && want.has("new") && table.count === 0 ? await moveNewOnWorker(st) : null;
   for (const sub of SUBS) {
-    if (want.has(sub) && !(sub === "new" && moves)) await readDir(st.path, sub, onDisk);
+    if (want.has(sub) && !(sub === "new" && moves)) await readDir(st.path, sub, onDisk, !!moves);
   }
   for (const [base, name] of moves?.targets ?? []) {
     if (!onDisk.has(base)) onDisk.set(base, { sub: "cur", name }); // cur/ wins (readDir)
@@ -138,8 +172,10 @@ async function scanDirs(st: FolderState, plan: ScanPlan, claimed?: number[]): Pr
   }
   if (gone.length) table.rebuildUids();
   for (const sub of want) st.dirs.settle(sub, marks[sub]);
-  // Written while the moves run (rows as the files will be; endMoves corrects the rest).
-  index.tx((ix) => {
+  // Rows as the files will be (endMoves corrects the rest); while files move, written
+  // after the answer (100,000 rows are a third of the loop's work): the index runs them
+  // before anything else reads or writes it.
+  const write = (ix: FolderIndex) => {
     for (const e of gone) ix.remove(e.uid, e.base, modseq);
     for (const r of renamed) {
       ix.setFlags(r.e.uid, r.e.sub, storedName(r.e), r.e.flags, r.e.modseq);
@@ -147,17 +183,14 @@ async function scanDirs(st: FolderState, plan: ScanPlan, claimed?: number[]): Pr
     for (const e of added) ix.put(rowOf(e));
     st.dirs.saveTo(ix);
     ix.setMeta({ highestmodseq: modseqs.highest });
-  });
-  if (moves) {
-    // One by one: a spread of 100,000+ UIDs as arguments overflows the stack.
-    for (const uid of await endMoves(st, moves, added)) claimed!.push(uid);
-    await moves.finish();
-    index.tx((ix) => st.dirs.saveTo(ix));
-  }
+  };
+  if (moves) index.defer(write);
+  else index.tx(write);
   for (const e of added) insertEntry(st, e);
   if ([...added, ...renamed.map((r) => r.e)].some((e) => st.keywords.hasUnknown(e.flags))) {
     await st.keywords.load();
   }
+  if (moves) await endMoves(st, moves, added, claimed!, answer);
   return restarted || gone.length > 0 || renamed.length > 0 || added.length > 0;
 }
 
@@ -238,5 +271,9 @@ async function newEntries(
     }
     e.size = 0; // gone again: the next scan removes it
   });
-  return added.sort((a, b) => a.uid - b.uid);
+  // Usually in UID order already (new UIDs follow the names' order): then not sorted.
+  for (let i = 1; i < added.length; i++) {
+    if (added[i - 1].uid > added[i].uid) return added.sort((a, b) => a.uid - b.uid);
+  }
+  return added;
 }

@@ -6,11 +6,12 @@
  */
 import { DirMarks } from "./dirs.ts";
 import type { DirMark, IndexMeta } from "./index_db.ts";
-import { decodeSummary, encodeSummary } from "./summary.ts";
+import { decodeSummary, encodeSummary, newSummaryGen } from "./summary.ts";
 import { IndexLink } from "./index_link.ts";
 import { KeywordTable } from "./keywords.ts";
 import { type MessageEntry, MessageTable, readEntries } from "./messages.ts";
 import { ModSeqs } from "./modseq.ts";
+import { MovesInFlight } from "./moves.ts";
 import { FolderUids } from "./uids.ts";
 import { UidListCache } from "./uidlist.ts";
 
@@ -22,6 +23,7 @@ export interface FolderState {
   readonly modseqs: ModSeqs;
   readonly index: IndexLink;
   readonly keywords: KeywordTable;
+  readonly moving: MovesInFlight;
 }
 
 export function newFolderState(path: string): FolderState {
@@ -35,6 +37,7 @@ export function newFolderState(path: string): FolderState {
     modseqs: new ModSeqs(uids, index),
     index,
     keywords: new KeywordTable(path),
+    moving: new MovesInFlight(),
   };
 }
 
@@ -48,7 +51,7 @@ export function newFolderState(path: string): FolderState {
 export async function loadFolderState(st: FolderState, withIndex: boolean): Promise<void> {
   await st.keywords.load();
   const opened = withIndex ? st.index.open() : { meta: null, summary: null };
-  if (opened.meta && opened.summary && await startFromSummary(st, opened.meta, opened.summary)) {
+  if (opened.meta && opened.summary && startFromSummary(st, opened.meta, opened.summary)) {
     return;
   }
   const list = (await st.uids.sync()) ?? await st.uids.create();
@@ -66,14 +69,14 @@ export async function loadFolderState(st: FolderState, withIndex: boolean): Prom
 const sameMark = (a: DirMark, b: DirMark) => a.mtime === b.mtime && a.checkedAt === b.checkedAt;
 
 /** The summary start, when everything the summary was written against is unchanged. */
-async function startFromSummary(st: FolderState, meta: IndexMeta, bytes: Uint8Array) {
+function startFromSummary(st: FolderState, meta: IndexMeta, bytes: Uint8Array): boolean {
   const s = decodeSummary(bytes);
   if (
-    !s || !meta.clean || s.uidValidity !== meta.uidValidity ||
+    !s || !meta.clean || s.gen !== meta.summaryGen || s.uidValidity !== meta.uidValidity ||
     s.highestModseq !== meta.highestModseq || !sameMark(s.newDir, meta.newDir) ||
     !sameMark(s.curDir, meta.curDir)
   ) return false;
-  const file = await st.uids.fileNow();
+  const file = st.uids.fileNow();
   if (!file || file.ino !== s.list.ino || file.size !== s.list.size) return false;
   if (file.mtime !== s.list.mtime) return false;
   st.uids.loadSummary(s, file);
@@ -89,12 +92,14 @@ async function startFromSummary(st: FolderState, meta: IndexMeta, bytes: Uint8Ar
 }
 
 /** The summary written at a clean close (summary.ts), or null when it cannot be trusted. */
-export function summaryOf(st: FolderState): Uint8Array | null {
+export function summaryOf(st: FolderState): { bytes: Uint8Array; gen: number } | null {
   const list = st.uids.listIdentity();
   const flags = st.table.flagColumn();
   if (!list || !flags) return null;
   const { uids, count } = st.table.snapshot();
-  return encodeSummary({
+  const gen = newSummaryGen();
+  const bytes = encodeSummary({
+    gen,
     uidValidity: st.uids.validity,
     uidNext: st.uids.next,
     modseqCeiling: st.uids.modseqCeiling,
@@ -111,6 +116,7 @@ export function summaryOf(st: FolderState): Uint8Array | null {
     inNew: st.table.recentUids(),
     flags,
   });
+  return { bytes, gen };
 }
 
 /** Forgets every message, and what the directories held (a new load or UIDVALIDITY). */

@@ -6,11 +6,12 @@
  * difference between a few milliseconds and a few hundred.
  *
  * Trusted only when everything it was written against is unchanged: the index meta
- * (UIDVALIDITY, HIGHESTMODSEQ, the directory marks, the clean mark) and the UID list's
- * file identity (inode, size, mtime). It is taken out of the index when read, so a
- * process that changes the folder without writing a new one (an older version, a crash)
- * can never leave a stale one behind. A summary that does not decode is ignored: the
- * folder loads the slow way.
+ * (UIDVALIDITY, HIGHESTMODSEQ, the directory marks, the clean mark, and the summary's
+ * generation, which the first write to the index after it sets to 0 in the same commit:
+ * index_db.ts tx) and the UID list's file identity (inode, size, mtime). So a process
+ * that changes the folder without writing a new one (a crash) never leaves a stale one
+ * behind; an older version that knows no generation takes the summary out as it reads
+ * it. A summary that does not decode is ignored: the folder loads the slow way.
  *
  * It carries each message's flag letters too (as an index into the distinct letter sets),
  * so a flag search after a restart (SEARCH UNSEEN) reads no row either.
@@ -28,6 +29,8 @@ export interface ListIdentity {
 }
 
 export interface FolderSummary {
+  /** Which summary this is: the index meta names the one still valid (summary_gen). */
+  gen: number;
   uidValidity: number;
   uidNext: number;
   modseqCeiling: number;
@@ -40,7 +43,7 @@ export interface FolderSummary {
   bytes: number;
   /** UID of the first message without \Seen (0: none). */
   firstUnseen: number;
-  /** The UIDs in order: `uids[0 .. count)` (the rest is room to grow). */
+  /** The UIDs in order: `uids[0 .. count)` (decoded: a view on the summary's bytes). */
   uids: Uint32Array<ArrayBuffer>;
   count: number;
   /** UIDs of the messages in new/. */
@@ -62,6 +65,7 @@ const MAGIC = 0x32534658; // "XFS2"
 
 export function encodeSummary(s: FolderSummary): Uint8Array {
   const json = new TextEncoder().encode(JSON.stringify({
+    gen: s.gen,
     uidValidity: s.uidValidity,
     uidNext: s.uidNext,
     modseqCeiling: s.modseqCeiling,
@@ -96,20 +100,43 @@ export function encodeSummary(s: FolderSummary): Uint8Array {
   return out;
 }
 
+/** A new summary generation (positive, 0 means none). */
+export function newSummaryGen(): number {
+  return 1 + (crypto.getRandomValues(new Uint32Array(1))[0] & 0x7fffffff);
+}
+
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 /**
- * `count` little-endian u32 from `bytes` at `offset` into `into`: one copy of the bytes
- * (decoding 100,000 UIDs one getUint32 at a time cost a restart's SELECT tens of ms).
+ * `count` little-endian u32 from `bytes` at `offset`: a view on the bytes where they are
+ * aligned, else one copy (decoding 100,000 UIDs one getUint32 at a time cost a restart's
+ * SELECT tens of ms; a copy of 400 KB a tenth of a millisecond).
  */
-function readUint32s(bytes: Uint8Array, offset: number, into: Uint32Array, count: number) {
+function uint32s(bytes: Uint8Array, offset: number, count: number): Uint32Array<ArrayBuffer> {
+  const at = bytes.byteOffset + offset;
+  if (LITTLE_ENDIAN && at % 4 === 0) return new Uint32Array(bytes.buffer as ArrayBuffer, at, count);
+  const into = new Uint32Array(count);
   const raw = bytes.subarray(offset, offset + 4 * count);
-  if (LITTLE_ENDIAN) {
-    new Uint8Array(into.buffer, into.byteOffset, 4 * count).set(raw);
-    return;
+  if (LITTLE_ENDIAN) new Uint8Array(into.buffer).set(raw);
+  else {
+    const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+    for (let i = 0; i < count; i++) into[i] = dv.getUint32(4 * i, true);
   }
-  const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-  for (let i = 0; i < count; i++) into[i] = dv.getUint32(4 * i, true);
+  return into;
+}
+
+/** `count` little-endian u16 from `bytes` at `offset`, as uint32s() does. */
+function uint16s(bytes: Uint8Array, offset: number, count: number): Uint16Array {
+  const at = bytes.byteOffset + offset;
+  if (LITTLE_ENDIAN && at % 2 === 0) return new Uint16Array(bytes.buffer as ArrayBuffer, at, count);
+  const into = new Uint16Array(count);
+  const raw = bytes.subarray(offset, offset + 2 * count);
+  if (LITTLE_ENDIAN) new Uint8Array(into.buffer).set(raw);
+  else {
+    const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+    for (let i = 0; i < count; i++) into[i] = dv.getUint16(2 * i, true);
+  }
+  return into;
 }
 
 export function decodeSummary(bytes: Uint8Array): FolderSummary | null {
@@ -123,20 +150,12 @@ export function decodeSummary(bytes: Uint8Array): FolderSummary | null {
     const flagsAt = head + 4 * (count + inNewCount);
     if (bytes.length !== flagsAt + 2 * count) return null;
     const j = JSON.parse(new TextDecoder().decode(bytes.subarray(16, 16 + jsonLength)));
-    const uids = new Uint32Array(Math.max(64, Math.ceil(count * 1.25)));
-    readUint32s(bytes, head, uids, count);
-    const inNew = new Uint32Array(inNewCount);
-    readUint32s(bytes, head + 4 * count, inNew, inNewCount);
+    const uids = uint32s(bytes, head, count);
+    const inNew = uint32s(bytes, head + 4 * count, inNewCount);
     const sets = j.flagSets;
     if (!Array.isArray(sets) || !sets.every((f) => typeof f === "string")) return null;
-    const ids = new Uint16Array(count);
-    const raw = bytes.subarray(flagsAt, flagsAt + 2 * count);
-    if (LITTLE_ENDIAN) new Uint8Array(ids.buffer).set(raw);
-    else {
-      const v = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-      for (let i = 0; i < count; i++) ids[i] = v.getUint16(2 * i, true);
-    }
-    for (let i = 0; i < count; i++) if (ids[i] >= sets.length) return null;
+    const ids = uint16s(bytes, flagsAt, count);
+    if (!Number.isSafeInteger(j.gen) || j.gen <= 0) return null;
     const nums = [
       j.uidValidity,
       j.uidNext,

@@ -49,9 +49,9 @@ export class FolderUids {
   }
 
   /** The UID list file as it is now (stat), to check a summary against. */
-  async fileNow(): Promise<FileId | null> {
+  fileNow(): FileId | null {
     try {
-      const st = await Deno.stat(this.#list.path);
+      const st = Deno.statSync(this.#list.path); // a hot path: see fsutil existsSync
       return { ino: st.ino, size: st.size, mtime: st.mtime?.getTime() ?? 0 };
     } catch (e) {
       if (e instanceof Deno.errors.NotFound) return null;
