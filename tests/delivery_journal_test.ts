@@ -4,6 +4,7 @@ import {
   decodeRecords,
   DeliveryJournal,
   encodeRecord,
+  IDLE_DROP_MS,
   journalDir,
 } from "../src/store/delivery_journal.ts";
 import { replayJournal } from "../src/store/journal_recovery.ts";
@@ -213,4 +214,21 @@ Deno.test("records not yet retired survive a process that dies; the next start r
   } finally {
     await Deno.remove(base, { recursive: true });
   }
+});
+
+Deno.test("the segment being written is removed once none of its records has been live for a while", async () => {
+  await withStore(async (store, root, base, journal) => {
+    await Promise.all([1, 2, 3].map((n) => store.deliver([{ root }], msg(n))));
+    assertEquals((await names(journalDir(base))).length, 1);
+    // No close(): the idle timer (IDLE_DROP_MS) removes it; generous bound.
+    const until = Date.now() + IDLE_DROP_MS + 10_000;
+    while ((await names(journalDir(base))).length > 0 && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assertEquals(await names(journalDir(base)), []);
+    assertEquals(journal.live, 0);
+    // The next delivery starts a new segment.
+    await store.deliver([{ root }], msg(4));
+    assertEquals((await names(journalDir(base))).length, 1);
+  });
 });

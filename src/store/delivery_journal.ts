@@ -13,8 +13,8 @@
  * (journal_recovery.ts). The order of durability and what each crash leaves is in
  * docs/internals.md, "The durable delivery path".
  *
- * Files: `<seq>.journal` segments, appended to until SEGMENT_BYTES or until all their
- * records are retired, then removed once they are. Record layout
+ * Files: `<seq>.journal` segments, appended to until SEGMENT_BYTES or until none of
+ * their records has been live for IDLE_DROP_MS, then removed once all are retired. Record layout
  * (big-endian): magic u32, payload length u32, CRC-32 of the payload u32, payload =
  * header length u32, header (JSON, UTF-8), message bytes. A record cut short or with a
  * wrong CRC ends its segment (fdatasync flushes every earlier write of the file, so no
@@ -29,6 +29,9 @@ const PREFIX = 12;
 
 /** A segment is no longer appended to past this size (it goes once all its records are retired). */
 export const SEGMENT_BYTES = 1 << 20;
+
+/** How long the segment being written stays once none of its records is live. */
+export const IDLE_DROP_MS = 1000;
 
 /** The journal's directory under DirBase. */
 export function journalDir(dirBase: string): string {
@@ -170,6 +173,7 @@ export class DeliveryJournal {
   #segments = new Set<Segment>();
   #seq = 0;
   #closed = false;
+  #idleTimer: ReturnType<typeof setTimeout> | null = null;
 
   private constructor(dir: string, seq: number) {
     this.dir = dir;
@@ -229,10 +233,26 @@ export class DeliveryJournal {
   /** The record's message is durable where it belongs: its record is no longer needed. */
   retire(ticket: JournalTicket): void {
     const segment = ticket.segment;
-    // A segment goes as soon as nothing in it is live, so that a crash hours later
-    // replays nothing (a message expunged meanwhile would come back).
-    if (--segment.live === 0) segment.sealed = true;
+    if (--segment.live === 0 && !segment.sealed) this.#dropWhenIdle(segment);
     this.#dropIfDone(segment);
+  }
+
+  /**
+   * The segment being written goes once nothing in it has been live for IDLE_DROP_MS, so
+   * that a crash long after replays nothing (a message expunged meanwhile would come
+   * back). Not at once: under a steady trickle every delivery would pay a segment's
+   * create, removal and two directory syncs.
+   */
+  #dropWhenIdle(segment: Segment): void {
+    if (this.#idleTimer !== null) clearTimeout(this.#idleTimer);
+    const timer = setTimeout(() => {
+      this.#idleTimer = null;
+      if (segment.live > 0 || segment.sealed) return;
+      segment.sealed = true;
+      this.#dropIfDone(segment);
+    }, IDLE_DROP_MS);
+    Deno.unrefTimer(timer);
+    this.#idleTimer = timer;
   }
 
   /**
@@ -241,6 +261,8 @@ export class DeliveryJournal {
    */
   async close(): Promise<void> {
     this.#closed = true;
+    if (this.#idleTimer !== null) clearTimeout(this.#idleTimer);
+    this.#idleTimer = null;
     const all = [...this.#segments];
     for (const s of all) s.sealed = true;
     await Promise.all(all.map((s) => this.#dropIfDone(s)));
