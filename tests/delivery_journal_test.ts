@@ -138,7 +138,14 @@ Deno.test("replay: records whose files are missing are written, torn files rewri
       new Uint8Array([...rec("m4", 4, [root, other]), ...torn]),
     );
     const out = await replayJournal(dir);
-    assertEquals(out, { records: 4, restored: 3, rewritten: 1, tornSegments: 1, skipped: 0 });
+    assertEquals(out, {
+      records: 4,
+      restored: 3,
+      rewritten: 1,
+      tornSegments: 1,
+      skipped: 0,
+      skippedPaths: [],
+    });
     assertEquals(await names(join(root, "new")), ["m1", "m2", "m4"]);
     assertEquals(await names(join(root, "cur")), ["m3:2,S"]);
     assertEquals(await names(join(other, "new")), ["m4"]);
@@ -173,7 +180,7 @@ Deno.test("replay skips a target whose mailbox was deleted and still writes the 
       }, msg(9)),
     );
     const out = await replayJournal(dir);
-    assertEquals(out.skipped, 1);
+    assertEquals(out.skippedPaths, [join(gone, "new", "m")]);
     assertEquals(out.restored, 1);
     assertEquals(await names(join(root, "new")), ["m"]);
   } finally {

@@ -110,6 +110,9 @@ export async function startServer(
         `${replayed.tornSegments} torn segment end(s) ignored (never acknowledged)`,
     );
   }
+  for (const path of replayed.skippedPaths) {
+    logger.warn(`delivery journal: ${path} not restored, its folder no longer exists`);
+  }
   const journal = await DeliveryJournal.open(config.DirBase);
   // Messages stored through this server carry their SORT/SEARCH keys into the index.
   const store = new MailStore(config.DirBase, config.HashDirs, {

@@ -27,11 +27,20 @@ export interface ReplayOutcome {
   tornSegments: number;
   /** Targets whose folder no longer exists (deleted mailbox): nothing to restore into. */
   skipped: number;
+  /** Their paths (the start-up log names them: a DirBase moved since would show here). */
+  skippedPaths: string[];
 }
 
 /** Replays and removes every segment in `journalDir` (absent: nothing to do). */
 export async function replayJournal(journalDir: string): Promise<ReplayOutcome> {
-  const out: ReplayOutcome = { records: 0, restored: 0, rewritten: 0, tornSegments: 0, skipped: 0 };
+  const out: ReplayOutcome = {
+    records: 0,
+    restored: 0,
+    rewritten: 0,
+    tornSegments: 0,
+    skipped: 0,
+    skippedPaths: [],
+  };
   const segments: string[] = [];
   try {
     for await (const e of Deno.readDir(journalDir)) {
@@ -68,6 +77,7 @@ async function replayRecord(
     const folder = dirname(newDir);
     if (!(await exists(newDir))) {
       out.skipped++;
+      out.skippedPaths.push(dest);
       continue;
     }
     const found = (await exists(dest)) ? dest : await inCur(folder, basename(dest), curNames);
