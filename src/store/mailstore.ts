@@ -6,7 +6,9 @@
  * tmp/, fsync'd, hard-linked into each recipient's new/ (or cur/), and each target
  * directory is fsync'd. Directory syncs of concurrent deliveries are shared (group
  * commit, see fsutil.syncDir), so N sessions delivering at once do not cost N
- * serial syncs per directory.
+ * serial syncs per directory. With a delivery journal, a small message into folders
+ * not loaded is durable once its journal record is (one fdatasync shared by all
+ * deliveries of the moment), and the two fsyncs follow (journaled_delivery.ts).
  *
  * The folders loaded in this process are kept by open_folders.ts, usage counts for
  * quotas by mailbox_usage.ts; folders on disk are made and listed by maildir_tree.ts.
