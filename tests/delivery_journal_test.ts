@@ -6,6 +6,7 @@ import {
   encodeRecord,
   IDLE_DROP_MS,
   journalDir,
+  SEGMENT_BYTES,
 } from "../src/store/delivery_journal.ts";
 import { replayJournal } from "../src/store/journal_recovery.ts";
 import { MailStore } from "../src/store/mailstore.ts";
@@ -67,10 +68,16 @@ Deno.test("journal records round-trip; a record cut short or with a wrong CRC en
   assertEquals(bad.torn, true);
   assertEquals(bad.records.map((r) => r.header.src), ["/m/tmp/a"]);
 
-  // Zeros where the crash left the file longer than what was written (no magic).
+  // Zeros after the last record: the segment's zero-filled rest, a clean end.
   const zeros = decodeRecords(new Uint8Array([...a, ...new Uint8Array(64)]));
   assertEquals(zeros.records.length, 1);
-  assertEquals(zeros.torn, true);
+  assertEquals(zeros.torn, false);
+  // A record's start over the zeros, the rest not written: torn.
+  const started = decodeRecords(
+    new Uint8Array([...a, ...b.subarray(0, 20), ...new Uint8Array(64)]),
+  );
+  assertEquals(started.records.length, 1);
+  assertEquals(started.torn, true);
 });
 
 Deno.test("a journaled delivery is in new/ when it resolves, and its record goes once synced", async () => {
@@ -223,19 +230,28 @@ Deno.test("records not yet retired survive a process that dies; the next start r
   }
 });
 
-Deno.test("the segment being written is removed once none of its records has been live for a while", async () => {
+Deno.test("the segment being written is zeroed once none of its records has been live for a while", async () => {
   await withStore(async (store, root, base, journal) => {
     await Promise.all([1, 2, 3].map((n) => store.deliver([{ root }], msg(n))));
-    assertEquals((await names(journalDir(base))).length, 1);
-    // No close(): the idle timer (IDLE_DROP_MS) removes it; generous bound.
+    const [segment] = await names(journalDir(base));
+    const path = join(journalDir(base), segment);
+    assertEquals(decodeRecords(await Deno.readFile(path)).records.length, 3);
+    // No close(): the idle timer (IDLE_DROP_MS) zeroes the records; generous bound.
     const until = Date.now() + IDLE_DROP_MS + 10_000;
-    while ((await names(journalDir(base))).length > 0 && Date.now() < until) {
+    while (
+      decodeRecords(await Deno.readFile(path)).records.length > 0 && Date.now() < until
+    ) {
       await new Promise((r) => setTimeout(r, 100));
     }
-    assertEquals(await names(journalDir(base)), []);
+    const after = decodeRecords(await Deno.readFile(path));
+    assertEquals(after, { records: [], torn: false });
     assertEquals(journal.live, 0);
-    // The next delivery starts a new segment.
+    // The same segment is written again from its start.
     await store.deliver([{ root }], msg(4));
-    assertEquals((await names(journalDir(base))).length, 1);
+    assertEquals(await names(journalDir(base)), [segment]);
+    const again = decodeRecords(await Deno.readFile(path));
+    assertEquals(again.records.length, 1);
+    assertEquals(dec.decode(again.records[0].data), dec.decode(msg(4)));
+    assertEquals((await Deno.stat(path)).size, SEGMENT_BYTES);
   });
 });

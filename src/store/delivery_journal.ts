@@ -13,11 +13,14 @@
  * (journal_recovery.ts). The order of durability and what each crash leaves is in
  * docs/internals.md, "The durable delivery path".
  *
- * Files: `<seq>.journal` segments, appended to until SEGMENT_BYTES or until none of
- * their records has been live for IDLE_DROP_MS, then removed once all are retired. Record layout
- * (big-endian): magic u32, payload length u32, CRC-32 of the payload u32, payload =
- * header length u32, header (JSON, UTF-8), message bytes. A record cut short or with a
- * wrong CRC ends its segment (fdatasync flushes every earlier write of the file, so no
+ * Files: `<seq>.journal` segments, zero-filled to SEGMENT_BYTES when made (so a commit
+ * after the first writes data blocks only, no inode) and written until full; a full one
+ * is removed once all its records are retired; the one being written is zeroed again
+ * once none of its records has been live for IDLE_DROP_MS. Record layout (big-endian):
+ * magic u32, payload length u32, CRC-32 of the payload u32, payload = header length
+ * u32, header (JSON, UTF-8), message bytes. Zeros after the last record are the end; a
+ * record cut short or with a wrong CRC ends its segment as torn (fdatasync flushes every
+ * earlier write of the file, so no
  * acknowledged record can follow a torn one).
  */
 import { crc32 } from "node:zlib";
@@ -27,10 +30,10 @@ import { ensureDirDurable, syncDir } from "./fsutil.ts";
 export const RECORD_MAGIC = 0x58444a31; // "XDJ1"
 const PREFIX = 12;
 
-/** A segment is no longer appended to past this size (it goes once all its records are retired). */
+/** A segment's zero-filled size; it takes no record past it (and goes once all are retired). */
 export const SEGMENT_BYTES = 1 << 20;
 
-/** How long the segment being written stays once none of its records is live. */
+/** How long the segment being written keeps retired records before they are zeroed. */
 export const IDLE_DROP_MS = 1000;
 
 /** The journal's directory under DirBase. */
@@ -97,7 +100,8 @@ export function decodeRecords(bytes: Uint8Array): { records: JournalRecord[]; to
     records.push({ header, data: payload.subarray(4 + headLength) });
     at = end;
   }
-  return { records, torn: at < bytes.length };
+  // A segment is zero-filled ahead of its records: zeros after the last record are its end.
+  return { records, torn: !bytes.subarray(at).every((b) => b === 0) };
 }
 
 interface Waiters {
@@ -112,7 +116,8 @@ export class Segment {
   live = 0;
   /** No more appends: full, or a write or sync failed (what follows could be torn). */
   sealed = false;
-  #dirSynced = false;
+  /** Its name and its zero-filled length are durable: a commit is then one fdatasync. */
+  #settled = false;
   #running: Promise<void> | null = null;
   #next: Waiters | null = null;
 
@@ -136,12 +141,16 @@ export class Segment {
   }
 
   async #syncNow(): Promise<void> {
-    // The segment's own name must be durable before its first record counts.
-    const dir = this.#dirSynced ? null : syncDir(this.dir).then(() => {
-      this.#dirSynced = true;
-    });
     try {
-      await Promise.all([this.file.syncData(), dir]);
+      if (this.#settled) {
+        // Records overwrite zeros within the file's length: fdatasync writes only their
+        // blocks (no inode), about half the latency of an append's here.
+        await this.file.syncData();
+      } else {
+        // The first commit makes the segment's name and length durable with its records.
+        await Promise.all([this.file.sync(), syncDir(this.dir)]);
+        this.#settled = true;
+      }
     } catch (e) {
       // After a failed fdatasync the file's state is unknown: nothing more goes into it.
       this.sealed = true;
@@ -165,6 +174,24 @@ export class Segment {
   async idle(): Promise<void> {
     while (this.#running) await this.#running.catch(() => {});
   }
+
+  /**
+   * Zeroes the records written (all retired) and makes that durable, so the segment can
+   * be written again from its start and a crash replays nothing that is done.
+   */
+  async recycle(): Promise<void> {
+    await this.idle();
+    this.file.seekSync(0, Deno.SeekMode.Start);
+    writeAllSync(this.file, new Uint8Array(this.bytes));
+    this.file.seekSync(0, Deno.SeekMode.Start);
+    await this.file.syncData();
+    this.bytes = 0;
+  }
+}
+
+function writeAllSync(file: Deno.FsFile, bytes: Uint8Array): void {
+  let off = 0;
+  while (off < bytes.length) off += file.writeSync(bytes.subarray(off));
 }
 
 export class DeliveryJournal {
@@ -174,6 +201,7 @@ export class DeliveryJournal {
   #seq = 0;
   #closed = false;
   #idleTimer: ReturnType<typeof setTimeout> | null = null;
+  #recycling: Promise<void> | null = null;
 
   private constructor(dir: string, seq: number) {
     this.dir = dir;
@@ -217,8 +245,7 @@ export class DeliveryJournal {
     const record = encodeRecord(header, data);
     const segment = this.#writable();
     try {
-      let off = 0;
-      while (off < record.length) off += segment.file.writeSync(record.subarray(off));
+      writeAllSync(segment.file, record);
     } catch (e) {
       segment.sealed = true;
       this.#dropIfDone(segment);
@@ -238,21 +265,35 @@ export class DeliveryJournal {
   }
 
   /**
-   * The segment being written goes once nothing in it has been live for IDLE_DROP_MS, so
-   * that a crash long after replays nothing (a message expunged meanwhile would come
-   * back). Not at once: under a steady trickle every delivery would pay a segment's
-   * create, removal and two directory syncs.
+   * The segment being written is emptied (its records zeroed, synced) once nothing in it
+   * has been live for IDLE_DROP_MS, so that a crash long after replays nothing (a message
+   * expunged meanwhile would come back). Not at once: under a steady trickle every
+   * delivery would pay that write and sync.
    */
   #dropWhenIdle(segment: Segment): void {
     if (this.#idleTimer !== null) clearTimeout(this.#idleTimer);
     const timer = setTimeout(() => {
       this.#idleTimer = null;
       if (segment.live > 0 || segment.sealed) return;
-      segment.sealed = true;
-      this.#dropIfDone(segment);
+      this.#recycling = this.#recycle(segment).finally(() => this.#recycling = null);
     }, IDLE_DROP_MS);
     Deno.unrefTimer(timer);
     this.#idleTimer = timer;
+  }
+
+  async #recycle(segment: Segment): Promise<void> {
+    // No appends while it is zeroed; one arriving meanwhile starts another segment.
+    segment.sealed = true;
+    if (this.#current === segment) this.#current = null;
+    try {
+      await segment.recycle();
+      if (this.#current === null && !this.#closed) {
+        segment.sealed = false;
+        this.#current = segment;
+        return;
+      }
+    } catch { /* removed below instead */ }
+    await this.#dropIfDone(segment);
   }
 
   /**
@@ -263,6 +304,7 @@ export class DeliveryJournal {
     this.#closed = true;
     if (this.#idleTimer !== null) clearTimeout(this.#idleTimer);
     this.#idleTimer = null;
+    await this.#recycling;
     const all = [...this.#segments];
     for (const s of all) s.sealed = true;
     await Promise.all(all.map((s) => this.#dropIfDone(s)));
@@ -277,7 +319,17 @@ export class DeliveryJournal {
   #writable(): Segment {
     if (this.#current && !this.#current.sealed) return this.#current;
     const path = join(this.dir, `${String(++this.#seq).padStart(10, "0")}.journal`);
-    const file = Deno.openSync(path, { write: true, append: true, createNew: true, mode: 0o600 });
+    const file = Deno.openSync(path, { write: true, createNew: true, mode: 0o600 });
+    try {
+      // Zero-filled ahead (page cache; made durable by its first commit's fsync), so that
+      // later commits change no file size.
+      writeAllSync(file, new Uint8Array(SEGMENT_BYTES));
+      file.seekSync(0, Deno.SeekMode.Start);
+    } catch (e) {
+      file.close();
+      Deno.removeSync(path);
+      throw e;
+    }
     const segment = new Segment(path, file, this.dir);
     this.#segments.add(segment);
     this.#current = segment;
