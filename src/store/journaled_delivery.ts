@@ -8,8 +8,8 @@
  *      (the next start replays the record);
  *   3. the file is linked into every target's new/ but the last, renamed into that one
  *      (synchronous name changes), and the caller answers (SMTP: 250);
- *   4. in the background: fsync of the file, then of every target new/ (shared with
- *      other deliveries, fsutil.syncDir); then the record is retired.
+ *   4. in the background: fsync of the file and of every target new/ (shared with other
+ *      deliveries, fsutil.syncDir), in parallel; once both are done the record is retired.
  *
  * The names appear in new/ only after step 2, so no crash can leave a message in a
  * mailbox whose bytes are not durable somewhere: a file torn by a crash after step 3 is
@@ -68,12 +68,13 @@ export async function deliverJournaled(
     throw e;
   }
   const background = (async () => {
+    // In parallel: the record covers both until both are done, so their order is free.
+    const dirs = [...new Set(dests.map((d) => dirname(d)))];
     try {
-      await file.sync();
+      await Promise.all([file.sync(), ...dirs.map((d) => syncDir(d))]);
     } finally {
       file.close();
     }
-    await Promise.all([...new Set(dests.map((d) => dirname(d)))].map((d) => syncDir(d)));
     if (!srcGone) removeSrc();
     journal.retire(ticket);
   })();
