@@ -40,6 +40,8 @@ import type { OutboundMessage } from "../queue/types.ts";
 import { MailStore } from "../store/mailstore.ts";
 import { FullTextIndex } from "../store/fts/fts.ts";
 import { IncomingFiles } from "../store/incoming.ts";
+import { DeliveryJournal, journalDir } from "../store/delivery_journal.ts";
+import { replayJournal } from "../store/journal_recovery.ts";
 import { messageKeys } from "../imap/store_keys.ts";
 import { adminService } from "../admin/service.ts";
 import { imapServices } from "../imap/service.ts";
@@ -98,13 +100,27 @@ export async function startServer(
   const adminPassword = new AdminPassword(config.DirBase);
   const generated = await adminPassword.init(Deno.env.get("EXTREMAIL_ADMIN_PASSWORD"));
   if (generated) logAlways("server", `admin password (generated, shown once): ${generated}`);
+  // Small deliveries acknowledged by the process before us whose files may not have been
+  // synced yet are completed from the delivery journal, before anything reads a mailbox.
+  const replayed = await replayJournal(journalDir(config.DirBase));
+  if (replayed.records > 0 || replayed.tornSegments > 0) {
+    logger.info(
+      `delivery journal replayed: ${replayed.records} record(s), ${replayed.restored} file(s) ` +
+        `restored, ${replayed.rewritten} rewritten, ${replayed.skipped} in deleted mailboxes, ` +
+        `${replayed.tornSegments} torn segment end(s) ignored (never acknowledged)`,
+    );
+  }
+  for (const path of replayed.skippedPaths) {
+    logger.warn(`delivery journal: ${path} not restored, its folder no longer exists`);
+  }
+  const journal = await DeliveryJournal.open(config.DirBase);
   // Messages stored through this server carry their SORT/SEARCH keys into the index.
   const store = new MailStore(config.DirBase, config.HashDirs, {
     messageKeys,
     // The same function for the keys spool's worker (src/store/keys_spool.ts).
     messageKeysModule: new URL("../imap/store_keys.ts", import.meta.url).href,
     fullText: new FullTextIndex(),
-  });
+  }, journal);
   // Files of messages in transfer; those of a process that died are removed at start.
   const incoming = new IncomingFiles(config.DirBase);
   const stale = await incoming.clean();

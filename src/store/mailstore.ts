@@ -6,7 +6,9 @@
  * tmp/, fsync'd, hard-linked into each recipient's new/ (or cur/), and each target
  * directory is fsync'd. Directory syncs of concurrent deliveries are shared (group
  * commit, see fsutil.syncDir), so N sessions delivering at once do not cost N
- * serial syncs per directory.
+ * serial syncs per directory. With a delivery journal, a small message into folders
+ * not loaded is durable once its journal record is (one fdatasync shared by all
+ * deliveries of the moment), and the two fsyncs follow (journaled_delivery.ts).
  *
  * The folders loaded in this process are kept by open_folders.ts, usage counts for
  * quotas by mailbox_usage.ts; folders on disk are made and listed by maildir_tree.ts.
@@ -15,7 +17,17 @@ import { createHash } from "node:crypto";
 import { join, relative, resolve } from "node:path";
 import type { UserRecord } from "../directory/records.ts";
 import type { MessageContent } from "./content.ts";
-import { exists, linkOrCopy, renameOrCopy, syncDir, writeNewFileDurable } from "./fsutil.ts";
+import {
+  exists,
+  linkOrCopy,
+  renameOrCopy,
+  SYNC_WRITE_LIMIT,
+  syncDir,
+  writeNewFileDurable,
+} from "./fsutil.ts";
+import type { DeliveryJournal } from "./delivery_journal.ts";
+import { deliverJournaled } from "./journaled_delivery.ts";
+import { log } from "../log.ts";
 import type { Folder } from "./folder/folder.ts";
 import type { AddItem } from "./folder/add.ts";
 import { MailboxEvents } from "./mailbox_events.ts";
@@ -60,6 +72,9 @@ export interface StoredMessage {
 
 type Listener = () => void;
 
+/** Journaled deliveries whose background syncs may run at once before one waits for its own. */
+const BACKGROUND_LIMIT = 1024;
+
 /** userRoot() results kept; past this many the memory starts over (a cache, not state). */
 const MAX_REMEMBERED_ROOTS = 50_000;
 
@@ -75,11 +90,21 @@ export class MailStore {
   readonly #keysSpool: KeysSpool;
   /** userRoot() by user name, domain and DIR. */
   readonly #roots = new Map<string, string>();
+  /** Small deliveries go through it when given (journaled_delivery.ts), else fsync twice. */
+  readonly #journal: DeliveryJournal | null;
+  /** Background syncs of journaled deliveries (awaited by close()). */
+  readonly #syncing = new Set<Promise<void>>();
 
-  constructor(dirBase: string, hashDirs: number, hooks: StoreHooks = {}) {
+  constructor(
+    dirBase: string,
+    hashDirs: number,
+    hooks: StoreHooks = {},
+    journal: DeliveryJournal | null = null,
+  ) {
     this.dirBase = resolve(dirBase);
     this.hashDirs = hashDirs;
     this.#hooks = hooks;
+    this.#journal = journal;
     this.#keysSpool = new KeysSpool((path) => this.#folders.loaded(path), hooks);
   }
 
@@ -185,6 +210,9 @@ export class MailStore {
 
   /** Writes every open folder's index and closes it (daemon shutdown). */
   async close(): Promise<void> {
+    // Journaled deliveries finish their syncs, so their records are retired and removed.
+    while (this.#syncing.size > 0) await Promise.all([...this.#syncing]);
+    await this.#journal?.close();
     // The spool hands keys to loaded folders at once, then its worker writes the rest.
     await Promise.all([
       this.#keysSpool.close(),
@@ -274,6 +302,21 @@ export class MailStore {
     const keys = () => keysNow === undefined ? (keysNow = this.contentKeys(data)) : keysNow;
     // The internal date is set before the fsync, so that the fsync makes it durable too.
     const when = opts.internalDate !== undefined ? new Date(opts.internalDate) : null;
+    const sub = opts.flags !== undefined ? "cur" : "new";
+    const name = opts.flags !== undefined ? fileNameFor(base, opts.flags) : base;
+    // Distinct destination folders; the last one gets the tmp file by rename, the
+    // others by hard link, so a single-recipient delivery costs one rename.
+    const dests: { root: string; folderPath: string }[] = [];
+    for (const t of targets) {
+      const folderPath = this.folderPath(t.root, t.folder ?? "INBOX");
+      if (!dests.some((d) => d.folderPath === folderPath)) dests.push({ root: t.root, folderPath });
+    }
+    if (
+      this.#journal && data instanceof Uint8Array && data.length <= SYNC_WRITE_LIMIT &&
+      when === null && sub === "new" && !dests.some((d) => this.#isLoaded(d.folderPath))
+    ) {
+      return await this.#deliverJournaled(this.#journal, targets[0].root, base, dests, data, keys);
+    }
     let src: string;
     if (linkable) {
       // The spool file is the message: its one fsync, then links (the spool removes it).
@@ -297,15 +340,6 @@ export class MailStore {
         throw e;
       }
       file.close();
-    }
-    const sub = opts.flags !== undefined ? "cur" : "new";
-    const name = opts.flags !== undefined ? fileNameFor(base, opts.flags) : base;
-    // Distinct destination folders; the last one gets the tmp file by rename, the
-    // others by hard link, so a single-recipient delivery costs one rename.
-    const dests: { root: string; folderPath: string }[] = [];
-    for (const t of targets) {
-      const folderPath = this.folderPath(t.root, t.folder ?? "INBOX");
-      if (!dests.some((d) => d.folderPath === folderPath)) dests.push({ root: t.root, folderPath });
     }
     const stored: StoredMessage[] = [];
     // A spool file is never consumed: every destination gets a link.
@@ -343,6 +377,44 @@ export class MailStore {
       // Left over after a copy to another file system or a failure.
       if (!srcGone) await Deno.remove(src).catch(() => {});
     }
+    for (const s of stored) this.notify(s.folderPath);
+    return stored;
+  }
+
+  #isLoaded(folderPath: string): boolean {
+    const folder = this.#folders.loaded(folderPath);
+    return folder !== undefined && folder !== null && !folder.closed;
+  }
+
+  /**
+   * deliver() of a small message into folders not loaded here: durable through the
+   * delivery journal, one shared sync before it resolves (journaled_delivery.ts). The
+   * file's and directories' fsyncs follow in the background; past BACKGROUND_LIMIT
+   * deliveries still syncing, a delivery waits for its own (the backlog stays bounded).
+   */
+  async #deliverJournaled(
+    journal: DeliveryJournal,
+    root: string,
+    base: string,
+    dests: { root: string; folderPath: string }[],
+    data: Uint8Array,
+    keys: () => string | null,
+  ): Promise<StoredMessage[]> {
+    const src = join(root, "tmp", base);
+    const paths = dests.map((d) => join(d.folderPath, "new", base));
+    const { background } = await deliverJournaled(journal, src, paths, data);
+    const tracked = background.catch((e) => {
+      // The record stays in the journal: the next start replays it (nothing is lost).
+      log("store").error(`background sync of ${paths.join(", ")} failed: ${e}`);
+    }).finally(() => this.#syncing.delete(tracked));
+    this.#syncing.add(tracked);
+    const stored: StoredMessage[] = [];
+    for (const d of dests) {
+      stored.push({ folderPath: d.folderPath, base });
+      this.#spoolKeys(d.folderPath, base, data, keys);
+      this.#usage.adjust(d.root, data.length);
+    }
+    if (this.#syncing.size > BACKGROUND_LIMIT) await tracked;
     for (const s of stored) this.notify(s.folderPath);
     return stored;
   }

@@ -1,0 +1,82 @@
+/**
+ * A small delivery made durable through the delivery journal (delivery_journal.ts): one
+ * sync before the caller is answered, and that one shared with every delivery in flight.
+ *
+ *   1. the file is created in tmp/ and written (synchronous, page cache);
+ *   2. a journal record with the same bytes and the final names is appended and the
+ *      journal's group-commit fdatasync awaited: from here the message survives a crash
+ *      (the next start replays the record);
+ *   3. the file is linked into every target's new/ but the last, renamed into that one
+ *      (synchronous name changes), and the caller answers (SMTP: 250);
+ *   4. in the background: fsync of the file and of every target new/ (shared with other
+ *      deliveries, fsutil.syncDir), in parallel; once both are done the record is retired.
+ *
+ * The names appear in new/ only after step 2, so no crash can leave a message in a
+ * mailbox whose bytes are not durable somewhere: a file torn by a crash after step 3 is
+ * found and rewritten from its record at the next start (journal_recovery.ts).
+ */
+import { dirname } from "node:path";
+import type { DeliveryJournal } from "./delivery_journal.ts";
+import { linkOrCopy, renameOrCopy, syncDir } from "./fsutil.ts";
+
+/** What the caller waits for (placed, durable through the journal) and what follows. */
+export interface JournaledDelivery {
+  /** fsyncs of the file and its directories, then the record's retirement. */
+  background: Promise<void>;
+}
+
+/**
+ * Stores `data` at `src` (tmp/) and then at each of `dests` (paths in new/ directories),
+ * resolving once the journal record is durable and the names are in place.
+ */
+export async function deliverJournaled(
+  journal: DeliveryJournal,
+  src: string,
+  dests: readonly string[],
+  data: Uint8Array,
+): Promise<JournaledDelivery> {
+  const file = Deno.openSync(src, { write: true, createNew: true, mode: 0o600 });
+  const removeSrc = () => {
+    try {
+      Deno.removeSync(src);
+    } catch { /* gone already, or the error that brought us here is the one to report */ }
+  };
+  let ticket;
+  try {
+    let off = 0;
+    while (off < data.length) off += file.writeSync(data.subarray(off));
+    ticket = journal.append({ src, dests: [...dests] }, data);
+  } catch (e) {
+    file.close();
+    removeSrc();
+    throw e;
+  }
+  let srcGone = false;
+  try {
+    await ticket.committed;
+    for (let i = 0; i < dests.length; i++) {
+      // Another file system: a copy, fsync'd by linkOrCopy; the source stays for below.
+      if (i < dests.length - 1) await linkOrCopy(src, dests[i]);
+      else srcGone = await renameOrCopy(src, dests[i]);
+    }
+  } catch (e) {
+    // Not answered with success: the record goes (names placed so far stay, as a retry
+    // may then deliver twice, which RFC 5321 6.1 allows; it never loses).
+    file.close();
+    if (!srcGone) removeSrc();
+    journal.retire(ticket);
+    throw e;
+  }
+  const background = (async () => {
+    // In parallel: the record covers both until both are done, so their order is free.
+    const dirs = [...new Set(dests.map((d) => dirname(d)))];
+    try {
+      await Promise.all([file.sync(), ...dirs.map((d) => syncDir(d))]);
+    } finally {
+      file.close();
+    }
+    if (!srcGone) removeSrc();
+    journal.retire(ticket);
+  })();
+  return { background };
+}
