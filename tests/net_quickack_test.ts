@@ -30,9 +30,12 @@ testUnless(linux ? null : "TCP_QUICKACK is Linux only", {
     const server = await accepted;
     try {
       assert(quickAck(server), "TCP_QUICKACK could not be set (is fdForIpc gone from Deno?)");
+      // A leak of the duplicated descriptor would add 200; the runtime itself may open or
+      // close one meanwhile (79 vs 78 seen once in a full run), so the bound is loose.
       const before = openFds();
-      for (let i = 0; i < 50; i++) assert(quickAck(server));
-      assertEquals(openFds(), before, "each call closes the descriptor it duplicated");
+      for (let i = 0; i < 200; i++) assert(quickAck(server));
+      const grown = openFds() - before;
+      assert(grown < 10, `each call closes the descriptor it duplicated (${grown} more open)`);
     } finally {
       client.destroy();
       server.destroy();
