@@ -9,7 +9,7 @@ import net from "node:net";
 import { quickAck } from "../src/net/quickack.ts";
 import { seedUsers } from "./helpers/imap.ts";
 import { python, startTestServer } from "./helpers/server.ts";
-import { assert, assertEquals } from "./helpers/assert.ts";
+import { assert } from "./helpers/assert.ts";
 import { have, testUnless } from "./helpers/skip.ts";
 
 const linux = Deno.build.os === "linux";
