@@ -27,7 +27,7 @@ export interface RenderOptions {
   simple: boolean;
 }
 
-/** The response of a FETCH of FLAGS, UID and MODSEQ only. */
+/** The response of a FETCH of FLAGS, UID and MODSEQ only (opts.simple). */
 export function renderSimple(
   s: Session,
   seq: number,
@@ -36,21 +36,8 @@ export function renderSimple(
   items: FetchItem[],
   opts: RenderOptions,
 ): string {
-  let line = `* ${seq} FETCH (`;
-  let first = true;
-  if (opts.byUid && !opts.hasUid) {
-    line += `UID ${uid}`;
-    first = false;
-  }
-  for (const item of items) {
-    line += first ? "" : " ";
-    first = false;
-    if (item.kind === "UID") line += `UID ${uid}`;
-    else if (item.kind === "FLAGS") line += `FLAGS (${s.flagText(uid, e)})`;
-    else line += `MODSEQ (${e.modseq})`;
-  }
-  if (opts.modseq && !opts.hasModseq) line += `${first ? "" : " "}MODSEQ (${e.modseq})`;
-  return line + ")\r\n";
+  // These items never need the message's data, so renderCached() never gives null here.
+  return renderCached(s, seq, uid, e, null, items, opts) as string;
 }
 
 /** Items renderCached() may answer: text known without reading the message file. */
@@ -66,14 +53,15 @@ export const CACHED_KINDS: ReadonlySet<string> = new Set([
  * The response of a FETCH of CACHED_KINDS items only, as renderMessage() writes it, built
  * synchronously (no closures, no promise per item): the metadata FETCH 1:* of a mail
  * client opening a folder. Null when the message's ENVELOPE is not cached yet: then
- * renderMessage() reads it. Not for a FETCH that sets \Seen (no implicit items here).
+ * renderMessage() reads it (or when `d` is null and an item needs it: RFC822.SIZE,
+ * ENVELOPE). Not for a FETCH that sets \Seen (no implicit items here).
  */
 export function renderCached(
   s: Session,
   seq: number,
   uid: number,
   e: MessageEntry,
-  d: MessageData,
+  d: MessageData | null,
   items: FetchItem[],
   opts: RenderOptions,
 ): string | null {
@@ -97,10 +85,11 @@ export function renderCached(
         line += `MODSEQ (${e.modseq})`;
         break;
       case "RFC822.SIZE":
+        if (d === null) return null;
         line += `RFC822.SIZE ${d.size}`;
         break;
       default: {
-        const envelope = d.envelopeNow(s.utf8);
+        const envelope = d?.envelopeNow(s.utf8);
         if (envelope === undefined) return null;
         line += `ENVELOPE ${envelope}`;
       }
