@@ -16,8 +16,9 @@ import {
   type BulkSlots,
   type BulkTransfer,
   messageSlots,
+  pace,
+  readBulk,
 } from "../net/bulk_input.ts";
-import { nextTurn, turnSpent } from "../net/turns.ts";
 import { newQueueId } from "../queue/id.ts";
 import { parseBdat } from "./command.ts";
 import { type ContentProblems, DataReader } from "./data.ts";
@@ -114,13 +115,6 @@ async function feedData(
   }
 }
 
-/** Before a slice of message input: a message slot, then room in this turn of the loop. */
-async function pace(bulk: BulkTransfer): Promise<void> {
-  const slot = bulk.ready();
-  if (slot) await slot;
-  if (turnSpent()) await nextTurn();
-}
-
 /** RFC 3030 2: `BDAT <size> [LAST]`; the chunk is always read, even when refused. */
 export async function bdat(s: SmtpSession, arg: string): Promise<void> {
   const { size, last } = parseBdat(arg);
@@ -190,34 +184,12 @@ async function readChunk(
   n: number,
   into: { sink: MessageSink; lines: LineChecker } | null,
 ): Promise<boolean> {
-  return await asTransfer(messageSlots, conn, (bulk) => feedChunk(conn, bulk, n, into));
-}
-
-async function feedChunk(
-  conn: Connection,
-  bulk: BulkTransfer,
-  n: number,
-  into: { sink: MessageSink; lines: LineChecker } | null,
-): Promise<boolean> {
-  let remaining = n;
-  while (remaining > 0) {
-    if (conn.bufferedInput > 0) await pace(bulk);
-    const view = conn.peekInput();
-    if (view.length > 0) {
-      const k = Math.min(view.length, remaining, FEED_SLICE);
-      if (into) {
-        const piece = view.subarray(0, k);
-        into.lines.push(piece);
-        into.sink.append(piece);
-      }
-      conn.consumeInput(k);
-      remaining -= k;
-      if (into?.sink.wantsFlush) await into.sink.flush();
-      continue;
-    }
-    if (!(await bulk.waitForInput())) return false;
-  }
-  return true;
+  return await readBulk(conn, n, (piece) => {
+    if (!into) return;
+    into.lines.push(piece);
+    into.sink.append(piece);
+    if (into.sink.wantsFlush) return into.sink.flush();
+  });
 }
 
 function contentProblem(p: ContentProblems): SmtpReply | null {
