@@ -1,12 +1,17 @@
 /**
- * src/store/folder/moves.ts, the first SELECT's moves of new/ to cur/: a new/ that cannot
- * be listed once the directory marks' change began (DirMarks.begin) ends that change and
- * the worker, and fails the call, instead of leaving them open.
+ * src/store/folder/moves.ts, the first SELECT's moves of new/ to cur/ (answered before
+ * they end): a new/ that cannot be listed once the directory marks' change began
+ * (DirMarks.begin) ends that change and fails the call, instead of leaving it open. A
+ * file whose rename fails (not ENOENT) after the answer stays in new/ but is not \Recent
+ * for a later session (RFC 3501 §2.3.2), and does not keep the files after it in new/;
+ * the same on the worker and on the event loop (moveHere, where no worker can run).
  */
-import { equal, ok, rejects } from "node:assert/strict";
+import { deepStrictEqual, equal, ok, rejects } from "node:assert/strict";
 import { join } from "node:path";
-import { moveNewOnWorker } from "../src/store/folder/moves.ts";
+import { Folder } from "../src/store/folder/folder.ts";
+import { moveNewOnWorker, moveWorker } from "../src/store/folder/moves.ts";
 import type { FolderState } from "../src/store/folder/state.ts";
+import { fileNameFor } from "../src/store/maildir_names.ts";
 
 /** Enough files for new/ to pass the worker's directory size (moves.ts BIG_NEW_DIR). */
 const COUNT = 1600;
@@ -40,4 +45,49 @@ Deno.test("moves: new/ gone before it is listed: the marks' change ends, the cal
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+/**
+ * A first SELECT where the rename of the first file of new/ (directory order, so the
+ * worker's batch stops at once) fails: a directory stands at its name in cur/ (EISDIR).
+ */
+async function firstSelectWithABadFile(): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "extremail-moves-" });
+  try {
+    for (const sub of ["new", "cur", "tmp"]) await Deno.mkdir(join(dir, sub));
+    const data = new TextEncoder().encode("Subject: m\r\n\r\nbody\r\n");
+    for (let i = 0; i < COUNT; i++) {
+      Deno.writeFileSync(join(dir, "new", `${1700000000 + i}.M${i}P1.test,S=${data.length}`), data);
+    }
+    const bad = [...Deno.readDirSync(join(dir, "new"))][0].name;
+    const blocker = join(dir, "cur", fileNameFor(bad, ""));
+    await Deno.mkdir(blocker);
+    const f = new Folder(dir);
+    const claimed = await f.refreshAndClaim();
+    equal(claimed.length, COUNT, "every message is \\Recent for the first SELECT");
+    await f.settled();
+    deepStrictEqual([...Deno.readDirSync(join(dir, "new"))].map((e) => e.name), [bad]);
+    const stayed = [...f.messages.values()].find((m) => m.base === bad)!;
+    equal(stayed.sub, "new");
+    equal((await f.read(stayed)).length, data.length, "read where it stayed");
+    // Whatever blocked it is gone: the next claim moves it, but it was \Recent already.
+    await Deno.remove(blocker);
+    deepStrictEqual(await f.claimRecent(), [], "not \\Recent for a second session");
+    equal([...Deno.readDirSync(join(dir, "new"))].length, 0);
+    equal(f.recentCount, 0);
+    await f.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("moves: a rename that fails after the answer, on the worker", async () => {
+  ok(moveWorker.available);
+  await firstSelectWithABadFile();
+});
+
+Deno.test("moves: a rename that fails after the answer, on the event loop (no worker)", async () => {
+  moveWorker.fail("the test runs without it"); // as in a binary built without it
+  await firstSelectWithABadFile();
+  equal(moveWorker.start({ message: () => {}, error: () => {} }), null);
 });

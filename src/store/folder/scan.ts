@@ -10,7 +10,7 @@ import { log } from "../../log.ts";
 import { baseOf, parseFileName } from "../maildir_names.ts";
 import { mtimeOf, type ScanPlan, type Sub, SUBS } from "./dirs.ts";
 import { entryPath, type MessageEntry, newEntry, rowOf, storedName } from "./messages.ts";
-import { moveNewOnWorker, type NewMoves } from "./moves.ts";
+import { moveHere, moveNewOnWorker, type NewMoves } from "./moves.ts";
 import type { FolderIndex } from "./index_db.ts";
 import { assignUids, clearMessages, type FolderState, insertEntry, removeEntry } from "./state.ts";
 
@@ -50,8 +50,8 @@ export async function checkDirs(
  * Answers (see checkDirs) and waits for the worker's moves (moves.ts); entries of files
  * that did not move go back to new/ under their name (in memory and in the index) and
  * the next check reads the directories again. The caller was told of every file as
- * claimed: one that did not move (an error stopped the batch; a file gone is expunged by
- * the next scan) may be \Recent again for a later session.
+ * claimed: one that did not move (a rename failed twice; a file gone is expunged by the
+ * next scan) is kept as claimed (st.moving.claimedInNew), not \Recent for a later session.
  */
 async function endMoves(
   st: FolderState,
@@ -66,17 +66,14 @@ async function endMoves(
     answer?.();
     await yieldToEventLoop(); // the answer goes out before the rows are written
     st.index.runDeferred();
-    const reply = await moves.reply;
-    if (reply?.error) log("store").warn(`moving new/ to cur/ in ${st.path}: ${reply.error}`);
-    const moved = new Set<string>();
-    let i = 0;
-    for (const base of moves.names.keys()) if (reply?.done[i++] === 1) moved.add(base);
+    const moved = await movedBases(st.path, moves);
     const back: MessageEntry[] = [];
     for (const e of added) {
       const target = moves.targets.get(e.base);
       if (target === undefined || moved.has(e.base)) continue;
       if (e.sub === "cur" && e.name === target) {
         st.table.update(e, { sub: "new", name: moves.names.get(e.base)! });
+        st.moving.claimedInNew.add(e.uid); // the caller already has it as \Recent
         back.push(e);
       }
     }
@@ -91,6 +88,35 @@ async function endMoves(
   } finally {
     st.moving.clear();
   }
+}
+
+/**
+ * The base names the moves put in cur/. The worker stops at its first failed rename
+ * (ENOSPC, EROFS: the rest would fail too); what it left is tried once more here, file
+ * by file, so one file that cannot move does not keep all after it in new/.
+ */
+async function movedBases(dir: string, moves: NewMoves): Promise<Set<string>> {
+  const reply = await moves.reply;
+  const moved = new Set<string>();
+  const left = new Map<string, string>();
+  let i = 0;
+  for (const [base, name] of moves.names) {
+    if (reply.done[i++] === 1) moved.add(base);
+    else left.set(base, name);
+  }
+  if (reply.error === null || left.size === 0) return moved;
+  const retry = await moveHere(dir, left, moves.targets);
+  let stay = 0;
+  i = 0;
+  for (const base of left.keys()) {
+    if (retry.done[i++] === 1) moved.add(base);
+    else if (retry.error !== null) stay++; // or gone (removed meanwhile)
+  }
+  log("store").warn(
+    `moving new/ to cur/ in ${dir}: ${reply.error}; tried again file by file: ` +
+      (retry.error === null ? "all moved" : `${stay} left in new/ (first: ${retry.error})`),
+  );
+  return moved;
 }
 
 /**
