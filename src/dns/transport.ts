@@ -200,6 +200,7 @@ export async function query(
   const live = servers.filter((s) => health.deadUntil(s) === null);
   if (live.length === 0) throw new DnsTransportError(deadText(servers, health));
   const deadline = performance.now() + opts.budgetMs;
+  const began = health.now();
   /** The servers asked that gave this look-up nothing at all. */
   const unanswered = new Set<NameServer>();
   let lastAnswer: DnsMessage | null = null;
@@ -228,7 +229,7 @@ export async function query(
     }
   } finally {
     for (const server of unanswered) {
-      if (health.silent(server, opts.budgetMs)) opts.onDead?.(server);
+      if (health.silent(server, opts.budgetMs, began)) opts.onDead?.(server);
     }
   }
   if (lastAnswer) return lastAnswer;
