@@ -123,11 +123,16 @@ export async function writeNewFileDurable(
     if (when) file.utimeSync(when, when);
     await file.sync();
   } catch (e) {
-    file.close();
-    await Deno.remove(path).catch(() => {});
-    throw e;
+    await discard(file, path, e);
   }
   file.close();
+}
+
+/** A failed write leaves nothing behind: closes `file`, removes `path`, throws `e`. */
+async function discard(file: Deno.FsFile, path: string, e: unknown): Promise<never> {
+  file.close();
+  await Deno.remove(path).catch(() => {});
+  throw e;
 }
 
 /** Content that writes itself into a file (MessageContent: pieces in memory and in files). */
@@ -148,9 +153,7 @@ export async function writeFileAtomic(
     else await data.writeTo(file);
     await file.sync();
   } catch (e) {
-    file.close();
-    await Deno.remove(tmp).catch(() => {});
-    throw e;
+    await discard(file, tmp, e);
   }
   file.close();
   try {
