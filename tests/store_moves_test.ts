@@ -1,13 +1,15 @@
 /**
  * src/store/folder/moves.ts, the first SELECT's moves of new/ to cur/ (answered before
  * they end): a new/ that cannot be listed once the directory marks' change began
- * (DirMarks.begin) ends that change and fails the call, instead of leaving it open. A
+ * (DirMarks.begin) ends that change and fails the call, instead of leaving it open; so
+ * does a scan that fails once the moves began (cur/ cannot be read), after they end. A
  * file whose rename fails (not ENOENT) after the answer stays in new/ but is not \Recent
  * for a later session (RFC 3501 §2.3.2), and does not keep the files after it in new/;
  * the same on the worker and on the event loop (moveHere, where no worker can run).
  */
 import { deepStrictEqual, equal, ok, rejects } from "node:assert/strict";
 import { join } from "node:path";
+import { DirMarks } from "../src/store/folder/dirs.ts";
 import { Folder } from "../src/store/folder/folder.ts";
 import { moveNewOnWorker, moveWorker } from "../src/store/folder/moves.ts";
 import type { FolderState } from "../src/store/folder/state.ts";
@@ -43,6 +45,32 @@ Deno.test("moves: new/ gone before it is listed: the marks' change ends, the cal
     equal(finished, 1, "the change begun is finished");
     ok([...Deno.readDirSync(join(dir, "new.gone"))].length === COUNT, "nothing was moved");
   } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("moves: a scan that fails once the moves began waits for them and ends the change", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "extremail-moves-" });
+  const begin = DirMarks.prototype.begin;
+  let began = 0, finished = 0;
+  DirMarks.prototype.begin = async function (subs) {
+    const finish = await begin.call(this, subs);
+    began++;
+    return () => finish().finally(() => finished++);
+  };
+  try {
+    for (const sub of ["new", "tmp"]) await Deno.mkdir(join(dir, sub));
+    await Deno.writeTextFile(join(dir, "cur"), "not a directory"); // the scan's read fails
+    for (let i = 0; i < COUNT; i++) {
+      Deno.writeFileSync(join(dir, "new", `${1700000000 + i}.M${i}P1.test,S=4`), new Uint8Array(4));
+    }
+    const f = new Folder(dir);
+    await rejects(f.refreshAndClaim());
+    equal(began, 1, "the moves began");
+    equal(finished, 1, "and their change was finished");
+    await f.close();
+  } finally {
+    DirMarks.prototype.begin = begin;
     await Deno.remove(dir, { recursive: true });
   }
 });
