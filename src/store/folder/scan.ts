@@ -112,15 +112,18 @@ async function movedBases(dir: string, moves: NewMoves): Promise<Set<string>> {
   }
   if (reply.error === null || left.size === 0) return moved;
   const retry = await moveHere(dir, left, moves.targets);
-  let stay = 0;
+  let notMoved = 0;
   i = 0;
   for (const base of left.keys()) {
     if (retry.done[i++] === 1) moved.add(base);
-    else if (retry.error !== null) stay++; // or gone (removed meanwhile)
+    else notMoved++; // failed again, or gone (removed meanwhile)
   }
   log("store").warn(
     `moving new/ to cur/ in ${dir}: ${reply.error}; tried again file by file: ` +
-      (retry.error === null ? "all moved" : `${stay} left in new/ (first: ${retry.error})`),
+      (retry.error === null
+        ? "moved"
+        : `${notMoved} not moved (first: ${retry.error}); they stay in new/ until a later ` +
+          `SELECT moves them: check the file system of ${dir} (space, permissions)`),
   );
   return moved;
 }
