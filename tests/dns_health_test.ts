@@ -1,10 +1,12 @@
 /**
  * A DNSServer that does not answer (src/dns/health.ts, transport.ts query): a short first
- * try and retries within the look-up's budget; a server silent through a whole look-up is
- * marked dead, so the look-ups after it fail at once (naming the server) instead of each
- * waiting out the budget, and it is asked again when the mark ends. A resolver that
- * answers other questions is not marked for one silent name; with two servers, the dead
- * one is skipped.
+ * try and retries within the look-up's budget; a server silent through two look-ups in a
+ * row (the second asked after the first gave up on it) is marked dead, so the look-ups
+ * after it fail at once (naming the server) instead of each waiting out the budget, and
+ * it is asked again when the mark ends. One slow first answer (a resolver with a cold
+ * cache, answering after the budget) and look-ups running beside that first one do not
+ * mark it. A resolver that answers other questions is not marked for one silent name;
+ * with two servers, the dead one is skipped.
  */
 import dgram from "node:dgram";
 import { DnsTempError, Resolver } from "../src/dns/resolver.ts";
@@ -35,14 +37,41 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-Deno.test("dns health: a dead port is found out once; the next look-up fails at once", async () => {
+Deno.test("dns health: a dead port is found out in two look-ups; the next fails at once", async () => {
   // Nothing listens on the discard port: the datagrams vanish, no error comes back.
   const r = new Resolver({ servers: () => ["127.0.0.1:9"], timeoutMs: 50, budgetMs: 300 });
-  const first = await failure(r.resolve("one.test", "A"));
-  assertEquals(first.code, "ETIMEOUT");
-  const second = await failure(r.resolve("two.test", "TXT"));
-  assertEquals(second.code, "ETIMEOUT");
-  assertMatch(second.message, /two\.test TXT: no DNS server answers \(127\.0\.0\.1:9 silent;/);
+  for (const name of ["one.test", "two.test"]) {
+    const timedOut = await failure(r.resolve(name, "A"));
+    assertEquals(timedOut.code, "ETIMEOUT");
+    assert(!/no DNS server answers/.test(timedOut.message), timedOut.message);
+  }
+  const third = await failure(r.resolve("three.test", "TXT"));
+  assertEquals(third.code, "ETIMEOUT");
+  assertMatch(third.message, /three\.test TXT: no DNS server answers \(127\.0\.0\.1:9 silent;/);
+});
+
+Deno.test("dns health: one late first answer (cold cache) does not mark the server", async () => {
+  const dns = await startFakeDns();
+  try {
+    for (const n of ["cold", "a", "b", "c"]) {
+      dns.add(`${n}.test`, { type: "A", address: "192.0.2.5" });
+    }
+    const r = new Resolver({ servers: () => [dns.server], timeoutMs: 50, budgetMs: 200 });
+    dns.udpDelayMs = 600; // answers come after the look-up gave up
+    // The first look-up after start, and one beside it (a burst): both time out.
+    const [first, beside] = await Promise.all([
+      failure(r.resolve("cold.test", "A")),
+      failure(r.resolve("a.test", "A")),
+    ]);
+    assertEquals([first.code, beside.code], ["ETIMEOUT", "ETIMEOUT"]);
+    dns.udpDelayMs = 0; // its cache is warm now
+    const asked = dns.count("b.test");
+    assertEquals((await r.resolve("b.test", "A")).records.length, 1, "still asked, and answers");
+    assertEquals(dns.count("b.test"), asked + 1);
+    assertEquals((await r.resolve("c.test", "A")).records.length, 1);
+  } finally {
+    dns.close();
+  }
 });
 
 Deno.test("dns health: retries after a short first try; a dead server is not asked again", async () => {
@@ -50,10 +79,14 @@ Deno.test("dns health: retries after a short first try; a dead server is not ask
   try {
     const r = new Resolver({ servers: () => [silent.server], timeoutMs: 100, budgetMs: 2000 });
     await failure(r.resolve("one.test", "A"));
-    const sent = silent.count();
-    assert(sent >= 2, `a first try and retries within the budget (${sent} sent)`);
+    assert(
+      silent.count() >= 2,
+      `a first try and retries within the budget (${silent.count()} sent)`,
+    );
     await failure(r.resolve("two.test", "A"));
-    await failure(r.lookupAddresses("three.test"));
+    const sent = silent.count();
+    await failure(r.resolve("three.test", "A"));
+    await failure(r.lookupAddresses("four.test"));
     assertEquals(silent.count(), sent, "marked dead: not asked again");
   } finally {
     silent.close();
@@ -72,6 +105,7 @@ Deno.test("dns health: the mark ends after deadMs and the server is asked again"
       deadMs: 500,
     });
     await failure(r.resolve("back.test", "A"));
+    await failure(r.resolve("back.test", "A")); // silent twice in a row: marked
     const asked = dns.count("back.test");
     dns.silent.clear();
     await failure(r.resolve("back.test", "A"));
@@ -123,16 +157,18 @@ Deno.test("dns health: with two servers the silent one is skipped once marked", 
   try {
     dns.add("a.test", { type: "A", address: "192.0.2.3" });
     dns.add("b.test", { type: "A", address: "192.0.2.4" });
+    dns.add("c.test", { type: "A", address: "192.0.2.6" });
     const r = new Resolver({
       servers: () => [silent.server, dns.server],
       timeoutMs: 100,
       budgetMs: 2000,
     });
     assertEquals((await r.resolve("a.test", "A")).records.length, 1);
-    const sent = silent.count();
-    assertEquals(sent, 1, "the first server had its short try");
+    assertEquals(silent.count(), 1, "the first server had its short try");
     assertEquals((await r.resolve("b.test", "A")).records.length, 1);
-    assertEquals(silent.count(), sent, "then it was skipped");
+    assertEquals(silent.count(), 2, "and one more: silent twice in a row");
+    assertEquals((await r.resolve("c.test", "A")).records.length, 1);
+    assertEquals(silent.count(), 2, "then it was skipped");
   } finally {
     silent.close();
     dns.close();

@@ -54,6 +54,34 @@ function randomId(): number {
   return crypto.getRandomValues(new Uint16Array(1))[0];
 }
 
+type Finish = (err: Error | null, reply?: DnsMessage) => void;
+
+/**
+ * An exchange's answer: `start` sets it going with `finish`, which settles it once (the
+ * first call wins) after `close` releases the socket; without a finish in `timeoutMs` it
+ * fails with `timeoutText`.
+ */
+function settleOnce(
+  timeoutMs: number,
+  timeoutText: string,
+  close: () => void,
+  start: (finish: Finish) => void,
+): Promise<DnsMessage> {
+  return new Promise((resolve, reject) => {
+    let done = false;
+    const finish: Finish = (err, reply) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      close();
+      if (err) reject(err);
+      else resolve(reply!);
+    };
+    const timer = setTimeout(() => finish(new DnsTransportError(timeoutText)), timeoutMs);
+    start(finish);
+  });
+}
+
 function matches(reply: DnsMessage, id: number, name: string, type: number): boolean {
   if (!reply.qr || reply.id !== id) return false;
   const q = reply.questions[0];
@@ -71,23 +99,14 @@ function udpExchange(
   const id = randomId();
   const packet = encodeQuery(id, name, type);
   const family = net.isIP(server.ip) === 6 ? "udp6" : "udp4";
-  return new Promise((resolve, reject) => {
-    const socket = dgram.createSocket(family);
-    let done = false;
-    const finish = (err: Error | null, reply?: DnsMessage) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      try {
-        socket.close();
-      } catch { /* already closed */ }
-      if (err) reject(err);
-      else resolve(reply!);
-    };
-    const timer = setTimeout(
-      () => finish(new DnsTransportError(`no answer from ${server.ip}:${server.port} for ${name}`)),
-      timeoutMs,
-    );
+  const socket = dgram.createSocket(family);
+  const close = () => {
+    try {
+      socket.close();
+    } catch { /* already closed */ }
+  };
+  const timeout = `no answer from ${server.ip}:${server.port} for ${name}`;
+  return settleOnce(timeoutMs, timeout, close, (finish) => {
     socket.on("error", (e: Error) => finish(new DnsTransportError(e.message)));
     socket.on("message", (msg: Uint8Array, rinfo: { address: string; port: number }) => {
       if (rinfo.port !== server.port || !sameIp(rinfo.address, server.ip)) return;
@@ -120,22 +139,10 @@ function tcpExchange(
   framed[0] = query.length >> 8;
   framed[1] = query.length & 0xff;
   framed.set(query, 2);
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: server.ip, port: server.port });
-    let buf = new Uint8Array(0);
-    let done = false;
-    const finish = (err: Error | null, reply?: DnsMessage) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      socket.destroy();
-      if (err) reject(err);
-      else resolve(reply!);
-    };
-    const timer = setTimeout(
-      () => finish(new DnsTransportError(`TCP timeout from ${server.ip}:${server.port}`)),
-      timeoutMs,
-    );
+  const socket = net.connect({ host: server.ip, port: server.port });
+  let buf = new Uint8Array(0);
+  const timeout = `TCP timeout from ${server.ip}:${server.port}`;
+  return settleOnce(timeoutMs, timeout, () => socket.destroy(), (finish) => {
     socket.on("connect", () => socket.write(framed));
     socket.on("error", (e: Error) => finish(new DnsTransportError(e.message)));
     socket.on("close", () => finish(new DnsTransportError("TCP connection closed early")));
@@ -200,6 +207,7 @@ export async function query(
   const live = servers.filter((s) => health.deadUntil(s) === null);
   if (live.length === 0) throw new DnsTransportError(deadText(servers, health));
   const deadline = performance.now() + opts.budgetMs;
+  const began = health.now();
   /** The servers asked that gave this look-up nothing at all. */
   const unanswered = new Set<NameServer>();
   let lastAnswer: DnsMessage | null = null;
@@ -228,7 +236,7 @@ export async function query(
     }
   } finally {
     for (const server of unanswered) {
-      if (health.silent(server, opts.budgetMs)) opts.onDead?.(server);
+      if (health.silent(server, opts.budgetMs, began)) opts.onDead?.(server);
     }
   }
   if (lastAnswer) return lastAnswer;

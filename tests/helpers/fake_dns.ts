@@ -49,6 +49,8 @@ export interface FakeDns {
   silent: Set<string>;
   /** Set TC on every UDP answer (the full answer is only given over TCP). */
   truncateUdp: boolean;
+  /** UDP answers are sent this late (ms): a resolver whose cache is cold. */
+  udpDelayMs: number;
   close(): void;
 }
 
@@ -128,6 +130,8 @@ async function startFakeDnsOnce(): Promise<FakeDns> {
   const udp = dgram.createSocket("udp4");
   await new Promise<void>((resolve) => udp.bind(0, "127.0.0.1", () => resolve()));
   const port = udp.address().port;
+  /** Answers waiting for udpDelayMs. */
+  const late = new Set<ReturnType<typeof setTimeout>>();
   const dns: FakeDns = {
     port,
     server: `127.0.0.1:${port}`,
@@ -136,6 +140,7 @@ async function startFakeDnsOnce(): Promise<FakeDns> {
     servfail: new Set(),
     silent: new Set(),
     truncateUdp: false,
+    udpDelayMs: 0,
     add(name, data, ttl = 300) {
       dns.records.push({ name: name.toLowerCase(), ttl, data });
     },
@@ -154,6 +159,7 @@ async function startFakeDnsOnce(): Promise<FakeDns> {
         .length;
     },
     close() {
+      for (const timer of late) clearTimeout(timer);
       udp.close();
       tcp.close();
       for (const s of sockets) s.destroy();
@@ -167,7 +173,14 @@ async function startFakeDnsOnce(): Promise<FakeDns> {
       return;
     }
     const reply = answer(dns, query, true);
-    if (reply) udp.send(encodeMessage(reply), rinfo.port, rinfo.address);
+    if (!reply) return;
+    const send = () => udp.send(encodeMessage(reply), rinfo.port, rinfo.address);
+    if (dns.udpDelayMs <= 0) return send();
+    const timer = setTimeout(() => {
+      late.delete(timer);
+      send();
+    }, dns.udpDelayMs);
+    late.add(timer);
   });
   // TCP on the same port number (RFC 1035 §4.2.2 framing).
   const sockets = new Set<net.Socket>();

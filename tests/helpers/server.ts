@@ -148,7 +148,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     HostName: "mail.test.example",
     LogLevel: "debug",
     // Never ask the real resolver from a test: nothing answers on the discard port (the first
-    // look-up waits out its 6 s, then src/dns/health.ts fails the others at once).
+    // two look-ups wait out their 6 s, then src/dns/health.ts fails the others at once).
     DNSServer: ["127.0.0.1:9"],
   };
   const wanted = PORT_KEYS.filter(([, key]) =>

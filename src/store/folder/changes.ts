@@ -74,7 +74,10 @@ export async function claimRecent(st: FolderState): Promise<number[]> {
     for (const m of claimed) ix.setFlags(m.uid, m.sub, null, m.flags, m.modseq);
     st.dirs.saveTo(ix);
   });
-  return claimed.map((m) => m.uid).sort((a, b) => a - b);
+  // A first SELECT already reported these (their files stayed in new/, scan.ts endMoves).
+  const already = st.moving.claimedInNew;
+  const uids = claimed.map((m) => m.uid).filter((uid) => !already.delete(uid));
+  return uids.sort((a, b) => a - b);
 }
 
 /** See Folder.updateFlags. */

@@ -5,9 +5,12 @@
  * reading the directory here would cost it a few hundred milliseconds of operations.
  * The worker is kept between checks for LINGER_MS (checks are at most every 30 s per
  * folder): starting one held the event loop 17 ms on a quiet machine and 70-300 ms on a
- * busy one, the slowest SELECT in the half minute after a big change. Where no worker can start (a compiled binary built without it, see
- * scripts/compile.ts), the answer is null and the caller reads the directory itself.
+ * busy one, the slowest SELECT in the half minute after a big change. Where no worker
+ * can run (a compiled binary built without it, see scripts/compile.ts) or it failed, the
+ * answer is null and the caller reads the directory itself (verify.ts compareHere).
  */
+import { log } from "../../log.ts";
+import { LingeringWorker, WorkerModule } from "../../workers.ts";
 import { yieldToEventLoop } from "../fsutil.ts";
 
 export interface DirCheckRequest {
@@ -17,45 +20,14 @@ export interface DirCheckRequest {
   names: string;
 }
 
-let broken = false;
-let nextId = 0;
+/** The worker's answer: null when it could not read the directory. */
+export interface DirCheckReply {
+  id: number;
+  same: boolean | null;
+}
 
 /** How long a worker is kept after its last check. */
 const LINGER_MS = 120_000;
-let idle: Worker | null = null;
-let lingering: ReturnType<typeof setTimeout> | undefined;
-
-function takeWorker(): Worker | null {
-  if (idle) {
-    const w = idle;
-    idle = null;
-    clearTimeout(lingering);
-    return w;
-  }
-  try {
-    return new Worker(new URL("./dir_worker.ts", import.meta.url).href, { type: "module" });
-  } catch {
-    broken = true;
-    return null;
-  }
-}
-
-function giveBack(w: Worker): void {
-  if (idle) {
-    w.terminate();
-    return;
-  }
-  idle = w;
-  lingering = setTimeout(stopIdleDirWorker, LINGER_MS);
-  Deno.unrefTimer(lingering);
-}
-
-/** Stops the worker kept between checks (shutdown: a live worker keeps a process up). */
-export function stopIdleDirWorker(): void {
-  clearTimeout(lingering);
-  idle?.terminate();
-  idle = null;
-}
 
 /** The expected names joined, a slice at a time (no long hold of the event loop). */
 async function joined(names: Iterable<string>): Promise<string> {
@@ -71,30 +43,67 @@ async function joined(names: Iterable<string>): Promise<string> {
   return parts.join("\n");
 }
 
-/**
- * True when `dir` holds exactly `names` (message files as scan.ts counts them), false
- * when not, null when it could not be checked here.
- */
-export async function sameFiles(dir: string, names: Iterable<string>): Promise<boolean | null> {
-  if (broken) return null;
-  const request: DirCheckRequest = { id: nextId++, dir, names: await joined(names) };
-  const worker = takeWorker();
-  if (!worker) return null;
-  let failed = false;
-  try {
+/** Checks on one thread of `module`, kept LINGER_MS after the last one. */
+export class DirChecker {
+  #nextId = 0;
+  readonly #waiting = new Map<number, (same: boolean | null) => void>();
+  readonly #thread: LingeringWorker<DirCheckReply>;
+
+  constructor(readonly module: WorkerModule) {
+    this.#thread = new LingeringWorker<DirCheckReply>({
+      start: (on) => module.start(on),
+      lingerMs: LINGER_MS,
+      idle: () => this.#waiting.size === 0,
+      message: (reply) => {
+        this.#waiting.get(reply.id)?.(reply.same);
+        this.#waiting.delete(reply.id);
+        this.#thread.linger();
+      },
+      error: () => this.#answerAll(null), // logged by the module; the callers read
+    });
+  }
+
+  /**
+   * True when `dir` holds exactly `names` (message files as scan.ts counts them), false
+   * when not, null when it could not be checked here.
+   */
+  async sameFiles(dir: string, names: Iterable<string>): Promise<boolean | null> {
+    if (!this.module.available) return null;
+    const request: DirCheckRequest = { id: this.#nextId++, dir, names: await joined(names) };
+    const worker = this.#thread.get();
+    if (!worker) return null;
     return await new Promise<boolean | null>((resolve) => {
-      worker.onmessage = (ev: MessageEvent<{ id: number; same: boolean | null }>) => {
-        resolve(ev.data.same);
-      };
-      worker.onerror = (ev: ErrorEvent) => {
-        ev.preventDefault();
-        broken = failed = true;
-        resolve(null);
-      };
+      this.#waiting.set(request.id, resolve);
       worker.postMessage(request);
     });
-  } finally {
-    if (failed) worker.terminate();
-    else giveBack(worker);
   }
+
+  /** Stops the thread (checks under way answer null). */
+  stop(): void {
+    this.#thread.stop();
+    this.#answerAll(null);
+  }
+
+  #answerAll(same: null): void {
+    for (const resolve of this.#waiting.values()) resolve(same);
+    this.#waiting.clear();
+  }
+}
+
+const dirCheckWorker = new WorkerModule(
+  new URL("./dir_worker.ts", import.meta.url).href,
+  "directory check worker",
+  "big directories are verified on the event loop",
+  log("store"),
+);
+const checker = new DirChecker(dirCheckWorker);
+
+/** See DirChecker.sameFiles (the process's one checker). */
+export function sameFiles(dir: string, names: Iterable<string>): Promise<boolean | null> {
+  return checker.sameFiles(dir, names);
+}
+
+/** Stops the worker kept between checks (shutdown: a live worker keeps a process up). */
+export function stopIdleDirWorker(): void {
+  checker.stop();
 }

@@ -3,7 +3,7 @@
  * its message files are exactly the names it was given. Blocking is fine here: this
  * thread serves nothing else, and the folder's event loop never holds 100,000 names.
  */
-import type { DirCheckRequest } from "./dir_check.ts";
+import type { DirCheckReply, DirCheckRequest } from "./dir_check.ts";
 
 function check(req: DirCheckRequest): boolean {
   const expected = new Set(req.names === "" ? [] : req.names.split("\n"));
@@ -25,5 +25,5 @@ port.onmessage = (ev: MessageEvent<DirCheckRequest>) => {
   } catch {
     same = null;
   }
-  port.postMessage({ id: ev.data.id, same });
+  port.postMessage({ id: ev.data.id, same } satisfies DirCheckReply);
 };

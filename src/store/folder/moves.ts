@@ -8,6 +8,8 @@
  * one folder and stops. Where no worker can run (a compiled binary built without it, see
  * scripts/compile.ts) the files are moved on the event loop, a slice at a time.
  */
+import { log } from "../../log.ts";
+import { WorkerModule } from "../../workers.ts";
 import { yieldToEventLoop } from "../fsutil.ts";
 import { baseOf, fileNameFor, parseFileName } from "../maildir_names.ts";
 import type { FolderState } from "./state.ts";
@@ -43,6 +45,12 @@ export interface NewMoves {
  */
 export class MovesInFlight {
   #names: ReadonlyMap<string, string> | null = null;
+  /**
+   * UIDs a first SELECT reported as \Recent whose files stayed in new/ (a rename failed
+   * after the answer): \Recent belongs to one session only (RFC 3501 §2.3.2), so a later
+   * claim moves them without reporting them again (changes.ts claimRecent).
+   */
+  readonly claimedInNew = new Set<number>();
 
   set(names: ReadonlyMap<string, string>): void {
     this.#names = names;
@@ -68,7 +76,14 @@ export class MovesInFlight {
  * moved on a worker; below it starting one costs more than it saves.
  */
 const BIG_NEW_DIR = 64 * 1024;
-let broken = false;
+
+/** Where no thread can run, the files are moved on the event loop (moveHere). */
+export const moveWorker = new WorkerModule(
+  new URL("./move_worker.ts", import.meta.url).href,
+  "new/ to cur/ mover worker",
+  "a first SELECT moves the files on the event loop",
+  log("store"),
+);
 
 /** The message files of new/ as scan.ts counts them (no dot files, no line breaks). */
 function listNew(folderPath: string): { names: Map<string, string>; targets: Map<string, string> } {
@@ -89,16 +104,17 @@ function listNew(folderPath: string): { names: Map<string, string>; targets: Map
 const SLICE_MS = 8;
 
 /**
- * The moves on the event loop, a slice at a time (no worker could run, or it stopped):
- * a file already in cur/ counts as moved.
+ * The moves on the event loop, a slice at a time (no worker could run, or it stopped;
+ * scan.ts also retries here what the worker left): a file already in cur/ counts as
+ * moved. A file that fails does not stop the others; `error` is the first failure.
  */
-async function moveHere(
+export async function moveHere(
   dir: string,
   names: ReadonlyMap<string, string>,
   targets: ReadonlyMap<string, string>,
 ): Promise<MoveReply> {
   const done = new Uint8Array(names.size);
-  let i = 0, sliceStart = performance.now();
+  let i = 0, sliceStart = performance.now(), error: string | null = null;
   for (const [base, name] of names) {
     const target = `${dir}/cur/${targets.get(base)}`;
     try {
@@ -106,37 +122,36 @@ async function moveHere(
       done[i] = 1;
     } catch (e) {
       if (!(e instanceof Deno.errors.NotFound)) {
-        return { done, error: `${(e as Error)?.message ?? e}` };
+        error ??= `${(e as Error)?.message ?? e}`;
+      } else {
+        try {
+          Deno.lstatSync(target);
+          done[i] = 1;
+        } catch { /* gone: a scan removes it */ }
       }
-      try {
-        Deno.lstatSync(target);
-        done[i] = 1;
-      } catch { /* gone: a scan removes it */ }
     }
     if ((++i & 31) === 0 && performance.now() - sliceStart > SLICE_MS) {
       await yieldToEventLoop();
       sliceStart = performance.now();
     }
   }
-  return { done, error: null };
+  return { done, error };
 }
 
 /**
  * Reads a big new/ of `st` and starts moving its files to cur/ (on a worker when one can
  * run); null when new/ is small (the caller reads it and claims the plain way).
  */
-export async function moveNewOnWorker(st: FolderState): Promise<NewMoves | null> {
+export async function moveNewOnWorker(
+  st: FolderState,
+  module: WorkerModule = moveWorker,
+): Promise<NewMoves | null> {
   const size = await Deno.stat(`${st.path}/new`).then((s) => s.size, () => 0);
   if (size < BIG_NEW_DIR) return null;
   const finish = await st.dirs.begin(["new", "cur"]);
-  let worker: Worker | null = null;
-  if (!broken) {
-    try {
-      worker = new Worker(new URL("./move_worker.ts", import.meta.url).href, { type: "module" });
-    } catch {
-      broken = true;
-    }
-  }
+  // The worker's answer; null when it cannot run or failed (logged by the module).
+  const { promise: onWorker, resolve: answered } = Promise.withResolvers<MoveReply | null>();
+  const worker = module.start<MoveReply>({ message: answered, error: () => answered(null) });
   // Read here while the worker starts (it waited for the worker's own listing before).
   let listed: ReturnType<typeof listNew>;
   try {
@@ -147,13 +162,7 @@ export async function moveNewOnWorker(st: FolderState): Promise<NewMoves | null>
     throw e;
   }
   const { names, targets } = listed;
-  const onWorker = worker === null ? Promise.resolve(null) : new Promise<MoveReply | null>((r) => {
-    worker.onmessage = (ev: MessageEvent<MoveReply>) => r(ev.data);
-    worker.onerror = (ev: ErrorEvent) => {
-      ev.preventDefault();
-      broken = true;
-      r(null);
-    };
+  if (worker) {
     worker.postMessage(
       {
         dir: st.path,
@@ -161,8 +170,9 @@ export async function moveNewOnWorker(st: FolderState): Promise<NewMoves | null>
         targets: [...targets.values()].join("\n"),
       } satisfies MoveRequest,
     );
-  }).finally(() => worker.terminate());
+  } else answered(null);
   // No worker (or it failed): the moves run on the event loop.
-  const reply = onWorker.then((r) => r ?? moveHere(st.path, names, targets));
+  const reply = onWorker.finally(() => worker?.terminate())
+    .then((r) => r ?? moveHere(st.path, names, targets));
   return { names, targets, reply, finish };
 }

@@ -10,7 +10,7 @@ import { log } from "../../log.ts";
 import { baseOf, parseFileName } from "../maildir_names.ts";
 import { mtimeOf, type ScanPlan, type Sub, SUBS } from "./dirs.ts";
 import { entryPath, type MessageEntry, newEntry, rowOf, storedName } from "./messages.ts";
-import { moveNewOnWorker, type NewMoves } from "./moves.ts";
+import { moveHere, moveNewOnWorker, type NewMoves } from "./moves.ts";
 import type { FolderIndex } from "./index_db.ts";
 import { assignUids, clearMessages, type FolderState, insertEntry, removeEntry } from "./state.ts";
 
@@ -50,8 +50,8 @@ export async function checkDirs(
  * Answers (see checkDirs) and waits for the worker's moves (moves.ts); entries of files
  * that did not move go back to new/ under their name (in memory and in the index) and
  * the next check reads the directories again. The caller was told of every file as
- * claimed: one that did not move (an error stopped the batch; a file gone is expunged by
- * the next scan) may be \Recent again for a later session.
+ * claimed: one that did not move (a rename failed twice; a file gone is expunged by the
+ * next scan) is kept as claimed (st.moving.claimedInNew), not \Recent for a later session.
  */
 async function endMoves(
   st: FolderState,
@@ -66,17 +66,14 @@ async function endMoves(
     answer?.();
     await yieldToEventLoop(); // the answer goes out before the rows are written
     st.index.runDeferred();
-    const reply = await moves.reply;
-    if (reply?.error) log("store").warn(`moving new/ to cur/ in ${st.path}: ${reply.error}`);
-    const moved = new Set<string>();
-    let i = 0;
-    for (const base of moves.names.keys()) if (reply?.done[i++] === 1) moved.add(base);
+    const moved = await movedBases(st.path, moves);
     const back: MessageEntry[] = [];
     for (const e of added) {
       const target = moves.targets.get(e.base);
       if (target === undefined || moved.has(e.base)) continue;
       if (e.sub === "cur" && e.name === target) {
         st.table.update(e, { sub: "new", name: moves.names.get(e.base)! });
+        st.moving.claimedInNew.add(e.uid); // the caller already has it as \Recent
         back.push(e);
       }
     }
@@ -91,6 +88,44 @@ async function endMoves(
   } finally {
     st.moving.clear();
   }
+}
+
+/** A scan that failed after its moves began: waits for them and ends their marks' change. */
+async function abandonMoves(moves: NewMoves): Promise<void> {
+  await moves.reply.catch(() => {});
+  await moves.finish().catch(() => {});
+}
+
+/**
+ * The base names the moves put in cur/. The worker stops at its first failed rename
+ * (ENOSPC, EROFS: the rest would fail too); what it left is tried once more here, file
+ * by file, so one file that cannot move does not keep all after it in new/.
+ */
+async function movedBases(dir: string, moves: NewMoves): Promise<Set<string>> {
+  const reply = await moves.reply;
+  const moved = new Set<string>();
+  const left = new Map<string, string>();
+  let i = 0;
+  for (const [base, name] of moves.names) {
+    if (reply.done[i++] === 1) moved.add(base);
+    else left.set(base, name);
+  }
+  if (reply.error === null || left.size === 0) return moved;
+  const retry = await moveHere(dir, left, moves.targets);
+  let notMoved = 0;
+  i = 0;
+  for (const base of left.keys()) {
+    if (retry.done[i++] === 1) moved.add(base);
+    else notMoved++; // failed again, or gone (removed meanwhile)
+  }
+  log("store").warn(
+    `moving new/ to cur/ in ${dir}: ${reply.error}; tried again file by file: ` +
+      (retry.error === null
+        ? "moved"
+        : `${notMoved} not moved (first: ${retry.error}); they stay in new/ until a later ` +
+          `SELECT moves them: check the file system of ${dir} (space, permissions)`),
+  );
+  return moved;
 }
 
 /**
@@ -140,58 +175,65 @@ async function scanDirs(
   // A SELECT of a folder read for the first time: a big new/ is read and moved to cur/ on
   // a worker (moves.ts); its files are taken as they will be once moved.
   const moves = claimed && want.has("new") && table.count === 0 ? await moveNewOnWorker(st) : null;
-  for (const sub of SUBS) {
-    if (want.has(sub) && !(sub === "new" && moves)) await readDir(st.path, sub, onDisk, !!moves);
-  }
-  for (const [base, name] of moves?.targets ?? []) {
-    if (!onDisk.has(base)) onDisk.set(base, { sub: "cur", name }); // cur/ wins (readDir)
-  }
-  if (!want.has("cur")) {
-    // A message no longer in new/ may have moved to cur/: look there too.
-    for (const uid of table.inNew) {
-      if (onDisk.has(table.byUid.get(uid)!.base)) continue;
-      marks.cur = { mtime: await mtimeOf(join(st.path, "cur")), checkedAt: Date.now() };
-      await readDir(st.path, "cur", onDisk);
-      want.add("cur");
-      break;
+  try {
+    for (const sub of SUBS) {
+      if (want.has(sub) && !(sub === "new" && moves)) await readDir(st.path, sub, onDisk, !!moves);
     }
-  }
-  const { gone, renamed } = compareKnown(st, want, onDisk, list.byBase);
-  const flagsChanged = renamed.some((r) => r.flags !== r.e.flags);
-  let modseq = 0;
-  if (gone.length || onDisk.size || flagsChanged) modseq = await modseqs.next();
-  const added = await newEntries(st, onDisk, modseq, moves?.names);
-  for (const e of gone) removeEntry(st, e);
-  for (const r of renamed) {
-    if (r.flags === r.e.flags) {
-      table.update(r.e, { sub: r.sub, name: r.name });
-      continue;
+    for (const [base, name] of moves?.targets ?? []) {
+      if (!onDisk.has(base)) onDisk.set(base, { sub: "cur", name }); // cur/ wins (readDir)
     }
-    table.update(r.e, { sub: r.sub, name: r.name, flags: r.flags, modseq });
-    modseqs.logChange(r.e.uid, modseq);
-  }
-  if (gone.length) table.rebuildUids();
-  for (const sub of want) st.dirs.settle(sub, marks[sub]);
-  // Rows as the files will be (endMoves corrects the rest); while files move, written
-  // after the answer (100,000 rows are a third of the loop's work): the index runs them
-  // before anything else reads or writes it.
-  const write = (ix: FolderIndex) => {
-    for (const e of gone) ix.remove(e.uid, e.base, modseq);
+    if (!want.has("cur")) {
+      // A message no longer in new/ may have moved to cur/: look there too.
+      for (const uid of table.inNew) {
+        if (onDisk.has(table.byUid.get(uid)!.base)) continue;
+        marks.cur = { mtime: await mtimeOf(join(st.path, "cur")), checkedAt: Date.now() };
+        await readDir(st.path, "cur", onDisk);
+        want.add("cur");
+        break;
+      }
+    }
+    const { gone, renamed } = compareKnown(st, want, onDisk, list.byBase);
+    const flagsChanged = renamed.some((r) => r.flags !== r.e.flags);
+    let modseq = 0;
+    if (gone.length || onDisk.size || flagsChanged) modseq = await modseqs.next();
+    const added = await newEntries(st, onDisk, modseq, moves?.names);
+    for (const e of gone) removeEntry(st, e);
     for (const r of renamed) {
-      ix.setFlags(r.e.uid, r.e.sub, storedName(r.e), r.e.flags, r.e.modseq);
+      if (r.flags === r.e.flags) {
+        table.update(r.e, { sub: r.sub, name: r.name });
+        continue;
+      }
+      table.update(r.e, { sub: r.sub, name: r.name, flags: r.flags, modseq });
+      modseqs.logChange(r.e.uid, modseq);
     }
-    for (const e of added) ix.put(rowOf(e));
-    st.dirs.saveTo(ix);
-    ix.setMeta({ highestmodseq: modseqs.highest });
-  };
-  if (moves) index.defer(write);
-  else index.tx(write);
-  for (const e of added) insertEntry(st, e);
-  if ([...added, ...renamed.map((r) => r.e)].some((e) => st.keywords.hasUnknown(e.flags))) {
-    await st.keywords.load();
+    if (gone.length) table.rebuildUids();
+    for (const sub of want) st.dirs.settle(sub, marks[sub]);
+    // Rows as the files will be (endMoves corrects the rest); while files move, written
+    // after the answer (100,000 rows are a third of the loop's work): the index runs them
+    // before anything else reads or writes it.
+    const write = (ix: FolderIndex) => {
+      for (const e of gone) ix.remove(e.uid, e.base, modseq);
+      for (const r of renamed) {
+        ix.setFlags(r.e.uid, r.e.sub, storedName(r.e), r.e.flags, r.e.modseq);
+      }
+      for (const e of added) ix.put(rowOf(e));
+      st.dirs.saveTo(ix);
+      ix.setMeta({ highestmodseq: modseqs.highest });
+    };
+    if (moves) index.defer(write);
+    else index.tx(write);
+    for (const e of added) insertEntry(st, e);
+    if ([...added, ...renamed.map((r) => r.e)].some((e) => st.keywords.hasUnknown(e.flags))) {
+      await st.keywords.load();
+    }
+    if (moves) await endMoves(st, moves, added, claimed!, answer);
+    return restarted || gone.length > 0 || renamed.length > 0 || added.length > 0;
+  } catch (e) {
+    // The moves run on: the mutex is held until they end, and the marks' change they
+    // began is finished (a scan meanwhile would race with the renames).
+    if (moves) await abandonMoves(moves);
+    throw e;
   }
-  if (moves) await endMoves(st, moves, added, claimed!, answer);
-  return restarted || gone.length > 0 || renamed.length > 0 || added.length > 0;
 }
 
 /**

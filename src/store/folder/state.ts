@@ -123,6 +123,7 @@ export function summaryOf(st: FolderState): { bytes: Uint8Array; gen: number } |
 export function clearMessages(st: FolderState): void {
   st.table.clear();
   st.dirs.reset();
+  st.moving.claimedInNew.clear(); // UIDs of the list replaced
 }
 
 /** Adds an entry whose UID is above every other. */
