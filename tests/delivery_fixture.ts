@@ -116,6 +116,10 @@ export async function fixture(overrides: Partial<Config> = {}): Promise<Fixture>
     async close() {
       directory.close();
       ctx.incoming.close();
+      // The keys spool writes a delivered message's keys into its folder's index a moment
+      // later (a worker): removing the directory before it is done failed now and then
+      // with "Directory not empty" when other test files loaded the machine.
+      await store.close();
       await Deno.remove(dir, { recursive: true });
     },
     async inbox(name, domain) {

@@ -255,3 +255,39 @@ Deno.test("the segment being written is zeroed once none of its records has been
     assertEquals((await Deno.stat(path)).size, SEGMENT_BYTES);
   });
 });
+
+Deno.test("records appended while a commit runs are written by the next one, together, in order", async () => {
+  const base = await Deno.makeTempDir({ prefix: "extremail-journal-" });
+  try {
+    const root = await maildir(base);
+    const journal = await DeliveryJournal.open(base);
+    const rec = (n: number) =>
+      journal.append(
+        { src: join(root, "tmp", `g${n}`), dests: [join(root, "new", `g${n}`)] },
+        msg(n),
+      );
+    const first = rec(1); // no commit running: written at once, its sync started
+    const [segment] = await names(journalDir(base));
+    const path = join(journalDir(base), segment);
+    const group = [2, 3, 4].map(rec); // while that sync runs: queued for the next one
+    assertEquals(
+      decodeRecords(Deno.readFileSync(path)).records.map((r) => r.header.src),
+      [join(root, "tmp", "g1")],
+      "only the first record is in the file while its commit runs",
+    );
+    await Promise.all([first, ...group].map((t) => t.committed));
+    const { records, torn } = decodeRecords(await Deno.readFile(path));
+    assertEquals(torn, false);
+    assertEquals(
+      records.map((r) => dec.decode(r.data)),
+      [1, 2, 3, 4].map((n) => dec.decode(msg(n))),
+    );
+    // Replayed after a crash like records written one at a time.
+    await journal.close();
+    const out = await replayJournal(journalDir(base));
+    assertEquals(out.records, 4);
+    assertEquals(await names(join(root, "new")), ["g1", "g2", "g3", "g4"]);
+  } finally {
+    await Deno.remove(base, { recursive: true });
+  }
+});

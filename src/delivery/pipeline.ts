@@ -365,9 +365,12 @@ export async function deliver(
   const failed = result.failed.length
     ? ` failed=${result.failed.map((f) => f.address).join(",")}`
     : "";
+  const auth = info.authUser ? ` auth=${info.authUser.name}@${info.authUser.domain}` : "";
+  // The one line per accepted message (SMTP logs no second "accepted" line).
   logger.info(
     `${queueId}: from=<${tx.from}> to=${tx.recipients.map((r) => `<${r.address}>`).join(",")} ` +
-      `size=${size} local=${result.localCopies} queued=${result.queued.join(",") || "-"}${failed}`,
+      `size=${size} local=${result.localCopies} queued=${result.queued.join(",") || "-"}` +
+      `${failed}${auth}`,
   );
   return result.reply;
 }

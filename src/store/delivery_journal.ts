@@ -120,8 +120,23 @@ export class Segment {
   #settled = false;
   #running: Promise<void> | null = null;
   #next: Waiters | null = null;
+  /** The error of a write or sync that failed: every later commit fails with it. */
+  #failed: unknown = null;
+  /** Records appended while a sync ran: written together when the next one starts. */
+  #unwritten: Uint8Array[] = [];
 
   constructor(readonly path: string, readonly file: Deno.FsFile, readonly dir: string) {}
+
+  /**
+   * Queues `record` (already counted in `bytes`) and returns a sync that covers it.
+   * With no sync running it is written and synced at once; during one, it waits with
+   * the others that come meanwhile, and the next sync writes them all in one write(2)
+   * before its fdatasync (a system call per group of deliveries, not per message).
+   */
+  add(record: Uint8Array): Promise<void> {
+    this.#unwritten.push(record);
+    return this.commit();
+  }
 
   /** A sync that starts after this call; callers during a running one share the next. */
   commit(): Promise<void> {
@@ -141,7 +156,11 @@ export class Segment {
   }
 
   async #syncNow(): Promise<void> {
+    // After a failed write or sync nothing here is trusted: a record written after a
+    // partial one could not be read back, a sync after a failed one may hide the loss.
+    if (this.#failed) throw this.#failed;
     try {
+      this.#writeQueued();
       if (this.#settled) {
         // Records overwrite zeros within the file's length: fdatasync writes only their
         // blocks (no inode), about half the latency of an append's here.
@@ -154,8 +173,25 @@ export class Segment {
     } catch (e) {
       // After a failed fdatasync the file's state is unknown: nothing more goes into it.
       this.sealed = true;
+      this.#failed = e;
       throw e;
     }
+  }
+
+  #writeQueued(): void {
+    const records = this.#unwritten;
+    if (records.length === 0) return;
+    this.#unwritten = [];
+    if (records.length === 1) return writeAllSync(this.file, records[0]);
+    let length = 0;
+    for (const r of records) length += r.length;
+    const all = new Uint8Array(length);
+    let at = 0;
+    for (const r of records) {
+      all.set(r, at);
+      at += r.length;
+    }
+    writeAllSync(this.file, all);
   }
 
   #afterSync(): void {
@@ -236,25 +272,19 @@ export class DeliveryJournal {
   }
 
   /**
-   * Appends a record (a synchronous write to the page cache) and returns its ticket.
-   * Throws when the write fails; the segment is then sealed, since what follows a
+   * Appends a record and returns its ticket: written at once when no sync runs, else
+   * with the others of its group when the next sync starts (Segment.add). A write or
+   * sync that fails rejects `committed` and seals the segment, since what follows a
    * partial write could not be read back.
    */
   append(header: JournalHeader, data: Uint8Array): JournalTicket {
     if (this.#closed) throw new Error("delivery journal closed");
     const record = encodeRecord(header, data);
     const segment = this.#writable();
-    try {
-      writeAllSync(segment.file, record);
-    } catch (e) {
-      segment.sealed = true;
-      this.#dropIfDone(segment);
-      throw e;
-    }
     segment.bytes += record.length;
     segment.live++;
     if (segment.bytes >= SEGMENT_BYTES) segment.sealed = true;
-    return { committed: segment.commit(), segment };
+    return { committed: segment.add(record), segment };
   }
 
   /** The record's message is durable where it belongs: its record is no longer needed. */
