@@ -8,8 +8,6 @@
  * (entry.ts). A file name that is not the canonical one for its flags (another
  * program's) is kept by UID; flag letter sets are stored once each, by number.
  */
-import type { Entry } from "./entry.ts";
-
 /** bits: the file is in new/. */
 const IN_NEW = 1;
 /** bits: removed, until the table is compacted. */
@@ -52,11 +50,18 @@ export class EntryColumns {
   #sets: string[] = [];
   readonly #setOf = new Map<string, number>();
 
-  /** Room for `n` messages in all. */
-  reserve(n: number): void {
+  /**
+   * Room for `n` messages in all (their names at about `nameBytes` each). Grown by half
+   * at a time: a 100,000-message folder's columns at twice their size were 40% more.
+   */
+  reserve(n: number, nameBytes = 0): void {
+    if (nameBytes) this.#nameRoom(n * nameBytes - this.#namesUsed);
     if (n <= this.#cap) return;
-    const cap = Math.max(64, n, this.#cap * 2);
-    const grow = <T extends Float64Array | Uint32Array | Uint8Array>(a: T, make: (n: number) => T) => {
+    const cap = Math.max(64, n, Math.ceil(this.#cap * 1.5));
+    const grow = <T extends Float64Array | Uint32Array | Uint8Array>(
+      a: T,
+      make: (n: number) => T,
+    ) => {
       const b = make(cap);
       b.set(a.subarray(0, this.count) as never);
       return b;
@@ -73,7 +78,8 @@ export class EntryColumns {
   /** Room for `n` more name bytes. */
   #nameRoom(n: number): void {
     if (this.#namesUsed + n <= this.#names.length) return;
-    const next = new Uint8Array(Math.max(4096, this.#names.length * 2, this.#namesUsed + n));
+    const size = Math.ceil(this.#names.length * 1.5);
+    const next = new Uint8Array(Math.max(4096, size, this.#namesUsed + n));
     next.set(this.#names.subarray(0, this.#namesUsed));
     this.#names = next;
   }
@@ -199,11 +205,17 @@ export class EntryColumns {
   }
 
   /** Changes message `i` (a rename: flags, directory, name; a new mod-sequence). */
-  set(i: number, uid: number, e: Entry): void {
-    this.#bits[i] = (this.#bits[i] & ~IN_NEW) | (e.sub === "new" ? IN_NEW : 0);
-    this.#flagId[i] = this.flagId(e.flags);
-    this.#modseq[i] = e.modseq;
-    const odd = e.oddName;
+  set(
+    i: number,
+    uid: number,
+    inNew: boolean,
+    flags: string,
+    modseq: number,
+    odd: string | null,
+  ): void {
+    this.#bits[i] = (this.#bits[i] & ~IN_NEW) | (inNew ? IN_NEW : 0);
+    this.#flagId[i] = this.flagId(flags);
+    this.#modseq[i] = modseq;
     if (odd === null) this.#odd.delete(uid);
     else this.#odd.set(uid, odd);
   }

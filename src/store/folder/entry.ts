@@ -7,6 +7,7 @@
  * message is still there, so they are shared by every entry of the message.
  */
 import { fileNameFor } from "../maildir_names.ts";
+import type { EntryColumns } from "./columns.ts";
 import type { IndexRow } from "./index_db.ts";
 
 export interface MessageEntry {
@@ -34,15 +35,12 @@ export interface MessageEntry {
 export type EntryChanges = Partial<Pick<MessageEntry, "sub" | "name" | "flags" | "modseq">>;
 
 /**
- * Where an entry's shared fields live while its message is in the table (the table's
- * side of Entry): `slot` is the message's position, or -1 once it is gone.
+ * The table an entry's message is in (MessageTable): `slot` is the message's position in
+ * `columns`, or -1 once it is gone.
  */
 export interface EntryHome {
   slot(e: Entry): number;
-  dateAt(i: number): number | null;
-  setDateAt(i: number, ms: number): void;
-  extraAt(i: number): unknown;
-  setExtraAt(i: number, value: unknown): void;
+  readonly columns: EntryColumns;
 }
 
 /**
@@ -62,13 +60,19 @@ export function canonicalName(sub: "new" | "cur", base: string, flags: string): 
 /** Reads a base name when first asked (from the table's name bytes, see columns.ts). */
 export type BaseSource = () => string;
 
+/**
+ * While its message is in the table, an entry reads the message's fields there (so an
+ * entry held across a change, such as FETCH's implicit \Seen, sees it); once the message
+ * is gone, the fields as last read. Setting a field changes the entry alone: a message
+ * is changed with MessageTable.update.
+ */
 export class Entry implements MessageEntry {
   readonly uid: number;
-  sub: "new" | "cur";
-  flags: string;
   size: number;
-  modseq: number;
   #base: string | BaseSource;
+  #sub: "new" | "cur";
+  #flags: string;
+  #modseq: number;
   /** The file name when it is not the canonical one (another program's name). */
   #odd: string | null;
   #date: number | null;
@@ -87,17 +91,20 @@ export class Entry implements MessageEntry {
     date: number | null,
     modseq: number,
     odd: string | null,
-    extra?: unknown,
   ) {
     this.uid = uid;
     this.#base = base;
-    this.sub = sub;
-    this.flags = flags;
+    this.#sub = sub;
+    this.#flags = flags;
     this.size = size;
     this.#date = date;
-    this.modseq = modseq;
+    this.#modseq = modseq;
     this.#odd = odd;
-    this.#extra = extra;
+  }
+
+  /** The message's position in its table, -1 when it is in none (any more). */
+  #slot(): number {
+    return this.home ? this.home.slot(this) : -1;
   }
 
   get base(): string {
@@ -105,44 +112,67 @@ export class Entry implements MessageEntry {
     return typeof b === "string" ? b : (this.#base = b());
   }
 
+  get sub(): "new" | "cur" {
+    const i = this.#slot();
+    return i < 0 ? this.#sub : (this.#sub = this.home!.columns.inNew(i) ? "new" : "cur");
+  }
+
+  set sub(sub: "new" | "cur") {
+    this.#sub = sub;
+  }
+
+  get flags(): string {
+    const i = this.#slot();
+    return i < 0 ? this.#flags : (this.#flags = this.home!.columns.flags(i));
+  }
+
+  set flags(flags: string) {
+    this.#flags = flags;
+  }
+
+  get modseq(): number {
+    const i = this.#slot();
+    return i < 0 ? this.#modseq : (this.#modseq = this.home!.columns.modseq(i));
+  }
+
+  set modseq(modseq: number) {
+    this.#modseq = modseq;
+  }
+
   get name(): string {
-    return this.#odd ?? canonicalName(this.sub, this.base, this.flags);
+    return this.oddName ?? canonicalName(this.sub, this.base, this.flags);
   }
 
   set name(name: string) {
-    this.#odd = name === canonicalName(this.sub, this.base, this.flags) ? null : name;
+    this.#odd = name === canonicalName(this.#sub, this.base, this.#flags) ? null : name;
   }
 
   /** The name when it is not the canonical one (storedName without sorting flags again). */
   get oddName(): string | null {
-    return this.#odd;
-  }
-
-  /** Takes another entry's oddName (of the same message, after a change). */
-  setOddName(odd: string | null): void {
-    this.#odd = odd;
+    const i = this.#slot();
+    return i < 0 ? this.#odd : (this.#odd = this.home!.columns.odd(this.uid));
   }
 
   get internalDate(): number | null {
-    const i = this.home ? this.home.slot(this) : -1;
-    return i < 0 ? this.#date : (this.#date = this.home!.dateAt(i));
+    const i = this.#slot();
+    return i < 0 ? this.#date : (this.#date = this.home!.columns.date(i));
   }
 
   set internalDate(ms: number | null) {
     this.#date = ms;
-    const i = this.home ? this.home.slot(this) : -1;
-    if (i >= 0 && ms !== null) this.home!.setDateAt(i, ms);
+    const i = this.#slot();
+    if (i >= 0 && ms !== null) this.home!.columns.setDate(i, ms);
   }
 
   get extra(): unknown {
-    const i = this.home ? this.home.slot(this) : -1;
-    return i < 0 ? this.#extra : (this.#extra = this.home!.extraAt(i));
+    const i = this.#slot();
+    return i < 0 ? this.#extra : (this.#extra = this.home!.columns.extra(i));
   }
 
   set extra(value: unknown) {
     this.#extra = value;
-    const i = this.home ? this.home.slot(this) : -1;
-    if (i >= 0) this.home!.setExtraAt(i, value);
+    const i = this.#slot();
+    if (i >= 0) this.home!.columns.setExtra(i, value);
   }
 }
 
@@ -152,6 +182,11 @@ export function newEntry(f: Omit<MessageEntry, "extra"> & { extra?: unknown }): 
   e.name = f.name;
   if (f.extra !== undefined) e.extra = f.extra;
   return e;
+}
+
+/** A plain entry's file name if it is not the canonical one (Entry.oddName). */
+export function oddNameOf(e: MessageEntry): string | null {
+  return e.name === canonicalName(e.sub, e.base, e.flags) ? null : e.name;
 }
 
 /** The file name to record: null when it is the canonical one for the flags. */

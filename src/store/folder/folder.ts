@@ -264,11 +264,6 @@ export class Folder extends FolderFiles {
     return this.#st.uids.hasBase(base, this.#st.table);
   }
 
-  /** The size at position `i` of a uidSnapshot(), without making its entry (MessageTable.sizeAt). */
-  sizeAt(uids: Uint32Array, i: number): number | undefined {
-    return this.#st.table.sizeAt(uids, i);
-  }
-
   /** The entry at position `i` of a uidSnapshot() (MessageTable.entryAt). */
   entryAt(uids: Uint32Array, i: number): MessageEntry | undefined {
     return this.#st.table.entryAt(uids, i);

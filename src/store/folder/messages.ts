@@ -4,45 +4,28 @@
  * SELECT and quota read. Entries (entry.ts) are made from the columns when asked for.
  * Every change to a message goes through here so the counters stay right.
  */
-import { yieldToEventLoop } from "../fsutil.ts";
 import { EntryColumns } from "./columns.ts";
-import { Entry, type EntryChanges, type EntryHome, type MessageEntry } from "./entry.ts";
-import type { RawRow } from "./index_db.ts";
-import { type FlagColumn, type FolderSummary, MAX_FLAG_SETS } from "./summary.ts";
+import {
+  canonicalName,
+  Entry,
+  type EntryChanges,
+  type EntryHome,
+  type MessageEntry,
+  oddNameOf,
+} from "./entry.ts";
+import { type EntriesByUid, entriesByUid } from "./by_uid.ts";
+import { type Deferred, readPaced, readRows, type RowPages, type Rows } from "./rows.ts";
+export type { EntriesByUid } from "./by_uid.ts";
+import { type FlagColumn, flagColumnOf, type FolderSummary } from "./summary.ts";
 
-export { type EntryChanges, entryPath, type MessageEntry, newEntry, rowOf, storedName } from "./entry.ts";
-
-/**
- * Rows not read yet (see MessageTable.loadLazy): the summary that stands in for them
- * and how to read them (null: they could not be, the folder is read again).
- */
-interface Deferred {
-  summary: FolderSummary;
-  /** A page of rows after a UID (prefetch). */
-  page: RowPages;
-  lost: () => void;
-  prefetching?: Promise<void>;
-}
-
-/** A page of index rows after a UID, in UID order (null: the index failed). */
-export type RowPages = (after: number, limit: number) => RawRow[] | null;
-
-/**
- * Rows read per page: a page's rows die young. Pages of 4,000 rows grew the young
- * generation (and the process) by 15 MB over a read of 100,000; pages of 500, 4 MB, for
- * the same time.
- */
-const PAGE = 500;
-
-/** The messages by UID (Folder.messages): entries made on demand. */
-export interface EntriesByUid extends Iterable<[number, MessageEntry]> {
-  readonly size: number;
-  get(uid: number): MessageEntry | undefined;
-  has(uid: number): boolean;
-  /** In UID order. */
-  values(): IterableIterator<MessageEntry>;
-  keys(): IterableIterator<number>;
-}
+export {
+  type EntryChanges,
+  entryPath,
+  type MessageEntry,
+  newEntry,
+  rowOf,
+  storedName,
+} from "./entry.ts";
 
 export class MessageTable implements EntryHome {
   /** Rows still in the index; the counters and UIDs below come from its summary meanwhile. */
@@ -67,31 +50,7 @@ export class MessageTable implements EntryHome {
   readonly #byUid: EntriesByUid;
 
   constructor() {
-    const table = this;
-    const at = (uid: number) => table.#find(uid);
-    function* positions() {
-      for (let i = 0; i < table.#count; i++) if (!table.#cols.removed(i)) yield i;
-    }
-    this.#byUid = {
-      get size() {
-        table.#ready();
-        return table.#count - table.#removed;
-      },
-      get: (uid) => {
-        const i = at(uid);
-        return i < 0 ? undefined : table.#entry(i);
-      },
-      has: (uid) => at(uid) >= 0,
-      *values() {
-        for (const i of positions()) yield table.#entry(i);
-      },
-      *keys() {
-        for (const i of positions()) yield table.#uids[i];
-      },
-      *[Symbol.iterator]() {
-        for (const i of positions()) yield [table.#uids[i], table.#entry(i)];
-      },
-    };
+    this.#byUid = entriesByUid(this);
   }
 
   /** Messages by UID, in UID order. */
@@ -136,18 +95,11 @@ export class MessageTable implements EntryHome {
   prefetch(): Promise<void> {
     const d = this.#deferred;
     if (!d) return Promise.resolve();
-    return d.prefetching ??= (async () => {
-      const read = new Rows(d.summary.count);
-      for (let after = 0;;) {
-        if (this.#deferred !== d) return;
-        // A few pages per turn of the event loop (each a fraction of a millisecond).
-        for (let pages = 0; pages < 8 && after >= 0; pages++) after = read.append(d.page, after);
-        if (after === -1) return this.#ready();
-        if (after === -2) break;
-        await yieldToEventLoop();
-      }
-      if (this.#deferred === d) this.#install(d, read);
-    })();
+    return d.prefetching ??= readPaced(d, () => this.#deferred === d).then((read) => {
+      if (this.#deferred !== d) return;
+      if (read) this.#install(d, read);
+      else this.#ready(); // the index failed: at once, as a first use would
+    });
   }
 
   #install(d: Deferred, cols: Rows | null): void {
@@ -172,8 +124,24 @@ export class MessageTable implements EntryHome {
     this.#layout++;
     const n = this.#count = read.cols.count;
     this.#uids = read.uids;
-    this.#unseen = this.#deleted = this.#bytes = this.#inNew = this.#removed = 0;
+    this.#unseen =
+      this.#deleted =
+      this.#bytes =
+      this.#inNew =
+      this.#removed =
+        0;
     for (let i = 0; i < n; i++) this.#account(i, 1);
+  }
+
+  /** The UID at position `i`. */
+  uidOf(i: number): number {
+    return this.#uids[i];
+  }
+
+  /** Messages here, without the ones removed until rebuildUids(). */
+  get size(): number {
+    this.#ready();
+    return this.#count - this.#removed;
   }
 
   /** How many messages (without reading deferred rows). */
@@ -239,8 +207,8 @@ export class MessageTable implements EntryHome {
     return this.#count ? this.#uids[this.#count - 1] : 0;
   }
 
-  /** Position of a UID (binary search), -1 when it is not here. */
-  #find(uid: number): number {
+  /** Position of a UID (binary search), -1 when it is not here (or removed). */
+  positionOf(uid: number): number {
     this.#ready();
     const uids = this.#uids;
     let lo = 0, hi = this.#count;
@@ -253,7 +221,7 @@ export class MessageTable implements EntryHome {
   }
 
   /** The entry of position `i`, made now. */
-  #entry(i: number): Entry {
+  entryOf(i: number): Entry {
     const c = this.#cols, uid = this.#uids[i];
     const e = new Entry(
       uid,
@@ -278,9 +246,9 @@ export class MessageTable implements EntryHome {
    */
   entryAt(uids: Uint32Array, i: number): MessageEntry | undefined {
     this.#ready();
-    if (uids === this.#uids && i < this.#count) return this.#entry(i);
-    const at = this.#find(uids[i]);
-    return at < 0 ? undefined : this.#entry(at);
+    if (uids === this.#uids && i < this.#count) return this.entryOf(i);
+    const at = this.positionOf(uids[i]);
+    return at < 0 ? undefined : this.entryOf(at);
   }
 
   /**
@@ -299,15 +267,8 @@ export class MessageTable implements EntryHome {
     }
     this.#ready();
     if (uids === this.#uids && i < this.#count) return this.#cols.flags(i);
-    const at = this.#find(uids[i]);
+    const at = this.positionOf(uids[i]);
     return at < 0 ? undefined : this.#cols.flags(at);
-  }
-
-  /** The size of the message at position `i` of a UID snapshot, as flagsAt (no entry). */
-  sizeAt(uids: Uint32Array, i: number): number | undefined {
-    this.#ready();
-    const at = uids === this.#uids && i < this.#count ? i : this.#find(uids[i]);
-    return at < 0 ? undefined : this.#cols.size(at);
   }
 
   /**
@@ -317,19 +278,8 @@ export class MessageTable implements EntryHome {
   flagColumn(): FlagColumn | null {
     const d = this.#deferred;
     if (d) return d.summary.flags;
-    const { sets: all, ids: allIds } = this.#cols.flagSets();
-    const sets: string[] = [], idOf = new Int32Array(all.length).fill(-1);
-    const ids = new Uint16Array(this.#count);
-    for (let i = 0; i < this.#count; i++) {
-      let id = idOf[allIds[i]];
-      if (id < 0) {
-        if (sets.length === MAX_FLAG_SETS) return null;
-        idOf[allIds[i]] = id = sets.length;
-        sets.push(all[allIds[i]]);
-      }
-      ids[i] = id;
-    }
-    return { sets, ids };
+    const { sets, ids } = this.#cols.flagSets();
+    return flagColumnOf(sets, ids.subarray(0, this.#count));
   }
 
   /**
@@ -339,7 +289,7 @@ export class MessageTable implements EntryHome {
    */
   present(uids: Uint32Array, i: number): boolean {
     if (uids === this.#uids && i < this.#count) return true;
-    return this.#find(uids[i]) >= 0;
+    return this.positionOf(uids[i]) >= 0;
   }
 
   /** Whether this entry's message is still here (the entry is one of ours). */
@@ -359,7 +309,11 @@ export class MessageTable implements EntryHome {
     this.#cols = new EntryColumns();
     this.#uids = new Uint32Array(64);
     this.#count = this.#removed = 0;
-    this.#unseen = this.#deleted = this.#bytes = this.#inNew = 0;
+    this.#unseen =
+      this.#deleted =
+      this.#bytes =
+      this.#inNew =
+        0;
     this.#epoch = ++this.#layout;
     this.#expungeGeneration++;
   }
@@ -373,7 +327,7 @@ export class MessageTable implements EntryHome {
       grown.set(this.#uids);
       this.#uids = grown;
     }
-    const odd = e instanceof Entry ? e.oddName : newOdd(e);
+    const odd = e instanceof Entry ? e.oddName : oddNameOf(e);
     const i = this.#cols.push(
       e.uid,
       e.base,
@@ -390,33 +344,30 @@ export class MessageTable implements EntryHome {
     this.#account(i, 1);
   }
 
-  /** Changes a message (a rename: new flags, or moved to cur/), and the entry given. */
+  /** Changes a message (a rename: new flags, or moved to cur/). */
   update(e: MessageEntry, changes: EntryChanges): void {
-    const i = e instanceof Entry ? this.slot(e) : this.#find(e.uid);
+    const i = e instanceof Entry ? this.slot(e) : this.positionOf(e.uid);
     // The name last: it is kept only when not the canonical one for the new sub and flags.
     const { name, ...rest } = changes;
     if (i < 0) {
-      Object.assign(e, rest);
+      Object.assign(e, rest); // gone meanwhile: the entry alone
       if (name !== undefined) e.name = name;
       return;
     }
-    // From the message as it is now (`e` may be an older snapshot of it).
-    const now = this.#entry(i);
+    const c = this.#cols, uid = this.#uids[i];
+    const sub = rest.sub ?? (c.inNew(i) ? "new" : "cur");
+    const flags = rest.flags ?? c.flags(i);
+    let odd = c.odd(uid);
+    if (name !== undefined) odd = name === canonicalName(sub, c.base(i), flags) ? null : name;
     this.#account(i, -1);
-    Object.assign(now, rest);
-    if (name !== undefined) now.name = name;
-    this.#cols.set(i, now.uid, now);
+    c.set(i, uid, sub === "new", flags, rest.modseq ?? c.modseq(i), odd);
     this.#account(i, 1);
-    e.sub = now.sub;
-    e.flags = now.flags;
-    e.modseq = now.modseq;
-    if (e instanceof Entry) e.setOddName(now.oddName);
-    else e.name = now.name;
+    if (!(e instanceof Entry)) Object.assign(e, rest, name === undefined ? {} : { name });
   }
 
   /** Removes a message; call rebuildUids() once the batch is done. */
   remove(e: MessageEntry): void {
-    const i = e instanceof Entry ? this.slot(e) : this.#find(e.uid);
+    const i = e instanceof Entry ? this.slot(e) : this.positionOf(e.uid);
     if (i < 0) return;
     this.#account(i, -1);
     this.#cols.markRemoved(i, e.uid);
@@ -453,78 +404,17 @@ export class MessageTable implements EntryHome {
     this.#bytes += sign * this.#cols.size(i);
   }
 
-  // ---- EntryHome: an entry's shared fields --------------------------------------------
+  /** The fields of the messages, by position (entries read theirs there). */
+  get columns(): EntryColumns {
+    return this.#cols;
+  }
 
   /** Where an entry's message is now (-1: gone, or the entry is of another table). */
   slot(e: Entry): number {
     if (e.home !== this || e.layout < this.#epoch) return -1;
     if (e.layout === this.#layout) return this.#cols.removed(e.at) ? -1 : e.at;
-    const i = this.#find(e.uid);
+    const i = this.positionOf(e.uid);
     if (i >= 0) [e.at, e.layout] = [i, this.#layout];
     return i;
-  }
-
-  dateAt(i: number): number | null {
-    return this.#cols.date(i);
-  }
-
-  setDateAt(i: number, ms: number): void {
-    this.#cols.setDate(i, ms);
-  }
-
-  extraAt(i: number): unknown {
-    return this.#cols.extra(i);
-  }
-
-  setExtraAt(i: number, value: unknown): void {
-    this.#cols.setExtra(i, value);
-  }
-}
-
-/** The file name of a plain entry (not an Entry) if not the canonical one. */
-function newOdd(e: MessageEntry): string | null {
-  const c = new Entry(e.uid, e.base, e.sub, e.flags, 0, null, 0, null);
-  c.name = e.name;
-  return c.oddName;
-}
-
-/** Index rows read into columns, with their UIDs. */
-class Rows {
-  readonly cols = new EntryColumns();
-  uids: Uint32Array<ArrayBuffer>;
-
-  constructor(expect = 0) {
-    this.cols.reserve(expect);
-    this.uids = new Uint32Array(Math.max(64, expect));
-  }
-
-  /**
-   * Appends the rows after UID `after` (one page). Returns the last UID read, -2 when
-   * that was the last page, -1 when the index failed.
-   */
-  append(page: RowPages, after: number): number {
-    const rows = page(after, PAGE);
-    if (rows === null) return -1;
-    const cols = this.cols;
-    for (const r of rows) {
-      const i = cols.push(r[0], r[1], r[2] !== 1, r[4], r[5], r[6], r[7], r[3]);
-      if (i === this.uids.length) {
-        const grown = new Uint32Array(this.uids.length * 2);
-        grown.set(this.uids);
-        this.uids = grown;
-      }
-      this.uids[i] = r[0];
-    }
-    return rows.length < PAGE ? -2 : rows[rows.length - 1][0];
-  }
-}
-
-/** Every row, read a page at a time (null: the index failed). */
-function readRows(page: RowPages, expect = 0): Rows | null {
-  const read = new Rows(expect);
-  for (let after = 0;;) {
-    after = read.append(page, after);
-    if (after === -1) return null;
-    if (after === -2) return read;
   }
 }
