@@ -19,10 +19,18 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /** The base name in `bytes[from, to)` (ASCII unless `wide`). */
-function decodeName(bytes: Uint8Array, from: number, to: number, wide: boolean): string {
+export function decodeName(bytes: Uint8Array, from: number, to: number, wide: boolean): string {
   const part = bytes.subarray(from, to);
   if (wide) return decoder.decode(part);
   return String.fromCharCode.apply(null, part as unknown as number[]);
+}
+
+/** What MessageTable counts of its messages. */
+export interface Counts {
+  unseen: number;
+  deleted: number;
+  bytes: number;
+  inNew: number;
 }
 
 export class EntryColumns {
@@ -147,11 +155,24 @@ export class EntryColumns {
     );
   }
 
-  /** Reads base name `i` when called, from the bytes as they are now (see #names). */
-  baseSource(i: number): () => string {
-    const bytes = this.#names, from = i ? this.#nameEnd[i - 1] : 0, to = this.#nameEnd[i];
-    const wide = (this.#bits[i] & WIDE) !== 0;
-    return () => decodeName(bytes, from, to, wide);
+  /**
+   * Where base name `i` is: the bytes (never changed below what is used, see #names),
+   * from, to, and whether it is beyond ASCII. An entry decodes it when first asked.
+   */
+  get nameBytes(): Uint8Array {
+    return this.#names;
+  }
+
+  nameFrom(i: number): number {
+    return i ? this.#nameEnd[i - 1] : 0;
+  }
+
+  nameTo(i: number): number {
+    return this.#nameEnd[i];
+  }
+
+  wideName(i: number): boolean {
+    return (this.#bits[i] & WIDE) !== 0;
   }
 
   flags(i: number): string {
@@ -198,6 +219,15 @@ export class EntryColumns {
       this.#extra = new Array(this.count).fill(undefined);
     }
     this.#extra[i] = value;
+  }
+
+  /** Counts message `i` into `n` (`sign` 1), or out of it (-1). */
+  countInto(i: number, sign: 1 | -1, n: Counts): void {
+    const flags = this.#sets[this.#flagId[i]];
+    if (!flags.includes("S")) n.unseen += sign;
+    if (flags.includes("T")) n.deleted += sign;
+    if (this.#bits[i] & IN_NEW) n.inNew += sign;
+    n.bytes += sign * this.#size[i];
   }
 
   removed(i: number): boolean {

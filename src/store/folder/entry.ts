@@ -7,7 +7,7 @@
  * message is still there, so they are shared by every entry of the message.
  */
 import { fileNameFor } from "../maildir_names.ts";
-import type { EntryColumns } from "./columns.ts";
+import { decodeName, type EntryColumns } from "./columns.ts";
 import type { IndexRow } from "./index_db.ts";
 
 export interface MessageEntry {
@@ -57,9 +57,6 @@ export function canonicalName(sub: "new" | "cur", base: string, flags: string): 
   return sub === "cur" ? `${base}:2,${flags}` : base;
 }
 
-/** Reads a base name when first asked (from the table's name bytes, see columns.ts). */
-export type BaseSource = () => string;
-
 /**
  * While its message is in the table, an entry reads the message's fields there (so an
  * entry held across a change, such as FETCH's implicit \Seen, sees it); once the message
@@ -69,7 +66,12 @@ export type BaseSource = () => string;
 export class Entry implements MessageEntry {
   readonly uid: number;
   size: number;
-  #base: string | BaseSource;
+  /** The base name, or null while it is only bytes (#bytes[#from, #to), see columns.ts). */
+  #base: string | null;
+  #bytes: Uint8Array | null = null;
+  #from = 0;
+  /** Negative: the bytes are beyond ASCII. */
+  #to = 0;
   #sub: "new" | "cur";
   #flags: string;
   #modseq: number;
@@ -84,7 +86,7 @@ export class Entry implements MessageEntry {
 
   constructor(
     uid: number,
-    base: string | BaseSource,
+    base: string | null,
     sub: "new" | "cur",
     flags: string,
     size: number,
@@ -108,8 +110,19 @@ export class Entry implements MessageEntry {
   }
 
   get base(): string {
-    const b = this.#base;
-    return typeof b === "string" ? b : (this.#base = b());
+    if (this.#base === null) {
+      const to = this.#to;
+      this.#base = decodeName(this.#bytes!, this.#from, to < 0 ? -to : to, to < 0);
+      this.#bytes = null;
+    }
+    return this.#base;
+  }
+
+  /** The base name as bytes, decoded when first asked (an entry made from the columns). */
+  baseIn(bytes: Uint8Array, from: number, to: number, wide: boolean): void {
+    this.#bytes = bytes;
+    this.#from = from;
+    this.#to = wide ? -to : to;
   }
 
   get sub(): "new" | "cur" {

@@ -4,7 +4,7 @@
  * SELECT and quota read. Entries (entry.ts) are made from the columns when asked for.
  * Every change to a message goes through here so the counters stay right.
  */
-import { EntryColumns } from "./columns.ts";
+import { type Counts, EntryColumns } from "./columns.ts";
 import {
   canonicalName,
   Entry,
@@ -39,10 +39,8 @@ export class MessageTable implements EntryHome {
   #count = 0;
   /** Messages removed until rebuildUids() (their positions are still taken). */
   #removed = 0;
-  #unseen = 0;
-  #deleted = 0;
-  #bytes = 0;
-  #inNew = 0;
+  /** Messages without \Seen, with \Deleted, in new/, and their bytes. */
+  #n: Counts = { unseen: 0, deleted: 0, bytes: 0, inNew: 0 };
   /** Positions change at every new layout (entries hold theirs with its number). */
   #layout = 0;
   /** Entries of layouts before this one are of messages no longer here (clear()). */
@@ -68,10 +66,8 @@ export class MessageTable implements EntryHome {
     this.#deferred = { summary, ...source };
     this.#uids = summary.uids;
     this.#count = summary.count;
-    this.#unseen = summary.unseen;
-    this.#deleted = summary.deleted;
-    this.#bytes = summary.bytes;
-    this.#inNew = summary.inNew.length;
+    const { unseen, deleted, bytes } = summary;
+    this.#n = { unseen, deleted, bytes, inNew: summary.inNew.length };
   }
 
   /** Reads every row into the table (the folder's first load without a summary). */
@@ -124,12 +120,8 @@ export class MessageTable implements EntryHome {
     this.#layout++;
     const n = this.#count = read.cols.count;
     this.#uids = read.uids;
-    this.#unseen =
-      this.#deleted =
-      this.#bytes =
-      this.#inNew =
-      this.#removed =
-        0;
+    this.#n = { unseen: 0, deleted: 0, bytes: 0, inNew: 0 };
+    this.#removed = 0;
     for (let i = 0; i < n; i++) this.#account(i, 1);
   }
 
@@ -151,7 +143,7 @@ export class MessageTable implements EntryHome {
 
   /** How many are in new/ (IMAP \Recent), without reading deferred rows. */
   get recentCount(): number {
-    return this.#inNew;
+    return this.#n.inNew;
   }
 
   /** The UIDs of the messages in new/, without reading deferred rows. */
@@ -164,7 +156,7 @@ export class MessageTable implements EntryHome {
   inNewUids(): number[] {
     this.#ready();
     const out: number[] = [];
-    if (this.#inNew === 0) return out;
+    if (this.#n.inNew === 0) return out;
     for (let i = 0; i < this.#count; i++) {
       if (this.#cols.inNew(i) && !this.#cols.removed(i)) out.push(this.#uids[i]);
     }
@@ -174,7 +166,7 @@ export class MessageTable implements EntryHome {
   /** UID of the first message without \Seen, 0 when there is none. */
   firstUnseen(): number {
     if (this.#deferred) return this.#deferred.summary.firstUnseen;
-    if (this.#unseen === 0) return 0;
+    if (this.#n.unseen === 0) return 0;
     for (let i = 0; i < this.#count; i++) {
       if (!this.#cols.removed(i) && !this.#cols.flags(i).includes("S")) return this.#uids[i];
     }
@@ -187,15 +179,15 @@ export class MessageTable implements EntryHome {
   }
 
   get unseen(): number {
-    return this.#unseen;
+    return this.#n.unseen;
   }
 
   get deleted(): number {
-    return this.#deleted;
+    return this.#n.deleted;
   }
 
   get bytes(): number {
-    return this.#bytes;
+    return this.#n.bytes;
   }
 
   /** How many of our messages are in new/ or in cur/. */
@@ -225,7 +217,7 @@ export class MessageTable implements EntryHome {
     const c = this.#cols, uid = this.#uids[i];
     const e = new Entry(
       uid,
-      c.baseSource(i),
+      null,
       c.inNew(i) ? "new" : "cur",
       c.flags(i),
       c.size(i),
@@ -233,6 +225,7 @@ export class MessageTable implements EntryHome {
       c.modseq(i),
       c.odd(uid),
     );
+    e.baseIn(c.nameBytes, c.nameFrom(i), c.nameTo(i), c.wideName(i));
     e.home = this;
     e.at = i;
     e.layout = this.#layout;
@@ -309,11 +302,7 @@ export class MessageTable implements EntryHome {
     this.#cols = new EntryColumns();
     this.#uids = new Uint32Array(64);
     this.#count = this.#removed = 0;
-    this.#unseen =
-      this.#deleted =
-      this.#bytes =
-      this.#inNew =
-        0;
+    this.#n = { unseen: 0, deleted: 0, bytes: 0, inNew: 0 };
     this.#epoch = ++this.#layout;
     this.#expungeGeneration++;
   }
@@ -397,11 +386,7 @@ export class MessageTable implements EntryHome {
 
   #account(i: number, sign: 1 | -1): void {
     this.#mutations++;
-    const flags = this.#cols.flags(i);
-    if (!flags.includes("S")) this.#unseen += sign;
-    if (flags.includes("T")) this.#deleted += sign;
-    if (this.#cols.inNew(i)) this.#inNew += sign;
-    this.#bytes += sign * this.#cols.size(i);
+    this.#cols.countInto(i, sign, this.#n);
   }
 
   /** The fields of the messages, by position (entries read theirs there). */
