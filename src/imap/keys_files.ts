@@ -173,7 +173,7 @@ export class KeysFromFiles {
     const run = async () => {
       while (next < left.length) {
         const e = left[next++];
-        if (folder.messages.get(e.uid) !== e) continue; // expunged meanwhile
+        if (!folder.holds(e)) continue; // expunged meanwhile
         try {
           await this.#compute(e);
         } catch (err) {

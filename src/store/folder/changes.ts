@@ -64,7 +64,8 @@ async function inSlices<T>(items: readonly T[], work: (item: T) => void): Promis
 /** Moves messages from new/ to cur/; returns the UIDs this caller saw as \Recent. */
 export async function claimRecent(st: FolderState): Promise<number[]> {
   if (st.table.recentCount === 0) return [];
-  const entries = [...st.table.inNew].map((u) => st.table.byUid.get(u)!);
+  const byUid = st.table.byUid;
+  const entries = st.table.inNewUids().map((u) => byUid.get(u)!);
   const claimed: MessageEntry[] = [];
   await st.dirs.own(["new", "cur"], () =>
     inSlices(entries, (m) => {

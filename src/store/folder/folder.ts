@@ -22,26 +22,25 @@
  * only when its file changed. Every change to the messages runs under the folder's
  * mutex. The parts of the state are in state.ts.
  */
-import { Mutex, readHeaderBlock } from "../fsutil.ts";
-import { FolderIndexCalls } from "./folder_index_calls.ts";
+import { Mutex } from "../fsutil.ts";
+import { FolderFiles } from "./folder_files.ts";
 import { type AddItem, AddQueue, adoptFiles } from "./add.ts";
 import { claimRecent, expunge, type FlagUpdate, updateFlags } from "./changes.ts";
-import { entryPath, type MessageEntry } from "./messages.ts";
+import type { EntriesByUid, MessageEntry } from "./messages.ts";
 import { checkDirs } from "./scan.ts";
 import type { Sub } from "./dirs.ts";
 import { verifyDir } from "./verify.ts";
 import { log } from "../../log.ts";
-import { type FolderState, loadFolderState, newFolderState, summaryOf } from "./state.ts";
+import { type FolderState, loadFolderState, summaryOf } from "./state.ts";
 
 export type { CacheRow } from "./index_db.ts";
 export type { AddItem } from "./add.ts";
 export type { FlagUpdate } from "./changes.ts";
 export { FlagError } from "./keywords.ts";
-export type { MessageEntry } from "./messages.ts";
+export type { EntriesByUid, MessageEntry } from "./messages.ts";
 export { nextUidValidity } from "./uids.ts";
 
-export class Folder extends FolderIndexCalls {
-  readonly path: string;
+export class Folder extends FolderFiles {
   /** Bumped on every change a session may need to report. */
   version = 0;
   readonly #mutex = new Mutex();
@@ -52,10 +51,8 @@ export class Folder extends FolderIndexCalls {
   readonly #verifying = new Set<Sub>();
 
   constructor(path: string) {
-    const st = newFolderState(path);
-    super(st.index);
-    this.path = path;
-    this.#st = st;
+    super(path);
+    this.#st = this.state;
   }
 
   get uidValidity(): number {
@@ -80,9 +77,14 @@ export class Folder extends FolderIndexCalls {
     return this.#st.table.prefetch();
   }
 
-  /** Messages by UID; insertion order is UID order because UIDs only grow. */
-  get messages(): ReadonlyMap<number, MessageEntry> {
+  /** Messages by UID, in UID order; each entry is made when asked for (entry.ts). */
+  get messages(): EntriesByUid {
     return this.#st.table.byUid;
+  }
+
+  /** Whether this entry's message is still in the folder (not expunged since it was taken). */
+  holds(entry: MessageEntry): boolean {
+    return this.#st.table.holds(entry);
   }
 
   /** Keyword names by letter index (a = 0). */
@@ -97,10 +99,6 @@ export class Folder extends FolderIndexCalls {
 
   get closed(): boolean {
     return this.#closed;
-  }
-
-  filePath(entry: MessageEntry): string {
-    return entryPath(this.path, entry);
   }
 
   /**
@@ -259,105 +257,6 @@ export class Folder extends FolderIndexCalls {
   /** Letters for IMAP flag names, allocating keyword letters (durably) as needed. */
   lettersFor(names: readonly string[]): Promise<string> {
     return this.#st.keywords.lettersFor(names);
-  }
-
-  // ---- reading ---------------------------------------------------------------
-
-  /** The message bytes; follows a concurrent rename (flag change) once. */
-  read(entry: MessageEntry): Promise<Uint8Array> {
-    return this.#followRename(entry, (path) => Deno.readFile(path));
-  }
-
-  /**
-   * The message's file opened for reading, for sending a large message in chunks
-   * (POP3 RETR, IMAP FETCH); follows a concurrent rename once, as read() does.
-   */
-  openFile(entry: MessageEntry): Promise<Deno.FsFile> {
-    return this.#followRename(entry, (path) => Deno.open(path, { read: true }));
-  }
-
-  /**
-   * The message's header block (fsutil.readHeaderBlock, at most `cap` bytes), or the
-   * whole message when it is at most `wholeUpTo` bytes. `whole`: the bytes are the whole
-   * file. An internal date not known yet is learnt on the way (one stat).
-   */
-  readHeader(
-    entry: MessageEntry,
-    wholeUpTo: number,
-    cap: number,
-  ): Promise<{ bytes: Uint8Array; whole: boolean }> {
-    return this.#followRename(entry, async (path) => {
-      if (entry.size <= wholeUpTo) {
-        if (entry.internalDate === null) this.#learnDate(entry, (await Deno.stat(path)).mtime);
-        return { bytes: await Deno.readFile(path), whole: true };
-      }
-      const file = await Deno.open(path, { read: true });
-      try {
-        if (entry.internalDate === null) this.#learnDate(entry, (await file.stat()).mtime);
-        return await readHeaderBlock(file, cap);
-      } finally {
-        file.close();
-      }
-    });
-  }
-
-  /** The internal date (file mtime), read once, cached and kept in the index. */
-  async internalDate(entry: MessageEntry): Promise<number> {
-    if (entry.internalDate === null) {
-      this.#learnDate(entry, (await this.#followRename(entry, (path) => Deno.stat(path))).mtime);
-    }
-    return entry.internalDate!;
-  }
-
-  #learnDate(entry: MessageEntry, mtime: Date | null): void {
-    this.noteInternalDate(entry, mtime?.getTime() ?? Date.now());
-  }
-
-  /** Records an internal date learnt elsewhere (the file's mtime, read by a worker). */
-  noteInternalDate(entry: MessageEntry, ms: number): void {
-    entry.internalDate = ms;
-    if (this.messages.get(entry.uid) === entry) this.#st.index.noteDate(entry.uid, ms);
-  }
-
-  /**
-   * RFC 8514 save date (ms): when the message was stored into this folder. Messages this
-   * process stores (deliveries, APPEND, COPY, MOVE) have it recorded in the index;
-   * otherwise (another program's delivery, an index rebuilt) it is the time in the
-   * Maildir base name, which the writer chose as it saved the file, then the internal date.
-   */
-  saveDate(entry: MessageEntry): number {
-    const recorded = this.#st.index.savedAt(entry.uid);
-    if (recorded !== undefined) return recorded;
-    const secs = /^([0-9]{9,11})\./.exec(entry.base);
-    if (secs) return Number(secs[1]) * 1000;
-    return entry.internalDate ?? Date.now();
-  }
-
-  /**
-   * Runs a file operation on a message's file; when the file is not there (renamed by
-   * a flag change meanwhile), refreshes and tries once more under its current name.
-   */
-  async #followRename<T>(entry: MessageEntry, op: (path: string) => Promise<T>): Promise<T> {
-    try {
-      return await op(this.filePath(entry));
-    } catch (e) {
-      if (!(e instanceof Deno.errors.NotFound)) throw e;
-      // Being moved from new/ by a first SELECT (scan.ts): at one of its two names.
-      const inNew = entry.sub === "cur" ? this.#st.moving.nameInNew(entry.base) : undefined;
-      if (inNew !== undefined) {
-        for (const path of [`${this.path}/new/${inNew}`, this.filePath(entry)]) {
-          try {
-            return await op(path);
-          } catch (again) {
-            if (!(again instanceof Deno.errors.NotFound)) throw again;
-          }
-        }
-      }
-      await this.refresh(true);
-      const again = this.messages.get(entry.uid);
-      if (!again) throw e;
-      return await op(this.filePath(again));
-    }
   }
 
   /** Whether a message with this base name is in the folder (from the UID list's map). */

@@ -81,22 +81,21 @@ function removeFiles(path: string): void {
   }
 }
 
-function rowsOf(raw: unknown[][]): IndexRow[] {
-  const out: IndexRow[] = [];
-  for (const r of raw) {
-    out.push({
-      uid: Number(r[0]),
-      base: String(r[1]),
-      sub: r[2] === 1 ? "cur" : "new",
-      name: r[3] === null ? null : String(r[3]),
-      flags: String(r[4]),
-      size: Number(r[5]),
-      internalDate: r[6] === null ? null : Number(r[6]),
-      modseq: Number(r[7]),
-    });
-  }
-  return out;
-}
+/**
+ * A message row as the index returns it (an array: several times cheaper than an object
+ * for 100,000 rows): uid, base, sub (1: cur), name (null: canonical), flags, size, date,
+ * modseq.
+ */
+export type RawRow = [
+  uid: number,
+  base: string,
+  sub: number,
+  name: string | null,
+  flags: string,
+  size: number,
+  date: number | null,
+  modseq: number,
+];
 
 export class FolderIndex {
   readonly #db: DatabaseSync;
@@ -170,8 +169,8 @@ export class FolderIndex {
   }
 
   /** Message rows after UID `after`, at most `limit`, in UID order. */
-  rowsAfter(after: number, limit: number): IndexRow[] {
-    return rowsOf(this.#s("rowsAfter").all(after, limit) as unknown as unknown[][]);
+  rowsAfter(after: number, limit: number): RawRow[] {
+    return this.#s("rowsAfter").all(after, limit) as unknown as RawRow[];
   }
 
   /**

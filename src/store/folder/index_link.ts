@@ -10,7 +10,7 @@ import {
   type DirMark,
   FolderIndex,
   type IndexMeta,
-  type IndexRow,
+  type RawRow,
 } from "./index_db.ts";
 
 /** Lazily learnt dates and parsed structures are written to the index in batches. */
@@ -55,7 +55,7 @@ export class IndexLink {
   }
 
   /** Message rows after UID `after` (a page), or null without a (working) index. */
-  rowsAfter(after: number, limit: number): IndexRow[] | null {
+  rowsAfter(after: number, limit: number): RawRow[] | null {
     return this.#query(null, (ix) => ix.rowsAfter(after, limit));
   }
 

@@ -1,84 +1,58 @@
 /**
- * The messages of one folder in memory: the entries by UID, the UIDs in order (the
- * snapshot sessions diff against) and the counters STATUS, SELECT and quota read.
- * Every change to an entry goes through here so the counters stay right; the entries
- * as index rows are here too.
+ * The messages of one folder in memory: the UIDs in order (the snapshot sessions diff
+ * against), each message's fields as columns (columns.ts) and the counters STATUS,
+ * SELECT and quota read. Entries (entry.ts) are made from the columns when asked for.
+ * Every change to a message goes through here so the counters stay right.
  */
-import { yieldToEventLoop } from "../fsutil.ts";
-import { fileNameFor } from "../maildir_names.ts";
-import type { IndexRow } from "./index_db.ts";
-import { type FlagColumn, type FolderSummary, MAX_FLAG_SETS } from "./summary.ts";
+import { type Counts, EntryColumns } from "./columns.ts";
+import {
+  canonicalName,
+  Entry,
+  type EntryChanges,
+  type EntryHome,
+  type MessageEntry,
+  oddNameOf,
+} from "./entry.ts";
+import { type EntriesByUid, entriesByUid } from "./by_uid.ts";
+import { type Deferred, readPaced, readRows, type RowPages, type Rows } from "./rows.ts";
+export type { EntriesByUid } from "./by_uid.ts";
+import { type FlagColumn, flagColumnOf, type FolderSummary } from "./summary.ts";
 
-/**
- * Rows not read yet (see MessageTable.loadLazy): the summary that stands in for them
- * and how to read them (null: they could not be, the folder is read again).
- */
-interface Deferred {
-  summary: FolderSummary;
-  /** A page of rows after a UID (prefetch). */
-  page: (after: number, limit: number) => IndexRow[] | null;
-  lost: () => void;
-  prefetching?: Promise<void>;
-}
+export {
+  type EntryChanges,
+  entryPath,
+  type MessageEntry,
+  newEntry,
+  rowOf,
+  storedName,
+} from "./entry.ts";
 
-/**
- * Rows read per page by prefetch (a few milliseconds each) and by a read at once: a page's
- * rows die young, where 100,000 read in one go outlived the young generation and grew
- * the process by twice their size.
- */
-const PREFETCH_PAGE = 4000;
-
-export interface MessageEntry {
-  readonly uid: number;
-  readonly base: string;
-  /** "new" until a session has seen it (IMAP \Recent), then "cur". */
-  sub: "new" | "cur";
-  /** Exact file name inside `sub`. */
-  name: string;
-  /** Flag letters (sorted): upper-case system flags, lower-case keywords. */
-  flags: string;
-  size: number;
-  /** Internal date (ms since epoch): the file's mtime, read lazily. */
-  internalDate: number | null;
-  /** RFC 7162 mod-sequence: the folder's mod-sequence when this message last changed. */
-  modseq: number;
-  /**
-   * What a layer above keeps with the message (the IMAP SORT/SEARCH keys,
-   * src/imap/sort_index.ts): read with the entry, gone with it; never stored here.
-   */
-  extra: unknown;
-}
-
-/** What a change may set on an entry (its UID and base name never change). */
-export type EntryChanges = Partial<Pick<MessageEntry, "sub" | "name" | "flags" | "modseq">>;
-
-/**
- * A message's file path. Concatenated, not path.join: the folder path is already
- * normalized and a Maildir file name holds no "/", and join's normalization was a
- * tenth of the event loop's time when 100,000 files are renamed.
- */
-export function entryPath(folderPath: string, e: MessageEntry): string {
-  return `${folderPath}/${e.sub}/${e.name}`;
-}
-
-export class MessageTable {
-  readonly #byUid = new Map<number, MessageEntry>();
+export class MessageTable implements EntryHome {
   /** Rows still in the index; the counters and UIDs below come from its summary meanwhile. */
   #deferred: Deferred | null = null;
   #mutations = 0;
   #expungeGeneration = 0;
   /** The UIDs in order, [0, #count); appended in place, replaced when messages leave. */
   #uids: Uint32Array<ArrayBuffer> = new Uint32Array(64);
-  /** The entries in the order of #uids (entryAt: a position costs no map lookup). */
-  #entries: MessageEntry[] = [];
+  /** The other fields, by the same positions. */
+  #cols = new EntryColumns();
   #count = 0;
-  #unseen = 0;
-  #deleted = 0;
-  #bytes = 0;
-  readonly #inNew = new Set<number>();
+  /** Messages removed until rebuildUids() (their positions are still taken). */
+  #removed = 0;
+  /** Messages without \Seen, with \Deleted, in new/, and their bytes. */
+  #n: Counts = { unseen: 0, deleted: 0, bytes: 0, inNew: 0 };
+  /** Positions change at every new layout (entries hold theirs with its number). */
+  #layout = 0;
+  /** Entries of layouts before this one are of messages no longer here (clear()). */
+  #epoch = 0;
+  readonly #byUid: EntriesByUid;
 
-  /** Messages by UID; insertion order is UID order because UIDs only grow. */
-  get byUid(): ReadonlyMap<number, MessageEntry> {
+  constructor() {
+    this.#byUid = entriesByUid(this);
+  }
+
+  /** Messages by UID, in UID order. */
+  get byUid(): EntriesByUid {
     this.#ready();
     return this.#byUid;
   }
@@ -92,16 +66,21 @@ export class MessageTable {
     this.#deferred = { summary, ...source };
     this.#uids = summary.uids;
     this.#count = summary.count;
-    this.#unseen = summary.unseen;
-    this.#deleted = summary.deleted;
-    this.#bytes = summary.bytes;
+    const { unseen, deleted, bytes } = summary;
+    this.#n = { unseen, deleted, bytes, inNew: summary.inNew.length };
+  }
+
+  /** Reads every row into the table (the folder's first load without a summary). */
+  loadRows(page: RowPages): void {
+    const read = readRows(page);
+    if (read) this.#take(read);
   }
 
   /** The entries are in memory (reads the deferred rows). */
   #ready(): void {
     const d = this.#deferred;
     if (!d) return;
-    this.#install(d, readEntries(d.page));
+    this.#install(d, readRows(d.page, d.summary.count));
   }
 
   /**
@@ -112,39 +91,49 @@ export class MessageTable {
   prefetch(): Promise<void> {
     const d = this.#deferred;
     if (!d) return Promise.resolve();
-    return d.prefetching ??= (async () => {
-      const entries: MessageEntry[] = [];
-      for (let after = 0;;) {
-        if (this.#deferred !== d) return;
-        const page = d.page(after, PREFETCH_PAGE);
-        if (page === null) return this.#ready();
-        for (const r of page) entries.push(entryOf(r));
-        if (page.length < PREFETCH_PAGE) break;
-        after = page[page.length - 1].uid;
-        await yieldToEventLoop();
-      }
-      if (this.#deferred === d) this.#install(d, entries);
-    })();
+    return d.prefetching ??= readPaced(d, () => this.#deferred === d).then((read) => {
+      if (this.#deferred !== d) return;
+      if (read) this.#install(d, read);
+      else this.#ready(); // the index failed: at once, as a first use would
+    });
   }
 
-  #install(d: Deferred, entries: MessageEntry[] | null): void {
+  #install(d: Deferred, cols: Rows | null): void {
     this.#deferred = null;
     const { uids, count } = d.summary;
-    this.#uids = new Uint32Array(Math.max(64, uids.length));
-    this.#entries = [];
-    this.#count =
-      this.#unseen =
-      this.#deleted =
-      this.#bytes =
-        0;
-    if (entries !== null) { for (const e of entries) this.insert(e); }
-    let same = entries !== null && this.#count === count;
+    this.#uids = new Uint32Array(64);
+    this.#count = 0;
+    this.#layout++;
+    if (cols !== null) this.#take(cols);
+    let same = cols !== null && this.#count === count;
     for (let i = 0; same && i < count; i++) same = this.#uids[i] === uids[i];
     // Views took the summary's UIDs: the same UIDs keep that buffer (so positions stay
     // valid for entryAt); if the rows differ, views compare theirs again.
     if (same && uids.length >= this.#uids.length) this.#uids = uids;
     else if (!same) this.#expungeGeneration++;
-    if (entries === null) d.lost(); // the index failed meanwhile: the directories are read again
+    if (cols === null) d.lost(); // the index failed meanwhile: the directories are read again
+  }
+
+  /** Takes read rows (in UID order) as the table's messages, and counts them. */
+  #take(read: Rows): void {
+    this.#cols = read.cols;
+    this.#layout++;
+    const n = this.#count = read.cols.count;
+    this.#uids = read.uids;
+    this.#n = { unseen: 0, deleted: 0, bytes: 0, inNew: 0 };
+    this.#removed = 0;
+    for (let i = 0; i < n; i++) this.#account(i, 1);
+  }
+
+  /** The UID at position `i`. */
+  uidOf(i: number): number {
+    return this.#uids[i];
+  }
+
+  /** Messages here, without the ones removed until rebuildUids(). */
+  get size(): number {
+    this.#ready();
+    return this.#count - this.#removed;
   }
 
   /** How many messages (without reading deferred rows). */
@@ -154,20 +143,33 @@ export class MessageTable {
 
   /** How many are in new/ (IMAP \Recent), without reading deferred rows. */
   get recentCount(): number {
-    return this.#deferred ? this.#deferred.summary.inNew.length : this.#inNew.size;
+    return this.#n.inNew;
   }
 
   /** The UIDs of the messages in new/, without reading deferred rows. */
   recentUids(): Uint32Array {
     if (this.#deferred) return this.#deferred.summary.inNew;
-    return Uint32Array.from(this.#inNew);
+    return Uint32Array.from(this.inNewUids());
+  }
+
+  /** UIDs of the messages still in new/ (IMAP \Recent), in order. */
+  inNewUids(): number[] {
+    this.#ready();
+    const out: number[] = [];
+    if (this.#n.inNew === 0) return out;
+    for (let i = 0; i < this.#count; i++) {
+      if (this.#cols.inNew(i) && !this.#cols.removed(i)) out.push(this.#uids[i]);
+    }
+    return out;
   }
 
   /** UID of the first message without \Seen, 0 when there is none. */
   firstUnseen(): number {
     if (this.#deferred) return this.#deferred.summary.firstUnseen;
-    if (this.#unseen === 0) return 0;
-    for (const e of this.#byUid.values()) if (!e.flags.includes("S")) return e.uid;
+    if (this.#n.unseen === 0) return 0;
+    for (let i = 0; i < this.#count; i++) {
+      if (!this.#cols.removed(i) && !this.#cols.flags(i).includes("S")) return this.#uids[i];
+    }
     return 0;
   }
 
@@ -176,48 +178,76 @@ export class MessageTable {
     return this.#expungeGeneration;
   }
 
-  /** UIDs of the messages still in new/ (IMAP \Recent). */
-  get inNew(): ReadonlySet<number> {
-    this.#ready();
-    return this.#inNew;
-  }
-
   get unseen(): number {
-    return this.#unseen;
+    return this.#n.unseen;
   }
 
   get deleted(): number {
-    return this.#deleted;
+    return this.#n.deleted;
   }
 
   get bytes(): number {
-    return this.#bytes;
+    return this.#n.bytes;
   }
 
   /** How many of our messages are in new/ or in cur/. */
   filesIn(sub: "new" | "cur"): number {
-    return sub === "new" ? this.recentCount : this.#count - this.recentCount;
+    return sub === "new" ? this.recentCount : this.#count - this.#removed - this.recentCount;
   }
 
   lastUid(): number {
     return this.#count ? this.#uids[this.#count - 1] : 0;
   }
 
+  /** Position of a UID (binary search), -1 when it is not here (or removed). */
+  positionOf(uid: number): number {
+    this.#ready();
+    const uids = this.#uids;
+    let lo = 0, hi = this.#count;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (uids[mid] < uid) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo < this.#count && uids[lo] === uid && !this.#cols.removed(lo) ? lo : -1;
+  }
+
+  /** The entry of position `i`, made now. */
+  entryOf(i: number): Entry {
+    const c = this.#cols, uid = this.#uids[i];
+    const e = new Entry(
+      uid,
+      null,
+      c.inNew(i) ? "new" : "cur",
+      c.flags(i),
+      c.size(i),
+      c.date(i),
+      c.modseq(i),
+      c.odd(uid),
+    );
+    e.baseIn(c.nameBytes, c.nameFrom(i), c.nameTo(i), c.wideName(i));
+    e.home = this;
+    e.at = i;
+    e.layout = this.#layout;
+    return e;
+  }
+
   /**
    * The entry at position `i` of a UID snapshot `uids` (one snapshot() returned): by
    * position while that snapshot is still the current one, else by its UID (undefined:
-   * expunged since). A search or FETCH over 100,000 messages then makes no map lookups.
+   * expunged since). A search or FETCH over 100,000 messages then makes no lookups.
    */
   entryAt(uids: Uint32Array, i: number): MessageEntry | undefined {
     this.#ready();
-    if (uids === this.#uids && i < this.#count) return this.#entries[i];
-    return this.#byUid.get(uids[i]);
+    if (uids === this.#uids && i < this.#count) return this.entryOf(i);
+    const at = this.positionOf(uids[i]);
+    return at < 0 ? undefined : this.entryOf(at);
   }
 
   /**
    * The flag letters of the message at position `i` of a UID snapshot (entryAt's flags),
    * from the summary's column while the rows are deferred: a flag search after a restart
-   * reads no row.
+   * reads no row; no entry is made.
    */
   flagsAt(uids: Uint32Array, i: number): string | undefined {
     const d = this.#deferred;
@@ -228,7 +258,10 @@ export class MessageTable {
       const letters = d.summary.flags.sets[d.summary.flags.ids[i]];
       if (letters !== undefined) return letters;
     }
-    return this.entryAt(uids, i)?.flags;
+    this.#ready();
+    if (uids === this.#uids && i < this.#count) return this.#cols.flags(i);
+    const at = this.positionOf(uids[i]);
+    return at < 0 ? undefined : this.#cols.flags(at);
   }
 
   /**
@@ -238,19 +271,8 @@ export class MessageTable {
   flagColumn(): FlagColumn | null {
     const d = this.#deferred;
     if (d) return d.summary.flags;
-    const sets: string[] = [], idOf = new Map<string, number>();
-    const ids = new Uint16Array(this.#count);
-    for (let i = 0; i < this.#count; i++) {
-      const flags = this.#entries[i].flags;
-      let id = idOf.get(flags);
-      if (id === undefined) {
-        if (sets.length === MAX_FLAG_SETS) return null;
-        idOf.set(flags, id = sets.length);
-        sets.push(flags);
-      }
-      ids[i] = id;
-    }
-    return { sets, ids };
+    const { sets, ids } = this.#cols.flagSets();
+    return flagColumnOf(sets, ids.subarray(0, this.#count));
   }
 
   /**
@@ -260,10 +282,15 @@ export class MessageTable {
    */
   present(uids: Uint32Array, i: number): boolean {
     if (uids === this.#uids && i < this.#count) return true;
-    return this.byUid.has(uids[i]);
+    return this.positionOf(uids[i]) >= 0;
   }
 
-  /** The UIDs in order: `uids[0 .. count)`. Never changed in place below `count`. */
+  /** Whether this entry's message is still here (the entry is one of ours). */
+  holds(e: MessageEntry): boolean {
+    return e instanceof Entry && this.slot(e) >= 0;
+  }
+
+  /** The snapshot's UIDs in order: `uids[0 .. count)`. Never changed in place below `count`. */
   snapshot(): { uids: Uint32Array<ArrayBuffer>; count: number } {
     return { uids: this.#uids, count: this.#count };
   }
@@ -272,61 +299,83 @@ export class MessageTable {
   clear(): void {
     this.#mutations++;
     this.#deferred = null;
-    this.#byUid.clear();
+    this.#cols = new EntryColumns();
     this.#uids = new Uint32Array(64);
-    this.#entries = [];
-    this.#count = 0;
-    this.#unseen = this.#deleted = this.#bytes = 0;
-    this.#inNew.clear();
+    this.#count = this.#removed = 0;
+    this.#n = { unseen: 0, deleted: 0, bytes: 0, inNew: 0 };
+    this.#epoch = ++this.#layout;
     this.#expungeGeneration++;
   }
 
-  /** Adds an entry whose UID is above every other. */
+  /** Adds a message whose UID is above every other (`e` is its entry from then on). */
   insert(e: MessageEntry): void {
     this.#ready();
-    this.#byUid.set(e.uid, e);
     if (this.#count === this.#uids.length) {
       // A summary's UIDs have no room to grow (a view on its bytes, maybe empty).
       const grown = new Uint32Array(Math.max(64, this.#uids.length * 2));
       grown.set(this.#uids);
       this.#uids = grown;
     }
-    this.#entries[this.#count] = e;
+    const odd = e instanceof Entry ? e.oddName : oddNameOf(e);
+    const i = this.#cols.push(
+      e.uid,
+      e.base,
+      e.sub === "new",
+      e.flags,
+      e.size,
+      e.internalDate,
+      e.modseq,
+      odd,
+    );
+    if (e.extra !== undefined) this.#cols.setExtra(i, e.extra);
     this.#uids[this.#count++] = e.uid;
-    this.#account(e, 1);
+    if (e instanceof Entry) [e.home, e.at, e.layout] = [this, i, this.#layout];
+    this.#account(i, 1);
   }
 
-  /** Changes an entry in place (a rename: new flags, or moved to cur/). */
+  /** Changes a message (a rename: new flags, or moved to cur/). */
   update(e: MessageEntry, changes: EntryChanges): void {
-    this.#ready();
-    this.#account(e, -1);
+    const i = e instanceof Entry ? this.slot(e) : this.positionOf(e.uid);
     // The name last: it is kept only when not the canonical one for the new sub and flags.
     const { name, ...rest } = changes;
-    Object.assign(e, rest);
-    if (name !== undefined) e.name = name;
-    this.#account(e, 1);
+    if (i < 0) {
+      Object.assign(e, rest); // gone meanwhile: the entry alone
+      if (name !== undefined) e.name = name;
+      return;
+    }
+    const c = this.#cols, uid = this.#uids[i];
+    const sub = rest.sub ?? (c.inNew(i) ? "new" : "cur");
+    const flags = rest.flags ?? c.flags(i);
+    let odd = c.odd(uid);
+    if (name !== undefined) odd = name === canonicalName(sub, c.base(i), flags) ? null : name;
+    this.#account(i, -1);
+    c.set(i, uid, sub === "new", flags, rest.modseq ?? c.modseq(i), odd);
+    this.#account(i, 1);
+    if (!(e instanceof Entry)) Object.assign(e, rest, name === undefined ? {} : { name });
   }
 
-  /** Removes an entry; call rebuildUids() once the batch is done. */
+  /** Removes a message; call rebuildUids() once the batch is done. */
   remove(e: MessageEntry): void {
-    this.#ready();
-    this.#account(e, -1);
-    this.#byUid.delete(e.uid);
+    const i = e instanceof Entry ? this.slot(e) : this.positionOf(e.uid);
+    if (i < 0) return;
+    this.#account(i, -1);
+    this.#cols.markRemoved(i, e.uid);
+    this.#removed++;
   }
 
   /** A new UID snapshot after removals (the old one stays valid for its holders). */
   rebuildUids(): void {
     this.#ready();
-    const next = new Uint32Array(Math.max(64, Math.ceil(this.#byUid.size * 1.25)));
-    const entries: MessageEntry[] = [];
-    let i = 0;
-    for (const e of this.#byUid.values()) {
-      entries.push(e);
-      next[i++] = e.uid;
+    const n = this.#count - this.#removed;
+    const next = new Uint32Array(Math.max(64, Math.ceil(n * 1.25)));
+    for (let i = 0, j = 0; i < this.#count; i++) {
+      if (!this.#cols.removed(i)) next[j++] = this.#uids[i];
     }
+    this.#cols.compact();
     this.#uids = next;
-    this.#entries = entries;
-    this.#count = i;
+    this.#count = n;
+    this.#removed = 0;
+    this.#layout++;
     this.#expungeGeneration++;
   }
 
@@ -335,126 +384,22 @@ export class MessageTable {
     return this.#mutations;
   }
 
-  #account(e: MessageEntry, sign: 1 | -1): void {
+  #account(i: number, sign: 1 | -1): void {
     this.#mutations++;
-    if (!e.flags.includes("S")) this.#unseen += sign;
-    if (e.flags.includes("T")) this.#deleted += sign;
-    if (e.sub === "new") {
-      if (sign > 0) this.#inNew.add(e.uid);
-      else this.#inNew.delete(e.uid);
-    }
-    this.#bytes += sign * e.size;
-  }
-}
-
-/** Every row as an entry, read a page at a time (null: the index failed). */
-export function readEntries(
-  page: (after: number, limit: number) => IndexRow[] | null,
-): MessageEntry[] | null {
-  const entries: MessageEntry[] = [];
-  for (let after = 0;;) {
-    const rows = page(after, PREFETCH_PAGE);
-    if (rows === null) return null;
-    for (const r of rows) entries.push(entryOf(r));
-    if (rows.length < PREFETCH_PAGE) return entries;
-    after = rows[rows.length - 1].uid;
-  }
-}
-
-/** The name a file has when nothing else renamed it: the base in new/, base:2,flags in cur/. */
-function canonicalName(sub: "new" | "cur", base: string, flags: string): string {
-  return sub === "cur" ? `${base}:2,${flags}` : base;
-}
-
-/**
- * A message entry as the table keeps it: the file name is held only when it is not the
- * canonical one (another program's name), so 100,000 entries do not each hold a second
- * copy of their base name.
- */
-class Entry implements MessageEntry {
-  readonly uid: number;
-  readonly base: string;
-  sub: "new" | "cur";
-  flags: string;
-  size: number;
-  internalDate: number | null;
-  modseq: number;
-  extra: unknown;
-  #odd: string | null = null;
-
-  /** `odd`: the name as an index row holds it (null: canonical), instead of `e.name`. */
-  constructor(
-    e: Omit<MessageEntry, "name" | "extra"> & { name?: string | null; extra?: unknown },
-    odd?: string | null,
-  ) {
-    this.uid = e.uid;
-    this.base = e.base;
-    this.sub = e.sub;
-    this.flags = e.flags;
-    this.size = e.size;
-    this.internalDate = e.internalDate;
-    this.modseq = e.modseq;
-    this.extra = e.extra;
-    if (odd !== undefined) this.#odd = odd;
-    else this.name = e.name as string;
+    this.#cols.countInto(i, sign, this.#n);
   }
 
-  get name(): string {
-    return this.#odd ?? canonicalName(this.sub, this.base, this.flags);
+  /** The fields of the messages, by position (entries read theirs there). */
+  get columns(): EntryColumns {
+    return this.#cols;
   }
 
-  set name(name: string) {
-    this.#odd = name === canonicalName(this.sub, this.base, this.flags) ? null : name;
+  /** Where an entry's message is now (-1: gone, or the entry is of another table). */
+  slot(e: Entry): number {
+    if (e.home !== this || e.layout < this.#epoch) return -1;
+    if (e.layout === this.#layout) return this.#cols.removed(e.at) ? -1 : e.at;
+    const i = this.positionOf(e.uid);
+    if (i >= 0) [e.at, e.layout] = [i, this.#layout];
+    return i;
   }
-
-  /** The name when it is not the canonical one (storedName without sorting flags again). */
-  get oddName(): string | null {
-    return this.#odd;
-  }
-}
-
-/** The entry the table keeps for these fields (see Entry). */
-export function newEntry(fields: MessageEntry): MessageEntry {
-  return new Entry(fields);
-}
-
-/** The file name to record: null when it is the canonical one for the flags. */
-export function storedName(e: MessageEntry): string | null {
-  // An entry's letters are sorted already: its own canonical name is fileNameFor's.
-  if (e instanceof Entry) return e.oddName;
-  const canonical = e.sub === "cur" ? fileNameFor(e.base, e.flags) : e.base;
-  return e.name === canonical ? null : e.name;
-}
-
-export function rowOf(e: MessageEntry): IndexRow {
-  return {
-    uid: e.uid,
-    base: e.base,
-    sub: e.sub,
-    name: storedName(e),
-    flags: e.flags,
-    size: e.size,
-    internalDate: e.internalDate,
-    modseq: e.modseq,
-  };
-}
-
-/**
- * Flag letter sets as read from the index, one string each: 100,000 rows hold a handful
- * of distinct sets, and a string per row was 2 MB of the entries.
- */
-const letterSets = new Map<string, string>();
-
-/**
- * The entry of an index row. The row's name is null when canonical (rowOf), which is what
- * an entry keeps: no name is built to be compared and thrown away.
- */
-export function entryOf(r: IndexRow): MessageEntry {
-  let flags = letterSets.get(r.flags);
-  if (flags === undefined) {
-    if (letterSets.size >= 4096) letterSets.clear();
-    letterSets.set(r.flags, flags = r.flags);
-  }
-  r.flags = flags;
-  return new Entry(r, r.name);
 }

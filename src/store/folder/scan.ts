@@ -184,7 +184,7 @@ async function scanDirs(
     }
     if (!want.has("cur")) {
       // A message no longer in new/ may have moved to cur/: look there too.
-      for (const uid of table.inNew) {
+      for (const uid of table.inNewUids()) {
         if (onDisk.has(table.byUid.get(uid)!.base)) continue;
         marks.cur = { mtime: await mtimeOf(join(st.path, "cur")), checkedAt: Date.now() };
         await readDir(st.path, "cur", onDisk);
@@ -246,12 +246,12 @@ function compareKnown(
   onDisk: Map<string, Found>,
   uidOfBase: ReadonlyMap<string, number>,
 ): { gone: MessageEntry[]; renamed: Renamed[] } {
-  const { byUid, inNew } = st.table;
+  const byUid = st.table.byUid;
   // Only messages in a directory that was read can be missing from it: with cur/ scanned
   // alone, the messages in new/ are not gone (a foreign file in cur/ must not drop them).
   const candidates = want.has("cur")
     ? [...byUid.values()].filter((e) => want.has(e.sub))
-    : [...inNew].map((u) => byUid.get(u)!);
+    : st.table.inNewUids().map((u) => byUid.get(u)!);
   const gone: MessageEntry[] = [];
   const renamed: Renamed[] = [];
   const found = (e: MessageEntry, f: Found) => {

@@ -9,7 +9,7 @@ import type { DirMark, IndexMeta } from "./index_db.ts";
 import { decodeSummary, encodeSummary, newSummaryGen } from "./summary.ts";
 import { IndexLink } from "./index_link.ts";
 import { KeywordTable } from "./keywords.ts";
-import { type MessageEntry, MessageTable, readEntries } from "./messages.ts";
+import { type MessageEntry, MessageTable } from "./messages.ts";
 import { ModSeqs } from "./modseq.ts";
 import { MovesInFlight } from "./moves.ts";
 import { FolderUids } from "./uids.ts";
@@ -57,12 +57,11 @@ export async function loadFolderState(st: FolderState, withIndex: boolean): Prom
   const list = (await st.uids.sync()) ?? await st.uids.create();
   st.uids.load(list);
   const meta = opened.meta?.uidValidity === list.uidValidity ? opened.meta : null;
-  const entries = meta ? readEntries((after, n) => st.index.rowsAfter(after, n)) ?? [] : [];
   clearMessages(st);
   st.modseqs.load(meta);
   if (!meta) return;
   st.dirs.load(meta.newDir, meta.curDir);
-  for (const e of entries) st.table.insert(e);
+  st.table.loadRows((after, n) => st.index.rowsAfter(after, n));
   st.uids.cover(st.table.lastUid());
 }
 

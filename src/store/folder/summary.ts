@@ -63,6 +63,25 @@ export const MAX_FLAG_SETS = 65536;
 
 const MAGIC = 0x32534658; // "XFS2"
 
+/**
+ * The flag column of `ids` (numbers among `allSets`, MessageTable's), numbered afresh
+ * over the sets in use; null when more than MAX_FLAG_SETS are.
+ */
+export function flagColumnOf(allSets: readonly string[], allIds: Uint32Array): FlagColumn | null {
+  const sets: string[] = [], idOf = new Int32Array(allSets.length).fill(-1);
+  const ids = new Uint16Array(allIds.length);
+  for (let i = 0; i < allIds.length; i++) {
+    let id = idOf[allIds[i]];
+    if (id < 0) {
+      if (sets.length === MAX_FLAG_SETS) return null;
+      idOf[allIds[i]] = id = sets.length;
+      sets.push(allSets[allIds[i]]);
+    }
+    ids[i] = id;
+  }
+  return { sets, ids };
+}
+
 export function encodeSummary(s: FolderSummary): Uint8Array {
   const json = new TextEncoder().encode(JSON.stringify({
     gen: s.gen,
