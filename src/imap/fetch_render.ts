@@ -12,7 +12,7 @@ import { MessageData } from "./msgcache.ts";
 import { objectIdOf } from "./objectid.ts";
 import { previewValue, saveDateValue } from "./preview.ts";
 import { largeSection } from "./fetch_large.ts";
-import { readSmallInto, sendRange, SYNC_READ_LIMIT } from "./message_file.ts";
+import { readEntryInto, sendRange, SYNC_READ_LIMIT } from "./message_file.ts";
 import type { Session } from "./session.ts";
 
 export interface RenderOptions {
@@ -127,11 +127,10 @@ export function renderWholeInPlace(
   const uidItem = opts.byUid && !opts.hasUid ? `UID ${uid} ` : "";
   const prefix = `* ${seq} FETCH (${uidItem}${label} {${size}}\r\n`;
   const suffix = opts.modseq && !opts.hasModseq ? ` MODSEQ (${entry.modseq}))\r\n` : ")\r\n";
-  const path = s.view!.folder.filePath(entry);
   return s.out.literalInPlace(
     prefix,
     size,
-    (buf, at) => readSmallInto(path, size, buf, at),
+    (buf, at) => readEntryInto(s.view!.folder, entry, buf, at),
     suffix,
   );
 }

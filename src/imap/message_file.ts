@@ -5,6 +5,8 @@
  */
 import { headerEnd } from "../message/header.ts";
 import { hasBareLf } from "../message/line_endings.ts";
+import type { Folder, MessageEntry } from "../store/folder/folder.ts";
+import { readMessageInto, readSmallInto, SYNC_READ_LIMIT } from "../store/read_small.ts";
 
 /** Octets read per chunk. */
 const CHUNK = 64 * 1024;
@@ -14,6 +16,41 @@ const LF = 10, CR = 13;
 
 // The synchronous read of a small message whole lives with the store (POP3 uses it too).
 export { readSmallInto, readSmallSync, SYNC_READ_LIMIT } from "../store/read_small.ts";
+
+/**
+ * Folders whose filePath() is folder.path/sub/name (checked once per folder on a
+ * message): their files are read relative to a held descriptor of the directory.
+ */
+const plainLayout = new WeakMap<Folder, boolean>();
+
+function isPlainLayout(folder: Folder, entry: MessageEntry): boolean {
+  let plain = plainLayout.get(folder);
+  if (plain === undefined) {
+    plain = folder.filePath(entry) === `${folder.path}/${entry.sub}/${entry.name}`;
+    plainLayout.set(folder, plain);
+  }
+  return plain;
+}
+
+/** readSmallInto() of a message's file, by folder and entry (read_small.ts's openat). */
+export function readEntryInto(
+  folder: Folder,
+  entry: MessageEntry,
+  buf: Uint8Array,
+  at: number,
+): boolean {
+  return isPlainLayout(folder, entry)
+    ? readMessageInto(folder.path, entry.sub, entry.name, entry.size, buf, at)
+    : readSmallInto(folder.filePath(entry), entry.size, buf, at);
+}
+
+/** readSmallSync() of a message's file, by folder and entry. */
+export function readEntrySync(folder: Folder, entry: MessageEntry): Uint8Array | null {
+  const size = entry.size;
+  if (size > SYNC_READ_LIMIT) return null;
+  const buf = new Uint8Array(size + 1);
+  return readEntryInto(folder, entry, buf, 0) ? buf.subarray(0, size) : null;
+}
 
 /** The first octets of a message file: its header and the first body line. */
 export interface MessageHead {

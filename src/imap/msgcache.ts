@@ -20,7 +20,7 @@ import { bodyStructure } from "./mime/bodystructure.ts";
 import { envelope } from "./mime/envelope.ts";
 import { toCrlf } from "../message/line_endings.ts";
 import { type MessageStructure, parseMessage, STRUCTURE_VERSION } from "../message/mime.ts";
-import { fileHasBareLf, type MessageHead, readHead, readSmallSync } from "./message_file.ts";
+import { fileHasBareLf, type MessageHead, readEntrySync, readHead } from "./message_file.ts";
 
 interface Cached {
   /** Served size (the file's, unless it had bare LFs). */
@@ -189,11 +189,11 @@ export class MessageData {
 
   /**
    * bytes() without waiting, for a small message whose file is where the folder says
-   * (readSmallSync); null otherwise (large, or renamed meanwhile): then await bytes().
+   * (readEntrySync); null otherwise (large, or renamed meanwhile): then await bytes().
    */
   bytesNow(): Uint8Array | null {
     if (this.#bytes) return this.#bytes;
-    const b = readSmallSync(this.folder.filePath(this.entry), this.entry.size);
+    const b = readEntrySync(this.folder, this.entry);
     return b && this.#accept(b);
   }
 

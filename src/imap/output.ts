@@ -5,7 +5,7 @@
  * bodies) are flushed in pieces so memory stays bounded and back-pressure applies.
  */
 import type { Connection } from "../net/connection.ts";
-import { allocReply } from "../net/outbuf.ts";
+import { allocReply, releaseReply } from "../net/outbuf.ts";
 import { ResponseBuilder } from "./wire.ts";
 /** Flush early past this many buffered bytes. */
 const HIGH_WATER = 1 << 20;
@@ -124,7 +124,15 @@ export class Outbox {
     this.#seal();
     if (this.#builder.length === 0) return false;
     // One buffer per batch, carved from a shared slab (outbuf.ts) when it is small.
-    return this.conn.writeNow(this.#builder.bytes(allocReply));
+    const data = this.#builder.bytes(allocReply);
+    const conn = this.conn;
+    const writing = conn.writeNow(data);
+    // Taken by the kernel already (plain TCP, nothing queued): its memory serves the next
+    // reply (outbuf.ts). TLS and COMPRESS keep their own rules about when it is read.
+    if (!writing && !conn.secure && !conn.compressed && conn.bufferedOutput === 0) {
+      releaseReply(data);
+    }
+    return writing;
   }
 
   /** Drops whatever is queued (the connection is going away). */

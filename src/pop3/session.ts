@@ -7,6 +7,7 @@
 import { startLoginDeadline } from "../auth/login_deadline.ts";
 import { log, type Logger } from "../log.ts";
 import { type Connection, LineTooLongError } from "../net/connection.ts";
+import { releaseReply } from "../net/outbuf.ts";
 import type { ServerContext } from "../server/context.ts";
 import type { ServiceSpec } from "../server/services.ts";
 import type { UserRecord } from "../directory/records.ts";
@@ -85,7 +86,12 @@ export class Pop3Session {
   /** flush() without a promise when the socket takes the data at once (the usual case). */
   #flushNow(): false | Promise<void> {
     if (this.#outBytes === 0) return false;
-    return this.conn.writeNow(this.#takeOutput());
+    const data = this.#takeOutput();
+    const writing = this.conn.writeNow(data);
+    // Taken by the kernel already (plain TCP, nothing queued): the reply's memory serves
+    // the next one (outbuf.ts). TLS keeps its own rules about when a buffer is read.
+    if (!writing && !this.conn.secure && this.conn.bufferedOutput === 0) releaseReply(data);
+    return writing;
   }
 
   #takeOutput(): Uint8Array {
