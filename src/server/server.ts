@@ -55,6 +55,7 @@ import { Peers } from "../cluster/peers.ts";
 import { moveIn } from "../cluster/move.ts";
 import { newStats, type ReloadResult, ServerContext } from "./context.ts";
 import type { ServiceSpec } from "./services.ts";
+import { releaseMessageDirs } from "../store/read_small.ts";
 
 /** Keys that RELOAD cannot apply to a running daemon (SPEC §4 RELOAD). */
 const RESTART_KEYS: (keyof Config)[] = [
@@ -248,6 +249,7 @@ export async function startServer(
       await ctx.peers.close();
       // Folder indexes are written and marked clean (their HIGHESTMODSEQ stays exact).
       await store.close().catch((e) => logger.warn(`closing folder indexes: ${e}`));
+      releaseMessageDirs(); // the read path's held cur/ and new/ descriptors
       incoming.close(); // the thread that writes files of transfers
       await directory.close();
       logger.info("stopped");
