@@ -3,14 +3,16 @@
  * savings rely on: the line buffer keeps a socket's read as it came instead of copying it,
  * which needs every read to be a buffer of its own; the local address is asked of the
  * socket only when used; idle timeouts are checked by one sweep instead of a timer per
- * connection; the listener counts a source with one key per connection.
+ * connection; the listener counts a source with one key per connection, and the metrics
+ * of a connection are cells bound once per service.
  */
 import net from "node:net";
 import { Connection } from "../src/net/connection.ts";
 import { IdleTimer, SWEEP_MS } from "../src/net/idle_timer.ts";
 import { LineBuffer } from "../src/net/linebuffer.ts";
 import { ConnectionCounter } from "../src/net/listener.ts";
-import { assert, assertEquals } from "./helpers/assert.ts";
+import { ServerMetrics } from "../src/metrics/server_metrics.ts";
+import { assert, assertEquals, assertMatch } from "./helpers/assert.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -225,4 +227,18 @@ Deno.test("connection counter: admit() counts per source and its release frees t
   a();
   assertEquals(counter.count("smtp"), 2);
   assert(counter.admit("smtp", "192.0.2.1", 10, 2), "the slot came free");
+});
+
+Deno.test("metrics: connections accepted and open per service, through the bound cells", () => {
+  const m = new ServerMetrics();
+  const closers: (() => void)[] = [];
+  const onClose = (fn: () => void) => void closers.push(fn);
+  for (let i = 0; i < 3; i++) m.connectionOpened("smtp", onClose);
+  m.connectionOpened("imap", onClose);
+  closers[0]();
+  assertEquals(m.connectionsAccepted.get({ service: "smtp" }), 3);
+  assertEquals(m.connectionsOpen.get({ service: "smtp" }), 2);
+  assertEquals(m.connectionsOpen.get({ service: "imap" }), 1);
+  const page = m.render();
+  assertMatch(page, /extremail_connections_accepted_total\{service="smtp"\} 3/);
 });
