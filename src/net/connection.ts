@@ -98,12 +98,10 @@ export class Connection extends ConnectionInput {
         this.#layer.input(chunk);
         if (this.#layer.pendingInput > HIGH_WATER) socket.pause();
       } else {
-        // Each read is a buffer of its own that nobody else keeps (node:net and node:tls
-        // in Deno 2.9, tests/net_connection_test.ts): the line buffer may keep it as it is.
-        this.buffer.push(
-          chunk,
-          chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength,
-        );
+        // Copied into the line buffer: keeping small reads as they came (no copy per
+        // command line) raised bench hostile's peak RSS with 100 x 25 MiB at once from
+        // 260-280 MiB to 300-370 (docs/performance.md), past SPEC §7's 300.
+        this.buffer.push(chunk);
         if (this.buffer.buffered > HIGH_WATER) socket.pause();
       }
       this.unanswered = true;

@@ -21,22 +21,9 @@ const SHRINK_ABOVE = 64 * 1024;
  */
 const GROW_STEP = 64 * 1024;
 
-/** An empty buffer: what a LineBuffer holds before input has to be kept across reads. */
-const EMPTY = new Uint8Array(0);
-/** The least our own buffer grows to (it doubles from there). */
-const MIN_OWN = 1024;
-
 export class LineBuffer {
-  /**
-   * The buffered bytes are `#buf[#start, #end)`. `#buf` is either our own buffer (`#own`,
-   * reused and compacted) or a chunk handed over by the reader (push(chunk, true)) and
-   * kept as it came: when input arrives in whole lines, as commands do, nothing is copied
-   * and no buffer is allocated per connection. An adopted chunk is never written to, so
-   * lines returned from it can be views of it.
-   */
-  #buf: Uint8Array = EMPTY;
-  /** Our own buffer: allocated when input must be kept across reads, then reused. */
-  #own: Uint8Array = EMPTY;
+  // Small to start: thousands of idle IMAP sessions each hold one; it doubles on demand.
+  #buf = new Uint8Array(1024);
   #start = 0;
   #end = 0;
   /** Set while discarding the rest of an overlong line. */
@@ -54,74 +41,33 @@ export class LineBuffer {
   /**
    * Gives back the memory of a past burst (a long line, pipelined commands, a message)
    * when nothing is buffered: called when a session waits for its next command, not
-   * while a stream passes through. An idle session then holds no buffer at all.
+   * while a stream passes through.
    */
   shrinkIfEmpty(): void {
-    if (this.#start !== this.#end) return;
-    if (this.#own.length > SHRINK_ABOVE) this.#own = EMPTY;
-    this.#buf = this.#own;
-    this.#start = this.#end = 0;
-  }
-
-  /**
-   * Appends `chunk`. `handOver`: the caller gives the chunk away (a socket read that
-   * nobody else holds or writes to): when nothing is buffered it is kept as it is
-   * instead of copied.
-   */
-  push(chunk: Uint8Array, handOver = false): void {
-    const n = chunk.length;
-    if (n === 0) return;
-    if (this.#start === this.#end) {
+    if (this.#start === this.#end && this.#buf.length > SHRINK_ABOVE) {
+      this.#buf = new Uint8Array(1024);
       this.#start = this.#end = 0;
-      if (handOver) {
-        // A plain view: lines sliced from a node Buffer would be views, not copies.
-        this.#buf = chunk.constructor === Uint8Array
-          ? chunk
-          : new Uint8Array(chunk.buffer, chunk.byteOffset, n);
-        this.#end = n;
-        return;
-      }
-      this.#buf = this.#own;
-    } else if (this.#buf !== this.#own) {
-      // The rest of an adopted chunk (part of a line) moves to our own buffer.
-      const rest = this.#buf.subarray(this.#start, this.#end);
-      this.#buf = this.#own;
-      this.#start = this.#end = 0;
-      this.#append(rest);
     }
-    this.#append(chunk);
   }
 
-  /** Copies `bytes` into our own buffer (`#buf` is `#own` here), growing it as needed. */
-  #append(bytes: Uint8Array): void {
-    const need = this.#end - this.#start + bytes.length;
-    if (this.#end + bytes.length > this.#buf.length) {
+  push(chunk: Uint8Array): void {
+    const need = this.#end - this.#start + chunk.length;
+    if (this.#end + chunk.length > this.#buf.length) {
       if (need <= this.#buf.length && this.#start > 0) {
         this.#buf.copyWithin(0, this.#start, this.#end);
       } else {
         const stepped = this.#buf.length >= GROW_STEP && need <= 16 * GROW_STEP;
         const bigger = new Uint8Array(
-          stepped
-            ? Math.ceil(need / GROW_STEP) * GROW_STEP
-            : Math.max(need, this.#buf.length * 2, MIN_OWN),
+          stepped ? Math.ceil(need / GROW_STEP) * GROW_STEP : Math.max(need, this.#buf.length * 2),
         );
         bigger.set(this.#buf.subarray(this.#start, this.#end));
-        this.#buf = this.#own = bigger;
+        this.#buf = bigger;
       }
       this.#end -= this.#start;
       this.#start = 0;
     }
-    this.#buf.set(bytes, this.#end);
-    this.#end += bytes.length;
-  }
-
-  /** `n` bytes from the front: a view of an adopted chunk, else a copy. */
-  #cut(n: number): Uint8Array {
-    const from = this.#start;
-    this.#start += n;
-    return this.#buf === this.#own
-      ? this.#buf.slice(from, from + n)
-      : this.#buf.subarray(from, from + n);
+    this.#buf.set(chunk, this.#end);
+    this.#end += chunk.length;
   }
 
   /**
@@ -149,13 +95,9 @@ export class LineBuffer {
     }
     const bareLf = lf === 0 || view[lf - 1] !== CR;
     const len = bareLf ? lf : lf - 1;
-    if (len > max) {
-      this.#start += lf + 1;
-      return { kind: "toolong" };
-    }
-    const line = this.#cut(len);
-    this.#start += lf + 1 - len;
-    return { kind: "line", line, bareLf };
+    this.#start += lf + 1;
+    if (len > max) return { kind: "toolong" };
+    return { kind: "line", line: view.slice(0, len), bareLf };
   }
 
   /** True when a whole line is buffered, so nextLine() will not ask for more input. */
@@ -166,12 +108,17 @@ export class LineBuffer {
   /** Exactly `n` bytes, or null until that many are buffered. */
   take(n: number): Uint8Array | null {
     if (this.#end - this.#start < n) return null;
-    return this.#cut(n);
+    const out = this.#buf.slice(this.#start, this.#start + n);
+    this.#start += n;
+    return out;
   }
 
   /** Up to `n` bytes that are already buffered (for streaming large literals). */
   takeSome(n: number): Uint8Array {
-    return this.#cut(Math.min(n, this.#end - this.#start));
+    const k = Math.min(n, this.#end - this.#start);
+    const out = this.#buf.slice(this.#start, this.#start + k);
+    this.#start += k;
+    return out;
   }
 
   /** A view of the buffered bytes (valid until the next push); use with consume(). */
@@ -186,7 +133,6 @@ export class LineBuffer {
 
   /** Drops everything buffered (STARTTLS: no plaintext may cross into TLS). */
   clear(): void {
-    this.#buf = this.#own;
     this.#start = this.#end = 0;
     this.#discarding = false;
   }
