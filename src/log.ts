@@ -15,7 +15,7 @@
  * Cost matters: a busy MX logs four lines per message. A line below LogLevel costs a
  * comparison; a line logged is formatted here directly (the general-purpose @logtape
  * library this replaced spent 20-50 us per line on contexts, filters and records), and
- * lines are written together, one write per turn of the event loop. Warnings and errors
+ * lines are written together, one write at most every LOG_BATCH_MS. Warnings and errors
  * are written at once, and whatever is pending is written before the process exits.
  */
 import type { Config } from "./config/schema.ts";
@@ -148,8 +148,18 @@ let fileHandle: Deno.FsFile | null = null;
 let format: Config["LogFormat"] = "text";
 const encoder = new TextEncoder();
 let out: Deno.FsFile | typeof Deno.stderr = Deno.stderr;
-/** Lines formatted and not written yet (written at the end of this turn of the loop). */
+/**
+ * Lines wait at most this long to be written together: at a few connections at once, a
+ * write per turn of the event loop was a write(2) and a timer for about every line (four
+ * per message at LogLevel info, ~10 µs each, docs/performance.md). Warnings and errors
+ * are written at once, with whatever is pending before them.
+ */
+export const LOG_BATCH_MS = 10;
+/** ...or until this many characters are pending. */
+const LOG_BATCH_CHARS = 32 * 1024;
+/** Lines formatted and not written yet (written within LOG_BATCH_MS). */
 let pending: string[] = [];
+let pendingChars = 0;
 let flushTimer: ReturnType<typeof setTimeout> | undefined;
 
 /** Writes the pending lines (one write call, or a few for a pipe that takes part). */
@@ -159,16 +169,23 @@ export function flushLog(): void {
   if (pending.length === 0) return;
   const bytes = encoder.encode(pending.length === 1 ? pending[0] : pending.join(""));
   pending = [];
+  pendingChars = 0;
   try {
     for (let off = 0; off < bytes.length;) off += out.writeSync(bytes.subarray(off));
   } catch { /* the log itself is gone: nothing to tell it */ }
 }
 
+function flushOnTimer(): void {
+  flushTimer = undefined;
+  flushLog();
+}
+
 function writeLine(line: string, now: boolean): void {
   pending.push(line);
-  if (now) flushLog();
+  pendingChars += line.length;
+  if (now || pendingChars >= LOG_BATCH_CHARS) flushLog();
   else if (flushTimer === undefined) {
-    const timer = flushTimer = setTimeout(flushLog, 0);
+    const timer = flushTimer = setTimeout(flushOnTimer, LOG_BATCH_MS);
     Deno.unrefTimer(timer);
   }
 }

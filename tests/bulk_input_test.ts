@@ -128,6 +128,31 @@ Deno.test("bulk input: after roundMs of bulk work every transfer pauses for the 
   other.release();
 });
 
+Deno.test("bulk input: a round of little input ends without a pause (roundBytes)", async () => {
+  const slots = new BulkSlots(4, timing({ roundMs: 5, roundBytes: 100_000 }));
+  // One small message per ask, as smtp-source sends them.
+  const conn = new (class extends FakeConnection {
+    bufferedInput = 4_000;
+  })();
+  const t = new BulkTransfer(slots, conn);
+  for (let i = 0; i < 4; i++) {
+    assertEquals(t.ready(), null, `ask ${i}: little input, no pause`);
+    await sleep(6); // the round is over each time
+  }
+  assertEquals(conn.pauses, 0);
+  // Much input in a round: the pause comes as before.
+  conn.bufferedInput = 64 * 1024;
+  assertEquals(t.ready(), null);
+  assertEquals(t.ready(), null);
+  const until = performance.now() + 10;
+  while (performance.now() < until) { /* a slice of bulk work */ }
+  const pause = t.ready();
+  assert(pause !== null, "192 KiB in one round: pause");
+  assertEquals(conn.pauses, 1);
+  await pause;
+  t.release();
+});
+
 Deno.test("bulk input: a DATA transfer reads holding a slot and gives it back at the end", async () => {
   const slots = new BulkSlots(1, timing({}));
   let buffered = enc.encode("Subject: x\r\n\r\nbody\r\n");

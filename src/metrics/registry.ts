@@ -123,6 +123,12 @@ export class Counter extends Series<{ value: number }> {
     return this.cell(labels).value;
   }
 
+  /** inc() of one label set, looked up once (for a count made per connection). */
+  bound(labels?: Labels): () => void {
+    const cell = this.cell(labels);
+    return () => void cell.value++;
+  }
+
   render(out: string[]): void {
     for (const { values, cell } of this.entries()) {
       out.push(`${this.name}${labelText(this.labelNames, values)} ${formatNumber(cell.value)}`);
@@ -153,6 +159,12 @@ export class Gauge extends Series<{ value: number }> {
 
   dec(labels?: Labels, by = 1): void {
     this.cell(labels).value -= by;
+  }
+
+  /** inc() and dec() of one label set, looked up once (for a count made per connection). */
+  bound(labels?: Labels): { inc: () => void; dec: () => void } {
+    const cell = this.cell(labels);
+    return { inc: () => void cell.value++, dec: () => void cell.value-- };
   }
 
   get(labels?: Labels): number {

@@ -71,6 +71,11 @@ export class ServerMetrics {
 
   readonly connectionsAccepted: Counter;
   readonly connectionsOpen: Gauge;
+  /** The two connection series of each service, looked up once (connectionOpened). */
+  readonly #perService = new Map<
+    string,
+    { accepted: () => void; open: { inc(): void; dec(): void } }
+  >();
   readonly messagesReceived: Counter;
   readonly messagesDelivered: Counter;
   readonly messagesQueued: Counter;
@@ -190,10 +195,18 @@ export class ServerMetrics {
 
   /** A listener accepted a connection: counted, and open until it closes. */
   connectionOpened(service: string, onClose: (fn: () => void) => void): void {
-    const labels = { service };
-    this.connectionsAccepted.inc(labels);
-    this.connectionsOpen.inc(labels);
-    onClose(() => this.connectionsOpen.dec(labels));
+    let c = this.#perService.get(service);
+    if (!c) {
+      const labels = { service };
+      c = {
+        accepted: this.connectionsAccepted.bound(labels),
+        open: this.connectionsOpen.bound(labels),
+      };
+      this.#perService.set(service, c);
+    }
+    c.accepted();
+    c.open.inc();
+    onClose(c.open.dec);
   }
 
   /** A listener that is running shows 0 connections rather than nothing. */

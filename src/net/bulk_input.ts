@@ -17,9 +17,13 @@
  * buffered) and wait in order. A holder hands its slot on after holdMs when others
  * wait, so every transfer goes on; one whose input runs dry for idleMs while others
  * wait loses it (a slow or stalled client, slowloris, holds none for nothing: it waits
- * for its input without one, then queues). And after roundMs of bulk work every
- * transfer pauses until a timer runs (breather()): the loop, with no input left to
- * hand over, polls the kernel and idle sessions are answered.
+ * for its input without one, then queues). And after roundMs of bulk work that took at
+ * least roundBytes of input every transfer pauses until a timer runs (breather()): the
+ * loop, with no input left to hand over, polls the kernel and idle sessions are answered.
+ * Rounds of less input than that (small messages, one connection each: smtp-source)
+ * never kept the loop from polling, and pausing them only held their replies: every
+ * 20 ms one message's transfer, and any others under way, waited for a timer, about a
+ * tenth of the messages at 4 sessions (docs/performance.md).
  */
 
 import { nextTurn, turnSpent } from "./turns.ts";
@@ -38,12 +42,20 @@ export interface BulkTiming {
   idleMs: number;
   /** Bulk work between two pauses that let the loop poll its sockets (breather()). */
   roundMs: number;
+  /**
+   * Input a round must have taken for it to end in a pause (0 or absent: any); a round
+   * of less starts over without one.
+   */
+  roundBytes?: number;
 }
 
 export const BULK_TIMING: BulkTiming = {
   holdMs: 2000,
   idleMs: 20,
   roundMs: 20,
+  // 25 MiB/s: eight 64 KiB reads per round. 100 clients streaming 25 MiB messages hand
+  // over much more (bench hostile); 16 smtp-source sessions of 4 KiB messages ~160 KiB.
+  roundBytes: 512 * 1024,
 };
 
 /** What a transfer uses of its connection (tests give stand-ins). */
@@ -52,6 +64,8 @@ export interface BulkConnection {
   pauseInput(): void;
   /** Resumes reading and waits for more input; false at end of input. */
   waitForInput(): Promise<boolean>;
+  /** Octets received and not yet read: what a slice about to be read takes (roundBytes). */
+  readonly bufferedInput?: number;
 }
 
 export class BulkSlots {
@@ -62,6 +76,8 @@ export class BulkSlots {
   #sweep: ReturnType<typeof setTimeout> | null = null;
   /** performance.now() when this round of bulk work began (its first ask). */
   #roundStart = -1;
+  /** Input taken in this round (the buffered input at each ask). */
+  #roundBytes = 0;
   /** Set during a pause: resolves when it is over. */
   #pause: Promise<void> | null = null;
 
@@ -94,17 +110,28 @@ export class BulkSlots {
 
   /**
    * Null while bulk work may go on; else a pause to await with input paused. After
-   * roundMs of bulk work every transfer stops reading until a timer runs: with no socket
-   * left that has input to hand over, the loop goes idle, polls every socket, and an
-   * idle session's command is seen. (Deno hands input over from the sockets that keep
-   * having it, pass after pass, and polls the others only when none has: with holders
-   * reading without a pause the NOOP still waited 100-200 ms.)
+   * roundMs of bulk work that took roundBytes of input or more, every transfer stops
+   * reading until a timer runs: with no socket left that has input to hand over, the
+   * loop goes idle, polls every socket, and an idle session's command is seen. (Deno
+   * hands input over from the sockets that keep having it, pass after pass, and polls
+   * the others only when none has: with holders reading without a pause the NOOP still
+   * waited 100-200 ms.) `bytes`: the input about to be read.
    */
-  breather(): Promise<void> | null {
+  breather(bytes = 0): Promise<void> | null {
     if (this.#pause) return this.#pause;
     const now = performance.now();
-    if (this.#roundStart < 0) this.#roundStart = now;
+    if (this.#roundStart < 0) {
+      this.#roundStart = now;
+      this.#roundBytes = 0;
+    }
+    this.#roundBytes += bytes;
     if (now - this.#roundStart < this.timing.roundMs) return null;
+    if (this.#roundBytes < (this.timing.roundBytes ?? 0)) {
+      // Little input: the loop was not kept from polling. A new round, no pause.
+      this.#roundStart = now;
+      this.#roundBytes = 0;
+      return null;
+    }
     this.#pause = new Promise<void>((resolve) =>
       setTimeout(() => {
         this.#pause = null;
@@ -154,7 +181,7 @@ export class BulkTransfer {
    * queues again.
    */
   ready(): Promise<void> | null {
-    const pause = this.slots.breather();
+    const pause = this.slots.breather(this.conn.bufferedInput ?? BULK_PIECE);
     if (pause) {
       this.conn.pauseInput();
       return pause.then(() => this.ready() ?? undefined);

@@ -3,17 +3,18 @@
  * RFC 3501 STARTTLS) with line and block reads, back-pressured writes and an idle
  * timeout. Every protocol session is written against this class, and so is the outbound
  * SMTP client (src/smtpclient/), which opens its connections with Connection.connect()
- * and upgrades them with startTlsClient().
+ * and upgrades them with startTlsClient(). The reads are its input half
+ * (connection_input.ts); outbound sockets and TLS sockets are made by socket_setup.ts.
  */
-import net, { type Socket } from "node:net";
-import tls, { type SecureContext, TLSSocket } from "node:tls";
+import type { Socket } from "node:net";
+import { type SecureContext, TLSSocket } from "node:tls";
 import { DeflateLayer } from "./deflate_layer.ts";
 import { IdleTimer } from "./idle_timer.ts";
-import { LineBuffer, type LineResult } from "./linebuffer.ts";
+import { ConnectionInput } from "./connection_input.ts";
 import { quickAck } from "./quickack.ts";
+import { clientTls, connectSocket, handshake, serverTls, tlsInfoOf } from "./socket_setup.ts";
 
-/** Raised by reads when the line is longer than allowed (the rest was discarded). */
-export class LineTooLongError extends Error {}
+export { LineTooLongError } from "./connection_input.ts";
 
 /**
  * Input buffered beyond this pauses the socket until the session reads it (the kernel's
@@ -26,32 +27,20 @@ const READ_SIZE = 64 * 1024;
 const SETTLED: Promise<void> = Promise.resolve();
 let nextId = 0;
 
-export class Connection {
+export class Connection extends ConnectionInput {
   readonly id: string;
   readonly remoteAddress: string;
   readonly remotePort: number;
-  readonly localAddress: string;
-  readonly localPort: number;
+  /** Asked of the socket on first use (a getsockname(2) most sessions never need). */
+  #local: { address: string; port: number } | null = null;
   #socket: Socket | TLSSocket;
   /** The TCP socket under any TLS: the one TCP options are set on. */
   readonly #tcp: Socket;
-  #buffer = new LineBuffer();
-  #eof = false;
-  #error: Error | null = null;
-  #waiter: (() => void) | null = null;
   #closed = false;
   #closeHandlers: (() => void)[] = [];
   #idle = new IdleTimer(() => this.#closed);
-  /** Input arrived since our last write: no reply has carried its ACK yet (ackInput). */
-  #unanswered = false;
-  /** The last read filled the runtime's whole read buffer (ackInput). */
-  #fullRead = false;
   /** COMPRESS=DEFLATE (RFC 4978): every byte in and out passes through it once set. */
   #layer: DeflateLayer | null = null;
-  /** Octets readBytes() waits for: the layer inflates up to that much, past HIGH_WATER. */
-  #wanted = 0;
-  /** Server sessions read no command while their replies are not drained (SPEC §7). */
-  #gateInput: boolean;
   /** Resolves when the socket's output drains (or the connection ends); shared. */
   #drain: { promise: Promise<void>; resolve: () => void } | null = null;
   secure: boolean;
@@ -64,6 +53,7 @@ export class Connection {
    * reads replies to learn whether to go on sending.
    */
   constructor(socket: Socket | TLSSocket, secure = false, gateInput = true) {
+    super(gateInput);
     this.#socket = socket;
     // A TLSSocket made over an accepted socket keeps that socket as its _parent.
     this.#tcp =
@@ -71,37 +61,35 @@ export class Connection {
         ? (socket as unknown as { _parent?: Socket })._parent
         : undefined) ?? socket;
     this.secure = secure;
-    this.#gateInput = gateInput;
     this.id = (Date.now() % 1e8).toString(36) + (nextId++).toString(36).padStart(3, "0");
     this.remoteAddress = normalizeIp(socket.remoteAddress ?? "");
     this.remotePort = socket.remotePort ?? 0;
-    this.localAddress = normalizeIp(socket.localAddress ?? "");
-    this.localPort = socket.localPort ?? 0;
     this.#attach(socket);
-    if (secure && socket instanceof TLSSocket) this.#recordTls(socket);
+    if (secure && socket instanceof TLSSocket) this.tlsInfo = tlsInfoOf(socket);
+  }
+
+  /** Our address of the connection (IPv4-mapped addresses unwrapped). */
+  get localAddress(): string {
+    return this.#localEnd().address;
+  }
+
+  get localPort(): number {
+    return this.#localEnd().port;
+  }
+
+  #localEnd(): { address: string; port: number } {
+    return this.#local ??= {
+      address: normalizeIp(this.#tcp.localAddress ?? ""),
+      port: this.#tcp.localPort ?? 0,
+    };
   }
 
   /**
    * An outbound connection to `address`:`port` (an IP address: the caller resolved the
    * name). Rejects with the socket's error, or after `timeoutMs` without a connection.
    */
-  static connect(address: string, port: number, timeoutMs: number): Promise<Connection> {
-    return new Promise((resolve, reject) => {
-      const socket = net.connect({ host: address, port });
-      socket.setNoDelay(true);
-      const fail = (e: Error) => {
-        clearTimeout(timer);
-        socket.destroy();
-        reject(e);
-      };
-      const timer = setTimeout(() => fail(new Error("connection timed out")), timeoutMs);
-      socket.once("error", fail);
-      socket.once("connect", () => {
-        clearTimeout(timer);
-        socket.off("error", fail);
-        resolve(new Connection(socket, false, false));
-      });
-    });
+  static async connect(address: string, port: number, timeoutMs: number): Promise<Connection> {
+    return new Connection(await connectSocket(address, port, timeoutMs), false, false);
   }
 
   #attach(socket: Socket | TLSSocket): void {
@@ -110,34 +98,37 @@ export class Connection {
         this.#layer.input(chunk);
         if (this.#layer.pendingInput > HIGH_WATER) socket.pause();
       } else {
-        this.#buffer.push(chunk);
-        if (this.#buffer.buffered > HIGH_WATER) socket.pause();
+        // Copied into the line buffer: keeping small reads as they came (no copy per
+        // command line) raised bench hostile's peak RSS with 100 x 25 MiB at once from
+        // 260-280 MiB to 300-370 (docs/performance.md), past SPEC §7's 300.
+        this.buffer.push(chunk);
+        if (this.buffer.buffered > HIGH_WATER) socket.pause();
       }
-      this.#unanswered = true;
+      this.unanswered = true;
       // A full read: more is on its way, and its ACKs with it (see ackInput()).
-      this.#fullRead = chunk.length >= READ_SIZE;
+      this.fullRead = chunk.length >= READ_SIZE;
       this.#idle.input();
-      this.#wake();
+      this.wake();
     });
     socket.on("end", () => {
       // With a layer, input still being inflated comes first.
       if (this.#layer) this.#layer.endInput();
       else {
-        this.#eof = true;
-        this.#wake();
+        this.eof = true;
+        this.wake();
       }
     });
     socket.on("drain", () => this.#drained());
     socket.on("error", (err: Error) => {
-      this.#error = err;
-      this.#eof = true;
-      this.#wake();
+      this.error = err;
+      this.eof = true;
+      this.wake();
     });
     socket.on("close", () => {
       this.#layer?.destroy();
-      this.#eof = true;
+      this.eof = true;
       this.#markClosed();
-      this.#wake();
+      this.wake();
     });
   }
 
@@ -169,120 +160,22 @@ export class Connection {
     return this.#drain.promise;
   }
 
-  #wake(): void {
-    const w = this.#waiter;
-    this.#waiter = null;
-    w?.();
-  }
-
-  #wait(): Promise<void> {
-    // The waiter first: resume() may hand over buffered data at once, and a wake-up
-    // with nobody waiting would leave this wait for input that already came.
-    const woken = new Promise<void>((resolve) => (this.#waiter = resolve));
-    if (this.#socket.isPaused()) this.#socket.resume();
-    this.#layer?.resume();
-    return woken;
-  }
-
   get closed(): boolean {
     return this.#closed;
   }
 
-  /** The peer finished sending (or the connection failed): nothing more will arrive. */
-  get inputEnded(): boolean {
-    return this.#eof;
+  protected resumeInput(): void {
+    if (this.#socket.isPaused()) this.#socket.resume();
+    this.#layer?.resume();
   }
 
-  /** The socket error that ended the connection, if one did (for logs and DSNs). */
-  get socketError(): Error | null {
-    return this.#error;
+  protected sendAck(): void {
+    quickAck(this.#tcp);
   }
 
   /** Bytes written but not yet taken by the kernel: what back-pressure keeps small. */
   get bufferedOutput(): number {
     return this.#socket.writableLength + (this.#layer?.pendingOutput ?? 0);
-  }
-
-  /** Bytes received but not yet read (pipelined input, or injected before STARTTLS). */
-  get bufferedInput(): number {
-    return this.#buffer.buffered;
-  }
-
-  /**
-   * True when a complete line is already buffered (a pipelined command): the next
-   * readLine() returns without waiting, so replies can be batched into one write.
-   */
-  get hasBufferedLine(): boolean {
-    return this.#buffer.hasLine();
-  }
-
-  /**
-   * Next line without its terminator, or null at end of input. `max` is the limit on
-   * the line's length; over it, LineTooLongError after discarding the line.
-   */
-  async readLine(max: number): Promise<{ line: Uint8Array; bareLf: boolean } | null> {
-    for (;;) {
-      // Back-pressure (SPEC §7): no next command while the replies are not read.
-      if (this.#gateInput && this.outputBlocked) {
-        await this.drained();
-        continue;
-      }
-      const r = this.readLineNow(max);
-      if (r !== undefined) return r;
-      // Part of a line came: the client may hold the rest until it is acknowledged.
-      if (this.#buffer.buffered > 0) this.ackInput();
-      this.#buffer.shrinkIfEmpty(); // idle between commands: a past burst's memory goes
-      await this.#wait();
-    }
-  }
-
-  /**
-   * readLine() without waiting: the next line when one is buffered, null at end of
-   * input, undefined when more input is needed (then await readLine()). Lets a session
-   * loop skip a promise per command when the command is already here. Undefined too
-   * while the client is not reading its replies: readLine() waits for them to drain.
-   * Null once the connection is closed, even with lines still buffered.
-   */
-  readLineNow(max: number): { line: Uint8Array; bareLf: boolean } | null | undefined {
-    // A connection that is gone takes no further command: nobody would get the reply.
-    if (this.#closed) return null;
-    if (this.#gateInput && this.outputBlocked) return undefined;
-    const r: LineResult = this.#buffer.nextLine(max);
-    if (r.kind === "line") return { line: r.line, bareLf: r.bareLf };
-    if (r.kind === "toolong") throw new LineTooLongError(`line longer than ${max} octets`);
-    return this.#eof ? null : undefined;
-  }
-
-  /** Exactly n bytes (IMAP literals, SMTP BDAT chunks), or null at end of input. */
-  async readBytes(n: number): Promise<Uint8Array | null> {
-    for (;;) {
-      if (this.#gateInput && this.outputBlocked) {
-        await this.drained();
-        continue;
-      }
-      const block = this.#buffer.take(n);
-      if (block) {
-        this.#wanted = 0;
-        return block;
-      }
-      if (this.#eof) return null;
-      this.#wanted = n;
-      this.ackInput(); // in the middle of a block: see ackInput()
-      await this.#wait();
-    }
-  }
-
-  /**
-   * Streaming reads without copies (SMTP DATA, BDAT): a view of the bytes received
-   * and not yet read, valid until the next await; pair it with consumeInput().
-   */
-  peekInput(): Uint8Array {
-    return this.#buffer.peek();
-  }
-
-  /** Marks the first `n` bytes of peekInput() as read. */
-  consumeInput(n: number): void {
-    this.#buffer.consume(n);
   }
 
   /**
@@ -293,33 +186,6 @@ export class Connection {
     if (!this.#socket.isPaused()) this.#socket.pause();
   }
 
-  /** Waits for more input; false at end of input (nothing more will arrive). */
-  async waitForInput(): Promise<boolean> {
-    if (this.#eof) return false;
-    this.ackInput(); // in the middle of message data: see ackInput()
-    await this.#wait();
-    return true;
-  }
-
-  /**
-   * Acknowledges the input received so far at once (TCP_QUICKACK, quickack.ts). For a
-   * session about to wait for the rest of a command it has started to read (the CRLF
-   * after an IMAP literal, the rest of a BDAT chunk or of DATA): a client with Nagle's
-   * algorithm on holds its next small write until then, and with no reply to carry the
-   * ACK the kernel would delay it by 40 ms or more. Not for waits between commands: the
-   * reply carries the ACK there, and an ACK of its own would be one more packet. Nothing
-   * is done either when nothing arrived since our last write (it carried the ACK), nor
-   * after a read that filled the whole read buffer: more is in flight then, the kernel
-   * acknowledges a stream of full segments at once (every second one), and a message
-   * streaming in made five system calls per 64 KiB read for nothing (95,000 in bench
-   * hostile's 100 x 25 MiB). The next partial read, the end of a burst, acknowledges.
-   */
-  ackInput(): void {
-    if (!this.#unanswered || this.#closed || this.#fullRead) return;
-    this.#unanswered = false;
-    quickAck(this.#tcp);
-  }
-
   /**
    * Writes and waits while the socket's buffer is full (back-pressure) until it drains
    * or the connection ends. A write that leaves it under its high-water mark
@@ -328,7 +194,7 @@ export class Connection {
   write(data: string | Uint8Array): Promise<void> {
     const socket = this.#socket;
     if (this.#closed || socket.destroyed) return SETTLED;
-    this.#unanswered = false; // the segment carries the ACK
+    this.unanswered = false; // the segment carries the ACK
     // A reply to a client that reads them restarts the idle wait; one that does not read
     // stops being touched once its output is blocked.
     if (!this.outputBlocked) this.#idle.touch();
@@ -353,7 +219,7 @@ export class Connection {
    */
   send(data: string | Uint8Array): void {
     if (this.#closed || this.#socket.destroyed) return;
-    this.#unanswered = false;
+    this.unanswered = false;
     if (!this.outputBlocked) this.#idle.touch();
     if (this.#layer) void this.#layer.output(data);
     else this.#socket.write(data);
@@ -373,25 +239,25 @@ export class Connection {
    */
   startCompression(): void {
     if (this.#layer) throw new Error("compression is already active");
-    const pending = this.#buffer.peek().slice();
-    this.#buffer.clear();
+    const pending = this.buffer.peek().slice();
+    this.buffer.clear();
     this.#layer = new DeflateLayer({
       deliver: (bytes) => {
-        this.#buffer.push(bytes);
-        this.#wake();
+        this.buffer.push(bytes);
+        this.wake();
       },
-      room: () => this.#buffer.buffered <= Math.max(HIGH_WATER, this.#wanted),
+      room: () => this.buffer.buffered <= Math.max(HIGH_WATER, this.wanted),
       emit: (bytes) => {
         if (!this.#socket.destroyed) this.#socket.write(bytes);
       },
       fail: (error) => {
-        this.#error = error;
+        this.error = error;
         this.#socket.destroy();
         this.#markClosed();
       },
       inputEnded: () => {
-        this.#eof = true;
-        this.#wake();
+        this.eof = true;
+        this.wake();
       },
     });
     this.#layer.input(pending);
@@ -403,11 +269,7 @@ export class Connection {
    * (CVE-2011-0411).
    */
   startTls(context: SecureContext): Promise<void> {
-    return this.#upgrade(
-      (plain) => new TLSSocket(plain, { isServer: true, secureContext: context }),
-      "secure",
-      0,
-    );
+    return this.#upgrade((plain) => serverTls(plain, context), "secure", 0);
   }
 
   /**
@@ -426,13 +288,7 @@ export class Connection {
     trust?: { ca: string[] },
   ): Promise<void> {
     return this.#upgrade(
-      (plain) =>
-        tls.connect({
-          socket: plain,
-          servername: net.isIP(servername) ? undefined : servername,
-          rejectUnauthorized: verify || trust !== undefined,
-          ...(trust ? { ca: trust.ca, checkServerIdentity: () => undefined } : {}),
-        }),
+      (plain) => clientTls(plain, servername, verify, trust),
       "secureConnect",
       timeoutMs,
     );
@@ -445,37 +301,16 @@ export class Connection {
   ): Promise<void> {
     // RFC 4978 §3: TLS goes under compression, never inside it.
     if (this.#layer) throw new Error("cannot start TLS inside compression");
-    this.#buffer.clear();
+    this.buffer.clear();
     const plain = this.#socket;
     for (const event of ["data", "end", "close", "error"]) plain.removeAllListeners(event);
     const secure = wrap(plain);
     this.#socket = secure;
-    this.#eof = false;
+    this.eof = false;
     this.#attach(secure);
-    await new Promise<void>((resolve, reject) => {
-      const timer = timeoutMs > 0
-        ? setTimeout(() => {
-          secure.destroy();
-          reject(new Error(`timed out after ${timeoutMs} ms`));
-        }, timeoutMs)
-        : null;
-      const settle = (error?: Error) => {
-        if (timer !== null) clearTimeout(timer);
-        secure.off("error", settle);
-        if (error) reject(error);
-        else resolve();
-      };
-      secure.once(ready, () => settle());
-      secure.once("error", settle);
-      secure.once("close", () => settle(new Error("connection closed during TLS handshake")));
-    });
+    await handshake(secure, ready, timeoutMs);
     this.secure = true;
-    this.#recordTls(secure);
-  }
-
-  #recordTls(tls: TLSSocket): void {
-    const cipher = tls.getCipher?.();
-    this.tlsInfo = { protocol: tls.getProtocol?.() ?? "TLS", cipher: cipher?.name ?? "unknown" };
+    this.tlsInfo = tlsInfoOf(secure);
   }
 
   /** Closes after pending writes are flushed. */
@@ -504,11 +339,11 @@ export class Connection {
   #markClosed(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#eof = true;
+    this.eof = true;
     this.#idle.stop();
     for (const h of this.#closeHandlers.splice(0)) h();
     this.#drained();
-    this.#wake();
+    this.wake();
   }
 
   /**

@@ -40,7 +40,23 @@ export class ConnectionCounter {
   }
 
   tryAdd(family: string, ip: string, max: number, maxPerIp: number): boolean {
+    return this.#add(family, `${family} ${sourceKey(ip)}`, max, maxPerIp);
+  }
+
+  remove(family: string, ip: string): void {
+    this.#remove(family, `${family} ${sourceKey(ip)}`);
+  }
+
+  /**
+   * tryAdd() for a connection: its remove() when counted (the source's key worked out
+   * once for both), null when a limit refuses it.
+   */
+  admit(family: string, ip: string, max: number, maxPerIp: number): (() => void) | null {
     const key = `${family} ${sourceKey(ip)}`;
+    return this.#add(family, key, max, maxPerIp) ? () => this.#remove(family, key) : null;
+  }
+
+  #add(family: string, key: string, max: number, maxPerIp: number): boolean {
     const perIp = this.#byIp.get(key) ?? 0;
     const total = this.count(family);
     if (total >= max || perIp >= maxPerIp) return false;
@@ -49,14 +65,15 @@ export class ConnectionCounter {
     return true;
   }
 
-  remove(family: string, ip: string): void {
-    const key = `${family} ${sourceKey(ip)}`;
+  #remove(family: string, key: string): void {
     this.byFamily.set(family, Math.max(0, this.count(family) - 1));
     const perIp = (this.#byIp.get(key) ?? 1) - 1;
     if (perIp <= 0) this.#byIp.delete(key);
     else this.#byIp.set(key, perIp);
   }
 }
+
+function ignoreError(): void {}
 
 export class Listener {
   readonly servers: Server[] = [];
@@ -74,6 +91,8 @@ export class Listener {
   /** Binds every address; rejects with a clear message when one cannot be bound. */
   async start(): Promise<void> {
     for (const ip of this.options.ips) {
+      // Replies are small and often pipelined: Nagle would stall each by up to 40 ms. The
+      // option sets TCP_NODELAY as the socket is accepted (one setsockopt, strace).
       const server = createServer({ noDelay: true }, (socket) => this.#accept(socket));
       await new Promise<void>((resolve, reject) => {
         server.once(
@@ -100,9 +119,7 @@ export class Listener {
   }
 
   #accept(socket: Socket): void {
-    socket.on("error", () => {}); // errors surface through Connection; never crash
-    // Replies are small and often pipelined: Nagle would stall each by up to 40 ms.
-    socket.setNoDelay(true);
+    socket.on("error", ignoreError); // errors surface through Connection; never crash
     const ip = normalizeIp(socket.remoteAddress ?? "");
     if (!this.options.implicitTls) {
       this.#admit(socket, ip, false);
@@ -137,7 +154,8 @@ export class Listener {
   #admit(raw: Socket | TLSSocket, ip: string, secure: boolean): void {
     const { maxConnections, maxPerIp } = this.options.limits();
     const family = this.options.family;
-    if (!this.#counter.tryAdd(family, ip, maxConnections, maxPerIp)) {
+    const release = this.#counter.admit(family, ip, maxConnections, maxPerIp);
+    if (!release) {
       const refusal = this.options.refusal;
       raw.end(typeof refusal === "string" ? refusal : refusal());
       setTimeout(() => raw.destroy(), 2000);
@@ -145,7 +163,7 @@ export class Listener {
     }
     const start = () => {
       const conn = new Connection(raw, secure);
-      conn.onClose(() => this.#counter.remove(family, ip));
+      conn.onClose(release);
       Promise.resolve(this.options.onConnection(conn)).catch((e) => {
         this.options.onError(`${family} session ${conn.id} failed: ${e?.stack ?? e}`);
         conn.destroy();
@@ -163,7 +181,7 @@ export class Listener {
       });
       tls.once("close", () => {
         clearTimeout(timer);
-        if (!started) this.#counter.remove(family, ip);
+        if (!started) release();
       });
     } else {
       start();

@@ -287,7 +287,8 @@ export class SmtpSession {
   }
 
   #logCommand(cmd: Command): void {
-    this.#debug(`${describe(cmd)} -> ${this.#lastCode}`);
+    // The line is made only at LogLevel debug: at info a command costs no string.
+    if (this.log.isEnabledFor("debug")) this.log.debug`${describe(cmd)} -> ${this.#lastCode}`;
   }
 
   #debug(text: string): void {

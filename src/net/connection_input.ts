@@ -1,0 +1,170 @@
+/**
+ * The input half of a Connection (connection.ts): what the socket delivered and the
+ * session has not read yet, line and block reads, the waits for more input, and the ACK a
+ * client waiting in the middle of a command needs (ackInput). Back-pressure (SPEC §7): on
+ * server connections reads take nothing while the client does not read its replies
+ * (outputBlocked, the output half's). Connection feeds it from the socket's events.
+ */
+import { LineBuffer, type LineResult } from "./linebuffer.ts";
+
+/** Raised by reads when the line is longer than allowed (the rest was discarded). */
+export class LineTooLongError extends Error {}
+
+export abstract class ConnectionInput {
+  protected readonly buffer = new LineBuffer();
+  protected eof = false;
+  protected error: Error | null = null;
+  #waiter: (() => void) | null = null;
+  /** Input arrived since our last write: no reply has carried its ACK yet (ackInput). */
+  protected unanswered = false;
+  /** The last read filled the runtime's whole read buffer (ackInput). */
+  protected fullRead = false;
+  /** Octets readBytes() waits for: the layer inflates up to that much, past HIGH_WATER. */
+  protected wanted = 0;
+
+  /** `gateInput`: reads wait while the client does not read its replies (SPEC §7). */
+  constructor(protected readonly gateInput: boolean) {}
+
+  /** True while the client is not taking its replies. */
+  abstract get outputBlocked(): boolean;
+  /** Resolves once the replies written so far are taken (or the connection ended). */
+  abstract drained(): Promise<void>;
+  abstract get closed(): boolean;
+  /** Resumes reading the socket (and inflating) for a wait. */
+  protected abstract resumeInput(): void;
+  /** Acknowledges the input received now (TCP_QUICKACK, quickack.ts). */
+  protected abstract sendAck(): void;
+
+  protected wake(): void {
+    const w = this.#waiter;
+    this.#waiter = null;
+    w?.();
+  }
+
+  protected wait(): Promise<void> {
+    // The waiter first: resume() may hand over buffered data at once, and a wake-up
+    // with nobody waiting would leave this wait for input that already came.
+    const woken = new Promise<void>((resolve) => (this.#waiter = resolve));
+    this.resumeInput();
+    return woken;
+  }
+
+  /** The peer finished sending (or the connection failed): nothing more will arrive. */
+  get inputEnded(): boolean {
+    return this.eof;
+  }
+
+  /** The socket error that ended the connection, if one did (for logs and DSNs). */
+  get socketError(): Error | null {
+    return this.error;
+  }
+
+  /** Bytes received but not yet read (pipelined input, or injected before STARTTLS). */
+  get bufferedInput(): number {
+    return this.buffer.buffered;
+  }
+
+  /**
+   * True when a complete line is already buffered (a pipelined command): the next
+   * readLine() returns without waiting, so replies can be batched into one write.
+   */
+  get hasBufferedLine(): boolean {
+    return this.buffer.hasLine();
+  }
+
+  /**
+   * Next line without its terminator, or null at end of input. `max` is the limit on
+   * the line's length; over it, LineTooLongError after discarding the line.
+   */
+  async readLine(max: number): Promise<{ line: Uint8Array; bareLf: boolean } | null> {
+    for (;;) {
+      // Back-pressure (SPEC §7): no next command while the replies are not read.
+      if (this.gateInput && this.outputBlocked) {
+        await this.drained();
+        continue;
+      }
+      const r = this.readLineNow(max);
+      if (r !== undefined) return r;
+      // Part of a line came: the client may hold the rest until it is acknowledged.
+      if (this.buffer.buffered > 0) this.ackInput();
+      this.buffer.shrinkIfEmpty(); // idle between commands: a past burst's memory goes
+      await this.wait();
+    }
+  }
+
+  /**
+   * readLine() without waiting: the next line when one is buffered, null at end of
+   * input, undefined when more input is needed (then await readLine()). Lets a session
+   * loop skip a promise per command when the command is already here. Undefined too
+   * while the client is not reading its replies: readLine() waits for them to drain.
+   * Null once the connection is closed, even with lines still buffered.
+   */
+  readLineNow(max: number): { line: Uint8Array; bareLf: boolean } | null | undefined {
+    // A connection that is gone takes no further command: nobody would get the reply.
+    if (this.closed) return null;
+    if (this.gateInput && this.outputBlocked) return undefined;
+    const r: LineResult = this.buffer.nextLine(max);
+    if (r.kind === "line") return { line: r.line, bareLf: r.bareLf };
+    if (r.kind === "toolong") throw new LineTooLongError(`line longer than ${max} octets`);
+    return this.eof ? null : undefined;
+  }
+
+  /** Exactly n bytes (IMAP literals, SMTP BDAT chunks), or null at end of input. */
+  async readBytes(n: number): Promise<Uint8Array | null> {
+    for (;;) {
+      if (this.gateInput && this.outputBlocked) {
+        await this.drained();
+        continue;
+      }
+      const block = this.buffer.take(n);
+      if (block) {
+        this.wanted = 0;
+        return block;
+      }
+      if (this.eof) return null;
+      this.wanted = n;
+      this.ackInput(); // in the middle of a block: see ackInput()
+      await this.wait();
+    }
+  }
+
+  /**
+   * Streaming reads without copies (SMTP DATA, BDAT): a view of the bytes received
+   * and not yet read, valid until the next await; pair it with consumeInput().
+   */
+  peekInput(): Uint8Array {
+    return this.buffer.peek();
+  }
+
+  /** Marks the first `n` bytes of peekInput() as read. */
+  consumeInput(n: number): void {
+    this.buffer.consume(n);
+  }
+
+  /** Waits for more input; false at end of input (nothing more will arrive). */
+  async waitForInput(): Promise<boolean> {
+    if (this.eof) return false;
+    this.ackInput(); // in the middle of message data: see ackInput()
+    await this.wait();
+    return true;
+  }
+
+  /**
+   * Acknowledges the input received so far at once (TCP_QUICKACK, quickack.ts). For a
+   * session about to wait for the rest of a command it has started to read (the CRLF
+   * after an IMAP literal, the rest of a BDAT chunk or of DATA): a client with Nagle's
+   * algorithm on holds its next small write until then, and with no reply to carry the
+   * ACK the kernel would delay it by 40 ms or more. Not for waits between commands: the
+   * reply carries the ACK there, and an ACK of its own would be one more packet. Nothing
+   * is done either when nothing arrived since our last write (it carried the ACK), nor
+   * after a read that filled the whole read buffer: more is in flight then, the kernel
+   * acknowledges a stream of full segments at once (every second one), and a message
+   * streaming in made five system calls per 64 KiB read for nothing (95,000 in bench
+   * hostile's 100 x 25 MiB). The next partial read, the end of a burst, acknowledges.
+   */
+  ackInput(): void {
+    if (!this.unanswered || this.closed || this.fullRead) return;
+    this.unanswered = false;
+    this.sendAck();
+  }
+}
