@@ -105,7 +105,7 @@ export class Pop3Session {
         at += c.length;
       }
     }
-    this.#out = [];
+    chunks.length = 0; // the same array for the next reply
     this.#outBytes = 0;
     return data;
   }

@@ -24,7 +24,7 @@ const O_RDONLY = 0, O_CLOEXEC = 0o2000000, O_DIRECTORY = 0o200000, O_PATH = 0o10
 interface Libc {
   open(path: Uint8Array, flags: number): number;
   openat(dirFd: number, path: Uint8Array, flags: number): number;
-  read(fd: number, buf: Uint8Array, count: bigint): number | bigint;
+  read(fd: number, buf: Uint8Array, count: number | bigint): number | bigint;
   close(fd: number): number;
 }
 
@@ -78,8 +78,9 @@ function readOpened(c: Libc, fd: number, size: number, buf: Uint8Array, at: numb
   if (fd < 0) return false;
   try {
     // One read with one octet of room more: a regular file's read is short only at its
-    // end, so exactly `size` means the file has that size.
-    return Number(c.read(fd, buf.subarray(at, at + size + 1), BigInt(size + 1))) === size;
+    // end, so exactly `size` means the file has that size. The count as a number: FFI
+    // takes one for a usize, and a BigInt would be one more heap object per message.
+    return Number(c.read(fd, buf.subarray(at, at + size + 1), size + 1)) === size;
   } finally {
     c.close(fd);
   }
