@@ -75,9 +75,11 @@ export class LineBuffer {
 
   /**
    * Next line, terminated by LF (CRLF or bare LF; the caller decides whether a bare
-   * LF is acceptable). `max` counts the line without its terminator.
+   * LF is acceptable). `max` counts the line without its terminator. `borrow`: the line
+   * is a view of the buffer instead of a copy, valid only until the next push (for a
+   * caller that parses it at once, such as a POP3 command line).
    */
-  nextLine(max: number): LineResult {
+  nextLine(max: number, borrow = false): LineResult {
     // Empty (the usual state between lock-step commands): no view to make.
     if (this.#start === this.#end && !this.#discarding) return MORE;
     const view = this.#buf.subarray(this.#start, this.#end);
@@ -102,7 +104,7 @@ export class LineBuffer {
     const len = bareLf ? lf : lf - 1;
     this.#start += lf + 1;
     if (len > max) return TOO_LONG;
-    return { kind: "line", line: view.slice(0, len), bareLf };
+    return { kind: "line", line: borrow ? view.subarray(0, len) : view.slice(0, len), bareLf };
   }
 
   /** True when a whole line is buffered, so nextLine() will not ask for more input. */

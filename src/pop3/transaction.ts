@@ -62,8 +62,10 @@ function retrInPlace(md: Maildrop, entry: MessageEntry): Uint8Array | null {
   // "+OK <size> octets" CRLF, written as bytes: no string per RETR.
   const start = OK_OCTETS_FIXED + decimalLength(entry.size);
   const end = start + entry.size;
-  // Room for the message, one byte more (readInto's check) and CRLF ".CRLF".
-  const buf = allocReply(end + 5);
+  // Room for the message, one byte more (readInto's check) and ".CRLF": then a message
+  // ending in CRLF (nearly all) fills the buffer exactly and is sent without another
+  // view. An unterminated last line needs 2 more and goes through dotStuff's copy.
+  const buf = allocReply(end + 3);
   writeOctetsStatus(buf, entry.size);
   if (!md.readInto(entry, buf, start)) return null;
   return terminateInPlace(buf, start, end) ??
