@@ -125,8 +125,15 @@ Deno.test("isWireClean and terminateInPlace agree with dotStuff (fuzz)", () => {
   }
   ok(cleanOnes > 300 && cleanOnes < 2700, `both outcomes exercised (${cleanOnes} clean)`);
   // The spare room is checked, never written past.
-  equal(terminateInPlace(bytes("+OK\r\nab\r\n...."), 5, 9), null);
+  // A closed last line needs 3 (".CRLF"), an open one 5 (CRLF ".CRLF").
+  equal(terminateInPlace(bytes("+OK\r\nab\r\n.."), 5, 9), null);
+  const exact = bytes("+OK\r\nab\r\n...");
+  const fitted = terminateInPlace(exact, 5, 9)!;
+  equal(dec.decode(fitted), "+OK\r\nab\r\n.\r\n");
+  equal(fitted, exact, "a buffer filled exactly is returned itself");
   equal(dec.decode(terminateInPlace(bytes("+OK\r\nab\r\n....."), 5, 9)!), "+OK\r\nab\r\n.\r\n");
+  equal(terminateInPlace(bytes("+OK\r\nab...."), 5, 7), null);
+  equal(dec.decode(terminateInPlace(bytes("+OK\r\nab....."), 5, 7)!), "+OK\r\nab\r\n.\r\n");
 });
 
 Deno.test("isWireClean: large bodies, with trouble around the SIMD chunk borders", () => {

@@ -167,19 +167,22 @@ function cleanBytes(buf: Uint8Array, at: number, end: number, from: number, to: 
 
 /**
  * The multi-line response built in place, without a copy: `buf` holds the status line
- * in `[0, bodyStart)`, the message in `[bodyStart, bodyEnd)` and at least 5 spare bytes
- * after it. When the message needs no dot-stuffing or repair (isWireClean), appends
- * CRLF if the last line is unterminated and ".CRLF", and returns the response as a
- * view of `buf`; else null (use dotStuff).
+ * in `[0, bodyStart)`, the message in `[bodyStart, bodyEnd)` and spare bytes after it,
+ * 3 for ".CRLF" and 2 more for the CRLF an unterminated last line needs. When the
+ * message needs no dot-stuffing or repair (isWireClean) and the room suffices, appends
+ * them and returns the response: `buf` itself when it fills it exactly, else a view of
+ * it; otherwise null (use dotStuff).
  */
 export function terminateInPlace(
   buf: Uint8Array,
   bodyStart: number,
   bodyEnd: number,
 ): Uint8Array | null {
-  if (buf.length < bodyEnd + 5 || !isWireClean(buf, bodyStart, bodyEnd)) return null;
   const lastLineOpen = bodyEnd > bodyStart && buf[bodyEnd - 1] !== LF;
-  return buf.subarray(0, writeEnd(buf, bodyEnd, lastLineOpen));
+  const room = lastLineOpen ? 5 : 3;
+  if (buf.length < bodyEnd + room || !isWireClean(buf, bodyStart, bodyEnd)) return null;
+  const end = writeEnd(buf, bodyEnd, lastLineOpen);
+  return end === buf.length ? buf : buf.subarray(0, end);
 }
 
 /**

@@ -97,16 +97,32 @@ export abstract class ConnectionInput {
    * input, undefined when more input is needed (then await readLine()). Lets a session
    * loop skip a promise per command when the command is already here. Undefined too
    * while the client is not reading its replies: readLine() waits for them to drain.
-   * Null once the connection is closed, even with lines still buffered.
+   * Null once the connection is closed, even with lines still buffered. `borrow`: the
+   * line is a view of the input buffer, valid only until the next await (LineBuffer).
    */
-  readLineNow(max: number): { line: Uint8Array; bareLf: boolean } | null | undefined {
+  readLineNow(
+    max: number,
+    borrow = false,
+  ): { line: Uint8Array; bareLf: boolean } | null | undefined {
     // A connection that is gone takes no further command: nobody would get the reply.
     if (this.closed) return null;
     if (this.gateInput && this.outputBlocked) return undefined;
-    const r: LineResult = this.buffer.nextLine(max);
-    if (r.kind === "line") return { line: r.line, bareLf: r.bareLf };
+    const r: LineResult = this.buffer.nextLine(max, borrow);
+    if (r.kind === "line") return r; // { line, bareLf } as it is: one object less per command
     if (r.kind === "toolong") throw new LineTooLongError(`line longer than ${max} octets`);
     return this.eof ? null : undefined;
+  }
+
+  /**
+   * After readLineNow() gave undefined: resolves when it may give more (input came, the
+   * replies drained, or the input ended). readLine()'s wait without an async function's
+   * promise and frame per command, for a session loop calling readLineNow() again.
+   */
+  lineWait(): Promise<void> {
+    if (this.gateInput && this.outputBlocked) return this.drained();
+    if (this.buffer.buffered > 0) this.ackInput();
+    this.buffer.shrinkIfEmpty();
+    return this.wait();
   }
 
   /** Exactly n bytes (IMAP literals, SMTP BDAT chunks), or null at end of input. */

@@ -12,6 +12,9 @@ export type LineResult =
   | { kind: "more" };
 
 const CR = 13, LF = 10;
+/** Shared answers without a line: nothing to allocate per call (a session asks once per command). */
+const MORE: LineResult = { kind: "more" };
+const TOO_LONG: LineResult = { kind: "toolong" };
 /** An empty buffer larger than this is replaced by a small one (shrinkIfEmpty). */
 const SHRINK_ABOVE = 64 * 1024;
 /**
@@ -72,36 +75,41 @@ export class LineBuffer {
 
   /**
    * Next line, terminated by LF (CRLF or bare LF; the caller decides whether a bare
-   * LF is acceptable). `max` counts the line without its terminator.
+   * LF is acceptable). `max` counts the line without its terminator. `borrow`: the line
+   * is a view of the buffer instead of a copy, valid only until the next push (for a
+   * caller that parses it at once, such as a POP3 command line).
    */
-  nextLine(max: number): LineResult {
+  nextLine(max: number, borrow = false): LineResult {
+    // Empty (the usual state between lock-step commands): no view to make.
+    if (this.#start === this.#end && !this.#discarding) return MORE;
     const view = this.#buf.subarray(this.#start, this.#end);
     const lf = view.indexOf(LF);
     if (this.#discarding) {
       if (lf < 0) {
         this.#start = this.#end;
-        return { kind: "more" };
+        return MORE;
       }
       this.#start += lf + 1;
       this.#discarding = false;
-      return { kind: "toolong" };
+      return TOO_LONG;
     }
     if (lf < 0) {
       if (view.length > max + 1) {
         this.#discarding = true;
         this.#start = this.#end;
       }
-      return { kind: "more" };
+      return MORE;
     }
     const bareLf = lf === 0 || view[lf - 1] !== CR;
     const len = bareLf ? lf : lf - 1;
     this.#start += lf + 1;
-    if (len > max) return { kind: "toolong" };
-    return { kind: "line", line: view.slice(0, len), bareLf };
+    if (len > max) return TOO_LONG;
+    return { kind: "line", line: borrow ? view.subarray(0, len) : view.slice(0, len), bareLf };
   }
 
   /** True when a whole line is buffered, so nextLine() will not ask for more input. */
   hasLine(): boolean {
+    if (this.#start === this.#end) return false;
     return this.#buf.subarray(this.#start, this.#end).includes(LF);
   }
 

@@ -7,6 +7,7 @@
  * they expunge meanwhile is reported as gone.
  */
 import type { Folder, MessageEntry } from "../store/folder/folder.ts";
+import { Entry } from "../store/folder/entry.ts";
 import type { MailStore } from "../store/mailstore.ts";
 import { readMessageInto, readSmallInto, SYNC_READ_LIMIT } from "../store/read_small.ts";
 import { Pop3Error } from "./protocol.ts";
@@ -137,9 +138,14 @@ export class Maildrop {
   readInto(entry: MessageEntry, buf: Uint8Array, at: number): boolean {
     // Opened relative to its directory (held open by read_small.ts) when the file is at
     // folder/sub/name, as the constructor checked on a message.
-    return this.#concatPaths
-      ? readMessageInto(this.folder.path, entry.sub, entry.name, entry.size, buf, at)
-      : readSmallInto(this.folder.filePath(entry), entry.size, buf, at);
+    if (!this.#concatPaths) return readSmallInto(this.folder.filePath(entry), entry.size, buf, at);
+    const sub = entry.sub;
+    const odd = entry instanceof Entry ? entry.oddName : entry.name;
+    if (odd !== null) return readMessageInto(this.folder.path, sub, odd, entry.size, buf, at);
+    // The canonical name (canonicalName(): base, and ":2,flags" in cur/) in its parts:
+    // entry.name would make it as a new string for every message sent.
+    const flags = sub === "cur" ? entry.flags : null;
+    return readMessageInto(this.folder.path, sub, entry.base, entry.size, buf, at, flags);
   }
 
   /** The message's bytes as stored (CRLF line endings). */

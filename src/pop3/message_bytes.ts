@@ -12,6 +12,35 @@ export function writeAscii(buf: Uint8Array, at: number, text: string): number {
   return at;
 }
 
+/** Octets of "+OK " and " octets" CRLF around the size in RETR's status line. */
+export const OK_OCTETS_FIXED = 4 + 9;
+
+/** Digits of a non-negative integer in decimal. */
+export function decimalLength(n: number): number {
+  let digits = 1;
+  while (n >= 10) {
+    n = Math.floor(n / 10);
+    digits++;
+  }
+  return digits;
+}
+
+/**
+ * Writes RETR's status line "+OK <size> octets" CRLF (RFC 1939 §7) at the start of `buf`
+ * digit by digit; returns its length (OK_OCTETS_FIXED + decimalLength(size)).
+ */
+export function writeOctetsStatus(buf: Uint8Array, size: number): number {
+  let at = writeAscii(buf, 0, "+OK ");
+  at += decimalLength(size);
+  const end = writeAscii(buf, at, " octets\r\n");
+  let n = size;
+  do {
+    buf[--at] = 0x30 + (n % 10);
+    n = Math.floor(n / 10);
+  } while (n > 0);
+  return end;
+}
+
 /**
  * RFC 1939 §7 TOP: the header, the blank line after it, and the first `lines` lines of
  * the body. A message without a blank line is all header and is returned whole.

@@ -53,6 +53,8 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
  * when valid (user names and passwords may be non-ASCII), else byte for byte.
  */
 export function parseCommandLine(line: Uint8Array): CommandLine {
+  const known = knownVerbLine(line);
+  if (known) return known;
   let text = asciiText(line);
   if (text === null) {
     try {
@@ -64,6 +66,44 @@ export function parseCommandLine(line: Uint8Array): CommandLine {
   const space = text.indexOf(" ");
   const verb = (space < 0 ? text : text.slice(0, space)).toUpperCase();
   return { verb, rest: space < 0 ? "" : text.slice(space + 1) };
+}
+
+/** Upper-cased keywords of up to 4 letters seen so far, by their letters packed in a number. */
+const verbStrings = new Map<number, string>();
+/** Bounds verbStrings: a client sending random words must not grow it. */
+const MAX_VERB_STRINGS = 64;
+
+/**
+ * parseCommandLine() of a line that starts with a keyword of 1-4 ASCII letters (every
+ * RFC 1939 command) and is ASCII: the keyword as a string already made, instead of
+ * building and upper-casing a new one per command. Null for any other line.
+ */
+function knownVerbLine(line: Uint8Array): CommandLine | null {
+  const n = line.length;
+  if (n > 64) return null;
+  let key = 0;
+  let i = 0;
+  for (; i < n && i < 5; i++) {
+    const c = line[i];
+    if (c === 0x20) break;
+    const upper = c & 0xdf; // ASCII letters only: a-z to A-Z
+    if (upper < 0x41 || upper > 0x5a) return null;
+    key = key * 256 + upper;
+  }
+  if (i === 0 || i > 4) return null;
+  let rest = "";
+  for (let j = i + 1; j < n; j++) {
+    const c = line[j];
+    if (c > 0x7f) return null;
+    rest += String.fromCharCode(c);
+  }
+  let verb = verbStrings.get(key);
+  if (verb === undefined) {
+    verb = "";
+    for (let j = 0; j < i; j++) verb += String.fromCharCode(line[j] & 0xdf);
+    if (verbStrings.size < MAX_VERB_STRINGS) verbStrings.set(key, verb);
+  }
+  return { verb, rest };
 }
 
 /**
@@ -92,8 +132,14 @@ export function splitArgs(rest: string): string[] {
 
 /** A decimal number without sign or leading junk, small enough to be a message number. */
 export function parseNumber(word: string | undefined): number | null {
-  if (word === undefined || !/^[0-9]{1,9}$/.test(word)) return null;
-  return Number(word);
+  if (word === undefined || word.length < 1 || word.length > 9) return null;
+  let n = 0;
+  for (let i = 0; i < word.length; i++) {
+    const d = word.charCodeAt(i) - 0x30;
+    if (d < 0 || d > 9) return null;
+    n = n * 10 + d;
+  }
+  return n;
 }
 
 /** The keyword as it may be echoed in an error: printable ASCII only, bounded. */

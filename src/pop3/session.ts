@@ -105,7 +105,7 @@ export class Pop3Session {
         at += c.length;
       }
     }
-    this.#out = [];
+    chunks.length = 0; // the same array for the next reply
     this.#outBytes = 0;
     return data;
   }
@@ -203,8 +203,13 @@ export class Pop3Session {
     while (!this.conn.closed) {
       let line: Uint8Array;
       try {
-        let read = this.conn.readLineNow(MAX_COMMAND_LINE);
-        if (read === undefined) read = await this.conn.readLine(MAX_COMMAND_LINE);
+        // Borrowed: the line is parsed before the next await (#dispatch), so it need not
+        // be copied out of the input buffer.
+        let read = this.conn.readLineNow(MAX_COMMAND_LINE, true);
+        while (read === undefined) {
+          await this.conn.lineWait();
+          read = this.conn.readLineNow(MAX_COMMAND_LINE, true);
+        }
         if (read === null) return;
         line = read.line;
       } catch (e) {

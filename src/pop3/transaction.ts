@@ -7,7 +7,14 @@ import type { MessageEntry } from "../store/folder/folder.ts";
 import { type Maildrop, STREAM_ABOVE, SYNC_READ_LIMIT } from "./maildrop.ts";
 import { allocReply } from "../net/outbuf.ts";
 import { dotStuff, DotStuffer, terminateInPlace } from "../message/dot_stuffing.ts";
-import { TopCut, topOf, uniqueIdFor, writeAscii } from "./message_bytes.ts";
+import {
+  decimalLength,
+  OK_OCTETS_FIXED,
+  TopCut,
+  topOf,
+  uniqueIdFor,
+  writeOctetsStatus,
+} from "./message_bytes.ts";
 import { multilineText, okLine, parseNumber, Pop3Error, splitArgs } from "./protocol.ts";
 import type { Pop3Command, Pop3Session } from "./session.ts";
 
@@ -20,6 +27,9 @@ function maildropOf(s: Pop3Session): Maildrop {
 
 /** The single message-number argument of LIST n, UIDL n, RETR, DELE. */
 function messageArg(rest: string, usage: string): number {
+  // Just the digits (what clients send): no argument array to make.
+  const plain = parseNumber(rest);
+  if (plain !== null) return plain;
   const args = splitArgs(rest);
   if (args.length !== 1) throw new Pop3Error(`usage: ${usage}`);
   const n = parseNumber(args[0]);
@@ -49,12 +59,14 @@ async function readMessage(md: Maildrop, n: number, entry: MessageEntry): Promis
  */
 function retrInPlace(md: Maildrop, entry: MessageEntry): Uint8Array | null {
   if (entry.size > SYNC_READ_LIMIT) return null;
-  const status = `+OK ${entry.size} octets\r\n`;
-  const start = status.length;
+  // "+OK <size> octets" CRLF, written as bytes: no string per RETR.
+  const start = OK_OCTETS_FIXED + decimalLength(entry.size);
   const end = start + entry.size;
-  // Room for the message, one byte more (readInto's check) and CRLF ".CRLF".
-  const buf = allocReply(end + 5);
-  writeAscii(buf, 0, status);
+  // Room for the message, one byte more (readInto's check) and ".CRLF": then a message
+  // ending in CRLF (nearly all) fills the buffer exactly and is sent without another
+  // view. An unterminated last line needs 2 more and goes through dotStuff's copy.
+  const buf = allocReply(end + 3);
+  writeOctetsStatus(buf, entry.size);
   if (!md.readInto(entry, buf, start)) return null;
   return terminateInPlace(buf, start, end) ??
     dotStuff(buf.subarray(start, end), { prefix: buf.subarray(0, start) });

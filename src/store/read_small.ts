@@ -24,7 +24,7 @@ const O_RDONLY = 0, O_CLOEXEC = 0o2000000, O_DIRECTORY = 0o200000, O_PATH = 0o10
 interface Libc {
   open(path: Uint8Array, flags: number): number;
   openat(dirFd: number, path: Uint8Array, flags: number): number;
-  read(fd: number, buf: Uint8Array, count: bigint): number | bigint;
+  read(fd: number, buf: Uint8Array, count: number | bigint): number | bigint;
   close(fd: number): number;
 }
 
@@ -50,20 +50,34 @@ function loadLibc(): Libc | null {
 let cPath = new Uint8Array(1024);
 const encoder = new TextEncoder();
 
-function toCString(path: string): Uint8Array | null {
+function toCString(path: string, curFlags: string | null = null): Uint8Array | null {
   // A NUL inside would end the C string early: another file would be opened.
-  if (path.includes("\0")) return null;
-  if (path.length * 3 + 1 > cPath.length) cPath = new Uint8Array(path.length * 3 + 1);
+  if (path.includes("\0") || (curFlags !== null && curFlags.includes("\0"))) return null;
+  const length = path.length + (curFlags === null ? 0 : 3 + curFlags.length);
+  if (length * 3 + 1 > cPath.length) cPath = new Uint8Array(length * 3 + 1);
   // ASCII (nearly every path) by a loop: TextEncoder goes out to native code.
-  let i = 0;
-  for (; i < path.length; i++) {
-    const c = path.charCodeAt(i);
-    if (c > 0x7f) break;
-    cPath[i] = c;
+  let end = asciiInto(path, 0);
+  if (end >= 0 && curFlags !== null) {
+    end = asciiInto(":2,", end);
+    end = asciiInto(curFlags, end);
   }
-  const end = i === path.length ? i : encoder.encodeInto(path, cPath).written;
+  if (end < 0) {
+    const whole = curFlags === null ? path : `${path}:2,${curFlags}`;
+    end = encoder.encodeInto(whole, cPath).written;
+  }
   cPath[end] = 0;
   return cPath;
+}
+
+/** Copies an all-ASCII `text` into cPath at `at`: the end offset, or -1 if not ASCII. */
+function asciiInto(text: string, at: number): number {
+  if (at < 0) return -1;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c > 0x7f) return -1;
+    cPath[at++] = c;
+  }
+  return at;
 }
 
 /** readSmallInto() through libc: true when exactly `size` octets were read. */
@@ -78,8 +92,9 @@ function readOpened(c: Libc, fd: number, size: number, buf: Uint8Array, at: numb
   if (fd < 0) return false;
   try {
     // One read with one octet of room more: a regular file's read is short only at its
-    // end, so exactly `size` means the file has that size.
-    return Number(c.read(fd, buf.subarray(at, at + size + 1), BigInt(size + 1))) === size;
+    // end, so exactly `size` means the file has that size. The count as a number: FFI
+    // takes one for a usize, and a BigInt would be one more heap object per message.
+    return Number(c.read(fd, buf.subarray(at, at + size + 1), size + 1)) === size;
   } finally {
     c.close(fd);
   }
@@ -161,7 +176,9 @@ function dropFolder(c: Libc, folderPath: string): void {
 /**
  * readSmallInto() of the message file `name` in the directory `sub` ("cur" or "new") of
  * the folder at `folderPath`: the same answers, the file opened relative to a held
- * descriptor of its directory where libc is used.
+ * descriptor of its directory where libc is used. With `curFlags` the file name is
+ * `name:2,curFlags` (a Maildir name in cur/ made of its base name and flags), written
+ * out in parts instead of as one more string per message.
  */
 export function readMessageInto(
   folderPath: string,
@@ -170,12 +187,13 @@ export function readMessageInto(
   size: number,
   buf: Uint8Array,
   at: number,
+  curFlags: string | null = null,
 ): boolean {
   if (size > SYNC_READ_LIMIT || buf.length < at + size + 1) return false;
   if (libc === undefined) libc = loadLibc();
   if (libc !== null) {
     const dir = dirFd(libc, folderPath, sub);
-    const cName = dir >= 0 ? toCString(name) : null;
+    const cName = dir >= 0 ? toCString(name, curFlags) : null;
     if (cName !== null) {
       if (readOpened(libc, libc.openat(dir, cName, O_RDONLY | O_CLOEXEC), size, buf, at)) {
         return true;
@@ -184,7 +202,8 @@ export function readMessageInto(
       dropFolder(libc, folderPath);
     }
   }
-  return readSmallInto(`${folderPath}/${sub}/${name}`, size, buf, at);
+  const fileName = curFlags === null ? name : `${name}:2,${curFlags}`;
+  return readSmallInto(`${folderPath}/${sub}/${fileName}`, size, buf, at);
 }
 
 /** Closes the held directory descriptors (tests; a server that stops). */
