@@ -26,6 +26,7 @@
 import { crc32 } from "node:zlib";
 import { join } from "node:path";
 import { ensureDirDurable, syncDir } from "./fsutil.ts";
+import { concatBytes } from "../message/header_rewrite.ts";
 
 export const RECORD_MAGIC = 0x58444a31; // "XDJ1"
 const PREFIX = 12;
@@ -182,16 +183,7 @@ export class Segment {
     const records = this.#unwritten;
     if (records.length === 0) return;
     this.#unwritten = [];
-    if (records.length === 1) return writeAllSync(this.file, records[0]);
-    let length = 0;
-    for (const r of records) length += r.length;
-    const all = new Uint8Array(length);
-    let at = 0;
-    for (const r of records) {
-      all.set(r, at);
-      at += r.length;
-    }
-    writeAllSync(this.file, all);
+    writeAllSync(this.file, records.length === 1 ? records[0] : concatBytes(records));
   }
 
   #afterSync(): void {
