@@ -4,6 +4,7 @@
  * Pure; errors come back as values.
  */
 import type { ParseEvent } from "./parser.ts";
+import { shortAscii } from "../net/ascii_text.ts";
 
 /** A lexical token of a command's arguments. */
 export type Token =
@@ -41,15 +42,9 @@ const dec = new TextDecoder();
  * several per command (a sixth of the parse in a profile of FETCH n BODY.PEEK[]).
  */
 function decodeText(bytes: Uint8Array): string {
-  if (bytes.length > 64) return dec.decode(bytes);
-  let text = "";
-  for (let i = 0; i < bytes.length; i++) {
-    const c = bytes[i];
-    if (c > 0x7f) return dec.decode(bytes);
-    text += String.fromCharCode(c);
-  }
-  return text;
+  return shortAscii(bytes) ?? dec.decode(bytes);
 }
+
 /** A literal marker ending a line: `{n}`, `{n+}` (RFC 7888) or `~{n}` (RFC 3516). */
 export const LITERAL_AT_END = /(~?)\{(\d{1,20})(\+?)\}$/;
 

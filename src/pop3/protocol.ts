@@ -5,6 +5,7 @@
  * apart from sockets.
  */
 import { toVisibleAscii } from "../message/controls.ts";
+import { shortAscii } from "../net/ascii_text.ts";
 
 /**
  * RFC 2449 §4 limits a command line to 255 octets; clients in the field (long SASL
@@ -55,7 +56,7 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
 export function parseCommandLine(line: Uint8Array): CommandLine {
   const known = knownVerbLine(line);
   if (known) return known;
-  let text = asciiText(line);
+  let text = shortAscii(line);
   if (text === null) {
     try {
       text = utf8.decode(line);
@@ -104,21 +105,6 @@ function knownVerbLine(line: Uint8Array): CommandLine | null {
     if (verbStrings.size < MAX_VERB_STRINGS) verbStrings.set(key, verb);
   }
   return { verb, rest };
-}
-
-/**
- * A short all-ASCII line (nearly every command) as a string, or null: a loop here costs
- * a fifth of a TextDecoder call, which goes out to native code.
- */
-function asciiText(line: Uint8Array): string | null {
-  if (line.length > 64) return null;
-  let text = "";
-  for (let i = 0; i < line.length; i++) {
-    const c = line[i];
-    if (c > 0x7f) return null;
-    text += String.fromCharCode(c);
-  }
-  return text;
 }
 
 /** Whitespace-separated arguments (RFC 1939 §3: "separated by a single SPACE"; we allow runs). */

@@ -8,6 +8,7 @@
 import { hasControl } from "../message/controls.ts";
 import type { MailParams, RcptDsn } from "../delivery/types.ts";
 import { decodeXtext } from "../message/xtext.ts";
+import { shortAscii } from "../net/ascii_text.ts";
 import { BARE_LF_COMMAND, fail, SmtpError } from "./replies.ts";
 
 export interface Command {
@@ -28,16 +29,8 @@ const SHORT_LINE = 1024;
  * else as strict UTF-8 (RFC 6531), undefined when it is not valid.
  */
 function lineText(line: Uint8Array): string | undefined {
-  if (line.length <= SHORT_LINE) {
-    let ascii = true;
-    for (let i = 0; i < line.length; i++) {
-      if (line[i] > 0x7f) {
-        ascii = false;
-        break;
-      }
-    }
-    if (ascii) return String.fromCharCode.apply(null, line as unknown as number[]);
-  }
+  const ascii = shortAscii(line, SHORT_LINE);
+  if (ascii !== null) return ascii;
   try {
     return utf8.decode(line);
   } catch {
