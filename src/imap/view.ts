@@ -195,6 +195,16 @@ export class MailboxView {
     return this.folder.flagsAt(this.#buf, i);
   }
 
+  /** The stored size of sequence number `i + 1`, if not expunged (no entry is made). */
+  sizeAt(i: number): number | undefined {
+    return this.folder.sizeAt(this.#buf, i);
+  }
+
+  /** The mod-sequence of sequence number `i + 1`, if not expunged (no entry is made). */
+  modseqAt(i: number): number | undefined {
+    return this.folder.modseqAt(this.#buf, i);
+  }
+
   /** Whether sequence number `i + 1` is still in the folder (no entry is read for it). */
   present(i: number): boolean {
     return this.folder.present(this.#buf, i);

@@ -238,10 +238,33 @@ export class MessageTable implements EntryHome {
    * expunged since). A search or FETCH over 100,000 messages then makes no lookups.
    */
   entryAt(uids: Uint32Array, i: number): MessageEntry | undefined {
-    this.#ready();
-    if (uids === this.#uids && i < this.#count) return this.entryOf(i);
-    const at = this.positionOf(uids[i]);
+    const at = this.#positionAt(uids, i);
     return at < 0 ? undefined : this.entryOf(at);
+  }
+
+  /**
+   * Where the message at position `i` of a UID snapshot is in the columns (reading deferred
+   * rows), -1 when it was expunged since: by position while that snapshot is the current one.
+   */
+  #positionAt(uids: Uint32Array, i: number): number {
+    this.#ready();
+    if (uids === this.#uids && i < this.#count) return i;
+    return this.positionOf(uids[i]);
+  }
+
+  /**
+   * The size (octets of the file) of the message at position `i` of a UID snapshot, as its
+   * entry would say, without making the entry (SEARCH LARGER/SMALLER over the whole folder).
+   */
+  sizeAt(uids: Uint32Array, i: number): number | undefined {
+    const at = this.#positionAt(uids, i);
+    return at < 0 ? undefined : this.#cols.size(at);
+  }
+
+  /** The mod-sequence of the message at position `i` of a UID snapshot; no entry is made. */
+  modseqAt(uids: Uint32Array, i: number): number | undefined {
+    const at = this.#positionAt(uids, i);
+    return at < 0 ? undefined : this.#cols.modseq(at);
   }
 
   /**
@@ -258,9 +281,7 @@ export class MessageTable implements EntryHome {
       const letters = d.summary.flags.sets[d.summary.flags.ids[i]];
       if (letters !== undefined) return letters;
     }
-    this.#ready();
-    if (uids === this.#uids && i < this.#count) return this.#cols.flags(i);
-    const at = this.positionOf(uids[i]);
+    const at = this.#positionAt(uids, i);
     return at < 0 ? undefined : this.#cols.flags(at);
   }
 
