@@ -13,6 +13,7 @@
  */
 import type { Folder, MessageEntry } from "../store/folder/folder.ts";
 import type { MailStore } from "../store/mailstore.ts";
+import { lowerBound } from "../store/folder/table_positions.ts";
 import { bad, formatSet, type Range, resolveRanges } from "./args.ts";
 import { claimMarked, peekMarked } from "./recent.ts";
 
@@ -393,14 +394,4 @@ export class MailboxView {
   noteFlags(uid: number, modseq: number): void {
     this.#own.set(uid, modseq);
   }
-}
-
-function lowerBound(a: Uint32Array, n: number, v: number): number {
-  let lo = 0, hi = n;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (a[mid] < v) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
