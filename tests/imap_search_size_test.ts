@@ -3,8 +3,9 @@
  * message of exactly the limit is neither) decided from the folder's size column without
  * making entries (search_decide.ts): the answers must be those of RFC822.SIZE, message by
  * message, including files with bare LFs, whose size served (CRLF) is larger than the
- * file's. First pure (the decision never contradicts the evaluator), then through the
- * daemon against FETCH RFC822.SIZE, before and after a restart (rows read from the index).
+ * file's. First pure (the decision never contradicts the evaluator, for the dates and
+ * mod-sequences the columns answer too), then through the daemon against FETCH
+ * RFC822.SIZE, before and after a restart (rows read from the index).
  */
 import { deepStrictEqual, equal, ok } from "node:assert/strict";
 import { join } from "node:path";
@@ -33,7 +34,12 @@ Deno.test("search sizes: the column decision never contradicts RFC822.SIZE", () 
   const rand = lcg(17);
   const n = 3000;
   const files: number[] = [], served: number[] = [], modseqs: number[] = [];
+  // Internal dates over ten days around 2024-01-05 UTC; one in seven not known yet (null).
+  const DAY = 86_400_000, T0 = Date.UTC(2024, 0, 1);
+  const dates: number[] = [], known: (number | null)[] = [];
   for (let i = 0; i < n; i++) {
+    dates.push(T0 + Math.floor(rand() * 10 * DAY));
+    known.push(i % 7 === 3 ? null : dates[i]);
     const file = Math.floor(rand() * 4000);
     files.push(file);
     // One in ten has bare LFs: served with CRLF, between its own size and twice it.
@@ -46,9 +52,11 @@ Deno.test("search sizes: the column decision never contradicts RFC822.SIZE", () 
     recent: new Set<number>(),
     sizeAt: (i: number) => files[i],
     modseqAt: (i: number) => modseqs[i],
+    dateAt: (i: number) => known[i],
     flagsAt: (i: number) => (i % 3 === 0 ? "S" : ""),
   } as unknown as MailboxView;
-  const ctx = { exists: n, lastUid: n, keywordLetter: () => undefined, saved: [], now: 0 };
+  const now = T0 + 8 * DAY;
+  const ctx = { exists: n, lastUid: n, keywordLetter: () => undefined, saved: [], now };
   const limits = [0, 1, 2, 10, 999, 1000, 1001, 2000, 3999, 4000, 8000, 4294967296];
   let decidedAll = 0, unknown = 0;
   for (const limit of limits) {
@@ -61,6 +69,10 @@ Deno.test("search sizes: the column decision never contradicts RFC822.SIZE", () 
         `LARGER ${limit} SMALLER ${limit + 500}`,
         `UNSEEN SMALLER ${limit}`,
         `MODSEQ ${limit % 60}`,
+        `SINCE ${4 + (limit % 5)}-Jan-2024 LARGER ${limit}`,
+        `OR BEFORE 3-Jan-2024 ON ${1 + (limit % 9)}-Jan-2024`,
+        `NOT YOUNGER ${86400 * (1 + (limit % 6))}`,
+        `OLDER ${3600 * (1 + (limit % 100))} SMALLER ${limit}`,
       ]
     ) {
       const node = compileKey(parseSearchKeys(tokens(text)), ctx);
@@ -79,7 +91,7 @@ Deno.test("search sizes: the column decision never contradicts RFC822.SIZE", () 
           recent: false,
           size: served[i],
           modseq: BigInt(modseqs[i]),
-          internalDate: () => 0,
+          internalDate: () => dates[i],
           saveDate: () => 0,
           header: () => [],
           text: () => Promise.resolve(""),

@@ -7,14 +7,15 @@
  * logic, so only the unknown messages are evaluated one by one (search.ts). A BODY search
  * of a common word over 100,000 indexed messages then reads no entry and makes no object
  * per message (after a restart the entries are not even loaded from the folder index),
- * and SEARCH ALL, LARGER, SMALLER, MODSEQ and flag combinations make no entry either.
+ * and SEARCH ALL, LARGER, SMALLER, MODSEQ, dates and flag combinations make no entry either.
  *
- * Keys answered here need nothing of a message but its position, UID, flag letters, size
- * or mod-sequence (sequence and UID sets, flags, \Recent, LARGER/SMALLER, MODSEQ); every
- * other key is unknown, and decides nothing unless the rest of its AND/OR does.
+ * Keys answered here need nothing of a message but its position, UID, flag letters, size,
+ * mod-sequence or internal date when known (sequence and UID sets, flags, \Recent,
+ * LARGER/SMALLER, MODSEQ, BEFORE/ON/SINCE, YOUNGER/OLDER); every other key is unknown, and
+ * decides nothing unless the rest of its AND/OR does.
  */
 import { inRanges } from "./args.ts";
-import type { Node } from "./search_eval.ts";
+import { compareDay, dayOf, type Node } from "./search_eval.ts";
 import type { TextAnswer } from "../store/fts/answer.ts";
 import type { MailboxView } from "./view.ts";
 
@@ -74,6 +75,8 @@ function columnar(node: Node): boolean {
     case "new":
     case "size":
     case "modseq":
+    case "date":
+    case "within":
       return true;
     case "not":
       return columnar(node.node);
@@ -158,6 +161,19 @@ function decide(node: Node, s: Scope): Uint8Array {
       for (let j = 0; j < n; j++) {
         const m = view.modseqAt(pos(j));
         out[j] = m === undefined ? UNKNOWN : m >= min ? YES : NO;
+      }
+      return out;
+    }
+    case "date":
+    case "within": {
+      // Internal dates the folder knows (read once per file, then kept in its index);
+      // one not known yet is looked up as the message is evaluated alone.
+      const out = new Uint8Array(n);
+      for (let j = 0; j < n; j++) {
+        const t = view.dateAt(pos(j));
+        if (t === undefined || t === null) out[j] = UNKNOWN;
+        else if (node.op === "date") out[j] = compareDay(node.cmp, dayOf(t), node.day) ? YES : NO;
+        else out[j] = (node.cmp === "younger" ? t > node.limit : t <= node.limit) ? YES : NO;
       }
       return out;
     }

@@ -201,6 +201,11 @@ export class MailboxView {
     return this.folder.sizeAt(this.#buf, i);
   }
 
+  /** The internal date of sequence number `i + 1` (null: not known yet), if not expunged. */
+  dateAt(i: number): number | null | undefined {
+    return this.folder.dateAt(this.#buf, i);
+  }
+
   /** The mod-sequence of sequence number `i + 1`, if not expunged (no entry is made). */
   modseqAt(i: number): number | undefined {
     return this.folder.modseqAt(this.#buf, i);

@@ -111,6 +111,15 @@ export class TablePositions implements EntryHome {
     return at < 0 ? undefined : this.cols.size(at);
   }
 
+  /**
+   * The internal date (ms) of the message at position `i` of a UID snapshot, null while it
+   * is not known yet (the file not looked at: Folder.internalDate); no entry is made.
+   */
+  dateAt(uids: Uint32Array, i: number): number | null | undefined {
+    const at = this.positionAt(uids, i);
+    return at < 0 ? undefined : this.cols.date(at);
+  }
+
   /** The mod-sequence of the message at position `i` of a UID snapshot; no entry is made. */
   modseqAt(uids: Uint32Array, i: number): number | undefined {
     const at = this.positionAt(uids, i);
