@@ -49,10 +49,13 @@ Deno.test("search sizes: the column decision never contradicts RFC822.SIZE", () 
   const uids = Uint32Array.from({ length: n }, (_, i) => i + 1);
   const view = {
     uids,
+    snapshot: uids,
     recent: new Set<number>(),
-    sizeAt: (i: number) => files[i],
-    modseqAt: (i: number) => modseqs[i],
-    dateAt: (i: number) => known[i],
+    folder: {
+      sizeAt: (_: Uint32Array, i: number) => files[i],
+      modseqAt: (_: Uint32Array, i: number) => modseqs[i],
+      dateAt: (_: Uint32Array, i: number) => known[i],
+    },
     flagsAt: (i: number) => (i % 3 === 0 ? "S" : ""),
   } as unknown as MailboxView;
   const now = T0 + 8 * DAY;

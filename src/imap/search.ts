@@ -186,7 +186,7 @@ export function highestModSeq(view: MailboxView, uids: Iterable<number>): number
   let top: number | null = null;
   for (const u of uids) {
     const seq = view.seqOf(u);
-    const m = seq > 0 ? view.modseqAt(seq - 1) : undefined; // no entry made per message
+    const m = seq > 0 ? view.folder.modseqAt(view.snapshot, seq - 1) : undefined; // no entry
     if (m !== undefined && (top === null || m > top)) top = m;
   }
   return top;

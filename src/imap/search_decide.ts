@@ -95,7 +95,7 @@ function filled(n: number, v: number): Uint8Array {
 
 function decide(node: Node, s: Scope): Uint8Array {
   const { view, at, n } = s;
-  const uids = view.uids;
+  const uids = view.uids, snap = view.snapshot;
   const pos = (j: number) => at ? at[j] : j;
   switch (node.op) {
     case "const":
@@ -147,7 +147,7 @@ function decide(node: Node, s: Scope): Uint8Array {
       const out = new Uint8Array(n);
       const limit = node.n, larger = node.cmp === "larger";
       for (let j = 0; j < n; j++) {
-        const size = view.sizeAt(pos(j));
+        const size = view.folder.sizeAt(snap, pos(j));
         if (size === undefined || !(size >= 0)) out[j] = UNKNOWN; // expunged: decided later
         else if (larger) out[j] = size > limit ? YES : 2 * size <= limit ? NO : UNKNOWN;
         else out[j] = size >= limit ? NO : 2 * size < limit ? YES : UNKNOWN;
@@ -159,7 +159,7 @@ function decide(node: Node, s: Scope): Uint8Array {
       const out = new Uint8Array(n);
       const min = node.min > BigInt(Number.MAX_SAFE_INTEGER) ? Infinity : Number(node.min);
       for (let j = 0; j < n; j++) {
-        const m = view.modseqAt(pos(j));
+        const m = view.folder.modseqAt(snap, pos(j));
         out[j] = m === undefined ? UNKNOWN : m >= min ? YES : NO;
       }
       return out;
@@ -170,7 +170,7 @@ function decide(node: Node, s: Scope): Uint8Array {
       // one not known yet is looked up as the message is evaluated alone.
       const out = new Uint8Array(n);
       for (let j = 0; j < n; j++) {
-        const t = view.dateAt(pos(j));
+        const t = view.folder.dateAt(snap, pos(j));
         if (t === undefined || t === null) out[j] = UNKNOWN;
         else if (node.op === "date") out[j] = compareDay(node.cmp, dayOf(t), node.day) ? YES : NO;
         else out[j] = (node.cmp === "younger" ? t > node.limit : t <= node.limit) ? YES : NO;

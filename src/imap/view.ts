@@ -196,19 +196,12 @@ export class MailboxView {
     return this.folder.flagsAt(this.#buf, i);
   }
 
-  /** The stored size of sequence number `i + 1`, if not expunged (no entry is made). */
-  sizeAt(i: number): number | undefined {
-    return this.folder.sizeAt(this.#buf, i);
-  }
-
-  /** The internal date of sequence number `i + 1` (null: not known yet), if not expunged. */
-  dateAt(i: number): number | null | undefined {
-    return this.folder.dateAt(this.#buf, i);
-  }
-
-  /** The mod-sequence of sequence number `i + 1`, if not expunged (no entry is made). */
-  modseqAt(i: number): number | undefined {
-    return this.folder.modseqAt(this.#buf, i);
+  /**
+   * The folder's UID snapshot this view's sequence numbers are a prefix of: position
+   * `seq - 1` there is what the folder's reads by position take (Folder.sizeAt...).
+   */
+  get snapshot(): Uint32Array {
+    return this.#buf;
   }
 
   /** Whether sequence number `i + 1` is still in the folder (no entry is read for it). */
