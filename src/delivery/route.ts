@@ -171,7 +171,12 @@ export async function route(ctx: ServerContext, job: RouteJob, plan: Plan): Prom
       }));
     }
   }
-  await Promise.all(work);
+  // Every copy is finished before a failure is answered: with Promise.all a failing
+  // enqueue answered 451 while the local copies were still being written (a test's
+  // clean-up then met a Maildir file appearing under it).
+  const settled = await Promise.allSettled(work);
+  const failure = settled.find((r) => r.status === "rejected");
+  if (failure) throw failure.reason;
   ctx.stats.delivered += localCopies;
   ctx.stats.queued += queued.length;
   ctx.metrics.delivered("local", job.arrival.getTime(), localCopies);
