@@ -9,29 +9,25 @@
  * `submitMessage` is the same path for mail the server generates (the queue's DSNs,
  * given to the queue by src/server/server.ts).
  *
- * Mail authentication (SPEC §8, src/mailauth via ctx.auth) hooks in per remote copy:
- * forwarded copies get an SRS envelope sender and, like list copies, an ARC set when the
- * forwarding domain has a DKIM key; each queued copy is told the d= that signs it when it
- * leaves (`dkimDomainFor`).
+ * Mail authentication (SPEC §8, src/mailauth via ctx.auth) hooks in per remote copy
+ * (remote_copies.ts: SRS senders, ARC sets, the d= that signs a queued copy); local
+ * copies are stored by local_copies.ts.
  */
 import { log } from "../log.ts";
 import type { DsnRecipient } from "../message/dsn.ts";
 import type { HeaderBlock } from "../message/header.ts";
 import type { SealBasis } from "../mailauth/arc.ts";
 import type { InboundEnvelope } from "../mailauth/inbound.ts";
-import { concatBytes, rewriteHeaders } from "../message/header_rewrite.ts";
-import { MessageContent } from "../store/content.ts";
+import { rewriteHeaders } from "../message/header_rewrite.ts";
 import type { OutboundMessage } from "../queue/types.ts";
 import { newQueueId } from "../queue/id.ts";
 import type { ServerContext } from "../server/context.ts";
-import type { MailStore } from "../store/mailstore.ts";
-import { FolderNameError } from "../store/maildir_names.ts";
 import type { UserRecord } from "../directory/records.ts";
 import { autoReplyRefusal, buildAutoReply } from "./autoreply.ts";
 import { ReceivedMessage } from "./incoming.ts";
 import { autoReplyStore } from "./autoreply_store.ts";
 import { claimOnHome } from "../cluster/remote_autoreply.ts";
-import { expand, remoteKey } from "./expand.ts";
+import { expand } from "./expand.ts";
 import {
   applyLimits,
   type Group,
@@ -41,6 +37,8 @@ import {
   planIsEmpty,
 } from "./plan.ts";
 import { handOffHomedElsewhere } from "./home_nodes.ts";
+import { deliverLocal } from "./local_copies.ts";
+import { dkimDomainFor, remoteCopies } from "./remote_copies.ts";
 import { type DsnPlan, queueDsn, sendReport, wantsFailure } from "./dsn_reports.ts";
 import { returnPathHeader } from "./received.ts";
 import { queuedAs } from "./replies.ts";
@@ -108,25 +106,6 @@ export function listHeaderBytes(list: { name: string; domain: string }): Uint8Ar
 }
 const LIST_FIELDS = ["list-id", "list-post", "precedence"];
 
-// Mailbox roots known to exist, valid while the directory does not change (a user
-// deleted and re-added gets its Maildir created again).
-const ensured = new WeakMap<MailStore, { generation: number; roots: Set<string> }>();
-
-async function ensureMailboxes(ctx: ServerContext, roots: string[]): Promise<void> {
-  let known = ensured.get(ctx.store);
-  if (!known || known.generation !== ctx.directory.generation) {
-    known = { generation: ctx.directory.generation, roots: new Set() };
-    ensured.set(ctx.store, known);
-  }
-  const k = known;
-  await Promise.all(
-    roots.filter((r) => !k.roots.has(r)).map(async (r) => {
-      await ctx.store.ensureMailbox(r);
-      k.roots.add(r);
-    }),
-  );
-}
-
 /** Runs the plan; throws on an I/O failure (the caller answers 451 and logs it). */
 export async function route(ctx: ServerContext, job: RouteJob, plan: Plan): Promise<RouteResult> {
   const failures = await applyLimits(ctx, plan, job.message.size);
@@ -192,7 +171,12 @@ export async function route(ctx: ServerContext, job: RouteJob, plan: Plan): Prom
       }));
     }
   }
-  await Promise.all(work);
+  // Every copy is finished before a failure is answered: with Promise.all a failing
+  // enqueue answered 451 while the local copies were still being written (a test's
+  // clean-up then met a Maildir file appearing under it).
+  const settled = await Promise.allSettled(work);
+  const failure = settled.find((r) => r.status === "rejected");
+  if (failure) throw failure.reason;
   ctx.stats.delivered += localCopies;
   ctx.stats.queued += queued.length;
   ctx.metrics.delivered("local", job.arrival.getTime(), localCopies);
@@ -210,74 +194,6 @@ export async function route(ctx: ServerContext, job: RouteJob, plan: Plan): Prom
 /** The header a group's copies carry: a list's adds the list fields. */
 function groupHead(job: RouteJob, g: Group): Uint8Array {
   return g.list ? rewriteHeaders(job.block, LIST_FIELDS, listHeaderBytes(g.list)) : job.head;
-}
-
-/**
- * SPEC §8 "which key signs what": list mail with the list domain's key; the server's
- * own mail (null sender: DSNs, autoreplies) with its From domain's, else HostName's;
- * users' mail from a trusted client with its From domain's. Mail from outside: none.
- */
-function dkimDomainFor(ctx: ServerContext, job: RouteJob, g: Group): string | undefined {
-  if (g.list) return g.list.domain;
-  if (job.dkimDomain) return job.dkimDomain;
-  if (!job.trusted) return undefined;
-  const from = ctx.auth.dkimDomainOfFrom(job.block);
-  if (from) return from;
-  return job.mode === "internal" && job.from === "" ? ctx.auth.dkimDomainOfHost() : undefined;
-}
-
-interface RemoteCopy {
-  sender: string;
-  to: string[];
-  data: Uint8Array | MessageContent;
-}
-
-/**
- * A group's remote addresses as queue entries: relayed ones with the group's sender;
- * forwarded ones (SPEC §8) per forwarding domain with an SRS sender there and an ARC set
- * when that domain has a key; list copies ARC-sealed by the list domain.
- */
-async function remoteCopies(
-  ctx: ServerContext,
-  job: RouteJob,
-  g: Group,
-  sender: string,
-  head: Uint8Array,
-): Promise<RemoteCopy[]> {
-  const bySender = new Map<string, { to: string[]; sealer?: string }>();
-  for (const address of g.remotes) {
-    const via = g.list ? undefined : g.forwarders.get(remoteKey(address));
-    const forwarder = via ? via.slice(via.lastIndexOf("@") + 1) : undefined;
-    const envelope = forwarder ? ctx.auth.srsSender(sender, forwarder) : sender;
-    const key = `${envelope}\u0000${forwarder ?? ""}`;
-    const entry = bySender.get(key) ?? { to: [], sealer: g.list?.domain ?? forwarder };
-    entry.to.push(address);
-    bySender.set(key, entry);
-  }
-  const out: RemoteCopy[] = [];
-  for (const [key, { to, sealer }] of bySender) {
-    let data = job.message.content([job.added, job.message.trace], head);
-    if (sealer) {
-      const envelope = job.client ??
-        { ip: "127.0.0.1", helo: ctx.config.HostName, sender: job.from };
-      try {
-        // The whole message is read for the body hash, from the spool file in chunks.
-        const source = data instanceof Uint8Array ? data : data.chunks();
-        const arc = await ctx.auth.arcSet(source, sealer, job.sealBasis ?? null, envelope);
-        if (arc.length) {
-          data = data instanceof Uint8Array
-            ? concatBytes([arc, data])
-            : new MessageContent([arc, ...data.parts]);
-        }
-      } catch (e) {
-        log("delivery", job.sid).warn(
-          `${job.queueId}: ARC sealing by ${sealer} failed, sent unsealed: ${(e as Error).message}`,
-        );
-      }
-    }
-    out.push({ sender: key.slice(0, key.indexOf("\u0000")), to, data });
-  }
-  return out;
 }
 
 /** RFC 3461 "delivered" and "expanded" reports, once the copies are durable. */
@@ -299,27 +215,6 @@ async function successReports(ctx: ServerContext, job: RouteJob, failedKeys: str
   if (plan.expanded.length) {
     await sendReport(ctx, reportJob, job.from, items(plan.expanded), "expanded", plan);
   }
-}
-
-async function deliverLocal(
-  ctx: ServerContext,
-  users: UserRecord[],
-  data: Uint8Array | MessageContent,
-  folder?: string,
-): Promise<void> {
-  const roots = users.map((u) => ctx.store.userRoot(u));
-  await ensureMailboxes(ctx, roots);
-  if (folder) {
-    // Junk (SPEC §8 quarantine, §9 spam) may have been deleted over IMAP: made again.
-    await Promise.all(roots.map(async (root) => {
-      if (await ctx.store.folderExists(root, folder)) return;
-      await ctx.store.createFolder(root, folder).catch((e) => {
-        if (!(e instanceof FolderNameError)) throw e; // made meanwhile by another delivery
-      });
-    }));
-  }
-  // One call: written and fsync'd once, hard-linked into every mailbox (SPEC §7).
-  await ctx.store.deliver(roots.map((root) => (folder ? { root, folder } : { root })), data);
 }
 
 /** SPEC §5 / RFC 3834: at most once per sender per 7 days, never to automated mail. */

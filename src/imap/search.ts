@@ -6,7 +6,8 @@
  * search_res.ts), WITHIN (RFC 5032), and RFC 5267 CONTEXT=SEARCH: PARTIAL (esearch.ts)
  * and UPDATE (kept current by search_context.ts).
  *
- * Cost: flag, number, size and date keys are answered from the folder's entries; header
+ * Cost: flag, number, size and mod-sequence keys are answered from the folder's columns
+ * with no entry made (search_decide.ts), date keys from the folder's entries; header
  * keys from the parsed-structure cache (msgcache.ts), which holds small headers; SUBJECT
  * from the folder's stored message keys (sort_index.ts) when they are known; BODY/TEXT
  * from the folder's full-text index (src/store/fts/) for the messages it holds; only the
@@ -19,7 +20,7 @@ import { SubjectAnswers } from "./subject_column.ts";
 import type { Session } from "./session.ts";
 import { compileKey, cost, evaluate, needsContent, type Node } from "./search_eval.ts";
 import { type Key, parseSearchKeys, someKey } from "./search_keys.ts";
-import { decideByIndex, UNKNOWN, YES } from "./search_decide.ts";
+import { decideWithoutEntries, UNKNOWN, YES } from "./search_decide.ts";
 import { savedUids, saveResult } from "./search_res.ts";
 import type { MailboxView } from "./view.ts";
 import { esearchResponse, parseReturnOptions, reported, RETURN_ALL } from "./esearch.ts";
@@ -100,8 +101,9 @@ export async function searchPositions(
   const n = positions ? positions.length : view.uids.length;
   // One flag (SEEN, UNSEEN, DELETED...): a plain pass over the entries' letters.
   if (node.op === "flag" && !positions) return flagPass(view, n, node.letter, node.set);
-  // Messages the index decides need no evaluation of their own (search_decide.ts).
-  const decided = decideByIndex(node, view, answers, positions ?? null);
+  // Messages the folder's columns or the full-text index decide need no evaluation of
+  // their own, nor an entry (search_decide.ts).
+  const decided = decideWithoutEntries(node, view, answers, positions ?? null);
   const hit = new Uint8Array(n);
   let pending: Promise<void>[] = [];
   let pendingBytes = 0;
@@ -183,7 +185,8 @@ function entryFree(n: Node): boolean {
 export function highestModSeq(view: MailboxView, uids: Iterable<number>): number | null {
   let top: number | null = null;
   for (const u of uids) {
-    const m = view.entry(u)?.modseq;
+    const seq = view.seqOf(u);
+    const m = seq > 0 ? view.folder.modseqAt(view.snapshot, seq - 1) : undefined; // no entry
     if (m !== undefined && (top === null || m > top)) top = m;
   }
   return top;

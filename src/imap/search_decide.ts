@@ -1,18 +1,21 @@
 /**
- * A SEARCH with BODY/TEXT keys decided for the whole view at once from the full-text
- * index's answers (src/store/fts/), before any message is looked at: each key becomes one
- * value per message, true, false or unknown (the index did not hold the message, or its
- * answer needs confirming), combined through NOT/OR/AND in three-valued logic, so only
- * the unknown messages are evaluated one by one (search.ts). A BODY search of a common
- * word over 100,000 indexed messages then reads no entry and makes no object per
- * message: after a restart the entries are not even loaded from the folder index.
+ * A SEARCH decided for the whole view at once, before any message is looked at, from
+ * what is known without a message's entry or file: the folder's columns (flag letters,
+ * sizes and mod-sequences: no MessageEntry is made, store/folder/columns.ts) and the
+ * full-text index's answers to BODY/TEXT keys (src/store/fts/). Each key becomes one
+ * value per message, true, false or unknown, combined through NOT/OR/AND in three-valued
+ * logic, so only the unknown messages are evaluated one by one (search.ts). A BODY search
+ * of a common word over 100,000 indexed messages then reads no entry and makes no object
+ * per message (after a restart the entries are not even loaded from the folder index),
+ * and SEARCH ALL, LARGER, SMALLER, MODSEQ, dates and flag combinations make no entry either.
  *
- * Keys answered here besides BODY/TEXT need nothing of a message but its position, UID
- * and flag letters (sequence and UID sets, flags, \Recent); every other key is unknown,
- * and decides nothing unless the rest of its AND/OR does.
+ * Keys answered here need nothing of a message but its position, UID, flag letters, size,
+ * mod-sequence or internal date when known (sequence and UID sets, flags, \Recent,
+ * LARGER/SMALLER, MODSEQ, BEFORE/ON/SINCE, YOUNGER/OLDER); every other key is unknown, and
+ * decides nothing unless the rest of its AND/OR does.
  */
 import { inRanges } from "./args.ts";
-import type { Node } from "./search_eval.ts";
+import { compareDay, dayOf, type Node } from "./search_eval.ts";
 import type { TextAnswer } from "../store/fts/answer.ts";
 import type { MailboxView } from "./view.ts";
 
@@ -22,16 +25,17 @@ type Answers = Record<"BODY" | "TEXT", Map<string, TextAnswer>>;
 
 /**
  * NO, YES or UNKNOWN for the messages at `positions` (0-based, ascending; all of the view
- * when null), or null when the key has no BODY/TEXT key the index answered (nothing to
- * gain over evaluating each message).
+ * when null), or null when there is nothing to gain over evaluating each message: the key
+ * has a key the columns cannot answer and no BODY/TEXT key the index answered.
  */
-export function decideByIndex(
+export function decideWithoutEntries(
   node: Node,
   view: MailboxView,
   answers: Answers | null,
   positions: readonly number[] | null,
 ): Uint8Array | null {
-  if (!answers || !answersSome(node, answers)) return null;
+  const indexed = answers !== null && answersSome(node, answers);
+  if (!indexed && !columnar(node)) return null;
   const at = positions ?? null;
   const n = at ? at.length : view.uids.length;
   return decide(node, { view, answers, at, n });
@@ -39,7 +43,7 @@ export function decideByIndex(
 
 interface Scope {
   view: MailboxView;
-  answers: Answers;
+  answers: Answers | null;
   at: readonly number[] | null;
   n: number;
 }
@@ -59,19 +63,45 @@ function answersSome(node: Node, answers: Answers): boolean {
   }
 }
 
+/** Whether every key of `node` is one the columns answer (see decide). */
+function columnar(node: Node): boolean {
+  switch (node.op) {
+    case "const":
+    case "seq":
+    case "uid":
+    case "uids":
+    case "recent":
+    case "flag":
+    case "new":
+    case "size":
+    case "modseq":
+    case "date":
+    case "within":
+      return true;
+    case "not":
+      return columnar(node.node);
+    case "or":
+      return columnar(node.a) && columnar(node.b);
+    case "and":
+      return node.nodes.every(columnar);
+    default:
+      return false;
+  }
+}
+
 function filled(n: number, v: number): Uint8Array {
   return new Uint8Array(n).fill(v);
 }
 
 function decide(node: Node, s: Scope): Uint8Array {
   const { view, at, n } = s;
-  const uids = view.uids;
+  const uids = view.uids, snap = view.snapshot;
   const pos = (j: number) => at ? at[j] : j;
   switch (node.op) {
     case "const":
       return filled(n, node.value ? YES : NO);
     case "text": {
-      const a = s.answers[node.which].get(node.needle);
+      const a = s.answers?.[node.which].get(node.needle);
       if (!a) return filled(n, UNKNOWN);
       const out = new Uint8Array(n);
       a.fill(uids, at, out);
@@ -106,6 +136,44 @@ function decide(node: Node, s: Scope): Uint8Array {
         if (flags === undefined) out[j] = UNKNOWN;
         else if (node.op === "flag") out[j] = flags.includes(node.letter) === node.set ? YES : NO;
         else out[j] = view.recent.has(uids[i]) && !flags.includes("S") ? YES : NO;
+      }
+      return out;
+    }
+    case "size": {
+      // The column holds the file's size; RFC822.SIZE is the size served (msgcache.ts),
+      // which differs only for a file with bare LFs, served with CRLF: larger, at most
+      // twice the file's. So the file's size decides unless the size served could fall on
+      // either side of the limit (or the size is not known): those are evaluated alone.
+      const out = new Uint8Array(n);
+      const limit = node.n, larger = node.cmp === "larger";
+      for (let j = 0; j < n; j++) {
+        const size = view.folder.sizeAt(snap, pos(j));
+        if (size === undefined || !(size >= 0)) out[j] = UNKNOWN; // expunged: decided later
+        else if (larger) out[j] = size > limit ? YES : 2 * size <= limit ? NO : UNKNOWN;
+        else out[j] = size >= limit ? NO : 2 * size < limit ? YES : UNKNOWN;
+      }
+      return out;
+    }
+    case "modseq": {
+      // Mod-sequences are below 2^53 (numbers in the columns); a larger MODSEQ matches none.
+      const out = new Uint8Array(n);
+      const min = node.min > BigInt(Number.MAX_SAFE_INTEGER) ? Infinity : Number(node.min);
+      for (let j = 0; j < n; j++) {
+        const m = view.folder.modseqAt(snap, pos(j));
+        out[j] = m === undefined ? UNKNOWN : m >= min ? YES : NO;
+      }
+      return out;
+    }
+    case "date":
+    case "within": {
+      // Internal dates the folder knows (read once per file, then kept in its index);
+      // one not known yet is looked up as the message is evaluated alone.
+      const out = new Uint8Array(n);
+      for (let j = 0; j < n; j++) {
+        const t = view.folder.dateAt(snap, pos(j));
+        if (t === undefined || t === null) out[j] = UNKNOWN;
+        else if (node.op === "date") out[j] = compareDay(node.cmp, dayOf(t), node.day) ? YES : NO;
+        else out[j] = (node.cmp === "younger" ? t > node.limit : t <= node.limit) ? YES : NO;
       }
       return out;
     }

@@ -228,11 +228,11 @@ export function needsContent(n: Node): boolean {
   return cost(n) >= 3;
 }
 
-function compareDay(cmp: "before" | "on" | "since", day: number, want: number): boolean {
+export function compareDay(cmp: "before" | "on" | "since", day: number, want: number): boolean {
   return cmp === "before" ? day < want : cmp === "on" ? day === want : day >= want;
 }
 
-function dayOf(ms: number): number {
+export function dayOf(ms: number): number {
   return Math.floor(ms / DAY) * DAY;
 }
 

@@ -13,6 +13,7 @@
  */
 import type { Folder, MessageEntry } from "../store/folder/folder.ts";
 import type { MailStore } from "../store/mailstore.ts";
+import { lowerBound } from "../store/folder/table_positions.ts";
 import { bad, formatSet, type Range, resolveRanges } from "./args.ts";
 import { claimMarked, peekMarked } from "./recent.ts";
 
@@ -193,6 +194,14 @@ export class MailboxView {
   /** The flag letters of sequence number `i + 1`, if not expunged (Folder.flagsAt: no row read). */
   flagsAt(i: number): string | undefined {
     return this.folder.flagsAt(this.#buf, i);
+  }
+
+  /**
+   * The folder's UID snapshot this view's sequence numbers are a prefix of: position
+   * `seq - 1` there is what the folder's reads by position take (Folder.sizeAt...).
+   */
+  get snapshot(): Uint32Array {
+    return this.#buf;
   }
 
   /** Whether sequence number `i + 1` is still in the folder (no entry is read for it). */
@@ -383,14 +392,4 @@ export class MailboxView {
   noteFlags(uid: number, modseq: number): void {
     this.#own.set(uid, modseq);
   }
-}
-
-function lowerBound(a: Uint32Array, n: number, v: number): number {
-  let lo = 0, hi = n;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (a[mid] < v) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }

@@ -3,7 +3,8 @@
  * the QueueRetry ladder (the last value repeats), runs ThreadsQueue delivery workers that
  * each hold one connection and reuse it for the next message to the same destination,
  * records each recipient's fate durably right after the reply (RFC 5321 §6.1), and
- * bounces failed recipients and those still pending at QueueExpire (Status 4.4.7).
+ * bounces failed recipients and those still pending at QueueExpire (Status 4.4.7); what
+ * an attempt's results do (recorded, expired, reported, the next try) is attempt_end.ts.
  */
 import type { Config } from "../config/schema.ts";
 import type { Directory } from "../directory/directory.ts";
@@ -17,10 +18,11 @@ import { MessageContent } from "../store/content.ts";
 import { contentHasLongLine } from "../smtpclient/transaction.ts";
 import { isQueueId } from "./id.ts";
 import type { OutboundMessage, OutboundQueue, QueuedMessage, QueueEntryReport } from "./types.ts";
-import { dsnParameters, failureReports, progressReports, wantsReport } from "./bounce.ts";
+import { dsnParameters } from "./bounce.ts";
+import { applyOutcomes, type AttemptEnd, finishAttempt } from "./attempt_end.ts";
 import { deliverJob, type DeliveryDeps, domainOf } from "./deliver.ts";
 import { type Entry, type Job, newEntry, newEnvelope } from "./entry.ts";
-import { expire, nextAttemptAt, planJobs, recordOutcomes, reportOf } from "./schedule.ts";
+import { planJobs, reportOf } from "./schedule.ts";
 import { READ_WHOLE_LIMIT, Spool } from "./spool.ts";
 
 /** What the queue works with, given by the composition root (src/server/server.ts). */
@@ -79,6 +81,8 @@ export class Queue implements OutboundQueue {
   #stopping = false;
   #loaded: Promise<void> | null = null;
   readonly #log = log("queue");
+  /** What the end of an attempt uses (attempt_end.ts). */
+  readonly #end: AttemptEnd;
 
   constructor(deps: QueueDeps, opts: QueueOptions = {}) {
     this.#queueDeps = deps;
@@ -89,6 +93,14 @@ export class Queue implements OutboundQueue {
       isDenied: (kind, value) => deps.directory.isDenied(kind, value),
       resolver: deps.resolver,
       timeouts: { ...RFC5321_TIMEOUTS, ...opts.timeouts },
+    };
+    this.#end = {
+      spool: this.spool,
+      log: this.#log,
+      config: () => this.#config,
+      deps,
+      forget: (id) => this.#entries.delete(id),
+      arm: (at) => this.#arm(at),
     };
   }
 
@@ -231,7 +243,7 @@ export class Queue implements OutboundQueue {
     const jobs: Job[] = planJobs(entry.env, this.#config).map((j) => ({ entry, ...j }));
     entry.outstanding = jobs.length;
     if (jobs.length === 0) {
-      void entry.lock.run(() => this.#finishAttempt(entry, false));
+      void entry.lock.run(() => finishAttempt(this.#end, entry, false));
       return;
     }
     this.#ready.push(...jobs);
@@ -326,7 +338,7 @@ export class Queue implements OutboundQueue {
     if (session && session !== next) this.#sessions.delete(session);
     // The worker goes on with its next message while these results are made durable:
     // concurrent writes then share their directory syncs (fsutil group commit).
-    const write = entry.lock.run(() => this.#applyOutcomes(job, outcomes)).catch((e) => {
+    const write = entry.lock.run(() => applyOutcomes(this.#end, job, outcomes)).catch((e) => {
       this.#log.error(`${entry.env.id}: cannot record delivery state: ${(e as Error).stack ?? e}`);
       if (entry.outstanding <= 0 && !entry.removed) {
         // Try the whole message again later rather than leave it stuck as "busy".
@@ -337,66 +349,5 @@ export class Queue implements OutboundQueue {
     }).finally(() => this.#writes.delete(write));
     this.#writes.add(write);
     return next;
-  }
-
-  async #applyOutcomes(job: Job, outcomes: RecipientOutcome[]): Promise<void> {
-    const { entry } = job;
-    const env = entry.env;
-    const recorded = recordOutcomes(env, outcomes);
-    for (const o of outcomes) {
-      if (o.kind !== "sent" || o.dsnPassed) continue;
-      const r = env.rcpts.find((x) => x.addr === o.rcpt && x.state === "sent");
-      if (r && wantsReport(r, "relayed")) entry.relayed.push(r);
-    }
-    this.#queueDeps.metrics.attempted(outcomes.map((o) => o.kind), env.createdAt);
-    for (const line of recorded.lines) this.#log.info(`${env.id}: ${line}`);
-    if (recorded.sent > 0) this.#queueDeps.stats.delivered++;
-    entry.outstanding--;
-    if (entry.outstanding > 0) {
-      // Other destinations are still running: make these results durable now (§6.1).
-      if (recorded.settled > 0 && !entry.removed) await this.spool.save(env);
-      return;
-    }
-    await this.#finishAttempt(entry, true);
-  }
-
-  /** The attempt is over: expire, bounce, then remove the entry or schedule the next try. */
-  async #finishAttempt(entry: Entry, attempted: boolean): Promise<void> {
-    const env = entry.env;
-    entry.data = null;
-    entry.longLines = null;
-    if (entry.removed) return;
-    const { QueueRetry, QueueExpire } = this.#config;
-    if (attempted) env.attempts++;
-    const now = Date.now();
-    for (const r of expire(env, now, QueueExpire)) {
-      this.#log.info(`${env.id}: to=<${r.addr}> status=expired (${r.diag})`);
-    }
-    env.nextAttempt = nextAttemptAt(env, now, QueueRetry, QueueExpire);
-    // DSNs (failures, then relayed/delayed reports) before the entry may go; the
-    // failures are made durable first when the entry stays queued.
-    const read = (whole: boolean) => this.spool.reportCopy(env.id, whole);
-    await failureReports(this.#bounceContext, env, read, () => this.spool.save(env));
-    try {
-      await progressReports(this.#bounceContext, env, entry.relayed.splice(0), now, read);
-    } catch (e) {
-      this.#log.error(`${env.id}: could not send a delivery report: ${(e as Error).message}`);
-    }
-    if (env.rcpts.every((r) => r.state === "sent" || r.state === "reported")) {
-      this.#entries.delete(env.id);
-      entry.removed = true;
-      await this.spool.remove(env.id);
-      this.#log.info(`${env.id}: removed (${env.attempts} attempt(s))`);
-      return;
-    }
-    await this.spool.save(env);
-    if (attempted) this.#queueDeps.metrics.messagesDeferred.inc();
-    entry.busy = false;
-    this.#arm(env.nextAttempt);
-  }
-
-  get #bounceContext() {
-    const { stats, metrics, submit, directory } = this.#queueDeps;
-    return { config: this.#config, stats, metrics, submit, directory };
   }
 }

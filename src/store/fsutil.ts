@@ -238,6 +238,20 @@ export function readTextIfExistsSync(path: string): string | null {
   }
 }
 
+/**
+ * Deletes an SQLite database and its companion files (WAL, shared memory, rollback
+ * journal), those that exist: a folder index or full-text index that is started afresh.
+ */
+export function removeDatabaseFiles(path: string): void {
+  for (const suffix of ["", "-wal", "-shm", "-journal"]) {
+    try {
+      Deno.removeSync(path + suffix);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+  }
+}
+
 /** mkdir -p, then fsync the parent of each directory created so the tree is durable. */
 export async function ensureDirDurable(path: string, mode = 0o700): Promise<void> {
   if (await exists(path)) return;

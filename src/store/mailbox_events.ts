@@ -14,27 +14,32 @@ export type MailboxEvent =
   /** `mailbox` "" is the server's entries. */
   | { kind: "metadata"; mailbox: string; entries: string[] };
 
-type Listener = (event: MailboxEvent) => void;
+/**
+ * Listeners by key (a Maildir root, a folder path), each told of the events of its key;
+ * one listener's failure is its own. MailboxEvents below, and MailStore.watch.
+ */
+export class KeyedListeners<E> {
+  readonly #listeners = new Map<string, Set<(event: E) => void>>();
 
-export class MailboxEvents {
-  readonly #listeners = new Map<string, Set<Listener>>();
-
-  /** Calls `listener` for every event of the Maildir root `root`; returns the unsubscribe. */
-  subscribe(root: string, listener: Listener): () => void {
-    let set = this.#listeners.get(root);
-    if (!set) this.#listeners.set(root, set = new Set());
+  /** Calls `listener` for every event of `key`; returns the unsubscribe. */
+  subscribe(key: string, listener: (event: E) => void): () => void {
+    let set = this.#listeners.get(key);
+    if (!set) this.#listeners.set(key, set = new Set());
     set.add(listener);
     return () => {
       set!.delete(listener);
-      if (set!.size === 0) this.#listeners.delete(root);
+      if (set!.size === 0) this.#listeners.delete(key);
     };
   }
 
-  emit(root: string, event: MailboxEvent): void {
-    for (const l of this.#listeners.get(root) ?? []) {
+  emit(key: string, event: E): void {
+    for (const l of this.#listeners.get(key) ?? []) {
       try {
         l(event);
       } catch { /* a listener's failure is its own */ }
     }
   }
 }
+
+/** Mailbox events by Maildir root: subscribe(root, listener), emit(root, event). */
+export class MailboxEvents extends KeyedListeners<MailboxEvent> {}

@@ -274,6 +274,21 @@ export class Folder extends FolderFiles {
     return this.#st.table.flagsAt(uids, i);
   }
 
+  /** The size at position `i` of a uidSnapshot(), without making its entry (MessageTable.sizeAt). */
+  sizeAt(uids: Uint32Array, i: number): number | undefined {
+    return this.#st.table.sizeAt(uids, i);
+  }
+
+  /** The internal date at position `i` of a uidSnapshot() (null: not known yet), no entry made. */
+  dateAt(uids: Uint32Array, i: number): number | null | undefined {
+    return this.#st.table.dateAt(uids, i);
+  }
+
+  /** The mod-sequence at position `i` of a uidSnapshot(), without making its entry. */
+  modseqAt(uids: Uint32Array, i: number): number | undefined {
+    return this.#st.table.modseqAt(uids, i);
+  }
+
   /** Whether the message at position `i` of a uidSnapshot() is still here (MessageTable.present). */
   present(uids: Uint32Array, i: number): boolean {
     return this.#st.table.present(uids, i);

@@ -3,7 +3,7 @@
  * structures of msgcache.ts and the SORT/THREAD keys of src/imap/message_keys.ts, by base
  * name. Folder (folder.ts) extends it.
  */
-import type { CacheRow } from "./index_db.ts";
+import type { CacheRow } from "./index_caches.ts";
 import type { IndexLink } from "./index_link.ts";
 
 export class FolderIndexCalls {

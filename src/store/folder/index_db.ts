@@ -16,10 +16,17 @@
  * committed state. Commits are not fsync'd (synchronous=NORMAL) except the `clean`
  * marker: after an unclean stop the folder takes its HIGHESTMODSEQ from the UID list's
  * durable ceiling, so mod-sequences never go backwards.
+ *
+ * The connection's prepared statements and the tables kept by base name for the layers
+ * above (parsed structures, SORT/SEARCH keys) are index_caches.ts, which FolderIndex extends.
  */
-import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
-import { AS_ARRAYS, SCHEMA, SQL } from "./index_sql.ts";
+import { removeDatabaseFiles } from "../fsutil.ts";
+import { IndexCaches } from "./index_caches.ts";
+import { SCHEMA } from "./index_sql.ts";
+
+export type { CacheRow } from "./index_caches.ts";
 
 export const INDEX_FILE = "extremail-index.sqlite";
 /** 2: the `keys` table (sort and thread keys per base name). */
@@ -57,30 +64,6 @@ export interface IndexMeta {
   summaryGen: number;
 }
 
-/** Cached parse results of one message (by base name: its bytes never change). */
-export interface CacheRow {
-  size: number;
-  crlf: boolean;
-  /** MessageStructure as JSON. */
-  structure: string | null;
-  envelope: string | null;
-  envelopeUtf8: string | null;
-  body: string | null;
-  bodyUtf8: string | null;
-  bodyStructure: string | null;
-  bodyStructureUtf8: string | null;
-}
-
-function removeFiles(path: string): void {
-  for (const suffix of ["", "-wal", "-shm", "-journal"]) {
-    try {
-      Deno.removeSync(path + suffix);
-    } catch (e) {
-      if (!(e instanceof Deno.errors.NotFound)) throw e;
-    }
-  }
-}
-
 /**
  * A message row as the index returns it (an array: several times cheaper than an object
  * for 100,000 rows): uid, base, sub (1: cur), name (null: canonical), flags, size, date,
@@ -97,9 +80,7 @@ export type RawRow = [
   modseq: number,
 ];
 
-export class FolderIndex {
-  readonly #db: DatabaseSync;
-  readonly #q: Partial<Record<keyof typeof SQL, StatementSync>> = {};
+export class FolderIndex extends IndexCaches {
   #closed = false;
   /** The summary generation the meta names (0: none to void); see tx(). */
   #summaryGen = 0;
@@ -107,19 +88,7 @@ export class FolderIndex {
   #storedGen: number | null = null;
 
   private constructor(readonly path: string, db: DatabaseSync) {
-    this.#db = db;
-  }
-
-  /** The prepared statement `k` (prepared on first use). */
-  #s(k: keyof typeof SQL): StatementSync {
-    let q = this.#q[k];
-    if (q === undefined) {
-      q = this.#q[k] = this.#db.prepare(SQL[k]);
-      if (AS_ARRAYS.has(k)) {
-        (q as unknown as { setReturnArrays(on: boolean): void }).setReturnArrays(true);
-      }
-    }
-    return q;
+    super(db);
   }
 
   /**
@@ -147,14 +116,14 @@ export class FolderIndex {
           db?.close();
         } catch { /* already broken */ }
         if (attempt > 0) throw e;
-        removeFiles(path); // corrupt or foreign: rebuilt from the Maildir
+        removeDatabaseFiles(path); // corrupt or foreign: rebuilt from the Maildir
       }
     }
   }
 
   #readMeta(): IndexMeta | null {
     const kv = new Map<string, number>();
-    for (const r of this.#s("meta").all() as { k: string; v: number }[]) kv.set(r.k, Number(r.v));
+    for (const r of this.stmt("meta").all() as { k: string; v: number }[]) kv.set(r.k, Number(r.v));
     if (!kv.has("format") || !kv.has("uidvalidity")) return null;
     return {
       format: kv.get("format")!,
@@ -170,7 +139,7 @@ export class FolderIndex {
 
   /** Message rows after UID `after`, at most `limit`, in UID order. */
   rowsAfter(after: number, limit: number): RawRow[] {
-    return this.#s("rowsAfter").all(after, limit) as unknown as RawRow[];
+    return this.stmt("rowsAfter").all(after, limit) as unknown as RawRow[];
   }
 
   /**
@@ -182,18 +151,18 @@ export class FolderIndex {
    */
   tx(work: () => void): void {
     if (this.#closed) return;
-    this.#db.exec("BEGIN");
+    this.db.exec("BEGIN");
     try {
       const voided = this.#summaryGen !== 0;
-      if (voided) this.#s("setMeta").run("summary_gen", 0);
+      if (voided) this.stmt("setMeta").run("summary_gen", 0);
       this.#storedGen = null;
       work();
-      this.#db.exec("COMMIT");
+      this.db.exec("COMMIT");
       if (voided) this.#summaryGen = 0;
       if (this.#storedGen !== null) this.#summaryGen = this.#storedGen;
     } catch (e) {
       try {
-        this.#db.exec("ROLLBACK");
+        this.db.exec("ROLLBACK");
       } catch { /* the commit itself failed */ }
       throw e;
     }
@@ -201,7 +170,7 @@ export class FolderIndex {
 
   /** Drops every row: the index is started again for `uidValidity` (inside tx()). */
   reset(uidValidity: number, highestModseq: number): void {
-    this.#db.exec(
+    this.db.exec(
       "DELETE FROM msg; DELETE FROM vanished; DELETE FROM meta; DELETE FROM saved;" +
         "DELETE FROM summary;",
     );
@@ -216,12 +185,12 @@ export class FolderIndex {
 
   /** One meta value (a number), if set. */
   metaGet(k: string): number | undefined {
-    const r = this.#s("metaGet").get(k) as { v: number } | undefined;
+    const r = this.stmt("metaGet").get(k) as { v: number } | undefined;
     return r === undefined ? undefined : Number(r.v);
   }
 
   setMeta(values: Record<string, number>): void {
-    for (const [k, v] of Object.entries(values)) this.#s("setMeta").run(k, v);
+    for (const [k, v] of Object.entries(values)) this.stmt("setMeta").run(k, v);
   }
 
   /**
@@ -231,27 +200,14 @@ export class FolderIndex {
    */
   summary(): Uint8Array | null {
     if (this.#summaryGen === 0) return null;
-    const r = this.#s("summaryGet").get() as { v: Uint8Array } | undefined;
+    const r = this.stmt("summaryGet").get() as { v: Uint8Array } | undefined;
     return r?.v instanceof Uint8Array ? r.v : null;
-  }
-
-  /**
-   * A blob derived from the stored keys by a layer above (the IMAP subject column),
-   * kept until the rows are reset (another UIDVALIDITY): its UIDs name the same messages.
-   */
-  keysBlob(): Uint8Array | null {
-    const r = this.#s("keysBlobGet").get() as { v: Uint8Array } | undefined;
-    return r?.v instanceof Uint8Array ? r.v : null;
-  }
-
-  putKeysBlob(bytes: Uint8Array): void {
-    this.#s("keysBlobPut").run(bytes);
   }
 
   /** Stores a summary of generation `gen` (its bytes name it too), inside tx(). */
   putSummary(bytes: Uint8Array, gen: number): void {
-    this.#s("summaryPut").run(bytes);
-    this.#s("setMeta").run("summary_gen", gen);
+    this.stmt("summaryPut").run(bytes);
+    this.stmt("setMeta").run("summary_gen", gen);
     this.#storedGen = gen;
   }
 
@@ -271,19 +227,19 @@ export class FolderIndex {
    */
   setClean(clean: boolean, highestModseq: number, also?: () => void): void {
     if (this.#closed) return;
-    this.#db.exec("PRAGMA synchronous = FULL");
+    this.db.exec("PRAGMA synchronous = FULL");
     try {
       this.tx(() => {
         also?.();
         this.setMeta({ clean: clean ? 1 : 0, highestmodseq: highestModseq });
       });
     } finally {
-      this.#db.exec("PRAGMA synchronous = NORMAL");
+      this.db.exec("PRAGMA synchronous = NORMAL");
     }
   }
 
   put(r: IndexRow): void {
-    this.#s("put").run(
+    this.stmt("put").run(
       r.uid,
       r.base,
       r.sub === "cur" ? 1 : 0,
@@ -296,29 +252,29 @@ export class FolderIndex {
   }
 
   setFlags(uid: number, sub: "new" | "cur", name: string | null, flags: string, modseq: number) {
-    this.#s("flags").run(sub === "cur" ? 1 : 0, name, flags, modseq, uid);
+    this.stmt("flags").run(sub === "cur" ? 1 : 0, name, flags, modseq, uid);
   }
 
   setDate(uid: number, date: number): void {
-    this.#s("date").run(date, uid);
+    this.stmt("date").run(date, uid);
   }
 
   /** Removes a message; its UID is remembered as vanished at `modseq` (QRESYNC). */
   remove(uid: number, base: string, modseq: number): void {
-    this.#s("del").run(uid);
-    this.#s("vanish").run(uid, modseq);
-    this.#s("cacheDel").run(base);
-    this.#s("keysDel").run(base);
-    this.#s("savedDel").run(uid);
+    this.stmt("del").run(uid);
+    this.stmt("vanish").run(uid, modseq);
+    this.stmt("cacheDel").run(base);
+    this.stmt("keysDel").run(base);
+    this.stmt("savedDel").run(uid);
   }
 
   /** RFC 8514 save date (ms) of a message this process stored (see Folder.saveDate). */
   setSaved(uid: number, at: number): void {
-    this.#s("savedPut").run(uid, at);
+    this.stmt("savedPut").run(uid, at);
   }
 
   saved(uid: number): number | undefined {
-    const r = this.#s("savedGet").get(uid) as { at: number } | undefined;
+    const r = this.stmt("savedGet").get(uid) as { at: number } | undefined;
     return r ? Number(r.at) : undefined;
   }
 
@@ -327,107 +283,34 @@ export class FolderIndex {
    * may be forgotten) when some were dropped, else null.
    */
   pruneVanished(keep: number): number | null {
-    const row = this.#db.prepare(
+    const row = this.db.prepare(
       "SELECT modseq FROM vanished ORDER BY modseq DESC LIMIT 1 OFFSET ?",
     ).get(keep) as { modseq: number } | undefined;
     if (!row) return null;
     const floor = Number(row.modseq);
-    this.#db.prepare("DELETE FROM vanished WHERE modseq <= ?").run(floor);
+    this.db.prepare("DELETE FROM vanished WHERE modseq <= ?").run(floor);
     this.setMeta({ vanished_floor: floor });
     return floor;
   }
 
   vanishedSince(modseq: number): number[] {
-    return (this.#s("vanishedSince").all(modseq) as unknown as unknown[][]).map((r) =>
+    return (this.stmt("vanishedSince").all(modseq) as unknown as unknown[][]).map((r) =>
       Number(r[0])
     );
-  }
-
-  cacheGet(base: string): CacheRow | undefined {
-    const r = this.#s("cacheGet").get(base) as Record<string, unknown> | undefined;
-    if (!r) return undefined;
-    const s = (v: unknown) => (v === null || v === undefined ? null : String(v));
-    return {
-      size: Number(r.size),
-      crlf: Number(r.crlf) === 1,
-      structure: s(r.structure),
-      envelope: s(r.envelope),
-      envelopeUtf8: s(r.envelope_utf8),
-      body: s(r.body),
-      bodyUtf8: s(r.body_utf8),
-      bodyStructure: s(r.bodystructure),
-      bodyStructureUtf8: s(r.bodystructure_utf8),
-    };
-  }
-
-  cachePut(base: string, c: CacheRow): void {
-    this.#s("cachePut").run(
-      base,
-      c.size,
-      c.crlf ? 1 : 0,
-      c.structure,
-      c.envelope,
-      c.envelopeUtf8,
-      c.body,
-      c.bodyUtf8,
-      c.bodyStructure,
-      c.bodyStructureUtf8,
-    );
-  }
-
-  /** Stored key texts by UID, for the messages after `after`, at most `limit`. */
-  keysByUid(after: number, limit: number): [number, string][] {
-    return (this.#s("keysByUid").all(after, limit) as unknown as unknown[][]).map((r) => [
-      Number(r[0]),
-      String(r[1]),
-    ]);
-  }
-
-  /**
-   * One field of every message's stored keys whose text starts with `prefix` (their
-   * version), by UID: [uid, the field as JSON text][] in UID order, one query (a
-   * search over 100,000 subjects reads no other column).
-   */
-  keysField(prefix: string, path: string): unknown[][] {
-    return this.#s("keysField").all(path, prefix.length, prefix) as unknown as unknown[][];
-  }
-
-  /** UIDs from `from` on whose keys are not stored in the version `prefix` starts. */
-  keysMissing(from: number, prefix: string): number[] {
-    return (this.#s("keysMissing").all(from, prefix.length, prefix) as unknown as unknown[][])
-      .map((r) => Number(r[0]));
-  }
-
-  /**
-   * Deletes stored keys whose message is not in the folder (deleted by other software),
-   * when there are more stored keys than messages.
-   */
-  keysDropOrphans(): void {
-    const r = this.#s("keysExcess").get() as { n: number };
-    if (Number(r.n) > 0) this.#s("keysOrphans").run();
-  }
-
-  keysGet(base: string): string | undefined {
-    const r = this.#s("keysGet").get(base) as { v: string } | undefined;
-    return r === undefined ? undefined : String(r.v);
-  }
-
-  keysPut(base: string, text: string): void {
-    this.#s("keysPut").run(base, text);
   }
 
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
     try {
-      this.#db.close();
+      this.db.close();
     } catch { /* nothing more to do */ }
   }
 
   /** Deletes the index files (after an error: the next open rebuilds it). */
   static discard(folderPath: string): void {
     try {
-      removeFiles(join(folderPath, INDEX_FILE));
+      removeDatabaseFiles(join(folderPath, INDEX_FILE));
     } catch { /* best effort */ }
   }
 }

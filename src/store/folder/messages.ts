@@ -2,18 +2,14 @@
  * The messages of one folder in memory: the UIDs in order (the snapshot sessions diff
  * against), each message's fields as columns (columns.ts) and the counters STATUS,
  * SELECT and quota read. Entries (entry.ts) are made from the columns when asked for.
- * Every change to a message goes through here so the counters stay right.
+ * Every change to a message goes through here so the counters stay right. Where a
+ * message is (positions, UID search, entries, reads at a snapshot's position) is the
+ * base class's, table_positions.ts.
  */
 import { type Counts, EntryColumns } from "./columns.ts";
-import {
-  canonicalName,
-  Entry,
-  type EntryChanges,
-  type EntryHome,
-  type MessageEntry,
-  oddNameOf,
-} from "./entry.ts";
+import { canonicalName, Entry, type EntryChanges, type MessageEntry, oddNameOf } from "./entry.ts";
 import { type EntriesByUid, entriesByUid } from "./by_uid.ts";
+import { TablePositions } from "./table_positions.ts";
 import { type Deferred, readPaced, readRows, type RowPages, type Rows } from "./rows.ts";
 export type { EntriesByUid } from "./by_uid.ts";
 import { type FlagColumn, flagColumnOf, type FolderSummary } from "./summary.ts";
@@ -27,33 +23,23 @@ export {
   storedName,
 } from "./entry.ts";
 
-export class MessageTable implements EntryHome {
+export class MessageTable extends TablePositions {
   /** Rows still in the index; the counters and UIDs below come from its summary meanwhile. */
   #deferred: Deferred | null = null;
   #mutations = 0;
   #expungeGeneration = 0;
-  /** The UIDs in order, [0, #count); appended in place, replaced when messages leave. */
-  #uids: Uint32Array<ArrayBuffer> = new Uint32Array(64);
-  /** The other fields, by the same positions. */
-  #cols = new EntryColumns();
-  #count = 0;
-  /** Messages removed until rebuildUids() (their positions are still taken). */
-  #removed = 0;
   /** Messages without \Seen, with \Deleted, in new/, and their bytes. */
   #n: Counts = { unseen: 0, deleted: 0, bytes: 0, inNew: 0 };
-  /** Positions change at every new layout (entries hold theirs with its number). */
-  #layout = 0;
-  /** Entries of layouts before this one are of messages no longer here (clear()). */
-  #epoch = 0;
   readonly #byUid: EntriesByUid;
 
   constructor() {
+    super();
     this.#byUid = entriesByUid(this);
   }
 
   /** Messages by UID, in UID order. */
   get byUid(): EntriesByUid {
-    this.#ready();
+    this.ready();
     return this.#byUid;
   }
 
@@ -64,8 +50,8 @@ export class MessageTable implements EntryHome {
   loadLazy(summary: FolderSummary, source: Omit<Deferred, "summary">): void {
     this.clear();
     this.#deferred = { summary, ...source };
-    this.#uids = summary.uids;
-    this.#count = summary.count;
+    this.order = summary.uids;
+    this.total = summary.count;
     const { unseen, deleted, bytes } = summary;
     this.#n = { unseen, deleted, bytes, inNew: summary.inNew.length };
   }
@@ -77,7 +63,7 @@ export class MessageTable implements EntryHome {
   }
 
   /** The entries are in memory (reads the deferred rows). */
-  #ready(): void {
+  protected override ready(): void {
     const d = this.#deferred;
     if (!d) return;
     this.#install(d, readRows(d.page, d.summary.count));
@@ -94,51 +80,41 @@ export class MessageTable implements EntryHome {
     return d.prefetching ??= readPaced(d, () => this.#deferred === d).then((read) => {
       if (this.#deferred !== d) return;
       if (read) this.#install(d, read);
-      else this.#ready(); // the index failed: at once, as a first use would
+      else this.ready(); // the index failed: at once, as a first use would
     });
   }
 
   #install(d: Deferred, cols: Rows | null): void {
     this.#deferred = null;
     const { uids, count } = d.summary;
-    this.#uids = new Uint32Array(64);
-    this.#count = 0;
-    this.#layout++;
+    this.order = new Uint32Array(64);
+    this.total = 0;
+    this.layout++;
     if (cols !== null) this.#take(cols);
-    let same = cols !== null && this.#count === count;
-    for (let i = 0; same && i < count; i++) same = this.#uids[i] === uids[i];
+    let same = cols !== null && this.total === count;
+    for (let i = 0; same && i < count; i++) same = this.order[i] === uids[i];
     // Views took the summary's UIDs: the same UIDs keep that buffer (so positions stay
     // valid for entryAt); if the rows differ, views compare theirs again.
-    if (same && uids.length >= this.#uids.length) this.#uids = uids;
+    if (same && uids.length >= this.order.length) this.order = uids;
     else if (!same) this.#expungeGeneration++;
     if (cols === null) d.lost(); // the index failed meanwhile: the directories are read again
   }
 
   /** Takes read rows (in UID order) as the table's messages, and counts them. */
   #take(read: Rows): void {
-    this.#cols = read.cols;
-    this.#layout++;
-    const n = this.#count = read.cols.count;
-    this.#uids = read.uids;
+    this.cols = read.cols;
+    this.layout++;
+    const n = this.total = read.cols.count;
+    this.order = read.uids;
     this.#n = { unseen: 0, deleted: 0, bytes: 0, inNew: 0 };
-    this.#removed = 0;
+    this.removedCount = 0;
     for (let i = 0; i < n; i++) this.#account(i, 1);
-  }
-
-  /** The UID at position `i`. */
-  uidOf(i: number): number {
-    return this.#uids[i];
   }
 
   /** Messages here, without the ones removed until rebuildUids(). */
   get size(): number {
-    this.#ready();
-    return this.#count - this.#removed;
-  }
-
-  /** How many messages (without reading deferred rows). */
-  get count(): number {
-    return this.#count;
+    this.ready();
+    return this.total - this.removedCount;
   }
 
   /** How many are in new/ (IMAP \Recent), without reading deferred rows. */
@@ -154,11 +130,11 @@ export class MessageTable implements EntryHome {
 
   /** UIDs of the messages still in new/ (IMAP \Recent), in order. */
   inNewUids(): number[] {
-    this.#ready();
+    this.ready();
     const out: number[] = [];
     if (this.#n.inNew === 0) return out;
-    for (let i = 0; i < this.#count; i++) {
-      if (this.#cols.inNew(i) && !this.#cols.removed(i)) out.push(this.#uids[i]);
+    for (let i = 0; i < this.total; i++) {
+      if (this.cols.inNew(i) && !this.cols.removed(i)) out.push(this.order[i]);
     }
     return out;
   }
@@ -167,8 +143,8 @@ export class MessageTable implements EntryHome {
   firstUnseen(): number {
     if (this.#deferred) return this.#deferred.summary.firstUnseen;
     if (this.#n.unseen === 0) return 0;
-    for (let i = 0; i < this.#count; i++) {
-      if (!this.#cols.removed(i) && !this.#cols.flags(i).includes("S")) return this.#uids[i];
+    for (let i = 0; i < this.total; i++) {
+      if (!this.cols.removed(i) && !this.cols.flags(i).includes("S")) return this.order[i];
     }
     return 0;
   }
@@ -192,56 +168,7 @@ export class MessageTable implements EntryHome {
 
   /** How many of our messages are in new/ or in cur/. */
   filesIn(sub: "new" | "cur"): number {
-    return sub === "new" ? this.recentCount : this.#count - this.#removed - this.recentCount;
-  }
-
-  lastUid(): number {
-    return this.#count ? this.#uids[this.#count - 1] : 0;
-  }
-
-  /** Position of a UID (binary search), -1 when it is not here (or removed). */
-  positionOf(uid: number): number {
-    this.#ready();
-    const uids = this.#uids;
-    let lo = 0, hi = this.#count;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (uids[mid] < uid) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo < this.#count && uids[lo] === uid && !this.#cols.removed(lo) ? lo : -1;
-  }
-
-  /** The entry of position `i`, made now. */
-  entryOf(i: number): Entry {
-    const c = this.#cols, uid = this.#uids[i];
-    const e = new Entry(
-      uid,
-      null,
-      c.inNew(i) ? "new" : "cur",
-      c.flags(i),
-      c.size(i),
-      c.date(i),
-      c.modseq(i),
-      c.odd(uid),
-    );
-    e.baseIn(c.nameBytes, c.nameFrom(i), c.nameTo(i), c.wideName(i));
-    e.home = this;
-    e.at = i;
-    e.layout = this.#layout;
-    return e;
-  }
-
-  /**
-   * The entry at position `i` of a UID snapshot `uids` (one snapshot() returned): by
-   * position while that snapshot is still the current one, else by its UID (undefined:
-   * expunged since). A search or FETCH over 100,000 messages then makes no lookups.
-   */
-  entryAt(uids: Uint32Array, i: number): MessageEntry | undefined {
-    this.#ready();
-    if (uids === this.#uids && i < this.#count) return this.entryOf(i);
-    const at = this.positionOf(uids[i]);
-    return at < 0 ? undefined : this.entryOf(at);
+    return sub === "new" ? this.recentCount : this.total - this.removedCount - this.recentCount;
   }
 
   /**
@@ -251,17 +178,15 @@ export class MessageTable implements EntryHome {
    */
   flagsAt(uids: Uint32Array, i: number): string | undefined {
     const d = this.#deferred;
-    if (d && uids === this.#uids && i < this.#count) {
+    if (d && uids === this.order && i < this.total) {
       // The ids are not checked against the sets as the summary is decoded (a loop over
       // 100,000 ids in code that runs once cost a restart's SELECT milliseconds): an id
       // past them (a damaged summary) falls back to the row.
       const letters = d.summary.flags.sets[d.summary.flags.ids[i]];
       if (letters !== undefined) return letters;
     }
-    this.#ready();
-    if (uids === this.#uids && i < this.#count) return this.#cols.flags(i);
-    const at = this.positionOf(uids[i]);
-    return at < 0 ? undefined : this.#cols.flags(at);
+    const at = this.positionAt(uids, i);
+    return at < 0 ? undefined : this.cols.flags(at);
   }
 
   /**
@@ -271,53 +196,33 @@ export class MessageTable implements EntryHome {
   flagColumn(): FlagColumn | null {
     const d = this.#deferred;
     if (d) return d.summary.flags;
-    const { sets, ids } = this.#cols.flagSets();
-    return flagColumnOf(sets, ids.subarray(0, this.#count));
-  }
-
-  /**
-   * Whether the message at position `i` of a UID snapshot is still here: by position while
-   * that snapshot is the current one (rows deferred by a summary start are not read), else
-   * by its UID.
-   */
-  present(uids: Uint32Array, i: number): boolean {
-    if (uids === this.#uids && i < this.#count) return true;
-    return this.positionOf(uids[i]) >= 0;
-  }
-
-  /** Whether this entry's message is still here (the entry is one of ours). */
-  holds(e: MessageEntry): boolean {
-    return e instanceof Entry && this.slot(e) >= 0;
-  }
-
-  /** The snapshot's UIDs in order: `uids[0 .. count)`. Never changed in place below `count`. */
-  snapshot(): { uids: Uint32Array<ArrayBuffer>; count: number } {
-    return { uids: this.#uids, count: this.#count };
+    const { sets, ids } = this.cols.flagSets();
+    return flagColumnOf(sets, ids.subarray(0, this.total));
   }
 
   /** Forgets every message (a new load or a new UIDVALIDITY). */
   clear(): void {
     this.#mutations++;
     this.#deferred = null;
-    this.#cols = new EntryColumns();
-    this.#uids = new Uint32Array(64);
-    this.#count = this.#removed = 0;
+    this.cols = new EntryColumns();
+    this.order = new Uint32Array(64);
+    this.total = this.removedCount = 0;
     this.#n = { unseen: 0, deleted: 0, bytes: 0, inNew: 0 };
-    this.#epoch = ++this.#layout;
+    this.epoch = ++this.layout;
     this.#expungeGeneration++;
   }
 
   /** Adds a message whose UID is above every other (`e` is its entry from then on). */
   insert(e: MessageEntry): void {
-    this.#ready();
-    if (this.#count === this.#uids.length) {
+    this.ready();
+    if (this.total === this.order.length) {
       // A summary's UIDs have no room to grow (a view on its bytes, maybe empty).
-      const grown = new Uint32Array(Math.max(64, this.#uids.length * 2));
-      grown.set(this.#uids);
-      this.#uids = grown;
+      const grown = new Uint32Array(Math.max(64, this.order.length * 2));
+      grown.set(this.order);
+      this.order = grown;
     }
     const odd = e instanceof Entry ? e.oddName : oddNameOf(e);
-    const i = this.#cols.push(
+    const i = this.cols.push(
       e.uid,
       e.base,
       e.sub === "new",
@@ -327,9 +232,9 @@ export class MessageTable implements EntryHome {
       e.modseq,
       odd,
     );
-    if (e.extra !== undefined) this.#cols.setExtra(i, e.extra);
-    this.#uids[this.#count++] = e.uid;
-    if (e instanceof Entry) [e.home, e.at, e.layout] = [this, i, this.#layout];
+    if (e.extra !== undefined) this.cols.setExtra(i, e.extra);
+    this.order[this.total++] = e.uid;
+    if (e instanceof Entry) [e.home, e.at, e.layout] = [this, i, this.layout];
     this.#account(i, 1);
   }
 
@@ -343,7 +248,7 @@ export class MessageTable implements EntryHome {
       if (name !== undefined) e.name = name;
       return;
     }
-    const c = this.#cols, uid = this.#uids[i];
+    const c = this.cols, uid = this.order[i];
     const sub = rest.sub ?? (c.inNew(i) ? "new" : "cur");
     const flags = rest.flags ?? c.flags(i);
     let odd = c.odd(uid);
@@ -359,23 +264,23 @@ export class MessageTable implements EntryHome {
     const i = e instanceof Entry ? this.slot(e) : this.positionOf(e.uid);
     if (i < 0) return;
     this.#account(i, -1);
-    this.#cols.markRemoved(i, e.uid);
-    this.#removed++;
+    this.cols.markRemoved(i, e.uid);
+    this.removedCount++;
   }
 
   /** A new UID snapshot after removals (the old one stays valid for its holders). */
   rebuildUids(): void {
-    this.#ready();
-    const n = this.#count - this.#removed;
+    this.ready();
+    const n = this.total - this.removedCount;
     const next = new Uint32Array(Math.max(64, Math.ceil(n * 1.25)));
-    for (let i = 0, j = 0; i < this.#count; i++) {
-      if (!this.#cols.removed(i)) next[j++] = this.#uids[i];
+    for (let i = 0, j = 0; i < this.total; i++) {
+      if (!this.cols.removed(i)) next[j++] = this.order[i];
     }
-    this.#cols.compact();
-    this.#uids = next;
-    this.#count = n;
-    this.#removed = 0;
-    this.#layout++;
+    this.cols.compact();
+    this.order = next;
+    this.total = n;
+    this.removedCount = 0;
+    this.layout++;
     this.#expungeGeneration++;
   }
 
@@ -386,20 +291,6 @@ export class MessageTable implements EntryHome {
 
   #account(i: number, sign: 1 | -1): void {
     this.#mutations++;
-    this.#cols.countInto(i, sign, this.#n);
-  }
-
-  /** The fields of the messages, by position (entries read theirs there). */
-  get columns(): EntryColumns {
-    return this.#cols;
-  }
-
-  /** Where an entry's message is now (-1: gone, or the entry is of another table). */
-  slot(e: Entry): number {
-    if (e.home !== this || e.layout < this.#epoch) return -1;
-    if (e.layout === this.#layout) return this.#cols.removed(e.at) ? -1 : e.at;
-    const i = this.positionOf(e.uid);
-    if (i >= 0) [e.at, e.layout] = [i, this.#layout];
-    return i;
+    this.cols.countInto(i, sign, this.#n);
   }
 }

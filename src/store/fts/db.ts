@@ -14,6 +14,7 @@
  * their re-indexing. Used only by the worker (worker.ts).
  */
 import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { removeDatabaseFiles } from "../fsutil.ts";
 import { ftsColumns } from "./columns.ts";
 import { DOCS_SCHEMA, DocsTable, migrateDocsV1 } from "./docs_table.ts";
 
@@ -46,16 +47,6 @@ export interface IndexOutcome {
   missing: number[];
   /** Octets of message files read. */
   bytes: number;
-}
-
-function removeFiles(path: string): void {
-  for (const suffix of ["", "-wal", "-shm", "-journal"]) {
-    try {
-      Deno.removeSync(path + suffix);
-    } catch (e) {
-      if (!(e instanceof Deno.errors.NotFound)) throw e;
-    }
-  }
 }
 
 /**
@@ -132,7 +123,7 @@ export class FtsDb {
       }
       db.close();
     } catch { /* unreadable: made again below */ }
-    removeFiles(path);
+    removeDatabaseFiles(path);
     const db = FtsDb.#openFile(path);
     const set = db.prepare("INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)");
     const instance = crypto.randomUUID();

@@ -17,6 +17,7 @@
  */
 import type { Folder } from "../folder/folder.ts";
 export { TextAnswer } from "./answer.ts";
+import { lowerBound } from "../folder/table_positions.ts";
 import { ftsQuery } from "./columns.ts";
 import { Coverage } from "./coverage.ts";
 import { TextAnswer } from "./answer.ts";
@@ -210,7 +211,7 @@ class FolderFts {
       this.indexed.delete(gone);
       for (const uid of gone) this.skipped.delete(uid);
     }
-    const from = onlyNew ? firstAtLeast(uids, base.next) : 0;
+    const from = onlyNew ? lowerBound(uids, uids.length, base.next) : 0;
     const todo = this.indexed.missingFrom(uids, from, this.skipped);
     let missed = false;
     for (let i = 0; i < todo.length;) {
@@ -238,19 +239,8 @@ class FolderFts {
   }
 }
 
-/** The position of the first value >= `min` in ascending `xs`. */
-function firstAtLeast(xs: Uint32Array, min: number): number {
-  let lo = 0, hi = xs.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (xs[mid] < min) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
 function holds(xs: Uint32Array, uid: number): boolean {
-  const k = firstAtLeast(xs, uid);
+  const k = lowerBound(xs, xs.length, uid);
   return k < xs.length && xs[k] === uid;
 }
 

@@ -1,0 +1,131 @@
+/**
+ * The connection of a folder's index (index_db.ts) with its prepared statements, and the
+ * tables in it that the layers above keep by base name: parsed message structures
+ * (src/imap/msgcache.ts, the `cache` table) and SORT/SEARCH key texts (message_keys.ts,
+ * the `keys` table, and the subject column's blob). FolderIndex extends it with the
+ * folder's own rows, meta and summary. Split from index_db.ts: these caches only speed the
+ * layers above up, the rows and meta are the folder's state.
+ */
+import type { DatabaseSync, StatementSync } from "node:sqlite";
+import { AS_ARRAYS, SQL } from "./index_sql.ts";
+
+/** Cached parse results of one message (by base name: its bytes never change). */
+export interface CacheRow {
+  size: number;
+  crlf: boolean;
+  /** MessageStructure as JSON. */
+  structure: string | null;
+  envelope: string | null;
+  envelopeUtf8: string | null;
+  body: string | null;
+  bodyUtf8: string | null;
+  bodyStructure: string | null;
+  bodyStructureUtf8: string | null;
+}
+
+export class IndexCaches {
+  protected readonly db: DatabaseSync;
+  readonly #q: Partial<Record<keyof typeof SQL, StatementSync>> = {};
+
+  protected constructor(db: DatabaseSync) {
+    this.db = db;
+  }
+
+  /** The prepared statement `k` (prepared on first use). */
+  protected stmt(k: keyof typeof SQL): StatementSync {
+    let q = this.#q[k];
+    if (q === undefined) {
+      q = this.#q[k] = this.db.prepare(SQL[k]);
+      if (AS_ARRAYS.has(k)) {
+        (q as unknown as { setReturnArrays(on: boolean): void }).setReturnArrays(true);
+      }
+    }
+    return q;
+  }
+
+  /**
+   * A blob derived from the stored keys by a layer above (the IMAP subject column),
+   * kept until the rows are reset (another UIDVALIDITY): its UIDs name the same messages.
+   */
+  keysBlob(): Uint8Array | null {
+    const r = this.stmt("keysBlobGet").get() as { v: Uint8Array } | undefined;
+    return r?.v instanceof Uint8Array ? r.v : null;
+  }
+
+  putKeysBlob(bytes: Uint8Array): void {
+    this.stmt("keysBlobPut").run(bytes);
+  }
+
+  cacheGet(base: string): CacheRow | undefined {
+    const r = this.stmt("cacheGet").get(base) as Record<string, unknown> | undefined;
+    if (!r) return undefined;
+    const s = (v: unknown) => (v === null || v === undefined ? null : String(v));
+    return {
+      size: Number(r.size),
+      crlf: Number(r.crlf) === 1,
+      structure: s(r.structure),
+      envelope: s(r.envelope),
+      envelopeUtf8: s(r.envelope_utf8),
+      body: s(r.body),
+      bodyUtf8: s(r.body_utf8),
+      bodyStructure: s(r.bodystructure),
+      bodyStructureUtf8: s(r.bodystructure_utf8),
+    };
+  }
+
+  cachePut(base: string, c: CacheRow): void {
+    this.stmt("cachePut").run(
+      base,
+      c.size,
+      c.crlf ? 1 : 0,
+      c.structure,
+      c.envelope,
+      c.envelopeUtf8,
+      c.body,
+      c.bodyUtf8,
+      c.bodyStructure,
+      c.bodyStructureUtf8,
+    );
+  }
+
+  /** Stored key texts by UID, for the messages after `after`, at most `limit`. */
+  keysByUid(after: number, limit: number): [number, string][] {
+    return (this.stmt("keysByUid").all(after, limit) as unknown as unknown[][]).map((r) => [
+      Number(r[0]),
+      String(r[1]),
+    ]);
+  }
+
+  /**
+   * One field of every message's stored keys whose text starts with `prefix` (their
+   * version), by UID: [uid, the field as JSON text][] in UID order, one query (a
+   * search over 100,000 subjects reads no other column).
+   */
+  keysField(prefix: string, path: string): unknown[][] {
+    return this.stmt("keysField").all(path, prefix.length, prefix) as unknown as unknown[][];
+  }
+
+  /** UIDs from `from` on whose keys are not stored in the version `prefix` starts. */
+  keysMissing(from: number, prefix: string): number[] {
+    return (this.stmt("keysMissing").all(from, prefix.length, prefix) as unknown as unknown[][])
+      .map((r) => Number(r[0]));
+  }
+
+  /**
+   * Deletes stored keys whose message is not in the folder (deleted by other software),
+   * when there are more stored keys than messages.
+   */
+  keysDropOrphans(): void {
+    const r = this.stmt("keysExcess").get() as { n: number };
+    if (Number(r.n) > 0) this.stmt("keysOrphans").run();
+  }
+
+  keysGet(base: string): string | undefined {
+    const r = this.stmt("keysGet").get(base) as { v: string } | undefined;
+    return r === undefined ? undefined : String(r.v);
+  }
+
+  keysPut(base: string, text: string): void {
+    this.stmt("keysPut").run(base, text);
+  }
+}
