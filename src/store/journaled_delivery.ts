@@ -2,7 +2,8 @@
  * A small delivery made durable through the delivery journal (delivery_journal.ts): one
  * sync before the caller is answered, and that one shared with every delivery in flight.
  *
- *   1. the file is created in tmp/ and written (synchronous, page cache);
+ *   1. the file is created in tmp/ and written (synchronous, page cache; through libc
+ *      where it can, libc_files.ts, as are the rename, the links and the file's fsync);
  *   2. a journal record with the same bytes and the final names is appended and the
  *      journal's group-commit fdatasync awaited: from here the message survives a crash
  *      (the next start replays the record);
@@ -18,6 +19,7 @@
 import { dirname } from "node:path";
 import type { DeliveryJournal } from "./delivery_journal.ts";
 import { linkOrCopy, renameOrCopy, syncDir } from "./fsutil.ts";
+import { createWritten, linkLibc, renameLibc } from "./libc_files.ts";
 
 /** What the caller waits for (placed, durable through the journal) and what follows. */
 export interface JournaledDelivery {
@@ -35,7 +37,7 @@ export async function deliverJournaled(
   dests: readonly string[],
   data: Uint8Array,
 ): Promise<JournaledDelivery> {
-  const file = Deno.openSync(src, { write: true, createNew: true, mode: 0o600 });
+  const file = createWritten(src, data);
   const removeSrc = () => {
     try {
       Deno.removeSync(src);
@@ -43,8 +45,6 @@ export async function deliverJournaled(
   };
   let ticket;
   try {
-    let off = 0;
-    while (off < data.length) off += file.writeSync(data.subarray(off));
     ticket = journal.append({ src, dests: [...dests] }, data);
   } catch (e) {
     file.close();
@@ -56,8 +56,9 @@ export async function deliverJournaled(
     await ticket.committed;
     for (let i = 0; i < dests.length; i++) {
       // Another file system: a copy, fsync'd by linkOrCopy; the source stays for below.
-      if (i < dests.length - 1) await linkOrCopy(src, dests[i]);
-      else srcGone = await renameOrCopy(src, dests[i]);
+      if (i < dests.length - 1) {
+        if (!linkLibc(src, dests[i])) await linkOrCopy(src, dests[i]);
+      } else srcGone = renameLibc(src, dests[i]) || await renameOrCopy(src, dests[i]);
     }
   } catch (e) {
     // Not answered with success: the record goes (names placed so far stay, as a retry

@@ -1,0 +1,192 @@
+/**
+ * The file calls of a journaled delivery (journaled_delivery.ts) and of a directory's
+ * fsync (fsutil.syncDir) made with libc through FFI, as read_small.ts does for reads.
+ *
+ * Why: every async file op of the runtime (FsFile.sync(), syncData()) duplicates the
+ * descriptor first (fcntl F_DUPFD_CLOEXEC, then a close(2) when done) and goes through
+ * the resource table; a small delivery made three of them (the file's fsync, the new/
+ * directory's fsync, its share of the journal's fdatasync), each two system calls more
+ * on the event loop. Here the create, write, rename and link are plain calls on the
+ * loop and the fsync a nonblocking FFI call, which runs on the same blocking pool as
+ * the runtime's ops, on the descriptor itself.
+ *
+ * Anything unusual (no FFI, not Linux, a call that fails) goes through the runtime's
+ * calls instead, which give the errors their usual form (AlreadyExists, NotFound, a
+ * rename across file systems). A failed fsync is never retried on another descriptor:
+ * Linux reports a write-back error once per descriptor open at the time, so a second
+ * fsync could succeed over lost data; it throws, and the caller keeps what covers it
+ * (the journal record stays for the next start's replay).
+ */
+
+/** <fcntl.h> on Linux (x86-64 and arm64 alike). */
+const O_RDONLY = 0, O_WRONLY = 1, O_CREAT = 0o100, O_EXCL = 0o200, O_CLOEXEC = 0o2000000;
+const O_DIRECTORY = 0o200000;
+
+interface Libc {
+  open(path: Uint8Array, flags: number, mode: number): number;
+  write(fd: number, buf: Uint8Array, count: number): number | bigint;
+  close(fd: number): number;
+  rename(from: Uint8Array, to: Uint8Array): number;
+  link(from: Uint8Array, to: Uint8Array): number;
+  fsync(fd: number): Promise<number>;
+}
+
+let libc: Libc | null | undefined;
+
+function loadLibc(): Libc | null {
+  if (Deno.build.os !== "linux") return null;
+  try {
+    if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return null;
+    const lib = Deno.dlopen("libc.so.6", {
+      open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
+      write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+      close: { parameters: ["i32"], result: "i32" },
+      rename: { parameters: ["buffer", "buffer"], result: "i32" },
+      link: { parameters: ["buffer", "buffer"], result: "i32" },
+      fsync: { parameters: ["i32"], result: "i32", nonblocking: true },
+    });
+    return lib.symbols as unknown as Libc;
+  } catch {
+    return null;
+  }
+}
+
+function lib(): Libc | null {
+  if (libc === undefined) libc = loadLibc();
+  return libc;
+}
+
+const encoder = new TextEncoder();
+/** Two reusable C-string buffers: a rename or link needs both paths at once. */
+const cBuffers = [new Uint8Array(1024), new Uint8Array(1024)];
+
+/** `path` as a NUL-terminated C string in buffer `slot`, or null when it has a NUL. */
+function cString(path: string, slot: 0 | 1): Uint8Array | null {
+  if (path.includes("\0")) return null;
+  let buf = cBuffers[slot];
+  if (path.length * 3 + 1 > buf.length) buf = cBuffers[slot] = new Uint8Array(path.length * 3 + 1);
+  let end = 0;
+  for (let i = 0; i < path.length; i++) {
+    const c = path.charCodeAt(i);
+    if (c > 0x7f) {
+      end = encoder.encodeInto(path, buf).written;
+      break;
+    }
+    buf[end++] = c;
+  }
+  buf[end] = 0;
+  return buf;
+}
+
+/** A message file being delivered: created and written, fsync'd later, then closed. */
+export interface NewFile {
+  /** fsync(2) of the file (its data and inode), on the blocking pool. */
+  sync(): Promise<void>;
+  close(): void;
+}
+
+class LibcFile implements NewFile {
+  #closed = false;
+  constructor(readonly c: Libc, readonly fd: number, readonly path: string) {}
+
+  async sync(): Promise<void> {
+    if (await this.c.fsync(this.fd) !== 0) throw new Error(`fsync(2) of ${this.path} failed`);
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.c.close(this.fd);
+  }
+}
+
+/** The runtime's file, where libc is not used. */
+class DenoFile implements NewFile {
+  #closed = false;
+  constructor(readonly file: Deno.FsFile) {}
+  sync(): Promise<void> {
+    return this.file.sync();
+  }
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.file.close();
+  }
+}
+
+/**
+ * Creates `path` (it must not exist; mode 0600) and writes `data` into it, synchronously
+ * (a small file: page-cache copies). Throws as Deno.openSync/writeSync do; on a failed
+ * write the file is removed.
+ */
+export function createWritten(path: string, data: Uint8Array): NewFile {
+  const c = lib();
+  const name = c === null ? null : cString(path, 0);
+  if (c !== null && name !== null) {
+    const fd = c.open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600);
+    if (fd >= 0) {
+      let off = 0;
+      while (off < data.length) {
+        const n = Number(c.write(fd, data.subarray(off), data.length - off));
+        if (n <= 0) break;
+        off += n;
+      }
+      if (off === data.length) return new LibcFile(c, fd, path);
+      // Disk full or the like: the runtime's write below says what (and may succeed).
+      c.close(fd);
+      Deno.removeSync(path);
+    }
+  }
+  const file = Deno.openSync(path, { write: true, createNew: true, mode: 0o600 });
+  try {
+    let off = 0;
+    while (off < data.length) off += file.writeSync(data.subarray(off));
+  } catch (e) {
+    file.close();
+    try {
+      Deno.removeSync(path);
+    } catch { /* the write's error is the one to report */ }
+    throw e;
+  }
+  return new DenoFile(file);
+}
+
+/** rename(2) through libc; false when not done that way (the caller uses the runtime's). */
+export function renameLibc(from: string, to: string): boolean {
+  const c = lib();
+  if (c === null) return false;
+  const a = cString(from, 0), b = cString(to, 1);
+  return a !== null && b !== null && c.rename(a, b) === 0;
+}
+
+/** link(2) through libc; false when not done that way (the caller uses the runtime's). */
+export function linkLibc(from: string, to: string): boolean {
+  const c = lib();
+  if (c === null) return false;
+  const a = cString(from, 0), b = cString(to, 1);
+  return a !== null && b !== null && c.link(a, b) === 0;
+}
+
+/**
+ * fsync(2) of the directory at `path` through libc: true when done, false when libc is
+ * not used or the directory could not be opened (the caller then opens it with the
+ * runtime, which says why). A failed fsync throws (see above: never retried).
+ */
+export async function syncDirLibc(path: string): Promise<boolean> {
+  const c = lib();
+  const name = c === null ? null : cString(path, 0);
+  if (c === null || name === null) return false;
+  const fd = c.open(name, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+  if (fd < 0) return false;
+  try {
+    if (await c.fsync(fd) !== 0) throw new Error(`fsync(2) of the directory ${path} failed`);
+  } finally {
+    c.close(fd);
+  }
+  return true;
+}
+
+/** Whether these calls go through libc here (FFI allowed, Linux): tests and diagnostics. */
+export function libcFiles(): boolean {
+  return lib() !== null;
+}
