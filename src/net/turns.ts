@@ -20,7 +20,6 @@
  */
 import { setImmediate } from "node:timers";
 
-
 /** Milliseconds of long work per turn of the event loop, for all sessions together. */
 export const SLICE_MS = 5;
 
