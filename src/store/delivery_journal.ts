@@ -26,6 +26,7 @@
 import { crc32 } from "node:zlib";
 import { join } from "node:path";
 import { ensureDirDurable, syncDir } from "./fsutil.ts";
+import { createJournalFile, type JournalFile } from "./libc_files.ts";
 
 export const RECORD_MAGIC = 0x58444a31; // "XDJ1"
 const PREFIX = 12;
@@ -150,7 +151,7 @@ export class Segment {
   #staged = new Uint8Array(STAGING_BYTES);
   #stagedLength = 0;
 
-  constructor(readonly path: string, readonly file: Deno.FsFile, readonly dir: string) {}
+  constructor(readonly path: string, readonly file: JournalFile, readonly dir: string) {}
 
   /**
    * Queues the record of `head` (its encoded header) and `data`, already counted in
@@ -216,7 +217,7 @@ export class Segment {
     if (this.#stagedLength === 0) return;
     const length = this.#stagedLength;
     this.#stagedLength = 0;
-    writeAllSync(this.file, this.#staged.subarray(0, length));
+    this.file.writeAll(this.#staged.subarray(0, length));
     // A group of large records made it grow: back to the usual size.
     if (this.#staged.length > STAGING_KEEP) this.#staged = new Uint8Array(STAGING_BYTES);
   }
@@ -244,17 +245,12 @@ export class Segment {
    */
   async recycle(): Promise<void> {
     await this.idle();
-    this.file.seekSync(0, Deno.SeekMode.Start);
-    writeAllSync(this.file, new Uint8Array(this.bytes));
-    this.file.seekSync(0, Deno.SeekMode.Start);
+    this.file.rewind();
+    this.file.writeAll(new Uint8Array(this.bytes));
+    this.file.rewind();
     await this.file.syncData();
     this.bytes = 0;
   }
-}
-
-function writeAllSync(file: Deno.FsFile, bytes: Uint8Array): void {
-  let off = 0;
-  while (off < bytes.length) off += file.writeSync(bytes.subarray(off));
 }
 
 export class DeliveryJournal {
@@ -376,12 +372,13 @@ export class DeliveryJournal {
   #writable(): Segment {
     if (this.#current && !this.#current.sealed) return this.#current;
     const path = join(this.dir, `${String(++this.#seq).padStart(10, "0")}.journal`);
-    const file = Deno.openSync(path, { write: true, createNew: true, mode: 0o600 });
+    // Through libc where it can (libc_files.ts: no duplicated descriptor per fdatasync).
+    const file = createJournalFile(path);
     try {
       // Zero-filled ahead (page cache; made durable by its first commit's fsync), so that
       // later commits change no file size.
-      writeAllSync(file, new Uint8Array(SEGMENT_BYTES));
-      file.seekSync(0, Deno.SeekMode.Start);
+      file.writeAll(new Uint8Array(SEGMENT_BYTES));
+      file.rewind();
     } catch (e) {
       file.close();
       Deno.removeSync(path);

@@ -1,6 +1,7 @@
 /**
- * The file calls of a journaled delivery (journaled_delivery.ts) and of a directory's
- * fsync (fsutil.syncDir) made with libc through FFI, as read_small.ts does for reads.
+ * The file calls of a journaled delivery (journaled_delivery.ts), of the delivery
+ * journal's segments (delivery_journal.ts) and of a directory's fsync (fsutil.syncDir)
+ * made with libc through FFI, as read_small.ts does for reads.
  *
  * Why: every async file op of the runtime (FsFile.sync(), syncData()) duplicates the
  * descriptor first (fcntl F_DUPFD_CLOEXEC, then a close(2) when done) and goes through
@@ -28,7 +29,9 @@ interface Libc {
   close(fd: number): number;
   rename(from: Uint8Array, to: Uint8Array): number;
   link(from: Uint8Array, to: Uint8Array): number;
+  lseek(fd: number, offset: number, whence: number): number | bigint;
   fsync(fd: number): Promise<number>;
+  fdatasync(fd: number): Promise<number>;
 }
 
 let libc: Libc | null | undefined;
@@ -43,7 +46,9 @@ function loadLibc(): Libc | null {
       close: { parameters: ["i32"], result: "i32" },
       rename: { parameters: ["buffer", "buffer"], result: "i32" },
       link: { parameters: ["buffer", "buffer"], result: "i32" },
+      lseek: { parameters: ["i32", "i64", "i32"], result: "i64" },
       fsync: { parameters: ["i32"], result: "i32", nonblocking: true },
+      fdatasync: { parameters: ["i32"], result: "i32", nonblocking: true },
     });
     return lib.symbols as unknown as Libc;
   } catch {
@@ -189,4 +194,60 @@ export async function syncDirLibc(path: string): Promise<boolean> {
 /** Whether these calls go through libc here (FFI allowed, Linux): tests and diagnostics. */
 export function libcFiles(): boolean {
   return lib() !== null;
+}
+
+/** A delivery journal segment: written in order from its start, synced, rewound. */
+export interface JournalFile {
+  /** Writes all of `bytes` at the current offset; throws when it cannot. */
+  writeAll(bytes: Uint8Array): void;
+  /** Back to offset 0. */
+  rewind(): void;
+  /** fsync(2): data and inode (a new segment's length). */
+  sync(): Promise<void>;
+  /** fdatasync(2): the records written over its zeros. */
+  syncData(): Promise<void>;
+  close(): void;
+}
+
+class LibcJournalFile extends LibcFile implements JournalFile {
+  writeAll(bytes: Uint8Array): void {
+    for (let off = 0; off < bytes.length;) {
+      const n = Number(this.c.write(this.fd, bytes.subarray(off), bytes.length - off));
+      if (n <= 0) throw new Error(`write(2) to ${this.path} failed (is the disk full?)`);
+      off += n;
+    }
+  }
+  rewind(): void {
+    if (Number(this.c.lseek(this.fd, 0, 0)) !== 0) {
+      throw new Error(`lseek(2) of ${this.path} failed`);
+    }
+  }
+  async syncData(): Promise<void> {
+    if (await this.c.fdatasync(this.fd) !== 0) {
+      throw new Error(`fdatasync(2) of ${this.path} failed`);
+    }
+  }
+}
+
+class DenoJournalFile extends DenoFile implements JournalFile {
+  writeAll(bytes: Uint8Array): void {
+    for (let off = 0; off < bytes.length;) off += this.file.writeSync(bytes.subarray(off));
+  }
+  rewind(): void {
+    this.file.seekSync(0, Deno.SeekMode.Start);
+  }
+  syncData(): Promise<void> {
+    return this.file.syncData();
+  }
+}
+
+/** Creates a journal segment at `path` (it must not exist; mode 0600), empty. */
+export function createJournalFile(path: string): JournalFile {
+  const c = lib();
+  const name = c === null ? null : cString(path, 0);
+  if (c !== null && name !== null) {
+    const fd = c.open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600);
+    if (fd >= 0) return new LibcJournalFile(c, fd, path);
+  }
+  return new DenoJournalFile(Deno.openSync(path, { write: true, createNew: true, mode: 0o600 }));
 }
