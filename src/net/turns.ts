@@ -8,17 +8,9 @@
  * nextTurn() for the loop to go round (the sockets polled, idle sessions answered) and
  * then goes on, in the order it stopped.
  *
- * A turn's budget starts at its first turnSpent() and ends once the turn's input
- * callbacks have run: by a setImmediate while nobody waits (nearly always: a small
- * message, one DATA slice, starts a budget and never spends it), by a zero timeout
- * once someone waits in nextTurn(). An immediate does not let the loop poll its sockets
- * (Deno 2.9 runs it before the next poll, see store/fsutil.ts yieldToEventLoop), so
- * those waiting are resumed by a timer only, after the loop went round; but a zero
- * timeout per budget cost the loop a timer wake-up of its own (40-100 us of CPU each
- * when the loop would otherwise have slept, measured here), about one per three
- * messages at smtp-source -s 4.
+ * A turn's budget starts at its first turnSpent() and ends with the next timer phase
+ * (a zero timeout: timers run after the turn's input callbacks).
  */
-import { setImmediate } from "node:timers";
 
 /** Milliseconds of long work per turn of the event loop, for all sessions together. */
 export const SLICE_MS = 5;
@@ -27,8 +19,6 @@ export const SLICE_MS = 5;
 let turnStart = -1;
 /** A zero timeout is set: it ends the budget and resumes those waiting. */
 let timerSet = false;
-/** An immediate is set: it ends the budget (and sets the timer if someone waits). */
-let immediateSet = false;
 /** boundary() is resuming those waiting (under a budget of its own). */
 let resuming = false;
 const waiting: (() => void)[] = [];
@@ -37,19 +27,6 @@ function setBoundary(): void {
   if (timerSet) return;
   timerSet = true;
   setTimeout(boundary, 0);
-}
-
-/** The end of a budget nobody waits on yet: after this turn's input callbacks. */
-function setBudgetEnd(): void {
-  if (immediateSet || timerSet) return;
-  immediateSet = true;
-  setImmediate(budgetEnd);
-}
-
-function budgetEnd(): void {
-  immediateSet = false;
-  if (timerSet) return; // someone waits: the timer ends the budget and resumes them
-  turnStart = -1;
 }
 
 /**
@@ -79,9 +56,9 @@ async function boundary(): Promise<void> {
  */
 export function turnSpent(): boolean {
   const now = performance.now();
-  if (turnStart < 0 || !(timerSet || immediateSet || resuming)) {
+  if (turnStart < 0 || !(timerSet || resuming)) {
     turnStart = now;
-    setBudgetEnd();
+    setBoundary();
     return false;
   }
   return now - turnStart > SLICE_MS;
