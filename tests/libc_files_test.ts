@@ -44,3 +44,21 @@ Deno.test("createWritten, link, rename and fsyncs: the bytes land under every na
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("syncFileSystem: callers of the moment share syncfs(2); each gets one that followed it", async () => {
+  if (!libcFiles()) return;
+  const dir = await Deno.makeTempDir();
+  try {
+    const files = Array.from(
+      { length: 5 },
+      (_, i) => createWritten(join(dir, `m${i}`), new Uint8Array(100)),
+    );
+    const done = await Promise.all(files.map((f) => f.syncFileSystem()));
+    assertEquals(done, [true, true, true, true, true]);
+    // After the group: a later caller still gets a syncfs of its own.
+    assert(await files[0].syncFileSystem());
+    for (const f of files) f.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -9,8 +9,10 @@
  *      (the next start replays the record);
  *   3. the file is linked into every target's new/ but the last, renamed into that one
  *      (synchronous name changes), and the caller answers (SMTP: 250);
- *   4. in the background: fsync of the file and of every target new/ (shared with other
- *      deliveries, fsutil.syncDir), in parallel; once both are done the record is retired.
+ *   4. in the background: syncfs(2) of the file system, shared with every delivery of
+ *      the moment (libc_files.ts), when every name was made by link or rename (one file
+ *      system); else fsync of the file and of every target new/ (shared with other
+ *      deliveries, fsutil.syncDir), in parallel. Once done, the record is retired.
  *
  * The names appear in new/ only after step 2, so no crash can leave a message in a
  * mailbox whose bytes are not durable somewhere: a file torn by a crash after step 3 is
@@ -52,13 +54,22 @@ export async function deliverJournaled(
     throw e;
   }
   let srcGone = false;
+  // Every name was made by link(2) or rename(2), which work within one file system only:
+  // then one syncfs(2) of the file's covers the file and every directory entry.
+  let oneFileSystem = true;
   try {
     await ticket.committed;
     for (let i = 0; i < dests.length; i++) {
       // Another file system: a copy, fsync'd by linkOrCopy; the source stays for below.
       if (i < dests.length - 1) {
-        if (!linkLibc(src, dests[i])) await linkOrCopy(src, dests[i]);
-      } else srcGone = renameLibc(src, dests[i]) || await renameOrCopy(src, dests[i]);
+        if (linkLibc(src, dests[i])) continue;
+        oneFileSystem = false;
+        await linkOrCopy(src, dests[i]);
+      } else if (renameLibc(src, dests[i])) srcGone = true;
+      else {
+        oneFileSystem = false;
+        srcGone = await renameOrCopy(src, dests[i]);
+      }
     }
   } catch (e) {
     // Not answered with success: the record goes (names placed so far stay, as a retry
@@ -69,10 +80,14 @@ export async function deliverJournaled(
     throw e;
   }
   const background = (async () => {
-    // In parallel: the record covers both until both are done, so their order is free.
-    const dirs = [...new Set(dests.map((d) => dirname(d)))];
     try {
-      await Promise.all([file.sync(), ...dirs.map((d) => syncDir(d))]);
+      // One syncfs shared by the deliveries of the moment, instead of a pool round trip
+      // per file and per directory (docs/performance.md, "SMTP ingest latency").
+      if (!oneFileSystem || !(await file.syncFileSystem())) {
+        // In parallel: the record covers both until both are done, so their order is free.
+        const dirs = [...new Set(dests.map((d) => dirname(d)))];
+        await Promise.all([file.sync(), ...dirs.map((d) => syncDir(d))]);
+      }
     } finally {
       file.close();
     }

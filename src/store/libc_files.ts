@@ -32,6 +32,8 @@ interface Libc {
   lseek(fd: number, offset: number, whence: number): number | bigint;
   fsync(fd: number): Promise<number>;
   fdatasync(fd: number): Promise<number>;
+  syncfs(fd: number): Promise<number>;
+  fstat(fd: number, buf: Uint8Array): number;
 }
 
 let libc: Libc | null | undefined;
@@ -49,6 +51,8 @@ function loadLibc(): Libc | null {
       lseek: { parameters: ["i32", "i64", "i32"], result: "i64" },
       fsync: { parameters: ["i32"], result: "i32", nonblocking: true },
       fdatasync: { parameters: ["i32"], result: "i32", nonblocking: true },
+      syncfs: { parameters: ["i32"], result: "i32", nonblocking: true },
+      fstat: { parameters: ["i32", "buffer"], result: "i32" },
     });
     return lib.symbols as unknown as Libc;
   } catch {
@@ -87,7 +91,63 @@ function cString(path: string, slot: 0 | 1): Uint8Array | null {
 export interface NewFile {
   /** fsync(2) of the file (its data and inode), on the blocking pool. */
   sync(): Promise<void>;
+  /**
+   * syncfs(2) of the file system the file is on, started after this call and shared with
+   * every caller meanwhile (group commit): it makes the file and every directory entry on
+   * that file system durable. False at once when not available (the runtime's file).
+   */
+  syncFileSystem(): Promise<boolean>;
   close(): void;
+}
+
+interface FsSyncs {
+  running: Promise<void> | null;
+  /** Callers that came while one ran, and a descriptor of theirs for the next syncfs. */
+  next: { fd: number; promise: Promise<void>; resolve(): void; reject(e: unknown): void } | null;
+}
+
+/** Group commits of syncfs(2), by device (st_dev). */
+const fsSyncs = new Map<bigint, FsSyncs>();
+const statBuf = new Uint8Array(256);
+
+/** st_dev of `fd` (the first field of struct stat on Linux x86-64 and arm64), or null. */
+function deviceOf(c: Libc, fd: number): bigint | null {
+  if (c.fstat(fd, statBuf) !== 0) return null;
+  return new DataView(statBuf.buffer).getBigUint64(0, true);
+}
+
+async function syncfsNow(c: Libc, fd: number): Promise<void> {
+  if (await c.syncfs(fd) !== 0) throw new Error("syncfs(2) of the mail file system failed");
+}
+
+function shareSyncfs(c: Libc, dev: bigint, fd: number): Promise<void> {
+  let state = fsSyncs.get(dev);
+  if (!state) fsSyncs.set(dev, state = { running: null, next: null });
+  const s = state;
+  const after = (): void => {
+    const waiting = s.next;
+    s.next = null;
+    if (!waiting) {
+      s.running = null;
+      fsSyncs.delete(dev);
+      return;
+    }
+    s.running = syncfsNow(c, waiting.fd).then(waiting.resolve, waiting.reject).finally(after);
+  };
+  if (!s.running) {
+    s.running = syncfsNow(c, fd).finally(after);
+    return s.running;
+  }
+  if (!s.next) {
+    let resolve!: () => void, reject!: (e: unknown) => void;
+    const promise = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    // This caller's descriptor stays open until the syncfs it waits for is done.
+    s.next = { fd, promise, resolve, reject };
+  }
+  return s.next.promise;
 }
 
 class LibcFile implements NewFile {
@@ -96,6 +156,13 @@ class LibcFile implements NewFile {
 
   async sync(): Promise<void> {
     if (await this.c.fsync(this.fd) !== 0) throw new Error(`fsync(2) of ${this.path} failed`);
+  }
+
+  async syncFileSystem(): Promise<boolean> {
+    const dev = deviceOf(this.c, this.fd);
+    if (dev === null) return false;
+    await shareSyncfs(this.c, dev, this.fd);
+    return true;
   }
 
   close(): void {
@@ -111,6 +178,9 @@ class DenoFile implements NewFile {
   constructor(readonly file: Deno.FsFile) {}
   sync(): Promise<void> {
     return this.file.sync();
+  }
+  syncFileSystem(): Promise<boolean> {
+    return Promise.resolve(false);
   }
   close(): void {
     if (this.#closed) return;
