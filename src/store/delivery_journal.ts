@@ -289,6 +289,11 @@ export class DeliveryJournal {
     return n;
   }
 
+  /** Resolves once a zeroing of an idle segment under way (and its sync) is done (tests). */
+  async recycled(): Promise<void> {
+    await this.#recycling;
+  }
+
   /** Segment files present (tests). */
   get segments(): number {
     return this.#segments.size;
