@@ -26,13 +26,18 @@
 import { crc32 } from "node:zlib";
 import { join } from "node:path";
 import { ensureDirDurable, syncDir } from "./fsutil.ts";
-import { concatBytes } from "../message/header_rewrite.ts";
+import { createJournalFile, type JournalFile } from "./libc_files.ts";
 
 export const RECORD_MAGIC = 0x58444a31; // "XDJ1"
 const PREFIX = 12;
 
 /** A segment's zero-filled size; it takes no record past it (and goes once all are retired). */
 export const SEGMENT_BYTES = 1 << 20;
+
+/** A segment's buffer of records waiting for their write: 16 messages of 4 KiB... */
+const STAGING_BYTES = 80 * 1024;
+/** ...and the most it keeps after a group of larger ones. */
+const STAGING_KEEP = 1 << 20;
 
 /** How long the segment being written keeps retired records before they are zeroed. */
 export const IDLE_DROP_MS = 1000;
@@ -61,17 +66,32 @@ export interface JournalTicket {
 
 /** Encodes one record (tests write torn ones with it too). */
 export function encodeRecord(header: JournalHeader, data: Uint8Array): Uint8Array {
-  const head = new TextEncoder().encode(JSON.stringify(header));
+  const head = encodeHeader(header);
+  const out = new Uint8Array(recordLength(head, data));
+  writeRecord(out, 0, head, data);
+  return out;
+}
+
+const encoder = new TextEncoder();
+
+function encodeHeader(header: JournalHeader): Uint8Array {
+  return encoder.encode(JSON.stringify(header));
+}
+
+function recordLength(head: Uint8Array, data: Uint8Array): number {
+  return PREFIX + 4 + head.length + data.length;
+}
+
+/** Writes the record of `head` (encoded header) and `data` into `out` at `at`. */
+function writeRecord(out: Uint8Array, at: number, head: Uint8Array, data: Uint8Array): void {
   const payloadLength = 4 + head.length + data.length;
-  const out = new Uint8Array(PREFIX + payloadLength);
-  const view = new DataView(out.buffer);
+  const view = new DataView(out.buffer, out.byteOffset + at, PREFIX + 4);
   view.setUint32(PREFIX, head.length);
-  out.set(head, PREFIX + 4);
-  out.set(data, PREFIX + 4 + head.length);
+  out.set(head, at + PREFIX + 4);
+  out.set(data, at + PREFIX + 4 + head.length);
   view.setUint32(0, RECORD_MAGIC);
   view.setUint32(4, payloadLength);
-  view.setUint32(8, crc32(out.subarray(PREFIX)));
-  return out;
+  view.setUint32(8, crc32(out.subarray(at + PREFIX, at + PREFIX + payloadLength)));
 }
 
 /**
@@ -123,19 +143,33 @@ export class Segment {
   #next: Waiters | null = null;
   /** The error of a write or sync that failed: every later commit fails with it. */
   #failed: unknown = null;
-  /** Records appended while a sync ran: written together when the next one starts. */
-  #unwritten: Uint8Array[] = [];
+  /**
+   * Records not written yet (appended while a sync ran), encoded one after the other in a
+   * buffer kept from group to group: the next sync writes them with one write(2). Each
+   * record's bytes are copied once, here (no record of its own, no joining of a group).
+   */
+  #staged = new Uint8Array(STAGING_BYTES);
+  #stagedLength = 0;
 
-  constructor(readonly path: string, readonly file: Deno.FsFile, readonly dir: string) {}
+  constructor(readonly path: string, readonly file: JournalFile, readonly dir: string) {}
 
   /**
-   * Queues `record` (already counted in `bytes`) and returns a sync that covers it.
-   * With no sync running it is written and synced at once; during one, it waits with
-   * the others that come meanwhile, and the next sync writes them all in one write(2)
-   * before its fdatasync (a system call per group of deliveries, not per message).
+   * Queues the record of `head` (its encoded header) and `data`, already counted in
+   * `bytes`, and returns a sync that covers it. With no sync running it is written and
+   * synced at once; during one, it waits with the others that come meanwhile, and the
+   * next sync writes them all in one write(2) before its fdatasync (a system call per
+   * group of deliveries, not per message).
    */
-  add(record: Uint8Array): Promise<void> {
-    this.#unwritten.push(record);
+  add(head: Uint8Array, data: Uint8Array): Promise<void> {
+    const length = recordLength(head, data);
+    const need = this.#stagedLength + length;
+    if (need > this.#staged.length) {
+      const bigger = new Uint8Array(Math.max(need, this.#staged.length * 2));
+      bigger.set(this.#staged.subarray(0, this.#stagedLength));
+      this.#staged = bigger;
+    }
+    writeRecord(this.#staged, this.#stagedLength, head, data);
+    this.#stagedLength = need;
     return this.commit();
   }
 
@@ -180,10 +214,12 @@ export class Segment {
   }
 
   #writeQueued(): void {
-    const records = this.#unwritten;
-    if (records.length === 0) return;
-    this.#unwritten = [];
-    writeAllSync(this.file, records.length === 1 ? records[0] : concatBytes(records));
+    if (this.#stagedLength === 0) return;
+    const length = this.#stagedLength;
+    this.#stagedLength = 0;
+    this.file.writeAll(this.#staged.subarray(0, length));
+    // A group of large records made it grow: back to the usual size.
+    if (this.#staged.length > STAGING_KEEP) this.#staged = new Uint8Array(STAGING_BYTES);
   }
 
   #afterSync(): void {
@@ -209,17 +245,12 @@ export class Segment {
    */
   async recycle(): Promise<void> {
     await this.idle();
-    this.file.seekSync(0, Deno.SeekMode.Start);
-    writeAllSync(this.file, new Uint8Array(this.bytes));
-    this.file.seekSync(0, Deno.SeekMode.Start);
+    this.file.rewind();
+    this.file.writeAll(new Uint8Array(this.bytes));
+    this.file.rewind();
     await this.file.syncData();
     this.bytes = 0;
   }
-}
-
-function writeAllSync(file: Deno.FsFile, bytes: Uint8Array): void {
-  let off = 0;
-  while (off < bytes.length) off += file.writeSync(bytes.subarray(off));
 }
 
 export class DeliveryJournal {
@@ -258,6 +289,11 @@ export class DeliveryJournal {
     return n;
   }
 
+  /** Resolves once a zeroing of an idle segment under way (and its sync) is done (tests). */
+  async recycled(): Promise<void> {
+    await this.#recycling;
+  }
+
   /** Segment files present (tests). */
   get segments(): number {
     return this.#segments.size;
@@ -271,12 +307,12 @@ export class DeliveryJournal {
    */
   append(header: JournalHeader, data: Uint8Array): JournalTicket {
     if (this.#closed) throw new Error("delivery journal closed");
-    const record = encodeRecord(header, data);
+    const head = encodeHeader(header);
     const segment = this.#writable();
-    segment.bytes += record.length;
+    segment.bytes += recordLength(head, data);
     segment.live++;
     if (segment.bytes >= SEGMENT_BYTES) segment.sealed = true;
-    return { committed: segment.add(record), segment };
+    return { committed: segment.add(head, data), segment };
   }
 
   /** The record's message is durable where it belongs: its record is no longer needed. */
@@ -341,12 +377,13 @@ export class DeliveryJournal {
   #writable(): Segment {
     if (this.#current && !this.#current.sealed) return this.#current;
     const path = join(this.dir, `${String(++this.#seq).padStart(10, "0")}.journal`);
-    const file = Deno.openSync(path, { write: true, createNew: true, mode: 0o600 });
+    // Through libc where it can (libc_files.ts: no duplicated descriptor per fdatasync).
+    const file = createJournalFile(path);
     try {
       // Zero-filled ahead (page cache; made durable by its first commit's fsync), so that
       // later commits change no file size.
-      writeAllSync(file, new Uint8Array(SEGMENT_BYTES));
-      file.seekSync(0, Deno.SeekMode.Start);
+      file.writeAll(new Uint8Array(SEGMENT_BYTES));
+      file.rewind();
     } catch (e) {
       file.close();
       Deno.removeSync(path);

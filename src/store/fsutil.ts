@@ -5,6 +5,7 @@
  */
 import { setImmediate } from "node:timers";
 import { dirname } from "node:path";
+import { syncDirLibc } from "./libc_files.ts";
 
 /**
  * Opens a directory and fsyncs it so a rename or create inside it is durable. The open is
@@ -13,6 +14,8 @@ import { dirname } from "node:path";
  * inter-processor interrupt: about 50 us of the event loop, more than the open itself).
  */
 async function fsyncDirNow(path: string): Promise<void> {
+  // Through libc where it can (libc_files.ts: no duplicated descriptor per async op).
+  if (await syncDirLibc(path)) return;
   const dir = Deno.openSync(path, { read: true });
   try {
     await dir.sync();

@@ -2,14 +2,17 @@
  * A small delivery made durable through the delivery journal (delivery_journal.ts): one
  * sync before the caller is answered, and that one shared with every delivery in flight.
  *
- *   1. the file is created in tmp/ and written (synchronous, page cache);
+ *   1. the file is created in tmp/ and written (synchronous, page cache; through libc
+ *      where it can, libc_files.ts, as are the rename, the links and the file's fsync);
  *   2. a journal record with the same bytes and the final names is appended and the
  *      journal's group-commit fdatasync awaited: from here the message survives a crash
  *      (the next start replays the record);
  *   3. the file is linked into every target's new/ but the last, renamed into that one
  *      (synchronous name changes), and the caller answers (SMTP: 250);
- *   4. in the background: fsync of the file and of every target new/ (shared with other
- *      deliveries, fsutil.syncDir), in parallel; once both are done the record is retired.
+ *   4. in the background: syncfs(2) of the file system, shared with every delivery of
+ *      the moment (libc_files.ts), when every name was made by link or rename (one file
+ *      system); else fsync of the file and of every target new/ (shared with other
+ *      deliveries, fsutil.syncDir), in parallel. Once done, the record is retired.
  *
  * The names appear in new/ only after step 2, so no crash can leave a message in a
  * mailbox whose bytes are not durable somewhere: a file torn by a crash after step 3 is
@@ -18,6 +21,7 @@
 import { dirname } from "node:path";
 import type { DeliveryJournal } from "./delivery_journal.ts";
 import { linkOrCopy, renameOrCopy, syncDir } from "./fsutil.ts";
+import { createWritten, linkLibc, renameLibc } from "./libc_files.ts";
 
 /** What the caller waits for (placed, durable through the journal) and what follows. */
 export interface JournaledDelivery {
@@ -35,7 +39,7 @@ export async function deliverJournaled(
   dests: readonly string[],
   data: Uint8Array,
 ): Promise<JournaledDelivery> {
-  const file = Deno.openSync(src, { write: true, createNew: true, mode: 0o600 });
+  const file = createWritten(src, data);
   const removeSrc = () => {
     try {
       Deno.removeSync(src);
@@ -43,8 +47,6 @@ export async function deliverJournaled(
   };
   let ticket;
   try {
-    let off = 0;
-    while (off < data.length) off += file.writeSync(data.subarray(off));
     ticket = journal.append({ src, dests: [...dests] }, data);
   } catch (e) {
     file.close();
@@ -52,12 +54,22 @@ export async function deliverJournaled(
     throw e;
   }
   let srcGone = false;
+  // Every name was made by link(2) or rename(2), which work within one file system only:
+  // then one syncfs(2) of the file's covers the file and every directory entry.
+  let oneFileSystem = true;
   try {
     await ticket.committed;
     for (let i = 0; i < dests.length; i++) {
       // Another file system: a copy, fsync'd by linkOrCopy; the source stays for below.
-      if (i < dests.length - 1) await linkOrCopy(src, dests[i]);
-      else srcGone = await renameOrCopy(src, dests[i]);
+      if (i < dests.length - 1) {
+        if (linkLibc(src, dests[i])) continue;
+        oneFileSystem = false;
+        await linkOrCopy(src, dests[i]);
+      } else if (renameLibc(src, dests[i])) srcGone = true;
+      else {
+        oneFileSystem = false;
+        srcGone = await renameOrCopy(src, dests[i]);
+      }
     }
   } catch (e) {
     // Not answered with success: the record goes (names placed so far stay, as a retry
@@ -68,10 +80,14 @@ export async function deliverJournaled(
     throw e;
   }
   const background = (async () => {
-    // In parallel: the record covers both until both are done, so their order is free.
-    const dirs = [...new Set(dests.map((d) => dirname(d)))];
     try {
-      await Promise.all([file.sync(), ...dirs.map((d) => syncDir(d))]);
+      // One syncfs shared by the deliveries of the moment, instead of a pool round trip
+      // per file and per directory (docs/performance.md, "SMTP ingest latency").
+      if (!oneFileSystem || !(await file.syncFileSystem())) {
+        // In parallel: the record covers both until both are done, so their order is free.
+        const dirs = [...new Set(dests.map((d) => dirname(d)))];
+        await Promise.all([file.sync(), ...dirs.map((d) => syncDir(d))]);
+      }
     } finally {
       file.close();
     }

@@ -1,0 +1,323 @@
+/**
+ * The file calls of a journaled delivery (journaled_delivery.ts), of the delivery
+ * journal's segments (delivery_journal.ts) and of a directory's fsync (fsutil.syncDir)
+ * made with libc through FFI, as read_small.ts does for reads.
+ *
+ * Why: every async file op of the runtime (FsFile.sync(), syncData()) duplicates the
+ * descriptor first (fcntl F_DUPFD_CLOEXEC, then a close(2) when done) and goes through
+ * the resource table; a small delivery made three of them (the file's fsync, the new/
+ * directory's fsync, its share of the journal's fdatasync), each two system calls more
+ * on the event loop. Here the create, write, rename and link are plain calls on the
+ * loop and the fsync a nonblocking FFI call, which runs on the same blocking pool as
+ * the runtime's ops, on the descriptor itself.
+ *
+ * Anything unusual (no FFI, not Linux, a call that fails) goes through the runtime's
+ * calls instead, which give the errors their usual form (AlreadyExists, NotFound, a
+ * rename across file systems). A failed fsync is never retried on another descriptor:
+ * Linux reports a write-back error once per descriptor open at the time, so a second
+ * fsync could succeed over lost data; it throws, and the caller keeps what covers it
+ * (the journal record stays for the next start's replay).
+ */
+
+/** <fcntl.h> on Linux (x86-64 and arm64 alike). */
+const O_RDONLY = 0, O_WRONLY = 1, O_CREAT = 0o100, O_EXCL = 0o200, O_CLOEXEC = 0o2000000;
+const O_DIRECTORY = 0o200000;
+
+interface Libc {
+  open(path: Uint8Array, flags: number, mode: number): number;
+  write(fd: number, buf: Uint8Array, count: number): number | bigint;
+  close(fd: number): number;
+  rename(from: Uint8Array, to: Uint8Array): number;
+  link(from: Uint8Array, to: Uint8Array): number;
+  lseek(fd: number, offset: number, whence: number): number | bigint;
+  fsync(fd: number): Promise<number>;
+  fdatasync(fd: number): Promise<number>;
+  syncfs(fd: number): Promise<number>;
+  fstat(fd: number, buf: Uint8Array): number;
+}
+
+let libc: Libc | null | undefined;
+
+function loadLibc(): Libc | null {
+  if (Deno.build.os !== "linux") return null;
+  try {
+    if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return null;
+    const lib = Deno.dlopen("libc.so.6", {
+      open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
+      write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+      close: { parameters: ["i32"], result: "i32" },
+      rename: { parameters: ["buffer", "buffer"], result: "i32" },
+      link: { parameters: ["buffer", "buffer"], result: "i32" },
+      lseek: { parameters: ["i32", "i64", "i32"], result: "i64" },
+      fsync: { parameters: ["i32"], result: "i32", nonblocking: true },
+      fdatasync: { parameters: ["i32"], result: "i32", nonblocking: true },
+      syncfs: { parameters: ["i32"], result: "i32", nonblocking: true },
+      fstat: { parameters: ["i32", "buffer"], result: "i32" },
+    });
+    return lib.symbols as unknown as Libc;
+  } catch {
+    return null;
+  }
+}
+
+function lib(): Libc | null {
+  if (libc === undefined) libc = loadLibc();
+  return libc;
+}
+
+const encoder = new TextEncoder();
+/** Two reusable C-string buffers: a rename or link needs both paths at once. */
+const cBuffers = [new Uint8Array(1024), new Uint8Array(1024)];
+
+/** `path` as a NUL-terminated C string in buffer `slot`, or null when it has a NUL. */
+function cString(path: string, slot: 0 | 1): Uint8Array | null {
+  if (path.includes("\0")) return null;
+  let buf = cBuffers[slot];
+  if (path.length * 3 + 1 > buf.length) buf = cBuffers[slot] = new Uint8Array(path.length * 3 + 1);
+  let end = 0;
+  for (let i = 0; i < path.length; i++) {
+    const c = path.charCodeAt(i);
+    if (c > 0x7f) {
+      end = encoder.encodeInto(path, buf).written;
+      break;
+    }
+    buf[end++] = c;
+  }
+  buf[end] = 0;
+  return buf;
+}
+
+/** A message file being delivered: created and written, fsync'd later, then closed. */
+export interface NewFile {
+  /** fsync(2) of the file (its data and inode), on the blocking pool. */
+  sync(): Promise<void>;
+  /**
+   * syncfs(2) of the file system the file is on, started after this call and shared with
+   * every caller meanwhile (group commit): it makes the file and every directory entry on
+   * that file system durable. False at once when not available (the runtime's file).
+   */
+  syncFileSystem(): Promise<boolean>;
+  close(): void;
+}
+
+interface FsSyncs {
+  running: Promise<void> | null;
+  /** Callers that came while one ran, and a descriptor of theirs for the next syncfs. */
+  next: { fd: number; promise: Promise<void>; resolve(): void; reject(e: unknown): void } | null;
+}
+
+/** Group commits of syncfs(2), by device (st_dev). */
+const fsSyncs = new Map<bigint, FsSyncs>();
+const statBuf = new Uint8Array(256);
+
+/** st_dev of `fd` (the first field of struct stat on Linux x86-64 and arm64), or null. */
+function deviceOf(c: Libc, fd: number): bigint | null {
+  if (c.fstat(fd, statBuf) !== 0) return null;
+  return new DataView(statBuf.buffer).getBigUint64(0, true);
+}
+
+async function syncfsNow(c: Libc, fd: number): Promise<void> {
+  if (await c.syncfs(fd) !== 0) throw new Error("syncfs(2) of the mail file system failed");
+}
+
+function shareSyncfs(c: Libc, dev: bigint, fd: number): Promise<void> {
+  let state = fsSyncs.get(dev);
+  if (!state) fsSyncs.set(dev, state = { running: null, next: null });
+  const s = state;
+  const after = (): void => {
+    const waiting = s.next;
+    s.next = null;
+    if (!waiting) {
+      s.running = null;
+      fsSyncs.delete(dev);
+      return;
+    }
+    s.running = syncfsNow(c, waiting.fd).then(waiting.resolve, waiting.reject).finally(after);
+  };
+  if (!s.running) {
+    s.running = syncfsNow(c, fd).finally(after);
+    return s.running;
+  }
+  if (!s.next) {
+    let resolve!: () => void, reject!: (e: unknown) => void;
+    const promise = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    // This caller's descriptor stays open until the syncfs it waits for is done.
+    s.next = { fd, promise, resolve, reject };
+  }
+  return s.next.promise;
+}
+
+class LibcFile implements NewFile {
+  #closed = false;
+  constructor(readonly c: Libc, readonly fd: number, readonly path: string) {}
+
+  async sync(): Promise<void> {
+    if (await this.c.fsync(this.fd) !== 0) throw new Error(`fsync(2) of ${this.path} failed`);
+  }
+
+  async syncFileSystem(): Promise<boolean> {
+    const dev = deviceOf(this.c, this.fd);
+    if (dev === null) return false;
+    await shareSyncfs(this.c, dev, this.fd);
+    return true;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.c.close(this.fd);
+  }
+}
+
+/** The runtime's file, where libc is not used. */
+class DenoFile implements NewFile {
+  #closed = false;
+  constructor(readonly file: Deno.FsFile) {}
+  sync(): Promise<void> {
+    return this.file.sync();
+  }
+  syncFileSystem(): Promise<boolean> {
+    return Promise.resolve(false);
+  }
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.file.close();
+  }
+}
+
+/**
+ * Creates `path` (it must not exist; mode 0600) and writes `data` into it, synchronously
+ * (a small file: page-cache copies). Throws as Deno.openSync/writeSync do; on a failed
+ * write the file is removed.
+ */
+export function createWritten(path: string, data: Uint8Array): NewFile {
+  const c = lib();
+  const name = c === null ? null : cString(path, 0);
+  if (c !== null && name !== null) {
+    const fd = c.open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600);
+    if (fd >= 0) {
+      let off = 0;
+      while (off < data.length) {
+        const n = Number(c.write(fd, data.subarray(off), data.length - off));
+        if (n <= 0) break;
+        off += n;
+      }
+      if (off === data.length) return new LibcFile(c, fd, path);
+      // Disk full or the like: the runtime's write below says what (and may succeed).
+      c.close(fd);
+      Deno.removeSync(path);
+    }
+  }
+  const file = Deno.openSync(path, { write: true, createNew: true, mode: 0o600 });
+  try {
+    let off = 0;
+    while (off < data.length) off += file.writeSync(data.subarray(off));
+  } catch (e) {
+    file.close();
+    try {
+      Deno.removeSync(path);
+    } catch { /* the write's error is the one to report */ }
+    throw e;
+  }
+  return new DenoFile(file);
+}
+
+/** rename(2) through libc; false when not done that way (the caller uses the runtime's). */
+export function renameLibc(from: string, to: string): boolean {
+  const c = lib();
+  if (c === null) return false;
+  const a = cString(from, 0), b = cString(to, 1);
+  return a !== null && b !== null && c.rename(a, b) === 0;
+}
+
+/** link(2) through libc; false when not done that way (the caller uses the runtime's). */
+export function linkLibc(from: string, to: string): boolean {
+  const c = lib();
+  if (c === null) return false;
+  const a = cString(from, 0), b = cString(to, 1);
+  return a !== null && b !== null && c.link(a, b) === 0;
+}
+
+/**
+ * fsync(2) of the directory at `path` through libc: true when done, false when libc is
+ * not used or the directory could not be opened (the caller then opens it with the
+ * runtime, which says why). A failed fsync throws (see above: never retried).
+ */
+export async function syncDirLibc(path: string): Promise<boolean> {
+  const c = lib();
+  const name = c === null ? null : cString(path, 0);
+  if (c === null || name === null) return false;
+  const fd = c.open(name, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+  if (fd < 0) return false;
+  try {
+    if (await c.fsync(fd) !== 0) throw new Error(`fsync(2) of the directory ${path} failed`);
+  } finally {
+    c.close(fd);
+  }
+  return true;
+}
+
+/** Whether these calls go through libc here (FFI allowed, Linux): tests and diagnostics. */
+export function libcFiles(): boolean {
+  return lib() !== null;
+}
+
+/** A delivery journal segment: written in order from its start, synced, rewound. */
+export interface JournalFile {
+  /** Writes all of `bytes` at the current offset; throws when it cannot. */
+  writeAll(bytes: Uint8Array): void;
+  /** Back to offset 0. */
+  rewind(): void;
+  /** fsync(2): data and inode (a new segment's length). */
+  sync(): Promise<void>;
+  /** fdatasync(2): the records written over its zeros. */
+  syncData(): Promise<void>;
+  close(): void;
+}
+
+class LibcJournalFile extends LibcFile implements JournalFile {
+  writeAll(bytes: Uint8Array): void {
+    for (let off = 0; off < bytes.length;) {
+      const n = Number(this.c.write(this.fd, bytes.subarray(off), bytes.length - off));
+      if (n <= 0) throw new Error(`write(2) to ${this.path} failed (is the disk full?)`);
+      off += n;
+    }
+  }
+  rewind(): void {
+    if (Number(this.c.lseek(this.fd, 0, 0)) !== 0) {
+      throw new Error(`lseek(2) of ${this.path} failed`);
+    }
+  }
+  async syncData(): Promise<void> {
+    if (await this.c.fdatasync(this.fd) !== 0) {
+      throw new Error(`fdatasync(2) of ${this.path} failed`);
+    }
+  }
+}
+
+class DenoJournalFile extends DenoFile implements JournalFile {
+  writeAll(bytes: Uint8Array): void {
+    for (let off = 0; off < bytes.length;) off += this.file.writeSync(bytes.subarray(off));
+  }
+  rewind(): void {
+    this.file.seekSync(0, Deno.SeekMode.Start);
+  }
+  syncData(): Promise<void> {
+    return this.file.syncData();
+  }
+}
+
+/** Creates a journal segment at `path` (it must not exist; mode 0600), empty. */
+export function createJournalFile(path: string): JournalFile {
+  const c = lib();
+  const name = c === null ? null : cString(path, 0);
+  if (c !== null && name !== null) {
+    const fd = c.open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600);
+    if (fd >= 0) return new LibcJournalFile(c, fd, path);
+  }
+  return new DenoJournalFile(Deno.openSync(path, { write: true, createNew: true, mode: 0o600 }));
+}
