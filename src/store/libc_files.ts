@@ -108,6 +108,16 @@ interface FsSyncs {
 
 /** Group commits of syncfs(2), by device (st_dev). */
 const fsSyncs = new Map<bigint, FsSyncs>();
+/**
+ * syncfs(2) writes back everything dirty on the file system, other programs' data too: on
+ * a file system shared with a busy writer (a backup, a log) one can take seconds, and the
+ * background backlog it holds up ends by slowing the 250s (mailstore BACKGROUND_LIMIT).
+ * A syncfs slower than SLOW_SYNCFS_MS sends that device back to per-file fsyncs, which
+ * wait for our own bytes only, for SLOW_SYNCFS_BACKOFF_MS.
+ */
+const SLOW_SYNCFS_MS = 250;
+const SLOW_SYNCFS_BACKOFF_MS = 30_000;
+const slowUntil = new Map<bigint, number>();
 const statBuf = new Uint8Array(256);
 
 /** st_dev of `fd` (the first field of struct stat on Linux x86-64 and arm64), or null. */
@@ -116,8 +126,12 @@ function deviceOf(c: Libc, fd: number): bigint | null {
   return new DataView(statBuf.buffer).getBigUint64(0, true);
 }
 
-async function syncfsNow(c: Libc, fd: number): Promise<void> {
-  if (await c.syncfs(fd) !== 0) throw new Error("syncfs(2) of the mail file system failed");
+async function syncfsNow(c: Libc, dev: bigint, fd: number): Promise<void> {
+  const started = performance.now();
+  const rc = await c.syncfs(fd);
+  const took = performance.now() - started;
+  if (took > SLOW_SYNCFS_MS) slowUntil.set(dev, performance.now() + SLOW_SYNCFS_BACKOFF_MS);
+  if (rc !== 0) throw new Error("syncfs(2) of the mail file system failed");
 }
 
 function shareSyncfs(c: Libc, dev: bigint, fd: number): Promise<void> {
@@ -132,10 +146,10 @@ function shareSyncfs(c: Libc, dev: bigint, fd: number): Promise<void> {
       fsSyncs.delete(dev);
       return;
     }
-    s.running = syncfsNow(c, waiting.fd).then(waiting.resolve, waiting.reject).finally(after);
+    s.running = syncfsNow(c, dev, waiting.fd).then(waiting.resolve, waiting.reject).finally(after);
   };
   if (!s.running) {
-    s.running = syncfsNow(c, fd).finally(after);
+    s.running = syncfsNow(c, dev, fd).finally(after);
     return s.running;
   }
   if (!s.next) {
@@ -161,6 +175,11 @@ class LibcFile implements NewFile {
   async syncFileSystem(): Promise<boolean> {
     const dev = deviceOf(this.c, this.fd);
     if (dev === null) return false;
+    const slow = slowUntil.get(dev);
+    if (slow !== undefined) {
+      if (slow > performance.now()) return false;
+      slowUntil.delete(dev);
+    }
     await shareSyncfs(this.c, dev, this.fd);
     return true;
   }
