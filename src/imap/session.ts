@@ -12,7 +12,13 @@ import type { UserRecord } from "../directory/records.ts";
 import type { MessageEntry } from "../store/folder/folder.ts";
 import { log, type Logger, sessionUser } from "../log.ts";
 import { Args, bad, ImapError } from "./args.ts";
-import type { CommandCall, CommandTable, SessionState } from "./command_table.ts";
+import type {
+  CommandCall,
+  CommandSpec,
+  CommandTable,
+  Done,
+  SessionState,
+} from "./command_table.ts";
 import { type Command, CommandParser } from "./parser.ts";
 import { LITERAL_IN_MEMORY, readLiteral, spoolLiteral } from "./literal_file.ts";
 import { Outbox } from "./output.ts";
@@ -249,8 +255,13 @@ export class Session {
           }
           let line;
           try {
+            // lineWait() rather than an async readLine(): no function frame and promise
+            // of its own per command.
             line = conn.readLineNow(MAX_LINE);
-            if (line === undefined) line = await conn.readLine(MAX_LINE);
+            while (line === undefined) {
+              await conn.lineWait();
+              line = conn.readLineNow(MAX_LINE);
+            }
           } catch (e) {
             if (!(e instanceof LineTooLongError)) throw e;
             parser.reset();
@@ -293,7 +304,9 @@ export class Session {
           try {
             // A notification being written goes out whole before the command runs.
             if (this.notifier) await this.notifier.settled();
-            await this.execute(ev.command);
+            // A promise only when the command had to wait (execute()).
+            const running = this.execute(ev.command);
+            if (running) await running;
           } finally {
             this.#busy = false;
             if (this.#spooled.length > 0) await this.#dropSpooled();
@@ -336,7 +349,13 @@ export class Session {
     this.conn.close();
   }
 
-  async execute(cmd: Command): Promise<void> {
+  /**
+   * Runs one command and queues its responses. Returns a promise only when something had
+   * to wait (a handler that awaited, a mailbox sync, a flush): a FETCH of one message
+   * read in place, the commonest command of a client reading mail, takes no promise and
+   * no microtask turn between its line and its reply.
+   */
+  execute(cmd: Command): Promise<void> | undefined {
     let name = cmd.name;
     let tokens = cmd.args;
     let uid = false;
@@ -367,33 +386,53 @@ export class Session {
     // RFC 5182: "$" as the message set is the saved search result.
     tokens = expandSavedSet(this.view, name, uid, tokens);
     const call: CommandCall = { tag: cmd.tag, name, uid, args: new Args(tokens) };
-    let status = "OK", text: string, code: string | undefined;
+    let done;
     try {
-      const done = await spec.run(this, call);
-      if (done.silent) return;
-      text = done.text;
-      code = done.code;
+      done = spec.run(this, call);
     } catch (e) {
-      if (e instanceof ImapError) {
-        status = e.status;
-        text = e.message;
-        code = e.code;
-      } else {
-        this.log.error(`${name} failed: ${(e as Error)?.stack ?? e}`);
-        status = "NO";
-        text = "Internal error, see the server log";
-        code = "SERVERBUG";
-      }
+      return this.#reply(call, spec, this.#failed(name, e));
     }
-    const tagged = `${cmd.tag} ${status} ${code ? `[${code}] ` : ""}${text}\r\n`;
+    if (done instanceof Promise) {
+      return done.then(
+        (d) => this.#reply(call, spec, d),
+        (e) => this.#reply(call, spec, this.#failed(name, e)),
+      );
+    }
+    return this.#reply(call, spec, done);
+  }
+
+  /** A handler's exception as the tagged reply it calls for. */
+  #failed(name: string, e: unknown): ImapError {
+    if (e instanceof ImapError) return e;
+    this.log.error(`${name} failed: ${(e as Error)?.stack ?? e}`);
+    return new ImapError("NO", "Internal error, see the server log", "SERVERBUG");
+  }
+
+  /** The tagged reply of a command, after the untagged updates due after it. */
+  #reply(call: CommandCall, spec: CommandSpec, done: Done | ImapError): Promise<void> | undefined {
+    let status = "OK";
+    if (done instanceof ImapError) status = done.status;
+    else if (done.silent) return;
+    const text = done instanceof ImapError ? done.message : done.text;
+    const code = done.code;
+    const tagged = `${call.tag} ${status} ${code ? `[${code}] ` : ""}${text}\r\n`;
     if (this.state === "logout") {
       // The last answer keeps its code (a refused login's [UNAVAILABLE] before the BYE).
       this.out.text(tagged);
       return;
     }
+    // Most commands change nothing another session would see: no sync, no promise.
+    const expunge = !(spec.noExpunge && !call.uid);
+    if (this.view?.upToDate(expunge) !== false && !this.notifier && !this.#searchUpdatesDue()) {
+      this.out.text(tagged);
+      if (this.out.full) return this.out.flush();
+      return;
+    }
+    return this.#replyAfterUpdates(expunge, tagged);
+  }
+
+  async #replyAfterUpdates(expunge: boolean, tagged: string): Promise<void> {
     try {
-      // Most commands change nothing another session would see: no sync, no promise.
-      const expunge = !(spec.noExpunge && !uid);
       if (!this.view?.upToDate(expunge)) await this.sendUpdates(expunge);
       if (this.notifier) await this.notifier.deliver("command");
       const searching = this.sendSearchUpdates();
@@ -437,9 +476,11 @@ export class Session {
    * updates follow (EXISTS, flag FETCHes, NOTIFY's MessageNew FETCH).
    */
   sendSearchUpdates(): Promise<void> | undefined {
-    if (this.view && this.state === "selected" && contextUpdatesPending(this.view)) {
-      return sendContextUpdates(this);
-    }
+    if (this.#searchUpdatesDue()) return sendContextUpdates(this);
+  }
+
+  #searchUpdatesDue(): boolean {
+    return this.view !== null && this.state === "selected" && contextUpdatesPending(this.view);
   }
 
   /** Raised by handlers that need a selected, writable mailbox. */
