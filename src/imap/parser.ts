@@ -113,14 +113,18 @@ export class CommandParser {
   /**
    * A whole line without its terminator, as the session's line reader found it: taken
    * as it is when nothing else is pending (no search for its end, no copy), else queued
-   * with a CRLF after whatever is.
+   * with a CRLF after whatever is. `borrowed`: the line is a view of the reader's buffer,
+   * valid only until the session next waits; it is copied unless next() parses it whole
+   * at once (a line announcing a literal is kept until the literal came).
    */
-  pushLine(line: Uint8Array): void {
+  pushLine(line: Uint8Array, borrowed = false): void {
     if (this.#pendingSize === 0 && this.#readyLine === null && this.literalRemaining === 0) {
-      this.#readyLine = line;
+      const kept = borrowed &&
+        (this.#error !== null || (line.length > 0 && line[line.length - 1] === CLOSE_BRACE));
+      this.#readyLine = kept ? line.slice() : line;
       return;
     }
-    this.push(line);
+    this.push(borrowed ? line.slice() : line);
     this.push(CRLF);
   }
 

@@ -256,11 +256,12 @@ export class Session {
           let line;
           try {
             // lineWait() rather than an async readLine(): no function frame and promise
-            // of its own per command.
-            line = conn.readLineNow(MAX_LINE);
+            // of its own per command. The line is a view of the input buffer (no copy),
+            // parsed below before any wait or copied by the parser when it keeps it.
+            line = conn.readLineNow(MAX_LINE, true);
             while (line === undefined) {
               await conn.lineWait();
-              line = conn.readLineNow(MAX_LINE);
+              line = conn.readLineNow(MAX_LINE, true);
             }
           } catch (e) {
             if (!(e instanceof LineTooLongError)) throw e;
@@ -269,7 +270,7 @@ export class Session {
             break;
           }
           if (line === null) return;
-          parser.pushLine(line.line);
+          parser.pushLine(line.line, true);
           break;
         }
         case "continue":
