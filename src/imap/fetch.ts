@@ -9,7 +9,7 @@
  * The items are parsed in fetch_items.ts, the responses rendered in fetch_render.ts.
  */
 import type { MessageEntry } from "../store/folder/folder.ts";
-import { parseSequenceSet, type Range, resolveRanges } from "./args.ts";
+import { bad, parseSequenceSet, type Range, resolveRanges } from "./args.ts";
 import { type CommandSpec, type Done, SELECTED } from "./command_table.ts";
 import { vanishedEarlier } from "./condstore.ts";
 import {
@@ -49,7 +49,8 @@ const fetchCommand: CommandSpec = {
   noExpunge: true,
   run(s, { args, uid }) {
     const set = args.atom("sequence set");
-    const ranges = parseSequenceSet(set);
+    const single = singleNumber(set);
+    const ranges = single > 0 ? [{ from: single, to: single }] : parseSequenceSet(set);
     let items = parseFetchItems(args.take("FETCH items"));
     // RFC 8970 §3.2: "FETCH 1 PREVIEW (LAZY)": that list is PREVIEW's, not modifiers.
     if (items.length === 1 && items[0].kind === "PREVIEW" && isLazyList(args.peek())) {
@@ -63,17 +64,47 @@ const fetchCommand: CommandSpec = {
     if (mods.changedSince !== undefined || items.some((i) => i.kind === "MODSEQ")) {
       s.enableCondstore();
     }
-    const runs = s.view!.runs(ranges, uid);
     // One message's BODY[] without \Seen to set (a client reading mail message by
     // message): answered here, without the batches below and their promise.
     if (
-      runs.length === 1 && runs[0][0] === runs[0][1] && items.length === 1 &&
-      !mods.vanished && mods.changedSince === undefined && !s.conn.closed &&
-      fetchOneInPlace(s, runs[0][0], items[0], uid)
-    ) return FETCHED;
-    return fetchRuns(s, uid, ranges, runs, items, mods);
+      single > 0 && items.length === 1 && !mods.vanished && mods.changedSince === undefined &&
+      !s.conn.closed
+    ) {
+      const view = s.view!;
+      // As runs(): a sequence number past EXISTS is a client error (RFC 3501 §9).
+      if (!uid && single > view.exists) throw bad("Invalid message sequence number");
+      const at = uid ? view.seqOf(single) - 1 : single - 1;
+      if (at >= 0 && fetchOneInPlace(s, at, items[0], uid)) return FETCHED;
+    }
+    return fetchRuns(s, uid, ranges, s.view!.runs(ranges, uid), items, mods);
   },
 };
+
+/**
+ * The number when a sequence set is one plain number (no "*", range or list), else 0:
+ * such a set needs no parse into ranges and no runs.
+ */
+function singleNumber(set: string): number {
+  if (set.length === 0 || set.length > 10 || set.charCodeAt(0) === 0x30) return 0;
+  let n = 0;
+  for (let i = 0; i < set.length; i++) {
+    const c = set.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return 0;
+    n = n * 10 + (c - 0x30);
+  }
+  return n <= 0xffffffff ? n : 0;
+}
+
+/** The options of a lone body item (no UID, FLAGS or MODSEQ item), by FETCH and UID FETCH. */
+const BODY_ONLY: RenderOptions = Object.freeze({
+  byUid: false,
+  modseq: false,
+  hasUid: false,
+  hasModseq: false,
+  hasFlags: false,
+  simple: false,
+});
+const BODY_ONLY_BY_UID: RenderOptions = Object.freeze({ ...BODY_ONLY, byUid: true });
 
 /**
  * FETCH BODY[] or BODY.PEEK[] of the message at position `at` read in place
@@ -88,16 +119,8 @@ function fetchOneInPlace(s: Session, at: number, item: FetchItem, uid: boolean):
   const u = view.uids[at];
   const entry = view.entry(u);
   if (!entry) return false;
-  // The items are one body section: no UID, FLAGS or MODSEQ item of their own.
-  const opts: RenderOptions = {
-    byUid: uid,
-    modseq: false,
-    hasUid: false,
-    hasModseq: false,
-    hasFlags: false,
-    simple: false,
-  };
   const msg = { seq: at + 1, uid: u, entry };
+  const opts = uid ? BODY_ONLY_BY_UID : BODY_ONLY;
   return renderWholeInPlace(s, msg, new MessageData(view.folder, entry), item.label, opts);
 }
 

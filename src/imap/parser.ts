@@ -61,6 +61,8 @@ export interface ParserLimits {
 
 const CR = 13, LF = 10, CLOSE_BRACE = 0x7d;
 const CRLF = new Uint8Array([CR, LF]);
+/** The literals of a command that has none (tokenizeCommand only reads them). */
+const NO_LITERALS: readonly LiteralValue[] = Object.freeze([]);
 
 type State = "line" | "literal" | "skipLiteral" | "skipLine" | "spool";
 
@@ -272,6 +274,11 @@ export class CommandParser {
       }
       return null;
     }
+    // A whole command on one line (no literal): tokenized at once, nothing assembled.
+    if (
+      this.#lines.length === 0 && line.length <= this.limits.maxLine &&
+      (line.length === 0 || line[line.length - 1] !== CLOSE_BRACE)
+    ) return tokenizeCommand([line], NO_LITERALS);
     this.#lines.push(line);
     this.#lineBytes += line.length;
     if (this.#lineBytes > this.limits.maxLine) {
