@@ -11,20 +11,14 @@ import type { ServerContext } from "../server/context.ts";
 import type { UserRecord } from "../directory/records.ts";
 import type { MessageEntry } from "../store/folder/folder.ts";
 import { log, type Logger, sessionUser } from "../log.ts";
-import { Args, bad, ImapError } from "./args.ts";
-import type {
-  CommandCall,
-  CommandSpec,
-  CommandTable,
-  Done,
-  SessionState,
-} from "./command_table.ts";
-import { type Command, CommandParser } from "./parser.ts";
+import { bad, ImapError } from "./args.ts";
+import type { CommandTable, SessionState } from "./command_table.ts";
+import { executeCommand } from "./dispatch.ts";
+import { CommandParser } from "./parser.ts";
 import { LITERAL_IN_MEMORY, readLiteral, spoolLiteral } from "./literal_file.ts";
 import { Outbox } from "./output.ts";
 import { EXTENSION_CAPABILITIES } from "./extensions.ts";
 import type { Notifier } from "./notify.ts";
-import { expandSavedSet } from "./search_res.ts";
 import { contextHooks, contextUpdatesPending, sendContextUpdates } from "./search_context.ts";
 import type { MailboxView } from "./view.ts";
 
@@ -305,8 +299,8 @@ export class Session {
           try {
             // A notification being written goes out whole before the command runs.
             if (this.notifier) await this.notifier.settled();
-            // A promise only when the command had to wait (execute()).
-            const running = this.execute(ev.command);
+            // A promise only when the command had to wait (dispatch.ts).
+            const running = executeCommand(this, ev.command);
             if (running) await running;
           } finally {
             this.#busy = false;
@@ -350,101 +344,6 @@ export class Session {
     this.conn.close();
   }
 
-  /**
-   * Runs one command and queues its responses. Returns a promise only when something had
-   * to wait (a handler that awaited, a mailbox sync, a flush): a FETCH of one message
-   * read in place, the commonest command of a client reading mail, takes no promise and
-   * no microtask turn between its line and its reply.
-   */
-  execute(cmd: Command): Promise<void> | undefined {
-    let name = cmd.name;
-    let tokens = cmd.args;
-    let uid = false;
-    if (name === "UID") {
-      const sub = tokens[0];
-      if (!sub || sub.kind !== "atom") {
-        this.out.text(`${cmd.tag} BAD Missing UID command\r\n`);
-        return;
-      }
-      name = sub.value.toUpperCase();
-      tokens = tokens.slice(1);
-      uid = true;
-    }
-    const spec = this.commands.get(name);
-    if (!spec || (uid && !spec.uid)) {
-      this.out.text(`${cmd.tag} BAD Unknown command ${uid ? "UID " : ""}${name.slice(0, 40)}\r\n`);
-      return;
-    }
-    if (!spec.states.includes(this.state)) {
-      const why = this.state === "notauth"
-        ? "Not authenticated"
-        : this.state === "auth"
-        ? "No mailbox selected"
-        : "Command not allowed in this state";
-      this.out.text(`${cmd.tag} BAD ${why}\r\n`);
-      return;
-    }
-    // RFC 5182: "$" as the message set is the saved search result.
-    tokens = expandSavedSet(this.view, name, uid, tokens);
-    const call: CommandCall = { tag: cmd.tag, name, uid, args: new Args(tokens) };
-    let done;
-    try {
-      done = spec.run(this, call);
-    } catch (e) {
-      return this.#reply(call, spec, this.#failed(name, e));
-    }
-    if (done instanceof Promise) {
-      return done.then(
-        (d) => this.#reply(call, spec, d),
-        (e) => this.#reply(call, spec, this.#failed(name, e)),
-      );
-    }
-    return this.#reply(call, spec, done);
-  }
-
-  /** A handler's exception as the tagged reply it calls for. */
-  #failed(name: string, e: unknown): ImapError {
-    if (e instanceof ImapError) return e;
-    this.log.error(`${name} failed: ${(e as Error)?.stack ?? e}`);
-    return new ImapError("NO", "Internal error, see the server log", "SERVERBUG");
-  }
-
-  /** The tagged reply of a command, after the untagged updates due after it. */
-  #reply(call: CommandCall, spec: CommandSpec, done: Done | ImapError): Promise<void> | undefined {
-    let status = "OK";
-    if (done instanceof ImapError) status = done.status;
-    else if (done.silent) return;
-    const text = done instanceof ImapError ? done.message : done.text;
-    const code = done.code;
-    const tagged = `${call.tag} ${status} ${code ? `[${code}] ` : ""}${text}\r\n`;
-    if (this.state === "logout") {
-      // The last answer keeps its code (a refused login's [UNAVAILABLE] before the BYE).
-      this.out.text(tagged);
-      return;
-    }
-    // Most commands change nothing another session would see: no sync, no promise.
-    const expunge = !(spec.noExpunge && !call.uid);
-    if (this.view?.upToDate(expunge) !== false && !this.notifier && !this.#searchUpdatesDue()) {
-      this.out.text(tagged);
-      if (this.out.full) return this.out.flush();
-      return;
-    }
-    return this.#replyAfterUpdates(expunge, tagged);
-  }
-
-  async #replyAfterUpdates(expunge: boolean, tagged: string): Promise<void> {
-    try {
-      if (!this.view?.upToDate(expunge)) await this.sendUpdates(expunge);
-      if (this.notifier) await this.notifier.deliver("command");
-      const searching = this.sendSearchUpdates();
-      if (searching) await searching;
-    } catch (e) {
-      this.log.error(`mailbox update failed: ${(e as Error)?.stack ?? e}`);
-    }
-    this.out.text(tagged);
-    if (this.out.full) await this.out.flush();
-  }
-
   /** Untagged EXISTS/EXPUNGE/FETCH for changes made by others (RFC 3501 §7). */
   async sendUpdates(expunge: boolean, force = false): Promise<void> {
     const view = this.view;
@@ -477,10 +376,11 @@ export class Session {
    * updates follow (EXISTS, flag FETCHes, NOTIFY's MessageNew FETCH).
    */
   sendSearchUpdates(): Promise<void> | undefined {
-    if (this.#searchUpdatesDue()) return sendContextUpdates(this);
+    if (this.searchUpdatesDue()) return sendContextUpdates(this);
   }
 
-  #searchUpdatesDue(): boolean {
+  /** sendSearchUpdates() has something to send. */
+  searchUpdatesDue(): boolean {
     return this.view !== null && this.state === "selected" && contextUpdatesPending(this.view);
   }
 
