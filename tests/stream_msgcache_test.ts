@@ -62,6 +62,40 @@ Deno.test("message cache: bounded in bytes, oldest entries dropped", async () =>
   }
 });
 
+Deno.test("message cache: lookups by UID follow the cache and its eviction", async () => {
+  const messages = Array.from(
+    { length: 40 },
+    (_, i) => enc.encode(`Subject: u${i}\r\n\r\n${"x".repeat(2000)} ${i}\r\n`),
+  );
+  const box = await inbox(messages);
+  clearMessageCache();
+  const previous = setMessageCacheBytes(1 << 30);
+  try {
+    for (const e of box.entries) await new MessageData(box.folder, e).envelope(false);
+    // A second look finds each message by its UID: same answers as by base name.
+    for (const [i, e] of box.entries.entries()) {
+      const d = new MessageData(box.folder, e);
+      assert(d.servedAsStored, `message ${i} served as stored`);
+      assert(d.envelopeNow(false)?.includes(`"u${i}"`), `message ${i}: its own envelope`);
+    }
+    assertEquals(messageCacheUsage().indexed, 40);
+    // Entries the byte bound drops are let go by the UID index too (memory stays bounded).
+    setMessageCacheBytes(4_000);
+    const usage = messageCacheUsage();
+    assert(usage.entries < 40, `${usage.entries} entries kept`);
+    assert(usage.indexed <= usage.entries, `${usage.indexed} indexed, ${usage.entries} cached`);
+    // What was dropped comes back from the folder's index, found by base name again.
+    const again = new MessageData(box.folder, box.entries[0]);
+    assert(again.envelopeNow(false)?.includes('"u0"'));
+    clearMessageCache();
+    assertEquals(messageCacheUsage().indexed, 0);
+  } finally {
+    setMessageCacheBytes(previous);
+    clearMessageCache();
+    await box.close();
+  }
+});
+
 Deno.test("large messages: sections from the file are the whole-message sections", async () => {
   const filler = "x".repeat(76) + "\r\n";
   const text = `Subject: parts\r\nFrom: <a@example.net>\r\nMIME-Version: 1.0\r\n` +

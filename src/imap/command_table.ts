@@ -32,7 +32,8 @@ export interface CommandSpec {
   uid?: boolean;
   /** Sequence-number form must not be followed by untagged EXPUNGE. */
   noExpunge?: boolean;
-  run(s: Session, call: CommandCall): Promise<Done>;
+  /** A Done without a promise when nothing had to wait (FETCH of one message in place). */
+  run(s: Session, call: CommandCall): Promise<Done> | Done;
 }
 
 /** Command name (upper case) -> its specification. */

@@ -70,6 +70,19 @@ export function parseFetchAtt(raw: string): FetchItem {
   const upper = raw.toUpperCase();
   if (SIMPLE.has(upper)) return { kind: upper as Simple };
   if (upper === "PREVIEW") return { kind: "PREVIEW", lazy: false };
+  // The whole message, as a client reading mail asks for it: no expression, no section parse.
+  if (upper === "BODY.PEEK[]" || upper === "BODY[]") {
+    const peek = upper.length === 11;
+    const section: Section = { part: [], text: "" };
+    return {
+      kind: "SECTION",
+      section,
+      peek,
+      label: "BODY[]",
+      offset: undefined,
+      length: undefined,
+    };
+  }
   const m = SECTION_ATT.exec(raw);
   if (!m) throw bad(`Unknown FETCH item ${raw.slice(0, 40)}`);
   const att = m[1].toUpperCase();

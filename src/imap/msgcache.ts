@@ -40,6 +40,56 @@ interface Cached {
   bodyStructureUtf8?: string;
   /** Estimated octets this entry holds in memory (costOf), as last counted. */
   cost?: number;
+  /** The UID index entries that point at this one (UidIndex), dropped when it leaves. */
+  homes?: { entries: Map<number, Cached>; uid: number }[];
+}
+
+/**
+ * A folder's cache entries by UID, as found by base name before: a UID names one message
+ * (whose bytes never change) for as long as the folder's UIDVALIDITY stays (RFC 3501
+ * §2.3.1.1). A lookup by UID is one small-integer key, where the base name has to be
+ * decoded from the folder's columns and hashed as a string (once per message fetched).
+ */
+interface UidIndex {
+  validity: number;
+  /** clearMessageCache() makes every index made before it stale. */
+  generation: number;
+  entries: Map<number, Cached>;
+}
+const uidIndexes = new WeakMap<Folder, UidIndex>();
+let generation = 0;
+/** UID index entries pointing at cached entries (messageCacheUsage). */
+let indexed = 0;
+
+function uidIndexOf(folder: Folder): UidIndex {
+  let index = uidIndexes.get(folder);
+  if (
+    index === undefined || index.validity !== folder.uidValidity ||
+    index.generation !== generation
+  ) {
+    index = { validity: folder.uidValidity, generation, entries: new Map() };
+    uidIndexes.set(folder, index);
+  }
+  return index;
+}
+
+/** An entry left the cache: the UID indexes let go of it too (memory stays bounded). */
+function forget(c: Cached): void {
+  if (!c.homes) return;
+  for (const { entries, uid } of c.homes) {
+    if (entries.get(uid) === c) {
+      entries.delete(uid);
+      indexed--;
+    }
+  }
+  c.homes = undefined;
+}
+
+/** Remembers that `uid` of the folder indexed by `index` is the message cached as `c`. */
+function indexUid(index: UidIndex, uid: number, c: Cached): void {
+  index.entries.set(uid, c);
+  indexed++;
+  (c.homes ??= []).push({ entries: index.entries, uid });
 }
 
 /** Entries kept in memory (oldest dropped first); a structure is a few hundred bytes. */
@@ -83,6 +133,7 @@ function remember(base: string, c: Cached): void {
   if (old) {
     cachedBytes -= old.cost ?? 0;
     cache.delete(base);
+    if (old !== c) forget(old);
   }
   c.cost = costOf(c);
   cachedBytes += c.cost;
@@ -104,12 +155,13 @@ function evict(): void {
     const [oldest, entry] = cache.entries().next().value!;
     cache.delete(oldest);
     cachedBytes -= entry.cost ?? 0;
+    forget(entry);
   }
 }
 
 /** What the in-memory level holds (tests, metrics). */
-export function messageCacheUsage(): { entries: number; bytes: number } {
-  return { entries: cache.size, bytes: cachedBytes };
+export function messageCacheUsage(): { entries: number; bytes: number; indexed: number } {
+  return { entries: cache.size, bytes: cachedBytes, indexed };
 }
 
 /** Test hook: sets the byte bound (64 MiB by default); returns the previous one. */
@@ -158,14 +210,22 @@ export class MessageData {
   #lookup(): Cached | undefined {
     if (!this.#looked) {
       this.#looked = true;
-      this.#cached = cache.get(this.entry.base);
-      if (!this.#cached) {
-        const row = this.folder.cacheGet(this.entry.base);
-        if (row) {
-          this.#cached = fromRow(row);
-          remember(this.entry.base, this.#cached);
+      const index = uidIndexOf(this.folder);
+      const uid = this.entry.uid;
+      let c = index.entries.get(uid);
+      if (c === undefined) {
+        const base = this.entry.base;
+        c = cache.get(base);
+        if (!c) {
+          const row = this.folder.cacheGet(base);
+          if (row) {
+            c = fromRow(row);
+            remember(base, c);
+          }
         }
+        if (c) indexUid(index, uid, c);
       }
+      this.#cached = c;
     }
     return this.#cached;
   }
@@ -355,4 +415,6 @@ export class MessageData {
 export function clearMessageCache(): void {
   cache.clear();
   cachedBytes = 0;
+  generation++;
+  indexed = 0;
 }

@@ -61,6 +61,8 @@ export interface ParserLimits {
 
 const CR = 13, LF = 10, CLOSE_BRACE = 0x7d;
 const CRLF = new Uint8Array([CR, LF]);
+/** The literals of a command that has none (tokenizeCommand only reads them). */
+const NO_LITERALS: readonly LiteralValue[] = Object.freeze([]);
 
 type State = "line" | "literal" | "skipLiteral" | "skipLine" | "spool";
 
@@ -113,14 +115,18 @@ export class CommandParser {
   /**
    * A whole line without its terminator, as the session's line reader found it: taken
    * as it is when nothing else is pending (no search for its end, no copy), else queued
-   * with a CRLF after whatever is.
+   * with a CRLF after whatever is. `borrowed`: the line is a view of the reader's buffer,
+   * valid only until the session next waits; it is copied unless next() parses it whole
+   * at once (a line announcing a literal is kept until the literal came).
    */
-  pushLine(line: Uint8Array): void {
+  pushLine(line: Uint8Array, borrowed = false): void {
     if (this.#pendingSize === 0 && this.#readyLine === null && this.literalRemaining === 0) {
-      this.#readyLine = line;
+      const kept = borrowed &&
+        (this.#error !== null || (line.length > 0 && line[line.length - 1] === CLOSE_BRACE));
+      this.#readyLine = kept ? line.slice() : line;
       return;
     }
-    this.push(line);
+    this.push(borrowed ? line.slice() : line);
     this.push(CRLF);
   }
 
@@ -268,6 +274,11 @@ export class CommandParser {
       }
       return null;
     }
+    // A whole command on one line (no literal): tokenized at once, nothing assembled.
+    if (
+      this.#lines.length === 0 && line.length <= this.limits.maxLine &&
+      (line.length === 0 || line[line.length - 1] !== CLOSE_BRACE)
+    ) return tokenizeCommand([line], NO_LITERALS);
     this.#lines.push(line);
     this.#lineBytes += line.length;
     if (this.#lineBytes > this.limits.maxLine) {

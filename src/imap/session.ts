@@ -11,14 +11,14 @@ import type { ServerContext } from "../server/context.ts";
 import type { UserRecord } from "../directory/records.ts";
 import type { MessageEntry } from "../store/folder/folder.ts";
 import { log, type Logger, sessionUser } from "../log.ts";
-import { Args, bad, ImapError } from "./args.ts";
-import type { CommandCall, CommandTable, SessionState } from "./command_table.ts";
-import { type Command, CommandParser } from "./parser.ts";
+import { bad, ImapError } from "./args.ts";
+import type { CommandTable, SessionState } from "./command_table.ts";
+import { executeCommand } from "./dispatch.ts";
+import { CommandParser } from "./parser.ts";
 import { LITERAL_IN_MEMORY, readLiteral, spoolLiteral } from "./literal_file.ts";
 import { Outbox } from "./output.ts";
 import { EXTENSION_CAPABILITIES } from "./extensions.ts";
 import type { Notifier } from "./notify.ts";
-import { expandSavedSet } from "./search_res.ts";
 import { contextHooks, contextUpdatesPending, sendContextUpdates } from "./search_context.ts";
 import type { MailboxView } from "./view.ts";
 
@@ -249,8 +249,14 @@ export class Session {
           }
           let line;
           try {
-            line = conn.readLineNow(MAX_LINE);
-            if (line === undefined) line = await conn.readLine(MAX_LINE);
+            // lineWait() rather than an async readLine(): no function frame and promise
+            // of its own per command. The line is a view of the input buffer (no copy),
+            // parsed below before any wait or copied by the parser when it keeps it.
+            line = conn.readLineNow(MAX_LINE, true);
+            while (line === undefined) {
+              await conn.lineWait();
+              line = conn.readLineNow(MAX_LINE, true);
+            }
           } catch (e) {
             if (!(e instanceof LineTooLongError)) throw e;
             parser.reset();
@@ -258,7 +264,7 @@ export class Session {
             break;
           }
           if (line === null) return;
-          parser.pushLine(line.line);
+          parser.pushLine(line.line, true);
           break;
         }
         case "continue":
@@ -293,7 +299,9 @@ export class Session {
           try {
             // A notification being written goes out whole before the command runs.
             if (this.notifier) await this.notifier.settled();
-            await this.execute(ev.command);
+            // A promise only when the command had to wait (dispatch.ts).
+            const running = executeCommand(this, ev.command);
+            if (running) await running;
           } finally {
             this.#busy = false;
             if (this.#spooled.length > 0) await this.#dropSpooled();
@@ -336,75 +344,6 @@ export class Session {
     this.conn.close();
   }
 
-  async execute(cmd: Command): Promise<void> {
-    let name = cmd.name;
-    let tokens = cmd.args;
-    let uid = false;
-    if (name === "UID") {
-      const sub = tokens[0];
-      if (!sub || sub.kind !== "atom") {
-        this.out.text(`${cmd.tag} BAD Missing UID command\r\n`);
-        return;
-      }
-      name = sub.value.toUpperCase();
-      tokens = tokens.slice(1);
-      uid = true;
-    }
-    const spec = this.commands.get(name);
-    if (!spec || (uid && !spec.uid)) {
-      this.out.text(`${cmd.tag} BAD Unknown command ${uid ? "UID " : ""}${name.slice(0, 40)}\r\n`);
-      return;
-    }
-    if (!spec.states.includes(this.state)) {
-      const why = this.state === "notauth"
-        ? "Not authenticated"
-        : this.state === "auth"
-        ? "No mailbox selected"
-        : "Command not allowed in this state";
-      this.out.text(`${cmd.tag} BAD ${why}\r\n`);
-      return;
-    }
-    // RFC 5182: "$" as the message set is the saved search result.
-    tokens = expandSavedSet(this.view, name, uid, tokens);
-    const call: CommandCall = { tag: cmd.tag, name, uid, args: new Args(tokens) };
-    let status = "OK", text: string, code: string | undefined;
-    try {
-      const done = await spec.run(this, call);
-      if (done.silent) return;
-      text = done.text;
-      code = done.code;
-    } catch (e) {
-      if (e instanceof ImapError) {
-        status = e.status;
-        text = e.message;
-        code = e.code;
-      } else {
-        this.log.error(`${name} failed: ${(e as Error)?.stack ?? e}`);
-        status = "NO";
-        text = "Internal error, see the server log";
-        code = "SERVERBUG";
-      }
-    }
-    const tagged = `${cmd.tag} ${status} ${code ? `[${code}] ` : ""}${text}\r\n`;
-    if (this.state === "logout") {
-      // The last answer keeps its code (a refused login's [UNAVAILABLE] before the BYE).
-      this.out.text(tagged);
-      return;
-    }
-    try {
-      // Most commands change nothing another session would see: no sync, no promise.
-      const expunge = !(spec.noExpunge && !uid);
-      if (!this.view?.upToDate(expunge)) await this.sendUpdates(expunge);
-      if (this.notifier) await this.notifier.deliver("command");
-      const searching = this.sendSearchUpdates();
-      if (searching) await searching;
-    } catch (e) {
-      this.log.error(`mailbox update failed: ${(e as Error)?.stack ?? e}`);
-    }
-    this.out.text(tagged);
-    if (this.out.full) await this.out.flush();
-  }
-
   /** Untagged EXISTS/EXPUNGE/FETCH for changes made by others (RFC 3501 §7). */
   async sendUpdates(expunge: boolean, force = false): Promise<void> {
     const view = this.view;
@@ -437,9 +376,12 @@ export class Session {
    * updates follow (EXISTS, flag FETCHes, NOTIFY's MessageNew FETCH).
    */
   sendSearchUpdates(): Promise<void> | undefined {
-    if (this.view && this.state === "selected" && contextUpdatesPending(this.view)) {
-      return sendContextUpdates(this);
-    }
+    if (this.searchUpdatesDue()) return sendContextUpdates(this);
+  }
+
+  /** sendSearchUpdates() has something to send. */
+  searchUpdatesDue(): boolean {
+    return this.view !== null && this.state === "selected" && contextUpdatesPending(this.view);
   }
 
   /** Raised by handlers that need a selected, writable mailbox. */
