@@ -13,6 +13,7 @@ import { IdleTimer } from "./idle_timer.ts";
 import { ConnectionInput } from "./connection_input.ts";
 import { quickAck } from "./quickack.ts";
 import { clientTls, connectSocket, handshake, serverTls, tlsInfoOf } from "./socket_setup.ts";
+import { beforeTlsWrap, readIntoShared } from "./socket_read.ts";
 
 export { LineTooLongError } from "./connection_input.ts";
 
@@ -93,23 +94,17 @@ export class Connection extends ConnectionInput {
   }
 
   #attach(socket: Socket | TLSSocket): void {
-    socket.on("data", (chunk: Uint8Array) => {
-      if (this.#layer) {
-        this.#layer.input(chunk);
-        if (this.#layer.pendingInput > HIGH_WATER) socket.pause();
-      } else {
-        // Copied into the line buffer: keeping small reads as they came (no copy per
-        // command line) raised bench hostile's peak RSS with 100 x 25 MiB at once from
-        // 260-280 MiB to 300-370 (docs/performance.md), past SPEC §7's 300.
-        this.buffer.push(chunk);
-        if (this.buffer.buffered > HIGH_WATER) socket.pause();
-      }
-      this.unanswered = true;
-      // A full read: more is on its way, and its ACKs with it (see ackInput()).
-      this.fullRead = chunk.length >= READ_SIZE;
-      this.#idle.input();
-      this.wake();
-    });
+    // Plain TCP of server sessions: the input comes as a view of one shared buffer
+    // (socket_read.ts), without a Buffer and a 'data' event per read. TLS sockets, other
+    // runtimes and outbound connections (gateInput off: the client side of Deno's TLS
+    // installs its read callback later than the server's, which beforeTlsWrap() does not
+    // follow) emit 'data'.
+    if (
+      socket instanceof TLSSocket || !this.gateInput ||
+      !readIntoShared(socket, (bytes, length) => this.#input(socket, bytes, length, true))
+    ) {
+      socket.on("data", (chunk: Uint8Array) => this.#input(socket, chunk, chunk.length, false));
+    }
     socket.on("end", () => {
       // With a layer, input still being inflated comes first.
       if (this.#layer) this.#layer.endInput();
@@ -130,6 +125,28 @@ export class Connection extends ConnectionInput {
       this.#markClosed();
       this.wake();
     });
+  }
+
+  /**
+   * `length` octets of `bytes` read from the socket; `shared`: a view of the shared read
+   * buffer, valid only during this call (the layer keeps what it is given: a copy then).
+   */
+  #input(socket: Socket, bytes: Uint8Array, length: number, shared: boolean): void {
+    if (this.#layer) {
+      this.#layer.input(shared ? bytes.slice(0, length) : bytes);
+      if (this.#layer.pendingInput > HIGH_WATER) socket.pause();
+    } else {
+      // Copied into the line buffer: keeping small reads as they came (no copy per
+      // command line) raised bench hostile's peak RSS with 100 x 25 MiB at once from
+      // 260-280 MiB to 300-370 (docs/performance.md), past SPEC §7's 300.
+      this.buffer.push(bytes, length);
+      if (this.buffer.buffered > HIGH_WATER) socket.pause();
+    }
+    this.unanswered = true;
+    // A full read: more is on its way, and its ACKs with it (see ackInput()).
+    this.fullRead = length >= READ_SIZE;
+    this.#idle.input();
+    this.wake();
   }
 
   #drained(): void {
@@ -304,7 +321,9 @@ export class Connection extends ConnectionInput {
     this.buffer.clear();
     const plain = this.#socket;
     for (const event of ["data", "end", "close", "error"]) plain.removeAllListeners(event);
+    const wrapped = beforeTlsWrap(plain);
     const secure = wrap(plain);
+    wrapped();
     this.#socket = secure;
     this.eof = false;
     this.#attach(secure);
