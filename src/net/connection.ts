@@ -14,6 +14,7 @@ import { ConnectionInput } from "./connection_input.ts";
 import { quickAck } from "./quickack.ts";
 import { clientTls, connectSocket, handshake, serverTls, tlsInfoOf } from "./socket_setup.ts";
 import { beforeTlsWrap, readIntoShared } from "./socket_read.ts";
+import { type DirectWriter, directWriter } from "./socket_write.ts";
 
 export { LineTooLongError } from "./connection_input.ts";
 
@@ -42,6 +43,15 @@ export class Connection extends ConnectionInput {
   #idle = new IdleTimer(() => this.#closed);
   /** COMPRESS=DEFLATE (RFC 4978): every byte in and out passes through it once set. */
   #layer: DeflateLayer | null = null;
+  /**
+   * Plain TCP of server sessions: replies written through the socket's handle
+   * (socket_write.ts); `#writeDirect` turns off under TLS and COMPRESS, whose layers
+   * write through the socket. The writer stays for its writes still queued.
+   */
+  #direct: DirectWriter | null = null;
+  #writeDirect = false;
+  /** Queued direct output from which writes wait, as the socket's writableHighWaterMark. */
+  #directHighWater = 0;
   /** Resolves when the socket's output drains (or the connection ends); shared. */
   #drain: { promise: Promise<void>; resolve: () => void } | null = null;
   secure: boolean;
@@ -67,6 +77,15 @@ export class Connection extends ConnectionInput {
     this.remotePort = socket.remotePort ?? 0;
     this.#attach(socket);
     if (secure && socket instanceof TLSSocket) this.tlsInfo = tlsInfoOf(socket);
+    else if (gateInput && !(socket instanceof TLSSocket)) {
+      this.#direct = directWriter(
+        socket,
+        () => this.#drained(),
+        (status) => socket.destroy(new Error(`write failed (errno ${-status})`)),
+      );
+      this.#writeDirect = this.#direct !== null;
+      this.#directHighWater = socket.writableHighWaterMark;
+    }
   }
 
   /** Our address of the connection (IPv4-mapped addresses unwrapped). */
@@ -160,7 +179,9 @@ export class Connection extends ConnectionInput {
    * high-water mark and has not drained since (node's writableNeedDrain).
    */
   get outputBlocked(): boolean {
-    return this.#socket.writableNeedDrain && !this.#closed && !this.#socket.destroyed;
+    return (this.#socket.writableNeedDrain ||
+      (this.#direct !== null && this.#direct.pending >= this.#directHighWater)) &&
+      !this.#closed && !this.#socket.destroyed;
   }
 
   /**
@@ -192,7 +213,8 @@ export class Connection extends ConnectionInput {
 
   /** Bytes written but not yet taken by the kernel: what back-pressure keeps small. */
   get bufferedOutput(): number {
-    return this.#socket.writableLength + (this.#layer?.pendingOutput ?? 0);
+    return this.#socket.writableLength + (this.#direct?.pending ?? 0) +
+      (this.#layer?.pendingOutput ?? 0);
   }
 
   /**
@@ -216,6 +238,11 @@ export class Connection extends ConnectionInput {
     // stops being touched once its output is blocked.
     if (!this.outputBlocked) this.#idle.touch();
     if (this.#layer) return this.#layer.output(data).then(() => this.drained());
+    if (this.#writeDirect && socket.writableLength === 0 && !socket.writableEnded) {
+      const direct = this.#direct!;
+      if (direct.write(data) !== 0) return this.#failWrite();
+      return direct.pending >= this.#directHighWater ? this.drained() : SETTLED;
+    }
     return socket.write(data) ? SETTLED : this.drained();
   }
 
@@ -238,8 +265,17 @@ export class Connection extends ConnectionInput {
     if (this.#closed || this.#socket.destroyed) return;
     this.unanswered = false;
     if (!this.outputBlocked) this.#idle.touch();
+    const socket = this.#socket;
     if (this.#layer) void this.#layer.output(data);
-    else this.#socket.write(data);
+    else if (this.#writeDirect && socket.writableLength === 0 && !socket.writableEnded) {
+      if (this.#direct!.write(data) !== 0) void this.#failWrite();
+    } else socket.write(data);
+  }
+
+  /** A direct write failed at once: the socket is done, as node:net does with it. */
+  #failWrite(): Promise<void> {
+    this.#socket.destroy(new Error("write failed"));
+    return SETTLED;
   }
 
   /** Whether COMPRESS=DEFLATE is active (RFC 4978 COMPRESSIONACTIVE). */
@@ -256,6 +292,7 @@ export class Connection extends ConnectionInput {
    */
   startCompression(): void {
     if (this.#layer) throw new Error("compression is already active");
+    this.#writeDirect = false;
     const pending = this.buffer.peek().slice();
     this.buffer.clear();
     this.#layer = new DeflateLayer({
@@ -321,6 +358,7 @@ export class Connection extends ConnectionInput {
     this.buffer.clear();
     const plain = this.#socket;
     for (const event of ["data", "end", "close", "error"]) plain.removeAllListeners(event);
+    this.#writeDirect = false;
     const wrapped = beforeTlsWrap(plain);
     const secure = wrap(plain);
     wrapped();
