@@ -165,7 +165,8 @@ export class Connection extends ConnectionInput {
     // A full read: more is on its way, and its ACKs with it (see ackInput()).
     this.fullRead = length >= READ_SIZE;
     this.#idle.input();
-    this.wake();
+    if (this.#layer) this.wake();
+    else this.inputArrived();
   }
 
   #drained(): void {
