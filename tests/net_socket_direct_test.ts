@@ -120,3 +120,78 @@ Deno.test("direct writes: a buffer is free at pending 0; queued writes keep orde
   assert(reused > 0, "no write completed at once");
   assert(waited > 0 && drains > 0, "no write was queued: the slow reader did not slow the writes");
 });
+
+Deno.test("onInputReady: a command started in the read callback may wait for input of its own", async () => {
+  const { Connection } = await import("../src/net/connection.ts");
+  const events: string[] = [];
+  const done = Promise.withResolvers<void>();
+  const [server, port] = await listen(async (s) => {
+    const conn = new Connection(s);
+    let pending: Promise<void> | null = null;
+    conn.onInputReady(() => {
+      const r = conn.readLineNow(100);
+      if (r === undefined) return true; // a partial line: go on waiting
+      if (r === null) return false;
+      const line = new TextDecoder().decode(r.line);
+      events.push(`handler ${line}`);
+      if (line === "AUTH") {
+        // A SASL-like exchange: its own wait for the next line, started synchronously.
+        pending = conn.readLine(100).then((next) => {
+          events.push(`auth got ${next && new TextDecoder().decode(next.line)}`);
+        });
+        return false;
+      }
+      conn.send(`+OK ${line}\r\n`);
+      return true;
+    });
+    try {
+      for (;;) {
+        await conn.lineWait();
+        events.push("loop woke");
+        if (pending) {
+          await pending;
+          pending = null;
+          conn.send("+OK auth\r\n");
+          continue;
+        }
+        if (conn.readLineNow(100) === null) break;
+      }
+    } finally {
+      conn.close();
+      done.resolve();
+    }
+  });
+  const client = net.connect(port, "127.0.0.1");
+  const replies: string[] = [];
+  client.on("data", (d: Uint8Array) => replies.push(new TextDecoder().decode(d)));
+  const step = async (text: string, until: string) => {
+    client.write(text);
+    for (let i = 0; i < 200 && !replies.join("").includes(until); i++) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  };
+  await new Promise((r) => client.on("connect", r));
+  await step("NOOP\r\n", "+OK NOOP");
+  await step("AUTH\r\n", "never");
+  await step("secret\r\n", "+OK auth");
+  await step("NOOP2\r\n", "+OK NOOP2");
+  client.end();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const finished = await Promise.race([
+    done.promise.then(() => true),
+    new Promise<boolean>((r) => (timer = setTimeout(() => r(false), 5000))),
+  ]);
+  clearTimeout(timer);
+  client.destroy();
+  server.close();
+  assert(finished, "the session loop never woke again: its wait was replaced");
+  assertEquals(replies.join(""), "+OK NOOP\r\n+OK auth\r\n+OK NOOP2\r\n");
+  assertEquals(events, [
+    "handler NOOP",
+    "handler AUTH",
+    "loop woke",
+    "auth got secret",
+    "handler NOOP2",
+    "loop woke",
+  ]);
+});

@@ -64,8 +64,21 @@ export abstract class ConnectionInput {
   /** Input was buffered: the pending wait resolves, unless onInputReady's handler took it. */
   protected inputArrived(): void {
     const handler = this.#inputReady;
-    if (handler !== null && this.#lineWaiting && this.#waiter !== null && handler()) return;
-    this.wake();
+    const parked = this.#waiter;
+    if (handler === null || !this.#lineWaiting || parked === null) {
+      this.wake();
+      return;
+    }
+    // The loop's wait is taken out while the handler runs: a command it starts may wait
+    // for input of its own (a SASL exchange), and that wait must not replace the loop's.
+    this.#waiter = null;
+    this.#lineWaiting = false;
+    if (handler() && this.#waiter === null && !this.eof) {
+      this.#waiter = parked;
+      this.#lineWaiting = true;
+      return;
+    }
+    parked();
   }
 
   protected wait(): Promise<void> {
