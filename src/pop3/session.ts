@@ -31,6 +31,12 @@ export interface Pop3Command {
   /** States the command is valid in (RFC 1939 §3-6). */
   states: readonly SessionState[];
   run(session: Pop3Session, rest: string): void | Promise<void>;
+  /**
+   * Never run inside the socket's read callback (#answerArrived): STLS. Its reply would
+   * reach the client before the runtime reads the socket again, and that read would take
+   * the client's TLS ClientHello as plaintext input, which the upgrade then discards.
+   */
+  changesStream?: true;
 }
 
 /** Replies are flushed at least this often while pipelined commands keep coming. */
@@ -60,6 +66,8 @@ export class Pop3Session {
   #running = false;
   /** The command loop is waiting in lineWait() (see #answerArrived). */
   #parked = false;
+  /** Commands are being run inside the socket's read callback (#answerArrived). */
+  #inReadCallback = false;
   /** What #answerArrived left to the loop: a running command, the end, or an error. */
   #handoff: Promise<void> | typeof INPUT_ENDED | Error | null = null;
 
@@ -297,11 +305,14 @@ export class Pop3Session {
   #answerArrived(): boolean {
     if (!this.#parked || this.#running || this.#handoff !== null) return false;
     let step: Step;
+    this.#inReadCallback = true;
     try {
       step = this.#runBuffered();
     } catch (e) {
       this.#handoff = e instanceof Error ? e : new Error(String(e));
       return false;
+    } finally {
+      this.#inReadCallback = false;
     }
     if (step === NEEDS_INPUT) {
       return !this.conn.outputBlocked && this.conn.bufferedInput === 0;
@@ -331,6 +342,14 @@ export class Pop3Session {
       ));
       return;
     }
+    if (command.changesStream && this.#inReadCallback) {
+      // After the runtime's read loop, as from the command loop (see changesStream).
+      return Promise.resolve().then(() => this.#run(verb, command, rest));
+    }
+    return this.#run(verb, command, rest);
+  }
+
+  #run(verb: string, command: Pop3Command, rest: string): void | Promise<void> {
     let pending: void | Promise<void>;
     try {
       pending = command.run(this, rest);
