@@ -13,6 +13,8 @@ import { IdleTimer } from "./idle_timer.ts";
 import { ConnectionInput } from "./connection_input.ts";
 import { quickAck } from "./quickack.ts";
 import { clientTls, connectSocket, handshake, serverTls, tlsInfoOf } from "./socket_setup.ts";
+import { beforeTlsWrap, readIntoShared } from "./socket_read.ts";
+import { type DirectWriter, directWriter } from "./socket_write.ts";
 
 export { LineTooLongError } from "./connection_input.ts";
 
@@ -41,6 +43,15 @@ export class Connection extends ConnectionInput {
   #idle = new IdleTimer(() => this.#closed);
   /** COMPRESS=DEFLATE (RFC 4978): every byte in and out passes through it once set. */
   #layer: DeflateLayer | null = null;
+  /**
+   * Plain TCP of server sessions: replies written through the socket's handle
+   * (socket_write.ts); `#writeDirect` turns off under TLS and COMPRESS, whose layers
+   * write through the socket. The writer stays for its writes still queued.
+   */
+  #direct: DirectWriter | null = null;
+  #writeDirect = false;
+  /** Queued direct output from which writes wait, as the socket's writableHighWaterMark. */
+  #directHighWater = 0;
   /** Resolves when the socket's output drains (or the connection ends); shared. */
   #drain: { promise: Promise<void>; resolve: () => void } | null = null;
   secure: boolean;
@@ -66,6 +77,15 @@ export class Connection extends ConnectionInput {
     this.remotePort = socket.remotePort ?? 0;
     this.#attach(socket);
     if (secure && socket instanceof TLSSocket) this.tlsInfo = tlsInfoOf(socket);
+    else if (gateInput && !(socket instanceof TLSSocket)) {
+      this.#direct = directWriter(
+        socket,
+        () => this.#drained(),
+        (status) => socket.destroy(new Error(`write failed (errno ${-status})`)),
+      );
+      this.#writeDirect = this.#direct !== null;
+      this.#directHighWater = socket.writableHighWaterMark;
+    }
   }
 
   /** Our address of the connection (IPv4-mapped addresses unwrapped). */
@@ -93,23 +113,17 @@ export class Connection extends ConnectionInput {
   }
 
   #attach(socket: Socket | TLSSocket): void {
-    socket.on("data", (chunk: Uint8Array) => {
-      if (this.#layer) {
-        this.#layer.input(chunk);
-        if (this.#layer.pendingInput > HIGH_WATER) socket.pause();
-      } else {
-        // Copied into the line buffer: keeping small reads as they came (no copy per
-        // command line) raised bench hostile's peak RSS with 100 x 25 MiB at once from
-        // 260-280 MiB to 300-370 (docs/performance.md), past SPEC §7's 300.
-        this.buffer.push(chunk);
-        if (this.buffer.buffered > HIGH_WATER) socket.pause();
-      }
-      this.unanswered = true;
-      // A full read: more is on its way, and its ACKs with it (see ackInput()).
-      this.fullRead = chunk.length >= READ_SIZE;
-      this.#idle.input();
-      this.wake();
-    });
+    // Plain TCP of server sessions: the input comes as a view of one shared buffer
+    // (socket_read.ts), without a Buffer and a 'data' event per read. TLS sockets, other
+    // runtimes and outbound connections (gateInput off: the client side of Deno's TLS
+    // installs its read callback later than the server's, which beforeTlsWrap() does not
+    // follow) emit 'data'.
+    if (
+      socket instanceof TLSSocket || !this.gateInput ||
+      !readIntoShared(socket, (bytes, length) => this.#input(socket, bytes, length, true))
+    ) {
+      socket.on("data", (chunk: Uint8Array) => this.#input(socket, chunk, chunk.length, false));
+    }
     socket.on("end", () => {
       // With a layer, input still being inflated comes first.
       if (this.#layer) this.#layer.endInput();
@@ -132,6 +146,29 @@ export class Connection extends ConnectionInput {
     });
   }
 
+  /**
+   * `length` octets of `bytes` read from the socket; `shared`: a view of the shared read
+   * buffer, valid only during this call (the layer keeps what it is given: a copy then).
+   */
+  #input(socket: Socket, bytes: Uint8Array, length: number, shared: boolean): void {
+    if (this.#layer) {
+      this.#layer.input(shared ? bytes.slice(0, length) : bytes);
+      if (this.#layer.pendingInput > HIGH_WATER) socket.pause();
+    } else {
+      // Copied into the line buffer: keeping small reads as they came (no copy per
+      // command line) raised bench hostile's peak RSS with 100 x 25 MiB at once from
+      // 260-280 MiB to 300-370 (docs/performance.md), past SPEC §7's 300.
+      this.buffer.push(bytes, length);
+      if (this.buffer.buffered > HIGH_WATER) socket.pause();
+    }
+    this.unanswered = true;
+    // A full read: more is on its way, and its ACKs with it (see ackInput()).
+    this.fullRead = length >= READ_SIZE;
+    this.#idle.input();
+    if (this.#layer) this.wake();
+    else this.inputArrived();
+  }
+
   #drained(): void {
     const d = this.#drain;
     this.#drain = null;
@@ -143,7 +180,9 @@ export class Connection extends ConnectionInput {
    * high-water mark and has not drained since (node's writableNeedDrain).
    */
   get outputBlocked(): boolean {
-    return this.#socket.writableNeedDrain && !this.#closed && !this.#socket.destroyed;
+    return (this.#socket.writableNeedDrain ||
+      (this.#direct !== null && this.#direct.pending >= this.#directHighWater)) &&
+      !this.#closed && !this.#socket.destroyed;
   }
 
   /**
@@ -175,7 +214,8 @@ export class Connection extends ConnectionInput {
 
   /** Bytes written but not yet taken by the kernel: what back-pressure keeps small. */
   get bufferedOutput(): number {
-    return this.#socket.writableLength + (this.#layer?.pendingOutput ?? 0);
+    return this.#socket.writableLength + (this.#direct?.pending ?? 0) +
+      (this.#layer?.pendingOutput ?? 0);
   }
 
   /**
@@ -199,6 +239,11 @@ export class Connection extends ConnectionInput {
     // stops being touched once its output is blocked.
     if (!this.outputBlocked) this.#idle.touch();
     if (this.#layer) return this.#layer.output(data).then(() => this.drained());
+    if (this.#writeDirect && socket.writableLength === 0 && !socket.writableEnded) {
+      const direct = this.#direct!;
+      if (direct.write(data) !== 0) return this.#failWrite();
+      return direct.pending >= this.#directHighWater ? this.drained() : SETTLED;
+    }
     return socket.write(data) ? SETTLED : this.drained();
   }
 
@@ -221,8 +266,17 @@ export class Connection extends ConnectionInput {
     if (this.#closed || this.#socket.destroyed) return;
     this.unanswered = false;
     if (!this.outputBlocked) this.#idle.touch();
+    const socket = this.#socket;
     if (this.#layer) void this.#layer.output(data);
-    else this.#socket.write(data);
+    else if (this.#writeDirect && socket.writableLength === 0 && !socket.writableEnded) {
+      if (this.#direct!.write(data) !== 0) void this.#failWrite();
+    } else socket.write(data);
+  }
+
+  /** A direct write failed at once: the socket is done, as node:net does with it. */
+  #failWrite(): Promise<void> {
+    this.#socket.destroy(new Error("write failed"));
+    return SETTLED;
   }
 
   /** Whether COMPRESS=DEFLATE is active (RFC 4978 COMPRESSIONACTIVE). */
@@ -239,6 +293,7 @@ export class Connection extends ConnectionInput {
    */
   startCompression(): void {
     if (this.#layer) throw new Error("compression is already active");
+    this.#writeDirect = false;
     const pending = this.buffer.peek().slice();
     this.buffer.clear();
     this.#layer = new DeflateLayer({
@@ -304,7 +359,10 @@ export class Connection extends ConnectionInput {
     this.buffer.clear();
     const plain = this.#socket;
     for (const event of ["data", "end", "close", "error"]) plain.removeAllListeners(event);
+    this.#writeDirect = false;
+    const wrapped = beforeTlsWrap(plain);
     const secure = wrap(plain);
+    wrapped();
     this.#socket = secure;
     this.eof = false;
     this.#attach(secure);

@@ -53,9 +53,10 @@ export class LineBuffer {
     }
   }
 
-  push(chunk: Uint8Array): void {
-    const need = this.#end - this.#start + chunk.length;
-    if (this.#end + chunk.length > this.#buf.length) {
+  /** Appends the first `length` octets of `chunk` (all of it by default). */
+  push(chunk: Uint8Array, length = chunk.length): void {
+    const need = this.#end - this.#start + length;
+    if (this.#end + length > this.#buf.length) {
       if (need <= this.#buf.length && this.#start > 0) {
         this.#buf.copyWithin(0, this.#start, this.#end);
       } else {
@@ -69,8 +70,12 @@ export class LineBuffer {
       this.#end -= this.#start;
       this.#start = 0;
     }
-    this.#buf.set(chunk, this.#end);
-    this.#end += chunk.length;
+    if (length === chunk.length) this.#buf.set(chunk, this.#end);
+    else if (length <= 16) {
+      // A command line: a loop is cheaper than a view of the chunk to set() from.
+      for (let i = 0; i < length; i++) this.#buf[this.#end + i] = chunk[i];
+    } else this.#buf.set(chunk.subarray(0, length), this.#end);
+    this.#end += length;
   }
 
   /**

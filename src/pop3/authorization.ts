@@ -213,6 +213,7 @@ export const AUTHORIZATION_COMMANDS: Record<string, Pop3Command> = {
 
   STLS: {
     states: ["authorization"],
+    changesStream: true,
     async run(s) {
       const tls = s.ctx.tlsContext;
       if (!tls) throw new Pop3Error("STLS is not available: no certificate configured");

@@ -31,10 +31,21 @@ export interface Pop3Command {
   /** States the command is valid in (RFC 1939 §3-6). */
   states: readonly SessionState[];
   run(session: Pop3Session, rest: string): void | Promise<void>;
+  /**
+   * Never run inside the socket's read callback (#answerArrived): STLS. Its reply would
+   * reach the client before the runtime reads the socket again, and that read would take
+   * the client's TLS ClientHello as plaintext input, which the upgrade then discards.
+   */
+  changesStream?: true;
 }
 
 /** Replies are flushed at least this often while pipelined commands keep coming. */
 const FLUSH_THRESHOLD = 64 * 1024;
+/** #runBuffered(): no complete command line is buffered (or replies are not read). */
+const NEEDS_INPUT = 0;
+/** #runBuffered(): the input ended (or the connection closed). */
+const INPUT_ENDED = 1;
+type Step = typeof NEEDS_INPUT | typeof INPUT_ENDED | Promise<void>;
 const encoder = new TextEncoder();
 
 export class Pop3Session {
@@ -53,6 +64,12 @@ export class Pop3Session {
   #outBytes = 0;
   /** A command is running (TimeoutLogin lets a login being checked finish). */
   #running = false;
+  /** The command loop is waiting in lineWait() (see #answerArrived). */
+  #parked = false;
+  /** Commands are being run inside the socket's read callback (#answerArrived). */
+  #inReadCallback = false;
+  /** What #answerArrived left to the loop: a running command, the end, or an error. */
+  #handoff: Promise<void> | typeof INPUT_ENDED | Error | null = null;
 
   constructor(
     ctx: ServerContext,
@@ -197,43 +214,111 @@ export class Pop3Session {
    * Reads, runs and answers commands until QUIT or end of input. What completes
    * synchronously (a buffered command line, RETR of a small message, a reply the
    * socket takes at once) is not awaited: each await costs a turn of the microtask
-   * queue, and lock-step clients wait for every one of them.
+   * queue, and lock-step clients wait for every one of them. Between commands, input is
+   * answered inside the socket's read callback when it can be (#answerArrived).
    */
   async #commandLoop(): Promise<void> {
-    while (!this.conn.closed) {
+    this.conn.onInputReady(() => this.#answerArrived());
+    try {
+      while (!this.conn.closed) {
+        const step = this.#runBuffered();
+        if (step === INPUT_ENDED) return;
+        if (step !== NEEDS_INPUT) {
+          await step;
+          continue;
+        }
+        this.#parked = true;
+        try {
+          await this.conn.lineWait();
+        } finally {
+          this.#parked = false;
+        }
+        // What the read callback started and could not finish is the loop's now.
+        const handoff = this.#handoff;
+        this.#handoff = null;
+        if (handoff === INPUT_ENDED) return;
+        if (handoff instanceof Error) throw handoff;
+        if (handoff !== null) await handoff;
+      }
+    } finally {
+      this.conn.onInputReady(null);
+    }
+  }
+
+  /**
+   * Runs the command lines already buffered, as far as they complete synchronously:
+   * NEEDS_INPUT when no complete line is left (or the client is not reading its
+   * replies), INPUT_ENDED at the end of input, else the rest of a command still running
+   * (or of a write waiting for the client) as a promise.
+   */
+  #runBuffered(): Step {
+    for (;;) {
+      if (this.conn.closed) return INPUT_ENDED;
       let line: Uint8Array;
       try {
         // Borrowed: the line is parsed before the next await (#dispatch), so it need not
         // be copied out of the input buffer.
-        let read = this.conn.readLineNow(MAX_COMMAND_LINE, true);
-        while (read === undefined) {
-          await this.conn.lineWait();
-          read = this.conn.readLineNow(MAX_COMMAND_LINE, true);
-        }
-        if (read === null) return;
+        const read = this.conn.readLineNow(MAX_COMMAND_LINE, true);
+        if (read === undefined) return NEEDS_INPUT;
+        if (read === null) return INPUT_ENDED;
         line = read.line;
       } catch (e) {
         if (!(e instanceof LineTooLongError)) throw e;
         this.reply(errLine(`command line too long (at most ${MAX_COMMAND_LINE} octets)`));
-        await this.flush();
+        const writing = this.#flushNow();
+        if (writing) return writing;
         continue;
       }
       const running = this.#dispatch(line);
-      if (running) {
-        this.#running = true;
-        try {
-          await running;
-        } finally {
-          this.#running = false;
-        }
-      }
-      if (this.conn.closed) return;
-      // Pipelined commands waiting: answer them all in one write (RFC 2449 §6.6).
-      if (!this.conn.hasBufferedLine || this.#outBytes >= FLUSH_THRESHOLD) {
-        const writing = this.#flushNow();
-        if (writing) await writing;
-      }
+      if (running) return this.#finishCommand(running);
+      const writing = this.#afterCommand();
+      if (writing) return writing;
     }
+  }
+
+  /** A command that did not complete at once: its end, then its reply. */
+  async #finishCommand(running: Promise<void>): Promise<void> {
+    this.#running = true;
+    try {
+      await running;
+    } finally {
+      this.#running = false;
+    }
+    const writing = this.#afterCommand();
+    if (writing) await writing;
+  }
+
+  /** After a command: its reply written, unless pipelined commands wait (RFC 2449 §6.6). */
+  #afterCommand(): false | Promise<void> {
+    if (this.conn.closed) return false;
+    // Pipelined commands waiting: answer them all in one write.
+    if (!this.conn.hasBufferedLine || this.#outBytes >= FLUSH_THRESHOLD) return this.#flushNow();
+    return false;
+  }
+
+  /**
+   * Input arrived while the loop waits for a command (Connection.onInputReady): the
+   * commands are run here, in the read callback. True when all were answered and the
+   * loop goes on waiting; false hands the rest to the loop (a command still running, a
+   * partial line to acknowledge, a client not reading, the end, an error).
+   */
+  #answerArrived(): boolean {
+    if (!this.#parked || this.#running || this.#handoff !== null) return false;
+    let step: Step;
+    this.#inReadCallback = true;
+    try {
+      step = this.#runBuffered();
+    } catch (e) {
+      this.#handoff = e instanceof Error ? e : new Error(String(e));
+      return false;
+    } finally {
+      this.#inReadCallback = false;
+    }
+    if (step === NEEDS_INPUT) {
+      return !this.conn.outputBlocked && this.conn.bufferedInput === 0;
+    }
+    this.#handoff = step;
+    return false;
   }
 
   /** Runs one command line; a promise only while a command is still running. */
@@ -257,6 +342,14 @@ export class Pop3Session {
       ));
       return;
     }
+    if (command.changesStream && this.#inReadCallback) {
+      // After the runtime's read loop, as from the command loop (see changesStream).
+      return Promise.resolve().then(() => this.#run(verb, command, rest));
+    }
+    return this.#run(verb, command, rest);
+  }
+
+  #run(verb: string, command: Pop3Command, rest: string): void | Promise<void> {
     let pending: void | Promise<void>;
     try {
       pending = command.run(this, rest);
