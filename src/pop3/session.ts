@@ -7,7 +7,6 @@
 import { startLoginDeadline } from "../auth/login_deadline.ts";
 import { log, type Logger } from "../log.ts";
 import { type Connection, LineTooLongError } from "../net/connection.ts";
-import { releaseReply } from "../net/outbuf.ts";
 import type { ServerContext } from "../server/context.ts";
 import type { ServiceSpec } from "../server/services.ts";
 import type { UserRecord } from "../directory/records.ts";
@@ -23,7 +22,9 @@ import {
   Pop3Error,
   printableVerb,
 } from "./protocol.ts";
+import { FLUSH_THRESHOLD, ReplyQueue } from "./reply_queue.ts";
 import { TRANSACTION_COMMANDS } from "./transaction.ts";
+import { endMaildrop, quitSession } from "./update.ts";
 
 export type SessionState = "authorization" | "transaction" | "update";
 
@@ -39,8 +40,6 @@ export interface Pop3Command {
   changesStream?: true;
 }
 
-/** Replies are flushed at least this often while pipelined commands keep coming. */
-const FLUSH_THRESHOLD = 64 * 1024;
 /** #runBuffered(): no complete command line is buffered (or replies are not read). */
 const NEEDS_INPUT = 0;
 /** #runBuffered(): the input ended (or the connection closed). */
@@ -60,8 +59,7 @@ export class Pop3Session {
   failedLogins = 0;
   user: UserRecord | null = null;
   maildrop: Maildrop | null = null;
-  #out: Uint8Array[] = [];
-  #outBytes = 0;
+  readonly #replies: ReplyQueue;
   /** A command is running (TimeoutLogin lets a login being checked finish). */
   #running = false;
   /** The command loop is waiting in lineWait() (see #answerArrived). */
@@ -82,56 +80,27 @@ export class Pop3Session {
     this.service = service;
     this.commands = commands;
     this.logger = log("pop3", conn.id);
+    this.#replies = new ReplyQueue(conn);
   }
 
   /** Queues a reply (text already CRLF-terminated). */
   reply(text: string): void {
-    this.replyBytes(encoder.encode(text));
+    this.#replies.push(encoder.encode(text));
   }
 
   replyBytes(data: Uint8Array): void {
-    this.#out.push(data);
-    this.#outBytes += data.length;
+    this.#replies.push(data);
   }
 
   /** Writes everything queued in one write, waiting for socket back-pressure. */
   async flush(): Promise<void> {
-    const pending = this.#flushNow();
+    const pending = this.#replies.flushNow();
     if (pending) await pending;
-  }
-
-  /** flush() without a promise when the socket takes the data at once (the usual case). */
-  #flushNow(): false | Promise<void> {
-    if (this.#outBytes === 0) return false;
-    const data = this.#takeOutput();
-    const writing = this.conn.writeNow(data);
-    // Taken by the kernel already (plain TCP, nothing queued): the reply's memory serves
-    // the next one (outbuf.ts). TLS keeps its own rules about when a buffer is read.
-    if (!writing && !this.conn.secure && this.conn.bufferedOutput === 0) releaseReply(data);
-    return writing;
-  }
-
-  #takeOutput(): Uint8Array {
-    const chunks = this.#out;
-    let data = chunks[0];
-    if (chunks.length > 1) {
-      data = new Uint8Array(this.#outBytes);
-      let at = 0;
-      for (const c of chunks) {
-        data.set(c, at);
-        at += c.length;
-      }
-    }
-    chunks.length = 0; // the same array for the next reply
-    this.#outBytes = 0;
-    return data;
   }
 
   /** Sends what is queued plus a last line, then closes (shutdown, timeout, too many failures). */
   closeWith(line: string): void {
-    if (this.#outBytes > 0) this.conn.send(this.#takeOutput());
-    this.conn.send(line);
-    this.conn.close();
+    this.#replies.sendAndClose(line);
   }
 
   capabilityList(): string[] {
@@ -203,7 +172,7 @@ export class Pop3Session {
     } finally {
       deadline.cancel();
       // Unregistered only after the flags are written, so a shutdown waits for them.
-      await this.#endMaildrop();
+      await endMaildrop(this);
       unregister();
       this.conn.close();
       this.logger.info("session closed");
@@ -265,7 +234,7 @@ export class Pop3Session {
       } catch (e) {
         if (!(e instanceof LineTooLongError)) throw e;
         this.reply(errLine(`command line too long (at most ${MAX_COMMAND_LINE} octets)`));
-        const writing = this.#flushNow();
+        const writing = this.#replies.flushNow();
         if (writing) return writing;
         continue;
       }
@@ -292,7 +261,9 @@ export class Pop3Session {
   #afterCommand(): false | Promise<void> {
     if (this.conn.closed) return false;
     // Pipelined commands waiting: answer them all in one write.
-    if (!this.conn.hasBufferedLine || this.#outBytes >= FLUSH_THRESHOLD) return this.#flushNow();
+    if (!this.conn.hasBufferedLine || this.#replies.bytes >= FLUSH_THRESHOLD) {
+      return this.#replies.flushNow();
+    }
     return false;
   }
 
@@ -384,45 +355,6 @@ export class Pop3Session {
     this.state = "transaction";
     this.pendingUser = null;
   }
-
-  /** A session that ends without QUIT deletes nothing, but what it read is \Seen. */
-  async #endMaildrop(): Promise<void> {
-    const md = this.maildrop;
-    if (!md) return;
-    try {
-      await md.markSeen();
-    } catch (e) {
-      this.logger.warn(`could not mark retrieved messages seen: ${e}`);
-    } finally {
-      md.release();
-    }
-  }
-
-  /** RFC 1939 §6 QUIT: in TRANSACTION, enter UPDATE and remove the deleted messages. */
-  async quit(): Promise<void> {
-    const md = this.maildrop;
-    if (this.state !== "transaction" || !md) {
-      this.closeWith(okLine("eXtremail POP3 server signing off"));
-      return;
-    }
-    this.state = "update";
-    let reply: string;
-    try {
-      const removed = await md.commit();
-      reply = okLine(
-        `eXtremail POP3 server signing off (${removed} deleted, ${md.visibleCount} left)`,
-      );
-      if (removed > 0) {
-        this.logger.info(`${this.user!.name}@${this.user!.domain}: ${removed} deleted`);
-      }
-    } catch (e) {
-      this.logger.error(`UPDATE failed: ${e}`);
-      // RFC 1939 §6: "-ERR some deleted messages not removed".
-      reply = errLine("some deleted messages not removed", "SYS/TEMP");
-    }
-    await this.#endMaildrop();
-    this.closeWith(reply);
-  }
 }
 
 const SESSION_COMMANDS: Record<string, Pop3Command> = {
@@ -433,7 +365,7 @@ const SESSION_COMMANDS: Record<string, Pop3Command> = {
       s.reply(multilineText("capability list follows", s.capabilityList()));
     },
   },
-  QUIT: { states: ["authorization", "transaction"], run: (s) => s.quit() },
+  QUIT: { states: ["authorization", "transaction"], run: (s) => quitSession(s) },
 };
 
 /**
