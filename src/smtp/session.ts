@@ -22,7 +22,6 @@ import type { MessageSink, ReceivedMessage } from "../delivery/incoming.ts";
 import type { LineChecker } from "../message/line_endings.ts";
 import { CommandLoop } from "./command_loop.ts";
 import { BARE_LF_COMMAND, LINE_TOO_LONG, NEED_HELO, reply, SmtpError } from "./replies.ts";
-import { MAX_AUTH_LINE } from "./sasl.ts";
 
 /** The mail pipeline as the session uses it (the exports of src/delivery/pipeline.ts). */
 export interface SmtpPipeline {
