@@ -37,7 +37,9 @@ export interface SmtpPipeline {
     info: SessionInfo,
     tx: Transaction,
     rcpt: string,
-  ): Promise<{ reply: SmtpReply; accepted?: AcceptedRecipient }>;
+  ):
+    | { reply: SmtpReply; accepted?: AcceptedRecipient }
+    | Promise<{ reply: SmtpReply; accepted?: AcceptedRecipient }>;
   /** Where the content of DATA/BDAT goes as it arrives (memory, then a spool file). */
   openMessage(
     ctx: ServerContext,
