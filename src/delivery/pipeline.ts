@@ -11,15 +11,15 @@ import { rewriteHeaders } from "../message/header_rewrite.ts";
 import type { ServerContext } from "../server/context.ts";
 import { NameError, parseAddress } from "../directory/names.ts";
 import type { UserRecord } from "../directory/records.ts";
-import { isSrsLocalPart } from "../mailauth/srs.ts";
 import { inboundChecks, isCheckedSession } from "./authcheck.ts";
 import { planDsn } from "./dsn_reports.ts";
-import { dnsblRefusal, spamFilter } from "./spamcheck.ts";
-import { expand, type Expansion, isEmpty, isListMember, isPostmasterLocalPart } from "./expand.ts";
-import { mergeExpansions, userLimit } from "./plan.ts";
+import { spamFilter } from "./spamcheck.ts";
+import { expand, type Expansion } from "./expand.ts";
+import { mergeExpansions } from "./plan.ts";
 import { MessageSink, type ReceivedMessage } from "./incoming.ts";
 import { receivedHeader, returnPathHeader } from "./received.ts";
 import * as R from "./replies.ts";
+import { isResolution } from "./rcpt_check.ts";
 import { route } from "./route.ts";
 import { HomeUnreachableError } from "./home_nodes.ts";
 import type {
@@ -33,16 +33,7 @@ import type {
 /** RFC 5321 6.3: more Received headers than this means a mail loop. */
 export const MAX_RECEIVED = 50;
 
-/** What checkRcpt stores in AcceptedRecipient.resolution. */
-export interface Resolution {
-  /** Normalized `local@domain` (domain lower-case, A-labels), for duplicate checks. */
-  key: string;
-  expansion: Expansion;
-}
-
-function isResolution(x: unknown): x is Resolution {
-  return typeof x === "object" && x !== null && "expansion" in x && "key" in x;
-}
+export { checkRcpt } from "./rcpt_check.ts";
 
 /** SPEC §5 IPIN: refused networks get `554 5.7.1` and the session closes. */
 export function checkConnect(ctx: ServerContext, info: SessionInfo): SmtpReply | null {
@@ -97,137 +88,6 @@ export function checkMailFrom(
     const user = sendingUser(ctx, info, from);
     if (user && user.maxOut > 0 && size > user.maxOut) return R.tooBigForSender();
   }
-  return null;
-}
-
-/**
- * RFC 5321 4.5.1: `<postmaster>` without a domain is a local recipient, and so is postmaster
- * at HostName when that is not a local domain: it is the name of our greeting and of our
- * DSNs' MAILER-DAEMON@HostName, where a remote admin's reply goes (Postfix: $myhostname).
- */
-function isOurPostmaster(ctx: ServerContext, rcpt: string): boolean {
-  if (/^postmaster$/i.test(rcpt)) return true;
-  const at = rcpt.lastIndexOf("@");
-  if (at <= 0 || !isPostmasterLocalPart(rcpt.slice(0, at))) return false;
-  const domain = rcpt.slice(at + 1).toLowerCase();
-  return domain === ctx.config.HostName.toLowerCase() && !ctx.directory.isLocalDomain(domain);
-}
-
-/** Where `<postmaster>` goes: postmaster@ HostName when local, else @ the first domain. */
-function postmasterAddress(ctx: ServerContext): string | null {
-  const host = ctx.config.HostName.toLowerCase();
-  const domain = ctx.directory.isLocalDomain(host) ? host : ctx.directory.domains()[0];
-  return domain ? `postmaster@${domain}` : null;
-}
-
-/**
- * RCPT TO (SPEC §5): deny entries, relay rules, local resolution (user, alias,
- * catch-all, list with ACCESS), QUOTA/MAXIN when SIZE was given, duplicates.
- * postmaster@ a local domain always resolves (expand.ts: its own address, else the
- * `Postmaster` key, else DirBase/postmaster/) and is exempt from DNSBL refusals; deny
- * entries and a real postmaster user's QUOTA/MAXIN still apply (docs/delivery.md).
- */
-export async function checkRcpt(
-  ctx: ServerContext,
-  info: SessionInfo,
-  tx: Transaction,
-  rcpt: string,
-): Promise<{ reply: SmtpReply; accepted?: AcceptedRecipient }> {
-  let target = rcpt;
-  if (isOurPostmaster(ctx, rcpt)) {
-    const pm = postmasterAddress(ctx);
-    if (!pm) return { reply: R.unknownUser(rcpt) };
-    target = pm;
-  }
-  if (!isAscii(target) && !tx.params.smtpUtf8) return { reply: R.needUtf8(rcpt) };
-  let local: string, domain: string;
-  try {
-    ({ local, domain } = parseAddress(target));
-  } catch (e) {
-    if (e instanceof NameError) return { reply: R.badRecipient(rcpt) };
-    throw e;
-  }
-  // SPEC §9: a client listed in a DNSBL zone is refused here (postmaster@ excepted).
-  const listed = await dnsblRefusal(ctx, info, { local, domain });
-  if (listed) return { reply: listed };
-  let address = `${local}@${domain}`;
-  const dir = ctx.directory;
-  // SPEC §8: a bounce to an SRS address of ours goes to the original sender; forged or
-  // expired ones are unknown users.
-  let reversed = false;
-  if (isSrsLocalPart(local) && dir.isLocalDomain(domain)) {
-    const srs = ctx.auth.reverseSrs(address);
-    if (srs.kind === "invalid") {
-      return { reply: R.reply(550, "5.1.1", `<${R.safe(rcpt)}>: ${srs.reason}`) };
-    }
-    if (srs.kind === "original") {
-      ({ local, domain } = parseAddress(srs.address));
-      address = `${local}@${domain}`;
-      reversed = true;
-    }
-  }
-  // RFC 5321 §2.4: remote local parts are case-sensitive; local users are not.
-  const key = dir.isLocalDomain(domain) ? address.toLowerCase() : address;
-  if (dir.isDenied("DOMAINOUT", domain) || dir.isDenied("MAILBOXOUT", address)) {
-    return { reply: R.recipientDenied(rcpt) };
-  }
-  // Duplicate recipients collapse to one copy: accepted again, delivered once.
-  if (
-    tx.recipients.some((r) => (isResolution(r.resolution) ? r.resolution.key : r.address) === key)
-  ) {
-    return { reply: R.duplicateRecipient(rcpt) };
-  }
-  const isLocal = dir.isLocalDomain(domain);
-  if (!isLocal) {
-    // SPEC §5 "No open relay": only trusted networks and authenticated clients.
-    if (!ctx.isLocalIp(info.clientIp) && !info.authUser && !reversed) {
-      return { reply: R.relayDenied(rcpt) };
-    }
-  } else {
-    const resolved = dir.resolveLocal(local, domain);
-    if (
-      resolved.kind === "list" && resolved.list.access === "MEMBERS" &&
-      !isListMember(resolved.list, tx.from)
-    ) {
-      return { reply: R.membersOnly(rcpt) };
-    }
-  }
-  const expansion = expand(dir, address, { sender: tx.from, postmaster: ctx.config.Postmaster });
-  if (isEmpty(expansion)) {
-    if (expansion.loop) return { reply: R.aliasLoop(rcpt) };
-    if (expansion.denied && !expansion.unknown) return { reply: R.recipientDenied(rcpt) };
-    return { reply: R.unknownUser(rcpt) };
-  }
-  // SPEC §12: a user homed on a node that cannot be reached waits at the sender (451);
-  // the message's other recipients are not affected.
-  const down = await unreachableHome(ctx, expansion);
-  if (down) return { reply: R.homeUnreachable(rcpt, down) };
-  // SPEC §5: with SIZE, QUOTA and MAXIN are enforced at RCPT; refuse when no copy could be stored.
-  const size = tx.params.size;
-  if (size !== undefined && expansion.locals.length > 0 && expansion.remotes.length === 0) {
-    let limits: (SmtpReply | null)[];
-    try {
-      limits = await Promise.all(expansion.locals.map((l) => userLimit(ctx, l.user, size)));
-    } catch (e) {
-      log("delivery", info.id).error(`RCPT <${rcpt}>: quota check failed: ${(e as Error).message}`);
-      return { reply: R.localError() };
-    }
-    if (limits.every((r) => r !== null)) return { reply: limits[0]! };
-  }
-  return {
-    reply: R.recipientOk(rcpt),
-    accepted: { address: rcpt, resolution: { key, expansion } satisfies Resolution },
-  };
-}
-
-/** The first home node of the recipient's own mailboxes (not list members') that is down. */
-async function unreachableHome(ctx: ServerContext, e: Expansion): Promise<string | null> {
-  const nodes = new Set<string>();
-  for (const l of e.locals) {
-    const home = l.group === null ? ctx.homeOf(l.user) : "local";
-    if (home !== "local") nodes.add(home);
-  }
-  for (const node of nodes) if (!(await ctx.peers.reachable(node))) return node;
   return null;
 }
 

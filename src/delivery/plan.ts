@@ -94,17 +94,19 @@ export function mergeExpansions(expansions: readonly Expansion[]): Plan {
  * SPEC §5 limits for one mailbox copy of `size` octets: MAXIN, then QUOTA (usage
  * plus the message would exceed it). null when the copy may be stored.
  */
-export async function userLimit(
+export function userLimit(
   ctx: ServerContext,
   user: UserRecord,
   size: number,
-): Promise<SmtpReply | null> {
+): SmtpReply | null | Promise<SmtpReply | null> {
   const address = `${user.name}@${user.domain}`;
   if (user.maxIn > 0 && size > user.maxIn) return tooBigForRecipient(address);
   // SPEC §12: the usage of a user homed on another node is known there (its LMTP checks).
+  // Only a quota needs the store (a promise); without one RCPT is answered at once.
   if (user.quota > 0 && ctx.homeOf(user) === "local") {
-    const usage = await ctx.store.usage(ctx.store.userRoot(user));
-    if (usage + size > user.quota) return overQuota(address);
+    return ctx.store.usage(ctx.store.userRoot(user)).then((usage) =>
+      usage + size > user.quota ? overQuota(address) : null
+    );
   }
   return null;
 }

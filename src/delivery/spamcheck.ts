@@ -39,6 +39,22 @@ export function isFilteredSession(ctx: ServerContext, info: SessionInfo): boolea
 const dnsblLookups = new WeakMap<SessionInfo, Promise<DnsblResult>>();
 
 /**
+ * Whether a DNSBL look-up decides this RCPT (dnsblRefusal): not without zones, for a
+ * client in LocalIP or authenticated, nor for postmaster@ a local domain. Lets checkRcpt
+ * answer every other RCPT without a promise.
+ */
+export function dnsblApplies(
+  ctx: ServerContext,
+  info: SessionInfo,
+  recipient: { local: string; domain: string },
+): boolean {
+  if (ctx.config.DNSBL.length === 0 || info.authUser || ctx.isLocalIp(info.clientIp)) return false;
+  // The same rule that routes postmaster@ (expand.ts): any local domain, any case.
+  return !(isPostmasterLocalPart(recipient.local) &&
+    ctx.directory.isLocalDomain(recipient.domain));
+}
+
+/**
  * SPEC §9 DNSBL at RCPT: `554 5.7.1` naming the zone when the client is listed; null when it
  * is not, the recipient is postmaster@ a local domain (RFC 5321 §4.5.1), or the client is
  * in LocalIP or authenticated. A zone that cannot be asked never refuses (logged).
@@ -48,11 +64,7 @@ export async function dnsblRefusal(
   info: SessionInfo,
   recipient: { local: string; domain: string },
 ): Promise<SmtpReply | null> {
-  if (ctx.config.DNSBL.length === 0 || info.authUser || ctx.isLocalIp(info.clientIp)) return null;
-  // The same rule that routes postmaster@ (expand.ts): any local domain, any case.
-  if (isPostmasterLocalPart(recipient.local) && ctx.directory.isLocalDomain(recipient.domain)) {
-    return null;
-  }
+  if (!dnsblApplies(ctx, info, recipient)) return null;
   let lookup = dnsblLookups.get(info);
   if (!lookup) {
     lookup = ctx.spam.dnsbl(info.clientIp);

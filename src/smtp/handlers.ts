@@ -3,7 +3,12 @@
  * and envelope commands. AUTH is in auth.ts, DATA and BDAT in transfer.ts.
  */
 import { hasControl } from "../message/controls.ts";
-import { SmtpReply } from "../delivery/types.ts";
+import {
+  type AcceptedRecipient,
+  type RcptDsn,
+  SmtpReply,
+  type Transaction,
+} from "../delivery/types.ts";
 import { mailParams, parsePathArgument, rcptParams } from "./command.ts";
 import {
   AUTH_REQUIRED,
@@ -87,8 +92,11 @@ function mail(s: SmtpSession, arg: string): void {
   s.reply(SENDER_OK);
 }
 
-/** RFC 5321 4.1.1.3. */
-async function rcpt(s: SmtpSession, arg: string): Promise<void> {
+/**
+ * RFC 5321 4.1.1.3. Synchronous unless the pipeline's check waits (DNSBL, a home node,
+ * a quota): such RCPTs are answered inside the read callback (command_loop.ts).
+ */
+function rcpt(s: SmtpSession, arg: string): void | Promise<void> {
   s.requireGreeting();
   const tx = s.tx;
   if (!tx) throw new SmtpError(NEED_MAIL);
@@ -98,7 +106,17 @@ async function rcpt(s: SmtpSession, arg: string): Promise<void> {
   const max = s.ctx.config.MaxRecipients;
   // RFC 5321 4.5.3.1.10: 452 4.5.3 and the client sends the rest in another transaction.
   if (max > 0 && tx.recipients.length >= max) throw new SmtpError(TOO_MANY_RECIPIENTS, false);
-  const { reply: answer, accepted } = await s.pipeline.checkRcpt(s.ctx, s.info, tx, address);
+  const check = s.pipeline.checkRcpt(s.ctx, s.info, tx, address);
+  if (check instanceof Promise) return check.then((c) => rcptChecked(s, tx, dsn, c));
+  rcptChecked(s, tx, dsn, check);
+}
+
+function rcptChecked(
+  s: SmtpSession,
+  tx: Transaction,
+  dsn: RcptDsn,
+  { reply: answer, accepted }: { reply: SmtpReply; accepted?: AcceptedRecipient },
+): void {
   if (accepted && s.tx === tx) tx.recipients.push({ ...accepted, dsn });
   s.reply(answer);
   // SPEC §7: recipients nobody here knows count toward the session's error limit, so a

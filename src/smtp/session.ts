@@ -1,9 +1,8 @@
 /**
  * One SMTP session (RFC 5321): a small state machine driven by a table of command
- * handlers (handlers.ts, auth.ts, transfer.ts). The session reads commands as they
- * come and answers them in order, but writes its replies in batches: only when no
- * further complete command is waiting in the input, before it waits on the client,
- * and before long work (RFC 2920 3.1 PIPELINING).
+ * handlers (handlers.ts, auth.ts, transfer.ts), its reply queue and its life (greeting,
+ * timeouts, shutdown, close). Its command phase, reading and answering commands in
+ * batches (RFC 2920 3.1 PIPELINING), is command_loop.ts.
  *
  * Policy and delivery are the mail pipeline's (src/delivery/pipeline.ts), reached
  * through the SmtpPipeline interface so tests can drive the protocol alone.
@@ -18,21 +17,11 @@ import type {
 } from "../delivery/types.ts";
 import { log, type Logger } from "../log.ts";
 import { type Connection, LineTooLongError } from "../net/connection.ts";
-import { nextTurn, turnSpent } from "../net/turns.ts";
 import type { ServerContext } from "../server/context.ts";
-import { type Command, parseCommandLine } from "./command.ts";
 import type { MessageSink, ReceivedMessage } from "../delivery/incoming.ts";
 import type { LineChecker } from "../message/line_endings.ts";
-import {
-  BARE_LF_COMMAND,
-  INTERNAL_ERROR,
-  LINE_TOO_LONG,
-  NEED_HELO,
-  reply,
-  SmtpError,
-  UNKNOWN_COMMAND,
-} from "./replies.ts";
-import { MAX_AUTH_LINE } from "./sasl.ts";
+import { CommandLoop } from "./command_loop.ts";
+import { BARE_LF_COMMAND, LINE_TOO_LONG, NEED_HELO, reply, SmtpError } from "./replies.ts";
 
 /** The mail pipeline as the session uses it (the exports of src/delivery/pipeline.ts). */
 export interface SmtpPipeline {
@@ -48,7 +37,9 @@ export interface SmtpPipeline {
     info: SessionInfo,
     tx: Transaction,
     rcpt: string,
-  ): Promise<{ reply: SmtpReply; accepted?: AcceptedRecipient }>;
+  ):
+    | { reply: SmtpReply; accepted?: AcceptedRecipient }
+    | Promise<{ reply: SmtpReply; accepted?: AcceptedRecipient }>;
   /** Where the content of DATA/BDAT goes as it arrives (memory, then a spool file). */
   openMessage(
     ctx: ServerContext,
@@ -70,8 +61,6 @@ export type ServiceName = SessionInfo["service"];
 /** A command handler: reads `arg`, replies through the session (or throws SmtpError). */
 export type Handler = (s: SmtpSession, arg: string) => void | Promise<void>;
 
-/** RFC 5321 4.5.3.1.4 names 512; ESMTP parameters need more: 1000 octets with CRLF. */
-export const MAX_COMMAND_LINE = 998;
 /** Protocol errors after which the session is closed (421 4.7.0). */
 export const MAX_ERRORS = 10;
 
@@ -84,14 +73,6 @@ export interface ChunkState {
   size: number;
   queueId: string;
 }
-
-const LF = 10;
-/**
- * Queued replies are written once they reach this size even while pipelined commands
- * keep coming, so a flood of commands never piles up replies in memory; the
- * connection then takes no further command until the client reads them (SPEC §7).
- */
-const FLUSH_THRESHOLD = 16 * 1024;
 
 export class SmtpSession {
   readonly info: SessionInfo;
@@ -114,16 +95,17 @@ export class SmtpSession {
   #out: string[] = [];
   #outLength = 0;
   #lastCode = 0;
-  #waitingForCommand = false;
   #goodbyePending = false;
+  readonly #commands: CommandLoop;
 
   constructor(
     readonly ctx: ServerContext,
     readonly conn: Connection,
     readonly service: ServiceName,
     readonly pipeline: SmtpPipeline,
-    readonly commands: Readonly<Record<string, Handler>>,
+    commands: Readonly<Record<string, Handler>>,
   ) {
+    this.#commands = new CommandLoop(this, commands);
     this.log = log("smtp", conn.id);
     this.info = {
       id: conn.id,
@@ -166,7 +148,7 @@ export class SmtpSession {
       : null;
     try {
       this.conn.setIdleTimeout(this.ctx.config.TimeoutSMTP, () => this.#onIdle());
-      if (this.#greet()) await this.#loop();
+      if (this.#greet()) await this.#commands.run();
     } catch (e) {
       this.log.error`session failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`;
     } finally {
@@ -208,69 +190,6 @@ export class SmtpSession {
     return true;
   }
 
-  async #loop(): Promise<void> {
-    while (!this.closing && !this.conn.closed) {
-      if (this.#goodbyePending) {
-        this.#sayGoodbye();
-        return;
-      }
-      // RFC 2920 3.1: reply in batches, but never wait on the client with replies held.
-      const pipelined = this.conn.peekInput().indexOf(LF) >= 0;
-      if (this.#outLength >= FLUSH_THRESHOLD || !pipelined) this.flush();
-      // SPEC §7: a flood of pipelined commands is served in slices of the event loop's
-      // turns, shared with every other session's (net/turns.ts), so that their replies
-      // never wait behind it.
-      if (pipelined && turnSpent()) {
-        this.flush();
-        await nextTurn();
-      }
-      let line: { line: Uint8Array; bareLf: boolean } | null;
-      this.#waitingForCommand = true;
-      try {
-        line = await this.conn.readLine(MAX_AUTH_LINE);
-      } catch (e) {
-        if (!(e instanceof LineTooLongError)) throw e;
-        this.#fail(new SmtpError(LINE_TOO_LONG), "(line too long)");
-        continue;
-      } finally {
-        this.#waitingForCommand = false;
-      }
-      if (line === null) return;
-      await this.#execute(line.line, line.bareLf);
-    }
-  }
-
-  async #execute(bytes: Uint8Array, bareLf: boolean): Promise<void> {
-    let cmd: Command | null = null;
-    try {
-      // RFC 5321 2.3.8: only CRLF ends a line (see docs/rfc-status.md "SMTP").
-      if (bareLf) throw new SmtpError(BARE_LF_COMMAND);
-      cmd = parseCommandLine(bytes);
-      if (cmd.verb !== "AUTH" && bytes.length > MAX_COMMAND_LINE) {
-        throw new SmtpError(LINE_TOO_LONG);
-      }
-      const handler = Object.hasOwn(this.commands, cmd.verb) ? this.commands[cmd.verb] : undefined;
-      if (!handler) throw new SmtpError(UNKNOWN_COMMAND);
-      await handler(this, cmd.arg);
-      this.#logCommand(cmd);
-    } catch (e) {
-      if (e instanceof SmtpError) {
-        this.#fail(e, cmd ? describe(cmd) : "(unparsable line)");
-      } else {
-        this.log.error`${cmd?.verb ?? "command"} failed: ${
-          e instanceof Error ? e.stack ?? e.message : String(e)
-        }`;
-        this.reply(INTERNAL_ERROR);
-      }
-    }
-  }
-
-  #fail(e: SmtpError, what: string): void {
-    this.reply(e.reply);
-    this.#debug(`${what} -> ${e.reply.code}`);
-    if (e.protocolError) this.countError();
-  }
-
   /**
    * One more error of the client (syntax, sequence, failed AUTH, unknown recipient): at
    * MAX_ERRORS the session ends with 421 4.7.0 (SPEC §7).
@@ -286,21 +205,22 @@ export class SmtpSession {
     }
   }
 
-  #logCommand(cmd: Command): void {
-    // The line is made only at LogLevel debug: at info a command costs no string.
-    if (this.log.isEnabledFor("debug")) this.log.debug`${describe(cmd)} -> ${this.#lastCode}`;
-  }
-
-  #debug(text: string): void {
-    if (this.log.isEnabledFor("debug")) this.log.debug`${text}`;
-  }
-
   /** Queues a reply; it is written with the next flush, in order. */
   reply(r: SmtpReply | string): void {
     const text = typeof r === "string" ? r : r.toString();
     this.#lastCode = typeof r === "string" ? Number(r.slice(0, 3)) : r.code;
     this.#out.push(text);
     this.#outLength += text.length;
+  }
+
+  /** The code of the last reply queued (for the debug log of commands). */
+  get lastReplyCode(): number {
+    return this.#lastCode;
+  }
+
+  /** Octets of replies queued and not yet written. */
+  get queuedReplyLength(): number {
+    return this.#outLength;
   }
 
   /** Writes the queued replies (one socket write). */
@@ -366,11 +286,17 @@ export class SmtpSession {
 
   /** Graceful shutdown (SessionHandle.goodbye): now, or after the current transfer. */
   goodbye(): void {
-    if (this.#waitingForCommand && !this.transferring) this.#sayGoodbye();
+    if (this.#commands.waitingForCommand && !this.transferring) this.sayGoodbye();
     else this.#goodbyePending = true;
   }
 
-  #sayGoodbye(): void {
+  /** goodbye() came while a command ran: the command loop says it next. */
+  get goodbyePending(): boolean {
+    return this.#goodbyePending;
+  }
+
+  /** RFC 5321 3.8: 421 4.3.2, and the connection closes. */
+  sayGoodbye(): void {
     this.reply(reply(421, "4.3.2", `${this.hostName} Service shutting down`));
     this.flush();
     this.closing = true;
@@ -394,11 +320,4 @@ export class SmtpSession {
     this.closing = true;
     this.conn.close();
   }
-}
-
-/** The command as logged: never AUTH data (no secrets in logs). */
-function describe(cmd: Command): string {
-  if (cmd.verb === "AUTH") return `AUTH ${cmd.arg.split(/[ \t]/)[0]}`;
-  const text = cmd.arg ? `${cmd.verb} ${cmd.arg}` : cmd.verb;
-  return text.length > 200 ? text.slice(0, 200) + "..." : text;
 }
