@@ -1,0 +1,178 @@
+/**
+ * Real clients over every transport the socket layer has (plain TCP read into the shared
+ * buffer, TLS after STARTTLS/STLS handed off from it, implicit TLS, DEFLATE over both),
+ * with messages bigger than the shared 64 KiB read buffer, terminators and literals on
+ * its boundaries, and pipelined commands (net/socket_read.ts, socket_write.ts,
+ * connection_input.ts onInputReady). Every body is compared byte for byte with what was
+ * sent. Python's smtplib, poplib and raw sockets (tests/helpers/interop.py), and swaks.
+ */
+import { join } from "node:path";
+import { seedUsers } from "./helpers/imap.ts";
+import { python, startTestServer, TEST_CERT, type TestServer } from "./helpers/server.ts";
+import { assert, assertEquals } from "./helpers/assert.ts";
+
+const PRELUDE = await Deno.readTextFile(new URL("./helpers/interop.py", import.meta.url));
+
+/** A TLS-enabled daemon with joe@ex.test and ann@ex.test; always stopped. */
+async function withServer(fn: (srv: TestServer) => Promise<void>): Promise<void> {
+  const seed = await seedUsers({ "joe@ex.test": "joe secret", "ann@ex.test": "ann secret" });
+  await seed.store.close();
+  const srv = await startTestServer({ dirBase: seed.dirBase, tls: true });
+  try {
+    await fn(srv);
+  } finally {
+    await srv.stop();
+    await Deno.remove(seed.dirBase, { recursive: true });
+  }
+}
+
+/** Runs `body` after the prelude; it prints one JSON value. */
+async function run(srv: TestServer, body: string): Promise<unknown> {
+  const out = await python(PRELUDE + "\n" + body, [JSON.stringify(srv.ports), TEST_CERT]);
+  return JSON.parse(out.trim().split("\n").pop()!);
+}
+
+Deno.test("interop: SMTP STARTTLS/SMTPS/pipelined BDAT in, POP3 STLS/POP3S out, byte-exact", async () => {
+  await withServer(async (srv) => {
+    const out = await run(
+      srv,
+      `
+import smtplib, threading, time, base64, poplib
+sent = {}
+# STARTTLS with smtplib: small, > 64 KiB, > 1 MiB, around the 64 KiB read size.
+s = smtplib.SMTP("127.0.0.1", PORTS["smtp"], timeout=60)
+s.starttls(context=CTX)
+for seed, size in enumerate([100, 70 * 1024, 1200 * 1024, 65536 - 10, 3 * 65536 + 7]):
+    sent[seed] = message(seed, size)
+    s.sendmail("a@ex.test", ["joe@ex.test"], sent[seed])
+s.quit()
+# Implicit TLS (submission: authenticated).
+s = smtplib.SMTP_SSL("127.0.0.1", PORTS["smtps"], context=CTX, timeout=60)
+s.login("joe@ex.test", "joe secret")
+sent[10] = message(10, 300 * 1024)
+s.sendmail("a@ex.test", ["joe@ex.test"], sent[10])
+s.quit()
+# After STARTTLS: two BDAT transactions and a NOOP in one write, chunks cut anywhere;
+# then DATA whose "CRLF.CRLF" falls around the 64 KiB read size, pipelined too.
+c = Client("smtp"); c.line(); c.ehlo(); c.send(b"STARTTLS\\r\\n")
+assert c.line().startswith(b"220"); c.starttls()
+caps = c.ehlo(); assert b"CHUNKING" in caps and b"PIPELINING" in caps, caps
+w = b""
+for seed, size in [(20, 1100 * 1024), (21, 50 * 1024)]:
+    m = sent[seed] = message(seed, size); cut = len(m) // 3
+    w += b"MAIL FROM:<a@ex.test>\\r\\nRCPT TO:<joe@ex.test>\\r\\n"
+    w += b"BDAT %d\\r\\n" % cut + m[:cut] + b"BDAT %d\\r\\n" % (len(m) - cut - 7) + m[cut:-7]
+    w += b"BDAT 7 LAST\\r\\n" + m[-7:]
+c.send(w + b"NOOP\\r\\n")
+replies = [c.line() for _ in range(11)]
+assert all(r.startswith(b"250") for r in replies), replies
+for seed, size in [(30, 65533), (31, 65536), (32, 65539), (33, 131072 - 1)]:
+    m = sent[seed] = exact_size(seed, size)
+    c.send(b"MAIL FROM:<a@ex.test>\\r\\nRCPT TO:<joe@ex.test>\\r\\nDATA\\r\\n" + dot_stuff(m) + b".\\r\\n")
+    r = [c.line() for _ in range(4)]
+    assert r[2].startswith(b"354") and r[3].startswith(b"250"), r
+c.send(b"QUIT\\r\\n"); assert c.line().startswith(b"221")
+# A client that closes right after DATA's dot, without waiting for the reply: the
+# message is accepted all the same (the dot ends it).
+for tls in (False, True):
+    c = Client("smtp"); c.line(); c.ehlo()
+    if tls:
+        c.send(b"STARTTLS\\r\\n"); c.line(); c.starttls(); c.ehlo()
+    c.send(b"MAIL FROM:<a@ex.test>\\r\\nRCPT TO:<joe@ex.test>\\r\\nDATA\\r\\n")
+    assert c.line().startswith(b"250") and c.line().startswith(b"250") and c.line().startswith(b"354")
+    sent[40 + tls] = message(40 + tls, 2000)
+    c.send(dot_stuff(sent[40 + tls]) + b".\\r\\n"); c.close()
+# Concurrent uploads, plain (the shared read buffer) and TLS, 1.3 MiB each.
+errors = []
+def upload(k, mode):
+    try:
+        m = sent[50 + k] = message(50 + k, 1300 * 1024)
+        if mode == "smtps":
+            s = smtplib.SMTP_SSL("127.0.0.1", PORTS["smtps"], context=CTX, timeout=60)
+            s.login("joe@ex.test", "joe secret")
+        else:
+            s = smtplib.SMTP("127.0.0.1", PORTS["smtp"], timeout=60)
+            if mode == "starttls": s.starttls(context=CTX)
+        s.sendmail("a@ex.test", ["joe@ex.test"], m); s.quit()
+    except Exception as e:
+        errors.append(repr(e))
+threads = [threading.Thread(target=upload, args=(k, mode))
+           for k, mode in enumerate(["plain", "starttls", "plain", "smtps"])]
+[t.start() for t in threads]; [t.join() for t in threads]
+assert not errors, errors
+
+def matches(data):
+    """The sent messages \`data\` ends with (delivery prepends Received and Return-Path)."""
+    return [k for k, v in sent.items() if data.endswith(v)]
+
+# The closed-after-dot deliveries are not acknowledged: wait for them to land.
+for _ in range(100):
+    p = poplib.POP3("127.0.0.1", PORTS["pop3"]); p.stls(context=CTX)
+    p.user("joe@ex.test"); p.pass_("joe secret")
+    if p.stat()[0] >= len(sent): break
+    p.quit(); time.sleep(0.1)
+out = {"sent": len(sent), "stat": p.stat()[0]}
+# STLS, poplib: every message retrieved in full, LIST's size its size.
+got = []
+for i in range(1, p.stat()[0] + 1):
+    data = b"".join(l + b"\\r\\n" for l in p.retr(i)[1])
+    assert int(p.list(i).split()[2]) == len(data), (i, len(data))
+    assert len(matches(data)) == 1, (i, len(data))
+    got += matches(data)
+p.quit()
+out["stls"] = sorted(got)
+n = len(got)
+# POP3S: AUTH PLAIN with its initial response and CAPA in one write, then every RETR three
+# times over in one write (RFC 2449 PIPELINING), read slowly.
+c = Client("pop3s", tls=True); c.line()
+c.send(b"CAPA\\r\\nAUTH PLAIN " + base64.b64encode(b"\\0joe@ex.test\\0joe secret") + b"\\r\\n")
+assert c.line().startswith(b"+OK"); assert b"PIPELINING" in c.multi()
+assert c.line().startswith(b"+OK")
+c.send(b"".join(b"RETR %d\\r\\n" % (1 + i % n) for i in range(3 * n)) + b"NOOP\\r\\n")
+time.sleep(0.3)
+slow = []
+for i in range(3 * n):
+    assert c.line().startswith(b"+OK"); slow += matches(c.multi()); time.sleep(0.005)
+assert c.line().startswith(b"+OK")
+out["pop3s_pipelined"] = len(slow)
+# STLS by hand, then the same pipeline over a plain TLS upgrade, cut by a disconnect in
+# the middle of the third RETR (over 1 MiB); the next session has the maildrop.
+for tls in (False, True):
+    c = Client("pop3"); c.line()
+    if tls:
+        c.send(b"STLS\\r\\n"); assert c.line().startswith(b"+OK"); c.starttls()
+    c.send(b"USER joe@ex.test\\r\\nPASS joe secret\\r\\nRETR 3\\r\\nRETR 3\\r\\n")
+    c.line(); c.line(); c.line(); c.take(70000); c.close()
+    for _ in range(50):
+        d = Client("pop3s", tls=True); d.line()
+        d.send(b"USER joe@ex.test\\r\\nPASS joe secret\\r\\n"); d.line()
+        if d.line().startswith(b"+OK"): break
+        d.close(); time.sleep(0.1)
+    d.send(b"RETR 3\\r\\nQUIT\\r\\n"); assert d.line().startswith(b"+OK")
+    assert matches(d.multi()) == [2]; assert d.line().startswith(b"+OK")
+# Two sessions interleaving: AUTH PLAIN with a continuation (the response in pieces,
+# commands behind it in the same write) beside an initial-response login.
+a = Client("pop3s", tls=True); b = Client("pop3"); a.line(); b.line()
+a.send(b"AUTH PLAIN\\r\\n"); assert a.line() == b"+ "
+b.send(b"AUTH PLAIN " + base64.b64encode(b"\\0ann@ex.test\\0ann secret") + b"\\r\\n")
+assert b.line().startswith(b"+OK")
+resp = base64.b64encode(b"\\0joe@ex.test\\0joe secret") + b"\\r\\nSTAT\\r\\n"
+a.send(resp[:5]); time.sleep(0.05); a.send(resp[5:])
+assert a.line().startswith(b"+OK"); st = a.line(); assert st.startswith(b"+OK %d " % n), st
+inter = 0
+for r in range(5):
+    a.send(b"RETR 2\\r\\nTOP 3 2\\r\\n"); b.send(b"STAT\\r\\nLIST\\r\\n")
+    assert a.line().startswith(b"+OK"); inter += matches(a.multi()) == [1]
+    assert b.line() == b"+OK 0 0"; assert b.line().startswith(b"+OK"); b.multi()
+    assert a.line().startswith(b"+OK"); a.multi()
+out["interleaved"] = inter
+print(json.dumps(out))
+`,
+    ) as Record<string, unknown>;
+    assertEquals(out.stat, out.sent);
+    assertEquals((out.stls as number[]).length, out.sent);
+    assertEquals(new Set(out.stls as number[]).size, out.sent, "every message once");
+    assertEquals(out.pop3s_pipelined, 3 * (out.sent as number));
+    assertEquals(out.interleaved, 5);
+  });
+});
