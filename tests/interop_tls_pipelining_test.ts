@@ -6,7 +6,6 @@
  * connection_input.ts onInputReady). Every body is compared byte for byte with what was
  * sent. Python's smtplib, poplib and raw sockets (tests/helpers/interop.py), and swaks.
  */
-import { join } from "node:path";
 import { seedUsers } from "./helpers/imap.ts";
 import { python, startTestServer, TEST_CERT, type TestServer } from "./helpers/server.ts";
 import { assert, assertEquals } from "./helpers/assert.ts";
@@ -175,4 +174,98 @@ print(json.dumps(out))
     assertEquals(out.pop3s_pipelined, 3 * (out.sent as number));
     assertEquals(out.interleaved, 5);
   });
+});
+
+Deno.test("interop: IMAP plain/STARTTLS/IMAPS x COMPRESS, big FETCHes, pipelined mix with APPEND", async () => {
+  await withServer(async (srv) => {
+    const out = await run(
+      srv,
+      `
+results = []
+big = message(2, 1200 * 1024)
+seeded = [message(k, size) for k, size in enumerate([100, 70 * 1024])] + [big]
+# Literals whose end falls around the 64 KiB read size.
+seeded += [exact_size(60 + k, size) for k, size in enumerate(range(65530, 65542, 3))]
+for mode in ("plain", "starttls", "implicit"):
+    for deflate in (False, True):
+        c = Client("imaps" if mode == "implicit" else "imap", tls=mode == "implicit"); c.line()
+        if mode == "starttls":
+            c.send(b"s STARTTLS\\r\\n"); c.ok(b"s"); c.starttls()
+        c.send(b'a LOGIN joe@ex.test "joe secret"\\r\\n'); c.ok(b"a")
+        if deflate:
+            # SELECT pipelined behind COMPRESS, already compressed (RFC 4978 §3).
+            c.send(b"z COMPRESS DEFLATE\\r\\n")
+            deflater = zlib.compressobj(6, zlib.DEFLATED, -15)
+            c.s.sendall(deflater.compress(b"b SELECT INBOX\\r\\n") + deflater.flush(zlib.Z_SYNC_FLUSH))
+            assert c.line().startswith(b"z OK"); c.compress(deflater)
+        else:
+            c.send(b"b SELECT INBOX\\r\\n")
+        out, _ = c.ok(b"b")
+        exists = int([l for l in out if l.endswith(b"EXISTS")][0].split()[1])
+        if exists == 0:
+            c.send(b"".join(b"p%d APPEND INBOX {%d+}\\r\\n" % (i, len(m)) + m + b"\\r\\n"
+                            for i, m in enumerate(seeded)) + b"n NOOP\\r\\n")
+            for i in range(len(seeded)): c.ok(b"p%d" % i)
+            c.ok(b"n")
+            exists = len(seeded)
+        # Every body at once, then 300 small FETCHes in one write.
+        c.send(b"f FETCH 1:%d BODY.PEEK[]\\r\\n" % len(seeded))
+        _, lits = c.ok(b"f")
+        assert lits == seeded, [len(l) for l in lits]
+        c.send(b"".join(b"s%d FETCH %d (FLAGS RFC822.SIZE)\\r\\n" % (i, 1 + i % exists) for i in range(300)))
+        for i in range(300):
+            out, _ = c.ok(b"s%d" % i)
+            assert b"RFC822.SIZE %d" % len(seeded[i % exists]) in out[0], out
+        # A pipelined mix: FETCH of the big body, STORE, SEARCH, NOOP, an APPEND literal in
+        # the middle (non-synchronizing, RFC 7888), the big body again.
+        c.send(b"p1 FETCH 3 BODY.PEEK[]\\r\\np2 STORE 1 +FLAGS (\\\\Flagged)\\r\\np3 SEARCH FLAGGED\\r\\n"
+               b"p4 NOOP\\r\\np5 APPEND INBOX {%d+}\\r\\n" % len(big) + big +
+               b"\\r\\np6 FETCH 3 BODY.PEEK[]\\r\\np7 STORE 1 -FLAGS (\\\\Flagged)\\r\\np8 NOOP\\r\\n")
+        res = {t: c.ok(t) for t in [b"p%d" % i for i in range(1, 9)]}
+        assert res[b"p1"][1] == [big] and res[b"p6"][1] == [big]
+        assert any(l == b"* SEARCH 1" for l in res[b"p3"][0]), res[b"p3"][0]
+        # The appended copy, then it goes (the next round starts from the seeded set).
+        c.send(b"q UID FETCH * BODY.PEEK[]\\r\\n"); _, lits = c.ok(b"q")
+        assert lits == [big], [len(l) for l in lits]
+        c.send(b"d UID STORE * +FLAGS.SILENT (\\\\Deleted)\\r\\ne EXPUNGE\\r\\nl LOGOUT\\r\\n")
+        c.ok(b"d"); c.ok(b"e"); c.ok(b"l")
+        results.append([mode, deflate])
+print(json.dumps(results))
+`,
+    ) as unknown[];
+    assertEquals(out.length, 6);
+  });
+});
+
+const SWAKS = new Deno.Command("sh", { args: ["-c", "command -v swaks"] }).outputSync().success;
+
+Deno.test({
+  name: "interop: 100 sequential swaks connections, pipelined, every other with STARTTLS",
+  ignore: !SWAKS,
+  fn: async () => {
+    await withServer(async (srv) => {
+      for (let i = 0; i < 100; i++) {
+        const args = ["-s", "127.0.0.1", "-p", String(srv.ports.smtp), "--from", "a@ex.test"];
+        args.push("--to", "ann@ex.test", "--header", `Subject: swaks ${i}`, "--pipeline");
+        if (i % 2) args.push("--tls");
+        const r = await new Deno.Command("swaks", { args, stdout: "piped", stderr: "piped" })
+          .output();
+        assert(r.success, `swaks ${i}: ${new TextDecoder().decode(r.stdout).slice(-600)}`);
+      }
+      const out = await run(
+        srv,
+        `
+import poplib
+p = poplib.POP3_SSL("127.0.0.1", PORTS["pop3s"], context=CTX)
+p.user("ann@ex.test"); p.pass_("ann secret")
+subjects = set()
+for i in range(1, p.stat()[0] + 1):
+    for l in p.top(i, 0)[1]:
+        if l.startswith(b"Subject: swaks "): subjects.add(int(l.split()[2]))
+print(json.dumps(sorted(subjects)))
+`,
+      );
+      assertEquals(out, Array.from({ length: 100 }, (_, i) => i));
+    });
+  },
 });

@@ -42,8 +42,9 @@ class Client:
         assert self.buf == b"", self.buf  # nothing may be pending in plaintext
         self.s = CTX.wrap_socket(self.raw)
 
-    def compress(self):
-        self.z = (zlib.compressobj(6, zlib.DEFLATED, -15), zlib.decompressobj(-15))
+    def compress(self, deflater=None):
+        """DEFLATE from now on; `deflater`: the one that already compressed pipelined input."""
+        self.z = (deflater or zlib.compressobj(6, zlib.DEFLATED, -15), zlib.decompressobj(-15))
         self.buf = self.z[1].decompress(self.buf)
 
     def recv(self):
