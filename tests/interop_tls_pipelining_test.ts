@@ -9,6 +9,7 @@
 import { seedUsers } from "./helpers/imap.ts";
 import { python, startTestServer, TEST_CERT, type TestServer } from "./helpers/server.ts";
 import { assert, assertEquals } from "./helpers/assert.ts";
+import { have, testUnless } from "./helpers/skip.ts";
 
 const PRELUDE = await Deno.readTextFile(new URL("./helpers/interop.py", import.meta.url));
 
@@ -237,11 +238,8 @@ print(json.dumps(results))
   });
 });
 
-const SWAKS = new Deno.Command("sh", { args: ["-c", "command -v swaks"] }).outputSync().success;
-
-Deno.test({
+testUnless(have("swaks") ? null : "swaks is not installed (apt-get install -y swaks)", {
   name: "interop: 100 sequential swaks connections, pipelined, every other with STARTTLS",
-  ignore: !SWAKS,
   fn: async () => {
     await withServer(async (srv) => {
       for (let i = 0; i < 100; i++) {
@@ -266,6 +264,112 @@ print(json.dumps(sorted(subjects)))
 `,
       );
       assertEquals(out, Array.from({ length: 100 }, (_, i) => i));
+    });
+  },
+});
+
+/** An mbsync configuration syncing every folder of joe@ex.test with a local Maildir. */
+function mbsyncrc(port: number, sslType: "STARTTLS" | "IMAPS", local: string): string {
+  return [
+    "IMAPAccount test",
+    "Host 127.0.0.1",
+    `Port ${port}`,
+    "User joe@ex.test",
+    'Pass "joe secret"',
+    `SSLType ${sslType}`,
+    `CertificateFile ${TEST_CERT}`,
+    "AuthMechs PLAIN",
+    "",
+    "IMAPStore remote",
+    "Account test",
+    "",
+    "MaildirStore local",
+    `Path ${local}/`,
+    `Inbox ${local}/INBOX`,
+    "",
+    "Channel test",
+    "Far :remote:INBOX",
+    "Near :local:INBOX",
+    "Create Both",
+    "SyncState *",
+    "",
+  ].join("\n");
+}
+
+testUnless(have("mbsync") ? null : "mbsync is not installed (apt-get install -y isync)", {
+  name: "interop: mbsync over STARTTLS and IMAPS pulls and pushes bodies over 1 MiB intact",
+  fn: async () => {
+    await withServer(async (srv) => {
+      // The server side: three messages, one over 1 MiB, appended over IMAPS.
+      await run(
+        srv,
+        `
+c = Client("imaps", tls=True); c.line()
+c.send(b'a LOGIN joe@ex.test "joe secret"\\r\\n'); c.ok(b"a")
+for k, size in enumerate([300, 90 * 1024, 1300 * 1024]):
+    m = message(70 + k, size)
+    c.send(b"p APPEND INBOX {%d+}\\r\\n" % len(m) + m + b"\\r\\n"); c.ok(b"p")
+print("[]")
+`,
+      );
+      const home = await Deno.makeTempDir({ prefix: "extremail-interop-mbsync-" });
+      try {
+        for (
+          const [sslType, port] of [["STARTTLS", srv.ports.imap], [
+            "IMAPS",
+            srv.ports.imaps,
+          ]] as const
+        ) {
+          const local = `${home}/${sslType}`;
+          await Deno.mkdir(local);
+          await Deno.writeTextFile(`${home}/rc`, mbsyncrc(port, sslType, local));
+          // The near side: one message over 1 MiB for mbsync to APPEND.
+          const push = new TextEncoder().encode(
+            `Subject: pushed ${sslType}\n\n` + `${"y".repeat(999)}\n`.repeat(1200),
+          );
+          await Deno.mkdir(`${local}/INBOX/new`, { recursive: true });
+          await Deno.mkdir(`${local}/INBOX/cur`);
+          await Deno.mkdir(`${local}/INBOX/tmp`);
+          await Deno.writeFile(`${local}/INBOX/new/1.pushed.local`, push);
+          const r = await new Deno.Command("mbsync", {
+            args: ["-c", `${home}/rc`, "-a"],
+            env: { HOME: home },
+            stdout: "piped",
+            stderr: "piped",
+          }).output();
+          const dec = new TextDecoder();
+          assert(r.success, `mbsync ${sslType}: ${dec.decode(r.stdout)}${dec.decode(r.stderr)}`);
+          // Every local copy, LF lines and mbsync's X-TUID header aside, is the server's body.
+          const localBodies: string[] = [];
+          for (const dir of ["new", "cur"]) {
+            for await (const e of Deno.readDir(`${local}/INBOX/${dir}`)) {
+              const text = await Deno.readTextFile(`${local}/INBOX/${dir}/${e.name}`);
+              localBodies.push(text.replace(/^X-TUID: .*\n/m, "").replaceAll("\n", "\r\n"));
+            }
+          }
+          const server = await run(
+            srv,
+            `
+c = Client("imaps", tls=True); c.line()
+c.send(b'a LOGIN joe@ex.test "joe secret"\\r\\nb EXAMINE INBOX\\r\\nf FETCH 1:* BODY.PEEK[]\\r\\n')
+c.ok(b"a"); c.ok(b"b"); _, lits = c.ok(b"f")
+print(json.dumps([l.decode() for l in lits]))
+`,
+          ) as string[];
+          assert(server.some((b) => b.includes(`Subject: pushed ${sslType}`)), "pushed copy");
+          assertEquals(
+            server.filter((b) => b.length > 1024 * 1024).length,
+            sslType === "IMAPS" ? 3 : 2,
+          );
+          // mbsync tags what it stores or appends with X-TUID (its own header).
+          const untagged = server.map((b) => b.replace(/^X-TUID: .*\r\n/m, "")).sort();
+          localBodies.sort();
+          assertEquals(localBodies.map((b) => b.length), untagged.map((b) => b.length));
+          assert(localBodies.every((b, i) => b === untagged[i]), "local and server bodies differ");
+        }
+      } finally {
+        await Deno.remove(home, { recursive: true });
+      }
     });
   },
 });
