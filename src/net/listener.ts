@@ -93,7 +93,14 @@ export class Listener {
     for (const ip of this.options.ips) {
       // Replies are small and often pipelined: Nagle would stall each by up to 40 ms. The
       // option sets TCP_NODELAY as the socket is accepted (one setsockopt, strace).
-      const server = createServer({ noDelay: true }, (socket) => this.#accept(socket));
+      // allowHalfOpen: a client that writes its commands and then shuts down its sending
+      // side (`nc -N`, scripts) still gets every reply; node:net would otherwise end our
+      // side at its FIN and drop the replies written after. Each session ends its
+      // connection when its input ends, and #admit closes it when the session returns.
+      const server = createServer(
+        { noDelay: true, allowHalfOpen: true },
+        (socket) => this.#accept(socket),
+      );
       await new Promise<void>((resolve, reject) => {
         server.once(
           "error",
@@ -164,10 +171,15 @@ export class Listener {
     const start = () => {
       const conn = new Connection(raw, secure);
       conn.onClose(release);
-      Promise.resolve(this.options.onConnection(conn)).catch((e) => {
-        this.options.onError(`${family} session ${conn.id} failed: ${e?.stack ?? e}`);
-        conn.destroy();
-      });
+      Promise.resolve(this.options.onConnection(conn)).then(
+        // A session that returned has ended its connection; if not, it ends here (with
+        // allowHalfOpen nothing else would once the client's FIN came).
+        () => conn.close(),
+        (e) => {
+          this.options.onError(`${family} session ${conn.id} failed: ${e?.stack ?? e}`);
+          conn.destroy();
+        },
+      );
     };
     if (secure) {
       const tls = raw as TLSSocket;
