@@ -5,7 +5,7 @@
  */
 import { setImmediate } from "node:timers";
 import { dirname } from "node:path";
-import { syncDirLibc } from "./libc_files.ts";
+import { createWrittenSync, syncDirLibc } from "./libc_files.ts";
 
 /**
  * Opens a directory and fsyncs it so a rename or create inside it is durable. The open is
@@ -96,17 +96,7 @@ export async function writeNewFileDurable(
 ): Promise<void> {
   let file: Deno.FsFile;
   if (bytes.length <= SYNC_WRITE_LIMIT) {
-    file = Deno.openSync(path, { write: true, createNew: true, mode: 0o600 });
-    try {
-      let off = 0;
-      while (off < bytes.length) off += file.writeSync(bytes.subarray(off));
-    } catch (e) {
-      file.close();
-      try {
-        Deno.removeSync(path);
-      } catch { /* the write's error is the one to report */ }
-      throw e;
-    }
+    file = createWrittenSync(path, bytes);
   } else {
     try {
       await Deno.writeFile(path, bytes, { createNew: true, mode: 0o600 });

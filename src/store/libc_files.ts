@@ -231,18 +231,7 @@ export function createWritten(path: string, data: Uint8Array): NewFile {
       Deno.removeSync(path);
     }
   }
-  const file = Deno.openSync(path, { write: true, createNew: true, mode: 0o600 });
-  try {
-    let off = 0;
-    while (off < data.length) off += file.writeSync(data.subarray(off));
-  } catch (e) {
-    file.close();
-    try {
-      Deno.removeSync(path);
-    } catch { /* the write's error is the one to report */ }
-    throw e;
-  }
-  return new DenoFile(file);
+  return new DenoFile(createWrittenSync(path, data));
 }
 
 /** rename(2) through libc; false when not done that way (the caller uses the runtime's). */
@@ -339,4 +328,23 @@ export function createJournalFile(path: string): JournalFile {
     if (fd >= 0) return new LibcJournalFile(c, fd, path);
   }
   return new DenoJournalFile(Deno.openSync(path, { write: true, createNew: true, mode: 0o600 }));
+}
+
+/**
+ * Creates `path` (it must not exist; mode 0600) and writes all of `bytes` synchronously;
+ * a failed write removes the file and throws the write's error.
+ */
+export function createWrittenSync(path: string, bytes: Uint8Array): Deno.FsFile {
+  const file = Deno.openSync(path, { write: true, createNew: true, mode: 0o600 });
+  try {
+    let off = 0;
+    while (off < bytes.length) off += file.writeSync(bytes.subarray(off));
+  } catch (e) {
+    file.close();
+    try {
+      Deno.removeSync(path);
+    } catch { /* the write's error is the one to report */ }
+    throw e;
+  }
+  return file;
 }
