@@ -157,6 +157,12 @@ export class CommandLoop {
       return true;
     }
     if (step !== NEEDS_INPUT) this.#handoff = step;
+    // A QUIT answered here: the runtime would read the socket again as soon as this
+    // returns, before the session ends, and find the client's close. smtp-source and
+    // many clients close with a reset (SO_LINGER 0), which node:net turns into an error
+    // object with a formatted stack (about 25 µs of a 180 µs connection, V8 profile).
+    // Nothing after QUIT is read anyway: the session destroys the socket when it ends.
+    if (step === ENDED && this.session.closesAtOnce) this.#conn.pauseInput();
     return false;
   }
 
