@@ -5,25 +5,23 @@
  * DATA reader's part in it (src/smtp/data.ts): one append per slice of input, not per line;
  * and the connection buffer's growth (src/net/linebuffer.ts).
  */
-import { setImmediate } from "node:timers";
 import { nextTurn, SLICE_MS, turnSpent } from "../src/net/turns.ts";
 import { LineBuffer } from "../src/net/linebuffer.ts";
 import { DataReader } from "../src/smtp/data.ts";
 import { assert, assertEquals } from "./helpers/assert.ts";
 
 /**
- * Counts the turns of the loop with a chain of immediates (one runs in each turn's check
- * phase: one set from a check phase waits for the next turn); `turns()` is the count so
- * far, `stop()` ends the chain and waits until its last one has run.
+ * Counts the turns of the loop with a chain of zero timeouts; `turns()` is the count so
+ * far, `stop()` ends the chain and waits until its last timer has run.
  */
 function turnCounter(): { turns: () => number; stop: () => Promise<void> } {
   let turns = 0;
   let counting = true;
   const tick = () => {
     turns++;
-    if (counting) setImmediate(tick);
+    if (counting) setTimeout(tick, 0);
   };
-  setImmediate(tick);
+  setTimeout(tick, 0);
   return {
     turns: () => turns,
     stop: async () => {

@@ -8,52 +8,25 @@
  * nextTurn() for the loop to go round (the sockets polled, idle sessions answered) and
  * then goes on, in the order it stopped.
  *
- * A turn's budget starts at its first turnSpent() and ends after the turn's input
- * callbacks, in the turn's check phase (node:timers setImmediate, which runs after every
- * socket's input of the turn; Deno 2.9); those waiting go on in the check phase of the
- * turn after, once the loop has polled the sockets again. A zero timeout did both about
- * 1 ms later and cost a timer (object, insert, scheduling op, a wake-up of the loop, its
- * firing): about 12 µs per message at one SMTP message per connection, where a lock-step
- * client starts a budget in about every other turn (V8 profile, docs/performance.md). An
- * immediate is a list entry, about 1 µs.
+ * A turn's budget starts at its first turnSpent() and ends with the next timer phase
+ * (a zero timeout: timers run after the turn's input callbacks).
  */
-import { setImmediate } from "node:timers";
 
 /** Milliseconds of long work per turn of the event loop, for all sessions together. */
 export const SLICE_MS = 5;
 
 /** performance.now() when this turn's budget started; -1: none started. */
 let turnStart = -1;
-/** An immediate is set to end this turn's budget (endTurn). */
-let endSet = false;
-/** An immediate is set to resume those waiting (boundary). */
-let resumeSet = false;
+/** A zero timeout is set: it ends the budget and resumes those waiting. */
+let timerSet = false;
 /** boundary() is resuming those waiting (under a budget of its own). */
 let resuming = false;
 const waiting: (() => void)[] = [];
 
-/** The budget started in this turn ends with the turn's check phase. */
 function setBoundary(): void {
-  if (endSet) return;
-  endSet = true;
-  setImmediate(endTurn);
-}
-
-/**
- * The turn's input callbacks are over: its budget ends, and those waiting go on in the
- * next turn's check phase (an immediate set from a check phase runs in the next turn),
- * after the sockets were polled.
- */
-function endTurn(): void {
-  endSet = false;
-  if (!resuming) turnStart = -1;
-  resumeNextTurn();
-}
-
-function resumeNextTurn(): void {
-  if (resumeSet || waiting.length === 0) return;
-  resumeSet = true;
-  setImmediate(boundary);
+  if (timerSet) return;
+  timerSet = true;
+  setTimeout(boundary, 0);
 }
 
 /**
@@ -62,7 +35,8 @@ function resumeNextTurn(): void {
  * its piece (until its next await) before the next one is resumed.
  */
 async function boundary(): Promise<void> {
-  resumeSet = false;
+  timerSet = false;
+  turnStart = -1;
   if (waiting.length === 0) return;
   resuming = true;
   turnStart = performance.now();
@@ -73,8 +47,7 @@ async function boundary(): Promise<void> {
     await null;
   }
   resuming = false;
-  turnStart = -1;
-  resumeNextTurn();
+  if (waiting.length > 0) setBoundary();
 }
 
 /**
@@ -83,7 +56,7 @@ async function boundary(): Promise<void> {
  */
 export function turnSpent(): boolean {
   const now = performance.now();
-  if (turnStart < 0 || !(endSet || resuming)) {
+  if (turnStart < 0 || !(timerSet || resuming)) {
     turnStart = now;
     setBoundary();
     return false;
@@ -96,8 +69,6 @@ export function turnSpent(): boolean {
  * then does one piece of its work without asking turnSpent() again.
  */
 export function nextTurn(): Promise<void> {
-  // While resuming, boundary() resumes the rest in the next turn; else the end of this
-  // turn does (a budget of this turn ends then, or one is set to end).
   if (!resuming) setBoundary();
   return new Promise<void>((resolve) => waiting.push(resolve));
 }
