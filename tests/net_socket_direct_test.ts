@@ -2,7 +2,8 @@
  * The runtime contracts net/socket_read.ts and net/socket_write.ts rely on (Deno's
  * node:net internals): reads delivered into one shared buffer, in order, for several
  * connections at once, with 'end' still emitted; direct handle writes whose buffer is free
- * once `pending` is 0, queued in order with the socket's own end().
+ * once `pending` is 0, queued in order with the socket's own end(); a pause inside the read
+ * callback that stops the runtime's next read.
  */
 import net from "node:net";
 import { readIntoShared } from "../src/net/socket_read.ts";
@@ -194,4 +195,37 @@ Deno.test("onInputReady: a command started in the read callback may wait for inp
     "handler NOOP2",
     "loop woke",
   ]);
+});
+
+Deno.test("pauseInput in the read callback: the socket is not read again (a client's reset unseen)", async () => {
+  // The SMTP command loop pauses after answering QUIT in the read callback: the runtime
+  // would otherwise read again before the session ends and find the client's reset.
+  const { Connection } = await import("../src/net/connection.ts");
+  const served = Promise.withResolvers<InstanceType<typeof Connection>>();
+  const [server, port] = await listen((s) => {
+    const conn = new Connection(s);
+    conn.onInputReady(() => {
+      const r = conn.readLineNow(100);
+      if (r === undefined) return true;
+      conn.send("221 bye\r\n");
+      conn.pauseInput();
+      served.resolve(conn);
+      return false;
+    });
+    void conn.lineWait();
+  });
+  const client = net.connect(port, "127.0.0.1");
+  await new Promise((r) => client.on("connect", r));
+  const replied = new Promise<void>((r) => client.once("data", () => r()));
+  client.write("QUIT\r\n");
+  await replied;
+  const closed = new Promise<void>((r) => client.on("close", () => r()));
+  client.resetAndDestroy(); // RST, as smtp-source's SO_LINGER 0
+  await closed;
+  const conn = await served.promise;
+  await new Promise((r) => setTimeout(r, 100));
+  const error = conn.socketError;
+  conn.destroy();
+  server.close();
+  assertEquals(error, null, `the socket was read after pauseInput(): ${error}`);
 });

@@ -385,6 +385,19 @@ Deno.test("spec §4: the administration protocol against the real daemon", async
       assertMatch(bad.status, /MaxRecipients/);
       await srv.rewriteConfig({ MaxRecipients: 100 });
       assert((await a!.cmd("RELOAD")).ok);
+      // The EHLO keywords (made once per configuration) follow a reload at once.
+      const ehloSize = async () => {
+        const smtp = await Wire.connect(srv.ports.smtp);
+        await smtp.smtp();
+        const reply = await smtp.cmd("EHLO x");
+        smtp.close();
+        return /^250[- ]SIZE (\d+)$/m.exec(reply)?.[1];
+      };
+      const size = await ehloSize();
+      await srv.rewriteConfig({ MaxMailSize: 123_456 });
+      assert((await a!.cmd("RELOAD")).ok);
+      assertEquals(await ehloSize(), "123456");
+      assert(size !== "123456", `the test's size was already ${size}`);
     });
 
     await t.step("5 failed logins lock the address out; others are not affected", async () => {

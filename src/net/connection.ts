@@ -4,17 +4,18 @@
  * timeout. Every protocol session is written against this class, and so is the outbound
  * SMTP client (src/smtpclient/), which opens its connections with Connection.connect()
  * and upgrades them with startTlsClient(). The reads are its input half
- * (connection_input.ts); outbound sockets and TLS sockets are made by socket_setup.ts.
+ * (connection_input.ts), the writes and their back-pressure its output half
+ * (connection_output.ts); this class owns the socket, its events, its upgrades and its
+ * end. Outbound sockets and TLS sockets are made by socket_setup.ts.
  */
 import type { Socket } from "node:net";
 import { type SecureContext, TLSSocket } from "node:tls";
 import { DeflateLayer } from "./deflate_layer.ts";
-import { IdleTimer } from "./idle_timer.ts";
-import { ConnectionInput } from "./connection_input.ts";
+import { ConnectionOutput } from "./connection_output.ts";
 import { quickAck } from "./quickack.ts";
 import { clientTls, connectSocket, handshake, serverTls, tlsInfoOf } from "./socket_setup.ts";
 import { beforeTlsWrap, readIntoShared } from "./socket_read.ts";
-import { type DirectWriter, directWriter } from "./socket_write.ts";
+import { directWriter } from "./socket_write.ts";
 
 export { LineTooLongError } from "./connection_input.ts";
 
@@ -26,34 +27,18 @@ export { LineTooLongError } from "./connection_input.ts";
 const HIGH_WATER = 128 * 1024;
 /** What node:net in Deno reads at most at once (its read buffer). */
 const READ_SIZE = 64 * 1024;
-const SETTLED: Promise<void> = Promise.resolve();
 let nextId = 0;
 
-export class Connection extends ConnectionInput {
+export class Connection extends ConnectionOutput {
   readonly id: string;
   readonly remoteAddress: string;
   readonly remotePort: number;
-  /** Asked of the socket on first use (a getsockname(2) most sessions never need). */
-  #local: { address: string; port: number } | null = null;
-  #socket: Socket | TLSSocket;
   /** The TCP socket under any TLS: the one TCP options are set on. */
   readonly #tcp: Socket;
   #closed = false;
   #closeHandlers: (() => void)[] = [];
-  #idle = new IdleTimer(() => this.#closed);
-  /** COMPRESS=DEFLATE (RFC 4978): every byte in and out passes through it once set. */
-  #layer: DeflateLayer | null = null;
-  /**
-   * Plain TCP of server sessions: replies written through the socket's handle
-   * (socket_write.ts); `#writeDirect` turns off under TLS and COMPRESS, whose layers
-   * write through the socket. The writer stays for its writes still queued.
-   */
-  #direct: DirectWriter | null = null;
-  #writeDirect = false;
-  /** Queued direct output from which writes wait, as the socket's writableHighWaterMark. */
-  #directHighWater = 0;
-  /** Resolves when the socket's output drains (or the connection ends); shared. */
-  #drain: { promise: Promise<void>; resolve: () => void } | null = null;
+  /** Asked of the socket on first use (a getsockname(2) most sessions never need). */
+  #local: { address: string; port: number } | null = null;
   secure: boolean;
   /** TLS protocol and cipher after a handshake, for Received headers and logs. */
   tlsInfo: { protocol: string; cipher: string } | null = null;
@@ -64,8 +49,7 @@ export class Connection extends ConnectionInput {
    * reads replies to learn whether to go on sending.
    */
   constructor(socket: Socket | TLSSocket, secure = false, gateInput = true) {
-    super(gateInput);
-    this.#socket = socket;
+    super(socket, gateInput);
     // A TLSSocket made over an accepted socket keeps that socket as its _parent.
     this.#tcp =
       (socket instanceof TLSSocket
@@ -78,13 +62,13 @@ export class Connection extends ConnectionInput {
     this.#attach(socket);
     if (secure && socket instanceof TLSSocket) this.tlsInfo = tlsInfoOf(socket);
     else if (gateInput && !(socket instanceof TLSSocket)) {
-      this.#direct = directWriter(
+      this.direct = directWriter(
         socket,
-        () => this.#drained(),
+        () => this.outputDrained(),
         (status) => socket.destroy(new Error(`write failed (errno ${-status})`)),
       );
-      this.#writeDirect = this.#direct !== null;
-      this.#directHighWater = socket.writableHighWaterMark;
+      this.writeDirect = this.direct !== null;
+      this.directHighWater = socket.writableHighWaterMark;
     }
   }
 
@@ -126,20 +110,20 @@ export class Connection extends ConnectionInput {
     }
     socket.on("end", () => {
       // With a layer, input still being inflated comes first.
-      if (this.#layer) this.#layer.endInput();
+      if (this.layer) this.layer.endInput();
       else {
         this.eof = true;
         this.wake();
       }
     });
-    socket.on("drain", () => this.#drained());
+    socket.on("drain", () => this.outputDrained());
     socket.on("error", (err: Error) => {
       this.error = err;
       this.eof = true;
       this.wake();
     });
     socket.on("close", () => {
-      this.#layer?.destroy();
+      this.layer?.destroy();
       this.eof = true;
       this.#markClosed();
       this.wake();
@@ -151,9 +135,9 @@ export class Connection extends ConnectionInput {
    * buffer, valid only during this call (the layer keeps what it is given: a copy then).
    */
   #input(socket: Socket, bytes: Uint8Array, length: number, shared: boolean): void {
-    if (this.#layer) {
-      this.#layer.input(shared ? bytes.slice(0, length) : bytes);
-      if (this.#layer.pendingInput > HIGH_WATER) socket.pause();
+    if (this.layer) {
+      this.layer.input(shared ? bytes.slice(0, length) : bytes);
+      if (this.layer.pendingInput > HIGH_WATER) socket.pause();
     } else {
       // Copied into the line buffer: keeping small reads as they came (no copy per
       // command line) raised bench hostile's peak RSS with 100 x 25 MiB at once from
@@ -164,39 +148,9 @@ export class Connection extends ConnectionInput {
     this.unanswered = true;
     // A full read: more is on its way, and its ACKs with it (see ackInput()).
     this.fullRead = length >= READ_SIZE;
-    this.#idle.input();
-    if (this.#layer) this.wake();
+    this.idle.input();
+    if (this.layer) this.wake();
     else this.inputArrived();
-  }
-
-  #drained(): void {
-    const d = this.#drain;
-    this.#drain = null;
-    d?.resolve();
-  }
-
-  /**
-   * True while the client is not taking its replies: the socket's buffer went past its
-   * high-water mark and has not drained since (node's writableNeedDrain).
-   */
-  get outputBlocked(): boolean {
-    return (this.#socket.writableNeedDrain ||
-      (this.#direct !== null && this.#direct.pending >= this.#directHighWater)) &&
-      !this.#closed && !this.#socket.destroyed;
-  }
-
-  /**
-   * Resolves once the replies written so far are taken by the kernel, at once when they
-   * already are, and when the connection ends (nothing will drain then).
-   */
-  drained(): Promise<void> {
-    if (!this.outputBlocked) return SETTLED;
-    if (!this.#drain) {
-      let resolve!: () => void;
-      const promise = new Promise<void>((r) => (resolve = r));
-      this.#drain = { promise, resolve };
-    }
-    return this.#drain.promise;
   }
 
   get closed(): boolean {
@@ -204,18 +158,12 @@ export class Connection extends ConnectionInput {
   }
 
   protected resumeInput(): void {
-    if (this.#socket.isPaused()) this.#socket.resume();
-    this.#layer?.resume();
+    if (this.socket.isPaused()) this.socket.resume();
+    this.layer?.resume();
   }
 
   protected sendAck(): void {
     quickAck(this.#tcp);
-  }
-
-  /** Bytes written but not yet taken by the kernel: what back-pressure keeps small. */
-  get bufferedOutput(): number {
-    return this.#socket.writableLength + (this.#direct?.pending ?? 0) +
-      (this.#layer?.pendingOutput ?? 0);
   }
 
   /**
@@ -223,65 +171,12 @@ export class Connection extends ConnectionInput {
    * its turn, net/bulk_input.ts); the next wait for input resumes it.
    */
   pauseInput(): void {
-    if (!this.#socket.isPaused()) this.#socket.pause();
-  }
-
-  /**
-   * Writes and waits while the socket's buffer is full (back-pressure) until it drains
-   * or the connection ends. A write that leaves it under its high-water mark
-   * (socket.write() returns true: the usual reply) returns an already settled promise.
-   */
-  write(data: string | Uint8Array): Promise<void> {
-    const socket = this.#socket;
-    if (this.#closed || socket.destroyed) return SETTLED;
-    this.unanswered = false; // the segment carries the ACK
-    // A reply to a client that reads them restarts the idle wait; one that does not read
-    // stops being touched once its output is blocked.
-    if (!this.outputBlocked) this.#idle.touch();
-    if (this.#layer) return this.#layer.output(data).then(() => this.drained());
-    if (this.#writeDirect && socket.writableLength === 0 && !socket.writableEnded) {
-      const direct = this.#direct!;
-      if (direct.write(data) !== 0) return this.#failWrite();
-      return direct.pending >= this.#directHighWater ? this.drained() : SETTLED;
-    }
-    return socket.write(data) ? SETTLED : this.drained();
-  }
-
-  /**
-   * write() for callers that avoid awaiting when there is nothing to wait for: false
-   * when the data was queued under the high-water mark (nothing to wait for), else the
-   * promise write() returns.
-   */
-  writeNow(data: string | Uint8Array): false | Promise<void> {
-    const w = this.write(data);
-    return w === SETTLED ? false : w;
-  }
-
-  /**
-   * Write without waiting (small replies); ordering is preserved by the socket. A client
-   * that does not read them is stopped by the gate on readLine(), which does not take
-   * its next command until they drain.
-   */
-  send(data: string | Uint8Array): void {
-    if (this.#closed || this.#socket.destroyed) return;
-    this.unanswered = false;
-    if (!this.outputBlocked) this.#idle.touch();
-    const socket = this.#socket;
-    if (this.#layer) void this.#layer.output(data);
-    else if (this.#writeDirect && socket.writableLength === 0 && !socket.writableEnded) {
-      if (this.#direct!.write(data) !== 0) void this.#failWrite();
-    } else socket.write(data);
-  }
-
-  /** A direct write failed at once: the socket is done, as node:net does with it. */
-  #failWrite(): Promise<void> {
-    this.#socket.destroy(new Error("write failed"));
-    return SETTLED;
+    if (!this.socket.isPaused()) this.socket.pause();
   }
 
   /** Whether COMPRESS=DEFLATE is active (RFC 4978 COMPRESSIONACTIVE). */
   get compressed(): boolean {
-    return this.#layer !== null;
+    return this.layer !== null;
   }
 
   /**
@@ -292,22 +187,22 @@ export class Connection extends ConnectionInput {
    * back-pressure above it stay as they were.
    */
   startCompression(): void {
-    if (this.#layer) throw new Error("compression is already active");
-    this.#writeDirect = false;
+    if (this.layer) throw new Error("compression is already active");
+    this.writeDirect = false;
     const pending = this.buffer.peek().slice();
     this.buffer.clear();
-    this.#layer = new DeflateLayer({
+    this.layer = new DeflateLayer({
       deliver: (bytes) => {
         this.buffer.push(bytes);
         this.wake();
       },
       room: () => this.buffer.buffered <= Math.max(HIGH_WATER, this.wanted),
       emit: (bytes) => {
-        if (!this.#socket.destroyed) this.#socket.write(bytes);
+        if (!this.socket.destroyed) this.socket.write(bytes);
       },
       fail: (error) => {
         this.error = error;
-        this.#socket.destroy();
+        this.socket.destroy();
         this.#markClosed();
       },
       inputEnded: () => {
@@ -315,7 +210,7 @@ export class Connection extends ConnectionInput {
         this.wake();
       },
     });
-    this.#layer.input(pending);
+    this.layer.input(pending);
   }
 
   /**
@@ -355,15 +250,15 @@ export class Connection extends ConnectionInput {
     timeoutMs: number,
   ): Promise<void> {
     // RFC 4978 §3: TLS goes under compression, never inside it.
-    if (this.#layer) throw new Error("cannot start TLS inside compression");
+    if (this.layer) throw new Error("cannot start TLS inside compression");
     this.buffer.clear();
-    const plain = this.#socket;
+    const plain = this.socket;
     for (const event of ["data", "end", "close", "error"]) plain.removeAllListeners(event);
-    this.#writeDirect = false;
+    this.writeDirect = false;
     const wrapped = beforeTlsWrap(plain);
     const secure = wrap(plain);
     wrapped();
-    this.#socket = secure;
+    this.socket = secure;
     this.eof = false;
     this.#attach(secure);
     await handshake(secure, ready, timeoutMs);
@@ -374,18 +269,18 @@ export class Connection extends ConnectionInput {
   /** Closes after pending writes are flushed. */
   close(): void {
     if (this.#closed) return;
-    const socket = this.#socket;
+    const socket = this.socket;
     // Compressed output still in the deflater goes out before the end.
-    if (this.#layer) void this.#layer.drained().then(() => socket.end());
+    if (this.layer) void this.layer.drained().then(() => socket.end());
     else socket.end();
     // A peer that never reads must not keep us open: destroy after a grace period.
-    setTimeout(() => this.#socket.destroy(), 5000).unref?.();
+    setTimeout(() => this.socket.destroy(), 5000).unref?.();
     this.#markClosed();
   }
 
   destroy(): void {
-    this.#layer?.destroy();
-    this.#socket.destroy();
+    this.layer?.destroy();
+    this.socket.destroy();
     this.#markClosed();
   }
 
@@ -398,9 +293,9 @@ export class Connection extends ConnectionInput {
     if (this.#closed) return;
     this.#closed = true;
     this.eof = true;
-    this.#idle.stop();
+    this.idle.stop();
     for (const h of this.#closeHandlers.splice(0)) h();
-    this.#drained();
+    this.outputDrained();
     this.wake();
   }
 
@@ -409,7 +304,7 @@ export class Connection extends ConnectionInput {
    * each reply taken by a client that reads them, restarts the wait (idle_timer.ts).
    */
   setIdleTimeout(seconds: number, onIdle: () => void): void {
-    this.#idle.start(seconds, onIdle);
+    this.idle.start(seconds, onIdle);
   }
 }
 

@@ -226,3 +226,95 @@ export abstract class ConnectionInput {
     this.sendAck();
   }
 }
+
+/** A session's runBuffered(): no complete command line is buffered (or replies are not read). */
+export const NEEDS_INPUT = 0;
+/** A session's runBuffered(): the session ends (end of input, QUIT, the connection gone). */
+export const ENDED = 1;
+/** What runBuffered() gives back: NEEDS_INPUT, ENDED, or the rest of a running command. */
+export type CommandStep = typeof NEEDS_INPUT | typeof ENDED | Promise<void>;
+
+/**
+ * The command phase of a session (SMTP's command loop, POP3's session): `runBuffered`
+ * runs the command lines already buffered as far as they complete synchronously, the
+ * loop awaits what it hands back and waits for input in between; while it waits, arriving
+ * input is answered inside the socket's read callback (onInputReady, where the reasons
+ * are), and what cannot be finished there is handed back to the loop.
+ */
+export class CommandPhase {
+  /**
+   * The loop waits for a command line. False while commands run, also inside the read
+   * callback: a shutdown meanwhile is said after them (SMTP's goodbye()).
+   */
+  waiting = false;
+  /** Commands are being run inside the socket's read callback (answerArrived). */
+  inReadCallback = false;
+  /** What answerArrived left to the loop: a running command, the end, or an error. */
+  #handoff: Promise<void> | typeof ENDED | Error | null = null;
+
+  /** `endedInCallback`: the session ended inside the read callback (SMTP's QUIT). */
+  constructor(
+    private readonly input: ConnectionInput,
+    private readonly runBuffered: () => CommandStep,
+    private readonly endedInCallback: () => void = () => {},
+  ) {}
+
+  /** Runs commands until runBuffered() says ENDED (or throws). */
+  async run(): Promise<void> {
+    const input = this.input;
+    input.onInputReady(() => this.#answerArrived());
+    try {
+      for (;;) {
+        const step = this.runBuffered();
+        if (step === ENDED) return;
+        if (step !== NEEDS_INPUT) {
+          await step;
+          continue;
+        }
+        this.waiting = true;
+        try {
+          await input.lineWait();
+        } finally {
+          this.waiting = false;
+        }
+        // What the read callback started and could not finish is the loop's now.
+        const handoff = this.#handoff;
+        this.#handoff = null;
+        if (handoff === ENDED) return;
+        if (handoff instanceof Error) throw handoff;
+        if (handoff !== null) await handoff;
+      }
+    } finally {
+      input.onInputReady(null);
+    }
+  }
+
+  /**
+   * Input arrived while the loop waits for a command: the commands are run here, in the
+   * read callback. True when all were answered and the loop goes on waiting; false hands
+   * the rest to the loop (a command still running, a partial line to acknowledge, a
+   * client not reading, the end, an error).
+   */
+  #answerArrived(): boolean {
+    if (!this.waiting || this.#handoff !== null) return false;
+    this.waiting = false;
+    let step: CommandStep;
+    this.inReadCallback = true;
+    try {
+      step = this.runBuffered();
+    } catch (e) {
+      this.#handoff = e instanceof Error ? e : new Error(String(e));
+      return false;
+    } finally {
+      this.inReadCallback = false;
+    }
+    if (step === NEEDS_INPUT) {
+      if (this.input.outputBlocked || this.input.bufferedInput > 0) return false;
+      this.waiting = true;
+      return true;
+    }
+    this.#handoff = step;
+    if (step === ENDED) this.endedInCallback();
+    return false;
+  }
+}

@@ -97,6 +97,10 @@ export class Listener {
       // side (`nc -N`, scripts) still gets every reply; node:net would otherwise end our
       // side at its FIN and drop the replies written after. Each session ends its
       // connection when its input ends, and #admit closes it when the session returns.
+      // A TLS socket made over an accepted one (implicit TLS here, STARTTLS in
+      // socket_setup.ts) takes allowHalfOpen from it (Deno 2.9, as Node's TLSSocket): a
+      // client's close_notify and FIN end only its side there too
+      // (tests/half_close_tls_test.ts).
       const server = createServer(
         { noDelay: true, allowHalfOpen: true },
         (socket) => this.#accept(socket),

@@ -30,7 +30,10 @@ export function connectSocket(address: string, port: number, timeoutMs: number):
   });
 }
 
-/** The server side of TLS over an accepted socket. */
+/**
+ * The server side of TLS over an accepted socket; half-open as the socket is (listener.ts):
+ * node:tls takes allowHalfOpen from the socket it wraps, whatever its options say.
+ */
 export function serverTls(plain: Socket, context: SecureContext): TLSSocket {
   return new TLSSocket(plain, { isServer: true, secureContext: context });
 }

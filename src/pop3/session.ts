@@ -7,6 +7,7 @@
 import { startLoginDeadline } from "../auth/login_deadline.ts";
 import { log, type Logger } from "../log.ts";
 import { type Connection, LineTooLongError } from "../net/connection.ts";
+import { CommandPhase, type CommandStep, ENDED, NEEDS_INPUT } from "../net/connection_input.ts";
 import type { ServerContext } from "../server/context.ts";
 import type { ServiceSpec } from "../server/services.ts";
 import type { UserRecord } from "../directory/records.ts";
@@ -33,18 +34,13 @@ export interface Pop3Command {
   states: readonly SessionState[];
   run(session: Pop3Session, rest: string): void | Promise<void>;
   /**
-   * Never run inside the socket's read callback (#answerArrived): STLS. Its reply would
+   * Never run inside the socket's read callback (CommandPhase): STLS. Its reply would
    * reach the client before the runtime reads the socket again, and that read would take
    * the client's TLS ClientHello as plaintext input, which the upgrade then discards.
    */
   changesStream?: true;
 }
 
-/** #runBuffered(): no complete command line is buffered (or replies are not read). */
-const NEEDS_INPUT = 0;
-/** #runBuffered(): the input ended (or the connection closed). */
-const INPUT_ENDED = 1;
-type Step = typeof NEEDS_INPUT | typeof INPUT_ENDED | Promise<void>;
 const encoder = new TextEncoder();
 
 export class Pop3Session {
@@ -62,12 +58,8 @@ export class Pop3Session {
   readonly #replies: ReplyQueue;
   /** A command is running (TimeoutLogin lets a login being checked finish). */
   #running = false;
-  /** The command loop is waiting in lineWait() (see #answerArrived). */
-  #parked = false;
-  /** Commands are being run inside the socket's read callback (#answerArrived). */
-  #inReadCallback = false;
-  /** What #answerArrived left to the loop: a running command, the end, or an error. */
-  #handoff: Promise<void> | typeof INPUT_ENDED | Error | null = null;
+  /** The command loop (net/connection_input.ts), run by #commandLoop. */
+  readonly #phase: CommandPhase;
 
   constructor(
     ctx: ServerContext,
@@ -81,6 +73,7 @@ export class Pop3Session {
     this.commands = commands;
     this.logger = log("pop3", conn.id);
     this.#replies = new ReplyQueue(conn);
+    this.#phase = new CommandPhase(conn, () => this.#runBuffered());
   }
 
   /** Queues a reply (text already CRLF-terminated). */
@@ -184,52 +177,28 @@ export class Pop3Session {
    * synchronously (a buffered command line, RETR of a small message, a reply the
    * socket takes at once) is not awaited: each await costs a turn of the microtask
    * queue, and lock-step clients wait for every one of them. Between commands, input is
-   * answered inside the socket's read callback when it can be (#answerArrived).
+   * answered inside the socket's read callback when it can be (CommandPhase).
    */
-  async #commandLoop(): Promise<void> {
-    this.conn.onInputReady(() => this.#answerArrived());
-    try {
-      while (!this.conn.closed) {
-        const step = this.#runBuffered();
-        if (step === INPUT_ENDED) return;
-        if (step !== NEEDS_INPUT) {
-          await step;
-          continue;
-        }
-        this.#parked = true;
-        try {
-          await this.conn.lineWait();
-        } finally {
-          this.#parked = false;
-        }
-        // What the read callback started and could not finish is the loop's now.
-        const handoff = this.#handoff;
-        this.#handoff = null;
-        if (handoff === INPUT_ENDED) return;
-        if (handoff instanceof Error) throw handoff;
-        if (handoff !== null) await handoff;
-      }
-    } finally {
-      this.conn.onInputReady(null);
-    }
+  #commandLoop(): Promise<void> {
+    return this.#phase.run();
   }
 
   /**
    * Runs the command lines already buffered, as far as they complete synchronously:
    * NEEDS_INPUT when no complete line is left (or the client is not reading its
-   * replies), INPUT_ENDED at the end of input, else the rest of a command still running
+   * replies), ENDED at the end of input, else the rest of a command still running
    * (or of a write waiting for the client) as a promise.
    */
-  #runBuffered(): Step {
+  #runBuffered(): CommandStep {
     for (;;) {
-      if (this.conn.closed) return INPUT_ENDED;
+      if (this.conn.closed) return ENDED;
       let line: Uint8Array;
       try {
         // Borrowed: the line is parsed before the next await (#dispatch), so it need not
         // be copied out of the input buffer.
         const read = this.conn.readLineNow(MAX_COMMAND_LINE, true);
         if (read === undefined) return NEEDS_INPUT;
-        if (read === null) return INPUT_ENDED;
+        if (read === null) return ENDED;
         line = read.line;
       } catch (e) {
         if (!(e instanceof LineTooLongError)) throw e;
@@ -267,31 +236,6 @@ export class Pop3Session {
     return false;
   }
 
-  /**
-   * Input arrived while the loop waits for a command (Connection.onInputReady): the
-   * commands are run here, in the read callback. True when all were answered and the
-   * loop goes on waiting; false hands the rest to the loop (a command still running, a
-   * partial line to acknowledge, a client not reading, the end, an error).
-   */
-  #answerArrived(): boolean {
-    if (!this.#parked || this.#running || this.#handoff !== null) return false;
-    let step: Step;
-    this.#inReadCallback = true;
-    try {
-      step = this.#runBuffered();
-    } catch (e) {
-      this.#handoff = e instanceof Error ? e : new Error(String(e));
-      return false;
-    } finally {
-      this.#inReadCallback = false;
-    }
-    if (step === NEEDS_INPUT) {
-      return !this.conn.outputBlocked && this.conn.bufferedInput === 0;
-    }
-    this.#handoff = step;
-    return false;
-  }
-
   /** Runs one command line; a promise only while a command is still running. */
   #dispatch(line: Uint8Array): void | Promise<void> {
     const { verb, rest } = parseCommandLine(line);
@@ -313,7 +257,7 @@ export class Pop3Session {
       ));
       return;
     }
-    if (command.changesStream && this.#inReadCallback) {
+    if (command.changesStream && this.#phase.inReadCallback) {
       // After the runtime's read loop, as from the command loop (see changesStream).
       return Promise.resolve().then(() => this.#run(verb, command, rest));
     }

@@ -53,6 +53,27 @@ export function ehloKeywords(s: SmtpSession): string[] {
   return keywords;
 }
 
+/**
+ * The EHLO reply's keyword lines ("250-SIZE ...\r\n" ... "250 DSN\r\n"), made once per
+ * configuration (RELOAD makes a new frozen one, so a reload is seen at once) and per
+ * STARTTLS offered and AUTH offered, instead of at every EHLO.
+ */
+const ehloTails = new WeakMap<object, Map<string, string>>();
+
+function ehloTail(s: SmtpSession): string {
+  const starttls = s.ctx.tlsContext !== null && !s.conn.secure;
+  const key = `${starttls} ${s.ctx.plainAuthAllowed(s.conn)}`;
+  let byConfig = ehloTails.get(s.ctx.config);
+  if (!byConfig) ehloTails.set(s.ctx.config, byConfig = new Map());
+  let tail = byConfig.get(key);
+  if (tail === undefined) {
+    const keywords = ehloKeywords(s);
+    tail = keywords.map((k, i) => `250${i < keywords.length - 1 ? "-" : " "}${k}\r\n`).join("");
+    byConfig.set(key, tail);
+  }
+  return tail;
+}
+
 function ehlo(s: SmtpSession, arg: string): void {
   const name = heloName(arg, "EHLO");
   s.resetTransaction(); // RFC 5321 4.1.4: EHLO implies RSET
@@ -60,8 +81,7 @@ function ehlo(s: SmtpSession, arg: string): void {
   s.info.helo = name;
   s.info.esmtp = true;
   // RFC 2034 3: no enhanced code on the EHLO reply.
-  const lines = [`${s.hostName} Hello ${name} [${s.conn.remoteAddress}]`, ...ehloKeywords(s)];
-  s.reply(new SmtpReply(250, "", lines.join("\n")));
+  s.reply(`250-${s.hostName} Hello ${name} [${s.conn.remoteAddress}]\r\n${ehloTail(s)}`);
 }
 
 function helo(s: SmtpSession, arg: string): void {

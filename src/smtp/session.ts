@@ -169,11 +169,18 @@ export class SmtpSession {
    * Connection.close(): the output drained, then a FIN, the socket destroyed 5 s later.
    */
   #close(): void {
-    // Not under TLS: its layer may still hold the reply (and owes a close_notify).
-    const done = this.quit && !this.conn.secure && this.conn.bufferedOutput === 0 &&
-      this.conn.bufferedInput === 0;
-    if (done) this.conn.destroy();
+    if (this.closesAtOnce) this.conn.destroy();
     else this.conn.close();
+  }
+
+  /**
+   * The session said 221 to QUIT, the reply is with the kernel and nothing else came: the
+   * socket is destroyed when the session ends, without waiting for the client's close.
+   * Not under TLS: its layer may still hold the reply (and owes a close_notify).
+   */
+  get closesAtOnce(): boolean {
+    return this.quit && !this.conn.secure && this.conn.bufferedOutput === 0 &&
+      this.conn.bufferedInput === 0;
   }
 
   /** RFC 5321 4.2 / 3.1: the greeting, or a refusal (IPIN deny, shutdown) and close. */
