@@ -1,7 +1,7 @@
 /**
  * The file calls of a journaled delivery (journaled_delivery.ts), of the delivery
  * journal's segments (delivery_journal.ts) and of a directory's fsync (fsutil.syncDir)
- * made with libc through FFI, as read_small.ts does for reads.
+ * made with libc through FFI (libc.ts, the symbols read_small.ts uses too).
  *
  * Why: every async file op of the runtime (FsFile.sync(), syncData()) duplicates the
  * descriptor first (fcntl F_DUPFD_CLOEXEC, then a close(2) when done) and goes through
@@ -19,53 +19,17 @@
  * (the journal record stays for the next start's replay).
  */
 
+import {
+  type Libc,
+  O_CLOEXEC,
+  O_CREAT,
+  O_DIRECTORY,
+  O_EXCL,
+  O_RDONLY,
+  O_WRONLY,
+  storeLibc,
+} from "./libc.ts";
 import { SharedSyncs } from "./shared_sync.ts";
-
-/** <fcntl.h> on Linux (x86-64 and arm64 alike). */
-const O_RDONLY = 0, O_WRONLY = 1, O_CREAT = 0o100, O_EXCL = 0o200, O_CLOEXEC = 0o2000000;
-const O_DIRECTORY = 0o200000;
-
-interface Libc {
-  open(path: Uint8Array, flags: number, mode: number): number;
-  write(fd: number, buf: Uint8Array, count: number): number | bigint;
-  close(fd: number): number;
-  rename(from: Uint8Array, to: Uint8Array): number;
-  link(from: Uint8Array, to: Uint8Array): number;
-  lseek(fd: number, offset: number, whence: number): number | bigint;
-  fsync(fd: number): Promise<number>;
-  fdatasync(fd: number): Promise<number>;
-  syncfs(fd: number): Promise<number>;
-  fstat(fd: number, buf: Uint8Array): number;
-}
-
-let libc: Libc | null | undefined;
-
-function loadLibc(): Libc | null {
-  if (Deno.build.os !== "linux") return null;
-  try {
-    if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return null;
-    const lib = Deno.dlopen("libc.so.6", {
-      open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
-      write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
-      close: { parameters: ["i32"], result: "i32" },
-      rename: { parameters: ["buffer", "buffer"], result: "i32" },
-      link: { parameters: ["buffer", "buffer"], result: "i32" },
-      lseek: { parameters: ["i32", "i64", "i32"], result: "i64" },
-      fsync: { parameters: ["i32"], result: "i32", nonblocking: true },
-      fdatasync: { parameters: ["i32"], result: "i32", nonblocking: true },
-      syncfs: { parameters: ["i32"], result: "i32", nonblocking: true },
-      fstat: { parameters: ["i32", "buffer"], result: "i32" },
-    });
-    return lib.symbols as unknown as Libc;
-  } catch {
-    return null;
-  }
-}
-
-function lib(): Libc | null {
-  if (libc === undefined) libc = loadLibc();
-  return libc;
-}
 
 const encoder = new TextEncoder();
 /** Two reusable C-string buffers: a rename or link needs both paths at once. */
@@ -193,7 +157,7 @@ class DenoFile implements NewFile {
  * write the file is removed.
  */
 export function createWritten(path: string, data: Uint8Array): NewFile {
-  const c = lib();
+  const c = storeLibc();
   const name = c === null ? null : cString(path, 0);
   if (c !== null && name !== null) {
     const fd = c.open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600);
@@ -215,7 +179,7 @@ export function createWritten(path: string, data: Uint8Array): NewFile {
 
 /** rename(2) through libc; false when not done that way (the caller uses the runtime's). */
 export function renameLibc(from: string, to: string): boolean {
-  const c = lib();
+  const c = storeLibc();
   if (c === null) return false;
   const a = cString(from, 0), b = cString(to, 1);
   return a !== null && b !== null && c.rename(a, b) === 0;
@@ -223,7 +187,7 @@ export function renameLibc(from: string, to: string): boolean {
 
 /** link(2) through libc; false when not done that way (the caller uses the runtime's). */
 export function linkLibc(from: string, to: string): boolean {
-  const c = lib();
+  const c = storeLibc();
   if (c === null) return false;
   const a = cString(from, 0), b = cString(to, 1);
   return a !== null && b !== null && c.link(a, b) === 0;
@@ -235,7 +199,7 @@ export function linkLibc(from: string, to: string): boolean {
  * runtime, which says why). A failed fsync throws (see above: never retried).
  */
 export async function syncDirLibc(path: string): Promise<boolean> {
-  const c = lib();
+  const c = storeLibc();
   const name = c === null ? null : cString(path, 0);
   if (c === null || name === null) return false;
   const fd = c.open(name, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
@@ -250,7 +214,7 @@ export async function syncDirLibc(path: string): Promise<boolean> {
 
 /** Whether these calls go through libc here (FFI allowed, Linux): tests and diagnostics. */
 export function libcFiles(): boolean {
-  return lib() !== null;
+  return storeLibc() !== null;
 }
 
 /** A delivery journal segment: written in order from its start, synced, rewound. */
@@ -300,7 +264,7 @@ class DenoJournalFile extends DenoFile implements JournalFile {
 
 /** Creates a journal segment at `path` (it must not exist; mode 0600), empty. */
 export function createJournalFile(path: string): JournalFile {
-  const c = lib();
+  const c = storeLibc();
   const name = c === null ? null : cString(path, 0);
   if (c !== null && name !== null) {
     const fd = c.open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600);
