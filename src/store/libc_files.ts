@@ -100,7 +100,7 @@ async function syncfsNow(c: Libc, dev: bigint, fd: number): Promise<void> {
  * journal record already made the delivery durable; they only let it be retired), so a
  * group gathers for SYNCFS_GATHER_MS: one syncfs per ~100 messages under load instead of
  * one per commit group, each writing back the inode table, bitmap and directory blocks
- * those messages share once (docs/performance.md, "SMTP ingest: CPU per message").
+ * those messages share once (docs/performance.md, "the background syncfs").
  */
 const fsSyncs = new SharedSyncs<bigint, { c: Libc; fd: number }>(
   (dev, { c, fd }) => syncfsNow(c, dev, fd),
