@@ -102,6 +102,25 @@ Deno.test("a journaled delivery is in new/ when it resolves, and its record goes
   });
 });
 
+Deno.test("a journaled delivery whose file cannot be made fails and leaves no live record", async () => {
+  await withStore(async (store, root, _base, journal) => {
+    // The record is appended before the file is created (its fdatasync overlaps the
+    // creation): a failed creation must retire it, or a later replay would deliver it.
+    await Deno.remove(join(root, "tmp"));
+    let failed = false;
+    await store.deliver([{ root }], msg(9)).catch(() => failed = true);
+    assert(failed, "the delivery reported the missing tmp/");
+    assertEquals(journal.live, 0);
+    assertEquals(await names(join(root, "new")), []);
+    await Deno.mkdir(join(root, "tmp"));
+    const [stored] = await store.deliver([{ root }], msg(10));
+    assertEquals(
+      dec.decode(await Deno.readFile(join(root, "new", stored.base))),
+      dec.decode(msg(10)),
+    );
+  });
+});
+
 Deno.test("a journaled delivery to two mailboxes links one file into both", async () => {
   await withStore(async (store, root) => {
     const other = store.userRoot({ name: "ann", domain: "example.com", dir: "" });

@@ -27,6 +27,7 @@ import { crc32 } from "node:zlib";
 import { join } from "node:path";
 import { ensureDirDurable, syncDir } from "./fsutil.ts";
 import { createJournalFile, type JournalFile } from "./libc_files.ts";
+import { SharedSync } from "./shared_sync.ts";
 
 export const RECORD_MAGIC = 0x58444a31; // "XDJ1"
 const PREFIX = 12;
@@ -125,12 +126,6 @@ export function decodeRecords(bytes: Uint8Array): { records: JournalRecord[]; to
   return { records, torn: !bytes.subarray(at).every((b) => b === 0) };
 }
 
-interface Waiters {
-  promise: Promise<void>;
-  resolve: () => void;
-  reject: (e: unknown) => void;
-}
-
 /** One journal file: its descriptor, its records not yet retired, its group commit. */
 export class Segment {
   bytes = 0;
@@ -139,8 +134,8 @@ export class Segment {
   sealed = false;
   /** Its name and its zero-filled length are durable: a commit is then one fdatasync. */
   #settled = false;
-  #running: Promise<void> | null = null;
-  #next: Waiters | null = null;
+  /** Its group commit: records written while one sync runs share the next. */
+  readonly #commits = new SharedSync(() => this.#syncNow());
   /** The error of a write or sync that failed: every later commit fails with it. */
   #failed: unknown = null;
   /**
@@ -175,19 +170,7 @@ export class Segment {
 
   /** A sync that starts after this call; callers during a running one share the next. */
   commit(): Promise<void> {
-    if (!this.#running) {
-      this.#running = this.#syncNow().finally(() => this.#afterSync());
-      return this.#running;
-    }
-    if (!this.#next) {
-      let resolve!: () => void, reject!: (e: unknown) => void;
-      const promise = new Promise<void>((res, rej) => {
-        resolve = res;
-        reject = rej;
-      });
-      this.#next = { promise, resolve, reject };
-    }
-    return this.#next.promise;
+    return this.#commits.request();
   }
 
   async #syncNow(): Promise<void> {
@@ -222,21 +205,9 @@ export class Segment {
     if (this.#staged.length > STAGING_KEEP) this.#staged = new Uint8Array(STAGING_BYTES);
   }
 
-  #afterSync(): void {
-    const waiting = this.#next;
-    this.#next = null;
-    if (!waiting) {
-      this.#running = null;
-      return;
-    }
-    this.#running = this.#syncNow().then(waiting.resolve, waiting.reject).finally(() =>
-      this.#afterSync()
-    );
-  }
-
-  /** Resolves when no sync is running (the descriptor may be closed). */
+  /** Resolves when no sync is running or waiting (the descriptor may be closed). */
   async idle(): Promise<void> {
-    while (this.#running) await this.#running.catch(() => {});
+    await this.#commits.settled();
   }
 
   /**

@@ -6,6 +6,7 @@
 import { setImmediate } from "node:timers";
 import { dirname } from "node:path";
 import { createWrittenSync, syncDirLibc } from "./libc_files.ts";
+import { SharedSyncs } from "./shared_sync.ts";
 
 /**
  * Opens a directory and fsyncs it so a rename or create inside it is durable. The open is
@@ -24,51 +25,14 @@ async function fsyncDirNow(path: string): Promise<void> {
   }
 }
 
-interface PendingSync {
-  running: Promise<void> | null;
-  // Callers that arrived while a sync was running: served by one follow-up sync.
-  next: { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void } | null;
-}
-
-const pendingDirSyncs = new Map<string, PendingSync>();
+const dirSyncs = new SharedSyncs<string>((path) => fsyncDirNow(path));
 
 /**
  * Group commit for directory entries: every caller gets a sync that *started after*
  * its call, but callers that arrive while one is in flight share the next one.
  */
 export function syncDir(path: string): Promise<void> {
-  let state = pendingDirSyncs.get(path);
-  if (!state) {
-    state = { running: null, next: null };
-    pendingDirSyncs.set(path, state);
-  }
-  const s = state;
-  if (!s.running) {
-    s.running = fsyncDirNow(path).finally(() => afterSync(path, s));
-    return s.running;
-  }
-  if (!s.next) {
-    let resolve!: () => void, reject!: (e: unknown) => void;
-    const promise = new Promise<void>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    s.next = { promise, resolve, reject };
-  }
-  return s.next.promise;
-}
-
-function afterSync(path: string, s: PendingSync): void {
-  const waiting = s.next;
-  s.next = null;
-  if (!waiting) {
-    s.running = null;
-    pendingDirSyncs.delete(path);
-    return;
-  }
-  s.running = fsyncDirNow(path).then(waiting.resolve, waiting.reject).finally(() =>
-    afterSync(path, s)
-  );
+  return dirSyncs.request(path);
 }
 
 /**

@@ -2,11 +2,12 @@
  * A small delivery made durable through the delivery journal (delivery_journal.ts): one
  * sync before the caller is answered, and that one shared with every delivery in flight.
  *
- *   1. the file is created in tmp/ and written (synchronous, page cache; through libc
- *      where it can, libc_files.ts, as are the rename, the links and the file's fsync);
- *   2. a journal record with the same bytes and the final names is appended and the
- *      journal's group-commit fdatasync awaited: from here the message survives a crash
- *      (the next start replays the record);
+ *   1. a journal record with the bytes and the final names is appended and the
+ *      journal's group-commit fdatasync started;
+ *   2. while it runs, the file is created in tmp/ and written (synchronous, page cache;
+ *      through libc where it can, libc_files.ts, as are the rename, the links and the
+ *      file's fsync); then the fdatasync is awaited: from here the message survives a
+ *      crash (the next start replays the record);
  *   3. the file is linked into every target's new/ but the last, renamed into that one
  *      (synchronous name changes), and the caller answers (SMTP: 250);
  *   4. in the background: syncfs(2) of the file system, shared with every delivery of
@@ -39,20 +40,25 @@ export async function deliverJournaled(
   dests: readonly string[],
   data: Uint8Array,
 ): Promise<JournaledDelivery> {
-  const file = createWritten(src, data);
+  // The record first, so its fdatasync runs on the pool while the file is created and
+  // written here (the file's own creation is off the latency of the 250). Replay needs
+  // only the record: it writes every target name from it (journal_recovery.ts).
+  const ticket = journal.append({ src, dests: [...dests] }, data);
+  let file;
+  try {
+    file = createWritten(src, data);
+  } catch (e) {
+    // Not answered with success: the record goes (a crash first may deliver it, a
+    // duplicate RFC 5321 6.1 allows); its commit's outcome no longer matters.
+    ticket.committed.catch(() => {});
+    journal.retire(ticket);
+    throw e;
+  }
   const removeSrc = () => {
     try {
       Deno.removeSync(src);
     } catch { /* gone already, or the error that brought us here is the one to report */ }
   };
-  let ticket;
-  try {
-    ticket = journal.append({ src, dests: [...dests] }, data);
-  } catch (e) {
-    file.close();
-    removeSrc();
-    throw e;
-  }
   let srcGone = false;
   // Every name was made by link(2) or rename(2), which work within one file system only:
   // then one syncfs(2) of the file's covers the file and every directory entry.

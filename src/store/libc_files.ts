@@ -1,7 +1,7 @@
 /**
  * The file calls of a journaled delivery (journaled_delivery.ts), of the delivery
  * journal's segments (delivery_journal.ts) and of a directory's fsync (fsutil.syncDir)
- * made with libc through FFI, as read_small.ts does for reads.
+ * made with libc through FFI (libc.ts, the symbols read_small.ts uses too).
  *
  * Why: every async file op of the runtime (FsFile.sync(), syncData()) duplicates the
  * descriptor first (fcntl F_DUPFD_CLOEXEC, then a close(2) when done) and goes through
@@ -19,51 +19,17 @@
  * (the journal record stays for the next start's replay).
  */
 
-/** <fcntl.h> on Linux (x86-64 and arm64 alike). */
-const O_RDONLY = 0, O_WRONLY = 1, O_CREAT = 0o100, O_EXCL = 0o200, O_CLOEXEC = 0o2000000;
-const O_DIRECTORY = 0o200000;
-
-interface Libc {
-  open(path: Uint8Array, flags: number, mode: number): number;
-  write(fd: number, buf: Uint8Array, count: number): number | bigint;
-  close(fd: number): number;
-  rename(from: Uint8Array, to: Uint8Array): number;
-  link(from: Uint8Array, to: Uint8Array): number;
-  lseek(fd: number, offset: number, whence: number): number | bigint;
-  fsync(fd: number): Promise<number>;
-  fdatasync(fd: number): Promise<number>;
-  syncfs(fd: number): Promise<number>;
-  fstat(fd: number, buf: Uint8Array): number;
-}
-
-let libc: Libc | null | undefined;
-
-function loadLibc(): Libc | null {
-  if (Deno.build.os !== "linux") return null;
-  try {
-    if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return null;
-    const lib = Deno.dlopen("libc.so.6", {
-      open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
-      write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
-      close: { parameters: ["i32"], result: "i32" },
-      rename: { parameters: ["buffer", "buffer"], result: "i32" },
-      link: { parameters: ["buffer", "buffer"], result: "i32" },
-      lseek: { parameters: ["i32", "i64", "i32"], result: "i64" },
-      fsync: { parameters: ["i32"], result: "i32", nonblocking: true },
-      fdatasync: { parameters: ["i32"], result: "i32", nonblocking: true },
-      syncfs: { parameters: ["i32"], result: "i32", nonblocking: true },
-      fstat: { parameters: ["i32", "buffer"], result: "i32" },
-    });
-    return lib.symbols as unknown as Libc;
-  } catch {
-    return null;
-  }
-}
-
-function lib(): Libc | null {
-  if (libc === undefined) libc = loadLibc();
-  return libc;
-}
+import {
+  type Libc,
+  O_CLOEXEC,
+  O_CREAT,
+  O_DIRECTORY,
+  O_EXCL,
+  O_RDONLY,
+  O_WRONLY,
+  storeLibc,
+} from "./libc.ts";
+import { SharedSyncs } from "./shared_sync.ts";
 
 const encoder = new TextEncoder();
 /** Two reusable C-string buffers: a rename or link needs both paths at once. */
@@ -100,14 +66,6 @@ export interface NewFile {
   close(): void;
 }
 
-interface FsSyncs {
-  running: Promise<void> | null;
-  /** Callers that came while one ran, and a descriptor of theirs for the next syncfs. */
-  next: { fd: number; promise: Promise<void>; resolve(): void; reject(e: unknown): void } | null;
-}
-
-/** Group commits of syncfs(2), by device (st_dev). */
-const fsSyncs = new Map<bigint, FsSyncs>();
 /**
  * syncfs(2) writes back everything dirty on the file system, other programs' data too: on
  * a file system shared with a busy writer (a backup, a log) one can take seconds, and the
@@ -117,6 +75,8 @@ const fsSyncs = new Map<bigint, FsSyncs>();
  */
 const SLOW_SYNCFS_MS = 250;
 const SLOW_SYNCFS_BACKOFF_MS = 30_000;
+/** How long a background syncfs waits for more deliveries to share it. */
+const SYNCFS_GATHER_MS = 50;
 const slowUntil = new Map<bigint, number>();
 const statBuf = new Uint8Array(256);
 
@@ -134,35 +94,18 @@ async function syncfsNow(c: Libc, dev: bigint, fd: number): Promise<void> {
   if (rc !== 0) throw new Error("syncfs(2) of the mail file system failed");
 }
 
-function shareSyncfs(c: Libc, dev: bigint, fd: number): Promise<void> {
-  let state = fsSyncs.get(dev);
-  if (!state) fsSyncs.set(dev, state = { running: null, next: null });
-  const s = state;
-  const after = (): void => {
-    const waiting = s.next;
-    s.next = null;
-    if (!waiting) {
-      s.running = null;
-      fsSyncs.delete(dev);
-      return;
-    }
-    s.running = syncfsNow(c, dev, waiting.fd).then(waiting.resolve, waiting.reject).finally(after);
-  };
-  if (!s.running) {
-    s.running = syncfsNow(c, dev, fd).finally(after);
-    return s.running;
-  }
-  if (!s.next) {
-    let resolve!: () => void, reject!: (e: unknown) => void;
-    const promise = new Promise<void>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    // This caller's descriptor stays open until the syncfs it waits for is done.
-    s.next = { fd, promise, resolve, reject };
-  }
-  return s.next.promise;
-}
+/**
+ * Group commits of syncfs(2) by device (st_dev), each run on the descriptor of its group's
+ * first caller (open until that caller's sync is done). Nobody is answered on them (the
+ * journal record already made the delivery durable; they only let it be retired), so a
+ * group gathers for SYNCFS_GATHER_MS: one syncfs per ~100 messages under load instead of
+ * one per commit group, each writing back the inode table, bitmap and directory blocks
+ * those messages share once (docs/performance.md, "the background syncfs").
+ */
+const fsSyncs = new SharedSyncs<bigint, { c: Libc; fd: number }>(
+  (dev, { c, fd }) => syncfsNow(c, dev, fd),
+  { gatherMs: SYNCFS_GATHER_MS },
+);
 
 class LibcFile implements NewFile {
   #closed = false;
@@ -180,7 +123,7 @@ class LibcFile implements NewFile {
       if (slow > performance.now()) return false;
       slowUntil.delete(dev);
     }
-    await shareSyncfs(this.c, dev, this.fd);
+    await fsSyncs.request(dev, { c: this.c, fd: this.fd });
     return true;
   }
 
@@ -214,7 +157,7 @@ class DenoFile implements NewFile {
  * write the file is removed.
  */
 export function createWritten(path: string, data: Uint8Array): NewFile {
-  const c = lib();
+  const c = storeLibc();
   const name = c === null ? null : cString(path, 0);
   if (c !== null && name !== null) {
     const fd = c.open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600);
@@ -236,7 +179,7 @@ export function createWritten(path: string, data: Uint8Array): NewFile {
 
 /** rename(2) through libc; false when not done that way (the caller uses the runtime's). */
 export function renameLibc(from: string, to: string): boolean {
-  const c = lib();
+  const c = storeLibc();
   if (c === null) return false;
   const a = cString(from, 0), b = cString(to, 1);
   return a !== null && b !== null && c.rename(a, b) === 0;
@@ -244,7 +187,7 @@ export function renameLibc(from: string, to: string): boolean {
 
 /** link(2) through libc; false when not done that way (the caller uses the runtime's). */
 export function linkLibc(from: string, to: string): boolean {
-  const c = lib();
+  const c = storeLibc();
   if (c === null) return false;
   const a = cString(from, 0), b = cString(to, 1);
   return a !== null && b !== null && c.link(a, b) === 0;
@@ -256,7 +199,7 @@ export function linkLibc(from: string, to: string): boolean {
  * runtime, which says why). A failed fsync throws (see above: never retried).
  */
 export async function syncDirLibc(path: string): Promise<boolean> {
-  const c = lib();
+  const c = storeLibc();
   const name = c === null ? null : cString(path, 0);
   if (c === null || name === null) return false;
   const fd = c.open(name, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
@@ -271,7 +214,7 @@ export async function syncDirLibc(path: string): Promise<boolean> {
 
 /** Whether these calls go through libc here (FFI allowed, Linux): tests and diagnostics. */
 export function libcFiles(): boolean {
-  return lib() !== null;
+  return storeLibc() !== null;
 }
 
 /** A delivery journal segment: written in order from its start, synced, rewound. */
@@ -321,7 +264,7 @@ class DenoJournalFile extends DenoFile implements JournalFile {
 
 /** Creates a journal segment at `path` (it must not exist; mode 0600), empty. */
 export function createJournalFile(path: string): JournalFile {
-  const c = lib();
+  const c = storeLibc();
   const name = c === null ? null : cString(path, 0);
   if (c !== null && name !== null) {
     const fd = c.open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600);

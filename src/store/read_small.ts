@@ -11,40 +11,14 @@
  * the errors their usual form.
  */
 
+import { type Libc, O_CLOEXEC, O_DIRECTORY, O_PATH, O_RDONLY, storeLibc } from "./libc.ts";
+
 /**
  * Messages up to this size may be read synchronously: for a file in the page cache that
  * costs a few microseconds against tens for an async read's thread hop. Larger ones use
  * the async path, so one big read never stalls the other sessions.
  */
 export const SYNC_READ_LIMIT = 128 * 1024;
-
-/** <fcntl.h> on Linux (x86-64 and arm64 alike). */
-const O_RDONLY = 0, O_CLOEXEC = 0o2000000, O_DIRECTORY = 0o200000, O_PATH = 0o10000000;
-
-interface Libc {
-  open(path: Uint8Array, flags: number): number;
-  openat(dirFd: number, path: Uint8Array, flags: number): number;
-  read(fd: number, buf: Uint8Array, count: number | bigint): number | bigint;
-  close(fd: number): number;
-}
-
-let libc: Libc | null | undefined;
-
-function loadLibc(): Libc | null {
-  if (Deno.build.os !== "linux") return null;
-  try {
-    if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return null;
-    const lib = Deno.dlopen("libc.so.6", {
-      open: { parameters: ["buffer", "i32"], result: "i32" },
-      openat: { parameters: ["i32", "buffer", "i32"], result: "i32" },
-      read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
-      close: { parameters: ["i32"], result: "i32" },
-    });
-    return lib.symbols;
-  } catch {
-    return null;
-  }
-}
 
 /** The path as a NUL-terminated C string, in a buffer reused by every call. */
 let cPath = new Uint8Array(1024);
@@ -84,7 +58,7 @@ function asciiInto(text: string, at: number): number {
 function readWithLibc(c: Libc, path: string, size: number, buf: Uint8Array, at: number): boolean {
   const name = toCString(path);
   if (name === null) return false;
-  return readOpened(c, c.open(name, O_RDONLY | O_CLOEXEC), size, buf, at);
+  return readOpened(c, c.open(name, O_RDONLY | O_CLOEXEC, 0), size, buf, at);
 }
 
 /** Reads and closes `fd` (nothing when negative: the open failed). */
@@ -109,7 +83,7 @@ function readOpened(c: Libc, fd: number, size: number, buf: Uint8Array, at: numb
  */
 export function readSmallInto(path: string, size: number, buf: Uint8Array, at: number): boolean {
   if (size > SYNC_READ_LIMIT || buf.length < at + size + 1) return false;
-  if (libc === undefined) libc = loadLibc();
+  const libc = storeLibc();
   if (libc !== null && readWithLibc(libc, path, size, buf, at)) return true;
   // Not read through libc (or not that size): the runtime's calls say why, if anything.
   let file: Deno.FsFile;
@@ -155,7 +129,7 @@ function dirFd(c: Libc, folderPath: string, sub: string): number {
   if (fds !== undefined && fds[slot] >= 0) return fds[slot];
   const name = toCString(folderPath + "/" + sub);
   if (name === null) return -1;
-  const fd = c.open(name, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  const fd = c.open(name, O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
   if (fd < 0) return -1;
   if (fds === undefined) {
     if (heldDirs.size >= MAX_HELD_FOLDERS) dropFolder(c, heldDirs.keys().next().value!);
@@ -190,12 +164,12 @@ export function readMessageInto(
   curFlags: string | null = null,
 ): boolean {
   if (size > SYNC_READ_LIMIT || buf.length < at + size + 1) return false;
-  if (libc === undefined) libc = loadLibc();
+  const libc = storeLibc();
   if (libc !== null) {
     const dir = dirFd(libc, folderPath, sub);
     const cName = dir >= 0 ? toCString(name, curFlags) : null;
     if (cName !== null) {
-      if (readOpened(libc, libc.openat(dir, cName, O_RDONLY | O_CLOEXEC), size, buf, at)) {
+      if (readOpened(libc, libc.openat(dir, cName, O_RDONLY | O_CLOEXEC, 0), size, buf, at)) {
         return true;
       }
       // Renamed meanwhile, or the directory is no longer the folder's: the full path says.
@@ -208,6 +182,7 @@ export function readMessageInto(
 
 /** Closes the held directory descriptors (tests; a server that stops). */
 export function releaseMessageDirs(): void {
+  const libc = storeLibc();
   if (!libc) return;
   for (const folderPath of [...heldDirs.keys()]) dropFolder(libc, folderPath);
 }
@@ -221,8 +196,7 @@ export function heldDirCount(): number {
 
 /** Whether reads go through libc here (FFI allowed, Linux): for tests and diagnostics. */
 export function libcReads(): boolean {
-  if (libc === undefined) libc = loadLibc();
-  return libc !== null;
+  return storeLibc() !== null;
 }
 
 /**

@@ -1,0 +1,61 @@
+/**
+ * The store's file calls made with libc through FFI: one library handle and one symbol
+ * table for the message reads (read_small.ts) and the delivery writes and syncs
+ * (libc_files.ts). Loaded on first use; null where not allowed or not Linux, and the
+ * callers then use the runtime's calls.
+ *
+ * The syncs are `nonblocking` (they run on the runtime's blocking pool and return a
+ * promise); every other call is a plain synchronous call on the calling thread.
+ */
+
+/** <fcntl.h> on Linux (x86-64 and arm64 alike). */
+export const O_RDONLY = 0, O_WRONLY = 1, O_CREAT = 0o100, O_EXCL = 0o200;
+export const O_CLOEXEC = 0o2000000, O_DIRECTORY = 0o200000, O_PATH = 0o10000000;
+
+export interface Libc {
+  /** open(2); `mode` matters only with O_CREAT (pass 0 otherwise). */
+  open(path: Uint8Array, flags: number, mode: number): number;
+  openat(dirFd: number, path: Uint8Array, flags: number, mode: number): number;
+  read(fd: number, buf: Uint8Array, count: number | bigint): number | bigint;
+  write(fd: number, buf: Uint8Array, count: number): number | bigint;
+  close(fd: number): number;
+  rename(from: Uint8Array, to: Uint8Array): number;
+  link(from: Uint8Array, to: Uint8Array): number;
+  lseek(fd: number, offset: number, whence: number): number | bigint;
+  fstat(fd: number, buf: Uint8Array): number;
+  fsync(fd: number): Promise<number>;
+  fdatasync(fd: number): Promise<number>;
+  syncfs(fd: number): Promise<number>;
+}
+
+let libc: Libc | null | undefined;
+
+function load(): Libc | null {
+  if (Deno.build.os !== "linux") return null;
+  try {
+    if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return null;
+    const lib = Deno.dlopen("libc.so.6", {
+      open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
+      openat: { parameters: ["i32", "buffer", "i32", "u32"], result: "i32" },
+      read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+      write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+      close: { parameters: ["i32"], result: "i32" },
+      rename: { parameters: ["buffer", "buffer"], result: "i32" },
+      link: { parameters: ["buffer", "buffer"], result: "i32" },
+      lseek: { parameters: ["i32", "i64", "i32"], result: "i64" },
+      fstat: { parameters: ["i32", "buffer"], result: "i32" },
+      fsync: { parameters: ["i32"], result: "i32", nonblocking: true },
+      fdatasync: { parameters: ["i32"], result: "i32", nonblocking: true },
+      syncfs: { parameters: ["i32"], result: "i32", nonblocking: true },
+    });
+    return lib.symbols as unknown as Libc;
+  } catch {
+    return null;
+  }
+}
+
+/** The store's libc calls, or null where they are not used (no FFI, not Linux). */
+export function storeLibc(): Libc | null {
+  if (libc === undefined) libc = load();
+  return libc;
+}
