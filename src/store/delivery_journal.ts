@@ -134,8 +134,12 @@ export class Segment {
   sealed = false;
   /** Its name and its zero-filled length are durable: a commit is then one fdatasync. */
   #settled = false;
-  /** Its group commit: records written while one sync runs share the next. */
-  readonly #commits = new SharedSync(() => this.#syncNow());
+  /**
+   * Its group commit: records written while one sync runs share the next, and records of
+   * one turn of the event loop share its first (atTurnEnd: docs/performance.md, "SMTP one
+   * message per connection").
+   */
+  readonly #commits = new SharedSync(() => this.#syncNow(), { atTurnEnd: true });
   /** The error of a write or sync that failed: every later commit fails with it. */
   #failed: unknown = null;
   /**
