@@ -155,7 +155,8 @@ export class Segment {
   /**
    * Queues the record of `head` (its encoded header) and `data`, already counted in
    * `bytes`, and returns a sync that covers it. With no sync running it is written and
-   * synced at once; during one, it waits with the others that come meanwhile, and the
+   * synced at the end of this turn of the event loop, with the records of the turn;
+   * during one, it waits with the others that come meanwhile, and the
    * next sync writes them all in one write(2) before its fdatasync (a system call per
    * group of deliveries, not per message).
    */
