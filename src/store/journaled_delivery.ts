@@ -41,9 +41,9 @@ export async function deliverJournaled(
   dests: readonly string[],
   data: Uint8Array,
 ): Promise<JournaledDelivery> {
-  // The record first, so its fdatasync runs on the pool while the file is created and
-  // written here (the file's own creation is off the latency of the 250). Replay needs
-  // only the record: it writes every target name from it (journal_recovery.ts).
+  // The record first: the file is created and written here while its sync is pending
+  // (started at the end of the turn, or after the running one). Replay needs only the
+  // record: it writes every target name from it (journal_recovery.ts).
   const ticket = journal.append({ src, dests: [...dests] }, data);
   let file;
   try {
