@@ -108,3 +108,26 @@ Deno.test("SharedSyncs: keys are independent and forgotten once idle", async () 
   await turn();
   assertEquals(syncs.size, 0, "an idle key is dropped");
 });
+
+Deno.test("SharedSync: atTurnEnd starts an idle sync after the turn, for every caller of it", async () => {
+  const { runs, run } = manualSync<number>();
+  const sync = new SharedSync<number>(run, { atTurnEnd: true });
+  const done: number[] = [];
+  const first = sync.request(1).then(() => done.push(1));
+  assertEquals(runs.length, 0, "an idle sync does not start within the turn");
+  // Later callers of the same turn, a few promise hops on (as sessions reach it).
+  await Promise.resolve();
+  await Promise.resolve();
+  const second = sync.request(2).then(() => done.push(2));
+  await turn();
+  assertEquals(runs.map((r) => r.arg), [1], "one sync, started after the turn");
+  const third = sync.request(3).then(() => done.push(3));
+  runs[0].done();
+  await Promise.all([first, second]);
+  assertEquals(done, [1, 2], "the callers of the first turn share the first sync");
+  await turn();
+  assertEquals(runs.length, 2, "a caller during a running sync gets the next one, not a delay");
+  runs[1].done();
+  await third;
+  assert(sync.idle, "nothing left running or waiting");
+});

@@ -134,8 +134,12 @@ export class Segment {
   sealed = false;
   /** Its name and its zero-filled length are durable: a commit is then one fdatasync. */
   #settled = false;
-  /** Its group commit: records written while one sync runs share the next. */
-  readonly #commits = new SharedSync(() => this.#syncNow());
+  /**
+   * Its group commit: records written while one sync runs share the next, and records of
+   * one turn of the event loop share its first (atTurnEnd: docs/performance.md, "SMTP one
+   * message per connection").
+   */
+  readonly #commits = new SharedSync(() => this.#syncNow(), { atTurnEnd: true });
   /** The error of a write or sync that failed: every later commit fails with it. */
   #failed: unknown = null;
   /**
@@ -151,7 +155,8 @@ export class Segment {
   /**
    * Queues the record of `head` (its encoded header) and `data`, already counted in
    * `bytes`, and returns a sync that covers it. With no sync running it is written and
-   * synced at once; during one, it waits with the others that come meanwhile, and the
+   * synced at the end of this turn of the event loop, with the records of the turn;
+   * during one, it waits with the others that come meanwhile, and the
    * next sync writes them all in one write(2) before its fdatasync (a system call per
    * group of deliveries, not per message).
    */

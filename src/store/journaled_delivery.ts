@@ -3,8 +3,9 @@
  * sync before the caller is answered, and that one shared with every delivery in flight.
  *
  *   1. a journal record with the bytes and the final names is appended and the
- *      journal's group-commit fdatasync started;
- *   2. while it runs, the file is created in tmp/ and written (synchronous, page cache;
+ *      journal's group-commit fdatasync requested (it starts at the end of the loop's
+ *      turn, shared with the records of the turn, or after the sync running now);
+ *   2. meanwhile the file is created in tmp/ and written (synchronous, page cache;
  *      through libc where it can, libc_files.ts, as are the rename, the links and the
  *      file's fsync); then the fdatasync is awaited: from here the message survives a
  *      crash (the next start replays the record);
@@ -40,9 +41,9 @@ export async function deliverJournaled(
   dests: readonly string[],
   data: Uint8Array,
 ): Promise<JournaledDelivery> {
-  // The record first, so its fdatasync runs on the pool while the file is created and
-  // written here (the file's own creation is off the latency of the 250). Replay needs
-  // only the record: it writes every target name from it (journal_recovery.ts).
+  // The record first: the file is created and written here while its sync is pending
+  // (started at the end of the turn, or after the running one). Replay needs only the
+  // record: it writes every target name from it (journal_recovery.ts).
   const ticket = journal.append({ src, dests: [...dests] }, data);
   let file;
   try {

@@ -9,8 +9,11 @@
  * descriptor on the file system: that caller keeps it open until its sync is done, so
  * the descriptor outlives the call made with it). With `gatherMs`, a group starts that
  * long after its first caller came (or when the sync before it ends, if later): for
- * syncs nobody is answered on (background work), fewer and larger ones.
+ * syncs nobody is answered on (background work), fewer and larger ones. With
+ * `atTurnEnd`, a group that would start at once starts when the event loop's current
+ * turn has run its callbacks (setImmediate): callers of the same turn share it.
  */
+import { setImmediate } from "node:timers";
 
 interface Group<A> {
   arg: A;
@@ -24,6 +27,7 @@ interface Group<A> {
 export class SharedSync<A = void> {
   readonly #run: (arg: A) => Promise<void>;
   readonly #gatherMs: number;
+  readonly #atTurnEnd: boolean;
   readonly #onIdle: (() => void) | null;
   #running: Promise<void> | null = null;
   #next: Group<A> | null = null;
@@ -34,10 +38,11 @@ export class SharedSync<A = void> {
    */
   constructor(
     run: (arg: A) => Promise<void>,
-    opts: { gatherMs?: number; onIdle?: () => void } = {},
+    opts: { gatherMs?: number; atTurnEnd?: boolean; onIdle?: () => void } = {},
   ) {
     this.#run = run;
     this.#gatherMs = opts.gatherMs ?? 0;
+    this.#atTurnEnd = opts.atTurnEnd ?? false;
     this.#onIdle = opts.onIdle ?? null;
   }
 
@@ -51,11 +56,21 @@ export class SharedSync<A = void> {
     });
     const group: Group<A> = { arg, promise, resolve, reject, gathering: this.#gatherMs > 0 };
     this.#next = group;
-    if (group.gathering) {
+    if (this.#gatherMs > 0) {
       setTimeout(() => {
         group.gathering = false;
         this.#startNext();
       }, this.#gatherMs);
+    } else if (this.#atTurnEnd && !this.#running) {
+      // Nothing runs: the group would start now with this one caller. Sessions whose
+      // input came in the same turn (one message per connection: the clients move in
+      // step, their "." arrive together) reach here a few promise hops later, within
+      // the turn; starting at its end gives them this sync instead of the next one.
+      group.gathering = true;
+      setImmediate(() => {
+        group.gathering = false;
+        this.#startNext();
+      });
     } else this.#startNext();
     return promise;
   }
