@@ -7,6 +7,7 @@
 import { match, ok } from "node:assert/strict";
 import { join } from "node:path";
 import { seedUsers } from "../bench/pop3.ts";
+import { readToEnd } from "./helpers/read_to_end.ts";
 import { startTestServer, type TestServer } from "./helpers/server.ts";
 
 const enc = new TextEncoder();
@@ -15,34 +16,14 @@ const BODY = "Subject: half\r\n\r\n" + "line of the message body\r\n".repeat(400
 /** Writes `script`, half-closes, and reads until the server closes (or 10 s pass). */
 async function halfClosed(port: number, script: string): Promise<string> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  const chunks: Uint8Array[] = [];
   try {
     await conn.write(enc.encode(script));
     await conn.closeWrite();
-    const buf = new Uint8Array(64 * 1024);
-    const deadline = setTimeout(() => conn.close(), 10_000);
-    try {
-      for (;;) {
-        const n = await conn.read(buf).catch(() => null);
-        if (n === null) break;
-        chunks.push(buf.slice(0, n));
-      }
-    } finally {
-      clearTimeout(deadline);
-    }
-  } finally {
-    try {
-      conn.close();
-    } catch { /* closed by the deadline */ }
+  } catch (e) {
+    conn.close();
+    throw e;
   }
-  return new TextDecoder().decode(
-    chunks.reduce((all, c) => {
-      const joined = new Uint8Array(all.length + c.length);
-      joined.set(all);
-      joined.set(c, all.length);
-      return joined;
-    }, new Uint8Array()),
-  );
+  return await readToEnd(conn);
 }
 
 Deno.test("half-closed clients get every reply: POP3, IMAP, SMTP", async () => {

@@ -6,33 +6,12 @@
 import { match, ok } from "node:assert/strict";
 import { join } from "node:path";
 import { seedUsers } from "../bench/pop3.ts";
+import { readToEnd } from "./helpers/read_to_end.ts";
 import { startTestServer, TEST_CERT, type TestServer } from "./helpers/server.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 const BODY = "Subject: half\r\n\r\n" + "line of the message body\r\n".repeat(4000);
-
-/** Reads until the server closes (or 10 s pass); what was read. */
-async function readToEnd(conn: Deno.Conn): Promise<string> {
-  const chunks: Uint8Array[] = [];
-  const buf = new Uint8Array(64 * 1024);
-  const deadline = setTimeout(() => conn.close(), 10_000);
-  try {
-    for (;;) {
-      const n = await conn.read(buf).catch(() => null);
-      if (n === null) break;
-      chunks.push(buf.slice(0, n));
-    }
-  } finally {
-    clearTimeout(deadline);
-    try {
-      conn.close();
-    } catch { /* closed by the deadline */ }
-  }
-  let all = "";
-  for (const c of chunks) all += dec.decode(c, { stream: true });
-  return all;
-}
 
 /** Over implicit TLS: writes `script`, half-closes (close_notify, FIN), reads to the end. */
 async function halfClosedTls(port: number, script: string): Promise<string> {
