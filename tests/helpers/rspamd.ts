@@ -104,7 +104,43 @@ rspamd_config:register_symbol({
 })
 `;
 
+/**
+ * Starts rspamd; a start whose controller did not open its bayes statfiles is retried in
+ * a fresh directory (see `backendsOpened`).
+ */
 export async function startRspamd(): Promise<TestRspamd> {
+  const failures: string[] = [];
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    const started = await startOnce();
+    if ("filter" in started) return started;
+    failures.push(`attempt ${attempt}: ${started.failed}`);
+  }
+  throw new Error(`rspamd's controller never opened its bayes statfiles:\n${failures.join("\n")}`);
+}
+
+/**
+ * Whether the controller opened both bayes statfiles. In CI (stop 28) a controller answered
+ * every learn with 404 "cannot find statfile backend": it ran without the sqlite3 backend.
+ * rspamd 3.4's sqlite_utils.c leaves a window for that: the worker that creates a statfile
+ * opens `<file>.lock` with O_EXCL and flocks it a moment later; a worker that checks the
+ * lock in between goes on while the creator holds the new database in exclusive mode, and
+ * its statements fail. Each worker logs "added backend sqlite3 for symbol X" for a statfile
+ * it opened, before it serves requests.
+ */
+async function backendsOpened(readLog: () => Promise<string>): Promise<boolean> {
+  const deadline = Date.now() + 10_000;
+  const wanted = ["BAYES_SPAM", "BAYES_HAM"].map((symbol) =>
+    new RegExp(`\\(controller\\).*added backend sqlite3 for symbol ${symbol}\\b`)
+  );
+  for (;;) {
+    const log = await readLog();
+    if (wanted.every((line) => line.test(log))) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function startOnce(): Promise<TestRspamd | { failed: string }> {
   const dir = await Deno.makeTempDir({ prefix: "extremail-rspamd-" });
   const [normal, controller] = freePorts(2);
   await Deno.writeTextFile(join(dir, "rspamd.conf"), config(dir, normal, controller));
@@ -170,21 +206,10 @@ export async function startRspamd(): Promise<TestRspamd> {
     }
     await new Promise((r) => setTimeout(r, 200));
   }
-  // The controller answers /ping before its bayes statfiles are open; a learn request in
-  // that window gets 404 "cannot find statfile backend" (seen once in a full suite run).
-  // Ready once /stat lists both statfiles.
-  const statfilesReady = async () => {
-    try {
-      const r = await fetch(`http://127.0.0.1:${controller}/stat`);
-      const json = await r.json() as { statfiles?: { symbol: string }[] };
-      const symbols = new Set((json.statfiles ?? []).map((f) => f.symbol));
-      return symbols.has("BAYES_SPAM") && symbols.has("BAYES_HAM");
-    } catch {
-      return false;
-    }
-  };
-  while (!(await statfilesReady()) && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 200));
+  if (!(await backendsOpened(readLog))) {
+    const log = (await readLog()).split("\n").filter((l) => /sqlite|stat|backend|cannot/i.test(l));
+    await stop();
+    return { failed: log.slice(-20).join("\n") };
   }
   return {
     filter: `rspamd:http://127.0.0.1:${normal}`,
