@@ -114,6 +114,8 @@ export async function startRspamd(): Promise<TestRspamd> {
     const started = await startOnce();
     if ("filter" in started) return started;
     failures.push(`attempt ${attempt}: ${started.failed}`);
+    // Shown in the test output, so a run that needed the retry says so.
+    console.error(`rspamd's controller came up without its bayes statfiles; restarting it`);
   }
   throw new Error(`rspamd's controller never opened its bayes statfiles:\n${failures.join("\n")}`);
 }
