@@ -205,7 +205,8 @@ export class Session {
         sessionUser(conn.id, `${user.name}@${user.domain}`);
         this.out.text(`${preauth.tag} OK [CAPABILITY ${this.capabilities()}] Logged in\r\n`);
       } else {
-        this.out.text(
+        // Sent now (on plain TCP in the turn of the accept: net/greeting_write.ts).
+        conn.sendGreeting(
           `* OK [CAPABILITY ${this.capabilities()}] eXtremail IMAP4rev1/rev2 ready\r\n`,
         );
       }

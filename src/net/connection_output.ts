@@ -11,6 +11,7 @@ import type { DeflateLayer } from "./deflate_layer.ts";
 import { IdleTimer } from "./idle_timer.ts";
 import { ConnectionInput } from "./connection_input.ts";
 import type { DirectWriter } from "./socket_write.ts";
+import { sendAtAccept } from "./greeting_write.ts";
 
 const SETTLED: Promise<void> = Promise.resolve();
 
@@ -119,6 +120,29 @@ export abstract class ConnectionOutput extends ConnectionInput {
     else if (this.writeDirect && socket.writableLength === 0 && !socket.writableEnded) {
       if (this.direct!.write(data) !== 0) void this.#failWrite();
     } else socket.write(data);
+  }
+
+  /**
+   * The greeting (SMTP 220, POP3 +OK, IMAP * OK): the connection's first write, as send().
+   * On plain TCP with nothing queued it goes through the socket's descriptor, so it leaves
+   * in this turn instead of after the runtime's first poll of the new socket
+   * (greeting_write.ts); what that cannot send (not possible here, EAGAIN, a partial or
+   * failed send) goes through send(). `sendNow` is for tests.
+   */
+  sendGreeting(text: string, sendNow = sendAtAccept): void {
+    const socket = this.socket;
+    if (this.closed || socket.destroyed) return;
+    if (this.writeDirect && this.bufferedOutput === 0 && !socket.writableEnded) {
+      const rest = sendNow(socket as Socket, text);
+      if (rest.length === 0) {
+        this.unanswered = false;
+        this.idle.touch();
+        return;
+      }
+      this.send(rest);
+      return;
+    }
+    this.send(text);
   }
 
   /** A direct write failed at once: the socket is done, as node:net does with it. */

@@ -158,7 +158,8 @@ export class Pop3Session {
           return;
         }
       } else {
-        this.reply(okLine(`${this.ctx.config.HostName} eXtremail POP3 server ready`));
+        // Sent now (on plain TCP in the turn of the accept: net/greeting_write.ts).
+        this.conn.sendGreeting(okLine(`${this.ctx.config.HostName} eXtremail POP3 server ready`));
       }
       await this.flush();
       await this.#commandLoop();

@@ -193,7 +193,9 @@ export class SmtpSession {
       this.log.info`refused at connect: ${refusal.toString().trimEnd()}`;
       return false;
     }
-    this.reply(`220 ${this.hostName} ESMTP eXtremail\r\n`);
+    // Sent now, not with the first batch of replies: on plain TCP it then leaves in the
+    // turn of the accept (net/greeting_write.ts). Nothing is queued before it.
+    this.conn.sendGreeting(`220 ${this.hostName} ESMTP eXtremail\r\n`);
     return true;
   }
 

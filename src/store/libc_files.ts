@@ -27,8 +27,8 @@ import {
   O_EXCL,
   O_RDONLY,
   O_WRONLY,
-  storeLibc,
-} from "./libc.ts";
+  systemLibc,
+} from "../sys/libc.ts";
 import { SharedSyncs } from "./shared_sync.ts";
 
 const encoder = new TextEncoder();
@@ -157,7 +157,7 @@ class DenoFile implements NewFile {
  * write the file is removed.
  */
 export function createWritten(path: string, data: Uint8Array): NewFile {
-  const c = storeLibc();
+  const c = systemLibc();
   const name = c === null ? null : cString(path, 0);
   if (c !== null && name !== null) {
     const fd = c.open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600);
@@ -179,7 +179,7 @@ export function createWritten(path: string, data: Uint8Array): NewFile {
 
 /** rename(2) through libc; false when not done that way (the caller uses the runtime's). */
 export function renameLibc(from: string, to: string): boolean {
-  const c = storeLibc();
+  const c = systemLibc();
   if (c === null) return false;
   const a = cString(from, 0), b = cString(to, 1);
   return a !== null && b !== null && c.rename(a, b) === 0;
@@ -187,7 +187,7 @@ export function renameLibc(from: string, to: string): boolean {
 
 /** link(2) through libc; false when not done that way (the caller uses the runtime's). */
 export function linkLibc(from: string, to: string): boolean {
-  const c = storeLibc();
+  const c = systemLibc();
   if (c === null) return false;
   const a = cString(from, 0), b = cString(to, 1);
   return a !== null && b !== null && c.link(a, b) === 0;
@@ -199,7 +199,7 @@ export function linkLibc(from: string, to: string): boolean {
  * runtime, which says why). A failed fsync throws (see above: never retried).
  */
 export async function syncDirLibc(path: string): Promise<boolean> {
-  const c = storeLibc();
+  const c = systemLibc();
   const name = c === null ? null : cString(path, 0);
   if (c === null || name === null) return false;
   const fd = c.open(name, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
@@ -214,7 +214,7 @@ export async function syncDirLibc(path: string): Promise<boolean> {
 
 /** Whether these calls go through libc here (FFI allowed, Linux): tests and diagnostics. */
 export function libcFiles(): boolean {
-  return storeLibc() !== null;
+  return systemLibc() !== null;
 }
 
 /** A delivery journal segment: written in order from its start, synced, rewound. */
@@ -264,7 +264,7 @@ class DenoJournalFile extends DenoFile implements JournalFile {
 
 /** Creates a journal segment at `path` (it must not exist; mode 0600), empty. */
 export function createJournalFile(path: string): JournalFile {
-  const c = storeLibc();
+  const c = systemLibc();
   const name = c === null ? null : cString(path, 0);
   if (c !== null && name !== null) {
     const fd = c.open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600);

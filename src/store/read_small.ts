@@ -11,7 +11,7 @@
  * the errors their usual form.
  */
 
-import { type Libc, O_CLOEXEC, O_DIRECTORY, O_PATH, O_RDONLY, storeLibc } from "./libc.ts";
+import { type Libc, O_CLOEXEC, O_DIRECTORY, O_PATH, O_RDONLY, systemLibc } from "../sys/libc.ts";
 
 /**
  * Messages up to this size may be read synchronously: for a file in the page cache that
@@ -83,7 +83,7 @@ function readOpened(c: Libc, fd: number, size: number, buf: Uint8Array, at: numb
  */
 export function readSmallInto(path: string, size: number, buf: Uint8Array, at: number): boolean {
   if (size > SYNC_READ_LIMIT || buf.length < at + size + 1) return false;
-  const libc = storeLibc();
+  const libc = systemLibc();
   if (libc !== null && readWithLibc(libc, path, size, buf, at)) return true;
   // Not read through libc (or not that size): the runtime's calls say why, if anything.
   let file: Deno.FsFile;
@@ -164,7 +164,7 @@ export function readMessageInto(
   curFlags: string | null = null,
 ): boolean {
   if (size > SYNC_READ_LIMIT || buf.length < at + size + 1) return false;
-  const libc = storeLibc();
+  const libc = systemLibc();
   if (libc !== null) {
     const dir = dirFd(libc, folderPath, sub);
     const cName = dir >= 0 ? toCString(name, curFlags) : null;
@@ -182,7 +182,7 @@ export function readMessageInto(
 
 /** Closes the held directory descriptors (tests; a server that stops). */
 export function releaseMessageDirs(): void {
-  const libc = storeLibc();
+  const libc = systemLibc();
   if (!libc) return;
   for (const folderPath of [...heldDirs.keys()]) dropFolder(libc, folderPath);
 }
@@ -196,7 +196,7 @@ export function heldDirCount(): number {
 
 /** Whether reads go through libc here (FFI allowed, Linux): for tests and diagnostics. */
 export function libcReads(): boolean {
-  return storeLibc() !== null;
+  return systemLibc() !== null;
 }
 
 /**

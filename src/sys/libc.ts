@@ -1,8 +1,11 @@
 /**
- * The store's file calls made with libc through FFI: one library handle and one symbol
- * table for the message reads (read_small.ts) and the delivery writes and syncs
- * (libc_files.ts). Loaded on first use; null where not allowed or not Linux, and the
- * callers then use the runtime's calls.
+ * The calls made with libc through FFI, for what neither Deno nor node:* offers or does as
+ * cheaply: one library handle and one symbol table for the store's message reads
+ * (store/read_small.ts) and delivery writes and syncs (store/libc_files.ts), and for the
+ * socket options and the greeting write of accepted connections (net/quickack.ts,
+ * net/greeting_write.ts). Loaded on first use; null where not allowed (no FFI permission)
+ * or not Linux, and the callers then use the runtime's calls (or, for the socket calls,
+ * do without).
  *
  * The syncs are `nonblocking` (they run on the runtime's blocking pool and return a
  * promise); every other call is a plain synchronous call on the calling thread.
@@ -11,6 +14,10 @@
 /** <fcntl.h> on Linux (x86-64 and arm64 alike). */
 export const O_RDONLY = 0, O_WRONLY = 1, O_CREAT = 0o100, O_EXCL = 0o200;
 export const O_CLOEXEC = 0o2000000, O_DIRECTORY = 0o200000, O_PATH = 0o10000000;
+/** <sys/socket.h> send(2) flags on Linux: never block, no SIGPIPE on a closed peer. */
+export const MSG_DONTWAIT = 0x40, MSG_NOSIGNAL = 0x4000;
+/** <netinet/in.h>, <netinet/tcp.h>. */
+export const IPPROTO_TCP = 6, TCP_QUICKACK = 12;
 
 export interface Libc {
   /** open(2); `mode` matters only with O_CREAT (pass 0 otherwise). */
@@ -26,6 +33,9 @@ export interface Libc {
   fsync(fd: number): Promise<number>;
   fdatasync(fd: number): Promise<number>;
   syncfs(fd: number): Promise<number>;
+  /** send(2): octets taken by the kernel, or -1. */
+  send(fd: number, buf: Uint8Array, count: number, flags: number): number | bigint;
+  setsockopt(fd: number, level: number, name: number, value: Uint8Array, len: number): number;
 }
 
 let libc: Libc | null | undefined;
@@ -47,6 +57,8 @@ function load(): Libc | null {
       fsync: { parameters: ["i32"], result: "i32", nonblocking: true },
       fdatasync: { parameters: ["i32"], result: "i32", nonblocking: true },
       syncfs: { parameters: ["i32"], result: "i32", nonblocking: true },
+      send: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
+      setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
     });
     return lib.symbols as unknown as Libc;
   } catch {
@@ -54,8 +66,8 @@ function load(): Libc | null {
   }
 }
 
-/** The store's libc calls, or null where they are not used (no FFI, not Linux). */
-export function storeLibc(): Libc | null {
+/** The libc calls, or null where they are not used (no FFI permission, not Linux). */
+export function systemLibc(): Libc | null {
   if (libc === undefined) libc = load();
   return libc;
 }
