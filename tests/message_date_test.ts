@@ -71,3 +71,20 @@ Deno.test("parseDate: comments, odd spacing and trailing text", () => {
   equal(parseDate("14 Mar 2023 091:26"), null);
   equal(parseDate("14 Ma 2023 09:26"), null);
 });
+
+Deno.test("formatDate: the local zone's text of a second is reused only within that second", () => {
+  const local = (ms: number) => {
+    const zone = -new Date(ms).getTimezoneOffset();
+    return formatDate(ms, zone);
+  };
+  const base = Date.UTC(2026, 11, 7, 4, 30, 15);
+  // The same second in any order, then the next and back: each as formatted afresh.
+  for (const ms of [base + 999, base, base + 1000, base + 1, base - 1, base + 2500, base]) {
+    equal(formatDate(ms), local(ms), String(ms));
+    equal(formatDate(new Date(ms)), local(ms), String(ms));
+  }
+  // A zone given explicitly is never answered from the local cache.
+  formatDate(base);
+  equal(formatDate(base, 0), "Mon, 07 Dec 2026 04:30:15 +0000");
+  equal(formatDate(base, 60), "Mon, 07 Dec 2026 05:30:15 +0100");
+});

@@ -113,6 +113,11 @@ Deno.test("server metrics: every SPEC §10 series is present before the first ev
     value(after, "extremail_delivery_latency_seconds_bucket", { destination: "remote", le: "5" }),
     2,
   );
+  // Later deliveries go to the same series (their cells are looked up once).
+  m.delivered("local", Date.now() - 20, 3);
+  const again = parseSamples(m.render());
+  equal(value(again, "extremail_messages_delivered_total", { destination: "local" }), 5);
+  equal(value(again, "extremail_delivery_latency_seconds_count", { destination: "local" }), 5);
 });
 
 const PYTHON = prometheusPython();

@@ -180,8 +180,9 @@ export class MessageSink {
     this.#returnPath = init.returnPath;
     this.#trace = init.trace;
     const hint = Math.min(init.sizeHint ?? 0, MEMORY_LIMIT);
-    // Never more room than a spill needs (readers append at most FEED_SLICE at a time).
-    this.#mem = new ByteBuffer(hint > 0 ? hint + 1024 : 16384, MEMORY_LIMIT + FEED_SLICE);
+    // Never more room than a spill needs (readers append at most FEED_SLICE at a time);
+    // without a SIZE hint the first append decides (most messages come in one read).
+    this.#mem = new ByteBuffer(hint > 0 ? hint + 1024 : 0, MEMORY_LIMIT + FEED_SLICE);
   }
 
   /** Octets of content received so far. */

@@ -30,6 +30,9 @@ import type {
   Transaction,
 } from "./types.ts";
 
+const encoder = new TextEncoder();
+const NO_FIELDS = new Uint8Array(0);
+
 /** RFC 5321 6.3: more Received headers than this means a mail loop. */
 export const MAX_RECEIVED = 50;
 
@@ -180,7 +183,8 @@ export async function deliver(
     block = checks.block;
   }
   // RFC 8601 §5: Authentication-Results (and Received-SPF) above our Received.
-  const authFields = new TextEncoder().encode(checks.verdict?.headers ?? "");
+  const authHeaders = checks.verdict?.headers;
+  const authFields = authHeaders ? encoder.encode(authHeaders) : NO_FIELDS;
   // SPEC §9: rspamd, after the checks above (src/delivery/spamcheck.ts).
   const spam = await spamFilter(ctx, info, tx, message, { head, block, authFields }, queueId);
   if (spam.refusal) return refuse(spam.refusal);

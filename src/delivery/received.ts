@@ -31,7 +31,8 @@ function clean(text: string, max = 255): string {
 
 /** RFC 5321 4.1.3 address literal: `[192.0.2.1]`, `[IPv6:2001:db8::1]`. */
 export function addressLiteral(ip: string): string {
-  return isIP(ip) === 6 ? `[IPv6:${ip}]` : `[${clean(ip, 64)}]`;
+  // Only a text with a colon can be IPv6 (node's isIP runs regexes: one per message here).
+  return ip.includes(":") && isIP(ip) === 6 ? `[IPv6:${ip}]` : `[${clean(ip, 64)}]`;
 }
 
 export interface ReceivedInput {

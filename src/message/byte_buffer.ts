@@ -2,6 +2,14 @@
  * A growable byte buffer: content being received (SMTP DATA and BDAT) collected
  * without a copy per piece. Pure, no I/O.
  */
+/** What a buffer made with `initial` 0 holds until its first append. */
+const NONE = new Uint8Array(0);
+/**
+ * Room beyond the first append of such a buffer: a message that came in one read is
+ * appended whole, and the end of data or the rest of a line may follow in the next.
+ */
+const FIRST_SLACK = 1024;
+
 export class ByteBuffer {
   #buf: Uint8Array;
   #len = 0;
@@ -9,12 +17,18 @@ export class ByteBuffer {
 
   /**
    * `softMax`: growing by doubling stops there (more only when one append needs it).
-   * `initial` may be the memory to use (a spool file's buffer shared with the thread that
+   * `initial` 0: no memory until the first append, which takes what it needs (a
+   * message's content without a SIZE hint: a fixed 16 KiB cost more to allocate than a
+   * 4 KiB message needs, docs/performance.md). `initial` may be the memory to use (a spool file's buffer shared with the thread that
    * writes it, store/spool_writer.ts): the content is collected in place until it needs
    * more room, then it moves to a buffer of its own.
    */
   constructor(initial: number | Uint8Array = 16384, softMax = Infinity) {
-    this.#buf = typeof initial === "number" ? new Uint8Array(Math.max(256, initial)) : initial;
+    this.#buf = typeof initial !== "number"
+      ? initial
+      : initial === 0
+      ? NONE
+      : new Uint8Array(Math.max(256, initial));
     this.#softMax = softMax;
   }
 
@@ -31,7 +45,9 @@ export class ByteBuffer {
     const need = this.#len + bytes.length;
     if (need > this.#buf.length) {
       const bigger = new Uint8Array(
-        Math.max(need, Math.min(this.#buf.length * 2, this.#softMax)),
+        this.#buf === NONE
+          ? Math.min(need + FIRST_SLACK, Math.max(need, this.#softMax))
+          : Math.max(need, Math.min(this.#buf.length * 2, this.#softMax)),
       );
       bigger.set(this.#buf.subarray(0, this.#len));
       this.#buf = bigger;

@@ -29,9 +29,25 @@ const pad2 = (n: number) => String(n).padStart(2, "0");
  * headers commonly have it): the wall clock time in a zone `zoneMinutes` east of UTC,
  * the host's local zone when omitted.
  */
-export function formatDate(when: Date | number = new Date(), zoneMinutes?: number): string {
+export function formatDate(when: Date | number = Date.now(), zoneMinutes?: number): string {
   const ms = typeof when === "number" ? when : when.getTime();
+  // Most calls are for now, in the host's zone (a Received field per message): the text
+  // of the last second is reused (its zone too: an offset changes on a second boundary).
+  const second = Math.floor(ms / 1000);
+  if (zoneMinutes === undefined && second === lastLocal.second) return lastLocal.text;
   const zone = zoneMinutes ?? -new Date(ms).getTimezoneOffset();
+  const text = formatInZone(ms, zone);
+  if (zoneMinutes === undefined) {
+    lastLocal.second = second;
+    lastLocal.text = text;
+  }
+  return text;
+}
+
+/** The last formatDate() in the host's zone: its second since the epoch and its text. */
+const lastLocal = { second: NaN, text: "" };
+
+function formatInZone(ms: number, zone: number): string {
   // The wall clock of that zone, read with the UTC getters.
   const d = new Date(ms + zone * 60_000);
   const abs = Math.abs(zone);

@@ -124,9 +124,9 @@ export class Counter extends Series<{ value: number }> {
   }
 
   /** inc() of one label set, looked up once (for a count made per connection). */
-  bound(labels?: Labels): () => void {
+  bound(labels?: Labels): (by?: number) => void {
     const cell = this.cell(labels);
-    return () => void cell.value++;
+    return (by = 1) => void (cell.value += by);
   }
 
   render(out: string[]): void {
@@ -206,7 +206,16 @@ export class Histogram extends Series<HistogramCell> {
 
   /** Records `value` `times` times (a message delivered to several mailboxes at once). */
   observe(value: number, labels?: Labels, times = 1): void {
+    this.#record(this.cell(labels), value, times);
+  }
+
+  /** observe() of one label combination, looked up once (a series fed per message). */
+  bound(labels?: Labels): (value: number, times?: number) => void {
     const cell = this.cell(labels);
+    return (value, times = 1) => this.#record(cell, value, times);
+  }
+
+  #record(cell: HistogramCell, value: number, times: number): void {
     let i = this.bounds.findIndex((b) => value <= b);
     if (i < 0) i = this.bounds.length;
     cell.buckets[i] += times;

@@ -76,6 +76,11 @@ export class ServerMetrics {
     string,
     { accepted: () => void; open: { inc(): void; dec(): void } }
   >();
+  /** The delivery series of each destination, looked up once (delivered(), per message). */
+  readonly #perDestination = new Map<
+    Destination,
+    { delivered: (by: number) => void; latency: (value: number, times: number) => void }
+  >();
   readonly messagesReceived: Counter;
   readonly messagesDelivered: Counter;
   readonly messagesQueued: Counter;
@@ -218,8 +223,17 @@ export class ServerMetrics {
   /** `count` copies delivered at once, accepted `since` (ms since the epoch). */
   delivered(destination: Destination, since: number, count = 1): void {
     if (count <= 0) return;
-    this.messagesDelivered.inc({ destination }, count);
-    this.deliveryLatency.observe(Math.max(0, Date.now() - since) / 1000, { destination }, count);
+    let cells = this.#perDestination.get(destination);
+    if (!cells) {
+      const labels = { destination };
+      cells = {
+        delivered: this.messagesDelivered.bound(labels),
+        latency: this.deliveryLatency.bound(labels),
+      };
+      this.#perDestination.set(destination, cells);
+    }
+    cells.delivered(count);
+    cells.latency(Math.max(0, Date.now() - since) / 1000, count);
   }
 
   /**

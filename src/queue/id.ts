@@ -4,6 +4,14 @@
  */
 const ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
+/**
+ * Random octets drawn 64 ids at a time: one getRandomValues call (a native op) per id was
+ * a cost per message (docs/performance.md, "CPU per connection at -s 4").
+ */
+const RANDOM_PER_ID = 5;
+const randomPool = new Uint8Array(64 * RANDOM_PER_ID);
+let randomUsed = randomPool.length;
+
 export function newQueueId(now = Date.now()): string {
   let t = now;
   let time = "";
@@ -11,9 +19,12 @@ export function newQueueId(now = Date.now()): string {
     time = ALPHABET[t % 32] + time;
     t = Math.floor(t / 32);
   }
-  const rnd = crypto.getRandomValues(new Uint8Array(5));
+  if (randomUsed === randomPool.length) {
+    crypto.getRandomValues(randomPool);
+    randomUsed = 0;
+  }
   let tail = "";
-  for (const b of rnd) tail += ALPHABET[b % 32];
+  for (let i = 0; i < RANDOM_PER_ID; i++) tail += ALPHABET[randomPool[randomUsed++] % 32];
   return time + tail;
 }
 
