@@ -19,9 +19,10 @@ export class ByteBuffer {
    * `softMax`: growing by doubling stops there (more only when one append needs it).
    * `initial` 0: no memory until the first append, which takes what it needs (a
    * message's content without a SIZE hint: a fixed 16 KiB cost more to allocate than a
-   * 4 KiB message needs, docs/performance.md). `initial` may be the memory to use (a spool file's buffer shared with the thread that
-   * writes it, store/spool_writer.ts): the content is collected in place until it needs
-   * more room, then it moves to a buffer of its own.
+   * 4 KiB message needs, docs/performance.md). `initial` may be the memory to use (a
+   * spool file's buffer shared with the thread that writes it, store/spool_writer.ts):
+   * the content is collected in place until it needs more room, then it moves to a
+   * buffer of its own.
    */
   constructor(initial: number | Uint8Array = 16384, softMax = Infinity) {
     this.#buf = typeof initial !== "number"
