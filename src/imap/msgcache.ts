@@ -15,6 +15,7 @@
  * its text or its header: those are read from the file (fileHead, sendRange; the
  * structure, when a part needs it, is parsed once and cached like any other).
  */
+import { nextTurn, turnSpent } from "../net/turns.ts";
 import type { Folder, MessageEntry } from "../store/folder/folder.ts";
 import { bodyStructure } from "./mime/bodystructure.ts";
 import { envelope } from "./mime/envelope.ts";
@@ -82,9 +83,17 @@ export class MessageData {
     return c !== undefined && (c.structure !== undefined || c.structureJson !== undefined);
   }
 
-  /** The message as served (CRLF line endings). */
-  async bytes(): Promise<Uint8Array> {
-    return this.#bytes ?? this.#accept(await this.folder.read(this.entry));
+  /**
+   * The message as served (CRLF line endings). `fair`: for work over many messages at
+   * once (SEARCH reads 8 in parallel), whose reads tend to end in one turn: the parse of
+   * a message read for the first time waits for its share of the turn's budget (SPEC
+   * §7, net/turns.ts), so 8 large ones do not hold the loop back to back.
+   */
+  async bytes(fair = false): Promise<Uint8Array> {
+    if (this.#bytes) return this.#bytes;
+    const read = await this.folder.read(this.entry);
+    if (fair && !this.parsed && turnSpent()) await nextTurn();
+    return this.#bytes ?? this.#accept(read);
   }
 
   /**
