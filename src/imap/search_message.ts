@@ -145,10 +145,10 @@ export class ViewMessage implements SearchMessage {
     const hit = this.#text[which];
     if (hit !== undefined) return hit;
     // SPEC §7: a search reads up to 8 messages at once (search.ts PARALLEL), and their
-    // reads tend to end in one turn; parsing them and extracting all their text then
-    // (htmlToText of a 150 KB HTML part: about 10 ms each) held the loop for 80-110 ms
-    // (bench hostile, search-html). Each message's parse and extraction take their share
-    // of the turn's budget.
+    // reads tend to end in one turn; parsing them all and extracting their text then
+    // (150 KB messages with a 64 KB folded header: several ms each, and the garbage they
+    // leave) held the loop for 80-127 ms (bench hostile, search-html). Each message's
+    // parse and extraction take their share of the turn's budget.
     const bytes = await this.#msg.bytes(true);
     const structure = await this.#msg.structure();
     if (turnSpent()) await nextTurn();
