@@ -1,7 +1,7 @@
 /**
  * The file calls of a journaled delivery (journaled_delivery.ts), of the delivery
  * journal's segments (delivery_journal.ts) and of a directory's fsync (fsutil.syncDir)
- * made with libc through FFI (libc.ts, the symbols read_small.ts uses too).
+ * made with libc through FFI (sys/libc.ts, the symbols read_small.ts uses too).
  *
  * Why: every async file op of the runtime (FsFile.sync(), syncData()) duplicates the
  * descriptor first (fcntl F_DUPFD_CLOEXEC, then a close(2) when done) and goes through
@@ -20,6 +20,7 @@
  */
 
 import {
+  cBytesInto,
   type Libc,
   O_CLOEXEC,
   O_CREAT,
@@ -31,7 +32,6 @@ import {
 } from "../sys/libc.ts";
 import { SharedSyncs } from "./shared_sync.ts";
 
-const encoder = new TextEncoder();
 /** Two reusable C-string buffers: a rename or link needs both paths at once. */
 const cBuffers = [new Uint8Array(1024), new Uint8Array(1024)];
 
@@ -40,16 +40,7 @@ function cString(path: string, slot: 0 | 1): Uint8Array | null {
   if (path.includes("\0")) return null;
   let buf = cBuffers[slot];
   if (path.length * 3 + 1 > buf.length) buf = cBuffers[slot] = new Uint8Array(path.length * 3 + 1);
-  let end = 0;
-  for (let i = 0; i < path.length; i++) {
-    const c = path.charCodeAt(i);
-    if (c > 0x7f) {
-      end = encoder.encodeInto(path, buf).written;
-      break;
-    }
-    buf[end++] = c;
-  }
-  buf[end] = 0;
+  buf[cBytesInto(path, buf, 0)] = 0;
   return buf;
 }
 

@@ -11,7 +11,15 @@
  * the errors their usual form.
  */
 
-import { type Libc, O_CLOEXEC, O_DIRECTORY, O_PATH, O_RDONLY, systemLibc } from "../sys/libc.ts";
+import {
+  cBytesInto,
+  type Libc,
+  O_CLOEXEC,
+  O_DIRECTORY,
+  O_PATH,
+  O_RDONLY,
+  systemLibc,
+} from "../sys/libc.ts";
 
 /**
  * Messages up to this size may be read synchronously: for a file in the page cache that
@@ -22,36 +30,19 @@ export const SYNC_READ_LIMIT = 128 * 1024;
 
 /** The path as a NUL-terminated C string, in a buffer reused by every call. */
 let cPath = new Uint8Array(1024);
-const encoder = new TextEncoder();
 
 function toCString(path: string, curFlags: string | null = null): Uint8Array | null {
   // A NUL inside would end the C string early: another file would be opened.
   if (path.includes("\0") || (curFlags !== null && curFlags.includes("\0"))) return null;
   const length = path.length + (curFlags === null ? 0 : 3 + curFlags.length);
   if (length * 3 + 1 > cPath.length) cPath = new Uint8Array(length * 3 + 1);
-  // ASCII (nearly every path) by a loop: TextEncoder goes out to native code.
-  let end = asciiInto(path, 0);
-  if (end >= 0 && curFlags !== null) {
-    end = asciiInto(":2,", end);
-    end = asciiInto(curFlags, end);
-  }
-  if (end < 0) {
-    const whole = curFlags === null ? path : `${path}:2,${curFlags}`;
-    end = encoder.encodeInto(whole, cPath).written;
+  let end = cBytesInto(path, cPath, 0);
+  if (curFlags !== null) {
+    end = cBytesInto(":2,", cPath, end);
+    end = cBytesInto(curFlags, cPath, end);
   }
   cPath[end] = 0;
   return cPath;
-}
-
-/** Copies an all-ASCII `text` into cPath at `at`: the end offset, or -1 if not ASCII. */
-function asciiInto(text: string, at: number): number {
-  if (at < 0) return -1;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c > 0x7f) return -1;
-    cPath[at++] = c;
-  }
-  return at;
 }
 
 /** readSmallInto() through libc: true when exactly `size` octets were read. */

@@ -19,6 +19,25 @@ export const MSG_DONTWAIT = 0x40, MSG_NOSIGNAL = 0x4000;
 /** <netinet/in.h>, <netinet/tcp.h>. */
 export const IPPROTO_TCP = 6, TCP_QUICKACK = 12;
 
+const encoder = new TextEncoder();
+
+/**
+ * Writes `text` into `buf` from `at` as the bytes of a C string (UTF-8, no NUL added) and
+ * returns where they end. ASCII, nearly every path, by a loop (TextEncoder goes out to
+ * native code); anything else encoded whole. `buf` must have room for `text.length * 3`
+ * bytes from `at`; the caller checks that `text` has no NUL (it would end the string
+ * early, and another file would be opened).
+ */
+export function cBytesInto(text: string, buf: Uint8Array, at: number): number {
+  let end = at;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c > 0x7f) return at + encoder.encodeInto(text, buf.subarray(at)).written;
+    buf[end++] = c;
+  }
+  return end;
+}
+
 export interface Libc {
   /** open(2); `mode` matters only with O_CREAT (pass 0 otherwise). */
   open(path: Uint8Array, flags: number, mode: number): number;
