@@ -29,20 +29,24 @@ async function seeded(count: number) {
 
 /**
  * Waits until rspamd's counters satisfy `ok` (learning is asynchronous); on failure the
- * error carries what the daemon logged about learning.
+ * error carries what the daemon and rspamd logged about learning.
  */
 async function until(
   stat: () => Promise<RspamdStat>,
   ok: (s: RspamdStat) => boolean,
   logs: () => string,
+  rspamdLog: () => Promise<string>,
 ): Promise<RspamdStat> {
   const deadline = Date.now() + 30_000;
   for (;;) {
     const s = await stat();
     if (ok(s)) return s;
     if (Date.now() > deadline) {
-      const lines = logs().split("\n").filter((l) => /learn|spam/i.test(l)).join("\n");
-      throw new Error(`rspamd never got there: ${JSON.stringify(s)}\n${lines}`);
+      const ours = logs().split("\n").filter((l) => /learn|spam/i.test(l)).join("\n");
+      const theirs = (await rspamdLog()).split("\n")
+        .filter((l) => /learn|stat|bayes|backend|sqlite|cannot|error/i.test(l)).slice(-40)
+        .join("\n");
+      throw new Error(`rspamd never got there: ${JSON.stringify(s)}\n${ours}\nrspamd:\n${theirs}`);
     }
     await new Promise((r) => setTimeout(r, 200));
   }
@@ -71,7 +75,7 @@ testUnless(rspamdMissing, {
       await imap.login("bob@test.example", "secret");
       assertEquals((await imap.cmd("SELECT INBOX")).status, "OK");
       assertEquals((await imap.cmd("UID MOVE 1 Junk")).status, "OK");
-      let s = await until(() => rspamd.stat(), (s) => s.spam >= 1, srv.logs);
+      let s = await until(() => rspamd.stat(), (s) => s.spam >= 1, srv.logs, rspamd.log);
       assertEquals([s.spam, s.ham], [1, 0]);
       // rspamd counts the learn before it has finished with it (its learn cache): a ham
       // learn of the same message arriving ~100 ms later was seen to leave both counters
@@ -80,7 +84,7 @@ testUnless(rspamdMissing, {
 
       assertEquals((await imap.cmd("SELECT Junk")).status, "OK");
       assertEquals((await imap.cmd("MOVE 1 INBOX")).status, "OK");
-      s = await until(() => rspamd.stat(), (s) => s.ham >= 1, srv.logs);
+      s = await until(() => rspamd.stat(), (s) => s.ham >= 1, srv.logs, rspamd.log);
       // rspamd remembers the message was learned as spam and moves it over to ham.
       assertEquals([s.spam, s.ham, s.learned], [0, 1, 2]);
 
@@ -88,12 +92,12 @@ testUnless(rspamdMissing, {
       // is learned, the Trash move would have been too.
       assertEquals((await imap.cmd("SELECT INBOX")).status, "OK");
       assertEquals((await imap.cmd("UID COPY 2 Junk")).status, "OK");
-      s = await until(() => rspamd.stat(), (s) => s.spam >= 1, srv.logs);
+      s = await until(() => rspamd.stat(), (s) => s.spam >= 1, srv.logs, rspamd.log);
       assertEquals((await imap.cmd("SELECT Junk")).status, "OK");
       assertEquals((await imap.cmd("MOVE 1 Trash")).status, "OK");
       assertEquals((await imap.cmd("SELECT INBOX")).status, "OK");
       assertEquals((await imap.cmd("UID COPY 3 Junk")).status, "OK");
-      s = await until(() => rspamd.stat(), (s) => s.spam >= 2, srv.logs);
+      s = await until(() => rspamd.stat(), (s) => s.spam >= 2, srv.logs, rspamd.log);
       assertEquals([s.spam, s.ham, s.learned], [2, 1, 4]);
       await srv.waitForLog(/learned bob@test\.example Junk UID \d+ as spam/);
       assert((await rspamd.log()).includes("learned message as ham"));

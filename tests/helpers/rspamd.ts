@@ -121,22 +121,25 @@ export async function startRspamd(): Promise<TestRspamd> {
 }
 
 /**
- * Whether the controller opened both bayes statfiles. In CI (stop 28) a controller answered
- * every learn with 404 "cannot find statfile backend": it ran without the sqlite3 backend.
- * rspamd 3.4's sqlite_utils.c leaves a window for that: the worker that creates a statfile
- * opens `<file>.lock` with O_EXCL and flocks it a moment later; a worker that checks the
- * lock in between goes on while the creator holds the new database in exclusive mode, and
- * its statements fail. Each worker logs "added backend sqlite3 for symbol X" for a statfile
- * it opened, before it serves requests.
+ * Whether the controller opened both bayes statfiles. In CI (stop 28) and once in a local
+ * full suite (stop 29) a controller answered every learn with 404 "cannot find statfile
+ * backend": it ran without the sqlite3 backend. Both workers create the statfiles at
+ * start; in rspamd 3.4's sqlite3 backend a worker that finds the new database locked by
+ * the other for longer than its retries (100 x 1 ms, short on a loaded machine) gives up
+ * on it, logs "cannot open sqlite3 db", and still logs "added backend sqlite3 for symbol
+ * X" for it, then "cannot init backend" (seen with a statfile path made unusable; a
+ * first version of this check waited for the "added" line alone, and let the second
+ * failure through). All come before the worker serves requests.
  */
 async function backendsOpened(readLog: () => Promise<string>): Promise<boolean> {
   const deadline = Date.now() + 10_000;
   const wanted = ["BAYES_SPAM", "BAYES_HAM"].map((symbol) =>
     new RegExp(`\\(controller\\).*added backend sqlite3 for symbol ${symbol}\\b`)
   );
+  const failed = /\(controller\).*(cannot open sqlite3 db|cannot init backend)/;
   for (;;) {
     const log = await readLog();
-    if (wanted.every((line) => line.test(log))) return true;
+    if (wanted.every((line) => line.test(log))) return !failed.test(log);
     if (Date.now() > deadline) return false;
     await new Promise((r) => setTimeout(r, 100));
   }
