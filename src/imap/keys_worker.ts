@@ -8,6 +8,7 @@ import { readHeaderBlockSync } from "../store/fsutil.ts";
 import { toCrlf } from "../message/line_endings.ts";
 import { encodeKeys, keysOfMessage } from "./message_keys.ts";
 import type { KeysReadItem, KeysReadRequest, KeysReadResult } from "./keys_reader.ts";
+import { runInBackground } from "../sys/thread_priority.ts";
 
 function readOne(item: KeysReadItem, cap: number): KeysReadResult {
   try {
@@ -27,6 +28,7 @@ function readOne(item: KeysReadItem, cap: number): KeysReadResult {
   }
 }
 
+runInBackground(); // sys/thread_priority.ts: the event loop goes first
 const port = self as unknown as Worker;
 port.onmessage = (ev: MessageEvent<KeysReadRequest>) => {
   const { id, items, cap } = ev.data;

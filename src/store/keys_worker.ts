@@ -8,6 +8,7 @@
  */
 import { OpenIndexes } from "./keys_index.ts";
 import type { KeysBatch, KeysBatchDone } from "./keys_writer.ts";
+import { runInBackground } from "../sys/thread_priority.ts";
 
 type MessageKeys = (bytes: Uint8Array, whole: boolean) => string;
 const modules = new Map<string, Promise<MessageKeys | null>>();
@@ -22,6 +23,7 @@ function keysFunction(url: string): Promise<MessageKeys | null> {
 }
 
 const indexes = new OpenIndexes();
+runInBackground(); // sys/thread_priority.ts: the event loop goes first
 const port = self as unknown as Worker;
 port.onmessage = async (ev: MessageEvent<KeysBatch | "close">) => {
   if (ev.data === "close") {

@@ -55,6 +55,8 @@ export interface Libc {
   /** send(2): octets taken by the kernel, or -1. */
   send(fd: number, buf: Uint8Array, count: number, flags: number): number | bigint;
   setsockopt(fd: number, level: number, name: number, value: Uint8Array, len: number): number;
+  /** nice(2): on Linux, raises the calling thread's nice value (not the process's). */
+  nice(increment: number): number;
 }
 
 let libc: Libc | null | undefined;
@@ -78,6 +80,7 @@ function load(): Libc | null {
       syncfs: { parameters: ["i32"], result: "i32", nonblocking: true },
       send: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
       setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
+      nice: { parameters: ["i32"], result: "i32" },
     });
     return lib.symbols as unknown as Libc;
   } catch {

@@ -6,6 +6,7 @@
  * query waits for one batch at most.
  */
 import { FtsDb, type IndexItem } from "./db.ts";
+import { runInBackground } from "../../sys/thread_priority.ts";
 
 export type FtsRequest =
   & { id: number; path: string; uidValidity: number }
@@ -74,6 +75,7 @@ function serve(req: FtsRequest): { result: unknown; instance?: string } {
   }
 }
 
+runInBackground(); // sys/thread_priority.ts: the event loop goes first
 const port = self as unknown as Worker;
 port.onmessage = (ev: MessageEvent<FtsRequest>) => {
   const { id } = ev.data;
