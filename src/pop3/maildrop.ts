@@ -145,7 +145,8 @@ export class Maildrop {
     // The canonical name (canonicalName(): base, and ":2,flags" in cur/) in its parts:
     // entry.name would make it as a new string for every message sent.
     const flags = sub === "cur" ? entry.flags : null;
-    return readMessageInto(this.folder.path, sub, entry.base, entry.size, buf, at, flags);
+    const base = entry instanceof Entry ? entry : entry.base; // its bytes, not a new string
+    return readMessageInto(this.folder.path, sub, base, entry.size, buf, at, flags);
   }
 
   /** The message's bytes as stored (CRLF line endings). */
