@@ -195,6 +195,9 @@ try {
   }
   const [a, b] = sides;
   const lower = b.all.filter((v, i) => v < a.all[i]).length;
+  // Each pair ran back to back: its ratio is what the alternation controls for load.
+  const paired = median(b.all.map((v, i) => v / a.all[i]));
+  console.log(`paired B/A CPU per op (median of the ${runs} pairs' ratios): ${paired.toFixed(3)}`);
   console.log(
     `B/A rate ${(median(b.rate) / median(a.rate)).toFixed(3)}, CPU ${
       (median(b.all) / median(a.all)).toFixed(3)
