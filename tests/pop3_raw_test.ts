@@ -330,3 +330,43 @@ Deno.test("raw: graceful shutdown says -ERR [SYS/TEMP] to open sessions", async 
     await Deno.remove(dirBase, { recursive: true });
   }
 });
+
+Deno.test("raw: a message expunged over IMAP during a session is reported as gone", async () => {
+  await withServer({}, async (srv) => {
+    const c = await connect(srv);
+    await command(c, "USER joe@ex.test");
+    await command(c, "PASS pw 1");
+    const uidls = await multiline(c, "UIDL");
+    equal(uidls.length, 4);
+    // Another client expunges message 2 (the snapshot's numbers stay as they were).
+    const imap = await LineClient.connect(srv.ports.imap);
+    await imap.readLine();
+    const tagged = async (tag: string, line: string) => {
+      await imap.send(`${tag} ${line}`);
+      const lines = await imap.readUntil((l) => l.startsWith(`${tag} `));
+      match(lines.at(-1)!, new RegExp(`^${tag} OK`));
+    };
+    await tagged("a", `LOGIN joe@ex.test "pw 1"`);
+    await tagged("b", "SELECT INBOX");
+    await tagged("c", "STORE 2 +FLAGS (\\Deleted)");
+    await tagged("d", "EXPUNGE");
+    imap.close();
+    match(await command(c, "STAT"), /^\+OK 3 /);
+    // LIST keeps the size listed at login; UIDL and RETR say the message is gone.
+    equal(await command(c, "LIST 2"), `+OK 2 ${JOE.messages[1].length}`);
+    deepStrictEqual(await multiline(c, "UIDL"), [uidls[0], uidls[1], uidls[3]]);
+    match(await command(c, "UIDL 2"), /^-ERR message 2 was removed by another client/);
+    match(await command(c, "RETR 2"), /^-ERR message 2 was removed by another client/);
+    match(await command(c, "TOP 2 0"), /^-ERR message 2 was removed by another client/);
+    equal(await command(c, "UIDL 3"), `+OK ${uidls[3]}`);
+    deepStrictEqual(await multiline(c, "RETR 3"), [
+      `+OK ${JOE.messages[2].length} octets`,
+      "Subject: three",
+      "",
+      "third",
+    ]);
+    match(await command(c, "DELE 2"), /^\+OK/);
+    match(await command(c, "QUIT"), /^\+OK .*\(1 deleted, 2 left\)/);
+    c.close();
+  });
+});

@@ -155,3 +155,42 @@ Deno.test("without FFI permission messages are read by the runtime's calls, same
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("readMessageInto takes a base name as the folder's bytes (RawName), cur/ flags appended", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const folder = join(dir, "INBOX");
+    await Deno.mkdir(join(folder, "cur"), { recursive: true });
+    await Deno.mkdir(join(folder, "new"), { recursive: true });
+    const data = new TextEncoder().encode("Subject: raw\r\n\r\nbody\r\n");
+    // Another program's base name beyond ASCII: the bytes are UTF-8, as on disk.
+    const wide = "1700000000.M1P2.hôst-草";
+    await Deno.writeFile(join(folder, "cur", `${wide}:2,RS`), data);
+    await Deno.writeFile(join(folder, "new", "1700000001.M2P2.host"), data);
+    const names = new TextEncoder().encode(`xx${wide}1700000001.M2P2.host\0bad`);
+    const wideEnd = 2 + new TextEncoder().encode(wide).length;
+    const raw = (from: number, to: number, base = "unused") => ({
+      baseRaw: names,
+      baseRawFrom: from,
+      baseRawTo: to,
+      base,
+    });
+    const buf = new Uint8Array(data.length + 1);
+    assert(readMessageInto(folder, "cur", raw(2, wideEnd), data.length, buf, 0, "RS"));
+    assertEquals(buf.subarray(0, data.length), data);
+    buf.fill(0);
+    assert(readMessageInto(folder, "new", raw(wideEnd, wideEnd + 20), data.length, buf, 0));
+    assertEquals(buf.subarray(0, data.length), data);
+    // Decoded already (baseRaw null): the string is used.
+    const decoded = { baseRaw: null, baseRawFrom: 0, baseRawTo: 0, base: wide };
+    assert(readMessageInto(folder, "cur", decoded, data.length, buf, 0, "RS"));
+    assert(!readMessageInto(folder, "cur", raw(2, wideEnd), data.length, buf, 0, "S"), "flags");
+    // A NUL would end the C string early: never opened by the shorter name (here the
+    // file "...host"); the runtime's call refuses the name, as it does a string's.
+    const nul = raw(wideEnd, names.length, "1700000001.M2P2.host\0bad");
+    assertThrows(() => readMessageInto(folder, "new", nul, data.length, buf, 0), TypeError);
+  } finally {
+    releaseMessageDirs();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

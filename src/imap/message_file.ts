@@ -49,7 +49,8 @@ export function readEntryInto(
   // The canonical name (base, and ":2,flags" in cur/) in its parts, as POP3 reads it:
   // entry.name would make it as a new string for every message sent.
   const flags = sub === "cur" ? entry.flags : null;
-  return readMessageInto(folder.path, sub, entry.base, entry.size, buf, at, flags);
+  const base = entry instanceof Entry ? entry : entry.base; // its bytes, not a new string
+  return readMessageInto(folder.path, sub, base, entry.size, buf, at, flags);
 }
 
 /** readSmallSync() of a message's file, by folder and entry. */

@@ -5,6 +5,12 @@
  * One POP3 session per maildrop at a time (RFC 1939 §8 "exclusive-access lock"),
  * enforced by an in-process registry; IMAP sessions are not excluded, and a message
  * they expunge meanwhile is reported as gone.
+ *
+ * The snapshot is the messages' UIDs and sizes; a message's entry is made when a command
+ * needs it and dropped after. Entries for the whole INBOX held for the session (2,000 of
+ * them in bench:peers) cost 2-4 ms at every login and outlived the young generation, so
+ * the garbage collector copied and promoted each of them (docs/performance.md, "POP3 RETR
+ * on the PVM machine").
  */
 import type { Folder, MessageEntry } from "../store/folder/folder.ts";
 import { Entry } from "../store/folder/entry.ts";
@@ -33,8 +39,11 @@ export class Maildrop {
   readonly folder: Folder;
   readonly #store: MailStore;
   readonly #sessionId: string;
-  /** Message n is `messages[n - 1]` (RFC 1939 §5: numbers start at 1). */
-  readonly messages: readonly MessageEntry[];
+  /** Messages in the snapshot: numbered 1 to count (RFC 1939 §5). */
+  readonly count: number;
+  /** Message n's UID is `#uids[n - 1]`; its size as listed, `#sizes[n - 1]`. */
+  readonly #uids: Uint32Array;
+  readonly #sizes: Float64Array;
   readonly #deleted: Uint8Array;
   readonly #retrieved: Uint8Array;
   #visibleCount: number;
@@ -47,14 +56,31 @@ export class Maildrop {
     this.#store = store;
     this.folder = folder;
     this.#sessionId = sessionId;
-    this.messages = [...folder.messages.values()];
-    this.#deleted = new Uint8Array(this.messages.length);
-    this.#retrieved = new Uint8Array(this.messages.length);
-    this.#visibleCount = this.messages.length;
-    this.#visibleSize = this.messages.reduce((sum, m) => sum + m.size, 0);
-    const probe = this.messages[0];
+    // Keys are the UIDs of the messages present (none removed), in UID order.
+    this.#uids = Uint32Array.from(folder.messages.keys());
+    const count = this.count = this.#uids.length;
+    this.#sizes = new Float64Array(count);
+    for (let i = 0; i < count; i++) this.#sizes[i] = folder.sizeAt(this.#uids, i) ?? 0;
+    this.#deleted = new Uint8Array(count);
+    this.#retrieved = new Uint8Array(count);
+    this.#visibleCount = count;
+    this.#visibleSize = this.#sizes.reduce((sum, size) => sum + size, 0);
+    const probe = count > 0 ? folder.entryAt(this.#uids, 0) : undefined;
     this.#concatPaths = probe !== undefined &&
       folder.filePath(probe) === folder.path + "/" + probe.sub + "/" + probe.name;
+  }
+
+  /** Message n's size in the snapshot (LIST, RFC 1939 §5), whether or not it is still here. */
+  sizeOf(n: number): number {
+    return this.#sizes[n - 1];
+  }
+
+  /**
+   * Message n's entry, made now; undefined when it is gone (expunged by an IMAP client
+   * since the snapshot). Not checked against the range or DELE marks: get() is.
+   */
+  entry(n: number): MessageEntry | undefined {
+    return this.folder.entryAt(this.#uids, n - 1);
   }
 
   /**
@@ -95,31 +121,44 @@ export class Maildrop {
     return this.#deleted[n - 1] === 1;
   }
 
-  /** The message numbered n, refusing numbers out of range or marked deleted. */
-  get(n: number | null): MessageEntry {
-    if (n === null || n < 1 || n > this.messages.length) {
+  /**
+   * Checks that message n may be named: refuses numbers out of range or marked deleted
+   * (Pop3Error); returns n.
+   */
+  check(n: number | null): number {
+    if (n === null || n < 1 || n > this.count) {
       throw new Pop3Error(
-        this.messages.length === 0
+        this.count === 0
           ? "no such message: the maildrop is empty"
-          : `no such message: valid numbers are 1 to ${this.messages.length}`,
+          : `no such message: valid numbers are 1 to ${this.count}`,
       );
     }
     if (this.#deleted[n - 1]) throw new Pop3Error(`message ${n} is marked deleted`);
-    return this.messages[n - 1];
+    return n;
+  }
+
+  /**
+   * The message numbered n (check()'s refusals), made now. A message expunged by an IMAP
+   * client since the snapshot is reported as gone.
+   */
+  get(n: number | null): MessageEntry {
+    const entry = this.entry(this.check(n));
+    if (entry === undefined) throw new Pop3Error(`message ${n} was removed by another client`);
+    return entry;
   }
 
   markDeleted(n: number): void {
-    const entry = this.get(n);
+    this.check(n);
     this.#deleted[n - 1] = 1;
     this.#visibleCount--;
-    this.#visibleSize -= entry.size;
+    this.#visibleSize -= this.#sizes[n - 1];
   }
 
   /** RSET (RFC 1939 §5): unmark every message. */
   reset(): void {
     this.#deleted.fill(0);
-    this.#visibleCount = this.messages.length;
-    this.#visibleSize = this.messages.reduce((sum, m) => sum + m.size, 0);
+    this.#visibleCount = this.count;
+    this.#visibleSize = this.#sizes.reduce((sum, size) => sum + size, 0);
   }
 
   /** Remembers a RETR, so the message is marked \Seen for IMAP when the session ends. */
@@ -145,7 +184,8 @@ export class Maildrop {
     // The canonical name (canonicalName(): base, and ":2,flags" in cur/) in its parts:
     // entry.name would make it as a new string for every message sent.
     const flags = sub === "cur" ? entry.flags : null;
-    return readMessageInto(this.folder.path, sub, entry.base, entry.size, buf, at, flags);
+    const base = entry instanceof Entry ? entry : entry.base; // its bytes, not a new string
+    return readMessageInto(this.folder.path, sub, base, entry.size, buf, at, flags);
   }
 
   /** The message's bytes as stored (CRLF line endings). */
@@ -171,7 +211,7 @@ export class Maildrop {
    * were removed; a message already gone (expunged over IMAP) counts as removed.
    */
   async commit(): Promise<number> {
-    const uids = this.messages.filter((_, i) => this.#deleted[i]).map((m) => m.uid);
+    const uids = [...this.#uids.filter((_, i) => this.#deleted[i] === 1)];
     if (uids.length === 0) return 0;
     await this.folder.expunge(uids);
     this.#store.invalidateUsage(this.folder.path);
@@ -186,10 +226,10 @@ export class Maildrop {
    */
   async markSeen(): Promise<void> {
     let changed = false;
-    for (let i = 0; i < this.messages.length; i++) {
+    for (let i = 0; i < this.count; i++) {
       if (!this.#retrieved[i] || this.#deleted[i]) continue;
-      const m = this.messages[i];
-      if (m.flags.includes("S") && m.sub === "cur") continue;
+      const m = this.entry(i + 1);
+      if (m === undefined || (m.flags.includes("S") && m.sub === "cur")) continue;
       if (await this.folder.setFlags(m.uid, m.flags + "S")) changed = true;
     }
     this.#retrieved.fill(0);

@@ -125,20 +125,34 @@ async function sendStreamed(
   }
 }
 
-/** "n value" scan listing of every message not marked deleted (LIST, UIDL). */
-function listing(md: Maildrop, value: (m: MessageEntry) => string | number): string[] {
+/**
+ * "n value" scan listing of every message not marked deleted (LIST, UIDL); a message
+ * whose value is null (UIDL of one expunged by an IMAP client meanwhile) is left out.
+ */
+function listing(md: Maildrop, value: (md: Maildrop, n: number) => string | number | null) {
   const lines: string[] = [];
-  for (let i = 0; i < md.messages.length; i++) {
-    if (!md.isDeleted(i + 1)) lines.push(`${i + 1} ${value(md.messages[i])}`);
+  for (let n = 1; n <= md.count; n++) {
+    if (md.isDeleted(n)) continue;
+    const v = value(md, n);
+    if (v !== null) lines.push(`${n} ${v}`);
   }
   return lines;
+}
+
+/** A message's size as listed at login (RFC 1939 §5 LIST). */
+const listedSize = (md: Maildrop, n: number) => md.sizeOf(md.check(n));
+
+/** A message's unique-id (RFC 1939 §7 UIDL); null when it is gone. */
+function uniqueIdOf(md: Maildrop, n: number): string | null {
+  const entry = md.entry(n);
+  return entry === undefined ? null : uniqueIdFor(entry.base);
 }
 
 function scanListing(
   s: Pop3Session,
   rest: string,
   usage: string,
-  value: (m: MessageEntry) => string | number,
+  value: (md: Maildrop, n: number) => string | number | null,
 ): void {
   const md = maildropOf(s);
   if (splitArgs(rest).length === 0) {
@@ -149,7 +163,9 @@ function scanListing(
     return;
   }
   const n = messageArg(rest, usage);
-  s.reply(okLine(`${n} ${value(md.get(n))}`));
+  const v = value(md, md.check(n));
+  if (v === null) throw new Pop3Error(`message ${n} was removed by another client`);
+  s.reply(okLine(`${n} ${v}`));
 }
 
 export const TRANSACTION_COMMANDS: Record<string, Pop3Command> = {
@@ -164,12 +180,12 @@ export const TRANSACTION_COMMANDS: Record<string, Pop3Command> = {
 
   LIST: {
     states: ["transaction"],
-    run: (s, rest) => scanListing(s, rest, "LIST [msg]", (m) => m.size),
+    run: (s, rest) => scanListing(s, rest, "LIST [msg]", listedSize),
   },
 
   UIDL: {
     states: ["transaction"],
-    run: (s, rest) => scanListing(s, rest, "UIDL [msg]", (m) => uniqueIdFor(m.base)),
+    run: (s, rest) => scanListing(s, rest, "UIDL [msg]", uniqueIdOf),
   },
 
   RETR: {

@@ -31,12 +31,39 @@ export const SYNC_READ_LIMIT = 128 * 1024;
 /** The path as a NUL-terminated C string, in a buffer reused by every call. */
 let cPath = new Uint8Array(1024);
 
-function toCString(path: string, curFlags: string | null = null): Uint8Array | null {
+/**
+ * A message's base name still as the UTF-8 bytes its folder keeps (Entry.baseRaw):
+ * `bytes[from, to)`. The C path is written from them without a string per message.
+ */
+export interface RawName {
+  readonly baseRaw: Uint8Array | null;
+  readonly baseRawFrom: number;
+  readonly baseRawTo: number;
+  readonly base: string;
+}
+
+function toCString(path: string | RawName, curFlags: string | null = null): Uint8Array | null {
+  const raw = typeof path === "string" ? null : path.baseRaw;
+  if (typeof path !== "string" && raw === null) path = path.base;
   // A NUL inside would end the C string early: another file would be opened.
-  if (path.includes("\0") || (curFlags !== null && curFlags.includes("\0"))) return null;
-  const length = path.length + (curFlags === null ? 0 : 3 + curFlags.length);
-  if (length * 3 + 1 > cPath.length) cPath = new Uint8Array(length * 3 + 1);
-  let end = cBytesInto(path, cPath, 0);
+  if (curFlags !== null && curFlags.includes("\0")) return null;
+  let end: number;
+  if (typeof path === "string") {
+    if (path.includes("\0")) return null;
+    const length = path.length + (curFlags === null ? 0 : 3 + curFlags.length);
+    if (length * 3 + 1 > cPath.length) cPath = new Uint8Array(length * 3 + 1);
+    end = cBytesInto(path, cPath, 0);
+  } else {
+    const from = path.baseRawFrom, to = path.baseRawTo;
+    const length = to - from + (curFlags === null ? 0 : 3 + curFlags.length * 3);
+    if (length + 1 > cPath.length) cPath = new Uint8Array(length + 1);
+    end = 0;
+    for (let i = from; i < to; i++) {
+      const b = raw![i];
+      if (b === 0) return null;
+      cPath[end++] = b;
+    }
+  }
   if (curFlags !== null) {
     end = cBytesInto(":2,", cPath, end);
     end = cBytesInto(curFlags, cPath, end);
@@ -143,12 +170,13 @@ function dropFolder(c: Libc, folderPath: string): void {
  * the folder at `folderPath`: the same answers, the file opened relative to a held
  * descriptor of its directory where libc is used. With `curFlags` the file name is
  * `name:2,curFlags` (a Maildir name in cur/ made of its base name and flags), written
- * out in parts instead of as one more string per message.
+ * out in parts instead of as one more string per message; `name` may be an entry whose
+ * base name is still the folder's bytes (RawName), copied as they are.
  */
 export function readMessageInto(
   folderPath: string,
   sub: string,
-  name: string,
+  name: string | RawName,
   size: number,
   buf: Uint8Array,
   at: number,
@@ -167,7 +195,8 @@ export function readMessageInto(
       dropFolder(libc, folderPath);
     }
   }
-  const fileName = curFlags === null ? name : `${name}:2,${curFlags}`;
+  const base = typeof name === "string" ? name : name.base;
+  const fileName = curFlags === null ? base : `${base}:2,${curFlags}`;
   return readSmallInto(`${folderPath}/${sub}/${fileName}`, size, buf, at);
 }
 

@@ -118,6 +118,23 @@ export class Entry implements MessageEntry {
     return this.#base;
   }
 
+  /**
+   * The base name's UTF-8 bytes while it is not decoded yet: `baseRaw[baseRawFrom,
+   * baseRawTo)`; null once it is a string. A message file's C path is written from them
+   * (read_small.ts) without making the name a string for every message sent.
+   */
+  get baseRaw(): Uint8Array | null {
+    return this.#base === null ? this.#bytes : null;
+  }
+
+  get baseRawFrom(): number {
+    return this.#from;
+  }
+
+  get baseRawTo(): number {
+    return this.#to < 0 ? -this.#to : this.#to;
+  }
+
   /** The base name as bytes, decoded when first asked (an entry made from the columns). */
   baseIn(bytes: Uint8Array, from: number, to: number, wide: boolean): void {
     this.#bytes = bytes;
