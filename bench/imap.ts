@@ -24,6 +24,7 @@
  *
  *   deno task bench imap -- --messages=100000 [--stall-seconds=35] [--dovecot=true]
  *     [--cpu-prof=DIR] (the daemon's CPU profile, written when it stops)
+ *     [--daemon-flags="--v8-flags=--trace-gc"] (more flags for the daemon's deno run)
  *
  * Mail comes from the shared msggen.py (seed 42, the same mix the Dovecot baseline used)
  * when python3 and ../shared/bench (or $SHARED_DIR/bench) are there, else from a built-in
@@ -49,12 +50,17 @@ const args = parseArgs({
     "stall-seconds": { type: "string", default: "35" },
     dovecot: { type: "string", default: "true" },
     "cpu-prof": { type: "string", default: "" },
+    "daemon-flags": { type: "string", default: "" },
   },
 });
 const BIG_ONLY = Number(args.values.messages) >= 50_000;
-const denoArgs = args.values["cpu-prof"]
-  ? ["--cpu-prof", `--cpu-prof-dir=${resolve(args.values["cpu-prof"])}`]
-  : [];
+// --daemon-flags="--v8-flags=--trace-gc ...": more flags for the daemon's `deno run`.
+const denoArgs = [
+  ...(args.values["cpu-prof"]
+    ? ["--cpu-prof", `--cpu-prof-dir=${resolve(args.values["cpu-prof"])}`]
+    : []),
+  ...args.values["daemon-flags"].split(" ").filter((f) => f !== ""),
+];
 if (BIG_ONLY) {
   await bigOnly({
     count: Number(args.values.messages),

@@ -216,6 +216,19 @@ Deno.test("imap OBJECTID: MAILBOXID, EMAILID, THREADID (RFC 8474)", async () => 
     await c.cmd("SELECT Work");
     r = await c.cmd("FETCH 1 (EMAILID)");
     match(r.lines[0], new RegExp(`EMAILID \\(${ids[1][0]}\\)`));
+    // INBOX's id was made by its first SELECT, while the folder loaded (commands_select.ts
+    // mailboxIdEarly): the same one afterwards, in SELECT and STATUS.
+    const inboxId = /\[MAILBOXID \((F[\w-]+)\)\]/.exec(
+      (await c.cmd("SELECT INBOX")).lines.join("\n"),
+    )?.[1];
+    ok(inboxId);
+    r = await c.cmd("SELECT INBOX");
+    ok(r.lines.includes(`* OK [MAILBOXID (${inboxId})] Mailbox id`), r.lines.join("\n"));
+    match((await c.cmd("STATUS Work (MAILBOXID)")).lines[0], new RegExp(id!));
+    // A mailbox that is not there: NO [NONEXISTENT], and no id file made for it.
+    match((await c.cmd("SELECT Nowhere")).tagged, /NO \[NONEXISTENT\]/);
+    const made = [...Deno.readDirSync(root)].map((e) => e.name).filter((n) => /Nowhere/.test(n));
+    deepStrictEqual(made, []);
   } finally {
     c.close();
     await srv.stop();

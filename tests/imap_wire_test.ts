@@ -5,6 +5,7 @@ import {
   literal,
   nil,
   nstring,
+  numberLine,
   quoted,
   ResponseBuilder,
   string,
@@ -78,4 +79,14 @@ Deno.test("wire: ResponseBuilder joins strings and bytes in order", () => {
   equal(b.bytes().length, 0);
   const one = new Uint8Array([1, 2]);
   equal(new ResponseBuilder().add(one).bytes(), one); // a single chunk is not copied
+});
+
+Deno.test("numberLine: the SEARCH line as joined text would be", () => {
+  const values = [0, 1, 9, 10, 99, 100, 4_294_967_295, 123_456];
+  const text = (add: number) => `* SEARCH ${values.map((v) => v + add).join(" ")} (MODSEQ 7)\r\n`;
+  for (const add of [0, 1]) {
+    const bytes = numberLine("* SEARCH", values, add, " (MODSEQ 7)\r\n");
+    equal(new TextDecoder().decode(bytes), text(add));
+  }
+  equal(new TextDecoder().decode(numberLine("* SEARCH", [], 1, "\r\n")), "* SEARCH\r\n");
 });

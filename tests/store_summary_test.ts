@@ -293,3 +293,50 @@ Deno.test("summary: encoding round trip; truncated bytes are refused", () => {
   deepStrictEqual([...aligned.flags.ids], [...s.flags.ids]);
   deepStrictEqual([...aligned.inNew], [7, 10, 13]);
 });
+
+Deno.test("summary: runs of consecutive UIDs and one-byte flag ids, both ways", () => {
+  const base = {
+    gen: 7,
+    uidValidity: 1700000000,
+    uidNext: 200_001,
+    modseqCeiling: 50,
+    highestModseq: 40,
+    newDir: { mtime: 1, checkedAt: 2 },
+    curDir: { mtime: 3, checkedAt: 4 },
+    list: { ino: 77, size: 1234, mtime: 5 },
+    unseen: 1,
+    deleted: 0,
+    bytes: 9,
+    firstUnseen: 2,
+    inNew: new Uint32Array([99_999]),
+  };
+  // 100,000 UIDs in three runs (two gaps left by expunges), two letter sets: the form a
+  // folder that only received mail has.
+  const uids = new Uint32Array(100_000).map((_, i) =>
+    i + 1 + (i >= 500 ? 3 : 0) + (i >= 900 ? 1 : 0)
+  );
+  const ids = new Uint16Array(100_000).map((_, i) => i % 10 === 0 ? 1 : 0);
+  const small = encodeSummary({
+    ...base,
+    uids,
+    count: uids.length,
+    flags: { sets: ["", "S"], ids },
+  });
+  ok(small.length < 101_000, `${small.length} bytes`);
+  const back = decodeSummary(small)!;
+  deepStrictEqual([...back.uids.subarray(0, back.count)], [...uids]);
+  deepStrictEqual([...back.flags.ids], [...ids]);
+  deepStrictEqual([...back.inNew], [99_999]);
+  // More than 256 letter sets: two bytes each; UIDs that form no runs: as they are.
+  const sparse = new Uint32Array(1000).map((_, i) => 2 * i + 1);
+  const sets = Array.from({ length: 300 }, (_, i) => `S${String.fromCharCode(97 + i % 26)}${i}`);
+  const wide = new Uint16Array(1000).map((_, i) => i % 300);
+  const bytes = encodeSummary({ ...base, uids: sparse, count: 1000, flags: { sets, ids: wide } });
+  const again = decodeSummary(bytes)!;
+  deepStrictEqual([...again.uids.subarray(0, again.count)], [...sparse]);
+  deepStrictEqual([...again.flags.ids], [...wide]);
+  // A count the bytes do not hold is refused.
+  const dv = new DataView(small.buffer, small.byteOffset);
+  dv.setUint32(8, 99_999, true);
+  equal(decodeSummary(small), null);
+});

@@ -196,6 +196,11 @@ export class MailboxView {
     return this.folder.flagsAt(this.#buf, i);
   }
 
+  /** The positions among the first `n` whose letters hold `letter` (`set`) or lack it. */
+  flagMatches(n: number, letter: string, set: boolean): number[] {
+    return this.folder.flagMatches(this.#buf, n, letter, set);
+  }
+
   /**
    * The folder's UID snapshot this view's sequence numbers are a prefix of: position
    * `seq - 1` there is what the folder's reads by position take (Folder.sizeAt...).

@@ -148,3 +148,36 @@ export class ResponseBuilder {
     return out;
   }
 }
+
+/**
+ * `head`, then " n" for each of `values` (each plus `add`), then `tail`, as ASCII bytes:
+ * a SEARCH response of 90,000 numbers (RFC 3501 §7.2.5) written digit by digit is a few
+ * milliseconds, where joining the numbers as a string and encoding it cost four times that.
+ * `head` and `tail` are ASCII; `values` are non-negative integers.
+ */
+export function numberLine(
+  head: string,
+  values: ArrayLike<number>,
+  add: number,
+  tail: string,
+): Uint8Array {
+  const out = new Uint8Array(head.length + values.length * 11 + tail.length);
+  let at = 0;
+  for (let k = 0; k < head.length; k++) out[at++] = head.charCodeAt(k);
+  for (let j = 0; j < values.length; j++) {
+    let v = values[j] + add;
+    out[at++] = 0x20;
+    const first = at;
+    do {
+      out[at++] = 0x30 + v % 10;
+      v = Math.floor(v / 10);
+    } while (v > 0);
+    for (let a = first, b = at - 1; a < b; a++, b--) {
+      const t = out[a];
+      out[a] = out[b];
+      out[b] = t;
+    }
+  }
+  for (let k = 0; k < tail.length; k++) out[at++] = tail.charCodeAt(k);
+  return out.subarray(0, at);
+}

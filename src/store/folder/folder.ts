@@ -274,6 +274,11 @@ export class Folder extends FolderFiles {
     return this.#st.table.flagsAt(uids, i);
   }
 
+  /** Positions of the first `n` of a uidSnapshot() with (`set`) or without `letter` (MessageTable.flagMatches). */
+  flagMatches(uids: Uint32Array, n: number, letter: string, set: boolean): number[] {
+    return this.#st.table.flagMatches(uids, n, letter, set);
+  }
+
   /** The size at position `i` of a uidSnapshot(), without making its entry (MessageTable.sizeAt). */
   sizeAt(uids: Uint32Array, i: number): number | undefined {
     return this.#st.table.sizeAt(uids, i);

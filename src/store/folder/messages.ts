@@ -23,6 +23,9 @@ export {
   storedName,
 } from "./entry.ts";
 
+/** No letter sets: a snapshot that is not the current one is read message by message. */
+const NO_SETS = { sets: [] as string[], ids: new Uint32Array(0) };
+
 export class MessageTable extends TablePositions {
   /** Rows still in the index; the counters and UIDs below come from its summary meanwhile. */
   #deferred: Deferred | null = null;
@@ -187,6 +190,33 @@ export class MessageTable extends TablePositions {
     }
     const at = this.positionAt(uids, i);
     return at < 0 ? undefined : this.cols.flags(at);
+  }
+
+  /**
+   * The positions among the first `n` of snapshot `uids` whose flag letters hold `letter`
+   * (`set`) or lack it (!`set`), leaving out messages expunged since: flagsAt(uids, i) for
+   * each, but while the snapshot is the current one each distinct letter set is tested
+   * once and the loop reads only the letter-set numbers (SEARCH UNSEEN over 100,000
+   * messages: three calls and a string search per message were a third of its time).
+   */
+  flagMatches(uids: Uint32Array, n: number, letter: string, set: boolean): number[] {
+    const d = this.#deferred;
+    const current = uids === this.order;
+    const { sets, ids } = d ? d.summary.flags : current ? this.cols.flagSets() : NO_SETS;
+    const want = sets.map((s) => s.includes(letter) === set);
+    const end = current ? Math.min(n, this.total, ids.length) : 0;
+    const out: number[] = [];
+    let i = 0;
+    for (; i < end; i++) {
+      const w = want[ids[i]];
+      if (w === undefined) break; // a damaged summary's number: the rows decide (flagsAt)
+      if (w) out.push(i);
+    }
+    for (; i < n; i++) {
+      const flags = this.flagsAt(uids, i);
+      if (flags !== undefined && flags.includes(letter) === set) out.push(i);
+    }
+    return out;
   }
 
   /**

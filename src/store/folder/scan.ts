@@ -315,7 +315,30 @@ async function newEntries(
   });
   // Usually in UID order already (new UIDs follow the names' order): then not sorted.
   for (let i = 1; i < added.length; i++) {
-    if (added[i - 1].uid > added[i].uid) return added.sort((a, b) => a.uid - b.uid);
+    if (added[i - 1].uid > added[i].uid) return inUidOrder(added);
   }
   return added;
+}
+
+/**
+ * `added` sorted by UID. A first read has cur/ before new/ while UIDs follow the names
+ * across both, so 100,000 entries came out of order: a comparison sort of them cost 170 ms
+ * of a first SELECT. Their UIDs are distinct and mostly dense: each is put in its slot.
+ */
+function inUidOrder(added: MessageEntry[]): MessageEntry[] {
+  let min = Infinity, max = -Infinity;
+  for (const e of added) {
+    if (e.uid < min) min = e.uid;
+    if (e.uid > max) max = e.uid;
+  }
+  const bySort = () => added.sort((a, b) => a.uid - b.uid);
+  if (max - min >= 4 * added.length) return bySort();
+  const slots = new Array<MessageEntry | undefined>(max - min + 1);
+  for (const e of added) {
+    if (slots[e.uid - min] !== undefined) return bySort(); // not distinct after all
+    slots[e.uid - min] = e;
+  }
+  const out: MessageEntry[] = [];
+  for (const e of slots) if (e !== undefined) out.push(e);
+  return out;
 }

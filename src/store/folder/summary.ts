@@ -16,8 +16,16 @@
  * It carries each message's flag letters too (as an index into the distinct letter sets),
  * so a flag search after a restart (SEARCH UNSEEN) reads no row either.
  *
- *   "XFS2" u32 jsonLength u32 count u32 inNewCount  json (padded to 4)  u32 uids[count]
- *   u32 inNew[inNewCount]  u16 flagIds[count]         (little-endian; json.flagSets)
+ *   "XFS3" u32 jsonLength u32 count u32 inNewCount  json (padded to 4)  uids
+ *   u32 inNew[inNewCount]  flagIds[count]             (little-endian; json.flagSets)
+ *
+ * uids: u32 uids[count], or with json.uidRuns = n > 0, n pairs (u32 first, u32 length) of
+ * consecutive UIDs; flagIds: u8 each when json.idBytes is 1 (at most 256 letter sets),
+ * else u16. A folder that only ever received mail has its UIDs in one run and two letter
+ * sets: its summary read from the index was 600 KB for 100,000 messages (about 8 ms of a
+ * restart's SELECT in SQLite's overflow pages), now about 100 KB. An "XFS2" summary of an
+ * older version is not decoded (the folder loads from its rows once), and an older
+ * version does not decode this one.
  */
 import type { DirMark } from "./index_db.ts";
 
@@ -61,7 +69,7 @@ export interface FlagColumn {
 /** At most this many distinct letter sets fit the column. */
 export const MAX_FLAG_SETS = 65536;
 
-const MAGIC = 0x32534658; // "XFS2"
+const MAGIC = 0x33534658; // "XFS3"
 
 /**
  * The flag column of `ids` (numbers among `allSets`, MessageTable's), numbered afresh
@@ -82,7 +90,25 @@ export function flagColumnOf(allSets: readonly string[], allIds: Uint32Array): F
   return { sets, ids };
 }
 
+/** The runs of consecutive values of ascending `uids` as (first, length) pairs. */
+function runsOf(uids: Uint32Array): number[] {
+  const runs: number[] = [];
+  for (let i = 0; i < uids.length;) {
+    let j = i + 1;
+    while (j < uids.length && uids[j] === uids[j - 1] + 1) j++;
+    runs.push(uids[i], j - i);
+    i = j;
+  }
+  return runs;
+}
+
 export function encodeSummary(s: FolderSummary): Uint8Array {
+  const uids = s.uids.subarray(0, s.count);
+  const ids = s.flags.ids.subarray(0, s.count);
+  // Runs when they are smaller than the UIDs themselves (expunges break them up).
+  let runs: number[] | null = runsOf(uids);
+  if (runs.length >= uids.length) runs = null;
+  const idBytes = s.flags.sets.length <= 256 ? 1 : 2;
   const json = new TextEncoder().encode(JSON.stringify({
     gen: s.gen,
     uidValidity: s.uidValidity,
@@ -97,11 +123,12 @@ export function encodeSummary(s: FolderSummary): Uint8Array {
     bytes: s.bytes,
     firstUnseen: s.firstUnseen,
     flagSets: s.flags.sets,
+    uidRuns: runs ? runs.length / 2 : 0,
+    idBytes,
   }));
   const head = 16 + ((json.length + 3) & ~3);
-  const uids = s.uids.subarray(0, s.count);
-  const ids = s.flags.ids.subarray(0, s.count);
-  const out = new Uint8Array(head + 4 * (uids.length + s.inNew.length) + 2 * s.count);
+  const uidWords = runs ? runs.length : uids.length;
+  const out = new Uint8Array(head + 4 * (uidWords + s.inNew.length) + idBytes * s.count);
   const dv = new DataView(out.buffer);
   dv.setUint32(0, MAGIC, true);
   dv.setUint32(4, json.length, true);
@@ -109,12 +136,13 @@ export function encodeSummary(s: FolderSummary): Uint8Array {
   dv.setUint32(12, s.inNew.length, true);
   out.set(json, 16);
   let at = head;
-  for (const list of [uids, s.inNew]) {
+  for (const list of [runs ? new Uint32Array(runs) : uids, s.inNew]) {
     if (LITTLE_ENDIAN) out.set(new Uint8Array(list.buffer, list.byteOffset, list.byteLength), at);
     else for (let i = 0; i < list.length; i++) dv.setUint32(at + 4 * i, list[i], true);
     at += 4 * list.length;
   }
-  if (LITTLE_ENDIAN) out.set(new Uint8Array(ids.buffer, ids.byteOffset, ids.byteLength), at);
+  if (idBytes === 1) out.set(ids, at); // each below 256: set() stores them as bytes
+  else if (LITTLE_ENDIAN) out.set(new Uint8Array(ids.buffer, ids.byteOffset, ids.byteLength), at);
   else for (let i = 0; i < ids.length; i++) dv.setUint16(at + 2 * i, ids[i], true);
   return out;
 }
@@ -158,6 +186,18 @@ function uint16s(bytes: Uint8Array, offset: number, count: number): Uint16Array 
   return into;
 }
 
+/** `count` UIDs from (first, length) pairs; null when the lengths do not add up. */
+function fromRuns(runs: Uint32Array, count: number): Uint32Array<ArrayBuffer> | null {
+  const uids = new Uint32Array(count);
+  let at = 0;
+  for (let r = 0; r < runs.length; r += 2) {
+    const first = runs[r], length = runs[r + 1];
+    if (length === 0 || at + length > count) return null;
+    for (let k = 0; k < length; k++) uids[at++] = first + k;
+  }
+  return at === count ? uids : null;
+}
+
 export function decodeSummary(bytes: Uint8Array): FolderSummary | null {
   try {
     if (bytes.length < 16) return null;
@@ -166,14 +206,23 @@ export function decodeSummary(bytes: Uint8Array): FolderSummary | null {
     const jsonLength = dv.getUint32(4, true);
     const count = dv.getUint32(8, true), inNewCount = dv.getUint32(12, true);
     const head = 16 + ((jsonLength + 3) & ~3);
-    const flagsAt = head + 4 * (count + inNewCount);
-    if (bytes.length !== flagsAt + 2 * count) return null;
     const j = JSON.parse(new TextDecoder().decode(bytes.subarray(16, 16 + jsonLength)));
-    const uids = uint32s(bytes, head, count);
-    const inNew = uint32s(bytes, head + 4 * count, inNewCount);
+    const runCount = j.uidRuns, idBytes = j.idBytes;
+    if (!Number.isSafeInteger(runCount) || runCount < 0) return null;
+    if (idBytes !== 1 && idBytes !== 2) return null;
+    const uidWords = runCount > 0 ? 2 * runCount : count;
+    const flagsAt = head + 4 * (uidWords + inNewCount);
+    if (bytes.length !== flagsAt + idBytes * count) return null;
+    const uids = runCount > 0
+      ? fromRuns(uint32s(bytes, head, uidWords), count)
+      : uint32s(bytes, head, count);
+    if (!uids) return null;
+    const inNew = uint32s(bytes, head + 4 * uidWords, inNewCount);
     const sets = j.flagSets;
     if (!Array.isArray(sets) || !sets.every((f) => typeof f === "string")) return null;
-    const ids = uint16s(bytes, flagsAt, count);
+    let ids: Uint16Array;
+    if (idBytes === 2) ids = uint16s(bytes, flagsAt, count);
+    else (ids = new Uint16Array(count)).set(bytes.subarray(flagsAt, flagsAt + count));
     if (!Number.isSafeInteger(j.gen) || j.gen <= 0) return null;
     const nums = [
       j.uidValidity,
@@ -191,6 +240,8 @@ export function decodeSummary(bytes: Uint8Array): FolderSummary | null {
     ];
     if (!nums.every((n) => typeof n === "number" && Number.isFinite(n))) return null;
     delete j.flagSets;
+    delete j.uidRuns;
+    delete j.idBytes;
     return { ...j, uids, count, inNew, flags: { sets, ids } } as FolderSummary;
   } catch {
     return null;

@@ -83,12 +83,17 @@ export async function appendUidList(
   list.lines += added.length;
 }
 
-async function appendDurably(path: string, body: string): Promise<Deno.FileInfo> {
+/** Appends `body`; the file's state after it, and the octets appended. */
+async function appendDurably(
+  path: string,
+  body: string,
+): Promise<{ st: Deno.FileInfo; octets: number }> {
   const file = await Deno.open(path, { append: true, create: false });
   try {
-    await writeAll(file, new TextEncoder().encode(body));
+    const bytes = new TextEncoder().encode(body);
+    await writeAll(file, bytes);
     await file.sync();
-    return await file.stat();
+    return { st: await file.stat(), octets: bytes.length };
   } finally {
     file.close();
   }
@@ -232,11 +237,13 @@ export class UidListCache {
     let body = this.#torn ? "\n" : "";
     for (const a of added) body += `${a.uid} ${a.base}\n`;
     if (ceiling !== undefined) body += `M ${ceiling}\n`;
-    const st = await appendDurably(this.path, body);
+    // The octets as written: a first SELECT's 100,000 lines were encoded a second time
+    // only to count them (30 ms).
+    const { st, octets } = await appendDurably(this.path, body);
     list.lines += added.length + (ceiling !== undefined ? 1 : 0);
     if (ceiling !== undefined && ceiling > list.modseqCeiling) list.modseqCeiling = ceiling;
     this.#torn = false;
-    const grewByUs = this.#id !== null && st.size === this.#id.size + byteLength(body);
+    const grewByUs = this.#id !== null && st.size === this.#id.size + octets;
     this.#parsed = grewByUs ? st.size : this.#parsed;
     this.#id = grewByUs ? { ino: st.ino, size: st.size, mtime: st.mtime?.getTime() ?? 0 } : null;
   }
@@ -251,10 +258,6 @@ export class UidListCache {
     this.#parsed = st.size;
     this.#torn = false;
   }
-}
-
-function byteLength(s: string): number {
-  return new TextEncoder().encode(s).length;
 }
 
 export { syncDir };
