@@ -15,6 +15,7 @@ import { parseArgs } from "node:util";
 import { resolve } from "node:path";
 import { cpuMs } from "./_daemon.ts";
 import { runSmtpSource } from "./peers/smtp_source.ts";
+import { median, perfStat } from "./_perf_stat.ts";
 
 const HELP = `bench/ab.ts: smtp-source against two checkouts' daemons, rounds alternating.
 
@@ -72,30 +73,6 @@ async function serverOf(tree: string): Promise<{ server: OurServerLike; domain: 
   await server.start();
   return { server, domain: mod.DOMAIN };
 }
-
-/** `perf stat` attached to `pid` until the returned function is called; counts by event. */
-function perfStat(pid: number, events: string): () => Promise<Map<string, number>> {
-  const child = new Deno.Command("perf", {
-    args: ["stat", "-x", ",", "-e", events, "-p", String(pid)],
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  return async () => {
-    child.kill("SIGINT");
-    const { stderr } = await child.output();
-    const counts = new Map<string, number>();
-    for (const line of new TextDecoder().decode(stderr).split("\n")) {
-      const [count, , event] = line.split(",");
-      if (event && /^\d+$/.test(count)) counts.set(event, Number(count));
-    }
-    return counts;
-  };
-}
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((x, y) => x - y);
-  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 const sessions = Number(opt.sessions);
 const messages = Number(opt.messages);

@@ -15,6 +15,7 @@
  */
 import { parseArgs } from "node:util";
 import { join, resolve } from "node:path";
+import { median, perfStat } from "./_perf_stat.ts";
 
 const HELP = `bench/ab_pop3.ts: lean POP3/IMAP reads against two checkouts' daemons, alternating.
 
@@ -80,30 +81,6 @@ function ticks(path: string): number {
   const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
   return Number(f[11]) + Number(f[12]);
 }
-
-/** `perf stat` attached to `pid` until the returned function is called; counts by event. */
-function perfStat(pid: number, events: string): () => Promise<Map<string, number>> {
-  const child = new Deno.Command("perf", {
-    args: ["stat", "-x", ",", "-e", events, "-p", String(pid)],
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  return async () => {
-    child.kill("SIGINT");
-    const { stderr } = await child.output();
-    const counts = new Map<string, number>();
-    for (const line of new TextDecoder().decode(stderr).split("\n")) {
-      const [count, , event] = line.split(",");
-      if (event && /^\d+$/.test(count)) counts.set(event, Number(count));
-    }
-    return counts;
-  };
-}
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((x, y) => x - y);
-  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 const trees = [resolve(opt.a!), resolve(opt.b!)];
 const mods = await Promise.all(
