@@ -6,8 +6,7 @@
 import { headerEnd } from "../message/header.ts";
 import { hasBareLf } from "../message/line_endings.ts";
 import type { Folder, MessageEntry } from "../store/folder/folder.ts";
-import { Entry } from "../store/folder/entry.ts";
-import { readMessageInto, readSmallInto, SYNC_READ_LIMIT } from "../store/read_small.ts";
+import { readEntryNameInto, readSmallInto, SYNC_READ_LIMIT } from "../store/read_small.ts";
 
 /** Octets read per chunk. */
 const CHUNK = 64 * 1024;
@@ -43,14 +42,7 @@ export function readEntryInto(
   if (!isPlainLayout(folder, entry)) {
     return readSmallInto(folder.filePath(entry), entry.size, buf, at);
   }
-  const sub = entry.sub;
-  const odd = entry instanceof Entry ? entry.oddName : entry.name;
-  if (odd !== null) return readMessageInto(folder.path, sub, odd, entry.size, buf, at);
-  // The canonical name (base, and ":2,flags" in cur/) in its parts, as POP3 reads it:
-  // entry.name would make it as a new string for every message sent.
-  const flags = sub === "cur" ? entry.flags : null;
-  const base = entry instanceof Entry ? entry : entry.base; // its bytes, not a new string
-  return readMessageInto(folder.path, sub, base, entry.size, buf, at, flags);
+  return readEntryNameInto(folder.path, entry, buf, at);
 }
 
 /** readSmallSync() of a message's file, by folder and entry. */

@@ -13,9 +13,8 @@
  * on the PVM machine").
  */
 import type { Folder, MessageEntry } from "../store/folder/folder.ts";
-import { Entry } from "../store/folder/entry.ts";
 import type { MailStore } from "../store/mailstore.ts";
-import { readMessageInto, readSmallInto, SYNC_READ_LIMIT } from "../store/read_small.ts";
+import { readEntryNameInto, readSmallInto, SYNC_READ_LIMIT } from "../store/read_small.ts";
 import { Pop3Error } from "./protocol.ts";
 
 /** Folder path -> session id of the POP3 session holding it. */
@@ -178,14 +177,7 @@ export class Maildrop {
     // Opened relative to its directory (held open by read_small.ts) when the file is at
     // folder/sub/name, as the constructor checked on a message.
     if (!this.#concatPaths) return readSmallInto(this.folder.filePath(entry), entry.size, buf, at);
-    const sub = entry.sub;
-    const odd = entry instanceof Entry ? entry.oddName : entry.name;
-    if (odd !== null) return readMessageInto(this.folder.path, sub, odd, entry.size, buf, at);
-    // The canonical name (canonicalName(): base, and ":2,flags" in cur/) in its parts:
-    // entry.name would make it as a new string for every message sent.
-    const flags = sub === "cur" ? entry.flags : null;
-    const base = entry instanceof Entry ? entry : entry.base; // its bytes, not a new string
-    return readMessageInto(this.folder.path, sub, base, entry.size, buf, at, flags);
+    return readEntryNameInto(this.folder.path, entry, buf, at);
   }
 
   /** The message's bytes as stored (CRLF line endings). */

@@ -20,6 +20,7 @@ import {
   O_RDONLY,
   systemLibc,
 } from "../sys/libc.ts";
+import { Entry, type MessageEntry } from "./folder/entry.ts";
 
 /**
  * Messages up to this size may be read synchronously: for a file in the page cache that
@@ -227,4 +228,25 @@ export function readSmallSync(path: string, size: number): Uint8Array | null {
   if (size > SYNC_READ_LIMIT) return null;
   const buf = new Uint8Array(size + 1);
   return readSmallInto(path, size, buf, 0) ? buf.subarray(0, size) : null;
+}
+
+/**
+ * readMessageInto() of a message whose file is at `folderPath/sub/name` (the plain
+ * layout; the caller checked), by its entry: an odd name as it is, else the canonical
+ * name in its parts (base, and ":2,flags" in cur/), the base from the folder's bytes
+ * while it is not decoded. entry.name would make a new string for every message sent.
+ * POP3 RETR and IMAP FETCH both read this way.
+ */
+export function readEntryNameInto(
+  folderPath: string,
+  entry: MessageEntry,
+  buf: Uint8Array,
+  at: number,
+): boolean {
+  const sub = entry.sub;
+  const odd = entry instanceof Entry ? entry.oddName : entry.name;
+  if (odd !== null) return readMessageInto(folderPath, sub, odd, entry.size, buf, at);
+  const flags = sub === "cur" ? entry.flags : null;
+  const base = entry instanceof Entry ? entry : entry.base; // its bytes, not a new string
+  return readMessageInto(folderPath, sub, base, entry.size, buf, at, flags);
 }
