@@ -10,8 +10,8 @@ import type { Args } from "./args.ts";
 import type { Session } from "./session.ts";
 import { openFolderOrFail } from "./status.ts";
 import { join } from "node:path";
-import { existsSync, readTextIfExistsSync } from "../store/fsutil.ts";
-import { isObjectId, mailboxId, MAILBOXID_FILE } from "./objectid.ts";
+import { existsSync } from "../store/fsutil.ts";
+import { knownMailboxId, mailboxId } from "./objectid.ts";
 import { warmKeys } from "./sort_index.ts";
 import { MailboxView } from "./view.ts";
 
@@ -31,9 +31,8 @@ function deselect(s: Session): void {
 async function mailboxIdEarly(s: Session, name: string): Promise<string | null> {
   try {
     const path = s.ctx.store.folderPath(s.root, name);
-    // The usual case, an id made before: the same one read mailboxId() makes.
-    const known = readTextIfExistsSync(join(path, MAILBOXID_FILE))?.trim();
-    if (known && isObjectId(known)) return known;
+    const known = knownMailboxId(path); // the usual case: an id made before
+    if (known !== null) return known;
     if (!existsSync(join(path, "cur"))) return null;
     return await mailboxId(path);
   } catch {

@@ -23,11 +23,18 @@ export function isObjectId(s: string): boolean {
   return OBJECTID.test(s);
 }
 
+/** The folder's MAILBOXID when one was made before; null when not (yet). */
+export function knownMailboxId(folderPath: string): string | null {
+  // Read at every SELECT: see fsutil existsSync.
+  const known = readTextIfExistsSync(join(folderPath, MAILBOXID_FILE))?.trim();
+  return known && OBJECTID.test(known) ? known : null;
+}
+
 /** The folder's MAILBOXID, made (durably) the first time it is asked for. */
 export async function mailboxId(folderPath: string): Promise<string> {
+  const known = knownMailboxId(folderPath);
+  if (known !== null) return known;
   const path = join(folderPath, MAILBOXID_FILE);
-  const known = readTextIfExistsSync(path)?.trim(); // every SELECT: see fsutil existsSync
-  if (known && OBJECTID.test(known)) return known;
   const id = "F" + crypto.randomUUID().replaceAll("-", "");
   const tmp = `${path}.tmp-${Deno.pid}-${crypto.randomUUID()}`;
   const file = await Deno.open(tmp, { write: true, createNew: true, mode: 0o600 });
