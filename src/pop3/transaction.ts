@@ -140,7 +140,7 @@ function listing(md: Maildrop, value: (md: Maildrop, n: number) => string | numb
 }
 
 /** A message's size as listed at login (RFC 1939 §5 LIST). */
-const listedSize = (md: Maildrop, n: number) => md.sizeOf(md.check(n));
+const listedSize = (md: Maildrop, n: number) => md.sizeOf(n); // n checked by the caller
 
 /** A message's unique-id (RFC 1939 §7 UIDL); null when it is gone. */
 function uniqueIdOf(md: Maildrop, n: number): string | null {
