@@ -11,7 +11,7 @@
  * folder's HIGHESTMODSEQ at its last sync. Flag changes since then are found in the
  * folder's recent-change log, expunges by comparing with the folder's current UIDs.
  */
-import type { Folder, MessageEntry } from "../store/folder/folder.ts";
+import type { Folder, MessageEntry, RunList } from "../store/folder/folder.ts";
 import type { MailStore } from "../store/mailstore.ts";
 import { lowerBound } from "../store/folder/table_positions.ts";
 import { bad, formatSet, type Range, resolveRanges } from "./args.ts";
@@ -196,9 +196,9 @@ export class MailboxView {
     return this.folder.flagsAt(this.#buf, i);
   }
 
-  /** The positions among the first `n` whose letters hold `letter` (`set`) or lack it. */
-  flagMatches(n: number, letter: string, set: boolean): number[] {
-    return this.folder.flagMatches(this.#buf, n, letter, set);
+  /** The positions among the first `n` whose letters hold `letter` (`set`) or lack it, as runs. */
+  flagRuns(n: number, letter: string, set: boolean): RunList {
+    return this.folder.flagRuns(this.#buf, n, letter, set);
   }
 
   /**
