@@ -77,6 +77,11 @@ export class Folder extends FolderFiles {
     return this.#st.table.prefetch();
   }
 
+  /** Whether the message rows are still in the index only (a summary start, MessageTable). */
+  get rowsDeferred(): boolean {
+    return this.#st.table.rowsDeferred;
+  }
+
   /** Messages by UID, in UID order; each entry is made when asked for (entry.ts). */
   get messages(): EntriesByUid {
     return this.#st.table.byUid;

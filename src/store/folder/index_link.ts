@@ -23,8 +23,11 @@ const FLUSH_AT = 2000;
  * holds the event loop for long.
  */
 const KEYS_FLUSH_AT = 100;
-/** Rows the orphan check counts per turn (5,000 stored keys: about 1.3 ms here). */
-const ORPHAN_PAGE = 4000;
+/**
+ * Rows the orphan check counts per turn: 4,000 stored keys measured 3-8 ms in a restarted
+ * daemon (pages not in memory yet), so half that.
+ */
+const ORPHAN_PAGE = 2000;
 
 export class IndexLink {
   readonly #path: string;

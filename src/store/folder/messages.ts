@@ -69,6 +69,11 @@ export class MessageTable extends TablePositions {
     if (read) this.#take(read);
   }
 
+  /** Whether the rows are still in the index only (a start from the summary, not read yet). */
+  get rowsDeferred(): boolean {
+    return this.#deferred !== null;
+  }
+
   /** The entries are in memory (reads the deferred rows). */
   protected override ready(): void {
     const d = this.#deferred;
