@@ -59,10 +59,11 @@ function writeDigits(out: Uint8Array, at: number, v: number): number {
   return at;
 }
 
-/** Whether value[a] .. value[b-1] are the consecutive numbers value[a], value[a] + 1, ... */
-function consecutive(values: ArrayLike<number> | null, a: number, b: number): boolean {
-  // Values are strictly increasing (UIDs): the span alone tells.
-  return values === null || values[b - 1] - values[a] === b - 1 - a;
+/** How many decimal digits `v` (a non-negative integer) has. */
+function decimalLength(v: number): number {
+  let n = 1;
+  for (let low = 10; v >= low; low *= 10) n++;
+  return n;
 }
 
 /**
@@ -81,23 +82,22 @@ export function numberRunsInto(
   tail: string,
   alloc: (n: number) => Uint8Array,
 ): number {
-  const valueOf = (i: number) => (values === null ? i : values[i]) + add;
-  let size = head.length + tail.length, top = 0;
-  for (let r = 0; r < count; r++) {
-    const a = pairs[2 * r], b = pairs[2 * r + 1];
-    top = Math.max(top, valueOf(b - 1));
-    size += consecutive(values, a, b) && valueOf(a) >= 1 && valueOf(b - 1) <= LADDER_MAX
-      ? ladderAt(valueOf(b - 1) + 1) - ladderAt(valueOf(a))
-      : 11 * (b - a);
-  }
+  // Room for every number as long as the largest, the last (values increase): no pass
+  // over the runs to size the buffer exactly.
+  let numbers = 0;
+  for (let r = 0; r < count; r++) numbers += pairs[2 * r + 1] - pairs[2 * r];
+  const last = count === 0 ? 0 : pairs[2 * count - 1] - 1;
+  const top = (values === null ? last : values[last]) + add;
+  const out = alloc(head.length + numbers * (1 + decimalLength(top)) + tail.length);
   ensureLadder(top);
-  const out = alloc(size);
   let at = 0;
   for (let k = 0; k < head.length; k++) out[at++] = head.charCodeAt(k);
   for (let r = 0; r < count; r++) {
     const a = pairs[2 * r], b = pairs[2 * r + 1];
-    const low = valueOf(a), high = valueOf(b - 1);
-    if (consecutive(values, a, b) && low >= 1 && high <= ladderTop) {
+    const low = (values === null ? a : values[a]) + add;
+    const high = (values === null ? b - 1 : values[b - 1]) + add;
+    // Values increase: the span alone tells whether they are consecutive.
+    if (high - low === b - 1 - a && low >= 1 && high <= ladderTop) {
       const from = ladderAt(low), to = ladderAt(high + 1);
       // A short run by a loop: set() of a subarray is a call into the runtime (about a
       // microsecond each, measured: 10,000 runs cost more than their digits).
@@ -109,7 +109,7 @@ export function numberRunsInto(
     }
     for (let i = a; i < b; i++) {
       out[at++] = 0x20;
-      at = writeDigits(out, at, valueOf(i));
+      at = writeDigits(out, at, (values === null ? i : values[i]) + add);
     }
   }
   for (let k = 0; k < tail.length; k++) out[at++] = tail.charCodeAt(k);
