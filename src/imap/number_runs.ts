@@ -29,16 +29,30 @@ function ladderAt(v: number): number {
   return at + (v - low) * (digits + 1);
 }
 
-/** Grows the ladder to hold `top` at least (rounded up, so it grows a few times at most). */
+/**
+ * Grows the ladder to hold `top` at least (rounded up a little, so it grows a few times at
+ * most). The numbers follow each other: each is the last one's digits, the last digit
+ * counted up (no division per digit: this runs in the first big search of a process).
+ */
 function ensureLadder(top: number): void {
   if (top <= ladderTop || ladderTop >= LADDER_MAX) return;
-  const upTo = Math.min(LADDER_MAX, Math.max(top + (top >> 2), 1024));
+  const upTo = Math.min(LADDER_MAX, Math.max(top + (top >> 4), 1024));
   const grown = new Uint8Array(ladderAt(upTo + 1));
   grown.set(ladder);
   let at = ladder.length;
+  const digits = new Uint8Array(8);
+  let length = writeDigits(digits, 0, ladderTop + 1);
   for (let v = ladderTop + 1; v <= upTo; v++) {
     grown[at++] = 0x20;
-    at = writeDigits(grown, at, v);
+    for (let k = 0; k < length; k++) grown[at++] = digits[k];
+    let k = length - 1;
+    while (k >= 0 && digits[k] === 0x39) digits[k--] = 0x30;
+    if (k >= 0) digits[k]++;
+    else {
+      // 9...9 + 1: one more digit.
+      digits[0] = 0x31;
+      digits[length++] = 0x30;
+    }
   }
   ladder = grown;
   ladderTop = upTo;
