@@ -1,5 +1,5 @@
 /**
- * MessageTable.flagMatches (SEARCH UNSEEN, SEEN, DELETED... over the whole view) gives the
+ * MessageTable.flagRuns (SEARCH UNSEEN, SEEN, DELETED... over the whole view) gives the
  * positions flagsAt() message by message would: on the current snapshot (the letter-set
  * numbers read directly), with a message removed and not yet compacted, and on an older
  * snapshot after compaction (message by message, expunged ones left out).
@@ -38,12 +38,15 @@ function oneByOne(t: MessageTable, uids: Uint32Array, n: number, letter: string,
 function same(t: MessageTable, uids: Uint32Array, n: number): void {
   for (const letter of ["S", "F", "T", "D"]) {
     for (const set of [true, false]) {
-      deepStrictEqual(t.flagMatches(uids, n, letter, set), oneByOne(t, uids, n, letter, set));
+      deepStrictEqual(
+        t.flagRuns(uids, n, letter, set).positions(),
+        oneByOne(t, uids, n, letter, set),
+      );
     }
   }
 }
 
-Deno.test("flagMatches: the positions flagsAt gives, current and older snapshots", () => {
+Deno.test("flagRuns: the positions flagsAt gives, current and older snapshots", () => {
   const t = filled(500);
   const { uids, count } = t.snapshot();
   same(t, uids, count);
@@ -55,7 +58,7 @@ Deno.test("flagMatches: the positions flagsAt gives, current and older snapshots
   // Compacted: the old snapshot is read message by message, the removed ones left out.
   t.rebuildUids();
   same(t, uids, count);
-  const seen = t.flagMatches(uids, count, "S", true); // both had \Seen
+  const seen = t.flagRuns(uids, count, "S", true).positions(); // both had \Seen
   deepStrictEqual([seen.includes(20), seen.includes(69), seen.includes(9)], [false, false, true]);
   const now = t.snapshot();
   same(t, now.uids, now.count);

@@ -13,6 +13,7 @@ import type { Folder } from "../src/store/folder/folder.ts";
 import { INDEX_FILE } from "../src/store/folder/index_db.ts";
 import { UIDLIST } from "../src/store/folder/uidlist.ts";
 import { decodeSummary, encodeSummary } from "../src/store/folder/summary.ts";
+import { MailboxView } from "../src/imap/view.ts";
 
 const enc = new TextEncoder();
 
@@ -138,6 +139,37 @@ Deno.test("summary: a clean restart answers from it, rows read on first use are 
     equal(flagsOf(again)[4], "FS");
     deepStrictEqual(rowsOf(again), afterRows);
     await store2.close();
+  } finally {
+    await Deno.remove(base, { recursive: true });
+  }
+});
+
+Deno.test("summary: a NOOP's sync after a summary start reads no row", async () => {
+  const base = await Deno.makeTempDir({ prefix: "extremail-sum-" });
+  try {
+    const { root } = await prepared(base);
+    // Its \Recent messages taken (that reads the rows), then a clean close: as a restart
+    // of a folder whose new/ is empty starts.
+    const [first, firstStore] = await reopen(base, root);
+    equal((await first.claimRecent()).length, 5);
+    const past = new Date(Date.now() - 3_600_000);
+    for (const sub of ["new", "cur"]) await Deno.utime(join(root, sub), past, past);
+    await first.refresh(true);
+    await firstStore.close();
+    const [folder, store] = await reopen(base, root);
+    ok(folder.rowsDeferred, "a summary start");
+    const view = new MailboxView(store, folder, "INBOX", false);
+    await view.open([]);
+    // NOOP (RFC 3501 §6.1.2): a forced sync with nothing changed reports nothing.
+    const sync = { expunge: true, force: true, rev1: true, flags: () => "" };
+    equal(await view.sync(sync), "");
+    ok(folder.rowsDeferred, "the rows stay in the index until a message is looked at");
+    // A change by another session: its FETCH needs the message, and the rows are read.
+    await folder.updateFlags([folder.uidSnapshot().uids[1]], () => "FS");
+    ok((await view.sync(sync)).includes("* 2 FETCH"));
+    ok(!folder.rowsDeferred);
+    view.close();
+    await store.close();
   } finally {
     await Deno.remove(base, { recursive: true });
   }

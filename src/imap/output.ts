@@ -48,6 +48,22 @@ export class Outbox {
   }
 
   /**
+   * Queues the octets `write` puts straight into the output buffer: it asks `alloc(n)` for
+   * room for at most n octets, once, and returns how many it wrote. Text queued next goes
+   * into the room after them (a SEARCH of 90,000 numbers and its tagged reply leave as
+   * one buffer, with no copy of the numbers to join them).
+   */
+  written(write: (alloc: (n: number) => Uint8Array) => number): void {
+    this.#closeText();
+    this.#seal();
+    let buf: Uint8Array | null = null;
+    const used = write((n) => (buf = allocReply(n + TAIL_ROOM)));
+    if (buf === null) return;
+    this.#open = buf;
+    this.#used = used;
+  }
+
+  /**
    * Queues `prefix`, then `size` octets that `read(buf, at)` puts straight into the
    * output buffer at `at` (a message file read in place: no buffer of its own, no copy),
    * then `suffix`; prefix and suffix are ASCII. `read` gets `size + 1` octets of room

@@ -27,6 +27,7 @@ import { esearchResponse, parseReturnOptions, reported, RETURN_ALL } from "./ese
 import { checkContextTag, openContext } from "./search_context.ts";
 import { textAnswers, ViewMessage } from "./search_message.ts";
 import { numberLine } from "./wire.ts";
+import { numberRunsInto } from "./number_runs.ts";
 
 export { type Key, parseSearchKeys } from "./search_keys.ts";
 
@@ -67,17 +68,11 @@ export async function searchPositions(
 ): Promise<number[]> {
   const view = s.view!;
   const folder = view.folder;
-  const node = compileKey(key, {
-    exists: view.exists,
-    lastUid: view.lastUid,
-    keywordLetter: (name) => {
-      const lower = name.toLowerCase();
-      const i = folder.keywords.findIndex((k) => k.toLowerCase() === lower);
-      return i < 0 ? undefined : String.fromCharCode(97 + i);
-    },
-    saved: opts.saved ?? (someKey(key, (k) => k.op === "saved") ? savedUids(view) : []),
-    now: Date.now(),
-  });
+  const node = compileFor(
+    view,
+    key,
+    opts.saved ?? (someKey(key, (k) => k.op === "saved") ? savedUids(view) : []),
+  );
   const content = needsContent(node);
   // SUBJECT runs from the folder's subject column, then its stored keys (no header
   // parsing) where they are known.
@@ -146,13 +141,54 @@ export async function searchPositions(
   return out;
 }
 
+/** The key resolved for the view's mailbox (keywords to letters, "$" to `saved`). */
+function compileFor(view: MailboxView, key: Key, saved: readonly number[]): Node {
+  const folder = view.folder;
+  return compileKey(key, {
+    exists: view.exists,
+    lastUid: view.lastUid,
+    keywordLetter: (name) => {
+      const lower = name.toLowerCase();
+      const i = folder.keywords.findIndex((k) => k.toLowerCase() === lower);
+      return i < 0 ? undefined : String.fromCharCode(97 + i);
+    },
+    saved,
+    now: Date.now(),
+  });
+}
+
 /**
  * The positions of the first `n` messages of the view whose letters hold `letter` (or not);
  * after a restart from the folder's letters column, no message row is read.
  */
 function flagPass(view: MailboxView, n: number, letter: string, set: boolean): number[] {
   // Messages expunged by another session, not yet reported, are left out.
-  return view.flagMatches(n, letter, set);
+  return view.flagRuns(n, letter, set).positions();
+}
+
+/**
+ * A plain SEARCH (or UID SEARCH) of one flag over the whole view, SEARCH UNSEEN: its
+ * response written from the runs of matches straight into the reply's buffer
+ * (number_runs.ts), no number per match made; false when the key is not one flag.
+ */
+function flagSearchLine(s: Session, key: Key, uid: boolean): boolean {
+  const view = s.view!;
+  const node = compileFor(view, key, []);
+  if (node.op !== "flag") return false;
+  const uids = view.uids;
+  const runs = view.flagRuns(uids.length, node.letter, node.set);
+  s.out.written((alloc) =>
+    numberRunsInto(
+      "* SEARCH",
+      runs.pairs,
+      runs.count,
+      uid ? uids : null,
+      uid ? 0 : 1,
+      "\r\n",
+      alloc,
+    )
+  );
+  return true;
 }
 
 /** Whether a node needs nothing of a message but its UID, number and SUBJECT values. */
@@ -205,6 +241,10 @@ async function searchCommand(s: Session, tag: string, args: Args, uid: boolean) 
     const modseq = someKey(key, (k) => k.op === "modseq");
     // RFC 7162 §3.1: SEARCH MODSEQ is a CONDSTORE enabling command.
     if (modseq) s.enableCondstore();
+    // RFC 3501 §7.2.5, one flag (SEARCH UNSEEN): no list of matches made.
+    if (ret === null && !s.rev2 && !modseq && flagSearchLine(s, key, uid)) {
+      return { text: "SEARCH completed" };
+    }
     const saved = someKey(key, (k) => k.op === "saved") ? savedUids(view) : [];
     const found = await searchPositions(s, key, { saved });
     const viewUids = view.uids;

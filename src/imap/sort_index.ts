@@ -247,10 +247,13 @@ export class FolderKeys {
     // A first SELECT answers while new/ is still moved to cur/ (Folder.refreshAndClaim):
     // the files are read once they are where their entries say.
     await this.folder.settled();
+    // Once per load of the folder: two counts of 100,000 rows are not for every SELECT
+    // (counted a page per turn; the validity is checked after them).
+    if (!this.#orphansChecked) {
+      this.#orphansChecked = true;
+      await this.folder.keysDropOrphans();
+    }
     this.#checkValidity();
-    // Once per load of the folder: two counts of 100,000 rows are not for every SELECT.
-    if (!this.#orphansChecked) this.folder.keysDropOrphans();
-    this.#orphansChecked = true;
     const started = performance.now(), before = this.#computed;
     // Every SELECT asks for a warm-up: after a complete one, only messages that arrived
     // since are looked at (a pass over 100,000 entries per SELECT was most of the CPU

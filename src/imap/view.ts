@@ -11,7 +11,7 @@
  * folder's HIGHESTMODSEQ at its last sync. Flag changes since then are found in the
  * folder's recent-change log, expunges by comparing with the folder's current UIDs.
  */
-import type { Folder, MessageEntry } from "../store/folder/folder.ts";
+import type { EntriesByUid, Folder, MessageEntry, RunList } from "../store/folder/folder.ts";
 import type { MailStore } from "../store/mailstore.ts";
 import { lowerBound } from "../store/folder/table_positions.ts";
 import { bad, formatSet, type Range, resolveRanges } from "./args.ts";
@@ -196,9 +196,9 @@ export class MailboxView {
     return this.folder.flagsAt(this.#buf, i);
   }
 
-  /** The positions among the first `n` whose letters hold `letter` (`set`) or lack it. */
-  flagMatches(n: number, letter: string, set: boolean): number[] {
-    return this.folder.flagMatches(this.#buf, n, letter, set);
+  /** The positions among the first `n` whose letters hold `letter` (`set`) or lack it, as runs. */
+  flagRuns(n: number, letter: string, set: boolean): RunList {
+    return this.folder.flagRuns(this.#buf, n, letter, set);
   }
 
   /**
@@ -298,7 +298,10 @@ export class MailboxView {
     // Everything below is synchronous up to the \Recent claim: what it reads is one state.
     const version = folder.version;
     const highest = folder.highestModseq;
-    const msgs = folder.messages;
+    // Taken where a message is looked at: after a start from the summary, taking them
+    // reads every row (100,000: 140 ms on the loop in one piece, in a restart's NOOP).
+    let byUid: EntriesByUid | null = null;
+    const msgs = () => (byUid ??= folder.messages);
     // Expunged messages (§7.4.1), highest first so each number is still valid.
     if (folder.expungeGeneration !== this.#expungeGeneration) {
       if (!opts.expunge) this.#deferred = true;
@@ -307,7 +310,7 @@ export class MailboxView {
         const goneAt: number[] = [];
         for (let i = this.#n - 1; i >= 0; i--) {
           const uid = this.#buf[i];
-          if (msgs.has(uid)) continue;
+          if (msgs().has(uid)) continue;
           gone.push(uid);
           goneAt.push(i);
           this.recent.delete(uid);
@@ -331,7 +334,7 @@ export class MailboxView {
     const recent = folder.changedSince(since);
     if (recent === null) {
       for (let i = 0; i < this.#n; i++) {
-        const m = msgs.get(this.#buf[i]);
+        const m = msgs().get(this.#buf[i]);
         if (m && m.modseq > since) changed.push(i);
       }
     } else {
@@ -347,7 +350,7 @@ export class MailboxView {
     const changedUids: number[] = [];
     for (const i of changed) {
       const uid = this.#buf[i];
-      const m = msgs.get(uid);
+      const m = msgs().get(uid);
       if (!m || m.modseq <= since) continue;
       changedUids.push(uid);
       if (this.#own.get(uid) === m.modseq) continue;
@@ -368,7 +371,7 @@ export class MailboxView {
           const marked = peekMarked(folder.path);
           for (let i = before; i < this.#n; i++) {
             const uid = this.#buf[i];
-            if (msgs.get(uid)?.sub === "new" || marked.has(uid)) this.recent.add(uid);
+            if (msgs().get(uid)?.sub === "new" || marked.has(uid)) this.recent.add(uid);
           }
         }
         out += `* ${this.#n} EXISTS\r\n`;

@@ -26,7 +26,7 @@ import { Mutex } from "../fsutil.ts";
 import { FolderFiles } from "./folder_files.ts";
 import { type AddItem, AddQueue, adoptFiles } from "./add.ts";
 import { claimRecent, expunge, type FlagUpdate, updateFlags } from "./changes.ts";
-import type { EntriesByUid, MessageEntry } from "./messages.ts";
+import type { EntriesByUid, MessageEntry, RunList } from "./messages.ts";
 import { checkDirs } from "./scan.ts";
 import type { Sub } from "./dirs.ts";
 import { verifyDir } from "./verify.ts";
@@ -37,7 +37,7 @@ export type { CacheRow } from "./index_db.ts";
 export type { AddItem } from "./add.ts";
 export type { FlagUpdate } from "./changes.ts";
 export { FlagError } from "./keywords.ts";
-export type { EntriesByUid, MessageEntry } from "./messages.ts";
+export type { EntriesByUid, MessageEntry, RunList } from "./messages.ts";
 export { nextUidValidity } from "./uids.ts";
 
 export class Folder extends FolderFiles {
@@ -75,6 +75,11 @@ export class Folder extends FolderFiles {
    */
   entriesReady(): Promise<void> {
     return this.#st.table.prefetch();
+  }
+
+  /** Whether the message rows are still in the index only (a summary start, MessageTable). */
+  get rowsDeferred(): boolean {
+    return this.#st.table.rowsDeferred;
   }
 
   /** Messages by UID, in UID order; each entry is made when asked for (entry.ts). */
@@ -274,9 +279,9 @@ export class Folder extends FolderFiles {
     return this.#st.table.flagsAt(uids, i);
   }
 
-  /** Positions of the first `n` of a uidSnapshot() with (`set`) or without `letter` (MessageTable.flagMatches). */
-  flagMatches(uids: Uint32Array, n: number, letter: string, set: boolean): number[] {
-    return this.#st.table.flagMatches(uids, n, letter, set);
+  /** Positions of the first `n` of a uidSnapshot() with (`set`) or without `letter`, as runs (MessageTable.flagRuns). */
+  flagRuns(uids: Uint32Array, n: number, letter: string, set: boolean): RunList {
+    return this.#st.table.flagRuns(uids, n, letter, set);
   }
 
   /** The size at position `i` of a uidSnapshot(), without making its entry (MessageTable.sizeAt). */

@@ -75,9 +75,9 @@ export class FolderIndexCalls {
     this.#index.putKeysBlob(bytes);
   }
 
-  /** Forgets stored key texts of messages no longer in the folder. */
-  keysDropOrphans(): void {
-    this.#index.keysDropOrphans();
+  /** Forgets stored key texts of messages no longer in the folder (counted over turns). */
+  keysDropOrphans(): Promise<void> {
+    return this.#index.keysDropOrphans();
   }
 
   /** One message's stored key text, if any. */

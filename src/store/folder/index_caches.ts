@@ -112,12 +112,23 @@ export class IndexCaches {
   }
 
   /**
-   * Deletes stored keys whose message is not in the folder (deleted by other software),
-   * when there are more stored keys than messages.
+   * How many stored keys follow base name `after` (at most `limit`), and the last one's
+   * base name (null when none).
    */
+  keysPage(after: string, limit: number): { n: number; last: string | null } {
+    const r = this.stmt("keysPage").get(after, limit) as { n: number; last: string | null };
+    return { n: Number(r.n), last: r.last === null ? null : String(r.last) };
+  }
+
+  /** How many message rows follow UID `after` (at most `limit`), and the last one's UID. */
+  msgPage(after: number, limit: number): { n: number; last: number } {
+    const r = this.stmt("msgPage").get(after, limit) as { n: number; last: number | null };
+    return { n: Number(r.n), last: Number(r.last ?? after) };
+  }
+
+  /** Deletes stored keys whose message is not in the folder (deleted by other software). */
   keysDropOrphans(): void {
-    const r = this.stmt("keysExcess").get() as { n: number };
-    if (Number(r.n) > 0) this.stmt("keysOrphans").run();
+    this.stmt("keysOrphans").run();
   }
 
   keysGet(base: string): string | undefined {

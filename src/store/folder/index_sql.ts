@@ -46,7 +46,12 @@ export const SQL = {
     "WHERE substr(k.v, 1, ?) = ? ORDER BY m.uid",
   keysMissing: "SELECT m.uid FROM msg m LEFT JOIN keys k ON k.base = m.base WHERE m.uid >= ? " +
     "AND (k.v IS NULL OR substr(k.v, 1, ?) <> ?) ORDER BY m.uid",
-  keysExcess: "SELECT (SELECT count(*) FROM keys) - (SELECT count(*) FROM msg) AS n",
+  // A page of the stored keys (by base name) and of the message rows (by UID) counted:
+  // the orphan check counts both tables a page per turn (keysDropOrphans).
+  keysPage: "SELECT count(*) AS n, max(base) AS last FROM " +
+    "(SELECT base FROM keys WHERE base > ? ORDER BY base LIMIT ?)",
+  msgPage: "SELECT count(*) AS n, max(uid) AS last FROM " +
+    "(SELECT uid FROM msg WHERE uid > ? ORDER BY uid LIMIT ?)",
   keysOrphans: "DELETE FROM keys WHERE base NOT IN (SELECT base FROM msg)",
   keysPut: "INSERT OR REPLACE INTO keys VALUES (?, ?)",
   keysDel: "DELETE FROM keys WHERE base = ?",

@@ -13,6 +13,8 @@ import { TablePositions } from "./table_positions.ts";
 import { type Deferred, readPaced, readRows, type RowPages, type Rows } from "./rows.ts";
 export type { EntriesByUid } from "./by_uid.ts";
 import { type FlagColumn, flagColumnOf, type FolderSummary } from "./summary.ts";
+import { flagRuns, RunList } from "./flag_runs.ts";
+export { RunList } from "./flag_runs.ts";
 
 export {
   type EntryChanges,
@@ -29,6 +31,8 @@ const NO_SETS = { sets: [] as string[], ids: new Uint32Array(0) };
 export class MessageTable extends TablePositions {
   /** Rows still in the index; the counters and UIDs below come from its summary meanwhile. */
   #deferred: Deferred | null = null;
+  /** The summary's letter-set numbers once all were found to name a set (flagRuns). */
+  #checkedIds: Uint16Array | Uint32Array | null = null;
   #mutations = 0;
   #expungeGeneration = 0;
   /** Messages without \Seen, with \Deleted, in new/, and their bytes. */
@@ -63,6 +67,11 @@ export class MessageTable extends TablePositions {
   loadRows(page: RowPages): void {
     const read = readRows(page);
     if (read) this.#take(read);
+  }
+
+  /** Whether the rows are still in the index only (a start from the summary, not read yet). */
+  get rowsDeferred(): boolean {
+    return this.#deferred !== null;
   }
 
   /** The entries are in memory (reads the deferred rows). */
@@ -194,29 +203,32 @@ export class MessageTable extends TablePositions {
 
   /**
    * The positions among the first `n` of snapshot `uids` whose flag letters hold `letter`
-   * (`set`) or lack it (!`set`), leaving out messages expunged since: flagsAt(uids, i) for
-   * each, but while the snapshot is the current one each distinct letter set is tested
-   * once and the loop reads only the letter-set numbers (SEARCH UNSEEN over 100,000
-   * messages: three calls and a string search per message were a third of its time).
+   * (`set`) or lack it (!`set`), leaving out messages expunged since, as runs (flag_runs.ts):
+   * flagsAt(uids, i) for each, but while the snapshot is the current one the runs are
+   * found in the letter-set numbers (SEARCH UNSEEN over 100,000 messages: three calls and
+   * a string search per message were a third of its time, then a push per match).
    */
-  flagMatches(uids: Uint32Array, n: number, letter: string, set: boolean): number[] {
+  flagRuns(uids: Uint32Array, n: number, letter: string, set: boolean): RunList {
     const d = this.#deferred;
     const current = uids === this.order;
     const { sets, ids } = d ? d.summary.flags : current ? this.cols.flagSets() : NO_SETS;
-    const want = sets.map((s) => s.includes(letter) === set);
     const end = current ? Math.min(n, this.total, ids.length) : 0;
-    const out: number[] = [];
-    let i = 0;
-    for (; i < end; i++) {
-      const w = want[ids[i]];
-      if (w === undefined) break; // a damaged summary's number: the rows decide (flagsAt)
-      if (w) out.push(i);
-    }
-    for (; i < n; i++) {
+    // The columns' numbers are their own; a summary's are checked once (decoding it does
+    // not check them: a restart's SELECT would pay for it).
+    const checked = !d || this.#checkedIds === ids || this.#checkIds(sets.length, ids);
+    const out = new RunList();
+    for (let i = flagRuns(sets, ids, end, letter, set, checked, out); i < n; i++) {
       const flags = this.flagsAt(uids, i);
-      if (flags !== undefined && flags.includes(letter) === set) out.push(i);
+      if (flags !== undefined && flags.includes(letter) === set) out.add(i, i + 1);
     }
     return out;
+  }
+
+  /** Whether every number of a summary's column names one of its `count` sets (kept). */
+  #checkIds(count: number, ids: Uint16Array | Uint32Array): boolean {
+    for (let i = 0; i < ids.length; i++) if (ids[i] >= count) return false;
+    this.#checkedIds = ids;
+    return true;
   }
 
   /**
