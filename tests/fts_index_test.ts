@@ -1,6 +1,7 @@
 /**
  * The full-text index kept for a folder (src/store/fts/fts.ts with its worker): built on
- * first lookup in the background, messages it does not hold yet left to scanning, new
+ * first lookup in the background, messages it does not hold yet left to scanning, the
+ * worker started ahead and kept, new
  * messages and expunges caught up, kept across a restart, made again when its file is
  * gone or damaged. Then through the daemon: SEARCH BODY/TEXT answers from the index
  * equal the scanning answers, after EXPUNGE, after a restart and after a crash.
@@ -12,6 +13,7 @@ import { MailStore } from "../src/store/mailstore.ts";
 import type { Folder } from "../src/store/folder/folder.ts";
 import { FullTextIndex } from "../src/store/fts/fts.ts";
 import { FTS_FILE, indexedUids as readIndexed } from "../src/store/fts/db.ts";
+import { FtsWorker, ftsWorkerModule } from "../src/store/fts/worker_client.ts";
 import { DocsTable } from "../src/store/fts/docs_table.ts";
 import { ImapClient, message, seedUsers } from "./helpers/imap.ts";
 import { startTestServer } from "./helpers/server.ts";
@@ -110,6 +112,70 @@ Deno.test("fts: built in the background, caught up, kept across restarts, rebuil
   } finally {
     await store.close();
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("fts: the worker started ahead serves the first request; idle, it closes its files and stays", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "fts-prestart-" });
+  const worker = new FtsWorker(ftsWorkerModule, 20);
+  const path = join(dir, FTS_FILE);
+  /** Descriptors of this process (the worker is a thread of it) open on the index file. */
+  const openOnIndex = () =>
+    [...Deno.readDirSync("/proc/self/fd")].filter((e) => {
+      try {
+        return Deno.readLinkSync(`/proc/self/fd/${e.name}`).startsWith(path);
+      } catch {
+        return false;
+      }
+    }).length;
+  try {
+    ok(worker.prestart());
+    const thread = worker.running;
+    ok(thread);
+    await worker.call({ op: "docs", path, uidValidity: 7 });
+    equal(worker.running, thread, "the thread started ahead answered");
+    ok(openOnIndex() > 0, "the index file is open");
+    for (let i = 0; i < 300 && openOnIndex() > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    equal(openOnIndex(), 0, "idle: the index file closed");
+    equal(worker.running, thread, "the thread kept");
+  } finally {
+    await worker.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+  equal(worker.running, null, "close() ends it");
+});
+
+/** Thread ids of the daemon's worker threads (Deno names them "worker-<n>"). */
+function workerThreads(pid: number): string[] {
+  return [...Deno.readDirSync(`/proc/${pid}/task`)].filter((t) => {
+    try {
+      return Deno.readTextFileSync(`/proc/${pid}/task/${t.name}/comm`).startsWith("worker-");
+    } catch {
+      return false; // ended meanwhile
+    }
+  }).map((t) => t.name);
+}
+
+Deno.test("fts: the daemon starts the index worker before any session; the first SEARCH BODY uses it", async () => {
+  const seed = await seedUsers({ [USER]: PASS });
+  const root = seed.roots[USER];
+  for (let i = 1; i <= 6; i++) {
+    await seed.store.append(root, "INBOX", message({ body: body(i) }));
+  }
+  await seed.store.close();
+  const srv = await startTestServer({ dirBase: seed.dirBase });
+  try {
+    const atStart = workerThreads(srv.pid());
+    equal(atStart.length, 1, "one worker thread before any session: the full-text index's");
+    const c = await ImapClient.connect(srv.ports.imap);
+    await c.login(USER, PASS);
+    await c.cmd("SELECT INBOX");
+    deepStrictEqual(uidsOf((await c.cmd('UID SEARCH BODY "needle"')).lines), [3, 6]);
+    deepStrictEqual(workerThreads(srv.pid()), atStart, "the SEARCH started no thread");
+    c.close();
+  } finally {
+    await srv.stop();
+    await Deno.remove(seed.dirBase, { recursive: true }).catch(() => {});
   }
 });
 

@@ -334,6 +334,14 @@ export class FullTextIndex {
     );
   }
 
+  /**
+   * Starts the worker now (daemon start): its start blocks the event loop for tens of
+   * milliseconds, which would otherwise stall every session at the first SEARCH BODY.
+   */
+  prestart(): void {
+    if (!this.closing) this.worker.prestart();
+  }
+
   /** Waits for the folder's catch-up to finish (tests, benchmarks). */
   async settle(folder: Folder): Promise<void> {
     const st = this.#stateOf(folder);
