@@ -1,7 +1,7 @@
 /**
  * The full-text index kept for a folder (src/store/fts/fts.ts with its worker): built on
- * first lookup in the background, messages it does not hold yet left to scanning, the
- * worker started ahead and kept, new
+ * first lookup in the background (a query waits for the first batch, no more), messages
+ * it does not hold yet left to scanning, the worker started ahead and kept, new
  * messages and expunges caught up, kept across a restart, made again when its file is
  * gone or damaged. Then through the daemon: SEARCH BODY/TEXT answers from the index
  * equal the scanning answers, after EXPUNGE, after a restart and after a crash.
@@ -52,25 +52,24 @@ Deno.test("fts: built in the background, caught up, kept across restarts, rebuil
     }
     let folder = (await store.openFolder(root, "INBOX"))!;
     const expected = [...folder.messages.keys()].map((uid) => uid % 3 === 0);
-    // First lookup: nothing indexed yet, every message is scanned.
-    deepStrictEqual(await decisions(fullText, folder), expected.map(() => undefined));
-    await fullText.settle(folder);
+    // First lookup: the catch-up's first batch (all 30 messages) is queried, nothing scanned.
     deepStrictEqual(await decisions(fullText, folder), expected);
     equal(fullText.stats.messages, 30);
 
-    // A delivery is scanned until its catch-up.
+    // A delivery is indexed ahead of the next query.
     const { uid } = await store.append(root, "INBOX", message({ body: "a needle" }));
     const a = await fullText.lookup(folder, "BODY", "needle");
-    equal(a!.decide(uid), undefined);
+    equal(a!.decide(uid), true);
     // Asked again with nothing indexed since: the same answer, no query.
     equal(await fullText.lookup(folder, "BODY", "needle"), a);
-    await fullText.settle(folder);
+    // Another delivery: a batch indexed since the last query, so it is asked again.
+    const late = await store.append(root, "INBOX", message({ body: "another needle" }));
     const b = await fullText.lookup(folder, "BODY", "needle");
     ok(b !== a, "a batch indexed since: asked again");
-    equal(b!.decide(uid), true);
+    equal(b!.decide(late.uid), true);
 
     // Expunged messages leave the index.
-    await folder.expunge([3, 4, uid]);
+    await folder.expunge([3, 4, uid, late.uid]);
     store.notify(folder.path);
     await fullText.settle(folder);
     const left = [...folder.messages.keys()];
@@ -85,7 +84,7 @@ Deno.test("fts: built in the background, caught up, kept across restarts, rebuil
     await fullText.settle(folder);
     equal(fullText.stats.messages, 0);
 
-    // A damaged file is made again, its messages scanned until then.
+    // A damaged file is made again, its messages indexed again (here in the first batch).
     await store.close();
     for (const s of ["-wal", "-shm"]) {
       await Deno.remove(join(folder.path, FTS_FILE + s)).catch(() => {});
@@ -94,7 +93,8 @@ Deno.test("fts: built in the background, caught up, kept across restarts, rebuil
     fullText = new FullTextIndex();
     store = new MailStore(dir, 0, { fullText });
     folder = (await store.openFolder(root, "INBOX"))!;
-    deepStrictEqual(await decisions(fullText, folder), left.map(() => undefined));
+    deepStrictEqual(await decisions(fullText, folder), left.map((u) => u % 3 === 0));
+    equal(fullText.stats.messages, left.length);
     await fullText.settle(folder);
     deepStrictEqual(await decisions(fullText, folder), left.map((u) => u % 3 === 0));
 
@@ -106,9 +106,33 @@ Deno.test("fts: built in the background, caught up, kept across restarts, rebuil
     // (An answer remembered from before stays true: same UIDVALIDITY, same messages; the
     // next query the worker answers from the other file finds out.)
     equal(await fullText.lookup(folder, "BODY", "haystack"), null);
-    deepStrictEqual(await decisions(fullText, folder), left.map(() => undefined));
+    deepStrictEqual(await decisions(fullText, folder), left.map((u) => u % 3 === 0));
+    equal(fullText.stats.messages, 2 * left.length, "indexed again into the new file");
     await fullText.settle(folder);
     deepStrictEqual(await decisions(fullText, folder), left.map((u) => u % 3 === 0));
+  } finally {
+    await store.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("fts: a query waits for the catch-up's first batch, not the rest (scanned)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "fts-batch-" });
+  const fullText = new FullTextIndex();
+  const store = new MailStore(dir, 0, { fullText });
+  try {
+    const root = join(dir, "u");
+    await store.ensureMailbox(root);
+    // A batch is 128 messages or 2 MiB: two of these fill the first one.
+    const line = "x".repeat(76) + "\r\n";
+    const big = line.repeat(Math.ceil(1.1 * 1048576 / line.length));
+    for (let i = 1; i <= 3; i++) {
+      await store.append(root, "INBOX", message({ body: `${big}needle ${i}\r\n` }));
+    }
+    const folder = (await store.openFolder(root, "INBOX"))!;
+    deepStrictEqual(await decisions(fullText, folder), [true, true, undefined]);
+    await fullText.settle(folder);
+    deepStrictEqual(await decisions(fullText, folder), [true, true, true]);
   } finally {
     await store.close();
     await Deno.remove(dir, { recursive: true });
