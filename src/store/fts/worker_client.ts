@@ -3,11 +3,11 @@
  * daemon starts (prestart; elsewhere on first use) and kept until shutdown; after a minute
  * without requests it only closes its index files (workers.ts LingeringWorker,
  * keepThread). It used to stop then, and the next SEARCH BODY started it again from a
- * session's command: 22-48 ms of the event loop blocked on this machine, every session
- * waiting, where the idle thread costs about NN MiB (docs/performance.md "search-html:
- * the full-text worker from daemon start"). Where it cannot start (a compiled binary
- * built without it, see scripts/compile.ts) or failed, every call fails and SEARCH scans,
- * as it did before the index (workers.ts WorkerModule).
+ * session's command: 22-48 ms of the event loop blocked on the Firecracker machine, every
+ * session waiting, where the idle thread costs about 13 MiB of RSS (docs/performance.md
+ * "search-html: the full-text worker from daemon start"). Where it cannot start (a
+ * compiled binary built without it, see scripts/compile.ts) or failed, every call fails
+ * and SEARCH scans, as it did before the index (workers.ts WorkerModule).
  */
 import { log } from "../../log.ts";
 import { LingeringWorker, WorkerModule } from "../../workers.ts";
