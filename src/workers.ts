@@ -7,7 +7,12 @@
  * compiled binary built without its module, see scripts/compile.ts) or fails, the caller
  * does that work itself from then on. WorkerModule keeps that decision, once per module
  * and process, and logs it once. LingeringWorker is the life of a thread kept for a
- * stream of requests: started by the first, stopped a while after the last.
+ * stream of requests: started by the first (or ahead of it: prestart), stopped a while
+ * after the last, or only told to let go of what it holds (keepThread).
+ *
+ * Why a start matters: `new Worker()` blocks its caller until the thread's runtime
+ * exists, 22-48 ms on the Firecracker machine (docs/performance.md "Worker starts off the
+ * event loop"), and a start from a session's command stalls every other session.
  */
 import type { Logger } from "./log.ts";
 
@@ -90,6 +95,11 @@ export interface LingeringOptions<M> extends WorkerHandlers<M> {
   idle(): boolean;
   /** Lets the thread finish its work before retire() ends it (close its files). */
   farewell?(worker: Worker): Promise<void>;
+  /**
+   * Idle, the thread only has its farewell and runs on: for a thread whose start, from a
+   * session's command, would cost more than its idle memory.
+   */
+  keepThread?: boolean;
 }
 
 /**
@@ -123,6 +133,16 @@ export class LingeringWorker<M> {
     return worker;
   }
 
+  /**
+   * Starts the thread now, asked nothing yet (at daemon start, where the blocking start
+   * stalls no session); it lingers as after a request. False when it cannot start.
+   */
+  prestart(): boolean {
+    const started = this.get() !== null;
+    this.linger();
+    return started;
+  }
+
   /** Once idle: the thread is retired after lingerMs if still idle then. */
   linger(): void {
     if (!this.#worker || this.#timer !== undefined || !this.options.idle()) return;
@@ -133,11 +153,15 @@ export class LingeringWorker<M> {
     Deno.unrefTimer(this.#timer);
   }
 
-  /** Ends the thread after its farewell, unless it was given work meanwhile. */
+  /**
+   * Ends the thread after its farewell, unless it was given work meanwhile (or is kept:
+   * keepThread, then only the farewell runs).
+   */
   async retire(): Promise<void> {
     const worker = this.#worker;
     if (!worker) return;
     await this.options.farewell?.(worker);
+    if (this.options.keepThread) return;
     if (this.#worker === worker && this.options.idle()) this.stop();
   }
 

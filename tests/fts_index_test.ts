@@ -1,6 +1,7 @@
 /**
  * The full-text index kept for a folder (src/store/fts/fts.ts with its worker): built on
- * first lookup in the background, messages it does not hold yet left to scanning, new
+ * first lookup in the background (a query waits for the first batch, no more), messages
+ * it does not hold yet left to scanning, the worker started ahead and kept, new
  * messages and expunges caught up, kept across a restart, made again when its file is
  * gone or damaged. Then through the daemon: SEARCH BODY/TEXT answers from the index
  * equal the scanning answers, after EXPUNGE, after a restart and after a crash.
@@ -12,6 +13,7 @@ import { MailStore } from "../src/store/mailstore.ts";
 import type { Folder } from "../src/store/folder/folder.ts";
 import { FullTextIndex } from "../src/store/fts/fts.ts";
 import { FTS_FILE, indexedUids as readIndexed } from "../src/store/fts/db.ts";
+import { FtsWorker, ftsWorkerModule } from "../src/store/fts/worker_client.ts";
 import { DocsTable } from "../src/store/fts/docs_table.ts";
 import { ImapClient, message, seedUsers } from "./helpers/imap.ts";
 import { startTestServer } from "./helpers/server.ts";
@@ -50,25 +52,24 @@ Deno.test("fts: built in the background, caught up, kept across restarts, rebuil
     }
     let folder = (await store.openFolder(root, "INBOX"))!;
     const expected = [...folder.messages.keys()].map((uid) => uid % 3 === 0);
-    // First lookup: nothing indexed yet, every message is scanned.
-    deepStrictEqual(await decisions(fullText, folder), expected.map(() => undefined));
-    await fullText.settle(folder);
+    // First lookup: the catch-up's first batch (all 30 messages) is queried, nothing scanned.
     deepStrictEqual(await decisions(fullText, folder), expected);
     equal(fullText.stats.messages, 30);
 
-    // A delivery is scanned until its catch-up.
+    // A delivery is indexed ahead of the next query.
     const { uid } = await store.append(root, "INBOX", message({ body: "a needle" }));
     const a = await fullText.lookup(folder, "BODY", "needle");
-    equal(a!.decide(uid), undefined);
+    equal(a!.decide(uid), true);
     // Asked again with nothing indexed since: the same answer, no query.
     equal(await fullText.lookup(folder, "BODY", "needle"), a);
-    await fullText.settle(folder);
+    // Another delivery: a batch indexed since the last query, so it is asked again.
+    const late = await store.append(root, "INBOX", message({ body: "another needle" }));
     const b = await fullText.lookup(folder, "BODY", "needle");
     ok(b !== a, "a batch indexed since: asked again");
-    equal(b!.decide(uid), true);
+    equal(b!.decide(late.uid), true);
 
     // Expunged messages leave the index.
-    await folder.expunge([3, 4, uid]);
+    await folder.expunge([3, 4, uid, late.uid]);
     store.notify(folder.path);
     await fullText.settle(folder);
     const left = [...folder.messages.keys()];
@@ -83,7 +84,7 @@ Deno.test("fts: built in the background, caught up, kept across restarts, rebuil
     await fullText.settle(folder);
     equal(fullText.stats.messages, 0);
 
-    // A damaged file is made again, its messages scanned until then.
+    // A damaged file is made again, its messages indexed again (here in the first batch).
     await store.close();
     for (const s of ["-wal", "-shm"]) {
       await Deno.remove(join(folder.path, FTS_FILE + s)).catch(() => {});
@@ -92,7 +93,8 @@ Deno.test("fts: built in the background, caught up, kept across restarts, rebuil
     fullText = new FullTextIndex();
     store = new MailStore(dir, 0, { fullText });
     folder = (await store.openFolder(root, "INBOX"))!;
-    deepStrictEqual(await decisions(fullText, folder), left.map(() => undefined));
+    deepStrictEqual(await decisions(fullText, folder), left.map((u) => u % 3 === 0));
+    equal(fullText.stats.messages, left.length);
     await fullText.settle(folder);
     deepStrictEqual(await decisions(fullText, folder), left.map((u) => u % 3 === 0));
 
@@ -104,12 +106,100 @@ Deno.test("fts: built in the background, caught up, kept across restarts, rebuil
     // (An answer remembered from before stays true: same UIDVALIDITY, same messages; the
     // next query the worker answers from the other file finds out.)
     equal(await fullText.lookup(folder, "BODY", "haystack"), null);
-    deepStrictEqual(await decisions(fullText, folder), left.map(() => undefined));
+    deepStrictEqual(await decisions(fullText, folder), left.map((u) => u % 3 === 0));
+    equal(fullText.stats.messages, 2 * left.length, "indexed again into the new file");
     await fullText.settle(folder);
     deepStrictEqual(await decisions(fullText, folder), left.map((u) => u % 3 === 0));
   } finally {
     await store.close();
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("fts: a query waits for the catch-up's first batch, not the rest (scanned)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "fts-batch-" });
+  const fullText = new FullTextIndex();
+  const store = new MailStore(dir, 0, { fullText });
+  try {
+    const root = join(dir, "u");
+    await store.ensureMailbox(root);
+    // A batch is 128 messages or 2 MiB: two of these fill the first one.
+    const line = "x".repeat(76) + "\r\n";
+    const big = line.repeat(Math.ceil(1.1 * 1048576 / line.length));
+    for (let i = 1; i <= 3; i++) {
+      await store.append(root, "INBOX", message({ body: `${big}needle ${i}\r\n` }));
+    }
+    const folder = (await store.openFolder(root, "INBOX"))!;
+    deepStrictEqual(await decisions(fullText, folder), [true, true, undefined]);
+    await fullText.settle(folder);
+    deepStrictEqual(await decisions(fullText, folder), [true, true, true]);
+  } finally {
+    await store.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("fts: the worker started ahead serves the first request; idle, it closes its files and stays", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "fts-prestart-" });
+  const worker = new FtsWorker(ftsWorkerModule, 20);
+  const path = join(dir, FTS_FILE);
+  /** Descriptors of this process (the worker is a thread of it) open on the index file. */
+  const openOnIndex = () =>
+    [...Deno.readDirSync("/proc/self/fd")].filter((e) => {
+      try {
+        return Deno.readLinkSync(`/proc/self/fd/${e.name}`).startsWith(path);
+      } catch {
+        return false;
+      }
+    }).length;
+  try {
+    ok(worker.prestart());
+    const thread = worker.running;
+    ok(thread);
+    await worker.call({ op: "docs", path, uidValidity: 7 });
+    equal(worker.running, thread, "the thread started ahead answered");
+    ok(openOnIndex() > 0, "the index file is open");
+    for (let i = 0; i < 300 && openOnIndex() > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    equal(openOnIndex(), 0, "idle: the index file closed");
+    equal(worker.running, thread, "the thread kept");
+  } finally {
+    await worker.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+  equal(worker.running, null, "close() ends it");
+});
+
+/** Thread ids of the daemon's worker threads (Deno names them "worker-<n>"). */
+function workerThreads(pid: number): string[] {
+  return [...Deno.readDirSync(`/proc/${pid}/task`)].filter((t) => {
+    try {
+      return Deno.readTextFileSync(`/proc/${pid}/task/${t.name}/comm`).startsWith("worker-");
+    } catch {
+      return false; // ended meanwhile
+    }
+  }).map((t) => t.name);
+}
+
+Deno.test("fts: the daemon starts the index worker before any session; the first SEARCH BODY uses it", async () => {
+  const seed = await seedUsers({ [USER]: PASS });
+  const root = seed.roots[USER];
+  for (let i = 1; i <= 6; i++) {
+    await seed.store.append(root, "INBOX", message({ body: body(i) }));
+  }
+  await seed.store.close();
+  const srv = await startTestServer({ dirBase: seed.dirBase });
+  try {
+    const atStart = workerThreads(srv.pid());
+    equal(atStart.length, 1, "one worker thread before any session: the full-text index's");
+    const c = await ImapClient.connect(srv.ports.imap);
+    await c.login(USER, PASS);
+    await c.cmd("SELECT INBOX");
+    deepStrictEqual(uidsOf((await c.cmd('UID SEARCH BODY "needle"')).lines), [3, 6]);
+    deepStrictEqual(workerThreads(srv.pid()), atStart, "the SEARCH started no thread");
+    c.close();
+  } finally {
+    await srv.stop();
+    await Deno.remove(seed.dirBase, { recursive: true }).catch(() => {});
   }
 });
 

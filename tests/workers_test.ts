@@ -1,8 +1,9 @@
 /**
  * src/workers.ts: the one way worker threads are started. An error in a thread reaches
  * its owner (not the process); a module that fails is not used again (WorkerModule, the
- * main-thread fallback, logged once); a LingeringWorker starts on demand, stops a while
- * after it went idle (after its farewell), and restarts for more work.
+ * main-thread fallback, logged once); a LingeringWorker starts on demand or ahead of it
+ * (prestart), stops a while after it went idle (after its farewell), and restarts for more
+ * work; one with keepThread only has its farewell and runs on.
  */
 import { join } from "node:path";
 import type { Logger } from "../src/log.ts";
@@ -102,6 +103,67 @@ Deno.test("workers: a LingeringWorker stops after its farewell once idle, and re
   assertEquals(answers, ["a", "b"]);
   thread.stop();
   assertEquals(thread.running, null);
+});
+
+Deno.test("workers: a LingeringWorker started ahead with keepThread has its farewell and runs on", async () => {
+  let busy = 0;
+  const farewells: Worker[] = [];
+  const answered = next<string>();
+  const thread: LingeringWorker<string> = new LingeringWorker<string>({
+    start: (on) => startWorker(echoUrl, on),
+    lingerMs: 10,
+    keepThread: true,
+    idle: () => busy === 0,
+    farewell: (w) => {
+      farewells.push(w);
+      return Promise.resolve();
+    },
+    message: (m) => {
+      busy--;
+      thread.linger();
+      answered.resolve(m);
+    },
+    error: () => {},
+  });
+  try {
+    assert(thread.prestart(), "started with nothing asked");
+    const first = thread.running!;
+    assert(first !== null);
+    for (let i = 0; i < 200 && farewells.length === 0; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assertEquals(farewells, [first], "idle for lingerMs: its farewell");
+    assertEquals(thread.running, first, "and the thread runs on");
+    assertEquals(thread.get(), first, "the first request uses the thread started ahead");
+    busy++;
+    first.postMessage("a");
+    assertEquals(await answered.promise, "a");
+    for (let i = 0; i < 200 && farewells.length < 2; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assertEquals(farewells, [first, first], "idle again: another farewell, the same thread");
+    assertEquals(thread.running, first);
+  } finally {
+    thread.stop();
+  }
+  assertEquals(thread.running, null, "stop() still ends it");
+});
+
+Deno.test("workers: prestart of a module that cannot run answers false", async () => {
+  const { logger } = warnings();
+  const module = new WorkerModule(missingUrl, "test worker", "doing it here", logger);
+  module.fail("not built in");
+  const thread = new LingeringWorker<string>({
+    start: (on) => module.start(on),
+    lingerMs: 10,
+    keepThread: true,
+    idle: () => true,
+    message: () => {},
+    error: () => {},
+  });
+  assertEquals(thread.prestart(), false);
+  assertEquals(thread.running, null);
+  await Promise.resolve();
 });
 
 Deno.test("workers: an error in a LingeringWorker's thread ends it; the next get() starts one", async () => {

@@ -115,12 +115,13 @@ export async function startServer(
     logger.warn(`delivery journal: ${path} not restored, its folder no longer exists`);
   }
   const journal = await DeliveryJournal.open(config.DirBase);
+  const fullText = new FullTextIndex();
   // Messages stored through this server carry their SORT/SEARCH keys into the index.
   const store = new MailStore(config.DirBase, config.HashDirs, {
     messageKeys,
     // The same function for the keys spool's worker (src/store/keys_spool.ts).
     messageKeysModule: new URL("../imap/store_keys.ts", import.meta.url).href,
-    fullText: new FullTextIndex(),
+    fullText,
   }, journal);
   // Files of messages in transfer; those of a process that died are removed at start.
   const incoming = new IncomingFiles(config.DirBase);
@@ -269,6 +270,9 @@ export async function startServer(
   );
   const ports = new Map<string, number>();
   try {
+    // The full-text index's thread starts now, not in a session's first SEARCH BODY, where
+    // its start blocked every session for 22-48 ms (src/store/fts/worker_client.ts).
+    fullText.prestart();
     for (const spec of services) {
       const listener = await startListener(ctx, spec);
       if (!listener) continue;

@@ -65,6 +65,10 @@ class FolderFts {
   loaded: Promise<boolean> | null = null;
   #current: Promise<void> | null = null;
   #again = false;
+  /** An indexing batch of the running catch-up is in the worker's queue. */
+  #batchQueued = false;
+  /** Lookups waiting for the catch-up to queue its next batch (or finish). */
+  #waitingForBatch: (() => void)[] = [];
   /** The index file instance (db.ts) that `indexed` and `skipped` describe. */
   instance = "";
   /**
@@ -147,7 +151,32 @@ class FolderFts {
     }
     // Nothing changed since the last complete pass: no need to compare 100,000 UIDs again.
     if (this.#synced === this.#mark()) return Promise.resolve();
-    return this.#current = this.#run().finally(() => this.#current = null);
+    return this.#current = this.#run().finally(() => {
+      this.#current = null;
+      this.#releaseLookups();
+    });
+  }
+
+  /**
+   * Resolves once the running catch-up has its next indexing batch in the worker's queue,
+   * or has none to send: a query sent then is served after that batch and covers it. The
+   * first BODY search of a folder queried an empty index and scanned every message on
+   * the event loop while the worker indexed the same messages (bench hostile's
+   * search-html: 20 messages of 150 KB); now it scans only what the first batch (128
+   * messages or 2 MiB) left. It waits for that batch at most, as every later query may.
+   */
+  batchQueued(): Promise<void> {
+    if (!this.#current || this.#batchQueued) return Promise.resolve();
+    return new Promise((resolve) => this.#waitingForBatch.push(resolve));
+  }
+
+  /** A batch is in the worker's queue: a query sent now sees more than the last one. */
+  get indexing(): boolean {
+    return this.#batchQueued;
+  }
+
+  #releaseLookups(): void {
+    for (const resolve of this.#waitingForBatch.splice(0)) resolve();
   }
 
   /** No catch-up runs or waits. */
@@ -226,7 +255,10 @@ class FolderFts {
       }
       if (!items.length) continue;
       const started = performance.now();
-      const { result, seq } = await this.call({ op: "index", items });
+      const reply = this.call({ op: "index", items }); // in the worker's queue now
+      this.#batchQueued = true;
+      this.#releaseLookups();
+      const { result, seq } = await reply.finally(() => this.#batchQueued = false);
       const out = result as IndexOutcome;
       this.indexed.add(out.indexed, seq);
       if (out.indexed.length) this.indexedAt = seq;
@@ -270,9 +302,10 @@ export class FullTextIndex {
     const st = this.#stateOf(folder);
     if (!await st.load()) return null;
     void st.catchUp();
+    await st.batchQueued();
     const known = st.answers.get(q.match);
     st.answers.delete(q.match);
-    if (known && known.seq > st.indexedAt) {
+    if (known && known.seq > st.indexedAt && !st.indexing) {
       st.answers.set(q.match, known);
       return known;
     }
@@ -332,6 +365,14 @@ export class FullTextIndex {
     log("imap").warn(
       `full-text index of ${st.folder.path}: ${(e as Error)?.message ?? e}; SEARCH scans meanwhile`,
     );
+  }
+
+  /**
+   * Starts the worker now (daemon start): its start blocks the event loop for tens of
+   * milliseconds, which would otherwise stall every session at the first SEARCH BODY.
+   */
+  prestart(): void {
+    if (!this.closing) this.worker.prestart();
   }
 
   /** Waits for the folder's catch-up to finish (tests, benchmarks). */
