@@ -20,6 +20,9 @@ Deno.test("spool writer: writes of every size arrive in order; the caller's buff
   try {
     const path = join(dir, "a");
     const file = await writer.create(path, 0o600);
+    // The buffer the thread made is shared with it: writeBuffer() below writes it in place.
+    assert(file.buffer.buffer instanceof SharedArrayBuffer);
+    assertEquals(file.buffer.length, SPOOL_BUFFER);
     const pieces = [
       pattern(10, 1),
       pattern(SPOOL_BUFFER, 2),

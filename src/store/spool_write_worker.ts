@@ -6,7 +6,7 @@
  * before the next request is taken, and an fsync (async: the runtime's blocking pool)
  * is awaited before that file's close.
  */
-import type { SpoolReply, SpoolRequest } from "./spool_writer.ts";
+import { SPOOL_BUFFER, type SpoolReply, type SpoolRequest } from "./spool_writer.ts";
 
 /** Open files, each with the buffer its write requests hand over. */
 const files = new Map<number, { file: Deno.FsFile; buffer: Uint8Array }>();
@@ -16,8 +16,8 @@ let nextFd = 1;
 
 const port = self as unknown as Worker;
 
-function answer(id: number, fd = 0): void {
-  port.postMessage({ id, fd } satisfies SpoolReply);
+function answer(id: number, fd = 0, buffer?: SharedArrayBuffer): void {
+  port.postMessage({ id, fd, buffer } satisfies SpoolReply);
 }
 
 function fail(id: number, e: unknown): void {
@@ -45,8 +45,10 @@ port.onmessage = (ev: MessageEvent<SpoolRequest>) => {
           mode: r.mode,
         });
         const fd = nextFd++;
-        files.set(fd, { file, buffer: new Uint8Array(r.buffer) });
-        return answer(r.id, fd);
+        // Made here, not on the event loop (spool_writer.ts create).
+        const buffer = new SharedArrayBuffer(SPOOL_BUFFER);
+        files.set(fd, { file, buffer: new Uint8Array(buffer) });
+        return answer(r.id, fd, buffer);
       }
       case "write": {
         const { file, buffer } = fileOf(r.fd);
