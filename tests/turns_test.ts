@@ -84,11 +84,13 @@ Deno.test("DATA reader: content without dots is appended once per slice, not per
   assertEquals(reader.size, slice.length + 9);
 });
 
-Deno.test("LineBuffer: past 64 KiB it grows in 64 KiB steps, lines intact", () => {
+Deno.test("LineBuffer: past 64 KiB it goes to 192 KiB at once, then 64 KiB steps, lines intact", () => {
   const buf = new LineBuffer();
   const line = new TextEncoder().encode("y".repeat(1022) + "\r\n");
-  for (let i = 0; i < 128; i++) buf.push(line); // 128 KiB, as a connection's pause mark
-  assertEquals(buf.capacity, 128 * 1024);
+  for (let i = 0; i < 64; i++) buf.push(line);
+  assertEquals(buf.capacity, 64 * 1024);
+  for (let i = 0; i < 64; i++) buf.push(line); // 128 KiB, as a connection's pause mark
+  assertEquals(buf.capacity, 192 * 1024, "the pause mark and one read, not through 128 KiB");
   for (let i = 0; i < 64; i++) buf.push(line); // and one 64 KiB read more
   assertEquals(buf.capacity, 192 * 1024, "not doubled to 256 KiB");
   let lines = 0;
@@ -97,6 +99,8 @@ Deno.test("LineBuffer: past 64 KiB it grows in 64 KiB steps, lines intact", () =
     lines++;
   }
   assertEquals(lines, 192);
+  for (let i = 0; i < 256; i++) buf.push(line); // a longer run still grows by steps
+  assertEquals(buf.capacity, 256 * 1024);
 });
 
 Deno.test("turns: one that asks again while resumed waits for the next turn", async () => {

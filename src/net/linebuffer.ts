@@ -30,6 +30,13 @@ const SHRINK_ABOVE = 64 * 1024;
  * which doubling made 256 KiB; 100 such connections held 6 MiB more than they used.
  */
 const GROW_STEP = 64 * 1024;
+/**
+ * What a streaming connection holds at most: its pause mark (128 KiB) and one 64 KiB read.
+ * Past 64 KiB the buffer goes straight to this size, not through 128 KiB: each step is
+ * fresh memory, zeroed and faulted in page by page (slow on this VM), and a copy; 100
+ * transfers starting at once (bench hostile many-25mib) paid it on the event loop.
+ */
+const STREAM_HOLD = 3 * GROW_STEP;
 
 export class LineBuffer {
   // Small to start: thousands of idle IMAP sessions each hold one; it doubles on demand.
@@ -69,7 +76,9 @@ export class LineBuffer {
       } else {
         const stepped = this.#buf.length >= GROW_STEP && need <= 16 * GROW_STEP;
         const bigger = new Uint8Array(
-          stepped ? Math.ceil(need / GROW_STEP) * GROW_STEP : Math.max(need, this.#buf.length * 2),
+          stepped
+            ? Math.max(STREAM_HOLD, Math.ceil(need / GROW_STEP) * GROW_STEP)
+            : Math.max(need, this.#buf.length * 2),
         );
         bigger.set(this.#buf.subarray(this.#start, this.#end));
         this.#buf = bigger;
