@@ -56,14 +56,18 @@ Deno.test("fts: built in the background, caught up, kept across restarts, rebuil
     deepStrictEqual(await decisions(fullText, folder), expected);
     equal(fullText.stats.messages, 30);
 
-    // A delivery is indexed ahead of the next query.
+    // A delivery, caught up, is in the next answer. (Not asserted without the catch-up: a
+    // query waits for a batch only when the catch-up it starts has one, which depends on
+    // when the folder sees the new file; the suite once met the other order.)
     const { uid } = await store.append(root, "INBOX", message({ body: "a needle" }));
+    await fullText.settle(folder);
     const a = await fullText.lookup(folder, "BODY", "needle");
     equal(a!.decide(uid), true);
     // Asked again with nothing indexed since: the same answer, no query.
     equal(await fullText.lookup(folder, "BODY", "needle"), a);
     // Another delivery: a batch indexed since the last query, so it is asked again.
     const late = await store.append(root, "INBOX", message({ body: "another needle" }));
+    await fullText.settle(folder);
     const b = await fullText.lookup(folder, "BODY", "needle");
     ok(b !== a, "a batch indexed since: asked again");
     equal(b!.decide(late.uid), true);
