@@ -8,21 +8,7 @@
  * optimize. (A process-wide " 1 2 3 ..." text copied by slices was tried: building it
  * made the first search of a process slower, and the copies of short runs cost as much.)
  */
-
-/** Writes `v` (a non-negative integer) in decimal at `at`; returns the end. */
-function writeDigits(out: Uint8Array, at: number, v: number): number {
-  const first = at;
-  do {
-    out[at++] = 0x30 + v % 10;
-    v = Math.floor(v / 10);
-  } while (v > 0);
-  for (let a = first, b = at - 1; a < b; a++, b--) {
-    const t = out[a];
-    out[a] = out[b];
-    out[b] = t;
-  }
-  return at;
-}
+import { writeDigits } from "./wire.ts";
 
 /** How many decimal digits `v` (a non-negative integer) has. */
 function decimalLength(v: number): number {

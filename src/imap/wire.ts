@@ -149,6 +149,21 @@ export class ResponseBuilder {
   }
 }
 
+/** Writes `v` (a non-negative integer) in decimal at `at` of `out`; returns the end. */
+export function writeDigits(out: Uint8Array, at: number, v: number): number {
+  const first = at;
+  do {
+    out[at++] = 0x30 + v % 10;
+    v = Math.floor(v / 10);
+  } while (v > 0);
+  for (let a = first, b = at - 1; a < b; a++, b--) {
+    const t = out[a];
+    out[a] = out[b];
+    out[b] = t;
+  }
+  return at;
+}
+
 /**
  * `head`, then " n" for each of `values` (each plus `add`), then `tail`, as ASCII bytes:
  * a SEARCH response of 90,000 numbers (RFC 3501 §7.2.5) written digit by digit is a few
@@ -165,18 +180,8 @@ export function numberLine(
   let at = 0;
   for (let k = 0; k < head.length; k++) out[at++] = head.charCodeAt(k);
   for (let j = 0; j < values.length; j++) {
-    let v = values[j] + add;
     out[at++] = 0x20;
-    const first = at;
-    do {
-      out[at++] = 0x30 + v % 10;
-      v = Math.floor(v / 10);
-    } while (v > 0);
-    for (let a = first, b = at - 1; a < b; a++, b--) {
-      const t = out[a];
-      out[a] = out[b];
-      out[b] = t;
-    }
+    at = writeDigits(out, at, values[j] + add);
   }
   for (let k = 0; k < tail.length; k++) out[at++] = tail.charCodeAt(k);
   return out.subarray(0, at);
