@@ -6,7 +6,7 @@
  * first SELECT, in code the process had run a handful of times (not optimized yet), so
  * every step per message counted: a test and an array push per message, then a map to
  * numbers and their digits. Its reply is mostly long stretches of consecutive numbers,
- * which wire.ts numberRunsLine copies as slices of one precomputed " 1 2 3 ..." text. The
+ * which imap/number_runs.ts writes by counting up the digits within each run. The
  * run bounds are found with typed-array indexOf (native code) per letter-set number, so
  * the work follows the number of runs, not of messages, when the folder has few letter
  * sets (a folder that only received mail has two: "" and "S").
