@@ -248,9 +248,12 @@ export class MessageSink {
    */
   #captureHead(data: Uint8Array, final: boolean): void {
     if (this.#head || this.#headerTooLarge) return;
-    const buf = this.#headBuf ??= new ByteBuffer(Math.min(data.length, HEADER_LIMIT) + 1);
-    buf.append(data.subarray(0, HEADER_LIMIT + 1 - buf.length));
-    const got = buf.bytes();
+    // The first chunk is looked at where it is: a header that ends in it (nearly every
+    // one) is the only part copied. Copying the whole chunk first took a new 256 KiB per
+    // spooled message, faulted in page by page on the event loop (docs/performance.md).
+    const buf = this.#headBuf;
+    if (buf) buf.append(data.subarray(0, HEADER_LIMIT + 1 - buf.length));
+    const got = buf ? buf.bytes() : data.subarray(0, HEADER_LIMIT + 1);
     const lines = final ? got : got.subarray(0, got.lastIndexOf(LF) + 1);
     const block = parseHeaderBlock(lines);
     if (block.end < lines.length || (final && got.length <= HEADER_LIMIT)) {
@@ -263,6 +266,10 @@ export class MessageSink {
       this.#headerTooLarge = true;
       this.#head = got.slice(0, HEADER_LIMIT);
       this.#headBuf = null;
+    } else if (!buf) {
+      // Not complete yet: kept (a copy: `data` is reused for the next chunk).
+      this.#headBuf = new ByteBuffer(got.length + 1);
+      this.#headBuf.append(got);
     }
   }
 
