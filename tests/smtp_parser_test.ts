@@ -147,6 +147,28 @@ Deno.test("DATA: SMTP smuggling sequences never end the data", () => {
   }
 });
 
+Deno.test("DATA: a bare CR is found wherever it is; a CR before LF is none, split or not", () => {
+  const long = "L".repeat(5000); // past the partial line held back (4096): read in pieces
+  const cases: [string, boolean][] = [
+    ["a\rb\r\n", true],
+    ["\rab\r\n", true],
+    ["ab\r\r\n", true],
+    [`${long}\rx${long}\r\n`, true],
+    [`${long}\r\n${long}\r\n`, false],
+    ["ab\r\ncd\r\n", false],
+    ["\r\n\r\n", false],
+  ];
+  for (const [body, bare] of cases) {
+    const wire = enc.encode(`Subject: x\r\n\r\n${body}.\r\n`);
+    for (const step of [1, 2, 3, 100, 4097, 65536]) {
+      const { r, rest } = readAll(wire, step);
+      assert(r.done && rest === "", `${JSON.stringify(body.slice(0, 12))} step ${step}`);
+      assertEquals(r.bareNewline, bare, `${JSON.stringify(body.slice(0, 12))} step ${step}`);
+      assertEquals(dec.decode(r.body.bytes()), `Subject: x\r\n\r\n${body}`);
+    }
+  }
+});
+
 Deno.test("DATA: 8-bit and NUL bytes are kept byte-exact", () => {
   const body = new Uint8Array([..."Subject: é\r\n\r\n"].map((c) => c.charCodeAt(0)));
   const payload = new Uint8Array([...body, 0x00, 0xff, 0x80, 0xc3, 0xa9, 13, 10]);

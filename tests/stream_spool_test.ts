@@ -147,6 +147,25 @@ Deno.test("spool: small messages stay in memory; oversized headers are refused",
   }
 });
 
+Deno.test("spool: a long header ending deep in the first chunk is kept whole, and only it", async () => {
+  const f = await fixture();
+  try {
+    await users(f.ctx, ["bob"]);
+    const tx = await transaction(f, "alice@remote.example", ["bob@test.example"]);
+    const sink = openMessage(f.ctx, session(), tx, newQueueId());
+    const fields = `X-Filler: ${"h".repeat(900)}\r\n`.repeat(220) + "Subject: long\r\n"; // 200 KiB
+    const data = bigMessage(1 << 20, fields);
+    await feed(sink, data);
+    const message = await sink.finish();
+    assert(!message.headerTooLarge);
+    assertEquals(text(message.head), fields + "\r\n");
+    assertEquals(message.block.end <= message.head.length, true);
+    await message.discard();
+  } finally {
+    await f.close();
+  }
+});
+
 Deno.test("spool: a discarded transfer leaves no file; stale files go at start-up", async () => {
   const f = await fixture();
   try {

@@ -18,6 +18,7 @@ import { ByteBuffer } from "../message/byte_buffer.ts";
 import { type HeaderBlock, parseHeaderBlock } from "../message/header.ts";
 import { concatBytes } from "../message/header_rewrite.ts";
 import { type ContentPart, COPY_CHUNK, MessageContent, readSlice } from "../store/content.ts";
+import { BlockPool } from "../net/block_pool.ts";
 import type { IncomingFiles } from "../store/incoming.ts";
 import type { OffThreadFile } from "../store/spool_writer.ts";
 
@@ -29,6 +30,13 @@ export const HEADER_LIMIT = 256 * 1024;
 const WRITE_CHUNK = 128 * 1024;
 /** Readers append at most this much before they check wantsFlush. */
 export const FEED_SLICE = 64 * 1024;
+/**
+ * Where a message's content goes once it outgrows its first buffer: blocks of
+ * MEMORY_LIMIT and one slice more, touched before (net/block_pool.ts), given back once
+ * the message spilled to its file. 8, one per message slot (net/bulk_input.ts); 2.5 MiB
+ * when all are free.
+ */
+export const contentBlocks = new BlockPool(MEMORY_LIMIT + FEED_SLICE, 8);
 const LF = 10;
 const EMPTY = new Uint8Array(0);
 
@@ -182,7 +190,11 @@ export class MessageSink {
     const hint = Math.min(init.sizeHint ?? 0, MEMORY_LIMIT);
     // Never more room than a spill needs (readers append at most FEED_SLICE at a time);
     // without a SIZE hint the first append decides (most messages come in one read).
-    this.#mem = new ByteBuffer(hint > 0 ? hint + 1024 : 0, MEMORY_LIMIT + FEED_SLICE);
+    this.#mem = new ByteBuffer(
+      hint > 0 ? hint + 1024 : 0,
+      MEMORY_LIMIT + FEED_SLICE,
+      contentBlocks,
+    );
   }
 
   /** Octets of content received so far. */
@@ -238,7 +250,9 @@ export class MessageSink {
     // piece by piece, nothing else copied (the memory is not touched until this is done).
     await writeThrough(spool.file, parts);
     // Spilled: from now on a chunk is collected in the buffer the writing thread shares
-    // (it is not touched while a write is under way: readers await flush()).
+    // (it is not touched while a write is under way: readers await flush()). The memory
+    // so far is no longer looked at (the head was copied out): back to the blocks.
+    this.#mem.release();
     this.#mem = new ByteBuffer(shared, shared.length);
   }
 
@@ -248,9 +262,12 @@ export class MessageSink {
    */
   #captureHead(data: Uint8Array, final: boolean): void {
     if (this.#head || this.#headerTooLarge) return;
-    const buf = this.#headBuf ??= new ByteBuffer(Math.min(data.length, HEADER_LIMIT) + 1);
-    buf.append(data.subarray(0, HEADER_LIMIT + 1 - buf.length));
-    const got = buf.bytes();
+    // The first chunk is looked at where it is: a header that ends in it (nearly every
+    // one) is the only part copied. Copying the whole chunk first took a new 256 KiB per
+    // spooled message, faulted in page by page on the event loop (docs/performance.md).
+    const buf = this.#headBuf;
+    if (buf) buf.append(data.subarray(0, HEADER_LIMIT + 1 - buf.length));
+    const got = buf ? buf.bytes() : data.subarray(0, HEADER_LIMIT + 1);
     const lines = final ? got : got.subarray(0, got.lastIndexOf(LF) + 1);
     const block = parseHeaderBlock(lines);
     if (block.end < lines.length || (final && got.length <= HEADER_LIMIT)) {
@@ -263,6 +280,10 @@ export class MessageSink {
       this.#headerTooLarge = true;
       this.#head = got.slice(0, HEADER_LIMIT);
       this.#headBuf = null;
+    } else if (!buf) {
+      // Not complete yet: kept (a copy: `data` is reused for the next chunk).
+      this.#headBuf = new ByteBuffer(got.length + 1);
+      this.#headBuf.append(got);
     }
   }
 

@@ -10,13 +10,7 @@
  */
 import { CrlfStream, toCrlf } from "../message/line_endings.ts";
 import type { Connection } from "../net/connection.ts";
-import {
-  BULK_PIECE,
-  type BulkInput,
-  type BulkSlots,
-  messageSlots,
-  readBulk,
-} from "../net/bulk_input.ts";
+import { type BulkInput, type BulkSlots, messageSlots, readBulk } from "../net/bulk_input.ts";
 import { MessageContent } from "../store/content.ts";
 import type { IncomingFiles } from "../store/incoming.ts";
 import type { OffThreadFile } from "../store/spool_writer.ts";
@@ -73,14 +67,14 @@ export async function spoolLiteral(
     error = e as Error;
   }
   const crlf = new CrlfStream();
-  // One buffer for every piece: the input is copied out of the connection's buffer (which
-  // may move while a write is in flight), and nothing is allocated per piece.
-  const buf = new Uint8Array(Math.min(size, BULK_PIECE));
   let written = 0;
-  const write = async (n: number) => {
+  // `piece` is a view of the connection's buffer, valid until the first await: write()
+  // copies it into the file's shared buffer before it returns (its one copy; a 64 KiB
+  // buffer of our own per literal was fresh memory, faulted in on the event loop).
+  const write = async (piece: Uint8Array) => {
     if (error || !target) return; // read to its end all the same
     try {
-      const out = crlf.push(buf.subarray(0, n));
+      const out = crlf.push(piece);
       await target.file.write(out);
       written += out.length;
     } catch (e) {
@@ -90,10 +84,7 @@ export async function spoolLiteral(
     }
   };
   try {
-    const complete = await readBulk(conn, size, (piece) => {
-      buf.set(piece);
-      return write(piece.length);
-    }, slots);
+    const complete = await readBulk(conn, size, write, slots);
     if (!complete) {
       await drop(target);
       return { kind: "eof" };

@@ -10,10 +10,18 @@ const NONE = new Uint8Array(0);
  */
 const FIRST_SLACK = 1024;
 
+/** Blocks of `size` octets kept for reuse (net/block_pool.ts BlockPool). */
+export interface Blocks {
+  readonly size: number;
+  take(): Uint8Array;
+  give(block: Uint8Array): void;
+}
+
 export class ByteBuffer {
   #buf: Uint8Array;
   #len = 0;
   readonly #softMax: number;
+  readonly #blocks: Blocks | null;
 
   /**
    * `softMax`: growing by doubling stops there (more only when one append needs it).
@@ -22,15 +30,18 @@ export class ByteBuffer {
    * 4 KiB message needs, docs/performance.md). `initial` may be the memory to use (a
    * spool file's buffer shared with the thread that writes it, store/spool_writer.ts):
    * the content is collected in place until it needs more room, then it moves to a
-   * buffer of its own.
+   * buffer of its own. `blocks`: growing past the first allocation takes one of these
+   * blocks when it is large enough (memory touched before: no page faults to fill it),
+   * and release() gives it back.
    */
-  constructor(initial: number | Uint8Array = 16384, softMax = Infinity) {
+  constructor(initial: number | Uint8Array = 16384, softMax = Infinity, blocks?: Blocks) {
     this.#buf = typeof initial !== "number"
       ? initial
       : initial === 0
       ? NONE
       : new Uint8Array(Math.max(256, initial));
     this.#softMax = softMax;
+    this.#blocks = blocks ?? null;
   }
 
   /** Whether the content is still in `memory` (the buffer given to the constructor). */
@@ -45,12 +56,16 @@ export class ByteBuffer {
   append(bytes: Uint8Array): void {
     const need = this.#len + bytes.length;
     if (need > this.#buf.length) {
-      const bigger = new Uint8Array(
-        this.#buf === NONE
-          ? Math.min(need + FIRST_SLACK, Math.max(need, this.#softMax))
-          : Math.max(need, Math.min(this.#buf.length * 2, this.#softMax)),
-      );
+      const blocks = this.#blocks;
+      const bigger = this.#buf !== NONE && blocks !== null && need <= blocks.size
+        ? blocks.take()
+        : new Uint8Array(
+          this.#buf === NONE
+            ? Math.min(need + FIRST_SLACK, Math.max(need, this.#softMax))
+            : Math.max(need, Math.min(this.#buf.length * 2, this.#softMax)),
+        );
       bigger.set(this.#buf.subarray(0, this.#len));
+      blocks?.give(this.#buf); // taken only if it is one of the blocks
       this.#buf = bigger;
     }
     this.#buf.set(bytes, this.#len);
@@ -60,6 +75,16 @@ export class ByteBuffer {
   /** The content so far (a view; do not append while using it). */
   bytes(): Uint8Array {
     return this.#buf.subarray(0, this.#len);
+  }
+
+  /**
+   * Empties the buffer and gives its memory back to the blocks, when it is one of them;
+   * nothing of it (bytes() included) may be used any more.
+   */
+  release(): void {
+    this.#blocks?.give(this.#buf);
+    this.#buf = NONE;
+    this.#len = 0;
   }
 
   /** Empties the buffer, keeping its memory for the next content. */

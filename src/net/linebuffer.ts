@@ -3,6 +3,8 @@
  * the protocol framing can be unit-tested and fuzzed apart from sockets.
  */
 
+import { BlockPool } from "./block_pool.ts";
+
 export type LineResult =
   /** A complete line without its terminator; `bareLf` when it ended in LF alone. */
   | { kind: "line"; line: Uint8Array; bareLf: boolean }
@@ -36,7 +38,14 @@ const GROW_STEP = 64 * 1024;
  * fresh memory, zeroed and faulted in page by page (slow on this VM), and a copy; 100
  * transfers starting at once (bench hostile many-25mib) paid it on the event loop.
  */
-const STREAM_HOLD = 3 * GROW_STEP;
+export const STREAM_HOLD = 3 * GROW_STEP;
+/**
+ * Buffers of STREAM_HOLD are taken from here and given back when the session waits for its
+ * next command (block_pool.ts: a block filled before costs no page faults). 16 blocks, 3
+ * MiB when all are free: the transfers reading at once (net/bulk_input.ts BULK_SLOTS, 8)
+ * and as many handing over to the next.
+ */
+export const streamBlocks = new BlockPool(STREAM_HOLD, 16);
 
 export class LineBuffer {
   // Small to start: thousands of idle IMAP sessions each hold one; it doubles on demand.
@@ -62,6 +71,7 @@ export class LineBuffer {
    */
   shrinkIfEmpty(): void {
     if (this.#start === this.#end && this.#buf.length > SHRINK_ABOVE) {
+      streamBlocks.give(this.#buf);
       this.#buf = new Uint8Array(INITIAL);
       this.#start = this.#end = 0;
     }
@@ -75,12 +85,13 @@ export class LineBuffer {
         this.#buf.copyWithin(0, this.#start, this.#end);
       } else {
         const stepped = this.#buf.length >= GROW_STEP && need <= 16 * GROW_STEP;
-        const bigger = new Uint8Array(
-          stepped
-            ? Math.max(STREAM_HOLD, Math.ceil(need / GROW_STEP) * GROW_STEP)
-            : Math.max(need, this.#buf.length * 2),
-        );
+        const size = stepped
+          ? Math.max(STREAM_HOLD, Math.ceil(need / GROW_STEP) * GROW_STEP)
+          : Math.max(need, this.#buf.length * 2);
+        const bigger = size === STREAM_HOLD ? streamBlocks.take() : new Uint8Array(size);
         bigger.set(this.#buf.subarray(this.#start, this.#end));
+        // Views of the old buffer are no longer valid (see nextLine): it may serve another.
+        streamBlocks.give(this.#buf);
         this.#buf = bigger;
       }
       this.#end -= this.#start;

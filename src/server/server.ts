@@ -22,6 +22,7 @@ import { AdminPassword } from "../directory/adminpass.ts";
 import { Directory } from "../directory/directory.ts";
 import * as pipeline from "../delivery/pipeline.ts";
 import { submitMessage } from "../delivery/route.ts";
+import { contentBlocks } from "../delivery/incoming.ts";
 import { Resolver } from "../dns/resolver.ts";
 import { MailAuth } from "../mailauth/service.ts";
 import { SpamFilter } from "../spam/service.ts";
@@ -34,6 +35,7 @@ import { ServerMetrics } from "../metrics/server_metrics.ts";
 import { startMetricsService } from "../metrics/service.ts";
 import { HandshakeGate } from "../net/tls_gate.ts";
 import { Listener } from "../net/listener.ts";
+import { streamBlocks } from "../net/linebuffer.ts";
 import { loadTlsContext } from "../net/tls.ts";
 import { Queue } from "../queue/runner.ts";
 import type { OutboundMessage } from "../queue/types.ts";
@@ -273,6 +275,10 @@ export async function startServer(
     // The full-text index's thread starts now, not in a session's first SEARCH BODY, where
     // its start blocked every session for 22-48 ms (src/store/fts/worker_client.ts).
     fullText.prestart();
+    // The blocks message transfers take, touched now: when many transfers start at once,
+    // fresh memory's page faults were paid on the event loop (net/block_pool.ts).
+    streamBlocks.fill();
+    contentBlocks.fill();
     for (const spec of services) {
       const listener = await startListener(ctx, spec);
       if (!listener) continue;

@@ -45,6 +45,8 @@ export class DataReader<Sink extends ByteSink = ByteBuffer> implements ContentPr
   readonly #maxSize: number;
   #atLineStart = true;
   #lineLen = 0;
+  /** Set by #lineEnd(). */
+  #bareCr = -1;
 
   /** `maxSize` 0 means no limit; the content goes to `body`. */
   constructor(maxSize: number, body: Sink) {
@@ -59,7 +61,6 @@ export class DataReader<Sink extends ByteSink = ByteBuffer> implements ContentPr
     // Content from `run` to `i` is stored in one piece when the run ends (a dot to remove,
     // the end of data or of the input): one append per slice of input, not per line.
     let run = 0;
-    let nextCr = -2; // cached position of the next CR at or after i (-1: none left)
     while (i < n && !this.done) {
       if (this.#atLineStart) {
         if (input[i] === DOT) {
@@ -79,23 +80,22 @@ export class DataReader<Sink extends ByteSink = ByteBuffer> implements ContentPr
         this.#atLineStart = false;
         this.#lineLen = 0;
       }
-      const lf = input.indexOf(LF, i);
+      const lf = this.#lineEnd(input, i);
       if (lf < 0) {
         // A partial line: hold it back until its end arrives, unless it is long.
         const end = input[n - 1] === CR ? n - 1 : n;
         if (end - i < HOLD_LIMIT && this.#lineLen + end - i <= MAX_TEXT_LINE) {
           return this.#store(input, run, i);
         }
-        if (nextCr !== -1 && nextCr < i) nextCr = input.indexOf(CR, i);
-        if (nextCr >= 0 && nextCr < end) this.bareNewline = true;
+        // A CR before `end` is followed by something else than LF: a bare CR.
+        if (this.#bareCr >= 0 && this.#bareCr < end) this.bareNewline = true;
         this.#lineLen += end - i;
         if (this.#lineLen > MAX_TEXT_LINE) this.lineTooLong = true;
         return this.#store(input, run, end);
       }
       const crlf = lf > i && input[lf - 1] === CR;
       const contentEnd = crlf ? lf - 1 : lf;
-      if (nextCr !== -1 && nextCr < i) nextCr = input.indexOf(CR, i);
-      if (!crlf || (nextCr >= 0 && nextCr < contentEnd)) this.bareNewline = true;
+      if (!crlf || this.#bareCr >= 0) this.bareNewline = true;
       this.#lineLen += contentEnd - i;
       if (this.#lineLen > MAX_TEXT_LINE) this.lineTooLong = true;
       i = lf + 1;
@@ -104,6 +104,26 @@ export class DataReader<Sink extends ByteSink = ByteBuffer> implements ContentPr
       else this.#lineLen += 1;
     }
     return this.#store(input, run, i);
+  }
+
+  /**
+   * The first LF at or after `from` (-1: none), and in #bareCr the first CR before it that
+   * is not followed by LF (-1: none). One loop over the octets, not indexOf() for LF and
+   * again for CR per line: two native calls a line were most of the event loop's work
+   * while messages stream in (bench hostile many-25mib: about 2.5x the time of this loop).
+   */
+  #lineEnd(input: Uint8Array, from: number): number {
+    const n = input.length;
+    this.#bareCr = -1;
+    for (let j = from; j < n; j++) {
+      const b = input[j];
+      if (b > CR) continue; // neither CR nor LF: nearly every octet
+      if (b === LF) return j;
+      if (b !== CR) continue;
+      if (j + 1 < n && input[j + 1] === LF) return j + 1;
+      if (this.#bareCr < 0) this.#bareCr = j;
+    }
+    return -1;
   }
 
   /** Stores `input[from, to)` as content; returns `to` (where reading stopped). */
