@@ -108,11 +108,19 @@ export class MessageTable extends TablePositions {
     // Views took the summary's UIDs: the same UIDs keep that buffer (so positions stay
     // valid for entryAt); if the rows differ, views compare theirs again.
     if (same && uids.length >= this.order.length) this.order = uids;
-    else if (!same) this.#expungeGeneration++;
+    else if (!same) {
+      this.#expungeGeneration++;
+      this.#mutations++; // not what the summary said: a verification begun meanwhile is void
+    }
     if (cols === null) d.lost(); // the index failed meanwhile: the directories are read again
   }
 
-  /** Takes read rows (in UID order) as the table's messages, and counts them. */
+  /**
+   * Takes read rows (in UID order) as the table's messages, and counts them. Not counted
+   * as mutations: reading the rows a summary stood in for changes no message, and a
+   * directory verification that began before (verify.ts) must keep its verdict (it did
+   * not: a restart then verified its big cur/ again and again, never settling it).
+   */
   #take(read: Rows): void {
     this.cols = read.cols;
     this.layout++;
@@ -120,7 +128,7 @@ export class MessageTable extends TablePositions {
     this.order = read.uids;
     this.#n = { unseen: 0, deleted: 0, bytes: 0, inNew: 0 };
     this.removedCount = 0;
-    for (let i = 0; i < n; i++) this.#account(i, 1);
+    for (let i = 0; i < n; i++) this.cols.countInto(i, 1, this.#n);
   }
 
   /** Messages here, without the ones removed until rebuildUids(). */
