@@ -32,7 +32,7 @@ export class MessageTable extends TablePositions {
   /** Rows still in the index; the counters and UIDs below come from its summary meanwhile. */
   #deferred: Deferred | null = null;
   /** The summary's letter-set numbers once all were found to name a set (flagRuns). */
-  #checkedIds: Uint16Array | Uint32Array | null = null;
+  #checkedIds: Uint8Array | Uint16Array | Uint32Array | null = null;
   #mutations = 0;
   #expungeGeneration = 0;
   /** Messages without \Seen, with \Deleted, in new/, and their bytes. */
@@ -233,7 +233,7 @@ export class MessageTable extends TablePositions {
   }
 
   /** Whether every number of a summary's column names one of its `count` sets (kept). */
-  #checkIds(count: number, ids: Uint16Array | Uint32Array): boolean {
+  #checkIds(count: number, ids: Uint8Array | Uint16Array | Uint32Array): boolean {
     for (let i = 0; i < ids.length; i++) if (ids[i] >= count) return false;
     this.#checkedIds = ids;
     return true;
