@@ -175,14 +175,15 @@ function flagSearchLine(s: Session, key: Key, uid: boolean): boolean {
   const view = s.view!;
   const node = compileFor(view, key, []);
   if (node.op !== "flag") return false;
-  const uids = view.uids;
-  const runs = view.flagRuns(uids.length, node.letter, node.set);
+  // SEARCH answers by position: after a restart the UIDs stay the summary's runs.
+  const runs = view.flagRuns(view.exists, node.letter, node.set);
+  const uids = uid ? view.uids : null;
   s.out.written((alloc) =>
     numberRunsInto(
       "* SEARCH",
       runs.pairs,
       runs.count,
-      uid ? uids : null,
+      uids,
       uid ? 0 : 1,
       "\r\n",
       alloc,
