@@ -106,9 +106,13 @@ Deno.test("uid runs: a restart's SELECT, NOOP and SEARCH UNSEEN make no array of
     ok(view.present(36));
     ok(!runs.filled, "no array made");
     ok(folder.rowsDeferred, "no row read");
-    // A command that needs the UIDs one by one (UID SEARCH, FETCH) gets them.
+    // A command that needs the UIDs one by one (UID SEARCH, FETCH) gets them; made by
+    // the view, they are still the table's current snapshot (read by position: no row).
     deepStrictEqual([...view.uids], EXPECTED);
     ok(runs.filled);
+    ok(view.present(36));
+    equal(view.flagsAt(4), "S");
+    ok(folder.rowsDeferred, "still no row read");
     view.close();
     await store.close();
   } finally {

@@ -61,10 +61,13 @@ export class TablePositions implements EntryHome {
 
   /**
    * Whether `uids` is the current snapshot: its positions are the table's. The runs
-   * count as current while they stand in for `order`, or when they were made into it.
+   * count as current while they stand in for `order` or once they were made into it,
+   * and so does the array a holder made of them (a session's UID SEARCH, whose reads
+   * by position would otherwise go by UID and read every deferred row first).
    */
   protected isCurrent(uids: Snapshot): boolean {
-    if (this.#runs !== null) return uids === this.#runs;
+    const runs = this.#runs;
+    if (runs !== null) return uids === runs || uids === runs.arrayIfMade;
     return uids === this.#order || (uids instanceof UidRuns && uids.arrayIfMade === this.#order);
   }
 
