@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { Mutex } from "../src/store/fsutil.ts";
 import { fileNameFor, newBaseName } from "../src/store/maildir_names.ts";
 import { checkDirs } from "../src/store/folder/scan.ts";
-import { loadFolderState, newFolderState } from "../src/store/folder/state.ts";
+import { loadFolderState, newFolderState, summaryOf } from "../src/store/folder/state.ts";
 import { verifyDir } from "../src/store/folder/verify.ts";
 import { sameFiles, stopIdleDirWorker } from "../src/store/folder/dir_check.ts";
 
@@ -71,6 +71,33 @@ Deno.test("verify: a directory as we know it gets a settled mark", async () => {
     ok(after.checkedAt - after.mtime > 2000, "trusted from now on");
   } finally {
     st.index.close(st.dirs.mark("new"), st.dirs.mark("cur"), st.modseqs.highest);
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("verify: a start from the summary still gets a settled mark", async () => {
+  const { root, st } = await folderWith(20);
+  // The mark of a scan in the same tick as the directory's last change (a first SELECT
+  // that moved new/ to cur/): not trusted, so every start verifies until one settles it.
+  const { mtime } = st.dirs.mark("cur");
+  st.dirs.settle("cur", { mtime, checkedAt: mtime + 100 });
+  st.index.close(st.dirs.mark("new"), st.dirs.mark("cur"), st.modseqs.highest, summaryOf(st));
+  const again = newFolderState(root);
+  try {
+    await loadFolderState(again, true);
+    ok(again.table.rowsDeferred, "a summary start");
+    let rescans = 0;
+    await verifyDir(again, new Mutex(), "cur", () => {
+      rescans++;
+      return Promise.resolve();
+    });
+    equal(rescans, 0);
+    // Reading the deferred rows is no change to a message: the verdict stands.
+    const after = again.dirs.mark("cur");
+    equal(after.mtime, mtime);
+    ok(after.checkedAt - after.mtime > 2000, "trusted from now on");
+  } finally {
+    again.index.close(again.dirs.mark("new"), again.dirs.mark("cur"), again.modseqs.highest);
     await Deno.remove(root, { recursive: true });
   }
 });

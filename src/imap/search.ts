@@ -44,6 +44,8 @@ export interface SearchOptions {
   only?: readonly number[];
   /** The "$" of the key (RFC 5182): the saved result as the searching command saw it. */
   saved?: readonly number[];
+  /** The key as compileFor() made it for this view, when the caller has it already. */
+  node?: Node;
 }
 
 /** Runs a search over the session's view; returns the matching [seq, uid] pairs in order. */
@@ -68,7 +70,7 @@ export async function searchPositions(
 ): Promise<number[]> {
   const view = s.view!;
   const folder = view.folder;
-  const node = compileFor(
+  const node = opts.node ?? compileFor(
     view,
     key,
     opts.saved ?? (someKey(key, (k) => k.op === "saved") ? savedUids(view) : []),
@@ -171,18 +173,18 @@ function flagPass(view: MailboxView, n: number, letter: string, set: boolean): n
  * response written from the runs of matches straight into the reply's buffer
  * (number_runs.ts), no number per match made; false when the key is not one flag.
  */
-function flagSearchLine(s: Session, key: Key, uid: boolean): boolean {
+function flagSearchLine(s: Session, node: Node, uid: boolean): boolean {
   const view = s.view!;
-  const node = compileFor(view, key, []);
   if (node.op !== "flag") return false;
-  const uids = view.uids;
-  const runs = view.flagRuns(uids.length, node.letter, node.set);
+  // SEARCH answers by position: after a restart the UIDs stay the summary's runs.
+  const runs = view.flagRuns(view.exists, node.letter, node.set);
+  const uids = uid ? view.uids : null;
   s.out.written((alloc) =>
     numberRunsInto(
       "* SEARCH",
       runs.pairs,
       runs.count,
-      uid ? uids : null,
+      uids,
       uid ? 0 : 1,
       "\r\n",
       alloc,
@@ -241,12 +243,14 @@ async function searchCommand(s: Session, tag: string, args: Args, uid: boolean) 
     const modseq = someKey(key, (k) => k.op === "modseq");
     // RFC 7162 §3.1: SEARCH MODSEQ is a CONDSTORE enabling command.
     if (modseq) s.enableCondstore();
+    const saved = someKey(key, (k) => k.op === "saved") ? savedUids(view) : [];
+    // Compiled once: the one-flag test below and the search take the same node.
+    const node = compileFor(view, key, saved);
     // RFC 3501 §7.2.5, one flag (SEARCH UNSEEN): no list of matches made.
-    if (ret === null && !s.rev2 && !modseq && flagSearchLine(s, key, uid)) {
+    if (ret === null && !s.rev2 && !modseq && flagSearchLine(s, node, uid)) {
       return { text: "SEARCH completed" };
     }
-    const saved = someKey(key, (k) => k.op === "saved") ? savedUids(view) : [];
-    const found = await searchPositions(s, key, { saved });
+    const found = await searchPositions(s, key, { saved, node });
     const viewUids = view.uids;
     const uids = found.map((i) => viewUids[i]);
     const nums = () => uid ? uids : found.map((i) => i + 1);

@@ -14,6 +14,7 @@
 import type { EntriesByUid, Folder, MessageEntry, RunList } from "../store/folder/folder.ts";
 import type { MailStore } from "../store/mailstore.ts";
 import { lowerBound } from "../store/folder/table_positions.ts";
+import { type Snapshot, uidAt, UidRuns } from "../store/folder/uid_runs.ts";
 import { bad, formatSet, type Range, resolveRanges } from "./args.ts";
 import { claimMarked, peekMarked } from "./recent.ts";
 
@@ -46,10 +47,14 @@ export interface SyncOptions {
 }
 
 export class MailboxView {
-  /** Sequence number - 1 -> UID, for [0, #n). Shared with the folder: never written. */
-  #buf: Uint32Array = new Uint32Array(0);
+  /**
+   * Sequence number - 1 -> UID, for [0, #n): the folder's snapshot, shared, never written.
+   * After a restart it may be the summary's runs until an array is needed (#buf): SELECT,
+   * NOOP and SEARCH UNSEEN take them as they are (uid_runs.ts).
+   */
+  #snap: Snapshot = new Uint32Array(0);
   #n = 0;
-  #uids: Uint32Array = new Uint32Array(0);
+  #uids: Uint32Array | null = null;
   /** The folder's HIGHESTMODSEQ when this session was last told about flag changes. */
   #modseq = 0;
   #expungeGeneration = -1;
@@ -120,8 +125,9 @@ export class MailboxView {
       // RFC 3501 §6.3.2: EXAMINE shows \Recent without claiming it: files still in new/,
       // and messages APPEND/COPY/MOVE marked for the next selecting session.
       if (folder.recentCount > 0) {
+        const buf = this.#buf;
         for (let i = 0; i < this.#n; i++) {
-          if (folder.messages.get(this.#buf[i])?.sub === "new") this.recent.add(this.#buf[i]);
+          if (folder.messages.get(buf[i])?.sub === "new") this.recent.add(buf[i]);
         }
       }
       for (const uid of peekMarked(folder.path)) {
@@ -136,10 +142,20 @@ export class MailboxView {
 
   /** Takes the folder's current UIDs as this view's sequence numbers. */
   #adopt(): void {
-    const snap = this.folder.uidSnapshot();
-    this.#buf = snap.uids;
-    this.#n = snap.count;
-    this.#uids = this.#buf.subarray(0, this.#n);
+    const snap = this.folder.lazyUidSnapshot();
+    this.#take(snap.uids, snap.count);
+  }
+
+  #take(snap: Snapshot, n: number): void {
+    this.#snap = snap;
+    this.#n = n;
+    this.#uids = null;
+  }
+
+  /** The snapshot as an array (runs are made into one now, once: UidRuns.array). */
+  get #buf(): Uint32Array {
+    const snap = this.#snap;
+    return snap instanceof UidRuns ? (this.#snap = snap.array()) : snap;
   }
 
   /** FLAGS and PERMANENTFLAGS (RFC 3501 §7.2.6, §7.1): system flags and our keywords. */
@@ -166,7 +182,7 @@ export class MailboxView {
 
   /** UIDs by sequence number - 1 (read-only: a view on shared memory). */
   get uids(): Uint32Array {
-    return this.#uids;
+    return this.#uids ??= this.#buf.subarray(0, this.#n);
   }
 
   get exists(): number {
@@ -174,7 +190,7 @@ export class MailboxView {
   }
 
   get lastUid(): number {
-    return this.#n ? this.#buf[this.#n - 1] : 0;
+    return this.#n ? uidAt(this.#snap, this.#n - 1) : 0;
   }
 
   /** The folder's HIGHESTMODSEQ as this session last saw it. */
@@ -188,17 +204,17 @@ export class MailboxView {
 
   /** The entry of sequence number `i + 1` (by position: no lookup), if not expunged. */
   entryAt(i: number): MessageEntry | undefined {
-    return this.folder.entryAt(this.#buf, i);
+    return this.folder.entryAt(this.#snap, i);
   }
 
   /** The flag letters of sequence number `i + 1`, if not expunged (Folder.flagsAt: no row read). */
   flagsAt(i: number): string | undefined {
-    return this.folder.flagsAt(this.#buf, i);
+    return this.folder.flagsAt(this.#snap, i);
   }
 
   /** The positions among the first `n` whose letters hold `letter` (`set`) or lack it, as runs. */
   flagRuns(n: number, letter: string, set: boolean): RunList {
-    return this.folder.flagRuns(this.#buf, n, letter, set);
+    return this.folder.flagRuns(this.#snap, n, letter, set);
   }
 
   /**
@@ -211,13 +227,14 @@ export class MailboxView {
 
   /** Whether sequence number `i + 1` is still in the folder (no entry is read for it). */
   present(i: number): boolean {
-    return this.folder.present(this.#buf, i);
+    return this.folder.present(this.#snap, i);
   }
 
   /** Sequence number of a UID, or 0 (binary search: uids ascend). */
   seqOf(uid: number): number {
-    const i = lowerBound(this.#buf, this.#n, uid);
-    return i < this.#n && this.#buf[i] === uid ? i + 1 : 0;
+    const snap = this.#snap, n = this.#n;
+    const i = snap instanceof UidRuns ? snap.lowerBound(n, uid) : lowerBound(snap, n, uid);
+    return i < n && uidAt(snap, i) === uid ? i + 1 : 0;
   }
 
   /**
@@ -244,9 +261,10 @@ export class MailboxView {
         if (from <= to) out.push([from, to]);
       }
     } else {
+      const buf = this.#buf;
       for (const r of resolveRanges(ranges, this.lastUid)) {
-        const from = lowerBound(this.#buf, n, r.from);
-        const to = lowerBound(this.#buf, n, r.to + 1) - 1;
+        const from = lowerBound(buf, n, r.from);
+        const to = lowerBound(buf, n, r.to + 1) - 1;
         if (from <= to) out.push([from, to]);
       }
     }
@@ -264,8 +282,9 @@ export class MailboxView {
   /** The [seq, uid] pairs a sequence set or UID set selects, in sequence order. */
   select(ranges: Range[], byUid: boolean): [number, number][] {
     const out: [number, number][] = [];
+    const buf = this.#buf;
     for (const [from, to] of this.runs(ranges, byUid)) {
-      for (let i = from; i <= to; i++) out.push([i + 1, this.#buf[i]]);
+      for (let i = from; i <= to; i++) out.push([i + 1, buf[i]]);
     }
     return out;
   }
@@ -308,8 +327,9 @@ export class MailboxView {
       else {
         const gone: number[] = [];
         const goneAt: number[] = [];
+        const buf = this.#buf;
         for (let i = this.#n - 1; i >= 0; i--) {
-          const uid = this.#buf[i];
+          const uid = buf[i];
           if (msgs().has(uid)) continue;
           gone.push(uid);
           goneAt.push(i);
@@ -321,9 +341,7 @@ export class MailboxView {
         else if (gone.length) out += `* VANISHED ${formatSet(gone.reverse())}\r\n`;
         const last = this.lastUid;
         const snap = folder.uidSnapshot();
-        this.#buf = snap.uids;
-        this.#n = lowerBound(snap.uids, snap.count, last + 1);
-        this.#uids = this.#buf.subarray(0, this.#n);
+        this.#take(snap.uids, lowerBound(snap.uids, snap.count, last + 1));
         this.#expungeGeneration = folder.expungeGeneration;
         this.#deferred = false;
       }
@@ -333,8 +351,9 @@ export class MailboxView {
     const changed: number[] = [];
     const recent = folder.changedSince(since);
     if (recent === null) {
+      const buf = this.#buf;
       for (let i = 0; i < this.#n; i++) {
-        const m = msgs().get(this.#buf[i]);
+        const m = msgs().get(buf[i]);
         if (m && m.modseq > since) changed.push(i);
       }
     } else {
@@ -349,7 +368,7 @@ export class MailboxView {
     }
     const changedUids: number[] = [];
     for (const i of changed) {
-      const uid = this.#buf[i];
+      const uid = uidAt(this.#snap, i);
       const m = msgs().get(uid);
       if (!m || m.modseq <= since) continue;
       changedUids.push(uid);
@@ -370,7 +389,7 @@ export class MailboxView {
         else {
           const marked = peekMarked(folder.path);
           for (let i = before; i < this.#n; i++) {
-            const uid = this.#buf[i];
+            const uid = uidAt(this.#snap, i);
             if (msgs().get(uid)?.sub === "new" || marked.has(uid)) this.recent.add(uid);
           }
         }

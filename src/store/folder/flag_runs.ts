@@ -61,7 +61,7 @@ const MAX_STREAMS = 8;
  */
 export function flagRuns(
   sets: readonly string[],
-  ids: Uint16Array | Uint32Array,
+  ids: Uint8Array | Uint16Array | Uint32Array,
   end: number,
   letter: string,
   set: boolean,
@@ -106,7 +106,7 @@ export function flagRuns(
  * only once `p` has passed it.
  */
 function nextOf(
-  ids: Uint16Array | Uint32Array,
+  ids: Uint8Array | Uint16Array | Uint32Array,
   wanted: number[],
   at: Int32Array,
   p: number,

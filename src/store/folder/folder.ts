@@ -32,6 +32,7 @@ import type { Sub } from "./dirs.ts";
 import { verifyDir } from "./verify.ts";
 import { log } from "../../log.ts";
 import { type FolderState, loadFolderState, summaryOf } from "./state.ts";
+import type { Snapshot } from "./uid_runs.ts";
 
 export type { CacheRow } from "./index_db.ts";
 export type { AddItem } from "./add.ts";
@@ -270,43 +271,51 @@ export class Folder extends FolderFiles {
   }
 
   /** The entry at position `i` of a uidSnapshot() (MessageTable.entryAt). */
-  entryAt(uids: Uint32Array, i: number): MessageEntry | undefined {
+  entryAt(uids: Snapshot, i: number): MessageEntry | undefined {
     return this.#st.table.entryAt(uids, i);
   }
 
   /** The flag letters at position `i` of a uidSnapshot(), without reading rows (MessageTable.flagsAt). */
-  flagsAt(uids: Uint32Array, i: number): string | undefined {
+  flagsAt(uids: Snapshot, i: number): string | undefined {
     return this.#st.table.flagsAt(uids, i);
   }
 
   /** Positions of the first `n` of a uidSnapshot() with (`set`) or without `letter`, as runs (MessageTable.flagRuns). */
-  flagRuns(uids: Uint32Array, n: number, letter: string, set: boolean): RunList {
+  flagRuns(uids: Snapshot, n: number, letter: string, set: boolean): RunList {
     return this.#st.table.flagRuns(uids, n, letter, set);
   }
 
   /** The size at position `i` of a uidSnapshot(), without making its entry (MessageTable.sizeAt). */
-  sizeAt(uids: Uint32Array, i: number): number | undefined {
+  sizeAt(uids: Snapshot, i: number): number | undefined {
     return this.#st.table.sizeAt(uids, i);
   }
 
   /** The internal date at position `i` of a uidSnapshot() (null: not known yet), no entry made. */
-  dateAt(uids: Uint32Array, i: number): number | null | undefined {
+  dateAt(uids: Snapshot, i: number): number | null | undefined {
     return this.#st.table.dateAt(uids, i);
   }
 
   /** The mod-sequence at position `i` of a uidSnapshot(), without making its entry. */
-  modseqAt(uids: Uint32Array, i: number): number | undefined {
+  modseqAt(uids: Snapshot, i: number): number | undefined {
     return this.#st.table.modseqAt(uids, i);
   }
 
   /** Whether the message at position `i` of a uidSnapshot() is still here (MessageTable.present). */
-  present(uids: Uint32Array, i: number): boolean {
+  present(uids: Snapshot, i: number): boolean {
     return this.#st.table.present(uids, i);
   }
 
   /** The UIDs in order: `uids[0 .. count)`. Never changed in place below `count`. */
   uidSnapshot(): { uids: Uint32Array; count: number } {
     return this.#st.table.snapshot();
+  }
+
+  /**
+   * The same, but after a summary start the UIDs may still be its runs (uid_runs.ts):
+   * the reads by position above take them as they are (a restart's SELECT).
+   */
+  lazyUidSnapshot(): { uids: Snapshot; count: number } {
+    return this.#st.table.lazySnapshot();
   }
 
   /**

@@ -14,6 +14,7 @@ import { type Deferred, readPaced, readRows, type RowPages, type Rows } from "./
 export type { EntriesByUid } from "./by_uid.ts";
 import { type FlagColumn, flagColumnOf, type FolderSummary } from "./summary.ts";
 import { flagRuns, RunList } from "./flag_runs.ts";
+import { type Snapshot, UidRuns } from "./uid_runs.ts";
 export { RunList } from "./flag_runs.ts";
 
 export {
@@ -32,7 +33,7 @@ export class MessageTable extends TablePositions {
   /** Rows still in the index; the counters and UIDs below come from its summary meanwhile. */
   #deferred: Deferred | null = null;
   /** The summary's letter-set numbers once all were found to name a set (flagRuns). */
-  #checkedIds: Uint16Array | Uint32Array | null = null;
+  #checkedIds: Uint8Array | Uint16Array | Uint32Array | null = null;
   #mutations = 0;
   #expungeGeneration = 0;
   /** Messages without \Seen, with \Deleted, in new/, and their bytes. */
@@ -57,8 +58,8 @@ export class MessageTable extends TablePositions {
   loadLazy(summary: FolderSummary, source: Omit<Deferred, "summary">): void {
     this.clear();
     this.#deferred = { summary, ...source };
-    this.order = summary.uids;
-    this.total = summary.count;
+    if (summary.uids instanceof UidRuns) this.orderFromRuns(summary.uids);
+    else [this.order, this.total] = [summary.uids, summary.count];
     const { unseen, deleted, bytes } = summary;
     this.#n = { unseen, deleted, bytes, inNew: summary.inNew.length };
   }
@@ -103,16 +104,30 @@ export class MessageTable extends TablePositions {
     this.total = 0;
     this.layout++;
     if (cols !== null) this.#take(cols);
+    const order = this.order;
     let same = cols !== null && this.total === count;
-    for (let i = 0; same && i < count; i++) same = this.order[i] === uids[i];
-    // Views took the summary's UIDs: the same UIDs keep that buffer (so positions stay
-    // valid for entryAt); if the rows differ, views compare theirs again.
-    if (same && uids.length >= this.order.length) this.order = uids;
-    else if (!same) this.#expungeGeneration++;
+    if (uids instanceof UidRuns) same &&= uids.sameAs(order, count); // rows ascend by UID
+    else for (let i = 0; same && i < count; i++) same = order[i] === uids[i];
+    // Views took the summary's UIDs: the same UIDs keep one buffer (so positions stay
+    // valid for entryAt): runs not made into an array yet take the rows' (no fill); an
+    // array, when it has room, stays. If the rows differ, views compare theirs again.
+    if (same && uids instanceof UidRuns && !uids.filled) uids.adopt(order);
+    else if (same) {
+      const made = uids instanceof UidRuns ? uids.array() : uids;
+      if (made.length >= order.length) this.order = made;
+    } else {
+      this.#expungeGeneration++;
+      this.#mutations++; // not what the summary said: a verification begun meanwhile is void
+    }
     if (cols === null) d.lost(); // the index failed meanwhile: the directories are read again
   }
 
-  /** Takes read rows (in UID order) as the table's messages, and counts them. */
+  /**
+   * Takes read rows (in UID order) as the table's messages, and counts them. Not counted
+   * as mutations: reading the rows a summary stood in for changes no message, and a
+   * directory verification that began before (verify.ts) must keep its verdict (it did
+   * not: a restart then verified its big cur/ again and again, never settling it).
+   */
   #take(read: Rows): void {
     this.cols = read.cols;
     this.layout++;
@@ -120,7 +135,7 @@ export class MessageTable extends TablePositions {
     this.order = read.uids;
     this.#n = { unseen: 0, deleted: 0, bytes: 0, inNew: 0 };
     this.removedCount = 0;
-    for (let i = 0; i < n; i++) this.#account(i, 1);
+    for (let i = 0; i < n; i++) this.cols.countInto(i, 1, this.#n);
   }
 
   /** Messages here, without the ones removed until rebuildUids(). */
@@ -145,8 +160,9 @@ export class MessageTable extends TablePositions {
     this.ready();
     const out: number[] = [];
     if (this.#n.inNew === 0) return out;
+    const order = this.order;
     for (let i = 0; i < this.total; i++) {
-      if (this.cols.inNew(i) && !this.cols.removed(i)) out.push(this.order[i]);
+      if (this.cols.inNew(i) && !this.cols.removed(i)) out.push(order[i]);
     }
     return out;
   }
@@ -155,8 +171,9 @@ export class MessageTable extends TablePositions {
   firstUnseen(): number {
     if (this.#deferred) return this.#deferred.summary.firstUnseen;
     if (this.#n.unseen === 0) return 0;
+    const order = this.order;
     for (let i = 0; i < this.total; i++) {
-      if (!this.cols.removed(i) && !this.cols.flags(i).includes("S")) return this.order[i];
+      if (!this.cols.removed(i) && !this.cols.flags(i).includes("S")) return order[i];
     }
     return 0;
   }
@@ -188,9 +205,9 @@ export class MessageTable extends TablePositions {
    * from the summary's column while the rows are deferred: a flag search after a restart
    * reads no row; no entry is made.
    */
-  flagsAt(uids: Uint32Array, i: number): string | undefined {
+  flagsAt(uids: Snapshot, i: number): string | undefined {
     const d = this.#deferred;
-    if (d && uids === this.order && i < this.total) {
+    if (d && i < this.total && this.isCurrent(uids)) {
       // The ids are not checked against the sets as the summary is decoded (a loop over
       // 100,000 ids in code that runs once cost a restart's SELECT milliseconds): an id
       // past them (a damaged summary) falls back to the row.
@@ -208,9 +225,9 @@ export class MessageTable extends TablePositions {
    * found in the letter-set numbers (SEARCH UNSEEN over 100,000 messages: three calls and
    * a string search per message were a third of its time, then a push per match).
    */
-  flagRuns(uids: Uint32Array, n: number, letter: string, set: boolean): RunList {
+  flagRuns(uids: Snapshot, n: number, letter: string, set: boolean): RunList {
     const d = this.#deferred;
-    const current = uids === this.order;
+    const current = this.isCurrent(uids);
     const { sets, ids } = d ? d.summary.flags : current ? this.cols.flagSets() : NO_SETS;
     const end = current ? Math.min(n, this.total, ids.length) : 0;
     // The columns' numbers are their own; a summary's are checked once (decoding it does
@@ -225,7 +242,7 @@ export class MessageTable extends TablePositions {
   }
 
   /** Whether every number of a summary's column names one of its `count` sets (kept). */
-  #checkIds(count: number, ids: Uint16Array | Uint32Array): boolean {
+  #checkIds(count: number, ids: Uint8Array | Uint16Array | Uint32Array): boolean {
     for (let i = 0; i < ids.length; i++) if (ids[i] >= count) return false;
     this.#checkedIds = ids;
     return true;
@@ -315,8 +332,9 @@ export class MessageTable extends TablePositions {
     this.ready();
     const n = this.total - this.removedCount;
     const next = new Uint32Array(Math.max(64, Math.ceil(n * 1.25)));
+    const order = this.order;
     for (let i = 0, j = 0; i < this.total; i++) {
-      if (!this.cols.removed(i)) next[j++] = this.order[i];
+      if (!this.cols.removed(i)) next[j++] = order[i];
     }
     this.cols.compact();
     this.order = next;

@@ -95,7 +95,7 @@ export function summaryOf(st: FolderState): { bytes: Uint8Array; gen: number } |
   const list = st.uids.listIdentity();
   const flags = st.table.flagColumn();
   if (!list || !flags) return null;
-  const { uids, count } = st.table.snapshot();
+  const { uids, count } = st.table.lazySnapshot(); // runs never needed stay runs
   const gen = newSummaryGen();
   const bytes = encodeSummary({
     gen,

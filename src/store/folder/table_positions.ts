@@ -9,6 +9,7 @@
  */
 import { EntryColumns } from "./columns.ts";
 import { Entry, type EntryHome, type MessageEntry } from "./entry.ts";
+import { type Snapshot, uidAt, UidRuns } from "./uid_runs.ts";
 
 /**
  * The position of the first value >= `v` among `a[0 .. n)`, ascending (`n` when none):
@@ -25,8 +26,9 @@ export function lowerBound(a: Uint32Array, n: number, v: number): number {
 }
 
 export class TablePositions implements EntryHome {
-  /** The UIDs in order, [0, total); appended in place, replaced when messages leave. */
-  protected order: Uint32Array<ArrayBuffer> = new Uint32Array(64);
+  #order: Uint32Array<ArrayBuffer> = new Uint32Array(64);
+  /** A summary's runs standing in for `order` until it is needed (uid_runs.ts). */
+  #runs: UidRuns | null = null;
   /** The other fields, by the same positions. */
   protected cols = new EntryColumns();
   /** Positions taken (removed messages included until the table is compacted). */
@@ -38,12 +40,43 @@ export class TablePositions implements EntryHome {
   /** Entries of layouts before this one are of messages no longer here (clear()). */
   protected epoch = 0;
 
+  /** The UIDs in order, [0, total); appended in place, replaced when messages leave. */
+  protected get order(): Uint32Array<ArrayBuffer> {
+    const runs = this.#runs;
+    if (runs === null) return this.#order;
+    this.#runs = null;
+    return this.#order = runs.array();
+  }
+
+  protected set order(uids: Uint32Array<ArrayBuffer>) {
+    this.#runs = null;
+    this.#order = uids;
+  }
+
+  /** Starts from a summary's runs: `order` is made from them when first needed. */
+  protected orderFromRuns(runs: UidRuns): void {
+    this.#runs = runs;
+    this.total = runs.count;
+  }
+
+  /**
+   * Whether `uids` is the current snapshot: its positions are the table's. The runs
+   * count as current while they stand in for `order` or once they were made into it,
+   * and so does the array a holder made of them (a session's UID SEARCH, whose reads
+   * by position would otherwise go by UID and read every deferred row first).
+   */
+  protected isCurrent(uids: Snapshot): boolean {
+    const runs = this.#runs;
+    if (runs !== null) return uids === runs || uids === runs.arrayIfMade;
+    return uids === this.#order || (uids instanceof UidRuns && uids.arrayIfMade === this.#order);
+  }
+
   /** Makes the rows readable (MessageTable: reads rows a summary stood in for). */
   protected ready(): void {}
 
   /** The UID at position `i`. */
   uidOf(i: number): number {
-    return this.order[i];
+    return this.#runs === null ? this.#order[i] : this.#runs.uidAt(i);
   }
 
   /** How many messages (without reading deferred rows). */
@@ -52,7 +85,7 @@ export class TablePositions implements EntryHome {
   }
 
   lastUid(): number {
-    return this.total ? this.order[this.total - 1] : 0;
+    return this.total ? this.uidOf(this.total - 1) : 0;
   }
 
   /** Position of a UID (binary search), -1 when it is not here (or removed). */
@@ -87,7 +120,7 @@ export class TablePositions implements EntryHome {
    * position while that snapshot is still the current one, else by its UID (undefined:
    * expunged since). A search or FETCH over 100,000 messages then makes no lookups.
    */
-  entryAt(uids: Uint32Array, i: number): MessageEntry | undefined {
+  entryAt(uids: Snapshot, i: number): MessageEntry | undefined {
     const at = this.positionAt(uids, i);
     return at < 0 ? undefined : this.entryOf(at);
   }
@@ -96,17 +129,17 @@ export class TablePositions implements EntryHome {
    * Where the message at position `i` of a UID snapshot is in the columns (reading deferred
    * rows), -1 when it was expunged since: by position while that snapshot is the current one.
    */
-  protected positionAt(uids: Uint32Array, i: number): number {
+  protected positionAt(uids: Snapshot, i: number): number {
     this.ready();
-    if (uids === this.order && i < this.total) return i;
-    return this.positionOf(uids[i]);
+    if (i < this.total && this.isCurrent(uids)) return i;
+    return this.positionOf(uidAt(uids, i));
   }
 
   /**
    * The size (octets of the file) of the message at position `i` of a UID snapshot, as its
    * entry would say, without making the entry (SEARCH LARGER/SMALLER over the whole folder).
    */
-  sizeAt(uids: Uint32Array, i: number): number | undefined {
+  sizeAt(uids: Snapshot, i: number): number | undefined {
     const at = this.positionAt(uids, i);
     return at < 0 ? undefined : this.cols.size(at);
   }
@@ -115,13 +148,13 @@ export class TablePositions implements EntryHome {
    * The internal date (ms) of the message at position `i` of a UID snapshot, null while it
    * is not known yet (the file not looked at: Folder.internalDate); no entry is made.
    */
-  dateAt(uids: Uint32Array, i: number): number | null | undefined {
+  dateAt(uids: Snapshot, i: number): number | null | undefined {
     const at = this.positionAt(uids, i);
     return at < 0 ? undefined : this.cols.date(at);
   }
 
   /** The mod-sequence of the message at position `i` of a UID snapshot; no entry is made. */
-  modseqAt(uids: Uint32Array, i: number): number | undefined {
+  modseqAt(uids: Snapshot, i: number): number | undefined {
     const at = this.positionAt(uids, i);
     return at < 0 ? undefined : this.cols.modseq(at);
   }
@@ -131,9 +164,9 @@ export class TablePositions implements EntryHome {
    * that snapshot is the current one (rows deferred by a summary start are not read), else
    * by its UID.
    */
-  present(uids: Uint32Array, i: number): boolean {
-    if (uids === this.order && i < this.total) return true;
-    return this.positionOf(uids[i]) >= 0;
+  present(uids: Snapshot, i: number): boolean {
+    if (i < this.total && this.isCurrent(uids)) return true;
+    return this.positionOf(uidAt(uids, i)) >= 0;
   }
 
   /** Whether this entry's message is still here (the entry is one of ours). */
@@ -144,6 +177,14 @@ export class TablePositions implements EntryHome {
   /** The snapshot's UIDs in order: `uids[0 .. count)`. Never changed in place below `count`. */
   snapshot(): { uids: Uint32Array<ArrayBuffer>; count: number } {
     return { uids: this.order, count: this.total };
+  }
+
+  /**
+   * The snapshot as snapshot() gives it, but a summary's runs stay runs until an array
+   * is needed: a restart's SELECT takes the UIDs without making 100,000 of them.
+   */
+  lazySnapshot(): { uids: Uint32Array<ArrayBuffer> | UidRuns; count: number } {
+    return { uids: this.#runs ?? this.#order, count: this.total };
   }
 
   /** The fields of the messages, by position (entries read theirs there). */
