@@ -14,7 +14,7 @@
 import type { EntriesByUid, Folder, MessageEntry, RunList } from "../store/folder/folder.ts";
 import type { MailStore } from "../store/mailstore.ts";
 import { lowerBound } from "../store/folder/table_positions.ts";
-import { type Snapshot, uidAt, UidRuns } from "../store/folder/uid_runs.ts";
+import { arrayOf, type Snapshot, uidAt, UidRuns } from "../store/folder/uid_runs.ts";
 import { bad, formatSet, type Range, resolveRanges } from "./args.ts";
 import { claimMarked, peekMarked } from "./recent.ts";
 
@@ -154,8 +154,7 @@ export class MailboxView {
 
   /** The snapshot as an array (runs are made into one now, once: UidRuns.array). */
   get #buf(): Uint32Array {
-    const snap = this.#snap;
-    return snap instanceof UidRuns ? (this.#snap = snap.array()) : snap;
+    return this.#snap = arrayOf(this.#snap);
   }
 
   /** FLAGS and PERMANENTFLAGS (RFC 3501 §7.2.6, §7.1): system flags and our keywords. */

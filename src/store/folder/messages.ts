@@ -14,7 +14,7 @@ import { type Deferred, readPaced, readRows, type RowPages, type Rows } from "./
 export type { EntriesByUid } from "./by_uid.ts";
 import { type FlagColumn, flagColumnOf, type FolderSummary } from "./summary.ts";
 import { flagRuns, RunList } from "./flag_runs.ts";
-import { type Snapshot, UidRuns } from "./uid_runs.ts";
+import { arrayOf, type Snapshot, UidRuns } from "./uid_runs.ts";
 export { RunList } from "./flag_runs.ts";
 
 export {
@@ -113,7 +113,7 @@ export class MessageTable extends TablePositions {
     // array, when it has room, stays. If the rows differ, views compare theirs again.
     if (same && uids instanceof UidRuns && !uids.filled) uids.adopt(order);
     else if (same) {
-      const made = uids instanceof UidRuns ? uids.array() : uids;
+      const made = arrayOf(uids);
       if (made.length >= order.length) this.order = made;
     } else {
       this.#expungeGeneration++;

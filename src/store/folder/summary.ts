@@ -28,7 +28,7 @@
  * version does not decode this one.
  */
 import type { DirMark } from "./index_db.ts";
-import { UidRuns } from "./uid_runs.ts";
+import { arrayOf, UidRuns } from "./uid_runs.ts";
 
 /** The UID list file the summary matches, and what it said. */
 export interface ListIdentity {
@@ -115,7 +115,7 @@ export function encodeSummary(s: FolderSummary): Uint8Array {
   let runs: Uint32Array | null = null, uids: Uint32Array = new Uint32Array(0);
   if (given instanceof UidRuns && !given.filled) runs = given.pairs;
   else {
-    uids = (given instanceof UidRuns ? given.array() : given).subarray(0, s.count);
+    uids = arrayOf(given).subarray(0, s.count);
     const found = runsOf(uids);
     if (found.length < uids.length) runs = new Uint32Array(found);
   }

@@ -140,6 +140,8 @@ export function uidAt(uids: Snapshot, i: number): number {
 }
 
 /** A snapshot as an array (runs are made into one). */
+export function arrayOf(uids: Uint32Array<ArrayBuffer> | UidRuns): Uint32Array<ArrayBuffer>;
+export function arrayOf(uids: Snapshot): Uint32Array;
 export function arrayOf(uids: Snapshot): Uint32Array {
   return uids instanceof UidRuns ? uids.array() : uids;
 }
