@@ -181,3 +181,23 @@ Deno.test("bulk input: a DATA transfer reads holding a slot and gives it back at
   assertEquals(await done, true);
   assertEquals(slots.take(), null, "the transfer gave its slot back");
 });
+
+Deno.test("bulk input: a connection streams (reads ahead to its stream mark) only while its transfer holds a slot", async () => {
+  const slots = new BulkSlots(1, timing({}));
+  const a = Object.assign(new FakeConnection(), { streaming: false });
+  const b = Object.assign(new FakeConnection(), { streaming: false });
+  const first = new BulkTransfer(slots, a), second = new BulkTransfer(slots, b);
+  assertEquals(first.ready(), null);
+  const turn = second.ready();
+  assert(turn !== null);
+  assertEquals(
+    [a.streaming, b.streaming],
+    [true, false],
+    "a waiting one stays at the command mark",
+  );
+  first.release();
+  await turn;
+  assertEquals([a.streaming, b.streaming], [false, true]);
+  second.release();
+  assertEquals(b.streaming, false);
+});

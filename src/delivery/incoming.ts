@@ -33,8 +33,9 @@ export const FEED_SLICE = 64 * 1024;
 /**
  * Where a message's content goes once it outgrows its first buffer: blocks of
  * MEMORY_LIMIT and one slice more, touched before (net/block_pool.ts), given back once
- * the message spilled to its file. 8, one per message slot (net/bulk_input.ts); 2.5 MiB
- * when all are free.
+ * the message spilled to its file, or when it ends in memory (copied out at its size
+ * first: its bytes are kept by delivery), or is dropped. 8, one per message slot
+ * (net/bulk_input.ts); 2.5 MiB when all are free.
  */
 export const contentBlocks = new BlockPool(MEMORY_LIMIT + FEED_SLICE, 8);
 const LF = 10;
@@ -174,6 +175,8 @@ export class MessageSink {
   #handedOver = false;
   /** A write to the spool file failed: the rest is read and dropped, finish() throws. */
   #failed: Error | null = null;
+  /** A write is under way: it reads the collected content, which must stay where it is. */
+  #writing = false;
 
   /**
    * `label` names the spool file (the queue id); `returnPath` and `trace` are the fields
@@ -223,12 +226,22 @@ export class MessageSink {
       await this.#write(false);
     } catch (e) {
       this.#failed = e instanceof Error ? e : new Error(String(e));
-      this.#mem.clear();
+      this.#mem.release(); // the write is over: its block back (nothing more is kept)
       await this.#removeSpool();
     }
   }
 
   async #write(final: boolean): Promise<void> {
+    this.#writing = true;
+    try {
+      await this.#writeCollected(final);
+    } finally {
+      this.#writing = false;
+      if (this.#discarded) this.#mem.release();
+    }
+  }
+
+  async #writeCollected(final: boolean): Promise<void> {
     if (this.#discarded) return;
     const data = this.#mem.bytes();
     let spool = this.#spool;
@@ -293,7 +306,13 @@ export class MessageSink {
     if (this.#discarded) throw new Error("the message was discarded");
     if (!this.#spool) {
       this.#handedOver = true;
-      return new ReceivedMessage({ head: this.#mem.bytes(), size: this.#size, trace: this.#trace });
+      // Out of its block (if it grew into one) before anyone else sees the bytes: the
+      // queue, the journal, the Maildir writer and the checks keep views of `head`.
+      return new ReceivedMessage({
+        head: this.#mem.detach(),
+        size: this.#size,
+        trace: this.#trace,
+      });
     }
     await this.#write(true);
     this.#handedOver = true;
@@ -310,7 +329,9 @@ export class MessageSink {
   async discard(): Promise<void> {
     if (this.#discarded || this.#handedOver) return;
     this.#discarded = true;
-    this.#mem.clear();
+    // Its block back, unless a write still reads the content (it stops at #discarded).
+    if (this.#writing) this.#mem.clear();
+    else this.#mem.release();
     await this.#removeSpool();
   }
 

@@ -61,6 +61,9 @@ export async function spoolLiteral(
 ): Promise<SpoolResult> {
   let target: { path: string; file: OffThreadFile } | null = null;
   let error: Error | null = null;
+  // The literal stays in the kernel until the transfer holds its slot (readBulk resumes
+  // it): waiting for the file, the connection would read on into its line buffer.
+  conn.pauseInput();
   try {
     target = await files.create(label);
   } catch (e) {

@@ -87,6 +87,26 @@ export class ByteBuffer {
     this.#len = 0;
   }
 
+  /**
+   * The content, in memory that no block shares, and the buffer empty: content in a block
+   * is copied out (its exact size) and the block goes back to the others; otherwise the
+   * content stays where it is (a view). For content kept after its transfer (a message
+   * received in memory, then queued and delivered): a block it held would stay out of the
+   * pool until the collector found it, and every later message would take a fresh one
+   * (docs/performance.md, branch blocks). Copying here, before anyone else has the bytes,
+   * means no other holder of them needs to be known.
+   */
+  detach(): Uint8Array {
+    const blocks = this.#blocks;
+    const content = this.#buf.subarray(0, this.#len);
+    const inBlock = blocks !== null && this.#buf.length === blocks.size;
+    const own = inBlock ? content.slice() : content;
+    if (inBlock) blocks.give(this.#buf);
+    this.#buf = NONE;
+    this.#len = 0;
+    return own;
+  }
+
   /** Empties the buffer, keeping its memory for the next content. */
   clear(): void {
     this.#len = 0;

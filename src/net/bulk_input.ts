@@ -66,6 +66,8 @@ export interface BulkConnection {
   waitForInput(): Promise<boolean>;
   /** Octets received and not yet read: what a slice about to be read takes (roundBytes). */
   readonly bufferedInput?: number;
+  /** Set while a transfer holds a slot: the connection buffers up to its stream mark. */
+  streaming?: boolean;
 }
 
 export class BulkSlots {
@@ -220,12 +222,14 @@ export class BulkTransfer {
   release(): void {
     if (!this.#held) return;
     this.#held = false;
+    if (this.conn.streaming !== undefined) this.conn.streaming = false;
     this.slots.busy(this);
     this.slots.give();
   }
 
   #hold(): void {
     this.#held = true;
+    if (this.conn.streaming !== undefined) this.conn.streaming = true;
     this.#since = performance.now();
   }
 }

@@ -25,6 +25,17 @@ export { LineTooLongError } from "./connection_input.ts";
  * commands keeps at most this much of them in memory.
  */
 const HIGH_WATER = 128 * 1024;
+/**
+ * Outside a message transfer (net/bulk_input.ts) input buffered beyond this pauses the
+ * socket: a session between commands needs a command line or a few pipelined ones, not
+ * 128 KiB. Why: an IMAP APPEND with LITERAL+ sends its literal right behind the command
+ * line, and before the session had parsed the line (100 clients at once: bench hostile's
+ * many-append) each connection read on to HIGH_WATER and one read more, its line buffer
+ * growing to 192 KiB: fresh memory, zeroed and faulted in on the event loop, about 21 MiB
+ * per burst (docs/performance.md, branch blocks). The rest waits in the kernel until
+ * the transfer holds its slot. Below one read (64 KiB), so one read at most is taken.
+ */
+const COMMAND_WATER = 16 * 1024;
 /** What node:net in Deno reads at most at once (its read buffer). */
 const READ_SIZE = 64 * 1024;
 let nextId = 0;
@@ -143,7 +154,8 @@ export class Connection extends ConnectionOutput {
       // command line) raised bench hostile's peak RSS with 100 x 25 MiB at once from
       // 260-280 MiB to 300-370 (docs/performance.md), past SPEC §7's 300.
       this.buffer.push(bytes, length);
-      if (this.buffer.buffered > HIGH_WATER) socket.pause();
+      const mark = this.streaming ? HIGH_WATER : Math.max(COMMAND_WATER, this.wanted);
+      if (this.buffer.buffered > mark) socket.pause();
     }
     this.unanswered = true;
     // A full read: more is on its way, and its ACKs with it (see ackInput()).

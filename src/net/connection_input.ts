@@ -25,6 +25,11 @@ export abstract class ConnectionInput {
   protected fullRead = false;
   /** Octets readBytes() waits for: the layer inflates up to that much, past HIGH_WATER. */
   protected wanted = 0;
+  /**
+   * A message transfer holding its slot reads this connection (net/bulk_input.ts): input
+   * is buffered up to the pause mark for streams; otherwise to the lower one for commands.
+   */
+  streaming = false;
 
   /** `gateInput`: reads wait while the client does not read its replies (SPEC §7). */
   constructor(protected readonly gateInput: boolean) {}
@@ -76,6 +81,9 @@ export abstract class ConnectionInput {
     if (handler() && this.#waiter === null && !this.eof) {
       this.#waiter = parked;
       this.#lineWaiting = true;
+      // Every line was answered: reading goes on (the read may have paused the socket at
+      // the mark for commands, connection.ts COMMAND_WATER; no wait() would resume it).
+      this.resumeInput();
       return;
     }
     parked();

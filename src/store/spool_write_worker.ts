@@ -45,9 +45,14 @@ port.onmessage = (ev: MessageEvent<SpoolRequest>) => {
           mode: r.mode,
         });
         const fd = nextFd++;
-        // Made here, not on the event loop (spool_writer.ts create).
+        // Made here, not on the event loop (spool_writer.ts create), and written once: a
+        // new buffer's pages are mapped at their first write, and that was the event
+        // loop's, 48 page faults per file as a transfer started (docs/performance.md,
+        // branch blocks). A page this thread touched is there for every thread.
         const buffer = new SharedArrayBuffer(SPOOL_BUFFER);
-        files.set(fd, { file, buffer: new Uint8Array(buffer) });
+        const view = new Uint8Array(buffer);
+        view.fill(0);
+        files.set(fd, { file, buffer: view });
         return answer(r.id, fd, buffer);
       }
       case "write": {
