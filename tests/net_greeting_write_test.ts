@@ -78,11 +78,11 @@ testUnless(linux ? null : "the descriptor write is Linux only", {
     const fakes: [string, SendCall][] = [
       ["EAGAIN", () => -1],
       ["nothing taken", () => 0],
-      ["bigint result", (c, fd, bytes, length) => BigInt(c.send(fd, bytes, length, 0))],
+      ["bigint result", (c, fd, bytes, length) => BigInt(c.send(fd, bytes, BigInt(length), 0))],
       // A real partial send: the kernel takes the first 7 octets, the rest goes through
       // the runtime after them.
-      ["partial", (c, fd, bytes) => c.send(fd, bytes, 7, 0)],
-      ["partial of one", (c, fd, bytes) => c.send(fd, bytes, 1, 0)],
+      ["partial", (c, fd, bytes) => c.send(fd, bytes, 7n, 0)],
+      ["partial of one", (c, fd, bytes) => c.send(fd, bytes, 1n, 0)],
     ];
     for (const [what, fake] of fakes) {
       let calls = 0;
@@ -99,7 +99,7 @@ testUnless(linux ? null : "the descriptor write is Linux only", {
     // The rest of a partial send is what the kernel did not take, exactly.
     const probe = await serveAndRead(1, (conn) => {
       conn.sendGreeting(GREETING, (socket, text) => {
-        const rest = sendAtAccept(socket, text, (c, fd, bytes) => c.send(fd, bytes, 4, 0));
+        const rest = sendAtAccept(socket, text, (c, fd, bytes) => c.send(fd, bytes, 4n, 0));
         assert(rest instanceof Uint8Array, "a partial send leaves bytes for the runtime");
         assertEquals(new TextDecoder().decode(rest), GREETING.slice(4));
         return rest;

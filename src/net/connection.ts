@@ -201,6 +201,7 @@ export class Connection extends ConnectionOutput {
   startCompression(): void {
     if (this.layer) throw new Error("compression is already active");
     this.writeDirect = false;
+    this.direct?.release();
     const pending = this.buffer.peek().slice();
     this.buffer.clear();
     this.layer = new DeflateLayer({
@@ -267,6 +268,7 @@ export class Connection extends ConnectionOutput {
     const plain = this.socket;
     for (const event of ["data", "end", "close", "error"]) plain.removeAllListeners(event);
     this.writeDirect = false;
+    this.direct?.release();
     const wrapped = beforeTlsWrap(plain);
     const secure = wrap(plain);
     wrapped();
@@ -305,6 +307,7 @@ export class Connection extends ConnectionOutput {
     if (this.#closed) return;
     this.#closed = true;
     this.eof = true;
+    this.direct?.release(); // before the runtime closes the socket (socket_write.ts)
     this.idle.stop();
     for (const h of this.#closeHandlers.splice(0)) h();
     this.outputDrained();

@@ -38,7 +38,7 @@ const encoder = new TextEncoder();
 const scratch = new Uint8Array(2048);
 
 function libcSend(libc: Libc, fd: number, bytes: Uint8Array, length: number): number | bigint {
-  return libc.send(fd, bytes, length, MSG_DONTWAIT | MSG_NOSIGNAL);
+  return libc.send(fd, bytes, BigInt(length), MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
 /**

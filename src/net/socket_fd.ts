@@ -1,12 +1,13 @@
 /**
  * A node:net socket's descriptor, for the few socket calls neither node:net nor Deno
  * offers (net/quickack.ts: TCP_QUICKACK; net/greeting_write.ts: the greeting sent at
- * accept), made through libc (sys/libc.ts).
+ * accept; net/socket_write.ts: replies of a long session), made through libc (sys/libc.ts).
  *
  * Deno 2.9's TCP handle does not expose its descriptor (`_handle.fd` is undefined); it
- * hands out a duplicate for IPC (`fdForIpc`, a dup(2)). The duplicate is closed right
- * after the call, so the socket's lifetime stays the runtime's: a duplicate kept open
- * would keep the connection open (no FIN) after the runtime closed its own descriptor.
+ * hands out a duplicate for IPC (`fdForIpc`, a dup(2)). withSocketFd() closes the
+ * duplicate right after the call, so the socket's lifetime stays the runtime's: a
+ * duplicate kept open would keep the connection open (no FIN) after the runtime closed
+ * its own descriptor. duplicateSocketFd() hands one out to a caller that closes it itself.
  */
 import type { Socket } from "node:net";
 import { type Libc, systemLibc } from "../sys/libc.ts";
@@ -31,8 +32,19 @@ let duplicates: boolean | undefined;
 export function withSocketFd<T>(socket: Socket, call: (libc: Libc, fd: number) => T): T | null {
   const libc = systemLibc();
   if (libc === null) return null;
+  const fd = socketFd(libc, socket);
+  if (fd < 0) return null;
+  try {
+    return call(libc, fd);
+  } finally {
+    if (duplicates) libc.close(fd);
+  }
+}
+
+/** fdForIpc() of `socket`'s handle, or -1 (none, or the socket already closed). */
+function socketFd(libc: Libc, socket: Socket): number {
   const handle = (socket as unknown as { _handle?: DupHandle })._handle;
-  if (typeof handle?.fdForIpc !== "function") return null;
+  if (typeof handle?.fdForIpc !== "function") return -1;
   let fd: number;
   try {
     fd = handle.fdForIpc();
@@ -42,12 +54,22 @@ export function withSocketFd<T>(socket: Socket, call: (libc: Libc, fd: number) =
       if (duplicates) libc.close(again);
     }
   } catch {
-    return null; // the socket is already closed
+    return -1; // the socket is already closed
   }
-  if (!Number.isInteger(fd) || fd < 0) return null;
-  try {
-    return call(libc, fd);
-  } finally {
-    if (duplicates) libc.close(fd);
-  }
+  return Number.isInteger(fd) && fd >= 0 ? fd : -1;
+}
+
+/**
+ * A duplicate of `socket`'s descriptor for the caller to keep (net/socket_write.ts sends
+ * replies through it) and to close with libc.close() no later than the runtime closes
+ * the socket: until then the connection stays open (no FIN). -1 when there is none to
+ * keep: no libc, no fdForIpc, or a runtime whose fdForIpc gives the socket's own
+ * descriptor (which must never be closed by us, nor used once the runtime closed it).
+ */
+export function duplicateSocketFd(socket: Socket): number {
+  const libc = systemLibc();
+  if (libc === null) return -1;
+  const fd = socketFd(libc, socket);
+  if (fd >= 0 && !duplicates) return -1;
+  return fd;
 }

@@ -155,7 +155,7 @@ export function createWritten(path: string, data: Uint8Array): NewFile {
     if (fd >= 0) {
       let off = 0;
       while (off < data.length) {
-        const n = Number(c.write(fd, data.subarray(off), data.length - off));
+        const n = Number(c.write(fd, data.subarray(off), BigInt(data.length - off)));
         if (n <= 0) break;
         off += n;
       }
@@ -224,13 +224,13 @@ export interface JournalFile {
 class LibcJournalFile extends LibcFile implements JournalFile {
   writeAll(bytes: Uint8Array): void {
     for (let off = 0; off < bytes.length;) {
-      const n = Number(this.c.write(this.fd, bytes.subarray(off), bytes.length - off));
+      const n = Number(this.c.write(this.fd, bytes.subarray(off), BigInt(bytes.length - off)));
       if (n <= 0) throw new Error(`write(2) to ${this.path} failed (is the disk full?)`);
       off += n;
     }
   }
   rewind(): void {
-    if (Number(this.c.lseek(this.fd, 0, 0)) !== 0) {
+    if (Number(this.c.lseek(this.fd, 0n, 0)) !== 0) {
       throw new Error(`lseek(2) of ${this.path} failed`);
     }
   }

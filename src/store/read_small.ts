@@ -85,9 +85,12 @@ function readOpened(c: Libc, fd: number, size: number, buf: Uint8Array, at: numb
   if (fd < 0) return false;
   try {
     // One read with one octet of room more: a regular file's read is short only at its
-    // end, so exactly `size` means the file has that size. The count as a number: FFI
-    // takes one for a usize, and a BigInt would be one more heap object per message.
-    return Number(c.read(fd, buf.subarray(at, at + size + 1), size + 1)) === size;
+    // end, so exactly `size` means the file has that size. The count as a BigInt: the
+    // optimized (fast) FFI call of a usize parameter takes only a BigInt, and a number
+    // there deoptimized this function on every call once it was optimized, leaving it
+    // and its callers in the slower tier with the FFI's slow calls (docs/performance.md,
+    // "POP3 RETR: main-thread CPU per RETR").
+    return Number(c.read(fd, buf.subarray(at, at + size + 1), BigInt(size + 1))) === size;
   } finally {
     c.close(fd);
   }

@@ -38,22 +38,30 @@ export function cBytesInto(text: string, buf: Uint8Array, at: number): number {
   return end;
 }
 
+/**
+ * The 64-bit parameters (usize, i64) take a BigInt: the optimized FFI call (V8's fast API
+ * call, made from TurboFan code) accepts only a BigInt there, and a number deoptimized
+ * the calling function on every call once TurboFan had compiled it ("not a BigInt"),
+ * leaving it and whatever inlined it in a lower tier with the FFI's slow calls (POP3 RETR
+ * lost ~2 µs to it: docs/performance.md, "POP3 RETR: main-thread CPU per RETR"). The
+ * results (isize, i64) come back as a number or a BigInt: callers take Number() of them.
+ */
 export interface Libc {
   /** open(2); `mode` matters only with O_CREAT (pass 0 otherwise). */
   open(path: Uint8Array, flags: number, mode: number): number;
   openat(dirFd: number, path: Uint8Array, flags: number, mode: number): number;
-  read(fd: number, buf: Uint8Array, count: number | bigint): number | bigint;
-  write(fd: number, buf: Uint8Array, count: number): number | bigint;
+  read(fd: number, buf: Uint8Array, count: bigint): number | bigint;
+  write(fd: number, buf: Uint8Array, count: bigint): number | bigint;
   close(fd: number): number;
   rename(from: Uint8Array, to: Uint8Array): number;
   link(from: Uint8Array, to: Uint8Array): number;
-  lseek(fd: number, offset: number, whence: number): number | bigint;
+  lseek(fd: number, offset: bigint, whence: number): number | bigint;
   fstat(fd: number, buf: Uint8Array): number;
   fsync(fd: number): Promise<number>;
   fdatasync(fd: number): Promise<number>;
   syncfs(fd: number): Promise<number>;
   /** send(2): octets taken by the kernel, or -1. */
-  send(fd: number, buf: Uint8Array, count: number, flags: number): number | bigint;
+  send(fd: number, buf: Uint8Array, count: bigint, flags: number): number | bigint;
   setsockopt(fd: number, level: number, name: number, value: Uint8Array, len: number): number;
   /** nice(2): on Linux, raises the calling thread's nice value (not the process's). */
   nice(increment: number): number;
