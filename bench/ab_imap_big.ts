@@ -122,7 +122,9 @@ async function round(tree: string, daemonFlags: string[], template: string) {
       const [ms] = await c.timed("SELECT INBOX");
       if (ms > worst) [worst, at] = [ms, (performance.now() - t0) / 1000];
       // The daemon's clock for --trace-gc lines ("N ms:" since its start), to line them up.
-      if (ms > 15) slow.push(`${(start - started(srv.pid())).toFixed(0)} ms: SELECT ${ms.toFixed(1)}`);
+      if (ms > 15) {
+        slow.push(`${(start - started(srv.pid())).toFixed(0)} ms: SELECT ${ms.toFixed(1)}`);
+      }
       await sleep(200);
     }
     add("slowest SELECT in wait", worst);
