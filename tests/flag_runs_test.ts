@@ -4,9 +4,9 @@
  * number at a time, whichever way the runs are found (searching for each letter-set
  * number, or a test per position) and however the numbers fall on the ladder.
  */
-import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
+import { deepStrictEqual, strictEqual } from "node:assert/strict";
 import { flagRuns, RunList } from "../src/store/folder/flag_runs.ts";
-import { numberRunsInto, pieceEnds } from "../src/imap/number_runs.ts";
+import { numberRunsInto } from "../src/imap/number_runs.ts";
 import { numberLine } from "../src/imap/wire.ts";
 
 /** A little deterministic generator (no flaky inputs). */
@@ -152,29 +152,4 @@ Deno.test("numberRunsInto: the next run counted up to over small gaps, across di
   const mixed = new Uint32Array([1, 2, 4, 5, 6, 7, 30, 31]);
   const split = [0, 3, 3, 6, 6, 8];
   strictEqual(decoded(split, mixed, 0), expected(split, mixed, 0));
-});
-
-Deno.test("pieceEnds: pieces of whole runs, written one after the other, make the line", () => {
-  const pairs: number[] = [];
-  for (let start = 0; start < 20_000; start += 10) pairs.push(start, start + 9);
-  const runs = new Int32Array(pairs), count = pairs.length / 2;
-  const ends = pieceEnds(runs, count, 6, 4096);
-  strictEqual(ends[ends.length - 1], count);
-  ok(ends.length > 20, `${ends.length} pieces`);
-  let from = 0, line = "";
-  for (const end of ends) {
-    ok(end > from, "no empty piece");
-    ok((end - from) * 9 * 6 <= 4096, "within the size");
-    const head = from === 0 ? "* SEARCH" : "", tail = end === count ? "\r\n" : "";
-    let buf = new Uint8Array(0);
-    const n = numberRunsInto(head, runs.subarray(2 * from), end - from, null, 1, tail, (size) => {
-      return buf = new Uint8Array(size);
-    });
-    line += new TextDecoder().decode(buf.subarray(0, n));
-    from = end;
-  }
-  strictEqual(line, expected(pairs, null, 1));
-  // A run longer than a piece is one piece; no runs, one (empty) piece.
-  strictEqual(pieceEnds(new Int32Array([0, 5000, 5001, 5002]), 2, 6, 4096).join(), "1,2");
-  strictEqual(pieceEnds(new Int32Array(0), 0, 2, 4096).join(), "0");
 });

@@ -97,30 +97,3 @@ export function numberRunsInto(
   for (let k = 0; k < tail.length; k++) out[at++] = tail.charCodeAt(k);
   return at;
 }
-
-/**
- * Where to cut a response of runs into pieces of about `octets` (each number counted at
- * `width` octets, its space included): the run index each piece ends at, the last being
- * `count`; a run is never cut, so a piece may be longer. Written and sent one after the
- * other, the client reads the first pieces while the rest are written, as a server that
- * writes as it goes lets it; all at once, it waited for the whole (search.ts).
- */
-export function pieceEnds(
-  pairs: Int32Array,
-  count: number,
-  width: number,
-  octets: number,
-): number[] {
-  const ends: number[] = [];
-  let numbers = 0;
-  for (let r = 0; r < count; r++) {
-    const n = pairs[2 * r + 1] - pairs[2 * r];
-    if (numbers > 0 && (numbers + n) * width > octets) {
-      ends.push(r);
-      numbers = 0;
-    }
-    numbers += n;
-  }
-  ends.push(count);
-  return ends;
-}

@@ -27,7 +27,7 @@ import { esearchResponse, parseReturnOptions, reported, RETURN_ALL } from "./ese
 import { checkContextTag, openContext } from "./search_context.ts";
 import { textAnswers, ViewMessage } from "./search_message.ts";
 import { numberLine } from "./wire.ts";
-import { numberRunsInto, pieceEnds } from "./number_runs.ts";
+import { numberRunsInto } from "./number_runs.ts";
 
 export { type Key, parseSearchKeys } from "./search_keys.ts";
 
@@ -168,33 +168,28 @@ function flagPass(view: MailboxView, n: number, letter: string, set: boolean): n
   return view.flagRuns(n, letter, set).positions();
 }
 
-/** About this many octets of a long SEARCH response are sent at a time (pieceEnds). */
-const SEARCH_PIECE = 64 * 1024;
-
 /**
  * A plain SEARCH (or UID SEARCH) of one flag over the whole view, SEARCH UNSEEN: its
  * response written from the runs of matches straight into the reply's buffer
- * (number_runs.ts), no number per match made, and sent in pieces of about 64 KB as they
- * are written (90,000 hits are 530 KB); false when the key is not one flag.
+ * (number_runs.ts), no number per match made; false when the key is not one flag.
  */
-async function flagSearchLine(s: Session, node: Node, uid: boolean): Promise<boolean> {
+function flagSearchLine(s: Session, node: Node, uid: boolean): boolean {
   const view = s.view!;
   if (node.op !== "flag") return false;
   // SEARCH answers by position: after a restart the UIDs stay the summary's runs.
-  const { pairs, count } = view.flagRuns(view.exists, node.letter, node.set);
+  const runs = view.flagRuns(view.exists, node.letter, node.set);
   const uids = uid ? view.uids : null;
-  const add = uid ? 0 : 1;
-  const lastAt = count === 0 ? 0 : pairs[2 * count - 1] - 1;
-  const width = 1 + String((uids === null ? lastAt : uids[lastAt]) + add).length;
-  let from = 0;
-  for (const end of pieceEnds(pairs, count, width, SEARCH_PIECE)) {
-    const head = from === 0 ? "* SEARCH" : "", tail = end === count ? "\r\n" : "";
-    const runs = pairs.subarray(2 * from);
-    s.out.written((alloc) => numberRunsInto(head, runs, end - from, uids, add, tail, alloc));
-    // The last piece waits for the tagged reply: they go out as one write.
-    if (end !== count) await s.out.flush();
-    from = end;
-  }
+  s.out.written((alloc) =>
+    numberRunsInto(
+      "* SEARCH",
+      runs.pairs,
+      runs.count,
+      uids,
+      uid ? 0 : 1,
+      "\r\n",
+      alloc,
+    )
+  );
   return true;
 }
 
@@ -252,7 +247,7 @@ async function searchCommand(s: Session, tag: string, args: Args, uid: boolean) 
     // Compiled once: the one-flag test below and the search take the same node.
     const node = compileFor(view, key, saved);
     // RFC 3501 §7.2.5, one flag (SEARCH UNSEEN): no list of matches made.
-    if (ret === null && !s.rev2 && !modseq && await flagSearchLine(s, node, uid)) {
+    if (ret === null && !s.rev2 && !modseq && flagSearchLine(s, node, uid)) {
       return { text: "SEARCH completed" };
     }
     const found = await searchPositions(s, key, { saved, node });

@@ -1,8 +1,8 @@
 /**
- * SEARCH of one flag answered in pieces (search.ts flagSearchLine, number_runs.ts
- * pieceEnds): a response longer than a piece (about 64 KB) is written and sent a piece
- * at a time. The client must still get one "* SEARCH" line with every match, in order,
- * then the tagged reply; sequence numbers and UIDs.
+ * A long SEARCH of one flag (search.ts flagSearchLine: written from the runs straight into
+ * one large reply buffer, net/outbuf.ts keeps it for the next): the client gets one
+ * "* SEARCH" line with every match, in order, then the tagged reply: sequence numbers,
+ * UIDs, and sequence numbers again (from the kept buffer).
  */
 import { equal } from "node:assert/strict";
 import { join } from "node:path";
@@ -14,7 +14,7 @@ const USER = "pieces@example.com", PASS = "secret-pieces";
 /** 16,000 messages, 1 in 7 seen: about 13,700 numbers of up to 5 digits, 80 KB. */
 const COUNT = 16_000;
 
-Deno.test("SEARCH UNSEEN longer than a piece arrives as one line, in order", async () => {
+Deno.test("a long SEARCH UNSEEN arrives as one line, in order, twice", async () => {
   const seed = await seedUsers({ [USER]: PASS });
   const inbox = seed.roots[USER];
   const data = new TextEncoder().encode("Subject: m\r\n\r\nbody\r\n");
