@@ -30,6 +30,8 @@ const { values: opt } = parseArgs({
     restarts: { type: "string", default: "3" },
     "a-flags": { type: "string", default: "" },
     "b-flags": { type: "string", default: "" },
+    store: { type: "boolean", default: false },
+    "gc-log": { type: "string", default: "" },
   },
 });
 if (!opt.a || !opt.b) throw new Error("--a DIR and --b DIR: the two checkouts");
@@ -56,6 +58,14 @@ function threadCpu(pid: number): Map<string, number> {
     } catch { /* the thread ended */ }
   }
   return out;
+}
+
+/** When process `pid` started, in epoch ms (its start in clock ticks after boot, /proc/uptime). */
+function started(pid: number): number {
+  const up = Number(Deno.readTextFileSync("/proc/uptime").split(" ")[0]);
+  const st = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  const ticks = Number(st.slice(st.lastIndexOf(")") + 2).split(" ")[19]);
+  return Date.now() - (up * 1000 - ticks * 10);
 }
 
 async function round(tree: string, daemonFlags: string[], template: string) {
@@ -92,15 +102,39 @@ async function round(tree: string, daemonFlags: string[], template: string) {
     add("UNSEEN daemon cpu/5", (cpuMs(srv.pid()) - cpu0) / 5);
     threads = [...threadCpu(srv.pid())].map(([k, v]) => [k, v - (before.get(k) ?? 0)] as const)
       .filter(([, d]) => d > 0).map(([k, d]) => `${k}=${d}`).join(" ");
+    if (opt.store) {
+      // As bench imap does: a SUBJECT search (first and warm), half the folder flagged by
+      // another session, then the wait.
+      const subject = 'UID SEARCH SUBJECT "quarterly figures"';
+      add("SUBJECT first", (await c.timed(subject))[0]);
+      for (let i = 0; i < 5; i++) await c.timed(subject);
+      const other = await ImapLineClient.open(srv.ports.imap);
+      await other.cmd(`LOGIN ${USER} ${PASS}`);
+      await other.cmd("SELECT INBOX");
+      add("STORE 1:50000", (await other.timed("STORE 1:50000 +FLAGS.SILENT (\\Flagged)"))[0]);
+      other.close();
+    }
     let worst = 0, at = 0;
     const t0 = performance.now();
+    const slow: string[] = [];
     while (performance.now() - t0 < Number(opt.wait) * 1000) {
+      const start = Date.now();
       const [ms] = await c.timed("SELECT INBOX");
       if (ms > worst) [worst, at] = [ms, (performance.now() - t0) / 1000];
+      // The daemon's clock for --trace-gc lines ("N ms:" since its start), to line them up.
+      if (ms > 15) {
+        slow.push(`${(start - started(srv.pid())).toFixed(0)} ms: SELECT ${ms.toFixed(1)}`);
+      }
       await sleep(200);
     }
     add("slowest SELECT in wait", worst);
     add("... at s", at);
+    if (opt["gc-log"]) {
+      await srv.stop(); // V8's trace lines reach a pipe in blocks: all of them at the exit
+      const file = `${opt["gc-log"]}/${"AB"[trees.indexOf(tree)]}-${Date.now()}.log`;
+      Deno.writeTextFileSync(file, `${slow.join("\n")}\n----\n${srv.logs()}`);
+      console.log(`  gc log: ${file} (slow SELECTs: ${slow.join("; ")})`);
+    }
     c.close();
     for (let k = 0; k < Number(opt.restarts); k++) {
       await srv.stop();

@@ -135,3 +135,21 @@ Deno.test("numberRunsInto: the line numberLine writes, sequence numbers and UIDs
   strictEqual(decoded([0, 1], null, 0), "* SEARCH 0\r\n");
   strictEqual(decoded([], null, 1, " (MODSEQ 7)\r\n"), "* SEARCH (MODSEQ 7)\r\n");
 });
+
+Deno.test("numberRunsInto: the next run counted up to over small gaps, across digit counts", () => {
+  // Runs one to nine numbers apart, across 9 -> 10, 99 -> 100, 9999 -> 10000: the digits
+  // are counted over the gap, not written anew (COUNT_OVER); a larger gap writes them.
+  for (let gap = 1; gap <= 10; gap++) {
+    const pairs: number[] = [];
+    for (let start = 0; start < 10_050; start += 3 + gap) pairs.push(start, start + 3);
+    strictEqual(decoded(pairs, null, 1), expected(pairs, null, 1), `gap ${gap}`);
+  }
+  // UIDs: the gaps between runs are the values', not the positions'.
+  const uids = new Uint32Array([5, 6, 7, 9, 10, 11, 98, 99, 100, 101, 104, 105, 106]);
+  const pairs = [0, 3, 3, 6, 6, 8, 8, 10, 10, 13];
+  strictEqual(decoded(pairs, uids, 0), expected(pairs, uids, 0));
+  // Where a run is not consecutive the digits are written anew for the next.
+  const mixed = new Uint32Array([1, 2, 4, 5, 6, 7, 30, 31]);
+  const split = [0, 3, 3, 6, 6, 8];
+  strictEqual(decoded(split, mixed, 0), expected(split, mixed, 0));
+});

@@ -30,7 +30,29 @@ Deno.test("releaseReply gives back only the last buffer handed out", () => {
   assert(f.byteOffset > e.byteOffset);
   releaseReply(new Uint8Array(8)); // not from a slab: ignored
   assert(allocReply(8).byteOffset > f.byteOffset);
-  releaseReply(allocReply(64 * 1024)); // large buffers are their own: ignored
+  releaseReply(allocReply(64 * 1024)); // a large buffer: kept for the next large one
+});
+
+Deno.test("a large reply buffer given back serves the next large reply", () => {
+  const a = allocReply(600_000);
+  const b = allocReply(600_000);
+  assert(a.buffer !== b.buffer, "a buffer handed out is not handed out again");
+  releaseReply(a); // not the last large one: ignored
+  assert(allocReply(500_000).buffer !== a.buffer);
+  const c = allocReply(600_000);
+  releaseReply(c);
+  const d = allocReply(400_000);
+  assertEquals(d.buffer, c.buffer, "the kept buffer is reused");
+  assertEquals(d.length, 400_000);
+  assert(allocReply(400_000).buffer !== c.buffer, "and handed out once only");
+  releaseReply(d);
+  const e = allocReply(700_000); // larger than the kept one: a new one replaces it
+  assert(e.buffer !== c.buffer);
+  releaseReply(e);
+  assertEquals(allocReply(650_000).buffer, e.buffer);
+  const huge = allocReply(3 * 1024 * 1024); // above what is kept
+  releaseReply(huge);
+  assert(allocReply(3 * 1024 * 1024).buffer !== huge.buffer);
 });
 
 const enc = new TextEncoder();

@@ -13,6 +13,7 @@ import { checkDirs } from "../src/store/folder/scan.ts";
 import { loadFolderState, newFolderState, summaryOf } from "../src/store/folder/state.ts";
 import { verifyDir } from "../src/store/folder/verify.ts";
 import { sameFiles, stopIdleDirWorker } from "../src/store/folder/dir_check.ts";
+import { fileNames } from "../src/store/folder/file_list.ts";
 
 const enc = new TextEncoder();
 
@@ -145,6 +146,39 @@ Deno.test("verify: the directory-check worker is kept between checks", async () 
   } finally {
     globalThis.Worker = Original;
     stopIdleDirWorker();
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("verify: the names the worker makes from the columns are the entries' names", async () => {
+  const { root, st } = await folderWith(12);
+  try {
+    // Another program's names (letters not in order: not the canonical name), a base
+    // beyond ASCII, a message in new/, and messages removed from the table.
+    const write = (sub: string, name: string) =>
+      Deno.writeFile(join(root, sub, name), enc.encode("x"));
+    await write("cur", "1700000000.M1P1.odd:2,SF");
+    await write("cur", "1700000001.M2P2.caf\u00e9:2,S");
+    await write("new", "1700000002.M3P3.host");
+    await checkDirs(st, true);
+    equal(st.table.count, 15);
+    const entries = [...st.table.byUid.values()];
+    st.table.remove(entries[3]);
+    st.table.update(entries[4], { flags: "FS", name: fileNameFor(entries[4].base, "FS") });
+    for (const sub of ["cur", "new"] as const) {
+      const want = new Set<string>();
+      for (const e of st.table.byUid.values()) if (e.sub === sub) want.add(e.name);
+      const list = st.table.fileList(sub);
+      equal(list.inNew, sub === "new");
+      const got = fileNames(list);
+      equal([...got].sort().join("\n"), [...want].sort().join("\n"), sub);
+    }
+    ok(fileNames(st.table.fileList("cur")).has("1700000000.M1P1.odd:2,SF"));
+    // The worker gets them as a check's list: the directory has exactly these.
+    equal(await sameFiles(join(root, "new"), st.table.fileList("new")), true);
+    stopIdleDirWorker();
+  } finally {
+    st.index.close(st.dirs.mark("new"), st.dirs.mark("cur"), st.modseqs.highest);
     await Deno.remove(root, { recursive: true });
   }
 });

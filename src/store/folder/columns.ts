@@ -8,12 +8,14 @@
  * (entry.ts). A file name that is not the canonical one for its flags (another
  * program's) is kept by UID; flag letter sets are stored once each, by number.
  */
+import type { FileColumns } from "./file_list.ts";
+
 /** bits: the file is in new/. */
-const IN_NEW = 1;
+export const IN_NEW = 1;
 /** bits: removed, until the table is compacted. */
-const REMOVED = 2;
+export const REMOVED = 2;
 /** bits: the base name has bytes beyond ASCII (UTF-8). */
-const WIDE = 4;
+export const WIDE = 4;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -177,6 +179,28 @@ export class EntryColumns {
 
   flags(i: number): string {
     return this.#sets[this.#flagId[i]];
+  }
+
+  /**
+   * Copies of the columns file names are made from (file_list.ts), positions below
+   * `count`, for a directory check's worker; `oddAt` gives a UID's position (-1: removed).
+   */
+  fileColumns(count: number, oddAt: (uid: number) => number): FileColumns {
+    const odd: [number, string][] = [];
+    for (const [uid, name] of this.#odd) {
+      const i = oddAt(uid);
+      if (i >= 0) odd.push([i, name]);
+    }
+    count = Math.min(count, this.count);
+    return {
+      count,
+      names: this.#names.slice(0, this.#namesUsed),
+      nameEnd: this.#nameEnd.slice(0, count),
+      bits: this.#bits.slice(0, count),
+      flagId: this.#flagId.slice(0, count),
+      sets: [...this.#sets],
+      odd,
+    };
   }
 
   /** The letter sets and each message's number among them (summary.ts's flag column). */

@@ -1,8 +1,9 @@
 /**
  * Whether a directory holds exactly the given message files, answered by a worker
  * (dir_worker.ts) that reads it with blocking calls: for a 100,000-file directory the
- * event loop only joins the names it expects (in slices) and gets one boolean back, where
- * reading the directory here would cost it a few hundred milliseconds of operations.
+ * event loop only copies the folder's columns the names are made from (file_list.ts; a
+ * list of names is joined in slices) and gets one boolean back, where reading the
+ * directory here would cost it a few hundred milliseconds of operations.
  * The worker is kept between checks for LINGER_MS (checks are at most every 30 s per
  * folder): starting one held the event loop 17 ms on a quiet machine and 70-300 ms on a
  * busy one, the slowest SELECT in the half minute after a big change. Where no worker
@@ -12,11 +13,18 @@
 import { log } from "../../log.ts";
 import { LingeringWorker, WorkerModule } from "../../workers.ts";
 import { yieldToEventLoop } from "../fsutil.ts";
+import { type FileList, transferables } from "./file_list.ts";
+
+function isFileList(names: Iterable<string> | FileList): names is FileList {
+  return "columns" in names && "inNew" in names;
+}
 
 export interface DirCheckRequest {
   id: number;
   dir: string;
-  /** The expected file names, one per line. */
+  /** The expected file names: made from a folder's columns (file_list.ts), or these. */
+  files: FileList | null;
+  /** One per line. */
   names: string;
 }
 
@@ -67,14 +75,21 @@ export class DirChecker {
    * True when `dir` holds exactly `names` (message files as scan.ts counts them), false
    * when not, null when it could not be checked here.
    */
-  async sameFiles(dir: string, names: Iterable<string>): Promise<boolean | null> {
+  async sameFiles(dir: string, names: Iterable<string> | FileList): Promise<boolean | null> {
     if (!this.module.available) return null;
-    const request: DirCheckRequest = { id: this.#nextId++, dir, names: await joined(names) };
+    const list = isFileList(names) ? names : null;
+    const request: DirCheckRequest = {
+      id: this.#nextId++,
+      dir,
+      files: list,
+      names: list ? "" : await joined(names as Iterable<string>),
+    };
     const worker = this.#thread.get();
     if (!worker) return null;
     return await new Promise<boolean | null>((resolve) => {
       this.#waiting.set(request.id, resolve);
-      worker.postMessage(request);
+      // The column copies are this request's own: moved, not copied again.
+      worker.postMessage(request, list ? transferables(list) : []);
     });
   }
 
@@ -99,7 +114,10 @@ const dirCheckWorker = new WorkerModule(
 const checker = new DirChecker(dirCheckWorker);
 
 /** See DirChecker.sameFiles (the process's one checker). */
-export function sameFiles(dir: string, names: Iterable<string>): Promise<boolean | null> {
+export function sameFiles(
+  dir: string,
+  names: Iterable<string> | FileList,
+): Promise<boolean | null> {
   return checker.sameFiles(dir, names);
 }
 

@@ -4,9 +4,12 @@
  * thread serves nothing else, and the folder's event loop never holds 100,000 names.
  */
 import type { DirCheckReply, DirCheckRequest } from "./dir_check.ts";
+import { fileNames } from "./file_list.ts";
 
 function check(req: DirCheckRequest): boolean {
-  const expected = new Set(req.names === "" ? [] : req.names.split("\n"));
+  const expected = req.files
+    ? fileNames(req.files)
+    : new Set(req.names === "" ? [] : req.names.split("\n"));
   let found = 0;
   for (const e of Deno.readDirSync(req.dir)) {
     // Counted as scan.ts counts message files: no dot files, no line breaks.

@@ -14,6 +14,7 @@ import { type Deferred, readPaced, readRows, type RowPages, type Rows } from "./
 export type { EntriesByUid } from "./by_uid.ts";
 import { type FlagColumn, flagColumnOf, type FolderSummary } from "./summary.ts";
 import { flagRuns, RunList } from "./flag_runs.ts";
+import type { FileList } from "./file_list.ts";
 import { arrayOf, type Snapshot, UidRuns } from "./uid_runs.ts";
 export { RunList } from "./flag_runs.ts";
 
@@ -62,6 +63,16 @@ export class MessageTable extends TablePositions {
     else [this.order, this.total] = [summary.uids, summary.count];
     const { unseen, deleted, bytes } = summary;
     this.#n = { unseen, deleted, bytes, inNew: summary.inNew.length };
+  }
+
+  /**
+   * The files of `sub` for a directory check (verify.ts), as copies of the columns
+   * (file_list.ts): no entry or name per message on this thread.
+   */
+  fileList(sub: "new" | "cur"): FileList {
+    this.ready();
+    const columns = this.cols.fileColumns(this.total, (uid) => this.positionOf(uid));
+    return { columns, inNew: sub === "new" };
   }
 
   /** Reads every row into the table (the folder's first load without a summary). */

@@ -4,8 +4,9 @@
  * tick would hide behind it, so the directory is read once the tick is surely over.
  * Reading 100,000 names takes hundreds of milliseconds; under the folder's mutex every
  * SELECT, FETCH and delivery would wait for it. So the names are read and compared
- * without the mutex, by a worker (dir_check.ts; here, a slice at a time, where none can
- * run), and only the verdict takes it: when the
+ * without the mutex, by a worker (dir_check.ts, from copies of the folder's columns:
+ * file_list.ts; here, a slice at a time, where none can run), and only the verdict takes
+ * it: when the
  * directory and our entries are still as they were when the read began and every one of
  * our files is there and nothing else, the directory's mark is settled (no further
  * verification until our next change); otherwise the ordinary scan runs (scan.ts).
@@ -72,11 +73,9 @@ export async function verifyDir(
   const mutations = st.table.mutations;
   if ((await mtimeOf(dir)) !== mark.mtime) return; // changed: the next check scans it
   await st.table.prefetch(); // rows not read yet (a summary start), without a long hold
-  // Our entries in this directory, by exact name (a mutation meanwhile voids the check).
-  const ours = function* () {
-    for (const e of st.table.byUid.values()) if (e.sub === sub) yield e.name;
-  };
-  let same = await sameFiles(dir, ours());
+  // Our files in this directory, by exact name (a mutation meanwhile voids the check):
+  // copies of the columns, the names made by the worker (file_list.ts).
+  let same = await sameFiles(dir, st.table.fileList(sub));
   if (same === null) same = await compareHere(st, dir, sub, mutations);
   if (same === null) return;
   await mutex.run(async () => {
