@@ -15,7 +15,8 @@ import type { EntriesByUid, Folder, MessageEntry, RunList } from "../store/folde
 import type { MailStore } from "../store/mailstore.ts";
 import { lowerBound } from "../store/folder/table_positions.ts";
 import { arrayOf, type Snapshot, uidAt, UidRuns } from "../store/folder/uid_runs.ts";
-import { bad, formatSet, type Range, resolveRanges } from "./args.ts";
+import { formatSet, type Range } from "./args.ts";
+import { positionRuns } from "./position_runs.ts";
 import { claimMarked, peekMarked } from "./recent.ts";
 
 /** How often a session re-reads the Maildir for changes made by other processes. */
@@ -238,44 +239,10 @@ export class MailboxView {
 
   /**
    * The messages a sequence set or UID set selects, as runs of 0-based positions
-   * [from, to] (inclusive), ascending and merged: a whole-mailbox FETCH needs no list
-   * of a hundred thousand pairs.
+   * [from, to] (inclusive), ascending and merged (position_runs.ts).
    */
   runs(ranges: Range[], byUid: boolean): [number, number][] {
-    const n = this.#n;
-    if (!byUid) {
-      // RFC 3501 §9 seq-number: a number past EXISTS is a client error.
-      // A range ending in "*" stays valid in an empty mailbox (clients re-sync with 1:*).
-      for (const r of ranges) {
-        if (r.to !== Infinity && (r.to > n || r.from > n)) {
-          throw bad("Invalid message sequence number");
-        }
-      }
-    }
-    if (n === 0) return [];
-    const out: [number, number][] = [];
-    if (!byUid) {
-      for (const r of resolveRanges(ranges, n)) {
-        const from = Math.max(1, r.from) - 1, to = Math.min(n, r.to) - 1;
-        if (from <= to) out.push([from, to]);
-      }
-    } else {
-      const buf = this.#buf;
-      for (const r of resolveRanges(ranges, this.lastUid)) {
-        const from = lowerBound(buf, n, r.from);
-        const to = lowerBound(buf, n, r.to + 1) - 1;
-        if (from <= to) out.push([from, to]);
-      }
-    }
-    if (out.length < 2) return out;
-    out.sort((a, b) => a[0] - b[0]);
-    const merged: [number, number][] = [out[0]];
-    for (const r of out.slice(1)) {
-      const last = merged[merged.length - 1];
-      if (r[0] <= last[1] + 1) last[1] = Math.max(last[1], r[1]);
-      else merged.push(r);
-    }
-    return merged;
+    return positionRuns(ranges, byUid, this.#n, this.lastUid, () => this.#buf);
   }
 
   /** The [seq, uid] pairs a sequence set or UID set selects, in sequence order. */
