@@ -132,6 +132,11 @@ export class DirectWriter {
     return this.#fd >= 0;
   }
 
+  /** The descriptor held, or -1 (tests: what it refers to must be gone after close). */
+  get descriptor(): number {
+    return this.#fd;
+  }
+
   /**
    * Closes the held descriptor, and takes none from now on: the connection is closing or
    * is handed to a TLS or compression layer.
