@@ -8,6 +8,7 @@
  * (docs/performance.md, "100k folder: the stall after a STORE").
  */
 import { decodeName, IN_NEW, REMOVED, WIDE } from "./columns.ts";
+import { canonicalName } from "./entry.ts";
 
 /** The columns the names are made from; positions as in the folder's table. */
 export interface FileColumns {
@@ -52,7 +53,7 @@ export function fileNames(list: FileList): Set<string> {
       continue;
     }
     const base = decodeName(names, i ? nameEnd[i - 1] : 0, nameEnd[i], (b & WIDE) !== 0);
-    out.add(list.inNew ? base : `${base}:2,${sets[flagId[i]]}`);
+    out.add(canonicalName(list.inNew ? "new" : "cur", base, sets[flagId[i]]));
   }
   return out;
 }
