@@ -84,13 +84,7 @@ export function numberRunsInto(
     for (let n = b - a; n > 0; n--) {
       out[at++] = 0x20;
       for (let k = 0; k < length; k++) out[at++] = digits[k];
-      let k = length - 1;
-      while (k >= 0 && digits[k] === 0x39) digits[k--] = 0x30;
-      if (k >= 0) digits[k]++;
-      else {
-        digits[0] = 0x31; // 9...9 + 1: one digit more
-        digits[length++] = 0x30;
-      }
+      length = countUp(length);
     }
     next = high + 1;
   }
