@@ -97,18 +97,22 @@ export class IndexCaches {
   }
 
   /**
-   * One field of every message's stored keys whose text starts with `prefix` (their
-   * version), by UID: [uid, the field as JSON text][] in UID order, one query (a
-   * search over 100,000 subjects reads no other column).
+   * One field of the stored keys whose text starts with `prefix` (their version), for
+   * messages after UID `after`, at most `limit`: [uid, the field as JSON text][] in UID
+   * order (a search over 100,000 subjects reads no other column).
    */
-  keysField(prefix: string, path: string): unknown[][] {
-    return this.stmt("keysField").all(path, prefix.length, prefix) as unknown as unknown[][];
+  keysField(prefix: string, path: string, after: number, limit: number): unknown[][] {
+    return this.stmt("keysField").all(path, after, prefix.length, prefix, limit) as unknown as (
+      unknown[][]
+    );
   }
 
-  /** UIDs from `from` on whose keys are not stored in the version `prefix` starts. */
-  keysMissing(from: number, prefix: string): number[] {
-    return (this.stmt("keysMissing").all(from, prefix.length, prefix) as unknown as unknown[][])
-      .map((r) => Number(r[0]));
+  /** UIDs from `from` on whose keys are not stored in the version `prefix` starts, at most `limit`. */
+  keysMissing(from: number, prefix: string, limit: number): Uint32Array {
+    const rows = this.stmt("keysMissing").all(from, prefix.length, prefix, limit) as unknown as [
+      number,
+    ][];
+    return Uint32Array.from(rows, (r) => Number(r[0]));
   }
 
   /**

@@ -138,20 +138,20 @@ export class IndexLink {
   }
 
   /**
-   * A field of every stored key text of one version (index_db.ts keysField, pending keys
-   * written first), or null without a (working) index.
+   * A field of the stored key texts of one version, a page by UID (index_db.ts keysField,
+   * pending keys written first), or null without a (working) index.
    */
-  keysField(prefix: string, path: string): unknown[][] | null {
+  keysField(prefix: string, path: string, after: number, limit: number): unknown[][] | null {
     if (!this.#index) return null;
     this.#flush();
-    return this.#query(null, (ix) => ix.keysField(prefix, path));
+    return this.#query(null, (ix) => ix.keysField(prefix, path, after, limit));
   }
 
-  /** UIDs from `from` on without stored keys of that version; null without an index. */
-  keysMissing(from: number, prefix: string): number[] | null {
+  /** UIDs from `from` on without stored keys of that version (at most `limit`); null without an index. */
+  keysMissing(from: number, prefix: string, limit: number): Uint32Array | null {
     if (!this.#index) return null;
     this.#flush();
-    return this.#query(null, (ix) => ix.keysMissing(from, prefix));
+    return this.#query(null, (ix) => ix.keysMissing(from, prefix, limit));
   }
 
   /**

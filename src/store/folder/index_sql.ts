@@ -41,11 +41,12 @@ export const SQL = {
   // Each message row in UID order, its keys found by base name (the keys' key).
   keysByUid: "SELECT m.uid, k.v FROM msg m JOIN keys k ON k.base = m.base WHERE m.uid > ? " +
     "ORDER BY m.uid LIMIT ?",
-  // Stored keys of one version (`prefix`: how its text starts), a field of each.
+  // Stored keys of one version (`prefix`: how its text starts), a field of each, a page
+  // of them by UID.
   keysField: "SELECT m.uid, json_extract(k.v, ?) FROM msg m JOIN keys k ON k.base = m.base " +
-    "WHERE substr(k.v, 1, ?) = ? ORDER BY m.uid",
+    "WHERE m.uid > ? AND substr(k.v, 1, ?) = ? ORDER BY m.uid LIMIT ?",
   keysMissing: "SELECT m.uid FROM msg m LEFT JOIN keys k ON k.base = m.base WHERE m.uid >= ? " +
-    "AND (k.v IS NULL OR substr(k.v, 1, ?) <> ?) ORDER BY m.uid",
+    "AND (k.v IS NULL OR substr(k.v, 1, ?) <> ?) ORDER BY m.uid LIMIT ?",
   // A page of the stored keys (by base name) and of the message rows (by UID) counted:
   // the orphan check counts both tables a page per turn (keysDropOrphans).
   keysPage: "SELECT count(*) AS n, max(base) AS last FROM " +
