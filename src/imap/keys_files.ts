@@ -227,6 +227,7 @@ export class KeysFromFiles {
       this.owner.keep(e, null, r.text);
       if (r.mtime !== null && e.internalDate === null) folder.noteInternalDate(e, r.mtime);
     }
+    folder.writeKeys(); // in this turn: what was kept dies young (IndexLink.writeKeys)
     // Directly, not through #computing: those registrations wait for this batch.
     let next = 0;
     const run = async () => {

@@ -91,4 +91,9 @@ export class FolderIndexCalls {
   keysPut(base: string, text: string): void {
     this.#index.keysPut(base, text);
   }
+
+  /** Writes the key texts put so far now (the end of a bulk fill's batch). */
+  writeKeys(): void {
+    this.#index.writeKeys();
+  }
 }
