@@ -7,7 +7,7 @@
  * layers above up, the rows and meta are the folder's state.
  */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
-import { AS_ARRAYS, SQL } from "./index_sql.ts";
+import { AS_ARRAYS, KEYS_CHUNK, SQL } from "./index_sql.ts";
 
 /** Cached parse results of one message (by base name: its bytes never change). */
 export interface CacheRow {
@@ -142,5 +142,18 @@ export class IndexCaches {
 
   keysPut(base: string, text: string): void {
     this.stmt("keysPut").run(base, text);
+  }
+
+  /** Writes many key texts: KEYS_CHUNK per statement, the rest one by one. */
+  keysPutAll(keys: Map<string, string>): void {
+    const chunk: string[] = [];
+    for (const [base, text] of keys) {
+      chunk.push(base, text);
+      if (chunk.length === 2 * KEYS_CHUNK) {
+        this.stmt("keysPutChunk").run(...chunk);
+        chunk.length = 0;
+      }
+    }
+    for (let i = 0; i < chunk.length; i += 2) this.keysPut(chunk[i], chunk[i + 1]);
   }
 }

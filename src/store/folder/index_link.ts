@@ -295,7 +295,7 @@ export class IndexLink {
     this.tx((ix) => {
       for (const [uid, date] of dates) ix.setDate(uid, date);
       for (const [base, row] of cache) ix.cachePut(base, row());
-      for (const [base, text] of keys) ix.keysPut(base, text);
+      ix.keysPutAll(keys);
     });
   }
 
