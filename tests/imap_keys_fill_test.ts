@@ -104,6 +104,26 @@ Deno.test("key fill: SORT's getAll of many entries through the workers, in order
   });
 });
 
+Deno.test("key fill: a run that fails lets its waiters go (they read their files)", async () => {
+  await withFolder(450, async (store, root) => {
+    const folder = (await store.openFolder(root, "INBOX"))!;
+    const entries = [...folder.messages.values()];
+    const last = entries[entries.length - 1];
+    const keys = new FolderKeys(folder);
+    const asked: { keys?: Promise<{ subject: string }> } = {};
+    // The first batch's end fails (as a failing index would): the run stops with batches
+    // not read, one of which a command waits for.
+    folder.writeKeys = () => {
+      asked.keys ??= keys.get(last);
+      throw new Error("index gone");
+    };
+    const failed = await keys.warm().then(() => null, (e: Error) => e.message);
+    equal(failed, "index gone");
+    ok(asked.keys);
+    equal((await asked.keys).subject, subjectIn(folder.filePath(last)));
+  });
+});
+
 Deno.test("subject column: read from the index a page at a time, same as one query", async () => {
   // More messages than one page of the column's query (COLUMN_PAGE, 2,000).
   const n = 2_100;

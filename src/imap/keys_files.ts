@@ -204,7 +204,9 @@ export class KeysFromFiles {
     try {
       await Promise.all(Array.from({ length: keysReaderSlots() }, slot));
     } finally {
+      // Also after a failure: whoever still waits reads the file itself.
       this.#runs.delete(run);
+      run.settleAll();
     }
   }
 
@@ -275,5 +277,11 @@ class BatchRun {
     this.#done[b] = 1;
     this.#waiters.get(b)?.resolve();
     this.#waiters.delete(b);
+  }
+
+  settleAll(): void {
+    this.#done.fill(1);
+    for (const w of this.#waiters.values()) w.resolve();
+    this.#waiters.clear();
   }
 }
