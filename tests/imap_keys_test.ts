@@ -245,9 +245,9 @@ Deno.test("subject column: read from the stored keys, kept in the index across a
       folder = (await again.openFolder(root, "INBOX"))!;
       let joined = 0;
       const keysField = folder.keysField.bind(folder);
-      folder.keysField = (prefix, path) => {
+      folder.keysField = (prefix, path, after, limit) => {
         joined++;
-        return keysField(prefix, path);
+        return keysField(prefix, path, after, limit);
       };
       const fresh = new FolderKeys(folder);
       column = fresh.subjects()!;

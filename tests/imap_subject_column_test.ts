@@ -1,5 +1,5 @@
 import { deepStrictEqual, equal, ok } from "node:assert/strict";
-import { SubjectAnswers, SubjectColumn } from "../src/imap/subject_column.ts";
+import { SubjectAnswers, SubjectColumn, SubjectColumnBuilder } from "../src/imap/subject_column.ts";
 import { fold } from "../src/message/search_fold.ts";
 
 const rows = (list: [number, string[] | string][]) =>
@@ -55,4 +55,32 @@ Deno.test("subject column: kept in the index as a blob for its keys version and 
   equal(SubjectColumn.decode(blob, 3, 777), null); // another keys version
   equal(SubjectColumn.decode(blob, 2, 778), null); // another UIDVALIDITY
   equal(SubjectColumn.decode(blob.subarray(0, blob.length - 1), 2, 777), null);
+});
+
+Deno.test("subject column: built page by page, the same as from all rows at once", () => {
+  const all = rows([
+    [1, []], // no Subject: the first page starts with an empty message
+    [2, ["Été  One"]],
+    [4, ["two", "Deux"]],
+    [5, "not json"],
+    [6, []], // a page of messages without values
+    [7, []],
+    [9, ["ÇA"]],
+    [11, []], // the last message without values
+  ]);
+  const whole = SubjectColumn.fromRows(all);
+  for (const cuts of [[1], [2, 4], [4, 6], [1, 2, 3, 4, 5, 6, 7], [7]]) {
+    const builder = new SubjectColumnBuilder();
+    let from = 0;
+    for (const to of [...cuts, all.length]) {
+      builder.add(all.slice(from, to));
+      from = to;
+    }
+    const paged = builder.finish();
+    equal(paged.text, whole.text, `cut at ${cuts}`);
+    deepStrictEqual([...paged.uids], [...whole.uids]);
+    deepStrictEqual([...paged.starts], [...whole.starts]);
+    deepStrictEqual(set(paged.matches("un")), set(whole.matches("un")));
+    deepStrictEqual(set(paged.matches("")), [1, 2, 5]); // UIDs 2, 4, 9
+  }
 });

@@ -11,7 +11,8 @@ import { acquireKeysReader, keysReaderSlots, readKeys, releaseKeysReader } from 
 import { toCrlf } from "../message/line_endings.ts";
 import type { Folder, MessageEntry } from "../store/folder/folder.ts";
 import { yieldToEventLoop } from "../store/fsutil.ts";
-import { decodeKeys, encodeKeys, keysOfMessage, type MessageKeys } from "./message_keys.ts";
+import { lowerBound } from "../store/folder/table_positions.ts";
+import { encodeKeys, KEYS_VERSION, keysOfMessage, type MessageKeys } from "./message_keys.ts";
 
 /** Files read at the same time on the event loop in the background. */
 export const PARALLEL_BACKGROUND = 8;
@@ -24,6 +25,8 @@ const WHOLE_UP_TO = 32 << 10;
 const HEADER_CAP = 64 << 10;
 
 const yieldNow = yieldToEventLoop;
+/** How stored key texts of this version start (encodeKeys: a JSON array led by it). */
+const KEYS_PREFIX = `[${KEYS_VERSION},`;
 
 /** What the reading uses of the folder's keys (FolderKeys). */
 export interface KeysOwner {
@@ -31,8 +34,8 @@ export interface KeysOwner {
   peek(entry: MessageEntry): MessageKeys | undefined;
   /** The keys of a message, from wherever they are (read() last). */
   get(entry: MessageEntry): Promise<MessageKeys>;
-  /** Keeps keys computed here (`text`: as stored). */
-  keep(entry: MessageEntry, keys: MessageKeys, text: string): void;
+  /** Keeps keys computed here (`text`: as stored; `keys` null: decode `text` if needed). */
+  keep(entry: MessageEntry, keys: MessageKeys | null, text: string): void;
 }
 
 export class KeysFromFiles {
@@ -41,17 +44,29 @@ export class KeysFromFiles {
    * the message is gone). A message is read once, whoever asks.
    */
   #computing = new Map<number, Promise<unknown>>();
+  /**
+   * The same for the runs through the reader workers, by batch: a map entry per message
+   * of a 100,000-message warm-up was old-space garbage once it ended.
+   */
+  readonly #runs = new Set<BatchRun>();
 
   constructor(readonly folder: Folder, readonly owner: KeysOwner) {}
 
   /** A new UIDVALIDITY: what was being computed is about other messages. */
   forget(): void {
     this.#computing.clear();
+    this.#runs.clear();
   }
 
   /** The computation under way for message `uid`, if any. */
   pending(uid: number): Promise<unknown> | undefined {
-    return this.#computing.get(uid);
+    const p = this.#computing.get(uid);
+    if (p !== undefined || this.#runs.size === 0) return p;
+    for (const run of this.#runs) {
+      const waiting = run.pending(uid);
+      if (waiting) return waiting;
+    }
+    return undefined;
   }
 
   /** Reads a message's keys from its file (registered while it runs) and keeps them. */
@@ -93,17 +108,51 @@ export class KeysFromFiles {
       const e = entries[i];
       if (i % 5000 === 4999) await yieldNow();
       if (this.owner.peek(e)) continue;
-      const p = this.#computing.get(e.uid);
+      const p = this.pending(e.uid);
       if (p) under.add(p);
       else todo.push(e);
     }
     if (todo.length >= WORKER_MIN && acquireKeysReader()) {
+      const uids = Uint32Array.from(todo, (e) => e.uid).sort();
+      todo.length = 0;
       try {
-        await this.#fillInWorker(todo);
+        await this.#fillInWorker(uids);
       } finally {
         releaseKeysReader();
       }
     } else await this.#fillHere(todo, parallel);
+    await Promise.allSettled(under);
+  }
+
+  /**
+   * fill() for the messages of `uids` (ascending; a warm-up's, from the index): no entry
+   * is made for them all at once, only a batch's at a time (an entry per message held for
+   * the whole fill was 15 MB of old-space garbage on 100,000 messages, docs/performance.md).
+   */
+  async fillUids(uids: Uint32Array, parallel: number): Promise<void> {
+    const todo = new Uint32Array(uids.length);
+    const under = new Set<Promise<unknown>>();
+    let n = 0;
+    for (let i = 0; i < uids.length; i++) {
+      if (i % 5000 === 4999) await yieldNow();
+      const p = this.pending(uids[i]);
+      if (p) under.add(p);
+      else todo[n++] = uids[i];
+    }
+    if (n >= WORKER_MIN && acquireKeysReader()) {
+      try {
+        await this.#fillInWorker(todo.subarray(0, n));
+      } finally {
+        releaseKeysReader();
+      }
+    } else {
+      const entries: MessageEntry[] = [];
+      for (let i = 0; i < n; i++) {
+        const e = this.folder.messages.get(todo[i]);
+        if (e) entries.push(e);
+      }
+      await this.#fillHere(entries, parallel);
+    }
     await Promise.allSettled(under);
   }
 
@@ -125,34 +174,40 @@ export class KeysFromFiles {
   }
 
   /**
-   * fill() through the reader workers. Every message is registered with its batch before
-   * the first batch is sent (a few thousand at a time, yielding between), so a command
-   * needing one waits for its batch; files the worker could not read (renamed by a flag
-   * change meanwhile) are read here after their batch.
+   * fill() through the reader workers, for `uids` (ascending, none being computed). The
+   * whole run is registered before the first batch is sent (pending() finds a UID's
+   * batch by binary search), so a command needing one waits for its batch; each batch's
+   * entries are made when it is sent and die with it; files the worker could not read
+   * (renamed by a flag change meanwhile) are read here after their batch.
    */
-  async #fillInWorker(entries: readonly MessageEntry[]): Promise<void> {
-    const batches: MessageEntry[][] = [];
-    for (let i = 0; i < entries.length; i += BATCH) batches.push(entries.slice(i, i + BATCH));
-    const done = batches.map(() => Promise.withResolvers<void>());
-    for (let i = 0; i < batches.length; i++) {
-      for (const e of batches[i]) this.#computing.set(e.uid, done[i].promise);
-      if (i % 64 === 63) await yieldNow();
-    }
+  async #fillInWorker(uids: Uint32Array): Promise<void> {
+    const run = new BatchRun(uids);
+    this.#runs.add(run);
+    const messages = this.folder.messages;
     let next = 0;
-    const run = async () => {
-      while (next < batches.length) {
-        const i = next++;
+    const slot = async () => {
+      while (next < run.batches) {
+        const b = next++;
         try {
-          if (!this.folder.closed) await this.#readBatch(batches[i]);
-        } finally {
-          done[i].resolve();
-          for (const e of batches[i]) {
-            if (this.#computing.get(e.uid) === done[i].promise) this.#computing.delete(e.uid);
+          if (this.folder.closed) continue;
+          const batch: MessageEntry[] = [];
+          for (let i = b * BATCH, end = Math.min(uids.length, i + BATCH); i < end; i++) {
+            const e = messages.get(uids[i]);
+            if (e && !this.owner.peek(e)) batch.push(e); // else expunged or known meanwhile
           }
+          if (batch.length) await this.#readBatch(batch);
+        } finally {
+          run.settle(b);
         }
       }
     };
-    await Promise.all(Array.from({ length: keysReaderSlots() }, run));
+    try {
+      await Promise.all(Array.from({ length: keysReaderSlots() }, slot));
+    } finally {
+      // Also after a failure: whoever still waits reads the file itself.
+      this.#runs.delete(run);
+      run.settleAll();
+    }
   }
 
   /** One batch in the worker, then what it could not read on the event loop. */
@@ -163,16 +218,18 @@ export class KeysFromFiles {
       HEADER_CAP,
     );
     const left: MessageEntry[] = [];
-    batch.forEach((e, i) => {
-      const r = results?.[i];
-      const k = r && "text" in r ? decodeKeys(r.text) : null;
-      if (!k || !r || !("text" in r)) {
+    for (let i = 0; i < batch.length; i++) {
+      const e = batch[i], r = results?.[i];
+      // The worker's texts are encodeKeys' (keys_worker.ts): decoded by the owner only
+      // if it keeps keys objects (a keys object per message was garbage otherwise).
+      if (!r || !("text" in r) || !r.text.startsWith(KEYS_PREFIX)) {
         left.push(e);
-        return;
+        continue;
       }
-      this.owner.keep(e, k, r.text);
+      this.owner.keep(e, null, r.text);
       if (r.mtime !== null && e.internalDate === null) folder.noteInternalDate(e, r.mtime);
-    });
+    }
+    folder.writeKeys(); // in this turn: what was kept dies young (IndexLink.writeKeys)
     // Directly, not through #computing: those registrations wait for this batch.
     let next = 0;
     const run = async () => {
@@ -187,5 +244,44 @@ export class KeysFromFiles {
       }
     };
     await Promise.all(Array.from({ length: PARALLEL_BACKGROUND }, run));
+  }
+}
+
+/**
+ * The messages of one run through the reader workers (#fillInWorker): their UIDs in order,
+ * BATCH per batch, and which batches are done. A waiter's promise is made only for a
+ * batch someone waits for.
+ */
+class BatchRun {
+  readonly batches: number;
+  readonly #done: Uint8Array;
+  readonly #waiters = new Map<number, PromiseWithResolvers<void>>();
+
+  constructor(readonly uids: Uint32Array) {
+    this.batches = Math.ceil(uids.length / BATCH);
+    this.#done = new Uint8Array(this.batches);
+  }
+
+  /** Settles when the batch holding `uid` is done; undefined if none of this run holds it. */
+  pending(uid: number): Promise<void> | undefined {
+    const at = lowerBound(this.uids, this.uids.length, uid);
+    if (at === this.uids.length || this.uids[at] !== uid) return undefined;
+    const b = (at / BATCH) | 0;
+    if (this.#done[b]) return undefined;
+    let w = this.#waiters.get(b);
+    if (!w) this.#waiters.set(b, w = Promise.withResolvers<void>());
+    return w.promise;
+  }
+
+  settle(b: number): void {
+    this.#done[b] = 1;
+    this.#waiters.get(b)?.resolve();
+    this.#waiters.delete(b);
+  }
+
+  settleAll(): void {
+    this.#done.fill(1);
+    for (const w of this.#waiters.values()) w.resolve();
+    this.#waiters.clear();
   }
 }

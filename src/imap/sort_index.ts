@@ -27,6 +27,7 @@ import { log } from "../log.ts";
 import { toCrlf } from "../message/line_endings.ts";
 import type { Folder, MessageEntry } from "../store/folder/folder.ts";
 import { yieldToEventLoop } from "../store/fsutil.ts";
+import { lowerBound } from "../store/folder/table_positions.ts";
 import { KeysFromFiles, PARALLEL_BACKGROUND } from "./keys_files.ts";
 import {
   decodeKeys,
@@ -35,7 +36,7 @@ import {
   KEYS_VERSION,
   type MessageKeys,
 } from "./message_keys.ts";
-import { SubjectColumn } from "./subject_column.ts";
+import { SubjectColumn, SubjectColumnBuilder } from "./subject_column.ts";
 
 /** Files read at the same time on the event loop for a waiting command (keys_files.ts). */
 const PARALLEL = 16;
@@ -45,6 +46,8 @@ const PAGE = 2000;
 const yieldNow = yieldToEventLoop;
 /** How stored key texts of this version start (encodeKeys: a JSON array led by it). */
 const KEYS_PREFIX = `[${KEYS_VERSION},`;
+/** Rows of the subject column read per query (each page's rows die young). */
+const COLUMN_PAGE = 2000;
 /** The subject column is read again once this many keys were stored after it was read. */
 const COLUMN_STALE = 2000;
 
@@ -113,14 +116,28 @@ export class FolderKeys {
     } else if (
       this.#storedSinceColumn < COLUMN_STALE && uidNext - this.#columnUidNext < COLUMN_STALE
     ) return this.#column;
-    const rows = this.folder.keysField(KEYS_PREFIX, "$[3]");
-    this.#column = rows === null ? null : SubjectColumn.fromRows(rows);
+    this.#column = this.#readColumn();
     this.#storedSinceColumn = 0;
     this.#columnUidNext = uidNext;
     if (this.#column) {
       this.folder.putKeysBlob(this.#column.encode(KEYS_VERSION, uidValidity, uidNext));
     }
     return this.#column;
+  }
+
+  /**
+   * The subject column from the stored keys, a page at a time (SubjectColumnBuilder), in
+   * one turn: a search waits for it either way. Null without a (working) index.
+   */
+  #readColumn(): SubjectColumn | null {
+    const builder = new SubjectColumnBuilder();
+    for (let after = 0;;) {
+      const rows = this.folder.keysField(KEYS_PREFIX, "$[3]", after, COLUMN_PAGE);
+      if (rows === null) return null;
+      builder.add(rows);
+      if (rows.length < COLUMN_PAGE) return builder.finish();
+      after = Number(rows[rows.length - 1][0]);
+    }
   }
 
   /**
@@ -206,9 +223,15 @@ export class FolderKeys {
     return k;
   }
 
-  /** Keeps a message's keys: on the entry once load() was asked for; in the index. */
-  #keep(entry: MessageEntry, keys: MessageKeys, text: string): void {
-    if (this.#retain) entry.extra = keys;
+  /**
+   * Keeps a message's keys: on the entry once load() was asked for (`keys` null: decoded
+   * from `text` only then); in the index.
+   */
+  #keep(entry: MessageEntry, keys: MessageKeys | null, text: string): void {
+    if (this.#retain) {
+      const k = keys ?? decodeKeys(text);
+      if (k) entry.extra = k;
+    }
     this.#computed++;
     this.#storedSinceColumn++;
     this.folder.keysPut(entry.base, text);
@@ -263,26 +286,18 @@ export class FolderKeys {
     // A complete pass is recorded in the index: after a restart only later UIDs are
     // looked at (the join of 100,000 rows took tens of ms on the event loop).
     const done = Math.max(this.#warmedUpTo, this.folder.keysDoneBelow(KEYS_VERSION));
-    const missing = this.folder.keysMissing(Math.max(1, done), KEYS_PREFIX);
-    let todo: MessageEntry[];
-    if (missing === null) {
+    // UIDs, not entries: the files' reading makes each batch's entries (keys_files.ts).
+    let todo = await this.#missing(Math.max(1, done));
+    const indexed = todo !== null;
+    if (todo === null) {
       await this.load(); // no index: what is known is in memory
       await this.folder.entriesReady();
-      todo = this.#entriesFrom(this.#warmedUpTo);
-    } else if (missing.length === 0) todo = [];
-    else {
-      await this.folder.entriesReady();
-      const messages = this.folder.messages;
-      todo = [];
-      for (const uid of missing) {
-        const e = messages.get(uid);
-        if (e) todo.push(e);
-      }
-    }
-    await this.#files.fill(todo, PARALLEL_BACKGROUND);
+      todo = this.#uidsFrom(this.#warmedUpTo);
+    } else if (todo.length) await this.folder.entriesReady();
+    await this.#files.fillUids(todo, PARALLEL_BACKGROUND);
     if (this.#validity === validity) {
       this.#warmedUpTo = upTo;
-      if (missing !== null && upTo > done) this.folder.setKeysDoneBelow(KEYS_VERSION, upTo);
+      if (indexed && upTo > done) this.folder.setKeysDoneBelow(KEYS_VERSION, upTo);
     }
     const read = this.#computed - before;
     if (read > 0) {
@@ -293,23 +308,32 @@ export class FolderKeys {
     }
   }
 
-  /** The folder's entries from UID `from` on, in UID order. */
-  #entriesFrom(from: number): MessageEntry[] {
-    const messages = this.folder.messages;
-    if (from <= 1) return [...messages.values()];
+  /**
+   * UIDs from `from` on whose keys the index lacks, in order, read a page per turn (one
+   * query returned a row array per message, 100,000 at once); null without an index.
+   */
+  async #missing(from: number): Promise<Uint32Array | null> {
+    let out = new Uint32Array(1024), n = 0;
+    for (let after = from - 1;;) {
+      const page = this.folder.keysMissing(after + 1, KEYS_PREFIX, PAGE);
+      if (page === null) return null;
+      if (n + page.length > out.length) {
+        const grown = new Uint32Array(Math.max(2 * out.length, n + page.length));
+        grown.set(out.subarray(0, n));
+        out = grown;
+      }
+      out.set(page, n);
+      n += page.length;
+      if (page.length < PAGE) return out.subarray(0, n);
+      after = page[page.length - 1];
+      await yieldNow();
+    }
+  }
+
+  /** The folder's UIDs from `from` on, in order. */
+  #uidsFrom(from: number): Uint32Array {
     const { uids, count } = this.folder.uidSnapshot();
-    let lo = 0, hi = count;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (uids[mid] < from) lo = mid + 1;
-      else hi = mid;
-    }
-    const out: MessageEntry[] = [];
-    for (let i = lo; i < count; i++) {
-      const e = messages.get(uids[i]);
-      if (e) out.push(e);
-    }
-    return out;
+    return uids.slice(lowerBound(uids, count, Math.max(1, from)), count);
   }
 }
 

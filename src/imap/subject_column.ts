@@ -6,8 +6,8 @@
  * and the folder holds one string and two typed arrays instead of a keys object with its
  * own strings and arrays per message (about 400 bytes each, 40 MB for 100,000).
  *
- * The column is read from the folder's index in one query (the `subjects` field of the
- * stored keys, message_keys.ts); messages whose keys were not stored then (arrived
+ * The column is read from the folder's index a page at a time (the `subjects` field of
+ * the stored keys, message_keys.ts); messages whose keys were not stored then (arrived
  * later, or not computed yet) are not in it, and the search asks them one by one. It is
  * kept in the index as one blob (`encode`), so the first search after a restart reads
  * one row instead of joining 100,000: a UID names the same message, with the same
@@ -73,38 +73,16 @@ export class SubjectColumn {
     return { column: new SubjectColumn(uids, starts, text, n), uidNext: word(3) };
   }
 
-  /**
-   * Builds the column from [uid, subjects as a JSON array text] rows in UID order
-   * (Folder.keysField); rows that do not decode, or hold a NUL, are left out (asked one
-   * by one). The values are joined first and folded as one string: `fold` works within
-   * runs of white space, case and NFC, none of which reaches across a NUL, so this is
-   * the values folded one by one, without a string per value to collect afterwards.
-   */
+  /** Builds the column from rows in UID order (SubjectColumnBuilder: one page of them). */
   static fromRows(rows: readonly unknown[][]): SubjectColumn {
-    const uids = new Uint32Array(rows.length);
-    const valueCounts = new Uint32Array(rows.length);
-    const parts: string[] = [];
-    let n = 0;
-    for (const [uid, json] of rows) {
-      const values = subjectsOf(json);
-      if (values === null || values.some((v) => v.includes(SEP))) continue;
-      uids[n] = Number(uid);
-      valueCounts[n++] = values.length;
-      for (const v of values) parts.push(v);
-    }
-    const text = parts.length ? SEP + fold(parts.join(SEP)) : "";
-    // Message i starts at its first value's separator (or where the next one starts).
-    const starts = new Uint32Array(n + 1);
-    let at = 0;
-    for (let i = 0; i < n; i++) {
-      starts[i] = at;
-      for (let k = 0; k < valueCounts[i]; k++) {
-        const next = text.indexOf(SEP, at + 1);
-        at = next < 0 ? text.length : next;
-      }
-    }
-    starts[n] = text.length;
-    return new SubjectColumn(n < uids.length ? uids.slice(0, n) : uids, starts, text, n);
+    const builder = new SubjectColumnBuilder();
+    builder.add(rows);
+    return builder.finish();
+  }
+
+  /** A column of what a builder collected (SubjectColumnBuilder.finish). */
+  static of(uids: Uint32Array, starts: Uint32Array, text: string, count: number): SubjectColumn {
+    return new SubjectColumn(uids, starts, text, count);
   }
 
   /** The position of `uid` in the column, or -1 (binary search from a hint). */
@@ -147,6 +125,72 @@ export class SubjectColumn {
       at = text.indexOf(needle, starts[i + 1]); // the next message's values
     }
     return hits;
+  }
+}
+
+/**
+ * Builds a column from [uid, subjects as a JSON array text] rows in UID order
+ * (Folder.keysField), a page at a time: each page's rows and strings die with it (the
+ * 100,000 rows of one query, held until the column was made, were 11 MB of old-space
+ * garbage). Rows that do not decode, or hold a NUL, are left out (asked one by one).
+ * A page's values are joined first and folded as one string: `fold` works within runs
+ * of white space, case and NFC, none of which reaches across a NUL, so this is the
+ * values folded one by one, without a string per value to collect afterwards.
+ */
+export class SubjectColumnBuilder {
+  #uids = new Uint32Array(1024);
+  #starts = new Uint32Array(1025);
+  #n = 0;
+  /** Each page's folded text (the column's text is their concatenation). */
+  readonly #pieces: string[] = [];
+  #length = 0;
+
+  add(rows: readonly unknown[][]): void {
+    const first = this.#n;
+    if (first + rows.length >= this.#uids.length) this.#grow(first + rows.length);
+    const valueCounts = new Uint32Array(rows.length);
+    const parts: string[] = [];
+    let n = first;
+    for (const [uid, json] of rows) {
+      const values = subjectsOf(json);
+      if (values === null || values.some((v) => v.includes(SEP))) continue;
+      this.#uids[n] = Number(uid);
+      valueCounts[n++ - first] = values.length;
+      for (const v of values) parts.push(v);
+    }
+    const text = parts.length ? SEP + fold(parts.join(SEP)) : "";
+    // Message i starts at its first value's separator (or where the next one starts).
+    let at = 0;
+    for (let i = first; i < n; i++) {
+      this.#starts[i] = this.#length + at;
+      for (let k = 0; k < valueCounts[i - first]; k++) {
+        const next = text.indexOf(SEP, at + 1);
+        at = next < 0 ? text.length : next;
+      }
+    }
+    this.#n = n;
+    if (text.length) this.#pieces.push(text);
+    this.#length += text.length;
+  }
+
+  finish(): SubjectColumn {
+    const n = this.#n;
+    this.#starts[n] = this.#length;
+    return SubjectColumn.of(
+      this.#uids.slice(0, n),
+      this.#starts.slice(0, n + 1),
+      this.#pieces.join(""),
+      n,
+    );
+  }
+
+  #grow(need: number): void {
+    const size = Math.max(2 * this.#uids.length, need + 1);
+    const uids = new Uint32Array(size), starts = new Uint32Array(size + 1);
+    uids.set(this.#uids.subarray(0, this.#n));
+    starts.set(this.#starts.subarray(0, this.#n));
+    this.#uids = uids;
+    this.#starts = starts;
   }
 }
 

@@ -35,19 +35,21 @@ export class FolderIndexCalls {
   }
 
   /**
-   * One field (a JSON path such as "$[3]") of every stored key text that starts with
-   * `prefix` (one version), as [uid, JSON text] in UID order; null without an index.
+   * One field (a JSON path such as "$[3]") of the stored key texts that start with
+   * `prefix` (one version), as [uid, JSON text] in UID order, for the messages after UID
+   * `after`, at most `limit` (a page); null without an index.
    */
-  keysField(prefix: string, path: string): unknown[][] | null {
-    return this.#index.keysField(prefix, path);
+  keysField(prefix: string, path: string, after: number, limit: number): unknown[][] | null {
+    return this.#index.keysField(prefix, path, after, limit);
   }
 
   /**
    * UIDs from `from` on whose key text is not stored (or not in the version `prefix`
-   * starts), in UID order; null without an index (ask each message then).
+   * starts), in UID order, at most `limit` (a page); null without an index (ask each
+   * message then).
    */
-  keysMissing(from: number, prefix: string): number[] | null {
-    return this.#index.keysMissing(from, prefix);
+  keysMissing(from: number, prefix: string, limit: number): Uint32Array | null {
+    return this.#index.keysMissing(from, prefix, limit);
   }
 
   /**
@@ -88,5 +90,10 @@ export class FolderIndexCalls {
   /** Remembers a message's key text in the index (written in batches). */
   keysPut(base: string, text: string): void {
     this.#index.keysPut(base, text);
+  }
+
+  /** Writes the key texts put so far now (the end of a bulk fill's batch). */
+  writeKeys(): void {
+    this.#index.writeKeys();
   }
 }

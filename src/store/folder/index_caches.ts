@@ -7,7 +7,7 @@
  * layers above up, the rows and meta are the folder's state.
  */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
-import { AS_ARRAYS, SQL } from "./index_sql.ts";
+import { AS_ARRAYS, KEYS_CHUNK, SQL } from "./index_sql.ts";
 
 /** Cached parse results of one message (by base name: its bytes never change). */
 export interface CacheRow {
@@ -97,18 +97,22 @@ export class IndexCaches {
   }
 
   /**
-   * One field of every message's stored keys whose text starts with `prefix` (their
-   * version), by UID: [uid, the field as JSON text][] in UID order, one query (a
-   * search over 100,000 subjects reads no other column).
+   * One field of the stored keys whose text starts with `prefix` (their version), for
+   * messages after UID `after`, at most `limit`: [uid, the field as JSON text][] in UID
+   * order (a search over 100,000 subjects reads no other column).
    */
-  keysField(prefix: string, path: string): unknown[][] {
-    return this.stmt("keysField").all(path, prefix.length, prefix) as unknown as unknown[][];
+  keysField(prefix: string, path: string, after: number, limit: number): unknown[][] {
+    return this.stmt("keysField").all(path, after, prefix.length, prefix, limit) as unknown as (
+      unknown[][]
+    );
   }
 
-  /** UIDs from `from` on whose keys are not stored in the version `prefix` starts. */
-  keysMissing(from: number, prefix: string): number[] {
-    return (this.stmt("keysMissing").all(from, prefix.length, prefix) as unknown as unknown[][])
-      .map((r) => Number(r[0]));
+  /** UIDs from `from` on whose keys are not stored in the version `prefix` starts, at most `limit`. */
+  keysMissing(from: number, prefix: string, limit: number): Uint32Array {
+    const rows = this.stmt("keysMissing").all(from, prefix.length, prefix, limit) as unknown as [
+      number,
+    ][];
+    return Uint32Array.from(rows, (r) => Number(r[0]));
   }
 
   /**
@@ -138,5 +142,18 @@ export class IndexCaches {
 
   keysPut(base: string, text: string): void {
     this.stmt("keysPut").run(base, text);
+  }
+
+  /** Writes many key texts: KEYS_CHUNK per statement, the rest one by one. */
+  keysPutAll(keys: Map<string, string>): void {
+    const chunk: string[] = [];
+    for (const [base, text] of keys) {
+      chunk.push(base, text);
+      if (chunk.length === 2 * KEYS_CHUNK) {
+        this.stmt("keysPutChunk").run(...chunk);
+        chunk.length = 0;
+      }
+    }
+    for (let i = 0; i < chunk.length; i += 2) this.keysPut(chunk[i], chunk[i + 1]);
   }
 }

@@ -19,6 +19,14 @@ CREATE TABLE IF NOT EXISTS summary (k INTEGER PRIMARY KEY, v BLOB NOT NULL);
 `;
 
 /**
+ * Key texts written per statement by IndexCaches.keysPutAll: node:sqlite's `run()` leaves
+ * 64 bytes in V8's old space per call (Deno 2.9, measured with node:v8's heap spaces),
+ * so a bulk fill's 100,000 single-row writes were 6 MB of old-space garbage on their
+ * own; one run per 32 rows leaves about 1 byte a row.
+ */
+export const KEYS_CHUNK = 32;
+
+/**
  * The statements, prepared on first use: preparing all of them cost every open (the
  * SELECT after a restart) half a millisecond, and most opens use a few.
  */
@@ -41,11 +49,12 @@ export const SQL = {
   // Each message row in UID order, its keys found by base name (the keys' key).
   keysByUid: "SELECT m.uid, k.v FROM msg m JOIN keys k ON k.base = m.base WHERE m.uid > ? " +
     "ORDER BY m.uid LIMIT ?",
-  // Stored keys of one version (`prefix`: how its text starts), a field of each.
+  // Stored keys of one version (`prefix`: how its text starts), a field of each, a page
+  // of them by UID.
   keysField: "SELECT m.uid, json_extract(k.v, ?) FROM msg m JOIN keys k ON k.base = m.base " +
-    "WHERE substr(k.v, 1, ?) = ? ORDER BY m.uid",
+    "WHERE m.uid > ? AND substr(k.v, 1, ?) = ? ORDER BY m.uid LIMIT ?",
   keysMissing: "SELECT m.uid FROM msg m LEFT JOIN keys k ON k.base = m.base WHERE m.uid >= ? " +
-    "AND (k.v IS NULL OR substr(k.v, 1, ?) <> ?) ORDER BY m.uid",
+    "AND (k.v IS NULL OR substr(k.v, 1, ?) <> ?) ORDER BY m.uid LIMIT ?",
   // A page of the stored keys (by base name) and of the message rows (by UID) counted:
   // the orphan check counts both tables a page per turn (keysDropOrphans).
   keysPage: "SELECT count(*) AS n, max(base) AS last FROM " +
@@ -54,6 +63,8 @@ export const SQL = {
     "(SELECT uid FROM msg WHERE uid > ? ORDER BY uid LIMIT ?)",
   keysOrphans: "DELETE FROM keys WHERE base NOT IN (SELECT base FROM msg)",
   keysPut: "INSERT OR REPLACE INTO keys VALUES (?, ?)",
+  // KEYS_CHUNK key texts in one statement (IndexCaches.keysPutAll).
+  keysPutChunk: "INSERT OR REPLACE INTO keys VALUES " + Array(KEYS_CHUNK).fill("(?, ?)").join(", "),
   keysDel: "DELETE FROM keys WHERE base = ?",
   savedPut: "INSERT OR REPLACE INTO saved (uid, at) VALUES (?, ?)",
   savedGet: "SELECT at FROM saved WHERE uid = ?",
