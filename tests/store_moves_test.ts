@@ -1,7 +1,7 @@
 /**
  * src/store/folder/moves.ts, the first SELECT's moves of new/ to cur/ (answered before
- * they end): a new/ that cannot be listed once the directory marks' change began
- * (DirMarks.begin) ends that change and fails the call, instead of leaving it open; so
+ * they end): a new/ that cannot be listed (by the worker) once the directory marks' change
+ * began (DirMarks.begin) ends that change and fails the listing, instead of leaving it open; so
  * does a scan that fails once the moves began (cur/ cannot be read), after they end. A
  * file whose rename fails (not ENOENT) after the answer stays in new/ but is not \Recent
  * for a later session (RFC 3501 §2.3.2), and does not keep the files after it in new/;
@@ -40,7 +40,10 @@ Deno.test("moves: new/ gone before it is listed: the marks' change ends, the cal
         },
       },
     } as unknown as FolderState;
-    await rejects(moveNewOnWorker(st), Deno.errors.NotFound);
+    const moves = await moveNewOnWorker(st);
+    ok(moves, "new/ is big: listed and moved on the worker");
+    await rejects(moves.listed, Deno.errors.NotFound); // the worker's error, as the same kind
+    await rejects(moves.reply);
     equal(began, 1);
     equal(finished, 1, "the change begun is finished");
     ok([...Deno.readDirSync(join(dir, "new.gone"))].length === COUNT, "nothing was moved");

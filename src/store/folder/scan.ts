@@ -11,6 +11,7 @@ import { baseOf, parseFileName } from "../maildir_names.ts";
 import { mtimeOf, type ScanPlan, type Sub, SUBS } from "./dirs.ts";
 import { entryPath, type MessageEntry, newEntry, rowOf, storedName } from "./messages.ts";
 import { moveHere, moveNewOnWorker, type NewMoves } from "./moves.ts";
+import { nameAt, type NewListing, targetOf } from "./new_listing.ts";
 import type { FolderIndex } from "./index_db.ts";
 import { assignUids, clearMessages, type FolderState, insertEntry, removeEntry } from "./state.ts";
 
@@ -18,6 +19,8 @@ import { assignUids, clearMessages, type FolderState, insertEntry, removeEntry }
 interface Found {
   sub: Sub;
   name: string;
+  /** A file of new/ with this base is being moved (moves.ts): its listing position. */
+  moveAt?: number;
 }
 
 /** A known message whose file is now under another name. */
@@ -56,23 +59,26 @@ export async function checkDirs(
 async function endMoves(
   st: FolderState,
   moves: NewMoves,
-  added: readonly MessageEntry[],
+  listing: NewListing,
+  uidAt: Uint32Array,
   claimed: number[],
   answer?: () => void,
 ): Promise<void> {
-  for (const e of added) if (moves.targets.has(e.base)) claimed.push(e.uid);
-  st.moving.set(moves.names);
+  const ofNew = uidAt.filter((uid) => uid !== 0).sort();
+  for (let k = 0; k < ofNew.length; k++) claimed.push(ofNew[k]);
+  st.moving.set(listing);
   try {
     answer?.();
     await yieldToEventLoop(); // the answer goes out before the rows are written
     st.index.runDeferred();
-    const moved = await movedBases(st.path, moves);
+    const moved = await movedFiles(st.path, moves, listing);
     const back: MessageEntry[] = [];
-    for (const e of added) {
-      const target = moves.targets.get(e.base);
-      if (target === undefined || moved.has(e.base)) continue;
-      if (e.sub === "cur" && e.name === target) {
-        st.table.update(e, { sub: "new", name: moves.names.get(e.base)! });
+    for (let i = 0; i < listing.count; i++) {
+      if (moved[i] === 1 || uidAt[i] === 0) continue;
+      const e = st.table.byUid.get(uidAt[i]);
+      const name = nameAt(listing, i);
+      if (e && e.sub === "cur" && e.name === targetOf(name)) {
+        st.table.update(e, { sub: "new", name });
         st.moving.claimedInNew.add(e.uid); // the caller already has it as \Recent
         back.push(e);
       }
@@ -97,25 +103,22 @@ async function abandonMoves(moves: NewMoves): Promise<void> {
 }
 
 /**
- * The base names the moves put in cur/. The worker stops at its first failed rename
- * (ENOSPC, EROFS: the rest would fail too); what it left is tried once more here, file
- * by file, so one file that cannot move does not keep all after it in new/.
+ * Which files of the listing the moves put in cur/ (1 by position). The worker stops at
+ * its first failed rename (ENOSPC, EROFS: the rest would fail too); what it left is tried
+ * once more here, file by file, so one file that cannot move does not keep all after it
+ * in new/.
  */
-async function movedBases(dir: string, moves: NewMoves): Promise<Set<string>> {
+async function movedFiles(dir: string, moves: NewMoves, listing: NewListing): Promise<Uint8Array> {
   const reply = await moves.reply;
-  const moved = new Set<string>();
-  const left = new Map<string, string>();
-  let i = 0;
-  for (const [base, name] of moves.names) {
-    if (reply.done[i++] === 1) moved.add(base);
-    else left.set(base, name);
-  }
-  if (reply.error === null || left.size === 0) return moved;
-  const retry = await moveHere(dir, left, moves.targets);
+  const moved = reply.done;
+  if (reply.error === null) return moved;
+  const left: number[] = [];
+  for (let i = 0; i < listing.count; i++) if (moved[i] !== 1) left.push(i);
+  if (left.length === 0) return moved;
+  const retry = await moveHere(dir, listing, left);
   let notMoved = 0;
-  i = 0;
-  for (const base of left.keys()) {
-    if (retry.done[i++] === 1) moved.add(base);
+  for (const i of left) {
+    if (retry.done[i] === 1) moved[i] = 1;
     else notMoved++; // failed again, or gone (removed meanwhile)
   }
   log("store").warn(
@@ -176,11 +179,16 @@ async function scanDirs(
   // a worker (moves.ts); its files are taken as they will be once moved.
   const moves = claimed && want.has("new") && table.count === 0 ? await moveNewOnWorker(st) : null;
   try {
+    // cur/ is read while the worker lists new/.
     for (const sub of SUBS) {
       if (want.has(sub) && !(sub === "new" && moves)) await readDir(st.path, sub, onDisk, !!moves);
     }
-    for (const [base, name] of moves?.targets ?? []) {
-      if (!onDisk.has(base)) onDisk.set(base, { sub: "cur", name }); // cur/ wins (readDir)
+    const listing = moves ? await moves.listed : null;
+    for (let i = 0; i < (listing?.count ?? 0); i++) {
+      const name = nameAt(listing!, i), target = targetOf(name), base = baseOf(target);
+      const f = onDisk.get(base);
+      if (f) f.moveAt ??= i; // cur/ wins (readDir)
+      else onDisk.set(base, { sub: "cur", name: target, moveAt: i });
     }
     if (!want.has("cur")) {
       // A message no longer in new/ may have moved to cur/: look there too.
@@ -196,7 +204,8 @@ async function scanDirs(
     const flagsChanged = renamed.some((r) => r.flags !== r.e.flags);
     let modseq = 0;
     if (gone.length || onDisk.size || flagsChanged) modseq = await modseqs.next();
-    const added = await newEntries(st, onDisk, modseq, moves?.names);
+    const uidAt = new Uint32Array(listing?.count ?? 0);
+    const added = await newEntries(st, onDisk, modseq, listing, uidAt);
     for (const e of gone) removeEntry(st, e);
     for (const r of renamed) {
       if (r.flags === r.e.flags) {
@@ -226,7 +235,7 @@ async function scanDirs(
     if ([...added, ...renamed.map((r) => r.e)].some((e) => st.keywords.hasUnknown(e.flags))) {
       await st.keywords.load();
     }
-    if (moves) await endMoves(st, moves, added, claimed!, answer);
+    if (moves) await endMoves(st, moves, listing!, uidAt, claimed!, answer);
     return restarted || gone.length > 0 || renamed.length > 0 || added.length > 0;
   } catch (e) {
     // The moves run on: the mutex is held until they end, and the marks' change they
@@ -276,20 +285,25 @@ function compareKnown(
 
 /**
  * Entries for new files, with UIDs, sorted by UID; sizes from the name (",S=") or the file.
- * `moving`: names in new/ of files being moved to cur/ (their entries are as moved).
+ * `moving`: the files of new/ being moved to cur/ (their entries are as moved); the UID
+ * of each of their bases goes in `uidAt` by listing position.
  */
 async function newEntries(
   st: FolderState,
   onDisk: ReadonlyMap<string, Found>,
   modseq: number,
-  moving?: ReadonlyMap<string, string>,
+  moving: NewListing | null,
+  uidAt: Uint32Array,
 ): Promise<MessageEntry[]> {
   const assigned = await assignUids(st, [...onDisk.keys()]);
   const added: MessageEntry[] = [];
+  const movingAt = new Map<MessageEntry, number>(); // only those sized by a stat
   for (const [base, f] of onDisk) {
     const parsed = parseFileName(f.name);
-    added.push(newEntry({
-      uid: assigned.get(base)!,
+    const uid = assigned.get(base)!;
+    if (f.moveAt !== undefined) uidAt[f.moveAt] = uid;
+    const e = newEntry({
+      uid,
       base,
       sub: f.sub,
       name: f.name,
@@ -298,11 +312,14 @@ async function newEntries(
       internalDate: null,
       modseq,
       extra: undefined,
-    }));
+    });
+    if (f.moveAt !== undefined && e.size < 0) movingAt.set(e, f.moveAt);
+    added.push(e);
   }
   await eachParallel(added.filter((e) => e.size < 0), async (e) => {
     // A file being moved is at one of its two names.
-    const from = moving?.get(e.base);
+    const at = movingAt.get(e);
+    const from = at === undefined ? undefined : nameAt(moving!, at);
     const paths = [entryPath(st.path, e), ...from === undefined ? [] : [`${st.path}/new/${from}`]];
     // Twice: the move may land between the two stats.
     for (const path of [...paths, ...paths]) {
