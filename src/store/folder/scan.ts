@@ -13,7 +13,13 @@ import { entryPath, type MessageEntry, newEntry, rowOf, storedName } from "./mes
 import { moveHere, moveNewOnWorker, type NewMoves } from "./moves.ts";
 import { nameAt, type NewListing, targetOf } from "./new_listing.ts";
 import type { FolderIndex } from "./index_db.ts";
-import { assignUids, clearMessages, type FolderState, insertEntry, removeEntry } from "./state.ts";
+import {
+  assignUidsSorted,
+  clearMessages,
+  type FolderState,
+  insertEntry,
+  removeEntry,
+} from "./state.ts";
 
 /** A message file as found: its directory and exact name. */
 interface Found {
@@ -185,7 +191,9 @@ async function scanDirs(
     }
     const listing = moves ? await moves.listed : null;
     for (let i = 0; i < (listing?.count ?? 0); i++) {
-      const name = nameAt(listing!, i), target = targetOf(name), base = baseOf(target);
+      // Most names in new/ have no flags part: the base, and the target made from it.
+      const name = nameAt(listing!, i), plain = !name.includes(":");
+      const base = plain ? name : baseOf(name), target = plain ? `${name}:2,` : targetOf(name);
       const f = onDisk.get(base);
       if (f) f.moveAt ??= i; // cur/ wins (readDir)
       else onDisk.set(base, { sub: "cur", name: target, moveAt: i });
@@ -295,12 +303,14 @@ async function newEntries(
   moving: NewListing | null,
   uidAt: Uint32Array,
 ): Promise<MessageEntry[]> {
-  const assigned = await assignUids(st, [...onDisk.keys()]);
+  // In name order, as the new UIDs are given: the entries come in UID order.
+  const bases = [...onDisk.keys()];
+  const uids = await assignUidsSorted(st, bases);
   const added: MessageEntry[] = [];
   const movingAt = new Map<MessageEntry, number>(); // only those sized by a stat
-  for (const [base, f] of onDisk) {
+  for (let i = 0; i < bases.length; i++) {
+    const base = bases[i], f = onDisk.get(base)!, uid = uids[i];
     const parsed = parseFileName(f.name);
-    const uid = assigned.get(base)!;
     if (f.moveAt !== undefined) uidAt[f.moveAt] = uid;
     const e = newEntry({
       uid,
@@ -330,7 +340,7 @@ async function newEntries(
     }
     e.size = 0; // gone again: the next scan removes it
   });
-  // Usually in UID order already (new UIDs follow the names' order): then not sorted.
+  // In UID order unless the UID list had UIDs for some names (an import): then sorted.
   for (let i = 1; i < added.length; i++) {
     if (added[i - 1].uid > added[i].uid) return inUidOrder(added);
   }
@@ -338,9 +348,9 @@ async function newEntries(
 }
 
 /**
- * `added` sorted by UID. A first read has cur/ before new/ while UIDs follow the names
- * across both, so 100,000 entries came out of order: a comparison sort of them cost 170 ms
- * of a first SELECT. Their UIDs are distinct and mostly dense: each is put in its slot.
+ * `added` sorted by UID. A first read made entries in directory order, cur/ before new/,
+ * while UIDs follow the names across both: a comparison sort of 100,000 entries cost 170
+ * ms of a first SELECT. Their UIDs are distinct and mostly dense: each is put in its slot.
  */
 function inUidOrder(added: MessageEntry[]): MessageEntry[] {
   let min = Infinity, max = -Infinity;

@@ -233,14 +233,26 @@ export class UidListCache {
 
   /** Appends lines durably (UID assignments, a new ceiling) and keeps the cache current. */
   async append(added: { uid: number; base: string }[], ceiling?: number): Promise<void> {
-    const list = this.list!;
-    let body = this.#torn ? "\n" : "";
+    let body = "";
     for (const a of added) body += `${a.uid} ${a.base}\n`;
+    await this.#appendLines(body, added.length, ceiling);
+  }
+
+  /** Appends UIDs `firstUid`, `firstUid + 1`, ... of `bases` (no object per line). */
+  async appendConsecutive(firstUid: number, bases: readonly string[]): Promise<void> {
+    let body = "";
+    for (let i = 0; i < bases.length; i++) body += `${firstUid + i} ${bases[i]}\n`;
+    await this.#appendLines(body, bases.length);
+  }
+
+  async #appendLines(lines: string, count: number, ceiling?: number): Promise<void> {
+    const list = this.list!;
+    let body = this.#torn ? "\n" + lines : lines;
     if (ceiling !== undefined) body += `M ${ceiling}\n`;
     // The octets as written: a first SELECT's 100,000 lines were encoded a second time
     // only to count them (30 ms).
     const { st, octets } = await appendDurably(this.path, body);
-    list.lines += added.length + (ceiling !== undefined ? 1 : 0);
+    list.lines += count + (ceiling !== undefined ? 1 : 0);
     if (ceiling !== undefined && ceiling > list.modseqCeiling) list.modseqCeiling = ceiling;
     this.#torn = false;
     const grewByUs = this.#id !== null && st.size === this.#id.size + octets;
