@@ -12,6 +12,7 @@ import { mtimeOf, type ScanPlan, type Sub, SUBS } from "./dirs.ts";
 import { entryPath, type MessageEntry, newEntry, rowOf, storedName } from "./messages.ts";
 import { moveHere, moveNewOnWorker, type NewMoves } from "./moves.ts";
 import { nameAt, type NewListing, targetOf } from "./new_listing.ts";
+import { type AddedFiles, type Found, insertAdded, prepareAdded } from "./scan_added.ts";
 import type { FolderIndex } from "./index_db.ts";
 import {
   assignUidsSorted,
@@ -20,14 +21,6 @@ import {
   insertEntry,
   removeEntry,
 } from "./state.ts";
-
-/** A message file as found: its directory and exact name. */
-interface Found {
-  sub: Sub;
-  name: string;
-  /** A file of new/ with this base is being moved (moves.ts): its listing position. */
-  moveAt?: number;
-}
 
 /** A known message whose file is now under another name. */
 interface Renamed extends Found {
@@ -213,7 +206,12 @@ async function scanDirs(
     let modseq = 0;
     if (gone.length || onDisk.size || flagsChanged) modseq = await modseqs.next();
     const uidAt = new Uint32Array(listing?.count ?? 0);
-    const added = await newEntries(st, onDisk, modseq, listing, uidAt);
+    // A first read while new/ moves: straight into the table's columns (scan_added.ts).
+    const prepared: AddedFiles | null = listing
+      ? await prepareAdded(st, onDisk, listing, uidAt)
+      : null;
+    const added = listing ? [] : await newEntries(st, onDisk, modseq);
+    let addedUids: Uint32Array | null = null;
     for (const e of gone) removeEntry(st, e);
     for (const r of renamed) {
       if (r.flags === r.e.flags) {
@@ -234,17 +232,26 @@ async function scanDirs(
         ix.setFlags(r.e.uid, r.e.sub, storedName(r.e), r.e.flags, r.e.modseq);
       }
       for (const e of added) ix.put(rowOf(e));
+      for (const uid of addedUids ?? []) {
+        const e = table.byUid.get(uid);
+        if (e) ix.put(rowOf(e));
+      }
       st.dirs.saveTo(ix);
       ix.setMeta({ highestmodseq: modseqs.highest });
     };
     if (moves) index.defer(write);
     else index.tx(write);
     for (const e of added) insertEntry(st, e);
-    if ([...added, ...renamed.map((r) => r.e)].some((e) => st.keywords.hasUnknown(e.flags))) {
+    if (prepared) addedUids = insertAdded(st, onDisk, prepared, modseq);
+    if (
+      prepared?.unknownKeywords ||
+      [...added, ...renamed.map((r) => r.e)].some((e) => st.keywords.hasUnknown(e.flags))
+    ) {
       await st.keywords.load();
     }
     if (moves) await endMoves(st, moves, listing!, uidAt, claimed!, answer);
-    return restarted || gone.length > 0 || renamed.length > 0 || added.length > 0;
+    const addedCount = added.length + (addedUids?.length ?? 0);
+    return restarted || gone.length > 0 || renamed.length > 0 || addedCount > 0;
   } catch (e) {
     // The moves run on: the mutex is held until they end, and the marks' change they
     // began is finished (a scan meanwhile would race with the renames).
@@ -291,29 +298,21 @@ function compareKnown(
   return { gone, renamed };
 }
 
-/**
- * Entries for new files, with UIDs, sorted by UID; sizes from the name (",S=") or the file.
- * `moving`: the files of new/ being moved to cur/ (their entries are as moved); the UID
- * of each of their bases goes in `uidAt` by listing position.
- */
+/** Entries for new files, with UIDs, sorted by UID; sizes from the name (",S=") or the file. */
 async function newEntries(
   st: FolderState,
   onDisk: ReadonlyMap<string, Found>,
   modseq: number,
-  moving: NewListing | null,
-  uidAt: Uint32Array,
 ): Promise<MessageEntry[]> {
   // In name order, as the new UIDs are given: the entries come in UID order.
   const bases = [...onDisk.keys()];
   const uids = await assignUidsSorted(st, bases);
   const added: MessageEntry[] = [];
-  const movingAt = new Map<MessageEntry, number>(); // only those sized by a stat
   for (let i = 0; i < bases.length; i++) {
-    const base = bases[i], f = onDisk.get(base)!, uid = uids[i];
+    const base = bases[i], f = onDisk.get(base)!;
     const parsed = parseFileName(f.name);
-    if (f.moveAt !== undefined) uidAt[f.moveAt] = uid;
-    const e = newEntry({
-      uid,
+    added.push(newEntry({
+      uid: uids[i],
       base,
       sub: f.sub,
       name: f.name,
@@ -322,21 +321,14 @@ async function newEntries(
       internalDate: null,
       modseq,
       extra: undefined,
-    });
-    if (f.moveAt !== undefined && e.size < 0) movingAt.set(e, f.moveAt);
-    added.push(e);
+    }));
   }
   await eachParallel(added.filter((e) => e.size < 0), async (e) => {
-    // A file being moved is at one of its two names.
-    const at = movingAt.get(e);
-    const from = at === undefined ? undefined : nameAt(moving!, at);
-    const paths = [entryPath(st.path, e), ...from === undefined ? [] : [`${st.path}/new/${from}`]];
-    // Twice: the move may land between the two stats.
-    for (const path of [...paths, ...paths]) {
+    for (const path of [entryPath(st.path, e), entryPath(st.path, e)]) {
       try {
         e.size = (await Deno.stat(path)).size;
         return;
-      } catch { /* try the other name */ }
+      } catch { /* once more */ }
     }
     e.size = 0; // gone again: the next scan removes it
   });
