@@ -1,5 +1,5 @@
 /**
- * src/store/folder/new_listing.ts, the mover worker's listing of new/ as one buffer: the
+ * src/store/folder/new_listing.ts, the mover worker's listing of new/ as one string: the
  * files scan.ts counts (no dot files, no directories, one per base name), every name read
  * back by position as it was (ASCII and UTF-8), and the name in cur/ each moves to.
  */
@@ -20,7 +20,6 @@ Deno.test("new listing: the message files of new/, read back by position", async
     const { listing, list } = listNew(dir);
     deepStrictEqual([...list].sort(), [...files].sort());
     equal(listing.count, files.length);
-    equal(listing.wide, true);
     deepStrictEqual(list.map((_, i) => nameAt(listing, i)), list);
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -30,7 +29,6 @@ Deno.test("new listing: the message files of new/, read back by position", async
 Deno.test("new listing: ASCII names, targets, and the look-up of a name by base", () => {
   const names = ["1.M1P1.h,S=4", "2.M2P1.h,S=4:2,FS", "3.M3P1.h:2,"];
   const l = encodeListing(names);
-  equal(l.wide, false);
   deepStrictEqual(names.map((_, i) => nameAt(l, i)), names);
   deepStrictEqual(names.map(targetOf), ["1.M1P1.h,S=4:2,", "2.M2P1.h,S=4:2,FS", "3.M3P1.h:2,"]);
   const moving = new MovesInFlight();

@@ -3,7 +3,7 @@
  * blocking calls. A rename is one short metadata call, but 90,000 of them (a first
  * SELECT's \Recent claim) are seconds of kernel time: here they run beside the event
  * loop, which meanwhile assigns the UIDs and writes the index rows of the same messages.
- * The listing is made here too, and handed over as one buffer (new_listing.ts) before the
+ * The listing is made here too, and handed over as one string (new_listing.ts) before the
  * moves begin: its 90,000 directory entries and strings die with this thread instead of
  * being promoted on the event loop.
  */

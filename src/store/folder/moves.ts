@@ -2,7 +2,7 @@
  * A first SELECT of a big folder another MDA filled (no index yet): every file of new/
  * moves to cur/ (the \Recent claim), 90,000 renames that cost the kernel about 20 µs
  * each. Run from the event loop after the scan they were half of that SELECT. Here a
- * worker (move_worker.ts) lists new/, hands the names over as one buffer (new_listing.ts)
+ * worker (move_worker.ts) lists new/, hands the names over as one string (new_listing.ts)
  * and moves the files while the scan reads cur/, assigns their UIDs and writes their
  * index rows; the SELECT is answered before the moves end (scan.ts). The worker serves
  * one folder and stops. Where no worker can run (a compiled binary built without it, see
