@@ -289,7 +289,10 @@ function compareKnown(
     if (f) found(e, f);
     else gone.push(e);
   }
-  // Files of known messages that moved into a directory we scanned alone.
+  // Files of known messages that moved into a directory we scanned alone (none when the
+  // UID list names no message: a first read, where this loop over 100,000 files made an
+  // entry array each, promoted).
+  if (uidOfBase.size === 0) return { gone, renamed };
   for (const [base, f] of onDisk) {
     const uid = uidOfBase.get(base);
     const e = uid === undefined ? undefined : byUid.get(uid);
