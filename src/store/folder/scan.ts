@@ -242,7 +242,7 @@ async function scanDirs(
     if (moves) index.defer(write);
     else index.tx(write);
     for (const e of added) insertEntry(st, e);
-    if (prepared) addedUids = insertAdded(st, onDisk, prepared, modseq);
+    if (prepared) addedUids = insertAdded(st, prepared, modseq);
     if (
       prepared?.unknownKeywords ||
       [...added, ...renamed.map((r) => r.e)].some((e) => st.keywords.hasUnknown(e.flags))

@@ -23,8 +23,9 @@ export interface Found {
 
 /** New files with their UIDs, sizes and flags, to insert once the scan's changes are made. */
 export interface AddedFiles {
-  /** Base names in name order; `uids[i]` is the UID of `bases[i]`. */
+  /** Base names in name order; `uids[i]` is the UID of `bases[i]`, `found[i]` its file. */
   bases: string[];
+  found: Found[];
   uids: Uint32Array;
   sizes: Float64Array;
   flags: string[];
@@ -45,10 +46,11 @@ export async function prepareAdded(
   const bases = [...onDisk.keys()];
   const uids = await assignUidsSorted(st, bases);
   const n = bases.length, sizes = new Float64Array(n), flags = new Array<string>(n);
+  const found = new Array<Found>(n);
   const unsized: number[] = [];
   let unknownKeywords = false;
   for (let i = 0; i < n; i++) {
-    const f = onDisk.get(bases[i])!;
+    const f = found[i] = onDisk.get(bases[i])!;
     const parsed = parseFileName(f.name);
     flags[i] = parsed.flags;
     if (!unknownKeywords && st.keywords.hasUnknown(parsed.flags)) unknownKeywords = true;
@@ -57,7 +59,7 @@ export async function prepareAdded(
     if (f.moveAt !== undefined) uidAt[f.moveAt] = uids[i];
   }
   await eachParallel(unsized, async (i) => {
-    const f = onDisk.get(bases[i])!;
+    const f = found[i];
     // A file being moved is at one of its two names.
     const paths = [join(st.path, f.sub, f.name)];
     if (f.moveAt !== undefined) paths.push(`${st.path}/new/${nameAt(moving, f.moveAt)}`);
@@ -70,7 +72,7 @@ export async function prepareAdded(
     }
     sizes[i] = 0; // gone again: the next scan removes it
   });
-  return { bases, uids, sizes, flags, unknownKeywords };
+  return { bases, found, uids, sizes, flags, unknownKeywords };
 }
 
 /** Whether `name` is the canonical file name for the base and flags (entry.ts canonicalName). */
@@ -84,12 +86,7 @@ function canonical(name: string, sub: Sub, base: string, flags: string): boolean
  * Inserts the prepared files into the table in UID order, all with mod-sequence `modseq`;
  * their UIDs in that order. The table holds no message above them (a first read).
  */
-export function insertAdded(
-  st: FolderState,
-  onDisk: ReadonlyMap<string, Found>,
-  a: AddedFiles,
-  modseq: number,
-): Uint32Array {
+export function insertAdded(st: FolderState, a: AddedFiles, modseq: number): Uint32Array {
   const n = a.bases.length;
   let order: Uint32Array | null = null;
   for (let i = 1; i < n; i++) {
@@ -102,7 +99,7 @@ export function insertAdded(
   const inserted = new Uint32Array(n);
   for (let k = 0; k < n; k++) {
     const i = order ? order[k] : k;
-    const base = a.bases[i], f = onDisk.get(base)!, flags = a.flags[i];
+    const base = a.bases[i], f = a.found[i], flags = a.flags[i];
     const odd = canonical(f.name, f.sub, base, flags) ? null : f.name;
     st.table.insertFile(a.uids[i], base, f.sub === "new", flags, a.sizes[i], null, modseq, odd);
     st.uids.cover(a.uids[i]);
