@@ -16,7 +16,11 @@ const enc = new TextEncoder();
 /** Enough files for new/ to pass the worker's directory size (moves.ts BIG_NEW_DIR). */
 const COUNT = 1600;
 
-/** A folder another MDA filled: every tenth file in cur/ with \Seen, one without ",S=". */
+/**
+ * A folder another MDA filled: every tenth file in cur/ with \Seen, one without ",S=";
+ * and a few names of other programs: letters out of order in cur/ (kept as the file's
+ * name), a keyword letter the folder has no name for, and flags on a name in new/.
+ */
 async function filledFolder(): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: "extremail-first-select-" });
   for (const sub of ["new", "cur", "tmp"]) await Deno.mkdir(join(dir, sub));
@@ -24,7 +28,10 @@ async function filledFolder(): Promise<string> {
     const data = enc.encode(`Subject: m${i}\r\n\r\nbody ${"x".repeat(i % 50)}\r\n`);
     let base = newBaseName(data.length);
     if (i === 7) base = base.replace(/,S=\d+$/, ""); // the size comes from the file
-    const name = i % 10 === 0 ? join("cur", fileNameFor(base, "S")) : join("new", base);
+    let name = i % 10 === 0 ? join("cur", fileNameFor(base, "S")) : join("new", base);
+    if (i === 20) name = join("cur", `${base}:2,SF`);
+    if (i === 30) name = join("cur", `${base}:2,Sa`);
+    if (i === 11) name = join("new", `${base}:2,F`);
     await Deno.writeFile(join(dir, name), data);
   }
   return dir;
@@ -65,6 +72,9 @@ Deno.test("first SELECT: new/ moved on a worker, same state as refresh + claimRe
     const claimedPlain = await g.claimRecent();
 
     equal(claimed.length, COUNT - COUNT / 10);
+    const flagsOf = (h: Folder) => [...h.messages.values()].map((m) => m.flags).sort().join(" ");
+    ok(/\bFS\b/.test(flagsOf(f)) && /\bF\b/.test(flagsOf(f)), "letters as named");
+    equal(flagsOf(f), flagsOf(g));
     deepStrictEqual(claimed, claimedPlain);
     equal(f.recentCount, 0);
     equal(namesIn(join(dir, "new")).length, 0);

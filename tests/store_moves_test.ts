@@ -1,7 +1,7 @@
 /**
  * src/store/folder/moves.ts, the first SELECT's moves of new/ to cur/ (answered before
- * they end): a new/ that cannot be listed once the directory marks' change began
- * (DirMarks.begin) ends that change and fails the call, instead of leaving it open; so
+ * they end): a new/ that cannot be listed (by the worker) once the directory marks' change
+ * began (DirMarks.begin) ends that change and fails the listing, instead of leaving it open; so
  * does a scan that fails once the moves began (cur/ cannot be read), after they end. A
  * file whose rename fails (not ENOENT) after the answer stays in new/ but is not \Recent
  * for a later session (RFC 3501 §2.3.2), and does not keep the files after it in new/;
@@ -12,6 +12,8 @@ import { join } from "node:path";
 import { DirMarks } from "../src/store/folder/dirs.ts";
 import { Folder } from "../src/store/folder/folder.ts";
 import { moveNewOnWorker, moveWorker } from "../src/store/folder/moves.ts";
+import { WorkerModule } from "../src/workers.ts";
+import { log } from "../src/log.ts";
 import type { FolderState } from "../src/store/folder/state.ts";
 import { fileNameFor } from "../src/store/maildir_names.ts";
 
@@ -40,10 +42,48 @@ Deno.test("moves: new/ gone before it is listed: the marks' change ends, the cal
         },
       },
     } as unknown as FolderState;
-    await rejects(moveNewOnWorker(st), Deno.errors.NotFound);
+    const moves = await moveNewOnWorker(st);
+    ok(moves, "new/ is big: listed and moved on the worker");
+    await rejects(moves.listed, Deno.errors.NotFound); // the worker's error, as the same kind
+    await rejects(moves.reply);
     equal(began, 1);
     equal(finished, 1, "the change begun is finished");
     ok([...Deno.readDirSync(join(dir, "new.gone"))].length === COUNT, "nothing was moved");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("moves: a worker that fails before its listing: new/ is listed and moved here", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "extremail-moves-" });
+  try {
+    for (const sub of ["new", "cur", "tmp"]) await Deno.mkdir(join(dir, sub));
+    for (let i = 0; i < COUNT; i++) {
+      Deno.writeFileSync(join(dir, "new", `${1700000000 + i}.M${i}P1.test,S=4`), new Uint8Array(4));
+    }
+    let finished = 0;
+    const st = {
+      path: dir,
+      dirs: { begin: () => Promise.resolve(() => Promise.resolve(void finished++)) },
+    } as unknown as FolderState;
+    const broken = new WorkerModule(
+      `data:application/javascript,${encodeURIComponent("throw new Error('broken')")}`,
+      "test mover",
+      "moved here",
+      log("store"),
+    );
+    const moves = await moveNewOnWorker(st, broken);
+    ok(moves);
+    equal((await moves.listed).count, COUNT);
+    const reply = await moves.reply;
+    equal(reply.error, null);
+    equal(reply.done.filter((d) => d === 1).length, COUNT);
+    equal([...Deno.readDirSync(join(dir, "new"))].length, 0);
+    equal([...Deno.readDirSync(join(dir, "cur"))].length, COUNT);
+    ok(!broken.available);
+    await moves.finish();
+    await moves.finish();
+    equal(finished, 1, "the marks' change ends once");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

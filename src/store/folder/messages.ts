@@ -284,15 +284,8 @@ export class MessageTable extends TablePositions {
 
   /** Adds a message whose UID is above every other (`e` is its entry from then on). */
   insert(e: MessageEntry): void {
-    this.ready();
-    if (this.total === this.order.length) {
-      // A summary's UIDs have no room to grow (a view on its bytes, maybe empty).
-      const grown = new Uint32Array(Math.max(64, this.order.length * 2));
-      grown.set(this.order);
-      this.order = grown;
-    }
     const odd = e instanceof Entry ? e.oddName : oddNameOf(e);
-    const i = this.cols.push(
+    const i = this.insertFile(
       e.uid,
       e.base,
       e.sub === "new",
@@ -303,9 +296,34 @@ export class MessageTable extends TablePositions {
       odd,
     );
     if (e.extra !== undefined) this.cols.setExtra(i, e.extra);
-    this.order[this.total++] = e.uid;
     if (e instanceof Entry) [e.home, e.at, e.layout] = [this, i, this.layout];
+  }
+
+  /**
+   * Adds a message whose UID is above every other from its fields, with no entry made
+   * (scan_added.ts); `odd`: its file name if not the canonical one. Its position.
+   */
+  insertFile(
+    uid: number,
+    base: string,
+    inNew: boolean,
+    flags: string,
+    size: number,
+    date: number | null,
+    modseq: number,
+    odd: string | null,
+  ): number {
+    this.ready();
+    if (this.total === this.order.length) {
+      // A summary's UIDs have no room to grow (a view on its bytes, maybe empty).
+      const grown = new Uint32Array(Math.max(64, this.order.length * 2));
+      grown.set(this.order);
+      this.order = grown;
+    }
+    const i = this.cols.push(uid, base, inNew, flags, size, date, modseq, odd);
+    this.order[this.total++] = uid;
     this.#account(i, 1);
+    return i;
   }
 
   /** Changes a message (a rename: new flags, or moved to cur/). */

@@ -11,14 +11,16 @@ import { baseOf, parseFileName } from "../maildir_names.ts";
 import { mtimeOf, type ScanPlan, type Sub, SUBS } from "./dirs.ts";
 import { entryPath, type MessageEntry, newEntry, rowOf, storedName } from "./messages.ts";
 import { moveHere, moveNewOnWorker, type NewMoves } from "./moves.ts";
+import { nameAt, type NewListing, targetOf } from "./new_listing.ts";
+import { type AddedFiles, type Found, insertAdded, prepareAdded } from "./scan_added.ts";
 import type { FolderIndex } from "./index_db.ts";
-import { assignUids, clearMessages, type FolderState, insertEntry, removeEntry } from "./state.ts";
-
-/** A message file as found: its directory and exact name. */
-interface Found {
-  sub: Sub;
-  name: string;
-}
+import {
+  assignUidsSorted,
+  clearMessages,
+  type FolderState,
+  insertEntry,
+  removeEntry,
+} from "./state.ts";
 
 /** A known message whose file is now under another name. */
 interface Renamed extends Found {
@@ -56,23 +58,26 @@ export async function checkDirs(
 async function endMoves(
   st: FolderState,
   moves: NewMoves,
-  added: readonly MessageEntry[],
+  listing: NewListing,
+  uidAt: Uint32Array,
   claimed: number[],
   answer?: () => void,
 ): Promise<void> {
-  for (const e of added) if (moves.targets.has(e.base)) claimed.push(e.uid);
-  st.moving.set(moves.names);
+  const ofNew = uidAt.filter((uid) => uid !== 0).sort();
+  for (let k = 0; k < ofNew.length; k++) claimed.push(ofNew[k]);
+  st.moving.set(listing);
   try {
     answer?.();
     await yieldToEventLoop(); // the answer goes out before the rows are written
     st.index.runDeferred();
-    const moved = await movedBases(st.path, moves);
+    const moved = await movedFiles(st.path, moves, listing);
     const back: MessageEntry[] = [];
-    for (const e of added) {
-      const target = moves.targets.get(e.base);
-      if (target === undefined || moved.has(e.base)) continue;
-      if (e.sub === "cur" && e.name === target) {
-        st.table.update(e, { sub: "new", name: moves.names.get(e.base)! });
+    for (let i = 0; i < listing.count; i++) {
+      if (moved[i] === 1 || uidAt[i] === 0) continue;
+      const e = st.table.byUid.get(uidAt[i]);
+      const name = nameAt(listing, i);
+      if (e && e.sub === "cur" && e.name === targetOf(name)) {
+        st.table.update(e, { sub: "new", name });
         st.moving.claimedInNew.add(e.uid); // the caller already has it as \Recent
         back.push(e);
       }
@@ -97,25 +102,22 @@ async function abandonMoves(moves: NewMoves): Promise<void> {
 }
 
 /**
- * The base names the moves put in cur/. The worker stops at its first failed rename
- * (ENOSPC, EROFS: the rest would fail too); what it left is tried once more here, file
- * by file, so one file that cannot move does not keep all after it in new/.
+ * Which files of the listing the moves put in cur/ (1 by position). The worker stops at
+ * its first failed rename (ENOSPC, EROFS: the rest would fail too); what it left is tried
+ * once more here, file by file, so one file that cannot move does not keep all after it
+ * in new/.
  */
-async function movedBases(dir: string, moves: NewMoves): Promise<Set<string>> {
+async function movedFiles(dir: string, moves: NewMoves, listing: NewListing): Promise<Uint8Array> {
   const reply = await moves.reply;
-  const moved = new Set<string>();
-  const left = new Map<string, string>();
-  let i = 0;
-  for (const [base, name] of moves.names) {
-    if (reply.done[i++] === 1) moved.add(base);
-    else left.set(base, name);
-  }
-  if (reply.error === null || left.size === 0) return moved;
-  const retry = await moveHere(dir, left, moves.targets);
+  const moved = reply.done;
+  if (reply.error === null) return moved;
+  const left: number[] = [];
+  for (let i = 0; i < listing.count; i++) if (moved[i] !== 1) left.push(i);
+  if (left.length === 0) return moved;
+  const retry = await moveHere(dir, listing, left);
   let notMoved = 0;
-  i = 0;
-  for (const base of left.keys()) {
-    if (retry.done[i++] === 1) moved.add(base);
+  for (const i of left) {
+    if (retry.done[i] === 1) moved[i] = 1;
     else notMoved++; // failed again, or gone (removed meanwhile)
   }
   log("store").warn(
@@ -176,11 +178,18 @@ async function scanDirs(
   // a worker (moves.ts); its files are taken as they will be once moved.
   const moves = claimed && want.has("new") && table.count === 0 ? await moveNewOnWorker(st) : null;
   try {
+    // cur/ is read while the worker lists new/.
     for (const sub of SUBS) {
       if (want.has(sub) && !(sub === "new" && moves)) await readDir(st.path, sub, onDisk, !!moves);
     }
-    for (const [base, name] of moves?.targets ?? []) {
-      if (!onDisk.has(base)) onDisk.set(base, { sub: "cur", name }); // cur/ wins (readDir)
+    const listing = moves ? await moves.listed : null;
+    for (let i = 0; i < (listing?.count ?? 0); i++) {
+      // Most names in new/ have no flags part: the base, and the target made from it.
+      const name = nameAt(listing!, i), plain = !name.includes(":");
+      const base = plain ? name : baseOf(name), target = plain ? `${name}:2,` : targetOf(name);
+      const f = onDisk.get(base);
+      if (f) f.moveAt ??= i; // cur/ wins (readDir)
+      else onDisk.set(base, { sub: "cur", name: target, moveAt: i });
     }
     if (!want.has("cur")) {
       // A message no longer in new/ may have moved to cur/: look there too.
@@ -196,7 +205,13 @@ async function scanDirs(
     const flagsChanged = renamed.some((r) => r.flags !== r.e.flags);
     let modseq = 0;
     if (gone.length || onDisk.size || flagsChanged) modseq = await modseqs.next();
-    const added = await newEntries(st, onDisk, modseq, moves?.names);
+    const uidAt = new Uint32Array(listing?.count ?? 0);
+    // A first read while new/ moves: straight into the table's columns (scan_added.ts).
+    const prepared: AddedFiles | null = listing
+      ? await prepareAdded(st, onDisk, listing, uidAt)
+      : null;
+    const added = listing ? [] : await newEntries(st, onDisk, modseq);
+    let addedUids: Uint32Array | null = null;
     for (const e of gone) removeEntry(st, e);
     for (const r of renamed) {
       if (r.flags === r.e.flags) {
@@ -217,17 +232,26 @@ async function scanDirs(
         ix.setFlags(r.e.uid, r.e.sub, storedName(r.e), r.e.flags, r.e.modseq);
       }
       for (const e of added) ix.put(rowOf(e));
+      for (const uid of addedUids ?? []) {
+        const e = table.byUid.get(uid);
+        if (e) ix.put(rowOf(e));
+      }
       st.dirs.saveTo(ix);
       ix.setMeta({ highestmodseq: modseqs.highest });
     };
     if (moves) index.defer(write);
     else index.tx(write);
     for (const e of added) insertEntry(st, e);
-    if ([...added, ...renamed.map((r) => r.e)].some((e) => st.keywords.hasUnknown(e.flags))) {
+    if (prepared) addedUids = insertAdded(st, prepared, modseq);
+    if (
+      prepared?.unknownKeywords ||
+      [...added, ...renamed.map((r) => r.e)].some((e) => st.keywords.hasUnknown(e.flags))
+    ) {
       await st.keywords.load();
     }
-    if (moves) await endMoves(st, moves, added, claimed!, answer);
-    return restarted || gone.length > 0 || renamed.length > 0 || added.length > 0;
+    if (moves) await endMoves(st, moves, listing!, uidAt, claimed!, answer);
+    const addedCount = added.length + (addedUids?.length ?? 0);
+    return restarted || gone.length > 0 || renamed.length > 0 || addedCount > 0;
   } catch (e) {
     // The moves run on: the mutex is held until they end, and the marks' change they
     // began is finished (a scan meanwhile would race with the renames).
@@ -265,7 +289,10 @@ function compareKnown(
     if (f) found(e, f);
     else gone.push(e);
   }
-  // Files of known messages that moved into a directory we scanned alone.
+  // Files of known messages that moved into a directory we scanned alone (none when the
+  // UID list names no message: a first read, where this loop over 100,000 files made an
+  // entry array each, promoted).
+  if (uidOfBase.size === 0) return { gone, renamed };
   for (const [base, f] of onDisk) {
     const uid = uidOfBase.get(base);
     const e = uid === undefined ? undefined : byUid.get(uid);
@@ -274,22 +301,21 @@ function compareKnown(
   return { gone, renamed };
 }
 
-/**
- * Entries for new files, with UIDs, sorted by UID; sizes from the name (",S=") or the file.
- * `moving`: names in new/ of files being moved to cur/ (their entries are as moved).
- */
+/** Entries for new files, with UIDs, sorted by UID; sizes from the name (",S=") or the file. */
 async function newEntries(
   st: FolderState,
   onDisk: ReadonlyMap<string, Found>,
   modseq: number,
-  moving?: ReadonlyMap<string, string>,
 ): Promise<MessageEntry[]> {
-  const assigned = await assignUids(st, [...onDisk.keys()]);
+  // In name order, as the new UIDs are given: the entries come in UID order.
+  const bases = [...onDisk.keys()];
+  const uids = await assignUidsSorted(st, bases);
   const added: MessageEntry[] = [];
-  for (const [base, f] of onDisk) {
+  for (let i = 0; i < bases.length; i++) {
+    const base = bases[i], f = onDisk.get(base)!;
     const parsed = parseFileName(f.name);
     added.push(newEntry({
-      uid: assigned.get(base)!,
+      uid: uids[i],
       base,
       sub: f.sub,
       name: f.name,
@@ -301,19 +327,15 @@ async function newEntries(
     }));
   }
   await eachParallel(added.filter((e) => e.size < 0), async (e) => {
-    // A file being moved is at one of its two names.
-    const from = moving?.get(e.base);
-    const paths = [entryPath(st.path, e), ...from === undefined ? [] : [`${st.path}/new/${from}`]];
-    // Twice: the move may land between the two stats.
-    for (const path of [...paths, ...paths]) {
+    for (const path of [entryPath(st.path, e), entryPath(st.path, e)]) {
       try {
         e.size = (await Deno.stat(path)).size;
         return;
-      } catch { /* try the other name */ }
+      } catch { /* once more */ }
     }
     e.size = 0; // gone again: the next scan removes it
   });
-  // Usually in UID order already (new UIDs follow the names' order): then not sorted.
+  // In UID order unless the UID list had UIDs for some names (an import): then sorted.
   for (let i = 1; i < added.length; i++) {
     if (added[i - 1].uid > added[i].uid) return inUidOrder(added);
   }
@@ -321,9 +343,9 @@ async function newEntries(
 }
 
 /**
- * `added` sorted by UID. A first read has cur/ before new/ while UIDs follow the names
- * across both, so 100,000 entries came out of order: a comparison sort of them cost 170 ms
- * of a first SELECT. Their UIDs are distinct and mostly dense: each is put in its slot.
+ * `added` sorted by UID. A first read made entries in directory order, cur/ before new/,
+ * while UIDs follow the names across both: a comparison sort of 100,000 entries cost 170
+ * ms of a first SELECT. Their UIDs are distinct and mostly dense: each is put in its slot.
  */
 function inUidOrder(added: MessageEntry[]): MessageEntry[] {
   let min = Infinity, max = -Infinity;

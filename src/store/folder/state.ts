@@ -137,8 +137,15 @@ export function removeEntry(st: FolderState, e: MessageEntry): void {
   st.index.forgetDate(e.uid);
 }
 
-/** UIDs for new base names (see FolderUids.assign). */
+/** UIDs for new base names, by name (see FolderUids.assign). */
 export async function assignUids(st: FolderState, bases: string[]): Promise<Map<string, number>> {
+  const sorted = [...bases];
+  const uids = await assignUidsSorted(st, sorted);
+  return new Map(sorted.map((b, i) => [b, uids[i]]));
+}
+
+/** UIDs for new base names: `bases` sorted in place, `uids[i]` of `bases[i]`. */
+export async function assignUidsSorted(st: FolderState, bases: string[]): Promise<Uint32Array> {
   const { uids, listLost } = await st.uids.assign(bases, st.table);
   // A new UIDVALIDITY: the next check re-reads the whole folder.
   if (listLost) st.dirs.invalidate();

@@ -16,6 +16,8 @@
 import { join } from "node:path";
 import { readTextIfExists, syncDir, writeAll, writeFileAtomic } from "../fsutil.ts";
 
+const encoder = new TextEncoder();
+
 export const UIDLIST = "extremail-uidlist";
 
 export interface UidList {
@@ -86,11 +88,11 @@ export async function appendUidList(
 /** Appends `body`; the file's state after it, and the octets appended. */
 async function appendDurably(
   path: string,
-  body: string,
+  body: string | Uint8Array,
 ): Promise<{ st: Deno.FileInfo; octets: number }> {
   const file = await Deno.open(path, { append: true, create: false });
   try {
-    const bytes = new TextEncoder().encode(body);
+    const bytes = typeof body === "string" ? new TextEncoder().encode(body) : body;
     await writeAll(file, bytes);
     await file.sync();
     return { st: await file.stat(), octets: bytes.length };
@@ -233,14 +235,59 @@ export class UidListCache {
 
   /** Appends lines durably (UID assignments, a new ceiling) and keeps the cache current. */
   async append(added: { uid: number; base: string }[], ceiling?: number): Promise<void> {
-    const list = this.list!;
-    let body = this.#torn ? "\n" : "";
+    let body = "";
     for (const a of added) body += `${a.uid} ${a.base}\n`;
-    if (ceiling !== undefined) body += `M ${ceiling}\n`;
+    await this.#appendLines(body, added.length, ceiling);
+  }
+
+  /**
+   * Appends UIDs `firstUid`, `firstUid + 1`, ... of `bases`, written as bytes: a first
+   * SELECT's 100,000 lines joined as a string were a line and a rope node each, then a
+   * flat copy to encode (13-18 MB of promoted garbage in the heap sample).
+   */
+  async appendConsecutive(firstUid: number, bases: readonly string[]): Promise<void> {
+    const torn = this.#torn ? 1 : 0;
+    let size = torn;
+    // At most 3 bytes per UTF-16 unit; 11 for the UID, its space and the line end.
+    for (const base of bases) size += base.length * 3 + 12;
+    const out = new Uint8Array(size);
+    let at = 0;
+    if (torn) out[at++] = 0x0a;
+    for (let i = 0; i < bases.length; i++) {
+      const uid = String(firstUid + i), base = bases[i];
+      for (let k = 0; k < uid.length; k++) out[at++] = uid.charCodeAt(k);
+      out[at++] = 0x20;
+      let ascii = true;
+      for (let k = 0; k < base.length; k++) {
+        const c = base.charCodeAt(k);
+        if (c > 0x7f) {
+          ascii = false;
+          break;
+        }
+        out[at + k] = c;
+      }
+      at += ascii ? base.length : encoder.encodeInto(base, out.subarray(at)).written;
+      out[at++] = 0x0a;
+    }
+    await this.#appendLines(out.subarray(0, at), bases.length, undefined, true);
+  }
+
+  async #appendLines(
+    lines: string | Uint8Array,
+    count: number,
+    ceiling?: number,
+    tornWritten = false,
+  ): Promise<void> {
+    const list = this.list!;
+    let body = lines;
+    if (typeof body === "string") {
+      if (this.#torn && !tornWritten) body = "\n" + body;
+      if (ceiling !== undefined) body += `M ${ceiling}\n`;
+    }
     // The octets as written: a first SELECT's 100,000 lines were encoded a second time
     // only to count them (30 ms).
     const { st, octets } = await appendDurably(this.path, body);
-    list.lines += added.length + (ceiling !== undefined ? 1 : 0);
+    list.lines += count + (ceiling !== undefined ? 1 : 0);
     if (ceiling !== undefined && ceiling > list.modseqCeiling) list.modseqCeiling = ceiling;
     this.#torn = false;
     const grewByUs = this.#id !== null && st.size === this.#id.size + octets;

@@ -123,16 +123,20 @@ export class FolderUids {
   /**
    * UIDs for new base names, durably: the UID list's own assignment when it has one
    * that still fits (above every UID in `shown`: UIDs must only grow), else a new one.
-   * `listLost`: the list was gone and was created anew (a new UIDVALIDITY, which the
-   * caller's next directory check picks up by reading the whole folder again).
+   * `bases` is sorted in place (base names start with the delivery time, so name order
+   * approximates arrival) and `uids[i]` is the UID of `bases[i]`: no map or object per
+   * name (a first SELECT's 100,000 were 12 MB of promoted garbage). `listLost`: the list
+   * was gone and was created anew (a new UIDVALIDITY, which the caller's next directory
+   * check picks up by reading the whole folder again).
    */
   async assign(
     bases: string[],
     shown: MessageTable,
-  ): Promise<{ uids: Map<string, number>; listLost: boolean }> {
-    const out = new Map<string, number>();
+  ): Promise<{ uids: Uint32Array; listLost: boolean }> {
+    const uids = new Uint32Array(bases.length);
     let listLost = false;
-    if (bases.length === 0) return { uids: out, listLost };
+    if (bases.length === 0) return { uids, listLost };
+    bases.sort();
     await withUidListLock(this.#path, async () => {
       let list = await this.#list.sync();
       if (!list) {
@@ -140,20 +144,25 @@ export class FolderUids {
         listLost = true;
       }
       const last = shown.lastUid();
-      const used = new Set<number>();
-      const fresh: { uid: number; base: string }[] = [];
-      // Base names start with the delivery time, so name order approximates arrival.
-      for (const base of [...bases].sort()) {
+      // UIDs given here are the list's (kept in `taken`) or new ones, which are
+      // consecutive from `firstFresh`.
+      const taken = new Set<number>();
+      const firstFresh = list.uidNext;
+      const freshBases: string[] = [];
+      for (let i = 0; i < bases.length; i++) {
+        const base = bases[i];
         let uid = list.byBase.get(base);
-        if (uid === undefined || uid <= last || used.has(uid) || shown.byUid.has(uid)) {
+        if (
+          uid === undefined || uid <= last || taken.has(uid) ||
+          (uid >= firstFresh && uid < list.uidNext) || shown.byUid.has(uid)
+        ) {
           uid = list.uidNext++;
           list.byBase.set(base, uid);
-          fresh.push({ uid, base });
-        }
-        used.add(uid);
-        out.set(base, uid);
+          freshBases.push(base);
+        } else taken.add(uid);
+        uids[i] = uid;
       }
-      if (fresh.length > 0) await this.#list.append(fresh);
+      if (freshBases.length > 0) await this.#list.appendConsecutive(firstFresh, freshBases);
       this.#next = Math.max(this.#next, list.uidNext);
       if (list.lines >= 1000 && list.lines >= 2 * (shown.byUid.size + bases.length)) {
         // Compact: live messages (and the ones being added) keep their lines, and so do
@@ -162,14 +171,14 @@ export class FolderUids {
         const keep = new Map<string, number>();
         for (const m of shown.byUid.values()) keep.set(m.base, m.uid);
         for (const [b, u] of list.byBase) if (u > last) keep.set(b, u);
-        for (const [b, u] of out) keep.set(b, u);
+        for (let i = 0; i < bases.length; i++) keep.set(bases[i], uids[i]);
         if (list.lines >= 2 * keep.size) {
           list.byBase = keep;
           await this.#list.write(list);
         }
       }
     });
-    return { uids: out, listLost };
+    return { uids, listLost };
   }
 
   /** Reserves mod-sequences up to a block above `modseq` (one fsync per block). */

@@ -1,0 +1,109 @@
+/**
+ * A first SELECT's new files (scan.ts, while a worker moves new/ to cur/) put straight
+ * into the folder's table (columns.ts): UIDs, sizes and flags in typed arrays and the
+ * names the scan found, then one push per message, rather than an entry object per
+ * message held from the UID assignment to the answer. Made in one pass of 100,000, those
+ * entries outgrew V8's young generation and were promoted: 15-20 MB of the garbage V8's
+ * memory reducer later collected in a long pause (docs/performance.md, branch reducer).
+ */
+import { join } from "node:path";
+import { eachParallel } from "../fsutil.ts";
+import { parseFileName } from "../maildir_names.ts";
+import type { Sub } from "./dirs.ts";
+import { nameAt, type NewListing } from "./new_listing.ts";
+import { assignUidsSorted, type FolderState } from "./state.ts";
+
+/** A message file as found: its directory and exact name. */
+export interface Found {
+  sub: Sub;
+  name: string;
+  /** A file of new/ with this base is being moved (moves.ts): its listing position. */
+  moveAt?: number;
+}
+
+/** New files with their UIDs, sizes and flags, to insert once the scan's changes are made. */
+export interface AddedFiles {
+  /** Base names in name order; `uids[i]` is the UID of `bases[i]`, `found[i]` its file. */
+  bases: string[];
+  found: Found[];
+  uids: Uint32Array;
+  sizes: Float64Array;
+  flags: string[];
+  /** Some flags name a keyword the folder's keyword file does not have. */
+  unknownKeywords: boolean;
+}
+
+/**
+ * UIDs (durably, the UID list) and sizes (from the name's ",S=", else the file's) of the
+ * new files in `onDisk`; the UID of each file of `moving` goes in `uidAt` by position.
+ */
+export async function prepareAdded(
+  st: FolderState,
+  onDisk: ReadonlyMap<string, Found>,
+  moving: NewListing,
+  uidAt: Uint32Array,
+): Promise<AddedFiles> {
+  const bases = [...onDisk.keys()];
+  const uids = await assignUidsSorted(st, bases);
+  const n = bases.length, sizes = new Float64Array(n), flags = new Array<string>(n);
+  const found = new Array<Found>(n);
+  const unsized: number[] = [];
+  let unknownKeywords = false;
+  for (let i = 0; i < n; i++) {
+    const f = found[i] = onDisk.get(bases[i])!;
+    const parsed = parseFileName(f.name);
+    flags[i] = parsed.flags;
+    if (!unknownKeywords && st.keywords.hasUnknown(parsed.flags)) unknownKeywords = true;
+    if (parsed.size === null) unsized.push(i);
+    else sizes[i] = parsed.size;
+    if (f.moveAt !== undefined) uidAt[f.moveAt] = uids[i];
+  }
+  await eachParallel(unsized, async (i) => {
+    const f = found[i];
+    // A file being moved is at one of its two names.
+    const paths = [join(st.path, f.sub, f.name)];
+    if (f.moveAt !== undefined) paths.push(`${st.path}/new/${nameAt(moving, f.moveAt)}`);
+    // Twice: the move may land between the two stats.
+    for (const path of [...paths, ...paths]) {
+      try {
+        sizes[i] = (await Deno.stat(path)).size;
+        return;
+      } catch { /* try the other name */ }
+    }
+    sizes[i] = 0; // gone again: the next scan removes it
+  });
+  return { bases, found, uids, sizes, flags, unknownKeywords };
+}
+
+/** Whether `name` is the canonical file name for the base and flags (entry.ts canonicalName). */
+function canonical(name: string, sub: Sub, base: string, flags: string): boolean {
+  if (sub === "new") return name === base;
+  return name.length === base.length + 3 + flags.length && name.startsWith(base) &&
+    name.startsWith(":2,", base.length) && name.endsWith(flags);
+}
+
+/**
+ * Inserts the prepared files into the table in UID order, all with mod-sequence `modseq`;
+ * their UIDs in that order. The table holds no message above them (a first read).
+ */
+export function insertAdded(st: FolderState, a: AddedFiles, modseq: number): Uint32Array {
+  const n = a.bases.length;
+  let order: Uint32Array | null = null;
+  for (let i = 1; i < n; i++) {
+    if (a.uids[i - 1] > a.uids[i]) {
+      // The UID list had UIDs for some names (an import): by UID.
+      order = new Uint32Array(n).map((_, k) => k).sort((x, y) => a.uids[x] - a.uids[y]);
+      break;
+    }
+  }
+  const inserted = new Uint32Array(n);
+  for (let k = 0; k < n; k++) {
+    const i = order ? order[k] : k;
+    const base = a.bases[i], f = a.found[i], flags = a.flags[i];
+    const odd = canonical(f.name, f.sub, base, flags) ? null : f.name;
+    st.table.insertFile(a.uids[i], base, f.sub === "new", flags, a.sizes[i], null, modseq, odd);
+    st.uids.cover(a.uids[i]);
+    inserted[k] = a.uids[i];
+  }
+  return inserted;
+}
