@@ -7,7 +7,12 @@
  * average, then the medians and B/A.
  *
  *   deno run -A bench/ab_pop3.ts --a /work/wt-base --b . [--load pop3|imap] [--runs 6]
- *     [--passes 1] [--perf EVENTS] [--b-v8 FLAGS]
+ *     [--passes 1] [--sessions 4] [--perf EVENTS] [--b-v8 FLAGS]
+ *
+ * Each run also reports the event loop thread's context switches per operation: "vcs"
+ * (voluntary: the loop slept in epoll_wait with nothing to do) and "ivcs" (preempted).
+ * CPU per RETR follows vcs on this VM (docs/performance.md, "POP3 RETR: why bench:peers
+ * and ab_pop3 differ"): compare runs only at similar vcs.
  *
  * Why: bench:peers runs ours and Dovecot minutes apart on a fresh DirBase each time, and
  * where a DirBase's files sit alone moves CPU per RETR by 2-3 µs (docs/performance.md,
@@ -23,6 +28,8 @@ const HELP = `bench/ab_pop3.ts: lean POP3/IMAP reads against two checkouts' daem
   --load NAME        pop3 (default: 4 sessions RETR every message) or imap (lean_load imap)
   --runs N           measured runs per checkout (default 6; one warm-up each before)
   --passes N         lean_load --rounds: sessions per client process per run (default 1)
+  --sessions N       concurrent client sessions (default 4, as bench:peers); fewer leave the
+                     event loop idle between commands more often
   --perf EVENTS      perf stat events counted on each daemon per run, reported per op
   --b-v8 FLAGS       DENO_V8_FLAGS for B's daemon only (a V8 setting measured against A)`;
 
@@ -34,6 +41,7 @@ const { values: opt } = parseArgs({
     load: { type: "string", default: "pop3" },
     runs: { type: "string", default: "6" },
     passes: { type: "string", default: "1" },
+    sessions: { type: "string", default: "4" },
     perf: { type: "string" },
     "b-v8": { type: "string" },
     help: { type: "boolean", short: "h" },
@@ -73,6 +81,16 @@ async function sh(cmd: string, args: string[]): Promise<string> {
     throw new Error(`${cmd} ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
   }
   return text;
+}
+
+/** The event loop thread's [voluntary, involuntary] context switches so far. */
+function switches(pid: number): [number, number] {
+  const s = Deno.readTextFileSync(`/proc/${pid}/task/${pid}/status`);
+  const count = (re: RegExp) => Number(re.exec(s)?.[1]);
+  return [
+    count(/\nvoluntary_ctxt_switches:\s+(\d+)/),
+    count(/nonvoluntary_ctxt_switches:\s+(\d+)/),
+  ];
 }
 
 /** utime + stime in clock ticks (10 ms) of a /proc stat file. */
@@ -128,14 +146,16 @@ try {
       if (perfDone) await new Promise((r) => setTimeout(r, 300));
       const all0 = ticks(`/proc/${pid}/stat`);
       const main0 = ticks(`/proc/${pid}/task/${pid}/stat`);
+      const cs0 = switches(pid);
       const out = await sh("python3", [
         join(trees[0], "bench/peers/lean_load.py"),
         load,
-        ...["--port", String(port), "--sessions", "4", "--rounds", opt.passes!],
+        ...["--port", String(port), "--sessions", opt.sessions!, "--rounds", opt.passes!],
         ...["--user", user, "--password", "password"],
       ]);
       const all = ticks(`/proc/${pid}/stat`) - all0;
       const main = ticks(`/proc/${pid}/task/${pid}/stat`) - main0;
+      const cs = switches(pid).map((n, k) => n - cs0[k]);
       const counts = perfDone ? await perfDone() : new Map<string, number>();
       const ops = Number(
         (load === "pop3" ? /^retrieved (\d+) messages/m : /^(\d+) ops in/m).exec(out)?.[1],
@@ -154,7 +174,8 @@ try {
       console.log(
         `run ${run}${run === 0 ? " (warm-up)" : ""} ${sides[i].name}: ${rate.toFixed(0)}/s, ` +
           `CPU ${perOp(all).toFixed(1)} µs/op (main ${perOp(main).toFixed(1)}), load ${loadAvg}, ` +
-          `RSS ${(Number(rss) / 1024).toFixed(0)} MiB` +
+          `RSS ${(Number(rss) / 1024).toFixed(0)} MiB, ` +
+          `loop vcs ${(cs[0] / ops).toFixed(3)} ivcs ${(cs[1] / ops).toFixed(3)} per op` +
           (perf ? `, per op: ${perf}` : ""),
       );
       if (run > 0) {

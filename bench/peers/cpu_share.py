@@ -11,7 +11,10 @@ so Dovecot's process per session counts too. The client is the command run after
 with every child it waited for (wait4 rusage). "other" is what /proc/stat counted busy
 on the machine beyond those two (other users' work). The busiest sample of the server
 tree, and of its main thread alone (our event loop; Dovecot's master, which does little),
-tells whether one loop sat at a full core (a ceiling) or not.
+tells whether one loop sat at a full core (a ceiling) or not. The main thread's context
+switches (voluntary: it slept with nothing to do; involuntary: preempted) come last: on this
+VM each sleep and wake-up of our event loop costs CPU, so its CPU per operation follows how
+often it sleeps (docs/performance.md, "POP3 RETR: why bench:peers and ab_pop3 differ").
 The command's own output is passed through; the accounting goes to stderr.
 """
 import argparse
@@ -47,6 +50,21 @@ def thread_ticks(pid):
         return 0
     fields = data[data.rindex(b")") + 2:].split()
     return int(fields[11]) + int(fields[12])
+
+
+def thread_switches(pid):
+    """(voluntary, involuntary) context switches of a process's main thread, (0, 0) when gone."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/status") as f:
+            text = f.read()
+    except OSError:
+        return 0, 0
+    counts = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key in ("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches"):
+            counts[key] = int(value)
+    return counts.get("voluntary_ctxt_switches", 0), counts.get("nonvoluntary_ctxt_switches", 0)
 
 
 def tree_ticks(root):
@@ -94,6 +112,7 @@ def main():
     ncpu = os.cpu_count() or 1
     s0, (b0, t0), w0 = tree_ticks(args.server_pid), machine_ticks(), time.perf_counter()
     m0 = thread_ticks(args.server_pid)
+    sw0 = thread_switches(args.server_pid)
     child = subprocess.Popen(cmd)
     peak, prev, prev_t = 0.0, s0, w0
     main_peak, main_prev = 0.0, m0
@@ -111,6 +130,7 @@ def main():
     wall = time.perf_counter() - w0
     s1, (b1, t1) = tree_ticks(args.server_pid), machine_ticks()
     main = (thread_ticks(args.server_pid) - m0) / TICK
+    sw1 = thread_switches(args.server_pid)
     # Popen reaped the command: its time (and its waited-for children's) is ours now.
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
     client = ru.ru_utime + ru.ru_stime
@@ -124,7 +144,8 @@ def main():
           f"server {server:.2f} s ({pct(server)}, busiest {args.interval} s sample "
           f"{100 * peak:.0f} %; its main thread {main:.2f} s, busiest {100 * main_peak:.0f} %), client {client:.2f} s ({pct(client)}), "
           f"other {other:.2f} s ({pct(other)}), idle {idle:.2f} s ({pct(idle)}); "
-          f"load {os.getloadavg()[0]:.2f}", file=sys.stderr)
+          f"load {os.getloadavg()[0]:.2f}; main thread switches: voluntary {sw1[0] - sw0[0]}, "
+          f"involuntary {sw1[1] - sw0[1]}", file=sys.stderr)
     sys.exit(child.returncode)
 
 

@@ -33,3 +33,14 @@ export const mainThreadPeak = (_out: string, err: string) => {
   const m = /^cpu_share .*? its main thread [\d.]+ s, busiest (\d+) %/m.exec(err);
   return m ? Number(m[1]) : undefined;
 };
+
+/**
+ * The server main thread's voluntary context switches per operation, from cpu_share.py:
+ * for our daemon, how often the event loop slept with nothing to do (each sleep and
+ * wake-up costs CPU on this VM, so a quiet machine raises our CPU per operation).
+ */
+export const mainSleepsPerOp = (ops: RegExp) => (out: string, err: string) => {
+  const m = /^cpu_share .*?main thread switches: voluntary (\d+)/m.exec(err);
+  const n = ops.exec(out);
+  return m && n && Number(n[1]) > 0 ? Number(m[1]) / Number(n[1]) : undefined;
+};

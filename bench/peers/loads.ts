@@ -2,7 +2,7 @@
  * bench:peers' loads: what each runs (a shared Python generator, lean_load.py, or
  * smtp-source) against either target, and the figures read from its output.
  */
-import { cpuPerOp, idleShare, mainThreadPeak, serverPeak } from "./cpu_share.ts";
+import { cpuPerOp, idleShare, mainSleepsPerOp, mainThreadPeak, serverPeak } from "./cpu_share.ts";
 import { DOMAIN } from "./ours.ts";
 import type { ProcResult } from "./proc.ts";
 import { runSmtpSource } from "./smtp_source.ts";
@@ -80,6 +80,13 @@ function leanCpu(lean: boolean, what: string, ops: RegExp): Metric[] {
       label: `${what}: server main thread's busiest 0.5 s (% of one core)`,
       noRatio: true,
       parse: mainThreadPeak,
+    },
+    {
+      // Ours: the event loop's sleeps in epoll_wait; Dovecot's master: next to none.
+      key: "cpu-sleeps",
+      label: `${what}: server main thread's sleeps per op`,
+      noRatio: true,
+      parse: mainSleepsPerOp(ops),
     },
   ];
 }
