@@ -12,7 +12,7 @@ import { toCrlf } from "../message/line_endings.ts";
 import type { Folder, MessageEntry } from "../store/folder/folder.ts";
 import { yieldToEventLoop } from "../store/fsutil.ts";
 import { lowerBound } from "../store/folder/table_positions.ts";
-import { encodeKeys, KEYS_VERSION, keysOfMessage, type MessageKeys } from "./message_keys.ts";
+import { encodeKeys, KEYS_PREFIX, keysOfMessage, type MessageKeys } from "./message_keys.ts";
 
 /** Files read at the same time on the event loop in the background. */
 export const PARALLEL_BACKGROUND = 8;
@@ -25,8 +25,6 @@ const WHOLE_UP_TO = 32 << 10;
 const HEADER_CAP = 64 << 10;
 
 const yieldNow = yieldToEventLoop;
-/** How stored key texts of this version start (encodeKeys: a JSON array led by it). */
-const KEYS_PREFIX = `[${KEYS_VERSION},`;
 
 /** What the reading uses of the folder's keys (FolderKeys). */
 export interface KeysOwner {

@@ -28,6 +28,8 @@ import { messageIds } from "../message/message_id.ts";
  * recomputed. 2: the EMAILID may be unknown (keys from the header block alone).
  */
 export const KEYS_VERSION = 2;
+/** How stored key texts of this version start (encodeKeys: a JSON array led by it). */
+export const KEYS_PREFIX = `[${KEYS_VERSION},`;
 
 export interface MessageKeys {
   /** Base subject (RFC 5256 §2.1), in i;unicode-casemap form. */

@@ -33,6 +33,7 @@ import {
   decodeKeys,
   emailIdOf,
   encodeKeys,
+  KEYS_PREFIX,
   KEYS_VERSION,
   type MessageKeys,
 } from "./message_keys.ts";
@@ -44,8 +45,6 @@ const PARALLEL = 16;
 const PAGE = 2000;
 
 const yieldNow = yieldToEventLoop;
-/** How stored key texts of this version start (encodeKeys: a JSON array led by it). */
-const KEYS_PREFIX = `[${KEYS_VERSION},`;
 /** Rows of the subject column read per query (each page's rows die young). */
 const COLUMN_PAGE = 2000;
 /** The subject column is read again once this many keys were stored after it was read. */
