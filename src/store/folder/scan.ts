@@ -12,7 +12,13 @@ import { mtimeOf, type ScanPlan, type Sub, SUBS } from "./dirs.ts";
 import { entryPath, type MessageEntry, newEntry, rowOf, storedName } from "./messages.ts";
 import { moveHere, moveNewOnWorker, type NewMoves } from "./moves.ts";
 import { nameAt, type NewListing, targetOf } from "./new_listing.ts";
-import { type AddedFiles, type Found, insertAdded, prepareAdded } from "./scan_added.ts";
+import {
+  type AddedFiles,
+  type Found,
+  insertAdded,
+  prepareAdded,
+  sizeAtOneOf,
+} from "./scan_added.ts";
 import type { FolderIndex } from "./index_db.ts";
 import {
   assignUidsSorted,
@@ -327,13 +333,7 @@ async function newEntries(
     }));
   }
   await eachParallel(added.filter((e) => e.size < 0), async (e) => {
-    for (const path of [entryPath(st.path, e), entryPath(st.path, e)]) {
-      try {
-        e.size = (await Deno.stat(path)).size;
-        return;
-      } catch { /* once more */ }
-    }
-    e.size = 0; // gone again: the next scan removes it
+    e.size = await sizeAtOneOf([entryPath(st.path, e)]);
   });
   // In UID order unless the UID list had UIDs for some names (an import): then sorted.
   for (let i = 1; i < added.length; i++) {

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { eachParallel } from "../fsutil.ts";
 import { parseFileName } from "../maildir_names.ts";
 import type { Sub } from "./dirs.ts";
+import { canonicalName } from "./entry.ts";
 import { nameAt, type NewListing } from "./new_listing.ts";
 import { assignUidsSorted, type FolderState } from "./state.ts";
 
@@ -63,23 +64,22 @@ export async function prepareAdded(
     // A file being moved is at one of its two names.
     const paths = [join(st.path, f.sub, f.name)];
     if (f.moveAt !== undefined) paths.push(`${st.path}/new/${nameAt(moving, f.moveAt)}`);
-    // Twice: the move may land between the two stats.
-    for (const path of [...paths, ...paths]) {
-      try {
-        sizes[i] = (await Deno.stat(path)).size;
-        return;
-      } catch { /* try the other name */ }
-    }
-    sizes[i] = 0; // gone again: the next scan removes it
+    sizes[i] = await sizeAtOneOf(paths);
   });
   return { bases, found, uids, sizes, flags, unknownKeywords };
 }
 
-/** Whether `name` is the canonical file name for the base and flags (entry.ts canonicalName). */
-function canonical(name: string, sub: Sub, base: string, flags: string): boolean {
-  if (sub === "new") return name === base;
-  return name.length === base.length + 3 + flags.length && name.startsWith(base) &&
-    name.startsWith(":2,", base.length) && name.endsWith(flags);
+/**
+ * The size of a file found a moment ago at one of `paths`, each tried twice in turn (a
+ * rename may land between two stats); 0 when it is gone (the next scan removes it).
+ */
+export async function sizeAtOneOf(paths: readonly string[]): Promise<number> {
+  for (const path of [...paths, ...paths]) {
+    try {
+      return (await Deno.stat(path)).size;
+    } catch { /* try the other name, or once more */ }
+  }
+  return 0;
 }
 
 /**
@@ -100,7 +100,7 @@ export function insertAdded(st: FolderState, a: AddedFiles, modseq: number): Uin
   for (let k = 0; k < n; k++) {
     const i = order ? order[k] : k;
     const base = a.bases[i], f = a.found[i], flags = a.flags[i];
-    const odd = canonical(f.name, f.sub, base, flags) ? null : f.name;
+    const odd = f.name === canonicalName(f.sub, base, flags) ? null : f.name;
     st.table.insertFile(a.uids[i], base, f.sub === "new", flags, a.sizes[i], null, modseq, odd);
     st.uids.cover(a.uids[i]);
     inserted[k] = a.uids[i];
