@@ -7,11 +7,12 @@
  * SELECT finds them compiled, with their inline caches warm. `--v8-flags=--no-lazy` did
  * the same for the whole process at +9 MiB and a slower start.
  *
- * The folder is a few messages written into `<DirBase>/incoming/` (whatever is left
- * there at start is removed: IncomingFiles.clean), loaded once the slow way (its index
- * and summary written at the close), then opened as a restart opens it: from the
- * summary. Nothing a client can see changes: the folder is gone before the first
- * connection, and a failure is logged at debug and the daemon starts as it would have.
+ * The folder is a few messages written into `<DirBase>/incoming/` (whatever is left there
+ * at start is removed: IncomingFiles.clean), loaded once the slow way (its index and
+ * summary written at the close), then opened as a restart opens it: from the summary,
+ * and the view's sync of the NOOP a client sends next runs too. Nothing a client can see
+ * changes: the folder is gone before the first connection, and a failure is logged at
+ * debug and the daemon starts as it would have.
  */
 import { join } from "node:path";
 import { log } from "../log.ts";
@@ -63,6 +64,8 @@ export async function warmSelectPath(store: MailStore, dir: string): Promise<War
     try {
       await view.open(claimed);
       selectResponses(view, await mailboxId(root), false);
+      // The NOOP a client sends next (RFC 3501 §6.1.2): the view's forced sync.
+      await view.sync({ expunge: true, force: true, rev1: true, flags: () => "" });
     } finally {
       view.close();
     }
