@@ -5,7 +5,7 @@
  */
 import { deepStrictEqual, equal, match } from "node:assert/strict";
 import { join } from "node:path";
-import { MailStore } from "../src/store/mailstore.ts";
+import { MailStore, UIDLIST } from "../src/store/mailstore.ts";
 import { warmSelectPath, warmupPath } from "../src/imap/warmup.ts";
 import { startTestServer } from "./helpers/server.ts";
 
@@ -45,6 +45,10 @@ Deno.test("warm-up: a failure is reported, not thrown, and cleaned up", async ()
     const dir = join(base, "in");
     await Deno.mkdir(join(warmupPath(dir)), { recursive: true });
     await Deno.writeTextFile(join(warmupPath(dir), "cur"), "x");
+    equal(await warmSelectPath(store, dir), "failed");
+    deepStrictEqual(await names(dir), []);
+    // A load that fails half-way (its UID list a directory): the folder is closed, removed.
+    await Deno.mkdir(join(warmupPath(dir), UIDLIST), { recursive: true });
     equal(await warmSelectPath(store, dir), "failed");
     deepStrictEqual(await names(dir), []);
   } finally {

@@ -52,9 +52,12 @@ export async function warmSelectPath(store: MailStore, dir: string): Promise<War
     writeFolder(root);
     // The slow load (no index yet): its close writes the index's summary.
     const first = new Folder(root);
-    await first.refresh();
-    await mailboxId(root);
-    await first.close();
+    try {
+      await first.refresh();
+      await mailboxId(root);
+    } finally {
+      await first.close(); // its index too when the load failed half-way
+    }
     // As a restart's SELECT: the store loads it from the summary.
     const claimed: number[] = [];
     const folder = await store.openFolder(root, "INBOX", claimed);
