@@ -61,9 +61,25 @@ async function select(s: Session, raw: string, readOnly: boolean, params: Select
   // The SORT / SEARCH keys of messages that lack them are read in the background now.
   warmKeys(folder);
   s.state = "selected";
+  let out = selectResponses(view, id, s.rev2);
+  if (s.rev2) out += `* LIST () "/" ${wireName(s, name)}\r\n`;
+  if (params.qresync) out += qresyncResponses(s, view, params.qresync);
+  s.out.text(out);
+  return {
+    text: `${readOnly ? "EXAMINE" : "SELECT"} completed`,
+    code: readOnly ? "READ-ONLY" : "READ-WRITE",
+  };
+}
+
+/**
+ * The untagged responses of SELECT / EXAMINE from FLAGS to MAILBOXID (RFC 3501 §6.3.1,
+ * RFC 9051 §6.3.2: rev2 has no RECENT and no UNSEEN code). warmup.ts runs it at start.
+ */
+export function selectResponses(view: MailboxView, id: string, rev2: boolean): string {
+  const folder = view.folder;
   let out = view.flagsResponses();
   out += `* ${view.exists} EXISTS\r\n`;
-  if (!s.rev2) {
+  if (!rev2) {
     out += `* ${view.recent.size} RECENT\r\n`;
     // RFC 3501 §6.3.1: the first unseen message, when there is one.
     const unseen = folder.unseenCount > 0 ? view.seqOf(folder.firstUnseenUid()) : 0;
@@ -75,13 +91,7 @@ async function select(s: Session, raw: string, readOnly: boolean, params: Select
   out += `* OK [HIGHESTMODSEQ ${view.modseq}] Highest mailbox mod-sequence\r\n`;
   // RFC 8474 §4.2: the MAILBOXID of the selected mailbox.
   out += `* OK [MAILBOXID (${id})] Mailbox id\r\n`;
-  if (s.rev2) out += `* LIST () "/" ${wireName(s, name)}\r\n`;
-  if (params.qresync) out += qresyncResponses(s, view, params.qresync);
-  s.out.text(out);
-  return {
-    text: `${readOnly ? "EXAMINE" : "SELECT"} completed`,
-    code: readOnly ? "READ-ONLY" : "READ-WRITE",
-  };
+  return out;
 }
 
 /** Mailbox name and RFC 4466 select parameters (CONDSTORE, QRESYNC: RFC 7162). */

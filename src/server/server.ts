@@ -51,6 +51,7 @@ import { pop3Services } from "../pop3/service.ts";
 import { smtpServices } from "../smtp/service.ts";
 import { Session as ImapSession } from "../imap/session.ts";
 import { IMAP_COMMANDS } from "../imap/commands.ts";
+import { warmSelectPath } from "../imap/warmup.ts";
 import { POP3_COMMANDS, Pop3Session } from "../pop3/session.ts";
 import { clusterService } from "../cluster/service.ts";
 import { Peers } from "../cluster/peers.ts";
@@ -279,6 +280,8 @@ export async function startServer(
     // fresh memory's page faults were paid on the event loop (net/block_pool.ts).
     streamBlocks.fill();
     contentBlocks.fill();
+    // A restart's first SELECT of a big folder no longer compiles its code (imap/warmup.ts).
+    await warmSelectPath(store, incoming.dir);
     for (const spec of services) {
       const listener = await startListener(ctx, spec);
       if (!listener) continue;
