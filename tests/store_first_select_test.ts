@@ -45,9 +45,9 @@ async function copyOf(dir: string): Promise<string> {
   return copy;
 }
 
-type Row = [number, string, string, string, number, number];
+type Row = [number, string, string, string, number, number, string];
 const rowsOf = (f: Folder): Row[] =>
-  [...f.messages.values()].map((m) => [m.uid, m.base, m.sub, m.flags, m.size, m.modseq]);
+  [...f.messages.values()].map((m) => [m.uid, m.base, m.sub, m.flags, m.size, m.modseq, m.name]);
 const namesIn = (dir: string) => [...Deno.readDirSync(dir)].map((e) => e.name).sort();
 
 Deno.test("first SELECT: new/ moved on a worker, same state as refresh + claimRecent", async () => {
@@ -100,6 +100,11 @@ Deno.test("first SELECT: new/ moved on a worker, same state as refresh + claimRe
     const again = new Folder(dir);
     await again.refresh();
     deepStrictEqual(rowsOf(again), rows);
+    // The names of other programs too (written from the prepared files: scan_added.ts).
+    ok(rows.some((r) => r[6].endsWith(":2,SF")) && rows.some((r) => r[6].endsWith(":2,Sa")));
+    for (const m of [...again.messages.values()].slice(0, 40)) {
+      equal((await again.read(m)).length, m.size);
+    }
     equal(again.uidValidity, uidValidity);
     equal(again.highestModseq, modseq);
     equal(again.recentCount, 0);

@@ -81,6 +81,9 @@ const storeCommand: CommandSpec = {
             modified.push(uid ? u : i + 1);
             continue;
           }
+          // .SILENT reports nothing here unless CONDSTORE's new mod-sequence: no entry
+          // made per message then (50,000 of them were promoted garbage).
+          if (silent && !(s.condstore && done.has(u))) continue;
           const e = view.entry(u);
           if (!e) continue; // expunged by another session (RFC 2180 §4.2)
           const ms = s.condstore ? ` MODSEQ (${e.modseq})` : "";

@@ -17,6 +17,7 @@ import {
   type Found,
   insertAdded,
   prepareAdded,
+  putAdded,
   sizeAtOneOf,
 } from "./scan_added.ts";
 import type { FolderIndex } from "./index_db.ts";
@@ -238,10 +239,7 @@ async function scanDirs(
         ix.setFlags(r.e.uid, r.e.sub, storedName(r.e), r.e.flags, r.e.modseq);
       }
       for (const e of added) ix.put(rowOf(e));
-      for (const uid of addedUids ?? []) {
-        const e = table.byUid.get(uid);
-        if (e) ix.put(rowOf(e));
-      }
+      if (prepared) putAdded(ix, prepared, modseq);
       st.dirs.saveTo(ix);
       ix.setMeta({ highestmodseq: modseqs.highest });
     };

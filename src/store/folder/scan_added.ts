@@ -11,6 +11,7 @@ import { eachParallel } from "../fsutil.ts";
 import { parseFileName } from "../maildir_names.ts";
 import type { Sub } from "./dirs.ts";
 import { canonicalName } from "./entry.ts";
+import type { FolderIndex } from "./index_db.ts";
 import { nameAt, type NewListing } from "./new_listing.ts";
 import { assignUidsSorted, type FolderState } from "./state.ts";
 
@@ -100,10 +101,37 @@ export function insertAdded(st: FolderState, a: AddedFiles, modseq: number): Uin
   for (let k = 0; k < n; k++) {
     const i = order ? order[k] : k;
     const base = a.bases[i], f = a.found[i], flags = a.flags[i];
-    const odd = f.name === canonicalName(f.sub, base, flags) ? null : f.name;
+    const odd = oddName(f, base, flags);
     st.table.insertFile(a.uids[i], base, f.sub === "new", flags, a.sizes[i], null, modseq, odd);
     st.uids.cover(a.uids[i]);
     inserted[k] = a.uids[i];
   }
   return inserted;
+}
+
+/** A file's name when it is not the canonical one for its directory and flags, else null. */
+function oddName(f: Found, base: string, flags: string): string | null {
+  return f.name === canonicalName(f.sub, base, flags) ? null : f.name;
+}
+
+/**
+ * The index rows of the files insertAdded put in the table (FolderIndex.putMany, many
+ * per statement), from the prepared arrays as inserted. Read back from the table, each
+ * row was an entry (its base decoded again) and a row object, and a `run()` of its own:
+ * 6 MB of old-space garbage after a first SELECT's answer (docs/performance.md). A later
+ * change to one of these messages writes the index after this (the index runs deferred
+ * work before any other), so the rows need not be read from the table.
+ */
+export function putAdded(ix: FolderIndex, a: AddedFiles, modseq: number): void {
+  ix.putMany(a.bases.length, (i, p, at) => {
+    const base = a.bases[i], f = a.found[i], flags = a.flags[i];
+    p[at] = a.uids[i];
+    p[at + 1] = base;
+    p[at + 2] = f.sub === "cur" ? 1 : 0;
+    p[at + 3] = oddName(f, base, flags);
+    p[at + 4] = flags;
+    p[at + 5] = a.sizes[i];
+    p[at + 6] = null; // the internal date, learnt later (IndexLink.noteDate)
+    p[at + 7] = modseq;
+  });
 }
