@@ -19,7 +19,8 @@ const COUNT = 1600;
 /**
  * A folder another MDA filled: every tenth file in cur/ with \Seen, one without ",S=";
  * and a few names of other programs: letters out of order in cur/ (kept as the file's
- * name), a keyword letter the folder has no name for, and flags on a name in new/.
+ * name), a keyword letter the folder has no name for, and flags on names in new/ (letters
+ * out of order there too).
  */
 async function filledFolder(): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: "extremail-first-select-" });
@@ -32,6 +33,7 @@ async function filledFolder(): Promise<string> {
     if (i === 20) name = join("cur", `${base}:2,SF`);
     if (i === 30) name = join("cur", `${base}:2,Sa`);
     if (i === 11) name = join("new", `${base}:2,F`);
+    if (i === 12) name = join("new", `${base}:2,SF`); // moved to cur/ as ":2,FS"
     await Deno.writeFile(join(dir, name), data);
   }
   return dir;
@@ -102,6 +104,7 @@ Deno.test("first SELECT: new/ moved on a worker, same state as refresh + claimRe
     deepStrictEqual(rowsOf(again), rows);
     // The names of other programs too (written from the prepared files: scan_added.ts).
     ok(rows.some((r) => r[6].endsWith(":2,SF")) && rows.some((r) => r[6].endsWith(":2,Sa")));
+    equal(rows.filter((r) => r[6].endsWith(":2,FS")).length, 1);
     for (const m of [...again.messages.values()].slice(0, 40)) {
       equal((await again.read(m)).length, m.size);
     }
