@@ -43,11 +43,10 @@ export function foundIn(v: Found | number, listing: NewListing | null): Found {
 export interface AddedFiles {
   /**
    * Base names in name order; `uids[i]` is the UID of `bases[i]`, `found[i]` its file (see
-   * OnDisk: a listing position of `listing`).
+   * OnDisk: a number is a file being moved to its canonical name in cur/).
    */
   bases: string[];
   found: (Found | number)[];
-  listing: NewListing;
   uids: Uint32Array;
   sizes: Float64Array;
   flags: string[];
@@ -88,7 +87,7 @@ export async function prepareAdded(
     if (f.moveAt !== undefined) paths.push(`${st.path}/new/${nameAt(moving, f.moveAt)}`);
     sizes[i] = await sizeAtOneOf(paths);
   });
-  return { bases, found, listing: moving, uids, sizes, flags, unknownKeywords };
+  return { bases, found, uids, sizes, flags, unknownKeywords };
 }
 
 /**
@@ -121,18 +120,31 @@ export function insertAdded(st: FolderState, a: AddedFiles, modseq: number): Uin
   const inserted = new Uint32Array(n);
   for (let k = 0; k < n; k++) {
     const i = order ? order[k] : k;
-    const base = a.bases[i], f = foundIn(a.found[i], a.listing), flags = a.flags[i];
-    const odd = oddName(f, base, flags);
-    st.table.insertFile(a.uids[i], base, f.sub === "new", flags, a.sizes[i], null, modseq, odd);
+    const base = a.bases[i], v = a.found[i], flags = a.flags[i];
+    const inNew = typeof v === "object" && v.sub === "new";
+    st.table.insertFile(
+      a.uids[i],
+      base,
+      inNew,
+      flags,
+      a.sizes[i],
+      null,
+      modseq,
+      oddName(v, base, flags),
+    );
     st.uids.cover(a.uids[i]);
     inserted[k] = a.uids[i];
   }
   return inserted;
 }
 
-/** A file's name when it is not the canonical one for its directory and flags, else null. */
-function oddName(f: Found, base: string, flags: string): string | null {
-  return f.name === canonicalName(f.sub, base, flags) ? null : f.name;
+/**
+ * A file's name when it is not the canonical one for its directory and flags, else null;
+ * a file being moved goes to its canonical name in cur/ (targetOf): null, with no name made.
+ */
+function oddName(v: Found | number, base: string, flags: string): string | null {
+  if (typeof v === "number") return null;
+  return v.name === canonicalName(v.sub, base, flags) ? null : v.name;
 }
 
 /**
@@ -145,11 +157,11 @@ function oddName(f: Found, base: string, flags: string): string | null {
  */
 export function putAdded(ix: FolderIndex, a: AddedFiles, modseq: number): void {
   ix.putMany(a.bases.length, (i, p, at) => {
-    const base = a.bases[i], f = foundIn(a.found[i], a.listing), flags = a.flags[i];
+    const base = a.bases[i], v = a.found[i], flags = a.flags[i];
     p[at] = a.uids[i];
     p[at + 1] = base;
-    p[at + 2] = f.sub === "cur" ? 1 : 0;
-    p[at + 3] = oddName(f, base, flags);
+    p[at + 2] = typeof v === "object" && v.sub === "new" ? 0 : 1;
+    p[at + 3] = oddName(v, base, flags);
     p[at + 4] = flags;
     p[at + 5] = a.sizes[i];
     p[at + 6] = null; // the internal date, learnt later (IndexLink.noteDate)
