@@ -10,6 +10,7 @@
 import { deepStrictEqual, equal, ok } from "node:assert/strict";
 import { join } from "node:path";
 import { Folder } from "../src/store/folder/folder.ts";
+import { sameFiles, stopIdleDirWorker } from "../src/store/folder/dir_check.ts";
 import { fileNameFor, newBaseName } from "../src/store/maildir_names.ts";
 
 const enc = new TextEncoder();
@@ -131,6 +132,34 @@ Deno.test("first SELECT of a small new/ claims without the worker", async () => 
     equal([...f.messages.values()][0].sub, "cur");
     await f.close();
   } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("first SELECT of a big new/ starts cur/'s directory-check worker ahead of its check", async () => {
+  const dir = await filledFolder();
+  stopIdleDirWorker(); // one kept from the tests above
+  const Original = globalThis.Worker;
+  const started: string[] = [];
+  globalThis.Worker = class extends Original {
+    constructor(...args: ConstructorParameters<typeof Worker>) {
+      super(...args);
+      started.push(String(args[0]));
+    }
+  };
+  const dirWorkers = () => started.filter((url) => url.includes("dir_worker")).length;
+  try {
+    const f = new Folder(dir);
+    await f.refreshAndClaim();
+    await f.settled();
+    // Its start blocks the event loop: paid beside the deferred rows, not 30 s later.
+    equal(dirWorkers(), 1, "started by the first SELECT");
+    equal(await sameFiles(join(dir, "cur"), namesIn(join(dir, "cur"))), true);
+    equal(dirWorkers(), 1, "the verification found it running");
+    await f.close();
+  } finally {
+    globalThis.Worker = Original;
+    stopIdleDirWorker();
     await Deno.remove(dir, { recursive: true });
   }
 });

@@ -10,6 +10,7 @@ import { log } from "../../log.ts";
 import { baseOf, parseFileName } from "../maildir_names.ts";
 import { mtimeOf, type ScanPlan, type Sub, SUBS } from "./dirs.ts";
 import { entryPath, type MessageEntry, newEntry, rowOf, storedName } from "./messages.ts";
+import { prestartDirWorker } from "./dir_check.ts";
 import { moveHere, moveNewOnWorker, type NewMoves } from "./moves.ts";
 import { nameAt, type NewListing, targetOf } from "./new_listing.ts";
 import {
@@ -79,6 +80,9 @@ async function endMoves(
     answer?.();
     await yieldToEventLoop(); // the answer goes out before the rows are written
     st.index.runDeferred();
+    // cur/ is now big: its verification (verify.ts) comes in 30 s; its worker's blocking
+    // start is paid here, beside the rows, rather than in a later client's command.
+    prestartDirWorker();
     const moved = await movedFiles(st.path, moves, listing);
     const back: MessageEntry[] = [];
     for (let i = 0; i < listing.count; i++) {
