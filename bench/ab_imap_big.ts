@@ -6,8 +6,9 @@
  * DirBase, so load from others hits both alike. Per round: first SELECT; after 2.5 s,
  * SEARCH UNSEEN 5 times (each call, and the CPU time of each daemon thread meanwhile);
  * SELECT every 200 ms for --wait seconds (the slowest, and when: V8's memory reducer
- * falls there) and the daemon's RSS at its end; then --restarts times a restart (the summary written at the clean
- * stop), SELECT, the NOOP right after it, and SEARCH UNSEEN twice. Medians at the end.
+ * falls there) and the daemon's RSS at its end; then --restarts times a restart (the
+ * summary written at the clean stop), SELECT, the NOOP right after it, and SEARCH UNSEEN
+ * twice. Medians at the end.
  *
  *   deno run -A bench/ab_imap_big.ts --a /work/main --b . [--rounds 3] [--wait 35]
  *     [--restarts 3] [--a-flags "--v8-flags=--trace-gc"] [--b-flags ...]
