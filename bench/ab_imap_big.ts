@@ -6,8 +6,9 @@
  * DirBase, so load from others hits both alike. Per round: first SELECT; after 2.5 s,
  * SEARCH UNSEEN 5 times (each call, and the CPU time of each daemon thread meanwhile);
  * SELECT every 200 ms for --wait seconds (the slowest, and when: V8's memory reducer
- * falls there); then --restarts times a restart (the summary written at the clean
- * stop), SELECT, the NOOP right after it, and SEARCH UNSEEN twice. Medians at the end.
+ * falls there) and the daemon's RSS at its end; then --restarts times a restart (the
+ * summary written at the clean stop), SELECT, the NOOP right after it, and SEARCH UNSEEN
+ * twice. Medians at the end.
  *
  *   deno run -A bench/ab_imap_big.ts --a /work/main --b . [--rounds 3] [--wait 35]
  *     [--restarts 3] [--a-flags "--v8-flags=--trace-gc"] [--b-flags ...]
@@ -58,6 +59,12 @@ function threadCpu(pid: number): Map<string, number> {
     } catch { /* the thread ended */ }
   }
   return out;
+}
+
+/** Resident memory of process `pid` in MiB (/proc/PID/status VmRSS). */
+function rssMiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(Deno.readTextFileSync(`/proc/${pid}/status`));
+  return m ? Number(m[1]) / 1024 : 0;
 }
 
 /** When process `pid` started, in epoch ms (its start in clock ticks after boot, /proc/uptime). */
@@ -129,6 +136,8 @@ async function round(tree: string, daemonFlags: string[], template: string) {
     }
     add("slowest SELECT in wait", worst);
     add("... at s", at);
+    // What V8's memory reducer gave back (or, with --no-memory-reducer, kept).
+    add("RSS at the wait's end MiB", rssMiB(srv.pid()));
     if (opt["gc-log"]) {
       await srv.stop(); // V8's trace lines reach a pipe in blocks: all of them at the exit
       const file = `${opt["gc-log"]}/${"AB"[trees.indexOf(tree)]}-${Date.now()}.log`;

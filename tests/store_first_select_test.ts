@@ -10,6 +10,7 @@
 import { deepStrictEqual, equal, ok } from "node:assert/strict";
 import { join } from "node:path";
 import { Folder } from "../src/store/folder/folder.ts";
+import { sameFiles, stopIdleDirWorker } from "../src/store/folder/dir_check.ts";
 import { fileNameFor, newBaseName } from "../src/store/maildir_names.ts";
 
 const enc = new TextEncoder();
@@ -19,7 +20,8 @@ const COUNT = 1600;
 /**
  * A folder another MDA filled: every tenth file in cur/ with \Seen, one without ",S=";
  * and a few names of other programs: letters out of order in cur/ (kept as the file's
- * name), a keyword letter the folder has no name for, and flags on a name in new/.
+ * name), a keyword letter the folder has no name for, and flags on names in new/ (letters
+ * out of order there too).
  */
 async function filledFolder(): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: "extremail-first-select-" });
@@ -32,6 +34,7 @@ async function filledFolder(): Promise<string> {
     if (i === 20) name = join("cur", `${base}:2,SF`);
     if (i === 30) name = join("cur", `${base}:2,Sa`);
     if (i === 11) name = join("new", `${base}:2,F`);
+    if (i === 12) name = join("new", `${base}:2,SF`); // moved to cur/ as ":2,FS"
     await Deno.writeFile(join(dir, name), data);
   }
   return dir;
@@ -45,9 +48,9 @@ async function copyOf(dir: string): Promise<string> {
   return copy;
 }
 
-type Row = [number, string, string, string, number, number];
+type Row = [number, string, string, string, number, number, string];
 const rowsOf = (f: Folder): Row[] =>
-  [...f.messages.values()].map((m) => [m.uid, m.base, m.sub, m.flags, m.size, m.modseq]);
+  [...f.messages.values()].map((m) => [m.uid, m.base, m.sub, m.flags, m.size, m.modseq, m.name]);
 const namesIn = (dir: string) => [...Deno.readDirSync(dir)].map((e) => e.name).sort();
 
 Deno.test("first SELECT: new/ moved on a worker, same state as refresh + claimRecent", async () => {
@@ -100,6 +103,12 @@ Deno.test("first SELECT: new/ moved on a worker, same state as refresh + claimRe
     const again = new Folder(dir);
     await again.refresh();
     deepStrictEqual(rowsOf(again), rows);
+    // The names of other programs too (written from the prepared files: scan_added.ts).
+    ok(rows.some((r) => r[6].endsWith(":2,SF")) && rows.some((r) => r[6].endsWith(":2,Sa")));
+    equal(rows.filter((r) => r[6].endsWith(":2,FS")).length, 1);
+    for (const m of [...again.messages.values()].slice(0, 40)) {
+      equal((await again.read(m)).length, m.size);
+    }
     equal(again.uidValidity, uidValidity);
     equal(again.highestModseq, modseq);
     equal(again.recentCount, 0);
@@ -123,6 +132,34 @@ Deno.test("first SELECT of a small new/ claims without the worker", async () => 
     equal([...f.messages.values()][0].sub, "cur");
     await f.close();
   } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("first SELECT of a big new/ starts cur/'s directory-check worker ahead of its check", async () => {
+  const dir = await filledFolder();
+  stopIdleDirWorker(); // one kept from the tests above
+  const Original = globalThis.Worker;
+  const started: string[] = [];
+  globalThis.Worker = class extends Original {
+    constructor(...args: ConstructorParameters<typeof Worker>) {
+      super(...args);
+      started.push(String(args[0]));
+    }
+  };
+  const dirWorkers = () => started.filter((url) => url.includes("dir_worker")).length;
+  try {
+    const f = new Folder(dir);
+    await f.refreshAndClaim();
+    await f.settled();
+    // Its start blocks the event loop: paid beside the deferred rows, not 30 s later.
+    equal(dirWorkers(), 1, "started by the first SELECT");
+    equal(await sameFiles(join(dir, "cur"), namesIn(join(dir, "cur"))), true);
+    equal(dirWorkers(), 1, "the verification found it running");
+    await f.close();
+  } finally {
+    globalThis.Worker = Original;
+    stopIdleDirWorker();
     await Deno.remove(dir, { recursive: true });
   }
 });

@@ -15,6 +15,7 @@ import { requireTarget } from "./store_calls.ts";
 
 /** Messages changed per batch (one folder update, one new mod-sequence each). */
 const STORE_BATCH = 256;
+const NO_UIDS: ReadonlySet<number> = new Set();
 
 const storeCommand: CommandSpec = {
   states: SELECTED,
@@ -67,12 +68,10 @@ const storeCommand: CommandSpec = {
         const end = Math.min(last, start + STORE_BATCH - 1);
         const uids = view.uids.slice(start, end + 1);
         const r = await folder.updateFlags(uids, compute, { unchangedSince });
-        const failed = new Set(r.modified);
-        const done = new Set<number>();
-        for (const e of r.changed) {
-          view.noteFlags(e.uid, e.modseq);
-          done.add(e.uid);
-        }
+        // The sets only when they are read (a STORE of 50,000 made 200 of each).
+        const failed = r.modified.length ? new Set(r.modified) : NO_UIDS;
+        const done = s.condstore ? new Set(r.changed.map((e) => e.uid)) : NO_UIDS;
+        for (const e of r.changed) view.noteFlags(e.uid, e.modseq);
         if (r.changed.length) changed = true;
         let out = "";
         for (let i = start; i <= end; i++) {
@@ -81,6 +80,9 @@ const storeCommand: CommandSpec = {
             modified.push(uid ? u : i + 1);
             continue;
           }
+          // .SILENT reports nothing here unless CONDSTORE's new mod-sequence: no entry
+          // made per message then (50,000 of them were promoted garbage).
+          if (silent && !(s.condstore && done.has(u))) continue;
           const e = view.entry(u);
           if (!e) continue; // expunged by another session (RFC 2180 §4.2)
           const ms = s.condstore ? ` MODSEQ (${e.modseq})` : "";

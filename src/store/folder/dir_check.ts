@@ -93,6 +93,11 @@ export class DirChecker {
     });
   }
 
+  /** Starts the thread ahead of a check (it lingers LINGER_MS); see prestartDirWorker. */
+  prestart(): void {
+    if (this.module.available) this.#thread.prestart();
+  }
+
   /** Stops the thread (checks under way answer null). */
   stop(): void {
     this.#thread.stop();
@@ -119,6 +124,17 @@ export function sameFiles(
   names: Iterable<string> | FileList,
 ): Promise<boolean | null> {
   return checker.sameFiles(dir, names);
+}
+
+/**
+ * Starts the worker ahead of the first check of a big directory, where the loop is held
+ * anyway (a first SELECT's deferred index rows, scan.ts): the start blocks the event loop
+ * (41-48 ms measured at load 2 in a small process), and at the check itself, 30 s after a
+ * big first read, it fell on whatever a client asked then (SELECTs of 56-190 ms in the 35
+ * s after a STORE of 50,000: docs/performance.md, branch garbage).
+ */
+export function prestartDirWorker(): void {
+  checker.prestart();
 }
 
 /** Stops the worker kept between checks (shutdown: a live worker keeps a process up). */

@@ -6,8 +6,11 @@
  * folder's own rows, meta and summary. Split from index_db.ts: these caches only speed the
  * layers above up, the rows and meta are the folder's state.
  */
-import type { DatabaseSync, StatementSync } from "node:sqlite";
-import { AS_ARRAYS, KEYS_CHUNK, SQL } from "./index_sql.ts";
+import type { DatabaseSync, SQLInputValue, StatementSync } from "node:sqlite";
+import { AS_ARRAYS, KEYS_CHUNK, ROWS_CHUNK, SQL } from "./index_sql.ts";
+
+/** Writes row `k`'s values into `into` from `at` on (as many as the statement's row has). */
+export type RowValues = (k: number, into: SQLInputValue[], at: number) => void;
 
 /** Cached parse results of one message (by base name: its bytes never change). */
 export interface CacheRow {
@@ -41,6 +44,34 @@ export class IndexCaches {
       }
     }
     return q;
+  }
+
+  /**
+   * Runs `n` rows of `width` values: `many` (ROWS_CHUNK rows) per full chunk, `one` for
+   * the rest. One array of values is filled again for each chunk, so the rows make no
+   * garbage beyond their own values.
+   */
+  protected runChunked(
+    one: keyof typeof SQL,
+    many: keyof typeof SQL,
+    width: number,
+    n: number,
+    values: RowValues,
+  ): void {
+    const p = new Array<SQLInputValue>(width * ROWS_CHUNK);
+    let k = 0;
+    if (n >= ROWS_CHUNK) {
+      const q = this.stmt(many);
+      for (; k + ROWS_CHUNK <= n; k += ROWS_CHUNK) {
+        for (let j = 0; j < ROWS_CHUNK; j++) values(k + j, p, j * width);
+        q.run(...p);
+      }
+    }
+    p.length = width;
+    for (; k < n; k++) {
+      values(k, p, 0);
+      this.stmt(one).run(...p);
+    }
   }
 
   /**

@@ -23,7 +23,7 @@
 import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
 import { removeDatabaseFiles } from "../fsutil.ts";
-import { IndexCaches } from "./index_caches.ts";
+import { IndexCaches, type RowValues } from "./index_caches.ts";
 import { SCHEMA } from "./index_sql.ts";
 
 export type { CacheRow } from "./index_caches.ts";
@@ -251,8 +251,24 @@ export class FolderIndex extends IndexCaches {
     );
   }
 
+  /**
+   * `n` rows as put() writes them, ROWS_CHUNK per statement (index_sql.ts): `values` gives
+   * row `k`'s uid, base, sub (1: cur), name, flags, size, date, modseq.
+   */
+  putMany(n: number, values: RowValues): void {
+    this.runChunked("put", "putChunk", 8, n, values);
+  }
+
   setFlags(uid: number, sub: "new" | "cur", name: string | null, flags: string, modseq: number) {
     this.stmt("flags").run(sub === "cur" ? 1 : 0, name, flags, modseq, uid);
+  }
+
+  /**
+   * setFlags() of `n` messages, ROWS_CHUNK per statement: `values` gives row `k`'s sub (1:
+   * cur), name, flags, modseq, uid; each UID at most once.
+   */
+  setFlagsMany(n: number, values: RowValues): void {
+    this.runChunked("flags", "flagsChunk", 5, n, values);
   }
 
   setDate(uid: number, date: number): void {

@@ -27,6 +27,13 @@ CREATE TABLE IF NOT EXISTS summary (k INTEGER PRIMARY KEY, v BLOB NOT NULL);
 export const KEYS_CHUNK = 32;
 
 /**
+ * Message rows written or updated per statement by the bulk paths (FolderIndex.putMany,
+ * setFlagsMany): a first SELECT's 100,000 rows and a STORE's 50,000 flag changes, one
+ * `run()` each, left 6 and 3 MB of old-space garbage (see KEYS_CHUNK).
+ */
+export const ROWS_CHUNK = 32;
+
+/**
  * The statements, prepared on first use: preparing all of them cost every open (the
  * SELECT after a restart) half a millisecond, and most opens use a few.
  */
@@ -38,6 +45,13 @@ export const SQL = {
     "ORDER BY uid LIMIT ?",
   put: "INSERT OR REPLACE INTO msg VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
   flags: "UPDATE msg SET sub = ?, name = ?, flags = ?, modseq = ? WHERE uid = ?",
+  // ROWS_CHUNK rows of put and of flags in one statement (FolderIndex.putMany,
+  // setFlagsMany); a UID appears once in a chunk (SQLite applies one row of a join).
+  putChunk: "INSERT OR REPLACE INTO msg VALUES " +
+    Array(ROWS_CHUNK).fill("(?, ?, ?, ?, ?, ?, ?, ?)").join(", "),
+  flagsChunk: "UPDATE msg SET sub = v.column1, name = v.column2, flags = v.column3, " +
+    "modseq = v.column4 FROM (VALUES " + Array(ROWS_CHUNK).fill("(?, ?, ?, ?, ?)").join(", ") +
+    ") AS v WHERE msg.uid = v.column5",
   date: "UPDATE msg SET date = ? WHERE uid = ?",
   del: "DELETE FROM msg WHERE uid = ?",
   vanish: "INSERT OR REPLACE INTO vanished (uid, modseq) VALUES (?, ?)",

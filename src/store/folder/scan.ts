@@ -10,13 +10,17 @@ import { log } from "../../log.ts";
 import { baseOf, parseFileName } from "../maildir_names.ts";
 import { mtimeOf, type ScanPlan, type Sub, SUBS } from "./dirs.ts";
 import { entryPath, type MessageEntry, newEntry, rowOf, storedName } from "./messages.ts";
+import { prestartDirWorker } from "./dir_check.ts";
 import { moveHere, moveNewOnWorker, type NewMoves } from "./moves.ts";
 import { nameAt, type NewListing, targetOf } from "./new_listing.ts";
 import {
   type AddedFiles,
   type Found,
+  foundIn,
   insertAdded,
+  type OnDisk,
   prepareAdded,
+  putAdded,
   sizeAtOneOf,
 } from "./scan_added.ts";
 import type { FolderIndex } from "./index_db.ts";
@@ -76,6 +80,9 @@ async function endMoves(
     answer?.();
     await yieldToEventLoop(); // the answer goes out before the rows are written
     st.index.runDeferred();
+    // cur/ is now big: its verification (verify.ts) comes in 30 s; its worker's blocking
+    // start is paid here, beside the rows, rather than in a later client's command.
+    prestartDirWorker();
     const moved = await movedFiles(st.path, moves, listing);
     const back: MessageEntry[] = [];
     for (let i = 0; i < listing.count; i++) {
@@ -144,15 +151,17 @@ async function movedFiles(dir: string, moves: NewMoves, listing: NewListing): Pr
 async function readDir(
   folderPath: string,
   sub: Sub,
-  into: Map<string, Found>,
+  into: OnDisk,
   blocking = false,
 ): Promise<void> {
   const dir = join(folderPath, sub);
   for await (const e of blocking ? Deno.readDirSync(dir) : Deno.readDir(dir)) {
     if (!e.isFile || e.name.startsWith(".") || /[\n\r]/.test(e.name)) continue;
     const base = baseOf(e.name);
-    // The same message in new/ and cur/ (caught mid-move): cur/ wins.
-    if (sub === "new" && into.get(base)?.sub === "cur") continue;
+    // The same message in new/ and cur/ (caught mid-move): cur/ wins. (A number, a file
+    // of new/ moving, is never there when new/ is read.)
+    const had = into.get(base);
+    if (sub === "new" && typeof had === "object" && had.sub === "cur") continue;
     into.set(base, { sub, name: e.name });
   }
 }
@@ -179,7 +188,7 @@ async function scanDirs(
     restarted = true;
   }
   const want = new Set(subs);
-  const onDisk = new Map<string, Found>();
+  const onDisk: OnDisk = new Map();
   // A SELECT of a folder read for the first time: a big new/ is read and moved to cur/ on
   // a worker (moves.ts); its files are taken as they will be once moved.
   const moves = claimed && want.has("new") && table.count === 0 ? await moveNewOnWorker(st) : null;
@@ -190,12 +199,11 @@ async function scanDirs(
     }
     const listing = moves ? await moves.listed : null;
     for (let i = 0; i < (listing?.count ?? 0); i++) {
-      // Most names in new/ have no flags part: the base, and the target made from it.
-      const name = nameAt(listing!, i), plain = !name.includes(":");
-      const base = plain ? name : baseOf(name), target = plain ? `${name}:2,` : targetOf(name);
+      // Most names in new/ have no flags part: the name is the base.
+      const name = nameAt(listing!, i), base = name.includes(":") ? baseOf(name) : name;
       const f = onDisk.get(base);
-      if (f) f.moveAt ??= i; // cur/ wins (readDir)
-      else onDisk.set(base, { sub: "cur", name: target, moveAt: i });
+      if (f === undefined) onDisk.set(base, i); // its position (OnDisk)
+      else if (typeof f === "object") f.moveAt ??= i; // cur/ wins (readDir)
     }
     if (!want.has("cur")) {
       // A message no longer in new/ may have moved to cur/: look there too.
@@ -207,7 +215,7 @@ async function scanDirs(
         break;
       }
     }
-    const { gone, renamed } = compareKnown(st, want, onDisk, list.byBase);
+    const { gone, renamed } = compareKnown(st, want, onDisk, list.byBase, listing);
     const flagsChanged = renamed.some((r) => r.flags !== r.e.flags);
     let modseq = 0;
     if (gone.length || onDisk.size || flagsChanged) modseq = await modseqs.next();
@@ -238,10 +246,7 @@ async function scanDirs(
         ix.setFlags(r.e.uid, r.e.sub, storedName(r.e), r.e.flags, r.e.modseq);
       }
       for (const e of added) ix.put(rowOf(e));
-      for (const uid of addedUids ?? []) {
-        const e = table.byUid.get(uid);
-        if (e) ix.put(rowOf(e));
-      }
+      if (prepared) putAdded(ix, prepared, modseq);
       st.dirs.saveTo(ix);
       ix.setMeta({ highestmodseq: modseqs.highest });
     };
@@ -273,8 +278,9 @@ async function scanDirs(
 function compareKnown(
   st: FolderState,
   want: ReadonlySet<Sub>,
-  onDisk: Map<string, Found>,
+  onDisk: OnDisk,
   uidOfBase: ReadonlyMap<string, number>,
+  listing: NewListing | null,
 ): { gone: MessageEntry[]; renamed: Renamed[] } {
   const byUid = st.table.byUid;
   // Only messages in a directory that was read can be missing from it: with cur/ scanned
@@ -284,7 +290,8 @@ function compareKnown(
     : st.table.inNewUids().map((u) => byUid.get(u)!);
   const gone: MessageEntry[] = [];
   const renamed: Renamed[] = [];
-  const found = (e: MessageEntry, f: Found) => {
+  const found = (e: MessageEntry, v: Found | number) => {
+    const f = foundIn(v, listing);
     onDisk.delete(e.base);
     if (f.name !== e.name || f.sub !== e.sub) {
       renamed.push({ e, sub: f.sub, name: f.name, flags: parseFileName(f.name).flags });
@@ -310,7 +317,7 @@ function compareKnown(
 /** Entries for new files, with UIDs, sorted by UID; sizes from the name (",S=") or the file. */
 async function newEntries(
   st: FolderState,
-  onDisk: ReadonlyMap<string, Found>,
+  onDisk: ReadonlyMap<string, Found | number>,
   modseq: number,
 ): Promise<MessageEntry[]> {
   // In name order, as the new UIDs are given: the entries come in UID order.
@@ -318,7 +325,7 @@ async function newEntries(
   const uids = await assignUidsSorted(st, bases);
   const added: MessageEntry[] = [];
   for (let i = 0; i < bases.length; i++) {
-    const base = bases[i], f = onDisk.get(base)!;
+    const base = bases[i], f = foundIn(onDisk.get(base)!, null); // no listing here
     const parsed = parseFileName(f.name);
     added.push(newEntry({
       uid: uids[i],
