@@ -7,7 +7,7 @@
  */
 import { deepStrictEqual, strictEqual } from "node:assert/strict";
 import type { FlagIds } from "../src/store/folder/flag_runs.ts";
-import { passAvailable, searchLineInto } from "../src/imap/search_line.ts";
+import { passAvailable, searchLineInto, warmSearchLine } from "../src/imap/search_line.ts";
 
 /** A little deterministic generator (no flaky inputs). */
 function random(seed: number): () => number {
@@ -82,8 +82,9 @@ const col = (ids: Uint8Array | Uint16Array | Uint32Array, end = ids.length): Fla
   end,
 });
 
-Deno.test("searchLineInto: the WebAssembly pass loads", () => {
+Deno.test("searchLineInto: the WebAssembly pass loads, and the warm-up runs it", () => {
   strictEqual(passAvailable(), true);
+  warmSearchLine();
 });
 
 Deno.test("searchLineInto: an empty mailbox, no match, one match", () => {
@@ -201,6 +202,26 @@ Deno.test("searchLineInto: a number naming no set, and positions past the column
         asked,
       }, `end ${end}`);
     }
+  }
+  // Wider numbers go into the pass as one octet each when there are few sets: one past
+  // 255 must still name no set.
+  for (
+    const wide of [
+      new Uint16Array([0, 1, 300, 1, 255, 0]),
+      new Uint32Array([1, 256, 0, 257, 1, 70_000]),
+    ]
+  ) {
+    check(
+      {
+        col: col(wide),
+        want: [false, true],
+        values: null,
+        add: 1,
+        n: wide.length,
+        asked: () => true,
+      },
+      `${wide.BYTES_PER_ELEMENT} octets`,
+    );
   }
   // The pass stops at the number past the sets: the rest goes by the column where it can.
   const seen: number[] = [];
