@@ -123,9 +123,10 @@ const LINE_WASM = "0061736d01000000010d0160087f7f7f7f7f7f7f7f017f030201000503010
 const WANT_AT = 32;
 /**
  * The module's memory is grown to what a search needs and kept (about 1.6 MB for a UID
- * SEARCH of 100,000 messages); a search that would need more than this runs in JavaScript.
+ * SEARCH of 100,000 messages); a search that would need more (a folder of some two million
+ * messages) runs in JavaScript.
  */
-const MAX_MEMORY = 64 << 20;
+const MAX_MEMORY = 32 << 20;
 
 interface Pass {
   memory: WebAssembly.Memory;
