@@ -9,10 +9,11 @@
  * optimize JavaScript, so its cost was the interpreter's, per message. SEARCH UNSEEN over
  * 100,000 messages (90,000 hits, 530 KB) took 15-40 ms the first time in a process
  * (runs found with typed-array indexOf, digits counted up per number in JavaScript) and
- * 2.5 ms warm. The module below is compiled by Liftoff before its first call, so its one
- * pass over the column costs about the same the first time as the fifth: 0.6 ms, plus
- * the copies in and out. Where WebAssembly is missing (V8's --jitless) the same pass
- * runs in JavaScript.
+ * 2.5 ms warm. The module below is never interpreted: V8's baseline compiler for
+ * WebAssembly (Liftoff) compiles it at its first call, so its one pass over the column
+ * costs about the same the first time as the fifth, 0.6 ms, plus the copies in and out
+ * and the first writes to fresh memory. Where WebAssembly is missing (V8's --jitless) the
+ * same pass runs in JavaScript.
  */
 import type { FlagIds } from "../store/folder/flag_runs.ts";
 import { writeDigits } from "./wire.ts";
