@@ -27,7 +27,7 @@ import { esearchResponse, parseReturnOptions, reported, RETURN_ALL } from "./ese
 import { checkContextTag, openContext } from "./search_context.ts";
 import { textAnswers, ViewMessage } from "./search_message.ts";
 import { numberLine } from "./wire.ts";
-import { numberRunsInto } from "./number_runs.ts";
+import { searchLineInto } from "./search_line.ts";
 
 export { type Key, parseSearchKeys } from "./search_keys.ts";
 
@@ -169,26 +169,28 @@ function flagPass(view: MailboxView, n: number, letter: string, set: boolean): n
 }
 
 /**
- * A plain SEARCH (or UID SEARCH) of one flag over the whole view, SEARCH UNSEEN: its
- * response written from the runs of matches straight into the reply's buffer
- * (number_runs.ts), no number per match made; false when the key is not one flag.
+ * A plain SEARCH (or UID SEARCH) of one flag over the whole view (SEARCH UNSEEN, SEEN,
+ * KEYWORD x; ALL too): its response written from the folder's letter-set column straight
+ * into the reply's buffer (search_line.ts), no number per match made; false when the key
+ * is something else.
  */
 function flagSearchLine(s: Session, node: Node, uid: boolean): boolean {
+  if (node.op !== "flag" && node.op !== "const") return false;
   const view = s.view!;
-  if (node.op !== "flag") return false;
+  const n = view.exists;
+  // After a restart, the summary's column: no message row is read.
+  const col = view.flagIds(n);
+  const hit = (letters: string) =>
+    node.op === "const" ? node.value : letters.includes(node.letter) === node.set;
+  // Messages expunged by another session, not yet reported, are left out (undefined).
+  const matches = (i: number) => {
+    const letters = view.flagsAt(i);
+    return letters !== undefined && hit(letters);
+  };
   // SEARCH answers by position: after a restart the UIDs stay the summary's runs.
-  const runs = view.flagRuns(view.exists, node.letter, node.set);
   const uids = uid ? view.uids : null;
   s.out.written((alloc) =>
-    numberRunsInto(
-      "* SEARCH",
-      runs.pairs,
-      runs.count,
-      uids,
-      uid ? 0 : 1,
-      "\r\n",
-      alloc,
-    )
+    searchLineInto("* SEARCH", col, col.sets.map(hit), uids, uid ? 0 : 1, n, matches, "\r\n", alloc)
   );
   return true;
 }
@@ -246,7 +248,7 @@ async function searchCommand(s: Session, tag: string, args: Args, uid: boolean) 
     const saved = someKey(key, (k) => k.op === "saved") ? savedUids(view) : [];
     // Compiled once: the one-flag test below and the search take the same node.
     const node = compileFor(view, key, saved);
-    // RFC 3501 §7.2.5, one flag (SEARCH UNSEEN): no list of matches made.
+    // RFC 3501 §7.2.5, one flag (SEARCH UNSEEN) or ALL: no list of matches made.
     if (ret === null && !s.rev2 && !modseq && flagSearchLine(s, node, uid)) {
       return { text: "SEARCH completed" };
     }

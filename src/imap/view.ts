@@ -11,7 +11,13 @@
  * folder's HIGHESTMODSEQ at its last sync. Flag changes since then are found in the
  * folder's recent-change log, expunges by comparing with the folder's current UIDs.
  */
-import type { EntriesByUid, Folder, MessageEntry, RunList } from "../store/folder/folder.ts";
+import type {
+  EntriesByUid,
+  FlagIds,
+  Folder,
+  MessageEntry,
+  RunList,
+} from "../store/folder/folder.ts";
 import type { MailStore } from "../store/mailstore.ts";
 import { lowerBound } from "../store/folder/table_positions.ts";
 import { arrayOf, type Snapshot, uidAt, UidRuns } from "../store/folder/uid_runs.ts";
@@ -215,6 +221,11 @@ export class MailboxView {
   /** The positions among the first `n` whose letters hold `letter` (`set`) or lack it, as runs. */
   flagRuns(n: number, letter: string, set: boolean): RunList {
     return this.folder.flagRuns(this.#snap, n, letter, set);
+  }
+
+  /** The letter sets and their numbers for the first `n` positions, while current (Folder.flagIds). */
+  flagIds(n: number): FlagIds {
+    return this.folder.flagIds(this.#snap, n);
   }
 
   /**

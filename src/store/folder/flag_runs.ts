@@ -1,16 +1,26 @@
 /**
  * A one-flag search over a folder's letter-set column (SEARCH UNSEEN, SEEN, DELETED...) as
- * runs of consecutive matching positions rather than one number per match.
+ * runs of consecutive matching positions rather than one number per match: the matches of
+ * ESEARCH, SAVE and a search's other callers (a plain SEARCH writes its line from the
+ * column itself, imap/search_line.ts).
  *
- * Why runs: SEARCH UNSEEN over 100,000 messages of which 90,000 match ran right after a
- * first SELECT, in code the process had run a handful of times (not optimized yet), so
- * every step per message counted: a test and an array push per message, then a map to
- * numbers and their digits. Its reply is mostly long stretches of consecutive numbers,
- * which imap/number_runs.ts writes by counting up the digits within each run. The
- * run bounds are found with typed-array indexOf (native code) per letter-set number, so
- * the work follows the number of runs, not of messages, when the folder has few letter
- * sets (a folder that only received mail has two: "" and "S").
+ * Why runs: in code a process runs a handful of times (not optimized yet) every step per
+ * message counts: a test and an array push per message. The run bounds are found with
+ * typed-array indexOf (native code) per letter-set number, so the work follows the number
+ * of runs, not of messages, when the folder has few letter sets (a folder that only
+ * received mail has two: "" and "S").
  */
+
+/**
+ * The letter sets of a snapshot's messages and each one's number among them, for its
+ * first `end` positions (MessageTable.flagIds). A summary's numbers are not checked as it
+ * is decoded: one past the sets (a damaged summary) names none.
+ */
+export interface FlagIds {
+  sets: readonly string[];
+  ids: Uint8Array | Uint16Array | Uint32Array;
+  end: number;
+}
 
 /** Pairs [start, end) of positions, in order, touching pairs joined. */
 export class RunList {

@@ -26,7 +26,7 @@ import { Mutex } from "../fsutil.ts";
 import { FolderFiles } from "./folder_files.ts";
 import { type AddItem, AddQueue, adoptFiles } from "./add.ts";
 import { claimRecent, expunge, type FlagUpdate, updateFlags } from "./changes.ts";
-import type { EntriesByUid, MessageEntry, RunList } from "./messages.ts";
+import type { EntriesByUid, FlagIds, MessageEntry, RunList } from "./messages.ts";
 import { checkDirs } from "./scan.ts";
 import type { Sub } from "./dirs.ts";
 import { verifyDir } from "./verify.ts";
@@ -38,7 +38,7 @@ export type { CacheRow } from "./index_db.ts";
 export type { AddItem } from "./add.ts";
 export type { FlagUpdate } from "./changes.ts";
 export { FlagError } from "./keywords.ts";
-export type { EntriesByUid, MessageEntry, RunList } from "./messages.ts";
+export type { EntriesByUid, FlagIds, MessageEntry, RunList } from "./messages.ts";
 export { nextUidValidity } from "./uids.ts";
 
 export class Folder extends FolderFiles {
@@ -283,6 +283,11 @@ export class Folder extends FolderFiles {
   /** Positions of the first `n` of a uidSnapshot() with (`set`) or without `letter`, as runs (MessageTable.flagRuns). */
   flagRuns(uids: Snapshot, n: number, letter: string, set: boolean): RunList {
     return this.#st.table.flagRuns(uids, n, letter, set);
+  }
+
+  /** The letter-set numbers of the first positions of a current uidSnapshot() (MessageTable.flagIds). */
+  flagIds(uids: Snapshot, n: number): FlagIds {
+    return this.#st.table.flagIds(uids, n);
   }
 
   /** The size at position `i` of a uidSnapshot(), without making its entry (MessageTable.sizeAt). */

@@ -13,10 +13,10 @@ import { TablePositions } from "./table_positions.ts";
 import { type Deferred, readPaced, readRows, type RowPages, type Rows } from "./rows.ts";
 export type { EntriesByUid } from "./by_uid.ts";
 import { type FlagColumn, flagColumnOf, type FolderSummary } from "./summary.ts";
-import { flagRuns, RunList } from "./flag_runs.ts";
+import { type FlagIds, flagRuns, RunList } from "./flag_runs.ts";
 import type { FileList } from "./file_list.ts";
 import { arrayOf, type Snapshot, UidRuns } from "./uid_runs.ts";
-export { RunList } from "./flag_runs.ts";
+export { type FlagIds, RunList } from "./flag_runs.ts";
 
 export {
   type EntryChanges,
@@ -237,19 +237,29 @@ export class MessageTable extends TablePositions {
    * a string search per message were a third of its time, then a push per match).
    */
   flagRuns(uids: Snapshot, n: number, letter: string, set: boolean): RunList {
-    const d = this.#deferred;
-    const current = this.isCurrent(uids);
-    const { sets, ids } = d ? d.summary.flags : current ? this.cols.flagSets() : NO_SETS;
-    const end = current ? Math.min(n, this.total, ids.length) : 0;
+    const { sets, ids, end } = this.flagIds(uids, n);
     // The columns' numbers are their own; a summary's are checked once (decoding it does
     // not check them: a restart's SELECT would pay for it).
-    const checked = !d || this.#checkedIds === ids || this.#checkIds(sets.length, ids);
+    const checked = !this.#deferred || this.#checkedIds === ids ||
+      this.#checkIds(sets.length, ids);
     const out = new RunList();
     for (let i = flagRuns(sets, ids, end, letter, set, checked, out); i < n; i++) {
       const flags = this.flagsAt(uids, i);
       if (flags !== undefined && flags.includes(letter) === set) out.add(i, i + 1);
     }
     return out;
+  }
+
+  /**
+   * The letter sets and each message's number among them for the first `end` (at most `n`)
+   * positions of snapshot `uids`, while it is the current one (else `end` is 0): the
+   * columns', or the summary's while its rows are not read. flagsAt() tells the rest.
+   */
+  flagIds(uids: Snapshot, n: number): FlagIds {
+    const d = this.#deferred;
+    const current = this.isCurrent(uids);
+    const { sets, ids } = d ? d.summary.flags : current ? this.cols.flagSets() : NO_SETS;
+    return { sets, ids, end: current ? Math.min(n, this.total, ids.length) : 0 };
   }
 
   /** Whether every number of a summary's column names one of its `count` sets (kept). */
