@@ -183,6 +183,7 @@ export async function bigComparison(opts: {
       login: opts.login,
       restart: async () => {
         await opts.srv.stop();
+        await keepDaemonLog(opts.srv, "before-restart");
         await opts.srv.restart();
       },
       rss: () => vmRss(opts.srv.pid()),
@@ -264,6 +265,7 @@ export async function bigOnly(opts: {
     });
   } finally {
     await srv.stop();
+    await keepDaemonLog(srv, "after-restart");
     await Deno.remove(seed.dirBase, { recursive: true }).catch(() => {});
   }
   const f = (k: string) => (figures[k] ?? "?").replace(/ \(.*/, "");
@@ -275,4 +277,14 @@ export async function bigOnly(opts: {
         f("RSS for the open folder")
       }`,
   );
+}
+
+/**
+ * BENCH_DAEMON_LOG=path keeps what our daemon printed, in `path.<part>` (the output is
+ * the running process's only, so the first daemon's is kept before the restart): with
+ * --daemon-flags=--v8-flags=--trace-gc, its GC lines to set beside the stalls.
+ */
+async function keepDaemonLog(srv: TestServer, part: string): Promise<void> {
+  const path = Deno.env.get("BENCH_DAEMON_LOG");
+  if (path) await Deno.writeTextFile(`${path}.${part}`, srv.logs());
 }
