@@ -17,6 +17,7 @@
  */
 import type { FlagIds } from "../store/folder/flag_runs.ts";
 import { writeDigits } from "./wire.ts";
+import { wasmExports } from "../sys/wasm.ts";
 
 /*
  * The pass, assembled from this text with wabt's wat2wasm (npm:wabt 1.0.39):
@@ -140,17 +141,12 @@ let pass: Pass | null | undefined;
 
 function loadPass(): Pass | null {
   if (pass !== undefined) return pass;
-  try {
-    const module = new WebAssembly.Module(Uint8Array.fromHex(LINE_WASM));
-    const x = new WebAssembly.Instance(module, {}).exports;
-    pass = {
-      memory: x.memory as WebAssembly.Memory,
-      stop: x.stop as WebAssembly.Global,
-      line: x.line as Pass["line"],
-    };
-  } catch {
-    pass = null;
-  }
+  const x = wasmExports(LINE_WASM);
+  pass = x && {
+    memory: x.memory as WebAssembly.Memory,
+    stop: x.stop as WebAssembly.Global,
+    line: x.line as Pass["line"],
+  };
   return pass;
 }
 

@@ -12,6 +12,7 @@
  * functions over bytes.
  */
 import { hasBareCr } from "./line_endings.ts";
+import { wasmExports } from "../sys/wasm.ts";
 
 const CR = 13, LF = 10, DOT = 46;
 const TERMINATOR = new Uint8Array([DOT, CR, LF]);
@@ -119,21 +120,16 @@ let wireScanFailed = false;
  */
 function loadWireScan(): WireScan | null {
   if (wireScanFailed) return null;
-  try {
-    const bytes = new Uint8Array(WIRE_SCAN_WASM.length / 2);
-    for (let i = 0; i < bytes.length; i++) {
-      bytes[i] = parseInt(WIRE_SCAN_WASM.slice(2 * i, 2 * i + 2), 16);
-    }
-    const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), {});
-    const memory = instance.exports.memory as WebAssembly.Memory;
-    wireScan = {
-      // The memory never grows, so this view stays valid.
-      heap: new Uint8Array(memory.buffer),
-      clean: instance.exports.clean as (end: number) => number,
-    };
-  } catch {
+  const x = wasmExports(WIRE_SCAN_WASM);
+  if (x === null) {
     wireScanFailed = true;
+    return null;
   }
+  wireScan = {
+    // The memory never grows, so this view stays valid.
+    heap: new Uint8Array((x.memory as WebAssembly.Memory).buffer),
+    clean: x.clean as (end: number) => number,
+  };
   return wireScan;
 }
 
