@@ -158,7 +158,7 @@ Deno.test("subject column: read from the index a page at a time, same as one que
 Deno.test("key texts written in chunks: every one stored, a rewrite replaces", async () => {
   await withFolder(1, async (store, root) => {
     const folder = (await store.openFolder(root, "INBOX"))!;
-    const n = 2 * 32 + 7; // two whole chunks (index_sql.ts KEYS_CHUNK) and one by one
+    const n = 2 * 32 + 7; // two whole chunks (index_sql.ts ROWS_CHUNK) and one by one
     for (let i = 0; i < n; i++) folder.keysPut(`base-${i}`, `text ${i}`);
     folder.writeKeys();
     folder.keysPut("base-3", "text 3 again");

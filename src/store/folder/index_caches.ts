@@ -7,7 +7,7 @@
  * layers above up, the rows and meta are the folder's state.
  */
 import type { DatabaseSync, SQLInputValue, StatementSync } from "node:sqlite";
-import { AS_ARRAYS, KEYS_CHUNK, ROWS_CHUNK, SQL } from "./index_sql.ts";
+import { AS_ARRAYS, ROWS_CHUNK, SQL } from "./index_sql.ts";
 
 /** Writes row `k`'s values into `into` from `at` on (as many as the statement's row has). */
 export type RowValues = (k: number, into: SQLInputValue[], at: number) => void;
@@ -48,8 +48,8 @@ export class IndexCaches {
 
   /**
    * Runs `n` rows of `width` values: `many` (ROWS_CHUNK rows) per full chunk, `one` for
-   * the rest. One array of values is filled again for each chunk, so the rows make no
-   * garbage beyond their own values.
+   * the rest; `values` is asked for rows 0 to n-1 in order, once each. One array of values
+   * is filled again for each chunk, so the rows make no garbage beyond their own values.
    */
   protected runChunked(
     one: keyof typeof SQL,
@@ -175,16 +175,14 @@ export class IndexCaches {
     this.stmt("keysPut").run(base, text);
   }
 
-  /** Writes many key texts: KEYS_CHUNK per statement, the rest one by one. */
+  /** Writes many key texts: ROWS_CHUNK per statement, the rest one by one. */
   keysPutAll(keys: Map<string, string>): void {
-    const chunk: string[] = [];
-    for (const [base, text] of keys) {
-      chunk.push(base, text);
-      if (chunk.length === 2 * KEYS_CHUNK) {
-        this.stmt("keysPutChunk").run(...chunk);
-        chunk.length = 0;
-      }
-    }
-    for (let i = 0; i < chunk.length; i += 2) this.keysPut(chunk[i], chunk[i + 1]);
+    // runChunked asks for the rows in order, once each: the map's own order.
+    const rows = keys.entries();
+    this.runChunked("keysPut", "keysPutChunk", 2, keys.size, (_k, p, at) => {
+      const [base, text] = rows.next().value!;
+      p[at] = base;
+      p[at + 1] = text;
+    });
   }
 }

@@ -19,17 +19,12 @@ CREATE TABLE IF NOT EXISTS summary (k INTEGER PRIMARY KEY, v BLOB NOT NULL);
 `;
 
 /**
- * Key texts written per statement by IndexCaches.keysPutAll: node:sqlite's `run()` leaves
- * 64 bytes in V8's old space per call (Deno 2.9, measured with node:v8's heap spaces),
- * so a bulk fill's 100,000 single-row writes were 6 MB of old-space garbage on their
- * own; one run per 32 rows leaves about 1 byte a row.
- */
-export const KEYS_CHUNK = 32;
-
-/**
- * Message rows written or updated per statement by the bulk paths (FolderIndex.putMany,
- * setFlagsMany): a first SELECT's 100,000 rows and a STORE's 50,000 flag changes, one
- * `run()` each, left 6 and 3 MB of old-space garbage (see KEYS_CHUNK).
+ * Rows written or updated per statement by the bulk paths (IndexCaches.runChunked: key
+ * texts, keysPutAll; message rows, FolderIndex.putMany and setFlagsMany): node:sqlite's
+ * `run()` leaves 64 bytes in V8's old space per call (Deno 2.9, measured with node:v8's
+ * heap spaces), so a bulk key fill's 100,000 single-row writes were 6 MB of old-space
+ * garbage on their own, a first SELECT's 100,000 rows 6 MB and a STORE's 50,000 flag
+ * changes 3 MB; one run per 32 rows leaves about 1 byte a row.
  */
 export const ROWS_CHUNK = 32;
 
@@ -77,8 +72,8 @@ export const SQL = {
     "(SELECT uid FROM msg WHERE uid > ? ORDER BY uid LIMIT ?)",
   keysOrphans: "DELETE FROM keys WHERE base NOT IN (SELECT base FROM msg)",
   keysPut: "INSERT OR REPLACE INTO keys VALUES (?, ?)",
-  // KEYS_CHUNK key texts in one statement (IndexCaches.keysPutAll).
-  keysPutChunk: "INSERT OR REPLACE INTO keys VALUES " + Array(KEYS_CHUNK).fill("(?, ?)").join(", "),
+  // ROWS_CHUNK key texts in one statement (IndexCaches.keysPutAll).
+  keysPutChunk: "INSERT OR REPLACE INTO keys VALUES " + Array(ROWS_CHUNK).fill("(?, ?)").join(", "),
   keysDel: "DELETE FROM keys WHERE base = ?",
   savedPut: "INSERT OR REPLACE INTO saved (uid, at) VALUES (?, ?)",
   savedGet: "SELECT at FROM saved WHERE uid = ?",
