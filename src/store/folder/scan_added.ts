@@ -121,11 +121,10 @@ export function insertAdded(st: FolderState, a: AddedFiles, modseq: number): Uin
   for (let k = 0; k < n; k++) {
     const i = order ? order[k] : k;
     const base = a.bases[i], v = a.found[i], flags = a.flags[i];
-    const inNew = typeof v === "object" && v.sub === "new";
     st.table.insertFile(
       a.uids[i],
       base,
-      inNew,
+      inNew(v),
       flags,
       a.sizes[i],
       null,
@@ -136,6 +135,11 @@ export function insertAdded(st: FolderState, a: AddedFiles, modseq: number): Uin
     inserted[k] = a.uids[i];
   }
   return inserted;
+}
+
+/** Whether the file of an OnDisk value is in new/ (one being moved goes to cur/). */
+function inNew(v: Found | number): boolean {
+  return typeof v === "object" && v.sub === "new";
 }
 
 /**
@@ -160,7 +164,7 @@ export function putAdded(ix: FolderIndex, a: AddedFiles, modseq: number): void {
     const base = a.bases[i], v = a.found[i], flags = a.flags[i];
     p[at] = a.uids[i];
     p[at + 1] = base;
-    p[at + 2] = typeof v === "object" && v.sub === "new" ? 0 : 1;
+    p[at + 2] = inNew(v) ? 0 : 1;
     p[at + 3] = oddName(v, base, flags);
     p[at + 4] = flags;
     p[at + 5] = a.sizes[i];
