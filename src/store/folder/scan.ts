@@ -24,6 +24,7 @@ import {
   sizeAtOneOf,
 } from "./scan_added.ts";
 import type { FolderIndex } from "./index_db.ts";
+import type { BaseUidMap } from "./base_uids.ts";
 import {
   assignUidsSorted,
   clearMessages,
@@ -279,7 +280,7 @@ function compareKnown(
   st: FolderState,
   want: ReadonlySet<Sub>,
   onDisk: OnDisk,
-  uidOfBase: ReadonlyMap<string, number>,
+  uidOfBase: BaseUidMap,
   listing: NewListing | null,
 ): { gone: MessageEntry[]; renamed: Renamed[] } {
   const byUid = st.table.byUid;
