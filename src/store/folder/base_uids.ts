@@ -37,10 +37,13 @@ export class BaseUids implements BaseUidMap {
   #used = 0;
   #end = new Uint32Array(0);
   #uid = new Float64Array(0);
+  /** Each name's hash: a growing table places them again without reading the names. */
+  #hash = new Uint32Array(0);
   /** Positions by hash (EMPTY: a free slot); kept at most half full. */
-  #slots = new Uint32Array(0).fill(EMPTY);
-  /** A name's bytes while it is looked up (a string key is encoded here first). */
+  #slots = new Uint32Array(0);
+  /** A string key's bytes while it is looked up, and their hash (#encode). */
   #key = new Uint8Array(256);
+  #keyHash = 0;
 
   get size(): number {
     return this.#count;
@@ -48,7 +51,7 @@ export class BaseUids implements BaseUidMap {
 
   get(base: string): number | undefined {
     const n = this.#encode(base);
-    const i = this.#find(this.#key, 0, n);
+    const i = this.#find(this.#key, 0, n, this.#keyHash);
     return i < 0 ? undefined : this.#uid[i];
   }
 
@@ -58,7 +61,7 @@ export class BaseUids implements BaseUidMap {
 
   set(base: string, uid: number): this {
     const n = this.#encode(base);
-    this.setBytes(this.#key, 0, n, uid);
+    this.#put(this.#key, 0, n, this.#keyHash, uid);
     return this;
   }
 
@@ -67,20 +70,7 @@ export class BaseUids implements BaseUidMap {
    * store) to `uid`, as a later line of the list overrides an earlier one.
    */
   setBytes(bytes: Uint8Array, from: number, to: number, uid: number): void {
-    const found = this.#find(bytes, from, to);
-    if (found >= 0) {
-      this.#uid[found] = uid;
-      return;
-    }
-    if (this.#count === this.#end.length) this.#grow(this.#count + 1);
-    if (2 * (this.#count + 1) > this.#slots.length) this.#rehash();
-    if (this.#used + to - from > this.#names.length) this.#nameRoom(to - from);
-    const i = this.#count++;
-    this.#names.set(bytes.subarray(from, to), this.#used);
-    this.#used += to - from;
-    this.#end[i] = this.#used;
-    this.#uid[i] = uid;
-    this.#place(i, hashOf(bytes, from, to));
+    this.#put(bytes, from, to, hashOf(bytes, from, to), uid);
   }
 
   *[Symbol.iterator](): IterableIterator<[string, number]> {
@@ -89,26 +79,54 @@ export class BaseUids implements BaseUidMap {
     }
   }
 
-  /** `base` as UTF-8 in #key; its length. */
-  #encode(base: string): number {
-    if (base.length * 3 > this.#key.length) this.#key = new Uint8Array(base.length * 3);
-    const key = this.#key;
-    for (let k = 0; k < base.length; k++) {
-      const c = base.charCodeAt(k);
-      if (c > 0x7f) return encoder.encodeInto(base, key).written;
-      key[k] = c;
+  #put(bytes: Uint8Array, from: number, to: number, hash: number, uid: number): void {
+    const found = this.#find(bytes, from, to, hash);
+    if (found >= 0) {
+      this.#uid[found] = uid;
+      return;
     }
-    return base.length;
+    if (this.#count === this.#end.length) this.#grow(this.#count + 1);
+    if (2 * (this.#count + 1) > this.#slots.length) this.#rehash();
+    if (this.#used + to - from > this.#names.length) this.#nameRoom(to - from);
+    const i = this.#count++, names = this.#names;
+    // By hand: subarray and set made an object and a call per name (a third of the time).
+    for (let k = from, at = this.#used; k < to; k++) names[at++] = bytes[k];
+    this.#used += to - from;
+    this.#end[i] = this.#used;
+    this.#uid[i] = uid;
+    this.#hash[i] = hash;
+    this.#place(i, hash);
   }
 
-  /** The position of name `bytes[from, to)`, or -1. */
-  #find(bytes: Uint8Array, from: number, to: number): number {
+  /** `base` as UTF-8 in #key, its hash in #keyHash (FNV-1a as hashOf); its length. */
+  #encode(base: string): number {
+    const n = base.length;
+    if (n * 3 > this.#key.length) this.#key = new Uint8Array(n * 3);
+    const key = this.#key;
+    let h = 0x811c9dc5;
+    for (let k = 0; k < n; k++) {
+      const c = base.charCodeAt(k);
+      if (c > 0x7f) {
+        const written = encoder.encodeInto(base, key).written;
+        this.#keyHash = hashOf(key, 0, written);
+        return written;
+      }
+      key[k] = c;
+      h = Math.imul(h ^ c, 0x01000193);
+    }
+    this.#keyHash = h >>> 0;
+    return n;
+  }
+
+  /** The position of name `bytes[from, to)` whose hash is `hash`, or -1. */
+  #find(bytes: Uint8Array, from: number, to: number, hash: number): number {
     const slots = this.#slots, mask = slots.length - 1;
     if (mask < 0) return -1;
-    const names = this.#names, end = this.#end, len = to - from;
-    for (let s = hashOf(bytes, from, to) & mask;; s = (s + 1) & mask) {
+    const names = this.#names, end = this.#end, hashes = this.#hash, len = to - from;
+    for (let s = hash & mask;; s = (s + 1) & mask) {
       const i = slots[s];
       if (i === EMPTY) return -1;
+      if (hashes[i] !== hash) continue;
       const start = i ? end[i - 1] : 0;
       if (end[i] - start !== len) continue;
       let k = 0;
@@ -127,19 +145,19 @@ export class BaseUids implements BaseUidMap {
   /** Room for `n` names, grown by half. */
   #grow(n: number): void {
     const cap = Math.max(64, n, Math.ceil(this.#end.length * 1.5));
-    const end = new Uint32Array(cap), uid = new Float64Array(cap);
-    end.set(this.#end.subarray(0, this.#count));
-    uid.set(this.#uid.subarray(0, this.#count));
-    this.#end = end;
-    this.#uid = uid;
+    const grown = <T extends Uint32Array | Float64Array>(a: T, b: T) => {
+      b.set(a.subarray(0, this.#count) as never);
+      return b;
+    };
+    this.#end = grown(this.#end, new Uint32Array(cap));
+    this.#uid = grown(this.#uid, new Float64Array(cap));
+    this.#hash = grown(this.#hash, new Uint32Array(cap));
   }
 
   /** A table twice as big (at least 64 slots), every name placed again. */
   #rehash(): void {
     this.#slots = new Uint32Array(Math.max(64, 2 * this.#slots.length)).fill(EMPTY);
-    for (let i = 0, from = 0; i < this.#count; from = this.#end[i++]) {
-      this.#place(i, hashOf(this.#names, from, this.#end[i]));
-    }
+    for (let i = 0; i < this.#count; i++) this.#place(i, this.#hash[i]);
   }
 
   /** Room for `n` more name bytes. */

@@ -150,9 +150,11 @@ export class FolderUids {
       const taken = new Set<number>();
       const firstFresh = list.uidNext;
       const freshBases: string[] = [];
+      // A folder's first read has an empty list: no name to look up.
+      const known = list.byBase.size > 0;
       for (let i = 0; i < bases.length; i++) {
         const base = bases[i];
-        let uid = list.byBase.get(base);
+        let uid = known ? list.byBase.get(base) : undefined;
         if (
           uid === undefined || uid <= last || taken.has(uid) ||
           (uid >= firstFresh && uid < list.uidNext) || shown.byUid.has(uid)
