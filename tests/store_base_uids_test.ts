@@ -11,6 +11,8 @@ import { join } from "node:path";
 import { BaseUids } from "../src/store/folder/base_uids.ts";
 import { readUidList, UIDLIST, UidListCache } from "../src/store/folder/uidlist.ts";
 
+const enc = (s: string) => new TextEncoder().encode(s);
+
 Deno.test("base uids: the same answers as a Map, over growth and overrides", () => {
   const t = new BaseUids(), m = new Map<string, number>();
   const names = ["", "a", "é", "1700000000.M1P1.host,S=10", "hôst.ü€😀", "a b", "a\r"];
@@ -29,6 +31,32 @@ Deno.test("base uids: the same answers as a Map, over growth and overrides", () 
   deepStrictEqual([...t], [...m]);
   t.set("big", 2 ** 32 + 5); // kept as given, as a Map keeps it
   equal(t.get("big"), 2 ** 32 + 5);
+});
+
+Deno.test("base uids: lines taken as a block, hashed on the next lookup, as sets in order", () => {
+  const t = new BaseUids(), m = new Map<string, number>();
+  const lines: string[] = [];
+  let seed = 7;
+  const rand = (n: number) => (seed = (seed * 1103515245 + 12345) >>> 0) % n;
+  for (let block = 0; block < 30; block++) {
+    lines.length = 0;
+    for (let k = rand(3000); k > 0; k--) {
+      const name = `${rand(4000)}.M${rand(9)}P1.host a,S=${rand(3)}`, uid = rand(1e6) + 1;
+      lines.push(`${uid} ${name}\n`);
+      m.set(name, uid);
+    }
+    const text = enc(`junk\n${lines.join("")}tail`);
+    t.addLines(text, 5, text.length - 4);
+    if (block % 3 === 0) {
+      const name = `${rand(4000)}.M${rand(9)}P1.host a,S=${rand(3)}`;
+      t.set(name, block);
+      m.set(name, block);
+    }
+    if (block % 2 === 0) equal(t.size, m.size);
+  }
+  deepStrictEqual([...t], [...m]);
+  for (const name of m.keys()) equal(t.get(name), m.get(name));
+  equal(t.get("0.M0P1.host a,S=9"), undefined);
 });
 
 /** uidlist.ts's reading before the bytes: the decoded text split into lines. */
@@ -63,7 +91,6 @@ function oldParse(text: string) {
   return list;
 }
 
-const enc = (s: string) => new TextEncoder().encode(s);
 const BODY = [
   "1 1700000000.M1P1.host,S=10",
   "2 1700000001.Mé2P1.hôst,S=12",
@@ -130,6 +157,28 @@ Deno.test("uid list: a tail appended by another process is read as the whole fil
     const later = (await cache.sync())!;
     equal(later.byBase.get("torn-x"), 20, "the torn line read once it ended");
     equal(later.byBase.get("é"), 21);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("uid list: a first read's names are in the list after appendConsecutive", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "extremail-baseuids-" });
+  try {
+    await Deno.writeTextFile(join(dir, UIDLIST), "extremail-uidlist 1 V7 N3\n1 one\n2 two");
+    const cache = new UidListCache(dir);
+    await cache.sync();
+    const odd = ["a\nb", "é\n"];
+    for (const bases of [["x", "y z", "ü", "x"], odd]) {
+      const list = cache.list!, first = list.uidNext;
+      list.uidNext += bases.length;
+      await cache.appendConsecutive(first, bases);
+      bases.forEach((b, i) => {
+        if (b !== "x" || i === 3) equal(list.byBase.get(b), first + i, b);
+      });
+    }
+    equal(cache.list!.byBase.get("two"), undefined, "the torn line was not read");
+    equal(cache.list!.byBase.get("one"), 1);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -1,14 +1,20 @@
 /**
- * The UID list's base names and their UIDs (uidlist.ts) as bytes: the names one after
- * another in one buffer, the UIDs in a typed array, and an open-addressing hash table of
- * positions. The list stays in memory while the folder is open; as a Map of strings a
- * 100,000-message folder held 100,000 strings and a 3.5 MB table on the JavaScript heap
- * (8.9 MB, a third of the live heap), which every full GC marks again and the memory
- * reducer's compaction moves (docs/performance.md, stop 36). Here it is four buffers
- * outside the heap. The file's lines are read into it without a string per line.
+ * The UID list's base names and their UIDs (uidlist.ts) as bytes: the names in one
+ * buffer, where they start and end, the UIDs and the names' hashes in typed arrays, and
+ * an open-addressing hash table of positions. The list stays in memory while the folder
+ * is open; as a Map of strings a 100,000-message folder held 100,000 strings and a 3.5
+ * MB table on the JavaScript heap (8.9 MB, a third of the live heap), which every full
+ * GC marks again and the memory reducer's compaction moves (docs/performance.md, stop
+ * 36). Here it is a few buffers outside the heap.
  *
- * A Map's subset the callers use (get, set, has, size, iteration in insertion order);
- * `BaseUidMap` is that subset, so a plain Map still serves where a list is made by hand.
+ * Lines read from the file, and a first read's 100,000 new names, come in as blocks of
+ * "<uid> <base>\n" copied whole (`addLines`); they are hashed on the first lookup after
+ * them (`#index`): hashing each name as it came, in code the first SELECT runs cold,
+ * cost 70-115 ms against the Map's 25.
+ *
+ * A Map's subset the callers use (get, set, has, size, iteration in insertion order, a
+ * later set of a name overriding an earlier one); `BaseUidMap` is that subset, so a
+ * plain Map still serves where a list is made by hand.
  */
 
 /** What the UID list's map of base names must do (a Map<string, number> does it too). */
@@ -30,12 +36,30 @@ function hashOf(bytes: Uint8Array, from: number, to: number): number {
   return h >>> 0;
 }
 
+/** `bytes[from, to)` as a number, as Number() reads the text (digits without a string). */
+export function numberAt(bytes: Uint8Array, from: number, to: number): number {
+  let n = 0;
+  if (to - from > 15 || to === from) return Number(decoder.decode(bytes.subarray(from, to)));
+  for (let k = from; k < to; k++) {
+    const d = bytes[k] - 0x30;
+    if (d < 0 || d > 9) return Number(decoder.decode(bytes.subarray(from, to)));
+    n = n * 10 + d;
+  }
+  return n;
+}
+
 export class BaseUids implements BaseUidMap {
   #count = 0;
-  /** Name `i` is `#names[#end[i - 1] ?? 0, #end[i])`, UTF-8. */
+  /** Entries below this are in #slots (the rest came in by addLines). */
+  #indexed = 0;
+  /** Entries that named a name again (their UID went to the first): skipped. */
+  #dead = 0;
+  /** Name `i` is `#names[#start[i], #end[i])`, UTF-8. */
   #names = new Uint8Array(0);
   #used = 0;
+  #start = new Uint32Array(0);
   #end = new Uint32Array(0);
+  /** NaN: a dead entry. */
   #uid = new Float64Array(0);
   /** Each name's hash: a growing table places them again without reading the names. */
   #hash = new Uint32Array(0);
@@ -46,10 +70,12 @@ export class BaseUids implements BaseUidMap {
   #keyHash = 0;
 
   get size(): number {
-    return this.#count;
+    this.#index();
+    return this.#count - this.#dead;
   }
 
   get(base: string): number | undefined {
+    this.#index();
     const n = this.#encode(base);
     const i = this.#find(this.#key, 0, n, this.#keyHash);
     return i < 0 ? undefined : this.#uid[i];
@@ -60,42 +86,97 @@ export class BaseUids implements BaseUidMap {
   }
 
   set(base: string, uid: number): this {
-    const n = this.#encode(base);
-    this.#put(this.#key, 0, n, this.#keyHash, uid);
+    this.#index();
+    const n = this.#encode(base), hash = this.#keyHash;
+    const found = this.#find(this.#key, 0, n, hash);
+    if (found >= 0) {
+      this.#uid[found] = uid;
+      return this;
+    }
+    const at = this.#copy(this.#key, 0, n);
+    this.#add(at, at + n, uid);
+    this.#hash[this.#count - 1] = hash;
+    this.#place(this.#count - 1, hash);
+    this.#indexed = this.#count;
     return this;
   }
 
   /**
-   * Sets the name `bytes[from, to)` (valid UTF-8: what `set` of its decoded string would
-   * store) to `uid`, as a later line of the list overrides an earlier one.
+   * Takes the lines "<uid> <base>\n" of `bytes[from, to)`, which must each end with a
+   * newline, have a UID that is a safe integer over 0 and a base of ASCII (the caller
+   * checked, or wrote them): one copy of the block, no string. A name given again
+   * overrides as `set` would.
    */
-  setBytes(bytes: Uint8Array, from: number, to: number, uid: number): void {
-    this.#put(bytes, from, to, hashOf(bytes, from, to), uid);
+  addLines(bytes: Uint8Array, from: number, to: number): void {
+    const shift = this.#copy(bytes, from, to) - from;
+    for (let at = from; at < to;) {
+      const space = bytes.indexOf(0x20, at), end = bytes.indexOf(0x0a, space);
+      this.#add(space + 1 + shift, end + shift, numberAt(bytes, at, space));
+      at = end + 1;
+    }
   }
 
   *[Symbol.iterator](): IterableIterator<[string, number]> {
-    for (let i = 0, from = 0; i < this.#count; from = this.#end[i++]) {
-      yield [decoder.decode(this.#names.subarray(from, this.#end[i])), this.#uid[i]];
+    this.#index();
+    for (let i = 0; i < this.#count; i++) {
+      const uid = this.#uid[i];
+      if (uid !== uid) continue; // dead
+      yield [decoder.decode(this.#names.subarray(this.#start[i], this.#end[i])), uid];
     }
   }
 
-  #put(bytes: Uint8Array, from: number, to: number, hash: number, uid: number): void {
-    const found = this.#find(bytes, from, to, hash);
-    if (found >= 0) {
-      this.#uid[found] = uid;
-      return;
+  /** Copies `bytes[from, to)` after the names; where it starts. */
+  #copy(bytes: Uint8Array, from: number, to: number): number {
+    const n = to - from;
+    if (this.#used + n > this.#names.length) {
+      const next = new Uint8Array(
+        Math.max(4096, this.#used + n, Math.ceil(this.#names.length * 1.5)),
+      );
+      next.set(this.#names.subarray(0, this.#used));
+      this.#names = next;
     }
-    if (this.#count === this.#end.length) this.#grow(this.#count + 1);
-    if (2 * (this.#count + 1) > this.#slots.length) this.#rehash();
-    if (this.#used + to - from > this.#names.length) this.#nameRoom(to - from);
-    const i = this.#count++, names = this.#names;
-    // By hand: subarray and set made an object and a call per name (a third of the time).
-    for (let k = from, at = this.#used; k < to; k++) names[at++] = bytes[k];
-    this.#used += to - from;
-    this.#end[i] = this.#used;
+    const at = this.#used;
+    if (n > 64) this.#names.set(bytes.subarray(from, to), at);
+    else for (let k = 0; k < n; k++) this.#names[at + k] = bytes[from + k];
+    this.#used += n;
+    return at;
+  }
+
+  /** A new entry for the name at `#names[start, end)`, not indexed yet. */
+  #add(start: number, end: number, uid: number): void {
+    if (this.#count === this.#end.length) {
+      const cap = Math.max(64, Math.ceil(this.#count * 1.5));
+      const grown = <T extends Uint32Array | Float64Array>(a: T, b: T) => {
+        b.set(a.subarray(0, this.#count) as never);
+        return b;
+      };
+      this.#start = grown(this.#start, new Uint32Array(cap));
+      this.#end = grown(this.#end, new Uint32Array(cap));
+      this.#uid = grown(this.#uid, new Float64Array(cap));
+      this.#hash = grown(this.#hash, new Uint32Array(cap));
+    }
+    const i = this.#count++;
+    this.#start[i] = start;
+    this.#end[i] = end;
     this.#uid[i] = uid;
-    this.#hash[i] = hash;
-    this.#place(i, hash);
+    if (2 * this.#count > this.#slots.length) this.#rehash();
+  }
+
+  /** Hashes and places the entries added by addLines; a repeated name's UID goes to the first. */
+  #index(): void {
+    if (this.#indexed === this.#count) return;
+    const names = this.#names, start = this.#start, end = this.#end, hashes = this.#hash;
+    for (let i = this.#indexed; i < this.#count; i++) {
+      const hash = hashes[i] = hashOf(names, start[i], end[i]);
+      const first = this.#find(names, start[i], end[i], hash);
+      if (first < 0) this.#place(i, hash);
+      else {
+        this.#uid[first] = this.#uid[i];
+        this.#uid[i] = NaN;
+        this.#dead++;
+      }
+      this.#indexed = i + 1;
+    }
   }
 
   /** `base` as UTF-8 in #key, its hash in #keyHash (FNV-1a as hashOf); its length. */
@@ -118,19 +199,18 @@ export class BaseUids implements BaseUidMap {
     return n;
   }
 
-  /** The position of name `bytes[from, to)` whose hash is `hash`, or -1. */
+  /** The indexed position of name `bytes[from, to)` whose hash is `hash`, or -1. */
   #find(bytes: Uint8Array, from: number, to: number, hash: number): number {
     const slots = this.#slots, mask = slots.length - 1;
     if (mask < 0) return -1;
-    const names = this.#names, end = this.#end, hashes = this.#hash, len = to - from;
+    const names = this.#names, start = this.#start, end = this.#end, len = to - from;
     for (let s = hash & mask;; s = (s + 1) & mask) {
       const i = slots[s];
       if (i === EMPTY) return -1;
-      if (hashes[i] !== hash) continue;
-      const start = i ? end[i - 1] : 0;
-      if (end[i] - start !== len) continue;
+      if (this.#hash[i] !== hash || end[i] - start[i] !== len) continue;
+      const at = start[i];
       let k = 0;
-      while (k < len && names[start + k] === bytes[from + k]) k++;
+      while (k < len && names[at + k] === bytes[from + k]) k++;
       if (k === len) return i;
     }
   }
@@ -142,31 +222,13 @@ export class BaseUids implements BaseUidMap {
     slots[s] = i;
   }
 
-  /** Room for `n` names, grown by half. */
-  #grow(n: number): void {
-    const cap = Math.max(64, n, Math.ceil(this.#end.length * 1.5));
-    const grown = <T extends Uint32Array | Float64Array>(a: T, b: T) => {
-      b.set(a.subarray(0, this.#count) as never);
-      return b;
-    };
-    this.#end = grown(this.#end, new Uint32Array(cap));
-    this.#uid = grown(this.#uid, new Float64Array(cap));
-    this.#hash = grown(this.#hash, new Uint32Array(cap));
-  }
-
-  /** A table twice as big (at least 64 slots), every name placed again. */
+  /** A table for twice the entries (at least 64 slots), the indexed ones placed again. */
   #rehash(): void {
-    this.#slots = new Uint32Array(Math.max(64, 2 * this.#slots.length)).fill(EMPTY);
-    for (let i = 0; i < this.#count; i++) this.#place(i, this.#hash[i]);
-  }
-
-  /** Room for `n` more name bytes. */
-  #nameRoom(n: number): void {
-    if (this.#used + n <= this.#names.length) return;
-    const next = new Uint8Array(
-      Math.max(4096, this.#used + n, Math.ceil(this.#names.length * 1.5)),
-    );
-    next.set(this.#names.subarray(0, this.#used));
-    this.#names = next;
+    let size = Math.max(64, this.#slots.length);
+    while (size < 2 * this.#count) size *= 2;
+    this.#slots = new Uint32Array(size).fill(EMPTY);
+    for (let i = 0; i < this.#indexed; i++) {
+      if (this.#uid[i] === this.#uid[i]) this.#place(i, this.#hash[i]);
+    }
   }
 }

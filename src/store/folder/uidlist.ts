@@ -15,7 +15,8 @@
  */
 import { join } from "node:path";
 import { syncDir, writeAll, writeFileAtomic } from "../fsutil.ts";
-import { type BaseUidMap, BaseUids } from "./base_uids.ts";
+import { isUtf8 } from "node:buffer";
+import { type BaseUidMap, BaseUids, numberAt } from "./base_uids.ts";
 
 const encoder = new TextEncoder();
 
@@ -34,55 +35,50 @@ export interface UidList {
 
 const HEADER = /^extremail-uidlist 1 V(\d+) N(\d+)(?: M(\d+))?/;
 const decoder = new TextDecoder();
-
-/** `bytes[from, to)` as a number, as Number() reads the text (digits without a string). */
-function numberAt(bytes: Uint8Array, from: number, to: number): number {
-  let n = 0;
-  if (to - from > 15 || to === from) return Number(decoder.decode(bytes.subarray(from, to)));
-  for (let k = from; k < to; k++) {
-    const d = bytes[k] - 0x30;
-    if (d < 0 || d > 9) return Number(decoder.decode(bytes.subarray(from, to)));
-    n = n * 10 + d;
-  }
-  return n;
-}
+/** A base as the whole file's decoding read it: a byte order mark inside it is kept. */
+const baseDecoder = new TextDecoder("utf-8", { ignoreBOM: true });
 
 /**
- * The lines of `bytes[from, ...)` into `list`: "<uid> <base>" and "M <ceiling>". A base
- * of ASCII goes in as bytes (no string per line: a 100,000-line list was 100,000 lines
- * and as many bases); one beyond ASCII as the text decoder reads it, as before.
+ * The lines of `bytes[from, ...)` into `list`: "<uid> <base>" and "M <ceiling>". Runs of
+ * UID lines go to a BaseUids as they are, bytes (no string per line: a 100,000-line list
+ * was 100,000 lines and as many bases); valid UTF-8 stores as its text would, so only
+ * a list with invalid bytes is read line by line as text, as the text decoder reads it.
  */
 function parseLines(bytes: Uint8Array, list: UidList, from: number, complete: boolean): void {
-  const into = list.byBase instanceof BaseUids ? list.byBase : null;
-  let lines = 0;
+  const into = list.byBase instanceof BaseUids && isUtf8(bytes.subarray(from)) ? list.byBase : null;
+  let lines = 0, run = -1;
+  const flush = (to: number) => {
+    if (run >= 0) into!.addLines(bytes, run, to);
+    run = -1;
+  };
   for (let at = from; at < bytes.length; lines++) {
-    let end = bytes.indexOf(0x0a, at);
+    const line = at, end = bytes.indexOf(0x0a, at);
     // A torn last line (crash mid-append) has no newline after it and is ignored:
-    // its message simply gets a new UID, which no client has seen yet.
-    if (end < 0) {
-      if (!complete) {
-        lines++;
-        break;
-      }
-      end = bytes.length;
+    // its message simply gets a new UID, which no client has seen yet. (A complete
+    // text ends with a newline: every line has one.)
+    if (end < 0 && !complete) {
+      lines++;
+      break;
     }
-    const line = at;
     at = end + 1;
     const space = bytes.indexOf(0x20, line);
-    if (space <= line || space >= end) continue;
-    if (bytes[line] === 0x4d && space === line + 1) { // "M <ceiling>"
-      const m = numberAt(bytes, space + 1, end);
-      if (Number.isSafeInteger(m) && m > list.modseqCeiling) list.modseqCeiling = m;
+    let uid = 0;
+    if (space > line && space < end) {
+      if (bytes[line] === 0x4d && space === line + 1) { // "M <ceiling>"
+        const m = numberAt(bytes, space + 1, end);
+        if (Number.isSafeInteger(m) && m > list.modseqCeiling) list.modseqCeiling = m;
+      } else uid = numberAt(bytes, line, space);
+    }
+    if (!Number.isSafeInteger(uid) || uid <= 0) {
+      flush(line);
       continue;
     }
-    const uid = numberAt(bytes, line, space);
-    if (!Number.isSafeInteger(uid) || uid <= 0) continue;
-    let ascii = true;
-    for (let k = space + 1; k < end && ascii; k++) ascii = bytes[k] < 0x80;
-    if (into && ascii) into.setBytes(bytes, space + 1, end, uid);
-    else list.byBase.set(decoder.decode(bytes.subarray(space + 1, end)), uid);
+    if (into) {
+      if (run < 0) run = line;
+    } else list.byBase.set(baseDecoder.decode(bytes.subarray(space + 1, end)), uid);
     if (uid >= list.uidNext) list.uidNext = uid + 1;
   }
+  flush(Math.min(bytes.length, Math.max(from, bytes.lastIndexOf(0x0a) + 1)));
   list.lines += lines;
 }
 
@@ -276,7 +272,8 @@ export class UidListCache {
   }
 
   /**
-   * Appends UIDs `firstUid`, `firstUid + 1`, ... of `bases`, written as bytes: a first
+   * Appends UIDs `firstUid`, `firstUid + 1`, ... of `bases` and puts them in the list,
+   * written as bytes: a first
    * SELECT's 100,000 lines joined as a string were a line and a rope node each, then a
    * flat copy to encode (13-18 MB of promoted garbage in the heap sample).
    */
@@ -288,23 +285,30 @@ export class UidListCache {
     const out = new Uint8Array(size);
     let at = 0;
     if (torn) out[at++] = 0x0a;
+    // A name with a line end in it (no Maildir writes one) is not one line of the file.
+    let oneLineEach = true;
     for (let i = 0; i < bases.length; i++) {
       const uid = String(firstUid + i), base = bases[i];
       for (let k = 0; k < uid.length; k++) out[at++] = uid.charCodeAt(k);
       out[at++] = 0x20;
-      let ascii = true;
+      let plain = true;
       for (let k = 0; k < base.length; k++) {
         const c = base.charCodeAt(k);
-        if (c > 0x7f) {
-          ascii = false;
+        if (c > 0x7f || c === 0x0a) {
+          plain = false;
           break;
         }
         out[at + k] = c;
       }
-      at += ascii ? base.length : encoder.encodeInto(base, out.subarray(at)).written;
+      if (!plain) oneLineEach &&= !base.includes("\n");
+      at += plain ? base.length : encoder.encodeInto(base, out.subarray(at)).written;
       out[at++] = 0x0a;
     }
     await this.#appendLines(out.subarray(0, at), bases.length, undefined, true);
+    // The names into the list once written: the lines as they are, for a BaseUids.
+    const byBase = this.list!.byBase;
+    if (byBase instanceof BaseUids && oneLineEach) byBase.addLines(out, torn, at);
+    else for (let i = 0; i < bases.length; i++) byBase.set(bases[i], firstUid + i);
   }
 
   async #appendLines(

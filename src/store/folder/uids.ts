@@ -159,8 +159,7 @@ export class FolderUids {
           uid === undefined || uid <= last || taken.has(uid) ||
           (uid >= firstFresh && uid < list.uidNext) || shown.byUid.has(uid)
         ) {
-          uid = list.uidNext++;
-          list.byBase.set(base, uid);
+          uid = list.uidNext++; // into the list with the lines (appendConsecutive)
           freshBases.push(base);
         } else taken.add(uid);
         uids[i] = uid;
