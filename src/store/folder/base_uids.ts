@@ -103,17 +103,32 @@ export class BaseUids implements BaseUidMap {
 
   /**
    * Takes the lines "<uid> <base>\n" of `bytes[from, to)`, which must each end with a
-   * newline, have a UID that is a safe integer over 0 and a base of ASCII (the caller
-   * checked, or wrote them): one copy of the block, no string. A name given again
-   * overrides as `set` would.
+   * newline and have a UID that is a safe integer over 0 (the caller wrote them): one
+   * copy of the block, no string. A name given again overrides as `set` would.
    */
   addLines(bytes: Uint8Array, from: number, to: number): void {
-    const shift = this.#copy(bytes, from, to) - from;
+    const shift = this.block(bytes, from, to);
     for (let at = from; at < to;) {
       const space = bytes.indexOf(0x20, at), end = bytes.indexOf(0x0a, space);
-      this.#add(space + 1 + shift, end + shift, numberAt(bytes, at, space));
+      this.addAt(space + 1 + shift, end + shift, numberAt(bytes, at, space));
       at = end + 1;
     }
+  }
+
+  /**
+   * Copies `bytes[from, to)` (valid UTF-8) after the names, for `addAt`; what to add to a
+   * position in `bytes` to find it among the names.
+   */
+  block(bytes: Uint8Array, from: number, to: number): number {
+    return this.#copy(bytes, from, to) - from;
+  }
+
+  /**
+   * Sets the name at `[start, end)` of the names (inside a block) to `uid`, as `set`
+   * would: hashed, and a repeated name's UID moved to its first entry, on the next lookup.
+   */
+  addAt(start: number, end: number, uid: number): void {
+    this.#add(start, end, uid);
   }
 
   *[Symbol.iterator](): IterableIterator<[string, number]> {

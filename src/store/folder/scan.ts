@@ -305,8 +305,9 @@ function compareKnown(
   }
   // Files of known messages that moved into a directory we scanned alone (none when the
   // UID list names no message: a first read, where this loop over 100,000 files made an
-  // entry array each, promoted).
-  if (uidOfBase.size === 0) return { gone, renamed };
+  // entry array each, promoted). No file left, no lookup: a BaseUids hashes the names it
+  // took as a block on its first one.
+  if (onDisk.size === 0 || uidOfBase.size === 0) return { gone, renamed };
   for (const [base, f] of onDisk) {
     const uid = uidOfBase.get(base);
     const e = uid === undefined ? undefined : byUid.get(uid);

@@ -39,46 +39,38 @@ const decoder = new TextDecoder();
 const baseDecoder = new TextDecoder("utf-8", { ignoreBOM: true });
 
 /**
- * The lines of `bytes[from, ...)` into `list`: "<uid> <base>" and "M <ceiling>". Runs of
- * UID lines go to a BaseUids as they are, bytes (no string per line: a 100,000-line list
- * was 100,000 lines and as many bases); valid UTF-8 stores as its text would, so only
- * a list with invalid bytes is read line by line as text, as the text decoder reads it.
+ * The lines of `bytes[from, ...)` into `list`: "<uid> <base>" and "M <ceiling>". For a
+ * BaseUids the bytes are copied once and each base taken where it is (no string per
+ * line: a 100,000-line list was 100,000 lines and as many bases); valid UTF-8 stores as
+ * its text would, so only a list with invalid bytes is read as text, line by line, as
+ * the text decoder reads it.
  */
 function parseLines(bytes: Uint8Array, list: UidList, from: number, complete: boolean): void {
-  const into = list.byBase instanceof BaseUids && isUtf8(bytes.subarray(from)) ? list.byBase : null;
-  let lines = 0, run = -1;
-  const flush = (to: number) => {
-    if (run >= 0) into!.addLines(bytes, run, to);
-    run = -1;
-  };
-  for (let at = from; at < bytes.length; lines++) {
+  // A complete text ends with a newline: every line has one. Otherwise the torn last
+  // line (crash mid-append) is ignored: its message simply gets a new UID, which no
+  // client has seen yet.
+  const last = bytes.lastIndexOf(0x0a) + 1;
+  const into = list.byBase instanceof BaseUids && isUtf8(bytes.subarray(from, last))
+    ? list.byBase
+    : null;
+  const shift = into && last > from ? into.block(bytes, from, last) : 0;
+  let lines = complete || last === bytes.length ? 0 : 1;
+  for (let at = from; at < last; lines++) {
     const line = at, end = bytes.indexOf(0x0a, at);
-    // A torn last line (crash mid-append) has no newline after it and is ignored:
-    // its message simply gets a new UID, which no client has seen yet. (A complete
-    // text ends with a newline: every line has one.)
-    if (end < 0 && !complete) {
-      lines++;
-      break;
-    }
     at = end + 1;
     const space = bytes.indexOf(0x20, line);
-    let uid = 0;
-    if (space > line && space < end) {
-      if (bytes[line] === 0x4d && space === line + 1) { // "M <ceiling>"
-        const m = numberAt(bytes, space + 1, end);
-        if (Number.isSafeInteger(m) && m > list.modseqCeiling) list.modseqCeiling = m;
-      } else uid = numberAt(bytes, line, space);
-    }
-    if (!Number.isSafeInteger(uid) || uid <= 0) {
-      flush(line);
+    if (space <= line || space >= end) continue;
+    if (bytes[line] === 0x4d && space === line + 1) { // "M <ceiling>"
+      const m = numberAt(bytes, space + 1, end);
+      if (Number.isSafeInteger(m) && m > list.modseqCeiling) list.modseqCeiling = m;
       continue;
     }
-    if (into) {
-      if (run < 0) run = line;
-    } else list.byBase.set(baseDecoder.decode(bytes.subarray(space + 1, end)), uid);
+    const uid = numberAt(bytes, line, space);
+    if (!Number.isSafeInteger(uid) || uid <= 0) continue;
+    if (into) into.addAt(space + 1 + shift, end + shift, uid);
+    else list.byBase.set(baseDecoder.decode(bytes.subarray(space + 1, end)), uid);
     if (uid >= list.uidNext) list.uidNext = uid + 1;
   }
-  flush(Math.min(bytes.length, Math.max(from, bytes.lastIndexOf(0x0a) + 1)));
   list.lines += lines;
 }
 
