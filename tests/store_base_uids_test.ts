@@ -15,7 +15,7 @@ const enc = (s: string) => new TextEncoder().encode(s);
 
 Deno.test("base uids: the same answers as a Map, over growth and overrides", () => {
   const t = new BaseUids(), m = new Map<string, number>();
-  const names = ["", "a", "é", "1700000000.M1P1.host,S=10", "hôst.ü€😀", "a b", "a\r"];
+  const names = ["", "a", "é", "1700000000.M1P1.host,S=10", "hôst.ü€😀", "a b", "a\r", "\ufeffb"];
   for (let i = 0; i < 5000; i++) names.push(`${1796680000 + i}.M${i * 7}P8383Q${i}.vm,S=${i}`);
   let seed = 1;
   const rand = (n: number) => (seed = (seed * 1103515245 + 12345) >>> 0) % n;

@@ -27,6 +27,8 @@ export interface BaseUidMap extends Iterable<[string, number]> {
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+/** A name as its text: a byte order mark at its start is part of it. */
+const nameDecoder = new TextDecoder("utf-8", { ignoreBOM: true });
 const EMPTY = 0xffffffff;
 
 /** FNV-1a over `bytes[from, to)`. */
@@ -136,7 +138,7 @@ export class BaseUids implements BaseUidMap {
     for (let i = 0; i < this.#count; i++) {
       const uid = this.#uid[i];
       if (uid !== uid) continue; // dead
-      yield [decoder.decode(this.#names.subarray(this.#start[i], this.#end[i])), uid];
+      yield [nameDecoder.decode(this.#names.subarray(this.#start[i], this.#end[i])), uid];
     }
   }
 
