@@ -31,6 +31,8 @@ Deno.test("base uids: the same answers as a Map, over growth and overrides", () 
   deepStrictEqual([...t], [...m]);
   t.set("big", 2 ** 32 + 5); // kept as given, as a Map keeps it
   equal(t.get("big"), 2 ** 32 + 5);
+  const bom = new BaseUids().set("\ufeffb", 1).set("b", 2);
+  deepStrictEqual([...bom], [["\ufeffb", 1], ["b", 2]]);
 });
 
 Deno.test("base uids: lines taken as a block, hashed on the next lookup, as sets in order", () => {
