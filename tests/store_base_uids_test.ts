@@ -35,7 +35,7 @@ Deno.test("base uids: the same answers as a Map, over growth and overrides", () 
   deepStrictEqual([...bom], [["\ufeffb", 1], ["b", 2]]);
 });
 
-Deno.test("base uids: lines taken as a block, hashed on the next lookup, as sets in order", () => {
+Deno.test("base uids: names taken from a block, hashed on the next lookup, as sets in order", () => {
   const t = new BaseUids(), m = new Map<string, number>();
   const lines: string[] = [];
   let seed = 7;
@@ -48,7 +48,16 @@ Deno.test("base uids: lines taken as a block, hashed on the next lookup, as sets
       m.set(name, uid);
     }
     const text = enc(`junk\n${lines.join("")}tail`);
-    t.addLines(text, 5, text.length - 4);
+    const shift = t.block(text, 5, text.length - 4);
+    for (let at = 5; at < text.length - 4;) {
+      const space = text.indexOf(0x20, at), end = text.indexOf(0x0a, at);
+      t.addAt(
+        space + 1 + shift,
+        end + shift,
+        Number(new TextDecoder().decode(text.slice(at, space))),
+      );
+      at = end + 1;
+    }
     if (block % 3 === 0) {
       const name = `${rand(4000)}.M${rand(9)}P1.host a,S=${rand(3)}`;
       t.set(name, block);

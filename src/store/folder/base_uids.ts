@@ -7,10 +7,10 @@
  * GC marks again and the memory reducer's compaction moves (docs/performance.md, stop
  * 36). Here it is a few buffers outside the heap.
  *
- * Lines read from the file, and a first read's 100,000 new names, come in as blocks of
- * "<uid> <base>\n" copied whole (`addLines`); they are hashed on the first lookup after
- * them (`#index`): hashing each name as it came, in code the first SELECT runs cold,
- * cost 70-115 ms against the Map's 25.
+ * Lines read from the file, and a first read's 100,000 new names, come in as blocks
+ * copied whole (`block`, then `addAt` per name); they are hashed on the first lookup
+ * after them (`#index`): hashing each name as it came, in code the first SELECT runs
+ * cold, cost 95-143 ms against the Map's 25.
  *
  * A Map's subset the callers use (get, set, has, size, iteration in insertion order, a
  * later set of a name overriding an earlier one); `BaseUidMap` is that subset, so a
@@ -26,7 +26,6 @@ export interface BaseUidMap extends Iterable<[string, number]> {
 }
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 /** A name as its text: a byte order mark at its start is part of it. */
 const nameDecoder = new TextDecoder("utf-8", { ignoreBOM: true });
 const EMPTY = 0xffffffff;
@@ -38,21 +37,9 @@ function hashOf(bytes: Uint8Array, from: number, to: number): number {
   return h >>> 0;
 }
 
-/** `bytes[from, to)` as a number, as Number() reads the text (digits without a string). */
-export function numberAt(bytes: Uint8Array, from: number, to: number): number {
-  let n = 0;
-  if (to - from > 15 || to === from) return Number(decoder.decode(bytes.subarray(from, to)));
-  for (let k = from; k < to; k++) {
-    const d = bytes[k] - 0x30;
-    if (d < 0 || d > 9) return Number(decoder.decode(bytes.subarray(from, to)));
-    n = n * 10 + d;
-  }
-  return n;
-}
-
 export class BaseUids implements BaseUidMap {
   #count = 0;
-  /** Entries below this are in #slots (the rest came in by addLines). */
+  /** Entries below this are in #slots (the rest came in by addAt). */
   #indexed = 0;
   /** Entries that named a name again (their UID went to the first): skipped. */
   #dead = 0;
@@ -101,20 +88,6 @@ export class BaseUids implements BaseUidMap {
     this.#place(this.#count - 1, hash);
     this.#indexed = this.#count;
     return this;
-  }
-
-  /**
-   * Takes the lines "<uid> <base>\n" of `bytes[from, to)`, which must each end with a
-   * newline and have a UID that is a safe integer over 0 (the caller wrote them): one
-   * copy of the block, no string. A name given again overrides as `set` would.
-   */
-  addLines(bytes: Uint8Array, from: number, to: number): void {
-    const shift = this.block(bytes, from, to);
-    for (let at = from; at < to;) {
-      const space = bytes.indexOf(0x20, at), end = bytes.indexOf(0x0a, space);
-      this.addAt(space + 1 + shift, end + shift, numberAt(bytes, at, space));
-      at = end + 1;
-    }
   }
 
   /**
@@ -179,7 +152,7 @@ export class BaseUids implements BaseUidMap {
     if (2 * this.#count > this.#slots.length) this.#rehash();
   }
 
-  /** Hashes and places the entries added by addLines; a repeated name's UID goes to the first. */
+  /** Hashes and places the entries added by addAt; a repeated name's UID goes to the first. */
   #index(): void {
     if (this.#indexed === this.#count) return;
     const names = this.#names, start = this.#start, end = this.#end, hashes = this.#hash;

@@ -16,7 +16,7 @@
 import { join } from "node:path";
 import { syncDir, writeAll, writeFileAtomic } from "../fsutil.ts";
 import { isUtf8 } from "node:buffer";
-import { type BaseUidMap, BaseUids, numberAt } from "./base_uids.ts";
+import { type BaseUidMap, BaseUids } from "./base_uids.ts";
 
 const encoder = new TextEncoder();
 
@@ -35,6 +35,18 @@ export interface UidList {
 
 const HEADER = /^extremail-uidlist 1 V(\d+) N(\d+)(?: M(\d+))?/;
 const decoder = new TextDecoder();
+/** `bytes[from, to)` as a number, as Number() reads the text (digits without a string). */
+function numberAt(bytes: Uint8Array, from: number, to: number): number {
+  let n = 0;
+  if (to - from > 15 || to === from) return Number(decoder.decode(bytes.subarray(from, to)));
+  for (let k = from; k < to; k++) {
+    const d = bytes[k] - 0x30;
+    if (d < 0 || d > 9) return Number(decoder.decode(bytes.subarray(from, to)));
+    n = n * 10 + d;
+  }
+  return n;
+}
+
 /** A base as the whole file's decoding read it: a byte order mark inside it is kept. */
 const baseDecoder = new TextDecoder("utf-8", { ignoreBOM: true });
 
@@ -277,30 +289,35 @@ export class UidListCache {
     const out = new Uint8Array(size);
     let at = 0;
     if (torn) out[at++] = 0x0a;
-    // A name with a line end in it (no Maildir writes one) is not one line of the file.
-    let oneLineEach = true;
+    // Where each name is, to take them into a BaseUids from `out` (no search, no parse).
+    const starts = new Uint32Array(bases.length), ends = new Uint32Array(bases.length);
     for (let i = 0; i < bases.length; i++) {
       const uid = String(firstUid + i), base = bases[i];
       for (let k = 0; k < uid.length; k++) out[at++] = uid.charCodeAt(k);
       out[at++] = 0x20;
-      let plain = true;
+      starts[i] = at;
+      let ascii = true;
       for (let k = 0; k < base.length; k++) {
         const c = base.charCodeAt(k);
-        if (c > 0x7f || c === 0x0a) {
-          plain = false;
+        if (c > 0x7f) {
+          ascii = false;
           break;
         }
         out[at + k] = c;
       }
-      if (!plain) oneLineEach &&= !base.includes("\n");
-      at += plain ? base.length : encoder.encodeInto(base, out.subarray(at)).written;
+      at += ascii ? base.length : encoder.encodeInto(base, out.subarray(at)).written;
+      ends[i] = at;
       out[at++] = 0x0a;
     }
     await this.#appendLines(out.subarray(0, at), bases.length, undefined, true);
-    // The names into the list once written: the lines as they are, for a BaseUids.
+    // The names into the list once written: where they are in `out`, for a BaseUids.
     const byBase = this.list!.byBase;
-    if (byBase instanceof BaseUids && oneLineEach) byBase.addLines(out, torn, at);
-    else for (let i = 0; i < bases.length; i++) byBase.set(bases[i], firstUid + i);
+    if (byBase instanceof BaseUids) {
+      const shift = byBase.block(out, torn, at);
+      for (let i = 0; i < bases.length; i++) {
+        byBase.addAt(starts[i] + shift, ends[i] + shift, firstUid + i);
+      }
+    } else for (let i = 0; i < bases.length; i++) byBase.set(bases[i], firstUid + i);
   }
 
   async #appendLines(
