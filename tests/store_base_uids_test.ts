@@ -194,3 +194,35 @@ Deno.test("uid list: a first read's names are in the list after appendConsecutiv
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("uid list: compacted when most of its lines are dead, live and reserved ones kept", async () => {
+  const { MailStore } = await import("../src/store/mailstore.ts");
+  const { Folder } = await import("../src/store/folder/folder.ts");
+  const base = await Deno.makeTempDir({ prefix: "extremail-baseuids-" });
+  try {
+    const store = new MailStore(base, 2);
+    const root = store.userRoot({ name: "Joe", domain: "example.com", dir: "" });
+    await store.ensureMailbox(root);
+    const msg = (n: number) => enc(`Subject: m${n}\r\n\r\nbody ${n}\r\n`);
+    for (let i = 1; i <= 2; i++) await store.deliver([{ root }], msg(i));
+    const inbox = (await store.openFolder(root, "INBOX"))!;
+    deepStrictEqual([...inbox.messages.keys()], [1, 2]);
+    // Another process's lines: 1,200 names that are gone, and one UID reserved above.
+    const dead = Array.from({ length: 1200 }, (_, i) => `1 dead.${i}\n`).join("");
+    await Deno.writeTextFile(join(inbox.path, UIDLIST), `${dead}900 reserved.x\n`, {
+      append: true,
+    });
+    await store.deliver([{ root }], msg(3));
+    const again = new Folder(inbox.path);
+    await again.refresh();
+    deepStrictEqual([...again.messages.keys()], [1, 2, 901]);
+    const lines = (await Deno.readTextFile(join(inbox.path, UIDLIST))).trimEnd().split("\n");
+    equal(lines.length, 5, "the header, three messages and the reserved UID");
+    deepStrictEqual(lines.slice(1).map((l) => l.split(" ")[0]).sort(), ["1", "2", "900", "901"]);
+    const list = (await readUidList(inbox.path))!;
+    equal(list.byBase.get("reserved.x"), 900);
+    equal(list.byBase.get("dead.7"), undefined);
+  } finally {
+    await Deno.remove(base, { recursive: true });
+  }
+});
