@@ -23,19 +23,33 @@ export interface NewListing {
 /**
  * The message files of new/ as scan.ts counts them (no dot files, no line breaks), one
  * per base name (the first listed), in directory order; `list` the same names as strings.
+ * A message with a file in cur/ too (another program caught between its link and unlink,
+ * or a copy left behind) is the one in cur/, as scan.ts readDir takes it on the event
+ * loop: its file in new/ is left out, so it is neither moved over the one in cur/ nor
+ * \Recent for this SELECT (the message was seen: RFC 3501 §2.3.2). cur/ is read after
+ * new/ and before any move: a file moved meanwhile by another program is in cur/ then.
  */
 export function listNew(folderPath: string): { listing: NewListing; list: string[] } {
   let list: string[] = [], flagged = false;
   for (const e of Deno.readDirSync(`${folderPath}/new`)) {
-    if (!e.isFile || e.name.startsWith(".") || e.name.includes("\n") || e.name.includes("\r")) {
-      continue;
-    }
+    if (!isMessageFile(e)) continue;
     if (!flagged && e.name.includes(":")) flagged = true;
     list.push(e.name);
   }
   // Two names of one directory differ, so two files of one message need a flags part.
   if (flagged) list = onePerBase(list);
+  const inCur = new Set<string>();
+  for (const e of Deno.readDirSync(`${folderPath}/cur`)) {
+    if (isMessageFile(e)) inCur.add(baseOf(e.name));
+  }
+  // Most names in new/ have no flags part: the name is the base.
+  const twice = (name: string) => inCur.has(name.includes(":") ? baseOf(name) : name);
+  if (list.some(twice)) list = list.filter((name) => !twice(name));
   return { listing: encodeListing(list), list };
+}
+
+function isMessageFile(e: Deno.DirEntry): boolean {
+  return e.isFile && !e.name.startsWith(".") && !e.name.includes("\n") && !e.name.includes("\r");
 }
 
 /** The first name of each base name. */
