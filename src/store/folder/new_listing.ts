@@ -38,14 +38,22 @@ export function listNew(folderPath: string): { listing: NewListing; list: string
   }
   // Two names of one directory differ, so two files of one message need a flags part.
   if (flagged) list = onePerBase(list);
-  const inCur = new Set<string>();
-  for (const e of Deno.readDirSync(`${folderPath}/cur`)) {
-    if (isMessageFile(e)) inCur.add(baseOf(e.name));
-  }
+  const inCur = basesIn(`${folderPath}/cur`);
   // Most names in new/ have no flags part: the name is the base.
   const twice = (name: string) => inCur.has(name.includes(":") ? baseOf(name) : name);
   if (list.some(twice)) list = list.filter((name) => !twice(name));
   return { listing: encodeListing(list), list };
+}
+
+/** Base names of the message files in `dir` (none when it is missing: the scan says so). */
+function basesIn(dir: string): Set<string> {
+  const bases = new Set<string>();
+  try {
+    for (const e of Deno.readDirSync(dir)) if (isMessageFile(e)) bases.add(baseOf(e.name));
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  return bases;
 }
 
 function isMessageFile(e: Deno.DirEntry): boolean {
