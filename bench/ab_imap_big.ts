@@ -19,7 +19,10 @@
  *
  *   deno run -A bench/ab_imap_big.ts --a /work/main --b . [--rounds 3] [--wait 35]
  *     [--restarts 3] [--restart-wait 35] [--restart-change none|before|after]
- *     [--a-flags "--v8-flags=--trace-gc"] [--b-flags ...]
+ *     [--a-flags "--v8-flags=--trace-gc"] [--b-flags ...] [--store] [--gc-log DIR] [--slow 15]
+ *
+ * --gc-log keeps each daemon's output with the SELECTs of the wait over --slow ms on the
+ * daemon's clock (ms since its start), to be set beside its GC trace lines.
  *
  * Each tree's daemon runs from its own main.ts (its tests/helpers/server.ts).
  */
@@ -43,6 +46,7 @@ const { values: opt } = parseArgs({
     "b-flags": { type: "string", default: "" },
     store: { type: "boolean", default: false },
     "gc-log": { type: "string", default: "" },
+    slow: { type: "string", default: "15" },
   },
 });
 if (!opt.a || !opt.b) throw new Error("--a DIR and --b DIR: the two checkouts");
@@ -142,7 +146,7 @@ async function round(tree: string, daemonFlags: string[], template: string) {
       const [ms] = await c.timed("SELECT INBOX");
       if (ms > worst) [worst, at] = [ms, (performance.now() - t0) / 1000];
       // The daemon's clock for --trace-gc lines ("N ms:" since its start), to line them up.
-      if (ms > 15) {
+      if (ms > Number(opt.slow)) {
         slow.push(`${(start - started(srv.pid())).toFixed(0)} ms: SELECT ${ms.toFixed(1)}`);
       }
       await sleep(200);
