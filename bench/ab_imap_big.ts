@@ -10,8 +10,19 @@
  * summary written at the clean stop), SELECT, the NOOP right after it, and SEARCH UNSEEN
  * twice. Medians at the end.
  *
+ * --restart-wait S: after each restart's steps, SELECT every 200 ms for S seconds; the
+ * slowest command after the restart's SELECT (NOOP, UNSEEN, those SELECTs) and when.
+ * A big directory's verification (verify.ts) runs after a restart when its mark is not
+ * settled: --restart-change before flags 10 messages from another session just before the
+ * stop (a restart within 30 s of a change), after flags them right after the restart's
+ * SELECT (the change makes the mark unsettled; the next check 2 s on verifies).
+ *
  *   deno run -A bench/ab_imap_big.ts --a /work/main --b . [--rounds 3] [--wait 35]
- *     [--restarts 3] [--a-flags "--v8-flags=--trace-gc"] [--b-flags ...]
+ *     [--restarts 3] [--restart-wait 35] [--restart-change none|before|after]
+ *     [--a-flags "--v8-flags=--trace-gc"] [--b-flags ...] [--store] [--gc-log DIR] [--slow 15]
+ *
+ * --gc-log keeps each daemon's output with the SELECTs of the wait over --slow ms on the
+ * daemon's clock (ms since its start), to be set beside its GC trace lines.
  *
  * Each tree's daemon runs from its own main.ts (its tests/helpers/server.ts).
  */
@@ -29,13 +40,19 @@ const { values: opt } = parseArgs({
     rounds: { type: "string", default: "3" },
     wait: { type: "string", default: "35" },
     restarts: { type: "string", default: "3" },
+    "restart-wait": { type: "string", default: "0" },
+    "restart-change": { type: "string", default: "none" },
     "a-flags": { type: "string", default: "" },
     "b-flags": { type: "string", default: "" },
     store: { type: "boolean", default: false },
     "gc-log": { type: "string", default: "" },
+    slow: { type: "string", default: "15" },
   },
 });
 if (!opt.a || !opt.b) throw new Error("--a DIR and --b DIR: the two checkouts");
+if (!["none", "before", "after"].includes(opt["restart-change"])) {
+  throw new Error("--restart-change none, before or after");
+}
 const trees = [resolve(opt.a), resolve(opt.b)];
 const flags = [opt["a-flags"], opt["b-flags"]].map((f) => f.split(" ").filter(Boolean));
 const USER = "big@bench.example", PASS = "bench-pass";
@@ -129,7 +146,7 @@ async function round(tree: string, daemonFlags: string[], template: string) {
       const [ms] = await c.timed("SELECT INBOX");
       if (ms > worst) [worst, at] = [ms, (performance.now() - t0) / 1000];
       // The daemon's clock for --trace-gc lines ("N ms:" since its start), to line them up.
-      if (ms > 15) {
+      if (ms > Number(opt.slow)) {
         slow.push(`${(start - started(srv.pid())).toFixed(0)} ms: SELECT ${ms.toFixed(1)}`);
       }
       await sleep(200);
@@ -146,15 +163,44 @@ async function round(tree: string, daemonFlags: string[], template: string) {
     }
     c.close();
     for (let k = 0; k < Number(opt.restarts); k++) {
+      // \Answered on and off in turn: each change renames the 10 files (a mark unsettled).
+      const change = `STORE 1:10 ${k % 2 ? "-" : "+"}FLAGS.SILENT (\\Answered)`;
+      if (opt["restart-change"] === "before") {
+        const other = await ImapLineClient.open(srv.ports.imap);
+        await other.cmd(`LOGIN ${USER} ${PASS}`);
+        await other.cmd("SELECT INBOX");
+        await other.cmd(change);
+        other.close();
+      }
       await srv.stop();
       await srv.restart();
       const d = await ImapLineClient.open(srv.ports.imap);
       await d.cmd(`LOGIN ${USER} ${PASS}`);
+      const t0 = performance.now();
       add("SELECT after a restart", (await d.timed("SELECT INBOX"))[0]);
-      add("NOOP right after it", (await d.timed("NOOP"))[0]);
+      let worst = 0, at = 0;
+      const slowAfter: string[] = [];
+      const after = async (text: string) => {
+        const [ms] = await d.timed(text);
+        const s = (performance.now() - t0) / 1000;
+        if (ms > worst) [worst, at] = [ms, s];
+        if (ms > 15) slowAfter.push(`${s.toFixed(1)} s: ${text.split(" ")[0]} ${ms.toFixed(1)}`);
+        return ms;
+      };
+      add("NOOP right after it", await after("NOOP"));
+      if (opt["restart-change"] === "after") await d.cmd(change);
       await sleep(300);
-      add("UNSEEN after a restart", (await d.timed("SEARCH UNSEEN"))[0]);
-      add("UNSEEN 2nd after a restart", (await d.timed("SEARCH UNSEEN"))[0]);
+      add("UNSEEN after a restart", await after("SEARCH UNSEEN"));
+      add("UNSEEN 2nd after a restart", await after("SEARCH UNSEEN"));
+      if (Number(opt["restart-wait"]) > 0) {
+        while (performance.now() - t0 < Number(opt["restart-wait"]) * 1000) {
+          await after("SELECT INBOX");
+          await sleep(200);
+        }
+        add("slowest after a restart", worst);
+        add("... after a restart at s", at);
+        console.log(`  restart ${k}, over 15 ms: ${slowAfter.join("; ") || "none"}`);
+      }
       d.close();
     }
   } finally {

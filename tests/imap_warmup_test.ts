@@ -69,3 +69,18 @@ Deno.test("warm-up: the daemon runs it before it is ready and leaves incoming/ e
     await Deno.remove(srv.dirBase, { recursive: true });
   }
 });
+
+Deno.test("start: the directory check worker is started before the daemon is ready", async () => {
+  // A restart's first verification of a big folder (store/folder/verify.ts) comes with its
+  // first check or 2 s after its first change: started there, the worker's start held the
+  // event loop for every session (store/mailstore.ts prestartDirCheck).
+  const srv = await startTestServer();
+  try {
+    const logs = srv.logs();
+    const started = logs.indexOf("DEBUG store directory check worker started");
+    equal(started >= 0 && started < logs.indexOf("INFO server ready"), true);
+  } finally {
+    await srv.stop();
+    await Deno.remove(srv.dirBase, { recursive: true });
+  }
+});

@@ -163,3 +163,41 @@ Deno.test("first SELECT of a big new/ starts cur/'s directory-check worker ahead
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("first SELECT: a message in both new/ and cur/ is the one in cur/ (not \\Recent), on every path", async () => {
+  const big = await filledFolder();
+  const small = await Deno.makeTempDir({ prefix: "extremail-first-select-" });
+  const copies: string[] = [];
+  try {
+    for (const sub of ["new", "cur", "tmp"]) await Deno.mkdir(join(small, sub));
+    const data = enc.encode("Subject: both\r\n\r\nbody\r\n");
+    // A file of new/ whose message is in cur/ too, read (another program's link, unlink
+    // not done yet), in the big folder (moved on the worker) and in a small one.
+    for (const dir of [big, small]) {
+      const base = newBaseName(data.length);
+      await Deno.writeFile(join(dir, "cur", fileNameFor(base, "S")), data);
+      await Deno.writeFile(join(dir, "new", base), data);
+    }
+    copies.push(await copyOf(big));
+    const f = new Folder(big), plain = new Folder(copies[0]), g = new Folder(small);
+    const claimed = await f.refreshAndClaim();
+    await f.settled();
+    await plain.refresh();
+    const claimedPlain = await plain.claimRecent();
+    const claimedSmall = await g.refreshAndClaim();
+    // RFC 3501 §2.3.2: the message was seen (its file is in cur/): \Recent for nobody.
+    equal(claimed.length, COUNT - COUNT / 10, "the 1,440 of new/ only");
+    deepStrictEqual(claimed, claimedPlain);
+    deepStrictEqual(claimedSmall, []);
+    // Its file in new/ is left there on both paths, the one in cur/ untouched.
+    deepStrictEqual(namesIn(join(big, "new")), namesIn(join(copies[0], "new")));
+    equal(namesIn(join(big, "new")).length, 1);
+    deepStrictEqual(namesIn(join(big, "cur")), namesIn(join(copies[0], "cur")));
+    equal(f.messageCount, COUNT + 1);
+    equal(g.messageCount, 1);
+    equal([...g.messages.values()][0].flags, "S");
+    for (const h of [f, plain, g]) await h.close();
+  } finally {
+    for (const dir of [big, small, ...copies]) await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -168,14 +168,14 @@ Deno.test("verify: the names the worker makes from the columns are the entries' 
     for (const sub of ["cur", "new"] as const) {
       const want = new Set<string>();
       for (const e of st.table.byUid.values()) if (e.sub === sub) want.add(e.name);
-      const list = st.table.fileList(sub);
+      const list = await st.table.fileList(sub);
       equal(list.inNew, sub === "new");
       const got = fileNames(list);
       equal([...got].sort().join("\n"), [...want].sort().join("\n"), sub);
     }
-    ok(fileNames(st.table.fileList("cur")).has("1700000000.M1P1.odd:2,SF"));
+    ok(fileNames(await st.table.fileList("cur")).has("1700000000.M1P1.odd:2,SF"));
     // The worker gets them as a check's list: the directory has exactly these.
-    equal(await sameFiles(join(root, "new"), st.table.fileList("new")), true);
+    equal(await sameFiles(join(root, "new"), await st.table.fileList("new")), true);
     stopIdleDirWorker();
   } finally {
     st.index.close(st.dirs.mark("new"), st.dirs.mark("cur"), st.modseqs.highest);

@@ -276,6 +276,8 @@ export async function startServer(
     // The full-text index's thread starts now, not in a session's first SEARCH BODY, where
     // its start blocked every session for 22-48 ms (src/store/fts/worker_client.ts).
     fullText.prestart();
+    // So does the big directories' verification thread, used soon after a restart.
+    store.prestartDirCheck();
     // The blocks message transfers take, touched now: when many transfers start at once,
     // fresh memory's page faults were paid on the event loop (net/block_pool.ts).
     streamBlocks.fill();

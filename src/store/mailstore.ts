@@ -26,7 +26,8 @@ import {
 } from "./maildir_delivery.ts";
 import { UsageCache } from "./mailbox_usage.ts";
 import { listFolderNames, makeMaildir, moveInboxMessages } from "./maildir_tree.ts";
-import { stopIdleDirWorker } from "./folder/dir_check.ts";
+import { log } from "../log.ts";
+import { prestartDirWorker, stopIdleDirWorker } from "./folder/dir_check.ts";
 import { DELIMITER, FolderNameError, folderToDir, isInbox } from "./maildir_names.ts";
 import { KeysSpool, type StoreHooks } from "./keys_spool.ts";
 import { OpenFolders } from "./open_folders.ts";
@@ -177,6 +178,20 @@ export class MailStore {
 
   release(folder: Folder): void {
     this.#folders.release(folder);
+  }
+
+  /**
+   * Starts the big directories' verification thread (dir_check.ts) at daemon start, where
+   * its blocking start stalls no session: after a restart the first verification of a big
+   * folder comes with its first check (a mark saved unsettled: a change in the 30 s before
+   * the stop) or 2 s after its first change, and started there it held the loop 14-54 ms
+   * for every session. It lingers as after a check (LINGER_MS), and is kept while checks
+   * come; with no big folder in use it ends then.
+   */
+  prestartDirCheck(): void {
+    if (prestartDirWorker()) {
+      log("store").debug("directory check worker started (idle, it lingers)");
+    }
   }
 
   /** Writes every open folder's index and closes it (daemon shutdown). */

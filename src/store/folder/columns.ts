@@ -182,8 +182,9 @@ export class EntryColumns {
   }
 
   /**
-   * Copies of the columns file names are made from (file_list.ts), positions below
-   * `count`, for a directory check's worker; `oddAt` gives a UID's position (-1: removed).
+   * The columns file names are made from (file_list.ts), positions below `count`, for a
+   * directory check's worker: views of this table's own arrays (file_list.ts
+   * copyColumns makes the worker's copies); `oddAt` gives a UID's position (-1: removed).
    */
   fileColumns(count: number, oddAt: (uid: number) => number): FileColumns {
     const odd: [number, string][] = [];
@@ -194,10 +195,10 @@ export class EntryColumns {
     count = Math.min(count, this.count);
     return {
       count,
-      names: this.#names.slice(0, this.#namesUsed),
-      nameEnd: this.#nameEnd.slice(0, count),
-      bits: this.#bits.slice(0, count),
-      flagId: this.#flagId.slice(0, count),
+      names: this.#names.subarray(0, this.#namesUsed),
+      nameEnd: this.#nameEnd.subarray(0, count),
+      bits: this.#bits.subarray(0, count),
+      flagId: this.#flagId.subarray(0, count),
       sets: [...this.#sets],
       odd,
     };

@@ -94,8 +94,8 @@ export class DirChecker {
   }
 
   /** Starts the thread ahead of a check (it lingers LINGER_MS); see prestartDirWorker. */
-  prestart(): void {
-    if (this.module.available) this.#thread.prestart();
+  prestart(): boolean {
+    return this.module.available && this.#thread.prestart();
   }
 
   /** Stops the thread (checks under way answer null). */
@@ -133,8 +133,8 @@ export function sameFiles(
  * big first read, it fell on whatever a client asked then (SELECTs of 56-190 ms in the 35
  * s after a STORE of 50,000: docs/performance.md, branch garbage).
  */
-export function prestartDirWorker(): void {
-  checker.prestart();
+export function prestartDirWorker(): boolean {
+  return checker.prestart();
 }
 
 /** Stops the worker kept between checks (shutdown: a live worker keeps a process up). */

@@ -14,7 +14,8 @@ import { type Deferred, readPaced, readRows, type RowPages, type Rows } from "./
 export type { EntriesByUid } from "./by_uid.ts";
 import { type FlagColumn, flagColumnOf, type FolderSummary } from "./summary.ts";
 import { type FlagIds, flagRuns, RunList } from "./flag_runs.ts";
-import type { FileList } from "./file_list.ts";
+import { copyColumns, type FileList } from "./file_list.ts";
+import { yieldToEventLoop } from "../fsutil.ts";
 import { arrayOf, type Snapshot, UidRuns } from "./uid_runs.ts";
 export { type FlagIds, RunList } from "./flag_runs.ts";
 
@@ -67,12 +68,14 @@ export class MessageTable extends TablePositions {
 
   /**
    * The files of `sub` for a directory check (verify.ts), as copies of the columns
-   * (file_list.ts): no entry or name per message on this thread.
+   * (file_list.ts): no entry or name per message on this thread, and the copies made a
+   * slice per turn of the event loop. A change to the table meanwhile may leave them
+   * mixed: the check compares `mutations` before it trusts a verdict.
    */
-  fileList(sub: "new" | "cur"): FileList {
+  async fileList(sub: "new" | "cur"): Promise<FileList> {
     this.ready();
-    const columns = this.cols.fileColumns(this.total, (uid) => this.positionOf(uid));
-    return { columns, inNew: sub === "new" };
+    const views = this.cols.fileColumns(this.total, (uid) => this.positionOf(uid));
+    return { columns: await copyColumns(views, yieldToEventLoop), inNew: sub === "new" };
   }
 
   /** Reads every row into the table (the folder's first load without a summary). */

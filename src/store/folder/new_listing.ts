@@ -23,19 +23,41 @@ export interface NewListing {
 /**
  * The message files of new/ as scan.ts counts them (no dot files, no line breaks), one
  * per base name (the first listed), in directory order; `list` the same names as strings.
+ * A message with a file in cur/ too (another program caught between its link and unlink,
+ * or a copy left behind) is the one in cur/, as scan.ts readDir takes it on the event
+ * loop: its file in new/ is left out, so it is neither moved over the one in cur/ nor
+ * \Recent for this SELECT (the message was seen: RFC 3501 §2.3.2). cur/ is read after
+ * new/ and before any move: a file moved meanwhile by another program is in cur/ then.
  */
 export function listNew(folderPath: string): { listing: NewListing; list: string[] } {
   let list: string[] = [], flagged = false;
   for (const e of Deno.readDirSync(`${folderPath}/new`)) {
-    if (!e.isFile || e.name.startsWith(".") || e.name.includes("\n") || e.name.includes("\r")) {
-      continue;
-    }
+    if (!isMessageFile(e)) continue;
     if (!flagged && e.name.includes(":")) flagged = true;
     list.push(e.name);
   }
   // Two names of one directory differ, so two files of one message need a flags part.
   if (flagged) list = onePerBase(list);
+  const inCur = basesIn(`${folderPath}/cur`);
+  // Most names in new/ have no flags part: the name is the base.
+  const twice = (name: string) => inCur.has(name.includes(":") ? baseOf(name) : name);
+  if (list.some(twice)) list = list.filter((name) => !twice(name));
   return { listing: encodeListing(list), list };
+}
+
+/** Base names of the message files in `dir` (none when it is missing: the scan says so). */
+function basesIn(dir: string): Set<string> {
+  const bases = new Set<string>();
+  try {
+    for (const e of Deno.readDirSync(dir)) if (isMessageFile(e)) bases.add(baseOf(e.name));
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  return bases;
+}
+
+function isMessageFile(e: Deno.DirEntry): boolean {
+  return e.isFile && !e.name.startsWith(".") && !e.name.includes("\n") && !e.name.includes("\r");
 }
 
 /** The first name of each base name. */

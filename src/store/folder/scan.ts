@@ -204,7 +204,9 @@ async function scanDirs(
       const name = nameAt(listing!, i), base = name.includes(":") ? baseOf(name) : name;
       const f = onDisk.get(base);
       if (f === undefined) onDisk.set(base, i); // its position (OnDisk)
-      else if (typeof f === "object") f.moveAt ??= i; // cur/ wins (readDir)
+      // Read in cur/ already moved there by the worker (a message in both beforehand is
+      // not listed: new_listing.ts): cur/ wins (readDir), and it is moving.
+      else if (typeof f === "object") f.moveAt ??= i;
     }
     if (!want.has("cur")) {
       // A message no longer in new/ may have moved to cur/: look there too.

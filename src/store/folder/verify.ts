@@ -75,7 +75,7 @@ export async function verifyDir(
   await st.table.prefetch(); // rows not read yet (a summary start), without a long hold
   // Our files in this directory, by exact name (a mutation meanwhile voids the check):
   // copies of the columns, the names made by the worker (file_list.ts).
-  let same = await sameFiles(dir, st.table.fileList(sub));
+  let same = await sameFiles(dir, await st.table.fileList(sub));
   if (same === null) same = await compareHere(st, dir, sub, mutations);
   if (same === null) return;
   await mutex.run(async () => {
