@@ -18,12 +18,14 @@
  * even when the header says less: Dovecot appends lines without rewriting the header.
  */
 
+import type { BaseUidMap } from "../store/folder/base_uids.ts";
+
 /** A source folder's UIDs: the UIDVALIDITY and UID of each message by base name. */
 export interface SourceUids {
   uidValidity: number;
   /** Above every UID the source handed out (header or highest entry + 1). */
   nextUid: number;
-  byBase: Map<string, number>;
+  byBase: BaseUidMap;
   /** Lines that could not be read (reported, otherwise ignored). */
   badLines: number;
 }

@@ -51,6 +51,7 @@ import {
 import { readKeywords, writeKeywords } from "../store/folder/keywords_file.ts";
 import { Mutex, syncDir } from "../store/fsutil.ts";
 import { type UidList, UidListCache, withUidListLock } from "../store/folder/uidlist.ts";
+import { BaseUids } from "../store/folder/base_uids.ts";
 import { StagedBatch, type WriteItem } from "./maildir_write.ts";
 
 /** A message to import. */
@@ -294,7 +295,7 @@ export class TargetFolder {
 
   async #create(uidValidity: number, uidNext: number, modseqCeiling: number): Promise<UidList> {
     // The mod-sequence ceiling is kept: mod-sequences must never go back (RFC 7162).
-    const list: UidList = { uidValidity, uidNext, byBase: new Map(), lines: 0, modseqCeiling };
+    const list: UidList = { uidValidity, uidNext, byBase: new BaseUids(), lines: 0, modseqCeiling };
     await this.#cache.write(list);
     return list;
   }

@@ -24,6 +24,7 @@ import {
   sizeAtOneOf,
 } from "./scan_added.ts";
 import type { FolderIndex } from "./index_db.ts";
+import type { BaseUidMap } from "./base_uids.ts";
 import {
   assignUidsSorted,
   clearMessages,
@@ -281,7 +282,7 @@ function compareKnown(
   st: FolderState,
   want: ReadonlySet<Sub>,
   onDisk: OnDisk,
-  uidOfBase: ReadonlyMap<string, number>,
+  uidOfBase: BaseUidMap,
   listing: NewListing | null,
 ): { gone: MessageEntry[]; renamed: Renamed[] } {
   const byUid = st.table.byUid;
@@ -306,8 +307,9 @@ function compareKnown(
   }
   // Files of known messages that moved into a directory we scanned alone (none when the
   // UID list names no message: a first read, where this loop over 100,000 files made an
-  // entry array each, promoted).
-  if (uidOfBase.size === 0) return { gone, renamed };
+  // entry array each, promoted). No file left, no lookup: a BaseUids hashes the names it
+  // took as a block on its first one.
+  if (onDisk.size === 0 || uidOfBase.size === 0) return { gone, renamed };
   for (const [base, f] of onDisk) {
     const uid = uidOfBase.get(base);
     const e = uid === undefined ? undefined : byUid.get(uid);

@@ -14,7 +14,9 @@
  * the lock; `UidListCache` re-reads only what changed (file identity, appended tail).
  */
 import { join } from "node:path";
-import { readTextIfExists, syncDir, writeAll, writeFileAtomic } from "../fsutil.ts";
+import { syncDir, writeAll, writeFileAtomic } from "../fsutil.ts";
+import { isUtf8 } from "node:buffer";
+import { type BaseUidMap, BaseUids } from "./base_uids.ts";
 
 const encoder = new TextEncoder();
 
@@ -23,7 +25,8 @@ export const UIDLIST = "extremail-uidlist";
 export interface UidList {
   uidValidity: number;
   uidNext: number;
-  byBase: Map<string, number>;
+  /** The UID of each base name (a BaseUids when read from the file). */
+  byBase: BaseUidMap;
   /** Lines in the file, to decide when compaction pays. */
   lines: number;
   /** Highest mod-sequence that may have been handed out (0: none reserved yet). */
@@ -31,47 +34,80 @@ export interface UidList {
 }
 
 const HEADER = /^extremail-uidlist 1 V(\d+) N(\d+)(?: M(\d+))?/;
+const decoder = new TextDecoder();
+/** `bytes[from, to)` as a number, as Number() reads the text (digits without a string). */
+function numberAt(bytes: Uint8Array, from: number, to: number): number {
+  let n = 0;
+  if (to - from > 15 || to === from) return Number(decoder.decode(bytes.subarray(from, to)));
+  for (let k = from; k < to; k++) {
+    const d = bytes[k] - 0x30;
+    if (d < 0 || d > 9) return Number(decoder.decode(bytes.subarray(from, to)));
+    n = n * 10 + d;
+  }
+  return n;
+}
 
-function parseLines(text: string, list: UidList, from: number, complete: boolean): void {
-  const lines = text.split("\n");
-  for (let i = from; i < lines.length; i++) {
-    const line = lines[i];
-    // A torn last line (crash mid-append) has no newline after it and is ignored:
-    // its message simply gets a new UID, which no client has seen yet.
-    if (i === lines.length - 1 && !complete) continue;
-    const space = line.indexOf(" ");
-    if (space <= 0) continue;
-    if (line.startsWith("M ")) {
-      const m = Number(line.slice(2));
+/** A base as the whole file's decoding read it: a byte order mark inside it is kept. */
+const baseDecoder = new TextDecoder("utf-8", { ignoreBOM: true });
+
+/**
+ * The lines of `bytes[from, ...)` into `list`: "<uid> <base>" and "M <ceiling>". For a
+ * BaseUids the bytes are copied once and each base taken where it is (no string per
+ * line: a 100,000-line list was 100,000 lines and as many bases); valid UTF-8 stores as
+ * its text would, so only a list with invalid bytes is read as text, line by line, as
+ * the text decoder reads it.
+ */
+function parseLines(bytes: Uint8Array, list: UidList, from: number, complete: boolean): void {
+  // A complete text ends with a newline: every line has one. Otherwise the torn last
+  // line (crash mid-append) is ignored: its message simply gets a new UID, which no
+  // client has seen yet.
+  const last = bytes.lastIndexOf(0x0a) + 1;
+  const into = list.byBase instanceof BaseUids && isUtf8(bytes.subarray(from, last))
+    ? list.byBase
+    : null;
+  const shift = into && last > from ? into.block(bytes, from, last) : 0;
+  let lines = complete || last === bytes.length ? 0 : 1;
+  for (let at = from; at < last; lines++) {
+    const line = at, end = bytes.indexOf(0x0a, at);
+    at = end + 1;
+    const space = bytes.indexOf(0x20, line);
+    if (space <= line || space >= end) continue;
+    if (bytes[line] === 0x4d && space === line + 1) { // "M <ceiling>"
+      const m = numberAt(bytes, space + 1, end);
       if (Number.isSafeInteger(m) && m > list.modseqCeiling) list.modseqCeiling = m;
       continue;
     }
-    const uid = Number(line.slice(0, space));
+    const uid = numberAt(bytes, line, space);
     if (!Number.isSafeInteger(uid) || uid <= 0) continue;
-    list.byBase.set(line.slice(space + 1), uid);
+    if (into) into.addAt(space + 1 + shift, end + shift, uid);
+    else list.byBase.set(baseDecoder.decode(bytes.subarray(space + 1, end)), uid);
     if (uid >= list.uidNext) list.uidNext = uid + 1;
   }
-  list.lines += lines.length - (complete ? 1 : 0) - from;
+  list.lines += lines;
 }
 
-function parseUidList(text: string): UidList | null {
-  const nl = text.indexOf("\n");
-  const header = HEADER.exec(nl < 0 ? text : text.slice(0, nl));
+function parseUidList(bytes: Uint8Array): UidList | null {
+  const nl = bytes.indexOf(0x0a);
+  // The header as the text decoder reads it (a byte order mark dropped).
+  const header = HEADER.exec(decoder.decode(nl < 0 ? bytes : bytes.subarray(0, nl)));
   if (!header || nl < 0) return null; // unreadable: treated as lost, a new UIDVALIDITY follows
   const list: UidList = {
     uidValidity: Number(header[1]),
     uidNext: Number(header[2]),
-    byBase: new Map(),
+    byBase: new BaseUids(),
     lines: 1,
     modseqCeiling: header[3] ? Number(header[3]) : 0,
   };
-  parseLines(text, list, 1, text.endsWith("\n"));
+  parseLines(bytes, list, nl + 1, bytes[bytes.length - 1] === 0x0a);
   return list;
 }
 
 export async function readUidList(folderPath: string): Promise<UidList | null> {
-  const text = await readTextIfExists(join(folderPath, UIDLIST));
-  return text === null ? null : parseUidList(text);
+  const bytes = await Deno.readFile(join(folderPath, UIDLIST)).catch((e) => {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw e;
+  });
+  return bytes === null ? null : parseUidList(bytes);
 }
 
 /** Appends new assignments and makes them durable before any client sees them. */
@@ -181,7 +217,7 @@ export class UidListCache {
   }
 
   #take(bytes: Uint8Array, st: Deno.FileInfo): void {
-    this.list = parseUidList(new TextDecoder().decode(bytes));
+    this.list = parseUidList(bytes);
     const last = bytes.lastIndexOf(10) + 1;
     this.#parsed = last;
     this.#torn = last < bytes.length;
@@ -213,11 +249,10 @@ export class UidListCache {
           if (n === null) break;
           off += n;
         }
-        const text = new TextDecoder().decode(buf.subarray(0, off));
-        const end = text.lastIndexOf("\n") + 1;
-        parseLines(text.slice(0, end), this.list, 0, true);
-        this.#parsed += new TextEncoder().encode(text.slice(0, end)).length;
-        this.#torn = end < text.length;
+        const end = buf.subarray(0, off).lastIndexOf(0x0a) + 1;
+        parseLines(buf.subarray(0, end), this.list, 0, true);
+        this.#parsed += end;
+        this.#torn = end < off;
       } finally {
         file.close();
       }
@@ -241,7 +276,8 @@ export class UidListCache {
   }
 
   /**
-   * Appends UIDs `firstUid`, `firstUid + 1`, ... of `bases`, written as bytes: a first
+   * Appends UIDs `firstUid`, `firstUid + 1`, ... of `bases` and puts them in the list,
+   * written as bytes: a first
    * SELECT's 100,000 lines joined as a string were a line and a rope node each, then a
    * flat copy to encode (13-18 MB of promoted garbage in the heap sample).
    */
@@ -253,10 +289,13 @@ export class UidListCache {
     const out = new Uint8Array(size);
     let at = 0;
     if (torn) out[at++] = 0x0a;
+    // Where each name is, to take them into a BaseUids from `out` (no search, no parse).
+    const starts = new Uint32Array(bases.length), ends = new Uint32Array(bases.length);
     for (let i = 0; i < bases.length; i++) {
       const uid = String(firstUid + i), base = bases[i];
       for (let k = 0; k < uid.length; k++) out[at++] = uid.charCodeAt(k);
       out[at++] = 0x20;
+      starts[i] = at;
       let ascii = true;
       for (let k = 0; k < base.length; k++) {
         const c = base.charCodeAt(k);
@@ -267,9 +306,18 @@ export class UidListCache {
         out[at + k] = c;
       }
       at += ascii ? base.length : encoder.encodeInto(base, out.subarray(at)).written;
+      ends[i] = at;
       out[at++] = 0x0a;
     }
     await this.#appendLines(out.subarray(0, at), bases.length, undefined, true);
+    // The names into the list once written: where they are in `out`, for a BaseUids.
+    const byBase = this.list!.byBase;
+    if (byBase instanceof BaseUids) {
+      const shift = byBase.block(out, torn, at);
+      for (let i = 0; i < bases.length; i++) {
+        byBase.addAt(starts[i] + shift, ends[i] + shift, firstUid + i);
+      }
+    } else for (let i = 0; i < bases.length; i++) byBase.set(bases[i], firstUid + i);
   }
 
   async #appendLines(

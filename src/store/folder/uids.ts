@@ -6,6 +6,7 @@
  */
 import type { MessageTable } from "./messages.ts";
 import { type FileId, type UidList, type UidListCache, withUidListLock } from "./uidlist.ts";
+import { BaseUids } from "./base_uids.ts";
 
 let lastUidValidity = 0;
 /** A UIDVALIDITY that is new for this DirBase: time-based and strictly increasing. */
@@ -106,7 +107,7 @@ export class FolderUids {
     const list: UidList = {
       uidValidity: nextUidValidity(),
       uidNext: 1,
-      byBase: new Map(),
+      byBase: new BaseUids(),
       lines: 0,
       modseqCeiling: this.#modseqCeiling,
     };
@@ -149,15 +150,16 @@ export class FolderUids {
       const taken = new Set<number>();
       const firstFresh = list.uidNext;
       const freshBases: string[] = [];
+      // A folder's first read has an empty list: no name to look up.
+      const known = list.byBase.size > 0;
       for (let i = 0; i < bases.length; i++) {
         const base = bases[i];
-        let uid = list.byBase.get(base);
+        let uid = known ? list.byBase.get(base) : undefined;
         if (
           uid === undefined || uid <= last || taken.has(uid) ||
           (uid >= firstFresh && uid < list.uidNext) || shown.byUid.has(uid)
         ) {
-          uid = list.uidNext++;
-          list.byBase.set(base, uid);
+          uid = list.uidNext++; // into the list with the lines (appendConsecutive)
           freshBases.push(base);
         } else taken.add(uid);
         uids[i] = uid;
@@ -168,7 +170,7 @@ export class FolderUids {
         // Compact: live messages (and the ones being added) keep their lines, and so do
         // UIDs above every one shown: another process (an import) reserved them for
         // files that are about to appear, or that this folder has not read yet.
-        const keep = new Map<string, number>();
+        const keep = new BaseUids();
         for (const m of shown.byUid.values()) keep.set(m.base, m.uid);
         for (const [b, u] of list.byBase) if (u > last) keep.set(b, u);
         for (let i = 0; i < bases.length; i++) keep.set(bases[i], uids[i]);
