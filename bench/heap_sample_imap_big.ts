@@ -11,7 +11,7 @@
  */
 import { parseArgs } from "node:util";
 import { resolve } from "node:path";
-import { seedBigMaildir } from "./_imap_big.ts";
+import { bigSteps, inspectedDaemon, inspector, withTemplate } from "./_inspect_big.ts";
 
 const { values: opt } = parseArgs({
   args: Deno.args,
@@ -21,79 +21,32 @@ const { values: opt } = parseArgs({
   },
 });
 const tree = resolve(opt.tree), count = Number(opt.messages);
-const USER = "big@bench.example", PASS = "bench-pass";
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 interface ProfileNode {
   callFrame: { functionName: string; url: string };
   selfSize: number;
   children: ProfileNode[];
 }
 
-/** Sends inspector calls over the daemon's --inspect WebSocket. */
-async function inspector(port: number) {
-  const list = await (await fetch(`http://127.0.0.1:${port}/json/list`)).json();
-  const ws = new WebSocket(list[0].webSocketDebuggerUrl);
-  await new Promise((r) => ws.onopen = r);
-  let id = 0;
-  const waiting = new Map<number, (v: Record<string, unknown>) => void>();
-  ws.onmessage = (m) => {
-    const j = JSON.parse(m.data);
-    if (j.id) waiting.get(j.id)?.(j.result ?? j.error);
-  };
-  const call = (method: string, params = {}) =>
-    new Promise<Record<string, unknown>>((r) => {
-      waiting.set(++id, r);
-      ws.send(JSON.stringify({ id, method, params }));
-    });
-  return { call, close: () => ws.close() };
-}
-
 /** One daemon: the steps of ab_imap_big.ts --store under the sampling profiler. */
 async function profile(template: string, liveOnly: boolean): Promise<ProfileNode> {
-  const { seedUsers } = await import(`${tree}/tests/helpers/imap.ts`);
-  const { startTestServer, freePort } = await import(`${tree}/tests/helpers/server.ts`);
-  const { ImapLineClient } = await import(`${tree}/bench/_imap_bench.ts`);
-  const seed = await seedUsers({ [USER]: PASS });
-  const root = seed.roots[USER];
-  for (const sub of ["cur", "new"]) {
-    await Deno.remove(`${root}/${sub}`, { recursive: true });
-    await new Deno.Command("cp", { args: ["-al", `${template}/${sub}`, `${root}/${sub}`] })
-      .output();
-  }
-  const port = freePort();
-  const srv = await startTestServer({
-    dirBase: seed.dirBase,
-    config: { LogLevel: "info" },
-    denoArgs: [`--inspect=127.0.0.1:${port}`],
-  });
+  const d = await inspectedDaemon(tree, template);
   try {
-    const ins = await inspector(port);
+    const ins = await inspector(d.inspectPort);
     await ins.call("HeapProfiler.enable");
     await ins.call("HeapProfiler.startSampling", {
       samplingInterval: 16384,
       includeObjectsCollectedByMajorGC: !liveOnly,
       includeObjectsCollectedByMinorGC: false,
     });
-    const c = await ImapLineClient.open(srv.ports.imap);
-    await c.cmd(`LOGIN ${USER} ${PASS}`);
-    await c.cmd("SELECT INBOX");
-    await sleep(2500);
-    for (let i = 0; i < 5; i++) await c.cmd("SEARCH UNSEEN");
-    for (let i = 0; i < 6; i++) await c.cmd('UID SEARCH SUBJECT "quarterly figures"');
-    const other = await ImapLineClient.open(srv.ports.imap);
-    await other.cmd(`LOGIN ${USER} ${PASS}`);
-    await other.cmd("SELECT INBOX");
-    await other.cmd(`STORE 1:${count / 2} +FLAGS.SILENT (\\Flagged)`);
-    other.close();
+    const c = await d.login();
+    await bigSteps(d, c, count, true);
     if (liveOnly) await ins.call("HeapProfiler.collectGarbage");
     const { profile } = await ins.call("HeapProfiler.getSamplingProfile");
     c.close();
     ins.close();
     return (profile as { head: ProfileNode }).head;
   } finally {
-    await srv.stop();
-    await Deno.remove(seed.dirBase, { recursive: true }).catch(() => {});
+    await d.stop();
   }
 }
 
@@ -115,10 +68,7 @@ function bySource(head: ProfileNode): Map<string, number> {
   return out;
 }
 
-const template = await Deno.makeTempDir({ prefix: "extremail-heapsample-" });
-try {
-  for (const sub of ["cur", "new", "tmp"]) await Deno.mkdir(`${template}/${sub}`);
-  await seedBigMaildir(template, count, USER);
+await withTemplate("extremail-heapsample-", count, async (template) => {
   const all = bySource(await profile(template, false));
   const live = bySource(await profile(template, true));
   const mb = (n: number) => (n / 1048576).toFixed(1).padStart(7);
@@ -128,6 +78,4 @@ try {
   for (const [k, v] of [...all].sort((a, b) => b[1] - a[1]).slice(0, 25)) {
     console.log(`${mb(v)} MB promoted and freed  ${k}`);
   }
-} finally {
-  await Deno.remove(template, { recursive: true });
-}
+});

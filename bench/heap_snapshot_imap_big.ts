@@ -13,7 +13,7 @@
  */
 import { parseArgs } from "node:util";
 import { resolve } from "node:path";
-import { seedBigMaildir } from "./_imap_big.ts";
+import { bigSteps, inspectedDaemon, inspector, sleep, withTemplate } from "./_inspect_big.ts";
 
 const { values: opt } = parseArgs({
   args: Deno.args,
@@ -26,30 +26,6 @@ const { values: opt } = parseArgs({
   },
 });
 const tree = resolve(opt.tree), count = Number(opt.messages);
-const USER = "big@bench.example", PASS = "bench-pass";
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Inspector calls over the daemon's --inspect WebSocket; `chunks` gathers snapshot text. */
-async function inspector(port: number) {
-  const list = await (await fetch(`http://127.0.0.1:${port}/json/list`)).json();
-  const ws = new WebSocket(list[0].webSocketDebuggerUrl);
-  await new Promise((r) => ws.onopen = r);
-  let id = 0;
-  const chunks: string[] = [];
-  const waiting = new Map<number, (v: Record<string, unknown>) => void>();
-  ws.onmessage = (m) => {
-    const j = JSON.parse(m.data);
-    if (j.method === "HeapProfiler.addHeapSnapshotChunk") chunks.push(j.params.chunk);
-    else if (j.id) waiting.get(j.id)?.(j.result ?? j.error);
-  };
-  const call = (method: string, params = {}) =>
-    new Promise<Record<string, unknown>>((r) => {
-      waiting.set(++id, r);
-      ws.send(JSON.stringify({ id, method, params }));
-    });
-  return { call, chunks, close: () => ws.close() };
-}
-
 interface Snapshot {
   snapshot: { meta: { node_fields: string[]; node_types: string[][]; edge_fields: string[] } };
   nodes: number[];
@@ -107,43 +83,14 @@ function summarise(s: Snapshot): void {
   void eName;
 }
 
-const template = await Deno.makeTempDir({ prefix: "extremail-heapsnap-" });
-try {
-  for (const sub of ["cur", "new", "tmp"]) await Deno.mkdir(`${template}/${sub}`);
-  await seedBigMaildir(template, count, USER);
-  const { seedUsers } = await import(`${tree}/tests/helpers/imap.ts`);
-  const { startTestServer, freePort } = await import(`${tree}/tests/helpers/server.ts`);
-  const { ImapLineClient } = await import(`${tree}/bench/_imap_bench.ts`);
-  const seed = await seedUsers({ [USER]: PASS });
-  const root = seed.roots[USER];
-  for (const sub of ["cur", "new"]) {
-    await Deno.remove(`${root}/${sub}`, { recursive: true });
-    await new Deno.Command("cp", { args: ["-al", `${template}/${sub}`, `${root}/${sub}`] })
-      .output();
-  }
-  const port = freePort();
-  const srv = await startTestServer({
-    dirBase: seed.dirBase,
-    config: { LogLevel: "info" },
-    denoArgs: [`--inspect=127.0.0.1:${port}`],
-  });
+await withTemplate("extremail-heapsnap-", count, async (template) => {
+  const d = await inspectedDaemon(tree, template);
   try {
-    const c = await ImapLineClient.open(srv.ports.imap);
-    await c.cmd(`LOGIN ${USER} ${PASS}`);
-    await c.cmd("SELECT INBOX");
-    await sleep(2500);
-    for (let i = 0; i < 5; i++) await c.cmd("SEARCH UNSEEN");
-    if (opt.store) {
-      for (let i = 0; i < 6; i++) await c.cmd('UID SEARCH SUBJECT "quarterly figures"');
-      const other = await ImapLineClient.open(srv.ports.imap);
-      await other.cmd(`LOGIN ${USER} ${PASS}`);
-      await other.cmd("SELECT INBOX");
-      await other.cmd(`STORE 1:${count / 2} +FLAGS.SILENT (\\Flagged)`);
-      other.close();
-    }
+    const c = await d.login();
+    await bigSteps(d, c, count, opt.store);
     await sleep(Number(opt.settle) * 1000);
     await c.cmd("SELECT INBOX");
-    const ins = await inspector(port);
+    const ins = await inspector(d.inspectPort);
     await ins.call("HeapProfiler.enable");
     await ins.call("HeapProfiler.collectGarbage");
     await ins.call("HeapProfiler.takeHeapSnapshot", { reportProgress: false });
@@ -153,9 +100,6 @@ try {
     ins.close();
     c.close();
   } finally {
-    await srv.stop();
-    await Deno.remove(seed.dirBase, { recursive: true }).catch(() => {});
+    await d.stop();
   }
-} finally {
-  await Deno.remove(template, { recursive: true });
-}
+});
