@@ -134,6 +134,8 @@ Deno.test("uid list: read as bytes, the same list as the decoded text gave", asy
       enc(header + BODY + "\n12 torn"),
       enc(header + BODY),
       new Uint8Array([...enc(header), ...bad]),
+      // Lines without a space in a row (the space searched for once for all of them).
+      enc(header + "nospace\nnone\n\n13 after\nx\n" + BODY + "\nend\n"),
     ];
     for (const bytes of files) {
       await Deno.writeFile(join(dir, UIDLIST), bytes);

@@ -67,10 +67,18 @@ function parseLines(bytes: Uint8Array, list: UidList, from: number, complete: bo
     : null;
   const shift = into && last > from ? into.block(bytes, from, last) : 0;
   let lines = complete || last === bytes.length ? 0 : 1;
+  // The first space at or after the line's start, kept while later lines lie before it:
+  // searched afresh per line, a damaged list of lines without one was read in quadratic
+  // time (each search ran to the next space, or to the end of the file).
+  let nextSpace = -1;
   for (let at = from; at < last; lines++) {
     const line = at, end = bytes.indexOf(0x0a, at);
     at = end + 1;
-    const space = bytes.indexOf(0x20, line);
+    if (nextSpace < line) {
+      nextSpace = bytes.indexOf(0x20, line);
+      if (nextSpace < 0) nextSpace = bytes.length;
+    }
+    const space = nextSpace;
     if (space <= line || space >= end) continue;
     if (bytes[line] === 0x4d && space === line + 1) { // "M <ceiling>"
       const m = numberAt(bytes, space + 1, end);
