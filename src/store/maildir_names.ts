@@ -34,6 +34,15 @@ export interface ParsedName {
   size: number | null;
 }
 
+/**
+ * Whether a directory entry of new/ or cur/ is a message file: a file, not a dot file
+ * (another program's work in progress), no line break in its name (the UID list and the
+ * listings are line-based). Every reader of those directories counts files by this.
+ */
+export function isMessageFile(e: Deno.DirEntry): boolean {
+  return e.isFile && !e.name.startsWith(".") && !/[\n\r]/.test(e.name);
+}
+
 /** The base name of a message file: its name without the ":2,<flags>" info. */
 export function baseOf(name: string): string {
   const colon = name.indexOf(":2,");

@@ -5,6 +5,7 @@
  */
 import type { DirCheckReply, DirCheckRequest } from "./dir_check.ts";
 import { fileNames } from "./file_list.ts";
+import { isMessageFile } from "../maildir_names.ts";
 
 function check(req: DirCheckRequest): boolean {
   const expected = req.files
@@ -12,8 +13,7 @@ function check(req: DirCheckRequest): boolean {
     : new Set(req.names === "" ? [] : req.names.split("\n"));
   let found = 0;
   for (const e of Deno.readDirSync(req.dir)) {
-    // Counted as scan.ts counts message files: no dot files, no line breaks.
-    if (!e.isFile || e.name.startsWith(".") || /[\n\r]/.test(e.name)) continue;
+    if (!isMessageFile(e)) continue; // counted as every reader counts them
     if (!expected.has(e.name)) return false;
     found++;
   }

@@ -7,7 +7,7 @@
  * memory reducer later freed in pauses of 63-198 ms (docs/performance.md, branch
  * reducer). A listing's position is the file's position in every reply about the moves.
  */
-import { baseOf, fileNameFor, parseFileName } from "../maildir_names.ts";
+import { baseOf, fileNameFor, isMessageFile, parseFileName } from "../maildir_names.ts";
 
 export interface NewListing {
   count: number;
@@ -54,10 +54,6 @@ function basesIn(dir: string): Set<string> {
     if (!(e instanceof Deno.errors.NotFound)) throw e;
   }
   return bases;
-}
-
-function isMessageFile(e: Deno.DirEntry): boolean {
-  return e.isFile && !e.name.startsWith(".") && !e.name.includes("\n") && !e.name.includes("\r");
 }
 
 /** The first name of each base name. */

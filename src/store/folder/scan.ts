@@ -7,7 +7,7 @@
 import { join } from "node:path";
 import { eachParallel, yieldToEventLoop } from "../fsutil.ts";
 import { log } from "../../log.ts";
-import { baseOf, parseFileName } from "../maildir_names.ts";
+import { baseOf, isMessageFile, parseFileName } from "../maildir_names.ts";
 import { mtimeOf, type ScanPlan, type Sub, SUBS } from "./dirs.ts";
 import { entryPath, type MessageEntry, newEntry, rowOf, storedName } from "./messages.ts";
 import { prestartDirWorker } from "./dir_check.ts";
@@ -157,7 +157,7 @@ async function readDir(
 ): Promise<void> {
   const dir = join(folderPath, sub);
   for await (const e of blocking ? Deno.readDirSync(dir) : Deno.readDir(dir)) {
-    if (!e.isFile || e.name.startsWith(".") || /[\n\r]/.test(e.name)) continue;
+    if (!isMessageFile(e)) continue;
     const base = baseOf(e.name);
     // The same message in new/ and cur/ (caught mid-move): cur/ wins. (A number, a file
     // of new/ moving, is never there when new/ is read.)

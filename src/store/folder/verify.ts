@@ -15,16 +15,17 @@ import { join } from "node:path";
 import { type Mutex, yieldToEventLoop } from "../fsutil.ts";
 import { sameFiles } from "./dir_check.ts";
 import { mtimeOf, type Sub } from "./dirs.ts";
+import { isMessageFile } from "../maildir_names.ts";
 import type { FolderState } from "./state.ts";
 
 /** How long one slice of comparison holds the event loop at most. */
 const SLICE_MS = 5;
 
-/** Message file names in a directory as scan.ts counts them (no dot files, no line breaks). */
+/** Message file names in a directory (maildir_names.ts isMessageFile). */
 async function namesIn(dir: string): Promise<Set<string>> {
   const names = new Set<string>();
   for await (const e of Deno.readDir(dir)) {
-    if (!e.isFile || e.name.startsWith(".") || /[\n\r]/.test(e.name)) continue;
+    if (!isMessageFile(e)) continue;
     names.add(e.name);
   }
   return names;
