@@ -11,7 +11,8 @@
  * twice. Medians at the end.
  *
  * --restart-wait S: after each restart's steps, SELECT every 200 ms for S seconds; the
- * slowest command after the restart's SELECT (NOOP, UNSEEN, those SELECTs) and when.
+ * slowest command after the restart's SELECT (NOOP, UNSEEN, those SELECTs) and when, and
+ * those over --slow ms.
  * A big directory's verification (verify.ts) runs after a restart when its mark is not
  * settled: --restart-change before flags 10 messages from another session just before the
  * stop (a restart within 30 s of a change), after flags them right after the restart's
@@ -28,7 +29,7 @@
  */
 import { parseArgs } from "node:util";
 import { resolve } from "node:path";
-import { seedBigMaildir } from "./_imap_big.ts";
+import { seedBigMaildir, vmRss } from "./_imap_big.ts";
 import { median } from "./_perf_stat.ts";
 import { cpuMs } from "./_daemon.ts";
 
@@ -76,12 +77,6 @@ function threadCpu(pid: number): Map<string, number> {
     } catch { /* the thread ended */ }
   }
   return out;
-}
-
-/** Resident memory of process `pid` in MiB (/proc/PID/status VmRSS). */
-function rssMiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(Deno.readTextFileSync(`/proc/${pid}/status`));
-  return m ? Number(m[1]) / 1024 : 0;
 }
 
 /** When process `pid` started, in epoch ms (its start in clock ticks after boot, /proc/uptime). */
@@ -154,7 +149,7 @@ async function round(tree: string, daemonFlags: string[], template: string) {
     add("slowest SELECT in wait", worst);
     add("... at s", at);
     // What V8's memory reducer gave back (or, with --no-memory-reducer, kept).
-    add("RSS at the wait's end MiB", rssMiB(srv.pid()));
+    add("RSS at the wait's end MiB", vmRss(srv.pid()) / 1048576);
     if (opt["gc-log"]) {
       await srv.stop(); // V8's trace lines reach a pipe in blocks: all of them at the exit
       const file = `${opt["gc-log"]}/${"AB"[trees.indexOf(tree)]}-${Date.now()}.log`;
@@ -184,7 +179,9 @@ async function round(tree: string, daemonFlags: string[], template: string) {
         const [ms] = await d.timed(text);
         const s = (performance.now() - t0) / 1000;
         if (ms > worst) [worst, at] = [ms, s];
-        if (ms > 15) slowAfter.push(`${s.toFixed(1)} s: ${text.split(" ")[0]} ${ms.toFixed(1)}`);
+        if (ms > Number(opt.slow)) {
+          slowAfter.push(`${s.toFixed(1)} s: ${text.split(" ")[0]} ${ms.toFixed(1)}`);
+        }
         return ms;
       };
       add("NOOP right after it", await after("NOOP"));
@@ -199,7 +196,7 @@ async function round(tree: string, daemonFlags: string[], template: string) {
         }
         add("slowest after a restart", worst);
         add("... after a restart at s", at);
-        console.log(`  restart ${k}, over 15 ms: ${slowAfter.join("; ") || "none"}`);
+        console.log(`  restart ${k}, over ${opt.slow} ms: ${slowAfter.join("; ") || "none"}`);
       }
       d.close();
     }
