@@ -132,6 +132,7 @@ export async function openMaildrop(s: Pop3Session, user: UserRecord, how: string
   s.reply(
     okLine(`${address} has ${maildrop.visibleCount} messages (${maildrop.visibleSize} octets)`),
   );
+  s.offerToLoop(maildrop);
 }
 
 /** RFC 5034 §4: the server's empty challenge is "+ ", the client's answer one base64 line. */
