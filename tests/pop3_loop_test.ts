@@ -105,6 +105,10 @@ Deno.test("loop: the first session moves, the second stays; both answer and upda
     ok(await ann.closedByPeer());
     joe.close();
     ann.close();
+    // The loop's log lines are written by the main thread, with the session's id.
+    const sid = /\[(\S+)\] the session goes on in the POP3 second event loop/.exec(srv.logs())![1];
+    await srv.waitForLog(new RegExp(`\\[${sid}\\] joe@ex.test: 1 deleted`));
+    await srv.waitForLog(/ann@ex.test: 1 deleted/);
     for (const name of ["joe", "ann"]) {
       const left = await files(dirBase, name);
       equal(left.length, 2, `${name}: message 2 removed by the UPDATE`);
