@@ -27,6 +27,7 @@
  */
 import { emitForwarded, type Level, log } from "../log.ts";
 import type { UserRecord } from "../directory/records.ts";
+import { systemLibc } from "../sys/libc.ts";
 import { startWorker } from "../workers.ts";
 import type { Maildrop, MaildropSnapshot } from "./maildrop.ts";
 import type { LoopReply, LoopRequest, LoopSettings, SessionHandOver } from "./loop_messages.ts";
@@ -100,7 +101,11 @@ export class Pop3Loop {
 
   /** Runs a logged-in session on the loop; resolves when it has ended there. */
   run(h: HandOver): Promise<void> {
-    if (this.#broken) return Promise.resolve();
+    if (this.#broken) {
+      // Nobody took the descriptor: closing it ends the connection.
+      systemLibc()?.close(h.fd);
+      return Promise.resolve();
+    }
     return new Promise<void>((resolve) => {
       this.#sessions.set(h.id, { maildrop: h.maildrop, ended: resolve });
       const session: SessionHandOver = {

@@ -8,6 +8,7 @@
 import net from "node:net";
 import { forwardLogging, type Level } from "../log.ts";
 import { Connection } from "../net/connection.ts";
+import { systemLibc } from "../sys/libc.ts";
 import type { ServerContext, SessionHandle } from "../server/context.ts";
 import type { ServiceSpec } from "../server/services.ts";
 import type { LoopReply, LoopRequest, LoopSettings, SessionHandOver } from "./loop_messages.ts";
@@ -93,7 +94,9 @@ function startSession(h: SessionHandOver): void {
     } as net.SocketConstructorOpts);
     conn = new Connection(socket, false, true, h.id);
   } catch (e) {
-    // The descriptor could not be taken: the main thread ends the session and its lock.
+    // The descriptor could not be taken: closed (the connection ends), and the main
+    // thread ends the session and its lock.
+    systemLibc()?.close(h.fd);
     post({
       t: "log",
       level: "error",

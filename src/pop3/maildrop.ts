@@ -85,6 +85,13 @@ export interface MaildropSnapshot {
   retrieved: Uint8Array;
 }
 
+/**
+ * Maildrops of more messages stay on the main thread: the snapshot makes an entry per
+ * message on the event loop (about 1 µs each), which for a huge maildrop would hold
+ * every other session up at this login.
+ */
+const HAND_OVER_MAX = 20_000;
+
 export class Maildrop implements Pop3Maildrop {
   readonly folder: Folder;
   readonly #store: MailStore;
@@ -281,11 +288,11 @@ export class Maildrop implements Pop3Maildrop {
 
   /**
    * The snapshot with each message's current file, for the second event loop; undefined
-   * when its files are not all at folder/sub/name (then the session stays here). Makes
-   * every message's entry once (about 1 µs each).
+   * when its files are not all at folder/sub/name or it holds more than HAND_OVER_MAX
+   * messages (then the session stays here).
    */
   handOver(): MaildropSnapshot | undefined {
-    if (!this.#concatPaths) return undefined;
+    if (!this.#concatPaths || this.count > HAND_OVER_MAX) return undefined;
     const files: string[] = new Array(this.count);
     for (let i = 0; i < this.count; i++) {
       const m = this.folder.entryAt(this.#uids, i);

@@ -227,6 +227,7 @@ export class Pop3Session {
       if (loop) this.#leaveMain = loop.stayed();
       return false;
     }
+    const t0 = performance.now();
     const snapshot = md.handOver();
     const fd = snapshot ? this.conn.detach() : -1;
     if (!snapshot || fd < 0) {
@@ -234,7 +235,11 @@ export class Pop3Session {
       return false;
     }
     this.#inLoop = true;
-    this.logger.debug("the session goes on in the POP3 second event loop");
+    this.logger.debug(
+      `the session goes on in the POP3 second event loop (snapshot of ${md.count} messages in ${
+        (performance.now() - t0).toFixed(1)
+      } ms)`,
+    );
     return loop.run({
       id: this.conn.id,
       fd,
