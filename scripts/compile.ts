@@ -23,6 +23,8 @@ const args = [
   "--include",
   `${repo}src/imap/keys_worker.ts`,
   "--include",
+  `${repo}src/pop3/loop_worker.ts`,
+  "--include",
   `${repo}src/store/fts/worker.ts`,
   "--include",
   `${repo}src/store/folder/dir_worker.ts`,

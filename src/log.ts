@@ -218,6 +218,35 @@ function writeLine(line: string, now: boolean): void {
 
 globalThis.addEventListener("unload", flushLog);
 
+/**
+ * Set in a worker thread whose lines the main thread writes (pop3/loop_worker.ts): each
+ * line goes there as it is, and the main thread formats it (emitForwarded).
+ */
+let forward:
+  | ((
+    level: Level,
+    service: string,
+    props: Readonly<Record<string, unknown>>,
+    text: string,
+  ) => void)
+  | null = null;
+
+/** In a worker thread: lines at `level` and above go to `sink` instead of a file. */
+export function forwardLogging(level: Level, sink: NonNullable<typeof forward>): void {
+  forward = sink;
+  lowest = RANK[level];
+}
+
+/** A line a worker thread forwarded (forwardLogging), written as if logged here. */
+export function emitForwarded(
+  level: Level,
+  service: string,
+  props: Readonly<Record<string, unknown>>,
+  message: string,
+): void {
+  if (RANK[level] !== undefined && RANK[level] >= lowest) emit(level, service, props, message);
+}
+
 /** One line at `level` from `service`: formatted and queued, or dropped below LogLevel. */
 function emit(
   level: Level,
@@ -225,6 +254,10 @@ function emit(
   props: Readonly<Record<string, unknown>>,
   message: string,
 ): void {
+  if (forward) {
+    forward(level, service, props, message);
+    return;
+  }
   const text = escapeControls(message);
   const sid = typeof props.sid === "string" ? props.sid : null;
   writeLine(

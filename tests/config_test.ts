@@ -59,7 +59,7 @@ async function withEnv<T>(name: string, value: string | undefined, body: () => P
   }
 }
 
-Deno.test("schema: exactly the SPEC §3, §5, §8, §10 §9 and §12 keys plus the seven extensions, in SPEC order", () => {
+Deno.test("schema: exactly the SPEC §3, §5, §8, §10 §9 and §12 keys plus the eight extensions, in SPEC order", () => {
   // deno-fmt-ignore
   const spec = [
     "HostName", "DirBase", "ListenIP", "PortSMTP", "PortSubmission", "PortSMTPS", "PortPOP3",
@@ -88,6 +88,7 @@ Deno.test("schema: exactly the SPEC §3, §5, §8, §10 §9 and §12 keys plus t
       "SpamController",
       "SpamControllerPassword",
       "SpamFilterTrusted",
+      "ThreadsPOP3",
     ],
   );
   for (const key of [...delivery, ...observability, ...authentication, ...spam]) {
@@ -96,7 +97,7 @@ Deno.test("schema: exactly the SPEC §3, §5, §8, §10 §9 and §12 keys plus t
   equal(
     new Set(keys).size,
     spec.length + delivery.length + observability.length + authentication.length + spam.length +
-      cluster.length + 7,
+      cluster.length + 8,
   );
   ok(CONFIG_KEYS.every((k) => k.comment.length > 0));
 });

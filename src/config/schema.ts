@@ -9,7 +9,7 @@
  *
  * Extensions beyond the SPEC are marked `extension: true`: RelayUser, RelayPassword,
  * AdminIdleTimeout, QueueDelayWarning, SpamFilterTrusted, SpamController,
- * SpamControllerPassword.
+ * SpamControllerPassword, ThreadsPOP3.
  */
 
 import {
@@ -64,6 +64,7 @@ export interface Config {
   PlainAuthWithoutTLS: PlainAuthPolicy;
   ThreadsSMTP: number;
   ThreadsQueue: number;
+  ThreadsPOP3: number;
   MaxConnections: number;
   MaxConnectionsPerIP: number;
   MaxMailSize: number;
@@ -200,6 +201,13 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
   }),
   workers("ThreadsSMTP", 3, "SMTP delivery workers, each delivering a batch of messages"),
   workers("ThreadsQueue", 5, "outbound deliveries in parallel"),
+  extension(integer(
+    "ThreadsPOP3",
+    2,
+    [1, 2],
+    "must be 1 (every session on the main event loop) or 2 (a second loop takes POP3 sessions after login)",
+    "event loops running POP3 sessions after login",
+  )),
   count("MaxConnections", 1000, "connections", "open connections per service"),
   count("MaxConnectionsPerIP", 20, "connections", "per client address, per service"),
   count("MaxMailSize", 26214400, "bytes", "largest message in bytes; advertised with SIZE"),

@@ -16,6 +16,7 @@ import { quickAck } from "./quickack.ts";
 import { clientTls, connectSocket, handshake, serverTls, tlsInfoOf } from "./socket_setup.ts";
 import { beforeTlsWrap, readIntoShared } from "./socket_read.ts";
 import { directWriter } from "./socket_write.ts";
+import { duplicateSocketFd } from "./socket_fd.ts";
 
 export { LineTooLongError } from "./connection_input.ts";
 
@@ -47,6 +48,8 @@ export class Connection extends ConnectionOutput {
   /** The TCP socket under any TLS: the one TCP options are set on. */
   readonly #tcp: Socket;
   #closed = false;
+  /** The socket went to another thread (detach()): this side only waits to be closed. */
+  #detached = false;
   #closeHandlers: (() => void)[] = [];
   /** Asked of the socket on first use (a getsockname(2) most sessions never need). */
   #local: { address: string; port: number } | null = null;
@@ -57,9 +60,10 @@ export class Connection extends ConnectionOutput {
   /**
    * `gateInput` (the default, for server sessions): readLine() and readBytes() wait while
    * the client is not reading its replies. The outbound SMTP client turns it off: it
-   * reads replies to learn whether to go on sending.
+   * reads replies to learn whether to go on sending. `id`: a session handed over from
+   * another thread (detach()) keeps the id its log lines had there.
    */
-  constructor(socket: Socket | TLSSocket, secure = false, gateInput = true) {
+  constructor(socket: Socket | TLSSocket, secure = false, gateInput = true, id?: string) {
     super(socket, gateInput);
     // A TLSSocket made over an accepted socket keeps that socket as its _parent.
     this.#tcp =
@@ -67,7 +71,7 @@ export class Connection extends ConnectionOutput {
         ? (socket as unknown as { _parent?: Socket })._parent
         : undefined) ?? socket;
     this.secure = secure;
-    this.id = (Date.now() % 1e8).toString(36) + (nextId++).toString(36).padStart(3, "0");
+    this.id = id ?? (Date.now() % 1e8).toString(36) + (nextId++).toString(36).padStart(3, "0");
     this.remoteAddress = normalizeIp(socket.remoteAddress ?? "");
     this.remotePort = socket.remotePort ?? 0;
     this.#attach(socket);
@@ -280,9 +284,42 @@ export class Connection extends ConnectionOutput {
     this.tlsInfo = tlsInfoOf(secure);
   }
 
+  /**
+   * Hands the TCP connection to another thread of this process (pop3/loop.ts): returns a
+   * duplicate of the socket's descriptor, which the new owner wraps in a socket of its
+   * own, and lets go of this side's socket without ending the connection (no FIN: the
+   * duplicate keeps it open). Only between commands of a plain TCP session, with nothing
+   * buffered either way; -1, and nothing changed, otherwise. The Connection then counts
+   * as open (its connection limit slot stays taken) until close(), which only marks it
+   * closed.
+   */
+  detach(): number {
+    if (
+      this.#closed || this.#detached || this.secure || this.layer !== null ||
+      this.bufferedInput > 0 || this.bufferedOutput > 0 || this.socket instanceof TLSSocket
+    ) return -1;
+    const fd = duplicateSocketFd(this.#tcp);
+    if (fd < 0) return -1;
+    const socket = this.socket;
+    for (const event of ["data", "end", "close", "error", "drain"]) {
+      socket.removeAllListeners(event);
+    }
+    socket.on("error", () => {});
+    this.writeDirect = false;
+    this.direct?.release();
+    this.idle.stop();
+    this.#detached = true;
+    socket.destroy();
+    return fd;
+  }
+
   /** Closes after pending writes are flushed. */
   close(): void {
     if (this.#closed) return;
+    if (this.#detached) {
+      this.#markClosed();
+      return;
+    }
     const socket = this.socket;
     // Compressed output still in the deflater goes out before the end.
     if (this.layer) void this.layer.drained().then(() => socket.end());
@@ -293,6 +330,10 @@ export class Connection extends ConnectionOutput {
   }
 
   destroy(): void {
+    if (this.#detached) {
+      this.#markClosed();
+      return;
+    }
     this.layer?.destroy();
     this.socket.destroy();
     this.#markClosed();

@@ -132,6 +132,8 @@ export async function openMaildrop(s: Pop3Session, user: UserRecord, how: string
   s.reply(
     okLine(`${address} has ${maildrop.visibleCount} messages (${maildrop.visibleSize} octets)`),
   );
+  // A session proxied from another node (SPEC §12) runs over the link between nodes.
+  if (how !== "proxied") s.offerToLoop(maildrop);
 }
 
 /** RFC 5034 §4: the server's empty challenge is "+ ", the client's answer one base64 line. */

@@ -34,7 +34,65 @@ export { SYNC_READ_LIMIT };
  */
 export const STREAM_ABOVE = 256 * 1024;
 
-export class Maildrop {
+/** A message as the TRANSACTION commands use it: its size as stored and base name. */
+export interface Pop3Message {
+  readonly size: number;
+  readonly base: string;
+}
+
+/**
+ * What the TRANSACTION and UPDATE commands (transaction.ts, update.ts) ask of a maildrop:
+ * Maildrop on the main thread, SnapshotMaildrop (snapshot_maildrop.ts) for a session
+ * handed to the second event loop (loop.ts). The messages a method takes are the ones
+ * the same maildrop's get() or entry() made.
+ */
+export interface Pop3Maildrop {
+  readonly count: number;
+  readonly visibleCount: number;
+  readonly visibleSize: number;
+  sizeOf(n: number): number;
+  entry(n: number): Pop3Message | undefined;
+  isDeleted(n: number): boolean;
+  check(n: number | null): number;
+  get(n: number | null): Pop3Message;
+  markDeleted(n: number): void;
+  reset(): void;
+  markRetrieved(n: number): void;
+  readInto(message: Pop3Message, buf: Uint8Array, at: number): boolean;
+  read(message: Pop3Message): Uint8Array | Promise<Uint8Array>;
+  open(message: Pop3Message): Promise<Deno.FsFile>;
+  commit(): Promise<number>;
+  markSeen(): Promise<void>;
+  release(): void;
+  /**
+   * Before a listing that leaves out messages expunged since the login (UIDL): learns
+   * which they are, where entry() cannot tell by itself.
+   */
+  learnGone(): void | Promise<void>;
+}
+
+/**
+ * A maildrop as handed to the second event loop (loop.ts): per message its UID, size as
+ * listed and file (`sub/name` under `folderPath`), and the marks made so far.
+ */
+export interface MaildropSnapshot {
+  folderPath: string;
+  uids: Uint32Array;
+  sizes: Float64Array;
+  /** Each message's `sub/name`, joined by "\n" (one string to clone, not thousands). */
+  files: string;
+  deleted: Uint8Array;
+  retrieved: Uint8Array;
+}
+
+/**
+ * Maildrops of more messages stay on the main thread: the snapshot makes an entry per
+ * message on the event loop (about 1 µs each), which for a huge maildrop would hold
+ * every other session up at this login.
+ */
+const HAND_OVER_MAX = 20_000;
+
+export class Maildrop implements Pop3Maildrop {
   readonly folder: Folder;
   readonly #store: MailStore;
   readonly #sessionId: string;
@@ -227,6 +285,67 @@ export class Maildrop {
     this.#retrieved.fill(0);
     if (changed) this.#store.notify(this.folder.path);
   }
+
+  /**
+   * The snapshot with each message's current file, for the second event loop; undefined
+   * when its files are not all at folder/sub/name or it holds more than HAND_OVER_MAX
+   * messages (then the session stays here).
+   */
+  handOver(): MaildropSnapshot | undefined {
+    if (!this.#concatPaths || this.count > HAND_OVER_MAX) return undefined;
+    const files: string[] = new Array(this.count);
+    for (let i = 0; i < this.count; i++) {
+      const m = this.folder.entryAt(this.#uids, i);
+      // Expunged since the login: a name that opens nothing, so it reads as gone.
+      files[i] = m === undefined ? "gone/" : m.sub + "/" + m.name;
+    }
+    return {
+      folderPath: this.folder.path,
+      uids: this.#uids,
+      sizes: this.#sizes,
+      files: files.join("\n"),
+      deleted: this.#deleted.slice(),
+      retrieved: this.#retrieved.slice(),
+    };
+  }
+
+  /** Takes over the marks the second event loop made (DELE, RSET, RETR). */
+  takeMarks(deleted: Uint8Array, retrieved: Uint8Array): void {
+    if (deleted.length !== this.count || retrieved.length !== this.count) return;
+    this.#deleted.set(deleted);
+    this.#retrieved.set(retrieved);
+    this.#visibleCount = 0;
+    this.#visibleSize = 0;
+    for (let i = 0; i < this.count; i++) {
+      if (this.#deleted[i]) continue;
+      this.#visibleCount++;
+      this.#visibleSize += this.#sizes[i];
+    }
+  }
+
+  /** Message n's file now (renamed by a flag change since the snapshot); null when gone. */
+  async currentFile(n: number): Promise<string | null> {
+    const m = n >= 1 && n <= this.count ? this.entry(n) : undefined;
+    if (m === undefined) return null;
+    try {
+      return await this.folder.locate(m);
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return null;
+      throw e;
+    }
+  }
+
+  /** The numbers of the snapshot's messages expunged since (by an IMAP client). */
+  goneNumbers(): number[] {
+    const gone: number[] = [];
+    for (let i = 0; i < this.count; i++) {
+      if (!this.folder.messages.has(this.#uids[i])) gone.push(i + 1);
+    }
+    return gone;
+  }
+
+  /** Nothing to learn here: entry() asks the folder as it is now. */
+  learnGone(): void {}
 
   /** Releases the exclusive lock; idempotent. */
   release(): void {

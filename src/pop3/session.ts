@@ -12,7 +12,7 @@ import type { ServerContext } from "../server/context.ts";
 import type { ServiceSpec } from "../server/services.ts";
 import type { UserRecord } from "../directory/records.ts";
 import { AUTHORIZATION_COMMANDS, openMaildrop } from "./authorization.ts";
-import type { Maildrop } from "./maildrop.ts";
+import type { Maildrop, Pop3Maildrop } from "./maildrop.ts";
 import {
   capabilities,
   errLine,
@@ -54,12 +54,18 @@ export class Pop3Session {
   pendingUser: string | null = null;
   failedLogins = 0;
   user: UserRecord | null = null;
-  maildrop: Maildrop | null = null;
+  maildrop: Pop3Maildrop | null = null;
   readonly #replies: ReplyQueue;
   /** A command is running (TimeoutLogin lets a login being checked finish). */
   #running = false;
   /** The command loop (net/connection_input.ts), run by #commandLoop. */
   readonly #phase: CommandPhase;
+  /** Logged in on the main thread: the maildrop the second event loop may take (loop.ts). */
+  #handOver: Maildrop | null = null;
+  /** The session runs on the second event loop now. */
+  #inLoop = false;
+  /** Ends the count of this session among the main thread's (Pop3Loop.stayed). */
+  #leaveMain: (() => void) | null = null;
 
   constructor(
     ctx: ServerContext,
@@ -112,27 +118,8 @@ export class Pop3Session {
    * the answer to that login (the maildrop locked) instead of a greeting.
    */
   async run(preauth?: UserRecord): Promise<void> {
-    const unregister = this.ctx.register({
-      family: "pop3",
-      conn: this.conn,
-      user: () => (this.user ? `${this.user.name}@${this.user.domain}` : null),
-      goodbye: () => {
-        // A session in UPDATE is finishing its QUIT: let it answer and close by itself.
-        if (this.state !== "update") this.closeWith(errLine("server shutting down", "SYS/TEMP"));
-      },
-    });
-    const timeout = this.ctx.config.TimeoutPOP3;
-    // RFC 1939 §3 autologout: an idle session ends without entering UPDATE.
-    const onIdle = () => {
-      // A command still running (a login's password check) is not the client being idle.
-      if (this.#running) {
-        this.conn.setIdleTimeout(timeout, onIdle);
-        return;
-      }
-      this.logger.info(`idle for ${timeout} s, closing`);
-      this.closeWith(errLine(`autologout: idle for ${timeout} seconds`));
-    };
-    this.conn.setIdleTimeout(timeout, onIdle);
+    const unregister = this.#register();
+    this.#startIdleTimeout();
     // SPEC §7 TimeoutLogin: counted from connect, for the AUTHORIZATION state.
     const loginTimeout = this.ctx.config.TimeoutLogin;
     const deadline = startLoginDeadline(loginTimeout, {
@@ -165,12 +152,102 @@ export class Pop3Session {
       await this.#commandLoop();
     } finally {
       deadline.cancel();
+      this.#leaveMain?.();
       // Unregistered only after the flags are written, so a shutdown waits for them.
       await endMaildrop(this);
       unregister();
       this.conn.close();
       this.logger.info("session closed");
     }
+  }
+
+  /**
+   * Runs a session logged in on the main thread and handed to this thread, the POP3
+   * second event loop (loop_worker.ts): TRANSACTION from its next command, no greeting.
+   * Its end (endMaildrop) tells the main thread, which logs "session closed".
+   */
+  async resume(user: UserRecord, maildrop: Pop3Maildrop): Promise<void> {
+    this.enterTransaction(user, maildrop);
+    const unregister = this.#register();
+    this.#startIdleTimeout();
+    try {
+      await this.#commandLoop();
+    } finally {
+      await endMaildrop(this);
+      unregister();
+      this.conn.close();
+    }
+  }
+
+  #register(): () => void {
+    return this.ctx.register({
+      family: "pop3",
+      conn: this.conn,
+      user: () => (this.user ? `${this.user.name}@${this.user.domain}` : null),
+      goodbye: () => {
+        if (this.#inLoop) this.ctx.pop3Loop?.goodbye(this.conn.id);
+        // A session in UPDATE is finishing its QUIT: let it answer and close by itself.
+        else if (this.state !== "update") {
+          this.closeWith(errLine("server shutting down", "SYS/TEMP"));
+        }
+      },
+    });
+  }
+
+  #startIdleTimeout(): void {
+    const timeout = this.ctx.config.TimeoutPOP3;
+    // RFC 1939 §3 autologout: an idle session ends without entering UPDATE.
+    const onIdle = () => {
+      // A command still running (a login's password check) is not the client being idle.
+      if (this.#running) {
+        this.conn.setIdleTimeout(timeout, onIdle);
+        return;
+      }
+      this.logger.info(`idle for ${timeout} s, closing`);
+      this.closeWith(errLine(`autologout: idle for ${timeout} seconds`));
+    };
+    this.conn.setIdleTimeout(timeout, onIdle);
+  }
+
+  /** After login on the main thread: the second event loop may take the session. */
+  offerToLoop(maildrop: Maildrop): void {
+    this.#handOver = maildrop;
+  }
+
+  /**
+   * The session moves to the second event loop (loop.ts) when the loop takes it and the
+   * connection can move; resolves when it ended there (its connection then counts as
+   * closed here). False when it stays on this thread.
+   */
+  #toLoop(): false | Promise<void> {
+    const md = this.#handOver!;
+    this.#handOver = null;
+    const loop = this.ctx.pop3Loop;
+    if (!loop?.takes() || this.conn.hasBufferedLine) {
+      if (loop) this.#leaveMain = loop.stayed();
+      return false;
+    }
+    const t0 = performance.now();
+    const snapshot = md.handOver();
+    const fd = snapshot ? this.conn.detach() : -1;
+    if (!snapshot || fd < 0) {
+      this.#leaveMain = loop.stayed();
+      return false;
+    }
+    this.#inLoop = true;
+    this.logger.debug(
+      `the session goes on in the POP3 second event loop (snapshot of ${md.count} messages in ${
+        (performance.now() - t0).toFixed(1)
+      } ms)`,
+    );
+    return loop.run({
+      id: this.conn.id,
+      fd,
+      user: this.user!,
+      snapshot,
+      maildrop: md,
+      plainAuth: this.ctx.plainAuthAllowed(this.conn),
+    }).then(() => this.conn.close());
   }
 
   /**
@@ -232,7 +309,10 @@ export class Pop3Session {
     if (this.conn.closed) return false;
     // Pipelined commands waiting: answer them all in one write.
     if (!this.conn.hasBufferedLine || this.#replies.bytes >= FLUSH_THRESHOLD) {
-      return this.#replies.flushNow();
+      const writing = this.#replies.flushNow();
+      // Just logged in, the reply sent: the session may move (loop.ts).
+      if (this.#handOver && writing === false) return this.#toLoop();
+      return writing;
     }
     return false;
   }
@@ -294,7 +374,7 @@ export class Pop3Session {
   }
 
   /** After login: the maildrop is locked and its snapshot taken (RFC 1939 §4). */
-  enterTransaction(user: UserRecord, maildrop: Maildrop): void {
+  enterTransaction(user: UserRecord, maildrop: Pop3Maildrop): void {
     this.user = user;
     this.maildrop = maildrop;
     this.state = "transaction";

@@ -3,8 +3,12 @@
  * RSET, NOOP. They work on the session's maildrop snapshot; nothing is removed from
  * disk before QUIT (session.ts).
  */
-import type { MessageEntry } from "../store/folder/folder.ts";
-import { type Maildrop, STREAM_ABOVE, SYNC_READ_LIMIT } from "./maildrop.ts";
+import {
+  type Pop3Maildrop as Maildrop,
+  type Pop3Message,
+  STREAM_ABOVE,
+  SYNC_READ_LIMIT,
+} from "./maildrop.ts";
 import { allocReply } from "../net/outbuf.ts";
 import { dotStuff, DotStuffer, terminateInPlace } from "../message/dot_stuffing.ts";
 import {
@@ -41,7 +45,7 @@ function messageArg(rest: string, usage: string): number {
  * The stored bytes of message n. A message expunged meanwhile by an IMAP client
  * cannot be sent; that is the client's answer, not a server fault.
  */
-async function readMessage(md: Maildrop, n: number, entry: MessageEntry): Promise<Uint8Array> {
+async function readMessage(md: Maildrop, n: number, entry: Pop3Message): Promise<Uint8Array> {
   try {
     return await md.read(entry);
   } catch (e) {
@@ -57,7 +61,7 @@ async function readMessage(md: Maildrop, n: number, entry: MessageEntry): Promis
  * bytes read in place after it, the terminator appended. Null when the file cannot be
  * read that way (large, renamed, size changed) or needs dot-stuffing or repair.
  */
-function retrInPlace(md: Maildrop, entry: MessageEntry): Uint8Array | null {
+function retrInPlace(md: Maildrop, entry: Pop3Message): Uint8Array | null {
   if (entry.size > SYNC_READ_LIMIT) return null;
   // "+OK <size> octets" CRLF, written as bytes: no string per RETR.
   const start = OK_OCTETS_FIXED + decimalLength(entry.size);
@@ -73,7 +77,7 @@ function retrInPlace(md: Maildrop, entry: MessageEntry): Uint8Array | null {
 }
 
 /** RETR of a message read with read(): large, renamed meanwhile, or its size changed. */
-async function retrCopied(s: Pop3Session, md: Maildrop, n: number, entry: MessageEntry) {
+async function retrCopied(s: Pop3Session, md: Maildrop, n: number, entry: Pop3Message) {
   const data = await readMessage(md, n, entry);
   s.replyBytes(dotStuff(data, { prefix: encoder.encode(`+OK ${data.length} octets\r\n`) }));
   md.markRetrieved(n);
@@ -92,7 +96,7 @@ async function sendStreamed(
   s: Pop3Session,
   md: Maildrop,
   n: number,
-  entry: MessageEntry,
+  entry: Pop3Message,
   status: (size: number) => string,
   cut: TopCut | null,
 ): Promise<void> {
@@ -185,7 +189,11 @@ export const TRANSACTION_COMMANDS: Record<string, Pop3Command> = {
 
   UIDL: {
     states: ["transaction"],
-    run: (s, rest) => scanListing(s, rest, "UIDL [msg]", uniqueIdOf),
+    run(s, rest) {
+      const learning = maildropOf(s).learnGone();
+      if (!learning) return scanListing(s, rest, "UIDL [msg]", uniqueIdOf);
+      return learning.then(() => scanListing(s, rest, "UIDL [msg]", uniqueIdOf));
+    },
   },
 
   RETR: {

@@ -9,6 +9,7 @@
 import type { SecureContext } from "node:tls";
 import { CidrSet } from "../config/cidr.ts";
 import type { Config } from "../config/schema.ts";
+import type { Pop3Loop } from "../pop3/loop.ts";
 import type { Connection } from "../net/connection.ts";
 import { ConnectionCounter } from "../net/listener.ts";
 import { HandshakeGate } from "../net/tls_gate.ts";
@@ -93,6 +94,8 @@ export class ServerContext {
   /** SPEC §12 USER MOVE runs of this node (one per user at a time). */
   readonly moves = new UserMoves();
   stopping = false;
+  /** POP3's second event loop (ThreadsPOP3 = 2), set by startServer; null: one loop. */
+  pop3Loop: Pop3Loop | null = null;
   /** Starts a graceful shutdown (SMTPD STOP, SIGTERM). */
   readonly requestStop: () => void;
   /** Re-reads the configuration file (RELOAD, SIGHUP). */

@@ -59,6 +59,19 @@ import { moveIn } from "../cluster/move.ts";
 import { newStats, type ReloadResult, ServerContext } from "./context.ts";
 import type { ServiceSpec } from "./services.ts";
 import { releaseMessageDirs } from "../store/read_small.ts";
+import { Pop3Loop } from "../pop3/loop.ts";
+import type { LoopSettings } from "../pop3/loop_messages.ts";
+
+/** What the POP3 second event loop's sessions need of the configuration. */
+function pop3LoopSettings(ctx: ServerContext): LoopSettings {
+  const c = ctx.config;
+  return {
+    TimeoutPOP3: c.TimeoutPOP3,
+    HostName: c.HostName,
+    LogLevel: c.LogLevel,
+    version: ctx.version,
+  };
+}
 
 /** Keys that RELOAD cannot apply to a running daemon (SPEC §4 RELOAD). */
 const RESTART_KEYS: (keyof Config)[] = [
@@ -245,6 +258,7 @@ export async function startServer(
         await new Promise((r) => setTimeout(r, 50));
       }
       for (const s of ctx.sessions) s.conn.destroy();
+      ctx.pop3Loop?.stop();
       // Learn requests still waiting are dropped, the one in flight abandoned.
       await spam.stop();
       // In-flight deliveries finish; their DSNs still go through the pipeline into the
@@ -278,6 +292,10 @@ export async function startServer(
     fullText.prestart();
     // So does the big directories' verification thread, used soon after a restart.
     store.prestartDirCheck();
+    // And POP3's second event loop (pop3/loop.ts), for plain-TCP sessions after login.
+    if (config.ThreadsPOP3 >= 2 && config.PortPOP3 !== 0) {
+      ctx.pop3Loop = Pop3Loop.start(pop3LoopSettings(ctx));
+    }
     // The blocks message transfers take, touched now: when many transfers start at once,
     // fresh memory's page faults were paid on the event loop (net/block_pool.ts).
     streamBlocks.fill();
@@ -377,6 +395,7 @@ export async function reload(ctx: ServerContext): Promise<ReloadResult> {
   ctx.tlsContext = tls;
   ctx.config = deepFreeze(running as unknown as Config);
   await setupLogging(config);
+  ctx.pop3Loop?.reload(pop3LoopSettings(ctx));
   log("server").info(
     `configuration reloaded from ${ctx.configSource}; applied: ${applied.join(", ") || "nothing"}${
       needRestart.length ? `; restart needed for: ${needRestart.join(", ")}` : ""

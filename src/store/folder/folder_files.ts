@@ -45,6 +45,17 @@ export abstract class FolderFiles extends FolderIndexCalls {
   }
 
   /**
+   * Where the message's file is now (a concurrent rename followed once, as read() does):
+   * for another thread that reads it itself (pop3/loop.ts). NotFound when it is gone.
+   */
+  locate(entry: MessageEntry): Promise<string> {
+    return this.#followRename(entry, async (path) => {
+      await Deno.stat(path);
+      return path;
+    });
+  }
+
+  /**
    * The message's header block (fsutil.readHeaderBlock, at most `cap` bytes), or the
    * whole message when it is at most `wholeUpTo` bytes. `whole`: the bytes are the whole
    * file. An internal date not known yet is learnt on the way (one stat).
