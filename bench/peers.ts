@@ -143,7 +143,9 @@ try {
   if ((await run("python3", ["--version"])).code !== 0) throw new Error("python3 is required");
   say(
     `rounds ${ROUNDS} (+1 warm-up), figures: ${groups.join(",")}, targets: ${targets.join(",")}` +
-      `, shared: ${SHARED}`,
+      `, shared: ${SHARED}, load average ${
+        (await Deno.readTextFile("/proc/loadavg").catch(() => "?")).split(" ").slice(0, 3).join(" ")
+      }`,
   );
   try {
     await bench.preparePeer();
@@ -195,6 +197,10 @@ try {
     await step("stopping our server", () => server.stop());
     if (opt.keep) say(`kept our DirBase ${server.dirBase}`);
     else await step("removing our DirBase", () => server.removeFiles());
+  }
+  const peerProbe = bench.probes.peer;
+  if (peerProbe && !opt.keep) {
+    await step("removing the peer's probe files", () => peerProbe.remove());
   }
   if (bench.peerReady) {
     if (bench.peerSinksDirty) {

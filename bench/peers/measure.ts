@@ -5,6 +5,7 @@
  */
 import { join } from "node:path";
 import { openIdleSessions, treeKiB, vmRssKiB, warmLogins } from "./idle.ts";
+import { fmtProbe } from "./fs_probe.ts";
 import { type Load, SINKS, type Target } from "./loads.ts";
 import { DOMAIN, REPO } from "./ours.ts";
 import { checkAborted, failureReason, type ProcResult, run as runProcess, sleep } from "./proc.ts";
@@ -127,6 +128,7 @@ async function runOnce(
 ): Promise<ProcResult | string> {
   const why = await run.unavailable(t, load.group as "smtp" | "pop3" | "imap");
   if (why) return why;
+  const probe = run.probes[t]?.run();
   const r = load.command
     ? await load.command(t)
     : load.lean && run.opts.lean
@@ -136,7 +138,8 @@ async function runOnce(
     : await run.python(load.script, load.args(t));
   checkAborted();
   const last = r.stdout.trim().split("\n").pop() ?? "";
-  run.opts.say(`${label} ${t}: ${r.code === 0 ? last : `FAILED (${failureReason(r)})`}`);
+  const fs = probe ? ` [fs before: ${fmtProbe(probe)}]` : "";
+  run.opts.say(`${label} ${t}: ${r.code === 0 ? last : `FAILED (${failureReason(r)})`}${fs}`);
   if (load.group === "smtp" && t === "peer") {
     const waited = await run.peers.waitQueueEmpty();
     if (waited > 1000) {

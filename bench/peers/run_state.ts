@@ -16,6 +16,7 @@ import {
   Peers,
   type PeerState,
 } from "./peer_servers.ts";
+import { CreateProbe } from "./fs_probe.ts";
 import { checkAborted, failureReason, portOpen, type ProcResult, run } from "./proc.ts";
 
 export const PASSWORD = "pass";
@@ -49,6 +50,8 @@ export class PeersRun {
   oursDown = "";
   peerSinksDirty = false;
   seedNote = "";
+  /** Create-cost probes in each side's data directory (fs_probe.ts). */
+  readonly probes: Partial<Record<Target, CreateProbe>> = {};
 
   constructor(readonly opts: PeersOptions) {
     this.peers = new Peers(join(opts.bench, "peers.sh"));
@@ -127,6 +130,7 @@ export class PeersRun {
       await this.peers.start();
     }
     this.peerReady = true;
+    this.probes.peer = new CreateProbe(join(this.peers.root, `fs-probe-${Deno.pid}`));
   }
 
   async prepareOurs(): Promise<void> {
@@ -141,6 +145,7 @@ export class PeersRun {
       maxConnections: Math.max(1000, this.opts.idle + 200),
     });
     this.opts.say(`our DirBase: ${this.ours.dirBase}`);
+    this.probes.ours = new CreateProbe(join(this.ours.tmp, "fs-probe"));
     await this.ours.start();
     const p = this.ours.ports;
     this.opts.say(
