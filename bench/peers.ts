@@ -48,11 +48,18 @@ const HELP = `bench:peers: the same loads against eXtremail and Postfix/Dovecot,
   --messages N       messages per seeded mailbox (default 2000, seed 42)
   --seed-direct      seed our mailboxes with MailStore.deliver (same messages, CRLF) instead
                      of IMAP APPEND; also the automatic fallback when APPEND fails
-  --keep             keep our temporary DirBase (its path is printed)
+  --data-dir DIR     where both sides' data go (default /var/tmp/extremail-bench-peers):
+                     our DirBase in DIR/ours-*, the peers' in DIR/peers (PEERS_ROOT
+                     overrides); DIR gets chattr +T so ext4 gives each its own flex group
+  --settle-us N      before each run, wait until creating a file in that side's data
+                     directory costs at most N µs (default 30): on ext4 without a journal
+                     creates scan past inodes deleted in the last minute
+  --settle-max S     at most S seconds per wait (default 30; 0: probe and log only)
+  --keep             keep our DirBase and the probe files (the paths are printed)
   -h, --help         this text
 
 Environment: SHARED_DIR (default ../shared next to the repository) holds bench/*.py and
-peers.sh; PEERS_ROOT (default /opt/peers) is where peers.sh keeps the peers' state.
+peers.sh; PEERS_ROOT (default DIR/peers) is where peers.sh keeps the peers' state.
 Needs root to install/start Postfix and Dovecot; without it the peer column is n/a unless
 they already run.`;
 
@@ -66,6 +73,9 @@ const { values: opt } = parseArgs({
     client: { type: "string", default: "lean" },
     messages: { type: "string", default: "2000" },
     keep: { type: "boolean", default: false },
+    "data-dir": { type: "string", default: "/var/tmp/extremail-bench-peers" },
+    "settle-us": { type: "string", default: "30" },
+    "settle-max": { type: "string", default: "30" },
     "seed-direct": { type: "boolean", default: false },
     help: { type: "boolean", short: "h", default: false },
   },
@@ -84,6 +94,10 @@ const MESSAGES = Number(opt.messages);
 if (!Number.isInteger(ROUNDS) || ROUNDS < 1) usage("--rounds must be a positive integer");
 if (!Number.isInteger(IDLE_N) || IDLE_N < 1) usage("--idle must be a positive integer");
 if (!Number.isInteger(MESSAGES) || MESSAGES < 1) usage("--messages must be a positive integer");
+const SETTLE_US = Number(opt["settle-us"]);
+const SETTLE_MAX = Number(opt["settle-max"]);
+if (!(SETTLE_US > 0)) usage("--settle-us must be a positive number");
+if (!(SETTLE_MAX >= 0)) usage("--settle-max must be a number of seconds");
 const groups = opt.only.split(",").map((s) => s.trim().toLowerCase()).filter(Boolean) as Group[];
 for (const g of groups) if (!ALL_GROUPS.includes(g)) usage(`unknown --only item "${g}"`);
 const targets = opt.targets.split(",").map((s) => s.trim().toLowerCase()) as Target[];
@@ -112,6 +126,9 @@ const bench = new PeersRun({
   lean: opt.client === "lean",
   seedDirect: opt["seed-direct"],
   bench: BENCH,
+  dataDir: resolve(opt["data-dir"]),
+  settleUs: SETTLE_US,
+  settleMaxMs: SETTLE_MAX * 1000,
   say,
 });
 const want = (g: Group) => bench.want(g);
@@ -147,6 +164,7 @@ try {
         (await Deno.readTextFile("/proc/loadavg").catch(() => "?")).split(" ").slice(0, 3).join(" ")
       }`,
   );
+  await bench.prepareDataDir();
   try {
     await bench.preparePeer();
   } catch (e) {
@@ -228,5 +246,6 @@ console.log(
     }${bench.seedNote ? `; ${bench.seedNote}` : ""}`,
 );
 table.print();
+for (const line of bench.fsSummary()) console.log(line);
 console.log(table.headline(want));
 Deno.exit(exitCode);

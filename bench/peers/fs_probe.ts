@@ -7,7 +7,8 @@
  * the group's first inode on every create. After a few thousand deletions in a group a
  * create there costs 215-390 µs instead of ~10 µs, decaying over a minute or more
  * (docs/performance.md, "Stop 36, branch smtpconn"). Both servers create one or two files
- * per message, so a round's rate follows this cost; the probe makes it visible per round.
+ * per message, so a round's rate follows this cost; the probe makes it visible per round,
+ * and settle() waits (bounded) until it is low before each run.
  */
 import { join } from "node:path";
 import { sleep } from "./proc.ts";
@@ -49,29 +50,49 @@ export class CreateProbe {
 export const fmtProbe = (p: ProbeResult) => `${p.us.toFixed(1)} µs/create (inode ${p.ino})`;
 
 export interface SettleResult {
+  /** The last probe: the conditions the run started in. */
+  probe: ProbeResult;
   waitedMs: number;
+  /** The last probe was at or below the threshold. */
   quiet: boolean;
-  /** The last probe of each directory, by label. */
-  last: Record<string, ProbeResult>;
 }
 
 /**
- * Probes every directory until all are at or below `quietUs` per create, or `maxMs` has
- * passed (then the round runs anyway and the output says so). Each side waits for the
- * other too: the rounds alternate, so a slow group on either side would otherwise land
- * in whichever round comes next.
+ * Probes `probe`'s directory until a create costs at most `quietUs`, or `maxMs` has passed
+ * (then the run starts anyway, and says so). Each target waits for its own directory
+ * before each of its runs: deletions by the harness (the sink Maildirs, the previous run's
+ * DirBase), by other programs near the same inodes, and by the previous round (Postfix
+ * deletes a queue file per message) then decay the same way on both sides, instead of
+ * landing in whichever round happens to come next.
  */
 export async function settle(
-  probes: Record<string, CreateProbe>,
+  probe: CreateProbe,
   opts: { quietUs: number; maxMs: number; stepMs?: number },
 ): Promise<SettleResult> {
   const t0 = Date.now();
   for (;;) {
-    const last: Record<string, ProbeResult> = {};
-    for (const [label, p] of Object.entries(probes)) last[label] = p.run();
-    const quiet = Object.values(last).every((r) => r.us <= opts.quietUs);
+    const r = probe.run();
     const waitedMs = Date.now() - t0;
-    if (quiet || waitedMs >= opts.maxMs) return { waitedMs, quiet, last };
-    await sleep(Math.min(opts.stepMs ?? 5_000, opts.maxMs - waitedMs));
+    if (r.us <= opts.quietUs || waitedMs >= opts.maxMs) {
+      return { probe: r, waitedMs, quiet: r.us <= opts.quietUs };
+    }
+    await sleep(Math.min(opts.stepMs ?? 2_000, opts.maxMs - waitedMs));
   }
+}
+
+/**
+ * The directory both sides' data go under, made once. EXT4_TOPDIR_FL (chattr +T) makes
+ * ext4's Orlov allocator place each subdirectory (ours-*, peers) in its own lightly used
+ * flex group, as it does for directories in /, instead of next to the parent: files are
+ * created in their directory's flex group, so neither side then scans past inodes the
+ * other side, the test suite (/tmp) or unrelated programs deleted. Returns a note for the
+ * log, empty when the flag is set.
+ */
+export async function prepareDataDir(dir: string): Promise<string> {
+  await Deno.mkdir(dir, { recursive: true });
+  const r = await new Deno.Command("chattr", { args: ["+T", dir], stdout: "null", stderr: "piped" })
+    .output().catch(() => null);
+  if (r?.success) return "";
+  const why = r ? new TextDecoder().decode(r.stderr).trim().split("\n")[0] : "no chattr";
+  return `could not set chattr +T on ${dir} (${why}): both sides' files may share a block group`;
 }

@@ -125,10 +125,11 @@ async function runOnce(
   load: Load,
   t: Target,
   label: string,
+  measured: boolean,
 ): Promise<ProcResult | string> {
   const why = await run.unavailable(t, load.group as "smtp" | "pop3" | "imap");
   if (why) return why;
-  const probe = run.probes[t]?.run();
+  const settled = await run.settle(t, measured);
   const r = load.command
     ? await load.command(t)
     : load.lean && run.opts.lean
@@ -138,7 +139,11 @@ async function runOnce(
     : await run.python(load.script, load.args(t));
   checkAborted();
   const last = r.stdout.trim().split("\n").pop() ?? "";
-  const fs = probe ? ` [fs before: ${fmtProbe(probe)}]` : "";
+  const fs = settled
+    ? ` [fs: ${fmtProbe(settled.probe)}${
+      settled.waitedMs ? `, waited ${(settled.waitedMs / 1000).toFixed(1)} s` : ""
+    }${settled.quiet ? "" : ", not quiet"}]`
+    : "";
   run.opts.say(`${label} ${t}: ${r.code === 0 ? last : `FAILED (${failureReason(r)})`}${fs}`);
   if (load.group === "smtp" && t === "peer") {
     const waited = await run.peers.waitQueueEmpty();
@@ -180,7 +185,7 @@ export async function runLoad(run: PeersRun, table: Table, load: Load): Promise<
   // Warm-up: one unmeasured run each (Dovecot builds its index cache on the first one).
   for (const t of run.opts.targets) {
     checkAborted();
-    record(t, await runOnce(run, load, t, `${load.id} warm-up`), false);
+    record(t, await runOnce(run, load, t, `${load.id} warm-up`, false), false);
   }
   if (volumes.ours && volumes.peer && volumes.ours !== volumes.peer) {
     run.opts.say(
@@ -195,7 +200,7 @@ export async function runLoad(run: PeersRun, table: Table, load: Load): Promise<
       if (failed[t]) continue;
       record(
         t,
-        await runOnce(run, load, t, `${load.id} round ${round + 1}/${run.opts.rounds}`),
+        await runOnce(run, load, t, `${load.id} round ${round + 1}/${run.opts.rounds}`, true),
         true,
       );
     }
