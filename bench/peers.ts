@@ -49,17 +49,20 @@ const HELP = `bench:peers: the same loads against eXtremail and Postfix/Dovecot,
   --seed-direct      seed our mailboxes with MailStore.deliver (same messages, CRLF) instead
                      of IMAP APPEND; also the automatic fallback when APPEND fails
   --data-dir DIR     where both sides' data go (default /var/tmp/extremail-bench-peers):
-                     our DirBase in DIR/ours-*, the peers' in DIR/peers (PEERS_ROOT
-                     overrides); DIR gets chattr +T so ext4 gives each its own flex group
-  --settle-us N      before each run, wait until creating a file in that side's data
-                     directory costs at most N µs (default 30): on ext4 without a journal
-                     creates scan past inodes deleted in the last minute
-  --settle-max S     at most S seconds per wait (default 30; 0: probe and log only)
-  --keep             keep our DirBase and the probe files (the paths are printed)
+                     a new DIR/ours-* (our DirBase) and DIR/peers-* (PEERS_ROOT) each run,
+                     removed after it; DIR gets chattr +T so ext4 gives each its own
+                     flex group
+  --settle-max S     before each run, wait up to S seconds until creating a file in that
+                     side's data directory costs at most --settle-us µs (default 0: only
+                     probe and print the cost; on ext4 without a journal creates scan
+                     past inodes deleted minutes ago, and waits change the rounds' rates)
+  --settle-us N      the threshold for --settle-max (default 30)
+  --keep             keep both data directories (the paths are printed)
   -h, --help         this text
 
 Environment: SHARED_DIR (default ../shared next to the repository) holds bench/*.py and
-peers.sh; PEERS_ROOT (default DIR/peers) is where peers.sh keeps the peers' state.
+peers.sh; PEERS_ROOT, when set, is a kept root for the peers' state (its sink Maildirs are
+emptied before and after the run; they are used as found when already running).
 Needs root to install/start Postfix and Dovecot; without it the peer column is n/a unless
 they already run.`;
 
@@ -75,7 +78,7 @@ const { values: opt } = parseArgs({
     keep: { type: "boolean", default: false },
     "data-dir": { type: "string", default: "/var/tmp/extremail-bench-peers" },
     "settle-us": { type: "string", default: "30" },
-    "settle-max": { type: "string", default: "30" },
+    "settle-max": { type: "string", default: "0" },
     "seed-direct": { type: "boolean", default: false },
     help: { type: "boolean", short: "h", default: false },
   },
@@ -173,7 +176,7 @@ try {
     say(`peer unavailable: ${(e as Error).message}`);
   }
   checkAborted();
-  if (bench.peerReady && (want("smtp") || want("idle"))) {
+  if (bench.peerReady && !bench.freshPeerRoot && (want("smtp") || want("idle"))) {
     // Start from empty sink mailboxes, so repeated runs stay comparable.
     await bench.peers.waitQueueEmpty(60_000);
     await bench.peers.clearMaildirs(range(SINKS.first, SINKS.count));
@@ -217,10 +220,10 @@ try {
     else await step("removing our DirBase", () => server.removeFiles());
   }
   const peerProbe = bench.probes.peer;
-  if (peerProbe && !opt.keep) {
+  if (peerProbe && !opt.keep && !bench.freshPeerRoot) {
     await step("removing the peer's probe files", () => peerProbe.remove());
   }
-  if (bench.peerReady) {
+  if (bench.peerReady && !bench.freshPeerRoot) {
     if (bench.peerSinksDirty) {
       await step("emptying the peer's sink mailboxes", async () => {
         await bench.peers.waitQueueEmpty(isAborted() ? 15_000 : 120_000);
@@ -229,6 +232,20 @@ try {
     }
     const before = bench.peerBefore;
     if (before) await step("stopping the peers", () => bench.peers.restore(before));
+  } else if (bench.freshPeerRoot) {
+    const before = bench.peerBefore;
+    if (before) await step("stopping the peers", () => bench.peers.restore(before));
+    const root = bench.peers.root;
+    if (opt.keep) say(`kept the peers' root ${root}`);
+    else {
+      await step(
+        "removing the peers' root",
+        () =>
+          Deno.remove(root, { recursive: true }).catch((e) => {
+            if (!(e instanceof Deno.errors.NotFound)) throw e;
+          }),
+      );
+    }
   }
   Deno.removeSignalListener("SIGINT", onSignal);
   Deno.removeSignalListener("SIGTERM", onSignal);

@@ -142,7 +142,7 @@ async function runOnce(
   const fs = settled
     ? ` [fs: ${fmtProbe(settled.probe)}${
       settled.waitedMs ? `, waited ${(settled.waitedMs / 1000).toFixed(1)} s` : ""
-    }${settled.quiet ? "" : ", not quiet"}]`
+    }${settled.quiet || !run.opts.settleMaxMs ? "" : ", not quiet"}]`
     : "";
   run.opts.say(`${label} ${t}: ${r.code === 0 ? last : `FAILED (${failureReason(r)})`}${fs}`);
   if (load.group === "smtp" && t === "peer") {

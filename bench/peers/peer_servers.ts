@@ -11,11 +11,6 @@ import { exists } from "../../src/store/fsutil.ts";
 export const PEER_PORTS = { smtp: 10025, pop3: 10110, imap: 10143 } as const;
 export const PEER_PACKAGES = ["postfix", "dovecot-imapd", "dovecot-pop3d"];
 
-/** $PEERS_ROOT when set, else `fallback` (bench:peers: under its --data-dir). */
-export function peersRoot(fallback: string): string {
-  return Deno.env.get("PEERS_ROOT") || fallback;
-}
-
 export function isRoot(): boolean {
   return Deno.uid() === 0;
 }

@@ -14,7 +14,6 @@ import {
   PEER_PACKAGES,
   PEER_PORTS,
   Peers,
-  peersRoot,
   type PeerState,
 } from "./peer_servers.ts";
 import { CreateProbe, prepareDataDir, settle, type SettleResult } from "./fs_probe.ts";
@@ -57,6 +56,13 @@ export class PeersRun {
   /** Why our column is n/a. */
   oursDown = "";
   peerSinksDirty = false;
+  /**
+   * PEERS_ROOT unset: the peers run from a new directory under --data-dir made for this
+   * run and removed after it, as our DirBase is, instead of a kept one whose sink Maildirs
+   * are deleted before and after each run. Deleting thousands of files keeps creates in
+   * that flex group slow for minutes (docs/performance.md, "Stop 37, branch benchfs").
+   */
+  readonly freshPeerRoot: boolean;
   seedNote = "";
   /** Create-cost probes in each side's data directory (fs_probe.ts). */
   readonly probes: Partial<Record<Target, CreateProbe>> = {};
@@ -64,7 +70,10 @@ export class PeersRun {
   readonly settled: Record<Target, SettleResult[]> = { ours: [], peer: [] };
 
   constructor(readonly opts: PeersOptions) {
-    this.peers = new Peers(join(opts.bench, "peers.sh"), peersRoot(join(opts.dataDir, "peers")));
+    const root = Deno.env.get("PEERS_ROOT");
+    this.freshPeerRoot = !root;
+    const fresh = () => `peers-${crypto.randomUUID().slice(0, 8)}`;
+    this.peers = new Peers(join(opts.bench, "peers.sh"), root || join(opts.dataDir, fresh()));
   }
 
   /** Makes the data directory (prepareDataDir) and says where each side's files go. */
@@ -191,8 +200,12 @@ export class PeersRun {
   fsSummary(): string[] {
     const out = [
       `file system: data under ${this.opts.dataDir}; before each run, 100 O_EXCL creates in ` +
-      `that side's data directory, waiting up to ${this.opts.settleMaxMs / 1000} s until ` +
-      `one costs <= ${this.opts.settleUs} µs (measured rounds below)`,
+      `that side's data directory${
+        this.opts.settleMaxMs
+          ? `, waiting up to ${this.opts.settleMaxMs / 1000} s until one costs <= ` +
+            `${this.opts.settleUs} µs`
+          : ""
+      } (measured rounds below)`,
     ];
     for (const t of this.opts.targets) {
       const s = this.settled[t];
@@ -202,9 +215,12 @@ export class PeersRun {
       out.push(
         `  ${t} (${this.probes[t]!.dir}, inode ${s[0].probe.ino}): ${
           fmt(median(us))
-        } µs/create median, ${fmt(Math.max(...us))} max; waited ${fmt(median(waits))} s median, ` +
-          `${fmt(Math.max(...waits))} max, ${fmt(waits.reduce((a, b) => a + b, 0))} in all` +
-          (loud ? `; ${loud} of ${s.length} runs started above the threshold` : ""),
+        } µs/create median, ${fmt(Math.min(...us))}-${fmt(Math.max(...us))}` +
+          (this.opts.settleMaxMs
+            ? `; waited ${fmt(median(waits))} s median, ${fmt(Math.max(...waits))} max, ` +
+              `${fmt(waits.reduce((a, b) => a + b, 0))} in all` +
+              (loud ? `; ${loud} of ${s.length} runs started above the threshold` : "")
+            : ""),
       );
     }
     return out;
