@@ -5,6 +5,7 @@
  *
  *   deno task bench:peers [--rounds 3] [--only smtp,pop3,imap,idle] [--idle 1000]
  *                         [--targets ours,peer] [--messages 2000] [--keep]
+ *                         [--data-dir /var/tmp/extremail-bench-peers] [--settle-max 0]
  *
  * The loads are the shared Python generators in ../shared/bench (or $SHARED_DIR/bench):
  * smtp_ingest.py (4 and 16 connections), Postfix's smtp-source (4 and 16 sessions, one
@@ -19,7 +20,8 @@
  * Dovecot are installed with apt-get when missing (root only) and run by peers.sh
  * (loopback only, default_transport=error); they are stopped afterwards if this run
  * started them. Our daemon runs from main.ts on free loopback ports with a fresh DirBase
- * holding the same 200 users, and is always stopped, on failure and Ctrl-C too.
+ * holding the same 200 users, and is always stopped, on failure and Ctrl-C too. Both
+ * sides' data are new each run under --data-dir (peers/fs_probe.ts says why).
  * Each figure fails soft: "n/a (reason)".
  */
 import { parseArgs } from "node:util";
