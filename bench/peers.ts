@@ -5,6 +5,7 @@
  *
  *   deno task bench:peers [--rounds 3] [--only smtp,pop3,imap,idle] [--idle 1000]
  *                         [--targets ours,peer] [--messages 2000] [--keep]
+ *                         [--data-dir /var/tmp/extremail-bench-peers] [--settle-max 0]
  *
  * The loads are the shared Python generators in ../shared/bench (or $SHARED_DIR/bench):
  * smtp_ingest.py (4 and 16 connections), Postfix's smtp-source (4 and 16 sessions, one
@@ -19,7 +20,8 @@
  * Dovecot are installed with apt-get when missing (root only) and run by peers.sh
  * (loopback only, default_transport=error); they are stopped afterwards if this run
  * started them. Our daemon runs from main.ts on free loopback ports with a fresh DirBase
- * holding the same 200 users, and is always stopped, on failure and Ctrl-C too.
+ * holding the same 200 users, and is always stopped, on failure and Ctrl-C too. Both
+ * sides' data are new each run under --data-dir (peers/fs_probe.ts says why).
  * Each figure fails soft: "n/a (reason)".
  */
 import { parseArgs } from "node:util";
@@ -48,11 +50,21 @@ const HELP = `bench:peers: the same loads against eXtremail and Postfix/Dovecot,
   --messages N       messages per seeded mailbox (default 2000, seed 42)
   --seed-direct      seed our mailboxes with MailStore.deliver (same messages, CRLF) instead
                      of IMAP APPEND; also the automatic fallback when APPEND fails
-  --keep             keep our temporary DirBase (its path is printed)
+  --data-dir DIR     where both sides' data go (default /var/tmp/extremail-bench-peers):
+                     a new DIR/ours-* (our DirBase) and DIR/peers-* (PEERS_ROOT) each run,
+                     removed after it; DIR gets chattr +T so ext4 gives each its own
+                     flex group
+  --settle-max S     before each run, wait up to S seconds until creating a file in that
+                     side's data directory costs at most --settle-us µs (default 0: only
+                     probe and print the cost; on ext4 without a journal creates scan
+                     past inodes deleted minutes ago, and waits change the rounds' rates)
+  --settle-us N      the threshold for --settle-max (default 30)
+  --keep             keep both data directories (the paths are printed)
   -h, --help         this text
 
 Environment: SHARED_DIR (default ../shared next to the repository) holds bench/*.py and
-peers.sh; PEERS_ROOT (default /opt/peers) is where peers.sh keeps the peers' state.
+peers.sh; PEERS_ROOT, when set, is a kept root for the peers' state (its sink Maildirs are
+emptied before and after the run; they are used as found when already running).
 Needs root to install/start Postfix and Dovecot; without it the peer column is n/a unless
 they already run.`;
 
@@ -66,6 +78,9 @@ const { values: opt } = parseArgs({
     client: { type: "string", default: "lean" },
     messages: { type: "string", default: "2000" },
     keep: { type: "boolean", default: false },
+    "data-dir": { type: "string", default: "/var/tmp/extremail-bench-peers" },
+    "settle-us": { type: "string", default: "30" },
+    "settle-max": { type: "string", default: "0" },
     "seed-direct": { type: "boolean", default: false },
     help: { type: "boolean", short: "h", default: false },
   },
@@ -84,6 +99,10 @@ const MESSAGES = Number(opt.messages);
 if (!Number.isInteger(ROUNDS) || ROUNDS < 1) usage("--rounds must be a positive integer");
 if (!Number.isInteger(IDLE_N) || IDLE_N < 1) usage("--idle must be a positive integer");
 if (!Number.isInteger(MESSAGES) || MESSAGES < 1) usage("--messages must be a positive integer");
+const SETTLE_US = Number(opt["settle-us"]);
+const SETTLE_MAX = Number(opt["settle-max"]);
+if (!(SETTLE_US > 0)) usage("--settle-us must be a positive number");
+if (!(SETTLE_MAX >= 0)) usage("--settle-max must be a number of seconds");
 const groups = opt.only.split(",").map((s) => s.trim().toLowerCase()).filter(Boolean) as Group[];
 for (const g of groups) if (!ALL_GROUPS.includes(g)) usage(`unknown --only item "${g}"`);
 const targets = opt.targets.split(",").map((s) => s.trim().toLowerCase()) as Target[];
@@ -112,6 +131,9 @@ const bench = new PeersRun({
   lean: opt.client === "lean",
   seedDirect: opt["seed-direct"],
   bench: BENCH,
+  dataDir: resolve(opt["data-dir"]),
+  settleUs: SETTLE_US,
+  settleMaxMs: SETTLE_MAX * 1000,
   say,
 });
 const want = (g: Group) => bench.want(g);
@@ -143,8 +165,11 @@ try {
   if ((await run("python3", ["--version"])).code !== 0) throw new Error("python3 is required");
   say(
     `rounds ${ROUNDS} (+1 warm-up), figures: ${groups.join(",")}, targets: ${targets.join(",")}` +
-      `, shared: ${SHARED}`,
+      `, shared: ${SHARED}, load average ${
+        (await Deno.readTextFile("/proc/loadavg").catch(() => "?")).split(" ").slice(0, 3).join(" ")
+      }`,
   );
+  await bench.prepareDataDir();
   try {
     await bench.preparePeer();
   } catch (e) {
@@ -153,7 +178,7 @@ try {
     say(`peer unavailable: ${(e as Error).message}`);
   }
   checkAborted();
-  if (bench.peerReady && (want("smtp") || want("idle"))) {
+  if (bench.peerReady && !bench.freshPeerRoot && (want("smtp") || want("idle"))) {
     // Start from empty sink mailboxes, so repeated runs stay comparable.
     await bench.peers.waitQueueEmpty(60_000);
     await bench.peers.clearMaildirs(range(SINKS.first, SINKS.count));
@@ -196,7 +221,11 @@ try {
     if (opt.keep) say(`kept our DirBase ${server.dirBase}`);
     else await step("removing our DirBase", () => server.removeFiles());
   }
-  if (bench.peerReady) {
+  const peerProbe = bench.probes.peer;
+  if (peerProbe && !opt.keep && !bench.freshPeerRoot) {
+    await step("removing the peer's probe files", () => peerProbe.remove());
+  }
+  if (bench.peerReady && !bench.freshPeerRoot) {
     if (bench.peerSinksDirty) {
       await step("emptying the peer's sink mailboxes", async () => {
         await bench.peers.waitQueueEmpty(isAborted() ? 15_000 : 120_000);
@@ -205,6 +234,20 @@ try {
     }
     const before = bench.peerBefore;
     if (before) await step("stopping the peers", () => bench.peers.restore(before));
+  } else if (bench.freshPeerRoot) {
+    const before = bench.peerBefore;
+    if (before) await step("stopping the peers", () => bench.peers.restore(before));
+    const root = bench.peers.root;
+    if (opt.keep) say(`kept the peers' root ${root}`);
+    else {
+      await step(
+        "removing the peers' root",
+        () =>
+          Deno.remove(root, { recursive: true }).catch((e) => {
+            if (!(e instanceof Deno.errors.NotFound)) throw e;
+          }),
+      );
+    }
   }
   Deno.removeSignalListener("SIGINT", onSignal);
   Deno.removeSignalListener("SIGTERM", onSignal);
@@ -222,5 +265,6 @@ console.log(
     }${bench.seedNote ? `; ${bench.seedNote}` : ""}`,
 );
 table.print();
+for (const line of bench.fsSummary()) console.log(line);
 console.log(table.headline(want));
 Deno.exit(exitCode);

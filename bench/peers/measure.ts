@@ -5,6 +5,7 @@
  */
 import { join } from "node:path";
 import { openIdleSessions, treeKiB, vmRssKiB, warmLogins } from "./idle.ts";
+import { fmtProbe } from "./fs_probe.ts";
 import { type Load, SINKS, type Target } from "./loads.ts";
 import { DOMAIN, REPO } from "./ours.ts";
 import { checkAborted, failureReason, type ProcResult, run as runProcess, sleep } from "./proc.ts";
@@ -124,9 +125,11 @@ async function runOnce(
   load: Load,
   t: Target,
   label: string,
+  measured: boolean,
 ): Promise<ProcResult | string> {
   const why = await run.unavailable(t, load.group as "smtp" | "pop3" | "imap");
   if (why) return why;
+  const settled = await run.settle(t, measured);
   const r = load.command
     ? await load.command(t)
     : load.lean && run.opts.lean
@@ -136,7 +139,12 @@ async function runOnce(
     : await run.python(load.script, load.args(t));
   checkAborted();
   const last = r.stdout.trim().split("\n").pop() ?? "";
-  run.opts.say(`${label} ${t}: ${r.code === 0 ? last : `FAILED (${failureReason(r)})`}`);
+  const fs = settled
+    ? ` [fs: ${fmtProbe(settled.probe)}${
+      settled.waitedMs ? `, waited ${(settled.waitedMs / 1000).toFixed(1)} s` : ""
+    }${settled.quiet || !run.opts.settleMaxMs ? "" : ", not quiet"}]`
+    : "";
+  run.opts.say(`${label} ${t}: ${r.code === 0 ? last : `FAILED (${failureReason(r)})`}${fs}`);
   if (load.group === "smtp" && t === "peer") {
     const waited = await run.peers.waitQueueEmpty();
     if (waited > 1000) {
@@ -177,7 +185,7 @@ export async function runLoad(run: PeersRun, table: Table, load: Load): Promise<
   // Warm-up: one unmeasured run each (Dovecot builds its index cache on the first one).
   for (const t of run.opts.targets) {
     checkAborted();
-    record(t, await runOnce(run, load, t, `${load.id} warm-up`), false);
+    record(t, await runOnce(run, load, t, `${load.id} warm-up`, false), false);
   }
   if (volumes.ours && volumes.peer && volumes.ours !== volumes.peer) {
     run.opts.say(
@@ -192,7 +200,7 @@ export async function runLoad(run: PeersRun, table: Table, load: Load): Promise<
       if (failed[t]) continue;
       record(
         t,
-        await runOnce(run, load, t, `${load.id} round ${round + 1}/${run.opts.rounds}`),
+        await runOnce(run, load, t, `${load.id} round ${round + 1}/${run.opts.rounds}`, true),
         true,
       );
     }

@@ -61,13 +61,13 @@ export class OurServer {
   }
 
   /**
-   * Creates the temp directory, the configuration and `testuser1..users@test.example`
+   * Creates a new directory under `parent`, the configuration and `testuser1..users@test.example`
    * (password `password`) with their mailboxes. `maxConnections` covers idle sessions.
    */
   static async create(
-    opts: { users: number; password: string; maxConnections: number },
+    opts: { users: number; password: string; maxConnections: number; parent: string },
   ): Promise<OurServer> {
-    const tmp = await Deno.makeTempDir({ prefix: "extremail-peers-" });
+    const tmp = await Deno.makeTempDir({ dir: opts.parent, prefix: "ours-" });
     const [smtp, pop3, imap, admin] = freePorts(4);
     const config: Config = {
       ...devDefaults(),

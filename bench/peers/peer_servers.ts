@@ -11,10 +11,6 @@ import { exists } from "../../src/store/fsutil.ts";
 export const PEER_PORTS = { smtp: 10025, pop3: 10110, imap: 10143 } as const;
 export const PEER_PACKAGES = ["postfix", "dovecot-imapd", "dovecot-pop3d"];
 
-export function peersRoot(): string {
-  return Deno.env.get("PEERS_ROOT") || "/opt/peers";
-}
-
 export function isRoot(): boolean {
   return Deno.uid() === 0;
 }
@@ -91,8 +87,7 @@ export interface PeerState {
 }
 
 export class Peers {
-  readonly root = peersRoot();
-  constructor(readonly script: string) {}
+  constructor(readonly script: string, readonly root: string) {}
 
   async status(): Promise<PeerState> {
     const r = await run("bash", [this.script, "status"], { env: { PEERS_ROOT: this.root } });

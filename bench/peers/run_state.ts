@@ -16,6 +16,8 @@ import {
   Peers,
   type PeerState,
 } from "./peer_servers.ts";
+import { CreateProbe, prepareDataDir, settle, type SettleResult } from "./fs_probe.ts";
+import { fmt, median } from "./table.ts";
 import { checkAborted, failureReason, portOpen, type ProcResult, run } from "./proc.ts";
 
 export const PASSWORD = "pass";
@@ -35,6 +37,12 @@ export interface PeersOptions {
   seedDirect: boolean;
   /** The shared bench directory (the Python loads, peers.sh). */
   bench: string;
+  /** Where both sides' data go: ours-* (our DirBase) and peers (PEERS_ROOT). */
+  dataDir: string;
+  /** A create in a data directory is "quiet" at or below this (µs)... */
+  settleUs: number;
+  /** ...and each run waits at most this long for it (ms; 0: probe only). */
+  settleMaxMs: number;
   say: (s: string) => void;
 }
 
@@ -48,10 +56,30 @@ export class PeersRun {
   /** Why our column is n/a. */
   oursDown = "";
   peerSinksDirty = false;
+  /**
+   * PEERS_ROOT unset: the peers run from a new directory under --data-dir made for this
+   * run and removed after it, as our DirBase is, instead of a kept one whose sink Maildirs
+   * are deleted before and after each run. Deleting thousands of files keeps creates in
+   * that flex group slow for minutes (docs/performance.md, "Stop 37, branch benchfs").
+   */
+  readonly freshPeerRoot: boolean;
   seedNote = "";
+  /** Create-cost probes in each side's data directory (fs_probe.ts). */
+  readonly probes: Partial<Record<Target, CreateProbe>> = {};
+  /** The settle step before each measured round, per target. */
+  readonly settled: Record<Target, SettleResult[]> = { ours: [], peer: [] };
 
   constructor(readonly opts: PeersOptions) {
-    this.peers = new Peers(join(opts.bench, "peers.sh"));
+    const root = Deno.env.get("PEERS_ROOT");
+    this.freshPeerRoot = !root;
+    const fresh = () => `peers-${crypto.randomUUID().slice(0, 8)}`;
+    this.peers = new Peers(join(opts.bench, "peers.sh"), root || join(opts.dataDir, fresh()));
+  }
+
+  /** Makes the data directory (prepareDataDir) and says where each side's files go. */
+  async prepareDataDir(): Promise<void> {
+    const note = await prepareDataDir(this.opts.dataDir);
+    this.opts.say(`data directory ${this.opts.dataDir}${note ? `: ${note}` : " (chattr +T)"}`);
   }
 
   want(g: Group): boolean {
@@ -122,11 +150,20 @@ export class PeersRun {
       this.opts.say("Postfix/Dovecot are not running and peers.sh start needs root");
       this.peerBefore = null;
       return;
+    } else if (await portOpen(PEER_PORTS.smtp) || await portOpen(PEER_PORTS.imap)) {
+      this.peerDown = `the peer ports are in use, not by peers.sh under ${this.peers.root}`;
+      this.opts.say(
+        `${this.peerDown}: stop the peers started from another PEERS_ROOT (e.g. ` +
+          `"PEERS_ROOT=/opt/peers bash ${this.peers.script} stop") or set PEERS_ROOT to it`,
+      );
+      this.peerBefore = null;
+      return;
     } else {
-      this.opts.say("starting Postfix and Dovecot with peers.sh");
+      this.opts.say(`starting Postfix and Dovecot with peers.sh (PEERS_ROOT ${this.peers.root})`);
       await this.peers.start();
     }
     this.peerReady = true;
+    this.probes.peer = new CreateProbe(join(this.peers.root, `fs-probe-${Deno.pid}`));
   }
 
   async prepareOurs(): Promise<void> {
@@ -139,13 +176,54 @@ export class PeersRun {
       users: USERS,
       password: PASSWORD,
       maxConnections: Math.max(1000, this.opts.idle + 200),
+      parent: this.opts.dataDir,
     });
     this.opts.say(`our DirBase: ${this.ours.dirBase}`);
+    this.probes.ours = new CreateProbe(join(this.ours.tmp, "fs-probe"));
     await this.ours.start();
     const p = this.ours.ports;
     this.opts.say(
       `our server (pid ${this.ours.pid}): SMTP ${p.smtp} POP3 ${p.pop3} IMAP ${p.imap} admin ${p.admin}`,
     );
+  }
+
+  /** Settles target t's data directory before a run (fs_probe.ts); measured runs are kept. */
+  async settle(t: Target, measured: boolean): Promise<SettleResult | undefined> {
+    const probe = this.probes[t];
+    if (!probe) return undefined;
+    const r = await settle(probe, { quietUs: this.opts.settleUs, maxMs: this.opts.settleMaxMs });
+    if (measured) this.settled[t].push(r);
+    return r;
+  }
+
+  /** What the settle steps found and waited, for under the table. */
+  fsSummary(): string[] {
+    const out = [
+      `file system: data under ${this.opts.dataDir}; before each run, 100 O_EXCL creates in ` +
+      `that side's data directory${
+        this.opts.settleMaxMs
+          ? `, waiting up to ${this.opts.settleMaxMs / 1000} s until one costs <= ` +
+            `${this.opts.settleUs} µs`
+          : ""
+      } (measured rounds below)`,
+    ];
+    for (const t of this.opts.targets) {
+      const s = this.settled[t];
+      if (!s.length) continue;
+      const us = s.map((r) => r.probe.us), waits = s.map((r) => r.waitedMs / 1000);
+      const loud = s.filter((r) => !r.quiet).length;
+      out.push(
+        `  ${t} (${this.probes[t]!.dir}, inode ${s[0].probe.ino}): ${
+          fmt(median(us))
+        } µs/create median, ${fmt(Math.min(...us))}-${fmt(Math.max(...us))}` +
+          (this.opts.settleMaxMs
+            ? `; waited ${fmt(median(waits))} s median, ${fmt(Math.max(...waits))} max, ` +
+              `${fmt(waits.reduce((a, b) => a + b, 0))} in all` +
+              (loud ? `; ${loud} of ${s.length} runs started above the threshold` : "")
+            : ""),
+      );
+    }
+    return out;
   }
 
   async #seedOverImap(t: Target, user: string): Promise<ProcResult> {
