@@ -53,13 +53,17 @@ export async function stopDaemon(child: Deno.ChildProcess): Promise<void> {
   await child.status;
 }
 
-/** CPU time (user + system) of a process so far, in ms (Linux /proc; 0 elsewhere). */
-export function cpuMs(pid: number): number {
+/**
+ * CPU time (user + system) of a process so far, in ms (Linux /proc; 0 elsewhere); of its
+ * thread `tid` when given; user time only when `userOnly`.
+ */
+export function cpuMs(pid: number, tid?: number, userOnly = false): number {
   try {
-    const s = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const s = Deno.readTextFileSync(tid ? `/proc/${pid}/task/${tid}/stat` : `/proc/${pid}/stat`);
     const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
     // Fields 14 and 15 of proc(5) (utime, stime) are 12 and 13 after the command name.
-    return (Number(f[11]) + Number(f[12])) * 10; // clock ticks of 10 ms (USER_HZ 100)
+    // Clock ticks of 10 ms (USER_HZ 100).
+    return (Number(f[11]) + (userOnly ? 0 : Number(f[12]))) * 10;
   } catch {
     return 0;
   }
