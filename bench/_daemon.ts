@@ -53,10 +53,14 @@ export async function stopDaemon(child: Deno.ChildProcess): Promise<void> {
   await child.status;
 }
 
-/** CPU time (user + system) of a process so far, in ms (Linux /proc; 0 elsewhere). */
-export function cpuMs(pid: number): number {
+/**
+ * CPU time (user + system) of a process so far, in ms (Linux /proc; 0 elsewhere); with
+ * `thread`, of that thread only (the main thread's id is the process id).
+ */
+export function cpuMs(pid: number, thread?: number): number {
   try {
-    const s = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const path = thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`;
+    const s = Deno.readTextFileSync(path);
     const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
     // Fields 14 and 15 of proc(5) (utime, stime) are 12 and 13 after the command name.
     return (Number(f[11]) + Number(f[12])) * 10; // clock ticks of 10 ms (USER_HZ 100)

@@ -2,8 +2,8 @@
  * Same-time A/B of two checkouts under Postfix's smtp-source (one connection per
  * message): both daemons run at once, each from its own tree's main.ts with a fresh
  * DirBase, and the rounds alternate between them, so machine load drifts hit both alike.
- * Reports each round's rate and CPU per message (the daemon process, all its threads),
- * then the medians and the B/A ratio.
+ * Reports each round's rate and CPU per message (the daemon process, all its threads, and
+ * its main thread: the event loop), then the medians and the B/A ratio.
  *
  *   deno run -A bench/ab.ts --a /work/wt-base --b . [--sessions 4] [--messages 2000]
  *     [--rounds 8] [--size 4096] [--perf syscalls:sys_enter_fdatasync,...]
@@ -78,8 +78,8 @@ const sessions = Number(opt.sessions);
 const messages = Number(opt.messages);
 const rounds = Number(opt.rounds);
 const sides = [
-  { name: "A", tree: opt.a, rates: [] as number[], cpu: [] as number[] },
-  { name: "B", tree: opt.b, rates: [] as number[], cpu: [] as number[] },
+  { name: "A", tree: opt.a, rates: [] as number[], cpu: [] as number[], main: [] as number[] },
+  { name: "B", tree: opt.b, rates: [] as number[], cpu: [] as number[], main: [] as number[] },
 ];
 const servers = await Promise.all(sides.map((s) => serverOf(s.tree)));
 try {
@@ -91,6 +91,7 @@ try {
     for (const i of order) {
       const { server, domain } = servers[i];
       const cpu0 = cpuMs(server.pid!);
+      const main0 = cpuMs(server.pid!, server.pid!);
       const perfDone = opt.perf ? perfStat(server.pid!, opt.perf) : null;
       // perf needs a moment to attach before the round starts.
       if (perfDone) await new Promise((r) => setTimeout(r, 300));
@@ -103,6 +104,7 @@ try {
         to: `testuser1@${domain}`,
       });
       const cpu = cpuMs(server.pid!) - cpu0;
+      const main = cpuMs(server.pid!, server.pid!) - main0;
       const counts = perfDone ? await perfDone() : new Map<string, number>();
       const perMessage = [...counts].map(([e, n]) =>
         `${e.replace(/^syscalls:sys_enter_/, "")} ${(n / messages).toFixed(2)}/msg`
@@ -113,23 +115,38 @@ try {
       }
       const load = Deno.readTextFileSync("/proc/loadavg").split(" ")[0];
       const cpuPerMsg = (cpu * 1000) / messages;
+      const mainPerMsg = (main * 1000) / messages;
       console.log(
         `round ${round}${round === 0 ? " (warm-up)" : ""} ${sides[i].name}: ${
           rate.toFixed(0)
-        } msg/s, ${cpuPerMsg.toFixed(0)} µs CPU/msg, load ${load}${
-          perMessage ? `, ${perMessage}` : ""
-        }`,
+        } msg/s, ${cpuPerMsg.toFixed(0)} µs CPU/msg (main thread ${
+          mainPerMsg.toFixed(0)
+        }), load ${load}${perMessage ? `, ${perMessage}` : ""}`,
       );
       if (round > 0) {
         sides[i].rates.push(rate);
         sides[i].cpu.push(cpuPerMsg);
+        sides[i].main.push(mainPerMsg);
       }
     }
   }
-  const [a, b] = sides.map((s) => ({ rate: median(s.rates), cpu: median(s.cpu) }));
-  console.log(`median A: ${a.rate.toFixed(0)} msg/s, ${a.cpu.toFixed(0)} µs CPU/msg`);
-  console.log(`median B: ${b.rate.toFixed(0)} msg/s, ${b.cpu.toFixed(0)} µs CPU/msg`);
-  console.log(`B/A rate ${(b.rate / a.rate).toFixed(3)}, CPU ${(b.cpu / a.cpu).toFixed(3)}`);
+  const [a, b] = sides.map((s) => ({
+    rate: median(s.rates),
+    cpu: median(s.cpu),
+    main: median(s.main),
+  }));
+  for (const [name, m] of [["A", a], ["B", b]] as const) {
+    console.log(
+      `median ${name}: ${m.rate.toFixed(0)} msg/s, ${m.cpu.toFixed(0)} µs CPU/msg (main thread ${
+        m.main.toFixed(0)
+      })`,
+    );
+  }
+  console.log(
+    `B/A rate ${(b.rate / a.rate).toFixed(3)}, CPU ${(b.cpu / a.cpu).toFixed(3)}, main thread ${
+      (b.main / a.main).toFixed(3)
+    }`,
+  );
   const wins = sides[1].rates.filter((r, i) => r > sides[0].rates[i]).length;
   console.log(`B faster in ${wins} of ${rounds} round pairs`);
 } finally {
