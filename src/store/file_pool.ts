@@ -94,6 +94,9 @@ export class FilePool {
   readonly dir: string;
   /** Files an earlier process left, removed by open(). */
   leftovers = 0;
+  /** Files handed out, and takes that found the pool empty (logged at close). */
+  taken = 0;
+  missed = 0;
   readonly #prefix = `${Deno.pid}.${Date.now().toString(36)}.`;
   readonly #control = new SharedArrayBuffer((SLOTS + CAPACITY * 2) * 4);
   readonly #ctl = new Int32Array(this.#control);
@@ -184,7 +187,12 @@ export class FilePool {
     if (left <= LOW_WATER && Atomics.compareExchange(ctl, WANT, 0, 1) === 0) {
       Atomics.notify(ctl, WANT, 1);
     }
-    return left === 0 ? null : this.#pop();
+    if (left === 0) {
+      this.missed++;
+      return null;
+    }
+    this.taken++;
+    return this.#pop();
   }
 
   /** The file at the head of a ring that is not empty. */
@@ -212,6 +220,11 @@ export class FilePool {
 
   /** Stops the thread, then closes and removes every file not taken. */
   async close(): Promise<void> {
+    if (this.taken + this.missed > 0) {
+      log("store").info(
+        `delivery file pool: ${this.taken} file(s) used, ${this.missed} delivery(ies) found it empty`,
+      );
+    }
     this.#disabled = true;
     const worker = this.#worker;
     if (worker) {
