@@ -247,3 +247,34 @@ Deno.test({
       }
     }),
 });
+
+/** Nice value of every thread of this process, by thread id (as thread_priority_test.ts). */
+function threadNices(): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const t of Deno.readDirSync("/proc/self/task")) {
+    try {
+      const stat = Deno.readTextFileSync(`/proc/self/task/${t.name}/stat`);
+      out.set(t.name, Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]));
+    } catch { /* a thread that ended between the two reads */ }
+  }
+  return out;
+}
+
+Deno.test({
+  name: "file pool: its thread runs at nice 10 (the event loop first), the loop stays at 0",
+  ignore: !ffi,
+  fn: () =>
+    withBase(async (base) => {
+      const loopNice = threadNices().get(String(Deno.pid)) ?? 0;
+      const before = threadNices();
+      const pool = await FilePool.open(base);
+      try {
+        await until("a full pool", () => pool.ready === CAPACITY);
+        const fresh = [...threadNices()].filter(([id]) => !before.has(id)).map(([, n]) => n);
+        assert(fresh.includes(loopNice + 10), `no new thread at nice ${loopNice + 10}: ${fresh}`);
+        assertEquals(threadNices().get(String(Deno.pid)), loopNice);
+      } finally {
+        await pool.close();
+      }
+    }),
+});

@@ -9,8 +9,11 @@
  * create, not after a batch), and then sleeps in Atomics.wait until the event loop takes
  * the pool below its low-water mark or stops it. Creates that fail (a full disk, too many
  * open files) are retried after a pause; meanwhile deliveries create their files
- * themselves.
+ * themselves. It runs at a lower priority, as every background thread (SPEC §7): under a
+ * load it fell behind in 14 of 6,000 takes (smtp-source -s 16), the same A/B figures as
+ * at the loop's priority (docs/performance.md, "Stop 37, branch tmppool").
  */
+import { runInBackground } from "../sys/thread_priority.ts";
 import { cBytesInto, O_CLOEXEC, O_CREAT, O_EXCL, O_WRONLY, systemLibc } from "../sys/libc.ts";
 import {
   CAPACITY,
@@ -78,6 +81,8 @@ function run(init: PoolInit): void {
   note({ stopped: true });
 }
 
+runInBackground(); // sys/thread_priority.ts: the event loop goes first (an empty pool only
+// means creates on the loop, as without it)
 port.onmessage = (ev: MessageEvent<PoolInit>) => {
   port.onmessage = null;
   run(ev.data);
