@@ -278,3 +278,25 @@ Deno.test({
       }
     }),
 });
+
+Deno.test({
+  name: "file pool: a DirBase whose path is not ASCII gets its files under their full names",
+  ignore: !ffi,
+  fn: () =>
+    withBase(async (outer) => {
+      const base = join(outer, "courrier-été-".repeat(8));
+      const pool = await FilePool.open(base);
+      const taken: PooledFile[] = [];
+      try {
+        await until("a full pool", () => pool.ready === CAPACITY);
+        const f = pool.take()!;
+        taken.push(f);
+        assert(f.path.startsWith(filePoolDir(base) + "/"));
+        assertEquals(Deno.statSync(f.path).size, 0);
+        assertEquals((await poolFiles(base)).size, CAPACITY);
+      } finally {
+        await pool.close();
+        closeTaken(taken);
+      }
+    }),
+});

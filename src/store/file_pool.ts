@@ -40,7 +40,7 @@
  *   close() stops the thread, then closes and removes the files not taken. A pool file
  *   is in no Maildir, so it is seen in a mailbox only once a delivery renamed it there.
  */
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { log } from "../log.ts";
 import { type Libc, systemLibc } from "../sys/libc.ts";
 import { startWorker } from "../workers.ts";
@@ -73,7 +73,7 @@ export type PoolNote = { failed: string } | { createFailed: string } | { stopped
 
 /** The pool's directory under DirBase. */
 export function filePoolDir(dirBase: string): string {
-  return join(dirBase, "tmppool");
+  return join(resolve(dirBase), "tmppool");
 }
 
 /** The path of pool file number `seq`. */

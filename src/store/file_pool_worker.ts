@@ -44,7 +44,9 @@ function run(init: PoolInit): void {
   if (c === null) return note({ failed: "no FFI permission or not Linux" });
   const ctl = new Int32Array(init.control);
   const slots = new Int32Array(init.control, SLOTS * 4);
-  const path = new Uint8Array(init.dir.length * 3 + 64);
+  // Room for any name's C string: the directory, "/<n>/", the prefix and the number, each
+  // character up to 3 octets (cBytesInto needs that much).
+  const path = new Uint8Array((init.dir.length + init.prefix.length + 16) * 3 + 1);
   let tail = Atomics.load(ctl, TAIL);
   let seq = 0;
   let failing = false;
