@@ -2,9 +2,11 @@
  * A small delivery made durable through the delivery journal (delivery_journal.ts): one
  * sync before the caller is answered, and that one shared with every delivery in flight.
  *
- *   1. a journal record with the bytes and the final names is appended and the
- *      journal's group-commit fdatasync requested (it starts at the end of the loop's
- *      turn, shared with the records of the turn, or after the sync running now);
+ *   1. a journal record with the bytes, the file's name and the final names is
+ *      appended and the journal's group-commit fdatasync requested (it starts at the end
+ *      of the loop's turn, shared with the records of the turn, or after the sync
+ *      running now; the record follows the file's write of step 2 in the same turn, so
+ *      a create that fails leaves no record);
  *   2. meanwhile the file is created in tmp/ and written (synchronous, page cache;
  *      through libc where it can, libc_files.ts, as are the rename, the links and the
  *      file's fsync), or, when the delivery file pool (file_pool.ts) has one ready, an
