@@ -27,6 +27,8 @@ const args = [
   "--include",
   `${repo}src/store/fts/worker.ts`,
   "--include",
+  `${repo}src/store/file_pool_worker.ts`,
+  "--include",
   `${repo}src/store/folder/dir_worker.ts`,
   "--include",
   `${repo}src/store/folder/move_worker.ts`,

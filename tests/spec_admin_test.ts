@@ -133,6 +133,9 @@ Deno.test("spec §4: the administration protocol against the real daemon", async
             `USER ADD NAME=esc9 DOMAIN=${D} DIR=postmaster`,
             `USER ADD NAME=esc10 DOMAIN=${D} DIR=dkim/keys`,
             `USER ADD NAME=esc11 DOMAIN=${D} DIR=incoming`,
+            // The delivery journal and the delivery file pool (never a mailbox's files).
+            `USER ADD NAME=esc12 DOMAIN=${D} DIR=journal`,
+            `USER ADD NAME=esc13 DOMAIN=${D} DIR=tmppool/0`,
             // Inside the hashed tree: a user added later could be given the same path.
             `USER ADD NAME=esc8 DOMAIN=${D} DIR=domains/${D}/00/00/other`,
           ]

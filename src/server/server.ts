@@ -44,6 +44,7 @@ import { FullTextIndex } from "../store/fts/fts.ts";
 import { IncomingFiles } from "../store/incoming.ts";
 import { DeliveryJournal, journalDir } from "../store/delivery_journal.ts";
 import { replayJournal } from "../store/journal_recovery.ts";
+import { FilePool } from "../store/file_pool.ts";
 import { messageKeys } from "../imap/store_keys.ts";
 import { adminService } from "../admin/service.ts";
 import { imapServices } from "../imap/service.ts";
@@ -131,14 +132,26 @@ export async function startServer(
     logger.warn(`delivery journal: ${path} not restored, its folder no longer exists`);
   }
   const journal = await DeliveryJournal.open(config.DirBase);
+  // Files made ahead for those deliveries (after the replay, which may remove one a record
+  // names); what a process that died left in the pool goes first.
+  const filePool = await FilePool.open(config.DirBase);
+  if (filePool.leftovers > 0) {
+    logger.info(`removed ${filePool.leftovers} unused file(s) from ${filePool.dir}`);
+  }
   const fullText = new FullTextIndex();
   // Messages stored through this server carry their SORT/SEARCH keys into the index.
-  const store = new MailStore(config.DirBase, config.HashDirs, {
-    messageKeys,
-    // The same function for the keys spool's worker (src/store/keys_spool.ts).
-    messageKeysModule: new URL("../imap/store_keys.ts", import.meta.url).href,
-    fullText,
-  }, journal);
+  const store = new MailStore(
+    config.DirBase,
+    config.HashDirs,
+    {
+      messageKeys,
+      // The same function for the keys spool's worker (src/store/keys_spool.ts).
+      messageKeysModule: new URL("../imap/store_keys.ts", import.meta.url).href,
+      fullText,
+    },
+    journal,
+    filePool,
+  );
   // Files of messages in transfer; those of a process that died are removed at start.
   const incoming = new IncomingFiles(config.DirBase);
   const stale = await incoming.clean();

@@ -2,13 +2,17 @@
  * A small delivery made durable through the delivery journal (delivery_journal.ts): one
  * sync before the caller is answered, and that one shared with every delivery in flight.
  *
- *   1. a journal record with the bytes and the final names is appended and the
- *      journal's group-commit fdatasync requested (it starts at the end of the loop's
- *      turn, shared with the records of the turn, or after the sync running now);
+ *   1. a journal record with the bytes, the file's name and the final names is
+ *      appended and the journal's group-commit fdatasync requested (it starts at the end
+ *      of the loop's turn, shared with the records of the turn, or after the sync
+ *      running now; the record follows the file's write of step 2 in the same turn, so
+ *      a create that fails leaves no record);
  *   2. meanwhile the file is created in tmp/ and written (synchronous, page cache;
  *      through libc where it can, libc_files.ts, as are the rename, the links and the
- *      file's fsync); then the fdatasync is awaited: from here the message survives a
- *      crash (the next start replays the record);
+ *      file's fsync), or, when the delivery file pool (file_pool.ts) has one ready, an
+ *      empty file it made ahead is written instead (no create on the event loop); then
+ *      the fdatasync is awaited: from here the message survives a crash (the next start
+ *      replays the record);
  *   3. the file is linked into every target's new/ but the last, renamed into that one
  *      (synchronous name changes), and the caller answers (SMTP: 250);
  *   4. in the background: syncfs(2) of the file system, shared with every delivery of
@@ -23,7 +27,8 @@
 import { dirname } from "node:path";
 import type { DeliveryJournal } from "./delivery_journal.ts";
 import { linkOrCopy, renameOrCopy, syncDir } from "./fsutil.ts";
-import { createWritten, linkLibc, renameLibc } from "./libc_files.ts";
+import type { FilePool } from "./file_pool.ts";
+import { createWritten, linkLibc, renameLibc, writtenInto } from "./libc_files.ts";
 
 /** What the caller waits for (placed, durable through the journal) and what follows. */
 export interface JournaledDelivery {
@@ -37,24 +42,22 @@ export interface JournaledDelivery {
  */
 export async function deliverJournaled(
   journal: DeliveryJournal,
-  src: string,
+  tmp: string,
   dests: readonly string[],
   data: Uint8Array,
+  pool: FilePool | null = null,
 ): Promise<JournaledDelivery> {
-  // The record first: the file is created and written here while its sync is pending
-  // (started at the end of the turn, or after the running one). Replay needs only the
-  // record: it writes every target name from it (journal_recovery.ts).
+  // A file made ahead by the pool when one is ready (no create on the event loop), else
+  // the delivery's own in tmp/. The record, appended next, names whichever it is: a
+  // crash before the rename leaves it to the replay (and the pool's own clean-up).
+  const pooled = pool?.take();
+  const inPool = pooled ? writtenInto(pooled.fd, pooled.path, data) : null;
+  const src = inPool && pooled ? pooled.path : tmp;
+  const file = inPool ?? createWritten(tmp, data);
+  // The file is written while the record's sync is pending (started at the end of the
+  // turn, or after the running one). Replay needs only the record: it writes every
+  // target name from it (journal_recovery.ts).
   const ticket = journal.append({ src, dests: [...dests] }, data);
-  let file;
-  try {
-    file = createWritten(src, data);
-  } catch (e) {
-    // Not answered with success: the record goes (a crash first may deliver it, a
-    // duplicate RFC 5321 6.1 allows); its commit's outcome no longer matters.
-    ticket.committed.catch(() => {});
-    journal.retire(ticket);
-    throw e;
-  }
   const removeSrc = () => {
     try {
       Deno.removeSync(src);
@@ -86,6 +89,8 @@ export async function deliverJournaled(
     journal.retire(ticket);
     throw e;
   }
+  // A pool file copied into a mailbox on another file system: later ones would be too.
+  if (inPool && !oneFileSystem) pool?.disable(`${dests.join(", ")} is on another file system`);
   const background = (async () => {
     try {
       // One syncfs shared by the deliveries of the moment, instead of a pool round trip

@@ -142,6 +142,17 @@ class DenoFile implements NewFile {
   }
 }
 
+/** write(2) of all of `data` at `fd`; false when a write fails (disk full or the like). */
+function writeAllLibc(c: Libc, fd: number, data: Uint8Array): boolean {
+  let off = 0;
+  while (off < data.length) {
+    const n = Number(c.write(fd, data.subarray(off), BigInt(data.length - off)));
+    if (n <= 0) return false;
+    off += n;
+  }
+  return true;
+}
+
 /**
  * Creates `path` (it must not exist; mode 0600) and writes `data` into it, synchronously
  * (a small file: page-cache copies). Throws as Deno.openSync/writeSync do; on a failed
@@ -153,19 +164,29 @@ export function createWritten(path: string, data: Uint8Array): NewFile {
   if (c !== null && name !== null) {
     const fd = c.open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600);
     if (fd >= 0) {
-      let off = 0;
-      while (off < data.length) {
-        const n = Number(c.write(fd, data.subarray(off), BigInt(data.length - off)));
-        if (n <= 0) break;
-        off += n;
-      }
-      if (off === data.length) return new LibcFile(c, fd, path);
+      if (writeAllLibc(c, fd, data)) return new LibcFile(c, fd, path);
       // Disk full or the like: the runtime's write below says what (and may succeed).
       c.close(fd);
       Deno.removeSync(path);
     }
   }
   return new DenoFile(createWrittenSync(path, data));
+}
+
+/**
+ * Writes `data` into an empty file already open at `fd` (the delivery file pool's,
+ * file_pool.ts) and gives it as created by createWritten(); null when the write fails,
+ * with the descriptor closed and the file removed (the caller then creates its own).
+ */
+export function writtenInto(fd: number, path: string, data: Uint8Array): NewFile | null {
+  const c = systemLibc();
+  if (c === null) return null;
+  if (writeAllLibc(c, fd, data)) return new LibcFile(c, fd, path);
+  c.close(fd);
+  try {
+    Deno.removeSync(path);
+  } catch { /* the caller's own create says what is wrong, if anything */ }
+  return null;
 }
 
 /** rename(2) through libc; false when not done that way (the caller uses the runtime's). */

@@ -20,6 +20,7 @@ import {
   syncDir,
   writeNewFileDurable,
 } from "./fsutil.ts";
+import type { FilePool } from "./file_pool.ts";
 import { deliverJournaled } from "./journaled_delivery.ts";
 import type { KeysSpool, StoreHooks } from "./keys_spool.ts";
 import type { UsageCache } from "./mailbox_usage.ts";
@@ -59,6 +60,8 @@ export interface DeliveryDeps {
   hooks: StoreHooks;
   /** Small deliveries go through it when given (journaled_delivery.ts), else fsync twice. */
   journal: DeliveryJournal | null;
+  /** Files made ahead for the journaled deliveries (file_pool.ts), when given. */
+  pool: FilePool | null;
   folderPath(root: string, name: string): string;
   /** MailStore.contentKeys: the SORT/SEARCH key text of the content, or null. */
   contentKeys(data: Uint8Array | MessageContent): string | null;
@@ -212,7 +215,7 @@ export class MaildirDelivery {
   ): Promise<StoredMessage[]> {
     const src = join(root, "tmp", base);
     const paths = dests.map((d) => join(d.folderPath, "new", base));
-    const { background } = await deliverJournaled(journal, src, paths, data);
+    const { background } = await deliverJournaled(journal, src, paths, data, this.#d.pool);
     const tracked = background.catch((e) => {
       // The record stays in the journal: the next start replays it (nothing is lost).
       log("store").error(`background sync of ${paths.join(", ")} failed: ${e}`);

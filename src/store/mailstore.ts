@@ -16,6 +16,7 @@ import type { UserRecord } from "../directory/records.ts";
 import type { MessageContent } from "./content.ts";
 import { exists, syncDir } from "./fsutil.ts";
 import type { DeliveryJournal } from "./delivery_journal.ts";
+import type { FilePool } from "./file_pool.ts";
 import type { Folder } from "./folder/folder.ts";
 import { KeyedListeners, MailboxEvents } from "./mailbox_events.ts";
 import {
@@ -54,6 +55,8 @@ export class MailStore {
   readonly #roots = new Map<string, string>();
   /** Small deliveries go through it when given (journaled_delivery.ts), else fsync twice. */
   readonly #journal: DeliveryJournal | null;
+  /** Files made ahead for the journaled deliveries (file_pool.ts); closed with the store. */
+  readonly #pool: FilePool | null;
   readonly #delivery: MaildirDelivery;
 
   constructor(
@@ -61,11 +64,13 @@ export class MailStore {
     hashDirs: number,
     hooks: StoreHooks = {},
     journal: DeliveryJournal | null = null,
+    pool: FilePool | null = null,
   ) {
     this.dirBase = resolve(dirBase);
     this.hashDirs = hashDirs;
     this.#hooks = hooks;
     this.#journal = journal;
+    this.#pool = pool;
     this.#keysSpool = new KeysSpool((path) => this.#folders.loaded(path), hooks);
     this.#delivery = new MaildirDelivery({
       folders: this.#folders,
@@ -73,6 +78,7 @@ export class MailStore {
       keysSpool: this.#keysSpool,
       hooks,
       journal,
+      pool,
       folderPath: (root, name) => this.folderPath(root, name),
       contentKeys: (data) => this.contentKeys(data),
       notify: (path) => this.notify(path),
@@ -198,7 +204,7 @@ export class MailStore {
   async close(): Promise<void> {
     // Journaled deliveries finish their syncs, so their records are retired and removed.
     await this.#delivery.drain();
-    await this.#journal?.close();
+    await Promise.all([this.#journal?.close(), this.#pool?.close()]);
     // The spool hands keys to loaded folders at once, then its worker writes the rest.
     await Promise.all([
       this.#keysSpool.close(),

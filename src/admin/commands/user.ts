@@ -41,9 +41,11 @@ const RESERVED_TOP = [
   "directory.sqlite",
   "dkim",
   "incoming",
+  "journal",
   "moves",
   "postmaster",
   "srs.secret",
+  "tmppool",
 ];
 
 /** NAME= and DOMAIN= of one user; NAME=user@domain alone is accepted too. */
