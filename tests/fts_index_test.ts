@@ -194,9 +194,10 @@ Deno.test("fts: the daemon starts the index worker before any session; the first
   const srv = await startTestServer({ dirBase: seed.dirBase });
   try {
     const atStart = workerThreads(srv.pid());
-    // The full-text index's, the big directories' verification's (store/mailstore.ts)
-    // and POP3's second event loop (pop3/loop.ts).
-    equal(atStart.length, 3, "three worker threads before any session");
+    // The full-text index's, the big directories' verification's (store/mailstore.ts),
+    // POP3's second event loop (pop3/loop.ts) and the delivery file pool's
+    // (store/file_pool.ts).
+    equal(atStart.length, 4, "four worker threads before any session");
     const c = await ImapClient.connect(srv.ports.imap);
     await c.login(USER, PASS);
     await c.cmd("SELECT INBOX");
