@@ -86,6 +86,22 @@ export interface MaildropSnapshot {
 }
 
 /**
+ * Checks that message n may be named in a maildrop of `count` messages with DELE marks
+ * `deleted`: refuses numbers out of range or marked deleted (Pop3Error); returns n.
+ */
+export function checkMessageNumber(n: number | null, count: number, deleted: Uint8Array): number {
+  if (n === null || n < 1 || n > count) {
+    throw new Pop3Error(
+      count === 0
+        ? "no such message: the maildrop is empty"
+        : `no such message: valid numbers are 1 to ${count}`,
+    );
+  }
+  if (deleted[n - 1]) throw new Pop3Error(`message ${n} is marked deleted`);
+  return n;
+}
+
+/**
  * Maildrops of more messages stay on the main thread: the snapshot makes an entry per
  * message on the event loop (about 1 µs each), which for a huge maildrop would hold
  * every other session up at this login.
@@ -183,15 +199,7 @@ export class Maildrop implements Pop3Maildrop {
    * (Pop3Error); returns n.
    */
   check(n: number | null): number {
-    if (n === null || n < 1 || n > this.count) {
-      throw new Pop3Error(
-        this.count === 0
-          ? "no such message: the maildrop is empty"
-          : `no such message: valid numbers are 1 to ${this.count}`,
-      );
-    }
-    if (this.#deleted[n - 1]) throw new Pop3Error(`message ${n} is marked deleted`);
-    return n;
+    return checkMessageNumber(n, this.count, this.#deleted);
   }
 
   /**

@@ -8,7 +8,13 @@
  */
 import { readSmallInto, SYNC_READ_LIMIT } from "../store/read_small.ts";
 import { baseOf } from "../store/maildir_names.ts";
-import type { MaildropSnapshot, Pop3Maildrop, Pop3Message } from "./maildrop.ts";
+import { exists } from "../store/fsutil.ts";
+import {
+  checkMessageNumber,
+  type MaildropSnapshot,
+  type Pop3Maildrop,
+  type Pop3Message,
+} from "./maildrop.ts";
 import { Pop3Error } from "./protocol.ts";
 
 /** The main thread's side of a session on the loop (loop_worker.ts sends the messages). */
@@ -86,17 +92,8 @@ export class SnapshotMaildrop implements Pop3Maildrop {
     return this.#s.deleted[n - 1] === 1;
   }
 
-  /** As Maildrop.check (maildrop.ts): the same refusals, word for word. */
   check(n: number | null): number {
-    if (n === null || n < 1 || n > this.count) {
-      throw new Pop3Error(
-        this.count === 0
-          ? "no such message: the maildrop is empty"
-          : `no such message: valid numbers are 1 to ${this.count}`,
-      );
-    }
-    if (this.#s.deleted[n - 1]) throw new Pop3Error(`message ${n} is marked deleted`);
-    return n;
+    return checkMessageNumber(n, this.count, this.#s.deleted);
   }
 
   get(n: number | null): SnapshotMessage {
@@ -168,14 +165,4 @@ export class SnapshotMaildrop implements Pop3Maildrop {
 
   /** The main thread releases the lock when told the session ended (markSeen). */
   release(): void {}
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
 }
