@@ -37,7 +37,7 @@ function ask<T>(request: (seq: number) => LoopRequest): Promise<T> {
  * store) is never reached: the state table runs only TRANSACTION commands after login.
  */
 class LoopContext {
-  config = { TimeoutPOP3: 600, TimeoutLogin: 60, HostName: "localhost" };
+  config = { TimeoutPOP3: 600, HostName: "localhost" };
   version = "";
   readonly tlsContext = null;
   readonly sessions = new Set<SessionHandle>();

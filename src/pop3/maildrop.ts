@@ -15,6 +15,7 @@
 import type { Folder, MessageEntry } from "../store/folder/folder.ts";
 import type { MailStore } from "../store/mailstore.ts";
 import { readEntryNameInto, readSmallInto, SYNC_READ_LIMIT } from "../store/read_small.ts";
+import { MessageMarks } from "./marks.ts";
 import { Pop3Error } from "./protocol.ts";
 
 /** Folder path -> session id of the POP3 session holding it. */
@@ -86,22 +87,6 @@ export interface MaildropSnapshot {
 }
 
 /**
- * Checks that message n may be named in a maildrop of `count` messages with DELE marks
- * `deleted`: refuses numbers out of range or marked deleted (Pop3Error); returns n.
- */
-export function checkMessageNumber(n: number | null, count: number, deleted: Uint8Array): number {
-  if (n === null || n < 1 || n > count) {
-    throw new Pop3Error(
-      count === 0
-        ? "no such message: the maildrop is empty"
-        : `no such message: valid numbers are 1 to ${count}`,
-    );
-  }
-  if (deleted[n - 1]) throw new Pop3Error(`message ${n} is marked deleted`);
-  return n;
-}
-
-/**
  * Maildrops of more messages stay on the main thread: the snapshot makes an entry per
  * message on the event loop (about 1 µs each), which for a huge maildrop would hold
  * every other session up at this login.
@@ -114,13 +99,10 @@ export class Maildrop implements Pop3Maildrop {
   readonly #sessionId: string;
   /** Messages in the snapshot: numbered 1 to count (RFC 1939 §5). */
   readonly count: number;
-  /** Message n's UID is `#uids[n - 1]`; its size as listed, `#sizes[n - 1]`. */
+  /** Message n's UID is `#uids[n - 1]`. */
   readonly #uids: Uint32Array;
-  readonly #sizes: Float64Array;
-  readonly #deleted: Uint8Array;
-  readonly #retrieved: Uint8Array;
-  #visibleCount: number;
-  #visibleSize: number;
+  /** Sizes as listed, DELE and RETR marks (marks.ts). */
+  readonly #marks: MessageMarks;
   #released = false;
   /** A message's file is folder.path/sub/name (checked once against folder.filePath()). */
   readonly #concatPaths: boolean;
@@ -132,12 +114,9 @@ export class Maildrop implements Pop3Maildrop {
     // Keys are the UIDs of the messages present (none removed), in UID order.
     this.#uids = Uint32Array.from(folder.messages.keys());
     const count = this.count = this.#uids.length;
-    this.#sizes = new Float64Array(count);
-    for (let i = 0; i < count; i++) this.#sizes[i] = folder.sizeAt(this.#uids, i) ?? 0;
-    this.#deleted = new Uint8Array(count);
-    this.#retrieved = new Uint8Array(count);
-    this.#visibleCount = count;
-    this.#visibleSize = this.#sizes.reduce((sum, size) => sum + size, 0);
+    const sizes = new Float64Array(count);
+    for (let i = 0; i < count; i++) sizes[i] = folder.sizeAt(this.#uids, i) ?? 0;
+    this.#marks = new MessageMarks(sizes);
     const probe = count > 0 ? folder.entryAt(this.#uids, 0) : undefined;
     this.#concatPaths = probe !== undefined &&
       folder.filePath(probe) === folder.path + "/" + probe.sub + "/" + probe.name;
@@ -145,7 +124,7 @@ export class Maildrop implements Pop3Maildrop {
 
   /** Message n's size in the snapshot (LIST, RFC 1939 §5), whether or not it is still here. */
   sizeOf(n: number): number {
-    return this.#sizes[n - 1];
+    return this.#marks.sizes[n - 1];
   }
 
   /**
@@ -183,23 +162,20 @@ export class Maildrop implements Pop3Maildrop {
 
   /** Messages not marked deleted and their total size (STAT, RFC 1939 §5). */
   get visibleCount(): number {
-    return this.#visibleCount;
+    return this.#marks.visibleCount;
   }
 
   get visibleSize(): number {
-    return this.#visibleSize;
+    return this.#marks.visibleSize;
   }
 
   isDeleted(n: number): boolean {
-    return this.#deleted[n - 1] === 1;
+    return this.#marks.isDeleted(n);
   }
 
-  /**
-   * Checks that message n may be named: refuses numbers out of range or marked deleted
-   * (Pop3Error); returns n.
-   */
+  /** MessageMarks.check: out of range or marked deleted is refused (Pop3Error). */
   check(n: number | null): number {
-    return checkMessageNumber(n, this.count, this.#deleted);
+    return this.#marks.check(n);
   }
 
   /**
@@ -213,22 +189,17 @@ export class Maildrop implements Pop3Maildrop {
   }
 
   markDeleted(n: number): void {
-    this.check(n);
-    this.#deleted[n - 1] = 1;
-    this.#visibleCount--;
-    this.#visibleSize -= this.#sizes[n - 1];
+    this.#marks.markDeleted(n);
   }
 
   /** RSET (RFC 1939 §5): unmark every message. */
   reset(): void {
-    this.#deleted.fill(0);
-    this.#visibleCount = this.count;
-    this.#visibleSize = this.#sizes.reduce((sum, size) => sum + size, 0);
+    this.#marks.reset();
   }
 
   /** Remembers a RETR, so the message is marked \Seen for IMAP when the session ends. */
   markRetrieved(n: number): void {
-    this.#retrieved[n - 1] = 1;
+    this.#marks.markRetrieved(n);
   }
 
   /**
@@ -269,7 +240,7 @@ export class Maildrop implements Pop3Maildrop {
    * were removed; a message already gone (expunged over IMAP) counts as removed.
    */
   async commit(): Promise<number> {
-    const uids = [...this.#uids.filter((_, i) => this.#deleted[i] === 1)];
+    const uids = [...this.#uids.filter((_, i) => this.#marks.deleted[i] === 1)];
     if (uids.length === 0) return 0;
     await this.folder.expunge(uids);
     this.#store.invalidateUsage(this.folder.path);
@@ -283,14 +254,15 @@ export class Maildrop implements Pop3Maildrop {
    * session rather than per RETR: one rename each, none for messages deleted anyway.
    */
   async markSeen(): Promise<void> {
+    const { retrieved, deleted } = this.#marks;
     let changed = false;
     for (let i = 0; i < this.count; i++) {
-      if (!this.#retrieved[i] || this.#deleted[i]) continue;
+      if (!retrieved[i] || deleted[i]) continue;
       const m = this.entry(i + 1);
       if (m === undefined || (m.flags.includes("S") && m.sub === "cur")) continue;
       if (await this.folder.setFlags(m.uid, m.flags + "S")) changed = true;
     }
-    this.#retrieved.fill(0);
+    retrieved.fill(0);
     if (changed) this.#store.notify(this.folder.path);
   }
 
@@ -310,25 +282,16 @@ export class Maildrop implements Pop3Maildrop {
     return {
       folderPath: this.folder.path,
       uids: this.#uids,
-      sizes: this.#sizes,
+      sizes: this.#marks.sizes,
       files: files.join("\n"),
-      deleted: this.#deleted.slice(),
-      retrieved: this.#retrieved.slice(),
+      deleted: this.#marks.deleted.slice(),
+      retrieved: this.#marks.retrieved.slice(),
     };
   }
 
   /** Takes over the marks the second event loop made (DELE, RSET, RETR). */
   takeMarks(deleted: Uint8Array, retrieved: Uint8Array): void {
-    if (deleted.length !== this.count || retrieved.length !== this.count) return;
-    this.#deleted.set(deleted);
-    this.#retrieved.set(retrieved);
-    this.#visibleCount = 0;
-    this.#visibleSize = 0;
-    for (let i = 0; i < this.count; i++) {
-      if (this.#deleted[i]) continue;
-      this.#visibleCount++;
-      this.#visibleSize += this.#sizes[i];
-    }
+    this.#marks.takeOver(deleted, retrieved);
   }
 
   /** Message n's file now (renamed by a flag change since the snapshot); null when gone. */

@@ -9,12 +9,8 @@
 import { readSmallInto, SYNC_READ_LIMIT } from "../store/read_small.ts";
 import { baseOf } from "../store/maildir_names.ts";
 import { exists } from "../store/fsutil.ts";
-import {
-  checkMessageNumber,
-  type MaildropSnapshot,
-  type Pop3Maildrop,
-  type Pop3Message,
-} from "./maildrop.ts";
+import type { MaildropSnapshot, Pop3Maildrop, Pop3Message } from "./maildrop.ts";
+import { MessageMarks } from "./marks.ts";
 import { Pop3Error } from "./protocol.ts";
 
 /** The main thread's side of a session on the loop (loop_worker.ts sends the messages). */
@@ -43,57 +39,47 @@ class SnapshotMessage implements Pop3Message {
 
 export class SnapshotMaildrop implements Pop3Maildrop {
   readonly count: number;
-  readonly #s: MaildropSnapshot;
+  readonly #folderPath: string;
   readonly #files: string[];
+  /** Sizes as listed, DELE and RETR marks (marks.ts), as the main thread handed them over. */
+  readonly #marks: MessageMarks;
   readonly #main: MainThreadStore;
-  #visibleCount = 0;
-  #visibleSize = 0;
   /** Told the main thread the session ended (markSeen): nothing more to do here. */
   #ended = false;
 
   constructor(snapshot: MaildropSnapshot, main: MainThreadStore) {
-    this.#s = snapshot;
+    this.#folderPath = snapshot.folderPath;
     this.#files = snapshot.files.split("\n");
-    this.count = snapshot.uids.length;
+    this.#marks = new MessageMarks(snapshot.sizes, snapshot.deleted, snapshot.retrieved);
+    this.count = this.#marks.count;
     this.#main = main;
-    this.#count();
-  }
-
-  #count(): void {
-    this.#visibleCount = 0;
-    this.#visibleSize = 0;
-    for (let i = 0; i < this.count; i++) {
-      if (this.#s.deleted[i]) continue;
-      this.#visibleCount++;
-      this.#visibleSize += this.#s.sizes[i];
-    }
   }
 
   get visibleCount(): number {
-    return this.#visibleCount;
+    return this.#marks.visibleCount;
   }
 
   get visibleSize(): number {
-    return this.#visibleSize;
+    return this.#marks.visibleSize;
   }
 
   sizeOf(n: number): number {
-    return this.#s.sizes[n - 1];
+    return this.#marks.sizes[n - 1];
   }
 
   /** Message n as of the snapshot; undefined when it had gone before the login's end. */
   entry(n: number): SnapshotMessage | undefined {
     const name = this.#files[n - 1];
     if (name === undefined || name === "gone/") return undefined;
-    return new SnapshotMessage(n, this.#s.sizes[n - 1], this.#s.folderPath + "/" + name, name);
+    return new SnapshotMessage(n, this.sizeOf(n), this.#folderPath + "/" + name, name);
   }
 
   isDeleted(n: number): boolean {
-    return this.#s.deleted[n - 1] === 1;
+    return this.#marks.isDeleted(n);
   }
 
   check(n: number | null): number {
-    return checkMessageNumber(n, this.count, this.#s.deleted);
+    return this.#marks.check(n);
   }
 
   get(n: number | null): SnapshotMessage {
@@ -103,19 +89,15 @@ export class SnapshotMaildrop implements Pop3Maildrop {
   }
 
   markDeleted(n: number): void {
-    this.check(n);
-    this.#s.deleted[n - 1] = 1;
-    this.#visibleCount--;
-    this.#visibleSize -= this.#s.sizes[n - 1];
+    this.#marks.markDeleted(n);
   }
 
   reset(): void {
-    this.#s.deleted.fill(0);
-    this.#count();
+    this.#marks.reset();
   }
 
   markRetrieved(n: number): void {
-    this.#s.retrieved[n - 1] = 1;
+    this.#marks.markRetrieved(n);
   }
 
   readInto(message: Pop3Message, buf: Uint8Array, at: number): boolean {
@@ -154,13 +136,13 @@ export class SnapshotMaildrop implements Pop3Maildrop {
   }
 
   commit(): Promise<number> {
-    return this.#main.commit(this.#s.deleted, this.#s.retrieved);
+    return this.#main.commit(this.#marks.deleted, this.#marks.retrieved);
   }
 
   async markSeen(): Promise<void> {
     if (this.#ended) return;
     this.#ended = true;
-    await this.#main.end(this.#s.deleted, this.#s.retrieved);
+    await this.#main.end(this.#marks.deleted, this.#marks.retrieved);
   }
 
   /** The main thread releases the lock when told the session ended (markSeen). */

@@ -185,7 +185,7 @@ export class FilePool {
   take(): PooledFile | null {
     if (this.#disabled) return null;
     const ctl = this.#ctl;
-    const left = (Atomics.load(ctl, TAIL) - ctl[HEAD]) | 0;
+    const left = this.ready;
     if (left <= LOW_WATER && Atomics.compareExchange(ctl, WANT, 0, 1) === 0) {
       Atomics.notify(ctl, WANT, 1);
     }
